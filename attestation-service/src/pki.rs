@@ -1,0 +1,432 @@
+//! X.509 for DCAP: certificates, CRLs and chains, checked "by key and signature".
+//!
+//! Intel ships the same Root CA (and the same TCB Signing certificate) in several
+//! issues with one key, so a chain is trusted when its last certificate carries a
+//! pinned [`TrustAnchors`] key and every signature along it verifies; certificate bytes
+//! are never compared. Parsing uses `x509-parser`; every signature is checked with
+//! `ring` (ECDSA P-256 with SHA-256), which is several times faster than pure Rust here.
+//!
+//! Everything here is pure: time comes in as `now` (unix seconds).
+
+use crate::codec::Reader;
+use crate::error::{CertRole, CrlRole, Error};
+use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+use std::collections::HashSet;
+use x509_parser::prelude::*;
+
+/// Intel SGX Root CA certificate (DER), the production trust anchor.
+pub const INTEL_SGX_ROOT_CA_DER: &[u8] = include_bytes!("../testdata/Intel_SGX_Provisioning_Certification_RootCA.der");
+
+/// Largest PEM or DER certificate chain accepted.
+pub const MAX_CHAIN_SIZE: usize = 32 * 1024;
+/// Largest CRL accepted (Intel's PCK CRLs with many entries stay well below).
+pub const MAX_CRL_SIZE: usize = 1024 * 1024;
+
+const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+/// OID of Intel's SGX extension in PCK certificates.
+pub const OID_SGX_EXTENSION: &str = "1.2.840.113741.1.13.1";
+
+/// Root public keys a chain may end in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustAnchors {
+    keys: Vec<Vec<u8>>,
+}
+
+impl TrustAnchors {
+    /// Intel's SGX Root CA only: the production configuration.
+    pub fn intel() -> Self {
+        // The embedded root is a known-good constant, tested below.
+        Self::from_der_certs(&[INTEL_SGX_ROOT_CA_DER]).unwrap_or(Self { keys: Vec::new() })
+    }
+
+    /// Anchors from root certificates (DER). Only their public keys are kept.
+    pub fn from_der_certs(ders: &[&[u8]]) -> Result<Self, Error> {
+        let mut keys = Vec::new();
+        for der in ders {
+            let cert = Cert::parse(der, CertRole::Root)?;
+            keys.push(cert.public_key);
+        }
+        Ok(Self { keys })
+    }
+
+    /// Anchors from PEM text holding one or more root certificates.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, Error> {
+        let ders = split_chain(pem, "trust anchor PEM")?;
+        let refs: Vec<&[u8]> = ders.iter().map(Vec::as_slice).collect();
+        Self::from_der_certs(&refs)
+    }
+
+    /// Whether `key` (an uncompressed SEC1 point) is an anchor.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+
+    /// A stable fingerprint of the anchor set, for cache keys.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for k in &self.keys {
+            ctx.update(&(k.len() as u64).to_le_bytes());
+            ctx.update(k);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+}
+
+/// A parsed certificate, owning what verification needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cert {
+    /// The role this certificate plays (for errors).
+    pub role: CertRole,
+    tbs: Vec<u8>,
+    signature: Vec<u8>,
+    /// Subject public key, uncompressed SEC1 point.
+    pub public_key: Vec<u8>,
+    subject: Vec<u8>,
+    issuer: Vec<u8>,
+    /// notBefore, unix seconds.
+    pub not_before: i64,
+    /// notAfter, unix seconds.
+    pub not_after: i64,
+    /// Serial number bytes (as encoded, big-endian).
+    pub serial: Vec<u8>,
+    is_ca: bool,
+    /// The raw value of Intel's SGX extension, if present.
+    pub sgx_extension: Option<Vec<u8>>,
+}
+
+impl Cert {
+    /// Parses a DER certificate. Requires ecdsa-with-SHA256 and no trailing bytes.
+    pub fn parse(der: &[u8], role: CertRole) -> Result<Self, Error> {
+        let bad = |reason: String| Error::MalformedCertificate { role, reason };
+        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(bad(format!("{} trailing bytes", rest.len())));
+        }
+        if cert.signature_algorithm.algorithm.to_id_string() != OID_ECDSA_SHA256 {
+            return Err(bad("signature algorithm is not ecdsa-with-SHA256".into()));
+        }
+        let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+        let mut sgx_extension = None;
+        for ext in cert.extensions() {
+            if ext.oid.to_id_string() == OID_SGX_EXTENSION {
+                sgx_extension = Some(ext.value.to_vec());
+            }
+        }
+        Ok(Self {
+            role,
+            tbs: cert.tbs_certificate.as_ref().to_vec(),
+            signature: cert.signature_value.data.to_vec(),
+            public_key: cert.public_key().subject_public_key.data.to_vec(),
+            subject: cert.subject().as_raw().to_vec(),
+            issuer: cert.issuer().as_raw().to_vec(),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            serial: cert.raw_serial().to_vec(),
+            is_ca,
+            sgx_extension,
+        })
+    }
+
+    /// Whether this certificate's signature verifies under `issuer_key`.
+    fn signed_by(&self, issuer_key: &[u8]) -> bool {
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, issuer_key)
+            .verify(&self.tbs, &self.signature)
+            .is_ok()
+    }
+
+    /// Fails unless `not_before <= now <= not_after`.
+    pub fn check_time(&self, now: i64) -> Result<(), Error> {
+        if now < self.not_before || now > self.not_after {
+            return Err(Error::CertificateNotValid {
+                role: self.role,
+                not_before: self.not_before,
+                not_after: self.not_after,
+                now,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Verifies a raw (r ‖ s) ECDSA P-256 SHA-256 signature with an uncompressed key or a
+/// raw 64-byte x ‖ y key.
+pub fn verify_raw_signature(key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    let mut point = [0u8; 65];
+    let key = if key.len() == 64 {
+        point[0] = 0x04;
+        if let Some(dst) = point.get_mut(1..) {
+            dst.copy_from_slice(key);
+        }
+        &point[..]
+    } else {
+        key
+    };
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key)
+        .verify(msg, sig)
+        .is_ok()
+}
+
+/// A certificate chain, leaf first, whose signatures and anchor have been checked.
+/// Validity windows depend on `now` and are checked by [`VerifiedChain::check_time`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedChain {
+    /// The certificates, leaf first, root last.
+    pub certs: Vec<Cert>,
+}
+
+impl VerifiedChain {
+    /// Checks signatures along `certs` (leaf first) and that the last one carries an
+    /// anchor key and is self-signed by it. Intermediate and root must be CAs.
+    pub fn verify(certs: Vec<Cert>, anchors: &TrustAnchors) -> Result<Self, Error> {
+        let Some(root) = certs.last() else {
+            return Err(Error::ChainLength {
+                what: "certificate chain",
+                found: 0,
+                expected: 2,
+            });
+        };
+        if !anchors.contains(&root.public_key) {
+            return Err(Error::UntrustedRoot {
+                role: certs.first().map_or(root.role, |c| c.role),
+            });
+        }
+        for pair in certs.windows(2) {
+            let [child, parent] = pair else { continue };
+            if child.issuer != parent.subject {
+                return Err(Error::IssuerMismatch { role: child.role });
+            }
+            if !parent.is_ca {
+                return Err(Error::NotCa { role: parent.role });
+            }
+            if !child.signed_by(&parent.public_key) {
+                return Err(Error::CertificateSignatureInvalid { role: child.role });
+            }
+        }
+        if root.issuer != root.subject {
+            return Err(Error::IssuerMismatch { role: root.role });
+        }
+        if !root.signed_by(&root.public_key) {
+            return Err(Error::CertificateSignatureInvalid { role: root.role });
+        }
+        Ok(Self { certs })
+    }
+
+    /// Every certificate of the chain is within its validity window at `now`.
+    pub fn check_time(&self, now: i64) -> Result<(), Error> {
+        self.certs.iter().try_for_each(|c| c.check_time(now))
+    }
+
+    /// The leaf certificate.
+    pub fn leaf(&self) -> Option<&Cert> {
+        self.certs.first()
+    }
+
+    /// The earliest notAfter in the chain.
+    pub fn not_after(&self) -> i64 {
+        self.certs.iter().map(|c| c.not_after).min().unwrap_or(i64::MIN)
+    }
+}
+
+/// A CRL whose signature has been checked against its issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCrl {
+    /// Which CRL.
+    pub role: CrlRole,
+    /// thisUpdate, unix seconds.
+    pub this_update: i64,
+    /// nextUpdate, unix seconds.
+    pub next_update: i64,
+    issuer_key: Vec<u8>,
+    revoked: HashSet<Vec<u8>>,
+}
+
+impl VerifiedCrl {
+    /// Parses a DER CRL and checks that `issuer` issued and signed it.
+    pub fn verify(der: &[u8], role: CrlRole, issuer: &Cert) -> Result<Self, Error> {
+        let bad = |reason: String| Error::MalformedCollateral {
+            what: match role {
+                CrlRole::Root => "root CA CRL",
+                CrlRole::Pck => "PCK CRL",
+            },
+            reason,
+        };
+        if der.len() > MAX_CRL_SIZE {
+            return Err(Error::CollateralTooLarge {
+                what: "CRL",
+                size: der.len(),
+                max: MAX_CRL_SIZE,
+            });
+        }
+        let (rest, crl) = CertificateRevocationList::from_der(der).map_err(|e| bad(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(bad(format!("{} trailing bytes", rest.len())));
+        }
+        if crl.signature_algorithm.algorithm.to_id_string() != OID_ECDSA_SHA256 {
+            return Err(bad("signature algorithm is not ecdsa-with-SHA256".into()));
+        }
+        if crl.issuer().as_raw() != issuer.subject.as_slice() {
+            return Err(Error::CrlIssuerMismatch { role });
+        }
+        let tbs = first_tlv_of_sequence(der).ok_or_else(|| bad("bad DER framing".into()))?;
+        let ok = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &issuer.public_key)
+            .verify(tbs, &crl.signature_value.data)
+            .is_ok();
+        if !ok {
+            return Err(Error::CrlSignatureInvalid { role });
+        }
+        let next_update = crl
+            .next_update()
+            .ok_or_else(|| bad("no nextUpdate".into()))?
+            .timestamp();
+        Ok(Self {
+            role,
+            this_update: crl.last_update().timestamp(),
+            next_update,
+            issuer_key: issuer.public_key.clone(),
+            revoked: crl
+                .iter_revoked_certificates()
+                .map(|r| r.raw_serial().to_vec())
+                .collect(),
+        })
+    }
+
+    /// Fails unless `this_update <= now <= next_update`.
+    pub fn check_time(&self, now: i64) -> Result<(), Error> {
+        if now < self.this_update || now > self.next_update {
+            return Err(Error::CrlNotValid {
+                role: self.role,
+                this_update: self.this_update,
+                next_update: self.next_update,
+                now,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fails if `cert` (issued by this CRL's issuer) is listed.
+    pub fn check_not_revoked(&self, cert: &Cert) -> Result<(), Error> {
+        if self.revoked.contains(&cert.serial) {
+            return Err(Error::CertificateRevoked { role: cert.role });
+        }
+        Ok(())
+    }
+
+    /// Whether this CRL was signed by the holder of `key`.
+    pub fn issued_by_key(&self, key: &[u8]) -> bool {
+        self.issuer_key == key
+    }
+}
+
+/// The complete encoding of the first element inside a DER SEQUENCE (the `tbs` part
+/// of a signed structure).
+fn first_tlv_of_sequence(der: &[u8]) -> Option<&[u8]> {
+    let mut r = Reader::new(der);
+    if r.take(1, "tag").ok()? != [0x30] {
+        return None;
+    }
+    der_len(&mut r)?;
+    let start = r.position();
+    r.take(1, "tag").ok()?;
+    let len = der_len(&mut r)?;
+    r.take(len, "value").ok()?;
+    der.get(start..r.position())
+}
+
+fn der_len(r: &mut Reader<'_>) -> Option<usize> {
+    let first = *r.take(1, "len").ok()?.first()?;
+    if first < 0x80 {
+        return Some(first as usize);
+    }
+    let n = (first & 0x7f) as usize;
+    if n == 0 || n > 4 {
+        return None;
+    }
+    r.take(n, "len").ok()?.iter().try_fold(0usize, |acc, b| Some((acc << 8) | *b as usize))
+}
+
+/// Splits a certificate chain given as PEM text (any number of CERTIFICATE blocks) or
+/// as concatenated DER into DER certificates, in order.
+pub fn split_chain(bytes: &[u8], what: &'static str) -> Result<Vec<Vec<u8>>, Error> {
+    if bytes.len() > MAX_CHAIN_SIZE {
+        return Err(Error::CollateralTooLarge {
+            what,
+            size: bytes.len(),
+            max: MAX_CHAIN_SIZE,
+        });
+    }
+    let bad = |reason: String| Error::MalformedCollateral { what, reason };
+    // Quotes may NUL-terminate the PEM text.
+    let trimmed = trim_trailing(bytes);
+    if trimmed.first() == Some(&0x30) {
+        let mut out = Vec::new();
+        let mut rest = trimmed;
+        while !rest.is_empty() {
+            let mut r = Reader::new(rest);
+            r.take(1, "tag").map_err(|e| bad(e.to_string()))?;
+            let len = der_len(&mut r).ok_or_else(|| bad("bad DER length".into()))?;
+            r.take(len, "certificate").map_err(|e| bad(e.to_string()))?;
+            let (cert, tail) = rest.split_at(r.position());
+            out.push(cert.to_vec());
+            rest = tail;
+        }
+        return Ok(out);
+    }
+    let mut out = Vec::new();
+    for pem in x509_parser::pem::Pem::iter_from_buffer(trimmed) {
+        let pem = pem.map_err(|e| bad(e.to_string()))?;
+        if pem.label != "CERTIFICATE" {
+            return Err(bad(format!("unexpected PEM block {:?}", pem.label)));
+        }
+        out.push(pem.contents);
+    }
+    if out.is_empty() {
+        return Err(bad("no certificate found".into()));
+    }
+    Ok(out)
+}
+
+fn trim_trailing(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, 0 | b'\n' | b'\r' | b' ' | b'\t'))
+        .map_or(0, |i| i + 1);
+    bytes.get(..end).unwrap_or_default()
+}
+
+/// Parses a chain of exactly `roles.len()` certificates, leaf first.
+pub fn parse_chain(bytes: &[u8], roles: &[CertRole], what: &'static str) -> Result<Vec<Cert>, Error> {
+    let ders = split_chain(bytes, what)?;
+    if ders.len() != roles.len() {
+        return Err(Error::ChainLength {
+            what,
+            found: ders.len(),
+            expected: roles.len(),
+        });
+    }
+    ders.iter()
+        .zip(roles)
+        .map(|(der, role)| Cert::parse(der, *role))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_intel_root_parses_and_is_self_signed() {
+        let root = Cert::parse(INTEL_SGX_ROOT_CA_DER, CertRole::Root).expect("root parses");
+        assert!(root.signed_by(&root.public_key));
+        assert_eq!(TrustAnchors::intel().keys.len(), 1);
+    }
+
+    #[test]
+    fn tbs_framing_rejects_garbage() {
+        assert_eq!(first_tlv_of_sequence(&[]), None);
+        assert_eq!(first_tlv_of_sequence(&[0x30, 0x85, 1, 1, 1, 1, 1]), None);
+        assert_eq!(first_tlv_of_sequence(&[0x30, 0x03, 0x02, 0x05, 0x00]), None);
+        assert_eq!(first_tlv_of_sequence(&[0x30, 0x03, 0x02, 0x01, 0x07]), Some(&[0x02, 0x01, 0x07][..]));
+    }
+}

@@ -1,0 +1,519 @@
+//! Quote verification: a pure function of (quote bytes, collateral, now, trust anchors),
+//! written as Intel's QVL steps in order.
+//!
+//! | step | what is checked |
+//! |---|---|
+//! | 0 | the quote parses ([`Quote::parse`]) |
+//! | 1 | PCK chain (leaf, Processor/Platform CA, root) chains by key and signature to a trust anchor; every certificate valid at `now` |
+//! | 2 | root CA CRL signed by the root, PCK CRL signed by the PCK's own CA; both valid at `now`; neither the PCK CA, the PCK leaf nor the TCB signing certificate is listed |
+//! | 3 | TCB Info: issuer chain to the anchor, ECDSA signature over its exact bytes, `issueDate <= now <= nextUpdate`, id fits the TEE |
+//! | 4 | QE Identity: likewise; `QE` for SGX, `TD_QE` for TDX |
+//! | 5 | FMSPC and PCE ID of the PCK certificate equal the TCB Info's |
+//! | 6 | QE report signed by the PCK key; QE report data = SHA-256(attestation key ‖ QE auth data) ‖ 0^32 |
+//! | 7 | QE report against the QE Identity (MRSIGNER, ISVPRODID, masked MISCSELECT and ATTRIBUTES), QE TCB level by ISVSVN |
+//! | 8 | quote signature over header ‖ body by the attestation key |
+//! | 9 | TCB level: SGX components and PCE SVN; TDX: TEE_TCB_SVN and the TDX module identity |
+//! | 10 | status converged with the QE's and the module's; advisories merged |
+//!
+//! Steps 1–4 cost eight ECDSA verifications that depend only on the collateral and the
+//! PCK chain. A [`Verifier`] caches their outcome keyed by the exact bytes checked (a
+//! SHA-256 over all collateral pieces; the PCK chain's bytes themselves), so a warm
+//! verification costs two ECDSA verifications, one SHA-256 and the checks that depend
+//! on `now`, which are never cached.
+//!
+//! Debug enclaves, debug TDs and service TDs are reported in the output, not refused:
+//! refusing them is policy.
+
+use crate::collateral::{Collateral, EnclaveId, QeIdentity, TcbInfo, TcbInfoId};
+use crate::error::{CertRole, CrlRole, Doc, Error};
+use crate::pck::PckExtension;
+use crate::pki::{TrustAnchors, VerifiedChain, VerifiedCrl, parse_chain, verify_raw_signature};
+use crate::quote::{Body, Quote, TeeType};
+use crate::tcb::{PlatformTcb, TcbStatus, match_platform_level, match_qe_level, match_tdx_module, merge_advisories};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Entries each cache of a [`Verifier`] holds before it starts over.
+pub const CACHE_CAPACITY: usize = 4096;
+
+/// Collateral whose signatures and chains have been verified (steps 2–4 without the
+/// time checks). Only [`VerifiedCollateral::verify`] builds one.
+#[derive(Debug)]
+pub struct VerifiedCollateral {
+    /// The parsed TCB Info.
+    pub tcb_info: TcbInfo,
+    /// The parsed QE Identity.
+    pub qe_identity: QeIdentity,
+    tcb_chain: VerifiedChain,
+    qe_chain: VerifiedChain,
+    pck_crl_chain: VerifiedChain,
+    root_crl: VerifiedCrl,
+    pck_crl: VerifiedCrl,
+}
+
+impl VerifiedCollateral {
+    /// Verifies every signature of `c` against `anchors`.
+    pub fn verify(c: &Collateral, anchors: &TrustAnchors) -> Result<Self, Error> {
+        use CertRole::*;
+        let tcb_chain = VerifiedChain::verify(
+            parse_chain(&c.tcb_info_issuer_chain, &[TcbSigning, Root], "TCB Info issuer chain")?,
+            anchors,
+        )?;
+        let qe_chain = VerifiedChain::verify(
+            parse_chain(&c.qe_identity_issuer_chain, &[TcbSigning, Root], "QE Identity issuer chain")?,
+            anchors,
+        )?;
+        let pck_crl_chain = VerifiedChain::verify(
+            parse_chain(&c.pck_crl_issuer_chain, &[PckIntermediate, Root], "PCK CRL issuer chain")?,
+            anchors,
+        )?;
+        let (Some(root), Some(pck_ca)) = (tcb_chain.certs.last(), pck_crl_chain.leaf()) else {
+            return Err(Error::ChainLength { what: "issuer chain", found: 0, expected: 2 });
+        };
+        let root_crl = VerifiedCrl::verify(&c.root_ca_crl, CrlRole::Root, root)?;
+        let pck_crl = VerifiedCrl::verify(&c.pck_crl, CrlRole::Pck, pck_ca)?;
+        let signed_doc = |chain: &VerifiedChain, body: &str, sig: &[u8], doc: Doc| {
+            let ok = chain
+                .leaf()
+                .is_some_and(|leaf| verify_raw_signature(&leaf.public_key, body.as_bytes(), sig));
+            if ok { Ok(()) } else { Err(Error::CollateralSignatureInvalid { doc }) }
+        };
+        signed_doc(&tcb_chain, &c.tcb_info, &c.tcb_info_signature, Doc::TcbInfo)?;
+        let tcb_info = TcbInfo::parse(&c.tcb_info)?;
+        signed_doc(&qe_chain, &c.qe_identity, &c.qe_identity_signature, Doc::QeIdentity)?;
+        let qe_identity = QeIdentity::parse(&c.qe_identity)?;
+        Ok(Self {
+            tcb_info,
+            qe_identity,
+            tcb_chain,
+            qe_chain,
+            pck_crl_chain,
+            root_crl,
+            pck_crl,
+        })
+    }
+
+    /// The earliest moment any piece of this collateral stops being valid.
+    pub fn expiry(&self) -> i64 {
+        [
+            self.tcb_info.next_update,
+            self.qe_identity.next_update,
+            self.root_crl.next_update,
+            self.pck_crl.next_update,
+            self.tcb_chain.not_after(),
+            self.qe_chain.not_after(),
+            self.pck_crl_chain.not_after(),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(i64::MIN)
+    }
+}
+
+/// A PCK certificate chain verified to a trust anchor, with its SGX extension.
+#[derive(Debug)]
+pub struct VerifiedPck {
+    chain: VerifiedChain,
+    /// The SGX extension of the leaf.
+    pub extension: PckExtension,
+}
+
+impl VerifiedPck {
+    /// Verifies a PCK chain (PEM or DER, leaf first) to `anchors`.
+    pub fn verify(chain_bytes: &[u8], anchors: &TrustAnchors) -> Result<Self, Error> {
+        use CertRole::*;
+        let chain = VerifiedChain::verify(
+            parse_chain(chain_bytes, &[PckLeaf, PckIntermediate, Root], "PCK certificate chain")?,
+            anchors,
+        )?;
+        let ext = chain
+            .leaf()
+            .and_then(|c| c.sgx_extension.as_deref())
+            .ok_or(Error::MalformedPckExtension("absent"))?;
+        let extension = PckExtension::parse(ext)?;
+        Ok(Self { chain, extension })
+    }
+}
+
+/// Hex-encoded bytes in JSON.
+fn hex_ser<S: serde::Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(v.as_ref()))
+}
+
+fn hex_rtmrs<S: serde::Serializer>(v: &[[u8; 48]; 4], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(4))?;
+    for r in v {
+        seq.serialize_element(&hex::encode(r))?;
+    }
+    seq.end()
+}
+
+/// The measurements a quote attests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "tee", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Measurements {
+    /// An SGX enclave.
+    Sgx {
+        /// MRENCLAVE.
+        #[serde(serialize_with = "hex_ser")]
+        mr_enclave: [u8; 32],
+        /// MRSIGNER.
+        #[serde(serialize_with = "hex_ser")]
+        mr_signer: [u8; 32],
+        /// ISVPRODID.
+        isv_prod_id: u16,
+        /// ISVSVN.
+        isv_svn: u16,
+        /// ATTRIBUTES.
+        #[serde(serialize_with = "hex_ser")]
+        attributes: [u8; 16],
+        /// MISCSELECT.
+        misc_select: u32,
+        /// CONFIGID.
+        #[serde(serialize_with = "hex_ser")]
+        config_id: [u8; 64],
+        /// CONFIGSVN.
+        config_svn: u16,
+    },
+    /// A TDX trust domain.
+    Tdx {
+        /// MRTD.
+        #[serde(serialize_with = "hex_ser")]
+        mr_td: [u8; 48],
+        /// RTMR0..3.
+        #[serde(serialize_with = "hex_rtmrs")]
+        rtmr: [[u8; 48]; 4],
+        /// MRSEAM.
+        #[serde(serialize_with = "hex_ser")]
+        mr_seam: [u8; 48],
+        /// MRSIGNERSEAM.
+        #[serde(serialize_with = "hex_ser")]
+        mr_signer_seam: [u8; 48],
+        /// TDATTRIBUTES.
+        #[serde(serialize_with = "hex_ser")]
+        td_attributes: [u8; 8],
+        /// XFAM.
+        #[serde(serialize_with = "hex_ser")]
+        xfam: [u8; 8],
+        /// MRCONFIGID.
+        #[serde(serialize_with = "hex_ser")]
+        mr_config_id: [u8; 48],
+        /// MROWNER.
+        #[serde(serialize_with = "hex_ser")]
+        mr_owner: [u8; 48],
+        /// MROWNERCONFIG.
+        #[serde(serialize_with = "hex_ser")]
+        mr_owner_config: [u8; 48],
+        /// TEE_TCB_SVN.
+        #[serde(serialize_with = "hex_ser")]
+        tee_tcb_svn: [u8; 16],
+        /// MRSERVICETD (TD 1.5 bodies; zero when none is bound).
+        #[serde(serialize_with = "hex_ser")]
+        mr_service_td: [u8; 48],
+    },
+}
+
+/// What a verified quote proves. Only the verifier builds one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct VerifiedQuote {
+    /// Quote format version.
+    pub quote_version: u16,
+    /// The overall TCB status (platform converged with QE and TDX module).
+    pub status: TcbStatus,
+    /// Advisory IDs of the platform, TDX module and QE levels.
+    pub advisory_ids: Vec<String>,
+    /// The platform TCB level's status alone.
+    pub platform_status: TcbStatus,
+    /// The QE TCB level's status.
+    pub qe_status: TcbStatus,
+    /// The TDX module TCB level's status (TDX with a module version only).
+    pub tdx_module_status: Option<TcbStatus>,
+    /// `tcbDate` of the matched level (the earlier of platform and module), unix seconds.
+    pub tcb_date: i64,
+    /// `tcbEvaluationDataNumber` of the TCB Info used.
+    pub tcb_evaluation_data_number: u32,
+    /// FMSPC of the platform.
+    #[serde(serialize_with = "hex_ser")]
+    pub fmspc: [u8; 6],
+    /// PCE ID.
+    #[serde(serialize_with = "hex_ser")]
+    pub pce_id: [u8; 2],
+    /// The measurements.
+    #[serde(flatten)]
+    pub measurements: Measurements,
+    /// REPORTDATA.
+    #[serde(serialize_with = "hex_ser")]
+    pub report_data: [u8; 64],
+    /// The enclave or TD runs in debug mode.
+    pub debug: bool,
+    /// A service TD is bound (TD 1.5 MRSERVICETD non-zero).
+    pub service_td: bool,
+    /// The earliest expiry (unix seconds) among all collateral and certificates used.
+    pub collateral_expiry: i64,
+    /// Bytes that followed the quote and were ignored.
+    pub trailing_bytes: usize,
+}
+
+impl VerifiedQuote {
+    /// The TEE type.
+    pub fn tee(&self) -> TeeType {
+        match self.measurements {
+            Measurements::Sgx { .. } => TeeType::Sgx,
+            Measurements::Tdx { .. } => TeeType::Tdx,
+        }
+    }
+}
+
+/// A quote verifier with a fixed set of trust anchors and caches of verified
+/// collateral and PCK chains. Cheap to share (`&self` everywhere).
+#[derive(Debug)]
+pub struct Verifier {
+    anchors: TrustAnchors,
+    collateral: RwLock<HashMap<[u8; 32], Arc<VerifiedCollateral>>>,
+    pck: RwLock<HashMap<Vec<u8>, Arc<VerifiedPck>>>,
+}
+
+impl Verifier {
+    /// A verifier that trusts `anchors`. Production uses [`TrustAnchors::intel`].
+    pub fn new(anchors: TrustAnchors) -> Self {
+        Self {
+            anchors,
+            collateral: RwLock::default(),
+            pck: RwLock::default(),
+        }
+    }
+
+    /// The trust anchors.
+    pub fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
+    }
+
+    /// Verifies collateral, or returns the cached outcome for exactly these bytes.
+    pub fn verified_collateral(&self, c: &Collateral) -> Result<Arc<VerifiedCollateral>, Error> {
+        let key = c.digest();
+        if let Some(v) = self.collateral.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(v);
+        }
+        let v = Arc::new(VerifiedCollateral::verify(c, &self.anchors)?);
+        insert_bounded(&self.collateral, key, v.clone());
+        Ok(v)
+    }
+
+    fn verified_pck(&self, chain: &[u8]) -> Result<Arc<VerifiedPck>, Error> {
+        if let Some(v) = self.pck.read().ok().and_then(|m| m.get(chain).cloned()) {
+            return Ok(v);
+        }
+        let v = Arc::new(VerifiedPck::verify(chain, &self.anchors)?);
+        insert_bounded(&self.pck, chain.to_vec(), v.clone());
+        Ok(v)
+    }
+
+    /// Verifies `quote` against `collateral` at `now` (unix seconds).
+    pub fn verify(&self, quote: &[u8], collateral: &Collateral, now: i64) -> Result<VerifiedQuote, Error> {
+        let quote = Quote::parse(quote)?;
+        let pck = self.verified_pck(quote.signature.pck_cert_chain)?;
+        let col = self.verified_collateral(collateral)?;
+        verify_parsed(&quote, &pck, &col, now)
+    }
+}
+
+fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &RwLock<HashMap<K, V>>, k: K, v: V) {
+    if let Ok(mut m) = map.write() {
+        if m.len() >= CACHE_CAPACITY {
+            m.clear();
+        }
+        m.insert(k, v);
+    }
+}
+
+/// Verifies a quote with no caching: the pure function of the design.
+pub fn verify(quote: &[u8], collateral: &Collateral, now: i64, anchors: &TrustAnchors) -> Result<VerifiedQuote, Error> {
+    let quote = Quote::parse(quote)?;
+    let pck = VerifiedPck::verify(quote.signature.pck_cert_chain, anchors)?;
+    let col = VerifiedCollateral::verify(collateral, anchors)?;
+    verify_parsed(&quote, &pck, &col, now)
+}
+
+/// Steps 1–10 given the signature-checked PCK chain and collateral.
+fn verify_parsed(quote: &Quote<'_>, pck: &VerifiedPck, col: &VerifiedCollateral, now: i64) -> Result<VerifiedQuote, Error> {
+    let tee = quote.tee_type();
+    // Step 1: PCK chain validity at now (signatures were checked in VerifiedPck).
+    pck.chain.check_time(now)?;
+    let (Some(leaf), Some(pck_ca)) = (pck.chain.leaf(), pck.chain.certs.get(1)) else {
+        return Err(Error::ChainLength { what: "PCK certificate chain", found: pck.chain.certs.len(), expected: 3 });
+    };
+    // Step 2: CRLs.
+    col.root_crl.check_time(now)?;
+    col.pck_crl.check_time(now)?;
+    col.root_crl.check_not_revoked(pck_ca)?;
+    if !col.pck_crl.issued_by_key(&pck_ca.public_key) {
+        return Err(Error::CrlIssuerMismatch { role: CrlRole::Pck });
+    }
+    col.pck_crl.check_not_revoked(leaf)?;
+    col.pck_crl_chain.check_time(now)?;
+    // Step 3: TCB Info.
+    col.tcb_chain.check_time(now)?;
+    if let Some(signer) = col.tcb_chain.leaf() {
+        col.root_crl.check_not_revoked(signer)?;
+    }
+    let ti = &col.tcb_info;
+    check_window(Doc::TcbInfo, ti.issue_date, ti.next_update, now)?;
+    let (want_tcb, want_qe, tee_name) = match tee {
+        TeeType::Sgx => (TcbInfoId::Sgx, EnclaveId::Qe, "SGX"),
+        TeeType::Tdx => (TcbInfoId::Tdx, EnclaveId::TdQe, "TDX"),
+    };
+    if ti.id != want_tcb {
+        return Err(Error::CollateralTeeMismatch { doc: Doc::TcbInfo, found: format!("{:?}", ti.id).to_uppercase(), tee: tee_name });
+    }
+    // Step 4: QE Identity.
+    col.qe_chain.check_time(now)?;
+    if let Some(signer) = col.qe_chain.leaf() {
+        col.root_crl.check_not_revoked(signer)?;
+    }
+    let qi = &col.qe_identity;
+    check_window(Doc::QeIdentity, qi.issue_date, qi.next_update, now)?;
+    if qi.id != want_qe {
+        return Err(Error::CollateralTeeMismatch { doc: Doc::QeIdentity, found: format!("{:?}", qi.id), tee: tee_name });
+    }
+    // Step 5: the platform is the one the TCB Info describes.
+    let ext = &pck.extension;
+    if ext.fmspc != ti.fmspc {
+        return Err(Error::FmspcMismatch { pck: hex::encode(ext.fmspc), tcb_info: hex::encode(ti.fmspc) });
+    }
+    if ext.pce_id != ti.pce_id {
+        return Err(Error::PceIdMismatch { pck: hex::encode(ext.pce_id), tcb_info: hex::encode(ti.pce_id) });
+    }
+    // Step 6: QE report.
+    let sig = &quote.signature;
+    if !verify_raw_signature(&leaf.public_key, sig.qe_report_raw, &sig.qe_report_signature) {
+        return Err(Error::QeReportSignatureInvalid);
+    }
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&sig.attestation_key);
+    ctx.update(sig.qe_auth_data);
+    let digest = ctx.finish();
+    let (bound, zeros) = sig.qe_report.report_data.split_at(32);
+    if bound != digest.as_ref() || zeros.iter().any(|b| *b != 0) {
+        return Err(Error::QeReportDataMismatch);
+    }
+    // Step 7: QE identity.
+    let qe = &sig.qe_report;
+    if qe.mr_signer != qi.mrsigner {
+        return Err(Error::QeIdentityMismatch { field: "MRSIGNER" });
+    }
+    if qe.isv_prod_id != qi.isv_prod_id {
+        return Err(Error::QeIdentityMismatch { field: "ISVPRODID" });
+    }
+    if qe.misc_select & qi.miscselect_mask != qi.miscselect & qi.miscselect_mask {
+        return Err(Error::QeIdentityMismatch { field: "MISCSELECT" });
+    }
+    let attrs_ok = qe
+        .attributes
+        .iter()
+        .zip(&qi.attributes_mask)
+        .zip(&qi.attributes)
+        .all(|((a, m), w)| a & m == w & m);
+    if !attrs_ok {
+        return Err(Error::QeIdentityMismatch { field: "ATTRIBUTES" });
+    }
+    let qe_level = match_qe_level(qi, qe.isv_svn)?;
+    // Step 8: the quote itself.
+    if !verify_raw_signature(&sig.attestation_key, quote.signed, &sig.quote_signature) {
+        return Err(Error::QuoteSignatureInvalid);
+    }
+    // Step 9: TCB levels.
+    let td = quote.body.td10();
+    let platform = PlatformTcb {
+        sgx_components: &ext.sgx_components,
+        pce_svn: ext.pce_svn,
+        tee_tcb_svn: td.map(|t| &t.tee_tcb_svn),
+    };
+    let level = match_platform_level(ti, &platform)?;
+    let module = match td {
+        Some(t) => match_tdx_module(ti, &t.tee_tcb_svn, &t.mr_signer_seam, &t.seam_attributes)?,
+        None => None,
+    };
+    // Step 10: converge.
+    let mut status = level.tcb_status;
+    let mut advisory_ids = level.advisory_ids.clone();
+    let mut tcb_date = level.tcb_date;
+    if let Some(m) = module {
+        status = status.converge(m.tcb_status);
+        merge_advisories(&mut advisory_ids, &m.advisory_ids);
+        tcb_date = tcb_date.min(m.tcb_date);
+    }
+    status = status.converge(qe_level.tcb_status);
+    merge_advisories(&mut advisory_ids, &qe_level.advisory_ids);
+
+    let (measurements, debug, service_td) = measurements(&quote.body);
+    Ok(VerifiedQuote {
+        quote_version: quote.header.version,
+        status,
+        advisory_ids,
+        platform_status: level.tcb_status,
+        qe_status: qe_level.tcb_status,
+        tdx_module_status: module.map(|m| m.tcb_status),
+        tcb_date,
+        tcb_evaluation_data_number: ti.tcb_evaluation_data_number,
+        fmspc: ext.fmspc,
+        pce_id: ext.pce_id,
+        measurements,
+        report_data: *quote.body.report_data(),
+        debug,
+        service_td,
+        collateral_expiry: col.expiry().min(pck.chain.not_after()),
+        trailing_bytes: quote.trailing_len,
+    })
+}
+
+fn check_window(doc: Doc, issue_date: i64, next_update: i64, now: i64) -> Result<(), Error> {
+    if now < issue_date || now > next_update {
+        return Err(Error::CollateralNotValid { doc, issue_date, next_update, now });
+    }
+    Ok(())
+}
+
+fn measurements(body: &Body) -> (Measurements, bool, bool) {
+    match body {
+        Body::Sgx(e) => (
+            Measurements::Sgx {
+                mr_enclave: e.mr_enclave,
+                mr_signer: e.mr_signer,
+                isv_prod_id: e.isv_prod_id,
+                isv_svn: e.isv_svn,
+                attributes: e.attributes,
+                misc_select: e.misc_select,
+                config_id: e.config_id,
+                config_svn: e.config_svn,
+            },
+            e.is_debug(),
+            false,
+        ),
+        Body::Td10(t) => tdx_measurements(t, [0u8; 48]),
+        Body::Td15(t) => tdx_measurements(&t.base, t.mr_service_td),
+    }
+}
+
+fn tdx_measurements(t: &crate::quote::TdReport10, mr_service_td: [u8; 48]) -> (Measurements, bool, bool) {
+    (
+        Measurements::Tdx {
+            mr_td: t.mr_td,
+            rtmr: t.rtmr,
+            mr_seam: t.mr_seam,
+            mr_signer_seam: t.mr_signer_seam,
+            td_attributes: t.td_attributes,
+            xfam: t.xfam,
+            mr_config_id: t.mr_config_id,
+            mr_owner: t.mr_owner,
+            mr_owner_config: t.mr_owner_config,
+            tee_tcb_svn: t.tee_tcb_svn,
+            mr_service_td,
+        },
+        t.is_debug(),
+        mr_service_td != [0u8; 48],
+    )
+}
