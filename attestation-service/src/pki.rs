@@ -30,23 +30,29 @@ pub const OID_SGX_EXTENSION: &str = "1.2.840.113741.1.13.1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustAnchors {
     keys: Vec<Vec<u8>>,
+    subjects: Vec<Vec<u8>>,
 }
 
 impl TrustAnchors {
     /// Intel's SGX Root CA only: the production configuration.
     pub fn intel() -> Self {
         // The embedded root is a known-good constant, tested below.
-        Self::from_der_certs(&[INTEL_SGX_ROOT_CA_DER]).unwrap_or(Self { keys: Vec::new() })
+        Self::from_der_certs(&[INTEL_SGX_ROOT_CA_DER]).unwrap_or(Self {
+            keys: Vec::new(),
+            subjects: Vec::new(),
+        })
     }
 
     /// Anchors from root certificates (DER). Only their public keys are kept.
     pub fn from_der_certs(ders: &[&[u8]]) -> Result<Self, Error> {
         let mut keys = Vec::new();
+        let mut subjects = Vec::new();
         for der in ders {
             let cert = Cert::parse(der, CertRole::Root)?;
             keys.push(cert.public_key);
+            subjects.push(cert.subject);
         }
-        Ok(Self { keys })
+        Ok(Self { keys, subjects })
     }
 
     /// Anchors from PEM text holding one or more root certificates.
@@ -59,6 +65,15 @@ impl TrustAnchors {
     /// Whether `key` (an uncompressed SEC1 point) is an anchor.
     pub fn contains(&self, key: &[u8]) -> bool {
         self.keys.iter().any(|k| k == key)
+    }
+
+    /// Keys of the anchors named `subject` (raw DER name).
+    fn keys_for_subject<'s>(&'s self, subject: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.keys
+            .iter()
+            .zip(&self.subjects)
+            .filter(move |(_, s)| s.as_slice() == subject)
+            .map(|(k, _)| k.as_slice())
     }
 
     /// A stable fingerprint of the anchor set, for cache keys.
@@ -177,21 +192,18 @@ pub struct VerifiedChain {
 }
 
 impl VerifiedChain {
-    /// Checks signatures along `certs` (leaf first) and that the last one carries an
-    /// anchor key and is self-signed by it. Intermediate and root must be CAs.
+    /// Checks signatures along `certs` (leaf first). The chain ends either in a
+    /// certificate carrying an anchor key, self-signed by it, or in a certificate
+    /// signed by an anchor of its issuer name (the root left out, as some PCCS
+    /// issuer chains do). Every issuer must be a CA.
     pub fn verify(certs: Vec<Cert>, anchors: &TrustAnchors) -> Result<Self, Error> {
-        let Some(root) = certs.last() else {
+        let Some(last) = certs.last() else {
             return Err(Error::ChainLength {
                 what: "certificate chain",
                 found: 0,
                 expected: 2,
             });
         };
-        if !anchors.contains(&root.public_key) {
-            return Err(Error::UntrustedRoot {
-                role: certs.first().map_or(root.role, |c| c.role),
-            });
-        }
         for pair in certs.windows(2) {
             let [child, parent] = pair else { continue };
             if child.issuer != parent.subject {
@@ -204,13 +216,31 @@ impl VerifiedChain {
                 return Err(Error::CertificateSignatureInvalid { role: child.role });
             }
         }
-        if root.issuer != root.subject {
-            return Err(Error::IssuerMismatch { role: root.role });
-        }
-        if !root.signed_by(&root.public_key) {
-            return Err(Error::CertificateSignatureInvalid { role: root.role });
+        let untrusted = || Error::UntrustedRoot {
+            role: certs.first().map_or(last.role, |c| c.role),
+        };
+        if anchors.contains(&last.public_key) {
+            if last.issuer != last.subject {
+                return Err(Error::IssuerMismatch { role: last.role });
+            }
+            if !last.signed_by(&last.public_key) {
+                return Err(Error::CertificateSignatureInvalid { role: last.role });
+            }
+        } else {
+            let mut keys = anchors.keys_for_subject(&last.issuer).peekable();
+            if keys.peek().is_none() {
+                return Err(untrusted());
+            }
+            if !keys.any(|k| last.signed_by(k)) {
+                return Err(Error::CertificateSignatureInvalid { role: last.role });
+            }
         }
         Ok(Self { certs })
+    }
+
+    /// The issuer of the chain's top: the root in it, or `None` when it was left out.
+    pub fn root(&self) -> Option<&Cert> {
+        self.certs.last().filter(|c| c.role == CertRole::Root)
     }
 
     /// Every certificate of the chain is within its validity window at `now`.
@@ -245,6 +275,23 @@ pub struct VerifiedCrl {
 impl VerifiedCrl {
     /// Parses a DER CRL and checks that `issuer` issued and signed it.
     pub fn verify(der: &[u8], role: CrlRole, issuer: &Cert) -> Result<Self, Error> {
+        Self::verify_by(der, role, &issuer.subject, &issuer.public_key)
+    }
+
+    /// Parses a DER CRL and checks that one of the `anchors` issued and signed it.
+    pub fn verify_by_anchor(der: &[u8], role: CrlRole, anchors: &TrustAnchors) -> Result<Self, Error> {
+        let mut last = Error::CrlIssuerMismatch { role };
+        for (key, subject) in anchors.keys.iter().zip(&anchors.subjects) {
+            match Self::verify_by(der, role, subject, key) {
+                Ok(crl) => return Ok(crl),
+                Err(e @ (Error::CrlIssuerMismatch { .. } | Error::CrlSignatureInvalid { .. })) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    fn verify_by(der: &[u8], role: CrlRole, issuer_subject: &[u8], issuer_key: &[u8]) -> Result<Self, Error> {
         let bad = |reason: String| Error::MalformedCollateral {
             what: match role {
                 CrlRole::Root => "root CA CRL",
@@ -266,11 +313,11 @@ impl VerifiedCrl {
         if crl.signature_algorithm.algorithm.to_id_string() != OID_ECDSA_SHA256 {
             return Err(bad("signature algorithm is not ecdsa-with-SHA256".into()));
         }
-        if crl.issuer().as_raw() != issuer.subject.as_slice() {
+        if crl.issuer().as_raw() != issuer_subject {
             return Err(Error::CrlIssuerMismatch { role });
         }
         let tbs = first_tlv_of_sequence(der).ok_or_else(|| bad("bad DER framing".into()))?;
-        let ok = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &issuer.public_key)
+        let ok = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, issuer_key)
             .verify(tbs, &crl.signature_value.data)
             .is_ok();
         if !ok {
@@ -284,7 +331,7 @@ impl VerifiedCrl {
             role,
             this_update: crl.last_update().timestamp(),
             next_update,
-            issuer_key: issuer.public_key.clone(),
+            issuer_key: issuer_key.to_vec(),
             revoked: crl
                 .iter_revoked_certificates()
                 .map(|r| r.raw_serial().to_vec())
@@ -395,10 +442,11 @@ fn trim_trailing(bytes: &[u8]) -> &[u8] {
     bytes.get(..end).unwrap_or_default()
 }
 
-/// Parses a chain of exactly `roles.len()` certificates, leaf first.
+/// Parses a chain of `roles.len()` certificates, leaf first; the last role (the root)
+/// may be left out.
 pub fn parse_chain(bytes: &[u8], roles: &[CertRole], what: &'static str) -> Result<Vec<Cert>, Error> {
     let ders = split_chain(bytes, what)?;
-    if ders.len() != roles.len() {
+    if ders.len() != roles.len() && ders.len() + 1 != roles.len() {
         return Err(Error::ChainLength {
             what,
             found: ders.len(),

@@ -68,10 +68,10 @@ impl VerifiedCollateral {
             parse_chain(&c.pck_crl_issuer_chain, &[PckIntermediate, Root], "PCK CRL issuer chain")?,
             anchors,
         )?;
-        let (Some(root), Some(pck_ca)) = (tcb_chain.certs.last(), pck_crl_chain.leaf()) else {
-            return Err(Error::ChainLength { what: "issuer chain", found: 0, expected: 2 });
+        let Some(pck_ca) = pck_crl_chain.leaf() else {
+            return Err(Error::ChainLength { what: "PCK CRL issuer chain", found: 0, expected: 2 });
         };
-        let root_crl = VerifiedCrl::verify(&c.root_ca_crl, CrlRole::Root, root)?;
+        let root_crl = VerifiedCrl::verify_by_anchor(&c.root_ca_crl, CrlRole::Root, anchors)?;
         let pck_crl = VerifiedCrl::verify(&c.pck_crl, CrlRole::Pck, pck_ca)?;
         let signed_doc = |chain: &VerifiedChain, body: &str, sig: &[u8], doc: Doc| {
             let ok = chain
