@@ -211,8 +211,11 @@ fn decode_crl(bytes: &[u8], what: &'static str) -> Result<Vec<u8>, Error> {
     }
     let text = std::str::from_utf8(bytes).map_err(|e| malformed(what, e))?.trim();
     if text.starts_with("-----BEGIN") {
-        let (_, pem) = x509_parser::pem::parse_x509_pem(text.as_bytes()).map_err(|e| malformed(what, e))?;
-        return Ok(pem.contents);
+        let block = pem::parse(text).map_err(|e| malformed(what, e))?;
+        if block.tag() != "X509 CRL" {
+            return Err(malformed(what, format!("unexpected PEM block {:?}", block.tag())));
+        }
+        return Ok(block.into_contents());
     }
     decode_hex(text, what)
 }

@@ -420,13 +420,13 @@ pub fn split_chain(bytes: &[u8], what: &'static str) -> Result<Vec<Vec<u8>>, Err
         }
         return Ok(out);
     }
+    let blocks = ::pem::parse_many(trimmed).map_err(|e| bad(e.to_string()))?;
     let mut out = Vec::new();
-    for pem in x509_parser::pem::Pem::iter_from_buffer(trimmed) {
-        let pem = pem.map_err(|e| bad(e.to_string()))?;
-        if pem.label != "CERTIFICATE" {
-            return Err(bad(format!("unexpected PEM block {:?}", pem.label)));
+    for block in blocks {
+        if block.tag() != "CERTIFICATE" {
+            return Err(bad(format!("unexpected PEM block {:?}", block.tag())));
         }
-        out.push(pem.contents);
+        out.push(block.into_contents());
     }
     if out.is_empty() {
         return Err(bad("no certificate found".into()));
