@@ -228,7 +228,8 @@ impl VerifiedChain {
             }
         } else {
             let mut keys = anchors.keys_for_subject(&last.issuer).peekable();
-            if keys.peek().is_none() {
+            // A self-issued root of a key we do not pin is another PKI, whatever its name.
+            if last.issuer == last.subject || keys.peek().is_none() {
                 return Err(untrusted());
             }
             if !keys.any(|k| last.signed_by(k)) {
@@ -251,6 +252,11 @@ impl VerifiedChain {
     /// The leaf certificate.
     pub fn leaf(&self) -> Option<&Cert> {
         self.certs.first()
+    }
+
+    /// The latest notBefore in the chain.
+    pub fn not_before(&self) -> i64 {
+        self.certs.iter().map(|c| c.not_before).max().unwrap_or(i64::MAX)
     }
 
     /// The earliest notAfter in the chain.
@@ -452,6 +458,12 @@ pub fn parse_chain(bytes: &[u8], roles: &[CertRole], what: &'static str) -> Resu
             found: ders.len(),
             expected: roles.len(),
         });
+    }
+    // Chains are leaf first, but some producers (Intel's synthetic quotes among them)
+    // write them root first: a self-issued first certificate means reversed order.
+    let mut ders = ders;
+    if ders.len() > 1 && Cert::parse(ders.first().map_or(&[][..], Vec::as_slice), CertRole::Root).is_ok_and(|c| c.issuer == c.subject) {
+        ders.reverse();
     }
     ders.iter()
         .zip(roles)

@@ -94,6 +94,22 @@ impl VerifiedCollateral {
         })
     }
 
+    /// The latest moment any piece of this collateral starts being valid.
+    pub fn valid_from(&self) -> i64 {
+        [
+            self.tcb_info.issue_date,
+            self.qe_identity.issue_date,
+            self.root_crl.this_update,
+            self.pck_crl.this_update,
+            self.tcb_chain.not_before(),
+            self.qe_chain.not_before(),
+            self.pck_crl_chain.not_before(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(i64::MAX)
+    }
+
     /// The earliest moment any piece of this collateral stops being valid.
     pub fn expiry(&self) -> i64 {
         [
@@ -254,6 +270,9 @@ pub struct VerifiedQuote {
     pub service_td: bool,
     /// The earliest expiry (unix seconds) among all collateral and certificates used.
     pub collateral_expiry: i64,
+    /// The latest start of validity (unix seconds) among them: with
+    /// `collateral_expiry`, the window in which this verification holds.
+    pub collateral_valid_from: i64,
     /// Bytes that followed the quote and were ignored.
     pub trailing_bytes: usize,
 }
@@ -466,6 +485,7 @@ fn verify_parsed(quote: &Quote<'_>, pck: &VerifiedPck, col: &VerifiedCollateral,
         debug,
         service_td,
         collateral_expiry: col.expiry().min(pck.chain.not_after()),
+        collateral_valid_from: col.valid_from().max(pck.chain.not_before()),
         trailing_bytes: quote.trailing_len,
     })
 }
