@@ -37,10 +37,15 @@ impl TrustAnchors {
     /// Intel's SGX Root CA only: the production configuration.
     pub fn intel() -> Self {
         // The embedded root is a known-good constant, tested below.
-        Self::from_der_certs(&[INTEL_SGX_ROOT_CA_DER]).unwrap_or(Self {
+        Self::from_der_certs(&[INTEL_SGX_ROOT_CA_DER]).unwrap_or_else(|_| Self::none())
+    }
+
+    /// No anchors at all: every chain is refused.
+    pub fn none() -> Self {
+        Self {
             keys: Vec::new(),
             subjects: Vec::new(),
-        })
+        }
     }
 
     /// Anchors from root certificates (DER). Only their public keys are kept.

@@ -14,7 +14,7 @@ use crate::collateral::{QeIdentity, QeTcbLevel, TcbInfo, TcbLevel, TdxModuleTcbL
 use crate::error::Error;
 
 /// A TCB status, as Intel names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum TcbStatus {
     /// The platform is patched.
     UpToDate,
