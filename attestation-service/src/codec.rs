@@ -103,6 +103,13 @@ mod tests {
         );
         // A failed read consumes nothing.
         assert_eq!(r.rest(), &[9]);
-        assert_eq!(r.take(usize::MAX, "huge").map(|_| ()), Err(Truncated { field: "huge", need: usize::MAX, have: 1 }));
+        assert_eq!(
+            r.take(usize::MAX, "huge").map(|_| ()),
+            Err(Truncated {
+                field: "huge",
+                need: usize::MAX,
+                have: 1
+            })
+        );
     }
 }

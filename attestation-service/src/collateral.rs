@@ -101,17 +101,27 @@ impl Collateral {
     /// Assembles collateral from raw PCCS responses, keeping the signed bodies'
     /// exact bytes.
     pub fn from_pccs(r: &PccsResponses<'_>) -> Result<Self, Error> {
-        let (tcb_info, tcb_info_signature) = split_signed(r.tcb_info, "tcbInfo", "TCB Info response")?;
+        let (tcb_info, tcb_info_signature) =
+            split_signed(r.tcb_info, "tcbInfo", "TCB Info response")?;
         let (qe_identity, qe_identity_signature) =
             split_signed(r.qe_identity, "enclaveIdentity", "QE Identity response")?;
         Ok(Self {
-            pck_crl_issuer_chain: decode_chain_header(r.pck_crl_issuer_chain, "PCK CRL issuer chain")?,
+            pck_crl_issuer_chain: decode_chain_header(
+                r.pck_crl_issuer_chain,
+                "PCK CRL issuer chain",
+            )?,
             root_ca_crl: decode_crl(r.root_ca_crl, "root CA CRL")?,
             pck_crl: decode_crl(r.pck_crl, "PCK CRL")?,
-            tcb_info_issuer_chain: decode_chain_header(r.tcb_info_issuer_chain, "TCB Info issuer chain")?,
+            tcb_info_issuer_chain: decode_chain_header(
+                r.tcb_info_issuer_chain,
+                "TCB Info issuer chain",
+            )?,
             tcb_info,
             tcb_info_signature,
-            qe_identity_issuer_chain: decode_chain_header(r.qe_identity_issuer_chain, "QE Identity issuer chain")?,
+            qe_identity_issuer_chain: decode_chain_header(
+                r.qe_identity_issuer_chain,
+                "QE Identity issuer chain",
+            )?,
             qe_identity,
             qe_identity_signature,
         })
@@ -185,15 +195,21 @@ fn split_signed(body: &[u8], key: &str, what: &'static str) -> Result<(String, V
     check_size(body, what)?;
     let map: std::collections::BTreeMap<String, &RawValue> =
         serde_json::from_slice(body).map_err(|e| malformed(what, e))?;
-    let signed = map.get(key).ok_or_else(|| malformed(what, format!("no {key}")))?;
-    let sig = map.get("signature").ok_or_else(|| malformed(what, "no signature"))?;
+    let signed = map
+        .get(key)
+        .ok_or_else(|| malformed(what, format!("no {key}")))?;
+    let sig = map
+        .get("signature")
+        .ok_or_else(|| malformed(what, "no signature"))?;
     let sig: String = serde_json::from_str(sig.get()).map_err(|e| malformed(what, e))?;
     Ok((signed.get().to_owned(), decode_hex(&sig, what)?))
 }
 
 fn decode_chain_header(bytes: &[u8], what: &'static str) -> Result<Vec<u8>, Error> {
     check_size(bytes, what)?;
-    let text = std::str::from_utf8(bytes).map_err(|e| malformed(what, e))?.trim();
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| malformed(what, e))?
+        .trim();
     if text.contains('%') {
         let decoded = percent_encoding::percent_decode_str(text)
             .decode_utf8()
@@ -209,11 +225,16 @@ fn decode_crl(bytes: &[u8], what: &'static str) -> Result<Vec<u8>, Error> {
     if bytes.first() == Some(&0x30) {
         return Ok(bytes.to_vec());
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| malformed(what, e))?.trim();
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| malformed(what, e))?
+        .trim();
     if text.starts_with("-----BEGIN") {
         let block = pem::parse(text).map_err(|e| malformed(what, e))?;
         if block.tag() != "X509 CRL" {
-            return Err(malformed(what, format!("unexpected PEM block {:?}", block.tag())));
+            return Err(malformed(
+                what,
+                format!("unexpected PEM block {:?}", block.tag()),
+            ));
         }
         return Ok(block.into_contents());
     }

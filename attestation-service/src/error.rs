@@ -389,9 +389,9 @@ impl Error {
             | UnexpectedCertificationDataType { .. }
             | CertificationDataTooLarge { .. }
             | TrailingData { .. } => Step::ParseQuote,
-            CollateralTooLarge { .. } | MalformedCollateral { .. } | UnsupportedCollateralVersion { .. } => {
-                Step::ParseCollateral
-            }
+            CollateralTooLarge { .. }
+            | MalformedCollateral { .. }
+            | UnsupportedCollateralVersion { .. } => Step::ParseCollateral,
             MalformedCertificate { role, .. }
             | UntrustedRoot { role }
             | IssuerMismatch { role }
@@ -404,12 +404,12 @@ impl Error {
             },
             ChainLength { .. } | MalformedPckExtension(_) => Step::PckChain,
             CrlSignatureInvalid { .. } | CrlIssuerMismatch { .. } | CrlNotValid { .. } => Step::Crl,
-            CollateralSignatureInvalid { doc } | CollateralNotValid { doc, .. } | CollateralTeeMismatch { doc, .. } => {
-                match doc {
-                    Doc::TcbInfo => Step::TcbInfo,
-                    Doc::QeIdentity => Step::QeIdentity,
-                }
-            }
+            CollateralSignatureInvalid { doc }
+            | CollateralNotValid { doc, .. }
+            | CollateralTeeMismatch { doc, .. } => match doc {
+                Doc::TcbInfo => Step::TcbInfo,
+                Doc::QeIdentity => Step::QeIdentity,
+            },
             FmspcMismatch { .. } | PceIdMismatch { .. } => Step::PlatformMatch,
             QeReportSignatureInvalid | QeReportDataMismatch => Step::QeReport,
             QeIdentityMismatch { .. } | QeTcbLevelNotFound { .. } => Step::QeIdentityMatch,

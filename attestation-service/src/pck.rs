@@ -45,11 +45,18 @@ impl PckExtension {
                 Some(".2") => tcb = Some(parse_tcb(value)?),
                 Some(".3") => pce_id = Some(fixed::<2>(value)?),
                 Some(".4") => fmspc = Some(fixed::<6>(value)?),
-                Some(".5") => sgx_type = Some(value.as_u32().map_err(|_| Error::MalformedPckExtension("SGX type"))?),
+                Some(".5") => {
+                    sgx_type = Some(
+                        value
+                            .as_u32()
+                            .map_err(|_| Error::MalformedPckExtension("SGX type"))?,
+                    )
+                }
                 _ => {}
             }
         }
-        let (sgx_components, pce_svn, cpu_svn) = tcb.ok_or(Error::MalformedPckExtension("no TCB"))?;
+        let (sgx_components, pce_svn, cpu_svn) =
+            tcb.ok_or(Error::MalformedPckExtension("no TCB"))?;
         Ok(Self {
             ppid: ppid.ok_or(Error::MalformedPckExtension("no PPID"))?,
             sgx_components,
@@ -86,7 +93,8 @@ fn pairs<'a, 'b>(obj: &'b BerObject<'a>) -> Result<Vec<(String, &'b BerObject<'a
 }
 
 fn octets<'a>(v: &BerObject<'a>) -> Result<&'a [u8], Error> {
-    v.as_slice().map_err(|_| Error::MalformedPckExtension("expected OCTET STRING"))
+    v.as_slice()
+        .map_err(|_| Error::MalformedPckExtension("expected OCTET STRING"))
 }
 
 fn fixed<const N: usize>(v: &BerObject<'_>) -> Result<[u8; N], Error> {
@@ -103,18 +111,31 @@ fn parse_tcb(v: &BerObject<'_>) -> Result<Tcb, Error> {
     let mut cpu_svn = None;
     let prefix = format!("{BASE}.2.");
     for (oid, value) in pairs(v)? {
-        let Some(n) = oid.strip_prefix(&prefix).and_then(|n| n.parse::<usize>().ok()) else {
+        let Some(n) = oid
+            .strip_prefix(&prefix)
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
             continue;
         };
-        let int = || value.as_u32().map_err(|_| Error::MalformedPckExtension("TCB component is not an integer"));
+        let int = || {
+            value
+                .as_u32()
+                .map_err(|_| Error::MalformedPckExtension("TCB component is not an integer"))
+        };
         match n {
             1..=16 => {
-                let svn = u8::try_from(int()?).map_err(|_| Error::MalformedPckExtension("TCB component > 255"))?;
+                let svn = u8::try_from(int()?)
+                    .map_err(|_| Error::MalformedPckExtension("TCB component > 255"))?;
                 if let Some(slot) = comps.get_mut(n - 1) {
                     *slot = Some(svn);
                 }
             }
-            17 => pce_svn = Some(u16::try_from(int()?).map_err(|_| Error::MalformedPckExtension("PCE SVN > 65535"))?),
+            17 => {
+                pce_svn = Some(
+                    u16::try_from(int()?)
+                        .map_err(|_| Error::MalformedPckExtension("PCE SVN > 65535"))?,
+                )
+            }
             18 => cpu_svn = Some(fixed::<16>(value)?),
             _ => {}
         }

@@ -15,7 +15,8 @@ use std::collections::HashSet;
 use x509_parser::prelude::*;
 
 /// Intel SGX Root CA certificate (DER), the production trust anchor.
-pub const INTEL_SGX_ROOT_CA_DER: &[u8] = include_bytes!("../testdata/Intel_SGX_Provisioning_Certification_RootCA.der");
+pub const INTEL_SGX_ROOT_CA_DER: &[u8] =
+    include_bytes!("../testdata/Intel_SGX_Provisioning_Certification_RootCA.der");
 
 /// Largest PEM or DER certificate chain accepted.
 pub const MAX_CHAIN_SIZE: usize = 32 * 1024;
@@ -261,12 +262,20 @@ impl VerifiedChain {
 
     /// The latest notBefore in the chain.
     pub fn not_before(&self) -> i64 {
-        self.certs.iter().map(|c| c.not_before).max().unwrap_or(i64::MAX)
+        self.certs
+            .iter()
+            .map(|c| c.not_before)
+            .max()
+            .unwrap_or(i64::MAX)
     }
 
     /// The earliest notAfter in the chain.
     pub fn not_after(&self) -> i64 {
-        self.certs.iter().map(|c| c.not_after).min().unwrap_or(i64::MIN)
+        self.certs
+            .iter()
+            .map(|c| c.not_after)
+            .min()
+            .unwrap_or(i64::MIN)
     }
 }
 
@@ -290,19 +299,30 @@ impl VerifiedCrl {
     }
 
     /// Parses a DER CRL and checks that one of the `anchors` issued and signed it.
-    pub fn verify_by_anchor(der: &[u8], role: CrlRole, anchors: &TrustAnchors) -> Result<Self, Error> {
+    pub fn verify_by_anchor(
+        der: &[u8],
+        role: CrlRole,
+        anchors: &TrustAnchors,
+    ) -> Result<Self, Error> {
         let mut last = Error::CrlIssuerMismatch { role };
         for (key, subject) in anchors.keys.iter().zip(&anchors.subjects) {
             match Self::verify_by(der, role, subject, key) {
                 Ok(crl) => return Ok(crl),
-                Err(e @ (Error::CrlIssuerMismatch { .. } | Error::CrlSignatureInvalid { .. })) => last = e,
+                Err(e @ (Error::CrlIssuerMismatch { .. } | Error::CrlSignatureInvalid { .. })) => {
+                    last = e
+                }
                 Err(e) => return Err(e),
             }
         }
         Err(last)
     }
 
-    fn verify_by(der: &[u8], role: CrlRole, issuer_subject: &[u8], issuer_key: &[u8]) -> Result<Self, Error> {
+    fn verify_by(
+        der: &[u8],
+        role: CrlRole,
+        issuer_subject: &[u8],
+        issuer_key: &[u8],
+    ) -> Result<Self, Error> {
         let bad = |reason: String| Error::MalformedCollateral {
             what: match role {
                 CrlRole::Root => "root CA CRL",
@@ -317,7 +337,8 @@ impl VerifiedCrl {
                 max: MAX_CRL_SIZE,
             });
         }
-        let (rest, crl) = CertificateRevocationList::from_der(der).map_err(|e| bad(e.to_string()))?;
+        let (rest, crl) =
+            CertificateRevocationList::from_der(der).map_err(|e| bad(e.to_string()))?;
         if !rest.is_empty() {
             return Err(bad(format!("{} trailing bytes", rest.len())));
         }
@@ -401,7 +422,10 @@ fn der_len(r: &mut Reader<'_>) -> Option<usize> {
     if n == 0 || n > 4 {
         return None;
     }
-    r.take(n, "len").ok()?.iter().try_fold(0usize, |acc, b| Some((acc << 8) | *b as usize))
+    r.take(n, "len")
+        .ok()?
+        .iter()
+        .try_fold(0usize, |acc, b| Some((acc << 8) | *b as usize))
 }
 
 /// Splits a certificate chain given as PEM text (any number of CERTIFICATE blocks) or
@@ -455,7 +479,11 @@ fn trim_trailing(bytes: &[u8]) -> &[u8] {
 
 /// Parses a chain of `roles.len()` certificates, leaf first; the last role (the root)
 /// may be left out.
-pub fn parse_chain(bytes: &[u8], roles: &[CertRole], what: &'static str) -> Result<Vec<Cert>, Error> {
+pub fn parse_chain(
+    bytes: &[u8],
+    roles: &[CertRole],
+    what: &'static str,
+) -> Result<Vec<Cert>, Error> {
     let ders = split_chain(bytes, what)?;
     if ders.len() != roles.len() && ders.len() + 1 != roles.len() {
         return Err(Error::ChainLength {
@@ -467,7 +495,10 @@ pub fn parse_chain(bytes: &[u8], roles: &[CertRole], what: &'static str) -> Resu
     // Chains are leaf first, but some producers (Intel's synthetic quotes among them)
     // write them root first: a self-issued first certificate means reversed order.
     let mut ders = ders;
-    if ders.len() > 1 && Cert::parse(ders.first().map_or(&[][..], Vec::as_slice), CertRole::Root).is_ok_and(|c| c.issuer == c.subject) {
+    if ders.len() > 1
+        && Cert::parse(ders.first().map_or(&[][..], Vec::as_slice), CertRole::Root)
+            .is_ok_and(|c| c.issuer == c.subject)
+    {
         ders.reverse();
     }
     ders.iter()
@@ -492,6 +523,9 @@ mod tests {
         assert_eq!(first_tlv_of_sequence(&[]), None);
         assert_eq!(first_tlv_of_sequence(&[0x30, 0x85, 1, 1, 1, 1, 1]), None);
         assert_eq!(first_tlv_of_sequence(&[0x30, 0x03, 0x02, 0x05, 0x00]), None);
-        assert_eq!(first_tlv_of_sequence(&[0x30, 0x03, 0x02, 0x01, 0x07]), Some(&[0x02, 0x01, 0x07][..]));
+        assert_eq!(
+            first_tlv_of_sequence(&[0x30, 0x03, 0x02, 0x01, 0x07]),
+            Some(&[0x02, 0x01, 0x07][..])
+        );
     }
 }

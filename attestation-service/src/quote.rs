@@ -405,7 +405,8 @@ fn parse_signature_data<'a>(r: &mut Reader<'a>, version: u16) -> Result<Signatur
     let quote_signature = r.array("quote_signature")?;
     let attestation_key = r.array("attestation_key")?;
     if version == 3 {
-        let (qe_report_raw, qe_report, qe_report_signature, qe_auth_data) = parse_qe_report_block(r)?;
+        let (qe_report_raw, qe_report, qe_report_signature, qe_auth_data) =
+            parse_qe_report_block(r)?;
         let pck_cert_chain = parse_cert_data(r, CERT_DATA_PCK_CHAIN)?;
         return Ok(SignatureData {
             quote_signature,
@@ -419,7 +420,8 @@ fn parse_signature_data<'a>(r: &mut Reader<'a>, version: u16) -> Result<Signatur
     }
     let inner = parse_cert_data(r, CERT_DATA_QE_REPORT)?;
     let mut c = Reader::new(inner);
-    let (qe_report_raw, qe_report, qe_report_signature, qe_auth_data) = parse_qe_report_block(&mut c)?;
+    let (qe_report_raw, qe_report, qe_report_signature, qe_auth_data) =
+        parse_qe_report_block(&mut c)?;
     let pck_cert_chain = parse_cert_data(&mut c, CERT_DATA_PCK_CHAIN)?;
     expect_consumed(&c, "QE report certification data")?;
     Ok(SignatureData {

@@ -22,8 +22,9 @@ use crate::collateral::Collateral;
 use crate::quote::{ATT_KEY_TYPE_ECDSA_P256, INTEL_QE_VENDOR_ID, TeeType};
 use crate::tcb::TcbStatus;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension, DistinguishedName, DnType,
-    IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension,
+    DistinguishedName, DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SerialNumber,
 };
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
@@ -57,20 +58,29 @@ struct SimKey {
 impl SimKey {
     fn generate() -> Result<Self, SimError> {
         let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(|_| SimError::Key)?;
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| SimError::Key)?;
         Self::from_pkcs8(pkcs8.as_ref())
     }
 
     fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, SimError> {
         let rng = SystemRandom::new();
-        let ring = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng).map_err(|_| SimError::Key)?;
+        let ring = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
+            .map_err(|_| SimError::Key)?;
         let rcgen = KeyPair::try_from(pkcs8).map_err(|_| SimError::Key)?;
-        Ok(Self { pkcs8: pkcs8.to_vec(), rcgen, ring })
+        Ok(Self {
+            pkcs8: pkcs8.to_vec(),
+            rcgen,
+            ring,
+        })
     }
 
     /// ECDSA P-256 SHA-256, r ‖ s.
     fn sign(&self, msg: &[u8]) -> Result<[u8; 64], SimError> {
-        let sig = self.ring.sign(&SystemRandom::new(), msg).map_err(|_| SimError::Key)?;
+        let sig = self
+            .ring
+            .sign(&SystemRandom::new(), msg)
+            .map_err(|_| SimError::Key)?;
         sig.as_ref().try_into().map_err(|_| SimError::Key)
     }
 
@@ -139,7 +149,11 @@ impl SimConfig {
             pce_svn: 13,
             tdx_components: [c; 16],
             status,
-            advisory_ids: if status == TcbStatus::UpToDate { vec![] } else { vec!["INTEL-SA-00000".into()] },
+            advisory_ids: if status == TcbStatus::UpToDate {
+                vec![]
+            } else {
+                vec!["INTEL-SA-00000".into()]
+            },
         };
         Self {
             fmspc: [0x00, 0x50, 0x48, 0x4c, 0x00, 0x00],
@@ -153,7 +167,10 @@ impl SimConfig {
                 t
             },
             qe_isv_svn: 8,
-            tcb_levels: vec![level(5, TcbStatus::UpToDate), level(2, TcbStatus::OutOfDate)],
+            tcb_levels: vec![
+                level(5, TcbStatus::UpToDate),
+                level(2, TcbStatus::OutOfDate),
+            ],
             qe_levels: vec![(8, TcbStatus::UpToDate), (0, TcbStatus::OutOfDate)],
             tdx_module_levels: vec![(3, TcbStatus::UpToDate), (0, TcbStatus::OutOfDate)],
             revoked_pck_serials: vec![],
@@ -171,7 +188,11 @@ impl SimConfig {
             pce_svn: 13,
             tdx_components: [5; 16],
             status,
-            advisory_ids: if status == TcbStatus::UpToDate { vec![] } else { vec!["INTEL-SA-00999".into()] },
+            advisory_ids: if status == TcbStatus::UpToDate {
+                vec![]
+            } else {
+                vec!["INTEL-SA-00999".into()]
+            },
         }];
         c
     }
@@ -205,7 +226,11 @@ pub struct TdxTd {
 
 impl Default for TdxTd {
     fn default() -> Self {
-        Self { mr_td: [0; 48], rtmr: [[0; 48]; 4], debug: false }
+        Self {
+            mr_td: [0; 48],
+            rtmr: [[0; 48]; 4],
+            debug: false,
+        }
     }
 }
 
@@ -228,7 +253,9 @@ pub struct SimTee {
 
 impl std::fmt::Debug for SimTee {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimTee").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("SimTee")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -268,7 +295,10 @@ fn leaf_params(cn: &str, serial: &[u8], from: i64) -> Result<CertificateParams, 
     let mut p = CertificateParams::default();
     p.distinguished_name = name(cn);
     p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+    ];
     p.not_before = odt(from)?;
     p.not_after = odt(from + CERT_LIFETIME)?;
     p.serial_number = Some(SerialNumber::from_slice(serial));
@@ -339,7 +369,13 @@ impl SimTee {
     pub fn generate(config: SimConfig) -> Result<Self, SimError> {
         Self::build(
             config,
-            [SimKey::generate()?, SimKey::generate()?, SimKey::generate()?, SimKey::generate()?, SimKey::generate()?],
+            [
+                SimKey::generate()?,
+                SimKey::generate()?,
+                SimKey::generate()?,
+                SimKey::generate()?,
+                SimKey::generate()?,
+            ],
         )
     }
 
@@ -350,7 +386,10 @@ impl SimTee {
         let root_der = root_params.self_signed(&root_key.rcgen)?.der().to_vec();
         let root_issuer = Issuer::from_params(&root_params, &root_key.rcgen);
         let pck_ca_params = ca_params("Phalanx Simulated SGX PCK Processor CA", 2, from)?;
-        let pck_ca_der = pck_ca_params.signed_by(&pck_ca_key.rcgen, &root_issuer)?.der().to_vec();
+        let pck_ca_der = pck_ca_params
+            .signed_by(&pck_ca_key.rcgen, &root_issuer)?
+            .der()
+            .to_vec();
         let tcb_der = leaf_params("Phalanx Simulated SGX TCB Signing", &[0x51, 3], from)?
             .signed_by(&tcb_key.rcgen, &root_issuer)?
             .der()
@@ -365,13 +404,17 @@ impl SimTee {
             }
             s
         };
-        let mut pck_params = leaf_params("Phalanx Simulated SGX PCK Certificate", &pck_serial, from)?;
+        let mut pck_params =
+            leaf_params("Phalanx Simulated SGX PCK Certificate", &pck_serial, from)?;
         pck_params.custom_extensions = vec![CustomExtension::from_oid_content(
             &[1, 2, 840, 113_741, 1, 13, 1],
             sgx_extension(&config),
         )];
         let pck_der = pck_params
-            .signed_by(&pck_key.rcgen, &Issuer::from_params(&pck_ca_params, &pck_ca_key.rcgen))?
+            .signed_by(
+                &pck_key.rcgen,
+                &Issuer::from_params(&pck_ca_params, &pck_ca_key.rcgen),
+            )?
             .der()
             .to_vec();
         Ok(Self {
@@ -405,12 +448,15 @@ impl SimTee {
 
     /// Lists the platform's PCK certificate in the PCK CRL.
     pub fn revoke_pck(&mut self) {
-        self.config.revoked_pck_serials.push(self.pck_serial.clone());
+        self.config
+            .revoked_pck_serials
+            .push(self.pck_serial.clone());
     }
 
     /// The simulated root as the only trust anchor.
     pub fn trust_anchors(&self) -> crate::TrustAnchors {
-        crate::TrustAnchors::from_der_certs(&[&self.root_der]).unwrap_or_else(|_| crate::TrustAnchors::none())
+        crate::TrustAnchors::from_der_certs(&[&self.root_der])
+            .unwrap_or_else(|_| crate::TrustAnchors::none())
     }
 
     /// The simulated root certificate, PEM.
@@ -427,29 +473,30 @@ impl SimTee {
         let c = &self.config;
         let (from, until) = (c.valid_from, c.valid_from + c.collateral_lifetime);
         let root_issuer = Issuer::from_params(&self.root_params, &self.root_key.rcgen);
-        let crl = |issuer: &Issuer<'_, &KeyPair>, revoked: &[Vec<u8>]| -> Result<Vec<u8>, SimError> {
-            Ok(CertificateRevocationListParams {
-                this_update: odt(from)?,
-                next_update: odt(until)?,
-                crl_number: SerialNumber::from_slice(&[1]),
-                issuing_distribution_point: None,
-                revoked_certs: revoked
-                    .iter()
-                    .map(|s| {
-                        Ok(RevokedCertParams {
-                            serial_number: SerialNumber::from_slice(s),
-                            revocation_time: odt(from)?,
-                            reason_code: None,
-                            invalidity_date: None,
+        let crl =
+            |issuer: &Issuer<'_, &KeyPair>, revoked: &[Vec<u8>]| -> Result<Vec<u8>, SimError> {
+                Ok(CertificateRevocationListParams {
+                    this_update: odt(from)?,
+                    next_update: odt(until)?,
+                    crl_number: SerialNumber::from_slice(&[1]),
+                    issuing_distribution_point: None,
+                    revoked_certs: revoked
+                        .iter()
+                        .map(|s| {
+                            Ok(RevokedCertParams {
+                                serial_number: SerialNumber::from_slice(s),
+                                revocation_time: odt(from)?,
+                                reason_code: None,
+                                invalidity_date: None,
+                            })
                         })
-                    })
-                    .collect::<Result<_, SimError>>()?,
-                key_identifier_method: KeyIdMethod::Sha256,
-            }
-            .signed_by(issuer)?
-            .der()
-            .to_vec())
-        };
+                        .collect::<Result<_, SimError>>()?,
+                    key_identifier_method: KeyIdMethod::Sha256,
+                }
+                .signed_by(issuer)?
+                .der()
+                .to_vec())
+            };
         let root_crl = crl(&root_issuer, &[])?;
         let pck_crl = crl(
             &Issuer::from_params(&self.pck_ca_params, &self.pck_ca_key.rcgen),
@@ -459,7 +506,12 @@ impl SimTee {
         let qe_identity = self.qe_identity_json(tee, from, until)?;
         let tcb_chain = format!("{}{}", pem_cert(&self.tcb_der), pem_cert(&self.root_der));
         Ok(Collateral {
-            pck_crl_issuer_chain: format!("{}{}", pem_cert(&self.pck_ca_der), pem_cert(&self.root_der)).into_bytes(),
+            pck_crl_issuer_chain: format!(
+                "{}{}",
+                pem_cert(&self.pck_ca_der),
+                pem_cert(&self.root_der)
+            )
+            .into_bytes(),
             root_ca_crl: root_crl,
             pck_crl,
             tcb_info_issuer_chain: tcb_chain.clone().into_bytes(),
@@ -473,14 +525,18 @@ impl SimTee {
 
     fn tcb_info_json(&self, tee: TeeType, from: i64, until: i64) -> Result<String, SimError> {
         let c = &self.config;
-        let comps = |v: &[u8; 16]| v.iter().map(|s| serde_json::json!({ "svn": s })).collect::<Vec<_>>();
+        let comps = |v: &[u8; 16]| {
+            v.iter()
+                .map(|s| serde_json::json!({ "svn": s }))
+                .collect::<Vec<_>>()
+        };
         let levels = c
             .tcb_levels
             .iter()
             .map(|l| {
                 let mut tcb = serde_json::json!({ "sgxtcbcomponents": comps(&l.sgx_components), "pcesvn": l.pce_svn });
                 if tee == TeeType::Tdx {
-                    tcb["tdxtcbcomponents"] = comps(&l.tdx_components).into();
+                    insert(&mut tcb, "tdxtcbcomponents", comps(&l.tdx_components).into());
                 }
                 Ok(serde_json::json!({
                     "tcb": tcb,
@@ -503,9 +559,13 @@ impl SimTee {
         });
         if tee == TeeType::Tdx {
             let zero48 = hex::encode([0u8; 48]);
-            info["tdxModule"] = serde_json::json!({
-                "mrsigner": zero48, "attributes": "0000000000000000", "attributesMask": "FFFFFFFFFFFFFFFF"
-            });
+            insert(
+                &mut info,
+                "tdxModule",
+                serde_json::json!({
+                    "mrsigner": zero48, "attributes": "0000000000000000", "attributesMask": "FFFFFFFFFFFFFFFF"
+                }),
+            );
             let module_levels = c
                 .tdx_module_levels
                 .iter()
@@ -515,10 +575,14 @@ impl SimTee {
                     }))
                 })
                 .collect::<Result<Vec<_>, SimError>>()?;
-            info["tdxModuleIdentities"] = serde_json::json!([{
-                "id": "TDX_01", "mrsigner": zero48, "attributes": "0000000000000000",
-                "attributesMask": "FFFFFFFFFFFFFFFF", "tcbLevels": module_levels,
-            }]);
+            insert(
+                &mut info,
+                "tdxModuleIdentities",
+                serde_json::json!([{
+                    "id": "TDX_01", "mrsigner": zero48, "attributes": "0000000000000000",
+                    "attributesMask": "FFFFFFFFFFFFFFFF", "tcbLevels": module_levels,
+                }]),
+            );
         }
         Ok(info.to_string())
     }
@@ -579,7 +643,15 @@ impl SimTee {
             TeeType::Sgx => 1,
             TeeType::Tdx => 2,
         };
-        enclave_report(&self.config.sgx_components, &attributes, &[0x22; 32], &SIM_QE_MRSIGNER, prod, self.config.qe_isv_svn, &report_data)
+        enclave_report(
+            &self.config.sgx_components,
+            &attributes,
+            &[0x22; 32],
+            &SIM_QE_MRSIGNER,
+            prod,
+            self.config.qe_isv_svn,
+            &report_data,
+        )
     }
 
     fn finish(&self, tee: TeeType, mut signed: Vec<u8>) -> Result<Vec<u8>, SimError> {
@@ -612,7 +684,11 @@ impl SimTee {
     }
 
     /// An SGX quote (v3) from `enclave` with `report_data`.
-    pub fn sgx_quote(&self, enclave: &SgxEnclave, report_data: &[u8; 64]) -> Result<Vec<u8>, SimError> {
+    pub fn sgx_quote(
+        &self,
+        enclave: &SgxEnclave,
+        report_data: &[u8; 64],
+    ) -> Result<Vec<u8>, SimError> {
         let mut q = self.header(3, TeeType::Sgx);
         let mut attributes = [0u8; 16];
         attributes[0] = if enclave.debug { 0x07 } else { 0x05 };
@@ -666,14 +742,28 @@ impl SimTee {
     /// Loads a simulation saved by [`SimTee::to_json`]. Certificates are re-issued from
     /// the saved keys and configuration, so the trust anchor key stays the same.
     pub fn from_json(json: &str) -> Result<Self, SimError> {
-        let s: SavedState = serde_json::from_str(json).map_err(|e| SimError::State(e.to_string()))?;
+        let s: SavedState =
+            serde_json::from_str(json).map_err(|e| SimError::State(e.to_string()))?;
         let key = |h: &str| -> Result<SimKey, SimError> {
             SimKey::from_pkcs8(&hex::decode(h).map_err(|e| SimError::State(e.to_string()))?)
         };
         Self::build(
             s.config,
-            [key(&s.root_key)?, key(&s.pck_ca_key)?, key(&s.tcb_key)?, key(&s.pck_key)?, key(&s.attestation_key)?],
+            [
+                key(&s.root_key)?,
+                key(&s.pck_ca_key)?,
+                key(&s.tcb_key)?,
+                key(&s.pck_key)?,
+                key(&s.attestation_key)?,
+            ],
         )
+    }
+}
+
+/// Sets `key` of a JSON object (a no-op on anything else).
+fn insert(obj: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    if let Some(map) = obj.as_object_mut() {
+        map.insert(key.to_owned(), value);
     }
 }
 

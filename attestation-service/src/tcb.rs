@@ -14,7 +14,9 @@ use crate::collateral::{QeIdentity, QeTcbLevel, TcbInfo, TcbLevel, TdxModuleTcbL
 use crate::error::Error;
 
 /// A TCB status, as Intel names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum TcbStatus {
     /// The platform is patched.
     UpToDate,
@@ -76,7 +78,9 @@ impl TcbStatus {
         match (component, self) {
             (Revoked, _) => Revoked,
             (OutOfDate, UpToDate | SWHardeningNeeded) => OutOfDate,
-            (OutOfDate, ConfigurationNeeded | ConfigurationAndSWHardeningNeeded) => OutOfDateConfigurationNeeded,
+            (OutOfDate, ConfigurationNeeded | ConfigurationAndSWHardeningNeeded) => {
+                OutOfDateConfigurationNeeded
+            }
             _ => self,
         }
     }
@@ -100,7 +104,10 @@ pub struct PlatformTcb<'a> {
 }
 
 /// The first TCB level of `tcb_info` that `platform` meets in every component.
-pub fn match_platform_level<'t>(tcb_info: &'t TcbInfo, platform: &PlatformTcb<'_>) -> Result<&'t TcbLevel, Error> {
+pub fn match_platform_level<'t>(
+    tcb_info: &'t TcbInfo,
+    platform: &PlatformTcb<'_>,
+) -> Result<&'t TcbLevel, Error> {
     tcb_info
         .tcb_levels
         .iter()
@@ -138,7 +145,9 @@ pub fn match_tdx_module<'t>(
 ) -> Result<Option<&'t TdxModuleTcbLevel>, Error> {
     let check = |m: &crate::collateral::TdxModule| -> Result<(), Error> {
         if &m.mrsigner != mr_signer_seam {
-            return Err(Error::TdxModuleMismatch { field: "MRSIGNERSEAM" });
+            return Err(Error::TdxModuleMismatch {
+                field: "MRSIGNERSEAM",
+            });
         }
         let masked_ok = seam_attributes
             .iter()
@@ -146,14 +155,18 @@ pub fn match_tdx_module<'t>(
             .zip(&m.attributes)
             .all(|((a, mask), want)| a & mask == want & mask);
         if !masked_ok {
-            return Err(Error::TdxModuleMismatch { field: "SEAMATTRIBUTES" });
+            return Err(Error::TdxModuleMismatch {
+                field: "SEAMATTRIBUTES",
+            });
         }
         Ok(())
     };
     let base = tcb_info
         .tdx_module
         .as_ref()
-        .ok_or(Error::TdxModuleMismatch { field: "tdxModule (absent)" })?;
+        .ok_or(Error::TdxModuleMismatch {
+            field: "tdxModule (absent)",
+        })?;
     check(base)?;
     let version = tee_tcb_svn[1];
     if version == 0 {
@@ -203,8 +216,14 @@ mod tests {
         assert_eq!(UpToDate.converge(UpToDate), UpToDate);
         assert_eq!(UpToDate.converge(OutOfDate), OutOfDate);
         assert_eq!(SWHardeningNeeded.converge(OutOfDate), OutOfDate);
-        assert_eq!(ConfigurationNeeded.converge(OutOfDate), OutOfDateConfigurationNeeded);
-        assert_eq!(ConfigurationAndSWHardeningNeeded.converge(OutOfDate), OutOfDateConfigurationNeeded);
+        assert_eq!(
+            ConfigurationNeeded.converge(OutOfDate),
+            OutOfDateConfigurationNeeded
+        );
+        assert_eq!(
+            ConfigurationAndSWHardeningNeeded.converge(OutOfDate),
+            OutOfDateConfigurationNeeded
+        );
         assert_eq!(OutOfDate.converge(OutOfDate), OutOfDate);
         for s in TcbStatus::ALL {
             assert_eq!(s.converge(Revoked), Revoked);

@@ -29,7 +29,10 @@ use crate::error::{CertRole, CrlRole, Doc, Error};
 use crate::pck::PckExtension;
 use crate::pki::{TrustAnchors, VerifiedChain, VerifiedCrl, parse_chain, verify_raw_signature};
 use crate::quote::{Body, Quote, TeeType};
-use crate::tcb::{PlatformTcb, TcbStatus, match_platform_level, match_qe_level, match_tdx_module, merge_advisories};
+use crate::tcb::{
+    PlatformTcb, TcbStatus, match_platform_level, match_qe_level, match_tdx_module,
+    merge_advisories,
+};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -57,19 +60,35 @@ impl VerifiedCollateral {
     pub fn verify(c: &Collateral, anchors: &TrustAnchors) -> Result<Self, Error> {
         use CertRole::*;
         let tcb_chain = VerifiedChain::verify(
-            parse_chain(&c.tcb_info_issuer_chain, &[TcbSigning, Root], "TCB Info issuer chain")?,
+            parse_chain(
+                &c.tcb_info_issuer_chain,
+                &[TcbSigning, Root],
+                "TCB Info issuer chain",
+            )?,
             anchors,
         )?;
         let qe_chain = VerifiedChain::verify(
-            parse_chain(&c.qe_identity_issuer_chain, &[TcbSigning, Root], "QE Identity issuer chain")?,
+            parse_chain(
+                &c.qe_identity_issuer_chain,
+                &[TcbSigning, Root],
+                "QE Identity issuer chain",
+            )?,
             anchors,
         )?;
         let pck_crl_chain = VerifiedChain::verify(
-            parse_chain(&c.pck_crl_issuer_chain, &[PckIntermediate, Root], "PCK CRL issuer chain")?,
+            parse_chain(
+                &c.pck_crl_issuer_chain,
+                &[PckIntermediate, Root],
+                "PCK CRL issuer chain",
+            )?,
             anchors,
         )?;
         let Some(pck_ca) = pck_crl_chain.leaf() else {
-            return Err(Error::ChainLength { what: "PCK CRL issuer chain", found: 0, expected: 2 });
+            return Err(Error::ChainLength {
+                what: "PCK CRL issuer chain",
+                found: 0,
+                expected: 2,
+            });
         };
         let root_crl = VerifiedCrl::verify_by_anchor(&c.root_ca_crl, CrlRole::Root, anchors)?;
         let pck_crl = VerifiedCrl::verify(&c.pck_crl, CrlRole::Pck, pck_ca)?;
@@ -77,11 +96,20 @@ impl VerifiedCollateral {
             let ok = chain
                 .leaf()
                 .is_some_and(|leaf| verify_raw_signature(&leaf.public_key, body.as_bytes(), sig));
-            if ok { Ok(()) } else { Err(Error::CollateralSignatureInvalid { doc }) }
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::CollateralSignatureInvalid { doc })
+            }
         };
         signed_doc(&tcb_chain, &c.tcb_info, &c.tcb_info_signature, Doc::TcbInfo)?;
         let tcb_info = TcbInfo::parse(&c.tcb_info)?;
-        signed_doc(&qe_chain, &c.qe_identity, &c.qe_identity_signature, Doc::QeIdentity)?;
+        signed_doc(
+            &qe_chain,
+            &c.qe_identity,
+            &c.qe_identity_signature,
+            Doc::QeIdentity,
+        )?;
         let qe_identity = QeIdentity::parse(&c.qe_identity)?;
         Ok(Self {
             tcb_info,
@@ -140,7 +168,11 @@ impl VerifiedPck {
     pub fn verify(chain_bytes: &[u8], anchors: &TrustAnchors) -> Result<Self, Error> {
         use CertRole::*;
         let chain = VerifiedChain::verify(
-            parse_chain(chain_bytes, &[PckLeaf, PckIntermediate, Root], "PCK certificate chain")?,
+            parse_chain(
+                chain_bytes,
+                &[PckLeaf, PckIntermediate, Root],
+                "PCK certificate chain",
+            )?,
             anchors,
         )?;
         let ext = chain
@@ -170,6 +202,8 @@ fn hex_rtmrs<S: serde::Serializer>(v: &[[u8; 48]; 4], s: S) -> Result<S::Ok, S::
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "tee", rename_all = "lowercase")]
 #[non_exhaustive]
+// A plain value returned once per verification: boxing the TDX variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Measurements {
     /// An SGX enclave.
     Sgx {
@@ -314,7 +348,12 @@ impl Verifier {
     /// Verifies collateral, or returns the cached outcome for exactly these bytes.
     pub fn verified_collateral(&self, c: &Collateral) -> Result<Arc<VerifiedCollateral>, Error> {
         let key = c.digest();
-        if let Some(v) = self.collateral.read().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(v) = self
+            .collateral
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
             return Ok(v);
         }
         let v = Arc::new(VerifiedCollateral::verify(c, &self.anchors)?);
@@ -332,7 +371,12 @@ impl Verifier {
     }
 
     /// Verifies `quote` against `collateral` at `now` (unix seconds).
-    pub fn verify(&self, quote: &[u8], collateral: &Collateral, now: i64) -> Result<VerifiedQuote, Error> {
+    pub fn verify(
+        &self,
+        quote: &[u8],
+        collateral: &Collateral,
+        now: i64,
+    ) -> Result<VerifiedQuote, Error> {
         let quote = Quote::parse(quote)?;
         let pck = self.verified_pck(quote.signature.pck_cert_chain)?;
         let col = self.verified_collateral(collateral)?;
@@ -350,7 +394,12 @@ fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &RwLock<HashMap<K, V>>, k: K,
 }
 
 /// Verifies a quote with no caching: the pure function of the design.
-pub fn verify(quote: &[u8], collateral: &Collateral, now: i64, anchors: &TrustAnchors) -> Result<VerifiedQuote, Error> {
+pub fn verify(
+    quote: &[u8],
+    collateral: &Collateral,
+    now: i64,
+    anchors: &TrustAnchors,
+) -> Result<VerifiedQuote, Error> {
     let quote = Quote::parse(quote)?;
     let pck = VerifiedPck::verify(quote.signature.pck_cert_chain, anchors)?;
     let col = VerifiedCollateral::verify(collateral, anchors)?;
@@ -358,12 +407,21 @@ pub fn verify(quote: &[u8], collateral: &Collateral, now: i64, anchors: &TrustAn
 }
 
 /// Steps 1–10 given the signature-checked PCK chain and collateral.
-fn verify_parsed(quote: &Quote<'_>, pck: &VerifiedPck, col: &VerifiedCollateral, now: i64) -> Result<VerifiedQuote, Error> {
+fn verify_parsed(
+    quote: &Quote<'_>,
+    pck: &VerifiedPck,
+    col: &VerifiedCollateral,
+    now: i64,
+) -> Result<VerifiedQuote, Error> {
     let tee = quote.tee_type();
     // Step 1: PCK chain validity at now (signatures were checked in VerifiedPck).
     pck.chain.check_time(now)?;
     let (Some(leaf), Some(pck_ca)) = (pck.chain.leaf(), pck.chain.certs.get(1)) else {
-        return Err(Error::ChainLength { what: "PCK certificate chain", found: pck.chain.certs.len(), expected: 3 });
+        return Err(Error::ChainLength {
+            what: "PCK certificate chain",
+            found: pck.chain.certs.len(),
+            expected: 3,
+        });
     };
     // Step 2: CRLs.
     col.root_crl.check_time(now)?;
@@ -386,7 +444,11 @@ fn verify_parsed(quote: &Quote<'_>, pck: &VerifiedPck, col: &VerifiedCollateral,
         TeeType::Tdx => (TcbInfoId::Tdx, EnclaveId::TdQe, "TDX"),
     };
     if ti.id != want_tcb {
-        return Err(Error::CollateralTeeMismatch { doc: Doc::TcbInfo, found: format!("{:?}", ti.id).to_uppercase(), tee: tee_name });
+        return Err(Error::CollateralTeeMismatch {
+            doc: Doc::TcbInfo,
+            found: format!("{:?}", ti.id).to_uppercase(),
+            tee: tee_name,
+        });
     }
     // Step 4: QE Identity.
     col.qe_chain.check_time(now)?;
@@ -396,19 +458,33 @@ fn verify_parsed(quote: &Quote<'_>, pck: &VerifiedPck, col: &VerifiedCollateral,
     let qi = &col.qe_identity;
     check_window(Doc::QeIdentity, qi.issue_date, qi.next_update, now)?;
     if qi.id != want_qe {
-        return Err(Error::CollateralTeeMismatch { doc: Doc::QeIdentity, found: format!("{:?}", qi.id), tee: tee_name });
+        return Err(Error::CollateralTeeMismatch {
+            doc: Doc::QeIdentity,
+            found: format!("{:?}", qi.id),
+            tee: tee_name,
+        });
     }
     // Step 5: the platform is the one the TCB Info describes.
     let ext = &pck.extension;
     if ext.fmspc != ti.fmspc {
-        return Err(Error::FmspcMismatch { pck: hex::encode(ext.fmspc), tcb_info: hex::encode(ti.fmspc) });
+        return Err(Error::FmspcMismatch {
+            pck: hex::encode(ext.fmspc),
+            tcb_info: hex::encode(ti.fmspc),
+        });
     }
     if ext.pce_id != ti.pce_id {
-        return Err(Error::PceIdMismatch { pck: hex::encode(ext.pce_id), tcb_info: hex::encode(ti.pce_id) });
+        return Err(Error::PceIdMismatch {
+            pck: hex::encode(ext.pce_id),
+            tcb_info: hex::encode(ti.pce_id),
+        });
     }
     // Step 6: QE report.
     let sig = &quote.signature;
-    if !verify_raw_signature(&leaf.public_key, sig.qe_report_raw, &sig.qe_report_signature) {
+    if !verify_raw_signature(
+        &leaf.public_key,
+        sig.qe_report_raw,
+        &sig.qe_report_signature,
+    ) {
         return Err(Error::QeReportSignatureInvalid);
     }
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
@@ -428,7 +504,9 @@ fn verify_parsed(quote: &Quote<'_>, pck: &VerifiedPck, col: &VerifiedCollateral,
         return Err(Error::QeIdentityMismatch { field: "ISVPRODID" });
     }
     if qe.misc_select & qi.miscselect_mask != qi.miscselect & qi.miscselect_mask {
-        return Err(Error::QeIdentityMismatch { field: "MISCSELECT" });
+        return Err(Error::QeIdentityMismatch {
+            field: "MISCSELECT",
+        });
     }
     let attrs_ok = qe
         .attributes
@@ -437,7 +515,9 @@ fn verify_parsed(quote: &Quote<'_>, pck: &VerifiedPck, col: &VerifiedCollateral,
         .zip(&qi.attributes)
         .all(|((a, m), w)| a & m == w & m);
     if !attrs_ok {
-        return Err(Error::QeIdentityMismatch { field: "ATTRIBUTES" });
+        return Err(Error::QeIdentityMismatch {
+            field: "ATTRIBUTES",
+        });
     }
     let qe_level = match_qe_level(qi, qe.isv_svn)?;
     // Step 8: the quote itself.
@@ -492,7 +572,12 @@ fn verify_parsed(quote: &Quote<'_>, pck: &VerifiedPck, col: &VerifiedCollateral,
 
 fn check_window(doc: Doc, issue_date: i64, next_update: i64, now: i64) -> Result<(), Error> {
     if now < issue_date || now > next_update {
-        return Err(Error::CollateralNotValid { doc, issue_date, next_update, now });
+        return Err(Error::CollateralNotValid {
+            doc,
+            issue_date,
+            next_update,
+            now,
+        });
     }
     Ok(())
 }
@@ -518,7 +603,10 @@ fn measurements(body: &Body) -> (Measurements, bool, bool) {
     }
 }
 
-fn tdx_measurements(t: &crate::quote::TdReport10, mr_service_td: [u8; 48]) -> (Measurements, bool, bool) {
+fn tdx_measurements(
+    t: &crate::quote::TdReport10,
+    mr_service_td: [u8; 48],
+) -> (Measurements, bool, bool) {
     (
         Measurements::Tdx {
             mr_td: t.mr_td,

@@ -6,16 +6,26 @@
 //! attributes it deems unsafe, bound service TDs and the `Revoked` status. We report
 //! those as facts and leave refusing them to policy, so [`verdict`] applies the same
 //! rules to our output before comparing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
-use attestation_service::{Collateral, Measurements, TcbStatus, TrustAnchors, VerifiedQuote, Verifier};
+use attestation_service::{
+    Collateral, Measurements, TcbStatus, TrustAnchors, VerifiedQuote, Verifier,
+};
 use common::Vector;
 
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
-    Accept { status: String, advisories: Vec<String> },
+    Accept {
+        status: String,
+        advisories: Vec<String>,
+    },
     Reject,
 }
 
@@ -59,7 +69,10 @@ fn ours(verifier: &Verifier, quote: &[u8], c: &Collateral, now: i64) -> Verdict 
         Ok(v) if policy_ok(&v) => {
             let mut advisories = v.advisory_ids.clone();
             advisories.sort();
-            Verdict::Accept { status: v.status.as_str().to_string(), advisories }
+            Verdict::Accept {
+                status: v.status.as_str().to_string(),
+                advisories,
+            }
         }
         _ => Verdict::Reject,
     }
@@ -70,7 +83,10 @@ fn theirs(quote: &[u8], c: &Collateral, now: i64) -> Verdict {
         Ok(r) => {
             let mut advisories = r.advisory_ids.clone();
             advisories.sort();
-            Verdict::Accept { status: r.status, advisories }
+            Verdict::Accept {
+                status: r.status,
+                advisories,
+            }
         }
         Err(_) => Verdict::Reject,
     }
@@ -80,7 +96,12 @@ fn theirs(quote: &[u8], c: &Collateral, now: i64) -> Verdict {
 fn agrees_with_dcap_qvl_on_every_vector() {
     let verifier = Verifier::new(TrustAnchors::intel());
     for v in common::vectors() {
-        assert_eq!(ours(&verifier, &v.quote, &v.collateral, v.now), theirs(&v.quote, &v.collateral, v.now), "{}", v.name);
+        assert_eq!(
+            ours(&verifier, &v.quote, &v.collateral, v.now),
+            theirs(&v.quote, &v.collateral, v.now),
+            "{}",
+            v.name
+        );
     }
 }
 
@@ -160,13 +181,19 @@ fn mutate(v: &Vector, rng: &mut Rng) -> (Vec<u8>, Collateral, i64) {
 ///   as we do; dcap-qvl (webpki) uses its configured anchor and never reads the copy;
 /// * a certification data size that leaves bytes of the signature data unaccounted for:
 ///   we reject the quote (`TrailingData`); dcap-qvl ignores the bytes.
-fn known_divergence(original: &[u8], mutated: &[u8], ours: Option<&attestation_service::Error>) -> bool {
+fn known_divergence(
+    original: &[u8],
+    mutated: &[u8],
+    ours: Option<&attestation_service::Error>,
+) -> bool {
     if matches!(ours, Some(attestation_service::Error::TrailingData { .. })) {
         return true;
     }
     let find_last = |needle: &[u8]| original.windows(needle.len()).rposition(|w| w == needle);
-    let (Some(begin), Some(end)) = (find_last(b"-----BEGIN CERTIFICATE-----"), find_last(b"-----END CERTIFICATE-----"))
-    else {
+    let (Some(begin), Some(end)) = (
+        find_last(b"-----BEGIN CERTIFICATE-----"),
+        find_last(b"-----END CERTIFICATE-----"),
+    ) else {
         return false;
     };
     let root_copy = begin..end + 25;
@@ -199,16 +226,26 @@ fn agrees_with_dcap_qvl_on_seeded_mutations() {
                 known += 1;
                 continue;
             }
-            let at: Vec<usize> = (0..q.len().min(v.quote.len())).filter(|i| q[*i] != v.quote[*i]).collect();
+            let at: Vec<usize> = (0..q.len().min(v.quote.len()))
+                .filter(|i| q[*i] != v.quote[*i])
+                .collect();
             failures.push(format!("mutation {n} of {}: ours {a:?} ({detail:?}), dcap-qvl {b:?}, bytes changed at {at:?}", v.name));
         }
         accepted += usize::from(matches!(a, Verdict::Accept { .. }));
     }
-    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // The documented divergences need a flip in a small region: they stay rare.
     assert!(known < runs / 20, "{known} known divergences");
     eprintln!("{runs} mutations: {accepted} accepted by both, {known} known divergences");
     // Some mutations (trailing bytes, times inside the window) must still verify,
     // or the comparison would only ever see rejections.
-    assert!(accepted > 50, "only {accepted} of {runs} mutations were accepted");
+    assert!(
+        accepted > 50,
+        "only {accepted} of {runs} mutations were accepted"
+    );
 }

@@ -1,5 +1,10 @@
 //! The simulated TEE against the real verifier.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use attestation_service::error::CertRole;
 use attestation_service::sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
@@ -16,13 +21,32 @@ fn report_data() -> [u8; 64] {
 }
 
 fn enclave() -> SgxEnclave {
-    SgxEnclave { mr_enclave: [0xab; 32], mr_signer: [0xcd; 32], isv_prod_id: 7, isv_svn: 3, debug: false }
+    SgxEnclave {
+        mr_enclave: [0xab; 32],
+        mr_signer: [0xcd; 32],
+        isv_prod_id: 7,
+        isv_svn: 3,
+        debug: false,
+    }
 }
 
 fn both(sim: &SimTee) -> [(TeeType, Vec<u8>); 2] {
     [
-        (TeeType::Sgx, sim.sgx_quote(&enclave(), &report_data()).unwrap()),
-        (TeeType::Tdx, sim.tdx_quote(&TdxTd { mr_td: [0x77; 48], ..TdxTd::default() }, &report_data()).unwrap()),
+        (
+            TeeType::Sgx,
+            sim.sgx_quote(&enclave(), &report_data()).unwrap(),
+        ),
+        (
+            TeeType::Tdx,
+            sim.tdx_quote(
+                &TdxTd {
+                    mr_td: [0x77; 48],
+                    ..TdxTd::default()
+                },
+                &report_data(),
+            )
+            .unwrap(),
+        ),
     ]
 }
 
@@ -32,10 +56,15 @@ fn every_tcb_status_is_reported() {
         let sim = SimTee::generate(SimConfig::with_status(T0, status)).unwrap();
         for (tee, quote) in both(&sim) {
             let c = sim.collateral(tee).unwrap();
-            let v = verify(&quote, &c, NOW, &sim.trust_anchors()).unwrap_or_else(|e| panic!("{status} {tee:?}: {e:?}"));
+            let v = verify(&quote, &c, NOW, &sim.trust_anchors())
+                .unwrap_or_else(|e| panic!("{status} {tee:?}: {e:?}"));
             assert_eq!(v.status, status, "{tee:?}");
             assert_eq!(v.tee(), tee);
-            let want: Vec<String> = if status == TcbStatus::UpToDate { vec![] } else { vec!["INTEL-SA-00999".into()] };
+            let want: Vec<String> = if status == TcbStatus::UpToDate {
+                vec![]
+            } else {
+                vec!["INTEL-SA-00999".into()]
+            };
             assert_eq!(v.advisory_ids, want);
         }
     }
@@ -45,17 +74,38 @@ fn every_tcb_status_is_reported() {
 fn measurements_and_report_data_come_through() {
     let sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
     let [(_, sgx), (_, tdx)] = both(&sim);
-    let v = verify(&sgx, &sim.collateral(TeeType::Sgx).unwrap(), NOW, &sim.trust_anchors()).unwrap();
+    let v = verify(
+        &sgx,
+        &sim.collateral(TeeType::Sgx).unwrap(),
+        NOW,
+        &sim.trust_anchors(),
+    )
+    .unwrap();
     assert_eq!(v.report_data, report_data());
     assert!(!v.debug);
     match v.measurements {
-        Measurements::Sgx { mr_enclave, mr_signer, isv_prod_id, isv_svn, .. } => {
-            assert_eq!((mr_enclave, mr_signer, isv_prod_id, isv_svn), ([0xab; 32], [0xcd; 32], 7, 3));
+        Measurements::Sgx {
+            mr_enclave,
+            mr_signer,
+            isv_prod_id,
+            isv_svn,
+            ..
+        } => {
+            assert_eq!(
+                (mr_enclave, mr_signer, isv_prod_id, isv_svn),
+                ([0xab; 32], [0xcd; 32], 7, 3)
+            );
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(v.fmspc, sim.config().fmspc);
-    let v = verify(&tdx, &sim.collateral(TeeType::Tdx).unwrap(), NOW, &sim.trust_anchors()).unwrap();
+    let v = verify(
+        &tdx,
+        &sim.collateral(TeeType::Tdx).unwrap(),
+        NOW,
+        &sim.trust_anchors(),
+    )
+    .unwrap();
     assert_eq!(v.status, TcbStatus::UpToDate);
     assert_eq!(v.tdx_module_status, Some(TcbStatus::UpToDate));
     match v.measurements {
@@ -67,11 +117,39 @@ fn measurements_and_report_data_come_through() {
 #[test]
 fn debug_enclaves_and_tds_are_reported_not_refused() {
     let sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
-    let q = sim.sgx_quote(&SgxEnclave { debug: true, ..enclave() }, &report_data()).unwrap();
-    let v = verify(&q, &sim.collateral(TeeType::Sgx).unwrap(), NOW, &sim.trust_anchors()).unwrap();
+    let q = sim
+        .sgx_quote(
+            &SgxEnclave {
+                debug: true,
+                ..enclave()
+            },
+            &report_data(),
+        )
+        .unwrap();
+    let v = verify(
+        &q,
+        &sim.collateral(TeeType::Sgx).unwrap(),
+        NOW,
+        &sim.trust_anchors(),
+    )
+    .unwrap();
     assert!(v.debug);
-    let q = sim.tdx_quote(&TdxTd { debug: true, ..TdxTd::default() }, &report_data()).unwrap();
-    let v = verify(&q, &sim.collateral(TeeType::Tdx).unwrap(), NOW, &sim.trust_anchors()).unwrap();
+    let q = sim
+        .tdx_quote(
+            &TdxTd {
+                debug: true,
+                ..TdxTd::default()
+            },
+            &report_data(),
+        )
+        .unwrap();
+    let v = verify(
+        &q,
+        &sim.collateral(TeeType::Tdx).unwrap(),
+        NOW,
+        &sim.trust_anchors(),
+    )
+    .unwrap();
     assert!(v.debug);
 }
 
@@ -81,8 +159,14 @@ fn only_the_simulated_root_trusts_simulated_quotes() {
     let other = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
     for (tee, q) in both(&sim) {
         let c = sim.collateral(tee).unwrap();
-        assert!(matches!(verify(&q, &c, NOW, &TrustAnchors::intel()), Err(Error::UntrustedRoot { .. })));
-        assert!(matches!(verify(&q, &c, NOW, &other.trust_anchors()), Err(Error::UntrustedRoot { .. })));
+        assert!(matches!(
+            verify(&q, &c, NOW, &TrustAnchors::intel()),
+            Err(Error::UntrustedRoot { .. })
+        ));
+        assert!(matches!(
+            verify(&q, &c, NOW, &other.trust_anchors()),
+            Err(Error::UntrustedRoot { .. })
+        ));
         assert!(verify(&q, &c, NOW, &sim.trust_anchors()).is_ok());
     }
 }
@@ -95,14 +179,17 @@ fn a_revoked_pck_certificate_is_refused() {
         let c = sim.collateral(tee).unwrap();
         assert_eq!(
             verify(&q, &c, NOW, &sim.trust_anchors()),
-            Err(Error::CertificateRevoked { role: CertRole::PckLeaf })
+            Err(Error::CertificateRevoked {
+                role: CertRole::PckLeaf
+            })
         );
     }
 }
 
 #[test]
 fn qe_and_module_statuses_converge() {
-    let mut sim = SimTee::generate(SimConfig::with_status(T0, TcbStatus::ConfigurationNeeded)).unwrap();
+    let mut sim =
+        SimTee::generate(SimConfig::with_status(T0, TcbStatus::ConfigurationNeeded)).unwrap();
     sim.config_mut().qe_levels = vec![(9, TcbStatus::UpToDate), (0, TcbStatus::OutOfDate)];
     for (tee, q) in both(&sim) {
         let v = verify(&q, &sim.collateral(tee).unwrap(), NOW, &sim.trust_anchors()).unwrap();
@@ -112,8 +199,17 @@ fn qe_and_module_statuses_converge() {
     let mut sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
     sim.config_mut().tdx_module_levels = vec![(4, TcbStatus::UpToDate), (0, TcbStatus::OutOfDate)];
     let [_, (_, tdx)] = both(&sim);
-    let v = verify(&tdx, &sim.collateral(TeeType::Tdx).unwrap(), NOW, &sim.trust_anchors()).unwrap();
-    assert_eq!((v.tdx_module_status, v.status), (Some(TcbStatus::OutOfDate), TcbStatus::OutOfDate));
+    let v = verify(
+        &tdx,
+        &sim.collateral(TeeType::Tdx).unwrap(),
+        NOW,
+        &sim.trust_anchors(),
+    )
+    .unwrap();
+    assert_eq!(
+        (v.tdx_module_status, v.status),
+        (Some(TcbStatus::OutOfDate), TcbStatus::OutOfDate)
+    );
 }
 
 #[test]
@@ -123,7 +219,10 @@ fn a_platform_below_every_level_matches_none() {
         l.sgx_components[15] = 6;
     }
     for (tee, q) in both(&sim) {
-        assert_eq!(verify(&q, &sim.collateral(tee).unwrap(), NOW, &sim.trust_anchors()), Err(Error::TcbLevelNotFound));
+        assert_eq!(
+            verify(&q, &sim.collateral(tee).unwrap(), NOW, &sim.trust_anchors()),
+            Err(Error::TcbLevelNotFound)
+        );
     }
 }
 
@@ -132,7 +231,15 @@ fn saved_state_reloads_the_same_pki() {
     let sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
     let loaded = SimTee::from_json(&sim.to_json()).unwrap();
     let q = loaded.sgx_quote(&enclave(), &report_data()).unwrap();
-    assert!(verify(&q, &loaded.collateral(TeeType::Sgx).unwrap(), NOW, &sim.trust_anchors()).is_ok());
+    assert!(
+        verify(
+            &q,
+            &loaded.collateral(TeeType::Sgx).unwrap(),
+            NOW,
+            &sim.trust_anchors()
+        )
+        .is_ok()
+    );
     assert!(SimTee::from_json("{").is_err());
 }
 

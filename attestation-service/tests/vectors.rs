@@ -1,5 +1,10 @@
 //! Every row of `vectors.tsv` gives its expected result.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -8,7 +13,9 @@ use attestation_service::{Error, TrustAnchors, Verifier, verify};
 fn class_of(e: &Error) -> &'static str {
     match e {
         Error::TcbLevelNotFound => "no-tcb-level",
-        Error::CrlNotValid { .. } | Error::CollateralNotValid { .. } | Error::CertificateNotValid { .. } => "expired",
+        Error::CrlNotValid { .. }
+        | Error::CollateralNotValid { .. }
+        | Error::CertificateNotValid { .. } => "expired",
         _ => "other",
     }
 }
@@ -43,7 +50,10 @@ fn every_vector_gives_its_expected_result() {
 
 #[test]
 fn mobilecoin_collateral_has_no_common_window() {
-    let v = common::vectors().into_iter().find(|v| v.name == "mobilecoin_sgx_v3_crl_expired").unwrap();
+    let v = common::vectors()
+        .into_iter()
+        .find(|v| v.name == "mobilecoin_sgx_v3_crl_expired")
+        .unwrap();
     // Sweep across 2023 by the day: some piece is always outside its window.
     for day in 0..365 {
         let now = 1_672_531_200 + day * 86_400;
@@ -55,10 +65,19 @@ fn mobilecoin_collateral_has_no_common_window() {
 #[test]
 fn bundle_and_pccs_forms_agree() {
     let vs = common::vectors();
-    let a = vs.iter().find(|v| v.name == "google_tdx_v4_spr_e4_bundle").unwrap();
-    let b = vs.iter().find(|v| v.name == "google_tdx_v4_spr_e4_pccs").unwrap();
+    let a = vs
+        .iter()
+        .find(|v| v.name == "google_tdx_v4_spr_e4_bundle")
+        .unwrap();
+    let b = vs
+        .iter()
+        .find(|v| v.name == "google_tdx_v4_spr_e4_pccs")
+        .unwrap();
     assert_eq!(a.collateral.tcb_info, b.collateral.tcb_info);
-    assert_eq!(a.collateral.tcb_info_signature, b.collateral.tcb_info_signature);
+    assert_eq!(
+        a.collateral.tcb_info_signature,
+        b.collateral.tcb_info_signature
+    );
     assert_eq!(a.collateral.qe_identity, b.collateral.qe_identity);
     assert_eq!(a.collateral.pck_crl, b.collateral.pck_crl);
     assert_eq!(a.collateral.root_ca_crl, b.collateral.root_ca_crl);

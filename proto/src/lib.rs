@@ -1,1 +1,16 @@
+//! # phalanx-proto
+//!
+//! The protobuf definitions of Phalanx's gRPC services (`proto/`) and the code tonic
+//! generates from them. No logic lives here. Code generation needs no `protoc`: the
+//! build script compiles the `.proto` files with `protox` (pure Rust), so a fresh
+//! machine builds this crate with cargo alone.
 
+#![allow(missing_docs)]
+
+/// `phalanx.attestation.v1`: quote verification.
+pub mod attestation {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("phalanx.attestation.v1");
+    }
+}

@@ -1,5 +1,11 @@
 //! Loading the real DCAP vectors of `testdata/dcap` (a copy of `shared/testdata/dcap`).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use attestation_service::{Collateral, PccsResponses};
 use std::path::PathBuf;
@@ -76,7 +82,12 @@ pub fn vectors() -> Vec<Vector> {
                 expected: f[6].to_string(),
                 advisories: f
                     .get(7)
-                    .map(|a| a.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+                    .map(|a| {
+                        a.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             }
         })

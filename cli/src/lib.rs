@@ -1,0 +1,375 @@
+//! The `phalanx` command line: quote verification and the simulated TEE (later issues
+//! add devnet, admin and verification commands).
+//!
+//! Exit codes: `0` success, `1` the evidence was rejected (the JSON says why),
+//! `2` unusable arguments or unreadable files.
+//!
+//! `phalanx quote verify` prints one JSON object. On success:
+//! `{"ok": true, "status": "<TcbStatus>", "advisory_ids": [...], "tee": "sgx"|"tdx", ...}`
+//! with every measurement hex-encoded; on rejection:
+//! `{"ok": false, "error": {"code": "<stable_snake_case>", "step": "<step>", "message": "..."}}`.
+//! The codes are those of [`attestation_service::Error::code`], listed in the README.
+
+use anyhow::{Context, bail};
+use attestation_service::sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
+use attestation_service::{Collateral, TeeType, TrustAnchors, Verifier};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit code for a rejected quote.
+pub const EXIT_REJECTED: u8 = 1;
+/// Exit code for unusable arguments or unreadable files.
+pub const EXIT_USAGE: u8 = 2;
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "phalanx",
+    version,
+    about = "Phalanx: remote attestation and threshold key management"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// DCAP quotes.
+    #[command(subcommand)]
+    Quote(QuoteCommand),
+    /// The simulated TEE (a fake Intel PKI for development).
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum QuoteCommand {
+    /// Verify a quote against collateral at a given time.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The quote file (raw bytes, or hex text with --hex).
+    #[arg(long)]
+    quote: PathBuf,
+    /// The quote file is hex text.
+    #[arg(long)]
+    hex: bool,
+    /// A collateral bundle (JSON, the format of shared/testdata/dcap).
+    #[arg(long, conflicts_with_all = ["tcb_info", "qe_identity"])]
+    collateral: Option<PathBuf>,
+    /// Raw PCCS TCB Info response body.
+    #[arg(long, requires_all = ["tcb_info_chain", "qe_identity", "qe_identity_chain", "pck_crl", "pck_crl_chain", "root_crl"])]
+    tcb_info: Option<PathBuf>,
+    /// TCB Info issuer chain (PEM or URL-encoded header value).
+    #[arg(long)]
+    tcb_info_chain: Option<PathBuf>,
+    /// Raw PCCS QE Identity response body.
+    #[arg(long)]
+    qe_identity: Option<PathBuf>,
+    /// QE Identity issuer chain.
+    #[arg(long)]
+    qe_identity_chain: Option<PathBuf>,
+    /// PCK CRL (DER, PEM or hex).
+    #[arg(long)]
+    pck_crl: Option<PathBuf>,
+    /// PCK CRL issuer chain.
+    #[arg(long)]
+    pck_crl_chain: Option<PathBuf>,
+    /// Root CA CRL (DER, PEM or hex).
+    #[arg(long)]
+    root_crl: Option<PathBuf>,
+    /// Verification time, unix seconds.
+    #[arg(long)]
+    now: i64,
+    /// Trust this root (PEM) instead of Intel's SGX Root CA.
+    #[arg(long)]
+    trust_root: Option<PathBuf>,
+    /// Compact JSON on one line (the default is pretty-printed JSON).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Tee {
+    Sgx,
+    Tdx,
+}
+
+#[derive(Debug, Subcommand)]
+enum SimCommand {
+    /// Run the whole simulated attestation path in memory: a fresh fake Intel PKI, an
+    /// SGX and a TDX quote, both verified against the simulated root. Prints the
+    /// verdicts as JSON.
+    Demo,
+    /// Create a simulated PKI and platform in DIR: sim.json (with private keys),
+    /// root.pem, collateral-sgx.json, collateral-tdx.json.
+    Init {
+        /// Output directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Start of all validity windows (unix seconds); collateral lasts 30 days.
+        #[arg(long)]
+        valid_from: i64,
+    },
+    /// Make a quote from the simulated platform in DIR.
+    Quote {
+        /// Directory made by `sim init`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// SGX (quote v3) or TDX (quote v4).
+        #[arg(long, value_enum)]
+        tee: Tee,
+        /// MRENCLAVE (SGX) or MRTD (TDX), hex.
+        #[arg(long)]
+        measurement: Option<String>,
+        /// REPORTDATA, hex, up to 64 bytes (zero-padded).
+        #[arg(long)]
+        report_data: Option<String>,
+        /// Mark the enclave or TD as debug.
+        #[arg(long)]
+        debug: bool,
+        /// Output file (raw quote bytes).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Quote(QuoteCommand::Verify(args)) => verify(&args),
+        Command::Sim(SimCommand::Demo) => demo(),
+        Command::Sim(SimCommand::Init { dir, valid_from }) => {
+            sim_init(&dir, valid_from)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sim(SimCommand::Quote {
+            dir,
+            tee,
+            measurement,
+            report_data,
+            debug,
+            out,
+        }) => {
+            let sim = SimTee::from_json(&read_text(&dir.join("sim.json"))?)?;
+            let rd = fixed_hex::<64>(report_data.as_deref().unwrap_or(""), "--report-data")?;
+            let quote = match tee {
+                Tee::Sgx => sim.sgx_quote(
+                    &SgxEnclave {
+                        mr_enclave: fixed_hex(
+                            measurement.as_deref().unwrap_or(""),
+                            "--measurement",
+                        )?,
+                        debug,
+                        ..SgxEnclave::default()
+                    },
+                    &rd,
+                )?,
+                Tee::Tdx => sim.tdx_quote(
+                    &TdxTd {
+                        mr_td: fixed_hex(measurement.as_deref().unwrap_or(""), "--measurement")?,
+                        debug,
+                        ..TdxTd::default()
+                    },
+                    &rd,
+                )?,
+            };
+            std::fs::write(&out, quote).with_context(|| format!("writing {}", out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn demo() -> anyhow::Result<ExitCode> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("clock before 1970")?
+        .as_secs();
+    let now = i64::try_from(now).context("clock")?;
+    let sim = SimTee::generate(SimConfig::up_to_date(now - 3600))?;
+    let verifier = Verifier::new(sim.trust_anchors());
+    let mut report_data = [0u8; 64];
+    report_data[..13].copy_from_slice(b"phalanx demo!");
+    let sgx = sim.sgx_quote(
+        &SgxEnclave {
+            mr_enclave: [0x5a; 32],
+            mr_signer: [0xa5; 32],
+            ..SgxEnclave::default()
+        },
+        &report_data,
+    )?;
+    let tdx = sim.tdx_quote(
+        &TdxTd {
+            mr_td: [0x7d; 48],
+            ..TdxTd::default()
+        },
+        &report_data,
+    )?;
+    let mut code = ExitCode::SUCCESS;
+    for (tee, quote) in [(TeeType::Sgx, sgx), (TeeType::Tdx, tdx)] {
+        let verdict = verifier.verify(&quote, &sim.collateral(tee)?, now);
+        let (json, c) = verdict_json(&verdict);
+        if verdict.is_err() {
+            code = c;
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    }
+    // And the same quotes against Intel's real root: refused.
+    let refused = Verifier::new(TrustAnchors::intel()).verify(
+        &sim.sgx_quote(&SgxEnclave::default(), &report_data)?,
+        &sim.collateral(TeeType::Sgx)?,
+        now,
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&verdict_json(&refused).0)?
+    );
+    Ok(code)
+}
+
+/// Creates a simulated PKI in `dir`.
+pub fn sim_init(dir: &Path, valid_from: i64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let sim = SimTee::generate(SimConfig::up_to_date(valid_from))?;
+    let write = |name: &str, data: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, data).with_context(|| format!("writing {}", p.display()))
+    };
+    write("sim.json", sim.to_json())?;
+    write("root.pem", sim.root_pem())?;
+    write(
+        "collateral-sgx.json",
+        sim.collateral(TeeType::Sgx)?.to_bundle_json(),
+    )?;
+    write(
+        "collateral-tdx.json",
+        sim.collateral(TeeType::Tdx)?.to_bundle_json(),
+    )?;
+    Ok(())
+}
+
+/// Hex to a zero-padded fixed array; empty means all zero.
+fn fixed_hex<const N: usize>(s: &str, what: &str) -> anyhow::Result<[u8; N]> {
+    let bytes =
+        hex::decode(s.trim_start_matches("0x")).with_context(|| format!("{what} is not hex"))?;
+    if bytes.len() > N {
+        bail!("{what} has {} bytes, at most {N} allowed", bytes.len());
+    }
+    let mut out = [0u8; N];
+    out.get_mut(..bytes.len())
+        .context("length")?
+        .copy_from_slice(&bytes);
+    Ok(out)
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    // Bound what we read: no collateral or quote is anywhere near this.
+    const MAX: u64 = 8 * 1024 * 1024;
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > MAX {
+        bail!("{} is {len} bytes, more than {MAX}", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    String::from_utf8(read(path)?).with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+fn required<'a>(p: &'a Option<PathBuf>, flag: &str) -> anyhow::Result<&'a Path> {
+    p.as_deref().with_context(|| format!("{flag} is required"))
+}
+
+/// Reads the quote and collateral named by `args`; errors here are usage errors.
+fn load(
+    args: &VerifyArgs,
+) -> anyhow::Result<(
+    Vec<u8>,
+    Result<Collateral, attestation_service::Error>,
+    TrustAnchors,
+)> {
+    let raw = read(&args.quote)?;
+    let quote = if args.hex {
+        let text = String::from_utf8(raw).context("--hex quote is not text")?;
+        let t = text.trim();
+        hex::decode(t.strip_prefix("0x").unwrap_or(t)).context("--hex quote is not valid hex")?
+    } else {
+        raw
+    };
+    let collateral = match (&args.collateral, &args.tcb_info) {
+        (Some(bundle), _) => Collateral::from_bundle_json(&read(bundle)?),
+        (None, Some(tcb_info)) => {
+            let files = [
+                read(tcb_info)?,
+                read(required(&args.tcb_info_chain, "--tcb-info-chain")?)?,
+                read(required(&args.qe_identity, "--qe-identity")?)?,
+                read(required(&args.qe_identity_chain, "--qe-identity-chain")?)?,
+                read(required(&args.pck_crl, "--pck-crl")?)?,
+                read(required(&args.pck_crl_chain, "--pck-crl-chain")?)?,
+                read(required(&args.root_crl, "--root-crl")?)?,
+            ];
+            Collateral::from_pccs(&attestation_service::PccsResponses {
+                tcb_info: &files[0],
+                tcb_info_issuer_chain: &files[1],
+                qe_identity: &files[2],
+                qe_identity_issuer_chain: &files[3],
+                pck_crl: &files[4],
+                pck_crl_issuer_chain: &files[5],
+                root_ca_crl: &files[6],
+            })
+        }
+        (None, None) => bail!("give --collateral BUNDLE.json or the PCCS pieces (--tcb-info ...)"),
+    };
+    let anchors = match &args.trust_root {
+        Some(p) => {
+            eprintln!(
+                "phalanx: trusting {} instead of Intel's SGX Root CA",
+                p.display()
+            );
+            TrustAnchors::from_pem(&read(p)?).context("--trust-root")?
+        }
+        None => TrustAnchors::intel(),
+    };
+    Ok((quote, collateral, anchors))
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let (quote, collateral, anchors) = load(args)?;
+    let verdict = collateral.and_then(|c| Verifier::new(anchors).verify(&quote, &c, args.now));
+    let (json, code) = verdict_json(&verdict);
+    let text = if args.json {
+        serde_json::to_string(&json)
+    } else {
+        serde_json::to_string_pretty(&json)
+    }?;
+    println!("{text}");
+    Ok(code)
+}
+
+/// The JSON object and exit code for a verification outcome.
+pub fn verdict_json(
+    verdict: &Result<attestation_service::VerifiedQuote, attestation_service::Error>,
+) -> (serde_json::Value, ExitCode) {
+    match verdict {
+        Ok(v) => {
+            let mut json = serde_json::to_value(v).unwrap_or_default();
+            if let Some(obj) = json.as_object_mut() {
+                obj.insert("ok".into(), true.into());
+            }
+            (json, ExitCode::SUCCESS)
+        }
+        Err(e) => (
+            serde_json::json!({
+                "ok": false,
+                "error": { "code": e.code(), "step": e.step(), "message": e.to_string() },
+            }),
+            ExitCode::from(EXIT_REJECTED),
+        ),
+    }
+}

@@ -1,0 +1,223 @@
+//! The `phalanx` binary, run as a user would.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn dcap() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../attestation-service/testdata/dcap")
+}
+
+fn phalanx(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap(),
+        json,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn p(rel: &str) -> String {
+    dcap().join(rel).display().to_string()
+}
+
+#[test]
+fn verifies_a_real_sgx_quote() {
+    let (code, json, _) = phalanx(&[
+        "quote",
+        "verify",
+        "--quote",
+        &p("phala/sgx_quote"),
+        "--collateral",
+        &p("phala/sgx_quote_collateral.json"),
+        "--now",
+        "1750334171",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["status"], "ConfigurationAndSWHardeningNeeded");
+    assert_eq!(
+        json["advisory_ids"],
+        serde_json::json!(["INTEL-SA-00289", "INTEL-SA-00615"])
+    );
+    assert_eq!(json["tee"], "sgx");
+    assert!(json["mr_enclave"].as_str().unwrap().starts_with("33d8736d"));
+}
+
+#[test]
+fn verifies_a_hex_tdx_quote_and_reports_rejections() {
+    let (code, json, _) = phalanx(&[
+        "quote",
+        "verify",
+        "--quote",
+        &p("phala/near_quote_hex.txt"),
+        "--hex",
+        "--collateral",
+        &p("phala/near_quote_collateral.json"),
+        "--now",
+        "1756802519",
+    ]);
+    assert_eq!(
+        (code, &json["status"], &json["tee"]),
+        (0, &"UpToDate".into(), &"tdx".into()),
+        "{json}"
+    );
+    assert!(json["mr_td"].as_str().unwrap().starts_with("f06dfda6"));
+
+    let (code, json, _) = phalanx(&[
+        "quote",
+        "verify",
+        "--quote",
+        &p("phala/tdx_quote_outdated"),
+        "--collateral",
+        &p("phala/tdx_quote_outdated_collateral.json"),
+        "--now",
+        "1771415931",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["error"]["code"], "tcb_level_not_found");
+    assert_eq!(json["error"]["step"], "tcb_level");
+}
+
+#[test]
+fn takes_raw_pccs_pieces() {
+    let (code, json, _) = phalanx(&[
+        "quote",
+        "verify",
+        "--quote",
+        &p("google/tdx_prod_quote_SPR_E4.dat"),
+        "--tcb-info",
+        &p("google/sample_tcbInfo_response"),
+        "--tcb-info-chain",
+        &p("google/tcbInfoIssuerChain.pem"),
+        "--qe-identity",
+        &p("google/sample_qeIdentity_response"),
+        "--qe-identity-chain",
+        &p("google/qeIdentityIssuerChain.pem"),
+        "--pck-crl",
+        &p("google/pckcrl"),
+        "--pck-crl-chain",
+        &p("google/pckCrlIssuerChain.pem"),
+        "--root-crl",
+        &p("google/rootcrl.der"),
+        "--now",
+        "1688173200",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(json["error"]["code"], "tcb_level_not_found");
+}
+
+#[test]
+fn unusable_arguments_exit_2() {
+    let (code, _, err) = phalanx(&[
+        "quote",
+        "verify",
+        "--quote",
+        "/nonexistent",
+        "--collateral",
+        "/nonexistent",
+        "--now",
+        "1",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent"));
+    let (code, _, _) = phalanx(&["quote", "verify", "--quote", &p("phala/sgx_quote")]);
+    assert_eq!(code, 2);
+    let (code, _, _) = phalanx(&[
+        "quote",
+        "verify",
+        "--quote",
+        &p("phala/sgx_quote"),
+        "--hex",
+        "--collateral",
+        &p("phala/sgx_quote_collateral.json"),
+        "--now",
+        "1",
+    ]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn simulated_quotes_verify_only_under_the_simulated_root() {
+    let dir = std::env::temp_dir().join(format!("phalanx-cli-sim-{}", std::process::id()));
+    let d = dir.display().to_string();
+    let (code, _, err) = phalanx(&["sim", "init", "--dir", &d, "--valid-from", "1760000000"]);
+    assert_eq!(code, 0, "{err}");
+    for (tee, col) in [
+        ("sgx", "collateral-sgx.json"),
+        ("tdx", "collateral-tdx.json"),
+    ] {
+        let q = dir.join(format!("{tee}.quote")).display().to_string();
+        let (code, _, err) = phalanx(&[
+            "sim",
+            "quote",
+            "--dir",
+            &d,
+            "--tee",
+            tee,
+            "--measurement",
+            "abcd",
+            "--report-data",
+            "0102",
+            "--out",
+            &q,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let col = dir.join(col).display().to_string();
+        let root = dir.join("root.pem").display().to_string();
+        let (code, json, _) = phalanx(&[
+            "quote",
+            "verify",
+            "--quote",
+            &q,
+            "--collateral",
+            &col,
+            "--now",
+            "1760003600",
+            "--trust-root",
+            &root,
+        ]);
+        assert_eq!((code, &json["status"]), (0, &"UpToDate".into()), "{json}");
+        assert!(json["report_data"].as_str().unwrap().starts_with("0102000"));
+        let (code, json, _) = phalanx(&[
+            "quote",
+            "verify",
+            "--quote",
+            &q,
+            "--collateral",
+            &col,
+            "--now",
+            "1760003600",
+        ]);
+        assert_eq!(
+            (code, &json["error"]["code"]),
+            (1, &"untrusted_root".into()),
+            "{json}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn demo_runs_the_simulated_path() {
+    let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args(["sim", "demo"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("\"ok\": true").count(), 2, "{text}");
+    assert!(text.contains("untrusted_root"));
+}

@@ -1,0 +1,15 @@
+//! Protobuf code generation without `protoc`: protox compiles the `.proto` files in
+//! pure Rust, tonic-prost-build generates the messages and service code.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = ["proto/phalanx/attestation/v1/attestation.proto"];
+    for p in protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    let fds = protox::compile(protos, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    Ok(())
+}
