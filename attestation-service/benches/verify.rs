@@ -1,7 +1,12 @@
 //! Quote verification speed on real vectors, measured in one run:
 //! `dcap-qvl` (ring backend), ours cold (nothing cached), ours warm (collateral and
 //! PCK chain verified once, cached by their exact bytes).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use attestation_service::{Collateral, TrustAnchors, Verifier, verify};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -32,8 +37,18 @@ fn to_dcap_qvl(c: &Collateral) -> dcap_qvl::QuoteCollateralV3 {
 
 fn bench(c: &mut Criterion) {
     for (name, quote, collateral, now) in [
-        ("sgx_v3", "phala/sgx_quote", "phala/sgx_quote_collateral.json", 1_750_334_171i64),
-        ("tdx_v4", "phala/tdx_quote", "phala/tdx_quote_collateral.json", 1_750_332_747),
+        (
+            "sgx_v3",
+            "phala/sgx_quote",
+            "phala/sgx_quote_collateral.json",
+            1_750_334_171i64,
+        ),
+        (
+            "tdx_v4",
+            "phala/tdx_quote",
+            "phala/tdx_quote_collateral.json",
+            1_750_332_747,
+        ),
     ] {
         let (q, col) = load(quote, collateral);
         let theirs = to_dcap_qvl(&col);
@@ -42,10 +57,14 @@ fn bench(c: &mut Criterion) {
             b.iter(|| dcap_qvl::verify::ring::verify(black_box(&q), &theirs, now as u64).unwrap())
         });
         let anchors = TrustAnchors::intel();
-        g.bench_function("ours_cold", |b| b.iter(|| verify(black_box(&q), &col, now, &anchors).unwrap()));
+        g.bench_function("ours_cold", |b| {
+            b.iter(|| verify(black_box(&q), &col, now, &anchors).unwrap())
+        });
         let warm = Verifier::new(TrustAnchors::intel());
         warm.verify(&q, &col, now).unwrap();
-        g.bench_function("ours_warm", |b| b.iter(|| warm.verify(black_box(&q), &col, now).unwrap()));
+        g.bench_function("ours_warm", |b| {
+            b.iter(|| warm.verify(black_box(&q), &col, now).unwrap())
+        });
         g.finish();
     }
 }

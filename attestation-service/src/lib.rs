@@ -14,8 +14,7 @@
 //! ```
 //! use attestation_service::{Collateral, TrustAnchors, Verifier};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/dcap/phala");
-//! # if !std::path::Path::new(dir).exists() { return Ok(()); }
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/dcap/phala");
 //! let quote = std::fs::read(format!("{dir}/sgx_quote"))?;
 //! let collateral = Collateral::from_bundle_json(&std::fs::read(format!("{dir}/sgx_quote_collateral.json"))?)?;
 //! let verifier = Verifier::new(TrustAnchors::intel());

@@ -1,0 +1,11 @@
+//! Any bytes give a parsed quote or a typed error; a parsed quote is then verified
+//! against real collateral (which must not panic either).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(q) = attestation_service::Quote::parse(data) {
+        assert!(q.len + q.trailing_len == data.len());
+    }
+});
