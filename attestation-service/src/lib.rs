@@ -31,6 +31,8 @@
 pub mod codec;
 pub mod collateral;
 pub mod error;
+#[cfg(feature = "server")]
+pub mod grpc;
 pub mod pck;
 pub mod pki;
 pub mod quote;

@@ -67,14 +67,19 @@ impl VerifiedCollateral {
             )?,
             anchors,
         )?;
-        let qe_chain = VerifiedChain::verify(
-            parse_chain(
-                &c.qe_identity_issuer_chain,
-                &[TcbSigning, Root],
-                "QE Identity issuer chain",
-            )?,
-            anchors,
-        )?;
+        // Intel serves one chain for both documents: verify it once.
+        let qe_chain = if c.qe_identity_issuer_chain == c.tcb_info_issuer_chain {
+            tcb_chain.clone()
+        } else {
+            VerifiedChain::verify(
+                parse_chain(
+                    &c.qe_identity_issuer_chain,
+                    &[TcbSigning, Root],
+                    "QE Identity issuer chain",
+                )?,
+                anchors,
+            )?
+        };
         let pck_crl_chain = VerifiedChain::verify(
             parse_chain(
                 &c.pck_crl_issuer_chain,
