@@ -11,28 +11,15 @@
 use attestation_service::{Collateral, TrustAnchors, Verifier, verify};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::path::PathBuf;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn load(quote: &str, collateral: &str) -> (Vec<u8>, Collateral) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/dcap");
-    let q = std::fs::read(dir.join(quote)).unwrap();
-    let c = Collateral::from_bundle_json(&std::fs::read(dir.join(collateral)).unwrap()).unwrap();
-    (q, c)
-}
-
-fn to_dcap_qvl(c: &Collateral) -> dcap_qvl::QuoteCollateralV3 {
-    dcap_qvl::QuoteCollateralV3 {
-        pck_crl_issuer_chain: String::from_utf8_lossy(&c.pck_crl_issuer_chain).into_owned(),
-        root_ca_crl: c.root_ca_crl.clone(),
-        pck_crl: c.pck_crl.clone(),
-        tcb_info_issuer_chain: String::from_utf8_lossy(&c.tcb_info_issuer_chain).into_owned(),
-        tcb_info: c.tcb_info.clone(),
-        tcb_info_signature: c.tcb_info_signature.clone(),
-        qe_identity_issuer_chain: String::from_utf8_lossy(&c.qe_identity_issuer_chain).into_owned(),
-        qe_identity: c.qe_identity.clone(),
-        qe_identity_signature: c.qe_identity_signature.clone(),
-        pck_certificate_chain: None,
-    }
+    (
+        common::read(quote),
+        Collateral::from_bundle_json(&common::read(collateral)).unwrap(),
+    )
 }
 
 fn bench(c: &mut Criterion) {
@@ -51,7 +38,7 @@ fn bench(c: &mut Criterion) {
         ),
     ] {
         let (q, col) = load(quote, collateral);
-        let theirs = to_dcap_qvl(&col);
+        let theirs = common::to_dcap_qvl(&col);
         let mut g = c.benchmark_group(name);
         g.bench_function("dcap_qvl_ring", |b| {
             b.iter(|| dcap_qvl::verify::ring::verify(black_box(&q), &theirs, now as u64).unwrap())

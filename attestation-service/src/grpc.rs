@@ -37,8 +37,24 @@ impl AttestationGrpc {
     }
 }
 
-fn collateral_from(c: pb::Collateral) -> Collateral {
+/// Collateral from its wire form.
+pub fn collateral_from_pb(c: pb::Collateral) -> Collateral {
     Collateral {
+        pck_crl_issuer_chain: c.pck_crl_issuer_chain,
+        root_ca_crl: c.root_ca_crl,
+        pck_crl: c.pck_crl,
+        tcb_info_issuer_chain: c.tcb_info_issuer_chain,
+        tcb_info: c.tcb_info,
+        tcb_info_signature: c.tcb_info_signature,
+        qe_identity_issuer_chain: c.qe_identity_issuer_chain,
+        qe_identity: c.qe_identity,
+        qe_identity_signature: c.qe_identity_signature,
+    }
+}
+
+/// Collateral to its wire form.
+pub fn collateral_to_pb(c: Collateral) -> pb::Collateral {
+    pb::Collateral {
         pck_crl_issuer_chain: c.pck_crl_issuer_chain,
         root_ca_crl: c.root_ca_crl,
         pck_crl: c.pck_crl,
@@ -110,7 +126,7 @@ impl pb::attestation_service_server::AttestationService for AttestationGrpc {
         request: tonic::Request<pb::VerifyQuoteRequest>,
     ) -> Result<tonic::Response<pb::VerifyQuoteResponse>, tonic::Status> {
         let req = request.into_inner();
-        let collateral = req.collateral.map(collateral_from).ok_or_else(|| {
+        let collateral = req.collateral.map(collateral_from_pb).ok_or_else(|| {
             tonic::Status::invalid_argument(
                 "collateral is required (no collateral source configured)",
             )

@@ -404,26 +404,20 @@ const MAX_CERT_DATA: u32 = 32 * 1024;
 fn parse_signature_data<'a>(r: &mut Reader<'a>, version: u16) -> Result<SignatureData<'a>, Error> {
     let quote_signature = r.array("quote_signature")?;
     let attestation_key = r.array("attestation_key")?;
-    if version == 3 {
-        let (qe_report_raw, qe_report, qe_report_signature, qe_auth_data) =
-            parse_qe_report_block(r)?;
-        let pck_cert_chain = parse_cert_data(r, CERT_DATA_PCK_CHAIN)?;
-        return Ok(SignatureData {
-            quote_signature,
-            attestation_key,
-            qe_report,
-            qe_report_raw,
-            qe_report_signature,
-            qe_auth_data,
-            pck_cert_chain,
-        });
-    }
-    let inner = parse_cert_data(r, CERT_DATA_QE_REPORT)?;
-    let mut c = Reader::new(inner);
-    let (qe_report_raw, qe_report, qe_report_signature, qe_auth_data) =
-        parse_qe_report_block(&mut c)?;
-    let pck_cert_chain = parse_cert_data(&mut c, CERT_DATA_PCK_CHAIN)?;
-    expect_consumed(&c, "QE report certification data")?;
+    // v3 carries the QE report inline; v4/v5 wrap it in certification data type 6.
+    let (qe, pck_cert_chain) = if version == 3 {
+        (
+            parse_qe_report_block(r)?,
+            parse_cert_data(r, CERT_DATA_PCK_CHAIN)?,
+        )
+    } else {
+        let mut c = Reader::new(parse_cert_data(r, CERT_DATA_QE_REPORT)?);
+        let qe = parse_qe_report_block(&mut c)?;
+        let chain = parse_cert_data(&mut c, CERT_DATA_PCK_CHAIN)?;
+        expect_consumed(&c, "QE report certification data")?;
+        (qe, chain)
+    };
+    let (qe_report_raw, qe_report, qe_report_signature, qe_auth_data) = qe;
     Ok(SignatureData {
         quote_signature,
         attestation_key,
@@ -435,6 +429,7 @@ fn parse_signature_data<'a>(r: &mut Reader<'a>, version: u16) -> Result<Signatur
     })
 }
 
+/// QE report (raw and parsed), its signature and the QE authentication data.
 type QeBlock<'a> = (&'a [u8], EnclaveReport, [u8; 64], &'a [u8]);
 
 fn parse_qe_report_block<'a>(r: &mut Reader<'a>) -> Result<QeBlock<'a>, Error> {

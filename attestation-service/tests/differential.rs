@@ -29,21 +29,6 @@ enum Verdict {
     Reject,
 }
 
-fn dcap_qvl_collateral(c: &Collateral) -> dcap_qvl::QuoteCollateralV3 {
-    dcap_qvl::QuoteCollateralV3 {
-        pck_crl_issuer_chain: String::from_utf8_lossy(&c.pck_crl_issuer_chain).into_owned(),
-        root_ca_crl: c.root_ca_crl.clone(),
-        pck_crl: c.pck_crl.clone(),
-        tcb_info_issuer_chain: String::from_utf8_lossy(&c.tcb_info_issuer_chain).into_owned(),
-        tcb_info: c.tcb_info.clone(),
-        tcb_info_signature: c.tcb_info_signature.clone(),
-        qe_identity_issuer_chain: String::from_utf8_lossy(&c.qe_identity_issuer_chain).into_owned(),
-        qe_identity: c.qe_identity.clone(),
-        qe_identity_signature: c.qe_identity_signature.clone(),
-        pck_certificate_chain: None,
-    }
-}
-
 /// dcap-qvl's default policy, applied to our facts.
 fn policy_ok(v: &VerifiedQuote) -> bool {
     if v.debug || v.service_td || v.status == TcbStatus::Revoked {
@@ -79,7 +64,7 @@ fn ours(verifier: &Verifier, quote: &[u8], c: &Collateral, now: i64) -> Verdict 
 }
 
 fn theirs(quote: &[u8], c: &Collateral, now: i64) -> Verdict {
-    match dcap_qvl::verify::ring::verify(quote, &dcap_qvl_collateral(c), now.max(0) as u64) {
+    match dcap_qvl::verify::ring::verify(quote, &common::to_dcap_qvl(c), now.max(0) as u64) {
         Ok(r) => {
             let mut advisories = r.advisory_ids.clone();
             advisories.sort();

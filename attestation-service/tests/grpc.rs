@@ -8,24 +8,10 @@
 )]
 
 use attestation_service::sim::{SgxEnclave, SimConfig, SimTee};
-use attestation_service::{Collateral, TeeType, Verifier, grpc};
+use attestation_service::{TeeType, Verifier, grpc};
 use pb::verify_quote_response::Verdict;
 use phalanx_proto::attestation::v1 as pb;
 use std::sync::Arc;
-
-fn to_pb(c: Collateral) -> pb::Collateral {
-    pb::Collateral {
-        pck_crl_issuer_chain: c.pck_crl_issuer_chain,
-        root_ca_crl: c.root_ca_crl,
-        pck_crl: c.pck_crl,
-        tcb_info_issuer_chain: c.tcb_info_issuer_chain,
-        tcb_info: c.tcb_info,
-        tcb_info_signature: c.tcb_info_signature,
-        qe_identity_issuer_chain: c.qe_identity_issuer_chain,
-        qe_identity: c.qe_identity,
-        qe_identity_signature: c.qe_identity_signature,
-    }
-}
 
 #[tokio::test]
 async fn verifies_over_grpc_and_bounds_requests() {
@@ -58,7 +44,7 @@ async fn verifies_over_grpc_and_bounds_requests() {
             &[1; 64],
         )
         .unwrap();
-    let collateral = to_pb(sim.collateral(TeeType::Sgx).unwrap());
+    let collateral = grpc::collateral_to_pb(sim.collateral(TeeType::Sgx).unwrap());
     let resp = client
         .verify_quote(pb::VerifyQuoteRequest {
             quote: quote.clone(),

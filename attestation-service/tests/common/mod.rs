@@ -93,3 +93,21 @@ pub fn vectors() -> Vec<Vector> {
         })
         .collect()
 }
+
+/// The same collateral in the `dcap-qvl` crate's type (for the differential test and
+/// the benchmark).
+pub fn to_dcap_qvl(c: &Collateral) -> dcap_qvl::QuoteCollateralV3 {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    dcap_qvl::QuoteCollateralV3 {
+        pck_crl_issuer_chain: text(&c.pck_crl_issuer_chain),
+        root_ca_crl: c.root_ca_crl.clone(),
+        pck_crl: c.pck_crl.clone(),
+        tcb_info_issuer_chain: text(&c.tcb_info_issuer_chain),
+        tcb_info: c.tcb_info.clone(),
+        tcb_info_signature: c.tcb_info_signature.clone(),
+        qe_identity_issuer_chain: text(&c.qe_identity_issuer_chain),
+        qe_identity: c.qe_identity.clone(),
+        qe_identity_signature: c.qe_identity_signature.clone(),
+        pck_certificate_chain: None,
+    }
+}
