@@ -162,6 +162,23 @@ impl Cert {
         })
     }
 
+    /// Whether this certificate's signature verifies under `issuer_key`, remembering
+    /// successes in `memo` so one verification never checks the same pair twice.
+    fn signed_by_memo(&self, issuer_key: &[u8], memo: &mut SigMemo) -> bool {
+        if memo
+            .seen
+            .iter()
+            .any(|(der, key)| *der == self.der && key == issuer_key)
+        {
+            return true;
+        }
+        let ok = self.signed_by(issuer_key);
+        if ok {
+            memo.seen.push((self.der.clone(), issuer_key.to_vec()));
+        }
+        ok
+    }
+
     /// Whether this certificate's signature verifies under `issuer_key`.
     fn signed_by(&self, issuer_key: &[u8]) -> bool {
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, issuer_key)
@@ -201,6 +218,14 @@ pub fn verify_raw_signature(key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
         .is_ok()
 }
 
+/// Certificate signatures already verified during one verification, keyed by the
+/// certificate's exact bytes and the issuer key (the same intermediate and root arrive
+/// in several chains).
+#[derive(Debug, Default)]
+pub struct SigMemo {
+    seen: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 /// A certificate chain, leaf first, whose signatures and anchor have been checked.
 /// Validity windows depend on `now` and are checked by [`VerifiedChain::check_time`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,7 +239,11 @@ impl VerifiedChain {
     /// certificate carrying an anchor key, self-signed by it, or in a certificate
     /// signed by an anchor of its issuer name (the root left out, as some PCCS
     /// issuer chains do). Every issuer must be a CA.
-    pub fn verify(certs: Vec<Cert>, anchors: &TrustAnchors) -> Result<Self, Error> {
+    pub fn verify(
+        certs: Vec<Cert>,
+        anchors: &TrustAnchors,
+        memo: &mut SigMemo,
+    ) -> Result<Self, Error> {
         let Some(last) = certs.last() else {
             return Err(Error::ChainLength {
                 what: "certificate chain",
@@ -230,7 +259,7 @@ impl VerifiedChain {
             if !parent.is_ca {
                 return Err(Error::NotCa { role: parent.role });
             }
-            if !child.signed_by(&parent.public_key) {
+            if !child.signed_by_memo(&parent.public_key, memo) {
                 return Err(Error::CertificateSignatureInvalid { role: child.role });
             }
         }
@@ -242,7 +271,7 @@ impl VerifiedChain {
                 return Err(Error::IssuerMismatch { role: last.role });
             }
             let is_anchor_itself = anchors.ders.contains(&last.der);
-            if !is_anchor_itself && !last.signed_by(&last.public_key) {
+            if !is_anchor_itself && !last.signed_by_memo(&last.public_key, memo) {
                 return Err(Error::CertificateSignatureInvalid { role: last.role });
             }
         } else {
@@ -251,7 +280,7 @@ impl VerifiedChain {
             if last.issuer == last.subject || keys.peek().is_none() {
                 return Err(untrusted());
             }
-            if !keys.any(|k| last.signed_by(k)) {
+            if !keys.any(|k| last.signed_by_memo(k, memo)) {
                 return Err(Error::CertificateSignatureInvalid { role: last.role });
             }
         }
@@ -505,19 +534,20 @@ pub fn parse_chain(
             expected: roles.len(),
         });
     }
-    // Chains are leaf first, but some producers (Intel's synthetic quotes among them)
-    // write them root first: a self-issued first certificate means reversed order.
-    let mut ders = ders;
-    if ders.len() > 1
-        && Cert::parse(ders.first().map_or(&[][..], Vec::as_slice), CertRole::Root)
-            .is_ok_and(|c| c.issuer == c.subject)
-    {
-        ders.reverse();
-    }
-    ders.iter()
+    let mut certs = ders
+        .iter()
         .zip(roles)
         .map(|(der, role)| Cert::parse(der, *role))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    // Chains are leaf first, but some producers (Intel's synthetic quotes among them)
+    // write them root first: a self-issued first certificate means reversed order.
+    if certs.len() > 1 && certs.first().is_some_and(|c| c.issuer == c.subject) {
+        certs.reverse();
+        for (cert, role) in certs.iter_mut().zip(roles) {
+            cert.role = *role;
+        }
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]

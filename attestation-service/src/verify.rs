@@ -15,11 +15,13 @@
 //! | 9 | TCB level: SGX components and PCE SVN; TDX: TEE_TCB_SVN and the TDX module identity |
 //! | 10 | status converged with the QE's and the module's; advisories merged |
 //!
-//! Steps 1–4 cost eight ECDSA verifications that depend only on the collateral and the
-//! PCK chain. A [`Verifier`] caches their outcome keyed by the exact bytes checked (a
-//! SHA-256 over all collateral pieces; the PCK chain's bytes themselves), so a warm
-//! verification costs two ECDSA verifications, one SHA-256 and the checks that depend
-//! on `now`, which are never cached.
+//! Steps 1–4 cost about eight ECDSA verifications that depend only on the collateral
+//! and the PCK chain, step 6 one more that depends only on the platform's QE. A
+//! [`Verifier`] caches their outcome keyed by the exact bytes checked (a SHA-256 over all
+//! collateral pieces; the PCK chain's bytes; every byte step 6 reads), so a warm
+//! verification costs one ECDSA verification (the quote's own), two SHA-256 and the
+//! checks that depend on `now`, which are never cached. Within one cold verification
+//! no certificate signature is checked twice ([`crate::pki::SigMemo`]).
 //!
 //! Debug enclaves, debug TDs and service TDs are reported in the output, not refused:
 //! refusing them is policy.
@@ -27,8 +29,10 @@
 use crate::collateral::{Collateral, EnclaveId, QeIdentity, TcbInfo, TcbInfoId};
 use crate::error::{CertRole, CrlRole, Doc, Error};
 use crate::pck::PckExtension;
-use crate::pki::{TrustAnchors, VerifiedChain, VerifiedCrl, parse_chain, verify_raw_signature};
-use crate::quote::{Body, Quote, TeeType};
+use crate::pki::{
+    SigMemo, TrustAnchors, VerifiedChain, VerifiedCrl, parse_chain, verify_raw_signature,
+};
+use crate::quote::{Body, Quote, SignatureData, TeeType};
 use crate::tcb::{
     PlatformTcb, TcbStatus, match_platform_level, match_qe_level, match_tdx_module,
     merge_advisories,
@@ -58,6 +62,14 @@ pub struct VerifiedCollateral {
 impl VerifiedCollateral {
     /// Verifies every signature of `c` against `anchors`.
     pub fn verify(c: &Collateral, anchors: &TrustAnchors) -> Result<Self, Error> {
+        Self::verify_memo(c, anchors, &mut SigMemo::default())
+    }
+
+    fn verify_memo(
+        c: &Collateral,
+        anchors: &TrustAnchors,
+        memo: &mut SigMemo,
+    ) -> Result<Self, Error> {
         use CertRole::*;
         let tcb_chain = VerifiedChain::verify(
             parse_chain(
@@ -66,6 +78,7 @@ impl VerifiedCollateral {
                 "TCB Info issuer chain",
             )?,
             anchors,
+            memo,
         )?;
         // Intel serves one chain for both documents: verify it once.
         let qe_chain = if c.qe_identity_issuer_chain == c.tcb_info_issuer_chain {
@@ -78,6 +91,7 @@ impl VerifiedCollateral {
                     "QE Identity issuer chain",
                 )?,
                 anchors,
+                memo,
             )?
         };
         let pck_crl_chain = VerifiedChain::verify(
@@ -87,6 +101,7 @@ impl VerifiedCollateral {
                 "PCK CRL issuer chain",
             )?,
             anchors,
+            memo,
         )?;
         let Some(pck_ca) = pck_crl_chain.leaf() else {
             return Err(Error::ChainLength {
@@ -171,6 +186,14 @@ pub struct VerifiedPck {
 impl VerifiedPck {
     /// Verifies a PCK chain (PEM or DER, leaf first) to `anchors`.
     pub fn verify(chain_bytes: &[u8], anchors: &TrustAnchors) -> Result<Self, Error> {
+        Self::verify_memo(chain_bytes, anchors, &mut SigMemo::default())
+    }
+
+    fn verify_memo(
+        chain_bytes: &[u8],
+        anchors: &TrustAnchors,
+        memo: &mut SigMemo,
+    ) -> Result<Self, Error> {
         use CertRole::*;
         let chain = VerifiedChain::verify(
             parse_chain(
@@ -179,6 +202,7 @@ impl VerifiedPck {
                 "PCK certificate chain",
             )?,
             anchors,
+            memo,
         )?;
         let ext = chain
             .leaf()
@@ -333,6 +357,7 @@ pub struct Verifier {
     anchors: TrustAnchors,
     collateral: RwLock<HashMap<[u8; 32], Arc<VerifiedCollateral>>>,
     pck: RwLock<HashMap<Vec<u8>, Arc<VerifiedPck>>>,
+    qe_reports: RwLock<HashMap<Vec<u8>, ()>>,
 }
 
 impl Verifier {
@@ -342,6 +367,7 @@ impl Verifier {
             anchors,
             collateral: RwLock::default(),
             pck: RwLock::default(),
+            qe_reports: RwLock::default(),
         }
     }
 
@@ -382,10 +408,51 @@ impl Verifier {
         collateral: &Collateral,
         now: i64,
     ) -> Result<VerifiedQuote, Error> {
+        let col = self.verified_collateral(collateral)?;
+        self.verify_with(quote, &col, now)
+    }
+
+    /// Verifies `quote` against collateral verified earlier (by
+    /// [`Verifier::verified_collateral`]) at `now`: the fastest path.
+    pub fn verify_with(
+        &self,
+        quote: &[u8],
+        collateral: &VerifiedCollateral,
+        now: i64,
+    ) -> Result<VerifiedQuote, Error> {
         let quote = Quote::parse(quote)?;
         let pck = self.verified_pck(quote.signature.pck_cert_chain)?;
-        let col = self.verified_collateral(collateral)?;
-        verify_parsed(&quote, &pck, &col, now)
+        verify_parsed(
+            &quote,
+            |key, sig| self.cached_qe_check(key, sig),
+            &pck,
+            collateral,
+            now,
+        )
+    }
+
+    /// Step 6 with a cache of successes, keyed by every byte the check reads: the PCK
+    /// key, the QE report and its signature, the attestation key and the QE auth data.
+    /// A platform's QE certifies one attestation key for many quotes.
+    fn cached_qe_check(&self, pck_key: &[u8], sig: &SignatureData<'_>) -> Result<(), Error> {
+        let mut key =
+            Vec::with_capacity(pck_key.len() + 64 + 64 + 384 + sig.qe_auth_data.len() + 16);
+        for part in [
+            pck_key,
+            &sig.attestation_key,
+            sig.qe_report_raw,
+            &sig.qe_report_signature,
+            sig.qe_auth_data,
+        ] {
+            key.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            key.extend_from_slice(part);
+        }
+        if self.qe_reports.read().is_ok_and(|m| m.contains_key(&key)) {
+            return Ok(());
+        }
+        check_qe_report(pck_key, sig)?;
+        insert_bounded(&self.qe_reports, key, ());
+        Ok(())
     }
 }
 
@@ -406,14 +473,34 @@ pub fn verify(
     anchors: &TrustAnchors,
 ) -> Result<VerifiedQuote, Error> {
     let quote = Quote::parse(quote)?;
-    let pck = VerifiedPck::verify(quote.signature.pck_cert_chain, anchors)?;
-    let col = VerifiedCollateral::verify(collateral, anchors)?;
-    verify_parsed(&quote, &pck, &col, now)
+    let mut memo = SigMemo::default();
+    let pck = VerifiedPck::verify_memo(quote.signature.pck_cert_chain, anchors, &mut memo)?;
+    let col = VerifiedCollateral::verify_memo(collateral, anchors, &mut memo)?;
+    verify_parsed(&quote, check_qe_report, &pck, &col, now)
 }
 
-/// Steps 1–10 given the signature-checked PCK chain and collateral.
+/// Step 6: the QE report is signed by the PCK key and its report data is
+/// SHA-256(attestation key ‖ QE auth data) ‖ 0^32. A pure function of its inputs.
+pub fn check_qe_report(pck_key: &[u8], sig: &SignatureData<'_>) -> Result<(), Error> {
+    if !verify_raw_signature(pck_key, sig.qe_report_raw, &sig.qe_report_signature) {
+        return Err(Error::QeReportSignatureInvalid);
+    }
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&sig.attestation_key);
+    ctx.update(sig.qe_auth_data);
+    let digest = ctx.finish();
+    let (bound, zeros) = sig.qe_report.report_data.split_at(32);
+    if bound != digest.as_ref() || zeros.iter().any(|b| *b != 0) {
+        return Err(Error::QeReportDataMismatch);
+    }
+    Ok(())
+}
+
+/// Steps 1–10 given the signature-checked PCK chain and collateral; `qe_check` is
+/// step 6 ([`check_qe_report`], possibly cached).
 fn verify_parsed(
     quote: &Quote<'_>,
+    qe_check: impl FnOnce(&[u8], &SignatureData<'_>) -> Result<(), Error>,
     pck: &VerifiedPck,
     col: &VerifiedCollateral,
     now: i64,
@@ -485,21 +572,7 @@ fn verify_parsed(
     }
     // Step 6: QE report.
     let sig = &quote.signature;
-    if !verify_raw_signature(
-        &leaf.public_key,
-        sig.qe_report_raw,
-        &sig.qe_report_signature,
-    ) {
-        return Err(Error::QeReportSignatureInvalid);
-    }
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(&sig.attestation_key);
-    ctx.update(sig.qe_auth_data);
-    let digest = ctx.finish();
-    let (bound, zeros) = sig.qe_report.report_data.split_at(32);
-    if bound != digest.as_ref() || zeros.iter().any(|b| *b != 0) {
-        return Err(Error::QeReportDataMismatch);
-    }
+    qe_check(&leaf.public_key, sig)?;
     // Step 7: QE identity.
     let qe = &sig.qe_report;
     if qe.mr_signer != qi.mrsigner {
