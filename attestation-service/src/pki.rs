@@ -497,16 +497,45 @@ pub fn split_chain(bytes: &[u8], what: &'static str) -> Result<Vec<Vec<u8>>, Err
         }
         return Ok(out);
     }
-    let blocks = ::pem::parse_many(trimmed).map_err(|e| bad(e.to_string()))?;
-    let mut out = Vec::new();
-    for block in blocks {
-        if block.tag() != "CERTIFICATE" {
-            return Err(bad(format!("unexpected PEM block {:?}", block.tag())));
-        }
-        out.push(block.into_contents());
-    }
+    let out = split_pem_certificates(trimmed).map_err(|reason| bad(reason.into()))?;
     if out.is_empty() {
         return Err(bad("no certificate found".into()));
+    }
+    Ok(out)
+}
+
+/// The DER contents of every `CERTIFICATE` block of PEM text (RFC 7468), in order.
+/// Text between blocks is ignored; a block of another label, an `END` line that does
+/// not match its `BEGIN`, or bad base64 is an error.
+fn split_pem_certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    use base64::Engine as _;
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    const LABEL: &[u8] = b"CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = find(rest, BEGIN) {
+        let after = rest.get(at + BEGIN.len()..).unwrap_or_default();
+        let body_and_rest = after
+            .strip_prefix(LABEL)
+            .ok_or("PEM block is not a CERTIFICATE")?;
+        let end = find(body_and_rest, b"-----").ok_or("PEM block without END line")?;
+        let (body, tail) = body_and_rest.split_at(end);
+        rest = tail
+            .strip_prefix(END)
+            .ok_or("PEM END line does not match its BEGIN line")?;
+        let b64: Vec<u8> = body
+            .iter()
+            .copied()
+            // White space as Unicode (and RFC 7468's lax parsers) define it, VT and FF included.
+            .filter(|b| !(b.is_ascii() && char::from(*b).is_whitespace()))
+            .collect();
+        out.push(
+            base64::engine::general_purpose::STANDARD
+                .decode(&b64)
+                .map_err(|_| "PEM block is not valid base64")?,
+        );
     }
     Ok(out)
 }
@@ -559,6 +588,24 @@ mod tests {
         let root = Cert::parse(INTEL_SGX_ROOT_CA_DER, CertRole::Root).expect("root parses");
         assert!(root.signed_by(&root.public_key));
         assert_eq!(TrustAnchors::intel().keys.len(), 1);
+    }
+
+    #[test]
+    fn pem_splitting_is_strict_about_blocks() {
+        let ok = b"junk\n-----BEGIN CERTIFICATE-----\nAQID\x0bBA==\n-----END CERTIFICATE-----\n";
+        assert_eq!(split_pem_certificates(ok), Ok(vec![vec![1, 2, 3, 4]]));
+        let mismatched = b"-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATX-----";
+        assert!(split_pem_certificates(mismatched).is_err());
+        let other = b"-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----";
+        assert!(split_pem_certificates(other).is_err());
+        let bad = b"-----BEGIN CERTIFICATE-----\nA*ID\n-----END CERTIFICATE-----";
+        assert!(split_pem_certificates(bad).is_err());
+        let open = b"-----BEGIN CERTIFICATE-----\nAQID";
+        assert!(split_pem_certificates(open).is_err());
+        assert!(matches!(
+            split_chain(b"no pem here", "t"),
+            Err(Error::MalformedCollateral { .. })
+        ));
     }
 
     #[test]
