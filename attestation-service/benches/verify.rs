@@ -52,6 +52,10 @@ fn bench(c: &mut Criterion) {
         g.bench_function("ours_warm", |b| {
             b.iter(|| warm.verify(black_box(&q), &col, now).unwrap())
         });
+        let prepared = warm.verified_collateral(&col).unwrap();
+        g.bench_function("ours_warm_prepared", |b| {
+            b.iter(|| warm.verify_with(black_box(&q), &prepared, now).unwrap())
+        });
         g.finish();
     }
 }

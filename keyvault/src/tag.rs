@@ -1,0 +1,9 @@
+//! Domain tags: every hash, KDF and proof input in this crate starts from one of these,
+//! so no value computed for one purpose can be replayed as another.
+
+/// Hash-to-curve DST for key ids (`P256_XMD:SHA-256_SSWU_RO_`, RFC 9380).
+pub const KEY_ID_TO_CURVE: &[u8] = b"phalanx/v1/key-id/P256_XMD:SHA-256_SSWU_RO_";
+/// Hash-to-scalar DST for the DLEQ challenge (RFC 9497 §2.2 structure).
+pub const DLEQ_CHALLENGE: &[u8] = b"phalanx/v1/dleq-challenge";
+/// HKDF salt for derived keys.
+pub const DERIVE_SALT: &[u8] = b"phalanx/v1/derive-key";
