@@ -82,3 +82,45 @@ fn bundle_and_pccs_forms_agree() {
     assert_eq!(a.collateral.pck_crl, b.collateral.pck_crl);
     assert_eq!(a.collateral.root_ca_crl, b.collateral.root_ca_crl);
 }
+
+/// Intel's root exists in two issues (2033, 2049) with one key: a chain ending in either
+/// is trusted, because chains are checked by key and signature, never by bytes.
+#[test]
+fn either_issue_of_the_intel_root_is_accepted() {
+    let v = common::vectors()
+        .into_iter()
+        .find(|v| v.name == "phala_sgx_v3")
+        .unwrap();
+    let old_root = common::read("fortanix/root_SGX_CA_der.cert");
+    let old_pem = pem::encode(&pem::Pem::new("CERTIFICATE", old_root.clone()));
+    let replace_root = |chain: &[u8]| {
+        let mut blocks = pem::parse_many(chain).unwrap();
+        assert_ne!(blocks.last().unwrap().contents(), old_root.as_slice());
+        blocks.pop();
+        let mut out = pem::encode_many(&blocks);
+        out.push_str(&old_pem);
+        out.into_bytes()
+    };
+    let mut c = v.collateral.clone();
+    c.tcb_info_issuer_chain = replace_root(&c.tcb_info_issuer_chain);
+    c.qe_identity_issuer_chain = c.tcb_info_issuer_chain.clone();
+    c.pck_crl_issuer_chain = replace_root(&c.pck_crl_issuer_chain);
+    let expected = verify(&v.quote, &v.collateral, v.now, &TrustAnchors::intel()).unwrap();
+    assert_eq!(
+        verify(&v.quote, &c, v.now, &TrustAnchors::intel())
+            .unwrap()
+            .status,
+        expected.status
+    );
+    // The 2033 issue expires in 2033: after that the chain ending in it is refused.
+    let err = verify(&v.quote, &c, 2_000_000_000, &TrustAnchors::intel()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateNotValid { .. }
+                | Error::CrlNotValid { .. }
+                | Error::CollateralNotValid { .. }
+        ),
+        "{err:?}"
+    );
+}
