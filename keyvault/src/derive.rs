@@ -12,6 +12,7 @@
 use crate::dleq::{DleqProof, point_bytes};
 use crate::error::Error;
 use crate::share::{KeyShare, NodeIndex, PublicKeySet, lagrange_at_zero};
+use p256::elliptic_curve::ops::LinearCombination;
 use p256::hash2curve::GroupDigest;
 use p256::{NistP256, ProjectivePoint};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -106,14 +107,27 @@ pub fn verify_partial(
     key_id: &KeyId,
     partial: &PartialEvaluation,
 ) -> Result<(), Error> {
-    let input = key_id.encode_point_input()?;
-    let p = key_id.point()?;
+    check_partial(
+        public,
+        &key_id.encode_point_input()?,
+        &key_id.point()?,
+        partial,
+    )
+}
+
+/// [`verify_partial`] with the key id's encoding and point computed once by the caller.
+fn check_partial(
+    public: &PublicKeySet,
+    input: &[u8],
+    p: &ProjectivePoint,
+    partial: &PartialEvaluation,
+) -> Result<(), Error> {
     let s_i = public.public_share(partial.index)?;
     if partial.proof.verify(
-        &context(&input, partial.index),
+        &context(input, partial.index),
         &ProjectivePoint::GENERATOR,
         &s_i,
-        &p,
+        p,
         &partial.value,
     ) {
         Ok(())
@@ -156,13 +170,15 @@ pub fn combine(
     partials: &[PartialEvaluation],
 ) -> Result<Combined, Error> {
     let need = public.threshold();
+    let input = key_id.encode_point_input()?;
+    let point = key_id.point()?;
     let mut valid: Vec<&PartialEvaluation> = Vec::with_capacity(need);
     let mut faulty = Vec::new();
     for p in partials {
         if valid.iter().any(|v| v.index == p.index) {
             continue;
         }
-        match verify_partial(public, key_id, p) {
+        match check_partial(public, &input, &point, p) {
             Ok(()) if valid.len() < need => valid.push(p),
             Ok(()) => {}
             Err(_) => faulty.push(p.index),
@@ -175,10 +191,11 @@ pub fn combine(
         });
     }
     let set: Vec<NodeIndex> = valid.iter().map(|p| p.index).collect();
-    let mut y = ProjectivePoint::IDENTITY;
-    for p in &valid {
-        y += p.value * lagrange_at_zero(&set, p.index)?;
-    }
+    let terms = valid
+        .iter()
+        .map(|p| Ok((p.value, lagrange_at_zero(&set, p.index)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let y = ProjectivePoint::lincomb(terms.as_slice());
     Ok(Combined {
         key: hkdf_key(&y, key_id)?,
         faulty,

@@ -13,6 +13,7 @@
 use crate::error::Error;
 use crate::share::SecretScalar;
 use p256::elliptic_curve::Field;
+use p256::elliptic_curve::ops::LinearCombination;
 use p256::elliptic_curve::sec1::ToSec1Point;
 use p256::hash2curve::{ExpandMsgXmd, hash_to_scalar};
 use p256::{NistP256, ProjectivePoint, Scalar};
@@ -78,8 +79,9 @@ impl DleqProof {
         m: &ProjectivePoint,
         z: &ProjectivePoint,
     ) -> bool {
-        let t2 = *a * self.s + *b * self.c;
-        let t3 = *m * self.s + *z * self.c;
+        // Two-term linear combinations share their doublings.
+        let t2 = ProjectivePoint::lincomb(&[(*a, self.s), (*b, self.c)]);
+        let t3 = ProjectivePoint::lincomb(&[(*m, self.s), (*z, self.c)]);
         challenge(context, [b, m, z, &t2, &t3]).is_ok_and(|c| c == self.c)
     }
 }

@@ -205,13 +205,34 @@ pub struct KeyShare {
 /// Everything public about a sharing: threshold, public shares, master public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKeySet {
-    /// The Feldman commitments (their length is the threshold).
-    pub commitments: Commitments,
-    /// The committee.
-    pub members: Vec<NodeIndex>,
+    commitments: Commitments,
+    /// `(i, S_i)` for every member, computed once from the commitments.
+    public_shares: Vec<(NodeIndex, ProjectivePoint)>,
 }
 
 impl PublicKeySet {
+    /// The public side of a sharing among `members` with these commitments.
+    pub fn new(commitments: Commitments, members: &[NodeIndex]) -> Self {
+        let public_shares = members
+            .iter()
+            .map(|&i| (i, commitments.evaluate(i)))
+            .collect();
+        Self {
+            commitments,
+            public_shares,
+        }
+    }
+
+    /// The Feldman commitments (their length is the threshold).
+    pub fn commitments(&self) -> &Commitments {
+        &self.commitments
+    }
+
+    /// The committee.
+    pub fn members(&self) -> impl Iterator<Item = NodeIndex> + '_ {
+        self.public_shares.iter().map(|(i, _)| *i)
+    }
+
     /// The threshold t.
     pub fn threshold(&self) -> usize {
         self.commitments.threshold()
@@ -224,10 +245,11 @@ impl PublicKeySet {
 
     /// `S_i = s_i·G` for a member.
     pub fn public_share(&self, i: NodeIndex) -> Result<ProjectivePoint, Error> {
-        if !self.members.contains(&i) {
-            return Err(Error::UnknownNode(i));
-        }
-        Ok(self.commitments.evaluate(i))
+        self.public_shares
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, s)| *s)
+            .ok_or(Error::UnknownNode(i))
     }
 }
 
@@ -258,11 +280,5 @@ pub fn dealer_split<R: rand_core::CryptoRng + ?Sized>(
             secret: poly.evaluate(index),
         })
         .collect();
-    Ok((
-        shares,
-        PublicKeySet {
-            commitments: poly.commit(),
-            members: indices,
-        },
-    ))
+    Ok((shares, PublicKeySet::new(poly.commit(), &indices)))
 }
