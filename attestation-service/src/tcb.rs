@@ -149,12 +149,7 @@ pub fn match_tdx_module<'t>(
                 field: "MRSIGNERSEAM",
             });
         }
-        let masked_ok = seam_attributes
-            .iter()
-            .zip(&m.attributes_mask)
-            .zip(&m.attributes)
-            .all(|((a, mask), want)| a & mask == want & mask);
-        if !masked_ok {
+        if !masked_eq(seam_attributes, &m.attributes_mask, &m.attributes) {
             return Err(Error::TdxModuleMismatch {
                 field: "SEAMATTRIBUTES",
             });
@@ -195,6 +190,18 @@ pub fn match_qe_level(qe_identity: &QeIdentity, isv_svn: u16) -> Result<&QeTcbLe
         .iter()
         .find(|l| isv_svn >= l.isv_svn)
         .ok_or(Error::QeTcbLevelNotFound { isv_svn })
+}
+
+/// Whether `value` and `expected` agree on every bit `mask` selects (Intel's masked
+/// comparison of ATTRIBUTES, MISCSELECT and SEAMATTRIBUTES).
+pub fn masked_eq(value: &[u8], mask: &[u8], expected: &[u8]) -> bool {
+    value.len() == mask.len()
+        && mask.len() == expected.len()
+        && value
+            .iter()
+            .zip(mask)
+            .zip(expected)
+            .all(|((v, m), e)| v & m == e & m)
 }
 
 /// Appends the advisories of `more` not already in `into`, keeping order.

@@ -34,7 +34,7 @@ use crate::pki::{
 };
 use crate::quote::{Body, Quote, SignatureData, TeeType};
 use crate::tcb::{
-    PlatformTcb, TcbStatus, match_platform_level, match_qe_level, match_tdx_module,
+    PlatformTcb, TcbStatus, masked_eq, match_platform_level, match_qe_level, match_tdx_module,
     merge_advisories,
 };
 use serde::Serialize;
@@ -586,13 +586,7 @@ fn verify_parsed(
             field: "MISCSELECT",
         });
     }
-    let attrs_ok = qe
-        .attributes
-        .iter()
-        .zip(&qi.attributes_mask)
-        .zip(&qi.attributes)
-        .all(|((a, m), w)| a & m == w & m);
-    if !attrs_ok {
+    if !masked_eq(&qe.attributes, &qi.attributes_mask, &qi.attributes) {
         return Err(Error::QeIdentityMismatch {
             field: "ATTRIBUTES",
         });
