@@ -29,6 +29,7 @@
 //! ```
 
 pub mod derive;
+pub mod dkg;
 pub mod dleq;
 pub mod error;
 pub mod share;

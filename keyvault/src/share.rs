@@ -64,6 +64,16 @@ impl SecretScalar {
     }
 }
 
+/// Constant-time comparison.
+impl PartialEq for SecretScalar {
+    fn eq(&self, other: &Self) -> bool {
+        use p256::elliptic_curve::subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for SecretScalar {}
+
 impl std::fmt::Debug for SecretScalar {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretScalar(<redacted>)")
@@ -109,6 +119,11 @@ impl Polynomial {
             acc = acc * x + c;
         }
         SecretScalar(acc)
+    }
+
+    /// The coefficients `a_0, …, a_{t-1}` (secret).
+    pub(crate) fn coefficients(&self) -> &[Scalar] {
+        &self.coeffs
     }
 
     /// Feldman commitments `C_k = a_k·G`.

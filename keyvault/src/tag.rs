@@ -7,3 +7,7 @@ pub const KEY_ID_TO_CURVE: &[u8] = b"phalanx/v1/key-id/P256_XMD:SHA-256_SSWU_RO_
 pub const DLEQ_CHALLENGE: &[u8] = b"phalanx/v1/dleq-challenge";
 /// HKDF salt for derived keys.
 pub const DERIVE_SALT: &[u8] = b"phalanx/v1/derive-key";
+/// Hash-to-curve DST for the Pedersen generator `H` (no one knows `log_G H`).
+pub const PEDERSEN_H: &[u8] = b"phalanx/v1/pedersen-h/P256_XMD:SHA-256_SSWU_RO_";
+/// Transcript hash of a DKG, refresh or reshare round.
+pub const TRANSCRIPT: &[u8] = b"phalanx/v1/round-transcript";
