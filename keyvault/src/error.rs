@@ -37,6 +37,9 @@ pub enum Error {
     /// A share that does not match the public commitments.
     #[error("share of node {0} does not match the commitments")]
     InvalidShare(NodeIndex),
+    /// A round message whose signature, epoch or round is wrong: the sender is named.
+    #[error("message from node {0} has a bad signature or belongs to another round")]
+    BadSignature(NodeIndex),
     /// A key id that cannot be hashed (too long).
     #[error("key id too long: {0} bytes")]
     KeyIdTooLong(usize),

@@ -32,6 +32,7 @@ pub mod derive;
 pub mod dkg;
 pub mod dleq;
 pub mod error;
+pub mod identity;
 pub mod lifecycle;
 pub mod share;
 pub mod tag;
