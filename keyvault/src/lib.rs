@@ -31,6 +31,7 @@
 pub mod derive;
 pub mod dkg;
 pub mod dleq;
+pub mod envelope;
 pub mod error;
 pub mod identity;
 pub mod lifecycle;

@@ -11,3 +11,5 @@ pub const DERIVE_SALT: &[u8] = b"phalanx/v1/derive-key";
 pub const PEDERSEN_H: &[u8] = b"phalanx/v1/pedersen-h/P256_XMD:SHA-256_SSWU_RO_";
 /// Transcript hash of a DKG, refresh or reshare round.
 pub const TRANSCRIPT: &[u8] = b"phalanx/v1/round-transcript";
+/// HPKE `info` prefix of a sealed key release (followed by the request transcript hash).
+pub const RELEASE_ENVELOPE: &[u8] = b"phalanx/v1/release-envelope";
