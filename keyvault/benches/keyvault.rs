@@ -1,14 +1,21 @@
-//! Key release cost: a gatekeeper's partial evaluation with its DLEQ proof, and a
-//! worker's verification of t proofs plus Lagrange combination and HKDF.
+//! Threshold key costs: a key release (gatekeeper partial evaluation with its DLEQ
+//! proof; worker verification and combination), and whole DKG, refresh and reshare
+//! rounds run in one process (every member's work added up).
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyvault::derive::{KeyId, combine, evaluate};
-use keyvault::share::{SecretScalar, dealer_split};
+use keyvault::dkg::{DkgParams, run_in_memory};
+use keyvault::lifecycle::{refresh_in_memory, reshare_in_memory};
+use keyvault::share::{NodeIndex, SecretScalar, dealer_split};
 use rand::SeedableRng;
 use std::hint::black_box;
 
-fn bench(c: &mut Criterion) {
+fn members(n: u16) -> Vec<NodeIndex> {
+    (1..=n).map(|i| NodeIndex::new(i).unwrap()).collect()
+}
+
+fn release(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let id = KeyId {
         epoch: 1,
@@ -34,5 +41,32 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+fn rounds(c: &mut Criterion) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let mut g = c.benchmark_group("rounds");
+    g.sample_size(10);
+    for n in [5u16, 10, 20] {
+        let params = DkgParams::new(1, usize::from(n / 2 + 1), &members(n)).unwrap();
+        g.bench_function(format!("dkg_n{n}"), |b| {
+            b.iter(|| run_in_memory(&params, &mut rng).unwrap())
+        });
+    }
+    let (shares, public) = dealer_split(
+        &SecretScalar::new(p256::Scalar::from(9u64)),
+        6,
+        10,
+        &mut rng,
+    )
+    .unwrap();
+    g.bench_function("refresh_n10", |b| {
+        b.iter(|| refresh_in_memory(&shares, &public, &mut rng).unwrap())
+    });
+    let new = members(10);
+    g.bench_function("reshare_n10_to_n10", |b| {
+        b.iter(|| reshare_in_memory(&shares, &public, &new, 6, &mut rng).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, release, rounds);
 criterion_main!(benches);

@@ -669,3 +669,51 @@ pub fn interpolate_coefficients(
     }
     Ok(coeffs)
 }
+
+/// Runs every round for all members in one process, everyone honest: for tests,
+/// benchmarks and single-machine development setups. Returns each member's output.
+pub fn run_in_memory<R: rand_core::CryptoRng + ?Sized>(
+    params: &DkgParams,
+    rng: &mut R,
+) -> Result<Vec<DkgOutput>, Error> {
+    let mut states = Vec::new();
+    let mut deals = Vec::new();
+    let mut shares = Vec::new();
+    for &m in &params.members {
+        let (state, d, s) = deal(params, m, rng)?;
+        states.push(state);
+        deals.push(d);
+        shares.extend(s);
+    }
+    let mut complained = Vec::new();
+    let mut complaints = Vec::new();
+    for state in states {
+        let (c, mine) = state.complain(&deals, &shares)?;
+        complaints.extend(mine);
+        complained.push(c);
+    }
+    let answers: Vec<Answer> = complained
+        .iter()
+        .flat_map(|c| c.answers(&complaints))
+        .collect();
+    let qualified = complained
+        .into_iter()
+        .map(|c| c.qualify(&complaints, &answers))
+        .collect::<Result<Vec<_>, _>>()?;
+    let extractions: Vec<Extraction> = qualified.iter().filter_map(Qualified::extraction).collect();
+    let mut extracting = Vec::new();
+    let mut extraction_complaints = Vec::new();
+    for q in qualified {
+        let (x, c) = q.check_extractions(&extractions);
+        extraction_complaints.extend(c);
+        extracting.push(x);
+    }
+    let revealed: Vec<ReconstructionShare> = extracting
+        .iter_mut()
+        .flat_map(|x| x.reconstruction_shares(&extraction_complaints))
+        .collect();
+    extracting
+        .into_iter()
+        .map(|x| x.finish(&revealed))
+        .collect()
+}

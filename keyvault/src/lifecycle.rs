@@ -377,3 +377,63 @@ pub fn reshare_finish(
         transcript: transcript(b"reshare", &used, complaints, &extra),
     })
 }
+
+/// Runs a refresh for all members in one process, everyone honest (tests, benchmarks).
+pub fn refresh_in_memory<R: rand_core::CryptoRng + ?Sized>(
+    shares: &[KeyShare],
+    public: &PublicKeySet,
+    rng: &mut R,
+) -> Result<Vec<RoundOutput>, Error> {
+    let mut deals = Vec::new();
+    let mut sent = Vec::new();
+    for s in shares {
+        let (_, d, ss) = refresh_deal(public, s.index, rng)?;
+        deals.push(d);
+        sent.extend(ss);
+    }
+    let complaints: Vec<SubComplaint> = shares
+        .iter()
+        .flat_map(|s| complaints(s.index, &deals, &sent))
+        .collect();
+    shares
+        .iter()
+        .map(|s| refresh_finish(s, public, &deals, &sent, &complaints, &[]))
+        .collect()
+}
+
+/// Runs a reshare from `shares` to `new_members` with `new_threshold` in one process,
+/// everyone honest (tests, benchmarks).
+pub fn reshare_in_memory<R: rand_core::CryptoRng + ?Sized>(
+    shares: &[KeyShare],
+    public: &PublicKeySet,
+    new_members: &[NodeIndex],
+    new_threshold: usize,
+    rng: &mut R,
+) -> Result<Vec<RoundOutput>, Error> {
+    let mut deals = Vec::new();
+    let mut sent = Vec::new();
+    for s in shares {
+        let (_, d, ss) = reshare_deal(s, new_members, new_threshold, rng)?;
+        deals.push(d);
+        sent.extend(ss);
+    }
+    let complaints: Vec<SubComplaint> = new_members
+        .iter()
+        .flat_map(|&m| complaints(m, &deals, &sent))
+        .collect();
+    new_members
+        .iter()
+        .map(|&m| {
+            reshare_finish(
+                m,
+                public,
+                new_members,
+                new_threshold,
+                &deals,
+                &sent,
+                &complaints,
+                &[],
+            )
+        })
+        .collect()
+}

@@ -218,3 +218,37 @@ fn bad_parameters_are_refused() {
     assert!(DkgParams::new(0, 3, &[idx(1), idx(2)]).is_err());
     assert!(DkgParams::new(0, 1, &[idx(1), idx(1)]).is_err());
 }
+
+#[test]
+fn in_memory_runner_then_refresh_and_reshare_keep_the_key() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let params = DkgParams::new(1, 3, &(1..=5).map(idx).collect::<Vec<_>>()).unwrap();
+    let outs = dkg::run_in_memory(&params, &mut rng).unwrap();
+    let key = check_agreement(&outs, 3);
+    let shares: Vec<_> = outs.iter().map(|o| o.share.clone()).collect();
+    let refreshed =
+        keyvault::lifecycle::refresh_in_memory(&shares, &outs[0].public, &mut rng).unwrap();
+    let id = KeyId {
+        epoch: 7,
+        tenant: "t".into(),
+        path: "p".into(),
+        purpose: "k".into(),
+    };
+    let derive = |public: &keyvault::share::PublicKeySet,
+                  shares: &[keyvault::share::KeyShare],
+                  rng: &mut rand::rngs::StdRng| {
+        let ps: Vec<_> = shares
+            .iter()
+            .map(|s| evaluate(s, &id, rng).unwrap())
+            .collect();
+        combine(public, &id, &ps).unwrap().key
+    };
+    let rs: Vec<_> = refreshed.iter().map(|o| o.share.clone()).collect();
+    assert_eq!(derive(&refreshed[0].public, &rs[..3], &mut rng), key);
+    let new: Vec<_> = (1..=4).map(idx).collect();
+    let reshared =
+        keyvault::lifecycle::reshare_in_memory(&rs, &refreshed[0].public, &new, 2, &mut rng)
+            .unwrap();
+    let ns: Vec<_> = reshared.iter().map(|o| o.share.clone()).collect();
+    assert_eq!(derive(&reshared[0].public, &ns[2..], &mut rng), key);
+}
