@@ -1,18 +1,38 @@
 //! # keyvault
 //!
 //! Threshold cryptography for Phalanx's gatekeepers, as a sans-IO library: the master
-//! secret exists only as Shamir shares over the P-256 scalar field, and keys are
-//! derived from it without ever reassembling it.
+//! secret exists only as Shamir shares over the P-256 scalar field, from its birth on,
+//! and keys are derived from it without ever reassembling it.
 //!
-//! - [`share`]: polynomials, Feldman commitments, Lagrange interpolation at zero, the
-//!   explicit one-time dealer import ([`share::dealer_split`]).
+//! - [`share`]: polynomials, Feldman commitments, Lagrange interpolation at zero, and the
+//!   explicit one-time dealer import of an existing secret ([`share::dealer_split`]).
+//! - [`dkg`]: dealerless genesis after Gennaro–Jarecki–Krawczyk–Rabin (Pedersen
+//!   commitments, complaints, QUAL, Feldman extraction with public reconstruction of
+//!   cheaters). Rotation to a new master secret is a fresh DKG with `epoch + 1`; keeping
+//!   old epochs derivable and locking rotation while a round runs is the node's job.
+//! - [`lifecycle`]: proactive refresh (same secret, new shares) and resharing to a new
+//!   committee and threshold (same `MPK`), both checked against commitments.
 //! - [`dleq`]: Chaum–Pedersen DLEQ proofs with an RFC 9497 §2.2 challenge.
-//! - [`derive`]: key ids hashed to the curve (RFC 9380), partial evaluations with
-//!   proofs, verification that names lying members, Lagrange combination and HKDF.
+//! - [`derive`]: key ids hashed to the curve (RFC 9380 `P256_XMD:SHA-256_SSWU_RO_`),
+//!   partial evaluations with proofs, verification that names lying members, Lagrange
+//!   combination and HKDF-SHA256 (RFC 5869).
+//! - [`envelope`]: HPKE (RFC 9180) base mode, DHKEM(P-256, HKDF-SHA256), HKDF-SHA256,
+//!   AES-256-GCM, sealing a partial to the worker with the request transcript as `info`.
+//! - [`identity`]: round messages signed with ECDSA P-256 identity keys, bound to
+//!   sender, epoch and round.
 //!
+//! **Security model.** With threshold `t`, any `t − 1` members learn nothing about the
+//! master secret or any derived key; `t` honest members can always derive, refresh and
+//! reshare (so `n ≥ 2t − 1`). Rounds are synchronous; broadcasts reach every member
+//! identically; private shares travel over confidential, authenticated channels (mutual
+//! TLS between nodes). A malicious member can refuse to take part, send bad shares or
+//! commitments, or lie in a partial evaluation: each is detected, attributed by index
+//! and excluded (or, in the DKG's extraction phase, its contribution reconstructed). It
+//! cannot bias the master key beyond what GJKR allows, learn other shares, or make a
+//! worker accept a wrong key. Secrets live in zeroize-on-drop types with redacted
+//! `Debug`; secret-dependent arithmetic is `p256`'s constant-time field arithmetic.
 //! No function here does I/O, reads a clock or owns a random generator: randomness is
-//! passed in (`&mut impl CryptoRng`). Secrets live in zeroize-on-drop types with
-//! redacted `Debug`. Every hash carries a domain tag from [`tag`].
+//! passed in (`&mut impl CryptoRng`). Every hash carries a domain tag from [`tag`].
 //!
 //! ```
 //! use keyvault::derive::{KeyId, combine, evaluate};
