@@ -190,3 +190,61 @@ impl Encode for crate::lifecycle::SubComplaint {
         .concat()
     }
 }
+
+fn put_share(
+    out: &mut Vec<u8>,
+    dealer: NodeIndex,
+    recipient: NodeIndex,
+    values: &[&crate::share::SecretScalar],
+) {
+    use p256::elliptic_curve::PrimeField;
+    out.extend_from_slice(&dealer.get().to_be_bytes());
+    out.extend_from_slice(&recipient.get().to_be_bytes());
+    for v in values {
+        out.extend_from_slice(&v.expose().to_repr());
+    }
+}
+
+impl Encode for crate::dkg::PrivateShare {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_share(
+            &mut out,
+            self.dealer,
+            self.recipient,
+            &[&self.s, &self.s_prime],
+        );
+        out
+    }
+}
+
+/// The DKG's public reveals are a [`crate::dkg::PrivateShare`] made public; the round
+/// they belong to is in the signature, not the payload.
+macro_rules! encode_revealed_share {
+    ($($t:ty),*) => {$(
+        impl Encode for $t {
+            fn encode(&self) -> Vec<u8> {
+                self.share.encode()
+            }
+        }
+    )*};
+}
+
+encode_revealed_share!(
+    crate::dkg::Answer,
+    crate::dkg::ExtractionComplaint,
+    crate::dkg::ReconstructionShare
+);
+
+impl Encode for crate::lifecycle::SubAnswer {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_share(
+            &mut out,
+            self.share.dealer,
+            self.share.recipient,
+            &[&self.share.value],
+        );
+        out
+    }
+}

@@ -75,4 +75,24 @@ fn signatures_bind_sender_epoch_round_and_content() {
             .is_err()
     );
     assert!(!format!("{key:?}").contains("SigningKey"));
+
+    // Revealed shares are signed over their scalars: changing one breaks the signature.
+    let (dealt, _, _) = dkg::deal(&params, me, &mut rng).unwrap();
+    let (complained, _) = dealt.complain(&[], &[]).unwrap();
+    let answers = complained.answers(&[Complaint {
+        accuser: NodeIndex::new(2).unwrap(),
+        accused: me,
+    }]);
+    let signed = key.sign(me, 5, Round::DkgAnswer, &answers[0]);
+    assert!(
+        signed
+            .verify(&key.verifying_key(), 5, Round::DkgAnswer)
+            .is_ok()
+    );
+    let mut forged = signed.clone();
+    forged.message.share.s = keyvault::share::SecretScalar::new(p256::Scalar::ONE);
+    assert_eq!(
+        forged.verify(&key.verifying_key(), 5, Round::DkgAnswer),
+        Err(Error::BadSignature(me))
+    );
 }
