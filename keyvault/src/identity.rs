@@ -141,21 +141,23 @@ fn put_point(out: &mut Vec<u8>, p: &p256::ProjectivePoint) {
     out.extend_from_slice(&b);
 }
 
+/// `dealer ‖ count ‖ (len ‖ SEC1 point)*`.
+fn encode_commitments(dealer: NodeIndex, points: &[p256::ProjectivePoint]) -> Vec<u8> {
+    let mut out = dealer.get().to_be_bytes().to_vec();
+    out.extend_from_slice(&(points.len() as u32).to_be_bytes());
+    points.iter().for_each(|c| put_point(&mut out, c));
+    out
+}
+
 impl Encode for crate::dkg::Deal {
     fn encode(&self) -> Vec<u8> {
-        let mut out = self.dealer.get().to_be_bytes().to_vec();
-        out.extend_from_slice(&(self.commitments.len() as u32).to_be_bytes());
-        self.commitments.iter().for_each(|c| put_point(&mut out, c));
-        out
+        encode_commitments(self.dealer, &self.commitments)
     }
 }
 
 impl Encode for crate::dkg::Extraction {
     fn encode(&self) -> Vec<u8> {
-        let mut out = self.dealer.get().to_be_bytes().to_vec();
-        out.extend_from_slice(&(self.commitments.len() as u32).to_be_bytes());
-        self.commitments.iter().for_each(|c| put_point(&mut out, c));
-        out
+        encode_commitments(self.dealer, &self.commitments)
     }
 }
 
@@ -171,13 +173,7 @@ impl Encode for crate::dkg::Complaint {
 
 impl Encode for crate::lifecycle::SubDeal {
     fn encode(&self) -> Vec<u8> {
-        let mut out = self.dealer.get().to_be_bytes().to_vec();
-        out.extend_from_slice(&(self.commitments.0.len() as u32).to_be_bytes());
-        self.commitments
-            .0
-            .iter()
-            .for_each(|c| put_point(&mut out, c));
-        out
+        encode_commitments(self.dealer, &self.commitments.0)
     }
 }
 
