@@ -35,6 +35,7 @@ pub mod error;
 pub mod grpc;
 pub mod pck;
 pub mod pki;
+pub mod policy;
 pub mod quote;
 #[cfg(feature = "sim")]
 pub mod sim;

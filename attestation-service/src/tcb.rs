@@ -108,10 +108,20 @@ pub fn match_platform_level<'t>(
     tcb_info: &'t TcbInfo,
     platform: &PlatformTcb<'_>,
 ) -> Result<&'t TcbLevel, Error> {
+    match_platform_level_at(tcb_info, platform).map(|(_, level)| level)
+}
+
+/// [`match_platform_level`] with the matched level's position in the TCB Info (levels
+/// before it are newer: the one just before superseded it).
+pub fn match_platform_level_at<'t>(
+    tcb_info: &'t TcbInfo,
+    platform: &PlatformTcb<'_>,
+) -> Result<(usize, &'t TcbLevel), Error> {
     tcb_info
         .tcb_levels
         .iter()
-        .find(|level| meets(level, platform))
+        .enumerate()
+        .find(|(_, level)| meets(level, platform))
         .ok_or(Error::TcbLevelNotFound)
 }
 

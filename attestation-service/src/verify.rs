@@ -34,7 +34,7 @@ use crate::pki::{
 };
 use crate::quote::{Body, Quote, SignatureData, TeeType};
 use crate::tcb::{
-    PlatformTcb, TcbStatus, masked_eq, match_platform_level, match_qe_level, match_tdx_module,
+    PlatformTcb, TcbStatus, masked_eq, match_platform_level_at, match_qe_level, match_tdx_module,
     merge_advisories,
 };
 use serde::Serialize;
@@ -315,6 +315,11 @@ pub struct VerifiedQuote {
     pub tcb_date: i64,
     /// `tcbEvaluationDataNumber` of the TCB Info used.
     pub tcb_evaluation_data_number: u32,
+    /// `tcbDate` of the TCB Info's newest level when the platform matched an older one:
+    /// the moment the platform's TCB was superseded (grace periods count from here).
+    pub superseded_at: Option<i64>,
+    /// `issueDate` of the TCB Info used (collateral age counts from here).
+    pub tcb_info_issue_date: i64,
     /// FMSPC of the platform.
     #[serde(serialize_with = "hex_ser")]
     pub fmspc: [u8; 6],
@@ -603,7 +608,12 @@ fn verify_parsed(
         pce_svn: ext.pce_svn,
         tee_tcb_svn: td.map(|t| &t.tee_tcb_svn),
     };
-    let level = match_platform_level(ti, &platform)?;
+    let (position, level) = match_platform_level_at(ti, &platform)?;
+    // The newest TCB level's date made this one stale (grace periods count from it).
+    let superseded_at = position
+        .checked_sub(1)
+        .and_then(|_| ti.tcb_levels.first())
+        .map(|newest| newest.tcb_date);
     let module = match td {
         Some(t) => match_tdx_module(ti, &t.tee_tcb_svn, &t.mr_signer_seam, &t.seam_attributes)?,
         None => None,
@@ -630,6 +640,8 @@ fn verify_parsed(
         tdx_module_status: module.map(|m| m.tcb_status),
         tcb_date,
         tcb_evaluation_data_number: ti.tcb_evaluation_data_number,
+        superseded_at,
+        tcb_info_issue_date: ti.issue_date,
         fmspc: ext.fmspc,
         pce_id: ext.pce_id,
         measurements,
