@@ -33,6 +33,7 @@ pub mod collateral;
 pub mod error;
 #[cfg(feature = "server")]
 pub mod grpc;
+pub mod nonce;
 pub mod pck;
 pub mod pki;
 pub mod policy;

@@ -251,3 +251,28 @@ fn collateral_windows_are_enforced() {
     assert!(verify(&q, &c, T0 - 1, &sim.trust_anchors()).is_err());
     assert!(verify(&q, &c, T0 + 30 * 86_400 + 1, &sim.trust_anchors()).is_err());
 }
+
+#[test]
+fn report_data_binds_a_fresh_nonce_and_runtime_data() {
+    use attestation_service::nonce::{NonceKey, ReplayGuard, report_data};
+    let sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
+    let key = NonceKey::new(&[9; 32]);
+    let nonce = key.issue(NOW, 300, [4; 16]);
+    let checked = key.check(&nonce, NOW + 10).unwrap();
+    let runtime = b"worker public keys";
+    let q = sim
+        .sgx_quote(&enclave(), &report_data(&checked.bytes, runtime))
+        .unwrap();
+    let v = verify(
+        &q,
+        &sim.collateral(TeeType::Sgx).unwrap(),
+        NOW + 10,
+        &sim.trust_anchors(),
+    )
+    .unwrap();
+    assert_eq!(v.report_data, report_data(&checked.bytes, runtime));
+    assert_ne!(v.report_data, report_data(&checked.bytes, b"other keys"));
+    let mut guard = ReplayGuard::new(16);
+    guard.consume(&checked, NOW + 10).unwrap();
+    assert!(guard.consume(&checked, NOW + 11).is_err());
+}
