@@ -41,6 +41,7 @@ pub mod quote;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod tcb;
+pub mod token;
 pub mod verify;
 
 pub use collateral::{Collateral, PccsResponses, QeIdentity, TcbInfo};
