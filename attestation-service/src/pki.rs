@@ -11,7 +11,6 @@
 use crate::codec::Reader;
 use crate::error::{CertRole, CrlRole, Error};
 use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
-use std::collections::HashSet;
 use x509_parser::prelude::*;
 
 /// Intel SGX Root CA certificate (DER), the production trust anchor.
@@ -321,6 +320,35 @@ impl VerifiedChain {
     }
 }
 
+/// Byte strings stored back to back: cheap to build from a CRL with many entries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct FlatSet {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl<'a> FromIterator<&'a [u8]> for FlatSet {
+    fn from_iter<I: IntoIterator<Item = &'a [u8]>>(iter: I) -> Self {
+        let mut set = FlatSet::default();
+        for item in iter {
+            set.bytes.extend_from_slice(item);
+            set.ends.push(set.bytes.len());
+        }
+        set
+    }
+}
+
+impl FlatSet {
+    fn contains(&self, needle: &[u8]) -> bool {
+        let mut start = 0;
+        self.ends.iter().any(|&end| {
+            let hit = self.bytes.get(start..end) == Some(needle);
+            start = end;
+            hit
+        })
+    }
+}
+
 /// A CRL whose signature has been checked against its issuer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedCrl {
@@ -331,7 +359,8 @@ pub struct VerifiedCrl {
     /// nextUpdate, unix seconds.
     pub next_update: i64,
     issuer_key: Vec<u8>,
-    revoked: HashSet<Vec<u8>>,
+    /// Revoked serial numbers, concatenated (two allocations for the whole list).
+    revoked: FlatSet,
 }
 
 impl VerifiedCrl {
@@ -406,10 +435,7 @@ impl VerifiedCrl {
             this_update: crl.last_update().timestamp(),
             next_update,
             issuer_key: issuer_key.to_vec(),
-            revoked: crl
-                .iter_revoked_certificates()
-                .map(|r| r.raw_serial().to_vec())
-                .collect(),
+            revoked: FlatSet::from_iter(crl.iter_revoked_certificates().map(|r| r.raw_serial())),
         })
     }
 
@@ -606,6 +632,13 @@ mod tests {
             split_chain(b"no pem here", "t"),
             Err(Error::MalformedCollateral { .. })
         ));
+    }
+
+    #[test]
+    fn flat_set_finds_exact_members_only() {
+        let set: FlatSet = [&[1u8, 2][..], &[3], &[]].into_iter().collect();
+        assert!(set.contains(&[1, 2]) && set.contains(&[3]) && set.contains(&[]));
+        assert!(!set.contains(&[1]) && !set.contains(&[2, 3]) && !set.contains(&[1, 2, 3]));
     }
 
     #[test]
