@@ -34,6 +34,8 @@ pub struct TrustAnchors {
     /// The anchor certificates' exact bytes: a chain's root that is byte-identical to
     /// one is trusted by configuration and its self-signature need not be re-checked.
     ders: Vec<Vec<u8>>,
+    /// The anchors, parsed.
+    certs: Vec<Cert>,
 }
 
 impl TrustAnchors {
@@ -49,6 +51,7 @@ impl TrustAnchors {
             keys: Vec::new(),
             subjects: Vec::new(),
             ders: Vec::new(),
+            certs: Vec::new(),
         }
     }
 
@@ -57,16 +60,19 @@ impl TrustAnchors {
         let mut keys = Vec::new();
         let mut subjects = Vec::new();
         let mut anchor_ders = Vec::new();
+        let mut certs = Vec::new();
         for der in ders {
             let cert = Cert::parse(der, CertRole::Root)?;
-            keys.push(cert.public_key);
-            subjects.push(cert.subject);
+            keys.push(cert.public_key.clone());
+            subjects.push(cert.subject.clone());
             anchor_ders.push(der.to_vec());
+            certs.push(cert);
         }
         Ok(Self {
             keys,
             subjects,
             ders: anchor_ders,
+            certs,
         })
     }
 
@@ -217,12 +223,37 @@ pub fn verify_raw_signature(key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
         .is_ok()
 }
 
-/// Certificate signatures already verified during one verification, keyed by the
-/// certificate's exact bytes and the issuer key (the same intermediate and root arrive
-/// in several chains).
+/// Work already done during one verification, keyed by exact bytes: certificates parsed
+/// (seeded with the anchors) and certificate signatures verified under an issuer key.
+/// The same intermediate and root arrive in several chains of one quote and its
+/// collateral; each is parsed and checked once.
 #[derive(Debug, Default)]
 pub struct SigMemo {
     seen: Vec<(Vec<u8>, Vec<u8>)>,
+    parsed: Vec<Cert>,
+}
+
+impl SigMemo {
+    /// A memo that already knows the anchors' certificates, so byte-identical copies of
+    /// them in chains are not parsed again.
+    pub fn for_anchors(anchors: &TrustAnchors) -> Self {
+        Self {
+            seen: Vec::new(),
+            parsed: anchors.certs.clone(),
+        }
+    }
+
+    /// Parses `der` as `role`, or reuses an earlier parse of the same bytes.
+    fn parse(&mut self, der: &[u8], role: CertRole) -> Result<Cert, Error> {
+        if let Some(c) = self.parsed.iter().find(|c| c.der == der) {
+            let mut c = c.clone();
+            c.role = role;
+            return Ok(c);
+        }
+        let c = Cert::parse(der, role)?;
+        self.parsed.push(c.clone());
+        Ok(c)
+    }
 }
 
 /// A certificate chain, leaf first, whose signatures and anchor have been checked.
@@ -580,6 +611,7 @@ pub fn parse_chain(
     bytes: &[u8],
     roles: &[CertRole],
     what: &'static str,
+    memo: &mut SigMemo,
 ) -> Result<Vec<Cert>, Error> {
     let ders = split_chain(bytes, what)?;
     if ders.len() != roles.len() && ders.len() + 1 != roles.len() {
@@ -592,7 +624,7 @@ pub fn parse_chain(
     let mut certs = ders
         .iter()
         .zip(roles)
-        .map(|(der, role)| Cert::parse(der, *role))
+        .map(|(der, role)| memo.parse(der, *role))
         .collect::<Result<Vec<_>, _>>()?;
     // Chains are leaf first, but some producers (Intel's synthetic quotes among them)
     // write them root first: a self-issued first certificate means reversed order.

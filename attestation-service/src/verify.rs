@@ -62,7 +62,7 @@ pub struct VerifiedCollateral {
 impl VerifiedCollateral {
     /// Verifies every signature of `c` against `anchors`.
     pub fn verify(c: &Collateral, anchors: &TrustAnchors) -> Result<Self, Error> {
-        Self::verify_memo(c, anchors, &mut SigMemo::default())
+        Self::verify_memo(c, anchors, &mut SigMemo::for_anchors(anchors))
     }
 
     fn verify_memo(
@@ -76,6 +76,7 @@ impl VerifiedCollateral {
                 &c.tcb_info_issuer_chain,
                 &[TcbSigning, Root],
                 "TCB Info issuer chain",
+                memo,
             )?,
             anchors,
             memo,
@@ -89,6 +90,7 @@ impl VerifiedCollateral {
                     &c.qe_identity_issuer_chain,
                     &[TcbSigning, Root],
                     "QE Identity issuer chain",
+                    memo,
                 )?,
                 anchors,
                 memo,
@@ -99,6 +101,7 @@ impl VerifiedCollateral {
                 &c.pck_crl_issuer_chain,
                 &[PckIntermediate, Root],
                 "PCK CRL issuer chain",
+                memo,
             )?,
             anchors,
             memo,
@@ -186,7 +189,7 @@ pub struct VerifiedPck {
 impl VerifiedPck {
     /// Verifies a PCK chain (PEM or DER, leaf first) to `anchors`.
     pub fn verify(chain_bytes: &[u8], anchors: &TrustAnchors) -> Result<Self, Error> {
-        Self::verify_memo(chain_bytes, anchors, &mut SigMemo::default())
+        Self::verify_memo(chain_bytes, anchors, &mut SigMemo::for_anchors(anchors))
     }
 
     fn verify_memo(
@@ -200,6 +203,7 @@ impl VerifiedPck {
                 chain_bytes,
                 &[PckLeaf, PckIntermediate, Root],
                 "PCK certificate chain",
+                memo,
             )?,
             anchors,
             memo,
@@ -478,7 +482,7 @@ pub fn verify(
     anchors: &TrustAnchors,
 ) -> Result<VerifiedQuote, Error> {
     let quote = Quote::parse(quote)?;
-    let mut memo = SigMemo::default();
+    let mut memo = SigMemo::for_anchors(anchors);
     let pck = VerifiedPck::verify_memo(quote.signature.pck_cert_chain, anchors, &mut memo)?;
     let col = VerifiedCollateral::verify_memo(collateral, anchors, &mut memo)?;
     verify_parsed(&quote, check_qe_report, &pck, &col, now)
