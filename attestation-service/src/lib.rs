@@ -38,6 +38,8 @@ pub mod pck;
 pub mod pki;
 pub mod policy;
 pub mod quote;
+#[cfg(feature = "server")]
+pub mod rest;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod tcb;
