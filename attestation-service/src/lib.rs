@@ -3,12 +3,12 @@
 //! Everything Phalanx knows about Intel DCAP evidence, as a sans-IO library: quote
 //! parsing ([`quote`]), collateral types and loaders ([`collateral`]), X.509 chains and
 //! CRLs checked by key and signature ([`pki`]), TCB level matching ([`tcb`]) and the
-//! verifier ([`verify`]), plus the simulated TEE ([`sim`], feature `sim`, on by default)
+//! verifier ([`verify`](mod@verify)), plus the simulated TEE ([`sim`], feature `sim`, on by default)
 //! that lets the rest of Phalanx run without SGX or TDX hardware.
 //!
 //! Verification is a pure function of `(quote bytes, collateral, now, trust anchors)`:
 //! no clock, no network, no files. It follows Intel's Quote Verification Library step
-//! by step (see [`verify`] for the numbered steps) and returns a [`VerifiedQuote`] —
+//! by step (see [`verify`](mod@verify) for the numbered steps) and returns a [`VerifiedQuote`] —
 //! which only the verifier can build — or an [`Error`] that names the failed [`Step`].
 //!
 //! ```

@@ -2,7 +2,7 @@
 //! the exact DCAP binary format (SGX v3, TDX v4), for development and tests.
 //!
 //! Everything [`SimTee`] makes is real cryptography under a freshly generated root: the
-//! verifier in [`crate::verify`] accepts its quotes when, and only when, that root is
+//! verifier in [`crate::verify`](mod@crate::verify) accepts its quotes when, and only when, that root is
 //! configured as a trust anchor ([`SimTee::trust_anchors`]); against Intel's root they
 //! fail at the PCK chain (`UntrustedRoot`). Nothing here is trusted by default.
 //!

@@ -13,7 +13,7 @@
 //! - [`lifecycle`]: proactive refresh (same secret, new shares) and resharing to a new
 //!   committee and threshold (same `MPK`), both checked against commitments.
 //! - [`dleq`]: Chaum–Pedersen DLEQ proofs with an RFC 9497 §2.2 challenge.
-//! - [`derive`]: key ids hashed to the curve (RFC 9380 `P256_XMD:SHA-256_SSWU_RO_`),
+//! - [`derive`](mod@derive): key ids hashed to the curve (RFC 9380 `P256_XMD:SHA-256_SSWU_RO_`),
 //!   partial evaluations with proofs, verification that names lying members, Lagrange
 //!   combination and HKDF-SHA256 (RFC 5869).
 //! - [`envelope`]: HPKE (RFC 9180) base mode, DHKEM(P-256, HKDF-SHA256), HKDF-SHA256,
