@@ -11,7 +11,9 @@
 //! policy and signs an EAR token — also for a contraindicated verdict, so relying parties
 //! see why. Errors are `{"error": "<code>", "message": "..."}` from one mapping
 //! ([`ApiError`]): bad evidence is a 4xx naming the failed step, never a 500. The router
-//! is built by [`router`] so tests call it without a socket; bodies are bounded.
+//! is built by [`router`] so tests call it without a socket; bodies are bounded
+//! ([`MAX_BODY`]), requests time out ([`REQUEST_TIMEOUT`]) and excess concurrency is shed
+//! with a 503 ([`MAX_IN_FLIGHT`]).
 
 use crate::nonce::{NonceError, NonceKey, ReplayGuard, report_data};
 use crate::policy::{Policy, appraise};
@@ -28,6 +30,10 @@ use std::sync::{Arc, Mutex};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 512 * 1024;
+/// Longest a request may take.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Requests in flight at once; more are refused with 503 rather than queued.
+pub const MAX_IN_FLIGHT: usize = 256;
 
 /// Shared state: cheap to clone.
 #[derive(Clone)]
@@ -71,6 +77,10 @@ pub enum ApiError {
     Evidence(crate::Error),
     /// No such policy.
     UnknownPolicy,
+    /// The request took longer than [`REQUEST_TIMEOUT`].
+    Timeout,
+    /// More than [`MAX_IN_FLIGHT`] requests at once.
+    Overloaded,
     /// Our own failure (details logged, not returned).
     Internal,
 }
@@ -101,6 +111,16 @@ impl IntoResponse for ApiError {
                 "unknown_policy".into(),
                 "no such policy".into(),
             ),
+            ApiError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout".into(),
+                "request took too long".into(),
+            ),
+            ApiError::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded".into(),
+                "too many requests in flight".into(),
+            ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal".into(),
@@ -122,6 +142,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/attest", post(attest))
         .route("/.well-known/jwks.json", get(jwks))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |e: tower::BoxError| async move {
+                        if e.is::<tower::timeout::error::Elapsed>() {
+                            ApiError::Timeout
+                        } else {
+                            ApiError::Overloaded
+                        }
+                    },
+                ))
+                .load_shed()
+                .concurrency_limit(MAX_IN_FLIGHT)
+                .timeout(REQUEST_TIMEOUT),
+        )
         .with_state(state)
 }
 
@@ -210,4 +245,61 @@ async fn attest(
     Ok(Json(
         serde_json::json!({ "token": token, "verdict": verdict }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn render(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn one_mapping_keeps_client_errors_client_errors() {
+        let cases = [
+            (ApiError::Timeout, StatusCode::REQUEST_TIMEOUT, "timeout"),
+            (
+                ApiError::Overloaded,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+            ),
+            (
+                ApiError::Nonce(NonceError::Replayed),
+                StatusCode::UNAUTHORIZED,
+                "bad_nonce",
+            ),
+            (
+                ApiError::Nonce(NonceError::Busy),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+            ),
+            (
+                ApiError::Evidence(crate::Error::QuoteSignatureInvalid),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "quote_signature_invalid",
+            ),
+            (
+                ApiError::UnknownPolicy,
+                StatusCode::NOT_FOUND,
+                "unknown_policy",
+            ),
+            (
+                ApiError::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let (s, body) = render(err).await;
+            assert_eq!((s, body["error"].as_str().unwrap()), (status, code));
+        }
+        assert_eq!(
+            render(ApiError::Internal).await.1["message"],
+            "internal error"
+        );
+    }
 }
