@@ -32,6 +32,25 @@ pub enum Step {
     TcbLevel,
 }
 
+impl Step {
+    /// The stable snake_case name (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::ParseQuote => "parse_quote",
+            Step::ParseCollateral => "parse_collateral",
+            Step::PckChain => "pck_chain",
+            Step::Crl => "crl",
+            Step::TcbInfo => "tcb_info",
+            Step::QeIdentity => "qe_identity",
+            Step::PlatformMatch => "platform_match",
+            Step::QeReport => "qe_report",
+            Step::QeIdentityMatch => "qe_identity_match",
+            Step::QuoteSignature => "quote_signature",
+            Step::TcbLevel => "tcb_level",
+        }
+    }
+}
+
 /// Which certificate of a chain an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -372,7 +391,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The step this error belongs to.
+    /// The step this error belongs to ([`Step::as_str`] for its wire name).
     pub fn step(&self) -> Step {
         use Error::*;
         match self {
@@ -468,6 +487,31 @@ impl Error {
             TdxModuleIdentityNotFound { .. } => "tdx_module_identity_not_found",
             TdxModuleMismatch { .. } => "tdx_module_mismatch",
             TdxModuleTcbLevelNotFound { .. } => "tdx_module_tcb_level_not_found",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_match_their_serialisation() {
+        use Step::*;
+        for s in [
+            ParseQuote,
+            ParseCollateral,
+            PckChain,
+            Crl,
+            TcbInfo,
+            QeIdentity,
+            PlatformMatch,
+            QeReport,
+            QeIdentityMatch,
+            QuoteSignature,
+            TcbLevel,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 }

@@ -107,10 +107,7 @@ pub fn to_response(outcome: &Result<VerifiedQuote, Error>) -> pb::VerifyQuoteRes
         }
         Err(e) => Verdict::Rejected(pb::Rejection {
             code: e.code().to_owned(),
-            step: serde_json::to_value(e.step())
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            step: e.step().as_str().to_owned(),
             message: e.to_string(),
         }),
     };

@@ -96,10 +96,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Nonce(e) => (StatusCode::UNAUTHORIZED, "bad_nonce".into(), e.to_string()),
             ApiError::Evidence(e) => {
-                let step = serde_json::to_value(e.step())
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let step = e.step().as_str();
                 (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     e.code().to_owned(),
