@@ -26,15 +26,10 @@ const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
 /// OID of Intel's SGX extension in PCK certificates.
 pub const OID_SGX_EXTENSION: &str = "1.2.840.113741.1.13.1";
 
-/// Root public keys a chain may end in.
+/// Root certificates a chain may end in. Chains are matched by key (and name);
+/// a root in a chain that is byte-identical to an anchor needs no self-signature check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustAnchors {
-    keys: Vec<Vec<u8>>,
-    subjects: Vec<Vec<u8>>,
-    /// The anchor certificates' exact bytes: a chain's root that is byte-identical to
-    /// one is trusted by configuration and its self-signature need not be re-checked.
-    ders: Vec<Vec<u8>>,
-    /// The anchors, parsed.
     certs: Vec<Cert>,
 }
 
@@ -47,33 +42,16 @@ impl TrustAnchors {
 
     /// No anchors at all: every chain is refused.
     pub fn none() -> Self {
-        Self {
-            keys: Vec::new(),
-            subjects: Vec::new(),
-            ders: Vec::new(),
-            certs: Vec::new(),
-        }
+        Self { certs: Vec::new() }
     }
 
-    /// Anchors from root certificates (DER). Only their public keys are kept.
+    /// Anchors from root certificates (DER).
     pub fn from_der_certs(ders: &[&[u8]]) -> Result<Self, Error> {
-        let mut keys = Vec::new();
-        let mut subjects = Vec::new();
-        let mut anchor_ders = Vec::new();
-        let mut certs = Vec::new();
-        for der in ders {
-            let cert = Cert::parse(der, CertRole::Root)?;
-            keys.push(cert.public_key.clone());
-            subjects.push(cert.subject.clone());
-            anchor_ders.push(der.to_vec());
-            certs.push(cert);
-        }
-        Ok(Self {
-            keys,
-            subjects,
-            ders: anchor_ders,
-            certs,
-        })
+        let certs = ders
+            .iter()
+            .map(|der| Cert::parse(der, CertRole::Root))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { certs })
     }
 
     /// Anchors from PEM text holding one or more root certificates.
@@ -85,28 +63,17 @@ impl TrustAnchors {
 
     /// Whether `key` (an uncompressed SEC1 point) is an anchor.
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.keys.iter().any(|k| k == key)
+        self.certs.iter().any(|c| c.public_key == key)
     }
 
-    /// Keys of the anchors named `subject` (raw DER name).
-    fn keys_for_subject<'s>(&'s self, subject: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's {
-        self.keys
-            .iter()
-            .zip(&self.subjects)
-            .filter(move |(_, s)| s.as_slice() == subject)
-            .map(|(k, _)| k.as_slice())
+    /// Whether `der` is exactly one of the anchor certificates.
+    fn is_anchor_cert(&self, der: &[u8]) -> bool {
+        self.certs.iter().any(|c| c.der == der)
     }
 
-    /// A stable fingerprint of the anchor set, for cache keys.
-    pub fn fingerprint(&self) -> [u8; 32] {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for k in &self.keys {
-            ctx.update(&(k.len() as u64).to_le_bytes());
-            ctx.update(k);
-        }
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.finish().as_ref());
-        out
+    /// The anchors named `subject` (raw DER name).
+    fn named<'s>(&'s self, subject: &'s [u8]) -> impl Iterator<Item = &'s Cert> + 's {
+        self.certs.iter().filter(move |c| c.subject == subject)
     }
 }
 
@@ -300,12 +267,15 @@ impl VerifiedChain {
             if last.issuer != last.subject {
                 return Err(Error::IssuerMismatch { role: last.role });
             }
-            let is_anchor_itself = anchors.ders.contains(&last.der);
+            let is_anchor_itself = anchors.is_anchor_cert(&last.der);
             if !is_anchor_itself && !last.signed_by_memo(&last.public_key, memo) {
                 return Err(Error::CertificateSignatureInvalid { role: last.role });
             }
         } else {
-            let mut keys = anchors.keys_for_subject(&last.issuer).peekable();
+            let mut keys = anchors
+                .named(&last.issuer)
+                .map(|a| a.public_key.as_slice())
+                .peekable();
             // A self-issued root of a key we do not pin is another PKI, whatever its name.
             if last.issuer == last.subject || keys.peek().is_none() {
                 return Err(untrusted());
@@ -407,8 +377,8 @@ impl VerifiedCrl {
         anchors: &TrustAnchors,
     ) -> Result<Self, Error> {
         let mut last = Error::CrlIssuerMismatch { role };
-        for (key, subject) in anchors.keys.iter().zip(&anchors.subjects) {
-            match Self::verify_by(der, role, subject, key) {
+        for anchor in &anchors.certs {
+            match Self::verify_by(der, role, &anchor.subject, &anchor.public_key) {
                 Ok(crl) => return Ok(crl),
                 Err(e @ (Error::CrlIssuerMismatch { .. } | Error::CrlSignatureInvalid { .. })) => {
                     last = e
@@ -645,7 +615,7 @@ mod tests {
     fn embedded_intel_root_parses_and_is_self_signed() {
         let root = Cert::parse(INTEL_SGX_ROOT_CA_DER, CertRole::Root).expect("root parses");
         assert!(root.signed_by(&root.public_key));
-        assert_eq!(TrustAnchors::intel().keys.len(), 1);
+        assert_eq!(TrustAnchors::intel().certs.len(), 1);
     }
 
     #[test]
