@@ -104,16 +104,9 @@ pub struct PlatformTcb<'a> {
 }
 
 /// The first TCB level of `tcb_info` that `platform` meets in every component.
+///
+/// Also returns the level's position in the TCB Info: levels before it are newer.
 pub fn match_platform_level<'t>(
-    tcb_info: &'t TcbInfo,
-    platform: &PlatformTcb<'_>,
-) -> Result<&'t TcbLevel, Error> {
-    match_platform_level_at(tcb_info, platform).map(|(_, level)| level)
-}
-
-/// [`match_platform_level`] with the matched level's position in the TCB Info (levels
-/// before it are newer: the one just before superseded it).
-pub fn match_platform_level_at<'t>(
     tcb_info: &'t TcbInfo,
     platform: &PlatformTcb<'_>,
 ) -> Result<(usize, &'t TcbLevel), Error> {

@@ -34,7 +34,7 @@ use crate::pki::{
 };
 use crate::quote::{Body, Quote, SignatureData, TeeType};
 use crate::tcb::{
-    PlatformTcb, TcbStatus, masked_eq, match_platform_level_at, match_qe_level, match_tdx_module,
+    PlatformTcb, TcbStatus, masked_eq, match_platform_level, match_qe_level, match_tdx_module,
     merge_advisories,
 };
 use serde::Serialize;
@@ -612,7 +612,7 @@ fn verify_parsed(
         pce_svn: ext.pce_svn,
         tee_tcb_svn: td.map(|t| &t.tee_tcb_svn),
     };
-    let (position, level) = match_platform_level_at(ti, &platform)?;
+    let (position, level) = match_platform_level(ti, &platform)?;
     // The newest TCB level's date made this one stale (grace periods count from it).
     let superseded_at = position
         .checked_sub(1)

@@ -177,17 +177,9 @@ pub struct DkgOutput {
     pub transcript: [u8; 32],
 }
 
-fn pedersen_eval(commitments: &[ProjectivePoint], x: NodeIndex) -> ProjectivePoint {
-    let x = x.scalar();
-    commitments
-        .iter()
-        .rev()
-        .fold(ProjectivePoint::IDENTITY, |acc, c| acc * x + c)
-}
-
 fn pedersen_ok(deal: &Deal, share: &PrivateShare, h: &ProjectivePoint) -> bool {
     ProjectivePoint::GENERATOR * share.s.expose() + *h * share.s_prime.expose()
-        == pedersen_eval(&deal.commitments, share.recipient)
+        == crate::share::evaluate_points(&deal.commitments, share.recipient)
 }
 
 /// Member state after dealing (round 1 done).

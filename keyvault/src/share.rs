@@ -154,12 +154,7 @@ impl Commitments {
 
     /// `Σ C_k·x^k = f(x)·G`: the public share of node `x`.
     pub fn evaluate(&self, x: NodeIndex) -> ProjectivePoint {
-        let x = x.scalar();
-        let mut acc = ProjectivePoint::IDENTITY;
-        for c in self.0.iter().rev() {
-            acc = acc * x + c;
-        }
-        acc
+        evaluate_points(&self.0, x)
     }
 
     /// Whether `share` is `f(x)` for the committed polynomial.
@@ -180,6 +175,15 @@ impl Commitments {
                 .collect(),
         )
     }
+}
+
+/// `Σ P_k·x^k` for committed coefficients `P_k` (Feldman or Pedersen), by Horner's rule.
+pub fn evaluate_points(points: &[ProjectivePoint], x: NodeIndex) -> ProjectivePoint {
+    let x = x.scalar();
+    points
+        .iter()
+        .rev()
+        .fold(ProjectivePoint::IDENTITY, |acc, c| acc * x + c)
 }
 
 /// The Lagrange coefficient of `i` for interpolation at zero over `set`:
