@@ -1,40 +1,114 @@
-//! The gRPC front end (`phalanx.attestation.v1.AttestationService`), feature `server`.
+//! The gRPC front end (`phalanx.attestation.v1.AttestationService`), feature `server`:
+//! a thin adapter over [`Service`], plus the standard health and reflection services.
 //!
-//! A thin adapter: it decodes the request, runs the sans-IO [`Verifier`] on a blocking
-//! thread with the wall clock as `now`, and maps the outcome in one place
-//! ([`to_response`]). A rejected quote is a successful call carrying a `Rejection`
-//! (code, step, message); gRPC errors are kept for unusable requests
-//! (`invalid_argument`) and for our own failures (`internal`, details only in the
-//! server log). Request size and time are bounded by [`serve`].
+//! `VerifyQuote` answers a rejected quote with a successful call carrying a typed
+//! `Rejection` (code, step, message). Every other call fails with a gRPC status mapped
+//! from the same [`ApiError`] as the REST statuses ([`status`] is the one mapping); its
+//! message starts with the stable error code and the `x-phalanx-error` metadata holds
+//! it. Admin calls read `authorization: Bearer <secret>` metadata. Request size and time
+//! are bounded by [`serve`].
 
-use crate::verify::{Measurements, VerifiedQuote, Verifier};
+use crate::config::Limits;
+use crate::service::{ApiError, AttestInput, ErrorKind, Service};
+use crate::source::EntryStatus;
+use crate::verify::{Measurements, VerifiedQuote};
 use crate::{Collateral, Error, TeeType};
 use phalanx_proto::attestation::v1 as pb;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tonic::{Code, Request, Response, Status};
 
-/// Largest request accepted (a quote plus a collateral bundle is ~30 KiB).
-pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
-/// Longest a request may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The service: a shared verifier.
+/// The service over a shared [`Service`].
 #[derive(Debug, Clone)]
 pub struct AttestationGrpc {
-    verifier: Arc<Verifier>,
+    service: Arc<Service>,
 }
 
 impl AttestationGrpc {
-    /// Serves with `verifier`.
-    pub fn new(verifier: Arc<Verifier>) -> Self {
-        Self { verifier }
+    /// Serves `service`.
+    pub fn new(service: Arc<Service>) -> Self {
+        Self { service }
     }
 
-    /// The tonic service, with the request size bound applied.
-    pub fn into_server(self) -> pb::attestation_service_server::AttestationServiceServer<Self> {
+    /// The tonic service, with the message size bound applied.
+    pub fn into_server(
+        self,
+        max_message_bytes: usize,
+    ) -> pb::attestation_service_server::AttestationServiceServer<Self> {
         pb::attestation_service_server::AttestationServiceServer::new(self)
-            .max_decoding_message_size(MAX_REQUEST_BYTES)
+            .max_decoding_message_size(max_message_bytes)
     }
+
+    fn admin<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let bearer = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        self.service.authorize(bearer).map_err(status)
+    }
+}
+
+/// The one mapping from error kinds to gRPC codes.
+pub fn code(kind: ErrorKind) -> Code {
+    match kind {
+        ErrorKind::BadRequest | ErrorKind::Evidence => Code::InvalidArgument,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::Conflict => Code::FailedPrecondition,
+        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::TooLarge => Code::OutOfRange,
+        ErrorKind::Timeout => Code::DeadlineExceeded,
+        ErrorKind::Internal => Code::Internal,
+    }
+}
+
+/// An [`ApiError`] as a gRPC status.
+pub fn status(e: ApiError) -> Status {
+    let mut s = Status::new(code(e.kind()), format!("{}: {}", e.code(), e.message()));
+    if let Ok(v) = e.code().parse() {
+        s.metadata_mut().insert("x-phalanx-error", v);
+    }
+    s
+}
+
+fn tee_from_pb(t: i32) -> Option<String> {
+    match pb::Tee::try_from(t) {
+        Ok(pb::Tee::Sgx) => Some("sgx".into()),
+        Ok(pb::Tee::Tdx) => Some("tdx".into()),
+        _ => None,
+    }
+}
+
+fn tee_to_pb(t: TeeType) -> i32 {
+    match t {
+        TeeType::Sgx => pb::Tee::Sgx as i32,
+        TeeType::Tdx => pb::Tee::Tdx as i32,
+    }
+}
+
+fn entry_to_pb(e: &EntryStatus) -> pb::CollateralEntry {
+    pb::CollateralEntry {
+        tee: tee_to_pb(e.key.tee),
+        fmspc: e.key.fmspc.to_vec(),
+        ca: e.key.ca.as_str().into(),
+        fetched_at: e.fetched_at,
+        next_update: e.next_update,
+        origin: e.origin.clone(),
+        freshness: serde_json::to_value(e.freshness)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, Status> {
+    serde_json::to_string(v).map_err(|_| status(ApiError::Internal))
+}
+
+fn policy_from_json(text: &str) -> Result<crate::policy::Policy, Status> {
+    crate::policy::Policy::from_json(text)
+        .map_err(|e| status(ApiError::BadRequest("bad_policy", e)))
 }
 
 /// Collateral from its wire form.
@@ -73,10 +147,7 @@ pub fn to_response(outcome: &Result<VerifiedQuote, Error>) -> pb::VerifyQuoteRes
     let verdict = match outcome {
         Ok(v) => {
             let mut out = pb::VerifiedQuote {
-                tee: match v.tee() {
-                    TeeType::Sgx => pb::Tee::Sgx,
-                    TeeType::Tdx => pb::Tee::Tdx,
-                } as i32,
+                tee: tee_to_pb(v.tee()),
                 status: v.status.as_str().to_owned(),
                 advisory_ids: v.advisory_ids.clone(),
                 fmspc: v.fmspc.to_vec(),
@@ -120,42 +191,191 @@ pub fn to_response(outcome: &Result<VerifiedQuote, Error>) -> pb::VerifyQuoteRes
 impl pb::attestation_service_server::AttestationService for AttestationGrpc {
     async fn verify_quote(
         &self,
-        request: tonic::Request<pb::VerifyQuoteRequest>,
-    ) -> Result<tonic::Response<pb::VerifyQuoteResponse>, tonic::Status> {
+        request: Request<pb::VerifyQuoteRequest>,
+    ) -> Result<Response<pb::VerifyQuoteResponse>, Status> {
+        let start = Instant::now();
         let req = request.into_inner();
-        let collateral = req.collateral.map(collateral_from_pb).ok_or_else(|| {
-            tonic::Status::invalid_argument(
-                "collateral is required (no collateral source configured)",
-            )
+        let outcome = self
+            .service
+            .verify(req.quote, req.collateral.map(collateral_from_pb))
+            .await;
+        let outcome = self.service.observed("verify_quote", start, outcome);
+        match outcome {
+            Ok(v) => Ok(Response::new(to_response(&Ok(v.quote)))),
+            Err(ApiError::Evidence(e)) => Ok(Response::new(to_response(&Err(e)))),
+            Err(e) => Err(status(e)),
+        }
+    }
+
+    async fn get_nonce(
+        &self,
+        _: Request<pb::GetNonceRequest>,
+    ) -> Result<Response<pb::GetNonceResponse>, Status> {
+        let start = Instant::now();
+        let n = self
+            .service
+            .observed("nonce", start, self.service.issue_nonce())
+            .map_err(status)?;
+        Ok(Response::new(pb::GetNonceResponse {
+            nonce: n.nonce,
+            expires: n.expires,
+        }))
+    }
+
+    async fn attest(
+        &self,
+        request: Request<pb::AttestRequest>,
+    ) -> Result<Response<pb::AttestResponse>, Status> {
+        let start = Instant::now();
+        let req = request.into_inner();
+        let out = self
+            .service
+            .attest(AttestInput {
+                tee: tee_from_pb(req.tee),
+                quote: req.quote,
+                collateral: req.collateral.map(collateral_from_pb),
+                runtime_data: req.runtime_data,
+                nonce: req.nonce,
+                policy: req.policy,
+            })
+            .await;
+        let out = self
+            .service
+            .observed("attest", start, out)
+            .map_err(status)?;
+        Ok(Response::new(pb::AttestResponse {
+            status: json(&out.verdict.status)?.trim_matches('"').to_owned(),
+            verdict_json: json(&out.verdict)?,
+            token: out.token,
+        }))
+    }
+
+    async fn get_jwks(
+        &self,
+        _: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        Ok(Response::new(pb::GetJwksResponse {
+            jwks_json: json(&self.service.jwks().map_err(status)?)?,
+        }))
+    }
+
+    async fn list_policies(
+        &self,
+        request: Request<pb::ListPoliciesRequest>,
+    ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
+        self.admin(&request)?;
+        let policies = self.service.policies().map_err(status)?;
+        Ok(Response::new(pb::ListPoliciesResponse {
+            policies_json: policies.iter().map(json).collect::<Result<_, _>>()?,
+        }))
+    }
+
+    async fn get_policy(
+        &self,
+        request: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::PolicyResponse>, Status> {
+        self.admin(&request)?;
+        let p = self
+            .service
+            .policy(&request.into_inner().id)
+            .map_err(status)?;
+        Ok(Response::new(pb::PolicyResponse {
+            policy_json: json(&p)?,
+        }))
+    }
+
+    async fn put_policy(
+        &self,
+        request: Request<pb::PutPolicyRequest>,
+    ) -> Result<Response<pb::PolicyResponse>, Status> {
+        self.admin(&request)?;
+        let p = policy_from_json(&request.into_inner().policy_json)?;
+        let p = self.service.put_policy(p).map_err(status)?;
+        Ok(Response::new(pb::PolicyResponse {
+            policy_json: json(&p)?,
+        }))
+    }
+
+    async fn delete_policy(
+        &self,
+        request: Request<pb::DeletePolicyRequest>,
+    ) -> Result<Response<pb::DeletePolicyResponse>, Status> {
+        self.admin(&request)?;
+        self.service
+            .delete_policy(&request.into_inner().id)
+            .map_err(status)?;
+        Ok(Response::new(pb::DeletePolicyResponse {}))
+    }
+
+    async fn import_collateral(
+        &self,
+        request: Request<pb::ImportCollateralRequest>,
+    ) -> Result<Response<pb::ImportCollateralResponse>, Status> {
+        self.admin(&request)?;
+        let c = request.into_inner().collateral.ok_or_else(|| {
+            status(ApiError::BadRequest(
+                "missing_collateral",
+                "collateral is required".into(),
+            ))
         })?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|_| tonic::Status::internal("clock"))?
-            .as_secs();
-        let now = i64::try_from(now).map_err(|_| tonic::Status::internal("clock"))?;
-        let verifier = self.verifier.clone();
-        let outcome =
-            tokio::task::spawn_blocking(move || verifier.verify(&req.quote, &collateral, now))
-                .await
-                .map_err(|e| {
-                    eprintln!("attestation-service: verification task failed: {e}");
-                    tonic::Status::internal("internal error")
-                })?;
-        Ok(tonic::Response::new(to_response(&outcome)))
+        let e = self
+            .service
+            .import_collateral(&collateral_from_pb(c))
+            .map_err(status)?;
+        let entry = Some(entry_to_pb(
+            &self.service.collateral().status_of(&e, self.service.now()),
+        ));
+        Ok(Response::new(pb::ImportCollateralResponse { entry }))
+    }
+
+    async fn collateral_status(
+        &self,
+        _: Request<pb::CollateralStatusRequest>,
+    ) -> Result<Response<pb::CollateralStatusResponse>, Status> {
+        let entries = self.service.collateral_status().map_err(status)?;
+        Ok(Response::new(pb::CollateralStatusResponse {
+            entries: entries.iter().map(entry_to_pb).collect(),
+        }))
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::RotateSigningKeyResponse>, Status> {
+        self.admin(&request)?;
+        Ok(Response::new(pb::RotateSigningKeyResponse {
+            kid: self.service.rotate_signing_key().map_err(status)?,
+        }))
     }
 }
 
-/// Serves on `listener` until `shutdown` resolves, with bounded request time and size.
+/// Serves the attestation, health and reflection services on `listener` until
+/// `shutdown` resolves, with bounded message size, request time and per-connection
+/// concurrency.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    verifier: Arc<Verifier>,
+    service: Arc<Service>,
+    limits: &Limits,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::attestation_service_server::AttestationServiceServer<AttestationGrpc>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(phalanx_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| {
+            tracing::error!(error = %e, "gRPC reflection unavailable");
+        })
+        .ok();
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .concurrency_limit_per_connection(64)
-        .add_service(AttestationGrpc::new(verifier).into_server())
+        .timeout(Duration::from_millis(limits.request_timeout_ms))
+        .concurrency_limit_per_connection(limits.max_in_flight)
+        .add_service(health)
+        .add_optional_service(reflection)
+        .add_service(AttestationGrpc::new(service).into_server(limits.max_body_bytes))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

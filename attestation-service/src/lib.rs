@@ -23,16 +23,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The service (feature `server`, on by default) is layered on top: [`config`] (one
+//! TOML file with environment overrides), [`store`] (rocksdb), [`source`] (collateral
+//! from an Intel PCS / PCCS or the simulated PKI, cached and refreshed before
+//! `nextUpdate`), [`service`] (the transport-independent pipeline: nonce → collateral →
+//! verify → report-data binding → [`policy`] → signed [`token`]), and two thin front
+//! ends, [`rest`] (axum) and [`grpc`] (tonic), assembled and served by [`app`].
+//!
 //! Security notes: production pins Intel's SGX Root CA ([`TrustAnchors::intel`]); a
 //! simulated root is only trusted when passed explicitly. Sizes are bounded before
 //! parsing ([`quote::MAX_QUOTE_SIZE`], [`collateral::MAX_COLLATERAL_SIZE`]). ECDSA
 //! verification uses `ring`.
 
+#[cfg(feature = "server")]
+pub mod app;
 pub mod codec;
 pub mod collateral;
+#[cfg(feature = "server")]
+pub mod config;
 pub mod error;
 #[cfg(feature = "server")]
 pub mod grpc;
+#[cfg(feature = "server")]
+pub mod metrics;
 pub mod nonce;
 pub mod pck;
 pub mod pki;
@@ -40,8 +53,14 @@ pub mod policy;
 pub mod quote;
 #[cfg(feature = "server")]
 pub mod rest;
+#[cfg(feature = "server")]
+pub mod service;
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(feature = "server")]
+pub mod source;
+#[cfg(feature = "server")]
+pub mod store;
 pub mod tcb;
 pub mod token;
 pub mod verify;

@@ -39,7 +39,7 @@ pub const CERT_DATA_PCK_CHAIN: u16 = 5;
 pub const CERT_DATA_QE_REPORT: u16 = 6;
 
 /// The TEE a quote comes from (`tee_type` in the v4/v5 header; v3 quotes are SGX).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TeeType {
     /// Intel SGX (`0x00000000`).

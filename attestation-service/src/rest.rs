@@ -1,62 +1,45 @@
-//! The REST front end (feature `server`): nonce → attest → signed result, and the JWKS.
+//! The REST front end (feature `server`): a thin adapter over [`Service`].
 //!
-//! | method | path | body | answer |
-//! |---|---|---|---|
-//! | POST | `/v1/nonce` | – | `{"nonce", "expires"}` |
-//! | POST | `/v1/attest` | `{"quote": b64, "collateral": bundle, "runtime_data": b64, "nonce", "policy"}` | `{"token", "verdict"}` |
-//! | GET | `/.well-known/jwks.json` | – | JWKS |
+//! | method | path | auth | body | answer |
+//! |---|---|---|---|---|
+//! | POST | `/v1/nonce` | – | – | `{"nonce", "expires"}` |
+//! | POST | `/v1/attest` | – | `{"tee"?, "quote": b64, "collateral"?: bundle, "runtime_data": b64, "nonce", "policy"}` | `{"token", "verdict"}` |
+//! | POST | `/v1/verify` | – | `{"quote": b64, "collateral"?: bundle}` | `{"quote", "stale_collateral"}` |
+//! | GET | `/.well-known/jwks.json` | – | – | JWKS |
+//! | GET | `/v1/policies` | admin | – | `[policy]` |
+//! | GET / PUT / DELETE | `/v1/policies/{id}` | admin | PUT: policy (JSON) | policy / – |
+//! | POST | `/v1/collateral` | admin | bundle | the stored entry |
+//! | GET | `/v1/collateral` | – | – | `[entry status]` |
+//! | POST | `/v1/admin/signing-key/rotate` | admin | – | `{"kid"}` |
+//! | GET | `/metrics`, `/healthz`, `/readyz`, `/openapi.json` | – | – | text / JSON |
 //!
-//! `attest` checks the nonce (MAC, expiry, single use), verifies the quote, requires
-//! `REPORTDATA = nonce::report_data(nonce, runtime_data)`, appraises it under the named
-//! policy and signs an EAR token — also for a contraindicated verdict, so relying parties
-//! see why. Errors are `{"error": "<code>", "message": "..."}` from one mapping
-//! ([`ApiError`]): bad evidence is a 4xx naming the failed step, never a 500. The router
-//! is built by [`router`] so tests call it without a socket; bodies are bounded
-//! ([`MAX_BODY`]), requests time out ([`REQUEST_TIMEOUT`]) and excess concurrency is shed
-//! with a 503 ([`MAX_IN_FLIGHT`]).
+//! Admin routes take `Authorization: Bearer <secret>`. Every failure is
+//! `{"error": "<code>", "message": "..."}` with the status of its [`ErrorKind`]
+//! ([`status`] is the one mapping): bad evidence is a 422 naming the failed step, never
+//! a 500. The router is built by [`router`] so tests call it without a socket; bodies
+//! are bounded, requests time out and excess concurrency is shed with a 503
+//! ([`Limits`]). The OpenAPI document (`openapi.json`) describes exactly these routes;
+//! a test checks both ways.
 
-use crate::nonce::{NonceError, NonceKey, ReplayGuard, report_data};
-use crate::policy::{Policy, appraise};
-use crate::token::Signer;
-use crate::{Collateral, Verifier};
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use crate::Collateral;
+use crate::config::Limits;
+use crate::policy::Policy;
+use crate::service::{ApiError, AttestInput, ErrorKind, Service};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Instant;
 
-/// Largest request body accepted.
-pub const MAX_BODY: usize = 512 * 1024;
-/// Longest a request may take.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// Requests in flight at once; more are refused with 503 rather than queued.
-pub const MAX_IN_FLIGHT: usize = 256;
+/// The OpenAPI 3.1 document of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// Shared state: cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The verifier (trust anchors and caches).
-    pub verifier: Arc<Verifier>,
-    /// Policies by id.
-    pub policies: Arc<HashMap<String, Policy>>,
-    /// Result-signing keys.
-    pub signer: Arc<Signer>,
-    /// Nonce MAC key.
-    pub nonce_key: Arc<NonceKey>,
-    /// Consumed nonces.
-    pub replay: Arc<Mutex<ReplayGuard>>,
-    /// `iss` of result tokens.
-    pub issuer: String,
-    /// Nonce lifetime, seconds.
-    pub nonce_ttl: u32,
-    /// Token lifetime, seconds.
-    pub token_ttl: i64,
-    /// The clock (unix seconds); tests pin it.
-    pub now: fn() -> i64,
-}
+/// The shared state: the service.
+pub type AppState = Arc<Service>;
 
 /// The wall clock in unix seconds.
 pub fn system_now() -> i64 {
@@ -66,126 +49,97 @@ pub fn system_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The one mapping from failures to HTTP.
-#[derive(Debug)]
-pub enum ApiError {
-    /// The request is malformed.
-    BadRequest(&'static str, String),
-    /// The nonce is not acceptable.
-    Nonce(NonceError),
-    /// The evidence failed verification.
-    Evidence(crate::Error),
-    /// No such policy.
-    UnknownPolicy,
-    /// The request took longer than [`REQUEST_TIMEOUT`].
-    Timeout,
-    /// More than [`MAX_IN_FLIGHT`] requests at once.
-    Overloaded,
-    /// Our own failure (details logged, not returned).
-    Internal,
+/// The one mapping from error kinds to HTTP statuses.
+pub fn status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Evidence => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
-impl IntoResponse for ApiError {
+/// An [`ApiError`] as a response.
+pub struct RestError(pub ApiError);
+
+impl From<ApiError> for RestError {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        let (status, code, message) = match self {
-            ApiError::BadRequest(code, m) => (StatusCode::BAD_REQUEST, code.to_owned(), m),
-            ApiError::Nonce(NonceError::Busy) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy".into(),
-                NonceError::Busy.to_string(),
-            ),
-            ApiError::Nonce(e) => (StatusCode::UNAUTHORIZED, "bad_nonce".into(), e.to_string()),
-            ApiError::Evidence(e) => {
-                let step = e.step().as_str();
-                (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    e.code().to_owned(),
-                    format!("{step}: {e}"),
-                )
-            }
-            ApiError::UnknownPolicy => (
-                StatusCode::NOT_FOUND,
-                "unknown_policy".into(),
-                "no such policy".into(),
-            ),
-            ApiError::Timeout => (
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout".into(),
-                "request took too long".into(),
-            ),
-            ApiError::Overloaded => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded".into(),
-                "too many requests in flight".into(),
-            ),
-            ApiError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal".into(),
-                "internal error".into(),
-            ),
-        };
+        let e = self.0;
         (
-            status,
-            Json(serde_json::json!({ "error": code, "message": message })),
+            status(e.kind()),
+            Json(serde_json::json!({ "error": e.code(), "message": e.message() })),
         )
             .into_response()
     }
 }
 
+type Answer<T> = Result<Json<T>, RestError>;
+
 /// Builds the router.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, limits: &Limits) -> Router {
     Router::new()
         .route("/v1/nonce", post(nonce))
         .route("/v1/attest", post(attest))
+        .route("/v1/verify", post(verify))
         .route("/.well-known/jwks.json", get(jwks))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route("/v1/policies", get(list_policies))
+        .route(
+            "/v1/policies/{id}",
+            get(get_policy).put(put_policy).delete(delete_policy),
+        )
+        .route(
+            "/v1/collateral",
+            get(collateral_status).post(import_collateral),
+        )
+        .route("/v1/admin/signing-key/rotate", post(rotate_key))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async { RestError(ApiError::NoRoute) })
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(
                     |e: tower::BoxError| async move {
-                        if e.is::<tower::timeout::error::Elapsed>() {
+                        RestError(if e.is::<tower::timeout::error::Elapsed>() {
                             ApiError::Timeout
                         } else {
                             ApiError::Overloaded
-                        }
+                        })
                     },
                 ))
                 .load_shed()
-                .concurrency_limit(MAX_IN_FLIGHT)
-                .timeout(REQUEST_TIMEOUT),
+                .concurrency_limit(limits.max_in_flight)
+                .timeout(std::time::Duration::from_millis(limits.request_timeout_ms)),
         )
         .with_state(state)
 }
 
-async fn nonce(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut random = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
-        .map_err(|_| ApiError::Internal)?;
-    let now = (s.now)();
-    Ok(Json(serde_json::json!({
-        "nonce": s.nonce_key.issue(now, s.nonce_ttl, random),
-        "expires": now.saturating_add(i64::from(s.nonce_ttl)),
-    })))
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    match body {
+        Ok(Json(t)) => Ok(t),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge),
+        Err(e) => Err(ApiError::BadRequest("bad_json", e.body_text())),
+    }
 }
 
-async fn jwks(State(s): State<AppState>) -> Json<serde_json::Value> {
-    Json(s.signer.jwks((s.now)()))
-}
-
-/// The `attest` request.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttestRequest {
-    /// The quote, base64.
-    pub quote: String,
-    /// A collateral bundle (the JSON bundle format).
-    pub collateral: serde_json::Value,
-    /// Runtime data, base64 (e.g. the worker's public keys).
-    pub runtime_data: String,
-    /// A nonce from `/v1/nonce`.
-    pub nonce: String,
-    /// Policy id.
-    pub policy: String,
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 fn b64(field: &'static str, s: &str) -> Result<Vec<u8>, ApiError> {
@@ -194,69 +148,173 @@ fn b64(field: &'static str, s: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|_| ApiError::BadRequest("bad_base64", format!("{field} is not base64")))
 }
 
+fn bundle(v: Option<serde_json::Value>) -> Result<Option<Collateral>, ApiError> {
+    v.map(|v| {
+        let bytes = serde_json::to_vec(&v).map_err(|_| ApiError::Internal)?;
+        Collateral::from_bundle_json(&bytes).map_err(ApiError::Evidence)
+    })
+    .transpose()
+}
+
+async fn nonce(State(s): State<AppState>) -> Answer<crate::service::IssuedNonce> {
+    let start = Instant::now();
+    Ok(Json(s.observed("nonce", start, s.issue_nonce())?))
+}
+
+async fn jwks(State(s): State<AppState>) -> Answer<serde_json::Value> {
+    Ok(Json(s.jwks()?))
+}
+
+/// The `attest` request.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestRequest {
+    /// `sgx` or `tdx`; checked against the quote when given.
+    #[serde(default)]
+    pub tee: Option<String>,
+    /// The quote, base64.
+    pub quote: String,
+    /// A collateral bundle; when absent the service's collateral cache provides it.
+    #[serde(default)]
+    pub collateral: Option<serde_json::Value>,
+    /// Runtime data, base64 (e.g. the worker's public keys).
+    pub runtime_data: String,
+    /// A nonce from `/v1/nonce`.
+    pub nonce: String,
+    /// Policy id.
+    pub policy: String,
+}
+
 async fn attest(
     State(s): State<AppState>,
-    Json(req): Json<AttestRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let now = (s.now)();
-    let quote = b64("quote", &req.quote)?;
-    let runtime = b64("runtime_data", &req.runtime_data)?;
-    let policy = s
-        .policies
-        .get(&req.policy)
-        .ok_or(ApiError::UnknownPolicy)?
-        .clone();
-    let collateral_bytes = serde_json::to_vec(&req.collateral).map_err(|_| ApiError::Internal)?;
-    let collateral = Collateral::from_bundle_json(&collateral_bytes).map_err(ApiError::Evidence)?;
-    let nonce = s
-        .nonce_key
-        .check(&req.nonce, now)
-        .map_err(ApiError::Nonce)?;
-    s.replay
-        .lock()
-        .map_err(|_| ApiError::Internal)?
-        .consume(&nonce, now)
-        .map_err(ApiError::Nonce)?;
-    let verifier = s.verifier.clone();
-    let verified = tokio::task::spawn_blocking(move || verifier.verify(&quote, &collateral, now))
+    body: Result<Json<AttestRequest>, JsonRejection>,
+) -> Answer<crate::service::AttestOutput> {
+    let start = Instant::now();
+    let run = async {
+        let req = json_body(body)?;
+        s.attest(AttestInput {
+            tee: req.tee,
+            quote: b64("quote", &req.quote)?,
+            collateral: bundle(req.collateral)?,
+            runtime_data: b64("runtime_data", &req.runtime_data)?,
+            nonce: req.nonce,
+            policy: req.policy,
+        })
         .await
-        .map_err(|_| ApiError::Internal)?
-        .map_err(ApiError::Evidence)?;
-    if verified.report_data != report_data(&nonce.bytes, &runtime) {
-        return Err(ApiError::BadRequest(
-            "report_data_mismatch",
-            "REPORTDATA is not report_data(nonce, runtime_data)".into(),
-        ));
+    };
+    let r = run.await;
+    Ok(Json(s.observed("attest", start, r)?))
+}
+
+/// The `verify` request.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The quote, base64.
+    pub quote: String,
+    /// A collateral bundle; when absent the service's collateral cache provides it.
+    #[serde(default)]
+    pub collateral: Option<serde_json::Value>,
+}
+
+async fn verify(
+    State(s): State<AppState>,
+    body: Result<Json<VerifyRequest>, JsonRejection>,
+) -> Answer<crate::service::VerifyOutput> {
+    let start = Instant::now();
+    let run = async {
+        let req = json_body(body)?;
+        s.verify(b64("quote", &req.quote)?, bundle(req.collateral)?)
+            .await
+    };
+    let r = run.await;
+    Ok(Json(s.observed("verify", start, r)?))
+}
+
+async fn list_policies(State(s): State<AppState>, h: HeaderMap) -> Answer<Vec<Policy>> {
+    s.authorize(bearer(&h))?;
+    Ok(Json(s.policies()?))
+}
+
+async fn get_policy(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer<Policy> {
+    s.authorize(bearer(&h))?;
+    Ok(Json(s.policy(&id)?))
+}
+
+async fn put_policy(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<Policy>, JsonRejection>,
+) -> Answer<Policy> {
+    s.authorize(bearer(&h))?;
+    let p = json_body(body)?;
+    if p.id != id {
+        return Err(
+            ApiError::BadRequest("bad_policy", "the body's id is not the path's".into()).into(),
+        );
     }
-    let verdict = appraise(&policy, &verified, now);
-    let claims = crate::token::claims(
-        &s.issuer,
-        now,
-        s.token_ttl,
-        &nonce.bytes,
-        &runtime,
-        &verified,
-        &verdict,
-    );
-    let token = s.signer.sign(&claims).map_err(|_| ApiError::Internal)?;
-    Ok(Json(
-        serde_json::json!({ "token": token, "verdict": verdict }),
-    ))
+    Ok(Json(s.put_policy(p)?))
+}
+
+async fn delete_policy(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, RestError> {
+    s.authorize(bearer(&h))?;
+    s.delete_policy(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn import_collateral(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Answer<crate::source::CachedCollateral> {
+    s.authorize(bearer(&h))?;
+    let c = bundle(Some(json_body(body)?))?.ok_or(ApiError::Internal)?;
+    Ok(Json(s.import_collateral(&c)?))
+}
+
+async fn collateral_status(State(s): State<AppState>) -> Answer<Vec<crate::source::EntryStatus>> {
+    Ok(Json(s.collateral_status()?))
+}
+
+async fn rotate_key(State(s): State<AppState>, h: HeaderMap) -> Answer<serde_json::Value> {
+    s.authorize(bearer(&h))?;
+    Ok(Json(serde_json::json!({ "kid": s.rotate_signing_key()? })))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics().render(&s.gauges()),
+    )
+        .into_response()
+}
+
+async fn ready(State(s): State<AppState>) -> Result<&'static str, RestError> {
+    s.jwks()?;
+    s.collateral_status()?;
+    Ok("ready")
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nonce::NonceError;
 
-    async fn render(e: ApiError) -> (StatusCode, serde_json::Value) {
-        let resp = e.into_response();
-        let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
-        (status, serde_json::from_slice(&body).unwrap())
-    }
-
-    #[tokio::test]
-    async fn one_mapping_keeps_client_errors_client_errors() {
+    #[test]
+    fn one_mapping_keeps_client_errors_client_errors() {
         let cases = [
             (ApiError::Timeout, StatusCode::REQUEST_TIMEOUT, "timeout"),
             (
@@ -280,9 +338,22 @@ mod tests {
                 "quote_signature_invalid",
             ),
             (
-                ApiError::UnknownPolicy,
+                ApiError::UnknownPolicy("x".into()),
                 StatusCode::NOT_FOUND,
                 "unknown_policy",
+            ),
+            (
+                ApiError::PolicyVersion {
+                    id: "x".into(),
+                    stored: 2,
+                },
+                StatusCode::CONFLICT,
+                "policy_version_conflict",
+            ),
+            (
+                ApiError::Unauthorized,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
             ),
             (
                 ApiError::Internal,
@@ -290,13 +361,14 @@ mod tests {
                 "internal",
             ),
         ];
-        for (err, status, code) in cases {
-            let (s, body) = render(err).await;
-            assert_eq!((s, body["error"].as_str().unwrap()), (status, code));
+        for (err, want_status, want_code) in cases {
+            assert_eq!((status(err.kind()), err.code()), (want_status, want_code));
         }
-        assert_eq!(
-            render(ApiError::Internal).await.1["message"],
-            "internal error"
+        assert_eq!(ApiError::Internal.message(), "internal error");
+        assert!(
+            ApiError::Evidence(crate::Error::QuoteSignatureInvalid)
+                .message()
+                .starts_with("quote_signature: ")
         );
     }
 }

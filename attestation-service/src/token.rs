@@ -51,6 +51,22 @@ pub struct Submodule<'a> {
     /// The policy verdict: id, version, reasons.
     #[serde(rename = "phalanx.policy")]
     pub policy: &'a Verdict,
+    /// Set when the quote was verified with collateral past its `nextUpdate` (the
+    /// service's `serve_stale` knob); the status is then at best `warning`.
+    #[serde(
+        rename = "phalanx.stale_collateral",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stale_collateral: Option<Stale>,
+}
+
+/// The warning carried by a result verified with collateral past its `nextUpdate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Stale {
+    /// When the collateral expired (unix seconds).
+    pub next_update: i64,
+    /// How long before the verification, in seconds.
+    pub stale_secs: i64,
 }
 
 /// The JWT claims.
@@ -72,6 +88,10 @@ pub struct Claims<'a> {
     /// Verifier identity.
     #[serde(rename = "ear.verifier_id")]
     pub verifier_id: VerifierId,
+    /// Which root the evidence chained to: `intel`, `sim` or `file` (relying
+    /// parties in production refuse anything but `intel`).
+    #[serde(rename = "phalanx.trust_root")]
+    pub trust_root: &'static str,
     /// One submodule per TEE, keyed `sgx` or `tdx`.
     pub submods: std::collections::BTreeMap<&'static str, Submodule<'a>>,
 }
@@ -93,18 +113,22 @@ struct Key {
     kid: String,
 }
 
-/// A retired public key, kept until `until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Retired {
-    kid: String,
-    point: Vec<u8>,
-    until: i64,
+/// A retired public key, kept in the JWKS until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RetiredKey {
+    /// Its key id.
+    pub kid: String,
+    /// The uncompressed SEC1 point, hex.
+    #[serde(with = "hex::serde")]
+    pub point: Vec<u8>,
+    /// The latest `exp` of a token it signed.
+    pub until: i64,
 }
 
 /// The result-signing keys. Redacted in `Debug`.
 pub struct Signer {
     active: Key,
-    retired: Vec<Retired>,
+    retired: Vec<RetiredKey>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -149,6 +173,29 @@ impl Signer {
         })
     }
 
+    /// A signer restored from storage: the active key and the retired public keys.
+    pub fn restore(pkcs8: &[u8], retired: Vec<RetiredKey>) -> Result<Self, TokenError> {
+        Ok(Self {
+            active: load(pkcs8)?,
+            retired,
+        })
+    }
+
+    /// The retired keys (to persist them).
+    pub fn retired(&self) -> &[RetiredKey] {
+        &self.retired
+    }
+
+    /// Forgets retired keys whose tokens have all expired by `now`.
+    pub fn prune(&mut self, now: i64) {
+        self.retired.retain(|r| r.until >= now);
+    }
+
+    /// The active key's public point (uncompressed SEC1).
+    pub fn public_point(&self) -> &[u8] {
+        self.active.pair.public_key().as_ref()
+    }
+
     /// The active key's id.
     pub fn kid(&self) -> &str {
         &self.active.kid
@@ -159,7 +206,7 @@ impl Signer {
     pub fn rotate(&mut self, pkcs8: &[u8], old_tokens_expire: i64) -> Result<(), TokenError> {
         let new = load(pkcs8)?;
         let old = std::mem::replace(&mut self.active, new);
-        self.retired.push(Retired {
+        self.retired.push(RetiredKey {
             kid: old.kid,
             point: old.pair.public_key().as_ref().to_vec(),
             until: old_tokens_expire,
@@ -222,6 +269,7 @@ pub fn claims<'a>(
         evidence: quote,
         runtime_data_hash: b64(ring::digest::digest(&ring::digest::SHA256, runtime_data).as_ref()),
         policy: verdict,
+        stale_collateral: None,
     };
     Claims {
         iss: issuer,
@@ -234,6 +282,7 @@ pub fn claims<'a>(
             developer: "phalanx",
             build: env!("CARGO_PKG_VERSION"),
         },
+        trust_root: "intel",
         submods: [(tee, sub)].into_iter().collect(),
     }
 }

@@ -127,8 +127,15 @@ enum SimCommand {
         #[arg(long)]
         measurement: Option<String>,
         /// REPORTDATA, hex, up to 64 bytes (zero-padded).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "nonce")]
         report_data: Option<String>,
+        /// A nonce from the attestation service: REPORTDATA becomes the service's
+        /// binding of this nonce and `--runtime-data`.
+        #[arg(long)]
+        nonce: Option<String>,
+        /// Runtime data (base64) bound with `--nonce`.
+        #[arg(long, requires = "nonce", default_value = "")]
+        runtime_data: String,
         /// Mark the enclave or TD as debug.
         #[arg(long)]
         debug: bool,
@@ -152,11 +159,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tee,
             measurement,
             report_data,
+            nonce,
+            runtime_data,
             debug,
             out,
         }) => {
             let sim = SimTee::from_json(&read_text(&dir.join("sim.json"))?)?;
-            let rd = fixed_hex::<64>(report_data.as_deref().unwrap_or(""), "--report-data")?;
+            let rd = match nonce {
+                Some(n) => {
+                    use base64::Engine as _;
+                    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(n.trim())
+                        .context("--nonce is not a service nonce (base64url)")?;
+                    let runtime = base64::engine::general_purpose::STANDARD
+                        .decode(runtime_data.trim())
+                        .context("--runtime-data is not base64")?;
+                    attestation_service::nonce::report_data(&nonce, &runtime)
+                }
+                None => fixed_hex::<64>(report_data.as_deref().unwrap_or(""), "--report-data")?,
+            };
             let quote = match tee {
                 Tee::Sgx => sim.sgx_quote(
                     &SgxEnclave {

@@ -7,6 +7,10 @@
 
 #![allow(missing_docs)]
 
+/// Encoded `FileDescriptorSet` of every service here (for gRPC reflection).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/phalanx_descriptor.bin"));
+
 /// `phalanx.attestation.v1`: quote verification.
 pub mod attestation {
     /// Version 1.

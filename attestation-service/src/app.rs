@@ -1,0 +1,290 @@
+//! Assembling and running the service from a [`Config`] (feature `server`): the data
+//! directory, the store, the trust root, the collateral source, the admin secret, the
+//! policies from files, the REST and gRPC servers, the collateral refresher, and
+//! graceful shutdown. `main.rs` only parses flags and calls [`App::open`] and
+//! [`App::serve`]; tests and `phalanx devnet` do the same in-process.
+//!
+//! Data directory layout: `store/` (rocksdb), `admin.token` (generated when no secret
+//! is configured, mode 0600), `sim/` (with `trust.root = "sim"`: the simulated PKI,
+//! `sim.json` and `root.pem`, the layout `phalanx sim quote --dir` reads).
+
+use crate::config::{Config, RootKind};
+use crate::policy::Policy;
+use crate::service::{Service, Settings};
+use crate::source::{CollateralCache, CollateralSource, PcsClient};
+use crate::store::Store;
+use crate::{TrustAnchors, Verifier};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A file or directory could not be used.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What it is.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration is inconsistent.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The trust root is unusable.
+    #[error("trust root: {0}")]
+    Trust(crate::Error),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The simulated PKI could not be created or loaded.
+    #[error("simulated PKI: {0}")]
+    Sim(String),
+    /// The service could not be assembled.
+    #[error("service: {0}")]
+    Service(crate::service::ApiError),
+    /// A listener or server failed.
+    #[error("server: {0}")]
+    Serve(String),
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StartError + 'a {
+    move |source| StartError::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// An assembled service, ready to serve.
+#[derive(Debug)]
+pub struct App {
+    /// The service core.
+    pub service: Arc<Service>,
+    /// The configuration it was built from.
+    pub config: Config,
+    /// Where the generated admin secret is, if one was generated.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Creates `dir` (and parents) with mode 0700.
+fn private_dir(dir: &Path) -> Result<(), StartError> {
+    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("cannot restrict", dir))?;
+    }
+    Ok(())
+}
+
+/// Writes a new secret file with mode 0600 (refusing to overwrite one).
+fn write_secret(path: &Path, data: &[u8]) -> Result<(), StartError> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io("cannot create", path))?;
+    f.write_all(data).map_err(io("cannot write", path))?;
+    f.sync_all().map_err(io("cannot sync", path))
+}
+
+fn admin_secret(
+    config: &Config,
+) -> Result<(zeroize::Zeroizing<String>, Option<PathBuf>), StartError> {
+    if let Some(t) = &config.admin.token {
+        return Ok((zeroize::Zeroizing::new(t.clone()), None));
+    }
+    let (path, generated) = match &config.admin.token_file {
+        Some(p) => (p.clone(), false),
+        None => (config.data_dir.join("admin.token"), true),
+    };
+    if generated && !path.exists() {
+        let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), raw.as_mut())
+            .map_err(|_| StartError::Config("no randomness".into()))?;
+        write_secret(&path, hex::encode(raw.as_ref()).as_bytes())?;
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(&path).map_err(io("cannot read admin secret", &path))?,
+    );
+    let secret = zeroize::Zeroizing::new(text.trim().to_owned());
+    if secret.len() < 16 {
+        return Err(StartError::Config(format!(
+            "the admin secret in {} is shorter than 16 characters",
+            path.display()
+        )));
+    }
+    Ok((secret, generated.then_some(path)))
+}
+
+#[cfg(feature = "sim")]
+fn sim_pki(dir: &Path, now: i64) -> Result<crate::sim::SimTee, StartError> {
+    use crate::sim::{SimConfig, SimTee};
+    let state = dir.join("sim.json");
+    if state.exists() {
+        let text = std::fs::read_to_string(&state).map_err(io("cannot read", &state))?;
+        return SimTee::from_json(&text).map_err(|e| StartError::Sim(e.to_string()));
+    }
+    private_dir(dir)?;
+    let sim = SimTee::generate(SimConfig::up_to_date(now.saturating_sub(3600)))
+        .map_err(|e| StartError::Sim(e.to_string()))?;
+    write_secret(&state, sim.to_json().as_bytes())?;
+    let root = dir.join("root.pem");
+    std::fs::write(&root, sim.root_pem()).map_err(io("cannot write", &root))?;
+    Ok(sim)
+}
+
+type Source = Option<(Arc<dyn CollateralSource>, &'static str)>;
+
+fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, &'static str), StartError> {
+    let c = &config.collateral;
+    let pcs = || -> Result<Source, StartError> {
+        c.pccs_url
+            .as_deref()
+            .map(|url| {
+                let client = PcsClient::new(
+                    url,
+                    c.root_crl_url.as_deref(),
+                    Duration::from_secs(u64::from(c.fetch_timeout_secs)),
+                )
+                .map_err(|e| StartError::Config(e.to_string()))?;
+                Ok((Arc::new(client) as Arc<dyn CollateralSource>, "pccs"))
+            })
+            .transpose()
+    };
+    match config.trust.root {
+        RootKind::Intel => Ok((TrustAnchors::intel(), pcs()?, "intel")),
+        RootKind::File => {
+            let path = config.trust.root_file.as_deref().ok_or_else(|| {
+                StartError::Config("trust.root = \"file\" needs trust.root_file".into())
+            })?;
+            let pem = std::fs::read(path).map_err(io("cannot read", path))?;
+            tracing::warn!(root = %path.display(), "trusting a root other than Intel's SGX Root CA");
+            Ok((
+                TrustAnchors::from_pem(&pem).map_err(StartError::Trust)?,
+                pcs()?,
+                "file",
+            ))
+        }
+        #[cfg(feature = "sim")]
+        RootKind::Sim => {
+            if c.pccs_url.is_some() {
+                return Err(StartError::Config(
+                    "trust.root = \"sim\" mints its own collateral; unset collateral.pccs_url"
+                        .into(),
+                ));
+            }
+            let sim = sim_pki(&config.data_dir.join("sim"), now)?;
+            tracing::warn!(
+                "SIMULATED TRUST ROOT: quotes from the simulated TEE are accepted and no real \
+                 hardware is trusted; results say \"phalanx.trust_root\": \"sim\". Never use in production."
+            );
+            let anchors = sim.trust_anchors();
+            let source = crate::source::SimSource(std::sync::Mutex::new(sim));
+            Ok((anchors, Some((Arc::new(source), "sim")), "sim"))
+        }
+        #[cfg(not(feature = "sim"))]
+        RootKind::Sim => Err(StartError::Config(
+            "this build has no simulated TEE (feature `sim`)".into(),
+        )),
+    }
+}
+
+impl App {
+    /// Opens everything `config` names; `now` is the clock.
+    pub fn open(config: Config, now: fn() -> i64) -> Result<Self, StartError> {
+        private_dir(&config.data_dir)?;
+        let (anchors, source, trust_root) = trust(&config, now())?;
+        let (admin, admin_token_file) = admin_secret(&config)?;
+        let store = Arc::new(Store::open(&config.data_dir.join("store"))?);
+        let verifier = Arc::new(Verifier::new(anchors));
+        let cache = CollateralCache::new(
+            store.clone(),
+            verifier.clone(),
+            source,
+            config.collateral.clone(),
+        );
+        let settings = Settings {
+            issuer: config.issuer(),
+            nonce_ttl: config.nonce.ttl_secs,
+            token_ttl: config.token.ttl_secs,
+            replay_capacity: config.nonce.replay_capacity,
+            trust_root,
+            collateral: config.collateral.clone(),
+        };
+        let service = Service::open(settings, store, verifier, cache, &admin, now)
+            .map_err(StartError::Service)?;
+        for path in &config.policies {
+            let text = std::fs::read_to_string(path).map_err(io("cannot read policy", path))?;
+            let p = Policy::from_toml(&text)
+                .map_err(|e| StartError::Config(format!("policy {}: {e}", path.display())))?;
+            if service.install_policy(p).map_err(StartError::Service)? {
+                tracing::info!(policy = %path.display(), "installed policy file");
+            }
+        }
+        Ok(Self {
+            service: Arc::new(service),
+            config,
+            admin_token_file,
+        })
+    }
+
+    /// Serves REST on `rest` and gRPC on `grpc` until `shutdown` resolves, refreshing
+    /// due collateral in the background; then stops accepting, finishes requests in
+    /// flight, and returns.
+    pub async fn serve(
+        self,
+        rest: tokio::net::TcpListener,
+        grpc: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+        let (mut g, mut r, mut t) = (stop.subscribe(), stop.subscribe(), stop.subscribe());
+        let limits = self.config.limits.clone();
+        let grpc = crate::grpc::serve(grpc, self.service.clone(), &limits, async move {
+            let _ = g.recv().await;
+        });
+        let rest = axum::serve(rest, crate::rest::router(self.service.clone(), &limits))
+            .with_graceful_shutdown(async move {
+                let _ = r.recv().await;
+            });
+        let service = self.service.clone();
+        let refresher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let (done, failed) = service.collateral().refresh_due(service.now()).await;
+                        if done > 0 {
+                            tracing::info!(refreshed = done, "collateral refreshed");
+                        }
+                        for (key, e) in failed {
+                            tracing::warn!(fmspc = %hex::encode_upper(key.fmspc), error = %e, "collateral refresh failed");
+                        }
+                    }
+                    _ = t.recv() => break,
+                }
+            }
+        });
+        let stopper = tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = stop.send(());
+        });
+        let (a, b) = tokio::join!(grpc, rest);
+        stopper.abort();
+        let _ = refresher.await;
+        a.map_err(|e| StartError::Serve(e.to_string()))?;
+        b.map_err(|e| StartError::Serve(e.to_string()))
+    }
+}

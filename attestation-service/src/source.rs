@@ -1,0 +1,693 @@
+//! Where collateral comes from (feature `server`): the [`CollateralSource`] trait, an
+//! Intel PCS / PCCS (API v4) client ([`PcsClient`]), the simulated PKI as a source
+//! ([`SimSource`], feature `sim`), and a persistent cache ([`CollateralCache`]) in the
+//! service's [`Store`].
+//!
+//! **What collateral covers** ([`CollateralKey`]): a TEE type (SGX or TDX: the TCB Info
+//! and QE Identity differ), an FMSPC (the TCB Info is per platform family) and the PCK
+//! CA that issued the platform's certificate (Processor or Platform: the PCK CRL is per
+//! CA). [`CollateralKey::of_quote`] reads them from the quote's PCK certificate; the
+//! verifier then checks that the collateral really matches, so a wrong key can only
+//! cause a refusal, never an acceptance.
+//!
+//! **Cache** ([`CollateralCache::get`]): only collateral whose signatures verify under
+//! the service's trust anchors is stored. An entry is *fresh* until
+//! `refresh_before_secs` before its `next_update` (the earliest `nextUpdate` / notAfter
+//! of its pieces); after that the source is asked again. If the refresh fails, an entry
+//! that is still within its validity is served as it is; past it, the configured
+//! [`OnRefreshFailure`] decides: `refuse` (error `collateral_unavailable`) or
+//! `serve_stale` for at most `max_stale_secs` past `next_update`, in which case the
+//! quote is verified at `next_update` (the last instant the collateral was valid) and
+//! the result carries a [`Stale`] warning. A background task ([`CollateralCache::refresh_due`])
+//! refreshes entries before they are due, so requests rarely wait on the network.
+//!
+//! PCS / PCCS endpoints used (`{base}` from the configuration):
+//! `GET {base}/{sgx|tdx}/certification/v4/tcb?fmspc=…` (header `TCB-Info-Issuer-Chain`),
+//! `GET {base}/{sgx|tdx}/certification/v4/qe/identity` (header
+//! `SGX-Enclave-Identity-Issuer-Chain`), `GET {base}/sgx/certification/v4/pckcrl?ca=processor|platform&encoding=der`
+//! (header `SGX-PCK-CRL-Issuer-Chain`) and the root CA CRL (`{base}/sgx/certification/v4/rootcacrl`
+//! on a PCCS, configurable for Intel's PCS). Bodies are bounded by
+//! [`MAX_COLLATERAL_SIZE`](crate::collateral::MAX_COLLATERAL_SIZE); every request has a timeout.
+
+use crate::config::{CollateralConfig, OnRefreshFailure};
+use crate::store::{Store, StoreError, Table};
+use crate::verify::VerifiedCollateral;
+use crate::{Collateral, Error, PccsResponses, TeeType, Verifier};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::RwLock;
+
+/// The PCK CA that issued a platform's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PckCa {
+    /// Intel SGX PCK Processor CA.
+    Processor,
+    /// Intel SGX PCK Platform CA.
+    Platform,
+}
+
+impl PckCa {
+    /// As the PCS `ca` parameter spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PckCa::Processor => "processor",
+            PckCa::Platform => "platform",
+        }
+    }
+}
+
+/// What one set of collateral covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CollateralKey {
+    /// SGX or TDX.
+    pub tee: TeeType,
+    /// The platform family.
+    #[serde(with = "hex_fmspc")]
+    pub fmspc: [u8; 6],
+    /// The PCK CA.
+    pub ca: PckCa,
+}
+
+mod hex_fmspc {
+    pub fn serialize<S: serde::Serializer>(v: &[u8; 6], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode_upper(v))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 6], D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        let v = hex::decode(s).map_err(serde::de::Error::custom)?;
+        v.try_into()
+            .map_err(|_| serde::de::Error::custom("FMSPC is 6 bytes"))
+    }
+}
+
+impl CollateralKey {
+    /// The store key: `tee ‖ fmspc ‖ ca`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut k = vec![match self.tee {
+            TeeType::Sgx => b's',
+            TeeType::Tdx => b't',
+        }];
+        k.extend_from_slice(&self.fmspc);
+        k.push(match self.ca {
+            PckCa::Processor => b'p',
+            PckCa::Platform => b'P',
+        });
+        k
+    }
+
+    /// Reads what collateral a quote needs from its (not yet verified) PCK certificate.
+    pub fn of_quote(quote: &[u8]) -> Result<Self, Error> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let q = crate::Quote::parse(quote)?;
+        let ders = crate::pki::split_chain(q.signature.pck_cert_chain, "PCK certificate chain")?;
+        let bad = |reason: &str| Error::MalformedCertificate {
+            role: crate::error::CertRole::PckLeaf,
+            reason: reason.to_owned(),
+        };
+        let leaf = ders.first().ok_or_else(|| bad("empty chain"))?;
+        let (_, cert) = X509Certificate::from_der(leaf).map_err(|e| bad(&e.to_string()))?;
+        let issuer = cert.issuer().to_string();
+        let ca = if issuer.contains("Processor") {
+            PckCa::Processor
+        } else if issuer.contains("Platform") {
+            PckCa::Platform
+        } else {
+            return Err(bad("issuer is neither a Processor nor a Platform CA"));
+        };
+        let ext = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == crate::pki::OID_SGX_EXTENSION)
+            .ok_or(Error::MalformedPckExtension("absent"))?;
+        let ext = crate::pck::PckExtension::parse(ext.value)?;
+        Ok(Self {
+            tee: q.tee_type(),
+            fmspc: ext.fmspc,
+            ca,
+        })
+    }
+}
+
+/// Why collateral could not be obtained.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The source could not be reached or answered with an error.
+    #[error("collateral source unavailable: {0}")]
+    Unavailable(String),
+    /// The source answered with something that is not valid collateral.
+    #[error("collateral from the source is invalid: {0}")]
+    Invalid(Error),
+    /// No source is configured and nothing is cached.
+    #[error("no collateral cached for {0} and no source configured")]
+    NotCached(String),
+    /// Cached collateral expired and could not be refreshed; the policy refuses stale
+    /// collateral (or it is staler than allowed).
+    #[error("collateral for {what} expired at {next_update} and could not be refreshed")]
+    Expired {
+        /// The entry.
+        what: String,
+        /// When it expired.
+        next_update: i64,
+    },
+    /// The cache failed.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl From<StoreError> for SourceError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+/// A boxed future (sources are used as trait objects).
+pub type SourceFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Collateral, SourceError>> + Send + 'a>>;
+
+/// Fetches collateral. `now` is passed for sources that mint collateral (the simulated
+/// PKI); network sources ignore it.
+pub trait CollateralSource: Send + Sync + std::fmt::Debug {
+    /// The current collateral for `key`.
+    fn fetch(&self, key: CollateralKey, now: i64) -> SourceFuture<'_>;
+}
+
+/// An Intel PCS / PCCS API v4 client.
+#[derive(Debug, Clone)]
+pub struct PcsClient {
+    http: reqwest::Client,
+    base: String,
+    root_crl_url: String,
+}
+
+impl PcsClient {
+    /// A client for `base` (no trailing slash needed), with a per-request timeout.
+    pub fn new(
+        base: &str,
+        root_crl_url: Option<&str>,
+        timeout: std::time::Duration,
+    ) -> Result<Self, SourceError> {
+        let base = base.trim_end_matches('/').to_owned();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            root_crl_url: root_crl_url
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{base}/sgx/certification/v4/rootcacrl")),
+            http,
+            base,
+        })
+    }
+
+    /// GETs `url`, returning the body (bounded) and the first present header of `headers`.
+    async fn get(&self, url: &str, headers: &[&str]) -> Result<(Vec<u8>, Vec<u8>), SourceError> {
+        let unavailable = |e: String| SourceError::Unavailable(format!("{url}: {e}"));
+        let mut resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(unavailable(format!("HTTP {}", resp.status())));
+        }
+        let header = headers
+            .iter()
+            .find_map(|h| resp.headers().get(*h))
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| unavailable(e.to_string()))? {
+            if body.len() + chunk.len() > crate::collateral::MAX_COLLATERAL_SIZE {
+                return Err(unavailable("response too large".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body, header))
+    }
+
+    async fn fetch_all(&self, key: CollateralKey) -> Result<Collateral, SourceError> {
+        let tee = match key.tee {
+            TeeType::Sgx => "sgx",
+            TeeType::Tdx => "tdx",
+        };
+        let base = &self.base;
+        let fmspc = hex::encode_upper(key.fmspc);
+        let tcb_url = format!("{base}/{tee}/certification/v4/tcb?fmspc={fmspc}");
+        let qe_url = format!("{base}/{tee}/certification/v4/qe/identity");
+        let crl_url = format!(
+            "{base}/sgx/certification/v4/pckcrl?ca={}&encoding=der",
+            key.ca.as_str()
+        );
+        let (tcb, qe, crl, root) = tokio::try_join!(
+            self.get(
+                &tcb_url,
+                &["TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"]
+            ),
+            self.get(
+                &qe_url,
+                &[
+                    "SGX-Enclave-Identity-Issuer-Chain",
+                    "Enclave-Identity-Issuer-Chain"
+                ]
+            ),
+            self.get(&crl_url, &["SGX-PCK-CRL-Issuer-Chain"]),
+            self.get(&self.root_crl_url, &[]),
+        )?;
+        Collateral::from_pccs(&PccsResponses {
+            tcb_info: &tcb.0,
+            tcb_info_issuer_chain: &tcb.1,
+            qe_identity: &qe.0,
+            qe_identity_issuer_chain: &qe.1,
+            pck_crl: &crl.0,
+            pck_crl_issuer_chain: &crl.1,
+            root_ca_crl: &root.0,
+        })
+        .map_err(SourceError::Invalid)
+    }
+}
+
+impl CollateralSource for PcsClient {
+    fn fetch(&self, key: CollateralKey, _now: i64) -> SourceFuture<'_> {
+        Box::pin(self.fetch_all(key))
+    }
+}
+
+/// The simulated PKI as a collateral source: it mints collateral valid from an hour
+/// before `now` for the simulated platform (feature `sim`).
+#[cfg(feature = "sim")]
+#[derive(Debug)]
+pub struct SimSource(pub std::sync::Mutex<crate::sim::SimTee>);
+
+#[cfg(feature = "sim")]
+impl CollateralSource for SimSource {
+    fn fetch(&self, key: CollateralKey, now: i64) -> SourceFuture<'_> {
+        let out = (|| {
+            let mut sim = self
+                .0
+                .lock()
+                .map_err(|_| SourceError::Unavailable("simulated PKI poisoned".into()))?;
+            if key.fmspc != sim.config().fmspc {
+                return Err(SourceError::Unavailable(format!(
+                    "the simulated PKI has no platform {}",
+                    hex::encode_upper(key.fmspc)
+                )));
+            }
+            sim.config_mut().valid_from = now.saturating_sub(3600);
+            sim.collateral(key.tee)
+                .map_err(|e| SourceError::Unavailable(e.to_string()))
+        })();
+        Box::pin(std::future::ready(out))
+    }
+}
+
+/// A cached, verified collateral set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedCollateral {
+    /// What it covers.
+    pub key: CollateralKey,
+    /// The collateral, in the JSON bundle format.
+    pub bundle: String,
+    /// When it was stored (unix seconds).
+    pub fetched_at: i64,
+    /// Its earliest `nextUpdate` / notAfter.
+    pub next_update: i64,
+    /// Where it came from (`pccs`, `sim`, `import`).
+    pub origin: String,
+}
+
+/// How current an entry is at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    /// Before its refresh point.
+    Fresh,
+    /// Past its refresh point, still valid.
+    Due,
+    /// Past `next_update`.
+    Expired,
+}
+
+pub use crate::token::Stale;
+
+/// Collateral ready for verification.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The collateral.
+    pub collateral: Arc<Collateral>,
+    /// The same, with its signatures and chains verified (for [`Verifier::verify_with`]).
+    pub verified: Arc<VerifiedCollateral>,
+    /// The instant to verify at: `now`, or `next_update` for stale collateral.
+    pub verify_at: i64,
+    /// Set when stale collateral is served.
+    pub stale: Option<Stale>,
+}
+
+/// One entry's status (for `collateral status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryStatus {
+    /// What it covers.
+    pub key: CollateralKey,
+    /// When it was stored.
+    pub fetched_at: i64,
+    /// When it expires.
+    pub next_update: i64,
+    /// Where it came from.
+    pub origin: String,
+    /// Its freshness now.
+    pub freshness: Freshness,
+}
+
+/// An entry in memory, ready to use.
+#[derive(Debug, Clone)]
+struct Hot {
+    entry: Arc<CachedCollateral>,
+    collateral: Arc<Collateral>,
+    verified: Arc<VerifiedCollateral>,
+}
+
+/// Most PCK chains remembered for [`CollateralCache::key_of`].
+const MAX_REMEMBERED_CHAINS: usize = 4096;
+
+/// Verified collateral in the store, refreshed from a source, with the entries in use
+/// kept parsed and verified in memory (the store stays the source of truth: the
+/// process holds rocksdb's lock, so nothing else changes it).
+#[derive(Debug, Clone)]
+pub struct CollateralCache {
+    store: Arc<Store>,
+    verifier: Arc<Verifier>,
+    source: Option<Arc<dyn CollateralSource>>,
+    config: CollateralConfig,
+    origin: &'static str,
+    hot: Arc<RwLock<HashMap<CollateralKey, Hot>>>,
+    chains: Arc<RwLock<HashMap<Vec<u8>, CollateralKey>>>,
+}
+
+impl CollateralCache {
+    /// A cache over `store`, checking collateral with `verifier`, refreshing from `source`.
+    pub fn new(
+        store: Arc<Store>,
+        verifier: Arc<Verifier>,
+        source: Option<(Arc<dyn CollateralSource>, &'static str)>,
+        config: CollateralConfig,
+    ) -> Self {
+        let (source, origin) = match source {
+            Some((s, o)) => (Some(s), o),
+            None => (None, "none"),
+        };
+        Self {
+            store,
+            verifier,
+            source,
+            config,
+            origin,
+            hot: Arc::default(),
+            chains: Arc::default(),
+        }
+    }
+
+    /// [`CollateralKey::of_quote`], remembered by the quote's PCK chain bytes (one
+    /// platform sends many quotes with the same chain).
+    pub fn key_of(&self, quote: &[u8]) -> Result<CollateralKey, Error> {
+        let q = crate::Quote::parse(quote)?;
+        let chain = q.signature.pck_cert_chain;
+        if let Some(k) = self.chains.read().ok().and_then(|m| m.get(chain).copied()) {
+            return Ok(k);
+        }
+        let k = CollateralKey::of_quote(quote)?;
+        if let Ok(mut m) = self.chains.write() {
+            if m.len() >= MAX_REMEMBERED_CHAINS {
+                m.clear();
+            }
+            m.insert(chain.to_vec(), k);
+        }
+        Ok(k)
+    }
+
+    fn hot(&self, key: &CollateralKey) -> Result<Option<Hot>, SourceError> {
+        if let Some(h) = self.hot.read().ok().and_then(|m| m.get(key).cloned()) {
+            return Ok(Some(h));
+        }
+        let Some(entry) = self.load(key)? else {
+            return Ok(None);
+        };
+        let collateral = parse_bundle(&entry)?;
+        let verified = self
+            .verifier
+            .verified_collateral(&collateral)
+            .map_err(|e| {
+                SourceError::Store(format!("cached collateral no longer verifies: {e}"))
+            })?;
+        let h = Hot {
+            entry: Arc::new(entry),
+            collateral: Arc::new(collateral),
+            verified,
+        };
+        if let Ok(mut m) = self.hot.write() {
+            m.insert(*key, h.clone());
+        }
+        Ok(Some(h))
+    }
+
+    fn freshness(&self, e: &CachedCollateral, now: i64) -> Freshness {
+        if now > e.next_update {
+            Freshness::Expired
+        } else if now >= e.next_update - i64::from(self.config.refresh_before_secs) {
+            Freshness::Due
+        } else {
+            Freshness::Fresh
+        }
+    }
+
+    fn load(&self, key: &CollateralKey) -> Result<Option<CachedCollateral>, SourceError> {
+        self.store
+            .get(Table::Collateral, &key.to_bytes())?
+            .map(|v| {
+                serde_json::from_slice(&v)
+                    .map_err(|e| SourceError::Store(format!("corrupt cache entry: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Verifies `collateral` (signatures, chains to the trust anchors, and that it is
+    /// for `key`) and stores it. Returns the stored entry.
+    pub fn insert(
+        &self,
+        key: CollateralKey,
+        collateral: &Collateral,
+        origin: &str,
+        now: i64,
+    ) -> Result<CachedCollateral, Error> {
+        let v = self.verifier.verified_collateral(collateral)?;
+        if v.tcb_info.fmspc != key.fmspc {
+            return Err(Error::FmspcMismatch {
+                pck: hex::encode_upper(key.fmspc),
+                tcb_info: hex::encode_upper(v.tcb_info.fmspc),
+            });
+        }
+        let entry = CachedCollateral {
+            key,
+            bundle: collateral.to_bundle_json(),
+            fetched_at: now,
+            next_update: v.expiry(),
+            origin: origin.to_owned(),
+        };
+        let bytes = serde_json::to_vec(&entry).map_err(|e| Error::MalformedCollateral {
+            what: "cache entry",
+            reason: e.to_string(),
+        })?;
+        self.store
+            .put(Table::Collateral, &key.to_bytes(), &bytes)
+            .map_err(|e| Error::MalformedCollateral {
+                what: "cache entry",
+                reason: e.to_string(),
+            })?;
+        if let Ok(mut m) = self.hot.write() {
+            m.insert(
+                key,
+                Hot {
+                    entry: Arc::new(entry.clone()),
+                    collateral: Arc::new(collateral.clone()),
+                    verified: v,
+                },
+            );
+        }
+        Ok(entry)
+    }
+
+    /// Imports a bundle (admin, offline): verifies it, derives what it covers from its
+    /// TCB Info and PCK CRL issuer, and stores it.
+    pub fn import(&self, collateral: &Collateral, now: i64) -> Result<CachedCollateral, Error> {
+        let v = self.verifier.verified_collateral(collateral)?;
+        let tee = match v.tcb_info.id {
+            crate::collateral::TcbInfoId::Sgx => TeeType::Sgx,
+            crate::collateral::TcbInfoId::Tdx => TeeType::Tdx,
+        };
+        let chain = String::from_utf8_lossy(&collateral.pck_crl_issuer_chain);
+        let leaf_ca = crate::pki::split_chain(&collateral.pck_crl_issuer_chain, "PCK CRL chain")?
+            .first()
+            .and_then(|der| {
+                use x509_parser::prelude::{FromDer, X509Certificate};
+                X509Certificate::from_der(der)
+                    .ok()
+                    .map(|(_, c)| c.subject().to_string())
+            })
+            .unwrap_or_else(|| chain.into_owned());
+        let ca = if leaf_ca.contains("Platform") {
+            PckCa::Platform
+        } else {
+            PckCa::Processor
+        };
+        let key = CollateralKey {
+            tee,
+            fmspc: v.tcb_info.fmspc,
+            ca,
+        };
+        self.insert(key, collateral, "import", now)
+    }
+
+    async fn refresh(&self, key: CollateralKey, now: i64) -> Result<Hot, SourceError> {
+        let source = self
+            .source
+            .as_ref()
+            .ok_or_else(|| SourceError::NotCached(describe(&key)))?;
+        let c = source.fetch(key, now).await?;
+        self.insert(key, &c, self.origin, now)
+            .map_err(SourceError::Invalid)?;
+        self.hot(&key)?
+            .ok_or_else(|| SourceError::Store("a stored entry vanished".into()))
+    }
+
+    /// Collateral for `key` at `now`, from the cache or the source (see the module doc).
+    pub async fn get(&self, key: CollateralKey, now: i64) -> Result<Resolved, SourceError> {
+        let cached = self.hot(&key)?;
+        if let Some(h) = cached
+            .as_ref()
+            .filter(|h| self.freshness(&h.entry, now) == Freshness::Fresh)
+        {
+            return Ok(resolved(h, now, None));
+        }
+        match self.refresh(key, now).await {
+            Ok(h) => Ok(resolved(&h, now, None)),
+            Err(err) => {
+                let Some(old) = cached else { return Err(err) };
+                tracing::warn!(collateral = %describe(&key), error = %err, "collateral refresh failed");
+                match self.freshness(&old.entry, now) {
+                    Freshness::Fresh | Freshness::Due => Ok(resolved(&old, now, None)),
+                    Freshness::Expired => {
+                        let next_update = old.entry.next_update;
+                        let stale_secs = now - next_update;
+                        let allowed = self.config.on_refresh_failure
+                            == OnRefreshFailure::ServeStale
+                            && stale_secs <= i64::from(self.config.max_stale_secs);
+                        if !allowed {
+                            return Err(SourceError::Expired {
+                                what: describe(&key),
+                                next_update,
+                            });
+                        }
+                        let stale = Stale {
+                            next_update,
+                            stale_secs,
+                        };
+                        Ok(resolved(&old, next_update, Some(stale)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// One entry's status at `now`.
+    pub fn status_of(&self, e: &CachedCollateral, now: i64) -> EntryStatus {
+        EntryStatus {
+            freshness: self.freshness(e, now),
+            key: e.key,
+            fetched_at: e.fetched_at,
+            next_update: e.next_update,
+            origin: e.origin.clone(),
+        }
+    }
+
+    /// Every entry with its freshness at `now`.
+    pub fn status(&self, now: i64) -> Result<Vec<EntryStatus>, SourceError> {
+        Ok(self
+            .entries()?
+            .iter()
+            .map(|e| self.status_of(e, now))
+            .collect())
+    }
+
+    fn entries(&self) -> Result<Vec<CachedCollateral>, SourceError> {
+        self.store
+            .scan(Table::Collateral)?
+            .into_iter()
+            .map(|(_, v)| {
+                serde_json::from_slice(&v)
+                    .map_err(|e| SourceError::Store(format!("corrupt cache entry: {e}")))
+            })
+            .collect()
+    }
+
+    /// Refreshes every entry that is due or expired; returns how many were refreshed
+    /// and the failures (the background task logs them).
+    pub async fn refresh_due(&self, now: i64) -> (usize, Vec<(CollateralKey, SourceError)>) {
+        let mut done = 0;
+        let mut failed = Vec::new();
+        let entries = match self.entries() {
+            Ok(e) => e,
+            Err(e) => return (0, vec![(unknown_key(), e)]),
+        };
+        if self.source.is_none() {
+            return (0, failed);
+        }
+        for e in entries {
+            if self.freshness(&e, now) != Freshness::Fresh {
+                match self.refresh(e.key, now).await {
+                    Ok(_) => done += 1,
+                    Err(err) => failed.push((e.key, err)),
+                }
+            }
+        }
+        (done, failed)
+    }
+}
+
+fn unknown_key() -> CollateralKey {
+    CollateralKey {
+        tee: TeeType::Sgx,
+        fmspc: [0; 6],
+        ca: PckCa::Processor,
+    }
+}
+
+fn describe(key: &CollateralKey) -> String {
+    format!(
+        "{} FMSPC {} ({} CA)",
+        match key.tee {
+            TeeType::Sgx => "SGX",
+            TeeType::Tdx => "TDX",
+        },
+        hex::encode_upper(key.fmspc),
+        key.ca.as_str()
+    )
+}
+
+fn resolved(h: &Hot, verify_at: i64, stale: Option<Stale>) -> Resolved {
+    Resolved {
+        collateral: h.collateral.clone(),
+        verified: h.verified.clone(),
+        verify_at,
+        stale,
+    }
+}
+
+fn parse_bundle(e: &CachedCollateral) -> Result<Collateral, SourceError> {
+    Collateral::from_bundle_json(e.bundle.as_bytes())
+        .map_err(|err| SourceError::Store(format!("corrupt cache entry: {err}")))
+}

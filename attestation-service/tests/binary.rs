@@ -1,0 +1,93 @@
+//! The `attestation-service` binary as a real process on loopback: it starts from a
+//! config file, answers the nonce → attest round trip over HTTP, and exits cleanly on
+//! SIGTERM.
+#![cfg(feature = "server")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::io::BufRead as _;
+use support::*;
+
+#[tokio::test]
+async fn serves_from_a_config_file_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.toml"), policy_toml("app", 1)).unwrap();
+    let config = dir.path().join("service.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\npolicies = [\"app.toml\"]\n[listen]\nrest = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attestation-service"))
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .env("PHALANX_AS__admin__token", ADMIN)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log line that says where it listens.
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let rest = loop {
+        let line = lines.next().expect("the service exited").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(addr) = v["fields"]["rest"].as_str() {
+            break addr.to_owned();
+        }
+    };
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+
+    let http = reqwest::Client::new();
+    let n: serde_json::Value = http
+        .post(format!("http://{rest}/v1/nonce"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nonce = n["nonce"].as_str().unwrap();
+    let sim = attestation_service::sim::SimTee::from_json(
+        &std::fs::read_to_string(dir.path().join("data/sim/sim.json")).unwrap(),
+    )
+    .unwrap();
+    let r = http
+        .post(format!("http://{rest}/v1/attest"))
+        .json(&serde_json::json!({
+            "quote": b64(&quote_for(&sim, nonce, b"rt")), "runtime_data": b64(b"rt"),
+            "nonce": nonce, "policy": "app",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r: serde_json::Value = r.json().await.unwrap();
+    let jwks: serde_json::Value = http
+        .get(format!("http://{rest}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        check_token(r["token"].as_str().unwrap(), &jwks)["ear.status"],
+        "affirming"
+    );
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let log = drain.join().unwrap().join("\n");
+    assert!(log.contains("shutting down"), "{log}");
+    // The admin secret never reaches the log.
+    assert!(!log.contains(ADMIN));
+}

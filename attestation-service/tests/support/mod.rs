@@ -1,0 +1,100 @@
+//! A whole service over a temporary data directory, with a test clock.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use attestation_service::app::App;
+use attestation_service::config::Config;
+use attestation_service::nonce::report_data;
+use attestation_service::sim::{SgxEnclave, SimTee};
+use base64::Engine as _;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// The admin secret of test services.
+pub const ADMIN: &str = "test-admin-secret-0123456789";
+/// The measurement the test policy `app` allows.
+pub const MR_ENCLAVE: [u8; 32] = [0x42; 32];
+
+/// A clock tests move: one per test binary.
+pub static CLOCK: AtomicI64 = AtomicI64::new(1_760_003_600);
+
+pub fn clock() -> i64 {
+    CLOCK.load(Ordering::SeqCst)
+}
+
+pub fn set_clock(t: i64) {
+    CLOCK.store(t, Ordering::SeqCst);
+}
+
+pub fn policy_toml(id: &str, version: u64) -> String {
+    format!(
+        "id = \"{id}\"\nversion = {version}\n[[sgx]]\nmr_enclave = \"{}\"\n",
+        hex::encode(MR_ENCLAVE)
+    )
+}
+
+/// A service in sim mode (default config) over `dir`, with the policy `app` installed.
+pub fn config(dir: &std::path::Path) -> Config {
+    let policy = dir.join("app.toml");
+    std::fs::write(&policy, policy_toml("app", 1)).unwrap();
+    let mut c = Config {
+        data_dir: dir.join("as"),
+        policies: vec![policy],
+        ..Config::default()
+    };
+    c.admin.token = Some(ADMIN.into());
+    c
+}
+
+pub fn open(config: Config) -> (App, SimTee) {
+    let app = App::open(config, clock).unwrap();
+    let sim = SimTee::from_json(
+        &std::fs::read_to_string(app.config.data_dir.join("sim/sim.json")).unwrap(),
+    )
+    .unwrap();
+    (app, sim)
+}
+
+pub fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// The raw bytes of a nonce string (what report data binds).
+pub fn nonce_bytes(nonce: &str) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(nonce)
+        .unwrap()
+}
+
+/// A sim SGX quote of the allowed enclave binding `nonce` and `runtime`.
+pub fn quote_for(sim: &SimTee, nonce: &str, runtime: &[u8]) -> Vec<u8> {
+    sim.sgx_quote(
+        &SgxEnclave {
+            mr_enclave: MR_ENCLAVE,
+            ..SgxEnclave::default()
+        },
+        &report_data(&nonce_bytes(nonce), runtime),
+    )
+    .unwrap()
+}
+
+/// Verifies a compact JWS with an independent JWT library knowing only the JWKS.
+pub fn check_token(token: &str, jwks: &serde_json::Value) -> serde_json::Value {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone()).unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let jwk = set
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid in the JWKS");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.validate_exp = false; // the test clock is not the library's
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .unwrap()
+        .claims
+}
