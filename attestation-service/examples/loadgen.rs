@@ -37,26 +37,30 @@ fn b64(b: &[u8]) -> String {
 }
 
 /// Starts a service for `config` with clock `now` on its own runtime; returns its
-/// REST address and the service (for admin set-up).
+/// REST address (host:port) and the service (for admin set-up).
 fn start(config: Config, now: fn() -> i64) -> (String, Arc<Service>) {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = App::open(config, now).unwrap();
-            let rest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send((rest.local_addr().unwrap(), app.service.clone()))
+    std::thread::Builder::new()
+        .name("as-server".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("as-server")
+                .enable_all()
+                .build()
                 .unwrap();
-            app.serve(rest, grpc, std::future::pending()).await.unwrap();
-        });
-    });
+            rt.block_on(async move {
+                let app = App::open(config, now).unwrap();
+                let rest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send((rest.local_addr().unwrap(), app.service.clone()))
+                    .unwrap();
+                app.serve(rest, grpc, std::future::pending()).await.unwrap();
+            });
+        })
+        .unwrap();
     let (addr, service) = rx.recv().unwrap();
-    (format!("http://{addr}"), service)
+    (addr.to_string(), service)
 }
 
 #[derive(Clone)]
@@ -65,7 +69,31 @@ enum Work {
     Attest(Arc<SimTee>),
 }
 
+/// CPU seconds used so far by this process's threads named `as-server` (Linux).
+fn server_cpu() -> f64 {
+    let ticks = 100.0; // USER_HZ
+    let mut total = 0u64;
+    for t in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("as-server") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        total += num(11) + num(12);
+    }
+    total as f64 / ticks
+}
+
 struct Run {
+    server_cores: f64,
     ops: usize,
     secs: f64,
     p50: Duration,
@@ -73,20 +101,75 @@ struct Run {
     errors: usize,
 }
 
-async fn one(http: &reqwest::Client, base: &str, work: &Work) -> bool {
+/// A minimal HTTP/1.1 keep-alive client: the load generator shares the two cores with
+/// the service, so it spends as little CPU per request as it can.
+struct Conn {
+    io: tokio::io::BufStream<tokio::net::TcpStream>,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> std::io::Result<Self> {
+        let s = tokio::net::TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        Ok(Self {
+            io: tokio::io::BufStream::new(s),
+        })
+    }
+
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        self.io.write_all(head.as_bytes()).await?;
+        self.io.write_all(body).await?;
+        self.io.flush().await?;
+        let mut line = String::new();
+        self.io.read_line(&mut line).await?;
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            if self.io.read_line(&mut line).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut out = vec![0; len];
+        self.io.read_exact(&mut out).await?;
+        Ok((status, out))
+    }
+}
+
+async fn one(conn: &mut Conn, work: &Work) -> bool {
     match work {
-        Work::Verify(body) => http
-            .post(format!("{base}/v1/verify"))
-            .header("content-type", "application/json")
-            .body(body.as_str().to_owned())
-            .send()
+        Work::Verify(body) => conn
+            .call("POST", "/v1/verify", body.as_bytes())
             .await
-            .is_ok_and(|r| r.status().is_success()),
+            .is_ok_and(|(s, _)| s == 200),
         Work::Attest(sim) => {
-            let Ok(r) = http.post(format!("{base}/v1/nonce")).send().await else {
+            let Ok((200, n)) = conn.call("POST", "/v1/nonce", b"").await else {
                 return false;
             };
-            let Ok(n) = r.json::<serde_json::Value>().await else {
+            let Ok(n) = serde_json::from_slice::<serde_json::Value>(&n) else {
                 return false;
             };
             let nonce = n["nonce"].as_str().unwrap_or_default().to_owned();
@@ -104,45 +187,40 @@ async fn one(http: &reqwest::Client, base: &str, work: &Work) -> bool {
                 .unwrap();
             let body = serde_json::json!({
                 "quote": b64(&quote), "runtime_data": b64(b"load"), "nonce": nonce, "policy": "load",
-            });
-            http.post(format!("{base}/v1/attest"))
-                .json(&body)
-                .send()
+            })
+            .to_string();
+            conn.call("POST", "/v1/attest", body.as_bytes())
                 .await
-                .is_ok_and(|r| r.status().is_success())
+                .is_ok_and(|(s, _)| s == 200)
         }
     }
 }
 
-fn load(base: &str, work: &Work, concurrency: usize, secs: u64) -> Run {
+fn load(addr: &str, work: &Work, concurrency: usize, secs: u64) -> Run {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(concurrency)
-            .build()
-            .unwrap();
-        // Warm up connections and caches.
-        for _ in 0..concurrency.min(8) {
-            one(&http, base, work).await;
-        }
+        let cpu0 = server_cpu();
         let start = Instant::now();
         let deadline = start + Duration::from_secs(secs);
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
-            let (http, base, work) = (http.clone(), base.to_owned(), work.clone());
+            let (addr, work) = (addr.to_owned(), work.clone());
             tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::open(&addr).await.unwrap();
+                one(&mut conn, &work).await; // warm-up
                 let mut lat = Vec::new();
                 let mut errors = 0;
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    if one(&http, &base, &work).await {
+                    if one(&mut conn, &work).await {
                         lat.push(t.elapsed());
                     } else {
                         errors += 1;
+                        conn = Conn::open(&addr).await.unwrap();
                     }
                 }
                 (lat, errors)
@@ -156,6 +234,7 @@ fn load(base: &str, work: &Work, concurrency: usize, secs: u64) -> Run {
             errors += e;
         }
         let secs = start.elapsed().as_secs_f64();
+        let server_cores = (server_cpu() - cpu0) / secs;
         all.sort();
         let pct = |p: f64| {
             all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -163,6 +242,7 @@ fn load(base: &str, work: &Work, concurrency: usize, secs: u64) -> Run {
                 .unwrap_or_default()
         };
         Run {
+            server_cores,
             ops: all.len(),
             secs,
             p50: pct(0.50),
@@ -203,12 +283,15 @@ fn report(name: &str, base: &str, work: &Work, levels: &[usize], secs: u64, floo
     for &c in levels {
         let r = load(base, work, c, secs);
         let tput = r.ops as f64 / r.secs;
+        // `floor` is 2 threads' worth: per core it is floor / 2.
         println!(
-            "{name:<12} c={c:<4} {tput:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:<4} ratio to in-process {:.2}",
+            "{name:<12} c={c:<4} {tput:>8.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  err {:<3} | ratio {:.2} | server {:.2} cores, per server core {:.2} of in-process",
             r.p50.as_secs_f64() * 1e3,
             r.p99.as_secs_f64() * 1e3,
             r.errors,
-            tput / floor
+            tput / floor,
+            r.server_cores,
+            tput / r.server_cores.max(1e-9) / (floor / 2.0)
         );
     }
 }

@@ -22,15 +22,15 @@ struct Histogram {
 /// The service's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    outcomes: Mutex<BTreeMap<(&'static str, String), u64>>,
+    outcomes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     latency: Mutex<BTreeMap<&'static str, Histogram>>,
 }
 
 impl Metrics {
     /// Records one request of `op` that ended with `outcome` (`ok` or an error code).
-    pub fn observe(&self, op: &'static str, outcome: &str, elapsed: Duration) {
+    pub fn observe(&self, op: &'static str, outcome: &'static str, elapsed: Duration) {
         if let Ok(mut m) = self.outcomes.lock() {
-            *m.entry((op, outcome.to_owned())).or_default() += 1;
+            *m.entry((op, outcome)).or_default() += 1;
         }
         if let Ok(mut m) = self.latency.lock() {
             let h = m.entry(op).or_default();
@@ -52,7 +52,7 @@ impl Metrics {
             .ok()
             .and_then(|m| {
                 m.iter()
-                    .find(|((o, out), _)| *o == op && out == outcome)
+                    .find(|((o, out), _)| *o == op && *out == outcome)
                     .map(|(_, n)| *n)
             })
             .unwrap_or(0)
