@@ -67,6 +67,12 @@ impl IdentityKey {
         Self(SigningKey::generate_from_rng(rng))
     }
 
+    /// The signing key, for other signed structures of this crate (each with its own
+    /// domain tag in the signed bytes).
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.0
+    }
+
     /// The public key.
     pub fn verifying_key(&self) -> VerifyingKey {
         *self.0.verifying_key()

@@ -20,6 +20,8 @@
 //!   AES-256-GCM, sealing a partial to the worker with the request transcript as `info`.
 //! - [`identity`]: round messages signed with ECDSA P-256 identity keys, bound to
 //!   sender, epoch and round.
+//! - [`translog`]: the transparency log of releases and rounds, an RFC 9162 Merkle tree
+//!   with inclusion and consistency proofs and signed tree heads.
 //!
 //! **Security model.** With threshold `t`, any `t − 1` members learn nothing about the
 //! master secret or any derived key; `t` honest members can always derive, refresh and
@@ -57,5 +59,6 @@ pub mod identity;
 pub mod lifecycle;
 pub mod share;
 pub mod tag;
+pub mod translog;
 
 pub use error::Error;

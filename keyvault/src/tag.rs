@@ -13,3 +13,7 @@ pub const PEDERSEN_H: &[u8] = b"phalanx/v1/pedersen-h/P256_XMD:SHA-256_SSWU_RO_"
 pub const TRANSCRIPT: &[u8] = b"phalanx/v1/round-transcript";
 /// HPKE `info` prefix of a sealed key release (followed by the request transcript hash).
 pub const RELEASE_ENVELOPE: &[u8] = b"phalanx/v1/release-envelope";
+/// Prefix of transparency-log entries (the entry's own encoding follows).
+pub const LOG_ENTRY: &[u8] = b"phalanx/v1/log-entry";
+/// Signed bytes of a transparency-log tree head.
+pub const TREE_HEAD: &[u8] = b"phalanx/v1/tree-head";
