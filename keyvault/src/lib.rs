@@ -20,6 +20,9 @@
 //!   AES-256-GCM, sealing a partial to the worker with the request transcript as `info`.
 //! - [`identity`]: round messages signed with ECDSA P-256 identity keys, bound to
 //!   sender, epoch and round.
+//! - [`release`]: what a gatekeeper checks before releasing a partial to a worker: the
+//!   attestation token (ES256, JWKS), its age and appraisal, the runtime data binding
+//!   the HPKE key, and which tenants a measurement may derive under.
 //! - [`translog`]: the transparency log of releases and rounds, an RFC 9162 Merkle tree
 //!   with inclusion and consistency proofs and signed tree heads.
 //!
@@ -57,6 +60,7 @@ pub mod envelope;
 pub mod error;
 pub mod identity;
 pub mod lifecycle;
+pub mod release;
 pub mod share;
 pub mod tag;
 pub mod translog;

@@ -17,3 +17,5 @@ pub const RELEASE_ENVELOPE: &[u8] = b"phalanx/v1/release-envelope";
 pub const LOG_ENTRY: &[u8] = b"phalanx/v1/log-entry";
 /// Signed bytes of a transparency-log tree head.
 pub const TREE_HEAD: &[u8] = b"phalanx/v1/tree-head";
+/// Prefix of a worker's runtime data (its identity and HPKE keys), bound in its quote.
+pub const WORKER_RUNTIME_DATA: &[u8] = b"phalanx/v1/worker-runtime-data";

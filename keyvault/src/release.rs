@@ -1,0 +1,418 @@
+//! Attestation-gated key release: what a gatekeeper checks before it evaluates its share
+//! for a worker (sans-IO: the token, the JWKS, the request and `now` are passed in).
+//!
+//! A release request carries the worker's attestation result (the ES256 EAR token of
+//! the attestation service), its runtime data, the key id and the HPKE public key the
+//! partial is to be sealed to. [`authorize`] checks, in order, and names the first
+//! failure ([`ReleaseError`]):
+//!
+//! 1. the token is a compact JWS with `alg` ES256 and a `kid` in the pinned JWKS, and
+//!    its signature verifies (RFC 7515; `p256` ECDSA, r ‖ s);
+//! 2. `iss` is the expected issuer (if configured), `iat` is not in the future (60 s
+//!    skew), `exp` has not passed, and the token is younger than
+//!    [`ReleasePolicy::max_token_age_secs`];
+//! 3. `ear.status` is `affirming` (or `warning` with [`ReleasePolicy::allow_warning`])
+//!    and `phalanx.trust_root` is one the policy accepts (`intel` by default; the
+//!    simulated root only when listed, for development);
+//! 4. the token has exactly one TEE submodule, whose `phalanx.runtime_data_hash` is
+//!    SHA-256 of the runtime data sent, and that runtime data ([`WorkerRuntimeData`])
+//!    names the HPKE key of the request — so the partial can only be opened inside the
+//!    attested TEE;
+//! 5. the key id's tenant is the worker's own measurement (lower-case hex of MRENCLAVE
+//!    or MRTD), or the policy grants that measurement the tenant explicitly
+//!    ([`Grant`]). By default a worker derives only under its own measurement.
+//!
+//! The worker's report data binds the runtime data through the attestation service
+//! (`REPORTDATA = SHA-512(tag ‖ nonce ‖ runtime data)`), and the token binds its hash:
+//! the chain quote → token → runtime data → HPKE key holds without the gatekeeper
+//! seeing the quote.
+
+use crate::derive::KeyId;
+use base64::Engine as _;
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Largest token accepted.
+pub const MAX_TOKEN: usize = 64 * 1024;
+/// Allowed clock skew for `iat`, seconds.
+pub const CLOCK_SKEW: i64 = 60;
+
+/// Why a release is refused. Messages never contain secrets (there are none here).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// Not a compact ES256 JWS with the expected claims.
+    #[error("attestation token is malformed: {0}")]
+    TokenMalformed(&'static str),
+    /// The token's `kid` is not in the pinned JWKS.
+    #[error("attestation token signed by unknown key {0:?}")]
+    UnknownSigningKey(String),
+    /// The signature does not verify.
+    #[error("attestation token signature is invalid")]
+    BadTokenSignature,
+    /// Issued by another service.
+    #[error("attestation token issued by {0:?}, not the trusted issuer")]
+    WrongIssuer(String),
+    /// `iat` lies in the future.
+    #[error("attestation token issued in the future ({iat})")]
+    NotYetValid {
+        /// Its `iat`.
+        iat: i64,
+    },
+    /// `exp` has passed.
+    #[error("attestation token expired at {exp}")]
+    Expired {
+        /// Its `exp`.
+        exp: i64,
+    },
+    /// Older than the policy allows.
+    #[error("attestation token issued at {iat} is older than {max_age} s")]
+    TooOld {
+        /// Its `iat`.
+        iat: i64,
+        /// The policy's bound.
+        max_age: u32,
+    },
+    /// The appraisal is not accepted.
+    #[error("attestation status {0:?} is not accepted")]
+    StatusNotAccepted(String),
+    /// The evidence chained to a root the policy does not accept.
+    #[error("trust root {0:?} is not accepted")]
+    TrustRootNotAccepted(String),
+    /// The runtime data sent is not the one the token binds.
+    #[error("runtime data does not match the attested runtime data hash")]
+    RuntimeDataMismatch,
+    /// The request's HPKE key is not the one the attested runtime data names.
+    #[error("the HPKE key is not bound by the attested runtime data")]
+    HpkeKeyNotBound,
+    /// The measurement may not derive under this tenant.
+    #[error("measurement {measurement} may not derive keys of tenant {tenant:?}")]
+    KeyIdNotAllowed {
+        /// The worker's measurement (hex).
+        measurement: String,
+        /// The requested tenant.
+        tenant: String,
+    },
+}
+
+/// A JWK set of ES256 public keys, by `kid`.
+#[derive(Debug, Clone, Default)]
+pub struct Jwks(BTreeMap<String, VerifyingKey>);
+
+impl Jwks {
+    /// Parses a JWKS (RFC 7517) document, keeping the EC P-256 keys.
+    pub fn from_json(text: &str) -> Result<Self, ReleaseError> {
+        #[derive(Deserialize)]
+        struct Set {
+            keys: Vec<Jwk>,
+        }
+        #[derive(Deserialize)]
+        struct Jwk {
+            kty: String,
+            crv: Option<String>,
+            kid: Option<String>,
+            x: Option<String>,
+            y: Option<String>,
+        }
+        let set: Set = serde_json::from_str(text)
+            .map_err(|_| ReleaseError::TokenMalformed("JWKS is not a JWK set"))?;
+        let mut out = BTreeMap::new();
+        for k in set.keys {
+            let (Some(kid), Some(x), Some(y)) = (k.kid, k.x, k.y) else {
+                continue;
+            };
+            if k.kty != "EC" || k.crv.as_deref() != Some("P-256") {
+                continue;
+            }
+            let (x, y) = (b64(&x)?, b64(&y)?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err(ReleaseError::TokenMalformed("JWK coordinates"));
+            }
+            let point = [&[4u8][..], &x, &y].concat();
+            let key = VerifyingKey::from_sec1_bytes(&point)
+                .map_err(|_| ReleaseError::TokenMalformed("JWK is not a P-256 point"))?;
+            out.insert(kid, key);
+        }
+        Ok(Self(out))
+    }
+}
+
+fn b64(s: &str) -> Result<Vec<u8>, ReleaseError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| ReleaseError::TokenMalformed("base64url"))
+}
+
+/// A measurement allowed to derive under further tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// MRENCLAVE or MRTD, hex.
+    pub measurement: String,
+    /// Tenants it may also derive under.
+    pub tenants: Vec<String>,
+}
+
+fn default_max_age() -> u32 {
+    3600
+}
+
+fn default_roots() -> Vec<String> {
+    vec!["intel".into()]
+}
+
+/// What a gatekeeper releases to whom. Secure defaults: Intel's root only, `affirming`
+/// only, tokens younger than an hour, own measurement only.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasePolicy {
+    /// The expected `iss` (unchecked when absent).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Oldest token accepted, seconds since `iat`.
+    #[serde(default = "default_max_age")]
+    pub max_token_age_secs: u32,
+    /// Also release on a `warning` appraisal.
+    #[serde(default)]
+    pub allow_warning: bool,
+    /// Accepted `phalanx.trust_root` values.
+    #[serde(default = "default_roots")]
+    pub trust_roots: Vec<String>,
+    /// Extra tenants per measurement.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+}
+
+impl Default for ReleasePolicy {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            max_token_age_secs: default_max_age(),
+            allow_warning: false,
+            trust_roots: default_roots(),
+            grants: Vec::new(),
+        }
+    }
+}
+
+/// The runtime data a worker binds into its quote: its identity key and the HPKE key
+/// key releases are sealed to. Encoding: [`crate::tag::WORKER_RUNTIME_DATA`] ‖ u16
+/// length ‖ identity key (SEC1) ‖ u16 length ‖ HPKE key (SEC1 uncompressed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRuntimeData {
+    /// The worker's identity (output-signing) key, SEC1.
+    pub identity_key: Vec<u8>,
+    /// The worker's HPKE public key, SEC1 uncompressed.
+    pub hpke_public_key: Vec<u8>,
+}
+
+impl WorkerRuntimeData {
+    /// The canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = crate::tag::WORKER_RUNTIME_DATA.to_vec();
+        for part in [&self.identity_key, &self.hpke_public_key] {
+            out.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    /// Strict decoding: the tag, two length-prefixed fields of at most 133 bytes, and
+    /// nothing after.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ReleaseError> {
+        let bad = ReleaseError::TokenMalformed("worker runtime data");
+        let mut rest = bytes
+            .strip_prefix(crate::tag::WORKER_RUNTIME_DATA)
+            .ok_or(bad.clone())?;
+        let mut field = || -> Result<Vec<u8>, ReleaseError> {
+            let (len, tail) = rest.split_first_chunk::<2>().ok_or(bad.clone())?;
+            let len = usize::from(u16::from_be_bytes(*len));
+            if len > 133 || tail.len() < len {
+                return Err(bad.clone());
+            }
+            let (v, tail) = tail.split_at(len);
+            rest = tail;
+            Ok(v.to_vec())
+        };
+        let identity_key = field()?;
+        let hpke_public_key = field()?;
+        if !rest.is_empty() {
+            return Err(bad);
+        }
+        Ok(Self {
+            identity_key,
+            hpke_public_key,
+        })
+    }
+}
+
+/// What the gatekeeper learnt about an authorized worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    /// `sgx` or `tdx`.
+    pub tee: String,
+    /// MRENCLAVE or MRTD, lower-case hex.
+    pub measurement: String,
+    /// The worker's runtime data.
+    pub worker: WorkerRuntimeData,
+    /// The token's `exp`.
+    pub token_expires: i64,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Evidence {
+    mr_enclave: Option<String>,
+    mr_td: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Submodule {
+    #[serde(rename = "phalanx.evidence")]
+    evidence: Evidence,
+    #[serde(rename = "phalanx.runtime_data_hash")]
+    runtime_data_hash: String,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    iat: i64,
+    exp: i64,
+    #[serde(rename = "ear.status")]
+    status: String,
+    #[serde(rename = "phalanx.trust_root")]
+    trust_root: String,
+    submods: BTreeMap<String, Submodule>,
+}
+
+/// Checks a release request (see the module doc for the steps).
+pub fn authorize(
+    token: &str,
+    jwks: &Jwks,
+    runtime_data: &[u8],
+    hpke_public_key: &[u8],
+    key_id: &KeyId,
+    policy: &ReleasePolicy,
+    now: i64,
+) -> Result<Authorized, ReleaseError> {
+    // 1. Signature.
+    if token.len() > MAX_TOKEN {
+        return Err(ReleaseError::TokenMalformed("too large"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ReleaseError::TokenMalformed("not a compact JWS"));
+    };
+    let header: Header =
+        serde_json::from_slice(&b64(h)?).map_err(|_| ReleaseError::TokenMalformed("header"))?;
+    if header.alg != "ES256" {
+        return Err(ReleaseError::TokenMalformed("alg is not ES256"));
+    }
+    let kid = header.kid.unwrap_or_default();
+    let key = jwks
+        .0
+        .get(&kid)
+        .ok_or_else(|| ReleaseError::UnknownSigningKey(kid.chars().take(64).collect()))?;
+    let sig = Signature::from_slice(&b64(s)?).map_err(|_| ReleaseError::BadTokenSignature)?;
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or(ReleaseError::TokenMalformed("not a compact JWS"))?;
+    key.verify(signing_input.as_bytes(), &sig)
+        .map_err(|_| ReleaseError::BadTokenSignature)?;
+    let claims: Claims =
+        serde_json::from_slice(&b64(p)?).map_err(|_| ReleaseError::TokenMalformed("claims"))?;
+
+    // 2. Issuer and time.
+    if let Some(iss) = &policy.issuer
+        && &claims.iss != iss
+    {
+        return Err(ReleaseError::WrongIssuer(
+            claims.iss.chars().take(128).collect(),
+        ));
+    }
+    if claims.iat > now.saturating_add(CLOCK_SKEW) {
+        return Err(ReleaseError::NotYetValid { iat: claims.iat });
+    }
+    if now >= claims.exp {
+        return Err(ReleaseError::Expired { exp: claims.exp });
+    }
+    if now.saturating_sub(claims.iat) > i64::from(policy.max_token_age_secs) {
+        return Err(ReleaseError::TooOld {
+            iat: claims.iat,
+            max_age: policy.max_token_age_secs,
+        });
+    }
+
+    // 3. Appraisal and trust root.
+    let status_ok =
+        claims.status == "affirming" || (policy.allow_warning && claims.status == "warning");
+    if !status_ok {
+        return Err(ReleaseError::StatusNotAccepted(
+            claims.status.chars().take(32).collect(),
+        ));
+    }
+    if !policy.trust_roots.contains(&claims.trust_root) {
+        return Err(ReleaseError::TrustRootNotAccepted(
+            claims.trust_root.chars().take(32).collect(),
+        ));
+    }
+
+    // 4. Runtime data and the HPKE key.
+    let mut submods = claims.submods.into_iter();
+    let (Some((tee, sub)), None) = (submods.next(), submods.next()) else {
+        return Err(ReleaseError::TokenMalformed(
+            "not exactly one TEE submodule",
+        ));
+    };
+    let hash =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(runtime_data));
+    if !ct_eq(hash.as_bytes(), sub.runtime_data_hash.as_bytes()) {
+        return Err(ReleaseError::RuntimeDataMismatch);
+    }
+    let worker = WorkerRuntimeData::decode(runtime_data)?;
+    if worker.hpke_public_key != hpke_public_key {
+        return Err(ReleaseError::HpkeKeyNotBound);
+    }
+
+    // 5. Which keys this measurement may derive.
+    let measurement = match tee.as_str() {
+        "sgx" => sub.evidence.mr_enclave,
+        "tdx" => sub.evidence.mr_td,
+        _ => None,
+    }
+    .ok_or(ReleaseError::TokenMalformed("no measurement"))?
+    .to_ascii_lowercase();
+    let granted = key_id.tenant == measurement
+        || policy.grants.iter().any(|g| {
+            g.measurement.eq_ignore_ascii_case(&measurement) && g.tenants.contains(&key_id.tenant)
+        });
+    if !granted {
+        return Err(ReleaseError::KeyIdNotAllowed {
+            measurement,
+            tenant: key_id.tenant.chars().take(128).collect(),
+        });
+    }
+    Ok(Authorized {
+        tee,
+        measurement,
+        worker,
+        token_expires: claims.exp,
+    })
+}
+
+/// Equality that does not stop at the first difference (the hash is public, but the
+/// habit costs nothing).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

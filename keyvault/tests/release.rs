@@ -1,0 +1,269 @@
+//! Attestation-gated release, end to end with real artefacts: a simulated SGX quote
+//! binding the worker's runtime data, verified and appraised by the attestation
+//! service's library, signed into an EAR token; the gatekeeper's check accepts exactly
+//! the right requests and names the reason for each refusal.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use attestation_service::nonce::report_data;
+use attestation_service::policy::{Policy, appraise};
+use attestation_service::sim::{SgxEnclave, SimConfig, SimTee};
+use attestation_service::token::{Signer, claims, generate_key};
+use attestation_service::{TeeType, TrustAnchors, verify};
+use keyvault::derive::KeyId;
+use keyvault::envelope::RecipientKey;
+use keyvault::identity::IdentityKey;
+use keyvault::release::{Grant, Jwks, ReleaseError, ReleasePolicy, WorkerRuntimeData, authorize};
+
+const NOW: i64 = 1_760_003_600;
+const TTL: i64 = 600;
+const MR: [u8; 32] = [0x42; 32];
+
+struct World {
+    token: String,
+    jwks: Jwks,
+    runtime_data: Vec<u8>,
+    hpke: Vec<u8>,
+    policy: ReleasePolicy,
+}
+
+fn key_id(tenant: &str) -> KeyId {
+    KeyId {
+        epoch: 0,
+        tenant: tenant.into(),
+        path: "db".into(),
+        purpose: "aead".into(),
+    }
+}
+
+/// A token for an enclave `mr` under an attestation policy allowing `allowed`.
+fn world_for(mr: [u8; 32], allowed: [u8; 32], trust_root: &'static str) -> World {
+    let mut rng = rand::rng();
+    let sim = SimTee::generate(SimConfig::up_to_date(NOW - 3600)).unwrap();
+    let recipient = RecipientKey::generate(&mut rng);
+    let worker = WorkerRuntimeData {
+        identity_key: IdentityKey::generate(&mut rng)
+            .verifying_key()
+            .to_sec1_bytes()
+            .to_vec(),
+        hpke_public_key: recipient.public_bytes(),
+    };
+    let runtime_data = worker.encode();
+    let nonce = b"a service nonce";
+    let quote = sim
+        .sgx_quote(
+            &SgxEnclave {
+                mr_enclave: mr,
+                ..SgxEnclave::default()
+            },
+            &report_data(nonce, &runtime_data),
+        )
+        .unwrap();
+    let anchors: TrustAnchors = sim.trust_anchors();
+    let verified = verify(
+        &quote,
+        &sim.collateral(TeeType::Sgx).unwrap(),
+        NOW,
+        &anchors,
+    )
+    .unwrap();
+    let policy = Policy::from_toml(&format!(
+        "id = \"app\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n",
+        hex::encode(allowed)
+    ))
+    .unwrap();
+    let verdict = appraise(&policy, &verified, NOW);
+    let mut c = claims(
+        "https://as.example",
+        NOW,
+        TTL,
+        nonce,
+        &runtime_data,
+        &verified,
+        &verdict,
+    );
+    c.trust_root = trust_root;
+    let signer = Signer::new(&generate_key().unwrap()).unwrap();
+    World {
+        token: signer.sign(&c).unwrap(),
+        jwks: Jwks::from_json(&signer.jwks(NOW).to_string()).unwrap(),
+        runtime_data,
+        hpke: worker.hpke_public_key,
+        policy: ReleasePolicy {
+            issuer: Some("https://as.example".into()),
+            trust_roots: vec!["sim".into()],
+            ..ReleasePolicy::default()
+        },
+    }
+}
+
+fn check(w: &World, tenant: &str, now: i64) -> Result<keyvault::release::Authorized, ReleaseError> {
+    authorize(
+        &w.token,
+        &w.jwks,
+        &w.runtime_data,
+        &w.hpke,
+        &key_id(tenant),
+        &w.policy,
+        now,
+    )
+}
+
+#[test]
+fn a_genuine_worker_gets_its_own_namespace_only() {
+    let mut w = world_for(MR, MR, "sim");
+    let own = hex::encode(MR);
+    let a = check(&w, &own, NOW + 10).unwrap();
+    assert_eq!(
+        (a.tee.as_str(), a.measurement.as_str()),
+        ("sgx", own.as_str())
+    );
+    assert_eq!(a.worker.hpke_public_key, w.hpke);
+    assert_eq!(a.token_expires, NOW + TTL);
+    assert!(matches!(
+        check(&w, "someone-else", NOW),
+        Err(ReleaseError::KeyIdNotAllowed { .. })
+    ));
+    w.policy.grants.push(Grant {
+        measurement: own.to_uppercase(),
+        tenants: vec!["shared".into()],
+    });
+    check(&w, "shared", NOW).unwrap();
+    assert!(check(&w, "someone-else", NOW).is_err());
+}
+
+#[test]
+fn time_issuer_status_and_root_are_enforced() {
+    let mut w = world_for(MR, MR, "sim");
+    let own = hex::encode(MR);
+    assert_eq!(
+        check(&w, &own, NOW + TTL),
+        Err(ReleaseError::Expired { exp: NOW + TTL })
+    );
+    assert_eq!(
+        check(&w, &own, NOW - 61),
+        Err(ReleaseError::NotYetValid { iat: NOW })
+    );
+    w.policy.max_token_age_secs = 30;
+    assert_eq!(
+        check(&w, &own, NOW + 31),
+        Err(ReleaseError::TooOld {
+            iat: NOW,
+            max_age: 30
+        })
+    );
+    w.policy.max_token_age_secs = 3600;
+    w.policy.issuer = Some("https://elsewhere".into());
+    assert!(matches!(
+        check(&w, &own, NOW),
+        Err(ReleaseError::WrongIssuer(_))
+    ));
+    w.policy.issuer = None;
+    // Production policy: the simulated root is refused.
+    w.policy.trust_roots = ReleasePolicy::default().trust_roots;
+    assert_eq!(
+        check(&w, &own, NOW),
+        Err(ReleaseError::TrustRootNotAccepted("sim".into()))
+    );
+    // A contraindicated appraisal (the attestation policy allows another enclave).
+    let other = world_for(MR, [7; 32], "sim");
+    assert_eq!(
+        check(&other, &own, NOW),
+        Err(ReleaseError::StatusNotAccepted("contraindicated".into()))
+    );
+}
+
+#[test]
+fn forged_tokens_and_unbound_keys_are_refused() {
+    let w = world_for(MR, MR, "sim");
+    let own = hex::encode(MR);
+    // A flipped payload character.
+    let mut forged = w.token.clone().into_bytes();
+    let dot = forged.iter().position(|&b| b == b'.').unwrap();
+    forged[dot + 5] = if forged[dot + 5] == b'A' { b'B' } else { b'A' };
+    let forged = World {
+        token: String::from_utf8(forged).unwrap(),
+        ..world_ref(&w)
+    };
+    assert!(matches!(
+        check(&forged, &own, NOW),
+        Err(ReleaseError::BadTokenSignature | ReleaseError::TokenMalformed(_))
+    ));
+    // Signed by a key the gatekeeper does not pin.
+    let stranger = world_for(MR, MR, "sim");
+    let mixed = World {
+        token: stranger.token.clone(),
+        ..world_ref(&w)
+    };
+    assert!(matches!(
+        check(&mixed, &own, NOW),
+        Err(ReleaseError::UnknownSigningKey(_))
+    ));
+    // `alg: none`.
+    let parts: Vec<&str> = w.token.split('.').collect();
+    let none = World {
+        token: format!("eyJhbGciOiJub25lIn0.{}.", parts[1]),
+        ..world_ref(&w)
+    };
+    assert!(matches!(
+        check(&none, &own, NOW),
+        Err(ReleaseError::TokenMalformed(_))
+    ));
+    // Runtime data other than the attested one.
+    let mut rd = w.runtime_data.clone();
+    let last = rd.len() - 1;
+    rd[last] ^= 1;
+    let other_rd = World {
+        runtime_data: rd,
+        ..world_ref(&w)
+    };
+    assert_eq!(
+        check(&other_rd, &own, NOW),
+        Err(ReleaseError::RuntimeDataMismatch)
+    );
+    // An HPKE key the attested runtime data does not name.
+    let other_key = World {
+        hpke: RecipientKey::generate(&mut rand::rng()).public_bytes(),
+        ..world_ref(&w)
+    };
+    assert_eq!(
+        check(&other_key, &own, NOW),
+        Err(ReleaseError::HpkeKeyNotBound)
+    );
+}
+
+fn world_ref(w: &World) -> World {
+    World {
+        token: w.token.clone(),
+        jwks: w.jwks.clone(),
+        runtime_data: w.runtime_data.clone(),
+        hpke: w.hpke.clone(),
+        policy: w.policy.clone(),
+    }
+}
+
+#[test]
+fn worker_runtime_data_decoding_is_strict() {
+    let rd = WorkerRuntimeData {
+        identity_key: vec![2; 33],
+        hpke_public_key: vec![4; 65],
+    };
+    let bytes = rd.encode();
+    assert_eq!(WorkerRuntimeData::decode(&bytes).unwrap(), rd);
+    for cut in 0..bytes.len() {
+        assert!(
+            WorkerRuntimeData::decode(&bytes[..cut]).is_err(),
+            "cut {cut}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(WorkerRuntimeData::decode(&longer).is_err());
+    let mut retagged = bytes.clone();
+    retagged[0] ^= 1;
+    assert!(WorkerRuntimeData::decode(&retagged).is_err());
+}
