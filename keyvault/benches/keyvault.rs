@@ -1,7 +1,19 @@
 //! Threshold key costs: a key release (gatekeeper partial evaluation with its DLEQ
 //! proof; worker verification and combination), and whole DKG, refresh and reshare
-//! rounds run in one process (every member's work added up).
-#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+//! rounds run in one process (every member's work added up); and the whole release
+//! exchange: a gatekeeper's `release` (token check, evaluation, HPKE seal, log append,
+//! signed tree head) and a worker's `assemble` of three answers (log proofs, envelopes,
+//! DLEQ proofs, combination) — the CPU floor of the cluster's load benchmark.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::expect_used
+)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyvault::derive::{KeyId, combine, evaluate};
@@ -41,6 +53,61 @@ fn release(c: &mut Criterion) {
     }
 }
 
+fn exchange(c: &mut Criterion) {
+    use keyvault::gatekeeper::{Gatekeeper, ReleaseRequest, assemble};
+    use std::collections::BTreeMap;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let w = common::worker(common::MR, common::MR, "sim");
+    let outputs = run_in_memory(&DkgParams::new(0, 3, &members(5)).unwrap(), &mut rng).unwrap();
+    let public = outputs[0].public.clone();
+    let mut identities = BTreeMap::new();
+    let mut gks: Vec<Gatekeeper> = outputs
+        .into_iter()
+        .map(|o| {
+            let id = keyvault::identity::IdentityKey::generate(&mut rng);
+            identities.insert(o.share.index, id.verifying_key());
+            Gatekeeper::new(
+                id,
+                o.share.index,
+                BTreeMap::from([(0, o.share)]),
+                keyvault::translog::MerkleLog::new(),
+                w.jwks.clone(),
+                common::sim_policy(),
+            )
+        })
+        .collect();
+    let req = ReleaseRequest {
+        token: w.token.clone(),
+        runtime_data: w.runtime_data.clone(),
+        key_id: common::key_id(0, &hex::encode(common::MR)),
+        hpke_public_key: w.hpke.clone(),
+    };
+    c.bench_function("exchange/gatekeeper_release", |b| {
+        b.iter(|| {
+            gks[0]
+                .release(black_box(&req), common::NOW, &mut rng)
+                .unwrap()
+        })
+    });
+    let answers: Vec<_> = gks
+        .iter_mut()
+        .take(3)
+        .map(|g| g.release(&req, common::NOW, &mut rng).unwrap().0)
+        .collect();
+    c.bench_function("exchange/worker_assemble_t3", |b| {
+        b.iter(|| {
+            assemble(
+                &req,
+                &w.recipient,
+                &public,
+                &identities,
+                black_box(&answers),
+            )
+            .unwrap()
+        })
+    });
+}
+
 fn rounds(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let mut g = c.benchmark_group("rounds");
@@ -68,5 +135,5 @@ fn rounds(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, release, rounds);
+criterion_group!(benches, release, exchange, rounds);
 criterion_main!(benches);

@@ -23,6 +23,8 @@
 //! - [`release`]: what a gatekeeper checks before releasing a partial to a worker: the
 //!   attestation token (ES256, JWKS), its age and appraisal, the runtime data binding
 //!   the HPKE key, and which tenants a measurement may derive under.
+//! - [`gatekeeper`]: the key-release exchange, both halves: a gatekeeper authorizes,
+//!   evaluates, seals and logs; a worker checks log proofs, opens, verifies and combines.
 //! - [`translog`]: the transparency log of releases and rounds, an RFC 9162 Merkle tree
 //!   with inclusion and consistency proofs and signed tree heads.
 //!
@@ -58,6 +60,7 @@ pub mod dkg;
 pub mod dleq;
 pub mod envelope;
 pub mod error;
+pub mod gatekeeper;
 pub mod identity;
 pub mod lifecycle;
 pub mod release;

@@ -19,3 +19,5 @@ pub const LOG_ENTRY: &[u8] = b"phalanx/v1/log-entry";
 pub const TREE_HEAD: &[u8] = b"phalanx/v1/tree-head";
 /// Prefix of a worker's runtime data (its identity and HPKE keys), bound in its quote.
 pub const WORKER_RUNTIME_DATA: &[u8] = b"phalanx/v1/worker-runtime-data";
+/// Transcript hash of a key-release request (HPKE `info` and log record).
+pub const RELEASE_REQUEST: &[u8] = b"phalanx/v1/release-request";

@@ -9,19 +9,11 @@
     clippy::indexing_slicing
 )]
 
-use attestation_service::nonce::report_data;
-use attestation_service::policy::{Policy, appraise};
-use attestation_service::sim::{SgxEnclave, SimConfig, SimTee};
-use attestation_service::token::{Signer, claims, generate_key};
-use attestation_service::{TeeType, TrustAnchors, verify};
-use keyvault::derive::KeyId;
-use keyvault::envelope::RecipientKey;
-use keyvault::identity::IdentityKey;
-use keyvault::release::{Grant, Jwks, ReleaseError, ReleasePolicy, WorkerRuntimeData, authorize};
+mod common;
 
-const NOW: i64 = 1_760_003_600;
-const TTL: i64 = 600;
-const MR: [u8; 32] = [0x42; 32];
+use common::*;
+use keyvault::envelope::RecipientKey;
+use keyvault::release::{Grant, Jwks, ReleaseError, ReleasePolicy, WorkerRuntimeData, authorize};
 
 struct World {
     token: String,
@@ -31,73 +23,15 @@ struct World {
     policy: ReleasePolicy,
 }
 
-fn key_id(tenant: &str) -> KeyId {
-    KeyId {
-        epoch: 0,
-        tenant: tenant.into(),
-        path: "db".into(),
-        purpose: "aead".into(),
-    }
-}
-
 /// A token for an enclave `mr` under an attestation policy allowing `allowed`.
 fn world_for(mr: [u8; 32], allowed: [u8; 32], trust_root: &'static str) -> World {
-    let mut rng = rand::rng();
-    let sim = SimTee::generate(SimConfig::up_to_date(NOW - 3600)).unwrap();
-    let recipient = RecipientKey::generate(&mut rng);
-    let worker = WorkerRuntimeData {
-        identity_key: IdentityKey::generate(&mut rng)
-            .verifying_key()
-            .to_sec1_bytes()
-            .to_vec(),
-        hpke_public_key: recipient.public_bytes(),
-    };
-    let runtime_data = worker.encode();
-    let nonce = b"a service nonce";
-    let quote = sim
-        .sgx_quote(
-            &SgxEnclave {
-                mr_enclave: mr,
-                ..SgxEnclave::default()
-            },
-            &report_data(nonce, &runtime_data),
-        )
-        .unwrap();
-    let anchors: TrustAnchors = sim.trust_anchors();
-    let verified = verify(
-        &quote,
-        &sim.collateral(TeeType::Sgx).unwrap(),
-        NOW,
-        &anchors,
-    )
-    .unwrap();
-    let policy = Policy::from_toml(&format!(
-        "id = \"app\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n",
-        hex::encode(allowed)
-    ))
-    .unwrap();
-    let verdict = appraise(&policy, &verified, NOW);
-    let mut c = claims(
-        "https://as.example",
-        NOW,
-        TTL,
-        nonce,
-        &runtime_data,
-        &verified,
-        &verdict,
-    );
-    c.trust_root = trust_root;
-    let signer = Signer::new(&generate_key().unwrap()).unwrap();
+    let w = worker(mr, allowed, trust_root);
     World {
-        token: signer.sign(&c).unwrap(),
-        jwks: Jwks::from_json(&signer.jwks(NOW).to_string()).unwrap(),
-        runtime_data,
-        hpke: worker.hpke_public_key,
-        policy: ReleasePolicy {
-            issuer: Some("https://as.example".into()),
-            trust_roots: vec!["sim".into()],
-            ..ReleasePolicy::default()
-        },
+        token: w.token,
+        jwks: w.jwks,
+        runtime_data: w.runtime_data,
+        hpke: w.hpke,
+        policy: sim_policy(),
     }
 }
 
@@ -107,7 +41,7 @@ fn check(w: &World, tenant: &str, now: i64) -> Result<keyvault::release::Authori
         &w.jwks,
         &w.runtime_data,
         &w.hpke,
-        &key_id(tenant),
+        &key_id(0, tenant),
         &w.policy,
         now,
     )

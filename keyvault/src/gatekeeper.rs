@@ -1,0 +1,267 @@
+//! The key-release exchange between a worker and the gatekeepers, both halves, sans-IO.
+//!
+//! **Gatekeeper** ([`Gatekeeper::release`]): [`authorize`] the request (attestation
+//! token, runtime data, HPKE key, tenant), evaluate its share of the key id's epoch at
+//! `H2C(key id)` with a DLEQ proof, seal the 99-byte partial to the worker's HPKE key
+//! with the request transcript as HPKE `info`, append a release record to its
+//! [`MerkleLog`], and answer with the sealed partial, the record's inclusion proof and a
+//! freshly signed tree head. The record is `LOG_ENTRY ‖ 1 ‖ node ‖ logged_at ‖
+//! transcript`: everything in it the worker already knows, so it can recompute the
+//! leaf.
+//!
+//! **Worker** ([`assemble`]): for each answer, check the tree head's signature under
+//! the gatekeeper's identity key, recompute the record and check its inclusion, open
+//! the envelope, decode the partial and check it comes from that gatekeeper; then
+//! [`combine`] verifies every DLEQ proof and combines `t` valid partials. Every
+//! gatekeeper whose answer failed any step is named in [`Assembled::faulty`]; `n − t`
+//! silent or lying gatekeepers are tolerated.
+//!
+//! The request transcript is `SHA-256(RELEASE_REQUEST ‖ len ‖ token ‖ len ‖ runtime
+//! data ‖ key id encoding ‖ len ‖ purpose ‖ len ‖ HPKE key)`: a sealed partial opens
+//! only for the request it answers.
+
+use crate::derive::{KeyId, PartialEvaluation, combine, evaluate};
+use crate::envelope::{RecipientKey, Sealed, open, seal};
+use crate::error::Error;
+use crate::identity::IdentityKey;
+use crate::release::{Authorized, Jwks, ReleaseError, ReleasePolicy, authorize};
+use crate::share::{KeyShare, NodeIndex, PublicKeySet};
+use crate::translog::{Hash, MerkleLog, SignedTreeHead, TreeHead, leaf_hash, verify_inclusion};
+use p256::ecdsa::VerifyingKey;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// A worker's request to one gatekeeper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRequest {
+    /// The attestation result (ES256 EAR token).
+    pub token: String,
+    /// The runtime data the token binds ([`crate::release::WorkerRuntimeData`]).
+    pub runtime_data: Vec<u8>,
+    /// Which key.
+    pub key_id: KeyId,
+    /// Where to seal the partial (SEC1 uncompressed P-256).
+    pub hpke_public_key: Vec<u8>,
+}
+
+fn put(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
+}
+
+impl ReleaseRequest {
+    /// The request transcript (see the module doc).
+    pub fn transcript(&self) -> Result<Hash, Error> {
+        let mut h = Sha256::new();
+        h.update(crate::tag::RELEASE_REQUEST);
+        put(&mut h, self.token.as_bytes());
+        put(&mut h, &self.runtime_data);
+        h.update(self.key_id.encode_point_input()?);
+        put(&mut h, self.key_id.purpose.as_bytes());
+        put(&mut h, &self.hpke_public_key);
+        Ok(h.finalize().into())
+    }
+}
+
+/// The transparency-log record of one release.
+pub fn release_record(node: NodeIndex, logged_at: i64, transcript: &Hash) -> Vec<u8> {
+    let mut out = crate::tag::LOG_ENTRY.to_vec();
+    out.push(1); // kind: key release
+    out.extend_from_slice(&node.get().to_be_bytes());
+    out.extend_from_slice(&logged_at.to_be_bytes());
+    out.extend_from_slice(transcript);
+    out
+}
+
+/// A gatekeeper's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseResponse {
+    /// Who answers.
+    pub node: NodeIndex,
+    /// The partial evaluation, sealed to the request's HPKE key.
+    pub sealed: Sealed,
+    /// When the release was logged.
+    pub logged_at: i64,
+    /// The record's position in the log.
+    pub log_index: u64,
+    /// Its inclusion proof in the tree of `tree_head.head.size` entries.
+    pub inclusion_proof: Vec<Hash>,
+    /// The log's signed tree head after the release.
+    pub tree_head: SignedTreeHead,
+}
+
+/// Why a gatekeeper did not release.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatekeeperError {
+    /// The request is not authorized (the reason is safe to return to the caller).
+    #[error("release refused: {0}")]
+    Refused(#[from] ReleaseError),
+    /// This gatekeeper holds no share of that epoch (unknown, or retired).
+    #[error("no share for epoch {0}")]
+    UnknownEpoch(u64),
+    /// A cryptographic step failed.
+    #[error(transparent)]
+    Crypto(#[from] Error),
+}
+
+/// One gatekeeper's release state: its shares by epoch, its identity, its log.
+#[derive(Debug)]
+pub struct Gatekeeper {
+    index: NodeIndex,
+    identity: IdentityKey,
+    shares: BTreeMap<u64, KeyShare>,
+    log: MerkleLog,
+    log_id: Hash,
+    jwks: Jwks,
+    policy: ReleasePolicy,
+}
+
+impl Gatekeeper {
+    /// A gatekeeper with the given identity and shares (epoch → share), trusting
+    /// `jwks` for attestation results and releasing under `policy`; `log` is its log
+    /// so far (empty on genesis).
+    pub fn new(
+        identity: IdentityKey,
+        index: NodeIndex,
+        shares: BTreeMap<u64, KeyShare>,
+        log: MerkleLog,
+        jwks: Jwks,
+        policy: ReleasePolicy,
+    ) -> Self {
+        let log_id = Sha256::digest(identity.verifying_key().to_sec1_bytes()).into();
+        Self {
+            index,
+            identity,
+            shares,
+            log,
+            log_id,
+            jwks,
+            policy,
+        }
+    }
+
+    /// The log (to persist its leaves, serve heads and consistency proofs).
+    pub fn log(&self) -> &MerkleLog {
+        &self.log
+    }
+
+    /// Signs the current tree head.
+    pub fn tree_head(&self, now: i64) -> SignedTreeHead {
+        TreeHead {
+            log_id: self.log_id,
+            size: self.log.size(),
+            root: self.log.root(),
+            timestamp: now,
+        }
+        .sign(&self.identity)
+    }
+
+    /// Handles one release request at `now` (see the module doc). On success the log
+    /// has grown by one record, which the caller persists before answering.
+    pub fn release<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        req: &ReleaseRequest,
+        now: i64,
+        rng: &mut R,
+    ) -> Result<(ReleaseResponse, Authorized), GatekeeperError> {
+        let authorized = authorize(
+            &req.token,
+            &self.jwks,
+            &req.runtime_data,
+            &req.hpke_public_key,
+            &req.key_id,
+            &self.policy,
+            now,
+        )?;
+        let share = self
+            .shares
+            .get(&req.key_id.epoch)
+            .ok_or(GatekeeperError::UnknownEpoch(req.key_id.epoch))?;
+        let partial = evaluate(share, &req.key_id, rng)?;
+        let transcript = req.transcript()?;
+        let sealed = seal(&req.hpke_public_key, &transcript, &partial.to_bytes(), rng)?;
+        let (log_index, _) = self
+            .log
+            .append(&release_record(self.index, now, &transcript));
+        let size = self.log.size();
+        let inclusion_proof = self.log.inclusion_proof(log_index, size)?;
+        Ok((
+            ReleaseResponse {
+                node: self.index,
+                sealed,
+                logged_at: now,
+                log_index,
+                inclusion_proof,
+                tree_head: self.tree_head(now),
+            },
+            authorized,
+        ))
+    }
+}
+
+/// What a worker gets from the answers.
+#[derive(Debug)]
+pub struct Assembled {
+    /// The derived key.
+    pub key: crate::derive::DerivedKey,
+    /// Gatekeepers whose answer failed a check (log proof, envelope, or partial proof).
+    pub faulty: Vec<NodeIndex>,
+}
+
+/// Checks one answer's log proof and opens its partial.
+fn open_one(
+    transcript: &Hash,
+    recipient: &RecipientKey,
+    identity: &VerifyingKey,
+    r: &ReleaseResponse,
+) -> Result<PartialEvaluation, Error> {
+    let head = r.tree_head.verify(identity)?;
+    let leaf = leaf_hash(&release_record(r.node, r.logged_at, transcript));
+    verify_inclusion(
+        &leaf,
+        r.log_index,
+        head.size,
+        &r.inclusion_proof,
+        &head.root,
+    )?;
+    let plain = open(recipient, transcript, &r.sealed)?;
+    let partial = PartialEvaluation::from_bytes(&plain)?;
+    if partial.index != r.node {
+        return Err(Error::Malformed("partial from another member"));
+    }
+    Ok(partial)
+}
+
+/// Worker side: checks every answer and derives the key from `t` valid partials (see
+/// the module doc). `identities` are the gatekeepers' identity keys (from the
+/// registry); answers from unknown gatekeepers count as faulty.
+pub fn assemble(
+    request: &ReleaseRequest,
+    recipient: &RecipientKey,
+    public: &PublicKeySet,
+    identities: &BTreeMap<NodeIndex, VerifyingKey>,
+    responses: &[ReleaseResponse],
+) -> Result<Assembled, Error> {
+    let transcript = request.transcript()?;
+    let mut faulty = Vec::new();
+    let mut partials = Vec::new();
+    for r in responses {
+        let opened = identities
+            .get(&r.node)
+            .ok_or(Error::UnknownNode(r.node))
+            .and_then(|id| open_one(&transcript, recipient, id, r));
+        match opened {
+            Ok(p) => partials.push(p),
+            Err(_) => faulty.push(r.node),
+        }
+    }
+    let combined = combine(public, &request.key_id, &partials)?;
+    faulty.extend(combined.faulty);
+    faulty.sort();
+    faulty.dedup();
+    Ok(Assembled {
+        key: combined.key,
+        faulty,
+    })
+}

@@ -1,0 +1,100 @@
+//! A worker with a real attestation result: a simulated SGX quote binding its runtime
+//! data, verified and appraised by the attestation service's library, signed into an
+//! EAR token. Shared by the release and gatekeeper tests.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use attestation_service::nonce::report_data;
+use attestation_service::policy::{Policy, appraise};
+use attestation_service::sim::{SgxEnclave, SimConfig, SimTee};
+use attestation_service::token::{Signer, claims, generate_key};
+use attestation_service::{TeeType, verify};
+use keyvault::derive::KeyId;
+use keyvault::envelope::RecipientKey;
+use keyvault::identity::IdentityKey;
+use keyvault::release::{Jwks, ReleasePolicy, WorkerRuntimeData};
+
+pub const NOW: i64 = 1_760_003_600;
+pub const TTL: i64 = 600;
+pub const MR: [u8; 32] = [0x42; 32];
+pub const ISSUER: &str = "https://as.example";
+
+/// A worker and its attestation result.
+pub struct Worker {
+    pub token: String,
+    pub jwks: Jwks,
+    pub runtime_data: Vec<u8>,
+    pub recipient: RecipientKey,
+    pub hpke: Vec<u8>,
+}
+
+/// A worker running enclave `mr`, attested under a policy allowing `allowed`.
+pub fn worker(mr: [u8; 32], allowed: [u8; 32], trust_root: &'static str) -> Worker {
+    let mut rng = rand::rng();
+    let sim = SimTee::generate(SimConfig::up_to_date(NOW - 3600)).unwrap();
+    let recipient = RecipientKey::generate(&mut rng);
+    let rd = WorkerRuntimeData {
+        identity_key: IdentityKey::generate(&mut rng)
+            .verifying_key()
+            .to_sec1_bytes()
+            .to_vec(),
+        hpke_public_key: recipient.public_bytes(),
+    };
+    let runtime_data = rd.encode();
+    let nonce = b"a service nonce";
+    let quote = sim
+        .sgx_quote(
+            &SgxEnclave {
+                mr_enclave: mr,
+                ..SgxEnclave::default()
+            },
+            &report_data(nonce, &runtime_data),
+        )
+        .unwrap();
+    let verified = verify(
+        &quote,
+        &sim.collateral(TeeType::Sgx).unwrap(),
+        NOW,
+        &sim.trust_anchors(),
+    )
+    .unwrap();
+    let policy = Policy::from_toml(&format!(
+        "id = \"app\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n",
+        hex::encode(allowed)
+    ))
+    .unwrap();
+    let verdict = appraise(&policy, &verified, NOW);
+    let mut c = claims(ISSUER, NOW, TTL, nonce, &runtime_data, &verified, &verdict);
+    c.trust_root = trust_root;
+    let signer = Signer::new(&generate_key().unwrap()).unwrap();
+    Worker {
+        token: signer.sign(&c).unwrap(),
+        jwks: Jwks::from_json(&signer.jwks(NOW).to_string()).unwrap(),
+        runtime_data,
+        hpke: rd.hpke_public_key,
+        recipient,
+    }
+}
+
+/// The release policy of the tests: the token's issuer, the simulated root accepted.
+pub fn sim_policy() -> ReleasePolicy {
+    ReleasePolicy {
+        issuer: Some(ISSUER.into()),
+        trust_roots: vec!["sim".into()],
+        ..ReleasePolicy::default()
+    }
+}
+
+pub fn key_id(epoch: u64, tenant: &str) -> KeyId {
+    KeyId {
+        epoch,
+        tenant: tenant.into(),
+        path: "db".into(),
+        purpose: "aead".into(),
+    }
+}
