@@ -73,6 +73,18 @@ impl IdentityKey {
         &self.0
     }
 
+    /// The secret scalar, big-endian (to seal it at rest).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(self.0.to_bytes().to_vec())
+    }
+
+    /// A key from its secret scalar (as [`IdentityKey::to_bytes`] writes it).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        SigningKey::from_slice(bytes)
+            .map(Self)
+            .map_err(|_| Error::Malformed("identity key"))
+    }
+
     /// The public key.
     pub fn verifying_key(&self) -> VerifyingKey {
         *self.0.verifying_key()

@@ -25,6 +25,8 @@
 //!   the HPKE key, and which tenants a measurement may derive under.
 //! - [`gatekeeper`]: the key-release exchange, both halves: a gatekeeper authorizes,
 //!   evaluates, seals and logs; a worker checks log proofs, opens, verifies and combines.
+//! - `store` (feature `node`, on by default): the gatekeeper's rocksdb state, shares and
+//!   identity sealed with AES-256-GCM under a sealing key, synced batches, the log.
 //! - [`translog`]: the transparency log of releases and rounds, an RFC 9162 Merkle tree
 //!   with inclusion and consistency proofs and signed tree heads.
 //!
@@ -65,6 +67,8 @@ pub mod identity;
 pub mod lifecycle;
 pub mod release;
 pub mod share;
+#[cfg(feature = "node")]
+pub mod store;
 pub mod tag;
 pub mod translog;
 

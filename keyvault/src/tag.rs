@@ -21,3 +21,5 @@ pub const TREE_HEAD: &[u8] = b"phalanx/v1/tree-head";
 pub const WORKER_RUNTIME_DATA: &[u8] = b"phalanx/v1/worker-runtime-data";
 /// Transcript hash of a key-release request (HPKE `info` and log record).
 pub const RELEASE_REQUEST: &[u8] = b"phalanx/v1/release-request";
+/// Associated-data prefix of records sealed at rest (followed by the record's slot).
+pub const SEALED_RECORD: &[u8] = b"phalanx/v1/sealed-record";

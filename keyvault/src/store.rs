@@ -1,0 +1,391 @@
+//! A gatekeeper's persistent state (feature `node`): rocksdb, with every secret sealed.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `epochs` | epoch (u64 BE) | sealed [`EpochState`]: this node's share and the public key set |
+//! | `log` | index (u64 BE) | a transparency-log leaf hash |
+//! | `meta` | `identity` | the sealed identity key |
+//!
+//! **Sealing.** Shares and the identity key are encrypted with AES-256-GCM (`ring`)
+//! under a [`SealingKey`]: in sim mode a 32-byte key file created with mode 0600, later
+//! the TEE's sealing key. Each value is `nonce (12) ‖ ciphertext ‖ tag`, with a random
+//! nonce and the associated data `SEALED_RECORD ‖ table ‖ key`, so a sealed value moved
+//! to another slot (say, an old epoch's share into a new epoch) fails to open.
+//!
+//! **Crash consistency.** Every write is one rocksdb batch, synced before it returns:
+//! a node killed at any instant finds each record either old or new, never torn. The
+//! log is append-only and [`NodeStore::log`] refuses a gap. The store is *untrusted*
+//! beyond that: a value that fails to open or decode is an error naming the slot, never
+//! silently skipped. (Overwritten shares stay in rocksdb's files until compaction; a
+//! refresh compacts the `epochs` table to erase them.)
+
+use crate::error::Error;
+use crate::identity::IdentityKey;
+use crate::share::{Commitments, KeyShare, NodeIndex, PublicKeySet, SecretScalar};
+use crate::translog::{Hash, MerkleLog};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use std::collections::BTreeMap;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Why the store failed. Messages name slots, never contents.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// rocksdb or the file system failed.
+    #[error("storage: {0}")]
+    Io(String),
+    /// A sealed value does not open under this node's sealing key (tampered, moved, or
+    /// another node's).
+    #[error("sealed record {0} does not open")]
+    Unseal(String),
+    /// A record opened but does not decode.
+    #[error("record {0} is malformed")]
+    Corrupt(String),
+    /// The log has a hole.
+    #[error("transparency log is missing entry {0}")]
+    LogGap(u64),
+    /// The caller tried to append out of order.
+    #[error("log append at {got}, expected {expected}")]
+    LogOrder {
+        /// Where the caller wrote.
+        got: u64,
+        /// The next free index.
+        expected: u64,
+    },
+}
+
+impl From<rocksdb::Error> for StoreError {
+    fn from(e: rocksdb::Error) -> Self {
+        Self::Io(e.into_string())
+    }
+}
+
+/// The key that seals this node's secrets at rest. Never leaves memory unsealed.
+pub struct SealingKey(LessSafeKey);
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(<redacted>)")
+    }
+}
+
+impl SealingKey {
+    /// A key from 32 secret bytes.
+    pub fn new(bytes: &[u8; 32]) -> Result<Self, StoreError> {
+        UnboundKey::new(&AES_256_GCM, bytes)
+            .map(|k| Self(LessSafeKey::new(k)))
+            .map_err(|_| StoreError::Io("sealing key".into()))
+    }
+
+    /// Loads the key file at `path`, creating it (32 random bytes, mode 0600) if absent.
+    pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
+        let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
+        if !path.exists() {
+            let mut raw = Zeroizing::new([0u8; 32]);
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), raw.as_mut())
+                .map_err(|_| StoreError::Io("no randomness".into()))?;
+            use std::io::Write as _;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts.open(path).map_err(io)?;
+            f.write_all(raw.as_ref()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        let raw = Zeroizing::new(std::fs::read(path).map_err(io)?);
+        let bytes: &[u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Io(format!("{} is not a 32-byte key", path.display())))?;
+        Self::new(bytes)
+    }
+
+    fn aad(slot: &[u8]) -> Vec<u8> {
+        [crate::tag::SEALED_RECORD, slot].concat()
+    }
+
+    /// `nonce ‖ AES-256-GCM(plain)` bound to `slot`.
+    fn seal(&self, slot: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+            .map_err(|_| StoreError::Io("no randomness".into()))?;
+        let mut buf = plain.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(Self::aad(slot)),
+                &mut buf,
+            )
+            .map_err(|_| StoreError::Io("seal".into()))?;
+        Ok([&nonce[..], &buf].concat())
+    }
+
+    fn open(
+        &self,
+        slot: &[u8],
+        sealed: &[u8],
+        name: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let bad = || StoreError::Unseal(name.to_owned());
+        let (nonce, ct) = sealed.split_first_chunk::<NONCE_LEN>().ok_or_else(bad)?;
+        let mut buf = Zeroizing::new(ct.to_vec());
+        let plain = self
+            .0
+            .open_in_place(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(Self::aad(slot)),
+                buf.as_mut_slice(),
+            )
+            .map_err(|_| bad())?;
+        Ok(Zeroizing::new(plain.to_vec()))
+    }
+}
+
+/// What a node holds for one epoch.
+#[derive(Debug, Clone)]
+pub struct EpochState {
+    /// This node's share.
+    pub share: KeyShare,
+    /// The committee's public key set (commitments, members).
+    pub public: PublicKeySet,
+}
+
+impl EpochState {
+    /// `index ‖ secret ‖ t ‖ commitments (compressed) ‖ n ‖ members`.
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::new());
+        out.extend_from_slice(&self.share.index.get().to_be_bytes());
+        out.extend_from_slice(&self.share.secret.expose().to_bytes());
+        let c = &self.public.commitments().0;
+        out.extend_from_slice(&(c.len() as u16).to_be_bytes());
+        for p in c {
+            out.extend_from_slice(&crate::dleq::point_bytes(p));
+        }
+        let members: Vec<NodeIndex> = self.public.members().collect();
+        out.extend_from_slice(&(members.len() as u16).to_be_bytes());
+        for m in members {
+            out.extend_from_slice(&m.get().to_be_bytes());
+        }
+        out
+    }
+
+    fn decode(b: &[u8]) -> Result<Self, Error> {
+        let bad = Error::Malformed("epoch state");
+        let mut r = b;
+        let mut take = |n: usize| -> Result<&[u8], Error> {
+            if r.len() < n {
+                return Err(bad.clone());
+            }
+            let (head, tail) = r.split_at(n);
+            r = tail;
+            Ok(head)
+        };
+        let u16_of = |b: &[u8]| -> Result<u16, Error> {
+            Ok(u16::from_be_bytes(
+                b.try_into().map_err(|_| Error::Malformed("u16"))?,
+            ))
+        };
+        let index = NodeIndex::new(u16_of(take(2)?)?)?;
+        let repr = p256::FieldBytes::try_from(take(32)?).map_err(|_| bad.clone())?;
+        let secret: Option<p256::Scalar> = p256::elliptic_curve::PrimeField::from_repr(repr).into();
+        let secret = SecretScalar::new(secret.ok_or(bad.clone())?);
+        let t = usize::from(u16_of(take(2)?)?);
+        let mut commitments = Vec::with_capacity(t);
+        for _ in 0..t {
+            let p = p256::PublicKey::from_sec1_bytes(take(33)?).map_err(|_| bad.clone())?;
+            commitments.push(p.to_projective());
+        }
+        let n = usize::from(u16_of(take(2)?)?);
+        let mut members = Vec::with_capacity(n);
+        for _ in 0..n {
+            members.push(NodeIndex::new(u16_of(take(2)?)?)?);
+        }
+        if !r.is_empty() || t == 0 || t > n {
+            return Err(bad);
+        }
+        Ok(Self {
+            share: KeyShare { index, secret },
+            public: PublicKeySet::new(Commitments(commitments), &members),
+        })
+    }
+}
+
+const TABLES: [&str; 3] = ["epochs", "log", "meta"];
+const IDENTITY: &[u8] = b"identity";
+
+/// The database of one gatekeeper.
+pub struct NodeStore {
+    db: rocksdb::DB,
+    key: SealingKey,
+}
+
+impl std::fmt::Debug for NodeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeStore")
+            .field("path", &self.db.path())
+            .finish()
+    }
+}
+
+impl NodeStore {
+    /// Opens (creating) the database in `dir`, sealing with `key`.
+    pub fn open(dir: &Path, key: SealingKey) -> Result<Self, StoreError> {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let db = rocksdb::DB::open_cf(&opts, dir, TABLES)?;
+        Ok(Self { db, key })
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Io(format!("missing table {name}")))
+    }
+
+    fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(self.cf(table)?, key, value);
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        Ok(self.db.write_opt(batch, &opts)?)
+    }
+
+    fn slot(table: &str, key: &[u8]) -> Vec<u8> {
+        [table.as_bytes(), b"/", key].concat()
+    }
+
+    /// Stores (replacing) the state of `epoch`, synced.
+    pub fn put_epoch(&self, epoch: u64, state: &EpochState) -> Result<(), StoreError> {
+        let k = epoch.to_be_bytes();
+        let sealed = self.key.seal(&Self::slot("epochs", &k), &state.encode())?;
+        self.put("epochs", &k, &sealed)
+    }
+
+    /// Forgets `epoch` (retirement) and compacts the table so the share leaves the disk.
+    pub fn remove_epoch(&self, epoch: u64) -> Result<(), StoreError> {
+        let cf = self.cf("epochs")?;
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_cf(cf, epoch.to_be_bytes());
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        Ok(())
+    }
+
+    /// Every epoch this node holds a share of.
+    pub fn epochs(&self) -> Result<BTreeMap<u64, EpochState>, StoreError> {
+        let mut out = BTreeMap::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf("epochs")?, rocksdb::IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            let name = format!("epochs/{}", hex_of(&k));
+            let epoch = u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt(name.clone()))?,
+            );
+            let plain = self.key.open(&Self::slot("epochs", &k), &v, &name)?;
+            let state = EpochState::decode(&plain).map_err(|_| StoreError::Corrupt(name))?;
+            out.insert(epoch, state);
+        }
+        Ok(out)
+    }
+
+    /// Appends leaf `index` (which must be the next free one), synced.
+    pub fn append_log(&self, index: u64, leaf: &Hash) -> Result<(), StoreError> {
+        let expected = self.log_len()?;
+        if index != expected {
+            return Err(StoreError::LogOrder {
+                got: index,
+                expected,
+            });
+        }
+        self.put("log", &index.to_be_bytes(), leaf)
+    }
+
+    fn log_len(&self) -> Result<u64, StoreError> {
+        let mut it = self
+            .db
+            .iterator_cf(self.cf("log")?, rocksdb::IteratorMode::End);
+        match it.next() {
+            None => Ok(0),
+            Some(item) => {
+                let (k, _) = item?;
+                let last = u64::from_be_bytes(
+                    k.as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("log key".into()))?,
+                );
+                Ok(last + 1)
+            }
+        }
+    }
+
+    /// The whole log, rebuilt from its leaves (refusing holes).
+    pub fn log(&self) -> Result<MerkleLog, StoreError> {
+        let mut leaves = Vec::new();
+        for (expected, item) in (0u64..).zip(
+            self.db
+                .iterator_cf(self.cf("log")?, rocksdb::IteratorMode::Start),
+        ) {
+            let (k, v) = item?;
+            let index = u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("log key".into()))?,
+            );
+            if index != expected {
+                return Err(StoreError::LogGap(expected));
+            }
+            let leaf: Hash = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("log/{index}")))?;
+            leaves.push(leaf);
+        }
+        Ok(MerkleLog::from_leaf_hashes(leaves))
+    }
+
+    /// The node's identity key, generated with `rng` and stored (sealed) on first use.
+    pub fn identity<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+    ) -> Result<IdentityKey, StoreError> {
+        let slot = Self::slot("meta", IDENTITY);
+        if let Some(v) = self.db.get_cf(self.cf("meta")?, IDENTITY)? {
+            let plain = self.key.open(&slot, &v, "meta/identity")?;
+            return IdentityKey::from_bytes(&plain)
+                .map_err(|_| StoreError::Corrupt("meta/identity".into()));
+        }
+        let key = IdentityKey::generate(rng);
+        let sealed = self.key.seal(&slot, &key.to_bytes())?;
+        self.put("meta", IDENTITY, &sealed)?;
+        Ok(key)
+    }
+
+    /// Raw access for tests of tampering: the stored bytes of `table/key`.
+    #[doc(hidden)]
+    pub fn raw(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(table)?, key)?)
+    }
+
+    /// Raw write for tests of tampering.
+    #[doc(hidden)]
+    pub fn raw_put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.put(table, key, value)
+    }
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
