@@ -2,7 +2,10 @@
 //! pure Rust, tonic-prost-build generates the messages and service code.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/phalanx/attestation/v1/attestation.proto"];
+    let protos = [
+        "proto/phalanx/attestation/v1/attestation.proto",
+        "proto/phalanx/keyvault/v1/keyvault.proto",
+    ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -146,6 +146,31 @@ impl Gatekeeper {
         &self.log
     }
 
+    /// Replaces the log (after a failed persist, with the log as stored).
+    pub fn set_log(&mut self, log: MerkleLog) {
+        self.log = log;
+    }
+
+    /// This gatekeeper's index.
+    pub fn index(&self) -> NodeIndex {
+        self.index
+    }
+
+    /// Its identity (public) key.
+    pub fn identity_key(&self) -> VerifyingKey {
+        self.identity.verifying_key()
+    }
+
+    /// The epochs it holds a share of.
+    pub fn epochs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.shares.keys().copied()
+    }
+
+    /// Adds (or replaces) its share of `epoch`.
+    pub fn insert_share(&mut self, epoch: u64, share: KeyShare) {
+        self.shares.insert(epoch, share);
+    }
+
     /// Signs the current tree head.
     pub fn tree_head(&self, now: i64) -> SignedTreeHead {
         TreeHead {
@@ -230,6 +255,24 @@ fn open_one(
     if partial.index != r.node {
         return Err(Error::Malformed("partial from another member"));
     }
+    Ok(partial)
+}
+
+/// Worker side, one answer: its log proof, envelope and DLEQ proof (to name a liar
+/// when too few answers arrived to combine).
+pub fn check_answer(
+    request: &ReleaseRequest,
+    recipient: &RecipientKey,
+    public: &PublicKeySet,
+    identities: &BTreeMap<NodeIndex, VerifyingKey>,
+    response: &ReleaseResponse,
+) -> Result<PartialEvaluation, Error> {
+    let transcript = request.transcript()?;
+    let id = identities
+        .get(&response.node)
+        .ok_or(Error::UnknownNode(response.node))?;
+    let partial = open_one(&transcript, recipient, id, response)?;
+    crate::derive::verify_partial(public, &request.key_id, &partial)?;
     Ok(partial)
 }
 

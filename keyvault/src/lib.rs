@@ -25,8 +25,10 @@
 //!   the HPKE key, and which tenants a measurement may derive under.
 //! - [`gatekeeper`]: the key-release exchange, both halves: a gatekeeper authorizes,
 //!   evaluates, seals and logs; a worker checks log proofs, opens, verifies and combines.
-//! - `store` (feature `node`, on by default): the gatekeeper's rocksdb state, shares and
-//!   identity sealed with AES-256-GCM under a sealing key, synced batches, the log.
+//! - `store`, `node`, `grpc` (feature `node`, on by default): the gatekeeper's rocksdb
+//!   state (shares and identity sealed with AES-256-GCM under a sealing key, synced
+//!   batches, the log), the durable node, its gRPC service and the worker's
+//!   `fetch_key` client.
 //! - [`translog`]: the transparency log of releases and rounds, an RFC 9162 Merkle tree
 //!   with inclusion and consistency proofs and signed tree heads.
 //!
@@ -63,8 +65,12 @@ pub mod dleq;
 pub mod envelope;
 pub mod error;
 pub mod gatekeeper;
+#[cfg(feature = "node")]
+pub mod grpc;
 pub mod identity;
 pub mod lifecycle;
+#[cfg(feature = "node")]
+pub mod node;
 pub mod release;
 pub mod share;
 #[cfg(feature = "node")]

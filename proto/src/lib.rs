@@ -18,3 +18,11 @@ pub mod attestation {
         tonic::include_proto!("phalanx.attestation.v1");
     }
 }
+
+/// `phalanx.keyvault.v1`: gatekeeper key release and transparency log.
+pub mod keyvault {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("phalanx.keyvault.v1");
+    }
+}

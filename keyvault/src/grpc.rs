@@ -1,0 +1,359 @@
+//! The gatekeeper's gRPC service (`phalanx.keyvault.v1.Gatekeeper`, feature `node`) and
+//! the worker's client, [`fetch_key`].
+//!
+//! The server is a thin adapter over [`Node`]: refusals ([`GatekeeperError::Refused`])
+//! are `PERMISSION_DENIED` with the reason, an unknown epoch is `NOT_FOUND`, malformed
+//! requests are `INVALID_ARGUMENT`, our own failures `INTERNAL` (details logged only).
+//! Messages are bounded ([`MAX_MESSAGE`]) and requests time out.
+//!
+//! [`fetch_key`] asks every gatekeeper at once, each call bounded by a timeout, and
+//! assembles the key as soon as the answers in hand contain `t` valid partials (see
+//! [`assemble`]): up to `n − t` gatekeepers may be down, slow, refusing or lying. Liars
+//! (bad log proof, envelope or DLEQ proof) are named in [`Fetched::faulty`], the others
+//! in [`Fetched::unavailable`].
+
+use crate::derive::{DerivedKey, KeyId};
+use crate::envelope::{RecipientKey, Sealed};
+use crate::error::Error;
+use crate::gatekeeper::{GatekeeperError, ReleaseRequest, ReleaseResponse, assemble, check_answer};
+use crate::node::{Node, NodeError};
+use crate::share::{NodeIndex, PublicKeySet};
+use crate::translog::{Hash, SignedTreeHead, TreeHead};
+use p256::ecdsa::{Signature, VerifyingKey};
+use phalanx_proto::keyvault::v1 as pb;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// Largest gRPC message accepted.
+pub const MAX_MESSAGE: usize = 256 * 1024;
+
+/// The service over a shared node.
+#[derive(Debug, Clone)]
+pub struct GatekeeperGrpc {
+    node: Arc<Node>,
+    now: fn() -> i64,
+}
+
+impl GatekeeperGrpc {
+    /// Serves `node` with clock `now`.
+    pub fn new(node: Arc<Node>, now: fn() -> i64) -> Self {
+        Self { node, now }
+    }
+
+    /// The tonic service with the message bound applied.
+    pub fn into_server(self) -> pb::gatekeeper_server::GatekeeperServer<Self> {
+        pb::gatekeeper_server::GatekeeperServer::new(self).max_decoding_message_size(MAX_MESSAGE)
+    }
+}
+
+/// The one mapping from node failures to gRPC statuses.
+pub fn status(e: NodeError) -> Status {
+    match e {
+        NodeError::Release(GatekeeperError::Refused(r)) => Status::permission_denied(r.to_string()),
+        NodeError::Release(GatekeeperError::UnknownEpoch(ep)) => {
+            Status::not_found(format!("no share for epoch {ep}"))
+        }
+        NodeError::Release(GatekeeperError::Crypto(Error::Malformed(what))) => {
+            Status::invalid_argument(format!("malformed {what}"))
+        }
+        other => {
+            tracing::error!(error = %other, "gatekeeper failure");
+            Status::internal("internal error")
+        }
+    }
+}
+
+fn hash(b: &[u8]) -> Result<Hash, Error> {
+    b.try_into().map_err(|_| Error::Malformed("hash"))
+}
+
+fn head_to_pb(h: &SignedTreeHead) -> pb::TreeHead {
+    pb::TreeHead {
+        log_id: h.head.log_id.to_vec(),
+        size: h.head.size,
+        root: h.head.root.to_vec(),
+        timestamp: h.head.timestamp,
+        signature: h.signature.to_bytes().to_vec(),
+    }
+}
+
+fn head_from_pb(h: &pb::TreeHead) -> Result<SignedTreeHead, Error> {
+    Ok(SignedTreeHead {
+        head: TreeHead {
+            log_id: hash(&h.log_id)?,
+            size: h.size,
+            root: hash(&h.root)?,
+            timestamp: h.timestamp,
+        },
+        signature: Signature::from_slice(&h.signature)
+            .map_err(|_| Error::Malformed("tree head signature"))?,
+    })
+}
+
+/// A request to its wire form.
+pub fn request_to_pb(r: &ReleaseRequest) -> pb::ReleaseRequest {
+    pb::ReleaseRequest {
+        token: r.token.clone(),
+        runtime_data: r.runtime_data.clone(),
+        key_id: Some(pb::KeyId {
+            epoch: r.key_id.epoch,
+            tenant: r.key_id.tenant.clone(),
+            path: r.key_id.path.clone(),
+            purpose: r.key_id.purpose.clone(),
+        }),
+        hpke_public_key: r.hpke_public_key.clone(),
+    }
+}
+
+fn request_from_pb(r: pb::ReleaseRequest) -> Result<ReleaseRequest, Status> {
+    let k = r
+        .key_id
+        .ok_or_else(|| Status::invalid_argument("key_id is required"))?;
+    Ok(ReleaseRequest {
+        token: r.token,
+        runtime_data: r.runtime_data,
+        key_id: KeyId {
+            epoch: k.epoch,
+            tenant: k.tenant,
+            path: k.path,
+            purpose: k.purpose,
+        },
+        hpke_public_key: r.hpke_public_key,
+    })
+}
+
+fn response_to_pb(r: &ReleaseResponse) -> pb::ReleaseResponse {
+    pb::ReleaseResponse {
+        node: u32::from(r.node.get()),
+        enc: r.sealed.enc.clone(),
+        ciphertext: r.sealed.ciphertext.clone(),
+        logged_at: r.logged_at,
+        log_index: r.log_index,
+        inclusion_proof: r.inclusion_proof.iter().map(|h| h.to_vec()).collect(),
+        tree_head: Some(head_to_pb(&r.tree_head)),
+    }
+}
+
+/// A response from its wire form (strict: every hash 32 bytes, a signature, a node).
+pub fn response_from_pb(r: &pb::ReleaseResponse) -> Result<ReleaseResponse, Error> {
+    let node = NodeIndex::new(u16::try_from(r.node).map_err(|_| Error::Malformed("node"))?)?;
+    if r.inclusion_proof.len() > crate::translog::MAX_PROOF_LEN {
+        return Err(Error::Malformed("inclusion proof length"));
+    }
+    Ok(ReleaseResponse {
+        node,
+        sealed: Sealed {
+            enc: r.enc.clone(),
+            ciphertext: r.ciphertext.clone(),
+        },
+        logged_at: r.logged_at,
+        log_index: r.log_index,
+        inclusion_proof: r
+            .inclusion_proof
+            .iter()
+            .map(|h| hash(h))
+            .collect::<Result<_, _>>()?,
+        tree_head: head_from_pb(r.tree_head.as_ref().ok_or(Error::Malformed("tree head"))?)?,
+    })
+}
+
+#[tonic::async_trait]
+impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
+    async fn release(
+        &self,
+        request: Request<pb::ReleaseRequest>,
+    ) -> Result<Response<pb::ReleaseResponse>, Status> {
+        let req = request_from_pb(request.into_inner())?;
+        let (node, now) = (self.node.clone(), (self.now)());
+        let resp = tokio::task::spawn_blocking(move || node.release(&req, now, &mut rand::rng()))
+            .await
+            .map_err(|_| Status::internal("internal error"))?
+            .map_err(status)?;
+        Ok(Response::new(response_to_pb(&resp)))
+    }
+
+    async fn status(
+        &self,
+        _: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let s = self.node.status().map_err(status)?;
+        Ok(Response::new(pb::StatusResponse {
+            node: u32::from(s.index.get()),
+            identity_key: s.identity_key,
+            epochs: s.epochs,
+            log_size: s.log_size,
+        }))
+    }
+
+    async fn get_tree_head(
+        &self,
+        _: Request<pb::TreeHeadRequest>,
+    ) -> Result<Response<pb::TreeHead>, Status> {
+        let h = self.node.tree_head((self.now)()).map_err(status)?;
+        Ok(Response::new(head_to_pb(&h)))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::ConsistencyRequest>,
+    ) -> Result<Response<pb::ConsistencyResponse>, Status> {
+        let r = request.into_inner();
+        let proof = self
+            .node
+            .consistency_proof(r.old_size, r.new_size)
+            .map_err(status)?;
+        Ok(Response::new(pb::ConsistencyResponse {
+            proof: proof.iter().map(|h| h.to_vec()).collect(),
+        }))
+    }
+}
+
+/// Serves `node` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    node: Arc<Node>,
+    now: fn() -> i64,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(10))
+        .concurrency_limit_per_connection(64)
+        .add_service(GatekeeperGrpc::new(node, now).into_server())
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await
+}
+
+/// One gatekeeper as the worker knows it (from the registry).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Its index.
+    pub index: NodeIndex,
+    /// `http://host:port`.
+    pub url: String,
+    /// Its identity key (signs its log's tree heads).
+    pub identity: VerifyingKey,
+}
+
+/// A fetched key.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The key.
+    pub key: DerivedKey,
+    /// Gatekeepers whose answers failed verification (liars).
+    pub faulty: Vec<NodeIndex>,
+    /// Gatekeepers that did not answer in time or refused, with the reason.
+    pub unavailable: Vec<(NodeIndex, String)>,
+}
+
+/// Why a key could not be fetched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// Fewer than `t` valid answers.
+    #[error(
+        "not enough gatekeepers: {valid} valid answers, need {need}; unavailable: {unavailable:?}, faulty: {faulty:?}"
+    )]
+    NotEnough {
+        /// Valid answers.
+        valid: usize,
+        /// The threshold.
+        need: usize,
+        /// Who did not answer, and why.
+        unavailable: Vec<(NodeIndex, String)>,
+        /// Who lied.
+        faulty: Vec<NodeIndex>,
+    },
+    /// The request itself is unusable.
+    #[error(transparent)]
+    Request(Error),
+}
+
+async fn ask(
+    ep: Endpoint,
+    req: pb::ReleaseRequest,
+    timeout: Duration,
+) -> Result<ReleaseResponse, String> {
+    let call = async {
+        let channel = tonic::transport::Endpoint::from_shared(ep.url.clone())
+            .map_err(|e| e.to_string())?
+            .connect_timeout(timeout)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut client = pb::gatekeeper_client::GatekeeperClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE);
+        let resp = client
+            .release(req)
+            .await
+            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+        response_from_pb(resp.get_ref()).map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| "timed out".to_owned())?
+}
+
+/// Asks every gatekeeper in `endpoints` in parallel and assembles the key from the
+/// first answers that contain `t` valid partials (see the module doc).
+pub async fn fetch_key(
+    endpoints: &[Endpoint],
+    request: &ReleaseRequest,
+    recipient: &RecipientKey,
+    public: &PublicKeySet,
+    timeout: Duration,
+) -> Result<Fetched, FetchError> {
+    request.transcript().map_err(FetchError::Request)?;
+    let identities: BTreeMap<NodeIndex, VerifyingKey> =
+        endpoints.iter().map(|e| (e.index, e.identity)).collect();
+    let wire = request_to_pb(request);
+    let mut set = tokio::task::JoinSet::new();
+    for ep in endpoints {
+        let (ep, wire) = (ep.clone(), wire.clone());
+        set.spawn(async move { (ep.index, ask(ep, wire, timeout).await) });
+    }
+    let mut answers = Vec::new();
+    let mut unavailable = Vec::new();
+    let mut last_faulty = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let Ok((index, outcome)) = joined else {
+            continue;
+        };
+        match outcome {
+            Ok(r) if r.node == index => answers.push(r),
+            Ok(_) => last_faulty.push(index),
+            Err(reason) => unavailable.push((index, reason)),
+        }
+        if answers.len() >= public.threshold()
+            && let Ok(a) = assemble(request, recipient, public, &identities, &answers)
+        {
+            set.abort_all();
+            let mut faulty = a.faulty;
+            faulty.extend(last_faulty);
+            return Ok(Fetched {
+                key: a.key,
+                faulty,
+                unavailable,
+            });
+        }
+    }
+    // Not enough: say who lied among the answers we did get.
+    let mut faulty = last_faulty;
+    faulty.extend(
+        answers
+            .iter()
+            .filter(|r| check_answer(request, recipient, public, &identities, r).is_err())
+            .map(|r| r.node),
+    );
+    let valid = answers.len() - faulty.len().min(answers.len());
+    Err(FetchError::NotEnough {
+        valid,
+        need: public.threshold(),
+        unavailable,
+        faulty,
+    })
+}

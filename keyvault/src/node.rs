@@ -1,0 +1,140 @@
+//! A gatekeeper node (feature `node`): the [`Gatekeeper`] over its [`NodeStore`], so
+//! every release is durable before it is answered, and the node restarts from disk
+//! into the same state (shares, identity, log).
+//!
+//! Ordering of a release: authorize and evaluate in memory, append the record to the
+//! in-memory log, persist the leaf (synced), then answer. If persisting fails the
+//! in-memory log is reloaded from the store and the request fails: an answer's
+//! inclusion proof always refers to a durable record.
+
+use crate::gatekeeper::{Gatekeeper, GatekeeperError, ReleaseRequest, ReleaseResponse};
+use crate::release::{Jwks, ReleasePolicy};
+use crate::share::NodeIndex;
+use crate::store::{EpochState, NodeStore, StoreError};
+use crate::translog::{Hash, SignedTreeHead};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The release was refused or failed.
+    #[error(transparent)]
+    Release(#[from] GatekeeperError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The node's state does not fit together (e.g. a share of another index).
+    #[error("inconsistent node state: {0}")]
+    Inconsistent(String),
+}
+
+/// What a node reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Its index.
+    pub index: NodeIndex,
+    /// Its identity key, SEC1 compressed.
+    pub identity_key: Vec<u8>,
+    /// Epochs it holds a share of.
+    pub epochs: Vec<u64>,
+    /// Entries in its transparency log.
+    pub log_size: u64,
+}
+
+/// A gatekeeper with durable state. Share as `Arc<Node>`.
+#[derive(Debug)]
+pub struct Node {
+    gatekeeper: Mutex<Gatekeeper>,
+    store: NodeStore,
+}
+
+impl Node {
+    /// Loads the node at `index` from `store` (generating its identity on first start).
+    pub fn open<R: rand_core::CryptoRng + ?Sized>(
+        store: NodeStore,
+        index: NodeIndex,
+        jwks: Jwks,
+        policy: ReleasePolicy,
+        rng: &mut R,
+    ) -> Result<Self, NodeError> {
+        let identity = store.identity(rng)?;
+        let mut shares = BTreeMap::new();
+        for (epoch, st) in store.epochs()? {
+            if st.share.index != index {
+                return Err(NodeError::Inconsistent(format!(
+                    "epoch {epoch} holds the share of node {}",
+                    st.share.index
+                )));
+            }
+            shares.insert(epoch, st.share);
+        }
+        let log = store.log()?;
+        Ok(Self {
+            gatekeeper: Mutex::new(Gatekeeper::new(identity, index, shares, log, jwks, policy)),
+            store,
+        })
+    }
+
+    fn gk(&self) -> Result<std::sync::MutexGuard<'_, Gatekeeper>, NodeError> {
+        self.gatekeeper
+            .lock()
+            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))
+    }
+
+    /// Installs this node's share of `epoch` (genesis, rotation, refresh), durably.
+    pub fn install_epoch(&self, epoch: u64, state: &EpochState) -> Result<(), NodeError> {
+        let mut gk = self.gk()?;
+        if state.share.index != gk.index() {
+            return Err(NodeError::Inconsistent("a share of another node".into()));
+        }
+        self.store.put_epoch(epoch, state)?;
+        gk.insert_share(epoch, state.share.clone());
+        Ok(())
+    }
+
+    /// Releases (see the module doc for the ordering).
+    pub fn release<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        req: &ReleaseRequest,
+        now: i64,
+        rng: &mut R,
+    ) -> Result<ReleaseResponse, NodeError> {
+        let mut gk = self.gk()?;
+        let (resp, _) = gk.release(req, now, rng)?;
+        let leaf = gk
+            .log()
+            .leaf(resp.log_index)
+            .ok_or_else(|| NodeError::Inconsistent("log entry vanished".into()))?;
+        if let Err(e) = self.store.append_log(resp.log_index, &leaf) {
+            gk.set_log(self.store.log()?);
+            return Err(e.into());
+        }
+        Ok(resp)
+    }
+
+    /// The node's status.
+    pub fn status(&self) -> Result<NodeStatus, NodeError> {
+        let gk = self.gk()?;
+        Ok(NodeStatus {
+            index: gk.index(),
+            identity_key: gk.identity_key().to_sec1_bytes().to_vec(),
+            epochs: gk.epochs().collect(),
+            log_size: gk.log().size(),
+        })
+    }
+
+    /// A signed head of the current log.
+    pub fn tree_head(&self, now: i64) -> Result<SignedTreeHead, NodeError> {
+        Ok(self.gk()?.tree_head(now))
+    }
+
+    /// A consistency proof between two sizes of the log.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, NodeError> {
+        self.gk()?
+            .log()
+            .consistency_proof(old, new)
+            .map_err(|e| NodeError::Release(GatekeeperError::Crypto(e)))
+    }
+}

@@ -1,0 +1,201 @@
+//! Five gatekeeper nodes on loopback (gRPC, rocksdb stores in temporary directories),
+//! threshold 3, shares from a real DKG: a worker fetches its key from all of them in
+//! parallel, with two down, with one lying (named), after a restart from disk; and is
+//! refused, with the reason, what it may not derive.
+#![cfg(feature = "node")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::*;
+use keyvault::dkg::{DkgParams, run_in_memory};
+use keyvault::gatekeeper::ReleaseRequest;
+use keyvault::grpc::{Endpoint, FetchError, fetch_key, serve};
+use keyvault::node::Node;
+use keyvault::share::{KeyShare, NodeIndex, PublicKeySet, SecretScalar};
+use keyvault::store::{EpochState, NodeStore, SealingKey};
+use p256::ecdsa::VerifyingKey;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn clock() -> i64 {
+    NOW + 5
+}
+
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    endpoint: Endpoint,
+}
+
+fn open_node(dir: &std::path::Path, index: NodeIndex, w: &Worker) -> Arc<Node> {
+    let store = NodeStore::open(
+        &dir.join("db"),
+        SealingKey::load_or_create(&dir.join("sealing.key")).unwrap(),
+    )
+    .unwrap();
+    Arc::new(Node::open(store, index, w.jwks.clone(), sim_policy(), &mut rand::rng()).unwrap())
+}
+
+async fn start(node: Arc<Node>) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let status = node.status().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        serve(listener, node, clock, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running {
+        stop,
+        task,
+        endpoint: Endpoint {
+            index: status.index,
+            url,
+            identity: VerifyingKey::from_sec1_bytes(&status.identity_key).unwrap(),
+        },
+    }
+}
+
+async fn stop(r: Running) {
+    r.stop.send(()).unwrap();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_of_five_over_grpc_with_faults_and_restarts() {
+    let w = worker(MR, MR, "sim");
+    let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
+    let outputs =
+        run_in_memory(&DkgParams::new(0, 3, &members).unwrap(), &mut rand::rng()).unwrap();
+    let public: PublicKeySet = outputs[0].public.clone();
+    let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut running = Vec::new();
+    for (o, dir) in outputs.iter().zip(&dirs) {
+        let node = open_node(dir.path(), o.share.index, &w);
+        node.install_epoch(
+            0,
+            &EpochState {
+                share: o.share.clone(),
+                public: public.clone(),
+            },
+        )
+        .unwrap();
+        running.push(Some(start(node).await));
+    }
+    let endpoints = |running: &[Option<Running>]| -> Vec<Endpoint> {
+        running
+            .iter()
+            .flatten()
+            .map(|r| r.endpoint.clone())
+            .collect()
+    };
+    let all_endpoints = endpoints(&running);
+    let request = ReleaseRequest {
+        token: w.token.clone(),
+        runtime_data: w.runtime_data.clone(),
+        key_id: key_id(0, &hex::encode(MR)),
+        hpke_public_key: w.hpke.clone(),
+    };
+    let t = Duration::from_secs(5);
+
+    // All up.
+    let k = fetch_key(&all_endpoints, &request, &w.recipient, &public, t)
+        .await
+        .unwrap();
+    assert!(k.faulty.is_empty());
+
+    // Two down (4 and 5): the worker still asks all five.
+    for i in [3, 4] {
+        stop(running[i].take().unwrap()).await;
+    }
+    let f = fetch_key(&all_endpoints, &request, &w.recipient, &public, t)
+        .await
+        .unwrap();
+    assert_eq!(f.key, k.key);
+    let mut down: Vec<u16> = f.unavailable.iter().map(|(i, _)| i.get()).collect();
+    down.sort();
+    assert_eq!(down, vec![4, 5]);
+
+    // Node 1 restarts from its directory: same shares, same identity, its log kept.
+    let before = running[0].as_ref().unwrap().endpoint.identity;
+    stop(running[0].take().unwrap()).await;
+    let reopened = open_node(dirs[0].path(), members[0], &w);
+    assert!(reopened.status().unwrap().log_size >= 2);
+    let r = start(reopened).await;
+    assert_eq!(r.endpoint.identity, before);
+    running[0] = Some(r);
+    let now_up = endpoints(&running);
+    let f = fetch_key(&now_up, &request, &w.recipient, &public, t)
+        .await
+        .unwrap();
+    assert_eq!(f.key, k.key);
+
+    // Node 4 comes back lying (a wrong share): named, outvoted.
+    let liar = open_node(dirs[3].path(), members[3], &w);
+    liar.install_epoch(
+        0,
+        &EpochState {
+            share: KeyShare {
+                index: members[3],
+                secret: SecretScalar::new(p256::Scalar::from(5u64)),
+            },
+            public: public.clone(),
+        },
+    )
+    .unwrap();
+    running[3] = Some(start(liar).await);
+    let mut eps = endpoints(&running);
+    eps.sort_by_key(|e| e.index);
+    let f = fetch_key(&eps, &request, &w.recipient, &public, t).await;
+    match f {
+        // The three honest answers may arrive first; then the liar is never needed.
+        Ok(f) => {
+            assert_eq!(f.key, k.key);
+            assert!(f.faulty.iter().all(|i| i.get() == 4), "{:?}", f.faulty);
+        }
+        Err(e) => panic!("{e}"),
+    }
+    // With only two honest nodes up, the liar is named in the failure.
+    stop(running[1].take().unwrap()).await;
+    let eps = endpoints(&running);
+    match fetch_key(&eps, &request, &w.recipient, &public, t).await {
+        Err(FetchError::NotEnough {
+            valid,
+            need,
+            faulty,
+            ..
+        }) => {
+            assert_eq!((valid, need), (2, 3));
+            assert_eq!(faulty, vec![members[3]]);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A key outside the worker's namespace: every node refuses, with the reason.
+    let mut other = request.clone();
+    other.key_id.tenant = "someone-else".into();
+    match fetch_key(&eps, &other, &w.recipient, &public, t).await {
+        Err(FetchError::NotEnough { unavailable, .. }) => {
+            assert_eq!(unavailable.len(), 3);
+            assert!(
+                unavailable
+                    .iter()
+                    .all(|(_, why)| why.contains("PermissionDenied")
+                        && why.contains("may not derive"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    for r in running.into_iter().flatten() {
+        stop(r).await;
+    }
+}
