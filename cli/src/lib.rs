@@ -1,5 +1,5 @@
-//! The `phalanx` command line: quote verification and the simulated TEE (later issues
-//! add devnet, admin and verification commands).
+//! The `phalanx` command line: `devnet` (the whole system on loopback, see
+//! [`devnet`]), quote verification and the simulated TEE.
 //!
 //! Exit codes: `0` success, `1` the evidence was rejected (the JSON says why),
 //! `2` unusable arguments or unreadable files.
@@ -9,6 +9,8 @@
 //! with every measurement hex-encoded; on rejection:
 //! `{"ok": false, "error": {"code": "<stable_snake_case>", "step": "<step>", "message": "..."}}`.
 //! The codes are those of [`attestation_service::Error::code`], listed in the README.
+
+pub mod devnet;
 
 use anyhow::{Context, bail};
 use attestation_service::sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
@@ -36,6 +38,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the attestation service, five gatekeepers (threshold 3) and a demo worker on
+    /// loopback, with data under DIR; resumes the same cluster when DIR exists.
+    Devnet {
+        /// Data directory.
+        #[arg(long, default_value = "phalanx-data/devnet")]
+        dir: PathBuf,
+        /// Run the demo and stop instead of serving until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
     /// DCAP quotes.
     #[command(subcommand)]
     Quote(QuoteCommand),
@@ -148,6 +160,10 @@ enum SimCommand {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Devnet { dir, once } => {
+            tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Quote(QuoteCommand::Verify(args)) => verify(&args),
         Command::Sim(SimCommand::Demo) => demo(),
         Command::Sim(SimCommand::Init { dir, valid_from }) => {

@@ -221,3 +221,38 @@ fn demo_runs_the_simulated_path() {
     assert_eq!(text.matches("\"ok\": true").count(), 2, "{text}");
     assert!(text.contains("untrusted_root"));
 }
+
+/// `phalanx devnet --once` twice on one directory: genesis, then a resume with the same
+/// master public key, and the demo worker derives the same key both times.
+#[test]
+fn devnet_starts_and_resumes_the_same_cluster() {
+    let dir = std::env::temp_dir().join(format!("phalanx-devnet-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_phalanx"))
+            .args(["devnet", "--once", "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = run();
+    let second = run();
+    assert_eq!(
+        (first["genesis"].as_bool(), second["genesis"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!(first["master_public_key"], second["master_public_key"]);
+    assert_eq!(
+        first["demo_key_fingerprint"],
+        second["demo_key_fingerprint"]
+    );
+    assert_eq!(first["gatekeepers"].as_array().unwrap().len(), 5);
+    assert_eq!(first["faulty"], serde_json::json!([]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -114,6 +114,14 @@ impl Node {
         Ok(resp)
     }
 
+    /// The committee's public key set of `epoch`, if this node holds that epoch.
+    pub fn public_key_set(
+        &self,
+        epoch: u64,
+    ) -> Result<Option<crate::share::PublicKeySet>, NodeError> {
+        Ok(self.store.epochs()?.remove(&epoch).map(|st| st.public))
+    }
+
     /// The node's status.
     pub fn status(&self) -> Result<NodeStatus, NodeError> {
         let gk = self.gk()?;
