@@ -66,44 +66,37 @@ impl Pccs {
     }
 
     async fn start(self) -> String {
-        fn header(h: &[u8]) -> String {
-            percent_encoding::utf8_percent_encode(
-                &String::from_utf8_lossy(h),
+        /// A body with its issuer-chain header, URL-encoded as Intel's PCS sends it.
+        fn answer(name: &'static str, chain: &[u8], body: Vec<u8>) -> (HeaderMap, Vec<u8>) {
+            let value = percent_encoding::utf8_percent_encode(
+                &String::from_utf8_lossy(chain),
                 percent_encoding::NON_ALPHANUMERIC,
             )
-            .to_string()
+            .to_string();
+            let mut h = HeaderMap::new();
+            h.insert(name, value.parse().unwrap());
+            (h, body)
         }
         async fn tcb(
             State(p): State<Pccs>,
             Query(q): Query<HashMap<String, String>>,
         ) -> (HeaderMap, Vec<u8>) {
             p.seen.lock().unwrap().push(format!("tcb {}", q["fmspc"]));
-            let mut h = HeaderMap::new();
-            h.insert(
-                "TCB-Info-Issuer-Chain",
-                header(&p.tcb_chain).parse().unwrap(),
-            );
-            (h, p.tcb_info)
+            answer("TCB-Info-Issuer-Chain", &p.tcb_chain, p.tcb_info)
         }
         async fn qe(State(p): State<Pccs>) -> (HeaderMap, Vec<u8>) {
-            let mut h = HeaderMap::new();
-            h.insert(
+            answer(
                 "SGX-Enclave-Identity-Issuer-Chain",
-                header(&p.qe_chain).parse().unwrap(),
-            );
-            (h, p.qe_identity)
+                &p.qe_chain,
+                p.qe_identity,
+            )
         }
         async fn crl(
             State(p): State<Pccs>,
             Query(q): Query<HashMap<String, String>>,
         ) -> (HeaderMap, Vec<u8>) {
             p.seen.lock().unwrap().push(format!("pckcrl {}", q["ca"]));
-            let mut h = HeaderMap::new();
-            h.insert(
-                "SGX-PCK-CRL-Issuer-Chain",
-                header(&p.pck_chain).parse().unwrap(),
-            );
-            (h, p.pck_crl)
+            answer("SGX-PCK-CRL-Issuer-Chain", &p.pck_chain, p.pck_crl)
         }
         let tee = self.tee;
         let app = axum::Router::new()
