@@ -149,6 +149,7 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
                     share: o.share,
                     public: o.public,
                 },
+                now(),
             )?;
         }
     } else if have.iter().any(|h| !*h) {

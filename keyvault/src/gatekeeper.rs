@@ -63,14 +63,32 @@ impl ReleaseRequest {
     }
 }
 
-/// The transparency-log record of one release.
-pub fn release_record(node: NodeIndex, logged_at: i64, transcript: &Hash) -> Vec<u8> {
+/// What a transparency-log record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// A key release; the detail is the request transcript.
+    Release = 1,
+    /// A share of an epoch installed (genesis, rotation, refresh, reshare); the detail is
+    /// `SHA-256(epoch ‖ MPK ‖ commitments)`.
+    EpochInstalled = 2,
+    /// An epoch retired; the detail is `SHA-256(epoch)`.
+    EpochRetired = 3,
+}
+
+/// A transparency-log record: `LOG_ENTRY ‖ kind ‖ node ‖ logged_at ‖ detail hash`.
+pub fn record(kind: RecordKind, node: NodeIndex, logged_at: i64, detail: &Hash) -> Vec<u8> {
     let mut out = crate::tag::LOG_ENTRY.to_vec();
-    out.push(1); // kind: key release
+    out.push(kind as u8);
     out.extend_from_slice(&node.get().to_be_bytes());
     out.extend_from_slice(&logged_at.to_be_bytes());
-    out.extend_from_slice(transcript);
+    out.extend_from_slice(detail);
     out
+}
+
+/// The transparency-log record of one release.
+pub fn release_record(node: NodeIndex, logged_at: i64, transcript: &Hash) -> Vec<u8> {
+    record(RecordKind::Release, node, logged_at, transcript)
 }
 
 /// A gatekeeper's answer.
@@ -169,6 +187,16 @@ impl Gatekeeper {
     /// Adds (or replaces) its share of `epoch`.
     pub fn insert_share(&mut self, epoch: u64, share: KeyShare) {
         self.shares.insert(epoch, share);
+    }
+
+    /// Forgets its share of `epoch`.
+    pub fn remove_share(&mut self, epoch: u64) {
+        self.shares.remove(&epoch);
+    }
+
+    /// Appends an event record to the log; returns its index and leaf hash.
+    pub fn log_event(&mut self, kind: RecordKind, at: i64, detail: &Hash) -> (u64, Hash) {
+        self.log.append(&record(kind, self.index, at, detail))
     }
 
     /// Signs the current tree head.

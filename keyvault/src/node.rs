@@ -2,16 +2,20 @@
 //! every release is durable before it is answered, and the node restarts from disk
 //! into the same state (shares, identity, log).
 //!
+//! Installing and retiring epochs are logged too ([`RecordKind`]), so the log records
+//! every change of what the node can derive, not only releases.
+//!
 //! Ordering of a release: authorize and evaluate in memory, append the record to the
 //! in-memory log, persist the leaf (synced), then answer. If persisting fails the
 //! in-memory log is reloaded from the store and the request fails: an answer's
 //! inclusion proof always refers to a durable record.
 
-use crate::gatekeeper::{Gatekeeper, GatekeeperError, ReleaseRequest, ReleaseResponse};
+use crate::gatekeeper::{Gatekeeper, GatekeeperError, RecordKind, ReleaseRequest, ReleaseResponse};
 use crate::release::{Jwks, ReleasePolicy};
 use crate::share::NodeIndex;
 use crate::store::{EpochState, NodeStore, StoreError};
 use crate::translog::{Hash, SignedTreeHead};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -83,14 +87,49 @@ impl Node {
             .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))
     }
 
-    /// Installs this node's share of `epoch` (genesis, rotation, refresh), durably.
-    pub fn install_epoch(&self, epoch: u64, state: &EpochState) -> Result<(), NodeError> {
+    /// Installs this node's share of `epoch` (genesis, rotation, refresh), durably, and
+    /// logs the event (epoch, MPK and commitments hashed into the record).
+    pub fn install_epoch(&self, epoch: u64, state: &EpochState, now: i64) -> Result<(), NodeError> {
         let mut gk = self.gk()?;
         if state.share.index != gk.index() {
             return Err(NodeError::Inconsistent("a share of another node".into()));
         }
         self.store.put_epoch(epoch, state)?;
         gk.insert_share(epoch, state.share.clone());
+        let mut h = Sha256::new();
+        h.update(epoch.to_be_bytes());
+        for c in &state.public.commitments().0 {
+            h.update(crate::dleq::point_bytes(c));
+        }
+        self.log_event(
+            &mut gk,
+            RecordKind::EpochInstalled,
+            now,
+            &h.finalize().into(),
+        )
+    }
+
+    /// Retires `epoch`: its share is erased (store compacted) and the event logged.
+    pub fn retire_epoch(&self, epoch: u64, now: i64) -> Result<(), NodeError> {
+        let mut gk = self.gk()?;
+        self.store.remove_epoch(epoch)?;
+        gk.remove_share(epoch);
+        let detail: Hash = Sha256::digest(epoch.to_be_bytes()).into();
+        self.log_event(&mut gk, RecordKind::EpochRetired, now, &detail)
+    }
+
+    fn log_event(
+        &self,
+        gk: &mut Gatekeeper,
+        kind: RecordKind,
+        now: i64,
+        detail: &Hash,
+    ) -> Result<(), NodeError> {
+        let (index, leaf) = gk.log_event(kind, now, detail);
+        if let Err(e) = self.store.append_log(index, &leaf) {
+            gk.set_log(self.store.log()?);
+            return Err(e.into());
+        }
         Ok(())
     }
 

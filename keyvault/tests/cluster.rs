@@ -87,6 +87,7 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
                 share: o.share.clone(),
                 public: public.clone(),
             },
+            NOW,
         )
         .unwrap();
         running.push(Some(start(node).await));
@@ -129,7 +130,8 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     let before = running[0].as_ref().unwrap().endpoint.identity;
     stop(running[0].take().unwrap()).await;
     let reopened = open_node(dirs[0].path(), members[0], &w);
-    assert!(reopened.status().unwrap().log_size >= 2);
+    // Genesis record plus the two releases so far.
+    assert_eq!(reopened.status().unwrap().log_size, 3);
     let r = start(reopened).await;
     assert_eq!(r.endpoint.identity, before);
     running[0] = Some(r);
@@ -150,6 +152,7 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
             },
             public: public.clone(),
         },
+        NOW,
     )
     .unwrap();
     running[3] = Some(start(liar).await);
@@ -195,6 +198,12 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
         }
         other => panic!("{other:?}"),
     }
+    // Retiring epoch 0 on node 1 erases its share and is logged; it then has no share.
+    let node1 = open_node(dirs[1].path(), members[1], &w);
+    let size = node1.status().unwrap().log_size;
+    node1.retire_epoch(0, NOW + 9).unwrap();
+    let s = node1.status().unwrap();
+    assert_eq!((s.log_size, s.epochs.len()), (size + 1, 0));
     for r in running.into_iter().flatten() {
         stop(r).await;
     }
