@@ -1,0 +1,179 @@
+//! Load benchmark of key release: five gatekeeper nodes (3 of 5) on loopback gRPC with
+//! rocksdb stores, and workers calling `fetch_key` (all five asked in parallel, the
+//! first three valid answers combined) at several concurrency levels. Reports fetches
+//! per second and p50/p99, against the CPU floor measured in the same run: one fetch
+//! costs five gatekeeper `release` calls (authorize, evaluate, seal, log, sign) plus
+//! one worker `assemble`, so two cores can do at most `2 / (5·release + assemble)`.
+//!
+//! ```sh
+//! scripts/releaseload.sh [SECONDS] [CONCURRENCY,...]
+//! ```
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use keyvault::dkg::{DkgParams, run_in_memory};
+use keyvault::gatekeeper::{Gatekeeper, ReleaseRequest, assemble};
+use keyvault::grpc::{Endpoint, fetch_key, serve};
+use keyvault::node::Node;
+use keyvault::share::NodeIndex;
+use keyvault::store::{EpochState, NodeStore, SealingKey};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn clock() -> i64 {
+    common::NOW + 1
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let secs: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let levels: Vec<usize> = args
+        .get(1)
+        .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 4, 16]);
+    let w = Arc::new(common::worker(common::MR, common::MR, "sim"));
+    let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
+    let outputs =
+        run_in_memory(&DkgParams::new(0, 3, &members).unwrap(), &mut rand::rng()).unwrap();
+    let public = outputs[0].public.clone();
+    let request = ReleaseRequest {
+        token: w.token.clone(),
+        runtime_data: w.runtime_data.clone(),
+        key_id: common::key_id(0, &hex::encode(common::MR)),
+        hpke_public_key: w.hpke.clone(),
+    };
+
+    // The CPU floor, in-process on one thread.
+    let mut identities = BTreeMap::new();
+    let mut gks: Vec<Gatekeeper> = outputs
+        .iter()
+        .map(|o| {
+            let id = keyvault::identity::IdentityKey::generate(&mut rand::rng());
+            identities.insert(o.share.index, id.verifying_key());
+            Gatekeeper::new(
+                id,
+                o.share.index,
+                BTreeMap::from([(0, o.share.clone())]),
+                keyvault::translog::MerkleLog::new(),
+                w.jwks.clone(),
+                common::sim_policy(),
+            )
+        })
+        .collect();
+    let n = 30;
+    let t0 = Instant::now();
+    for _ in 0..n {
+        gks[0].release(&request, clock(), &mut rand::rng()).unwrap();
+    }
+    let release = t0.elapsed().as_secs_f64() / f64::from(n);
+    let answers: Vec<_> = gks
+        .iter_mut()
+        .take(3)
+        .map(|g| g.release(&request, clock(), &mut rand::rng()).unwrap().0)
+        .collect();
+    let t0 = Instant::now();
+    for _ in 0..n {
+        assemble(&request, &w.recipient, &public, &identities, &answers).unwrap();
+    }
+    let assemble_t = t0.elapsed().as_secs_f64() / f64::from(n);
+    let floor = 2.0 / (5.0 * release + assemble_t);
+    println!(
+        "floor: release {:.2} ms, assemble {:.2} ms -> at most {floor:.1} fetches/s on 2 cores",
+        release * 1e3,
+        assemble_t * 1e3
+    );
+
+    // Five nodes on loopback.
+    let tmp = std::env::temp_dir().join(format!("phalanx-releaseload-{}", std::process::id()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let endpoints: Vec<Endpoint> = rt.block_on(async {
+        let mut eps = Vec::new();
+        for o in &outputs {
+            let dir = tmp.join(format!("gk-{}", o.share.index.get()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let store = NodeStore::open(
+                &dir.join("db"),
+                SealingKey::load_or_create(&dir.join("sealing.key")).unwrap(),
+            )
+            .unwrap();
+            let node = Arc::new(
+                Node::open(
+                    store,
+                    o.share.index,
+                    w.jwks.clone(),
+                    common::sim_policy(),
+                    &mut rand::rng(),
+                )
+                .unwrap(),
+            );
+            let state = EpochState {
+                share: o.share.clone(),
+                public: public.clone(),
+            };
+            node.install_epoch(0, &state, clock()).unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let status = node.status().unwrap();
+            eps.push(Endpoint {
+                index: status.index,
+                url: format!("http://{}", listener.local_addr().unwrap()),
+                identity: p256::ecdsa::VerifyingKey::from_sec1_bytes(&status.identity_key).unwrap(),
+            });
+            tokio::spawn(serve(listener, node, clock, std::future::pending()));
+        }
+        eps
+    });
+    for c in levels {
+        let (ops, lat) = rt.block_on(async {
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            let start = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..c {
+                let (eps, req, w, public) = (
+                    endpoints.clone(),
+                    request.clone(),
+                    w.clone(),
+                    public.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        fetch_key(&eps, &req, &w.recipient, &public, Duration::from_secs(10))
+                            .await
+                            .unwrap();
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                }));
+            }
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            all.sort();
+            (all.len() as f64 / start.elapsed().as_secs_f64(), all)
+        });
+        let pct =
+            |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+        println!(
+            "c={c:<3} {ops:>6.1} fetches/s  p50 {:>7.1} ms  p99 {:>7.1} ms  {:.2} of the floor",
+            pct(0.5),
+            pct(0.99),
+            ops / floor
+        );
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
