@@ -334,6 +334,7 @@ pub async fn fetch_key(
             set.abort_all();
             let mut faulty = a.faulty;
             faulty.extend(last_faulty);
+            faulty.sort();
             return Ok(Fetched {
                 key: a.key,
                 faulty,
@@ -342,14 +343,15 @@ pub async fn fetch_key(
         }
     }
     // Not enough: say who lied among the answers we did get.
+    let liars: Vec<NodeIndex> = answers
+        .iter()
+        .filter(|r| check_answer(request, recipient, public, &identities, r).is_err())
+        .map(|r| r.node)
+        .collect();
+    let valid = answers.len() - liars.len();
     let mut faulty = last_faulty;
-    faulty.extend(
-        answers
-            .iter()
-            .filter(|r| check_answer(request, recipient, public, &identities, r).is_err())
-            .map(|r| r.node),
-    );
-    let valid = answers.len() - faulty.len().min(answers.len());
+    faulty.extend(liars);
+    faulty.sort();
     Err(FetchError::NotEnough {
         valid,
         need: public.threshold(),
