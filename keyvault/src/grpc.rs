@@ -6,6 +6,8 @@
 //! requests are `INVALID_ARGUMENT`, our own failures `INTERNAL` (details logged only).
 //! Messages are bounded ([`MAX_MESSAGE`]) and requests time out.
 //!
+//! [`audit`] is the auditor's check of a gatekeeper's log between two visits.
+//!
 //! [`fetch_key`] asks every gatekeeper at once, each call bounded by a timeout, and
 //! assembles the key as soon as the answers in hand contain `t` valid partials (see
 //! [`assemble`]): up to `n − t` gatekeepers may be down, slow, refusing or lying. Liars
@@ -226,6 +228,82 @@ pub async fn serve(
             shutdown,
         )
         .await
+}
+
+/// Why an audit of a gatekeeper's log failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The gatekeeper could not be asked.
+    #[error("gatekeeper unavailable: {0}")]
+    Unavailable(String),
+    /// Its tree head is not signed by its identity key.
+    #[error("tree head signature does not verify under the gatekeeper's identity key")]
+    BadHead,
+    /// The log shrank.
+    #[error("the log shrank from {old} to {new} entries")]
+    Shrunk {
+        /// The earlier size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+    /// The new head does not extend the earlier one: history was rewritten.
+    #[error("the log of {new} entries does not extend the earlier head of {old} entries")]
+    Inconsistent {
+        /// The earlier size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+}
+
+/// Audits a gatekeeper's log: fetches its signed tree head, checks the signature under
+/// `identity`, and — given an earlier head — that the new one extends it (consistency
+/// proof). Returns the new head, to keep for the next audit.
+pub async fn audit(
+    url: &str,
+    identity: &VerifyingKey,
+    previous: Option<&SignedTreeHead>,
+) -> Result<SignedTreeHead, AuditError> {
+    let unavailable = |e: String| AuditError::Unavailable(e);
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| unavailable(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let mut client = pb::gatekeeper_client::GatekeeperClient::new(channel);
+    let head = client
+        .get_tree_head(pb::TreeHeadRequest {})
+        .await
+        .map_err(|s| unavailable(s.message().to_owned()))?;
+    let head = head_from_pb(head.get_ref()).map_err(|_| AuditError::BadHead)?;
+    head.verify(identity).map_err(|_| AuditError::BadHead)?;
+    if let Some(prev) = previous {
+        let (old, new) = (prev.head.size, head.head.size);
+        if new < old {
+            return Err(AuditError::Shrunk { old, new });
+        }
+        if old > 0 {
+            let proof = client
+                .get_consistency_proof(pb::ConsistencyRequest {
+                    old_size: old,
+                    new_size: new,
+                })
+                .await
+                .map_err(|s| unavailable(s.message().to_owned()))?;
+            let proof: Vec<Hash> = proof
+                .get_ref()
+                .proof
+                .iter()
+                .map(|h| hash(h))
+                .collect::<Result<_, _>>()
+                .map_err(|_| AuditError::Inconsistent { old, new })?;
+            crate::translog::verify_consistency(old, new, &prev.head.root, &head.head.root, &proof)
+                .map_err(|_| AuditError::Inconsistent { old, new })?;
+        }
+    }
+    Ok(head)
 }
 
 /// One gatekeeper as the worker knows it (from the registry).

@@ -15,7 +15,7 @@ mod common;
 use common::*;
 use keyvault::dkg::{DkgParams, run_in_memory};
 use keyvault::gatekeeper::ReleaseRequest;
-use keyvault::grpc::{Endpoint, FetchError, fetch_key, serve};
+use keyvault::grpc::{AuditError, Endpoint, FetchError, audit, fetch_key, serve};
 use keyvault::node::Node;
 use keyvault::share::{KeyShare, NodeIndex, PublicKeySet, SecretScalar};
 use keyvault::store::{EpochState, NodeStore, SealingKey};
@@ -198,6 +198,46 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
         }
         other => panic!("{other:?}"),
     }
+    // An auditor's view of node 1: its head now, more releases, a consistent later head.
+    let n1 = running[0].as_ref().unwrap().endpoint.clone();
+    let seen = audit(&n1.url, &n1.identity, None).await.unwrap();
+    // (Too few honest nodes are up to combine, but node 1 still releases and logs.)
+    let _ = fetch_key(&endpoints(&running), &request, &w.recipient, &public, t).await;
+    let later = audit(&n1.url, &n1.identity, Some(&seen)).await.unwrap();
+    assert!(later.head.size > seen.head.size);
+    // Node 1 restarted on a rewritten history (one leaf edited on disk): caught.
+    stop(running[0].take().unwrap()).await;
+    {
+        let store = NodeStore::open(
+            &dirs[0].path().join("db"),
+            SealingKey::load_or_create(&dirs[0].path().join("sealing.key")).unwrap(),
+        )
+        .unwrap();
+        store
+            .raw_put("log", &1u64.to_be_bytes(), &[0xee; 32])
+            .unwrap();
+    }
+    let rewritten = start(open_node(dirs[0].path(), members[0], &w)).await;
+    let err = audit(&rewritten.endpoint.url, &n1.identity, Some(&later))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuditError::Inconsistent { .. }), "{err}");
+    // A head signed by another key is refused.
+    let other = VerifyingKey::from_sec1_bytes(
+        &running[2]
+            .as_ref()
+            .unwrap()
+            .endpoint
+            .identity
+            .to_sec1_bytes(),
+    )
+    .unwrap();
+    assert!(matches!(
+        audit(&rewritten.endpoint.url, &other, None).await,
+        Err(AuditError::BadHead)
+    ));
+    running[0] = Some(rewritten);
+
     // Retiring epoch 0 on node 1 erases its share and is logged; it then has no share.
     let node1 = open_node(dirs[1].path(), members[1], &w);
     let size = node1.status().unwrap().log_size;
