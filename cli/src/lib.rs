@@ -48,12 +48,30 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Gatekeepers.
+    #[command(subcommand)]
+    Keyvault(KeyvaultCommand),
     /// DCAP quotes.
     #[command(subcommand)]
     Quote(QuoteCommand),
     /// The simulated TEE (a fake Intel PKI for development).
     #[command(subcommand)]
     Sim(SimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyvaultCommand {
+    /// Audit a gatekeeper's transparency log: check its signed tree head under its
+    /// identity key and that it extends the head seen last time (kept in STATE; the
+    /// identity key is pinned there on first use). Exit 1 if the check fails.
+    Audit {
+        /// The gatekeeper, e.g. http://127.0.0.1:7101.
+        #[arg(long)]
+        url: String,
+        /// State file (JSON): the pinned identity key and the last head seen.
+        #[arg(long)]
+        state: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +181,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Devnet { dir, once } => {
             tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Keyvault(KeyvaultCommand::Audit { url, state }) => {
+            tokio::runtime::Runtime::new()?.block_on(devnet::audit(&url, &state))
         }
         Command::Quote(QuoteCommand::Verify(args)) => verify(&args),
         Command::Sim(SimCommand::Demo) => demo(),
