@@ -220,7 +220,6 @@ impl App {
             token_ttl: config.token.ttl_secs,
             replay_capacity: config.nonce.replay_capacity,
             trust_root,
-            collateral: config.collateral.clone(),
         };
         let service = Service::open(settings, store, verifier, cache, &admin, now)
             .map_err(StartError::Service)?;

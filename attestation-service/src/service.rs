@@ -15,7 +15,6 @@
 //! impossible by construction). Admin operations need the bearer secret, compared in
 //! constant time (HMAC of both sides under a per-process key).
 
-use crate::config::CollateralConfig;
 use crate::metrics::Metrics;
 use crate::nonce::{NonceError, NonceKey, ReplayGuard, report_data};
 use crate::policy::{Appraisal, Policy, Verdict, appraise};
@@ -225,8 +224,6 @@ pub struct Settings {
     pub replay_capacity: usize,
     /// `phalanx.trust_root` of tokens (`intel`, `sim`, `file`).
     pub trust_root: &'static str,
-    /// Collateral cache settings.
-    pub collateral: CollateralConfig,
 }
 
 /// The attestation service. Share it as `Arc<Service>`.
