@@ -51,6 +51,17 @@ pub enum PckCa {
 }
 
 impl PckCa {
+    /// Which CA a certificate name (issuer of a PCK, subject of a PCK CA) names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name.contains("Processor") {
+            Some(PckCa::Processor)
+        } else if name.contains("Platform") {
+            Some(PckCa::Platform)
+        } else {
+            None
+        }
+    }
+
     /// As the PCS `ca` parameter spells it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -101,8 +112,12 @@ impl CollateralKey {
 
     /// Reads what collateral a quote needs from its (not yet verified) PCK certificate.
     pub fn of_quote(quote: &[u8]) -> Result<Self, Error> {
+        Self::of_parsed(&crate::Quote::parse(quote)?)
+    }
+
+    /// [`CollateralKey::of_quote`] for a quote already parsed.
+    pub fn of_parsed(q: &crate::Quote<'_>) -> Result<Self, Error> {
         use x509_parser::prelude::{FromDer, X509Certificate};
-        let q = crate::Quote::parse(quote)?;
         let ders = crate::pki::split_chain(q.signature.pck_cert_chain, "PCK certificate chain")?;
         let bad = |reason: &str| Error::MalformedCertificate {
             role: crate::error::CertRole::PckLeaf,
@@ -110,14 +125,8 @@ impl CollateralKey {
         };
         let leaf = ders.first().ok_or_else(|| bad("empty chain"))?;
         let (_, cert) = X509Certificate::from_der(leaf).map_err(|e| bad(&e.to_string()))?;
-        let issuer = cert.issuer().to_string();
-        let ca = if issuer.contains("Processor") {
-            PckCa::Processor
-        } else if issuer.contains("Platform") {
-            PckCa::Platform
-        } else {
-            return Err(bad("issuer is neither a Processor nor a Platform CA"));
-        };
+        let ca = PckCa::from_name(&cert.issuer().to_string())
+            .ok_or_else(|| bad("issuer is neither a Processor nor a Platform CA"))?;
         let ext = cert
             .extensions()
             .iter()
@@ -420,7 +429,7 @@ impl CollateralCache {
         if let Some(k) = self.chains.read().ok().and_then(|m| m.get(chain).copied()) {
             return Ok(k);
         }
-        let k = CollateralKey::of_quote(quote)?;
+        let k = CollateralKey::of_parsed(&q)?;
         if let Ok(mut m) = self.chains.write() {
             if m.len() >= MAX_REMEMBERED_CHAINS {
                 m.clear();
@@ -529,21 +538,19 @@ impl CollateralCache {
             crate::collateral::TcbInfoId::Sgx => TeeType::Sgx,
             crate::collateral::TcbInfoId::Tdx => TeeType::Tdx,
         };
-        let chain = String::from_utf8_lossy(&collateral.pck_crl_issuer_chain);
-        let leaf_ca = crate::pki::split_chain(&collateral.pck_crl_issuer_chain, "PCK CRL chain")?
+        // The PCK CRL's issuer chain starts with the PCK CA (verified just above).
+        let ca = crate::pki::split_chain(&collateral.pck_crl_issuer_chain, "PCK CRL chain")?
             .first()
             .and_then(|der| {
                 use x509_parser::prelude::{FromDer, X509Certificate};
                 X509Certificate::from_der(der)
                     .ok()
-                    .map(|(_, c)| c.subject().to_string())
+                    .and_then(|(_, c)| PckCa::from_name(&c.subject().to_string()))
             })
-            .unwrap_or_else(|| chain.into_owned());
-        let ca = if leaf_ca.contains("Platform") {
-            PckCa::Platform
-        } else {
-            PckCa::Processor
-        };
+            .ok_or_else(|| Error::MalformedCollateral {
+                what: "PCK CRL issuer chain",
+                reason: "its first certificate is neither a Processor nor a Platform CA".into(),
+            })?;
         let key = CollateralKey {
             tee,
             fmspc: v.tcb_info.fmspc,
