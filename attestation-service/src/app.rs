@@ -263,12 +263,16 @@ impl App {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        let (done, failed) = service.collateral().refresh_due(service.now()).await;
-                        if done > 0 {
-                            tracing::info!(refreshed = done, "collateral refreshed");
-                        }
-                        for (key, e) in failed {
-                            tracing::warn!(fmspc = %hex::encode_upper(key.fmspc), error = %e, "collateral refresh failed");
+                        match service.collateral().refresh_due(service.now()).await {
+                            Ok((done, failed)) => {
+                                if done > 0 {
+                                    tracing::info!(refreshed = done, "collateral refreshed");
+                                }
+                                for (key, e) in failed {
+                                    tracing::warn!(fmspc = %hex::encode_upper(key.fmspc), error = %e, "collateral refresh failed");
+                                }
+                            }
+                            Err(e) => tracing::error!(error = %e, "collateral cache unreadable"),
                         }
                     }
                     _ = t.recv() => break,

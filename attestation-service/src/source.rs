@@ -642,18 +642,17 @@ impl CollateralCache {
     }
 
     /// Refreshes every entry that is due or expired; returns how many were refreshed
-    /// and the failures (the background task logs them).
-    pub async fn refresh_due(&self, now: i64) -> (usize, Vec<(CollateralKey, SourceError)>) {
+    /// and the failures (the background task logs them), or the store's failure.
+    pub async fn refresh_due(
+        &self,
+        now: i64,
+    ) -> Result<(usize, Vec<(CollateralKey, SourceError)>), SourceError> {
         let mut done = 0;
         let mut failed = Vec::new();
-        let entries = match self.entries() {
-            Ok(e) => e,
-            Err(e) => return (0, vec![(unknown_key(), e)]),
-        };
         if self.source.is_none() {
-            return (0, failed);
+            return Ok((0, failed));
         }
-        for e in entries {
+        for e in self.entries()? {
             if self.freshness(&e, now) != Freshness::Fresh {
                 match self.refresh(e.key, now).await {
                     Ok(_) => done += 1,
@@ -661,15 +660,7 @@ impl CollateralCache {
                 }
             }
         }
-        (done, failed)
-    }
-}
-
-fn unknown_key() -> CollateralKey {
-    CollateralKey {
-        tee: TeeType::Sgx,
-        fmspc: [0; 6],
-        ca: PckCa::Processor,
+        Ok((done, failed))
     }
 }
 

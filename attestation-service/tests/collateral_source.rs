@@ -349,7 +349,7 @@ async fn refresh_before_next_update_and_the_stale_knob() {
     assert!(c.get(key, next_update + 2 * day + 1).await.is_err());
     // The background refresh brings it back once the source is up.
     flaky.up.store(true, Ordering::SeqCst);
-    let (done, failed) = c.refresh_due(next_update + 10).await;
+    let (done, failed) = c.refresh_due(next_update + 10).await.unwrap();
     assert_eq!((done, failed.len()), (1, 0));
     assert!(c.get(key, next_update + 10).await.unwrap().stale.is_none());
 }
