@@ -255,6 +255,23 @@ async fn pccs_failures_are_named_and_nothing_is_cached() {
     let err = c.get(key, v.now).await.unwrap_err();
     assert!(matches!(err, SourceError::Invalid(_)), "{err:?}");
     assert!(c.status(v.now).unwrap().is_empty());
+    // An oversized answer is refused while it streams in, before any parsing.
+    let mut huge = Pccs::from_bundle("sgx", &v.collateral);
+    huge.tcb_info = vec![b' '; attestation_service::collateral::MAX_COLLATERAL_SIZE + 1];
+    let url = huge.start().await;
+    let client = PcsClient::new(&url, None, Duration::from_secs(5)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(
+        dir.path(),
+        TrustAnchors::intel(),
+        Some(Arc::new(client)),
+        CollateralConfig::default(),
+    );
+    let err = c.get(key, v.now).await.unwrap_err();
+    assert!(
+        matches!(&err, SourceError::Unavailable(m) if m.contains("too large")),
+        "{err:?}"
+    );
     // Without any source, an uncached platform is named.
     let dir = tempfile::tempdir().unwrap();
     let c = cache(

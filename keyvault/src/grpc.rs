@@ -437,3 +437,49 @@ pub async fn fetch_key(
         faulty,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn good() -> pb::ReleaseResponse {
+        let key = crate::identity::IdentityKey::generate(&mut rand::rng());
+        let head = TreeHead {
+            log_id: [1; 32],
+            size: 2,
+            root: [2; 32],
+            timestamp: 3,
+        }
+        .sign(&key);
+        pb::ReleaseResponse {
+            node: 1,
+            enc: vec![4; 65],
+            ciphertext: vec![5; 115],
+            logged_at: 3,
+            log_index: 1,
+            inclusion_proof: vec![vec![6; 32]],
+            tree_head: Some(head_to_pb(&head)),
+        }
+    }
+
+    #[test]
+    fn responses_decode_strictly() {
+        let g = good();
+        assert_eq!(response_to_pb(&response_from_pb(&g).unwrap()), g);
+        let bad: [fn(&mut pb::ReleaseResponse); 7] = [
+            |r| r.node = 0,
+            |r| r.node = 70_000,
+            |r| r.inclusion_proof[0].truncate(31),
+            |r| r.inclusion_proof = vec![vec![0; 32]; crate::translog::MAX_PROOF_LEN + 1],
+            |r| r.tree_head = None,
+            |r| r.tree_head.as_mut().unwrap().root.push(0),
+            |r| r.tree_head.as_mut().unwrap().signature.truncate(63),
+        ];
+        for (i, f) in bad.iter().enumerate() {
+            let mut r = g.clone();
+            f(&mut r);
+            assert!(response_from_pb(&r).is_err(), "case {i}");
+        }
+    }
+}

@@ -389,3 +389,40 @@ impl NodeStore {
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn epoch_state_decoding_is_strict() {
+        let (shares, public) = crate::share::dealer_split(
+            &SecretScalar::new(p256::Scalar::from(3u64)),
+            2,
+            3,
+            &mut rand::rng(),
+        )
+        .unwrap();
+        let st = EpochState {
+            share: shares[0].clone(),
+            public,
+        };
+        let bytes = st.encode();
+        let back = EpochState::decode(&bytes).unwrap();
+        assert_eq!(back.public, st.public);
+        assert_eq!(back.share.index, st.share.index);
+        for cut in 0..bytes.len() {
+            assert!(EpochState::decode(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(EpochState::decode(&longer).is_err());
+        let mut zero_index = bytes.to_vec();
+        zero_index[..2].copy_from_slice(&[0, 0]);
+        assert!(EpochState::decode(&zero_index).is_err());
+        let mut bad_point = bytes.to_vec();
+        bad_point[2 + 32 + 2] = 0x07; // no SEC1 tag (0x05 is "compact")
+        assert!(EpochState::decode(&bad_point).is_err());
+    }
+}
