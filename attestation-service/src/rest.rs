@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -148,12 +149,10 @@ fn b64(field: &'static str, s: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|_| ApiError::BadRequest("bad_base64", format!("{field} is not base64")))
 }
 
-fn bundle(v: Option<serde_json::Value>) -> Result<Option<Collateral>, ApiError> {
-    v.map(|v| {
-        let bytes = serde_json::to_vec(&v).map_err(|_| ApiError::Internal)?;
-        Collateral::from_bundle_json(&bytes).map_err(ApiError::Evidence)
-    })
-    .transpose()
+/// A collateral bundle straight from the request's bytes (kept raw by serde, so the
+/// signed JSON texts inside are read once and never re-serialised).
+fn bundle(raw: &RawValue) -> Result<Collateral, ApiError> {
+    Collateral::from_bundle_json(raw.get().as_bytes()).map_err(ApiError::Evidence)
 }
 
 async fn nonce(State(s): State<AppState>) -> Answer<crate::service::IssuedNonce> {
@@ -176,7 +175,7 @@ pub struct AttestRequest {
     pub quote: String,
     /// A collateral bundle; when absent the service's collateral cache provides it.
     #[serde(default)]
-    pub collateral: Option<serde_json::Value>,
+    pub collateral: Option<Box<RawValue>>,
     /// Runtime data, base64 (e.g. the worker's public keys).
     pub runtime_data: String,
     /// A nonce from `/v1/nonce`.
@@ -195,7 +194,7 @@ async fn attest(
         s.attest(AttestInput {
             tee: req.tee,
             quote: b64("quote", &req.quote)?,
-            collateral: bundle(req.collateral)?,
+            collateral: req.collateral.as_deref().map(bundle).transpose()?,
             runtime_data: b64("runtime_data", &req.runtime_data)?,
             nonce: req.nonce,
             policy: req.policy,
@@ -214,7 +213,7 @@ pub struct VerifyRequest {
     pub quote: String,
     /// A collateral bundle; when absent the service's collateral cache provides it.
     #[serde(default)]
-    pub collateral: Option<serde_json::Value>,
+    pub collateral: Option<Box<RawValue>>,
 }
 
 async fn verify(
@@ -224,8 +223,11 @@ async fn verify(
     let start = Instant::now();
     let run = async {
         let req = json_body(body)?;
-        s.verify(b64("quote", &req.quote)?, bundle(req.collateral)?)
-            .await
+        s.verify(
+            b64("quote", &req.quote)?,
+            req.collateral.as_deref().map(bundle).transpose()?,
+        )
+        .await
     };
     let r = run.await;
     Ok(Json(s.observed("verify", start, r)?))
@@ -274,10 +276,10 @@ async fn delete_policy(
 async fn import_collateral(
     State(s): State<AppState>,
     h: HeaderMap,
-    body: Result<Json<serde_json::Value>, JsonRejection>,
+    body: Result<Json<Box<RawValue>>, JsonRejection>,
 ) -> Answer<crate::source::CachedCollateral> {
     s.authorize(bearer(&h))?;
-    let c = bundle(Some(json_body(body)?))?.ok_or(ApiError::Internal)?;
+    let c = bundle(&json_body(body)?)?;
     Ok(Json(s.import_collateral(&c)?))
 }
 
