@@ -10,6 +10,7 @@
 //! `{"ok": false, "error": {"code": "<stable_snake_case>", "step": "<step>", "message": "..."}}`.
 //! The codes are those of [`attestation_service::Error::code`], listed in the README.
 
+pub mod audit;
 pub mod devnet;
 
 use anyhow::{Context, bail};
@@ -183,7 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keyvault(KeyvaultCommand::Audit { url, state }) => {
-            tokio::runtime::Runtime::new()?.block_on(devnet::audit(&url, &state))
+            tokio::runtime::Runtime::new()?.block_on(audit::audit(&url, &state))
         }
         Command::Quote(QuoteCommand::Verify(args)) => verify(&args),
         Command::Sim(SimCommand::Demo) => demo(),
