@@ -72,10 +72,12 @@ pub mod lifecycle;
 #[cfg(feature = "node")]
 pub mod node;
 pub mod release;
+pub mod round;
 pub mod share;
 #[cfg(feature = "node")]
 pub mod store;
 pub mod tag;
 pub mod translog;
+pub mod wire;
 
 pub use error::Error;

@@ -272,6 +272,15 @@ impl PublicKeySet {
     }
 }
 
+/// What a member holds for one epoch: its share and the committee's public key set.
+#[derive(Debug, Clone)]
+pub struct EpochState {
+    /// This member's share.
+    pub share: KeyShare,
+    /// The committee's public key set (commitments, members).
+    pub public: PublicKeySet,
+}
+
 /// The explicit one-time dealer: splits an existing `secret` into `n` shares with
 /// threshold `t`. The secret exists in one place while this runs; genesis without a
 /// dealer is the DKG. Callers must log this as an admin action.

@@ -21,8 +21,10 @@
 
 use crate::error::Error;
 use crate::identity::IdentityKey;
-use crate::share::{Commitments, KeyShare, NodeIndex, PublicKeySet, SecretScalar};
+pub use crate::share::EpochState;
+use crate::share::KeyShare;
 use crate::translog::{Hash, MerkleLog};
+use crate::wire::{Reader, Writer, get_public_set, put_public_set};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -146,73 +148,25 @@ impl SealingKey {
     }
 }
 
-/// What a node holds for one epoch.
-#[derive(Debug, Clone)]
-pub struct EpochState {
-    /// This node's share.
-    pub share: KeyShare,
-    /// The committee's public key set (commitments, members).
-    pub public: PublicKeySet,
+/// `index ‖ secret ‖ public key set` ([`crate::wire`]), sealed by the caller.
+fn encode_epoch(st: &EpochState) -> Zeroizing<Vec<u8>> {
+    let mut w = Writer::default();
+    w.index(st.share.index);
+    w.scalar(st.share.secret.expose());
+    put_public_set(&mut w, &st.public);
+    Zeroizing::new(w.0)
 }
 
-impl EpochState {
-    /// `index ‖ secret ‖ t ‖ commitments (compressed) ‖ n ‖ members`.
-    fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::new());
-        out.extend_from_slice(&self.share.index.get().to_be_bytes());
-        out.extend_from_slice(&self.share.secret.expose().to_bytes());
-        let c = &self.public.commitments().0;
-        out.extend_from_slice(&(c.len() as u16).to_be_bytes());
-        for p in c {
-            out.extend_from_slice(&crate::dleq::point_bytes(p));
-        }
-        let members: Vec<NodeIndex> = self.public.members().collect();
-        out.extend_from_slice(&(members.len() as u16).to_be_bytes());
-        for m in members {
-            out.extend_from_slice(&m.get().to_be_bytes());
-        }
-        out
-    }
-
-    fn decode(b: &[u8]) -> Result<Self, Error> {
-        let bad = Error::Malformed("epoch state");
-        let mut r = b;
-        let mut take = |n: usize| -> Result<&[u8], Error> {
-            if r.len() < n {
-                return Err(bad.clone());
-            }
-            let (head, tail) = r.split_at(n);
-            r = tail;
-            Ok(head)
-        };
-        let u16_of = |b: &[u8]| -> Result<u16, Error> {
-            Ok(u16::from_be_bytes(
-                b.try_into().map_err(|_| Error::Malformed("u16"))?,
-            ))
-        };
-        let index = NodeIndex::new(u16_of(take(2)?)?)?;
-        let repr = p256::FieldBytes::try_from(take(32)?).map_err(|_| bad.clone())?;
-        let secret: Option<p256::Scalar> = p256::elliptic_curve::PrimeField::from_repr(repr).into();
-        let secret = SecretScalar::new(secret.ok_or(bad.clone())?);
-        let t = usize::from(u16_of(take(2)?)?);
-        let mut commitments = Vec::with_capacity(t);
-        for _ in 0..t {
-            let p = p256::PublicKey::from_sec1_bytes(take(33)?).map_err(|_| bad.clone())?;
-            commitments.push(p.to_projective());
-        }
-        let n = usize::from(u16_of(take(2)?)?);
-        let mut members = Vec::with_capacity(n);
-        for _ in 0..n {
-            members.push(NodeIndex::new(u16_of(take(2)?)?)?);
-        }
-        if !r.is_empty() || t == 0 || t > n {
-            return Err(bad);
-        }
-        Ok(Self {
-            share: KeyShare { index, secret },
-            public: PublicKeySet::new(Commitments(commitments), &members),
-        })
-    }
+fn decode_epoch(b: &[u8]) -> Result<EpochState, Error> {
+    let mut r = Reader::new(b, "epoch state");
+    let index = r.index()?;
+    let secret = r.secret()?;
+    let public = get_public_set(&mut r)?;
+    r.finish()?;
+    Ok(EpochState {
+        share: KeyShare { index, secret },
+        public,
+    })
 }
 
 const TABLES: [&str; 3] = ["epochs", "log", "meta"];
@@ -264,7 +218,9 @@ impl NodeStore {
     /// Stores (replacing) the state of `epoch`, synced.
     pub fn put_epoch(&self, epoch: u64, state: &EpochState) -> Result<(), StoreError> {
         let k = epoch.to_be_bytes();
-        let sealed = self.key.seal(&Self::slot("epochs", &k), &state.encode())?;
+        let sealed = self
+            .key
+            .seal(&Self::slot("epochs", &k), &encode_epoch(state))?;
         self.put("epochs", &k, &sealed)
     }
 
@@ -295,7 +251,7 @@ impl NodeStore {
                     .map_err(|_| StoreError::Corrupt(name.clone()))?,
             );
             let plain = self.key.open(&Self::slot("epochs", &k), &v, &name)?;
-            let state = EpochState::decode(&plain).map_err(|_| StoreError::Corrupt(name))?;
+            let state = decode_epoch(&plain).map_err(|_| StoreError::Corrupt(name))?;
             out.insert(epoch, state);
         }
         Ok(out)
@@ -408,21 +364,21 @@ mod tests {
             share: shares[0].clone(),
             public,
         };
-        let bytes = st.encode();
-        let back = EpochState::decode(&bytes).unwrap();
+        let bytes = encode_epoch(&st);
+        let back = decode_epoch(&bytes).unwrap();
         assert_eq!(back.public, st.public);
         assert_eq!(back.share.index, st.share.index);
         for cut in 0..bytes.len() {
-            assert!(EpochState::decode(&bytes[..cut]).is_err(), "cut {cut}");
+            assert!(decode_epoch(&bytes[..cut]).is_err(), "cut {cut}");
         }
         let mut longer = bytes.to_vec();
         longer.push(0);
-        assert!(EpochState::decode(&longer).is_err());
+        assert!(decode_epoch(&longer).is_err());
         let mut zero_index = bytes.to_vec();
         zero_index[..2].copy_from_slice(&[0, 0]);
-        assert!(EpochState::decode(&zero_index).is_err());
+        assert!(decode_epoch(&zero_index).is_err());
         let mut bad_point = bytes.to_vec();
-        bad_point[2 + 32 + 2] = 0x07; // no SEC1 tag (0x05 is "compact")
-        assert!(EpochState::decode(&bad_point).is_err());
+        bad_point[2 + 32 + 2 + 1] = 0x07; // no SEC1 tag
+        assert!(decode_epoch(&bad_point).is_err());
     }
 }
