@@ -74,6 +74,11 @@ pub enum RecordKind {
     EpochInstalled = 2,
     /// An epoch retired; the detail is `SHA-256(epoch)`.
     EpochRetired = 3,
+    /// A network round committed; the detail is the digest every participant confirmed
+    /// (round id and new public key set).
+    RoundCommitted = 4,
+    /// A network round aborted; the detail is the round id.
+    RoundAborted = 5,
 }
 
 /// A transparency-log record: `LOG_ENTRY ‖ kind ‖ node ‖ logged_at ‖ detail hash`.

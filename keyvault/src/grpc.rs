@@ -36,12 +36,23 @@ pub const MAX_MESSAGE: usize = 256 * 1024;
 pub struct GatekeeperGrpc {
     node: Arc<Node>,
     now: fn() -> i64,
+    rounds: Option<Arc<crate::peer::Rounds>>,
 }
 
 impl GatekeeperGrpc {
     /// Serves `node` with clock `now`.
     pub fn new(node: Arc<Node>, now: fn() -> i64) -> Self {
-        Self { node, now }
+        Self {
+            node,
+            now,
+            rounds: None,
+        }
+    }
+
+    /// Reports `rounds` (peer address, round in progress) in `Status`.
+    pub fn with_rounds(mut self, rounds: Arc<crate::peer::Rounds>) -> Self {
+        self.rounds = Some(rounds);
+        self
     }
 
     /// The tonic service with the message bound applied.
@@ -181,11 +192,33 @@ impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
         _: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let s = self.node.status().map_err(status)?;
+        let mut epoch_info = Vec::new();
+        for &epoch in &s.epochs {
+            if let Some(public) = self.node.public_key_set(epoch).map_err(status)? {
+                epoch_info.push(pb::EpochInfo {
+                    epoch,
+                    public_key_set: crate::wire::public_set_bytes(&public),
+                });
+            }
+        }
+        let (round, round_id) = self
+            .rounds
+            .as_ref()
+            .map(|r| r.describe())
+            .unwrap_or_else(|| ("idle".into(), Vec::new()));
         Ok(Response::new(pb::StatusResponse {
             node: u32::from(s.index.get()),
             identity_key: s.identity_key,
             epochs: s.epochs,
             log_size: s.log_size,
+            epoch_info,
+            peer_url: self
+                .rounds
+                .as_ref()
+                .map(|r| r.peer_url().to_owned())
+                .unwrap_or_default(),
+            round,
+            round_id,
         }))
     }
 

@@ -71,12 +71,16 @@ pub mod identity;
 pub mod lifecycle;
 #[cfg(feature = "node")]
 pub mod node;
+#[cfg(feature = "node")]
+pub mod peer;
 pub mod release;
 pub mod round;
 pub mod share;
 #[cfg(feature = "node")]
 pub mod store;
 pub mod tag;
+#[cfg(feature = "node")]
+pub mod tls;
 pub mod translog;
 pub mod wire;
 

@@ -11,9 +11,11 @@
 //! inclusion proof always refers to a durable record.
 
 use crate::gatekeeper::{Gatekeeper, GatekeeperError, RecordKind, ReleaseRequest, ReleaseResponse};
+use crate::identity::IdentityKey;
 use crate::release::{Jwks, ReleasePolicy};
+use crate::round::{RoundId, RoundResult, RoundSpec};
 use crate::share::NodeIndex;
-use crate::store::{EpochState, NodeStore, StoreError};
+use crate::store::{EpochState, NodeStore, RoundRecord, StoreError};
 use crate::translog::{Hash, SignedTreeHead};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -52,6 +54,7 @@ pub struct NodeStatus {
 pub struct Node {
     gatekeeper: Mutex<Gatekeeper>,
     store: NodeStore,
+    identity: IdentityKey,
 }
 
 impl Node {
@@ -76,8 +79,16 @@ impl Node {
         }
         let log = store.log()?;
         Ok(Self {
-            gatekeeper: Mutex::new(Gatekeeper::new(identity, index, shares, log, jwks, policy)),
+            gatekeeper: Mutex::new(Gatekeeper::new(
+                identity.clone(),
+                index,
+                shares,
+                log,
+                jwks,
+                policy,
+            )),
             store,
+            identity,
         })
     }
 
@@ -127,6 +138,97 @@ impl Node {
     ) -> Result<(), NodeError> {
         let (index, leaf) = gk.log_event(kind, now, detail);
         if let Err(e) = self.store.append_log(index, &leaf) {
+            gk.set_log(self.store.log()?);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// This node's identity key (signs its round messages; its TLS certificate carries
+    /// the public half).
+    pub fn identity(&self) -> &IdentityKey {
+        &self.identity
+    }
+
+    /// This node's index.
+    pub fn index(&self) -> Result<NodeIndex, NodeError> {
+        Ok(self.gk()?.index())
+    }
+
+    /// This node's state of `epoch`, if it holds one.
+    pub fn epoch_state(&self, epoch: u64) -> Result<Option<EpochState>, NodeError> {
+        Ok(self.store.epochs()?.remove(&epoch))
+    }
+
+    /// Every round this node took part in.
+    pub fn rounds(&self) -> Result<BTreeMap<RoundId, RoundRecord>, NodeError> {
+        Ok(self.store.rounds()?)
+    }
+
+    /// Durably records that this node computed `result` for `spec` (before it confirms
+    /// the digest to anyone).
+    pub fn prepare_round(&self, spec: &RoundSpec, result: &RoundResult) -> Result<(), NodeError> {
+        let _gk = self.gk()?;
+        self.store.put_round(
+            &spec.id(),
+            &RoundRecord::Prepared {
+                spec: spec.encode(),
+                digest: result.digest,
+                state: result.state.clone(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Installs prepared round `id` (every participant confirmed): the new state, the
+    /// committed record and a log entry, in one synced batch.
+    pub fn commit_round(&self, id: &RoundId, now: i64) -> Result<(), NodeError> {
+        let mut gk = self.gk()?;
+        let Some(RoundRecord::Prepared {
+            spec,
+            digest,
+            state,
+        }) = self.store.rounds()?.remove(id)
+        else {
+            return Err(NodeError::Inconsistent(
+                "commit of a round not prepared".into(),
+            ));
+        };
+        let epoch = RoundSpec::decode(&spec)
+            .map_err(|_| NodeError::Inconsistent("stored round spec".into()))?
+            .kind
+            .epoch();
+        if state.share.index != gk.index() {
+            return Err(NodeError::Inconsistent("a share of another node".into()));
+        }
+        let (index, leaf) = gk.log_event(RecordKind::RoundCommitted, now, &digest);
+        let record = RoundRecord::Committed { spec, digest };
+        if let Err(e) = self
+            .store
+            .finish_round(id, &record, Some((epoch, &state)), index, &leaf)
+        {
+            gk.set_log(self.store.log()?);
+            return Err(e.into());
+        }
+        gk.insert_share(epoch, state.share);
+        Ok(())
+    }
+
+    /// Gives round `id` up for good (a prepared state is dropped), logged.
+    pub fn abort_round(&self, id: &RoundId, reason: &str, now: i64) -> Result<(), NodeError> {
+        let mut gk = self.gk()?;
+        match self.store.rounds()?.get(id) {
+            Some(RoundRecord::Committed { .. }) => {
+                return Err(NodeError::Inconsistent("abort of a committed round".into()));
+            }
+            Some(RoundRecord::Aborted { .. }) => return Ok(()),
+            _ => {}
+        }
+        let (index, leaf) = gk.log_event(RecordKind::RoundAborted, now, id);
+        let record = RoundRecord::Aborted {
+            reason: reason.to_owned(),
+        };
+        if let Err(e) = self.store.finish_round(id, &record, None, index, &leaf) {
             gk.set_log(self.store.log()?);
             return Err(e.into());
         }

@@ -87,17 +87,7 @@ impl SealingKey {
             let mut raw = Zeroizing::new([0u8; 32]);
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), raw.as_mut())
                 .map_err(|_| StoreError::Io("no randomness".into()))?;
-            use std::io::Write as _;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(path).map_err(io)?;
-            f.write_all(raw.as_ref()).map_err(io)?;
-            f.sync_all().map_err(io)?;
+            write_private(path, raw.as_ref())?;
         }
         let raw = Zeroizing::new(std::fs::read(path).map_err(io)?);
         let bytes: &[u8; 32] = raw
@@ -169,7 +159,85 @@ fn decode_epoch(b: &[u8]) -> Result<EpochState, Error> {
     })
 }
 
-const TABLES: [&str; 3] = ["epochs", "log", "meta"];
+/// Where a network round stands on this node.
+#[derive(Debug, Clone)]
+pub enum RoundRecord {
+    /// This node computed `state` and confirmed `digest`; it waits for every other
+    /// participant's confirmation (or an abort) before installing.
+    Prepared {
+        /// The round spec's encoding.
+        spec: Vec<u8>,
+        /// The confirmed digest.
+        digest: [u8; 32],
+        /// The share and public key set the round produced.
+        state: EpochState,
+    },
+    /// Installed everywhere this node knows of.
+    Committed {
+        /// The round spec's encoding.
+        spec: Vec<u8>,
+        /// The digest every participant confirmed.
+        digest: [u8; 32],
+    },
+    /// Given up; this node will never confirm the round.
+    Aborted {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl RoundRecord {
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::default();
+        match self {
+            Self::Prepared {
+                spec,
+                digest,
+                state,
+            } => {
+                w.u8(1);
+                w.bytes(spec);
+                w.0.extend_from_slice(digest);
+                let st = encode_epoch(state);
+                w.bytes(&st);
+            }
+            Self::Committed { spec, digest } => {
+                w.u8(2);
+                w.bytes(spec);
+                w.0.extend_from_slice(digest);
+            }
+            Self::Aborted { reason } => {
+                w.u8(3);
+                w.bytes(reason.as_bytes());
+            }
+        }
+        Zeroizing::new(w.0)
+    }
+
+    fn decode(b: &[u8]) -> Result<Self, Error> {
+        const MAX: usize = 1 << 20;
+        let mut r = Reader::new(b, "round record");
+        let rec = match r.u8()? {
+            1 => Self::Prepared {
+                spec: r.bytes(MAX)?.to_vec(),
+                digest: r.fixed()?,
+                state: decode_epoch(r.bytes(MAX)?)?,
+            },
+            2 => Self::Committed {
+                spec: r.bytes(MAX)?.to_vec(),
+                digest: r.fixed()?,
+            },
+            3 => Self::Aborted {
+                reason: String::from_utf8_lossy(r.bytes(MAX)?).into_owned(),
+            },
+            _ => return Err(Error::Malformed("round record")),
+        };
+        r.finish()?;
+        Ok(rec)
+    }
+}
+
+const TABLES: [&str; 4] = ["epochs", "log", "meta", "rounds"];
 const IDENTITY: &[u8] = b"identity";
 
 /// The database of one gatekeeper.
@@ -329,6 +397,72 @@ impl NodeStore {
         Ok(key)
     }
 
+    /// Records where round `id` stands, synced (no log entry: used for `Prepared`).
+    pub fn put_round(&self, id: &[u8; 32], record: &RoundRecord) -> Result<(), StoreError> {
+        let sealed = self.key.seal(&Self::slot("rounds", id), &record.encode())?;
+        self.put("rounds", id, &sealed)
+    }
+
+    /// Ends round `id` in one synced batch: its final record, the epoch state it
+    /// installs (if any), and log leaf `log_index` (which must be the next free one).
+    /// A crash leaves either all of it or none.
+    pub fn finish_round(
+        &self,
+        id: &[u8; 32],
+        record: &RoundRecord,
+        install: Option<(u64, &EpochState)>,
+        log_index: u64,
+        leaf: &Hash,
+    ) -> Result<(), StoreError> {
+        let expected = self.log_len()?;
+        if log_index != expected {
+            return Err(StoreError::LogOrder {
+                got: log_index,
+                expected,
+            });
+        }
+        let mut batch = rocksdb::WriteBatch::default();
+        let sealed = self.key.seal(&Self::slot("rounds", id), &record.encode())?;
+        batch.put_cf(self.cf("rounds")?, id, &sealed);
+        if let Some((epoch, state)) = install {
+            let k = epoch.to_be_bytes();
+            let sealed = self
+                .key
+                .seal(&Self::slot("epochs", &k), &encode_epoch(state))?;
+            batch.put_cf(self.cf("epochs")?, k, &sealed);
+        }
+        batch.put_cf(self.cf("log")?, log_index.to_be_bytes(), leaf);
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        if install.is_some() {
+            // The replaced share leaves rocksdb's files.
+            self.db
+                .compact_range_cf(self.cf("epochs")?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
+    /// Every round this node took part in, by id.
+    pub fn rounds(&self) -> Result<BTreeMap<[u8; 32], RoundRecord>, StoreError> {
+        let mut out = BTreeMap::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf("rounds")?, rocksdb::IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            let name = format!("rounds/{}", hex_of(&k));
+            let id: [u8; 32] = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(name.clone()))?;
+            let plain = self.key.open(&Self::slot("rounds", &k), &v, &name)?;
+            let rec = RoundRecord::decode(&plain).map_err(|_| StoreError::Corrupt(name))?;
+            out.insert(id, rec);
+        }
+        Ok(out)
+    }
+
     /// Raw access for tests of tampering: the stored bytes of `table/key`.
     #[doc(hidden)]
     pub fn raw(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -340,6 +474,22 @@ impl NodeStore {
     pub fn raw_put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.put(table, key, value)
     }
+}
+
+/// Creates `path` (which must not exist) with mode 0600, writes `bytes` and syncs.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
 }
 
 fn hex_of(b: &[u8]) -> String {
@@ -354,7 +504,7 @@ mod tests {
     #[test]
     fn epoch_state_decoding_is_strict() {
         let (shares, public) = crate::share::dealer_split(
-            &SecretScalar::new(p256::Scalar::from(3u64)),
+            &crate::share::SecretScalar::new(p256::Scalar::from(3u64)),
             2,
             3,
             &mut rand::rng(),

@@ -1,0 +1,727 @@
+//! Rounds between gatekeeper processes (feature `node`): the peer service, the admin
+//! service that starts rounds, and the driver that runs a [`round::Engine`] over the
+//! network with timeouts and an atomic commit.
+//!
+//! **Transport.** Pull, over mutual TLS ([`crate::tls`]): each member publishes its
+//! message for a phase and fetches every other participant's with `Peer.Fetch`,
+//! retrying until the phase deadline. The caller is identified by its certificate's key,
+//! which must be the identity key the spec lists; it receives the broadcast part and
+//! only its own private part. Every message is signed by its sender's identity key
+//! over the round id, phase, sender and recipient.
+//!
+//! **Commit.** After the last phase a member persists its result as *prepared*
+//! (synced) and only then serves its confirmation (the digest of round id and new public
+//! key set). It installs the result when it holds a matching confirmation from every
+//! participant, in one synced batch with the log entry. Before preparing, a member may
+//! give the round up (timeout, bad message): it records the abort durably, then serves
+//! a signed abort, so it will never confirm. A prepared member never aborts on its own;
+//! it waits until every participant confirmed (commit) or one aborted or confirmed a
+//! different digest (abort: then nobody can hold all confirmations). A member restarted
+//! without any record of a round it is asked to confirm has lost its state before
+//! preparing, so it aborts the round. So after any crash every member either installs
+//! the round or none does; a prepared member whose peer is down waits, and says so in
+//! its status.
+//!
+//! **One round at a time.** A node refuses `StartRound` while a round runs or waits
+//! for confirmations: rotations, refreshes and reshares never interleave.
+
+use crate::node::{Node, NodeError};
+use crate::round::{self, Engine, Incoming, Outgoing, RoundId, RoundKind, RoundSpec, Step};
+use crate::share::NodeIndex;
+use crate::store::RoundRecord;
+use crate::tls::PeerTls;
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{Signature, VerifyingKey};
+use phalanx_proto::keyvault::v1 as pb;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+use zeroize::Zeroizing;
+
+/// Domain tag of signed peer messages.
+pub const PEER_MESSAGE: &[u8] = b"phalanx/v1/peer-message";
+/// The confirmation's phase number.
+pub const CONFIRM: u8 = u8::MAX;
+/// Largest peer message accepted.
+pub const MAX_PEER_MESSAGE: usize = 1 << 20;
+
+/// Timing of rounds.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundTiming {
+    /// How long a member waits for all messages of one phase before aborting.
+    pub phase_timeout: Duration,
+    /// How often it asks a peer again.
+    pub poll_interval: Duration,
+}
+
+impl Default for RoundTiming {
+    fn default() -> Self {
+        Self {
+            phase_timeout: Duration::from_secs(20),
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    Running(u8),
+    Prepared([u8; 32]),
+    Committed([u8; 32]),
+    Aborted(String),
+}
+
+struct Current {
+    spec: RoundSpec,
+    id: RoundId,
+    outbox: BTreeMap<u8, Outgoing>,
+    stage: Stage,
+}
+
+/// This node's side of all rounds. Share as `Arc<Rounds>`.
+pub struct Rounds {
+    node: Arc<Node>,
+    peer_url: String,
+    tls: PeerTls,
+    timing: RoundTiming,
+    now: fn() -> i64,
+    current: Mutex<Option<Current>>,
+    channels: Mutex<HashMap<(NodeIndex, String), tonic::transport::Channel>>,
+}
+
+impl std::fmt::Debug for Rounds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rounds")
+            .field("round", &self.describe().0)
+            .finish()
+    }
+}
+
+/// Why a round could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoundError {
+    /// Another round runs or waits for confirmations here.
+    #[error("round {0} is in progress on this node")]
+    Busy(String),
+    /// The spec does not fit this node (not a participant, wrong identity, epoch).
+    #[error("{0}")]
+    Refused(String),
+    /// The node failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// The signed bytes of a peer message. `recipient` is the caller for protocol
+/// phases (whose private part it carries) and 0 for confirmations and aborts, which are
+/// the same for everyone.
+fn signed_bytes(
+    id: &RoundId,
+    phase: u8,
+    sender: NodeIndex,
+    recipient: u16,
+    aborted: bool,
+    public: &[u8],
+    private: &[u8],
+) -> Vec<u8> {
+    let mut w = crate::wire::Writer::default();
+    w.0.extend_from_slice(PEER_MESSAGE);
+    w.0.extend_from_slice(id);
+    w.u8(phase);
+    w.index(sender);
+    w.u16(recipient);
+    w.u8(u8::from(aborted));
+    w.bytes(public);
+    w.bytes(private);
+    w.0
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Rounds {
+    /// Rounds of `node`, reachable by peers at `peer_url`, talking to them with `tls`.
+    pub fn new(
+        node: Arc<Node>,
+        peer_url: String,
+        tls: PeerTls,
+        timing: RoundTiming,
+        now: fn() -> i64,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            node,
+            peer_url,
+            tls,
+            timing,
+            now,
+            current: Mutex::new(None),
+            channels: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// After a restart: waits out the round this node had prepared, if any (see the
+    /// module doc). Call once, inside a tokio runtime.
+    pub fn resume(self: &Arc<Self>) -> Result<(), NodeError> {
+        for (id, rec) in self.node.rounds()? {
+            if let RoundRecord::Prepared { spec, digest, .. } = rec {
+                let spec = RoundSpec::decode(&spec)
+                    .map_err(|_| NodeError::Inconsistent("stored round spec".into()))?;
+                tracing::info!(round = %hex(&id), kind = spec.kind.name(), "resuming a prepared round");
+                self.set_current(Current {
+                    spec: spec.clone(),
+                    id,
+                    outbox: BTreeMap::new(),
+                    stage: Stage::Prepared(digest),
+                });
+                let me = self.clone();
+                tokio::spawn(async move { me.resolve(&spec, id, digest).await });
+            }
+        }
+        Ok(())
+    }
+
+    fn set_current(&self, c: Current) {
+        if let Ok(mut g) = self.current.lock() {
+            *g = Some(c);
+        }
+    }
+
+    fn with_current<T>(&self, id: &RoundId, f: impl FnOnce(&mut Current) -> T) -> Option<T> {
+        let mut g = self.current.lock().ok()?;
+        g.as_mut().filter(|c| &c.id == id).map(f)
+    }
+
+    /// Where peers reach this node.
+    pub fn peer_url(&self) -> &str {
+        &self.peer_url
+    }
+
+    /// What this node is doing: `"<kind> <stage>"` (or `"idle"`) and the round id.
+    pub fn describe(&self) -> (String, Vec<u8>) {
+        let Ok(g) = self.current.lock() else {
+            return ("unknown".into(), Vec::new());
+        };
+        match g.as_ref() {
+            None => ("idle".into(), Vec::new()),
+            Some(c) => {
+                let stage = match &c.stage {
+                    Stage::Running(p) => format!("running phase {p}"),
+                    Stage::Prepared(_) => "prepared, waiting for confirmations".into(),
+                    Stage::Committed(_) => "committed".into(),
+                    Stage::Aborted(r) => format!("aborted: {r}"),
+                };
+                (format!("{} {stage}", c.spec.kind.name()), c.id.to_vec())
+            }
+        }
+    }
+
+    /// Starts `spec` on this node (the admin call); the round runs in the background.
+    pub fn start(self: &Arc<Self>, spec: RoundSpec) -> Result<RoundId, RoundError> {
+        let id = spec.id();
+        let me = self.node.index()?;
+        let mine = spec
+            .participant(me)
+            .ok_or_else(|| RoundError::Refused(format!("node {me} is not a participant")))?;
+        if mine.identity != self.node.identity().verifying_key() {
+            return Err(RoundError::Refused(format!(
+                "the spec lists another identity key for node {me}"
+            )));
+        }
+        if self.node.rounds()?.contains_key(&id) {
+            return Err(RoundError::Refused("this round already ran here".into()));
+        }
+        let epochs = self.node.status()?.epochs;
+        let epoch = spec.kind.epoch();
+        if let RoundKind::Dkg { .. } = spec.kind
+            && epochs.iter().any(|&e| e >= epoch)
+        {
+            return Err(RoundError::Refused(format!(
+                "epoch {epoch} is not after every epoch held here ({epochs:?})"
+            )));
+        }
+        let current = self.node.epoch_state(epoch)?;
+        let (engine, out) = Engine::start(spec.clone(), me, current, &mut rand::rng())
+            .map_err(|e| RoundError::Refused(e.to_string()))?;
+        {
+            let mut g = self
+                .current
+                .lock()
+                .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?;
+            if let Some(c) = g.as_ref()
+                && matches!(c.stage, Stage::Running(_) | Stage::Prepared(_))
+            {
+                return Err(RoundError::Busy(hex(&c.id)));
+            }
+            *g = Some(Current {
+                spec,
+                id,
+                outbox: BTreeMap::from([(1, out)]),
+                stage: Stage::Running(1),
+            });
+        }
+        tracing::info!(round = %hex(&id), kind = engine.spec().kind.name(), epoch, "round started");
+        let me = self.clone();
+        tokio::spawn(async move { me.drive(engine).await });
+        Ok(id)
+    }
+
+    async fn drive(self: Arc<Self>, mut engine: Engine) {
+        let id = engine.id();
+        let spec = engine.spec().clone();
+        let result = loop {
+            let phase = engine.phase();
+            let incoming = match self.collect(&spec, id, phase, true).await {
+                Ok(m) => m,
+                Err(reason) => return self.abort(&id, &reason),
+            };
+            match engine.advance(&incoming) {
+                Ok(Step::Send(out)) => {
+                    self.with_current(&id, |c| {
+                        c.outbox.insert(phase + 1, out);
+                        c.stage = Stage::Running(phase + 1);
+                    });
+                }
+                Ok(Step::Done(r)) => break r,
+                Err(e) => return self.abort(&id, &format!("phase {phase}: {e}")),
+            }
+        };
+        if let Err(e) = self.node.prepare_round(&spec, &result) {
+            return self.abort(&id, &format!("cannot persist the result: {e}"));
+        }
+        if !result.misbehaved.is_empty() {
+            tracing::warn!(round = %hex(&id), misbehaved = ?result.misbehaved, "members misbehaved; their contributions were dropped");
+        }
+        self.with_current(&id, |c| c.stage = Stage::Prepared(result.digest));
+        let digest = result.digest;
+        drop(result);
+        self.resolve(&spec, id, digest).await;
+    }
+
+    /// Waits (without deadline) for every participant's confirmation, then commits;
+    /// aborts on any abort or different digest.
+    async fn resolve(self: Arc<Self>, spec: &RoundSpec, id: RoundId, digest: [u8; 32]) {
+        match self.collect(spec, id, CONFIRM, false).await {
+            Ok(confirms) => {
+                if let Some((i, _)) = confirms.iter().find(|(_, m)| m.public != digest) {
+                    return self.abort(&id, &format!("node {i} confirmed a different outcome"));
+                }
+                match self.node.commit_round(&id, (self.now)()) {
+                    Ok(()) => {
+                        tracing::info!(round = %hex(&id), epoch = spec.kind.epoch(), "round committed");
+                        self.with_current(&id, |c| c.stage = Stage::Committed(digest));
+                    }
+                    Err(e) => {
+                        tracing::error!(round = %hex(&id), error = %e, "commit failed; will retry on restart")
+                    }
+                }
+            }
+            Err(reason) => self.abort(&id, &reason),
+        }
+    }
+
+    fn abort(&self, id: &RoundId, reason: &str) {
+        tracing::warn!(round = %hex(id), %reason, "round aborted");
+        if let Err(e) = self.node.abort_round(id, reason, (self.now)()) {
+            tracing::error!(round = %hex(id), error = %e, "cannot record the abort");
+        }
+        self.with_current(id, |c| c.stage = Stage::Aborted(reason.to_owned()));
+    }
+
+    fn channel(&self, p: &round::Participant) -> Result<tonic::transport::Channel, String> {
+        let key = (p.index, p.url.clone());
+        let mut g = self
+            .channels
+            .lock()
+            .map_err(|_| "lock poisoned".to_owned())?;
+        if let Some(c) = g.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = tonic::transport::Endpoint::from_shared(p.url.clone())
+            .map_err(|e| e.to_string())?
+            .tls_config(self.tls.client(p.index))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        g.insert(key, c.clone());
+        Ok(c)
+    }
+
+    /// Every participant's message of `phase`, this node's own from its outbox. With
+    /// `deadline`, gives up after the phase timeout; an abort from anyone ends it.
+    async fn collect(
+        &self,
+        spec: &RoundSpec,
+        id: RoundId,
+        phase: u8,
+        deadline: bool,
+    ) -> Result<BTreeMap<NodeIndex, Incoming>, String> {
+        let me = self.node.index().map_err(|e| e.to_string())?;
+        let until = tokio::time::Instant::now() + self.timing.phase_timeout;
+        let mut got = BTreeMap::new();
+        if phase != CONFIRM {
+            let own = self
+                .with_current(&id, |c| c.outbox.get(&phase).cloned())
+                .flatten()
+                .ok_or("own message missing")?;
+            got.insert(
+                me,
+                Incoming {
+                    private: own.private.get(&me).cloned().unwrap_or_default(),
+                    public: own.public,
+                },
+            );
+        }
+        let mut waiting_log = tokio::time::Instant::now();
+        loop {
+            let pending: Vec<&round::Participant> = spec
+                .participants
+                .iter()
+                .filter(|p| p.index != me && !got.contains_key(&p.index))
+                .collect();
+            if pending.is_empty() {
+                return Ok(got);
+            }
+            let mut calls = tokio::task::JoinSet::new();
+            for p in pending.iter().copied() {
+                let channel = self.channel(p);
+                let (p, req) = (
+                    p.clone(),
+                    pb::PeerFetchRequest {
+                        round_id: id.to_vec(),
+                        phase: u32::from(phase),
+                    },
+                );
+                calls.spawn(async move {
+                    let mut client = pb::peer_client::PeerClient::new(channel?)
+                        .max_decoding_message_size(MAX_PEER_MESSAGE);
+                    let m = client
+                        .fetch(req)
+                        .await
+                        .map_err(|s| s.message().to_owned())?;
+                    Ok::<_, String>((p, m.into_inner()))
+                });
+            }
+            let mut last_errors = Vec::new();
+            while let Some(joined) = calls.join_next().await {
+                let Ok(outcome) = joined else { continue };
+                match outcome {
+                    Ok((p, m)) => {
+                        let verified = verify(&id, phase, me, &p, &m)?;
+                        if let Some(incoming) = verified {
+                            got.insert(p.index, incoming);
+                        }
+                    }
+                    Err(e) => last_errors.push(e),
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if deadline && now >= until {
+                let missing: Vec<NodeIndex> = spec
+                    .participants
+                    .iter()
+                    .map(|p| p.index)
+                    .filter(|i| !got.contains_key(i))
+                    .collect();
+                return Err(format!(
+                    "phase {phase}: no message from nodes {missing:?} within {:?}",
+                    self.timing.phase_timeout
+                ));
+            }
+            if !deadline && now.duration_since(waiting_log) > Duration::from_secs(10) {
+                waiting_log = now;
+                tracing::warn!(round = %hex(&id), errors = ?last_errors, "prepared; still waiting for confirmations");
+            }
+            tokio::time::sleep(self.timing.poll_interval).await;
+        }
+    }
+
+    /// `Peer.Fetch`: this node's message of `phase` for the caller.
+    fn fetch(
+        &self,
+        id: RoundId,
+        phase: u8,
+        caller: Option<VerifyingKey>,
+    ) -> Result<pb::PeerMessage, Status> {
+        let me = self.node.index().map_err(crate::grpc::status)?;
+        // Is the round current here, and what is its spec?
+        let current = self
+            .current
+            .lock()
+            .map_err(|_| Status::internal("internal error"))?
+            .as_ref()
+            .filter(|c| c.id == id)
+            .map(|c| {
+                (
+                    c.spec.clone(),
+                    c.stage.clone(),
+                    c.outbox.get(&phase).cloned(),
+                )
+            });
+        let stored = self.node.rounds().map_err(crate::grpc::status)?.remove(&id);
+        let spec = match (&current, &stored) {
+            (Some((spec, ..)), _) => Some(spec.clone()),
+            (
+                None,
+                Some(RoundRecord::Prepared { spec, .. } | RoundRecord::Committed { spec, .. }),
+            ) => RoundSpec::decode(spec).ok(),
+            _ => None,
+        };
+        // Who asks: the participant whose identity key the caller's certificate carries.
+        let recipient = match (&spec, caller) {
+            (Some(spec), Some(key)) => spec
+                .participants
+                .iter()
+                .find(|p| p.identity == key)
+                .map(|p| p.index)
+                .ok_or_else(|| {
+                    Status::permission_denied("caller is not a participant of this round")
+                })?,
+            (_, None) => return Err(Status::unauthenticated("a client certificate is required")),
+            (None, Some(_)) => me,
+        };
+        let sign = |phase: u8, aborted: bool, public: Vec<u8>, private: Zeroizing<Vec<u8>>| {
+            let to = if aborted || phase == CONFIRM {
+                0
+            } else {
+                recipient.get()
+            };
+            let bytes = signed_bytes(&id, phase, me, to, aborted, &public, &private);
+            let sig: Signature = self.node.identity().signing_key().sign(&bytes);
+            pb::PeerMessage {
+                sender: u32::from(me.get()),
+                phase: u32::from(phase),
+                public,
+                private: private.to_vec(),
+                aborted,
+                signature: sig.to_bytes().to_vec(),
+            }
+        };
+        let abort_msg = |reason: &str| {
+            sign(
+                phase,
+                true,
+                reason.as_bytes().to_vec(),
+                Zeroizing::default(),
+            )
+        };
+        if let Some((_, stage, out)) = current {
+            return match (stage, phase) {
+                (Stage::Aborted(r), _) => Ok(abort_msg(&r)),
+                (Stage::Prepared(d) | Stage::Committed(d), CONFIRM) => {
+                    Ok(sign(CONFIRM, false, d.to_vec(), Zeroizing::default()))
+                }
+                (_, CONFIRM) => Err(Status::unavailable("not prepared yet")),
+                (_, _) => match out {
+                    Some(o) => {
+                        let private = o.private.get(&recipient).cloned().unwrap_or_default();
+                        Ok(sign(phase, false, o.public, private))
+                    }
+                    None => Err(Status::unavailable("phase not reached yet")),
+                },
+            };
+        }
+        match (stored, phase) {
+            (Some(RoundRecord::Aborted { reason }), _) => Ok(abort_msg(&reason)),
+            (
+                Some(RoundRecord::Prepared { digest, .. } | RoundRecord::Committed { digest, .. }),
+                CONFIRM,
+            ) => Ok(sign(CONFIRM, false, digest.to_vec(), Zeroizing::default())),
+            (Some(_), _) => Err(Status::failed_precondition("round is over here")),
+            (None, CONFIRM) => {
+                // Asked to confirm a round this node has no record of: it lost its
+                // state before preparing (a restart), so it can never confirm.
+                let reason = "no record of the round here (restarted before preparing)";
+                self.node
+                    .abort_round(&id, reason, (self.now)())
+                    .map_err(crate::grpc::status)?;
+                tracing::warn!(round = %hex(&id), "aborting a round this node lost in a restart");
+                Ok(abort_msg(reason))
+            }
+            (None, _) => Err(Status::unavailable("round not started here")),
+        }
+    }
+}
+
+/// Checks a peer's message: sender, phase, signature. `Ok(None)` for a message that is
+/// not (yet) usable; `Err` ends the collection (an abort, or a forgery).
+fn verify(
+    id: &RoundId,
+    phase: u8,
+    me: NodeIndex,
+    from: &round::Participant,
+    m: &pb::PeerMessage,
+) -> Result<Option<Incoming>, String> {
+    let to = if m.aborted || phase == CONFIRM {
+        0
+    } else {
+        me.get()
+    };
+    let bytes = signed_bytes(id, phase, from.index, to, m.aborted, &m.public, &m.private);
+    let valid = m.sender == u32::from(from.index.get())
+        && m.phase == u32::from(phase)
+        && Signature::from_slice(&m.signature)
+            .ok()
+            .is_some_and(|s| from.identity.verify(&bytes, &s).is_ok());
+    if !valid {
+        return Err(format!(
+            "node {} sent a message with a bad signature",
+            from.index
+        ));
+    }
+    if m.aborted {
+        return Err(format!(
+            "node {} aborted: {}",
+            from.index,
+            String::from_utf8_lossy(&m.public)
+        ));
+    }
+    if phase == CONFIRM && m.public.len() != 32 {
+        return Err(format!("node {} sent a malformed confirmation", from.index));
+    }
+    Ok(Some(Incoming {
+        public: m.public.clone(),
+        private: Zeroizing::new(m.private.clone()),
+    }))
+}
+
+/// The peer service.
+#[derive(Debug, Clone)]
+pub struct PeerGrpc(pub Arc<Rounds>);
+
+impl PeerGrpc {
+    /// As a tonic service with the message bound.
+    pub fn into_server(self) -> pb::peer_server::PeerServer<Self> {
+        pb::peer_server::PeerServer::new(self).max_decoding_message_size(4096)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::peer_server::Peer for PeerGrpc {
+    async fn fetch(
+        &self,
+        request: Request<pb::PeerFetchRequest>,
+    ) -> Result<Response<pb::PeerMessage>, Status> {
+        let caller = crate::tls::peer_identity(&request);
+        let r = request.into_inner();
+        let id: RoundId = r
+            .round_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument("round id must be 32 bytes"))?;
+        let phase = u8::try_from(r.phase).map_err(|_| Status::invalid_argument("phase"))?;
+        let rounds = self.0.clone();
+        tokio::task::spawn_blocking(move || rounds.fetch(id, phase, caller))
+            .await
+            .map_err(|_| Status::internal("internal error"))?
+            .map(Response::new)
+    }
+}
+
+/// The administrator's secret, compared in constant time.
+pub struct AdminAuth {
+    key: ring::hmac::Key,
+    expected: ring::hmac::Tag,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminAuth(<redacted>)")
+    }
+}
+
+impl AdminAuth {
+    /// Accepts `Bearer <secret>`.
+    pub fn new(secret: &str) -> Result<Self, Status> {
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .map_err(|_| Status::internal("no randomness"))?;
+        let expected = ring::hmac::sign(&key, secret.as_bytes());
+        Ok(Self { key, expected })
+    }
+
+    /// Checks the request's `authorization` metadata.
+    pub fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let presented = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("admin secret required"))?;
+        ring::hmac::verify(&self.key, presented.as_bytes(), self.expected.as_ref())
+            .map_err(|_| Status::permission_denied("wrong admin secret"))
+    }
+}
+
+/// The admin service.
+#[derive(Debug, Clone)]
+pub struct AdminGrpc {
+    rounds: Arc<Rounds>,
+    auth: Arc<AdminAuth>,
+}
+
+impl AdminGrpc {
+    /// Administers `rounds` for holders of the secret.
+    pub fn new(rounds: Arc<Rounds>, auth: AdminAuth) -> Self {
+        Self {
+            rounds,
+            auth: Arc::new(auth),
+        }
+    }
+
+    /// As a tonic service with the message bound.
+    pub fn into_server(self) -> pb::admin_server::AdminServer<Self> {
+        pb::admin_server::AdminServer::new(self).max_decoding_message_size(64 * 1024)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::admin_server::Admin for AdminGrpc {
+    async fn start_round(
+        &self,
+        request: Request<pb::StartRoundRequest>,
+    ) -> Result<Response<pb::StartRoundResponse>, Status> {
+        self.auth.check(&request)?;
+        let spec = RoundSpec::decode(&request.into_inner().spec)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let id = self.rounds.start(spec).map_err(|e| match e {
+            RoundError::Busy(_) => Status::failed_precondition(e.to_string()),
+            RoundError::Refused(_) => Status::invalid_argument(e.to_string()),
+            RoundError::Node(n) => crate::grpc::status(n),
+        })?;
+        Ok(Response::new(pb::StartRoundResponse {
+            round_id: id.to_vec(),
+        }))
+    }
+
+    async fn retire_epoch(
+        &self,
+        request: Request<pb::RetireEpochRequest>,
+    ) -> Result<Response<pb::RetireEpochResponse>, Status> {
+        self.auth.check(&request)?;
+        let epoch = request.into_inner().epoch;
+        let (busy, _) = self.rounds.describe();
+        if busy.contains("running") || busy.contains("prepared") {
+            return Err(Status::failed_precondition(format!(
+                "a round is in progress: {busy}"
+            )));
+        }
+        if self
+            .rounds
+            .node
+            .epoch_state(epoch)
+            .map_err(crate::grpc::status)?
+            .is_none()
+        {
+            return Err(Status::not_found(format!("no share for epoch {epoch}")));
+        }
+        self.rounds
+            .node
+            .retire_epoch(epoch, (self.rounds.now)())
+            .map_err(crate::grpc::status)?;
+        tracing::warn!(epoch, "epoch retired by the administrator");
+        Ok(Response::new(pb::RetireEpochResponse {}))
+    }
+}
