@@ -252,10 +252,23 @@ pub async fn serve(
     now: fn() -> i64,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    serve_client(listener, GatekeeperGrpc::new(node, now), None, shutdown).await
+}
+
+/// Serves the client listener: key release and status, and administration if `admin`
+/// is given. Plain HTTP/2: releases are sealed to the worker and signed, and admin
+/// calls carry the admin secret (put a TLS terminator in front beyond loopback).
+pub async fn serve_client(
+    listener: tokio::net::TcpListener,
+    gatekeeper: GatekeeperGrpc,
+    admin: Option<crate::peer::AdminGrpc>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .timeout(Duration::from_secs(10))
         .concurrency_limit_per_connection(64)
-        .add_service(GatekeeperGrpc::new(node, now).into_server())
+        .add_service(gatekeeper.into_server())
+        .add_optional_service(admin.map(crate::peer::AdminGrpc::into_server))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
             shutdown,

@@ -59,6 +59,10 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "node")]
+pub mod admin;
+#[cfg(feature = "node")]
+pub mod app;
 pub mod derive;
 pub mod dkg;
 pub mod dleq;

@@ -725,3 +725,22 @@ impl pb::admin_server::Admin for AdminGrpc {
         Ok(Response::new(pb::RetireEpochResponse {}))
     }
 }
+
+/// Serves the peer listener (mutual TLS with `tls`) until `shutdown` resolves.
+pub async fn serve_peers(
+    listener: tokio::net::TcpListener,
+    rounds: Arc<Rounds>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let tls = rounds.tls.server();
+    tonic::transport::Server::builder()
+        .tls_config(tls)?
+        .timeout(Duration::from_secs(10))
+        .concurrency_limit_per_connection(64)
+        .add_service(PeerGrpc(rounds).into_server())
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await
+}

@@ -1,0 +1,228 @@
+//! The administrator's and the worker's view of a cluster (feature `node`): node
+//! status, the public key set the nodes agree on, and starting and following rounds.
+//! `phalanx keyvault status | refresh | reshare | rotate | retire-epoch` are thin
+//! wrappers over this module.
+
+use crate::round::{Participant, RoundId, RoundKind, RoundSpec};
+use crate::share::{NodeIndex, PublicKeySet};
+use p256::ProjectivePoint;
+use p256::ecdsa::VerifyingKey;
+use phalanx_proto::keyvault::v1 as pb;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What went wrong talking to the cluster.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AdminError(pub String);
+
+/// One node's status.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// The client URL asked.
+    pub url: String,
+    /// Its index.
+    pub index: NodeIndex,
+    /// Its identity key.
+    pub identity: VerifyingKey,
+    /// Its peer URL.
+    pub peer_url: String,
+    /// The public key set of each epoch it holds.
+    pub epochs: BTreeMap<u64, PublicKeySet>,
+    /// Entries in its log.
+    pub log_size: u64,
+    /// Its round, as it describes it (`idle`, `refresh committed`, ...).
+    pub round: String,
+    /// That round's id (empty when idle).
+    pub round_id: Vec<u8>,
+}
+
+impl NodeInfo {
+    /// This node as a round participant.
+    pub fn participant(&self) -> Participant {
+        Participant {
+            index: self.index,
+            identity: self.identity,
+            url: self.peer_url.clone(),
+        }
+    }
+}
+
+async fn channel(url: &str) -> Result<tonic::transport::Channel, AdminError> {
+    tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| AdminError(format!("{url}: {e}")))?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .map_err(|e| AdminError(format!("{url}: {e}")))
+}
+
+/// Asks the node at `url` (its client listener) for its status.
+pub async fn node_status(url: &str) -> Result<NodeInfo, AdminError> {
+    let mut c = pb::gatekeeper_client::GatekeeperClient::new(channel(url).await?);
+    let s = c
+        .status(pb::StatusRequest {})
+        .await
+        .map_err(|e| AdminError(format!("{url}: {}", e.message())))?
+        .into_inner();
+    let bad = |what: &str| AdminError(format!("{url}: malformed {what}"));
+    let mut epochs = BTreeMap::new();
+    for e in &s.epoch_info {
+        let p = crate::wire::public_set_from_bytes(&e.public_key_set)
+            .map_err(|_| bad("public key set"))?;
+        epochs.insert(e.epoch, p);
+    }
+    Ok(NodeInfo {
+        url: url.to_owned(),
+        index: u16::try_from(s.node)
+            .ok()
+            .and_then(|i| NodeIndex::new(i).ok())
+            .ok_or_else(|| bad("index"))?,
+        identity: VerifyingKey::from_sec1_bytes(&s.identity_key).map_err(|_| bad("identity"))?,
+        peer_url: s.peer_url,
+        epochs,
+        log_size: s.log_size,
+        round: s.round,
+        round_id: s.round_id,
+    })
+}
+
+/// Every node's status (or why it could not be had), in the order of `urls`.
+pub async fn cluster_status(urls: &[String]) -> Vec<Result<NodeInfo, AdminError>> {
+    let mut out = Vec::new();
+    for u in urls {
+        out.push(node_status(u).await);
+    }
+    out
+}
+
+/// The public key set of `epoch` that at least its threshold of the answering nodes
+/// report, and whose master public key is `expected` when given: what a worker uses
+/// with [`crate::grpc::fetch_key`] after refreshes and reshares changed the shares.
+pub fn agreed_public_key_set(
+    infos: &[NodeInfo],
+    epoch: u64,
+    expected: Option<&ProjectivePoint>,
+) -> Result<PublicKeySet, AdminError> {
+    let mut votes: Vec<(PublicKeySet, usize)> = Vec::new();
+    for p in infos.iter().filter_map(|i| i.epochs.get(&epoch)) {
+        match votes.iter_mut().find(|(q, _)| q == p) {
+            Some((_, n)) => *n += 1,
+            None => votes.push((p.clone(), 1)),
+        }
+    }
+    votes
+        .into_iter()
+        .filter(|(p, n)| {
+            *n >= p.threshold() && expected.is_none_or(|m| &p.master_public_key() == m)
+        })
+        .max_by_key(|(_, n)| *n)
+        .map(|(p, _)| p)
+        .ok_or_else(|| AdminError(format!("no public key set of epoch {epoch} has a quorum")))
+}
+
+/// Sends `spec` to the admin service at each of `urls` (every participant).
+pub async fn start_round(
+    urls: &[String],
+    secret: &str,
+    spec: &RoundSpec,
+) -> Result<RoundId, AdminError> {
+    let bytes = spec.encode();
+    for url in urls {
+        let mut c = pb::admin_client::AdminClient::new(channel(url).await?);
+        let mut req = tonic::Request::new(pb::StartRoundRequest {
+            spec: bytes.clone(),
+        });
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {secret}")
+                .parse()
+                .map_err(|_| AdminError("admin secret is not header-safe".into()))?,
+        );
+        c.start_round(req)
+            .await
+            .map_err(|e| AdminError(format!("{url}: {}", e.message())))?;
+    }
+    Ok(spec.id())
+}
+
+/// Retires `epoch` on the node at `url`.
+pub async fn retire_epoch(url: &str, secret: &str, epoch: u64) -> Result<(), AdminError> {
+    let mut c = pb::admin_client::AdminClient::new(channel(url).await?);
+    let mut req = tonic::Request::new(pb::RetireEpochRequest { epoch });
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {secret}")
+            .parse()
+            .map_err(|_| AdminError("admin secret is not header-safe".into()))?,
+    );
+    c.retire_epoch(req)
+        .await
+        .map_err(|e| AdminError(format!("{url}: {}", e.message())))?;
+    Ok(())
+}
+
+/// How a round ended on each node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every participant committed.
+    Committed,
+    /// At least one aborted: `(node, reason)`.
+    Aborted(Vec<(NodeIndex, String)>),
+}
+
+/// Polls the nodes at `urls` until every one reports round `id` committed or any
+/// reports it aborted (then waits for the rest to settle too), or `timeout` passes.
+pub async fn wait_round(
+    urls: &[String],
+    id: &RoundId,
+    timeout: Duration,
+) -> Result<Outcome, AdminError> {
+    let until = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut committed = 0;
+        let mut aborted = Vec::new();
+        let mut unsettled = Vec::new();
+        for s in cluster_status(urls).await {
+            match s {
+                Ok(i) if i.round_id == id => {
+                    if i.round.ends_with("committed") {
+                        committed += 1;
+                    } else if let Some((_, reason)) = i.round.split_once("aborted: ") {
+                        aborted.push((i.index, reason.to_owned()));
+                    } else {
+                        unsettled.push(format!("{}: {}", i.index, i.round));
+                    }
+                }
+                Ok(i) => unsettled.push(format!("{}: {}", i.index, i.round)),
+                Err(e) => unsettled.push(e.0),
+            }
+        }
+        if committed == urls.len() {
+            return Ok(Outcome::Committed);
+        }
+        if !aborted.is_empty() && unsettled.is_empty() {
+            return Ok(Outcome::Aborted(aborted));
+        }
+        if tokio::time::Instant::now() >= until {
+            return Err(AdminError(format!(
+                "round not settled in {timeout:?}: committed {committed}, aborted {aborted:?}, others {unsettled:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A spec for `kind` among `participants`, with a fresh nonce.
+pub fn spec(kind: RoundKind, participants: &[NodeInfo]) -> Result<RoundSpec, AdminError> {
+    let mut nonce = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| AdminError("no randomness".into()))?;
+    RoundSpec::new(
+        nonce,
+        kind,
+        participants.iter().map(NodeInfo::participant).collect(),
+    )
+    .map_err(|e| AdminError(e.to_string()))
+}

@@ -1,0 +1,326 @@
+//! A gatekeeper process (feature `node`): its TOML config, its start-up, and its two
+//! listeners. The `keyvault` binary (in `phalanx-cli`) and `phalanx devnet` both run
+//! nodes through this module.
+//!
+//! ```toml
+//! index = 1
+//! data_dir = "phalanx-data/gatekeeper-1"
+//! [listen]
+//! client = "127.0.0.1:7101"   # key release, status, admin (gRPC)
+//! peer = "127.0.0.1:7201"     # rounds between gatekeepers (gRPC over mutual TLS)
+//! [tls]
+//! ca_cert = "phalanx-data/ca/ca.pem"
+//! cert = "phalanx-data/gatekeeper-1/cert.pem"   # certifies this node's identity key
+//! [attestation]
+//! jwks_url = "http://127.0.0.1:8080/v1/jwks"   # or jwks_file
+//! [policy]
+//! issuer = "http://127.0.0.1:8080"
+//! trust_roots = ["intel"]
+//! ```
+//!
+//! The data directory holds the sealing key (`sealing.key`, 0600), the rocksdb store
+//! (`db/`) and, unless the config names one, the admin secret (`admin.secret`, 0600,
+//! generated on first start). `keyvault init` opens the store once, creating the
+//! identity key, and prints its public half for the CA to certify.
+
+use crate::grpc::GatekeeperGrpc;
+use crate::node::Node;
+use crate::peer::{AdminAuth, AdminGrpc, RoundTiming, Rounds};
+use crate::release::{Jwks, ReleasePolicy};
+use crate::share::NodeIndex;
+use crate::store::{NodeStore, SealingKey};
+use crate::tls::PeerTls;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// A gatekeeper's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's index in the committee (1..).
+    pub index: u16,
+    /// Where its state lives.
+    pub data_dir: PathBuf,
+    /// Listen addresses.
+    #[serde(default)]
+    pub listen: Listen,
+    /// How peers reach the peer listener; default `https://<listen.peer>`.
+    #[serde(default)]
+    pub peer_url: Option<String>,
+    /// TLS material for the peer listener.
+    pub tls: TlsFiles,
+    /// Whose attestation tokens to accept.
+    pub attestation: AttestationTrust,
+    /// The release policy.
+    #[serde(default)]
+    pub policy: ReleasePolicy,
+    /// Round timing.
+    #[serde(default)]
+    pub rounds: RoundsConfig,
+    /// The admin secret's file; default `<data_dir>/admin.secret` (created if absent).
+    #[serde(default)]
+    pub admin_secret_file: Option<PathBuf>,
+}
+
+/// Listen addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// Key release, status and admin.
+    pub client: String,
+    /// Rounds between gatekeepers (mutual TLS).
+    pub peer: String,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            client: "127.0.0.1:7101".into(),
+            peer: "127.0.0.1:7201".into(),
+        }
+    }
+}
+
+/// TLS files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The cluster CA certificate (PEM).
+    pub ca_cert: PathBuf,
+    /// This node's certificate (PEM) for its identity key.
+    pub cert: PathBuf,
+}
+
+/// The attestation service's signing keys: fetched from a URL or pinned in a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationTrust {
+    /// `GET` this JWKS at start-up.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Or read it from this file (pinned keys).
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+}
+
+/// Round timing, in milliseconds.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundsConfig {
+    /// Wait for one phase's messages this long before aborting.
+    pub phase_timeout_ms: u64,
+    /// Ask peers again this often.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for RoundsConfig {
+    fn default() -> Self {
+        let t = RoundTiming::default();
+        Self {
+            phase_timeout_ms: t.phase_timeout.as_millis() as u64,
+            poll_interval_ms: t.poll_interval.as_millis() as u64,
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AppError(pub String);
+
+fn app_err(context: impl std::fmt::Display) -> impl FnOnce(String) -> AppError {
+    move |e| AppError(format!("{context}: {e}"))
+}
+
+impl NodeConfig {
+    /// Parses a TOML config.
+    pub fn from_toml(text: &str) -> Result<Self, AppError> {
+        let c: Self = toml::from_str(text).map_err(|e| AppError(format!("config: {e}")))?;
+        NodeIndex::new(c.index).map_err(|_| AppError("config: index must be 1 or more".into()))?;
+        if c.attestation.jwks_url.is_some() == c.attestation.jwks_file.is_some() {
+            return Err(AppError(
+                "config: [attestation] needs exactly one of jwks_url, jwks_file".into(),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// The URL peers use.
+    pub fn peer_url(&self) -> String {
+        self.peer_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", self.listen.peer))
+    }
+}
+
+/// Reads the admin secret at `path`, creating a random one (0600) if absent.
+pub fn admin_secret(path: &Path) -> Result<Zeroizing<String>, AppError> {
+    if !path.exists() {
+        let mut raw = Zeroizing::new([0u8; 32]);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), raw.as_mut())
+            .map_err(|_| AppError("no randomness".into()))?;
+        let text = Zeroizing::new(raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        crate::store::write_private(path, text.as_bytes())
+            .map_err(|e| app_err(path.display())(e.to_string()))?;
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| app_err(path.display())(e.to_string()))?;
+    Ok(Zeroizing::new(text.trim().to_owned()))
+}
+
+/// An opened gatekeeper, not yet serving.
+#[derive(Debug)]
+pub struct NodeApp {
+    /// The node.
+    pub node: Arc<Node>,
+    config: NodeConfig,
+}
+
+impl NodeApp {
+    /// Opens the node's store (creating data dir, sealing key and identity on first
+    /// start) with `jwks` as the attestation service's keys.
+    pub fn open(config: NodeConfig, jwks: Jwks) -> Result<Self, AppError> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|e| app_err(dir.display())(e.to_string()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| app_err(dir.display())(e.to_string()))?;
+        }
+        let key = SealingKey::load_or_create(&dir.join("sealing.key"))
+            .map_err(|e| AppError(e.to_string()))?;
+        let store = NodeStore::open(&dir.join("db"), key).map_err(|e| AppError(e.to_string()))?;
+        let index = NodeIndex::new(config.index).map_err(|e| AppError(e.to_string()))?;
+        let node = Node::open(store, index, jwks, config.policy.clone(), &mut rand::rng())
+            .map_err(|e| AppError(e.to_string()))?;
+        if config.policy.trust_roots.iter().any(|r| r != "intel") {
+            tracing::warn!(
+                roots = ?config.policy.trust_roots,
+                "releasing keys to workers attested under a NON-INTEL trust root: for development only"
+            );
+        }
+        Ok(Self {
+            node: Arc::new(node),
+            config,
+        })
+    }
+
+    /// The identity key (SEC1 compressed, hex), for the CA.
+    pub fn identity_hex(&self) -> String {
+        self.node
+            .identity()
+            .verifying_key()
+            .to_sec1_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Serves both listeners until `shutdown` resolves. Resumes a prepared round.
+    pub async fn serve(
+        self,
+        client: tokio::net::TcpListener,
+        peer: tokio::net::TcpListener,
+        now: fn() -> i64,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let c = &self.config;
+        let read =
+            |p: &Path| std::fs::read_to_string(p).map_err(|e| app_err(p.display())(e.to_string()));
+        let tls = PeerTls::new(
+            read(&c.tls.ca_cert)?,
+            read(&c.tls.cert)?,
+            self.node.identity(),
+        )
+        .map_err(|e| AppError(e.to_string()))?;
+        let secret_path = c
+            .admin_secret_file
+            .clone()
+            .unwrap_or_else(|| c.data_dir.join("admin.secret"));
+        let auth = AdminAuth::new(&admin_secret(&secret_path)?)
+            .map_err(|e| AppError(e.message().into()))?;
+        let timing = RoundTiming {
+            phase_timeout: Duration::from_millis(c.rounds.phase_timeout_ms),
+            poll_interval: Duration::from_millis(c.rounds.poll_interval_ms.max(10)),
+        };
+        let rounds = Rounds::new(self.node.clone(), c.peer_url(), tls, timing, now);
+        rounds.resume().map_err(|e| AppError(e.to_string()))?;
+        let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let (mut a, mut b) = (stop_tx.subscribe(), stop_tx.subscribe());
+        let client_task = tokio::spawn(crate::grpc::serve_client(
+            client,
+            GatekeeperGrpc::new(self.node.clone(), now).with_rounds(rounds.clone()),
+            Some(AdminGrpc::new(rounds.clone(), auth)),
+            async move {
+                let _ = a.recv().await;
+            },
+        ));
+        let peer_task = tokio::spawn(crate::peer::serve_peers(peer, rounds, async move {
+            let _ = b.recv().await;
+        }));
+        shutdown.await;
+        let _ = stop_tx.send(());
+        for t in [client_task, peer_task] {
+            t.await
+                .map_err(|e| AppError(e.to_string()))?
+                .map_err(|e| AppError(format!("server: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn configs_parse_strictly() {
+        let base = "index = 2\ndata_dir = \"d\"\n[tls]\nca_cert = \"ca.pem\"\ncert = \"c.pem\"\n";
+        let c = NodeConfig::from_toml(&format!("{base}[attestation]\njwks_file = \"j.json\"\n"))
+            .unwrap();
+        assert_eq!(c.peer_url(), "https://127.0.0.1:7201");
+        assert_eq!(c.policy, ReleasePolicy::default());
+        // Neither or both JWKS sources, index 0, an unknown field.
+        assert!(NodeConfig::from_toml(&format!("{base}[attestation]\n")).is_err());
+        assert!(
+            NodeConfig::from_toml(&format!(
+                "{base}[attestation]\njwks_file = \"j\"\njwks_url = \"http://x\"\n"
+            ))
+            .is_err()
+        );
+        assert!(
+            NodeConfig::from_toml(&format!(
+                "{}[attestation]\njwks_file = \"j\"\n",
+                base.replace("index = 2", "index = 0")
+            ))
+            .is_err()
+        );
+        assert!(
+            NodeConfig::from_toml(&format!(
+                "{base}colour = 1\n[attestation]\njwks_file = \"j\"\n"
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_admin_secret_is_created_once_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("admin.secret");
+        let a = admin_secret(&p).unwrap();
+        assert_eq!(a.len(), 64);
+        assert_eq!(*admin_secret(&p).unwrap(), *a);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+}

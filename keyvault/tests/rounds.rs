@@ -1,0 +1,293 @@
+//! Rounds between gatekeeper nodes over the network (in-process nodes, real sockets,
+//! mutual TLS): genesis DKG, refresh, rotation and reshare started through the admin
+//! service; keys derived before survive every round; a round with a member down
+//! aborts cleanly and changes nothing; one round at a time; peers without a valid
+//! certificate get nothing.
+#![cfg(feature = "node")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::*;
+use keyvault::admin::{self, NodeInfo, Outcome};
+use keyvault::app::{NodeApp, NodeConfig};
+use keyvault::gatekeeper::ReleaseRequest;
+use keyvault::grpc::{Endpoint, fetch_key};
+use keyvault::round::RoundKind;
+use keyvault::share::{NodeIndex, PublicKeySet};
+use keyvault::tls::{ClusterCa, PeerTls};
+use phalanx_proto::keyvault::v1 as pb;
+use std::time::Duration;
+
+fn clock() -> i64 {
+    NOW + 5
+}
+
+fn idx(i: u16) -> NodeIndex {
+    NodeIndex::new(i).unwrap()
+}
+
+const SECRET: &str = "correct horse battery staple";
+
+struct Member {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+async fn start_member(root: &std::path::Path, ca: &ClusterCa, i: u16, w: &Worker) -> Member {
+    let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dir = root.join(format!("node-{i}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(root.join("ca.pem"), ca.cert_pem()).unwrap();
+    std::fs::write(dir.join("admin.secret"), SECRET).unwrap();
+    let config = NodeConfig::from_toml(&format!(
+        "index = {i}\ndata_dir = \"{d}\"\npeer_url = \"https://{p}\"\nadmin_secret_file = \"{d}/admin.secret\"\n\
+         [tls]\nca_cert = \"{r}/ca.pem\"\ncert = \"{d}/cert.pem\"\n[attestation]\njwks_file = \"unused\"\n\
+         [policy]\nissuer = \"{ISSUER}\"\ntrust_roots = [\"sim\"]\n[rounds]\nphase_timeout_ms = 3000\npoll_interval_ms = 50\n",
+        d = dir.display(),
+        r = root.display(),
+        p = peer.local_addr().unwrap(),
+    ))
+    .unwrap();
+    let app = NodeApp::open(config, w.jwks.clone()).unwrap();
+    let cert = ca
+        .issue(idx(i), &app.node.identity().verifying_key())
+        .unwrap();
+    std::fs::write(dir.join("cert.pem"), cert).unwrap();
+    let url = format!("http://{}", client.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app.serve(client, peer, clock, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    Member {
+        url,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+async fn stop_member(m: &mut Member) {
+    m.stop.take().unwrap().send(()).unwrap();
+    m.task.take().unwrap().await.unwrap();
+}
+
+async fn infos(urls: &[String]) -> Vec<NodeInfo> {
+    admin::cluster_status(urls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
+async fn run_round(urls: &[String], kind: RoundKind) -> Outcome {
+    let spec = admin::spec(kind, &infos(urls).await).unwrap();
+    let id = admin::start_round(urls, SECRET, &spec).await.unwrap();
+    admin::wait_round(urls, &id, Duration::from_secs(60))
+        .await
+        .unwrap()
+}
+
+async fn fetch(urls: &[String], w: &Worker, epoch: u64) -> ([u8; 32], PublicKeySet) {
+    let all = infos(urls).await;
+    let public = admin::agreed_public_key_set(&all, epoch, None).unwrap();
+    let endpoints: Vec<Endpoint> = all
+        .iter()
+        .map(|i| Endpoint {
+            index: i.index,
+            url: i.url.clone(),
+            identity: i.identity,
+        })
+        .collect();
+    let request = ReleaseRequest {
+        token: w.token.clone(),
+        runtime_data: w.runtime_data.clone(),
+        key_id: key_id(epoch, &hex::encode(MR)),
+        hpke_public_key: w.hpke.clone(),
+    };
+    let f = fetch_key(
+        &endpoints,
+        &request,
+        &w.recipient,
+        &public,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert!(f.faulty.is_empty());
+    (*f.key.expose(), public)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_over_the_network() {
+    let w = worker(MR, MR, "sim");
+    let root = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate().unwrap();
+    let mut members = Vec::new();
+    for i in 1..=5 {
+        members.push(start_member(root.path(), &ca, i, &w).await);
+    }
+    let urls: Vec<String> = members.iter().map(|m| m.url.clone()).collect();
+
+    // Genesis.
+    assert_eq!(
+        run_round(
+            &urls,
+            RoundKind::Dkg {
+                epoch: 0,
+                threshold: 3
+            }
+        )
+        .await,
+        Outcome::Committed
+    );
+    let (k0, p0) = fetch(&urls, &w, 0).await;
+    let mpk0 = p0.master_public_key();
+
+    // A wrong admin secret is refused; a second round cannot start while one runs.
+    let spec = admin::spec(RoundKind::Refresh { epoch: 0 }, &infos(&urls).await).unwrap();
+    let e = admin::start_round(&urls[..1], "wrong", &spec)
+        .await
+        .unwrap_err();
+    assert!(e.0.contains("wrong admin secret"), "{e}");
+    admin::start_round(&urls[..1], SECRET, &spec).await.unwrap();
+    let other = admin::spec(RoundKind::Refresh { epoch: 0 }, &infos(&urls).await).unwrap();
+    let e = admin::start_round(&urls[..1], SECRET, &other)
+        .await
+        .unwrap_err();
+    assert!(e.0.contains("in progress"), "{e}");
+    // ... which the others then join: a refresh, same MPK, new shares, same key.
+    admin::start_round(&urls[1..], SECRET, &spec).await.unwrap();
+    assert_eq!(
+        admin::wait_round(&urls, &spec.id(), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Outcome::Committed
+    );
+    let (k, p1) = fetch(&urls, &w, 0).await;
+    assert_eq!(k, k0);
+    assert_ne!(p1, p0);
+    assert_eq!(p1.master_public_key(), mpk0);
+
+    // A peer without a certificate from the cluster CA cannot even connect; one with a
+    // CA certificate for a key the round does not list gets nothing.
+    let peer_url = infos(&urls[..1]).await[0].peer_url.clone();
+    let stranger = keyvault::identity::IdentityKey::generate(&mut rand::rng());
+    let ca_pem = std::fs::read_to_string(root.path().join("ca.pem")).unwrap();
+    let try_fetch = |cert: String| {
+        let tls = PeerTls::new(ca_pem.clone(), cert, &stranger).unwrap();
+        let (peer_url, id) = (peer_url.clone(), spec.id());
+        async move {
+            let ch = tonic::transport::Endpoint::from_shared(peer_url)
+                .unwrap()
+                .tls_config(tls.client(idx(1)))
+                .unwrap()
+                .connect()
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            pb::peer_client::PeerClient::new(ch)
+                .fetch(pb::PeerFetchRequest {
+                    round_id: id.to_vec(),
+                    phase: 1,
+                })
+                .await
+                .map(|m| m.into_inner())
+                .map_err(|s| s.message().to_owned())
+        }
+    };
+    let foreign = ClusterCa::generate().unwrap();
+    let e = try_fetch(foreign.issue(idx(1), &stranger.verifying_key()).unwrap())
+        .await
+        .unwrap_err();
+    assert!(!e.contains("participant"), "{e}");
+    let e = try_fetch(ca.issue(idx(1), &stranger.verifying_key()).unwrap())
+        .await
+        .unwrap_err();
+    assert!(e.contains("not a participant"), "{e}");
+
+    // Node 5 down: a refresh among all five aborts after the phase timeout, naming it,
+    // and nothing changes on the others.
+    stop_member(&mut members[4]).await;
+    let live = &urls[..4];
+    let mut everyone = infos(live).await;
+    let mut five = everyone[0].clone();
+    five.index = idx(5);
+    five.identity = keyvault::identity::IdentityKey::generate(&mut rand::rng()).verifying_key();
+    five.peer_url = "https://127.0.0.1:1".into();
+    everyone.push(five);
+    let spec = admin::spec(RoundKind::Refresh { epoch: 0 }, &everyone).unwrap();
+    admin::start_round(live, SECRET, &spec).await.unwrap();
+    match admin::wait_round(live, &spec.id(), Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        Outcome::Aborted(why) => assert!(why.iter().any(|(_, r)| r.contains('5')), "{why:?}"),
+        other => panic!("{other:?}"),
+    }
+    for i in infos(live).await {
+        assert_eq!(i.epochs[&0], p1);
+    }
+
+    // Node 6 joins and 5 leaves by a reshare to threshold 2: same MPK, same key.
+    members.push(start_member(root.path(), &ca, 6, &w).await);
+    let new_urls: Vec<String> = urls[..4]
+        .iter()
+        .cloned()
+        .chain([members[5].url.clone()])
+        .collect();
+    let kind = RoundKind::Reshare {
+        epoch: 0,
+        dealers: (1..=4).map(idx).collect(),
+        new_threshold: 2,
+    };
+    assert_eq!(run_round(&new_urls, kind).await, Outcome::Committed);
+    let (k, p2) = fetch(&new_urls, &w, 0).await;
+    assert_eq!(k, k0);
+    assert_eq!(p2.threshold(), 2);
+    assert_eq!(p2.master_public_key(), mpk0);
+
+    // Rotation: epoch 1 has a new master key; epoch 0 stays derivable until retired.
+    assert_eq!(
+        run_round(
+            &new_urls,
+            RoundKind::Dkg {
+                epoch: 1,
+                threshold: 3
+            }
+        )
+        .await,
+        Outcome::Committed
+    );
+    let (k1, p) = fetch(&new_urls, &w, 1).await;
+    assert_ne!(p.master_public_key(), mpk0);
+    assert_ne!(k1, k0);
+    assert_eq!(fetch(&new_urls, &w, 0).await.0, k0);
+    // An epoch that is not after every held one cannot be opened again.
+    let spec = admin::spec(
+        RoundKind::Dkg {
+            epoch: 1,
+            threshold: 2,
+        },
+        &infos(&new_urls).await,
+    )
+    .unwrap();
+    assert!(
+        admin::start_round(&new_urls[..1], SECRET, &spec)
+            .await
+            .is_err()
+    );
+
+    for m in members.iter_mut().filter(|m| m.stop.is_some()) {
+        stop_member(m).await;
+    }
+}
