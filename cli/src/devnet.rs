@@ -3,14 +3,16 @@
 //!
 //! 1. The attestation service (simulated trust root) from `<dir>/attestation`, with the
 //!    devnet policy allowing the demo worker's enclave.
-//! 2. Five gatekeepers (threshold 3), each with its own sealed rocksdb store in
-//!    `<dir>/gatekeeper-<i>`, trusting the service's JWKS and the simulated root.
-//! 3. Genesis, when no gatekeeper holds epoch 0 yet: a GJKR DKG among the five. In the
-//!    devnet the five members run in one process and their rounds are exchanged in
-//!    memory (`dkg::run_in_memory`); no one ever computes the master secret, but the
-//!    process sees every share — acceptable for a development network only, and said
-//!    so in the output. On later runs the gatekeepers resume from disk with the same
-//!    master public key.
+//! 2. Five gatekeepers (threshold 3), each a `keyvault::app` node with its own sealed
+//!    rocksdb store in `<dir>/gatekeeper-<i>`, a client listener and a peer listener
+//!    (mutual TLS; the devnet CA in `<dir>/ca` certifies each node's identity key),
+//!    trusting the service's JWKS and the simulated root. One admin secret for all,
+//!    in `<dir>/admin.secret`.
+//! 3. Genesis, when no gatekeeper holds epoch 0 yet: a GJKR DKG among the five over
+//!    their peer listeners, started through their admin services exactly as
+//!    `phalanx keyvault genesis` does. On later runs the gatekeepers resume from disk
+//!    with the same master public key. (The five nodes share this process, so this is
+//!    a development network: a real cluster runs one `keyvault` process per machine.)
 //! 4. A demo worker: a fresh HPKE key and identity key in its runtime data, a nonce
 //!    from the service, a simulated SGX quote binding both, an attestation token over
 //!    REST, and its key fetched from all five gatekeepers over gRPC. The key itself is
@@ -25,25 +27,25 @@ use attestation_service::config::Config;
 use attestation_service::nonce::report_data;
 use attestation_service::sim::{SgxEnclave, SimTee};
 use base64::Engine as _;
+use keyvault::admin::{self, NodeInfo, Outcome};
+use keyvault::app::{AttestationTrust, Listen, NodeApp, NodeConfig, RoundsConfig, TlsFiles};
 use keyvault::derive::KeyId;
-use keyvault::dkg::{DkgParams, run_in_memory};
 use keyvault::envelope::RecipientKey;
 use keyvault::gatekeeper::ReleaseRequest;
 use keyvault::grpc::{Endpoint, fetch_key};
 use keyvault::identity::IdentityKey;
-use keyvault::node::Node;
 use keyvault::release::{Jwks, ReleasePolicy, WorkerRuntimeData};
+use keyvault::round::RoundKind;
 use keyvault::share::NodeIndex;
-use keyvault::store::{EpochState, NodeStore, SealingKey};
+use keyvault::tls::ClusterCa;
 use sha2::Digest as _;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Gatekeepers in the devnet.
 pub const MEMBERS: u16 = 5;
 /// Threshold.
-pub const THRESHOLD: usize = 3;
+pub const THRESHOLD: u16 = 3;
 /// MRENCLAVE of the demo worker.
 pub const DEMO_MR_ENCLAVE: [u8; 32] = [0xd3; 32];
 
@@ -58,8 +60,12 @@ pub struct Summary {
     pub attestation_rest: String,
     /// gRPC address of the attestation service.
     pub attestation_grpc: String,
-    /// Gatekeeper gRPC URLs by index.
+    /// Gatekeeper client gRPC URLs (release, status, admin) by index.
     pub gatekeepers: Vec<String>,
+    /// Gatekeeper peer URLs (mutual TLS, devnet CA in `<dir>/ca`) by index.
+    pub gatekeeper_peers: Vec<String>,
+    /// The admin secret's file (for `phalanx keyvault ... --admin-secret-file`).
+    pub admin_secret_file: String,
     /// Whether this run performed genesis.
     pub genesis: bool,
     /// The master public key of epoch 0 (SEC1 compressed, hex).
@@ -72,11 +78,32 @@ pub struct Summary {
     pub faulty: Vec<u16>,
 }
 
-/// Runs the devnet in `dir`; with `once`, returns after the demo instead of serving.
-pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+/// The devnet's attestation service, running.
+#[derive(Debug)]
+pub struct Attestation {
+    /// REST address.
+    pub rest: std::net::SocketAddr,
+    /// gRPC address.
+    pub grpc: std::net::SocketAddr,
+    /// Its JWKS.
+    pub jwks: Jwks,
+    /// Its JWKS document (for a pinned `jwks_file`).
+    pub jwks_json: String,
+    /// The release policy gatekeepers use with it (its issuer, the simulated root).
+    pub release_policy: ReleasePolicy,
+    /// The simulated TEE whose root it trusts.
+    pub sim: SimTee,
+    /// The server task.
+    pub task: tokio::task::JoinHandle<Result<(), attestation_service::app::StartError>>,
+}
 
-    // 1. The attestation service.
+/// Starts the attestation service (simulated root, the demo worker's policy) with
+/// data in `<dir>/attestation`, serving until `stop` resolves.
+pub async fn attestation(
+    dir: &Path,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Attestation> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let policy = dir.join("devnet-policy.toml");
     std::fs::write(
         &policy,
@@ -98,103 +125,143 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
     config.token.issuer = Some(format!("http://{rest_addr}"));
     let app = App::open(config, now)?;
     let service = app.service.clone();
+    let task = tokio::spawn(app.serve(rest, grpc, stop));
+    let jwks_json = service.jwks().map_err(anyhow::Error::msg)?.to_string();
+    let sim = SimTee::from_json(&std::fs::read_to_string(
+        dir.join("attestation/sim/sim.json"),
+    )?)?;
+    Ok(Attestation {
+        rest: rest_addr,
+        grpc: grpc_addr,
+        jwks: Jwks::from_json(&jwks_json)?,
+        jwks_json,
+        release_policy: ReleasePolicy {
+            issuer: Some(format!("http://{rest_addr}")),
+            trust_roots: vec!["sim".into()],
+            ..ReleasePolicy::default()
+        },
+        sim,
+        task,
+    })
+}
+
+/// Runs the devnet in `dir`; with `once`, returns after the demo instead of serving.
+pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
+    // 1. The attestation service.
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut stop_as = stop_tx.subscribe();
-    let as_task = tokio::spawn(app.serve(rest, grpc, async move {
+    let att = attestation(dir, async move {
         let _ = stop_as.recv().await;
-    }));
-    let jwks = Jwks::from_json(&service.jwks().map_err(anyhow::Error::msg)?.to_string())?;
-    let release_policy = ReleasePolicy {
-        issuer: Some(format!("http://{rest_addr}")),
-        trust_roots: vec!["sim".into()],
-        ..ReleasePolicy::default()
-    };
+    })
+    .await?;
+    let (rest_addr, grpc_addr, jwks, release_policy, as_task) = (
+        att.rest,
+        att.grpc,
+        att.jwks.clone(),
+        att.release_policy.clone(),
+        att.task,
+    );
 
-    // 2. The gatekeepers, from disk.
-    let members: Vec<NodeIndex> = (1..=MEMBERS)
-        .map(NodeIndex::new)
-        .collect::<Result<_, _>>()?;
-    let mut nodes = Vec::new();
-    for &m in &members {
-        let gdir = dir.join(format!("gatekeeper-{}", m.get()));
-        std::fs::create_dir_all(&gdir)?;
-        let store = NodeStore::open(
-            &gdir.join("db"),
-            SealingKey::load_or_create(&gdir.join("sealing.key"))?,
+    // 2. The gatekeepers, from disk: each with both listeners, its certificate from
+    //    the devnet CA for its identity key, and the devnet's admin secret.
+    let ca = ClusterCa::load_or_create(&{
+        let d = dir.join("ca");
+        std::fs::create_dir_all(&d)?;
+        d
+    })?;
+    let admin_file = dir.join("admin.secret");
+    let admin_secret = keyvault::app::admin_secret(&admin_file)?;
+    let mut urls = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 1..=MEMBERS {
+        let gdir = dir.join(format!("gatekeeper-{i}"));
+        let client = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let config = NodeConfig {
+            index: i,
+            data_dir: gdir.clone(),
+            listen: Listen {
+                client: client.local_addr()?.to_string(),
+                peer: peer.local_addr()?.to_string(),
+            },
+            peer_url: None,
+            tls: TlsFiles {
+                ca_cert: dir.join("ca/ca.pem"),
+                cert: gdir.join("cert.pem"),
+            },
+            attestation: AttestationTrust {
+                jwks_url: Some(format!("http://{rest_addr}/v1/jwks")),
+                jwks_file: None,
+            },
+            policy: release_policy.clone(),
+            rounds: RoundsConfig::default(),
+            admin_secret_file: Some(admin_file.clone()),
+        };
+        let app = NodeApp::open(config, jwks.clone())?;
+        std::fs::write(
+            gdir.join("cert.pem"),
+            ca.issue(NodeIndex::new(i)?, &app.node.identity().verifying_key())?,
         )?;
-        nodes.push(Arc::new(Node::open(
-            store,
-            m,
-            jwks.clone(),
-            release_policy.clone(),
-            &mut rand::rng(),
-        )?));
+        urls.push(format!("http://{}", client.local_addr()?));
+        let mut stop = stop_tx.subscribe();
+        tasks.push(tokio::spawn(app.serve(client, peer, now, async move {
+            let _ = stop.recv().await;
+        })));
     }
 
-    // 3. Genesis, or resume.
-    let have: Vec<bool> = nodes
-        .iter()
-        .map(|n| n.status().map(|s| s.epochs.contains(&0)))
+    // 3. Genesis over the network, or resume.
+    let infos: Vec<NodeInfo> = admin::cluster_status(&urls)
+        .await
+        .into_iter()
         .collect::<Result<_, _>>()?;
-    let genesis = !have.iter().any(|h| *h);
+    let holding = infos.iter().filter(|i| i.epochs.contains_key(&0)).count();
+    let genesis = holding == 0;
     if genesis {
         eprintln!(
-            "phalanx devnet: genesis: GJKR DKG among {MEMBERS} gatekeepers (threshold {THRESHOLD}), rounds exchanged in this process (development only)"
+            "phalanx devnet: genesis: GJKR DKG among {MEMBERS} gatekeepers (threshold {THRESHOLD}) over their peer listeners (mutual TLS)"
         );
-        let outputs = run_in_memory(&DkgParams::new(0, THRESHOLD, &members)?, &mut rand::rng())?;
-        for (node, o) in nodes.iter().zip(outputs) {
-            node.install_epoch(
-                0,
-                &EpochState {
-                    share: o.share,
-                    public: o.public,
-                },
-                now(),
-            )?;
+        let spec = admin::spec(
+            RoundKind::Dkg {
+                epoch: 0,
+                threshold: THRESHOLD,
+            },
+            &infos,
+        )?;
+        let id = admin::start_round(&urls, &admin_secret, &spec).await?;
+        match admin::wait_round(&urls, &id, Duration::from_secs(120)).await? {
+            Outcome::Committed => {}
+            Outcome::Aborted(why) => bail!("genesis aborted: {why:?}"),
         }
-    } else if have.iter().any(|h| !*h) {
+    } else if holding < infos.len() {
         bail!(
             "some gatekeepers in {} hold epoch 0 and some do not",
             dir.display()
         );
     }
-    let public = nodes
-        .first()
-        .map(|n| n.public_key_set(0))
-        .transpose()?
-        .flatten()
-        .context("no public key set for epoch 0")?;
+    let infos: Vec<NodeInfo> = admin::cluster_status(&urls)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    let public = admin::agreed_public_key_set(&infos, 0, None)?;
     let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
-
-    let mut endpoints = Vec::new();
-    let mut tasks = Vec::new();
-    for node in &nodes {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let status = node.status()?;
-        endpoints.push(Endpoint {
-            index: status.index,
-            url: format!("http://{}", listener.local_addr()?),
-            identity: p256::ecdsa::VerifyingKey::from_sec1_bytes(&status.identity_key)?,
-        });
-        let mut stop = stop_tx.subscribe();
-        let node = node.clone();
-        tasks.push(tokio::spawn(async move {
-            keyvault::grpc::serve(listener, node, now, async move {
-                let _ = stop.recv().await;
-            })
-            .await
-        }));
-    }
+    let endpoints: Vec<Endpoint> = infos
+        .iter()
+        .map(|i| Endpoint {
+            index: i.index,
+            url: i.url.clone(),
+            identity: i.identity,
+        })
+        .collect();
 
     // 4. The demo worker.
-    let sim = SimTee::from_json(&std::fs::read_to_string(
-        dir.join("attestation/sim/sim.json"),
-    )?)?;
-    let (key_id, fetched) = demo_worker(&sim, &rest_addr.to_string(), &endpoints, &public).await?;
+    let (key_id, fetched) =
+        demo_worker(&att.sim, &rest_addr.to_string(), &endpoints, &public).await?;
     let summary = Summary {
         attestation_rest: rest_addr.to_string(),
         attestation_grpc: grpc_addr.to_string(),
         gatekeepers: endpoints.iter().map(|e| e.url.clone()).collect(),
+        gatekeeper_peers: infos.iter().map(|i| i.peer_url.clone()).collect(),
+        admin_secret_file: admin_file.display().to_string(),
         genesis,
         master_public_key: hex::encode(mpk),
         demo_key_id: format!(
@@ -219,7 +286,7 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
 }
 
 /// A worker's whole path: runtime data → nonce → quote → token → key.
-async fn demo_worker(
+pub async fn demo_worker(
     sim: &SimTee,
     rest: &str,
     endpoints: &[Endpoint],

@@ -11,7 +11,9 @@
 //! The codes are those of [`attestation_service::Error::code`], listed in the README.
 
 pub mod audit;
+pub mod cluster;
 pub mod devnet;
+pub mod node;
 
 use anyhow::{Context, bail};
 use attestation_service::sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
@@ -73,6 +75,78 @@ enum KeyvaultCommand {
         #[arg(long)]
         state: PathBuf,
     },
+    /// Every node's status (epochs, round, log) and the public key sets they agree on.
+    Status(Nodes),
+    /// The first DKG among the nodes: epoch 0.
+    Genesis {
+        #[command(flatten)]
+        admin: Admin,
+        /// Threshold t.
+        #[arg(long)]
+        threshold: u16,
+    },
+    /// A new master secret at the next epoch (old epochs stay derivable until retired).
+    Rotate {
+        #[command(flatten)]
+        admin: Admin,
+        /// Threshold t (default: the latest epoch's).
+        #[arg(long)]
+        threshold: Option<u16>,
+    },
+    /// Fresh shares of an epoch, same master key: shares stolen before are useless.
+    Refresh {
+        #[command(flatten)]
+        admin: Admin,
+        /// The epoch (default: the latest).
+        #[arg(long)]
+        epoch: Option<u64>,
+    },
+    /// Move an epoch to a new committee and threshold, same master key.
+    Reshare {
+        #[command(flatten)]
+        admin: Admin,
+        /// The epoch (default: the latest).
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// A node joining (its client URL); repeatable.
+        #[arg(long)]
+        add: Vec<String>,
+        /// A member leaving (its index); repeatable.
+        #[arg(long)]
+        remove: Vec<u16>,
+        /// The new threshold.
+        #[arg(long)]
+        threshold: u16,
+    },
+    /// Erase every node's share of an epoch (keys under it can no longer be derived).
+    RetireEpoch {
+        #[command(flatten)]
+        admin: Admin,
+        /// The epoch.
+        #[arg(long)]
+        epoch: u64,
+    },
+}
+
+/// The nodes to talk to.
+#[derive(Debug, Args)]
+struct Nodes {
+    /// Client URLs of the gatekeepers, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    nodes: Vec<String>,
+}
+
+/// Nodes plus the admin secret and how long to follow a round.
+#[derive(Debug, Args)]
+struct Admin {
+    #[command(flatten)]
+    nodes: Nodes,
+    /// File holding the admin secret.
+    #[arg(long)]
+    admin_secret_file: PathBuf,
+    /// Give up following the round after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +250,15 @@ enum SimCommand {
     },
 }
 
+fn round_command(admin: Admin, action: cluster::Action) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Runtime::new()?.block_on(cluster::round(
+        &admin.nodes.nodes,
+        &admin.admin_secret_file,
+        action,
+        std::time::Duration::from_secs(admin.timeout),
+    ))
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -186,6 +269,40 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keyvault(KeyvaultCommand::Audit { url, state }) => {
             tokio::runtime::Runtime::new()?.block_on(audit::audit(&url, &state))
         }
+        Command::Keyvault(KeyvaultCommand::Status(n)) => {
+            tokio::runtime::Runtime::new()?.block_on(cluster::status(&n.nodes))
+        }
+        Command::Keyvault(KeyvaultCommand::RetireEpoch { admin, epoch }) => {
+            tokio::runtime::Runtime::new()?.block_on(cluster::retire(
+                &admin.nodes.nodes,
+                &admin.admin_secret_file,
+                epoch,
+            ))
+        }
+        Command::Keyvault(KeyvaultCommand::Genesis { admin, threshold }) => {
+            round_command(admin, cluster::Action::Genesis { threshold })
+        }
+        Command::Keyvault(KeyvaultCommand::Rotate { admin, threshold }) => {
+            round_command(admin, cluster::Action::Rotate { threshold })
+        }
+        Command::Keyvault(KeyvaultCommand::Refresh { admin, epoch }) => {
+            round_command(admin, cluster::Action::Refresh { epoch })
+        }
+        Command::Keyvault(KeyvaultCommand::Reshare {
+            admin,
+            epoch,
+            add,
+            remove,
+            threshold,
+        }) => round_command(
+            admin,
+            cluster::Action::Reshare {
+                epoch,
+                add,
+                remove,
+                threshold,
+            },
+        ),
         Command::Quote(QuoteCommand::Verify(args)) => verify(&args),
         Command::Sim(SimCommand::Demo) => demo(),
         Command::Sim(SimCommand::Init { dir, valid_from }) => {

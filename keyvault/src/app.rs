@@ -263,10 +263,16 @@ impl NodeApp {
         }));
         shutdown.await;
         let _ = stop_tx.send(());
-        for t in [client_task, peer_task] {
-            t.await
-                .map_err(|e| AppError(e.to_string()))?
-                .map_err(|e| AppError(format!("server: {e}")))?;
+        for (name, t) in [("client", client_task), ("peer", peer_task)] {
+            t.await.map_err(|e| AppError(e.to_string()))?.map_err(|e| {
+                let mut msg = format!("{name} listener: {e}");
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg.push_str(&format!(": {s}"));
+                    src = s.source();
+                }
+                AppError(msg)
+            })?;
         }
         Ok(())
     }

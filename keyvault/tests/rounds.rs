@@ -45,7 +45,9 @@ async fn start_member(root: &std::path::Path, ca: &ClusterCa, i: u16, w: &Worker
     let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dir = root.join(format!("node-{i}"));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(root.join("ca.pem"), ca.cert_pem()).unwrap();
+    if !root.join("ca.pem").exists() {
+        std::fs::write(root.join("ca.pem"), ca.cert_pem()).unwrap();
+    }
     std::fs::write(dir.join("admin.secret"), SECRET).unwrap();
     let config = NodeConfig::from_toml(&format!(
         "index = {i}\ndata_dir = \"{d}\"\npeer_url = \"https://{p}\"\nadmin_secret_file = \"{d}/admin.secret\"\n\
