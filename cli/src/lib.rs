@@ -263,6 +263,7 @@ fn round_command(admin: Admin, action: cluster::Action) -> anyhow::Result<ExitCo
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Devnet { dir, once } => {
+            node::init_tracing();
             tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -2,21 +2,7 @@
 //! listeners. The `keyvault` binary (in `phalanx-cli`) and `phalanx devnet` both run
 //! nodes through this module.
 //!
-//! ```toml
-//! index = 1
-//! data_dir = "phalanx-data/gatekeeper-1"
-//! [listen]
-//! client = "127.0.0.1:7101"   # key release, status, admin (gRPC)
-//! peer = "127.0.0.1:7201"     # rounds between gatekeepers (gRPC over mutual TLS)
-//! [tls]
-//! ca_cert = "phalanx-data/ca/ca.pem"
-//! cert = "phalanx-data/gatekeeper-1/cert.pem"   # certifies this node's identity key
-//! [attestation]
-//! jwks_url = "http://127.0.0.1:8080/v1/jwks"   # or jwks_file
-//! [policy]
-//! issuer = "http://127.0.0.1:8080"
-//! trust_roots = ["intel"]
-//! ```
+//! The commented example is `keyvault/config/node.toml` (a test parses it).
 //!
 //! The data directory holds the sealing key (`sealing.key`, 0600), the rocksdb store
 //! (`db/`) and, unless the config names one, the admin secret (`admin.secret`, 0600,
@@ -311,6 +297,14 @@ mod tests {
             ))
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_example_config_parses_with_secure_defaults() {
+        let c = NodeConfig::from_toml(include_str!("../config/node.toml")).unwrap();
+        assert_eq!(c.index, 1);
+        assert_eq!(c.policy.trust_roots, vec!["intel".to_owned()]);
+        assert!(!c.policy.allow_warning);
     }
 
     #[test]
