@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "proto/phalanx/attestation/v1/attestation.proto",
         "proto/phalanx/keyvault/v1/keyvault.proto",
+        "proto/phalanx/chain/v1/chain.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

@@ -106,7 +106,9 @@ impl<'a> Reader<'a> {
         let b = self.take(len)?;
         match b {
             [0] => Ok(ProjectivePoint::IDENTITY),
-            _ if len == 33 => p256::PublicKey::from_sec1_bytes(b)
+            // Tags 2 and 3 only: p256 also takes the "compact" tag 5, a second
+            // encoding of the same point.
+            [2 | 3, ..] if len == 33 => p256::PublicKey::from_sec1_bytes(b)
                 .map(|p| p.to_projective())
                 .map_err(|_| self.bad()),
             _ => Err(self.bad()),
@@ -218,9 +220,11 @@ mod tests {
         long.push(0);
         assert!(public_set_from_bytes(&long).is_err());
         // A point with a bad tag, a threshold above n, a repeated member.
-        let mut bad = b.clone();
-        bad[3] = 7;
-        assert!(public_set_from_bytes(&bad).is_err());
+        for tag in [0, 4, 5, 7] {
+            let mut bad = b.clone();
+            bad[3] = tag;
+            assert!(public_set_from_bytes(&bad).is_err(), "tag {tag}");
+        }
         let mut w = Writer::default();
         w.list(&public.commitments().0, |w, p| w.point(p));
         w.list(&[NodeIndex::new(1).unwrap()], |w, m| w.index(*m));

@@ -26,3 +26,11 @@ pub mod keyvault {
         tonic::include_proto!("phalanx.keyvault.v1");
     }
 }
+
+/// `phalanx.chain.v1`: the embedded ledger's node.
+pub mod chain {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("phalanx.chain.v1");
+    }
+}

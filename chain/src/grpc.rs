@@ -1,0 +1,204 @@
+//! The ledger node's gRPC service (`phalanx.chain.v1.Chain`) and the [`LightClient`]
+//! other processes use: it fetches blocks, verifies each one (hash link, authority
+//! signature, every transaction and rule) and rebuilds the registry state itself; the
+//! server is trusted for nothing but availability. Pin the chain by its genesis hash
+//! ([`LightClient::pinned`]) so a server cannot swap in another chain.
+
+use crate::ledger::{Ledger, LedgerError};
+use crate::registry::{RegistryError, SignedLedger};
+use crate::state::State;
+use crate::types::{Block, SignedTx};
+use phalanx_proto::chain::v1 as pb;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// Most blocks per `GetBlocks` answer.
+pub const MAX_BLOCKS: usize = 256;
+/// Largest message.
+pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+
+/// The service over a ledger.
+#[derive(Debug, Clone)]
+pub struct ChainGrpc(pub Arc<Ledger>);
+
+fn status(e: LedgerError) -> Status {
+    match e {
+        LedgerError::Rule(r) => Status::failed_precondition(r.to_string()),
+        other => {
+            tracing::error!(error = %other, "ledger failure");
+            Status::internal("internal error")
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::chain_server::Chain for ChainGrpc {
+    async fn submit(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let tx = SignedTx::decode(&request.into_inner().tx)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let ledger = self.0.clone();
+        let height = tokio::task::spawn_blocking(move || ledger.submit(tx))
+            .await
+            .map_err(|_| Status::internal("internal error"))?
+            .map_err(status)?;
+        Ok(Response::new(pb::SubmitResponse { height }))
+    }
+
+    async fn get_blocks(
+        &self,
+        request: Request<pb::GetBlocksRequest>,
+    ) -> Result<Response<pb::GetBlocksResponse>, Status> {
+        let r = request.into_inner();
+        let limit = usize::try_from(r.limit)
+            .unwrap_or(MAX_BLOCKS)
+            .clamp(1, MAX_BLOCKS);
+        let blocks = self.0.blocks(r.from, limit).map_err(status)?;
+        Ok(Response::new(pb::GetBlocksResponse {
+            blocks: blocks.iter().map(Block::encode).collect(),
+        }))
+    }
+}
+
+/// Serves `ledger` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    ledger: Arc<Ledger>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(10))
+        .concurrency_limit_per_connection(64)
+        .add_service(
+            pb::chain_server::ChainServer::new(ChainGrpc(ledger))
+                .max_decoding_message_size(64 * 1024)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await
+}
+
+/// A client that verifies everything it is told.
+#[derive(Debug)]
+pub struct LightClient {
+    url: String,
+    genesis_hash: Option<[u8; 32]>,
+    state: tokio::sync::Mutex<Option<State>>,
+}
+
+impl LightClient {
+    /// A client of the node at `url` that accepts whatever genesis it serves first
+    /// (trust on first use; see [`LightClient::pinned`]).
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            genesis_hash: None,
+            state: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A client that accepts only the chain whose genesis block hashes to `genesis`.
+    pub fn pinned(url: &str, genesis: [u8; 32]) -> Self {
+        Self {
+            genesis_hash: Some(genesis),
+            ..Self::new(url)
+        }
+    }
+
+    async fn client(
+        &self,
+    ) -> Result<pb::chain_client::ChainClient<tonic::transport::Channel>, RegistryError> {
+        let ch = tonic::transport::Endpoint::from_shared(self.url.clone())
+            .map_err(|e| RegistryError::Backend(e.to_string()))?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .map_err(|e| RegistryError::Backend(format!("{}: {e}", self.url)))?;
+        Ok(pb::chain_client::ChainClient::new(ch).max_decoding_message_size(MAX_MESSAGE))
+    }
+
+    /// Fetches and verifies every new block; returns the verified state.
+    pub async fn sync(&self) -> Result<State, RegistryError> {
+        let mut guard = self.state.lock().await;
+        let mut client = self.client().await?;
+        loop {
+            let from = guard.as_ref().map_or(0, State::height);
+            let resp = client
+                .get_blocks(pb::GetBlocksRequest {
+                    from,
+                    limit: MAX_BLOCKS as u32,
+                })
+                .await
+                .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+                .into_inner();
+            if resp.blocks.is_empty() {
+                break;
+            }
+            for bytes in &resp.blocks {
+                let block =
+                    Block::decode(bytes).map_err(|e| RegistryError::Unverified(e.to_string()))?;
+                match guard.as_mut() {
+                    None => {
+                        if self.genesis_hash.is_some_and(|h| h != block.hash()) {
+                            return Err(RegistryError::Unverified(
+                                "the server's genesis is not the pinned one".into(),
+                            ));
+                        }
+                        *guard = Some(
+                            State::from_genesis(&block)
+                                .map_err(|e| RegistryError::Unverified(e.to_string()))?,
+                        );
+                    }
+                    Some(s) => s
+                        .apply_block(&block)
+                        .map_err(|e| RegistryError::Unverified(e.to_string()))?,
+                }
+            }
+        }
+        guard
+            .clone()
+            .ok_or_else(|| RegistryError::Unverified("the server has no genesis block".into()))
+    }
+}
+
+impl SignedLedger for LightClient {
+    async fn submit_tx(&self, tx: SignedTx) -> Result<u64, RegistryError> {
+        // The rules are checked here first, with the same errors as in-process.
+        let state = self.sync().await?;
+        state
+            .clone()
+            .apply(&tx, state.height(), state.last_time())
+            .map_err(RegistryError::Rule)?;
+        let resp = self
+            .client()
+            .await?
+            .submit(pb::SubmitRequest { tx: tx.encode() })
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::FailedPrecondition => {
+                    RegistryError::Backend(format!("refused: {}", s.message()))
+                }
+                _ => RegistryError::Backend(s.message().to_owned()),
+            })?;
+        let height = resp.into_inner().height;
+        // Do not answer before the block is verified here.
+        let state = self.sync().await?;
+        if state.height() <= height {
+            return Err(RegistryError::Unverified(format!(
+                "block {height} was not served"
+            )));
+        }
+        Ok(height)
+    }
+
+    async fn verified_state(&self) -> Result<State, RegistryError> {
+        self.sync().await
+    }
+}

@@ -1,0 +1,216 @@
+//! The embedded ledger: an append-only chain of signed blocks in rocksdb (table
+//! `blocks`, key = height big-endian, value = the block's encoding), one synced write
+//! per block.
+//!
+//! Opening re-verifies the whole chain from genesis with [`State::apply_block`]: every
+//! key must equal its block's height (no gaps, no reordering), every block must link to
+//! its parent, carry the authority's signature and contain only valid transactions. A
+//! block edited, removed or reordered on disk makes opening fail with its height.
+//!
+//! [`Ledger::submit`] checks a transaction against the current state, seals it into the
+//! next block (one transaction per block, time never going back), persists the block,
+//! and only then updates the state, so a crash leaves either the old chain or the new
+//! one.
+
+use crate::state::{RuleError, State};
+use crate::types::{Block, Genesis, PublicKey, SignedTx, public_key};
+use p256::ecdsa::SigningKey;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Why the ledger failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// A rule refused the transaction.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// The stored chain does not verify at this height.
+    #[error("stored chain is invalid at height {height}: {what}")]
+    Corrupt {
+        /// The first bad height.
+        height: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// rocksdb or the file system failed.
+    #[error("storage: {0}")]
+    Io(String),
+}
+
+impl From<rocksdb::Error> for LedgerError {
+    fn from(e: rocksdb::Error) -> Self {
+        Self::Io(e.into_string())
+    }
+}
+
+/// The ledger, with its authority key. Share as `Arc<Ledger>`.
+pub struct Ledger {
+    db: rocksdb::DB,
+    authority: SigningKey,
+    state: Mutex<State>,
+    now: fn() -> i64,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("path", &self.db.path())
+            .finish()
+    }
+}
+
+const BLOCKS: &str = "blocks";
+
+fn open_db(dir: &Path) -> Result<rocksdb::DB, LedgerError> {
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    Ok(rocksdb::DB::open_cf(&opts, dir, [BLOCKS])?)
+}
+
+fn cf(db: &rocksdb::DB) -> Result<&rocksdb::ColumnFamily, LedgerError> {
+    db.cf_handle(BLOCKS)
+        .ok_or_else(|| LedgerError::Io("missing blocks table".into()))
+}
+
+fn put_block(db: &rocksdb::DB, block: &Block) -> Result<(), LedgerError> {
+    let mut batch = rocksdb::WriteBatch::default();
+    batch.put_cf(cf(db)?, block.height.to_be_bytes(), block.encode());
+    let mut o = rocksdb::WriteOptions::default();
+    o.set_sync(true);
+    Ok(db.write_opt(batch, &o)?)
+}
+
+/// Every stored block, verified from genesis; the state they build.
+fn load(db: &rocksdb::DB) -> Result<Option<State>, LedgerError> {
+    let mut state: Option<State> = None;
+    for (expected, item) in (0u64..).zip(db.iterator_cf(cf(db)?, rocksdb::IteratorMode::Start)) {
+        let (k, v) = item?;
+        let corrupt = |what: String| LedgerError::Corrupt {
+            height: expected,
+            what,
+        };
+        let key: [u8; 8] = k
+            .as_ref()
+            .try_into()
+            .map_err(|_| corrupt("bad key".into()))?;
+        if u64::from_be_bytes(key) != expected {
+            return Err(corrupt("missing".into()));
+        }
+        let block = Block::decode(&v).map_err(|e| corrupt(e.to_string()))?;
+        if block.height != expected {
+            return Err(corrupt(format!("holds block {}", block.height)));
+        }
+        match &mut state {
+            None => state = Some(State::from_genesis(&block).map_err(|e| corrupt(e.to_string()))?),
+            Some(s) => s.apply_block(&block).map_err(|e| corrupt(e.to_string()))?,
+        }
+    }
+    Ok(state)
+}
+
+impl Ledger {
+    /// Opens the ledger in `dir`, verifying every block; on first use writes a genesis
+    /// block naming `authority` (which signs blocks) and `governance`.
+    pub fn open(
+        dir: &Path,
+        authority: SigningKey,
+        governance: PublicKey,
+        now: fn() -> i64,
+    ) -> Result<Self, LedgerError> {
+        let db = open_db(dir)?;
+        let state = match load(&db)? {
+            Some(s) => s,
+            None => {
+                let genesis = Block {
+                    height: 0,
+                    prev: [0; 32],
+                    timestamp: now(),
+                    genesis: Some(Genesis {
+                        authority: public_key(authority.verifying_key()),
+                        governance,
+                        timestamp: now(),
+                    }),
+                    txs: Vec::new(),
+                    signature: Vec::new(),
+                }
+                .seal(&authority);
+                let state = State::from_genesis(&genesis)?;
+                put_block(&db, &genesis)?;
+                state
+            }
+        };
+        if state.genesis().authority != public_key(authority.verifying_key()) {
+            return Err(LedgerError::Corrupt {
+                height: 0,
+                what: "the chain's authority is another key".into(),
+            });
+        }
+        Ok(Self {
+            db,
+            authority,
+            state: Mutex::new(state),
+            now,
+        })
+    }
+
+    /// Verifies the chain stored in `dir` without writing (an auditor's check).
+    pub fn verify_dir(dir: &Path) -> Result<State, LedgerError> {
+        let db = open_db(dir)?;
+        load(&db)?.ok_or(LedgerError::Corrupt {
+            height: 0,
+            what: "no genesis".into(),
+        })
+    }
+
+    fn locked(&self) -> Result<std::sync::MutexGuard<'_, State>, LedgerError> {
+        self.state
+            .lock()
+            .map_err(|_| LedgerError::Io("lock poisoned".into()))
+    }
+
+    /// The current state (a copy).
+    pub fn state(&self) -> Result<State, LedgerError> {
+        Ok(self.locked()?.clone())
+    }
+
+    /// Checks `tx`, seals it into the next block and persists it; returns the height.
+    pub fn submit(&self, tx: SignedTx) -> Result<u64, LedgerError> {
+        let mut state = self.locked()?;
+        let (height, timestamp) = (state.height(), (self.now)().max(state.last_time()));
+        state.clone().apply(&tx, height, timestamp)?;
+        let block = Block {
+            height,
+            prev: state.last_hash(),
+            timestamp,
+            genesis: None,
+            txs: vec![tx],
+            signature: Vec::new(),
+        }
+        .seal(&self.authority);
+        let mut next = state.clone();
+        next.apply_block(&block)?;
+        put_block(&self.db, &block)?;
+        *state = next;
+        Ok(height)
+    }
+
+    /// Up to `limit` blocks from `from` on.
+    pub fn blocks(&self, from: u64, limit: usize) -> Result<Vec<Block>, LedgerError> {
+        let mut out = Vec::new();
+        let start = from.to_be_bytes();
+        for item in self.db.iterator_cf(
+            cf(&self.db)?,
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            out.push(Block::decode(&v).map_err(|e| LedgerError::Io(e.to_string()))?);
+        }
+        Ok(out)
+    }
+}

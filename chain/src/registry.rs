@@ -1,0 +1,212 @@
+//! The [`Registry`] trait: what Phalanx needs from a chain, whatever the backend.
+//!
+//! Every mutation is signed by an account; every query answers from state the caller
+//! can trust (the embedded ledger's own verified state, or a light client's state
+//! rebuilt from verified blocks). [`SignedLedger`] is the bridge for backends that take
+//! this crate's signed transactions ([`crate::ledger::Ledger`] in-process and
+//! [`crate::grpc::LightClient`] over the network): it signs with the account's next
+//! sequence number and submits, so one implementation of [`Registry`] serves both.
+
+use crate::ledger::LedgerError;
+use crate::state::{RuleError, State};
+use crate::types::{
+    Allowed, EpochKey, Event, Gatekeeper, Rotation, SignedTx, Tx, Worker, public_key,
+};
+use p256::ecdsa::SigningKey;
+use std::future::Future;
+
+/// Why a registry call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A rule refused the change (the message names it).
+    #[error(transparent)]
+    Rule(RuleError),
+    /// Data from the backend failed verification.
+    #[error("unverifiable chain data: {0}")]
+    Unverified(String),
+    /// The backend could not be reached or failed.
+    #[error("registry backend: {0}")]
+    Backend(String),
+}
+
+impl From<LedgerError> for RegistryError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Rule(r) => Self::Rule(r),
+            LedgerError::Corrupt { .. } => Self::Unverified(e.to_string()),
+            other => Self::Backend(other.to_string()),
+        }
+    }
+}
+
+/// The registry: workers, allowed measurements, gatekeepers, master keys per epoch,
+/// the rotation lock, and the events. Mutations return the height (block number) that
+/// includes them.
+pub trait Registry: Send + Sync {
+    /// Who signs.
+    type Account: Send + Sync;
+
+    /// Registers (or refreshes) `worker`, signed by the worker's own account.
+    fn register_worker(
+        &self,
+        by: &Self::Account,
+        worker: &Worker,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Governance: allows a measurement.
+    fn add_measurement(
+        &self,
+        by: &Self::Account,
+        m: &[u8],
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Governance: disallows a measurement.
+    fn remove_measurement(
+        &self,
+        by: &Self::Account,
+        m: &[u8],
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Governance: replaces the gatekeeper set.
+    fn set_gatekeepers(
+        &self,
+        by: &Self::Account,
+        set: &[Gatekeeper],
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Governance or a gatekeeper: locks a rotation to `epoch`.
+    fn lock_rotation(
+        &self,
+        by: &Self::Account,
+        epoch: u64,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Governance or a gatekeeper: publishes the locked epoch's master key.
+    fn publish_master_key(
+        &self,
+        by: &Self::Account,
+        epoch: u64,
+        mpk: &[u8],
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Governance or a gatekeeper: aborts the locked rotation.
+    fn abort_rotation(
+        &self,
+        by: &Self::Account,
+        epoch: u64,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+
+    /// A registered worker by identity key.
+    fn worker(
+        &self,
+        identity_key: &[u8],
+    ) -> impl Future<Output = Result<Option<Worker>, RegistryError>> + Send;
+    /// The allowed measurements.
+    fn allowed_measurements(
+        &self,
+    ) -> impl Future<Output = Result<Vec<Allowed>, RegistryError>> + Send;
+    /// The gatekeeper set.
+    fn gatekeepers(&self) -> impl Future<Output = Result<Vec<Gatekeeper>, RegistryError>> + Send;
+    /// An epoch's master key.
+    fn master_key(
+        &self,
+        epoch: u64,
+    ) -> impl Future<Output = Result<Option<EpochKey>, RegistryError>> + Send;
+    /// The rotation lock.
+    fn rotation(&self) -> impl Future<Output = Result<Rotation, RegistryError>> + Send;
+    /// Events from `height` on.
+    fn events(
+        &self,
+        from: u64,
+    ) -> impl Future<Output = Result<Vec<(u64, Event)>, RegistryError>> + Send;
+}
+
+/// A backend that takes this crate's signed transactions and yields verified state.
+pub trait SignedLedger: Send + Sync {
+    /// Submits a signed transaction; the height that includes it.
+    fn submit_tx(&self, tx: SignedTx) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// The verified state, at least as new as every earlier submission's block.
+    fn verified_state(&self) -> impl Future<Output = Result<State, RegistryError>> + Send;
+}
+
+async fn signed<L: SignedLedger>(l: &L, by: &SigningKey, tx: Tx) -> Result<u64, RegistryError> {
+    let state = l.verified_state().await?;
+    let nonce = state.nonce(&public_key(by.verifying_key()));
+    l.submit_tx(SignedTx::sign(by, &state.chain_id(), nonce, tx))
+        .await
+}
+
+impl<L: SignedLedger> Registry for L {
+    type Account = SigningKey;
+
+    async fn register_worker(
+        &self,
+        by: &SigningKey,
+        worker: &Worker,
+    ) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::RegisterWorker(worker.clone())).await
+    }
+    async fn add_measurement(&self, by: &SigningKey, m: &[u8]) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::AddMeasurement(m.to_vec())).await
+    }
+    async fn remove_measurement(&self, by: &SigningKey, m: &[u8]) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::RemoveMeasurement(m.to_vec())).await
+    }
+    async fn set_gatekeepers(
+        &self,
+        by: &SigningKey,
+        set: &[Gatekeeper],
+    ) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::SetGatekeepers(set.to_vec())).await
+    }
+    async fn lock_rotation(&self, by: &SigningKey, epoch: u64) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::LockRotation(epoch)).await
+    }
+    async fn publish_master_key(
+        &self,
+        by: &SigningKey,
+        epoch: u64,
+        mpk: &[u8],
+    ) -> Result<u64, RegistryError> {
+        let tx = Tx::PublishMasterKey {
+            epoch,
+            master_public_key: mpk.to_vec(),
+        };
+        signed(self, by, tx).await
+    }
+    async fn abort_rotation(&self, by: &SigningKey, epoch: u64) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::AbortRotation(epoch)).await
+    }
+
+    async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {
+        Ok(self.verified_state().await?.worker(identity_key).cloned())
+    }
+    async fn allowed_measurements(&self) -> Result<Vec<Allowed>, RegistryError> {
+        Ok(self.verified_state().await?.allowed())
+    }
+    async fn gatekeepers(&self) -> Result<Vec<Gatekeeper>, RegistryError> {
+        Ok(self.verified_state().await?.gatekeepers().to_vec())
+    }
+    async fn master_key(&self, epoch: u64) -> Result<Option<EpochKey>, RegistryError> {
+        Ok(self.verified_state().await?.master_key(epoch).cloned())
+    }
+    async fn rotation(&self) -> Result<Rotation, RegistryError> {
+        Ok(self.verified_state().await?.rotation())
+    }
+    async fn events(&self, from: u64) -> Result<Vec<(u64, Event)>, RegistryError> {
+        Ok(self.verified_state().await?.events_from(from))
+    }
+}
+
+impl SignedLedger for crate::ledger::Ledger {
+    async fn submit_tx(&self, tx: SignedTx) -> Result<u64, RegistryError> {
+        Ok(self.submit(tx)?)
+    }
+    async fn verified_state(&self) -> Result<State, RegistryError> {
+        Ok(self.state()?)
+    }
+}
+
+impl<L: SignedLedger> SignedLedger for std::sync::Arc<L> {
+    async fn submit_tx(&self, tx: SignedTx) -> Result<u64, RegistryError> {
+        (**self).submit_tx(tx).await
+    }
+    async fn verified_state(&self) -> Result<State, RegistryError> {
+        (**self).verified_state().await
+    }
+}

@@ -1,0 +1,450 @@
+//! The registry state and its rules, sans-IO: the ledger checks a transaction with
+//! [`State::apply`] before it includes it, and every reader (the ledger reopening its
+//! store, a light client in another process) re-applies every block from genesis with
+//! [`State::apply_block`], trusting nothing it did not check.
+
+use crate::types::{
+    Allowed, Block, EpochKey, Event, Gatekeeper, Genesis, MAX_MEASUREMENT, PublicKey, Rotation,
+    SignedTx, Tx, Worker,
+};
+use std::collections::BTreeMap;
+
+/// Why a transaction or block is refused. Each names the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// The signature does not verify.
+    #[error("{0}: bad signature")]
+    BadSignature(&'static str),
+    /// The sequence number is not the signer's next one (a replay, or a gap).
+    #[error("{tx}: nonce {got}, expected {expected}")]
+    Nonce {
+        /// The transaction.
+        tx: &'static str,
+        /// What it carried.
+        got: u64,
+        /// What the signer's next is.
+        expected: u64,
+    },
+    /// Only governance may do this.
+    #[error("{0}: only governance may do this")]
+    NotGovernance(&'static str),
+    /// Only governance or a gatekeeper may do this.
+    #[error("{0}: only governance or a gatekeeper may do this")]
+    NotGovernanceOrGatekeeper(&'static str),
+    /// A worker registration signed by another key than the one registered.
+    #[error("register-worker: must be signed by the worker's identity key")]
+    NotSelf,
+    /// The worker's measurement is not allowed.
+    #[error("register-worker: measurement {0} is not allowed")]
+    MeasurementNotAllowed(String),
+    /// A gatekeeper that is not a registered worker.
+    #[error("set-gatekeepers: {0} is not a registered worker")]
+    GatekeeperNotWorker(String),
+    /// A gatekeeper set with a repeated index or key, index 0, or no members.
+    #[error("set-gatekeepers: {0}")]
+    BadGatekeeperSet(&'static str),
+    /// Another rotation holds the lock.
+    #[error("{tx}: rotation to epoch {locked} is in progress")]
+    RotationLocked {
+        /// The transaction.
+        tx: &'static str,
+        /// The epoch being created.
+        locked: u64,
+    },
+    /// No rotation to this epoch is in progress.
+    #[error("{tx}: epoch {epoch} is not locked for rotation")]
+    NotLocked {
+        /// The transaction.
+        tx: &'static str,
+        /// The epoch named.
+        epoch: u64,
+    },
+    /// Epochs only increase.
+    #[error("lock-rotation: epoch {epoch} is not after the latest published epoch {latest}")]
+    EpochNotIncreasing {
+        /// The epoch named.
+        epoch: u64,
+        /// The latest published.
+        latest: u64,
+    },
+    /// A field of the wrong shape (empty or over-long measurement, bad key).
+    #[error("{tx}: malformed {what}")]
+    Malformed {
+        /// The transaction.
+        tx: &'static str,
+        /// The field.
+        what: &'static str,
+    },
+    /// The measurement is already allowed, or not allowed (for removal).
+    #[error("{tx}: measurement {measurement} {what}")]
+    Measurement {
+        /// The transaction.
+        tx: &'static str,
+        /// The measurement (hex).
+        measurement: String,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A block that does not extend the chain: height, link, time, signature, genesis.
+    #[error("block {height}: {what}")]
+    Block {
+        /// Its height.
+        height: u64,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// The registry as of some block.
+#[derive(Debug, Clone)]
+pub struct State {
+    genesis: Genesis,
+    chain_id: [u8; 32],
+    /// Next block height.
+    height: u64,
+    last_hash: [u8; 32],
+    last_time: i64,
+    nonces: BTreeMap<PublicKey, u64>,
+    workers: BTreeMap<PublicKey, Worker>,
+    allowed: BTreeMap<Vec<u8>, Allowed>,
+    gatekeepers: Vec<Gatekeeper>,
+    epochs: BTreeMap<u64, EpochKey>,
+    rotation: Rotation,
+    events: Vec<(u64, Event)>,
+}
+
+fn hexs(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A compressed SEC1 P-256 point (tag 2 or 3; p256 also accepts the "compact" tag 5,
+/// which would give one key two encodings).
+fn key_ok(k: &[u8]) -> bool {
+    k.len() == 33 && matches!(k.first(), Some(2 | 3)) && p256::PublicKey::from_sec1_bytes(k).is_ok()
+}
+
+impl State {
+    /// The state after the genesis block `block` (checked: height 0, no parent, its
+    /// own authority's signature, no transactions).
+    pub fn from_genesis(block: &Block) -> Result<Self, RuleError> {
+        let bad = |what: &str| RuleError::Block {
+            height: block.height,
+            what: what.into(),
+        };
+        let g = block
+            .genesis
+            .clone()
+            .ok_or_else(|| bad("genesis parameters missing"))?;
+        if block.height != 0 || block.prev != [0; 32] || !block.txs.is_empty() {
+            return Err(bad("not a genesis block"));
+        }
+        if !key_ok(&g.authority) || !key_ok(&g.governance) {
+            return Err(bad("genesis keys are not compressed P-256 keys"));
+        }
+        if !block.verify_signature(&g.authority) {
+            return Err(bad("bad authority signature"));
+        }
+        Ok(Self {
+            chain_id: g.chain_id(),
+            height: 1,
+            last_hash: block.hash(),
+            last_time: block.timestamp,
+            genesis: g,
+            nonces: BTreeMap::new(),
+            workers: BTreeMap::new(),
+            allowed: BTreeMap::new(),
+            gatekeepers: Vec::new(),
+            epochs: BTreeMap::new(),
+            rotation: Rotation::Idle,
+            events: Vec::new(),
+        })
+    }
+
+    /// The chain id every signature is bound to.
+    pub fn chain_id(&self) -> [u8; 32] {
+        self.chain_id
+    }
+
+    /// The genesis parameters.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The next block's height.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// The last block's hash.
+    pub fn last_hash(&self) -> [u8; 32] {
+        self.last_hash
+    }
+
+    /// The last block's time.
+    pub fn last_time(&self) -> i64 {
+        self.last_time
+    }
+
+    /// An account's next sequence number.
+    pub fn nonce(&self, account: &[u8]) -> u64 {
+        self.nonces.get(account).copied().unwrap_or(0)
+    }
+
+    /// A registered worker.
+    pub fn worker(&self, identity_key: &[u8]) -> Option<&Worker> {
+        self.workers.get(identity_key)
+    }
+
+    /// The allowed measurements.
+    pub fn allowed(&self) -> Vec<Allowed> {
+        self.allowed.values().cloned().collect()
+    }
+
+    /// The gatekeeper set.
+    pub fn gatekeepers(&self) -> &[Gatekeeper] {
+        &self.gatekeepers
+    }
+
+    /// An epoch's master key.
+    pub fn master_key(&self, epoch: u64) -> Option<&EpochKey> {
+        self.epochs.get(&epoch)
+    }
+
+    /// Every published epoch.
+    pub fn epochs(&self) -> Vec<EpochKey> {
+        self.epochs.values().cloned().collect()
+    }
+
+    /// The rotation lock.
+    pub fn rotation(&self) -> Rotation {
+        self.rotation
+    }
+
+    /// Events at or after `height`.
+    pub fn events_from(&self, height: u64) -> Vec<(u64, Event)> {
+        self.events
+            .iter()
+            .filter(|(h, _)| *h >= height)
+            .cloned()
+            .collect()
+    }
+
+    /// Checks `block` against the chain so far (height, link, time, authority
+    /// signature, every transaction) and applies it.
+    pub fn apply_block(&mut self, block: &Block) -> Result<(), RuleError> {
+        let bad = |what: String| RuleError::Block {
+            height: block.height,
+            what,
+        };
+        if block.height != self.height {
+            return Err(bad(format!("expected height {}", self.height)));
+        }
+        if block.prev != self.last_hash {
+            return Err(bad("does not link to its parent".into()));
+        }
+        if block.timestamp < self.last_time {
+            return Err(bad("goes back in time".into()));
+        }
+        if block.genesis.is_some() {
+            return Err(bad("a second genesis".into()));
+        }
+        if !block.verify_signature(&self.genesis.authority) {
+            return Err(bad("bad authority signature".into()));
+        }
+        let mut next = self.clone();
+        for (i, tx) in block.txs.iter().enumerate() {
+            next.apply(tx, block.height, block.timestamp)
+                .map_err(|e| bad(format!("transaction {i}: {e}")))?;
+        }
+        next.height += 1;
+        next.last_hash = block.hash();
+        next.last_time = block.timestamp;
+        *self = next;
+        Ok(())
+    }
+
+    /// Checks one transaction against the rules and applies it (in a block at
+    /// `height`, time `now`). On error nothing changes.
+    pub fn apply(&mut self, t: &SignedTx, height: u64, now: i64) -> Result<Vec<Event>, RuleError> {
+        let name = t.tx.name();
+        if !t.verify(&self.chain_id) {
+            return Err(RuleError::BadSignature(name));
+        }
+        let expected = self.nonce(&t.signer);
+        if t.nonce != expected {
+            return Err(RuleError::Nonce {
+                tx: name,
+                got: t.nonce,
+                expected,
+            });
+        }
+        let governance = t.signer == self.genesis.governance;
+        let gatekeeper = self.gatekeepers.iter().any(|g| g.identity_key == t.signer);
+        let need_governance = || {
+            if governance {
+                Ok(())
+            } else {
+                Err(RuleError::NotGovernance(name))
+            }
+        };
+        let need_governance_or_gatekeeper = || {
+            if governance || gatekeeper {
+                Ok(())
+            } else {
+                Err(RuleError::NotGovernanceOrGatekeeper(name))
+            }
+        };
+        let measurement_ok = |m: &[u8]| {
+            if m.is_empty() || m.len() > MAX_MEASUREMENT {
+                Err(RuleError::Malformed {
+                    tx: name,
+                    what: "measurement",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let event = match &t.tx {
+            Tx::RegisterWorker(w) => {
+                if w.identity_key != t.signer {
+                    return Err(RuleError::NotSelf);
+                }
+                if !key_ok(&w.identity_key) || w.hpke_key.is_empty() {
+                    return Err(RuleError::Malformed {
+                        tx: name,
+                        what: "key",
+                    });
+                }
+                measurement_ok(&w.measurement)?;
+                if !self.allowed.contains_key(&w.measurement) {
+                    return Err(RuleError::MeasurementNotAllowed(hexs(&w.measurement)));
+                }
+                let mut w = w.clone();
+                w.registered_at = now;
+                let e = Event::WorkerRegistered {
+                    identity_key: w.identity_key.clone(),
+                    measurement: w.measurement.clone(),
+                };
+                self.workers.insert(w.identity_key.clone(), w);
+                e
+            }
+            Tx::AddMeasurement(m) => {
+                need_governance()?;
+                measurement_ok(m)?;
+                if self.allowed.contains_key(m) {
+                    return Err(RuleError::Measurement {
+                        tx: name,
+                        measurement: hexs(m),
+                        what: "is already allowed",
+                    });
+                }
+                self.allowed.insert(
+                    m.clone(),
+                    Allowed {
+                        measurement: m.clone(),
+                        added_at: now,
+                    },
+                );
+                Event::MeasurementAdded(m.clone())
+            }
+            Tx::RemoveMeasurement(m) => {
+                need_governance()?;
+                if self.allowed.remove(m).is_none() {
+                    return Err(RuleError::Measurement {
+                        tx: name,
+                        measurement: hexs(m),
+                        what: "is not allowed",
+                    });
+                }
+                Event::MeasurementRemoved(m.clone())
+            }
+            Tx::SetGatekeepers(set) => {
+                need_governance()?;
+                if set.is_empty() {
+                    return Err(RuleError::BadGatekeeperSet("no members"));
+                }
+                let mut indices: Vec<u16> = set.iter().map(|g| g.index).collect();
+                indices.sort();
+                indices.dedup();
+                let mut keys: Vec<&PublicKey> = set.iter().map(|g| &g.identity_key).collect();
+                keys.sort();
+                keys.dedup();
+                if indices.len() != set.len() || keys.len() != set.len() {
+                    return Err(RuleError::BadGatekeeperSet("a repeated index or key"));
+                }
+                if indices.first() == Some(&0) {
+                    return Err(RuleError::BadGatekeeperSet("index 0"));
+                }
+                if let Some(g) = set
+                    .iter()
+                    .find(|g| !self.workers.contains_key(&g.identity_key))
+                {
+                    return Err(RuleError::GatekeeperNotWorker(hexs(&g.identity_key)));
+                }
+                let mut set = set.clone();
+                set.sort_by_key(|g| g.index);
+                self.gatekeepers = set;
+                Event::GatekeepersChanged(indices)
+            }
+            Tx::LockRotation(epoch) => {
+                need_governance_or_gatekeeper()?;
+                if let Rotation::Locked(locked) = self.rotation {
+                    return Err(RuleError::RotationLocked { tx: name, locked });
+                }
+                if let Some((&latest, _)) = self.epochs.last_key_value()
+                    && *epoch <= latest
+                {
+                    return Err(RuleError::EpochNotIncreasing {
+                        epoch: *epoch,
+                        latest,
+                    });
+                }
+                self.rotation = Rotation::Locked(*epoch);
+                Event::RotationLocked(*epoch)
+            }
+            Tx::PublishMasterKey {
+                epoch,
+                master_public_key,
+            } => {
+                need_governance_or_gatekeeper()?;
+                if self.rotation != Rotation::Locked(*epoch) {
+                    return Err(RuleError::NotLocked {
+                        tx: name,
+                        epoch: *epoch,
+                    });
+                }
+                if !key_ok(master_public_key) {
+                    return Err(RuleError::Malformed {
+                        tx: name,
+                        what: "master public key",
+                    });
+                }
+                self.epochs.insert(
+                    *epoch,
+                    EpochKey {
+                        epoch: *epoch,
+                        master_public_key: master_public_key.clone(),
+                        published_at: now,
+                    },
+                );
+                self.rotation = Rotation::Idle;
+                Event::MasterKeyPublished(*epoch)
+            }
+            Tx::AbortRotation(epoch) => {
+                need_governance_or_gatekeeper()?;
+                if self.rotation != Rotation::Locked(*epoch) {
+                    return Err(RuleError::NotLocked {
+                        tx: name,
+                        epoch: *epoch,
+                    });
+                }
+                self.rotation = Rotation::Idle;
+                Event::RotationAborted(*epoch)
+            }
+        };
+        self.nonces.insert(t.signer.clone(), expected + 1);
+        self.events.push((height, event.clone()));
+        Ok(vec![event])
+    }
+}

@@ -1,0 +1,443 @@
+//! What the registry holds and the transactions and blocks that change it, with their
+//! canonical encodings (the shared [`keyvault::wire`] codec: bounded, strict) and
+//! their signatures (ECDSA P-256 over a domain tag, the chain id and the encoding).
+
+use keyvault::wire::{Reader, Writer};
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// Domain tag of signed transactions.
+pub const TX_TAG: &[u8] = b"phalanx/v1/chain-tx";
+/// Domain tag of block hashes.
+pub const BLOCK_TAG: &[u8] = b"phalanx/v1/chain-block";
+/// Largest measurement (MRENCLAVE is 32 bytes, MRTD 48).
+pub const MAX_MEASUREMENT: usize = 64;
+/// Largest key or URL field.
+const MAX_FIELD: usize = 512;
+/// Most transactions in one block.
+pub const MAX_TXS: usize = 1024;
+
+/// Why bytes do not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed {0}")]
+pub struct Malformed(pub &'static str);
+
+impl From<keyvault::Error> for Malformed {
+    fn from(_: keyvault::Error) -> Self {
+        Malformed("encoding")
+    }
+}
+
+/// A P-256 public key, SEC1 compressed (33 bytes): an account or an identity key.
+pub type PublicKey = Vec<u8>;
+
+/// The compressed SEC1 encoding of `key`.
+pub fn public_key(key: &VerifyingKey) -> PublicKey {
+    key.to_sec1_point(true).as_bytes().to_vec()
+}
+
+/// A worker as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worker {
+    /// Its identity (signing) key, compressed SEC1: also the account that registers it.
+    pub identity_key: PublicKey,
+    /// Its HPKE public key (SEC1).
+    pub hpke_key: Vec<u8>,
+    /// MRENCLAVE or MRTD.
+    pub measurement: Vec<u8>,
+    /// SHA-256 of its attestation result (the token the attestation service issued).
+    pub attestation_hash: [u8; 32],
+    /// When it (last) registered: the block's timestamp.
+    pub registered_at: i64,
+}
+
+/// An allowed measurement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    /// MRENCLAVE or MRTD.
+    pub measurement: Vec<u8>,
+    /// When governance added it.
+    pub added_at: i64,
+}
+
+/// A gatekeeper: a registered worker with its index and addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gatekeeper {
+    /// Its committee index.
+    pub index: u16,
+    /// Its identity key (a registered worker's).
+    pub identity_key: PublicKey,
+    /// Client gRPC URL (release, status).
+    pub url: String,
+    /// Peer URL (rounds, mutual TLS).
+    pub peer_url: String,
+}
+
+/// The master public key of one epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochKey {
+    /// The epoch.
+    pub epoch: u64,
+    /// `MPK`, compressed SEC1.
+    pub master_public_key: Vec<u8>,
+    /// When it was published.
+    pub published_at: i64,
+}
+
+/// Whether a rotation (a new epoch's DKG) is under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// None.
+    Idle,
+    /// Epoch `0` is being created; nothing else may lock until it is published or aborted.
+    Locked(u64),
+}
+
+/// A state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tx {
+    /// Register (or refresh) the signer as a worker. Signed by `worker.identity_key`;
+    /// `registered_at` is ignored (the block's time is used).
+    RegisterWorker(Worker),
+    /// Governance: allow a measurement.
+    AddMeasurement(Vec<u8>),
+    /// Governance: disallow a measurement.
+    RemoveMeasurement(Vec<u8>),
+    /// Governance: replace the gatekeeper set (each must be a registered worker).
+    SetGatekeepers(Vec<Gatekeeper>),
+    /// Governance or a gatekeeper: start creating `epoch`.
+    LockRotation(u64),
+    /// Governance or a gatekeeper: publish the locked epoch's key (unlocks).
+    PublishMasterKey {
+        /// The locked epoch.
+        epoch: u64,
+        /// Its `MPK`.
+        master_public_key: Vec<u8>,
+    },
+    /// Governance or a gatekeeper: give the locked epoch up (unlocks).
+    AbortRotation(u64),
+}
+
+impl Tx {
+    /// Its name, for errors and events.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RegisterWorker(_) => "register-worker",
+            Self::AddMeasurement(_) => "add-measurement",
+            Self::RemoveMeasurement(_) => "remove-measurement",
+            Self::SetGatekeepers(_) => "set-gatekeepers",
+            Self::LockRotation(_) => "lock-rotation",
+            Self::PublishMasterKey { .. } => "publish-master-key",
+            Self::AbortRotation(_) => "abort-rotation",
+        }
+    }
+
+    fn put(&self, w: &mut Writer) {
+        match self {
+            Self::RegisterWorker(r) => {
+                w.u8(1);
+                w.bytes(&r.identity_key);
+                w.bytes(&r.hpke_key);
+                w.bytes(&r.measurement);
+                w.0.extend_from_slice(&r.attestation_hash);
+            }
+            Self::AddMeasurement(m) => {
+                w.u8(2);
+                w.bytes(m);
+            }
+            Self::RemoveMeasurement(m) => {
+                w.u8(3);
+                w.bytes(m);
+            }
+            Self::SetGatekeepers(g) => {
+                w.u8(4);
+                w.list(g, |w, g| {
+                    w.u16(g.index);
+                    w.bytes(&g.identity_key);
+                    w.bytes(g.url.as_bytes());
+                    w.bytes(g.peer_url.as_bytes());
+                });
+            }
+            Self::LockRotation(e) => {
+                w.u8(5);
+                w.u64(*e);
+            }
+            Self::PublishMasterKey {
+                epoch,
+                master_public_key,
+            } => {
+                w.u8(6);
+                w.u64(*epoch);
+                w.bytes(master_public_key);
+            }
+            Self::AbortRotation(e) => {
+                w.u8(7);
+                w.u64(*e);
+            }
+        }
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, Malformed> {
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| Malformed("url"));
+        Ok(match r.u8()? {
+            1 => Self::RegisterWorker(Worker {
+                identity_key: r.bytes(MAX_FIELD)?.to_vec(),
+                hpke_key: r.bytes(MAX_FIELD)?.to_vec(),
+                measurement: r.bytes(MAX_MEASUREMENT)?.to_vec(),
+                attestation_hash: r.fixed()?,
+                registered_at: 0,
+            }),
+            2 => Self::AddMeasurement(r.bytes(MAX_MEASUREMENT)?.to_vec()),
+            3 => Self::RemoveMeasurement(r.bytes(MAX_MEASUREMENT)?.to_vec()),
+            4 => Self::SetGatekeepers(r.list(|r| {
+                Ok(Gatekeeper {
+                    index: r.u16()?,
+                    identity_key: r.bytes(MAX_FIELD)?.to_vec(),
+                    url: text(r.bytes(MAX_FIELD)?)
+                        .map_err(|_| keyvault::Error::Malformed("url"))?,
+                    peer_url: text(r.bytes(MAX_FIELD)?)
+                        .map_err(|_| keyvault::Error::Malformed("url"))?,
+                })
+            })?),
+            5 => Self::LockRotation(r.u64()?),
+            6 => Self::PublishMasterKey {
+                epoch: r.u64()?,
+                master_public_key: r.bytes(MAX_FIELD)?.to_vec(),
+            },
+            7 => Self::AbortRotation(r.u64()?),
+            _ => return Err(Malformed("transaction kind")),
+        })
+    }
+}
+
+/// A transaction signed by an account, with the account's sequence number (so a
+/// transaction cannot be replayed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTx {
+    /// The signing account (compressed SEC1).
+    pub signer: PublicKey,
+    /// The account's next sequence number.
+    pub nonce: u64,
+    /// The change.
+    pub tx: Tx,
+    /// ECDSA P-256 over `TX_TAG ‖ chain id ‖ signer ‖ nonce ‖ tx`.
+    pub signature: Vec<u8>,
+}
+
+fn tx_signed_bytes(chain_id: &[u8; 32], signer: &[u8], nonce: u64, tx: &Tx) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.0.extend_from_slice(TX_TAG);
+    w.0.extend_from_slice(chain_id);
+    w.bytes(signer);
+    w.u64(nonce);
+    tx.put(&mut w);
+    w.0
+}
+
+impl SignedTx {
+    /// Signs `tx` as `key` with sequence number `nonce` for chain `chain_id`.
+    pub fn sign(key: &SigningKey, chain_id: &[u8; 32], nonce: u64, tx: Tx) -> Self {
+        let signer = public_key(key.verifying_key());
+        let sig: Signature = key.sign(&tx_signed_bytes(chain_id, &signer, nonce, &tx));
+        Self {
+            signer,
+            nonce,
+            tx,
+            signature: sig.to_bytes().to_vec(),
+        }
+    }
+
+    /// Checks the signature under `signer`.
+    pub fn verify(&self, chain_id: &[u8; 32]) -> bool {
+        let (Ok(key), Ok(sig)) = (
+            VerifyingKey::from_sec1_bytes(&self.signer),
+            Signature::from_slice(&self.signature),
+        ) else {
+            return false;
+        };
+        key.verify(
+            &tx_signed_bytes(chain_id, &self.signer, self.nonce, &self.tx),
+            &sig,
+        )
+        .is_ok()
+    }
+
+    fn put(&self, w: &mut Writer) {
+        w.bytes(&self.signer);
+        w.u64(self.nonce);
+        self.tx.put(w);
+        w.bytes(&self.signature);
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, Malformed> {
+        Ok(Self {
+            signer: r.bytes(MAX_FIELD)?.to_vec(),
+            nonce: r.u64()?,
+            tx: Tx::get(r)?,
+            signature: r.bytes(MAX_FIELD)?.to_vec(),
+        })
+    }
+
+    /// The canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.put(&mut w);
+        w.0
+    }
+
+    /// Parses [`SignedTx::encode`].
+    pub fn decode(b: &[u8]) -> Result<Self, Malformed> {
+        let mut r = Reader::new(b, "transaction");
+        let t = Self::get(&mut r)?;
+        r.finish()?;
+        Ok(t)
+    }
+}
+
+/// The first block's content: who may do what on this chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Genesis {
+    /// Signs blocks.
+    pub authority: PublicKey,
+    /// Signs governance transactions.
+    pub governance: PublicKey,
+    /// When the chain began.
+    pub timestamp: i64,
+}
+
+impl Genesis {
+    /// The chain id: SHA-256 of the genesis encoding. Every signature is bound to it.
+    pub fn chain_id(&self) -> [u8; 32] {
+        let mut w = Writer::default();
+        w.0.extend_from_slice(b"phalanx/v1/chain-genesis");
+        w.bytes(&self.authority);
+        w.bytes(&self.governance);
+        w.u64(self.timestamp as u64);
+        Sha256::digest(&w.0).into()
+    }
+}
+
+/// A block: height, link to its parent, time, transactions, the authority's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// 0 for genesis.
+    pub height: u64,
+    /// The parent's hash (zeros for genesis).
+    pub prev: [u8; 32],
+    /// Unix seconds; never decreases.
+    pub timestamp: i64,
+    /// The genesis parameters (height 0 only).
+    pub genesis: Option<Genesis>,
+    /// The transactions, applied in order.
+    pub txs: Vec<SignedTx>,
+    /// ECDSA P-256 by the authority over the block hash.
+    pub signature: Vec<u8>,
+}
+
+impl Block {
+    fn put_unsigned(&self, w: &mut Writer) {
+        w.u64(self.height);
+        w.0.extend_from_slice(&self.prev);
+        w.u64(self.timestamp as u64);
+        match &self.genesis {
+            Some(g) => {
+                w.u8(1);
+                w.bytes(&g.authority);
+                w.bytes(&g.governance);
+                w.u64(g.timestamp as u64);
+            }
+            None => w.u8(0),
+        }
+        w.list(&self.txs, |w, t| t.put(w));
+    }
+
+    /// `SHA-256(BLOCK_TAG ‖ everything but the signature)`.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut w = Writer::default();
+        w.0.extend_from_slice(BLOCK_TAG);
+        self.put_unsigned(&mut w);
+        Sha256::digest(&w.0).into()
+    }
+
+    /// Signs the block as the authority.
+    pub fn seal(mut self, authority: &SigningKey) -> Self {
+        let sig: Signature = authority.sign(&self.hash());
+        self.signature = sig.to_bytes().to_vec();
+        self
+    }
+
+    /// Checks the authority's signature.
+    pub fn verify_signature(&self, authority: &[u8]) -> bool {
+        let (Ok(key), Ok(sig)) = (
+            VerifyingKey::from_sec1_bytes(authority),
+            Signature::from_slice(&self.signature),
+        ) else {
+            return false;
+        };
+        key.verify(&self.hash(), &sig).is_ok()
+    }
+
+    /// The canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.put_unsigned(&mut w);
+        w.bytes(&self.signature);
+        w.0
+    }
+
+    /// Parses [`Block::encode`].
+    pub fn decode(b: &[u8]) -> Result<Self, Malformed> {
+        let mut r = Reader::new(b, "block");
+        let height = r.u64()?;
+        let prev = r.fixed()?;
+        let timestamp = r.u64()? as i64;
+        let genesis = match r.u8()? {
+            0 => None,
+            1 => Some(Genesis {
+                authority: r.bytes(MAX_FIELD)?.to_vec(),
+                governance: r.bytes(MAX_FIELD)?.to_vec(),
+                timestamp: r.u64()? as i64,
+            }),
+            _ => return Err(Malformed("block genesis flag")),
+        };
+        let txs = r.list(|r| SignedTx::get(r).map_err(|_| keyvault::Error::Malformed("tx")))?;
+        let signature = r.bytes(MAX_FIELD)?.to_vec();
+        r.finish()?;
+        if txs.len() > MAX_TXS {
+            return Err(Malformed("block (too many transactions)"));
+        }
+        Ok(Self {
+            height,
+            prev,
+            timestamp,
+            genesis,
+            txs,
+            signature,
+        })
+    }
+}
+
+/// What happened, as the stream of events shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A worker registered (or refreshed its registration).
+    WorkerRegistered {
+        /// Its identity key.
+        identity_key: PublicKey,
+        /// Its measurement.
+        measurement: Vec<u8>,
+    },
+    /// A measurement became allowed.
+    MeasurementAdded(Vec<u8>),
+    /// A measurement was disallowed.
+    MeasurementRemoved(Vec<u8>),
+    /// The gatekeeper set changed: the new indices.
+    GatekeepersChanged(Vec<u16>),
+    /// A rotation to this epoch began.
+    RotationLocked(u64),
+    /// An epoch's master key was published.
+    MasterKeyPublished(u64),
+    /// A rotation was given up.
+    RotationAborted(u64),
+}

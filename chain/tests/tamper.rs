@@ -1,0 +1,214 @@
+//! Tampering: a block edited, removed or reordered on disk makes loading fail with the
+//! block's height; a light client refuses a block whose signature is forged; replays,
+//! bad signatures and malformed bytes are refused.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use chain::grpc::LightClient;
+use chain::ledger::{Ledger, LedgerError};
+use chain::registry::Registry;
+use chain::state::RuleError;
+use chain::types::{Block, SignedTx, Tx, public_key};
+use phalanx_proto::chain::v1 as pb;
+use std::path::Path;
+
+fn now() -> i64 {
+    1_760_000_000
+}
+
+/// A ledger with genesis and four blocks; returns the governance key.
+async fn build(dir: &Path) -> p256::ecdsa::SigningKey {
+    let governance = chain::random_key();
+    let ledger = Ledger::open(
+        dir,
+        chain::random_key(),
+        public_key(governance.verifying_key()),
+        now,
+    )
+    .unwrap();
+    for m in 1..=4u8 {
+        ledger.add_measurement(&governance, &[m; 32]).await.unwrap();
+    }
+    governance
+}
+
+fn raw(dir: &Path) -> rocksdb::DB {
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), dir, ["blocks"]).unwrap()
+}
+
+fn corrupt_at(dir: &Path) -> (u64, String) {
+    match Ledger::verify_dir(dir) {
+        Err(LedgerError::Corrupt { height, what }) => (height, what),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn edited_removed_or_reordered_blocks_fail_with_their_height() {
+    // Edited: one byte of block 2.
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path()).await;
+    assert_eq!(Ledger::verify_dir(dir.path()).unwrap().height(), 5);
+    {
+        let db = raw(dir.path());
+        let cf = db.cf_handle("blocks").unwrap();
+        let mut v = db.get_cf(cf, 2u64.to_be_bytes()).unwrap().unwrap();
+        let mid = v.len() / 2;
+        v[mid] ^= 1;
+        db.put_cf(cf, 2u64.to_be_bytes(), v).unwrap();
+    }
+    assert_eq!(corrupt_at(dir.path()).0, 2);
+
+    // Removed: block 3.
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path()).await;
+    {
+        let db = raw(dir.path());
+        db.delete_cf(db.cf_handle("blocks").unwrap(), 3u64.to_be_bytes())
+            .unwrap();
+    }
+    let (h, what) = corrupt_at(dir.path());
+    assert_eq!((h, what.as_str()), (3, "missing"));
+
+    // Reordered: blocks 1 and 2 swapped.
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path()).await;
+    {
+        let db = raw(dir.path());
+        let cf = db.cf_handle("blocks").unwrap();
+        let (a, b) = (
+            db.get_cf(cf, 1u64.to_be_bytes()).unwrap().unwrap(),
+            db.get_cf(cf, 2u64.to_be_bytes()).unwrap().unwrap(),
+        );
+        db.put_cf(cf, 1u64.to_be_bytes(), b).unwrap();
+        db.put_cf(cf, 2u64.to_be_bytes(), a).unwrap();
+    }
+    assert_eq!(corrupt_at(dir.path()).0, 1);
+
+    // A ledger cannot be reopened with another authority key than its genesis names.
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path()).await;
+    let e = Ledger::open(dir.path(), chain::random_key(), vec![2; 33], now).unwrap_err();
+    assert!(e.to_string().contains("authority"), "{e}");
+}
+
+/// Serves fixed block bytes, whatever they are.
+struct Fake(Vec<Vec<u8>>);
+
+#[tonic::async_trait]
+impl pb::chain_server::Chain for Fake {
+    async fn submit(
+        &self,
+        _: tonic::Request<pb::SubmitRequest>,
+    ) -> Result<tonic::Response<pb::SubmitResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("fake"))
+    }
+    async fn get_blocks(
+        &self,
+        r: tonic::Request<pb::GetBlocksRequest>,
+    ) -> Result<tonic::Response<pb::GetBlocksResponse>, tonic::Status> {
+        let from = usize::try_from(r.into_inner().from).unwrap();
+        Ok(tonic::Response::new(pb::GetBlocksResponse {
+            blocks: self.0.iter().skip(from).cloned().collect(),
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_client_refuses_forged_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let governance = build(dir.path()).await;
+    // Read the genuine blocks from the directory, then forge block 5 with a key that
+    // is not the authority's.
+    let genuine: Vec<Block> = {
+        let db = raw(dir.path());
+        let cf = db.cf_handle("blocks").unwrap();
+        (0..5u64)
+            .map(|h| Block::decode(&db.get_cf(cf, h.to_be_bytes()).unwrap().unwrap()).unwrap())
+            .collect()
+    };
+    let state = Ledger::verify_dir(dir.path()).unwrap();
+    let forged = Block {
+        height: 5,
+        prev: genuine[4].hash(),
+        timestamp: now(),
+        genesis: None,
+        txs: vec![SignedTx::sign(
+            &governance,
+            &state.chain_id(),
+            state.nonce(&public_key(governance.verifying_key())),
+            Tx::AddMeasurement(vec![9; 32]),
+        )],
+        signature: Vec::new(),
+    }
+    .seal(&chain::random_key());
+    let mut served: Vec<Vec<u8>> = genuine.iter().map(Block::encode).collect();
+    served.push(forged.encode());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(pb::chain_server::ChainServer::new(Fake(served)))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let e = LightClient::pinned(&url, genuine[0].hash())
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("block 5: bad authority signature"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn replays_bad_signatures_and_garbage_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let governance = chain::random_key();
+    let ledger = Ledger::open(
+        dir.path(),
+        chain::random_key(),
+        public_key(governance.verifying_key()),
+        now,
+    )
+    .unwrap();
+    let chain_id = ledger.state().unwrap().chain_id();
+    let tx = SignedTx::sign(&governance, &chain_id, 0, Tx::AddMeasurement(vec![1; 32]));
+    ledger.submit(tx.clone()).unwrap();
+    assert!(matches!(
+        ledger.submit(tx.clone()),
+        Err(LedgerError::Rule(RuleError::Nonce {
+            got: 0,
+            expected: 1,
+            ..
+        }))
+    ));
+    let mut bad = SignedTx::sign(&governance, &chain_id, 1, Tx::AddMeasurement(vec![2; 32]));
+    bad.tx = Tx::AddMeasurement(vec![3; 32]);
+    assert!(matches!(
+        ledger.submit(bad),
+        Err(LedgerError::Rule(RuleError::BadSignature(_)))
+    ));
+    // Signed for another chain.
+    let other = SignedTx::sign(&governance, &[0; 32], 1, Tx::AddMeasurement(vec![2; 32]));
+    assert!(matches!(
+        ledger.submit(other),
+        Err(LedgerError::Rule(RuleError::BadSignature(_)))
+    ));
+    // Bytes: every truncation of a transaction and of a block fails to decode.
+    let b = tx.encode();
+    for cut in 0..b.len() {
+        assert!(SignedTx::decode(&b[..cut]).is_err());
+    }
+    let block = ledger.blocks(1, 1).unwrap().remove(0).encode();
+    for cut in 0..block.len() {
+        assert!(Block::decode(&block[..cut]).is_err());
+    }
+    assert!(Block::decode(&[block.clone(), vec![0]].concat()).is_err());
+    // Nothing of that changed the chain.
+    assert_eq!(ledger.state().unwrap().height(), 2);
+}
