@@ -310,7 +310,7 @@ impl State {
                 if w.identity_key != t.signer {
                     return Err(RuleError::NotSelf);
                 }
-                if !key_ok(&w.identity_key) || w.hpke_key.is_empty() {
+                if !key_ok(&w.identity_key) {
                     return Err(RuleError::Malformed {
                         tx: name,
                         what: "key",

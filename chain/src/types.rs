@@ -42,7 +42,8 @@ pub fn public_key(key: &VerifyingKey) -> PublicKey {
 pub struct Worker {
     /// Its identity (signing) key, compressed SEC1: also the account that registers it.
     pub identity_key: PublicKey,
-    /// Its HPKE public key (SEC1).
+    /// Its HPKE public key (SEC1); empty for a worker that receives no sealed keys
+    /// (a gatekeeper).
     pub hpke_key: Vec<u8>,
     /// MRENCLAVE or MRTD.
     pub measurement: Vec<u8>,

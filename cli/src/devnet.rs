@@ -21,14 +21,20 @@
 //! Then it prints every address and serves until Ctrl-C (or returns at once with
 //! `--once`, which tests use).
 
+use crate::registry::RegistryHooks;
 use anyhow::{Context, bail};
 use attestation_service::app::App;
 use attestation_service::config::Config;
 use attestation_service::nonce::report_data;
 use attestation_service::sim::{SgxEnclave, SimTee};
 use base64::Engine as _;
+use chain::ledger::Ledger;
+use chain::registry::Registry;
+use chain::types::{Gatekeeper, Rotation, Worker, public_key};
 use keyvault::admin::{self, NodeInfo, Outcome};
-use keyvault::app::{AttestationTrust, Listen, NodeApp, NodeConfig, RoundsConfig, TlsFiles};
+use keyvault::app::{
+    AttestationTrust, Listen, NodeApp, NodeConfig, RegistryConfig, RoundsConfig, TlsFiles,
+};
 use keyvault::derive::KeyId;
 use keyvault::envelope::RecipientKey;
 use keyvault::gatekeeper::ReleaseRequest;
@@ -40,12 +46,15 @@ use keyvault::share::NodeIndex;
 use keyvault::tls::ClusterCa;
 use sha2::Digest as _;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Gatekeepers in the devnet.
 pub const MEMBERS: u16 = 5;
 /// Threshold.
 pub const THRESHOLD: u16 = 3;
+/// The measurement the devnet's gatekeepers register with (they run outside a TEE).
+pub const GATEKEEPER_MEASUREMENT: [u8; 32] = [0x6b; 32];
 /// MRENCLAVE of the demo worker.
 pub const DEMO_MR_ENCLAVE: [u8; 32] = [0xd3; 32];
 
@@ -66,6 +75,12 @@ pub struct Summary {
     pub gatekeeper_peers: Vec<String>,
     /// The admin secret's file (for `phalanx keyvault ... --admin-secret-file`).
     pub admin_secret_file: String,
+    /// The registry's ledger node (gRPC).
+    pub chain: String,
+    /// Its genesis hash (pin it with `phalanx chain status --genesis`).
+    pub chain_genesis: String,
+    /// The block that registered the demo worker.
+    pub demo_worker_registered_at_height: u64,
     /// Whether this run performed genesis.
     pub genesis: bool,
     /// The master public key of epoch 0 (SEC1 compressed, hex).
@@ -162,8 +177,47 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         att.task,
     );
 
-    // 2. The gatekeepers, from disk: each with both listeners, its certificate from
-    //    the devnet CA for its identity key, and the devnet's admin secret.
+    // 2. The registry: the embedded ledger, served on loopback. The devnet holds the
+    //    governance key itself (in <dir>/chain/governance.key): development only.
+    let chain_dir = dir.join("chain");
+    std::fs::create_dir_all(&chain_dir)?;
+    let governance = crate::registry::key_file(&chain_dir.join("governance.key"))?;
+    let ledger = Arc::new(Ledger::open(
+        &chain_dir.join("ledger"),
+        crate::registry::key_file(&chain_dir.join("authority.key"))?,
+        public_key(governance.verifying_key()),
+        now,
+    )?);
+    let genesis_hash = ledger
+        .blocks(0, 1)?
+        .first()
+        .map(|b| b.hash())
+        .context("ledger without genesis")?;
+    let chain_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let chain_url = format!("http://{}", chain_listener.local_addr()?);
+    let mut stop_chain = stop_tx.subscribe();
+    let chain_task = tokio::spawn(chain::grpc::serve(
+        chain_listener,
+        ledger.clone(),
+        async move {
+            let _ = stop_chain.recv().await;
+        },
+    ));
+    for m in [DEMO_MR_ENCLAVE, GATEKEEPER_MEASUREMENT] {
+        if !ledger
+            .allowed_measurements()
+            .await?
+            .iter()
+            .any(|a| a.measurement == m)
+        {
+            ledger.add_measurement(&governance, &m).await?;
+        }
+    }
+
+    // 3. The gatekeepers, from disk: each with both listeners, its certificate from
+    //    the devnet CA for its identity key, the devnet's admin secret, and the
+    //    registry (it joins only rounds whose committee is the registry's gatekeeper
+    //    set; node 1 publishes each new master key there).
     let ca = ClusterCa::load_or_create(&{
         let d = dir.join("ca");
         std::fs::create_dir_all(&d)?;
@@ -171,8 +225,8 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
     })?;
     let admin_file = dir.join("admin.secret");
     let admin_secret = keyvault::app::admin_secret(&admin_file)?;
-    let mut urls = Vec::new();
-    let mut tasks = Vec::new();
+    let mut apps = Vec::new();
+    let mut gatekeepers = Vec::new();
     for i in 1..=MEMBERS {
         let gdir = dir.join(format!("gatekeeper-{i}"));
         let client = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -196,20 +250,58 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
             policy: release_policy.clone(),
             rounds: RoundsConfig::default(),
             admin_secret_file: Some(admin_file.clone()),
+            registry: Some(RegistryConfig {
+                url: chain_url.clone(),
+                genesis: hex::encode(genesis_hash),
+            }),
         };
         let app = NodeApp::open(config, jwks.clone())?;
+        let identity = app.node.identity().clone();
         std::fs::write(
             gdir.join("cert.pem"),
-            ca.issue(NodeIndex::new(i)?, &app.node.identity().verifying_key())?,
+            ca.issue(NodeIndex::new(i)?, &identity.verifying_key())?,
         )?;
-        urls.push(format!("http://{}", client.local_addr()?));
+        // Registered as a worker (the devnet's gatekeepers run outside any TEE, which
+        // their attestation hash says), then listed as a gatekeeper below.
+        ledger
+            .register_worker(
+                identity.signing_key(),
+                &Worker {
+                    identity_key: public_key(&identity.verifying_key()),
+                    hpke_key: Vec::new(),
+                    measurement: GATEKEEPER_MEASUREMENT.to_vec(),
+                    attestation_hash: sha2::Sha256::digest(
+                        b"phalanx/devnet/gatekeeper-not-attested",
+                    )
+                    .into(),
+                    registered_at: 0,
+                },
+            )
+            .await?;
+        gatekeepers.push(Gatekeeper {
+            index: i,
+            identity_key: public_key(&identity.verifying_key()),
+            url: format!("http://{}", client.local_addr()?),
+            peer_url: app.config().peer_url(),
+        });
+        let hooks = RegistryHooks::new(&chain_url, genesis_hash, identity.signing_key().clone());
+        apps.push((app.with_hooks(Arc::new(hooks)), client, peer));
+    }
+    // The committee, with this run's addresses.
+    if ledger.gatekeepers().await? != gatekeepers {
+        ledger.set_gatekeepers(&governance, &gatekeepers).await?;
+    }
+    let urls: Vec<String> = gatekeepers.iter().map(|g| g.url.clone()).collect();
+    let mut tasks = Vec::new();
+    for (app, client, peer) in apps {
         let mut stop = stop_tx.subscribe();
         tasks.push(tokio::spawn(app.serve(client, peer, now, async move {
             let _ = stop.recv().await;
         })));
     }
 
-    // 3. Genesis over the network, or resume.
+    // 4. Genesis over the network (the registry locks the rotation; node 1 publishes
+    //    the master key), or resume.
     let infos: Vec<NodeInfo> = admin::cluster_status(&urls)
         .await
         .into_iter()
@@ -220,6 +312,9 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         eprintln!(
             "phalanx devnet: genesis: GJKR DKG among {MEMBERS} gatekeepers (threshold {THRESHOLD}) over their peer listeners (mutual TLS)"
         );
+        if ledger.rotation().await? != Rotation::Locked(0) {
+            ledger.lock_rotation(&governance, 0).await?;
+        }
         let spec = admin::spec(
             RoundKind::Dkg {
                 epoch: 0,
@@ -238,11 +333,23 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
             dir.display()
         );
     }
+    // The master key as the registry has it (node 1 publishes it after committing).
+    let mut on_chain = None;
+    for _ in 0..100 {
+        on_chain = ledger.master_key(0).await?;
+        if on_chain.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let on_chain = on_chain.context("the registry has no master key for epoch 0")?;
+    let mpk_point = p256::PublicKey::from_sec1_bytes(&on_chain.master_public_key)?.to_projective();
     let infos: Vec<NodeInfo> = admin::cluster_status(&urls)
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let public = admin::agreed_public_key_set(&infos, 0, None)?;
+    // Workers trust the public key set only if it carries the registry's master key.
+    let public = admin::agreed_public_key_set(&infos, 0, Some(&mpk_point))?;
     let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
     let endpoints: Vec<Endpoint> = infos
         .iter()
@@ -253,15 +360,30 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         })
         .collect();
 
-    // 4. The demo worker.
-    let (key_id, fetched) =
-        demo_worker(&att.sim, &rest_addr.to_string(), &endpoints, &public).await?;
+    // 5. The demo worker: attests, registers itself, fetches its key.
+    let demo = demo_worker(&att.sim, &rest_addr.to_string(), &endpoints, &public).await?;
+    let registered_at = ledger
+        .register_worker(
+            demo.identity.signing_key(),
+            &Worker {
+                identity_key: public_key(&demo.identity.verifying_key()),
+                hpke_key: demo.hpke_public_key.clone(),
+                measurement: DEMO_MR_ENCLAVE.to_vec(),
+                attestation_hash: sha2::Sha256::digest(demo.token.as_bytes()).into(),
+                registered_at: 0,
+            },
+        )
+        .await?;
+    let (key_id, fetched) = (demo.key_id, demo.fetched);
     let summary = Summary {
         attestation_rest: rest_addr.to_string(),
         attestation_grpc: grpc_addr.to_string(),
         gatekeepers: endpoints.iter().map(|e| e.url.clone()).collect(),
         gatekeeper_peers: infos.iter().map(|i| i.peer_url.clone()).collect(),
         admin_secret_file: admin_file.display().to_string(),
+        chain: chain_url.clone(),
+        chain_genesis: hex::encode(genesis_hash),
+        demo_worker_registered_at_height: registered_at,
         genesis,
         master_public_key: hex::encode(mpk),
         demo_key_id: format!(
@@ -282,7 +404,23 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         t.await??;
     }
     as_task.await??;
+    chain_task.await??;
     Ok(summary)
+}
+
+/// What the demo worker ended up with.
+#[derive(Debug)]
+pub struct Demo {
+    /// The key id it fetched.
+    pub key_id: KeyId,
+    /// The key and who failed.
+    pub fetched: keyvault::grpc::Fetched,
+    /// Its identity key (bound in its quote).
+    pub identity: IdentityKey,
+    /// Its HPKE public key (bound in its quote).
+    pub hpke_public_key: Vec<u8>,
+    /// Its attestation result.
+    pub token: String,
 }
 
 /// A worker's whole path: runtime data → nonce → quote → token → key.
@@ -291,14 +429,12 @@ pub async fn demo_worker(
     rest: &str,
     endpoints: &[Endpoint],
     public: &keyvault::share::PublicKeySet,
-) -> anyhow::Result<(KeyId, keyvault::grpc::Fetched)> {
+) -> anyhow::Result<Demo> {
     let mut rng = rand::rng();
     let recipient = RecipientKey::generate(&mut rng);
+    let identity = IdentityKey::generate(&mut rng);
     let runtime_data = WorkerRuntimeData {
-        identity_key: IdentityKey::generate(&mut rng)
-            .verifying_key()
-            .to_sec1_bytes()
-            .to_vec(),
+        identity_key: identity.verifying_key().to_sec1_bytes().to_vec(),
         hpke_public_key: recipient.public_bytes(),
     };
     let rd = runtime_data.encode();
@@ -362,5 +498,11 @@ pub async fn demo_worker(
         Duration::from_secs(10),
     )
     .await?;
-    Ok((key_id, fetched))
+    Ok(Demo {
+        key_id,
+        fetched,
+        identity,
+        hpke_public_key: request.hpke_public_key,
+        token: request.token,
+    })
 }

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod cluster;
 pub mod devnet;
 pub mod node;
+pub mod registry;
 
 use anyhow::{Context, bail};
 use attestation_service::sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
@@ -54,6 +55,9 @@ enum Command {
     /// Gatekeepers.
     #[command(subcommand)]
     Keyvault(KeyvaultCommand),
+    /// The registry's embedded ledger.
+    #[command(subcommand)]
+    Chain(ChainCommand),
     /// DCAP quotes.
     #[command(subcommand)]
     Quote(QuoteCommand),
@@ -125,6 +129,38 @@ enum KeyvaultCommand {
         /// The epoch.
         #[arg(long)]
         epoch: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ChainCommand {
+    /// Create a P-256 key file (0600) and print its public key (e.g. the governance key).
+    Keygen {
+        /// The key file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run the ledger node: blocks in DIR/ledger, signed with DIR/authority.key
+    /// (created on first run), gRPC on LISTEN; prints its URL and genesis hash.
+    Serve {
+        /// Data directory.
+        #[arg(long, default_value = "phalanx-data/chain")]
+        dir: PathBuf,
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:7300")]
+        listen: String,
+        /// The governance public key (hex, compressed SEC1); fixed at genesis.
+        #[arg(long)]
+        governance: String,
+    },
+    /// Rebuild the registry from the node's blocks, verifying each, and print it.
+    Status {
+        /// The ledger node.
+        #[arg(long)]
+        url: String,
+        /// Accept only the chain with this genesis hash (hex).
+        #[arg(long)]
+        genesis: Option<String>,
     },
 }
 
@@ -304,6 +340,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threshold,
             },
         ),
+        Command::Chain(ChainCommand::Keygen { out }) => {
+            registry::keygen(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Chain(ChainCommand::Serve {
+            dir,
+            listen,
+            governance,
+        }) => {
+            tokio::runtime::Runtime::new()?.block_on(registry::serve(
+                &dir,
+                &listen,
+                &governance,
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Chain(ChainCommand::Status { url, genesis }) => {
+            tokio::runtime::Runtime::new()?.block_on(registry::status(&url, genesis.as_deref()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Quote(QuoteCommand::Verify(args)) => verify(&args),
         Command::Sim(SimCommand::Demo) => demo(),
         Command::Sim(SimCommand::Init { dir, valid_from }) => {

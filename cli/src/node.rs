@@ -15,6 +15,7 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -75,7 +76,19 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
     let peer = tokio::net::TcpListener::bind(&config.listen.peer)
         .await
         .with_context(|| format!("binding {}", config.listen.peer))?;
-    let app = NodeApp::open(config.clone(), jwks)?;
+    let mut app = NodeApp::open(config.clone(), jwks)?;
+    if let Some(r) = &config.registry {
+        let genesis: [u8; 32] = hex::decode(&r.genesis)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
+        let hooks = crate::registry::RegistryHooks::new(
+            &r.url,
+            genesis,
+            app.node.identity().signing_key().clone(),
+        );
+        app = app.with_hooks(std::sync::Arc::new(hooks));
+        tracing::info!(url = %r.url, "following the registry: committee and master keys");
+    }
     tracing::info!(
         index = config.index,
         client = %client.local_addr()?,

@@ -142,11 +142,11 @@ async fn fetch(att: &phalanx_cli::devnet::Attestation, infos: &[NodeInfo]) -> [u
             identity: i.identity,
         })
         .collect();
-    let (_, f) =
+    let demo =
         phalanx_cli::devnet::demo_worker(&att.sim, &att.rest.to_string(), &endpoints, &public)
             .await
             .unwrap();
-    *f.key.expose()
+    *demo.fetched.key.expose()
 }
 
 async fn start_round(c: &Cluster, kind: RoundKind) -> [u8; 32] {

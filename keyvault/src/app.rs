@@ -49,6 +49,19 @@ pub struct NodeConfig {
     /// The admin secret's file; default `<data_dir>/admin.secret` (created if absent).
     #[serde(default)]
     pub admin_secret_file: Option<PathBuf>,
+    /// The registry this node follows (committee, master keys), if any.
+    #[serde(default)]
+    pub registry: Option<RegistryConfig>,
+}
+
+/// Where the registry is (the `keyvault` binary connects a light client to it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// The ledger node's gRPC URL.
+    pub url: String,
+    /// The chain's genesis block hash (hex): the only chain accepted.
+    pub genesis: String,
 }
 
 /// Listen addresses.
@@ -162,6 +175,13 @@ pub struct NodeApp {
     /// The node.
     pub node: Arc<Node>,
     config: NodeConfig,
+    hooks: Option<Arc<dyn crate::peer::RoundHooks>>,
+}
+
+impl std::fmt::Debug for dyn crate::peer::RoundHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RoundHooks")
+    }
 }
 
 impl NodeApp {
@@ -191,7 +211,19 @@ impl NodeApp {
         Ok(Self {
             node: Arc::new(node),
             config,
+            hooks: None,
         })
+    }
+
+    /// Consults `hooks` (the registry) before joining rounds and after committing.
+    pub fn with_hooks(mut self, hooks: Arc<dyn crate::peer::RoundHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    /// The config it was opened with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
     }
 
     /// The identity key (SEC1 compressed, hex), for the CA.
@@ -232,7 +264,14 @@ impl NodeApp {
             phase_timeout: Duration::from_millis(c.rounds.phase_timeout_ms),
             poll_interval: Duration::from_millis(c.rounds.poll_interval_ms.max(10)),
         };
-        let rounds = Rounds::new(self.node.clone(), c.peer_url(), tls, timing, now);
+        let rounds = Rounds::new(
+            self.node.clone(),
+            c.peer_url(),
+            tls,
+            timing,
+            now,
+            self.hooks.clone(),
+        );
         rounds.resume().map_err(|e| AppError(e.to_string()))?;
         let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let (mut a, mut b) = (stop_tx.subscribe(), stop_tx.subscribe());

@@ -67,9 +67,9 @@ impl IdentityKey {
         Self(SigningKey::generate_from_rng(rng))
     }
 
-    /// The signing key, for other signed structures of this crate (each with its own
-    /// domain tag in the signed bytes).
-    pub(crate) fn signing_key(&self) -> &SigningKey {
+    /// The signing key, for other signed structures (round messages, tree heads, the
+    /// registry's transactions): each must put its own domain tag in the signed bytes.
+    pub fn signing_key(&self) -> &SigningKey {
         &self.0
     }
 

@@ -79,8 +79,25 @@ struct Current {
     stage: Stage,
 }
 
+/// What a node consults and tells outside the cluster about its rounds: typically the
+/// registry (the committee it must match, where the master key is published).
+pub trait RoundHooks: Send + Sync + 'static {
+    /// Before this node joins `spec`; an error refuses the round with that reason.
+    fn admit<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+    /// After this node installed `spec`'s result, whose public key set is `public`.
+    fn committed<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+        public: &'a crate::share::PublicKeySet,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+}
+
 /// This node's side of all rounds. Share as `Arc<Rounds>`.
 pub struct Rounds {
+    hooks: Option<Arc<dyn RoundHooks>>,
     node: Arc<Node>,
     peer_url: String,
     tls: PeerTls,
@@ -142,15 +159,18 @@ fn hex(b: &[u8]) -> String {
 }
 
 impl Rounds {
-    /// Rounds of `node`, reachable by peers at `peer_url`, talking to them with `tls`.
+    /// Rounds of `node`, reachable by peers at `peer_url`, talking to them with `tls`,
+    /// consulting `hooks` if given.
     pub fn new(
         node: Arc<Node>,
         peer_url: String,
         tls: PeerTls,
         timing: RoundTiming,
         now: fn() -> i64,
+        hooks: Option<Arc<dyn RoundHooks>>,
     ) -> Arc<Self> {
         Arc::new(Self {
+            hooks,
             node,
             peer_url,
             tls,
@@ -311,6 +331,11 @@ impl Rounds {
                     Ok(()) => {
                         tracing::info!(round = %hex(&id), epoch = spec.kind.epoch(), "round committed");
                         self.with_current(&id, |c| c.stage = Stage::Committed(digest));
+                        if let (Some(hooks), Ok(Some(public))) =
+                            (&self.hooks, self.node.public_key_set(spec.kind.epoch()))
+                        {
+                            hooks.committed(spec, &public).await;
+                        }
                     }
                     Err(e) => {
                         tracing::error!(round = %hex(&id), error = %e, "commit failed; will retry on restart")
@@ -686,6 +711,11 @@ impl pb::admin_server::Admin for AdminGrpc {
         self.auth.check(&request)?;
         let spec = RoundSpec::decode(&request.into_inner().spec)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if let Some(hooks) = &self.rounds.hooks {
+            hooks.admit(&spec).await.map_err(|e| {
+                Status::failed_precondition(format!("refused by the registry check: {e}"))
+            })?;
+        }
         let id = self.rounds.start(spec).map_err(|e| match e {
             RoundError::Busy(_) => Status::failed_precondition(e.to_string()),
             RoundError::Refused(_) => Status::invalid_argument(e.to_string()),

@@ -1,0 +1,288 @@
+//! Gatekeepers and the registry: the [`RegistryHooks`] a `keyvault` node uses when
+//! its config names a registry, and `phalanx chain` (the embedded ledger's node).
+//!
+//! A node with a registry refuses a round whose committee is not the registry's
+//! gatekeeper set (index, identity key, peer URL), and a DKG for an epoch the registry
+//! has not locked for rotation; after a DKG it committed, the member with the lowest
+//! index publishes the new master public key (signed by its identity key, which the
+//! registry knows as a gatekeeper's), which also releases the rotation lock.
+
+use anyhow::Context;
+use chain::grpc::LightClient;
+use chain::registry::Registry;
+use chain::types::{Rotation, public_key};
+use keyvault::peer::RoundHooks;
+use keyvault::round::{RoundKind, RoundSpec};
+use keyvault::share::PublicKeySet;
+use p256::ecdsa::SigningKey;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+/// Round hooks backed by a light client of the registry.
+#[derive(Debug)]
+pub struct RegistryHooks {
+    client: LightClient,
+    identity: SigningKey,
+}
+
+impl RegistryHooks {
+    /// Hooks for a node with `identity`, following the chain at `url` whose genesis
+    /// hashes to `genesis`.
+    pub fn new(url: &str, genesis: [u8; 32], identity: SigningKey) -> Self {
+        Self {
+            client: LightClient::pinned(url, genesis),
+            identity,
+        }
+    }
+
+    async fn check(&self, spec: &RoundSpec) -> Result<(), String> {
+        let state = self.client.sync().await.map_err(|e| e.to_string())?;
+        let on_chain: Vec<(u16, Vec<u8>, String)> = state
+            .gatekeepers()
+            .iter()
+            .map(|g| (g.index, g.identity_key.clone(), g.peer_url.clone()))
+            .collect();
+        let spec_set: Vec<(u16, Vec<u8>, String)> = spec
+            .participants
+            .iter()
+            .map(|p| (p.index.get(), public_key(&p.identity), p.url.clone()))
+            .collect();
+        if on_chain != spec_set {
+            return Err("the round's committee is not the registry's gatekeeper set".into());
+        }
+        if let RoundKind::Dkg { epoch, .. } = spec.kind
+            && state.rotation() != Rotation::Locked(epoch)
+        {
+            return Err(format!(
+                "the registry has not locked a rotation to epoch {epoch}"
+            ));
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, spec: &RoundSpec, public: &PublicKeySet) {
+        let RoundKind::Dkg { epoch, .. } = spec.kind else {
+            return;
+        };
+        let me = public_key(self.identity.verifying_key());
+        let first = spec.participants.first().map(|p| public_key(&p.identity));
+        if first.as_ref() != Some(&me) {
+            return;
+        }
+        let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
+        match self
+            .client
+            .publish_master_key(&self.identity, epoch, &mpk)
+            .await
+        {
+            Ok(h) => tracing::info!(
+                epoch,
+                height = h,
+                "master public key published to the registry"
+            ),
+            Err(e) => tracing::error!(epoch, error = %e, "publishing the master public key failed"),
+        }
+    }
+}
+
+impl RoundHooks for RegistryHooks {
+    fn admit<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(self.check(spec))
+    }
+    fn committed<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+        public: &'a PublicKeySet,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.publish(spec, public))
+    }
+}
+
+/// Loads a P-256 key file (32 secret bytes, hex), creating it (0600) if absent.
+pub fn key_file(path: &Path) -> anyhow::Result<SigningKey> {
+    if !path.exists() {
+        let key = chain::random_key();
+        let hex = zeroize::Zeroizing::new(hex::encode(key.to_bytes()));
+        keyvault::store::write_private(path, hex.as_bytes())?;
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    let raw = zeroize::Zeroizing::new(hex::decode(text.trim()).context("key file is not hex")?);
+    SigningKey::from_slice(&raw)
+        .map_err(|_| anyhow::anyhow!("{} is not a P-256 key", path.display()))
+}
+
+/// `phalanx chain keygen`: a key file and its public key.
+pub fn keygen(out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        anyhow::bail!("{} exists; not overwriting a key", out.display());
+    }
+    let key = key_file(out)?;
+    println!(
+        "{}",
+        serde_json::json!({"public_key": hex::encode(public_key(key.verifying_key()))})
+    );
+    Ok(())
+}
+
+/// `phalanx chain serve`: the ledger in `dir` (authority key `dir/authority.key`,
+/// created on first run), governed by `governance` (public key, hex), on `listen`.
+pub async fn serve(dir: &Path, listen: &str, governance: &str) -> anyhow::Result<()> {
+    crate::node::init_tracing();
+    std::fs::create_dir_all(dir)?;
+    let authority = key_file(&dir.join("authority.key"))?;
+    let governance = hex::decode(governance).context("--governance is not hex")?;
+    let ledger = std::sync::Arc::new(chain::ledger::Ledger::open(
+        &dir.join("ledger"),
+        authority,
+        governance,
+        attestation_service::rest::system_now,
+    )?);
+    let genesis = ledger
+        .blocks(0, 1)?
+        .first()
+        .map(|b| hex::encode(b.hash()))
+        .unwrap_or_default();
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, %genesis, height = ledger.state()?.height(), "ledger serving");
+    println!(
+        "{}",
+        serde_json::json!({"url": format!("http://{}", listener.local_addr()?), "genesis": genesis})
+    );
+    chain::grpc::serve(listener, ledger, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+/// `phalanx chain status`: the registry as a light client rebuilds it.
+pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
+    let client = match genesis {
+        Some(g) => LightClient::pinned(
+            url,
+            hex::decode(g)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("--genesis is 32 bytes"))?,
+        ),
+        None => LightClient::new(url),
+    };
+    let s = client.sync().await?;
+    let out = serde_json::json!({
+        "height": s.height(),
+        "chain_id": hex::encode(s.chain_id()),
+        "governance": hex::encode(&s.genesis().governance),
+        "allowed_measurements": s.allowed().iter().map(|a| hex::encode(&a.measurement)).collect::<Vec<_>>(),
+        "gatekeepers": s.gatekeepers().iter().map(|g| serde_json::json!({
+            "index": g.index, "identity_key": hex::encode(&g.identity_key), "url": g.url, "peer_url": g.peer_url,
+        })).collect::<Vec<_>>(),
+        "epochs": s.epochs().iter().map(|e| serde_json::json!({
+            "epoch": e.epoch, "master_public_key": hex::encode(&e.master_public_key), "published_at": e.published_at,
+        })).collect::<Vec<_>>(),
+        "rotation": format!("{:?}", s.rotation()),
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use chain::types::{Gatekeeper, Worker};
+    use keyvault::round::Participant;
+    use keyvault::share::NodeIndex;
+
+    fn now() -> i64 {
+        1_760_000_000
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nodes_join_only_rounds_the_registry_backs() {
+        let dir = tempfile::tempdir().unwrap();
+        let governance = chain::random_key();
+        let ledger = std::sync::Arc::new(
+            chain::ledger::Ledger::open(
+                dir.path(),
+                chain::random_key(),
+                public_key(governance.verifying_key()),
+                now,
+            )
+            .unwrap(),
+        );
+        let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(chain::grpc::serve(
+            listener,
+            ledger.clone(),
+            std::future::pending(),
+        ));
+        ledger.add_measurement(&governance, &[1; 32]).await.unwrap();
+        let keys: Vec<SigningKey> = (0..2).map(|_| chain::random_key()).collect();
+        let mut set = Vec::new();
+        let mut participants = Vec::new();
+        for (i, k) in (1u16..).zip(&keys) {
+            let w = Worker {
+                identity_key: public_key(k.verifying_key()),
+                hpke_key: Vec::new(),
+                measurement: vec![1; 32],
+                attestation_hash: [0; 32],
+                registered_at: 0,
+            };
+            ledger.register_worker(k, &w).await.unwrap();
+            set.push(Gatekeeper {
+                index: i,
+                identity_key: w.identity_key,
+                url: format!("http://g{i}"),
+                peer_url: format!("https://g{i}"),
+            });
+            participants.push(Participant {
+                index: NodeIndex::new(i).unwrap(),
+                identity: *k.verifying_key(),
+                url: format!("https://g{i}"),
+            });
+        }
+        ledger.set_gatekeepers(&governance, &set).await.unwrap();
+        let hooks = RegistryHooks::new(&url, genesis, keys[0].clone());
+        let dkg = RoundSpec::new(
+            [0; 16],
+            RoundKind::Dkg {
+                epoch: 0,
+                threshold: 2,
+            },
+            participants.clone(),
+        )
+        .unwrap();
+        // A DKG needs the registry's rotation lock.
+        assert!(hooks.check(&dkg).await.unwrap_err().contains("not locked"));
+        ledger.lock_rotation(&governance, 0).await.unwrap();
+        hooks.check(&dkg).await.unwrap();
+        // Another committee (a peer URL the registry does not list) is refused.
+        let mut other = participants.clone();
+        other[1].url = "https://elsewhere".into();
+        let spec = RoundSpec::new([0; 16], RoundKind::Refresh { epoch: 0 }, other).unwrap();
+        assert!(
+            hooks
+                .check(&spec)
+                .await
+                .unwrap_err()
+                .contains("gatekeeper set")
+        );
+        // After the DKG, node 1 publishes the master key (which unlocks).
+        let secret = keyvault::share::SecretScalar::new(p256::Scalar::from(5u64));
+        let (_, public) = keyvault::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
+        hooks.publish(&dkg, &public).await;
+        let key = ledger.master_key(0).await.unwrap().unwrap();
+        assert_eq!(
+            key.master_public_key,
+            keyvault::dleq::point_bytes(&public.master_public_key())
+        );
+        assert_eq!(ledger.rotation().await.unwrap(), Rotation::Idle);
+    }
+}

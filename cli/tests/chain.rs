@@ -1,0 +1,105 @@
+//! The ledger node as a process (`phalanx chain serve`), written to by a light client in
+//! the test process and read back by `phalanx chain status` in a third process, which
+//! rebuilds the registry from verified blocks.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use chain::grpc::LightClient;
+use chain::registry::Registry;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+
+fn phalanx(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_process_and_light_clients_in_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("governance.key");
+    let out = phalanx(&["chain", "keygen", "--out", key.to_str().unwrap()]);
+    assert!(out.status.success());
+    let pubkey = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Never overwrites a key.
+    assert!(
+        !phalanx(&["chain", "keygen", "--out", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let mut server = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args([
+            "chain",
+            "serve",
+            "--dir",
+            dir.path().join("chain").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--governance",
+            &pubkey,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let hello: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (url, genesis) = (
+        hello["url"].as_str().unwrap().to_owned(),
+        hello["genesis"].as_str().unwrap().to_owned(),
+    );
+
+    let governance = chain_key(&key);
+    let client = LightClient::pinned(&url, hex::decode(&genesis).unwrap().try_into().unwrap());
+    client
+        .add_measurement(&governance, &[0xd3; 32])
+        .await
+        .unwrap();
+    let stranger = chain::random_key();
+    assert!(
+        client
+            .add_measurement(&stranger, &[0xd4; 32])
+            .await
+            .is_err()
+    );
+
+    let out = phalanx(&["chain", "status", "--url", &url, "--genesis", &genesis]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["height"], 2);
+    assert_eq!(status["allowed_measurements"][0], hex::encode([0xd3; 32]));
+    assert_eq!(status["governance"], pubkey);
+    // Pinned to another genesis: refused.
+    let out = phalanx(&[
+        "chain",
+        "status",
+        "--url",
+        &url,
+        "--genesis",
+        &"00".repeat(32),
+    ]);
+    assert!(!out.status.success());
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+fn chain_key(path: &std::path::Path) -> p256::ecdsa::SigningKey {
+    phalanx_cli::registry::key_file(path).unwrap()
+}
