@@ -4,13 +4,14 @@
 //! server is trusted for nothing but availability. Pin the chain by its genesis hash
 //! ([`LightClient::pinned`]) so a server cannot swap in another chain.
 
-use crate::ledger::{Ledger, LedgerError};
 use crate::registry::{RegistryError, SignedLedger};
 use crate::state::State;
 use crate::types::{Block, SignedTx};
 use phalanx_proto::chain::v1 as pb;
+#[cfg(feature = "ledger")]
 use std::sync::Arc;
 use std::time::Duration;
+#[cfg(feature = "ledger")]
 use tonic::{Request, Response, Status};
 
 /// Most blocks per `GetBlocks` answer.
@@ -19,12 +20,14 @@ pub const MAX_BLOCKS: usize = 256;
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
 /// The service over a ledger.
+#[cfg(feature = "ledger")]
 #[derive(Debug, Clone)]
-pub struct ChainGrpc(pub Arc<Ledger>);
+pub struct ChainGrpc(pub Arc<crate::ledger::Ledger>);
 
-fn status(e: LedgerError) -> Status {
+#[cfg(feature = "ledger")]
+fn status(e: crate::ledger::LedgerError) -> Status {
     match e {
-        LedgerError::Rule(r) => Status::failed_precondition(r.to_string()),
+        crate::ledger::LedgerError::Rule(r) => Status::failed_precondition(r.to_string()),
         other => {
             tracing::error!(error = %other, "ledger failure");
             Status::internal("internal error")
@@ -32,6 +35,7 @@ fn status(e: LedgerError) -> Status {
     }
 }
 
+#[cfg(feature = "ledger")]
 #[tonic::async_trait]
 impl pb::chain_server::Chain for ChainGrpc {
     async fn submit(
@@ -64,9 +68,10 @@ impl pb::chain_server::Chain for ChainGrpc {
 }
 
 /// Serves `ledger` on `listener` until `shutdown` resolves.
+#[cfg(feature = "ledger")]
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    ledger: Arc<Ledger>,
+    ledger: Arc<crate::ledger::Ledger>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()

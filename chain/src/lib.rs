@@ -23,6 +23,7 @@
 //!   state itself, trusting no server.
 //!
 //! ```
+//! # #[cfg(feature = "ledger")] {
 //! use chain::registry::Registry;
 //! # fn now() -> i64 { 1_760_000_000 }
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,9 +33,13 @@
 //! ledger.add_measurement(&governance, &[0xd3; 32]).await?;
 //! assert_eq!(ledger.allowed_measurements().await?.len(), 1);
 //! # Ok(()) }
+//! # }
 //! ```
 
+#[cfg(feature = "evm")]
+pub mod evm;
 pub mod grpc;
+#[cfg(feature = "ledger")]
 pub mod ledger;
 pub mod registry;
 pub mod state;

@@ -7,7 +7,6 @@
 //! [`crate::grpc::LightClient`] over the network): it signs with the account's next
 //! sequence number and submits, so one implementation of [`Registry`] serves both.
 
-use crate::ledger::LedgerError;
 use crate::state::{RuleError, State};
 use crate::types::{
     Allowed, EpochKey, Event, Gatekeeper, Rotation, SignedTx, Tx, Worker, public_key,
@@ -30,8 +29,10 @@ pub enum RegistryError {
     Backend(String),
 }
 
-impl From<LedgerError> for RegistryError {
-    fn from(e: LedgerError) -> Self {
+#[cfg(feature = "ledger")]
+impl From<crate::ledger::LedgerError> for RegistryError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        use crate::ledger::LedgerError;
         match e {
             LedgerError::Rule(r) => Self::Rule(r),
             LedgerError::Corrupt { .. } => Self::Unverified(e.to_string()),
@@ -193,6 +194,7 @@ impl<L: SignedLedger> Registry for L {
     }
 }
 
+#[cfg(feature = "ledger")]
 impl SignedLedger for crate::ledger::Ledger {
     async fn submit_tx(&self, tx: SignedTx) -> Result<u64, RegistryError> {
         Ok(self.submit(tx)?)

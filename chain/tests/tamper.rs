@@ -1,6 +1,7 @@
 //! Tampering: a block edited, removed or reordered on disk makes loading fail with the
 //! block's height; a light client refuses a block whose signature is forged; replays,
 //! bad signatures and malformed bytes are refused.
+#![cfg(feature = "ledger")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,0 +1,353 @@
+//! The EVM backend (feature `evm`): the Solidity `Registry` contract
+//! (`contracts/Registry.sol`, compiled into the committed `contracts/Registry.json`)
+//! through alloy. The contract enforces the same rules as [`crate::state`]; its custom
+//! errors map onto the same [`RuleError`]s, so one conformance suite checks both
+//! backends.
+//!
+//! Accounts are Ethereum accounts ([`PrivateKeySigner`]). A worker's identity key is
+//! P-256, which the EVM does not verify: the account that first registers an identity
+//! key owns it, and only that account may refresh it ([`RuleError::NotSelf`]).
+//! Heights are block numbers; replays are stopped by the chain's own nonces.
+
+use crate::registry::{Registry, RegistryError};
+use crate::state::RuleError;
+use crate::types::{Allowed, EpochKey, Event, Gatekeeper, Rotation, Worker};
+use alloy::primitives::{Address, Bytes, FixedBytes};
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEventInterface;
+
+pub use alloy::signers::local::PrivateKeySigner;
+
+/// The contract's bindings, generated from the committed artifact.
+#[allow(missing_docs, clippy::too_many_arguments)]
+pub mod abi {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        RegistryContract,
+        "contracts/Registry.json"
+    );
+}
+
+use abi::RegistryContract;
+use abi::RegistryContract::{RegistryContractErrors as E, RegistryContractEvents as Ev};
+
+/// The registry contract at `address` on the chain at `url`.
+#[derive(Debug, Clone)]
+pub struct EvmRegistry {
+    url: alloy::transports::http::reqwest::Url,
+    address: Address,
+}
+
+fn backend(e: impl std::fmt::Display) -> RegistryError {
+    RegistryError::Backend(e.to_string())
+}
+
+fn hexs(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The rule behind a revert, named as the embedded ledger names it.
+fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
+    let Some(err) = e.as_decoded_interface_error::<E>() else {
+        return backend(e);
+    };
+    RegistryError::Rule(match err {
+        E::NotGovernance(_) => RuleError::NotGovernance(tx),
+        E::NotGovernanceOrGatekeeper(_) => RuleError::NotGovernanceOrGatekeeper(tx),
+        E::NotSelf(_) => RuleError::NotSelf,
+        E::MeasurementNotAllowed(m) => RuleError::MeasurementNotAllowed(hexs(&m.measurement)),
+        E::GatekeeperNotWorker(g) => RuleError::GatekeeperNotWorker(hexs(&g.identityKey)),
+        E::BadGatekeeperSet(b) => RuleError::BadGatekeeperSet(match b.what.as_str() {
+            "no members" => "no members",
+            "index 0" => "index 0",
+            _ => "a repeated index or key",
+        }),
+        E::RotationLocked(l) => RuleError::RotationLocked {
+            tx,
+            locked: l.locked,
+        },
+        E::NotLocked(n) => RuleError::NotLocked { tx, epoch: n.epoch },
+        E::EpochNotIncreasing(x) => RuleError::EpochNotIncreasing {
+            epoch: x.epoch,
+            latest: x.latest,
+        },
+        E::Malformed(m) => RuleError::Malformed {
+            tx,
+            what: match m.what.as_str() {
+                "measurement" => "measurement",
+                "master public key" => "master public key",
+                _ => "key",
+            },
+        },
+        E::MeasurementState(m) => RuleError::Measurement {
+            tx,
+            measurement: hexs(&m.measurement),
+            what: if m.what == "is already allowed" {
+                "is already allowed"
+            } else {
+                "is not allowed"
+            },
+        },
+    })
+}
+
+impl EvmRegistry {
+    /// Deploys a new registry governed by `governance`, paid by `deployer`.
+    pub async fn deploy(
+        url: &str,
+        deployer: &PrivateKeySigner,
+        governance: Address,
+    ) -> Result<Self, RegistryError> {
+        let url: alloy::transports::http::reqwest::Url = url.parse().map_err(backend)?;
+        let provider = ProviderBuilder::new()
+            .wallet(deployer.clone())
+            .connect_http(url.clone());
+        let c = RegistryContract::deploy(provider, governance)
+            .await
+            .map_err(backend)?;
+        Ok(Self {
+            url,
+            address: *c.address(),
+        })
+    }
+
+    /// The registry already deployed at `address`.
+    pub fn at(url: &str, address: Address) -> Result<Self, RegistryError> {
+        Ok(Self {
+            url: url.parse().map_err(backend)?,
+            address,
+        })
+    }
+
+    /// The contract's address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    fn reader(&self) -> RegistryContract::RegistryContractInstance<impl Provider + use<>> {
+        RegistryContract::new(
+            self.address,
+            ProviderBuilder::new().connect_http(self.url.clone()),
+        )
+    }
+
+    fn writer(
+        &self,
+        by: &PrivateKeySigner,
+    ) -> RegistryContract::RegistryContractInstance<impl Provider + use<>> {
+        RegistryContract::new(
+            self.address,
+            ProviderBuilder::new()
+                .wallet(by.clone())
+                .connect_http(self.url.clone()),
+        )
+    }
+}
+
+/// Sends a contract call and waits for its receipt; a revert becomes its rule.
+macro_rules! transact {
+    ($tx:expr, $call:expr) => {{
+        let pending = $call.send().await.map_err(|e| rule($tx, &e))?;
+        let receipt = pending.get_receipt().await.map_err(backend)?;
+        if !receipt.status() {
+            return Err(RegistryError::Backend(format!(
+                "{}: transaction reverted",
+                $tx
+            )));
+        }
+        receipt
+            .block_number
+            .ok_or_else(|| RegistryError::Backend("receipt without a block".into()))
+    }};
+}
+
+impl Registry for EvmRegistry {
+    type Account = PrivateKeySigner;
+
+    async fn register_worker(
+        &self,
+        by: &PrivateKeySigner,
+        w: &Worker,
+    ) -> Result<u64, RegistryError> {
+        let c = self.writer(by);
+        transact!(
+            "register-worker",
+            c.registerWorker(
+                Bytes::copy_from_slice(&w.identity_key),
+                Bytes::copy_from_slice(&w.hpke_key),
+                Bytes::copy_from_slice(&w.measurement),
+                FixedBytes(w.attestation_hash),
+            )
+        )
+    }
+
+    async fn add_measurement(&self, by: &PrivateKeySigner, m: &[u8]) -> Result<u64, RegistryError> {
+        let c = self.writer(by);
+        transact!(
+            "add-measurement",
+            c.addMeasurement(Bytes::copy_from_slice(m))
+        )
+    }
+
+    async fn remove_measurement(
+        &self,
+        by: &PrivateKeySigner,
+        m: &[u8],
+    ) -> Result<u64, RegistryError> {
+        let c = self.writer(by);
+        transact!(
+            "remove-measurement",
+            c.removeMeasurement(Bytes::copy_from_slice(m))
+        )
+    }
+
+    async fn set_gatekeepers(
+        &self,
+        by: &PrivateKeySigner,
+        set: &[Gatekeeper],
+    ) -> Result<u64, RegistryError> {
+        let c = self.writer(by);
+        let set: Vec<abi::Registry::Gatekeeper> = set
+            .iter()
+            .map(|g| abi::Registry::Gatekeeper {
+                index: g.index,
+                identityKey: Bytes::copy_from_slice(&g.identity_key),
+                url: g.url.clone(),
+                peerUrl: g.peer_url.clone(),
+            })
+            .collect();
+        transact!("set-gatekeepers", c.setGatekeepers(set))
+    }
+
+    async fn lock_rotation(&self, by: &PrivateKeySigner, epoch: u64) -> Result<u64, RegistryError> {
+        let c = self.writer(by);
+        transact!("lock-rotation", c.lockRotation(epoch))
+    }
+
+    async fn publish_master_key(
+        &self,
+        by: &PrivateKeySigner,
+        epoch: u64,
+        mpk: &[u8],
+    ) -> Result<u64, RegistryError> {
+        let c = self.writer(by);
+        transact!(
+            "publish-master-key",
+            c.publishMasterKey(epoch, Bytes::copy_from_slice(mpk))
+        )
+    }
+
+    async fn abort_rotation(
+        &self,
+        by: &PrivateKeySigner,
+        epoch: u64,
+    ) -> Result<u64, RegistryError> {
+        let c = self.writer(by);
+        transact!("abort-rotation", c.abortRotation(epoch))
+    }
+
+    async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {
+        let r = self
+            .reader()
+            .worker(Bytes::copy_from_slice(identity_key))
+            .call()
+            .await
+            .map_err(backend)?;
+        Ok(r.found.then(|| Worker {
+            identity_key: identity_key.to_vec(),
+            hpke_key: r.hpkeKey.to_vec(),
+            measurement: r.measurement.to_vec(),
+            attestation_hash: r.attestationHash.0,
+            registered_at: r.registeredAt,
+        }))
+    }
+
+    async fn allowed_measurements(&self) -> Result<Vec<Allowed>, RegistryError> {
+        let r = self
+            .reader()
+            .allowedMeasurements()
+            .call()
+            .await
+            .map_err(backend)?;
+        let mut out: Vec<Allowed> = r
+            .measurements
+            .iter()
+            .zip(r.addedAt.iter())
+            .map(|(m, at)| Allowed {
+                measurement: m.to_vec(),
+                added_at: *at,
+            })
+            .collect();
+        out.sort_by(|a, b| a.measurement.cmp(&b.measurement));
+        Ok(out)
+    }
+
+    async fn gatekeepers(&self) -> Result<Vec<Gatekeeper>, RegistryError> {
+        let r = self.reader().gatekeepers().call().await.map_err(backend)?;
+        Ok(r.into_iter()
+            .map(|g| Gatekeeper {
+                index: g.index,
+                identity_key: g.identityKey.to_vec(),
+                url: g.url,
+                peer_url: g.peerUrl,
+            })
+            .collect())
+    }
+
+    async fn master_key(&self, epoch: u64) -> Result<Option<EpochKey>, RegistryError> {
+        let r = self
+            .reader()
+            .masterKey(epoch)
+            .call()
+            .await
+            .map_err(backend)?;
+        Ok(r.found.then(|| EpochKey {
+            epoch,
+            master_public_key: r.masterPublicKey.to_vec(),
+            published_at: r.publishedAt,
+        }))
+    }
+
+    async fn rotation(&self) -> Result<Rotation, RegistryError> {
+        let r = self.reader().rotation().call().await.map_err(backend)?;
+        Ok(if r.isLocked {
+            Rotation::Locked(r.epoch)
+        } else {
+            Rotation::Idle
+        })
+    }
+
+    async fn events(&self, from: u64) -> Result<Vec<(u64, Event)>, RegistryError> {
+        let provider = ProviderBuilder::new().connect_http(self.url.clone());
+        let logs = provider
+            .get_logs(&Filter::new().address(self.address).from_block(from))
+            .await
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for log in logs {
+            let height = log
+                .block_number
+                .ok_or_else(|| RegistryError::Backend("log without a block".into()))?;
+            let decoded = Ev::decode_raw_log(log.topics(), &log.data().data)
+                .map_err(|e| RegistryError::Unverified(e.to_string()))?;
+            out.push((
+                height,
+                match decoded {
+                    Ev::WorkerRegistered(e) => Event::WorkerRegistered {
+                        identity_key: e.identityKey.to_vec(),
+                        measurement: e.measurement.to_vec(),
+                    },
+                    Ev::MeasurementAdded(e) => Event::MeasurementAdded(e.measurement.to_vec()),
+                    Ev::MeasurementRemoved(e) => Event::MeasurementRemoved(e.measurement.to_vec()),
+                    Ev::GatekeepersChanged(e) => Event::GatekeepersChanged(e.indices),
+                    Ev::RotationLockedEvent(e) => Event::RotationLocked(e.epoch),
+                    Ev::MasterKeyPublished(e) => Event::MasterKeyPublished(e.epoch),
+                    Ev::RotationAborted(e) => Event::RotationAborted(e.epoch),
+                },
+            ));
+        }
+        Ok(out)
+    }
+}
