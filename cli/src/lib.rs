@@ -153,6 +153,20 @@ enum ChainCommand {
         #[arg(long)]
         governance: String,
     },
+    /// Submit one signed registry change through a verifying light client.
+    Tx {
+        /// The ledger node.
+        #[arg(long)]
+        url: String,
+        /// The chain's genesis hash (hex); only that chain is accepted.
+        #[arg(long)]
+        genesis: String,
+        /// The signing account's key file (governance, or a gatekeeper's).
+        #[arg(long)]
+        key: PathBuf,
+        #[command(subcommand)]
+        change: ChainChange,
+    },
     /// Rebuild the registry from the node's blocks, verifying each, and print it.
     Status {
         /// The ledger node.
@@ -161,6 +175,38 @@ enum ChainCommand {
         /// Accept only the chain with this genesis hash (hex).
         #[arg(long)]
         genesis: Option<String>,
+    },
+}
+
+/// A registry change (`phalanx chain tx`).
+#[derive(Debug, Subcommand)]
+pub enum ChainChange {
+    /// Allow a measurement (hex).
+    AddMeasurement {
+        /// MRENCLAVE or MRTD, hex.
+        measurement: String,
+    },
+    /// Disallow a measurement (hex).
+    RemoveMeasurement {
+        /// MRENCLAVE or MRTD, hex.
+        measurement: String,
+    },
+    /// Make the gatekeepers at these client URLs the gatekeeper set (their index,
+    /// identity key and addresses as they report them; each must be a registered worker).
+    SetGatekeepers {
+        /// Client URLs, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<String>,
+    },
+    /// Lock a rotation to EPOCH (before `phalanx keyvault rotate` or `genesis`).
+    LockRotation {
+        /// The epoch being created.
+        epoch: u64,
+    },
+    /// Give up the locked rotation to EPOCH.
+    AbortRotation {
+        /// The locked epoch.
+        epoch: u64,
     },
 }
 
@@ -354,6 +400,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &listen,
                 &governance,
             ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Chain(ChainCommand::Tx {
+            url,
+            genesis,
+            key,
+            change,
+        }) => {
+            tokio::runtime::Runtime::new()?.block_on(registry::tx(&url, &genesis, &key, change))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Chain(ChainCommand::Status { url, genesis }) => {

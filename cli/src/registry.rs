@@ -161,6 +161,61 @@ pub async fn serve(dir: &Path, listen: &str, governance: &str) -> anyhow::Result
     Ok(())
 }
 
+/// `phalanx chain tx`: one signed change, submitted after the light client checked it
+/// against the rules; prints the block height.
+pub async fn tx(
+    url: &str,
+    genesis: &str,
+    key: &Path,
+    change: crate::ChainChange,
+) -> anyhow::Result<()> {
+    use crate::ChainChange as C;
+    let genesis: [u8; 32] = hex::decode(genesis)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--genesis is 32 bytes of hex"))?;
+    let client = LightClient::pinned(url, genesis);
+    let key = key_file_existing(key)?;
+    let height = match change {
+        C::AddMeasurement { measurement } => {
+            client
+                .add_measurement(&key, &hex::decode(measurement)?)
+                .await?
+        }
+        C::RemoveMeasurement { measurement } => {
+            client
+                .remove_measurement(&key, &hex::decode(measurement)?)
+                .await?
+        }
+        C::LockRotation { epoch } => client.lock_rotation(&key, epoch).await?,
+        C::AbortRotation { epoch } => client.abort_rotation(&key, epoch).await?,
+        C::SetGatekeepers { nodes } => {
+            let mut set = Vec::new();
+            for n in keyvault::admin::cluster_status(&nodes).await {
+                let n = n?;
+                set.push(chain::types::Gatekeeper {
+                    index: n.index.get(),
+                    identity_key: public_key(&n.identity),
+                    url: n.url,
+                    peer_url: n.peer_url,
+                });
+            }
+            client.set_gatekeepers(&key, &set).await?
+        }
+    };
+    println!("{}", serde_json::json!({"height": height}));
+    Ok(())
+}
+
+fn key_file_existing(path: &Path) -> anyhow::Result<SigningKey> {
+    if !path.exists() {
+        anyhow::bail!(
+            "{} does not exist (create keys with `phalanx chain keygen`)",
+            path.display()
+        );
+    }
+    key_file(path)
+}
+
 /// `phalanx chain status`: the registry as a light client rebuilds it.
 pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
     let client = match genesis {

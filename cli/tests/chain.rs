@@ -74,6 +74,33 @@ async fn a_ledger_process_and_light_clients_in_others() {
             .await
             .is_err()
     );
+    // The same through `phalanx chain tx` in another process: a rule violation there
+    // is an error exit naming the rule.
+    let tx = |args: &[&str]| {
+        let mut all = vec![
+            "chain",
+            "tx",
+            "--url",
+            &url,
+            "--genesis",
+            &genesis,
+            "--key",
+            key.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        phalanx(&all)
+    };
+    let out = tx(&["add-measurement", &hex::encode([0xd5; 32])]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tx(&["add-measurement", &hex::encode([0xd5; 32])]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already allowed"));
+    assert!(tx(&["lock-rotation", "0"]).status.success());
+    assert!(tx(&["abort-rotation", "0"]).status.success());
 
     let out = phalanx(&["chain", "status", "--url", &url, "--genesis", &genesis]);
     assert!(
@@ -82,8 +109,9 @@ async fn a_ledger_process_and_light_clients_in_others() {
         String::from_utf8_lossy(&out.stderr)
     );
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status["height"], 2);
+    assert_eq!(status["height"], 5);
     assert_eq!(status["allowed_measurements"][0], hex::encode([0xd3; 32]));
+    assert_eq!(status["allowed_measurements"][1], hex::encode([0xd5; 32]));
     assert_eq!(status["governance"], pubkey);
     // Pinned to another genesis: refused.
     let out = phalanx(&[
