@@ -351,14 +351,7 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
     // Workers trust the public key set only if it carries the registry's master key.
     let public = admin::agreed_public_key_set(&infos, 0, Some(&mpk_point))?;
     let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
-    let endpoints: Vec<Endpoint> = infos
-        .iter()
-        .map(|i| Endpoint {
-            index: i.index,
-            url: i.url.clone(),
-            identity: i.identity,
-        })
-        .collect();
+    let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
 
     // 5. The demo worker: attests, registers itself, fetches its key.
     let demo = demo_worker(&att.sim, &rest_addr.to_string(), &endpoints, &public).await?;

@@ -134,14 +134,7 @@ fn agree(infos: &[NodeInfo]) {
 
 async fn fetch(att: &phalanx_cli::devnet::Attestation, infos: &[NodeInfo]) -> [u8; 32] {
     let public = admin::agreed_public_key_set(infos, 0, None).unwrap();
-    let endpoints: Vec<Endpoint> = infos
-        .iter()
-        .map(|i| Endpoint {
-            index: i.index,
-            url: i.url.clone(),
-            identity: i.identity,
-        })
-        .collect();
+    let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
     let demo =
         phalanx_cli::devnet::demo_worker(&att.sim, &att.rest.to_string(), &endpoints, &public)
             .await

@@ -38,6 +38,15 @@ pub struct NodeInfo {
 }
 
 impl NodeInfo {
+    /// This node as a worker's [`crate::grpc::fetch_key`] endpoint.
+    pub fn endpoint(&self) -> crate::grpc::Endpoint {
+        crate::grpc::Endpoint {
+            index: self.index,
+            url: self.url.clone(),
+            identity: self.identity,
+        }
+    }
+
     /// This node as a round participant.
     pub fn participant(&self) -> Participant {
         Participant {

@@ -103,14 +103,7 @@ async fn run_round(urls: &[String], kind: RoundKind) -> Outcome {
 async fn fetch(urls: &[String], w: &Worker, epoch: u64) -> ([u8; 32], PublicKeySet) {
     let all = infos(urls).await;
     let public = admin::agreed_public_key_set(&all, epoch, None).unwrap();
-    let endpoints: Vec<Endpoint> = all
-        .iter()
-        .map(|i| Endpoint {
-            index: i.index,
-            url: i.url.clone(),
-            identity: i.identity,
-        })
-        .collect();
+    let endpoints: Vec<Endpoint> = all.iter().map(NodeInfo::endpoint).collect();
     let request = ReleaseRequest {
         token: w.token.clone(),
         runtime_data: w.runtime_data.clone(),
