@@ -55,7 +55,8 @@ impl RegistryHooks {
             && state.rotation() != Rotation::Locked(epoch)
         {
             return Err(format!(
-                "the registry has not locked a rotation to epoch {epoch}"
+                "the registry has not locked a rotation to epoch {epoch} \
+                 (`phalanx chain tx ... lock-rotation {epoch}`)"
             ));
         }
         Ok(())
