@@ -25,10 +25,17 @@
 //!   the HPKE key, and which tenants a measurement may derive under.
 //! - [`gatekeeper`]: the key-release exchange, both halves: a gatekeeper authorizes,
 //!   evaluates, seals and logs; a worker checks log proofs, opens, verifies and combines.
-//! - `store`, `node`, `grpc` (feature `node`, on by default): the gatekeeper's rocksdb
-//!   state (shares and identity sealed with AES-256-GCM under a sealing key, synced
-//!   batches, the log), the durable node, its gRPC service and the worker's
-//!   `fetch_key` client.
+//! - [`round`]: rounds between gatekeepers over a network, sans-IO: a spec (kind,
+//!   epoch, committee, nonce) and an engine that turns each phase's messages into the
+//!   next, for the DKG, refresh and reshare; [`wire`]: the strict codec they and the
+//!   sealed state use.
+//! - With feature `node` (on by default): `store` (the gatekeeper's rocksdb state,
+//!   secrets sealed with AES-256-GCM, synced batches, the log, round records), `node`
+//!   (the durable node), `grpc` (release service and the worker's `fetch_key`), `peer`
+//!   (rounds between processes over mutual TLS, prepared/commit/abort, the admin
+//!   service), `tls` (the cluster CA; certificates carry the identity key), `app` (the
+//!   node's TOML config and its two listeners) and `admin` (the administrator's and
+//!   worker's view of a cluster).
 //! - [`translog`]: the transparency log of releases and rounds, an RFC 9162 Merkle tree
 //!   with inclusion and consistency proofs and signed tree heads.
 //!
