@@ -165,6 +165,11 @@ impl Node {
         Ok(self.store.rounds()?)
     }
 
+    /// This node's record of round `id`, if any.
+    pub fn round(&self, id: &RoundId) -> Result<Option<RoundRecord>, NodeError> {
+        Ok(self.store.round(id)?)
+    }
+
     /// Durably records that this node computed `result` for `spec` (before it confirms
     /// the digest to anyone).
     pub fn prepare_round(&self, spec: &RoundSpec, result: &RoundResult) -> Result<(), NodeError> {
@@ -188,7 +193,7 @@ impl Node {
             spec,
             digest,
             state,
-        }) = self.store.rounds()?.remove(id)
+        }) = self.store.round(id)?
         else {
             return Err(NodeError::Inconsistent(
                 "commit of a round not prepared".into(),
@@ -217,7 +222,7 @@ impl Node {
     /// Gives round `id` up for good (a prepared state is dropped), logged.
     pub fn abort_round(&self, id: &RoundId, reason: &str, now: i64) -> Result<(), NodeError> {
         let mut gk = self.gk()?;
-        match self.store.rounds()?.get(id) {
+        match self.store.round(id)? {
             Some(RoundRecord::Committed { .. }) => {
                 return Err(NodeError::Inconsistent("abort of a committed round".into()));
             }

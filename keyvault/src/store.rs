@@ -451,16 +451,27 @@ impl NodeStore {
             .iterator_cf(self.cf("rounds")?, rocksdb::IteratorMode::Start)
         {
             let (k, v) = item?;
-            let name = format!("rounds/{}", hex_of(&k));
             let id: [u8; 32] = k
                 .as_ref()
                 .try_into()
-                .map_err(|_| StoreError::Corrupt(name.clone()))?;
-            let plain = self.key.open(&Self::slot("rounds", &k), &v, &name)?;
-            let rec = RoundRecord::decode(&plain).map_err(|_| StoreError::Corrupt(name))?;
-            out.insert(id, rec);
+                .map_err(|_| StoreError::Corrupt(format!("rounds/{}", hex_of(&k))))?;
+            out.insert(id, self.open_round(&id, &v)?);
         }
         Ok(out)
+    }
+
+    /// Where round `id` stands, if this node has a record of it.
+    pub fn round(&self, id: &[u8; 32]) -> Result<Option<RoundRecord>, StoreError> {
+        self.db
+            .get_cf(self.cf("rounds")?, id)?
+            .map(|v| self.open_round(id, &v))
+            .transpose()
+    }
+
+    fn open_round(&self, id: &[u8; 32], sealed: &[u8]) -> Result<RoundRecord, StoreError> {
+        let name = format!("rounds/{}", hex_of(id));
+        let plain = self.key.open(&Self::slot("rounds", id), sealed, &name)?;
+        RoundRecord::decode(&plain).map_err(|_| StoreError::Corrupt(name))
     }
 
     /// Raw access for tests of tampering: the stored bytes of `table/key`.
