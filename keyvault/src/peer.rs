@@ -79,6 +79,13 @@ struct Current {
     stage: Stage,
 }
 
+impl Current {
+    /// Running, or prepared and waiting: no other round may start.
+    fn in_progress(&self) -> bool {
+        matches!(self.stage, Stage::Running(_) | Stage::Prepared(_))
+    }
+}
+
 /// What a node consults and tells outside the cluster about its rounds: typically the
 /// registry (the committee it must match, where the master key is published).
 pub trait RoundHooks: Send + Sync + 'static {
@@ -218,6 +225,14 @@ impl Rounds {
         &self.peer_url
     }
 
+    /// Whether a round runs or waits for confirmations here (one at a time).
+    pub fn in_progress(&self) -> bool {
+        self.current
+            .lock()
+            .map(|g| g.as_ref().is_some_and(Current::in_progress))
+            .unwrap_or(true)
+    }
+
     /// What this node is doing: `"<kind> <stage>"` (or `"idle"`) and the round id.
     pub fn describe(&self) -> (String, Vec<u8>) {
         let Ok(g) = self.current.lock() else {
@@ -249,7 +264,7 @@ impl Rounds {
                 "the spec lists another identity key for node {me}"
             )));
         }
-        if self.node.rounds()?.contains_key(&id) {
+        if self.node.round(&id)?.is_some() {
             return Err(RoundError::Refused("this round already ran here".into()));
         }
         let epochs = self.node.status()?.epochs;
@@ -269,9 +284,7 @@ impl Rounds {
                 .current
                 .lock()
                 .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?;
-            if let Some(c) = g.as_ref()
-                && matches!(c.stage, Stage::Running(_) | Stage::Prepared(_))
-            {
+            if let Some(c) = g.as_ref().filter(|c| c.in_progress()) {
                 return Err(RoundError::Busy(hex(&c.id)));
             }
             *g = Some(Current {
@@ -485,7 +498,7 @@ impl Rounds {
                     c.outbox.get(&phase).cloned(),
                 )
             });
-        let stored = self.node.rounds().map_err(crate::grpc::status)?.remove(&id);
+        let stored = self.node.round(&id).map_err(crate::grpc::status)?;
         let spec = match (&current, &stored) {
             (Some((spec, ..)), _) => Some(spec.clone()),
             (
@@ -732,10 +745,10 @@ impl pb::admin_server::Admin for AdminGrpc {
     ) -> Result<Response<pb::RetireEpochResponse>, Status> {
         self.auth.check(&request)?;
         let epoch = request.into_inner().epoch;
-        let (busy, _) = self.rounds.describe();
-        if busy.contains("running") || busy.contains("prepared") {
+        if self.rounds.in_progress() {
+            let (round, _) = self.rounds.describe();
             return Err(Status::failed_precondition(format!(
-                "a round is in progress: {busy}"
+                "a round is in progress: {round}"
             )));
         }
         if self
