@@ -30,15 +30,9 @@ pub async fn audit(url: &str, state_path: &Path) -> anyhow::Result<std::process:
     let identity = match &previous {
         Some(p) => p256::ecdsa::VerifyingKey::from_sec1_bytes(&hex::decode(&p.identity_key)?)?,
         None => {
-            let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-                .connect()
-                .await?;
-            let status =
-                phalanx_proto::keyvault::v1::gatekeeper_client::GatekeeperClient::new(channel)
-                    .status(phalanx_proto::keyvault::v1::StatusRequest {})
-                    .await?;
+            let status = keyvault::admin::node_status(url).await?;
             eprintln!("phalanx: pinning the gatekeeper's identity key on first use");
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(&status.get_ref().identity_key)?
+            status.identity
         }
     };
     let fixed = |h: &str| -> anyhow::Result<[u8; 32]> {

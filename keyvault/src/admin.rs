@@ -131,6 +131,18 @@ pub fn agreed_public_key_set(
         .ok_or_else(|| AdminError(format!("no public key set of epoch {epoch} has a quorum")))
 }
 
+/// An admin request carrying `authorization: Bearer <secret>`.
+fn authorized<T>(message: T, secret: &str) -> Result<tonic::Request<T>, AdminError> {
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {secret}")
+            .parse()
+            .map_err(|_| AdminError("admin secret is not header-safe".into()))?,
+    );
+    Ok(req)
+}
+
 /// Sends `spec` to the admin service at each of `urls` (every participant).
 pub async fn start_round(
     urls: &[String],
@@ -140,15 +152,12 @@ pub async fn start_round(
     let bytes = spec.encode();
     for url in urls {
         let mut c = pb::admin_client::AdminClient::new(channel(url).await?);
-        let mut req = tonic::Request::new(pb::StartRoundRequest {
-            spec: bytes.clone(),
-        });
-        req.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {secret}")
-                .parse()
-                .map_err(|_| AdminError("admin secret is not header-safe".into()))?,
-        );
+        let req = authorized(
+            pb::StartRoundRequest {
+                spec: bytes.clone(),
+            },
+            secret,
+        )?;
         c.start_round(req)
             .await
             .map_err(|e| AdminError(format!("{url}: {}", e.message())))?;
@@ -159,14 +168,7 @@ pub async fn start_round(
 /// Retires `epoch` on the node at `url`.
 pub async fn retire_epoch(url: &str, secret: &str, epoch: u64) -> Result<(), AdminError> {
     let mut c = pb::admin_client::AdminClient::new(channel(url).await?);
-    let mut req = tonic::Request::new(pb::RetireEpochRequest { epoch });
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {secret}")
-            .parse()
-            .map_err(|_| AdminError("admin secret is not header-safe".into()))?,
-    );
-    c.retire_epoch(req)
+    c.retire_epoch(authorized(pb::RetireEpochRequest { epoch }, secret)?)
         .await
         .map_err(|e| AdminError(format!("{url}: {}", e.message())))?;
     Ok(())
