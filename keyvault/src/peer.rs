@@ -787,3 +787,79 @@ pub async fn serve_peers(
         )
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn signed(
+        key: &crate::identity::IdentityKey,
+        id: &RoundId,
+        phase: u8,
+        sender: NodeIndex,
+        recipient: u16,
+        aborted: bool,
+    ) -> pb::PeerMessage {
+        let (public, private) = (vec![1, 2, 3], vec![4, 5]);
+        let bytes = signed_bytes(id, phase, sender, recipient, aborted, &public, &private);
+        let sig: Signature = key.signing_key().sign(&bytes);
+        pb::PeerMessage {
+            sender: u32::from(sender.get()),
+            phase: u32::from(phase),
+            public,
+            private,
+            aborted,
+            signature: sig.to_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn peer_messages_verify_only_as_sent() {
+        let key = crate::identity::IdentityKey::generate(&mut rand::rng());
+        let (two, me) = (NodeIndex::new(2).unwrap(), NodeIndex::new(1).unwrap());
+        let from = round::Participant {
+            index: two,
+            identity: key.verifying_key(),
+            url: "https://x".into(),
+        };
+        let id = [7; 32];
+        let good = signed(&key, &id, 3, two, me.get(), false);
+        let got = verify(&id, 3, me, &from, &good).unwrap().unwrap();
+        assert_eq!(
+            (got.public.as_slice(), got.private.as_slice()),
+            (&[1, 2, 3][..], &[4, 5][..])
+        );
+        // Any flipped bit, another phase, round or recipient, another sender index.
+        let flips: [fn(&mut pb::PeerMessage); 6] = [
+            |m| m.public[0] ^= 1,
+            |m| m.private[1] ^= 1,
+            |m| m.signature[10] ^= 1,
+            |m| m.signature.truncate(63),
+            |m| m.sender = 3,
+            |m| m.aborted = true,
+        ];
+        for (i, f) in flips.iter().enumerate() {
+            let mut m = good.clone();
+            f(&mut m);
+            assert!(verify(&id, 3, me, &from, &m).is_err(), "case {i}");
+        }
+        assert!(verify(&id, 4, me, &from, &good).is_err());
+        assert!(verify(&[8; 32], 3, me, &from, &good).is_err());
+        assert!(verify(&id, 3, NodeIndex::new(5).unwrap(), &from, &good).is_err());
+        // A genuine abort ends the collection with the reason; so does a confirmation
+        // that is not a 32-byte digest.
+        let abort = signed(&key, &id, 3, two, 0, true);
+        assert!(
+            verify(&id, 3, me, &from, &abort)
+                .unwrap_err()
+                .contains("aborted")
+        );
+        let confirm = signed(&key, &id, CONFIRM, two, 0, false);
+        assert!(
+            verify(&id, CONFIRM, me, &from, &confirm)
+                .unwrap_err()
+                .contains("malformed")
+        );
+    }
+}

@@ -542,4 +542,44 @@ mod tests {
         bad_point[2 + 32 + 2 + 1] = 0x07; // no SEC1 tag
         assert!(decode_epoch(&bad_point).is_err());
     }
+
+    #[test]
+    fn round_records_decode_strictly() {
+        let (shares, public) = crate::share::dealer_split(
+            &crate::share::SecretScalar::new(p256::Scalar::from(9u64)),
+            2,
+            2,
+            &mut rand::rng(),
+        )
+        .unwrap();
+        let records = [
+            RoundRecord::Prepared {
+                spec: vec![1, 2, 3],
+                digest: [4; 32],
+                state: EpochState {
+                    share: shares[1].clone(),
+                    public,
+                },
+            },
+            RoundRecord::Committed {
+                spec: vec![5; 40],
+                digest: [6; 32],
+            },
+            RoundRecord::Aborted {
+                reason: "timeout".into(),
+            },
+        ];
+        for rec in &records {
+            let bytes = rec.encode();
+            let back = RoundRecord::decode(&bytes).unwrap();
+            assert_eq!(back.encode(), bytes);
+            for cut in 0..bytes.len() {
+                assert!(RoundRecord::decode(&bytes[..cut]).is_err(), "cut {cut}");
+            }
+            let mut longer = bytes.to_vec();
+            longer.push(0);
+            assert!(RoundRecord::decode(&longer).is_err());
+        }
+        assert!(RoundRecord::decode(&[9]).is_err());
+    }
 }
