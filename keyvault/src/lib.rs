@@ -90,6 +90,7 @@ pub mod share;
 #[cfg(feature = "node")]
 pub mod store;
 pub mod tag;
+pub mod tenant;
 #[cfg(feature = "node")]
 pub mod tls;
 pub mod translog;

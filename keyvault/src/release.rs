@@ -88,6 +88,16 @@ pub enum ReleaseError {
     /// The request's HPKE key is not the one the attested runtime data names.
     #[error("the HPKE key is not bound by the attested runtime data")]
     HpkeKeyNotBound,
+    /// The token was appraised under an attestation policy this gatekeeper does not
+    /// accept.
+    #[error("attestation policy {0:?} is not accepted by this gatekeeper")]
+    PolicyNotAccepted(String),
+    /// The enclave or TD runs in debug mode: its memory is open to the host.
+    #[error("debug enclaves and TDs never receive keys")]
+    DebugTee,
+    /// A service TD is bound to the TD and can read its state.
+    #[error("TDs with a bound service TD never receive keys")]
+    ServiceTdBound,
     /// The measurement may not derive under this tenant.
     #[error("measurement {measurement} may not derive keys of tenant {tenant:?}")]
     KeyIdNotAllowed {
@@ -181,6 +191,11 @@ pub struct ReleasePolicy {
     /// Accepted `phalanx.trust_root` values.
     #[serde(default = "default_roots")]
     pub trust_roots: Vec<String>,
+    /// The attestation-service policy ids (`phalanx.policy.policy_id`) whose
+    /// appraisals this gatekeeper accepts. Empty (the default): none, every release is
+    /// refused until the operator names the policies that pin its workers.
+    #[serde(default)]
+    pub attestation_policies: Vec<String>,
     /// Extra tenants per measurement.
     #[serde(default)]
     pub grants: Vec<Grant>,
@@ -193,6 +208,7 @@ impl Default for ReleasePolicy {
             max_token_age_secs: default_max_age(),
             allow_warning: false,
             trust_roots: default_roots(),
+            attestation_policies: Vec::new(),
             grants: Vec::new(),
         }
     }
@@ -256,6 +272,8 @@ pub struct Authorized {
     pub tee: String,
     /// MRENCLAVE or MRTD, lower-case hex.
     pub measurement: String,
+    /// The worker's tenant id ([`crate::tenant`]).
+    pub tenant: String,
     /// The worker's runtime data.
     pub worker: WorkerRuntimeData,
     /// The token's `exp`.
@@ -405,6 +423,7 @@ pub fn authorize(
     }
     Ok(Authorized {
         tee,
+        tenant: measurement.clone(),
         measurement,
         worker,
         token_expires: claims.exp,

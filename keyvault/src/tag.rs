@@ -23,3 +23,5 @@ pub const WORKER_RUNTIME_DATA: &[u8] = b"phalanx/v1/worker-runtime-data";
 pub const RELEASE_REQUEST: &[u8] = b"phalanx/v1/release-request";
 /// Associated-data prefix of records sealed at rest (followed by the record's slot).
 pub const SEALED_RECORD: &[u8] = b"phalanx/v1/sealed-record";
+/// Hash of a TEE identity into its tenant id ([`crate::tenant`]).
+pub const TENANT: &[u8] = b"phalanx/v1/tenant";

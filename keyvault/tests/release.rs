@@ -13,7 +13,9 @@ mod common;
 
 use common::*;
 use keyvault::envelope::RecipientKey;
+use attestation_service::sim::{SgxEnclave, TdxTd};
 use keyvault::release::{Grant, Jwks, ReleaseError, ReleasePolicy, WorkerRuntimeData, authorize};
+use keyvault::tenant::TeeIdentity;
 
 struct World {
     token: String,
@@ -200,4 +202,161 @@ fn worker_runtime_data_decoding_is_strict() {
     let mut retagged = bytes.clone();
     retagged[0] ^= 1;
     assert!(WorkerRuntimeData::decode(&retagged).is_err());
+}
+
+/// A TD with firmware `mr_td` and RTMR0 `rtmr0`, appraised under a policy that pins
+/// only MRTD (as the shipped `sim-demo` policy does).
+fn td_world(mr_td: [u8; 48], rtmr0: u8) -> (World, TdxTd) {
+    let mut rtmr = [[0u8; 48]; 4];
+    rtmr[0] = [rtmr0; 48];
+    let td = TdxTd {
+        mr_td,
+        rtmr,
+        ..TdxTd::default()
+    };
+    let w = attested(
+        &Evidence::Tdx(td.clone()),
+        &format!(
+            "id = \"app\"\nversion = 1\n[[tdx]]\nmr_td = \"{}\"\n",
+            hex::encode(mr_td)
+        ),
+        "sim",
+    );
+    let world = World {
+        token: w.token,
+        jwks: w.jwks,
+        runtime_data: w.runtime_data,
+        hpke: w.hpke,
+        policy: sim_policy(),
+    };
+    (world, td)
+}
+
+fn td_tenant(td: &TdxTd) -> String {
+    TeeIdentity::Tdx {
+        mr_td: td.mr_td,
+        rtmr: td.rtmr,
+        mr_config_id: [0; 48],
+        mr_owner: [0; 48],
+        mr_owner_config: [0; 48],
+    }
+    .tenant_id()
+}
+
+/// C2: two TDs on the same firmware (same MRTD) running different kernels or
+/// applications (RTMR0 differs) are different tenants and cannot derive each other's
+/// keys — neither under the other's tenant nor under the bare MRTD.
+#[test]
+fn attack_c2_tds_sharing_firmware_cannot_take_each_others_keys() {
+    let firmware = [0x77; 48];
+    let (a, td_a) = td_world(firmware, 1);
+    let (b, td_b) = td_world(firmware, 2);
+    let (tenant_a, tenant_b) = (td_tenant(&td_a), td_tenant(&td_b));
+    assert_ne!(tenant_a, tenant_b);
+    // The firmware measurement alone names nobody.
+    assert!(matches!(
+        check(&b, &hex::encode(firmware), NOW),
+        Err(ReleaseError::KeyIdNotAllowed { .. })
+    ));
+    assert!(matches!(
+        check(&b, &tenant_a, NOW),
+        Err(ReleaseError::KeyIdNotAllowed { .. })
+    ));
+    assert!(matches!(
+        check(&a, &tenant_b, NOW),
+        Err(ReleaseError::KeyIdNotAllowed { .. })
+    ));
+    assert_eq!(check(&a, &tenant_a, NOW).unwrap().tenant, tenant_a);
+    assert_eq!(check(&b, &tenant_b, NOW).unwrap().tenant, tenant_b);
+}
+
+/// H1: the gatekeeper, not the worker, decides which attestation policy counts: a token
+/// appraised under a policy the gatekeeper does not name is refused, however
+/// `affirming` it is.
+#[test]
+fn attack_h1_a_weaker_attestation_policy_does_not_open_the_vault() {
+    let lax = attested(
+        &Evidence::Sgx(SgxEnclave {
+            mr_enclave: MR,
+            ..SgxEnclave::default()
+        }),
+        &format!(
+            "id = \"lax-dev\"\nversion = 1\naccepted_tcb_statuses = [\"UpToDate\", \"OutOfDate\"]\n[[sgx]]\nmr_enclave = \"{}\"\n",
+            hex::encode(MR)
+        ),
+        "sim",
+    );
+    let w = World {
+        token: lax.token,
+        jwks: lax.jwks,
+        runtime_data: lax.runtime_data,
+        hpke: lax.hpke,
+        policy: sim_policy(),
+    };
+    assert_eq!(
+        check(&w, &sgx_tenant(MR), NOW),
+        Err(ReleaseError::PolicyNotAccepted("lax-dev".into()))
+    );
+    // Named by the gatekeeper, it is accepted.
+    let mut named = world_ref(&w);
+    named.policy.attestation_policies.push("lax-dev".into());
+    check(&named, &sgx_tenant(MR), NOW).unwrap();
+    // A gatekeeper that names no policy releases nothing.
+    let mut none = world_ref(&w);
+    none.policy.attestation_policies.clear();
+    assert_eq!(
+        check(&none, &sgx_tenant(MR), NOW),
+        Err(ReleaseError::PolicyNotAccepted("lax-dev".into()))
+    );
+}
+
+/// H1: a debug enclave (same MRENCLAVE, memory readable by the host) gets nothing, even
+/// under an accepted policy that lets debug enclaves through with `affirming`.
+#[test]
+fn attack_h1_debug_enclaves_are_refused_whatever_the_appraisal() {
+    let dbg = attested(
+        &Evidence::Sgx(SgxEnclave {
+            mr_enclave: MR,
+            debug: true,
+            ..SgxEnclave::default()
+        }),
+        &format!(
+            "id = \"app\"\nversion = 1\ndangerous_allow_debug = true\n[[sgx]]\nmr_enclave = \"{}\"\n",
+            hex::encode(MR)
+        ),
+        "sim",
+    );
+    let w = World {
+        token: dbg.token,
+        jwks: dbg.jwks,
+        runtime_data: dbg.runtime_data,
+        hpke: dbg.hpke,
+        policy: sim_policy(),
+    };
+    assert_eq!(
+        check(&w, &sgx_tenant(MR), NOW),
+        Err(ReleaseError::DebugTee)
+    );
+    // Same for a debug TD.
+    let td = TdxTd {
+        mr_td: [5; 48],
+        debug: true,
+        ..TdxTd::default()
+    };
+    let dbg_td = attested(
+        &Evidence::Tdx(td.clone()),
+        &format!(
+            "id = \"app\"\nversion = 1\ndangerous_allow_debug = true\n[[tdx]]\nmr_td = \"{}\"\n",
+            hex::encode([5u8; 48])
+        ),
+        "sim",
+    );
+    let w = World {
+        token: dbg_td.token,
+        jwks: dbg_td.jwks,
+        runtime_data: dbg_td.runtime_data,
+        hpke: dbg_td.hpke,
+        policy: sim_policy(),
+    };
+    assert_eq!(check(&w, &td_tenant(&td), NOW), Err(ReleaseError::DebugTee));
 }

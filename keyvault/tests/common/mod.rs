@@ -11,13 +11,14 @@
 
 use attestation_service::nonce::report_data;
 use attestation_service::policy::{Policy, appraise};
-use attestation_service::sim::{SgxEnclave, SimConfig, SimTee};
+use attestation_service::sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
 use attestation_service::token::{Signer, claims, generate_key};
 use attestation_service::{TeeType, verify};
 use keyvault::derive::KeyId;
 use keyvault::envelope::RecipientKey;
 use keyvault::identity::IdentityKey;
 use keyvault::release::{Jwks, ReleasePolicy, WorkerRuntimeData};
+use keyvault::tenant::TeeIdentity;
 
 pub const NOW: i64 = 1_760_003_600;
 pub const TTL: i64 = 600;
@@ -35,6 +36,29 @@ pub struct Worker {
 
 /// A worker running enclave `mr`, attested under a policy allowing `allowed`.
 pub fn worker(mr: [u8; 32], allowed: [u8; 32], trust_root: &'static str) -> Worker {
+    attested(
+        &Evidence::Sgx(SgxEnclave {
+            mr_enclave: mr,
+            ..SgxEnclave::default()
+        }),
+        &format!(
+            "id = \"app\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n",
+            hex::encode(allowed)
+        ),
+        trust_root,
+    )
+}
+
+/// What a simulated worker runs.
+pub enum Evidence {
+    /// An SGX enclave.
+    Sgx(SgxEnclave),
+    /// A TD.
+    Tdx(TdxTd),
+}
+
+/// A worker running `evidence`, appraised under the attestation policy `policy_toml`.
+pub fn attested(evidence: &Evidence, policy_toml: &str, trust_root: &'static str) -> Worker {
     let mut rng = rand::rng();
     let sim = SimTee::generate(SimConfig::up_to_date(NOW - 3600)).unwrap();
     let recipient = RecipientKey::generate(&mut rng);
@@ -47,27 +71,19 @@ pub fn worker(mr: [u8; 32], allowed: [u8; 32], trust_root: &'static str) -> Work
     };
     let runtime_data = rd.encode();
     let nonce = b"a service nonce";
-    let quote = sim
-        .sgx_quote(
-            &SgxEnclave {
-                mr_enclave: mr,
-                ..SgxEnclave::default()
-            },
-            &report_data(nonce, &runtime_data),
-        )
-        .unwrap();
+    let binding = report_data(nonce, &runtime_data);
+    let (quote, tee) = match evidence {
+        Evidence::Sgx(e) => (sim.sgx_quote(e, &binding).unwrap(), TeeType::Sgx),
+        Evidence::Tdx(td) => (sim.tdx_quote(td, &binding).unwrap(), TeeType::Tdx),
+    };
     let verified = verify(
         &quote,
-        &sim.collateral(TeeType::Sgx).unwrap(),
+        &sim.collateral(tee).unwrap(),
         NOW,
         &sim.trust_anchors(),
     )
     .unwrap();
-    let policy = Policy::from_toml(&format!(
-        "id = \"app\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n",
-        hex::encode(allowed)
-    ))
-    .unwrap();
+    let policy = Policy::from_toml(policy_toml).unwrap();
     let verdict = appraise(&policy, &verified, NOW);
     let mut c = claims(ISSUER, NOW, TTL, nonce, &runtime_data, &verified, &verdict);
     c.trust_root = trust_root;
@@ -81,11 +97,21 @@ pub fn worker(mr: [u8; 32], allowed: [u8; 32], trust_root: &'static str) -> Work
     }
 }
 
+/// The tenant of the simulated SGX enclave `mr` (no KSS).
+pub fn sgx_tenant(mr: [u8; 32]) -> String {
+    TeeIdentity::Sgx {
+        mr_enclave: mr,
+        kss: None,
+    }
+    .tenant_id()
+}
+
 /// The release policy of the tests: the token's issuer, the simulated root accepted.
 pub fn sim_policy() -> ReleasePolicy {
     ReleasePolicy {
         issuer: Some(ISSUER.into()),
         trust_roots: vec!["sim".into()],
+        attestation_policies: vec!["app".into()],
         ..ReleasePolicy::default()
     }
 }
