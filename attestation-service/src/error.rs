@@ -252,6 +252,16 @@ pub enum Error {
         /// Which certificate.
         role: CertRole,
     },
+    /// A certificate is not where Intel's PKI puts it: wrong subject, a CA where a
+    /// signing certificate belongs (or the reverse), or not issued directly by the
+    /// expected issuer.
+    #[error("the {role} does not have the shape of Intel's PKI: {reason}")]
+    WrongChainShape {
+        /// Which certificate.
+        role: CertRole,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A certificate signature does not verify.
     #[error("signature of the {role} does not verify")]
     CertificateSignatureInvalid {
@@ -415,6 +425,7 @@ impl Error {
             | UntrustedRoot { role }
             | IssuerMismatch { role }
             | NotCa { role }
+            | WrongChainShape { role, .. }
             | CertificateSignatureInvalid { role }
             | CertificateNotValid { role, .. }
             | CertificateRevoked { role } => match role {
@@ -467,6 +478,7 @@ impl Error {
             UntrustedRoot { .. } => "untrusted_root",
             IssuerMismatch { .. } => "issuer_mismatch",
             NotCa { .. } => "not_ca",
+            WrongChainShape { .. } => "wrong_chain_shape",
             CertificateSignatureInvalid { .. } => "certificate_signature_invalid",
             CertificateNotValid { .. } => "certificate_not_valid",
             CertificateRevoked { .. } => "certificate_revoked",

@@ -96,6 +96,8 @@ pub struct Cert {
     /// Serial number bytes (as encoded, big-endian).
     pub serial: Vec<u8>,
     is_ca: bool,
+    /// The subject's common name, if it has exactly one readable one.
+    common_name: Option<String>,
     /// The raw value of Intel's SGX extension, if present.
     pub sgx_extension: Option<Vec<u8>>,
 }
@@ -112,6 +114,11 @@ impl Cert {
             return Err(bad("signature algorithm is not ecdsa-with-SHA256".into()));
         }
         let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+        let mut cns = cert.subject().iter_common_name();
+        let common_name = match (cns.next(), cns.next()) {
+            (Some(cn), None) => cn.as_str().ok().map(str::to_owned),
+            _ => None,
+        };
         let mut sgx_extension = None;
         for ext in cert.extensions() {
             if ext.oid.to_id_string() == OID_SGX_EXTENSION {
@@ -130,6 +137,7 @@ impl Cert {
             not_after: cert.validity().not_after.timestamp(),
             serial: cert.raw_serial().to_vec(),
             is_ca,
+            common_name,
             sgx_extension,
         })
     }
@@ -229,6 +237,34 @@ impl SigMemo {
 pub struct VerifiedChain {
     /// The certificates, leaf first, root last.
     pub certs: Vec<Cert>,
+    /// Whether the last certificate is the anchor itself (else it was left out and the
+    /// last certificate is signed by an anchor).
+    root_included: bool,
+}
+
+/// Subject common name of Intel's SGX Root CA.
+pub const CN_ROOT: &str = "Intel SGX Root CA";
+/// Subject common name of the certificate that signs TCB Info and QE Identity.
+pub const CN_TCB_SIGNING: &str = "Intel SGX TCB Signing";
+/// Subject common names of the PCK intermediate CAs.
+pub const CN_PCK_CAS: [&str; 2] = ["Intel SGX PCK Processor CA", "Intel SGX PCK Platform CA"];
+/// Subject common name of a PCK certificate.
+pub const CN_PCK: &str = "Intel SGX PCK Certificate";
+
+/// The chains of Intel's DCAP PKI, as Intel's QVL accepts them. Each is anchored in the
+/// root; roles are enforced, not only labelled, so no key of the PKI can stand in for
+/// another (a PCK key, say, signing TCB Info).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainShape {
+    /// TCB Info / QE Identity issuer: `TCB Signing ← Root`; the signing certificate is
+    /// issued directly by the root and is not a CA.
+    TcbSigning,
+    /// PCK CRL issuer: `PCK Processor|Platform CA ← Root`, a CA issued directly by the
+    /// root.
+    PckCrlIssuer,
+    /// A PCK chain: `PCK Certificate ← PCK Processor|Platform CA ← Root`; the leaf is
+    /// not a CA.
+    Pck,
 }
 
 impl VerifiedChain {
@@ -284,7 +320,65 @@ impl VerifiedChain {
                 return Err(Error::CertificateSignatureInvalid { role: last.role });
             }
         }
-        Ok(Self { certs })
+        let root_included = anchors.contains(&last.public_key);
+        Ok(Self {
+            certs,
+            root_included,
+        })
+    }
+
+    /// Checks that the chain has `shape`: how many certificates lie below the root,
+    /// which are CAs, and their subject common names.
+    pub fn check_shape(&self, shape: ChainShape) -> Result<(), Error> {
+        let below_root = match self.root_included {
+            true => self.certs.get(..self.certs.len().saturating_sub(1)),
+            false => self.certs.get(..),
+        }
+        .unwrap_or_default();
+        let expect = |c: &Cert, ca: bool, names: &[&str]| -> Result<(), Error> {
+            let wrong = |reason| {
+                Err(Error::WrongChainShape {
+                    role: c.role,
+                    reason,
+                })
+            };
+            if c.is_ca != ca {
+                return wrong(if ca {
+                    "not a CA certificate"
+                } else {
+                    "a CA certificate where a signing certificate belongs"
+                });
+            }
+            if !c
+                .common_name
+                .as_deref()
+                .is_some_and(|cn| names.contains(&cn))
+            {
+                return wrong("unexpected subject common name");
+            }
+            Ok(())
+        };
+        let depth = |want: usize, role: CertRole| {
+            if below_root.len() == want {
+                Ok(())
+            } else {
+                Err(Error::WrongChainShape {
+                    role,
+                    reason: "not issued by the expected issuer under the root",
+                })
+            }
+        };
+        match (shape, below_root) {
+            (ChainShape::TcbSigning, [signing]) => expect(signing, false, &[CN_TCB_SIGNING]),
+            (ChainShape::PckCrlIssuer, [ca]) => expect(ca, true, &CN_PCK_CAS),
+            (ChainShape::Pck, [leaf, ca]) => {
+                expect(leaf, false, &[CN_PCK])?;
+                expect(ca, true, &CN_PCK_CAS)
+            }
+            (ChainShape::TcbSigning, _) => depth(1, CertRole::TcbSigning),
+            (ChainShape::PckCrlIssuer, _) => depth(1, CertRole::PckIntermediate),
+            (ChainShape::Pck, _) => depth(2, CertRole::PckLeaf),
+        }
     }
 
     /// The issuer of the chain's top: the root in it, or `None` when it was left out.

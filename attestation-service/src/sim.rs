@@ -234,6 +234,21 @@ impl Default for TdxTd {
     }
 }
 
+/// The keys of a simulated PKI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimRole {
+    /// The root CA.
+    Root,
+    /// The PCK Processor CA.
+    PckCa,
+    /// The TCB Signing key (TCB Info, QE Identity).
+    TcbSigning,
+    /// The platform's PCK key (signs QE reports).
+    Pck,
+    /// The quoting enclave's attestation key (signs quotes).
+    Attestation,
+}
+
 /// A simulated Intel PKI with one platform and its quoting enclaves.
 pub struct SimTee {
     config: SimConfig,
@@ -382,15 +397,15 @@ impl SimTee {
     fn build(config: SimConfig, keys: [SimKey; 5]) -> Result<Self, SimError> {
         let [root_key, pck_ca_key, tcb_key, pck_key, attestation_key] = keys;
         let from = config.valid_from;
-        let root_params = ca_params("Phalanx Simulated SGX Root CA", 1, from)?;
+        let root_params = ca_params(crate::pki::CN_ROOT, 1, from)?;
         let root_der = root_params.self_signed(&root_key.rcgen)?.der().to_vec();
         let root_issuer = Issuer::from_params(&root_params, &root_key.rcgen);
-        let pck_ca_params = ca_params("Phalanx Simulated SGX PCK Processor CA", 2, from)?;
+        let pck_ca_params = ca_params(crate::pki::CN_PCK_CAS[0], 2, from)?;
         let pck_ca_der = pck_ca_params
             .signed_by(&pck_ca_key.rcgen, &root_issuer)?
             .der()
             .to_vec();
-        let tcb_der = leaf_params("Phalanx Simulated SGX TCB Signing", &[0x51, 3], from)?
+        let tcb_der = leaf_params(crate::pki::CN_TCB_SIGNING, &[0x51, 3], from)?
             .signed_by(&tcb_key.rcgen, &root_issuer)?
             .der()
             .to_vec();
@@ -404,8 +419,7 @@ impl SimTee {
             }
             s
         };
-        let mut pck_params =
-            leaf_params("Phalanx Simulated SGX PCK Certificate", &pck_serial, from)?;
+        let mut pck_params = leaf_params(crate::pki::CN_PCK, &pck_serial, from)?;
         pck_params.custom_extensions = vec![CustomExtension::from_oid_content(
             &[1, 2, 840, 113_741, 1, 13, 1],
             sgx_extension(&config),
@@ -451,6 +465,36 @@ impl SimTee {
         self.config
             .revoked_pck_serials
             .push(self.pck_serial.clone());
+    }
+
+    /// Signs `msg` (ECDSA P-256 SHA-256, r ‖ s) with one key of the simulated PKI: for
+    /// tests that forge a structure and re-sign it, so a verifier's answer is decided
+    /// by the checks behind the signature (roles, shapes, contents).
+    pub fn sign_as(&self, key: SimRole, msg: &[u8]) -> Result<[u8; 64], SimError> {
+        self.key(key).sign(msg)
+    }
+
+    /// The certificate (PEM) of one key of the simulated PKI (the attestation key has
+    /// none: its certificate is the QE report).
+    pub fn cert_pem(&self, key: SimRole) -> Option<String> {
+        match key {
+            SimRole::Root => Some(&self.root_der),
+            SimRole::PckCa => Some(&self.pck_ca_der),
+            SimRole::TcbSigning => Some(&self.tcb_der),
+            SimRole::Pck => Some(&self.pck_der),
+            SimRole::Attestation => None,
+        }
+        .map(|der| pem_cert(der))
+    }
+
+    fn key(&self, key: SimRole) -> &SimKey {
+        match key {
+            SimRole::Root => &self.root_key,
+            SimRole::PckCa => &self.pck_ca_key,
+            SimRole::TcbSigning => &self.tcb_key,
+            SimRole::Pck => &self.pck_key,
+            SimRole::Attestation => &self.attestation_key,
+        }
     }
 
     /// The simulated root as the only trust anchor.

@@ -30,7 +30,8 @@ use crate::collateral::{Collateral, EnclaveId, QeIdentity, TcbInfo, TcbInfoId};
 use crate::error::{CertRole, CrlRole, Doc, Error};
 use crate::pck::PckExtension;
 use crate::pki::{
-    SigMemo, TrustAnchors, VerifiedChain, VerifiedCrl, parse_chain, verify_raw_signature,
+    ChainShape, SigMemo, TrustAnchors, VerifiedChain, VerifiedCrl, parse_chain,
+    verify_raw_signature,
 };
 use crate::quote::{Body, Quote, SignatureData, TeeType};
 use crate::tcb::{
@@ -106,6 +107,11 @@ impl VerifiedCollateral {
             anchors,
             memo,
         )?;
+        // Roles are enforced, not just labelled: TCB Info and QE Identity only from the
+        // TCB Signing certificate the root issued, the PCK CRL only from a PCK CA.
+        tcb_chain.check_shape(ChainShape::TcbSigning)?;
+        qe_chain.check_shape(ChainShape::TcbSigning)?;
+        pck_crl_chain.check_shape(ChainShape::PckCrlIssuer)?;
         let Some(pck_ca) = pck_crl_chain.leaf() else {
             return Err(Error::ChainLength {
                 what: "PCK CRL issuer chain",
@@ -208,6 +214,7 @@ impl VerifiedPck {
             anchors,
             memo,
         )?;
+        chain.check_shape(ChainShape::Pck)?;
         let ext = chain
             .leaf()
             .and_then(|c| c.sgx_extension.as_deref())

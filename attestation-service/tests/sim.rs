@@ -276,3 +276,64 @@ fn report_data_binds_a_fresh_nonce_and_runtime_data() {
     guard.consume(&checked, NOW + 10).unwrap();
     assert!(guard.consume(&checked, NOW + 11).is_err());
 }
+
+/// H3: a platform whose TCB is OutOfDate, with its own PCK private key in hand, forges
+/// a TCB Info (and a QE Identity) that says UpToDate, signs them with the PCK key and
+/// ships the issuer chain [PCK leaf, PCK CA] — a chain that does lead to the root.
+/// Refused: only the TCB Signing certificate the root issued directly may sign them.
+#[test]
+fn attack_h3_collateral_signed_with_a_pck_key_is_refused() {
+    use attestation_service::sim::SimRole;
+    let sim = SimTee::generate(SimConfig::with_status(T0, TcbStatus::OutOfDate)).unwrap();
+    let quote = sim.sgx_quote(&enclave(), &report_data()).unwrap();
+    let honest = sim.collateral(TeeType::Sgx).unwrap();
+    assert_eq!(
+        verify(&quote, &honest, NOW, &sim.trust_anchors())
+            .unwrap()
+            .status,
+        TcbStatus::OutOfDate
+    );
+    let pck_chain = format!(
+        "{}{}",
+        sim.cert_pem(SimRole::Pck).unwrap(),
+        sim.cert_pem(SimRole::PckCa).unwrap()
+    )
+    .into_bytes();
+    let mut forged = honest.clone();
+    forged.tcb_info = honest.tcb_info.replace("OutOfDate", "UpToDate");
+    assert_ne!(forged.tcb_info, honest.tcb_info);
+    forged.tcb_info_signature = sim
+        .sign_as(SimRole::Pck, forged.tcb_info.as_bytes())
+        .unwrap()
+        .to_vec();
+    forged.tcb_info_issuer_chain = pck_chain.clone();
+    let err = verify(&quote, &forged, NOW, &sim.trust_anchors()).unwrap_err();
+    assert!(
+        matches!(err, Error::WrongChainShape { .. }),
+        "forged TCB Info accepted or refused for another reason: {err:?}"
+    );
+    // The same with the root appended (one certificate too many for the chain), and
+    // for the QE Identity.
+    let mut with_root = forged.clone();
+    with_root.tcb_info_issuer_chain = [pck_chain.clone(), sim.root_pem().into_bytes()].concat();
+    assert!(verify(&quote, &with_root, NOW, &sim.trust_anchors()).is_err());
+    let mut qe = honest.clone();
+    qe.qe_identity_signature = sim
+        .sign_as(SimRole::Pck, qe.qe_identity.as_bytes())
+        .unwrap()
+        .to_vec();
+    qe.qe_identity_issuer_chain = pck_chain;
+    assert!(matches!(
+        verify(&quote, &qe, NOW, &sim.trust_anchors()),
+        Err(Error::WrongChainShape { .. })
+    ));
+    // The TCB Signing key cannot stand in for a PCK CA in the PCK CRL's chain.
+    let mut crl = honest.clone();
+    crl.pck_crl_issuer_chain = format!(
+        "{}{}",
+        sim.cert_pem(SimRole::TcbSigning).unwrap(),
+        sim.root_pem()
+    )
+    .into_bytes();
+    assert!(verify(&quote, &crl, NOW, &sim.trust_anchors()).is_err());
+}

@@ -43,11 +43,8 @@ pub enum Action {
     },
 }
 
-fn secret(path: &Path) -> anyhow::Result<String> {
-    Ok(std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .trim()
-        .to_owned())
+fn secret(path: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    Ok(keyvault::app::read_admin_secret(path)?)
 }
 
 async fn all(urls: &[String]) -> anyhow::Result<Vec<NodeInfo>> {

@@ -58,6 +58,14 @@ pub const GATEKEEPER_MEASUREMENT: [u8; 32] = [0x6b; 32];
 /// MRENCLAVE of the demo worker.
 pub const DEMO_MR_ENCLAVE: [u8; 32] = [0xd3; 32];
 
+/// The demo worker's TEE identity: its tenant names its keys and its registry entry.
+pub fn demo_tenant() -> keyvault::tenant::TeeIdentity {
+    keyvault::tenant::TeeIdentity::Sgx {
+        mr_enclave: DEMO_MR_ENCLAVE,
+        kss: None,
+    }
+}
+
 fn now() -> i64 {
     attestation_service::rest::system_now()
 }
@@ -153,6 +161,7 @@ pub async fn attestation(
         release_policy: ReleasePolicy {
             issuer: Some(format!("http://{rest_addr}")),
             trust_roots: vec!["sim".into()],
+            attestation_policies: vec!["devnet".into()],
             ..ReleasePolicy::default()
         },
         sim,
@@ -203,7 +212,7 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
             let _ = stop_chain.recv().await;
         },
     ));
-    for m in [DEMO_MR_ENCLAVE, GATEKEEPER_MEASUREMENT] {
+    for m in [demo_tenant().digest(), GATEKEEPER_MEASUREMENT] {
         if !ledger
             .allowed_measurements()
             .await?
@@ -244,7 +253,7 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
                 cert: gdir.join("cert.pem"),
             },
             attestation: AttestationTrust {
-                jwks_url: Some(format!("http://{rest_addr}/v1/jwks")),
+                jwks_url: Some(format!("http://{rest_addr}/.well-known/jwks.json")),
                 jwks_file: None,
             },
             policy: release_policy.clone(),
@@ -361,7 +370,7 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
             &Worker {
                 identity_key: public_key(&demo.identity.verifying_key()),
                 hpke_key: demo.hpke_public_key.clone(),
-                measurement: DEMO_MR_ENCLAVE.to_vec(),
+                measurement: demo_tenant().digest().to_vec(),
                 attestation_hash: sha2::Sha256::digest(demo.token.as_bytes()).into(),
                 registered_at: 0,
             },
@@ -473,7 +482,7 @@ pub async fn demo_worker(
         .to_owned();
     let key_id = KeyId {
         epoch: 0,
-        tenant: hex::encode(DEMO_MR_ENCLAVE),
+        tenant: demo_tenant().tenant_id(),
         path: "demo".into(),
         purpose: "aes-256-gcm".into(),
     };

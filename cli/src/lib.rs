@@ -527,7 +527,17 @@ pub fn sim_init(dir: &Path, valid_from: i64) -> anyhow::Result<()> {
         let p = dir.join(name);
         std::fs::write(&p, data).with_context(|| format!("writing {}", p.display()))
     };
-    write("sim.json", sim.to_json())?;
+    // Every private key of the simulated PKI: whoever reads it mints quotes that an
+    // attestation service trusting this root accepts. Owner-only, never overwritten.
+    let state = dir.join("sim.json");
+    if state.exists() {
+        anyhow::bail!(
+            "{} exists; not overwriting a simulated PKI",
+            state.display()
+        );
+    }
+    keyvault::store::write_private(&state, zeroize::Zeroizing::new(sim.to_json()).as_bytes())
+        .with_context(|| format!("writing {}", state.display()))?;
     write("root.pem", sim.root_pem())?;
     write(
         "collateral-sgx.json",
@@ -640,6 +650,44 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// The TEE identity of verified measurements, from which the tenant id its keys are
+/// derived under follows ([`keyvault::tenant`]).
+pub fn tee_identity(
+    m: &attestation_service::verify::Measurements,
+) -> Option<keyvault::tenant::TeeIdentity> {
+    use attestation_service::verify::Measurements;
+    use keyvault::tenant::TeeIdentity;
+    match m {
+        Measurements::Sgx {
+            mr_enclave,
+            attributes,
+            config_id,
+            config_svn,
+            ..
+        } => Some(TeeIdentity::sgx(
+            *mr_enclave,
+            attributes,
+            *config_id,
+            *config_svn,
+        )),
+        Measurements::Tdx {
+            mr_td,
+            rtmr,
+            mr_config_id,
+            mr_owner,
+            mr_owner_config,
+            ..
+        } => Some(TeeIdentity::Tdx {
+            mr_td: *mr_td,
+            rtmr: *rtmr,
+            mr_config_id: *mr_config_id,
+            mr_owner: *mr_owner,
+            mr_owner_config: *mr_owner_config,
+        }),
+        _ => None,
+    }
+}
+
 /// The JSON object and exit code for a verification outcome.
 pub fn verdict_json(
     verdict: &Result<attestation_service::VerifiedQuote, attestation_service::Error>,
@@ -649,6 +697,9 @@ pub fn verdict_json(
             let mut json = serde_json::to_value(v).unwrap_or_default();
             if let Some(obj) = json.as_object_mut() {
                 obj.insert("ok".into(), true.into());
+                if let Some(identity) = tee_identity(&v.measurements) {
+                    obj.insert("tenant".into(), identity.tenant_id().into());
+                }
             }
             (json, ExitCode::SUCCESS)
         }

@@ -74,6 +74,22 @@ fn verifies_a_hex_tdx_quote_and_reports_rejections() {
         "{json}"
     );
     assert!(json["mr_td"].as_str().unwrap().starts_with("f06dfda6"));
+    // The tenant its keys are derived under: the whole TD identity, not MRTD alone.
+    let h48 = |v: &serde_json::Value| -> [u8; 48] {
+        hex::decode(v.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let rtmr = json["rtmr"].as_array().unwrap();
+    let identity = keyvault::tenant::TeeIdentity::Tdx {
+        mr_td: h48(&json["mr_td"]),
+        rtmr: [h48(&rtmr[0]), h48(&rtmr[1]), h48(&rtmr[2]), h48(&rtmr[3])],
+        mr_config_id: h48(&json["mr_config_id"]),
+        mr_owner: h48(&json["mr_owner"]),
+        mr_owner_config: h48(&json["mr_owner_config"]),
+    };
+    assert_eq!(json["tenant"], identity.tenant_id());
 
     let (code, json, _) = phalanx(&[
         "quote",
@@ -153,8 +169,22 @@ fn unusable_arguments_exit_2() {
 fn simulated_quotes_verify_only_under_the_simulated_root() {
     let dir = std::env::temp_dir().join(format!("phalanx-cli-sim-{}", std::process::id()));
     let d = dir.display().to_string();
+    let _ = std::fs::remove_dir_all(&dir);
     let (code, _, err) = phalanx(&["sim", "init", "--dir", &d, "--valid-from", "1760000000"]);
     assert_eq!(code, 0, "{err}");
+    // L5: the simulated PKI's private keys are readable by their owner only, and a
+    // second init does not replace them.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("sim.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "sim.json mode {mode:o}");
+    }
+    let (code, _, _) = phalanx(&["sim", "init", "--dir", &d, "--valid-from", "1760000000"]);
+    assert_ne!(code, 0);
     for (tee, col) in [
         ("sgx", "collateral-sgx.json"),
         ("tdx", "collateral-tdx.json"),

@@ -169,7 +169,7 @@ async fn nodes_killed_at_any_time_come_back_in_agreement() {
                  [listen]\nclient = \"127.0.0.1:{client}\"\npeer = \"127.0.0.1:{peer}\"\n\
                  [tls]\nca_cert = \"{r}/ca.pem\"\ncert = \"{d}/cert.pem\"\n\
                  [attestation]\njwks_file = \"{r}/jwks.json\"\n\
-                 [policy]\nissuer = \"http://{rest}\"\ntrust_roots = [\"sim\"]\n\
+                 [policy]\nissuer = \"http://{rest}\"\ntrust_roots = [\"sim\"]\nattestation_policies = [\"devnet\"]\n\
                  [rounds]\nphase_timeout_ms = 4000\npoll_interval_ms = 50\n",
                 d = dir.display(),
                 r = root.display(),

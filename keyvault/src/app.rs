@@ -144,6 +144,13 @@ impl NodeConfig {
                 "config: [attestation] needs exactly one of jwks_url, jwks_file".into(),
             ));
         }
+        if let Some(url) = &c.attestation.jwks_url
+            && !jwks_url_ok(url)
+        {
+            return Err(AppError(format!(
+                "config: jwks_url {url:?} must be https (plain http only to a loopback address)"
+            )));
+        }
         Ok(c)
     }
 
@@ -155,18 +162,58 @@ impl NodeConfig {
     }
 }
 
+/// Whether the attestation service's keys may be fetched from `url`: over https, or
+/// over plain http only from this machine (a JWKS read off the network in the clear
+/// lets anyone on the path choose which tokens the gatekeeper trusts).
+pub fn jwks_url_ok(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Shortest admin secret accepted, in characters (the attestation service's bound too).
+pub const MIN_ADMIN_SECRET: usize = 16;
+
 /// Reads the admin secret at `path`, creating a random one (0600) if absent.
 pub fn admin_secret(path: &Path) -> Result<Zeroizing<String>, AppError> {
     if !path.exists() {
         let mut raw = Zeroizing::new([0u8; 32]);
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), raw.as_mut())
             .map_err(|_| AppError("no randomness".into()))?;
-        let text = Zeroizing::new(raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let text = Zeroizing::new(hex::encode(raw.as_ref()));
         crate::store::write_private(path, text.as_bytes())
             .map_err(|e| app_err(path.display())(e.to_string()))?;
     }
-    let text = std::fs::read_to_string(path).map_err(|e| app_err(path.display())(e.to_string()))?;
-    Ok(Zeroizing::new(text.trim().to_owned()))
+    read_admin_secret(path)
+}
+
+/// Reads an existing admin secret (surrounding whitespace trimmed), refusing one shorter
+/// than [`MIN_ADMIN_SECRET`]: an empty or short secret file must not open the admin
+/// service. Used by the node and by the administrator's tools.
+pub fn read_admin_secret(path: &Path) -> Result<Zeroizing<String>, AppError> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| app_err(path.display())(e.to_string()))?,
+    );
+    let secret = Zeroizing::new(text.trim().to_owned());
+    if secret.chars().count() < MIN_ADMIN_SECRET {
+        return Err(AppError(format!(
+            "the admin secret in {} is shorter than {MIN_ADMIN_SECRET} characters",
+            path.display()
+        )));
+    }
+    Ok(secret)
 }
 
 /// An opened gatekeeper, not yet serving.
@@ -344,6 +391,54 @@ mod tests {
         assert_eq!(c.index, 1);
         assert_eq!(c.policy.trust_roots, vec!["intel".to_owned()]);
         assert!(!c.policy.allow_warning);
+        assert_eq!(c.policy.attestation_policies, vec!["app".to_owned()]);
+        // L4: the attestation service serves its keys at the RFC 8615 well-known path.
+        assert!(
+            c.attestation
+                .jwks_url
+                .as_deref()
+                .is_some_and(|u| u.ends_with("/.well-known/jwks.json"))
+        );
+    }
+
+    #[test]
+    fn attack_l4_jwks_over_plain_http_only_on_loopback() {
+        for ok in [
+            "https://as.example/.well-known/jwks.json",
+            "http://127.0.0.1:8080/.well-known/jwks.json",
+            "http://localhost:8080/x",
+            "http://[::1]:8080/x",
+        ] {
+            assert!(jwks_url_ok(ok), "{ok}");
+        }
+        for bad in [
+            "http://as.example/.well-known/jwks.json",
+            "http://10.0.0.1:8080/x",
+            "http://127.0.0.1.evil.example/x",
+            "http://localhost.evil.example/x",
+            "ftp://127.0.0.1/x",
+            "127.0.0.1:8080",
+        ] {
+            assert!(!jwks_url_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn attack_l6_short_or_empty_admin_secrets_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in [
+            ("empty", ""),
+            ("blank", "  \n"),
+            ("short", "0123456789abcde"),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, content).unwrap();
+            assert!(admin_secret(&p).is_err(), "{name}");
+            assert!(read_admin_secret(&p).is_err(), "{name}");
+        }
+        let p = dir.path().join("ok");
+        std::fs::write(&p, "0123456789abcdef\n").unwrap();
+        assert_eq!(*read_admin_secret(&p).unwrap(), "0123456789abcdef");
     }
 
     #[test]

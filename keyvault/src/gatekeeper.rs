@@ -152,7 +152,7 @@ impl Gatekeeper {
         jwks: Jwks,
         policy: ReleasePolicy,
     ) -> Self {
-        let log_id = Sha256::digest(identity.verifying_key().to_sec1_bytes()).into();
+        let log_id = crate::translog::log_id(&identity.verifying_key());
         Self {
             index,
             identity,

@@ -39,10 +39,8 @@ use std::time::Duration;
 use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
-/// Domain tag of signed peer messages.
-pub const PEER_MESSAGE: &[u8] = b"phalanx/v1/peer-message";
-/// The confirmation's phase number.
-pub const CONFIRM: u8 = u8::MAX;
+pub use crate::round::{CONFIRM, PEER_MESSAGE};
+
 /// Largest peer message accepted.
 pub const MAX_PEER_MESSAGE: usize = 1 << 20;
 
@@ -137,29 +135,7 @@ pub enum RoundError {
     Node(#[from] NodeError),
 }
 
-/// The signed bytes of a peer message. `recipient` is the caller for protocol
-/// phases (whose private part it carries) and 0 for confirmations and aborts, which are
-/// the same for everyone.
-fn signed_bytes(
-    id: &RoundId,
-    phase: u8,
-    sender: NodeIndex,
-    recipient: u16,
-    aborted: bool,
-    public: &[u8],
-    private: &[u8],
-) -> Vec<u8> {
-    let mut w = crate::wire::Writer::default();
-    w.0.extend_from_slice(PEER_MESSAGE);
-    w.0.extend_from_slice(id);
-    w.u8(phase);
-    w.index(sender);
-    w.u16(recipient);
-    w.u8(u8::from(aborted));
-    w.bytes(public);
-    w.bytes(private);
-    w.0
-}
+use crate::round::peer_message_bytes as signed_bytes;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

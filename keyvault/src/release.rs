@@ -18,9 +18,16 @@
 //!    SHA-256 of the runtime data sent, and that runtime data ([`WorkerRuntimeData`])
 //!    names the HPKE key of the request — so the partial can only be opened inside the
 //!    attested TEE;
-//! 5. the key id's tenant is the worker's own measurement (lower-case hex of MRENCLAVE
-//!    or MRTD), or the policy grants that measurement the tenant explicitly
-//!    ([`Grant`]). By default a worker derives only under its own measurement.
+//! 5. the token was appraised under an attestation policy this gatekeeper names
+//!    ([`ReleasePolicy::attestation_policies`]: the worker picks the policy it asks the
+//!    service for, so the gatekeeper must say which ones count), and the enclave or TD
+//!    is neither in debug mode nor bound to a service TD — refused whatever the
+//!    appraisal said, since the host or the service TD can read its memory;
+//! 6. the key id's tenant is the worker's own tenant id ([`crate::tenant`]: a hash of
+//!    its whole identity, MRENCLAVE (+ CONFIGID/CONFIGSVN with KSS) or MRTD ‖ RTMR0–3
+//!    ‖ MRCONFIGID ‖ MROWNER ‖ MROWNERCONFIG), or the policy grants that tenant the
+//!    requested one explicitly ([`Grant`]). By default a worker derives only under its
+//!    own tenant.
 //!
 //! The worker's report data binds the runtime data through the attestation service
 //! (`REPORTDATA = SHA-512(tag ‖ nonce ‖ runtime data)`), and the token binds its hash:
@@ -28,6 +35,7 @@
 //! seeing the quote.
 
 use crate::derive::KeyId;
+use crate::tenant::TeeIdentity;
 use base64::Engine as _;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -98,11 +106,11 @@ pub enum ReleaseError {
     /// A service TD is bound to the TD and can read its state.
     #[error("TDs with a bound service TD never receive keys")]
     ServiceTdBound,
-    /// The measurement may not derive under this tenant.
-    #[error("measurement {measurement} may not derive keys of tenant {tenant:?}")]
+    /// The worker may not derive under this tenant.
+    #[error("tenant {tenant_of_worker} may not derive keys of tenant {tenant:?}")]
     KeyIdNotAllowed {
-        /// The worker's measurement (hex).
-        measurement: String,
+        /// The worker's own tenant id.
+        tenant_of_worker: String,
         /// The requested tenant.
         tenant: String,
     },
@@ -156,12 +164,12 @@ fn b64(s: &str) -> Result<Vec<u8>, ReleaseError> {
         .map_err(|_| ReleaseError::TokenMalformed("base64url"))
 }
 
-/// A measurement allowed to derive under further tenants.
+/// A tenant allowed to derive under further tenants.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
-    /// MRENCLAVE or MRTD, hex.
-    pub measurement: String,
+    /// The worker's own tenant id ([`crate::tenant`]), hex.
+    pub tenant: String,
     /// Tenants it may also derive under.
     pub tenants: Vec<String>,
 }
@@ -196,7 +204,7 @@ pub struct ReleasePolicy {
     /// refused until the operator names the policies that pin its workers.
     #[serde(default)]
     pub attestation_policies: Vec<String>,
-    /// Extra tenants per measurement.
+    /// Extra tenants per tenant.
     #[serde(default)]
     pub grants: Vec<Grant>,
 }
@@ -270,7 +278,7 @@ impl WorkerRuntimeData {
 pub struct Authorized {
     /// `sgx` or `tdx`.
     pub tee: String,
-    /// MRENCLAVE or MRTD, lower-case hex.
+    /// MRENCLAVE or MRTD, lower-case hex (for logs; keys follow the tenant).
     pub measurement: String,
     /// The worker's tenant id ([`crate::tenant`]).
     pub tenant: String,
@@ -286,10 +294,74 @@ struct Header {
     kid: Option<String>,
 }
 
+/// The evidence fields of a token submodule the release check reads (the attestation
+/// service writes the verified quote there; see `attestation_service::verify`).
 #[derive(Deserialize)]
 struct Evidence {
+    tee: String,
+    debug: bool,
+    #[serde(default)]
+    service_td: bool,
     mr_enclave: Option<String>,
+    attributes: Option<String>,
+    config_id: Option<String>,
+    config_svn: Option<u16>,
     mr_td: Option<String>,
+    rtmr: Option<[String; 4]>,
+    mr_config_id: Option<String>,
+    mr_owner: Option<String>,
+    mr_owner_config: Option<String>,
+}
+
+fn fixed<const N: usize>(field: Option<&String>) -> Result<[u8; N], ReleaseError> {
+    let bad = || ReleaseError::TokenMalformed("evidence field");
+    let bytes = hex::decode(field.ok_or_else(bad)?).map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
+}
+
+impl Evidence {
+    /// The TEE identity the tenant is derived from, and the bare measurement (MRENCLAVE
+    /// or MRTD, lower-case hex) for logs.
+    fn identity(&self, submodule: &str) -> Result<(TeeIdentity, String), ReleaseError> {
+        let identity = match (submodule, self.tee.as_str()) {
+            ("sgx", "sgx") => TeeIdentity::sgx(
+                fixed(self.mr_enclave.as_ref())?,
+                &fixed(self.attributes.as_ref())?,
+                fixed(self.config_id.as_ref())?,
+                self.config_svn
+                    .ok_or(ReleaseError::TokenMalformed("evidence field"))?,
+            ),
+            ("tdx", "tdx") => {
+                let [r0, r1, r2, r3] = self
+                    .rtmr
+                    .as_ref()
+                    .ok_or(ReleaseError::TokenMalformed("evidence field"))?;
+                TeeIdentity::Tdx {
+                    mr_td: fixed(self.mr_td.as_ref())?,
+                    rtmr: [
+                        fixed(Some(r0))?,
+                        fixed(Some(r1))?,
+                        fixed(Some(r2))?,
+                        fixed(Some(r3))?,
+                    ],
+                    mr_config_id: fixed(self.mr_config_id.as_ref())?,
+                    mr_owner: fixed(self.mr_owner.as_ref())?,
+                    mr_owner_config: fixed(self.mr_owner_config.as_ref())?,
+                }
+            }
+            _ => return Err(ReleaseError::TokenMalformed("unknown TEE submodule")),
+        };
+        let measurement = match &identity {
+            TeeIdentity::Sgx { mr_enclave, .. } => hex::encode(mr_enclave),
+            TeeIdentity::Tdx { mr_td, .. } => hex::encode(mr_td),
+        };
+        Ok((identity, measurement))
+    }
+}
+
+#[derive(Deserialize)]
+struct PolicyClaim {
+    policy_id: String,
 }
 
 #[derive(Deserialize)]
@@ -298,6 +370,8 @@ struct Submodule {
     evidence: Evidence,
     #[serde(rename = "phalanx.runtime_data_hash")]
     runtime_data_hash: String,
+    #[serde(rename = "phalanx.policy")]
+    policy: PolicyClaim,
 }
 
 #[derive(Deserialize)]
@@ -403,27 +477,37 @@ pub fn authorize(
         return Err(ReleaseError::HpkeKeyNotBound);
     }
 
-    // 5. Which keys this measurement may derive.
-    let measurement = match tee.as_str() {
-        "sgx" => sub.evidence.mr_enclave,
-        "tdx" => sub.evidence.mr_td,
-        _ => None,
+    // 5. The appraisal this gatekeeper accepts: a policy it names, never debug or a
+    //    bound service TD, whatever that policy allowed.
+    if !policy.attestation_policies.contains(&sub.policy.policy_id) {
+        return Err(ReleaseError::PolicyNotAccepted(
+            sub.policy.policy_id.chars().take(64).collect(),
+        ));
     }
-    .ok_or(ReleaseError::TokenMalformed("no measurement"))?
-    .to_ascii_lowercase();
-    let granted = key_id.tenant == measurement
-        || policy.grants.iter().any(|g| {
-            g.measurement.eq_ignore_ascii_case(&measurement) && g.tenants.contains(&key_id.tenant)
-        });
+    if sub.evidence.debug {
+        return Err(ReleaseError::DebugTee);
+    }
+    if sub.evidence.service_td {
+        return Err(ReleaseError::ServiceTdBound);
+    }
+
+    // 6. Which keys this identity may derive: its own tenant, or a granted one.
+    let (identity, measurement) = sub.evidence.identity(&tee)?;
+    let tenant = identity.tenant_id();
+    let granted = key_id.tenant == tenant
+        || policy
+            .grants
+            .iter()
+            .any(|g| g.tenant.eq_ignore_ascii_case(&tenant) && g.tenants.contains(&key_id.tenant));
     if !granted {
         return Err(ReleaseError::KeyIdNotAllowed {
-            measurement,
+            tenant_of_worker: tenant,
             tenant: key_id.tenant.chars().take(128).collect(),
         });
     }
     Ok(Authorized {
         tee,
-        tenant: measurement.clone(),
+        tenant,
         measurement,
         worker,
         token_expires: claims.exp,

@@ -310,6 +310,112 @@ pub fn digest(id: &RoundId, public: &PublicKeySet) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Domain tag of signed peer messages (protocol messages, aborts, confirmations).
+pub const PEER_MESSAGE: &[u8] = b"phalanx/v1/peer-message";
+/// The confirmation's phase number.
+pub const CONFIRM: u8 = u8::MAX;
+
+/// The bytes a member signs for a peer message: tag ‖ round id ‖ phase ‖ sender ‖
+/// recipient (0 for broadcasts, aborts and confirmations) ‖ aborted ‖ public ‖ private.
+pub fn peer_message_bytes(
+    id: &RoundId,
+    phase: u8,
+    sender: NodeIndex,
+    recipient: u16,
+    aborted: bool,
+    public: &[u8],
+    private: &[u8],
+) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.0.extend_from_slice(PEER_MESSAGE);
+    w.0.extend_from_slice(id);
+    w.u8(phase);
+    w.index(sender);
+    w.u16(recipient);
+    w.u8(u8::from(aborted));
+    w.bytes(public);
+    w.bytes(private);
+    w.0
+}
+
+/// What `sender` signs to confirm that round `id` ended, for it, with `digest`
+/// ([`digest`]). Addressed to nobody, so anyone can check and pass it on.
+pub fn confirmation_bytes(id: &RoundId, sender: NodeIndex, digest: &[u8; 32]) -> Vec<u8> {
+    peer_message_bytes(id, CONFIRM, sender, 0, false, digest, &[])
+}
+
+/// A commit certificate: every participant's signed confirmation of the same outcome.
+/// It proves that the whole committee holds the new public key set, so it is what the
+/// registry accepts before it publishes an epoch's keys, and what a member needs to
+/// install a round.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommitCertificate {
+    /// ECDSA P-256 signatures (r ‖ s) over [`confirmation_bytes`], by index.
+    pub confirmations: BTreeMap<NodeIndex, [u8; 64]>,
+}
+
+impl CommitCertificate {
+    /// Checks that every participant of `spec`, and nobody else, confirmed that the
+    /// round ended with `public`.
+    pub fn verify(&self, spec: &RoundSpec, public: &PublicKeySet) -> Result<(), Error> {
+        use p256::ecdsa::signature::Verifier as _;
+        let id = spec.id();
+        let d = digest(&id, public);
+        if self.confirmations.len() != spec.participants.len() {
+            return Err(Error::Malformed(
+                "certificate: not one confirmation per participant",
+            ));
+        }
+        for p in &spec.participants {
+            let sig = self
+                .confirmations
+                .get(&p.index)
+                .and_then(|s| p256::ecdsa::Signature::from_slice(s).ok())
+                .ok_or(Error::BadSignature(p.index))?;
+            p.identity
+                .verify(&confirmation_bytes(&id, p.index, &d), &sig)
+                .map_err(|_| Error::BadSignature(p.index))?;
+        }
+        Ok(())
+    }
+
+    /// Canonical encoding: a list of (index, signature).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        let items: Vec<(&NodeIndex, &[u8; 64])> = self.confirmations.iter().collect();
+        w.list(&items, |w, (i, s)| {
+            w.index(**i);
+            w.bytes(&s[..]);
+        });
+        w.0
+    }
+
+    /// Strict decoding of [`Self::encode`]: indices strictly increasing, 64-byte
+    /// signatures, nothing after.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(bytes, "commit certificate");
+        let items = r.list(|r| {
+            let i = r.index()?;
+            let s: [u8; 64] = r
+                .bytes(64)?
+                .try_into()
+                .map_err(|_| Error::Malformed("certificate signature length"))?;
+            Ok((i, s))
+        })?;
+        r.finish()?;
+        let mut confirmations = BTreeMap::new();
+        let mut last = None;
+        for (i, s) in items {
+            if last.is_some_and(|l| l >= i) {
+                return Err(Error::Malformed("certificate indices not increasing"));
+            }
+            last = Some(i);
+            confirmations.insert(i, s);
+        }
+        Ok(Self { confirmations })
+    }
+}
+
 enum State {
     Dkg1(dkg::Dealt),
     Dkg2(dkg::Complained),

@@ -140,9 +140,33 @@ impl std::fmt::Debug for PeerTls {
     }
 }
 
+/// Why the identity key may also be the TLS key (review finding M3).
+///
+/// The peer listener runs rustls through tonic, which cannot switch TLS 1.2 off. In a
+/// TLS 1.2 ECDHE handshake the server signs `client_random(32) ‖ server_random(32) ‖
+/// curve params ‖ its ephemeral key` for any TCP client, before client authentication:
+/// a signing oracle whose first 32 bytes the client chooses and whose next 32 bytes are
+/// fresh server randomness. Every message the identity key signs elsewhere puts a field
+/// the *verifier* fixes across bytes 32..52, where the oracle's output is random:
+///
+/// - tree heads: `"phalanx/v1/tree-head"` (20 bytes) ‖ log id (bytes 20..52), and every
+///   head check requires log id = SHA-256(identity key)
+///   ([`crate::translog::SignedTreeHead::verify`]);
+/// - peer messages and confirmations: `"phalanx/v1/peer-message"` (23) ‖ round id (bytes
+///   23..55), which the receiver requires to be the round it runs;
+/// - registry transactions: `"phalanx/v1/chain-tx"` (19) ‖ chain id (bytes 19..51),
+///   which the registry requires to be its own.
+///
+/// So an oracle signature passes a check only if 19 or more server-random bytes happen
+/// to equal a fixed value: probability at most 2⁻¹⁵². The test
+/// `identity_signed_messages_fix_the_bytes_a_tls12_oracle_randomizes` pins these
+/// layouts.
+pub const TLS12_ORACLE_RANDOM: std::ops::Range<usize> = 32..52;
+
 impl PeerTls {
     /// From the CA certificate and this node's certificate (PEM); the private key is
-    /// the identity key, which must be the certificate's subject key.
+    /// the identity key, which must be the certificate's subject key (see
+    /// [`TLS12_ORACLE_RANDOM`] for why that reuse is safe).
     pub fn new(ca_pem: String, cert_pem: String, identity: &IdentityKey) -> Result<Self, TlsError> {
         let der = pem_der(&cert_pem)?;
         if cert_key(&der).as_ref() != Some(&identity.verifying_key()) {
@@ -219,6 +243,29 @@ mod tests {
         let other = IdentityKey::generate(&mut rand::rng());
         assert!(PeerTls::new(ca.cert_pem().into(), cert, &other).is_err());
         assert!(cert_key(b"not a certificate").is_none());
+    }
+
+    #[test]
+    fn identity_signed_messages_fix_the_bytes_a_tls12_oracle_randomizes() {
+        let key = IdentityKey::generate(&mut rand::rng());
+        let log_id = crate::translog::log_id(&key.verifying_key());
+        let head = crate::translog::TreeHead {
+            log_id,
+            size: 1,
+            root: [0; 32],
+            timestamp: 0,
+        }
+        .signed_bytes();
+        // The log id covers the randomized bytes.
+        let at = crate::tag::TREE_HEAD.len();
+        assert!(at <= TLS12_ORACLE_RANDOM.start && at + 32 >= TLS12_ORACLE_RANDOM.end);
+        assert_eq!(head.get(at..at + 32), Some(&log_id[..]));
+        // The round id does, in peer messages.
+        let at = crate::peer::PEER_MESSAGE.len();
+        assert!(at <= TLS12_ORACLE_RANDOM.start && at + 32 >= TLS12_ORACLE_RANDOM.end);
+        // Registry transactions (`chain` crate): "phalanx/v1/chain-tx" ‖ chain id.
+        let at = b"phalanx/v1/chain-tx".len();
+        assert!(at <= TLS12_ORACLE_RANDOM.start && at + 32 >= TLS12_ORACLE_RANDOM.end - 1);
     }
 
     #[test]

@@ -354,9 +354,20 @@ pub struct SignedTreeHead {
     pub signature: Signature,
 }
 
+/// The log id of the log kept under `key`: SHA-256 of its SEC1 encoding.
+pub fn log_id(key: &VerifyingKey) -> Hash {
+    Sha256::digest(key.to_sec1_bytes()).into()
+}
+
 impl SignedTreeHead {
-    /// Checks the signature under the log's key.
+    /// Checks that the head names the log of `key` ([`log_id`]) and that `key` signed
+    /// it. Both, always: a signature alone is not enough, since a key that also signs
+    /// other 100-byte messages could be made to sign bytes that parse as a head of
+    /// some other log.
     pub fn verify(&self, key: &VerifyingKey) -> Result<&TreeHead, Error> {
+        if self.head.log_id != log_id(key) {
+            return Err(Error::Malformed("tree head names another log"));
+        }
         key.verify(&self.head.signed_bytes(), &self.signature)
             .map_err(|_| Error::Malformed("tree head signature does not verify"))?;
         Ok(&self.head)

@@ -103,7 +103,7 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     let request = ReleaseRequest {
         token: w.token.clone(),
         runtime_data: w.runtime_data.clone(),
-        key_id: key_id(0, &hex::encode(MR)),
+        key_id: key_id(0, &sgx_tenant(MR)),
         hpke_public_key: w.hpke.clone(),
     };
     let t = Duration::from_secs(5);

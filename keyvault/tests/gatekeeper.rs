@@ -81,7 +81,7 @@ fn answers(c: &mut Committee, req: &ReleaseRequest, which: &[usize]) -> Vec<Rele
 fn any_three_of_five_give_the_same_key_and_two_may_be_down() {
     let w = worker(MR, MR, "sim");
     let mut c = committee(&w.jwks);
-    let req = request(&w, &hex::encode(MR));
+    let req = request(&w, &sgx_tenant(MR));
     let all = answers(&mut c, &req, &[0, 1, 2, 3, 4]);
     let a = assemble(&req, &w.recipient, &c.public, &c.identities, &all).unwrap();
     assert!(a.faulty.is_empty());
@@ -110,7 +110,7 @@ fn any_three_of_five_give_the_same_key_and_two_may_be_down() {
 fn lying_gatekeepers_are_named_and_outvoted() {
     let w = worker(MR, MR, "sim");
     let mut c = committee(&w.jwks);
-    let req = request(&w, &hex::encode(MR));
+    let req = request(&w, &sgx_tenant(MR));
     let first = answers(&mut c, &req, &[0, 1, 2]);
     let honest = assemble(&req, &w.recipient, &c.public, &c.identities, &first).unwrap();
     // Gatekeeper 2 evaluates a wrong share: its DLEQ proof fails against S_2.
@@ -176,13 +176,13 @@ fn refusals_name_the_reason_and_log_nothing() {
         refused,
         GatekeeperError::Refused(ReleaseError::KeyIdNotAllowed { .. })
     ));
-    let mut future = request(&w, &hex::encode(MR));
+    let mut future = request(&w, &sgx_tenant(MR));
     future.key_id.epoch = 1;
     assert_eq!(
         g.release(&future, NOW, &mut rand::rng()).unwrap_err(),
         GatekeeperError::UnknownEpoch(1)
     );
-    let mut unbound = request(&w, &hex::encode(MR));
+    let mut unbound = request(&w, &sgx_tenant(MR));
     unbound.hpke_public_key =
         keyvault::envelope::RecipientKey::generate(&mut rand::rng()).public_bytes();
     assert_eq!(
@@ -196,7 +196,7 @@ fn refusals_name_the_reason_and_log_nothing() {
 fn every_release_is_logged_and_heads_stay_consistent() {
     let w = worker(MR, MR, "sim");
     let mut c = committee(&w.jwks);
-    let req = request(&w, &hex::encode(MR));
+    let req = request(&w, &sgx_tenant(MR));
     let g = &mut c.gatekeepers[0];
     let first = g.release(&req, NOW, &mut rand::rng()).unwrap().0;
     for _ in 0..6 {

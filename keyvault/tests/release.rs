@@ -11,9 +11,9 @@
 
 mod common;
 
+use attestation_service::sim::{SgxEnclave, TdxTd};
 use common::*;
 use keyvault::envelope::RecipientKey;
-use attestation_service::sim::{SgxEnclave, TdxTd};
 use keyvault::release::{Grant, Jwks, ReleaseError, ReleasePolicy, WorkerRuntimeData, authorize};
 use keyvault::tenant::TeeIdentity;
 
@@ -52,11 +52,11 @@ fn check(w: &World, tenant: &str, now: i64) -> Result<keyvault::release::Authori
 #[test]
 fn a_genuine_worker_gets_its_own_namespace_only() {
     let mut w = world_for(MR, MR, "sim");
-    let own = hex::encode(MR);
+    let own = sgx_tenant(MR);
     let a = check(&w, &own, NOW + 10).unwrap();
     assert_eq!(
-        (a.tee.as_str(), a.measurement.as_str()),
-        ("sgx", own.as_str())
+        (a.tee.as_str(), a.measurement.as_str(), a.tenant.as_str()),
+        ("sgx", hex::encode(MR).as_str(), own.as_str())
     );
     assert_eq!(a.worker.hpke_public_key, w.hpke);
     assert_eq!(a.token_expires, NOW + TTL);
@@ -65,7 +65,7 @@ fn a_genuine_worker_gets_its_own_namespace_only() {
         Err(ReleaseError::KeyIdNotAllowed { .. })
     ));
     w.policy.grants.push(Grant {
-        measurement: own.to_uppercase(),
+        tenant: own.to_uppercase(),
         tenants: vec!["shared".into()],
     });
     check(&w, "shared", NOW).unwrap();
@@ -75,7 +75,7 @@ fn a_genuine_worker_gets_its_own_namespace_only() {
 #[test]
 fn time_issuer_status_and_root_are_enforced() {
     let mut w = world_for(MR, MR, "sim");
-    let own = hex::encode(MR);
+    let own = sgx_tenant(MR);
     assert_eq!(
         check(&w, &own, NOW + TTL),
         Err(ReleaseError::Expired { exp: NOW + TTL })
@@ -116,7 +116,7 @@ fn time_issuer_status_and_root_are_enforced() {
 #[test]
 fn forged_tokens_and_unbound_keys_are_refused() {
     let w = world_for(MR, MR, "sim");
-    let own = hex::encode(MR);
+    let own = sgx_tenant(MR);
     // A flipped payload character.
     let mut forged = w.token.clone().into_bytes();
     let dot = forged.iter().position(|&b| b == b'.').unwrap();
@@ -333,10 +333,7 @@ fn attack_h1_debug_enclaves_are_refused_whatever_the_appraisal() {
         hpke: dbg.hpke,
         policy: sim_policy(),
     };
-    assert_eq!(
-        check(&w, &sgx_tenant(MR), NOW),
-        Err(ReleaseError::DebugTee)
-    );
+    assert_eq!(check(&w, &sgx_tenant(MR), NOW), Err(ReleaseError::DebugTee));
     // Same for a debug TD.
     let td = TdxTd {
         mr_td: [5; 48],

@@ -52,7 +52,7 @@ async fn start_member(root: &std::path::Path, ca: &ClusterCa, i: u16, w: &Worker
     let config = NodeConfig::from_toml(&format!(
         "index = {i}\ndata_dir = \"{d}\"\npeer_url = \"https://{p}\"\nadmin_secret_file = \"{d}/admin.secret\"\n\
          [tls]\nca_cert = \"{r}/ca.pem\"\ncert = \"{d}/cert.pem\"\n[attestation]\njwks_file = \"unused\"\n\
-         [policy]\nissuer = \"{ISSUER}\"\ntrust_roots = [\"sim\"]\n[rounds]\nphase_timeout_ms = 3000\npoll_interval_ms = 50\n",
+         [policy]\nissuer = \"{ISSUER}\"\ntrust_roots = [\"sim\"]\nattestation_policies = [\"app\"]\n[rounds]\nphase_timeout_ms = 3000\npoll_interval_ms = 50\n",
         d = dir.display(),
         r = root.display(),
         p = peer.local_addr().unwrap(),
@@ -107,7 +107,7 @@ async fn fetch(urls: &[String], w: &Worker, epoch: u64) -> ([u8; 32], PublicKeyS
     let request = ReleaseRequest {
         token: w.token.clone(),
         runtime_data: w.runtime_data.clone(),
-        key_id: key_id(epoch, &hex::encode(MR)),
+        key_id: key_id(epoch, &sgx_tenant(MR)),
         hpke_public_key: w.hpke.clone(),
     };
     let f = fetch_key(

@@ -137,7 +137,7 @@ fn signed_tree_heads_bind_every_field() {
     let other = IdentityKey::generate(&mut rand::rng());
     let log = log_of(9);
     let head = TreeHead {
-        log_id: [1; 32],
+        log_id: keyvault::translog::log_id(&key.verifying_key()),
         size: 9,
         root: log.root(),
         timestamp: 1_760_000_000,
@@ -158,6 +158,22 @@ fn signed_tree_heads_bind_every_field() {
             "change {change}"
         );
     }
+}
+
+/// M3: a validly signed head that names another log (what a signing oracle over
+/// 100-byte messages, such as a TLS 1.2 ServerKeyExchange under the same key, yields:
+/// attacker-chosen bytes where the log id sits) is not a head of this log.
+#[test]
+fn attack_m3_a_signed_head_of_another_log_id_is_refused() {
+    let key = IdentityKey::generate(&mut rand::rng());
+    let head = TreeHead {
+        log_id: [0x42; 32],
+        size: 9,
+        root: log_of(9).root(),
+        timestamp: 1_760_000_000,
+    };
+    let sth = head.sign(&key);
+    assert!(sth.verify(&key.verifying_key()).is_err());
 }
 
 /// The reference vectors of Certificate Transparency's Merkle tree tests (RFC 6962 /
