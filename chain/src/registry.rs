@@ -9,7 +9,8 @@
 
 use crate::state::{RuleError, State};
 use crate::types::{
-    Allowed, EpochKey, Event, Gatekeeper, Rotation, SignedTx, Tx, Worker, public_key,
+    Allowed, EpochCertificate, EpochKey, Event, Gatekeeper, Rotation, SignedTx, Tx, Worker,
+    public_key,
 };
 use p256::ecdsa::SigningKey;
 use std::future::Future;
@@ -72,20 +73,20 @@ pub trait Registry: Send + Sync {
         by: &Self::Account,
         set: &[Gatekeeper],
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
-    /// Governance or a gatekeeper: locks a rotation to `epoch`.
+    /// Governance: locks a rotation to `epoch` (the next epoch).
     fn lock_rotation(
         &self,
         by: &Self::Account,
         epoch: u64,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
-    /// Governance or a gatekeeper: publishes the locked epoch's master key.
+    /// Governance or a gatekeeper: publishes an epoch's keys with the whole
+    /// committee's certificate ([`EpochCertificate`]).
     fn publish_master_key(
         &self,
         by: &Self::Account,
-        epoch: u64,
-        mpk: &[u8],
+        certificate: &EpochCertificate,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
-    /// Governance or a gatekeeper: aborts the locked rotation.
+    /// Governance: aborts the locked rotation.
     fn abort_rotation(
         &self,
         by: &Self::Account,
@@ -161,14 +162,9 @@ impl<L: SignedLedger> Registry for L {
     async fn publish_master_key(
         &self,
         by: &SigningKey,
-        epoch: u64,
-        mpk: &[u8],
+        certificate: &EpochCertificate,
     ) -> Result<u64, RegistryError> {
-        let tx = Tx::PublishMasterKey {
-            epoch,
-            master_public_key: mpk.to_vec(),
-        };
-        signed(self, by, tx).await
+        signed(self, by, Tx::PublishMasterKey(certificate.clone())).await
     }
     async fn abort_rotation(&self, by: &SigningKey, epoch: u64) -> Result<u64, RegistryError> {
         signed(self, by, Tx::AbortRotation(epoch)).await

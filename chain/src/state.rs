@@ -60,14 +60,27 @@ pub enum RuleError {
         /// The epoch named.
         epoch: u64,
     },
-    /// Epochs only increase.
-    #[error("lock-rotation: epoch {epoch} is not after the latest published epoch {latest}")]
-    EpochNotIncreasing {
+    /// Epochs are created in order: 0, then each the latest + 1.
+    #[error("lock-rotation: epoch {epoch} is not the next epoch {next}")]
+    EpochNotNext {
         /// The epoch named.
         epoch: u64,
-        /// The latest published.
-        latest: u64,
+        /// The next one.
+        next: u64,
     },
+    /// A certificate whose round's committee is not the registry's gatekeeper set.
+    #[error("publish-master-key: the round's committee is not the gatekeeper set")]
+    CommitteeMismatch,
+    /// A certificate without a valid confirmation of this gatekeeper.
+    #[error("publish-master-key: no valid confirmation from gatekeeper {0}")]
+    MissingConfirmation(u16),
+    /// A refresh or reshare of an epoch not published, or whose set does not keep the
+    /// epoch's master public key.
+    #[error("publish-master-key: {0}")]
+    EpochMismatch(&'static str),
+    /// The round's certificate was already published.
+    #[error("publish-master-key: round already published")]
+    RoundAlreadyPublished,
     /// A field of the wrong shape (empty or over-long measurement, bad key).
     #[error("{tx}: malformed {what}")]
     Malformed {
@@ -110,6 +123,7 @@ pub struct State {
     allowed: BTreeMap<Vec<u8>, Allowed>,
     gatekeepers: Vec<Gatekeeper>,
     epochs: BTreeMap<u64, EpochKey>,
+    published_rounds: std::collections::BTreeSet<[u8; 32]>,
     rotation: Rotation,
     events: Vec<(u64, Event)>,
 }
@@ -156,6 +170,7 @@ impl State {
             allowed: BTreeMap::new(),
             gatekeepers: Vec::new(),
             epochs: BTreeMap::new(),
+            published_rounds: Default::default(),
             rotation: Rotation::Idle,
             events: Vec::new(),
         })
@@ -214,6 +229,114 @@ impl State {
     /// Every published epoch.
     pub fn epochs(&self) -> Vec<EpochKey> {
         self.epochs.values().cloned().collect()
+    }
+
+    /// The epoch a rotation may lock next: 0, or the latest published + 1.
+    pub fn next_epoch(&self) -> u64 {
+        self.epochs
+            .last_key_value()
+            .map_or(0, |(&e, _)| e.saturating_add(1))
+    }
+
+    /// Checks an epoch certificate against the registry: the round's committee is the
+    /// gatekeeper set (index, identity key, peer URL, in order); every member
+    /// confirmed the same public key set; a DKG creates the locked epoch with the
+    /// spec's threshold; a refresh or reshare keeps a published epoch's master public
+    /// key. What a single gatekeeper, or any group short of the whole committee,
+    /// cannot produce.
+    pub fn check_certificate(
+        &self,
+        cert: &crate::types::EpochCertificate,
+        now: i64,
+    ) -> Result<EpochKey, RuleError> {
+        use keyvault::round::{CommitCertificate, RoundKind, RoundSpec};
+        let malformed = |what| RuleError::Malformed {
+            tx: "publish-master-key",
+            what,
+        };
+        let spec = RoundSpec::decode(&cert.spec).map_err(|_| malformed("round spec"))?;
+        let public = keyvault::wire::public_set_from_bytes(&cert.public_key_set)
+            .map_err(|_| malformed("public key set"))?;
+        let id = spec.id();
+        if self.published_rounds.contains(&id) {
+            return Err(RuleError::RoundAlreadyPublished);
+        }
+        let epoch = spec.kind.epoch();
+        let threshold = match &spec.kind {
+            RoundKind::Dkg { threshold, .. } => {
+                if self.rotation != Rotation::Locked(epoch) {
+                    return Err(RuleError::NotLocked {
+                        tx: "publish-master-key",
+                        epoch,
+                    });
+                }
+                *threshold
+            }
+            RoundKind::Refresh { .. } => {
+                u16::try_from(public.threshold()).map_err(|_| malformed("public key set"))?
+            }
+            RoundKind::Reshare { new_threshold, .. } => *new_threshold,
+        };
+        let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
+        if !matches!(spec.kind, RoundKind::Dkg { .. }) {
+            let Some(current) = self.epochs.get(&epoch) else {
+                return Err(RuleError::EpochMismatch("the epoch is not published"));
+            };
+            if current.master_public_key != mpk {
+                return Err(RuleError::EpochMismatch(
+                    "the new set changes the epoch's master public key",
+                ));
+            }
+        }
+        // The committee is the registry's gatekeeper set, and the set is theirs.
+        let committee: Vec<(u16, PublicKey, &str)> = spec
+            .participants
+            .iter()
+            .map(|p| {
+                (
+                    p.index.get(),
+                    crate::types::public_key(&p.identity),
+                    p.url.as_str(),
+                )
+            })
+            .collect();
+        let registered: Vec<(u16, PublicKey, &str)> = self
+            .gatekeepers
+            .iter()
+            .map(|g| (g.index, g.identity_key.clone(), g.peer_url.as_str()))
+            .collect();
+        if committee != registered {
+            return Err(RuleError::CommitteeMismatch);
+        }
+        let members: Vec<u16> = public.members().map(|m| m.get()).collect();
+        let indices: Vec<u16> = committee.iter().map(|c| c.0).collect();
+        if members != indices || public.threshold() != usize::from(threshold) {
+            return Err(malformed("public key set"));
+        }
+        // Every member's confirmation of that set.
+        if cert.signatures.len() != spec.participants.len() {
+            return Err(malformed("confirmations"));
+        }
+        let confirmations = spec
+            .participants
+            .iter()
+            .zip(&cert.signatures)
+            .map(|(p, s)| (p.index, *s))
+            .collect();
+        CommitCertificate { confirmations }
+            .verify(&spec, &public)
+            .map_err(|e| match e {
+                keyvault::Error::BadSignature(i) => RuleError::MissingConfirmation(i.get()),
+                _ => malformed("confirmations"),
+            })?;
+        Ok(EpochKey {
+            epoch,
+            master_public_key: mpk,
+            threshold,
+            public_key_set: cert.public_key_set.clone(),
+            round_id: id,
+            published_at: now,
+        })
     }
 
     /// The rotation lock.
@@ -388,51 +511,38 @@ impl State {
                 Event::GatekeepersChanged(indices)
             }
             Tx::LockRotation(epoch) => {
-                need_governance_or_gatekeeper()?;
+                need_governance()?;
                 if let Rotation::Locked(locked) = self.rotation {
                     return Err(RuleError::RotationLocked { tx: name, locked });
                 }
-                if let Some((&latest, _)) = self.epochs.last_key_value()
-                    && *epoch <= latest
-                {
-                    return Err(RuleError::EpochNotIncreasing {
+                let next = self.next_epoch();
+                if *epoch != next {
+                    return Err(RuleError::EpochNotNext {
                         epoch: *epoch,
-                        latest,
+                        next,
                     });
                 }
                 self.rotation = Rotation::Locked(*epoch);
                 Event::RotationLocked(*epoch)
             }
-            Tx::PublishMasterKey {
-                epoch,
-                master_public_key,
-            } => {
+            Tx::PublishMasterKey(cert) => {
                 need_governance_or_gatekeeper()?;
-                if self.rotation != Rotation::Locked(*epoch) {
-                    return Err(RuleError::NotLocked {
-                        tx: name,
-                        epoch: *epoch,
-                    });
+                let key = self.check_certificate(cert, now)?;
+                let epoch = key.epoch;
+                let dkg = !self.epochs.contains_key(&epoch);
+                if dkg {
+                    self.rotation = Rotation::Idle;
                 }
-                if !key_ok(master_public_key) {
-                    return Err(RuleError::Malformed {
-                        tx: name,
-                        what: "master public key",
-                    });
+                self.published_rounds.insert(key.round_id);
+                self.epochs.insert(epoch, key);
+                if dkg {
+                    Event::MasterKeyPublished(epoch)
+                } else {
+                    Event::PublicKeySetUpdated(epoch)
                 }
-                self.epochs.insert(
-                    *epoch,
-                    EpochKey {
-                        epoch: *epoch,
-                        master_public_key: master_public_key.clone(),
-                        published_at: now,
-                    },
-                );
-                self.rotation = Rotation::Idle;
-                Event::MasterKeyPublished(*epoch)
             }
             Tx::AbortRotation(epoch) => {
-                need_governance_or_gatekeeper()?;
+                need_governance()?;
                 if self.rotation != Rotation::Locked(*epoch) {
                     return Err(RuleError::NotLocked {
                         tx: name,

@@ -75,16 +75,69 @@ pub struct Gatekeeper {
     pub peer_url: String,
 }
 
-/// The master public key of one epoch.
+/// The keys of one epoch as its committee certified them: the master public key, the
+/// threshold and the whole public key set (the committee's public shares) that
+/// workers check gatekeepers' answers against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochKey {
     /// The epoch.
     pub epoch: u64,
     /// `MPK`, compressed SEC1.
     pub master_public_key: Vec<u8>,
-    /// When it was published.
+    /// `t`.
+    pub threshold: u16,
+    /// The public key set ([`keyvault::wire::public_set_bytes`]).
+    pub public_key_set: Vec<u8>,
+    /// The round that produced it (its DKG, or the last refresh or reshare).
+    pub round_id: [u8; 32],
+    /// When it was (last) published.
     pub published_at: i64,
 }
+
+/// What a committee signs to put an epoch's keys on the registry: the round's spec,
+/// the public key set it ended with, and every participant's confirmation signature
+/// (ECDSA P-256 r ‖ s over [`keyvault::round::confirmation_bytes`]), in the spec's
+/// participant order. The same confirmations the members exchange before they install
+/// the round: nobody can publish keys the whole committee did not confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochCertificate {
+    /// [`keyvault::round::RoundSpec::encode`].
+    pub spec: Vec<u8>,
+    /// [`keyvault::wire::public_set_bytes`].
+    pub public_key_set: Vec<u8>,
+    /// One signature per participant, in the spec's order.
+    pub signatures: Vec<[u8; 64]>,
+}
+
+impl EpochCertificate {
+    /// The certificate of a round that ended with `public`, from its members'
+    /// confirmations (in the spec's participant order; a missing one is left zero and
+    /// fails verification).
+    pub fn new(
+        spec: &keyvault::round::RoundSpec,
+        public: &keyvault::share::PublicKeySet,
+        confirmations: &keyvault::round::CommitCertificate,
+    ) -> Self {
+        Self {
+            spec: spec.encode(),
+            public_key_set: keyvault::wire::public_set_bytes(public),
+            signatures: spec
+                .participants
+                .iter()
+                .map(|p| {
+                    confirmations
+                        .confirmations
+                        .get(&p.index)
+                        .copied()
+                        .unwrap_or([0; 64])
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Largest round spec or public key set in a certificate.
+pub const MAX_CERTIFICATE_FIELD: usize = 64 * 1024;
 
 /// Whether a rotation (a new epoch's DKG) is under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,16 +160,13 @@ pub enum Tx {
     RemoveMeasurement(Vec<u8>),
     /// Governance: replace the gatekeeper set (each must be a registered worker).
     SetGatekeepers(Vec<Gatekeeper>),
-    /// Governance or a gatekeeper: start creating `epoch`.
+    /// Governance: start creating `epoch` (the next one: 0, or the latest + 1).
     LockRotation(u64),
-    /// Governance or a gatekeeper: publish the locked epoch's key (unlocks).
-    PublishMasterKey {
-        /// The locked epoch.
-        epoch: u64,
-        /// Its `MPK`.
-        master_public_key: Vec<u8>,
-    },
-    /// Governance or a gatekeeper: give the locked epoch up (unlocks).
+    /// Governance or a gatekeeper, with the whole committee's certificate: publish the
+    /// keys a DKG created for the locked epoch (unlocks), or the new public key set a
+    /// refresh or reshare gave an existing epoch.
+    PublishMasterKey(EpochCertificate),
+    /// Governance: give the locked epoch up (unlocks).
     AbortRotation(u64),
 }
 
@@ -164,13 +214,11 @@ impl Tx {
                 w.u8(5);
                 w.u64(*e);
             }
-            Self::PublishMasterKey {
-                epoch,
-                master_public_key,
-            } => {
+            Self::PublishMasterKey(c) => {
                 w.u8(6);
-                w.u64(*epoch);
-                w.bytes(master_public_key);
+                w.bytes(&c.spec);
+                w.bytes(&c.public_key_set);
+                w.list(&c.signatures, |w, s| w.0.extend_from_slice(s));
             }
             Self::AbortRotation(e) => {
                 w.u8(7);
@@ -202,10 +250,11 @@ impl Tx {
                 })
             })?),
             5 => Self::LockRotation(r.u64()?),
-            6 => Self::PublishMasterKey {
-                epoch: r.u64()?,
-                master_public_key: r.bytes(MAX_FIELD)?.to_vec(),
-            },
+            6 => Self::PublishMasterKey(EpochCertificate {
+                spec: r.bytes(MAX_CERTIFICATE_FIELD)?.to_vec(),
+                public_key_set: r.bytes(MAX_CERTIFICATE_FIELD)?.to_vec(),
+                signatures: r.list(|r| r.fixed::<64>())?,
+            }),
             7 => Self::AbortRotation(r.u64()?),
             _ => return Err(Malformed("transaction kind")),
         })
@@ -439,6 +488,8 @@ pub enum Event {
     RotationLocked(u64),
     /// An epoch's master key was published.
     MasterKeyPublished(u64),
+    /// A refresh or reshare gave an epoch a new public key set (same master key).
+    PublicKeySetUpdated(u64),
     /// A rotation was given up.
     RotationAborted(u64),
 }

@@ -37,10 +37,9 @@ impl<R: Registry<Account = SigningKey>> suite::Fixture for Signed<R> {
     fn governance(&self) -> &SigningKey {
         &self.governance
     }
-    async fn account(&mut self) -> (SigningKey, Vec<u8>) {
+    async fn account(&mut self) -> (SigningKey, SigningKey) {
         let k = chain::random_key();
-        let id = public_key(k.verifying_key());
-        (k, id)
+        (k.clone(), k)
     }
 }
 

@@ -86,11 +86,8 @@ impl suite::Fixture for Evm {
     fn governance(&self) -> &PrivateKeySigner {
         &self.governance
     }
-    async fn account(&mut self) -> (PrivateKeySigner, Vec<u8>) {
-        (
-            funded(&self.url).await,
-            public_key(chain::random_key().verifying_key()),
-        )
+    async fn account(&mut self) -> (PrivateKeySigner, SigningKey) {
+        (funded(&self.url).await, chain::random_key())
     }
 }
 

@@ -342,7 +342,8 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
             dir.display()
         );
     }
-    // The master key as the registry has it (node 1 publishes it after committing).
+    // The epoch as the registry has it (the members publish its certificate after
+    // committing).
     let mut on_chain = None;
     for _ in 0..100 {
         on_chain = ledger.master_key(0).await?;
@@ -352,13 +353,14 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let on_chain = on_chain.context("the registry has no master key for epoch 0")?;
-    let mpk_point = p256::PublicKey::from_sec1_bytes(&on_chain.master_public_key)?.to_projective();
     let infos: Vec<NodeInfo> = admin::cluster_status(&urls)
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    // Workers trust the public key set only if it carries the registry's master key.
-    let public = admin::agreed_public_key_set(&infos, 0, Some(&mpk_point))?;
+    // Workers take the public key set (committee, threshold, public shares) from the
+    // registry, where only the whole committee's certificate puts it — never from the
+    // gatekeepers' own status.
+    let public = keyvault::wire::public_set_from_bytes(&on_chain.public_key_set)?;
     let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
     let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
 

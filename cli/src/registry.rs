@@ -3,16 +3,20 @@
 //!
 //! A node with a registry refuses a round whose committee is not the registry's
 //! gatekeeper set (index, identity key, peer URL), and a DKG for an epoch the registry
-//! has not locked for rotation; after a DKG it committed, the member with the lowest
-//! index publishes the new master public key (signed by its identity key, which the
-//! registry knows as a gatekeeper's), which also releases the rotation lock.
+//! has not locked for rotation; after any round it committed, every member submits the
+//! round's certificate (all members' confirmations of the new public key set), which
+//! the registry checks against its gatekeeper set before it publishes the epoch's keys
+//! (and, for a DKG, releases the rotation lock).
 
 use anyhow::Context;
 use chain::grpc::LightClient;
 use chain::registry::Registry;
+use chain::registry::RegistryError;
+use chain::state::RuleError;
+use chain::types::EpochCertificate;
 use chain::types::{Rotation, public_key};
 use keyvault::peer::RoundHooks;
-use keyvault::round::{RoundKind, RoundSpec};
+use keyvault::round::{CommitCertificate, RoundKind, RoundSpec};
 use keyvault::share::PublicKeySet;
 use p256::ecdsa::SigningKey;
 use std::future::Future;
@@ -62,27 +66,28 @@ impl RegistryHooks {
         Ok(())
     }
 
-    async fn publish(&self, spec: &RoundSpec, public: &PublicKeySet) {
-        let RoundKind::Dkg { epoch, .. } = spec.kind else {
-            return;
-        };
-        let me = public_key(self.identity.verifying_key());
-        let first = spec.participants.first().map(|p| public_key(&p.identity));
-        if first.as_ref() != Some(&me) {
-            return;
-        }
-        let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
-        match self
-            .client
-            .publish_master_key(&self.identity, epoch, &mpk)
-            .await
-        {
+    /// Every member publishes the round's certificate (the first to land wins; the
+    /// others are refused as already published), so no single member can withhold an
+    /// epoch's keys from the registry.
+    async fn publish(
+        &self,
+        spec: &RoundSpec,
+        public: &PublicKeySet,
+        certificate: &CommitCertificate,
+    ) {
+        let epoch = spec.kind.epoch();
+        let cert = EpochCertificate::new(spec, public, certificate);
+        match self.client.publish_master_key(&self.identity, &cert).await {
             Ok(h) => tracing::info!(
                 epoch,
+                kind = spec.kind.name(),
                 height = h,
-                "master public key published to the registry"
+                "epoch keys published to the registry"
             ),
-            Err(e) => tracing::error!(epoch, error = %e, "publishing the master public key failed"),
+            Err(RegistryError::Rule(
+                e @ (RuleError::RoundAlreadyPublished | RuleError::NotLocked { .. }),
+            )) => tracing::debug!(epoch, reason = %e, "another member published first"),
+            Err(e) => tracing::error!(epoch, error = %e, "publishing the epoch keys failed"),
         }
     }
 }
@@ -98,8 +103,9 @@ impl RoundHooks for RegistryHooks {
         &'a self,
         spec: &'a RoundSpec,
         public: &'a PublicKeySet,
+        certificate: &'a CommitCertificate,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        Box::pin(self.publish(spec, public))
+        Box::pin(self.publish(spec, public, certificate))
     }
 }
 
@@ -330,10 +336,26 @@ mod tests {
                 .unwrap_err()
                 .contains("gatekeeper set")
         );
-        // After the DKG, node 1 publishes the master key (which unlocks).
+        // After the DKG, a member publishes the committee's certificate (which unlocks).
         let secret = keyvault::share::SecretScalar::new(p256::Scalar::from(5u64));
         let (_, public) = keyvault::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
-        hooks.publish(&dkg, &public).await;
+        let digest = keyvault::round::digest(&dkg.id(), &public);
+        let mut certificate = CommitCertificate::default();
+        for (p, k) in participants.iter().zip(&keys) {
+            let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(
+                k,
+                &keyvault::round::confirmation_bytes(&dkg.id(), p.index, &digest),
+            );
+            certificate
+                .confirmations
+                .insert(p.index, sig.to_bytes().into());
+        }
+        // Without one member's confirmation nothing is published.
+        let mut partial = certificate.clone();
+        partial.confirmations.remove(&NodeIndex::new(2).unwrap());
+        hooks.publish(&dkg, &public, &partial).await;
+        assert!(ledger.master_key(0).await.unwrap().is_none());
+        hooks.publish(&dkg, &public, &certificate).await;
         let key = ledger.master_key(0).await.unwrap().unwrap();
         assert_eq!(
             key.master_public_key,

@@ -106,29 +106,46 @@ pub async fn cluster_status(urls: &[String]) -> Vec<Result<NodeInfo, AdminError>
     out
 }
 
-/// The public key set of `epoch` that at least its threshold of the answering nodes
-/// report, and whose master public key is `expected` when given: what a worker uses
-/// with [`crate::grpc::fetch_key`] after refreshes and reshares changed the shares.
+/// The public key set of `epoch` that a majority of `infos` report — one vote per
+/// distinct identity key, never fewer than the set's own threshold — and whose master
+/// public key is `expected` when given. For administrators' tools. A worker takes its
+/// public key set from the registry instead (`chain`), where only the whole
+/// committee's certificate puts it: the statuses here are self-reported, so a set
+/// that only a minority of nodes report (a lone member's threshold-1 set, say) never
+/// wins.
 pub fn agreed_public_key_set(
     infos: &[NodeInfo],
     epoch: u64,
     expected: Option<&ProjectivePoint>,
 ) -> Result<PublicKeySet, AdminError> {
-    let mut votes: Vec<(PublicKeySet, usize)> = Vec::new();
-    for p in infos.iter().filter_map(|i| i.epochs.get(&epoch)) {
-        match votes.iter_mut().find(|(q, _)| q == p) {
-            Some((_, n)) => *n += 1,
-            None => votes.push((p.clone(), 1)),
+    let mut voters: Vec<(PublicKeySet, Vec<VerifyingKey>)> = Vec::new();
+    for i in infos {
+        let Some(p) = i.epochs.get(&epoch) else {
+            continue;
+        };
+        let entry = match voters.iter().position(|(q, _)| q == p) {
+            Some(at) => voters.get_mut(at),
+            None => {
+                voters.push((p.clone(), Vec::new()));
+                voters.last_mut()
+            }
+        };
+        if let Some((_, keys)) = entry
+            && !keys.contains(&i.identity)
+        {
+            keys.push(i.identity);
         }
     }
-    votes
+    let majority = infos.len() / 2 + 1;
+    voters
         .into_iter()
-        .filter(|(p, n)| {
-            *n >= p.threshold() && expected.is_none_or(|m| &p.master_public_key() == m)
+        .filter(|(p, keys)| {
+            keys.len() >= majority.max(p.threshold())
+                && expected.is_none_or(|m| &p.master_public_key() == m)
         })
-        .max_by_key(|(_, n)| *n)
+        .max_by_key(|(_, keys)| keys.len())
         .map(|(p, _)| p)
-        .ok_or_else(|| AdminError(format!("no public key set of epoch {epoch} has a quorum")))
+        .ok_or_else(|| AdminError(format!("no public key set of epoch {epoch} has a majority")))
 }
 
 /// An admin request carrying `authorization: Bearer <secret>`.
@@ -236,4 +253,52 @@ pub fn spec(kind: RoundKind, participants: &[NodeInfo]) -> Result<RoundSpec, Adm
         participants.iter().map(NodeInfo::participant).collect(),
     )
     .map_err(|e| AdminError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::share::{SecretScalar, dealer_split};
+
+    fn info(i: u16, epoch_set: Option<&PublicKeySet>) -> NodeInfo {
+        NodeInfo {
+            url: format!("http://n{i}"),
+            index: NodeIndex::new(i).unwrap(),
+            identity: crate::identity::IdentityKey::generate(&mut rand::rng()).verifying_key(),
+            peer_url: format!("https://n{i}"),
+            epochs: epoch_set.map(|p| (0, p.clone())).into_iter().collect(),
+            log_size: 0,
+            round: "idle".into(),
+            round_id: Vec::new(),
+        }
+    }
+
+    /// C1: one member reporting a threshold-1 set of a key it knows does not outvote
+    /// the committee; nor does a minority, whatever threshold its set claims.
+    #[test]
+    fn attack_c1_a_lone_members_set_never_wins() {
+        let mut rng = rand::rng();
+        let secret = SecretScalar::new(p256::Scalar::from(3u64));
+        let (_, honest) = dealer_split(&secret, 3, 5, &mut rng).unwrap();
+        let evil = SecretScalar::new(p256::Scalar::from(666u64));
+        let (_, lone) = dealer_split(&evil, 1, 1, &mut rng).unwrap();
+        // Node 5 lies; three honest nodes answer.
+        let infos = vec![
+            info(1, Some(&honest)),
+            info(2, Some(&honest)),
+            info(3, Some(&honest)),
+            info(5, Some(&lone)),
+        ];
+        assert_eq!(agreed_public_key_set(&infos, 0, None).unwrap(), honest);
+        assert!(
+            agreed_public_key_set(&infos, 0, Some(&lone.master_public_key())).is_err(),
+            "the lone set has one vote of four"
+        );
+        // The same identity answering twice counts once.
+        let liar = info(5, Some(&lone));
+        let mut twice = liar.clone();
+        twice.url = "http://n5-again".into();
+        assert!(agreed_public_key_set(&[liar, twice, info(1, None)], 0, None).is_err());
+    }
 }

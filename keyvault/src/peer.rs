@@ -92,11 +92,13 @@ pub trait RoundHooks: Send + Sync + 'static {
         &'a self,
         spec: &'a RoundSpec,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
-    /// After this node installed `spec`'s result, whose public key set is `public`.
+    /// After this node installed `spec`'s result, whose public key set is `public`,
+    /// which every participant confirmed (`certificate`).
     fn committed<'a>(
         &'a self,
         spec: &'a RoundSpec,
         public: &'a crate::share::PublicKeySet,
+        certificate: &'a round::CommitCertificate,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 }
 
@@ -282,7 +284,7 @@ impl Rounds {
         let result = loop {
             let phase = engine.phase();
             let incoming = match self.collect(&spec, id, phase, true).await {
-                Ok(m) => m,
+                Ok((m, _)) => m,
                 Err(reason) => return self.abort(&id, &reason),
             };
             match engine.advance(&incoming) {
@@ -312,10 +314,23 @@ impl Rounds {
     /// aborts on any abort or different digest.
     async fn resolve(self: Arc<Self>, spec: &RoundSpec, id: RoundId, digest: [u8; 32]) {
         match self.collect(spec, id, CONFIRM, false).await {
-            Ok(confirms) => {
+            Ok((confirms, mut signatures)) => {
                 if let Some((i, _)) = confirms.iter().find(|(_, m)| m.public != digest) {
                     return self.abort(&id, &format!("node {i} confirmed a different outcome"));
                 }
+                // With this node's own confirmation, every participant's: the
+                // certificate the registry takes.
+                if let Ok(me) = self.node.index() {
+                    let own: Signature = self
+                        .node
+                        .identity()
+                        .signing_key()
+                        .sign(&round::confirmation_bytes(&id, me, &digest));
+                    signatures.insert(me, own.to_bytes().into());
+                }
+                let certificate = round::CommitCertificate {
+                    confirmations: signatures,
+                };
                 match self.node.commit_round(&id, (self.now)()) {
                     Ok(()) => {
                         tracing::info!(round = %hex(&id), epoch = spec.kind.epoch(), "round committed");
@@ -323,7 +338,7 @@ impl Rounds {
                         if let (Some(hooks), Ok(Some(public))) =
                             (&self.hooks, self.node.public_key_set(spec.kind.epoch()))
                         {
-                            hooks.committed(spec, &public).await;
+                            hooks.committed(spec, &public, &certificate).await;
                         }
                     }
                     Err(e) => {
@@ -371,8 +386,9 @@ impl Rounds {
         id: RoundId,
         phase: u8,
         deadline: bool,
-    ) -> Result<BTreeMap<NodeIndex, Incoming>, String> {
+    ) -> Result<(BTreeMap<NodeIndex, Incoming>, BTreeMap<NodeIndex, [u8; 64]>), String> {
         let me = self.node.index().map_err(|e| e.to_string())?;
+        let mut signatures = BTreeMap::new();
         let until = tokio::time::Instant::now() + self.timing.phase_timeout;
         let mut got = BTreeMap::new();
         if phase != CONFIRM {
@@ -396,7 +412,7 @@ impl Rounds {
                 .filter(|p| p.index != me && !got.contains_key(&p.index))
                 .collect();
             if pending.is_empty() {
-                return Ok(got);
+                return Ok((got, signatures));
             }
             let mut calls = tokio::task::JoinSet::new();
             for p in pending.iter().copied() {
@@ -425,6 +441,9 @@ impl Rounds {
                     Ok((p, m)) => {
                         let verified = verify(&id, phase, me, &p, &m)?;
                         if let Some(incoming) = verified {
+                            if let Ok(sig) = <[u8; 64]>::try_from(m.signature.as_slice()) {
+                                signatures.insert(p.index, sig);
+                            }
                             got.insert(p.index, incoming);
                         }
                     }

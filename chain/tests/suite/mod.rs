@@ -5,7 +5,11 @@
 
 use chain::registry::{Registry, RegistryError};
 use chain::state::RuleError;
-use chain::types::{Event, Gatekeeper, Rotation, Worker};
+use chain::types::{EpochCertificate, Event, Gatekeeper, Rotation, Worker};
+use keyvault::round::{CommitCertificate, Participant, RoundKind, RoundSpec};
+use keyvault::share::NodeIndex;
+use p256::ecdsa::SigningKey;
+use p256::ecdsa::signature::Signer as _;
 
 pub const M: [u8; 32] = [0xd3; 32];
 
@@ -32,6 +36,44 @@ fn gk(index: u16, identity: &[u8]) -> Gatekeeper {
     }
 }
 
+/// The certificate of a round of `kind` among `committee` (index, identity) that ended
+/// with `public`, confirmed by `signers` (index, the key that signs for it).
+fn certificate(
+    committee: &[(u16, &SigningKey)],
+    kind: RoundKind,
+    public: &keyvault::share::PublicKeySet,
+    signers: &[(u16, &SigningKey)],
+) -> EpochCertificate {
+    let participants = committee
+        .iter()
+        .map(|(i, k)| Participant {
+            index: NodeIndex::new(*i).unwrap(),
+            identity: *k.verifying_key(),
+            url: format!("https://127.0.0.1:{}", 7200 + i),
+        })
+        .collect();
+    // A fresh nonce per outcome, as administrators start each round with one.
+    let mut nonce = [0u8; 16];
+    nonce.copy_from_slice(
+        &<sha2::Sha256 as sha2::Digest>::digest(keyvault::wire::public_set_bytes(public))[..16],
+    );
+    let spec = RoundSpec::new(nonce, kind, participants).unwrap();
+    let digest = keyvault::round::digest(&spec.id(), public);
+    let mut confirmations = CommitCertificate::default();
+    for (i, k) in signers {
+        let index = NodeIndex::new(*i).unwrap();
+        let sig: p256::ecdsa::Signature = k.sign(&keyvault::round::confirmation_bytes(
+            &spec.id(),
+            index,
+            &digest,
+        ));
+        confirmations
+            .confirmations
+            .insert(index, sig.to_bytes().into());
+    }
+    EpochCertificate::new(&spec, public, &confirmations)
+}
+
 fn rule(r: Result<u64, RegistryError>) -> RuleError {
     match r {
         Err(RegistryError::Rule(e)) => e,
@@ -47,17 +89,22 @@ pub trait Fixture {
     fn registry(&self) -> &Self::R;
     /// The governance account.
     fn governance(&self) -> &<Self::R as Registry>::Account;
-    /// A fresh account and the (compressed P-256) identity key it registers.
+    /// A fresh account and the P-256 identity key it registers (whose owner signs
+    /// round confirmations).
     fn account(
         &mut self,
-    ) -> impl std::future::Future<Output = (<Self::R as Registry>::Account, Vec<u8>)>;
+    ) -> impl std::future::Future<Output = (<Self::R as Registry>::Account, SigningKey)>;
 }
 
 /// The suite.
 pub async fn suite<F: Fixture>(f: &mut F) {
-    let (w1, k1) = f.account().await;
-    let (w2, k2) = f.account().await;
+    let (w1, s1) = f.account().await;
+    let (w2, s2) = f.account().await;
     let (stranger, _) = f.account().await;
+    let (k1, k2) = (
+        chain::types::public_key(s1.verifying_key()),
+        chain::types::public_key(s2.verifying_key()),
+    );
     let (r, governance) = (f.registry(), f.governance());
 
     // A worker with a measurement nobody allowed cannot register.
@@ -132,13 +179,21 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     let set = r.gatekeepers().await.unwrap();
     assert_eq!(set.iter().map(|g| g.index).collect::<Vec<_>>(), vec![1, 2]);
 
-    // Rotation: governance or a gatekeeper; one at a time; epochs only increase.
+    // Rotation: governance locks the next epoch only, one at a time; a gatekeeper
+    // cannot lock (C1: no lock at an absurd epoch that blocks every later rotation).
     assert_eq!(r.rotation().await.unwrap(), Rotation::Idle);
     assert_eq!(
-        rule(r.lock_rotation(&stranger, 0).await),
-        RuleError::NotGovernanceOrGatekeeper("lock-rotation")
+        rule(r.lock_rotation(&w1, 0).await),
+        RuleError::NotGovernance("lock-rotation")
     );
-    r.lock_rotation(&w1, 0).await.unwrap();
+    assert_eq!(
+        rule(r.lock_rotation(governance, u64::MAX).await),
+        RuleError::EpochNotNext {
+            epoch: u64::MAX,
+            next: 0
+        }
+    );
+    r.lock_rotation(governance, 0).await.unwrap();
     assert_eq!(r.rotation().await.unwrap(), Rotation::Locked(0));
     assert_eq!(
         rule(r.lock_rotation(governance, 1).await),
@@ -147,35 +202,115 @@ pub async fn suite<F: Fixture>(f: &mut F) {
             locked: 0
         }
     );
+
+    // Publishing an epoch's keys takes the whole committee's certificate (C1).
+    let committee = [(1u16, &s1), (2u16, &s2)];
+    let secret = keyvault::share::SecretScalar::new(p256::Scalar::from(7u64));
+    let (_, public) = keyvault::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
+    let dkg = |epoch| RoundKind::Dkg {
+        epoch,
+        threshold: 2,
+    };
+    let good = certificate(&committee, dkg(0), &public, &committee);
+    // A single gatekeeper alone: its own one-member committee and a threshold-1 key
+    // it knows.
+    let mine = keyvault::share::SecretScalar::new(p256::Scalar::from(666u64));
+    let (_, lone_set) = keyvault::share::dealer_split(&mine, 1, 1, &mut rand::rng()).unwrap();
+    let lone = certificate(
+        &committee[1..],
+        RoundKind::Dkg {
+            epoch: 0,
+            threshold: 1,
+        },
+        &lone_set,
+        &committee[1..],
+    );
     assert_eq!(
-        rule(r.publish_master_key(&w2, 1, &k2.clone()).await),
+        rule(r.publish_master_key(&w2, &lone).await),
+        RuleError::CommitteeMismatch
+    );
+    // The right committee, one member's confirmation forged by another.
+    let forged = certificate(&committee, dkg(0), &public, &[(1, &s2), (2, &s2)]);
+    assert_eq!(
+        rule(r.publish_master_key(&w2, &forged).await),
+        RuleError::MissingConfirmation(1)
+    );
+    // An epoch nobody locked.
+    assert_eq!(
+        rule(
+            r.publish_master_key(&w2, &certificate(&committee, dkg(1), &public, &committee))
+                .await
+        ),
         RuleError::NotLocked {
             tx: "publish-master-key",
             epoch: 1
         }
     );
+    // Not a certificate at all.
+    let mut garbage = good.clone();
+    garbage.public_key_set = vec![5; 40];
     assert!(matches!(
-        rule(r.publish_master_key(&w2, 0, &[5; 33]).await),
-        RuleError::Malformed {
-            what: "master public key",
-            ..
-        }
+        rule(r.publish_master_key(&w2, &garbage).await),
+        RuleError::Malformed { .. }
     ));
-    let mpk = random_identity();
-    r.publish_master_key(&w2, 0, &mpk).await.unwrap();
     assert_eq!(
-        r.master_key(0).await.unwrap().unwrap().master_public_key,
-        mpk
+        rule(r.publish_master_key(&stranger, &good).await),
+        RuleError::NotGovernanceOrGatekeeper("publish-master-key")
+    );
+    r.publish_master_key(&w2, &good).await.unwrap();
+    let key = r.master_key(0).await.unwrap().unwrap();
+    assert_eq!(
+        key.master_public_key,
+        keyvault::dleq::point_bytes(&public.master_public_key())
+    );
+    assert_eq!(key.threshold, 2);
+    assert_eq!(
+        key.public_key_set,
+        keyvault::wire::public_set_bytes(&public)
     );
     assert_eq!(r.rotation().await.unwrap(), Rotation::Idle);
     assert_eq!(
-        rule(r.lock_rotation(governance, 0).await),
-        RuleError::EpochNotIncreasing {
-            epoch: 0,
-            latest: 0
-        }
+        rule(r.publish_master_key(&w1, &good).await),
+        RuleError::RoundAlreadyPublished
     );
+    assert_eq!(
+        rule(r.lock_rotation(governance, 0).await),
+        RuleError::EpochNotNext { epoch: 0, next: 1 }
+    );
+
+    // A refresh gives the epoch a new public key set with the same master key; a set
+    // with another master key is refused.
+    let (_, refreshed) = keyvault::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
+    let refresh = RoundKind::Refresh { epoch: 0 };
+    r.publish_master_key(
+        &w1,
+        &certificate(&committee, refresh.clone(), &refreshed, &committee),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.master_key(0).await.unwrap().unwrap().public_key_set,
+        keyvault::wire::public_set_bytes(&refreshed)
+    );
+    let other = keyvault::share::SecretScalar::new(p256::Scalar::from(8u64));
+    let (_, other_set) = keyvault::share::dealer_split(&other, 2, 2, &mut rand::rng()).unwrap();
+    assert!(matches!(
+        rule(
+            r.publish_master_key(
+                &w1,
+                &certificate(&committee, refresh, &other_set, &committee)
+            )
+            .await
+        ),
+        RuleError::EpochMismatch(_)
+    ));
+
+    // Only governance gives a rotation up.
     r.lock_rotation(governance, 1).await.unwrap();
+    assert_eq!(
+        rule(r.abort_rotation(&w1, 1).await),
+        RuleError::NotGovernance("abort-rotation")
+    );
     r.abort_rotation(governance, 1).await.unwrap();
     assert_eq!(
         rule(r.abort_rotation(governance, 1).await),
@@ -228,6 +363,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
             Event::GatekeepersChanged(vec![1, 2]),
             Event::RotationLocked(0),
             Event::MasterKeyPublished(0),
+            Event::PublicKeySetUpdated(0),
             Event::RotationLocked(1),
             Event::RotationAborted(1),
             Event::MeasurementRemoved(M.to_vec()),
