@@ -4,9 +4,13 @@
 // into Registry.json, which is committed; CI recompiles it and fails on drift.
 //
 // Accounts differ from the embedded ledger: a worker's account is the Ethereum account
-// that first registered its identity key (the key itself is P-256, which the EVM does
-// not verify); only that account may refresh the registration. Replays are prevented by
-// the chain's own nonces.
+// that registered its identity key with a proof of possession (a P-256 signature by the
+// identity key over the chain id, this contract and the account, checked with the
+// P256VERIFY precompile, EIP-7951 / RIP-7212 at 0x100), so nobody can claim another's
+// key; only that account may refresh the registration. Replays are prevented by the
+// chain's own nonces. An epoch's keys are published only with every gatekeeper's
+// signed confirmation of the round that produced them (keyvault::round), verified here
+// byte for byte as the Rust rules verify them.
 pragma solidity 0.8.30;
 
 contract Registry {
@@ -28,8 +32,19 @@ contract Registry {
 
     struct EpochKey {
         bytes masterPublicKey;
+        uint16 threshold;
+        bytes publicKeySet;
+        bytes32 roundId;
         int64 publishedAt;
         bool published;
+    }
+
+    // A round spec, as far as the rules read it.
+    struct Spec {
+        uint8 kind; // 1 DKG, 2 refresh, 3 reshare
+        uint64 epoch;
+        uint16 threshold; // DKG: t; reshare: t'; refresh: unused
+        uint256 participantsAt; // offset of the participant list
     }
 
     error NotGovernance();
@@ -40,7 +55,11 @@ contract Registry {
     error BadGatekeeperSet(string what);
     error RotationLocked(uint64 locked);
     error NotLocked(uint64 epoch);
-    error EpochNotIncreasing(uint64 epoch, uint64 latest);
+    error EpochNotNext(uint64 epoch, uint64 next);
+    error CommitteeMismatch();
+    error MissingConfirmation(uint16 index);
+    error EpochMismatch(string what);
+    error RoundAlreadyPublished();
     error Malformed(string what);
     error MeasurementState(bytes measurement, string what);
 
@@ -50,6 +69,7 @@ contract Registry {
     event GatekeepersChanged(uint16[] indices);
     event RotationLockedEvent(uint64 epoch);
     event MasterKeyPublished(uint64 epoch);
+    event PublicKeySetUpdated(uint64 epoch);
     event RotationAborted(uint64 epoch);
 
     address public immutable governance;
@@ -63,6 +83,13 @@ contract Registry {
     uint64 private latestEpoch;
     bool private locked;
     uint64 private lockedEpoch;
+    mapping(bytes32 => bool) private publishedRounds;
+
+    address private constant P256VERIFY = address(0x100);
+    bytes private constant ACCOUNT_TAG = "phalanx/v1/evm-account";
+    bytes private constant PEER_MESSAGE = "phalanx/v1/peer-message";
+    bytes private constant ROUND_DIGEST = "phalanx/v1/round-digest";
+    bytes private constant ROUND_ID = "phalanx/v1/round-id";
 
     constructor(address governance_) {
         governance = governance_;
@@ -95,8 +122,41 @@ contract Registry {
         return k.length == 33 && (k[0] == 0x02 || k[0] == 0x03);
     }
 
+    // ECDSA P-256 over SHA-256 with the precompile: true only for a valid signature.
+    function p256Verify(bytes32 h, bytes32 r, bytes32 sv, bytes32 x, bytes32 y) private view returns (bool) {
+        (bool ok, bytes memory out) = P256VERIFY.staticcall(abi.encodePacked(h, r, sv, x, y));
+        return ok && out.length == 32 && uint256(bytes32(out)) == 1;
+    }
+
+    // Whether the compressed key `k` is the point (x, y).
+    function samePoint(bytes memory k, bytes32 x, bytes32 y) private pure returns (bool) {
+        if (k.length != 33) return false;
+        bytes32 kx;
+        assembly {
+            kx := mload(add(k, 33))
+        }
+        uint8 parity = uint8(uint256(y) & 1);
+        return kx == x && uint8(k[0]) == 2 + parity;
+    }
+
+    // Proof of possession: the identity key signed the sender's account on this
+    // contract and chain.
+    function checkPossession(bytes calldata identityKey, bytes calldata identityPoint, bytes calldata proof)
+        private
+        view
+    {
+        if (identityPoint.length != 64 || proof.length != 64) revert NotSelf();
+        bytes32 x = bytes32(identityPoint[0:32]);
+        bytes32 y = bytes32(identityPoint[32:64]);
+        if (!samePoint(identityKey, x, y)) revert NotSelf();
+        bytes32 h = sha256(abi.encodePacked(ACCOUNT_TAG, block.chainid, address(this), msg.sender));
+        if (!p256Verify(h, bytes32(proof[0:32]), bytes32(proof[32:64]), x, y)) revert NotSelf();
+    }
+
     function registerWorker(
         bytes calldata identityKey,
+        bytes calldata identityPoint,
+        bytes calldata proof,
         bytes calldata hpkeKey,
         bytes calldata measurement,
         bytes32 attestationHash
@@ -105,6 +165,7 @@ contract Registry {
         Worker storage w = workers[id];
         if (w.account != address(0) && w.account != msg.sender) revert NotSelf();
         if (!compressedKey(identityKey) || hpkeKey.length > 512) revert Malformed("key");
+        checkPossession(identityKey, identityPoint, proof);
         checkMeasurement(measurement);
         if (allowedAt[keccak256(measurement)] == 0) revert MeasurementNotAllowed(measurement);
         w.identityKey = identityKey;
@@ -176,28 +237,173 @@ contract Registry {
         emit GatekeepersChanged(indices);
     }
 
+    function nextEpoch() private view returns (uint64) {
+        return anyEpoch ? latestEpoch + 1 : 0;
+    }
+
     function lockRotation(uint64 epoch) external {
-        onlyGovernanceOrGatekeeper();
+        onlyGovernance();
         if (locked) revert RotationLocked(lockedEpoch);
-        if (anyEpoch && epoch <= latestEpoch) revert EpochNotIncreasing(epoch, latestEpoch);
+        if (epoch != nextEpoch()) revert EpochNotNext(epoch, nextEpoch());
         locked = true;
         lockedEpoch = epoch;
         emit RotationLockedEvent(epoch);
     }
 
-    function publishMasterKey(uint64 epoch, bytes calldata mpk) external {
+    // Big-endian unsigned integer of `n` bytes at `at`, or Malformed(what).
+    function readUint(bytes calldata b, uint256 at, uint256 n, string memory what)
+        private
+        pure
+        returns (uint256 v)
+    {
+        if (at + n > b.length) revert Malformed(what);
+        for (uint256 i = 0; i < n; i++) {
+            v = (v << 8) | uint8(b[at + i]);
+        }
+    }
+
+    // keyvault::round::RoundSpec::encode: nonce(16) ‖ kind ‖ ... ‖ participants.
+    function parseSpec(bytes calldata spec) private pure returns (Spec memory p) {
+        string memory what = "round spec";
+        p.kind = uint8(readUint(spec, 16, 1, what));
+        p.epoch = uint64(readUint(spec, 17, 8, what));
+        if (p.kind == 1) {
+            p.threshold = uint16(readUint(spec, 25, 2, what));
+            p.participantsAt = 27;
+        } else if (p.kind == 2) {
+            p.participantsAt = 25;
+        } else if (p.kind == 3) {
+            uint256 dealers = readUint(spec, 25, 2, what);
+            uint256 at = 27 + 2 * dealers;
+            p.threshold = uint16(readUint(spec, at, 2, what));
+            p.participantsAt = at + 2;
+        } else {
+            revert Malformed(what);
+        }
+    }
+
+    // The participants are the gatekeeper set (index, identity key, peer URL, in
+    // order); returns their points (x, y) from the spec for signature checks.
+    function checkCommittee(bytes calldata spec, uint256 at)
+        private
+        view
+        returns (bytes32[] memory xs, bytes32[] memory ys)
+    {
+        string memory what = "round spec";
+        uint256 n = readUint(spec, at, 2, what);
+        at += 2;
+        if (n != gatekeeperSet.length) revert CommitteeMismatch();
+        xs = new bytes32[](n);
+        ys = new bytes32[](n);
+        for (uint256 i = 0; i < n; i++) {
+            Gatekeeper storage g = gatekeeperSet[i];
+            if (readUint(spec, at, 2, what) != g.index) revert CommitteeMismatch();
+            uint256 keyLen = readUint(spec, at + 2, 4, what);
+            at += 6;
+            if (keyLen != 65 || readUint(spec, at, 1, what) != 4 || at + 65 > spec.length) revert Malformed(what);
+            xs[i] = bytes32(spec[at + 1:at + 33]);
+            ys[i] = bytes32(spec[at + 33:at + 65]);
+            if (!samePoint(g.identityKey, xs[i], ys[i])) revert CommitteeMismatch();
+            at += 65;
+            uint256 urlLen = readUint(spec, at, 4, what);
+            at += 4;
+            if (at + urlLen > spec.length) revert Malformed(what);
+            if (keccak256(spec[at:at + urlLen]) != keccak256(bytes(g.peerUrl))) revert CommitteeMismatch();
+            at += urlLen;
+        }
+        if (at != spec.length) revert Malformed(what);
+    }
+
+    // keyvault::wire::public_set_bytes: t ‖ t × (len ‖ point) ‖ n ‖ n × index.
+    // Returns t, the master public key and where the member list starts.
+    function parseSet(bytes calldata set) private pure returns (uint16 t, bytes memory mpk, uint256 membersAt) {
+        string memory what = "public key set";
+        t = uint16(readUint(set, 0, 2, what));
+        uint256 at = 2;
+        for (uint256 i = 0; i < t; i++) {
+            uint256 len = readUint(set, at, 1, what);
+            if (at + 1 + len > set.length) revert Malformed(what);
+            if (i == 0) {
+                if (len != 33) revert Malformed(what);
+                mpk = set[at + 1:at + 34];
+            }
+            at += 1 + len;
+        }
+        uint256 n = readUint(set, at, 2, what);
+        if (t == 0 || t > n || at + 2 + 2 * n != set.length) revert Malformed(what);
+        membersAt = at;
+    }
+
+    // The set's members are the gatekeeper indices, in order.
+    function checkMembers(bytes calldata set, uint256 at) private view {
+        string memory what = "public key set";
+        if (readUint(set, at, 2, what) != gatekeeperSet.length) revert Malformed(what);
+        for (uint256 i = 0; i < gatekeeperSet.length; i++) {
+            if (readUint(set, at + 2 + 2 * i, 2, what) != gatekeeperSet[i].index) revert Malformed(what);
+        }
+    }
+
+    // Every participant's confirmation (keyvault::round::confirmation_bytes) of the
+    // round's digest.
+    function checkConfirmations(
+        bytes32 roundId,
+        bytes calldata set,
+        bytes calldata signatures,
+        bytes32[] memory xs,
+        bytes32[] memory ys
+    ) private view {
+        if (signatures.length != 64 * xs.length) revert Malformed("confirmations");
+        bytes32 digest = sha256(abi.encodePacked(ROUND_DIGEST, roundId, set));
+        for (uint256 i = 0; i < xs.length; i++) {
+            uint16 index = gatekeeperSet[i].index;
+            bytes32 h = sha256(
+                abi.encodePacked(
+                    PEER_MESSAGE, roundId, uint8(255), index, uint16(0), uint8(0), uint32(32), digest, uint32(0)
+                )
+            );
+            bytes32 r = bytes32(signatures[64 * i:64 * i + 32]);
+            bytes32 sv = bytes32(signatures[64 * i + 32:64 * i + 64]);
+            if (!p256Verify(h, r, sv, xs[i], ys[i])) revert MissingConfirmation(index);
+        }
+    }
+
+    // The same checks as chain/src/state.rs (State::check_certificate), in the same
+    // order, so both backends refuse a bad certificate with the same error.
+    function publishMasterKey(bytes calldata spec, bytes calldata set, bytes calldata signatures) external {
         onlyGovernanceOrGatekeeper();
-        if (!locked || lockedEpoch != epoch) revert NotLocked(epoch);
-        if (!compressedKey(mpk)) revert Malformed("master public key");
-        epochKeys[epoch] = EpochKey(mpk, now_(), true);
-        anyEpoch = true;
-        latestEpoch = epoch;
-        locked = false;
-        emit MasterKeyPublished(epoch);
+        Spec memory p = parseSpec(spec);
+        (uint16 t, bytes memory mpk, uint256 membersAt) = parseSet(set);
+        bytes32 roundId = sha256(abi.encodePacked(ROUND_ID, spec));
+        if (publishedRounds[roundId]) revert RoundAlreadyPublished();
+        if (p.kind == 1) {
+            if (!locked || lockedEpoch != p.epoch) revert NotLocked(p.epoch);
+        } else {
+            EpochKey storage current = epochKeys[p.epoch];
+            if (!current.published) revert EpochMismatch("the epoch is not published");
+            if (keccak256(current.masterPublicKey) != keccak256(mpk)) {
+                revert EpochMismatch("the new set changes the epoch's master public key");
+            }
+            if (p.kind == 2) p.threshold = t;
+        }
+        (bytes32[] memory xs, bytes32[] memory ys) = checkCommittee(spec, p.participantsAt);
+        checkMembers(set, membersAt);
+        if (t != p.threshold) revert Malformed("public key set");
+        checkConfirmations(roundId, set, signatures, xs, ys);
+        bool dkg = !epochKeys[p.epoch].published;
+        epochKeys[p.epoch] = EpochKey(mpk, t, set, roundId, now_(), true);
+        publishedRounds[roundId] = true;
+        if (dkg) {
+            anyEpoch = true;
+            latestEpoch = p.epoch;
+            locked = false;
+            emit MasterKeyPublished(p.epoch);
+        } else {
+            emit PublicKeySetUpdated(p.epoch);
+        }
     }
 
     function abortRotation(uint64 epoch) external {
-        onlyGovernanceOrGatekeeper();
+        onlyGovernance();
         if (!locked || lockedEpoch != epoch) revert NotLocked(epoch);
         locked = false;
         emit RotationAborted(epoch);
@@ -224,9 +430,20 @@ contract Registry {
         return gatekeeperSet;
     }
 
-    function masterKey(uint64 epoch) external view returns (bool found, bytes memory masterPublicKey, int64 publishedAt) {
+    function masterKey(uint64 epoch)
+        external
+        view
+        returns (
+            bool found,
+            bytes memory masterPublicKey,
+            uint16 threshold,
+            bytes memory publicKeySet,
+            bytes32 roundId,
+            int64 publishedAt
+        )
+    {
         EpochKey storage k = epochKeys[epoch];
-        return (k.published, k.masterPublicKey, k.publishedAt);
+        return (k.published, k.masterPublicKey, k.threshold, k.publicKeySet, k.roundId, k.publishedAt);
     }
 
     function rotation() external view returns (bool isLocked, uint64 epoch) {

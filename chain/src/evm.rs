@@ -4,20 +4,49 @@
 //! errors map onto the same [`RuleError`]s, so one conformance suite checks both
 //! backends.
 //!
-//! Accounts are Ethereum accounts ([`PrivateKeySigner`]). A worker's identity key is
-//! P-256, which the EVM does not verify: the account that first registers an identity
-//! key owns it, and only that account may refresh it ([`RuleError::NotSelf`]).
-//! Heights are block numbers; replays are stopped by the chain's own nonces.
+//! Accounts are Ethereum accounts ([`EvmAccount`]: a [`PrivateKeySigner`], plus the
+//! P-256 identity key a worker registers). An account owns an identity key only by
+//! proving it: registration carries a P-256 signature by the identity key over
+//! `"phalanx/v1/evm-account" ‖ chain id ‖ contract ‖ account`, which the contract
+//! checks with the P256VERIFY precompile (EIP-7951 / RIP-7212, address `0x100`), so
+//! nobody can front-run a gatekeeper's registration of its public key. Only the owning
+//! account may refresh it ([`RuleError::NotSelf`]). An epoch's keys are published with
+//! the committee's certificate, whose confirmations the contract verifies with the same
+//! precompile. Heights are block numbers; replays are stopped by the chain's own nonces.
+//! The node must offer P256VERIFY (anvil does; so do chains with Osaka or RIP-7212).
 
 use crate::registry::{Registry, RegistryError};
 use crate::state::RuleError;
-use crate::types::{Allowed, EpochKey, Event, Gatekeeper, Rotation, Worker};
+use crate::types::{Allowed, EpochCertificate, EpochKey, Event, Gatekeeper, Rotation, Worker};
 use alloy::primitives::{Address, Bytes, FixedBytes};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEventInterface;
 
 pub use alloy::signers::local::PrivateKeySigner;
+
+/// Domain tag of the proof that an Ethereum account holds a P-256 identity key.
+pub const ACCOUNT_TAG: &[u8] = b"phalanx/v1/evm-account";
+
+/// An Ethereum account, with the P-256 identity key it registers as a worker (none
+/// for governance).
+#[derive(Debug, Clone)]
+pub struct EvmAccount {
+    /// Signs the Ethereum transactions.
+    pub signer: PrivateKeySigner,
+    /// The worker's identity key, which proves the account owns it.
+    pub identity: Option<p256::ecdsa::SigningKey>,
+}
+
+impl EvmAccount {
+    /// An account that registers no worker (governance, a deployer).
+    pub fn plain(signer: PrivateKeySigner) -> Self {
+        Self {
+            signer,
+            identity: None,
+        }
+    }
+}
 
 /// The contract's bindings, generated from the committed artifact.
 #[allow(missing_docs, clippy::too_many_arguments)]
@@ -69,15 +98,24 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
             locked: l.locked,
         },
         E::NotLocked(n) => RuleError::NotLocked { tx, epoch: n.epoch },
-        E::EpochNotIncreasing(x) => RuleError::EpochNotIncreasing {
+        E::EpochNotNext(x) => RuleError::EpochNotNext {
             epoch: x.epoch,
-            latest: x.latest,
+            next: x.next,
         },
+        E::CommitteeMismatch(_) => RuleError::CommitteeMismatch,
+        E::MissingConfirmation(m) => RuleError::MissingConfirmation(m.index),
+        E::EpochMismatch(m) => RuleError::EpochMismatch(match m.what.as_str() {
+            "the epoch is not published" => "the epoch is not published",
+            _ => "the new set changes the epoch's master public key",
+        }),
+        E::RoundAlreadyPublished(_) => RuleError::RoundAlreadyPublished,
         E::Malformed(m) => RuleError::Malformed {
             tx,
             what: match m.what.as_str() {
                 "measurement" => "measurement",
-                "master public key" => "master public key",
+                "round spec" => "round spec",
+                "public key set" => "public key set",
+                "confirmations" => "confirmations",
                 _ => "key",
             },
         },
@@ -163,19 +201,43 @@ macro_rules! transact {
     }};
 }
 
-impl Registry for EvmRegistry {
-    type Account = PrivateKeySigner;
+/// The uncompressed point (x ‖ y) of a compressed SEC1 key, if it is one.
+fn point_xy(key: &[u8]) -> Option<Vec<u8>> {
+    let point = p256::PublicKey::from_sec1_bytes(key).ok()?;
+    let bytes = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&point, false);
+    bytes.as_bytes().get(1..65).map(<[u8]>::to_vec)
+}
 
-    async fn register_worker(
-        &self,
-        by: &PrivateKeySigner,
-        w: &Worker,
-    ) -> Result<u64, RegistryError> {
-        let c = self.writer(by);
+impl Registry for EvmRegistry {
+    type Account = EvmAccount;
+
+    async fn register_worker(&self, by: &EvmAccount, w: &Worker) -> Result<u64, RegistryError> {
+        // The proof of possession, when `by` holds the key it registers (without it
+        // the contract refuses: NotSelf).
+        let xy = point_xy(&w.identity_key).unwrap_or_default();
+        let proof = match &by.identity {
+            Some(k) if crate::types::public_key(k.verifying_key()) == w.identity_key => {
+                let chain_id = ProviderBuilder::new()
+                    .connect_http(self.url.clone())
+                    .get_chain_id()
+                    .await
+                    .map_err(backend)?;
+                let mut msg = ACCOUNT_TAG.to_vec();
+                msg.extend_from_slice(&alloy::primitives::U256::from(chain_id).to_be_bytes::<32>());
+                msg.extend_from_slice(self.address.as_slice());
+                msg.extend_from_slice(by.signer.address().as_slice());
+                let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(k, &msg);
+                sig.to_bytes().to_vec()
+            }
+            _ => vec![0; 64],
+        };
+        let c = self.writer(&by.signer);
         transact!(
             "register-worker",
             c.registerWorker(
                 Bytes::copy_from_slice(&w.identity_key),
+                Bytes::from(xy),
+                Bytes::from(proof),
                 Bytes::copy_from_slice(&w.hpke_key),
                 Bytes::copy_from_slice(&w.measurement),
                 FixedBytes(w.attestation_hash),
@@ -183,20 +245,16 @@ impl Registry for EvmRegistry {
         )
     }
 
-    async fn add_measurement(&self, by: &PrivateKeySigner, m: &[u8]) -> Result<u64, RegistryError> {
-        let c = self.writer(by);
+    async fn add_measurement(&self, by: &EvmAccount, m: &[u8]) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
         transact!(
             "add-measurement",
             c.addMeasurement(Bytes::copy_from_slice(m))
         )
     }
 
-    async fn remove_measurement(
-        &self,
-        by: &PrivateKeySigner,
-        m: &[u8],
-    ) -> Result<u64, RegistryError> {
-        let c = self.writer(by);
+    async fn remove_measurement(&self, by: &EvmAccount, m: &[u8]) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
         transact!(
             "remove-measurement",
             c.removeMeasurement(Bytes::copy_from_slice(m))
@@ -205,10 +263,10 @@ impl Registry for EvmRegistry {
 
     async fn set_gatekeepers(
         &self,
-        by: &PrivateKeySigner,
+        by: &EvmAccount,
         set: &[Gatekeeper],
     ) -> Result<u64, RegistryError> {
-        let c = self.writer(by);
+        let c = self.writer(&by.signer);
         let set: Vec<abi::Registry::Gatekeeper> = set
             .iter()
             .map(|g| abi::Registry::Gatekeeper {
@@ -221,30 +279,29 @@ impl Registry for EvmRegistry {
         transact!("set-gatekeepers", c.setGatekeepers(set))
     }
 
-    async fn lock_rotation(&self, by: &PrivateKeySigner, epoch: u64) -> Result<u64, RegistryError> {
-        let c = self.writer(by);
+    async fn lock_rotation(&self, by: &EvmAccount, epoch: u64) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
         transact!("lock-rotation", c.lockRotation(epoch))
     }
 
     async fn publish_master_key(
         &self,
-        by: &PrivateKeySigner,
-        epoch: u64,
-        mpk: &[u8],
+        by: &EvmAccount,
+        cert: &EpochCertificate,
     ) -> Result<u64, RegistryError> {
-        let c = self.writer(by);
+        let c = self.writer(&by.signer);
         transact!(
             "publish-master-key",
-            c.publishMasterKey(epoch, Bytes::copy_from_slice(mpk))
+            c.publishMasterKey(
+                Bytes::copy_from_slice(&cert.spec),
+                Bytes::copy_from_slice(&cert.public_key_set),
+                Bytes::from(cert.signatures.concat()),
+            )
         )
     }
 
-    async fn abort_rotation(
-        &self,
-        by: &PrivateKeySigner,
-        epoch: u64,
-    ) -> Result<u64, RegistryError> {
-        let c = self.writer(by);
+    async fn abort_rotation(&self, by: &EvmAccount, epoch: u64) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
         transact!("abort-rotation", c.abortRotation(epoch))
     }
 
@@ -306,6 +363,9 @@ impl Registry for EvmRegistry {
         Ok(r.found.then(|| EpochKey {
             epoch,
             master_public_key: r.masterPublicKey.to_vec(),
+            threshold: r.threshold,
+            public_key_set: r.publicKeySet.to_vec(),
+            round_id: r.roundId.0,
             published_at: r.publishedAt,
         }))
     }
@@ -344,6 +404,7 @@ impl Registry for EvmRegistry {
                     Ev::GatekeepersChanged(e) => Event::GatekeepersChanged(e.indices),
                     Ev::RotationLockedEvent(e) => Event::RotationLocked(e.epoch),
                     Ev::MasterKeyPublished(e) => Event::MasterKeyPublished(e.epoch),
+                    Ev::PublicKeySetUpdated(e) => Event::PublicKeySetUpdated(e.epoch),
                     Ev::RotationAborted(e) => Event::RotationAborted(e.epoch),
                 },
             ));

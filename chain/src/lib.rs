@@ -11,8 +11,12 @@
 //!   hash of the genesis parameters).
 //! - [`state`]: the rules, sans-IO. A worker registers itself (signed by its identity
 //!   key) with an allowed measurement; only governance changes the allow-list and the
-//!   gatekeeper set; a gatekeeper must be a registered worker; one rotation at a time,
-//!   and epochs only increase; per-account sequence numbers stop replays.
+//!   gatekeeper set; a gatekeeper must be a registered worker; only governance locks a
+//!   rotation, one at a time and to the next epoch only; an epoch's keys are published
+//!   only with the committee's certificate ([`types::EpochCertificate`]: every
+//!   member's confirmation of the round's public key set, checked against the
+//!   gatekeeper set by [`state::State::check_certificate`]); per-account sequence
+//!   numbers stop replays.
 //! - [`ledger`]: the embedded ledger (the default backend): an append-only chain of
 //!   blocks in rocksdb, each hash-linked and signed by the ledger's authority key, the
 //!   whole chain re-verified on open.

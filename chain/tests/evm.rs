@@ -16,8 +16,8 @@ use alloy::network::TransactionBuilder;
 use alloy::primitives::U256;
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
-use chain::evm::{EvmRegistry, PrivateKeySigner};
-use chain::types::public_key;
+use chain::evm::{EvmAccount, EvmRegistry, PrivateKeySigner};
+use p256::ecdsa::SigningKey;
 use std::process::{Child, Command, Stdio};
 
 struct Anvil(Child);
@@ -56,7 +56,7 @@ async fn anvil() -> (Anvil, String) {
 struct Evm {
     url: String,
     registry: EvmRegistry,
-    governance: PrivateKeySigner,
+    governance: EvmAccount,
 }
 
 /// A fresh account with 10 ETH from anvil's first (unlocked) account.
@@ -83,11 +83,18 @@ impl suite::Fixture for Evm {
     fn registry(&self) -> &EvmRegistry {
         &self.registry
     }
-    fn governance(&self) -> &PrivateKeySigner {
+    fn governance(&self) -> &EvmAccount {
         &self.governance
     }
-    async fn account(&mut self) -> (PrivateKeySigner, SigningKey) {
-        (funded(&self.url).await, chain::random_key())
+    async fn account(&mut self) -> (EvmAccount, SigningKey) {
+        let identity = chain::random_key();
+        (
+            EvmAccount {
+                signer: funded(&self.url).await,
+                identity: Some(identity.clone()),
+            },
+            identity,
+        )
     }
 }
 
@@ -102,7 +109,7 @@ async fn solidity_registry_on_anvil() {
     suite::suite(&mut Evm {
         url: url.clone(),
         registry,
-        governance,
+        governance: EvmAccount::plain(governance),
     })
     .await;
 }

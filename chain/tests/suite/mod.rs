@@ -161,6 +161,12 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         ),
         RuleError::GatekeeperNotWorker(_)
     ));
+    // Nobody registers an identity key they cannot sign with: no front-running a
+    // gatekeeper's registration of its (public) key to take its place (C1).
+    assert_eq!(
+        rule(r.register_worker(&stranger, &worker(&k2, 3)).await),
+        RuleError::NotSelf
+    );
     r.register_worker(&w2, &worker(&k2, 3)).await.unwrap();
     assert!(matches!(
         rule(
