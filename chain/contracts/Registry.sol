@@ -60,6 +60,7 @@ contract Registry {
     error MissingConfirmation(uint16 index);
     error EpochMismatch(string what);
     error RoundAlreadyPublished();
+    error RoundAborted();
     error Malformed(string what);
     error MeasurementState(bytes measurement, string what);
 
@@ -71,6 +72,7 @@ contract Registry {
     event MasterKeyPublished(uint64 epoch);
     event PublicKeySetUpdated(uint64 epoch);
     event RotationAborted(uint64 epoch);
+    event RoundAbortedEvent(bytes32 roundId);
 
     address public immutable governance;
 
@@ -84,6 +86,7 @@ contract Registry {
     bool private locked;
     uint64 private lockedEpoch;
     mapping(bytes32 => bool) private publishedRounds;
+    mapping(bytes32 => bool) private abortedRounds;
 
     address private constant P256VERIFY = address(0x100);
     bytes private constant ACCOUNT_TAG = "phalanx/v1/evm-account";
@@ -375,6 +378,7 @@ contract Registry {
         (uint16 t, bytes memory mpk, uint256 membersAt) = parseSet(set);
         bytes32 roundId = sha256(abi.encodePacked(ROUND_ID, spec));
         if (publishedRounds[roundId]) revert RoundAlreadyPublished();
+        if (abortedRounds[roundId]) revert RoundAborted();
         if (p.kind == 1) {
             if (!locked || lockedEpoch != p.epoch) revert NotLocked(p.epoch);
         } else {
@@ -400,6 +404,23 @@ contract Registry {
         } else {
             emit PublicKeySetUpdated(p.epoch);
         }
+    }
+
+    // The registry orders a round's outcome: its certificate or an abort, whichever
+    // lands first.
+    function abortRound(bytes32 roundId) external {
+        onlyGovernanceOrGatekeeper();
+        if (publishedRounds[roundId]) revert RoundAlreadyPublished();
+        if (abortedRounds[roundId]) revert RoundAborted();
+        abortedRounds[roundId] = true;
+        emit RoundAbortedEvent(roundId);
+    }
+
+    // 0: undecided, 1: committed, 2: aborted.
+    function roundDecision(bytes32 roundId) external view returns (uint8) {
+        if (publishedRounds[roundId]) return 1;
+        if (abortedRounds[roundId]) return 2;
+        return 0;
     }
 
     function abortRotation(uint64 epoch) external {

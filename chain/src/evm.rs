@@ -17,7 +17,9 @@
 
 use crate::registry::{Registry, RegistryError};
 use crate::state::RuleError;
-use crate::types::{Allowed, EpochCertificate, EpochKey, Event, Gatekeeper, Rotation, Worker};
+use crate::types::{
+    Allowed, EpochCertificate, EpochKey, Event, Gatekeeper, Rotation, RoundDecision, Worker,
+};
 use alloy::primitives::{Address, Bytes, FixedBytes};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
@@ -109,6 +111,7 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
             _ => "the new set changes the epoch's master public key",
         }),
         E::RoundAlreadyPublished(_) => RuleError::RoundAlreadyPublished,
+        E::RoundAborted(_) => RuleError::RoundAborted,
         E::Malformed(m) => RuleError::Malformed {
             tx,
             what: match m.what.as_str() {
@@ -300,6 +303,25 @@ impl Registry for EvmRegistry {
         )
     }
 
+    async fn abort_round(&self, by: &EvmAccount, id: [u8; 32]) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
+        transact!("abort-round", c.abortRound(FixedBytes(id)))
+    }
+
+    async fn round_decision(&self, id: [u8; 32]) -> Result<Option<RoundDecision>, RegistryError> {
+        let d = self
+            .reader()
+            .roundDecision(FixedBytes(id))
+            .call()
+            .await
+            .map_err(backend)?;
+        Ok(match d {
+            1 => Some(RoundDecision::Committed),
+            2 => Some(RoundDecision::Aborted),
+            _ => None,
+        })
+    }
+
     async fn abort_rotation(&self, by: &EvmAccount, epoch: u64) -> Result<u64, RegistryError> {
         let c = self.writer(&by.signer);
         transact!("abort-rotation", c.abortRotation(epoch))
@@ -406,6 +428,7 @@ impl Registry for EvmRegistry {
                     Ev::MasterKeyPublished(e) => Event::MasterKeyPublished(e.epoch),
                     Ev::PublicKeySetUpdated(e) => Event::PublicKeySetUpdated(e.epoch),
                     Ev::RotationAborted(e) => Event::RotationAborted(e.epoch),
+                    Ev::RoundAbortedEvent(e) => Event::RoundAborted(e.roundId.0),
                 },
             ));
         }

@@ -9,8 +9,8 @@
 
 use crate::state::{RuleError, State};
 use crate::types::{
-    Allowed, EpochCertificate, EpochKey, Event, Gatekeeper, Rotation, SignedTx, Tx, Worker,
-    public_key,
+    Allowed, EpochCertificate, EpochKey, Event, Gatekeeper, Rotation, RoundDecision, SignedTx, Tx,
+    Worker, public_key,
 };
 use p256::ecdsa::SigningKey;
 use std::future::Future;
@@ -86,6 +86,18 @@ pub trait Registry: Send + Sync {
         by: &Self::Account,
         certificate: &EpochCertificate,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Governance or a gatekeeper: decides round `id` aborted, unless its certificate
+    /// was published first.
+    fn abort_round(
+        &self,
+        by: &Self::Account,
+        id: [u8; 32],
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// What the registry decided for round `id`.
+    fn round_decision(
+        &self,
+        id: [u8; 32],
+    ) -> impl Future<Output = Result<Option<RoundDecision>, RegistryError>> + Send;
     /// Governance: aborts the locked rotation.
     fn abort_rotation(
         &self,
@@ -168,6 +180,12 @@ impl<L: SignedLedger> Registry for L {
     }
     async fn abort_rotation(&self, by: &SigningKey, epoch: u64) -> Result<u64, RegistryError> {
         signed(self, by, Tx::AbortRotation(epoch)).await
+    }
+    async fn abort_round(&self, by: &SigningKey, id: [u8; 32]) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::AbortRound(id)).await
+    }
+    async fn round_decision(&self, id: [u8; 32]) -> Result<Option<RoundDecision>, RegistryError> {
+        Ok(self.verified_state().await?.round_decision(&id))
     }
 
     async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {

@@ -79,8 +79,11 @@ pub enum RuleError {
     #[error("publish-master-key: {0}")]
     EpochMismatch(&'static str),
     /// The round's certificate was already published.
-    #[error("publish-master-key: round already published")]
+    #[error("round already published")]
     RoundAlreadyPublished,
+    /// The round was already decided aborted.
+    #[error("round already aborted")]
+    RoundAborted,
     /// A field of the wrong shape (empty or over-long measurement, bad key).
     #[error("{tx}: malformed {what}")]
     Malformed {
@@ -124,6 +127,7 @@ pub struct State {
     gatekeepers: Vec<Gatekeeper>,
     epochs: BTreeMap<u64, EpochKey>,
     published_rounds: std::collections::BTreeSet<[u8; 32]>,
+    aborted_rounds: std::collections::BTreeSet<[u8; 32]>,
     rotation: Rotation,
     events: Vec<(u64, Event)>,
 }
@@ -171,6 +175,7 @@ impl State {
             gatekeepers: Vec::new(),
             epochs: BTreeMap::new(),
             published_rounds: Default::default(),
+            aborted_rounds: Default::default(),
             rotation: Rotation::Idle,
             events: Vec::new(),
         })
@@ -261,6 +266,9 @@ impl State {
         if self.published_rounds.contains(&id) {
             return Err(RuleError::RoundAlreadyPublished);
         }
+        if self.aborted_rounds.contains(&id) {
+            return Err(RuleError::RoundAborted);
+        }
         let epoch = spec.kind.epoch();
         let threshold = match &spec.kind {
             RoundKind::Dkg { threshold, .. } => {
@@ -337,6 +345,17 @@ impl State {
             round_id: id,
             published_at: now,
         })
+    }
+
+    /// What was decided for round `id`, if anything.
+    pub fn round_decision(&self, id: &[u8; 32]) -> Option<crate::types::RoundDecision> {
+        if self.published_rounds.contains(id) {
+            Some(crate::types::RoundDecision::Committed)
+        } else if self.aborted_rounds.contains(id) {
+            Some(crate::types::RoundDecision::Aborted)
+        } else {
+            None
+        }
     }
 
     /// The rotation lock.
@@ -551,6 +570,16 @@ impl State {
                 }
                 self.rotation = Rotation::Idle;
                 Event::RotationAborted(*epoch)
+            }
+            Tx::AbortRound(id) => {
+                need_governance_or_gatekeeper()?;
+                if self.published_rounds.contains(id) {
+                    return Err(RuleError::RoundAlreadyPublished);
+                }
+                if !self.aborted_rounds.insert(*id) {
+                    return Err(RuleError::RoundAborted);
+                }
+                Event::RoundAborted(*id)
             }
         };
         self.nonces.insert(t.signer.clone(), expected + 1);

@@ -168,6 +168,19 @@ pub enum Tx {
     PublishMasterKey(EpochCertificate),
     /// Governance: give the locked epoch up (unlocks).
     AbortRotation(u64),
+    /// Governance or a gatekeeper: decide that a round (by id) is aborted, unless its
+    /// certificate was published first. The registry orders the two, so every member
+    /// of a round installs it or none does, whatever one participant tells each.
+    AbortRound([u8; 32]),
+}
+
+/// What the registry decided for a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundDecision {
+    /// Its certificate was published: every member installs it.
+    Committed,
+    /// It was aborted first: no member installs it.
+    Aborted,
 }
 
 impl Tx {
@@ -181,6 +194,7 @@ impl Tx {
             Self::LockRotation(_) => "lock-rotation",
             Self::PublishMasterKey { .. } => "publish-master-key",
             Self::AbortRotation(_) => "abort-rotation",
+            Self::AbortRound(_) => "abort-round",
         }
     }
 
@@ -224,6 +238,10 @@ impl Tx {
                 w.u8(7);
                 w.u64(*e);
             }
+            Self::AbortRound(id) => {
+                w.u8(8);
+                w.0.extend_from_slice(id);
+            }
         }
     }
 
@@ -256,6 +274,7 @@ impl Tx {
                 signatures: r.list(|r| r.fixed::<64>())?,
             }),
             7 => Self::AbortRotation(r.u64()?),
+            8 => Self::AbortRound(r.fixed()?),
             _ => return Err(Malformed("transaction kind")),
         })
     }
@@ -492,4 +511,6 @@ pub enum Event {
     PublicKeySetUpdated(u64),
     /// A rotation was given up.
     RotationAborted(u64),
+    /// A round was decided aborted.
+    RoundAborted([u8; 32]),
 }

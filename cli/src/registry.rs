@@ -13,9 +13,10 @@ use chain::grpc::LightClient;
 use chain::registry::Registry;
 use chain::registry::RegistryError;
 use chain::state::RuleError;
-use chain::types::EpochCertificate;
+use chain::types::{EpochCertificate, RoundDecision};
 use chain::types::{Rotation, public_key};
 use keyvault::peer::RoundHooks;
+use keyvault::peer::{Decision, Proposal};
 use keyvault::round::{CommitCertificate, RoundKind, RoundSpec};
 use keyvault::share::PublicKeySet;
 use p256::ecdsa::SigningKey;
@@ -92,6 +93,54 @@ impl RegistryHooks {
     }
 }
 
+impl RegistryHooks {
+    /// Submits `proposal` for `spec` (a certificate, or an abort — also when the
+    /// registry refuses the certificate, e.g. a DKG whose rotation governance gave up),
+    /// then reads the registry's decision. Refusals because the round is already
+    /// decided are expected: the first proposal to land decides.
+    async fn decide_on(
+        &self,
+        spec: &RoundSpec,
+        proposal: Proposal<'_>,
+    ) -> Result<Option<Decision>, String> {
+        let id = spec.id();
+        let settled = |r: Result<u64, RegistryError>| match r {
+            Ok(_)
+            | Err(RegistryError::Rule(
+                RuleError::RoundAlreadyPublished | RuleError::RoundAborted,
+            )) => Ok(true),
+            Err(RegistryError::Rule(e)) => {
+                tracing::warn!(error = %e, "the registry refused the proposal");
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let abort = match proposal {
+            Proposal::Commit {
+                public,
+                certificate,
+            } => {
+                let cert = EpochCertificate::new(spec, public, certificate);
+                !settled(self.client.publish_master_key(&self.identity, &cert).await)?
+            }
+            Proposal::Abort => true,
+            Proposal::Query => false,
+        };
+        if abort {
+            settled(self.client.abort_round(&self.identity, id).await)?;
+        }
+        let decision = self
+            .client
+            .round_decision(id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(decision.map(|d| match d {
+            RoundDecision::Committed => Decision::Commit,
+            RoundDecision::Aborted => Decision::Abort,
+        }))
+    }
+}
+
 impl RoundHooks for RegistryHooks {
     fn admit<'a>(
         &'a self,
@@ -106,6 +155,16 @@ impl RoundHooks for RegistryHooks {
         certificate: &'a CommitCertificate,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(self.publish(spec, public, certificate))
+    }
+    fn orders_outcomes(&self) -> bool {
+        true
+    }
+    fn decide<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+        proposal: Proposal<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Decision>, String>> + Send + 'a>> {
+        Box::pin(self.decide_on(spec, proposal))
     }
 }
 

@@ -11,16 +11,25 @@
 //!
 //! **Commit.** After the last phase a member persists its result as *prepared*
 //! (synced) and only then serves its confirmation (the digest of round id and new public
-//! key set). It installs the result when it holds a matching confirmation from every
-//! participant, in one synced batch with the log entry. Before preparing, a member may
-//! give the round up (timeout, bad message): it records the abort durably, then serves
-//! a signed abort, so it will never confirm. A prepared member never aborts on its own;
-//! it waits until every participant confirmed (commit) or one aborted or confirmed a
-//! different digest (abort: then nobody can hold all confirmations). A member restarted
-//! without any record of a round it is asked to confirm has lost its state before
-//! preparing, so it aborts the round. So after any crash every member either installs
-//! the round or none does; a prepared member whose peer is down waits, and says so in
-//! its status.
+//! key set, signed, addressed to nobody: transferable). Every participant's
+//! confirmation together is the round's commit certificate
+//! ([`round::CommitCertificate`]). Before preparing, a member may give the round up
+//! (timeout, bad message): it records the abort durably, then serves a signed abort, so
+//! it will never confirm. A member restarted without any record of a round it is asked
+//! to confirm has lost its state before preparing, so it aborts the round.
+//!
+//! How a prepared member decides:
+//! - **With a decider** ([`RoundHooks::orders_outcomes`]: the registry, in production)
+//!   it proposes what it saw — the certificate once every participant confirmed, or an
+//!   abort when one aborted or confirmed another digest — and installs or drops the
+//!   round only as the decider says; the decider takes the first proposal that lands.
+//!   So a malicious participant that confirms to some members and aborts to others
+//!   cannot split the committee (review finding H2; `tests/equivocation.rs`).
+//! - **Without one** it installs on holding every confirmation and aborts on any abort
+//!   or different digest. That keeps members in agreement after any crash, but not
+//!   against a participant that equivocates: run clusters with a registry.
+//!
+//! A prepared member whose peer is down waits, and says so in its status.
 //!
 //! **One round at a time.** A node refuses `StartRound` while a round runs or waits
 //! for confirmations: rotations, refreshes and reshares never interleave.
@@ -100,7 +109,52 @@ pub trait RoundHooks: Send + Sync + 'static {
         public: &'a crate::share::PublicKeySet,
         certificate: &'a round::CommitCertificate,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+    /// Whether [`Self::decide`] orders outcomes. Then a prepared member installs or
+    /// drops a round only as the decider says, which keeps every honest member in the
+    /// same state even when a malicious participant confirms to some members and
+    /// aborts to others. Without a decider, members decide from what they fetched,
+    /// which is safe against crashes only.
+    fn orders_outcomes(&self) -> bool {
+        false
+    }
+    /// Proposes this member's view of `spec`'s outcome (or only asks) and returns the
+    /// decision, if one was made.
+    fn decide<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+        proposal: Proposal<'a>,
+    ) -> Boxed<'a, Result<Option<Decision>, String>> {
+        let _ = (spec, proposal);
+        Box::pin(async { Ok(None) })
+    }
 }
+
+/// A prepared member's view of a round's outcome, proposed to the decider.
+#[derive(Debug)]
+pub enum Proposal<'a> {
+    /// Every participant confirmed `public`: here is the certificate.
+    Commit {
+        /// The round's public key set.
+        public: &'a crate::share::PublicKeySet,
+        /// Every participant's confirmation.
+        certificate: &'a round::CommitCertificate,
+    },
+    /// A participant aborted, or confirmed another outcome.
+    Abort,
+    /// Nothing to propose; what was decided?
+    Query,
+}
+
+/// What the decider settled for a round: every member follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Install the round.
+    Commit,
+    /// Drop it.
+    Abort,
+}
+
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// This node's side of all rounds. Share as `Arc<Rounds>`.
 pub struct Rounds {
@@ -310,9 +364,95 @@ impl Rounds {
         self.resolve(&spec, id, digest).await;
     }
 
+    /// With a decider: proposes what this member sees (the certificate once every
+    /// participant confirmed, or an abort on any abort or other digest) and follows
+    /// the decision, which it keeps asking for while it collects — another member may
+    /// have settled the round already.
+    async fn resolve_ordered(
+        self: Arc<Self>,
+        hooks: Arc<dyn RoundHooks>,
+        spec: &RoundSpec,
+        id: RoundId,
+        digest: [u8; 32],
+    ) {
+        let ask = async {
+            loop {
+                match hooks.decide(spec, Proposal::Query).await {
+                    Ok(Some(d)) => return d,
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(round = %hex(&id), error = %e, "asking the decider"),
+                }
+                tokio::time::sleep(self.timing.poll_interval.max(Duration::from_millis(500))).await;
+            }
+        };
+        let propose = async {
+            let certificate = match self.collect(spec, id, CONFIRM, false).await {
+                Ok((confirms, mut signatures)) if confirms.values().all(|m| m.public == digest) => {
+                    let me = self.node.index().ok();
+                    if let Some(me) = me {
+                        let own: Signature = self
+                            .node
+                            .identity()
+                            .signing_key()
+                            .sign(&round::confirmation_bytes(&id, me, &digest));
+                        signatures.insert(me, own.to_bytes().into());
+                    }
+                    Some(round::CommitCertificate {
+                        confirmations: signatures,
+                    })
+                }
+                Ok(_) | Err(_) => None,
+            };
+            let prepared = match self.node.round(&id) {
+                Ok(Some(RoundRecord::Prepared { state, .. })) => Some(state.public),
+                _ => None,
+            };
+            if certificate.is_none() || prepared.is_none() {
+                tracing::warn!(round = %hex(&id), "a participant aborted or disagreed; proposing to abort");
+            }
+            loop {
+                let proposal = match (&certificate, &prepared) {
+                    (Some(certificate), Some(public)) => Proposal::Commit {
+                        public,
+                        certificate,
+                    },
+                    _ => Proposal::Abort,
+                };
+                match hooks.decide(spec, proposal).await {
+                    Ok(Some(d)) => return d,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(round = %hex(&id), error = %e, "proposing an outcome; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            std::future::pending::<Decision>().await
+        };
+        let decision = tokio::select! {
+            d = ask => d,
+            d = propose => d,
+        };
+        match decision {
+            Decision::Commit => match self.node.commit_round(&id, (self.now)()) {
+                Ok(()) => {
+                    tracing::info!(round = %hex(&id), epoch = spec.kind.epoch(), "round committed (decided)");
+                    self.with_current(&id, |c| c.stage = Stage::Committed(digest));
+                }
+                Err(e) => {
+                    tracing::error!(round = %hex(&id), error = %e, "commit failed; will retry on restart")
+                }
+            },
+            Decision::Abort => self.abort(&id, "the decider aborted the round"),
+        }
+    }
+
     /// Waits (without deadline) for every participant's confirmation, then commits;
     /// aborts on any abort or different digest.
     async fn resolve(self: Arc<Self>, spec: &RoundSpec, id: RoundId, digest: [u8; 32]) {
+        if let Some(hooks) = self.hooks.clone().filter(|h| h.orders_outcomes()) {
+            return self.resolve_ordered(hooks, spec, id, digest).await;
+        }
         match self.collect(spec, id, CONFIRM, false).await {
             Ok((confirms, mut signatures)) => {
                 if let Some((i, _)) = confirms.iter().find(|(_, m)| m.public != digest) {

@@ -5,7 +5,7 @@
 
 use chain::registry::{Registry, RegistryError};
 use chain::state::RuleError;
-use chain::types::{EpochCertificate, Event, Gatekeeper, Rotation, Worker};
+use chain::types::{EpochCertificate, Event, Gatekeeper, Rotation, RoundDecision, Worker};
 use keyvault::round::{CommitCertificate, Participant, RoundKind, RoundSpec};
 use keyvault::share::NodeIndex;
 use p256::ecdsa::SigningKey;
@@ -311,6 +311,43 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         RuleError::EpochMismatch(_)
     ));
 
+    // The registry orders each round's outcome (H2): the certificate or an abort,
+    // whichever lands first; members install or drop the round by its decision.
+    let id_of = |c: &EpochCertificate| RoundSpec::decode(&c.spec).unwrap().id();
+    assert_eq!(
+        r.round_decision(id_of(&good)).await.unwrap(),
+        Some(RoundDecision::Committed)
+    );
+    assert_eq!(
+        rule(r.abort_round(&w1, id_of(&good)).await),
+        RuleError::RoundAlreadyPublished
+    );
+    let (_, again) = keyvault::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
+    let contested = certificate(
+        &committee,
+        RoundKind::Refresh { epoch: 0 },
+        &again,
+        &committee,
+    );
+    assert_eq!(r.round_decision(id_of(&contested)).await.unwrap(), None);
+    assert_eq!(
+        rule(r.abort_round(&stranger, id_of(&contested)).await),
+        RuleError::NotGovernanceOrGatekeeper("abort-round")
+    );
+    r.abort_round(&w2, id_of(&contested)).await.unwrap();
+    assert_eq!(
+        r.round_decision(id_of(&contested)).await.unwrap(),
+        Some(RoundDecision::Aborted)
+    );
+    assert_eq!(
+        rule(r.publish_master_key(&w1, &contested).await),
+        RuleError::RoundAborted
+    );
+    assert_eq!(
+        rule(r.abort_round(&w1, id_of(&contested)).await),
+        RuleError::RoundAborted
+    );
+
     // Only governance gives a rotation up.
     r.lock_rotation(governance, 1).await.unwrap();
     assert_eq!(
@@ -370,6 +407,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
             Event::RotationLocked(0),
             Event::MasterKeyPublished(0),
             Event::PublicKeySetUpdated(0),
+            Event::RoundAborted(id_of(&contested)),
             Event::RotationLocked(1),
             Event::RotationAborted(1),
             Event::MeasurementRemoved(M.to_vec()),
