@@ -203,6 +203,12 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// Collateral older than what the service already holds for the platform.
+    #[error("the {what} is older than the one this service holds (rollback refused)")]
+    CollateralRollback {
+        /// Which piece.
+        what: &'static str,
+    },
     /// A certificate could not be parsed.
     #[error("malformed {role}: {reason}")]
     MalformedCertificate {
@@ -420,6 +426,7 @@ impl Error {
             | TrailingData { .. } => Step::ParseQuote,
             CollateralTooLarge { .. }
             | MalformedCollateral { .. }
+            | CollateralRollback { .. }
             | UnsupportedCollateralVersion { .. } => Step::ParseCollateral,
             MalformedCertificate { role, .. }
             | UntrustedRoot { role }
@@ -471,6 +478,7 @@ impl Error {
             TrailingData { .. } => "trailing_data",
             CollateralTooLarge { .. } => "collateral_too_large",
             MalformedCollateral { .. } => "malformed_collateral",
+            CollateralRollback { .. } => "collateral_rollback",
             MalformedCertificate { .. } => "malformed_certificate",
             ChainLength { .. } => "chain_length",
             MalformedPckExtension(_) => "malformed_pck_extension",

@@ -107,6 +107,11 @@ pub struct Policy {
     /// Oldest TCB Info accepted, in days since its issue date.
     #[serde(default)]
     pub max_collateral_age_days: Option<u32>,
+    /// Lowest `tcbEvaluationDataNumber` of the TCB Info accepted: set it to the number
+    /// of the latest TCB recovery to refuse evidence appraised against collateral from
+    /// before it, whatever its `nextUpdate` says.
+    #[serde(default)]
+    pub min_tcb_evaluation_data_number: Option<u32>,
     /// Accept debug enclaves / TDs (dangerous; for development only).
     #[serde(default)]
     pub dangerous_allow_debug: bool,
@@ -167,6 +172,13 @@ pub enum Reason {
     CollateralTooOld {
         /// Its age in days.
         age_days: i64,
+    },
+    /// The TCB Info predates the TCB recovery the policy requires.
+    TcbEvaluationTooOld {
+        /// Its `tcbEvaluationDataNumber`.
+        number: u32,
+        /// The policy's minimum.
+        min: u32,
     },
     /// A debug enclave or TD.
     DebugNotAllowed,
@@ -273,6 +285,14 @@ pub fn appraise(policy: &Policy, quote: &VerifiedQuote, now: i64) -> Verdict {
         if age_days > i64::from(max) {
             reasons.push(Reason::CollateralTooOld { age_days });
         }
+    }
+    if let Some(min) = policy.min_tcb_evaluation_data_number
+        && quote.tcb_evaluation_data_number < min
+    {
+        reasons.push(Reason::TcbEvaluationTooOld {
+            number: quote.tcb_evaluation_data_number,
+            min,
+        });
     }
     if quote.debug && !policy.dangerous_allow_debug {
         reasons.push(Reason::DebugNotAllowed);

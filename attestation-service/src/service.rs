@@ -355,10 +355,16 @@ impl Service {
         let now = self.now();
         let verifier = self.verifier.clone();
         let (quote, stale) = match collateral {
-            Some(c) => (
-                tokio::task::spawn_blocking(move || verifier.verify(&quote, &c, now)).await,
-                None,
-            ),
+            Some(c) => {
+                // Caller-supplied collateral may not be older than the cache's (M1).
+                self.collateral
+                    .check_not_older(&quote, &c)
+                    .map_err(ApiError::Evidence)?;
+                (
+                    tokio::task::spawn_blocking(move || verifier.verify(&quote, &c, now)).await,
+                    None,
+                )
+            }
             None => {
                 let key = self.collateral.key_of(&quote).map_err(ApiError::Evidence)?;
                 let r = self

@@ -500,6 +500,13 @@ impl CollateralCache {
                 tcb_info: hex::encode_upper(v.tcb_info.fmspc),
             });
         }
+        // Never replace collateral with older collateral (a PCCS serving last month's
+        // TCB Info, a rolled-back mirror).
+        if let Ok(Some(held)) = self.hot(&key)
+            && let Some(what) = v.older_than(&held.verified)
+        {
+            return Err(Error::CollateralRollback { what });
+        }
         let entry = CachedCollateral {
             key,
             bundle: collateral.to_bundle_json(),
@@ -569,6 +576,21 @@ impl CollateralCache {
             .map_err(SourceError::Invalid)?;
         self.hot(&key)?
             .ok_or_else(|| SourceError::Store("a stored entry vanished".into()))
+    }
+
+    /// Refuses caller-supplied `collateral` older than what the cache holds for the
+    /// platform of `quote` (nothing held: accepted; the signatures are checked by the
+    /// verifier).
+    pub fn check_not_older(&self, quote: &[u8], collateral: &Collateral) -> Result<(), Error> {
+        let key = self.key_of(quote)?;
+        let Ok(Some(held)) = self.hot(&key) else {
+            return Ok(());
+        };
+        let v = self.verifier.verified_collateral(collateral)?;
+        match v.older_than(&held.verified) {
+            Some(what) => Err(Error::CollateralRollback { what }),
+            None => Ok(()),
+        }
     }
 
     /// Collateral for `key` at `now`, from the cache or the source (see the module doc).

@@ -167,6 +167,32 @@ impl VerifiedCollateral {
         .unwrap_or(i64::MAX)
     }
 
+    /// The first piece of this collateral that is older than the same piece of
+    /// `other` — TCB Info or QE Identity by `tcbEvaluationDataNumber` or `issueDate`,
+    /// a CRL by `thisUpdate` — or `None` when none is. Collateral never replaces, and
+    /// never stands in for, newer collateral: an older TCB Info can undo a TCB
+    /// recovery, an older PCK CRL a revocation.
+    pub fn older_than(&self, other: &VerifiedCollateral) -> Option<&'static str> {
+        let (a, b) = (self, other);
+        if a.tcb_info.tcb_evaluation_data_number < b.tcb_info.tcb_evaluation_data_number
+            || a.tcb_info.issue_date < b.tcb_info.issue_date
+        {
+            return Some("TCB Info");
+        }
+        if a.qe_identity.tcb_evaluation_data_number < b.qe_identity.tcb_evaluation_data_number
+            || a.qe_identity.issue_date < b.qe_identity.issue_date
+        {
+            return Some("QE Identity");
+        }
+        if a.pck_crl.this_update < b.pck_crl.this_update {
+            return Some("PCK CRL");
+        }
+        if a.root_crl.this_update < b.root_crl.this_update {
+            return Some("Root CA CRL");
+        }
+        None
+    }
+
     /// The earliest moment any piece of this collateral stops being valid.
     pub fn expiry(&self) -> i64 {
         [

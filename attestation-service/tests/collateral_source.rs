@@ -370,3 +370,35 @@ async fn refresh_before_next_update_and_the_stale_knob() {
     assert_eq!((done, failed.len()), (1, 0));
     assert!(c.get(key, next_update + 10).await.unwrap().stale.is_none());
 }
+
+/// M1: the cache never replaces collateral with older collateral (a TCB recovery or a
+/// revocation undone by last month's TCB Info or CRL), and a caller may not supply
+/// collateral older than what the cache holds.
+#[tokio::test]
+async fn attack_m1_older_collateral_never_replaces_or_overrides_newer() {
+    const T0: i64 = 1_760_000_000;
+    let day = 86_400;
+    let mut sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
+    let anchors = sim.trust_anchors();
+    let quote = sim.sgx_quote(&SgxEnclave::default(), &[0; 64]).unwrap();
+    let key = CollateralKey::of_quote(&quote).unwrap();
+    let old = sim.collateral(TeeType::Sgx).unwrap();
+    sim.config_mut().valid_from = T0 + day;
+    let new = sim.collateral(TeeType::Sgx).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(dir.path(), anchors, None, CollateralConfig::default());
+    c.insert(key, &old, "test", T0 + 10).unwrap();
+    c.insert(key, &new, "test", T0 + day + 10).unwrap();
+    let err = c.insert(key, &old, "test", T0 + day + 20).unwrap_err();
+    assert!(
+        matches!(err, attestation_service::Error::CollateralRollback { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "collateral_rollback");
+    // The newer entry stayed.
+    let held = c.get(key, T0 + day + 30).await.unwrap();
+    assert_eq!(*held.collateral, new);
+    // Caller-supplied collateral: the older one is refused, the held one accepted.
+    assert!(c.check_not_older(&quote, &old).is_err());
+    c.check_not_older(&quote, &new).unwrap();
+}

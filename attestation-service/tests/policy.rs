@@ -239,3 +239,21 @@ fn policy_files_are_strict() {
     assert_eq!(p.accepted_tcb_statuses, vec![TcbStatus::UpToDate]);
     assert!(!p.dangerous_allow_debug && !p.allow_service_td);
 }
+
+/// M1: a policy can require collateral from after a TCB recovery.
+#[test]
+fn a_minimum_tcb_evaluation_data_number_refuses_older_collateral() {
+    let sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
+    let q = sgx(&sim, &enclave(), T0 + 60);
+    assert_eq!(q.tcb_evaluation_data_number, 1);
+    let ok = appraise(&policy("min_tcb_evaluation_data_number = 1"), &q, T0 + 60);
+    assert_eq!(ok.status, Appraisal::Affirming);
+    let v = appraise(&policy("min_tcb_evaluation_data_number = 2"), &q, T0 + 60);
+    assert_eq!(
+        (v.status, v.reasons),
+        (
+            Appraisal::Contraindicated,
+            vec![Reason::TcbEvaluationTooOld { number: 1, min: 2 }]
+        )
+    );
+}
