@@ -1,8 +1,10 @@
 //! The ledger node's gRPC service (`phalanx.chain.v1.Chain`) and the [`LightClient`]
 //! other processes use: it fetches blocks, verifies each one (hash link, authority
 //! signature, every transaction and rule) and rebuilds the registry state itself; the
-//! server is trusted for nothing but availability. Pin the chain by its genesis hash
-//! ([`LightClient::pinned`]) so a server cannot swap in another chain.
+//! server cannot forge state, only withhold, reorder or fork it (see [`LightClient`]
+//! for exactly what the ledger's authority can still do). Pin the chain by its genesis
+//! hash ([`LightClient::pinned`]) so a server cannot swap in another chain, and give
+//! long-lived clients a checkpoint ([`LightClient::with_checkpoint`]).
 
 use crate::registry::{RegistryError, SignedLedger};
 use crate::state::State;
@@ -90,11 +92,35 @@ pub async fn serve(
 }
 
 /// A client that verifies everything it is told.
+///
+/// What it does not need to trust the server for: every block's link, authority
+/// signature, transactions and rules are checked here, so the server cannot forge a
+/// registration, a governance change or an epoch certificate, nor break a rule. What
+/// the ledger's authority key (held by the server) can still do: choose which valid
+/// transactions enter blocks and in what order (censor or delay, decide which of two
+/// racing proposals lands first), withhold recent blocks (a client sees a prefix of the
+/// chain, never a wrong state), and sign two different histories. Against the last, a
+/// client with a checkpoint ([`LightClient::with_checkpoint`]) persists the last head
+/// it verified and refuses, across restarts, any chain that does not extend it (a fork,
+/// or a history rolled back below it); a client without one trusts the first history it
+/// is shown after the pinned genesis. Several ledger authorities, or an EVM chain
+/// (`evm` backend), remove the single authority.
 #[derive(Debug)]
 pub struct LightClient {
     url: String,
     genesis_hash: Option<[u8; 32]>,
+    checkpoint: Option<std::path::PathBuf>,
     state: tokio::sync::Mutex<Option<State>>,
+    /// SHA-256 of recently included transactions, with their block heights (bounded).
+    included: std::sync::Mutex<std::collections::VecDeque<([u8; 32], u64)>>,
+}
+
+/// Most included transactions a light client remembers for inclusion checks.
+const MAX_REMEMBERED_TXS: usize = 4096;
+
+fn tx_hash(encoded: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(encoded).into()
 }
 
 impl LightClient {
@@ -104,7 +130,9 @@ impl LightClient {
         Self {
             url: url.to_owned(),
             genesis_hash: None,
+            checkpoint: None,
             state: tokio::sync::Mutex::new(None),
+            included: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -114,6 +142,46 @@ impl LightClient {
             genesis_hash: Some(genesis),
             ..Self::new(url)
         }
+    }
+
+    /// Persists the last verified head (height and block hash) in `path` after every
+    /// sync, and refuses any chain that does not extend the head stored there.
+    pub fn with_checkpoint(mut self, path: &std::path::Path) -> Self {
+        self.checkpoint = Some(path.to_owned());
+        self
+    }
+
+    fn read_checkpoint(&self) -> Result<Option<(u64, [u8; 32])>, RegistryError> {
+        let Some(path) = &self.checkpoint else {
+            return Ok(None);
+        };
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RegistryError::Backend(format!("{}: {e}", path.display()))),
+        };
+        // Next height (u64 BE) ‖ hash of the last verified block.
+        let bad = || RegistryError::Backend(format!("{}: not a checkpoint", path.display()));
+        let (h, hash) = bytes.split_first_chunk::<8>().ok_or_else(bad)?;
+        let hash: [u8; 32] = hash.try_into().map_err(|_| bad())?;
+        Ok(Some((u64::from_be_bytes(*h), hash)))
+    }
+
+    fn write_checkpoint(&self, state: &State) -> Result<(), RegistryError> {
+        let Some(path) = &self.checkpoint else {
+            return Ok(());
+        };
+        let io = |e: std::io::Error| RegistryError::Backend(format!("{}: {e}", path.display()));
+        let tmp = path.with_extension("tmp");
+        let mut bytes = state.height().to_be_bytes().to_vec();
+        bytes.extend_from_slice(&state.last_hash());
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)
     }
 
     async fn client(
@@ -132,6 +200,10 @@ impl LightClient {
     /// Fetches and verifies every new block; returns the verified state.
     pub async fn sync(&self) -> Result<State, RegistryError> {
         let mut guard = self.state.lock().await;
+        let checkpoint = match guard.as_ref() {
+            None => self.read_checkpoint()?,
+            Some(_) => None,
+        };
         let mut client = self.client().await?;
         loop {
             let from = guard.as_ref().map_or(0, State::height);
@@ -161,15 +233,43 @@ impl LightClient {
                                 .map_err(|e| RegistryError::Unverified(e.to_string()))?,
                         );
                     }
-                    Some(s) => s
-                        .apply_block(&block)
-                        .map_err(|e| RegistryError::Unverified(e.to_string()))?,
+                    Some(s) => {
+                        s.apply_block(&block)
+                            .map_err(|e| RegistryError::Unverified(e.to_string()))?;
+                        if let Ok(mut seen) = self.included.lock() {
+                            for tx in &block.txs {
+                                if seen.len() == MAX_REMEMBERED_TXS {
+                                    seen.pop_front();
+                                }
+                                seen.push_back((tx_hash(&tx.encode()), block.height));
+                            }
+                        }
+                    }
+                }
+                // The head persisted by an earlier run must be on this chain.
+                if let (Some((height, hash)), Some(s)) = (checkpoint, guard.as_ref())
+                    && s.height() == height
+                    && s.last_hash() != hash
+                {
+                    return Err(RegistryError::Unverified(format!(
+                        "the server's chain forks from the checkpoint at block {height}"
+                    )));
                 }
             }
         }
-        guard
+        let state = guard
             .clone()
-            .ok_or_else(|| RegistryError::Unverified("the server has no genesis block".into()))
+            .ok_or_else(|| RegistryError::Unverified("the server has no genesis block".into()))?;
+        if let Some((height, _)) = checkpoint
+            && state.height() < height
+        {
+            return Err(RegistryError::Unverified(format!(
+                "the server's chain ends before block {}, which this client verified earlier",
+                height - 1
+            )));
+        }
+        self.write_checkpoint(&state)?;
+        Ok(state)
     }
 }
 
@@ -193,11 +293,23 @@ impl SignedLedger for LightClient {
                 _ => RegistryError::Backend(s.message().to_owned()),
             })?;
         let height = resp.into_inner().height;
-        // Do not answer before the block is verified here.
+        // Do not answer before the block is verified here, and holds the transaction.
         let state = self.sync().await?;
         if state.height() <= height {
             return Err(RegistryError::Unverified(format!(
                 "block {height} was not served"
+            )));
+        }
+        let hash = tx_hash(&tx.encode());
+        let found = self.included.lock().ok().and_then(|seen| {
+            seen.iter()
+                .rev()
+                .find(|(h, _)| *h == hash)
+                .map(|(_, at)| *at)
+        });
+        if found != Some(height) {
+            return Err(RegistryError::Unverified(format!(
+                "the server said block {height} holds the transaction; it does not"
             )));
         }
         Ok(height)

@@ -213,3 +213,116 @@ async fn replays_bad_signatures_and_garbage_are_refused() {
     // Nothing of that changed the chain.
     assert_eq!(ledger.state().unwrap().height(), 2);
 }
+
+async fn serve_fake(blocks: Vec<Vec<u8>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(pb::chain_server::ChainServer::new(Fake(blocks)))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    url
+}
+
+/// M2: a client with a checkpoint refuses, after a restart, a server that rolls the
+/// chain back below what it verified, or serves a fork of it (the authority signed two
+/// histories).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_m2_a_checkpointed_client_refuses_rollback_and_forks() {
+    // Two ledgers with the same genesis (same authority, governance and time) that
+    // diverge at block 1: the authority signed two histories.
+    let (authority, governance) = (chain::random_key(), chain::random_key());
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut chains = Vec::new();
+    for (d, m) in dirs.iter().zip([1u8, 2]) {
+        let ledger = Ledger::open(
+            d.path(),
+            authority.clone(),
+            public_key(governance.verifying_key()),
+            now,
+        )
+        .unwrap();
+        for k in 0..3u8 {
+            ledger
+                .add_measurement(&governance, &[m * 16 + k; 32])
+                .await
+                .unwrap();
+        }
+        chains.push(ledger.blocks(0, 100).unwrap());
+    }
+    let (a, b) = (&chains[0], &chains[1]);
+    assert_eq!(a[0].hash(), b[0].hash());
+    assert_ne!(a[1].hash(), b[1].hash());
+    let enc = |blocks: &[Block]| blocks.iter().map(Block::encode).collect::<Vec<_>>();
+    let state_dir = tempfile::tempdir().unwrap();
+    let checkpoint = state_dir.path().join("head");
+    let client = |url: &str| LightClient::pinned(url, a[0].hash()).with_checkpoint(&checkpoint);
+
+    // History A, verified and remembered.
+    let url = serve_fake(enc(a)).await;
+    assert_eq!(client(&url).sync().await.unwrap().height(), 4);
+    // A restarted client is shown a prefix of A: refused (rollback/withholding below
+    // what it saw).
+    let url = serve_fake(enc(&a[..2])).await;
+    let e = client(&url).sync().await.unwrap_err();
+    assert!(e.to_string().contains("ends before block 3"), "{e}");
+    // ... or history B: refused (fork), although every block of B is validly signed.
+    let url = serve_fake(enc(b)).await;
+    let e = client(&url).sync().await.unwrap_err();
+    assert!(e.to_string().contains("forks from the checkpoint"), "{e}");
+    // Without a checkpoint, a fresh client takes B: the documented limit.
+    LightClient::pinned(&url, a[0].hash()).sync().await.unwrap();
+    // A above A's head extends it: accepted.
+    let url = serve_fake(enc(a)).await;
+    client(&url).sync().await.unwrap();
+}
+
+/// A server that accepts every submission and names its latest block, without
+/// including anything.
+struct Liar(Vec<Vec<u8>>);
+
+#[tonic::async_trait]
+impl pb::chain_server::Chain for Liar {
+    async fn submit(
+        &self,
+        _: tonic::Request<pb::SubmitRequest>,
+    ) -> Result<tonic::Response<pb::SubmitResponse>, tonic::Status> {
+        Ok(tonic::Response::new(pb::SubmitResponse {
+            height: self.0.len() as u64 - 1,
+        }))
+    }
+    async fn get_blocks(
+        &self,
+        r: tonic::Request<pb::GetBlocksRequest>,
+    ) -> Result<tonic::Response<pb::GetBlocksResponse>, tonic::Status> {
+        Fake(self.0.clone()).get_blocks(r).await
+    }
+}
+
+/// M2: a submission succeeds only if the block the server names holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_m2_a_submission_the_server_did_not_include_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let governance = build(dir.path()).await;
+    let blocks: Vec<Vec<u8>> = {
+        let db = raw(dir.path());
+        let cf = db.cf_handle("blocks").unwrap();
+        (0..5u64)
+            .map(|h| db.get_cf(cf, h.to_be_bytes()).unwrap().unwrap())
+            .collect()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(pb::chain_server::ChainServer::new(Liar(blocks)))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let client = LightClient::new(&url);
+    let e = client
+        .add_measurement(&governance, &[0x77; 32])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("does not"), "{e}");
+}

@@ -293,7 +293,8 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
             url: format!("http://{}", client.local_addr()?),
             peer_url: app.config().peer_url(),
         });
-        let hooks = RegistryHooks::new(&chain_url, genesis_hash, identity.signing_key().clone());
+        let hooks = RegistryHooks::new(&chain_url, genesis_hash, identity.signing_key().clone())
+            .with_checkpoint(&gdir.join("registry-head"));
         apps.push((app.with_hooks(Arc::new(hooks)), client, peer));
     }
     // The committee, with this run's addresses.

@@ -85,7 +85,8 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
             &r.url,
             genesis,
             app.node.identity().signing_key().clone(),
-        );
+        )
+        .with_checkpoint(&config.data_dir.join("registry-head"));
         app = app.with_hooks(std::sync::Arc::new(hooks));
         tracing::info!(url = %r.url, "following the registry: committee and master keys");
     }

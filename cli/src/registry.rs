@@ -41,6 +41,13 @@ impl RegistryHooks {
         }
     }
 
+    /// The same, remembering the last verified head in `checkpoint` so a restarted
+    /// node refuses a registry that forked or rolled back (see [`LightClient`]).
+    pub fn with_checkpoint(mut self, checkpoint: &Path) -> Self {
+        self.client = self.client.with_checkpoint(checkpoint);
+        self
+    }
+
     async fn check(&self, spec: &RoundSpec) -> Result<(), String> {
         let state = self.client.sync().await.map_err(|e| e.to_string())?;
         let on_chain: Vec<(u16, Vec<u8>, String)> = state
