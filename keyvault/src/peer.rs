@@ -562,6 +562,11 @@ impl Rounds {
                     pb::PeerFetchRequest {
                         round_id: id.to_vec(),
                         phase: u32::from(phase),
+                        spec: if phase == CONFIRM {
+                            spec.encode()
+                        } else {
+                            Vec::new()
+                        },
                     },
                 );
                 calls.spawn(async move {
@@ -617,6 +622,7 @@ impl Rounds {
         id: RoundId,
         phase: u8,
         caller: Option<VerifyingKey>,
+        asked_spec: &[u8],
     ) -> Result<pb::PeerMessage, Status> {
         let me = self.node.index().map_err(crate::grpc::status)?;
         // Is the round current here, and what is its spec?
@@ -640,8 +646,10 @@ impl Rounds {
                 None,
                 Some(RoundRecord::Prepared { spec, .. } | RoundRecord::Committed { spec, .. }),
             ) => RoundSpec::decode(spec).ok(),
-            _ => None,
+            // No spec here: the caller's, if it is this round's.
+            _ => RoundSpec::decode(asked_spec).ok().filter(|s| s.id() == id),
         };
+        let known_here = current.is_some() || stored.is_some();
         // Who asks: the participant whose identity key the caller's certificate carries.
         let recipient = match (&spec, caller) {
             (Some(spec), Some(key)) => spec
@@ -653,7 +661,7 @@ impl Rounds {
                     Status::permission_denied("caller is not a participant of this round")
                 })?,
             (_, None) => return Err(Status::unauthenticated("a client certificate is required")),
-            (None, Some(_)) => me,
+            (None, Some(_)) => return Err(Status::unavailable("round not started here")),
         };
         let sign = |phase: u8, aborted: bool, public: Vec<u8>, private: Zeroizing<Vec<u8>>| {
             let to = if aborted || phase == CONFIRM {
@@ -703,9 +711,16 @@ impl Rounds {
                 CONFIRM,
             ) => Ok(sign(CONFIRM, false, digest.to_vec(), Zeroizing::default())),
             (Some(_), _) => Err(Status::failed_precondition("round is over here")),
-            (None, CONFIRM) => {
-                // Asked to confirm a round this node has no record of: it lost its
-                // state before preparing (a restart), so it can never confirm.
+            (None, CONFIRM)
+                if !known_here
+                    && spec.as_ref().is_some_and(|s| {
+                        s.participant(me)
+                            .is_some_and(|p| p.identity == self.node.identity().verifying_key())
+                    }) =>
+            {
+                // Asked, by a participant that showed the round's spec, to confirm a
+                // round this node takes part in and has no record of: it lost its state
+                // before preparing (a restart), so it can never confirm.
                 let reason = "no record of the round here (restarted before preparing)";
                 self.node
                     .abort_round(&id, reason, (self.now)())
@@ -767,7 +782,7 @@ pub struct PeerGrpc(pub Arc<Rounds>);
 impl PeerGrpc {
     /// As a tonic service with the message bound.
     pub fn into_server(self) -> pb::peer_server::PeerServer<Self> {
-        pb::peer_server::PeerServer::new(self).max_decoding_message_size(4096)
+        pb::peer_server::PeerServer::new(self).max_decoding_message_size(64 * 1024)
     }
 }
 
@@ -786,7 +801,7 @@ impl pb::peer_server::Peer for PeerGrpc {
             .map_err(|_| Status::invalid_argument("round id must be 32 bytes"))?;
         let phase = u8::try_from(r.phase).map_err(|_| Status::invalid_argument("phase"))?;
         let rounds = self.0.clone();
-        tokio::task::spawn_blocking(move || rounds.fetch(id, phase, caller))
+        tokio::task::spawn_blocking(move || rounds.fetch(id, phase, caller, &r.spec))
             .await
             .map_err(|_| Status::internal("internal error"))?
             .map(Response::new)

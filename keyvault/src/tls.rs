@@ -118,6 +118,11 @@ impl ClusterCa {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
+        // Valid for a year from now (an hour back for clock skew): a member removed from
+        // the cluster loses its peer access when its certificate ends, without a CRL.
+        let now = time::OffsetDateTime::now_utc();
+        p.not_before = now - time::Duration::hours(1);
+        p.not_after = now + time::Duration::days(CERT_VALIDITY_DAYS);
         let spki = Spki(identity.to_sec1_point(false).as_bytes().to_vec());
         let cert = p
             .signed_by(&spki, &self.issuer)
@@ -125,6 +130,9 @@ impl ClusterCa {
         Ok(cert.pem())
     }
 }
+
+/// How long a member certificate is valid.
+pub const CERT_VALIDITY_DAYS: i64 = 365;
 
 /// This node's TLS material: the CA, its certificate, and its identity key.
 #[derive(Clone)]
@@ -239,6 +247,16 @@ mod tests {
         let i = NodeIndex::new(3).unwrap();
         let cert = ca.issue(i, &id.verifying_key()).unwrap();
         assert_eq!(cert_key(&pem_der(&cert).unwrap()), Some(id.verifying_key()));
+        // L2: member certificates expire (a removed member loses peer access).
+        {
+            use x509_parser::prelude::FromDer;
+            let der = pem_der(&cert).unwrap();
+            let (_, c) = x509_parser::certificate::X509Certificate::from_der(&der).unwrap();
+            let v = c.validity();
+            let days = (v.not_after.timestamp() - v.not_before.timestamp()) / 86_400;
+            assert_eq!(days, CERT_VALIDITY_DAYS);
+            assert!(v.is_valid());
+        }
         PeerTls::new(ca.cert_pem().into(), cert.clone(), &id).unwrap();
         let other = IdentityKey::generate(&mut rand::rng());
         assert!(PeerTls::new(ca.cert_pem().into(), cert, &other).is_err());

@@ -179,9 +179,9 @@ async fn rounds_over_the_network() {
     let peer_url = infos(&urls[..1]).await[0].peer_url.clone();
     let stranger = keyvault::identity::IdentityKey::generate(&mut rand::rng());
     let ca_pem = std::fs::read_to_string(root.path().join("ca.pem")).unwrap();
-    let try_fetch = |cert: String| {
+    let try_fetch_round = |cert: String, id: [u8; 32], phase: u32, asked: Vec<u8>| {
         let tls = PeerTls::new(ca_pem.clone(), cert, &stranger).unwrap();
-        let (peer_url, id) = (peer_url.clone(), spec.id());
+        let peer_url = peer_url.clone();
         async move {
             let ch = tonic::transport::Endpoint::from_shared(peer_url)
                 .unwrap()
@@ -193,13 +193,15 @@ async fn rounds_over_the_network() {
             pb::peer_client::PeerClient::new(ch)
                 .fetch(pb::PeerFetchRequest {
                     round_id: id.to_vec(),
-                    phase: 1,
+                    phase,
+                    spec: asked,
                 })
                 .await
                 .map(|m| m.into_inner())
                 .map_err(|s| s.message().to_owned())
         }
     };
+    let try_fetch = |cert: String| try_fetch_round(cert, spec.id(), 1, Vec::new());
     let foreign = ClusterCa::generate().unwrap();
     let e = try_fetch(foreign.issue(idx(1), &stranger.verifying_key()).unwrap())
         .await
@@ -209,6 +211,25 @@ async fn rounds_over_the_network() {
         .await
         .unwrap_err();
     assert!(e.contains("not a participant"), "{e}");
+    // L2: nor can it make a node durably abort (and log) rounds it made up: not with a
+    // bare id, not with a spec that lists neither it nor that node.
+    let log_before = infos(&urls[..1]).await[0].log_size;
+    let made_up = admin::spec(RoundKind::Refresh { epoch: 0 }, &infos(&urls[1..3]).await).unwrap();
+    for (id, asked) in [([7u8; 32], Vec::new()), (made_up.id(), made_up.encode())] {
+        let e = try_fetch_round(
+            ca.issue(idx(1), &stranger.verifying_key()).unwrap(),
+            id,
+            255,
+            asked,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.contains("not started here") || e.contains("not a participant"),
+            "{e}"
+        );
+    }
+    assert_eq!(infos(&urls[..1]).await[0].log_size, log_before);
 
     // Node 5 down: a refresh among all five aborts after the phase timeout, naming it,
     // and nothing changes on the others.
