@@ -1,6 +1,6 @@
 //! The `keyvault` node binary's work: load the config, resolve the attestation
-//! service's JWKS (file, or URL with retries while the service starts), open the node
-//! and serve it.
+//! service's JWKS (file, or URL with retries while the service starts, then refreshed
+//! periodically and when a token names an unknown key), open the node and serve it.
 
 use anyhow::{Context, bail};
 use keyvault::app::{NodeApp, NodeConfig};
@@ -35,23 +35,63 @@ pub async fn jwks(config: &NodeConfig) -> anyhow::Result<Jwks> {
     let Some(url) = &config.attestation.jwks_url else {
         bail!("no JWKS source configured");
     };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
     let mut last = String::new();
     for _ in 0..30 {
-        match http
-            .get(url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-        {
-            Ok(r) => return Ok(Jwks::from_json(&r.text().await?)?),
+        match fetch_jwks(url).await {
+            Ok(j) => return Ok(j),
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     bail!("fetching the JWKS from {url}: {last}")
+}
+
+/// One fetch of the attestation service's JWKS (bounded in time and size).
+async fn fetch_jwks(url: &str) -> anyhow::Result<Jwks> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let body = http
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    if body.len() > 64 * 1024 {
+        bail!("the JWKS at {url} is over 64 KiB");
+    }
+    Ok(Jwks::from_json(std::str::from_utf8(&body)?)?)
+}
+
+/// How often a gatekeeper refetches the attestation service's JWKS.
+pub const JWKS_REFRESH: Duration = Duration::from_secs(600);
+/// Least time between two refreshes prompted by tokens with an unknown key id.
+pub const JWKS_MIN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Keeps `node`'s JWKS current: every [`JWKS_REFRESH`], and soon after a token named a
+/// key the JWKS lacks (the service rotated its key), at most every
+/// [`JWKS_MIN_INTERVAL`]. A failed fetch keeps the keys held.
+pub async fn refresh_jwks(node: std::sync::Arc<keyvault::node::Node>, url: String) {
+    let mut last = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let due = last.elapsed() >= JWKS_REFRESH
+            || (node.take_unknown_kid() && last.elapsed() >= JWKS_MIN_INTERVAL);
+        if !due {
+            continue;
+        }
+        last = tokio::time::Instant::now();
+        match fetch_jwks(&url).await {
+            Ok(j) => match node.set_jwks(j) {
+                Ok(()) => tracing::info!(%url, "attestation service keys refreshed"),
+                Err(e) => tracing::error!(error = %e, "installing the refreshed JWKS"),
+            },
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "JWKS refresh failed; keeping the keys held")
+            }
+        }
+    }
 }
 
 /// `keyvault init`.
@@ -97,6 +137,11 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
         identity = %app.identity_hex(),
         "gatekeeper serving"
     );
+    let refresher = config
+        .attestation
+        .jwks_url
+        .clone()
+        .map(|url| tokio::spawn(refresh_jwks(app.node.clone(), url)));
     app.serve(
         client,
         peer,
@@ -104,6 +149,9 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
         shutdown(),
     )
     .await?;
+    if let Some(r) = refresher {
+        r.abort();
+    }
     tracing::info!("gatekeeper stopped");
     Ok(())
 }

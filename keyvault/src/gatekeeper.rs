@@ -126,6 +126,12 @@ pub enum GatekeeperError {
     /// A cryptographic step failed.
     #[error(transparent)]
     Crypto(#[from] Error),
+    /// This token was used for more releases than a worker needs.
+    #[error("too many releases for one attestation token ({0}); attest again")]
+    TokenOverused(u32),
+    /// Too many distinct tokens are in use at once.
+    #[error("too many attestation tokens in use; try again later")]
+    Busy,
 }
 
 /// One gatekeeper's release state: its shares by epoch, its identity, its log.
@@ -232,6 +238,18 @@ impl Gatekeeper {
             &self.policy,
             now,
         )?;
+        let resp = self.release_authorized(req, now, rng)?;
+        Ok((resp, authorized))
+    }
+
+    /// The part of [`Self::release`] after [`authorize`] accepted `req` (which a caller
+    /// may run outside its lock): evaluate, seal, log.
+    pub fn release_authorized<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        req: &ReleaseRequest,
+        now: i64,
+        rng: &mut R,
+    ) -> Result<ReleaseResponse, GatekeeperError> {
         let share = self
             .shares
             .get(&req.key_id.epoch)
@@ -244,17 +262,19 @@ impl Gatekeeper {
             .append(&release_record(self.index, now, &transcript));
         let size = self.log.size();
         let inclusion_proof = self.log.inclusion_proof(log_index, size)?;
-        Ok((
-            ReleaseResponse {
-                node: self.index,
-                sealed,
-                logged_at: now,
-                log_index,
-                inclusion_proof,
-                tree_head: self.tree_head(now),
-            },
-            authorized,
-        ))
+        Ok(ReleaseResponse {
+            node: self.index,
+            sealed,
+            logged_at: now,
+            log_index,
+            inclusion_proof,
+            tree_head: self.tree_head(now),
+        })
+    }
+
+    /// Replaces the attestation service's keys (after a JWKS refresh).
+    pub fn set_jwks(&mut self, jwks: Jwks) {
+        self.jwks = jwks;
     }
 }
 

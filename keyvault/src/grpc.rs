@@ -65,6 +65,9 @@ impl GatekeeperGrpc {
 pub fn status(e: NodeError) -> Status {
     match e {
         NodeError::Release(GatekeeperError::Refused(r)) => Status::permission_denied(r.to_string()),
+        NodeError::Release(e @ (GatekeeperError::TokenOverused(_) | GatekeeperError::Busy)) => {
+            Status::resource_exhausted(e.to_string())
+        }
         NodeError::Release(GatekeeperError::UnknownEpoch(ep)) => {
             Status::not_found(format!("no share for epoch {ep}"))
         }

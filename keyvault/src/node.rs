@@ -18,8 +18,8 @@ use crate::share::NodeIndex;
 use crate::store::{EpochState, NodeStore, RoundRecord, StoreError};
 use crate::translog::{Hash, SignedTreeHead};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 /// Why a node operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,19 @@ pub struct Node {
     gatekeeper: Mutex<Gatekeeper>,
     store: NodeStore,
     identity: IdentityKey,
+    /// What release authorization reads, outside the gatekeeper's lock.
+    trust: std::sync::RwLock<Arc<(Jwks, ReleasePolicy)>>,
+    /// Releases per token (by SHA-256), until the token expires.
+    uses: Mutex<HashMap<[u8; 32], (u32, i64)>>,
+    /// Set when a token names a signing key the JWKS lacks (a refresh may help).
+    unknown_kid: std::sync::atomic::AtomicBool,
 }
+
+/// Most releases one attestation token may obtain from one node: a worker needs a few
+/// key ids per attestation, a replaying attacker many.
+pub const MAX_RELEASES_PER_TOKEN: u32 = 256;
+/// Most distinct live tokens tracked at once.
+pub const MAX_TRACKED_TOKENS: usize = 65_536;
 
 impl Node {
     /// Loads the node at `index` from `store` (generating its identity on first start).
@@ -84,11 +96,14 @@ impl Node {
                 index,
                 shares,
                 log,
-                jwks,
-                policy,
+                jwks.clone(),
+                policy.clone(),
             )),
             store,
             identity,
+            trust: std::sync::RwLock::new(Arc::new((jwks, policy))),
+            uses: Mutex::new(HashMap::new()),
+            unknown_kid: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -247,8 +262,32 @@ impl Node {
         now: i64,
         rng: &mut R,
     ) -> Result<ReleaseResponse, NodeError> {
+        // The token's signature and claims are checked without the node's lock: an
+        // unauthenticated caller costs a verification, never a wait for others.
+        let trust = self
+            .trust
+            .read()
+            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?
+            .clone();
+        let authorized = crate::release::authorize(
+            &req.token,
+            &trust.0,
+            &req.runtime_data,
+            &req.hpke_public_key,
+            &req.key_id,
+            &trust.1,
+            now,
+        )
+        .inspect_err(|e| {
+            if matches!(e, crate::release::ReleaseError::UnknownSigningKey(_)) {
+                self.unknown_kid
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .map_err(GatekeeperError::Refused)?;
+        self.count_use(&req.token, authorized.token_expires, now)?;
         let mut gk = self.gk()?;
-        let (resp, _) = gk.release(req, now, rng)?;
+        let resp = gk.release_authorized(req, now, rng)?;
         let leaf = gk
             .log()
             .leaf(resp.log_index)
@@ -258,6 +297,48 @@ impl Node {
             return Err(e.into());
         }
         Ok(resp)
+    }
+
+    /// Counts one release for `token` (valid until `expires`), refusing past
+    /// [`MAX_RELEASES_PER_TOKEN`]. The table is bounded: expired tokens are dropped when
+    /// it is full, and a full table of live tokens refuses new ones.
+    fn count_use(&self, token: &str, expires: i64, now: i64) -> Result<(), NodeError> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut uses = self
+            .uses
+            .lock()
+            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?;
+        if !uses.contains_key(&key) && uses.len() >= MAX_TRACKED_TOKENS {
+            uses.retain(|_, (_, until)| *until > now);
+            if uses.len() >= MAX_TRACKED_TOKENS {
+                return Err(GatekeeperError::Busy.into());
+            }
+        }
+        let entry = uses.entry(key).or_insert((0, expires));
+        if entry.0 >= MAX_RELEASES_PER_TOKEN {
+            return Err(GatekeeperError::TokenOverused(MAX_RELEASES_PER_TOKEN).into());
+        }
+        entry.0 += 1;
+        Ok(())
+    }
+
+    /// Replaces the attestation service's keys (a JWKS refresh).
+    pub fn set_jwks(&self, jwks: Jwks) -> Result<(), NodeError> {
+        let mut trust = self
+            .trust
+            .write()
+            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?;
+        *trust = Arc::new((jwks.clone(), trust.1.clone()));
+        drop(trust);
+        self.gk()?.set_jwks(jwks);
+        Ok(())
+    }
+
+    /// Whether a release named a signing key the JWKS lacks since the last call: the
+    /// attestation service may have rotated its key, so refresh the JWKS.
+    pub fn take_unknown_kid(&self) -> bool {
+        self.unknown_kid
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The committee's public key set of `epoch`, if this node holds that epoch.

@@ -14,7 +14,7 @@ mod common;
 
 use common::*;
 use keyvault::dkg::{DkgParams, run_in_memory};
-use keyvault::gatekeeper::ReleaseRequest;
+use keyvault::gatekeeper::{GatekeeperError, ReleaseRequest};
 use keyvault::grpc::{AuditError, Endpoint, FetchError, audit, fetch_key, serve};
 use keyvault::node::Node;
 use keyvault::share::{KeyShare, NodeIndex, PublicKeySet, SecretScalar};
@@ -247,4 +247,86 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     for r in running.into_iter().flatten() {
         stop(r).await;
     }
+}
+
+/// L3: a bearer token replayed past what a worker needs is refused by the node (it
+/// would otherwise append one synced log entry per replay, for its whole lifetime);
+/// authorization runs outside the node's lock.
+#[test]
+fn attack_l3_a_replayed_token_is_rate_limited() {
+    let w = worker(MR, MR, "sim");
+    let members: Vec<NodeIndex> = (1..=3).map(|i| NodeIndex::new(i).unwrap()).collect();
+    let outputs =
+        run_in_memory(&DkgParams::new(0, 2, &members).unwrap(), &mut rand::rng()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path(), outputs[0].share.index, &w);
+    node.install_epoch(
+        0,
+        &EpochState {
+            share: outputs[0].share.clone(),
+            public: outputs[0].public.clone(),
+        },
+        NOW,
+    )
+    .unwrap();
+    let request = ReleaseRequest {
+        token: w.token.clone(),
+        runtime_data: w.runtime_data.clone(),
+        key_id: key_id(0, &sgx_tenant(MR)),
+        hpke_public_key: w.hpke.clone(),
+    };
+    let mut rng = rand::rng();
+    for _ in 0..keyvault::node::MAX_RELEASES_PER_TOKEN {
+        node.release(&request, NOW + 5, &mut rng).unwrap();
+    }
+    let e = node.release(&request, NOW + 5, &mut rng).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            keyvault::node::NodeError::Release(GatekeeperError::TokenOverused(_))
+        ),
+        "{e}"
+    );
+    let size = node.status().unwrap().log_size;
+    assert!(node.release(&request, NOW + 6, &mut rng).is_err());
+    assert_eq!(
+        node.status().unwrap().log_size,
+        size,
+        "a refused replay logs nothing"
+    );
+}
+
+/// L4: after the attestation service rotates its signing key, a node flags the unknown
+/// key id (its refresher then refetches the JWKS) and accepts the new key once set.
+#[test]
+fn attack_l4_a_rotated_attestation_key_is_picked_up() {
+    let old = worker(MR, MR, "sim");
+    let rotated = worker(MR, MR, "sim");
+    let members: Vec<NodeIndex> = (1..=3).map(|i| NodeIndex::new(i).unwrap()).collect();
+    let outputs =
+        run_in_memory(&DkgParams::new(0, 2, &members).unwrap(), &mut rand::rng()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path(), outputs[0].share.index, &old);
+    node.install_epoch(
+        0,
+        &EpochState {
+            share: outputs[0].share.clone(),
+            public: outputs[0].public.clone(),
+        },
+        NOW,
+    )
+    .unwrap();
+    let request = ReleaseRequest {
+        token: rotated.token.clone(),
+        runtime_data: rotated.runtime_data.clone(),
+        key_id: key_id(0, &sgx_tenant(MR)),
+        hpke_public_key: rotated.hpke.clone(),
+    };
+    let mut rng = rand::rng();
+    assert!(!node.take_unknown_kid());
+    assert!(node.release(&request, NOW + 5, &mut rng).is_err());
+    assert!(node.take_unknown_kid(), "the unknown key id is flagged");
+    assert!(!node.take_unknown_kid(), "once");
+    node.set_jwks(rotated.jwks.clone()).unwrap();
+    node.release(&request, NOW + 5, &mut rng).unwrap();
 }
