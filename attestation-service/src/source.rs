@@ -396,7 +396,17 @@ pub struct CollateralCache {
     origin: &'static str,
     hot: Arc<RwLock<HashMap<CollateralKey, Hot>>>,
     chains: Arc<RwLock<HashMap<Vec<u8>, CollateralKey>>>,
+    /// Keys whose last fetch failed, and when (not asked again for
+    /// [`NEGATIVE_CACHE_SECS`]).
+    failed: Arc<std::sync::Mutex<HashMap<CollateralKey, i64>>>,
+    /// Source fetches in the current minute: (minute, count).
+    fetches: Arc<std::sync::Mutex<(i64, u32)>>,
 }
+
+/// How long a failed fetch is remembered before the source is asked again, seconds.
+pub const NEGATIVE_CACHE_SECS: i64 = 60;
+/// Most fetches from the source per minute, whatever the requests.
+pub const MAX_FETCHES_PER_MINUTE: u32 = 60;
 
 impl CollateralCache {
     /// A cache over `store`, checking collateral with `verifier`, refreshing from `source`.
@@ -418,6 +428,8 @@ impl CollateralCache {
             origin,
             hot: Arc::default(),
             chains: Arc::default(),
+            failed: Arc::default(),
+            fetches: Arc::default(),
         }
     }
 
@@ -429,6 +441,10 @@ impl CollateralCache {
         if let Some(k) = self.chains.read().ok().and_then(|m| m.get(chain).copied()) {
             return Ok(k);
         }
+        // Only a PCK chain that verifies to the trust anchors names collateral to look
+        // up (and perhaps fetch): unauthenticated callers cannot make the service ask
+        // the PCS for made-up platforms.
+        self.verifier.verified_pck(chain)?;
         let k = CollateralKey::of_parsed(&q)?;
         if let Ok(mut m) = self.chains.write() {
             if m.len() >= MAX_REMEMBERED_CHAINS {
@@ -571,9 +587,47 @@ impl CollateralCache {
             .source
             .as_ref()
             .ok_or_else(|| SourceError::NotCached(describe(&key)))?;
-        let c = source.fetch(key, now).await?;
-        self.insert(key, &c, self.origin, now)
-            .map_err(SourceError::Invalid)?;
+        // A recent failure for this key, or the fetch budget spent: do not ask again.
+        if let Some(at) = self.failed.lock().ok().and_then(|m| m.get(&key).copied())
+            && (at..at.saturating_add(NEGATIVE_CACHE_SECS)).contains(&now)
+        {
+            return Err(SourceError::Unavailable(format!(
+                "{}: the last fetch failed at {at}; retrying {NEGATIVE_CACHE_SECS} s later",
+                describe(&key)
+            )));
+        }
+        if let Ok(mut f) = self.fetches.lock() {
+            let minute = now.div_euclid(60);
+            if f.0 != minute {
+                *f = (minute, 0);
+            }
+            if f.1 >= MAX_FETCHES_PER_MINUTE {
+                return Err(SourceError::Unavailable(
+                    "collateral fetch budget for this minute spent".into(),
+                ));
+            }
+            f.1 += 1;
+        }
+        let fetched = match source.fetch(key, now).await {
+            Ok(c) => self
+                .insert(key, &c, self.origin, now)
+                .map_err(SourceError::Invalid),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = fetched {
+            if let Ok(mut m) = self.failed.lock() {
+                if m.len() >= MAX_REMEMBERED_CHAINS {
+                    m.retain(|_, at| at.saturating_add(NEGATIVE_CACHE_SECS) > now);
+                }
+                if m.len() < MAX_REMEMBERED_CHAINS {
+                    m.insert(key, now);
+                }
+            }
+            return Err(e);
+        }
+        if let Ok(mut m) = self.failed.lock() {
+            m.remove(&key);
+        }
         self.hot(&key)?
             .ok_or_else(|| SourceError::Store("a stored entry vanished".into()))
     }

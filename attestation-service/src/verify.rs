@@ -434,7 +434,8 @@ impl Verifier {
         Ok(v)
     }
 
-    fn verified_pck(&self, chain: &[u8]) -> Result<Arc<VerifiedPck>, Error> {
+    /// A PCK chain verified to the anchors (signatures and shape, not time), cached.
+    pub fn verified_pck(&self, chain: &[u8]) -> Result<Arc<VerifiedPck>, Error> {
         if let Some(v) = self.pck.read().ok().and_then(|m| m.get(chain).cloned()) {
             return Ok(v);
         }

@@ -402,3 +402,47 @@ async fn attack_m1_older_collateral_never_replaces_or_overrides_newer() {
     assert!(c.check_not_older(&quote, &old).is_err());
     c.check_not_older(&quote, &new).unwrap();
 }
+
+/// L1: a quote whose PCK chain does not verify to the trust anchors names no
+/// collateral (nothing is fetched for it), and a failed fetch is not repeated for a
+/// while, whoever asks.
+#[tokio::test]
+async fn attack_l1_unverified_platforms_and_repeated_misses_cost_no_fetches() {
+    const T0: i64 = 1_760_000_000;
+    let sim = SimTee::generate(SimConfig::up_to_date(T0 - 3600)).unwrap();
+    let anchors = sim.trust_anchors();
+    let quote = sim.sgx_quote(&SgxEnclave::default(), &[0; 64]).unwrap();
+    let flaky = Arc::new(Flaky {
+        sim: SimSource(Mutex::new(sim)),
+        up: AtomicBool::new(false),
+        fetches: AtomicUsize::new(0),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(
+        dir.path(),
+        anchors,
+        Some(flaky.clone() as Arc<dyn CollateralSource>),
+        CollateralConfig::default(),
+    );
+    // Another PKI's platform: refused before any lookup.
+    let stranger = SimTee::generate(SimConfig::up_to_date(T0 - 3600)).unwrap();
+    let foreign = stranger
+        .sgx_quote(&SgxEnclave::default(), &[0; 64])
+        .unwrap();
+    assert!(c.key_of(&foreign).is_err());
+    // A genuine platform while the source is down: one fetch, then the miss is
+    // remembered.
+    let key = c.key_of(&quote).unwrap();
+    assert!(c.get(key, T0).await.is_err());
+    assert!(c.get(key, T0 + 1).await.is_err());
+    assert_eq!(flaky.fetches.load(Ordering::SeqCst), 1);
+    // After the negative-cache window, the source is asked again.
+    flaky.up.store(true, Ordering::SeqCst);
+    c.get(
+        key,
+        T0 + attestation_service::source::NEGATIVE_CACHE_SECS + 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(flaky.fetches.load(Ordering::SeqCst), 2);
+}
