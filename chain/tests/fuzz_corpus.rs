@@ -1,0 +1,54 @@
+//! The chain codec fuzz target's check (`fuzz/checks/chain_codec.rs`) replayed over
+//! its corpus. `cargo test -p chain --test fuzz_corpus -- --ignored` rewrites the seeds.
+#![cfg(feature = "ledger")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod chain_codec {
+    include!("../../fuzz/checks/chain_codec.rs");
+}
+
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/chain_codec")
+}
+
+#[test]
+fn chain_codec_corpus_replays() {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir()).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        chain_codec::check(&data);
+        for cut in 0..data.len() {
+            chain_codec::check(data.get(..cut).unwrap());
+        }
+        n += 1;
+    }
+    assert!(n > 0);
+}
+
+/// Writes the seed inputs: a transaction of each kind in blocks of a real ledger.
+#[tokio::test]
+#[ignore]
+async fn write_seeds() {
+    use chain::registry::Registry;
+    let d = tempfile::tempdir().unwrap();
+    let governance = chain::random_key();
+    let ledger = chain::ledger::Ledger::open(
+        d.path(),
+        chain::random_key(),
+        chain::types::public_key(governance.verifying_key()),
+        || 1_760_000_000,
+    )
+    .unwrap();
+    ledger.add_measurement(&governance, &[1; 32]).await.unwrap();
+    ledger.lock_rotation(&governance, 0).await.unwrap();
+    ledger.abort_round(&governance, [5; 32]).await.unwrap();
+    std::fs::create_dir_all(dir()).unwrap();
+    for b in ledger.blocks(0, 10).unwrap() {
+        std::fs::write(dir().join(format!("block_{}", b.height)), b.encode()).unwrap();
+        for (i, tx) in b.txs.iter().enumerate() {
+            std::fs::write(dir().join(format!("tx_{}_{i}", b.height)), tx.encode()).unwrap();
+        }
+    }
+}
