@@ -469,7 +469,21 @@ impl TcbInfo {
                                 advisory_ids: l.advisory_ids.clone(),
                             })
                         })
-                        .collect::<Result<_, Error>>()?,
+                        .collect::<Result<Vec<TdxModuleTcbLevel>, Error>>()
+                        .and_then(|mut levels| {
+                            // Highest ISVSVN first; a repeated ISVSVN is refused.
+                            levels.sort_by(|a, b| b.isv_svn.cmp(&a.isv_svn));
+                            if levels
+                                .windows(2)
+                                .any(|w| matches!(w, [a, b] if a.isv_svn == b.isv_svn))
+                            {
+                                return Err(malformed(
+                                    W,
+                                    "duplicated TDX module identity TCB levels",
+                                ));
+                            }
+                            Ok(levels)
+                        })?,
                 })
             })
             .collect::<Result<_, Error>>()?;
@@ -491,7 +505,18 @@ impl TcbInfo {
                     advisory_ids: l.advisory_ids.clone(),
                 })
             })
-            .collect::<Result<_, Error>>()?;
+            .collect::<Result<Vec<TcbLevel>, Error>>()?;
+        // Intel's QVL keeps the levels in a set ordered by TCB (SGX components, PCE SVN,
+        // then TDX components), highest first, whatever the JSON order, and refuses two
+        // levels with the same TCB even if their statuses differ.
+        let mut tcb_levels = tcb_levels;
+        tcb_levels.sort_by(|a, b| tcb_key(b).cmp(&tcb_key(a)));
+        if tcb_levels
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if tcb_key(a) == tcb_key(b)))
+        {
+            return Err(malformed(W, "duplicated TCB levels"));
+        }
         Ok(Self {
             id,
             version: raw.version,
@@ -505,6 +530,28 @@ impl TcbInfo {
             tdx_module_identities,
             tcb_levels,
         })
+    }
+}
+
+/// The sort key of a TCB level in Intel's order.
+fn tcb_key(l: &TcbLevel) -> ([u8; 16], u16, Option<[u8; 16]>) {
+    (l.sgx_components, l.pce_svn, l.tdx_components)
+}
+
+/// A QE Identity level's status: Intel's QVL parses only these five there (the
+/// SW-hardening statuses belong to platform levels) and refuses the document otherwise.
+fn qe_status(s: &str) -> Result<TcbStatus, Error> {
+    use TcbStatus::*;
+    match TcbStatus::parse(s)? {
+        st @ (UpToDate
+        | ConfigurationNeeded
+        | OutOfDate
+        | OutOfDateConfigurationNeeded
+        | Revoked) => Ok(st),
+        other => Err(Error::MalformedCollateral {
+            what: "QE Identity",
+            reason: format!("status {other} is not allowed in a QE Identity level"),
+        }),
     }
 }
 
@@ -616,7 +663,7 @@ impl QeIdentity {
                     Ok(QeTcbLevel {
                         isv_svn: l.tcb.isvsvn,
                         tcb_date: parse_date(&l.tcb_date, W)?,
-                        tcb_status: TcbStatus::parse(&l.tcb_status)?,
+                        tcb_status: qe_status(&l.tcb_status)?,
                         advisory_ids: l.advisory_ids.clone(),
                     })
                 })

@@ -398,6 +398,13 @@ pub enum Error {
         /// The field.
         field: &'static str,
     },
+    /// The matched TDX module level carries a status a module level may not have
+    /// (Intel accepts only UpToDate, OutOfDate and Revoked there).
+    #[error("TDX module TCB level status {status} is not recognized")]
+    UnrecognizedModuleTcbStatus {
+        /// The status found.
+        status: crate::tcb::TcbStatus,
+    },
     /// The TDX module ISVSVN is below every module TCB level.
     #[error("TDX module ISVSVN {isv_svn} is below every module TCB level")]
     TdxModuleTcbLevelNotFound {
@@ -454,6 +461,7 @@ impl Error {
             TcbLevelNotFound
             | TdxModuleIdentityNotFound { .. }
             | TdxModuleMismatch { .. }
+            | UnrecognizedModuleTcbStatus { .. }
             | TdxModuleTcbLevelNotFound { .. } => Step::TcbLevel,
         }
     }
@@ -507,6 +515,7 @@ impl Error {
             TdxModuleIdentityNotFound { .. } => "tdx_module_identity_not_found",
             TdxModuleMismatch { .. } => "tdx_module_mismatch",
             TdxModuleTcbLevelNotFound { .. } => "tdx_module_tcb_level_not_found",
+            UnrecognizedModuleTcbStatus { .. } => "tcb_status_unrecognized",
         }
     }
 }

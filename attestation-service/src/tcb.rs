@@ -7,8 +7,10 @@
 //! belong to the TDX module and are matched against the module identity `TDX_xx`
 //! instead (byte 0 is the module ISVSVN); comparing all 16 bytes naively is wrong.
 //!
-//! Statuses then converge as Intel's `convergeTcbStatuses` does: only an `OutOfDate`
-//! or `Revoked` component (QE, TDX module) lowers the platform status.
+//! Levels are in Intel's order because [`crate::collateral::TcbInfo::parse`] sorts them
+//! by TCB (duplicates refused), not because the JSON lists them so. Statuses then
+//! converge as Intel's QVL does: only an out-of-date or revoked component (QE, TDX
+//! module) lowers the platform status; see `research/intel-qvl-tcb-evaluation.md`.
 
 use crate::collateral::{QeIdentity, QeTcbLevel, TcbInfo, TcbLevel, TdxModuleTcbLevel};
 use crate::error::Error;
@@ -86,6 +88,21 @@ impl TcbStatus {
     }
 }
 
+impl TcbStatus {
+    /// Converges a platform status with the QE's, as Intel's
+    /// `convergeTcbStatusWithQeTcbStatus` does: a revoked QE revokes; any QE status
+    /// other than UpToDate counts as out of date (Intel reports
+    /// `ISVSVN_OUT_OF_DATE` for ConfigurationNeeded and OutOfDateConfigurationNeeded QE
+    /// levels too).
+    pub fn converge_qe(self, qe: TcbStatus) -> TcbStatus {
+        match qe {
+            TcbStatus::UpToDate => self,
+            TcbStatus::Revoked => TcbStatus::Revoked,
+            _ => self.converge(TcbStatus::OutOfDate),
+        }
+    }
+}
+
 impl std::fmt::Display for TcbStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -139,51 +156,66 @@ fn meets(level: &TcbLevel, p: &PlatformTcb<'_>) -> bool {
 }
 
 /// The TDX module TCB level for `tee_tcb_svn`, or `None` when byte 1 (module version)
-/// is zero. Also checks MRSIGNERSEAM and SEAMATTRIBUTES against the identity.
+/// is zero, after Intel's QVL (`QuoteVerifier.cpp`, `TdxModuleCheck.cpp`):
+///
+/// - the module section is `tcbInfo.tdxModule`, replaced wholesale by the
+///   `tdxModuleIdentities` entry `TDX_<byte 1>` when byte 1 is non-zero (the base
+///   section is then not compared);
+/// - MRSIGNERSEAM must equal its `mrsigner`; SEAMATTRIBUTES must be all zero and equal
+///   its `attributes` (Intel loads `attributesMask` but does not apply it);
+/// - the module level is the first (highest ISVSVN) that byte 0 meets, and only
+///   UpToDate, OutOfDate and Revoked are recognized there.
 pub fn match_tdx_module<'t>(
     tcb_info: &'t TcbInfo,
     tee_tcb_svn: &[u8; 16],
     mr_signer_seam: &[u8; 48],
     seam_attributes: &[u8; 8],
 ) -> Result<Option<&'t TdxModuleTcbLevel>, Error> {
-    let check = |m: &crate::collateral::TdxModule| -> Result<(), Error> {
-        if &m.mrsigner != mr_signer_seam {
-            return Err(Error::TdxModuleMismatch {
-                field: "MRSIGNERSEAM",
-            });
-        }
-        if !masked_eq(seam_attributes, &m.attributes_mask, &m.attributes) {
-            return Err(Error::TdxModuleMismatch {
-                field: "SEAMATTRIBUTES",
-            });
-        }
-        Ok(())
-    };
-    let base = tcb_info
-        .tdx_module
-        .as_ref()
-        .ok_or(Error::TdxModuleMismatch {
-            field: "tdxModule (absent)",
-        })?;
-    check(base)?;
     let version = tee_tcb_svn[1];
-    if version == 0 {
-        return Ok(None);
+    let identity = if version == 0 {
+        None
+    } else {
+        let id = format!("TDX_{version:02X}");
+        Some(
+            tcb_info
+                .tdx_module_identities
+                .iter()
+                .find(|m| m.id.eq_ignore_ascii_case(&id))
+                .ok_or(Error::TdxModuleIdentityNotFound { id })?,
+        )
+    };
+    let module = match identity {
+        Some(i) => &i.module,
+        None => tcb_info
+            .tdx_module
+            .as_ref()
+            .ok_or(Error::TdxModuleMismatch {
+                field: "tdxModule (absent)",
+            })?,
+    };
+    if &module.mrsigner != mr_signer_seam {
+        return Err(Error::TdxModuleMismatch {
+            field: "MRSIGNERSEAM",
+        });
     }
-    let id = format!("TDX_{version:02X}");
-    let identity = tcb_info
-        .tdx_module_identities
-        .iter()
-        .find(|m| m.id.eq_ignore_ascii_case(&id))
-        .ok_or(Error::TdxModuleIdentityNotFound { id })?;
-    check(&identity.module)?;
+    if seam_attributes != &[0u8; 8] || seam_attributes != &module.attributes {
+        return Err(Error::TdxModuleMismatch {
+            field: "SEAMATTRIBUTES",
+        });
+    }
+    let Some(identity) = identity else {
+        return Ok(None);
+    };
     let isv_svn = tee_tcb_svn[0];
-    identity
+    let level = identity
         .tcb_levels
         .iter()
         .find(|l| isv_svn >= l.isv_svn)
-        .map(Some)
-        .ok_or(Error::TdxModuleTcbLevelNotFound { isv_svn })
+        .ok_or(Error::TdxModuleTcbLevelNotFound { isv_svn })?;
+    match level.tcb_status {
+        TcbStatus::UpToDate | TcbStatus::OutOfDate | TcbStatus::Revoked => Ok(Some(level)),
+        status => Err(Error::UnrecognizedModuleTcbStatus { status }),
+    }
 }
 
 /// The QE Identity TCB level for a QE ISVSVN.
@@ -205,15 +237,6 @@ pub fn masked_eq(value: &[u8], mask: &[u8], expected: &[u8]) -> bool {
             .zip(mask)
             .zip(expected)
             .all(|((v, m), e)| v & m == e & m)
-}
-
-/// Appends the advisories of `more` not already in `into`, keeping order.
-pub fn merge_advisories(into: &mut Vec<String>, more: &[String]) {
-    for a in more {
-        if !into.contains(a) {
-            into.push(a.clone());
-        }
-    }
 }
 
 #[cfg(test)]
@@ -241,5 +264,28 @@ mod tests {
             assert_eq!(TcbStatus::parse(s.as_str()), Ok(s));
         }
         assert!(TcbStatus::parse("upToDate").is_err());
+    }
+
+    #[test]
+    fn qe_convergence_follows_intel() {
+        // Intel's table: every non-UpToDate, non-Revoked QE status is "out of date".
+        for qe in [ConfigurationNeeded, OutOfDate, OutOfDateConfigurationNeeded] {
+            assert_eq!(UpToDate.converge_qe(qe), OutOfDate);
+            assert_eq!(SWHardeningNeeded.converge_qe(qe), OutOfDate);
+            assert_eq!(
+                ConfigurationNeeded.converge_qe(qe),
+                OutOfDateConfigurationNeeded
+            );
+            assert_eq!(
+                ConfigurationAndSWHardeningNeeded.converge_qe(qe),
+                OutOfDateConfigurationNeeded
+            );
+            assert_eq!(OutOfDate.converge_qe(qe), OutOfDate);
+            assert_eq!(Revoked.converge_qe(qe), Revoked);
+        }
+        for s in TcbStatus::ALL {
+            assert_eq!(s.converge_qe(UpToDate), s);
+            assert_eq!(s.converge_qe(Revoked), Revoked);
+        }
     }
 }

@@ -13,7 +13,7 @@
 //! | 7 | QE report against the QE Identity (MRSIGNER, ISVPRODID, masked MISCSELECT and ATTRIBUTES), QE TCB level by ISVSVN |
 //! | 8 | quote signature over header ‖ body by the attestation key |
 //! | 9 | TCB level: SGX components and PCE SVN; TDX: TEE_TCB_SVN and the TDX module identity |
-//! | 10 | status converged with the QE's and the module's; advisories merged |
+//! | 10 | status converged with the QE's and the module's; advisories of the matched TCB Info level |
 //!
 //! Steps 1–4 cost about eight ECDSA verifications that depend only on the collateral
 //! and the PCK chain, step 6 one more that depends only on the platform's QE. A
@@ -36,7 +36,6 @@ use crate::pki::{
 use crate::quote::{Body, Quote, SignatureData, TeeType};
 use crate::tcb::{
     PlatformTcb, TcbStatus, masked_eq, match_platform_level, match_qe_level, match_tdx_module,
-    merge_advisories,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -657,16 +656,16 @@ fn verify_parsed(
         None => None,
     };
     // Step 10: converge.
+    // Advisories come from the matched TCB Info level alone, as Intel's QvE reports
+    // them (module and QE levels' advisories are not merged).
     let mut status = level.tcb_status;
-    let mut advisory_ids = level.advisory_ids.clone();
+    let advisory_ids = level.advisory_ids.clone();
     let mut tcb_date = level.tcb_date;
     if let Some(m) = module {
         status = status.converge(m.tcb_status);
-        merge_advisories(&mut advisory_ids, &m.advisory_ids);
         tcb_date = tcb_date.min(m.tcb_date);
     }
-    status = status.converge(qe_level.tcb_status);
-    merge_advisories(&mut advisory_ids, &qe_level.advisory_ids);
+    status = status.converge_qe(qe_level.tcb_status);
 
     let (measurements, debug, service_td) = measurements(&quote.body);
     Ok(VerifiedQuote {
