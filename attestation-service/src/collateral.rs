@@ -472,7 +472,7 @@ impl TcbInfo {
                         .collect::<Result<Vec<TdxModuleTcbLevel>, Error>>()
                         .and_then(|mut levels| {
                             // Highest ISVSVN first; a repeated ISVSVN is refused.
-                            levels.sort_by(|a, b| b.isv_svn.cmp(&a.isv_svn));
+                            levels.sort_by_key(|l| std::cmp::Reverse(l.isv_svn));
                             if levels
                                 .windows(2)
                                 .any(|w| matches!(w, [a, b] if a.isv_svn == b.isv_svn))
@@ -510,7 +510,7 @@ impl TcbInfo {
         // then TDX components), highest first, whatever the JSON order, and refuses two
         // levels with the same TCB even if their statuses differ.
         let mut tcb_levels = tcb_levels;
-        tcb_levels.sort_by(|a, b| tcb_key(b).cmp(&tcb_key(a)));
+        tcb_levels.sort_by_key(|l| std::cmp::Reverse(tcb_key(l)));
         if tcb_levels
             .windows(2)
             .any(|w| matches!(w, [a, b] if tcb_key(a) == tcb_key(b)))
