@@ -752,6 +752,29 @@ impl SimTee {
     /// A TDX quote (v4, TD 1.0 body) from `td` with `report_data`.
     pub fn tdx_quote(&self, td: &TdxTd, report_data: &[u8; 64]) -> Result<Vec<u8>, SimError> {
         let mut q = self.header(4, TeeType::Tdx);
+        q.extend_from_slice(&self.td10_body(td, report_data));
+        self.finish(TeeType::Tdx, q)
+    }
+
+    /// A TDX quote v5 with a TD 1.5 body (type 3): the TD 1.0 report, then
+    /// TEE_TCB_SVN2 (the module a relaunch would run) and a zero MRSERVICETD.
+    pub fn tdx15_quote(
+        &self,
+        td: &TdxTd,
+        tee_tcb_svn2: [u8; 16],
+        report_data: &[u8; 64],
+    ) -> Result<Vec<u8>, SimError> {
+        let mut q = self.header(5, TeeType::Tdx);
+        q.extend_from_slice(&3u16.to_le_bytes());
+        q.extend_from_slice(&(crate::quote::TD15_REPORT_SIZE as u32).to_le_bytes());
+        q.extend_from_slice(&self.td10_body(td, report_data));
+        q.extend_from_slice(&tee_tcb_svn2);
+        q.extend_from_slice(&[0u8; 48]); // MRSERVICETD
+        self.finish(TeeType::Tdx, q)
+    }
+
+    fn td10_body(&self, td: &TdxTd, report_data: &[u8; 64]) -> Vec<u8> {
+        let mut q = Vec::with_capacity(crate::quote::TD10_REPORT_SIZE);
         q.extend_from_slice(&self.config.tee_tcb_svn);
         q.extend_from_slice(&[0x33; 48]); // MRSEAM
         q.extend_from_slice(&[0u8; 48]); // MRSIGNERSEAM (Intel's module: zero)
@@ -767,7 +790,7 @@ impl SimTee {
             q.extend_from_slice(r);
         }
         q.extend_from_slice(report_data);
-        self.finish(TeeType::Tdx, q)
+        q
     }
 
     /// Saves the whole simulation, private keys included (development only).

@@ -34,10 +34,17 @@ pub enum TcbStatus {
     OutOfDateConfigurationNeeded,
     /// The TCB is revoked: the platform's keys must not be trusted.
     Revoked,
+    /// A TD 1.5 whose TDX module is out of date, on a platform that already runs an
+    /// up-to-date module it would get by relaunching (TEE_TCB_SVN2): relaunch the TD.
+    /// Never a TCB Info level's status; the result of the relaunch check.
+    TDRelaunchAdvised,
+    /// The same, with configuration needed on the platform.
+    TDRelaunchAdvisedConfigurationNeeded,
 }
 
 impl TcbStatus {
-    /// All statuses.
+    /// The statuses a TCB Info level may carry (the relaunch statuses are results
+    /// only).
     pub const ALL: [TcbStatus; 7] = [
         TcbStatus::UpToDate,
         TcbStatus::SWHardeningNeeded,
@@ -58,6 +65,10 @@ impl TcbStatus {
             TcbStatus::OutOfDate => "OutOfDate",
             TcbStatus::OutOfDateConfigurationNeeded => "OutOfDateConfigurationNeeded",
             TcbStatus::Revoked => "Revoked",
+            TcbStatus::TDRelaunchAdvised => "TDRelaunchAdvised",
+            TcbStatus::TDRelaunchAdvisedConfigurationNeeded => {
+                "TDRelaunchAdvisedConfigurationNeeded"
+            }
         }
     }
 
@@ -216,6 +227,76 @@ pub fn match_tdx_module<'t>(
         TcbStatus::UpToDate | TcbStatus::OutOfDate | TcbStatus::Revoked => Ok(Some(level)),
         status => Err(Error::UnrecognizedModuleTcbStatus { status }),
     }
+}
+
+/// The first TCB level the platform's SGX components and PCE SVN meet (Intel's
+/// `sgxTcbLevel`, used by the TD relaunch check).
+pub fn match_sgx_level<'t>(
+    tcb_info: &'t TcbInfo,
+    platform: &PlatformTcb<'_>,
+) -> Option<&'t TcbLevel> {
+    let sgx_only = PlatformTcb {
+        tee_tcb_svn: None,
+        ..*platform
+    };
+    tcb_info.tcb_levels.iter().find(|l| meets(l, &sgx_only))
+}
+
+/// What Intel's `TDRelaunchCheck` does for a TD 1.5 quote: when the TD runs an
+/// out-of-date module (`module` OutOfDate, `tdx` OutOfDate or
+/// OutOfDateConfigurationNeeded) on a platform whose SGX TCB and QE are current, and
+/// TEE_TCB_SVN2 shows the module a relaunch would run is the latest, the status becomes
+/// [`TcbStatus::TDRelaunchAdvised`] (or its configuration-needed form). Otherwise `tdx`
+/// is returned unchanged.
+pub fn relaunch_check(
+    tcb_info: &TcbInfo,
+    sgx: TcbStatus,
+    tdx: TcbStatus,
+    module: Option<TcbStatus>,
+    qe: TcbStatus,
+    tee_tcb_svn2: &[u8; 16],
+) -> Result<TcbStatus, Error> {
+    use TcbStatus::*;
+    let applies = qe == UpToDate
+        && matches!(
+            sgx,
+            UpToDate | SWHardeningNeeded | ConfigurationNeeded | ConfigurationAndSWHardeningNeeded
+        )
+        && matches!(tdx, OutOfDate | OutOfDateConfigurationNeeded)
+        && module == Some(OutOfDate);
+    if !applies {
+        return Ok(tdx);
+    }
+    let Some(latest) = tcb_info.tcb_levels.first() else {
+        return Ok(tdx);
+    };
+    let latest_tdx = latest.tdx_components.unwrap_or([0; 16]);
+    let module_ok = if tee_tcb_svn2[1] == 0 {
+        tee_tcb_svn2[0] >= latest_tdx[0]
+    } else {
+        let id = format!("TDX_{:02X}", tee_tcb_svn2[1]);
+        let identity = tcb_info
+            .tdx_module_identities
+            .iter()
+            .find(|m| m.id.eq_ignore_ascii_case(&id))
+            .ok_or(Error::TdxModuleIdentityNotFound { id })?;
+        let highest = identity.tcb_levels.first().map_or(0, |l| l.isv_svn);
+        tee_tcb_svn2[0] >= highest
+    };
+    if !(module_ok && tee_tcb_svn2[2] >= latest_tdx[2]) {
+        return Ok(tdx);
+    }
+    let configuration = |s: TcbStatus| {
+        matches!(
+            s,
+            ConfigurationNeeded | ConfigurationAndSWHardeningNeeded | OutOfDateConfigurationNeeded
+        )
+    };
+    Ok(if configuration(sgx) || configuration(tdx) {
+        TDRelaunchAdvisedConfigurationNeeded
+    } else {
+        TDRelaunchAdvised
+    })
 }
 
 /// The QE Identity TCB level for a QE ISVSVN.

@@ -35,7 +35,8 @@ use crate::pki::{
 };
 use crate::quote::{Body, Quote, SignatureData, TeeType};
 use crate::tcb::{
-    PlatformTcb, TcbStatus, masked_eq, match_platform_level, match_qe_level, match_tdx_module,
+    PlatformTcb, TcbStatus, masked_eq, match_platform_level, match_qe_level, match_sgx_level,
+    match_tdx_module, relaunch_check,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -664,6 +665,19 @@ fn verify_parsed(
     if let Some(m) = module {
         status = status.converge(m.tcb_status);
         tcb_date = tcb_date.min(m.tcb_date);
+    }
+    // TD 1.5: is a relaunch onto the newer module advised? (Intel checks this before
+    // folding in the QE's status.)
+    if let crate::quote::Body::Td15(td15) = &quote.body {
+        let sgx = match_sgx_level(ti, &platform).map_or(status, |l| l.tcb_status);
+        status = relaunch_check(
+            ti,
+            sgx,
+            status,
+            module.map(|m| m.tcb_status),
+            qe_level.tcb_status,
+            &td15.tee_tcb_svn2,
+        )?;
     }
     status = status.converge_qe(qe_level.tcb_status);
 

@@ -126,3 +126,92 @@ fn advisories_come_from_the_matched_tcb_level() {
         assert_eq!(v.advisory_ids, vec!["INTEL-SA-00999".to_owned()], "{tee:?}");
     }
 }
+
+/// A TD 1.5 on an out-of-date TDX module (ISVSVN 2 < 3), SGX TCB and QE current.
+fn relaunch_sim(status: TcbStatus) -> SimTee {
+    let mut s = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
+    let c = s.config_mut();
+    c.tee_tcb_svn[0] = 2;
+    c.tcb_levels[0].status = status;
+    s
+}
+
+fn td15(sim: &SimTee, svn2: [u8; 16]) -> Result<VerifiedQuote, Error> {
+    let quote = sim.tdx15_quote(&TdxTd::default(), svn2, &[0; 64]).unwrap();
+    verify(
+        &quote,
+        &sim.collateral(TeeType::Tdx).unwrap(),
+        NOW,
+        &sim.trust_anchors(),
+    )
+}
+
+fn svn2(module_svn: u8, module_version: u8, rest: u8) -> [u8; 16] {
+    let mut s = [rest; 16];
+    s[0] = module_svn;
+    s[1] = module_version;
+    s
+}
+
+/// Item 11: the TD relaunch check of TD 1.5 quotes, each outcome.
+#[test]
+fn td15_relaunch_is_advised_as_intel_advises_it() {
+    let s = relaunch_sim(TcbStatus::UpToDate);
+    // The TD 1.0 quote of the same platform: the out-of-date module makes it OutOfDate.
+    assert_eq!(run(&s, TeeType::Tdx).unwrap().status, TcbStatus::OutOfDate);
+    // TEE_TCB_SVN2 names the latest module (TDX_01, ISVSVN 3): relaunch advised.
+    let v = td15(&s, svn2(3, 1, 5)).unwrap();
+    assert_eq!(v.status, TcbStatus::TDRelaunchAdvised);
+    assert_eq!(v.tdx_module_status, Some(TcbStatus::OutOfDate));
+    // A relaunch would not reach the latest module, or the latest TDX components:
+    // nothing to advise.
+    assert_eq!(
+        td15(&s, svn2(2, 1, 5)).unwrap().status,
+        TcbStatus::OutOfDate
+    );
+    assert_eq!(
+        td15(&s, svn2(3, 1, 4)).unwrap().status,
+        TcbStatus::OutOfDate
+    );
+    // Module version 0 in TEE_TCB_SVN2: compared with the latest level's component 0.
+    assert_eq!(
+        td15(&s, svn2(5, 0, 5)).unwrap().status,
+        TcbStatus::TDRelaunchAdvised
+    );
+    assert_eq!(
+        td15(&s, svn2(4, 0, 5)).unwrap().status,
+        TcbStatus::OutOfDate
+    );
+    // A module version the TCB Info does not know.
+    assert_eq!(
+        td15(&s, svn2(3, 2, 5)).unwrap_err().code(),
+        "tdx_module_identity_not_found"
+    );
+    // Configuration needed on the platform: the configuration form.
+    let c = relaunch_sim(TcbStatus::ConfigurationNeeded);
+    assert_eq!(
+        td15(&c, svn2(3, 1, 5)).unwrap().status,
+        TcbStatus::TDRelaunchAdvisedConfigurationNeeded
+    );
+    // An out-of-date QE: no relaunch advice, the QE makes it OutOfDate.
+    let mut q = relaunch_sim(TcbStatus::UpToDate);
+    q.config_mut().qe_levels[0].1 = TcbStatus::OutOfDate;
+    assert_eq!(
+        td15(&q, svn2(3, 1, 5)).unwrap().status,
+        TcbStatus::OutOfDate
+    );
+    // A current module: nothing to relaunch for.
+    let mut up = relaunch_sim(TcbStatus::UpToDate);
+    up.config_mut().tee_tcb_svn[0] = 3;
+    assert_eq!(
+        td15(&up, svn2(3, 1, 5)).unwrap().status,
+        TcbStatus::UpToDate
+    );
+}
+
+/// The relaunch statuses are results, never accepted in collateral.
+#[test]
+fn relaunch_statuses_are_not_tcb_info_statuses() {
+    assert!(TcbStatus::parse("TDRelaunchAdvised").is_err());
+    assert_eq!(TcbStatus::TDRelaunchAdvised.as_str(), "TDRelaunchAdvised");
+}
