@@ -364,6 +364,24 @@ impl Rounds {
         self.resolve(&spec, id, digest).await;
     }
 
+    /// The commit certificate: the peers' confirmations and this node's own.
+    fn certificate(
+        &self,
+        id: RoundId,
+        digest: [u8; 32],
+        mut confirmations: BTreeMap<NodeIndex, [u8; 64]>,
+    ) -> round::CommitCertificate {
+        if let Ok(me) = self.node.index() {
+            let own: Signature = self
+                .node
+                .identity()
+                .signing_key()
+                .sign(&round::confirmation_bytes(&id, me, &digest));
+            confirmations.insert(me, own.to_bytes().into());
+        }
+        round::CommitCertificate { confirmations }
+    }
+
     /// With a decider: proposes what this member sees (the certificate once every
     /// participant confirmed, or an abort on any abort or other digest) and follows
     /// the decision, which it keeps asking for while it collects — another member may
@@ -387,19 +405,8 @@ impl Rounds {
         };
         let propose = async {
             let certificate = match self.collect(spec, id, CONFIRM, false).await {
-                Ok((confirms, mut signatures)) if confirms.values().all(|m| m.public == digest) => {
-                    let me = self.node.index().ok();
-                    if let Some(me) = me {
-                        let own: Signature = self
-                            .node
-                            .identity()
-                            .signing_key()
-                            .sign(&round::confirmation_bytes(&id, me, &digest));
-                        signatures.insert(me, own.to_bytes().into());
-                    }
-                    Some(round::CommitCertificate {
-                        confirmations: signatures,
-                    })
+                Ok((confirms, signatures)) if confirms.values().all(|m| m.public == digest) => {
+                    Some(self.certificate(id, digest, signatures))
                 }
                 Ok(_) | Err(_) => None,
             };
@@ -454,23 +461,11 @@ impl Rounds {
             return self.resolve_ordered(hooks, spec, id, digest).await;
         }
         match self.collect(spec, id, CONFIRM, false).await {
-            Ok((confirms, mut signatures)) => {
+            Ok((confirms, signatures)) => {
                 if let Some((i, _)) = confirms.iter().find(|(_, m)| m.public != digest) {
                     return self.abort(&id, &format!("node {i} confirmed a different outcome"));
                 }
-                // With this node's own confirmation, every participant's: the
-                // certificate the registry takes.
-                if let Ok(me) = self.node.index() {
-                    let own: Signature = self
-                        .node
-                        .identity()
-                        .signing_key()
-                        .sign(&round::confirmation_bytes(&id, me, &digest));
-                    signatures.insert(me, own.to_bytes().into());
-                }
-                let certificate = round::CommitCertificate {
-                    confirmations: signatures,
-                };
+                let certificate = self.certificate(id, digest, signatures);
                 match self.node.commit_round(&id, (self.now)()) {
                     Ok(()) => {
                         tracing::info!(round = %hex(&id), epoch = spec.kind.epoch(), "round committed");

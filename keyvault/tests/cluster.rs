@@ -249,17 +249,12 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     }
 }
 
-/// L3: a bearer token replayed past what a worker needs is refused by the node (it
-/// would otherwise append one synced log entry per replay, for its whole lifetime);
-/// authorization runs outside the node's lock.
-#[test]
-fn attack_l3_a_replayed_token_is_rate_limited() {
-    let w = worker(MR, MR, "sim");
+/// Member 1 of a 2-of-3 epoch 0, trusting `w`'s attestation service.
+fn one_member(dir: &std::path::Path, w: &Worker) -> Arc<Node> {
     let members: Vec<NodeIndex> = (1..=3).map(|i| NodeIndex::new(i).unwrap()).collect();
     let outputs =
         run_in_memory(&DkgParams::new(0, 2, &members).unwrap(), &mut rand::rng()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let node = open_node(dir.path(), outputs[0].share.index, &w);
+    let node = open_node(dir, outputs[0].share.index, w);
     node.install_epoch(
         0,
         &EpochState {
@@ -269,6 +264,17 @@ fn attack_l3_a_replayed_token_is_rate_limited() {
         NOW,
     )
     .unwrap();
+    node
+}
+
+/// L3: a bearer token replayed past what a worker needs is refused by the node (it
+/// would otherwise append one synced log entry per replay, for its whole lifetime);
+/// authorization runs outside the node's lock.
+#[test]
+fn attack_l3_a_replayed_token_is_rate_limited() {
+    let w = worker(MR, MR, "sim");
+    let dir = tempfile::tempdir().unwrap();
+    let node = one_member(dir.path(), &w);
     let request = ReleaseRequest {
         token: w.token.clone(),
         runtime_data: w.runtime_data.clone(),
@@ -302,20 +308,8 @@ fn attack_l3_a_replayed_token_is_rate_limited() {
 fn attack_l4_a_rotated_attestation_key_is_picked_up() {
     let old = worker(MR, MR, "sim");
     let rotated = worker(MR, MR, "sim");
-    let members: Vec<NodeIndex> = (1..=3).map(|i| NodeIndex::new(i).unwrap()).collect();
-    let outputs =
-        run_in_memory(&DkgParams::new(0, 2, &members).unwrap(), &mut rand::rng()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let node = open_node(dir.path(), outputs[0].share.index, &old);
-    node.install_epoch(
-        0,
-        &EpochState {
-            share: outputs[0].share.clone(),
-            public: outputs[0].public.clone(),
-        },
-        NOW,
-    )
-    .unwrap();
+    let node = one_member(dir.path(), &old);
     let request = ReleaseRequest {
         token: rotated.token.clone(),
         runtime_data: rotated.runtime_data.clone(),
