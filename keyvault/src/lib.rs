@@ -21,14 +21,19 @@
 //! - [`identity`]: round messages signed with ECDSA P-256 identity keys, bound to
 //!   sender, epoch and round.
 //! - [`release`]: what a gatekeeper checks before releasing a partial to a worker: the
-//!   attestation token (ES256, JWKS), its age and appraisal, the runtime data binding
-//!   the HPKE key, and which tenants a measurement may derive under.
+//!   attestation token (ES256, JWKS), its age, the attestation policy it was appraised
+//!   under (one the gatekeeper names), no debug or service-TD worker, the runtime data
+//!   binding the HPKE key, and which tenants the worker may derive under.
+//! - [`tenant`]: the one derivation of a tenant id from a TEE's whole identity (TDX:
+//!   MRTD, RTMR0–3, MRCONFIGID, MROWNER, MROWNERCONFIG; SGX: MRENCLAVE, plus CONFIGID and
+//!   CONFIGSVN under KSS).
 //! - [`gatekeeper`]: the key-release exchange, both halves: a gatekeeper authorizes,
 //!   evaluates, seals and logs; a worker checks log proofs, opens, verifies and combines.
 //! - [`round`]: rounds between gatekeepers over a network, sans-IO: a spec (kind,
-//!   epoch, committee, nonce) and an engine that turns each phase's messages into the
-//!   next, for the DKG, refresh and reshare; [`wire`]: the strict codec they and the
-//!   sealed state use.
+//!   epoch, committee, nonce), an engine that turns each phase's messages into the
+//!   next, for the DKG, refresh and reshare, and the commit certificate (every
+//!   member's signed confirmation) that the registry checks before it publishes an
+//!   epoch's keys; [`wire`]: the strict codec they and the sealed state use.
 //! - With feature `node` (on by default): `store` (the gatekeeper's rocksdb state,
 //!   secrets sealed with AES-256-GCM, synced batches, the log, round records), `node`
 //!   (the durable node), `grpc` (release service and the worker's `fetch_key`), `peer`
