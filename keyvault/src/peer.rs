@@ -920,17 +920,39 @@ pub async fn serve_peers(
     rounds: Arc<Rounds>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let tls = rounds.tls.server();
-    tonic::transport::Server::builder()
-        .tls_config(tls)?
+    // TLS 1.3 only, by our own acceptor (tonic's cannot switch TLS 1.2 off): each
+    // handshake runs in its own task with a deadline, and only finished handshakes
+    // reach the server.
+    let acceptor = match rounds.tls.server_tls13() {
+        Ok(config) => tokio_rustls::TlsAcceptor::from(config),
+        Err(e) => {
+            tracing::error!(error = %e, "peer TLS configuration");
+            return Ok(());
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<_, std::io::Error>>(64);
+    let accept_loop = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+                if let Ok(Ok(tls)) = handshake.await {
+                    let _ = tx.send(Ok(tls)).await;
+                }
+            });
+        }
+    });
+    let served = tonic::transport::Server::builder()
         .timeout(Duration::from_secs(10))
         .concurrency_limit_per_connection(64)
         .add_service(PeerGrpc(rounds).into_server())
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown,
-        )
-        .await
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::ReceiverStream::new(rx), shutdown)
+        .await;
+    accept_loop.abort();
+    served
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use rcgen::{
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SignatureAlgorithm,
 };
 use std::path::Path;
+use std::sync::Arc;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 use zeroize::Zeroizing;
 
@@ -150,8 +151,9 @@ impl std::fmt::Debug for PeerTls {
 
 /// Why the identity key may also be the TLS key (review finding M3).
 ///
-/// The peer listener runs rustls through tonic, which cannot switch TLS 1.2 off. In a
-/// TLS 1.2 ECDHE handshake the server signs `client_random(32) ‖ server_random(32) ‖
+/// The peer listener speaks TLS 1.3 only ([`PeerTls::server_tls13`]), so it signs no
+/// TLS 1.2 ServerKeyExchange. The argument below holds anyway, for any TLS 1.2 stack
+/// the key might meet (tonic's client, a test stand-in). In a TLS 1.2 ECDHE handshake the server signs `client_random(32) ‖ server_random(32) ‖
 /// curve params ‖ its ephemeral key` for any TCP client, before client authentication:
 /// a signing oracle whose first 32 bytes the client chooses and whose next 32 bytes are
 /// fresh server randomness. Every message the identity key signs elsewhere puts a field
@@ -197,7 +199,43 @@ impl PeerTls {
         Identity::from_pem(&self.cert_pem, self.key_pem.as_bytes())
     }
 
-    /// The peer listener's config: client certificates from the CA are required.
+    /// The peer listener's TLS: version 1.3 only, client certificates from the CA
+    /// required. TLS 1.2 is off because its ServerKeyExchange signs bytes an
+    /// unauthenticated client partly chooses with the identity key (see
+    /// [`TLS12_ORACLE_RANDOM`]).
+    pub fn server_tls13(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &str| TlsError(format!("TLS config: {what}"));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots
+                .add(ca.map_err(|_| bad("CA certificate"))?)
+                .map_err(|_| bad("CA certificate"))?;
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|_| bad("client verifier"))?;
+        let certs = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad("certificate"))?;
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).map_err(|_| bad("key"))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|_| bad("versions"))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .map_err(|_| bad("certificate and key"))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// The peer listener's config as tonic builds it (TLS 1.2 and 1.3): for tests
+    /// that stand in for a peer.
     pub fn server(&self) -> ServerTlsConfig {
         ServerTlsConfig::new()
             .identity(self.identity())

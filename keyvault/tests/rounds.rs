@@ -230,6 +230,37 @@ async fn rounds_over_the_network() {
         );
     }
     assert_eq!(infos(&urls[..1]).await[0].log_size, log_before);
+    // M3: the peer listener speaks TLS 1.3 only: a TLS 1.2 client gets no handshake
+    // (so no ServerKeyExchange signed with the identity key).
+    {
+        use rustls::pki_types::pem::PemObject as _;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let connect = |versions: &'static [&'static rustls::SupportedProtocolVersion]| {
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(versions)
+                .unwrap()
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            let addr = peer_url.trim_start_matches("https://").to_owned();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+                tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+                    .connect(
+                        rustls::pki_types::ServerName::try_from("gatekeeper-1").unwrap(),
+                        tcp,
+                    )
+                    .await
+                    .map(|_| ())
+            }
+        };
+        static TLS12_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+        let e = connect(&TLS12_ONLY).await.unwrap_err();
+        assert!(e.to_string().to_lowercase().contains("version"), "{e}");
+    }
 
     // Node 5 down: a refresh among all five aborts after the phase timeout, naming it,
     // and nothing changes on the others.
