@@ -387,7 +387,7 @@ contract Registry {
             if (keccak256(current.masterPublicKey) != keccak256(mpk)) {
                 revert EpochMismatch("the new set changes the epoch's master public key");
             }
-            if (p.kind == 2) p.threshold = t;
+            if (p.kind == 2) p.threshold = current.threshold; // a refresh keeps t
         }
         (bytes32[] memory xs, bytes32[] memory ys) = checkCommittee(spec, p.participantsAt);
         checkMembers(set, membersAt);

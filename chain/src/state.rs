@@ -280,12 +280,12 @@ impl State {
                 }
                 *threshold
             }
-            RoundKind::Refresh { .. } => {
-                u16::try_from(public.threshold()).map_err(|_| malformed("public key set"))?
-            }
+            // A refresh keeps the epoch's threshold (checked below).
+            RoundKind::Refresh { .. } => 0,
             RoundKind::Reshare { new_threshold, .. } => *new_threshold,
         };
         let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
+        let mut threshold = threshold;
         if !matches!(spec.kind, RoundKind::Dkg { .. }) {
             let Some(current) = self.epochs.get(&epoch) else {
                 return Err(RuleError::EpochMismatch("the epoch is not published"));
@@ -294,6 +294,9 @@ impl State {
                 return Err(RuleError::EpochMismatch(
                     "the new set changes the epoch's master public key",
                 ));
+            }
+            if matches!(spec.kind, RoundKind::Refresh { .. }) {
+                threshold = current.threshold;
             }
         }
         // The committee is the registry's gatekeeper set, and the set is theirs.

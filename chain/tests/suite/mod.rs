@@ -298,6 +298,23 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         r.master_key(0).await.unwrap().unwrap().public_key_set,
         keyvault::wire::public_set_bytes(&refreshed)
     );
+    // A "refresh" that lowers the threshold is not a refresh.
+    let (_, lowered) = keyvault::share::dealer_split(&secret, 1, 2, &mut rand::rng()).unwrap();
+    assert!(matches!(
+        rule(
+            r.publish_master_key(
+                &w1,
+                &certificate(
+                    &committee,
+                    RoundKind::Refresh { epoch: 0 },
+                    &lowered,
+                    &committee
+                )
+            )
+            .await
+        ),
+        RuleError::Malformed { .. }
+    ));
     let other = keyvault::share::SecretScalar::new(p256::Scalar::from(8u64));
     let (_, other_set) = keyvault::share::dealer_split(&other, 2, 2, &mut rand::rng()).unwrap();
     assert!(matches!(
