@@ -30,6 +30,7 @@ use crate::translog::{Hash, MerkleLog, SignedTreeHead, TreeHead, leaf_hash, veri
 use p256::ecdsa::VerifyingKey;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A worker's request to one gatekeeper.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,8 +143,17 @@ pub struct Gatekeeper {
     shares: BTreeMap<u64, KeyShare>,
     log: MerkleLog,
     log_id: Hash,
-    jwks: Jwks,
-    policy: ReleasePolicy,
+    trust: Arc<ReleaseTrust>,
+}
+
+/// What release authorization reads: the attestation service's keys and the release
+/// policy. Shared, so a caller can authorize outside the gatekeeper's lock.
+#[derive(Debug, Clone)]
+pub struct ReleaseTrust {
+    /// The attestation service's signing keys.
+    pub jwks: Jwks,
+    /// What is released to whom.
+    pub policy: ReleasePolicy,
 }
 
 impl Gatekeeper {
@@ -165,8 +175,7 @@ impl Gatekeeper {
             shares,
             log,
             log_id,
-            jwks,
-            policy,
+            trust: Arc::new(ReleaseTrust { jwks, policy }),
         }
     }
 
@@ -229,15 +238,7 @@ impl Gatekeeper {
         now: i64,
         rng: &mut R,
     ) -> Result<(ReleaseResponse, Authorized), GatekeeperError> {
-        let authorized = authorize(
-            &req.token,
-            &self.jwks,
-            &req.runtime_data,
-            &req.hpke_public_key,
-            &req.key_id,
-            &self.policy,
-            now,
-        )?;
+        let authorized = self.trust.authorize(req, now)?;
         let resp = self.release_authorized(req, now, rng)?;
         Ok((resp, authorized))
     }
@@ -272,9 +273,32 @@ impl Gatekeeper {
         })
     }
 
+    /// What authorization reads (cheap to clone: shared).
+    pub fn trust(&self) -> Arc<ReleaseTrust> {
+        self.trust.clone()
+    }
+
     /// Replaces the attestation service's keys (after a JWKS refresh).
     pub fn set_jwks(&mut self, jwks: Jwks) {
-        self.jwks = jwks;
+        self.trust = Arc::new(ReleaseTrust {
+            jwks,
+            policy: self.trust.policy.clone(),
+        });
+    }
+}
+
+impl ReleaseTrust {
+    /// [`authorize`]s `req` at `now`.
+    pub fn authorize(&self, req: &ReleaseRequest, now: i64) -> Result<Authorized, ReleaseError> {
+        authorize(
+            &req.token,
+            &self.jwks,
+            &req.runtime_data,
+            &req.hpke_public_key,
+            &req.key_id,
+            &self.policy,
+            now,
+        )
     }
 }
 

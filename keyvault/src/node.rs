@@ -19,7 +19,7 @@ use crate::store::{EpochState, NodeStore, RoundRecord, StoreError};
 use crate::translog::{Hash, SignedTreeHead};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Why a node operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +55,6 @@ pub struct Node {
     gatekeeper: Mutex<Gatekeeper>,
     store: NodeStore,
     identity: IdentityKey,
-    /// What release authorization reads, outside the gatekeeper's lock.
-    trust: std::sync::RwLock<Arc<(Jwks, ReleasePolicy)>>,
     /// Releases per token (by SHA-256), until the token expires.
     uses: Mutex<HashMap<[u8; 32], (u32, i64)>>,
     /// Set when a token names a signing key the JWKS lacks (a refresh may help).
@@ -96,12 +94,11 @@ impl Node {
                 index,
                 shares,
                 log,
-                jwks.clone(),
-                policy.clone(),
+                jwks,
+                policy,
             )),
             store,
             identity,
-            trust: std::sync::RwLock::new(Arc::new((jwks, policy))),
             uses: Mutex::new(HashMap::new()),
             unknown_kid: std::sync::atomic::AtomicBool::new(false),
         })
@@ -264,27 +261,16 @@ impl Node {
     ) -> Result<ReleaseResponse, NodeError> {
         // The token's signature and claims are checked without the node's lock: an
         // unauthenticated caller costs a verification, never a wait for others.
-        let trust = self
-            .trust
-            .read()
-            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?
-            .clone();
-        let authorized = crate::release::authorize(
-            &req.token,
-            &trust.0,
-            &req.runtime_data,
-            &req.hpke_public_key,
-            &req.key_id,
-            &trust.1,
-            now,
-        )
-        .inspect_err(|e| {
-            if matches!(e, crate::release::ReleaseError::UnknownSigningKey(_)) {
-                self.unknown_kid
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        })
-        .map_err(GatekeeperError::Refused)?;
+        let trust = self.gk()?.trust();
+        let authorized = trust
+            .authorize(req, now)
+            .inspect_err(|e| {
+                if matches!(e, crate::release::ReleaseError::UnknownSigningKey(_)) {
+                    self.unknown_kid
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+            .map_err(GatekeeperError::Refused)?;
         self.count_use(&req.token, authorized.token_expires, now)?;
         let mut gk = self.gk()?;
         let resp = gk.release_authorized(req, now, rng)?;
@@ -324,12 +310,6 @@ impl Node {
 
     /// Replaces the attestation service's keys (a JWKS refresh).
     pub fn set_jwks(&self, jwks: Jwks) -> Result<(), NodeError> {
-        let mut trust = self
-            .trust
-            .write()
-            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?;
-        *trust = Arc::new((jwks.clone(), trust.1.clone()));
-        drop(trust);
         self.gk()?.set_jwks(jwks);
         Ok(())
     }
