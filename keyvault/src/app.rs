@@ -301,6 +301,7 @@ impl NodeApp {
             self.node.identity(),
         )
         .map_err(|e| AppError(e.to_string()))?;
+        let peer_tls = tls.server_tls13().map_err(|e| AppError(e.to_string()))?;
         let secret_path = c
             .admin_secret_file
             .clone()
@@ -330,9 +331,14 @@ impl NodeApp {
                 let _ = a.recv().await;
             },
         ));
-        let peer_task = tokio::spawn(crate::peer::serve_peers(peer, rounds, async move {
-            let _ = b.recv().await;
-        }));
+        let peer_task = tokio::spawn(crate::peer::serve_peers(
+            peer,
+            rounds,
+            peer_tls,
+            async move {
+                let _ = b.recv().await;
+            },
+        ));
         shutdown.await;
         let _ = stop_tx.send(());
         for (name, t) in [("client", client_task), ("peer", peer_task)] {

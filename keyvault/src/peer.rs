@@ -465,7 +465,6 @@ impl Rounds {
                 if let Some((i, _)) = confirms.iter().find(|(_, m)| m.public != digest) {
                     return self.abort(&id, &format!("node {i} confirmed a different outcome"));
                 }
-                let certificate = self.certificate(id, digest, signatures);
                 match self.node.commit_round(&id, (self.now)()) {
                     Ok(()) => {
                         tracing::info!(round = %hex(&id), epoch = spec.kind.epoch(), "round committed");
@@ -473,6 +472,7 @@ impl Rounds {
                         if let (Some(hooks), Ok(Some(public))) =
                             (&self.hooks, self.node.public_key_set(spec.kind.epoch()))
                         {
+                            let certificate = self.certificate(id, digest, signatures);
                             hooks.committed(spec, &public, &certificate).await;
                         }
                     }
@@ -644,7 +644,6 @@ impl Rounds {
             // No spec here: the caller's, if it is this round's.
             _ => RoundSpec::decode(asked_spec).ok().filter(|s| s.id() == id),
         };
-        let known_here = current.is_some() || stored.is_some();
         // Who asks: the participant whose identity key the caller's certificate carries.
         let recipient = match (&spec, caller) {
             (Some(spec), Some(key)) => spec
@@ -707,11 +706,10 @@ impl Rounds {
             ) => Ok(sign(CONFIRM, false, digest.to_vec(), Zeroizing::default())),
             (Some(_), _) => Err(Status::failed_precondition("round is over here")),
             (None, CONFIRM)
-                if !known_here
-                    && spec.as_ref().is_some_and(|s| {
-                        s.participant(me)
-                            .is_some_and(|p| p.identity == self.node.identity().verifying_key())
-                    }) =>
+                if spec.as_ref().is_some_and(|s| {
+                    s.participant(me)
+                        .is_some_and(|p| p.identity == self.node.identity().verifying_key())
+                }) =>
             {
                 // Asked, by a participant that showed the round's spec, to confirm a
                 // round this node takes part in and has no record of: it lost its state
@@ -914,22 +912,26 @@ impl pb::admin_server::Admin for AdminGrpc {
     }
 }
 
-/// Serves the peer listener (mutual TLS with `tls`) until `shutdown` resolves.
+/// Serves the peer service of `rounds` on `listener` (see [`serve_peer_service`]).
 pub async fn serve_peers(
     listener: tokio::net::TcpListener,
     rounds: Arc<Rounds>,
+    tls: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    // TLS 1.3 only, by our own acceptor (tonic's cannot switch TLS 1.2 off): each
-    // handshake runs in its own task with a deadline, and only finished handshakes
-    // reach the server.
-    let acceptor = match rounds.tls.server_tls13() {
-        Ok(config) => tokio_rustls::TlsAcceptor::from(config),
-        Err(e) => {
-            tracing::error!(error = %e, "peer TLS configuration");
-            return Ok(());
-        }
-    };
+    serve_peer_service(listener, tls, PeerGrpc(rounds).into_server(), shutdown).await
+}
+
+/// Serves a peer service on `listener` over TLS 1.3 only ([`PeerTls::server_tls13`]),
+/// by our own acceptor (tonic's cannot switch TLS 1.2 off): each handshake runs in its
+/// own task with a deadline, and only finished handshakes reach the server.
+pub async fn serve_peer_service<T: pb::peer_server::Peer>(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    service: pb::peer_server::PeerServer<T>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<_, std::io::Error>>(64);
     let accept_loop = tokio::spawn(async move {
         loop {
@@ -948,7 +950,7 @@ pub async fn serve_peers(
     let served = tonic::transport::Server::builder()
         .timeout(Duration::from_secs(10))
         .concurrency_limit_per_connection(64)
-        .add_service(PeerGrpc(rounds).into_server())
+        .add_service(service)
         .serve_with_incoming_shutdown(tokio_stream::wrappers::ReceiverStream::new(rx), shutdown)
         .await;
     accept_loop.abort();

@@ -19,7 +19,7 @@ use rcgen::{
 };
 use std::path::Path;
 use std::sync::Arc;
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 use zeroize::Zeroizing;
 
 /// Why TLS material could not be made or loaded.
@@ -152,9 +152,10 @@ impl std::fmt::Debug for PeerTls {
 /// Why the identity key may also be the TLS key (review finding M3).
 ///
 /// The peer listener speaks TLS 1.3 only ([`PeerTls::server_tls13`]), so it signs no
-/// TLS 1.2 ServerKeyExchange. The argument below holds anyway, for any TLS 1.2 stack
-/// the key might meet (tonic's client, a test stand-in). In a TLS 1.2 ECDHE handshake the server signs `client_random(32) ‖ server_random(32) ‖
-/// curve params ‖ its ephemeral key` for any TCP client, before client authentication:
+/// TLS 1.2 ServerKeyExchange. The argument below holds anyway, should the key ever
+/// serve a TLS 1.2 server again. In a TLS 1.2 ECDHE handshake the server signs
+/// `client_random(32) ‖ server_random(32) ‖ curve params ‖ its ephemeral key` for any
+/// TCP client, before client authentication:
 /// a signing oracle whose first 32 bytes the client chooses and whose next 32 bytes are
 /// fresh server randomness. Every message the identity key signs elsewhere puts a field
 /// the *verifier* fixes across bytes 32..52, where the oracle's output is random:
@@ -232,14 +233,6 @@ impl PeerTls {
             .map_err(|_| bad("certificate and key"))?;
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Arc::new(config))
-    }
-
-    /// The peer listener's config as tonic builds it (TLS 1.2 and 1.3): for tests
-    /// that stand in for a peer.
-    pub fn server(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(self.identity())
-            .client_ca_root(Certificate::from_pem(&self.ca_pem))
     }
 
     /// A client config for talking to node `peer`.

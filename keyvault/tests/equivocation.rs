@@ -227,13 +227,12 @@ async fn attack_h2_an_equivocating_participant_cannot_split_the_committee() {
             index: NodeIndex::new(3).unwrap(),
             on: on.clone(),
         };
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .tls_config(tls.server())
-                .unwrap()
-                .add_service(pb::peer_server::PeerServer::new(service))
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(peer)),
-        );
+        tokio::spawn(keyvault::peer::serve_peer_service(
+            peer,
+            tls.server_tls13().unwrap(),
+            pb::peer_server::PeerServer::new(service),
+            std::future::pending(),
+        ));
     }
 
     // Genesis, with everyone honest.
