@@ -270,6 +270,21 @@ impl State {
             return Err(RuleError::RoundAborted);
         }
         let epoch = spec.kind.epoch();
+        let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
+        // A DKG creates the locked epoch; a refresh or reshare keeps a published
+        // epoch's master key (a refresh also its threshold).
+        let existing = || {
+            let current = self
+                .epochs
+                .get(&epoch)
+                .ok_or(RuleError::EpochMismatch("the epoch is not published"))?;
+            if current.master_public_key != mpk {
+                return Err(RuleError::EpochMismatch(
+                    "the new set changes the epoch's master public key",
+                ));
+            }
+            Ok(current)
+        };
         let threshold = match &spec.kind {
             RoundKind::Dkg { threshold, .. } => {
                 if self.rotation != Rotation::Locked(epoch) {
@@ -280,25 +295,12 @@ impl State {
                 }
                 *threshold
             }
-            // A refresh keeps the epoch's threshold (checked below).
-            RoundKind::Refresh { .. } => 0,
-            RoundKind::Reshare { new_threshold, .. } => *new_threshold,
+            RoundKind::Refresh { .. } => existing()?.threshold,
+            RoundKind::Reshare { new_threshold, .. } => {
+                existing()?;
+                *new_threshold
+            }
         };
-        let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
-        let mut threshold = threshold;
-        if !matches!(spec.kind, RoundKind::Dkg { .. }) {
-            let Some(current) = self.epochs.get(&epoch) else {
-                return Err(RuleError::EpochMismatch("the epoch is not published"));
-            };
-            if current.master_public_key != mpk {
-                return Err(RuleError::EpochMismatch(
-                    "the new set changes the epoch's master public key",
-                ));
-            }
-            if matches!(spec.kind, RoundKind::Refresh { .. }) {
-                threshold = current.threshold;
-            }
-        }
         // The committee is the registry's gatekeeper set, and the set is theirs.
         let committee: Vec<(u16, PublicKey, &str)> = spec
             .participants
