@@ -74,33 +74,29 @@ impl RegistryHooks {
         Ok(())
     }
 
-    /// Every member publishes the round's certificate (the first to land wins; the
-    /// others are refused as already published), so no single member can withhold an
-    /// epoch's keys from the registry.
+    /// Publishes the round's certificate. Every member does (the first to land wins;
+    /// the others are refused as already decided), so no single member can withhold
+    /// an epoch's keys from the registry. `Ok(false)`: the registry refused it by a
+    /// rule (it will never take it).
     async fn publish(
         &self,
         spec: &RoundSpec,
         public: &PublicKeySet,
         certificate: &CommitCertificate,
-    ) {
-        let epoch = spec.kind.epoch();
+    ) -> Result<bool, String> {
         let cert = EpochCertificate::new(spec, public, certificate);
-        match self.client.publish_master_key(&self.identity, &cert).await {
-            Ok(h) => tracing::info!(
-                epoch,
+        let r = self.client.publish_master_key(&self.identity, &cert).await;
+        if let Ok(height) = r {
+            tracing::info!(
+                epoch = spec.kind.epoch(),
                 kind = spec.kind.name(),
-                height = h,
+                height,
                 "epoch keys published to the registry"
-            ),
-            Err(RegistryError::Rule(
-                e @ (RuleError::RoundAlreadyPublished | RuleError::NotLocked { .. }),
-            )) => tracing::debug!(epoch, reason = %e, "another member published first"),
-            Err(e) => tracing::error!(epoch, error = %e, "publishing the epoch keys failed"),
+            );
         }
+        settled(r)
     }
-}
 
-impl RegistryHooks {
     /// Submits `proposal` for `spec` (a certificate, or an abort — also when the
     /// registry refuses the certificate, e.g. a DKG whose rotation governance gave up),
     /// then reads the registry's decision. Refusals because the round is already
@@ -111,25 +107,11 @@ impl RegistryHooks {
         proposal: Proposal<'_>,
     ) -> Result<Option<Decision>, String> {
         let id = spec.id();
-        let settled = |r: Result<u64, RegistryError>| match r {
-            Ok(_)
-            | Err(RegistryError::Rule(
-                RuleError::RoundAlreadyPublished | RuleError::RoundAborted,
-            )) => Ok(true),
-            Err(RegistryError::Rule(e)) => {
-                tracing::warn!(error = %e, "the registry refused the proposal");
-                Ok(false)
-            }
-            Err(e) => Err(e.to_string()),
-        };
         let abort = match proposal {
             Proposal::Commit {
                 public,
                 certificate,
-            } => {
-                let cert = EpochCertificate::new(spec, public, certificate);
-                !settled(self.client.publish_master_key(&self.identity, &cert).await)?
-            }
+            } => !self.publish(spec, public, certificate).await?,
             Proposal::Abort => true,
             Proposal::Query => false,
         };
@@ -148,6 +130,23 @@ impl RegistryHooks {
     }
 }
 
+/// Whether a proposal to the registry is settled: taken, or refused because the round
+/// is already decided (`Ok(true)`); refused by another rule (`Ok(false)`); or the
+/// registry was not reached (`Err`, try again).
+fn settled(r: Result<u64, RegistryError>) -> Result<bool, String> {
+    match r {
+        Ok(_)
+        | Err(RegistryError::Rule(RuleError::RoundAlreadyPublished | RuleError::RoundAborted)) => {
+            Ok(true)
+        }
+        Err(RegistryError::Rule(e)) => {
+            tracing::warn!(error = %e, "the registry refused the proposal");
+            Ok(false)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl RoundHooks for RegistryHooks {
     fn admit<'a>(
         &'a self,
@@ -161,7 +160,13 @@ impl RoundHooks for RegistryHooks {
         public: &'a PublicKeySet,
         certificate: &'a CommitCertificate,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        Box::pin(self.publish(spec, public, certificate))
+        // Only reached without a decider (never, for these hooks, which order outcomes
+        // and publish the certificate as their proposal); kept correct regardless.
+        Box::pin(async move {
+            if let Err(e) = self.publish(spec, public, certificate).await {
+                tracing::error!(error = %e, "publishing the epoch keys failed");
+            }
+        })
     }
     fn orders_outcomes(&self) -> bool {
         true
@@ -419,9 +424,9 @@ mod tests {
         // Without one member's confirmation nothing is published.
         let mut partial = certificate.clone();
         partial.confirmations.remove(&NodeIndex::new(2).unwrap());
-        hooks.publish(&dkg, &public, &partial).await;
+        hooks.publish(&dkg, &public, &partial).await.unwrap();
         assert!(ledger.master_key(0).await.unwrap().is_none());
-        hooks.publish(&dkg, &public, &certificate).await;
+        hooks.publish(&dkg, &public, &certificate).await.unwrap();
         let key = ledger.master_key(0).await.unwrap().unwrap();
         assert_eq!(
             key.master_public_key,
