@@ -326,3 +326,41 @@ async fn attack_m2_a_submission_the_server_did_not_include_is_refused() {
         .unwrap_err();
     assert!(e.to_string().contains("does not"), "{e}");
 }
+
+/// A checkpoint file that is not one (truncated, oversized, garbage) is an error, never
+/// silently ignored or taken as a head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path()).await;
+    let blocks: Vec<Vec<u8>> = {
+        let db = raw(dir.path());
+        let cf = db.cf_handle("blocks").unwrap();
+        (0..5u64)
+            .map(|h| db.get_cf(cf, h.to_be_bytes()).unwrap().unwrap())
+            .collect()
+    };
+    let url = serve_fake(blocks).await;
+    let state = tempfile::tempdir().unwrap();
+    let checkpoint = state.path().join("head");
+    LightClient::new(&url)
+        .with_checkpoint(&checkpoint)
+        .sync()
+        .await
+        .unwrap();
+    let good = std::fs::read(&checkpoint).unwrap();
+    assert_eq!(good.len(), 40);
+    for bad in [
+        good[..39].to_vec(),
+        [good.clone(), vec![0]].concat(),
+        b"garbage".to_vec(),
+    ] {
+        std::fs::write(&checkpoint, &bad).unwrap();
+        let e = LightClient::new(&url)
+            .with_checkpoint(&checkpoint)
+            .sync()
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not a checkpoint"), "{e}");
+    }
+}
