@@ -52,3 +52,23 @@ async fn write_seeds() {
         }
     }
 }
+
+/// Writes a seed for the certificate-carrying transaction (its fields are only decoded
+/// here, not checked).
+#[test]
+#[ignore]
+fn write_certificate_seed() {
+    use chain::types::{EpochCertificate, SignedTx, Tx};
+    let tx = SignedTx::sign(
+        &chain::random_key(),
+        &[7; 32],
+        3,
+        Tx::PublishMasterKey(EpochCertificate {
+            spec: vec![1; 60],
+            public_key_set: vec![2; 40],
+            signatures: vec![[3; 64]; 2],
+        }),
+    );
+    std::fs::create_dir_all(dir()).unwrap();
+    std::fs::write(dir().join("tx_publish_master_key"), tx.encode()).unwrap();
+}
