@@ -11,12 +11,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={p}");
     }
     let fds = protox::compile(protos, ["proto"])?;
-    // The encoded descriptors, for gRPC server reflection.
+    // One encoded descriptor set per package, for gRPC server reflection: a server
+    // registers only what it serves.
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        out.join("phalanx_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )?;
+    for (proto, name) in protos.iter().zip(["attestation", "keyvault", "chain"]) {
+        let one = protox::compile([proto], ["proto"])?;
+        std::fs::write(
+            out.join(format!("{name}_descriptor.bin")),
+            prost::Message::encode_to_vec(&one),
+        )?;
+    }
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -19,9 +19,9 @@ use attestation_service::config::{Config, RootKind};
 use attestation_service::nonce::report_data;
 use attestation_service::rest::system_now;
 use attestation_service::service::Service;
-use attestation_service::sim::{SgxEnclave, SimTee};
 use attestation_service::{Collateral, TrustAnchors, Verifier};
 use base64::Engine as _;
+use phalanx_dcap_sim::{SgxEnclave, SimTee};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -307,7 +307,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&tmp);
 
     // Real quote, Intel root, the service's clock pinned to the vector's time.
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/dcap/phala");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/dcap/testdata/dcap/phala");
     let quote = std::fs::read(format!("{dir}/sgx_quote")).unwrap();
     let collateral = Collateral::from_bundle_json(
         &std::fs::read(format!("{dir}/sgx_quote_collateral.json")).unwrap(),
@@ -318,6 +318,7 @@ fn main() {
         ..Config::default()
     };
     config.trust.root = RootKind::Intel;
+    config.trust.root = attestation_service::config::RootKind::Sim;
     config.admin.token = Some("loadgen-admin-secret".into());
     let (base, service) = start(config, vector_clock);
     service.import_collateral(&collateral).unwrap();

@@ -14,6 +14,7 @@ use crate::service::{Service, Settings};
 use crate::source::{CollateralCache, CollateralSource, PcsClient};
 use crate::store::Store;
 use crate::{TrustAnchors, Verifier};
+use phalanx_ear::TrustRoot;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,7 +147,7 @@ fn sim_pki(dir: &Path, now: i64) -> Result<crate::sim::SimTee, StartError> {
 
 type Source = Option<(Arc<dyn CollateralSource>, &'static str)>;
 
-fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, &'static str), StartError> {
+fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, TrustRoot), StartError> {
     let c = &config.collateral;
     let pcs = || -> Result<Source, StartError> {
         c.pccs_url
@@ -163,7 +164,7 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, &'static st
             .transpose()
     };
     match config.trust.root {
-        RootKind::Intel => Ok((TrustAnchors::intel(), pcs()?, "intel")),
+        RootKind::Intel => Ok((TrustAnchors::intel(), pcs()?, TrustRoot::Intel)),
         RootKind::File => {
             let path = config.trust.root_file.as_deref().ok_or_else(|| {
                 StartError::Config("trust.root = \"file\" needs trust.root_file".into())
@@ -173,7 +174,7 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, &'static st
             Ok((
                 TrustAnchors::from_pem(&pem).map_err(StartError::Trust)?,
                 pcs()?,
-                "file",
+                TrustRoot::File,
             ))
         }
         #[cfg(feature = "sim")]
@@ -191,7 +192,7 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, &'static st
             );
             let anchors = sim.trust_anchors();
             let source = crate::source::SimSource(std::sync::Mutex::new(sim));
-            Ok((anchors, Some((Arc::new(source), "sim")), "sim"))
+            Ok((anchors, Some((Arc::new(source), "sim")), TrustRoot::Sim))
         }
         #[cfg(not(feature = "sim"))]
         RootKind::Sim => Err(StartError::Config(

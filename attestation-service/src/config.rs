@@ -1,8 +1,10 @@
 //! The service configuration (feature `server`): one TOML file, every field with an
 //! explicit default, unknown fields refused, and environment overrides.
 //!
-//! The defaults are the embedded setup: the simulated trust root, data under
-//! `./phalanx-data/attestation`, no external service. [`Config::load`] reads a file (or
+//! The defaults are secure: Intel's SGX Root CA as the only trust root, data under
+//! `./phalanx-data/attestation`. The simulated root is chosen explicitly
+//! (`[trust] root = "sim"`, as `config/dev.toml` and `phalanx devnet` do) and announced
+//! in the log. [`Config::load`] reads a file (or
 //! nothing, for the defaults), then applies every environment variable named
 //! `PHALANX_AS__<section>__<field>=<value>` (double underscores separate the path,
 //! names are lower case as in the file; the value is read as a TOML value when it
@@ -113,11 +115,12 @@ impl Default for Listen {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RootKind {
-    /// A simulated Intel PKI generated under `data_dir/sim` (development; logged loudly,
-    /// and tokens say `"phalanx.trust_root": "sim"`).
-    #[default]
+    /// A simulated Intel PKI generated under `data_dir/sim` (development only: chosen
+    /// explicitly, needs a build with feature `sim`, logged loudly, and tokens say
+    /// `"phalanx.trust_root": "sim"`).
     Sim,
-    /// Intel's SGX Root CA, pinned in the binary (production).
+    /// Intel's SGX Root CA, pinned in the binary (production; the default).
+    #[default]
     Intel,
     /// The root(s) in `root_file` (PEM), e.g. a test PKI.
     File,
@@ -389,7 +392,7 @@ mod tests {
     fn empty_file_is_the_embedded_default() {
         let c = Config::from_toml_with_env("", []).unwrap();
         assert_eq!(c, Config::default());
-        assert_eq!(c.trust.root, RootKind::Sim);
+        assert_eq!(c.trust.root, RootKind::Intel);
         assert_eq!(c.collateral.on_refresh_failure, OnRefreshFailure::Refuse);
     }
 

@@ -362,19 +362,25 @@ pub async fn serve(
     health_reporter
         .set_serving::<pb::attestation_service_server::AttestationServiceServer<AttestationGrpc>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(phalanx_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| {
-            tracing::error!(error = %e, "gRPC reflection unavailable");
-        })
-        .ok();
+    // Reflection lists exactly what this server serves (the attestation service and
+    // health), in the current protocol and in v1alpha, which many clients still use.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(phalanx_proto::ATTESTATION_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let unavailable = |e: tonic_reflection::server::Error| {
+        tracing::error!(error = %e, "gRPC reflection unavailable");
+    };
+    let reflection_v1 = reflection().build_v1().map_err(unavailable).ok();
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(unavailable).ok();
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
         .timeout(Duration::from_millis(limits.request_timeout_ms))
         .concurrency_limit_per_connection(limits.max_in_flight)
         .add_service(health)
-        .add_optional_service(reflection)
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
         .add_service(AttestationGrpc::new(service).into_server(limits.max_body_bytes))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

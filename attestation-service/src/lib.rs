@@ -1,27 +1,13 @@
 //! # attestation-service
 //!
-//! Everything Phalanx knows about Intel DCAP evidence, as a sans-IO library: quote
-//! parsing ([`quote`]), collateral types and loaders ([`collateral`]), X.509 chains and
-//! CRLs checked by key and signature ([`pki`]), TCB level matching ([`tcb`]) and the
-//! verifier ([`verify`](mod@verify)), plus the simulated TEE ([`sim`], feature `sim`, on by default)
-//! that lets the rest of Phalanx run without SGX or TDX hardware.
+//! The attestation service: it takes a worker's quote and a nonce it issued, verifies
+//! the quote with the sans-IO verifier of [`phalanx_dcap`] against collateral it fetches
+//! and caches, appraises it under a named [`policy`], and answers with a signed EAR
+//! result ([`token`], claims defined once in [`phalanx_ear`]).
 //!
-//! Verification is a pure function of `(quote bytes, collateral, now, trust anchors)`:
-//! no clock, no network, no files. It follows Intel's Quote Verification Library step
-//! by step (see [`verify`](mod@verify) for the numbered steps) and returns a [`VerifiedQuote`] —
-//! which only the verifier can build — or an [`Error`] that names the failed [`Step`].
-//!
-//! ```
-//! use attestation_service::{Collateral, TrustAnchors, Verifier};
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/dcap/phala");
-//! let quote = std::fs::read(format!("{dir}/sgx_quote"))?;
-//! let collateral = Collateral::from_bundle_json(&std::fs::read(format!("{dir}/sgx_quote_collateral.json"))?)?;
-//! let verifier = Verifier::new(TrustAnchors::intel());
-//! let verified = verifier.verify(&quote, &collateral, 1_750_334_171)?;
-//! assert_eq!(verified.status.as_str(), "ConfigurationAndSWHardeningNeeded");
-//! # Ok(()) }
-//! ```
+//! The verifier's modules are re-exported here (`attestation_service::{verify, quote,
+//! collateral, …}`), so existing paths keep working; new code should depend on
+//! `phalanx-dcap` directly.
 //!
 //! The service (feature `server`, on by default) is layered on top: [`config`] (one
 //! TOML file with environment overrides), [`store`] (rocksdb), [`source`] (collateral
@@ -30,44 +16,34 @@
 //! verify → report-data binding → [`policy`] → signed [`token`]), and two thin front
 //! ends, [`rest`] (axum) and [`grpc`] (tonic), assembled and served by [`app`].
 //!
-//! Security notes: production pins Intel's SGX Root CA ([`TrustAnchors::intel`]); a
-//! simulated root is only trusted when passed explicitly. Sizes are bounded before
-//! parsing ([`quote::MAX_QUOTE_SIZE`], [`collateral::MAX_COLLATERAL_SIZE`]). ECDSA
-//! verification uses `ring`.
+//! Feature `sim` (off by default) links the simulated Intel PKI (`phalanx-dcap-sim`,
+//! re-exported as `sim`) so that `trust.root = "sim"` works: development builds and
+//! `phalanx devnet` turn it on; a production build of the binary does not contain it.
+//! Without a configuration the service trusts Intel's root.
 
 #[cfg(feature = "server")]
 pub mod app;
-pub mod codec;
-pub mod collateral;
 #[cfg(feature = "server")]
 pub mod config;
-pub mod error;
 #[cfg(feature = "server")]
 pub mod grpc;
 #[cfg(feature = "server")]
 pub mod metrics;
 pub mod nonce;
-pub mod pck;
-pub mod pki;
-pub mod policy;
-pub mod quote;
 #[cfg(feature = "server")]
 pub mod rest;
 #[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "sim")]
-pub mod sim;
+pub use phalanx_dcap_sim as sim;
 #[cfg(feature = "server")]
 pub mod source;
 #[cfg(feature = "server")]
 pub mod store;
-pub mod tcb;
 pub mod token;
-pub mod verify;
 
-pub use collateral::{Collateral, PccsResponses, QeIdentity, TcbInfo};
-pub use error::{Error, Step};
-pub use pki::TrustAnchors;
-pub use quote::{Quote, TeeType};
-pub use tcb::TcbStatus;
-pub use verify::{Measurements, VerifiedQuote, Verifier, verify};
+pub use phalanx_dcap::{
+    Collateral, Error, Measurements, PccsResponses, QeIdentity, Quote, Step, TcbInfo, TcbStatus,
+    TeeType, TrustAnchors, VerifiedQuote, Verifier, codec, collateral, error, pck, pki, policy,
+    quote, tcb, verify,
+};

@@ -75,15 +75,8 @@ fn serve(app: App) -> anyhow::Result<()> {
         if let Some(p) = &app.admin_token_file {
             tracing::info!(file = %p.display(), "admin secret");
         }
-        app.serve(rest, grpc, async {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(_) => return std::future::pending().await,
-                };
-            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
-        })
-        .await?;
+        app.serve(rest, grpc, phalanx_types::shutdown::signal())
+            .await?;
         Ok(())
     })
 }
@@ -91,9 +84,11 @@ fn serve(app: App) -> anyhow::Result<()> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: files, pipes and journald get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

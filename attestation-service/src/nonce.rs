@@ -11,9 +11,9 @@ use base64::Engine as _;
 use std::collections::HashMap;
 
 /// HMAC domain tag of nonces.
-pub const NONCE_TAG: &[u8] = b"phalanx/v1/attestation-nonce";
+pub const NONCE_TAG: &[u8] = phalanx_types::tag::ATTESTATION_NONCE;
 /// Hash domain tag of report data.
-pub const REPORT_DATA_TAG: &[u8] = b"phalanx/v1/report-data";
+pub const REPORT_DATA_TAG: &[u8] = phalanx_types::tag::REPORT_DATA;
 
 const VERSION: u8 = 1;
 const RANDOM_LEN: usize = 16;
@@ -142,20 +142,8 @@ impl ReplayGuard {
     }
 }
 
-/// REPORTDATA binding a nonce and runtime data:
-/// `SHA-512(tag ‖ len(nonce) ‖ nonce ‖ len(runtime_data) ‖ runtime_data)` (lengths as
-/// big-endian u64), exactly the 64 bytes of SGX and TDX REPORTDATA.
-pub fn report_data(nonce: &[u8], runtime_data: &[u8]) -> [u8; 64] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA512);
-    ctx.update(REPORT_DATA_TAG);
-    ctx.update(&(nonce.len() as u64).to_be_bytes());
-    ctx.update(nonce);
-    ctx.update(&(runtime_data.len() as u64).to_be_bytes());
-    ctx.update(runtime_data);
-    let mut out = [0u8; 64];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
+/// REPORTDATA binding a nonce and runtime data (defined once, in [`phalanx_ear`]).
+pub use phalanx_ear::report_data;
 
 #[cfg(test)]
 mod tests {
@@ -201,12 +189,5 @@ mod tests {
         let tampered = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
         assert_eq!(key.check(&tampered, NOW), Err(NonceError::Invalid));
         assert_eq!(format!("{key:?}"), "NonceKey(<redacted>)");
-    }
-
-    #[test]
-    fn report_data_is_injective_in_its_parts() {
-        assert_ne!(report_data(b"ab", b"c"), report_data(b"a", b"bc"));
-        assert_ne!(report_data(b"n", b"k1"), report_data(b"n", b"k2"));
-        assert_eq!(report_data(b"n", b"k"), report_data(b"n", b"k"));
     }
 }

@@ -42,13 +42,8 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 /// The shared state: the service.
 pub type AppState = Arc<Service>;
 
-/// The wall clock in unix seconds.
-pub fn system_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// The wall clock in unix seconds (the one clock, [`phalanx_types::unix_now`]).
+pub use phalanx_types::unix_now as system_now;
 
 /// The one mapping from error kinds to HTTP statuses.
 pub fn status(kind: ErrorKind) -> StatusCode {

@@ -222,8 +222,8 @@ pub struct Settings {
     pub token_ttl: u32,
     /// Consumed nonces remembered at once.
     pub replay_capacity: usize,
-    /// `phalanx.trust_root` of tokens (`intel`, `sim`, `file`).
-    pub trust_root: &'static str,
+    /// `phalanx.trust_root` of tokens.
+    pub trust_root: phalanx_ear::TrustRoot,
 }
 
 /// The attestation service. Share it as `Arc<Service>`.

@@ -3,7 +3,7 @@
 //! draft-ietf-rats-ear): anyone holding the JWKS ([`Signer::jwks`]) can check a result
 //! with any JWT library.
 //!
-//! Claims ([`Claims`]): `iss`; `iat`, `exp` (unix seconds); `eat_nonce` (the nonce the
+//! Claims ([`Claims`], defined once in [`phalanx_ear`] for signer and relying parties): `iss`; `iat`, `exp` (unix seconds); `eat_nonce` (the nonce the
 //! evidence was bound to, base64url); `ear.status` (`affirming` / `warning` /
 //! `contraindicated`, from the policy verdict); `ear.verifier_id`; `submods` with one
 //! entry per TEE (`sgx` or `tdx`) carrying the measurements, TCB status, advisories,
@@ -18,7 +18,6 @@ use crate::policy::Verdict;
 use crate::verify::VerifiedQuote;
 use base64::Engine as _;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-use serde::Serialize;
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -36,77 +35,7 @@ pub enum TokenError {
     Signing,
 }
 
-/// One TEE's appraisal in the result.
-#[derive(Debug, Clone, Serialize)]
-pub struct Submodule<'a> {
-    /// `ear.status` of this TEE.
-    #[serde(rename = "ear.status")]
-    pub status: crate::policy::Appraisal,
-    /// The verified facts (measurements, TCB status, advisories, FMSPC, TCB date, …).
-    #[serde(rename = "phalanx.evidence")]
-    pub evidence: &'a VerifiedQuote,
-    /// SHA-256 of the runtime data, base64url.
-    #[serde(rename = "phalanx.runtime_data_hash")]
-    pub runtime_data_hash: String,
-    /// The policy verdict: id, version, reasons.
-    #[serde(rename = "phalanx.policy")]
-    pub policy: &'a Verdict,
-    /// Set when the quote was verified with collateral past its `nextUpdate` (the
-    /// service's `serve_stale` knob); the status is then at best `warning`.
-    #[serde(
-        rename = "phalanx.stale_collateral",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub stale_collateral: Option<Stale>,
-}
-
-/// The warning carried by a result verified with collateral past its `nextUpdate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Stale {
-    /// When the collateral expired (unix seconds).
-    pub next_update: i64,
-    /// How long before the verification, in seconds.
-    pub stale_secs: i64,
-}
-
-/// The JWT claims.
-#[derive(Debug, Clone, Serialize)]
-pub struct Claims<'a> {
-    /// Issuer.
-    pub iss: &'a str,
-    /// Issued at.
-    pub iat: i64,
-    /// Expiry.
-    pub exp: i64,
-    /// The nonce the evidence was bound to (base64url).
-    pub eat_nonce: String,
-    /// EAR profile.
-    pub eat_profile: &'static str,
-    /// Overall status.
-    #[serde(rename = "ear.status")]
-    pub status: crate::policy::Appraisal,
-    /// Verifier identity.
-    #[serde(rename = "ear.verifier_id")]
-    pub verifier_id: VerifierId,
-    /// Which root the evidence chained to: `intel`, `sim` or `file` (relying
-    /// parties in production refuse anything but `intel`).
-    #[serde(rename = "phalanx.trust_root")]
-    pub trust_root: &'static str,
-    /// One submodule per TEE, keyed `sgx` or `tdx`.
-    pub submods: std::collections::BTreeMap<&'static str, Submodule<'a>>,
-}
-
-/// `ear.verifier_id`.
-#[derive(Debug, Clone, Serialize)]
-pub struct VerifierId {
-    /// Who built the verifier.
-    pub developer: &'static str,
-    /// Its version.
-    pub build: &'static str,
-}
-
-/// The EAR profile identifier this service emits.
-pub const EAR_PROFILE: &str = "tag:phalanx,2026:ear/v1";
+pub use phalanx_ear::{Claims, EAR_PROFILE, Evidence, Stale, Submodule, TrustRoot, VerifierId};
 
 struct Key {
     pair: EcdsaKeyPair,
@@ -237,7 +166,7 @@ impl Signer {
     }
 
     /// Signs `claims` as a compact JWS with header `{"alg":"ES256","typ":"JWT","kid":…}`.
-    pub fn sign(&self, claims: &Claims<'_>) -> Result<String, TokenError> {
+    pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
         let header = serde_json::json!({ "alg": "ES256", "typ": "JWT", "kid": self.active.kid });
         let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
         let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(&payload));
@@ -250,39 +179,38 @@ impl Signer {
     }
 }
 
-/// Builds the claims for one verified quote and its verdict.
-pub fn claims<'a>(
-    issuer: &'a str,
+/// Builds the claims for one verified quote and its verdict (trust root `intel`; the
+/// service sets its own).
+pub fn claims(
+    issuer: &str,
     now: i64,
     ttl: i64,
     nonce: &[u8],
     runtime_data: &[u8],
-    quote: &'a VerifiedQuote,
-    verdict: &'a Verdict,
-) -> Claims<'a> {
-    let tee = match quote.tee() {
-        crate::TeeType::Sgx => "sgx",
-        crate::TeeType::Tdx => "tdx",
-    };
+    quote: &VerifiedQuote,
+    verdict: &Verdict,
+) -> Claims {
     let sub = Submodule {
         status: verdict.status,
-        evidence: quote,
-        runtime_data_hash: b64(ring::digest::digest(&ring::digest::SHA256, runtime_data).as_ref()),
-        policy: verdict,
+        evidence: Evidence::from(quote),
+        runtime_data_hash: phalanx_ear::runtime_data_hash(runtime_data),
+        policy: verdict.clone(),
         stale_collateral: None,
     };
     Claims {
-        iss: issuer,
+        iss: issuer.to_owned(),
         iat: now,
         exp: now.saturating_add(ttl),
         eat_nonce: b64(nonce),
-        eat_profile: EAR_PROFILE,
+        eat_profile: EAR_PROFILE.to_owned(),
         status: verdict.status,
         verifier_id: VerifierId {
-            developer: "phalanx",
-            build: env!("CARGO_PKG_VERSION"),
+            developer: "phalanx".to_owned(),
+            build: env!("CARGO_PKG_VERSION").to_owned(),
         },
-        trust_root: "intel",
-        submods: [(tee, sub)].into_iter().collect(),
+        trust_root: TrustRoot::Intel,
+        submods: [(quote.tee().as_str().to_owned(), sub)]
+            .into_iter()
+            .collect(),
     }
 }

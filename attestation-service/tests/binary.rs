@@ -21,7 +21,7 @@ async fn serves_from_a_config_file_and_stops_on_sigterm() {
     let config = dir.path().join("service.toml");
     std::fs::write(
         &config,
-        "data_dir = \"data\"\npolicies = [\"app.toml\"]\n[listen]\nrest = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
+        "data_dir = \"data\"\npolicies = [\"app.toml\"]\n[trust]\nroot = \"sim\"\n[listen]\nrest = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
     )
     .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attestation-service"))
@@ -51,7 +51,7 @@ async fn serves_from_a_config_file_and_stops_on_sigterm() {
         .await
         .unwrap();
     let nonce = n["nonce"].as_str().unwrap();
-    let sim = attestation_service::sim::SimTee::from_json(
+    let sim = phalanx_dcap_sim::SimTee::from_json(
         &std::fs::read_to_string(dir.path().join("data/sim/sim.json")).unwrap(),
     )
     .unwrap();

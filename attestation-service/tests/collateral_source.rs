@@ -9,10 +9,10 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../dcap/tests/common/mod.rs"]
 mod common;
 
 use attestation_service::config::{CollateralConfig, OnRefreshFailure};
-use attestation_service::sim::{SgxEnclave, SimConfig, SimTee};
 use attestation_service::source::{
     CollateralCache, CollateralKey, CollateralSource, PckCa, PcsClient, SimSource, SourceError,
     SourceFuture,
@@ -22,6 +22,7 @@ use attestation_service::{Collateral, TeeType, TrustAnchors, Verifier};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
+use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -231,6 +231,7 @@ async fn attests_over_grpc_with_the_rest_error_codes() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
     use tonic_reflection::pb::v1 as refl;
+    let channel_alpha = channel.clone();
     let mut reflection = refl::server_reflection_client::ServerReflectionClient::new(channel);
     let mut answers = reflection
         .server_reflection_info(tokio_stream_once(refl::ServerReflectionRequest {
@@ -248,10 +249,41 @@ async fn attests_over_grpc_with_the_rest_error_codes() {
     else {
         panic!("{answer:?}")
     };
-    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    let mut names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    // Exactly what this server serves: no keyvault or chain services.
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "phalanx.attestation.v1.AttestationService"
+        ],
+    );
+    // The older v1alpha protocol answers too.
+    use tonic_reflection::pb::v1alpha as alpha;
+    let mut old = alpha::server_reflection_client::ServerReflectionClient::new(channel_alpha);
+    let mut answers = old
+        .server_reflection_info(tokio_stream_once(alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
+        panic!("{answer:?}")
+    };
     assert!(
-        names.contains(&"phalanx.attestation.v1.AttestationService"),
-        "{names:?}"
+        list.service
+            .iter()
+            .any(|s| s.name == "phalanx.attestation.v1.AttestationService"),
+        "{list:?}"
     );
 
     stop.send(()).unwrap();

@@ -7,8 +7,8 @@
 )]
 
 use attestation_service::error::CertRole;
-use attestation_service::sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
 use attestation_service::{Error, Measurements, TcbStatus, TeeType, TrustAnchors, verify};
+use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
 
 const T0: i64 = 1_760_000_000;
 const NOW: i64 = T0 + 3600;
@@ -283,7 +283,7 @@ fn report_data_binds_a_fresh_nonce_and_runtime_data() {
 /// Refused: only the TCB Signing certificate the root issued directly may sign them.
 #[test]
 fn attack_h3_collateral_signed_with_a_pck_key_is_refused() {
-    use attestation_service::sim::SimRole;
+    use phalanx_dcap_sim::SimRole;
     let sim = SimTee::generate(SimConfig::with_status(T0, TcbStatus::OutOfDate)).unwrap();
     let quote = sim.sgx_quote(&enclave(), &report_data()).unwrap();
     let honest = sim.collateral(TeeType::Sgx).unwrap();

@@ -9,11 +9,11 @@
 )]
 
 use attestation_service::policy::{Policy, appraise};
-use attestation_service::sim::{SgxEnclave, SimConfig, SimTee};
 use attestation_service::token::{Signer, claims, generate_key};
 use attestation_service::{TeeType, verify};
 use base64::Engine as _;
 use p256::ecdsa::signature::Verifier as _;
+use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee};
 
 const NOW: i64 = 1_760_003_600;
 

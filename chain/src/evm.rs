@@ -28,7 +28,7 @@ use alloy::sol_types::SolEventInterface;
 pub use alloy::signers::local::PrivateKeySigner;
 
 /// Domain tag of the proof that an Ethereum account holds a P-256 identity key.
-pub const ACCOUNT_TAG: &[u8] = b"phalanx/v1/evm-account";
+pub const ACCOUNT_TAG: &[u8] = phalanx_types::tag::EVM_ACCOUNT;
 
 /// An Ethereum account, with the P-256 identity key it registers as a worker (none
 /// for governance).

@@ -4,8 +4,8 @@
 //! [`State::apply_block`], trusting nothing it did not check.
 
 use crate::types::{
-    Allowed, Block, EpochKey, Event, Gatekeeper, Genesis, MAX_MEASUREMENT, PublicKey, Rotation,
-    SignedTx, Tx, Worker,
+    Allowed, Block, EpochCertificate, EpochKey, Event, Gatekeeper, Genesis, MAX_MEASUREMENT,
+    PublicKey, Rotation, SignedTx, Tx, Worker,
 };
 use std::collections::BTreeMap;
 
@@ -138,6 +138,18 @@ fn hexs(b: &[u8]) -> String {
 
 /// A compressed SEC1 P-256 point (tag 2 or 3; p256 also accepts the "compact" tag 5,
 /// which would give one key two encodings).
+/// A measurement (tenant id) of a sane size.
+fn check_measurement(name: &'static str, m: &[u8]) -> Result<(), RuleError> {
+    if m.is_empty() || m.len() > MAX_MEASUREMENT {
+        Err(RuleError::Malformed {
+            tx: name,
+            what: "measurement",
+        })
+    } else {
+        Ok(())
+    }
+}
+
 fn key_ok(k: &[u8]) -> bool {
     k.len() == 33 && matches!(k.first(), Some(2 | 3)) && p256::PublicKey::from_sec1_bytes(k).is_ok()
 }
@@ -254,13 +266,13 @@ impl State {
         cert: &crate::types::EpochCertificate,
         now: i64,
     ) -> Result<EpochKey, RuleError> {
-        use keyvault::round::{CommitCertificate, RoundKind, RoundSpec};
+        use phalanx_threshold::round::{CommitCertificate, RoundKind, RoundSpec};
         let malformed = |what| RuleError::Malformed {
             tx: "publish-master-key",
             what,
         };
         let spec = RoundSpec::decode(&cert.spec).map_err(|_| malformed("round spec"))?;
-        let public = keyvault::wire::public_set_from_bytes(&cert.public_key_set)
+        let public = phalanx_threshold::wire::public_set_from_bytes(&cert.public_key_set)
             .map_err(|_| malformed("public key set"))?;
         let id = spec.id();
         if self.published_rounds.contains(&id) {
@@ -270,7 +282,7 @@ impl State {
             return Err(RuleError::RoundAborted);
         }
         let epoch = spec.kind.epoch();
-        let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
+        let mpk = phalanx_threshold::dleq::point_bytes(&public.master_public_key());
         // A DKG creates the locked epoch; a refresh or reshare keeps a published
         // epoch's master key (a refresh also its threshold).
         let existing = || {
@@ -339,7 +351,9 @@ impl State {
         CommitCertificate { confirmations }
             .verify(&spec, &public)
             .map_err(|e| match e {
-                keyvault::Error::BadSignature(i) => RuleError::MissingConfirmation(i.get()),
+                phalanx_threshold::Error::BadSignature(i) => {
+                    RuleError::MissingConfirmation(i.get())
+                }
                 _ => malformed("confirmations"),
             })?;
         Ok(EpochKey {
@@ -428,167 +442,200 @@ impl State {
         }
         let governance = t.signer == self.genesis.governance;
         let gatekeeper = self.gatekeepers.iter().any(|g| g.identity_key == t.signer);
-        let need_governance = || {
-            if governance {
-                Ok(())
-            } else {
-                Err(RuleError::NotGovernance(name))
-            }
+        let need_governance = || match governance {
+            true => Ok(()),
+            false => Err(RuleError::NotGovernance(name)),
         };
-        let need_governance_or_gatekeeper = || {
-            if governance || gatekeeper {
-                Ok(())
-            } else {
-                Err(RuleError::NotGovernanceOrGatekeeper(name))
-            }
+        let need_governance_or_gatekeeper = || match governance || gatekeeper {
+            true => Ok(()),
+            false => Err(RuleError::NotGovernanceOrGatekeeper(name)),
         };
-        let measurement_ok = |m: &[u8]| {
-            if m.is_empty() || m.len() > MAX_MEASUREMENT {
-                Err(RuleError::Malformed {
-                    tx: name,
-                    what: "measurement",
-                })
-            } else {
-                Ok(())
-            }
-        };
+        // Each rule checks everything before it changes anything: a refused transaction
+        // leaves the state as it was.
         let event = match &t.tx {
-            Tx::RegisterWorker(w) => {
-                if w.identity_key != t.signer {
-                    return Err(RuleError::NotSelf);
-                }
-                if !key_ok(&w.identity_key) {
-                    return Err(RuleError::Malformed {
-                        tx: name,
-                        what: "key",
-                    });
-                }
-                measurement_ok(&w.measurement)?;
-                if !self.allowed.contains_key(&w.measurement) {
-                    return Err(RuleError::MeasurementNotAllowed(hexs(&w.measurement)));
-                }
-                let mut w = w.clone();
-                w.registered_at = now;
-                let e = Event::WorkerRegistered {
-                    identity_key: w.identity_key.clone(),
-                    measurement: w.measurement.clone(),
-                };
-                self.workers.insert(w.identity_key.clone(), w);
-                e
-            }
+            Tx::RegisterWorker(w) => self.register_worker(name, &t.signer, w, now)?,
             Tx::AddMeasurement(m) => {
                 need_governance()?;
-                measurement_ok(m)?;
-                if self.allowed.contains_key(m) {
-                    return Err(RuleError::Measurement {
-                        tx: name,
-                        measurement: hexs(m),
-                        what: "is already allowed",
-                    });
-                }
-                self.allowed.insert(
-                    m.clone(),
-                    Allowed {
-                        measurement: m.clone(),
-                        added_at: now,
-                    },
-                );
-                Event::MeasurementAdded(m.clone())
+                self.add_measurement(name, m, now)?
             }
             Tx::RemoveMeasurement(m) => {
                 need_governance()?;
-                if self.allowed.remove(m).is_none() {
-                    return Err(RuleError::Measurement {
-                        tx: name,
-                        measurement: hexs(m),
-                        what: "is not allowed",
-                    });
-                }
-                Event::MeasurementRemoved(m.clone())
+                self.remove_measurement(name, m)?
             }
             Tx::SetGatekeepers(set) => {
                 need_governance()?;
-                if set.is_empty() {
-                    return Err(RuleError::BadGatekeeperSet("no members"));
-                }
-                let mut indices: Vec<u16> = set.iter().map(|g| g.index).collect();
-                indices.sort();
-                indices.dedup();
-                let mut keys: Vec<&PublicKey> = set.iter().map(|g| &g.identity_key).collect();
-                keys.sort();
-                keys.dedup();
-                if indices.len() != set.len() || keys.len() != set.len() {
-                    return Err(RuleError::BadGatekeeperSet("a repeated index or key"));
-                }
-                if indices.first() == Some(&0) {
-                    return Err(RuleError::BadGatekeeperSet("index 0"));
-                }
-                if let Some(g) = set
-                    .iter()
-                    .find(|g| !self.workers.contains_key(&g.identity_key))
-                {
-                    return Err(RuleError::GatekeeperNotWorker(hexs(&g.identity_key)));
-                }
-                let mut set = set.clone();
-                set.sort_by_key(|g| g.index);
-                self.gatekeepers = set;
-                Event::GatekeepersChanged(indices)
+                self.set_gatekeepers(set)?
             }
             Tx::LockRotation(epoch) => {
                 need_governance()?;
-                if let Rotation::Locked(locked) = self.rotation {
-                    return Err(RuleError::RotationLocked { tx: name, locked });
-                }
-                let next = self.next_epoch();
-                if *epoch != next {
-                    return Err(RuleError::EpochNotNext {
-                        epoch: *epoch,
-                        next,
-                    });
-                }
-                self.rotation = Rotation::Locked(*epoch);
-                Event::RotationLocked(*epoch)
+                self.lock_rotation(name, *epoch)?
             }
             Tx::PublishMasterKey(cert) => {
                 need_governance_or_gatekeeper()?;
-                let key = self.check_certificate(cert, now)?;
-                let epoch = key.epoch;
-                let dkg = !self.epochs.contains_key(&epoch);
-                if dkg {
-                    self.rotation = Rotation::Idle;
-                }
-                self.published_rounds.insert(key.round_id);
-                self.epochs.insert(epoch, key);
-                if dkg {
-                    Event::MasterKeyPublished(epoch)
-                } else {
-                    Event::PublicKeySetUpdated(epoch)
-                }
+                self.publish_master_key(cert, now)?
             }
             Tx::AbortRotation(epoch) => {
                 need_governance()?;
-                if self.rotation != Rotation::Locked(*epoch) {
-                    return Err(RuleError::NotLocked {
-                        tx: name,
-                        epoch: *epoch,
-                    });
-                }
-                self.rotation = Rotation::Idle;
-                Event::RotationAborted(*epoch)
+                self.abort_rotation(name, *epoch)?
             }
             Tx::AbortRound(id) => {
                 need_governance_or_gatekeeper()?;
-                if self.published_rounds.contains(id) {
-                    return Err(RuleError::RoundAlreadyPublished);
-                }
-                if !self.aborted_rounds.insert(*id) {
-                    return Err(RuleError::RoundAborted);
-                }
-                Event::RoundAborted(*id)
+                self.abort_round(id)?
             }
         };
         self.nonces.insert(t.signer.clone(), expected + 1);
         self.events.push((height, event.clone()));
         Ok(vec![event])
+    }
+
+    /// A worker registers itself (signed by its own identity key) with an allowed
+    /// measurement.
+    fn register_worker(
+        &mut self,
+        name: &'static str,
+        signer: &PublicKey,
+        w: &Worker,
+        now: i64,
+    ) -> Result<Event, RuleError> {
+        if &w.identity_key != signer {
+            return Err(RuleError::NotSelf);
+        }
+        if !key_ok(&w.identity_key) {
+            return Err(RuleError::Malformed {
+                tx: name,
+                what: "key",
+            });
+        }
+        check_measurement(name, &w.measurement)?;
+        if !self.allowed.contains_key(&w.measurement) {
+            return Err(RuleError::MeasurementNotAllowed(hexs(&w.measurement)));
+        }
+        let mut w = w.clone();
+        w.registered_at = now;
+        let e = Event::WorkerRegistered {
+            identity_key: w.identity_key.clone(),
+            measurement: w.measurement.clone(),
+        };
+        self.workers.insert(w.identity_key.clone(), w);
+        Ok(e)
+    }
+
+    fn add_measurement(
+        &mut self,
+        name: &'static str,
+        m: &[u8],
+        now: i64,
+    ) -> Result<Event, RuleError> {
+        check_measurement(name, m)?;
+        if self.allowed.contains_key(m) {
+            return Err(RuleError::Measurement {
+                tx: name,
+                measurement: hexs(m),
+                what: "is already allowed",
+            });
+        }
+        self.allowed.insert(
+            m.to_vec(),
+            Allowed {
+                measurement: m.to_vec(),
+                added_at: now,
+            },
+        );
+        Ok(Event::MeasurementAdded(m.to_vec()))
+    }
+
+    fn remove_measurement(&mut self, name: &'static str, m: &[u8]) -> Result<Event, RuleError> {
+        if self.allowed.remove(m).is_none() {
+            return Err(RuleError::Measurement {
+                tx: name,
+                measurement: hexs(m),
+                what: "is not allowed",
+            });
+        }
+        Ok(Event::MeasurementRemoved(m.to_vec()))
+    }
+
+    /// A new gatekeeper set: distinct non-zero indices and keys, every member a
+    /// registered worker.
+    fn set_gatekeepers(&mut self, set: &[Gatekeeper]) -> Result<Event, RuleError> {
+        if set.is_empty() {
+            return Err(RuleError::BadGatekeeperSet("no members"));
+        }
+        let mut indices: Vec<u16> = set.iter().map(|g| g.index).collect();
+        indices.sort();
+        indices.dedup();
+        let mut keys: Vec<&PublicKey> = set.iter().map(|g| &g.identity_key).collect();
+        keys.sort();
+        keys.dedup();
+        if indices.len() != set.len() || keys.len() != set.len() {
+            return Err(RuleError::BadGatekeeperSet("a repeated index or key"));
+        }
+        if indices.first() == Some(&0) {
+            return Err(RuleError::BadGatekeeperSet("index 0"));
+        }
+        if let Some(g) = set
+            .iter()
+            .find(|g| !self.workers.contains_key(&g.identity_key))
+        {
+            return Err(RuleError::GatekeeperNotWorker(hexs(&g.identity_key)));
+        }
+        let mut set = set.to_vec();
+        set.sort_by_key(|g| g.index);
+        self.gatekeepers = set;
+        Ok(Event::GatekeepersChanged(indices))
+    }
+
+    /// One rotation at a time, and only to the next epoch.
+    fn lock_rotation(&mut self, name: &'static str, epoch: u64) -> Result<Event, RuleError> {
+        if let Rotation::Locked(locked) = self.rotation {
+            return Err(RuleError::RotationLocked { tx: name, locked });
+        }
+        let next = self.next_epoch();
+        if epoch != next {
+            return Err(RuleError::EpochNotNext { epoch, next });
+        }
+        self.rotation = Rotation::Locked(epoch);
+        Ok(Event::RotationLocked(epoch))
+    }
+
+    /// An epoch's keys, only with the committee's certificate; a DKG's publication
+    /// releases the rotation lock.
+    fn publish_master_key(
+        &mut self,
+        cert: &EpochCertificate,
+        now: i64,
+    ) -> Result<Event, RuleError> {
+        let key = self.check_certificate(cert, now)?;
+        let epoch = key.epoch;
+        let dkg = !self.epochs.contains_key(&epoch);
+        if dkg {
+            self.rotation = Rotation::Idle;
+        }
+        self.published_rounds.insert(key.round_id);
+        self.epochs.insert(epoch, key);
+        Ok(if dkg {
+            Event::MasterKeyPublished(epoch)
+        } else {
+            Event::PublicKeySetUpdated(epoch)
+        })
+    }
+
+    fn abort_rotation(&mut self, name: &'static str, epoch: u64) -> Result<Event, RuleError> {
+        if self.rotation != Rotation::Locked(epoch) {
+            return Err(RuleError::NotLocked { tx: name, epoch });
+        }
+        self.rotation = Rotation::Idle;
+        Ok(Event::RotationAborted(epoch))
+    }
+
+    /// A round's abort decision: only for a round not published, and only once.
+    fn abort_round(&mut self, id: &[u8; 32]) -> Result<Event, RuleError> {
+        if self.published_rounds.contains(id) {
+            return Err(RuleError::RoundAlreadyPublished);
+        }
+        if !self.aborted_rounds.insert(*id) {
+            return Err(RuleError::RoundAborted);
+        }
+        Ok(Event::RoundAborted(*id))
     }
 }

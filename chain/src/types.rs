@@ -1,16 +1,16 @@
 //! What the registry holds and the transactions and blocks that change it, with their
-//! canonical encodings (the shared [`keyvault::wire`] codec: bounded, strict) and
+//! canonical encodings (the shared [`phalanx_threshold::wire`] codec: bounded, strict) and
 //! their signatures (ECDSA P-256 over a domain tag, the chain id and the encoding).
 
-use keyvault::wire::{Reader, Writer};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use phalanx_threshold::wire::{Reader, Writer};
 use sha2::{Digest, Sha256};
 
 /// Domain tag of signed transactions.
-pub const TX_TAG: &[u8] = b"phalanx/v1/chain-tx";
+pub const TX_TAG: &[u8] = phalanx_types::tag::CHAIN_TX;
 /// Domain tag of block hashes.
-pub const BLOCK_TAG: &[u8] = b"phalanx/v1/chain-block";
+pub const BLOCK_TAG: &[u8] = phalanx_types::tag::CHAIN_BLOCK;
 /// Largest measurement (MRENCLAVE is 32 bytes, MRTD 48).
 pub const MAX_MEASUREMENT: usize = 64;
 /// Largest key or URL field.
@@ -23,8 +23,8 @@ pub const MAX_TXS: usize = 1024;
 #[error("malformed {0}")]
 pub struct Malformed(pub &'static str);
 
-impl From<keyvault::Error> for Malformed {
-    fn from(_: keyvault::Error) -> Self {
+impl From<phalanx_threshold::Error> for Malformed {
+    fn from(_: phalanx_threshold::Error) -> Self {
         Malformed("encoding")
     }
 }
@@ -86,7 +86,7 @@ pub struct EpochKey {
     pub master_public_key: Vec<u8>,
     /// `t`.
     pub threshold: u16,
-    /// The public key set ([`keyvault::wire::public_set_bytes`]).
+    /// The public key set ([`phalanx_threshold::wire::public_set_bytes`]).
     pub public_key_set: Vec<u8>,
     /// The round that produced it (its DKG, or the last refresh or reshare).
     pub round_id: [u8; 32],
@@ -96,14 +96,14 @@ pub struct EpochKey {
 
 /// What a committee signs to put an epoch's keys on the registry: the round's spec,
 /// the public key set it ended with, and every participant's confirmation signature
-/// (ECDSA P-256 r ‖ s over [`keyvault::round::confirmation_bytes`]), in the spec's
+/// (ECDSA P-256 r ‖ s over [`phalanx_threshold::round::confirmation_bytes`]), in the spec's
 /// participant order. The same confirmations the members exchange before they install
 /// the round: nobody can publish keys the whole committee did not confirm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochCertificate {
-    /// [`keyvault::round::RoundSpec::encode`].
+    /// [`phalanx_threshold::round::RoundSpec::encode`].
     pub spec: Vec<u8>,
-    /// [`keyvault::wire::public_set_bytes`].
+    /// [`phalanx_threshold::wire::public_set_bytes`].
     pub public_key_set: Vec<u8>,
     /// One signature per participant, in the spec's order.
     pub signatures: Vec<[u8; 64]>,
@@ -114,13 +114,13 @@ impl EpochCertificate {
     /// confirmations (in the spec's participant order; a missing one is left zero and
     /// fails verification).
     pub fn new(
-        spec: &keyvault::round::RoundSpec,
-        public: &keyvault::share::PublicKeySet,
-        confirmations: &keyvault::round::CommitCertificate,
+        spec: &phalanx_threshold::round::RoundSpec,
+        public: &phalanx_threshold::share::PublicKeySet,
+        confirmations: &phalanx_threshold::round::CommitCertificate,
     ) -> Self {
         Self {
             spec: spec.encode(),
-            public_key_set: keyvault::wire::public_set_bytes(public),
+            public_key_set: phalanx_threshold::wire::public_set_bytes(public),
             signatures: spec
                 .participants
                 .iter()
@@ -262,9 +262,9 @@ impl Tx {
                     index: r.u16()?,
                     identity_key: r.bytes(MAX_FIELD)?.to_vec(),
                     url: text(r.bytes(MAX_FIELD)?)
-                        .map_err(|_| keyvault::Error::Malformed("url"))?,
+                        .map_err(|_| phalanx_threshold::Error::Malformed("url"))?,
                     peer_url: text(r.bytes(MAX_FIELD)?)
-                        .map_err(|_| keyvault::Error::Malformed("url"))?,
+                        .map_err(|_| phalanx_threshold::Error::Malformed("url"))?,
                 })
             })?),
             5 => Self::LockRotation(r.u64()?),
@@ -379,7 +379,7 @@ impl Genesis {
     /// The chain id: SHA-256 of the genesis encoding. Every signature is bound to it.
     pub fn chain_id(&self) -> [u8; 32] {
         let mut w = Writer::default();
-        w.0.extend_from_slice(b"phalanx/v1/chain-genesis");
+        w.0.extend_from_slice(phalanx_types::tag::CHAIN_GENESIS);
         w.bytes(&self.authority);
         w.bytes(&self.governance);
         w.u64(self.timestamp as u64);
@@ -470,7 +470,8 @@ impl Block {
             }),
             _ => return Err(Malformed("block genesis flag")),
         };
-        let txs = r.list(|r| SignedTx::get(r).map_err(|_| keyvault::Error::Malformed("tx")))?;
+        let txs =
+            r.list(|r| SignedTx::get(r).map_err(|_| phalanx_threshold::Error::Malformed("tx")))?;
         let signature = r.bytes(MAX_FIELD)?.to_vec();
         r.finish()?;
         if txs.len() > MAX_TXS {

@@ -229,3 +229,35 @@ pub async fn retire(urls: &[String], secret_file: &Path, epoch: u64) -> anyhow::
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `phalanx keyvault certify`: the cluster CA (created on first use) certifies a node's
+/// identity key; the certificate's subject key *is* that key.
+pub fn certify(
+    ca_dir: &std::path::Path,
+    index: u16,
+    identity_key: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(ca_dir).with_context(|| format!("creating {}", ca_dir.display()))?;
+    let ca = keyvault::tls::ClusterCa::load_or_create(ca_dir)?;
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(
+        &hex::decode(identity_key.trim()).context("--identity-key is hex")?,
+    )
+    .map_err(|_| anyhow::anyhow!("--identity-key is not a P-256 public key"))?;
+    let index = keyvault::share::NodeIndex::new(index)?;
+    let cert = ca.issue(index, &key)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(out, cert).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "ca_cert": ca_dir.join("ca.pem"),
+            "cert": out,
+            "index": index.get(),
+        })
+    );
+    Ok(())
+}

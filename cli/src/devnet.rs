@@ -21,12 +21,10 @@
 //! Then it prints every address and serves until Ctrl-C (or returns at once with
 //! `--once`, which tests use).
 
-use crate::registry::RegistryHooks;
 use anyhow::{Context, bail};
 use attestation_service::app::App;
 use attestation_service::config::Config;
 use attestation_service::nonce::report_data;
-use attestation_service::sim::{SgxEnclave, SimTee};
 use base64::Engine as _;
 use chain::ledger::Ledger;
 use chain::registry::Registry;
@@ -40,10 +38,12 @@ use keyvault::envelope::RecipientKey;
 use keyvault::gatekeeper::ReleaseRequest;
 use keyvault::grpc::{Endpoint, fetch_key};
 use keyvault::identity::IdentityKey;
+use keyvault::registry::RegistryHooks;
 use keyvault::release::{Jwks, ReleasePolicy, WorkerRuntimeData};
 use keyvault::round::RoundKind;
 use keyvault::share::NodeIndex;
 use keyvault::tls::ClusterCa;
+use phalanx_dcap_sim::{SgxEnclave, SimTee};
 use sha2::Digest as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -140,6 +140,7 @@ pub async fn attestation(
         policies: vec![policy],
         ..Config::default()
     };
+    config.trust.root = attestation_service::config::RootKind::Sim;
     config.listen.rest = "127.0.0.1:0".into();
     config.listen.grpc = "127.0.0.1:0".into();
     let rest = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -169,49 +170,51 @@ pub async fn attestation(
     })
 }
 
-/// Runs the devnet in `dir`; with `once`, returns after the demo instead of serving.
-pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
-    // 1. The attestation service.
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut stop_as = stop_tx.subscribe();
-    let att = attestation(dir, async move {
-        let _ = stop_as.recv().await;
-    })
-    .await?;
-    let (rest_addr, grpc_addr, jwks, release_policy, as_task) = (
-        att.rest,
-        att.grpc,
-        att.jwks.clone(),
-        att.release_policy.clone(),
-        att.task,
-    );
+/// A background task of the devnet, its error type erased.
+type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
 
-    // 2. The registry: the embedded ledger, served on loopback. The devnet holds the
-    //    governance key itself (in <dir>/chain/governance.key): development only.
+/// The shutdown broadcast every devnet task waits on.
+type Stop = tokio::sync::broadcast::Sender<()>;
+
+/// A future that resolves when `stop` fires.
+fn stopped(stop: &Stop) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = stop.subscribe();
+    async move {
+        let _ = rx.recv().await;
+    }
+}
+
+/// The devnet's registry: the embedded ledger, served on loopback.
+struct DevRegistry {
+    ledger: Arc<Ledger>,
+    /// The devnet holds the governance key itself (development only).
+    governance: p256::ecdsa::SigningKey,
+    genesis: [u8; 32],
+    url: String,
+    task: Task,
+}
+
+/// Step 2: the ledger in `<dir>/chain` (governance and authority keys beside it), its
+/// node on loopback, and the allowed measurements of the demo worker and gatekeepers.
+async fn start_registry(dir: &Path, stop: &Stop) -> anyhow::Result<DevRegistry> {
     let chain_dir = dir.join("chain");
     std::fs::create_dir_all(&chain_dir)?;
-    let governance = crate::registry::key_file(&chain_dir.join("governance.key"))?;
+    let governance = keyvault::registry::key_file(&chain_dir.join("governance.key"))?;
     let ledger = Arc::new(Ledger::open(
         &chain_dir.join("ledger"),
-        crate::registry::key_file(&chain_dir.join("authority.key"))?,
+        keyvault::registry::key_file(&chain_dir.join("authority.key"))?,
         public_key(governance.verifying_key()),
         now,
     )?);
-    let genesis_hash = ledger
+    let genesis = ledger
         .blocks(0, 1)?
         .first()
         .map(|b| b.hash())
         .context("ledger without genesis")?;
-    let chain_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let chain_url = format!("http://{}", chain_listener.local_addr()?);
-    let mut stop_chain = stop_tx.subscribe();
-    let chain_task = tokio::spawn(chain::grpc::serve(
-        chain_listener,
-        ledger.clone(),
-        async move {
-            let _ = stop_chain.recv().await;
-        },
-    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let serve = chain::grpc::serve(listener, ledger.clone(), stopped(stop));
+    let task = tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) });
     for m in [demo_tenant().digest(), GATEKEEPER_MEASUREMENT] {
         if !ledger
             .allowed_measurements()
@@ -222,18 +225,39 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
             ledger.add_measurement(&governance, &m).await?;
         }
     }
+    Ok(DevRegistry {
+        ledger,
+        governance,
+        genesis,
+        url,
+        task,
+    })
+}
 
-    // 3. The gatekeepers, from disk: each with both listeners, its certificate from
-    //    the devnet CA for its identity key, the devnet's admin secret, and the
-    //    registry (it joins only rounds whose committee is the registry's gatekeeper
-    //    set; node 1 publishes each new master key there).
-    let ca = ClusterCa::load_or_create(&{
-        let d = dir.join("ca");
-        std::fs::create_dir_all(&d)?;
-        d
-    })?;
+/// The running committee.
+struct Committee {
+    urls: Vec<String>,
+    admin_file: std::path::PathBuf,
+    admin_secret: zeroize::Zeroizing<String>,
+    tasks: Vec<Task>,
+}
+
+/// Step 3: the gatekeepers, from disk: each with both listeners, its certificate from
+/// the devnet CA for its identity key, the devnet's admin secret, and the registry (it
+/// joins only rounds whose committee is the registry's gatekeeper set); each is
+/// registered as a worker and the set as the registry's gatekeepers.
+async fn start_gatekeepers(
+    dir: &Path,
+    registry: &DevRegistry,
+    att: &Attestation,
+    stop: &Stop,
+) -> anyhow::Result<Committee> {
+    let ca_dir = dir.join("ca");
+    std::fs::create_dir_all(&ca_dir)?;
+    let ca = ClusterCa::load_or_create(&ca_dir)?;
     let admin_file = dir.join("admin.secret");
     let admin_secret = keyvault::app::admin_secret(&admin_file)?;
+    let ledger = &registry.ledger;
     let mut apps = Vec::new();
     let mut gatekeepers = Vec::new();
     for i in 1..=MEMBERS {
@@ -249,22 +273,22 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
             },
             peer_url: None,
             tls: TlsFiles {
-                ca_cert: dir.join("ca/ca.pem"),
+                ca_cert: ca_dir.join("ca.pem"),
                 cert: gdir.join("cert.pem"),
             },
             attestation: AttestationTrust {
-                jwks_url: Some(format!("http://{rest_addr}/.well-known/jwks.json")),
+                jwks_url: Some(format!("http://{}/.well-known/jwks.json", att.rest)),
                 jwks_file: None,
             },
-            policy: release_policy.clone(),
+            policy: att.release_policy.clone(),
             rounds: RoundsConfig::default(),
             admin_secret_file: Some(admin_file.clone()),
             registry: Some(RegistryConfig {
-                url: chain_url.clone(),
-                genesis: hex::encode(genesis_hash),
+                url: registry.url.clone(),
+                genesis: hex::encode(registry.genesis),
             }),
         };
-        let app = NodeApp::open(config, jwks.clone())?;
+        let app = NodeApp::open(config, att.jwks.clone())?;
         let identity = app.node.identity().clone();
         std::fs::write(
             gdir.join("cert.pem"),
@@ -293,58 +317,85 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
             url: format!("http://{}", client.local_addr()?),
             peer_url: app.config().peer_url(),
         });
-        let hooks = RegistryHooks::new(&chain_url, genesis_hash, identity.signing_key().clone())
-            .with_checkpoint(&gdir.join("registry-head"));
+        let hooks = RegistryHooks::new(
+            &registry.url,
+            registry.genesis,
+            identity.signing_key().clone(),
+        )
+        .with_checkpoint(&gdir.join("registry-head"));
         apps.push((app.with_hooks(Arc::new(hooks)), client, peer));
     }
     // The committee, with this run's addresses.
     if ledger.gatekeepers().await? != gatekeepers {
-        ledger.set_gatekeepers(&governance, &gatekeepers).await?;
+        ledger
+            .set_gatekeepers(&registry.governance, &gatekeepers)
+            .await?;
     }
-    let urls: Vec<String> = gatekeepers.iter().map(|g| g.url.clone()).collect();
-    let mut tasks = Vec::new();
-    for (app, client, peer) in apps {
-        let mut stop = stop_tx.subscribe();
-        tasks.push(tokio::spawn(app.serve(client, peer, now, async move {
-            let _ = stop.recv().await;
-        })));
-    }
+    let tasks = apps
+        .into_iter()
+        .map(|(app, client, peer)| {
+            let serve = app.serve(client, peer, now, stopped(stop));
+            tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) })
+        })
+        .collect();
+    Ok(Committee {
+        urls: gatekeepers.into_iter().map(|g| g.url).collect(),
+        admin_file,
+        admin_secret,
+        tasks,
+    })
+}
 
-    // 4. Genesis over the network (the registry locks the rotation; node 1 publishes
-    //    the master key), or resume.
-    let infos: Vec<NodeInfo> = admin::cluster_status(&urls)
+/// Step 4: genesis over the network when no gatekeeper holds epoch 0 (the registry
+/// locks the rotation first; the members publish the certificate), or resume. Returns
+/// whether genesis ran.
+async fn genesis_or_resume(
+    dir: &Path,
+    registry: &DevRegistry,
+    committee: &Committee,
+) -> anyhow::Result<bool> {
+    let urls = &committee.urls;
+    let infos: Vec<NodeInfo> = admin::cluster_status(urls)
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
     let holding = infos.iter().filter(|i| i.epochs.contains_key(&0)).count();
-    let genesis = holding == 0;
-    if genesis {
-        eprintln!(
-            "phalanx devnet: genesis: GJKR DKG among {MEMBERS} gatekeepers (threshold {THRESHOLD}) over their peer listeners (mutual TLS)"
-        );
-        if ledger.rotation().await? != Rotation::Locked(0) {
-            ledger.lock_rotation(&governance, 0).await?;
-        }
-        let spec = admin::spec(
-            RoundKind::Dkg {
-                epoch: 0,
-                threshold: THRESHOLD,
-            },
-            &infos,
-        )?;
-        let id = admin::start_round(&urls, &admin_secret, &spec).await?;
-        match admin::wait_round(&urls, &id, Duration::from_secs(120)).await? {
-            Outcome::Committed => {}
-            Outcome::Aborted(why) => bail!("genesis aborted: {why:?}"),
-        }
-    } else if holding < infos.len() {
+    if holding == infos.len() {
+        return Ok(false);
+    }
+    if holding > 0 {
         bail!(
             "some gatekeepers in {} hold epoch 0 and some do not",
             dir.display()
         );
     }
-    // The epoch as the registry has it (the members publish its certificate after
-    // committing).
+    eprintln!(
+        "phalanx devnet: genesis: GJKR DKG among {MEMBERS} gatekeepers (threshold {THRESHOLD}) over their peer listeners (mutual TLS)"
+    );
+    if registry.ledger.rotation().await? != Rotation::Locked(0) {
+        registry
+            .ledger
+            .lock_rotation(&registry.governance, 0)
+            .await?;
+    }
+    let spec = admin::spec(
+        RoundKind::Dkg {
+            epoch: 0,
+            threshold: THRESHOLD,
+        },
+        &infos,
+    )?;
+    let id = admin::start_round(urls, &committee.admin_secret, &spec).await?;
+    match admin::wait_round(urls, &id, Duration::from_secs(120)).await? {
+        Outcome::Committed => Ok(true),
+        Outcome::Aborted(why) => bail!("genesis aborted: {why:?}"),
+    }
+}
+
+/// Epoch 0's public key set as the registry has it (the members publish its
+/// certificate after committing): workers take it from there, where only the whole
+/// committee's certificate puts it — never from the gatekeepers' own status.
+async fn published_key_set(ledger: &Ledger) -> anyhow::Result<keyvault::share::PublicKeySet> {
     let mut on_chain = None;
     for _ in 0..100 {
         on_chain = ledger.master_key(0).await?;
@@ -354,20 +405,33 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let on_chain = on_chain.context("the registry has no master key for epoch 0")?;
-    let infos: Vec<NodeInfo> = admin::cluster_status(&urls)
+    Ok(keyvault::wire::public_set_from_bytes(
+        &on_chain.public_key_set,
+    )?)
+}
+
+/// Runs the devnet in `dir`; with `once`, returns after the demo instead of serving.
+pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    // 1. The attestation service.
+    let att = attestation(dir, stopped(&stop)).await?;
+    // 2. The registry.
+    let registry = start_registry(dir, &stop).await?;
+    // 3. The gatekeepers.
+    let committee = start_gatekeepers(dir, &registry, &att, &stop).await?;
+    // 4. Genesis, or resume.
+    let genesis = genesis_or_resume(dir, &registry, &committee).await?;
+    let public = published_key_set(&registry.ledger).await?;
+    let infos: Vec<NodeInfo> = admin::cluster_status(&committee.urls)
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    // Workers take the public key set (committee, threshold, public shares) from the
-    // registry, where only the whole committee's certificate puts it — never from the
-    // gatekeepers' own status.
-    let public = keyvault::wire::public_set_from_bytes(&on_chain.public_key_set)?;
-    let mpk = keyvault::dleq::point_bytes(&public.master_public_key());
     let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
 
     // 5. The demo worker: attests, registers itself, fetches its key.
-    let demo = demo_worker(&att.sim, &rest_addr.to_string(), &endpoints, &public).await?;
-    let registered_at = ledger
+    let demo = demo_worker(&att.sim, &att.rest.to_string(), &endpoints, &public).await?;
+    let registered_at = registry
+        .ledger
         .register_worker(
             demo.identity.signing_key(),
             &Worker {
@@ -381,16 +445,16 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         .await?;
     let (key_id, fetched) = (demo.key_id, demo.fetched);
     let summary = Summary {
-        attestation_rest: rest_addr.to_string(),
-        attestation_grpc: grpc_addr.to_string(),
+        attestation_rest: att.rest.to_string(),
+        attestation_grpc: att.grpc.to_string(),
         gatekeepers: endpoints.iter().map(|e| e.url.clone()).collect(),
         gatekeeper_peers: infos.iter().map(|i| i.peer_url.clone()).collect(),
-        admin_secret_file: admin_file.display().to_string(),
-        chain: chain_url.clone(),
-        chain_genesis: hex::encode(genesis_hash),
+        admin_secret_file: committee.admin_file.display().to_string(),
+        chain: registry.url.clone(),
+        chain_genesis: hex::encode(registry.genesis),
         demo_worker_registered_at_height: registered_at,
         genesis,
-        master_public_key: hex::encode(mpk),
+        master_public_key: hex::encode(keyvault::dleq::point_bytes(&public.master_public_key())),
         demo_key_id: format!(
             "epoch {} / tenant {} / path {} / purpose {}",
             key_id.epoch, key_id.tenant, key_id.path, key_id.purpose
@@ -401,15 +465,15 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
     println!("{}", serde_json::to_string_pretty(&summary)?);
 
     if !once {
-        eprintln!("phalanx devnet: running; Ctrl-C to stop");
-        tokio::signal::ctrl_c().await?;
+        eprintln!("phalanx devnet: running; Ctrl-C (or SIGTERM) to stop");
+        phalanx_types::shutdown::signal().await;
     }
-    let _ = stop_tx.send(());
-    for t in tasks {
+    let _ = stop.send(());
+    for t in committee.tasks {
         t.await??;
     }
-    as_task.await??;
-    chain_task.await??;
+    att.task.await??;
+    registry.task.await??;
     Ok(summary)
 }
 

@@ -11,15 +11,14 @@
 //! The codes are those of [`attestation_service::Error::code`], listed in the README.
 
 pub mod audit;
+pub mod chain_cmd;
 pub mod cluster;
 pub mod devnet;
-pub mod node;
-pub mod registry;
 
 use anyhow::{Context, bail};
-use attestation_service::sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
 use attestation_service::{Collateral, TeeType, TrustAnchors, Verifier};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -81,6 +80,23 @@ enum KeyvaultCommand {
     },
     /// Every node's status (epochs, round, log) and the public key sets they agree on.
     Status(Nodes),
+    /// Certify a node's identity key with the cluster CA (created in CA_DIR on first
+    /// use: `ca.pem` for every node's `tls.ca_cert`, `ca.key` mode 0600): writes the
+    /// node's `tls.cert`. The identity key is what `keyvault --config F init` printed.
+    Certify {
+        /// The CA's directory.
+        #[arg(long)]
+        ca_dir: PathBuf,
+        /// The node's index in the committee.
+        #[arg(long)]
+        index: u16,
+        /// The node's identity key (SEC1, hex).
+        #[arg(long)]
+        identity_key: String,
+        /// Where to write the node's certificate (PEM).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The first DKG among the nodes: epoch 0.
     Genesis {
         #[command(flatten)]
@@ -345,76 +361,12 @@ fn round_command(admin: Admin, action: cluster::Action) -> anyhow::Result<ExitCo
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Devnet { dir, once } => {
-            node::init_tracing();
+            keyvault::run::init_tracing();
             tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keyvault(KeyvaultCommand::Audit { url, state }) => {
-            tokio::runtime::Runtime::new()?.block_on(audit::audit(&url, &state))
-        }
-        Command::Keyvault(KeyvaultCommand::Status(n)) => {
-            tokio::runtime::Runtime::new()?.block_on(cluster::status(&n.nodes))
-        }
-        Command::Keyvault(KeyvaultCommand::RetireEpoch { admin, epoch }) => {
-            tokio::runtime::Runtime::new()?.block_on(cluster::retire(
-                &admin.nodes.nodes,
-                &admin.admin_secret_file,
-                epoch,
-            ))
-        }
-        Command::Keyvault(KeyvaultCommand::Genesis { admin, threshold }) => {
-            round_command(admin, cluster::Action::Genesis { threshold })
-        }
-        Command::Keyvault(KeyvaultCommand::Rotate { admin, threshold }) => {
-            round_command(admin, cluster::Action::Rotate { threshold })
-        }
-        Command::Keyvault(KeyvaultCommand::Refresh { admin, epoch }) => {
-            round_command(admin, cluster::Action::Refresh { epoch })
-        }
-        Command::Keyvault(KeyvaultCommand::Reshare {
-            admin,
-            epoch,
-            add,
-            remove,
-            threshold,
-        }) => round_command(
-            admin,
-            cluster::Action::Reshare {
-                epoch,
-                add,
-                remove,
-                threshold,
-            },
-        ),
-        Command::Chain(ChainCommand::Keygen { out }) => {
-            registry::keygen(&out)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Chain(ChainCommand::Serve {
-            dir,
-            listen,
-            governance,
-        }) => {
-            tokio::runtime::Runtime::new()?.block_on(registry::serve(
-                &dir,
-                &listen,
-                &governance,
-            ))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Chain(ChainCommand::Tx {
-            url,
-            genesis,
-            key,
-            change,
-        }) => {
-            tokio::runtime::Runtime::new()?.block_on(registry::tx(&url, &genesis, &key, change))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Chain(ChainCommand::Status { url, genesis }) => {
-            tokio::runtime::Runtime::new()?.block_on(registry::status(&url, genesis.as_deref()))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Keyvault(c) => run_keyvault(c),
+        Command::Chain(c) => run_chain(c).map(|()| ExitCode::SUCCESS),
         Command::Quote(QuoteCommand::Verify(args)) => verify(&args),
         Command::Sim(SimCommand::Demo) => demo(),
         Command::Sim(SimCommand::Init { dir, valid_from }) => {
@@ -431,45 +383,127 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             debug,
             out,
         }) => {
-            let sim = SimTee::from_json(&read_text(&dir.join("sim.json"))?)?;
             let rd = match nonce {
-                Some(n) => {
-                    use base64::Engine as _;
-                    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(n.trim())
-                        .context("--nonce is not a service nonce (base64url)")?;
-                    let runtime = base64::engine::general_purpose::STANDARD
-                        .decode(runtime_data.trim())
-                        .context("--runtime-data is not base64")?;
-                    attestation_service::nonce::report_data(&nonce, &runtime)
-                }
+                Some(n) => sim_report_data(&n, &runtime_data)?,
                 None => fixed_hex::<64>(report_data.as_deref().unwrap_or(""), "--report-data")?,
             };
-            let quote = match tee {
-                Tee::Sgx => sim.sgx_quote(
-                    &SgxEnclave {
-                        mr_enclave: fixed_hex(
-                            measurement.as_deref().unwrap_or(""),
-                            "--measurement",
-                        )?,
-                        debug,
-                        ..SgxEnclave::default()
-                    },
-                    &rd,
-                )?,
-                Tee::Tdx => sim.tdx_quote(
-                    &TdxTd {
-                        mr_td: fixed_hex(measurement.as_deref().unwrap_or(""), "--measurement")?,
-                        debug,
-                        ..TdxTd::default()
-                    },
-                    &rd,
-                )?,
-            };
-            std::fs::write(&out, quote).with_context(|| format!("writing {}", out.display()))?;
+            let measurement = measurement.as_deref().unwrap_or("");
+            sim_quote(&dir, tee, measurement, debug, &rd, &out)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `phalanx keyvault …`.
+fn run_keyvault(command: KeyvaultCommand) -> anyhow::Result<ExitCode> {
+    let rt = || tokio::runtime::Runtime::new();
+    match command {
+        KeyvaultCommand::Audit { url, state } => rt()?.block_on(audit::audit(&url, &state)),
+        KeyvaultCommand::Certify {
+            ca_dir,
+            index,
+            identity_key,
+            out,
+        } => {
+            cluster::certify(&ca_dir, index, &identity_key, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        KeyvaultCommand::Status(n) => rt()?.block_on(cluster::status(&n.nodes)),
+        KeyvaultCommand::RetireEpoch { admin, epoch } => rt()?.block_on(cluster::retire(
+            &admin.nodes.nodes,
+            &admin.admin_secret_file,
+            epoch,
+        )),
+        KeyvaultCommand::Genesis { admin, threshold } => {
+            round_command(admin, cluster::Action::Genesis { threshold })
+        }
+        KeyvaultCommand::Rotate { admin, threshold } => {
+            round_command(admin, cluster::Action::Rotate { threshold })
+        }
+        KeyvaultCommand::Refresh { admin, epoch } => {
+            round_command(admin, cluster::Action::Refresh { epoch })
+        }
+        KeyvaultCommand::Reshare {
+            admin,
+            epoch,
+            add,
+            remove,
+            threshold,
+        } => round_command(
+            admin,
+            cluster::Action::Reshare {
+                epoch,
+                add,
+                remove,
+                threshold,
+            },
+        ),
+    }
+}
+
+/// `phalanx chain …`.
+fn run_chain(command: ChainCommand) -> anyhow::Result<()> {
+    let rt = || tokio::runtime::Runtime::new();
+    match command {
+        ChainCommand::Keygen { out } => chain_cmd::keygen(&out),
+        ChainCommand::Serve {
+            dir,
+            listen,
+            governance,
+        } => rt()?.block_on(chain_cmd::serve(&dir, &listen, &governance)),
+        ChainCommand::Tx {
+            url,
+            genesis,
+            key,
+            change,
+        } => rt()?.block_on(chain_cmd::tx(&url, &genesis, &key, change)),
+        ChainCommand::Status { url, genesis } => {
+            rt()?.block_on(chain_cmd::status(&url, genesis.as_deref()))
+        }
+    }
+}
+
+/// REPORTDATA for a service nonce (base64url) and runtime data (base64).
+fn sim_report_data(nonce: &str, runtime_data: &str) -> anyhow::Result<[u8; 64]> {
+    use base64::Engine as _;
+    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(nonce.trim())
+        .context("--nonce is not a service nonce (base64url)")?;
+    let runtime = base64::engine::general_purpose::STANDARD
+        .decode(runtime_data.trim())
+        .context("--runtime-data is not base64")?;
+    Ok(phalanx_ear::report_data(&nonce, &runtime))
+}
+
+/// `phalanx sim quote`: a quote from the simulated PKI in `dir`, written to `out`.
+fn sim_quote(
+    dir: &Path,
+    tee: Tee,
+    measurement: &str,
+    debug: bool,
+    report_data: &[u8; 64],
+    out: &Path,
+) -> anyhow::Result<()> {
+    let sim = SimTee::from_json(&read_text(&dir.join("sim.json"))?)?;
+    let quote = match tee {
+        Tee::Sgx => sim.sgx_quote(
+            &SgxEnclave {
+                mr_enclave: fixed_hex(measurement, "--measurement")?,
+                debug,
+                ..SgxEnclave::default()
+            },
+            report_data,
+        )?,
+        Tee::Tdx => sim.tdx_quote(
+            &TdxTd {
+                mr_td: fixed_hex(measurement, "--measurement")?,
+                debug,
+                ..TdxTd::default()
+            },
+            report_data,
+        )?,
+    };
+    std::fs::write(out, quote).with_context(|| format!("writing {}", out.display()))
 }
 
 fn demo() -> anyhow::Result<ExitCode> {
@@ -654,7 +688,7 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 /// derived under follows ([`keyvault::tenant`]).
 pub fn tee_identity(
     m: &attestation_service::verify::Measurements,
-) -> Option<keyvault::tenant::TeeIdentity> {
+) -> keyvault::tenant::TeeIdentity {
     use attestation_service::verify::Measurements;
     use keyvault::tenant::TeeIdentity;
     match m {
@@ -664,12 +698,7 @@ pub fn tee_identity(
             config_id,
             config_svn,
             ..
-        } => Some(TeeIdentity::sgx(
-            *mr_enclave,
-            attributes,
-            *config_id,
-            *config_svn,
-        )),
+        } => TeeIdentity::sgx(*mr_enclave, attributes, *config_id, *config_svn),
         Measurements::Tdx {
             mr_td,
             rtmr,
@@ -677,14 +706,13 @@ pub fn tee_identity(
             mr_owner,
             mr_owner_config,
             ..
-        } => Some(TeeIdentity::Tdx {
+        } => TeeIdentity::Tdx {
             mr_td: *mr_td,
             rtmr: *rtmr,
             mr_config_id: *mr_config_id,
             mr_owner: *mr_owner,
             mr_owner_config: *mr_owner_config,
-        }),
-        _ => None,
+        },
     }
 }
 
@@ -697,9 +725,8 @@ pub fn verdict_json(
             let mut json = serde_json::to_value(v).unwrap_or_default();
             if let Some(obj) = json.as_object_mut() {
                 obj.insert("ok".into(), true.into());
-                if let Some(identity) = tee_identity(&v.measurements) {
-                    obj.insert("tenant".into(), identity.tenant_id().into());
-                }
+                let identity = tee_identity(&v.measurements);
+                obj.insert("tenant".into(), identity.tenant_id().into());
             }
             (json, ExitCode::SUCCESS)
         }

@@ -129,5 +129,5 @@ async fn a_ledger_process_and_light_clients_in_others() {
 }
 
 fn chain_key(path: &std::path::Path) -> p256::ecdsa::SigningKey {
-    phalanx_cli::registry::key_file(path).unwrap()
+    keyvault::registry::key_file(path).unwrap()
 }

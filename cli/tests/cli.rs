@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn dcap() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../attestation-service/testdata/dcap")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../attestation-service/dcap/testdata/dcap")
 }
 
 fn phalanx(args: &[&str]) -> (i32, serde_json::Value, String) {

@@ -2,7 +2,7 @@
 // specs, commit certificates, public key sets, worker runtime data and partial
 // evaluations. Any bytes decode or give a typed error; canonical encodings round-trip.
 // Shared by the fuzz target and the test that replays its corpus.
-use keyvault::round::{CommitCertificate, RoundSpec};
+use phalanx_threshold::round::{CommitCertificate, RoundSpec};
 
 /// Panics only on a bug.
 pub fn check(data: &[u8]) {
@@ -14,14 +14,14 @@ pub fn check(data: &[u8]) {
     if let Ok(c) = CommitCertificate::decode(data) {
         assert_eq!(c.encode(), data);
     }
-    if let Ok(p) = keyvault::wire::public_set_from_bytes(data) {
-        assert_eq!(keyvault::wire::public_set_bytes(&p), data);
+    if let Ok(p) = phalanx_threshold::wire::public_set_from_bytes(data) {
+        assert_eq!(phalanx_threshold::wire::public_set_bytes(&p), data);
     }
-    if let Ok(rd) = keyvault::release::WorkerRuntimeData::decode(data) {
+    if let Ok(rd) = phalanx_release::release::WorkerRuntimeData::decode(data) {
         assert_eq!(rd.encode(), data);
     }
     // A partial evaluation as a worker opens it from a gatekeeper's answer.
-    if let Ok(p) = keyvault::derive::PartialEvaluation::from_bytes(data) {
+    if let Ok(p) = phalanx_threshold::derive::PartialEvaluation::from_bytes(data) {
         assert_eq!(p.to_bytes(), data);
     }
 }

@@ -5,8 +5,8 @@
 // parsers behind the signature check are reached too).
 // Shared by the fuzz target and the test that replays its corpus.
 use base64::Engine as _;
-use keyvault::derive::KeyId;
-use keyvault::release::{Jwks, ReleasePolicy, authorize};
+use phalanx_threshold::derive::KeyId;
+use phalanx_release::release::{Jwks, ReleasePolicy, authorize};
 use p256::ecdsa::signature::Signer as _;
 
 /// Panics only on a bug.

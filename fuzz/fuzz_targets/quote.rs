@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(q) = attestation_service::Quote::parse(data) {
+    if let Ok(q) = phalanx_dcap::Quote::parse(data) {
         assert!(q.len + q.trailing_len == data.len());
     }
 });

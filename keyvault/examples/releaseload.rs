@@ -16,7 +16,7 @@
     clippy::panic
 )]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../release/tests/common/mod.rs"]
 mod common;
 
 use keyvault::dkg::{DkgParams, run_in_memory};

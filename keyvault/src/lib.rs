@@ -1,104 +1,40 @@
 //! # keyvault
 //!
-//! Threshold cryptography for Phalanx's gatekeepers, as a sans-IO library: the master
-//! secret exists only as Shamir shares over the P-256 scalar field, from its birth on,
-//! and keys are derived from it without ever reassembling it.
+//! The gatekeeper node: one member of the committee that holds Phalanx's master secret
+//! as Shamir shares and releases derived keys only to attested workers. The mathematics
+//! is [`phalanx_threshold`] and the release exchange [`phalanx_release`], both sans-IO;
+//! this crate adds what makes a running node:
 //!
-//! - [`share`]: polynomials, Feldman commitments, Lagrange interpolation at zero, and the
-//!   explicit one-time dealer import of an existing secret ([`share::dealer_split`]).
-//! - [`dkg`]: dealerless genesis after Gennaro–Jarecki–Krawczyk–Rabin (Pedersen
-//!   commitments, complaints, QUAL, Feldman extraction with public reconstruction of
-//!   cheaters). Rotation to a new master secret is a fresh DKG with `epoch + 1`; keeping
-//!   old epochs derivable and locking rotation while a round runs is the node's job.
-//! - [`lifecycle`]: proactive refresh (same secret, new shares) and resharing to a new
-//!   committee and threshold (same `MPK`), both checked against commitments.
-//! - [`dleq`]: Chaum–Pedersen DLEQ proofs with an RFC 9497 §2.2 challenge.
-//! - [`derive`](mod@derive): key ids hashed to the curve (RFC 9380 `P256_XMD:SHA-256_SSWU_RO_`),
-//!   partial evaluations with proofs, verification that names lying members, Lagrange
-//!   combination and HKDF-SHA256 (RFC 5869).
-//! - [`envelope`]: HPKE (RFC 9180) base mode, DHKEM(P-256, HKDF-SHA256), HKDF-SHA256,
-//!   AES-256-GCM, sealing a partial to the worker with the request transcript as `info`.
-//! - [`identity`]: round messages signed with ECDSA P-256 identity keys, bound to
-//!   sender, epoch and round.
-//! - [`release`]: what a gatekeeper checks before releasing a partial to a worker: the
-//!   attestation token (ES256, JWKS), its age, the attestation policy it was appraised
-//!   under (one the gatekeeper names), no debug or service-TD worker, the runtime data
-//!   binding the HPKE key, and which tenants the worker may derive under.
-//! - [`tenant`]: the one derivation of a tenant id from a TEE's whole identity (TDX:
-//!   MRTD, RTMR0–3, MRCONFIGID, MROWNER, MROWNERCONFIG; SGX: MRENCLAVE, plus CONFIGID and
-//!   CONFIGSVN under KSS).
-//! - [`gatekeeper`]: the key-release exchange, both halves: a gatekeeper authorizes,
-//!   evaluates, seals and logs; a worker checks log proofs, opens, verifies and combines.
-//! - [`round`]: rounds between gatekeepers over a network, sans-IO: a spec (kind,
-//!   epoch, committee, nonce), an engine that turns each phase's messages into the
-//!   next, for the DKG, refresh and reshare, and the commit certificate (every
-//!   member's signed confirmation) that the registry checks before it publishes an
-//!   epoch's keys; [`wire`]: the strict codec they and the sealed state use.
-//! - With feature `node` (on by default): `store` (the gatekeeper's rocksdb state,
-//!   secrets sealed with AES-256-GCM, synced batches, the log, round records), `node`
-//!   (the durable node), `grpc` (release service and the worker's `fetch_key`), `peer`
-//!   (rounds between processes over mutual TLS, prepared/commit/abort, the admin
-//!   service), `tls` (the cluster CA; certificates carry the identity key), `app` (the
-//!   node's TOML config and its two listeners) and `admin` (the administrator's and
-//!   worker's view of a cluster).
-//! - [`translog`]: the transparency log of releases and rounds, an RFC 9162 Merkle tree
-//!   with inclusion and consistency proofs and signed tree heads.
+//! - [`store`]: the gatekeeper's rocksdb state, secrets sealed with AES-256-GCM, synced
+//!   batches, the transparency log, round records;
+//! - [`node`]: the durable node (release under a lock, the log before the answer);
+//! - [`grpc`]: the release service (`phalanx.keyvault.v1.Gatekeeper`);
+//! - [`peer`]: rounds between processes over mutual TLS (prepared/commit/abort) and the
+//!   admin service;
+//! - [`tls`]: the cluster CA (certificates carry the identity key);
+//! - [`registry`]: the hooks that tie rounds to the registry (only rounds the registry
+//!   locked; outcomes ordered and published there);
+//! - [`app`]: the node's TOML config and its two listeners, run by the `keyvault`
+//!   binary; [`admin`]: the administrator's and worker's view of a cluster.
+//!
+//! The modules of the two sans-IO crates are re-exported (`keyvault::{share, dkg,
+//! derive, release, gatekeeper, …}`) so existing paths keep working.
 //!
 //! **Security model.** With threshold `t`, any `t − 1` members learn nothing about the
 //! master secret or any derived key; `t` honest members can always derive, refresh and
-//! reshare (so `n ≥ 2t − 1`). Rounds are synchronous; broadcasts reach every member
-//! identically; private shares travel over confidential, authenticated channels (mutual
-//! TLS between nodes). A malicious member can refuse to take part, send bad shares or
-//! commitments, or lie in a partial evaluation: each is detected, attributed by index
-//! and excluded (or, in the DKG's extraction phase, its contribution reconstructed). It
-//! cannot bias the master key beyond what GJKR allows, learn other shares, or make a
-//! worker accept a wrong key. Secrets live in zeroize-on-drop types with redacted
-//! `Debug`; secret-dependent arithmetic is `p256`'s constant-time field arithmetic.
-//! No function here does I/O, reads a clock or owns a random generator: randomness is
-//! passed in (`&mut impl CryptoRng`). Every hash carries a domain tag from [`tag`].
-//!
-//! ```
-//! use keyvault::derive::{KeyId, combine, evaluate};
-//! use keyvault::share::{SecretScalar, dealer_split};
-//! # fn main() -> Result<(), keyvault::Error> {
-//! let mut rng = rand::rng();
-//! let secret = SecretScalar::new(p256::Scalar::from(42u64));
-//! let (shares, public) = dealer_split(&secret, 3, 5, &mut rng)?;
-//! let id = KeyId { epoch: 0, tenant: "app".into(), path: "db".into(), purpose: "aead".into() };
-//! let partials: Vec<_> = shares[1..4].iter().map(|s| evaluate(s, &id, &mut rng)).collect::<Result<_, _>>()?;
-//! let key = combine(&public, &id, &partials)?.key;
-//! assert_eq!(key.expose().len(), 32);
-//! # Ok(()) }
-//! ```
+//! reshare (so `n ≥ 2t − 1`). See [`phalanx_threshold`] for the round assumptions.
 
-#[cfg(feature = "node")]
+pub use phalanx_release::{envelope, gatekeeper, release, tenant};
+pub use phalanx_threshold::{
+    Error, derive, dkg, dleq, error, identity, lifecycle, round, share, tag, translog, wire,
+};
+
 pub mod admin;
-#[cfg(feature = "node")]
 pub mod app;
-pub mod derive;
-pub mod dkg;
-pub mod dleq;
-pub mod envelope;
-pub mod error;
-pub mod gatekeeper;
-#[cfg(feature = "node")]
 pub mod grpc;
-pub mod identity;
-pub mod lifecycle;
-#[cfg(feature = "node")]
 pub mod node;
-#[cfg(feature = "node")]
 pub mod peer;
-pub mod release;
-pub mod round;
-pub mod share;
-#[cfg(feature = "node")]
+pub mod registry;
+pub mod run;
 pub mod store;
-pub mod tag;
-pub mod tenant;
-#[cfg(feature = "node")]
 pub mod tls;
-pub mod translog;
-pub mod wire;
-
-pub use error::Error;

@@ -313,7 +313,7 @@ mod tests {
         let at = crate::peer::PEER_MESSAGE.len();
         assert!(at <= TLS12_ORACLE_RANDOM.start && at + 32 >= TLS12_ORACLE_RANDOM.end);
         // Registry transactions (`chain` crate): "phalanx/v1/chain-tx" ‖ chain id.
-        let at = b"phalanx/v1/chain-tx".len();
+        let at = phalanx_types::tag::CHAIN_TX.len();
         assert!(at <= TLS12_ORACLE_RANDOM.start && at + 32 >= TLS12_ORACLE_RANDOM.end - 1);
     }
 

@@ -2,7 +2,6 @@
 //! threshold 3, shares from a real DKG: a worker fetches its key from all of them in
 //! parallel, with two down, with one lying (named), after a restart from disk; and is
 //! refused, with the reason, what it may not derive.
-#![cfg(feature = "node")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../release/tests/common/mod.rs"]
 mod common;
 
 use common::*;

@@ -4,7 +4,6 @@
 //! after node 1 could already hold every confirmation — a signed abort to node 2. With
 //! a decider that orders outcomes (the registry in production, an in-memory one here),
 //! nodes 1 and 2 end in the same state.
-#![cfg(feature = "node")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../release/tests/common/mod.rs"]
 mod common;
 
 use common::*;

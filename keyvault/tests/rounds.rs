@@ -3,7 +3,6 @@
 //! service; keys derived before survive every round; a round with a member down
 //! aborts cleanly and changes nothing; one round at a time; peers without a valid
 //! certificate get nothing.
-#![cfg(feature = "node")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../release/tests/common/mod.rs"]
 mod common;
 
 use common::*;

@@ -1,7 +1,6 @@
 //! The gatekeeper's store: shares and identity survive a reopen sealed, tampering and
 //! moved records are refused by name, the log refuses holes and out-of-order appends,
 //! and a node killed mid-write (a child process, SIGKILL) reopens consistent.
-#![cfg(feature = "node")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -7,9 +7,15 @@
 
 #![allow(missing_docs)]
 
-/// Encoded `FileDescriptorSet` of every service here (for gRPC reflection).
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/phalanx_descriptor.bin"));
+/// Encoded `FileDescriptorSet` of `phalanx.attestation.v1` (for gRPC reflection).
+pub const ATTESTATION_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/attestation_descriptor.bin"));
+/// Encoded `FileDescriptorSet` of `phalanx.keyvault.v1`.
+pub const KEYVAULT_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/keyvault_descriptor.bin"));
+/// Encoded `FileDescriptorSet` of `phalanx.chain.v1`.
+pub const CHAIN_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/chain_descriptor.bin"));
 
 /// `phalanx.attestation.v1`: quote verification.
 pub mod attestation {

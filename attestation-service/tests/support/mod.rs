@@ -10,8 +10,8 @@
 use attestation_service::app::App;
 use attestation_service::config::Config;
 use attestation_service::nonce::report_data;
-use attestation_service::sim::{SgxEnclave, SimTee};
 use base64::Engine as _;
+use phalanx_dcap_sim::{SgxEnclave, SimTee};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The admin secret of test services.
@@ -46,6 +46,7 @@ pub fn config(dir: &std::path::Path) -> Config {
         policies: vec![policy],
         ..Config::default()
     };
+    c.trust.root = attestation_service::config::RootKind::Sim;
     c.admin.token = Some(ADMIN.into());
     c
 }

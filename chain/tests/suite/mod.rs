@@ -6,10 +6,10 @@
 use chain::registry::{Registry, RegistryError};
 use chain::state::RuleError;
 use chain::types::{EpochCertificate, Event, Gatekeeper, Rotation, RoundDecision, Worker};
-use keyvault::round::{CommitCertificate, Participant, RoundKind, RoundSpec};
-use keyvault::share::NodeIndex;
 use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::Signer as _;
+use phalanx_threshold::round::{CommitCertificate, Participant, RoundKind, RoundSpec};
+use phalanx_threshold::share::NodeIndex;
 
 pub const M: [u8; 32] = [0xd3; 32];
 
@@ -41,7 +41,7 @@ fn gk(index: u16, identity: &[u8]) -> Gatekeeper {
 fn certificate(
     committee: &[(u16, &SigningKey)],
     kind: RoundKind,
-    public: &keyvault::share::PublicKeySet,
+    public: &phalanx_threshold::share::PublicKeySet,
     signers: &[(u16, &SigningKey)],
 ) -> EpochCertificate {
     let participants = committee
@@ -55,14 +55,15 @@ fn certificate(
     // A fresh nonce per outcome, as administrators start each round with one.
     let mut nonce = [0u8; 16];
     nonce.copy_from_slice(
-        &<sha2::Sha256 as sha2::Digest>::digest(keyvault::wire::public_set_bytes(public))[..16],
+        &<sha2::Sha256 as sha2::Digest>::digest(phalanx_threshold::wire::public_set_bytes(public))
+            [..16],
     );
     let spec = RoundSpec::new(nonce, kind, participants).unwrap();
-    let digest = keyvault::round::digest(&spec.id(), public);
+    let digest = phalanx_threshold::round::digest(&spec.id(), public);
     let mut confirmations = CommitCertificate::default();
     for (i, k) in signers {
         let index = NodeIndex::new(*i).unwrap();
-        let sig: p256::ecdsa::Signature = k.sign(&keyvault::round::confirmation_bytes(
+        let sig: p256::ecdsa::Signature = k.sign(&phalanx_threshold::round::confirmation_bytes(
             &spec.id(),
             index,
             &digest,
@@ -211,8 +212,9 @@ pub async fn suite<F: Fixture>(f: &mut F) {
 
     // Publishing an epoch's keys takes the whole committee's certificate (C1).
     let committee = [(1u16, &s1), (2u16, &s2)];
-    let secret = keyvault::share::SecretScalar::new(p256::Scalar::from(7u64));
-    let (_, public) = keyvault::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
+    let secret = phalanx_threshold::share::SecretScalar::new(p256::Scalar::from(7u64));
+    let (_, public) =
+        phalanx_threshold::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
     let dkg = |epoch| RoundKind::Dkg {
         epoch,
         threshold: 2,
@@ -220,8 +222,9 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     let good = certificate(&committee, dkg(0), &public, &committee);
     // A single gatekeeper alone: its own one-member committee and a threshold-1 key
     // it knows.
-    let mine = keyvault::share::SecretScalar::new(p256::Scalar::from(666u64));
-    let (_, lone_set) = keyvault::share::dealer_split(&mine, 1, 1, &mut rand::rng()).unwrap();
+    let mine = phalanx_threshold::share::SecretScalar::new(p256::Scalar::from(666u64));
+    let (_, lone_set) =
+        phalanx_threshold::share::dealer_split(&mine, 1, 1, &mut rand::rng()).unwrap();
     let lone = certificate(
         &committee[1..],
         RoundKind::Dkg {
@@ -267,12 +270,12 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     let key = r.master_key(0).await.unwrap().unwrap();
     assert_eq!(
         key.master_public_key,
-        keyvault::dleq::point_bytes(&public.master_public_key())
+        phalanx_threshold::dleq::point_bytes(&public.master_public_key())
     );
     assert_eq!(key.threshold, 2);
     assert_eq!(
         key.public_key_set,
-        keyvault::wire::public_set_bytes(&public)
+        phalanx_threshold::wire::public_set_bytes(&public)
     );
     assert_eq!(r.rotation().await.unwrap(), Rotation::Idle);
     assert_eq!(
@@ -286,7 +289,8 @@ pub async fn suite<F: Fixture>(f: &mut F) {
 
     // A refresh gives the epoch a new public key set with the same master key; a set
     // with another master key is refused.
-    let (_, refreshed) = keyvault::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
+    let (_, refreshed) =
+        phalanx_threshold::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
     let refresh = RoundKind::Refresh { epoch: 0 };
     r.publish_master_key(
         &w1,
@@ -296,10 +300,11 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     .unwrap();
     assert_eq!(
         r.master_key(0).await.unwrap().unwrap().public_key_set,
-        keyvault::wire::public_set_bytes(&refreshed)
+        phalanx_threshold::wire::public_set_bytes(&refreshed)
     );
     // A "refresh" that lowers the threshold is not a refresh.
-    let (_, lowered) = keyvault::share::dealer_split(&secret, 1, 2, &mut rand::rng()).unwrap();
+    let (_, lowered) =
+        phalanx_threshold::share::dealer_split(&secret, 1, 2, &mut rand::rng()).unwrap();
     assert!(matches!(
         rule(
             r.publish_master_key(
@@ -315,8 +320,9 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         ),
         RuleError::Malformed { .. }
     ));
-    let other = keyvault::share::SecretScalar::new(p256::Scalar::from(8u64));
-    let (_, other_set) = keyvault::share::dealer_split(&other, 2, 2, &mut rand::rng()).unwrap();
+    let other = phalanx_threshold::share::SecretScalar::new(p256::Scalar::from(8u64));
+    let (_, other_set) =
+        phalanx_threshold::share::dealer_split(&other, 2, 2, &mut rand::rng()).unwrap();
     assert!(matches!(
         rule(
             r.publish_master_key(
@@ -339,7 +345,8 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         rule(r.abort_round(&w1, id_of(&good)).await),
         RuleError::RoundAlreadyPublished
     );
-    let (_, again) = keyvault::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
+    let (_, again) =
+        phalanx_threshold::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
     let contested = certificate(
         &committee,
         RoundKind::Refresh { epoch: 0 },

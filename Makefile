@@ -1,0 +1,16 @@
+# The README's two commands. Each installs what a fresh Debian machine lacks first
+# (scripts/ensure-deps.sh says what and why), then runs plain cargo.
+#
+#   make devnet            the whole system on loopback until Ctrl-C (ARGS=--once: stop after the demo)
+#   make test              every test of the workspace (what .ci/run calls)
+
+.PHONY: devnet test deps
+
+deps:
+	@scripts/ensure-deps.sh
+
+devnet: deps
+	cargo run -p phalanx-cli -- devnet $(ARGS)
+
+test: deps
+	cargo test --workspace --locked

@@ -1,0 +1,127 @@
+//! JWKS (RFC 7517) and compact ES256 JWS (RFC 7515) verification.
+
+use crate::Claims;
+use base64::Engine as _;
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Largest token accepted.
+pub const MAX_TOKEN: usize = 64 * 1024;
+
+/// Why a token or a key set is refused. Untrusted text in messages is truncated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EarError {
+    /// Not a compact ES256 JWS with the expected claims, or not a JWK set.
+    #[error("attestation token is malformed: {0}")]
+    Malformed(&'static str),
+    /// The token's `kid` is not in the key set.
+    #[error("attestation token signed by unknown key {0:?}")]
+    UnknownSigningKey(String),
+    /// The signature does not verify.
+    #[error("attestation token signature is invalid")]
+    BadSignature,
+}
+
+/// A JWK set of ES256 public keys, by `kid`.
+#[derive(Debug, Clone, Default)]
+pub struct Jwks(BTreeMap<String, VerifyingKey>);
+
+fn b64(s: &str) -> Result<Vec<u8>, EarError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| EarError::Malformed("base64url"))
+}
+
+impl Jwks {
+    /// Parses a JWKS document, keeping the EC P-256 keys that have a `kid`.
+    pub fn from_json(text: &str) -> Result<Self, EarError> {
+        #[derive(Deserialize)]
+        struct Set {
+            keys: Vec<Jwk>,
+        }
+        #[derive(Deserialize)]
+        struct Jwk {
+            kty: String,
+            crv: Option<String>,
+            kid: Option<String>,
+            x: Option<String>,
+            y: Option<String>,
+        }
+        let set: Set =
+            serde_json::from_str(text).map_err(|_| EarError::Malformed("JWKS is not a JWK set"))?;
+        let mut out = BTreeMap::new();
+        for k in set.keys {
+            let (Some(kid), Some(x), Some(y)) = (k.kid, k.x, k.y) else {
+                continue;
+            };
+            if k.kty != "EC" || k.crv.as_deref() != Some("P-256") {
+                continue;
+            }
+            let (x, y) = (b64(&x)?, b64(&y)?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err(EarError::Malformed("JWK coordinates"));
+            }
+            let point = [&[4u8][..], &x, &y].concat();
+            let key = VerifyingKey::from_sec1_bytes(&point)
+                .map_err(|_| EarError::Malformed("JWK is not a P-256 point"))?;
+            out.insert(kid, key);
+        }
+        Ok(Self(out))
+    }
+
+    /// Whether a key id is in the set.
+    pub fn contains(&self, kid: &str) -> bool {
+        self.0.contains_key(kid)
+    }
+
+    /// How many keys the set holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+}
+
+/// Checks a compact JWS: at most [`MAX_TOKEN`] bytes, three parts, `alg` ES256, a `kid`
+/// in `jwks`, a valid signature (r ‖ s over `header.payload`); then parses the
+/// [`Claims`]. Times, issuer and appraisal are the caller's to judge.
+pub fn verify_token(token: &str, jwks: &Jwks) -> Result<Claims, EarError> {
+    if token.len() > MAX_TOKEN {
+        return Err(EarError::Malformed("too large"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(EarError::Malformed("not a compact JWS"));
+    };
+    let header: Header =
+        serde_json::from_slice(&b64(h)?).map_err(|_| EarError::Malformed("header"))?;
+    if header.alg != "ES256" {
+        return Err(EarError::Malformed("alg is not ES256"));
+    }
+    let kid = header.kid.unwrap_or_default();
+    let key = jwks
+        .0
+        .get(&kid)
+        .ok_or_else(|| EarError::UnknownSigningKey(kid.chars().take(64).collect()))?;
+    let sig = Signature::from_slice(&b64(s)?).map_err(|_| EarError::BadSignature)?;
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or(EarError::Malformed("not a compact JWS"))?;
+    key.verify(signing_input.as_bytes(), &sig)
+        .map_err(|_| EarError::BadSignature)?;
+    serde_json::from_slice(&b64(p)?).map_err(|_| EarError::Malformed("claims"))
+}

@@ -1,0 +1,135 @@
+//! `phalanx chain …`: a ledger node, key files, signed changes, and the registry as a
+//! light client sees it.
+
+use anyhow::Context;
+use chain::grpc::LightClient;
+use chain::registry::Registry;
+use chain::types::public_key;
+use keyvault::registry::key_file;
+use p256::ecdsa::SigningKey;
+use std::path::Path;
+
+/// `phalanx chain keygen`: a key file and its public key.
+pub fn keygen(out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        anyhow::bail!("{} exists; not overwriting a key", out.display());
+    }
+    let key = key_file(out)?;
+    println!(
+        "{}",
+        serde_json::json!({"public_key": hex::encode(public_key(key.verifying_key()))})
+    );
+    Ok(())
+}
+
+/// `phalanx chain serve`: the ledger in `dir` (authority key `dir/authority.key`,
+/// created on first run), governed by `governance` (public key, hex), on `listen`.
+pub async fn serve(dir: &Path, listen: &str, governance: &str) -> anyhow::Result<()> {
+    keyvault::run::init_tracing();
+    std::fs::create_dir_all(dir)?;
+    let authority = key_file(&dir.join("authority.key"))?;
+    let governance = hex::decode(governance).context("--governance is not hex")?;
+    let ledger = std::sync::Arc::new(chain::ledger::Ledger::open(
+        &dir.join("ledger"),
+        authority,
+        governance,
+        attestation_service::rest::system_now,
+    )?);
+    let genesis = ledger
+        .blocks(0, 1)?
+        .first()
+        .map(|b| hex::encode(b.hash()))
+        .unwrap_or_default();
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, %genesis, height = ledger.state()?.height(), "ledger serving");
+    println!(
+        "{}",
+        serde_json::json!({"url": format!("http://{}", listener.local_addr()?), "genesis": genesis})
+    );
+    chain::grpc::serve(listener, ledger, phalanx_types::shutdown::signal()).await?;
+    Ok(())
+}
+
+/// `phalanx chain tx`: one signed change, submitted after the light client checked it
+/// against the rules; prints the block height.
+pub async fn tx(
+    url: &str,
+    genesis: &str,
+    key: &Path,
+    change: crate::ChainChange,
+) -> anyhow::Result<()> {
+    use crate::ChainChange as C;
+    let genesis: [u8; 32] = hex::decode(genesis)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--genesis is 32 bytes of hex"))?;
+    let client = LightClient::pinned(url, genesis);
+    let key = key_file_existing(key)?;
+    let height = match change {
+        C::AddMeasurement { measurement } => {
+            client
+                .add_measurement(&key, &hex::decode(measurement)?)
+                .await?
+        }
+        C::RemoveMeasurement { measurement } => {
+            client
+                .remove_measurement(&key, &hex::decode(measurement)?)
+                .await?
+        }
+        C::LockRotation { epoch } => client.lock_rotation(&key, epoch).await?,
+        C::AbortRotation { epoch } => client.abort_rotation(&key, epoch).await?,
+        C::SetGatekeepers { nodes } => {
+            let mut set = Vec::new();
+            for n in keyvault::admin::cluster_status(&nodes).await {
+                let n = n?;
+                set.push(chain::types::Gatekeeper {
+                    index: n.index.get(),
+                    identity_key: public_key(&n.identity),
+                    url: n.url,
+                    peer_url: n.peer_url,
+                });
+            }
+            client.set_gatekeepers(&key, &set).await?
+        }
+    };
+    println!("{}", serde_json::json!({"height": height}));
+    Ok(())
+}
+
+fn key_file_existing(path: &Path) -> anyhow::Result<SigningKey> {
+    if !path.exists() {
+        anyhow::bail!(
+            "{} does not exist (create keys with `phalanx chain keygen`)",
+            path.display()
+        );
+    }
+    key_file(path)
+}
+
+/// `phalanx chain status`: the registry as a light client rebuilds it.
+pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
+    let client = match genesis {
+        Some(g) => LightClient::pinned(
+            url,
+            hex::decode(g)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("--genesis is 32 bytes"))?,
+        ),
+        None => LightClient::new(url),
+    };
+    let s = client.sync().await?;
+    let out = serde_json::json!({
+        "height": s.height(),
+        "chain_id": hex::encode(s.chain_id()),
+        "governance": hex::encode(&s.genesis().governance),
+        "allowed_measurements": s.allowed().iter().map(|a| hex::encode(&a.measurement)).collect::<Vec<_>>(),
+        "gatekeepers": s.gatekeepers().iter().map(|g| serde_json::json!({
+            "index": g.index, "identity_key": hex::encode(&g.identity_key), "url": g.url, "peer_url": g.peer_url,
+        })).collect::<Vec<_>>(),
+        "epochs": s.epochs().iter().map(|e| serde_json::json!({
+            "epoch": e.epoch, "master_public_key": hex::encode(&e.master_public_key), "published_at": e.published_at,
+        })).collect::<Vec<_>>(),
+        "rotation": format!("{:?}", s.rotation()),
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

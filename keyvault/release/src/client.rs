@@ -1,0 +1,387 @@
+//! The worker's side of key release over gRPC (feature `client`): [`fetch_key`] and
+//! the auditor's [`audit`], plus the protobuf conversions the gatekeeper's server
+//! shares.
+//!
+//! [`fetch_key`] asks every gatekeeper at once, each call bounded by a timeout, and
+//! assembles the key as soon as the answers in hand contain `t` valid partials (see
+//! [`assemble`]): up to `n − t` gatekeepers may be down, slow, refusing or lying. Liars
+//! (bad log proof, envelope or DLEQ proof) are named in [`Fetched::faulty`], the others
+//! in [`Fetched::unavailable`].
+//!
+//! [`audit`] is the auditor's check of a gatekeeper's log between two visits.
+
+use crate::envelope::{RecipientKey, Sealed};
+use crate::gatekeeper::{ReleaseRequest, ReleaseResponse, assemble, check_answer};
+use p256::ecdsa::{Signature, VerifyingKey};
+use phalanx_proto::keyvault::v1 as pb;
+use phalanx_threshold::Error;
+use phalanx_threshold::derive::{DerivedKey, KeyId};
+use phalanx_threshold::share::{NodeIndex, PublicKeySet};
+use phalanx_threshold::translog::{Hash, SignedTreeHead, TreeHead};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tonic::Status;
+
+/// Largest gRPC message accepted.
+pub const MAX_MESSAGE: usize = 256 * 1024;
+
+fn hash(b: &[u8]) -> Result<Hash, Error> {
+    b.try_into().map_err(|_| Error::Malformed("hash"))
+}
+
+/// A signed tree head as sent.
+pub fn head_to_pb(h: &SignedTreeHead) -> pb::TreeHead {
+    pb::TreeHead {
+        log_id: h.head.log_id.to_vec(),
+        size: h.head.size,
+        root: h.head.root.to_vec(),
+        timestamp: h.head.timestamp,
+        signature: h.signature.to_bytes().to_vec(),
+    }
+}
+
+/// A signed tree head as received (strict).
+pub fn head_from_pb(h: &pb::TreeHead) -> Result<SignedTreeHead, Error> {
+    Ok(SignedTreeHead {
+        head: TreeHead {
+            log_id: hash(&h.log_id)?,
+            size: h.size,
+            root: hash(&h.root)?,
+            timestamp: h.timestamp,
+        },
+        signature: Signature::from_slice(&h.signature)
+            .map_err(|_| Error::Malformed("tree head signature"))?,
+    })
+}
+
+/// A request to its wire form.
+pub fn request_to_pb(r: &ReleaseRequest) -> pb::ReleaseRequest {
+    pb::ReleaseRequest {
+        token: r.token.clone(),
+        runtime_data: r.runtime_data.clone(),
+        key_id: Some(pb::KeyId {
+            epoch: r.key_id.epoch,
+            tenant: r.key_id.tenant.clone(),
+            path: r.key_id.path.clone(),
+            purpose: r.key_id.purpose.clone(),
+        }),
+        hpke_public_key: r.hpke_public_key.clone(),
+    }
+}
+
+/// A release request as received (strict).
+pub fn request_from_pb(r: pb::ReleaseRequest) -> Result<ReleaseRequest, Status> {
+    let k = r
+        .key_id
+        .ok_or_else(|| Status::invalid_argument("key_id is required"))?;
+    Ok(ReleaseRequest {
+        token: r.token,
+        runtime_data: r.runtime_data,
+        key_id: KeyId {
+            epoch: k.epoch,
+            tenant: k.tenant,
+            path: k.path,
+            purpose: k.purpose,
+        },
+        hpke_public_key: r.hpke_public_key,
+    })
+}
+
+/// A release response as sent.
+pub fn response_to_pb(r: &ReleaseResponse) -> pb::ReleaseResponse {
+    pb::ReleaseResponse {
+        node: u32::from(r.node.get()),
+        enc: r.sealed.enc.clone(),
+        ciphertext: r.sealed.ciphertext.clone(),
+        logged_at: r.logged_at,
+        log_index: r.log_index,
+        inclusion_proof: r.inclusion_proof.iter().map(|h| h.to_vec()).collect(),
+        tree_head: Some(head_to_pb(&r.tree_head)),
+    }
+}
+
+/// A response from its wire form (strict: every hash 32 bytes, a signature, a node).
+pub fn response_from_pb(r: &pb::ReleaseResponse) -> Result<ReleaseResponse, Error> {
+    let node = NodeIndex::new(u16::try_from(r.node).map_err(|_| Error::Malformed("node"))?)?;
+    if r.inclusion_proof.len() > phalanx_threshold::translog::MAX_PROOF_LEN {
+        return Err(Error::Malformed("inclusion proof length"));
+    }
+    Ok(ReleaseResponse {
+        node,
+        sealed: Sealed {
+            enc: r.enc.clone(),
+            ciphertext: r.ciphertext.clone(),
+        },
+        logged_at: r.logged_at,
+        log_index: r.log_index,
+        inclusion_proof: r
+            .inclusion_proof
+            .iter()
+            .map(|h| hash(h))
+            .collect::<Result<_, _>>()?,
+        tree_head: head_from_pb(r.tree_head.as_ref().ok_or(Error::Malformed("tree head"))?)?,
+    })
+}
+
+/// Why an audit of a gatekeeper's log failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The gatekeeper could not be asked.
+    #[error("gatekeeper unavailable: {0}")]
+    Unavailable(String),
+    /// Its tree head is not signed by its identity key.
+    #[error("tree head signature does not verify under the gatekeeper's identity key")]
+    BadHead,
+    /// The log shrank.
+    #[error("the log shrank from {old} to {new} entries")]
+    Shrunk {
+        /// The earlier size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+    /// The new head does not extend the earlier one: history was rewritten.
+    #[error("the log of {new} entries does not extend the earlier head of {old} entries")]
+    Inconsistent {
+        /// The earlier size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+}
+
+/// Audits a gatekeeper's log: fetches its signed tree head, checks the signature under
+/// `identity`, and — given an earlier head — that the new one extends it (consistency
+/// proof). Returns the new head, to keep for the next audit.
+pub async fn audit(
+    url: &str,
+    identity: &VerifyingKey,
+    previous: Option<&SignedTreeHead>,
+) -> Result<SignedTreeHead, AuditError> {
+    let unavailable = |e: String| AuditError::Unavailable(e);
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| unavailable(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let mut client = pb::gatekeeper_client::GatekeeperClient::new(channel);
+    let head = client
+        .get_tree_head(pb::TreeHeadRequest {})
+        .await
+        .map_err(|s| unavailable(s.message().to_owned()))?;
+    let head = head_from_pb(head.get_ref()).map_err(|_| AuditError::BadHead)?;
+    head.verify(identity).map_err(|_| AuditError::BadHead)?;
+    if let Some(prev) = previous {
+        let (old, new) = (prev.head.size, head.head.size);
+        if new < old {
+            return Err(AuditError::Shrunk { old, new });
+        }
+        if old > 0 {
+            let proof = client
+                .get_consistency_proof(pb::ConsistencyRequest {
+                    old_size: old,
+                    new_size: new,
+                })
+                .await
+                .map_err(|s| unavailable(s.message().to_owned()))?;
+            let proof: Vec<Hash> = proof
+                .get_ref()
+                .proof
+                .iter()
+                .map(|h| hash(h))
+                .collect::<Result<_, _>>()
+                .map_err(|_| AuditError::Inconsistent { old, new })?;
+            phalanx_threshold::translog::verify_consistency(
+                old,
+                new,
+                &prev.head.root,
+                &head.head.root,
+                &proof,
+            )
+            .map_err(|_| AuditError::Inconsistent { old, new })?;
+        }
+    }
+    Ok(head)
+}
+
+/// One gatekeeper as the worker knows it (from the registry).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Its index.
+    pub index: NodeIndex,
+    /// `http://host:port`.
+    pub url: String,
+    /// Its identity key (signs its log's tree heads).
+    pub identity: VerifyingKey,
+}
+
+/// A fetched key.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The key.
+    pub key: DerivedKey,
+    /// Gatekeepers whose answers failed verification (liars).
+    pub faulty: Vec<NodeIndex>,
+    /// Gatekeepers that did not answer in time or refused, with the reason.
+    pub unavailable: Vec<(NodeIndex, String)>,
+}
+
+/// Why a key could not be fetched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// Fewer than `t` valid answers.
+    #[error(
+        "not enough gatekeepers: {valid} valid answers, need {need}; unavailable: {unavailable:?}, faulty: {faulty:?}"
+    )]
+    NotEnough {
+        /// Valid answers.
+        valid: usize,
+        /// The threshold.
+        need: usize,
+        /// Who did not answer, and why.
+        unavailable: Vec<(NodeIndex, String)>,
+        /// Who lied.
+        faulty: Vec<NodeIndex>,
+    },
+    /// The request itself is unusable.
+    #[error(transparent)]
+    Request(Error),
+}
+
+async fn ask(
+    ep: Endpoint,
+    req: pb::ReleaseRequest,
+    timeout: Duration,
+) -> Result<ReleaseResponse, String> {
+    let call = async {
+        let channel = tonic::transport::Endpoint::from_shared(ep.url.clone())
+            .map_err(|e| e.to_string())?
+            .connect_timeout(timeout)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut client = pb::gatekeeper_client::GatekeeperClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE);
+        let resp = client
+            .release(req)
+            .await
+            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+        response_from_pb(resp.get_ref()).map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| "timed out".to_owned())?
+}
+
+/// Asks every gatekeeper in `endpoints` in parallel and assembles the key from the
+/// first answers that contain `t` valid partials (see the module doc).
+pub async fn fetch_key(
+    endpoints: &[Endpoint],
+    request: &ReleaseRequest,
+    recipient: &RecipientKey,
+    public: &PublicKeySet,
+    timeout: Duration,
+) -> Result<Fetched, FetchError> {
+    request.transcript().map_err(FetchError::Request)?;
+    let identities: BTreeMap<NodeIndex, VerifyingKey> =
+        endpoints.iter().map(|e| (e.index, e.identity)).collect();
+    let wire = request_to_pb(request);
+    let mut set = tokio::task::JoinSet::new();
+    for ep in endpoints {
+        let (ep, wire) = (ep.clone(), wire.clone());
+        set.spawn(async move { (ep.index, ask(ep, wire, timeout).await) });
+    }
+    let mut answers = Vec::new();
+    let mut unavailable = Vec::new();
+    let mut last_faulty = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let Ok((index, outcome)) = joined else {
+            continue;
+        };
+        match outcome {
+            Ok(r) if r.node == index => answers.push(r),
+            Ok(_) => last_faulty.push(index),
+            Err(reason) => unavailable.push((index, reason)),
+        }
+        if answers.len() >= public.threshold()
+            && let Ok(a) = assemble(request, recipient, public, &identities, &answers)
+        {
+            set.abort_all();
+            let mut faulty = a.faulty;
+            faulty.extend(last_faulty);
+            faulty.sort();
+            return Ok(Fetched {
+                key: a.key,
+                faulty,
+                unavailable,
+            });
+        }
+    }
+    // Not enough: say who lied among the answers we did get.
+    let liars: Vec<NodeIndex> = answers
+        .iter()
+        .filter(|r| check_answer(request, recipient, public, &identities, r).is_err())
+        .map(|r| r.node)
+        .collect();
+    let valid = answers.len() - liars.len();
+    let mut faulty = last_faulty;
+    faulty.extend(liars);
+    faulty.sort();
+    Err(FetchError::NotEnough {
+        valid,
+        need: public.threshold(),
+        unavailable,
+        faulty,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn good() -> pb::ReleaseResponse {
+        let key = phalanx_threshold::identity::IdentityKey::generate(&mut rand::rng());
+        let head = TreeHead {
+            log_id: [1; 32],
+            size: 2,
+            root: [2; 32],
+            timestamp: 3,
+        }
+        .sign(&key);
+        pb::ReleaseResponse {
+            node: 1,
+            enc: vec![4; 65],
+            ciphertext: vec![5; 115],
+            logged_at: 3,
+            log_index: 1,
+            inclusion_proof: vec![vec![6; 32]],
+            tree_head: Some(head_to_pb(&head)),
+        }
+    }
+
+    #[test]
+    fn responses_decode_strictly() {
+        let g = good();
+        assert_eq!(response_to_pb(&response_from_pb(&g).unwrap()), g);
+        let bad: [fn(&mut pb::ReleaseResponse); 7] = [
+            |r| r.node = 0,
+            |r| r.node = 70_000,
+            |r| r.inclusion_proof[0].truncate(31),
+            |r| {
+                r.inclusion_proof =
+                    vec![vec![0; 32]; phalanx_threshold::translog::MAX_PROOF_LEN + 1]
+            },
+            |r| r.tree_head = None,
+            |r| r.tree_head.as_mut().unwrap().root.push(0),
+            |r| r.tree_head.as_mut().unwrap().signature.truncate(63),
+        ];
+        for (i, f) in bad.iter().enumerate() {
+            let mut r = g.clone();
+            f(&mut r);
+            assert!(response_from_pb(&r).is_err(), "case {i}");
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The key-release exchange between a worker and the gatekeepers, both halves, sans-IO.
+//!
+//! **Gatekeeper** ([`Gatekeeper::release`]): [`authorize`] the request (attestation
+//! token, runtime data, HPKE key, tenant), evaluate its share of the key id's epoch at
+//! `H2C(key id)` with a DLEQ proof, seal the 99-byte partial to the worker's HPKE key
+//! with the request transcript as HPKE `info`, append a release record to its
+//! [`MerkleLog`], and answer with the sealed partial, the record's inclusion proof and a
+//! freshly signed tree head. The record is `LOG_ENTRY ‖ 1 ‖ node ‖ logged_at ‖
+//! transcript`: everything in it the worker already knows, so it can recompute the
+//! leaf.
+//!
+//! **Worker** ([`assemble`]): for each answer, check the tree head's signature under
+//! the gatekeeper's identity key, recompute the record and check its inclusion, open
+//! the envelope, decode the partial and check it comes from that gatekeeper; then
+//! [`combine`] verifies every DLEQ proof and combines `t` valid partials. Every
+//! gatekeeper whose answer failed any step is named in [`Assembled::faulty`]; `n − t`
+//! silent or lying gatekeepers are tolerated.
+//!
+//! The request transcript is `SHA-256(RELEASE_REQUEST ‖ len ‖ token ‖ len ‖ runtime
+//! data ‖ key id encoding ‖ len ‖ purpose ‖ len ‖ HPKE key)`: a sealed partial opens
+//! only for the request it answers.
+
+use crate::envelope::{RecipientKey, Sealed, open, seal};
+use crate::release::{Authorized, Jwks, ReleaseError, ReleasePolicy, authorize};
+use p256::ecdsa::VerifyingKey;
+use phalanx_threshold::derive::{KeyId, PartialEvaluation, combine, evaluate};
+use phalanx_threshold::error::Error;
+use phalanx_threshold::identity::IdentityKey;
+use phalanx_threshold::share::{KeyShare, NodeIndex, PublicKeySet};
+use phalanx_threshold::translog::{
+    Hash, MerkleLog, SignedTreeHead, TreeHead, leaf_hash, verify_inclusion,
+};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A worker's request to one gatekeeper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRequest {
+    /// The attestation result (ES256 EAR token).
+    pub token: String,
+    /// The runtime data the token binds ([`crate::release::WorkerRuntimeData`]).
+    pub runtime_data: Vec<u8>,
+    /// Which key.
+    pub key_id: KeyId,
+    /// Where to seal the partial (SEC1 uncompressed P-256).
+    pub hpke_public_key: Vec<u8>,
+}
+
+fn put(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
+}
+
+impl ReleaseRequest {
+    /// The request transcript (see the module doc).
+    pub fn transcript(&self) -> Result<Hash, Error> {
+        let mut h = Sha256::new();
+        h.update(phalanx_threshold::tag::RELEASE_REQUEST);
+        put(&mut h, self.token.as_bytes());
+        put(&mut h, &self.runtime_data);
+        h.update(self.key_id.encode_point_input()?);
+        put(&mut h, self.key_id.purpose.as_bytes());
+        put(&mut h, &self.hpke_public_key);
+        Ok(h.finalize().into())
+    }
+}
+
+/// What a transparency-log record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// A key release; the detail is the request transcript.
+    Release = 1,
+    /// A share of an epoch installed (genesis, rotation, refresh, reshare); the detail is
+    /// `SHA-256(epoch ‖ MPK ‖ commitments)`.
+    EpochInstalled = 2,
+    /// An epoch retired; the detail is `SHA-256(epoch)`.
+    EpochRetired = 3,
+    /// A network round committed; the detail is the digest every participant confirmed
+    /// (round id and new public key set).
+    RoundCommitted = 4,
+    /// A network round aborted; the detail is the round id.
+    RoundAborted = 5,
+}
+
+/// A transparency-log record: `LOG_ENTRY ‖ kind ‖ node ‖ logged_at ‖ detail hash`.
+pub fn record(kind: RecordKind, node: NodeIndex, logged_at: i64, detail: &Hash) -> Vec<u8> {
+    let mut out = phalanx_threshold::tag::LOG_ENTRY.to_vec();
+    out.push(kind as u8);
+    out.extend_from_slice(&node.get().to_be_bytes());
+    out.extend_from_slice(&logged_at.to_be_bytes());
+    out.extend_from_slice(detail);
+    out
+}
+
+/// The transparency-log record of one release.
+pub fn release_record(node: NodeIndex, logged_at: i64, transcript: &Hash) -> Vec<u8> {
+    record(RecordKind::Release, node, logged_at, transcript)
+}
+
+/// A gatekeeper's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseResponse {
+    /// Who answers.
+    pub node: NodeIndex,
+    /// The partial evaluation, sealed to the request's HPKE key.
+    pub sealed: Sealed,
+    /// When the release was logged.
+    pub logged_at: i64,
+    /// The record's position in the log.
+    pub log_index: u64,
+    /// Its inclusion proof in the tree of `tree_head.head.size` entries.
+    pub inclusion_proof: Vec<Hash>,
+    /// The log's signed tree head after the release.
+    pub tree_head: SignedTreeHead,
+}
+
+/// Why a gatekeeper did not release.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatekeeperError {
+    /// The request is not authorized (the reason is safe to return to the caller).
+    #[error("release refused: {0}")]
+    Refused(#[from] ReleaseError),
+    /// This gatekeeper holds no share of that epoch (unknown, or retired).
+    #[error("no share for epoch {0}")]
+    UnknownEpoch(u64),
+    /// A cryptographic step failed.
+    #[error(transparent)]
+    Crypto(#[from] Error),
+    /// This token was used for more releases than a worker needs.
+    #[error("too many releases for one attestation token ({0}); attest again")]
+    TokenOverused(u32),
+    /// Too many distinct tokens are in use at once.
+    #[error("too many attestation tokens in use; try again later")]
+    Busy,
+}
+
+/// One gatekeeper's release state: its shares by epoch, its identity, its log.
+#[derive(Debug)]
+pub struct Gatekeeper {
+    index: NodeIndex,
+    identity: IdentityKey,
+    shares: BTreeMap<u64, KeyShare>,
+    log: MerkleLog,
+    log_id: Hash,
+    trust: Arc<ReleaseTrust>,
+}
+
+/// What release authorization reads: the attestation service's keys and the release
+/// policy. Shared, so a caller can authorize outside the gatekeeper's lock.
+#[derive(Debug, Clone)]
+pub struct ReleaseTrust {
+    /// The attestation service's signing keys.
+    pub jwks: Jwks,
+    /// What is released to whom.
+    pub policy: ReleasePolicy,
+}
+
+impl Gatekeeper {
+    /// A gatekeeper with the given identity and shares (epoch → share), trusting
+    /// `jwks` for attestation results and releasing under `policy`; `log` is its log
+    /// so far (empty on genesis).
+    pub fn new(
+        identity: IdentityKey,
+        index: NodeIndex,
+        shares: BTreeMap<u64, KeyShare>,
+        log: MerkleLog,
+        jwks: Jwks,
+        policy: ReleasePolicy,
+    ) -> Self {
+        let log_id = phalanx_threshold::translog::log_id(&identity.verifying_key());
+        Self {
+            index,
+            identity,
+            shares,
+            log,
+            log_id,
+            trust: Arc::new(ReleaseTrust { jwks, policy }),
+        }
+    }
+
+    /// The log (to persist its leaves, serve heads and consistency proofs).
+    pub fn log(&self) -> &MerkleLog {
+        &self.log
+    }
+
+    /// Replaces the log (after a failed persist, with the log as stored).
+    pub fn set_log(&mut self, log: MerkleLog) {
+        self.log = log;
+    }
+
+    /// This gatekeeper's index.
+    pub fn index(&self) -> NodeIndex {
+        self.index
+    }
+
+    /// Its identity (public) key.
+    pub fn identity_key(&self) -> VerifyingKey {
+        self.identity.verifying_key()
+    }
+
+    /// The epochs it holds a share of.
+    pub fn epochs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.shares.keys().copied()
+    }
+
+    /// Adds (or replaces) its share of `epoch`.
+    pub fn insert_share(&mut self, epoch: u64, share: KeyShare) {
+        self.shares.insert(epoch, share);
+    }
+
+    /// Forgets its share of `epoch`.
+    pub fn remove_share(&mut self, epoch: u64) {
+        self.shares.remove(&epoch);
+    }
+
+    /// Appends an event record to the log; returns its index and leaf hash.
+    pub fn log_event(&mut self, kind: RecordKind, at: i64, detail: &Hash) -> (u64, Hash) {
+        self.log.append(&record(kind, self.index, at, detail))
+    }
+
+    /// Signs the current tree head.
+    pub fn tree_head(&self, now: i64) -> SignedTreeHead {
+        TreeHead {
+            log_id: self.log_id,
+            size: self.log.size(),
+            root: self.log.root(),
+            timestamp: now,
+        }
+        .sign(&self.identity)
+    }
+
+    /// Handles one release request at `now` (see the module doc). On success the log
+    /// has grown by one record, which the caller persists before answering.
+    pub fn release<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        req: &ReleaseRequest,
+        now: i64,
+        rng: &mut R,
+    ) -> Result<(ReleaseResponse, Authorized), GatekeeperError> {
+        let authorized = self.trust.authorize(req, now)?;
+        let resp = self.release_authorized(req, now, rng)?;
+        Ok((resp, authorized))
+    }
+
+    /// The part of [`Self::release`] after [`authorize`] accepted `req` (which a caller
+    /// may run outside its lock): evaluate, seal, log.
+    pub fn release_authorized<R: rand_core::CryptoRng + ?Sized>(
+        &mut self,
+        req: &ReleaseRequest,
+        now: i64,
+        rng: &mut R,
+    ) -> Result<ReleaseResponse, GatekeeperError> {
+        let share = self
+            .shares
+            .get(&req.key_id.epoch)
+            .ok_or(GatekeeperError::UnknownEpoch(req.key_id.epoch))?;
+        let partial = evaluate(share, &req.key_id, rng)?;
+        let transcript = req.transcript()?;
+        let sealed = seal(&req.hpke_public_key, &transcript, &partial.to_bytes(), rng)?;
+        let (log_index, _) = self
+            .log
+            .append(&release_record(self.index, now, &transcript));
+        let size = self.log.size();
+        let inclusion_proof = self.log.inclusion_proof(log_index, size)?;
+        Ok(ReleaseResponse {
+            node: self.index,
+            sealed,
+            logged_at: now,
+            log_index,
+            inclusion_proof,
+            tree_head: self.tree_head(now),
+        })
+    }
+
+    /// What authorization reads (cheap to clone: shared).
+    pub fn trust(&self) -> Arc<ReleaseTrust> {
+        self.trust.clone()
+    }
+
+    /// Replaces the attestation service's keys (after a JWKS refresh).
+    pub fn set_jwks(&mut self, jwks: Jwks) {
+        self.trust = Arc::new(ReleaseTrust {
+            jwks,
+            policy: self.trust.policy.clone(),
+        });
+    }
+}
+
+impl ReleaseTrust {
+    /// [`authorize`]s `req` at `now`.
+    pub fn authorize(&self, req: &ReleaseRequest, now: i64) -> Result<Authorized, ReleaseError> {
+        authorize(
+            &req.token,
+            &self.jwks,
+            &req.runtime_data,
+            &req.hpke_public_key,
+            &req.key_id,
+            &self.policy,
+            now,
+        )
+    }
+}
+
+/// What a worker gets from the answers.
+#[derive(Debug)]
+pub struct Assembled {
+    /// The derived key.
+    pub key: phalanx_threshold::derive::DerivedKey,
+    /// Gatekeepers whose answer failed a check (log proof, envelope, or partial proof).
+    pub faulty: Vec<NodeIndex>,
+}
+
+/// Checks one answer's log proof and opens its partial.
+fn open_one(
+    transcript: &Hash,
+    recipient: &RecipientKey,
+    identity: &VerifyingKey,
+    r: &ReleaseResponse,
+) -> Result<PartialEvaluation, Error> {
+    let head = r.tree_head.verify(identity)?;
+    let leaf = leaf_hash(&release_record(r.node, r.logged_at, transcript));
+    verify_inclusion(
+        &leaf,
+        r.log_index,
+        head.size,
+        &r.inclusion_proof,
+        &head.root,
+    )?;
+    let plain = open(recipient, transcript, &r.sealed)?;
+    let partial = PartialEvaluation::from_bytes(&plain)?;
+    if partial.index != r.node {
+        return Err(Error::Malformed("partial from another member"));
+    }
+    Ok(partial)
+}
+
+/// Worker side, one answer: its log proof, envelope and DLEQ proof (to name a liar
+/// when too few answers arrived to combine).
+pub fn check_answer(
+    request: &ReleaseRequest,
+    recipient: &RecipientKey,
+    public: &PublicKeySet,
+    identities: &BTreeMap<NodeIndex, VerifyingKey>,
+    response: &ReleaseResponse,
+) -> Result<PartialEvaluation, Error> {
+    let transcript = request.transcript()?;
+    let id = identities
+        .get(&response.node)
+        .ok_or(Error::UnknownNode(response.node))?;
+    let partial = open_one(&transcript, recipient, id, response)?;
+    phalanx_threshold::derive::verify_partial(public, &request.key_id, &partial)?;
+    Ok(partial)
+}
+
+/// Worker side: checks every answer and derives the key from `t` valid partials (see
+/// the module doc). `identities` are the gatekeepers' identity keys (from the
+/// registry); answers from unknown gatekeepers count as faulty.
+pub fn assemble(
+    request: &ReleaseRequest,
+    recipient: &RecipientKey,
+    public: &PublicKeySet,
+    identities: &BTreeMap<NodeIndex, VerifyingKey>,
+    responses: &[ReleaseResponse],
+) -> Result<Assembled, Error> {
+    let transcript = request.transcript()?;
+    let mut faulty = Vec::new();
+    let mut partials = Vec::new();
+    for r in responses {
+        let opened = identities
+            .get(&r.node)
+            .ok_or(Error::UnknownNode(r.node))
+            .and_then(|id| open_one(&transcript, recipient, id, r));
+        match opened {
+            Ok(p) => partials.push(p),
+            Err(_) => faulty.push(r.node),
+        }
+    }
+    let combined = combine(public, &request.key_id, &partials)?;
+    faulty.extend(combined.faulty);
+    faulty.sort();
+    faulty.dedup();
+    Ok(Assembled {
+        key: combined.key,
+        faulty,
+    })
+}

@@ -1,0 +1,412 @@
+//! Attestation-gated key release: what a gatekeeper checks before it evaluates its share
+//! for a worker (sans-IO: the token, the JWKS, the request and `now` are passed in).
+//!
+//! A release request carries the worker's attestation result (the ES256 EAR token of
+//! the attestation service), its runtime data, the key id and the HPKE public key the
+//! partial is to be sealed to. [`authorize`] checks, in order, and names the first
+//! failure ([`ReleaseError`]):
+//!
+//! 1. the token is a compact JWS with `alg` ES256 and a `kid` in the pinned JWKS, and
+//!    its signature verifies (RFC 7515; `p256` ECDSA, r ‖ s);
+//! 2. `iss` is the expected issuer (if configured), `iat` is not in the future (60 s
+//!    skew), `exp` has not passed, and the token is younger than
+//!    [`ReleasePolicy::max_token_age_secs`];
+//! 3. `ear.status` is `affirming` (or `warning` with [`ReleasePolicy::allow_warning`])
+//!    and `phalanx.trust_root` is one the policy accepts (`intel` by default; the
+//!    simulated root only when listed, for development);
+//! 4. the token has exactly one TEE submodule, whose `phalanx.runtime_data_hash` is
+//!    SHA-256 of the runtime data sent, and that runtime data ([`WorkerRuntimeData`])
+//!    names the HPKE key of the request — so the partial can only be opened inside the
+//!    attested TEE;
+//! 5. the token was appraised under an attestation policy this gatekeeper names
+//!    ([`ReleasePolicy::attestation_policies`]: the worker picks the policy it asks the
+//!    service for, so the gatekeeper must say which ones count), and the enclave or TD
+//!    is neither in debug mode nor bound to a service TD — refused whatever the
+//!    appraisal said, since the host or the service TD can read its memory;
+//! 6. the key id's tenant is the worker's own tenant id ([`crate::tenant`]: a hash of
+//!    its whole identity, MRENCLAVE (+ CONFIGID/CONFIGSVN with KSS) or MRTD ‖ RTMR0–3
+//!    ‖ MRCONFIGID ‖ MROWNER ‖ MROWNERCONFIG), or the policy grants that tenant the
+//!    requested one explicitly ([`Grant`]). By default a worker derives only under its
+//!    own tenant.
+//!
+//! The worker's report data binds the runtime data through the attestation service
+//! (`REPORTDATA = SHA-512(tag ‖ nonce ‖ runtime data)`), and the token binds its hash:
+//! the chain quote → token → runtime data → HPKE key holds without the gatekeeper
+//! seeing the quote.
+
+use crate::tenant::TeeIdentity;
+use phalanx_ear::{Appraisal, EarError, Evidence, EvidenceMeasurements};
+use phalanx_threshold::derive::KeyId;
+use serde::Deserialize;
+
+/// The attestation service's public keys (the one JWKS parser, in [`phalanx_ear`]).
+pub use phalanx_ear::Jwks;
+/// Largest token accepted.
+pub use phalanx_ear::MAX_TOKEN;
+/// Allowed clock skew for `iat`, seconds.
+pub const CLOCK_SKEW: i64 = 60;
+
+/// Why a release is refused. Messages never contain secrets (there are none here).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// Not a compact ES256 JWS with the expected claims.
+    #[error("attestation token is malformed: {0}")]
+    TokenMalformed(&'static str),
+    /// The token's `kid` is not in the pinned JWKS.
+    #[error("attestation token signed by unknown key {0:?}")]
+    UnknownSigningKey(String),
+    /// The signature does not verify.
+    #[error("attestation token signature is invalid")]
+    BadTokenSignature,
+    /// Issued by another service.
+    #[error("attestation token issued by {0:?}, not the trusted issuer")]
+    WrongIssuer(String),
+    /// `iat` lies in the future.
+    #[error("attestation token issued in the future ({iat})")]
+    NotYetValid {
+        /// Its `iat`.
+        iat: i64,
+    },
+    /// `exp` has passed.
+    #[error("attestation token expired at {exp}")]
+    Expired {
+        /// Its `exp`.
+        exp: i64,
+    },
+    /// Older than the policy allows.
+    #[error("attestation token issued at {iat} is older than {max_age} s")]
+    TooOld {
+        /// Its `iat`.
+        iat: i64,
+        /// The policy's bound.
+        max_age: u32,
+    },
+    /// The appraisal is not accepted.
+    #[error("attestation status {0:?} is not accepted")]
+    StatusNotAccepted(String),
+    /// The evidence chained to a root the policy does not accept.
+    #[error("trust root {0:?} is not accepted")]
+    TrustRootNotAccepted(String),
+    /// The runtime data sent is not the one the token binds.
+    #[error("runtime data does not match the attested runtime data hash")]
+    RuntimeDataMismatch,
+    /// The request's HPKE key is not the one the attested runtime data names.
+    #[error("the HPKE key is not bound by the attested runtime data")]
+    HpkeKeyNotBound,
+    /// The token was appraised under an attestation policy this gatekeeper does not
+    /// accept.
+    #[error("attestation policy {0:?} is not accepted by this gatekeeper")]
+    PolicyNotAccepted(String),
+    /// The enclave or TD runs in debug mode: its memory is open to the host.
+    #[error("debug enclaves and TDs never receive keys")]
+    DebugTee,
+    /// A service TD is bound to the TD and can read its state.
+    #[error("TDs with a bound service TD never receive keys")]
+    ServiceTdBound,
+    /// The worker may not derive under this tenant.
+    #[error("tenant {tenant_of_worker} may not derive keys of tenant {tenant:?}")]
+    KeyIdNotAllowed {
+        /// The worker's own tenant id.
+        tenant_of_worker: String,
+        /// The requested tenant.
+        tenant: String,
+    },
+}
+
+impl From<EarError> for ReleaseError {
+    fn from(e: EarError) -> Self {
+        match e {
+            EarError::Malformed(what) => ReleaseError::TokenMalformed(what),
+            EarError::UnknownSigningKey(kid) => ReleaseError::UnknownSigningKey(kid),
+            _ => ReleaseError::BadTokenSignature,
+        }
+    }
+}
+
+/// A tenant allowed to derive under further tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// The worker's own tenant id ([`crate::tenant`]), hex.
+    pub tenant: String,
+    /// Tenants it may also derive under.
+    pub tenants: Vec<String>,
+}
+
+fn default_max_age() -> u32 {
+    3600
+}
+
+fn default_roots() -> Vec<String> {
+    vec!["intel".into()]
+}
+
+/// What a gatekeeper releases to whom. Secure defaults: Intel's root only, `affirming`
+/// only, tokens younger than an hour, own measurement only.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasePolicy {
+    /// The expected `iss` (unchecked when absent).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Oldest token accepted, seconds since `iat`.
+    #[serde(default = "default_max_age")]
+    pub max_token_age_secs: u32,
+    /// Also release on a `warning` appraisal.
+    #[serde(default)]
+    pub allow_warning: bool,
+    /// Accepted `phalanx.trust_root` values.
+    #[serde(default = "default_roots")]
+    pub trust_roots: Vec<String>,
+    /// The attestation-service policy ids (`phalanx.policy.policy_id`) whose
+    /// appraisals this gatekeeper accepts. Empty (the default): none, every release is
+    /// refused until the operator names the policies that pin its workers.
+    #[serde(default)]
+    pub attestation_policies: Vec<String>,
+    /// Extra tenants per tenant.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+}
+
+impl Default for ReleasePolicy {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            max_token_age_secs: default_max_age(),
+            allow_warning: false,
+            trust_roots: default_roots(),
+            attestation_policies: Vec::new(),
+            grants: Vec::new(),
+        }
+    }
+}
+
+/// The runtime data a worker binds into its quote: its identity key and the HPKE key
+/// key releases are sealed to. Encoding: [`phalanx_threshold::tag::WORKER_RUNTIME_DATA`] ‖ u16
+/// length ‖ identity key (SEC1) ‖ u16 length ‖ HPKE key (SEC1 uncompressed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRuntimeData {
+    /// The worker's identity (output-signing) key, SEC1.
+    pub identity_key: Vec<u8>,
+    /// The worker's HPKE public key, SEC1 uncompressed.
+    pub hpke_public_key: Vec<u8>,
+}
+
+impl WorkerRuntimeData {
+    /// The canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = phalanx_threshold::tag::WORKER_RUNTIME_DATA.to_vec();
+        for part in [&self.identity_key, &self.hpke_public_key] {
+            out.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    /// Strict decoding: the tag, two length-prefixed fields of at most 133 bytes, and
+    /// nothing after.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ReleaseError> {
+        let bad = ReleaseError::TokenMalformed("worker runtime data");
+        let mut rest = bytes
+            .strip_prefix(phalanx_threshold::tag::WORKER_RUNTIME_DATA)
+            .ok_or(bad.clone())?;
+        let mut field = || -> Result<Vec<u8>, ReleaseError> {
+            let (len, tail) = rest.split_first_chunk::<2>().ok_or(bad.clone())?;
+            let len = usize::from(u16::from_be_bytes(*len));
+            if len > 133 || tail.len() < len {
+                return Err(bad.clone());
+            }
+            let (v, tail) = tail.split_at(len);
+            rest = tail;
+            Ok(v.to_vec())
+        };
+        let identity_key = field()?;
+        let hpke_public_key = field()?;
+        if !rest.is_empty() {
+            return Err(bad);
+        }
+        Ok(Self {
+            identity_key,
+            hpke_public_key,
+        })
+    }
+}
+
+/// What the gatekeeper learnt about an authorized worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    /// `sgx` or `tdx`.
+    pub tee: String,
+    /// MRENCLAVE or MRTD, lower-case hex (for logs; keys follow the tenant).
+    pub measurement: String,
+    /// The worker's tenant id ([`crate::tenant`]).
+    pub tenant: String,
+    /// The worker's runtime data.
+    pub worker: WorkerRuntimeData,
+    /// The token's `exp`.
+    pub token_expires: i64,
+}
+
+/// The TEE identity the tenant is derived from, and the bare measurement (MRENCLAVE
+/// or MRTD, lower-case hex) for logs.
+fn identity_of(evidence: &Evidence) -> (TeeIdentity, String) {
+    match &evidence.measurements {
+        EvidenceMeasurements::Sgx {
+            mr_enclave,
+            attributes,
+            config_id,
+            config_svn,
+            ..
+        } => (
+            TeeIdentity::sgx(mr_enclave.0, &attributes.0, config_id.0, *config_svn),
+            mr_enclave.to_string(),
+        ),
+        EvidenceMeasurements::Tdx {
+            mr_td,
+            rtmr,
+            mr_config_id,
+            mr_owner,
+            mr_owner_config,
+            ..
+        } => (
+            TeeIdentity::Tdx {
+                mr_td: mr_td.0,
+                rtmr: rtmr.map(|r| r.0),
+                mr_config_id: mr_config_id.0,
+                mr_owner: mr_owner.0,
+                mr_owner_config: mr_owner_config.0,
+            },
+            mr_td.to_string(),
+        ),
+    }
+}
+
+/// Step 2: the expected issuer, `iat` not in the future (with skew), not expired, not
+/// older than the policy allows.
+fn check_issuer_and_time(
+    claims: &phalanx_ear::Claims,
+    policy: &ReleasePolicy,
+    now: i64,
+) -> Result<(), ReleaseError> {
+    if let Some(iss) = &policy.issuer
+        && &claims.iss != iss
+    {
+        return Err(ReleaseError::WrongIssuer(
+            claims.iss.chars().take(128).collect(),
+        ));
+    }
+    if claims.iat > now.saturating_add(CLOCK_SKEW) {
+        return Err(ReleaseError::NotYetValid { iat: claims.iat });
+    }
+    if now >= claims.exp {
+        return Err(ReleaseError::Expired { exp: claims.exp });
+    }
+    if now.saturating_sub(claims.iat) > i64::from(policy.max_token_age_secs) {
+        return Err(ReleaseError::TooOld {
+            iat: claims.iat,
+            max_age: policy.max_token_age_secs,
+        });
+    }
+
+    Ok(())
+}
+
+/// Step 3: an accepted appraisal (`affirming`, or `warning` if allowed) under an
+/// accepted trust root.
+fn check_appraisal(
+    claims: &phalanx_ear::Claims,
+    policy: &ReleasePolicy,
+) -> Result<(), ReleaseError> {
+    let status_ok = claims.status == Appraisal::Affirming
+        || (policy.allow_warning && claims.status == Appraisal::Warning);
+    if !status_ok {
+        return Err(ReleaseError::StatusNotAccepted(
+            claims.status.as_str().to_owned(),
+        ));
+    }
+    let root = claims.trust_root.as_str();
+    if !policy.trust_roots.iter().any(|r| r == root) {
+        return Err(ReleaseError::TrustRootNotAccepted(root.to_owned()));
+    }
+
+    Ok(())
+}
+
+/// Checks a release request (see the module doc for the steps).
+pub fn authorize(
+    token: &str,
+    jwks: &Jwks,
+    runtime_data: &[u8],
+    hpke_public_key: &[u8],
+    key_id: &KeyId,
+    policy: &ReleasePolicy,
+    now: i64,
+) -> Result<Authorized, ReleaseError> {
+    // 1. Signature (and the claims' shape).
+    let claims = phalanx_ear::verify_token(token, jwks)?;
+
+    // 2. Issuer and time; 3. appraisal and trust root.
+    check_issuer_and_time(&claims, policy, now)?;
+    check_appraisal(&claims, policy)?;
+
+    // 4. Runtime data and the HPKE key.
+    let Some((tee, sub)) = claims.only_submodule() else {
+        return Err(ReleaseError::TokenMalformed(
+            "not exactly one TEE submodule",
+        ));
+    };
+    if tee != sub.evidence.measurements.tee().as_str() {
+        return Err(ReleaseError::TokenMalformed("unknown TEE submodule"));
+    }
+    let hash = phalanx_ear::runtime_data_hash(runtime_data);
+    if !ct_eq(hash.as_bytes(), sub.runtime_data_hash.as_bytes()) {
+        return Err(ReleaseError::RuntimeDataMismatch);
+    }
+    let worker = WorkerRuntimeData::decode(runtime_data)?;
+    if worker.hpke_public_key != hpke_public_key {
+        return Err(ReleaseError::HpkeKeyNotBound);
+    }
+
+    // 5. The appraisal this gatekeeper accepts: a policy it names, never debug or a
+    //    bound service TD, whatever that policy allowed.
+    if !policy.attestation_policies.contains(&sub.policy.policy_id) {
+        return Err(ReleaseError::PolicyNotAccepted(
+            sub.policy.policy_id.chars().take(64).collect(),
+        ));
+    }
+    if sub.evidence.debug {
+        return Err(ReleaseError::DebugTee);
+    }
+    if sub.evidence.service_td {
+        return Err(ReleaseError::ServiceTdBound);
+    }
+
+    // 6. Which keys this identity may derive: its own tenant, or a granted one.
+    let (identity, measurement) = identity_of(&sub.evidence);
+    let tenant = identity.tenant_id();
+    let granted = key_id.tenant == tenant
+        || policy
+            .grants
+            .iter()
+            .any(|g| g.tenant.eq_ignore_ascii_case(&tenant) && g.tenants.contains(&key_id.tenant));
+    if !granted {
+        return Err(ReleaseError::KeyIdNotAllowed {
+            tenant_of_worker: tenant,
+            tenant: key_id.tenant.chars().take(128).collect(),
+        });
+    }
+    Ok(Authorized {
+        tee: tee.to_owned(),
+        tenant,
+        measurement,
+        worker,
+        token_expires: claims.exp,
+    })
+}
+
+/// Equality that does not stop at the first difference (the hash is public, but the
+/// habit costs nothing).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,309 @@
+//! Gatekeepers and the registry: the [`RegistryHooks`] a `keyvault` node uses when
+//! its config names a registry (through a verifying light client of `chain`).
+//!
+//! A node with a registry refuses a round whose committee is not the registry's
+//! gatekeeper set (index, identity key, peer URL), and a DKG for an epoch the registry
+//! has not locked for rotation; after any round it committed, every member submits the
+//! round's certificate (all members' confirmations of the new public key set), which
+//! the registry checks against its gatekeeper set before it publishes the epoch's keys
+//! (and, for a DKG, releases the rotation lock).
+
+use crate::peer::RoundHooks;
+use crate::peer::{Decision, Proposal};
+use crate::round::{CommitCertificate, RoundKind, RoundSpec};
+use crate::share::PublicKeySet;
+use anyhow::Context;
+use chain::grpc::LightClient;
+use chain::registry::Registry;
+use chain::registry::RegistryError;
+use chain::state::RuleError;
+use chain::types::{EpochCertificate, RoundDecision};
+use chain::types::{Rotation, public_key};
+use p256::ecdsa::SigningKey;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+/// Round hooks backed by a light client of the registry.
+#[derive(Debug)]
+pub struct RegistryHooks {
+    client: LightClient,
+    identity: SigningKey,
+}
+
+impl RegistryHooks {
+    /// Hooks for a node with `identity`, following the chain at `url` whose genesis
+    /// hashes to `genesis`.
+    pub fn new(url: &str, genesis: [u8; 32], identity: SigningKey) -> Self {
+        Self {
+            client: LightClient::pinned(url, genesis),
+            identity,
+        }
+    }
+
+    /// The same, remembering the last verified head in `checkpoint` so a restarted
+    /// node refuses a registry that forked or rolled back (see [`LightClient`]).
+    pub fn with_checkpoint(mut self, checkpoint: &Path) -> Self {
+        self.client = self.client.with_checkpoint(checkpoint);
+        self
+    }
+
+    async fn check(&self, spec: &RoundSpec) -> Result<(), String> {
+        let state = self.client.sync().await.map_err(|e| e.to_string())?;
+        let on_chain: Vec<(u16, Vec<u8>, String)> = state
+            .gatekeepers()
+            .iter()
+            .map(|g| (g.index, g.identity_key.clone(), g.peer_url.clone()))
+            .collect();
+        let spec_set: Vec<(u16, Vec<u8>, String)> = spec
+            .participants
+            .iter()
+            .map(|p| (p.index.get(), public_key(&p.identity), p.url.clone()))
+            .collect();
+        if on_chain != spec_set {
+            return Err("the round's committee is not the registry's gatekeeper set".into());
+        }
+        if let RoundKind::Dkg { epoch, .. } = spec.kind
+            && state.rotation() != Rotation::Locked(epoch)
+        {
+            return Err(format!(
+                "the registry has not locked a rotation to epoch {epoch} \
+                 (`phalanx chain tx ... lock-rotation {epoch}`)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Publishes the round's certificate. Every member does (the first to land wins;
+    /// the others are refused as already decided), so no single member can withhold
+    /// an epoch's keys from the registry. `Ok(false)`: the registry refused it by a
+    /// rule (it will never take it).
+    async fn publish(
+        &self,
+        spec: &RoundSpec,
+        public: &PublicKeySet,
+        certificate: &CommitCertificate,
+    ) -> Result<bool, String> {
+        let cert = EpochCertificate::new(spec, public, certificate);
+        let r = self.client.publish_master_key(&self.identity, &cert).await;
+        if let Ok(height) = r {
+            tracing::info!(
+                epoch = spec.kind.epoch(),
+                kind = spec.kind.name(),
+                height,
+                "epoch keys published to the registry"
+            );
+        }
+        settled(r)
+    }
+
+    /// Submits `proposal` for `spec` (a certificate, or an abort — also when the
+    /// registry refuses the certificate, e.g. a DKG whose rotation governance gave up),
+    /// then reads the registry's decision. Refusals because the round is already
+    /// decided are expected: the first proposal to land decides.
+    async fn decide_on(
+        &self,
+        spec: &RoundSpec,
+        proposal: Proposal<'_>,
+    ) -> Result<Option<Decision>, String> {
+        let id = spec.id();
+        let abort = match proposal {
+            Proposal::Commit {
+                public,
+                certificate,
+            } => !self.publish(spec, public, certificate).await?,
+            Proposal::Abort => true,
+            Proposal::Query => false,
+        };
+        if abort {
+            settled(self.client.abort_round(&self.identity, id).await)?;
+        }
+        let decision = self
+            .client
+            .round_decision(id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(decision.map(|d| match d {
+            RoundDecision::Committed => Decision::Commit,
+            RoundDecision::Aborted => Decision::Abort,
+        }))
+    }
+}
+
+/// Whether a proposal to the registry is settled: taken, or refused because the round
+/// is already decided (`Ok(true)`); refused by another rule (`Ok(false)`); or the
+/// registry was not reached (`Err`, try again).
+fn settled(r: Result<u64, RegistryError>) -> Result<bool, String> {
+    match r {
+        Ok(_)
+        | Err(RegistryError::Rule(RuleError::RoundAlreadyPublished | RuleError::RoundAborted)) => {
+            Ok(true)
+        }
+        Err(RegistryError::Rule(e)) => {
+            tracing::warn!(error = %e, "the registry refused the proposal");
+            Ok(false)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl RoundHooks for RegistryHooks {
+    fn admit<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(self.check(spec))
+    }
+    fn committed<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+        public: &'a PublicKeySet,
+        certificate: &'a CommitCertificate,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        // Only reached without a decider (never, for these hooks, which order outcomes
+        // and publish the certificate as their proposal); kept correct regardless.
+        Box::pin(async move {
+            if let Err(e) = self.publish(spec, public, certificate).await {
+                tracing::error!(error = %e, "publishing the epoch keys failed");
+            }
+        })
+    }
+    fn orders_outcomes(&self) -> bool {
+        true
+    }
+    fn decide<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+        proposal: Proposal<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Decision>, String>> + Send + 'a>> {
+        Box::pin(self.decide_on(spec, proposal))
+    }
+}
+
+/// Loads a P-256 key file (32 secret bytes, hex), creating it (0600) if absent.
+pub fn key_file(path: &Path) -> anyhow::Result<SigningKey> {
+    if !path.exists() {
+        let key = chain::random_key();
+        let hex = zeroize::Zeroizing::new(hex::encode(key.to_bytes()));
+        crate::store::write_private(path, hex.as_bytes())?;
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    let raw = zeroize::Zeroizing::new(hex::decode(text.trim()).context("key file is not hex")?);
+    SigningKey::from_slice(&raw)
+        .map_err(|_| anyhow::anyhow!("{} is not a P-256 key", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::round::Participant;
+    use crate::share::NodeIndex;
+    use chain::types::{Gatekeeper, Worker};
+
+    fn now() -> i64 {
+        1_760_000_000
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nodes_join_only_rounds_the_registry_backs() {
+        let dir = tempfile::tempdir().unwrap();
+        let governance = chain::random_key();
+        let ledger = std::sync::Arc::new(
+            chain::ledger::Ledger::open(
+                dir.path(),
+                chain::random_key(),
+                public_key(governance.verifying_key()),
+                now,
+            )
+            .unwrap(),
+        );
+        let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(chain::grpc::serve(
+            listener,
+            ledger.clone(),
+            std::future::pending(),
+        ));
+        ledger.add_measurement(&governance, &[1; 32]).await.unwrap();
+        let keys: Vec<SigningKey> = (0..2).map(|_| chain::random_key()).collect();
+        let mut set = Vec::new();
+        let mut participants = Vec::new();
+        for (i, k) in (1u16..).zip(&keys) {
+            let w = Worker {
+                identity_key: public_key(k.verifying_key()),
+                hpke_key: Vec::new(),
+                measurement: vec![1; 32],
+                attestation_hash: [0; 32],
+                registered_at: 0,
+            };
+            ledger.register_worker(k, &w).await.unwrap();
+            set.push(Gatekeeper {
+                index: i,
+                identity_key: w.identity_key,
+                url: format!("http://g{i}"),
+                peer_url: format!("https://g{i}"),
+            });
+            participants.push(Participant {
+                index: NodeIndex::new(i).unwrap(),
+                identity: *k.verifying_key(),
+                url: format!("https://g{i}"),
+            });
+        }
+        ledger.set_gatekeepers(&governance, &set).await.unwrap();
+        let hooks = RegistryHooks::new(&url, genesis, keys[0].clone());
+        let dkg = RoundSpec::new(
+            [0; 16],
+            RoundKind::Dkg {
+                epoch: 0,
+                threshold: 2,
+            },
+            participants.clone(),
+        )
+        .unwrap();
+        // A DKG needs the registry's rotation lock.
+        assert!(hooks.check(&dkg).await.unwrap_err().contains("not locked"));
+        ledger.lock_rotation(&governance, 0).await.unwrap();
+        hooks.check(&dkg).await.unwrap();
+        // Another committee (a peer URL the registry does not list) is refused.
+        let mut other = participants.clone();
+        other[1].url = "https://elsewhere".into();
+        let spec = RoundSpec::new([0; 16], RoundKind::Refresh { epoch: 0 }, other).unwrap();
+        assert!(
+            hooks
+                .check(&spec)
+                .await
+                .unwrap_err()
+                .contains("gatekeeper set")
+        );
+        // After the DKG, a member publishes the committee's certificate (which unlocks).
+        let secret = crate::share::SecretScalar::new(p256::Scalar::from(5u64));
+        let (_, public) = crate::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
+        let digest = crate::round::digest(&dkg.id(), &public);
+        let mut certificate = CommitCertificate::default();
+        for (p, k) in participants.iter().zip(&keys) {
+            let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(
+                k,
+                &crate::round::confirmation_bytes(&dkg.id(), p.index, &digest),
+            );
+            certificate
+                .confirmations
+                .insert(p.index, sig.to_bytes().into());
+        }
+        // Without one member's confirmation nothing is published.
+        let mut partial = certificate.clone();
+        partial.confirmations.remove(&NodeIndex::new(2).unwrap());
+        hooks.publish(&dkg, &public, &partial).await.unwrap();
+        assert!(ledger.master_key(0).await.unwrap().is_none());
+        hooks.publish(&dkg, &public, &certificate).await.unwrap();
+        let key = ledger.master_key(0).await.unwrap().unwrap();
+        assert_eq!(
+            key.master_public_key,
+            crate::dleq::point_bytes(&public.master_public_key())
+        );
+        assert_eq!(ledger.rotation().await.unwrap(), Rotation::Idle);
+    }
+}

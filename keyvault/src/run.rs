@@ -1,0 +1,179 @@
+//! The `keyvault` binary's work (the binary itself is a thin `main.rs`): load the config, resolve the attestation
+//! service's JWKS (file, or URL with retries while the service starts, then refreshed
+//! periodically and when a token names an unknown key), open the node and serve it.
+
+use crate::app::{NodeApp, NodeConfig};
+use crate::release::Jwks;
+use anyhow::{Context, bail};
+use std::path::Path;
+use std::time::Duration;
+
+/// A Phalanx gatekeeper node.
+#[derive(Debug, clap::Parser)]
+#[command(name = "keyvault", version)]
+pub struct Cli {
+    /// The node's TOML config.
+    #[arg(long)]
+    pub config: std::path::PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The `keyvault` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create the data directory, sealing key and identity key (if absent) and print
+    /// `{"index", "identity_key"}` for the cluster CA to certify.
+    Init,
+    /// Serve the client and peer listeners until SIGTERM or Ctrl-C.
+    Serve,
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn load(path: &Path) -> anyhow::Result<NodeConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(NodeConfig::from_toml(&text)?)
+}
+
+/// Fetches or reads the JWKS the config names.
+pub async fn jwks(config: &NodeConfig) -> anyhow::Result<Jwks> {
+    if let Some(file) = &config.attestation.jwks_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        return Ok(Jwks::from_json(&text)?);
+    }
+    let Some(url) = &config.attestation.jwks_url else {
+        bail!("no JWKS source configured");
+    };
+    let mut last = String::new();
+    for _ in 0..30 {
+        match fetch_jwks(url).await {
+            Ok(j) => return Ok(j),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    bail!("fetching the JWKS from {url}: {last}")
+}
+
+/// One fetch of the attestation service's JWKS (bounded in time and size).
+async fn fetch_jwks(url: &str) -> anyhow::Result<Jwks> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let body = http
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    if body.len() > 64 * 1024 {
+        bail!("the JWKS at {url} is over 64 KiB");
+    }
+    Ok(Jwks::from_json(std::str::from_utf8(&body)?)?)
+}
+
+/// How often a gatekeeper refetches the attestation service's JWKS.
+pub const JWKS_REFRESH: Duration = Duration::from_secs(600);
+/// Least time between two refreshes prompted by tokens with an unknown key id.
+pub const JWKS_MIN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Keeps `node`'s JWKS current: every [`JWKS_REFRESH`], and soon after a token named a
+/// key the JWKS lacks (the service rotated its key), at most every
+/// [`JWKS_MIN_INTERVAL`]. A failed fetch keeps the keys held.
+pub async fn refresh_jwks(node: std::sync::Arc<crate::node::Node>, url: String) {
+    let mut last = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let due = last.elapsed() >= JWKS_REFRESH
+            || (node.take_unknown_kid() && last.elapsed() >= JWKS_MIN_INTERVAL);
+        if !due {
+            continue;
+        }
+        last = tokio::time::Instant::now();
+        match fetch_jwks(&url).await {
+            Ok(j) => match node.set_jwks(j) {
+                Ok(()) => tracing::info!(%url, "attestation service keys refreshed"),
+                Err(e) => tracing::error!(error = %e, "installing the refreshed JWKS"),
+            },
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "JWKS refresh failed; keeping the keys held")
+            }
+        }
+    }
+}
+
+/// `keyvault init`.
+pub async fn init(path: &Path) -> anyhow::Result<()> {
+    let config = load(path)?;
+    let index = config.index;
+    let app = NodeApp::open(config, Jwks::default())?;
+    println!(
+        "{}",
+        serde_json::json!({"index": index, "identity_key": app.identity_hex()})
+    );
+    Ok(())
+}
+
+/// `keyvault serve`.
+pub async fn serve(path: &Path) -> anyhow::Result<()> {
+    let config = load(path)?;
+    let jwks = jwks(&config).await?;
+    let client = tokio::net::TcpListener::bind(&config.listen.client)
+        .await
+        .with_context(|| format!("binding {}", config.listen.client))?;
+    let peer = tokio::net::TcpListener::bind(&config.listen.peer)
+        .await
+        .with_context(|| format!("binding {}", config.listen.peer))?;
+    let mut app = NodeApp::open(config.clone(), jwks)?;
+    if let Some(r) = &config.registry {
+        let genesis: [u8; 32] = hex::decode(&r.genesis)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
+        let hooks = crate::registry::RegistryHooks::new(
+            &r.url,
+            genesis,
+            app.node.identity().signing_key().clone(),
+        )
+        .with_checkpoint(&config.data_dir.join("registry-head"));
+        app = app.with_hooks(std::sync::Arc::new(hooks));
+        tracing::info!(url = %r.url, "following the registry: committee and master keys");
+    }
+    tracing::info!(
+        index = config.index,
+        client = %client.local_addr()?,
+        peer = %peer.local_addr()?,
+        identity = %app.identity_hex(),
+        "gatekeeper serving"
+    );
+    let refresher = config
+        .attestation
+        .jwks_url
+        .clone()
+        .map(|url| tokio::spawn(refresh_jwks(app.node.clone(), url)));
+    app.serve(
+        client,
+        peer,
+        phalanx_types::unix_now,
+        phalanx_types::shutdown::signal(),
+    )
+    .await?;
+    if let Some(r) = refresher {
+        r.abort();
+    }
+    tracing::info!("gatekeeper stopped");
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! Key derivation without reconstruction (threshold OPRF-style evaluation).
+//!
+//! For a [`KeyId`] `k`: `P = H2C(k)` (RFC 9380 `P256_XMD:SHA-256_SSWU_RO_` under
+//! [`crate::tag::KEY_ID_TO_CURVE`]). Member `i` returns `Y_i = s_i·P` with a DLEQ proof
+//! that `log_G S_i = log_P Y_i` ([`evaluate`]). The requester checks every proof
+//! ([`combine`]), combines any `t` valid partials with Lagrange coefficients to
+//! `Y = Σ λ_i·Y_i = s·P`, and derives `key = HKDF-SHA256(salt = tag, IKM = Y, info =
+//! k ‖ purpose)`. No member learns `Y`; a member that lies is named
+//! ([`Error::InvalidPartial`]) and skipped. Security: `Y` is a DDH-based PRF of `k` under
+//! `s`; fewer than `t` colluding members learn nothing about keys they did not get.
+
+use crate::dleq::{DleqProof, point_bytes};
+use crate::error::Error;
+use crate::share::{KeyShare, NodeIndex, PublicKeySet, lagrange_at_zero};
+use p256::elliptic_curve::PrimeField;
+use p256::elliptic_curve::ops::LinearCombination;
+use p256::hash2curve::GroupDigest;
+use p256::{NistP256, ProjectivePoint, Scalar};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Longest encoded key id.
+pub const MAX_KEY_ID: usize = 4096;
+
+/// What a key is for: epoch of the master secret, tenant, path and purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyId {
+    /// Master-secret epoch.
+    pub epoch: u64,
+    /// Tenant (e.g. an app's measurement).
+    pub tenant: String,
+    /// Path within the tenant.
+    pub path: String,
+    /// Purpose (goes into HKDF info, not the curve point: one evaluation, many keys).
+    pub purpose: String,
+}
+
+impl KeyId {
+    /// Injective encoding of (epoch, tenant, path): each field length-prefixed.
+    pub fn encode_point_input(&self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(16 + self.tenant.len() + self.path.len());
+        out.extend_from_slice(&self.epoch.to_be_bytes());
+        for part in [&self.tenant, &self.path] {
+            let len = u32::try_from(part.len()).map_err(|_| Error::KeyIdTooLong(part.len()))?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+        if out.len() > MAX_KEY_ID {
+            return Err(Error::KeyIdTooLong(out.len()));
+        }
+        Ok(out)
+    }
+
+    /// `P = H2C(epoch ‖ tenant ‖ path)`.
+    pub fn point(&self) -> Result<ProjectivePoint, Error> {
+        let input = self.encode_point_input()?;
+        NistP256::hash_from_bytes(&[&input], &[crate::tag::KEY_ID_TO_CURVE])
+            .map_err(|_| Error::Malformed("key id"))
+    }
+}
+
+/// A member's partial evaluation with its proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialEvaluation {
+    /// The member.
+    pub index: NodeIndex,
+    /// `Y_i = s_i·P`.
+    pub value: ProjectivePoint,
+    /// DLEQ proof that `log_G S_i = log_P Y_i`.
+    pub proof: DleqProof,
+}
+
+/// The DLEQ context binding a proof to the key id and the member.
+fn context(point_input: &[u8], index: NodeIndex) -> Vec<u8> {
+    let mut c = point_input.to_vec();
+    c.extend_from_slice(&index.get().to_be_bytes());
+    c
+}
+
+/// Member side: evaluates its share at the key id's point and proves it.
+pub fn evaluate<R: rand_core::CryptoRng + ?Sized>(
+    share: &KeyShare,
+    key_id: &KeyId,
+    rng: &mut R,
+) -> Result<PartialEvaluation, Error> {
+    let input = key_id.encode_point_input()?;
+    let p = key_id.point()?;
+    let value = p * share.secret.expose();
+    let public_share = ProjectivePoint::GENERATOR * share.secret.expose();
+    let proof = DleqProof::prove(
+        &context(&input, share.index),
+        &share.secret,
+        &ProjectivePoint::GENERATOR,
+        &public_share,
+        &p,
+        &value,
+        rng,
+    )?;
+    Ok(PartialEvaluation {
+        index: share.index,
+        value,
+        proof,
+    })
+}
+
+/// Checks one partial against the member's public share.
+pub fn verify_partial(
+    public: &PublicKeySet,
+    key_id: &KeyId,
+    partial: &PartialEvaluation,
+) -> Result<(), Error> {
+    check_partial(
+        public,
+        &key_id.encode_point_input()?,
+        &key_id.point()?,
+        partial,
+    )
+}
+
+/// [`verify_partial`] with the key id's encoding and point computed once by the caller.
+fn check_partial(
+    public: &PublicKeySet,
+    input: &[u8],
+    p: &ProjectivePoint,
+    partial: &PartialEvaluation,
+) -> Result<(), Error> {
+    let s_i = public.public_share(partial.index)?;
+    if partial.proof.verify(
+        &context(input, partial.index),
+        &ProjectivePoint::GENERATOR,
+        &s_i,
+        p,
+        &partial.value,
+    ) {
+        Ok(())
+    } else {
+        Err(Error::InvalidPartial(partial.index))
+    }
+}
+
+/// A derived key: 32 bytes, zeroized on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct DerivedKey([u8; 32]);
+
+impl DerivedKey {
+    /// The key bytes.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DerivedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DerivedKey(<redacted>)")
+    }
+}
+
+/// The outcome of combining: the key, and the members whose partials were refused.
+#[derive(Debug)]
+pub struct Combined {
+    /// The derived key.
+    pub key: DerivedKey,
+    /// Members that sent a partial with an invalid proof (or were not members).
+    pub faulty: Vec<NodeIndex>,
+}
+
+/// Requester side: verifies every partial, names the liars, combines `t` valid ones and
+/// derives the key. Fails with [`Error::NotEnoughShares`] if fewer than `t` are valid.
+pub fn combine(
+    public: &PublicKeySet,
+    key_id: &KeyId,
+    partials: &[PartialEvaluation],
+) -> Result<Combined, Error> {
+    let need = public.threshold();
+    let input = key_id.encode_point_input()?;
+    let point = key_id.point()?;
+    let mut valid: Vec<&PartialEvaluation> = Vec::with_capacity(need);
+    let mut faulty = Vec::new();
+    for p in partials {
+        if valid.iter().any(|v| v.index == p.index) {
+            continue;
+        }
+        match check_partial(public, &input, &point, p) {
+            Ok(()) if valid.len() < need => valid.push(p),
+            Ok(()) => {}
+            Err(_) => faulty.push(p.index),
+        }
+    }
+    if valid.len() < need {
+        return Err(Error::NotEnoughShares {
+            have: valid.len(),
+            need,
+        });
+    }
+    let set: Vec<NodeIndex> = valid.iter().map(|p| p.index).collect();
+    let terms = valid
+        .iter()
+        .map(|p| Ok((p.value, lagrange_at_zero(&set, p.index)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let y = ProjectivePoint::lincomb(terms.as_slice());
+    Ok(Combined {
+        key: hkdf_key(&y, key_id)?,
+        faulty,
+    })
+}
+
+/// `HKDF-SHA256(salt = DERIVE_SALT, IKM = SEC1(Y), info = key-id encoding ‖ purpose)`.
+pub fn hkdf_key(y: &ProjectivePoint, key_id: &KeyId) -> Result<DerivedKey, Error> {
+    let mut ikm = point_bytes(y);
+    let mut info = key_id.encode_point_input()?;
+    let purpose_len = u32::try_from(key_id.purpose.len())
+        .map_err(|_| Error::KeyIdTooLong(key_id.purpose.len()))?;
+    info.extend_from_slice(&purpose_len.to_be_bytes());
+    info.extend_from_slice(key_id.purpose.as_bytes());
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(crate::tag::DERIVE_SALT), &ikm);
+    ikm.zeroize();
+    let mut out = [0u8; 32];
+    hk.expand(&info, &mut out)
+        .map_err(|_| Error::Malformed("HKDF length"))?;
+    Ok(DerivedKey(out))
+}
+
+/// Length of an encoded [`PartialEvaluation`]: index, compressed point, two scalars.
+pub const PARTIAL_LEN: usize = 2 + 33 + 32 + 32;
+
+impl PartialEvaluation {
+    /// `index ‖ SEC1-compressed Y ‖ c ‖ s`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(PARTIAL_LEN);
+        out.extend_from_slice(&self.index.get().to_be_bytes());
+        out.extend_from_slice(&crate::dleq::point_bytes(&self.value));
+        out.extend_from_slice(&self.proof.c.to_repr());
+        out.extend_from_slice(&self.proof.s.to_repr());
+        out
+    }
+
+    /// Strict decoding: exact length, non-zero index, a valid non-identity point,
+    /// canonical scalars.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Error> {
+        if b.len() != PARTIAL_LEN {
+            return Err(Error::Malformed("partial evaluation length"));
+        }
+        let (idx, rest) = b.split_at(2);
+        let (point, rest) = rest.split_at(33);
+        let (c, s) = rest.split_at(32);
+        let idx: [u8; 2] = idx.try_into().map_err(|_| Error::Malformed("index"))?;
+        let index = NodeIndex::new(u16::from_be_bytes(idx))?;
+        // A compressed public key: on the curve and not the identity.
+        if !matches!(point.first(), Some(0x02 | 0x03)) {
+            return Err(Error::Malformed("partial evaluation point"));
+        }
+        let value = p256::PublicKey::from_sec1_bytes(point)
+            .map(|pk| pk.to_projective())
+            .map_err(|_| Error::Malformed("partial evaluation point"))?;
+        let scalar = |bytes: &[u8]| -> Result<Scalar, Error> {
+            let repr = p256::FieldBytes::try_from(bytes).map_err(|_| Error::Malformed("scalar"))?;
+            Option::from(Scalar::from_repr(repr)).ok_or(Error::Malformed("non-canonical scalar"))
+        };
+        Ok(Self {
+            index,
+            value,
+            proof: crate::dleq::DleqProof {
+                c: scalar(c)?,
+                s: scalar(s)?,
+            },
+        })
+    }
+}

@@ -1,0 +1,3 @@
+//! Domain tags: re-exported from the one registry, [`phalanx_types::tag`].
+
+pub use phalanx_types::tag::*;

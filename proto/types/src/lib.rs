@@ -1,0 +1,29 @@
+//! # phalanx-types
+//!
+//! The small things every Phalanx crate shares, so each has one name:
+//!
+//! - [`tag`]: the one registry of domain tags. Every hash, KDF input, signature and MAC
+//!   in Phalanx starts from one of these, so no value computed for one purpose can be
+//!   replayed as another; a test checks that no two are equal or prefix one another.
+//! - [`hex`](mod@hex): fixed-size byte strings as lower-case hex in JSON ([`hex::Hex`]),
+//!   parsed strictly (exact length, optional `0x`).
+//!
+//! - `shutdown` (feature `signal`): the one shutdown signal (Ctrl-C or SIGTERM) of every
+//!   Phalanx process.
+//!
+//! No I/O, no async runtime, two dependencies (serde, hex) by default.
+
+pub mod hex;
+
+/// The wall clock in unix seconds: the one clock of every Phalanx process (libraries
+/// take `now` as an argument; binaries pass this).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(feature = "signal")]
+pub mod shutdown;
+pub mod tag;

@@ -1,0 +1,98 @@
+//! Domain tags: the one registry. Every hash, KDF, signature and MAC input in Phalanx
+//! starts from one of these, so no value computed for one purpose can be replayed as
+//! another. Add a tag here, never inline.
+
+/// Hash-to-curve DST for key ids (`P256_XMD:SHA-256_SSWU_RO_`, RFC 9380).
+pub const KEY_ID_TO_CURVE: &[u8] = b"phalanx/v1/key-id/P256_XMD:SHA-256_SSWU_RO_";
+/// Hash-to-scalar DST for the DLEQ challenge (RFC 9497 §2.2 structure).
+pub const DLEQ_CHALLENGE: &[u8] = b"phalanx/v1/dleq-challenge";
+/// HKDF salt for derived keys.
+pub const DERIVE_SALT: &[u8] = b"phalanx/v1/derive-key";
+/// Hash-to-curve DST for the Pedersen generator `H` (no one knows `log_G H`).
+pub const PEDERSEN_H: &[u8] = b"phalanx/v1/pedersen-h/P256_XMD:SHA-256_SSWU_RO_";
+/// Transcript hash of a DKG, refresh or reshare round.
+pub const TRANSCRIPT: &[u8] = b"phalanx/v1/round-transcript";
+/// HPKE `info` prefix of a sealed key release (followed by the request transcript hash).
+pub const RELEASE_ENVELOPE: &[u8] = b"phalanx/v1/release-envelope";
+/// Prefix of transparency-log entries (the entry's own encoding follows).
+pub const LOG_ENTRY: &[u8] = b"phalanx/v1/log-entry";
+/// Signed bytes of a transparency-log tree head.
+pub const TREE_HEAD: &[u8] = b"phalanx/v1/tree-head";
+/// Prefix of a worker's runtime data (its identity and HPKE keys), bound in its quote.
+pub const WORKER_RUNTIME_DATA: &[u8] = b"phalanx/v1/worker-runtime-data";
+/// Transcript hash of a key-release request (HPKE `info` and log record).
+pub const RELEASE_REQUEST: &[u8] = b"phalanx/v1/release-request";
+/// Associated-data prefix of records sealed at rest (followed by the record's slot).
+pub const SEALED_RECORD: &[u8] = b"phalanx/v1/sealed-record";
+/// Hash of a TEE identity into its tenant id (the tenant module of `phalanx-release`).
+pub const TENANT: &[u8] = b"phalanx/v1/tenant";
+
+/// Nonces the attestation service issues (HMAC input).
+pub const ATTESTATION_NONCE: &[u8] = b"phalanx/v1/attestation-nonce";
+/// A quote's report data: `SHA-512(tag ‖ nonce ‖ runtime data)`.
+pub const REPORT_DATA: &[u8] = b"phalanx/v1/report-data";
+/// The digest of a collateral set (the verifier's cache key).
+pub const COLLATERAL_DIGEST: &[u8] = b"phalanx/v1/collateral-digest";
+/// The id of a round between gatekeepers.
+pub const ROUND_ID: &[u8] = b"phalanx/v1/round-id";
+/// The digest of a round's outcome.
+pub const ROUND_DIGEST: &[u8] = b"phalanx/v1/round-digest";
+/// A signed message between gatekeepers over the peer channel.
+pub const PEER_MESSAGE: &[u8] = b"phalanx/v1/peer-message";
+/// A signed round message (identity keys).
+pub const ROUND_MESSAGE: &[u8] = b"phalanx/v1/round-message";
+/// A signed registry transaction.
+pub const CHAIN_TX: &[u8] = b"phalanx/v1/chain-tx";
+/// A signed registry block.
+pub const CHAIN_BLOCK: &[u8] = b"phalanx/v1/chain-block";
+/// The registry's genesis parameters (hashed into the chain id).
+pub const CHAIN_GENESIS: &[u8] = b"phalanx/v1/chain-genesis";
+/// An EVM account's proof of possession of its P-256 identity.
+pub const EVM_ACCOUNT: &[u8] = b"phalanx/v1/evm-account";
+
+/// Every tag, for the uniqueness test and for audits.
+pub const ALL: &[&[u8]] = &[
+    KEY_ID_TO_CURVE,
+    DLEQ_CHALLENGE,
+    DERIVE_SALT,
+    PEDERSEN_H,
+    TRANSCRIPT,
+    RELEASE_ENVELOPE,
+    LOG_ENTRY,
+    TREE_HEAD,
+    WORKER_RUNTIME_DATA,
+    RELEASE_REQUEST,
+    SEALED_RECORD,
+    TENANT,
+    ATTESTATION_NONCE,
+    REPORT_DATA,
+    COLLATERAL_DIGEST,
+    ROUND_ID,
+    ROUND_DIGEST,
+    PEER_MESSAGE,
+    ROUND_MESSAGE,
+    CHAIN_TX,
+    CHAIN_BLOCK,
+    CHAIN_GENESIS,
+    EVM_ACCOUNT,
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_tag_is_another_or_a_prefix_of_another() {
+        for (i, a) in super::ALL.iter().enumerate() {
+            assert!(a.starts_with(b"phalanx/v1/"));
+            for (j, b) in super::ALL.iter().enumerate() {
+                if i != j {
+                    assert!(
+                        !b.starts_with(a),
+                        "{:?} prefixes {:?}",
+                        String::from_utf8_lossy(a),
+                        String::from_utf8_lossy(b)
+                    );
+                }
+            }
+        }
+    }
+}
