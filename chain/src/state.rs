@@ -261,6 +261,9 @@ impl State {
     /// spec's threshold; a refresh or reshare keeps a published epoch's master public
     /// key. What a single gatekeeper, or any group short of the whole committee,
     /// cannot produce.
+    ///
+    /// Long on purpose: the certificate rules are one list, checked in order (committee,
+    /// epoch and kind, signatures), each with its own error.
     pub fn check_certificate(
         &self,
         cert: &crate::types::EpochCertificate,

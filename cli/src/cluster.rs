@@ -105,6 +105,9 @@ pub async fn status(urls: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs one round; exit 0 when every node committed, 1 when it aborted.
+///
+/// Long on purpose: the administrator's whole round — spec from every node's status, start,
+/// wait, report — reads top to bottom.
 pub async fn round(
     urls: &[String],
     secret_file: &Path,

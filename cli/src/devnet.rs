@@ -246,6 +246,9 @@ struct Committee {
 /// the devnet CA for its identity key, the devnet's admin secret, and the registry (it
 /// joins only rounds whose committee is the registry's gatekeeper set); each is
 /// registered as a worker and the set as the registry's gatekeepers.
+///
+/// Long on purpose: one node's whole setup (listeners, config, certificate, registration,
+/// hooks) is one loop body.
 async fn start_gatekeepers(
     dir: &Path,
     registry: &DevRegistry,
@@ -493,6 +496,8 @@ pub struct Demo {
 }
 
 /// A worker's whole path: runtime data → nonce → quote → token → key.
+///
+/// Long on purpose: the worker's path reads top to bottom as the protocol runs.
 pub async fn demo_worker(
     sim: &SimTee,
     rest: &str,

@@ -77,10 +77,30 @@ fn variants(line: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// `<epoch>` becomes 1, any other `<placeholder, maybe with spaces>` becomes `00`.
+/// `<epoch>` becomes 1, any other `<placeholder, maybe with spaces>` and any shell
+/// substitution `$( … )` become `00`.
 fn fill_placeholders(line: &str) -> String {
+    let mut line = line.to_owned();
+    while let Some(start) = line.find("$(") {
+        let mut depth = 0;
+        let mut end = line.len();
+        for (i, c) in line[start + 1..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = start + 1 + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        line.replace_range(start..end, "00");
+    }
     let mut out = String::new();
-    let mut rest = line;
+    let mut rest = line.as_str();
     while let Some(open) = rest.find('<') {
         let Some(close) = rest[open..].find('>') else {
             break;

@@ -515,6 +515,9 @@ impl Rounds {
 
     /// Every participant's message of `phase`, this node's own from its outbox. With
     /// `deadline`, gives up after the phase timeout; an abort from anyone ends it.
+    ///
+    /// Long on purpose: the phase loop (own message, peers' fetches, retries, abort,
+    /// deadline) shares its state across the branches.
     async fn collect(
         &self,
         spec: &RoundSpec,
@@ -612,6 +615,10 @@ impl Rounds {
     }
 
     /// `Peer.Fetch`: this node's message of `phase` for the caller.
+    ///
+    /// Long on purpose: every refusal of a peer's fetch (not a participant, wrong round,
+    /// wrong phase, not yet ready) is one early return here, in the order a caller meets
+    /// them.
     fn fetch(
         &self,
         id: RoundId,

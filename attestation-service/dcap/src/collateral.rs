@@ -425,6 +425,9 @@ fn components(c: &[RawComponent], what: &'static str) -> Result<[u8; 16], Error>
 
 impl TcbInfo {
     /// Parses the text of a `tcbInfo` value. Only version 3 is supported.
+    ///
+    /// Long on purpose: one strict pass over Intel's TCB Info v3 schema, field by field, so
+    /// every refusal names its field.
     pub fn parse(json: &str) -> Result<Self, Error> {
         const W: &str = "TCB Info";
         check_size(json.as_bytes(), W)?;

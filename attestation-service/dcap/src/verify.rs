@@ -66,6 +66,9 @@ impl VerifiedCollateral {
         Self::verify_memo(c, anchors, &mut SigMemo::for_anchors(anchors))
     }
 
+    ///
+    /// Long on purpose: each collateral piece's chain, signature and shape check, in order,
+    /// sharing one signature memo.
     fn verify_memo(
         c: &Collateral,
         anchors: &TrustAnchors,
@@ -629,6 +632,9 @@ fn check_qe_identity<'a>(qe: &EnclaveReport, qi: &'a QeIdentity) -> Result<&'a Q
 
 /// Steps 1–10 given the signature-checked PCK chain and collateral; `qe_check` is
 /// step 6 ([`check_qe_report`], possibly cached).
+///
+/// Long on purpose: Intel's QVL order, step by step (the bulkier steps are helpers above);
+/// the step numbers match the module doc.
 fn verify_parsed(
     quote: &Quote<'_>,
     qe_check: impl FnOnce(&[u8], &SignatureData<'_>) -> Result<(), Error>,

@@ -349,6 +349,9 @@ impl Complained {
     }
 
     /// Round 3 (as everyone): apply the complaints and answers and fix QUAL.
+    ///
+    /// Long on purpose: GJKR's complaint resolution is one rule applied per dealer;
+    /// splitting it would scatter the rule.
     pub fn qualify(
         mut self,
         complaints: &[Complaint],

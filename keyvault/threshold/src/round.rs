@@ -688,6 +688,8 @@ fn parse<T>(
 impl Engine {
     /// Starts the round as member `me`, holding `current` (its state of the round's
     /// epoch, if any). Returns the engine and the first phase's message.
+    ///
+    /// Long on purpose: one arm per round kind builds that kind's first phase.
     pub fn start<R: rand_core::CryptoRng + ?Sized>(
         spec: RoundSpec,
         me: NodeIndex,
