@@ -1,10 +1,12 @@
 //! What the registry holds and the transactions and blocks that change it, with their
-//! canonical encodings (the shared [`phalanx_threshold::wire`] codec: bounded, strict) and
+//! canonical encodings (the one codec of Phalanx, [`phalanx_types::codec`]: bounded,
+//! strict, encoder and decoder side by side in each [`Codec`] impl) and
 //! their signatures (ECDSA P-256 over a domain tag, the chain id and the encoding).
 
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use phalanx_threshold::wire::{Reader, Writer};
+pub use phalanx_types::codec::DecodeError;
+use phalanx_types::codec::{Codec, Reader, Writer};
 use sha2::{Digest, Sha256};
 
 /// Domain tag of signed transactions.
@@ -15,19 +17,11 @@ pub const BLOCK_TAG: &[u8] = phalanx_types::tag::CHAIN_BLOCK;
 pub const MAX_MEASUREMENT: usize = 64;
 /// Largest key or URL field.
 const MAX_FIELD: usize = 512;
+/// Most gatekeepers (and certificate confirmations) in one transaction: the threshold
+/// codec's bound on any committee.
+pub const MAX_GATEKEEPERS: usize = phalanx_threshold::wire::MAX_ITEMS;
 /// Most transactions in one block.
 pub const MAX_TXS: usize = 1024;
-
-/// Why bytes do not decode.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed {0}")]
-pub struct Malformed(pub &'static str);
-
-impl From<phalanx_threshold::Error> for Malformed {
-    fn from(_: phalanx_threshold::Error) -> Self {
-        Malformed("encoding")
-    }
-}
 
 /// A P-256 public key, SEC1 compressed (33 bytes): an account or an identity key.
 pub type PublicKey = Vec<u8>;
@@ -205,7 +199,7 @@ impl Tx {
                 w.bytes(&r.identity_key);
                 w.bytes(&r.hpke_key);
                 w.bytes(&r.measurement);
-                w.0.extend_from_slice(&r.attestation_hash);
+                w.raw(&r.attestation_hash);
             }
             Self::AddMeasurement(m) => {
                 w.u8(2);
@@ -232,7 +226,7 @@ impl Tx {
                 w.u8(6);
                 w.bytes(&c.spec);
                 w.bytes(&c.public_key_set);
-                w.list(&c.signatures, |w, s| w.0.extend_from_slice(s));
+                w.list(&c.signatures, |w, s| w.raw(s));
             }
             Self::AbortRotation(e) => {
                 w.u8(7);
@@ -240,42 +234,45 @@ impl Tx {
             }
             Self::AbortRound(id) => {
                 w.u8(8);
-                w.0.extend_from_slice(id);
+                w.raw(id);
             }
         }
     }
 
-    fn get(r: &mut Reader<'_>) -> Result<Self, Malformed> {
-        let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| Malformed("url"));
-        Ok(match r.u8()? {
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        fn text(r: &mut Reader<'_>, field: &'static str) -> Result<String, DecodeError> {
+            let b = r.bytes(field, MAX_FIELD)?;
+            String::from_utf8(b.to_vec()).map_err(|_| r.invalid(field))
+        }
+        Ok(match r.u8("transaction kind")? {
             1 => Self::RegisterWorker(Worker {
-                identity_key: r.bytes(MAX_FIELD)?.to_vec(),
-                hpke_key: r.bytes(MAX_FIELD)?.to_vec(),
-                measurement: r.bytes(MAX_MEASUREMENT)?.to_vec(),
-                attestation_hash: r.fixed()?,
+                identity_key: r.bytes("identity key", MAX_FIELD)?.to_vec(),
+                hpke_key: r.bytes("HPKE key", MAX_FIELD)?.to_vec(),
+                measurement: r.bytes("measurement", MAX_MEASUREMENT)?.to_vec(),
+                attestation_hash: r.array("attestation hash")?,
                 registered_at: 0,
             }),
-            2 => Self::AddMeasurement(r.bytes(MAX_MEASUREMENT)?.to_vec()),
-            3 => Self::RemoveMeasurement(r.bytes(MAX_MEASUREMENT)?.to_vec()),
-            4 => Self::SetGatekeepers(r.list(|r| {
-                Ok(Gatekeeper {
-                    index: r.u16()?,
-                    identity_key: r.bytes(MAX_FIELD)?.to_vec(),
-                    url: text(r.bytes(MAX_FIELD)?)
-                        .map_err(|_| phalanx_threshold::Error::Malformed("url"))?,
-                    peer_url: text(r.bytes(MAX_FIELD)?)
-                        .map_err(|_| phalanx_threshold::Error::Malformed("url"))?,
+            2 => Self::AddMeasurement(r.bytes("measurement", MAX_MEASUREMENT)?.to_vec()),
+            3 => Self::RemoveMeasurement(r.bytes("measurement", MAX_MEASUREMENT)?.to_vec()),
+            4 => Self::SetGatekeepers(r.list("gatekeepers", MAX_GATEKEEPERS, |r| {
+                Ok::<_, DecodeError>(Gatekeeper {
+                    index: r.u16("gatekeeper index")?,
+                    identity_key: r.bytes("gatekeeper identity key", MAX_FIELD)?.to_vec(),
+                    url: text(r, "gatekeeper url")?,
+                    peer_url: text(r, "gatekeeper peer url")?,
                 })
             })?),
-            5 => Self::LockRotation(r.u64()?),
+            5 => Self::LockRotation(r.u64("epoch")?),
             6 => Self::PublishMasterKey(EpochCertificate {
-                spec: r.bytes(MAX_CERTIFICATE_FIELD)?.to_vec(),
-                public_key_set: r.bytes(MAX_CERTIFICATE_FIELD)?.to_vec(),
-                signatures: r.list(|r| r.fixed::<64>())?,
+                spec: r.bytes("round spec", MAX_CERTIFICATE_FIELD)?.to_vec(),
+                public_key_set: r.bytes("public key set", MAX_CERTIFICATE_FIELD)?.to_vec(),
+                signatures: r.list("confirmations", MAX_GATEKEEPERS, |r| {
+                    r.array::<64>("confirmation")
+                })?,
             }),
-            7 => Self::AbortRotation(r.u64()?),
-            8 => Self::AbortRound(r.fixed()?),
-            _ => return Err(Malformed("transaction kind")),
+            7 => Self::AbortRotation(r.u64("epoch")?),
+            8 => Self::AbortRound(r.array("round id")?),
+            _ => return Err(r.invalid("transaction kind")),
         })
     }
 }
@@ -296,8 +293,8 @@ pub struct SignedTx {
 
 fn tx_signed_bytes(chain_id: &[u8; 32], signer: &[u8], nonce: u64, tx: &Tx) -> Vec<u8> {
     let mut w = Writer::default();
-    w.0.extend_from_slice(TX_TAG);
-    w.0.extend_from_slice(chain_id);
+    w.raw(TX_TAG);
+    w.raw(chain_id);
     w.bytes(signer);
     w.u64(nonce);
     tx.put(&mut w);
@@ -332,35 +329,35 @@ impl SignedTx {
         .is_ok()
     }
 
-    fn put(&self, w: &mut Writer) {
+    /// The canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        self.to_bytes()
+    }
+
+    /// Parses [`SignedTx::encode`].
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_bytes(b)
+    }
+}
+
+impl Codec for SignedTx {
+    const NAME: &'static str = "transaction";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
         w.bytes(&self.signer);
         w.u64(self.nonce);
         self.tx.put(w);
         w.bytes(&self.signature);
     }
 
-    fn get(r: &mut Reader<'_>) -> Result<Self, Malformed> {
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
-            signer: r.bytes(MAX_FIELD)?.to_vec(),
-            nonce: r.u64()?,
+            signer: r.bytes("signer", MAX_FIELD)?.to_vec(),
+            nonce: r.u64("nonce")?,
             tx: Tx::get(r)?,
-            signature: r.bytes(MAX_FIELD)?.to_vec(),
+            signature: r.bytes("signature", MAX_FIELD)?.to_vec(),
         })
-    }
-
-    /// The canonical encoding.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        self.put(&mut w);
-        w.0
-    }
-
-    /// Parses [`SignedTx::encode`].
-    pub fn decode(b: &[u8]) -> Result<Self, Malformed> {
-        let mut r = Reader::new(b, "transaction");
-        let t = Self::get(&mut r)?;
-        r.finish()?;
-        Ok(t)
     }
 }
 
@@ -379,7 +376,7 @@ impl Genesis {
     /// The chain id: SHA-256 of the genesis encoding. Every signature is bound to it.
     pub fn chain_id(&self) -> [u8; 32] {
         let mut w = Writer::default();
-        w.0.extend_from_slice(phalanx_types::tag::CHAIN_GENESIS);
+        w.raw(phalanx_types::tag::CHAIN_GENESIS);
         w.bytes(&self.authority);
         w.bytes(&self.governance);
         w.u64(self.timestamp as u64);
@@ -407,7 +404,7 @@ pub struct Block {
 impl Block {
     fn put_unsigned(&self, w: &mut Writer) {
         w.u64(self.height);
-        w.0.extend_from_slice(&self.prev);
+        w.raw(&self.prev);
         w.u64(self.timestamp as u64);
         match &self.genesis {
             Some(g) => {
@@ -418,13 +415,13 @@ impl Block {
             }
             None => w.u8(0),
         }
-        w.list(&self.txs, |w, t| t.put(w));
+        w.list(&self.txs, |w, t| Codec::encode(t, w));
     }
 
     /// `SHA-256(BLOCK_TAG ‖ everything but the signature)`.
     pub fn hash(&self) -> [u8; 32] {
         let mut w = Writer::default();
-        w.0.extend_from_slice(BLOCK_TAG);
+        w.raw(BLOCK_TAG);
         self.put_unsigned(&mut w);
         Sha256::digest(&w.0).into()
     }
@@ -449,34 +446,39 @@ impl Block {
 
     /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        self.put_unsigned(&mut w);
-        w.bytes(&self.signature);
-        w.0
+        self.to_bytes()
     }
 
     /// Parses [`Block::encode`].
-    pub fn decode(b: &[u8]) -> Result<Self, Malformed> {
-        let mut r = Reader::new(b, "block");
-        let height = r.u64()?;
-        let prev = r.fixed()?;
-        let timestamp = r.u64()? as i64;
-        let genesis = match r.u8()? {
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_bytes(b)
+    }
+}
+
+impl Codec for Block {
+    const NAME: &'static str = "block";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        self.put_unsigned(w);
+        w.bytes(&self.signature);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let height = r.u64("height")?;
+        let prev = r.array("parent hash")?;
+        let timestamp = r.u64("timestamp")? as i64;
+        let genesis = match r.u8("genesis flag")? {
             0 => None,
             1 => Some(Genesis {
-                authority: r.bytes(MAX_FIELD)?.to_vec(),
-                governance: r.bytes(MAX_FIELD)?.to_vec(),
-                timestamp: r.u64()? as i64,
+                authority: r.bytes("authority", MAX_FIELD)?.to_vec(),
+                governance: r.bytes("governance", MAX_FIELD)?.to_vec(),
+                timestamp: r.u64("genesis timestamp")? as i64,
             }),
-            _ => return Err(Malformed("block genesis flag")),
+            _ => return Err(r.invalid("genesis flag")),
         };
-        let txs =
-            r.list(|r| SignedTx::get(r).map_err(|_| phalanx_threshold::Error::Malformed("tx")))?;
-        let signature = r.bytes(MAX_FIELD)?.to_vec();
-        r.finish()?;
-        if txs.len() > MAX_TXS {
-            return Err(Malformed("block (too many transactions)"));
-        }
+        let txs = r.list("transactions", MAX_TXS, SignedTx::read)?;
+        let signature = r.bytes("signature", MAX_FIELD)?.to_vec();
         Ok(Self {
             height,
             prev,

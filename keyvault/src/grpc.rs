@@ -61,9 +61,10 @@ pub fn status(e: NodeError) -> Status {
         NodeError::Release(GatekeeperError::UnknownEpoch(ep)) => {
             Status::not_found(format!("no share for epoch {ep}"))
         }
-        NodeError::Release(GatekeeperError::Crypto(Error::Malformed(what))) => {
-            Status::invalid_argument(format!("malformed {what}"))
-        }
+        // What the worker sent does not decode or is not a valid key: its fault.
+        NodeError::Release(GatekeeperError::Crypto(
+            e @ (Error::Decode(_) | Error::KeyIdTooLong(_) | Error::InvalidKey(_)),
+        )) => Status::invalid_argument(e.to_string()),
         other => {
             tracing::error!(error = %other, "gatekeeper failure");
             Status::internal("internal error")

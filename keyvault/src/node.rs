@@ -265,7 +265,12 @@ impl Node {
         let authorized = trust
             .authorize(req, now)
             .inspect_err(|e| {
-                if matches!(e, crate::release::ReleaseError::UnknownSigningKey(_)) {
+                if matches!(
+                    e,
+                    crate::release::ReleaseError::Token(phalanx_ear::EarError::UnknownSigningKey(
+                        _
+                    ))
+                ) {
                     self.unknown_kid
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                 }

@@ -24,7 +24,7 @@ use crate::identity::IdentityKey;
 pub use crate::share::EpochState;
 use crate::share::KeyShare;
 use crate::translog::{Hash, MerkleLog};
-use crate::wire::{Reader, Writer, get_public_set, put_public_set};
+use crate::wire::{ReadCurve, Reader, WriteCurve, Writer, get_public_set, put_public_set};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -149,8 +149,8 @@ fn encode_epoch(st: &EpochState) -> Zeroizing<Vec<u8>> {
 
 fn decode_epoch(b: &[u8]) -> Result<EpochState, Error> {
     let mut r = Reader::new(b, "epoch state");
-    let index = r.index()?;
-    let secret = r.secret()?;
+    let index = r.index("index")?;
+    let secret = r.secret("share")?;
     let public = get_public_set(&mut r)?;
     r.finish()?;
     Ok(EpochState {
@@ -197,14 +197,14 @@ impl RoundRecord {
             } => {
                 w.u8(1);
                 w.bytes(spec);
-                w.0.extend_from_slice(digest);
+                w.raw(digest);
                 let st = encode_epoch(state);
                 w.bytes(&st);
             }
             Self::Committed { spec, digest } => {
                 w.u8(2);
                 w.bytes(spec);
-                w.0.extend_from_slice(digest);
+                w.raw(digest);
             }
             Self::Aborted { reason } => {
                 w.u8(3);
@@ -217,20 +217,20 @@ impl RoundRecord {
     fn decode(b: &[u8]) -> Result<Self, Error> {
         const MAX: usize = 1 << 20;
         let mut r = Reader::new(b, "round record");
-        let rec = match r.u8()? {
+        let rec = match r.u8("kind")? {
             1 => Self::Prepared {
-                spec: r.bytes(MAX)?.to_vec(),
-                digest: r.fixed()?,
-                state: decode_epoch(r.bytes(MAX)?)?,
+                spec: r.bytes("spec", MAX)?.to_vec(),
+                digest: r.array("digest")?,
+                state: decode_epoch(r.bytes("state", MAX)?)?,
             },
             2 => Self::Committed {
-                spec: r.bytes(MAX)?.to_vec(),
-                digest: r.fixed()?,
+                spec: r.bytes("spec", MAX)?.to_vec(),
+                digest: r.array("digest")?,
             },
             3 => Self::Aborted {
-                reason: String::from_utf8_lossy(r.bytes(MAX)?).into_owned(),
+                reason: String::from_utf8_lossy(r.bytes("reason", MAX)?).into_owned(),
             },
-            _ => return Err(Error::Malformed("round record")),
+            _ => return Err(r.invalid("kind").into()),
         };
         r.finish()?;
         Ok(rec)

@@ -1,7 +1,7 @@
 //! The crate's one error type. Every variant names a fact and belongs to one
 //! verification [`Step`]; [`Error::code`] gives a stable snake_case code for wire APIs.
 
-use crate::codec::Truncated;
+use phalanx_types::codec::DecodeError;
 
 /// The verification step an error comes from, in Intel's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -127,8 +127,8 @@ pub enum Error {
         max: usize,
     },
     /// A field did not fit.
-    #[error("quote {0}")]
-    QuoteTruncated(#[from] Truncated),
+    #[error("{0}")]
+    QuoteTruncated(#[from] DecodeError),
     /// The quote version is not 3, 4 or 5.
     #[error("unsupported quote version {0}")]
     UnsupportedQuoteVersion(u16),

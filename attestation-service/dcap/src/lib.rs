@@ -38,7 +38,8 @@
 //! parsing ([`quote::MAX_QUOTE_SIZE`], [`collateral::MAX_COLLATERAL_SIZE`]). ECDSA
 //! verification uses `ring`.
 
-pub mod codec;
+/// The one binary codec (`phalanx-types`), whose little-endian reads parse quotes.
+pub use phalanx_types::codec;
 pub mod collateral;
 pub mod error;
 pub mod pccs;

@@ -8,8 +8,8 @@
 //!
 //! Everything here is pure: time comes in as `now` (unix seconds).
 
-use crate::codec::Reader;
 use crate::error::{CertRole, CrlRole, Error};
+use phalanx_types::codec::Reader;
 use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use x509_parser::prelude::*;
 
@@ -564,7 +564,7 @@ impl VerifiedCrl {
 /// The complete encoding of the first element inside a DER SEQUENCE (the `tbs` part
 /// of a signed structure).
 fn first_tlv_of_sequence(der: &[u8]) -> Option<&[u8]> {
-    let mut r = Reader::new(der);
+    let mut r = Reader::new(der, "DER");
     if r.take(1, "tag").ok()? != [0x30] {
         return None;
     }
@@ -608,7 +608,7 @@ pub fn split_chain(bytes: &[u8], what: &'static str) -> Result<Vec<Vec<u8>>, Err
         let mut out = Vec::new();
         let mut rest = trimmed;
         while !rest.is_empty() {
-            let mut r = Reader::new(rest);
+            let mut r = Reader::new(rest, "DER certificate chain");
             r.take(1, "tag").map_err(|e| bad(e.to_string()))?;
             let len = der_len(&mut r).ok_or_else(|| bad("bad DER length".into()))?;
             r.take(len, "certificate").map_err(|e| bad(e.to_string()))?;

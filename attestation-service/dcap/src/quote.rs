@@ -8,10 +8,10 @@
 //! signature data are never parsed, only counted in [`Quote::trailing_len`]. Inside the
 //! signature data, every length field must account for its bytes exactly.
 //!
-//! Parsing never panics: every read goes through [`crate::codec::Reader`].
+//! Parsing never panics: every read goes through [`phalanx_types::codec::Reader`] (its little-endian reads).
 
-use crate::codec::Reader;
 use crate::error::Error;
+use phalanx_types::codec::Reader;
 
 /// Largest quote (with trailing bytes) this parser looks at. Real quotes are 4–8 KiB; the
 /// bound keeps a hostile caller from making us hash or copy megabytes.
@@ -122,7 +122,7 @@ impl EnclaveReport {
 
     fn parse(r: &mut Reader<'_>) -> Result<Self, Error> {
         let cpu_svn = r.array("cpu_svn")?;
-        let misc_select = r.u32("misc_select")?;
+        let misc_select = r.u32_le("misc_select")?;
         r.take(12, "reserved1")?;
         let isv_ext_prod_id = r.array("isv_ext_prod_id")?;
         let attributes = r.array("attributes")?;
@@ -131,9 +131,9 @@ impl EnclaveReport {
         let mr_signer = r.array("mr_signer")?;
         r.take(32, "reserved3")?;
         let config_id = r.array("config_id")?;
-        let isv_prod_id = r.u16("isv_prod_id")?;
-        let isv_svn = r.u16("isv_svn")?;
-        let config_svn = r.u16("config_svn")?;
+        let isv_prod_id = r.u16_le("isv_prod_id")?;
+        let isv_svn = r.u16_le("isv_svn")?;
+        let config_svn = r.u16_le("config_svn")?;
         r.take(42, "reserved4")?;
         let isv_family_id = r.array("isv_family_id")?;
         let report_data = r.array("report_data")?;
@@ -155,7 +155,7 @@ impl EnclaveReport {
 
     /// Parses exactly [`ENCLAVE_REPORT_SIZE`] bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(bytes);
+        let mut r = Reader::new(bytes, "quote");
         let report = Self::parse(&mut r)?;
         expect_consumed(&r, "enclave report")?;
         Ok(report)
@@ -317,7 +317,7 @@ impl<'a> Quote<'a> {
                 max: MAX_QUOTE_SIZE,
             });
         }
-        let mut r = Reader::new(bytes);
+        let mut r = Reader::new(bytes, "quote");
         let header = parse_header(&mut r)?;
         let body = match header.version {
             3 => Body::Sgx(EnclaveReport::parse(&mut r)?),
@@ -326,8 +326,8 @@ impl<'a> Quote<'a> {
                 TeeType::Tdx => Body::Td10(TdReport10::parse(&mut r)?),
             },
             _ => {
-                let body_type = r.u16("body_type")?;
-                let body_size = r.u32("body_size")?;
+                let body_type = r.u16_le("body_type")?;
+                let body_size = r.u32_le("body_size")?;
                 let (expected_size, tee) = match body_type {
                     1 => (ENCLAVE_REPORT_SIZE, TeeType::Sgx),
                     2 => (TD10_REPORT_SIZE, TeeType::Tdx),
@@ -358,7 +358,7 @@ impl<'a> Quote<'a> {
             }
         };
         let signed = bytes.get(..r.position()).unwrap_or_default();
-        let sig_len = r.u32("signature_data_len")? as usize;
+        let sig_len = r.u32_le("signature_data_len")? as usize;
         let mut s = r.sub(sig_len, "signature_data")?;
         let signature = parse_signature_data(&mut s, header.version)?;
         expect_consumed(&s, "signature data")?;
@@ -374,11 +374,11 @@ impl<'a> Quote<'a> {
 }
 
 fn parse_header(r: &mut Reader<'_>) -> Result<Header, Error> {
-    let version = r.u16("version")?;
-    let att_key_type = r.u16("att_key_type")?;
-    let tee_raw = r.u32("tee_type")?;
-    let qe_svn = r.u16("qe_svn")?;
-    let pce_svn = r.u16("pce_svn")?;
+    let version = r.u16_le("version")?;
+    let att_key_type = r.u16_le("att_key_type")?;
+    let tee_raw = r.u32_le("tee_type")?;
+    let qe_svn = r.u16_le("qe_svn")?;
+    let pce_svn = r.u16_le("pce_svn")?;
     let qe_vendor_id = r.array("qe_vendor_id")?;
     let user_data = r.array("user_data")?;
     if !(3..=5).contains(&version) {
@@ -419,7 +419,10 @@ fn parse_signature_data<'a>(r: &mut Reader<'a>, version: u16) -> Result<Signatur
             parse_cert_data(r, CERT_DATA_PCK_CHAIN)?,
         )
     } else {
-        let mut c = Reader::new(parse_cert_data(r, CERT_DATA_QE_REPORT)?);
+        let mut c = Reader::new(
+            parse_cert_data(r, CERT_DATA_QE_REPORT)?,
+            "QE report certification data",
+        );
         let qe = parse_qe_report_block(&mut c)?;
         let chain = parse_cert_data(&mut c, CERT_DATA_PCK_CHAIN)?;
         expect_consumed(&c, "QE report certification data")?;
@@ -444,15 +447,15 @@ fn parse_qe_report_block<'a>(r: &mut Reader<'a>) -> Result<QeBlock<'a>, Error> {
     let raw = r.take(ENCLAVE_REPORT_SIZE, "qe_report")?;
     let report = EnclaveReport::from_bytes(raw)?;
     let sig = r.array("qe_report_signature")?;
-    let auth_len = r.u16("qe_auth_data_len")?;
+    let auth_len = r.u16_le("qe_auth_data_len")?;
     let auth = r.take(auth_len as usize, "qe_auth_data")?;
     Ok((raw, report, sig, auth))
 }
 
 /// Reads a certification data header and body, requiring the given type.
 fn parse_cert_data<'a>(r: &mut Reader<'a>, expected: u16) -> Result<&'a [u8], Error> {
-    let ty = r.u16("certification_data_type")?;
-    let size = r.u32("certification_data_size")?;
+    let ty = r.u16_le("certification_data_type")?;
+    let size = r.u32_le("certification_data_size")?;
     if !(1..=7).contains(&ty) {
         return Err(Error::UnsupportedCertificationDataType(ty));
     }

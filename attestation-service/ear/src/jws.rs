@@ -14,9 +14,30 @@ pub const MAX_TOKEN: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EarError {
-    /// Not a compact ES256 JWS with the expected claims, or not a JWK set.
-    #[error("attestation token is malformed: {0}")]
-    Malformed(&'static str),
+    /// Longer than [`MAX_TOKEN`].
+    #[error("attestation token is too large: {0} bytes")]
+    TooLarge(usize),
+    /// Not three base64url parts separated by dots.
+    #[error("attestation token is not a compact JWS")]
+    NotCompactJws,
+    /// A part that is not base64url without padding.
+    #[error("attestation token is not base64url")]
+    NotBase64,
+    /// A protected header that is not a JSON object with `alg`.
+    #[error("attestation token header is malformed")]
+    BadHeader,
+    /// A header naming another algorithm than ES256.
+    #[error("attestation token algorithm is {0:?}, not ES256")]
+    NotEs256(String),
+    /// A signed payload that is not EAR claims.
+    #[error("attestation token claims are malformed: {0}")]
+    BadClaims(String),
+    /// A JWKS document that is not a JWK set.
+    #[error("JWKS is not a JWK set")]
+    NotJwkSet,
+    /// An EC P-256 JWK whose coordinates are not a point on the curve.
+    #[error("JWK {0:?} is not a P-256 public key")]
+    BadJwk(String),
     /// The token's `kid` is not in the key set.
     #[error("attestation token signed by unknown key {0:?}")]
     UnknownSigningKey(String),
@@ -32,7 +53,7 @@ pub struct Jwks(BTreeMap<String, VerifyingKey>);
 fn b64(s: &str) -> Result<Vec<u8>, EarError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
-        .map_err(|_| EarError::Malformed("base64url"))
+        .map_err(|_| EarError::NotBase64)
 }
 
 impl Jwks {
@@ -50,8 +71,7 @@ impl Jwks {
             x: Option<String>,
             y: Option<String>,
         }
-        let set: Set =
-            serde_json::from_str(text).map_err(|_| EarError::Malformed("JWKS is not a JWK set"))?;
+        let set: Set = serde_json::from_str(text).map_err(|_| EarError::NotJwkSet)?;
         let mut out = BTreeMap::new();
         for k in set.keys {
             let (Some(kid), Some(x), Some(y)) = (k.kid, k.x, k.y) else {
@@ -60,13 +80,13 @@ impl Jwks {
             if k.kty != "EC" || k.crv.as_deref() != Some("P-256") {
                 continue;
             }
+            let bad = || EarError::BadJwk(kid.chars().take(64).collect());
             let (x, y) = (b64(&x)?, b64(&y)?);
             if x.len() != 32 || y.len() != 32 {
-                return Err(EarError::Malformed("JWK coordinates"));
+                return Err(bad());
             }
             let point = [&[4u8][..], &x, &y].concat();
-            let key = VerifyingKey::from_sec1_bytes(&point)
-                .map_err(|_| EarError::Malformed("JWK is not a P-256 point"))?;
+            let key = VerifyingKey::from_sec1_bytes(&point).map_err(|_| bad())?;
             out.insert(kid, key);
         }
         Ok(Self(out))
@@ -99,18 +119,17 @@ struct Header {
 /// [`Claims`]. Times, issuer and appraisal are the caller's to judge.
 pub fn verify_token(token: &str, jwks: &Jwks) -> Result<Claims, EarError> {
     if token.len() > MAX_TOKEN {
-        return Err(EarError::Malformed("too large"));
+        return Err(EarError::TooLarge(token.len()));
     }
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(EarError::Malformed("not a compact JWS"));
+        return Err(EarError::NotCompactJws);
     };
-    let header: Header =
-        serde_json::from_slice(&b64(h)?).map_err(|_| EarError::Malformed("header"))?;
+    let header: Header = serde_json::from_slice(&b64(h)?).map_err(|_| EarError::BadHeader)?;
     if header.alg != "ES256" {
-        return Err(EarError::Malformed("alg is not ES256"));
+        return Err(EarError::NotEs256(header.alg.chars().take(16).collect()));
     }
     let kid = header.kid.unwrap_or_default();
     let key = jwks
@@ -120,8 +139,11 @@ pub fn verify_token(token: &str, jwks: &Jwks) -> Result<Claims, EarError> {
     let sig = Signature::from_slice(&b64(s)?).map_err(|_| EarError::BadSignature)?;
     let signing_input = token
         .get(..h.len() + 1 + p.len())
-        .ok_or(EarError::Malformed("not a compact JWS"))?;
+        .ok_or(EarError::NotCompactJws)?;
     key.verify(signing_input.as_bytes(), &sig)
         .map_err(|_| EarError::BadSignature)?;
-    serde_json::from_slice(&b64(p)?).map_err(|_| EarError::Malformed("claims"))
+    serde_json::from_slice(&b64(p)?).map_err(|e| {
+        // serde's message names the field and the position, never the value.
+        EarError::BadClaims(e.to_string().chars().take(120).collect())
+    })
 }

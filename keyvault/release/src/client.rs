@@ -18,6 +18,7 @@ use phalanx_threshold::Error;
 use phalanx_threshold::derive::{DerivedKey, KeyId};
 use phalanx_threshold::share::{NodeIndex, PublicKeySet};
 use phalanx_threshold::translog::{Hash, SignedTreeHead, TreeHead};
+use phalanx_threshold::wire::DecodeError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::Status;
@@ -25,8 +26,13 @@ use tonic::Status;
 /// Largest gRPC message accepted.
 pub const MAX_MESSAGE: usize = 256 * 1024;
 
-fn hash(b: &[u8]) -> Result<Hash, Error> {
-    b.try_into().map_err(|_| Error::Malformed("hash"))
+/// A field of a gRPC message that does not hold what its type needs.
+fn bad(what: &'static str, field: &'static str) -> Error {
+    DecodeError::Invalid { what, field }.into()
+}
+
+fn hash(b: &[u8], what: &'static str) -> Result<Hash, Error> {
+    b.try_into().map_err(|_| bad(what, "hash"))
 }
 
 /// A signed tree head as sent.
@@ -44,13 +50,13 @@ pub fn head_to_pb(h: &SignedTreeHead) -> pb::TreeHead {
 pub fn head_from_pb(h: &pb::TreeHead) -> Result<SignedTreeHead, Error> {
     Ok(SignedTreeHead {
         head: TreeHead {
-            log_id: hash(&h.log_id)?,
+            log_id: hash(&h.log_id, "tree head")?,
             size: h.size,
-            root: hash(&h.root)?,
+            root: hash(&h.root, "tree head")?,
             timestamp: h.timestamp,
         },
         signature: Signature::from_slice(&h.signature)
-            .map_err(|_| Error::Malformed("tree head signature"))?,
+            .map_err(|_| bad("tree head", "signature"))?,
     })
 }
 
@@ -102,9 +108,17 @@ pub fn response_to_pb(r: &ReleaseResponse) -> pb::ReleaseResponse {
 
 /// A response from its wire form (strict: every hash 32 bytes, a signature, a node).
 pub fn response_from_pb(r: &pb::ReleaseResponse) -> Result<ReleaseResponse, Error> {
-    let node = NodeIndex::new(u16::try_from(r.node).map_err(|_| Error::Malformed("node"))?)?;
-    if r.inclusion_proof.len() > phalanx_threshold::translog::MAX_PROOF_LEN {
-        return Err(Error::Malformed("inclusion proof length"));
+    const WHAT: &str = "release response";
+    let node = NodeIndex::new(u16::try_from(r.node).map_err(|_| bad(WHAT, "node"))?)?;
+    let max = phalanx_threshold::translog::MAX_PROOF_LEN;
+    if r.inclusion_proof.len() > max {
+        return Err(DecodeError::TooLong {
+            what: WHAT,
+            field: "inclusion proof",
+            len: r.inclusion_proof.len(),
+            max,
+        }
+        .into());
     }
     Ok(ReleaseResponse {
         node,
@@ -117,9 +131,9 @@ pub fn response_from_pb(r: &pb::ReleaseResponse) -> Result<ReleaseResponse, Erro
         inclusion_proof: r
             .inclusion_proof
             .iter()
-            .map(|h| hash(h))
+            .map(|h| hash(h, WHAT))
             .collect::<Result<_, _>>()?,
-        tree_head: head_from_pb(r.tree_head.as_ref().ok_or(Error::Malformed("tree head"))?)?,
+        tree_head: head_from_pb(r.tree_head.as_ref().ok_or(bad(WHAT, "tree head"))?)?,
     })
 }
 
@@ -189,7 +203,7 @@ pub async fn audit(
                 .get_ref()
                 .proof
                 .iter()
-                .map(|h| hash(h))
+                .map(|h| hash(h, "consistency proof"))
                 .collect::<Result<_, _>>()
                 .map_err(|_| AuditError::Inconsistent { old, new })?;
             phalanx_threshold::translog::verify_consistency(

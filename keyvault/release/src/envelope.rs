@@ -88,7 +88,7 @@ pub fn seal<R: rand_core::CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<Sealed, Error> {
     let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient_public)
-        .map_err(|_| Error::Malformed("HPKE public key"))?;
+        .map_err(|_| Error::InvalidKey("HPKE public key"))?;
     let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, Kem>(
         &OpModeS::Base,
         &pk,
@@ -97,7 +97,7 @@ pub fn seal<R: rand_core::CryptoRng + ?Sized>(
         b"",
         &mut RngRef(rng),
     )
-    .map_err(|_| Error::Malformed("HPKE seal"))?;
+    .map_err(|_| Error::EnvelopeSeal)?;
     Ok(Sealed {
         enc: enc.to_bytes().to_vec(),
         ciphertext,
@@ -111,7 +111,7 @@ pub fn open(
     sealed: &Sealed,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.enc)
-        .map_err(|_| Error::Malformed("HPKE encapsulated key"))?;
+        .map_err(|_| Error::EnvelopeOpen)?;
     hpke::single_shot_open::<AesGcm256, HkdfSha256, Kem>(
         &OpModeR::Base,
         &key.sk,
@@ -121,7 +121,7 @@ pub fn open(
         b"",
     )
     .map(Zeroizing::new)
-    .map_err(|_| Error::Malformed("HPKE envelope (wrong key, transcript or tampered)"))
+    .map_err(|_| Error::EnvelopeOpen)
 }
 
 pub use phalanx_threshold::derive::PARTIAL_LEN;

@@ -332,7 +332,10 @@ fn open_one(
     let plain = open(recipient, transcript, &r.sealed)?;
     let partial = PartialEvaluation::from_bytes(&plain)?;
     if partial.index != r.node {
-        return Err(Error::Malformed("partial from another member"));
+        return Err(Error::MisattributedPartial {
+            node: r.node,
+            claims: partial.index,
+        });
     }
     Ok(partial)
 }

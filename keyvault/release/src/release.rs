@@ -37,6 +37,7 @@
 use crate::tenant::TeeIdentity;
 use phalanx_ear::{Appraisal, EarError, Evidence, EvidenceMeasurements};
 use phalanx_threshold::derive::KeyId;
+use phalanx_threshold::wire::{Codec, DecodeError, Reader, Writer};
 use serde::Deserialize;
 
 /// The attestation service's public keys (the one JWKS parser, in [`phalanx_ear`]).
@@ -50,15 +51,16 @@ pub const CLOCK_SKEW: i64 = 60;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReleaseError {
-    /// Not a compact ES256 JWS with the expected claims.
-    #[error("attestation token is malformed: {0}")]
-    TokenMalformed(&'static str),
-    /// The token's `kid` is not in the pinned JWKS.
-    #[error("attestation token signed by unknown key {0:?}")]
-    UnknownSigningKey(String),
-    /// The signature does not verify.
-    #[error("attestation token signature is invalid")]
-    BadTokenSignature,
+    /// The token does not verify under the pinned JWKS or is not EAR claims
+    /// ([`EarError::UnknownSigningKey`] when the JWKS may be stale).
+    #[error(transparent)]
+    Token(#[from] EarError),
+    /// The token's claims do not carry exactly one TEE submodule matching its evidence.
+    #[error("attestation token does not carry exactly one TEE submodule")]
+    NotOneSubmodule,
+    /// The token's runtime data is not a worker's runtime data.
+    #[error("attestation token's runtime data: {0}")]
+    RuntimeData(DecodeError),
     /// Issued by another service.
     #[error("attestation token issued by {0:?}, not the trusted issuer")]
     WrongIssuer(String),
@@ -112,16 +114,6 @@ pub enum ReleaseError {
         /// The requested tenant.
         tenant: String,
     },
-}
-
-impl From<EarError> for ReleaseError {
-    fn from(e: EarError) -> Self {
-        match e {
-            EarError::Malformed(what) => ReleaseError::TokenMalformed(what),
-            EarError::UnknownSigningKey(kid) => ReleaseError::UnknownSigningKey(kid),
-            _ => ReleaseError::BadTokenSignature,
-        }
-    }
 }
 
 /// A tenant allowed to derive under further tenants.
@@ -193,43 +185,52 @@ pub struct WorkerRuntimeData {
     pub hpke_public_key: Vec<u8>,
 }
 
-impl WorkerRuntimeData {
-    /// The canonical encoding.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = phalanx_threshold::tag::WORKER_RUNTIME_DATA.to_vec();
+impl Codec for WorkerRuntimeData {
+    const NAME: &'static str = "worker runtime data";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        w.raw(phalanx_threshold::tag::WORKER_RUNTIME_DATA);
         for part in [&self.identity_key, &self.hpke_public_key] {
-            out.extend_from_slice(&(part.len() as u16).to_be_bytes());
-            out.extend_from_slice(part);
+            w.u16(part.len() as u16);
+            w.raw(part);
         }
-        out
     }
 
-    /// Strict decoding: the tag, two length-prefixed fields of at most 133 bytes, and
-    /// nothing after.
-    pub fn decode(bytes: &[u8]) -> Result<Self, ReleaseError> {
-        let bad = ReleaseError::TokenMalformed("worker runtime data");
-        let mut rest = bytes
-            .strip_prefix(phalanx_threshold::tag::WORKER_RUNTIME_DATA)
-            .ok_or(bad.clone())?;
-        let mut field = || -> Result<Vec<u8>, ReleaseError> {
-            let (len, tail) = rest.split_first_chunk::<2>().ok_or(bad.clone())?;
-            let len = usize::from(u16::from_be_bytes(*len));
-            if len > 133 || tail.len() < len {
-                return Err(bad.clone());
-            }
-            let (v, tail) = tail.split_at(len);
-            rest = tail;
-            Ok(v.to_vec())
-        };
-        let identity_key = field()?;
-        let hpke_public_key = field()?;
-        if !rest.is_empty() {
-            return Err(bad);
+    /// Strict: the tag, two length-prefixed keys of at most 133 bytes each.
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let tag = phalanx_threshold::tag::WORKER_RUNTIME_DATA;
+        if r.take(tag.len(), "tag")? != tag {
+            return Err(r.invalid("tag"));
         }
+        let mut key = |field| -> Result<Vec<u8>, DecodeError> {
+            let len = usize::from(r.u16(field)?);
+            if len > 133 {
+                return Err(DecodeError::TooLong {
+                    what: Self::NAME,
+                    field,
+                    len,
+                    max: 133,
+                });
+            }
+            Ok(r.take(len, field)?.to_vec())
+        };
         Ok(Self {
-            identity_key,
-            hpke_public_key,
+            identity_key: key("identity key")?,
+            hpke_public_key: key("HPKE public key")?,
         })
+    }
+}
+
+impl WorkerRuntimeData {
+    /// The canonical encoding ([`Codec`]).
+    pub fn encode(&self) -> Vec<u8> {
+        self.to_bytes()
+    }
+
+    /// Strict decoding of exactly one [`WorkerRuntimeData`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, ReleaseError> {
+        Self::from_bytes(bytes).map_err(ReleaseError::RuntimeData)
     }
 }
 
@@ -352,12 +353,10 @@ pub fn authorize(
 
     // 4. Runtime data and the HPKE key.
     let Some((tee, sub)) = claims.only_submodule() else {
-        return Err(ReleaseError::TokenMalformed(
-            "not exactly one TEE submodule",
-        ));
+        return Err(ReleaseError::NotOneSubmodule);
     };
     if tee != sub.evidence.measurements.tee().as_str() {
-        return Err(ReleaseError::TokenMalformed("unknown TEE submodule"));
+        return Err(ReleaseError::NotOneSubmodule);
     }
     let hash = phalanx_ear::runtime_data_hash(runtime_data);
     if !ct_eq(hash.as_bytes(), sub.runtime_data_hash.as_bytes()) {

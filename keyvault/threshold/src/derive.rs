@@ -12,10 +12,10 @@
 use crate::dleq::{DleqProof, point_bytes};
 use crate::error::Error;
 use crate::share::{KeyShare, NodeIndex, PublicKeySet, lagrange_at_zero};
-use p256::elliptic_curve::PrimeField;
+use crate::wire::{Codec, ReadCurve, Reader, WriteCurve, Writer};
 use p256::elliptic_curve::ops::LinearCombination;
 use p256::hash2curve::GroupDigest;
-use p256::{NistP256, ProjectivePoint, Scalar};
+use p256::{NistP256, ProjectivePoint};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Longest encoded key id.
@@ -54,7 +54,7 @@ impl KeyId {
     pub fn point(&self) -> Result<ProjectivePoint, Error> {
         let input = self.encode_point_input()?;
         NistP256::hash_from_bytes(&[&input], &[crate::tag::KEY_ID_TO_CURVE])
-            .map_err(|_| Error::Malformed("key id"))
+            .map_err(|_| Error::Internal("hash to curve of the key id"))
     }
 }
 
@@ -215,53 +215,55 @@ pub fn hkdf_key(y: &ProjectivePoint, key_id: &KeyId) -> Result<DerivedKey, Error
     ikm.zeroize();
     let mut out = [0u8; 32];
     hk.expand(&info, &mut out)
-        .map_err(|_| Error::Malformed("HKDF length"))?;
+        .map_err(|_| Error::Internal("HKDF output length"))?;
     Ok(DerivedKey(out))
 }
 
 /// Length of an encoded [`PartialEvaluation`]: index, compressed point, two scalars.
 pub const PARTIAL_LEN: usize = 2 + 33 + 32 + 32;
 
-impl PartialEvaluation {
-    /// `index ‖ SEC1-compressed Y ‖ c ‖ s`.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(PARTIAL_LEN);
-        out.extend_from_slice(&self.index.get().to_be_bytes());
-        out.extend_from_slice(&crate::dleq::point_bytes(&self.value));
-        out.extend_from_slice(&self.proof.c.to_repr());
-        out.extend_from_slice(&self.proof.s.to_repr());
-        out
+impl Codec for PartialEvaluation {
+    const NAME: &'static str = "partial evaluation";
+    type Error = Error;
+
+    /// `index ‖ SEC1-compressed Y (33 bytes) ‖ c ‖ s`.
+    fn encode(&self, w: &mut Writer) {
+        w.index(self.index);
+        w.raw(&crate::dleq::point_bytes(&self.value));
+        w.scalar(&self.proof.c);
+        w.scalar(&self.proof.s);
     }
 
-    /// Strict decoding: exact length, non-zero index, a valid non-identity point,
-    /// canonical scalars.
-    pub fn from_bytes(b: &[u8]) -> Result<Self, Error> {
-        if b.len() != PARTIAL_LEN {
-            return Err(Error::Malformed("partial evaluation length"));
-        }
-        let (idx, rest) = b.split_at(2);
-        let (point, rest) = rest.split_at(33);
-        let (c, s) = rest.split_at(32);
-        let idx: [u8; 2] = idx.try_into().map_err(|_| Error::Malformed("index"))?;
-        let index = NodeIndex::new(u16::from_be_bytes(idx))?;
+    /// Strict: non-zero index, a valid non-identity point, canonical scalars.
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        let index = r.index("index")?;
         // A compressed public key: on the curve and not the identity.
+        let point = r.array::<33>("value")?;
         if !matches!(point.first(), Some(0x02 | 0x03)) {
-            return Err(Error::Malformed("partial evaluation point"));
+            return Err(r.invalid("value").into());
         }
-        let value = p256::PublicKey::from_sec1_bytes(point)
+        let value = p256::PublicKey::from_sec1_bytes(&point)
             .map(|pk| pk.to_projective())
-            .map_err(|_| Error::Malformed("partial evaluation point"))?;
-        let scalar = |bytes: &[u8]| -> Result<Scalar, Error> {
-            let repr = p256::FieldBytes::try_from(bytes).map_err(|_| Error::Malformed("scalar"))?;
-            Option::from(Scalar::from_repr(repr)).ok_or(Error::Malformed("non-canonical scalar"))
-        };
+            .map_err(|_| r.invalid("value"))?;
         Ok(Self {
             index,
             value,
             proof: crate::dleq::DleqProof {
-                c: scalar(c)?,
-                s: scalar(s)?,
+                c: r.scalar("proof challenge")?,
+                s: r.scalar("proof response")?,
             },
         })
+    }
+}
+
+impl PartialEvaluation {
+    /// The [`Codec`] encoding ([`PARTIAL_LEN`] bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        Codec::to_bytes(self)
+    }
+
+    /// Strict decoding of exactly one [`PartialEvaluation`].
+    pub fn from_bytes(b: &[u8]) -> Result<Self, Error> {
+        <Self as Codec>::from_bytes(b)
     }
 }

@@ -649,7 +649,7 @@ pub fn interpolate_coefficients(
             denom *= xi.scalar() - xj.scalar();
         }
         let inv = Option::<Scalar>::from(denom.invert())
-            .ok_or(Error::Malformed("interpolation points"))?;
+            .ok_or(Error::Internal("interpolation (repeated points)"))?;
         for (c, b) in coeffs.iter_mut().zip(&basis) {
             *c += *b * inv * yi;
         }
@@ -660,7 +660,7 @@ pub fn interpolate_coefficients(
         at_zero += *y * lagrange_at_zero(&xs, *x)?;
     }
     if coeffs.first() != Some(&at_zero) {
-        return Err(Error::Malformed("interpolation"));
+        return Err(Error::Internal("interpolation check"));
     }
     Ok(coeffs)
 }

@@ -42,13 +42,13 @@ fn challenge(context: &[u8], points: [&ProjectivePoint; 5]) -> Result<Scalar, Er
     }
     transcript.extend_from_slice(b"Challenge");
     let ctx_len = u16::try_from(context.len())
-        .map_err(|_| Error::Malformed("DLEQ context"))?
+        .map_err(|_| Error::Internal("DLEQ context length"))?
         .to_be_bytes();
     hash_to_scalar::<NistP256, ExpandMsgXmd<Sha256>, p256::elliptic_curve::consts::U48>(
         &[&transcript],
         &[crate::tag::DLEQ_CHALLENGE, &ctx_len, context],
     )
-    .map_err(|_| Error::Malformed("DLEQ challenge"))
+    .map_err(|_| Error::Internal("DLEQ challenge hash"))
 }
 
 impl DleqProof {

@@ -82,7 +82,7 @@ impl IdentityKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         SigningKey::from_slice(bytes)
             .map(Self)
-            .map_err(|_| Error::Malformed("identity key"))
+            .map_err(|_| Error::InvalidKey("identity key"))
     }
 
     /// The public key.

@@ -65,4 +65,4 @@ pub mod tag;
 pub mod translog;
 pub mod wire;
 
-pub use error::Error;
+pub use error::{Error, LogProof};

@@ -356,7 +356,7 @@ pub fn reshare_finish(
             .collect(),
     );
     if commitments.constant() != old_public.master_public_key() {
-        return Err(Error::Malformed("reshare changed the master public key"));
+        return Err(Error::MasterKeyChanged);
     }
     let new_public = PublicKeySet::new(commitments, new_members);
     let new_share = KeyShare {

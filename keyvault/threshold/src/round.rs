@@ -28,7 +28,10 @@ use crate::error::Error;
 use crate::lifecycle::{self, SubComplaint, SubDeal, SubDealing, SubShare};
 use crate::share::EpochState;
 use crate::share::{KeyShare, NodeIndex, PublicKeySet};
-use crate::wire::{Reader, Writer, get_public_set, put_public_set};
+use crate::wire::{
+    DecodeError, MAX_ITEMS, ReadCurve, Reader, WriteCurve, Writer, get_indices, get_points,
+    get_public_set, put_public_set,
+};
 use p256::ecdsa::VerifyingKey;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -175,7 +178,7 @@ impl RoundSpec {
     /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
-        w.0.extend_from_slice(&self.nonce);
+        w.raw(&self.nonce);
         match &self.kind {
             RoundKind::Dkg { epoch, threshold } => {
                 w.u8(1);
@@ -208,27 +211,29 @@ impl RoundSpec {
     /// Parses [`RoundSpec::encode`] and checks it like [`RoundSpec::new`].
     pub fn decode(b: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(b, "round spec");
-        let nonce = r.fixed::<16>()?;
-        let kind = match r.u8()? {
+        let nonce = r.array::<16>("nonce")?;
+        let kind = match r.u8("round kind")? {
             1 => RoundKind::Dkg {
-                epoch: r.u64()?,
-                threshold: r.u16()?,
+                epoch: r.u64("epoch")?,
+                threshold: r.u16("threshold")?,
             },
-            2 => RoundKind::Refresh { epoch: r.u64()? },
+            2 => RoundKind::Refresh {
+                epoch: r.u64("epoch")?,
+            },
             3 => RoundKind::Reshare {
-                epoch: r.u64()?,
-                dealers: r.list(Reader::index)?,
-                new_threshold: r.u16()?,
+                epoch: r.u64("epoch")?,
+                dealers: get_indices(&mut r, "dealers")?,
+                new_threshold: r.u16("new threshold")?,
             },
-            _ => return Err(Error::Malformed("round kind")),
+            _ => return Err(r.invalid("round kind").into()),
         };
-        let participants = r.list(|r| {
-            let index = r.index()?;
-            let identity = VerifyingKey::from_sec1_bytes(r.bytes(65)?)
-                .map_err(|_| Error::Malformed("participant identity"))?;
-            let url = String::from_utf8(r.bytes(512)?.to_vec())
-                .map_err(|_| Error::Malformed("participant url"))?;
-            Ok(Participant {
+        let participants = r.list("participants", MAX_ITEMS, |r| {
+            let index = r.index("participant index")?;
+            let identity = VerifyingKey::from_sec1_bytes(r.bytes("participant identity", 65)?)
+                .map_err(|_| r.invalid("participant identity"))?;
+            let url = String::from_utf8(r.bytes("participant url", 512)?.to_vec())
+                .map_err(|_| r.invalid("participant url"))?;
+            Ok::<_, Error>(Participant {
                 index,
                 identity,
                 url,
@@ -237,7 +242,11 @@ impl RoundSpec {
         r.finish()?;
         let spec = Self::new(nonce, kind, participants)?;
         if spec.encode() != b {
-            return Err(Error::Malformed("round spec (not canonical)"));
+            return Err(DecodeError::Invalid {
+                what: "round spec",
+                field: "encoding (not canonical)",
+            }
+            .into());
         }
         Ok(spec)
     }
@@ -327,8 +336,8 @@ pub fn peer_message_bytes(
     private: &[u8],
 ) -> Vec<u8> {
     let mut w = Writer::default();
-    w.0.extend_from_slice(PEER_MESSAGE);
-    w.0.extend_from_slice(id);
+    w.raw(PEER_MESSAGE);
+    w.raw(id);
     w.u8(phase);
     w.index(sender);
     w.u16(recipient);
@@ -362,9 +371,7 @@ impl CommitCertificate {
         let id = spec.id();
         let d = digest(&id, public);
         if self.confirmations.len() != spec.participants.len() {
-            return Err(Error::Malformed(
-                "certificate: not one confirmation per participant",
-            ));
+            return Err(Error::IncompleteCertificate);
         }
         for p in &spec.participants {
             let sig = self
@@ -394,20 +401,24 @@ impl CommitCertificate {
     /// signatures, nothing after.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes, "commit certificate");
-        let items = r.list(|r| {
-            let i = r.index()?;
+        let items = r.list("confirmations", MAX_ITEMS, |r| {
+            let i = r.index("confirmation index")?;
             let s: [u8; 64] = r
-                .bytes(64)?
+                .bytes("confirmation signature", 64)?
                 .try_into()
-                .map_err(|_| Error::Malformed("certificate signature length"))?;
-            Ok((i, s))
+                .map_err(|_| r.invalid("confirmation signature"))?;
+            Ok::<_, Error>((i, s))
         })?;
         r.finish()?;
         let mut confirmations = BTreeMap::new();
         let mut last = None;
         for (i, s) in items {
             if last.is_some_and(|l| l >= i) {
-                return Err(Error::Malformed("certificate indices not increasing"));
+                return Err(DecodeError::Invalid {
+                    what: "commit certificate",
+                    field: "confirmation indices (not increasing)",
+                }
+                .into());
             }
             last = Some(i);
             confirmations.insert(i, s);
@@ -469,10 +480,10 @@ fn put_share(w: &mut Writer, dealer: NodeIndex, recipient: NodeIndex, values: &[
 
 fn get_dkg_share(r: &mut Reader<'_>) -> Result<dkg::PrivateShare, Error> {
     Ok(dkg::PrivateShare {
-        dealer: r.index()?,
-        recipient: r.index()?,
-        s: r.secret()?,
-        s_prime: r.secret()?,
+        dealer: r.index("dealer")?,
+        recipient: r.index("recipient")?,
+        s: r.secret("share")?,
+        s_prime: r.secret("blinding share")?,
     })
 }
 
@@ -487,9 +498,9 @@ fn put_dkg_share(w: &mut Writer, s: &dkg::PrivateShare) {
 
 fn get_sub_share(r: &mut Reader<'_>) -> Result<SubShare, Error> {
     Ok(SubShare {
-        dealer: r.index()?,
-        recipient: r.index()?,
-        value: r.secret()?,
+        dealer: r.index("dealer")?,
+        recipient: r.index("recipient")?,
+        value: r.secret("share")?,
     })
 }
 
@@ -501,7 +512,9 @@ fn put_pairs(w: &mut Writer, pairs: &[(NodeIndex, NodeIndex)]) {
 }
 
 fn get_pairs(r: &mut Reader<'_>) -> Result<Vec<(NodeIndex, NodeIndex)>, Error> {
-    r.list(|r| Ok((r.index()?, r.index()?)))
+    r.list("pairs", MAX_ITEMS, |r| {
+        Ok::<_, Error>((r.index("accuser")?, r.index("accused")?))
+    })
 }
 
 /// Every sender's public message of a phase, with what it should hold (for errors).
@@ -525,7 +538,7 @@ fn dkg_complain(
     let mut deals = Vec::new();
     let mut shares = Vec::new();
     for (&from, m) in incoming {
-        if let Some(commitments) = parse(&m.public, "deal", |r| r.list(Reader::point)) {
+        if let Some(commitments) = parse(&m.public, "deal", |r| get_points(r, "commitments")) {
             deals.push(dkg::Deal {
                 dealer: from,
                 commitments,
@@ -573,7 +586,9 @@ fn dkg_qualify(
 ) -> Result<dkg::Qualified, Error> {
     let mut answers = Vec::new();
     for (from, b, what) in publics(incoming, "answers") {
-        for share in parse(b, what, |r| r.list(get_dkg_share)).unwrap_or_default() {
+        for share in
+            parse(b, what, |r| r.list("shares", MAX_ITEMS, get_dkg_share)).unwrap_or_default()
+        {
             if share.dealer == from {
                 answers.push(dkg::Answer { share });
             }
@@ -596,7 +611,7 @@ fn dkg_extract(
 ) -> dkg::Extracting {
     let mut extractions = Vec::new();
     for (from, b, what) in publics(incoming, "extraction") {
-        if let Some(commitments) = parse(b, what, |r| r.list(Reader::point))
+        if let Some(commitments) = parse(b, what, |r| get_points(r, "commitments"))
             && !commitments.is_empty()
         {
             extractions.push(dkg::Extraction {
@@ -619,7 +634,9 @@ fn dkg_reveal(
 ) -> dkg::Extracting {
     let mut complaints = Vec::new();
     for (from, b, what) in publics(incoming, "extraction complaints") {
-        for share in parse(b, what, |r| r.list(get_dkg_share)).unwrap_or_default() {
+        for share in
+            parse(b, what, |r| r.list("shares", MAX_ITEMS, get_dkg_share)).unwrap_or_default()
+        {
             if share.recipient == from {
                 complaints.push(dkg::ExtractionComplaint { share });
             }
@@ -634,7 +651,9 @@ fn dkg_reveal(
 fn dkg_revealed(incoming: &BTreeMap<NodeIndex, Incoming>) -> Vec<dkg::ReconstructionShare> {
     let mut revealed = Vec::new();
     for (from, b, what) in publics(incoming, "reconstruction") {
-        for share in parse(b, what, |r| r.list(get_dkg_share)).unwrap_or_default() {
+        for share in
+            parse(b, what, |r| r.list("shares", MAX_ITEMS, get_dkg_share)).unwrap_or_default()
+        {
             if share.recipient == from {
                 revealed.push(dkg::ReconstructionShare { share });
             }
@@ -717,11 +736,9 @@ impl Engine {
                 State::Dkg1(dealt)
             }
             RoundKind::Refresh { .. } => {
-                let cur = current.ok_or(Error::NotEnoughShares { have: 0, need: 1 })?;
+                let cur = current.ok_or(Error::NoShare)?;
                 if cur.public.members().collect::<Vec<_>>() != members {
-                    return Err(Error::Malformed(
-                        "refresh committee differs from the epoch's",
-                    ));
+                    return Err(Error::CommitteeChanged);
                 }
                 let (dealing, deal, shares) = lifecycle::refresh_deal(&cur.public, me, rng)?;
                 Self::sub_deal(&mut out, None, &deal, &shares);
@@ -746,7 +763,7 @@ impl Engine {
                     shares: Vec::new(),
                 };
                 if dealers.contains(&me) {
-                    let cur = current.ok_or(Error::NotEnoughShares { have: 0, need: 1 })?;
+                    let cur = current.ok_or(Error::NoShare)?;
                     let (dealing, deal, shares) = lifecycle::reshare_deal(
                         &cur.share,
                         &members,
@@ -835,7 +852,7 @@ impl Engine {
                 State::Sub3(sub, complaints)
             }
             State::Sub3(sub, complaints) => return self.sub_finish(&sub, &complaints, incoming),
-            State::Done => return Err(Error::Malformed("round already finished")),
+            State::Done => return Err(Error::RoundFinished),
         };
         self.phase += 1;
         Ok(Step::Send(Outgoing {
@@ -863,7 +880,7 @@ impl Engine {
                 } else {
                     None
                 };
-                Ok((old, r.list(Reader::point)?))
+                Ok((old, get_points(r, "commitments")?))
             });
             let Some((old, commitments)) = parsed else {
                 continue;
@@ -873,15 +890,11 @@ impl Engine {
                 // one this member holds, if it holds one.
                 let bytes = crate::wire::public_set_bytes(&old);
                 if agreed_old.get_or_insert_with(|| bytes.clone()) != &bytes {
-                    return Err(Error::Malformed(
-                        "dealers disagree on the old public key set",
-                    ));
+                    return Err(Error::OldSetDisagreement);
                 }
                 match &sub.old_public {
                     Some(mine) if mine != &old => {
-                        return Err(Error::Malformed(
-                            "dealer's old public key set differs from ours",
-                        ));
+                        return Err(Error::OldSetDisagreement);
                     }
                     Some(_) => {}
                     None => sub.old_public = Some(old),
@@ -914,15 +927,15 @@ impl Engine {
     ) -> Result<Step, Error> {
         let mut answers = Vec::new();
         for (from, b, what) in publics(incoming, "answers") {
-            for share in parse(b, what, |r| r.list(get_sub_share)).unwrap_or_default() {
+            for share in
+                parse(b, what, |r| r.list("shares", MAX_ITEMS, get_sub_share)).unwrap_or_default()
+            {
                 if share.dealer == from {
                     answers.push(lifecycle::SubAnswer { share });
                 }
             }
         }
-        let old_public = sub.old_public.as_ref().ok_or(Error::Malformed(
-            "no dealer presented the old public key set",
-        ))?;
+        let old_public = sub.old_public.as_ref().ok_or(Error::OldSetDisagreement)?;
         let output = match &self.spec.kind {
             RoundKind::Reshare { new_threshold, .. } => lifecycle::reshare_finish(
                 self.me,
@@ -935,10 +948,7 @@ impl Engine {
                 &answers,
             )?,
             _ => {
-                let old = sub
-                    .old
-                    .as_ref()
-                    .ok_or(Error::NotEnoughShares { have: 0, need: 1 })?;
+                let old = sub.old.as_ref().ok_or(Error::NoShare)?;
                 lifecycle::refresh_finish(
                     &old.share,
                     old_public,

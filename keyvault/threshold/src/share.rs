@@ -209,7 +209,7 @@ pub fn lagrange_at_zero(set: &[NodeIndex], i: NodeIndex) -> Result<Scalar, Error
     // den is non-zero: indices are distinct and non-zero, and far below the group order.
     Option::<Scalar>::from(den.invert())
         .map(|inv| num * inv)
-        .ok_or(Error::Malformed("Lagrange denominator"))
+        .ok_or(Error::Internal("Lagrange denominator"))
 }
 
 /// A member's share of the master secret.

@@ -18,7 +18,7 @@
 //! leaf hashes a node stores ([`MerkleLog::from_leaf_hashes`]). The verification
 //! functions need nothing but the proof, sizes and roots. Nothing here is secret.
 
-use crate::error::Error;
+use crate::error::{Error, LogProof};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -124,11 +124,10 @@ impl MerkleLog {
 
     /// The hash of leaves `[start, start + size)`, `size ≥ 1`, within the tree.
     fn subtree(&self, start: u64, size: u64) -> Result<Hash, Error> {
-        let end = start
-            .checked_add(size)
-            .ok_or(Error::Malformed("log range"))?;
+        let out_of_range = Error::OutOfRange { size: self.size() };
+        let end = start.checked_add(size).ok_or(out_of_range.clone())?;
         if size == 0 || end > self.size() {
-            return Err(Error::Malformed("log range"));
+            return Err(out_of_range);
         }
         if size.is_power_of_two() && start.is_multiple_of(size) {
             let level = size.trailing_zeros() as usize;
@@ -137,7 +136,7 @@ impl MerkleLog {
                 .get(level)
                 .and_then(|row| row.get(usize::try_from(start >> level).ok()?))
                 .copied()
-                .ok_or(Error::Malformed("log range"));
+                .ok_or(out_of_range);
         }
         let k = split(size);
         Ok(node_hash(
@@ -163,7 +162,7 @@ impl MerkleLog {
     /// (RFC 9162 §2.1.3.1), leaf side first.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
         if index >= size || size > self.size() {
-            return Err(Error::Malformed("inclusion proof range"));
+            return Err(Error::OutOfRange { size: self.size() });
         }
         let (mut start, mut n, mut m) = (0u64, size, index);
         let mut path = Vec::new();
@@ -187,7 +186,7 @@ impl MerkleLog {
     /// (RFC 9162 §2.1.4.1).
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, Error> {
         if old == 0 || old > new || new > self.size() {
-            return Err(Error::Malformed("consistency proof range"));
+            return Err(Error::OutOfRange { size: self.size() });
         }
         let mut proof = Vec::new();
         // SUBPROOF(m, D[start:start+n], b), unrolled.
@@ -222,7 +221,7 @@ pub fn verify_inclusion(
     proof: &[Hash],
     root: &Hash,
 ) -> Result<(), Error> {
-    let bad = Err(Error::Malformed("inclusion proof does not verify"));
+    let bad = Err(Error::ProofFailed(LogProof::Inclusion));
     if index >= size || proof.len() > MAX_PROOF_LEN {
         return bad;
     }
@@ -258,7 +257,7 @@ pub fn verify_consistency(
     new_root: &Hash,
     proof: &[Hash],
 ) -> Result<(), Error> {
-    let bad = Err(Error::Malformed("consistency proof does not verify"));
+    let bad = Err(Error::ProofFailed(LogProof::Consistency));
     if old_size > new_size || proof.len() > MAX_PROOF_LEN {
         return bad;
     }
@@ -366,10 +365,10 @@ impl SignedTreeHead {
     /// some other log.
     pub fn verify(&self, key: &VerifyingKey) -> Result<&TreeHead, Error> {
         if self.head.log_id != log_id(key) {
-            return Err(Error::Malformed("tree head names another log"));
+            return Err(Error::HeadOfAnotherLog);
         }
         key.verify(&self.head.signed_bytes(), &self.signature)
-            .map_err(|_| Error::Malformed("tree head signature does not verify"))?;
+            .map_err(|_| Error::BadHeadSignature)?;
         Ok(&self.head)
     }
 }

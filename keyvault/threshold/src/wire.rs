@@ -1,159 +1,89 @@
-//! The byte encoding of round payloads between gatekeepers and of public key sets, with
-//! a strict decoder: every length is bounded before anything is allocated, points must
-//! be compressed SEC1 (or the one-byte identity), scalars canonical, and trailing bytes
-//! are an error. Decoding untrusted bytes never panics.
+//! The threshold scheme's values in the one codec of Phalanx ([`phalanx_types::codec`]):
+//! points, scalars, node indices and public key sets, for round payloads between
+//! gatekeepers, the sealed state and the registry. Decoding is strict: every length is
+//! bounded before anything is allocated, points must be compressed SEC1 (or the one-byte
+//! identity), scalars canonical, and trailing bytes are an error. Decoding untrusted
+//! bytes never panics.
 
 use crate::error::Error;
 use crate::share::{Commitments, NodeIndex, PublicKeySet, SecretScalar};
 use p256::elliptic_curve::PrimeField;
 use p256::{ProjectivePoint, Scalar};
+pub use phalanx_types::codec::{Codec, DecodeError, Reader, Writer};
 
 /// Most items in one list (members, commitments, complaints): above any committee.
 pub const MAX_ITEMS: usize = 1024;
 
-/// Appends big-endian integers, points, scalars and lists.
-#[derive(Debug, Default)]
-pub struct Writer(pub Vec<u8>);
+/// Writes the threshold scheme's values with the one codec's [`Writer`].
+pub trait WriteCurve {
+    /// A node index (`u16`).
+    fn index(&mut self, i: NodeIndex);
+    /// `len (u8) ‖ compressed SEC1` (identity: one zero byte).
+    fn point(&mut self, p: &ProjectivePoint);
+    /// 32 bytes, big-endian.
+    fn scalar(&mut self, s: &Scalar);
+}
 
-impl Writer {
-    /// `u8`.
-    pub fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    /// `u16` BE.
-    pub fn u16(&mut self, v: u16) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-    /// `u64` BE.
-    pub fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-    /// A node index.
-    pub fn index(&mut self, i: NodeIndex) {
+impl WriteCurve for Writer {
+    fn index(&mut self, i: NodeIndex) {
         self.u16(i.get());
     }
-    /// `len (u8) ‖ compressed SEC1` (identity: one zero byte).
-    pub fn point(&mut self, p: &ProjectivePoint) {
+    fn point(&mut self, p: &ProjectivePoint) {
         let b = crate::dleq::point_bytes(p);
-        self.0.push(b.len() as u8);
-        self.0.extend_from_slice(&b);
+        self.u8(b.len() as u8);
+        self.raw(&b);
     }
-    /// 32 bytes, big-endian.
-    pub fn scalar(&mut self, s: &Scalar) {
-        self.0.extend_from_slice(&s.to_repr());
-    }
-    /// `len (u32) ‖ bytes`.
-    pub fn bytes(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(&(b.len() as u32).to_be_bytes());
-        self.0.extend_from_slice(b);
-    }
-    /// `count (u16) ‖ items`.
-    pub fn list<T>(&mut self, items: &[T], mut each: impl FnMut(&mut Self, &T)) {
-        self.u16(items.len() as u16);
-        for i in items {
-            each(self, i);
-        }
+    fn scalar(&mut self, s: &Scalar) {
+        self.raw(&s.to_repr());
     }
 }
 
-/// Reads what [`Writer`] wrote; every method fails on short input.
-#[derive(Debug)]
-pub struct Reader<'a> {
-    rest: &'a [u8],
-    what: &'static str,
-}
-
-impl<'a> Reader<'a> {
-    /// A reader over `bytes`; errors say `malformed {what}`.
-    pub fn new(bytes: &'a [u8], what: &'static str) -> Self {
-        Self { rest: bytes, what }
-    }
-    fn bad(&self) -> Error {
-        Error::Malformed(self.what)
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        if self.rest.len() < n {
-            return Err(self.bad());
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-    /// Exactly `N` bytes.
-    pub fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Error> {
-        let bad = self.bad();
-        self.take(N)?.try_into().map_err(|_| bad)
-    }
-    /// `u8`.
-    pub fn u8(&mut self) -> Result<u8, Error> {
-        Ok(self.fixed::<1>()?[0])
-    }
-    /// `u16` BE.
-    pub fn u16(&mut self) -> Result<u16, Error> {
-        Ok(u16::from_be_bytes(self.fixed()?))
-    }
-    /// `u64` BE.
-    pub fn u64(&mut self) -> Result<u64, Error> {
-        Ok(u64::from_be_bytes(self.fixed()?))
-    }
+/// Reads what [`WriteCurve`] wrote, strictly, with the one codec's [`Reader`].
+pub trait ReadCurve {
     /// A non-zero node index.
-    pub fn index(&mut self) -> Result<NodeIndex, Error> {
-        NodeIndex::new(self.u16()?)
+    fn index(&mut self, field: &'static str) -> Result<NodeIndex, Error>;
+    /// A point as [`WriteCurve::point`] wrote it: compressed SEC1 with tag 2 or 3, or
+    /// the one-byte identity.
+    fn point(&mut self, field: &'static str) -> Result<ProjectivePoint, Error>;
+    /// A canonical scalar.
+    fn scalar(&mut self, field: &'static str) -> Result<Scalar, Error>;
+    /// A secret scalar.
+    fn secret(&mut self, field: &'static str) -> Result<SecretScalar, Error> {
+        self.scalar(field).map(SecretScalar::new)
     }
-    /// A point as [`Writer::point`] wrote it.
-    pub fn point(&mut self) -> Result<ProjectivePoint, Error> {
-        let len = usize::from(self.u8()?);
-        let b = self.take(len)?;
+}
+
+impl ReadCurve for Reader<'_> {
+    fn index(&mut self, field: &'static str) -> Result<NodeIndex, Error> {
+        NodeIndex::new(self.u16(field)?)
+    }
+    fn point(&mut self, field: &'static str) -> Result<ProjectivePoint, Error> {
+        let len = usize::from(self.u8(field)?);
+        let b = self.take(len, field)?;
         match b {
             [0] => Ok(ProjectivePoint::IDENTITY),
             // Tags 2 and 3 only: p256 also takes the "compact" tag 5, a second
             // encoding of the same point.
             [2 | 3, ..] if len == 33 => p256::PublicKey::from_sec1_bytes(b)
                 .map(|p| p.to_projective())
-                .map_err(|_| self.bad()),
-            _ => Err(self.bad()),
+                .map_err(|_| self.invalid(field).into()),
+            _ => Err(self.invalid(field).into()),
         }
     }
-    /// A canonical scalar.
-    pub fn scalar(&mut self) -> Result<Scalar, Error> {
-        let repr = p256::FieldBytes::from(self.fixed::<32>()?);
-        Option::from(Scalar::from_repr(repr)).ok_or_else(|| self.bad())
+    fn scalar(&mut self, field: &'static str) -> Result<Scalar, Error> {
+        let repr = p256::FieldBytes::from(self.array::<32>(field)?);
+        Option::from(Scalar::from_repr(repr)).ok_or_else(|| self.invalid(field).into())
     }
-    /// A secret scalar.
-    pub fn secret(&mut self) -> Result<SecretScalar, Error> {
-        self.scalar().map(SecretScalar::new)
-    }
-    /// `len (u32) ‖ bytes`, at most `max` bytes.
-    pub fn bytes(&mut self, max: usize) -> Result<&'a [u8], Error> {
-        let len = u32::from_be_bytes(self.fixed()?) as usize;
-        if len > max {
-            return Err(self.bad());
-        }
-        self.take(len)
-    }
-    /// `count (u16) ‖ items`, at most [`MAX_ITEMS`].
-    pub fn list<T>(
-        &mut self,
-        mut each: impl FnMut(&mut Self) -> Result<T, Error>,
-    ) -> Result<Vec<T>, Error> {
-        let n = usize::from(self.u16()?);
-        if n > MAX_ITEMS {
-            return Err(self.bad());
-        }
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(each(self)?);
-        }
-        Ok(out)
-    }
-    /// Fails unless everything was read.
-    pub fn finish(self) -> Result<(), Error> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(self.bad())
-        }
-    }
+}
+
+/// `count ‖ points` (commitments).
+pub fn get_points(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<ProjectivePoint>, Error> {
+    r.list(field, MAX_ITEMS, |r| r.point(field))
+}
+
+/// `count ‖ node indices`.
+pub fn get_indices(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<NodeIndex>, Error> {
+    r.list(field, MAX_ITEMS, |r| r.index(field))
 }
 
 /// `t ‖ commitments ‖ n ‖ members` of a public key set.
@@ -165,8 +95,8 @@ pub fn put_public_set(w: &mut Writer, public: &PublicKeySet) {
 
 /// Reads a public key set; the threshold must be in `1..=n` and members distinct.
 pub fn get_public_set(r: &mut Reader<'_>) -> Result<PublicKeySet, Error> {
-    let commitments = r.list(Reader::point)?;
-    let members = r.list(Reader::index)?;
+    let commitments = get_points(r, "commitments")?;
+    let members = get_indices(r, "members")?;
     let t = commitments.len();
     if t == 0 || t > members.len() {
         return Err(Error::InvalidThreshold {
@@ -186,20 +116,26 @@ pub fn get_public_set(r: &mut Reader<'_>) -> Result<PublicKeySet, Error> {
     Ok(PublicKeySet::new(Commitments(commitments), &members))
 }
 
+impl Codec for PublicKeySet {
+    const NAME: &'static str = "public key set";
+    type Error = Error;
+    fn encode(&self, w: &mut Writer) {
+        put_public_set(w, self);
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        get_public_set(r)
+    }
+}
+
 /// The public key set alone, as bytes (the digest input of round confirmations and the
 /// `Status` answer).
 pub fn public_set_bytes(public: &PublicKeySet) -> Vec<u8> {
-    let mut w = Writer::default();
-    put_public_set(&mut w, public);
-    w.0
+    public.to_bytes()
 }
 
 /// Parses [`public_set_bytes`].
 pub fn public_set_from_bytes(b: &[u8]) -> Result<PublicKeySet, Error> {
-    let mut r = Reader::new(b, "public key set");
-    let p = get_public_set(&mut r)?;
-    r.finish()?;
-    Ok(p)
+    PublicKeySet::from_bytes(b)
 }
 
 #[cfg(test)]
@@ -241,13 +177,10 @@ mod tests {
         let mut w = Writer::default();
         w.point(&ProjectivePoint::IDENTITY);
         let mut r = Reader::new(&w.0, "p");
-        assert_eq!(r.point().unwrap(), ProjectivePoint::IDENTITY);
+        assert_eq!(r.point("p").unwrap(), ProjectivePoint::IDENTITY);
         r.finish().unwrap();
         let mut w = Writer::default();
         w.u16(u16::MAX);
-        assert!(Reader::new(&w.0, "l").list(Reader::u8).is_err());
-        let mut w = Writer::default();
-        w.bytes(&[1; 10]);
-        assert!(Reader::new(&w.0, "b").bytes(9).is_err());
+        assert!(get_points(&mut Reader::new(&w.0, "l"), "l").is_err());
     }
 }

@@ -5,14 +5,19 @@
 //! - [`tag`]: the one registry of domain tags. Every hash, KDF input, signature and MAC
 //!   in Phalanx starts from one of these, so no value computed for one purpose can be
 //!   replayed as another; a test checks that no two are equal or prefix one another.
+//! - [`codec`]: the one binary codec: a bounds-checked [`codec::Reader`] (big-endian for
+//!   Phalanx's messages, little-endian for Intel's), a [`codec::Writer`], the
+//!   [`codec::Codec`] trait pairing each type's encoder and decoder, and the typed
+//!   [`codec::DecodeError`].
 //! - [`hex`](mod@hex): fixed-size byte strings as lower-case hex in JSON ([`hex::Hex`]),
 //!   parsed strictly (exact length, optional `0x`).
 //!
 //! - `shutdown` (feature `signal`): the one shutdown signal (Ctrl-C or SIGTERM) of every
 //!   Phalanx process.
 //!
-//! No I/O, no async runtime, two dependencies (serde, hex) by default.
+//! No I/O, no async runtime, three dependencies (serde, hex, thiserror) by default.
 
+pub mod codec;
 pub mod hex;
 
 /// The wall clock in unix seconds: the one clock of every Phalanx process (libraries
