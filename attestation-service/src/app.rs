@@ -15,6 +15,7 @@ use crate::source::{CollateralCache, CollateralSource, PcsClient};
 use crate::store::Store;
 use crate::{TrustAnchors, Verifier};
 use phalanx_ear::TrustRoot;
+use phalanx_types::secret_file;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// A secret file (admin token, simulated PKI) could not be made or read.
+    #[error(transparent)]
+    Secret(#[from] secret_file::SecretFileError),
     /// The configuration is inconsistent.
     #[error("configuration: {0}")]
     Config(String),
@@ -84,21 +88,6 @@ fn private_dir(dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Writes a new secret file with mode 0600 (refusing to overwrite one).
-fn write_secret(path: &Path, data: &[u8]) -> Result<(), StartError> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io("cannot create", path))?;
-    f.write_all(data).map_err(io("cannot write", path))?;
-    f.sync_all().map_err(io("cannot sync", path))
-}
-
 fn admin_secret(
     config: &Config,
 ) -> Result<(zeroize::Zeroizing<String>, Option<PathBuf>), StartError> {
@@ -109,22 +98,13 @@ fn admin_secret(
         Some(p) => (p.clone(), false),
         None => (config.data_dir.join("admin.token"), true),
     };
-    if generated && !path.exists() {
-        let mut raw = zeroize::Zeroizing::new([0u8; 32]);
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), raw.as_mut())
-            .map_err(|_| StartError::Config("no randomness".into()))?;
-        write_secret(&path, hex::encode(raw.as_ref()).as_bytes())?;
-    }
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(&path).map_err(io("cannot read admin secret", &path))?,
-    );
-    let secret = zeroize::Zeroizing::new(text.trim().to_owned());
-    if secret.len() < 16 {
-        return Err(StartError::Config(format!(
-            "the admin secret in {} is shorter than 16 characters",
-            path.display()
-        )));
-    }
+    let secret = if generated {
+        secret_file::admin_secret(&path, |b| {
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), b).is_ok()
+        })?
+    } else {
+        secret_file::read_text(&path, secret_file::MIN_ADMIN_SECRET)?
+    };
     Ok((secret, generated.then_some(path)))
 }
 
@@ -139,7 +119,7 @@ fn sim_pki(dir: &Path, now: i64) -> Result<crate::sim::SimTee, StartError> {
     private_dir(dir)?;
     let sim = SimTee::generate(SimConfig::up_to_date(now.saturating_sub(3600)))
         .map_err(|e| StartError::Sim(e.to_string()))?;
-    write_secret(&state, sim.to_json().as_bytes())?;
+    secret_file::create(&state, zeroize::Zeroizing::new(sim.to_json()).as_bytes())?;
     let root = dir.join("root.pem");
     std::fs::write(&root, sim.root_pem()).map_err(io("cannot write", &root))?;
     Ok(sim)

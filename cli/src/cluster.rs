@@ -78,7 +78,7 @@ pub async fn status(urls: &[String]) -> anyhow::Result<ExitCode> {
                 }));
                 infos.push(i);
             }
-            Err(e) => nodes.push(serde_json::json!({"url": url, "error": e.0})),
+            Err(e) => nodes.push(serde_json::json!({"url": url, "error": e.to_string()})),
         }
     }
     let mut epochs = serde_json::Map::new();
@@ -223,7 +223,7 @@ pub async fn retire(urls: &[String], secret_file: &Path, epoch: u64) -> anyhow::
             Ok(()) => eprintln!("phalanx: {url}: epoch {epoch} retired"),
             Err(e) => {
                 failed = true;
-                eprintln!("phalanx: {}", e.0);
+                eprintln!("phalanx: {}", e);
             }
         }
     }

@@ -570,7 +570,7 @@ pub fn sim_init(dir: &Path, valid_from: i64) -> anyhow::Result<()> {
             state.display()
         );
     }
-    keyvault::store::write_private(&state, zeroize::Zeroizing::new(sim.to_json()).as_bytes())
+    phalanx_types::secret_file::create(&state, zeroize::Zeroizing::new(sim.to_json()).as_bytes())
         .with_context(|| format!("writing {}", state.display()))?;
     write("root.pem", sim.root_pem())?;
     write(

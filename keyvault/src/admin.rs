@@ -13,8 +13,70 @@ use std::time::Duration;
 
 /// What went wrong talking to the cluster.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AdminError(pub String);
+#[non_exhaustive]
+pub enum AdminError {
+    /// The node at `url` could not be reached.
+    #[error("{url}: {source}")]
+    Unreachable {
+        /// The node.
+        url: String,
+        /// tonic's reason.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The node at `url` answered with an error status.
+    #[error("{url}: {code:?}: {message}")]
+    Refused {
+        /// The node.
+        url: String,
+        /// The gRPC status code.
+        code: tonic::Code,
+        /// The node's message.
+        message: String,
+    },
+    /// The node at `url` answered with a field that does not decode.
+    #[error("{url}: malformed {field}")]
+    Malformed {
+        /// The node.
+        url: String,
+        /// The field.
+        field: &'static str,
+    },
+    /// No public key set of the epoch is reported by a majority.
+    #[error("no public key set of epoch {0} has a majority")]
+    NoMajority(u64),
+    /// The admin secret cannot be sent as a header.
+    #[error("admin secret is not header-safe")]
+    SecretNotHeaderSafe,
+    /// A round did not settle in time.
+    #[error(
+        "round not settled in {timeout:?}: committed {committed}, aborted {aborted:?}, others {unsettled:?}"
+    )]
+    NotSettled {
+        /// How long was waited.
+        timeout: Duration,
+        /// Nodes that committed.
+        committed: usize,
+        /// Nodes that aborted, and why.
+        aborted: Vec<(NodeIndex, String)>,
+        /// The rest, as they described themselves.
+        unsettled: Vec<String>,
+    },
+    /// No randomness for a round nonce.
+    #[error("no randomness")]
+    NoRandomness,
+    /// The round spec is invalid.
+    #[error(transparent)]
+    Spec(#[from] phalanx_threshold::Error),
+}
+
+fn refused(url: &str) -> impl FnOnce(tonic::Status) -> AdminError + '_ {
+    move |s| AdminError::Refused {
+        url: url.to_owned(),
+        code: s.code(),
+        message: s.message().to_owned(),
+    }
+}
 
 /// One node's status.
 #[derive(Debug, Clone)]
@@ -58,13 +120,17 @@ impl NodeInfo {
 }
 
 async fn channel(url: &str) -> Result<tonic::transport::Channel, AdminError> {
+    let unreachable = |source| AdminError::Unreachable {
+        url: url.to_owned(),
+        source,
+    };
     tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|e| AdminError(format!("{url}: {e}")))?
+        .map_err(unreachable)?
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
         .connect()
         .await
-        .map_err(|e| AdminError(format!("{url}: {e}")))
+        .map_err(unreachable)
 }
 
 /// Asks the node at `url` (its client listener) for its status.
@@ -73,9 +139,12 @@ pub async fn node_status(url: &str) -> Result<NodeInfo, AdminError> {
     let s = c
         .status(pb::StatusRequest {})
         .await
-        .map_err(|e| AdminError(format!("{url}: {}", e.message())))?
+        .map_err(refused(url))?
         .into_inner();
-    let bad = |what: &str| AdminError(format!("{url}: malformed {what}"));
+    let bad = |field| AdminError::Malformed {
+        url: url.to_owned(),
+        field,
+    };
     let mut epochs = BTreeMap::new();
     for e in &s.epoch_info {
         let p = crate::wire::public_set_from_bytes(&e.public_key_set)
@@ -145,7 +214,7 @@ pub fn agreed_public_key_set(
         })
         .max_by_key(|(_, keys)| keys.len())
         .map(|(p, _)| p)
-        .ok_or_else(|| AdminError(format!("no public key set of epoch {epoch} has a majority")))
+        .ok_or(AdminError::NoMajority(epoch))
 }
 
 /// An admin request carrying `authorization: Bearer <secret>`.
@@ -155,7 +224,7 @@ fn authorized<T>(message: T, secret: &str) -> Result<tonic::Request<T>, AdminErr
         "authorization",
         format!("Bearer {secret}")
             .parse()
-            .map_err(|_| AdminError("admin secret is not header-safe".into()))?,
+            .map_err(|_| AdminError::SecretNotHeaderSafe)?,
     );
     Ok(req)
 }
@@ -175,9 +244,7 @@ pub async fn start_round(
             },
             secret,
         )?;
-        c.start_round(req)
-            .await
-            .map_err(|e| AdminError(format!("{url}: {}", e.message())))?;
+        c.start_round(req).await.map_err(refused(url))?;
     }
     Ok(spec.id())
 }
@@ -187,7 +254,7 @@ pub async fn retire_epoch(url: &str, secret: &str, epoch: u64) -> Result<(), Adm
     let mut c = pb::admin_client::AdminClient::new(channel(url).await?);
     c.retire_epoch(authorized(pb::RetireEpochRequest { epoch }, secret)?)
         .await
-        .map_err(|e| AdminError(format!("{url}: {}", e.message())))?;
+        .map_err(refused(url))?;
     Ok(())
 }
 
@@ -224,7 +291,7 @@ pub async fn wait_round(
                     }
                 }
                 Ok(i) => unsettled.push(format!("{}: {}", i.index, i.round)),
-                Err(e) => unsettled.push(e.0),
+                Err(e) => unsettled.push(e.to_string()),
             }
         }
         if committed == urls.len() {
@@ -234,9 +301,12 @@ pub async fn wait_round(
             return Ok(Outcome::Aborted(aborted));
         }
         if tokio::time::Instant::now() >= until {
-            return Err(AdminError(format!(
-                "round not settled in {timeout:?}: committed {committed}, aborted {aborted:?}, others {unsettled:?}"
-            )));
+            return Err(AdminError::NotSettled {
+                timeout,
+                committed,
+                aborted,
+                unsettled,
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -246,13 +316,13 @@ pub async fn wait_round(
 pub fn spec(kind: RoundKind, participants: &[NodeInfo]) -> Result<RoundSpec, AdminError> {
     let mut nonce = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
-        .map_err(|_| AdminError("no randomness".into()))?;
+        .map_err(|_| AdminError::NoRandomness)?;
     RoundSpec::new(
         nonce,
         kind,
         participants.iter().map(NodeInfo::participant).collect(),
     )
-    .map_err(|e| AdminError(e.to_string()))
+    .map_err(AdminError::Spec)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::release::{Jwks, ReleasePolicy};
 use crate::share::NodeIndex;
 use crate::store::{NodeStore, SealingKey};
 use crate::tls::PeerTls;
+use phalanx_types::secret_file;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -125,31 +126,81 @@ impl Default for RoundsConfig {
     }
 }
 
-/// Why a node could not start.
+/// Why a node could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AppError(pub String);
+#[non_exhaustive]
+pub enum AppError {
+    /// The config is not TOML of the expected shape.
+    #[error("config: {0}")]
+    ConfigSyntax(#[from] toml::de::Error),
+    /// The config parses but is not usable (the reason names the key).
+    #[error("config: {0}")]
+    Config(&'static str),
+    /// `jwks_url` is neither https nor loopback http.
+    #[error("config: jwks_url {0:?} must be https (plain http only to a loopback address)")]
+    InsecureJwksUrl(String),
+    /// A file or directory could not be read, created or restricted.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A secret file (the admin secret) could not be made or read.
+    #[error(transparent)]
+    Secret(#[from] secret_file::SecretFileError),
+    /// The sealed store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The node's state could not be loaded.
+    #[error(transparent)]
+    Node(#[from] crate::node::NodeError),
+    /// The node's identity or share does not fit.
+    #[error(transparent)]
+    Threshold(#[from] phalanx_threshold::Error),
+    /// The peer TLS material is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// No randomness for the admin authenticator.
+    #[error("no randomness")]
+    NoRandomness,
+    /// A listener failed while serving.
+    #[error("{listener} listener: {source}")]
+    Serve {
+        /// `client` or `peer`.
+        listener: &'static str,
+        /// tonic's reason.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// A listener's task panicked or was cancelled.
+    #[error("{0} listener task failed")]
+    Task(&'static str),
+}
 
-fn app_err(context: impl std::fmt::Display) -> impl FnOnce(String) -> AppError {
-    move |e| AppError(format!("{context}: {e}"))
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AppError + '_ {
+    |source| AppError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 impl NodeConfig {
     /// Parses a TOML config.
     pub fn from_toml(text: &str) -> Result<Self, AppError> {
-        let c: Self = toml::from_str(text).map_err(|e| AppError(format!("config: {e}")))?;
-        NodeIndex::new(c.index).map_err(|_| AppError("config: index must be 1 or more".into()))?;
+        let c: Self = toml::from_str(text)?;
+        NodeIndex::new(c.index).map_err(|_| AppError::Config("index must be 1 or more"))?;
         if c.attestation.jwks_url.is_some() == c.attestation.jwks_file.is_some() {
-            return Err(AppError(
-                "config: [attestation] needs exactly one of jwks_url, jwks_file".into(),
+            return Err(AppError::Config(
+                "[attestation] needs exactly one of jwks_url, jwks_file",
             ));
         }
         if let Some(url) = &c.attestation.jwks_url
             && !jwks_url_ok(url)
         {
-            return Err(AppError(format!(
-                "config: jwks_url {url:?} must be https (plain http only to a loopback address)"
-            )));
+            return Err(AppError::InsecureJwksUrl(url.clone()));
         }
         Ok(c)
     }
@@ -183,37 +234,20 @@ pub fn jwks_url_ok(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Shortest admin secret accepted, in characters (the attestation service's bound too).
-pub const MIN_ADMIN_SECRET: usize = 16;
+pub use secret_file::MIN_ADMIN_SECRET;
 
 /// Reads the admin secret at `path`, creating a random one (0600) if absent.
 pub fn admin_secret(path: &Path) -> Result<Zeroizing<String>, AppError> {
-    if !path.exists() {
-        let mut raw = Zeroizing::new([0u8; 32]);
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), raw.as_mut())
-            .map_err(|_| AppError("no randomness".into()))?;
-        let text = Zeroizing::new(hex::encode(raw.as_ref()));
-        crate::store::write_private(path, text.as_bytes())
-            .map_err(|e| app_err(path.display())(e.to_string()))?;
-    }
-    read_admin_secret(path)
+    Ok(secret_file::admin_secret(path, |b| {
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), b).is_ok()
+    })?)
 }
 
 /// Reads an existing admin secret (surrounding whitespace trimmed), refusing one shorter
 /// than [`MIN_ADMIN_SECRET`]: an empty or short secret file must not open the admin
 /// service. Used by the node and by the administrator's tools.
 pub fn read_admin_secret(path: &Path) -> Result<Zeroizing<String>, AppError> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| app_err(path.display())(e.to_string()))?,
-    );
-    let secret = Zeroizing::new(text.trim().to_owned());
-    if secret.chars().count() < MIN_ADMIN_SECRET {
-        return Err(AppError(format!(
-            "the admin secret in {} is shorter than {MIN_ADMIN_SECRET} characters",
-            path.display()
-        )));
-    }
-    Ok(secret)
+    Ok(secret_file::read_text(path, MIN_ADMIN_SECRET)?)
 }
 
 /// An opened gatekeeper, not yet serving.
@@ -236,19 +270,17 @@ impl NodeApp {
     /// start) with `jwks` as the attestation service's keys.
     pub fn open(config: NodeConfig, jwks: Jwks) -> Result<Self, AppError> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| app_err(dir.display())(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| app_err(dir.display())(e.to_string()))?;
+                .map_err(io(dir))?;
         }
-        let key = SealingKey::load_or_create(&dir.join("sealing.key"))
-            .map_err(|e| AppError(e.to_string()))?;
-        let store = NodeStore::open(&dir.join("db"), key).map_err(|e| AppError(e.to_string()))?;
-        let index = NodeIndex::new(config.index).map_err(|e| AppError(e.to_string()))?;
-        let node = Node::open(store, index, jwks, config.policy.clone(), &mut rand::rng())
-            .map_err(|e| AppError(e.to_string()))?;
+        let key = SealingKey::load_or_create(&dir.join("sealing.key"))?;
+        let store = NodeStore::open(&dir.join("db"), key)?;
+        let index = NodeIndex::new(config.index)?;
+        let node = Node::open(store, index, jwks, config.policy.clone(), &mut rand::rng())?;
         if config.policy.trust_roots.iter().any(|r| r != "intel") {
             tracing::warn!(
                 roots = ?config.policy.trust_roots,
@@ -293,21 +325,19 @@ impl NodeApp {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let c = &self.config;
-        let read =
-            |p: &Path| std::fs::read_to_string(p).map_err(|e| app_err(p.display())(e.to_string()));
+        let read = |p: &Path| std::fs::read_to_string(p).map_err(io(p));
         let tls = PeerTls::new(
             read(&c.tls.ca_cert)?,
             read(&c.tls.cert)?,
             self.node.identity(),
-        )
-        .map_err(|e| AppError(e.to_string()))?;
-        let peer_tls = tls.server_tls13().map_err(|e| AppError(e.to_string()))?;
+        )?;
+        let peer_tls = tls.server_tls13()?;
         let secret_path = c
             .admin_secret_file
             .clone()
             .unwrap_or_else(|| c.data_dir.join("admin.secret"));
-        let auth = AdminAuth::new(&admin_secret(&secret_path)?)
-            .map_err(|e| AppError(e.message().into()))?;
+        let auth =
+            AdminAuth::new(&admin_secret(&secret_path)?).map_err(|_| AppError::NoRandomness)?;
         let timing = RoundTiming {
             phase_timeout: Duration::from_millis(c.rounds.phase_timeout_ms),
             poll_interval: Duration::from_millis(c.rounds.poll_interval_ms.max(10)),
@@ -320,7 +350,7 @@ impl NodeApp {
             now,
             self.hooks.clone(),
         );
-        rounds.resume().map_err(|e| AppError(e.to_string()))?;
+        rounds.resume()?;
         let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let (mut a, mut b) = (stop_tx.subscribe(), stop_tx.subscribe());
         let client_task = tokio::spawn(crate::grpc::serve_client(
@@ -342,15 +372,12 @@ impl NodeApp {
         shutdown.await;
         let _ = stop_tx.send(());
         for (name, t) in [("client", client_task), ("peer", peer_task)] {
-            t.await.map_err(|e| AppError(e.to_string()))?.map_err(|e| {
-                let mut msg = format!("{name} listener: {e}");
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg.push_str(&format!(": {s}"));
-                    src = s.source();
-                }
-                AppError(msg)
-            })?;
+            t.await
+                .map_err(|_| AppError::Task(name))?
+                .map_err(|source| AppError::Serve {
+                    listener: name,
+                    source,
+                })?;
         }
         Ok(())
     }

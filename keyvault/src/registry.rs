@@ -185,11 +185,9 @@ pub fn key_file(path: &Path) -> anyhow::Result<SigningKey> {
     if !path.exists() {
         let key = chain::random_key();
         let hex = zeroize::Zeroizing::new(hex::encode(key.to_bytes()));
-        crate::store::write_private(path, hex.as_bytes())?;
+        phalanx_types::secret_file::create(path, hex.as_bytes())?;
     }
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    );
+    let text = phalanx_types::secret_file::read_text(path, 64)?;
     let raw = zeroize::Zeroizing::new(hex::decode(text.trim()).context("key file is not hex")?);
     SigningKey::from_slice(&raw)
         .map_err(|_| anyhow::anyhow!("{} is not a P-256 key", path.display()))

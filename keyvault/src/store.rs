@@ -25,6 +25,7 @@ pub use crate::share::EpochState;
 use crate::share::KeyShare;
 use crate::translog::{Hash, MerkleLog};
 use crate::wire::{ReadCurve, Reader, WriteCurve, Writer, get_public_set, put_public_set};
+use phalanx_types::secret_file;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,6 +45,12 @@ pub enum StoreError {
     /// A record opened but does not decode.
     #[error("record {0} is malformed")]
     Corrupt(String),
+    /// A secret file (the sealing key) could not be made or read.
+    #[error(transparent)]
+    Secret(#[from] secret_file::SecretFileError),
+    /// The system has no randomness (for a key or a nonce).
+    #[error("no randomness")]
+    NoRandomness,
     /// The log has a hole.
     #[error("transparency log is missing entry {0}")]
     LogGap(u64),
@@ -82,18 +89,17 @@ impl SealingKey {
 
     /// Loads the key file at `path`, creating it (32 random bytes, mode 0600) if absent.
     pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
-        let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
         if !path.exists() {
             let mut raw = Zeroizing::new([0u8; 32]);
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), raw.as_mut())
-                .map_err(|_| StoreError::Io("no randomness".into()))?;
-            write_private(path, raw.as_ref())?;
+                .map_err(|_| StoreError::NoRandomness)?;
+            secret_file::create(path, raw.as_ref())?;
         }
-        let raw = Zeroizing::new(std::fs::read(path).map_err(io)?);
+        let raw = secret_file::read(path)?;
         let bytes: &[u8; 32] = raw
             .as_slice()
             .try_into()
-            .map_err(|_| StoreError::Io(format!("{} is not a 32-byte key", path.display())))?;
+            .map_err(|_| StoreError::Corrupt(format!("{} (not a 32-byte key)", path.display())))?;
         Self::new(bytes)
     }
 
@@ -105,7 +111,7 @@ impl SealingKey {
     fn seal(&self, slot: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
-            .map_err(|_| StoreError::Io("no randomness".into()))?;
+            .map_err(|_| StoreError::NoRandomness)?;
         let mut buf = plain.to_vec();
         self.0
             .seal_in_place_append_tag(
@@ -485,22 +491,6 @@ impl NodeStore {
     pub fn raw_put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.put(table, key, value)
     }
-}
-
-/// Creates `path` (which must not exist) with mode 0600, writes `bytes` and syncs.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write as _;
-    let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)
 }
 
 fn hex_of(b: &[u8]) -> String {

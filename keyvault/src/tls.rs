@@ -13,6 +13,7 @@ use crate::identity::IdentityKey;
 use crate::share::NodeIndex;
 use p256::ecdsa::VerifyingKey;
 use p256::pkcs8::EncodePrivateKey;
+use phalanx_types::secret_file;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SignatureAlgorithm,
@@ -24,11 +25,39 @@ use zeroize::Zeroizing;
 
 /// Why TLS material could not be made or loaded.
 #[derive(Debug, thiserror::Error)]
-#[error("tls: {0}")]
-pub struct TlsError(String);
+#[non_exhaustive]
+pub enum TlsError {
+    /// rcgen could not make a key or certificate.
+    #[error("tls: {what}: {source}")]
+    Generate {
+        /// Which item.
+        what: &'static str,
+        /// rcgen's reason.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A CA file could not be read or written.
+    #[error("tls: {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CA key file could not be created.
+    #[error("tls: {0}")]
+    Secret(#[from] phalanx_types::secret_file::SecretFileError),
+    /// A certificate or key that does not parse or does not fit (named).
+    #[error("tls: invalid {0}")]
+    Invalid(&'static str),
+    /// The node certificate is not for this node's identity key.
+    #[error("tls: certificate is not for this node's identity key")]
+    NotOurIdentity,
+}
 
-fn err(what: &str) -> impl Fn(rcgen::Error) -> TlsError + '_ {
-    move |e| TlsError(format!("{what}: {e}"))
+fn err(what: &'static str) -> impl Fn(rcgen::Error) -> TlsError {
+    move |source| TlsError::Generate { what, source }
 }
 
 /// The TLS server name of node `i`.
@@ -88,9 +117,14 @@ impl ClusterCa {
     pub fn load_or_create(dir: &Path) -> Result<Self, TlsError> {
         let (cert_path, key_path) = (dir.join("ca.pem"), dir.join("ca.key"));
         if cert_path.exists() {
-            let io = |e: std::io::Error| TlsError(format!("{}: {e}", dir.display()));
-            let cert_pem = std::fs::read_to_string(&cert_path).map_err(io)?;
-            let key_pem = Zeroizing::new(std::fs::read_to_string(&key_path).map_err(io)?);
+            let cert_pem = std::fs::read_to_string(&cert_path).map_err(|source| TlsError::Io {
+                path: cert_path.clone(),
+                source,
+            })?;
+            let key_pem = Zeroizing::new(
+                String::from_utf8(secret_file::read(&key_path)?.to_vec())
+                    .map_err(|_| TlsError::Invalid("CA key file"))?,
+            );
             let key = KeyPair::from_pem(&key_pem).map_err(err("ca key"))?;
             return Ok(Self {
                 cert_pem,
@@ -99,9 +133,11 @@ impl ClusterCa {
         }
         let ca = Self::generate()?;
         let key_pem = Zeroizing::new(ca.issuer.key().serialize_pem());
-        crate::store::write_private(&key_path, key_pem.as_bytes())
-            .map_err(|e| TlsError(e.to_string()))?;
-        std::fs::write(&cert_path, &ca.cert_pem).map_err(|e| TlsError(e.to_string()))?;
+        secret_file::create(&key_path, key_pem.as_bytes())?;
+        std::fs::write(&cert_path, &ca.cert_pem).map_err(|source| TlsError::Io {
+            path: cert_path.clone(),
+            source,
+        })?;
         Ok(ca)
     }
 
@@ -181,14 +217,12 @@ impl PeerTls {
     pub fn new(ca_pem: String, cert_pem: String, identity: &IdentityKey) -> Result<Self, TlsError> {
         let der = pem_der(&cert_pem)?;
         if cert_key(&der).as_ref() != Some(&identity.verifying_key()) {
-            return Err(TlsError(
-                "certificate is not for this node's identity key".into(),
-            ));
+            return Err(TlsError::NotOurIdentity);
         }
         let key_pem = identity
             .signing_key()
             .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
-            .map_err(|_| TlsError("identity key encoding".into()))?;
+            .map_err(|_| TlsError::Invalid("identity key encoding"))?;
         Ok(Self {
             ca_pem,
             cert_pem,
@@ -207,7 +241,7 @@ impl PeerTls {
     pub fn server_tls13(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let bad = |what: &str| TlsError(format!("TLS config: {what}"));
+        let bad = TlsError::Invalid;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         for ca in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
@@ -245,7 +279,7 @@ impl PeerTls {
 }
 
 fn pem_der(pem_text: &str) -> Result<Vec<u8>, TlsError> {
-    let p = pem::parse(pem_text).map_err(|e| TlsError(format!("certificate PEM: {e}")))?;
+    let p = pem::parse(pem_text).map_err(|_| TlsError::Invalid("certificate PEM"))?;
     Ok(p.into_contents())
 }
 

@@ -12,13 +12,16 @@
 //! - [`hex`](mod@hex): fixed-size byte strings as lower-case hex in JSON ([`hex::Hex`]),
 //!   parsed strictly (exact length, optional `0x`).
 //!
+//! - [`secret_file`]: the one way secret files are created (0600, never overwritten,
+//!   synced) and read (zeroized, minimum lengths), admin secrets included.
 //! - `shutdown` (feature `signal`): the one shutdown signal (Ctrl-C or SIGTERM) of every
 //!   Phalanx process.
 //!
-//! No I/O, no async runtime, three dependencies (serde, hex, thiserror) by default.
+//! No I/O, no async runtime, four dependencies (serde, hex, thiserror, zeroize) by default.
 
 pub mod codec;
 pub mod hex;
+pub mod secret_file;
 
 /// The wall clock in unix seconds: the one clock of every Phalanx process (libraries
 /// take `now` as an argument; binaries pass this).

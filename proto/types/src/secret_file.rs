@@ -1,0 +1,140 @@
+//! The one way Phalanx writes and reads secret files (sealing keys, identity keys, admin
+//! secrets, the simulated PKI): created with mode 0600 and never overwritten, read back
+//! into memory that is zeroized on drop. Errors name the path, never the contents.
+
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Shortest admin secret accepted, in characters (every service's bound).
+pub const MIN_ADMIN_SECRET: usize = 16;
+
+/// Why a secret file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretFileError {
+    /// The file system refused (exists already, missing, permissions).
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A secret shorter than its minimum (an empty or truncated file must not open
+    /// anything).
+    #[error("the secret in {} is shorter than {min} characters", path.display())]
+    TooShort {
+        /// The file.
+        path: PathBuf,
+        /// The minimum.
+        min: usize,
+    },
+    /// The system has no randomness to make a new secret from.
+    #[error("no randomness for a new secret in {}", path.display())]
+    NoRandomness {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SecretFileError + '_ {
+    |source| SecretFileError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Creates `path`, which must not exist, with mode 0600 (on Unix), writes `bytes` and
+/// syncs: a crash leaves either no file or the whole secret.
+pub fn create(path: &Path, bytes: &[u8]) -> Result<(), SecretFileError> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Reads a secret file's bytes.
+pub fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, SecretFileError> {
+    std::fs::read(path).map(Zeroizing::new).map_err(io(path))
+}
+
+/// Reads a text secret (surrounding whitespace trimmed) of at least `min` characters.
+pub fn read_text(path: &Path, min: usize) -> Result<Zeroizing<String>, SecretFileError> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io(path))?);
+    let secret = Zeroizing::new(text.trim().to_owned());
+    if secret.chars().count() < min {
+        return Err(SecretFileError::TooShort {
+            path: path.to_owned(),
+            min,
+        });
+    }
+    Ok(secret)
+}
+
+/// Reads the admin secret at `path`, first creating one (32 random bytes as hex, from
+/// `fill`) if the file does not exist. Refuses a secret under [`MIN_ADMIN_SECRET`].
+pub fn admin_secret(
+    path: &Path,
+    fill: impl FnOnce(&mut [u8]) -> bool,
+) -> Result<Zeroizing<String>, SecretFileError> {
+    if !path.exists() {
+        let mut raw = Zeroizing::new([0u8; 32]);
+        if !fill(raw.as_mut()) {
+            return Err(SecretFileError::NoRandomness {
+                path: path.to_owned(),
+            });
+        }
+        create(path, Zeroizing::new(hex::encode(raw.as_ref())).as_bytes())?;
+    }
+    read_text(path, MIN_ADMIN_SECRET)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn created_private_never_overwritten_and_short_secrets_refused() {
+        let dir = std::env::temp_dir().join(format!("phalanx-secret-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s");
+        create(&p, b"0123456789abcdef\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(matches!(create(&p, b"x"), Err(SecretFileError::Io { .. })));
+        assert_eq!(read_text(&p, 16).unwrap().as_str(), "0123456789abcdef");
+        assert!(matches!(
+            read_text(&p, 17),
+            Err(SecretFileError::TooShort { min: 17, .. })
+        ));
+        // A generated admin secret is 64 hex characters and stays the same.
+        let a = dir.join("admin");
+        let first = admin_secret(&a, |b| {
+            b.fill(7);
+            true
+        })
+        .unwrap();
+        assert_eq!(first.len(), 64);
+        let again = admin_secret(&a, |_| false).unwrap();
+        assert_eq!(first, again);
+        assert!(matches!(
+            admin_secret(&dir.join("none"), |_| false),
+            Err(SecretFileError::NoRandomness { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
