@@ -24,6 +24,7 @@ use alloy::primitives::{Address, Bytes, FixedBytes};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEventInterface;
+use phalanx_types::Epoch;
 
 pub use alloy::signers::local::PrivateKeySigner;
 
@@ -282,7 +283,7 @@ impl Registry for EvmRegistry {
         transact!("set-gatekeepers", c.setGatekeepers(set))
     }
 
-    async fn lock_rotation(&self, by: &EvmAccount, epoch: u64) -> Result<u64, RegistryError> {
+    async fn lock_rotation(&self, by: &EvmAccount, epoch: Epoch) -> Result<u64, RegistryError> {
         let c = self.writer(&by.signer);
         transact!("lock-rotation", c.lockRotation(epoch))
     }
@@ -322,7 +323,7 @@ impl Registry for EvmRegistry {
         })
     }
 
-    async fn abort_rotation(&self, by: &EvmAccount, epoch: u64) -> Result<u64, RegistryError> {
+    async fn abort_rotation(&self, by: &EvmAccount, epoch: Epoch) -> Result<u64, RegistryError> {
         let c = self.writer(&by.signer);
         transact!("abort-rotation", c.abortRotation(epoch))
     }
@@ -375,7 +376,7 @@ impl Registry for EvmRegistry {
             .collect())
     }
 
-    async fn master_key(&self, epoch: u64) -> Result<Option<EpochKey>, RegistryError> {
+    async fn master_key(&self, epoch: Epoch) -> Result<Option<EpochKey>, RegistryError> {
         let r = self
             .reader()
             .masterKey(epoch)

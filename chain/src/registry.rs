@@ -13,6 +13,7 @@ use crate::types::{
     Worker, public_key,
 };
 use p256::ecdsa::SigningKey;
+use phalanx_types::Epoch;
 use std::future::Future;
 
 /// Why a registry call failed.
@@ -77,7 +78,7 @@ pub trait Registry: Send + Sync {
     fn lock_rotation(
         &self,
         by: &Self::Account,
-        epoch: u64,
+        epoch: Epoch,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
     /// Governance or a gatekeeper: publishes an epoch's keys with the whole
     /// committee's certificate ([`EpochCertificate`]).
@@ -102,7 +103,7 @@ pub trait Registry: Send + Sync {
     fn abort_rotation(
         &self,
         by: &Self::Account,
-        epoch: u64,
+        epoch: Epoch,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
 
     /// A registered worker by identity key.
@@ -119,7 +120,7 @@ pub trait Registry: Send + Sync {
     /// An epoch's master key.
     fn master_key(
         &self,
-        epoch: u64,
+        epoch: Epoch,
     ) -> impl Future<Output = Result<Option<EpochKey>, RegistryError>> + Send;
     /// The rotation lock.
     fn rotation(&self) -> impl Future<Output = Result<Rotation, RegistryError>> + Send;
@@ -168,7 +169,7 @@ impl<L: SignedLedger> Registry for L {
     ) -> Result<u64, RegistryError> {
         signed(self, by, Tx::SetGatekeepers(set.to_vec())).await
     }
-    async fn lock_rotation(&self, by: &SigningKey, epoch: u64) -> Result<u64, RegistryError> {
+    async fn lock_rotation(&self, by: &SigningKey, epoch: Epoch) -> Result<u64, RegistryError> {
         signed(self, by, Tx::LockRotation(epoch)).await
     }
     async fn publish_master_key(
@@ -178,7 +179,7 @@ impl<L: SignedLedger> Registry for L {
     ) -> Result<u64, RegistryError> {
         signed(self, by, Tx::PublishMasterKey(certificate.clone())).await
     }
-    async fn abort_rotation(&self, by: &SigningKey, epoch: u64) -> Result<u64, RegistryError> {
+    async fn abort_rotation(&self, by: &SigningKey, epoch: Epoch) -> Result<u64, RegistryError> {
         signed(self, by, Tx::AbortRotation(epoch)).await
     }
     async fn abort_round(&self, by: &SigningKey, id: [u8; 32]) -> Result<u64, RegistryError> {
@@ -197,7 +198,7 @@ impl<L: SignedLedger> Registry for L {
     async fn gatekeepers(&self) -> Result<Vec<Gatekeeper>, RegistryError> {
         Ok(self.verified_state().await?.gatekeepers().to_vec())
     }
-    async fn master_key(&self, epoch: u64) -> Result<Option<EpochKey>, RegistryError> {
+    async fn master_key(&self, epoch: Epoch) -> Result<Option<EpochKey>, RegistryError> {
         Ok(self.verified_state().await?.master_key(epoch).cloned())
     }
     async fn rotation(&self) -> Result<Rotation, RegistryError> {

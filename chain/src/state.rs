@@ -7,6 +7,7 @@ use crate::types::{
     Allowed, Block, EpochCertificate, EpochKey, Event, Gatekeeper, Genesis, MAX_MEASUREMENT,
     PublicKey, Rotation, SignedTx, Tx, Worker,
 };
+use phalanx_types::Epoch;
 use std::collections::BTreeMap;
 
 /// Why a transaction or block is refused. Each names the rule.
@@ -58,13 +59,13 @@ pub enum RuleError {
         /// The transaction.
         tx: &'static str,
         /// The epoch named.
-        epoch: u64,
+        epoch: Epoch,
     },
     /// Epochs are created in order: 0, then each the latest + 1.
     #[error("lock-rotation: epoch {epoch} is not the next epoch {next}")]
     EpochNotNext {
         /// The epoch named.
-        epoch: u64,
+        epoch: Epoch,
         /// The next one.
         next: u64,
     },
@@ -125,7 +126,7 @@ pub struct State {
     workers: BTreeMap<PublicKey, Worker>,
     allowed: BTreeMap<Vec<u8>, Allowed>,
     gatekeepers: Vec<Gatekeeper>,
-    epochs: BTreeMap<u64, EpochKey>,
+    epochs: BTreeMap<Epoch, EpochKey>,
     published_rounds: std::collections::BTreeSet<[u8; 32]>,
     aborted_rounds: std::collections::BTreeSet<[u8; 32]>,
     rotation: Rotation,
@@ -239,7 +240,7 @@ impl State {
     }
 
     /// An epoch's master key.
-    pub fn master_key(&self, epoch: u64) -> Option<&EpochKey> {
+    pub fn master_key(&self, epoch: Epoch) -> Option<&EpochKey> {
         self.epochs.get(&epoch)
     }
 
@@ -249,10 +250,10 @@ impl State {
     }
 
     /// The epoch a rotation may lock next: 0, or the latest published + 1.
-    pub fn next_epoch(&self) -> u64 {
+    pub fn next_epoch(&self) -> Epoch {
         self.epochs
             .last_key_value()
-            .map_or(0, |(&e, _)| e.saturating_add(1))
+            .map_or(Epoch::GENESIS, |(&e, _)| e.next().unwrap_or(e))
     }
 
     /// Checks an epoch certificate against the registry: the round's committee is the
@@ -589,13 +590,19 @@ impl State {
     }
 
     /// One rotation at a time, and only to the next epoch.
-    fn lock_rotation(&mut self, name: &'static str, epoch: u64) -> Result<Event, RuleError> {
+    fn lock_rotation(&mut self, name: &'static str, epoch: Epoch) -> Result<Event, RuleError> {
         if let Rotation::Locked(locked) = self.rotation {
-            return Err(RuleError::RotationLocked { tx: name, locked });
+            return Err(RuleError::RotationLocked {
+                tx: name,
+                locked: locked.into(),
+            });
         }
         let next = self.next_epoch();
         if epoch != next {
-            return Err(RuleError::EpochNotNext { epoch, next });
+            return Err(RuleError::EpochNotNext {
+                epoch,
+                next: next.into(),
+            });
         }
         self.rotation = Rotation::Locked(epoch);
         Ok(Event::RotationLocked(epoch))
@@ -623,7 +630,7 @@ impl State {
         })
     }
 
-    fn abort_rotation(&mut self, name: &'static str, epoch: u64) -> Result<Event, RuleError> {
+    fn abort_rotation(&mut self, name: &'static str, epoch: Epoch) -> Result<Event, RuleError> {
         if self.rotation != Rotation::Locked(epoch) {
             return Err(RuleError::NotLocked { tx: name, epoch });
         }

@@ -5,6 +5,7 @@
 
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use phalanx_types::Epoch;
 pub use phalanx_types::codec::DecodeError;
 use phalanx_types::codec::{Codec, Reader, Writer};
 use sha2::{Digest, Sha256};
@@ -75,7 +76,7 @@ pub struct Gatekeeper {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochKey {
     /// The epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// `MPK`, compressed SEC1.
     pub master_public_key: Vec<u8>,
     /// `t`.
@@ -139,7 +140,7 @@ pub enum Rotation {
     /// None.
     Idle,
     /// Epoch `0` is being created; nothing else may lock until it is published or aborted.
-    Locked(u64),
+    Locked(Epoch),
 }
 
 /// A state change.
@@ -155,13 +156,13 @@ pub enum Tx {
     /// Governance: replace the gatekeeper set (each must be a registered worker).
     SetGatekeepers(Vec<Gatekeeper>),
     /// Governance: start creating `epoch` (the next one: 0, or the latest + 1).
-    LockRotation(u64),
+    LockRotation(Epoch),
     /// Governance or a gatekeeper, with the whole committee's certificate: publish the
     /// keys a DKG created for the locked epoch (unlocks), or the new public key set a
     /// refresh or reshare gave an existing epoch.
     PublishMasterKey(EpochCertificate),
     /// Governance: give the locked epoch up (unlocks).
-    AbortRotation(u64),
+    AbortRotation(Epoch),
     /// Governance or a gatekeeper: decide that a round (by id) is aborted, unless its
     /// certificate was published first. The registry orders the two, so every member
     /// of a round installs it or none does, whatever one participant tells each.
@@ -220,7 +221,7 @@ impl Tx {
             }
             Self::LockRotation(e) => {
                 w.u8(5);
-                w.u64(*e);
+                w.u64((*e).into());
             }
             Self::PublishMasterKey(c) => {
                 w.u8(6);
@@ -230,7 +231,7 @@ impl Tx {
             }
             Self::AbortRotation(e) => {
                 w.u8(7);
-                w.u64(*e);
+                w.u64((*e).into());
             }
             Self::AbortRound(id) => {
                 w.u8(8);
@@ -262,7 +263,7 @@ impl Tx {
                     peer_url: text(r, "gatekeeper peer url")?,
                 })
             })?),
-            5 => Self::LockRotation(r.u64("epoch")?),
+            5 => Self::LockRotation(Epoch(r.u64("epoch")?)),
             6 => Self::PublishMasterKey(EpochCertificate {
                 spec: r.bytes("round spec", MAX_CERTIFICATE_FIELD)?.to_vec(),
                 public_key_set: r.bytes("public key set", MAX_CERTIFICATE_FIELD)?.to_vec(),
@@ -270,7 +271,7 @@ impl Tx {
                     r.array::<64>("confirmation")
                 })?,
             }),
-            7 => Self::AbortRotation(r.u64("epoch")?),
+            7 => Self::AbortRotation(Epoch(r.u64("epoch")?)),
             8 => Self::AbortRound(r.array("round id")?),
             _ => return Err(r.invalid("transaction kind")),
         })
@@ -507,13 +508,13 @@ pub enum Event {
     /// The gatekeeper set changed: the new indices.
     GatekeepersChanged(Vec<u16>),
     /// A rotation to this epoch began.
-    RotationLocked(u64),
+    RotationLocked(Epoch),
     /// An epoch's master key was published.
-    MasterKeyPublished(u64),
+    MasterKeyPublished(Epoch),
     /// A refresh or reshare gave an epoch a new public key set (same master key).
-    PublicKeySetUpdated(u64),
+    PublicKeySetUpdated(Epoch),
     /// A rotation was given up.
-    RotationAborted(u64),
+    RotationAborted(Epoch),
     /// A round was decided aborted.
     RoundAborted([u8; 32]),
 }

@@ -7,6 +7,7 @@ mod chain_codec {
     include!("../../fuzz/checks/chain_codec.rs");
 }
 
+use phalanx_types::Epoch;
 use std::path::PathBuf;
 
 fn dir() -> PathBuf {
@@ -42,7 +43,7 @@ async fn write_seeds() {
     )
     .unwrap();
     ledger.add_measurement(&governance, &[1; 32]).await.unwrap();
-    ledger.lock_rotation(&governance, 0).await.unwrap();
+    ledger.lock_rotation(&governance, Epoch(0)).await.unwrap();
     ledger.abort_round(&governance, [5; 32]).await.unwrap();
     std::fs::create_dir_all(dir()).unwrap();
     for b in ledger.blocks(0, 10).unwrap() {

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use keyvault::admin::{self, NodeInfo, Outcome};
 use keyvault::round::RoundKind;
 use keyvault::share::NodeIndex;
+use phalanx_types::Epoch;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -28,12 +29,12 @@ pub enum Action {
     /// New shares of `epoch`.
     Refresh {
         /// The epoch (default: the latest).
-        epoch: Option<u64>,
+        epoch: Option<Epoch>,
     },
     /// `epoch` to a new committee: `add` client URLs join, `remove` indices leave.
     Reshare {
         /// The epoch (default: the latest).
-        epoch: Option<u64>,
+        epoch: Option<Epoch>,
         /// Nodes joining (client URLs).
         add: Vec<String>,
         /// Members leaving.
@@ -55,7 +56,7 @@ async fn all(urls: &[String]) -> anyhow::Result<Vec<NodeInfo>> {
         .map_err(Into::into)
 }
 
-fn latest(infos: &[NodeInfo]) -> anyhow::Result<u64> {
+fn latest(infos: &[NodeInfo]) -> anyhow::Result<Epoch> {
     infos
         .iter()
         .flat_map(|i| i.epochs.keys().copied())
@@ -82,7 +83,7 @@ pub async fn status(urls: &[String]) -> anyhow::Result<ExitCode> {
         }
     }
     let mut epochs = serde_json::Map::new();
-    let all_epochs: std::collections::BTreeSet<u64> = infos
+    let all_epochs: std::collections::BTreeSet<Epoch> = infos
         .iter()
         .flat_map(|i| i.epochs.keys().copied())
         .collect();
@@ -119,7 +120,7 @@ pub async fn round(
     let (kind, participants) = match action {
         Action::Genesis { threshold } => (
             RoundKind::Dkg {
-                epoch: 0,
+                epoch: Epoch(0),
                 threshold,
             },
             current,
@@ -134,7 +135,7 @@ pub async fn round(
             };
             (
                 RoundKind::Dkg {
-                    epoch: last + 1,
+                    epoch: last.next().context("no epoch after the last")?,
                     threshold: t,
                 },
                 current,
@@ -215,7 +216,7 @@ pub async fn round(
 }
 
 /// `phalanx keyvault retire-epoch`: erases every node's share of `epoch`.
-pub async fn retire(urls: &[String], secret_file: &Path, epoch: u64) -> anyhow::Result<ExitCode> {
+pub async fn retire(urls: &[String], secret_file: &Path, epoch: Epoch) -> anyhow::Result<ExitCode> {
     let secret = secret(secret_file)?;
     let mut failed = false;
     for url in urls {

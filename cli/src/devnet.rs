@@ -44,6 +44,7 @@ use keyvault::round::RoundKind;
 use keyvault::share::NodeIndex;
 use keyvault::tls::ClusterCa;
 use phalanx_dcap_sim::{SgxEnclave, SimTee};
+use phalanx_types::Epoch;
 use sha2::Digest as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -362,7 +363,10 @@ async fn genesis_or_resume(
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let holding = infos.iter().filter(|i| i.epochs.contains_key(&0)).count();
+    let holding = infos
+        .iter()
+        .filter(|i| i.epochs.contains_key(&Epoch::GENESIS))
+        .count();
     if holding == infos.len() {
         return Ok(false);
     }
@@ -375,15 +379,15 @@ async fn genesis_or_resume(
     eprintln!(
         "phalanx devnet: genesis: GJKR DKG among {MEMBERS} gatekeepers (threshold {THRESHOLD}) over their peer listeners (mutual TLS)"
     );
-    if registry.ledger.rotation().await? != Rotation::Locked(0) {
+    if registry.ledger.rotation().await? != Rotation::Locked(Epoch(0)) {
         registry
             .ledger
-            .lock_rotation(&registry.governance, 0)
+            .lock_rotation(&registry.governance, Epoch(0))
             .await?;
     }
     let spec = admin::spec(
         RoundKind::Dkg {
-            epoch: 0,
+            epoch: Epoch(0),
             threshold: THRESHOLD,
         },
         &infos,
@@ -401,7 +405,7 @@ async fn genesis_or_resume(
 async fn published_key_set(ledger: &Ledger) -> anyhow::Result<keyvault::share::PublicKeySet> {
     let mut on_chain = None;
     for _ in 0..100 {
-        on_chain = ledger.master_key(0).await?;
+        on_chain = ledger.master_key(Epoch(0)).await?;
         if on_chain.is_some() {
             break;
         }
@@ -553,7 +557,7 @@ pub async fn demo_worker(
         .context("no token")?
         .to_owned();
     let key_id = KeyId {
-        epoch: 0,
+        epoch: Epoch(0),
         tenant: demo_tenant().tenant_id(),
         path: "demo".into(),
         purpose: "aes-256-gcm".into(),

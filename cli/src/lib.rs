@@ -19,6 +19,7 @@ use anyhow::{Context, bail};
 use attestation_service::{Collateral, TeeType, TrustAnchors, Verifier};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
+use phalanx_types::Epoch;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -119,7 +120,7 @@ enum KeyvaultCommand {
         admin: Admin,
         /// The epoch (default: the latest).
         #[arg(long)]
-        epoch: Option<u64>,
+        epoch: Option<Epoch>,
     },
     /// Move an epoch to a new committee and threshold, same master key.
     Reshare {
@@ -127,7 +128,7 @@ enum KeyvaultCommand {
         admin: Admin,
         /// The epoch (default: the latest).
         #[arg(long)]
-        epoch: Option<u64>,
+        epoch: Option<Epoch>,
         /// A node joining (its client URL); repeatable.
         #[arg(long)]
         add: Vec<String>,
@@ -144,7 +145,7 @@ enum KeyvaultCommand {
         admin: Admin,
         /// The epoch.
         #[arg(long)]
-        epoch: u64,
+        epoch: Epoch,
     },
 }
 
@@ -217,12 +218,12 @@ pub enum ChainChange {
     /// Lock a rotation to EPOCH (before `phalanx keyvault rotate` or `genesis`).
     LockRotation {
         /// The epoch being created.
-        epoch: u64,
+        epoch: Epoch,
     },
     /// Give up the locked rotation to EPOCH.
     AbortRotation {
         /// The locked epoch.
-        epoch: u64,
+        epoch: Epoch,
     },
 }
 

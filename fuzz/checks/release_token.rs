@@ -4,6 +4,7 @@
 // claims of a token signed by a key the gatekeeper trusts (so the claims and evidence
 // parsers behind the signature check are reached too).
 // Shared by the fuzz target and the test that replays its corpus.
+use phalanx_threshold::Epoch;
 use base64::Engine as _;
 use phalanx_threshold::derive::KeyId;
 use phalanx_release::release::{Jwks, ReleasePolicy, authorize};
@@ -13,7 +14,7 @@ use p256::ecdsa::signature::Signer as _;
 pub fn check(data: &[u8]) {
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let key_id = KeyId {
-        epoch: 0,
+        epoch: Epoch(0),
         tenant: "t".into(),
         path: "p".into(),
         purpose: "u".into(),

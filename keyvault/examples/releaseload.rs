@@ -25,6 +25,7 @@ use keyvault::grpc::{Endpoint, fetch_key, serve};
 use keyvault::node::Node;
 use keyvault::share::NodeIndex;
 use keyvault::store::{EpochState, NodeStore, SealingKey};
+use phalanx_types::Epoch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,8 +43,11 @@ fn main() {
         .unwrap_or_else(|| vec![1, 4, 16]);
     let w = Arc::new(common::worker(common::MR, common::MR, "sim"));
     let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
-    let outputs =
-        run_in_memory(&DkgParams::new(0, 3, &members).unwrap(), &mut rand::rng()).unwrap();
+    let outputs = run_in_memory(
+        &DkgParams::new(Epoch(0), 3, &members).unwrap(),
+        &mut rand::rng(),
+    )
+    .unwrap();
     let public = outputs[0].public.clone();
     let request = ReleaseRequest {
         token: w.token.clone(),
@@ -62,7 +66,7 @@ fn main() {
             Gatekeeper::new(
                 id,
                 o.share.index,
-                BTreeMap::from([(0, o.share.clone())]),
+                BTreeMap::from([(Epoch(0), o.share.clone())]),
                 keyvault::translog::MerkleLog::new(),
                 w.jwks.clone(),
                 common::sim_policy(),
@@ -123,7 +127,7 @@ fn main() {
                 share: o.share.clone(),
                 public: public.clone(),
             };
-            node.install_epoch(0, &state, clock()).unwrap();
+            node.install_epoch(Epoch(0), &state, clock()).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let status = node.status().unwrap();
             eps.push(Endpoint {

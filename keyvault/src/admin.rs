@@ -8,6 +8,7 @@ use crate::share::{NodeIndex, PublicKeySet};
 use p256::ProjectivePoint;
 use p256::ecdsa::VerifyingKey;
 use phalanx_proto::keyvault::v1 as pb;
+use phalanx_types::Epoch;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ pub enum AdminError {
     },
     /// No public key set of the epoch is reported by a majority.
     #[error("no public key set of epoch {0} has a majority")]
-    NoMajority(u64),
+    NoMajority(Epoch),
     /// The admin secret cannot be sent as a header.
     #[error("admin secret is not header-safe")]
     SecretNotHeaderSafe,
@@ -90,7 +91,7 @@ pub struct NodeInfo {
     /// Its peer URL.
     pub peer_url: String,
     /// The public key set of each epoch it holds.
-    pub epochs: BTreeMap<u64, PublicKeySet>,
+    pub epochs: BTreeMap<Epoch, PublicKeySet>,
     /// Entries in its log.
     pub log_size: u64,
     /// Its round, as it describes it (`idle`, `refresh committed`, ...).
@@ -149,7 +150,7 @@ pub async fn node_status(url: &str) -> Result<NodeInfo, AdminError> {
     for e in &s.epoch_info {
         let p = crate::wire::public_set_from_bytes(&e.public_key_set)
             .map_err(|_| bad("public key set"))?;
-        epochs.insert(e.epoch, p);
+        epochs.insert(Epoch(e.epoch), p);
     }
     Ok(NodeInfo {
         url: url.to_owned(),
@@ -184,7 +185,7 @@ pub async fn cluster_status(urls: &[String]) -> Vec<Result<NodeInfo, AdminError>
 /// wins.
 pub fn agreed_public_key_set(
     infos: &[NodeInfo],
-    epoch: u64,
+    epoch: Epoch,
     expected: Option<&ProjectivePoint>,
 ) -> Result<PublicKeySet, AdminError> {
     let mut voters: Vec<(PublicKeySet, Vec<VerifyingKey>)> = Vec::new();
@@ -250,11 +251,16 @@ pub async fn start_round(
 }
 
 /// Retires `epoch` on the node at `url`.
-pub async fn retire_epoch(url: &str, secret: &str, epoch: u64) -> Result<(), AdminError> {
+pub async fn retire_epoch(url: &str, secret: &str, epoch: Epoch) -> Result<(), AdminError> {
     let mut c = pb::admin_client::AdminClient::new(channel(url).await?);
-    c.retire_epoch(authorized(pb::RetireEpochRequest { epoch }, secret)?)
-        .await
-        .map_err(refused(url))?;
+    c.retire_epoch(authorized(
+        pb::RetireEpochRequest {
+            epoch: epoch.into(),
+        },
+        secret,
+    )?)
+    .await
+    .map_err(refused(url))?;
     Ok(())
 }
 
@@ -337,7 +343,10 @@ mod tests {
             index: NodeIndex::new(i).unwrap(),
             identity: crate::identity::IdentityKey::generate(&mut rand::rng()).verifying_key(),
             peer_url: format!("https://n{i}"),
-            epochs: epoch_set.map(|p| (0, p.clone())).into_iter().collect(),
+            epochs: epoch_set
+                .map(|p| (Epoch(0), p.clone()))
+                .into_iter()
+                .collect(),
             log_size: 0,
             round: "idle".into(),
             round_id: Vec::new(),
@@ -360,15 +369,18 @@ mod tests {
             info(3, Some(&honest)),
             info(5, Some(&lone)),
         ];
-        assert_eq!(agreed_public_key_set(&infos, 0, None).unwrap(), honest);
+        assert_eq!(
+            agreed_public_key_set(&infos, Epoch(0), None).unwrap(),
+            honest
+        );
         assert!(
-            agreed_public_key_set(&infos, 0, Some(&lone.master_public_key())).is_err(),
+            agreed_public_key_set(&infos, Epoch(0), Some(&lone.master_public_key())).is_err(),
             "the lone set has one vote of four"
         );
         // The same identity answering twice counts once.
         let liar = info(5, Some(&lone));
         let mut twice = liar.clone();
         twice.url = "http://n5-again".into();
-        assert!(agreed_public_key_set(&[liar, twice, info(1, None)], 0, None).is_err());
+        assert!(agreed_public_key_set(&[liar, twice, info(1, None)], Epoch(0), None).is_err());
     }
 }

@@ -96,7 +96,7 @@ impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
         for &epoch in &s.epochs {
             if let Some(public) = self.node.public_key_set(epoch).map_err(status)? {
                 epoch_info.push(pb::EpochInfo {
-                    epoch,
+                    epoch: epoch.0,
                     public_key_set: crate::wire::public_set_bytes(&public),
                 });
             }
@@ -109,7 +109,7 @@ impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
         Ok(Response::new(pb::StatusResponse {
             node: u32::from(s.index.get()),
             identity_key: s.identity_key,
-            epochs: s.epochs,
+            epochs: s.epochs.iter().map(|e| e.0).collect(),
             log_size: s.log_size,
             epoch_info,
             peer_url: self

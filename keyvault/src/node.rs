@@ -17,6 +17,7 @@ use crate::round::{RoundId, RoundResult, RoundSpec};
 use crate::share::NodeIndex;
 use crate::store::{EpochState, NodeStore, RoundRecord, StoreError};
 use crate::translog::{Hash, SignedTreeHead};
+use phalanx_types::Epoch;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -44,7 +45,7 @@ pub struct NodeStatus {
     /// Its identity key, SEC1 compressed.
     pub identity_key: Vec<u8>,
     /// Epochs it holds a share of.
-    pub epochs: Vec<u64>,
+    pub epochs: Vec<Epoch>,
     /// Entries in its transparency log.
     pub log_size: u64,
 }
@@ -112,7 +113,12 @@ impl Node {
 
     /// Installs this node's share of `epoch` (genesis, rotation, refresh), durably, and
     /// logs the event (epoch, MPK and commitments hashed into the record).
-    pub fn install_epoch(&self, epoch: u64, state: &EpochState, now: i64) -> Result<(), NodeError> {
+    pub fn install_epoch(
+        &self,
+        epoch: Epoch,
+        state: &EpochState,
+        now: i64,
+    ) -> Result<(), NodeError> {
         let mut gk = self.gk()?;
         if state.share.index != gk.index() {
             return Err(NodeError::Inconsistent("a share of another node".into()));
@@ -120,7 +126,7 @@ impl Node {
         self.store.put_epoch(epoch, state)?;
         gk.insert_share(epoch, state.share.clone());
         let mut h = Sha256::new();
-        h.update(epoch.to_be_bytes());
+        h.update(epoch.0.to_be_bytes());
         for c in &state.public.commitments().0 {
             h.update(crate::dleq::point_bytes(c));
         }
@@ -133,11 +139,11 @@ impl Node {
     }
 
     /// Retires `epoch`: its share is erased (store compacted) and the event logged.
-    pub fn retire_epoch(&self, epoch: u64, now: i64) -> Result<(), NodeError> {
+    pub fn retire_epoch(&self, epoch: Epoch, now: i64) -> Result<(), NodeError> {
         let mut gk = self.gk()?;
         self.store.remove_epoch(epoch)?;
         gk.remove_share(epoch);
-        let detail: Hash = Sha256::digest(epoch.to_be_bytes()).into();
+        let detail: Hash = Sha256::digest(epoch.0.to_be_bytes()).into();
         self.log_event(&mut gk, RecordKind::EpochRetired, now, &detail)
     }
 
@@ -168,7 +174,7 @@ impl Node {
     }
 
     /// This node's state of `epoch`, if it holds one.
-    pub fn epoch_state(&self, epoch: u64) -> Result<Option<EpochState>, NodeError> {
+    pub fn epoch_state(&self, epoch: Epoch) -> Result<Option<EpochState>, NodeError> {
         Ok(self.store.epochs()?.remove(&epoch))
     }
 
@@ -329,7 +335,7 @@ impl Node {
     /// The committee's public key set of `epoch`, if this node holds that epoch.
     pub fn public_key_set(
         &self,
-        epoch: u64,
+        epoch: Epoch,
     ) -> Result<Option<crate::share::PublicKeySet>, NodeError> {
         Ok(self.store.epochs()?.remove(&epoch).map(|st| st.public))
     }

@@ -42,6 +42,7 @@ use crate::tls::PeerTls;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, VerifyingKey};
 use phalanx_proto::keyvault::v1 as pb;
+use phalanx_types::Epoch;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -326,7 +327,7 @@ impl Rounds {
                 stage: Stage::Running(1),
             });
         }
-        tracing::info!(round = %hex(&id), kind = engine.spec().kind.name(), epoch, "round started");
+        tracing::info!(round = %hex(&id), kind = engine.spec().kind.name(), %epoch, "round started");
         let me = self.clone();
         tokio::spawn(async move { me.drive(engine).await });
         Ok(id)
@@ -443,7 +444,7 @@ impl Rounds {
         match decision {
             Decision::Commit => match self.node.commit_round(&id, (self.now)()) {
                 Ok(()) => {
-                    tracing::info!(round = %hex(&id), epoch = spec.kind.epoch(), "round committed (decided)");
+                    tracing::info!(round = %hex(&id), epoch = %spec.kind.epoch(), "round committed (decided)");
                     self.with_current(&id, |c| c.stage = Stage::Committed(digest));
                 }
                 Err(e) => {
@@ -467,7 +468,7 @@ impl Rounds {
                 }
                 match self.node.commit_round(&id, (self.now)()) {
                     Ok(()) => {
-                        tracing::info!(round = %hex(&id), epoch = spec.kind.epoch(), "round committed");
+                        tracing::info!(round = %hex(&id), epoch = %spec.kind.epoch(), "round committed");
                         self.with_current(&id, |c| c.stage = Stage::Committed(digest));
                         if let (Some(hooks), Ok(Some(public))) =
                             (&self.hooks, self.node.public_key_set(spec.kind.epoch()))
@@ -904,7 +905,7 @@ impl pb::admin_server::Admin for AdminGrpc {
         if self
             .rounds
             .node
-            .epoch_state(epoch)
+            .epoch_state(Epoch(epoch))
             .map_err(crate::grpc::status)?
             .is_none()
         {
@@ -912,9 +913,9 @@ impl pb::admin_server::Admin for AdminGrpc {
         }
         self.rounds
             .node
-            .retire_epoch(epoch, (self.rounds.now)())
+            .retire_epoch(Epoch(epoch), (self.rounds.now)())
             .map_err(crate::grpc::status)?;
-        tracing::warn!(epoch, "epoch retired by the administrator");
+        tracing::warn!(%epoch, "epoch retired by the administrator");
         Ok(Response::new(pb::RetireEpochResponse {}))
     }
 }

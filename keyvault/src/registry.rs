@@ -88,7 +88,7 @@ impl RegistryHooks {
         let r = self.client.publish_master_key(&self.identity, &cert).await;
         if let Ok(height) = r {
             tracing::info!(
-                epoch = spec.kind.epoch(),
+                epoch = %spec.kind.epoch(),
                 kind = spec.kind.name(),
                 height,
                 "epoch keys published to the registry"
@@ -200,6 +200,7 @@ mod tests {
     use crate::round::Participant;
     use crate::share::NodeIndex;
     use chain::types::{Gatekeeper, Worker};
+    use phalanx_types::Epoch;
 
     fn now() -> i64 {
         1_760_000_000
@@ -256,7 +257,7 @@ mod tests {
         let dkg = RoundSpec::new(
             [0; 16],
             RoundKind::Dkg {
-                epoch: 0,
+                epoch: Epoch(0),
                 threshold: 2,
             },
             participants.clone(),
@@ -264,12 +265,12 @@ mod tests {
         .unwrap();
         // A DKG needs the registry's rotation lock.
         assert!(hooks.check(&dkg).await.unwrap_err().contains("not locked"));
-        ledger.lock_rotation(&governance, 0).await.unwrap();
+        ledger.lock_rotation(&governance, Epoch(0)).await.unwrap();
         hooks.check(&dkg).await.unwrap();
         // Another committee (a peer URL the registry does not list) is refused.
         let mut other = participants.clone();
         other[1].url = "https://elsewhere".into();
-        let spec = RoundSpec::new([0; 16], RoundKind::Refresh { epoch: 0 }, other).unwrap();
+        let spec = RoundSpec::new([0; 16], RoundKind::Refresh { epoch: Epoch(0) }, other).unwrap();
         assert!(
             hooks
                 .check(&spec)
@@ -295,9 +296,9 @@ mod tests {
         let mut partial = certificate.clone();
         partial.confirmations.remove(&NodeIndex::new(2).unwrap());
         hooks.publish(&dkg, &public, &partial).await.unwrap();
-        assert!(ledger.master_key(0).await.unwrap().is_none());
+        assert!(ledger.master_key(Epoch(0)).await.unwrap().is_none());
         hooks.publish(&dkg, &public, &certificate).await.unwrap();
-        let key = ledger.master_key(0).await.unwrap().unwrap();
+        let key = ledger.master_key(Epoch(0)).await.unwrap().unwrap();
         assert_eq!(
             key.master_public_key,
             crate::dleq::point_bytes(&public.master_public_key())

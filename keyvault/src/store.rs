@@ -25,6 +25,7 @@ pub use crate::share::EpochState;
 use crate::share::KeyShare;
 use crate::translog::{Hash, MerkleLog};
 use crate::wire::{ReadCurve, Reader, WriteCurve, Writer, get_public_set, put_public_set};
+use phalanx_types::Epoch;
 use phalanx_types::secret_file;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use std::collections::BTreeMap;
@@ -290,8 +291,8 @@ impl NodeStore {
     }
 
     /// Stores (replacing) the state of `epoch`, synced.
-    pub fn put_epoch(&self, epoch: u64, state: &EpochState) -> Result<(), StoreError> {
-        let k = epoch.to_be_bytes();
+    pub fn put_epoch(&self, epoch: Epoch, state: &EpochState) -> Result<(), StoreError> {
+        let k = epoch.0.to_be_bytes();
         let sealed = self
             .key
             .seal(&Self::slot("epochs", &k), &encode_epoch(state))?;
@@ -299,10 +300,10 @@ impl NodeStore {
     }
 
     /// Forgets `epoch` (retirement) and compacts the table so the share leaves the disk.
-    pub fn remove_epoch(&self, epoch: u64) -> Result<(), StoreError> {
+    pub fn remove_epoch(&self, epoch: Epoch) -> Result<(), StoreError> {
         let cf = self.cf("epochs")?;
         let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_cf(cf, epoch.to_be_bytes());
+        batch.delete_cf(cf, epoch.0.to_be_bytes());
         let mut opts = rocksdb::WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(batch, &opts)?;
@@ -311,7 +312,7 @@ impl NodeStore {
     }
 
     /// Every epoch this node holds a share of.
-    pub fn epochs(&self) -> Result<BTreeMap<u64, EpochState>, StoreError> {
+    pub fn epochs(&self) -> Result<BTreeMap<Epoch, EpochState>, StoreError> {
         let mut out = BTreeMap::new();
         for item in self
             .db
@@ -326,7 +327,7 @@ impl NodeStore {
             );
             let plain = self.key.open(&Self::slot("epochs", &k), &v, &name)?;
             let state = decode_epoch(&plain).map_err(|_| StoreError::Corrupt(name))?;
-            out.insert(epoch, state);
+            out.insert(Epoch(epoch), state);
         }
         Ok(out)
     }
@@ -416,7 +417,7 @@ impl NodeStore {
         &self,
         id: &[u8; 32],
         record: &RoundRecord,
-        install: Option<(u64, &EpochState)>,
+        install: Option<(Epoch, &EpochState)>,
         log_index: u64,
         leaf: &Hash,
     ) -> Result<(), StoreError> {
@@ -431,7 +432,7 @@ impl NodeStore {
         let sealed = self.key.seal(&Self::slot("rounds", id), &record.encode())?;
         batch.put_cf(self.cf("rounds")?, id, &sealed);
         if let Some((epoch, state)) = install {
-            let k = epoch.to_be_bytes();
+            let k = epoch.0.to_be_bytes();
             let sealed = self
                 .key
                 .seal(&Self::slot("epochs", &k), &encode_epoch(state))?;

@@ -20,6 +20,7 @@ use keyvault::node::Node;
 use keyvault::share::{KeyShare, NodeIndex, PublicKeySet, SecretScalar};
 use keyvault::store::{EpochState, NodeStore, SealingKey};
 use p256::ecdsa::VerifyingKey;
+use phalanx_types::Epoch;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,15 +75,18 @@ async fn stop(r: Running) {
 async fn three_of_five_over_grpc_with_faults_and_restarts() {
     let w = worker(MR, MR, "sim");
     let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
-    let outputs =
-        run_in_memory(&DkgParams::new(0, 3, &members).unwrap(), &mut rand::rng()).unwrap();
+    let outputs = run_in_memory(
+        &DkgParams::new(Epoch(0), 3, &members).unwrap(),
+        &mut rand::rng(),
+    )
+    .unwrap();
     let public: PublicKeySet = outputs[0].public.clone();
     let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut running = Vec::new();
     for (o, dir) in outputs.iter().zip(&dirs) {
         let node = open_node(dir.path(), o.share.index, &w);
         node.install_epoch(
-            0,
+            Epoch(0),
             &EpochState {
                 share: o.share.clone(),
                 public: public.clone(),
@@ -144,7 +148,7 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     // Node 4 comes back lying (a wrong share): named, outvoted.
     let liar = open_node(dirs[3].path(), members[3], &w);
     liar.install_epoch(
-        0,
+        Epoch(0),
         &EpochState {
             share: KeyShare {
                 index: members[3],
@@ -241,7 +245,7 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     // Retiring epoch 0 on node 1 erases its share and is logged; it then has no share.
     let node1 = open_node(dirs[1].path(), members[1], &w);
     let size = node1.status().unwrap().log_size;
-    node1.retire_epoch(0, NOW + 9).unwrap();
+    node1.retire_epoch(Epoch(0), NOW + 9).unwrap();
     let s = node1.status().unwrap();
     assert_eq!((s.log_size, s.epochs.len()), (size + 1, 0));
     for r in running.into_iter().flatten() {
@@ -252,11 +256,14 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
 /// Member 1 of a 2-of-3 epoch 0, trusting `w`'s attestation service.
 fn one_member(dir: &std::path::Path, w: &Worker) -> Arc<Node> {
     let members: Vec<NodeIndex> = (1..=3).map(|i| NodeIndex::new(i).unwrap()).collect();
-    let outputs =
-        run_in_memory(&DkgParams::new(0, 2, &members).unwrap(), &mut rand::rng()).unwrap();
+    let outputs = run_in_memory(
+        &DkgParams::new(Epoch(0), 2, &members).unwrap(),
+        &mut rand::rng(),
+    )
+    .unwrap();
     let node = open_node(dir, outputs[0].share.index, w);
     node.install_epoch(
-        0,
+        Epoch(0),
         &EpochState {
             share: outputs[0].share.clone(),
             public: outputs[0].public.clone(),

@@ -28,6 +28,7 @@ use keyvault::tls::{ClusterCa, PeerTls};
 use p256::ecdsa::VerifyingKey;
 use p256::ecdsa::signature::Signer as _;
 use phalanx_proto::keyvault::v1 as pb;
+use phalanx_types::Epoch;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -248,19 +249,19 @@ async fn attack_h2_an_equivocating_participant_cannot_split_the_committee() {
     };
     assert_eq!(
         run(RoundKind::Dkg {
-            epoch: 0,
+            epoch: Epoch(0),
             threshold: 2
         })
         .await,
         admin::Outcome::Committed
     );
-    let before = infos(&urls[..1]).await[0].epochs[&0].clone();
+    let before = infos(&urls[..1]).await[0].epochs[&Epoch(0)].clone();
 
     // A refresh during which node 3 equivocates.
     on.store(true, Ordering::SeqCst);
-    let outcome = run(RoundKind::Refresh { epoch: 0 }).await;
+    let outcome = run(RoundKind::Refresh { epoch: Epoch(0) }).await;
     let after = infos(&urls[..2]).await;
-    let (one, two) = (&after[0].epochs[&0], &after[1].epochs[&0]);
+    let (one, two) = (&after[0].epochs[&Epoch(0)], &after[1].epochs[&Epoch(0)]);
     assert_eq!(
         one, two,
         "nodes 1 and 2 hold different public key sets after the round ({outcome:?})"

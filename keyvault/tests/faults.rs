@@ -18,6 +18,7 @@ use keyvault::grpc::Endpoint;
 use keyvault::round::RoundKind;
 use keyvault::share::NodeIndex;
 use keyvault::tls::ClusterCa;
+use phalanx_types::Epoch;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -133,7 +134,7 @@ fn agree(infos: &[NodeInfo]) {
 }
 
 async fn fetch(att: &phalanx_cli::devnet::Attestation, infos: &[NodeInfo]) -> [u8; 32] {
-    let public = admin::agreed_public_key_set(infos, 0, None).unwrap();
+    let public = admin::agreed_public_key_set(infos, Epoch(0), None).unwrap();
     let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
     let demo =
         phalanx_cli::devnet::demo_worker(&att.sim, &att.rest.to_string(), &endpoints, &public)
@@ -213,7 +214,7 @@ async fn nodes_killed_at_any_time_come_back_in_agreement() {
     let id = start_round(
         &c,
         RoundKind::Dkg {
-            epoch: 0,
+            epoch: Epoch(0),
             threshold: 3,
         },
     )
@@ -240,11 +241,11 @@ async fn nodes_killed_at_any_time_come_back_in_agreement() {
 
     // SIGKILL one node during each kind of round, at different instants, restart it.
     let rounds = [
-        (RoundKind::Refresh { epoch: 0 }, 3, 30),
-        (RoundKind::Refresh { epoch: 0 }, 1, 300),
+        (RoundKind::Refresh { epoch: Epoch(0) }, 3, 30),
+        (RoundKind::Refresh { epoch: Epoch(0) }, 1, 300),
         (
             RoundKind::Reshare {
-                epoch: 0,
+                epoch: Epoch(0),
                 dealers: (1..=N).map(|i| NodeIndex::new(i).unwrap()).collect(),
                 new_threshold: 2,
             },
@@ -253,7 +254,7 @@ async fn nodes_killed_at_any_time_come_back_in_agreement() {
         ),
         (
             RoundKind::Dkg {
-                epoch: 1,
+                epoch: Epoch(1),
                 threshold: 3,
             },
             5,
@@ -261,7 +262,7 @@ async fn nodes_killed_at_any_time_come_back_in_agreement() {
         ),
         (
             RoundKind::Dkg {
-                epoch: 2,
+                epoch: Epoch(2),
                 threshold: 3,
             },
             4,

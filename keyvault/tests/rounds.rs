@@ -22,6 +22,7 @@ use keyvault::round::RoundKind;
 use keyvault::share::{NodeIndex, PublicKeySet};
 use keyvault::tls::{ClusterCa, PeerTls};
 use phalanx_proto::keyvault::v1 as pb;
+use phalanx_types::Epoch;
 use std::time::Duration;
 
 fn clock() -> i64 {
@@ -102,7 +103,7 @@ async fn run_round(urls: &[String], kind: RoundKind) -> Outcome {
 
 async fn fetch(urls: &[String], w: &Worker, epoch: u64) -> ([u8; 32], PublicKeySet) {
     let all = infos(urls).await;
-    let public = admin::agreed_public_key_set(&all, epoch, None).unwrap();
+    let public = admin::agreed_public_key_set(&all, Epoch(epoch), None).unwrap();
     let endpoints: Vec<Endpoint> = all.iter().map(NodeInfo::endpoint).collect();
     let request = ReleaseRequest {
         token: w.token.clone(),
@@ -139,7 +140,7 @@ async fn rounds_over_the_network() {
         run_round(
             &urls,
             RoundKind::Dkg {
-                epoch: 0,
+                epoch: Epoch(0),
                 threshold: 3
             }
         )
@@ -150,7 +151,7 @@ async fn rounds_over_the_network() {
     let mpk0 = p0.master_public_key();
 
     // A wrong admin secret is refused; a second round cannot start while one runs.
-    let spec = admin::spec(RoundKind::Refresh { epoch: 0 }, &infos(&urls).await).unwrap();
+    let spec = admin::spec(RoundKind::Refresh { epoch: Epoch(0) }, &infos(&urls).await).unwrap();
     let e = admin::start_round(&urls[..1], "wrong", &spec)
         .await
         .unwrap_err();
@@ -159,7 +160,7 @@ async fn rounds_over_the_network() {
         "{e}"
     );
     admin::start_round(&urls[..1], SECRET, &spec).await.unwrap();
-    let other = admin::spec(RoundKind::Refresh { epoch: 0 }, &infos(&urls).await).unwrap();
+    let other = admin::spec(RoundKind::Refresh { epoch: Epoch(0) }, &infos(&urls).await).unwrap();
     let e = admin::start_round(&urls[..1], SECRET, &other)
         .await
         .unwrap_err();
@@ -220,7 +221,11 @@ async fn rounds_over_the_network() {
     // L2: nor can it make a node durably abort (and log) rounds it made up: not with a
     // bare id, not with a spec that lists neither it nor that node.
     let log_before = infos(&urls[..1]).await[0].log_size;
-    let made_up = admin::spec(RoundKind::Refresh { epoch: 0 }, &infos(&urls[1..3]).await).unwrap();
+    let made_up = admin::spec(
+        RoundKind::Refresh { epoch: Epoch(0) },
+        &infos(&urls[1..3]).await,
+    )
+    .unwrap();
     for (id, asked) in [([7u8; 32], Vec::new()), (made_up.id(), made_up.encode())] {
         let e = try_fetch_round(
             ca.issue(idx(1), &stranger.verifying_key()).unwrap(),
@@ -278,7 +283,7 @@ async fn rounds_over_the_network() {
     five.identity = keyvault::identity::IdentityKey::generate(&mut rand::rng()).verifying_key();
     five.peer_url = "https://127.0.0.1:1".into();
     everyone.push(five);
-    let spec = admin::spec(RoundKind::Refresh { epoch: 0 }, &everyone).unwrap();
+    let spec = admin::spec(RoundKind::Refresh { epoch: Epoch(0) }, &everyone).unwrap();
     admin::start_round(live, SECRET, &spec).await.unwrap();
     match admin::wait_round(live, &spec.id(), Duration::from_secs(60))
         .await
@@ -288,7 +293,7 @@ async fn rounds_over_the_network() {
         other => panic!("{other:?}"),
     }
     for i in infos(live).await {
-        assert_eq!(i.epochs[&0], p1);
+        assert_eq!(i.epochs[&Epoch(0)], p1);
     }
 
     // Node 6 joins and 5 leaves by a reshare to threshold 2: same MPK, same key.
@@ -299,7 +304,7 @@ async fn rounds_over_the_network() {
         .chain([members[5].url.clone()])
         .collect();
     let kind = RoundKind::Reshare {
-        epoch: 0,
+        epoch: Epoch(0),
         dealers: (1..=4).map(idx).collect(),
         new_threshold: 2,
     };
@@ -314,7 +319,7 @@ async fn rounds_over_the_network() {
         run_round(
             &new_urls,
             RoundKind::Dkg {
-                epoch: 1,
+                epoch: Epoch(1),
                 threshold: 3
             }
         )
@@ -328,7 +333,7 @@ async fn rounds_over_the_network() {
     // An epoch that is not after every held one cannot be opened again.
     let spec = admin::spec(
         RoundKind::Dkg {
-            epoch: 1,
+            epoch: Epoch(1),
             threshold: 2,
         },
         &infos(&new_urls).await,

@@ -11,6 +11,7 @@
 use keyvault::derive::{KeyId, combine, evaluate};
 use keyvault::share::{SecretScalar, dealer_split};
 use keyvault::store::{EpochState, NodeStore, SealingKey, StoreError};
+use phalanx_types::Epoch;
 
 fn states() -> Vec<EpochState> {
     let mut rng = rand::rng();
@@ -45,8 +46,8 @@ fn shares_identity_and_log_survive_a_reopen() {
     let id_key;
     {
         let s = open(dir.path());
-        s.put_epoch(0, &all[0]).unwrap();
-        s.put_epoch(1, &all[1]).unwrap();
+        s.put_epoch(Epoch(0), &all[0]).unwrap();
+        s.put_epoch(Epoch(1), &all[1]).unwrap();
         id_key = s.identity(&mut rand::rng()).unwrap().verifying_key();
         for i in 0..5u64 {
             s.append_log(i, &[i as u8; 32]).unwrap();
@@ -63,16 +64,19 @@ fn shares_identity_and_log_survive_a_reopen() {
     }
     let s = open(dir.path());
     let epochs = s.epochs().unwrap();
-    assert_eq!(epochs.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        epochs.keys().copied().collect::<Vec<_>>(),
+        vec![Epoch(0), Epoch(1)]
+    );
     // The reopened shares still derive the same key as the originals.
     let id = KeyId {
-        epoch: 0,
+        epoch: Epoch(0),
         tenant: "t".into(),
         path: "p".into(),
         purpose: "x".into(),
     };
     let mut rng = rand::rng();
-    let reopened = [&epochs[&0].share, &all[2].share, &all[3].share]
+    let reopened = [&epochs[&Epoch(0)].share, &all[2].share, &all[3].share]
         .iter()
         .map(|sh| evaluate(sh, &id, &mut rng).unwrap())
         .collect::<Vec<_>>();
@@ -81,7 +85,9 @@ fn shares_identity_and_log_survive_a_reopen() {
         .map(|st| evaluate(&st.share, &id, &mut rng).unwrap())
         .collect::<Vec<_>>();
     assert_eq!(
-        combine(&epochs[&0].public, &id, &reopened).unwrap().key,
+        combine(&epochs[&Epoch(0)].public, &id, &reopened)
+            .unwrap()
+            .key,
         combine(&all[0].public, &id, &original).unwrap().key
     );
     assert_eq!(
@@ -90,7 +96,7 @@ fn shares_identity_and_log_survive_a_reopen() {
     );
     assert_eq!(s.log().unwrap().size(), 5);
     // Retirement forgets the epoch.
-    s.remove_epoch(1).unwrap();
+    s.remove_epoch(Epoch(1)).unwrap();
     assert_eq!(s.epochs().unwrap().len(), 1);
 }
 
@@ -99,8 +105,8 @@ fn tampered_moved_and_foreign_records_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let all = states();
     let s = open(dir.path());
-    s.put_epoch(0, &all[0]).unwrap();
-    s.put_epoch(1, &all[1]).unwrap();
+    s.put_epoch(Epoch(0), &all[0]).unwrap();
+    s.put_epoch(Epoch(1), &all[1]).unwrap();
     let sealed = s.raw("epochs", &0u64.to_be_bytes()).unwrap().unwrap();
     // Nothing secret is stored in clear.
     let secret = all[0].share.secret.expose().to_bytes();
@@ -156,7 +162,7 @@ fn child_writer() {
     let all = states();
     let start = s.log().unwrap().size();
     for i in start.. {
-        s.put_epoch(i % 4, &all[(i % 5) as usize]).unwrap();
+        s.put_epoch(Epoch(i % 4), &all[(i % 5) as usize]).unwrap();
         s.append_log(i, &[(i % 251) as u8; 32]).unwrap();
     }
 }
@@ -185,7 +191,7 @@ fn killed_mid_write_reopens_consistent() {
             assert_eq!(log.leaf(i).unwrap(), [(i % 251) as u8; 32]);
         }
         for (epoch, st) in s.epochs().unwrap() {
-            assert!(epoch < 4);
+            assert!(epoch < Epoch(4));
             assert_eq!(st.public.threshold(), 3);
         }
         if kills >= 3 && log.size() > 0 {

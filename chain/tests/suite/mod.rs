@@ -10,6 +10,7 @@ use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::Signer as _;
 use phalanx_threshold::round::{CommitCertificate, Participant, RoundKind, RoundSpec};
 use phalanx_threshold::share::NodeIndex;
+use phalanx_types::Epoch;
 
 pub const M: [u8; 32] = [0xd3; 32];
 
@@ -190,20 +191,20 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     // cannot lock (C1: no lock at an absurd epoch that blocks every later rotation).
     assert_eq!(r.rotation().await.unwrap(), Rotation::Idle);
     assert_eq!(
-        rule(r.lock_rotation(&w1, 0).await),
+        rule(r.lock_rotation(&w1, Epoch(0)).await),
         RuleError::NotGovernance("lock-rotation")
     );
     assert_eq!(
-        rule(r.lock_rotation(governance, u64::MAX).await),
+        rule(r.lock_rotation(governance, Epoch(u64::MAX)).await),
         RuleError::EpochNotNext {
-            epoch: u64::MAX,
+            epoch: Epoch(u64::MAX),
             next: 0
         }
     );
-    r.lock_rotation(governance, 0).await.unwrap();
-    assert_eq!(r.rotation().await.unwrap(), Rotation::Locked(0));
+    r.lock_rotation(governance, Epoch(0)).await.unwrap();
+    assert_eq!(r.rotation().await.unwrap(), Rotation::Locked(Epoch(0)));
     assert_eq!(
-        rule(r.lock_rotation(governance, 1).await),
+        rule(r.lock_rotation(governance, Epoch(1)).await),
         RuleError::RotationLocked {
             tx: "lock-rotation",
             locked: 0
@@ -219,7 +220,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         epoch,
         threshold: 2,
     };
-    let good = certificate(&committee, dkg(0), &public, &committee);
+    let good = certificate(&committee, dkg(Epoch(0)), &public, &committee);
     // A single gatekeeper alone: its own one-member committee and a threshold-1 key
     // it knows.
     let mine = phalanx_threshold::share::SecretScalar::new(p256::Scalar::from(666u64));
@@ -228,7 +229,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     let lone = certificate(
         &committee[1..],
         RoundKind::Dkg {
-            epoch: 0,
+            epoch: Epoch(0),
             threshold: 1,
         },
         &lone_set,
@@ -239,7 +240,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         RuleError::CommitteeMismatch
     );
     // The right committee, one member's confirmation forged by another.
-    let forged = certificate(&committee, dkg(0), &public, &[(1, &s2), (2, &s2)]);
+    let forged = certificate(&committee, dkg(Epoch(0)), &public, &[(1, &s2), (2, &s2)]);
     assert_eq!(
         rule(r.publish_master_key(&w2, &forged).await),
         RuleError::MissingConfirmation(1)
@@ -247,12 +248,15 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     // An epoch nobody locked.
     assert_eq!(
         rule(
-            r.publish_master_key(&w2, &certificate(&committee, dkg(1), &public, &committee))
-                .await
+            r.publish_master_key(
+                &w2,
+                &certificate(&committee, dkg(Epoch(1)), &public, &committee)
+            )
+            .await
         ),
         RuleError::NotLocked {
             tx: "publish-master-key",
-            epoch: 1
+            epoch: Epoch(1)
         }
     );
     // Not a certificate at all.
@@ -267,7 +271,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         RuleError::NotGovernanceOrGatekeeper("publish-master-key")
     );
     r.publish_master_key(&w2, &good).await.unwrap();
-    let key = r.master_key(0).await.unwrap().unwrap();
+    let key = r.master_key(Epoch(0)).await.unwrap().unwrap();
     assert_eq!(
         key.master_public_key,
         phalanx_threshold::dleq::point_bytes(&public.master_public_key())
@@ -283,15 +287,18 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         RuleError::RoundAlreadyPublished
     );
     assert_eq!(
-        rule(r.lock_rotation(governance, 0).await),
-        RuleError::EpochNotNext { epoch: 0, next: 1 }
+        rule(r.lock_rotation(governance, Epoch(0)).await),
+        RuleError::EpochNotNext {
+            epoch: Epoch(0),
+            next: 1
+        }
     );
 
     // A refresh gives the epoch a new public key set with the same master key; a set
     // with another master key is refused.
     let (_, refreshed) =
         phalanx_threshold::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
-    let refresh = RoundKind::Refresh { epoch: 0 };
+    let refresh = RoundKind::Refresh { epoch: Epoch(0) };
     r.publish_master_key(
         &w1,
         &certificate(&committee, refresh.clone(), &refreshed, &committee),
@@ -299,7 +306,11 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     .await
     .unwrap();
     assert_eq!(
-        r.master_key(0).await.unwrap().unwrap().public_key_set,
+        r.master_key(Epoch(0))
+            .await
+            .unwrap()
+            .unwrap()
+            .public_key_set,
         phalanx_threshold::wire::public_set_bytes(&refreshed)
     );
     // A "refresh" that lowers the threshold is not a refresh.
@@ -311,7 +322,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
                 &w1,
                 &certificate(
                     &committee,
-                    RoundKind::Refresh { epoch: 0 },
+                    RoundKind::Refresh { epoch: Epoch(0) },
                     &lowered,
                     &committee
                 )
@@ -349,7 +360,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         phalanx_threshold::share::dealer_split(&secret, 2, 2, &mut rand::rng()).unwrap();
     let contested = certificate(
         &committee,
-        RoundKind::Refresh { epoch: 0 },
+        RoundKind::Refresh { epoch: Epoch(0) },
         &again,
         &committee,
     );
@@ -373,20 +384,20 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     );
 
     // Only governance gives a rotation up.
-    r.lock_rotation(governance, 1).await.unwrap();
+    r.lock_rotation(governance, Epoch(1)).await.unwrap();
     assert_eq!(
-        rule(r.abort_rotation(&w1, 1).await),
+        rule(r.abort_rotation(&w1, Epoch(1)).await),
         RuleError::NotGovernance("abort-rotation")
     );
-    r.abort_rotation(governance, 1).await.unwrap();
+    r.abort_rotation(governance, Epoch(1)).await.unwrap();
     assert_eq!(
-        rule(r.abort_rotation(governance, 1).await),
+        rule(r.abort_rotation(governance, Epoch(1)).await),
         RuleError::NotLocked {
             tx: "abort-rotation",
-            epoch: 1
+            epoch: Epoch(1)
         }
     );
-    assert!(r.master_key(1).await.unwrap().is_none());
+    assert!(r.master_key(Epoch(1)).await.unwrap().is_none());
 
     // Removing a measurement stops new registrations with it.
     assert_eq!(
@@ -428,12 +439,12 @@ pub async fn suite<F: Fixture>(f: &mut F) {
                 measurement: M.to_vec()
             },
             Event::GatekeepersChanged(vec![1, 2]),
-            Event::RotationLocked(0),
-            Event::MasterKeyPublished(0),
-            Event::PublicKeySetUpdated(0),
+            Event::RotationLocked(Epoch(0)),
+            Event::MasterKeyPublished(Epoch(0)),
+            Event::PublicKeySetUpdated(Epoch(0)),
             Event::RoundAborted(id_of(&contested)),
-            Event::RotationLocked(1),
-            Event::RotationAborted(1),
+            Event::RotationLocked(Epoch(1)),
+            Event::RotationAborted(Epoch(1)),
             Event::MeasurementRemoved(M.to_vec()),
         ]
     );

@@ -20,6 +20,7 @@ use phalanx_threshold::derive::{KeyId, combine, evaluate};
 use phalanx_threshold::dkg::{DkgParams, run_in_memory};
 use phalanx_threshold::lifecycle::{refresh_in_memory, reshare_in_memory};
 use phalanx_threshold::share::{NodeIndex, SecretScalar, dealer_split};
+use phalanx_types::Epoch;
 use rand::SeedableRng;
 use std::hint::black_box;
 
@@ -30,7 +31,7 @@ fn members(n: u16) -> Vec<NodeIndex> {
 fn release(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let id = KeyId {
-        epoch: 1,
+        epoch: Epoch(1),
         tenant: "mrenclave".into(),
         path: "db".into(),
         purpose: "aead".into(),
@@ -58,7 +59,8 @@ fn exchange(c: &mut Criterion) {
     use std::collections::BTreeMap;
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let w = common::worker(common::MR, common::MR, "sim");
-    let outputs = run_in_memory(&DkgParams::new(0, 3, &members(5)).unwrap(), &mut rng).unwrap();
+    let outputs =
+        run_in_memory(&DkgParams::new(Epoch(0), 3, &members(5)).unwrap(), &mut rng).unwrap();
     let public = outputs[0].public.clone();
     let mut identities = BTreeMap::new();
     let mut gks: Vec<Gatekeeper> = outputs
@@ -69,7 +71,7 @@ fn exchange(c: &mut Criterion) {
             Gatekeeper::new(
                 id,
                 o.share.index,
-                BTreeMap::from([(0, o.share)]),
+                BTreeMap::from([(Epoch(0), o.share)]),
                 phalanx_threshold::translog::MerkleLog::new(),
                 w.jwks.clone(),
                 common::sim_policy(),
@@ -113,7 +115,7 @@ fn rounds(c: &mut Criterion) {
     let mut g = c.benchmark_group("rounds");
     g.sample_size(10);
     for n in [5u16, 10, 20] {
-        let params = DkgParams::new(1, usize::from(n / 2 + 1), &members(n)).unwrap();
+        let params = DkgParams::new(Epoch(1), usize::from(n / 2 + 1), &members(n)).unwrap();
         g.bench_function(format!("dkg_n{n}"), |b| {
             b.iter(|| run_in_memory(&params, &mut rng).unwrap())
         });

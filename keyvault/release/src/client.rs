@@ -19,6 +19,7 @@ use phalanx_threshold::derive::{DerivedKey, KeyId};
 use phalanx_threshold::share::{NodeIndex, PublicKeySet};
 use phalanx_threshold::translog::{Hash, SignedTreeHead, TreeHead};
 use phalanx_threshold::wire::DecodeError;
+use phalanx_types::Epoch;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::Status;
@@ -66,7 +67,7 @@ pub fn request_to_pb(r: &ReleaseRequest) -> pb::ReleaseRequest {
         token: r.token.clone(),
         runtime_data: r.runtime_data.clone(),
         key_id: Some(pb::KeyId {
-            epoch: r.key_id.epoch,
+            epoch: r.key_id.epoch.into(),
             tenant: r.key_id.tenant.clone(),
             path: r.key_id.path.clone(),
             purpose: r.key_id.purpose.clone(),
@@ -84,7 +85,7 @@ pub fn request_from_pb(r: pb::ReleaseRequest) -> Result<ReleaseRequest, Status> 
         token: r.token,
         runtime_data: r.runtime_data,
         key_id: KeyId {
-            epoch: k.epoch,
+            epoch: Epoch(k.epoch),
             tenant: k.tenant,
             path: k.path,
             purpose: k.purpose,

@@ -30,6 +30,7 @@ use phalanx_threshold::share::{KeyShare, NodeIndex, PublicKeySet};
 use phalanx_threshold::translog::{
     Hash, MerkleLog, SignedTreeHead, TreeHead, leaf_hash, verify_inclusion,
 };
+use phalanx_types::Epoch;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -125,7 +126,7 @@ pub enum GatekeeperError {
     Refused(#[from] ReleaseError),
     /// This gatekeeper holds no share of that epoch (unknown, or retired).
     #[error("no share for epoch {0}")]
-    UnknownEpoch(u64),
+    UnknownEpoch(Epoch),
     /// A cryptographic step failed.
     #[error(transparent)]
     Crypto(#[from] Error),
@@ -142,7 +143,7 @@ pub enum GatekeeperError {
 pub struct Gatekeeper {
     index: NodeIndex,
     identity: IdentityKey,
-    shares: BTreeMap<u64, KeyShare>,
+    shares: BTreeMap<Epoch, KeyShare>,
     log: MerkleLog,
     log_id: Hash,
     trust: Arc<ReleaseTrust>,
@@ -165,7 +166,7 @@ impl Gatekeeper {
     pub fn new(
         identity: IdentityKey,
         index: NodeIndex,
-        shares: BTreeMap<u64, KeyShare>,
+        shares: BTreeMap<Epoch, KeyShare>,
         log: MerkleLog,
         jwks: Jwks,
         policy: ReleasePolicy,
@@ -202,17 +203,17 @@ impl Gatekeeper {
     }
 
     /// The epochs it holds a share of.
-    pub fn epochs(&self) -> impl Iterator<Item = u64> + '_ {
+    pub fn epochs(&self) -> impl Iterator<Item = Epoch> + '_ {
         self.shares.keys().copied()
     }
 
     /// Adds (or replaces) its share of `epoch`.
-    pub fn insert_share(&mut self, epoch: u64, share: KeyShare) {
+    pub fn insert_share(&mut self, epoch: Epoch, share: KeyShare) {
         self.shares.insert(epoch, share);
     }
 
     /// Forgets its share of `epoch`.
-    pub fn remove_share(&mut self, epoch: u64) {
+    pub fn remove_share(&mut self, epoch: Epoch) {
         self.shares.remove(&epoch);
     }
 

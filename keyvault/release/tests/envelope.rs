@@ -14,6 +14,7 @@ use hpke::{Deserializable, Kem, OpModeR, Serializable};
 use phalanx_release::envelope::{PARTIAL_LEN, RecipientKey, Sealed, open, seal};
 use phalanx_threshold::derive::{KeyId, PartialEvaluation, evaluate, verify_partial};
 use phalanx_threshold::share::{SecretScalar, dealer_split};
+use phalanx_types::Epoch;
 use rand::SeedableRng;
 
 fn h(s: &str) -> Vec<u8> {
@@ -59,7 +60,7 @@ fn a_partial_travels_sealed_and_only_to_its_request() {
     let (shares, public) =
         dealer_split(&SecretScalar::new(p256::Scalar::from(3u64)), 2, 3, &mut rng).unwrap();
     let id = KeyId {
-        epoch: 1,
+        epoch: Epoch(1),
         tenant: "a".into(),
         path: "b".into(),
         purpose: "c".into(),
@@ -101,7 +102,7 @@ fn partial_decoding_is_strict() {
     let (shares, _) =
         dealer_split(&SecretScalar::new(p256::Scalar::from(3u64)), 2, 3, &mut rng).unwrap();
     let id = KeyId {
-        epoch: 1,
+        epoch: Epoch(1),
         tenant: "a".into(),
         path: "b".into(),
         purpose: "c".into(),

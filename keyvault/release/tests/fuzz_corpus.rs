@@ -18,6 +18,7 @@ mod release_token {
 }
 
 use common::*;
+use phalanx_types::Epoch;
 use std::path::PathBuf;
 
 fn dir(target: &str) -> PathBuf {
@@ -80,7 +81,7 @@ fn write_seeds() {
     let spec = RoundSpec::new(
         [1; 16],
         RoundKind::Reshare {
-            epoch: 3,
+            epoch: Epoch(3),
             dealers: vec![NodeIndex::new(1).unwrap(), NodeIndex::new(2).unwrap()],
             new_threshold: 2,
         },

@@ -20,6 +20,7 @@ use phalanx_threshold::dkg::{DkgParams, run_in_memory};
 use phalanx_threshold::identity::IdentityKey;
 use phalanx_threshold::share::{KeyShare, NodeIndex, PublicKeySet, SecretScalar};
 use phalanx_threshold::translog::{MerkleLog, verify_consistency};
+use phalanx_types::Epoch;
 use std::collections::BTreeMap;
 
 struct Committee {
@@ -31,7 +32,7 @@ struct Committee {
 fn committee(jwks: &phalanx_release::release::Jwks) -> Committee {
     let mut rng = rand::rng();
     let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
-    let outputs = run_in_memory(&DkgParams::new(0, 3, &members).unwrap(), &mut rng).unwrap();
+    let outputs = run_in_memory(&DkgParams::new(Epoch(0), 3, &members).unwrap(), &mut rng).unwrap();
     let public = outputs[0].public.clone();
     let mut identities = BTreeMap::new();
     let gatekeepers = outputs
@@ -42,7 +43,7 @@ fn committee(jwks: &phalanx_release::release::Jwks) -> Committee {
             Gatekeeper::new(
                 id,
                 o.share.index,
-                BTreeMap::from([(0, o.share)]),
+                BTreeMap::from([(Epoch(0), o.share)]),
                 MerkleLog::new(),
                 jwks.clone(),
                 sim_policy(),
@@ -121,7 +122,7 @@ fn lying_gatekeepers_are_named_and_outvoted() {
         id,
         liar,
         BTreeMap::from([(
-            0,
+            Epoch(0),
             KeyShare {
                 index: liar,
                 secret: SecretScalar::new(p256::Scalar::from(7u64)),
@@ -180,10 +181,10 @@ fn refusals_name_the_reason_and_log_nothing() {
         GatekeeperError::Refused(ReleaseError::KeyIdNotAllowed { .. })
     ));
     let mut future = request(&w, &sgx_tenant(MR));
-    future.key_id.epoch = 1;
+    future.key_id.epoch = Epoch(1);
     assert_eq!(
         g.release(&future, NOW, &mut rand::rng()).unwrap_err(),
-        GatekeeperError::UnknownEpoch(1)
+        GatekeeperError::UnknownEpoch(Epoch(1))
     );
     let mut unbound = request(&w, &sgx_tenant(MR));
     unbound.hpke_public_key =

@@ -16,6 +16,7 @@ use crate::wire::{Codec, ReadCurve, Reader, WriteCurve, Writer};
 use p256::elliptic_curve::ops::LinearCombination;
 use p256::hash2curve::GroupDigest;
 use p256::{NistP256, ProjectivePoint};
+use phalanx_types::Epoch;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Longest encoded key id.
@@ -25,7 +26,7 @@ pub const MAX_KEY_ID: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KeyId {
     /// Master-secret epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// Tenant (e.g. an app's measurement).
     pub tenant: String,
     /// Path within the tenant.
@@ -38,7 +39,7 @@ impl KeyId {
     /// Injective encoding of (epoch, tenant, path): each field length-prefixed.
     pub fn encode_point_input(&self) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(16 + self.tenant.len() + self.path.len());
-        out.extend_from_slice(&self.epoch.to_be_bytes());
+        out.extend_from_slice(&self.epoch.0.to_be_bytes());
         for part in [&self.tenant, &self.path] {
             let len = u32::try_from(part.len()).map_err(|_| Error::KeyIdTooLong(part.len()))?;
             out.extend_from_slice(&len.to_be_bytes());

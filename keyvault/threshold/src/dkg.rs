@@ -37,6 +37,7 @@ use crate::share::{
 use p256::elliptic_curve::Field;
 use p256::hash2curve::GroupDigest;
 use p256::{NistP256, ProjectivePoint, Scalar};
+use phalanx_types::Epoch;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The Pedersen generator `H = H2C(tag)`.
@@ -50,7 +51,7 @@ pub fn pedersen_h() -> ProjectivePoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DkgParams {
     /// The master-secret epoch this DKG opens.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// Shares needed to reconstruct.
     pub threshold: usize,
     /// The committee, sorted and distinct.
@@ -59,7 +60,7 @@ pub struct DkgParams {
 
 impl DkgParams {
     /// Checks `1 ≤ t ≤ n` and distinct members.
-    pub fn new(epoch: u64, threshold: usize, members: &[NodeIndex]) -> Result<Self, Error> {
+    pub fn new(epoch: Epoch, threshold: usize, members: &[NodeIndex]) -> Result<Self, Error> {
         let mut set = BTreeSet::new();
         for m in members {
             if !set.insert(*m) {
@@ -164,7 +165,7 @@ pub struct ReconstructionShare {
 #[derive(Debug, Clone)]
 pub struct DkgOutput {
     /// The epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// This member's share.
     pub share: KeyShare,
     /// Threshold, public shares and MPK.
@@ -410,7 +411,7 @@ impl Complained {
         }
         // Transcript so far: params, deals, complaints, answers (public parts).
         let mut transcript = Vec::new();
-        transcript.extend_from_slice(&self.params.epoch.to_be_bytes());
+        transcript.extend_from_slice(&self.params.epoch.0.to_be_bytes());
         transcript.extend_from_slice(&(t as u64).to_be_bytes());
         for m in &self.params.members {
             transcript.extend_from_slice(&m.get().to_be_bytes());

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::share::NodeIndex;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use phalanx_types::Epoch;
 
 /// Domain tag of signed round messages.
 pub const ROUND_MESSAGE: &[u8] = crate::tag::ROUND_MESSAGE;
@@ -94,7 +95,7 @@ impl IdentityKey {
     pub fn sign<T: Encode + Clone>(
         &self,
         sender: NodeIndex,
-        epoch: u64,
+        epoch: Epoch,
         round: Round,
         message: &T,
     ) -> Signed<T> {
@@ -111,11 +112,11 @@ impl IdentityKey {
     }
 }
 
-fn signed_bytes(sender: NodeIndex, epoch: u64, round: Round, payload: &[u8]) -> Vec<u8> {
+fn signed_bytes(sender: NodeIndex, epoch: Epoch, round: Round, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ROUND_MESSAGE.len() + 19 + payload.len());
     out.extend_from_slice(ROUND_MESSAGE);
     out.extend_from_slice(&sender.get().to_be_bytes());
-    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(&epoch.0.to_be_bytes());
     out.push(round as u8);
     out.extend_from_slice(&(payload.len() as u64).to_be_bytes());
     out.extend_from_slice(payload);
@@ -128,7 +129,7 @@ pub struct Signed<T> {
     /// The sender.
     pub sender: NodeIndex,
     /// The epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// The round.
     pub round: Round,
     /// The message.
@@ -140,7 +141,7 @@ pub struct Signed<T> {
 impl<T: Encode> Signed<T> {
     /// Verifies the signature under `key` and that epoch and round are the expected
     /// ones; returns the message. A failure names the sender.
-    pub fn verify(&self, key: &VerifyingKey, epoch: u64, round: Round) -> Result<&T, Error> {
+    pub fn verify(&self, key: &VerifyingKey, epoch: Epoch, round: Round) -> Result<&T, Error> {
         if self.epoch != epoch || self.round != round {
             return Err(Error::BadSignature(self.sender));
         }

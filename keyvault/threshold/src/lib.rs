@@ -46,7 +46,7 @@
 //! let mut rng = rand::rng();
 //! let secret = SecretScalar::new(p256::Scalar::from(42u64));
 //! let (shares, public) = dealer_split(&secret, 3, 5, &mut rng)?;
-//! let id = KeyId { epoch: 0, tenant: "app".into(), path: "db".into(), purpose: "aead".into() };
+//! let id = KeyId { epoch: phalanx_threshold::Epoch::GENESIS, tenant: "app".into(), path: "db".into(), purpose: "aead".into() };
 //! let partials: Vec<_> = shares[1..4].iter().map(|s| evaluate(s, &id, &mut rng)).collect::<Result<_, _>>()?;
 //! let key = combine(&public, &id, &partials)?.key;
 //! assert_eq!(key.expose().len(), 32);
@@ -66,3 +66,5 @@ pub mod translog;
 pub mod wire;
 
 pub use error::{Error, LogProof};
+/// The key epoch (from `phalanx-types`), re-exported for users of this crate alone.
+pub use phalanx_types::Epoch;

@@ -33,6 +33,7 @@ use crate::wire::{
     get_public_set, put_public_set,
 };
 use p256::ecdsa::VerifyingKey;
+use phalanx_types::Epoch;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
@@ -52,20 +53,20 @@ pub enum RoundKind {
     /// genesis, or rotation to `epoch + 1`.
     Dkg {
         /// The epoch it opens.
-        epoch: u64,
+        epoch: Epoch,
         /// t.
         threshold: u16,
     },
     /// Fresh shares of `epoch` for the same committee.
     Refresh {
         /// The epoch.
-        epoch: u64,
+        epoch: Epoch,
     },
     /// `dealers` (old members, at least the old t, all staying) share `epoch` to all
     /// participants with `new_threshold`.
     Reshare {
         /// The epoch.
-        epoch: u64,
+        epoch: Epoch,
         /// Old members that deal; each must also be a participant.
         dealers: Vec<NodeIndex>,
         /// t′.
@@ -75,7 +76,7 @@ pub enum RoundKind {
 
 impl RoundKind {
     /// The epoch the round writes.
-    pub fn epoch(&self) -> u64 {
+    pub fn epoch(&self) -> Epoch {
         match self {
             Self::Dkg { epoch, .. } | Self::Refresh { epoch } | Self::Reshare { epoch, .. } => {
                 *epoch
@@ -182,12 +183,12 @@ impl RoundSpec {
         match &self.kind {
             RoundKind::Dkg { epoch, threshold } => {
                 w.u8(1);
-                w.u64(*epoch);
+                w.u64(epoch.0);
                 w.u16(*threshold);
             }
             RoundKind::Refresh { epoch } => {
                 w.u8(2);
-                w.u64(*epoch);
+                w.u64(epoch.0);
             }
             RoundKind::Reshare {
                 epoch,
@@ -195,7 +196,7 @@ impl RoundSpec {
                 new_threshold,
             } => {
                 w.u8(3);
-                w.u64(*epoch);
+                w.u64(epoch.0);
                 w.list(dealers, |w, d| w.index(*d));
                 w.u16(*new_threshold);
             }
@@ -214,14 +215,14 @@ impl RoundSpec {
         let nonce = r.array::<16>("nonce")?;
         let kind = match r.u8("round kind")? {
             1 => RoundKind::Dkg {
-                epoch: r.u64("epoch")?,
+                epoch: Epoch(r.u64("epoch")?),
                 threshold: r.u16("threshold")?,
             },
             2 => RoundKind::Refresh {
-                epoch: r.u64("epoch")?,
+                epoch: Epoch(r.u64("epoch")?),
             },
             3 => RoundKind::Reshare {
-                epoch: r.u64("epoch")?,
+                epoch: Epoch(r.u64("epoch")?),
                 dealers: get_indices(&mut r, "dealers")?,
                 new_threshold: r.u16("new threshold")?,
             },
@@ -292,7 +293,7 @@ pub struct Incoming {
 #[derive(Debug, Clone)]
 pub struct RoundResult {
     /// The epoch written.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// This member's new share and the new public key set.
     pub state: EpochState,
     /// Members whose contributions were dropped (disqualified, or reconstructed).

@@ -15,6 +15,7 @@ use phalanx_threshold::derive::{KeyId, PartialEvaluation, combine, evaluate, ver
 use phalanx_threshold::share::{
     KeyShare, NodeIndex, PublicKeySet, SecretScalar, dealer_split, lagrange_at_zero,
 };
+use phalanx_types::Epoch;
 use proptest::prelude::*;
 use rand::SeedableRng;
 
@@ -24,7 +25,7 @@ fn rng(seed: u64) -> rand::rngs::StdRng {
 
 fn id(path: &str) -> KeyId {
     KeyId {
-        epoch: 1,
+        epoch: Epoch(1),
         tenant: "mrenclave:abcd".into(),
         path: path.into(),
         purpose: "aead".into(),
@@ -147,7 +148,7 @@ fn keys_differ_by_every_key_id_field() {
     let base = id("x");
     let variants = [
         KeyId {
-            epoch: 2,
+            epoch: Epoch(2),
             ..base.clone()
         },
         KeyId {

@@ -10,6 +10,7 @@ use p256::{ProjectivePoint, Scalar};
 use phalanx_threshold::derive::{KeyId, combine, evaluate};
 use phalanx_threshold::dkg::{self, DkgOutput, DkgParams, interpolate_coefficients};
 use phalanx_threshold::share::NodeIndex;
+use phalanx_types::Epoch;
 use rand::SeedableRng;
 use std::collections::BTreeMap;
 
@@ -33,7 +34,7 @@ fn idx(i: u16) -> NodeIndex {
 fn run(n: u16, t: usize, bad: &[(u16, Behaviour)], seed: u64) -> Vec<DkgOutput> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let members: Vec<NodeIndex> = (1..=n).map(idx).collect();
-    let params = DkgParams::new(7, t, &members).unwrap();
+    let params = DkgParams::new(Epoch(7), t, &members).unwrap();
     let bad: BTreeMap<NodeIndex, Behaviour> = bad.iter().map(|(i, b)| (idx(*i), *b)).collect();
 
     let mut states = Vec::new();
@@ -119,7 +120,7 @@ fn check_agreement(outs: &[DkgOutput], t: usize) -> phalanx_threshold::derive::D
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(99);
     let id = KeyId {
-        epoch: 7,
+        epoch: Epoch(7),
         tenant: "t".into(),
         path: "p".into(),
         purpose: "k".into(),
@@ -214,15 +215,15 @@ fn interpolation_recovers_coefficients() {
 
 #[test]
 fn bad_parameters_are_refused() {
-    assert!(DkgParams::new(0, 0, &[idx(1)]).is_err());
-    assert!(DkgParams::new(0, 3, &[idx(1), idx(2)]).is_err());
-    assert!(DkgParams::new(0, 1, &[idx(1), idx(1)]).is_err());
+    assert!(DkgParams::new(Epoch(0), 0, &[idx(1)]).is_err());
+    assert!(DkgParams::new(Epoch(0), 3, &[idx(1), idx(2)]).is_err());
+    assert!(DkgParams::new(Epoch(0), 1, &[idx(1), idx(1)]).is_err());
 }
 
 #[test]
 fn in_memory_runner_then_refresh_and_reshare_keep_the_key() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(12);
-    let params = DkgParams::new(1, 3, &(1..=5).map(idx).collect::<Vec<_>>()).unwrap();
+    let params = DkgParams::new(Epoch(1), 3, &(1..=5).map(idx).collect::<Vec<_>>()).unwrap();
     let outs = dkg::run_in_memory(&params, &mut rng).unwrap();
     let key = check_agreement(&outs, 3);
     let shares: Vec<_> = outs.iter().map(|o| o.share.clone()).collect();
@@ -230,7 +231,7 @@ fn in_memory_runner_then_refresh_and_reshare_keep_the_key() {
         phalanx_threshold::lifecycle::refresh_in_memory(&shares, &outs[0].public, &mut rng)
             .unwrap();
     let id = KeyId {
-        epoch: 7,
+        epoch: Epoch(7),
         tenant: "t".into(),
         path: "p".into(),
         purpose: "k".into(),

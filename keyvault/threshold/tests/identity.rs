@@ -11,6 +11,7 @@ use phalanx_threshold::Error;
 use phalanx_threshold::dkg::{self, Complaint, DkgParams};
 use phalanx_threshold::identity::{IdentityKey, Round};
 use phalanx_threshold::share::NodeIndex;
+use phalanx_types::Epoch;
 use rand::SeedableRng;
 
 #[test]
@@ -19,39 +20,39 @@ fn signatures_bind_sender_epoch_round_and_content() {
     let me = NodeIndex::new(1).unwrap();
     let key = IdentityKey::generate(&mut rng);
     let other = IdentityKey::generate(&mut rng);
-    let params = DkgParams::new(5, 2, &[me, NodeIndex::new(2).unwrap()]).unwrap();
+    let params = DkgParams::new(Epoch(5), 2, &[me, NodeIndex::new(2).unwrap()]).unwrap();
     let (_, deal, _) = dkg::deal(&params, me, &mut rng).unwrap();
 
-    let signed = key.sign(me, 5, Round::DkgDeal, &deal);
+    let signed = key.sign(me, Epoch(5), Round::DkgDeal, &deal);
     assert_eq!(
         signed
-            .verify(&key.verifying_key(), 5, Round::DkgDeal)
+            .verify(&key.verifying_key(), Epoch(5), Round::DkgDeal)
             .unwrap(),
         &deal
     );
     assert_eq!(
-        signed.verify(&other.verifying_key(), 5, Round::DkgDeal),
+        signed.verify(&other.verifying_key(), Epoch(5), Round::DkgDeal),
         Err(Error::BadSignature(me))
     );
     assert_eq!(
-        signed.verify(&key.verifying_key(), 6, Round::DkgDeal),
+        signed.verify(&key.verifying_key(), Epoch(6), Round::DkgDeal),
         Err(Error::BadSignature(me))
     );
     assert_eq!(
-        signed.verify(&key.verifying_key(), 5, Round::DkgExtraction),
+        signed.verify(&key.verifying_key(), Epoch(5), Round::DkgExtraction),
         Err(Error::BadSignature(me))
     );
 
     let mut tampered = signed.clone();
     tampered.message.commitments[0] += ProjectivePoint::GENERATOR;
     assert_eq!(
-        tampered.verify(&key.verifying_key(), 5, Round::DkgDeal),
+        tampered.verify(&key.verifying_key(), Epoch(5), Round::DkgDeal),
         Err(Error::BadSignature(me))
     );
     let mut relabelled = signed.clone();
-    relabelled.epoch = 6;
+    relabelled.epoch = Epoch(6);
     assert_eq!(
-        relabelled.verify(&key.verifying_key(), 6, Round::DkgDeal),
+        relabelled.verify(&key.verifying_key(), Epoch(6), Round::DkgDeal),
         Err(Error::BadSignature(me))
     );
 
@@ -59,9 +60,9 @@ fn signatures_bind_sender_epoch_round_and_content() {
         accuser: me,
         accused: NodeIndex::new(2).unwrap(),
     };
-    let sc = key.sign(me, 5, Round::DkgComplaint, &c);
+    let sc = key.sign(me, Epoch(5), Round::DkgComplaint, &c);
     assert!(
-        sc.verify(&key.verifying_key(), 5, Round::DkgComplaint)
+        sc.verify(&key.verifying_key(), Epoch(5), Round::DkgComplaint)
             .is_ok()
     );
     let mut swapped = sc;
@@ -71,7 +72,7 @@ fn signatures_bind_sender_epoch_round_and_content() {
     };
     assert!(
         swapped
-            .verify(&key.verifying_key(), 5, Round::DkgComplaint)
+            .verify(&key.verifying_key(), Epoch(5), Round::DkgComplaint)
             .is_err()
     );
     assert!(!format!("{key:?}").contains("SigningKey"));
@@ -83,16 +84,16 @@ fn signatures_bind_sender_epoch_round_and_content() {
         accuser: NodeIndex::new(2).unwrap(),
         accused: me,
     }]);
-    let signed = key.sign(me, 5, Round::DkgAnswer, &answers[0]);
+    let signed = key.sign(me, Epoch(5), Round::DkgAnswer, &answers[0]);
     assert!(
         signed
-            .verify(&key.verifying_key(), 5, Round::DkgAnswer)
+            .verify(&key.verifying_key(), Epoch(5), Round::DkgAnswer)
             .is_ok()
     );
     let mut forged = signed.clone();
     forged.message.share.s = phalanx_threshold::share::SecretScalar::new(p256::Scalar::ONE);
     assert_eq!(
-        forged.verify(&key.verifying_key(), 5, Round::DkgAnswer),
+        forged.verify(&key.verifying_key(), Epoch(5), Round::DkgAnswer),
         Err(Error::BadSignature(me))
     );
 }

@@ -14,6 +14,7 @@ use phalanx_threshold::lifecycle::{self, SubAnswer, SubComplaint, SubDeal, SubSh
 use phalanx_threshold::share::{
     KeyShare, NodeIndex, PublicKeySet, SecretScalar, dealer_split, lagrange_at_zero,
 };
+use phalanx_types::Epoch;
 use rand::SeedableRng;
 
 fn idx(i: u16) -> NodeIndex {
@@ -22,7 +23,7 @@ fn idx(i: u16) -> NodeIndex {
 
 fn id() -> KeyId {
     KeyId {
-        epoch: 3,
+        epoch: Epoch(3),
         tenant: "app".into(),
         path: "db".into(),
         purpose: "aead".into(),

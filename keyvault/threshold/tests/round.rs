@@ -8,6 +8,7 @@ use phalanx_threshold::round::{
     Engine, Incoming, Outgoing, Participant, RoundKind, RoundResult, RoundSpec, Step,
 };
 use phalanx_threshold::share::{EpochState, NodeIndex};
+use phalanx_types::Epoch;
 use std::collections::BTreeMap;
 
 fn idx(i: u16) -> NodeIndex {
@@ -79,7 +80,7 @@ fn run(
 fn key(results: &BTreeMap<NodeIndex, RoundResult>, use_: &[u16], epoch: u64) -> [u8; 32] {
     let mut rng = rand::rng();
     let id = KeyId {
-        epoch,
+        epoch: Epoch(epoch),
         tenant: "t".into(),
         path: "p".into(),
         purpose: "aead".into(),
@@ -110,7 +111,7 @@ fn dkg_then_refresh_then_reshare_keep_the_key() {
     let genesis = run(
         &spec(
             RoundKind::Dkg {
-                epoch: 0,
+                epoch: Epoch(0),
                 threshold: 3,
             },
             &[1, 2, 3, 4, 5],
@@ -124,7 +125,7 @@ fn dkg_then_refresh_then_reshare_keep_the_key() {
     let mpk = genesis[&idx(1)].state.public.master_public_key();
 
     let refreshed = run(
-        &spec(RoundKind::Refresh { epoch: 0 }, &[1, 2, 3, 4, 5]),
+        &spec(RoundKind::Refresh { epoch: Epoch(0) }, &[1, 2, 3, 4, 5]),
         &states(&genesis),
         |_, _, _| {},
     );
@@ -142,7 +143,7 @@ fn dkg_then_refresh_then_reshare_keep_the_key() {
     let reshared = run(
         &spec(
             RoundKind::Reshare {
-                epoch: 0,
+                epoch: Epoch(0),
                 dealers: vec![idx(1), idx(2), idx(3), idx(4)],
                 new_threshold: 2,
             },
@@ -163,7 +164,7 @@ fn a_dealer_sending_garbage_is_disqualified_not_fatal() {
     let results = run(
         &spec(
             RoundKind::Dkg {
-                epoch: 3,
+                epoch: Epoch(3),
                 threshold: 2,
             },
             &[1, 2, 3, 4],
@@ -187,7 +188,7 @@ fn a_dealer_sending_garbage_is_disqualified_not_fatal() {
     // the dealer answers in public, and everyone still agrees.
     let current = states(&results);
     let refreshed = run(
-        &spec(RoundKind::Refresh { epoch: 3 }, &[1, 2, 3, 4]),
+        &spec(RoundKind::Refresh { epoch: Epoch(3) }, &[1, 2, 3, 4]),
         &current,
         |phase, from, out| {
             if phase == 1 && from == idx(3) {
@@ -205,7 +206,7 @@ fn a_dealer_sending_garbage_is_disqualified_not_fatal() {
 fn specs_are_canonical_and_checked() {
     let s = spec(
         RoundKind::Reshare {
-            epoch: 1,
+            epoch: Epoch(1),
             dealers: vec![idx(1), idx(2)],
             new_threshold: 2,
         },
@@ -222,7 +223,7 @@ fn specs_are_canonical_and_checked() {
         RoundSpec::new(
             [0; 16],
             RoundKind::Dkg {
-                epoch: 0,
+                epoch: Epoch(0),
                 threshold: 4
             },
             p.clone()
@@ -233,7 +234,7 @@ fn specs_are_canonical_and_checked() {
         RoundSpec::new(
             [0; 16],
             RoundKind::Reshare {
-                epoch: 0,
+                epoch: Epoch(0),
                 dealers: vec![idx(9)],
                 new_threshold: 1
             },
@@ -243,7 +244,7 @@ fn specs_are_canonical_and_checked() {
     );
     let mut twice = p.clone();
     twice.push(p[0].clone());
-    assert!(RoundSpec::new([0; 16], RoundKind::Refresh { epoch: 0 }, twice).is_err());
+    assert!(RoundSpec::new([0; 16], RoundKind::Refresh { epoch: Epoch(0) }, twice).is_err());
     // A refresh needs this member's current share.
     assert!(Engine::start(s.clone(), idx(1), None, &mut rand::rng()).is_err());
 }

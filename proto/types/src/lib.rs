@@ -9,6 +9,8 @@
 //!   Phalanx's messages, little-endian for Intel's), a [`codec::Writer`], the
 //!   [`codec::Codec`] trait pairing each type's encoder and decoder, and the typed
 //!   [`codec::DecodeError`].
+//! - [`Epoch`]: the one name of a key epoch, in every crate (the protobuf messages carry
+//!   it as `u64` and convert at the edge).
 //! - [`hex`](mod@hex): fixed-size byte strings as lower-case hex in JSON ([`hex::Hex`]),
 //!   parsed strictly (exact length, optional `0x`).
 //!
@@ -20,6 +22,8 @@
 //! No I/O, no async runtime, four dependencies (serde, hex, thiserror, zeroize) by default.
 
 pub mod codec;
+pub mod epoch;
+pub use epoch::Epoch;
 pub mod hex;
 pub mod secret_file;
 

@@ -19,6 +19,7 @@ use phalanx_release::release::{Jwks, ReleasePolicy, WorkerRuntimeData};
 use phalanx_release::tenant::TeeIdentity;
 use phalanx_threshold::derive::KeyId;
 use phalanx_threshold::identity::IdentityKey;
+use phalanx_types::Epoch;
 
 pub const NOW: i64 = 1_760_003_600;
 pub const TTL: i64 = 600;
@@ -118,7 +119,7 @@ pub fn sim_policy() -> ReleasePolicy {
 
 pub fn key_id(epoch: u64, tenant: &str) -> KeyId {
     KeyId {
-        epoch,
+        epoch: Epoch(epoch),
         tenant: tenant.into(),
         path: "db".into(),
         purpose: "aead".into(),
