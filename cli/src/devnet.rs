@@ -558,7 +558,7 @@ pub async fn demo_worker(
         .to_owned();
     let key_id = KeyId {
         epoch: Epoch(0),
-        tenant: demo_tenant().tenant_id(),
+        tenant: demo_tenant().tenant_id().to_string(),
         path: "demo".into(),
         purpose: "aes-256-gcm".into(),
     };

@@ -727,7 +727,7 @@ pub fn verdict_json(
             if let Some(obj) = json.as_object_mut() {
                 obj.insert("ok".into(), true.into());
                 let identity = tee_identity(&v.measurements);
-                obj.insert("tenant".into(), identity.tenant_id().into());
+                obj.insert("tenant".into(), identity.tenant_id().to_string().into());
             }
             (json, ExitCode::SUCCESS)
         }

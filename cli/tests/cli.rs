@@ -89,7 +89,7 @@ fn verifies_a_hex_tdx_quote_and_reports_rejections() {
         mr_owner: h48(&json["mr_owner"]),
         mr_owner_config: h48(&json["mr_owner_config"]),
     };
-    assert_eq!(json["tenant"], identity.tenant_id());
+    assert_eq!(json["tenant"], identity.tenant_id().to_string());
 
     let (code, json, _) = phalanx(&[
         "quote",

@@ -38,6 +38,7 @@ use crate::tenant::TeeIdentity;
 use phalanx_ear::{Appraisal, EarError, Evidence, EvidenceMeasurements};
 use phalanx_threshold::derive::KeyId;
 use phalanx_threshold::wire::{Codec, DecodeError, Reader, Writer};
+use phalanx_types::TenantId;
 use serde::Deserialize;
 
 /// The attestation service's public keys (the one JWKS parser, in [`phalanx_ear`]).
@@ -110,7 +111,7 @@ pub enum ReleaseError {
     #[error("tenant {tenant_of_worker} may not derive keys of tenant {tenant:?}")]
     KeyIdNotAllowed {
         /// The worker's own tenant id.
-        tenant_of_worker: String,
+        tenant_of_worker: TenantId,
         /// The requested tenant.
         tenant: String,
     },
@@ -120,8 +121,8 @@ pub enum ReleaseError {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
-    /// The worker's own tenant id ([`crate::tenant`]), hex.
-    pub tenant: String,
+    /// The worker's own tenant id ([`crate::tenant`]).
+    pub tenant: TenantId,
     /// Tenants it may also derive under.
     pub tenants: Vec<String>,
 }
@@ -237,12 +238,12 @@ impl WorkerRuntimeData {
 /// What the gatekeeper learnt about an authorized worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorized {
-    /// `sgx` or `tdx`.
-    pub tee: String,
+    /// SGX or TDX.
+    pub tee: phalanx_ear::TeeType,
     /// MRENCLAVE or MRTD, lower-case hex (for logs; keys follow the tenant).
     pub measurement: String,
     /// The worker's tenant id ([`crate::tenant`]).
-    pub tenant: String,
+    pub tenant: TenantId,
     /// The worker's runtime data.
     pub worker: WorkerRuntimeData,
     /// The token's `exp`.
@@ -384,11 +385,11 @@ pub fn authorize(
     // 6. Which keys this identity may derive: its own tenant, or a granted one.
     let (identity, measurement) = identity_of(&sub.evidence);
     let tenant = identity.tenant_id();
-    let granted = key_id.tenant == tenant
+    let granted = key_id.tenant == tenant.to_string()
         || policy
             .grants
             .iter()
-            .any(|g| g.tenant.eq_ignore_ascii_case(&tenant) && g.tenants.contains(&key_id.tenant));
+            .any(|g| g.tenant == tenant && g.tenants.contains(&key_id.tenant));
     if !granted {
         return Err(ReleaseError::KeyIdNotAllowed {
             tenant_of_worker: tenant,
@@ -396,7 +397,7 @@ pub fn authorize(
         });
     }
     Ok(Authorized {
-        tee: tee.to_owned(),
+        tee: sub.evidence.measurements.tee(),
         tenant,
         measurement,
         worker,

@@ -23,6 +23,7 @@
 //! prints it for a quote (`phalanx quote verify`); the registry lists it as the
 //! worker's measurement. Nothing else computes a tenant.
 
+use phalanx_types::TenantId;
 use sha2::{Digest, Sha256};
 
 /// The SGX ATTRIBUTES.FLAGS bit for Key Separation and Sharing (bit 7 of the first,
@@ -109,9 +110,9 @@ impl TeeIdentity {
         h.finalize().into()
     }
 
-    /// The tenant id: lower-case hex of [`Self::digest`].
-    pub fn tenant_id(&self) -> String {
-        hex::encode(self.digest())
+    /// The tenant id: [`Self::digest`] (shown as lower-case hex).
+    pub fn tenant_id(&self) -> TenantId {
+        TenantId::new(self.digest())
     }
 }
 
@@ -133,7 +134,7 @@ mod tests {
     #[test]
     fn every_tdx_field_changes_the_tenant() {
         let base = td().tenant_id();
-        assert_eq!(base.len(), 64);
+        assert_eq!(base.to_string().len(), 64);
         let mut variants = Vec::new();
         for i in 0..8 {
             let mut t = td();

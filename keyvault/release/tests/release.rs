@@ -62,7 +62,11 @@ fn a_genuine_worker_gets_its_own_namespace_only() {
     let own = sgx_tenant(MR);
     let a = check(&w, &own, NOW + 10).unwrap();
     assert_eq!(
-        (a.tee.as_str(), a.measurement.as_str(), a.tenant.as_str()),
+        (
+            a.tee.as_str(),
+            a.measurement.as_str(),
+            a.tenant.to_string().as_str()
+        ),
         ("sgx", hex::encode(MR).as_str(), own.as_str())
     );
     assert_eq!(a.worker.hpke_public_key, w.hpke);
@@ -72,7 +76,7 @@ fn a_genuine_worker_gets_its_own_namespace_only() {
         Err(ReleaseError::KeyIdNotAllowed { .. })
     ));
     w.policy.grants.push(Grant {
-        tenant: own.to_uppercase(),
+        tenant: own.to_uppercase().parse().unwrap(),
         tenants: vec!["shared".into()],
     });
     check(&w, "shared", NOW).unwrap();
@@ -248,6 +252,7 @@ fn td_tenant(td: &TdxTd) -> String {
         mr_owner_config: [0; 48],
     }
     .tenant_id()
+    .to_string()
 }
 
 /// C2: two TDs on the same firmware (same MRTD) running different kernels or
@@ -273,8 +278,14 @@ fn attack_c2_tds_sharing_firmware_cannot_take_each_others_keys() {
         check(&a, &tenant_b, NOW),
         Err(ReleaseError::KeyIdNotAllowed { .. })
     ));
-    assert_eq!(check(&a, &tenant_a, NOW).unwrap().tenant, tenant_a);
-    assert_eq!(check(&b, &tenant_b, NOW).unwrap().tenant, tenant_b);
+    assert_eq!(
+        check(&a, &tenant_a, NOW).unwrap().tenant.to_string(),
+        tenant_a
+    );
+    assert_eq!(
+        check(&b, &tenant_b, NOW).unwrap().tenant.to_string(),
+        tenant_b
+    );
 }
 
 /// H1: the gatekeeper, not the worker, decides which attestation policy counts: a token

@@ -11,6 +11,7 @@
 //!   [`codec::DecodeError`].
 //! - [`Epoch`]: the one name of a key epoch, in every crate (the protobuf messages carry
 //!   it as `u64` and convert at the edge).
+//! - [`TenantId`]: the one name of a tenant (what a worker's keys are derived under).
 //! - [`hex`](mod@hex): fixed-size byte strings as lower-case hex in JSON ([`hex::Hex`]),
 //!   parsed strictly (exact length, optional `0x`).
 //!
@@ -39,3 +40,5 @@ pub fn unix_now() -> i64 {
 #[cfg(feature = "signal")]
 pub mod shutdown;
 pub mod tag;
+pub mod tenant;
+pub use tenant::TenantId;

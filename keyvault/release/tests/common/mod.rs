@@ -105,6 +105,7 @@ pub fn sgx_tenant(mr: [u8; 32]) -> String {
         kss: None,
     }
     .tenant_id()
+    .to_string()
 }
 
 /// The release policy of the tests: the token's issuer, the simulated root accepted.
