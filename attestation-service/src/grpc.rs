@@ -52,7 +52,7 @@ impl AttestationGrpc {
 /// The one mapping from error kinds to gRPC codes.
 pub fn code(kind: ErrorKind) -> Code {
     match kind {
-        ErrorKind::BadRequest | ErrorKind::Evidence => Code::InvalidArgument,
+        ErrorKind::BadRequest | ErrorKind::Unprocessable => Code::InvalidArgument,
         ErrorKind::Unauthenticated => Code::Unauthenticated,
         ErrorKind::NotFound => Code::NotFound,
         ErrorKind::Conflict => Code::FailedPrecondition,

@@ -49,7 +49,7 @@ pub use phalanx_types::unix_now as system_now;
 pub fn status(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorKind::Evidence => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
@@ -128,6 +128,31 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         Ok(Json(t)) => Ok(t),
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge),
         Err(e) => Err(ApiError::BadRequest("bad_json", e.body_text())),
+    }
+}
+
+/// JSON Schema's `integer` is any number without a fractional part, so `3.0` is one;
+/// serde's integers are not. Rewrites such numbers (within `u64`/`i64`) as integers, so
+/// the service accepts what its schema allows.
+fn integral_numbers_as_integers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| !n.is_i64() && !n.is_u64() && f.fract() == 0.0)
+            {
+                // Exact: |f| < 2^63 and integral, so the cast neither rounds nor saturates.
+                if (0.0..9.2e18).contains(&f) {
+                    *v = Value::from(f as u64);
+                } else if (-9.2e18..0.0).contains(&f) {
+                    *v = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
     }
 }
 
@@ -246,14 +271,19 @@ async fn put_policy(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(id): Path<String>,
-    body: Result<Json<Policy>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Answer<Policy> {
     s.authorize(bearer(&h))?;
-    let p = json_body(body)?;
+    let mut v = json_body(body)?;
+    integral_numbers_as_integers(&mut v);
+    let p: Policy =
+        serde_json::from_value(v).map_err(|e| ApiError::BadRequest("bad_json", e.to_string()))?;
     if p.id != id {
-        return Err(
-            ApiError::BadRequest("bad_policy", "the body's id is not the path's".into()).into(),
-        );
+        return Err(ApiError::PolicyIdMismatch {
+            path: id.chars().take(64).collect(),
+            body: p.id.chars().take(64).collect(),
+        }
+        .into());
     }
     Ok(Json(s.put_policy(p)?))
 }
@@ -309,6 +339,17 @@ async fn openapi() -> Response {
 mod tests {
     use super::*;
     use crate::nonce::NonceError;
+
+    #[test]
+    fn integral_json_numbers_are_integers_as_json_schema_says() {
+        let mut v = serde_json::json!({"a": 98972.0, "b": [3.0, 2.5, -4.0], "c": 7, "d": 1e300});
+        integral_numbers_as_integers(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 98972, "b": [3, 2.5, -4], "c": 7, "d": 1e300})
+        );
+        assert!(v["a"].is_u64() && v["b"][2].is_i64() && v["d"].is_f64());
+    }
 
     #[test]
     fn one_mapping_keeps_client_errors_client_errors() {

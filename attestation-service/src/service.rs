@@ -34,8 +34,9 @@ pub const MAX_POLICY_ID: usize = 128;
 pub enum ErrorKind {
     /// The request is malformed (HTTP 400, gRPC `INVALID_ARGUMENT`).
     BadRequest,
-    /// The evidence failed verification (HTTP 422, gRPC `INVALID_ARGUMENT`).
-    Evidence,
+    /// Well-formed, but refused for what it says: evidence that fails verification, a
+    /// request that contradicts itself or its quote (HTTP 422, gRPC `INVALID_ARGUMENT`).
+    Unprocessable,
     /// Missing or wrong credentials (HTTP 401, gRPC `UNAUTHENTICATED`).
     Unauthenticated,
     /// No such thing (HTTP 404, gRPC `NOT_FOUND`).
@@ -75,6 +76,14 @@ pub enum ApiError {
         quote: &'static str,
         /// The request's.
         request: String,
+    },
+    /// A policy put whose body names another id than its path.
+    #[error("the body's policy id {body:?} is not the path's {path:?}")]
+    PolicyIdMismatch {
+        /// The path's id.
+        path: String,
+        /// The body's id.
+        body: String,
     },
     /// No such policy.
     #[error("no policy {0:?}")]
@@ -120,6 +129,7 @@ impl ApiError {
             ApiError::Evidence(e) => e.code(),
             ApiError::ReportDataMismatch => "report_data_mismatch",
             ApiError::TeeMismatch { .. } => "tee_mismatch",
+            ApiError::PolicyIdMismatch { .. } => "policy_id_mismatch",
             ApiError::UnknownPolicy(_) => "unknown_policy",
             ApiError::PolicyVersion { .. } => "policy_version_conflict",
             ApiError::Collateral(SourceError::Invalid(e)) => e.code(),
@@ -136,10 +146,13 @@ impl ApiError {
     /// The kind, which each transport maps to its status.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            ApiError::BadRequest(..) | ApiError::TeeMismatch { .. } => ErrorKind::BadRequest,
+            ApiError::BadRequest(..) => ErrorKind::BadRequest,
+            ApiError::TeeMismatch { .. } | ApiError::PolicyIdMismatch { .. } => {
+                ErrorKind::Unprocessable
+            }
             ApiError::Nonce(NonceError::Busy) | ApiError::Overloaded => ErrorKind::Unavailable,
             ApiError::Nonce(_) | ApiError::Unauthorized => ErrorKind::Unauthenticated,
-            ApiError::Evidence(_) | ApiError::ReportDataMismatch => ErrorKind::Evidence,
+            ApiError::Evidence(_) | ApiError::ReportDataMismatch => ErrorKind::Unprocessable,
             ApiError::UnknownPolicy(_) | ApiError::NoRoute => ErrorKind::NotFound,
             ApiError::PolicyVersion { .. } => ErrorKind::Conflict,
             ApiError::Collateral(SourceError::Invalid(_)) => ErrorKind::Unavailable,

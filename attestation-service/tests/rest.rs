@@ -135,7 +135,7 @@ async fn nonce_attest_token_round_trip_and_errors() {
     let (status, r) = call(&app, "POST", "/v1/attest", Some(wrong_tee)).await;
     assert_eq!(
         (status, r["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("tee_mismatch"))
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("tee_mismatch"))
     );
 
     // Damaged evidence: a 4xx naming the step, never a 500.
@@ -274,10 +274,11 @@ async fn admin_policies_collateral_and_keys_persist() {
         (status, r["error"].as_str()),
         (StatusCode::CONFLICT, Some("policy_version_conflict"))
     );
+    // Well-formed, but the body contradicts the path: refused on content (422).
     let (status, r) = admin(&app, "PUT", "/v1/policies/other", Some(p2.clone())).await;
     assert_eq!(
         (status, r["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("bad_policy"))
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("policy_id_mismatch"))
     );
     let mut p_new = p2.clone();
     p_new["id"] = "second".into();

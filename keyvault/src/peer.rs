@@ -626,13 +626,13 @@ impl Rounds {
         phase: u8,
         caller: Option<VerifyingKey>,
         asked_spec: &[u8],
-    ) -> Result<pb::PeerMessage, Status> {
-        let me = self.node.index().map_err(crate::grpc::status)?;
+    ) -> Result<pb::PeerMessage, FetchError> {
+        let me = self.node.index()?;
         // Is the round current here, and what is its spec?
         let current = self
             .current
             .lock()
-            .map_err(|_| Status::internal("internal error"))?
+            .map_err(|_| FetchError::Poisoned)?
             .as_ref()
             .filter(|c| c.id == id)
             .map(|c| {
@@ -642,7 +642,7 @@ impl Rounds {
                     c.outbox.get(&phase).cloned(),
                 )
             });
-        let stored = self.node.round(&id).map_err(crate::grpc::status)?;
+        let stored = self.node.round(&id)?;
         let spec = match (&current, &stored) {
             (Some((spec, ..)), _) => Some(spec.clone()),
             (
@@ -659,11 +659,9 @@ impl Rounds {
                 .iter()
                 .find(|p| p.identity == key)
                 .map(|p| p.index)
-                .ok_or_else(|| {
-                    Status::permission_denied("caller is not a participant of this round")
-                })?,
-            (_, None) => return Err(Status::unauthenticated("a client certificate is required")),
-            (None, Some(_)) => return Err(Status::unavailable("round not started here")),
+                .ok_or(FetchError::NotParticipant)?,
+            (_, None) => return Err(FetchError::NoClientCertificate),
+            (None, Some(_)) => return Err(FetchError::NotStarted),
         };
         let sign = |phase: u8, aborted: bool, public: Vec<u8>, private: Zeroizing<Vec<u8>>| {
             let to = if aborted || phase == CONFIRM {
@@ -696,13 +694,13 @@ impl Rounds {
                 (Stage::Prepared(d) | Stage::Committed(d), CONFIRM) => {
                     Ok(sign(CONFIRM, false, d.to_vec(), Zeroizing::default()))
                 }
-                (_, CONFIRM) => Err(Status::unavailable("not prepared yet")),
+                (_, CONFIRM) => Err(FetchError::NotPrepared),
                 (_, _) => match out {
                     Some(o) => {
                         let private = o.private.get(&recipient).cloned().unwrap_or_default();
                         Ok(sign(phase, false, o.public, private))
                     }
-                    None => Err(Status::unavailable("phase not reached yet")),
+                    None => Err(FetchError::PhaseNotReached),
                 },
             };
         }
@@ -712,7 +710,7 @@ impl Rounds {
                 Some(RoundRecord::Prepared { digest, .. } | RoundRecord::Committed { digest, .. }),
                 CONFIRM,
             ) => Ok(sign(CONFIRM, false, digest.to_vec(), Zeroizing::default())),
-            (Some(_), _) => Err(Status::failed_precondition("round is over here")),
+            (Some(_), _) => Err(FetchError::Over),
             (None, CONFIRM)
                 if spec.as_ref().is_some_and(|s| {
                     s.participant(me)
@@ -723,14 +721,66 @@ impl Rounds {
                 // round this node takes part in and has no record of: it lost its state
                 // before preparing (a restart), so it can never confirm.
                 let reason = "no record of the round here (restarted before preparing)";
-                self.node
-                    .abort_round(&id, reason, (self.now)())
-                    .map_err(crate::grpc::status)?;
+                self.node.abort_round(&id, reason, (self.now)())?;
                 tracing::warn!(round = %hex(&id), "aborting a round this node lost in a restart");
                 Ok(abort_msg(reason))
             }
-            (None, _) => Err(Status::unavailable("round not started here")),
+            (None, _) => Err(FetchError::NotStarted),
         }
+    }
+}
+
+/// Why a peer's fetch gets no message (yet).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The caller's certificate names no participant of the round.
+    #[error("caller is not a participant of this round")]
+    NotParticipant,
+    /// The caller showed no client certificate.
+    #[error("a client certificate is required")]
+    NoClientCertificate,
+    /// This node has not started (or does not know) the round.
+    #[error("round not started here")]
+    NotStarted,
+    /// Asked for a confirmation before this node prepared.
+    #[error("not prepared yet")]
+    NotPrepared,
+    /// Asked for a phase this node has not reached.
+    #[error("phase not reached yet")]
+    PhaseNotReached,
+    /// The round ended here; only its confirmation or abort is still served.
+    #[error("round is over here")]
+    Over,
+    /// The node's state failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// A lock was poisoned by a panic elsewhere.
+    #[error("internal error")]
+    Poisoned,
+}
+
+/// The peer service's one mapping from refusals to gRPC statuses: "not yet" is
+/// `UNAVAILABLE` (the caller polls again), "never" is a refusal.
+fn fetch_status(e: FetchError) -> Status {
+    match e {
+        FetchError::NotParticipant => Status::permission_denied(e.to_string()),
+        FetchError::NoClientCertificate => Status::unauthenticated(e.to_string()),
+        FetchError::NotStarted | FetchError::NotPrepared | FetchError::PhaseNotReached => {
+            Status::unavailable(e.to_string())
+        }
+        FetchError::Over => Status::failed_precondition(e.to_string()),
+        FetchError::Node(n) => crate::grpc::status(n),
+        FetchError::Poisoned => Status::internal("internal error"),
+    }
+}
+
+/// The admin service's one mapping from round failures to gRPC statuses.
+fn round_status(e: RoundError) -> Status {
+    match e {
+        RoundError::Busy(_) => Status::failed_precondition(e.to_string()),
+        RoundError::Refused(_) => Status::invalid_argument(e.to_string()),
+        RoundError::Node(n) => crate::grpc::status(n),
     }
 }
 
@@ -806,6 +856,7 @@ impl pb::peer_server::Peer for PeerGrpc {
             .await
             .map_err(|_| Status::internal("internal error"))?
             .map(Response::new)
+            .map_err(fetch_status)
     }
 }
 
@@ -880,11 +931,7 @@ impl pb::admin_server::Admin for AdminGrpc {
                 Status::failed_precondition(format!("refused by the registry check: {e}"))
             })?;
         }
-        let id = self.rounds.start(spec).map_err(|e| match e {
-            RoundError::Busy(_) => Status::failed_precondition(e.to_string()),
-            RoundError::Refused(_) => Status::invalid_argument(e.to_string()),
-            RoundError::Node(n) => crate::grpc::status(n),
-        })?;
+        let id = self.rounds.start(spec).map_err(round_status)?;
         Ok(Response::new(pb::StartRoundResponse {
             round_id: id.to_vec(),
         }))
