@@ -108,7 +108,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, Status> {
 
 fn policy_from_json(text: &str) -> Result<crate::policy::Policy, Status> {
     crate::policy::Policy::from_json(text)
-        .map_err(|e| status(ApiError::BadRequest("bad_policy", e)))
+        .map_err(|e| status(ApiError::BadRequest("bad_policy", e.to_string())))
 }
 
 /// Collateral from its wire form.

@@ -39,13 +39,14 @@ impl Table {
 
 /// A storage failure (the message is rocksdb's, which never contains values).
 #[derive(Debug, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(String);
-
-impl From<rocksdb::Error> for StoreError {
-    fn from(e: rocksdb::Error) -> Self {
-        Self(e.into_string())
-    }
+#[non_exhaustive]
+pub enum StoreError {
+    /// rocksdb failed.
+    #[error("store: {0}")]
+    Db(#[from] rocksdb::Error),
+    /// The database lacks one of the service's column families.
+    #[error("store: missing column family {0}")]
+    MissingTable(&'static str),
 }
 
 /// A stored record: key and value.
@@ -87,7 +88,7 @@ impl Store {
     fn cf(&self, t: Table) -> Result<&rocksdb::ColumnFamily, StoreError> {
         self.db
             .cf_handle(t.name())
-            .ok_or_else(|| StoreError(format!("missing column family {}", t.name())))
+            .ok_or(StoreError::MissingTable(t.name()))
     }
 
     /// The value of `key`.

@@ -181,12 +181,29 @@ impl std::fmt::Debug for Rounds {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RoundError {
-    /// Another round runs or waits for confirmations here.
+    /// Another round runs or waits for confirmations here (its id, hex).
     #[error("round {0} is in progress on this node")]
     Busy(String),
-    /// The spec does not fit this node (not a participant, wrong identity, epoch).
-    #[error("{0}")]
-    Refused(String),
+    /// This node is not a participant of the spec.
+    #[error("node {0} is not a participant")]
+    NotParticipant(NodeIndex),
+    /// The spec lists another identity key for this node.
+    #[error("the spec lists another identity key for node {0}")]
+    WrongIdentity(NodeIndex),
+    /// The round already ran (or was aborted) here.
+    #[error("this round already ran here")]
+    AlreadyRan,
+    /// A DKG for an epoch that is not after every epoch held here.
+    #[error("epoch {epoch} is not after every epoch held here ({held:?})")]
+    EpochNotNew {
+        /// The spec's epoch.
+        epoch: Epoch,
+        /// The epochs this node holds.
+        held: Vec<Epoch>,
+    },
+    /// The round cannot start from this node's state (no share to refresh, ...).
+    #[error(transparent)]
+    Threshold(#[from] phalanx_threshold::Error),
     /// The node failed.
     #[error(transparent)]
     Node(#[from] NodeError),
@@ -289,29 +306,25 @@ impl Rounds {
     pub fn start(self: &Arc<Self>, spec: RoundSpec) -> Result<RoundId, RoundError> {
         let id = spec.id();
         let me = self.node.index()?;
-        let mine = spec
-            .participant(me)
-            .ok_or_else(|| RoundError::Refused(format!("node {me} is not a participant")))?;
+        let mine = spec.participant(me).ok_or(RoundError::NotParticipant(me))?;
         if mine.identity != self.node.identity().verifying_key() {
-            return Err(RoundError::Refused(format!(
-                "the spec lists another identity key for node {me}"
-            )));
+            return Err(RoundError::WrongIdentity(me));
         }
         if self.node.round(&id)?.is_some() {
-            return Err(RoundError::Refused("this round already ran here".into()));
+            return Err(RoundError::AlreadyRan);
         }
         let epochs = self.node.status()?.epochs;
         let epoch = spec.kind.epoch();
         if let RoundKind::Dkg { .. } = spec.kind
             && epochs.iter().any(|&e| e >= epoch)
         {
-            return Err(RoundError::Refused(format!(
-                "epoch {epoch} is not after every epoch held here ({epochs:?})"
-            )));
+            return Err(RoundError::EpochNotNew {
+                epoch,
+                held: epochs,
+            });
         }
         let current = self.node.epoch_state(epoch)?;
-        let (engine, out) = Engine::start(spec.clone(), me, current, &mut rand::rng())
-            .map_err(|e| RoundError::Refused(e.to_string()))?;
+        let (engine, out) = Engine::start(spec.clone(), me, current, &mut rand::rng())?;
         {
             let mut g = self
                 .current
@@ -778,8 +791,16 @@ fn fetch_status(e: FetchError) -> Status {
 /// The admin service's one mapping from round failures to gRPC statuses.
 fn round_status(e: RoundError) -> Status {
     match e {
-        RoundError::Busy(_) => Status::failed_precondition(e.to_string()),
-        RoundError::Refused(_) => Status::invalid_argument(e.to_string()),
+        RoundError::Busy(_) | RoundError::AlreadyRan | RoundError::EpochNotNew { .. } => {
+            Status::failed_precondition(e.to_string())
+        }
+        RoundError::NotParticipant(_) | RoundError::WrongIdentity(_) => {
+            Status::invalid_argument(e.to_string())
+        }
+        RoundError::Threshold(t) => match t {
+            phalanx_threshold::Error::Internal(_) => Status::internal("internal error"),
+            other => Status::invalid_argument(other.to_string()),
+        },
         RoundError::Node(n) => crate::grpc::status(n),
     }
 }

@@ -36,9 +36,15 @@ use zeroize::Zeroizing;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// rocksdb or the file system failed.
+    /// rocksdb failed (its message never contains values).
     #[error("storage: {0}")]
-    Io(String),
+    Db(#[from] rocksdb::Error),
+    /// The database lacks one of the node's tables.
+    #[error("storage: missing table {0}")]
+    MissingTable(String),
+    /// AES-GCM refused to seal or to make the key (a local fault).
+    #[error("sealing failed")]
+    Seal,
     /// A sealed value does not open under this node's sealing key (tampered, moved, or
     /// another node's).
     #[error("sealed record {0} does not open")]
@@ -65,12 +71,6 @@ pub enum StoreError {
     },
 }
 
-impl From<rocksdb::Error> for StoreError {
-    fn from(e: rocksdb::Error) -> Self {
-        Self::Io(e.into_string())
-    }
-}
-
 /// The key that seals this node's secrets at rest. Never leaves memory unsealed.
 pub struct SealingKey(LessSafeKey);
 
@@ -85,7 +85,7 @@ impl SealingKey {
     pub fn new(bytes: &[u8; 32]) -> Result<Self, StoreError> {
         UnboundKey::new(&AES_256_GCM, bytes)
             .map(|k| Self(LessSafeKey::new(k)))
-            .map_err(|_| StoreError::Io("sealing key".into()))
+            .map_err(|_| StoreError::Seal)
     }
 
     /// Loads the key file at `path`, creating it (32 random bytes, mode 0600) if absent.
@@ -120,7 +120,7 @@ impl SealingKey {
                 Aad::from(Self::aad(slot)),
                 &mut buf,
             )
-            .map_err(|_| StoreError::Io("seal".into()))?;
+            .map_err(|_| StoreError::Seal)?;
         Ok([&nonce[..], &buf].concat())
     }
 
@@ -275,7 +275,7 @@ impl NodeStore {
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
         self.db
             .cf_handle(name)
-            .ok_or_else(|| StoreError::Io(format!("missing table {name}")))
+            .ok_or_else(|| StoreError::MissingTable(name.to_owned()))
     }
 
     fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -102,15 +102,28 @@ pub struct Policy {
     pub allow_service_td: bool,
 }
 
+/// Why a policy document does not parse (the parser's message names the key and the
+/// position).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Not a TOML policy.
+    #[error("policy (TOML): {0}")]
+    Toml(#[from] toml::de::Error),
+    /// Not a JSON policy.
+    #[error("policy (JSON): {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 impl Policy {
     /// Parses a TOML policy.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
+        Ok(toml::from_str(text)?)
     }
 
     /// Parses a JSON policy.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| e.to_string())
+    pub fn from_json(text: &str) -> Result<Self, PolicyError> {
+        Ok(serde_json::from_str(text)?)
     }
 }
 
