@@ -37,9 +37,21 @@ pub enum StartError {
     /// A secret file (admin token, simulated PKI) could not be made or read.
     #[error(transparent)]
     Secret(#[from] secret_file::SecretFileError),
-    /// The configuration is inconsistent.
+    /// The configuration is inconsistent (the reason names the keys).
     #[error("configuration: {0}")]
-    Config(String),
+    Config(&'static str),
+    /// A policy file does not parse.
+    #[error("policy {}: {source}", path.display())]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// The parser's reason.
+        #[source]
+        source: crate::policy::PolicyError,
+    },
+    /// The PCCS client could not be made.
+    #[error("collateral: {0}")]
+    Pccs(crate::source::SourceError),
     /// The trust root is unusable.
     #[error("trust root: {0}")]
     Trust(crate::Error),
@@ -47,14 +59,18 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// The simulated PKI could not be created or loaded.
+    #[cfg(feature = "sim")]
     #[error("simulated PKI: {0}")]
-    Sim(String),
+    Sim(#[from] phalanx_dcap_sim::SimError),
     /// The service could not be assembled.
     #[error("service: {0}")]
     Service(crate::service::ApiError),
-    /// A listener or server failed.
-    #[error("server: {0}")]
-    Serve(String),
+    /// The gRPC listener failed.
+    #[error("gRPC server: {0}")]
+    Grpc(#[source] tonic::transport::Error),
+    /// The REST listener failed.
+    #[error("REST server: {0}")]
+    Rest(#[source] std::io::Error),
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StartError + 'a {
@@ -114,11 +130,10 @@ fn sim_pki(dir: &Path, now: i64) -> Result<crate::sim::SimTee, StartError> {
     let state = dir.join("sim.json");
     if state.exists() {
         let text = std::fs::read_to_string(&state).map_err(io("cannot read", &state))?;
-        return SimTee::from_json(&text).map_err(|e| StartError::Sim(e.to_string()));
+        return Ok(SimTee::from_json(&text)?);
     }
     private_dir(dir)?;
-    let sim = SimTee::generate(SimConfig::up_to_date(now.saturating_sub(3600)))
-        .map_err(|e| StartError::Sim(e.to_string()))?;
+    let sim = SimTee::generate(SimConfig::up_to_date(now.saturating_sub(3600)))?;
     secret_file::create(&state, zeroize::Zeroizing::new(sim.to_json()).as_bytes())?;
     let root = dir.join("root.pem");
     std::fs::write(&root, sim.root_pem()).map_err(io("cannot write", &root))?;
@@ -128,6 +143,9 @@ fn sim_pki(dir: &Path, now: i64) -> Result<crate::sim::SimTee, StartError> {
 type Source = Option<(Arc<dyn CollateralSource>, &'static str)>;
 
 fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, TrustRoot), StartError> {
+    // Only the simulated root mints collateral at `now`.
+    #[cfg(not(feature = "sim"))]
+    let _ = now;
     let c = &config.collateral;
     let pcs = || -> Result<Source, StartError> {
         c.pccs_url
@@ -138,7 +156,7 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, TrustRoot),
                     c.root_crl_url.as_deref(),
                     Duration::from_secs(u64::from(c.fetch_timeout_secs)),
                 )
-                .map_err(|e| StartError::Config(e.to_string()))?;
+                .map_err(StartError::Pccs)?;
                 Ok((Arc::new(client) as Arc<dyn CollateralSource>, "pccs"))
             })
             .transpose()
@@ -146,9 +164,10 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, TrustRoot),
     match config.trust.root {
         RootKind::Intel => Ok((TrustAnchors::intel(), pcs()?, TrustRoot::Intel)),
         RootKind::File => {
-            let path = config.trust.root_file.as_deref().ok_or_else(|| {
-                StartError::Config("trust.root = \"file\" needs trust.root_file".into())
-            })?;
+            let path =
+                config.trust.root_file.as_deref().ok_or_else(|| {
+                    StartError::Config("trust.root = \"file\" needs trust.root_file")
+                })?;
             let pem = std::fs::read(path).map_err(io("cannot read", path))?;
             tracing::warn!(root = %path.display(), "trusting a root other than Intel's SGX Root CA");
             Ok((
@@ -161,8 +180,7 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, TrustRoot),
         RootKind::Sim => {
             if c.pccs_url.is_some() {
                 return Err(StartError::Config(
-                    "trust.root = \"sim\" mints its own collateral; unset collateral.pccs_url"
-                        .into(),
+                    "trust.root = \"sim\" mints its own collateral; unset collateral.pccs_url",
                 ));
             }
             let sim = sim_pki(&config.data_dir.join("sim"), now)?;
@@ -176,7 +194,7 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, TrustRoot),
         }
         #[cfg(not(feature = "sim"))]
         RootKind::Sim => Err(StartError::Config(
-            "this build has no simulated TEE (feature `sim`)".into(),
+            "this build has no simulated TEE (feature `sim`)",
         )),
     }
 }
@@ -206,8 +224,10 @@ impl App {
             .map_err(StartError::Service)?;
         for path in &config.policies {
             let text = std::fs::read_to_string(path).map_err(io("cannot read policy", path))?;
-            let p = Policy::from_toml(&text)
-                .map_err(|e| StartError::Config(format!("policy {}: {e}", path.display())))?;
+            let p = Policy::from_toml(&text).map_err(|source| StartError::Policy {
+                path: path.clone(),
+                source,
+            })?;
             if service.install_policy(p).map_err(StartError::Service)? {
                 tracing::info!(policy = %path.display(), "installed policy file");
             }
@@ -268,7 +288,7 @@ impl App {
         let (a, b) = tokio::join!(grpc, rest);
         stopper.abort();
         let _ = refresher.await;
-        a.map_err(|e| StartError::Serve(e.to_string()))?;
-        b.map_err(|e| StartError::Serve(e.to_string()))
+        a.map_err(StartError::Grpc)?;
+        b.map_err(StartError::Rest)
     }
 }

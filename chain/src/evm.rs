@@ -100,9 +100,12 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
             tx,
             locked: l.locked,
         },
-        E::NotLocked(n) => RuleError::NotLocked { tx, epoch: n.epoch },
+        E::NotLocked(n) => RuleError::NotLocked {
+            tx,
+            epoch: Epoch(n.epoch),
+        },
         E::EpochNotNext(x) => RuleError::EpochNotNext {
-            epoch: x.epoch,
+            epoch: Epoch(x.epoch),
             next: x.next,
         },
         E::CommitteeMismatch(_) => RuleError::CommitteeMismatch,
@@ -285,7 +288,7 @@ impl Registry for EvmRegistry {
 
     async fn lock_rotation(&self, by: &EvmAccount, epoch: Epoch) -> Result<u64, RegistryError> {
         let c = self.writer(&by.signer);
-        transact!("lock-rotation", c.lockRotation(epoch))
+        transact!("lock-rotation", c.lockRotation(epoch.0))
     }
 
     async fn publish_master_key(
@@ -325,7 +328,7 @@ impl Registry for EvmRegistry {
 
     async fn abort_rotation(&self, by: &EvmAccount, epoch: Epoch) -> Result<u64, RegistryError> {
         let c = self.writer(&by.signer);
-        transact!("abort-rotation", c.abortRotation(epoch))
+        transact!("abort-rotation", c.abortRotation(epoch.0))
     }
 
     async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {
@@ -379,7 +382,7 @@ impl Registry for EvmRegistry {
     async fn master_key(&self, epoch: Epoch) -> Result<Option<EpochKey>, RegistryError> {
         let r = self
             .reader()
-            .masterKey(epoch)
+            .masterKey(epoch.0)
             .call()
             .await
             .map_err(backend)?;
@@ -396,7 +399,7 @@ impl Registry for EvmRegistry {
     async fn rotation(&self) -> Result<Rotation, RegistryError> {
         let r = self.reader().rotation().call().await.map_err(backend)?;
         Ok(if r.isLocked {
-            Rotation::Locked(r.epoch)
+            Rotation::Locked(Epoch(r.epoch))
         } else {
             Rotation::Idle
         })
@@ -425,10 +428,10 @@ impl Registry for EvmRegistry {
                     Ev::MeasurementAdded(e) => Event::MeasurementAdded(e.measurement.to_vec()),
                     Ev::MeasurementRemoved(e) => Event::MeasurementRemoved(e.measurement.to_vec()),
                     Ev::GatekeepersChanged(e) => Event::GatekeepersChanged(e.indices),
-                    Ev::RotationLockedEvent(e) => Event::RotationLocked(e.epoch),
-                    Ev::MasterKeyPublished(e) => Event::MasterKeyPublished(e.epoch),
-                    Ev::PublicKeySetUpdated(e) => Event::PublicKeySetUpdated(e.epoch),
-                    Ev::RotationAborted(e) => Event::RotationAborted(e.epoch),
+                    Ev::RotationLockedEvent(e) => Event::RotationLocked(Epoch(e.epoch)),
+                    Ev::MasterKeyPublished(e) => Event::MasterKeyPublished(Epoch(e.epoch)),
+                    Ev::PublicKeySetUpdated(e) => Event::PublicKeySetUpdated(Epoch(e.epoch)),
+                    Ev::RotationAborted(e) => Event::RotationAborted(Epoch(e.epoch)),
                     Ev::RoundAbortedEvent(e) => Event::RoundAborted(e.roundId.0),
                 },
             ));

@@ -33,15 +33,18 @@ pub enum LedgerError {
         /// What is wrong.
         what: String,
     },
-    /// rocksdb or the file system failed.
+    /// rocksdb failed.
     #[error("storage: {0}")]
-    Io(String),
-}
-
-impl From<rocksdb::Error> for LedgerError {
-    fn from(e: rocksdb::Error) -> Self {
-        Self::Io(e.into_string())
-    }
+    Db(#[from] rocksdb::Error),
+    /// The database has no blocks table.
+    #[error("storage: missing blocks table")]
+    MissingTable,
+    /// A stored block does not decode.
+    #[error("stored block: {0}")]
+    Decode(#[from] crate::types::DecodeError),
+    /// The state lock was poisoned by a panic elsewhere.
+    #[error("ledger state lock poisoned")]
+    Poisoned,
 }
 
 /// The ledger, with its authority key. Share as `Arc<Ledger>`.
@@ -71,8 +74,7 @@ fn open_db(dir: &Path) -> Result<rocksdb::DB, LedgerError> {
 }
 
 fn cf(db: &rocksdb::DB) -> Result<&rocksdb::ColumnFamily, LedgerError> {
-    db.cf_handle(BLOCKS)
-        .ok_or_else(|| LedgerError::Io("missing blocks table".into()))
+    db.cf_handle(BLOCKS).ok_or(LedgerError::MissingTable)
 }
 
 fn put_block(db: &rocksdb::DB, block: &Block) -> Result<(), LedgerError> {
@@ -166,9 +168,7 @@ impl Ledger {
     }
 
     fn locked(&self) -> Result<std::sync::MutexGuard<'_, State>, LedgerError> {
-        self.state
-            .lock()
-            .map_err(|_| LedgerError::Io("lock poisoned".into()))
+        self.state.lock().map_err(|_| LedgerError::Poisoned)
     }
 
     /// The current state (a copy).
@@ -209,7 +209,7 @@ impl Ledger {
                 break;
             }
             let (_, v) = item?;
-            out.push(Block::decode(&v).map_err(|e| LedgerError::Io(e.to_string()))?);
+            out.push(Block::decode(&v)?);
         }
         Ok(out)
     }
