@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Light crates stay light: the verifier, the claims crate and the worker-side client
-# must not pull rocksdb, axum, rcgen or a gRPC server (tonic's `server`/`router`, hyper's
-# server). Checked on their own dependency resolution, as an outside consumer gets it.
+# Light crates stay light: the verifier, the claims crate, the worker-side client and the
+# contract runtime must not pull rocksdb, axum, rcgen or a gRPC server (tonic's
+# `server`/`router`, hyper's server). Checked on their own dependency resolution, as an outside consumer gets it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 forbidden='^(rocksdb|librocksdb-sys|phalanx-rocksdb|axum|rcgen|tonic-health|tonic-reflection) |^tonic feature "(server|router)"|^hyper feature "server"'
 fail=0
-for spec in "phalanx-dcap" "phalanx-dcap --features pccs" "phalanx-ear" "phalanx-release --features client" "phalanx-threshold"; do
+for spec in "phalanx-dcap" "phalanx-dcap --features pccs" "phalanx-ear" "phalanx-release --features client" "phalanx-threshold" "phalanx-contract"; do
   read -r -a args <<<"$spec"
   tree="$(cargo tree --locked -p "${args[@]}" -e normal,features --prefix none --no-dedupe)"
   hits="$(grep -E "$forbidden" <<<"$tree" | sort -u || true)"

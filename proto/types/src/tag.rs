@@ -49,6 +49,10 @@ pub const CHAIN_BLOCK: &[u8] = b"phalanx/v1/chain-block";
 pub const CHAIN_GENESIS: &[u8] = b"phalanx/v1/chain-genesis";
 /// An EVM account's proof of possession of its P-256 identity.
 pub const EVM_ACCOUNT: &[u8] = b"phalanx/v1/evm-account";
+/// A contract's code hash: `SHA-256(tag ‖ wasm)`.
+pub const CONTRACT_CODE: &[u8] = b"phalanx/v1/contract-code";
+/// A contract's state root: `SHA-256(tag ‖ every (key, value) in key order)`.
+pub const CONTRACT_STATE: &[u8] = b"phalanx/v1/contract-state";
 
 /// Every tag, for the uniqueness test and for audits.
 pub const ALL: &[&[u8]] = &[
@@ -75,6 +79,8 @@ pub const ALL: &[&[u8]] = &[
     CHAIN_BLOCK,
     CHAIN_GENESIS,
     EVM_ACCOUNT,
+    CONTRACT_CODE,
+    CONTRACT_STATE,
 ];
 
 #[cfg(test)]

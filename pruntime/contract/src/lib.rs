@@ -1,0 +1,692 @@
+//! # phalanx-contract
+//!
+//! Confidential contracts are WebAssembly modules. This crate runs them, and nothing
+//! else: no I/O, no clock, no randomness, no keys. The pRuntime worker decrypts a
+//! command or a query, hands the plaintext to [`Runtime::call`] with the contract's
+//! [`State`], and gets back an [`Outcome`] (output, events, state changes) or a
+//! [`ContractError`] that names what went wrong.
+//!
+//! **Determinism.** Every worker serving a contract replays the same commands and must
+//! reach the same state root, so execution is a pure function of (code, state, input,
+//! caller, height, fuel): `wasmi` (an interpreter: no JIT, no executable memory), modules
+//! with floating-point instructions refused at compile time (as CosmWasm does), no SIMD,
+//! eager compilation (translation never charges fuel mid-call), fuel charged for every
+//! instruction and for every byte the host copies.
+//!
+//! **Bounds.** Code size, fuel, linear memory, input, output, keys, values, events and
+//! the number of writes per call are all capped ([`Limits`]). A call that traps, runs out
+//! of fuel, exceeds a bound or calls `abort` changes nothing: its writes live in an
+//! overlay that is only returned on success.
+//!
+//! ## The host ABI (import module `phalanx`)
+//!
+//! | import | signature | what |
+//! |---|---|---|
+//! | `input_len` | `() -> i32` | bytes of the call's input |
+//! | `input_read` | `(ptr: i32)` | copies the input to `ptr` |
+//! | `output` | `(ptr, len)` | sets the call's output (once) |
+//! | `storage_get` | `(key_ptr, key_len, val_ptr, val_cap) -> i32` | the value's length (copying at most `val_cap` bytes), or -1 if absent |
+//! | `storage_set` | `(key_ptr, key_len, val_ptr, val_len)` | writes (commands only) |
+//! | `storage_remove` | `(key_ptr, key_len)` | removes (commands only) |
+//! | `caller` | `(ptr)` | copies the 32-byte caller id to `ptr` |
+//! | `block_height` | `() -> i64` | the chain height the call runs at |
+//! | `emit_event` | `(ptr, len)` | records an event (commands only) |
+//! | `abort` | `(ptr, len)` | stops the call with a UTF-8 message |
+//!
+//! A module exports its `memory` and `execute` (commands) and/or `query` (read-only
+//! queries), both `() -> ()`. The guest SDK (`pruntime/sdk`) wraps all of this.
+
+use phalanx_types::tag;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wasmi::{
+    Caller, CompilationMode, Config, Engine, Extern, ExternType, Linker, Module, Store,
+    StoreLimits, StoreLimitsBuilder, TrapCode,
+};
+
+/// The import module of the host ABI.
+pub const HOST_MODULE: &str = "phalanx";
+
+/// Every import the host provides (name, for the compile-time check).
+const HOST_FUNCTIONS: [&str; 10] = [
+    "input_len",
+    "input_read",
+    "output",
+    "storage_get",
+    "storage_set",
+    "storage_remove",
+    "caller",
+    "block_height",
+    "emit_event",
+    "abort",
+];
+
+/// Fuel charged for each host call, before its bytes.
+pub const HOST_CALL_FUEL: u64 = 100;
+/// Bytes copied by the host per unit of fuel.
+pub const BYTES_PER_FUEL: u64 = 8;
+
+/// What one contract may use. The defaults suit a worker on a small machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest module accepted, in bytes.
+    pub max_code: usize,
+    /// Fuel for one call (about one unit per instruction).
+    pub fuel: u64,
+    /// Largest linear memory, in bytes.
+    pub memory: usize,
+    /// Largest input.
+    pub max_input: usize,
+    /// Largest output.
+    pub max_output: usize,
+    /// Largest storage key.
+    pub max_key: usize,
+    /// Largest storage value.
+    pub max_value: usize,
+    /// Most storage writes and removals in one call.
+    pub max_writes: usize,
+    /// Most events in one call.
+    pub max_events: usize,
+    /// Largest event.
+    pub max_event: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_code: 512 * 1024,
+            fuel: 50_000_000,
+            memory: 16 * 1024 * 1024,
+            max_input: 64 * 1024,
+            max_output: 64 * 1024,
+            max_key: 256,
+            max_value: 64 * 1024,
+            max_writes: 1024,
+            max_events: 64,
+            max_event: 4096,
+        }
+    }
+}
+
+/// Why a module was refused or a call failed. Messages carry no state, input or output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContractError {
+    /// The module is larger than [`Limits::max_code`].
+    #[error("contract code is {size} bytes, at most {max} allowed")]
+    CodeTooLarge {
+        /// Its size.
+        size: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// The module does not validate (floating point and SIMD instructions included).
+    #[error("contract code is invalid: {0}")]
+    InvalidCode(String),
+    /// The module imports something the host does not provide.
+    #[error("contract imports {module}.{name}, which the host does not provide")]
+    UnknownImport {
+        /// The import's module.
+        module: String,
+        /// The import's name.
+        name: String,
+    },
+    /// The module lacks an export the call needs (`memory`, `execute` or `query`, of
+    /// the right type).
+    #[error("contract does not export {0}")]
+    MissingExport(&'static str),
+    /// The call's input is larger than [`Limits::max_input`].
+    #[error("input is {size} bytes, at most {max} allowed")]
+    InputTooLarge {
+        /// Its size.
+        size: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// The call used up its fuel.
+    #[error("out of fuel")]
+    OutOfFuel,
+    /// The module's memory would exceed [`Limits::memory`].
+    #[error("memory limit exceeded")]
+    MemoryLimit,
+    /// The contract called `abort` with this message.
+    #[error("contract aborted: {0}")]
+    Aborted(String),
+    /// The contract broke a host bound or rule (named).
+    #[error("contract broke a host rule: {0}")]
+    HostRule(&'static str),
+    /// A query tried to write, or to emit an event.
+    #[error("queries are read-only")]
+    ReadOnly,
+    /// The module trapped (the trap's kind).
+    #[error("contract trapped: {0}")]
+    Trap(String),
+}
+
+/// Which entry point a call runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// `execute`: a command from the chain; may write state and emit events.
+    Execute,
+    /// `query`: a read-only query.
+    Query,
+}
+
+impl Entry {
+    fn export(self) -> &'static str {
+        match self {
+            Entry::Execute => "execute",
+            Entry::Query => "query",
+        }
+    }
+}
+
+/// One call: which entry, with what input, from whom, at which height.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The entry point.
+    pub entry: Entry,
+    /// The decrypted command or query.
+    pub input: &'a [u8],
+    /// Who calls (a 32-byte id the worker derives from the sender's key).
+    pub caller: [u8; 32],
+    /// The chain height the call runs at.
+    pub height: u64,
+}
+
+/// A contract's key-value state. Cloning is cheap (shared until written).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State(Arc<BTreeMap<Vec<u8>, Vec<u8>>>);
+
+impl State {
+    /// A value.
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.0.get(key).map(Vec::as_slice)
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.0.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Applies a successful call's changes.
+    pub fn apply(&mut self, changes: &Changes) {
+        let map = Arc::make_mut(&mut self.0);
+        for (k, v) in &changes.0 {
+            match v {
+                Some(v) => map.insert(k.clone(), v.clone()),
+                None => map.remove(k),
+            };
+        }
+    }
+
+    /// The state root: `SHA-256(tag ‖ (len(k) ‖ k ‖ len(v) ‖ v) for each entry in key
+    /// order)`, lengths as u32 big-endian. Two workers at the same height agree on it.
+    pub fn root(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(tag::CONTRACT_STATE);
+        for (k, v) in self.iter() {
+            h.update((k.len() as u32).to_be_bytes());
+            h.update(k);
+            h.update((v.len() as u32).to_be_bytes());
+            h.update(v);
+        }
+        h.finalize().into()
+    }
+}
+
+/// The writes of one call: `Some(value)` set, `None` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes(pub BTreeMap<Vec<u8>, Option<Vec<u8>>>);
+
+/// What a successful call produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The output (empty if the contract set none).
+    pub output: Vec<u8>,
+    /// Events, in order.
+    pub events: Vec<Vec<u8>>,
+    /// State changes, to [`State::apply`].
+    pub changes: Changes,
+    /// Fuel used.
+    pub fuel_used: u64,
+}
+
+/// A compiled contract.
+#[derive(Debug)]
+pub struct Contract {
+    module: Module,
+    code_hash: [u8; 32],
+}
+
+impl Contract {
+    /// `SHA-256(tag ‖ wasm)`: the code hash the registry lists.
+    pub fn code_hash(&self) -> [u8; 32] {
+        self.code_hash
+    }
+}
+
+/// The code hash of a module's bytes (see [`Contract::code_hash`]).
+pub fn code_hash(wasm: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(tag::CONTRACT_CODE);
+    h.update(wasm);
+    h.finalize().into()
+}
+
+/// The runtime: a wasmi engine configured for determinism, and the host ABI.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<Host>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// The host side of one call.
+struct Host {
+    input: Vec<u8>,
+    caller: [u8; 32],
+    height: u64,
+    entry: Entry,
+    base: State,
+    changes: Changes,
+    output: Option<Vec<u8>>,
+    events: Vec<Vec<u8>>,
+    failure: Option<ContractError>,
+    limits: Limits,
+    store_limits: StoreLimits,
+}
+
+impl Runtime {
+    /// A runtime with `limits`.
+    pub fn new(limits: Limits) -> Self {
+        let mut config = Config::default();
+        config
+            .consume_fuel(true)
+            .floats(false)
+            .wasm_multi_memory(false)
+            .compilation_mode(CompilationMode::Eager);
+        let engine = Engine::new(&config);
+        let linker = host_abi(&engine);
+        Self {
+            engine,
+            linker,
+            limits,
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Validates and compiles a module: size bound, no floats, only the host's imports,
+    /// an exported memory.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Contract, ContractError> {
+        if wasm.len() > self.limits.max_code {
+            return Err(ContractError::CodeTooLarge {
+                size: wasm.len(),
+                max: self.limits.max_code,
+            });
+        }
+        let module = Module::new(&self.engine, wasm)
+            .map_err(|e| ContractError::InvalidCode(truncate(&e.to_string())))?;
+        for import in module.imports() {
+            if import.module() != HOST_MODULE || !HOST_FUNCTIONS.contains(&import.name()) {
+                return Err(ContractError::UnknownImport {
+                    module: truncate(import.module()),
+                    name: truncate(import.name()),
+                });
+            }
+        }
+        if !module
+            .exports()
+            .any(|e| e.name() == "memory" && matches!(e.ty(), ExternType::Memory(_)))
+        {
+            return Err(ContractError::MissingExport("memory"));
+        }
+        Ok(Contract {
+            module,
+            code_hash: code_hash(wasm),
+        })
+    }
+
+    /// Runs one call against `state`. The state is not changed: apply
+    /// [`Outcome::changes`] when the call's effects should stand.
+    pub fn call(
+        &self,
+        contract: &Contract,
+        state: &State,
+        call: Call<'_>,
+    ) -> Result<Outcome, ContractError> {
+        let limits = self.limits;
+        if call.input.len() > limits.max_input {
+            return Err(ContractError::InputTooLarge {
+                size: call.input.len(),
+                max: limits.max_input,
+            });
+        }
+        let host = Host {
+            input: call.input.to_vec(),
+            caller: call.caller,
+            height: call.height,
+            entry: call.entry,
+            base: state.clone(),
+            changes: Changes::default(),
+            output: None,
+            events: Vec::new(),
+            failure: None,
+            limits,
+            store_limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory)
+                .instances(1)
+                .memories(1)
+                .tables(1)
+                .table_elements(4096)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|h| &mut h.store_limits);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|_| ContractError::HostRule("fuel"))?;
+        let result = self
+            .linker
+            .instantiate_and_start(&mut store, &contract.module)
+            .and_then(|instance| {
+                instance
+                    .get_typed_func::<(), ()>(&store, call.entry.export())
+                    .map_err(|_| wasmi::Error::new("missing entry"))
+                    .map(|f| (instance, f))
+            });
+        let (_, entry) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                return Err(if e.to_string().contains("missing entry") {
+                    ContractError::MissingExport(call.entry.export())
+                } else {
+                    classify(e, &mut store)
+                });
+            }
+        };
+        if let Err(e) = entry.call(&mut store, ()) {
+            return Err(classify(e, &mut store));
+        }
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let host = store.into_data();
+        Ok(Outcome {
+            output: host.output.unwrap_or_default(),
+            events: host.events,
+            changes: host.changes,
+            fuel_used,
+        })
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new(Limits::default())
+    }
+}
+
+/// The error of a failed instantiation or call: the host's own reason if a host
+/// function stopped it, else the trap's.
+fn classify(e: wasmi::Error, store: &mut Store<Host>) -> ContractError {
+    if let Some(f) = store.data_mut().failure.take() {
+        return f;
+    }
+    match e.as_trap_code() {
+        Some(TrapCode::OutOfFuel) => ContractError::OutOfFuel,
+        Some(TrapCode::GrowthOperationLimited) => ContractError::MemoryLimit,
+        Some(code) => ContractError::Trap(truncate(&code.to_string())),
+        None => {
+            let text = e.to_string();
+            if text.contains("limit") || text.contains("memory") {
+                ContractError::MemoryLimit
+            } else {
+                ContractError::Trap(truncate(&text))
+            }
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// Stops the call with `e` (kept for [`classify`]).
+fn fail(caller: &mut Caller<'_, Host>, e: ContractError) -> wasmi::Error {
+    let message = e.to_string();
+    caller.data_mut().failure = Some(e);
+    wasmi::Error::new(message)
+}
+
+/// Charges the host's work: [`HOST_CALL_FUEL`] plus one unit per [`BYTES_PER_FUEL`]
+/// bytes.
+fn charge(caller: &mut Caller<'_, Host>, bytes: usize) -> Result<(), wasmi::Error> {
+    let cost = HOST_CALL_FUEL + (bytes as u64).div_ceil(BYTES_PER_FUEL);
+    let left = caller.get_fuel().unwrap_or(0);
+    match left.checked_sub(cost) {
+        Some(rest) => caller.set_fuel(rest),
+        None => Err(fail(caller, ContractError::OutOfFuel)),
+    }
+}
+
+fn memory(caller: &mut Caller<'_, Host>) -> Result<wasmi::Memory, wasmi::Error> {
+    match caller.get_export("memory").and_then(Extern::into_memory) {
+        Some(m) => Ok(m),
+        None => Err(fail(caller, ContractError::MissingExport("memory"))),
+    }
+}
+
+/// `len` bytes at `ptr` of the guest's memory, `len` at most `max`.
+fn read(
+    caller: &mut Caller<'_, Host>,
+    ptr: i32,
+    len: i32,
+    max: usize,
+    what: &'static str,
+) -> Result<Vec<u8>, wasmi::Error> {
+    let (Ok(ptr), Ok(len)) = (usize::try_from(ptr), usize::try_from(len)) else {
+        return Err(fail(caller, ContractError::HostRule(what)));
+    };
+    if len > max {
+        return Err(fail(caller, ContractError::HostRule(what)));
+    }
+    charge(caller, len)?;
+    let mem = memory(caller)?;
+    let mut buf = vec![0u8; len];
+    mem.read(&*caller, ptr, &mut buf).map_err(|_| {
+        fail(
+            caller,
+            ContractError::HostRule("out-of-bounds memory access"),
+        )
+    })?;
+    Ok(buf)
+}
+
+fn write(caller: &mut Caller<'_, Host>, ptr: i32, bytes: &[u8]) -> Result<(), wasmi::Error> {
+    let Ok(ptr) = usize::try_from(ptr) else {
+        return Err(fail(caller, ContractError::HostRule("negative pointer")));
+    };
+    charge(caller, bytes.len())?;
+    let mem = memory(caller)?;
+    mem.write(&mut *caller, ptr, bytes).map_err(|_| {
+        fail(
+            caller,
+            ContractError::HostRule("out-of-bounds memory access"),
+        )
+    })
+}
+
+fn writable(caller: &mut Caller<'_, Host>) -> Result<(), wasmi::Error> {
+    if caller.data().entry == Entry::Query {
+        return Err(fail(caller, ContractError::ReadOnly));
+    }
+    Ok(())
+}
+
+fn record_write(
+    caller: &mut Caller<'_, Host>,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+) -> Result<(), wasmi::Error> {
+    let h = caller.data_mut();
+    if !h.changes.0.contains_key(&key) && h.changes.0.len() >= h.limits.max_writes {
+        return Err(fail(caller, ContractError::HostRule("too many writes")));
+    }
+    h.changes.0.insert(key, value);
+    Ok(())
+}
+
+/// Long on purpose: the ten host functions of the ABI, each a few lines, side by side
+/// so the table in the crate docs can be checked against one place.
+fn host_abi(engine: &Engine) -> Linker<Host> {
+    let mut l = Linker::<Host>::new(engine);
+    let results = [
+        l.func_wrap(HOST_MODULE, "input_len", |c: Caller<'_, Host>| {
+            i32::try_from(c.data().input.len()).unwrap_or(i32::MAX)
+        })
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "input_read",
+            |mut c: Caller<'_, Host>, ptr: i32| -> Result<(), wasmi::Error> {
+                let input = c.data().input.clone();
+                write(&mut c, ptr, &input)
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "output",
+            |mut c: Caller<'_, Host>, ptr: i32, len: i32| -> Result<(), wasmi::Error> {
+                let max = c.data().limits.max_output;
+                if c.data().output.is_some() {
+                    return Err(fail(&mut c, ContractError::HostRule("output set twice")));
+                }
+                let out = read(&mut c, ptr, len, max, "output too large")?;
+                c.data_mut().output = Some(out);
+                Ok(())
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "storage_get",
+            |mut c: Caller<'_, Host>,
+             kptr: i32,
+             klen: i32,
+             vptr: i32,
+             vcap: i32|
+             -> Result<i32, wasmi::Error> {
+                let max = c.data().limits.max_key;
+                let key = read(&mut c, kptr, klen, max, "key too large")?;
+                let h = c.data();
+                let value = match h.changes.0.get(&key) {
+                    Some(v) => v.clone(),
+                    None => h.base.get(&key).map(<[u8]>::to_vec),
+                };
+                let Some(value) = value else {
+                    return Ok(-1);
+                };
+                let cap = usize::try_from(vcap).unwrap_or(0);
+                let n = value.len().min(cap);
+                write(&mut c, vptr, value.get(..n).unwrap_or_default())?;
+                Ok(i32::try_from(value.len()).unwrap_or(i32::MAX))
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "storage_set",
+            |mut c: Caller<'_, Host>,
+             kptr: i32,
+             klen: i32,
+             vptr: i32,
+             vlen: i32|
+             -> Result<(), wasmi::Error> {
+                writable(&mut c)?;
+                let (mk, mv) = (c.data().limits.max_key, c.data().limits.max_value);
+                let key = read(&mut c, kptr, klen, mk, "key too large")?;
+                let value = read(&mut c, vptr, vlen, mv, "value too large")?;
+                record_write(&mut c, key, Some(value))
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "storage_remove",
+            |mut c: Caller<'_, Host>, kptr: i32, klen: i32| -> Result<(), wasmi::Error> {
+                writable(&mut c)?;
+                let mk = c.data().limits.max_key;
+                let key = read(&mut c, kptr, klen, mk, "key too large")?;
+                record_write(&mut c, key, None)
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "caller",
+            |mut c: Caller<'_, Host>, ptr: i32| -> Result<(), wasmi::Error> {
+                let id = c.data().caller;
+                write(&mut c, ptr, &id)
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(HOST_MODULE, "block_height", |c: Caller<'_, Host>| {
+            i64::try_from(c.data().height).unwrap_or(i64::MAX)
+        })
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "emit_event",
+            |mut c: Caller<'_, Host>, ptr: i32, len: i32| -> Result<(), wasmi::Error> {
+                writable(&mut c)?;
+                let (max, most) = (c.data().limits.max_event, c.data().limits.max_events);
+                let event = read(&mut c, ptr, len, max, "event too large")?;
+                if c.data().events.len() >= most {
+                    return Err(fail(&mut c, ContractError::HostRule("too many events")));
+                }
+                c.data_mut().events.push(event);
+                Ok(())
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "abort",
+            |mut c: Caller<'_, Host>, ptr: i32, len: i32| -> Result<(), wasmi::Error> {
+                let msg = read(&mut c, ptr, len, 1024, "abort message too large")?;
+                let text = truncate(&String::from_utf8_lossy(&msg));
+                Err(fail(&mut c, ContractError::Aborted(text)))
+            },
+        )
+        .map(|_| ()),
+    ];
+    // `func_wrap` fails only on a name defined twice; the ten names are distinct.
+    for r in results {
+        if let Err(e) = r {
+            unreachable!("host ABI: {e}");
+        }
+    }
+    l
+}
