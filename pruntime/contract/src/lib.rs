@@ -147,7 +147,7 @@ pub enum ContractError {
     /// The call used up its fuel.
     #[error("out of fuel")]
     OutOfFuel,
-    /// The module's memory would exceed [`Limits::memory`].
+    /// The module's memory would exceed [`Limits::memory`] (or its tables their bound).
     #[error("memory limit exceeded")]
     MemoryLimit,
     /// The contract called `abort` with this message.
@@ -408,28 +408,16 @@ impl Runtime {
         store
             .set_fuel(limits.fuel)
             .map_err(|_| ContractError::HostRule("fuel"))?;
-        let result = self
+        let instance = self
             .linker
             .instantiate_and_start(&mut store, &contract.module)
-            .and_then(|instance| {
-                instance
-                    .get_typed_func::<(), ()>(&store, call.entry.export())
-                    .map_err(|_| wasmi::Error::new("missing entry"))
-                    .map(|f| (instance, f))
-            });
-        let (_, entry) = match result {
-            Ok(ok) => ok,
-            Err(e) => {
-                return Err(if e.to_string().contains("missing entry") {
-                    ContractError::MissingExport(call.entry.export())
-                } else {
-                    classify(e, &mut store)
-                });
-            }
-        };
-        if let Err(e) = entry.call(&mut store, ()) {
-            return Err(classify(e, &mut store));
-        }
+            .map_err(|e| classify(e, &mut store))?;
+        let entry = instance
+            .get_typed_func::<(), ()>(&store, call.entry.export())
+            .map_err(|_| ContractError::MissingExport(call.entry.export()))?;
+        entry
+            .call(&mut store, ())
+            .map_err(|e| classify(e, &mut store))?;
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let host = store.into_data();
         Ok(Outcome {
@@ -453,18 +441,21 @@ fn classify(e: wasmi::Error, store: &mut Store<Host>) -> ContractError {
     if let Some(f) = store.data_mut().failure.take() {
         return f;
     }
-    match e.as_trap_code() {
-        Some(TrapCode::OutOfFuel) => ContractError::OutOfFuel,
-        Some(TrapCode::GrowthOperationLimited) => ContractError::MemoryLimit,
-        Some(code) => ContractError::Trap(truncate(&code.to_string())),
-        None => {
-            let text = e.to_string();
-            if text.contains("limit") || text.contains("memory") {
-                ContractError::MemoryLimit
-            } else {
-                ContractError::Trap(truncate(&text))
-            }
-        }
+    match (e.as_trap_code(), e.kind()) {
+        (Some(TrapCode::OutOfFuel), _) => ContractError::OutOfFuel,
+        (Some(TrapCode::GrowthOperationLimited), _)
+        | (_, wasmi::errors::ErrorKind::Memory(_))
+        | (
+            _,
+            wasmi::errors::ErrorKind::Instantiation(
+                wasmi::errors::InstantiationError::FailedToInstantiateMemory(_)
+                | wasmi::errors::InstantiationError::FailedToInstantiateTable(_)
+                | wasmi::errors::InstantiationError::TooManyMemories
+                | wasmi::errors::InstantiationError::TooManyTables,
+            ),
+        ) => ContractError::MemoryLimit,
+        (Some(code), _) => ContractError::Trap(truncate(&code.to_string())),
+        (None, _) => ContractError::Trap(truncate(&e.to_string())),
     }
 }
 
