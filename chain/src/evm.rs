@@ -98,7 +98,7 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         }),
         E::RotationLocked(l) => RuleError::RotationLocked {
             tx,
-            locked: l.locked,
+            locked: Epoch(l.locked),
         },
         E::NotLocked(n) => RuleError::NotLocked {
             tx,
@@ -106,7 +106,7 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         },
         E::EpochNotNext(x) => RuleError::EpochNotNext {
             epoch: Epoch(x.epoch),
-            next: x.next,
+            next: Epoch(x.next),
         },
         E::CommitteeMismatch(_) => RuleError::CommitteeMismatch,
         E::MissingConfirmation(m) => RuleError::MissingConfirmation(m.index),

@@ -51,7 +51,7 @@ pub enum RuleError {
         /// The transaction.
         tx: &'static str,
         /// The epoch being created.
-        locked: u64,
+        locked: Epoch,
     },
     /// No rotation to this epoch is in progress.
     #[error("{tx}: epoch {epoch} is not locked for rotation")]
@@ -67,7 +67,7 @@ pub enum RuleError {
         /// The epoch named.
         epoch: Epoch,
         /// The next one.
-        next: u64,
+        next: Epoch,
     },
     /// A certificate whose round's committee is not the registry's gatekeeper set.
     #[error("publish-master-key: the round's committee is not the gatekeeper set")]
@@ -592,17 +592,11 @@ impl State {
     /// One rotation at a time, and only to the next epoch.
     fn lock_rotation(&mut self, name: &'static str, epoch: Epoch) -> Result<Event, RuleError> {
         if let Rotation::Locked(locked) = self.rotation {
-            return Err(RuleError::RotationLocked {
-                tx: name,
-                locked: locked.into(),
-            });
+            return Err(RuleError::RotationLocked { tx: name, locked });
         }
         let next = self.next_epoch();
         if epoch != next {
-            return Err(RuleError::EpochNotNext {
-                epoch,
-                next: next.into(),
-            });
+            return Err(RuleError::EpochNotNext { epoch, next });
         }
         self.rotation = Rotation::Locked(epoch);
         Ok(Event::RotationLocked(epoch))

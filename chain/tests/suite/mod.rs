@@ -198,7 +198,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         rule(r.lock_rotation(governance, Epoch(u64::MAX)).await),
         RuleError::EpochNotNext {
             epoch: Epoch(u64::MAX),
-            next: 0
+            next: Epoch(0)
         }
     );
     r.lock_rotation(governance, Epoch(0)).await.unwrap();
@@ -207,7 +207,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         rule(r.lock_rotation(governance, Epoch(1)).await),
         RuleError::RotationLocked {
             tx: "lock-rotation",
-            locked: 0
+            locked: Epoch(0)
         }
     );
 
@@ -290,7 +290,7 @@ pub async fn suite<F: Fixture>(f: &mut F) {
         rule(r.lock_rotation(governance, Epoch(0)).await),
         RuleError::EpochNotNext {
             epoch: Epoch(0),
-            next: 1
+            next: Epoch(1)
         }
     );
 
