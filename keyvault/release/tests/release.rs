@@ -213,6 +213,21 @@ fn worker_runtime_data_decoding_is_strict() {
     let mut retagged = bytes.clone();
     retagged[0] ^= 1;
     assert!(WorkerRuntimeData::decode(&retagged).is_err());
+    // A key longer than any SEC1 encoding is refused by its length, before its bytes.
+    let oversized = WorkerRuntimeData {
+        identity_key: vec![2; 134],
+        hpke_public_key: vec![4; 65],
+    };
+    assert!(matches!(
+        WorkerRuntimeData::decode(&oversized.encode()),
+        Err(ReleaseError::RuntimeData(
+            phalanx_threshold::wire::DecodeError::TooLong {
+                len: 134,
+                max: 133,
+                ..
+            }
+        ))
+    ));
 }
 
 /// A TD with firmware `mr_td` and RTMR0 `rtmr0`, appraised under a policy that pins
