@@ -81,7 +81,8 @@ pub async fn serve(
         .concurrency_limit_per_connection(64)
         .add_service(
             pb::chain_server::ChainServer::new(ChainGrpc(ledger))
-                .max_decoding_message_size(64 * 1024)
+                // A transaction: at most a contract module and its framing.
+                .max_decoding_message_size(crate::types::MAX_CODE + 64 * 1024)
                 .max_encoding_message_size(MAX_MESSAGE),
         )
         .serve_with_incoming_shutdown(
@@ -199,6 +200,16 @@ impl LightClient {
 
     /// Fetches and verifies every new block; returns the verified state.
     pub async fn sync(&self) -> Result<State, RegistryError> {
+        self.sync_blocks(|_| {}).await
+    }
+
+    /// [`Self::sync`], handing each newly verified block to `on_block` in chain order
+    /// (after it was checked and applied). A worker follows the chain this way, with a
+    /// client of its own so that no other caller's sync consumes its blocks.
+    pub async fn sync_blocks(
+        &self,
+        mut on_block: impl FnMut(&Block) + Send,
+    ) -> Result<State, RegistryError> {
         let mut guard = self.state.lock().await;
         let checkpoint = match guard.as_ref() {
             None => self.read_checkpoint()?,
@@ -236,6 +247,7 @@ impl LightClient {
                     Some(s) => {
                         s.apply_block(&block)
                             .map_err(|e| RegistryError::Unverified(e.to_string()))?;
+                        on_block(&block);
                         if let Ok(mut seen) = self.included.lock() {
                             for tx in &block.txs {
                                 if seen.len() == MAX_REMEMBERED_TXS {

@@ -113,6 +113,11 @@ fn load(db: &rocksdb::DB) -> Result<Option<State>, LedgerError> {
     Ok(state)
 }
 
+/// Most encoded block bytes in one [`Ledger::blocks`] answer (below the gRPC message
+/// bound, [`crate::grpc::MAX_MESSAGE`]; one block is at most a contract module and its
+/// framing).
+pub const MAX_SERVED_BYTES: usize = 3 * 1024 * 1024;
+
 impl Ledger {
     /// Opens the ledger in `dir`, verifying every block; on first use writes a genesis
     /// block naming `authority` (which signs blocks) and `governance`.
@@ -197,9 +202,12 @@ impl Ledger {
         Ok(height)
     }
 
-    /// Up to `limit` blocks from `from` on.
+    /// Up to `limit` blocks from `from` on, and no more than [`MAX_SERVED_BYTES`] of
+    /// encoded blocks (always at least one block, when there is one), so an answer fits
+    /// one gRPC message.
     pub fn blocks(&self, from: u64, limit: usize) -> Result<Vec<Block>, LedgerError> {
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         let start = from.to_be_bytes();
         for item in self.db.iterator_cf(
             cf(&self.db)?,
@@ -209,6 +217,10 @@ impl Ledger {
                 break;
             }
             let (_, v) = item?;
+            bytes = bytes.saturating_add(v.len());
+            if bytes > MAX_SERVED_BYTES && !out.is_empty() {
+                break;
+            }
             out.push(Block::decode(&v)?);
         }
         Ok(out)

@@ -9,8 +9,8 @@
 
 use crate::state::{RuleError, State};
 use crate::types::{
-    Allowed, EpochCertificate, EpochKey, Event, Gatekeeper, Rotation, RoundDecision, SignedTx, Tx,
-    Worker, public_key,
+    Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
+    Rotation, RoundDecision, SignedTx, Tx, Worker, public_key,
 };
 use p256::ecdsa::SigningKey;
 use phalanx_types::Epoch;
@@ -131,6 +131,36 @@ pub trait Registry: Send + Sync {
     ) -> impl Future<Output = Result<Vec<(u64, Event)>, RegistryError>> + Send;
 }
 
+/// Confidential contracts on the registry: deployment, the keys workers publish, and
+/// the commands the chain orders. Implemented by every backend that takes this crate's
+/// signed transactions (the embedded ledger, in-process or through a light client).
+pub trait ContractRegistry: Registry {
+    /// Deploys `code` under `salt`; the height and the contract id.
+    fn deploy_contract(
+        &self,
+        by: &Self::Account,
+        code: &[u8],
+        salt: [u8; 32],
+    ) -> impl Future<Output = Result<(u64, [u8; 32]), RegistryError>> + Send;
+    /// A worker publishes a contract's public keys for an epoch (the first stands).
+    fn publish_contract_key(
+        &self,
+        by: &Self::Account,
+        key: &ContractKey,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Submits a sealed command; the height that orders it.
+    fn submit_command(
+        &self,
+        by: &Self::Account,
+        command: &Command,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// A deployed contract, with its published keys.
+    fn contract(
+        &self,
+        id: [u8; 32],
+    ) -> impl Future<Output = Result<Option<Contract>, RegistryError>> + Send;
+}
+
 /// A backend that takes this crate's signed transactions and yields verified state.
 pub trait SignedLedger: Send + Sync {
     /// Submits a signed transaction; the height that includes it.
@@ -206,6 +236,44 @@ impl<L: SignedLedger> Registry for L {
     }
     async fn events(&self, from: u64) -> Result<Vec<(u64, Event)>, RegistryError> {
         Ok(self.verified_state().await?.events_from(from))
+    }
+}
+
+impl<L: SignedLedger> ContractRegistry for L {
+    async fn deploy_contract(
+        &self,
+        by: &SigningKey,
+        code: &[u8],
+        salt: [u8; 32],
+    ) -> Result<(u64, [u8; 32]), RegistryError> {
+        let deployer = public_key(by.verifying_key());
+        let id = phalanx_types::contract::contract_id(
+            &deployer,
+            &phalanx_types::contract::code_hash(code),
+            &salt,
+        );
+        let tx = Tx::DeployContract {
+            code: code.to_vec(),
+            salt,
+        };
+        Ok((signed(self, by, tx).await?, id))
+    }
+    async fn publish_contract_key(
+        &self,
+        by: &SigningKey,
+        key: &ContractKey,
+    ) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::PublishContractKey(key.clone())).await
+    }
+    async fn submit_command(
+        &self,
+        by: &SigningKey,
+        command: &Command,
+    ) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::Command(command.clone())).await
+    }
+    async fn contract(&self, id: [u8; 32]) -> Result<Option<Contract>, RegistryError> {
+        Ok(self.verified_state().await?.contract(&id).cloned())
     }
 }
 

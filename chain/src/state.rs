@@ -4,8 +4,8 @@
 //! [`State::apply_block`], trusting nothing it did not check.
 
 use crate::types::{
-    Allowed, Block, EpochCertificate, EpochKey, Event, Gatekeeper, Genesis, MAX_MEASUREMENT,
-    PublicKey, Rotation, SignedTx, Tx, Worker,
+    Allowed, Block, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
+    Genesis, MAX_CODE, MAX_MEASUREMENT, PublicKey, Rotation, SignedTx, Tx, Worker,
 };
 use phalanx_types::Epoch;
 use std::collections::BTreeMap;
@@ -103,6 +103,37 @@ pub enum RuleError {
         /// What is wrong.
         what: &'static str,
     },
+    /// A contract deployed twice (same deployer, code and salt).
+    #[error("deploy-contract: contract {0} exists")]
+    ContractExists(String),
+    /// A contract that does not exist.
+    #[error("{tx}: no contract {contract}")]
+    NoContract {
+        /// The transaction.
+        tx: &'static str,
+        /// The contract id (hex).
+        contract: String,
+    },
+    /// Contract keys published by an account that is not a registered worker whose
+    /// measurement is allowed now.
+    #[error(
+        "publish-contract-key: the signer is not a registered worker with an allowed measurement"
+    )]
+    NotAllowedWorker,
+    /// An epoch that has no published master key.
+    #[error("{tx}: epoch {epoch} has no master key")]
+    NoEpoch {
+        /// The transaction.
+        tx: &'static str,
+        /// The epoch.
+        epoch: Epoch,
+    },
+    /// The contract's keys of this epoch are already published (the first stands).
+    #[error("publish-contract-key: the keys of epoch {0} are already published")]
+    ContractKeyPublished(Epoch),
+    /// A command sealed to an epoch whose contract keys are not published.
+    #[error("command: the contract has no key for epoch {0}")]
+    NoContractKey(Epoch),
     /// A block that does not extend the chain: height, link, time, signature, genesis.
     #[error("block {height}: {what}")]
     Block {
@@ -130,6 +161,7 @@ pub struct State {
     published_rounds: std::collections::BTreeSet<[u8; 32]>,
     aborted_rounds: std::collections::BTreeSet<[u8; 32]>,
     rotation: Rotation,
+    contracts: BTreeMap<[u8; 32], Contract>,
     events: Vec<(u64, Event)>,
 }
 
@@ -190,6 +222,7 @@ impl State {
             published_rounds: Default::default(),
             aborted_rounds: Default::default(),
             rotation: Rotation::Idle,
+            contracts: BTreeMap::new(),
             events: Vec::new(),
         })
     }
@@ -381,6 +414,11 @@ impl State {
         }
     }
 
+    /// A deployed contract.
+    pub fn contract(&self, id: &[u8; 32]) -> Option<&Contract> {
+        self.contracts.get(id)
+    }
+
     /// The rotation lock.
     pub fn rotation(&self) -> Rotation {
         self.rotation
@@ -486,6 +524,11 @@ impl State {
                 need_governance_or_gatekeeper()?;
                 self.abort_round(id)?
             }
+            Tx::DeployContract { code, salt } => {
+                self.deploy_contract(&t.signer, code, salt, height)?
+            }
+            Tx::PublishContractKey(key) => self.publish_contract_key(&t.signer, key, height)?,
+            Tx::Command(c) => self.command(c)?,
         };
         self.nonces.insert(t.signer.clone(), expected + 1);
         self.events.push((height, event.clone()));
@@ -641,5 +684,122 @@ impl State {
             return Err(RuleError::RoundAborted);
         }
         Ok(Event::RoundAborted(*id))
+    }
+
+    /// Anyone deploys a module of a bounded size; its id is fixed by deployer, code
+    /// hash and salt, so the same triple deploys once.
+    fn deploy_contract(
+        &mut self,
+        deployer: &PublicKey,
+        code: &[u8],
+        salt: &[u8; 32],
+        height: u64,
+    ) -> Result<Event, RuleError> {
+        if code.is_empty() || code.len() > MAX_CODE {
+            return Err(RuleError::Malformed {
+                tx: "deploy-contract",
+                what: "code",
+            });
+        }
+        let code_hash = phalanx_types::contract::code_hash(code);
+        let id = phalanx_types::contract::contract_id(deployer, &code_hash, salt);
+        if self.contracts.contains_key(&id) {
+            return Err(RuleError::ContractExists(hexs(&id)));
+        }
+        self.contracts.insert(
+            id,
+            Contract {
+                id,
+                deployer: deployer.clone(),
+                code_hash,
+                code: std::sync::Arc::new(code.to_vec()),
+                salt: *salt,
+                deployed_at: height,
+                keys: BTreeMap::new(),
+                commands: 0,
+            },
+        );
+        Ok(Event::ContractDeployed {
+            contract: id,
+            code_hash,
+        })
+    }
+
+    /// A registered worker whose measurement is allowed now publishes a contract's
+    /// keys for a published epoch; the first publication stands.
+    fn publish_contract_key(
+        &mut self,
+        signer: &PublicKey,
+        key: &ContractKey,
+        height: u64,
+    ) -> Result<Event, RuleError> {
+        const TX: &str = "publish-contract-key";
+        let allowed = self
+            .workers
+            .get(signer)
+            .is_some_and(|w| self.allowed.contains_key(&w.measurement));
+        if !allowed {
+            return Err(RuleError::NotAllowedWorker);
+        }
+        if !self.epochs.contains_key(&key.epoch) {
+            return Err(RuleError::NoEpoch {
+                tx: TX,
+                epoch: key.epoch,
+            });
+        }
+        let hpke_ok = key.encryption_key.len() == 65
+            && key.encryption_key.first() == Some(&4)
+            && p256::PublicKey::from_sec1_bytes(&key.encryption_key).is_ok();
+        if !hpke_ok || !key_ok(&key.signing_key) {
+            return Err(RuleError::Malformed {
+                tx: TX,
+                what: "key",
+            });
+        }
+        let contract =
+            self.contracts
+                .get_mut(&key.contract)
+                .ok_or_else(|| RuleError::NoContract {
+                    tx: TX,
+                    contract: hexs(&key.contract),
+                })?;
+        if contract.keys.contains_key(&key.epoch) {
+            return Err(RuleError::ContractKeyPublished(key.epoch));
+        }
+        let mut key = key.clone();
+        key.published_by = signer.clone();
+        key.published_at = height;
+        contract.keys.insert(key.epoch, key.clone());
+        Ok(Event::ContractKeyPublished {
+            contract: key.contract,
+            epoch: key.epoch,
+        })
+    }
+
+    /// Anyone sends a command to a contract, sealed to a published key; the registry
+    /// only orders it (it cannot read it).
+    fn command(&mut self, c: &Command) -> Result<Event, RuleError> {
+        if c.ciphertext.is_empty() {
+            return Err(RuleError::Malformed {
+                tx: "command",
+                what: "ciphertext",
+            });
+        }
+        let contract =
+            self.contracts
+                .get_mut(&c.contract)
+                .ok_or_else(|| RuleError::NoContract {
+                    tx: "command",
+                    contract: hexs(&c.contract),
+                })?;
+        if !contract.keys.contains_key(&c.epoch) {
+            return Err(RuleError::NoContractKey(c.epoch));
+        }
+        let sequence = contract.commands;
+        contract.commands += 1;
+        Ok(Event::CommandSubmitted {
+            contract: c.contract,
+            sequence,
+        })
     }
 }

@@ -131,6 +131,62 @@ impl EpochCertificate {
     }
 }
 
+/// Largest contract module (the runtime's own bound).
+pub const MAX_CODE: usize = 512 * 1024;
+/// Largest sealed command (HPKE encapsulated key and ciphertext).
+pub const MAX_COMMAND: usize = 64 * 1024;
+
+/// A contract as deployed: its code, who deployed it, and the keys workers published
+/// for it per epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contract {
+    /// [`phalanx_types::contract::contract_id`] of deployer, code hash and salt.
+    pub id: [u8; 32],
+    /// The deploying account (compressed SEC1).
+    pub deployer: PublicKey,
+    /// [`phalanx_types::contract::code_hash`] of the module.
+    pub code_hash: [u8; 32],
+    /// The WebAssembly module (shared: the state is cloned per block).
+    pub code: std::sync::Arc<Vec<u8>>,
+    /// The deployer's salt.
+    pub salt: [u8; 32],
+    /// The block that deployed it.
+    pub deployed_at: u64,
+    /// The keys published per epoch (first publication stands).
+    pub keys: std::collections::BTreeMap<Epoch, ContractKey>,
+    /// Commands submitted so far.
+    pub commands: u64,
+}
+
+/// A contract's public keys for one epoch, published by the first worker that derived
+/// them from the gatekeepers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractKey {
+    /// The contract.
+    pub contract: [u8; 32],
+    /// The epoch of the master secret they were derived under.
+    pub epoch: Epoch,
+    /// HPKE public key (SEC1 uncompressed, 65 bytes): commands are sealed to it.
+    pub encryption_key: Vec<u8>,
+    /// ECDSA P-256 public key (SEC1 compressed, 33 bytes): the contract's own signatures.
+    pub signing_key: PublicKey,
+    /// The worker that published them (its identity key); set by the registry.
+    pub published_by: PublicKey,
+    /// The block that published them; set by the registry.
+    pub published_at: u64,
+}
+
+/// A command as the chain orders it: sealed to the contract's key of `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The contract.
+    pub contract: [u8; 32],
+    /// Whose contract key it is sealed to.
+    pub epoch: Epoch,
+    /// HPKE encapsulated key ‖ AES-256-GCM ciphertext.
+    pub ciphertext: Vec<u8>,
+}
+
 /// Largest round spec or public key set in a certificate.
 pub const MAX_CERTIFICATE_FIELD: usize = 64 * 1024;
 
@@ -167,6 +223,18 @@ pub enum Tx {
     /// certificate was published first. The registry orders the two, so every member
     /// of a round installs it or none does, whatever one participant tells each.
     AbortRound([u8; 32]),
+    /// Anyone: deploy a contract module (its id: deployer, code hash, salt).
+    DeployContract {
+        /// The module (at most [`MAX_CODE`] bytes).
+        code: Vec<u8>,
+        /// Chosen by the deployer: the same code deploys again under another salt.
+        salt: [u8; 32],
+    },
+    /// A registered worker with an allowed measurement: publish the public keys it
+    /// derived for a contract and epoch. The first publication stands.
+    PublishContractKey(ContractKey),
+    /// Anyone: a command for a contract, sealed to its published key.
+    Command(Command),
 }
 
 /// What the registry decided for a round.
@@ -190,6 +258,9 @@ impl Tx {
             Self::PublishMasterKey { .. } => "publish-master-key",
             Self::AbortRotation(_) => "abort-rotation",
             Self::AbortRound(_) => "abort-round",
+            Self::DeployContract { .. } => "deploy-contract",
+            Self::PublishContractKey(_) => "publish-contract-key",
+            Self::Command(_) => "command",
         }
     }
 
@@ -237,6 +308,24 @@ impl Tx {
                 w.u8(8);
                 w.raw(id);
             }
+            Self::DeployContract { code, salt } => {
+                w.u8(9);
+                w.bytes(code);
+                w.raw(salt);
+            }
+            Self::PublishContractKey(k) => {
+                w.u8(10);
+                w.raw(&k.contract);
+                w.u64(k.epoch.into());
+                w.bytes(&k.encryption_key);
+                w.bytes(&k.signing_key);
+            }
+            Self::Command(c) => {
+                w.u8(11);
+                w.raw(&c.contract);
+                w.u64(c.epoch.into());
+                w.bytes(&c.ciphertext);
+            }
         }
     }
 
@@ -273,6 +362,23 @@ impl Tx {
             }),
             7 => Self::AbortRotation(Epoch(r.u64("epoch")?)),
             8 => Self::AbortRound(r.array("round id")?),
+            9 => Self::DeployContract {
+                code: r.bytes("contract code", MAX_CODE)?.to_vec(),
+                salt: r.array("salt")?,
+            },
+            10 => Self::PublishContractKey(ContractKey {
+                contract: r.array("contract id")?,
+                epoch: Epoch(r.u64("epoch")?),
+                encryption_key: r.bytes("encryption key", MAX_FIELD)?.to_vec(),
+                signing_key: r.bytes("signing key", MAX_FIELD)?.to_vec(),
+                published_by: Vec::new(),
+                published_at: 0,
+            }),
+            11 => Self::Command(Command {
+                contract: r.array("contract id")?,
+                epoch: Epoch(r.u64("epoch")?),
+                ciphertext: r.bytes("command", MAX_COMMAND)?.to_vec(),
+            }),
             _ => return Err(r.invalid("transaction kind")),
         })
     }
@@ -517,4 +623,25 @@ pub enum Event {
     RotationAborted(Epoch),
     /// A round was decided aborted.
     RoundAborted([u8; 32]),
+    /// A contract was deployed.
+    ContractDeployed {
+        /// Its id.
+        contract: [u8; 32],
+        /// Its code hash.
+        code_hash: [u8; 32],
+    },
+    /// A contract's keys for an epoch were published.
+    ContractKeyPublished {
+        /// The contract.
+        contract: [u8; 32],
+        /// The epoch.
+        epoch: Epoch,
+    },
+    /// A command was ordered: the contract's `sequence`-th (from 0).
+    CommandSubmitted {
+        /// The contract.
+        contract: [u8; 32],
+        /// Its position among the contract's commands.
+        sequence: u64,
+    },
 }

@@ -54,11 +54,12 @@ async fn embedded_ledger_in_process() {
         now,
     )
     .unwrap();
-    suite::suite(&mut Signed {
+    let mut f = Signed {
         registry: ledger,
         governance,
-    })
-    .await;
+    };
+    let (worker, stranger) = suite::suite(&mut f).await;
+    suite::contracts(&mut f, worker, stranger).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,11 +84,12 @@ async fn embedded_ledger_through_a_light_client() {
         std::future::pending(),
     ));
     let client = LightClient::pinned(&url, genesis);
-    suite::suite(&mut Signed {
+    let mut f = Signed {
         registry: client,
         governance,
-    })
-    .await;
+    };
+    let (worker, stranger) = suite::suite(&mut f).await;
+    suite::contracts(&mut f, worker, stranger).await;
     // A second client, starting from nothing, rebuilds the same state.
     let fresh = LightClient::new(&url).sync().await.unwrap();
     let local = ledger.state().unwrap();

@@ -355,7 +355,9 @@ impl NodeApp {
         let (mut a, mut b) = (stop_tx.subscribe(), stop_tx.subscribe());
         let client_task = tokio::spawn(crate::grpc::serve_client(
             client,
-            GatekeeperGrpc::new(self.node.clone(), now).with_rounds(rounds.clone()),
+            GatekeeperGrpc::new(self.node.clone(), now)
+                .with_rounds(rounds.clone())
+                .with_hooks(self.hooks.clone()),
             Some(AdminGrpc::new(rounds.clone(), auth)),
             async move {
                 let _ = a.recv().await;

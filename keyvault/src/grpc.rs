@@ -27,6 +27,13 @@ pub struct GatekeeperGrpc {
     node: Arc<Node>,
     now: fn() -> i64,
     rounds: Option<Arc<crate::peer::Rounds>>,
+    hooks: Option<Arc<dyn crate::peer::RoundHooks>>,
+}
+
+impl std::fmt::Debug for dyn crate::peer::RoundHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RoundHooks")
+    }
 }
 
 impl GatekeeperGrpc {
@@ -36,6 +43,38 @@ impl GatekeeperGrpc {
             node,
             now,
             rounds: None,
+            hooks: None,
+        }
+    }
+
+    /// Checks contract keys against the registry `hooks` follow; without hooks, no
+    /// contract key is released.
+    pub fn with_hooks(mut self, hooks: Option<Arc<dyn crate::peer::RoundHooks>>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// A contract key is released only for a contract the registry lists (the policy's
+    /// `contract_runtimes` decides who may ask; this decides for what).
+    async fn check_contract(&self, key_id: &crate::derive::KeyId) -> Result<(), Status> {
+        let Some(id) = phalanx_release::release::contract_of(key_id) else {
+            return Ok(());
+        };
+        let Some(hooks) = &self.hooks else {
+            return Err(Status::permission_denied(
+                "contract keys are released only by a gatekeeper that follows a registry",
+            ));
+        };
+        match hooks.contract_exists(id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Status::permission_denied(format!(
+                "no contract {} on the registry",
+                hex::encode(id)
+            ))),
+            Err(e) => {
+                tracing::warn!(error = %e, "the registry could not be read");
+                Err(Status::unavailable("the registry could not be read"))
+            }
         }
     }
 
@@ -79,6 +118,7 @@ impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
         request: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::ReleaseResponse>, Status> {
         let req = request_from_pb(request.into_inner())?;
+        self.check_contract(&req.key_id).await?;
         let (node, now) = (self.node.clone(), (self.now)());
         let resp = tokio::task::spawn_blocking(move || node.release(&req, now, &mut rand::rng()))
             .await

@@ -128,6 +128,13 @@ pub trait RoundHooks: Send + Sync + 'static {
         let _ = (spec, proposal);
         Box::pin(async { Ok(None) })
     }
+    /// Whether contract `id` is deployed on the registry (a contract key is released
+    /// only for a contract that exists). Without a registry: an error, and no contract
+    /// key is released.
+    fn contract_exists(&self, id: [u8; 32]) -> Boxed<'_, Result<bool, String>> {
+        let _ = id;
+        Box::pin(async { Err("this gatekeeper follows no registry".to_owned()) })
+    }
 }
 
 /// A prepared member's view of a round's outcome, proposed to the decider.

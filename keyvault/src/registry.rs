@@ -178,6 +178,15 @@ impl RoundHooks for RegistryHooks {
     ) -> Pin<Box<dyn Future<Output = Result<Option<Decision>, String>> + Send + 'a>> {
         Box::pin(self.decide_on(spec, proposal))
     }
+    fn contract_exists(
+        &self,
+        id: [u8; 32],
+    ) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send + '_>> {
+        Box::pin(async move {
+            let state = self.client.sync().await.map_err(|e| e.to_string())?;
+            Ok(state.contract(&id).is_some())
+        })
+    }
 }
 
 /// Loads a P-256 key file (32 secret bytes, hex), creating it (0600) if absent.

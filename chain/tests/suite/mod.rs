@@ -3,9 +3,11 @@
 //! in-process and through a light client) and `evm.rs` (the contract on anvil).
 #![allow(dead_code)]
 
-use chain::registry::{Registry, RegistryError};
+use chain::registry::{ContractRegistry, Registry, RegistryError};
 use chain::state::RuleError;
-use chain::types::{EpochCertificate, Event, Gatekeeper, Rotation, RoundDecision, Worker};
+use chain::types::{
+    Command, ContractKey, EpochCertificate, Event, Gatekeeper, Rotation, RoundDecision, Worker,
+};
 use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::Signer as _;
 use phalanx_threshold::round::{CommitCertificate, Participant, RoundKind, RoundSpec};
@@ -98,8 +100,11 @@ pub trait Fixture {
     ) -> impl std::future::Future<Output = (<Self::R as Registry>::Account, SigningKey)>;
 }
 
-/// The suite.
-pub async fn suite<F: Fixture>(f: &mut F) {
+/// The suite. Returns two accounts for [`contracts`]: a worker registered with `M`
+/// (no longer allowed when this returns) and a stranger.
+pub async fn suite<F: Fixture>(
+    f: &mut F,
+) -> (<F::R as Registry>::Account, <F::R as Registry>::Account) {
     let (w1, s1) = f.account().await;
     let (w2, s2) = f.account().await;
     let (stranger, _) = f.account().await;
@@ -451,4 +456,191 @@ pub async fn suite<F: Fixture>(f: &mut F) {
     let tail = r.events(h_added + 1).await.unwrap();
     assert_eq!(tail.len(), events.len() - 1);
     assert!(tail.iter().all(|(h, _)| *h > h_added));
+    (w1, stranger)
+}
+
+/// A valid contract key publication for `contract` and `epoch`.
+fn contract_key(contract: [u8; 32], epoch: Epoch) -> ContractKey {
+    let signing = chain::random_key();
+    let hpke = p256::SecretKey::from_slice(&[5; 32]).unwrap().public_key();
+    ContractKey {
+        contract,
+        epoch,
+        encryption_key: hpke.to_sec1_point(false).as_bytes().to_vec(),
+        signing_key: chain::types::public_key(signing.verifying_key()),
+        published_by: Vec::new(),
+        published_at: 0,
+    }
+}
+
+/// The contract rules, after [`suite`] (epoch 0 published, `worker` registered with `M`,
+/// `M` no longer allowed).
+pub async fn contracts<F: Fixture>(
+    f: &mut F,
+    worker: <F::R as Registry>::Account,
+    stranger: <F::R as Registry>::Account,
+) where
+    F::R: ContractRegistry,
+{
+    let (r, governance) = (f.registry(), f.governance());
+    let code = b"\0asm\x01\0\0\0 any module: the registry does not run it".to_vec();
+
+    // Anyone deploys; the id is fixed by deployer, code hash and salt.
+    let (h_deploy, id) = r.deploy_contract(&stranger, &code, [1; 32]).await.unwrap();
+    let c = r.contract(id).await.unwrap().unwrap();
+    assert_eq!(c.code_hash, phalanx_types::contract::code_hash(&code));
+    assert_eq!(
+        c.id,
+        phalanx_types::contract::contract_id(&c.deployer, &c.code_hash, &[1; 32])
+    );
+    assert_eq!(*c.code, code);
+    assert_eq!((c.deployed_at, c.commands), (h_deploy, 0));
+    assert!(c.keys.is_empty());
+    assert!(matches!(
+        rule(
+            r.deploy_contract(&stranger, &code, [1; 32])
+                .await
+                .map(|x| x.0)
+        ),
+        RuleError::ContractExists(_)
+    ));
+    let (_, other) = r.deploy_contract(&stranger, &code, [2; 32]).await.unwrap();
+    assert_ne!(other, id);
+    assert!(matches!(
+        rule(
+            r.deploy_contract(&stranger, &[], [3; 32])
+                .await
+                .map(|x| x.0)
+        ),
+        RuleError::Malformed { what: "code", .. }
+    ));
+    assert!(r.contract([0xee; 32]).await.unwrap().is_none());
+
+    // Keys: only a registered worker whose measurement is allowed now.
+    let key = contract_key(id, Epoch(0));
+    assert_eq!(
+        rule(r.publish_contract_key(&stranger, &key).await),
+        RuleError::NotAllowedWorker
+    );
+    assert_eq!(
+        rule(r.publish_contract_key(&worker, &key).await),
+        RuleError::NotAllowedWorker
+    );
+    r.add_measurement(governance, &M).await.unwrap();
+    assert_eq!(
+        rule(
+            r.publish_contract_key(&worker, &contract_key(id, Epoch(7)))
+                .await
+        ),
+        RuleError::NoEpoch {
+            tx: "publish-contract-key",
+            epoch: Epoch(7)
+        }
+    );
+    assert!(matches!(
+        rule(
+            r.publish_contract_key(&worker, &contract_key([0xee; 32], Epoch(0)))
+                .await
+        ),
+        RuleError::NoContract { .. }
+    ));
+    let mut bad = key.clone();
+    bad.encryption_key[0] = 2;
+    assert!(matches!(
+        rule(r.publish_contract_key(&worker, &bad).await),
+        RuleError::Malformed { what: "key", .. }
+    ));
+
+    // Commands need published keys.
+    let command = Command {
+        contract: id,
+        epoch: Epoch(0),
+        ciphertext: vec![7; 100],
+    };
+    assert_eq!(
+        rule(r.submit_command(&stranger, &command).await),
+        RuleError::NoContractKey(Epoch(0))
+    );
+    let h_key = r.publish_contract_key(&worker, &key).await.unwrap();
+    // The first publication stands.
+    assert_eq!(
+        rule(
+            r.publish_contract_key(&worker, &contract_key(id, Epoch(0)))
+                .await
+        ),
+        RuleError::ContractKeyPublished(Epoch(0))
+    );
+    let published = r.contract(id).await.unwrap().unwrap().keys[&Epoch(0)].clone();
+    assert_eq!(published.encryption_key, key.encryption_key);
+    assert_eq!(published.signing_key, key.signing_key);
+    assert_eq!(published.published_at, h_key);
+    assert!(!published.published_by.is_empty());
+
+    let h1 = r.submit_command(&stranger, &command).await.unwrap();
+    let h2 = r.submit_command(&stranger, &command).await.unwrap();
+    assert!(h2 > h1);
+    assert_eq!(r.contract(id).await.unwrap().unwrap().commands, 2);
+    assert!(matches!(
+        rule(
+            r.submit_command(
+                &stranger,
+                &Command {
+                    ciphertext: Vec::new(),
+                    ..command.clone()
+                }
+            )
+            .await
+        ),
+        RuleError::Malformed {
+            what: "ciphertext",
+            ..
+        }
+    ));
+    assert!(matches!(
+        rule(
+            r.submit_command(
+                &stranger,
+                &Command {
+                    contract: [0xee; 32],
+                    ..command.clone()
+                }
+            )
+            .await
+        ),
+        RuleError::NoContract { .. }
+    ));
+
+    let events: Vec<Event> = r
+        .events(h_deploy)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| !matches!(e, Event::MeasurementAdded(_)))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            Event::ContractDeployed {
+                contract: id,
+                code_hash: c.code_hash
+            },
+            Event::ContractDeployed {
+                contract: other,
+                code_hash: c.code_hash
+            },
+            Event::ContractKeyPublished {
+                contract: id,
+                epoch: Epoch(0)
+            },
+            Event::CommandSubmitted {
+                contract: id,
+                sequence: 0
+            },
+            Event::CommandSubmitted {
+                contract: id,
+                sequence: 1
+            },
+        ]
+    );
 }

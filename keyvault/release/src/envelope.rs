@@ -42,6 +42,15 @@ impl RecipientKey {
         Self { sk, pk }
     }
 
+    /// The key pair derived from `ikm` (RFC 9180 `DeriveKeyPair`): the same secret
+    /// always gives the same pair, which is how a contract's key pair comes from its
+    /// gatekeeper-derived secret and how a sealed identity is restored. `ikm` must be
+    /// secret and at least 32 bytes of entropy.
+    pub fn derive(ikm: &[u8]) -> Self {
+        let (sk, pk) = Kem::derive_keypair(ikm);
+        Self { sk, pk }
+    }
+
     /// The public key (uncompressed SEC1, 65 bytes), to be bound in report data.
     pub fn public_bytes(&self) -> Vec<u8> {
         self.pk.to_bytes().to_vec()
@@ -80,10 +89,53 @@ fn info(transcript: &[u8; 32]) -> Vec<u8> {
     [phalanx_threshold::tag::RELEASE_ENVELOPE, transcript].concat()
 }
 
+/// Length of an encapsulated key (DHKEM(P-256): an uncompressed point).
+pub const ENC_LEN: usize = 65;
+
+impl Sealed {
+    /// `enc ‖ ciphertext`, the one-field form commands travel in.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        [self.enc.as_slice(), &self.ciphertext].concat()
+    }
+
+    /// Splits [`Sealed::to_bytes`]; `None` when too short for a key and a tag.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() < ENC_LEN + 16 {
+            return None;
+        }
+        let (enc, ciphertext) = b.split_at(ENC_LEN);
+        Some(Self {
+            enc: enc.to_vec(),
+            ciphertext: ciphertext.to_vec(),
+        })
+    }
+}
+
 /// Seals `plaintext` to `recipient_public` for the request with `transcript` hash.
 pub fn seal<R: rand_core::CryptoRng + ?Sized>(
     recipient_public: &[u8],
     transcript: &[u8; 32],
+    plaintext: &[u8],
+    rng: &mut R,
+) -> Result<Sealed, Error> {
+    seal_with_info(recipient_public, &info(transcript), plaintext, rng)
+}
+
+/// Opens an envelope sealed to `key` for the request with `transcript` hash.
+pub fn open(
+    key: &RecipientKey,
+    transcript: &[u8; 32],
+    sealed: &Sealed,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    open_with_info(key, &info(transcript), sealed)
+}
+
+/// Seals `plaintext` to `recipient_public` under HPKE `info`, which must start with a
+/// domain tag of [`phalanx_types::tag`] and bind whatever the envelope is for (a
+/// command's contract, sender and nonce; a query's; an answer's).
+pub fn seal_with_info<R: rand_core::CryptoRng + ?Sized>(
+    recipient_public: &[u8],
+    info: &[u8],
     plaintext: &[u8],
     rng: &mut R,
 ) -> Result<Sealed, Error> {
@@ -92,7 +144,7 @@ pub fn seal<R: rand_core::CryptoRng + ?Sized>(
     let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, Kem>(
         &OpModeS::Base,
         &pk,
-        &info(transcript),
+        info,
         plaintext,
         b"",
         &mut RngRef(rng),
@@ -104,10 +156,10 @@ pub fn seal<R: rand_core::CryptoRng + ?Sized>(
     })
 }
 
-/// Opens an envelope sealed to `key` for the request with `transcript` hash.
-pub fn open(
+/// Opens an envelope sealed to `key` under `info` ([`seal_with_info`]).
+pub fn open_with_info(
     key: &RecipientKey,
-    transcript: &[u8; 32],
+    info: &[u8],
     sealed: &Sealed,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.enc)
@@ -116,7 +168,7 @@ pub fn open(
         &OpModeR::Base,
         &key.sk,
         &enc,
-        &info(transcript),
+        info,
         &sealed.ciphertext,
         b"",
     )

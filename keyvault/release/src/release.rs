@@ -38,7 +38,7 @@ use crate::tenant::TeeIdentity;
 use phalanx_ear::{Appraisal, EarError, Evidence, EvidenceMeasurements};
 use phalanx_threshold::derive::KeyId;
 use phalanx_threshold::wire::{Codec, DecodeError, Reader, Writer};
-use phalanx_types::TenantId;
+use phalanx_types::{Epoch, TenantId};
 use serde::Deserialize;
 
 /// The attestation service's public keys (the one JWKS parser, in [`phalanx_ear`]).
@@ -160,6 +160,34 @@ pub struct ReleasePolicy {
     /// Extra tenants per tenant.
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// The pRuntime tenants that may derive contract keys ([`contract_key_id`]): the
+    /// workers allowed to run confidential contracts. Empty (the default): none. The
+    /// gatekeeper's server also checks that the contract exists on the registry.
+    #[serde(default)]
+    pub contract_runtimes: Vec<TenantId>,
+}
+
+/// The purpose of a contract's key: its encryption and signing key pairs are derived
+/// from the one secret under this purpose.
+pub const CONTRACT_KEY_PURPOSE: &str = "contract-keys";
+
+/// The key id of contract `contract`'s secret in `epoch`: the tenant derived from the
+/// contract id ([`phalanx_types::contract::contract_tenant`]), the id itself (hex) as
+/// the path, so a gatekeeper can check both.
+pub fn contract_key_id(epoch: Epoch, contract: &[u8; 32]) -> KeyId {
+    KeyId {
+        epoch,
+        tenant: phalanx_types::contract::contract_tenant(contract).to_string(),
+        path: hex::encode(contract),
+        purpose: CONTRACT_KEY_PURPOSE.into(),
+    }
+}
+
+/// The contract a key id names, if it is exactly a [`contract_key_id`].
+pub fn contract_of(key_id: &KeyId) -> Option<[u8; 32]> {
+    let mut id = [0u8; 32];
+    hex::decode_to_slice(&key_id.path, &mut id).ok()?;
+    (*key_id == contract_key_id(key_id.epoch, &id)).then_some(id)
 }
 
 impl Default for ReleasePolicy {
@@ -171,6 +199,7 @@ impl Default for ReleasePolicy {
             trust_roots: default_roots(),
             attestation_policies: Vec::new(),
             grants: Vec::new(),
+            contract_runtimes: Vec::new(),
         }
     }
 }
@@ -248,11 +277,14 @@ pub struct Authorized {
     pub worker: WorkerRuntimeData,
     /// The token's `exp`.
     pub token_expires: i64,
+    /// The contract whose key this is, for a [`contract_key_id`]: the caller checks
+    /// that it exists on the registry.
+    pub contract: Option<[u8; 32]>,
 }
 
 /// The TEE identity the tenant is derived from, and the bare measurement (MRENCLAVE
 /// or MRTD, lower-case hex) for logs.
-fn identity_of(evidence: &Evidence) -> (TeeIdentity, String) {
+pub fn identity_of(evidence: &Evidence) -> (TeeIdentity, String) {
     match &evidence.measurements {
         EvidenceMeasurements::Sgx {
             mr_enclave,
@@ -385,11 +417,13 @@ pub fn authorize(
     // 6. Which keys this identity may derive: its own tenant, or a granted one.
     let (identity, measurement) = identity_of(&sub.evidence);
     let tenant = identity.tenant_id();
+    let contract = contract_of(key_id);
     let granted = key_id.tenant == tenant.to_string()
         || policy
             .grants
             .iter()
-            .any(|g| g.tenant == tenant && g.tenants.contains(&key_id.tenant));
+            .any(|g| g.tenant == tenant && g.tenants.contains(&key_id.tenant))
+        || (contract.is_some() && policy.contract_runtimes.contains(&tenant));
     if !granted {
         return Err(ReleaseError::KeyIdNotAllowed {
             tenant_of_worker: tenant,
@@ -402,6 +436,7 @@ pub fn authorize(
         measurement,
         worker,
         token_expires: claims.exp,
+        contract,
     })
 }
 

@@ -9,24 +9,29 @@
 //!   Phalanx's messages, little-endian for Intel's), a [`codec::Writer`], the
 //!   [`codec::Codec`] trait pairing each type's encoder and decoder, and the typed
 //!   [`codec::DecodeError`].
+//! - [`contract`]: a contract's code hash, id, tenant and caller ids, computed once.
 //! - [`Epoch`]: the one name of a key epoch, in every crate (the protobuf messages carry
 //!   it as `u64` and convert at the edge).
 //! - [`TenantId`]: the one name of a tenant (what a worker's keys are derived under).
 //! - [`hex`](mod@hex): fixed-size byte strings as lower-case hex in JSON ([`hex::Hex`]),
 //!   parsed strictly (exact length, optional `0x`).
 //!
+//! - [`statement`]: what a pRuntime worker signs for each query answer, and the hashes
+//!   of query and answer it names (the format users verify).
 //! - [`secret_file`]: the one way secret files are created (0600, never overwritten,
 //!   synced) and read (zeroized, minimum lengths), admin secrets included.
 //! - `shutdown` (feature `signal`): the one shutdown signal (Ctrl-C or SIGTERM) of every
 //!   Phalanx process.
 //!
-//! No I/O, no async runtime, four dependencies (serde, hex, thiserror, zeroize) by default.
+//! No I/O, no async runtime, five dependencies (serde, hex, sha2, thiserror, zeroize) by default.
 
 pub mod codec;
+pub mod contract;
 pub mod epoch;
 pub use epoch::Epoch;
 pub mod hex;
 pub mod secret_file;
+pub mod statement;
 
 /// The wall clock in unix seconds: the one clock of every Phalanx process (libraries
 /// take `now` as an argument; binaries pass this).

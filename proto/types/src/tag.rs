@@ -54,6 +54,31 @@ pub const CONTRACT_CODE: &[u8] = b"phalanx/v1/contract-code";
 /// A contract's state root: `SHA-256(tag ‖ every (key, value) in key order)`.
 pub const CONTRACT_STATE: &[u8] = b"phalanx/v1/contract-state";
 
+/// A contract's id: `SHA-256(tag ‖ deployer ‖ code hash ‖ salt)`.
+pub const CONTRACT_ID: &[u8] = b"phalanx/v1/contract-id";
+/// The tenant a contract's keys are derived under: `SHA-256(tag ‖ contract id)`.
+pub const CONTRACT_TENANT: &[u8] = b"phalanx/v1/contract-tenant";
+/// HKDF `info` prefix of a contract's key pairs, derived from its gatekeeper secret.
+pub const CONTRACT_KEYS: &[u8] = b"phalanx/v1/contract-keys";
+/// HPKE `info` prefix of a command sealed to a contract.
+pub const COMMAND_ENVELOPE: &[u8] = b"phalanx/v1/command-envelope";
+/// A contract caller's id: `SHA-256(tag ‖ the caller's public key)`.
+pub const CALLER: &[u8] = b"phalanx/v1/caller";
+/// A user's signature over a query.
+pub const QUERY_SIGNATURE: &[u8] = b"phalanx/v1/query-signature";
+/// HPKE `info` prefix of a query sealed to a worker.
+pub const QUERY_ENVELOPE: &[u8] = b"phalanx/v1/query-envelope";
+/// HPKE `info` prefix of an answer sealed to the user.
+pub const ANSWER_ENVELOPE: &[u8] = b"phalanx/v1/answer-envelope";
+/// A worker's signed statement about an answer.
+pub const ANSWER_STATEMENT: &[u8] = b"phalanx/v1/answer-statement";
+/// Hash of a query's or an answer's plaintext in a statement.
+pub const ANSWER_HASH: &[u8] = b"phalanx/v1/answer-hash";
+/// Associated data of a worker's sealed identity.
+pub const WORKER_SEALED: &[u8] = b"phalanx/v1/worker-sealed";
+/// Associated data and key derivation of a sealed contract checkpoint.
+pub const CHECKPOINT: &[u8] = b"phalanx/v1/checkpoint";
+
 /// Every tag, for the uniqueness test and for audits.
 pub const ALL: &[&[u8]] = &[
     KEY_ID_TO_CURVE,
@@ -81,6 +106,18 @@ pub const ALL: &[&[u8]] = &[
     EVM_ACCOUNT,
     CONTRACT_CODE,
     CONTRACT_STATE,
+    CONTRACT_ID,
+    CONTRACT_TENANT,
+    CONTRACT_KEYS,
+    COMMAND_ENVELOPE,
+    CALLER,
+    QUERY_SIGNATURE,
+    QUERY_ENVELOPE,
+    ANSWER_ENVELOPE,
+    ANSWER_STATEMENT,
+    ANSWER_HASH,
+    WORKER_SEALED,
+    CHECKPOINT,
 ];
 
 #[cfg(test)]

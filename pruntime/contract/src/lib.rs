@@ -279,10 +279,7 @@ impl Contract {
 
 /// The code hash of a module's bytes (see [`Contract::code_hash`]).
 pub fn code_hash(wasm: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(tag::CONTRACT_CODE);
-    h.update(wasm);
-    h.finalize().into()
+    phalanx_types::contract::code_hash(wasm)
 }
 
 /// The runtime: a wasmi engine configured for determinism, and the host ABI.
@@ -377,7 +374,20 @@ impl Runtime {
         state: &State,
         call: Call<'_>,
     ) -> Result<Outcome, ContractError> {
-        let limits = self.limits;
+        self.call_with_fuel(contract, state, call, self.limits.fuel)
+    }
+
+    /// [`Runtime::call`] with at most `fuel` (capped at [`Limits::fuel`]): a query's
+    /// caller may allow less than the worker's limit.
+    pub fn call_with_fuel(
+        &self,
+        contract: &Contract,
+        state: &State,
+        call: Call<'_>,
+        fuel: u64,
+    ) -> Result<Outcome, ContractError> {
+        let mut limits = self.limits;
+        limits.fuel = fuel.min(limits.fuel);
         if call.input.len() > limits.max_input {
             return Err(ContractError::InputTooLarge {
                 size: call.input.len(),

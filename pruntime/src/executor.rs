@@ -1,0 +1,291 @@
+//! One served contract, sans-IO: its compiled code, keys, state and chain position.
+//! [`Executor::apply_block`] runs the block's commands for this contract in chain order
+//! (a command that does not open, traps, runs out of fuel or breaks a bound is skipped
+//! with its reason and changes nothing); [`Executor::query`] answers read-only calls at
+//! the current position; checkpoints seal the state with a key derived from the
+//! contract's secret.
+
+use crate::protocol::{ContractKeys, ProtocolError, open_command};
+use crate::seal::{SealError, SealingKey};
+use chain::types::{Block, Tx};
+use phalanx_contract::{Call, Changes, Contract, ContractError, Entry, Outcome, Runtime, State};
+use phalanx_types::Epoch;
+use phalanx_types::codec::{DecodeError, Reader, Writer};
+use std::collections::BTreeMap;
+
+/// Why a command was skipped (logged; the chain goes on).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Skip {
+    /// It does not open (wrong key, nonce or sender, or malformed).
+    #[error(transparent)]
+    Envelope(#[from] ProtocolError),
+    /// The contract refused or failed (trap, fuel, bound, abort): nothing changed.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+}
+
+/// A skipped command: where, and why.
+#[derive(Debug)]
+pub struct Skipped {
+    /// The block.
+    pub height: u64,
+    /// The transaction's index in it.
+    pub index: usize,
+    /// Why.
+    pub reason: Skip,
+}
+
+/// A contract this worker serves.
+pub struct Executor {
+    id: [u8; 32],
+    contract: Contract,
+    keys: BTreeMap<Epoch, ContractKeys>,
+    state: State,
+    height: u64,
+    block_hash: [u8; 32],
+    executed: u64,
+    root: [u8; 32],
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("contract", &hex::encode(self.id))
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    /// A contract at its empty state, before any block.
+    pub fn new(id: [u8; 32], contract: Contract) -> Self {
+        Self {
+            id,
+            contract,
+            keys: BTreeMap::new(),
+            state: State::default(),
+            height: 0,
+            block_hash: [0; 32],
+            executed: 0,
+            root: State::default().root(),
+        }
+    }
+
+    /// The contract id.
+    pub fn id(&self) -> [u8; 32] {
+        self.id
+    }
+
+    /// Its code hash.
+    pub fn code_hash(&self) -> [u8; 32] {
+        self.contract.code_hash()
+    }
+
+    /// The last block applied and its hash.
+    pub fn position(&self) -> (u64, [u8; 32]) {
+        (self.height, self.block_hash)
+    }
+
+    /// The state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The state root (cached: recomputed when a command changes the state).
+    pub fn root(&self) -> [u8; 32] {
+        self.root
+    }
+
+    /// The newest epoch whose keys are held (checkpoints are sealed under it).
+    pub fn newest_epoch(&self) -> Option<Epoch> {
+        self.keys.keys().next_back().copied()
+    }
+
+    /// Commands executed successfully so far (since start or checkpoint).
+    pub fn executed(&self) -> u64 {
+        self.executed
+    }
+
+    /// Holds the contract's keys of `epoch`.
+    pub fn add_keys(&mut self, epoch: Epoch, keys: ContractKeys) {
+        self.keys.insert(epoch, keys);
+    }
+
+    /// The keys of `epoch`, if held.
+    pub fn keys(&self, epoch: Epoch) -> Option<&ContractKeys> {
+        self.keys.get(&epoch)
+    }
+
+    /// The epochs of this contract's commands in `block` whose keys are not held: the
+    /// caller fetches them before [`Self::apply_block`].
+    pub fn missing_keys(&self, block: &Block) -> Vec<Epoch> {
+        let mut out: Vec<Epoch> = block
+            .txs
+            .iter()
+            .filter_map(|t| match &t.tx {
+                Tx::Command(c) if c.contract == self.id && !self.keys.contains_key(&c.epoch) => {
+                    Some(c.epoch)
+                }
+                _ => None,
+            })
+            .collect();
+        out.dedup();
+        out
+    }
+
+    /// Applies a verified block (the next one: blocks at or below the current height
+    /// are ignored, so replays after a checkpoint are harmless). Every command for this
+    /// contract runs in order; skipped ones are returned with their reasons.
+    pub fn apply_block(&mut self, runtime: &Runtime, block: &Block) -> Vec<Skipped> {
+        let mut skipped = Vec::new();
+        if block.height <= self.height && self.height != 0 {
+            return skipped;
+        }
+        let before = self.executed;
+        for (index, t) in block.txs.iter().enumerate() {
+            let Tx::Command(c) = &t.tx else { continue };
+            if c.contract != self.id {
+                continue;
+            }
+            let run = || -> Result<Changes, Skip> {
+                let keys = self
+                    .keys
+                    .get(&c.epoch)
+                    .ok_or(ProtocolError::Sealed("command (no key for its epoch)"))?;
+                let input = open_command(keys, &self.id, &t.signer, t.nonce, &c.ciphertext)?;
+                let out = runtime.call(
+                    &self.contract,
+                    &self.state,
+                    Call {
+                        entry: Entry::Execute,
+                        input: &input,
+                        caller: phalanx_types::contract::caller_id(&t.signer),
+                        height: block.height,
+                    },
+                )?;
+                Ok(out.changes)
+            };
+            match run() {
+                Ok(changes) => {
+                    self.state.apply(&changes);
+                    self.executed += 1;
+                }
+                Err(reason) => skipped.push(Skipped {
+                    height: block.height,
+                    index,
+                    reason,
+                }),
+            }
+        }
+        self.height = block.height;
+        self.block_hash = block.hash();
+        if self.executed != before {
+            self.root = self.state.root();
+        }
+        skipped
+    }
+
+    /// A read-only call at the current position by the holder of `caller_key`, with at
+    /// most `fuel`.
+    pub fn query(
+        &self,
+        runtime: &Runtime,
+        caller_key: &[u8],
+        input: &[u8],
+        fuel: u64,
+    ) -> Result<Outcome, ContractError> {
+        runtime.call_with_fuel(
+            &self.contract,
+            &self.state,
+            Call {
+                entry: Entry::Query,
+                input,
+                caller: phalanx_types::contract::caller_id(caller_key),
+                height: self.height,
+            },
+            fuel,
+        )
+    }
+
+    fn checkpoint_key(&self, epoch: Epoch) -> Result<SealingKey, SealError> {
+        let keys = self.keys.get(&epoch).ok_or(SealError::Seal)?;
+        SealingKey::derive(
+            keys.checkpoint_secret(),
+            phalanx_types::tag::CHECKPOINT,
+            &self.id,
+        )
+    }
+
+    fn checkpoint_aad(&self) -> Vec<u8> {
+        [phalanx_types::tag::CHECKPOINT, &self.id].concat()
+    }
+
+    /// The sealed checkpoint: `u64 epoch ‖ AES-256-GCM(height ‖ block hash ‖ executed ‖
+    /// entries)` under the key of `epoch` (one of the held epochs).
+    pub fn checkpoint(&self, epoch: Epoch) -> Result<Vec<u8>, SealError> {
+        let mut w = Writer::default();
+        w.u64(self.height);
+        w.raw(&self.block_hash);
+        w.u64(self.executed);
+        w.u32(self.state.len() as u32);
+        for (k, v) in self.state.iter() {
+            w.bytes(k);
+            w.bytes(v);
+        }
+        let sealed = self
+            .checkpoint_key(epoch)?
+            .seal(&self.checkpoint_aad(), &w.0)?;
+        Ok([epoch.0.to_be_bytes().as_slice(), &sealed].concat())
+    }
+
+    /// Restores a checkpoint sealed by [`Self::checkpoint`] (any worker holding the
+    /// contract's keys opens it). An edited, truncated or foreign one is refused and
+    /// nothing changes. The caller checks the block hash against the chain.
+    pub fn restore(&mut self, sealed: &[u8]) -> Result<(), CheckpointError> {
+        let (epoch, rest) = sealed
+            .split_first_chunk::<8>()
+            .ok_or(CheckpointError::Seal(SealError::Open))?;
+        let epoch = Epoch(u64::from_be_bytes(*epoch));
+        let plain = self
+            .checkpoint_key(epoch)
+            .map_err(|_| CheckpointError::NoKeys(epoch))?
+            .open(&self.checkpoint_aad(), rest)?;
+        let mut r = Reader::new(&plain, "checkpoint");
+        let height = r.u64("height")?;
+        let block_hash = r.array("block hash")?;
+        let executed = r.u64("executed")?;
+        let n = r.u32("entries")?;
+        let mut changes = Changes::default();
+        for _ in 0..n {
+            let k = r.bytes("key", 1 << 20)?.to_vec();
+            let v = r.bytes("value", 1 << 24)?.to_vec();
+            changes.0.insert(k, Some(v));
+        }
+        r.finish()?;
+        let mut state = State::default();
+        state.apply(&changes);
+        self.root = state.root();
+        (self.state, self.height, self.block_hash, self.executed) =
+            (state, height, block_hash, executed);
+        Ok(())
+    }
+}
+
+/// Why a checkpoint was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// It does not open: edited, truncated, or another contract's.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// Sealed under an epoch whose keys this worker does not hold.
+    #[error("sealed under epoch {0}, whose keys this worker does not hold")]
+    NoKeys(Epoch),
+    /// It opened but does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Its block is not the chain's block at that height.
+    #[error("its block {0} is not on the chain")]
+    NotOnChain(u64),
+}

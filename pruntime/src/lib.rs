@@ -1,0 +1,32 @@
+//! # phalanx-pruntime
+//!
+//! pRuntime, the worker of Phalanx (after Phala's): it runs confidential contracts
+//! inside a TEE, follows the registry, keeps its state sealed and signs what it answers.
+//!
+//! - [`tee`]: the TEE backends behind one trait: `sim` (default), `tdx` (configfs-tsm),
+//!   `sgx-gramine` (`/dev/attestation`), with fake trees for tests.
+//! - [`seal`]: AES-256-GCM sealing at rest (identity, checkpoints), atomic files.
+//! - [`protocol`]: contract keys, sealed commands, signed sealed queries, sealed answers
+//!   with the worker's signed [`phalanx_types::statement::Statement`].
+//! - [`executor`]: one served contract, sans-IO: commands from verified blocks in chain
+//!   order, read-only queries, sealed checkpoints.
+//! - [`worker`]: boot (sealed identity → quote → token → registration), contract keys
+//!   from the gatekeepers the registry lists, following the chain through the verifying
+//!   light client, answering queries.
+//! - [`server`]: the HTTP API (`POST /v1/query`, `GET /v1/info`).
+//! - [`client`]: the user's side (send a command, query a worker by its registry keys).
+//!
+//! Contracts themselves run in [`phalanx_contract`] (wasmi, fuel, no floats).
+//!
+//! Trust: a worker takes gatekeepers, epoch public key sets, contracts and keys only from
+//! the registry through [`chain::grpc::LightClient`] (every block verified from a pinned
+//! genesis), never from an endpoint's say-so; users take a worker's keys from the
+//! registry too.
+
+pub mod client;
+pub mod executor;
+pub mod protocol;
+pub mod seal;
+pub mod server;
+pub mod tee;
+pub mod worker;

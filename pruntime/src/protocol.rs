@@ -1,0 +1,382 @@
+//! What travels between users and workers, both halves, sans-IO:
+//!
+//! - **Contract keys** ([`ContractKeys::derive`]): from the contract's secret (derived by
+//!   the gatekeepers under [`phalanx_release::release::contract_key_id`]), HKDF-SHA256
+//!   gives an HPKE key pair (commands are sealed to it) and an ECDSA P-256 key pair.
+//! - **Commands** ([`seal_command`], [`open_command`]): HPKE to the contract's published
+//!   key, `info = COMMAND_ENVELOPE ‖ contract ‖ u32 len ‖ sender ‖ sender's nonce`: the
+//!   sender's account and its sequence number on the registry, so a command opens only as
+//!   the transaction that carries it (a copy under another account or nonce does not).
+//! - **Queries** ([`Query`]): the input sealed to the worker's HPKE key as the registry
+//!   lists it, signed by the user's P-256 key over the worker, contract, reply key, nonce
+//!   and ciphertext; the contract sees the caller.
+//! - **Answers** ([`Answer`]): the output sealed to the user's reply key, and the worker's
+//!   signed [`Statement`] (format in [`phalanx_types::statement`]).
+
+use base64::Engine as _;
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use phalanx_release::envelope::{self, RecipientKey, Sealed};
+use phalanx_types::hex::Hex;
+use phalanx_types::statement::Statement;
+use phalanx_types::tag;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Why a message was refused. Never carries plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A field is not what its type needs (named).
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// The user's signature does not verify.
+    #[error("the query's signature does not verify")]
+    BadSignature,
+    /// An envelope does not open (wrong key, or sealed for something else).
+    #[error("the {0} does not open")]
+    Sealed(&'static str),
+    /// Sealing failed.
+    #[error("sealing failed")]
+    Seal,
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn unb64(s: &str, field: &'static str) -> Result<Vec<u8>, ProtocolError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|_| ProtocolError::Malformed(field))
+}
+
+/// A contract's key pairs. Private halves zeroized on drop.
+pub struct ContractKeys {
+    /// Commands are sealed to it.
+    pub encryption: RecipientKey,
+    /// The contract's own signatures.
+    pub signing: SigningKey,
+    checkpoint: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for ContractKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContractKeys")
+            .field("encryption", &self.encryption)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ContractKeys {
+    /// The key pairs of the contract whose gatekeeper-derived secret is `secret`.
+    pub fn derive(secret: &[u8; 32]) -> Result<Self, ProtocolError> {
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(tag::CONTRACT_KEYS), secret);
+        let part = |label: &[u8]| -> Result<Zeroizing<[u8; 32]>, ProtocolError> {
+            let mut out = Zeroizing::new([0u8; 32]);
+            hk.expand(label, &mut out[..])
+                .map_err(|_| ProtocolError::Seal)?;
+            Ok(out)
+        };
+        let encryption = RecipientKey::derive(&part(b"encryption")?[..]);
+        // A uniform 32-byte string is a valid scalar except with probability ~2^-128.
+        let signing = SigningKey::from_slice(&part(b"signing")?[..])
+            .map_err(|_| ProtocolError::Malformed("derived signing key"))?;
+        Ok(Self {
+            encryption,
+            signing,
+            checkpoint: part(b"checkpoint")?,
+        })
+    }
+
+    /// The key the contract's checkpoints are sealed with.
+    pub fn checkpoint_secret(&self) -> &[u8; 32] {
+        &self.checkpoint
+    }
+
+    /// The public halves as the registry lists them.
+    pub fn published(
+        &self,
+        contract: [u8; 32],
+        epoch: phalanx_types::Epoch,
+    ) -> chain::types::ContractKey {
+        chain::types::ContractKey {
+            contract,
+            epoch,
+            encryption_key: self.encryption.public_bytes(),
+            signing_key: chain::types::public_key(self.signing.verifying_key()),
+            published_by: Vec::new(),
+            published_at: 0,
+        }
+    }
+}
+
+fn command_info(contract: &[u8; 32], sender: &[u8], nonce: u64) -> Vec<u8> {
+    let mut info = tag::COMMAND_ENVELOPE.to_vec();
+    info.extend_from_slice(contract);
+    info.extend_from_slice(&(sender.len() as u32).to_be_bytes());
+    info.extend_from_slice(sender);
+    info.extend_from_slice(&nonce.to_be_bytes());
+    info
+}
+
+/// Seals a command's `input` to the contract's published `encryption_key`, as sent by
+/// account `sender` with registry sequence number `nonce`.
+pub fn seal_command(
+    encryption_key: &[u8],
+    contract: &[u8; 32],
+    sender: &[u8],
+    nonce: u64,
+    input: &[u8],
+) -> Result<Vec<u8>, ProtocolError> {
+    envelope::seal_with_info(
+        encryption_key,
+        &command_info(contract, sender, nonce),
+        input,
+        &mut rand::rng(),
+    )
+    .map(|s| s.to_bytes())
+    .map_err(|_| ProtocolError::Seal)
+}
+
+/// Opens a command carried by a transaction of `sender` with sequence number `nonce`.
+pub fn open_command(
+    keys: &ContractKeys,
+    contract: &[u8; 32],
+    sender: &[u8],
+    nonce: u64,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
+    let sealed = Sealed::from_bytes(ciphertext).ok_or(ProtocolError::Malformed("command"))?;
+    envelope::open_with_info(
+        &keys.encryption,
+        &command_info(contract, sender, nonce),
+        &sealed,
+    )
+    .map_err(|_| ProtocolError::Sealed("command"))
+}
+
+/// A query as sent to a worker (JSON; binary fields in standard base64, ids in hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// The contract.
+    pub contract: Hex<32>,
+    /// The user's P-256 key (SEC1 compressed, base64): signs the query; the contract
+    /// sees its caller id.
+    pub caller_key: String,
+    /// The HPKE key (SEC1 uncompressed, base64) the answer is sealed to.
+    pub reply_key: String,
+    /// Fresh per query.
+    pub nonce: Hex<16>,
+    /// The input, HPKE-sealed to the worker's key as listed on the registry (base64).
+    pub sealed_input: String,
+    /// Fuel the user allows (at most the worker's limit).
+    #[serde(default)]
+    pub max_fuel: Option<u64>,
+    /// The lowest chain height the answer may be computed at (a worker behind it
+    /// refuses rather than answer from older state).
+    #[serde(default)]
+    pub min_height: Option<u64>,
+    /// ECDSA P-256 (r ‖ s, base64) over [`Query::signed_bytes`].
+    pub signature: String,
+}
+
+/// Largest query input, sealed answer or field a worker reads.
+pub const MAX_QUERY_BYTES: usize = 96 * 1024;
+
+impl Query {
+    /// What the user signs: the worker it is for, the contract, the reply key, the
+    /// nonce, the fuel bound and the hash of the sealed input.
+    pub fn signed_bytes(&self, worker: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+        let mut out = tag::QUERY_SIGNATURE.to_vec();
+        for part in [
+            worker,
+            &unb64(&self.caller_key, "caller key")?,
+            &unb64(&self.reply_key, "reply key")?,
+        ] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out.extend_from_slice(&self.contract.0);
+        out.extend_from_slice(&self.nonce.0);
+        out.extend_from_slice(&self.max_fuel.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&self.min_height.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&Sha256::digest(unb64(&self.sealed_input, "sealed input")?));
+        Ok(out)
+    }
+
+    fn info(worker: &[u8], contract: &[u8; 32], caller: &[u8], nonce: &[u8; 16]) -> Vec<u8> {
+        let mut info = tag::QUERY_ENVELOPE.to_vec();
+        for part in [worker, caller] {
+            info.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            info.extend_from_slice(part);
+        }
+        info.extend_from_slice(contract);
+        info.extend_from_slice(nonce);
+        info
+    }
+
+    /// A signed query of `input` for `contract` on the worker with identity key
+    /// `worker` and HPKE key `worker_hpke` (both as the registry lists them). Keep the
+    /// returned nonce and reply key to open the answer.
+    pub fn new(
+        user: &SigningKey,
+        reply: &RecipientKey,
+        worker: &[u8],
+        worker_hpke: &[u8],
+        contract: [u8; 32],
+        input: &[u8],
+        max_fuel: Option<u64>,
+        min_height: Option<u64>,
+    ) -> Result<Self, ProtocolError> {
+        let caller = chain::types::public_key(user.verifying_key());
+        let nonce: [u8; 16] = rand::random();
+        let sealed = envelope::seal_with_info(
+            worker_hpke,
+            &Self::info(worker, &contract, &caller, &nonce),
+            input,
+            &mut rand::rng(),
+        )
+        .map_err(|_| ProtocolError::Seal)?;
+        let mut q = Self {
+            contract: Hex(contract),
+            caller_key: b64(&caller),
+            reply_key: b64(&reply.public_bytes()),
+            nonce: Hex(nonce),
+            sealed_input: b64(&sealed.to_bytes()),
+            max_fuel,
+            min_height,
+            signature: String::new(),
+        };
+        let sig: Signature = user.sign(&q.signed_bytes(worker)?);
+        q.signature = b64(&sig.to_bytes());
+        Ok(q)
+    }
+
+    /// The worker's check and decryption: the signature under the caller's key, then the
+    /// envelope under `worker_hpke` (this worker's key, identity `worker`). Returns the
+    /// caller's key and the input.
+    pub fn open(
+        &self,
+        worker: &[u8],
+        worker_hpke: &RecipientKey,
+    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), ProtocolError> {
+        let caller = unb64(&self.caller_key, "caller key")?;
+        let key = VerifyingKey::from_sec1_bytes(&caller)
+            .map_err(|_| ProtocolError::Malformed("caller key"))?;
+        let sig = Signature::from_slice(&unb64(&self.signature, "signature")?)
+            .map_err(|_| ProtocolError::Malformed("signature"))?;
+        key.verify(&self.signed_bytes(worker)?, &sig)
+            .map_err(|_| ProtocolError::BadSignature)?;
+        let sealed = Sealed::from_bytes(&unb64(&self.sealed_input, "sealed input")?)
+            .ok_or(ProtocolError::Malformed("sealed input"))?;
+        let input = envelope::open_with_info(
+            worker_hpke,
+            &Self::info(worker, &self.contract.0, &caller, &self.nonce.0),
+            &sealed,
+        )
+        .map_err(|_| ProtocolError::Sealed("query"))?;
+        Ok((caller, input))
+    }
+}
+
+/// A worker's answer (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    /// What the worker states.
+    pub statement: Statement,
+    /// ECDSA P-256 by the worker's identity key over the statement's signed bytes
+    /// (r ‖ s, base64).
+    pub signature: String,
+    /// The output, HPKE-sealed to the query's reply key with
+    /// `info = ANSWER_ENVELOPE ‖ SHA-256(statement's signed bytes)` (base64).
+    pub sealed_output: String,
+}
+
+fn answer_info(statement: &[u8]) -> Vec<u8> {
+    [tag::ANSWER_ENVELOPE, Sha256::digest(statement).as_slice()].concat()
+}
+
+impl Answer {
+    /// The worker's side: signs `statement` with `identity` and seals `output` to the
+    /// query's reply key.
+    pub fn new(
+        statement: Statement,
+        identity: &SigningKey,
+        reply_key: &[u8],
+        output: &[u8],
+    ) -> Result<Self, ProtocolError> {
+        let bytes = statement
+            .signed_bytes()
+            .map_err(|_| ProtocolError::Malformed("statement"))?;
+        let sig: Signature = identity.sign(&bytes);
+        let sealed =
+            envelope::seal_with_info(reply_key, &answer_info(&bytes), output, &mut rand::rng())
+                .map_err(|_| ProtocolError::Seal)?;
+        Ok(Self {
+            statement,
+            signature: b64(&sig.to_bytes()),
+            sealed_output: b64(&sealed.to_bytes()),
+        })
+    }
+
+    /// The user's side: checks the signature under `worker` (the identity key the user
+    /// sealed the query to, from the registry), opens the output with `reply`, and
+    /// checks that the statement names this query and this output.
+    pub fn open(
+        &self,
+        worker: &[u8],
+        reply: &RecipientKey,
+        query: &Query,
+        input: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
+        let bytes = self
+            .statement
+            .signed_bytes()
+            .map_err(|_| ProtocolError::Malformed("statement"))?;
+        verify_statement(&self.statement, &self.signature, worker)?;
+        let sealed = Sealed::from_bytes(&unb64(&self.sealed_output, "sealed output")?)
+            .ok_or(ProtocolError::Malformed("sealed output"))?;
+        let output = envelope::open_with_info(reply, &answer_info(&bytes), &sealed)
+            .map_err(|_| ProtocolError::Sealed("answer"))?;
+        let caller = unb64(&query.caller_key, "caller key")?;
+        let q = phalanx_types::statement::query_hash(&caller, &query.nonce.0, input);
+        let a = phalanx_types::statement::answer_hash(&output);
+        if self.statement.query_hash.0 != q
+            || self.statement.answer_hash.0 != a
+            || self.statement.contract != query.contract
+        {
+            return Err(ProtocolError::Malformed(
+                "statement (names another query or answer)",
+            ));
+        }
+        Ok(output)
+    }
+}
+
+/// Checks a statement's signature (base64 r ‖ s) under the worker key `worker`, which
+/// must also be the key the statement names.
+pub fn verify_statement(
+    statement: &Statement,
+    signature: &str,
+    worker: &[u8],
+) -> Result<(), ProtocolError> {
+    let named = statement
+        .worker_key()
+        .map_err(|_| ProtocolError::Malformed("statement worker"))?;
+    if named != worker {
+        return Err(ProtocolError::BadSignature);
+    }
+    let key = VerifyingKey::from_sec1_bytes(worker)
+        .map_err(|_| ProtocolError::Malformed("worker key"))?;
+    let sig = Signature::from_slice(&unb64(signature, "signature")?)
+        .map_err(|_| ProtocolError::Malformed("signature"))?;
+    let bytes = statement
+        .signed_bytes()
+        .map_err(|_| ProtocolError::Malformed("statement"))?;
+    key.verify(&bytes, &sig)
+        .map_err(|_| ProtocolError::BadSignature)
+}

@@ -1,0 +1,95 @@
+//! The worker's HTTP API (axum): `POST /v1/query` (a [`Query`], answered with an
+//! [`crate::protocol::Answer`]), `GET /v1/info`, `GET /healthz`. Bodies are bounded,
+//! requests time out, concurrency is limited; contract calls run off the async threads.
+//! Errors are `{"error": {"code", "message"}}`: 400 malformed, 403 bad signature or
+//! envelope, 404 unknown contract, 409 the worker is behind the query's height, 422 the
+//! contract refused or failed, 503 busy.
+
+use crate::protocol::{MAX_QUERY_BYTES, ProtocolError, Query};
+use crate::worker::{QueryError, Worker};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn error(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn query_error(e: QueryError) -> Response {
+    let (status, code) = match &e {
+        QueryError::UnknownContract(_) => (StatusCode::NOT_FOUND, "unknown_contract"),
+        QueryError::TooMuchFuel { .. } => (StatusCode::BAD_REQUEST, "too_much_fuel"),
+        QueryError::TooOld { .. } => (StatusCode::CONFLICT, "height_not_reached"),
+        QueryError::Protocol(ProtocolError::Malformed(_)) => (StatusCode::BAD_REQUEST, "malformed"),
+        QueryError::Protocol(ProtocolError::BadSignature) => {
+            (StatusCode::FORBIDDEN, "bad_signature")
+        }
+        QueryError::Protocol(_) => (StatusCode::FORBIDDEN, "sealed_for_another"),
+        QueryError::Contract(_) => (StatusCode::UNPROCESSABLE_ENTITY, "contract_failed"),
+        QueryError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    error(status, code, e.to_string())
+}
+
+async fn query(
+    State(worker): State<Arc<Worker>>,
+    body: Result<Json<Query>, JsonRejection>,
+) -> Response {
+    let q = match body {
+        Ok(Json(q)) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed", e.body_text()),
+    };
+    match tokio::task::spawn_blocking(move || worker.query(&q)).await {
+        Ok(Ok(answer)) => Json(answer).into_response(),
+        Ok(Err(e)) => query_error(e),
+        Err(_) => query_error(QueryError::Internal),
+    }
+}
+
+/// The router over `worker`.
+pub fn router(worker: Arc<Worker>) -> Router {
+    Router::new()
+        .route("/v1/query", post(query))
+        .route(
+            "/v1/info",
+            get(|State(w): State<Arc<Worker>>| async move { Json(w.info()) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(2 * MAX_QUERY_BYTES))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async {
+                        error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "busy",
+                            "the worker is busy or the request took too long".into(),
+                        )
+                    },
+                ))
+                .load_shed()
+                .concurrency_limit(64)
+                .timeout(Duration::from_secs(10)),
+        )
+        .with_state(worker)
+}
+
+/// Serves `worker` on `listener` until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    worker: Arc<Worker>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(worker))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

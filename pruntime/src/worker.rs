@@ -1,0 +1,800 @@
+//! The worker: boot (sealed identity, attestation, registration), contract keys from the
+//! gatekeepers, following the registry through the verifying light client, and answering
+//! queries with signed statements.
+//!
+//! Boot, in order: the sealing key (the TEE's, or on TDX one derived from the
+//! gatekeepers under the worker's own tenant); the identity (a P-256 signing key and an
+//! HPKE key, made inside the TEE and sealed; a restart unseals the same ones); a quote
+//! whose report data binds both keys and a fresh nonce; the attestation token; the
+//! registration on the registry (skipped when the registry already lists this identity
+//! with the same HPKE key and measurement); then for each served contract its code from
+//! the registry, its keys from `t` gatekeepers (every partial checked), and the public
+//! keys published on the registry, or compared with the published ones: a worker that
+//! derives other keys than the registry lists refuses to serve and says so.
+
+use crate::executor::{CheckpointError, Executor};
+use crate::protocol::{Answer, ContractKeys, ProtocolError, Query};
+use crate::seal::{SealError, SealingKey, read_optional, write_atomic};
+use crate::tee::{Tee, TeeError};
+use base64::Engine as _;
+use chain::grpc::LightClient;
+use chain::registry::{ContractRegistry as _, Registry as _, RegistryError};
+use chain::state::State;
+use chain::types::{Block, public_key};
+use p256::ecdsa::SigningKey;
+use phalanx_contract::{ContractError, Limits, Runtime};
+use phalanx_release::client::{Endpoint, FetchError, fetch_key};
+use phalanx_release::envelope::RecipientKey;
+use phalanx_release::gatekeeper::ReleaseRequest;
+use phalanx_release::release::{WorkerRuntimeData, contract_key_id};
+use phalanx_threshold::derive::KeyId;
+use phalanx_types::statement::Statement;
+use phalanx_types::{Epoch, TenantId};
+use sha2::Digest as _;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// What a worker needs to know.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Where the sealed identity and checkpoints live.
+    pub data_dir: PathBuf,
+    /// The attestation service's REST base URL (`http://host:port`).
+    pub attestation_url: String,
+    /// The attestation policy to be appraised under.
+    pub attestation_policy: String,
+    /// The registry node's gRPC URL.
+    pub registry_url: String,
+    /// The registry's genesis block hash (pinned).
+    pub genesis: [u8; 32],
+    /// The contracts to serve.
+    pub contracts: Vec<[u8; 32]>,
+    /// How often to look for new blocks.
+    pub poll: Duration,
+    /// Seal a checkpoint every this many blocks with commands (and at shutdown).
+    pub checkpoint_every: u64,
+    /// Contract limits.
+    pub limits: Limits,
+}
+
+impl WorkerConfig {
+    /// A config with the defaults for everything but the addresses.
+    pub fn new(
+        data_dir: PathBuf,
+        attestation_url: String,
+        registry_url: String,
+        genesis: [u8; 32],
+    ) -> Self {
+        Self {
+            data_dir,
+            attestation_url,
+            attestation_policy: "default".into(),
+            registry_url,
+            genesis,
+            contracts: Vec::new(),
+            poll: Duration::from_millis(200),
+            checkpoint_every: 64,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why the worker could not boot or serve.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The TEE failed.
+    #[error(transparent)]
+    Tee(#[from] TeeError),
+    /// Sealed state could not be read or written.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The registry failed or refused.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The attestation service failed or refused (its answer, without secrets).
+    #[error("attestation: {0}")]
+    Attestation(String),
+    /// The gatekeepers did not release a key.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// A contract is not on the registry.
+    #[error("contract {0} is not on the registry")]
+    NoContract(String),
+    /// The registry has no published epoch to derive keys under.
+    #[error("the registry has no master key yet")]
+    NoEpoch,
+    /// The contract's code does not compile.
+    #[error("contract code: {0}")]
+    Code(#[from] ContractError),
+    /// The keys this worker derived are not the ones the registry lists.
+    #[error(
+        "the keys derived for contract {contract} in epoch {epoch} differ from the published ones: refusing to serve it"
+    )]
+    KeyMismatch {
+        /// The contract.
+        contract: String,
+        /// The epoch.
+        epoch: Epoch,
+    },
+    /// Anything else, named.
+    #[error("{0}")]
+    Other(&'static str),
+}
+
+/// Why a query was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// This worker does not serve that contract.
+    #[error("this worker does not serve contract {0}")]
+    UnknownContract(String),
+    /// The caller asked for more fuel than the worker allows.
+    #[error("max_fuel {asked} exceeds this worker's limit {limit}")]
+    TooMuchFuel {
+        /// Asked.
+        asked: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The worker has not reached the height the caller requires.
+    #[error("this worker is at height {at}; the query requires at least {required}")]
+    TooOld {
+        /// The worker's height.
+        at: u64,
+        /// The query's minimum.
+        required: u64,
+    },
+    /// The query's signature or envelope is bad.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The contract refused or failed.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// The worker failed.
+    #[error("internal error")]
+    Internal,
+}
+
+/// The worker's identity: made inside the TEE, sealed at rest.
+struct Identity {
+    signing: SigningKey,
+    hpke: RecipientKey,
+}
+
+impl Identity {
+    fn load_or_create(sealing: &SealingKey, path: &std::path::Path) -> Result<Self, WorkerError> {
+        let aad = phalanx_types::tag::WORKER_SEALED;
+        let seed: Zeroizing<Vec<u8>> = match read_optional(path)? {
+            Some(sealed) => sealing.open(aad, &sealed)?,
+            None => {
+                let mut seed = Zeroizing::new(vec![0u8; 64]);
+                rand::fill(&mut seed[..]);
+                write_atomic(path, &sealing.seal(aad, &seed)?)?;
+                seed
+            }
+        };
+        let (sk, ikm) = seed.split_at_checked(32).ok_or(SealError::Open)?;
+        Ok(Self {
+            signing: SigningKey::from_slice(sk).map_err(|_| SealError::Open)?,
+            hpke: RecipientKey::derive(ikm),
+        })
+    }
+
+    fn runtime_data(&self) -> WorkerRuntimeData {
+        WorkerRuntimeData {
+            identity_key: public_key(self.signing.verifying_key()),
+            hpke_public_key: self.hpke.public_bytes(),
+        }
+    }
+}
+
+/// An attestation token and what it says about this worker.
+#[derive(Debug, Clone)]
+struct Attested {
+    token: String,
+    tenant: TenantId,
+    at: Instant,
+}
+
+/// Tokens older than this are renewed before a key fetch (gatekeepers take tokens up
+/// to an hour old by default).
+const TOKEN_RENEW: Duration = Duration::from_secs(30 * 60);
+
+/// How long a key fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running worker.
+pub struct Worker {
+    config: WorkerConfig,
+    tee: Arc<dyn Tee>,
+    identity: Identity,
+    attested: Mutex<Attested>,
+    runtime: Runtime,
+    registry: LightClient,
+    follower: tokio::sync::Mutex<LightClient>,
+    executors: RwLock<BTreeMap<[u8; 32], Executor>>,
+    /// Per contract: the checkpoint's (height, block hash) still to be checked against
+    /// the chain.
+    unverified: Mutex<BTreeMap<[u8; 32], (u64, [u8; 32])>>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("identity", &hex::encode(self.identity_key()))
+            .field("tee", &self.tee)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `GET /v1/info` shows.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Info {
+    /// The identity key (SEC1 compressed, hex): signs statements.
+    pub identity_key: String,
+    /// The HPKE key (SEC1 uncompressed, hex): queries are sealed to it. Users take it
+    /// from the registry, not from here.
+    pub hpke_key: String,
+    /// `sgx` or `tdx`.
+    pub tee: String,
+    /// Whether the TEE is simulated.
+    pub simulated: bool,
+    /// The contracts served.
+    pub contracts: Vec<ContractInfo>,
+}
+
+/// One served contract's position.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ContractInfo {
+    /// Its id (hex).
+    pub id: String,
+    /// Its code hash (hex).
+    pub code_hash: String,
+    /// The last block applied.
+    pub height: u64,
+    /// The state root after it (hex).
+    pub state_root: String,
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+impl Worker {
+    /// Boots a worker (see the module doc).
+    pub async fn boot(config: WorkerConfig, tee: Arc<dyn Tee>) -> Result<Arc<Self>, WorkerError> {
+        if tee.simulated() {
+            tracing::warn!(
+                "pRuntime runs on the SIMULATED TEE: its quotes chain to a test root, not Intel's; for development only"
+            );
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| SealError::Io {
+            path: config.data_dir.clone(),
+            source: e,
+        })?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|_| WorkerError::Other("HTTP client"))?;
+        let registry = LightClient::pinned(&config.registry_url, config.genesis);
+        let sealing = match tee.sealing_key()? {
+            Some(k) => SealingKey::derive(&k[..], phalanx_types::tag::WORKER_SEALED, b"identity")?,
+            None => {
+                let secret =
+                    sealing_from_gatekeepers(&config, tee.as_ref(), &registry, &http).await?;
+                SealingKey::derive(&secret[..], phalanx_types::tag::WORKER_SEALED, b"identity")?
+            }
+        };
+        let identity =
+            Identity::load_or_create(&sealing, &config.data_dir.join("identity.sealed"))?;
+        let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
+        let worker = Arc::new(Self {
+            follower: tokio::sync::Mutex::new(LightClient::pinned(
+                &config.registry_url,
+                config.genesis,
+            )),
+            runtime: Runtime::new(config.limits),
+            config,
+            tee,
+            identity,
+            attested: Mutex::new(attested),
+            registry,
+            executors: RwLock::new(BTreeMap::new()),
+            unverified: Mutex::new(BTreeMap::new()),
+            http,
+        });
+        worker.register().await?;
+        for id in worker.config.contracts.clone() {
+            worker.serve(id).await?;
+        }
+        Ok(worker)
+    }
+
+    /// The identity key (SEC1 compressed).
+    pub fn identity_key(&self) -> Vec<u8> {
+        public_key(self.identity.signing.verifying_key())
+    }
+
+    /// The HPKE public key (SEC1 uncompressed).
+    pub fn hpke_key(&self) -> Vec<u8> {
+        self.identity.hpke.public_bytes()
+    }
+
+    fn attested(&self) -> Result<Attested, WorkerError> {
+        self.attested
+            .lock()
+            .map(|a| a.clone())
+            .map_err(|_| WorkerError::Other("poisoned lock"))
+    }
+
+    /// Registers on the registry unless it already lists this identity with this HPKE
+    /// key and measurement.
+    async fn register(&self) -> Result<(), WorkerError> {
+        let attested = self.attested()?;
+        let me = self.identity_key();
+        let listed = self.registry.worker(&me).await?;
+        let measurement = attested.tenant.as_bytes().to_vec();
+        if let Some(w) = &listed
+            && w.hpke_key == self.hpke_key()
+            && w.measurement == measurement
+        {
+            tracing::info!("already registered with this identity and evidence");
+            return Ok(());
+        }
+        let worker = chain::types::Worker {
+            identity_key: me,
+            hpke_key: self.hpke_key(),
+            measurement,
+            attestation_hash: sha2::Sha256::digest(attested.token.as_bytes()).into(),
+            registered_at: 0,
+        };
+        let height = self
+            .registry
+            .register_worker(&self.identity.signing, &worker)
+            .await?;
+        tracing::info!(height, "registered on the registry");
+        Ok(())
+    }
+
+    /// A fresh token when the one held is old.
+    async fn fresh_token(&self) -> Result<Attested, WorkerError> {
+        let current = self.attested()?;
+        if current.at.elapsed() < TOKEN_RENEW {
+            return Ok(current);
+        }
+        let renewed = attest(&self.config, self.tee.as_ref(), &self.identity, &self.http).await?;
+        if let Ok(mut a) = self.attested.lock() {
+            *a = renewed.clone();
+        }
+        Ok(renewed)
+    }
+
+    /// Fetches the contract's secret of `epoch` from the gatekeepers the registry lists
+    /// and derives its key pairs.
+    async fn contract_keys(
+        &self,
+        state: &State,
+        id: [u8; 32],
+        epoch: Epoch,
+    ) -> Result<ContractKeys, WorkerError> {
+        let attested = self.fresh_token().await?;
+        let secret = fetch_secret(
+            state,
+            epoch,
+            contract_key_id(epoch, &id),
+            &attested.token,
+            &self.identity,
+        )
+        .await?;
+        ContractKeys::derive(&secret).map_err(|_| WorkerError::Other("contract key derivation"))
+    }
+
+    /// Starts serving contract `id`: code, keys (published or compared), checkpoint.
+    async fn serve(&self, id: [u8; 32]) -> Result<(), WorkerError> {
+        let state = self.registry.sync().await?;
+        let contract = state
+            .contract(&id)
+            .ok_or_else(|| WorkerError::NoContract(hex::encode(id)))?
+            .clone();
+        let epoch = state
+            .epochs()
+            .last()
+            .map(|k| k.epoch)
+            .ok_or(WorkerError::NoEpoch)?;
+        let compiled = self.runtime.compile(&contract.code)?;
+        let mut executor = Executor::new(id, compiled);
+        let keys = self.contract_keys(&state, id, epoch).await?;
+        let mine = keys.published(id, epoch);
+        let listed = match contract.keys.get(&epoch) {
+            Some(k) => k.clone(),
+            None => match self
+                .registry
+                .publish_contract_key(&self.identity.signing, &mine)
+                .await
+            {
+                Ok(height) => {
+                    tracing::info!(contract = %hex::encode(id), %epoch, height, "published the contract's keys");
+                    mine.clone()
+                }
+                // Another worker was first: compare with theirs.
+                Err(RegistryError::Rule(chain::state::RuleError::ContractKeyPublished(_))) => self
+                    .registry
+                    .contract(id)
+                    .await?
+                    .and_then(|c| c.keys.get(&epoch).cloned())
+                    .ok_or(WorkerError::Other("published keys vanished"))?,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if listed.encryption_key != mine.encryption_key || listed.signing_key != mine.signing_key {
+            tracing::error!(contract = %hex::encode(id), %epoch, "derived contract keys differ from the registry's: not serving");
+            return Err(WorkerError::KeyMismatch {
+                contract: hex::encode(id),
+                epoch,
+            });
+        }
+        executor.add_keys(epoch, keys);
+        // Other epochs' keys are fetched when a command needs them.
+        let path = self.checkpoint_path(&id);
+        if let Some(sealed) = read_optional(&path)? {
+            match executor.restore(&sealed) {
+                Ok(()) => {
+                    let pos = executor.position();
+                    tracing::info!(contract = %hex::encode(id), height = pos.0, "restored the sealed checkpoint");
+                    if let Ok(mut u) = self.unverified.lock() {
+                        u.insert(id, pos);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(contract = %hex::encode(id), error = %e, "refusing the checkpoint: replaying from the chain");
+                }
+            }
+        }
+        self.executors
+            .write()
+            .map_err(|_| WorkerError::Other("poisoned lock"))?
+            .insert(id, executor);
+        Ok(())
+    }
+
+    fn checkpoint_path(&self, id: &[u8; 32]) -> PathBuf {
+        self.config
+            .data_dir
+            .join(format!("checkpoint-{}.sealed", hex::encode(id)))
+    }
+
+    /// Follows the chain once: fetches and verifies new blocks, fetches keys commands
+    /// need, applies the blocks to every served contract. Returns the blocks applied.
+    pub async fn step(&self) -> Result<usize, WorkerError> {
+        let mut blocks = Vec::new();
+        let state = {
+            let follower = self.follower.lock().await;
+            follower.sync_blocks(|b| blocks.push(b.clone())).await?
+        };
+        for block in &blocks {
+            self.apply(&state, block).await?;
+        }
+        Ok(blocks.len())
+    }
+
+    async fn apply(&self, state: &State, block: &Block) -> Result<(), WorkerError> {
+        let ids: Vec<[u8; 32]> = self
+            .executors
+            .read()
+            .map_err(|_| WorkerError::Other("poisoned lock"))?
+            .keys()
+            .copied()
+            .collect();
+        for id in ids {
+            // A restored checkpoint must sit on this chain.
+            let check = self
+                .unverified
+                .lock()
+                .ok()
+                .and_then(|u| u.get(&id).copied());
+            if let Some((height, hash)) = check
+                && block.height == height
+            {
+                if let Ok(mut u) = self.unverified.lock() {
+                    u.remove(&id);
+                }
+                if block.hash() != hash {
+                    tracing::error!(contract = %hex::encode(id), height, "{}", CheckpointError::NotOnChain(height));
+                    return Err(WorkerError::Other(
+                        "a checkpoint is not on the registry's chain; remove it and restart",
+                    ));
+                }
+            }
+            let missing = self
+                .executors
+                .read()
+                .map_err(|_| WorkerError::Other("poisoned lock"))?
+                .get(&id)
+                .map(|e| e.missing_keys(block))
+                .unwrap_or_default();
+            for epoch in missing {
+                let keys = self.contract_keys(state, id, epoch).await?;
+                if let Some(e) = self
+                    .executors
+                    .write()
+                    .map_err(|_| WorkerError::Other("poisoned lock"))?
+                    .get_mut(&id)
+                {
+                    e.add_keys(epoch, keys);
+                }
+            }
+            let mut executors = self
+                .executors
+                .write()
+                .map_err(|_| WorkerError::Other("poisoned lock"))?;
+            let Some(executor) = executors.get_mut(&id) else {
+                continue;
+            };
+            let before = executor.executed();
+            for s in executor.apply_block(&self.runtime, block) {
+                tracing::warn!(contract = %hex::encode(id), height = s.height, tx = s.index, reason = %s.reason, "command skipped");
+            }
+            if executor.executed() != before
+                && executor.executed() % self.config.checkpoint_every.max(1) == 0
+            {
+                self.write_checkpoint(executor);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_checkpoint(&self, executor: &Executor) {
+        let Some(epoch) = executor.newest_epoch() else {
+            return;
+        };
+        match executor.checkpoint(epoch) {
+            Ok(sealed) => {
+                if let Err(e) = write_atomic(&self.checkpoint_path(&executor.id()), &sealed) {
+                    tracing::error!(error = %e, "writing a checkpoint failed");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "sealing a checkpoint failed"),
+        }
+    }
+
+    /// Seals a checkpoint of every served contract now.
+    pub fn checkpoint_all(&self) {
+        if let Ok(executors) = self.executors.read() {
+            for e in executors.values() {
+                self.write_checkpoint(e);
+            }
+        }
+    }
+
+    /// Follows the chain until `shutdown`, then seals checkpoints.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.step().await {
+                tracing::warn!(error = %e, "following the registry failed; retrying");
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(self.config.poll) => {}
+            }
+        }
+        self.checkpoint_all();
+    }
+
+    /// What `GET /v1/info` shows.
+    pub fn info(&self) -> Info {
+        let contracts = self
+            .executors
+            .read()
+            .map(|m| {
+                m.values()
+                    .map(|e| ContractInfo {
+                        id: hex::encode(e.id()),
+                        code_hash: hex::encode(e.code_hash()),
+                        height: e.position().0,
+                        state_root: hex::encode(e.root()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Info {
+            identity_key: hex::encode(self.identity_key()),
+            hpke_key: hex::encode(self.hpke_key()),
+            tee: self.tee.kind().as_str().into(),
+            simulated: self.tee.simulated(),
+            contracts,
+        }
+    }
+
+    /// Answers a query (see [`crate::protocol`]): checks, decrypts, runs read-only at
+    /// the current position, signs the statement, seals the output.
+    pub fn query(&self, q: &Query) -> Result<Answer, QueryError> {
+        let limit = self.config.limits.fuel;
+        let fuel = q.max_fuel.unwrap_or(limit);
+        if fuel > limit {
+            return Err(QueryError::TooMuchFuel { asked: fuel, limit });
+        }
+        let me = self.identity_key();
+        let executors = self.executors.read().map_err(|_| QueryError::Internal)?;
+        let executor = executors
+            .get(&q.contract.0)
+            .ok_or_else(|| QueryError::UnknownContract(q.contract.to_string()))?;
+        let (height, block_hash) = executor.position();
+        if let Some(required) = q.min_height
+            && height < required
+        {
+            return Err(QueryError::TooOld {
+                at: height,
+                required,
+            });
+        }
+        let (caller, input) = q.open(&me, &self.identity.hpke)?;
+        let outcome = executor.query(&self.runtime, &caller, &input, fuel)?;
+        let statement = Statement {
+            worker: hex::encode(&me),
+            contract: q.contract,
+            code_hash: executor.code_hash().into(),
+            height,
+            block_hash: block_hash.into(),
+            state_root: executor.root().into(),
+            query_hash: phalanx_types::statement::query_hash(&caller, &q.nonce.0, &input).into(),
+            answer_hash: phalanx_types::statement::answer_hash(&outcome.output).into(),
+        };
+        let reply = base64::engine::general_purpose::STANDARD
+            .decode(&q.reply_key)
+            .map_err(|_| ProtocolError::Malformed("reply key"))?;
+        Ok(Answer::new(
+            statement,
+            &self.identity.signing,
+            &reply,
+            &outcome.output,
+        )?)
+    }
+}
+
+/// Asks the gatekeepers the registry lists for `key_id`, checked against the epoch's
+/// public key set on the registry.
+async fn fetch_secret(
+    state: &State,
+    epoch: Epoch,
+    key_id: KeyId,
+    token: &str,
+    identity: &Identity,
+) -> Result<Zeroizing<[u8; 32]>, WorkerError> {
+    let epoch_key = state.master_key(epoch).ok_or(WorkerError::NoEpoch)?;
+    let public = phalanx_threshold::wire::public_set_from_bytes(&epoch_key.public_key_set)
+        .map_err(|_| WorkerError::Other("the registry's public key set does not decode"))?;
+    let endpoints: Vec<Endpoint> = state
+        .gatekeepers()
+        .iter()
+        .filter_map(|g| {
+            Some(Endpoint {
+                index: phalanx_threshold::share::NodeIndex::new(g.index).ok()?,
+                url: g.url.clone(),
+                identity: p256::ecdsa::VerifyingKey::from_sec1_bytes(&g.identity_key).ok()?,
+            })
+        })
+        .collect();
+    let runtime_data = identity.runtime_data();
+    let request = ReleaseRequest {
+        token: token.to_owned(),
+        runtime_data: runtime_data.encode(),
+        key_id,
+        hpke_public_key: runtime_data.hpke_public_key,
+    };
+    let fetched = fetch_key(&endpoints, &request, &identity.hpke, &public, FETCH_TIMEOUT).await?;
+    if !fetched.faulty.is_empty() {
+        tracing::warn!(faulty = ?fetched.faulty, "gatekeepers answered with invalid partials");
+    }
+    Ok(Zeroizing::new(*fetched.key.expose()))
+}
+
+/// Nonce → quote over (nonce, runtime data) → token, and this worker's tenant from the
+/// token's claims (checked against the service's published keys).
+async fn attest(
+    config: &WorkerConfig,
+    tee: &dyn Tee,
+    identity: &Identity,
+    http: &reqwest::Client,
+) -> Result<Attested, WorkerError> {
+    let base = config.attestation_url.trim_end_matches('/');
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| WorkerError::Attestation(format!("{what}: {e}"));
+    let json = |r: reqwest::Response| async move {
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.map_err(|e| fail("answer", &e))?;
+        if !status.is_success() {
+            return Err(WorkerError::Attestation(format!("{status}: {body}")));
+        }
+        Ok(body)
+    };
+    let field = |v: &serde_json::Value, name: &'static str| -> Result<String, WorkerError> {
+        v.get(name)
+            .and_then(|x| x.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| WorkerError::Attestation(format!("no {name} in the answer")))
+    };
+    let nonce = field(
+        &json(
+            http.post(format!("{base}/v1/nonce"))
+                .send()
+                .await
+                .map_err(|e| fail("nonce", &e))?,
+        )
+        .await?,
+        "nonce",
+    )?;
+    let nonce_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&nonce)
+        .map_err(|e| fail("nonce", &e))?;
+    let rd = identity.runtime_data().encode();
+    let quote = tee.quote(&phalanx_ear::report_data(&nonce_bytes, &rd))?;
+    let body = json(
+        http.post(format!("{base}/v1/attest"))
+            .json(&serde_json::json!({
+                "tee": tee.kind().as_str(),
+                "quote": b64(&quote),
+                "runtime_data": b64(&rd),
+                "nonce": nonce,
+                "policy": config.attestation_policy,
+            }))
+            .send()
+            .await
+            .map_err(|e| fail("attest", &e))?,
+    )
+    .await?;
+    let token = field(&body, "token")?;
+    let jwks = http
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .map_err(|e| fail("jwks", &e))?
+        .text()
+        .await
+        .map_err(|e| fail("jwks", &e))?;
+    let jwks = phalanx_ear::Jwks::from_json(&jwks).map_err(|e| fail("jwks", &e))?;
+    let claims = phalanx_ear::verify_token(&token, &jwks).map_err(|e| fail("token", &e))?;
+    let (_, sub) = claims
+        .only_submodule()
+        .ok_or_else(|| WorkerError::Attestation("the token has no single TEE submodule".into()))?;
+    let (identity_of, _) = phalanx_release::release::identity_of(&sub.evidence);
+    Ok(Attested {
+        token,
+        tenant: identity_of.tenant_id(),
+        at: Instant::now(),
+    })
+}
+
+/// TDX has no sealing key: one is derived by the gatekeepers under the worker's own
+/// tenant (only the same TD measurement gets it back). An ephemeral identity attests
+/// for the fetch; the sealed identity is then unsealed with the result.
+async fn sealing_from_gatekeepers(
+    config: &WorkerConfig,
+    tee: &dyn Tee,
+    registry: &LightClient,
+    http: &reqwest::Client,
+) -> Result<Zeroizing<[u8; 32]>, WorkerError> {
+    let ephemeral = Identity {
+        signing: chain::random_key(),
+        hpke: RecipientKey::generate(&mut rand::rng()),
+    };
+    let attested = attest(config, tee, &ephemeral, http).await?;
+    let state = registry.sync().await?;
+    let epoch = state
+        .epochs()
+        .first()
+        .map(|k| k.epoch)
+        .ok_or(WorkerError::NoEpoch)?;
+    let key_id = KeyId {
+        epoch,
+        tenant: attested.tenant.to_string(),
+        path: "pruntime/sealing".into(),
+        purpose: "sealing".into(),
+    };
+    fetch_secret(&state, epoch, key_id, &attested.token, &ephemeral).await
+}
