@@ -18,6 +18,14 @@
 //!    REST, and its key fetched from all five gatekeepers over gRPC. The key itself is
 //!    never printed: its SHA-256 fingerprint is.
 //!
+//! 5. A pRuntime worker (`<dir>/pruntime`, simulated TEE, MRENCLAVE = SHA-256 of this
+//!    binary, allowed by the devnet's attestation policy, registry and gatekeepers for
+//!    contract keys): it boots, registers, serves the example counter contract (deployed
+//!    by the devnet's user account in `<dir>/chain/user.key`), follows the registry;
+//!    the devnet sends it a sealed command through the registry and a signed sealed
+//!    query, and writes the signed answer with its plaintext query and answer to
+//!    `<dir>/demo/answer.json`.
+//!
 //! Then it prints every address and serves until Ctrl-C (or returns at once with
 //! `--once`, which tests use).
 
@@ -100,6 +108,27 @@ pub struct Summary {
     pub demo_key_fingerprint: String,
     /// Gatekeepers named faulty while fetching.
     pub faulty: Vec<u16>,
+    /// The pRuntime worker's query URL.
+    pub pruntime: String,
+    /// Its identity key (hex), as registered.
+    pub pruntime_identity: String,
+    /// The example contract it serves (hex id).
+    pub contract: String,
+    /// The demo's signed answer, with its plaintext query and answer.
+    pub answer_file: String,
+    /// The height the answer was computed at.
+    pub answer_height: u64,
+}
+
+/// The example contract the devnet deploys (the guest crate's committed build).
+pub const COUNTER_WASM: &[u8] = include_bytes!("../../pruntime/guest/wasm/counter.wasm");
+
+/// The devnet pRuntime's TEE identity, for MRENCLAVE `mr_enclave`.
+pub fn pruntime_tenant(mr_enclave: [u8; 32]) -> keyvault::tenant::TeeIdentity {
+    keyvault::tenant::TeeIdentity::Sgx {
+        mr_enclave,
+        kss: None,
+    }
 }
 
 /// The devnet's attestation service, running.
@@ -132,8 +161,9 @@ pub async fn attestation(
     std::fs::write(
         &policy,
         format!(
-            "# The devnet's attestation policy: the demo worker's enclave, UpToDate only.\nid = \"devnet\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n",
-            hex::encode(DEMO_MR_ENCLAVE)
+            "# The devnet's attestation policy: the demo worker's and the pRuntime's enclaves, UpToDate only.\nid = \"devnet\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n[[sgx]]\nmr_enclave = \"{}\"\n",
+            hex::encode(DEMO_MR_ENCLAVE),
+            hex::encode(pruntime_mr_enclave()?),
         ),
     )?;
     let mut config = Config {
@@ -164,6 +194,7 @@ pub async fn attestation(
             issuer: Some(format!("http://{rest_addr}")),
             trust_roots: vec!["sim".into()],
             attestation_policies: vec!["devnet".into()],
+            contract_runtimes: vec![pruntime_tenant(pruntime_mr_enclave()?).tenant_id()],
             ..ReleasePolicy::default()
         },
         sim,
@@ -216,7 +247,11 @@ async fn start_registry(dir: &Path, stop: &Stop) -> anyhow::Result<DevRegistry> 
     let url = format!("http://{}", listener.local_addr()?);
     let serve = chain::grpc::serve(listener, ledger.clone(), stopped(stop));
     let task = tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) });
-    for m in [demo_tenant().digest(), GATEKEEPER_MEASUREMENT] {
+    for m in [
+        demo_tenant().digest(),
+        GATEKEEPER_MEASUREMENT,
+        pruntime_tenant(pruntime_mr_enclave()?).digest(),
+    ] {
         if !ledger
             .allowed_measurements()
             .await?
@@ -417,6 +452,125 @@ async fn published_key_set(ledger: &Ledger) -> anyhow::Result<keyvault::share::P
     )?)
 }
 
+/// The devnet pRuntime's MRENCLAVE: the SHA-256 of this binary (it runs in-process).
+fn pruntime_mr_enclave() -> anyhow::Result<[u8; 32]> {
+    Ok(pruntime::tee::own_measurement()?)
+}
+
+/// The devnet's pRuntime, running.
+struct DevWorker {
+    worker: Arc<pruntime::worker::Worker>,
+    url: String,
+    tasks: Vec<Task>,
+}
+
+/// Step 6: deploys the counter (once), boots a worker serving it, and starts its
+/// chain-following loop and its HTTP server.
+async fn start_pruntime(
+    dir: &Path,
+    registry: &DevRegistry,
+    att: &Attestation,
+    stop: &Stop,
+) -> anyhow::Result<(DevWorker, [u8; 32])> {
+    use chain::registry::ContractRegistry as _;
+    let user = keyvault::registry::key_file(&dir.join("chain/user.key"))?;
+    let salt = [0u8; 32];
+    let id = phalanx_types::contract::contract_id(
+        &public_key(user.verifying_key()),
+        &phalanx_types::contract::code_hash(COUNTER_WASM),
+        &salt,
+    );
+    if registry.ledger.contract(id).await?.is_none() {
+        registry
+            .ledger
+            .deploy_contract(&user, COUNTER_WASM, salt)
+            .await?;
+    }
+    let wdir = dir.join("pruntime");
+    let tee = pruntime::tee::SimTee::new(
+        SimTee::from_json(&att.sim.to_json())?,
+        pruntime_mr_enclave()?,
+        &wdir.join("sim-sealing.key"),
+    );
+    let mut config = pruntime::worker::WorkerConfig::new(
+        wdir,
+        format!("http://{}", att.rest),
+        registry.url.clone(),
+        registry.genesis,
+    );
+    config.attestation_policy = "devnet".into();
+    config.contracts = vec![id];
+    config.poll = Duration::from_millis(50);
+    let worker = pruntime::worker::Worker::boot(config, Arc::new(tee)).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let serve = pruntime::server::serve(listener, worker.clone(), stopped(stop));
+    let follow = worker.clone().run(stopped(stop));
+    let tasks: Vec<Task> = vec![
+        tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) }),
+        tokio::spawn(async move {
+            follow.await;
+            Ok(())
+        }),
+    ];
+    Ok((DevWorker { worker, url, tasks }, id))
+}
+
+/// The demo's command and query: the devnet's user bumps the counter through the
+/// registry, waits until the worker has applied that block, queries it, and writes the
+/// signed answer with its plaintext to `<dir>/demo/answer.json`. Returns the file and
+/// the answer's height.
+async fn pruntime_demo(
+    dir: &Path,
+    registry: &DevRegistry,
+    dev: &DevWorker,
+    contract: [u8; 32],
+) -> anyhow::Result<(std::path::PathBuf, u64)> {
+    let user = keyvault::registry::key_file(&dir.join("chain/user.key"))?;
+    let client = chain::grpc::LightClient::pinned(&registry.url, registry.genesis);
+    let height = pruntime::client::send_command(&client, &user, contract, b"bump").await?;
+    for _ in 0..200 {
+        let at = dev
+            .worker
+            .info()
+            .contracts
+            .iter()
+            .find(|c| c.id == hex::encode(contract))
+            .map_or(0, |c| c.height);
+        if at >= height {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let input = b"read";
+    let (query, answer, output) = pruntime::client::query(
+        &client,
+        &reqwest::Client::new(),
+        &dev.url,
+        &dev.worker.identity_key(),
+        &user,
+        contract,
+        input,
+    )
+    .await?;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let demo = dir.join("demo");
+    std::fs::create_dir_all(&demo)?;
+    let file = demo.join("answer.json");
+    let doc = serde_json::json!({
+        "about": "A pRuntime answer: the worker's signed statement, the query as sent, and the plaintext query and answer (revealed by the user) whose hashes the statement names.",
+        "worker": dev.url,
+        "statement": answer.statement,
+        "signature": answer.signature,
+        "query": query,
+        "plaintext_query": b64(input),
+        "plaintext_answer": b64(&output),
+        "command_height": height,
+    });
+    std::fs::write(&file, serde_json::to_string_pretty(&doc)?)?;
+    Ok((file, answer.statement.height))
+}
+
 /// Runs the devnet in `dir`; with `once`, returns after the demo instead of serving.
 pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -451,6 +605,10 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         )
         .await?;
     let (key_id, fetched) = (demo.key_id, demo.fetched);
+
+    // 6. The pRuntime worker, the contract, a command and a query.
+    let (dev, contract) = start_pruntime(dir, &registry, &att, &stop).await?;
+    let (answer_file, answer_height) = pruntime_demo(dir, &registry, &dev, contract).await?;
     let summary = Summary {
         attestation_rest: att.rest.to_string(),
         attestation_grpc: att.grpc.to_string(),
@@ -468,6 +626,11 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         ),
         demo_key_fingerprint: hex::encode(sha2::Sha256::digest(fetched.key.expose())),
         faulty: fetched.faulty.iter().map(|i| i.get()).collect(),
+        pruntime: dev.url.clone(),
+        pruntime_identity: hex::encode(dev.worker.identity_key()),
+        contract: hex::encode(contract),
+        answer_file: answer_file.display().to_string(),
+        answer_height,
     };
     println!("{}", serde_json::to_string_pretty(&summary)?);
 
@@ -476,6 +639,9 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         phalanx_types::shutdown::signal().await;
     }
     let _ = stop.send(());
+    for t in dev.tasks {
+        t.await??;
+    }
     for t in committee.tasks {
         t.await??;
     }

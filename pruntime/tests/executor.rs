@@ -1,0 +1,160 @@
+//! A served contract replays commands from verified blocks: two executors reach the
+//! same state and root; commands that do not open (another sender, another nonce, bad
+//! bytes, no key) or that the contract refuses are skipped and change nothing; queries
+//! see the caller; sealed checkpoints restore exactly and refuse any edit.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use chain::types::{Block, Command, SignedTx, Tx, public_key};
+use p256::ecdsa::SigningKey;
+use phalanx_contract::{Limits, Runtime};
+use phalanx_types::Epoch;
+use pruntime::executor::Executor;
+use pruntime::protocol::{ContractKeys, seal_command};
+
+const COUNTER: &[u8] = include_bytes!("../guest/wasm/counter.wasm");
+const ID: [u8; 32] = [0xc0; 32];
+const CHAIN: [u8; 32] = [0xcc; 32];
+
+fn keys() -> ContractKeys {
+    ContractKeys::derive(&[0x5e; 32]).unwrap()
+}
+
+fn executor(rt: &Runtime) -> Executor {
+    let mut e = Executor::new(ID, rt.compile(COUNTER).unwrap());
+    e.add_keys(Epoch(0), keys());
+    e
+}
+
+/// A command tx from `user` with sequence `nonce`, sealed for (`sealed_as`, `sealed_nonce`).
+fn command(user: &SigningKey, nonce: u64, sealed_as: &[u8], sealed_nonce: u64) -> SignedTx {
+    let k = keys().published(ID, Epoch(0));
+    let ciphertext =
+        seal_command(&k.encryption_key, &ID, sealed_as, sealed_nonce, b"bump").unwrap();
+    SignedTx::sign(
+        user,
+        &CHAIN,
+        nonce,
+        Tx::Command(Command {
+            contract: ID,
+            epoch: Epoch(0),
+            ciphertext,
+        }),
+    )
+}
+
+fn block(height: u64, txs: Vec<SignedTx>) -> Block {
+    Block {
+        height,
+        prev: [height as u8; 32],
+        timestamp: 1_700_000_000,
+        genesis: None,
+        txs,
+        signature: Vec::new(),
+    }
+    .seal(&chain::random_key())
+}
+
+fn count(e: &Executor, rt: &Runtime, user: &SigningKey) -> (u64, u64) {
+    let out = e
+        .query(rt, &public_key(user.verifying_key()), b"", 1_000_000)
+        .unwrap()
+        .output;
+    (
+        u64::from_le_bytes(out[..8].try_into().unwrap()),
+        u64::from_le_bytes(out[8..].try_into().unwrap()),
+    )
+}
+
+#[test]
+fn commands_replay_to_the_same_state_and_bad_ones_change_nothing() {
+    let rt = Runtime::new(Limits::default());
+    let (alice, bob) = (chain::random_key(), chain::random_key());
+    let (a, b) = (
+        public_key(alice.verifying_key()),
+        public_key(bob.verifying_key()),
+    );
+    let mut other_contract = command(&alice, 9, &a, 9);
+    if let Tx::Command(c) = &mut other_contract.tx {
+        c.contract = [0xdd; 32];
+    }
+    let mut garbage = command(&bob, 2, &b, 2);
+    if let Tx::Command(c) = &mut garbage.tx {
+        c.ciphertext = vec![1, 2, 3];
+    }
+    let mut other_epoch = command(&bob, 3, &b, 3);
+    if let Tx::Command(c) = &mut other_epoch.tx {
+        c.epoch = Epoch(1);
+    }
+    let blocks = vec![
+        block(1, vec![command(&alice, 0, &a, 0), command(&bob, 0, &b, 0)]),
+        // Sealed for another sender, for another nonce: copies do not open.
+        block(2, vec![command(&bob, 1, &a, 0), command(&alice, 1, &a, 0)]),
+        block(
+            3,
+            vec![
+                garbage,
+                other_contract,
+                other_epoch,
+                command(&alice, 2, &a, 2),
+            ],
+        ),
+    ];
+    let (mut one, mut two) = (executor(&rt), executor(&rt));
+    let mut skipped = Vec::new();
+    for b in &blocks {
+        skipped.extend(
+            one.apply_block(&rt, b)
+                .into_iter()
+                .map(|s| (s.height, s.index)),
+        );
+        two.apply_block(&rt, b);
+    }
+    // Block 2: both copies skipped; block 3: garbage, another epoch's key.
+    assert_eq!(skipped, vec![(2, 0), (2, 1), (3, 0), (3, 2)]);
+    assert_eq!(one.executed(), 3);
+    assert_eq!(one.root(), two.root());
+    assert_eq!(one.root(), one.state().root());
+    assert_eq!(one.position(), (3, blocks[2].hash()));
+    assert_eq!(count(&one, &rt, &alice), (2, 3));
+    assert_eq!(count(&one, &rt, &bob), (1, 3));
+    // An old block again changes nothing.
+    let root = one.root();
+    assert!(one.apply_block(&rt, &blocks[0]).is_empty());
+    assert_eq!(one.root(), root);
+}
+
+#[test]
+fn checkpoints_restore_exactly_and_refuse_edits() {
+    let rt = Runtime::new(Limits::default());
+    let alice = chain::random_key();
+    let a = public_key(alice.verifying_key());
+    let mut e = executor(&rt);
+    e.apply_block(&rt, &block(1, vec![command(&alice, 0, &a, 0)]));
+    e.apply_block(&rt, &block(2, vec![command(&alice, 1, &a, 1)]));
+    let sealed = e.checkpoint(Epoch(0)).unwrap();
+
+    let mut restored = executor(&rt);
+    restored.restore(&sealed).unwrap();
+    assert_eq!(restored.position(), e.position());
+    assert_eq!(restored.root(), e.root());
+    assert_eq!(restored.state(), e.state());
+    assert_eq!(count(&restored, &rt, &alice), (2, 2));
+
+    // Any edited byte, a cut, or another contract's keys: refused, nothing changes.
+    for i in (0..sealed.len()).step_by(7) {
+        let mut bad = sealed.clone();
+        bad[i] ^= 0x40;
+        let mut fresh = executor(&rt);
+        assert!(fresh.restore(&bad).is_err(), "byte {i}");
+        assert_eq!(fresh.position(), (0, [0; 32]));
+    }
+    assert!(executor(&rt).restore(&sealed[..sealed.len() - 1]).is_err());
+    let mut stranger = Executor::new(ID, rt.compile(COUNTER).unwrap());
+    stranger.add_keys(Epoch(0), ContractKeys::derive(&[1; 32]).unwrap());
+    assert!(stranger.restore(&sealed).is_err());
+}
