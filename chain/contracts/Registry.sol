@@ -63,6 +63,12 @@ contract Registry {
     error RoundAborted();
     error Malformed(string what);
     error MeasurementState(bytes measurement, string what);
+    error ContractExists(bytes32 contractId);
+    error NoContract(bytes32 contractId);
+    error NotAllowedWorker();
+    error NoEpoch(uint64 epoch);
+    error ContractKeyPublished(uint64 epoch);
+    error NoContractKey(uint64 epoch);
 
     event WorkerRegistered(bytes identityKey, bytes measurement);
     event MeasurementAdded(bytes measurement);
@@ -73,6 +79,31 @@ contract Registry {
     event PublicKeySetUpdated(uint64 epoch);
     event RotationAborted(uint64 epoch);
     event RoundAbortedEvent(bytes32 roundId);
+    // The module travels in the event only (logs are cheap, storage is not); the
+    // contract keeps its hash. Readers check the code against it.
+    event ContractDeployed(bytes32 indexed contractId, bytes32 codeHash, bytes code);
+    event ContractKeyPublishedEvent(bytes32 contractId, uint64 epoch);
+    // A command as ordered: the sender's account and its transaction nonce are what the
+    // envelope binds on this backend.
+    event CommandSubmitted(bytes32 contractId, uint64 sequence, address sender, bytes ciphertext);
+
+    // A confidential contract (see chain/src/types.rs, Contract).
+    struct ContractRec {
+        address deployer;
+        bytes32 codeHash;
+        bytes32 salt;
+        uint64 deployedAt;
+        uint64 commands;
+        bool exists;
+    }
+
+    struct ContractKeyRec {
+        bytes encryptionKey;
+        bytes signingKey;
+        bytes publishedBy;
+        uint64 publishedAt;
+        bool published;
+    }
 
     address public immutable governance;
 
@@ -87,12 +118,20 @@ contract Registry {
     uint64 private lockedEpoch;
     mapping(bytes32 => bool) private publishedRounds;
     mapping(bytes32 => bool) private abortedRounds;
+    mapping(address => bytes32) private workerOf; // account -> keccak(identity key)
+    mapping(bytes32 => ContractRec) private contracts;
+    mapping(bytes32 => mapping(uint64 => ContractKeyRec)) private contractKeys;
+    mapping(bytes32 => uint64[]) private contractEpochs;
 
     address private constant P256VERIFY = address(0x100);
     bytes private constant ACCOUNT_TAG = "phalanx/v1/evm-account";
     bytes private constant PEER_MESSAGE = "phalanx/v1/peer-message";
     bytes private constant ROUND_DIGEST = "phalanx/v1/round-digest";
     bytes private constant ROUND_ID = "phalanx/v1/round-id";
+    bytes private constant CONTRACT_CODE = "phalanx/v1/contract-code";
+    bytes private constant CONTRACT_ID = "phalanx/v1/contract-id";
+    uint256 private constant MAX_CODE = 512 * 1024;
+    uint256 private constant MAX_COMMAND = 64 * 1024;
 
     constructor(address governance_) {
         governance = governance_;
@@ -177,6 +216,7 @@ contract Registry {
         w.attestationHash = attestationHash;
         w.registeredAt = now_();
         w.account = msg.sender;
+        workerOf[msg.sender] = id;
         emit WorkerRegistered(identityKey, measurement);
     }
 
@@ -469,5 +509,63 @@ contract Registry {
 
     function rotation() external view returns (bool isLocked, uint64 epoch) {
         return (locked, lockedEpoch);
+    }
+
+    // Confidential contracts: the same rules as chain/src/state.rs, in the same order.
+    // The deployer in the id is the 20-byte account.
+    function deployContract(bytes calldata code, bytes32 salt) external returns (bytes32 id) {
+        if (code.length == 0 || code.length > MAX_CODE) revert Malformed("code");
+        bytes32 codeHash = sha256(abi.encodePacked(CONTRACT_CODE, code));
+        id = sha256(abi.encodePacked(CONTRACT_ID, uint32(20), msg.sender, codeHash, salt));
+        if (contracts[id].exists) revert ContractExists(id);
+        contracts[id] = ContractRec(msg.sender, codeHash, salt, uint64(block.number), 0, true);
+        emit ContractDeployed(id, codeHash, code);
+    }
+
+    function publishContractKey(bytes32 contractId, uint64 epoch, bytes calldata encryptionKey, bytes calldata signingKey)
+        external
+    {
+        Worker storage w = workers[workerOf[msg.sender]];
+        if (w.account != msg.sender || allowedAt[keccak256(w.measurement)] == 0) revert NotAllowedWorker();
+        if (!epochKeys[epoch].published) revert NoEpoch(epoch);
+        if (encryptionKey.length != 65 || encryptionKey[0] != 0x04 || !compressedKey(signingKey)) {
+            revert Malformed("key");
+        }
+        if (!contracts[contractId].exists) revert NoContract(contractId);
+        if (contractKeys[contractId][epoch].published) revert ContractKeyPublished(epoch);
+        contractKeys[contractId][epoch] =
+            ContractKeyRec(encryptionKey, signingKey, w.identityKey, uint64(block.number), true);
+        contractEpochs[contractId].push(epoch);
+        emit ContractKeyPublishedEvent(contractId, epoch);
+    }
+
+    function command(bytes32 contractId, uint64 epoch, bytes calldata ciphertext) external {
+        if (ciphertext.length == 0 || ciphertext.length > MAX_COMMAND) revert Malformed("ciphertext");
+        ContractRec storage c = contracts[contractId];
+        if (!c.exists) revert NoContract(contractId);
+        if (!contractKeys[contractId][epoch].published) revert NoContractKey(epoch);
+        emit CommandSubmitted(contractId, c.commands, msg.sender, ciphertext);
+        c.commands += 1;
+    }
+
+    function contractInfo(bytes32 contractId)
+        external
+        view
+        returns (bool found, address deployer, bytes32 codeHash, bytes32 salt, uint64 deployedAt, uint64 commands)
+    {
+        ContractRec storage c = contracts[contractId];
+        return (c.exists, c.deployer, c.codeHash, c.salt, c.deployedAt, c.commands);
+    }
+
+    function contractKeyList(bytes32 contractId)
+        external
+        view
+        returns (uint64[] memory epochs, ContractKeyRec[] memory keys)
+    {
+        epochs = contractEpochs[contractId];
+        keys = new ContractKeyRec[](epochs.length);
+        for (uint256 i = 0; i < epochs.length; i++) {
+            keys[i] = contractKeys[contractId][epochs[i]];
+        }
     }
 }

@@ -15,10 +15,11 @@
 //! precompile. Heights are block numbers; replays are stopped by the chain's own nonces.
 //! The node must offer P256VERIFY (anvil does; so do chains with Osaka or RIP-7212).
 
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{ContractRegistry, Registry, RegistryError};
 use crate::state::RuleError;
 use crate::types::{
-    Allowed, EpochCertificate, EpochKey, Event, Gatekeeper, Rotation, RoundDecision, Worker,
+    Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
+    Rotation, RoundDecision, Worker,
 };
 use alloy::primitives::{Address, Bytes, FixedBytes};
 use alloy::providers::{Provider, ProviderBuilder};
@@ -123,9 +124,23 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
                 "round spec" => "round spec",
                 "public key set" => "public key set",
                 "confirmations" => "confirmations",
+                "code" => "code",
+                "ciphertext" => "ciphertext",
                 _ => "key",
             },
         },
+        E::ContractExists(c) => RuleError::ContractExists(hexs(&c.contractId.0)),
+        E::NoContract(c) => RuleError::NoContract {
+            tx,
+            contract: hexs(&c.contractId.0),
+        },
+        E::NotAllowedWorker(_) => RuleError::NotAllowedWorker,
+        E::NoEpoch(e) => RuleError::NoEpoch {
+            tx,
+            epoch: Epoch(e.epoch),
+        },
+        E::ContractKeyPublished(e) => RuleError::ContractKeyPublished(Epoch(e.epoch)),
+        E::NoContractKey(e) => RuleError::NoContractKey(Epoch(e.epoch)),
         E::MeasurementState(m) => RuleError::Measurement {
             tx,
             measurement: hexs(&m.measurement),
@@ -433,9 +448,153 @@ impl Registry for EvmRegistry {
                     Ev::PublicKeySetUpdated(e) => Event::PublicKeySetUpdated(Epoch(e.epoch)),
                     Ev::RotationAborted(e) => Event::RotationAborted(Epoch(e.epoch)),
                     Ev::RoundAbortedEvent(e) => Event::RoundAborted(e.roundId.0),
+                    Ev::ContractDeployed(e) => Event::ContractDeployed {
+                        contract: e.contractId.0,
+                        code_hash: e.codeHash.0,
+                    },
+                    Ev::ContractKeyPublishedEvent(e) => Event::ContractKeyPublished {
+                        contract: e.contractId.0,
+                        epoch: Epoch(e.epoch),
+                    },
+                    Ev::CommandSubmitted(e) => Event::CommandSubmitted {
+                        contract: e.contractId.0,
+                        sequence: e.sequence,
+                    },
                 },
             ));
         }
         Ok(out)
+    }
+}
+
+/// On this backend a contract's module travels in its `ContractDeployed` log (the
+/// contract stores only the hash, which the code read back is checked against), the
+/// deployer in the contract id is the 20-byte account, and a command's envelope binds
+/// the sending account and its transaction nonce.
+impl ContractRegistry for EvmRegistry {
+    async fn deploy_contract(
+        &self,
+        by: &EvmAccount,
+        code: &[u8],
+        salt: [u8; 32],
+    ) -> Result<(u64, [u8; 32]), RegistryError> {
+        let c = self.writer(&by.signer);
+        let height = transact!(
+            "deploy-contract",
+            c.deployContract(Bytes::copy_from_slice(code), FixedBytes(salt))
+        )?;
+        let id = phalanx_types::contract::contract_id(
+            by.signer.address().as_slice(),
+            &phalanx_types::contract::code_hash(code),
+            &salt,
+        );
+        Ok((height, id))
+    }
+
+    async fn publish_contract_key(
+        &self,
+        by: &EvmAccount,
+        key: &ContractKey,
+    ) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
+        transact!(
+            "publish-contract-key",
+            c.publishContractKey(
+                FixedBytes(key.contract),
+                key.epoch.0,
+                Bytes::copy_from_slice(&key.encryption_key),
+                Bytes::copy_from_slice(&key.signing_key),
+            )
+        )
+    }
+
+    async fn submit_command(
+        &self,
+        by: &EvmAccount,
+        command: &Command,
+    ) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
+        transact!(
+            "command",
+            c.command(
+                FixedBytes(command.contract),
+                command.epoch.0,
+                Bytes::copy_from_slice(&command.ciphertext),
+            )
+        )
+    }
+
+    async fn contract(&self, id: [u8; 32]) -> Result<Option<Contract>, RegistryError> {
+        let reader = self.reader();
+        let info = reader
+            .contractInfo(FixedBytes(id))
+            .call()
+            .await
+            .map_err(backend)?;
+        if !info.found {
+            return Ok(None);
+        }
+        // The module, from its deployment log, checked against the stored hash.
+        let provider = ProviderBuilder::new().connect_http(self.url.clone());
+        let logs = provider
+            .get_logs(
+                &Filter::new()
+                    .address(self.address)
+                    .event_signature(
+                        <abi::RegistryContract::ContractDeployed as alloy::sol_types::SolEvent>::SIGNATURE_HASH,
+                    )
+                    .topic1(FixedBytes(id))
+                    .from_block(info.deployedAt),
+            )
+            .await
+            .map_err(backend)?;
+        let code = logs
+            .iter()
+            .find_map(
+                |log| match Ev::decode_raw_log(log.topics(), &log.data().data) {
+                    Ok(Ev::ContractDeployed(e)) if e.contractId.0 == id => Some(e.code.to_vec()),
+                    _ => None,
+                },
+            )
+            .ok_or_else(|| {
+                RegistryError::Unverified("the contract's deployment log is missing".into())
+            })?;
+        if phalanx_types::contract::code_hash(&code) != info.codeHash.0 {
+            return Err(RegistryError::Unverified(
+                "the deployment log's code does not match the stored hash".into(),
+            ));
+        }
+        let keys = reader
+            .contractKeyList(FixedBytes(id))
+            .call()
+            .await
+            .map_err(backend)?;
+        Ok(Some(Contract {
+            id,
+            deployer: info.deployer.as_slice().to_vec(),
+            code_hash: info.codeHash.0,
+            code: std::sync::Arc::new(code),
+            salt: info.salt.0,
+            deployed_at: info.deployedAt,
+            keys: keys
+                .epochs
+                .iter()
+                .zip(keys.keys.iter())
+                .map(|(&e, k)| {
+                    (
+                        Epoch(e),
+                        ContractKey {
+                            contract: id,
+                            epoch: Epoch(e),
+                            encryption_key: k.encryptionKey.to_vec(),
+                            signing_key: k.signingKey.to_vec(),
+                            published_by: k.publishedBy.to_vec(),
+                            published_at: k.publishedAt,
+                        },
+                    )
+                })
+                .collect(),
+            commands: info.commands,
+        }))
     }
 }

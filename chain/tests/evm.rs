@@ -106,10 +106,11 @@ async fn solidity_registry_on_anvil() {
     let registry = EvmRegistry::deploy(&url, &deployer, governance.address())
         .await
         .unwrap();
-    suite::suite(&mut Evm {
+    let mut f = Evm {
         url: url.clone(),
         registry,
         governance: EvmAccount::plain(governance),
-    })
-    .await;
+    };
+    let (worker, stranger) = suite::suite(&mut f).await;
+    suite::contracts(&mut f, worker, stranger).await;
 }

@@ -466,7 +466,9 @@ fn contract_key(contract: [u8; 32], epoch: Epoch) -> ContractKey {
     ContractKey {
         contract,
         epoch,
-        encryption_key: hpke.to_sec1_point(false).as_bytes().to_vec(),
+        encryption_key: p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&hpke, false)
+            .as_bytes()
+            .to_vec(),
         signing_key: chain::types::public_key(signing.verifying_key()),
         published_by: Vec::new(),
         published_at: 0,

@@ -77,7 +77,7 @@ impl Statement {
             what: "statement",
             field: "worker",
         };
-        let key = hex::decode(&self.worker).map_err(|_| bad.clone())?;
+        let key = hex::decode(&self.worker).map_err(|_| bad)?;
         if key.is_empty() || key.len() > MAX_KEY {
             return Err(bad);
         }
