@@ -64,6 +64,8 @@ enum Command {
     /// The simulated TEE (a fake Intel PKI for development).
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Run a pRuntime worker (the same as the `pruntime` binary).
+    Pruntime(pruntime::cmd::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -364,6 +366,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Devnet { dir, once } => {
             keyvault::run::init_tracing();
             tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pruntime(args) => {
+            keyvault::run::init_tracing();
+            tokio::runtime::Runtime::new()?.block_on(pruntime::cmd::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keyvault(c) => run_keyvault(c),

@@ -30,12 +30,6 @@ pub struct GatekeeperGrpc {
     hooks: Option<Arc<dyn crate::peer::RoundHooks>>,
 }
 
-impl std::fmt::Debug for dyn crate::peer::RoundHooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RoundHooks")
-    }
-}
-
 impl GatekeeperGrpc {
     /// Serves `node` with clock `now`.
     pub fn new(node: Arc<Node>, now: fn() -> i64) -> Self {

@@ -82,8 +82,7 @@ pub async fn query(
         &listed.hpke_key,
         contract,
         input,
-        None,
-        None,
+        crate::protocol::Bounds::default(),
     )?;
     let resp = http
         .post(format!("{}/v1/query", url.trim_end_matches('/')))

@@ -14,6 +14,7 @@
 //!   from the gatekeepers the registry lists, following the chain through the verifying
 //!   light client, answering queries.
 //! - [`server`]: the HTTP API (`POST /v1/query`, `GET /v1/info`).
+//! - [`cmd`]: the worker's command line (the `pruntime` binary and `phalanx pruntime`).
 //! - [`client`]: the user's side (send a command, query a worker by its registry keys).
 //!
 //! Contracts themselves run in [`phalanx_contract`] (wasmi, fuel, no floats).
@@ -24,6 +25,7 @@
 //! registry too.
 
 pub mod client;
+pub mod cmd;
 pub mod executor;
 pub mod protocol;
 pub mod seal;

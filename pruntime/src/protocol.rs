@@ -183,6 +183,15 @@ pub struct Query {
     pub signature: String,
 }
 
+/// What a user bounds a query by (both signed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bounds {
+    /// Fuel allowed (the worker's limit when `None`).
+    pub max_fuel: Option<u64>,
+    /// The lowest height the answer may come from.
+    pub min_height: Option<u64>,
+}
+
 /// Largest query input, sealed answer or field a worker reads.
 pub const MAX_QUERY_BYTES: usize = 96 * 1024;
 
@@ -228,8 +237,7 @@ impl Query {
         worker_hpke: &[u8],
         contract: [u8; 32],
         input: &[u8],
-        max_fuel: Option<u64>,
-        min_height: Option<u64>,
+        bounds: Bounds,
     ) -> Result<Self, ProtocolError> {
         let caller = chain::types::public_key(user.verifying_key());
         let nonce: [u8; 16] = rand::random();
@@ -246,8 +254,8 @@ impl Query {
             reply_key: b64(&reply.public_bytes()),
             nonce: Hex(nonce),
             sealed_input: b64(&sealed.to_bytes()),
-            max_fuel,
-            min_height,
+            max_fuel: bounds.max_fuel,
+            min_height: bounds.min_height,
             signature: String::new(),
         };
         let sig: Signature = user.sign(&q.signed_bytes(worker)?);

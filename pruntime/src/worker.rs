@@ -37,6 +37,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
+/// A chain position: a block's height and hash.
+type Position = (u64, [u8; 32]);
+
 /// What a worker needs to know.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -219,7 +222,7 @@ pub struct Worker {
     executors: RwLock<BTreeMap<[u8; 32], Executor>>,
     /// Per contract: the checkpoint's (height, block hash) still to be checked against
     /// the chain.
-    unverified: Mutex<BTreeMap<[u8; 32], (u64, [u8; 32])>>,
+    unverified: Mutex<BTreeMap<[u8; 32], Position>>,
     http: reqwest::Client,
 }
 

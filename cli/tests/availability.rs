@@ -1,0 +1,267 @@
+//! Availability with processes: the devnet (attestation service, five gatekeepers, the
+//! registry) in one process, pRuntime workers in others. Two workers serve the counter;
+//! commands go through the registry; both answer identically (same height, state root,
+//! output); one is SIGKILLed and the other still answers; a third joins later, catches up
+//! from the chain and answers identically; a checkpoint edited on disk is refused (the
+//! worker replays from the chain instead) and an intact one is restored.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    /// SIGTERM, then wait (the worker seals its checkpoints on the way out).
+    fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.0.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the worker did not stop on SIGTERM");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `phalanx devnet --dir D`, serving; its summary (printed once it is up).
+// The child is waited for by `Proc`'s drop, also when the devnet exits early.
+#[allow(clippy::zombie_processes)]
+fn devnet(dir: &Path) -> (Proc, serde_json::Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args(["devnet", "--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "devnet exited: {text}"
+        );
+        text.push_str(&line);
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            return (Proc(child), v);
+        }
+    }
+}
+
+struct Worker {
+    proc: Proc,
+    url: String,
+    log: PathBuf,
+}
+
+/// `phalanx pruntime` serving the devnet's contract, logging to `<data>.log`.
+fn worker(root: &Path, name: &str, summary: &serde_json::Value) -> Worker {
+    let data = root.join(name);
+    let log = root.join(format!("{name}.log"));
+    let port = free_port();
+    let s = |k: &str| summary[k].as_str().unwrap().to_owned();
+    let child = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args([
+            "pruntime",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--attestation-url",
+            &format!("http://{}", s("attestation_rest")),
+            "--policy",
+            "devnet",
+            "--registry-url",
+            &s("chain"),
+            "--genesis",
+            &s("chain_genesis"),
+            "--contract",
+            &s("contract"),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--sim-pki",
+            root.join("devnet/attestation/sim/sim.json")
+                .to_str()
+                .unwrap(),
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap();
+    Worker {
+        proc: Proc(child),
+        url: format!("http://127.0.0.1:{port}"),
+        log,
+    }
+}
+
+async fn info(url: &str) -> Option<pruntime::worker::Info> {
+    reqwest::get(format!("{url}/v1/info"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+/// Waits until the worker at `url` has applied block `height`; its info.
+async fn at_height(w: &Worker, height: u64) -> pruntime::worker::Info {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(i) = info(&w.url).await
+            && i.contracts.first().is_some_and(|c| c.height >= height)
+        {
+            return i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "worker {} did not reach height {height}: {}",
+            w.url,
+            std::fs::read_to_string(&w.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The user's query of the counter on worker `w`: (height, state root, output).
+async fn read(
+    client: &chain::grpc::LightClient,
+    w: &Worker,
+    user: &p256::ecdsa::SigningKey,
+    contract: [u8; 32],
+) -> (u64, String, Vec<u8>) {
+    let i = info(&w.url).await.unwrap();
+    let identity = hex::decode(&i.identity_key).unwrap();
+    let (_, answer, output) = pruntime::client::query(
+        client,
+        &reqwest::Client::new(),
+        &w.url,
+        &identity,
+        user,
+        contract,
+        b"read",
+    )
+    .await
+    .unwrap();
+    (
+        answer.statement.height,
+        answer.statement.state_root.to_string(),
+        output.to_vec(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
+    let root = tempfile::tempdir().unwrap();
+    let (_devnet, summary) = devnet(&root.path().join("devnet"));
+    let mut contract = [0u8; 32];
+    hex::decode_to_slice(summary["contract"].as_str().unwrap(), &mut contract).unwrap();
+    let mut genesis = [0u8; 32];
+    hex::decode_to_slice(summary["chain_genesis"].as_str().unwrap(), &mut genesis).unwrap();
+    let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
+
+    let a = worker(root.path(), "a", &summary);
+    let b = worker(root.path(), "b", &summary);
+    at_height(&a, 0).await;
+    at_height(&b, 0).await;
+
+    // Commands through the registry, from two users.
+    let (alice, bob) = (chain::random_key(), chain::random_key());
+    let mut last = 0;
+    for user in [&alice, &bob, &alice, &alice] {
+        last = pruntime::client::send_command(&client, user, contract, b"bump")
+            .await
+            .unwrap();
+    }
+    at_height(&a, last).await;
+    at_height(&b, last).await;
+    let from_a = read(&client, &a, &alice, contract).await;
+    let from_b = read(&client, &b, &alice, contract).await;
+    assert_eq!(from_a, from_b, "two workers, one state");
+    // Alice bumped three times; the devnet's own demo bumped once before.
+    assert_eq!(u64::from_le_bytes(from_a.2[..8].try_into().unwrap()), 3);
+    assert_eq!(u64::from_le_bytes(from_a.2[8..].try_into().unwrap()), 5);
+
+    // A dies without warning; B answers the same.
+    drop(a.proc);
+    assert_eq!(read(&client, &b, &alice, contract).await, from_b);
+
+    // More commands; C joins late, catches up from the chain, answers like B.
+    last = pruntime::client::send_command(&client, &bob, contract, b"bump")
+        .await
+        .unwrap();
+    let c = worker(root.path(), "c", &summary);
+    at_height(&b, last).await;
+    at_height(&c, last).await;
+    let now_b = read(&client, &b, &bob, contract).await;
+    assert_eq!(read(&client, &c, &bob, contract).await, now_b);
+    assert_eq!(u64::from_le_bytes(now_b.2[..8].try_into().unwrap()), 2);
+
+    // B stops cleanly (sealing its checkpoint); an edit on disk is refused and B
+    // replays from the chain to the same state, under the same identity.
+    let identity_b = info(&b.url).await.unwrap().identity_key;
+    b.proc.terminate();
+    let checkpoint = std::fs::read_dir(root.path().join("b"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("checkpoint-")
+        })
+        .expect("B sealed a checkpoint at shutdown");
+    let mut bytes = std::fs::read(&checkpoint).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&checkpoint, bytes).unwrap();
+    let b2 = worker(root.path(), "b", &summary);
+    at_height(&b2, last).await;
+    assert_eq!(read(&client, &b2, &bob, contract).await, now_b);
+    assert_eq!(info(&b2.url).await.unwrap().identity_key, identity_b);
+    let log = std::fs::read_to_string(&b2.log).unwrap();
+    assert!(log.contains("refusing the checkpoint"), "{log}");
+    assert!(log.contains("already registered"), "{log}");
+
+    // C stops cleanly and restarts from its intact checkpoint.
+    c.proc.terminate();
+    let c2 = worker(root.path(), "c", &summary);
+    at_height(&c2, last).await;
+    assert_eq!(read(&client, &c2, &bob, contract).await, now_b);
+    let log = std::fs::read_to_string(&c2.log).unwrap();
+    assert!(log.contains("restored the sealed checkpoint"), "{log}");
+}

@@ -1,0 +1,153 @@
+//! What a worker spends per command and per query, without the network:
+//!
+//! - `replay/100 commands`: one verified block of 100 sealed counter commands applied by
+//!   an executor (HPKE open, one contract call, state write each): commands per second
+//!   of a worker replaying the chain.
+//! - `query/answer`: one query end to end inside the worker (signature check, HPKE
+//!   open, read-only call, statement signature, HPKE seal of the answer), and
+//!   `query/user side` (sealing and signing a query, opening and checking the answer).
+//! - `checkpoint/seal` and `checkpoint/restore` of a 1000-entry state.
+#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use chain::types::{Block, Command, SignedTx, Tx, public_key};
+use criterion::{Criterion, criterion_group, criterion_main};
+use phalanx_contract::{Limits, Runtime};
+use phalanx_release::envelope::RecipientKey;
+use phalanx_types::Epoch;
+use phalanx_types::statement::Statement;
+use pruntime::executor::Executor;
+use pruntime::protocol::{Answer, ContractKeys, Query, seal_command};
+
+const COUNTER: &[u8] = include_bytes!("../guest/wasm/counter.wasm");
+const ID: [u8; 32] = [0xc0; 32];
+
+fn executor(rt: &Runtime) -> Executor {
+    let mut e = Executor::new(ID, rt.compile(COUNTER).unwrap());
+    e.add_keys(Epoch(0), ContractKeys::derive(&[0x5e; 32]).unwrap());
+    e
+}
+
+fn block(height: u64, n: u64) -> Block {
+    let key = ContractKeys::derive(&[0x5e; 32])
+        .unwrap()
+        .published(ID, Epoch(0));
+    // One command from each of `n` fresh users.
+    let txs = (0..n)
+        .map(|_| {
+            let user = &chain::random_key();
+            let me = public_key(user.verifying_key());
+            let nonce = 0;
+            let ciphertext = seal_command(&key.encryption_key, &ID, &me, nonce, b"bump").unwrap();
+            SignedTx::sign(
+                user,
+                &[0; 32],
+                nonce,
+                Tx::Command(Command {
+                    contract: ID,
+                    epoch: Epoch(0),
+                    ciphertext,
+                }),
+            )
+        })
+        .collect();
+    Block {
+        height,
+        prev: [0; 32],
+        timestamp: 0,
+        genesis: None,
+        txs,
+        signature: Vec::new(),
+    }
+    .seal(&chain::random_key())
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new(Limits::default());
+    let b = block(1, 100);
+    c.bench_function("replay/100 commands", |bench| {
+        bench.iter_batched(
+            || executor(&rt),
+            |mut e| {
+                let skipped = e.apply_block(&rt, &b);
+                assert!(skipped.is_empty());
+                e
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+
+    let mut e = executor(&rt);
+    e.apply_block(&rt, &b);
+    let worker = chain::random_key();
+    let worker_hpke = RecipientKey::generate(&mut rand::rng());
+    let me = public_key(worker.verifying_key());
+    let user = chain::random_key();
+    let reply = RecipientKey::generate(&mut rand::rng());
+    let q = Query::new(
+        &user,
+        &reply,
+        &me,
+        &worker_hpke.public_bytes(),
+        ID,
+        b"read",
+        Default::default(),
+    )
+    .unwrap();
+    let answer = |q: &Query| {
+        let (caller, input) = q.open(&me, &worker_hpke).unwrap();
+        let out = e.query(&rt, &caller, &input, 1_000_000).unwrap();
+        let (height, hash) = e.position();
+        let statement = Statement {
+            worker: hex::encode(&me),
+            contract: ID.into(),
+            code_hash: e.code_hash().into(),
+            height,
+            block_hash: hash.into(),
+            state_root: e.root().into(),
+            query_hash: phalanx_types::statement::query_hash(&caller, &q.nonce.0, &input).into(),
+            answer_hash: phalanx_types::statement::answer_hash(&out.output).into(),
+        };
+        Answer::new(statement, &worker, &reply.public_bytes(), &out.output).unwrap()
+    };
+    c.bench_function("query/answer", |bench| bench.iter(|| answer(&q)));
+    let a = answer(&q);
+    c.bench_function("query/user side", |bench| {
+        bench.iter(|| {
+            let q = Query::new(
+                &user,
+                &reply,
+                &me,
+                &worker_hpke.public_bytes(),
+                ID,
+                b"read",
+                Default::default(),
+            )
+            .unwrap();
+            a.open(&me, &reply, &q, b"read").ok();
+            q
+        })
+    });
+
+    // A state of 1000 entries: 1000 users' counters.
+    let mut big = executor(&rt);
+    for h in 1..=10 {
+        big.apply_block(&rt, &block(h, 100));
+    }
+    c.bench_function("checkpoint/seal 1000 entries", |bench| {
+        bench.iter(|| big.checkpoint(Epoch(0)).unwrap())
+    });
+    let sealed = big.checkpoint(Epoch(0)).unwrap();
+    c.bench_function("checkpoint/restore 1000 entries", |bench| {
+        bench.iter_batched(
+            || executor(&rt),
+            |mut e| {
+                e.restore(&sealed).unwrap();
+                e
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

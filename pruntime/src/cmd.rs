@@ -1,0 +1,118 @@
+//! The worker's command line, shared by the `pruntime` binary and `phalanx pruntime`:
+//! boot (attest, register, fetch the served contracts' keys), follow the registry and
+//! answer queries over HTTP until Ctrl-C or SIGTERM, then seal checkpoints.
+
+use crate::tee::{GramineTee, SimTee, TdxTee, Tee};
+use crate::worker::{Worker, WorkerConfig};
+use anyhow::Context as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Which TEE backend.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Backend {
+    /// Simulated SGX (quotes from a simulated Intel PKI): development only.
+    Sim,
+    /// Intel TDX through Linux configfs-tsm.
+    Tdx,
+    /// Intel SGX under Gramine (`/dev/attestation`).
+    SgxGramine,
+}
+
+/// The worker's arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Sealed identity and checkpoints.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The attestation service's REST URL.
+    #[arg(long)]
+    pub attestation_url: String,
+    /// The attestation policy to be appraised under.
+    #[arg(long, default_value = "default")]
+    pub policy: String,
+    /// The registry node's gRPC URL.
+    #[arg(long)]
+    pub registry_url: String,
+    /// The registry's genesis block hash (hex): the only chain accepted.
+    #[arg(long)]
+    pub genesis: String,
+    /// A contract to serve (hex id); repeat for more.
+    #[arg(long = "contract")]
+    pub contracts: Vec<String>,
+    /// Where to answer queries.
+    #[arg(long, default_value = "127.0.0.1:7300")]
+    pub listen: String,
+    /// The TEE backend.
+    #[arg(long, value_enum, default_value = "sim")]
+    pub tee: Backend,
+    /// The root of the TEE's interface (configfs-tsm's report dir, Gramine's
+    /// /dev/attestation); the real path by default.
+    #[arg(long)]
+    pub tee_root: Option<PathBuf>,
+    /// sim: the simulated PKI (`sim.json` of the attestation service's sim dir).
+    #[arg(long)]
+    pub sim_pki: Option<PathBuf>,
+    /// sim: MRENCLAVE (hex); by default the SHA-256 of this binary.
+    #[arg(long)]
+    pub mr_enclave: Option<String>,
+}
+
+fn hex32(s: &str, what: &str) -> anyhow::Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s.trim_start_matches("0x"), &mut out)
+        .with_context(|| format!("{what} must be 64 hex characters"))?;
+    Ok(out)
+}
+
+/// Runs the worker until Ctrl-C or SIGTERM.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let tee: Arc<dyn Tee> = match args.tee {
+        Backend::Sim => {
+            let path = args
+                .sim_pki
+                .context("--sim-pki is required with --tee sim")?;
+            let sim = phalanx_dcap_sim::SimTee::from_json(&std::fs::read_to_string(&path)?)?;
+            let mr = match &args.mr_enclave {
+                Some(h) => hex32(h, "--mr-enclave")?,
+                None => crate::tee::own_measurement()?,
+            };
+            Arc::new(SimTee::new(sim, mr, &args.data_dir.join("sim-sealing.key")))
+        }
+        Backend::Tdx => Arc::new(TdxTee::new(
+            &args.tee_root.unwrap_or_else(|| TdxTee::ROOT.into()),
+        )),
+        Backend::SgxGramine => Arc::new(GramineTee::new(
+            &args.tee_root.unwrap_or_else(|| GramineTee::ROOT.into()),
+        )),
+    };
+    let mut config = WorkerConfig::new(
+        args.data_dir,
+        args.attestation_url,
+        args.registry_url,
+        hex32(&args.genesis, "--genesis")?,
+    );
+    config.attestation_policy = args.policy;
+    config.contracts = args
+        .contracts
+        .iter()
+        .map(|c| hex32(c, "--contract"))
+        .collect::<anyhow::Result<_>>()?;
+    let worker = Worker::boot(config, tee).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    tracing::info!(listen = %listener.local_addr()?, identity = %hex::encode(worker.identity_key()), "serving queries");
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut rx = stop.subscribe();
+    let server = tokio::spawn(crate::server::serve(listener, worker.clone(), async move {
+        let _ = rx.recv().await;
+    }));
+    let mut rx = stop.subscribe();
+    let follow = tokio::spawn(worker.run(async move {
+        let _ = rx.recv().await;
+    }));
+    phalanx_types::shutdown::signal().await;
+    let _ = stop.send(());
+    follow.await?;
+    server.await??;
+    Ok(())
+}
