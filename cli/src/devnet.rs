@@ -112,6 +112,9 @@ pub struct Summary {
     pub pruntime: String,
     /// Its identity key (hex), as registered.
     pub pruntime_identity: String,
+    /// Its (simulated) MRENCLAVE, which the devnet allows (hex): give it to other
+    /// workers with `--mr-enclave`.
+    pub pruntime_mr_enclave: String,
     /// The example contract it serves (hex id).
     pub contract: String,
     /// The demo's signed answer, with its plaintext query and answer.
@@ -573,6 +576,50 @@ async fn pruntime_demo(
 
 /// Runs the devnet in `dir`; with `once`, returns after the demo instead of serving.
 pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
+    let devnet = start(dir).await?;
+    println!("{}", serde_json::to_string_pretty(&devnet.summary)?);
+    if !once {
+        eprintln!("phalanx devnet: running; Ctrl-C (or SIGTERM) to stop");
+        phalanx_types::shutdown::signal().await;
+    }
+    devnet.stop().await
+}
+
+/// A running devnet (see [`start`]).
+pub struct Devnet {
+    /// What it did.
+    pub summary: Summary,
+    /// Its pRuntime worker.
+    pub worker: Arc<pruntime::worker::Worker>,
+    stop: Stop,
+    tasks: Vec<Task>,
+    att_task: tokio::task::JoinHandle<Result<(), attestation_service::app::StartError>>,
+}
+
+impl std::fmt::Debug for Devnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devnet")
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Devnet {
+    /// Stops every part and waits for it.
+    pub async fn stop(self) -> anyhow::Result<Summary> {
+        let _ = self.stop.send(());
+        for t in self.tasks {
+            t.await??;
+        }
+        self.att_task.await??;
+        Ok(self.summary)
+    }
+}
+
+/// Starts the devnet in `dir` and runs its demos; it serves until [`Devnet::stop`].
+///
+/// Long on purpose: the devnet's steps read top to bottom as they run.
+pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     // 1. The attestation service.
     let att = attestation(dir, stopped(&stop)).await?;
@@ -628,26 +675,21 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
         faulty: fetched.faulty.iter().map(|i| i.get()).collect(),
         pruntime: dev.url.clone(),
         pruntime_identity: hex::encode(dev.worker.identity_key()),
+        pruntime_mr_enclave: hex::encode(pruntime_mr_enclave()?),
         contract: hex::encode(contract),
         answer_file: answer_file.display().to_string(),
         answer_height,
     };
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-
-    if !once {
-        eprintln!("phalanx devnet: running; Ctrl-C (or SIGTERM) to stop");
-        phalanx_types::shutdown::signal().await;
-    }
-    let _ = stop.send(());
-    for t in dev.tasks {
-        t.await??;
-    }
-    for t in committee.tasks {
-        t.await??;
-    }
-    att.task.await??;
-    registry.task.await??;
-    Ok(summary)
+    let mut tasks = dev.tasks;
+    tasks.extend(committee.tasks);
+    tasks.push(registry.task);
+    Ok(Devnet {
+        summary,
+        worker: dev.worker,
+        stop,
+        tasks,
+        att_task: att.task,
+    })
 }
 
 /// What the demo worker ended up with.

@@ -210,13 +210,43 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
     let from_a = read(&client, &a, &alice, contract).await;
     let from_b = read(&client, &b, &alice, contract).await;
     assert_eq!(from_a, from_b, "two workers, one state");
+    let from_b = (0, from_b.1, from_b.2);
     // Alice bumped three times; the devnet's own demo bumped once before.
     assert_eq!(u64::from_le_bytes(from_a.2[..8].try_into().unwrap()), 3);
     assert_eq!(u64::from_le_bytes(from_a.2[8..].try_into().unwrap()), 5);
 
+    // A command sealed wrongly (garbage, on the chain all the same) is skipped by every
+    // worker with its reason; nothing changes and they go on.
+    {
+        use chain::registry::SignedLedger as _;
+        let state = client.sync().await.unwrap();
+        let me = chain::types::public_key(bob.verifying_key());
+        let tx = chain::types::SignedTx::sign(
+            &bob,
+            &state.chain_id(),
+            state.nonce(&me),
+            chain::types::Tx::Command(chain::types::Command {
+                contract,
+                epoch: phalanx_types::Epoch(0),
+                ciphertext: vec![0x42; 200],
+            }),
+        );
+        let h = client.submit_tx(tx).await.unwrap();
+        at_height(&a, h).await;
+        at_height(&b, h).await;
+        let after = read(&client, &b, &alice, contract).await;
+        assert_eq!((after.1.as_str(), &after.2), (from_b.1.as_str(), &from_b.2));
+        let log = std::fs::read_to_string(&b.log).unwrap();
+        assert!(log.contains("command skipped"), "{log}");
+    }
+
+    // Bad queries get clear errors.
+    bad_queries(&client, &b, contract).await;
+
     // A dies without warning; B answers the same.
     drop(a.proc);
-    assert_eq!(read(&client, &b, &alice, contract).await, from_b);
+    let again = read(&client, &b, &alice, contract).await;
+    assert_eq!((again.1, again.2), (from_b.1, from_b.2));
 
     // More commands; C joins late, catches up from the chain, answers like B.
     last = pruntime::client::send_command(&client, &bob, contract, b"bump")
@@ -264,4 +294,100 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
     assert_eq!(read(&client, &c2, &bob, contract).await, now_b);
     let log = std::fs::read_to_string(&c2.log).unwrap();
     assert!(log.contains("restored the sealed checkpoint"), "{log}");
+}
+
+/// Each bad query is refused with its code: bad signature 403, unknown contract 404,
+/// a height not reached 409, too much fuel 400, malformed 400, oversized 413, sealed
+/// to another key 403.
+async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u8; 32]) {
+    use pruntime::protocol::{Bounds, Query};
+    let http = reqwest::Client::new();
+    let i = info(&w.url).await.unwrap();
+    let me = hex::decode(&i.identity_key).unwrap();
+    let listed = client.sync().await.unwrap().worker(&me).unwrap().clone();
+    let user = chain::random_key();
+    let reply = keyvault::envelope::RecipientKey::generate(&mut rand::rng());
+    let make = |contract: [u8; 32], bounds: Bounds| {
+        Query::new(
+            &user,
+            &reply,
+            &me,
+            &listed.hpke_key,
+            contract,
+            b"read",
+            bounds,
+        )
+        .unwrap()
+    };
+    let post = |body: String| {
+        let http = http.clone();
+        let url = format!("{}/v1/query", w.url);
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    let json = |q: &Query| serde_json::to_string(q).unwrap();
+    let mut forged = make(contract, Bounds::default());
+    forged.nonce.0[0] ^= 1;
+    let cases = [
+        (json(&forged), 403, "bad_signature"),
+        (
+            json(&make([9; 32], Bounds::default())),
+            404,
+            "unknown_contract",
+        ),
+        (
+            json(&make(
+                contract,
+                Bounds {
+                    min_height: Some(1 << 40),
+                    ..Bounds::default()
+                },
+            )),
+            409,
+            "height_not_reached",
+        ),
+        (
+            json(&make(
+                contract,
+                Bounds {
+                    max_fuel: Some(u64::MAX),
+                    ..Bounds::default()
+                },
+            )),
+            400,
+            "too_much_fuel",
+        ),
+        ("{\"contract\": 1}".to_owned(), 400, "malformed"),
+        ("x".repeat(1 << 20), 413, "too_large"),
+    ];
+    for (body, status, code) in cases {
+        let (got, text) = post(body).await;
+        assert_eq!(got, status, "{text}");
+        assert!(text.contains(code), "{text}");
+    }
+    // Sealed to another worker's key (not this one's, as the registry lists it).
+    let other = keyvault::envelope::RecipientKey::generate(&mut rand::rng());
+    let q = Query::new(
+        &user,
+        &reply,
+        &me,
+        &other.public_bytes(),
+        contract,
+        b"read",
+        Bounds::default(),
+    )
+    .unwrap();
+    let (got, text) = post(json(&q)).await;
+    assert_eq!(got, 403, "{text}");
+    // The worker still answers.
+    assert!(info(&w.url).await.is_some());
 }

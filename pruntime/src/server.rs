@@ -2,7 +2,7 @@
 //! [`crate::protocol::Answer`]), `GET /v1/info`, `GET /healthz`. Bodies are bounded,
 //! requests time out, concurrency is limited; contract calls run off the async threads.
 //! Errors are `{"error": {"code", "message"}}`: 400 malformed, 403 bad signature or
-//! envelope, 404 unknown contract, 409 the worker is behind the query's height, 422 the
+//! envelope, 404 unknown contract, 413 too large, 409 the worker is behind the query's height, 422 the
 //! contract refused or failed, 503 busy.
 
 use crate::protocol::{MAX_QUERY_BYTES, ProtocolError, Query};
@@ -46,6 +46,9 @@ async fn query(
 ) -> Response {
     let q = match body {
         Ok(Json(q)) => q,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(e.status(), "too_large", e.body_text());
+        }
         Err(e) => return error(StatusCode::BAD_REQUEST, "malformed", e.body_text()),
     };
     match tokio::task::spawn_blocking(move || worker.query(&q)).await {
