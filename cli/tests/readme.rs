@@ -128,6 +128,8 @@ fn crate_dir(name: &str) -> PathBuf {
         "keyvault/release",
         "chain",
         "cli",
+        "pruntime",
+        "pruntime/contract",
     ] {
         let manifest = std::fs::read_to_string(root().join(dir).join("Cargo.toml")).unwrap();
         if manifest.contains(&format!("name = \"{name}\"")) {
@@ -167,6 +169,12 @@ fn check_cargo(argv: &[String]) {
         match krate.as_str() {
             "phalanx-cli" => parse_phalanx(&[&["phalanx".to_owned()], rest].concat()),
             "keyvault" => parse_keyvault(&[&["keyvault".to_owned()], rest].concat()),
+            "phalanx-pruntime" => {
+                let argv = [&["pruntime".to_owned()], rest].concat();
+                if let Err(e) = pruntime::cmd::Cli::try_parse_from(&argv) {
+                    panic!("README: `{}` does not parse: {e}", argv.join(" "));
+                }
+            }
             _ => {}
         }
     }

@@ -19,6 +19,19 @@ pub enum Backend {
     SgxGramine,
 }
 
+/// The `pruntime` binary's command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "pruntime",
+    version,
+    about = "pRuntime: the Phalanx worker that runs confidential contracts"
+)]
+pub struct Cli {
+    /// The worker's arguments.
+    #[command(flatten)]
+    pub args: Args,
+}
+
 /// The worker's arguments.
 #[derive(Debug, clap::Args)]
 pub struct Args {

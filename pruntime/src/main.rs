@@ -1,16 +1,6 @@
 //! `pruntime`: the worker binary, a thin shell over [`pruntime::cmd`].
 
-use clap::Parser;
-
-#[derive(Debug, Parser)]
-#[command(
-    version,
-    about = "pRuntime: the Phalanx worker that runs confidential contracts"
-)]
-struct Cli {
-    #[command(flatten)]
-    args: pruntime::cmd::Args,
-}
+use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,5 +9,5 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    pruntime::cmd::run(Cli::parse().args).await
+    pruntime::cmd::run(pruntime::cmd::Cli::parse().args).await
 }
