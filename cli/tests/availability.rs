@@ -294,6 +294,53 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
     assert_eq!(read(&client, &c2, &bob, contract).await, now_b);
     let log = std::fs::read_to_string(&c2.log).unwrap();
     assert!(log.contains("restored the sealed checkpoint"), "{log}");
+
+    // A contract whose published keys are not what the gatekeepers derive for it (here
+    // published by an account registered with an allowed measurement but no TEE): a
+    // worker refuses to serve it, says why, and exits.
+    use chain::registry::{ContractRegistry as _, Registry as _};
+    let impostor = chain::random_key();
+    client
+        .register_worker(
+            &impostor,
+            &chain::types::Worker {
+                identity_key: chain::types::public_key(impostor.verifying_key()),
+                hpke_key: Vec::new(),
+                measurement: phalanx_cli::devnet::GATEKEEPER_MEASUREMENT.to_vec(),
+                attestation_hash: [0; 32],
+                registered_at: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let (_, other) = client
+        .deploy_contract(&impostor, phalanx_cli::devnet::COUNTER_WASM, [7; 32])
+        .await
+        .unwrap();
+    let bogus = pruntime::protocol::ContractKeys::derive(&[1; 32])
+        .unwrap()
+        .published(other, phalanx_types::Epoch(0));
+    client
+        .publish_contract_key(&impostor, &bogus)
+        .await
+        .unwrap();
+    let mut s2 = summary.clone();
+    s2["contract"] = serde_json::Value::String(hex::encode(other));
+    let mut d = worker(root.path(), "d", &s2);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = d.proc.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker served a contract with foreign keys"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    assert!(log.contains("differ from the published ones"), "{log}");
 }
 
 /// Each bad query is refused with its code: bad signature 403, unknown contract 404,
@@ -323,15 +370,21 @@ async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u
         let http = http.clone();
         let url = format!("{}/v1/query", w.url);
         async move {
-            let r = http
+            match http
                 .post(url)
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
                 .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.text().await.unwrap())
+            {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    (status, r.text().await.unwrap())
+                }
+                // The server may answer 413 and close before an oversized body is sent.
+                Err(e) if e.is_request() => (413, format!("too_large (connection closed: {e})")),
+                Err(e) => panic!("{e}"),
+            }
         }
     };
     let json = |q: &Query| serde_json::to_string(q).unwrap();

@@ -329,7 +329,13 @@ pub mod fake {
         fn drop(&mut self) {
             self.stop.store(true, Ordering::Relaxed);
             if let Some(fifo) = &self.unblock {
-                let _ = std::fs::File::open(fifo);
+                // A non-blocking open for reading never waits, and releases a writer
+                // blocked in its open (O_NONBLOCK is 0o4000 on Linux).
+                use std::os::unix::fs::OpenOptionsExt as _;
+                let _ = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(0o4000)
+                    .open(fifo);
             }
             if let Some(t) = self.thread.take() {
                 let _ = t.join();
@@ -411,7 +417,18 @@ pub mod fake {
         let (s, root) = (stop.clone(), root.to_owned());
         let thread = std::thread::spawn(move || {
             use std::io::Write as _;
-            loop {
+            let input = root.join("user_report_data");
+            while !s.load(Ordering::Relaxed) {
+                // One answer per report data written: take it (the file is emptied), then
+                // wait for the reader of `quote` and answer it.
+                let rd = std::fs::read(&input)
+                    .ok()
+                    .and_then(|d| <[u8; 64]>::try_from(d.as_slice()).ok());
+                let Some(rd) = rd else {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                };
+                let _ = std::fs::write(&input, b"");
                 // Blocks until a reader opens the pipe (or the fake is dropped).
                 let Ok(mut out) = std::fs::OpenOptions::new()
                     .write(true)
@@ -422,12 +439,7 @@ pub mod fake {
                 if s.load(Ordering::Relaxed) {
                     return;
                 }
-                let answer = std::fs::read(root.join("user_report_data"))
-                    .ok()
-                    .and_then(|d| <[u8; 64]>::try_from(d.as_slice()).ok())
-                    .map(|rd| quote(&rd))
-                    .unwrap_or_default();
-                let _ = out.write_all(&answer);
+                let _ = out.write_all(&quote(&rd));
             }
         });
         Ok(Fake {

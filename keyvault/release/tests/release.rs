@@ -390,3 +390,62 @@ fn attack_h1_debug_enclaves_are_refused_whatever_the_appraisal() {
     };
     assert_eq!(check(&w, &td_tenant(&td), NOW), Err(ReleaseError::DebugTee));
 }
+
+#[test]
+fn contract_keys_go_only_to_listed_runtimes_and_only_under_exact_contract_key_ids() {
+    use phalanx_release::release::{contract_key_id, contract_of};
+    use phalanx_types::Epoch;
+    let mut w = world_for(MR, MR, "sim");
+    let contract = [0x7c; 32];
+    let id = contract_key_id(Epoch(0), &contract);
+    assert_eq!(contract_of(&id), Some(contract));
+    let ask = |w: &World, id: &phalanx_threshold::derive::KeyId| {
+        authorize(
+            &w.token,
+            &w.jwks,
+            &w.runtime_data,
+            &w.hpke,
+            id,
+            &w.policy,
+            NOW,
+        )
+    };
+    // Not a listed runtime: refused.
+    assert!(matches!(
+        ask(&w, &id),
+        Err(ReleaseError::KeyIdNotAllowed { .. })
+    ));
+    w.policy
+        .contract_runtimes
+        .push(sgx_tenant(MR).parse().unwrap());
+    let a = ask(&w, &id).unwrap();
+    assert_eq!(
+        a.contract,
+        Some(contract),
+        "the server checks it on the registry"
+    );
+    // Anything but the exact contract key id (another path, purpose or tenant) is not
+    // a contract key, and a runtime gets no other tenant by being listed.
+    for bad in [
+        phalanx_threshold::derive::KeyId {
+            path: hex::encode([0x7d; 32]),
+            ..id.clone()
+        },
+        phalanx_threshold::derive::KeyId {
+            purpose: "aes".into(),
+            ..id.clone()
+        },
+        phalanx_threshold::derive::KeyId {
+            path: hex::encode(contract).to_uppercase(),
+            ..id.clone()
+        },
+    ] {
+        assert_eq!(contract_of(&bad), None);
+        assert!(matches!(
+            ask(&w, &bad),
+            Err(ReleaseError::KeyIdNotAllowed { .. })
+        ));
+    }
+    // The worker's own tenant still works, and is not a contract key.
+    assert_eq!(check(&w, &sgx_tenant(MR), NOW).unwrap().contract, None);
+}
