@@ -162,7 +162,32 @@ pub struct State {
     aborted_rounds: std::collections::BTreeSet<[u8; 32]>,
     rotation: Rotation,
     contracts: BTreeMap<[u8; 32], Contract>,
-    events: Vec<(u64, Event)>,
+    events: EventLog,
+}
+
+/// The events so far, append-only, in chunks shared between copies of the state: the
+/// state is cloned for every block and trial transaction, and a chain of many commands
+/// has many events, so a clone copies one pointer per chunk and an append at most one
+/// chunk, never the whole history.
+#[derive(Debug, Clone, Default)]
+struct EventLog {
+    chunks: Vec<std::sync::Arc<Vec<(u64, Event)>>>,
+}
+
+/// Events per chunk of an [`EventLog`].
+const EVENT_CHUNK: usize = 1024;
+
+impl EventLog {
+    fn push(&mut self, e: (u64, Event)) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < EVENT_CHUNK => std::sync::Arc::make_mut(last).push(e),
+            _ => self.chunks.push(std::sync::Arc::new(vec![e])),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(u64, Event)> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
 }
 
 fn hexs(b: &[u8]) -> String {
@@ -223,7 +248,7 @@ impl State {
             aborted_rounds: Default::default(),
             rotation: Rotation::Idle,
             contracts: BTreeMap::new(),
-            events: Vec::new(),
+            events: EventLog::default(),
         })
     }
 
@@ -801,5 +826,28 @@ impl State {
             contract: c.contract,
             sequence,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn the_event_log_keeps_order_across_chunks_and_copies_stay_apart() {
+        let mut log = EventLog::default();
+        for h in 0..(2 * EVENT_CHUNK as u64 + 5) {
+            log.push((h, Event::RoundAborted([h as u8; 32])));
+        }
+        let copy = log.clone();
+        log.push((9999, Event::RoundAborted([0; 32])));
+        let heights: Vec<u64> = copy.iter().map(|(h, _)| *h).collect();
+        assert_eq!(
+            heights,
+            (0..(2 * EVENT_CHUNK as u64 + 5)).collect::<Vec<_>>()
+        );
+        assert_eq!(log.iter().count(), copy.iter().count() + 1);
+        assert_eq!(copy.chunks.len(), 3);
     }
 }

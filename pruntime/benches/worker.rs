@@ -14,7 +14,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use phalanx_contract::{Limits, Runtime};
 use phalanx_release::envelope::RecipientKey;
 use phalanx_types::Epoch;
-use phalanx_types::statement::Statement;
 use pruntime::executor::Executor;
 use pruntime::protocol::{Answer, ContractKeys, Query, seal_command};
 
@@ -83,48 +82,32 @@ fn bench(c: &mut Criterion) {
     let me = public_key(worker.verifying_key());
     let user = chain::random_key();
     let reply = RecipientKey::generate(&mut rand::rng());
-    let q = Query::new(
-        &user,
-        &reply,
-        &me,
-        &worker_hpke.public_bytes(),
-        ID,
-        b"read",
-        Default::default(),
-    )
-    .unwrap();
+    let make = || {
+        Query::new(
+            &user,
+            &reply,
+            &me,
+            &worker_hpke.public_bytes(),
+            ID,
+            b"read",
+            Default::default(),
+        )
+        .unwrap()
+    };
+    let q = make();
     let answer = |q: &Query| {
         let (caller, input) = q.open(&me, &worker_hpke).unwrap();
         let out = e.query(&rt, &caller, &input, 1_000_000).unwrap();
-        let (height, hash) = e.position();
-        let statement = Statement {
-            worker: hex::encode(&me),
-            contract: ID.into(),
-            code_hash: e.code_hash().into(),
-            height,
-            block_hash: hash.into(),
-            state_root: e.root().into(),
-            query_hash: phalanx_types::statement::query_hash(&caller, &q.nonce.0, &input).into(),
-            answer_hash: phalanx_types::statement::answer_hash(&out.output).into(),
-        };
+        let statement = e.statement(&me, &caller, &q.nonce.0, &input, &out.output);
         Answer::new(statement, &worker, &reply.public_bytes(), &out.output).unwrap()
     };
     c.bench_function("query/answer", |bench| bench.iter(|| answer(&q)));
     let a = answer(&q);
     c.bench_function("query/user side", |bench| {
         bench.iter(|| {
-            let q = Query::new(
-                &user,
-                &reply,
-                &me,
-                &worker_hpke.public_bytes(),
-                ID,
-                b"read",
-                Default::default(),
-            )
-            .unwrap();
-            a.open(&me, &reply, &q, b"read").ok();
-            q
+            let fresh = make();
+            a.open(&me, &reply, &q, b"read").unwrap();
+            fresh
         })
     });
 

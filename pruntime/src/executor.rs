@@ -208,6 +208,30 @@ impl Executor {
         )
     }
 
+    /// The statement of a query answered at the current position: by the worker with
+    /// identity key `worker`, for the caller `caller_key` with `nonce`, of `input`
+    /// answered with `output`.
+    pub fn statement(
+        &self,
+        worker: &[u8],
+        caller_key: &[u8],
+        nonce: &[u8; 16],
+        input: &[u8],
+        output: &[u8],
+    ) -> phalanx_types::statement::Statement {
+        use phalanx_types::statement::{Statement, answer_hash, query_hash};
+        Statement {
+            worker: hex::encode(worker),
+            contract: self.id.into(),
+            code_hash: self.code_hash().into(),
+            height: self.height,
+            block_hash: self.block_hash.into(),
+            state_root: self.root.into(),
+            query_hash: query_hash(caller_key, nonce, input).into(),
+            answer_hash: answer_hash(output).into(),
+        }
+    }
+
     fn checkpoint_key(&self, epoch: Epoch) -> Result<SealingKey, SealError> {
         let keys = self.keys.get(&epoch).ok_or(SealError::Seal)?;
         SealingKey::derive(

@@ -28,7 +28,6 @@ use phalanx_release::envelope::RecipientKey;
 use phalanx_release::gatekeeper::ReleaseRequest;
 use phalanx_release::release::{WorkerRuntimeData, contract_key_id};
 use phalanx_threshold::derive::KeyId;
-use phalanx_types::statement::Statement;
 use phalanx_types::{Epoch, TenantId};
 use sha2::Digest as _;
 use std::collections::BTreeMap;
@@ -627,7 +626,7 @@ impl Worker {
         let executor = executors
             .get(&q.contract.0)
             .ok_or_else(|| QueryError::UnknownContract(q.contract.to_string()))?;
-        let (height, block_hash) = executor.position();
+        let (height, _) = executor.position();
         if let Some(required) = q.min_height
             && height < required
         {
@@ -638,16 +637,7 @@ impl Worker {
         }
         let (caller, input) = q.open(&me, &self.identity.hpke)?;
         let outcome = executor.query(&self.runtime, &caller, &input, fuel)?;
-        let statement = Statement {
-            worker: hex::encode(&me),
-            contract: q.contract,
-            code_hash: executor.code_hash().into(),
-            height,
-            block_hash: block_hash.into(),
-            state_root: executor.root().into(),
-            query_hash: phalanx_types::statement::query_hash(&caller, &q.nonce.0, &input).into(),
-            answer_hash: phalanx_types::statement::answer_hash(&outcome.output).into(),
-        };
+        let statement = executor.statement(&me, &caller, &q.nonce.0, &input, &outcome.output);
         let reply = base64::engine::general_purpose::STANDARD
             .decode(&q.reply_key)
             .map_err(|_| ProtocolError::Malformed("reply key"))?;
