@@ -300,6 +300,9 @@ async fn start_gatekeepers(
     let admin_file = dir.join("admin.secret");
     let admin_secret = keyvault::app::admin_secret(&admin_file)?;
     let ledger = &registry.ledger;
+    tracing::warn!(
+        "devnet gatekeepers run outside any TEE and register without evidence (a fixed measurement): development only"
+    );
     let mut apps = Vec::new();
     let mut gatekeepers = Vec::new();
     for i in 1..=MEMBERS {
@@ -578,6 +581,10 @@ async fn pruntime_demo(
 pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
     let devnet = start(dir).await?;
     println!("{}", serde_json::to_string_pretty(&devnet.summary)?);
+    eprintln!(
+        "phalanx devnet: the pRuntime's signed answer is in {}: its statement is signed by the worker's identity key ({}, registered on the registry) and names SHA-256 hashes of plaintext_query and plaintext_answer; the exact bytes are in docs/ARCHITECTURE.md, \"The answer statement\"",
+        devnet.summary.answer_file, devnet.summary.pruntime_identity
+    );
     if !once {
         eprintln!("phalanx devnet: running; Ctrl-C (or SIGTERM) to stop");
         phalanx_types::shutdown::signal().await;

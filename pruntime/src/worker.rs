@@ -217,7 +217,8 @@ pub struct Worker {
     attested: Mutex<Attested>,
     runtime: Runtime,
     registry: LightClient,
-    follower: tokio::sync::Mutex<LightClient>,
+    /// The worker's own light client and the verified blocks not yet applied.
+    follower: tokio::sync::Mutex<(LightClient, std::collections::VecDeque<Block>)>,
     executors: RwLock<BTreeMap<[u8; 32], Executor>>,
     /// Per contract: the checkpoint's (height, block hash) still to be checked against
     /// the chain.
@@ -296,9 +297,9 @@ impl Worker {
             Identity::load_or_create(&sealing, &config.data_dir.join("identity.sealed"))?;
         let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
         let worker = Arc::new(Self {
-            follower: tokio::sync::Mutex::new(LightClient::pinned(
-                &config.registry_url,
-                config.genesis,
+            follower: tokio::sync::Mutex::new((
+                LightClient::pinned(&config.registry_url, config.genesis),
+                std::collections::VecDeque::new(),
             )),
             runtime: Runtime::new(config.limits),
             config,
@@ -472,16 +473,21 @@ impl Worker {
 
     /// Follows the chain once: fetches and verifies new blocks, fetches keys commands
     /// need, applies the blocks to every served contract. Returns the blocks applied.
+    /// Verified blocks wait in a queue until every served contract has applied them:
+    /// a block whose commands need keys the gatekeepers do not give now stays queued
+    /// and is retried, never skipped (the follower will not serve it again).
     pub async fn step(&self) -> Result<usize, WorkerError> {
-        let mut blocks = Vec::new();
-        let state = {
-            let follower = self.follower.lock().await;
-            follower.sync_blocks(|b| blocks.push(b.clone())).await?
-        };
-        for block in &blocks {
+        let mut follower = self.follower.lock().await;
+        let (client, pending) = &mut *follower;
+        let state = client.sync_blocks(|b| pending.push_back(b.clone())).await?;
+        let mut applied = 0;
+        while let Some(block) = pending.front() {
+            // Applying twice is harmless: executors ignore blocks they have.
             self.apply(&state, block).await?;
+            pending.pop_front();
+            applied += 1;
         }
-        Ok(blocks.len())
+        Ok(applied)
     }
 
     async fn apply(&self, state: &State, block: &Block) -> Result<(), WorkerError> {
