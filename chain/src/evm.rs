@@ -206,15 +206,26 @@ impl EvmRegistry {
     }
 }
 
-/// Sends a contract call and waits for its receipt; a revert becomes its rule.
+/// Sends a contract call and waits for its receipt; a revert becomes its rule. The
+/// gas limit is the node's estimate plus a fifth: an exact estimate leaves the P256VERIFY
+/// precompile call (given 63/64 of what remains) no margin, and a transaction that
+/// passed estimation could still run out in the block.
 macro_rules! transact {
     ($tx:expr, $call:expr) => {{
-        let pending = $call.send().await.map_err(|e| rule($tx, &e))?;
+        let call = $call;
+        let gas = call.estimate_gas().await.map_err(|e| rule($tx, &e))?;
+        let pending = call
+            .gas(gas.saturating_add(gas / 5))
+            .send()
+            .await
+            .map_err(|e| rule($tx, &e))?;
         let receipt = pending.get_receipt().await.map_err(backend)?;
         if !receipt.status() {
             return Err(RegistryError::Backend(format!(
-                "{}: transaction reverted",
-                $tx
+                "{}: transaction reverted (gas used {} of {})",
+                $tx,
+                receipt.gas_used,
+                gas.saturating_add(gas / 5)
             )));
         }
         receipt
