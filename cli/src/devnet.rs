@@ -20,7 +20,8 @@
 //!
 //! 5. A pRuntime worker (`<dir>/pruntime`, simulated TEE, MRENCLAVE = SHA-256 of this
 //!    binary, allowed by the devnet's attestation policy, registry and gatekeepers for
-//!    contract keys): it boots, registers, serves the example counter contract (deployed
+//!    contract keys; a simulated TD with MRTD [`PRUNTIME_MR_TD`] is allowed too, for
+//!    workers started with `--tee tdx`): it boots, registers, serves the example counter contract (deployed
 //!    by the devnet's user account in `<dir>/chain/user.key`), follows the registry;
 //!    the devnet sends it a sealed command through the registry and a signed sealed
 //!    query, and writes the signed answer with its plaintext query and answer to
@@ -126,6 +127,21 @@ pub struct Summary {
 /// The example contract the devnet deploys (the guest crate's committed build).
 pub const COUNTER_WASM: &[u8] = include_bytes!("../../pruntime/guest/wasm/counter.wasm");
 
+/// MRTD of the devnet's simulated TDX pRuntime (a worker started with `--tee tdx`
+/// against a configfs-tsm that answers with the devnet's simulated TDX quotes).
+pub const PRUNTIME_MR_TD: [u8; 48] = [0x7d; 48];
+
+/// The TEE identity of a simulated TD with MRTD `mr_td` (everything else zero).
+pub fn pruntime_td(mr_td: [u8; 48]) -> keyvault::tenant::TeeIdentity {
+    keyvault::tenant::TeeIdentity::Tdx {
+        mr_td,
+        rtmr: [[0; 48]; 4],
+        mr_config_id: [0; 48],
+        mr_owner: [0; 48],
+        mr_owner_config: [0; 48],
+    }
+}
+
 /// The devnet pRuntime's TEE identity, for MRENCLAVE `mr_enclave`.
 pub fn pruntime_tenant(mr_enclave: [u8; 32]) -> keyvault::tenant::TeeIdentity {
     keyvault::tenant::TeeIdentity::Sgx {
@@ -164,9 +180,10 @@ pub async fn attestation(
     std::fs::write(
         &policy,
         format!(
-            "# The devnet's attestation policy: the demo worker's and the pRuntime's enclaves, UpToDate only.\nid = \"devnet\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n[[sgx]]\nmr_enclave = \"{}\"\n",
+            "# The devnet's attestation policy: the demo worker's and the pRuntime's enclaves, and the pRuntime's TD, UpToDate only.\nid = \"devnet\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n[[sgx]]\nmr_enclave = \"{}\"\n[[tdx]]\nmr_td = \"{}\"\n",
             hex::encode(DEMO_MR_ENCLAVE),
             hex::encode(pruntime_mr_enclave()?),
+            hex::encode(PRUNTIME_MR_TD),
         ),
     )?;
     let mut config = Config {
@@ -197,7 +214,10 @@ pub async fn attestation(
             issuer: Some(format!("http://{rest_addr}")),
             trust_roots: vec!["sim".into()],
             attestation_policies: vec!["devnet".into()],
-            contract_runtimes: vec![pruntime_tenant(pruntime_mr_enclave()?).tenant_id()],
+            contract_runtimes: vec![
+                pruntime_tenant(pruntime_mr_enclave()?).tenant_id(),
+                pruntime_td(PRUNTIME_MR_TD).tenant_id(),
+            ],
             ..ReleasePolicy::default()
         },
         sim,
@@ -254,6 +274,7 @@ async fn start_registry(dir: &Path, stop: &Stop) -> anyhow::Result<DevRegistry> 
         demo_tenant().digest(),
         GATEKEEPER_MEASUREMENT,
         pruntime_tenant(pruntime_mr_enclave()?).digest(),
+        pruntime_td(PRUNTIME_MR_TD).digest(),
     ] {
         if !ledger
             .allowed_measurements()

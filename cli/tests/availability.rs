@@ -42,14 +42,6 @@ impl Proc {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `phalanx devnet --dir D`, serving; its summary (printed once it is up).
 // The child is waited for by `Proc`'s drop, also when the devnet exits early.
 #[allow(clippy::zombie_processes)]
@@ -83,9 +75,16 @@ struct Worker {
 
 /// `phalanx pruntime` serving the devnet's contract, logging to `<data>.log`.
 fn worker(root: &Path, name: &str, summary: &serde_json::Value) -> Worker {
+    let sim = root.join("devnet/attestation/sim/sim.json");
+    worker_with(root, name, summary, &["--sim-pki", sim.to_str().unwrap()])
+}
+
+/// The same with other TEE flags.
+fn worker_with(root: &Path, name: &str, summary: &serde_json::Value, tee: &[&str]) -> Worker {
     let data = root.join(name);
     let log = root.join(format!("{name}.log"));
-    let port = free_port();
+    // A restarted worker appends to its log: only what it writes from now on counts.
+    let seen = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let s = |k: &str| summary[k].as_str().unwrap().to_owned();
     let child = Command::new(env!("CARGO_BIN_EXE_phalanx"))
         .args([
@@ -103,12 +102,9 @@ fn worker(root: &Path, name: &str, summary: &serde_json::Value) -> Worker {
             "--contract",
             &s("contract"),
             "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--sim-pki",
-            root.join("devnet/attestation/sim/sim.json")
-                .to_str()
-                .unwrap(),
+            "127.0.0.1:0",
         ])
+        .args(tee)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(
@@ -120,11 +116,31 @@ fn worker(root: &Path, name: &str, summary: &serde_json::Value) -> Worker {
         )
         .spawn()
         .unwrap();
-    Worker {
-        proc: Proc(child),
-        url: format!("http://127.0.0.1:{port}"),
-        log,
-    }
+    // Booted once it logs where it listens (the port is the kernel's choice, so
+    // workers of tests running side by side never share one); or it exited.
+    let mut proc = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let url = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let text = text.get(seen..).unwrap_or_default();
+        if let Some(at) = text.rfind("serving queries listen=") {
+            let addr = text[at + "serving queries listen=".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned();
+            break format!("http://{addr}");
+        }
+        if proc.0.try_wait().unwrap().is_some() {
+            break String::new();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "worker {name} did not boot: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Worker { proc, url, log }
 }
 
 async fn info(url: &str) -> Option<pruntime::worker::Info> {
@@ -443,4 +459,73 @@ async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u
     assert_eq!(got, 403, "{text}");
     // The worker still answers.
     assert!(info(&w.url).await.is_some());
+}
+
+/// A TDX worker: quotes from configfs-tsm (a fake tree answering with the devnet's
+/// simulated TDX quotes), no sealing key in the hardware, so its identity is sealed
+/// under a key the gatekeepers derive for its own tenant; it serves the contract, and
+/// after a restart unseals the same identity and does not register again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
+    let root = tempfile::tempdir().unwrap();
+    let (_devnet, summary) = devnet(&root.path().join("devnet"));
+    let sim = phalanx_dcap_sim::SimTee::from_json(
+        &std::fs::read_to_string(root.path().join("devnet/attestation/sim/sim.json")).unwrap(),
+    )
+    .unwrap();
+    let tsm = root.path().join("tsm");
+    let _kernel = pruntime::tee::fake::configfs_tsm(&tsm, "tdx_guest", move |rd| {
+        sim.tdx_quote(
+            &phalanx_dcap_sim::TdxTd {
+                mr_td: phalanx_cli::devnet::PRUNTIME_MR_TD,
+                ..Default::default()
+            },
+            rd,
+        )
+        .unwrap()
+    })
+    .unwrap();
+    let mut contract = [0u8; 32];
+    hex::decode_to_slice(summary["contract"].as_str().unwrap(), &mut contract).unwrap();
+    let mut genesis = [0u8; 32];
+    hex::decode_to_slice(summary["chain_genesis"].as_str().unwrap(), &mut genesis).unwrap();
+    let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
+    let tee = ["--tee", "tdx", "--tee-root", tsm.to_str().unwrap()];
+
+    let t = worker_with(root.path(), "t", &summary, &tee);
+    let first = at_height(&t, 0).await;
+    assert_eq!(first.tee, "tdx");
+    assert!(
+        !first.simulated,
+        "the TDX backend itself is real; only its kernel is faked"
+    );
+    let user = chain::random_key();
+    let h = pruntime::client::send_command(&client, &user, contract, b"bump")
+        .await
+        .unwrap();
+    at_height(&t, h).await;
+    let (_, _, out) = read(&client, &t, &user, contract).await;
+    assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
+    let listed = client
+        .sync()
+        .await
+        .unwrap()
+        .worker(&hex::decode(&first.identity_key).unwrap())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        listed.measurement,
+        phalanx_cli::devnet::pruntime_td(phalanx_cli::devnet::PRUNTIME_MR_TD)
+            .digest()
+            .to_vec()
+    );
+
+    t.proc.terminate();
+    let t2 = worker_with(root.path(), "t", &summary, &tee);
+    let again = at_height(&t2, h).await;
+    assert_eq!(again.identity_key, first.identity_key);
+    let log = std::fs::read_to_string(&t2.log).unwrap();
+    assert!(log.contains("already registered"), "{log}");
+    let (_, _, out) = read(&client, &t2, &user, contract).await;
+    assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
 }
