@@ -443,6 +443,12 @@ async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u
         assert_eq!(got, status, "{text}");
         assert!(text.contains(code), "{text}");
     }
+    // A reply key the answer cannot be sealed to: malformed, refused before any call.
+    let mut bad_reply = make(contract, Bounds::default());
+    bad_reply.reply_key = "AAAA".into();
+    let (got, text) = post(json(&bad_reply)).await;
+    assert_eq!(got, 400, "{text}");
+    assert!(text.contains("reply key"), "{text}");
     // Sealed to another worker's key (not this one's, as the registry lists it).
     let other = keyvault::envelope::RecipientKey::generate(&mut rand::rng());
     let q = Query::new(

@@ -1,8 +1,8 @@
 //! Sealing at rest: AES-256-GCM (`ring`) under a key only this worker's TEE can get,
 //! with a domain tag and what the blob is for as associated data, a random nonce per
 //! seal. Used for the worker's identity and for contract checkpoints. Files are written
-//! to a temporary name, synced and renamed, so a crash leaves the old blob or the new
-//! one, never half of one.
+//! to a temporary name, synced, renamed and the directory synced, so a crash leaves the
+//! old blob or the new one, never half of one.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use std::io::Write as _;
@@ -106,7 +106,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
         f.write_all(bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
     }
-    std::fs::rename(&tmp, path).map_err(io(path))
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    // The rename is durable only once the directory is.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
 }
 
 /// Reads `path`, `None` if it does not exist.

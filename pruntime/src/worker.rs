@@ -641,12 +641,16 @@ impl Worker {
                 required,
             });
         }
+        // The reply key first: a request the answer cannot be sealed to is malformed,
+        // and is refused before any contract code runs.
+        let reply = base64::engine::general_purpose::STANDARD
+            .decode(&q.reply_key)
+            .ok()
+            .filter(|k| k.len() == 65 && p256::PublicKey::from_sec1_bytes(k).is_ok())
+            .ok_or(ProtocolError::Malformed("reply key"))?;
         let (caller, input) = q.open(&me, &self.identity.hpke)?;
         let outcome = executor.query(&self.runtime, &caller, &input, fuel)?;
         let statement = executor.statement(&me, &caller, &q.nonce.0, &input, &outcome.output);
-        let reply = base64::engine::general_purpose::STANDARD
-            .decode(&q.reply_key)
-            .map_err(|_| ProtocolError::Malformed("reply key"))?;
         Ok(Answer::new(
             statement,
             &self.identity.signing,
