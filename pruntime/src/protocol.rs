@@ -14,8 +14,8 @@
 //!   signed [`Statement`] (format in [`phalanx_types::statement`]).
 
 use base64::Engine as _;
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{Signature, SigningKey};
 use phalanx_release::envelope::{self, RecipientKey, Sealed};
 use phalanx_types::hex::Hex;
 use phalanx_types::statement::Statement;
@@ -272,12 +272,11 @@ impl Query {
         worker_hpke: &RecipientKey,
     ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), ProtocolError> {
         let caller = unb64(&self.caller_key, "caller key")?;
-        let key = VerifyingKey::from_sec1_bytes(&caller)
-            .map_err(|_| ProtocolError::Malformed("caller key"))?;
-        let sig = Signature::from_slice(&unb64(&self.signature, "signature")?)
-            .map_err(|_| ProtocolError::Malformed("signature"))?;
-        key.verify(&self.signed_bytes(worker)?, &sig)
-            .map_err(|_| ProtocolError::BadSignature)?;
+        verify_p256(
+            &caller,
+            &self.signed_bytes(worker)?,
+            &unb64(&self.signature, "signature")?,
+        )?;
         let sealed = Sealed::from_bytes(&unb64(&self.sealed_input, "sealed input")?)
             .ok_or(ProtocolError::Malformed("sealed input"))?;
         let input = envelope::open_with_info(
@@ -378,13 +377,24 @@ pub fn verify_statement(
     if named != worker {
         return Err(ProtocolError::BadSignature);
     }
-    let key = VerifyingKey::from_sec1_bytes(worker)
-        .map_err(|_| ProtocolError::Malformed("worker key"))?;
-    let sig = Signature::from_slice(&unb64(signature, "signature")?)
-        .map_err(|_| ProtocolError::Malformed("signature"))?;
     let bytes = statement
         .signed_bytes()
         .map_err(|_| ProtocolError::Malformed("statement"))?;
-    key.verify(&bytes, &sig)
-        .map_err(|_| ProtocolError::BadSignature)
+    verify_p256(worker, &bytes, &unb64(signature, "signature")?)
+}
+
+/// ECDSA P-256 / SHA-256 (`r ‖ s`) under a SEC1 key, verified with `ring` (about five
+/// times faster here than the pure-Rust `p256`, which only parses and decompresses the
+/// key).
+fn verify_p256(key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), ProtocolError> {
+    use p256::elliptic_curve::sec1::ToSec1Point as _;
+    let point = p256::PublicKey::from_sec1_bytes(key)
+        .map_err(|_| ProtocolError::Malformed("public key"))?
+        .to_sec1_point(false);
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_FIXED,
+        point.as_bytes(),
+    )
+    .verify(message, signature)
+    .map_err(|_| ProtocolError::BadSignature)
 }
