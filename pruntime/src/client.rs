@@ -29,7 +29,10 @@ pub enum ClientError {
 
 /// Seals `input` to contract `contract`'s newest published key and submits it as
 /// `user`; the height that orders it. The envelope binds the user's account and the
-/// sequence number this transaction carries.
+/// sequence number this transaction carries, read from the registry just before
+/// signing: an account that submits two transactions at once can have one refused by
+/// the registry (a stale sequence number), never one ordered but sealed for another
+/// number — a command that does not open is skipped by the workers.
 pub async fn send_command(
     registry: &LightClient,
     user: &SigningKey,
