@@ -42,11 +42,13 @@ pub enum ProtocolError {
     Seal,
 }
 
-fn b64(b: &[u8]) -> String {
+/// Standard base64, the encoding of binary fields in the JSON messages.
+pub(crate) fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-fn unb64(s: &str, field: &'static str) -> Result<Vec<u8>, ProtocolError> {
+/// Parses [`b64`]; a failure names the field.
+pub(crate) fn unb64(s: &str, field: &'static str) -> Result<Vec<u8>, ProtocolError> {
     base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(|_| ProtocolError::Malformed(field))

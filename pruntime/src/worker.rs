@@ -13,7 +13,7 @@
 //! derives other keys than the registry lists refuses to serve and says so.
 
 use crate::executor::{CheckpointError, Executor};
-use crate::protocol::{Answer, ContractKeys, ProtocolError, Query};
+use crate::protocol::{Answer, ContractKeys, ProtocolError, Query, b64, unb64};
 use crate::seal::{SealError, SealingKey, read_optional, write_atomic};
 use crate::tee::{Tee, TeeError};
 use base64::Engine as _;
@@ -262,10 +262,6 @@ pub struct ContractInfo {
     pub height: u64,
     /// The state root after it (hex).
     pub state_root: String,
-}
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 impl Worker {
@@ -643,8 +639,7 @@ impl Worker {
         }
         // The reply key first: a request the answer cannot be sealed to is malformed,
         // and is refused before any contract code runs.
-        let reply = base64::engine::general_purpose::STANDARD
-            .decode(&q.reply_key)
+        let reply = unb64(&q.reply_key, "reply key")
             .ok()
             .filter(|k| k.len() == 65 && p256::PublicKey::from_sec1_bytes(k).is_ok())
             .ok_or(ProtocolError::Malformed("reply key"))?;

@@ -55,20 +55,28 @@ pub struct Statement {
 }
 
 impl Statement {
-    /// The bytes the worker signs.
+    /// The bytes the worker signs ([`Codec::encode`], after checking the worker key).
     pub fn signed_bytes(&self) -> Result<Vec<u8>, DecodeError> {
         let worker = self.worker_key()?;
         let mut w = Writer::default();
+        self.put(&mut w, &worker);
+        Ok(w.0)
+    }
+
+    fn put(&self, w: &mut Writer, worker: &[u8]) {
         w.raw(tag::ANSWER_STATEMENT);
-        w.bytes(&worker);
+        w.bytes(worker);
         w.raw(&self.contract.0);
         w.raw(&self.code_hash.0);
         w.u64(self.height);
-        w.raw(&self.block_hash.0);
-        w.raw(&self.state_root.0);
-        w.raw(&self.query_hash.0);
-        w.raw(&self.answer_hash.0);
-        Ok(w.0)
+        for h in [
+            &self.block_hash,
+            &self.state_root,
+            &self.query_hash,
+            &self.answer_hash,
+        ] {
+            w.raw(&h.0);
+        }
     }
 
     /// The worker's identity key bytes.
@@ -89,23 +97,10 @@ impl Codec for Statement {
     const NAME: &'static str = "statement";
     type Error = DecodeError;
 
-    /// The signed bytes without the tag's check (an unencodable worker key writes
-    /// nothing for it and fails to decode).
+    /// The signed bytes (an unusable worker key writes an empty one, which does not
+    /// decode: use [`Statement::signed_bytes`] to be told).
     fn encode(&self, w: &mut Writer) {
-        w.raw(tag::ANSWER_STATEMENT);
-        w.bytes(&self.worker_key().unwrap_or_default());
-        for h in [&self.contract, &self.code_hash] {
-            w.raw(&h.0);
-        }
-        w.u64(self.height);
-        for h in [
-            &self.block_hash,
-            &self.state_root,
-            &self.query_hash,
-            &self.answer_hash,
-        ] {
-            w.raw(&h.0);
-        }
+        self.put(w, &self.worker_key().unwrap_or_default());
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
