@@ -50,6 +50,9 @@ pub enum TeeError {
     /// The interface answered something unusable (named).
     #[error("unusable answer from the TEE: {0}")]
     Unusable(&'static str),
+    /// The simulated TEE's sealing key file could not be made or read.
+    #[error(transparent)]
+    Secret(#[from] phalanx_types::secret_file::SecretFileError),
     /// The simulated PKI failed.
     #[error("simulated TEE: {0}")]
     Sim(#[from] phalanx_dcap_sim::SimError),
@@ -119,12 +122,17 @@ impl SimTee {
     }
 }
 
-/// SHA-256 of the running executable: the simulated MRENCLAVE of this build.
+/// SHA-256 of the running executable: the simulated MRENCLAVE of this build. Hashed
+/// once per process (a debug binary is over 100 MB and does not change while it runs).
 pub fn own_measurement() -> Result<[u8; 32], TeeError> {
     use sha2::Digest as _;
+    static MEASUREMENT: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    if let Some(m) = MEASUREMENT.get() {
+        return Ok(*m);
+    }
     let exe = std::env::current_exe().map_err(io(Path::new("/proc/self/exe")))?;
     let bytes = std::fs::read(&exe).map_err(io(&exe))?;
-    Ok(sha2::Sha256::digest(bytes).into())
+    Ok(*MEASUREMENT.get_or_init(|| sha2::Sha256::digest(bytes).into()))
 }
 
 impl Tee for SimTee {
@@ -139,15 +147,9 @@ impl Tee for SimTee {
         if !path.exists() {
             let mut key = Zeroizing::new([0u8; 32]);
             rand::fill(&mut key[..]);
-            phalanx_types::secret_file::create(path, &key[..]).map_err(|e| TeeError::Io {
-                path: path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            phalanx_types::secret_file::create(path, &key[..])?;
         }
-        let raw = phalanx_types::secret_file::read(path).map_err(|e| TeeError::Io {
-            path: path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let raw = phalanx_types::secret_file::read(path)?;
         let key: [u8; 32] = raw
             .as_slice()
             .try_into()
