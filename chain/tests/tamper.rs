@@ -364,3 +364,67 @@ async fn a_corrupt_checkpoint_is_refused() {
         assert!(e.to_string().contains("not a checkpoint"), "{e}");
     }
 }
+
+/// The contract transactions' bytes: each round-trips; every truncation, a module or
+/// command one byte over its bound, and trailing bytes are refused by the decoder; a
+/// flipped bit in the signed body fails the signature.
+#[test]
+fn contract_transactions_decode_strictly() {
+    use chain::types::{Command, ContractKey, MAX_CODE, MAX_COMMAND};
+    use phalanx_types::Epoch;
+    use phalanx_types::codec::DecodeError;
+    let key = chain::random_key();
+    let chain_id = [5; 32];
+    let txs = [
+        Tx::DeployContract {
+            code: vec![0xab; 100],
+            salt: [1; 32],
+        },
+        Tx::PublishContractKey(ContractKey {
+            contract: [2; 32],
+            epoch: Epoch(3),
+            encryption_key: vec![4; 65],
+            signing_key: vec![2; 33],
+            published_by: Vec::new(),
+            published_at: 0,
+        }),
+        Tx::Command(Command {
+            contract: [2; 32],
+            epoch: Epoch(3),
+            ciphertext: vec![6; 200],
+        }),
+    ];
+    for tx in txs {
+        let signed = SignedTx::sign(&key, &chain_id, 0, tx);
+        let b = signed.encode();
+        assert_eq!(SignedTx::decode(&b).unwrap(), signed);
+        assert!(signed.verify(&chain_id));
+        for cut in 0..b.len() {
+            assert!(SignedTx::decode(&b[..cut]).is_err(), "cut {cut}");
+        }
+        assert!(SignedTx::decode(&[b.clone(), vec![0]].concat()).is_err());
+        // A flipped bit after the signer and nonce (in the transaction itself).
+        let mut flipped = b.clone();
+        flipped[4 + 33 + 8 + 40] ^= 1;
+        if let Ok(t) = SignedTx::decode(&flipped) {
+            assert!(!t.verify(&chain_id));
+        }
+    }
+    let over =
+        |tx: Tx| SignedTx::decode(&SignedTx::sign(&key, &chain_id, 0, tx).encode()).unwrap_err();
+    assert!(matches!(
+        over(Tx::DeployContract {
+            code: vec![0; MAX_CODE + 1],
+            salt: [0; 32]
+        }),
+        DecodeError::TooLong { .. }
+    ));
+    assert!(matches!(
+        over(Tx::Command(Command {
+            contract: [0; 32],
+            epoch: Epoch(0),
+            ciphertext: vec![0; MAX_COMMAND + 1],
+        })),
+        DecodeError::TooLong { .. }
+    ));
+}
