@@ -10,11 +10,14 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so*
 fi
 # rocksdb itself is C++.
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+# The pRuntime availability tests stop workers with SIGTERM through `kill` (procps,
+# missing from minimal images).
+type -P kill >/dev/null 2>&1 || need+=(procps)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
-echo "Installing ${need[*]} (Debian packages): rocksdb's C++ and its bindgen bindings need them; one time only." >&2
+echo "Installing ${need[*]} (Debian packages): rocksdb's C++ and its bindgen bindings, and the tests, need them; one time only." >&2
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 if ! command -v apt-get >/dev/null 2>&1; then
