@@ -2,11 +2,9 @@
 //! boot (attest, register, fetch the served contracts' keys), follow the registry and
 //! answer queries over HTTP until Ctrl-C or SIGTERM, then seal checkpoints.
 
-use crate::tee::{GramineTee, SimTee, TdxTee, Tee};
 use crate::worker::{Worker, WorkerConfig};
 use anyhow::Context as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Which TEE backend.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -80,25 +78,17 @@ fn hex32(s: &str, what: &str) -> anyhow::Result<[u8; 32]> {
 
 /// Runs the worker until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let tee: Arc<dyn Tee> = match args.tee {
-        Backend::Sim => {
-            let path = args
-                .sim_pki
-                .context("--sim-pki is required with --tee sim")?;
-            let sim = phalanx_dcap_sim::SimTee::from_json(&std::fs::read_to_string(&path)?)?;
-            let mr = match &args.mr_enclave {
-                Some(h) => hex32(h, "--mr-enclave")?,
-                None => crate::tee::own_measurement()?,
-            };
-            Arc::new(SimTee::new(sim, mr, &args.data_dir.join("sim-sealing.key")))
-        }
-        Backend::Tdx => Arc::new(TdxTee::new(
-            &args.tee_root.unwrap_or_else(|| TdxTee::ROOT.into()),
-        )),
-        Backend::SgxGramine => Arc::new(GramineTee::new(
-            &args.tee_root.unwrap_or_else(|| GramineTee::ROOT.into()),
-        )),
+    let settings = crate::tee::Settings {
+        backend: match args.tee {
+            Backend::Sim => crate::tee::Backend::Sim,
+            Backend::Tdx => crate::tee::Backend::Tdx,
+            Backend::SgxGramine => crate::tee::Backend::SgxGramine,
+        },
+        root: args.tee_root,
+        sim_pki: args.sim_pki,
+        mr_enclave: args.mr_enclave,
     };
+    let tee = settings.open(&args.data_dir.join("sim-sealing.key"))?;
     let mut config = WorkerConfig::new(
         args.data_dir,
         args.attestation_url,

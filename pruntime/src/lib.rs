@@ -3,8 +3,9 @@
 //! pRuntime, the worker of Phalanx (after Phala's): it runs confidential contracts
 //! inside a TEE, follows the registry, keeps its state sealed and signs what it answers.
 //!
-//! - [`tee`]: the TEE backends behind one trait: `sim` (default), `tdx` (configfs-tsm),
-//!   `sgx-gramine` (`/dev/attestation`), with fake trees for tests.
+//! - [`tee`] (the crate `phalanx-tee`, shared with the gatekeepers): the TEE backends
+//!   behind one trait: `sim` (default), `tdx` (configfs-tsm), `sgx-gramine`
+//!   (`/dev/attestation`), with fake trees for tests; attestation against the service.
 //! - [`seal`]: AES-256-GCM sealing at rest (identity, checkpoints), atomic files.
 //! - [`protocol`]: contract keys, sealed commands, signed sealed queries, sealed answers
 //!   with the worker's signed [`phalanx_types::statement::Statement`].
@@ -28,7 +29,10 @@ pub mod client;
 pub mod cmd;
 pub mod executor;
 pub mod protocol;
-pub mod seal;
 pub mod server;
-pub mod tee;
 pub mod worker;
+
+/// The TEE backends, sealing and attestation, shared with the gatekeepers.
+pub use phalanx_tee as tee;
+/// Sealing at rest (identity, checkpoints).
+pub use phalanx_tee::seal;

@@ -13,10 +13,10 @@
 //! derives other keys than the registry lists refuses to serve and says so.
 
 use crate::executor::{CheckpointError, Executor};
-use crate::protocol::{Answer, ContractKeys, ProtocolError, Query, b64, unb64};
+use crate::protocol::{Answer, ContractKeys, ProtocolError, Query, unb64};
 use crate::seal::{SealError, SealingKey, read_optional, write_atomic};
+use crate::tee::attest::{AttestError, Attested, Service};
 use crate::tee::{Tee, TeeError};
-use base64::Engine as _;
 use chain::grpc::LightClient;
 use chain::registry::{ContractRegistry as _, Registry as _, RegistryError};
 use chain::state::State;
@@ -28,12 +28,12 @@ use phalanx_release::envelope::RecipientKey;
 use phalanx_release::gatekeeper::ReleaseRequest;
 use phalanx_release::release::{WorkerRuntimeData, contract_key_id};
 use phalanx_threshold::derive::KeyId;
-use phalanx_types::{Epoch, TenantId};
+use phalanx_types::Epoch;
 use sha2::Digest as _;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// A chain position: a block's height and hash.
@@ -98,8 +98,8 @@ pub enum WorkerError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     /// The attestation service failed or refused (its answer, without secrets).
-    #[error("attestation: {0}")]
-    Attestation(String),
+    #[error(transparent)]
+    Attestation(#[from] AttestError),
     /// The gatekeepers did not release a key.
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -192,14 +192,6 @@ impl Identity {
             hpke_public_key: self.hpke.public_bytes(),
         }
     }
-}
-
-/// An attestation token and what it says about this worker.
-#[derive(Debug, Clone)]
-struct Attested {
-    token: String,
-    tenant: TenantId,
-    at: Instant,
 }
 
 /// Tokens older than this are renewed before a key fetch (gatekeepers take tokens up
@@ -692,80 +684,19 @@ async fn fetch_secret(
     Ok(Zeroizing::new(*fetched.key.expose()))
 }
 
-/// Nonce → quote over (nonce, runtime data) → token, and this worker's tenant from the
-/// token's claims (checked against the service's published keys).
+/// Attests `identity` (its runtime data bound in the quote).
 async fn attest(
     config: &WorkerConfig,
     tee: &dyn Tee,
     identity: &Identity,
     http: &reqwest::Client,
 ) -> Result<Attested, WorkerError> {
-    let base = config.attestation_url.trim_end_matches('/');
-    let fail =
-        |what: &str, e: &dyn std::fmt::Display| WorkerError::Attestation(format!("{what}: {e}"));
-    let json = |r: reqwest::Response| async move {
-        let status = r.status();
-        let body: serde_json::Value = r.json().await.map_err(|e| fail("answer", &e))?;
-        if !status.is_success() {
-            return Err(WorkerError::Attestation(format!("{status}: {body}")));
-        }
-        Ok(body)
+    let service = Service {
+        url: config.attestation_url.clone(),
+        policy: config.attestation_policy.clone(),
     };
-    let field = |v: &serde_json::Value, name: &'static str| -> Result<String, WorkerError> {
-        v.get(name)
-            .and_then(|x| x.as_str())
-            .map(str::to_owned)
-            .ok_or_else(|| WorkerError::Attestation(format!("no {name} in the answer")))
-    };
-    let nonce = field(
-        &json(
-            http.post(format!("{base}/v1/nonce"))
-                .send()
-                .await
-                .map_err(|e| fail("nonce", &e))?,
-        )
-        .await?,
-        "nonce",
-    )?;
-    let nonce_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&nonce)
-        .map_err(|e| fail("nonce", &e))?;
     let rd = identity.runtime_data().encode();
-    let quote = tee.quote(&phalanx_ear::report_data(&nonce_bytes, &rd))?;
-    let body = json(
-        http.post(format!("{base}/v1/attest"))
-            .json(&serde_json::json!({
-                "tee": tee.kind().as_str(),
-                "quote": b64(&quote),
-                "runtime_data": b64(&rd),
-                "nonce": nonce,
-                "policy": config.attestation_policy,
-            }))
-            .send()
-            .await
-            .map_err(|e| fail("attest", &e))?,
-    )
-    .await?;
-    let token = field(&body, "token")?;
-    let jwks = http
-        .get(format!("{base}/.well-known/jwks.json"))
-        .send()
-        .await
-        .map_err(|e| fail("jwks", &e))?
-        .text()
-        .await
-        .map_err(|e| fail("jwks", &e))?;
-    let jwks = phalanx_ear::Jwks::from_json(&jwks).map_err(|e| fail("jwks", &e))?;
-    let claims = phalanx_ear::verify_token(&token, &jwks).map_err(|e| fail("token", &e))?;
-    let (_, sub) = claims
-        .only_submodule()
-        .ok_or_else(|| WorkerError::Attestation("the token has no single TEE submodule".into()))?;
-    let (identity_of, _) = phalanx_release::release::identity_of(&sub.evidence);
-    Ok(Attested {
-        token,
-        tenant: identity_of.tenant_id(),
-        at: Instant::now(),
-    })
+    Ok(crate::tee::attest::attest(http, &service, tee, &rd).await?)
 }
 
 /// TDX has no sealing key: one is derived by the gatekeepers under the worker's own

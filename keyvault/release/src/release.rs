@@ -107,6 +107,15 @@ pub enum ReleaseError {
     /// A service TD is bound to the TD and can read its state.
     #[error("TDs with a bound service TD never receive keys")]
     ServiceTdBound,
+    /// The token is not the one whose hash the registry holds for this process.
+    #[error("the attestation token is not the one registered for this identity")]
+    NotRegisteredToken,
+    /// The token's TEE identity is not the measurement the registry lists.
+    #[error("the attested TEE identity (tenant {attested}) is not the registered measurement")]
+    MeasurementNotRegistered {
+        /// The tenant the token's evidence hashes to.
+        attested: TenantId,
+    },
     /// The worker may not derive under this tenant.
     #[error("tenant {tenant_of_worker} may not derive keys of tenant {tenant:?}")]
     KeyIdNotAllowed {
@@ -438,6 +447,72 @@ pub fn authorize(
         token_expires: claims.exp,
         contract,
     })
+}
+
+/// What the registry holds for a registered process (a worker or a gatekeeper).
+#[derive(Debug, Clone, Copy)]
+pub struct Registered<'a> {
+    /// Its identity key (SEC1).
+    pub identity_key: &'a [u8],
+    /// Its HPKE key (empty for a gatekeeper).
+    pub hpke_key: &'a [u8],
+    /// Its measurement: the 32-byte tenant digest of its TEE identity.
+    pub measurement: &'a [u8],
+    /// SHA-256 of the attestation token it registered with.
+    pub attestation_hash: &'a [u8; 32],
+}
+
+/// Checks that a registration is backed by evidence: `token` is the one whose hash the
+/// registry holds, it verifies under `jwks`, its appraisal and trust root are accepted by
+/// `policy` (as for a release), it carries one TEE submodule whose runtime data hash is
+/// that of [`WorkerRuntimeData`] `{identity key, HPKE key}` as registered, the TEE is
+/// neither debug nor bound to a service TD, and its identity hashes to the registered
+/// measurement.
+///
+/// This proves that the registered identity key was made inside a TEE with that
+/// measurement (only such a TEE puts that key in its report data). Expiry and age are
+/// not checked: the token is evidence of how the key was made, fixed when the registry
+/// took its hash; a gatekeeper re-registers when its evidence changes.
+pub fn check_registration(
+    token: &str,
+    jwks: &Jwks,
+    registered: Registered<'_>,
+    policy: &ReleasePolicy,
+) -> Result<(phalanx_ear::TeeType, String), ReleaseError> {
+    use sha2::Digest as _;
+    let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+    if !ct_eq(&hash, registered.attestation_hash) {
+        return Err(ReleaseError::NotRegisteredToken);
+    }
+    let claims = phalanx_ear::verify_token(token, jwks)?;
+    check_appraisal(&claims, policy)?;
+    let Some((tee, sub)) = claims.only_submodule() else {
+        return Err(ReleaseError::NotOneSubmodule);
+    };
+    if tee != sub.evidence.measurements.tee().as_str() {
+        return Err(ReleaseError::NotOneSubmodule);
+    }
+    let runtime_data = WorkerRuntimeData {
+        identity_key: registered.identity_key.to_vec(),
+        hpke_public_key: registered.hpke_key.to_vec(),
+    }
+    .encode();
+    let expected = phalanx_ear::runtime_data_hash(&runtime_data);
+    if !ct_eq(expected.as_bytes(), sub.runtime_data_hash.as_bytes()) {
+        return Err(ReleaseError::RuntimeDataMismatch);
+    }
+    if sub.evidence.debug {
+        return Err(ReleaseError::DebugTee);
+    }
+    if sub.evidence.service_td {
+        return Err(ReleaseError::ServiceTdBound);
+    }
+    let (identity, measurement) = identity_of(&sub.evidence);
+    let tenant = identity.tenant_id();
+    if tenant.as_bytes().as_slice() != registered.measurement {
+        return Err(ReleaseError::MeasurementNotRegistered { attested: tenant });
+    }
+    Ok((sub.evidence.measurements.tee(), measurement))
 }
 
 /// Equality that does not stop at the first difference (the hash is public, but the

@@ -11,7 +11,7 @@
 
 use phalanx_dcap::quote::{Body, Quote};
 use phalanx_dcap_sim::{SimConfig, SimTee as SimPki, TdxTd};
-use pruntime::tee::{GramineTee, SimTee, TdxTee, Tee, TeeError, TeeKind, fake};
+use phalanx_tee::{GramineTee, SimTee, TdxTee, Tee, TeeError, TeeKind, fake};
 use std::sync::Arc;
 
 fn pki() -> Arc<SimPki> {
@@ -173,5 +173,5 @@ fn sim_quotes_carry_the_configured_enclave_and_the_key_file_is_stable() {
         .mode();
     assert_eq!(mode & 0o077, 0);
     // The default measurement is this binary's hash.
-    assert_ne!(pruntime::tee::own_measurement().unwrap(), [0; 32]);
+    assert_ne!(phalanx_tee::own_measurement().unwrap(), [0; 32]);
 }

@@ -1,20 +1,28 @@
-//! TEE backends behind one trait, [`Tee`]: a quote over 64 bytes of report data, the
-//! measurement the registry allow-lists, and a sealing key where the hardware has one.
+//! # phalanx-tee
+//!
+//! The TEE side of every attested Phalanx process — pRuntime workers and gatekeepers
+//! alike: the backends behind one trait, [`Tee`] (a quote over 64 bytes of report data,
+//! the measurement the registry allow-lists, a sealing key where the hardware has one),
+//! sealing at rest ([`seal`]) and attestation against the service ([`attest`]).
 //!
 //! - [`SimTee`] (the default; dev and tests): SGX quotes from the simulated Intel PKI
-//!   (`phalanx-dcap-sim`). MRENCLAVE is the SHA-256 of the running pRuntime binary unless
-//!   configured; the sealing key is a 0600 key file next to the worker's state.
+//!   (`phalanx-dcap-sim`). MRENCLAVE is the SHA-256 of the running binary unless
+//!   configured; the sealing key is a 0600 key file next to the process's state.
 //! - [`TdxTee`]: Linux configfs-tsm (`<root>/<entry>/{inblob,outblob,provider,generation}`,
 //!   root `/sys/kernel/config/tsm/report`). It checks that `provider` is `tdx_guest` and
 //!   that `generation` moved by exactly our one write, so a concurrent writer to the same
 //!   entry is caught instead of answered with someone else's quote. TDX has no sealing
-//!   key: the worker derives one from the gatekeepers under its own tenant.
+//!   key: a worker derives one from the gatekeepers under its own tenant; a gatekeeper
+//!   cannot (it would need its own committee), so gatekeepers run on SGX or sim.
 //! - [`GramineTee`]: Gramine's `/dev/attestation` (`attestation_type` must be `dcap`,
 //!   `user_report_data` written, `quote` read; the sealing key is
 //!   `keys/_sgx_mrenclave`, bound to the enclave's measurement).
 //!
 //! The roots are configurable, so the TDX and Gramine backends are tested against
-//! [`fake`] trees that behave like the kernel and Gramine.
+//! [`fake`] trees that behave like the kernel and Gramine (`tests/backends.rs`).
+
+pub mod attest;
+pub mod seal;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -95,6 +103,69 @@ pub trait Tee: Send + Sync + std::fmt::Debug {
     /// Whether this is the simulated TEE (said loudly by the worker).
     fn simulated(&self) -> bool {
         false
+    }
+}
+
+/// Which backend, as configs name it (`sim`, `tdx`, `sgx-gramine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// Simulated SGX: development only.
+    Sim,
+    /// Intel TDX through configfs-tsm.
+    Tdx,
+    /// Intel SGX under Gramine.
+    SgxGramine,
+}
+
+/// A backend and where it lives: what a process's config says about its TEE.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Which backend.
+    pub backend: Backend,
+    /// The interface's root (configfs-tsm's report dir, Gramine's `/dev/attestation`);
+    /// the real path by default.
+    #[serde(default)]
+    pub root: Option<PathBuf>,
+    /// sim: the simulated PKI (`sim.json` in the attestation service's sim dir).
+    #[serde(default)]
+    pub sim_pki: Option<PathBuf>,
+    /// sim: MRENCLAVE (64 hex characters); by default the SHA-256 of the running binary.
+    #[serde(default)]
+    pub mr_enclave: Option<String>,
+}
+
+impl Settings {
+    /// Opens the backend; the simulated one seals with the key file `sim_key_file`.
+    pub fn open(&self, sim_key_file: &Path) -> Result<std::sync::Arc<dyn Tee>, TeeError> {
+        Ok(match self.backend {
+            Backend::Sim => {
+                let path = self
+                    .sim_pki
+                    .as_deref()
+                    .ok_or(TeeError::Unusable("the sim backend needs sim_pki"))?;
+                let text = std::fs::read_to_string(path).map_err(io(path))?;
+                let sim = phalanx_dcap_sim::SimTee::from_json(&text)?;
+                let mr = match &self.mr_enclave {
+                    Some(h) => {
+                        let mut out = [0u8; 32];
+                        hex::decode_to_slice(h.trim_start_matches("0x"), &mut out).map_err(
+                            |_| TeeError::Unusable("mr_enclave must be 64 hex characters"),
+                        )?;
+                        out
+                    }
+                    None => own_measurement()?,
+                };
+                std::sync::Arc::new(SimTee::new(sim, mr, sim_key_file))
+            }
+            Backend::Tdx => std::sync::Arc::new(TdxTee::new(
+                self.root.as_deref().unwrap_or(Path::new(TdxTee::ROOT)),
+            )),
+            Backend::SgxGramine => std::sync::Arc::new(GramineTee::new(
+                self.root.as_deref().unwrap_or(Path::new(GramineTee::ROOT)),
+            )),
+        })
     }
 }
 
