@@ -63,10 +63,19 @@ use std::time::Duration;
 pub const MEMBERS: u16 = 5;
 /// Threshold.
 pub const THRESHOLD: u16 = 3;
-/// The measurement the devnet's gatekeepers register with (they run outside a TEE).
-pub const GATEKEEPER_MEASUREMENT: [u8; 32] = [0x6b; 32];
+/// MRENCLAVE of the devnet's gatekeepers (on the simulated TEE).
+pub const GATEKEEPER_MR_ENCLAVE: [u8; 32] = [0x6b; 32];
 /// MRENCLAVE of the demo worker.
 pub const DEMO_MR_ENCLAVE: [u8; 32] = [0xd3; 32];
+
+/// The devnet gatekeepers' TEE identity: its digest is the measurement they register
+/// with, from their own attestation.
+pub fn gatekeeper_tenant() -> keyvault::tenant::TeeIdentity {
+    keyvault::tenant::TeeIdentity::Sgx {
+        mr_enclave: GATEKEEPER_MR_ENCLAVE,
+        kss: None,
+    }
+}
 
 /// The demo worker's TEE identity: its tenant names its keys and its registry entry.
 pub fn demo_tenant() -> keyvault::tenant::TeeIdentity {
@@ -165,6 +174,8 @@ pub struct Attestation {
     pub release_policy: ReleasePolicy,
     /// The simulated TEE whose root it trusts.
     pub sim: SimTee,
+    /// Its file (`sim.json`), for the processes that quote on it.
+    pub sim_pki: std::path::PathBuf,
     /// The server task.
     pub task: tokio::task::JoinHandle<Result<(), attestation_service::app::StartError>>,
 }
@@ -180,7 +191,8 @@ pub async fn attestation(
     std::fs::write(
         &policy,
         format!(
-            "# The devnet's attestation policy: the demo worker's and the pRuntime's enclaves, and the pRuntime's TD, UpToDate only.\nid = \"devnet\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n[[sgx]]\nmr_enclave = \"{}\"\n[[tdx]]\nmr_td = \"{}\"\n",
+            "# The devnet's attestation policy: the gatekeepers', the demo worker's and the pRuntime's enclaves, and the pRuntime's TD, UpToDate only.\nid = \"devnet\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n[[sgx]]\nmr_enclave = \"{}\"\n[[sgx]]\nmr_enclave = \"{}\"\n[[tdx]]\nmr_td = \"{}\"\n",
+            hex::encode(GATEKEEPER_MR_ENCLAVE),
             hex::encode(DEMO_MR_ENCLAVE),
             hex::encode(pruntime_mr_enclave()?),
             hex::encode(PRUNTIME_MR_TD),
@@ -202,9 +214,8 @@ pub async fn attestation(
     let service = app.service.clone();
     let task = tokio::spawn(app.serve(rest, grpc, stop));
     let jwks_json = service.jwks().map_err(anyhow::Error::msg)?.to_string();
-    let sim = SimTee::from_json(&std::fs::read_to_string(
-        dir.join("attestation/sim/sim.json"),
-    )?)?;
+    let sim_pki = dir.join("attestation/sim/sim.json");
+    let sim = SimTee::from_json(&std::fs::read_to_string(&sim_pki)?)?;
     Ok(Attestation {
         rest: rest_addr,
         grpc: grpc_addr,
@@ -221,6 +232,7 @@ pub async fn attestation(
             ..ReleasePolicy::default()
         },
         sim,
+        sim_pki,
         task,
     })
 }
@@ -272,7 +284,7 @@ async fn start_registry(dir: &Path, stop: &Stop) -> anyhow::Result<DevRegistry> 
     let task = tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) });
     for m in [
         demo_tenant().digest(),
-        GATEKEEPER_MEASUREMENT,
+        gatekeeper_tenant().digest(),
         pruntime_tenant(pruntime_mr_enclave()?).digest(),
         pruntime_td(PRUNTIME_MR_TD).digest(),
     ] {
@@ -322,7 +334,7 @@ async fn start_gatekeepers(
     let admin_secret = keyvault::app::admin_secret(&admin_file)?;
     let ledger = &registry.ledger;
     tracing::warn!(
-        "devnet gatekeepers run outside any TEE and register without evidence (a fixed measurement): development only"
+        "devnet gatekeepers run on the SIMULATED TEE (quotes from a test root; peers and workers accept that root only because the devnet says so): development only"
     );
     let mut apps = Vec::new();
     let mut gatekeepers = Vec::new();
@@ -345,6 +357,8 @@ async fn start_gatekeepers(
             attestation: AttestationTrust {
                 jwks_url: Some(format!("http://{}/.well-known/jwks.json", att.rest)),
                 jwks_file: None,
+                service_url: Some(format!("http://{}", att.rest)),
+                policy: Some("devnet".into()),
             },
             policy: att.release_policy.clone(),
             rounds: RoundsConfig::default(),
@@ -353,6 +367,12 @@ async fn start_gatekeepers(
                 url: registry.url.clone(),
                 genesis: hex::encode(registry.genesis),
             }),
+            tee: Some(phalanx_tee::Settings {
+                backend: phalanx_tee::Backend::Sim,
+                root: None,
+                sim_pki: Some(att.sim_pki.clone()),
+                mr_enclave: Some(hex::encode(GATEKEEPER_MR_ENCLAVE)),
+            }),
         };
         let app = NodeApp::open(config, att.jwks.clone())?;
         let identity = app.node.identity().clone();
@@ -360,23 +380,9 @@ async fn start_gatekeepers(
             gdir.join("cert.pem"),
             ca.issue(NodeIndex::new(i)?, &identity.verifying_key())?,
         )?;
-        // Registered as a worker (the devnet's gatekeepers run outside any TEE, which
-        // their attestation hash says), then listed as a gatekeeper below.
-        ledger
-            .register_worker(
-                identity.signing_key(),
-                &Worker {
-                    identity_key: public_key(&identity.verifying_key()),
-                    hpke_key: Vec::new(),
-                    measurement: GATEKEEPER_MEASUREMENT.to_vec(),
-                    attestation_hash: sha2::Sha256::digest(
-                        b"phalanx/devnet/gatekeeper-not-attested",
-                    )
-                    .into(),
-                    registered_at: 0,
-                },
-            )
-            .await?;
+        // Attested on the simulated TEE and registered with that evidence (once: a
+        // restart reuses it), then listed as a gatekeeper below.
+        app.attest_and_register(Some(ledger.as_ref())).await?;
         gatekeepers.push(Gatekeeper {
             index: i,
             identity_key: public_key(&identity.verifying_key()),
@@ -387,6 +393,7 @@ async fn start_gatekeepers(
             &registry.url,
             registry.genesis,
             identity.signing_key().clone(),
+            keyvault::registry::Evidence::Check(app.node.clone()),
         )
         .with_checkpoint(&gdir.join("registry-head"));
         apps.push((app.with_hooks(Arc::new(hooks)), client, peer));
@@ -526,6 +533,8 @@ async fn start_pruntime(
         registry.genesis,
     );
     config.attestation_policy = "devnet".into();
+    // The devnet's gatekeepers attest on the simulated TEE too.
+    config.gatekeeper_trust_roots = vec!["sim".into()];
     config.contracts = vec![id];
     config.poll = Duration::from_millis(50);
     let worker = pruntime::worker::Worker::boot(config, Arc::new(tee)).await?;

@@ -103,6 +103,8 @@ fn worker_with(root: &Path, name: &str, summary: &serde_json::Value, tee: &[&str
             &s("contract"),
             "--listen",
             "127.0.0.1:0",
+            "--gatekeeper-trust-root",
+            "sim",
         ])
         .args(tee)
         .env("RUST_LOG", "info")
@@ -322,7 +324,7 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
             &chain::types::Worker {
                 identity_key: chain::types::public_key(impostor.verifying_key()),
                 hpke_key: Vec::new(),
-                measurement: phalanx_cli::devnet::GATEKEEPER_MEASUREMENT.to_vec(),
+                measurement: phalanx_cli::devnet::gatekeeper_tenant().digest().to_vec(),
                 attestation_hash: [0; 32],
                 registered_at: 0,
             },

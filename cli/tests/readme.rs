@@ -130,6 +130,7 @@ fn crate_dir(name: &str) -> PathBuf {
         "cli",
         "pruntime",
         "pruntime/contract",
+        "pruntime/tee",
     ] {
         let manifest = std::fs::read_to_string(root().join(dir).join("Cargo.toml")).unwrap();
         if manifest.contains(&format!("name = \"{name}\"")) {

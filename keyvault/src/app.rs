@@ -4,7 +4,8 @@
 //!
 //! The commented example is `keyvault/config/node.toml` (a test parses it).
 //!
-//! The data directory holds the sealing key (`sealing.key`, 0600), the rocksdb store
+//! The data directory holds the sealing key file (`sealing.key`, 0600: the sim TEE's, or
+//! the store's own outside any TEE; none under SGX), the rocksdb store
 //! (`db/`) and, unless the config names one, the admin secret (`admin.secret`, 0600,
 //! generated on first start). `keyvault init` opens the store once, creating the
 //! identity key, and prints its public half for the CA to certify.
@@ -53,6 +54,13 @@ pub struct NodeConfig {
     /// The registry this node follows (committee, master keys), if any.
     #[serde(default)]
     pub registry: Option<RegistryConfig>,
+    /// The TEE this node runs in (`backend = "sim" | "sgx-gramine"`; see
+    /// [`phalanx_tee::Settings`]). With it the node seals its store under the TEE's
+    /// sealing key, attests at start with its identity key bound, and registers with
+    /// that evidence. Without it the node runs outside any TEE (a key file seals the
+    /// store, peers refuse it unless `dangerous_unattested_gatekeepers`), said loudly.
+    #[serde(default)]
+    pub tee: Option<phalanx_tee::Settings>,
 }
 
 /// Where the registry is (the `keyvault` binary connects a light client to it).
@@ -104,6 +112,13 @@ pub struct AttestationTrust {
     /// Or read it from this file (pinned keys).
     #[serde(default)]
     pub jwks_file: Option<PathBuf>,
+    /// Where this node attests itself (the service's REST base URL); required with
+    /// `[tee]`.
+    #[serde(default)]
+    pub service_url: Option<String>,
+    /// The attestation policy this node is appraised under; default `default`.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// Round timing, in milliseconds.
@@ -178,6 +193,15 @@ pub enum AppError {
     /// A listener's task panicked or was cancelled.
     #[error("{0} listener task failed")]
     Task(&'static str),
+    /// The TEE failed.
+    #[error(transparent)]
+    Tee(#[from] phalanx_tee::TeeError),
+    /// The node could not attest itself.
+    #[error(transparent)]
+    Attest(#[from] phalanx_tee::attest::AttestError),
+    /// The registry refused or failed the node's registration.
+    #[error("registering the node: {0}")]
+    Register(#[from] chain::registry::RegistryError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AppError + '_ {
@@ -201,6 +225,16 @@ impl NodeConfig {
             && !jwks_url_ok(url)
         {
             return Err(AppError::InsecureJwksUrl(url.clone()));
+        }
+        if c.tee.is_some() && c.attestation.service_url.is_none() {
+            return Err(AppError::Config(
+                "[tee] needs [attestation] service_url (where the node attests)",
+            ));
+        }
+        if c.tee.as_ref().map(|t| t.backend) == Some(phalanx_tee::Backend::Tdx) {
+            return Err(AppError::Config(
+                "[tee] backend tdx: TDX has no sealing key, and a gatekeeper cannot derive one from its own committee; run gatekeepers under sgx-gramine (or sim for development)",
+            ));
         }
         Ok(c)
     }
@@ -257,6 +291,7 @@ pub struct NodeApp {
     pub node: Arc<Node>,
     config: NodeConfig,
     hooks: Option<Arc<dyn crate::peer::RoundHooks>>,
+    tee: Option<Arc<dyn phalanx_tee::Tee>>,
 }
 
 impl std::fmt::Debug for dyn crate::peer::RoundHooks {
@@ -277,7 +312,26 @@ impl NodeApp {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(io(dir))?;
         }
-        let key = SealingKey::load_or_create(&dir.join("sealing.key"))?;
+        let (key, tee) = match &config.tee {
+            Some(settings) => {
+                let tee = settings.open(&dir.join("sealing.key"))?;
+                if tee.simulated() {
+                    tracing::warn!(
+                        "gatekeeper runs on the SIMULATED TEE: its quotes chain to a test root, not Intel's, and its sealing key is a file; for development only"
+                    );
+                }
+                let secret = tee.sealing_key()?.ok_or(AppError::Config(
+                    "the TEE has no sealing key for the gatekeeper's store",
+                ))?;
+                (SealingKey::derive(&secret[..])?, Some(tee))
+            }
+            None => {
+                tracing::warn!(
+                    "gatekeeper runs OUTSIDE ANY TEE: a key file next to the store seals it and peers that check evidence refuse it; for development only"
+                );
+                (SealingKey::load_or_create(&dir.join("sealing.key"))?, None)
+            }
+        };
         let store = NodeStore::open(&dir.join("db"), key)?;
         let index = NodeIndex::new(config.index)?;
         let node = Node::open(store, index, jwks, config.policy.clone(), &mut rand::rng())?;
@@ -291,6 +345,7 @@ impl NodeApp {
             node: Arc::new(node),
             config,
             hooks: None,
+            tee,
         })
     }
 
@@ -298,6 +353,85 @@ impl NodeApp {
     pub fn with_hooks(mut self, hooks: Arc<dyn crate::peer::RoundHooks>) -> Self {
         self.hooks = Some(hooks);
         self
+    }
+
+    /// The TEE it runs in, if any.
+    pub fn tee(&self) -> Option<&Arc<dyn phalanx_tee::Tee>> {
+        self.tee.as_ref()
+    }
+
+    /// Attests the node in its TEE and registers it with that evidence: the quote binds
+    /// its identity key (runtime data `{identity key, no HPKE key}`), the token is kept in
+    /// `<data_dir>/evidence.token` and served on `Status`, and the registry (if given)
+    /// lists the node with measurement = its tenant and attestation hash = SHA-256 of the
+    /// token. A restart whose kept token is the one the registry lists, for the same
+    /// measurement, reuses it and does not register again. Outside any TEE: nothing
+    /// (the node serves no evidence).
+    pub async fn attest_and_register<
+        R: chain::registry::Registry<Account = p256::ecdsa::SigningKey> + ?Sized,
+    >(
+        &self,
+        registry: Option<&R>,
+    ) -> Result<(), AppError> {
+        use sha2::Digest as _;
+        let Some(tee) = &self.tee else {
+            return Ok(());
+        };
+        let c = &self.config;
+        let identity = self.node.identity();
+        let me = chain::types::public_key(&identity.verifying_key());
+        let kept_path = c.data_dir.join("evidence.token");
+        let listed = match registry {
+            Some(r) => r.worker(&me).await?,
+            None => None,
+        };
+        if let (Some(w), Ok(kept)) = (&listed, std::fs::read_to_string(&kept_path))
+            && w.attestation_hash == <[u8; 32]>::from(sha2::Sha256::digest(kept.as_bytes()))
+        {
+            tracing::info!("already registered with this evidence");
+            self.node.set_evidence(kept);
+            return Ok(());
+        }
+        let runtime_data = crate::release::WorkerRuntimeData {
+            identity_key: me.clone(),
+            hpke_public_key: Vec::new(),
+        }
+        .encode();
+        let service = phalanx_tee::attest::Service {
+            url: c.attestation.service_url.clone().unwrap_or_default(),
+            policy: c
+                .attestation
+                .policy
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|_| AppError::Config("no HTTP client"))?;
+        let attested =
+            phalanx_tee::attest::attest(&http, &service, tee.as_ref(), &runtime_data).await?;
+        phalanx_tee::seal::write_atomic(&kept_path, attested.token.as_bytes()).map_err(|e| {
+            AppError::Io {
+                path: kept_path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+        if let Some(r) = registry {
+            let worker = chain::types::Worker {
+                identity_key: me,
+                hpke_key: Vec::new(),
+                measurement: attested.tenant.as_bytes().to_vec(),
+                attestation_hash: sha2::Sha256::digest(attested.token.as_bytes()).into(),
+                registered_at: 0,
+            };
+            let height = r.register_worker(identity.signing_key(), &worker).await?;
+            tracing::info!(height, tenant = %attested.tenant, "attested and registered on the registry");
+        } else {
+            tracing::info!(tenant = %attested.tenant, "attested (no registry to register on)");
+        }
+        self.node.set_evidence(attested.token);
+        Ok(())
     }
 
     /// The config it was opened with.
@@ -418,6 +552,22 @@ mod tests {
             ))
             .is_err()
         );
+        // [tee]: where to attest is required; TDX (no sealing key) is refused by name.
+        let att = "[attestation]\njwks_file = \"j\"\n";
+        let with = |tee: &str, extra: &str| {
+            NodeConfig::from_toml(&format!("{base}{att}{extra}[tee]\nbackend = \"{tee}\"\n"))
+        };
+        let svc = "service_url = \"http://127.0.0.1:8080\"\n";
+        let att_svc = format!("{att}{svc}");
+        let c = NodeConfig::from_toml(&format!(
+            "{base}{att_svc}[tee]\nbackend = \"sgx-gramine\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.tee.unwrap().backend, phalanx_tee::Backend::SgxGramine);
+        assert!(matches!(with("sim", ""), Err(AppError::Config(m)) if m.contains("service_url")));
+        let tdx = NodeConfig::from_toml(&format!("{base}{att_svc}[tee]\nbackend = \"tdx\"\n"));
+        assert!(matches!(tdx, Err(AppError::Config(m)) if m.contains("no sealing key")));
+        assert!(with("sev", "").is_err());
     }
 
     #[test]
@@ -426,6 +576,7 @@ mod tests {
         assert_eq!(c.index, 1);
         assert_eq!(c.policy.trust_roots, vec!["intel".to_owned()]);
         assert!(!c.policy.allow_warning);
+        assert!(!c.policy.dangerous_unattested_gatekeepers);
         assert_eq!(c.policy.attestation_policies, vec!["app".to_owned()]);
         // L4: the attestation service serves its keys at the RFC 8615 well-known path.
         assert!(

@@ -153,6 +153,7 @@ impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
                 .unwrap_or_default(),
             round,
             round_id,
+            attestation_token: self.node.evidence(),
         }))
     }
 

@@ -60,6 +60,8 @@ pub struct Node {
     uses: Mutex<HashMap<[u8; 32], (u32, i64)>>,
     /// Set when a token names a signing key the JWKS lacks (a refresh may help).
     unknown_kid: std::sync::atomic::AtomicBool,
+    /// The attestation token this node registered with (served on `Status`).
+    evidence: std::sync::RwLock<String>,
 }
 
 /// Most releases one attestation token may obtain from one node: a worker needs a few
@@ -102,6 +104,7 @@ impl Node {
             identity,
             uses: Mutex::new(HashMap::new()),
             unknown_kid: std::sync::atomic::AtomicBool::new(false),
+            evidence: std::sync::RwLock::new(String::new()),
         })
     }
 
@@ -323,6 +326,25 @@ impl Node {
     pub fn set_jwks(&self, jwks: Jwks) -> Result<(), NodeError> {
         self.gk()?.set_jwks(jwks);
         Ok(())
+    }
+
+    /// The attestation service's keys and the release policy in force.
+    pub fn trust(
+        &self,
+    ) -> Result<std::sync::Arc<phalanx_release::gatekeeper::ReleaseTrust>, NodeError> {
+        Ok(self.gk()?.trust())
+    }
+
+    /// Sets the attestation token this node registered with.
+    pub fn set_evidence(&self, token: String) {
+        if let Ok(mut e) = self.evidence.write() {
+            *e = token;
+        }
+    }
+
+    /// The attestation token this node registered with; empty outside any TEE.
+    pub fn evidence(&self) -> String {
+        self.evidence.read().map(|e| e.clone()).unwrap_or_default()
     }
 
     /// Whether a release named a signing key the JWKS lacks since the last call: the

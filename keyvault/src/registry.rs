@@ -24,21 +24,49 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 
+/// Whether the other members' evidence is checked before a round.
+#[derive(Debug, Clone)]
+pub enum Evidence {
+    /// Check it with this node's JWKS and release policy (trust roots, appraisal):
+    /// every other member of the round must serve the token it registered with, and
+    /// [`phalanx_release::release::check_registration`] must hold for it.
+    Check(std::sync::Arc<crate::node::Node>),
+    /// Do not (`dangerous_unattested_gatekeepers`: a cluster run outside any TEE).
+    DangerousSkip,
+}
+
+/// How long a member may take to show its evidence.
+const EVIDENCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Round hooks backed by a light client of the registry.
 #[derive(Debug)]
 pub struct RegistryHooks {
     client: LightClient,
     identity: SigningKey,
+    evidence: Evidence,
+    checked: phalanx_tee::evidence::Checked,
 }
 
 impl RegistryHooks {
     /// Hooks for a node with `identity`, following the chain at `url` whose genesis
-    /// hashes to `genesis`.
-    pub fn new(url: &str, genesis: [u8; 32], identity: SigningKey) -> Self {
+    /// hashes to `genesis`, checking the other members' evidence as `evidence` says.
+    pub fn new(url: &str, genesis: [u8; 32], identity: SigningKey, evidence: Evidence) -> Self {
+        if matches!(evidence, Evidence::DangerousSkip) {
+            tracing::warn!(
+                "dangerous_unattested_gatekeepers: joining rounds with gatekeepers WITHOUT checking that they run in a TEE"
+            );
+        }
         Self {
             client: LightClient::pinned(url, genesis),
             identity,
+            evidence,
+            checked: Default::default(),
         }
+    }
+
+    /// The light client (to register the node with).
+    pub fn client(&self) -> &LightClient {
+        &self.client
     }
 
     /// The same, remembering the last verified head in `checkpoint` so a restarted
@@ -62,6 +90,32 @@ impl RegistryHooks {
             .collect();
         if on_chain != spec_set {
             return Err("the round's committee is not the registry's gatekeeper set".into());
+        }
+        if let Evidence::Check(node) = &self.evidence {
+            let trust = node.trust().map_err(|e| e.to_string())?;
+            let me = public_key(self.identity.verifying_key());
+            let others: Vec<_> = state
+                .gatekeepers()
+                .iter()
+                .filter(|g| g.identity_key != me)
+                .cloned()
+                .collect();
+            let refused = phalanx_tee::evidence::check_gatekeepers(
+                &state,
+                &others,
+                &trust.jwks,
+                &trust.policy,
+                &self.checked,
+                EVIDENCE_TIMEOUT,
+            )
+            .await;
+            if !refused.is_empty() {
+                let why: Vec<String> = refused.iter().map(ToString::to_string).collect();
+                return Err(format!(
+                    "members without valid TEE evidence: {}",
+                    why.join("; ")
+                ));
+            }
         }
         if let RoundKind::Dkg { epoch, .. } = spec.kind
             && state.rotation() != Rotation::Locked(epoch)
@@ -262,7 +316,7 @@ mod tests {
             });
         }
         ledger.set_gatekeepers(&governance, &set).await.unwrap();
-        let hooks = RegistryHooks::new(&url, genesis, keys[0].clone());
+        let hooks = RegistryHooks::new(&url, genesis, keys[0].clone(), Evidence::DangerousSkip);
         let dkg = RoundSpec::new(
             [0; 16],
             RoundKind::Dkg {

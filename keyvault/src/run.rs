@@ -143,14 +143,24 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
         let genesis: [u8; 32] = hex::decode(&r.genesis)?
             .try_into()
             .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
+        let evidence = if config.policy.dangerous_unattested_gatekeepers {
+            crate::registry::Evidence::DangerousSkip
+        } else {
+            crate::registry::Evidence::Check(app.node.clone())
+        };
         let hooks = crate::registry::RegistryHooks::new(
             &r.url,
             genesis,
             app.node.identity().signing_key().clone(),
+            evidence,
         )
         .with_checkpoint(&config.data_dir.join("registry-head"));
+        app.attest_and_register(Some(hooks.client())).await?;
         app = app.with_hooks(std::sync::Arc::new(hooks));
         tracing::info!(url = %r.url, "following the registry: committee and master keys");
+    } else {
+        app.attest_and_register::<chain::grpc::LightClient>(None)
+            .await?;
     }
     tracing::info!(
         index = config.index,

@@ -7,8 +7,9 @@
 //! | `meta` | `identity` | the sealed identity key |
 //!
 //! **Sealing.** Shares and the identity key are encrypted with AES-256-GCM (`ring`)
-//! under a [`SealingKey`]: in sim mode a 32-byte key file created with mode 0600, later
-//! the TEE's sealing key. Each value is `nonce (12) ‖ ciphertext ‖ tag`, with a random
+//! under a [`SealingKey`]: derived from the TEE's sealing key ([`SealingKey::derive`];
+//! on SGX bound to the enclave's measurement, under the sim backend a 0600 key file), or
+//! for a node outside any TEE a 32-byte key file created with mode 0600. Each value is `nonce (12) ‖ ciphertext ‖ tag`, with a random
 //! nonce and the associated data `SEALED_RECORD ‖ table ‖ key`, so a sealed value moved
 //! to another slot (say, an old epoch's share into a new epoch) fails to open.
 //!
@@ -86,6 +87,16 @@ impl SealingKey {
         UnboundKey::new(&AES_256_GCM, bytes)
             .map(|k| Self(LessSafeKey::new(k)))
             .map_err(|_| StoreError::Seal)
+    }
+
+    /// The store's key derived from a TEE's sealing key (HKDF-SHA256, salt the
+    /// gatekeeper's sealing tag): bound to the enclave's measurement on SGX.
+    pub fn derive(secret: &[u8]) -> Result<Self, StoreError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(crate::tag::SEALED_RECORD), secret)
+            .expand(b"gatekeeper store", &mut key[..])
+            .map_err(|_| StoreError::Seal)?;
+        Self::new(&key)
     }
 
     /// Loads the key file at `path`, creating it (32 random bytes, mode 0600) if absent.

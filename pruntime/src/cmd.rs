@@ -67,6 +67,13 @@ pub struct Args {
     /// sim: MRENCLAVE (hex); by default the SHA-256 of this binary.
     #[arg(long)]
     pub mr_enclave: Option<String>,
+    /// A trust root the gatekeepers' evidence may chain to (`intel`, or `sim` for
+    /// development); repeat for more.
+    #[arg(long = "gatekeeper-trust-root", default_value = "intel")]
+    pub gatekeeper_trust_roots: Vec<String>,
+    /// Ask gatekeepers for keys without checking that they run in a TEE: dangerous.
+    #[arg(long)]
+    pub dangerous_unattested_gatekeepers: bool,
 }
 
 fn hex32(s: &str, what: &str) -> anyhow::Result<[u8; 32]> {
@@ -96,6 +103,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         hex32(&args.genesis, "--genesis")?,
     );
     config.attestation_policy = args.policy;
+    config.gatekeeper_trust_roots = args.gatekeeper_trust_roots;
+    config.dangerous_unattested_gatekeepers = args.dangerous_unattested_gatekeepers;
     config.contracts = args
         .contracts
         .iter()

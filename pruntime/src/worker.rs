@@ -16,6 +16,7 @@ use crate::executor::{CheckpointError, Executor};
 use crate::protocol::{Answer, ContractKeys, ProtocolError, Query, unb64};
 use crate::seal::{SealError, SealingKey, read_optional, write_atomic};
 use crate::tee::attest::{AttestError, Attested, Service};
+use crate::tee::evidence::{Checked, check_gatekeepers};
 use crate::tee::{Tee, TeeError};
 use chain::grpc::LightClient;
 use chain::registry::{ContractRegistry as _, Registry as _, RegistryError};
@@ -60,6 +61,11 @@ pub struct WorkerConfig {
     pub checkpoint_every: u64,
     /// Contract limits.
     pub limits: Limits,
+    /// The trust roots a gatekeeper's evidence may chain to (`intel` by default).
+    pub gatekeeper_trust_roots: Vec<String>,
+    /// Ask gatekeepers for keys without checking that they run in a TEE (a cluster
+    /// outside any TEE): dangerous, logged loudly.
+    pub dangerous_unattested_gatekeepers: bool,
 }
 
 impl WorkerConfig {
@@ -80,6 +86,8 @@ impl WorkerConfig {
             poll: Duration::from_millis(200),
             checkpoint_every: 64,
             limits: Limits::default(),
+            gatekeeper_trust_roots: vec!["intel".into()],
+            dangerous_unattested_gatekeepers: false,
         }
     }
 }
@@ -216,6 +224,8 @@ pub struct Worker {
     /// the chain.
     unverified: Mutex<BTreeMap<[u8; 32], Position>>,
     http: reqwest::Client,
+    /// Gatekeeper registrations whose evidence was checked.
+    checked: Checked,
 }
 
 impl std::fmt::Debug for Worker {
@@ -264,6 +274,11 @@ impl Worker {
                 "pRuntime runs on the SIMULATED TEE: its quotes chain to a test root, not Intel's; for development only"
             );
         }
+        if config.dangerous_unattested_gatekeepers {
+            tracing::warn!(
+                "dangerous_unattested_gatekeepers: asking gatekeepers for keys WITHOUT checking that they run in a TEE"
+            );
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|e| SealError::Io {
             path: config.data_dir.clone(),
             source: e,
@@ -298,6 +313,7 @@ impl Worker {
             executors: RwLock::new(BTreeMap::new()),
             unverified: Mutex::new(BTreeMap::new()),
             http,
+            checked: Checked::default(),
         });
         worker.register().await?;
         for id in worker.config.contracts.clone() {
@@ -375,10 +391,12 @@ impl Worker {
     ) -> Result<ContractKeys, WorkerError> {
         let attested = self.fresh_token().await?;
         let secret = fetch_secret(
+            &self.config,
+            &self.checked,
             state,
             epoch,
             contract_key_id(epoch, &id),
-            &attested.token,
+            &attested,
             &self.identity,
         )
         .await?;
@@ -648,20 +666,45 @@ impl Worker {
 }
 
 /// Asks the gatekeepers the registry lists for `key_id`, checked against the epoch's
-/// public key set on the registry.
+/// public key set on the registry — only those whose registration is backed by valid
+/// TEE evidence (unless `dangerous_unattested_gatekeepers`); the others are named in the
+/// log and not asked, so fewer than `t` attested gatekeepers means no key.
 async fn fetch_secret(
+    config: &WorkerConfig,
+    checked: &Checked,
     state: &State,
     epoch: Epoch,
     key_id: KeyId,
-    token: &str,
+    attested: &Attested,
     identity: &Identity,
 ) -> Result<Zeroizing<[u8; 32]>, WorkerError> {
     let epoch_key = state.master_key(epoch).ok_or(WorkerError::NoEpoch)?;
     let public = phalanx_threshold::wire::public_set_from_bytes(&epoch_key.public_key_set)
         .map_err(|_| WorkerError::Other("the registry's public key set does not decode"))?;
-    let endpoints: Vec<Endpoint> = state
-        .gatekeepers()
+    let gatekeepers = state.gatekeepers();
+    let refused = if config.dangerous_unattested_gatekeepers {
+        Vec::new()
+    } else {
+        let policy = phalanx_release::release::ReleasePolicy {
+            trust_roots: config.gatekeeper_trust_roots.clone(),
+            ..Default::default()
+        };
+        check_gatekeepers(
+            state,
+            gatekeepers,
+            &attested.jwks,
+            &policy,
+            checked,
+            FETCH_TIMEOUT,
+        )
+        .await
+    };
+    for r in &refused {
+        tracing::warn!(gatekeeper = r.index, reason = %r.reason, "not asking a gatekeeper without valid TEE evidence");
+    }
+    let endpoints: Vec<Endpoint> = gatekeepers
         .iter()
+        .filter(|g| !refused.iter().any(|r| r.index == g.index))
         .filter_map(|g| {
             Some(Endpoint {
                 index: phalanx_threshold::share::NodeIndex::new(g.index).ok()?,
@@ -672,7 +715,7 @@ async fn fetch_secret(
         .collect();
     let runtime_data = identity.runtime_data();
     let request = ReleaseRequest {
-        token: token.to_owned(),
+        token: attested.token.clone(),
         runtime_data: runtime_data.encode(),
         key_id,
         hpke_public_key: runtime_data.hpke_public_key,
@@ -725,5 +768,14 @@ async fn sealing_from_gatekeepers(
         path: "pruntime/sealing".into(),
         purpose: "sealing".into(),
     };
-    fetch_secret(&state, epoch, key_id, &attested.token, &ephemeral).await
+    fetch_secret(
+        config,
+        &Checked::default(),
+        &state,
+        epoch,
+        key_id,
+        &attested,
+        &ephemeral,
+    )
+    .await
 }

@@ -290,6 +290,30 @@ async fn ask(
         .map_err(|_| "timed out".to_owned())?
 }
 
+/// Asks the gatekeeper at `url` (its client listener) for the attestation token it
+/// registered with (its `Status`); empty when it runs outside any TEE. The caller checks
+/// it ([`crate::release::check_registration`]): nothing here is trusted.
+pub async fn registered_token(url: &str, timeout: Duration) -> Result<String, String> {
+    let call = async {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+            .map_err(|e| e.to_string())?
+            .connect_timeout(timeout)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut client = pb::gatekeeper_client::GatekeeperClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE);
+        let status = client
+            .status(pb::StatusRequest {})
+            .await
+            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+        Ok(status.into_inner().attestation_token)
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| "timed out".to_owned())?
+}
+
 /// Asks every gatekeeper in `endpoints` in parallel and assembles the key from the
 /// first answers that contain `t` valid partials (see the module doc).
 pub async fn fetch_key(

@@ -174,6 +174,11 @@ pub struct ReleasePolicy {
     /// gatekeeper's server also checks that the contract exists on the registry.
     #[serde(default)]
     pub contract_runtimes: Vec<TenantId>,
+    /// Join rounds with gatekeepers whose registry entry is not backed by evidence
+    /// ([`check_registration`]). Off by default; for clusters run outside any TEE, and
+    /// logged loudly.
+    #[serde(default)]
+    pub dangerous_unattested_gatekeepers: bool,
 }
 
 /// The purpose of a contract's key: its encryption and signing key pairs are derived
@@ -209,6 +214,7 @@ impl Default for ReleasePolicy {
             attestation_policies: Vec::new(),
             grants: Vec::new(),
             contract_runtimes: Vec::new(),
+            dangerous_unattested_gatekeepers: false,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! The TEE side of every attested Phalanx process — pRuntime workers and gatekeepers
 //! alike: the backends behind one trait, [`Tee`] (a quote over 64 bytes of report data,
 //! the measurement the registry allow-lists, a sealing key where the hardware has one),
-//! sealing at rest ([`seal`]) and attestation against the service ([`attest`]).
+//! sealing at rest ([`seal`]), attestation against the service ([`attest`]) and the
+//! check that the gatekeepers the registry lists are attested ([`evidence`]).
 //!
 //! - [`SimTee`] (the default; dev and tests): SGX quotes from the simulated Intel PKI
 //!   (`phalanx-dcap-sim`). MRENCLAVE is the SHA-256 of the running binary unless
@@ -22,6 +23,7 @@
 //! [`fake`] trees that behave like the kernel and Gramine (`tests/backends.rs`).
 
 pub mod attest;
+pub mod evidence;
 pub mod seal;
 
 use std::io::Write as _;
