@@ -537,3 +537,99 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     let (_, _, out) = read(&client, &t2, &user, contract).await;
     assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
 }
+
+/// Item 12: a gatekeeper listed on the registry without TEE evidence of its own (here an
+/// account registered with the gatekeepers' measurement and a made-up token hash, whose
+/// URL points at a genuine gatekeeper) is refused by name: a worker does not ask it for
+/// keys (and still gets them from the attested ones), and the attested members refuse
+/// to start a round with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
+    use chain::registry::Registry as _;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("devnet");
+    let (_devnet, summary) = devnet(&dir);
+    let mut genesis = [0u8; 32];
+    hex::decode_to_slice(summary["chain_genesis"].as_str().unwrap(), &mut genesis).unwrap();
+    let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
+    let governance = keyvault::registry::key_file(&dir.join("chain/governance.key")).unwrap();
+    let urls: Vec<String> = summary["gatekeepers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_owned())
+        .collect();
+
+    let impostor = chain::random_key();
+    let identity_key = chain::types::public_key(impostor.verifying_key());
+    client
+        .register_worker(
+            &impostor,
+            &chain::types::Worker {
+                identity_key: identity_key.clone(),
+                hpke_key: Vec::new(),
+                measurement: phalanx_cli::devnet::gatekeeper_tenant().digest().to_vec(),
+                attestation_hash: [0x5a; 32],
+                registered_at: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let mut set = client.gatekeepers().await.unwrap();
+    let impostor_peer = "https://127.0.0.1:9".to_owned();
+    set.push(chain::types::Gatekeeper {
+        index: 6,
+        identity_key,
+        url: urls[0].clone(),
+        peer_url: impostor_peer.clone(),
+    });
+    client.set_gatekeepers(&governance, &set).await.unwrap();
+
+    // A worker skips it, says why, and is served by the attested five.
+    let w = worker(root.path(), "w", &summary);
+    at_height(&w, 0).await;
+    let log = std::fs::read_to_string(&w.log).unwrap();
+    assert!(
+        log.contains("not asking a gatekeeper without valid TEE evidence")
+            && log.contains("gatekeeper=6")
+            && log.contains("not the one registered"),
+        "{log}"
+    );
+    assert_eq!(log.matches("not asking a gatekeeper").count(), 1, "{log}");
+
+    // The attested members refuse a round that includes it.
+    let infos: Vec<keyvault::admin::NodeInfo> = keyvault::admin::cluster_status(&urls)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut participants: Vec<keyvault::round::Participant> = infos
+        .iter()
+        .map(keyvault::admin::NodeInfo::participant)
+        .collect();
+    participants.push(keyvault::round::Participant {
+        index: keyvault::share::NodeIndex::new(6).unwrap(),
+        identity: *impostor.verifying_key(),
+        url: impostor_peer,
+    });
+    let spec = keyvault::round::RoundSpec::new(
+        [3; 16],
+        keyvault::round::RoundKind::Refresh {
+            epoch: phalanx_types::Epoch(0),
+        },
+        participants,
+    )
+    .unwrap();
+    let secret = keyvault::app::read_admin_secret(std::path::Path::new(
+        summary["admin_secret_file"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let err = keyvault::admin::start_round(&urls, &secret, &spec)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("members without valid TEE evidence") && err.contains("gatekeeper 6"),
+        "{err}"
+    );
+}

@@ -570,6 +570,40 @@ mod tests {
         assert!(with("sev", "").is_err());
     }
 
+    /// Item 12: under SGX (Gramine) the store is sealed with the enclave's sealing key,
+    /// no key file is written next to it, and another enclave's key does not open it.
+    #[test]
+    fn a_gramine_gatekeeper_seals_its_store_with_the_enclave_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = std::cell::Cell::new(0);
+        let open = |key: [u8; 16]| {
+            opened.set(opened.get() + 1);
+            let root = dir.path().join(format!("attestation-{}", opened.get()));
+            let _fake = phalanx_tee::fake::gramine(&root, "dcap", key, |_| Vec::new()).unwrap();
+            let config = NodeConfig::from_toml(&format!(
+                "index = 1\ndata_dir = \"{}\"\n[tls]\nca_cert = \"ca.pem\"\ncert = \"c.pem\"\n\
+                 [attestation]\njwks_file = \"j\"\nservice_url = \"http://127.0.0.1:1\"\n\
+                 [tee]\nbackend = \"sgx-gramine\"\nroot = \"{}\"\n",
+                dir.path().join("node").display(),
+                root.display()
+            ))
+            .unwrap();
+            NodeApp::open(config, Jwks::default()).map(|app| app.identity_hex())
+        };
+        let first = open([1; 16]).unwrap();
+        assert_eq!(
+            open([1; 16]).unwrap(),
+            first,
+            "the same enclave reopens its store"
+        );
+        assert!(!dir.path().join("node/sealing.key").exists());
+        let other = open([2; 16]);
+        assert!(
+            matches!(&other, Err(e) if e.to_string().contains("meta/identity")),
+            "another enclave's key opened the store: {other:?}"
+        );
+    }
+
     #[test]
     fn the_example_config_parses_with_secure_defaults() {
         let c = NodeConfig::from_toml(include_str!("../config/node.toml")).unwrap();

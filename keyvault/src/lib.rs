@@ -15,7 +15,10 @@
 //! - [`registry`]: the hooks that tie rounds to the registry (only rounds the registry
 //!   locked; outcomes ordered and published there);
 //! - [`app`]: the node's TOML config and its two listeners, run by the `keyvault`
-//!   binary; [`admin`]: the administrator's and worker's view of a cluster.
+//!   binary; with `[tee]` the node runs in a TEE ([`phalanx_tee`]): its store sealed
+//!   under the TEE's key, attested at start with its identity key bound, registered with
+//!   that evidence, which peers check before rounds ([`registry::Evidence`]);
+//!   [`admin`]: the administrator's and worker's view of a cluster.
 //!
 //! The modules of the two sans-IO crates are re-exported (`keyvault::{share, dkg,
 //! derive, release, gatekeeper, …}`) so existing paths keep working.
