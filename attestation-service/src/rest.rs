@@ -3,7 +3,7 @@
 //! | method | path | auth | body | answer |
 //! |---|---|---|---|---|
 //! | POST | `/v1/nonce` | – | – | `{"nonce", "expires"}` |
-//! | POST | `/v1/attest` | – | `{"tee"?, "quote": b64, "collateral"?: bundle, "runtime_data": b64, "nonce", "policy"}` | `{"token", "verdict"}` |
+//! | POST | `/v1/attest` | – | `{"tee"?, "quote": b64, "collateral"?: bundle, "runtime_data": b64, "nonce", "policy"}` | `{"token", "verdict", "collateral": bundle}` |
 //! | POST | `/v1/verify` | – | `{"quote": b64, "collateral"?: bundle}` | `{"quote", "stale_collateral"}` |
 //! | GET | `/.well-known/jwks.json` | – | – | JWKS |
 //! | GET | `/v1/policies` | admin | – | `[policy]` |

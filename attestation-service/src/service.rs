@@ -213,6 +213,10 @@ pub struct AttestOutput {
     pub token: String,
     /// The policy verdict (also inside the token).
     pub verdict: Verdict,
+    /// The collateral the quote was verified with (JSON bundle format): with the quote,
+    /// anyone can re-verify the evidence against Intel's root without this service (the
+    /// worker keeps both for its users' verification bundles).
+    pub collateral: String,
 }
 
 /// A verified quote and whether stale collateral was used.
@@ -222,6 +226,9 @@ pub struct VerifyOutput {
     pub quote: VerifiedQuote,
     /// Set when stale collateral was served.
     pub stale_collateral: Option<Stale>,
+    /// The collateral used.
+    #[serde(skip)]
+    pub collateral: Arc<Collateral>,
 }
 
 /// Fixed settings of a [`Service`].
@@ -367,15 +374,18 @@ impl Service {
     ) -> Result<VerifyOutput, ApiError> {
         let now = self.now();
         let verifier = self.verifier.clone();
-        let (quote, stale) = match collateral {
+        let (quote, stale, used) = match collateral {
             Some(c) => {
                 // Caller-supplied collateral may not be older than the cache's (M1).
                 self.collateral
                     .check_not_older(&quote, &c)
                     .map_err(ApiError::Evidence)?;
+                let c = Arc::new(c);
+                let used = c.clone();
                 (
                     tokio::task::spawn_blocking(move || verifier.verify(&quote, &c, now)).await,
                     None,
+                    used,
                 )
             }
             None => {
@@ -391,6 +401,7 @@ impl Service {
                 (
                     Ok(verifier.verify_with(&quote, &r.verified, r.verify_at)),
                     r.stale,
+                    r.collateral,
                 )
             }
         };
@@ -400,6 +411,7 @@ impl Service {
         Ok(VerifyOutput {
             quote,
             stale_collateral: stale,
+            collateral: used,
         })
     }
 
@@ -460,7 +472,11 @@ impl Service {
             .map_err(|_| internal("signer", "lock poisoned"))?
             .sign(&claims)
             .map_err(|e| internal("signing a result", e))?;
-        Ok(AttestOutput { token, verdict })
+        Ok(AttestOutput {
+            token,
+            verdict,
+            collateral: out.collateral.to_bundle_json(),
+        })
     }
 
     /// The JWKS: the active key and retired keys whose tokens may still be live.

@@ -131,6 +131,12 @@ pub struct Summary {
     pub answer_file: String,
     /// The height the answer was computed at.
     pub answer_height: u64,
+    /// The answer's verification bundle (statement, revealed query and answer, the
+    /// worker's quote and collateral, the registry's blocks through its height).
+    pub bundle_file: String,
+    /// The command that checks it offline, against the devnet's genesis and its
+    /// simulated root (`phalanx verify answer`).
+    pub verify_command: String,
 }
 
 /// The example contract the devnet deploys (the guest crate's committed build).
@@ -559,9 +565,10 @@ async fn start_pruntime(
 async fn pruntime_demo(
     dir: &Path,
     registry: &DevRegistry,
+    att: &Attestation,
     dev: &DevWorker,
     contract: [u8; 32],
-) -> anyhow::Result<(std::path::PathBuf, u64)> {
+) -> anyhow::Result<DemoAnswer> {
     let user = keyvault::registry::key_file(&dir.join("chain/user.key"))?;
     let client = chain::grpc::LightClient::pinned(&registry.url, registry.genesis);
     let height = pruntime::client::send_command(&client, &user, contract, b"bump").await?;
@@ -604,7 +611,50 @@ async fn pruntime_demo(
         "command_height": height,
     });
     std::fs::write(&file, serde_json::to_string_pretty(&doc)?)?;
-    Ok((file, answer.statement.height))
+
+    // The verification bundle: what the user reveals, the worker's evidence, and the
+    // registry's blocks through the answer's height.
+    let height = answer.statement.height;
+    let mut blocks = Vec::new();
+    while blocks.len() as u64 <= height {
+        let more = registry.ledger.blocks(blocks.len() as u64, 1024)?;
+        if more.is_empty() {
+            bail!("the ledger has no block {}", blocks.len());
+        }
+        blocks.extend(more);
+    }
+    blocks.truncate(usize::try_from(height)? + 1);
+    let bundle = phalanx_verify::Bundle::new(
+        pruntime::client::answer_proof(&query, &answer, input, &output),
+        dev.worker
+            .evidence()
+            .context("the worker holds no attestation evidence")?,
+        &blocks,
+    );
+    let bundle_file = demo.join("bundle.json");
+    std::fs::write(&bundle_file, serde_json::to_string_pretty(&bundle)?)?;
+    let root = demo.join("sim-root.pem");
+    std::fs::write(&root, att.sim.root_pem())?;
+    let verify_command = format!(
+        "phalanx verify answer {} --genesis {} --trust-root {}",
+        bundle_file.display(),
+        hex::encode(registry.genesis),
+        root.display()
+    );
+    Ok(DemoAnswer {
+        file,
+        height,
+        bundle_file,
+        verify_command,
+    })
+}
+
+/// What the pRuntime demo wrote.
+struct DemoAnswer {
+    file: std::path::PathBuf,
+    height: u64,
+    bundle_file: std::path::PathBuf,
+    verify_command: String,
 }
 
 /// Runs the devnet in `dir`; with `once`, returns after the demo instead of serving.
@@ -614,6 +664,10 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
     eprintln!(
         "phalanx devnet: the pRuntime's signed answer is in {}: its statement is signed by the worker's identity key ({}, registered on the registry) and names SHA-256 hashes of plaintext_query and plaintext_answer; the exact bytes are in docs/ARCHITECTURE.md, \"The answer statement\"",
         devnet.summary.answer_file, devnet.summary.pruntime_identity
+    );
+    eprintln!(
+        "phalanx devnet: verify that answer offline (trusting only the genesis and the simulated root):\n  {}",
+        devnet.summary.verify_command
     );
     if !once {
         eprintln!("phalanx devnet: running; Ctrl-C (or SIGTERM) to stop");
@@ -692,7 +746,7 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
 
     // 6. The pRuntime worker, the contract, a command and a query.
     let (dev, contract) = start_pruntime(dir, &registry, &att, &stop).await?;
-    let (answer_file, answer_height) = pruntime_demo(dir, &registry, &dev, contract).await?;
+    let answered = pruntime_demo(dir, &registry, &att, &dev, contract).await?;
     let summary = Summary {
         attestation_rest: att.rest.to_string(),
         attestation_grpc: att.grpc.to_string(),
@@ -714,8 +768,10 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
         pruntime_identity: hex::encode(dev.worker.identity_key()),
         pruntime_mr_enclave: hex::encode(pruntime_mr_enclave()?),
         contract: hex::encode(contract),
-        answer_file: answer_file.display().to_string(),
-        answer_height,
+        answer_file: answered.file.display().to_string(),
+        answer_height: answered.height,
+        bundle_file: answered.bundle_file.display().to_string(),
+        verify_command: answered.verify_command,
     };
     let mut tasks = dev.tasks;
     tasks.extend(committee.tasks);

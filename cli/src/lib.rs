@@ -10,6 +10,7 @@
 //! `{"ok": false, "error": {"code": "<stable_snake_case>", "step": "<step>", "message": "..."}}`.
 //! The codes are those of [`attestation_service::Error::code`], listed in the README.
 
+pub mod answer;
 pub mod audit;
 pub mod chain_cmd;
 pub mod cluster;
@@ -66,6 +67,17 @@ enum Command {
     Sim(SimCommand),
     /// Run a pRuntime worker (the same as the `pruntime` binary).
     Pruntime(pruntime::cmd::Args),
+    /// Verify what workers produce, offline.
+    #[command(subcommand)]
+    Verify(VerifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VerifyCommand {
+    /// Check a pRuntime answer's verification bundle against a pinned registry genesis
+    /// and Intel's root (or --trust-root), trusting neither the attestation service nor
+    /// the worker; prints one verdict JSON. Exit 0 accepted, 1 refused, 2 unusable input.
+    Answer(answer::AnswerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -373,6 +385,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::runtime::Runtime::new()?.block_on(pruntime::cmd::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify(VerifyCommand::Answer(args)) => answer::run(&args),
         Command::Keyvault(c) => run_keyvault(c),
         Command::Chain(c) => run_chain(c).map(|()| ExitCode::SUCCESS),
         Command::Quote(QuoteCommand::Verify(args)) => verify(&args),

@@ -104,3 +104,24 @@ pub async fn query(
     let output = answer.open(worker, &reply, &q, input)?;
     Ok((q, answer, output))
 }
+
+/// The answer's part of a user's verification bundle ([`phalanx_verify::Bundle`]): the
+/// statement and signature from `answer`, the caller key and nonce from the `query` the
+/// user sent, and the plaintext `input` and `output` the user reveals.
+pub fn answer_proof(
+    query: &Query,
+    answer: &Answer,
+    input: &[u8],
+    output: &[u8],
+) -> phalanx_verify::AnswerProof {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    phalanx_verify::AnswerProof {
+        statement: answer.statement.clone(),
+        signature: answer.signature.clone(),
+        caller_key: query.caller_key.clone(),
+        nonce: query.nonce,
+        query: b64(input),
+        answer: b64(output),
+    }
+}

@@ -66,6 +66,15 @@ pub fn router(worker: Arc<Worker>) -> Router {
             "/v1/info",
             get(|State(w): State<Arc<Worker>>| async move { Json(w.info()) }),
         )
+        .route(
+            "/v1/evidence",
+            get(|State(w): State<Arc<Worker>>| async move {
+                match w.evidence() {
+                    Some(e) => Json(e).into_response(),
+                    None => query_error(QueryError::Internal),
+                }
+            }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(2 * MAX_QUERY_BYTES))
         .layer(

@@ -600,6 +600,14 @@ impl Worker {
         self.checkpoint_all();
     }
 
+    /// The worker's attestation evidence (`GET /v1/evidence`): the quote binding its
+    /// identity and HPKE keys, the nonce and runtime data, the collateral it was verified
+    /// with. Not trusted by anyone: users check it against Intel's root
+    /// (`phalanx-verify`).
+    pub fn evidence(&self) -> Option<phalanx_verify::WorkerEvidence> {
+        self.attested.lock().ok().map(|a| a.evidence.clone())
+    }
+
     /// What `GET /v1/info` shows.
     pub fn info(&self) -> Info {
         let contracts = self

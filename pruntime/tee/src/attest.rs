@@ -42,6 +42,10 @@ pub struct Service {
 pub struct Attested {
     /// The compact ES256 token.
     pub token: String,
+    /// The evidence itself (quote, nonce, runtime data, the collateral the service
+    /// verified it with): with it anyone can check the attestation against Intel's root
+    /// without the service (users' verification bundles).
+    pub evidence: phalanx_verify::WorkerEvidence,
     /// The caller's tenant (a hash of its whole TEE identity).
     pub tenant: TenantId,
     /// The service's keys the token verified under.
@@ -109,6 +113,13 @@ pub async fn attest(
     )
     .await?;
     let token = field(&body, "token")?;
+    let evidence = phalanx_verify::WorkerEvidence {
+        tee: tee.kind().as_str().into(),
+        quote: b64(&quote),
+        nonce: b64(&nonce_bytes),
+        runtime_data: b64(runtime_data),
+        collateral: field(&body, "collateral")?,
+    };
     let jwks = http
         .get(format!("{base}/.well-known/jwks.json"))
         .send()
@@ -125,6 +136,7 @@ pub async fn attest(
     let (identity, _) = phalanx_release::release::identity_of(&sub.evidence);
     Ok(Attested {
         token,
+        evidence,
         tenant: identity.tenant_id(),
         jwks,
         at: Instant::now(),

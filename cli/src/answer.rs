@@ -1,0 +1,90 @@
+//! `phalanx verify answer`: checks a pRuntime answer's verification bundle offline
+//! ([`phalanx_verify`]) against a pinned registry genesis and a DCAP trust root (Intel's
+//! unless `--trust-root`), and prints one verdict JSON. Exit 0: accepted; 1: refused;
+//! 2: the input is unusable (unreadable, not a bundle, a bad option).
+
+use phalanx_verify::{Refusal, TcbStatus, Verdict, malformed};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `phalanx verify answer` arguments.
+#[derive(Debug, clap::Args)]
+pub struct AnswerArgs {
+    /// The bundle (JSON; `phalanx devnet` writes `<dir>/demo/bundle.json`).
+    pub bundle: PathBuf,
+    /// The registry's genesis block hash (hex): the only chain accepted.
+    #[arg(long)]
+    pub genesis: String,
+    /// A DCAP trust root (PEM) instead of Intel's (the devnet's simulated root).
+    #[arg(long)]
+    pub trust_root: Option<PathBuf>,
+    /// Verify the quote at this instant (unix seconds) instead of the answer's block
+    /// time.
+    #[arg(long)]
+    pub at: Option<i64>,
+    /// An accepted TCB status (repeat; default `UpToDate`).
+    #[arg(long = "tcb-status")]
+    pub tcb_statuses: Vec<String>,
+    /// An advisory accepted with `SWHardeningNeeded` (repeat; e.g. INTEL-SA-00334).
+    #[arg(long = "advisory")]
+    pub advisories: Vec<String>,
+    /// Largest age of the worker's evidence at the answer, seconds (default 30 days).
+    #[arg(long, default_value_t = phalanx_verify::DEFAULT_MAX_EVIDENCE_AGE)]
+    pub max_evidence_age: i64,
+    /// One line of JSON instead of pretty-printed.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
+    let mut genesis = [0u8; 32];
+    hex::decode_to_slice(args.genesis.trim_start_matches("0x"), &mut genesis)
+        .map_err(|_| malformed("options", "--genesis must be 64 hex characters"))?;
+    let mut o = phalanx_verify::Options::intel(genesis);
+    if let Some(path) = &args.trust_root {
+        let pem = std::fs::read(path)
+            .map_err(|e| malformed("options", format!("{}: {e}", path.display())))?;
+        o.anchors = phalanx_verify::TrustAnchors::from_pem(&pem)
+            .map_err(|e| malformed("options", format!("{}: {e}", path.display())))?;
+        o.root_name = path.display().to_string();
+    }
+    o.at = args.at;
+    if !args.tcb_statuses.is_empty() {
+        o.tcb.statuses = args
+            .tcb_statuses
+            .iter()
+            .map(|s| {
+                serde_json::from_value::<TcbStatus>(serde_json::Value::from(s.as_str()))
+                    .map_err(|_| malformed("options", format!("unknown TCB status {s:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    o.tcb.advisories = args.advisories.clone();
+    o.max_evidence_age = args.max_evidence_age;
+    Ok(o)
+}
+
+/// Runs the check and prints the verdict.
+pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
+    let verdict = (|| {
+        let o = options(args)?;
+        let bytes = std::fs::read(&args.bundle)
+            .map_err(|e| malformed("bundle", format!("{}: {e}", args.bundle.display())))?;
+        let bundle = phalanx_verify::parse(&bytes)?;
+        Ok::<_, Refusal>(phalanx_verify::verify(&bundle, &o))
+    })()
+    .unwrap_or_else(Verdict::refused);
+    let text = if args.json {
+        serde_json::to_string(&verdict)
+    } else {
+        serde_json::to_string_pretty(&verdict)
+    }?;
+    println!("{text}");
+    Ok(if verdict.ok {
+        ExitCode::SUCCESS
+    } else if verdict.malformed() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    })
+}

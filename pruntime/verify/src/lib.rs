@@ -1,0 +1,595 @@
+//! # phalanx-verify
+//!
+//! Checks a pRuntime answer offline, from one self-contained [`Bundle`], trusting only a
+//! pinned registry genesis and a DCAP trust root (Intel's by default) — not the
+//! attestation service, not the worker's endpoint. Sans-IO: no async runtime, no
+//! storage, no server; [`verify`] is a pure function of the bundle and the [`Options`].
+//!
+//! ## The bundle (JSON, `version` 1)
+//!
+//! - `answer`: the worker's [`Statement`] and its signature, and what the user reveals:
+//!   the caller key and nonce of the query, the plaintext query and answer;
+//! - `evidence`: the worker's attestation as it happened — the TEE, the quote, the
+//!   attestation nonce and runtime data whose hash the quote's report data binds, and the
+//!   collateral the quote was verified with (JSON bundle format);
+//! - `registry`: every block of the registry from genesis up to the statement's height
+//!   (each `chain::types::Block` encoding, base64). The verifier replays them through the
+//!   registry's own rules: each block's authority signature, link and transactions, from
+//!   a genesis whose hash is pinned. Its cost is the chain itself (a fresh devnet: tens of
+//!   kilobytes, mostly the contract's module); headers with inclusion proofs would be
+//!   smaller and are a later format version.
+//!
+//! ## The checks ([`verify`]), in order; the first failure is the verdict
+//!
+//! | check | what | anchor |
+//! |---|---|---|
+//! | `registry` | blocks replay from the pinned genesis; the statement's block hash is the block at its height | the genesis hash |
+//! | `statement_signature` | ECDSA P-256 by the statement's worker key over its signed bytes | the worker's key |
+//! | `query_hash`, `answer_hash` | the statement's hashes of the revealed query and answer | the plaintext |
+//! | `worker_registered` | at that height the registry lists the worker's identity key | the registry |
+//! | `code_hash` | at that height the contract exists with the statement's code hash | the registry |
+//! | `quote` | the quote and its collateral verify to the trust root at the statement's block time (or `at`) | the trust root |
+//! | `report_data` | the quote's report data binds (nonce, runtime data); the runtime data names the statement's worker key and the registered HPKE key | the quote |
+//! | `measurement` | the quote's TEE identity hashes to the registered measurement | the quote and the registry |
+//! | `measurement_allowed` | that measurement was allowed at the height | the registry |
+//! | `debug` | neither a debug enclave / TD nor a bound service TD | the quote |
+//! | `tcb_status` | a status the policy accepts (default `UpToDate`, and `SWHardeningNeeded` whose advisories are all listed) | the collateral |
+//! | `evidence_age` | the worker registered this evidence at most `max_evidence_age` before the statement | the registry |
+
+use base64::Engine as _;
+use chain::state::State;
+use chain::types::Block;
+use phalanx_dcap::collateral::Collateral;
+/// The DCAP trust anchors and TCB statuses the options name.
+pub use phalanx_dcap::pki::TrustAnchors;
+pub use phalanx_dcap::tcb::TcbStatus;
+use phalanx_dcap::verify::VerifiedQuote;
+use phalanx_types::hex::Hex;
+use phalanx_types::statement::{Statement, answer_hash, query_hash};
+use serde::{Deserialize, Serialize};
+
+/// The bundle format's version.
+pub const VERSION: u32 = 1;
+/// Largest bundle accepted (bytes of JSON).
+pub const MAX_BUNDLE: usize = 64 * 1024 * 1024;
+/// Default largest age of the worker's evidence at the statement: 30 days.
+pub const DEFAULT_MAX_EVIDENCE_AGE: i64 = 30 * 24 * 3600;
+
+/// Everything needed to check one answer offline (see the crate doc).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// [`VERSION`].
+    pub version: u32,
+    /// The statement and what the user reveals.
+    pub answer: AnswerProof,
+    /// The worker's attestation evidence.
+    pub evidence: WorkerEvidence,
+    /// The registry's blocks.
+    pub registry: RegistryProof,
+}
+
+impl Bundle {
+    /// A bundle from its parts; `blocks` are the registry's blocks from genesis through
+    /// the statement's height.
+    pub fn new(answer: AnswerProof, evidence: WorkerEvidence, blocks: &[Block]) -> Self {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        Self {
+            version: VERSION,
+            answer,
+            evidence,
+            registry: RegistryProof {
+                blocks: blocks.iter().map(|b| b64(&b.encode())).collect(),
+            },
+        }
+    }
+}
+
+/// The signed statement and the revealed query and answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerProof {
+    /// What the worker states.
+    pub statement: Statement,
+    /// Its signature (r ‖ s, base64).
+    pub signature: String,
+    /// The user's key that signed the query (SEC1, base64), as in the query.
+    pub caller_key: String,
+    /// The query's nonce.
+    pub nonce: Hex<16>,
+    /// The plaintext query (base64).
+    pub query: String,
+    /// The plaintext answer (base64).
+    pub answer: String,
+}
+
+/// A worker's attestation evidence, kept by the worker as it attested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerEvidence {
+    /// `sgx` or `tdx`.
+    pub tee: String,
+    /// The DCAP quote (base64).
+    pub quote: String,
+    /// The attestation service's nonce (raw bytes, base64).
+    pub nonce: String,
+    /// The runtime data (base64): `phalanx_release::release::WorkerRuntimeData`.
+    pub runtime_data: String,
+    /// The collateral the quote was verified with (the JSON bundle format).
+    pub collateral: String,
+}
+
+/// The registry's blocks from genesis to the statement's height.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryProof {
+    /// Each block's encoding (base64), heights 0, 1, ….
+    pub blocks: Vec<String>,
+}
+
+/// Which TCB statuses are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcbPolicy {
+    /// Accepted outright.
+    pub statuses: Vec<TcbStatus>,
+    /// `SWHardeningNeeded` is accepted when each of its advisories is listed here.
+    pub advisories: Vec<String>,
+}
+
+impl Default for TcbPolicy {
+    fn default() -> Self {
+        Self {
+            statuses: vec![TcbStatus::UpToDate],
+            advisories: Vec::new(),
+        }
+    }
+}
+
+/// What the verifier trusts and accepts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The registry's genesis block hash.
+    pub genesis: [u8; 32],
+    /// The DCAP trust root(s).
+    pub anchors: TrustAnchors,
+    /// A name for the trust root in the verdict (`intel`, or the PEM file's).
+    pub root_name: String,
+    /// Verify the quote at this instant instead of the statement's block time.
+    pub at: Option<i64>,
+    /// Accepted TCB statuses.
+    pub tcb: TcbPolicy,
+    /// Largest age of the worker's evidence at the statement, seconds.
+    pub max_evidence_age: i64,
+}
+
+impl Options {
+    /// Intel's root, the default TCB policy and evidence age, pinned to `genesis`.
+    pub fn intel(genesis: [u8; 32]) -> Self {
+        Self {
+            genesis,
+            anchors: TrustAnchors::intel(),
+            root_name: "intel".into(),
+            at: None,
+            tcb: TcbPolicy::default(),
+            max_evidence_age: DEFAULT_MAX_EVIDENCE_AGE,
+        }
+    }
+}
+
+/// One check passed, and what it rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passed {
+    /// The check's name.
+    pub check: String,
+    /// What it was checked against.
+    pub anchor: String,
+}
+
+/// What an accepted answer proves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    /// The contract id (hex).
+    pub contract: String,
+    /// Its code hash (hex).
+    pub code_hash: String,
+    /// The worker's identity key (hex).
+    pub worker: String,
+    /// `sgx` or `tdx`.
+    pub tee: String,
+    /// MRENCLAVE or MRTD (hex).
+    pub measurement: String,
+    /// The quote's TCB status.
+    pub tcb_status: String,
+    /// The statement's height.
+    pub height: u64,
+    /// Every check, in order.
+    pub checks: Vec<Passed>,
+}
+
+/// Why an answer was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// A stable code (`malformed` when the input is unusable).
+    pub code: String,
+    /// The check that failed.
+    pub check: String,
+    /// What failed, for people.
+    pub message: String,
+}
+
+/// The verdict: `{"ok": true, …}` with what the answer proves, or `{"ok": false,
+/// "error": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Accepted.
+    pub ok: bool,
+    /// What it proves, when accepted.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
+    /// Why not, when refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Refusal>,
+}
+
+impl Verdict {
+    /// A refusal.
+    pub fn refused(error: Refusal) -> Self {
+        Self {
+            ok: false,
+            accepted: None,
+            error: Some(error),
+        }
+    }
+
+    /// Whether the input itself was unusable (as opposed to a refused answer).
+    pub fn unusable(&self) -> bool {
+        self.error.as_ref().is_some_and(|e| e.code == "malformed")
+    }
+}
+
+fn refuse(check: &str, code: &str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code: code.into(),
+        check: check.into(),
+        message: message.into(),
+    }
+}
+
+/// An unusable-input refusal (code `malformed`) naming `check`.
+pub fn malformed(check: &str, message: impl Into<String>) -> Refusal {
+    refuse(check, "malformed", message)
+}
+
+fn b64(check: &str, field: &str, s: &str) -> Result<Vec<u8>, Refusal> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|_| malformed(check, format!("{field} is not base64")))
+}
+
+/// Parses a bundle (bounded by [`MAX_BUNDLE`]); a failure is an unusable-input refusal
+/// (code `malformed`, check `bundle`).
+pub fn parse(json: &[u8]) -> Result<Bundle, Refusal> {
+    if json.len() > MAX_BUNDLE {
+        return Err(malformed("bundle", format!("over {MAX_BUNDLE} bytes")));
+    }
+    let bundle: Bundle = serde_json::from_slice(json)
+        .map_err(|e| malformed("bundle", format!("not a bundle: {e}")))?;
+    if bundle.version != VERSION {
+        return Err(malformed(
+            "bundle",
+            format!("version {} (this verifier reads {VERSION})", bundle.version),
+        ));
+    }
+    Ok(bundle)
+}
+
+/// Checks `bundle` under `options` (see the crate doc for the checks).
+pub fn verify(bundle: &Bundle, options: &Options) -> Verdict {
+    match run(bundle, options) {
+        Ok(accepted) => Verdict {
+            ok: true,
+            accepted: Some(accepted),
+            error: None,
+        },
+        Err(e) => Verdict::refused(e),
+    }
+}
+
+/// Replays the blocks from the pinned genesis up to `height`.
+fn replay(proof: &RegistryProof, genesis: &[u8; 32], height: u64) -> Result<State, Refusal> {
+    const CHECK: &str = "registry";
+    let wanted = height
+        .checked_add(1)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| malformed(CHECK, "height out of range"))?;
+    if proof.blocks.len() != wanted {
+        return Err(refuse(
+            CHECK,
+            "registry_incomplete",
+            format!(
+                "{} blocks for a statement at height {height} (expected {wanted})",
+                proof.blocks.len()
+            ),
+        ));
+    }
+    let mut state: Option<State> = None;
+    for (i, text) in proof.blocks.iter().enumerate() {
+        let block = Block::decode(&b64(CHECK, "a block", text)?)
+            .map_err(|e| malformed(CHECK, format!("block {i}: {e}")))?;
+        match state.as_mut() {
+            None => {
+                if block.hash() != *genesis {
+                    return Err(refuse(
+                        CHECK,
+                        "wrong_genesis",
+                        format!(
+                            "block 0 hashes to {}, not the pinned genesis {}",
+                            hex::encode(block.hash()),
+                            hex::encode(genesis)
+                        ),
+                    ));
+                }
+                state = Some(
+                    State::from_genesis(&block)
+                        .map_err(|e| refuse(CHECK, "bad_block", e.to_string()))?,
+                );
+            }
+            Some(s) => s
+                .apply_block(&block)
+                .map_err(|e| refuse(CHECK, "bad_block", e.to_string()))?,
+        }
+    }
+    state.ok_or_else(|| malformed(CHECK, "no blocks"))
+}
+
+/// ECDSA P-256 (r ‖ s) under a SEC1 key (compressed or not).
+fn signature_ok(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    use p256::elliptic_curve::sec1::ToSec1Point as _;
+    p256::PublicKey::from_sec1_bytes(key).is_ok_and(|k| {
+        phalanx_dcap::pki::verify_raw_signature(
+            k.to_sec1_point(false).as_bytes(),
+            message,
+            signature,
+        )
+    })
+}
+
+/// Long on purpose: the checks read top to bottom in the order of the crate doc's table.
+fn run(bundle: &Bundle, o: &Options) -> Result<Accepted, Refusal> {
+    let a = &bundle.answer;
+    let st = &a.statement;
+    let mut checks = Vec::new();
+    let mut pass = |check: &str, anchor: String| {
+        checks.push(Passed {
+            check: check.into(),
+            anchor,
+        })
+    };
+
+    // registry
+    let state = replay(&bundle.registry, &o.genesis, st.height)?;
+    if state.last_hash() != st.block_hash.0 {
+        return Err(refuse(
+            "registry",
+            "block_hash_mismatch",
+            format!(
+                "the block at height {} is {}, the statement names {}",
+                st.height,
+                hex::encode(state.last_hash()),
+                st.block_hash
+            ),
+        ));
+    }
+    let at_height = format!("registry at height {}", st.height);
+    pass("registry", format!("genesis {}", hex::encode(o.genesis)));
+
+    // statement_signature
+    let worker = st
+        .worker_key()
+        .map_err(|_| malformed("statement_signature", "the statement's worker key"))?;
+    let signed = st
+        .signed_bytes()
+        .map_err(|_| malformed("statement_signature", "the statement"))?;
+    let signature = b64("statement_signature", "signature", &a.signature)?;
+    if !signature_ok(&worker, &signed, &signature) {
+        return Err(refuse(
+            "statement_signature",
+            "bad_signature",
+            "the statement's signature does not verify under its worker key",
+        ));
+    }
+    pass("statement_signature", format!("worker key {}", st.worker));
+
+    // query_hash, answer_hash
+    let caller = b64("query_hash", "caller_key", &a.caller_key)?;
+    let query = b64("query_hash", "query", &a.query)?;
+    if query_hash(&caller, &a.nonce.0, &query) != st.query_hash.0 {
+        return Err(refuse(
+            "query_hash",
+            "query_mismatch",
+            "the revealed query (with its caller key and nonce) is not the one the statement names",
+        ));
+    }
+    pass("query_hash", "the revealed query".into());
+    let answer = b64("answer_hash", "answer", &a.answer)?;
+    if answer_hash(&answer) != st.answer_hash.0 {
+        return Err(refuse(
+            "answer_hash",
+            "answer_mismatch",
+            "the revealed answer is not the one the statement names",
+        ));
+    }
+    pass("answer_hash", "the revealed answer".into());
+
+    // worker_registered
+    let registered = state.worker(&worker).ok_or_else(|| {
+        refuse(
+            "worker_registered",
+            "worker_not_registered",
+            format!(
+                "the registry does not list worker {} at height {}",
+                st.worker, st.height
+            ),
+        )
+    })?;
+    pass("worker_registered", at_height.clone());
+
+    // code_hash
+    let contract = state.contract(&st.contract.0).ok_or_else(|| {
+        refuse(
+            "code_hash",
+            "no_contract",
+            format!("no contract {} at height {}", st.contract, st.height),
+        )
+    })?;
+    if contract.code_hash != st.code_hash.0 {
+        return Err(refuse(
+            "code_hash",
+            "code_hash_mismatch",
+            format!(
+                "the contract's code hash is {}, the statement names {}",
+                hex::encode(contract.code_hash),
+                st.code_hash
+            ),
+        ));
+    }
+    pass("code_hash", at_height.clone());
+
+    // quote
+    let e = &bundle.evidence;
+    let quote = b64("quote", "quote", &e.quote)?;
+    let collateral = Collateral::from_bundle_json(e.collateral.as_bytes())
+        .map_err(|err| malformed("quote", format!("collateral: {err}")))?;
+    let at = o.at.unwrap_or(state.last_time());
+    let verified: VerifiedQuote = phalanx_dcap::verify::verify(&quote, &collateral, at, &o.anchors)
+        .map_err(|err| refuse("quote", "quote_invalid", err.to_string()))?;
+    let tee = match verified.tee() {
+        phalanx_dcap::quote::TeeType::Sgx => "sgx",
+        phalanx_dcap::quote::TeeType::Tdx => "tdx",
+    };
+    if e.tee != tee {
+        return Err(refuse(
+            "quote",
+            "tee_mismatch",
+            format!("the bundle says {}, the quote is {tee}", e.tee),
+        ));
+    }
+    pass("quote", format!("trust root {} at {at}", o.root_name));
+
+    // report_data
+    let nonce = b64("report_data", "evidence nonce", &e.nonce)?;
+    let runtime_data = b64("report_data", "runtime_data", &e.runtime_data)?;
+    if verified.report_data != phalanx_ear::report_data(&nonce, &runtime_data) {
+        return Err(refuse(
+            "report_data",
+            "report_data_mismatch",
+            "the quote's report data does not bind this nonce and runtime data",
+        ));
+    }
+    let rd = phalanx_release::release::WorkerRuntimeData::decode(&runtime_data)
+        .map_err(|err| refuse("report_data", "runtime_data_invalid", err.to_string()))?;
+    if rd.identity_key != worker {
+        return Err(refuse(
+            "report_data",
+            "worker_key_not_attested",
+            "the attested identity key is not the statement's worker key",
+        ));
+    }
+    if rd.hpke_public_key != registered.hpke_key {
+        return Err(refuse(
+            "report_data",
+            "hpke_key_not_attested",
+            "the attested HPKE key is not the registered one",
+        ));
+    }
+    pass("report_data", "the quote".into());
+
+    // measurement
+    let evidence = phalanx_ear::Evidence::from(&verified);
+    let (identity, measurement) = phalanx_release::release::identity_of(&evidence);
+    let tenant = identity.digest();
+    if registered.measurement != tenant {
+        return Err(refuse(
+            "measurement",
+            "measurement_mismatch",
+            format!(
+                "the quote's TEE identity hashes to {}, the registry lists {}",
+                hex::encode(tenant),
+                hex::encode(&registered.measurement)
+            ),
+        ));
+    }
+    pass("measurement", "the quote and the registry".into());
+
+    // measurement_allowed
+    if !state.allowed().iter().any(|m| m.measurement == tenant) {
+        return Err(refuse(
+            "measurement_allowed",
+            "measurement_not_allowed",
+            format!(
+                "measurement {} was not allowed at height {}",
+                hex::encode(tenant),
+                st.height
+            ),
+        ));
+    }
+    pass("measurement_allowed", at_height.clone());
+
+    // debug
+    if verified.debug || verified.service_td {
+        return Err(refuse(
+            "debug",
+            if verified.debug {
+                "debug_tee"
+            } else {
+                "service_td"
+            },
+            "the worker's memory is open to the host or a service TD",
+        ));
+    }
+    pass("debug", "the quote".into());
+
+    // tcb_status
+    let status = verified.status;
+    let hardening_ok = status == TcbStatus::SWHardeningNeeded
+        && verified
+            .advisory_ids
+            .iter()
+            .all(|id| o.tcb.advisories.contains(id));
+    if !o.tcb.statuses.contains(&status) && !hardening_ok {
+        return Err(refuse(
+            "tcb_status",
+            "tcb_status_not_accepted",
+            format!(
+                "TCB status {status:?} (advisories {:?}) is not accepted",
+                verified.advisory_ids
+            ),
+        ));
+    }
+    pass("tcb_status", "the collateral".into());
+
+    // evidence_age
+    let age = state.last_time().saturating_sub(registered.registered_at);
+    if age > o.max_evidence_age {
+        return Err(refuse(
+            "evidence_age",
+            "evidence_too_old",
+            format!(
+                "the worker registered this evidence {age} s before the statement (at most {})",
+                o.max_evidence_age
+            ),
+        ));
+    }
+    pass("evidence_age", at_height);
+
+    Ok(Accepted {
+        contract: st.contract.to_string(),
+        code_hash: st.code_hash.to_string(),
+        worker: st.worker.clone(),
+        tee: tee.into(),
+        measurement,
+        tcb_status: format!("{status:?}"),
+        height: st.height,
+        checks,
+    })
+}
