@@ -82,7 +82,7 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
     println!("{text}");
     Ok(if verdict.ok {
         ExitCode::SUCCESS
-    } else if verdict.malformed() {
+    } else if verdict.unusable() {
         ExitCode::from(2)
     } else {
         ExitCode::from(1)
