@@ -31,7 +31,7 @@ check() {
   fi
 }
 
-for spec in "phalanx-dcap" "phalanx-dcap --features pccs" "phalanx-ear" "phalanx-release --features client" "phalanx-threshold" "phalanx-contract"; do
+for spec in "phalanx-dcap" "phalanx-dcap --features pccs" "phalanx-ear" "phalanx-release --features client" "phalanx-threshold" "phalanx-contract" "phalanx-verify"; do
   check "$light" "rocksdb, axum, rcgen, a gRPC server" "$spec"
 done
 for spec in "phalanx-pruntime" "phalanx-tee"; do

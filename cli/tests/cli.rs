@@ -284,5 +284,48 @@ fn devnet_starts_and_resumes_the_same_cluster() {
     );
     assert_eq!(first["gatekeepers"].as_array().unwrap().len(), 5);
     assert_eq!(first["faulty"], serde_json::json!([]));
+    verify_answer_runs_as_the_devnet_prints_it(&second);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The devnet's printed `phalanx verify answer` command, run as printed: accepted (exit
+/// 0, one verdict JSON); the bundle with its answer changed: refused (exit 1, naming the
+/// check); not a bundle, or a bad genesis: unusable (exit 2).
+fn verify_answer_runs_as_the_devnet_prints_it(summary: &serde_json::Value) {
+    let command = summary["verify_command"].as_str().unwrap();
+    let argv: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(argv[..3], ["phalanx", "verify", "answer"]);
+    let (code, v, err) = phalanx(&argv[1..]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["contract"], summary["contract"]);
+    assert_eq!(v["worker"], summary["pruntime_identity"]);
+    assert_eq!(v["height"], summary["answer_height"]);
+    assert_eq!(v["checks"].as_array().unwrap().len(), 13);
+
+    let bundle = summary["bundle_file"].as_str().unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle).unwrap()).unwrap();
+    doc["answer"]["answer"] = "AAAA".into();
+    let tampered = format!("{bundle}.tampered");
+    std::fs::write(&tampered, doc.to_string()).unwrap();
+    let mut args = argv[1..].to_vec();
+    args[2] = &tampered;
+    args.push("--json");
+    let (code, v, _) = phalanx(&args);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["error"]["check"], "answer_hash");
+
+    std::fs::write(&tampered, "not a bundle").unwrap();
+    let (code, v, _) = phalanx(&args);
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (2, Some("malformed")),
+        "{v}"
+    );
+    let mut args = argv[1..].to_vec();
+    let genesis = args.iter().position(|a| *a == "--genesis").unwrap() + 1;
+    args[genesis] = "zz";
+    let (code, _, _) = phalanx(&args);
+    assert_eq!(code, 2);
 }

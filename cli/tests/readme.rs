@@ -131,6 +131,7 @@ fn crate_dir(name: &str) -> PathBuf {
         "pruntime",
         "pruntime/contract",
         "pruntime/tee",
+        "pruntime/verify",
     ] {
         let manifest = std::fs::read_to_string(root().join(dir).join("Cargo.toml")).unwrap();
         if manifest.contains(&format!("name = \"{name}\"")) {
