@@ -283,15 +283,38 @@ pub fn parse(json: &[u8]) -> Result<Bundle, Refusal> {
     Ok(bundle)
 }
 
-/// Checks `bundle` under `options` (see the crate doc for the checks).
+/// Checks `bundle` under `options` (see the crate doc for the checks), cold: every
+/// signature of the quote and its collateral is verified.
 pub fn verify(bundle: &Bundle, options: &Options) -> Verdict {
-    match run(bundle, options) {
-        Ok(accepted) => Verdict {
-            ok: true,
-            accepted: Some(accepted),
-            error: None,
-        },
-        Err(e) => Verdict::refused(e),
+    Checker::new(options.clone()).verify(bundle)
+}
+
+/// A verifier that keeps what it verified once — collateral by its exact bytes, PCK
+/// chains — for the next bundles (a page or a service checking many answers of the same
+/// workers). The verdicts are the same as [`verify`]'s.
+#[derive(Debug)]
+pub struct Checker {
+    options: Options,
+    quotes: phalanx_dcap::Verifier,
+}
+
+impl Checker {
+    /// A checker under `options`.
+    pub fn new(options: Options) -> Self {
+        let quotes = phalanx_dcap::Verifier::new(options.anchors.clone());
+        Self { options, quotes }
+    }
+
+    /// Checks `bundle`.
+    pub fn verify(&self, bundle: &Bundle) -> Verdict {
+        match run(bundle, &self.options, &self.quotes) {
+            Ok(accepted) => Verdict {
+                ok: true,
+                accepted: Some(accepted),
+                error: None,
+            },
+            Err(e) => Verdict::refused(e),
+        }
     }
 }
 
@@ -342,20 +365,8 @@ fn replay(proof: &RegistryProof, genesis: &[u8; 32], height: u64) -> Result<Stat
     state.ok_or_else(|| malformed(CHECK, "no blocks"))
 }
 
-/// ECDSA P-256 (r ‖ s) under a SEC1 key (compressed or not).
-fn signature_ok(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    use p256::elliptic_curve::sec1::ToSec1Point as _;
-    p256::PublicKey::from_sec1_bytes(key).is_ok_and(|k| {
-        phalanx_dcap::pki::verify_raw_signature(
-            k.to_sec1_point(false).as_bytes(),
-            message,
-            signature,
-        )
-    })
-}
-
 /// Long on purpose: the checks read top to bottom in the order of the crate doc's table.
-fn run(bundle: &Bundle, o: &Options) -> Result<Accepted, Refusal> {
+fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<Accepted, Refusal> {
     let a = &bundle.answer;
     let st = &a.statement;
     let mut checks = Vec::new();
@@ -391,7 +402,7 @@ fn run(bundle: &Bundle, o: &Options) -> Result<Accepted, Refusal> {
         .signed_bytes()
         .map_err(|_| malformed("statement_signature", "the statement"))?;
     let signature = b64("statement_signature", "signature", &a.signature)?;
-    if !signature_ok(&worker, &signed, &signature) {
+    if !chain::types::verify_p256(&worker, &signed, &signature) {
         return Err(refuse(
             "statement_signature",
             "bad_signature",
@@ -461,7 +472,8 @@ fn run(bundle: &Bundle, o: &Options) -> Result<Accepted, Refusal> {
     let collateral = Collateral::from_bundle_json(e.collateral.as_bytes())
         .map_err(|err| malformed("quote", format!("collateral: {err}")))?;
     let at = o.at.unwrap_or(state.last_time());
-    let verified: VerifiedQuote = phalanx_dcap::verify::verify(&quote, &collateral, at, &o.anchors)
+    let verified: VerifiedQuote = quotes
+        .verify(&quote, &collateral, at)
         .map_err(|err| refuse("quote", "quote_invalid", err.to_string()))?;
     let tee = match verified.tee() {
         phalanx_dcap::quote::TeeType::Sgx => "sgx",

@@ -1,0 +1,64 @@
+//! What a whole answer check costs against the quote verification inside it: cold (every
+//! signature of quote and collateral verified) and warm (collateral and PCK chain
+//! verified once, by a reused [`phalanx_verify::Checker`] / `phalanx_dcap::Verifier`).
+//! The target: the whole check under twice a cold quote verification.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use base64::Engine as _;
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+fn bench(c: &mut Criterion) {
+    let w = common::world(common::Shape::default());
+    let json = serde_json::to_vec(&w.bundle).unwrap();
+    eprintln!(
+        "bundle: {} bytes of JSON ({} blocks: {} bytes base64; quote {} bytes base64; collateral {} bytes)",
+        json.len(),
+        w.bundle.registry.blocks.len(),
+        w.bundle
+            .registry
+            .blocks
+            .iter()
+            .map(String::len)
+            .sum::<usize>(),
+        w.bundle.evidence.quote.len(),
+        w.bundle.evidence.collateral.len(),
+    );
+    let quote = base64::engine::general_purpose::STANDARD
+        .decode(&w.bundle.evidence.quote)
+        .unwrap();
+    let collateral =
+        phalanx_dcap::Collateral::from_bundle_json(w.bundle.evidence.collateral.as_bytes())
+            .unwrap();
+    let at = common::T0 + 1030;
+    let mut g = c.benchmark_group("verify_answer");
+    g.bench_function("whole_check_cold", |b| {
+        b.iter(|| {
+            let bundle = phalanx_verify::parse(black_box(&json)).unwrap();
+            assert!(phalanx_verify::verify(&bundle, &w.options).ok);
+        })
+    });
+    g.bench_function("quote_alone_cold", |b| {
+        b.iter(|| {
+            phalanx_dcap::verify(black_box(&quote), &collateral, at, &w.options.anchors).unwrap()
+        })
+    });
+    let checker = phalanx_verify::Checker::new(w.options.clone());
+    g.bench_function("whole_check_warm", |b| {
+        b.iter(|| {
+            let bundle = phalanx_verify::parse(black_box(&json)).unwrap();
+            assert!(checker.verify(&bundle).ok);
+        })
+    });
+    let verifier = phalanx_dcap::Verifier::new(w.options.anchors.clone());
+    g.bench_function("quote_alone_warm", |b| {
+        b.iter(|| verifier.verify(black_box(&quote), &collateral, at).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

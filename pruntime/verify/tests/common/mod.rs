@@ -1,0 +1,189 @@
+//! A world built from real artefacts (shared by the tests and the benchmark): a
+//! simulated SGX quote binding the worker's keys, the simulated PKI's collateral, a
+//! registry chain signed block by block, a statement signed by the worker.
+#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use base64::Engine as _;
+use chain::types::{Block, Genesis, SignedTx, Tx, Worker, public_key};
+use p256::ecdsa::SigningKey;
+use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee};
+use phalanx_release::release::WorkerRuntimeData;
+use phalanx_types::hex::Hex;
+use phalanx_types::statement::{Statement, answer_hash, query_hash};
+use phalanx_verify::{AnswerProof, Bundle, Options, TrustAnchors, WorkerEvidence};
+
+pub const T0: i64 = 1_760_000_000;
+pub const MR: [u8; 32] = [0x42; 32];
+pub const CODE: &[u8] = b"\0asm\x01\0\0\0";
+
+pub fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+pub fn unb64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+fn key() -> SigningKey {
+    chain::random_key()
+}
+
+/// How the world is built.
+#[derive(Default, Clone, Copy)]
+pub struct Shape {
+    pub debug: bool,
+    /// Governance removes the worker's measurement in a block before the answer.
+    pub removed: bool,
+    /// The statement names another code hash than the deployed contract's.
+    pub other_code: bool,
+}
+
+pub struct World {
+    pub bundle: Bundle,
+    pub options: Options,
+}
+
+/// Long on purpose: one world, built in the order things happen.
+pub fn world(shape: Shape) -> World {
+    let sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
+    let (authority, governance, worker, user) = (key(), key(), key(), key());
+    let hpke = phalanx_release::envelope::RecipientKey::generate(&mut rand::rng()).public_bytes();
+    let runtime_data = WorkerRuntimeData {
+        identity_key: public_key(worker.verifying_key()),
+        hpke_public_key: hpke.clone(),
+    }
+    .encode();
+    let nonce = b"an attestation nonce".to_vec();
+    let quote = sim
+        .sgx_quote(
+            &SgxEnclave {
+                mr_enclave: MR,
+                debug: shape.debug,
+                ..SgxEnclave::default()
+            },
+            &phalanx_ear::report_data(&nonce, &runtime_data),
+        )
+        .unwrap();
+    let collateral = sim.collateral(phalanx_dcap::TeeType::Sgx).unwrap();
+    let tenant = phalanx_release::tenant::TeeIdentity::Sgx {
+        mr_enclave: MR,
+        kss: None,
+    }
+    .digest();
+
+    // The registry: genesis, then one transaction per block, ten seconds apart.
+    let genesis = Block {
+        height: 0,
+        prev: [0; 32],
+        timestamp: T0 + 1000,
+        genesis: Some(Genesis {
+            authority: public_key(authority.verifying_key()),
+            governance: public_key(governance.verifying_key()),
+            timestamp: T0 + 1000,
+        }),
+        txs: Vec::new(),
+        signature: Vec::new(),
+    }
+    .seal(&authority);
+    let chain_id = genesis.genesis.as_ref().unwrap().chain_id();
+    let mut txs = vec![
+        SignedTx::sign(
+            &governance,
+            &chain_id,
+            0,
+            Tx::AddMeasurement(tenant.to_vec()),
+        ),
+        SignedTx::sign(
+            &worker,
+            &chain_id,
+            0,
+            Tx::RegisterWorker(Worker {
+                identity_key: public_key(worker.verifying_key()),
+                hpke_key: hpke,
+                measurement: tenant.to_vec(),
+                attestation_hash: [9; 32],
+                registered_at: 0,
+            }),
+        ),
+        SignedTx::sign(
+            &user,
+            &chain_id,
+            0,
+            Tx::DeployContract {
+                code: CODE.to_vec(),
+                salt: [0; 32],
+            },
+        ),
+    ];
+    if shape.removed {
+        txs.push(SignedTx::sign(
+            &governance,
+            &chain_id,
+            1,
+            Tx::RemoveMeasurement(tenant.to_vec()),
+        ));
+    }
+    let mut blocks = vec![genesis];
+    for tx in txs {
+        let prev = blocks.last().unwrap();
+        let block = Block {
+            height: prev.height + 1,
+            prev: prev.hash(),
+            timestamp: prev.timestamp + 10,
+            genesis: None,
+            txs: vec![tx],
+            signature: Vec::new(),
+        }
+        .seal(&authority);
+        blocks.push(block);
+    }
+    let last = blocks.last().unwrap();
+
+    // The answer.
+    let caller = public_key(user.verifying_key());
+    let query_nonce = [5u8; 16];
+    let (query, answer) = (b"read".to_vec(), b"counter = 3".to_vec());
+    let code_hash = if shape.other_code {
+        phalanx_types::contract::code_hash(b"other code")
+    } else {
+        phalanx_types::contract::code_hash(CODE)
+    };
+    let statement = Statement {
+        worker: hex::encode(public_key(worker.verifying_key())),
+        contract: Hex(phalanx_types::contract::contract_id(
+            &caller,
+            &phalanx_types::contract::code_hash(CODE),
+            &[0; 32],
+        )),
+        code_hash: Hex(code_hash),
+        height: last.height,
+        block_hash: Hex(last.hash()),
+        state_root: Hex([7; 32]),
+        query_hash: Hex(query_hash(&caller, &query_nonce, &query)),
+        answer_hash: Hex(answer_hash(&answer)),
+    };
+    let signature: p256::ecdsa::Signature =
+        p256::ecdsa::signature::Signer::sign(&worker, &statement.signed_bytes().unwrap());
+    let bundle = Bundle::new(
+        AnswerProof {
+            statement,
+            signature: b64(&signature.to_bytes()),
+            caller_key: b64(&caller),
+            nonce: Hex(query_nonce),
+            query: b64(&query),
+            answer: b64(&answer),
+        },
+        WorkerEvidence {
+            tee: "sgx".into(),
+            quote: b64(&quote),
+            nonce: b64(&nonce),
+            runtime_data: b64(&runtime_data),
+            collateral: collateral.to_bundle_json(),
+        },
+        &blocks,
+    );
+    let mut options = Options::intel(blocks[0].hash());
+    options.anchors = TrustAnchors::from_pem(sim.root_pem().as_bytes()).unwrap();
+    options.root_name = "sim".into();
+    World { bundle, options }
+}
