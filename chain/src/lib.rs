@@ -42,6 +42,7 @@
 
 #[cfg(feature = "evm")]
 pub mod evm;
+#[cfg(feature = "client")]
 pub mod grpc;
 #[cfg(feature = "ledger")]
 pub mod ledger;

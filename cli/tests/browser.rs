@@ -1,0 +1,160 @@
+//! The verification page in a real browser: `pruntime/verify/web/www/index.html` loads the
+//! verifier as WebAssembly and checks the devnet's answer bundle (accepted) and the same
+//! bundle with its answer changed (refused, naming `answer_hash`), read back from the
+//! page's DOM; a screenshot of each goes to `<target tmp>/browser/`.
+//!
+//! Needs Debian's `chromium` and the module built by `pruntime/verify/web/build.sh`
+//! (`.ci/run` installs and builds both). Without them the test says what is missing and
+//! passes, unless `PHALANX_REQUIRE_BROWSER=1` (set by `.ci/run` when it could build the
+//! module), where missing pieces fail it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn www() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pruntime/verify/web/www")
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(name))
+                    .find(|p| p.is_file())
+            })
+        })
+}
+
+/// Serves the files of `dir` over HTTP/1.0 on loopback (GET only, no subdirectories).
+fn serve(dir: PathBuf) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            if BufReader::new(&stream).read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/");
+            let name = path.split('?').next().unwrap_or("").trim_start_matches('/');
+            let file = dir.join(if name.is_empty() { "index.html" } else { name });
+            let ok = !name.contains("..") && !name.contains('/') && file.is_file();
+            let (status, body) = if ok {
+                ("200 OK", std::fs::read(&file).unwrap())
+            } else {
+                ("404 Not Found", b"not found".to_vec())
+            };
+            let kind = match file.extension().and_then(|e| e.to_str()) {
+                Some("html") => "text/html; charset=utf-8",
+                Some("wasm") => "application/wasm",
+                _ => "text/plain",
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.0 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+/// The page's verdict element for `url` (`data-ok`, `data-check`), and a screenshot.
+fn page(chromium: &Path, url: &str, shot: &Path) -> (String, String) {
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--virtual-time-budget=30000",
+        "--run-all-compositor-stages-before-draw",
+    ];
+    let out = Command::new(chromium)
+        .args(common)
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).to_string();
+    let attr = |name: &str| {
+        let tag = dom
+            .find("id=\"verdict\"")
+            .map(|i| &dom[i..dom[i..].find('>').map_or(dom.len(), |j| i + j)])
+            .unwrap_or_else(|| panic!("no verdict in the page: {dom}"));
+        let key = format!("{name}=\"");
+        tag.find(&key)
+            .map(|i| {
+                let rest = &tag[i + key.len()..];
+                rest[..rest.find('"').unwrap()].to_owned()
+            })
+            .unwrap_or_else(|| panic!("the page shows no verdict yet: {tag}"))
+    };
+    let verdict = (attr("data-ok"), attr("data-check"));
+    let status = Command::new(chromium)
+        .args(common)
+        .arg("--window-size=1100,1500")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(status.status.success() && shot.is_file(), "no screenshot");
+    verdict
+}
+
+#[test]
+fn the_page_verifies_the_devnet_answer_and_refuses_a_tampered_one() {
+    let required = std::env::var("PHALANX_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let wasm = www().join("phalanx_verify.wasm");
+    let Some(chromium) = chromium() else {
+        assert!(!required, "chromium is not installed");
+        eprintln!("skipping: chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    if !wasm.is_file() {
+        assert!(!required, "{} is missing", wasm.display());
+        eprintln!("skipping: run pruntime/verify/web/build.sh to build the page's module");
+        return;
+    }
+
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("devnet");
+    let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args(["devnet", "--once", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let site = root.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    for f in ["index.html", "phalanx_verify.wasm"] {
+        std::fs::copy(www().join(f), site.join(f)).unwrap();
+    }
+    let bundle = std::fs::read_to_string(summary["bundle_file"].as_str().unwrap()).unwrap();
+    std::fs::write(site.join("bundle.json"), &bundle).unwrap();
+    let mut tampered: serde_json::Value = serde_json::from_str(&bundle).unwrap();
+    tampered["answer"]["answer"] = "AAAA".into();
+    std::fs::write(site.join("tampered.json"), tampered.to_string()).unwrap();
+    std::fs::copy(dir.join("demo/sim-root.pem"), site.join("root.pem")).unwrap();
+    let base = serve(site);
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&shots).unwrap();
+    let genesis = summary["chain_genesis"].as_str().unwrap();
+    let url = |b: &str| format!("{base}/index.html?bundle={b}&genesis={genesis}&root=root.pem");
+    let accepted = page(&chromium, &url("bundle.json"), &shots.join("accepted.png"));
+    assert_eq!(accepted, ("true".to_owned(), String::new()));
+    let refused = page(&chromium, &url("tampered.json"), &shots.join("refused.png"));
+    assert_eq!(refused, ("false".to_owned(), "answer_hash".to_owned()));
+    eprintln!("screenshots: {}", shots.display());
+}

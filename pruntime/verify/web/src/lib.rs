@@ -1,0 +1,122 @@
+//! `phalanx-verify` for the browser: `index.html` loads the module with plain
+//! `WebAssembly.instantiate` (no bindings generator) and calls three exports:
+//!
+//! - `alloc(len) -> ptr` and `dealloc(ptr, len)`: buffers the page writes into;
+//! - `verify(bundle_ptr, bundle_len, options_ptr, options_len) -> ptr`: checks the bundle
+//!   (JSON) under the options (JSON: `{"genesis": hex, "trust_root_pem"?: text, "at"?:
+//!   unix seconds, "tcb_statuses"?: [..], "advisories"?: [..], "max_evidence_age"?: s}`)
+//!   and returns a buffer holding a little-endian u32 length and the verdict JSON — the
+//!   same verdict `phalanx verify answer` prints.
+//!
+//! The verdict is computed here, in the page, from the bundle alone: nothing is fetched.
+
+use phalanx_verify::{Options, Refusal, TcbStatus, Verdict, malformed};
+
+getrandom02::register_custom_getrandom!(no_randomness);
+
+fn no_randomness(_: &mut [u8]) -> Result<(), getrandom02::Error> {
+    Err(getrandom02::Error::UNSUPPORTED)
+}
+
+/// What the page passes as options.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageOptions {
+    /// The registry's genesis hash (hex).
+    pub genesis: String,
+    /// A DCAP root (PEM) instead of Intel's.
+    #[serde(default)]
+    pub trust_root_pem: Option<String>,
+    /// Verify the quote at this instant instead of the answer's block time.
+    #[serde(default)]
+    pub at: Option<i64>,
+    /// Accepted TCB statuses (default `UpToDate`).
+    #[serde(default)]
+    pub tcb_statuses: Vec<TcbStatus>,
+    /// Advisories accepted with `SWHardeningNeeded`.
+    #[serde(default)]
+    pub advisories: Vec<String>,
+    /// Largest evidence age, seconds.
+    #[serde(default)]
+    pub max_evidence_age: Option<i64>,
+}
+
+fn options(json: &[u8]) -> Result<Options, Refusal> {
+    let p: PageOptions = serde_json::from_slice(json)
+        .map_err(|e| malformed("options", format!("not options: {e}")))?;
+    let mut genesis = [0u8; 32];
+    hex::decode_to_slice(p.genesis.trim().trim_start_matches("0x"), &mut genesis)
+        .map_err(|_| malformed("options", "genesis must be 64 hex characters"))?;
+    let mut o = Options::intel(genesis);
+    if let Some(pem) = p.trust_root_pem.filter(|s| !s.trim().is_empty()) {
+        o.anchors = phalanx_verify::TrustAnchors::from_pem(pem.as_bytes())
+            .map_err(|e| malformed("options", format!("trust root: {e}")))?;
+        o.root_name = "the given root".into();
+    }
+    o.at = p.at;
+    if !p.tcb_statuses.is_empty() {
+        o.tcb.statuses = p.tcb_statuses;
+    }
+    o.tcb.advisories = p.advisories;
+    if let Some(age) = p.max_evidence_age {
+        o.max_evidence_age = age;
+    }
+    Ok(o)
+}
+
+/// The verdict for a bundle and options, both JSON (the page's whole computation).
+pub fn verdict(bundle: &[u8], options_json: &[u8]) -> Verdict {
+    let run = || {
+        let o = options(options_json)?;
+        let b = phalanx_verify::parse(bundle)?;
+        Ok::<_, Refusal>(phalanx_verify::verify(&b, &o))
+    };
+    run().unwrap_or_else(Verdict::refused)
+}
+
+/// A buffer of `len` bytes for the page to fill.
+#[unsafe(no_mangle)]
+pub extern "C" fn alloc(len: usize) -> *mut u8 {
+    let mut v = Vec::<u8>::with_capacity(len);
+    let p = v.as_mut_ptr();
+    std::mem::forget(v);
+    p
+}
+
+/// Frees a buffer from [`alloc`] or [`verify`].
+///
+/// # Safety
+/// `ptr` and `len` must be exactly what `alloc` returned / was given, or what `verify`
+/// returned and the length prefix plus four.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dealloc(ptr: *mut u8, len: usize) {
+    // SAFETY: the caller hands back a buffer this module allocated with this capacity.
+    drop(unsafe { Vec::from_raw_parts(ptr, 0, len) });
+}
+
+/// Verifies; returns `u32 length (LE) ‖ verdict JSON`, freed with `dealloc(ptr, 4 + len)`.
+///
+/// # Safety
+/// The pointers and lengths must describe buffers the page filled (from [`alloc`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn verify(
+    bundle: *const u8,
+    bundle_len: usize,
+    options: *const u8,
+    options_len: usize,
+) -> *mut u8 {
+    // SAFETY: the page passes buffers it allocated with `alloc` and filled.
+    let (b, o) = unsafe {
+        (
+            std::slice::from_raw_parts(bundle, bundle_len),
+            std::slice::from_raw_parts(options, options_len),
+        )
+    };
+    let json = serde_json::to_vec(&verdict(b, o)).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
+    let mut out = Vec::with_capacity(4 + json.len());
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    let p = out.as_mut_ptr();
+    std::mem::forget(out);
+    p
+}
