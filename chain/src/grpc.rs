@@ -198,6 +198,40 @@ impl LightClient {
         Ok(pb::chain_client::ChainClient::new(ch).max_decoding_message_size(MAX_MESSAGE))
     }
 
+    /// The blocks at heights `0..=through` as the node serves them, unverified (for a
+    /// verifier that replays them itself, e.g. an answer bundle that left them out).
+    pub async fn raw_blocks(&self, through: u64) -> Result<Vec<Block>, RegistryError> {
+        let mut client = self.client().await?;
+        let mut blocks: Vec<Block> = Vec::new();
+        while (blocks.len() as u64) <= through {
+            let resp = client
+                .get_blocks(pb::GetBlocksRequest {
+                    from: blocks.len() as u64,
+                    limit: MAX_BLOCKS as u32,
+                })
+                .await
+                .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+                .into_inner();
+            if resp.blocks.is_empty() {
+                return Err(RegistryError::Backend(format!(
+                    "the node has no block {}",
+                    blocks.len()
+                )));
+            }
+            for bytes in &resp.blocks {
+                blocks.push(
+                    Block::decode(bytes).map_err(|e| RegistryError::Unverified(e.to_string()))?,
+                );
+            }
+        }
+        blocks.truncate(
+            usize::try_from(through)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        );
+        Ok(blocks)
+    }
+
     /// Fetches and verifies every new block; returns the verified state.
     pub async fn sync(&self) -> Result<State, RegistryError> {
         self.sync_blocks(|_| {}).await

@@ -34,6 +34,10 @@ pub struct AnswerArgs {
     /// One line of JSON instead of pretty-printed.
     #[arg(long)]
     pub json: bool,
+    /// Online: fetch the registry's blocks from this ledger node (gRPC) when the bundle
+    /// leaves them out; they are verified from the pinned genesis all the same.
+    #[arg(long)]
+    pub chain: Option<String>,
 }
 
 fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
@@ -70,7 +74,17 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
         let o = options(args)?;
         let bytes = std::fs::read(&args.bundle)
             .map_err(|e| malformed("bundle", format!("{}: {e}", args.bundle.display())))?;
-        let bundle = phalanx_verify::parse(&bytes)?;
+        let mut bundle = phalanx_verify::parse(&bytes)?;
+        if let Some(url) = &args.chain
+            && bundle.registry.blocks.is_empty()
+        {
+            let through = bundle.answer.statement.height;
+            let blocks = tokio::runtime::Runtime::new()
+                .map_err(|e| malformed("registry", e.to_string()))?
+                .block_on(chain::grpc::LightClient::pinned(url, o.genesis).raw_blocks(through))
+                .map_err(|e| malformed("registry", format!("fetching blocks from {url}: {e}")))?;
+            bundle.registry = phalanx_verify::RegistryProof::of(&blocks);
+        }
         Ok::<_, Refusal>(phalanx_verify::verify(&bundle, &o))
     })()
     .unwrap_or_else(Verdict::refused);

@@ -560,6 +560,37 @@ async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
         .map(|u| u.as_str().unwrap().to_owned())
         .collect();
 
+    // Online verification: the devnet's bundle without its blocks is refused offline and
+    // accepted with `--chain`, which fetches them (and verifies them from the genesis).
+    let bundle = summary["bundle_file"].as_str().unwrap();
+    let mut stripped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle).unwrap()).unwrap();
+    stripped["registry"]["blocks"] = serde_json::json!([]);
+    let stripped_file = root.path().join("stripped.json");
+    std::fs::write(&stripped_file, stripped.to_string()).unwrap();
+    let verify = |online: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_phalanx"));
+        c.args(["verify", "answer", "--json", "--genesis"])
+            .arg(summary["chain_genesis"].as_str().unwrap())
+            .arg("--trust-root")
+            .arg(dir.join("demo/sim-root.pem"))
+            .arg(&stripped_file);
+        if online {
+            c.args(["--chain", summary["chain"].as_str().unwrap()]);
+        }
+        let out = c.output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), v)
+    };
+    let (code, v) = verify(false);
+    assert_eq!(
+        (code, v["error"]["check"].as_str()),
+        (Some(1), Some("registry")),
+        "{v}"
+    );
+    let (code, v) = verify(true);
+    assert_eq!((code, v["ok"].as_bool()), (Some(0), Some(true)), "{v}");
+
     let impostor = chain::random_key();
     let identity_key = chain::types::public_key(impostor.verifying_key());
     client

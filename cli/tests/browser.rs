@@ -1,13 +1,19 @@
 //! The verification page in a real browser: `pruntime/verify/web/www/index.html` loads the
 //! verifier as WebAssembly and checks the devnet's answer bundle (accepted) and the same
 //! bundle with its answer changed (refused, naming `answer_hash`), read back from the
-//! page's DOM; a screenshot of each goes to `<target tmp>/browser/`.
+//! page's DOM through the DevTools protocol (`pruntime/verify/web/check-page.mjs`, Node
+//! with no packages); a screenshot of each goes to `<target tmp>/browser/`.
 //!
-//! Needs Debian's `chromium` and the module built by `pruntime/verify/web/build.sh`
+//! Needs Debian's `chromium`, Node, and the module built by `pruntime/verify/web/build.sh`
 //! (`.ci/run` installs and builds both). Without them the test says what is missing and
 //! passes, unless `PHALANX_REQUIRE_BROWSER=1` (set by `.ci/run` when it could build the
 //! module), where missing pieces fail it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -65,45 +71,28 @@ fn serve(dir: PathBuf) -> String {
     url
 }
 
-/// The page's verdict element for `url` (`data-ok`, `data-check`), and a screenshot.
+/// The page's verdict for `url` (`data-ok`, `data-check`), read through the DevTools
+/// protocol once the page shows one (`check-page.mjs`), and a screenshot.
 fn page(chromium: &Path, url: &str, shot: &Path) -> (String, String) {
-    let common = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--virtual-time-budget=30000",
-        "--run-all-compositor-stages-before-draw",
-    ];
-    let out = Command::new(chromium)
-        .args(common)
-        .arg("--dump-dom")
+    let out = Command::new("node")
+        .arg("--experimental-websocket")
+        .arg(www().join("../check-page.mjs"))
+        .arg(chromium)
         .arg(url)
+        .arg(shot)
         .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout).to_string();
-    let attr = |name: &str| {
-        let tag = dom
-            .find("id=\"verdict\"")
-            .map(|i| &dom[i..dom[i..].find('>').map_or(dom.len(), |j| i + j)])
-            .unwrap_or_else(|| panic!("no verdict in the page: {dom}"));
-        let key = format!("{name}=\"");
-        tag.find(&key)
-            .map(|i| {
-                let rest = &tag[i + key.len()..];
-                rest[..rest.find('"').unwrap()].to_owned()
-            })
-            .unwrap_or_else(|| panic!("the page shows no verdict yet: {tag}"))
-    };
-    let verdict = (attr("data-ok"), attr("data-check"));
-    let status = Command::new(chromium)
-        .args(common)
-        .arg("--window-size=1100,1500")
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(url)
-        .output()
-        .unwrap();
-    assert!(status.status.success() && shot.is_file(), "no screenshot");
-    verdict
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(shot.is_file(), "no screenshot");
+    (
+        v["ok"].as_str().unwrap().to_owned(),
+        v["check"].as_str().unwrap().to_owned(),
+    )
 }
 
 #[test]

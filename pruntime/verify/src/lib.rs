@@ -71,16 +71,23 @@ pub struct Bundle {
 
 impl Bundle {
     /// A bundle from its parts; `blocks` are the registry's blocks from genesis through
-    /// the statement's height.
+    /// the statement's height (none: a verifier online fetches them).
     pub fn new(answer: AnswerProof, evidence: WorkerEvidence, blocks: &[Block]) -> Self {
-        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         Self {
             version: VERSION,
             answer,
             evidence,
-            registry: RegistryProof {
-                blocks: blocks.iter().map(|b| b64(&b.encode())).collect(),
-            },
+            registry: RegistryProof::of(blocks),
+        }
+    }
+}
+
+impl RegistryProof {
+    /// The proof made of `blocks` (genesis first).
+    pub fn of(blocks: &[Block]) -> Self {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        Self {
+            blocks: blocks.iter().map(|b| b64(&b.encode())).collect(),
         }
     }
 }
