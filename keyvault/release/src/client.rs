@@ -265,20 +265,30 @@ pub enum FetchError {
     Request(Error),
 }
 
+/// A client of the gatekeeper at `url` (its client listener).
+async fn connect(
+    url: &str,
+    timeout: Duration,
+) -> Result<pb::gatekeeper_client::GatekeeperClient<tonic::transport::Channel>, String> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| e.to_string())?
+        .connect_timeout(timeout)
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(
+        pb::gatekeeper_client::GatekeeperClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE),
+    )
+}
+
 async fn ask(
     ep: Endpoint,
     req: pb::ReleaseRequest,
     timeout: Duration,
 ) -> Result<ReleaseResponse, String> {
     let call = async {
-        let channel = tonic::transport::Endpoint::from_shared(ep.url.clone())
-            .map_err(|e| e.to_string())?
-            .connect_timeout(timeout)
-            .connect()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut client = pb::gatekeeper_client::GatekeeperClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE);
+        let mut client = connect(&ep.url, timeout).await?;
         let resp = client
             .release(req)
             .await
@@ -295,14 +305,7 @@ async fn ask(
 /// it ([`crate::release::check_registration`]): nothing here is trusted.
 pub async fn registered_token(url: &str, timeout: Duration) -> Result<String, String> {
     let call = async {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-            .map_err(|e| e.to_string())?
-            .connect_timeout(timeout)
-            .connect()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut client = pb::gatekeeper_client::GatekeeperClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE);
+        let mut client = connect(url, timeout).await?;
         let status = client
             .status(pb::StatusRequest {})
             .await

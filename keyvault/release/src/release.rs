@@ -382,6 +382,37 @@ fn check_appraisal(
     Ok(())
 }
 
+/// Step 4's first half: the token's one TEE submodule (matching its evidence), whose
+/// runtime-data hash is that of `runtime_data`.
+fn bound_submodule<'c>(
+    claims: &'c phalanx_ear::Claims,
+    runtime_data: &[u8],
+) -> Result<&'c phalanx_ear::Submodule, ReleaseError> {
+    let Some((tee, sub)) = claims.only_submodule() else {
+        return Err(ReleaseError::NotOneSubmodule);
+    };
+    if tee != sub.evidence.measurements.tee().as_str() {
+        return Err(ReleaseError::NotOneSubmodule);
+    }
+    let hash = phalanx_ear::runtime_data_hash(runtime_data);
+    if !ct_eq(hash.as_bytes(), sub.runtime_data_hash.as_bytes()) {
+        return Err(ReleaseError::RuntimeDataMismatch);
+    }
+    Ok(sub)
+}
+
+/// Never a debug enclave or TD, never a TD bound to a service TD: the host or the
+/// service TD can read its memory.
+fn not_open_to_host(sub: &phalanx_ear::Submodule) -> Result<(), ReleaseError> {
+    if sub.evidence.debug {
+        return Err(ReleaseError::DebugTee);
+    }
+    if sub.evidence.service_td {
+        return Err(ReleaseError::ServiceTdBound);
+    }
+    Ok(())
+}
+
 /// Checks a release request (see the module doc for the steps).
 pub fn authorize(
     token: &str,
@@ -400,16 +431,7 @@ pub fn authorize(
     check_appraisal(&claims, policy)?;
 
     // 4. Runtime data and the HPKE key.
-    let Some((tee, sub)) = claims.only_submodule() else {
-        return Err(ReleaseError::NotOneSubmodule);
-    };
-    if tee != sub.evidence.measurements.tee().as_str() {
-        return Err(ReleaseError::NotOneSubmodule);
-    }
-    let hash = phalanx_ear::runtime_data_hash(runtime_data);
-    if !ct_eq(hash.as_bytes(), sub.runtime_data_hash.as_bytes()) {
-        return Err(ReleaseError::RuntimeDataMismatch);
-    }
+    let sub = bound_submodule(&claims, runtime_data)?;
     let worker = WorkerRuntimeData::decode(runtime_data)?;
     if worker.hpke_public_key != hpke_public_key {
         return Err(ReleaseError::HpkeKeyNotBound);
@@ -422,12 +444,7 @@ pub fn authorize(
             sub.policy.policy_id.chars().take(64).collect(),
         ));
     }
-    if sub.evidence.debug {
-        return Err(ReleaseError::DebugTee);
-    }
-    if sub.evidence.service_td {
-        return Err(ReleaseError::ServiceTdBound);
-    }
+    not_open_to_host(sub)?;
 
     // 6. Which keys this identity may derive: its own tenant, or a granted one.
     let (identity, measurement) = identity_of(&sub.evidence);
@@ -492,27 +509,13 @@ pub fn check_registration(
     }
     let claims = phalanx_ear::verify_token(token, jwks)?;
     check_appraisal(&claims, policy)?;
-    let Some((tee, sub)) = claims.only_submodule() else {
-        return Err(ReleaseError::NotOneSubmodule);
-    };
-    if tee != sub.evidence.measurements.tee().as_str() {
-        return Err(ReleaseError::NotOneSubmodule);
-    }
     let runtime_data = WorkerRuntimeData {
         identity_key: registered.identity_key.to_vec(),
         hpke_public_key: registered.hpke_key.to_vec(),
     }
     .encode();
-    let expected = phalanx_ear::runtime_data_hash(&runtime_data);
-    if !ct_eq(expected.as_bytes(), sub.runtime_data_hash.as_bytes()) {
-        return Err(ReleaseError::RuntimeDataMismatch);
-    }
-    if sub.evidence.debug {
-        return Err(ReleaseError::DebugTee);
-    }
-    if sub.evidence.service_td {
-        return Err(ReleaseError::ServiceTdBound);
-    }
+    let sub = bound_submodule(&claims, &runtime_data)?;
+    not_open_to_host(sub)?;
     let (identity, measurement) = identity_of(&sub.evidence);
     let tenant = identity.tenant_id();
     if tenant.as_bytes().as_slice() != registered.measurement {
