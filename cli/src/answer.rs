@@ -72,8 +72,17 @@ fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
 pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
     let verdict = (|| {
         let o = options(args)?;
-        let bytes = std::fs::read(&args.bundle)
-            .map_err(|e| malformed("bundle", format!("{}: {e}", args.bundle.display())))?;
+        let unreadable =
+            |e: std::io::Error| malformed("bundle", format!("{}: {e}", args.bundle.display()));
+        // Bounded before reading: a bundle is never larger than the parser takes.
+        let size = std::fs::metadata(&args.bundle).map_err(unreadable)?.len();
+        if size > phalanx_verify::MAX_BUNDLE as u64 {
+            return Err(malformed(
+                "bundle",
+                format!("over {} bytes", phalanx_verify::MAX_BUNDLE),
+            ));
+        }
+        let bytes = std::fs::read(&args.bundle).map_err(unreadable)?;
         let mut bundle = phalanx_verify::parse(&bytes)?;
         if let Some(url) = &args.chain
             && bundle.registry.blocks.is_empty()
