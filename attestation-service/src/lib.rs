@@ -24,6 +24,8 @@
 #[cfg(feature = "server")]
 pub mod app;
 #[cfg(feature = "server")]
+pub mod cli;
+#[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
 pub mod grpc;

@@ -2,42 +2,10 @@
 //! ([`attestation_service::app`]).
 
 use attestation_service::app::App;
+use attestation_service::cli::{Cli, CollateralCommand, Command};
 use attestation_service::config::{Config, LogFormat};
 use attestation_service::rest::system_now;
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
-
-/// Phalanx attestation service: DCAP quote verification, policy, signed results.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    /// Configuration file (TOML); without it, the embedded defaults. Environment
-    /// variables `PHALANX_AS__<section>__<field>` override it.
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Serve REST and gRPC until SIGTERM or Ctrl-C.
-    Serve,
-    /// Collateral cache administration (works on the data directory; stop the service first).
-    #[command(subcommand)]
-    Collateral(CollateralCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum CollateralCommand {
-    /// Verify a collateral bundle (JSON bundle format) and store it in the cache.
-    Import {
-        /// The bundle.
-        file: PathBuf,
-    },
-    /// Print the cached collateral and its freshness.
-    Status,
-}
+use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
