@@ -234,3 +234,68 @@ fn systemd_accepts_every_unit() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The Kubernetes configs (`deploy/k8s/{base,overlays/dev}/config/`), each parsed by its
+/// binary's parser: pod `gatekeeper-N` reads `gatekeeper-N.toml`, index N + 1, its own
+/// peer URL; the base (production) trusts Intel's root with gatekeepers in SGX, the dev
+/// overlay the simulated root with gatekeepers outside any TEE, said by name.
+#[test]
+fn the_kubernetes_configs_parse() {
+    let k8s = deploy().join("k8s");
+    for (dir, production) in [("base/config", true), ("overlays/dev/config", false)] {
+        let dir = k8s.join(dir);
+        let att = std::fs::read_to_string(dir.join("attestation.toml")).unwrap();
+        let c = attestation_service::config::Config::from_toml_with_env(&att, []).unwrap();
+        let expected = if production {
+            attestation_service::config::RootKind::Intel
+        } else {
+            attestation_service::config::RootKind::Sim
+        };
+        assert_eq!(c.trust.root, expected);
+        assert_eq!(
+            c.admin.token_file.as_deref(),
+            Some(Path::new("/run/secrets/phalanx/admin-token"))
+        );
+        for i in 0..5u16 {
+            let text = std::fs::read_to_string(dir.join(format!("gatekeeper-{i}.toml"))).unwrap();
+            let g = keyvault::app::NodeConfig::from_toml(&text).unwrap();
+            assert_eq!(g.index, i + 1);
+            assert!(g.peer_url().contains(&format!("gatekeeper-{i}.gatekeeper")));
+            assert_eq!(g.tee.is_some(), production, "{}", dir.display());
+            assert_eq!(g.policy.dangerous_unattested_gatekeepers, !production);
+            assert_eq!(
+                g.policy.trust_roots,
+                [if production { "intel" } else { "sim" }]
+            );
+        }
+    }
+    let policy = std::fs::read_to_string(k8s.join("base/config/app.toml")).unwrap();
+    attestation_service::policy::Policy::from_toml(&policy).unwrap();
+}
+
+/// `kubectl kustomize` of each overlay, checked by `deploy/k8s/check.py` (objects,
+/// replicas, PDB = threshold, NetworkPolicy ports, no Secret in the manifests, hardened
+/// containers, probes; production trusts only Intel's root and nothing dangerous).
+#[test]
+fn the_kubernetes_overlays_hold_their_invariants() {
+    let kubectl = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !kubectl {
+        eprintln!("skipping: kubectl is not installed");
+        return;
+    }
+    let out = std::process::Command::new("python3")
+        .arg(deploy().join("k8s/check.py"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said.matches(": ok").count(), 2, "{said}");
+}

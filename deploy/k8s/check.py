@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Checks what `kubectl kustomize` makes of each overlay: the objects and invariants
+deploy/README.md promises. Run by cli/tests/deploy.rs (and by hand:
+`python3 deploy/k8s/check.py`). Exit 1 with the failed invariant named."""
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+THRESHOLD = 3
+MEMBERS = 5
+
+
+def render(overlay):
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(HERE / "overlays" / overlay)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def find(objs, kind, name):
+    hits = [o for o in objs if o["kind"] == kind and o["metadata"]["name"].startswith(name)]
+    assert len(hits) == 1, f"one {kind} {name}, found {len(hits)}"
+    return hits[0]
+
+
+def pod(obj):
+    return obj["spec"]["template"]["spec"]
+
+
+def check_common(objs, overlay):
+    assert all(o["metadata"].get("namespace", "phalanx") == "phalanx" for o in objs), "namespace"
+    # No secret material in the manifests: Secrets are created out of band.
+    assert not [o for o in objs if o["kind"] == "Secret"], "a Secret in the manifests"
+    for o in objs:
+        if o["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        spec = pod(o)
+        assert spec["securityContext"]["runAsNonRoot"] is True, o["metadata"]["name"]
+        assert spec.get("automountServiceAccountToken") is False, o["metadata"]["name"]
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, c["name"]
+            assert sc["allowPrivilegeEscalation"] is False, c["name"]
+            assert sc["capabilities"]["drop"] == ["ALL"], c["name"]
+            for e in c.get("env", []):
+                if any(w in e["name"].upper() for w in ("SECRET", "TOKEN", "PASSWORD")):
+                    assert "value" not in e, f"{e['name']} in plain text"
+
+    gk = find(objs, "StatefulSet", "gatekeeper")
+    assert gk["spec"]["replicas"] == MEMBERS, "five gatekeepers"
+    assert gk["spec"]["volumeClaimTemplates"], "a volume per gatekeeper"
+    pdb = find(objs, "PodDisruptionBudget", "gatekeeper")
+    assert pdb["spec"]["minAvailable"] == THRESHOLD, "PDB keeps t gatekeepers"
+    assert pdb["spec"]["selector"]["matchLabels"] == gk["spec"]["selector"]["matchLabels"]
+
+    att = find(objs, "Deployment", "attestation")
+    c = pod(att)["containers"][0]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    hpa = find(objs, "HorizontalPodAutoscaler", "attestation")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "attestation"
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    led = find(objs, "StatefulSet", "ledger")
+    assert led["spec"]["volumeClaimTemplates"], "the ledger's blocks on a volume"
+
+    # Network: default deny; the peer port only between gatekeepers; release and
+    # status from workers and gatekeepers; nothing else reaches a gatekeeper.
+    policies = {o["metadata"]["name"]: o for o in objs if o["kind"] == "NetworkPolicy"}
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and "ingress" not in deny, "default deny"
+    for name, p in policies.items():
+        spec = p["spec"]
+        if spec["podSelector"].get("matchLabels", {}).get("app") != "gatekeeper":
+            continue
+        for rule in spec.get("ingress", []):
+            ports = {port["port"] for port in rule["ports"]}
+            sources = {f["podSelector"]["matchLabels"]["app"] for f in rule["from"]}
+            if 7201 in ports:
+                assert sources == {"gatekeeper"}, f"{name}: the peer port from {sources}"
+            assert ports <= {7101, 7201}, f"{name}: {ports}"
+            assert sources <= {"gatekeeper", "pruntime"}, f"{name}: from {sources}"
+    peers = policies["gatekeeper-peers"]["spec"]["ingress"][0]
+    assert [p["port"] for p in peers["ports"]] == [7201]
+    release = policies["gatekeeper-release"]["spec"]["ingress"][0]
+    assert [p["port"] for p in release["ports"]] == [7101]
+
+
+def config(objs, name, key):
+    return find(objs, "ConfigMap", name)["data"][key]
+
+
+def check_production(objs):
+    att = config(objs, "attestation-config", "attestation.toml")
+    assert 'root = "intel"' in att, "production trusts Intel's root"
+    for o in objs:
+        text = yaml.safe_dump(o)
+        assert 'root = "sim"' not in text and "root = 'sim'" not in text, "the simulated root"
+        assert "dangerous_" not in text, f"a dangerous setting in {o['metadata']['name']}"
+    for i in range(MEMBERS):
+        g = config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml")
+        assert 'backend = "sgx-gramine"' in g and 'trust_roots = ["intel"]' in g, i
+    gk = pod(find(objs, "StatefulSet", "gatekeeper"))
+    assert gk["nodeSelector"] == {"phalanx.dev/tee": "sgx"}
+    limits = gk["containers"][0]["resources"]["limits"]
+    assert limits.get("sgx.intel.com/enclave") and limits.get("sgx.intel.com/provision")
+    assert any(v.get("hostPath", {}).get("path") == "/var/run/aesmd" for v in gk["volumes"])
+    pr = pod(find(objs, "Deployment", "pruntime"))
+    assert any(
+        v.get("hostPath", {}).get("path") == "/sys/kernel/config/tsm/report" for v in pr["volumes"]
+    ), "configfs-tsm for the TDX worker"
+
+
+def check_dev(objs):
+    att = config(objs, "attestation-config", "attestation.toml")
+    assert 'root = "sim"' in att, "dev trusts the simulated root"
+    assert find(objs, "Deployment", "pruntime")["spec"]["replicas"] == 0
+
+
+def main():
+    for overlay, extra in (("production", check_production), ("dev", check_dev)):
+        objs = render(overlay)
+        try:
+            check_common(objs, overlay)
+            extra(objs)
+        except AssertionError as e:
+            print(f"deploy/k8s/overlays/{overlay}: {e}", file=sys.stderr)
+            sys.exit(1)
+        kinds = sorted({o["kind"] for o in objs})
+        print(f"deploy/k8s/overlays/{overlay}: {len(objs)} objects ({', '.join(kinds)}): ok")
+
+
+if __name__ == "__main__":
+    main()
