@@ -74,24 +74,27 @@ pub fn verdict(bundle: &[u8], options_json: &[u8]) -> Verdict {
     run().unwrap_or_else(Verdict::refused)
 }
 
-/// A buffer of `len` bytes for the page to fill.
+/// A buffer of exactly `len` bytes (a boxed slice) for the page to fill.
 #[unsafe(no_mangle)]
 pub extern "C" fn alloc(len: usize) -> *mut u8 {
-    let mut v = Vec::<u8>::with_capacity(len);
-    let p = v.as_mut_ptr();
-    std::mem::forget(v);
-    p
+    leak(vec![0u8; len])
+}
+
+/// Hands a buffer to the page as a boxed slice of exactly its length, so [`dealloc`]
+/// frees it with the same layout.
+fn leak(bytes: Vec<u8>) -> *mut u8 {
+    Box::into_raw(bytes.into_boxed_slice()).cast::<u8>()
 }
 
 /// Frees a buffer from [`alloc`] or [`verify`].
 ///
 /// # Safety
-/// `ptr` and `len` must be exactly what `alloc` returned / was given, or what `verify`
-/// returned and the length prefix plus four.
+/// `ptr` and `len` must be exactly what `alloc` returned and was given, or what `verify`
+/// returned and its length prefix plus four.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dealloc(ptr: *mut u8, len: usize) {
-    // SAFETY: the caller hands back a buffer this module allocated with this capacity.
-    drop(unsafe { Vec::from_raw_parts(ptr, 0, len) });
+    // SAFETY: the caller hands back a boxed slice of `len` bytes this module leaked.
+    drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) });
 }
 
 /// Verifies; returns `u32 length (LE) ‖ verdict JSON`, freed with `dealloc(ptr, 4 + len)`.
@@ -116,7 +119,5 @@ pub unsafe extern "C" fn verify(
     let mut out = Vec::with_capacity(4 + json.len());
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
-    let p = out.as_mut_ptr();
-    std::mem::forget(out);
-    p
+    leak(out)
 }
