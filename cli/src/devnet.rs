@@ -726,8 +726,27 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
         .into_iter()
         .collect::<Result<_, _>>()?;
     let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
+    // Every gatekeeper the registry lists shows valid TEE evidence (here: rooted in the
+    // simulated PKI, which the devnet's policy accepts), as workers check before asking.
+    let state = chain::grpc::LightClient::pinned(&registry.url, registry.genesis)
+        .sync()
+        .await?;
+    let refused = pruntime::tee::evidence::check_gatekeepers(
+        &state,
+        state.gatekeepers(),
+        &att.jwks,
+        &att.release_policy,
+        &pruntime::tee::evidence::Checked::default(),
+        Duration::from_secs(10),
+    )
+    .await;
+    if !refused.is_empty() {
+        let why: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        bail!("gatekeepers without valid TEE evidence: {}", why.join("; "));
+    }
 
-    // 5. The demo worker: attests, registers itself, fetches its key.
+    // 5. The demo worker: attests, registers itself, fetches its key (from gatekeepers
+    //    whose evidence was just checked).
     let demo = demo_worker(&att.sim, &att.rest.to_string(), &endpoints, &public).await?;
     let registered_at = registry
         .ledger
