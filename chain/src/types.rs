@@ -35,18 +35,23 @@ pub type PublicKey = Vec<u8>;
 /// authority every block), so decompressed keys are remembered per thread (public data;
 /// at most [`POINT_CACHE`] of them).
 pub fn verify_p256(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    let Some(point) = uncompressed(key) else {
-        return false;
-    };
+    p256_point(key).is_some_and(|point| verify_p256_point(&point, message, signature))
+}
+
+/// [`verify_p256`] under a key already decompressed by [`p256_point`] (for callers that
+/// tell a malformed key from a bad signature).
+pub fn verify_p256_point(point: &[u8; 65], message: &[u8], signature: &[u8]) -> bool {
     ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point[..])
         .verify(message, signature)
         .is_ok()
 }
 
-/// Decompressed keys remembered per thread by [`verify_p256`].
+/// Decompressed keys remembered per thread by [`p256_point`].
 pub const POINT_CACHE: usize = 1024;
 
-fn uncompressed(key: &[u8]) -> Option<[u8; 65]> {
+/// A SEC1 P-256 key (compressed or not) as the uncompressed point `ring` takes; `None`
+/// when it is not a point of the curve. Compressed keys are decompressed once per thread.
+pub fn p256_point(key: &[u8]) -> Option<[u8; 65]> {
     use p256::elliptic_curve::sec1::ToSec1Point as _;
     use std::cell::RefCell;
     use std::collections::HashMap;

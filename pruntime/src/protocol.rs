@@ -385,13 +385,11 @@ pub fn verify_statement(
     verify_p256(worker, &bytes, &unb64(signature, "signature")?)
 }
 
-/// ECDSA P-256 / SHA-256 (`r ‖ s`) under a SEC1 key (the registry's one helper: `ring`
-/// verifies).
+/// ECDSA P-256 / SHA-256 (`r ‖ s`) under a SEC1 key (the registry's helpers: the key
+/// decompressed once, `ring` verifies).
 fn verify_p256(key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), ProtocolError> {
-    if p256::PublicKey::from_sec1_bytes(key).is_err() {
-        return Err(ProtocolError::Malformed("public key"));
-    }
-    if chain::types::verify_p256(key, message, signature) {
+    let point = chain::types::p256_point(key).ok_or(ProtocolError::Malformed("public key"))?;
+    if chain::types::verify_p256_point(&point, message, signature) {
         Ok(())
     } else {
         Err(ProtocolError::BadSignature)
