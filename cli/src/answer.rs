@@ -3,7 +3,7 @@
 //! unless `--trust-root`), and prints one verdict JSON. Exit 0: accepted; 1: refused;
 //! 2: the input is unusable (unreadable, not a bundle, a bad option).
 
-use phalanx_verify::{Refusal, TcbStatus, Verdict, malformed};
+use phalanx_verify::{OptionsSpec, Refusal, TcbStatus, Verdict, malformed};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,31 +41,31 @@ pub struct AnswerArgs {
 }
 
 fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
-    let mut genesis = [0u8; 32];
-    hex::decode_to_slice(args.genesis.trim_start_matches("0x"), &mut genesis)
-        .map_err(|_| malformed("options", "--genesis must be 64 hex characters"))?;
-    let mut o = phalanx_verify::Options::intel(genesis);
-    if let Some(path) = &args.trust_root {
-        let pem = std::fs::read(path)
-            .map_err(|e| malformed("options", format!("{}: {e}", path.display())))?;
-        o.anchors = phalanx_verify::TrustAnchors::from_pem(&pem)
-            .map_err(|e| malformed("options", format!("{}: {e}", path.display())))?;
-        o.root_name = path.display().to_string();
+    let trust_root_pem = match &args.trust_root {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| malformed("options", format!("{}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let tcb_statuses = args
+        .tcb_statuses
+        .iter()
+        .map(|s| {
+            serde_json::from_value::<TcbStatus>(serde_json::Value::from(s.as_str()))
+                .map_err(|_| malformed("options", format!("unknown TCB status {s:?}")))
+        })
+        .collect::<Result<_, _>>()?;
+    OptionsSpec {
+        genesis: args.genesis.clone(),
+        trust_root_pem,
+        root_name: args.trust_root.as_ref().map(|p| p.display().to_string()),
+        at: args.at,
+        tcb_statuses,
+        advisories: args.advisories.clone(),
+        max_evidence_age: Some(args.max_evidence_age),
     }
-    o.at = args.at;
-    if !args.tcb_statuses.is_empty() {
-        o.tcb.statuses = args
-            .tcb_statuses
-            .iter()
-            .map(|s| {
-                serde_json::from_value::<TcbStatus>(serde_json::Value::from(s.as_str()))
-                    .map_err(|_| malformed("options", format!("unknown TCB status {s:?}")))
-            })
-            .collect::<Result<_, _>>()?;
-    }
-    o.tcb.advisories = args.advisories.clone();
-    o.max_evidence_age = args.max_evidence_age;
-    Ok(o)
+    .options()
 }
 
 /// Runs the check and prints the verdict.

@@ -183,6 +183,62 @@ impl Options {
     }
 }
 
+/// [`Options`] as people and pages give them: hex, PEM text, status names. The CLI and
+/// the browser page both build their options through this one conversion.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsSpec {
+    /// The registry's genesis hash (hex, `0x` allowed).
+    pub genesis: String,
+    /// A DCAP root (PEM) instead of Intel's; empty means Intel's.
+    #[serde(default)]
+    pub trust_root_pem: Option<String>,
+    /// What to call that root in the verdict and errors (default "the given root").
+    #[serde(default)]
+    pub root_name: Option<String>,
+    /// Verify the quote at this instant instead of the answer's block time.
+    #[serde(default)]
+    pub at: Option<i64>,
+    /// Accepted TCB statuses (default `UpToDate`).
+    #[serde(default)]
+    pub tcb_statuses: Vec<TcbStatus>,
+    /// Advisories accepted with `SWHardeningNeeded`.
+    #[serde(default)]
+    pub advisories: Vec<String>,
+    /// Largest evidence age, seconds (default [`DEFAULT_MAX_EVIDENCE_AGE`]).
+    #[serde(default)]
+    pub max_evidence_age: Option<i64>,
+}
+
+impl OptionsSpec {
+    /// The options; a bad genesis or root is an unusable-input refusal (check `options`).
+    pub fn options(&self) -> Result<Options, Refusal> {
+        let mut genesis = [0u8; 32];
+        hex::decode_to_slice(self.genesis.trim().trim_start_matches("0x"), &mut genesis)
+            .map_err(|_| malformed("options", "genesis must be 64 hex characters"))?;
+        let mut o = Options::intel(genesis);
+        if let Some(pem) = self
+            .trust_root_pem
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            let name = self.root_name.as_deref().unwrap_or("the given root");
+            o.anchors = TrustAnchors::from_pem(pem.as_bytes())
+                .map_err(|e| malformed("options", format!("{name}: {e}")))?;
+            o.root_name = name.to_owned();
+        }
+        o.at = self.at;
+        if !self.tcb_statuses.is_empty() {
+            o.tcb.statuses = self.tcb_statuses.clone();
+        }
+        o.tcb.advisories = self.advisories.clone();
+        if let Some(age) = self.max_evidence_age {
+            o.max_evidence_age = age;
+        }
+        Ok(o)
+    }
+}
+
 /// One check passed, and what it rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Passed {

@@ -310,3 +310,38 @@ fn unusable_input_is_named_not_refused() {
         phalanx_verify::parse(serde_json::to_string(&w.bundle).unwrap().as_bytes()).unwrap();
     assert_eq!(round, w.bundle);
 }
+
+#[test]
+fn options_from_text_refuse_bad_input_by_name() {
+    let w = world(Shape::default());
+    let genesis = hex::encode(w.options.genesis);
+    let spec = |json: serde_json::Value| {
+        serde_json::from_value::<phalanx_verify::OptionsSpec>(json).map_err(|e| e.to_string())
+    };
+    // Accepted: the same genesis with 0x, Intel's root when the PEM is blank.
+    let o = spec(serde_json::json!({"genesis": format!("0x{genesis}"), "trust_root_pem": "  "}))
+        .unwrap()
+        .options()
+        .unwrap();
+    assert_eq!(
+        (o.genesis, o.root_name.as_str()),
+        (w.options.genesis, "intel")
+    );
+    // A genesis truncated, one character over, not hex; a PEM that is no certificate.
+    for bad in [
+        serde_json::json!({"genesis": &genesis[..63]}),
+        serde_json::json!({"genesis": format!("{genesis}0")}),
+        serde_json::json!({"genesis": format!("g{}", &genesis[1..])}),
+        serde_json::json!({"genesis": genesis, "trust_root_pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}),
+    ] {
+        let e = spec(bad.clone()).unwrap().options().unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.check.as_str()),
+            ("malformed", "options"),
+            "{bad}"
+        );
+    }
+    // Unknown fields and unknown statuses do not parse.
+    assert!(spec(serde_json::json!({"genesis": genesis, "colour": 1})).is_err());
+    assert!(spec(serde_json::json!({"genesis": genesis, "tcb_statuses": ["Fine"]})).is_err());
+}

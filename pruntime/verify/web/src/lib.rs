@@ -3,14 +3,15 @@
 //!
 //! - `alloc(len) -> ptr` and `dealloc(ptr, len)`: buffers the page writes into;
 //! - `verify(bundle_ptr, bundle_len, options_ptr, options_len) -> ptr`: checks the bundle
-//!   (JSON) under the options (JSON: `{"genesis": hex, "trust_root_pem"?: text, "at"?:
-//!   unix seconds, "tcb_statuses"?: [..], "advisories"?: [..], "max_evidence_age"?: s}`)
+//!   (JSON) under the options (JSON, `phalanx_verify::OptionsSpec`: `{"genesis": hex,
+//!   "trust_root_pem"?: text, "at"?: unix seconds, "tcb_statuses"?: [..], "advisories"?:
+//!   [..], "max_evidence_age"?: s}`)
 //!   and returns a buffer holding a little-endian u32 length and the verdict JSON — the
 //!   same verdict `phalanx verify answer` prints.
 //!
 //! The verdict is computed here, in the page, from the bundle alone: nothing is fetched.
 
-use phalanx_verify::{Options, Refusal, TcbStatus, Verdict, malformed};
+use phalanx_verify::{Options, OptionsSpec, Refusal, Verdict, malformed};
 
 getrandom02::register_custom_getrandom!(no_randomness);
 
@@ -18,50 +19,10 @@ fn no_randomness(_: &mut [u8]) -> Result<(), getrandom02::Error> {
     Err(getrandom02::Error::UNSUPPORTED)
 }
 
-/// What the page passes as options.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageOptions {
-    /// The registry's genesis hash (hex).
-    pub genesis: String,
-    /// A DCAP root (PEM) instead of Intel's.
-    #[serde(default)]
-    pub trust_root_pem: Option<String>,
-    /// Verify the quote at this instant instead of the answer's block time.
-    #[serde(default)]
-    pub at: Option<i64>,
-    /// Accepted TCB statuses (default `UpToDate`).
-    #[serde(default)]
-    pub tcb_statuses: Vec<TcbStatus>,
-    /// Advisories accepted with `SWHardeningNeeded`.
-    #[serde(default)]
-    pub advisories: Vec<String>,
-    /// Largest evidence age, seconds.
-    #[serde(default)]
-    pub max_evidence_age: Option<i64>,
-}
-
 fn options(json: &[u8]) -> Result<Options, Refusal> {
-    let p: PageOptions = serde_json::from_slice(json)
-        .map_err(|e| malformed("options", format!("not options: {e}")))?;
-    let mut genesis = [0u8; 32];
-    hex::decode_to_slice(p.genesis.trim().trim_start_matches("0x"), &mut genesis)
-        .map_err(|_| malformed("options", "genesis must be 64 hex characters"))?;
-    let mut o = Options::intel(genesis);
-    if let Some(pem) = p.trust_root_pem.filter(|s| !s.trim().is_empty()) {
-        o.anchors = phalanx_verify::TrustAnchors::from_pem(pem.as_bytes())
-            .map_err(|e| malformed("options", format!("trust root: {e}")))?;
-        o.root_name = "the given root".into();
-    }
-    o.at = p.at;
-    if !p.tcb_statuses.is_empty() {
-        o.tcb.statuses = p.tcb_statuses;
-    }
-    o.tcb.advisories = p.advisories;
-    if let Some(age) = p.max_evidence_age {
-        o.max_evidence_age = age;
-    }
-    Ok(o)
+    serde_json::from_slice::<OptionsSpec>(json)
+        .map_err(|e| malformed("options", format!("not options: {e}")))?
+        .options()
 }
 
 /// The verdict for a bundle and options, both JSON (the page's whole computation).
