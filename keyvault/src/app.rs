@@ -199,6 +199,9 @@ pub enum AppError {
     /// The node could not attest itself.
     #[error(transparent)]
     Attest(#[from] phalanx_tee::attest::AttestError),
+    /// The kept evidence could not be written.
+    #[error(transparent)]
+    Seal(#[from] phalanx_tee::seal::SealError),
     /// The registry refused or failed the node's registration.
     #[error("registering the node: {0}")]
     Register(#[from] chain::registry::RegistryError),
@@ -411,12 +414,7 @@ impl NodeApp {
             .map_err(|_| AppError::Config("no HTTP client"))?;
         let attested =
             phalanx_tee::attest::attest(&http, &service, tee.as_ref(), &runtime_data).await?;
-        phalanx_tee::seal::write_atomic(&kept_path, attested.token.as_bytes()).map_err(|e| {
-            AppError::Io {
-                path: kept_path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            }
-        })?;
+        phalanx_tee::seal::write_atomic(&kept_path, attested.token.as_bytes())?;
         if let Some(r) = registry {
             let worker = chain::types::Worker {
                 identity_key: me,
