@@ -11,7 +11,6 @@
 mod common;
 
 use common::*;
-use phalanx_dcap_sim::SgxEnclave;
 use phalanx_release::release::{
     Registered, ReleaseError, ReleasePolicy, WorkerRuntimeData, check_registration,
 };
@@ -116,18 +115,7 @@ fn every_gap_in_the_evidence_is_named() {
 
 #[test]
 fn a_debug_enclave_is_no_evidence() {
-    let w = attested(
-        &Evidence::Sgx(SgxEnclave {
-            mr_enclave: MR,
-            debug: true,
-            ..SgxEnclave::default()
-        }),
-        &format!(
-            "id = \"app\"\nversion = 1\ndangerous_allow_debug = true\n[[sgx]]\nmr_enclave = \"{}\"\n",
-            hex::encode(MR)
-        ),
-        "sim",
-    );
+    let w = debug_worker(MR);
     let r = Record::of(&w, MR);
     assert!(matches!(
         check(&w, &r, &sim_policy()),

@@ -347,18 +347,7 @@ fn attack_h1_a_weaker_attestation_policy_does_not_open_the_vault() {
 /// under an accepted policy that lets debug enclaves through with `affirming`.
 #[test]
 fn attack_h1_debug_enclaves_are_refused_whatever_the_appraisal() {
-    let dbg = attested(
-        &Evidence::Sgx(SgxEnclave {
-            mr_enclave: MR,
-            debug: true,
-            ..SgxEnclave::default()
-        }),
-        &format!(
-            "id = \"app\"\nversion = 1\ndangerous_allow_debug = true\n[[sgx]]\nmr_enclave = \"{}\"\n",
-            hex::encode(MR)
-        ),
-        "sim",
-    );
+    let dbg = debug_worker(MR);
     let w = World {
         token: dbg.token,
         jwks: dbg.jwks,

@@ -50,6 +50,23 @@ pub fn worker(mr: [u8; 32], allowed: [u8; 32], trust_root: &'static str) -> Work
     )
 }
 
+/// A debug enclave `mr`, appraised `affirming` under a policy that lets debug enclaves
+/// through (so only the gatekeeper's own refusal stands between it and a key).
+pub fn debug_worker(mr: [u8; 32]) -> Worker {
+    attested(
+        &Evidence::Sgx(SgxEnclave {
+            mr_enclave: mr,
+            debug: true,
+            ..SgxEnclave::default()
+        }),
+        &format!(
+            "id = \"app\"\nversion = 1\ndangerous_allow_debug = true\n[[sgx]]\nmr_enclave = \"{}\"\n",
+            hex::encode(mr)
+        ),
+        "sim",
+    )
+}
+
 /// What a simulated worker runs.
 pub enum Evidence {
     /// An SGX enclave.
