@@ -323,6 +323,17 @@ fn verify_answer_runs_as_the_devnet_prints_it(summary: &serde_json::Value) {
         (2, Some("malformed")),
         "{v}"
     );
+    // Oversized (a sparse file one byte over the bound): refused before it is read.
+    std::fs::File::create(&tampered)
+        .unwrap()
+        .set_len(phalanx_verify::MAX_BUNDLE as u64 + 1)
+        .unwrap();
+    let (code, v, _) = phalanx(&args);
+    assert_eq!(code, 2, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().starts_with("over "),
+        "{v}"
+    );
     let mut args = argv[1..].to_vec();
     let genesis = args.iter().position(|a| *a == "--genesis").unwrap() + 1;
     args[genesis] = "zz";
