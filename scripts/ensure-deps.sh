@@ -13,11 +13,13 @@ command -v c++ >/dev/null 2>&1 || need+=(g++)
 # The pRuntime availability tests stop workers with SIGTERM through `kill` (procps,
 # missing from minimal images).
 type -P kill >/dev/null 2>&1 || need+=(procps)
+# The attestation service's cluster tests share single use of nonces through Redis.
+type -P redis-server >/dev/null 2>&1 || need+=(redis-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
-echo "Installing ${need[*]} (Debian packages): rocksdb's C++ and its bindgen bindings, and the tests, need them; one time only." >&2
+echo "Installing ${need[*]} (Debian packages): rocksdb's C++ and its bindgen bindings, and the tests (Redis for the attestation cluster), need them; one time only." >&2
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -65,6 +65,9 @@ pub enum StartError {
     /// The service could not be assembled.
     #[error("service: {0}")]
     Service(crate::service::ApiError),
+    /// The cluster settings are unusable.
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The gRPC listener failed.
     #[error("gRPC server: {0}")]
     Grpc(#[source] tonic::transport::Error),
@@ -199,12 +202,56 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, TrustRoot),
     }
 }
 
+/// The cluster's keys and shared store, when `[cluster]` is configured (both the
+/// secret and the store, or neither).
+fn cluster(
+    c: &crate::config::Cluster,
+) -> Result<Option<(crate::cluster::ClusterKeys, crate::cluster::SharedReplay)>, StartError> {
+    use crate::cluster::{ClusterKeys, ClusterSecret, MIN_SECRET, SharedReplay};
+    if !c.enabled() {
+        if c.previous_secret_file.is_some() || c.replay_store_password_file.is_some() {
+            return Err(StartError::Config(
+                "cluster.previous_secret_file and cluster.replay_store_password_file need cluster.secret_file and cluster.replay_store",
+            ));
+        }
+        return Ok(None);
+    }
+    let (Some(secret), Some(url)) = (&c.secret_file, &c.replay_store) else {
+        return Err(StartError::Config(
+            "cluster mode needs both cluster.secret_file and cluster.replay_store: a shared nonce key without a shared single-use store would accept a nonce once per replica",
+        ));
+    };
+    let read = |p: &Path| -> Result<ClusterSecret, StartError> {
+        Ok(ClusterSecret::new(&secret_file::read_text(p, MIN_SECRET)?)?)
+    };
+    let keys = ClusterKeys::derive(
+        &read(secret)?,
+        c.previous_secret_file
+            .as_deref()
+            .map(read)
+            .transpose()?
+            .as_ref(),
+    )?;
+    let password = c
+        .replay_store_password_file
+        .as_deref()
+        .map(|p| secret_file::read_text(p, 1))
+        .transpose()?;
+    let replay = SharedReplay::new(
+        url,
+        password,
+        Duration::from_millis(c.replay_store_timeout_ms.max(1)),
+    )?;
+    Ok(Some((keys, replay)))
+}
+
 impl App {
     /// Opens everything `config` names; `now` is the clock.
     pub fn open(config: Config, now: fn() -> i64) -> Result<Self, StartError> {
         private_dir(&config.data_dir)?;
         let (anchors, source, trust_root) = trust(&config, now())?;
         let (admin, admin_token_file) = admin_secret(&config)?;
+        let cluster = cluster(&config.cluster)?;
         let store = Arc::new(Store::open(&config.data_dir.join("store"))?);
         let verifier = Arc::new(Verifier::new(anchors));
         let cache = CollateralCache::new(
@@ -220,8 +267,11 @@ impl App {
             replay_capacity: config.nonce.replay_capacity,
             trust_root,
         };
-        let service = Service::open(settings, store, verifier, cache, &admin, now)
+        let mut service = Service::open(settings, store, verifier, cache, &admin, now)
             .map_err(StartError::Service)?;
+        if let Some((keys, replay)) = cluster {
+            service = service.into_cluster(keys, replay);
+        }
         for path in &config.policies {
             let text = std::fs::read_to_string(path).map_err(io("cannot read policy", path))?;
             let p = Policy::from_toml(&text).map_err(|source| StartError::Policy {

@@ -86,6 +86,46 @@ pub struct Config {
     /// Policy files (TOML) installed at start when newer than the stored version.
     #[serde(default)]
     pub policies: Vec<PathBuf>,
+    /// Several replicas behind one address (see [`crate::cluster`]); off by default.
+    #[serde(default)]
+    pub cluster: Cluster,
+}
+
+/// Cluster mode: a shared secret and a shared single-use store. Both or neither: a
+/// shared nonce key with per-replica single use would let one nonce be redeemed once
+/// per replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cluster {
+    /// The secret every replica shares (at least 32 characters).
+    pub secret_file: Option<PathBuf>,
+    /// The secret being rotated out (checks nonces, keeps its key in the JWKS).
+    pub previous_secret_file: Option<PathBuf>,
+    /// The shared store of redeemed nonces, `redis://host:port/db`.
+    pub replay_store: Option<String>,
+    /// The store's password, read from a file (never in the URL).
+    pub replay_store_password_file: Option<PathBuf>,
+    /// Longest a store operation may take; beyond it, attestations fail closed (503).
+    pub replay_store_timeout_ms: u64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            secret_file: None,
+            previous_secret_file: None,
+            replay_store: None,
+            replay_store_password_file: None,
+            replay_store_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl Cluster {
+    /// Whether cluster mode is on.
+    pub fn enabled(&self) -> bool {
+        self.secret_file.is_some() || self.replay_store.is_some()
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -304,6 +344,7 @@ impl Default for Config {
             limits: Limits::default(),
             log: Log::default(),
             policies: Vec::new(),
+            cluster: Cluster::default(),
         }
     }
 }
@@ -333,6 +374,12 @@ impl Config {
             c.policies.iter_mut().for_each(rebase);
             c.trust.root_file.iter_mut().for_each(rebase);
             c.admin.token_file.iter_mut().for_each(rebase);
+            c.cluster.secret_file.iter_mut().for_each(rebase);
+            c.cluster.previous_secret_file.iter_mut().for_each(rebase);
+            c.cluster
+                .replay_store_password_file
+                .iter_mut()
+                .for_each(rebase);
         }
         Ok(c)
     }

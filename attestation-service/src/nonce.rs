@@ -57,6 +57,13 @@ pub struct CheckedNonce {
     random: [u8; RANDOM_LEN],
 }
 
+impl CheckedNonce {
+    /// The nonce's random part: what single use is recorded under.
+    pub fn id(&self) -> &[u8; RANDOM_LEN] {
+        &self.random
+    }
+}
+
 impl NonceKey {
     /// A key from 32 secret bytes (from the TEE or a key file).
     pub fn new(secret: &[u8; 32]) -> Self {

@@ -12,11 +12,14 @@
 //! State: policies and the result-signing keys live in the [`Store`] and are cached in
 //! memory; the nonce key is fresh per process, so a restart invalidates outstanding
 //! nonces instead of forgetting which were consumed (replay across restarts is
-//! impossible by construction). Admin operations need the bearer secret, compared in
+//! impossible by construction). A replica of a cluster ([`Service::into_cluster`],
+//! see [`crate::cluster`]) instead derives its nonce and signing keys from the shared
+//! secret and records single use in the shared store, which outlives any replica. Admin operations need the bearer secret, compared in
 //! constant time (HMAC of both sides under a per-process key).
 
+use crate::cluster::{ClusterKeys, ReplayError, SharedReplay};
 use crate::metrics::Metrics;
-use crate::nonce::{NonceError, NonceKey, ReplayGuard, report_data};
+use crate::nonce::{CheckedNonce, NonceError, NonceKey, ReplayGuard, report_data};
 use crate::policy::{Appraisal, Policy, Verdict, appraise};
 use crate::source::{CachedCollateral, CollateralCache, EntryStatus, SourceError};
 use crate::store::{Change, Store, Table};
@@ -111,6 +114,13 @@ pub enum ApiError {
     /// Too many requests in flight.
     #[error("too many requests in flight")]
     Overloaded,
+    /// The shared store of redeemed nonces did not answer: nothing is accepted without
+    /// it (the cause is logged).
+    #[error("the shared nonce store is unavailable; try again")]
+    ReplayStore,
+    /// In a cluster this is managed for every replica at once, not through one.
+    #[error("{0}")]
+    ClusterManaged(&'static str),
     /// No such route.
     #[error("no such endpoint")]
     NoRoute,
@@ -138,6 +148,8 @@ impl ApiError {
             ApiError::TooLarge => "too_large",
             ApiError::Timeout => "timeout",
             ApiError::Overloaded => "overloaded",
+            ApiError::ReplayStore => "replay_store_unavailable",
+            ApiError::ClusterManaged(_) => "cluster_managed",
             ApiError::NoRoute => "not_found",
             ApiError::Internal => "internal",
         }
@@ -150,7 +162,10 @@ impl ApiError {
             ApiError::TeeMismatch { .. } | ApiError::PolicyIdMismatch { .. } => {
                 ErrorKind::Unprocessable
             }
-            ApiError::Nonce(NonceError::Busy) | ApiError::Overloaded => ErrorKind::Unavailable,
+            ApiError::Nonce(NonceError::Busy) | ApiError::Overloaded | ApiError::ReplayStore => {
+                ErrorKind::Unavailable
+            }
+            ApiError::ClusterManaged(_) => ErrorKind::Conflict,
             ApiError::Nonce(_) | ApiError::Unauthorized => ErrorKind::Unauthenticated,
             ApiError::Evidence(_) | ApiError::ReportDataMismatch => ErrorKind::Unprocessable,
             ApiError::UnknownPolicy(_) | ApiError::NoRoute => ErrorKind::NotFound,
@@ -254,7 +269,8 @@ pub struct Service {
     policies: RwLock<BTreeMap<String, Policy>>,
     signer: RwLock<Signer>,
     nonce_key: NonceKey,
-    replay: Mutex<ReplayGuard>,
+    previous_nonce_key: Option<NonceKey>,
+    replay: Replay,
     admin: (ring::hmac::Key, ring::hmac::Tag),
     settings: Settings,
     metrics: Metrics,
@@ -268,6 +284,39 @@ impl std::fmt::Debug for Service {
             .finish_non_exhaustive()
     }
 }
+
+/// Where single use of nonces is recorded.
+#[derive(Debug)]
+enum Replay {
+    /// In this process (one replica).
+    Local(Mutex<ReplayGuard>),
+    /// In the cluster's shared store.
+    Shared(SharedReplay),
+}
+
+impl Replay {
+    async fn consume(&self, nonce: &CheckedNonce, now: i64) -> Result<(), ApiError> {
+        match self {
+            Replay::Local(guard) => guard
+                .lock()
+                .map_err(|_| internal("replay guard", "lock poisoned"))?
+                .consume(nonce, now)
+                .map_err(ApiError::Nonce),
+            Replay::Shared(store) => store.consume(nonce).await.map_err(|e| match e {
+                ReplayError::Replayed => ApiError::Nonce(NonceError::Replayed),
+                ReplayError::Unavailable(cause) => {
+                    tracing::error!(error = %cause, "the shared nonce store failed");
+                    ApiError::ReplayStore
+                }
+            }),
+        }
+    }
+}
+
+const CLUSTER_POLICIES: &str =
+    "in a cluster, policies come from the configured policy files, the same on every replica";
+const CLUSTER_KEYS: &str =
+    "in a cluster, the signing key derives from the cluster secret: rotate the secret";
 
 fn random<const N: usize>() -> Result<[u8; N], ApiError> {
     let mut b = [0u8; N];
@@ -305,7 +354,8 @@ impl Service {
         let admin_tag = ring::hmac::sign(&admin_key, admin_token.as_bytes());
         Ok(Self {
             nonce_key: NonceKey::new(&zeroize::Zeroizing::new(random::<32>()?)),
-            replay: Mutex::new(ReplayGuard::new(settings.replay_capacity)),
+            previous_nonce_key: None,
+            replay: Replay::Local(Mutex::new(ReplayGuard::new(settings.replay_capacity))),
             admin: (admin_key, admin_tag),
             verifier,
             store,
@@ -316,6 +366,23 @@ impl Service {
             metrics: Metrics::default(),
             now,
         })
+    }
+
+    /// Makes this service a replica of a cluster: nonces and tokens from the shared
+    /// secret's keys, single use in the shared store (see [`crate::cluster`]).
+    pub fn into_cluster(self, keys: ClusterKeys, replay: SharedReplay) -> Self {
+        tracing::info!(kid = %keys.signer.kid(), rotating = keys.previous_nonce.is_some(), "cluster replica: keys from the shared secret, single use in the shared store");
+        Self {
+            nonce_key: keys.nonce,
+            previous_nonce_key: keys.previous_nonce,
+            replay: Replay::Shared(replay),
+            signer: RwLock::new(keys.signer),
+            ..self
+        }
+    }
+
+    fn clustered(&self) -> bool {
+        matches!(self.replay, Replay::Shared(_))
     }
 
     /// The clock.
@@ -425,10 +492,14 @@ impl Service {
             .get(&req.policy)
             .cloned()
             .ok_or_else(|| ApiError::UnknownPolicy(req.policy.clone()))?;
-        let nonce = self
-            .nonce_key
-            .check(&req.nonce, now)
-            .map_err(ApiError::Nonce)?;
+        let nonce = match (
+            self.nonce_key.check(&req.nonce, now),
+            &self.previous_nonce_key,
+        ) {
+            (Err(NonceError::Invalid), Some(previous)) => previous.check(&req.nonce, now),
+            (r, _) => r,
+        }
+        .map_err(ApiError::Nonce)?;
         let out = self.verify(req.quote, req.collateral).await?;
         let tee = tee_name(out.quote.tee());
         if let Some(t) = &req.tee
@@ -444,11 +515,7 @@ impl Service {
         }
         // Consumed only once the evidence proved to be bound to it: a rejected quote
         // does not burn the caller's nonce, a replayed accepted one is refused.
-        self.replay
-            .lock()
-            .map_err(|_| internal("replay guard", "lock poisoned"))?
-            .consume(&nonce, now)
-            .map_err(ApiError::Nonce)?;
+        self.replay.consume(&nonce, now).await?;
         let mut verdict = appraise(&policy, &out.quote, now);
         if out.stale_collateral.is_some() && verdict.status == Appraisal::Affirming {
             verdict.status = Appraisal::Warning;
@@ -491,6 +558,9 @@ impl Service {
     /// Makes a fresh key the active signing key; the old one stays in the JWKS until
     /// every token it signed has expired. Persisted atomically before it takes effect.
     pub fn rotate_signing_key(&self) -> Result<String, ApiError> {
+        if self.clustered() {
+            return Err(ApiError::ClusterManaged(CLUSTER_KEYS));
+        }
         let now = self.now();
         let mut signer = self
             .signer
@@ -534,8 +604,15 @@ impl Service {
     }
 
     /// Stores `p` as the active version of its id; its version must be higher than the
-    /// stored one.
+    /// stored one. Refused in a cluster (policies come from files there).
     pub fn put_policy(&self, p: Policy) -> Result<Policy, ApiError> {
+        if self.clustered() {
+            return Err(ApiError::ClusterManaged(CLUSTER_POLICIES));
+        }
+        self.store_policy(p)
+    }
+
+    fn store_policy(&self, p: Policy) -> Result<Policy, ApiError> {
         if p.id.is_empty()
             || p.id.len() > MAX_POLICY_ID
             || !p
@@ -571,15 +648,18 @@ impl Service {
 
     /// Installs `p` unless the stored version is the same or newer (start-up files).
     pub fn install_policy(&self, p: Policy) -> Result<bool, ApiError> {
-        match self.put_policy(p) {
+        match self.store_policy(p) {
             Ok(_) => Ok(true),
             Err(ApiError::PolicyVersion { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    /// Deletes a policy.
+    /// Deletes a policy. Refused in a cluster.
     pub fn delete_policy(&self, id: &str) -> Result<(), ApiError> {
+        if self.clustered() {
+            return Err(ApiError::ClusterManaged(CLUSTER_POLICIES));
+        }
         let mut map = self
             .policies
             .write()

@@ -102,6 +102,33 @@ impl Signer {
         })
     }
 
+    /// A signer whose active key is the P-256 scalar `private` (32 bytes, big-endian)
+    /// with its uncompressed public point `public` (a key derived, not generated).
+    pub fn from_key_pair(private: &[u8], public: &[u8]) -> Result<Self, TokenError> {
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            private,
+            public,
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|_| TokenError::InvalidKey)?;
+        let kid = kid_of(pair.public_key().as_ref());
+        Ok(Self {
+            active: Key { pair, kid },
+            retired: Vec::new(),
+        })
+    }
+
+    /// Publishes `other`'s active public key in this signer's JWKS until `until`
+    /// (without its private key: this signer never signs with it).
+    pub fn keep_public(&mut self, other: &Signer, until: i64) {
+        self.retired.push(RetiredKey {
+            kid: other.kid().to_owned(),
+            point: other.public_point().to_vec(),
+            until,
+        });
+    }
+
     /// A signer restored from storage: the active key and the retired public keys.
     pub fn restore(pkcs8: &[u8], retired: Vec<RetiredKey>) -> Result<Self, TokenError> {
         Ok(Self {

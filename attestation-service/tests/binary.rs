@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::io::BufRead as _;
 use support::*;
 
 #[tokio::test]
@@ -24,22 +23,8 @@ async fn serves_from_a_config_file_and_stops_on_sigterm() {
         "data_dir = \"data\"\npolicies = [\"app.toml\"]\n[trust]\nroot = \"sim\"\n[listen]\nrest = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attestation-service"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("PHALANX_AS__admin__token", ADMIN)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The log line that says where it listens.
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let rest = loop {
-        let line = lines.next().expect("the service exited").unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(addr) = v["fields"]["rest"].as_str() {
-            break addr.to_owned();
-        }
-    };
-    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let service = Process::start(&config);
+    let rest = service.rest.clone();
 
     let http = reqwest::Client::new();
     let n: serde_json::Value = http
@@ -79,14 +64,8 @@ async fn serves_from_a_config_file_and_stops_on_sigterm() {
         "affirming"
     );
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
+    let (status, log) = service.stop("-TERM");
     assert!(status.success(), "{status:?}");
-    let log = drain.join().unwrap().join("\n");
     assert!(log.contains("shutting down"), "{log}");
     // The admin secret never reaches the log.
     assert!(!log.contains(ADMIN));

@@ -252,6 +252,8 @@ fn the_kubernetes_configs_parse() {
             attestation_service::config::RootKind::Sim
         };
         assert_eq!(c.trust.root, expected);
+        // Production replicas share a secret and a replay store; dev runs one replica.
+        assert_eq!(c.cluster.enabled(), production);
         assert_eq!(
             c.admin.token_file.as_deref(),
             Some(Path::new("/run/secrets/phalanx/admin-token"))

@@ -4,6 +4,7 @@ deploy/README.md promises. Run by cli/tests/deploy.rs (and by hand:
 `python3 deploy/k8s/check.py`). Exit 1 with the failed invariant named."""
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -29,6 +30,10 @@ def find(objs, kind, name):
 
 def pod(obj):
     return obj["spec"]["template"]["spec"]
+
+
+def policies_of(objs):
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == "NetworkPolicy"}
 
 
 def check_common(objs, overlay):
@@ -64,12 +69,32 @@ def check_common(objs, overlay):
     hpa = find(objs, "HorizontalPodAutoscaler", "attestation")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "attestation"
     assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    # Replicas must share the cluster secret and the replay store; without them a nonce
+    # from one replica would fail at another (and be redeemable once per replica).
+    att_config = tomllib.loads(config(objs, "attestation-config", "attestation.toml"))
+    cluster = att_config.get("cluster", {})
+    if hpa["spec"]["maxReplicas"] > 1 or att["spec"]["replicas"] > 1:
+        assert cluster.get("secret_file") and cluster.get("replay_store"), (
+            "attestation replicas without a shared secret and replay store"
+        )
+        mounts = {m["mountPath"] for m in c["volumeMounts"]}
+        for key in ("secret_file", "replay_store_password_file"):
+            assert str(Path(cluster[key]).parent) in mounts, f"cluster.{key} is not mounted"
+        store = find(objs, "StatefulSet", "attestation-replay")
+        assert store["spec"]["replicas"] == 1 and store["spec"]["volumeClaimTemplates"]
+        args = pod(store)["containers"][0]["args"]
+        assert args[args.index("--appendfsync") + 1] == "always", "redeemed nonces fsynced"
+        replay = policies_of(objs)["attestation-replay-clients"]["spec"]["ingress"]
+        assert [[f["podSelector"]["matchLabels"]["app"] for f in r["from"]] for r in replay] == [
+            ["attestation"]
+        ], "the replay store only from the attestation replicas"
+        assert [p["port"] for r in replay for p in r["ports"]] == [6379]
     led = find(objs, "StatefulSet", "ledger")
     assert led["spec"]["volumeClaimTemplates"], "the ledger's blocks on a volume"
 
     # Network: default deny; the peer port only between gatekeepers; release and
     # status from workers and gatekeepers; nothing else reaches a gatekeeper.
-    policies = {o["metadata"]["name"]: o for o in objs if o["kind"] == "NetworkPolicy"}
+    policies = policies_of(objs)
     deny = policies["default-deny"]["spec"]
     assert deny["podSelector"] == {} and "ingress" not in deny, "default deny"
     for name, p in policies.items():
@@ -96,6 +121,8 @@ def config(objs, name, key):
 def check_production(objs):
     att = config(objs, "attestation-config", "attestation.toml")
     assert 'root = "intel"' in att, "production trusts Intel's root"
+    hpa = find(objs, "HorizontalPodAutoscaler", "attestation")
+    assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["maxReplicas"] > 2, "scales out"
     for o in objs:
         text = yaml.safe_dump(o)
         assert 'root = "sim"' not in text and "root = 'sim'" not in text, "the simulated root"
@@ -117,6 +144,8 @@ def check_production(objs):
 def check_dev(objs):
     att = config(objs, "attestation-config", "attestation.toml")
     assert 'root = "sim"' in att, "dev trusts the simulated root"
+    # Each replica would make its own simulated PKI: one replica, no cluster.
+    assert find(objs, "HorizontalPodAutoscaler", "attestation")["spec"]["maxReplicas"] == 1
     assert find(objs, "Deployment", "pruntime")["spec"]["replicas"] == 0
 
 

@@ -99,3 +99,69 @@ pub fn check_token(token: &str, jwks: &serde_json::Value) -> serde_json::Value {
         .unwrap()
         .claims
 }
+
+/// The `attestation-service` binary running as a process, its log drained on a thread.
+pub struct Process {
+    pub child: std::process::Child,
+    /// Where its REST server listens.
+    pub rest: String,
+    drain: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Process {
+    /// Starts `attestation-service --config <config> serve` (JSON log, admin secret
+    /// [`ADMIN`] from the environment) and waits for the line that says where it listens.
+    pub fn start(config: &std::path::Path) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attestation-service"))
+            .args(["--config", config.to_str().unwrap(), "serve"])
+            .env("PHALANX_AS__admin__token", ADMIN)
+            .env("PHALANX_AS__log__format", "json")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let rest = loop {
+            let Some(line) = lines.next() else {
+                let _ = child.wait();
+                panic!("the service exited:\n{}", seen.join("\n"));
+            };
+            let line = line.unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            seen.push(line);
+            if let Some(addr) = v["fields"]["rest"].as_str() {
+                break addr.to_owned();
+            }
+        };
+        let drain = std::thread::spawn(move || {
+            seen.extend(lines.map_while(Result::ok));
+            seen
+        });
+        Self {
+            child,
+            rest,
+            drain: Some(drain),
+        }
+    }
+
+    /// Sends `signal` (e.g. `-TERM`, `-KILL`) and waits for the exit; returns the
+    /// status and the whole log.
+    pub fn stop(mut self, signal: &str) -> (std::process::ExitStatus, String) {
+        let sent = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        let log = self.drain.take().unwrap().join().unwrap().join("\n");
+        (status, log)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

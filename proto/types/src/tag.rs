@@ -78,6 +78,13 @@ pub const ANSWER_HASH: &[u8] = b"phalanx/v1/answer-hash";
 pub const WORKER_SEALED: &[u8] = b"phalanx/v1/worker-sealed";
 /// Associated data and key derivation of a sealed contract checkpoint.
 pub const CHECKPOINT: &[u8] = b"phalanx/v1/checkpoint";
+/// HKDF salt of the keys an attestation-service cluster derives from its shared secret
+/// (the `info` says which key: [`AS_CLUSTER_NONCE_KEY`], [`AS_CLUSTER_SIGNING_KEY`]).
+pub const AS_CLUSTER: &[u8] = b"phalanx/v1/as-cluster-salt";
+/// HKDF `info` of a cluster's nonce MAC key.
+pub const AS_CLUSTER_NONCE_KEY: &[u8] = b"phalanx/v1/as-cluster-nonce-key";
+/// HKDF `info` of a cluster's result-signing key.
+pub const AS_CLUSTER_SIGNING_KEY: &[u8] = b"phalanx/v1/as-cluster-signing-key";
 
 /// Every tag, for the uniqueness test and for audits.
 pub const ALL: &[&[u8]] = &[
@@ -118,6 +125,9 @@ pub const ALL: &[&[u8]] = &[
     ANSWER_HASH,
     WORKER_SEALED,
     CHECKPOINT,
+    AS_CLUSTER,
+    AS_CLUSTER_NONCE_KEY,
+    AS_CLUSTER_SIGNING_KEY,
 ];
 
 #[cfg(test)]
