@@ -164,6 +164,11 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, TrustRoot),
             })
             .transpose()
     };
+    if config.trust.sim_pki_file.is_some() && config.trust.root != RootKind::Sim {
+        return Err(StartError::Config(
+            "trust.sim_pki_file is only for trust.root = \"sim\"",
+        ));
+    }
     match config.trust.root {
         RootKind::Intel => Ok((TrustAnchors::intel(), pcs()?, TrustRoot::Intel)),
         RootKind::File => {
@@ -186,7 +191,13 @@ fn trust(config: &Config, now: i64) -> Result<(TrustAnchors, Source, TrustRoot),
                     "trust.root = \"sim\" mints its own collateral; unset collateral.pccs_url",
                 ));
             }
-            let sim = sim_pki(&config.data_dir.join("sim"), now)?;
+            let sim = match &config.trust.sim_pki_file {
+                Some(file) => {
+                    let text = secret_file::read_text(file, 1)?;
+                    crate::sim::SimTee::from_json(&text)?
+                }
+                None => sim_pki(&config.data_dir.join("sim"), now)?,
+            };
             tracing::warn!(
                 "SIMULATED TRUST ROOT: quotes from the simulated TEE are accepted and no real \
                  hardware is trusted; results say \"phalanx.trust_root\": \"sim\". Never use in production."

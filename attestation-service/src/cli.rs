@@ -1,6 +1,6 @@
-//! The `attestation-service` binary's command line (the binary itself is a thin
-//! `main.rs`); here so that deployment files' command lines are checked by the same
-//! parser (`deploy/` tests).
+//! The `attestation-service` binary's command line and what it runs (the binary itself
+//! is a thin `main.rs`; `phalanx attestation-service` runs the same); here so that
+//! deployment files' command lines are checked by the same parser (`deploy/` tests).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -38,4 +38,65 @@ pub enum CollateralCommand {
     },
     /// Print the cached collateral and its freshness.
     Status,
+}
+
+/// Runs a parsed command line: loads the config, sets up logging, opens the service and
+/// serves (or administers the collateral cache).
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    use crate::app::App;
+    use crate::config::Config;
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config);
+    let app = App::open(config, crate::rest::system_now)?;
+    match cli.command {
+        Command::Serve => serve(app),
+        Command::Collateral(CollateralCommand::Import { file }) => {
+            let bytes = std::fs::read(&file)?;
+            let c = crate::Collateral::from_bundle_json(&bytes)?;
+            let entry = app
+                .service
+                .import_collateral(&c)
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&entry)?);
+            Ok(())
+        }
+        Command::Collateral(CollateralCommand::Status) => {
+            let status = app
+                .service
+                .collateral_status()
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(())
+        }
+    }
+}
+
+fn serve(app: crate::app::App) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let rest = tokio::net::TcpListener::bind(&app.config.listen.rest).await?;
+        let grpc = tokio::net::TcpListener::bind(&app.config.listen.grpc).await?;
+        tracing::info!(rest = %rest.local_addr()?, grpc = %grpc.local_addr()?, "listening");
+        if let Some(p) = &app.admin_token_file {
+            tracing::info!(file = %p.display(), "admin secret");
+        }
+        app.serve(rest, grpc, phalanx_types::shutdown::signal())
+            .await?;
+        Ok(())
+    })
+}
+
+fn init_logging(config: &crate::config::Config) {
+    use crate::config::LogFormat;
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: files, pipes and journald get plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // `try_init`: a process that already logs (e.g. `phalanx`) keeps its subscriber.
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }

@@ -174,6 +174,10 @@ pub struct Trust {
     pub root: RootKind,
     /// PEM file for `root = "file"`.
     pub root_file: Option<PathBuf>,
+    /// With `root = "sim"`: a simulated PKI made elsewhere (`sim.json`, as `phalanx sim
+    /// init` writes it), shared with the simulated TEEs of gatekeepers and workers.
+    /// Unset: the service generates one under `data_dir/sim` on first start.
+    pub sim_pki_file: Option<PathBuf>,
 }
 
 /// Admin authentication: a bearer secret, compared in constant time.
@@ -373,6 +377,7 @@ impl Config {
             }
             c.policies.iter_mut().for_each(rebase);
             c.trust.root_file.iter_mut().for_each(rebase);
+            c.trust.sim_pki_file.iter_mut().for_each(rebase);
             c.admin.token_file.iter_mut().for_each(rebase);
             c.cluster.secret_file.iter_mut().for_each(rebase);
             c.cluster.previous_secret_file.iter_mut().for_each(rebase);
@@ -392,33 +397,12 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        for (name, raw) in env {
-            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let bad = |reason: &str| ConfigError::Env {
-                name: name.clone(),
-                reason: reason.to_owned(),
-            };
-            let keys: Vec<&str> = path.split("__").collect();
-            let (last, parents) = keys.split_last().ok_or_else(|| bad("empty path"))?;
-            if keys.iter().any(|k| k.is_empty()) {
-                return Err(bad("empty path segment"));
+        phalanx_types::env_config::apply(&mut table, ENV_PREFIX, env).map_err(|e| {
+            ConfigError::Env {
+                name: e.name,
+                reason: e.reason.to_owned(),
             }
-            let mut at = &mut table;
-            for k in parents {
-                at = at
-                    .entry((*k).to_owned())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                    .as_table_mut()
-                    .ok_or_else(|| bad("names a value, not a section"))?;
-            }
-            let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or(toml::Value::String(raw.clone()));
-            at.insert((*last).to_owned(), value);
-        }
+        })?;
         Self::deserialize(table).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 

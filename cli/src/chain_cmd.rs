@@ -90,6 +90,20 @@ pub async fn tx(
             }
             client.set_gatekeepers(&key, &set).await?
         }
+        C::Deploy { module, salt } => {
+            use chain::registry::ContractRegistry as _;
+            let code =
+                std::fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
+            let salt: [u8; 32] = hex::decode(salt)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("--salt is 32 bytes of hex"))?;
+            let (height, id) = client.deploy_contract(&key, &code, salt).await?;
+            println!(
+                "{}",
+                serde_json::json!({"height": height, "contract": hex::encode(id)})
+            );
+            return Ok(());
+        }
     };
     println!("{}", serde_json::json!({"height": height}));
     Ok(())

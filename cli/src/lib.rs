@@ -15,6 +15,7 @@ pub mod audit;
 pub mod chain_cmd;
 pub mod cluster;
 pub mod devnet;
+pub mod probe;
 
 use anyhow::{Context, bail};
 use attestation_service::{Collateral, TeeType, TrustAnchors, Verifier};
@@ -67,6 +68,20 @@ enum Command {
     Sim(SimCommand),
     /// Run a pRuntime worker (the same as the `pruntime` binary).
     Pruntime(pruntime::cmd::Args),
+    /// Run the attestation service (the same as the `attestation-service` binary, with
+    /// the simulated root available).
+    AttestationService(attestation_service::cli::Cli),
+    /// Run a gatekeeper node (the same as the `keyvault` binary).
+    Gatekeeper(keyvault::run::Cli),
+    /// Health check of a service (for containers): exit 0 healthy, 1 not.
+    Probe {
+        /// What to ask.
+        #[command(subcommand)]
+        probe: probe::Probe,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3, global = true)]
+        timeout: u64,
+    },
     /// Verify what workers produce, offline.
     #[command(subcommand)]
     Verify(VerifyCommand),
@@ -111,6 +126,13 @@ enum KeyvaultCommand {
         /// Where to write the node's certificate (PEM).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// The tenant (registry measurement, `contract_runtimes` entry) of an SGX enclave
+    /// without KSS, from its MRENCLAVE.
+    Tenant {
+        /// MRENCLAVE, hex.
+        #[arg(long)]
+        mr_enclave: String,
     },
     /// The first DKG among the nodes: epoch 0.
     Genesis {
@@ -238,6 +260,19 @@ pub enum ChainChange {
     AbortRotation {
         /// The locked epoch.
         epoch: Epoch,
+    },
+    /// Deploy a contract (a WebAssembly module); prints its id, which pRuntime serves
+    /// with `--contract`.
+    Deploy {
+        /// The module file.
+        #[arg(long)]
+        module: PathBuf,
+        /// Salt (32 bytes, hex): another salt, another contract of the same code.
+        #[arg(
+            long,
+            default_value = "0000000000000000000000000000000000000000000000000000000000000000"
+        )]
+        salt: String,
     },
 }
 
@@ -385,6 +420,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::runtime::Runtime::new()?.block_on(pruntime::cmd::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::AttestationService(cli) => {
+            attestation_service::cli::run(cli)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gatekeeper(cli) => Ok(keyvault::run::main(cli)),
+        Command::Probe { probe, timeout } => Ok(tokio::runtime::Runtime::new()?
+            .block_on(probe::run(&probe, std::time::Duration::from_secs(timeout)))),
         Command::Verify(VerifyCommand::Answer(args)) => answer::run(&args),
         Command::Keyvault(c) => run_keyvault(c),
         Command::Chain(c) => run_chain(c).map(|()| ExitCode::SUCCESS),
@@ -427,6 +469,19 @@ fn run_keyvault(command: KeyvaultCommand) -> anyhow::Result<ExitCode> {
             out,
         } => {
             cluster::certify(&ca_dir, index, &identity_key, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        KeyvaultCommand::Tenant { mr_enclave } => {
+            let mr_enclave: [u8; 32] = hex::decode(&mr_enclave)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .context("--mr-enclave is 32 bytes of hex")?;
+            let tenant = keyvault::tenant::TeeIdentity::Sgx {
+                mr_enclave,
+                kss: None,
+            }
+            .digest();
+            println!("{}", serde_json::json!({ "tenant": hex::encode(tenant) }));
             Ok(ExitCode::SUCCESS)
         }
         KeyvaultCommand::Status(n) => rt()?.block_on(cluster::status(&n.nodes)),

@@ -301,3 +301,89 @@ fn the_kubernetes_overlays_hold_their_invariants() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(said.matches(": ok").count(), 2, "{said}");
 }
+
+fn python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(deploy().join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every Dockerfile passes the lint (`deploy/docker/lint.py`: pinned bases, named stages,
+/// non-root runtime stages with a declared volume, apt hygiene, `--locked` builds, no
+/// secret-looking ARG/ENV, the .dockerignore).
+#[test]
+fn the_dockerfiles_pass_the_lint() {
+    assert!(python("docker/lint.py", &[]).contains(": ok"));
+}
+
+/// The compose topology: `deploy/compose/check.py` (services, non-root read-only
+/// containers, health checks on real probes, the gatekeepers alone on the internal peer
+/// network, secrets as compose secrets), then every config file parsed by its binary's
+/// parser and every command line by the `phalanx` binary's own argument parser.
+#[test]
+fn the_compose_topology_and_its_configs() {
+    assert!(python("compose/check.py", &[]).contains(": ok"));
+    let commands: BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&python("compose/check.py", &["--commands"])).unwrap();
+    let genesis = "ab".repeat(32);
+    for (service, argv) in &commands {
+        // Compose interpolation: `${NAME:?why}` is set by the operator.
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| {
+                if a.starts_with("${PHALANX_GENESIS") || a.starts_with("${PHALANX_CONTRACT") {
+                    genesis.clone()
+                } else if a.starts_with("${PHALANX_GOVERNANCE") {
+                    "02".to_owned() + &"cd".repeat(32)
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        phalanx_cli::Cli::try_parse_from(std::iter::once("phalanx".to_owned()).chain(argv))
+            .unwrap_or_else(|e| panic!("{service}: {e}"));
+    }
+    let dir = deploy().join("compose/config");
+    let att = std::fs::read_to_string(dir.join("attestation.toml")).unwrap();
+    let c = attestation_service::config::Config::from_toml_with_env(&att, []).unwrap();
+    assert_eq!(c.trust.root, attestation_service::config::RootKind::Sim);
+    assert_eq!(
+        c.trust.sim_pki_file.as_deref(),
+        Some(Path::new("/run/secrets/sim-pki"))
+    );
+    assert_eq!(c.policies.len(), 2);
+    for p in &c.policies {
+        let name = p.file_name().unwrap();
+        let text = std::fs::read_to_string(dir.join("policies").join(name)).unwrap();
+        attestation_service::policy::Policy::from_toml(&text).unwrap();
+    }
+    let pruntime_tenant = phalanx_cli::devnet::pruntime_tenant([0x5e; 32]).tenant_id();
+    for i in 1..=5u16 {
+        let text = std::fs::read_to_string(dir.join(format!("gatekeeper-{i}.toml"))).unwrap();
+        let g = keyvault::app::NodeConfig::from_toml_with_env(
+            &text,
+            [("PHALANX_GK__registry__genesis".to_owned(), genesis.clone())],
+        )
+        .unwrap();
+        assert_eq!(g.index, i);
+        assert_eq!(g.peer_url(), format!("https://gatekeeper-{i}:7201"));
+        assert_eq!(g.registry.as_ref().unwrap().genesis, genesis);
+        let tee = g.tee.as_ref().unwrap();
+        assert_eq!(tee.backend, phalanx_tee::Backend::Sim);
+        assert_eq!(
+            tee.mr_enclave.as_deref(),
+            Some(hex::encode(phalanx_cli::devnet::GATEKEEPER_MR_ENCLAVE).as_str())
+        );
+        assert_eq!(g.policy.contract_runtimes, [pruntime_tenant]);
+        assert!(!g.policy.dangerous_unattested_gatekeepers);
+    }
+}

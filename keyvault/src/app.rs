@@ -202,6 +202,9 @@ pub enum AppError {
     /// The kept evidence could not be written.
     #[error(transparent)]
     Seal(#[from] phalanx_tee::seal::SealError),
+    /// An environment override does not apply (the message names the variable).
+    #[error("{0}")]
+    Env(String),
     /// The registry refused or failed the node's registration.
     #[error("registering the node: {0}")]
     Register(#[from] chain::registry::RegistryError),
@@ -214,10 +217,27 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AppError + '_ {
     }
 }
 
+/// Prefix of a gatekeeper's environment overrides (`PHALANX_GK__registry__genesis=…`;
+/// the rule is [`phalanx_types::env_config`]'s).
+pub const ENV_PREFIX: &str = "PHALANX_GK__";
+
 impl NodeConfig {
     /// Parses a TOML config.
     pub fn from_toml(text: &str) -> Result<Self, AppError> {
-        let c: Self = toml::from_str(text)?;
+        Self::from_toml_with_env(text, [])
+    }
+
+    /// Parses a TOML config, then applies the overrides among `env` named
+    /// [`ENV_PREFIX`]`<section>__<field>` (e.g. the registry's genesis, known only once
+    /// the ledger has started).
+    pub fn from_toml_with_env(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, AppError> {
+        let mut table: toml::Table = toml::from_str(text)?;
+        phalanx_types::env_config::apply(&mut table, ENV_PREFIX, env)
+            .map_err(|e| AppError::Env(e.to_string()))?;
+        let c = Self::deserialize(table)?;
         NodeIndex::new(c.index).map_err(|_| AppError::Config("index must be 1 or more"))?;
         if c.attestation.jwks_url.is_some() == c.attestation.jwks_file.is_some() {
             return Err(AppError::Config(

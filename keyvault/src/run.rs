@@ -44,7 +44,7 @@ pub fn init_tracing() {
 fn load(path: &Path) -> anyhow::Result<NodeConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(NodeConfig::from_toml(&text)?)
+    Ok(NodeConfig::from_toml_with_env(&text, std::env::vars())?)
 }
 
 /// Fetches or reads the JWKS the config names.
@@ -186,4 +186,30 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
     }
     tracing::info!("gatekeeper stopped");
     Ok(())
+}
+
+/// Runs a parsed `keyvault` command line to its exit code (the `keyvault` binary and
+/// `phalanx gatekeeper` both call this).
+pub fn main(cli: Cli) -> std::process::ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keyvault: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init => init(&cli.config).await,
+            Command::Serve => serve(&cli.config).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyvault: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

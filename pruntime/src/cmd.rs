@@ -54,8 +54,9 @@ pub struct Args {
     /// Where to answer queries.
     #[arg(long, default_value = "127.0.0.1:7300")]
     pub listen: String,
-    /// The TEE backend.
-    #[arg(long, value_enum, default_value = "sim")]
+    /// The TEE backend (the environment's `PHALANX_PRUNTIME_TEE`, which the container
+    /// image's build argument sets, when the flag is absent).
+    #[arg(long, value_enum, default_value = "sim", env = "PHALANX_PRUNTIME_TEE")]
     pub tee: Backend,
     /// The root of the TEE's interface (configfs-tsm's report dir, Gramine's
     /// /dev/attestation); the real path by default.

@@ -27,6 +27,8 @@
 
 pub mod codec;
 pub mod contract;
+#[cfg(feature = "config")]
+pub mod env_config;
 pub mod epoch;
 pub use epoch::Epoch;
 pub mod hex;
