@@ -10,7 +10,8 @@ use std::time::Duration;
 /// What to probe.
 #[derive(Debug, clap::Subcommand)]
 pub enum Probe {
-    /// An HTTP endpoint answers 2xx (e.g. `http://attestation:8080/readyz`).
+    /// An HTTP endpoint answers 2xx (e.g. `http://attestation:8080/readyz`); its body
+    /// goes to stdout (a health check ignores it; a script can keep it, e.g. the JWKS).
     Http {
         /// The URL.
         url: String,
@@ -32,6 +33,7 @@ async fn check(p: &Probe) -> anyhow::Result<()> {
         Probe::Http { url } => {
             let r = reqwest::get(url).await?;
             anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
+            print!("{}", r.text().await?);
         }
         Probe::Gatekeeper { url } => {
             keyvault::admin::node_status(url).await?;
