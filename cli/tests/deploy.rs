@@ -263,8 +263,14 @@ fn the_kubernetes_configs_parse() {
             let g = keyvault::app::NodeConfig::from_toml(&text).unwrap();
             assert_eq!(g.index, i + 1);
             assert!(g.peer_url().contains(&format!("gatekeeper-{i}.gatekeeper")));
-            assert_eq!(g.tee.is_some(), production, "{}", dir.display());
-            assert_eq!(g.policy.dangerous_unattested_gatekeepers, !production);
+            let backend = g.tee.as_ref().map(|t| t.backend);
+            let expected = if production {
+                phalanx_tee::Backend::SgxGramine
+            } else {
+                phalanx_tee::Backend::Sim
+            };
+            assert_eq!(backend, Some(expected), "{}", dir.display());
+            assert!(!g.policy.dangerous_unattested_gatekeepers);
             assert_eq!(
                 g.policy.trust_roots,
                 [if production { "intel" } else { "sim" }]
@@ -385,5 +391,84 @@ fn the_compose_topology_and_its_configs() {
         );
         assert_eq!(g.policy.contract_runtimes, [pruntime_tenant]);
         assert!(!g.policy.dangerous_unattested_gatekeepers);
+    }
+}
+
+/// The attestation policies a shape's gatekeepers attest under (`[attestation] policy`)
+/// and accept workers under (`attestation_policies`), and the pRuntime's `--policy`, are
+/// policies its attestation service loads: an id no file defines would refuse every
+/// attestation at run time.
+#[test]
+fn every_named_attestation_policy_is_loaded_in_its_shape() {
+    let d = deploy();
+    // (attestation config, where its /etc/phalanx/policies/ files are, gatekeeper configs)
+    let k8s_dev = |name: &str| {
+        let own = d.join("k8s/overlays/dev/config").join(name);
+        if own.exists() {
+            own
+        } else {
+            d.join("k8s/base/config").join(name)
+        }
+    };
+    let shapes: Vec<(&str, PathBuf, Box<dyn Fn(&str) -> PathBuf>, Vec<PathBuf>)> = vec![
+        (
+            "systemd",
+            d.join("config/attestation.toml"),
+            Box::new(|n: &str| deploy().join("config/policies").join(n)),
+            vec![d.join("config/gatekeeper.toml")],
+        ),
+        (
+            "k8s production",
+            d.join("k8s/base/config/attestation.toml"),
+            Box::new(|n: &str| deploy().join("k8s/base/config").join(n)),
+            (0..5)
+                .map(|i| d.join(format!("k8s/base/config/gatekeeper-{i}.toml")))
+                .collect(),
+        ),
+        (
+            "k8s dev",
+            k8s_dev("attestation.toml"),
+            Box::new(k8s_dev),
+            (0..5)
+                .map(|i| d.join(format!("k8s/overlays/dev/config/gatekeeper-{i}.toml")))
+                .collect(),
+        ),
+        (
+            "compose",
+            d.join("compose/config/attestation.toml"),
+            Box::new(|n: &str| deploy().join("compose/config/policies").join(n)),
+            (1..=5)
+                .map(|i| d.join(format!("compose/config/gatekeeper-{i}.toml")))
+                .collect(),
+        ),
+    ];
+    for (shape, att, policy_file, gatekeepers) in shapes {
+        let text = std::fs::read_to_string(&att).unwrap();
+        let c = attestation_service::config::Config::from_toml_with_env(&text, []).unwrap();
+        let loaded: Vec<String> = c
+            .policies
+            .iter()
+            .map(|p| {
+                let name = p.strip_prefix("/etc/phalanx/policies").unwrap();
+                let text = std::fs::read_to_string(policy_file(name.to_str().unwrap()))
+                    .unwrap_or_else(|e| panic!("{shape}: {}: {e}", p.display()));
+                attestation_service::policy::Policy::from_toml(&text)
+                    .unwrap()
+                    .id
+            })
+            .collect();
+        let mut named = vec!["app".to_owned()]; // every shape's pRuntime: --policy app
+        for g in gatekeepers {
+            let g =
+                keyvault::app::NodeConfig::from_toml(&std::fs::read_to_string(g).unwrap()).unwrap();
+            named.extend(g.attestation.policy.clone());
+            named.extend(g.policy.attestation_policies.clone());
+        }
+        for id in named {
+            assert!(
+                loaded.contains(&id),
+                "{shape}: policy {id:?} is named but not loaded ({loaded:?})"
+            );
+        }
     }
 }

@@ -144,6 +144,14 @@ def check_production(objs):
 def check_dev(objs):
     att = config(objs, "attestation-config", "attestation.toml")
     assert 'root = "sim"' in att, "dev trusts the simulated root"
+    assert 'sim_pki_file = "/run/secrets/phalanx-sim/sim.json"' in att, "one simulated PKI"
+    for i in range(MEMBERS):
+        g = config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml")
+        assert 'backend = "sim"' in g and "dangerous_" not in g, f"dev gatekeeper {i}"
+    for kind, name in (("Deployment", "attestation"), ("StatefulSet", "gatekeeper")):
+        spec = pod(find(objs, kind, name))
+        assert any(v.get("secret", {}).get("secretName") == "phalanx-sim" for v in spec["volumes"]), name
+        assert not any("hostPath" in v for v in spec["volumes"]), f"{name}: a host path in dev"
     # Each replica would make its own simulated PKI: one replica, no cluster.
     assert find(objs, "HorizontalPodAutoscaler", "attestation")["spec"]["maxReplicas"] == 1
     assert find(objs, "Deployment", "pruntime")["spec"]["replicas"] == 0
