@@ -410,7 +410,8 @@ fn every_named_attestation_policy_is_loaded_in_its_shape() {
             d.join("k8s/base/config").join(name)
         }
     };
-    let shapes: Vec<(&str, PathBuf, Box<dyn Fn(&str) -> PathBuf>, Vec<PathBuf>)> = vec![
+    type PolicyFile = Box<dyn Fn(&str) -> PathBuf>;
+    let shapes: Vec<(&str, PathBuf, PolicyFile, Vec<PathBuf>)> = vec![
         (
             "systemd",
             d.join("config/attestation.toml"),
