@@ -403,11 +403,11 @@ fn every_named_attestation_policy_is_loaded_in_its_shape() {
     let d = deploy();
     // (attestation config, where its /etc/phalanx/policies/ files are, gatekeeper configs)
     let k8s_dev = |name: &str| {
-        let own = d.join("k8s/overlays/dev/config").join(name);
+        let own = deploy().join("k8s/overlays/dev/config").join(name);
         if own.exists() {
             own
         } else {
-            d.join("k8s/base/config").join(name)
+            deploy().join("k8s/base/config").join(name)
         }
     };
     type PolicyFile = Box<dyn Fn(&str) -> PathBuf>;
