@@ -318,7 +318,6 @@ fn main() {
         ..Config::default()
     };
     config.trust.root = RootKind::Intel;
-    config.trust.root = attestation_service::config::RootKind::Sim;
     config.admin.token = Some("loadgen-admin-secret".into());
     let (base, service) = start(config, vector_clock);
     service.import_collateral(&collateral).unwrap();
@@ -357,6 +356,7 @@ fn main() {
         policies: vec![policy],
         ..Config::default()
     };
+    config.trust.root = RootKind::Sim;
     config.admin.token = Some("loadgen-admin-secret".into());
     let (base, _) = start(config, system_now);
     let sim =
@@ -397,5 +397,21 @@ fn main() {
         secs,
         floor,
     );
+    println!(
+        "peak RSS {:.1} MiB (the service and the load generator, one process)",
+        peak_rss_mib()
+    );
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Peak resident set size of this process (servers and load generator), MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -374,7 +374,7 @@ pub async fn serve(
     };
     let reflection_v1 = reflection().build_v1().map_err(unavailable).ok();
     let reflection_v1alpha = reflection().build_v1alpha().map_err(unavailable).ok();
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .timeout(Duration::from_millis(limits.request_timeout_ms))
         .concurrency_limit_per_connection(limits.max_in_flight)

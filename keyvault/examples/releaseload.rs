@@ -41,7 +41,23 @@ fn main() {
         .get(1)
         .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 4, 16]);
-    let w = Arc::new(common::worker(common::MR, common::MR, "sim"));
+    // One token allows MAX_RELEASES_PER_TOKEN releases per gatekeeper: the load cycles
+    // through workers attested by one service.
+    let pool: Arc<Vec<(common::Worker, ReleaseRequest)>> = Arc::new(
+        common::workers(64, common::MR)
+            .into_iter()
+            .map(|w| {
+                let r = ReleaseRequest {
+                    token: w.token.clone(),
+                    runtime_data: w.runtime_data.clone(),
+                    key_id: common::key_id(0, &common::sgx_tenant(common::MR)),
+                    hpke_public_key: w.hpke.clone(),
+                };
+                (w, r)
+            })
+            .collect(),
+    );
+    let (w, request) = (&pool[0].0, pool[0].1.clone());
     let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
     let outputs = run_in_memory(
         &DkgParams::new(Epoch(0), 3, &members).unwrap(),
@@ -49,12 +65,6 @@ fn main() {
     )
     .unwrap();
     let public = outputs[0].public.clone();
-    let request = ReleaseRequest {
-        token: w.token.clone(),
-        runtime_data: w.runtime_data.clone(),
-        key_id: common::key_id(0, &hex::encode(common::MR)),
-        hpke_public_key: w.hpke.clone(),
-    };
 
     // The CPU floor, in-process on one thread.
     let mut identities = BTreeMap::new();
@@ -144,21 +154,20 @@ fn main() {
             let deadline = Instant::now() + Duration::from_secs(secs);
             let start = Instant::now();
             let mut tasks = Vec::new();
-            for _ in 0..c {
-                let (eps, req, w, public) = (
-                    endpoints.clone(),
-                    request.clone(),
-                    w.clone(),
-                    public.clone(),
-                );
+            for task in 0..c {
+                let (eps, pool, public) = (endpoints.clone(), pool.clone(), public.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut lat = Vec::new();
+                    let mut n = 0usize;
                     while Instant::now() < deadline {
+                        // Task k uses workers k, k + c, k + 2c, …, 200 fetches each.
+                        let (w, req) = &pool[(task + c * (n / 200)) % pool.len()];
                         let t = Instant::now();
-                        fetch_key(&eps, &req, &w.recipient, &public, Duration::from_secs(10))
+                        fetch_key(&eps, req, &w.recipient, &public, Duration::from_secs(10))
                             .await
                             .unwrap();
                         lat.push(t.elapsed());
+                        n += 1;
                     }
                     lat
                 }));
@@ -179,5 +188,21 @@ fn main() {
             ops / floor
         );
     }
+    println!(
+        "peak RSS {:.1} MiB (five gatekeepers and the workers, one process)",
+        peak_rss_mib()
+    );
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Peak resident set size of this process (servers and load generator), MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -205,7 +205,7 @@ pub async fn serve_client(
         .add_service(gatekeeper.into_server())
         .add_optional_service(admin.map(crate::peer::AdminGrpc::into_server))
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
         .await

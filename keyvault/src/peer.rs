@@ -1021,6 +1021,8 @@ pub async fn serve_peer_service<T: pb::peer_server::Peer>(
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
+            // Round messages are small request/response pairs: no Nagle delay.
+            let _ = tcp.set_nodelay(true);
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
                 let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));

@@ -81,7 +81,7 @@ fn exchange(c: &mut Criterion) {
     let req = ReleaseRequest {
         token: w.token.clone(),
         runtime_data: w.runtime_data.clone(),
-        key_id: common::key_id(0, &hex::encode(common::MR)),
+        key_id: common::key_id(0, &common::sgx_tenant(common::MR)),
         hpke_public_key: w.hpke.clone(),
     };
     c.bench_function("exchange/gatekeeper_release", |b| {

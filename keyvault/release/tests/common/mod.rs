@@ -77,6 +77,35 @@ pub enum Evidence {
 
 /// A worker running `evidence`, appraised under the attestation policy `policy_toml`.
 pub fn attested(evidence: &Evidence, policy_toml: &str, trust_root: &'static str) -> Worker {
+    let signer = Signer::new(&generate_key().unwrap()).unwrap();
+    attested_by(&signer, evidence, policy_toml, trust_root)
+}
+
+/// `n` workers running enclave `mr`, attested by one service (one JWKS): for loads
+/// beyond one token's release budget.
+pub fn workers(n: usize, mr: [u8; 32]) -> Vec<Worker> {
+    let signer = Signer::new(&generate_key().unwrap()).unwrap();
+    let policy = format!(
+        "id = \"app\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n",
+        hex::encode(mr)
+    );
+    let enclave = Evidence::Sgx(SgxEnclave {
+        mr_enclave: mr,
+        ..SgxEnclave::default()
+    });
+    (0..n)
+        .map(|_| attested_by(&signer, &enclave, &policy, "sim"))
+        .collect()
+}
+
+/// A worker running `evidence`, appraised under `policy_toml`, its token signed by
+/// `signer`.
+pub fn attested_by(
+    signer: &Signer,
+    evidence: &Evidence,
+    policy_toml: &str,
+    trust_root: &'static str,
+) -> Worker {
     let mut rng = rand::rng();
     let sim = SimTee::generate(SimConfig::up_to_date(NOW - 3600)).unwrap();
     let recipient = RecipientKey::generate(&mut rng);
@@ -105,7 +134,6 @@ pub fn attested(evidence: &Evidence, policy_toml: &str, trust_root: &'static str
     let verdict = appraise(&policy, &verified, NOW);
     let mut c = claims(ISSUER, NOW, TTL, nonce, &runtime_data, &verified, &verdict);
     c.trust_root = serde_json::from_value(serde_json::Value::from(trust_root)).unwrap();
-    let signer = Signer::new(&generate_key().unwrap()).unwrap();
     Worker {
         token: signer.sign(&c).unwrap(),
         jwks: Jwks::from_json(&signer.jwks(NOW).to_string()).unwrap(),
