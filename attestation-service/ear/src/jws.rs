@@ -2,8 +2,7 @@
 
 use crate::Claims;
 use base64::Engine as _;
-use p256::ecdsa::signature::Verifier as _;
-use p256::ecdsa::{Signature, VerifyingKey};
+use p256::ecdsa::VerifyingKey;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -46,9 +45,10 @@ pub enum EarError {
     BadSignature,
 }
 
-/// A JWK set of ES256 public keys, by `kid`.
+/// A JWK set of ES256 public keys, by `kid` (each kept as the uncompressed point `ring`
+/// verifies under, checked on the curve when parsed).
 #[derive(Debug, Clone, Default)]
-pub struct Jwks(BTreeMap<String, VerifyingKey>);
+pub struct Jwks(BTreeMap<String, [u8; 65]>);
 
 fn b64(s: &str) -> Result<Vec<u8>, EarError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -86,8 +86,9 @@ impl Jwks {
                 return Err(bad());
             }
             let point = [&[4u8][..], &x, &y].concat();
-            let key = VerifyingKey::from_sec1_bytes(&point).map_err(|_| bad())?;
-            out.insert(kid, key);
+            VerifyingKey::from_sec1_bytes(&point).map_err(|_| bad())?;
+            let point: [u8; 65] = point.try_into().map_err(|_| bad())?;
+            out.insert(kid, point);
         }
         Ok(Self(out))
     }
@@ -136,12 +137,14 @@ pub fn verify_token(token: &str, jwks: &Jwks) -> Result<Claims, EarError> {
         .0
         .get(&kid)
         .ok_or_else(|| EarError::UnknownSigningKey(kid.chars().take(64).collect()))?;
-    let sig = Signature::from_slice(&b64(s)?).map_err(|_| EarError::BadSignature)?;
+    let sig = b64(s)?;
     let signing_input = token
         .get(..h.len() + 1 + p.len())
         .ok_or(EarError::NotCompactJws)?;
-    key.verify(signing_input.as_bytes(), &sig)
-        .map_err(|_| EarError::BadSignature)?;
+    // `r ‖ s`, 64 bytes, each in [1, n-1]: ring checks all of it.
+    if !phalanx_types::ecdsa::verify_p256_point(key, signing_input.as_bytes(), &sig) {
+        return Err(EarError::BadSignature);
+    }
     serde_json::from_slice(&b64(p)?).map_err(|e| {
         // serde's message names the field and the position, never the value.
         EarError::BadClaims(e.to_string().chars().take(120).collect())

@@ -86,7 +86,7 @@ pub fn evaluate<R: rand_core::CryptoRng + ?Sized>(
     let input = key_id.encode_point_input()?;
     let p = key_id.point()?;
     let value = p * share.secret.expose();
-    let public_share = ProjectivePoint::GENERATOR * share.secret.expose();
+    let public_share = crate::share::mul_g(share.secret.expose());
     let proof = DleqProof::prove(
         &context(&input, share.index),
         &share.secret,
@@ -197,7 +197,8 @@ pub fn combine(
         .iter()
         .map(|p| Ok((p.value, lagrange_at_zero(&set, p.index)?)))
         .collect::<Result<Vec<_>, Error>>()?;
-    let y = ProjectivePoint::lincomb(terms.as_slice());
+    // Variable time in the scalars only, which are public Lagrange coefficients.
+    let y = ProjectivePoint::lincomb_vartime(terms.as_slice());
     Ok(Combined {
         key: hkdf_key(&y, key_id)?,
         faulty,

@@ -179,7 +179,7 @@ pub struct DkgOutput {
 }
 
 fn pedersen_ok(deal: &Deal, share: &PrivateShare, h: &ProjectivePoint) -> bool {
-    ProjectivePoint::GENERATOR * share.s.expose() + *h * share.s_prime.expose()
+    crate::share::mul_g(share.s.expose()) + *h * share.s_prime.expose()
         == crate::share::evaluate_points(&deal.commitments, share.recipient)
 }
 
@@ -571,12 +571,7 @@ impl Extracting {
                         s_prime: SecretScalar::new(Scalar::ZERO),
                     },
                 );
-                Commitments(
-                    coeffs
-                        .iter()
-                        .map(|c| ProjectivePoint::GENERATOR * c)
-                        .collect(),
-                )
+                Commitments(coeffs.iter().map(crate::share::mul_g).collect())
             } else {
                 match self.extractions.get(&i) {
                     Some(e) => Commitments(e.commitments.clone()),
@@ -595,7 +590,7 @@ impl Extracting {
             index: self.me,
             secret: SecretScalar::new(my_share),
         };
-        if ProjectivePoint::GENERATOR * share.secret.expose() != public.public_share(self.me)? {
+        if crate::share::mul_g(share.secret.expose()) != public.public_share(self.me)? {
             return Err(Error::InvalidShare(self.me));
         }
         let mut misbehaved: BTreeSet<NodeIndex> = self.disqualified.iter().copied().collect();

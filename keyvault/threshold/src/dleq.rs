@@ -13,7 +13,7 @@
 use crate::error::Error;
 use crate::share::SecretScalar;
 use p256::elliptic_curve::Field;
-use p256::elliptic_curve::ops::LinearCombination;
+use p256::elliptic_curve::ops::{LinearCombination, MulByGeneratorVartime};
 use p256::elliptic_curve::sec1::ToSec1Point;
 use p256::hash2curve::{ExpandMsgXmd, hash_to_scalar};
 use p256::{NistP256, ProjectivePoint, Scalar};
@@ -63,7 +63,12 @@ impl DleqProof {
         rng: &mut R,
     ) -> Result<Self, Error> {
         let r = SecretScalar::new(Scalar::random(rng));
-        let t2 = *a * r.expose();
+        // `A` is usually `G`: its precomputed table (constant time, as `r` is secret).
+        let t2 = if *a == ProjectivePoint::GENERATOR {
+            crate::share::mul_g(r.expose())
+        } else {
+            *a * r.expose()
+        };
         let t3 = *m * r.expose();
         let c = challenge(context, [b, m, z, &t2, &t3])?;
         let s = *r.expose() - c * k.expose();
@@ -79,9 +84,15 @@ impl DleqProof {
         m: &ProjectivePoint,
         z: &ProjectivePoint,
     ) -> bool {
-        // Two-term linear combinations share their doublings.
-        let t2 = ProjectivePoint::lincomb(&[(*a, self.s), (*b, self.c)]);
-        let t3 = ProjectivePoint::lincomb(&[(*m, self.s), (*z, self.c)]);
+        // Everything here is public (the statement and the proof), so variable-time
+        // arithmetic leaks nothing: `s·G + c·B` by the generator's table, and two-term
+        // combinations sharing their doublings.
+        let t2 = if *a == ProjectivePoint::GENERATOR {
+            ProjectivePoint::mul_by_generator_and_mul_add_vartime(&self.s, &self.c, b)
+        } else {
+            ProjectivePoint::lincomb_vartime(&[(*a, self.s), (*b, self.c)])
+        };
+        let t3 = ProjectivePoint::lincomb_vartime(&[(*m, self.s), (*z, self.c)]);
         challenge(context, [b, m, z, &t2, &t3]).is_ok_and(|c| c == self.c)
     }
 }

@@ -273,9 +273,7 @@ pub fn refresh_finish(
         index: share.index,
         secret: SecretScalar::new(new),
     };
-    if ProjectivePoint::GENERATOR * new_share.secret.expose()
-        != new_public.public_share(share.index)?
-    {
+    if crate::share::mul_g(new_share.secret.expose()) != new_public.public_share(share.index)? {
         return Err(Error::InvalidShare(share.index));
     }
     Ok(RoundOutput {
@@ -352,7 +350,8 @@ pub fn reshare_finish(
     let commitments = Commitments(
         columns
             .iter()
-            .map(|col| ProjectivePoint::lincomb(col.as_slice()))
+            // Published commitments and public Lagrange coefficients: variable time.
+            .map(|col| ProjectivePoint::lincomb_vartime(col.as_slice()))
             .collect(),
     );
     if commitments.constant() != old_public.master_public_key() {
@@ -363,7 +362,7 @@ pub fn reshare_finish(
         index: me,
         secret: SecretScalar::new(new),
     };
-    if ProjectivePoint::GENERATOR * new_share.secret.expose() != new_public.public_share(me)? {
+    if crate::share::mul_g(new_share.secret.expose()) != new_public.public_share(me)? {
         return Err(Error::InvalidShare(me));
     }
     let mut extra = (new_threshold as u64).to_be_bytes().to_vec();

@@ -14,6 +14,8 @@
 
 use crate::error::Error;
 use p256::elliptic_curve::Field;
+use p256::elliptic_curve::group::Group as _;
+use p256::elliptic_curve::ops::LinearCombination as _;
 use p256::{ProjectivePoint, Scalar};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -131,7 +133,7 @@ impl Polynomial {
         Commitments(
             self.coeffs
                 .iter()
-                .map(|a| ProjectivePoint::GENERATOR * a)
+                .map(ProjectivePoint::mul_by_generator)
                 .collect(),
         )
     }
@@ -159,7 +161,7 @@ impl Commitments {
 
     /// Whether `share` is `f(x)` for the committed polynomial.
     pub fn verify_share(&self, x: NodeIndex, share: &SecretScalar) -> bool {
-        ProjectivePoint::GENERATOR * share.expose() == self.evaluate(x)
+        ProjectivePoint::mul_by_generator(share.expose()) == self.evaluate(x)
     }
 
     /// The commitments of the sum of two polynomials.
@@ -177,13 +179,28 @@ impl Commitments {
     }
 }
 
-/// `Σ P_k·x^k` for committed coefficients `P_k` (Feldman or Pedersen), by Horner's rule.
+/// `Σ P_k·x^k` for committed coefficients `P_k` (Feldman or Pedersen): one
+/// multi-scalar multiplication, whose doublings all terms share.
+///
+/// Variable time: the points are published commitments and the scalars powers of a
+/// public node index, so the timing depends on public data only.
 pub fn evaluate_points(points: &[ProjectivePoint], x: NodeIndex) -> ProjectivePoint {
     let x = x.scalar();
-    points
+    let mut power = Scalar::ONE;
+    let terms: Vec<(ProjectivePoint, Scalar)> = points
         .iter()
-        .rev()
-        .fold(ProjectivePoint::IDENTITY, |acc, c| acc * x + c)
+        .map(|p| {
+            let term = (*p, power);
+            power *= x;
+            term
+        })
+        .collect();
+    ProjectivePoint::lincomb_vartime(terms.as_slice())
+}
+
+/// `k·G` by the precomputed table of `G` (constant time: `k` may be secret).
+pub fn mul_g(k: &Scalar) -> ProjectivePoint {
+    ProjectivePoint::mul_by_generator(k)
 }
 
 /// The Lagrange coefficient of `i` for interpolation at zero over `set`:
@@ -309,4 +326,36 @@ pub fn dealer_split<R: rand_core::CryptoRng + ?Sized>(
         })
         .collect();
     Ok((shares, PublicKeySet::new(poly.commit(), &indices)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// The multi-scalar evaluation and the generator table agree with the plain
+    /// constant-time arithmetic they replace (Horner's rule, `G·k`).
+    #[test]
+    fn fast_evaluations_agree_with_plain_arithmetic() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for t in [1usize, 2, 3, 7, 11, 20] {
+            let points: Vec<ProjectivePoint> = (0..t)
+                .map(|_| ProjectivePoint::GENERATOR * Scalar::random(&mut rng))
+                .collect();
+            for x in [1u16, 2, 5, 20, 65535] {
+                let x = NodeIndex::new(x).unwrap();
+                let horner = points
+                    .iter()
+                    .rev()
+                    .fold(ProjectivePoint::IDENTITY, |acc, c| acc * x.scalar() + c);
+                assert_eq!(evaluate_points(&points, x), horner, "t = {t}, x = {x:?}");
+            }
+            let k = Scalar::random(&mut rng);
+            assert_eq!(mul_g(&k), ProjectivePoint::GENERATOR * k);
+        }
+        assert_eq!(
+            evaluate_points(&[], NodeIndex::new(3).unwrap()),
+            ProjectivePoint::IDENTITY
+        );
+    }
 }

@@ -27,6 +27,8 @@
 
 pub mod codec;
 pub mod contract;
+#[cfg(feature = "p256")]
+pub mod ecdsa;
 #[cfg(feature = "config")]
 pub mod env_config;
 pub mod epoch;
