@@ -138,6 +138,39 @@ fn check_partial(
     }
 }
 
+/// Whether every partial's proof holds, checked as one batch (false also when a member
+/// is unknown to `public`).
+fn batch_ok(
+    public: &PublicKeySet,
+    input: &[u8],
+    p: &ProjectivePoint,
+    partials: &[&PartialEvaluation],
+) -> bool {
+    let mut shares = Vec::with_capacity(partials.len());
+    let mut contexts = Vec::with_capacity(partials.len());
+    for partial in partials {
+        let Ok(s_i) = public.public_share(partial.index) else {
+            return false;
+        };
+        shares.push(s_i);
+        contexts.push(context(input, partial.index));
+    }
+    let claims: Vec<crate::dleq::Claim<'_>> = partials
+        .iter()
+        .zip(&shares)
+        .zip(&contexts)
+        .map(|((partial, s_i), ctx)| crate::dleq::Claim {
+            context: ctx,
+            a: &ProjectivePoint::GENERATOR,
+            b: s_i,
+            m: p,
+            z: &partial.value,
+            proof: &partial.proof,
+        })
+        .collect();
+    crate::dleq::verify_batch(&claims)
+}
+
 /// A derived key: 32 bytes, zeroized on drop, redacted in `Debug`.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct DerivedKey([u8; 32]);
@@ -174,16 +207,25 @@ pub fn combine(
     let need = public.threshold();
     let input = key_id.encode_point_input()?;
     let point = key_id.point()?;
+    // One partial per member (the first), then every proof checked in one batch; only
+    // when the batch fails is each checked alone, to name the liars.
+    let mut candidates: Vec<&PartialEvaluation> = Vec::with_capacity(partials.len());
+    for p in partials {
+        if !candidates.iter().any(|v| v.index == p.index) {
+            candidates.push(p);
+        }
+    }
     let mut valid: Vec<&PartialEvaluation> = Vec::with_capacity(need);
     let mut faulty = Vec::new();
-    for p in partials {
-        if valid.iter().any(|v| v.index == p.index) {
-            continue;
-        }
-        match check_partial(public, &input, &point, p) {
-            Ok(()) if valid.len() < need => valid.push(p),
-            Ok(()) => {}
-            Err(_) => faulty.push(p.index),
+    if batch_ok(public, &input, &point, &candidates) {
+        valid.extend(candidates.iter().take(need));
+    } else {
+        for p in candidates {
+            match check_partial(public, &input, &point, p) {
+                Ok(()) if valid.len() < need => valid.push(p),
+                Ok(()) => {}
+                Err(_) => faulty.push(p.index),
+            }
         }
     }
     if valid.len() < need {
@@ -221,37 +263,45 @@ pub fn hkdf_key(y: &ProjectivePoint, key_id: &KeyId) -> Result<DerivedKey, Error
     Ok(DerivedKey(out))
 }
 
-/// Length of an encoded [`PartialEvaluation`]: index, compressed point, two scalars.
-pub const PARTIAL_LEN: usize = 2 + 33 + 32 + 32;
+/// Length of an encoded [`PartialEvaluation`]: index, three compressed points (the value
+/// and the proof's commitments), one scalar.
+pub const PARTIAL_LEN: usize = 2 + 33 + 33 + 33 + 32;
 
 impl Codec for PartialEvaluation {
     const NAME: &'static str = "partial evaluation";
     type Error = Error;
 
-    /// `index ‖ SEC1-compressed Y (33 bytes) ‖ c ‖ s`.
+    /// `index ‖ Y ‖ T2 ‖ T3 (each SEC1-compressed, 33 bytes) ‖ s`.
     fn encode(&self, w: &mut Writer) {
         w.index(self.index);
         w.raw(&crate::dleq::point_bytes(&self.value));
-        w.scalar(&self.proof.c);
+        w.raw(&crate::dleq::point_bytes(&self.proof.t2));
+        w.raw(&crate::dleq::point_bytes(&self.proof.t3));
         w.scalar(&self.proof.s);
     }
 
-    /// Strict: non-zero index, a valid non-identity point, canonical scalars.
+    /// Strict: non-zero index, valid non-identity points, a canonical scalar.
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let index = r.index("index")?;
         // A compressed public key: on the curve and not the identity.
-        let point = r.array::<33>("value")?;
-        if !matches!(point.first(), Some(0x02 | 0x03)) {
-            return Err(r.invalid("value").into());
+        fn point(r: &mut Reader<'_>, what: &'static str) -> Result<ProjectivePoint, Error> {
+            let bytes = r.array::<33>(what)?;
+            if !matches!(bytes.first(), Some(0x02 | 0x03)) {
+                return Err(r.invalid(what).into());
+            }
+            p256::PublicKey::from_sec1_bytes(&bytes)
+                .map(|pk| pk.to_projective())
+                .map_err(|_| r.invalid(what).into())
         }
-        let value = p256::PublicKey::from_sec1_bytes(&point)
-            .map(|pk| pk.to_projective())
-            .map_err(|_| r.invalid("value"))?;
+        let index = r.index("index")?;
+        let value = point(r, "value")?;
+        let t2 = point(r, "proof commitment T2")?;
+        let t3 = point(r, "proof commitment T3")?;
         Ok(Self {
             index,
             value,
             proof: crate::dleq::DleqProof {
-                c: r.scalar("proof challenge")?,
+                t2,
+                t3,
                 s: r.scalar("proof response")?,
             },
         })

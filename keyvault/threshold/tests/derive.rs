@@ -112,7 +112,7 @@ fn lying_members_are_named_and_skipped() {
     assert_eq!(got.key.expose(), &reference_key(&secret, &key_id));
     assert_eq!(got.faulty, vec![ps[0].index, ps[1].index]);
     // With three liars only two honest partials remain: not enough.
-    ps[2].proof.c += Scalar::ONE;
+    ps[2].proof.t2 += ProjectivePoint::GENERATOR;
     assert_eq!(
         combine(&public, &key_id, &ps).unwrap_err(),
         Error::NotEnoughShares { have: 2, need: 3 }

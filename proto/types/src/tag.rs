@@ -6,6 +6,8 @@
 pub const KEY_ID_TO_CURVE: &[u8] = b"phalanx/v1/key-id/P256_XMD:SHA-256_SSWU_RO_";
 /// Hash-to-scalar DST for the DLEQ challenge (RFC 9497 §2.2 structure).
 pub const DLEQ_CHALLENGE: &[u8] = b"phalanx/v1/dleq-challenge";
+/// Seed of the weights of a batch of DLEQ proofs verified at once.
+pub const DLEQ_BATCH: &[u8] = b"phalanx/v1/dleq-batch";
 /// HKDF salt for derived keys.
 pub const DERIVE_SALT: &[u8] = b"phalanx/v1/derive-key";
 /// Hash-to-curve DST for the Pedersen generator `H` (no one knows `log_G H`).
@@ -90,6 +92,7 @@ pub const AS_CLUSTER_SIGNING_KEY: &[u8] = b"phalanx/v1/as-cluster-signing-key";
 pub const ALL: &[&[u8]] = &[
     KEY_ID_TO_CURVE,
     DLEQ_CHALLENGE,
+    DLEQ_BATCH,
     DERIVE_SALT,
     PEDERSEN_H,
     TRANSCRIPT,
