@@ -55,12 +55,15 @@ def main():
         row(f"DCAP verify {name}, cold", t(ours), f"dcap-qvl (ring) {t(theirs)}", r, "≤ 0.8×",
             None if r is None else r <= 0.8)
     for tee, name in (("sgx_v3", "SGX"), ("tdx_v4", "TDX")):
-        ours, floor = m(f"{tee}/ours_warm"), m(f"{tee}/floor_one_p256_verify_ring")
+        # The service's warm path: collateral verified once and found by its key (FMSPC),
+        # PCK chain and QE report cached; "by bytes" finds the collateral by hashing it.
+        ours, floor = m(f"{tee}/ours_warm_prepared"), m(f"{tee}/floor_one_p256_verify_ring")
+        by_bytes = m(f"{tee}/ours_warm")
         r = ratio(ours, floor)
         speedup = ratio(m(f"{tee}/dcap_qvl_ring"), ours)
-        extra = f" ({speedup:.1f}× faster than dcap-qvl)" if speedup else ""
-        row(f"DCAP verify {name}, warm{extra}", t(ours), f"one ring P-256 verify {t(floor)}", r,
-            "≤ 1.1× the floor", None if r is None else r <= 1.1)
+        extra = f", {speedup:.1f}× faster than dcap-qvl" if speedup else ""
+        row(f"DCAP verify {name}, warm (by bytes {t(by_bytes)}{extra})", t(ours),
+            f"one ring P-256 verify {t(floor)}", r, "≤ 1.1× the floor", None if r is None else r <= 1.1)
 
     # The attestation service over HTTP against in-process verification (same run).
     text = Path(load_out).read_text() if Path(load_out).exists() else ""
