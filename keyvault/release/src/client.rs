@@ -265,6 +265,11 @@ pub enum FetchError {
     Request(Error),
 }
 
+/// Longest wait for a gatekeeper to accept a connection. A reachable host answers in
+/// milliseconds (one lost SYN costs a second); waiting the whole request timeout for a
+/// host that is down only delays the answers of the others.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A client of the gatekeeper at `url` (its client listener).
 async fn connect(
     url: &str,
@@ -272,7 +277,7 @@ async fn connect(
 ) -> Result<pb::gatekeeper_client::GatekeeperClient<tonic::transport::Channel>, String> {
     let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
         .map_err(|e| e.to_string())?
-        .connect_timeout(timeout)
+        .connect_timeout(timeout.min(CONNECT_TIMEOUT))
         .connect()
         .await
         .map_err(|e| e.to_string())?;
