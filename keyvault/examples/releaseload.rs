@@ -149,19 +149,29 @@ fn main() {
         }
         eps
     });
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(1));
     for c in levels {
         let (ops, lat) = rt.block_on(async {
             let deadline = Instant::now() + Duration::from_secs(secs);
             let start = Instant::now();
             let mut tasks = Vec::new();
-            for task in 0..c {
-                let (eps, pool, public) = (endpoints.clone(), pool.clone(), public.clone());
+            for _ in 0..c {
+                let (eps, pool, public, next) = (
+                    endpoints.clone(),
+                    pool.clone(),
+                    public.clone(),
+                    next.clone(),
+                );
                 tasks.push(tokio::spawn(async move {
                     let mut lat = Vec::new();
                     let mut n = 0usize;
+                    let mut mine = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     while Instant::now() < deadline {
-                        // Task k uses workers k, k + c, k + 2c, …, 200 fetches each.
-                        let (w, req) = &pool[(task + c * (n / 200)) % pool.len()];
+                        // A fresh worker (token) every 200 fetches, never one used before.
+                        if n > 0 && n.is_multiple_of(200) {
+                            mine = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        let (w, req) = &pool[mine % pool.len()];
                         let t = Instant::now();
                         fetch_key(&eps, req, &w.recipient, &public, Duration::from_secs(10))
                             .await
