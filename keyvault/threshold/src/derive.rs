@@ -263,29 +263,37 @@ pub fn hkdf_key(y: &ProjectivePoint, key_id: &KeyId) -> Result<DerivedKey, Error
     Ok(DerivedKey(out))
 }
 
-/// Length of an encoded [`PartialEvaluation`]: index, three compressed points (the value
-/// and the proof's commitments), one scalar.
-pub const PARTIAL_LEN: usize = 2 + 33 + 33 + 33 + 32;
+/// Length of an encoded [`PartialEvaluation`]: index, three uncompressed points (the
+/// value and the proof's commitments), one scalar.
+pub const PARTIAL_LEN: usize = 2 + 65 + 65 + 65 + 32;
+
+/// Uncompressed SEC1 encoding (65 bytes): checking it is on the curve costs a few field
+/// multiplications, where a compressed point costs a square root to decode.
+fn uncompressed(p: &ProjectivePoint) -> Vec<u8> {
+    p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&p.to_affine(), false)
+        .as_bytes()
+        .to_vec()
+}
 
 impl Codec for PartialEvaluation {
     const NAME: &'static str = "partial evaluation";
     type Error = Error;
 
-    /// `index ‖ Y ‖ T2 ‖ T3 (each SEC1-compressed, 33 bytes) ‖ s`.
+    /// `index ‖ Y ‖ T2 ‖ T3 (each SEC1-uncompressed, 65 bytes) ‖ s`.
     fn encode(&self, w: &mut Writer) {
         w.index(self.index);
-        w.raw(&crate::dleq::point_bytes(&self.value));
-        w.raw(&crate::dleq::point_bytes(&self.proof.t2));
-        w.raw(&crate::dleq::point_bytes(&self.proof.t3));
+        w.raw(&uncompressed(&self.value));
+        w.raw(&uncompressed(&self.proof.t2));
+        w.raw(&uncompressed(&self.proof.t3));
         w.scalar(&self.proof.s);
     }
 
     /// Strict: non-zero index, valid non-identity points, a canonical scalar.
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-        // A compressed public key: on the curve and not the identity.
+        // An uncompressed public key: on the curve and not the identity.
         fn point(r: &mut Reader<'_>, what: &'static str) -> Result<ProjectivePoint, Error> {
-            let bytes = r.array::<33>(what)?;
-            if !matches!(bytes.first(), Some(0x02 | 0x03)) {
+            let bytes = r.array::<65>(what)?;
+            if bytes.first() != Some(&0x04) {
                 return Err(r.invalid(what).into());
             }
             p256::PublicKey::from_sec1_bytes(&bytes)
