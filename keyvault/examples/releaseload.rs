@@ -200,19 +200,7 @@ fn main() {
     }
     println!(
         "peak RSS {:.1} MiB (five gatekeepers and the workers, one process)",
-        peak_rss_mib()
+        phalanx_types::process::peak_rss_mib().unwrap_or(f64::NAN)
     );
     let _ = std::fs::remove_dir_all(&tmp);
-}
-
-/// Peak resident set size of this process (servers and load generator), MiB (Linux).
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

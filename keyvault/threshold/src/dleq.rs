@@ -229,6 +229,15 @@ mod tests {
         (context, b, z, proof)
     }
 
+    /// A statement's context, `M`, `B`, `Z` and proof.
+    type Item = (
+        Vec<u8>,
+        ProjectivePoint,
+        ProjectivePoint,
+        ProjectivePoint,
+        DleqProof,
+    );
+
     /// A batch holds exactly when every proof does: each possible lie (a response, a
     /// commitment, a statement, the context) in any position fails it, with a shared
     /// `M` or not.
@@ -238,7 +247,7 @@ mod tests {
         let g = ProjectivePoint::GENERATOR;
         let shared = g * Scalar::random(&mut rng);
         for distinct_m in [false, true] {
-            let items: Vec<_> = (0..4u8)
+            let items: Vec<Item> = (0..4u8)
                 .map(|i| {
                     let m = if distinct_m {
                         g * Scalar::random(&mut rng)
@@ -249,27 +258,8 @@ mod tests {
                     (ctx, m, b, z, proof)
                 })
                 .collect();
-            let claims = |items: &[(
-                Vec<u8>,
-                ProjectivePoint,
-                ProjectivePoint,
-                ProjectivePoint,
-                DleqProof,
-            )]| {
-                items
-                    .iter()
-                    .map(|(ctx, m, b, z, proof)| (ctx.clone(), *m, *b, *z, *proof))
-                    .collect::<Vec<_>>()
-            };
-            let check = |items: &[(
-                Vec<u8>,
-                ProjectivePoint,
-                ProjectivePoint,
-                ProjectivePoint,
-                DleqProof,
-            )]| {
-                let owned = claims(items);
-                let batch: Vec<Claim<'_>> = owned
+            let check = |items: &[Item]| {
+                let batch: Vec<Claim<'_>> = items
                     .iter()
                     .map(|(ctx, m, b, z, proof)| Claim {
                         context: ctx,
@@ -280,7 +270,7 @@ mod tests {
                         proof,
                     })
                     .collect();
-                let alone = owned
+                let alone = items
                     .iter()
                     .all(|(ctx, m, b, z, proof)| proof.verify(ctx, &g, b, m, z));
                 (verify_batch(&batch), alone)

@@ -34,6 +34,7 @@ pub mod env_config;
 pub mod epoch;
 pub use epoch::Epoch;
 pub mod hex;
+pub mod process;
 pub mod secret_file;
 pub mod statement;
 
