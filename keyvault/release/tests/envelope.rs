@@ -114,10 +114,22 @@ fn partial_decoding_is_strict() {
     let mut zero_index = bytes.clone();
     zero_index[..2].copy_from_slice(&[0, 0]);
     assert!(PartialEvaluation::from_bytes(&zero_index).is_err());
-    let mut bad_point = bytes.clone();
-    bad_point[2] = 0x05;
-    assert!(PartialEvaluation::from_bytes(&bad_point).is_err());
+    // Y, T2 and T3: each a 65-byte uncompressed point. A wrong prefix, a compressed
+    // encoding in its place, a coordinate bit flipped off the curve: all refused.
+    for (at, what) in [(2, "Y"), (67, "T2"), (132, "T3")] {
+        let mut bad_point = bytes.clone();
+        bad_point[at] = 0x05;
+        assert!(PartialEvaluation::from_bytes(&bad_point).is_err(), "{what}");
+        let mut compressed = bytes.clone();
+        compressed[at] = 0x02;
+        assert!(PartialEvaluation::from_bytes(&compressed).is_err(), "{what}");
+        let mut off_curve = bytes.clone();
+        off_curve[at + 64] ^= 1;
+        assert!(PartialEvaluation::from_bytes(&off_curve).is_err(), "{what}");
+    }
     let mut big_scalar = bytes.clone();
-    big_scalar[35..67].copy_from_slice(&[0xff; 32]);
+    big_scalar[PARTIAL_LEN - 32..].copy_from_slice(&[0xff; 32]);
     assert!(PartialEvaluation::from_bytes(&big_scalar).is_err());
+    // Intact, it decodes to what was encoded.
+    assert_eq!(PartialEvaluation::from_bytes(&bytes).unwrap().to_bytes(), bytes);
 }
