@@ -14,8 +14,9 @@
 //! nonces instead of forgetting which were consumed (replay across restarts is
 //! impossible by construction). A replica of a cluster ([`Service::into_cluster`],
 //! see [`crate::cluster`]) instead derives its nonce and signing keys from the shared
-//! secret and records single use in the shared store, which outlives any replica. Admin operations need the bearer secret, compared in
-//! constant time (HMAC of both sides under a per-process key).
+//! secret and records single use in the shared store, which outlives any replica.
+//! Admin operations need the bearer secret, compared in constant time (HMAC of both
+//! sides under a per-process key).
 
 use crate::cluster::{ClusterKeys, ReplayError, SharedReplay};
 use crate::metrics::Metrics;

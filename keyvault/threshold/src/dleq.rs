@@ -103,7 +103,7 @@ impl DleqProof {
         let r = SecretScalar::new(Scalar::random(rng));
         // `A` is usually `G`: its precomputed table (constant time, as `r` is secret).
         let t2 = if *a == ProjectivePoint::GENERATOR {
-            ProjectivePoint::mul_by_generator(r.expose())
+            crate::share::mul_g(r.expose())
         } else {
             *a * r.expose()
         };

@@ -133,7 +133,7 @@ impl Polynomial {
         Commitments(
             self.coeffs
                 .iter()
-                .map(ProjectivePoint::mul_by_generator)
+                .map(mul_g)
                 .collect(),
         )
     }
@@ -161,7 +161,7 @@ impl Commitments {
 
     /// Whether `share` is `f(x)` for the committed polynomial.
     pub fn verify_share(&self, x: NodeIndex, share: &SecretScalar) -> bool {
-        ProjectivePoint::mul_by_generator(share.expose()) == self.evaluate(x)
+        mul_g(share.expose()) == self.evaluate(x)
     }
 
     /// The commitments of the sum of two polynomials.
