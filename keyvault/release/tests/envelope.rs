@@ -122,7 +122,10 @@ fn partial_decoding_is_strict() {
         assert!(PartialEvaluation::from_bytes(&bad_point).is_err(), "{what}");
         let mut compressed = bytes.clone();
         compressed[at] = 0x02;
-        assert!(PartialEvaluation::from_bytes(&compressed).is_err(), "{what}");
+        assert!(
+            PartialEvaluation::from_bytes(&compressed).is_err(),
+            "{what}"
+        );
         let mut off_curve = bytes.clone();
         off_curve[at + 64] ^= 1;
         assert!(PartialEvaluation::from_bytes(&off_curve).is_err(), "{what}");
@@ -131,5 +134,8 @@ fn partial_decoding_is_strict() {
     big_scalar[PARTIAL_LEN - 32..].copy_from_slice(&[0xff; 32]);
     assert!(PartialEvaluation::from_bytes(&big_scalar).is_err());
     // Intact, it decodes to what was encoded.
-    assert_eq!(PartialEvaluation::from_bytes(&bytes).unwrap().to_bytes(), bytes);
+    assert_eq!(
+        PartialEvaluation::from_bytes(&bytes).unwrap().to_bytes(),
+        bytes
+    );
 }

@@ -130,12 +130,7 @@ impl Polynomial {
 
     /// Feldman commitments `C_k = a_k·G`.
     pub fn commit(&self) -> Commitments {
-        Commitments(
-            self.coeffs
-                .iter()
-                .map(mul_g)
-                .collect(),
-        )
+        Commitments(self.coeffs.iter().map(mul_g).collect())
     }
 }
 
