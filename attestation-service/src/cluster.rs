@@ -42,9 +42,9 @@ pub enum ClusterError {
     /// The secret is too short.
     #[error("the cluster secret must be at least {MIN_SECRET} characters")]
     ShortSecret,
-    /// The derived signing key is not a valid scalar (probability 2^-32: pick another
-    /// secret).
-    #[error("the cluster secret derives no valid signing key; generate another secret")]
+    /// No key could be derived (the signing key is not a valid scalar with probability
+    /// 2^-32: pick another secret).
+    #[error("the cluster secret derives no valid key; generate another secret")]
     Derive,
     /// The signing key could not be loaded.
     #[error("signing key: {0}")]
@@ -72,25 +72,25 @@ impl ClusterSecret {
         Ok(Self(Zeroizing::new(secret.as_bytes().to_vec())))
     }
 
-    fn derive(&self, info: &'static [u8]) -> Zeroizing<[u8; 32]> {
+    fn derive(&self, info: &'static [u8]) -> Result<Zeroizing<[u8; 32]>, ClusterError> {
         let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, phalanx_types::tag::AS_CLUSTER);
         let mut out = Zeroizing::new([0u8; 32]);
-        let prk = salt.extract(&self.0);
-        // 32 bytes from SHA-256 HKDF always fit (at most 255 × 32).
-        if let Ok(okm) = prk.expand(&[info], ring::hkdf::HKDF_SHA256) {
-            let _ = okm.fill(out.as_mut());
-        }
-        out
+        salt.extract(&self.0)
+            .expand(&[info], ring::hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(out.as_mut()))
+            .map_err(|_| ClusterError::Derive)?;
+        Ok(out)
     }
 
     /// The nonce MAC key.
-    pub fn nonce_key(&self) -> NonceKey {
-        NonceKey::new(&self.derive(phalanx_types::tag::AS_CLUSTER_NONCE_KEY))
+    pub fn nonce_key(&self) -> Result<NonceKey, ClusterError> {
+        let key = self.derive(phalanx_types::tag::AS_CLUSTER_NONCE_KEY)?;
+        Ok(NonceKey::new(&key))
     }
 
     /// The result-signing key.
     pub fn signer(&self) -> Result<Signer, ClusterError> {
-        let scalar = self.derive(phalanx_types::tag::AS_CLUSTER_SIGNING_KEY);
+        let scalar = self.derive(phalanx_types::tag::AS_CLUSTER_SIGNING_KEY)?;
         let key = p256::ecdsa::SigningKey::from_slice(scalar.as_ref())
             .map_err(|_| ClusterError::Derive)?;
         let point = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(
@@ -126,8 +126,8 @@ impl ClusterKeys {
             signer.keep_public(&old, i64::MAX);
         }
         Ok(Self {
-            nonce: secret.nonce_key(),
-            previous_nonce: previous.map(ClusterSecret::nonce_key),
+            nonce: secret.nonce_key()?,
+            previous_nonce: previous.map(ClusterSecret::nonce_key).transpose()?,
             signer,
         })
     }
@@ -238,9 +238,9 @@ mod tests {
         let b = ClusterSecret::new(&"b".repeat(64)).unwrap();
         assert_eq!(a.signer().unwrap().kid(), a2.signer().unwrap().kid());
         assert_ne!(a.signer().unwrap().kid(), b.signer().unwrap().kid());
-        let n = a.nonce_key().issue(100, 60, [7; 16]);
-        assert!(a2.nonce_key().check(&n, 100).is_ok());
-        assert!(b.nonce_key().check(&n, 100).is_err());
+        let n = a.nonce_key().unwrap().issue(100, 60, [7; 16]);
+        assert!(a2.nonce_key().unwrap().check(&n, 100).is_ok());
+        assert!(b.nonce_key().unwrap().check(&n, 100).is_err());
         assert!(matches!(
             ClusterSecret::new("short"),
             Err(ClusterError::ShortSecret)
@@ -267,7 +267,7 @@ mod tests {
                 old.signer().unwrap().kid().to_owned()
             ]
         );
-        let n = old.nonce_key().issue(100, 60, [1; 16]);
+        let n = old.nonce_key().unwrap().issue(100, 60, [1; 16]);
         assert!(keys.previous_nonce.unwrap().check(&n, 100).is_ok());
         assert!(keys.nonce.check(&n, 100).is_err());
     }
