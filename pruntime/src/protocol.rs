@@ -136,7 +136,6 @@ pub fn seal_command(
         encryption_key,
         &command_info(contract, sender, nonce),
         input,
-        &mut rand::rng(),
     )
     .map(|s| s.to_bytes())
     .map_err(|_| ProtocolError::Seal)
@@ -247,7 +246,6 @@ impl Query {
             worker_hpke,
             &Self::info(worker, &contract, &caller, &nonce),
             input,
-            &mut rand::rng(),
         )
         .map_err(|_| ProtocolError::Seal)?;
         let mut q = Self {
@@ -322,9 +320,8 @@ impl Answer {
             .signed_bytes()
             .map_err(|_| ProtocolError::Malformed("statement"))?;
         let sig: Signature = identity.sign(&bytes);
-        let sealed =
-            envelope::seal_with_info(reply_key, &answer_info(&bytes), output, &mut rand::rng())
-                .map_err(|_| ProtocolError::Seal)?;
+        let sealed = envelope::seal_with_info(reply_key, &answer_info(&bytes), output)
+            .map_err(|_| ProtocolError::Seal)?;
         Ok(Self {
             statement,
             signature: b64(&sig.to_bytes()),

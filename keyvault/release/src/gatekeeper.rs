@@ -23,7 +23,8 @@
 use crate::envelope::{RecipientKey, Sealed, open, seal};
 use crate::release::{Authorized, Jwks, ReleaseError, ReleasePolicy, authorize};
 use p256::ecdsa::VerifyingKey;
-use phalanx_threshold::derive::{KeyId, PartialEvaluation, combine, evaluate};
+use p256::ProjectivePoint;
+use phalanx_threshold::derive::{KeyId, PartialEvaluation, combine, evaluate_for};
 use phalanx_threshold::error::Error;
 use phalanx_threshold::identity::IdentityKey;
 use phalanx_threshold::share::{KeyShare, NodeIndex, PublicKeySet};
@@ -143,10 +144,17 @@ pub enum GatekeeperError {
 pub struct Gatekeeper {
     index: NodeIndex,
     identity: IdentityKey,
-    shares: BTreeMap<Epoch, KeyShare>,
+    /// Each share with its public share `s_i·G`, computed once when the share arrives.
+    shares: BTreeMap<Epoch, (KeyShare, ProjectivePoint)>,
     log: MerkleLog,
     log_id: Hash,
     trust: Arc<ReleaseTrust>,
+}
+
+/// A share with its public share, `s_i·G` (constant time: the table of `G`).
+fn with_public(share: KeyShare) -> (KeyShare, ProjectivePoint) {
+    let public = phalanx_threshold::share::mul_g(share.secret.expose());
+    (share, public)
 }
 
 /// What release authorization reads: the attestation service's keys and the release
@@ -175,7 +183,10 @@ impl Gatekeeper {
         Self {
             index,
             identity,
-            shares,
+            shares: shares
+                .into_iter()
+                .map(|(epoch, share)| (epoch, with_public(share)))
+                .collect(),
             log,
             log_id,
             trust: Arc::new(ReleaseTrust { jwks, policy }),
@@ -209,7 +220,7 @@ impl Gatekeeper {
 
     /// Adds (or replaces) its share of `epoch`.
     pub fn insert_share(&mut self, epoch: Epoch, share: KeyShare) {
-        self.shares.insert(epoch, share);
+        self.shares.insert(epoch, with_public(share));
     }
 
     /// Forgets its share of `epoch`.
@@ -254,13 +265,13 @@ impl Gatekeeper {
         now: i64,
         rng: &mut R,
     ) -> Result<ReleaseResponse, GatekeeperError> {
-        let share = self
+        let (share, public_share) = self
             .shares
             .get(&req.key_id.epoch)
             .ok_or(GatekeeperError::UnknownEpoch(req.key_id.epoch))?;
-        let partial = evaluate(share, &req.key_id, rng)?;
+        let partial = evaluate_for(share, public_share, &req.key_id, rng)?;
         let transcript = req.transcript()?;
-        let sealed = seal(&req.hpke_public_key, &transcript, &partial.to_bytes(), rng)?;
+        let sealed = seal(&req.hpke_public_key, &transcript, &partial.to_bytes())?;
         let (log_index, _) = self
             .log
             .append(&release_record(self.index, now, &transcript));

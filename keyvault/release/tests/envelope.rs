@@ -11,7 +11,7 @@ use hpke::aead::AesGcm128;
 use hpke::kdf::HkdfSha512;
 use hpke::kem::DhP256HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, Serializable};
-use phalanx_release::envelope::{PARTIAL_LEN, RecipientKey, Sealed, open, seal};
+use phalanx_release::envelope::{PARTIAL_LEN, RecipientKey, RingEncap, Sealed, open, seal};
 use phalanx_threshold::derive::{KeyId, PartialEvaluation, evaluate, verify_partial};
 use phalanx_threshold::share::{SecretScalar, dealer_split};
 use phalanx_types::Epoch;
@@ -54,6 +54,39 @@ fn rfc9180_p256_base_mode_vector() {
     );
 }
 
+/// The sender's half on ring and the receiver's on hpke compute the same shared secret
+/// (hpke's `Decap` recomputes `ExtractAndExpand` on its own, so a wrong label, suite id or
+/// context in ours would differ), every time with a fresh ephemeral key.
+#[test]
+fn ring_sender_and_hpke_receiver_agree() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut encs = std::collections::HashSet::new();
+    for _ in 0..16 {
+        let (sk, pk) = DhP256HkdfSha256::gen_keypair_with_rng(&mut rng);
+        let (ours, enc) = RingEncap::encap_with_rng(&pk, None, &mut rng).unwrap();
+        let theirs = DhP256HkdfSha256::decap(
+            &sk,
+            None,
+            &<DhP256HkdfSha256 as Kem>::EncappedKey::from_bytes(&enc.to_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ours.0, theirs.0);
+        assert!(encs.insert(enc.to_bytes().to_vec()), "ephemeral key reused");
+        // A different recipient derives something else from the same encapsulation.
+        let (other, _) = DhP256HkdfSha256::gen_keypair_with_rng(&mut rng);
+        let wrong = DhP256HkdfSha256::decap(
+            &other,
+            None,
+            &<DhP256HkdfSha256 as Kem>::EncappedKey::from_bytes(&enc.to_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_ne!(ours.0, wrong.0);
+    }
+    // Base mode only: an authenticated encapsulation is refused, not silently unbound.
+    let (sk, pk) = DhP256HkdfSha256::gen_keypair_with_rng(&mut rng);
+    assert!(RingEncap::encap_with_rng(&pk, Some((&sk, &pk)), &mut rng).is_err());
+}
+
 #[test]
 fn a_partial_travels_sealed_and_only_to_its_request() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
@@ -69,13 +102,7 @@ fn a_partial_travels_sealed_and_only_to_its_request() {
     let worker = RecipientKey::generate(&mut rng);
     let transcript = [7u8; 32];
 
-    let sealed = seal(
-        &worker.public_bytes(),
-        &transcript,
-        &partial.to_bytes(),
-        &mut rng,
-    )
-    .unwrap();
+    let sealed = seal(&worker.public_bytes(), &transcript, &partial.to_bytes()).unwrap();
     let opened = open(&worker, &transcript, &sealed).unwrap();
     let back = PartialEvaluation::from_bytes(&opened).unwrap();
     assert_eq!(back, partial);
@@ -92,7 +119,7 @@ fn a_partial_travels_sealed_and_only_to_its_request() {
         ciphertext: sealed.ciphertext.clone(),
     };
     assert!(open(&worker, &transcript, &truncated).is_err());
-    assert!(seal(&[4u8; 65], &transcript, b"x", &mut rng).is_err());
+    assert!(seal(&[4u8; 65], &transcript, b"x").is_err());
     assert!(format!("{worker:?}").starts_with("RecipientKey(public 04"));
 }
 

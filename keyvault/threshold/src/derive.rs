@@ -83,10 +83,27 @@ pub fn evaluate<R: rand_core::CryptoRng + ?Sized>(
     key_id: &KeyId,
     rng: &mut R,
 ) -> Result<PartialEvaluation, Error> {
+    evaluate_for(
+        share,
+        &crate::share::mul_g(share.secret.expose()),
+        key_id,
+        rng,
+    )
+}
+
+/// [`evaluate`] with the member's public share `S_i = s_i·G` computed once by the
+/// caller (a gatekeeper, once per epoch rather than once per release). A `public_share`
+/// that is not `s_i·G` only makes the proof fail to verify.
+pub fn evaluate_for<R: rand_core::CryptoRng + ?Sized>(
+    share: &KeyShare,
+    public_share: &ProjectivePoint,
+    key_id: &KeyId,
+    rng: &mut R,
+) -> Result<PartialEvaluation, Error> {
     let input = key_id.encode_point_input()?;
     let p = key_id.point()?;
     let value = p * share.secret.expose();
-    let public_share = crate::share::mul_g(share.secret.expose());
+    let public_share = *public_share;
     let proof = DleqProof::prove(
         &context(&input, share.index),
         &share.secret,
