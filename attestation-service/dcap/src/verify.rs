@@ -423,12 +423,7 @@ impl Verifier {
     /// Verifies collateral, or returns the cached outcome for exactly these bytes.
     pub fn verified_collateral(&self, c: &Collateral) -> Result<Arc<VerifiedCollateral>, Error> {
         let key = c.digest();
-        if let Some(v) = self
-            .collateral
-            .read()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
+        if let Some(v) = self.cached_collateral(&key) {
             return Ok(v);
         }
         let v = Arc::new(VerifiedCollateral::verify(c, &self.anchors)?);
@@ -438,7 +433,7 @@ impl Verifier {
 
     /// A PCK chain verified to the anchors (signatures and shape, not time), cached.
     pub fn verified_pck(&self, chain: &[u8]) -> Result<Arc<VerifiedPck>, Error> {
-        if let Some(v) = self.pck.read().ok().and_then(|m| m.get(chain).cloned()) {
+        if let Some(v) = self.cached_pck(chain) {
             return Ok(v);
         }
         let v = Arc::new(VerifiedPck::verify(chain, &self.anchors)?);
@@ -446,15 +441,54 @@ impl Verifier {
         Ok(v)
     }
 
-    /// Verifies `quote` against `collateral` at `now` (unix seconds).
+    /// Verifies `quote` against `collateral` at `now` (unix seconds). Collateral seen
+    /// for the first time is verified after the quote's PCK chain with one signature
+    /// memo, as [`verify`] does: the PCK CA certificate both carry is checked once.
     pub fn verify(
         &self,
         quote: &[u8],
         collateral: &Collateral,
         now: i64,
     ) -> Result<VerifiedQuote, Error> {
-        let col = self.verified_collateral(collateral)?;
-        self.verify_with(quote, &col, now)
+        let key = collateral.digest();
+        if let Some(col) = self.cached_collateral(&key) {
+            return self.verify_with(quote, &col, now);
+        }
+        let parsed = Quote::parse(quote)?;
+        let chain = parsed.signature.pck_cert_chain;
+        let mut memo = SigMemo::for_anchors(&self.anchors);
+        let pck = match self.cached_pck(chain) {
+            Some(pck) => pck,
+            None => {
+                let pck = Arc::new(VerifiedPck::verify_memo(chain, &self.anchors, &mut memo)?);
+                insert_bounded(&self.pck, chain.to_vec(), pck.clone());
+                pck
+            }
+        };
+        let col = Arc::new(VerifiedCollateral::verify_memo(
+            collateral,
+            &self.anchors,
+            &mut memo,
+        )?);
+        insert_bounded(&self.collateral, key, col.clone());
+        verify_parsed(
+            &parsed,
+            |key, sig| self.cached_qe_check(key, sig),
+            &pck,
+            &col,
+            now,
+        )
+    }
+
+    fn cached_collateral(&self, key: &[u8; 32]) -> Option<Arc<VerifiedCollateral>> {
+        self.collateral
+            .read()
+            .ok()
+            .and_then(|m| m.get(key).cloned())
+    }
+
+    fn cached_pck(&self, chain: &[u8]) -> Option<Arc<VerifiedPck>> {
+        self.pck.read().ok().and_then(|m| m.get(chain).cloned())
     }
 
     /// Verifies `quote` against collateral verified earlier (by

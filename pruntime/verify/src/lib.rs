@@ -416,7 +416,7 @@ fn replay(proof: &RegistryProof, genesis: &[u8; 32], height: u64) -> Result<Stat
                     ));
                 }
                 state = Some(
-                    State::from_genesis(&block)
+                    State::from_pinned_genesis(&block, genesis)
                         .map_err(|e| refuse(CHECK, "bad_block", e.to_string()))?,
                 );
             }
