@@ -428,3 +428,46 @@ fn contract_transactions_decode_strictly() {
         DecodeError::TooLong { .. }
     ));
 }
+
+/// A light client that pinned the genesis hash takes that block without its signature
+/// (the pin covers the same bytes) and refuses any other block as genesis, however
+/// well signed; the full node's constructor still wants the signature.
+#[test]
+fn pinned_genesis_is_taken_by_its_hash_alone() {
+    use chain::state::State;
+    use chain::types::Genesis;
+    let authority = chain::random_key();
+    let governance = chain::random_key();
+    let genesis = |timestamp| {
+        Block {
+            height: 0,
+            prev: [0; 32],
+            timestamp,
+            genesis: Some(Genesis {
+                authority: public_key(authority.verifying_key()),
+                governance: public_key(governance.verifying_key()),
+                timestamp,
+            }),
+            txs: Vec::new(),
+            signature: Vec::new(),
+        }
+        .seal(&authority)
+    };
+    let pinned = genesis(1);
+    let pin = pinned.hash();
+    let pinned_state = State::from_pinned_genesis(&pinned, &pin).unwrap();
+    assert_eq!(
+        pinned_state.chain_id(),
+        State::from_genesis(&pinned).unwrap().chain_id()
+    );
+    let mut unsigned = pinned.clone();
+    unsigned.signature = vec![0; 64];
+    assert!(State::from_genesis(&unsigned).is_err());
+    assert!(State::from_pinned_genesis(&unsigned, &pin).is_ok());
+    let other = genesis(2);
+    assert!(State::from_genesis(&other).is_ok());
+    assert!(matches!(
+        State::from_pinned_genesis(&other, &pin),
+        Err(RuleError::Block { height: 0, .. })
+    ));
+}
