@@ -22,8 +22,8 @@
 
 use crate::envelope::{RecipientKey, Sealed, open, seal};
 use crate::release::{Authorized, Jwks, ReleaseError, ReleasePolicy, authorize};
-use p256::ecdsa::VerifyingKey;
 use p256::ProjectivePoint;
+use p256::ecdsa::VerifyingKey;
 use phalanx_threshold::derive::{KeyId, PartialEvaluation, combine, evaluate_for};
 use phalanx_threshold::error::Error;
 use phalanx_threshold::identity::IdentityKey;
