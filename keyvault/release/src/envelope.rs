@@ -1,9 +1,11 @@
 //! The sealed release envelope: a gatekeeper's partial evaluation, encrypted to the
 //! requesting worker with HPKE (RFC 9180) base mode, DHKEM(P-256, HKDF-SHA256),
-//! HKDF-SHA256, AES-256-GCM, using the `hpke` crate. The sender's half of the KEM
-//! (a fresh ephemeral key and one Diffie-Hellman) runs on `ring` ([`RingEncap`]), about
-//! five times faster than the pure-Rust arithmetic; the key schedule, AEAD and every
-//! receiver stay `hpke`'s, and a test checks both halves agree. The HPKE `info` is
+//! HKDF-SHA256, AES-256-GCM, using the `hpke` crate for keys, the key schedule and the
+//! AEAD. The KEM's two Diffie-Hellman halves are [`Dhkem`]'s: `Encap` on `ring` (a fresh
+//! ephemeral key and one ECDH, about five times faster than the pure-Rust arithmetic),
+//! `Decap` with the recipient's public key kept from key generation rather than
+//! recomputed (a fixed-base multiplication per envelope). Tests check both against
+//! `hpke`'s own DHKEM and RFC 9180's test vector. The HPKE `info` is
 //! [`phalanx_threshold::tag::RELEASE_ENVELOPE`] followed by the request transcript hash, so an
 //! envelope opens only for the request it answers. The worker's HPKE public key is the
 //! one its attestation report data binds (checked by the caller).
@@ -11,37 +13,25 @@
 use hpke::aead::AesGcm256;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::DhP256HkdfSha256;
-use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use hpke::{Deserializable, HpkeError, Kem as _, OpModeR, OpModeS, Serializable};
+use p256::elliptic_curve::subtle::{Choice, ConstantTimeEq};
 use phalanx_threshold::error::Error;
 use zeroize::Zeroizing;
 
+/// `hpke`'s DHKEM(P-256, HKDF-SHA256): keys, `DeriveKeyPair`, encodings.
 type Kem = DhP256HkdfSha256;
+type PublicKey = <Kem as hpke::Kem>::PublicKey;
 
-/// DHKEM(P-256, HKDF-SHA256) whose `Encap` draws the ephemeral key and computes the
-/// Diffie-Hellman with `ring` (its ECDH API takes ephemeral keys only, which is exactly
-/// what a sender has). Keys, encapsulated keys, `DeriveKeyPair` and `Decap` are
-/// `hpke`'s own [`DhP256HkdfSha256`]: a receiver cannot tell the two senders apart.
-/// The ephemeral key comes from the operating system (`ring`'s `SystemRandom`).
-/// Not in a browser (`wasm32-unknown-unknown`), where ring has no randomness: there
-/// senders use `hpke`'s own encapsulation.
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-pub struct RingEncap;
-
-/// The KEM senders encapsulate with.
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-type SenderKem = RingEncap;
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-type SenderKem = Kem;
-
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 /// RFC 9180 §4.1: `suite_id = "KEM" ‖ I2OSP(kem_id, 2)`, for DHKEM(P-256, HKDF-SHA256).
 const KEM_SUITE_ID: [u8; 5] = *b"KEM\x00\x10";
 
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 /// RFC 9180 §4.1 `ExtractAndExpand(dh, kem_context)` with HKDF-SHA256 (`ring`):
 /// `LabeledExtract("", "eae_prk", dh)` then `LabeledExpand(prk, "shared_secret",
-/// kem_context, 32)`.
-fn extract_and_expand(dh: &[u8], kem_context: &[&[u8]], out: &mut [u8; 32]) -> Result<(), ()> {
+/// kem_context, 32)`, into a shared secret of the KEM.
+fn extract_and_expand(
+    dh: &[u8],
+    kem_context: &[&[u8]],
+) -> Result<hpke::kem::SharedSecret<Dhkem>, ()> {
     use ring::hkdf;
     struct Len32;
     impl hkdf::KeyType for Len32 {
@@ -55,70 +45,107 @@ fn extract_and_expand(dh: &[u8], kem_context: &[&[u8]], out: &mut [u8; 32]) -> R
     let len = 32u16.to_be_bytes();
     let mut info: Vec<&[u8]> = vec![&len, VERSION, &KEM_SUITE_ID, b"shared_secret"];
     info.extend_from_slice(kem_context);
+    let mut shared = hpke::kem::SharedSecret::<Dhkem>::default();
     prk.expand(&info, Len32)
-        .and_then(|okm| okm.fill(out))
-        .map_err(|_| ())
+        .and_then(|okm| okm.fill(&mut shared.0))
+        .map_err(|_| ())?;
+    Ok(shared)
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-impl hpke::Kem for RingEncap {
-    type PublicKey = <Kem as hpke::Kem>::PublicKey;
-    type PrivateKey = <Kem as hpke::Kem>::PrivateKey;
+/// DHKEM(P-256, HKDF-SHA256) of RFC 9180, as the envelopes run it; a recipient or
+/// sender using `hpke`'s [`DhP256HkdfSha256`] cannot tell the difference.
+///
+/// - `Encap`: the ephemeral key and the Diffie-Hellman on `ring` (whose ECDH takes
+///   ephemeral keys only, which is exactly what a sender has), the ephemeral key drawn
+///   from the operating system by `ring`; in a browser (`wasm32-unknown-unknown`, where
+///   ring has no randomness) `hpke`'s own `Encap` with the RNG it is given.
+/// - `Decap`: the Diffie-Hellman with `p256` (constant time: the scalar is the
+///   recipient's secret) and the recipient's public key as [`RecipientKey`] kept it.
+/// - Keys and `DeriveKeyPair`: `hpke`'s.
+///
+/// Base mode only: authenticated (`Auth`) encapsulation is refused.
+pub struct Dhkem;
+
+impl hpke::Kem for Dhkem {
+    type PublicKey = PublicKey;
+    type PrivateKey = RecipientKey;
     type EncappedKey = <Kem as hpke::Kem>::EncappedKey;
     type NSecret = <Kem as hpke::Kem>::NSecret;
     const KEM_ID: u16 = <Kem as hpke::Kem>::KEM_ID;
 
-    fn sk_to_pk(sk: &Self::PrivateKey) -> Self::PublicKey {
-        Kem::sk_to_pk(sk)
+    fn sk_to_pk(sk: &RecipientKey) -> PublicKey {
+        sk.pk.clone()
     }
 
-    fn derive_keypair(ikm: &[u8]) -> (Self::PrivateKey, Self::PublicKey) {
-        Kem::derive_keypair(ikm)
+    fn derive_keypair(ikm: &[u8]) -> (RecipientKey, PublicKey) {
+        let (sk, pk) = Kem::derive_keypair(ikm);
+        (RecipientKey { sk, pk: pk.clone() }, pk)
     }
 
     fn decap(
-        sk_recip: &Self::PrivateKey,
-        pk_sender_id: Option<&Self::PublicKey>,
+        sk_recip: &RecipientKey,
+        pk_sender_id: Option<&PublicKey>,
         encapped_key: &Self::EncappedKey,
-    ) -> Result<hpke::kem::SharedSecret<Self>, hpke::HpkeError> {
-        let ss = Kem::decap(sk_recip, pk_sender_id, encapped_key)?;
-        Ok(hpke::kem::SharedSecret(ss.0))
+    ) -> Result<hpke::kem::SharedSecret<Self>, HpkeError> {
+        if pk_sender_id.is_some() {
+            return Err(HpkeError::DecapError);
+        }
+        let enc = encapped_key.to_bytes();
+        // On the curve and not the identity, or refused.
+        let their = p256::PublicKey::from_sec1_bytes(&enc).map_err(|_| HpkeError::DecapError)?;
+        let secret = p256::SecretKey::from_slice(&Zeroizing::new(sk_recip.sk.to_bytes()))
+            .map_err(|_| HpkeError::DecapError)?;
+        let dh = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), their.as_affine());
+        extract_and_expand(dh.raw_secret_bytes(), &[&enc, &sk_recip.pk.to_bytes()])
+            .map_err(|()| HpkeError::DecapError)
     }
 
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
     fn encap_with_rng(
-        pk_recip: &Self::PublicKey,
-        sender_id_keypair: Option<(&Self::PrivateKey, &Self::PublicKey)>,
+        pk_recip: &PublicKey,
+        sender_id_keypair: Option<(&RecipientKey, &PublicKey)>,
         _csprng: &mut impl rand_core::CryptoRng,
-    ) -> Result<(hpke::kem::SharedSecret<Self>, Self::EncappedKey), hpke::HpkeError> {
+    ) -> Result<(hpke::kem::SharedSecret<Self>, Self::EncappedKey), HpkeError> {
         use ring::agreement::{ECDH_P256, EphemeralPrivateKey, UnparsedPublicKey, agree_ephemeral};
-        // Base mode only: the envelope never authenticates the sender by KEM.
         if sender_id_keypair.is_some() {
-            return Err(hpke::HpkeError::EncapError);
+            return Err(HpkeError::EncapError);
         }
         let rng = ring::rand::SystemRandom::new();
-        let sk_e = EphemeralPrivateKey::generate(&ECDH_P256, &rng)
-            .map_err(|_| hpke::HpkeError::EncapError)?;
+        let sk_e =
+            EphemeralPrivateKey::generate(&ECDH_P256, &rng).map_err(|_| HpkeError::EncapError)?;
         let pk_e = sk_e
             .compute_public_key()
-            .map_err(|_| hpke::HpkeError::EncapError)?;
+            .map_err(|_| HpkeError::EncapError)?;
         let pk_r = pk_recip.to_bytes();
-        let mut shared = hpke::kem::SharedSecret::<Self>::default();
-        let mut out = Zeroizing::new([0u8; 32]);
-        agree_ephemeral(sk_e, &UnparsedPublicKey::new(&ECDH_P256, &pk_r[..]), |dh| {
-            extract_and_expand(dh, &[pk_e.as_ref(), &pk_r[..]], &mut out)
+        let shared = agree_ephemeral(sk_e, &UnparsedPublicKey::new(&ECDH_P256, &pk_r[..]), |dh| {
+            extract_and_expand(dh, &[pk_e.as_ref(), &pk_r[..]])
         })
-        .map_err(|_| hpke::HpkeError::EncapError)?
-        .map_err(|()| hpke::HpkeError::EncapError)?;
-        shared.0.copy_from_slice(out.as_slice());
+        .map_err(|_| HpkeError::EncapError)?
+        .map_err(|()| HpkeError::EncapError)?;
         let enc = Self::EncappedKey::from_bytes(pk_e.as_ref())?;
         Ok((shared, enc))
     }
+
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    fn encap_with_rng(
+        pk_recip: &PublicKey,
+        sender_id_keypair: Option<(&RecipientKey, &PublicKey)>,
+        csprng: &mut impl rand_core::CryptoRng,
+    ) -> Result<(hpke::kem::SharedSecret<Self>, Self::EncappedKey), HpkeError> {
+        if sender_id_keypair.is_some() {
+            return Err(HpkeError::EncapError);
+        }
+        let (shared, enc) = Kem::encap_with_rng(pk_recip, None, csprng)?;
+        Ok((hpke::kem::SharedSecret(shared.0), enc))
+    }
 }
 
-/// A worker's HPKE key pair. The private key is zeroized on drop by `hpke`.
+/// A worker's (or contract's) HPKE key pair. The private key is zeroized on drop by
+/// `hpke`; the public key is kept so that opening an envelope need not recompute it.
+#[derive(Clone)]
 pub struct RecipientKey {
     sk: <Kem as hpke::Kem>::PrivateKey,
-    pk: <Kem as hpke::Kem>::PublicKey,
+    pk: PublicKey,
 }
 
 impl std::fmt::Debug for RecipientKey {
@@ -139,8 +166,7 @@ impl RecipientKey {
     /// A fresh key pair.
     pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut rng = RngRef(rng);
-        let (sk, pk) = Kem::gen_keypair_with_rng(&mut rng);
-        Self { sk, pk }
+        Dhkem::gen_keypair_with_rng(&mut rng).0
     }
 
     /// The key pair derived from `ikm` (RFC 9180 `DeriveKeyPair`): the same secret
@@ -148,13 +174,36 @@ impl RecipientKey {
     /// gatekeeper-derived secret and how a sealed identity is restored. `ikm` must be
     /// secret and at least 32 bytes of entropy.
     pub fn derive(ikm: &[u8]) -> Self {
-        let (sk, pk) = Kem::derive_keypair(ikm);
-        Self { sk, pk }
+        Dhkem::derive_keypair(ikm).0
     }
 
     /// The public key (uncompressed SEC1, 65 bytes), to be bound in report data.
     pub fn public_bytes(&self) -> Vec<u8> {
         self.pk.to_bytes().to_vec()
+    }
+}
+
+/// What `hpke` asks of a private key: the secret scalar's encoding (the public key is
+/// recomputed when one is read back).
+impl Serializable for RecipientKey {
+    type OutputSize = <<Kem as hpke::Kem>::PrivateKey as Serializable>::OutputSize;
+
+    fn write_exact(&self, buf: &mut [u8]) {
+        self.sk.write_exact(buf);
+    }
+}
+
+impl Deserializable for RecipientKey {
+    fn from_bytes(encoded: &[u8]) -> Result<Self, HpkeError> {
+        let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(encoded)?;
+        let pk = Kem::sk_to_pk(&sk);
+        Ok(Self { sk, pk })
+    }
+}
+
+impl ConstantTimeEq for RecipientKey {
+    fn ct_eq(&self, other: &Self) -> Choice {
+        self.sk.ct_eq(&other.sk)
     }
 }
 
@@ -241,9 +290,9 @@ pub fn seal_with_info(
 ) -> Result<Sealed, Error> {
     let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient_public)
         .map_err(|_| Error::InvalidKey("HPKE public key"))?;
-    // hpke's API takes an RNG, which `RingEncap` leaves alone: ring draws the
-    // ephemeral key from the operating system itself.
-    let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, SenderKem>(
+    // hpke's API takes an RNG, which `Dhkem` leaves alone outside a browser: ring
+    // draws the ephemeral key from the operating system itself.
+    let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, Dhkem>(
         &OpModeS::Base,
         &pk,
         info,
@@ -266,9 +315,9 @@ pub fn open_with_info(
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.enc)
         .map_err(|_| Error::EnvelopeOpen)?;
-    hpke::single_shot_open::<AesGcm256, HkdfSha256, Kem>(
+    hpke::single_shot_open::<AesGcm256, HkdfSha256, Dhkem>(
         &OpModeR::Base,
-        &key.sk,
+        key,
         &enc,
         info,
         &sealed.ciphertext,

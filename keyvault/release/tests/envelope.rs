@@ -11,7 +11,7 @@ use hpke::aead::AesGcm128;
 use hpke::kdf::HkdfSha512;
 use hpke::kem::DhP256HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, Serializable};
-use phalanx_release::envelope::{PARTIAL_LEN, RecipientKey, RingEncap, Sealed, open, seal};
+use phalanx_release::envelope::{Dhkem, PARTIAL_LEN, RecipientKey, Sealed, open, seal};
 use phalanx_threshold::derive::{KeyId, PartialEvaluation, evaluate, verify_partial};
 use phalanx_threshold::share::{SecretScalar, dealer_split};
 use phalanx_types::Epoch;
@@ -54,37 +54,72 @@ fn rfc9180_p256_base_mode_vector() {
     );
 }
 
-/// The sender's half on ring and the receiver's on hpke compute the same shared secret
-/// (hpke's `Decap` recomputes `ExtractAndExpand` on its own, so a wrong label, suite id or
-/// context in ours would differ), every time with a fresh ephemeral key.
+type Enc = <DhP256HkdfSha256 as Kem>::EncappedKey;
+
+/// Our KEM and hpke's agree both ways: our `Encap` (ring) decapsulates with hpke's
+/// `Decap`, hpke's `Encap` with ours (each recomputes `ExtractAndExpand` on its own, so a
+/// wrong label, suite id or context would differ); every encapsulation is fresh; a
+/// different recipient derives something else; authenticated mode is refused.
 #[test]
-fn ring_sender_and_hpke_receiver_agree() {
+fn our_kem_and_hpkes_agree_both_ways() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
     let mut encs = std::collections::HashSet::new();
     for _ in 0..16 {
         let (sk, pk) = DhP256HkdfSha256::gen_keypair_with_rng(&mut rng);
-        let (ours, enc) = RingEncap::encap_with_rng(&pk, None, &mut rng).unwrap();
-        let theirs = DhP256HkdfSha256::decap(
-            &sk,
-            None,
-            &<DhP256HkdfSha256 as Kem>::EncappedKey::from_bytes(&enc.to_bytes()).unwrap(),
-        )
-        .unwrap();
+        let ours_sk = RecipientKey::from_bytes(&sk.to_bytes()).unwrap();
+        assert_eq!(ours_sk.public_bytes(), pk.to_bytes().to_vec());
+
+        let (ours, enc) = Dhkem::encap_with_rng(&pk, None, &mut rng).unwrap();
+        let enc_bytes = enc.to_bytes().to_vec();
+        let theirs =
+            DhP256HkdfSha256::decap(&sk, None, &Enc::from_bytes(&enc_bytes).unwrap()).unwrap();
         assert_eq!(ours.0, theirs.0);
-        assert!(encs.insert(enc.to_bytes().to_vec()), "ephemeral key reused");
-        // A different recipient derives something else from the same encapsulation.
-        let (other, _) = DhP256HkdfSha256::gen_keypair_with_rng(&mut rng);
-        let wrong = DhP256HkdfSha256::decap(
-            &other,
-            None,
-            &<DhP256HkdfSha256 as Kem>::EncappedKey::from_bytes(&enc.to_bytes()).unwrap(),
-        )
-        .unwrap();
+        assert!(encs.insert(enc_bytes.clone()), "ephemeral key reused");
+
+        let (theirs, enc) = DhP256HkdfSha256::encap_with_rng(&pk, None, &mut rng).unwrap();
+        let ours =
+            Dhkem::decap(&ours_sk, None, &Enc::from_bytes(&enc.to_bytes()).unwrap()).unwrap();
+        assert_eq!(ours.0, theirs.0);
+
+        let stranger = RecipientKey::generate(&mut rng);
+        let wrong = Dhkem::decap(&stranger, None, &Enc::from_bytes(&enc_bytes).unwrap()).unwrap();
         assert_ne!(ours.0, wrong.0);
     }
-    // Base mode only: an authenticated encapsulation is refused, not silently unbound.
-    let (sk, pk) = DhP256HkdfSha256::gen_keypair_with_rng(&mut rng);
-    assert!(RingEncap::encap_with_rng(&pk, Some((&sk, &pk)), &mut rng).is_err());
+    let me = RecipientKey::generate(&mut rng);
+    let pk = Dhkem::sk_to_pk(&me);
+    assert!(Dhkem::encap_with_rng(&pk, Some((&me, &pk)), &mut rng).is_err());
+    let (_, enc) = Dhkem::encap_with_rng(&pk, None, &mut rng).unwrap();
+    assert!(Dhkem::decap(&me, Some(&pk), &enc).is_err());
+}
+
+/// RFC 9180 A.4.1 opened through our KEM: the derived key pair and the first
+/// ciphertext of the vector.
+#[test]
+fn rfc9180_p256_vector_opens_with_our_kem() {
+    let me = RecipientKey::derive(&h(
+        "ea9ff7cc5b2705b188841c7ace169290ff312a9cb31467784ca92d7a2e6e1be8",
+    ));
+    assert_eq!(
+        hex::encode(me.public_bytes()),
+        "04085aa5b665dc3826f9650ccbcc471be268c8ada866422f739e2d531d4a8818a9466bc6b449357096232919ec4fe9070ccbac4aac30f4a1a53efcf7af90610edd"
+    );
+    let enc = Enc::from_bytes(&h(
+        "0493ed86735bdfb978cc055c98b45695ad7ce61ce748f4dd63c525a3b8d53a15565c6897888070070c1579db1f86aaa56deb8297e64db7e8924e72866f9a472580",
+    ))
+    .unwrap();
+    let pt = hpke::single_shot_open::<AesGcm128, HkdfSha512, Dhkem>(
+        &OpModeR::Base,
+        &me,
+        &enc,
+        &h("4f6465206f6e2061204772656369616e2055726e"),
+        &h("d3cf4984931484a080f74c1bb2a6782700dc1fef9abe8442e44a6f09044c88907200b332003543754eb51917ba"),
+        &h("436f756e742d30"),
+    )
+    .unwrap();
+    assert_eq!(
+        pt,
+        h("4265617574792069732074727574682c20747275746820626561757479")
+    );
 }
 
 #[test]
