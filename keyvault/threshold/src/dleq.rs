@@ -24,12 +24,13 @@
 
 use crate::error::Error;
 use crate::share::SecretScalar;
+use p256::elliptic_curve::group::Curve;
 use p256::elliptic_curve::group::Group as _;
 use p256::elliptic_curve::ops::{LinearCombination, MulByGeneratorVartime};
 use p256::elliptic_curve::sec1::ToSec1Point;
 use p256::elliptic_curve::{Field, PrimeField as _};
 use p256::hash2curve::{ExpandMsgXmd, hash_to_scalar};
-use p256::{NistP256, ProjectivePoint, Scalar};
+use p256::{AffinePoint, NistP256, ProjectivePoint, Scalar};
 use sha2::{Digest, Sha256};
 
 /// A DLEQ proof, in commitment form.
@@ -65,8 +66,21 @@ pub fn point_bytes(p: &ProjectivePoint) -> Vec<u8> {
     p.to_affine().to_sec1_point(true).as_bytes().to_vec()
 }
 
+/// [`point_bytes`] of every point, with one field inversion for all of them
+/// (Montgomery's trick) where each encoding alone costs one.
+pub fn points_bytes(points: &[ProjectivePoint]) -> Vec<Vec<u8>> {
+    let mut affine = vec![AffinePoint::IDENTITY; points.len()];
+    <ProjectivePoint as Curve>::batch_normalize(points, &mut affine);
+    affine
+        .iter()
+        .map(|a| a.to_sec1_point(true).as_bytes().to_vec())
+        .collect()
+}
+
 fn challenge(context: &[u8], points: [&ProjectivePoint; 5]) -> Result<Scalar, Error> {
-    let [b, m, z, t2, t3] = points.map(point_bytes);
+    let [b, m, z, t2, t3] = points_bytes(&points.map(|p| *p))
+        .try_into()
+        .map_err(|_| Error::Internal("DLEQ point encoding"))?;
     challenge_of_encoded(context, [&b, &m, &z, &t2, &t3])
 }
 
@@ -141,28 +155,23 @@ pub fn verify_batch(claims: &[Claim<'_>]) -> bool {
     let mut h = Sha256::new();
     h.update(crate::tag::DLEQ_BATCH);
     let mut challenges = Vec::with_capacity(claims.len());
-    // Each point encoded once; `A` and `M`, usually shared by the batch, remembered.
-    let mut shared: Vec<(ProjectivePoint, Vec<u8>)> = Vec::with_capacity(2);
-    let mut encode_shared = |p: &ProjectivePoint| -> Vec<u8> {
-        if let Some((_, e)) = shared.iter().find(|(q, _)| q == p) {
-            return e.clone();
-        }
-        let e = point_bytes(p);
-        if shared.len() < 2 {
-            shared.push((*p, e.clone()));
-        }
-        e
-    };
-    for cl in claims {
-        let (a, m) = (encode_shared(cl.a), encode_shared(cl.m));
-        let [b, z, t2, t3] = [cl.b, cl.z, &cl.proof.t2, &cl.proof.t3].map(point_bytes);
-        let Ok(c) = challenge_of_encoded(cl.context, [&b, &m, &z, &t2, &t3]) else {
+    // Every point of the batch encoded at once (one field inversion).
+    let points: Vec<ProjectivePoint> = claims
+        .iter()
+        .flat_map(|cl| [*cl.a, *cl.b, *cl.m, *cl.z, cl.proof.t2, cl.proof.t3])
+        .collect();
+    let encoded = points_bytes(&points);
+    for (cl, e) in claims.iter().zip(encoded.chunks_exact(6)) {
+        let [a, b, m, z, t2, t3] = e else {
+            return false;
+        };
+        let Ok(c) = challenge_of_encoded(cl.context, [b, m, z, t2, t3]) else {
             return false;
         };
         challenges.push(c);
         h.update((cl.context.len() as u64).to_be_bytes());
         h.update(cl.context);
-        for e in [&a, &b, &m, &z, &t2, &t3] {
+        for e in [a, b, m, z, t2, t3] {
             h.update(e);
         }
         h.update(cl.proof.s.to_bytes());
