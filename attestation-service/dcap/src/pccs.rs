@@ -109,7 +109,7 @@ impl CollateralKey {
         let ext = cert
             .extensions()
             .iter()
-            .find(|e| e.oid.to_id_string() == crate::pki::OID_SGX_EXTENSION)
+            .find(|e| e.oid == crate::pki::OID_SGX_EXTENSION)
             .ok_or(Error::MalformedPckExtension("absent"))?;
         let ext = crate::pck::PckExtension::parse(ext.value)?;
         Ok(Self {

@@ -25,7 +25,9 @@ pub struct PckExtension {
     pub sgx_type: u32,
 }
 
-const BASE: &str = "1.2.840.113741.1.13.1";
+/// The DER contents of OID 1.2.840.113741.1.13.1; its children append one byte per arc
+/// (every arc Intel defines here is below 128). Compared as bytes: no OID strings.
+const BASE: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01];
 
 impl PckExtension {
     /// Parses the DER value of the extension.
@@ -41,11 +43,11 @@ impl PckExtension {
         let mut sgx_type = None;
         for (oid, value) in pairs(&obj)? {
             match oid.strip_prefix(BASE) {
-                Some(".1") => ppid = Some(octets(value)?.to_vec()),
-                Some(".2") => tcb = Some(parse_tcb(value)?),
-                Some(".3") => pce_id = Some(fixed::<2>(value)?),
-                Some(".4") => fmspc = Some(fixed::<6>(value)?),
-                Some(".5") => {
+                Some([1]) => ppid = Some(octets(value)?.to_vec()),
+                Some([2]) => tcb = Some(parse_tcb(value)?),
+                Some([3]) => pce_id = Some(fixed::<2>(value)?),
+                Some([4]) => fmspc = Some(fixed::<6>(value)?),
+                Some([5]) => {
                     sgx_type = Some(
                         value
                             .as_u32()
@@ -69,8 +71,8 @@ impl PckExtension {
     }
 }
 
-/// The (OID, value) pairs of a SEQUENCE OF SEQUENCE { OID, value }.
-fn pairs<'a, 'b>(obj: &'b BerObject<'a>) -> Result<Vec<(String, &'b BerObject<'a>)>, Error> {
+/// The (OID contents, value) pairs of a SEQUENCE OF SEQUENCE { OID, value }.
+fn pairs<'a, 'b>(obj: &'b BerObject<'a>) -> Result<Vec<(&'b [u8], &'b BerObject<'a>)>, Error> {
     let seq = obj
         .as_sequence()
         .map_err(|_| Error::MalformedPckExtension("not a sequence"))?;
@@ -83,7 +85,7 @@ fn pairs<'a, 'b>(obj: &'b BerObject<'a>) -> Result<Vec<(String, &'b BerObject<'a
                 [oid, value] => Ok((
                     oid.as_oid()
                         .map_err(|_| Error::MalformedPckExtension("entry without OID"))?
-                        .to_id_string(),
+                        .as_bytes(),
                     value,
                 )),
                 _ => Err(Error::MalformedPckExtension("entry is not a pair")),
@@ -109,14 +111,11 @@ fn parse_tcb(v: &BerObject<'_>) -> Result<Tcb, Error> {
     let mut comps = [None::<u8>; 16];
     let mut pce_svn = None;
     let mut cpu_svn = None;
-    let prefix = format!("{BASE}.2.");
     for (oid, value) in pairs(v)? {
-        let Some(n) = oid
-            .strip_prefix(&prefix)
-            .and_then(|n| n.parse::<usize>().ok())
-        else {
+        let Some(&[2, n]) = oid.strip_prefix(BASE) else {
             continue;
         };
+        let n = usize::from(n);
         let int = || {
             value
                 .as_u32()

@@ -11,6 +11,7 @@
 use crate::error::{CertRole, CrlRole, Error};
 use phalanx_types::codec::Reader;
 use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+use x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA256;
 use x509_parser::prelude::*;
 
 /// Intel SGX Root CA certificate (DER), the production trust anchor.
@@ -22,9 +23,10 @@ pub const MAX_CHAIN_SIZE: usize = 32 * 1024;
 /// Largest CRL accepted (Intel's PCK CRLs with many entries stay well below).
 pub const MAX_CRL_SIZE: usize = 1024 * 1024;
 
-const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
-/// OID of Intel's SGX extension in PCK certificates.
-pub const OID_SGX_EXTENSION: &str = "1.2.840.113741.1.13.1";
+/// OID of Intel's SGX extension in PCK certificates, 1.2.840.113741.1.13.1 (compared as
+/// an OID, never formatted as text).
+pub const OID_SGX_EXTENSION: x509_parser::der_parser::Oid<'static> =
+    x509_parser::der_parser::oid!(1.2.840.113741.1.13.1);
 
 /// Root certificates a chain may end in. Chains are matched by key (and name);
 /// a root in a chain that is byte-identical to an anchor needs no self-signature check.
@@ -110,7 +112,7 @@ impl Cert {
         if !rest.is_empty() {
             return Err(bad(format!("{} trailing bytes", rest.len())));
         }
-        if cert.signature_algorithm.algorithm.to_id_string() != OID_ECDSA_SHA256 {
+        if cert.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256 {
             return Err(bad("signature algorithm is not ecdsa-with-SHA256".into()));
         }
         let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
@@ -121,7 +123,7 @@ impl Cert {
         };
         let mut sgx_extension = None;
         for ext in cert.extensions() {
-            if ext.oid.to_id_string() == OID_SGX_EXTENSION {
+            if ext.oid == OID_SGX_EXTENSION {
                 sgx_extension = Some(ext.value.to_vec());
             }
         }
@@ -508,7 +510,7 @@ impl VerifiedCrl {
         if !rest.is_empty() {
             return Err(bad(format!("{} trailing bytes", rest.len())));
         }
-        if crl.signature_algorithm.algorithm.to_id_string() != OID_ECDSA_SHA256 {
+        if crl.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256 {
             return Err(bad("signature algorithm is not ecdsa-with-SHA256".into()));
         }
         if crl.issuer().as_raw() != issuer_subject {
