@@ -632,28 +632,31 @@ pub fn split_chain(bytes: &[u8], what: &'static str) -> Result<Vec<Vec<u8>>, Err
 /// not match its `BEGIN`, or bad base64 is an error.
 fn split_pem_certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     use base64::Engine as _;
+    use memchr::memmem;
     const BEGIN: &[u8] = b"-----BEGIN ";
     const LABEL: &[u8] = b"CERTIFICATE-----";
     const END: &[u8] = b"-----END CERTIFICATE-----";
-    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some(at) = find(rest, BEGIN) {
+    let mut b64 = Vec::with_capacity(text.len());
+    while let Some(at) = memmem::find(rest, BEGIN) {
         let after = rest.get(at + BEGIN.len()..).unwrap_or_default();
         let body_and_rest = after
             .strip_prefix(LABEL)
             .ok_or("PEM block is not a CERTIFICATE")?;
-        let end = find(body_and_rest, b"-----").ok_or("PEM block without END line")?;
+        let end = memmem::find(body_and_rest, b"-----").ok_or("PEM block without END line")?;
         let (body, tail) = body_and_rest.split_at(end);
         rest = tail
             .strip_prefix(END)
             .ok_or("PEM END line does not match its BEGIN line")?;
-        let b64: Vec<u8> = body
-            .iter()
-            .copied()
-            // White space as Unicode (and RFC 7468's lax parsers) define it, VT and FF included.
-            .filter(|b| !(b.is_ascii() && char::from(*b).is_whitespace()))
-            .collect();
+        // White space as Unicode (and RFC 7468's lax parsers) define it within ASCII:
+        // HT, LF, VT, FF, CR and space.
+        b64.clear();
+        b64.extend(
+            body.iter()
+                .copied()
+                .filter(|b| !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')),
+        );
         out.push(
             base64::engine::general_purpose::STANDARD
                 .decode(&b64)
