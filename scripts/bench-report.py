@@ -67,16 +67,22 @@ def main():
 
     # The attestation service over HTTP against in-process verification (same run).
     text = Path(load_out).read_text() if Path(load_out).exists() else ""
-    best = None
+    levels = []
     for line in text.splitlines():
         g = re.match(r"verify/real\s+c=(\d+)\s+(\d+) ops/s\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms.*ratio ([\d.]+)", line)
-        if g and (best is None or float(g.group(5)) > best[4]):
-            best = (int(g.group(1)), float(g.group(2)), float(g.group(3)), float(g.group(4)), float(g.group(5)))
+        if g:
+            levels.append((int(g.group(1)), float(g.group(2)), float(g.group(3)), float(g.group(4)), float(g.group(5))))
     floor = re.search(r"in-process\s+verify/real\s+2 threads\s+(\d+) ops/s", text)
-    if best:
-        row(f"attestation service over HTTP, verify (best: c={best[0]}, p99 {best[3]:.1f} ms)",
+    if levels:
+        best = max(levels, key=lambda l: l[4])
+        row(f"attestation service over HTTP, verify throughput (best: c={best[0]})",
             f"{best[1]:.0f} ops/s", f"in-process {floor.group(1) if floor else '?'} ops/s",
-            best[4], "≥ 0.7× in-process; p99 ≤ 10 ms", best[4] >= 0.7 and best[3] <= 10)
+            best[4], "≥ 0.7× in-process", best[4] >= 0.7)
+        # Latency at 80 % of peak: the least concurrency whose throughput reaches it.
+        peak = max(l[1] for l in levels)
+        at = min((l for l in levels if l[1] >= 0.8 * peak), key=lambda l: l[0])
+        row(f"attestation service over HTTP, p99 at ≥ 80 % of peak (c={at[0]}, {at[1] / peak:.0%} of peak)",
+            f"{at[3]:.2f} ms", "—", None, "p99 ≤ 10 ms", at[3] <= 10)
     rss = re.search(r"peak RSS ([\d.]+) MiB", text)
 
     # Key fetch latency against the CPU critical path (same run).
