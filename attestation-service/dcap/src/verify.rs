@@ -39,7 +39,9 @@ use crate::tcb::{
     match_tdx_module, relaunch_check,
 };
 use serde::Serialize;
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 
 /// Entries each cache of a [`Verifier`] holds before it starts over.
@@ -422,23 +424,16 @@ impl Verifier {
 
     /// Verifies collateral, or returns the cached outcome for exactly these bytes.
     pub fn verified_collateral(&self, c: &Collateral) -> Result<Arc<VerifiedCollateral>, Error> {
-        let key = c.digest();
-        if let Some(v) = self.cached_collateral(&key) {
-            return Ok(v);
-        }
-        let v = Arc::new(VerifiedCollateral::verify(c, &self.anchors)?);
-        insert_bounded(&self.collateral, key, v.clone());
-        Ok(v)
+        cached_or(&self.collateral, &c.digest(), || {
+            VerifiedCollateral::verify(c, &self.anchors)
+        })
     }
 
     /// A PCK chain verified to the anchors (signatures and shape, not time), cached.
     pub fn verified_pck(&self, chain: &[u8]) -> Result<Arc<VerifiedPck>, Error> {
-        if let Some(v) = self.cached_pck(chain) {
-            return Ok(v);
-        }
-        let v = Arc::new(VerifiedPck::verify(chain, &self.anchors)?);
-        insert_bounded(&self.pck, chain.to_vec(), v.clone());
-        Ok(v)
+        cached_or(&self.pck, chain, || {
+            VerifiedPck::verify(chain, &self.anchors)
+        })
     }
 
     /// Verifies `quote` against `collateral` at `now` (unix seconds). Collateral seen
@@ -451,26 +446,18 @@ impl Verifier {
         now: i64,
     ) -> Result<VerifiedQuote, Error> {
         let key = collateral.digest();
-        if let Some(col) = self.cached_collateral(&key) {
+        if let Some(col) = cached(&self.collateral, &key) {
             return self.verify_with(quote, &col, now);
         }
         let parsed = Quote::parse(quote)?;
         let chain = parsed.signature.pck_cert_chain;
         let mut memo = SigMemo::for_anchors(&self.anchors);
-        let pck = match self.cached_pck(chain) {
-            Some(pck) => pck,
-            None => {
-                let pck = Arc::new(VerifiedPck::verify_memo(chain, &self.anchors, &mut memo)?);
-                insert_bounded(&self.pck, chain.to_vec(), pck.clone());
-                pck
-            }
-        };
-        let col = Arc::new(VerifiedCollateral::verify_memo(
-            collateral,
-            &self.anchors,
-            &mut memo,
-        )?);
-        insert_bounded(&self.collateral, key, col.clone());
+        let pck = cached_or(&self.pck, chain, || {
+            VerifiedPck::verify_memo(chain, &self.anchors, &mut memo)
+        })?;
+        let col = cached_or(&self.collateral, &key, || {
+            VerifiedCollateral::verify_memo(collateral, &self.anchors, &mut memo)
+        })?;
         verify_parsed(
             &parsed,
             |key, sig| self.cached_qe_check(key, sig),
@@ -478,17 +465,6 @@ impl Verifier {
             &col,
             now,
         )
-    }
-
-    fn cached_collateral(&self, key: &[u8; 32]) -> Option<Arc<VerifiedCollateral>> {
-        self.collateral
-            .read()
-            .ok()
-            .and_then(|m| m.get(key).cloned())
-    }
-
-    fn cached_pck(&self, chain: &[u8]) -> Option<Arc<VerifiedPck>> {
-        self.pck.read().ok().and_then(|m| m.get(chain).cloned())
     }
 
     /// Verifies `quote` against collateral verified earlier (by
@@ -535,7 +511,34 @@ impl Verifier {
     }
 }
 
-fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &RwLock<HashMap<K, V>>, k: K, v: V) {
+/// The cached outcome under `key`, if any.
+fn cached<Q, K, V>(map: &RwLock<HashMap<K, Arc<V>>>, key: &Q) -> Option<Arc<V>>
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: Hash + Eq + ?Sized,
+{
+    map.read().ok().and_then(|m| m.get(key).cloned())
+}
+
+/// The cached outcome under `key`, or `make`'s, remembered when it succeeds.
+fn cached_or<Q, K, V>(
+    map: &RwLock<HashMap<K, Arc<V>>>,
+    key: &Q,
+    make: impl FnOnce() -> Result<V, Error>,
+) -> Result<Arc<V>, Error>
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+{
+    if let Some(v) = cached(map, key) {
+        return Ok(v);
+    }
+    let v = Arc::new(make()?);
+    insert_bounded(map, key.to_owned(), v.clone());
+    Ok(v)
+}
+
+fn insert_bounded<K: Hash + Eq, V>(map: &RwLock<HashMap<K, V>>, k: K, v: V) {
     if let Ok(mut m) = map.write() {
         if m.len() >= CACHE_CAPACITY {
             m.clear();
