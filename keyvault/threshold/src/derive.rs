@@ -103,12 +103,11 @@ pub fn evaluate_for<R: rand_core::CryptoRng + ?Sized>(
     let input = key_id.encode_point_input()?;
     let p = key_id.point()?;
     let value = p * share.secret.expose();
-    let public_share = *public_share;
     let proof = DleqProof::prove(
         &context(&input, share.index),
         &share.secret,
         &ProjectivePoint::GENERATOR,
-        &public_share,
+        public_share,
         &p,
         &value,
         rng,
@@ -284,12 +283,12 @@ pub fn hkdf_key(y: &ProjectivePoint, key_id: &KeyId) -> Result<DerivedKey, Error
 /// value and the proof's commitments), one scalar.
 pub const PARTIAL_LEN: usize = 2 + 65 + 65 + 65 + 32;
 
-/// Uncompressed SEC1 encoding (65 bytes): checking it is on the curve costs a few field
-/// multiplications, where a compressed point costs a square root to decode.
-fn uncompressed(p: &ProjectivePoint) -> Vec<u8> {
-    p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&p.to_affine(), false)
-        .as_bytes()
-        .to_vec()
+/// Uncompressed SEC1 encodings (65 bytes each): checking one is on the curve costs a few
+/// field multiplications, where a compressed point costs a square root to decode. All
+/// normalized with one field inversion.
+fn uncompressed<const N: usize>(points: [ProjectivePoint; N]) -> [Vec<u8>; N] {
+    use p256::elliptic_curve::{BatchNormalize as _, sec1::ToSec1Point as _};
+    ProjectivePoint::batch_normalize(&points).map(|a| a.to_sec1_point(false).as_bytes().to_vec())
 }
 
 impl Codec for PartialEvaluation {
@@ -299,9 +298,9 @@ impl Codec for PartialEvaluation {
     /// `index ‖ Y ‖ T2 ‖ T3 (each SEC1-uncompressed, 65 bytes) ‖ s`.
     fn encode(&self, w: &mut Writer) {
         w.index(self.index);
-        w.raw(&uncompressed(&self.value));
-        w.raw(&uncompressed(&self.proof.t2));
-        w.raw(&uncompressed(&self.proof.t3));
+        for point in uncompressed([self.value, self.proof.t2, self.proof.t3]) {
+            w.raw(&point);
+        }
         w.scalar(&self.proof.s);
     }
 
