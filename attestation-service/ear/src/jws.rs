@@ -2,7 +2,6 @@
 
 use crate::Claims;
 use base64::Engine as _;
-use p256::ecdsa::VerifyingKey;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -85,9 +84,9 @@ impl Jwks {
             if x.len() != 32 || y.len() != 32 {
                 return Err(bad());
             }
-            let point = [&[4u8][..], &x, &y].concat();
-            VerifyingKey::from_sec1_bytes(&point).map_err(|_| bad())?;
-            let point: [u8; 65] = point.try_into().map_err(|_| bad())?;
+            // On the curve, or refused: the same parse every signature check relies on.
+            let point =
+                phalanx_types::ecdsa::p256_point(&[&[4u8][..], &x, &y].concat()).ok_or_else(bad)?;
             out.insert(kid, point);
         }
         Ok(Self(out))

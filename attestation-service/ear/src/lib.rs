@@ -15,7 +15,7 @@
 //!   fields to compare.
 //!
 //! Signing stays in the attestation service (its keys never leave it); this crate only
-//! verifies, with `p256`. No I/O, no async runtime.
+//! verifies, with `ring` (through `phalanx_types::ecdsa`). No I/O, no async runtime.
 
 mod claims;
 mod jws;

@@ -5,10 +5,10 @@
 //! verification). Everything verified here is public, so nothing secret meets
 //! variable-time code.
 
-/// ECDSA P-256 / SHA-256 (`r ‖ s`, 64 bytes) under a SEC1 key (compressed or not). Decompressing a key costs a field
-/// square root, a fifth of a verification; the same few keys sign most of a chain (the
-/// authority every block), so decompressed keys are remembered per thread (public data;
-/// at most [`POINT_CACHE`] of them).
+/// ECDSA P-256 / SHA-256 (`r ‖ s`, 64 bytes) under a SEC1 key (compressed or not).
+/// Decompressing a key costs a field square root, a fifth of a verification; the same
+/// few keys sign most of a chain (the authority every block), so decompressed keys are
+/// remembered per thread (public data; at most [`POINT_CACHE`] of them).
 pub fn verify_p256(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
     p256_point(key).is_some_and(|point| verify_p256_point(&point, message, signature))
 }
