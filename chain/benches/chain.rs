@@ -25,6 +25,7 @@ fn bench(c: &mut Criterion) {
             authority: public_key(authority.verifying_key()),
             governance: public_key(governance.verifying_key()),
             timestamp: 1,
+            evidence: chain::types::EvidenceRule::intel(),
         }),
         txs: Vec::new(),
         signature: Vec::new(),
@@ -35,7 +36,10 @@ fn bench(c: &mut Criterion) {
         &governance,
         &state.chain_id(),
         0,
-        Tx::AddMeasurement(vec![1; 32]),
+        Tx::AddMeasurement {
+            measurement: vec![1; 32],
+            role: chain::types::Role::App,
+        },
     );
     let block = Block {
         height: 1,

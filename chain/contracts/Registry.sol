@@ -11,6 +11,12 @@
 // chain's own nonces. An epoch's keys are published only with every gatekeeper's
 // signed confirmation of the round that produced them (keyvault::round), verified here
 // byte for byte as the Rust rules verify them.
+//
+// Every allowed measurement carries a role (1 pRuntime, 2 gatekeeper, 3 application):
+// only a registered pRuntime publishes contract keys, only a registered gatekeeper joins
+// the gatekeeper set. Unlike the embedded ledger, this contract does not verify a
+// registration's DCAP evidence (about 4-5 M gas in Solidity): a registration here is
+// the worker's claim, with proof of possession of its identity key only.
 pragma solidity 0.8.30;
 
 contract Registry {
@@ -65,13 +71,15 @@ contract Registry {
     error MeasurementState(bytes measurement, string what);
     error ContractExists(bytes32 contractId);
     error NoContract(bytes32 contractId);
-    error NotAllowedWorker();
+    error WrongRole(bytes identityKey, uint8 need, uint8 have);
+    error ThresholdNotGoverned(uint16 got, uint16 governed);
+    error CannotRetire(uint64 epoch, string why);
     error NoEpoch(uint64 epoch);
     error ContractKeyPublished(uint64 epoch);
     error NoContractKey(uint64 epoch);
 
     event WorkerRegistered(bytes identityKey, bytes measurement);
-    event MeasurementAdded(bytes measurement);
+    event MeasurementAdded(bytes measurement, uint8 role);
     event MeasurementRemoved(bytes measurement);
     event GatekeepersChanged(uint16[] indices);
     event RotationLockedEvent(uint64 epoch);
@@ -79,6 +87,7 @@ contract Registry {
     event PublicKeySetUpdated(uint64 epoch);
     event RotationAborted(uint64 epoch);
     event RoundAbortedEvent(bytes32 roundId);
+    event EpochRetired(uint64 epoch);
     // The module travels in the event only (logs are cheap, storage is not); the
     // contract keeps its hash. Readers check the code against it.
     event ContractDeployed(bytes32 indexed contractId, bytes32 codeHash, bytes code);
@@ -110,7 +119,10 @@ contract Registry {
     mapping(bytes32 => Worker) private workers;
     bytes[] private allowedList;
     mapping(bytes32 => int64) private allowedAt; // 0: not allowed
+    mapping(bytes32 => uint8) private roleOf; // 1 pRuntime, 2 gatekeeper, 3 application
     Gatekeeper[] private gatekeeperSet;
+    uint16 private committeeThreshold; // governance's t for every DKG and reshare
+    mapping(uint64 => bool) private retiredEpochs;
     mapping(uint64 => EpochKey) private epochKeys;
     bool private anyEpoch;
     uint64 private latestEpoch;
@@ -220,14 +232,23 @@ contract Registry {
         emit WorkerRegistered(identityKey, measurement);
     }
 
-    function addMeasurement(bytes calldata m) external {
+    function addMeasurement(bytes calldata m, uint8 role) external {
         onlyGovernance();
         checkMeasurement(m);
+        if (role == 0 || role > 3) revert Malformed("role");
         bytes32 h = keccak256(m);
         if (allowedAt[h] != 0) revert MeasurementState(m, "is already allowed");
         allowedAt[h] = now_();
+        roleOf[h] = role;
         allowedList.push(m);
-        emit MeasurementAdded(m);
+        emit MeasurementAdded(m, role);
+    }
+
+    // The role of a registered worker's measurement while it is allowed (0: none).
+    function workerRole(Worker storage w) private view returns (uint8) {
+        if (w.account == address(0)) return 0;
+        bytes32 h = keccak256(w.measurement);
+        return allowedAt[h] == 0 ? 0 : roleOf[h];
     }
 
     function removeMeasurement(bytes calldata m) external {
@@ -235,6 +256,7 @@ contract Registry {
         bytes32 h = keccak256(m);
         if (allowedAt[h] == 0) revert MeasurementState(m, "is not allowed");
         allowedAt[h] = 0;
+        roleOf[h] = 0;
         for (uint256 i = 0; i < allowedList.length; i++) {
             if (keccak256(allowedList[i]) == h) {
                 allowedList[i] = allowedList[allowedList.length - 1];
@@ -245,7 +267,7 @@ contract Registry {
         emit MeasurementRemoved(m);
     }
 
-    function setGatekeepers(Gatekeeper[] calldata set) external {
+    function setGatekeepers(Gatekeeper[] calldata set, uint16 threshold) external {
         onlyGovernance();
         if (set.length == 0) revert BadGatekeeperSet("no members");
         uint16[] memory indices = new uint16[](set.length);
@@ -257,12 +279,18 @@ contract Registry {
             }
             if (set[i].index == 0) revert BadGatekeeperSet("index 0");
         }
+        if (threshold == 0 || threshold > set.length) revert BadGatekeeperSet("a threshold outside 1..=n");
         for (uint256 i = 0; i < set.length; i++) {
             if (workers[keccak256(set[i].identityKey)].account == address(0)) {
                 revert GatekeeperNotWorker(set[i].identityKey);
             }
         }
+        for (uint256 i = 0; i < set.length; i++) {
+            uint8 have = workerRole(workers[keccak256(set[i].identityKey)]);
+            if (have != 2) revert WrongRole(set[i].identityKey, 2, have);
+        }
         delete gatekeeperSet;
+        committeeThreshold = threshold;
         // Stored sorted by index (insertion sort; committees are small).
         for (uint256 i = 0; i < set.length; i++) {
             gatekeeperSet.push(set[i]);
@@ -429,6 +457,11 @@ contract Registry {
             }
             if (p.kind == 2) p.threshold = current.threshold; // a refresh keeps t
         }
+        // A DKG or reshare produces governance's threshold, nothing an admin chose.
+        if (p.kind != 2 && p.threshold != committeeThreshold) {
+            revert ThresholdNotGoverned(p.threshold, committeeThreshold);
+        }
+        if (retiredEpochs[p.epoch]) revert EpochMismatch("the epoch is retired");
         (bytes32[] memory xs, bytes32[] memory ys) = checkCommittee(spec, p.participantsAt);
         checkMembers(set, membersAt);
         if (t != p.threshold) revert Malformed("public key set");
@@ -444,6 +477,18 @@ contract Registry {
         } else {
             emit PublicKeySetUpdated(p.epoch);
         }
+    }
+
+    // Governance retires a published epoch other than the newest. (The embedded ledger
+    // also refuses an epoch holding a contract's newest keys; contracts are not
+    // enumerable here.)
+    function retireEpoch(uint64 epoch) external {
+        onlyGovernance();
+        if (!epochKeys[epoch].published) revert CannotRetire(epoch, "is not published");
+        if (retiredEpochs[epoch]) revert CannotRetire(epoch, "is already retired");
+        if (epoch == latestEpoch) revert CannotRetire(epoch, "is the newest epoch");
+        retiredEpochs[epoch] = true;
+        emit EpochRetired(epoch);
     }
 
     // The registry orders a round's outcome: its certificate or an abort, whichever
@@ -479,12 +524,18 @@ contract Registry {
         return (w.account != address(0), w.hpkeKey, w.measurement, w.attestationHash, w.registeredAt);
     }
 
-    function allowedMeasurements() external view returns (bytes[] memory measurements, int64[] memory addedAt) {
+    function allowedMeasurements()
+        external
+        view
+        returns (bytes[] memory measurements, int64[] memory addedAt, uint8[] memory roles)
+    {
         addedAt = new int64[](allowedList.length);
+        roles = new uint8[](allowedList.length);
         for (uint256 i = 0; i < allowedList.length; i++) {
             addedAt[i] = allowedAt[keccak256(allowedList[i])];
+            roles[i] = roleOf[keccak256(allowedList[i])];
         }
-        return (allowedList, addedAt);
+        return (allowedList, addedAt, roles);
     }
 
     function gatekeepers() external view returns (Gatekeeper[] memory) {
@@ -526,8 +577,9 @@ contract Registry {
         external
     {
         Worker storage w = workers[workerOf[msg.sender]];
-        if (w.account != msg.sender || allowedAt[keccak256(w.measurement)] == 0) revert NotAllowedWorker();
-        if (!epochKeys[epoch].published) revert NoEpoch(epoch);
+        uint8 have = w.account == msg.sender ? workerRole(w) : 0;
+        if (have != 1) revert WrongRole(w.identityKey, 1, have);
+        if (!epochKeys[epoch].published || retiredEpochs[epoch]) revert NoEpoch(epoch);
         if (encryptionKey.length != 65 || encryptionKey[0] != 0x04 || !compressedKey(signingKey)) {
             revert Malformed("key");
         }

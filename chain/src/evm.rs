@@ -14,12 +14,19 @@
 //! the committee's certificate, whose confirmations the contract verifies with the same
 //! precompile. Heights are block numbers; replays are stopped by the chain's own nonces.
 //! The node must offer P256VERIFY (anvil does; so do chains with Osaka or RIP-7212).
+//!
+//! Roles are the ledger's (an allowed measurement's role decides who publishes contract
+//! keys and who joins the gatekeeper set). What this backend does **not** do yet is the
+//! ledger's own check of a registration's evidence ([`crate::evidence`]): the contract
+//! records the claimed tenant and keys with a proof of possession only, so its registry
+//! holds assertions, not verified identities (no quote hash, no TCB status, no expiry).
+//! Nothing in Phalanx uses this backend for workers yet.
 
 use crate::registry::{ContractRegistry, Registry, RegistryError};
 use crate::state::RuleError;
 use crate::types::{
     Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
-    Rotation, RoundDecision, Worker,
+    Registration, Role, Rotation, RoundDecision, Worker,
 };
 use alloy::primitives::{Address, Bytes, FixedBytes};
 use alloy::providers::{Provider, ProviderBuilder};
@@ -95,8 +102,21 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         E::BadGatekeeperSet(b) => RuleError::BadGatekeeperSet(match b.what.as_str() {
             "no members" => "no members",
             "index 0" => "index 0",
+            "a threshold outside 1..=n" => "a threshold outside 1..=n",
             _ => "a repeated index or key",
         }),
+        E::ThresholdNotGoverned(t) => RuleError::ThresholdNotGoverned {
+            got: t.got,
+            governed: t.governed,
+        },
+        E::CannotRetire(c) => RuleError::CannotRetire {
+            epoch: Epoch(c.epoch),
+            why: match c.why.as_str() {
+                "is not published" => "is not published",
+                "is already retired" => "is already retired",
+                _ => "is the newest epoch",
+            },
+        },
         E::RotationLocked(l) => RuleError::RotationLocked {
             tx,
             locked: Epoch(l.locked),
@@ -113,6 +133,7 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         E::MissingConfirmation(m) => RuleError::MissingConfirmation(m.index),
         E::EpochMismatch(m) => RuleError::EpochMismatch(match m.what.as_str() {
             "the epoch is not published" => "the epoch is not published",
+            "the epoch is retired" => "the epoch is retired",
             _ => "the new set changes the epoch's master public key",
         }),
         E::RoundAlreadyPublished(_) => RuleError::RoundAlreadyPublished,
@@ -126,6 +147,7 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
                 "confirmations" => "confirmations",
                 "code" => "code",
                 "ciphertext" => "ciphertext",
+                "role" => "role",
                 _ => "key",
             },
         },
@@ -134,7 +156,12 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
             tx,
             contract: hexs(&c.contractId.0),
         },
-        E::NotAllowedWorker(_) => RuleError::NotAllowedWorker,
+        E::WrongRole(w) => RuleError::WrongRole {
+            tx,
+            worker: hexs(&w.identityKey),
+            need: Role::from_code(w.need).unwrap_or(Role::App),
+            have: Role::from_code(w.have).map_or("none", Role::name),
+        },
         E::NoEpoch(e) => RuleError::NoEpoch {
             tx,
             epoch: Epoch(e.epoch),
@@ -244,7 +271,11 @@ fn point_xy(key: &[u8]) -> Option<Vec<u8>> {
 impl Registry for EvmRegistry {
     type Account = EvmAccount;
 
-    async fn register_worker(&self, by: &EvmAccount, w: &Worker) -> Result<u64, RegistryError> {
+    async fn register_worker(
+        &self,
+        by: &EvmAccount,
+        w: &Registration,
+    ) -> Result<u64, RegistryError> {
         // The proof of possession, when `by` holds the key it registers (without it
         // the contract refuses: NotSelf).
         let xy = point_xy(&w.identity_key).unwrap_or_default();
@@ -278,11 +309,16 @@ impl Registry for EvmRegistry {
         )
     }
 
-    async fn add_measurement(&self, by: &EvmAccount, m: &[u8]) -> Result<u64, RegistryError> {
+    async fn add_measurement(
+        &self,
+        by: &EvmAccount,
+        m: &[u8],
+        role: Role,
+    ) -> Result<u64, RegistryError> {
         let c = self.writer(&by.signer);
         transact!(
             "add-measurement",
-            c.addMeasurement(Bytes::copy_from_slice(m))
+            c.addMeasurement(Bytes::copy_from_slice(m), role.code())
         )
     }
 
@@ -298,6 +334,7 @@ impl Registry for EvmRegistry {
         &self,
         by: &EvmAccount,
         set: &[Gatekeeper],
+        threshold: u16,
     ) -> Result<u64, RegistryError> {
         let c = self.writer(&by.signer);
         let set: Vec<abi::Registry::Gatekeeper> = set
@@ -309,7 +346,12 @@ impl Registry for EvmRegistry {
                 peerUrl: g.peer_url.clone(),
             })
             .collect();
-        transact!("set-gatekeepers", c.setGatekeepers(set))
+        transact!("set-gatekeepers", c.setGatekeepers(set, threshold))
+    }
+
+    async fn retire_epoch(&self, by: &EvmAccount, epoch: Epoch) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
+        transact!("retire-epoch", c.retireEpoch(epoch.0))
     }
 
     async fn lock_rotation(&self, by: &EvmAccount, epoch: Epoch) -> Result<u64, RegistryError> {
@@ -357,6 +399,21 @@ impl Registry for EvmRegistry {
         transact!("abort-rotation", c.abortRotation(epoch.0))
     }
 
+    async fn chain_id(&self) -> Result<[u8; 32], RegistryError> {
+        use sha2::Digest as _;
+        let chain = ProviderBuilder::new()
+            .connect_http(self.url.clone())
+            .get_chain_id()
+            .await
+            .map_err(backend)?;
+        let mut h = sha2::Sha256::new();
+        h.update(phalanx_types::tag::CHAIN_GENESIS);
+        h.update(b"evm");
+        h.update(chain.to_be_bytes());
+        h.update(self.address.as_slice());
+        Ok(h.finalize().into())
+    }
+
     async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {
         let r = self
             .reader()
@@ -370,6 +427,8 @@ impl Registry for EvmRegistry {
             measurement: r.measurement.to_vec(),
             attestation_hash: r.attestationHash.0,
             registered_at: r.registeredAt,
+            quote_hash: [0; 32],
+            tcb_status: None,
         }))
     }
 
@@ -380,15 +439,15 @@ impl Registry for EvmRegistry {
             .call()
             .await
             .map_err(backend)?;
-        let mut out: Vec<Allowed> = r
-            .measurements
-            .iter()
-            .zip(r.addedAt.iter())
-            .map(|(m, at)| Allowed {
+        let mut out = Vec::new();
+        for ((m, at), role) in r.measurements.iter().zip(&r.addedAt).zip(&r.roles) {
+            out.push(Allowed {
                 measurement: m.to_vec(),
+                role: Role::from_code(*role)
+                    .ok_or_else(|| RegistryError::Unverified(format!("role {role}")))?,
                 added_at: *at,
-            })
-            .collect();
+            });
+        }
         out.sort_by(|a, b| a.measurement.cmp(&b.measurement));
         Ok(out)
     }
@@ -451,7 +510,11 @@ impl Registry for EvmRegistry {
                         identity_key: e.identityKey.to_vec(),
                         measurement: e.measurement.to_vec(),
                     },
-                    Ev::MeasurementAdded(e) => Event::MeasurementAdded(e.measurement.to_vec()),
+                    Ev::MeasurementAdded(e) => Event::MeasurementAdded {
+                        measurement: e.measurement.to_vec(),
+                        role: Role::from_code(e.role)
+                            .ok_or_else(|| RegistryError::Unverified(format!("role {}", e.role)))?,
+                    },
                     Ev::MeasurementRemoved(e) => Event::MeasurementRemoved(e.measurement.to_vec()),
                     Ev::GatekeepersChanged(e) => Event::GatekeepersChanged(e.indices),
                     Ev::RotationLockedEvent(e) => Event::RotationLocked(Epoch(e.epoch)),
@@ -459,6 +522,7 @@ impl Registry for EvmRegistry {
                     Ev::PublicKeySetUpdated(e) => Event::PublicKeySetUpdated(Epoch(e.epoch)),
                     Ev::RotationAborted(e) => Event::RotationAborted(Epoch(e.epoch)),
                     Ev::RoundAbortedEvent(e) => Event::RoundAborted(e.roundId.0),
+                    Ev::EpochRetired(e) => Event::EpochRetired(Epoch(e.epoch)),
                     Ev::ContractDeployed(e) => Event::ContractDeployed {
                         contract: e.contractId.0,
                         code_hash: e.codeHash.0,

@@ -120,11 +120,13 @@ pub const MAX_SERVED_BYTES: usize = 3 * 1024 * 1024;
 
 impl Ledger {
     /// Opens the ledger in `dir`, verifying every block; on first use writes a genesis
-    /// block naming `authority` (which signs blocks) and `governance`.
+    /// block naming `authority` (which signs blocks), `governance`, and the evidence
+    /// registrations need (`evidence`; on reopening, the genesis's own rule stands).
     pub fn open(
         dir: &Path,
         authority: SigningKey,
         governance: PublicKey,
+        evidence: crate::types::EvidenceRule,
         now: fn() -> i64,
     ) -> Result<Self, LedgerError> {
         let db = open_db(dir)?;
@@ -139,6 +141,7 @@ impl Ledger {
                         authority: public_key(authority.verifying_key()),
                         governance,
                         timestamp: now(),
+                        evidence,
                     }),
                     txs: Vec::new(),
                     signature: Vec::new(),

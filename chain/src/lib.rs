@@ -33,13 +33,14 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let (authority, governance) = (chain::random_key(), chain::random_key());
-//! let ledger = chain::ledger::Ledger::open(dir.path(), authority, chain::types::public_key(governance.verifying_key()), now)?;
-//! ledger.add_measurement(&governance, &[0xd3; 32]).await?;
+//! let ledger = chain::ledger::Ledger::open(dir.path(), authority, chain::types::public_key(governance.verifying_key()), chain::types::EvidenceRule::intel(), now)?;
+//! ledger.add_measurement(&governance, &[0xd3; 32], chain::types::Role::App).await?;
 //! assert_eq!(ledger.allowed_measurements().await?.len(), 1);
 //! # Ok(()) }
 //! # }
 //! ```
 
+pub mod evidence;
 #[cfg(feature = "evm")]
 pub mod evm;
 #[cfg(feature = "client")]
@@ -47,6 +48,8 @@ pub mod grpc;
 #[cfg(feature = "ledger")]
 pub mod ledger;
 pub mod registry;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod state;
 pub mod types;
 

@@ -10,7 +10,7 @@
 use crate::state::{RuleError, State};
 use crate::types::{
     Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
-    Rotation, RoundDecision, SignedTx, Tx, Worker, public_key,
+    Registration, Role, Rotation, RoundDecision, SignedTx, Tx, Worker, public_key,
 };
 use p256::ecdsa::SigningKey;
 use phalanx_types::Epoch;
@@ -50,17 +50,20 @@ pub trait Registry: Send + Sync {
     /// Who signs.
     type Account: Send + Sync;
 
-    /// Registers (or refreshes) `worker`, signed by the worker's own account.
+    /// Registers (or refreshes) a worker with its evidence, signed by the worker's own
+    /// account. The embedded ledger checks the evidence itself
+    /// ([`crate::evidence::check`]); see each backend for what it checks.
     fn register_worker(
         &self,
         by: &Self::Account,
-        worker: &Worker,
+        registration: &Registration,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
-    /// Governance: allows a measurement.
+    /// Governance: allows a measurement in a role.
     fn add_measurement(
         &self,
         by: &Self::Account,
         m: &[u8],
+        role: Role,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
     /// Governance: disallows a measurement.
     fn remove_measurement(
@@ -68,11 +71,18 @@ pub trait Registry: Send + Sync {
         by: &Self::Account,
         m: &[u8],
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
-    /// Governance: replaces the gatekeeper set.
+    /// Governance: replaces the gatekeeper set and sets the committee's threshold.
     fn set_gatekeepers(
         &self,
         by: &Self::Account,
         set: &[Gatekeeper],
+        threshold: u16,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Governance: retires an epoch (not the newest; none a contract still needs).
+    fn retire_epoch(
+        &self,
+        by: &Self::Account,
+        epoch: Epoch,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
     /// Governance: locks a rotation to `epoch` (the next epoch).
     fn lock_rotation(
@@ -106,6 +116,10 @@ pub trait Registry: Send + Sync {
         epoch: Epoch,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
 
+    /// The registry's identity, which every registration's quote names: the embedded
+    /// ledger's chain id (the hash of its genesis); for EVM, a hash of the chain id and
+    /// the contract's address.
+    fn chain_id(&self) -> impl Future<Output = Result<[u8; 32], RegistryError>> + Send;
     /// A registered worker by identity key.
     fn worker(
         &self,
@@ -182,12 +196,21 @@ impl<L: SignedLedger> Registry for L {
     async fn register_worker(
         &self,
         by: &SigningKey,
-        worker: &Worker,
+        registration: &Registration,
     ) -> Result<u64, RegistryError> {
-        signed(self, by, Tx::RegisterWorker(worker.clone())).await
+        signed(self, by, Tx::RegisterWorker(registration.clone())).await
     }
-    async fn add_measurement(&self, by: &SigningKey, m: &[u8]) -> Result<u64, RegistryError> {
-        signed(self, by, Tx::AddMeasurement(m.to_vec())).await
+    async fn add_measurement(
+        &self,
+        by: &SigningKey,
+        m: &[u8],
+        role: Role,
+    ) -> Result<u64, RegistryError> {
+        let tx = Tx::AddMeasurement {
+            measurement: m.to_vec(),
+            role,
+        };
+        signed(self, by, tx).await
     }
     async fn remove_measurement(&self, by: &SigningKey, m: &[u8]) -> Result<u64, RegistryError> {
         signed(self, by, Tx::RemoveMeasurement(m.to_vec())).await
@@ -196,8 +219,16 @@ impl<L: SignedLedger> Registry for L {
         &self,
         by: &SigningKey,
         set: &[Gatekeeper],
+        threshold: u16,
     ) -> Result<u64, RegistryError> {
-        signed(self, by, Tx::SetGatekeepers(set.to_vec())).await
+        let tx = Tx::SetGatekeepers {
+            set: set.to_vec(),
+            threshold,
+        };
+        signed(self, by, tx).await
+    }
+    async fn retire_epoch(&self, by: &SigningKey, epoch: Epoch) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::RetireEpoch(epoch)).await
     }
     async fn lock_rotation(&self, by: &SigningKey, epoch: Epoch) -> Result<u64, RegistryError> {
         signed(self, by, Tx::LockRotation(epoch)).await
@@ -219,6 +250,9 @@ impl<L: SignedLedger> Registry for L {
         Ok(self.verified_state().await?.round_decision(&id))
     }
 
+    async fn chain_id(&self) -> Result<[u8; 32], RegistryError> {
+        Ok(self.verified_state().await?.chain_id())
+    }
     async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {
         Ok(self.verified_state().await?.worker(identity_key).cloned())
     }

@@ -3,9 +3,11 @@
 //! store, a light client in another process) re-applies every block from genesis with
 //! [`State::apply_block`], trusting nothing it did not check.
 
+use crate::evidence::EvidenceError;
 use crate::types::{
     Allowed, Block, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
-    Genesis, MAX_CODE, MAX_MEASUREMENT, PublicKey, Rotation, SignedTx, Tx, Worker,
+    Genesis, MAX_CODE, MAX_MEASUREMENT, PublicKey, Registration, Role, Rotation, SignedTx, Tx,
+    Worker,
 };
 use phalanx_types::Epoch;
 use std::collections::BTreeMap;
@@ -42,9 +44,56 @@ pub enum RuleError {
     /// A gatekeeper that is not a registered worker.
     #[error("set-gatekeepers: {0} is not a registered worker")]
     GatekeeperNotWorker(String),
-    /// A gatekeeper set with a repeated index or key, index 0, or no members.
+    /// A registration whose evidence the registry refused.
+    #[error("register-worker: evidence refused: {0}")]
+    Evidence(EvidenceError),
+    /// A worker whose measurement is not allowed (now) in the role the transaction needs.
+    #[error("{tx}: worker {worker} is not a registered {need} (its role: {have})")]
+    WrongRole {
+        /// The transaction.
+        tx: &'static str,
+        /// The worker (hex identity key).
+        worker: String,
+        /// The role needed.
+        need: Role,
+        /// Its role now (`none`: not registered, or its measurement is not allowed).
+        have: &'static str,
+    },
+    /// A worker whose registered evidence is older than the registry's limit: it must
+    /// attest and register again.
+    #[error("{tx}: worker {worker}'s evidence is {age} s old (at most {max})")]
+    EvidenceExpired {
+        /// The transaction.
+        tx: &'static str,
+        /// The worker (hex identity key).
+        worker: String,
+        /// Its evidence's age, seconds.
+        age: i64,
+        /// The registry's limit.
+        max: u64,
+    },
+    /// A gatekeeper set with a repeated index or key, index 0, no members, or a
+    /// threshold outside 1..=n.
     #[error("set-gatekeepers: {0}")]
     BadGatekeeperSet(&'static str),
+    /// A DKG or reshare whose threshold is not the one governance set for the committee.
+    #[error(
+        "publish-master-key: the round's threshold {got} is not the committee's threshold {governed}, which governance sets"
+    )]
+    ThresholdNotGoverned {
+        /// The round's.
+        got: u16,
+        /// Governance's (0: none set).
+        governed: u16,
+    },
+    /// An epoch that cannot be retired (named why), or one already retired.
+    #[error("retire-epoch: epoch {epoch} {why}")]
+    CannotRetire {
+        /// The epoch.
+        epoch: Epoch,
+        /// Why not.
+        why: &'static str,
+    },
     /// Another rotation holds the lock.
     #[error("{tx}: rotation to epoch {locked} is in progress")]
     RotationLocked {
@@ -114,12 +163,6 @@ pub enum RuleError {
         /// The contract id (hex).
         contract: String,
     },
-    /// Contract keys published by an account that is not a registered worker whose
-    /// measurement is allowed now.
-    #[error(
-        "publish-contract-key: the signer is not a registered worker with an allowed measurement"
-    )]
-    NotAllowedWorker,
     /// An epoch that has no published master key.
     #[error("{tx}: epoch {epoch} has no master key")]
     NoEpoch {
@@ -149,6 +192,8 @@ pub enum RuleError {
 pub struct State {
     genesis: Genesis,
     chain_id: [u8; 32],
+    /// Quotes verified to the genesis's roots, with caches shared by every copy.
+    verifier: std::sync::Arc<phalanx_dcap::Verifier>,
     /// Next block height.
     height: u64,
     last_hash: [u8; 32],
@@ -157,7 +202,10 @@ pub struct State {
     workers: BTreeMap<PublicKey, Worker>,
     allowed: BTreeMap<Vec<u8>, Allowed>,
     gatekeepers: Vec<Gatekeeper>,
+    /// The committee's threshold as governance set it (0: no committee yet).
+    threshold: u16,
     epochs: BTreeMap<Epoch, EpochKey>,
+    retired: std::collections::BTreeSet<Epoch>,
     published_rounds: std::collections::BTreeSet<[u8; 32]>,
     aborted_rounds: std::collections::BTreeSet<[u8; 32]>,
     rotation: Rotation,
@@ -253,8 +301,13 @@ impl State {
         if check_signature && !block.verify_signature(&g.authority) {
             return Err(bad("bad authority signature"));
         }
+        let anchors = match crate::evidence::anchors(&g.evidence) {
+            Ok(a) if !g.evidence.trust_roots.is_empty() => a,
+            _ => return Err(bad("genesis trust roots are missing or not certificates")),
+        };
         Ok(Self {
             chain_id: g.chain_id(),
+            verifier: std::sync::Arc::new(phalanx_dcap::Verifier::new(anchors)),
             height: 1,
             last_hash: block.hash(),
             last_time: block.timestamp,
@@ -263,7 +316,9 @@ impl State {
             workers: BTreeMap::new(),
             allowed: BTreeMap::new(),
             gatekeepers: Vec::new(),
+            threshold: 0,
             epochs: BTreeMap::new(),
+            retired: Default::default(),
             published_rounds: Default::default(),
             aborted_rounds: Default::default(),
             rotation: Rotation::Idle,
@@ -307,6 +362,46 @@ impl State {
         self.workers.get(identity_key)
     }
 
+    /// A registered worker's role now: its measurement's, while that is allowed.
+    pub fn role_of(&self, identity_key: &[u8]) -> Option<Role> {
+        let w = self.workers.get(identity_key)?;
+        self.allowed.get(&w.measurement).map(|a| a.role)
+    }
+
+    /// A worker that may act in `role` at time `now`: registered, its measurement
+    /// allowed in that role, its evidence younger than the genesis's limit.
+    pub fn standing(
+        &self,
+        tx: &'static str,
+        identity_key: &[u8],
+        role: Role,
+        now: i64,
+    ) -> Result<&Worker, RuleError> {
+        let have = self.role_of(identity_key);
+        let w = match self.workers.get(identity_key) {
+            Some(w) if have == Some(role) => w,
+            _ => {
+                return Err(RuleError::WrongRole {
+                    tx,
+                    worker: hexs(identity_key),
+                    need: role,
+                    have: have.map_or("none", Role::name),
+                });
+            }
+        };
+        let age = now.saturating_sub(w.registered_at);
+        let max = self.genesis.evidence.max_evidence_age;
+        if age > i64::try_from(max).unwrap_or(i64::MAX) {
+            return Err(RuleError::EvidenceExpired {
+                tx,
+                worker: hexs(identity_key),
+                age,
+                max,
+            });
+        }
+        Ok(w)
+    }
+
     /// The allowed measurements.
     pub fn allowed(&self) -> Vec<Allowed> {
         self.allowed.values().cloned().collect()
@@ -315,6 +410,17 @@ impl State {
     /// The gatekeeper set.
     pub fn gatekeepers(&self) -> &[Gatekeeper] {
         &self.gatekeepers
+    }
+
+    /// The committee's threshold as governance set it (0: none yet). Every DKG and
+    /// reshare the registry accepts produces exactly this threshold.
+    pub fn committee_threshold(&self) -> u16 {
+        self.threshold
+    }
+
+    /// Whether governance retired `epoch`.
+    pub fn is_retired(&self, epoch: Epoch) -> bool {
+        self.retired.contains(&epoch)
     }
 
     /// An epoch's master key.
@@ -379,6 +485,16 @@ impl State {
             }
             Ok(current)
         };
+        let governed = |t: u16| {
+            if t == self.threshold {
+                Ok(t)
+            } else {
+                Err(RuleError::ThresholdNotGoverned {
+                    got: t,
+                    governed: self.threshold,
+                })
+            }
+        };
         let threshold = match &spec.kind {
             RoundKind::Dkg { threshold, .. } => {
                 if self.rotation != Rotation::Locked(epoch) {
@@ -387,14 +503,17 @@ impl State {
                         epoch,
                     });
                 }
-                *threshold
+                governed(*threshold)?
             }
             RoundKind::Refresh { .. } => existing()?.threshold,
             RoundKind::Reshare { new_threshold, .. } => {
                 existing()?;
-                *new_threshold
+                governed(*new_threshold)?
             }
         };
+        if self.retired.contains(&epoch) {
+            return Err(RuleError::EpochMismatch("the epoch is retired"));
+        }
         // The committee is the registry's gatekeeper set, and the set is theirs.
         let committee: Vec<(u16, PublicKey, &str)> = spec
             .participants
@@ -541,17 +660,21 @@ impl State {
         // leaves the state as it was.
         let event = match &t.tx {
             Tx::RegisterWorker(w) => self.register_worker(name, &t.signer, w, now)?,
-            Tx::AddMeasurement(m) => {
+            Tx::AddMeasurement { measurement, role } => {
                 need_governance()?;
-                self.add_measurement(name, m, now)?
+                self.add_measurement(name, measurement, *role, now)?
             }
             Tx::RemoveMeasurement(m) => {
                 need_governance()?;
                 self.remove_measurement(name, m)?
             }
-            Tx::SetGatekeepers(set) => {
+            Tx::SetGatekeepers { set, threshold } => {
                 need_governance()?;
-                self.set_gatekeepers(set)?
+                self.set_gatekeepers(set, *threshold, now)?
+            }
+            Tx::RetireEpoch(epoch) => {
+                need_governance()?;
+                self.retire_epoch(*epoch)?
             }
             Tx::LockRotation(epoch) => {
                 need_governance()?;
@@ -572,7 +695,9 @@ impl State {
             Tx::DeployContract { code, salt } => {
                 self.deploy_contract(&t.signer, code, salt, height)?
             }
-            Tx::PublishContractKey(key) => self.publish_contract_key(&t.signer, key, height)?,
+            Tx::PublishContractKey(key) => {
+                self.publish_contract_key(&t.signer, key, height, now)?
+            }
             Tx::Command(c) => self.command(c)?,
         };
         self.nonces.insert(t.signer.clone(), expected + 1);
@@ -580,30 +705,46 @@ impl State {
         Ok(vec![event])
     }
 
-    /// A worker registers itself (signed by its own identity key) with an allowed
-    /// measurement.
+    /// A worker registers itself (signed by its own identity key) with evidence the
+    /// registry checks ([`crate::evidence::check`]) and an allowed measurement; the
+    /// record is what the evidence proved, at the block's time.
     fn register_worker(
         &mut self,
         name: &'static str,
         signer: &PublicKey,
-        w: &Worker,
+        r: &Registration,
         now: i64,
     ) -> Result<Event, RuleError> {
-        if &w.identity_key != signer {
+        if &r.identity_key != signer {
             return Err(RuleError::NotSelf);
         }
-        if !key_ok(&w.identity_key) {
+        if !key_ok(&r.identity_key) {
             return Err(RuleError::Malformed {
                 tx: name,
                 what: "key",
             });
         }
-        check_measurement(name, &w.measurement)?;
-        if !self.allowed.contains_key(&w.measurement) {
-            return Err(RuleError::MeasurementNotAllowed(hexs(&w.measurement)));
+        check_measurement(name, &r.measurement)?;
+        if !self.allowed.contains_key(&r.measurement) {
+            return Err(RuleError::MeasurementNotAllowed(hexs(&r.measurement)));
         }
-        let mut w = w.clone();
-        w.registered_at = now;
+        let proven = crate::evidence::check(
+            &self.verifier,
+            &self.genesis.evidence,
+            &self.chain_id,
+            r,
+            now,
+        )
+        .map_err(RuleError::Evidence)?;
+        let w = Worker {
+            identity_key: r.identity_key.clone(),
+            hpke_key: r.hpke_key.clone(),
+            measurement: proven.tenant.to_vec(),
+            attestation_hash: r.attestation_hash,
+            registered_at: now,
+            quote_hash: proven.quote_hash,
+            tcb_status: Some(proven.tcb_status),
+        };
         let e = Event::WorkerRegistered {
             identity_key: w.identity_key.clone(),
             measurement: w.measurement.clone(),
@@ -616,6 +757,7 @@ impl State {
         &mut self,
         name: &'static str,
         m: &[u8],
+        role: Role,
         now: i64,
     ) -> Result<Event, RuleError> {
         check_measurement(name, m)?;
@@ -630,10 +772,14 @@ impl State {
             m.to_vec(),
             Allowed {
                 measurement: m.to_vec(),
+                role,
                 added_at: now,
             },
         );
-        Ok(Event::MeasurementAdded(m.to_vec()))
+        Ok(Event::MeasurementAdded {
+            measurement: m.to_vec(),
+            role,
+        })
     }
 
     fn remove_measurement(&mut self, name: &'static str, m: &[u8]) -> Result<Event, RuleError> {
@@ -648,8 +794,14 @@ impl State {
     }
 
     /// A new gatekeeper set: distinct non-zero indices and keys, every member a
-    /// registered worker.
-    fn set_gatekeepers(&mut self, set: &[Gatekeeper]) -> Result<Event, RuleError> {
+    /// registered worker in the gatekeeper role with current evidence; and its
+    /// threshold, 1 ≤ t ≤ n.
+    fn set_gatekeepers(
+        &mut self,
+        set: &[Gatekeeper],
+        threshold: u16,
+        now: i64,
+    ) -> Result<Event, RuleError> {
         if set.is_empty() {
             return Err(RuleError::BadGatekeeperSet("no members"));
         }
@@ -665,15 +817,22 @@ impl State {
         if indices.first() == Some(&0) {
             return Err(RuleError::BadGatekeeperSet("index 0"));
         }
+        if threshold == 0 || usize::from(threshold) > set.len() {
+            return Err(RuleError::BadGatekeeperSet("a threshold outside 1..=n"));
+        }
         if let Some(g) = set
             .iter()
             .find(|g| !self.workers.contains_key(&g.identity_key))
         {
             return Err(RuleError::GatekeeperNotWorker(hexs(&g.identity_key)));
         }
+        for g in set {
+            self.standing("set-gatekeepers", &g.identity_key, Role::Gatekeeper, now)?;
+        }
         let mut set = set.to_vec();
         set.sort_by_key(|g| g.index);
         self.gatekeepers = set;
+        self.threshold = threshold;
         Ok(Event::GatekeepersChanged(indices))
     }
 
@@ -710,6 +869,33 @@ impl State {
         } else {
             Event::PublicKeySetUpdated(epoch)
         })
+    }
+
+    /// Governance retires a published epoch that nothing needs any more: not the newest
+    /// one, and not one whose keys are a contract's newest (its commands are sealed to
+    /// them); once.
+    fn retire_epoch(&mut self, epoch: Epoch) -> Result<Event, RuleError> {
+        let refuse = |why| Err(RuleError::CannotRetire { epoch, why });
+        if !self.epochs.contains_key(&epoch) {
+            return refuse("is not published");
+        }
+        if self.retired.contains(&epoch) {
+            return refuse("is already retired");
+        }
+        if self.epochs.keys().next_back() == Some(&epoch) {
+            return refuse("is the newest epoch");
+        }
+        let needed = self
+            .contracts
+            .values()
+            .any(|c| c.keys.keys().next_back() == Some(&epoch));
+        if needed {
+            return refuse(
+                "holds a contract's newest keys (publish its keys under a newer epoch first)",
+            );
+        }
+        self.retired.insert(epoch);
+        Ok(Event::EpochRetired(epoch))
     }
 
     fn abort_rotation(&mut self, name: &'static str, epoch: Epoch) -> Result<Event, RuleError> {
@@ -770,23 +956,19 @@ impl State {
         })
     }
 
-    /// A registered worker whose measurement is allowed now publishes a contract's
-    /// keys for a published epoch; the first publication stands.
+    /// A registered pRuntime (its measurement allowed now in the pRuntime role, its
+    /// evidence current) publishes a contract's keys for a published epoch; the first
+    /// publication stands.
     fn publish_contract_key(
         &mut self,
         signer: &PublicKey,
         key: &ContractKey,
         height: u64,
+        now: i64,
     ) -> Result<Event, RuleError> {
         const TX: &str = "publish-contract-key";
-        let allowed = self
-            .workers
-            .get(signer)
-            .is_some_and(|w| self.allowed.contains_key(&w.measurement));
-        if !allowed {
-            return Err(RuleError::NotAllowedWorker);
-        }
-        if !self.epochs.contains_key(&key.epoch) {
+        self.standing(TX, signer, Role::Runtime, now)?;
+        if !self.epochs.contains_key(&key.epoch) || self.retired.contains(&key.epoch) {
             return Err(RuleError::NoEpoch {
                 tx: TX,
                 epoch: key.epoch,

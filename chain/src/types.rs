@@ -36,7 +36,7 @@ pub fn public_key(key: &VerifyingKey) -> PublicKey {
     key.to_sec1_point(true).as_bytes().to_vec()
 }
 
-/// A worker as registered.
+/// A worker as registered: what its evidence proved when the registry checked it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Worker {
     /// Its identity (signing) key, compressed SEC1: also the account that registers it.
@@ -44,21 +44,155 @@ pub struct Worker {
     /// Its HPKE public key (SEC1); empty for a worker that receives no sealed keys
     /// (a gatekeeper).
     pub hpke_key: Vec<u8>,
-    /// MRENCLAVE or MRTD.
+    /// Its tenant id ([`phalanx_ear::tenant`]): the hash of its whole TEE identity, as
+    /// computed from the quote.
     pub measurement: Vec<u8>,
     /// SHA-256 of its attestation result (the token the attestation service issued).
     pub attestation_hash: [u8; 32],
-    /// When it (last) registered: the block's timestamp.
+    /// When its evidence was checked: the block's timestamp (the registry verified the
+    /// quote at that time). Evidence ages from here.
     pub registered_at: i64,
+    /// SHA-256 of the registered quote ([`Evidence::quote_hash`]); zeros where the
+    /// backend does not check evidence (EVM).
+    pub quote_hash: [u8; 32],
+    /// The TCB status the registry found (`None` where the backend does not check
+    /// evidence).
+    pub tcb_status: Option<phalanx_dcap::tcb::TcbStatus>,
+}
+
+/// What a measurement may be. Every allowed measurement carries exactly one role, and
+/// the registry lets each do only its own part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// A pRuntime worker: publishes contract keys, answers users.
+    Runtime,
+    /// A gatekeeper: joins committees.
+    Gatekeeper,
+    /// An application tenant: derives its own keys, nothing on the registry.
+    App,
+}
+
+impl Role {
+    /// Its code on the wire (and in the Solidity registry).
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Runtime => 1,
+            Self::Gatekeeper => 2,
+            Self::App => 3,
+        }
+    }
+
+    /// The role of a code.
+    pub fn from_code(c: u8) -> Option<Self> {
+        match c {
+            1 => Some(Self::Runtime),
+            2 => Some(Self::Gatekeeper),
+            3 => Some(Self::App),
+            _ => None,
+        }
+    }
+
+    /// Its name (`pruntime`, `gatekeeper`, `app`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Runtime => "pruntime",
+            Self::Gatekeeper => "gatekeeper",
+            Self::App => "app",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Runtime, Self::Gatekeeper, Self::App]
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| format!("role {s:?}: expected pruntime, gatekeeper or app"))
+    }
 }
 
 /// An allowed measurement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowed {
-    /// MRENCLAVE or MRTD.
+    /// The tenant id.
     pub measurement: Vec<u8>,
+    /// What it may be.
+    pub role: Role,
     /// When governance added it.
     pub added_at: i64,
+}
+
+/// Largest quote in a registration (a TDX quote with its PCK chain is about 5 KB).
+pub const MAX_QUOTE: usize = 16 * 1024;
+/// Largest collateral in a registration (the JSON bundle: chains, CRLs, TCB Info, QE
+/// Identity; Intel's are about 20 KB).
+pub const MAX_COLLATERAL: usize = 128 * 1024;
+
+/// A worker's hardware evidence as the registry checks it: the quote, the collateral
+/// it verifies with (the JSON bundle format of `phalanx_dcap::collateral`), and the
+/// attestation nonce and runtime data whose binding is the quote's REPORTDATA
+/// ([`phalanx_ear::report_data`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// The DCAP quote.
+    pub quote: Vec<u8>,
+    /// The collateral, JSON bundle.
+    pub collateral: Vec<u8>,
+    /// The attestation service's nonce the quote binds.
+    pub nonce: Vec<u8>,
+    /// [`phalanx_ear::runtime::WorkerRuntimeData`], encoded.
+    pub runtime_data: Vec<u8>,
+}
+
+impl Evidence {
+    /// SHA-256 of the quote, under its own tag: what the registry records, and what a
+    /// verifier compares the quote of a bundle with.
+    pub fn quote_hash(quote: &[u8]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(phalanx_types::tag::QUOTE_HASH);
+        h.update(quote);
+        h.finalize().into()
+    }
+
+    fn put(&self, w: &mut Writer) {
+        w.bytes(&self.quote);
+        w.bytes(&self.collateral);
+        w.bytes(&self.nonce);
+        w.bytes(&self.runtime_data);
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            quote: r.bytes("quote", MAX_QUOTE)?.to_vec(),
+            collateral: r.bytes("collateral", MAX_COLLATERAL)?.to_vec(),
+            nonce: r.bytes("attestation nonce", MAX_FIELD)?.to_vec(),
+            runtime_data: r.bytes("runtime data", MAX_FIELD)?.to_vec(),
+        })
+    }
+}
+
+/// A registration: what the worker claims (checked against the evidence by the
+/// embedded ledger; taken as is by a backend that cannot check evidence) and the
+/// evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The identity key the runtime data names (the signer).
+    pub identity_key: PublicKey,
+    /// The HPKE key the runtime data names.
+    pub hpke_key: Vec<u8>,
+    /// The tenant id the quote's TEE identity hashes to.
+    pub measurement: Vec<u8>,
+    /// SHA-256 of the worker's attestation token (for gatekeepers' peers).
+    pub attestation_hash: [u8; 32],
+    /// The evidence.
+    pub evidence: Evidence,
 }
 
 /// A gatekeeper: a registered worker with its index and addresses.
@@ -206,15 +340,29 @@ pub enum Rotation {
 /// A state change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tx {
-    /// Register (or refresh) the signer as a worker. Signed by `worker.identity_key`;
-    /// `registered_at` is ignored (the block's time is used).
-    RegisterWorker(Worker),
-    /// Governance: allow a measurement.
-    AddMeasurement(Vec<u8>),
+    /// Register (or refresh) the signer as a worker, with its evidence. Signed by
+    /// `identity_key`.
+    RegisterWorker(Registration),
+    /// Governance: allow a measurement in a role.
+    AddMeasurement {
+        /// The tenant id.
+        measurement: Vec<u8>,
+        /// What it may be.
+        role: Role,
+    },
     /// Governance: disallow a measurement.
     RemoveMeasurement(Vec<u8>),
-    /// Governance: replace the gatekeeper set (each must be a registered worker).
-    SetGatekeepers(Vec<Gatekeeper>),
+    /// Governance: replace the gatekeeper set (each a registered gatekeeper) and set the
+    /// committee's threshold: every DKG and reshare must produce exactly this `t`.
+    SetGatekeepers {
+        /// The members.
+        set: Vec<Gatekeeper>,
+        /// The threshold `t` (1 ≤ t ≤ n).
+        threshold: u16,
+    },
+    /// Governance: retire an epoch (the gatekeepers then forget its shares). Refused for
+    /// the newest epoch and for an epoch a contract's newest keys still use.
+    RetireEpoch(Epoch),
     /// Governance: start creating `epoch` (the next one: 0, or the latest + 1).
     LockRotation(Epoch),
     /// Governance or a gatekeeper, with the whole committee's certificate: publish the
@@ -255,9 +403,10 @@ impl Tx {
     pub fn name(&self) -> &'static str {
         match self {
             Self::RegisterWorker(_) => "register-worker",
-            Self::AddMeasurement(_) => "add-measurement",
+            Self::AddMeasurement { .. } => "add-measurement",
             Self::RemoveMeasurement(_) => "remove-measurement",
-            Self::SetGatekeepers(_) => "set-gatekeepers",
+            Self::SetGatekeepers { .. } => "set-gatekeepers",
+            Self::RetireEpoch(_) => "retire-epoch",
             Self::LockRotation(_) => "lock-rotation",
             Self::PublishMasterKey { .. } => "publish-master-key",
             Self::AbortRotation(_) => "abort-rotation",
@@ -276,23 +425,30 @@ impl Tx {
                 w.bytes(&r.hpke_key);
                 w.bytes(&r.measurement);
                 w.raw(&r.attestation_hash);
+                r.evidence.put(w);
             }
-            Self::AddMeasurement(m) => {
+            Self::AddMeasurement { measurement, role } => {
                 w.u8(2);
-                w.bytes(m);
+                w.bytes(measurement);
+                w.u8(role.code());
             }
             Self::RemoveMeasurement(m) => {
                 w.u8(3);
                 w.bytes(m);
             }
-            Self::SetGatekeepers(g) => {
+            Self::SetGatekeepers { set, threshold } => {
                 w.u8(4);
-                w.list(g, |w, g| {
+                w.list(set, |w, g| {
                     w.u16(g.index);
                     w.bytes(&g.identity_key);
                     w.bytes(g.url.as_bytes());
                     w.bytes(g.peer_url.as_bytes());
                 });
+                w.u16(*threshold);
+            }
+            Self::RetireEpoch(e) => {
+                w.u8(12);
+                w.u64((*e).into());
             }
             Self::LockRotation(e) => {
                 w.u8(5);
@@ -339,23 +495,30 @@ impl Tx {
             String::from_utf8(b.to_vec()).map_err(|_| r.invalid(field))
         }
         Ok(match r.u8("transaction kind")? {
-            1 => Self::RegisterWorker(Worker {
+            1 => Self::RegisterWorker(Registration {
                 identity_key: r.bytes("identity key", MAX_FIELD)?.to_vec(),
                 hpke_key: r.bytes("HPKE key", MAX_FIELD)?.to_vec(),
                 measurement: r.bytes("measurement", MAX_MEASUREMENT)?.to_vec(),
                 attestation_hash: r.array("attestation hash")?,
-                registered_at: 0,
+                evidence: Evidence::get(r)?,
             }),
-            2 => Self::AddMeasurement(r.bytes("measurement", MAX_MEASUREMENT)?.to_vec()),
+            2 => Self::AddMeasurement {
+                measurement: r.bytes("measurement", MAX_MEASUREMENT)?.to_vec(),
+                role: Role::from_code(r.u8("role")?).ok_or_else(|| r.invalid("role"))?,
+            },
             3 => Self::RemoveMeasurement(r.bytes("measurement", MAX_MEASUREMENT)?.to_vec()),
-            4 => Self::SetGatekeepers(r.list("gatekeepers", MAX_GATEKEEPERS, |r| {
-                Ok::<_, DecodeError>(Gatekeeper {
-                    index: r.u16("gatekeeper index")?,
-                    identity_key: r.bytes("gatekeeper identity key", MAX_FIELD)?.to_vec(),
-                    url: text(r, "gatekeeper url")?,
-                    peer_url: text(r, "gatekeeper peer url")?,
-                })
-            })?),
+            4 => Self::SetGatekeepers {
+                set: r.list("gatekeepers", MAX_GATEKEEPERS, |r| {
+                    Ok::<_, DecodeError>(Gatekeeper {
+                        index: r.u16("gatekeeper index")?,
+                        identity_key: r.bytes("gatekeeper identity key", MAX_FIELD)?.to_vec(),
+                        url: text(r, "gatekeeper url")?,
+                        peer_url: text(r, "gatekeeper peer url")?,
+                    })
+                })?,
+                threshold: r.u16("threshold")?,
+            },
+            12 => Self::RetireEpoch(Epoch(r.u64("epoch")?)),
             5 => Self::LockRotation(Epoch(r.u64("epoch")?)),
             6 => Self::PublishMasterKey(EpochCertificate {
                 spec: r.bytes("round spec", MAX_CERTIFICATE_FIELD)?.to_vec(),
@@ -466,7 +629,106 @@ impl Codec for SignedTx {
     }
 }
 
-/// The first block's content: who may do what on this chain.
+/// Most trust roots a genesis names.
+pub const MAX_TRUST_ROOTS: usize = 8;
+/// Largest trust root certificate (DER).
+pub const MAX_ROOT_CERT: usize = 4096;
+
+/// What evidence the registry accepts, fixed in its genesis: the DCAP trust roots
+/// quotes must chain to (Intel's in production; a development chain may name a
+/// simulated root), the TCB statuses it accepts, and how long a registration's
+/// evidence counts before the worker must attest and register again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceRule {
+    /// DER certificates of the DCAP roots.
+    pub trust_roots: Vec<Vec<u8>>,
+    /// The TCB statuses a registration may have.
+    pub tcb_statuses: Vec<phalanx_dcap::tcb::TcbStatus>,
+    /// Seconds a registration's evidence counts.
+    pub max_evidence_age: u64,
+}
+
+/// Default evidence lifetime: 7 days.
+pub const DEFAULT_MAX_EVIDENCE_AGE: u64 = 7 * 24 * 3600;
+
+impl EvidenceRule {
+    /// Intel's root, `UpToDate` only, evidence for 7 days: production.
+    pub fn intel() -> Self {
+        Self::with_roots(vec![phalanx_dcap::pki::INTEL_SGX_ROOT_CA_DER.to_vec()])
+    }
+
+    /// These roots (DER), `UpToDate` only, evidence for 7 days.
+    pub fn with_roots(trust_roots: Vec<Vec<u8>>) -> Self {
+        Self {
+            trust_roots,
+            tcb_statuses: vec![phalanx_dcap::tcb::TcbStatus::UpToDate],
+            max_evidence_age: DEFAULT_MAX_EVIDENCE_AGE,
+        }
+    }
+
+    /// The roots in `pem` (one or more certificates), `UpToDate` only, evidence for 7
+    /// days.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, phalanx_dcap::Error> {
+        let roots = phalanx_dcap::pki::split_chain(pem, "trust root PEM")?;
+        phalanx_dcap::TrustAnchors::from_pem(pem)?;
+        Ok(Self::with_roots(roots))
+    }
+
+    /// Whether Intel's root is the only root.
+    pub fn is_intel(&self) -> bool {
+        self.trust_roots == [phalanx_dcap::pki::INTEL_SGX_ROOT_CA_DER.to_vec()]
+    }
+
+    fn put(&self, w: &mut Writer) {
+        w.list(&self.trust_roots, |w, r| w.bytes(r));
+        w.list(&self.tcb_statuses, |w, s| w.u8(status_code(*s)));
+        w.u64(self.max_evidence_age);
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            trust_roots: r.list("trust roots", MAX_TRUST_ROOTS, |r| {
+                Ok::<_, DecodeError>(r.bytes("trust root", MAX_ROOT_CERT)?.to_vec())
+            })?,
+            tcb_statuses: r.list("TCB statuses", STATUSES.len(), |r| {
+                let c = r.u8("TCB status")?;
+                status_from_code(c).ok_or_else(|| r.invalid("TCB status"))
+            })?,
+            max_evidence_age: r.u64("max evidence age")?,
+        })
+    }
+}
+
+/// The TCB statuses in their wire order (code = index + 1).
+const STATUSES: [phalanx_dcap::tcb::TcbStatus; 9] = {
+    use phalanx_dcap::tcb::TcbStatus as S;
+    [
+        S::UpToDate,
+        S::SWHardeningNeeded,
+        S::ConfigurationNeeded,
+        S::ConfigurationAndSWHardeningNeeded,
+        S::OutOfDate,
+        S::OutOfDateConfigurationNeeded,
+        S::Revoked,
+        S::TDRelaunchAdvised,
+        S::TDRelaunchAdvisedConfigurationNeeded,
+    ]
+};
+
+/// A TCB status's wire code.
+pub fn status_code(s: phalanx_dcap::tcb::TcbStatus) -> u8 {
+    STATUSES
+        .iter()
+        .position(|x| *x == s)
+        .map_or(0, |i| i as u8 + 1)
+}
+
+/// The TCB status of a wire code.
+pub fn status_from_code(c: u8) -> Option<phalanx_dcap::tcb::TcbStatus> {
+    STATUSES.get(usize::from(c).checked_sub(1)?).copied()
+}
+
+/// The first block's content: who may do what on this chain, and what evidence counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Genesis {
     /// Signs blocks.
@@ -475,17 +737,34 @@ pub struct Genesis {
     pub governance: PublicKey,
     /// When the chain began.
     pub timestamp: i64,
+    /// What evidence a registration needs.
+    pub evidence: EvidenceRule,
 }
 
 impl Genesis {
-    /// The chain id: SHA-256 of the genesis encoding. Every signature is bound to it.
+    /// The chain id: SHA-256 of the genesis encoding. Every signature is bound to it,
+    /// and every worker's quote names it.
     pub fn chain_id(&self) -> [u8; 32] {
         let mut w = Writer::default();
         w.raw(phalanx_types::tag::CHAIN_GENESIS);
+        self.put(&mut w);
+        Sha256::digest(&w.0).into()
+    }
+
+    fn put(&self, w: &mut Writer) {
         w.bytes(&self.authority);
         w.bytes(&self.governance);
         w.u64(self.timestamp as u64);
-        Sha256::digest(&w.0).into()
+        self.evidence.put(w);
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            authority: r.bytes("authority", MAX_FIELD)?.to_vec(),
+            governance: r.bytes("governance", MAX_FIELD)?.to_vec(),
+            timestamp: r.u64("genesis timestamp")? as i64,
+            evidence: EvidenceRule::get(r)?,
+        })
     }
 }
 
@@ -514,9 +793,7 @@ impl Block {
         match &self.genesis {
             Some(g) => {
                 w.u8(1);
-                w.bytes(&g.authority);
-                w.bytes(&g.governance);
-                w.u64(g.timestamp as u64);
+                g.put(w);
             }
             None => w.u8(0),
         }
@@ -569,11 +846,7 @@ impl Codec for Block {
         let timestamp = r.u64("timestamp")? as i64;
         let genesis = match r.u8("genesis flag")? {
             0 => None,
-            1 => Some(Genesis {
-                authority: r.bytes("authority", MAX_FIELD)?.to_vec(),
-                governance: r.bytes("governance", MAX_FIELD)?.to_vec(),
-                timestamp: r.u64("genesis timestamp")? as i64,
-            }),
+            1 => Some(Genesis::get(r)?),
             _ => return Err(r.invalid("genesis flag")),
         };
         let txs = r.list("transactions", MAX_TXS, SignedTx::read)?;
@@ -600,7 +873,12 @@ pub enum Event {
         measurement: Vec<u8>,
     },
     /// A measurement became allowed.
-    MeasurementAdded(Vec<u8>),
+    MeasurementAdded {
+        /// The tenant id.
+        measurement: Vec<u8>,
+        /// Its role.
+        role: Role,
+    },
     /// A measurement was disallowed.
     MeasurementRemoved(Vec<u8>),
     /// The gatekeeper set changed: the new indices.
@@ -615,6 +893,8 @@ pub enum Event {
     RotationAborted(Epoch),
     /// A round was decided aborted.
     RoundAborted([u8; 32]),
+    /// Governance retired an epoch.
+    EpochRetired(Epoch),
     /// A contract was deployed.
     ContractDeployed {
         /// Its id.

@@ -27,6 +27,8 @@ fn now() -> i64 {
 struct Signed<R> {
     registry: R,
     governance: SigningKey,
+    sim: phalanx_dcap_sim::SimTee,
+    chain_id: [u8; 32],
 }
 
 impl<R: Registry<Account = SigningKey>> suite::Fixture for Signed<R> {
@@ -41,22 +43,42 @@ impl<R: Registry<Account = SigningKey>> suite::Fixture for Signed<R> {
         let k = chain::random_key();
         (k.clone(), k)
     }
+    fn sim(&self) -> &phalanx_dcap_sim::SimTee {
+        &self.sim
+    }
+    fn chain_id(&self) -> [u8; 32] {
+        self.chain_id
+    }
+}
+
+/// A ledger in `dir` whose genesis trusts `sim`'s root.
+fn ledger(
+    dir: &std::path::Path,
+    governance: &SigningKey,
+    sim: &phalanx_dcap_sim::SimTee,
+) -> Ledger {
+    Ledger::open(
+        dir,
+        chain::random_key(),
+        public_key(governance.verifying_key()),
+        chain::sim::evidence_rule(sim),
+        now,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
 async fn embedded_ledger_in_process() {
     let dir = tempfile::tempdir().unwrap();
     let governance = chain::random_key();
-    let ledger = Ledger::open(
-        dir.path(),
-        chain::random_key(),
-        public_key(governance.verifying_key()),
-        now,
-    )
-    .unwrap();
+    let sim = suite::sim();
+    let ledger = ledger(dir.path(), &governance, &sim);
+    let chain_id = ledger.state().unwrap().chain_id();
     let mut f = Signed {
         registry: ledger,
         governance,
+        sim,
+        chain_id,
     };
     let (worker, stranger) = suite::suite(&mut f).await;
     suite::contracts(&mut f, worker, stranger).await;
@@ -66,15 +88,9 @@ async fn embedded_ledger_in_process() {
 async fn embedded_ledger_through_a_light_client() {
     let dir = tempfile::tempdir().unwrap();
     let governance = chain::random_key();
-    let ledger = Arc::new(
-        Ledger::open(
-            dir.path(),
-            chain::random_key(),
-            public_key(governance.verifying_key()),
-            now,
-        )
-        .unwrap(),
-    );
+    let sim = suite::sim();
+    let ledger = Arc::new(ledger(dir.path(), &governance, &sim));
+    let chain_id = ledger.state().unwrap().chain_id();
     let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -87,6 +103,8 @@ async fn embedded_ledger_through_a_light_client() {
     let mut f = Signed {
         registry: client,
         governance,
+        sim,
+        chain_id,
     };
     let (worker, stranger) = suite::suite(&mut f).await;
     suite::contracts(&mut f, worker, stranger).await;

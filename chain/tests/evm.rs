@@ -57,6 +57,7 @@ struct Evm {
     url: String,
     registry: EvmRegistry,
     governance: EvmAccount,
+    sim: phalanx_dcap_sim::SimTee,
 }
 
 /// A fresh account with 10 ETH from anvil's first (unlocked) account.
@@ -96,6 +97,13 @@ impl suite::Fixture for Evm {
             identity,
         )
     }
+    fn sim(&self) -> &phalanx_dcap_sim::SimTee {
+        &self.sim
+    }
+    /// The contract does not read the evidence (see `chain::evm`): any id.
+    fn chain_id(&self) -> [u8; 32] {
+        [0; 32]
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,6 +118,7 @@ async fn solidity_registry_on_anvil() {
         url: url.clone(),
         registry,
         governance: EvmAccount::plain(governance),
+        sim: suite::sim(),
     };
     let (worker, stranger) = suite::suite(&mut f).await;
     suite::contracts(&mut f, worker, stranger).await;

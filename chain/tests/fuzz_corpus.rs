@@ -28,21 +28,40 @@ fn chain_codec_corpus_replays() {
     assert!(n > 0);
 }
 
-/// Writes the seed inputs: a transaction of each kind in blocks of a real ledger.
+/// Writes the seed inputs: a transaction of each kind in blocks of a real ledger (a
+/// registration with real simulated evidence among them).
 #[tokio::test]
 #[ignore]
 async fn write_seeds() {
     use chain::registry::Registry;
     let d = tempfile::tempdir().unwrap();
     let governance = chain::random_key();
+    let sim = chain::sim::platform(1_759_000_000).unwrap();
     let ledger = chain::ledger::Ledger::open(
         d.path(),
         chain::random_key(),
         chain::types::public_key(governance.verifying_key()),
+        chain::sim::evidence_rule(&sim),
         || 1_760_000_000,
     )
     .unwrap();
-    ledger.add_measurement(&governance, &[1; 32]).await.unwrap();
+    let enclave = chain::sim::enclave([1; 32]);
+    ledger
+        .add_measurement(
+            &governance,
+            &chain::sim::tenant(&enclave),
+            chain::types::Role::Runtime,
+        )
+        .await
+        .unwrap();
+    let worker = chain::random_key();
+    let chain_id = ledger.state().unwrap().chain_id();
+    let registration =
+        chain::sim::registration(&sim, &enclave, &worker, vec![4; 65], chain_id).unwrap();
+    ledger
+        .register_worker(&worker, &registration)
+        .await
+        .unwrap();
     ledger.lock_rotation(&governance, Epoch(0)).await.unwrap();
     ledger.abort_round(&governance, [5; 32]).await.unwrap();
     std::fs::create_dir_all(dir()).unwrap();

@@ -28,11 +28,15 @@ async fn build(dir: &Path) -> p256::ecdsa::SigningKey {
         dir,
         chain::random_key(),
         public_key(governance.verifying_key()),
+        chain::types::EvidenceRule::intel(),
         now,
     )
     .unwrap();
     for m in 1..=4u8 {
-        ledger.add_measurement(&governance, &[m; 32]).await.unwrap();
+        ledger
+            .add_measurement(&governance, &[m; 32], chain::types::Role::App)
+            .await
+            .unwrap();
     }
     governance
 }
@@ -93,7 +97,14 @@ async fn edited_removed_or_reordered_blocks_fail_with_their_height() {
     // A ledger cannot be reopened with another authority key than its genesis names.
     let dir = tempfile::tempdir().unwrap();
     build(dir.path()).await;
-    let e = Ledger::open(dir.path(), chain::random_key(), vec![2; 33], now).unwrap_err();
+    let e = Ledger::open(
+        dir.path(),
+        chain::random_key(),
+        vec![2; 33],
+        chain::types::EvidenceRule::intel(),
+        now,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("authority"), "{e}");
 }
 
@@ -142,7 +153,10 @@ async fn a_light_client_refuses_forged_blocks() {
             &governance,
             &state.chain_id(),
             state.nonce(&public_key(governance.verifying_key())),
-            Tx::AddMeasurement(vec![9; 32]),
+            Tx::AddMeasurement {
+                measurement: vec![9; 32],
+                role: chain::types::Role::App,
+            },
         )],
         signature: Vec::new(),
     }
@@ -174,11 +188,20 @@ async fn replays_bad_signatures_and_garbage_are_refused() {
         dir.path(),
         chain::random_key(),
         public_key(governance.verifying_key()),
+        chain::types::EvidenceRule::intel(),
         now,
     )
     .unwrap();
     let chain_id = ledger.state().unwrap().chain_id();
-    let tx = SignedTx::sign(&governance, &chain_id, 0, Tx::AddMeasurement(vec![1; 32]));
+    let tx = SignedTx::sign(
+        &governance,
+        &chain_id,
+        0,
+        Tx::AddMeasurement {
+            measurement: vec![1; 32],
+            role: chain::types::Role::App,
+        },
+    );
     ledger.submit(tx.clone()).unwrap();
     assert!(matches!(
         ledger.submit(tx.clone()),
@@ -188,14 +211,33 @@ async fn replays_bad_signatures_and_garbage_are_refused() {
             ..
         }))
     ));
-    let mut bad = SignedTx::sign(&governance, &chain_id, 1, Tx::AddMeasurement(vec![2; 32]));
-    bad.tx = Tx::AddMeasurement(vec![3; 32]);
+    let mut bad = SignedTx::sign(
+        &governance,
+        &chain_id,
+        1,
+        Tx::AddMeasurement {
+            measurement: vec![2; 32],
+            role: chain::types::Role::App,
+        },
+    );
+    bad.tx = Tx::AddMeasurement {
+        measurement: vec![3; 32],
+        role: chain::types::Role::App,
+    };
     assert!(matches!(
         ledger.submit(bad),
         Err(LedgerError::Rule(RuleError::BadSignature(_)))
     ));
     // Signed for another chain.
-    let other = SignedTx::sign(&governance, &[0; 32], 1, Tx::AddMeasurement(vec![2; 32]));
+    let other = SignedTx::sign(
+        &governance,
+        &[0; 32],
+        1,
+        Tx::AddMeasurement {
+            measurement: vec![2; 32],
+            role: chain::types::Role::App,
+        },
+    );
     assert!(matches!(
         ledger.submit(other),
         Err(LedgerError::Rule(RuleError::BadSignature(_)))
@@ -240,12 +282,13 @@ async fn attack_m2_a_checkpointed_client_refuses_rollback_and_forks() {
             d.path(),
             authority.clone(),
             public_key(governance.verifying_key()),
+            chain::types::EvidenceRule::intel(),
             now,
         )
         .unwrap();
         for k in 0..3u8 {
             ledger
-                .add_measurement(&governance, &[m * 16 + k; 32])
+                .add_measurement(&governance, &[m * 16 + k; 32], chain::types::Role::App)
                 .await
                 .unwrap();
         }
@@ -321,7 +364,7 @@ async fn attack_m2_a_submission_the_server_did_not_include_is_refused() {
     );
     let client = LightClient::new(&url);
     let e = client
-        .add_measurement(&governance, &[0x77; 32])
+        .add_measurement(&governance, &[0x77; 32], chain::types::Role::App)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("does not"), "{e}");
@@ -447,6 +490,7 @@ fn pinned_genesis_is_taken_by_its_hash_alone() {
                 authority: public_key(authority.verifying_key()),
                 governance: public_key(governance.verifying_key()),
                 timestamp,
+                evidence: chain::types::EvidenceRule::intel(),
             }),
             txs: Vec::new(),
             signature: Vec::new(),

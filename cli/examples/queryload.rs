@@ -74,7 +74,8 @@ async fn main() -> anyhow::Result<()> {
                         b"read",
                         Bounds::default(),
                     )
-                    .unwrap();
+                    .unwrap()
+                    .0;
                     let body = serde_json::to_vec(&q).unwrap();
                     let t = Instant::now();
                     let r = http

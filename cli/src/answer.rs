@@ -31,6 +31,10 @@ pub struct AnswerArgs {
     /// Largest age of the worker's evidence at the answer, seconds (default 30 days).
     #[arg(long, default_value_t = phalanx_verify::DEFAULT_MAX_EVIDENCE_AGE)]
     pub max_evidence_age: i64,
+    /// Accept answers only from a pRuntime with this measurement (tenant id, hex;
+    /// repeat). Without it, any measurement the registry allows as a pRuntime.
+    #[arg(long = "runtime")]
+    pub runtimes: Vec<String>,
     /// One line of JSON instead of pretty-printed.
     #[arg(long)]
     pub json: bool,
@@ -64,6 +68,7 @@ fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
         tcb_statuses,
         advisories: args.advisories.clone(),
         max_evidence_age: Some(args.max_evidence_age),
+        runtimes: args.runtimes.clone(),
     }
     .options()
 }

@@ -24,17 +24,37 @@ pub fn keygen(out: &Path) -> anyhow::Result<()> {
 
 /// `phalanx chain serve`: the ledger in `dir` (authority key `dir/authority.key`,
 /// created on first run), governed by `governance` (public key, hex), on `listen`.
-pub async fn serve(dir: &Path, listen: &str, governance: &str) -> anyhow::Result<()> {
+pub async fn serve(
+    dir: &Path,
+    listen: &str,
+    governance: &str,
+    trust_root: Option<&Path>,
+) -> anyhow::Result<()> {
     keyvault::run::init_tracing();
     std::fs::create_dir_all(dir)?;
     let authority = key_file(&dir.join("authority.key"))?;
     let governance = hex::decode(governance).context("--governance is not hex")?;
+    let evidence = match trust_root {
+        None => chain::types::EvidenceRule::intel(),
+        Some(path) => {
+            let pem =
+                std::fs::read(path).with_context(|| format!("--trust-root {}", path.display()))?;
+            chain::types::EvidenceRule::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("--trust-root {}: {e}", path.display()))?
+        }
+    };
     let ledger = std::sync::Arc::new(chain::ledger::Ledger::open(
         &dir.join("ledger"),
         authority,
         governance,
+        evidence,
         attestation_service::rest::system_now,
     )?);
+    if !ledger.state()?.genesis().evidence.is_intel() {
+        tracing::warn!(
+            "DEVELOPMENT REGISTRY: this chain's genesis trusts a DCAP root other than Intel's; its registrations prove nothing about real hardware"
+        );
+    }
     let genesis = ledger
         .blocks(0, 1)?
         .first()
@@ -65,10 +85,12 @@ pub async fn tx(
     let client = LightClient::pinned(url, genesis);
     let key = key_file_existing(key)?;
     let height = match change {
-        C::AddMeasurement { measurement } => {
-            client
-                .add_measurement(&key, &hex::decode(measurement)?)
-                .await?
+        C::AddMeasurement { measurement, role } => {
+            let mut tenant = [0u8; 32];
+            hex::decode_to_slice(measurement.trim_start_matches("0x"), &mut tenant).context(
+                "the measurement is a tenant id: 64 hex characters (`phalanx quote verify` prints it)",
+            )?;
+            client.add_measurement(&key, &tenant, role).await?
         }
         C::RemoveMeasurement { measurement } => {
             client
@@ -77,7 +99,8 @@ pub async fn tx(
         }
         C::LockRotation { epoch } => client.lock_rotation(&key, epoch).await?,
         C::AbortRotation { epoch } => client.abort_rotation(&key, epoch).await?,
-        C::SetGatekeepers { nodes } => {
+        C::RetireEpoch { epoch } => client.retire_epoch(&key, epoch).await?,
+        C::SetGatekeepers { nodes, threshold } => {
             let mut set = Vec::new();
             for n in keyvault::admin::cluster_status(&nodes).await {
                 let n = n?;
@@ -88,7 +111,7 @@ pub async fn tx(
                     peer_url: n.peer_url,
                 });
             }
-            client.set_gatekeepers(&key, &set).await?
+            client.set_gatekeepers(&key, &set, threshold).await?
         }
         C::Deploy { module, salt } => {
             use chain::registry::ContractRegistry as _;
@@ -135,7 +158,10 @@ pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
         "height": s.height(),
         "chain_id": hex::encode(s.chain_id()),
         "governance": hex::encode(&s.genesis().governance),
-        "allowed_measurements": s.allowed().iter().map(|a| hex::encode(&a.measurement)).collect::<Vec<_>>(),
+        "allowed_measurements": s.allowed().iter().map(|a| serde_json::json!({
+            "measurement": hex::encode(&a.measurement),
+            "role": a.role.name(),
+        })).collect::<Vec<_>>(),
         "gatekeepers": s.gatekeepers().iter().map(|g| serde_json::json!({
             "index": g.index, "identity_key": hex::encode(&g.identity_key), "url": g.url, "peer_url": g.peer_url,
         })).collect::<Vec<_>>(),

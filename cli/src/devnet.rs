@@ -37,7 +37,7 @@ use attestation_service::nonce::report_data;
 use base64::Engine as _;
 use chain::ledger::Ledger;
 use chain::registry::Registry;
-use chain::types::{Gatekeeper, Rotation, Worker, public_key};
+use chain::types::{Gatekeeper, Registration, Rotation, public_key};
 use keyvault::admin::{self, NodeInfo, Outcome};
 use keyvault::app::{
     AttestationTrust, Listen, NodeApp, NodeConfig, RegistryConfig, RoundsConfig, TlsFiles,
@@ -106,6 +106,9 @@ pub struct Summary {
     pub chain: String,
     /// Its genesis hash (pin it with `phalanx chain status --genesis`).
     pub chain_genesis: String,
+    /// The governance key's file (`phalanx chain tx … --key`): thresholds, committees,
+    /// rotations and retirements are registry transactions it signs.
+    pub governance_key_file: String,
     /// The block that registered the demo worker.
     pub demo_worker_registered_at_height: u64,
     /// Whether this run performed genesis.
@@ -268,8 +271,10 @@ struct DevRegistry {
 }
 
 /// Step 2: the ledger in `<dir>/chain` (governance and authority keys beside it), its
-/// node on loopback, and the allowed measurements of the demo worker and gatekeepers.
-async fn start_registry(dir: &Path, stop: &Stop) -> anyhow::Result<DevRegistry> {
+/// genesis trusting the devnet's simulated root (registrations carry quotes the ledger
+/// verifies itself), its node on loopback, and the allowed measurements with their
+/// roles: the demo worker an application, the gatekeepers, pRuntime on SGX and TDX.
+async fn start_registry(dir: &Path, sim: &SimTee, stop: &Stop) -> anyhow::Result<DevRegistry> {
     let chain_dir = dir.join("chain");
     std::fs::create_dir_all(&chain_dir)?;
     let governance = keyvault::registry::key_file(&chain_dir.join("governance.key"))?;
@@ -277,6 +282,7 @@ async fn start_registry(dir: &Path, stop: &Stop) -> anyhow::Result<DevRegistry> 
         &chain_dir.join("ledger"),
         keyvault::registry::key_file(&chain_dir.join("authority.key"))?,
         public_key(governance.verifying_key()),
+        chain::sim::evidence_rule(sim),
         now,
     )?);
     let genesis = ledger
@@ -288,11 +294,15 @@ async fn start_registry(dir: &Path, stop: &Stop) -> anyhow::Result<DevRegistry> 
     let url = format!("http://{}", listener.local_addr()?);
     let serve = chain::grpc::serve(listener, ledger.clone(), stopped(stop));
     let task = tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) });
-    for m in [
-        demo_tenant().digest(),
-        gatekeeper_tenant().digest(),
-        pruntime_tenant(pruntime_mr_enclave()?).digest(),
-        pruntime_td(PRUNTIME_MR_TD).digest(),
+    use chain::types::Role;
+    for (m, role) in [
+        (demo_tenant().digest(), Role::App),
+        (gatekeeper_tenant().digest(), Role::Gatekeeper),
+        (
+            pruntime_tenant(pruntime_mr_enclave()?).digest(),
+            Role::Runtime,
+        ),
+        (pruntime_td(PRUNTIME_MR_TD).digest(), Role::Runtime),
     ] {
         if !ledger
             .allowed_measurements()
@@ -300,7 +310,7 @@ async fn start_registry(dir: &Path, stop: &Stop) -> anyhow::Result<DevRegistry> 
             .iter()
             .any(|a| a.measurement == m)
         {
-            ledger.add_measurement(&governance, &m).await?;
+            ledger.add_measurement(&governance, &m, role).await?;
         }
     }
     Ok(DevRegistry {
@@ -404,10 +414,13 @@ async fn start_gatekeepers(
         .with_checkpoint(&gdir.join("registry-head"));
         apps.push((app.with_hooks(Arc::new(hooks)), client, peer));
     }
-    // The committee, with this run's addresses.
-    if ledger.gatekeepers().await? != gatekeepers {
+    // The committee, with this run's addresses, and its threshold (governance's: no
+    // round can publish another).
+    if ledger.gatekeepers().await? != gatekeepers
+        || ledger.state()?.committee_threshold() != THRESHOLD
+    {
         ledger
-            .set_gatekeepers(&registry.governance, &gatekeepers)
+            .set_gatekeepers(&registry.governance, &gatekeepers, THRESHOLD)
             .await?;
     }
     let tasks = apps
@@ -586,7 +599,7 @@ async fn pruntime_demo(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let input = b"read";
-    let (query, answer, output) = pruntime::client::query(
+    let asked = pruntime::client::query(
         &client,
         &reqwest::Client::new(),
         &dev.url,
@@ -601,20 +614,22 @@ async fn pruntime_demo(
     std::fs::create_dir_all(&demo)?;
     let file = demo.join("answer.json");
     let doc = serde_json::json!({
-        "about": "A pRuntime answer: the worker's signed statement, the query as sent, and the plaintext query and answer (revealed by the user) whose hashes the statement names.",
+        "about": "A pRuntime answer: the worker's signed statement, the query as sent, and the plaintext query and answer with their salts (revealed by the user) whose salted commitments the statement names.",
         "worker": dev.url,
-        "statement": answer.statement,
-        "signature": answer.signature,
-        "query": query,
+        "statement": asked.answer.statement,
+        "signature": asked.answer.signature,
+        "query": asked.query,
         "plaintext_query": b64(input),
-        "plaintext_answer": b64(&output),
+        "query_salt": hex::encode(asked.query_salt),
+        "plaintext_answer": b64(&asked.output),
+        "answer_salt": hex::encode(asked.answer_salt),
         "command_height": height,
     });
     std::fs::write(&file, serde_json::to_string_pretty(&doc)?)?;
 
     // The verification bundle: what the user reveals, the worker's evidence, and the
     // registry's blocks through the answer's height.
-    let height = answer.statement.height;
+    let height = asked.answer.statement.height;
     let mut blocks = Vec::new();
     while blocks.len() as u64 <= height {
         let more = registry.ledger.blocks(blocks.len() as u64, 1024)?;
@@ -625,7 +640,7 @@ async fn pruntime_demo(
     }
     blocks.truncate(usize::try_from(height)? + 1);
     let bundle = phalanx_verify::Bundle::new(
-        pruntime::client::answer_proof(&query, &answer, input, &output),
+        pruntime::client::answer_proof(&asked, input),
         dev.worker
             .evidence()
             .context("the worker holds no attestation evidence")?,
@@ -662,7 +677,7 @@ pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
     let devnet = start(dir).await?;
     println!("{}", serde_json::to_string_pretty(&devnet.summary)?);
     eprintln!(
-        "phalanx devnet: the pRuntime's signed answer is in {}: its statement is signed by the worker's identity key ({}, registered on the registry) and names SHA-256 hashes of plaintext_query and plaintext_answer; the exact bytes are in docs/ARCHITECTURE.md, \"The answer statement\"",
+        "phalanx devnet: the pRuntime's signed answer is in {}: its statement is signed by the worker's identity key ({}, registered on the registry with the quote the registry verified) and names salted SHA-256 commitments to plaintext_query and plaintext_answer (the salts, which only the user holds, are beside them); the exact bytes are in docs/ARCHITECTURE.md, \"The answer statement\"",
         devnet.summary.answer_file, devnet.summary.pruntime_identity
     );
     eprintln!(
@@ -715,7 +730,7 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
     // 1. The attestation service.
     let att = attestation(dir, stopped(&stop)).await?;
     // 2. The registry.
-    let registry = start_registry(dir, &stop).await?;
+    let registry = start_registry(dir, &att.sim, &stop).await?;
     // 3. The gatekeepers.
     let committee = start_gatekeepers(dir, &registry, &att, &stop).await?;
     // 4. Genesis, or resume.
@@ -747,17 +762,25 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
 
     // 5. The demo worker: attests, registers itself, fetches its key (from gatekeepers
     //    whose evidence was just checked).
-    let demo = demo_worker(&att.sim, &att.rest.to_string(), &endpoints, &public).await?;
+    let chain_id = registry.ledger.state()?.chain_id();
+    let demo = demo_worker(
+        &att.sim,
+        &att.rest.to_string(),
+        &endpoints,
+        &public,
+        chain_id,
+    )
+    .await?;
     let registered_at = registry
         .ledger
         .register_worker(
             demo.identity.signing_key(),
-            &Worker {
+            &Registration {
                 identity_key: public_key(&demo.identity.verifying_key()),
                 hpke_key: demo.hpke_public_key.clone(),
                 measurement: demo_tenant().digest().to_vec(),
                 attestation_hash: sha2::Sha256::digest(demo.token.as_bytes()).into(),
-                registered_at: 0,
+                evidence: demo.evidence.clone(),
             },
         )
         .await?;
@@ -774,6 +797,11 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
         admin_secret_file: committee.admin_file.display().to_string(),
         chain: registry.url.clone(),
         chain_genesis: hex::encode(registry.genesis),
+        governance_key_file: dir
+            .join("chain")
+            .join("governance.key")
+            .display()
+            .to_string(),
         demo_worker_registered_at_height: registered_at,
         genesis,
         master_public_key: hex::encode(keyvault::dleq::point_bytes(&public.master_public_key())),
@@ -817,6 +845,8 @@ pub struct Demo {
     pub hpke_public_key: Vec<u8>,
     /// Its attestation result.
     pub token: String,
+    /// The evidence it attested with (quote, collateral, nonce, runtime data).
+    pub evidence: chain::types::Evidence,
 }
 
 /// A worker's whole path: runtime data → nonce → quote → token → key.
@@ -827,13 +857,15 @@ pub async fn demo_worker(
     rest: &str,
     endpoints: &[Endpoint],
     public: &keyvault::share::PublicKeySet,
+    registry: [u8; 32],
 ) -> anyhow::Result<Demo> {
     let mut rng = rand::rng();
     let recipient = RecipientKey::generate(&mut rng);
     let identity = IdentityKey::generate(&mut rng);
     let runtime_data = WorkerRuntimeData {
-        identity_key: identity.verifying_key().to_sec1_bytes().to_vec(),
+        identity_key: public_key(&identity.verifying_key()),
         hpke_public_key: recipient.public_bytes(),
+        registry,
     };
     let rd = runtime_data.encode();
     let http = reqwest::Client::new();
@@ -876,6 +908,17 @@ pub async fn demo_worker(
         .and_then(|v| v.as_str())
         .context("no token")?
         .to_owned();
+    let evidence = chain::types::Evidence {
+        quote: quote.clone(),
+        collateral: body
+            .get("collateral")
+            .and_then(|v| v.as_str())
+            .context("no collateral")?
+            .as_bytes()
+            .to_vec(),
+        nonce: nonce_bytes.clone(),
+        runtime_data: rd.clone(),
+    };
     let key_id = KeyId {
         epoch: Epoch(0),
         tenant: demo_tenant().tenant_id().to_string(),
@@ -902,5 +945,6 @@ pub async fn demo_worker(
         identity,
         hpke_public_key: request.hpke_public_key,
         token: request.token,
+        evidence,
     })
 }

@@ -205,6 +205,11 @@ enum ChainCommand {
         /// The governance public key (hex, compressed SEC1); fixed at genesis.
         #[arg(long)]
         governance: String,
+        /// The DCAP root(s) registrations' quotes must chain to (PEM), fixed at genesis;
+        /// default Intel's SGX Root CA. Any other root (a simulated one) is for
+        /// development only and is logged as such.
+        #[arg(long)]
+        trust_root: Option<PathBuf>,
     },
     /// Submit one signed registry change through a verifying light client.
     Tx {
@@ -234,22 +239,37 @@ enum ChainCommand {
 /// A registry change (`phalanx chain tx`).
 #[derive(Debug, Subcommand)]
 pub enum ChainChange {
-    /// Allow a measurement (hex).
+    /// Allow a measurement (a tenant id, hex) in a role.
     AddMeasurement {
-        /// MRENCLAVE or MRTD, hex.
+        /// The tenant id (64 hex characters: `phalanx quote verify` and
+        /// `phalanx tenant` print it), not a bare MRENCLAVE or MRTD.
         measurement: String,
+        /// What it may be: `pruntime` (publishes contract keys, answers users),
+        /// `gatekeeper` (joins the committee) or `app` (derives its own keys).
+        #[arg(long)]
+        role: chain::types::Role,
     },
-    /// Disallow a measurement (hex).
+    /// Disallow a measurement (a tenant id, hex).
     RemoveMeasurement {
-        /// MRENCLAVE or MRTD, hex.
+        /// The tenant id (64 hex characters).
         measurement: String,
     },
     /// Make the gatekeepers at these client URLs the gatekeeper set (their index,
-    /// identity key and addresses as they report them; each must be a registered worker).
+    /// identity key and addresses as they report them; each must be a registered
+    /// gatekeeper) with threshold T: every DKG and reshare must produce exactly T.
     SetGatekeepers {
         /// Client URLs, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         nodes: Vec<String>,
+        /// The committee's threshold (1..=n).
+        #[arg(long)]
+        threshold: u16,
+    },
+    /// Retire EPOCH (not the newest, none a contract's newest keys use); the
+    /// gatekeepers then erase its shares (`phalanx keyvault retire-epoch`).
+    RetireEpoch {
+        /// The epoch.
+        epoch: Epoch,
     },
     /// Lock a rotation to EPOCH (before `phalanx keyvault rotate` or `genesis`).
     LockRotation {
@@ -526,7 +546,13 @@ fn run_chain(command: ChainCommand) -> anyhow::Result<()> {
             dir,
             listen,
             governance,
-        } => rt()?.block_on(chain_cmd::serve(&dir, &listen, &governance)),
+            trust_root,
+        } => rt()?.block_on(chain_cmd::serve(
+            &dir,
+            &listen,
+            &governance,
+            trust_root.as_deref(),
+        )),
         ChainCommand::Tx {
             url,
             genesis,

@@ -145,6 +145,30 @@ fn worker_with(root: &Path, name: &str, summary: &serde_json::Value, tee: &[&str
     Worker { proc, url, log }
 }
 
+/// A registration of `key` as the simulated enclave `mr_enclave` on the devnet's
+/// simulated platform (which the devnet's registry trusts): what an attacker holding a
+/// working TEE with that measurement could send.
+async fn attested(
+    root: &Path,
+    client: &chain::grpc::LightClient,
+    key: &p256::ecdsa::SigningKey,
+    mr_enclave: [u8; 32],
+) -> chain::types::Registration {
+    let sim = phalanx_dcap_sim::SimTee::from_json(
+        &std::fs::read_to_string(root.join("devnet/attestation/sim/sim.json")).unwrap(),
+    )
+    .unwrap();
+    let chain_id = client.sync().await.unwrap().chain_id();
+    chain::sim::registration(
+        &sim,
+        &chain::sim::enclave(mr_enclave),
+        key,
+        Vec::new(),
+        chain_id,
+    )
+    .unwrap()
+}
+
 async fn info(url: &str) -> Option<pruntime::worker::Info> {
     reqwest::get(format!("{url}/v1/info"))
         .await
@@ -182,7 +206,7 @@ async fn read(
 ) -> (u64, String, Vec<u8>) {
     let i = info(&w.url).await.unwrap();
     let identity = hex::decode(&i.identity_key).unwrap();
-    let (_, answer, output) = pruntime::client::query(
+    let asked = pruntime::client::query(
         client,
         &reqwest::Client::new(),
         &w.url,
@@ -194,9 +218,9 @@ async fn read(
     .await
     .unwrap();
     (
-        answer.statement.height,
-        answer.statement.state_root.to_string(),
-        output.to_vec(),
+        asked.answer.statement.height,
+        asked.answer.statement.state_root.to_string(),
+        asked.output.to_vec(),
     )
 }
 
@@ -329,22 +353,30 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
     let log = std::fs::read_to_string(&c2.log).unwrap();
     assert!(log.contains("restored the sealed checkpoint"), "{log}");
 
-    // A contract whose published keys are not what the gatekeepers derive for it (here
-    // published by an account registered with an allowed measurement but no TEE): a
-    // worker refuses to serve it, says why, and exits.
+    // NC1: an account with no TEE cannot register under the allowed pRuntime
+    // measurement (the registry checks the quote itself), so it can publish no keys.
     use chain::registry::{ContractRegistry as _, Registry as _};
     let impostor = chain::random_key();
+    let mut mr = [0u8; 32];
+    hex::decode_to_slice(summary["pruntime_mr_enclave"].as_str().unwrap(), &mut mr).unwrap();
+    let mut forged = attested(root.path(), &client, &impostor, mr).await;
+    forged.evidence.quote = attested(root.path(), &client, &chain::random_key(), mr)
+        .await
+        .evidence
+        .quote;
+    let refused = client
+        .register_worker(&impostor, &forged)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("evidence refused"), "{refused}");
+
+    // A contract whose published keys are not what the gatekeepers derive for it (here
+    // published by a TEE with the pRuntime measurement that does not run pRuntime's
+    // code — a broken enclave): a worker refuses to serve it, says why, and exits.
+    let registration = attested(root.path(), &client, &impostor, mr).await;
     client
-        .register_worker(
-            &impostor,
-            &chain::types::Worker {
-                identity_key: chain::types::public_key(impostor.verifying_key()),
-                hpke_key: Vec::new(),
-                measurement: phalanx_cli::devnet::gatekeeper_tenant().digest().to_vec(),
-                attestation_hash: [0; 32],
-                registered_at: 0,
-            },
-        )
+        .register_worker(&impostor, &registration)
         .await
         .unwrap();
     let (_, other) = client
@@ -399,6 +431,7 @@ async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u
             bounds,
         )
         .unwrap()
+        .0
     };
     let post = |body: String| {
         let http = http.clone();
@@ -461,9 +494,18 @@ async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u
         assert_eq!(got, status, "{text}");
         assert!(text.contains(code), "{text}");
     }
-    // A reply key the answer cannot be sealed to: malformed, refused before any call.
+    // A field changed after signing is refused by the signature before it is acted on
+    // (here a reply key); the same reply key signed by its user is malformed, refused
+    // before any call.
     let mut bad_reply = make(contract, Bounds::default());
     bad_reply.reply_key = "AAAA".into();
+    let (got, text) = post(json(&bad_reply)).await;
+    assert_eq!(got, 403, "{text}");
+    assert!(text.contains("bad_signature"), "{text}");
+    let sig: p256::ecdsa::Signature =
+        p256::ecdsa::signature::Signer::sign(&user, &bad_reply.signed_bytes(&me).unwrap());
+    bad_reply.signature =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sig.to_bytes());
     let (got, text) = post(json(&bad_reply)).await;
     assert_eq!(got, 400, "{text}");
     assert!(text.contains("reply key"), "{text}");
@@ -478,7 +520,8 @@ async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u
         b"read",
         Bounds::default(),
     )
-    .unwrap();
+    .unwrap()
+    .0;
     let (got, text) = post(json(&q)).await;
     assert_eq!(got, 403, "{text}");
     // The worker still answers.
@@ -609,17 +652,16 @@ async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
 
     let impostor = chain::random_key();
     let identity_key = chain::types::public_key(impostor.verifying_key());
+    let mut registration = attested(
+        root.path(),
+        &client,
+        &impostor,
+        phalanx_cli::devnet::GATEKEEPER_MR_ENCLAVE,
+    )
+    .await;
+    registration.attestation_hash = [0x5a; 32];
     client
-        .register_worker(
-            &impostor,
-            &chain::types::Worker {
-                identity_key: identity_key.clone(),
-                hpke_key: Vec::new(),
-                measurement: phalanx_cli::devnet::gatekeeper_tenant().digest().to_vec(),
-                attestation_hash: [0x5a; 32],
-                registered_at: 0,
-            },
-        )
+        .register_worker(&impostor, &registration)
         .await
         .unwrap();
     let mut set = client.gatekeepers().await.unwrap();
@@ -630,7 +672,10 @@ async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
         url: urls[0].clone(),
         peer_url: impostor_peer.clone(),
     });
-    client.set_gatekeepers(&governance, &set).await.unwrap();
+    client
+        .set_gatekeepers(&governance, &set, phalanx_cli::devnet::THRESHOLD)
+        .await
+        .unwrap();
 
     // A worker skips it, says why, and is served by the attested five.
     let w = worker(root.path(), "w", &summary);

@@ -64,13 +64,13 @@ async fn a_ledger_process_and_light_clients_in_others() {
     let governance = chain_key(&key);
     let client = LightClient::pinned(&url, hex::decode(&genesis).unwrap().try_into().unwrap());
     client
-        .add_measurement(&governance, &[0xd3; 32])
+        .add_measurement(&governance, &[0xd3; 32], chain::types::Role::App)
         .await
         .unwrap();
     let stranger = chain::random_key();
     assert!(
         client
-            .add_measurement(&stranger, &[0xd4; 32])
+            .add_measurement(&stranger, &[0xd4; 32], chain::types::Role::App)
             .await
             .is_err()
     );
@@ -90,15 +90,25 @@ async fn a_ledger_process_and_light_clients_in_others() {
         all.extend_from_slice(args);
         phalanx(&all)
     };
-    let out = tx(&["add-measurement", &hex::encode([0xd5; 32])]);
+    let d5 = hex::encode([0xd5; 32]);
+    let out = tx(&["add-measurement", &d5, "--role", "pruntime"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = tx(&["add-measurement", &hex::encode([0xd5; 32])]);
+    let out = tx(&["add-measurement", &d5, "--role", "pruntime"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already allowed"));
+    // A measurement is a tenant id (32 bytes), in a role: no role, an unknown role or
+    // a bare short value is refused before anything is sent.
+    for bad in [
+        vec!["add-measurement", "5a5a", "--role", "app"],
+        vec!["add-measurement", &d5],
+        vec!["add-measurement", &d5, "--role", "root"],
+    ] {
+        assert!(!tx(&bad).status.success(), "{bad:?}");
+    }
     assert!(tx(&["lock-rotation", "0"]).status.success());
     assert!(tx(&["abort-rotation", "0"]).status.success());
 
@@ -110,8 +120,14 @@ async fn a_ledger_process_and_light_clients_in_others() {
     );
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["height"], 5);
-    assert_eq!(status["allowed_measurements"][0], hex::encode([0xd3; 32]));
-    assert_eq!(status["allowed_measurements"][1], hex::encode([0xd5; 32]));
+    assert_eq!(
+        status["allowed_measurements"][0],
+        serde_json::json!({"measurement": hex::encode([0xd3; 32]), "role": "app"})
+    );
+    assert_eq!(
+        status["allowed_measurements"][1],
+        serde_json::json!({"measurement": d5, "role": "pruntime"})
+    );
     assert_eq!(status["governance"], pubkey);
     // Pinned to another genesis: refused.
     let out = phalanx(&[

@@ -301,7 +301,7 @@ fn verify_answer_runs_as_the_devnet_prints_it(summary: &serde_json::Value) {
     assert_eq!(v["contract"], summary["contract"]);
     assert_eq!(v["worker"], summary["pruntime_identity"]);
     assert_eq!(v["height"], summary["answer_height"]);
-    assert_eq!(v["checks"].as_array().unwrap().len(), 13);
+    assert_eq!(v["checks"].as_array().unwrap().len(), 14);
 
     let bundle = summary["bundle_file"].as_str().unwrap();
     let mut doc: serde_json::Value =

@@ -355,6 +355,8 @@ fn the_compose_topology_across_hosts_survives_cut_links() {
             "0.0.0.0:7300",
             "--governance",
             &governance,
+            "--trust-root",
+            &d("sim/root.pem"),
         ],
         &[],
     );
@@ -400,8 +402,8 @@ fn the_compose_topology_across_hosts_survives_cut_links() {
     };
     let gk_tenant = hex::encode(phalanx_cli::devnet::gatekeeper_tenant().digest());
     let worker_tenant = hex::encode(phalanx_cli::devnet::pruntime_tenant([0x5e; 32]).digest());
-    tx(&["add-measurement", &gk_tenant]);
-    tx(&["add-measurement", &worker_tenant]);
+    tx(&["add-measurement", &gk_tenant, "--role", "gatekeeper"]);
+    tx(&["add-measurement", &worker_tenant, "--role", "pruntime"]);
 
     // The gatekeepers: init, certified by the cluster CA, then serving on their hosts
     // (each attests and registers itself with its evidence).
@@ -433,7 +435,7 @@ fn the_compose_topology_across_hosts_survives_cut_links() {
     for c in &clients {
         net.wait(&["gatekeeper", c], Duration::from_secs(60));
     }
-    tx(&["set-gatekeepers", "--nodes", &all_nodes]);
+    tx(&["set-gatekeepers", "--nodes", &all_nodes, "--threshold", "3"]);
     tx(&["lock-rotation", "0"]);
     let admin_secret = d("secrets/gatekeeper-admin");
     let round = |kind: &str, nodes: &str, timeout: &str| -> (bool, serde_json::Value, Duration) {

@@ -415,9 +415,14 @@ impl NodeApp {
             self.node.set_evidence(kept);
             return Ok(());
         }
+        let registry_id = match registry {
+            Some(r) => r.chain_id().await?,
+            None => [0; 32],
+        };
         let runtime_data = crate::release::WorkerRuntimeData {
             identity_key: me.clone(),
             hpke_public_key: Vec::new(),
+            registry: registry_id,
         }
         .encode();
         let service = phalanx_tee::attest::Service {
@@ -436,14 +441,19 @@ impl NodeApp {
             phalanx_tee::attest::attest(&http, &service, tee.as_ref(), &runtime_data).await?;
         phalanx_tee::seal::write_atomic(&kept_path, attested.token.as_bytes())?;
         if let Some(r) = registry {
-            let worker = chain::types::Worker {
+            let registration = chain::types::Registration {
                 identity_key: me,
                 hpke_key: Vec::new(),
                 measurement: attested.tenant.as_bytes().to_vec(),
                 attestation_hash: sha2::Sha256::digest(attested.token.as_bytes()).into(),
-                registered_at: 0,
+                evidence: attested
+                    .evidence
+                    .registry_evidence()
+                    .map_err(|_| AppError::Config("the attestation's evidence does not decode"))?,
             };
-            let height = r.register_worker(identity.signing_key(), &worker).await?;
+            let height = r
+                .register_worker(identity.signing_key(), &registration)
+                .await?;
             tracing::info!(height, tenant = %attested.tenant, "attested and registered on the registry");
         } else {
             tracing::info!(tenant = %attested.tenant, "attested (no registry to register on)");

@@ -102,6 +102,15 @@ pub trait RoundHooks: Send + Sync + 'static {
         &'a self,
         spec: &'a RoundSpec,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+    /// Before this node erases its share of `epoch` (retirement); an error refuses it.
+    /// A registry-following node retires only what governance retired on the registry.
+    fn admit_retirement(
+        &self,
+        epoch: Epoch,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        let _ = epoch;
+        Box::pin(async { Ok(()) })
+    }
     /// After this node installed `spec`'s result, whose public key set is `public`,
     /// which every participant confirmed (`certificate`).
     fn committed<'a>(
@@ -985,6 +994,17 @@ impl pb::admin_server::Admin for AdminGrpc {
             .is_none()
         {
             return Err(Status::not_found(format!("no share for epoch {epoch}")));
+        }
+        // NH2: the admin secret alone never erases an epoch; the registry decides.
+        match &self.rounds.hooks {
+            Some(hooks) => hooks
+                .admit_retirement(Epoch(epoch))
+                .await
+                .map_err(Status::failed_precondition)?,
+            None => tracing::warn!(
+                %epoch,
+                "retiring an epoch on the administrator's word alone: this node follows no registry"
+            ),
         }
         self.rounds
             .node

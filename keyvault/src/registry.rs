@@ -125,7 +125,34 @@ impl RegistryHooks {
                  (`phalanx chain tx ... lock-rotation {epoch}`)"
             ));
         }
+        // The threshold is governance's: an administrator cannot lower it (NH2).
+        let threshold = match &spec.kind {
+            RoundKind::Dkg { threshold, .. } => Some(*threshold),
+            RoundKind::Reshare { new_threshold, .. } => Some(*new_threshold),
+            RoundKind::Refresh { .. } => None,
+        };
+        if let Some(t) = threshold
+            && t != state.committee_threshold()
+        {
+            return Err(format!(
+                "the round's threshold {t} is not the committee's threshold {}, which \
+                 governance sets (`phalanx chain tx ... set-gatekeepers --threshold T`)",
+                state.committee_threshold()
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether the registry retired `epoch` (a node forgets an epoch's share only then).
+    async fn retired(&self, epoch: phalanx_types::Epoch) -> Result<(), String> {
+        let state = self.client.sync().await.map_err(|e| e.to_string())?;
+        if state.is_retired(epoch) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the registry has not retired epoch {epoch} (`phalanx chain tx ... retire-epoch {epoch}`, governance's)"
+            ))
+        }
     }
 
     /// Publishes the round's certificate. Every member does (the first to land wins;
@@ -208,6 +235,12 @@ impl RoundHooks for RegistryHooks {
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(self.check(spec))
     }
+    fn admit_retirement(
+        &self,
+        epoch: phalanx_types::Epoch,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(self.retired(epoch))
+    }
     fn committed<'a>(
         &'a self,
         spec: &'a RoundSpec,
@@ -262,7 +295,7 @@ mod tests {
     use super::*;
     use crate::round::Participant;
     use crate::share::NodeIndex;
-    use chain::types::{Gatekeeper, Worker};
+    use chain::types::{Gatekeeper, Role};
     use phalanx_types::Epoch;
 
     fn now() -> i64 {
@@ -273,11 +306,14 @@ mod tests {
     async fn nodes_join_only_rounds_the_registry_backs() {
         let dir = tempfile::tempdir().unwrap();
         let governance = chain::random_key();
+        let sim = chain::sim::platform(now() - 1000).unwrap();
+        let enclave = chain::sim::enclave([1; 32]);
         let ledger = std::sync::Arc::new(
             chain::ledger::Ledger::open(
                 dir.path(),
                 chain::random_key(),
                 public_key(governance.verifying_key()),
+                chain::sim::evidence_rule(&sim),
                 now,
             )
             .unwrap(),
@@ -290,18 +326,16 @@ mod tests {
             ledger.clone(),
             std::future::pending(),
         ));
-        ledger.add_measurement(&governance, &[1; 32]).await.unwrap();
+        ledger
+            .add_measurement(&governance, &chain::sim::tenant(&enclave), Role::Gatekeeper)
+            .await
+            .unwrap();
+        let chain_id = ledger.state().unwrap().chain_id();
         let keys: Vec<SigningKey> = (0..2).map(|_| chain::random_key()).collect();
         let mut set = Vec::new();
         let mut participants = Vec::new();
         for (i, k) in (1u16..).zip(&keys) {
-            let w = Worker {
-                identity_key: public_key(k.verifying_key()),
-                hpke_key: Vec::new(),
-                measurement: vec![1; 32],
-                attestation_hash: [0; 32],
-                registered_at: 0,
-            };
+            let w = chain::sim::registration(&sim, &enclave, k, Vec::new(), chain_id).unwrap();
             ledger.register_worker(k, &w).await.unwrap();
             set.push(Gatekeeper {
                 index: i,
@@ -315,7 +349,7 @@ mod tests {
                 url: format!("https://g{i}"),
             });
         }
-        ledger.set_gatekeepers(&governance, &set).await.unwrap();
+        ledger.set_gatekeepers(&governance, &set, 2).await.unwrap();
         let hooks = RegistryHooks::new(&url, genesis, keys[0].clone(), Evidence::DangerousSkip);
         let dkg = RoundSpec::new(
             [0; 16],

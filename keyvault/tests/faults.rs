@@ -136,10 +136,15 @@ fn agree(infos: &[NodeInfo]) {
 async fn fetch(att: &phalanx_cli::devnet::Attestation, infos: &[NodeInfo]) -> [u8; 32] {
     let public = admin::agreed_public_key_set(infos, Epoch(0), None).unwrap();
     let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
-    let demo =
-        phalanx_cli::devnet::demo_worker(&att.sim, &att.rest.to_string(), &endpoints, &public)
-            .await
-            .unwrap();
+    let demo = phalanx_cli::devnet::demo_worker(
+        &att.sim,
+        &att.rest.to_string(),
+        &endpoints,
+        &public,
+        [0; 32],
+    )
+    .await
+    .unwrap();
     *demo.fetched.key.expose()
 }
 

@@ -21,7 +21,8 @@ const COUNTER: &[u8] = include_bytes!("../guest/wasm/counter.wasm");
 const ID: [u8; 32] = [0xc0; 32];
 
 fn executor(rt: &Runtime) -> Executor {
-    let mut e = Executor::new(ID, rt.compile(COUNTER).unwrap());
+    let keys = ContractKeys::derive(&[0x5e; 32]).unwrap();
+    let mut e = Executor::new(ID, rt.compile(COUNTER).unwrap(), keys.state_root_key());
     e.add_keys(Epoch(0), ContractKeys::derive(&[0x5e; 32]).unwrap());
     e
 }
@@ -94,19 +95,33 @@ fn bench(c: &mut Criterion) {
         )
         .unwrap()
     };
-    let q = make();
+    let (q, salt) = make();
     let answer = |q: &Query| {
-        let (caller, input) = q.open(&me, &worker_hpke).unwrap();
-        let out = e.query(&rt, &caller, &input, 1_000_000).unwrap();
-        let statement = e.statement(&me, &caller, &q.nonce.0, &input, &out.output);
-        Answer::new(statement, &worker, &reply.public_bytes(), &out.output).unwrap()
+        let o = q.open(&me, &worker_hpke).unwrap();
+        let out = e.query(&rt, &o.caller, &o.input, 1_000_000).unwrap();
+        let answer_salt = [7; 32];
+        let statement = e.statement(
+            &me,
+            &o.caller,
+            &q.nonce.0,
+            (&o.salt, &o.input),
+            (&answer_salt, &out.output),
+        );
+        Answer::new(
+            statement,
+            &worker,
+            &reply.public_bytes(),
+            &answer_salt,
+            &out.output,
+        )
+        .unwrap()
     };
     c.bench_function("query/answer", |bench| bench.iter(|| answer(&q)));
     let a = answer(&q);
     c.bench_function("query/user side", |bench| {
         bench.iter(|| {
             let fresh = make();
-            a.open(&me, &reply, &q, b"read").unwrap();
+            a.open(&me, &reply, &q, &salt, b"read").unwrap();
             fresh
         })
     });

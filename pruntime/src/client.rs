@@ -27,7 +27,9 @@ pub enum ClientError {
     Worker(String),
 }
 
-/// Seals `input` to contract `contract`'s newest published key and submits it as
+/// Seals `input` to contract `contract`'s newest published key whose publisher the
+/// registry lists as a pRuntime with current evidence (the registry verified that
+/// worker's quote itself; keys published by anyone else are never used), and submits it as
 /// `user`; the height that orders it. The envelope binds the user's account and the
 /// sequence number this transaction carries, read from the registry just before
 /// signing: an account that submits two transactions at once can have one refused by
@@ -43,10 +45,19 @@ pub async fn send_command(
     let c = state
         .contract(&contract)
         .ok_or(ClientError::NotListed("contract"))?;
+    let now = phalanx_types::unix_now();
     let (&epoch, key) = c
         .keys
-        .last_key_value()
-        .ok_or(ClientError::NotListed("contract keys"))?;
+        .iter()
+        .rev()
+        .find(|(_, k)| {
+            state
+                .standing("command", &k.published_by, chain::types::Role::Runtime, now)
+                .is_ok()
+        })
+        .ok_or(ClientError::NotListed(
+            "contract keys published by an attested pRuntime",
+        ))?;
     let me = public_key(user.verifying_key());
     let nonce = state.nonce(&me);
     let ciphertext = seal_command(&key.encryption_key, &contract, &me, nonce, input)?;
@@ -62,8 +73,7 @@ pub async fn send_command(
 
 /// Queries the worker at `url` (identity key `worker`, as listed on the registry) for
 /// `contract`: the query is sealed to the worker's HPKE key **as the registry lists
-/// it**; the answer's statement is checked against that identity and opened. Returns
-/// the query, the answer and the plaintext output.
+/// it**; the answer's statement is checked against that identity and opened.
 pub async fn query(
     registry: &LightClient,
     http: &reqwest::Client,
@@ -72,13 +82,18 @@ pub async fn query(
     user: &SigningKey,
     contract: [u8; 32],
     input: &[u8],
-) -> Result<(Query, Answer, Zeroizing<Vec<u8>>), ClientError> {
+) -> Result<Asked, ClientError> {
     let state = registry.sync().await?;
     let listed = state
-        .worker(worker)
-        .ok_or(ClientError::NotListed("worker"))?;
+        .standing(
+            "query",
+            worker,
+            chain::types::Role::Runtime,
+            phalanx_types::unix_now(),
+        )
+        .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
     let reply = RecipientKey::generate(&mut rand::rng());
-    let q = Query::new(
+    let (q, salt) = Query::new(
         user,
         &reply,
         worker,
@@ -101,27 +116,46 @@ pub async fn query(
         .json()
         .await
         .map_err(|e| ClientError::Worker(e.to_string()))?;
-    let output = answer.open(worker, &reply, &q, input)?;
-    Ok((q, answer, output))
+    let opening = answer.open(worker, &reply, &q, &salt, input)?;
+    Ok(Asked {
+        query: q,
+        query_salt: salt,
+        answer,
+        answer_salt: opening.salt,
+        output: opening.output,
+    })
+}
+
+/// A query asked and its answer opened: everything a user keeps to reveal both in a
+/// verification bundle ([`answer_proof`]).
+pub struct Asked {
+    /// The query as sent.
+    pub query: Query,
+    /// The query's salt (sealed inside it).
+    pub query_salt: [u8; 32],
+    /// The answer as received.
+    pub answer: Answer,
+    /// The answer's salt (sealed inside it).
+    pub answer_salt: [u8; 32],
+    /// The plaintext output.
+    pub output: Zeroizing<Vec<u8>>,
 }
 
 /// The answer's part of a user's verification bundle ([`phalanx_verify::Bundle`]): the
-/// statement and signature from `answer`, the caller key and nonce from the `query` the
-/// user sent, and the plaintext `input` and `output` the user reveals.
-pub fn answer_proof(
-    query: &Query,
-    answer: &Answer,
-    input: &[u8],
-    output: &[u8],
-) -> phalanx_verify::AnswerProof {
+/// statement and signature of the answer, the caller key and nonce of the query the
+/// user sent, and what the user reveals: the plaintext `input` and output and both
+/// salts.
+pub fn answer_proof(asked: &Asked, input: &[u8]) -> phalanx_verify::AnswerProof {
     use base64::Engine as _;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     phalanx_verify::AnswerProof {
-        statement: answer.statement.clone(),
-        signature: answer.signature.clone(),
-        caller_key: query.caller_key.clone(),
-        nonce: query.nonce,
+        statement: asked.answer.statement.clone(),
+        signature: asked.answer.signature.clone(),
+        caller_key: asked.query.caller_key.clone(),
+        nonce: asked.query.nonce,
+        query_salt: phalanx_types::hex::Hex(asked.query_salt),
         query: b64(input),
-        answer: b64(output),
+        answer_salt: phalanx_types::hex::Hex(asked.answer_salt),
+        answer: b64(&asked.output),
     }
 }

@@ -45,6 +45,7 @@ pub struct Executor {
     height: u64,
     block_hash: [u8; 32],
     executed: u64,
+    root_key: zeroize::Zeroizing<[u8; 32]>,
     root: [u8; 32],
 }
 
@@ -58,8 +59,10 @@ impl std::fmt::Debug for Executor {
 }
 
 impl Executor {
-    /// A contract at its empty state, before any block.
-    pub fn new(id: [u8; 32], contract: Contract) -> Self {
+    /// A contract at its empty state, before any block. `root_key` keys its state root
+    /// ([`ContractKeys::state_root_key`] of the contract's first published epoch: every
+    /// worker serving the contract derives the same one).
+    pub fn new(id: [u8; 32], contract: Contract, root_key: &[u8; 32]) -> Self {
         Self {
             id,
             contract,
@@ -68,7 +71,8 @@ impl Executor {
             height: 0,
             block_hash: [0; 32],
             executed: 0,
-            root: State::default().root(),
+            root_key: zeroize::Zeroizing::new(*root_key),
+            root: State::default().root(root_key),
         }
     }
 
@@ -92,7 +96,7 @@ impl Executor {
         &self.state
     }
 
-    /// The state root (cached: recomputed when a command changes the state).
+    /// The keyed state root (cached: recomputed when a command changes the state).
     pub fn root(&self) -> [u8; 32] {
         self.root
     }
@@ -181,7 +185,7 @@ impl Executor {
         self.height = block.height;
         self.block_hash = block.hash();
         if self.executed != before {
-            self.root = self.state.root();
+            self.root = self.state.root(&self.root_key);
         }
         skipped
     }
@@ -210,14 +214,14 @@ impl Executor {
 
     /// The statement of a query answered at the current position: by the worker with
     /// identity key `worker`, for the caller `caller_key` with `nonce`, of `input`
-    /// answered with `output`.
+    /// (salted with the query's salt) answered with `output` (salted with the answer's).
     pub fn statement(
         &self,
         worker: &[u8],
         caller_key: &[u8],
         nonce: &[u8; 16],
-        input: &[u8],
-        output: &[u8],
+        (query_salt, input): (&[u8; 32], &[u8]),
+        (answer_salt, output): (&[u8; 32], &[u8]),
     ) -> phalanx_types::statement::Statement {
         use phalanx_types::statement::{Statement, answer_hash, query_hash};
         Statement {
@@ -227,8 +231,8 @@ impl Executor {
             height: self.height,
             block_hash: self.block_hash.into(),
             state_root: self.root.into(),
-            query_hash: query_hash(caller_key, nonce, input).into(),
-            answer_hash: answer_hash(output).into(),
+            query_hash: query_hash(caller_key, nonce, query_salt, input).into(),
+            answer_hash: answer_hash(answer_salt, output).into(),
         }
     }
 
@@ -289,7 +293,7 @@ impl Executor {
         r.finish()?;
         let mut state = State::default();
         state.apply(&changes);
-        self.root = state.root();
+        self.root = state.root(&self.root_key);
         (self.state, self.height, self.block_hash, self.executed) =
             (state, height, block_hash, executed);
         Ok(())

@@ -2,7 +2,8 @@
 //!
 //! - **Contract keys** ([`ContractKeys::derive`]): from the contract's secret (derived by
 //!   the gatekeepers under [`phalanx_release::release::contract_key_id`]), HKDF-SHA256
-//!   gives an HPKE key pair (commands are sealed to it) and an ECDSA P-256 key pair.
+//!   gives an HPKE key pair (commands are sealed to it), an ECDSA P-256 key pair, the
+//!   checkpoint key and the state root's key.
 //! - **Commands** ([`seal_command`], [`open_command`]): HPKE to the contract's published
 //!   key, `info = COMMAND_ENVELOPE ‖ contract ‖ u32 len ‖ sender ‖ sender's nonce`: the
 //!   sender's account and its sequence number on the registry, so a command opens only as
@@ -18,7 +19,7 @@ use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
 use phalanx_release::envelope::{self, RecipientKey, Sealed};
 use phalanx_types::hex::Hex;
-use phalanx_types::statement::Statement;
+use phalanx_types::statement::{SALT_LEN, Statement};
 use phalanx_types::tag;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -61,6 +62,7 @@ pub struct ContractKeys {
     /// The contract's own signatures.
     pub signing: SigningKey,
     checkpoint: Zeroizing<[u8; 32]>,
+    state_root: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for ContractKeys {
@@ -89,12 +91,20 @@ impl ContractKeys {
             encryption,
             signing,
             checkpoint: part(b"checkpoint")?,
+            state_root: part(b"state-root")?,
         })
     }
 
     /// The key the contract's checkpoints are sealed with.
     pub fn checkpoint_secret(&self) -> &[u8; 32] {
         &self.checkpoint
+    }
+
+    /// The key of the contract's state root ([`phalanx_contract::State::root`]): every
+    /// worker holding the contract's secret computes the same root; nobody else can test
+    /// a guess against it.
+    pub fn state_root_key(&self) -> &[u8; 32] {
+        &self.state_root
     }
 
     /// The public halves as the registry lists them.
@@ -198,7 +208,8 @@ pub const MAX_QUERY_BYTES: usize = 96 * 1024;
 
 impl Query {
     /// What the user signs: the worker it is for, the contract, the reply key, the
-    /// nonce, the fuel bound and the hash of the sealed input.
+    /// nonce, the fuel and height bounds (each with a presence flag) and the hash of the
+    /// sealed input.
     pub fn signed_bytes(&self, worker: &[u8]) -> Result<Vec<u8>, ProtocolError> {
         let mut out = tag::QUERY_SIGNATURE.to_vec();
         for part in [
@@ -211,8 +222,16 @@ impl Query {
         }
         out.extend_from_slice(&self.contract.0);
         out.extend_from_slice(&self.nonce.0);
-        out.extend_from_slice(&self.max_fuel.unwrap_or(0).to_be_bytes());
-        out.extend_from_slice(&self.min_height.unwrap_or(0).to_be_bytes());
+        // A flag before each bound: `None` and `Some(0)` sign differently.
+        for bound in [self.max_fuel, self.min_height] {
+            match bound {
+                None => out.push(0),
+                Some(v) => {
+                    out.push(1);
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+            }
+        }
         out.extend_from_slice(&Sha256::digest(unb64(&self.sealed_input, "sealed input")?));
         Ok(out)
     }
@@ -229,8 +248,10 @@ impl Query {
     }
 
     /// A signed query of `input` for `contract` on the worker with identity key
-    /// `worker` and HPKE key `worker_hpke` (both as the registry lists them). Keep the
-    /// returned nonce and reply key to open the answer.
+    /// `worker` and HPKE key `worker_hpke` (both as the registry lists them), and the
+    /// query's salt. The sealed plaintext is `salt (32) ‖ input`: the salt keys the
+    /// statement's commitment to the query; keep it (and the reply key) to open the
+    /// answer and to reveal the query in a bundle.
     pub fn new(
         user: &SigningKey,
         reply: &RecipientKey,
@@ -239,13 +260,15 @@ impl Query {
         contract: [u8; 32],
         input: &[u8],
         bounds: Bounds,
-    ) -> Result<Self, ProtocolError> {
+    ) -> Result<(Self, [u8; SALT_LEN]), ProtocolError> {
         let caller = chain::types::public_key(user.verifying_key());
         let nonce: [u8; 16] = rand::random();
+        let salt: [u8; SALT_LEN] = rand::random();
+        let plain = Zeroizing::new([salt.as_slice(), input].concat());
         let sealed = envelope::seal_with_info(
             worker_hpke,
             &Self::info(worker, &contract, &caller, &nonce),
-            input,
+            &plain,
         )
         .map_err(|_| ProtocolError::Seal)?;
         let mut q = Self {
@@ -260,17 +283,13 @@ impl Query {
         };
         let sig: Signature = user.sign(&q.signed_bytes(worker)?);
         q.signature = b64(&sig.to_bytes());
-        Ok(q)
+        Ok((q, salt))
     }
 
     /// The worker's check and decryption: the signature under the caller's key, then the
     /// envelope under `worker_hpke` (this worker's key, identity `worker`). Returns the
-    /// caller's key and the input.
-    pub fn open(
-        &self,
-        worker: &[u8],
-        worker_hpke: &RecipientKey,
-    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), ProtocolError> {
+    /// caller's key, the query's salt and the input.
+    pub fn open(&self, worker: &[u8], worker_hpke: &RecipientKey) -> Result<Opened, ProtocolError> {
         let caller = unb64(&self.caller_key, "caller key")?;
         verify_p256(
             &caller,
@@ -279,14 +298,43 @@ impl Query {
         )?;
         let sealed = Sealed::from_bytes(&unb64(&self.sealed_input, "sealed input")?)
             .ok_or(ProtocolError::Malformed("sealed input"))?;
-        let input = envelope::open_with_info(
+        let plain = envelope::open_with_info(
             worker_hpke,
             &Self::info(worker, &self.contract.0, &caller, &self.nonce.0),
             &sealed,
         )
         .map_err(|_| ProtocolError::Sealed("query"))?;
-        Ok((caller, input))
+        let (salt, input) = split_salt(&plain).ok_or(ProtocolError::Malformed("query salt"))?;
+        Ok(Opened {
+            caller,
+            salt,
+            input: Zeroizing::new(input.to_vec()),
+        })
     }
+}
+
+/// A query the worker opened (`Debug` shows the caller only).
+pub struct Opened {
+    /// The caller's key (SEC1).
+    pub caller: Vec<u8>,
+    /// The query's salt.
+    pub salt: [u8; SALT_LEN],
+    /// The input.
+    pub input: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("caller", &hex::encode(&self.caller))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `salt (32) ‖ rest` → the salt and the rest.
+fn split_salt(plain: &[u8]) -> Option<([u8; SALT_LEN], &[u8])> {
+    let (salt, rest) = plain.split_first_chunk::<SALT_LEN>()?;
+    Some((*salt, rest))
 }
 
 /// A worker's answer (JSON).
@@ -298,9 +346,25 @@ pub struct Answer {
     /// ECDSA P-256 by the worker's identity key over the statement's signed bytes
     /// (r ‖ s, base64).
     pub signature: String,
-    /// The output, HPKE-sealed to the query's reply key with
-    /// `info = ANSWER_ENVELOPE ‖ SHA-256(statement's signed bytes)` (base64).
+    /// The answer's salt and the output (`salt (32) ‖ output`), HPKE-sealed to the
+    /// query's reply key with `info = ANSWER_ENVELOPE ‖ SHA-256(statement's signed
+    /// bytes)` (base64).
     pub sealed_output: String,
+}
+
+/// What a user learns from an answer: the output and the salt of its commitment (kept
+/// to reveal the answer in a bundle). `Debug` shows neither.
+pub struct Opening {
+    /// The answer's salt.
+    pub salt: [u8; SALT_LEN],
+    /// The output.
+    pub output: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Opening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opening").finish_non_exhaustive()
+    }
 }
 
 fn answer_info(statement: &[u8]) -> Vec<u8> {
@@ -308,19 +372,21 @@ fn answer_info(statement: &[u8]) -> Vec<u8> {
 }
 
 impl Answer {
-    /// The worker's side: signs `statement` with `identity` and seals `output` to the
-    /// query's reply key.
+    /// The worker's side: signs `statement` (whose answer hash is salted with `salt`)
+    /// with `identity` and seals `salt ‖ output` to the query's reply key.
     pub fn new(
         statement: Statement,
         identity: &SigningKey,
         reply_key: &[u8],
+        salt: &[u8; SALT_LEN],
         output: &[u8],
     ) -> Result<Self, ProtocolError> {
         let bytes = statement
             .signed_bytes()
             .map_err(|_| ProtocolError::Malformed("statement"))?;
         let sig: Signature = identity.sign(&bytes);
-        let sealed = envelope::seal_with_info(reply_key, &answer_info(&bytes), output)
+        let plain = Zeroizing::new([salt.as_slice(), output].concat());
+        let sealed = envelope::seal_with_info(reply_key, &answer_info(&bytes), &plain)
             .map_err(|_| ProtocolError::Seal)?;
         Ok(Self {
             statement,
@@ -331,14 +397,16 @@ impl Answer {
 
     /// The user's side: checks the signature under `worker` (the identity key the user
     /// sealed the query to, from the registry), opens the output with `reply`, and
-    /// checks that the statement names this query and this output.
+    /// checks that the statement names this query (`input` under `query_salt`) and this
+    /// output.
     pub fn open(
         &self,
         worker: &[u8],
         reply: &RecipientKey,
         query: &Query,
+        query_salt: &[u8; SALT_LEN],
         input: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
+    ) -> Result<Opening, ProtocolError> {
         let bytes = self
             .statement
             .signed_bytes()
@@ -346,11 +414,12 @@ impl Answer {
         verify_statement(&self.statement, &self.signature, worker)?;
         let sealed = Sealed::from_bytes(&unb64(&self.sealed_output, "sealed output")?)
             .ok_or(ProtocolError::Malformed("sealed output"))?;
-        let output = envelope::open_with_info(reply, &answer_info(&bytes), &sealed)
+        let plain = envelope::open_with_info(reply, &answer_info(&bytes), &sealed)
             .map_err(|_| ProtocolError::Sealed("answer"))?;
+        let (salt, output) = split_salt(&plain).ok_or(ProtocolError::Malformed("answer salt"))?;
         let caller = unb64(&query.caller_key, "caller key")?;
-        let q = phalanx_types::statement::query_hash(&caller, &query.nonce.0, input);
-        let a = phalanx_types::statement::answer_hash(&output);
+        let q = phalanx_types::statement::query_hash(&caller, &query.nonce.0, query_salt, input);
+        let a = phalanx_types::statement::answer_hash(&salt, output);
         if self.statement.query_hash.0 != q
             || self.statement.answer_hash.0 != a
             || self.statement.contract != query.contract
@@ -359,7 +428,10 @@ impl Answer {
                 "statement (names another query or answer)",
             ));
         }
-        Ok(output)
+        Ok(Opening {
+            salt,
+            output: Zeroizing::new(output.to_vec()),
+        })
     }
 }
 

@@ -173,10 +173,16 @@ pub enum QueryError {
 struct Identity {
     signing: SigningKey,
     hpke: RecipientKey,
+    /// The chain id of the registry its quotes name.
+    registry: [u8; 32],
 }
 
 impl Identity {
-    fn load_or_create(sealing: &SealingKey, path: &std::path::Path) -> Result<Self, WorkerError> {
+    fn load_or_create(
+        sealing: &SealingKey,
+        path: &std::path::Path,
+        registry: [u8; 32],
+    ) -> Result<Self, WorkerError> {
         let aad = phalanx_types::tag::WORKER_SEALED;
         let seed: Zeroizing<Vec<u8>> = match read_optional(path)? {
             Some(sealed) => sealing.open(aad, &sealed)?,
@@ -191,6 +197,7 @@ impl Identity {
         Ok(Self {
             signing: SigningKey::from_slice(sk).map_err(|_| SealError::Open)?,
             hpke: RecipientKey::derive(ikm),
+            registry,
         })
     }
 
@@ -198,6 +205,7 @@ impl Identity {
         WorkerRuntimeData {
             identity_key: public_key(self.signing.verifying_key()),
             hpke_public_key: self.hpke.public_bytes(),
+            registry: self.registry,
         }
     }
 }
@@ -215,6 +223,9 @@ pub struct Worker {
     tee: Arc<dyn Tee>,
     identity: Identity,
     attested: Mutex<Attested>,
+    /// The evidence the registry verified and lists for this worker (its quote hash is
+    /// the registered one): what `GET /v1/evidence` serves and users' bundles carry.
+    registered: Mutex<Option<phalanx_verify::WorkerEvidence>>,
     runtime: Runtime,
     registry: LightClient,
     /// The worker's own light client and the verified blocks not yet applied.
@@ -260,10 +271,9 @@ pub struct ContractInfo {
     pub id: String,
     /// Its code hash (hex).
     pub code_hash: String,
-    /// The last block applied.
+    /// The last block applied. (No state root: even keyed, it would show anyone when
+    /// the state changed; answers carry it, signed, to the caller.)
     pub height: u64,
-    /// The state root after it (hex).
-    pub state_root: String,
 }
 
 impl Worker {
@@ -288,16 +298,20 @@ impl Worker {
             .build()
             .map_err(|_| WorkerError::Other("HTTP client"))?;
         let registry = LightClient::pinned(&config.registry_url, config.genesis);
+        // The registry's chain id, which every quote of this worker names (so its
+        // registration counts on this registry only).
+        let chain_id = registry.sync().await?.chain_id();
         let sealing = match tee.sealing_key()? {
             Some(k) => SealingKey::derive(&k[..], phalanx_types::tag::WORKER_SEALED, b"identity")?,
             None => {
                 let secret =
-                    sealing_from_gatekeepers(&config, tee.as_ref(), &registry, &http).await?;
+                    sealing_from_gatekeepers(&config, tee.as_ref(), &registry, chain_id, &http)
+                        .await?;
                 SealingKey::derive(&secret[..], phalanx_types::tag::WORKER_SEALED, b"identity")?
             }
         };
         let identity =
-            Identity::load_or_create(&sealing, &config.data_dir.join("identity.sealed"))?;
+            Identity::load_or_create(&sealing, &config.data_dir.join("identity.sealed"), chain_id)?;
         let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
         let worker = Arc::new(Self {
             follower: tokio::sync::Mutex::new((
@@ -309,6 +323,7 @@ impl Worker {
             tee,
             identity,
             attested: Mutex::new(attested),
+            registered: Mutex::new(None),
             registry,
             executors: RwLock::new(BTreeMap::new()),
             unverified: Mutex::new(BTreeMap::new()),
@@ -339,33 +354,75 @@ impl Worker {
             .map_err(|_| WorkerError::Other("poisoned lock"))
     }
 
-    /// Registers on the registry unless it already lists this identity with this HPKE
-    /// key and measurement.
+    /// Registers on the registry with the evidence it attested with, unless the
+    /// registry already lists this identity, HPKE key and measurement with the evidence
+    /// kept in `<data dir>/evidence.json` (the last registered; public) and that
+    /// evidence is younger than half the registry's limit. Evidence expires: a worker
+    /// whose registration is older than the limit may no longer publish contract keys,
+    /// and users refuse its answers; [`Self::step`] renews it in time.
     async fn register(&self) -> Result<(), WorkerError> {
-        let attested = self.attested()?;
         let me = self.identity_key();
-        let listed = self.registry.worker(&me).await?;
-        let measurement = attested.tenant.as_bytes().to_vec();
-        if let Some(w) = &listed
+        let state = self.registry.sync().await?;
+        let kept_path = self.config.data_dir.join("evidence.json");
+        let kept: Option<phalanx_verify::WorkerEvidence> =
+            read_optional(&kept_path)?.and_then(|b| serde_json::from_slice(&b).ok());
+        let measurement = self.attested()?.tenant.as_bytes().to_vec();
+        if let Some(kept) = kept
+            && let Some(w) = state.worker(&me)
             && w.hpke_key == self.hpke_key()
             && w.measurement == measurement
+            && kept
+                .registry_evidence()
+                .is_ok_and(|e| chain::types::Evidence::quote_hash(&e.quote) == w.quote_hash)
+            && !renew_due(&state, w.registered_at)
         {
-            tracing::info!("already registered with this identity and evidence");
+            tracing::info!("already registered with this identity and current evidence");
+            *self
+                .registered
+                .lock()
+                .map_err(|_| WorkerError::Other("poisoned lock"))? = Some(kept);
             return Ok(());
         }
-        let worker = chain::types::Worker {
+        let attested = self.attested()?;
+        let registration = chain::types::Registration {
             identity_key: me,
             hpke_key: self.hpke_key(),
             measurement,
             attestation_hash: sha2::Sha256::digest(attested.token.as_bytes()).into(),
-            registered_at: 0,
+            evidence: attested
+                .evidence
+                .registry_evidence()
+                .map_err(|_| WorkerError::Other("the evidence kept does not decode"))?,
         };
         let height = self
             .registry
-            .register_worker(&self.identity.signing, &worker)
+            .register_worker(&self.identity.signing, &registration)
             .await?;
-        tracing::info!(height, "registered on the registry");
+        let json = serde_json::to_vec(&attested.evidence)
+            .map_err(|_| WorkerError::Other("evidence does not encode"))?;
+        write_atomic(&kept_path, &json)?;
+        *self
+            .registered
+            .lock()
+            .map_err(|_| WorkerError::Other("poisoned lock"))? = Some(attested.evidence);
+        tracing::info!(height, "registered on the registry with its evidence");
         Ok(())
+    }
+
+    /// Re-attests and registers again when the registered evidence is past half the
+    /// registry's limit.
+    async fn renew_registration(&self, state: &State) -> Result<(), WorkerError> {
+        let Some(w) = state.worker(&self.identity_key()) else {
+            return Ok(());
+        };
+        if !renew_due(state, w.registered_at) {
+            return Ok(());
+        }
+        let renewed = attest(&self.config, self.tee.as_ref(), &self.identity, &self.http).await?;
+        if let Ok(mut a) = self.attested.lock() {
+            *a = renewed;
+        }
+        self.register().await
     }
 
     /// A fresh token when the one held is old.
@@ -416,7 +473,6 @@ impl Worker {
             .map(|k| k.epoch)
             .ok_or(WorkerError::NoEpoch)?;
         let compiled = self.runtime.compile(&contract.code)?;
-        let mut executor = Executor::new(id, compiled);
         let keys = self.contract_keys(&state, id, epoch).await?;
         let mine = keys.published(id, epoch);
         let listed = match contract.keys.get(&epoch) {
@@ -440,13 +496,24 @@ impl Worker {
                 Err(e) => return Err(e.into()),
             },
         };
-        if listed.encryption_key != mine.encryption_key || listed.signing_key != mine.signing_key {
-            tracing::error!(contract = %hex::encode(id), %epoch, "derived contract keys differ from the registry's: not serving");
-            return Err(WorkerError::KeyMismatch {
-                contract: hex::encode(id),
-                epoch,
-            });
-        }
+        same_keys(id, epoch, &listed, &mine)?;
+        // The state root is keyed by the contract's first published epoch's secret, so
+        // every worker of the contract computes the same root whenever it joined.
+        let state = self.registry.sync().await?;
+        let first = state
+            .contract(&id)
+            .and_then(|c| c.keys.iter().next().map(|(e, k)| (*e, k.clone())))
+            .ok_or(WorkerError::Other("published keys vanished"))?;
+        let mut executor = if first.0 == epoch {
+            Executor::new(id, compiled, keys.state_root_key())
+        } else {
+            let first_keys = self.contract_keys(&state, id, first.0).await?;
+            same_keys(id, first.0, &first.1, &first_keys.published(id, first.0))?;
+            let e = Executor::new(id, compiled, first_keys.state_root_key());
+            let mut e = e;
+            e.add_keys(first.0, first_keys);
+            e
+        };
         executor.add_keys(epoch, keys);
         // Other epochs' keys are fetched when a command needs them.
         let path = self.checkpoint_path(&id);
@@ -486,6 +553,7 @@ impl Worker {
         let mut follower = self.follower.lock().await;
         let (client, pending) = &mut *follower;
         let state = client.sync_blocks(|b| pending.push_back(b.clone())).await?;
+        self.renew_registration(&state).await?;
         let mut applied = 0;
         while let Some(block) = pending.front() {
             // Applying twice is harmless: executors ignore blocks they have.
@@ -533,6 +601,11 @@ impl Worker {
                 .unwrap_or_default();
             for epoch in missing {
                 let keys = self.contract_keys(state, id, epoch).await?;
+                // Every epoch's keys, not only the one checked at boot: a command is
+                // opened only with keys equal to the published ones.
+                if let Some(listed) = state.contract(&id).and_then(|c| c.keys.get(&epoch)) {
+                    same_keys(id, epoch, listed, &keys.published(id, epoch))?;
+                }
                 if let Some(e) = self
                     .executors
                     .write()
@@ -605,7 +678,7 @@ impl Worker {
     /// with. Not trusted by anyone: users check it against Intel's root
     /// (`phalanx-verify`).
     pub fn evidence(&self) -> Option<phalanx_verify::WorkerEvidence> {
-        self.attested.lock().ok().map(|a| a.evidence.clone())
+        self.registered.lock().ok().and_then(|e| e.clone())
     }
 
     /// What `GET /v1/info` shows.
@@ -619,7 +692,6 @@ impl Worker {
                         id: hex::encode(e.id()),
                         code_hash: hex::encode(e.code_hash()),
                         height: e.position().0,
-                        state_root: hex::encode(e.root()),
                     })
                     .collect()
             })
@@ -636,12 +708,14 @@ impl Worker {
     /// Answers a query (see [`crate::protocol`]): checks, decrypts, runs read-only at
     /// the current position, signs the statement, seals the output.
     pub fn query(&self, q: &Query) -> Result<Answer, QueryError> {
+        let me = self.identity_key();
+        // The signature first: no field of the query is acted on before it verifies.
+        let opened = q.open(&me, &self.identity.hpke)?;
         let limit = self.config.limits.fuel;
         let fuel = q.max_fuel.unwrap_or(limit);
         if fuel > limit {
             return Err(QueryError::TooMuchFuel { asked: fuel, limit });
         }
-        let me = self.identity_key();
         let executors = self.executors.read().map_err(|_| QueryError::Internal)?;
         let executor = executors
             .get(&q.contract.0)
@@ -661,16 +735,47 @@ impl Worker {
             .ok()
             .filter(|k| k.len() == 65 && p256::PublicKey::from_sec1_bytes(k).is_ok())
             .ok_or(ProtocolError::Malformed("reply key"))?;
-        let (caller, input) = q.open(&me, &self.identity.hpke)?;
-        let outcome = executor.query(&self.runtime, &caller, &input, fuel)?;
-        let statement = executor.statement(&me, &caller, &q.nonce.0, &input, &outcome.output);
+        let outcome = executor.query(&self.runtime, &opened.caller, &opened.input, fuel)?;
+        let answer_salt: [u8; 32] = rand::random();
+        let statement = executor.statement(
+            &me,
+            &opened.caller,
+            &q.nonce.0,
+            (&opened.salt, &opened.input),
+            (&answer_salt, &outcome.output),
+        );
         Ok(Answer::new(
             statement,
             &self.identity.signing,
             &reply,
+            &answer_salt,
             &outcome.output,
         )?)
     }
+}
+
+/// Whether evidence registered at `registered_at` is past half the registry's limit (by
+/// the wall clock).
+fn renew_due(state: &State, registered_at: i64) -> bool {
+    let half = i64::try_from(state.genesis().evidence.max_evidence_age / 2).unwrap_or(i64::MAX);
+    phalanx_types::unix_now().saturating_sub(registered_at) >= half
+}
+
+/// Refuses keys derived for `contract` in `epoch` that differ from the published ones.
+fn same_keys(
+    contract: [u8; 32],
+    epoch: Epoch,
+    listed: &chain::types::ContractKey,
+    mine: &chain::types::ContractKey,
+) -> Result<(), WorkerError> {
+    if listed.encryption_key != mine.encryption_key || listed.signing_key != mine.signing_key {
+        tracing::error!(contract = %hex::encode(contract), %epoch, "derived contract keys differ from the registry's: not serving");
+        return Err(WorkerError::KeyMismatch {
+            contract: hex::encode(contract),
+            epoch,
+        });
+    }
+    Ok(())
 }
 
 /// Asks the gatekeepers the registry lists for `key_id`, checked against the epoch's
@@ -757,11 +862,13 @@ async fn sealing_from_gatekeepers(
     config: &WorkerConfig,
     tee: &dyn Tee,
     registry: &LightClient,
+    chain_id: [u8; 32],
     http: &reqwest::Client,
 ) -> Result<Zeroizing<[u8; 32]>, WorkerError> {
     let ephemeral = Identity {
         signing: chain::random_key(),
         hpke: RecipientKey::generate(&mut rand::rng()),
+        registry: chain_id,
     };
     let attested = attest(config, tee, &ephemeral, http).await?;
     let state = registry.sync().await?;

@@ -25,7 +25,7 @@ fn keys() -> ContractKeys {
 }
 
 fn executor(rt: &Runtime) -> Executor {
-    let mut e = Executor::new(ID, rt.compile(COUNTER).unwrap());
+    let mut e = Executor::new(ID, rt.compile(COUNTER).unwrap(), keys().state_root_key());
     e.add_keys(Epoch(0), keys());
     e
 }
@@ -118,7 +118,7 @@ fn commands_replay_to_the_same_state_and_bad_ones_change_nothing() {
     assert_eq!(skipped, vec![(2, 0), (2, 1), (3, 0), (3, 2)]);
     assert_eq!(one.executed(), 3);
     assert_eq!(one.root(), two.root());
-    assert_eq!(one.root(), one.state().root());
+    assert_eq!(one.root(), one.state().root(keys().state_root_key()));
     assert_eq!(one.position(), (3, blocks[2].hash()));
     assert_eq!(count(&one, &rt, &alice), (2, 3));
     assert_eq!(count(&one, &rt, &bob), (1, 3));
@@ -154,7 +154,98 @@ fn checkpoints_restore_exactly_and_refuse_edits() {
         assert_eq!(fresh.position(), (0, [0; 32]));
     }
     assert!(executor(&rt).restore(&sealed[..sealed.len() - 1]).is_err());
-    let mut stranger = Executor::new(ID, rt.compile(COUNTER).unwrap());
+    let mut stranger = Executor::new(ID, rt.compile(COUNTER).unwrap(), &[1; 32]);
     stranger.add_keys(Epoch(0), ContractKeys::derive(&[1; 32]).unwrap());
     assert!(stranger.restore(&sealed).is_err());
+}
+
+const AUCTION: &[u8] = include_bytes!("../guest/wasm/auction.wasm");
+
+/// NH1 of the 2026-12 follow-up review: the sealed-bid auction's state root and a
+/// bidder's answer are public (the root in every signed statement, the statement in
+/// clear in every answer), the bid is a small number, and everything else in the state
+/// is public (caller ids come from the transactions' signers). Trying every bid from 1
+/// to 10 000 against the root and the answer's commitment finds nothing without the
+/// contract's secret and the answer's salt; with them (the check that the guessed
+/// state is exactly right), the true bid is found.
+#[test]
+fn attack_nh1_state_root_and_answer_hash_do_not_reveal_a_bid() {
+    use phalanx_contract::{Changes, State};
+    use phalanx_types::statement::answer_hash;
+    let rt = Runtime::new(Limits::default());
+    let mut e = Executor::new(ID, rt.compile(AUCTION).unwrap(), keys().state_root_key());
+    e.add_keys(Epoch(0), keys());
+    let (seller, bidder) = (chain::random_key(), chain::random_key());
+    let sealed = |user: &SigningKey, input: &[u8]| {
+        let me = public_key(user.verifying_key());
+        let k = keys().published(ID, Epoch(0));
+        SignedTx::sign(
+            user,
+            &CHAIN,
+            0,
+            Tx::Command(Command {
+                contract: ID,
+                epoch: Epoch(0),
+                ciphertext: seal_command(&k.encryption_key, &ID, &me, 0, input).unwrap(),
+            }),
+        )
+    };
+    let open = [&[1u8][..], &100u64.to_le_bytes()].concat();
+    let bid = [&[2u8][..], &4242u64.to_le_bytes()].concat();
+    assert!(
+        e.apply_block(&rt, &block(1, vec![sealed(&seller, &open)]))
+            .is_empty()
+    );
+    assert!(
+        e.apply_block(&rt, &block(2, vec![sealed(&bidder, &bid)]))
+            .is_empty()
+    );
+    let root = e.root();
+
+    // The attacker's guess of the whole state for a bid of `a`: the real state with
+    // every amount-bearing entry (`bid/<id>`, `best`) rewritten.
+    let b_id = phalanx_types::contract::caller_id(&public_key(bidder.verifying_key()));
+    let guess = |a: u64| {
+        let mut changes = Changes::default();
+        for (k, v) in e.state().iter() {
+            changes.0.insert(k.to_vec(), Some(v.to_vec()));
+        }
+        let bid_key = [b"bid/".as_slice(), &b_id].concat();
+        changes.0.insert(bid_key, Some(a.to_le_bytes().to_vec()));
+        changes.0.insert(
+            b"best".to_vec(),
+            Some([b_id.as_slice(), &a.to_le_bytes()].concat()),
+        );
+        let mut s = State::default();
+        s.apply(&changes);
+        s
+    };
+    // The guess is exact: with the contract's secret, 4242 is found.
+    assert_eq!(guess(4242).root(keys().state_root_key()), root);
+    assert_ne!(guess(4241).root(keys().state_root_key()), root);
+    // Without it (any key an outsider can try), no bid matches.
+    for outsider_key in [[0u8; 32], keys().checkpoint_secret().map(|b| b ^ 1)] {
+        assert!((1..=10_000u64).all(|a| guess(a).root(&outsider_key) != root));
+    }
+
+    // The bidder's own query of its bid, answered with a salted commitment.
+    let me = public_key(bidder.verifying_key());
+    let out = e.query(&rt, &me, &[2], 1_000_000).unwrap().output;
+    assert_eq!(out, 4242u64.to_le_bytes());
+    let answer_salt: [u8; 32] = rand::random();
+    let statement = e.statement(
+        &public_key(chain::random_key().verifying_key()),
+        &me,
+        &[9; 16],
+        (&[3; 32], &[2]),
+        (&answer_salt, &out),
+    );
+    assert!(
+        (1..=10_000u64).all(|a| answer_hash(&[0; 32], &a.to_le_bytes()) != statement.answer_hash.0),
+        "without the salt, no amount matches the answer's commitment"
+    );
+    assert_eq!(
+        answer_hash(&answer_salt, &4242u64.to_le_bytes()),
+        statement.answer_hash.0
+    );
 }

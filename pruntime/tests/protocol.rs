@@ -32,7 +32,7 @@ fn setup() -> Setup {
     }
 }
 
-fn query(s: &Setup) -> Query {
+fn query(s: &Setup) -> (Query, [u8; 32]) {
     Query::new(
         &s.user,
         &s.reply,
@@ -46,7 +46,8 @@ fn query(s: &Setup) -> Query {
 }
 
 fn answer(s: &Setup, q: &Query, output: &[u8]) -> Answer {
-    let (caller, input) = q.open(&s.worker_key, &s.worker_hpke).unwrap();
+    let o = q.open(&s.worker_key, &s.worker_hpke).unwrap();
+    let salt = [0xa5; 32];
     let statement = Statement {
         worker: hex::encode(&s.worker_key),
         contract: q.contract,
@@ -54,19 +55,23 @@ fn answer(s: &Setup, q: &Query, output: &[u8]) -> Answer {
         height: 9,
         block_hash: [5; 32].into(),
         state_root: [6; 32].into(),
-        query_hash: query_hash(&caller, &q.nonce.0, &input).into(),
-        answer_hash: answer_hash(output).into(),
+        query_hash: query_hash(&o.caller, &q.nonce.0, &o.salt, &o.input).into(),
+        answer_hash: answer_hash(&salt, output).into(),
     };
-    Answer::new(statement, &s.worker, &s.reply.public_bytes(), output).unwrap()
+    Answer::new(statement, &s.worker, &s.reply.public_bytes(), &salt, output).unwrap()
 }
 
 #[test]
 fn a_query_opens_only_for_its_worker_and_only_as_signed() {
     let s = setup();
-    let q = query(&s);
-    let (caller, input) = q.open(&s.worker_key, &s.worker_hpke).unwrap();
-    assert_eq!(caller, public_key(s.user.verifying_key()));
-    assert_eq!(&input[..], b"input");
+    let (q, salt) = query(&s);
+    let o = q.open(&s.worker_key, &s.worker_hpke).unwrap();
+    assert_eq!(o.caller, public_key(s.user.verifying_key()));
+    assert_eq!(&o.input[..], b"input");
+    assert_eq!(
+        o.salt, salt,
+        "the worker learns the query's salt from inside the envelope"
+    );
     // Another worker's HPKE key, or the query presented to another identity.
     let other = RecipientKey::generate(&mut rand::rng());
     assert_eq!(
@@ -97,6 +102,38 @@ fn a_query_opens_only_for_its_worker_and_only_as_signed() {
         t.open(&s.worker_key, &s.worker_hpke).unwrap_err(),
         ProtocolError::BadSignature
     );
+    // NL2: an absent bound and a zero bound sign differently, both ways.
+    let (zero, _) = Query::new(
+        &s.user,
+        &s.reply,
+        &s.worker_key,
+        &s.worker_hpke.public_bytes(),
+        [3; 32],
+        b"input",
+        Bounds {
+            max_fuel: Some(0),
+            min_height: Some(0),
+        },
+    )
+    .unwrap();
+    zero.open(&s.worker_key, &s.worker_hpke).unwrap();
+    for edit in [
+        (|t: &mut Query| t.max_fuel = None) as fn(&mut Query),
+        |t: &mut Query| t.min_height = None,
+    ] {
+        let mut t = zero.clone();
+        edit(&mut t);
+        assert_eq!(
+            t.open(&s.worker_key, &s.worker_hpke).unwrap_err(),
+            ProtocolError::BadSignature
+        );
+    }
+    let mut t = q.clone();
+    t.max_fuel = Some(0);
+    assert_eq!(
+        t.open(&s.worker_key, &s.worker_hpke).unwrap_err(),
+        ProtocolError::BadSignature
+    );
     let mut t = q.clone();
     t.contract.0[0] ^= 1;
     assert_eq!(
@@ -104,7 +141,7 @@ fn a_query_opens_only_for_its_worker_and_only_as_signed() {
         ProtocolError::BadSignature
     );
     let mut t = q.clone();
-    t.reply_key = query(&setup()).reply_key;
+    t.reply_key = query(&setup()).0.reply_key;
     assert_eq!(
         t.open(&s.worker_key, &s.worker_hpke).unwrap_err(),
         ProtocolError::BadSignature
@@ -120,19 +157,29 @@ fn a_query_opens_only_for_its_worker_and_only_as_signed() {
 #[test]
 fn an_answer_opens_only_unchanged_and_for_its_query() {
     let s = setup();
-    let q = query(&s);
+    let (q, salt) = query(&s);
     let a = answer(&s, &q, b"output");
-    assert_eq!(
-        &a.open(&s.worker_key, &s.reply, &q, b"input").unwrap()[..],
-        b"output"
-    );
+    let opening = a
+        .open(&s.worker_key, &s.reply, &q, &salt, b"input")
+        .unwrap();
+    assert_eq!(&opening.output[..], b"output");
+    assert_eq!(opening.salt, [0xa5; 32]);
     verify_statement(&a.statement, &a.signature, &s.worker_key).unwrap();
-    // Another claimed input: the statement names another query.
-    assert!(a.open(&s.worker_key, &s.reply, &q, b"other").is_err());
+    // Another claimed input, or the right one under another salt: the statement names
+    // another query.
+    assert!(
+        a.open(&s.worker_key, &s.reply, &q, &salt, b"other")
+            .is_err()
+    );
+    assert!(
+        a.open(&s.worker_key, &s.reply, &q, &[0; 32], b"input")
+            .is_err()
+    );
     // Another worker key than the one the query was sealed to.
     let elsewhere = public_key(chain::random_key().verifying_key());
     assert_eq!(
-        a.open(&elsewhere, &s.reply, &q, b"input").unwrap_err(),
+        a.open(&elsewhere, &s.reply, &q, &salt, b"input")
+            .unwrap_err(),
         ProtocolError::BadSignature
     );
     // Each statement field, the signature, the sealed output.
@@ -149,14 +196,18 @@ fn an_answer_opens_only_unchanged_and_for_its_query() {
         let mut t = a.clone();
         edit(&mut t);
         assert_eq!(
-            t.open(&s.worker_key, &s.reply, &q, b"input").unwrap_err(),
+            t.open(&s.worker_key, &s.reply, &q, &salt, b"input")
+                .unwrap_err(),
             ProtocolError::BadSignature
         );
     }
     let mut t = a.clone();
     t.signature = a.signature.replace('A', "B");
     if t.signature != a.signature {
-        assert!(t.open(&s.worker_key, &s.reply, &q, b"input").is_err());
+        assert!(
+            t.open(&s.worker_key, &s.reply, &q, &salt, b"input")
+                .is_err()
+        );
     }
     let mut t = a;
     let mut sealed =
@@ -166,7 +217,8 @@ fn an_answer_opens_only_unchanged_and_for_its_query() {
     sealed[last] ^= 1;
     t.sealed_output = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed);
     assert_eq!(
-        t.open(&s.worker_key, &s.reply, &q, b"input").unwrap_err(),
+        t.open(&s.worker_key, &s.reply, &q, &salt, b"input")
+            .unwrap_err(),
         ProtocolError::Sealed("answer")
     );
 }

@@ -14,11 +14,17 @@
 //!   issuer and policy checks are the relying party's; [`Claims`] gives them typed
 //!   fields to compare.
 //!
+//! - [`runtime::WorkerRuntimeData`]: what a worker binds into that report data (its
+//!   identity key, its HPKE key, the registry it registers on).
+//! - [`tenant`]: the one derivation of a tenant id from a TEE's whole identity.
+//!
 //! Signing stays in the attestation service (its keys never leave it); this crate only
 //! verifies, with `ring` (through `phalanx_types::ecdsa`). No I/O, no async runtime.
 
 mod claims;
 mod jws;
+pub mod runtime;
+pub mod tenant;
 
 pub use claims::{
     Claims, EAR_PROFILE, Evidence, EvidenceMeasurements, Stale, Submodule, TrustRoot, VerifierId,

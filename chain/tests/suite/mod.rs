@@ -6,28 +6,51 @@
 use chain::registry::{ContractRegistry, Registry, RegistryError};
 use chain::state::RuleError;
 use chain::types::{
-    Command, ContractKey, EpochCertificate, Event, Gatekeeper, Rotation, RoundDecision, Worker,
+    Command, ContractKey, EpochCertificate, Event, Gatekeeper, Registration, Role, Rotation,
+    RoundDecision,
 };
 use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::Signer as _;
+use phalanx_dcap_sim::{SgxEnclave, SimTee};
 use phalanx_threshold::round::{CommitCertificate, Participant, RoundKind, RoundSpec};
 use phalanx_threshold::share::NodeIndex;
 use phalanx_types::Epoch;
 
-pub const M: [u8; 32] = [0xd3; 32];
-
-fn random_identity() -> Vec<u8> {
-    chain::types::public_key(chain::random_key().verifying_key())
+/// The simulated enclave of the suite's gatekeepers.
+pub fn gatekeeper_enclave() -> SgxEnclave {
+    SgxEnclave {
+        mr_enclave: [0xd3; 32],
+        ..SgxEnclave::default()
+    }
 }
 
-fn worker(identity: &[u8], hpke: u8) -> Worker {
-    Worker {
-        identity_key: identity.to_vec(),
-        hpke_key: vec![hpke; 65],
-        measurement: M.to_vec(),
-        attestation_hash: [7; 32],
-        registered_at: 0,
+/// The simulated enclave of the suite's pRuntime.
+pub fn runtime_enclave() -> SgxEnclave {
+    SgxEnclave {
+        mr_enclave: [0xd4; 32],
+        ..SgxEnclave::default()
     }
+}
+
+/// The gatekeepers' tenant.
+pub fn m() -> Vec<u8> {
+    chain::sim::tenant(&gatekeeper_enclave()).to_vec()
+}
+
+/// The pRuntime's tenant.
+pub fn mr() -> Vec<u8> {
+    chain::sim::tenant(&runtime_enclave()).to_vec()
+}
+
+/// The simulated platform every fixture's registry trusts (valid around the fixtures'
+/// clocks).
+pub fn sim() -> SimTee {
+    SimTee::generate(phalanx_dcap_sim::SimConfig::up_to_date(1_759_000_000)).unwrap()
+}
+
+/// A registration of `key` (HPKE key `hpke` repeated) from `enclave`.
+fn worker<F: Fixture>(f: &F, key: &SigningKey, hpke: u8, enclave: &SgxEnclave) -> Registration {
+    chain::sim::registration(f.sim(), enclave, key, vec![hpke; 65], f.chain_id()).unwrap()
 }
 
 fn gk(index: u16, identity: &[u8]) -> Gatekeeper {
@@ -98,6 +121,10 @@ pub trait Fixture {
     fn account(
         &mut self,
     ) -> impl std::future::Future<Output = (<Self::R as Registry>::Account, SigningKey)>;
+    /// The simulated platform whose quotes registrations carry.
+    fn sim(&self) -> &SimTee;
+    /// The registry's chain id, which the quotes bind.
+    fn chain_id(&self) -> [u8; 32];
 }
 
 /// The suite. Returns two accounts for [`contracts`]: a worker registered with `M`
@@ -113,24 +140,28 @@ pub async fn suite<F: Fixture>(
         chain::types::public_key(s2.verifying_key()),
     );
     let (r, governance) = (f.registry(), f.governance());
+    let (gk_m, m) = (gatekeeper_enclave(), m());
 
     // A worker with a measurement nobody allowed cannot register.
     assert!(matches!(
-        rule(r.register_worker(&w1, &worker(&k1, 1)).await),
+        rule(r.register_worker(&w1, &worker(f, &s1, 1, &gk_m)).await),
         RuleError::MeasurementNotAllowed(_)
     ));
     // Only governance changes the allow-list.
     assert_eq!(
-        rule(r.add_measurement(&stranger, &M).await),
+        rule(r.add_measurement(&stranger, &m, Role::Gatekeeper).await),
         RuleError::NotGovernance("add-measurement")
     );
-    let h_added = r.add_measurement(governance, &M).await.unwrap();
+    let h_added = r
+        .add_measurement(governance, &m, Role::Gatekeeper)
+        .await
+        .unwrap();
     assert!(matches!(
-        rule(r.add_measurement(governance, &M).await),
+        rule(r.add_measurement(governance, &m, Role::Runtime).await),
         RuleError::Measurement { .. }
     ));
     assert!(matches!(
-        rule(r.add_measurement(governance, &[]).await),
+        rule(r.add_measurement(governance, &[], Role::Gatekeeper).await),
         RuleError::Malformed {
             what: "measurement",
             ..
@@ -138,32 +169,40 @@ pub async fn suite<F: Fixture>(
     ));
     let allowed = r.allowed_measurements().await.unwrap();
     assert_eq!(allowed.len(), 1);
-    assert_eq!(allowed[0].measurement, M);
+    assert_eq!(allowed[0].measurement, m);
+    assert_eq!(allowed[0].role, Role::Gatekeeper);
     assert!(allowed[0].added_at > 0);
 
     // A worker registers itself; nobody registers (or refreshes) someone else's key.
-    r.register_worker(&w1, &worker(&k1, 1)).await.unwrap();
+    r.register_worker(&w1, &worker(f, &s1, 1, &gk_m))
+        .await
+        .unwrap();
     assert_eq!(
-        rule(r.register_worker(&stranger, &worker(&k1, 1)).await),
+        rule(
+            r.register_worker(&stranger, &worker(f, &s1, 1, &gk_m))
+                .await
+        ),
         RuleError::NotSelf
     );
     let got = r.worker(&k1.clone()).await.unwrap().unwrap();
     assert_eq!(got.hpke_key, vec![1; 65]);
     assert!(got.registered_at > 0);
     // Re-registration refreshes it.
-    r.register_worker(&w1, &worker(&k1, 2)).await.unwrap();
+    r.register_worker(&w1, &worker(f, &s1, 2, &gk_m))
+        .await
+        .unwrap();
     let got = r.worker(&k1.clone()).await.unwrap().unwrap();
     assert_eq!(got.hpke_key, vec![2; 65]);
     assert!(r.worker(&k2.clone()).await.unwrap().is_none());
 
     // Gatekeepers: governance only, registered workers only, distinct indices.
     assert_eq!(
-        rule(r.set_gatekeepers(&w1, &[gk(1, &k1)]).await),
+        rule(r.set_gatekeepers(&w1, &[gk(1, &k1)], 1).await),
         RuleError::NotGovernance("set-gatekeepers")
     );
     assert!(matches!(
         rule(
-            r.set_gatekeepers(governance, &[gk(1, &k1), gk(2, &k2)])
+            r.set_gatekeepers(governance, &[gk(1, &k1), gk(2, &k2)], 2)
                 .await
         ),
         RuleError::GatekeeperNotWorker(_)
@@ -171,22 +210,37 @@ pub async fn suite<F: Fixture>(
     // Nobody registers an identity key they cannot sign with: no front-running a
     // gatekeeper's registration of its (public) key to take its place (C1).
     assert_eq!(
-        rule(r.register_worker(&stranger, &worker(&k2, 3)).await),
+        rule(
+            r.register_worker(&stranger, &worker(f, &s2, 3, &gk_m))
+                .await
+        ),
         RuleError::NotSelf
     );
-    r.register_worker(&w2, &worker(&k2, 3)).await.unwrap();
+    r.register_worker(&w2, &worker(f, &s2, 3, &gk_m))
+        .await
+        .unwrap();
     assert!(matches!(
         rule(
-            r.set_gatekeepers(governance, &[gk(1, &k1), gk(1, &k2)])
+            r.set_gatekeepers(governance, &[gk(1, &k1), gk(1, &k2)], 2)
                 .await
         ),
         RuleError::BadGatekeeperSet(_)
     ));
     assert!(matches!(
-        rule(r.set_gatekeepers(governance, &[]).await),
+        rule(r.set_gatekeepers(governance, &[], 1).await),
         RuleError::BadGatekeeperSet(_)
     ));
-    r.set_gatekeepers(governance, &[gk(2, &k2), gk(1, &k1)])
+    // The threshold is governance's, within 1..=n.
+    for t in [0, 3] {
+        assert_eq!(
+            rule(
+                r.set_gatekeepers(governance, &[gk(2, &k2), gk(1, &k1)], t)
+                    .await
+            ),
+            RuleError::BadGatekeeperSet("a threshold outside 1..=n")
+        );
+    }
+    r.set_gatekeepers(governance, &[gk(2, &k2), gk(1, &k1)], 2)
         .await
         .unwrap();
     let set = r.gatekeepers().await.unwrap();
@@ -242,6 +296,22 @@ pub async fn suite<F: Fixture>(
     );
     assert_eq!(
         rule(r.publish_master_key(&w2, &lone).await),
+        RuleError::ThresholdNotGoverned {
+            got: 1,
+            governed: 2
+        }
+    );
+    // Governance's threshold, but a committee that is not the registry's.
+    let outsider = chain::random_key();
+    let swapped = [(1u16, &s1), (2u16, &outsider)];
+    assert_eq!(
+        rule(
+            r.publish_master_key(
+                &w2,
+                &certificate(&swapped, dkg(Epoch(0)), &public, &swapped)
+            )
+            .await
+        ),
         RuleError::CommitteeMismatch
     );
     // The right committee, one member's confirmation forged by another.
@@ -388,6 +458,28 @@ pub async fn suite<F: Fixture>(
         RuleError::RoundAborted
     );
 
+    // NH2: the committee, with every member's confirmation, still cannot lower the
+    // threshold governance set: a reshare to t = 1 is refused; governance first sets
+    // the new threshold, then the same reshare lands.
+    let (_, t1) = phalanx_threshold::share::dealer_split(&secret, 1, 2, &mut rand::rng()).unwrap();
+    let to_one = certificate(
+        &committee,
+        RoundKind::Reshare {
+            epoch: Epoch(0),
+            dealers: vec![NodeIndex::new(1).unwrap(), NodeIndex::new(2).unwrap()],
+            new_threshold: 1,
+        },
+        &t1,
+        &committee,
+    );
+    assert_eq!(
+        rule(r.publish_master_key(&w1, &to_one).await),
+        RuleError::ThresholdNotGoverned {
+            got: 1,
+            governed: 2
+        }
+    );
+
     // Only governance gives a rotation up.
     r.lock_rotation(governance, Epoch(1)).await.unwrap();
     assert_eq!(
@@ -406,16 +498,16 @@ pub async fn suite<F: Fixture>(
 
     // Removing a measurement stops new registrations with it.
     assert_eq!(
-        rule(r.remove_measurement(&w1, &M).await),
+        rule(r.remove_measurement(&w1, &m).await),
         RuleError::NotGovernance("remove-measurement")
     );
-    r.remove_measurement(governance, &M).await.unwrap();
+    r.remove_measurement(governance, &m).await.unwrap();
     assert!(matches!(
-        rule(r.remove_measurement(governance, &M).await),
+        rule(r.remove_measurement(governance, &m).await),
         RuleError::Measurement { .. }
     ));
     assert!(matches!(
-        rule(r.register_worker(&w1, &worker(&k1, 4)).await),
+        rule(r.register_worker(&w1, &worker(f, &s1, 4, &gk_m)).await),
         RuleError::MeasurementNotAllowed(_)
     ));
 
@@ -430,18 +522,21 @@ pub async fn suite<F: Fixture>(
     assert_eq!(
         events,
         vec![
-            Event::MeasurementAdded(M.to_vec()),
-            Event::WorkerRegistered {
-                identity_key: k1.clone(),
-                measurement: M.to_vec()
+            Event::MeasurementAdded {
+                measurement: m.clone(),
+                role: Role::Gatekeeper
             },
             Event::WorkerRegistered {
                 identity_key: k1.clone(),
-                measurement: M.to_vec()
+                measurement: m.clone()
+            },
+            Event::WorkerRegistered {
+                identity_key: k1.clone(),
+                measurement: m.clone()
             },
             Event::WorkerRegistered {
                 identity_key: k2.clone(),
-                measurement: M.to_vec()
+                measurement: m.clone()
             },
             Event::GatekeepersChanged(vec![1, 2]),
             Event::RotationLocked(Epoch(0)),
@@ -450,7 +545,7 @@ pub async fn suite<F: Fixture>(
             Event::RoundAborted(id_of(&contested)),
             Event::RotationLocked(Epoch(1)),
             Event::RotationAborted(Epoch(1)),
-            Event::MeasurementRemoved(M.to_vec()),
+            Event::MeasurementRemoved(m.clone()),
         ]
     );
     let tail = r.events(h_added + 1).await.unwrap();
@@ -475,15 +570,16 @@ fn contract_key(contract: [u8; 32], epoch: Epoch) -> ContractKey {
     }
 }
 
-/// The contract rules, after [`suite`] (epoch 0 published, `worker` registered with `M`,
-/// `M` no longer allowed).
+/// The contract rules, after [`suite`] (epoch 0 published, `gatekeeper` registered
+/// with the gatekeepers' measurement, which is no longer allowed).
 pub async fn contracts<F: Fixture>(
     f: &mut F,
-    worker: <F::R as Registry>::Account,
+    gatekeeper: <F::R as Registry>::Account,
     stranger: <F::R as Registry>::Account,
 ) where
     F::R: ContractRegistry,
 {
+    let (runner, runner_key) = f.account().await;
     let (r, governance) = (f.registry(), f.governance());
     let code = b"\0asm\x01\0\0\0 any module: the registry does not run it".to_vec();
 
@@ -518,17 +614,47 @@ pub async fn contracts<F: Fixture>(
     ));
     assert!(r.contract([0xee; 32]).await.unwrap().is_none());
 
-    // Keys: only a registered worker whose measurement is allowed now.
+    // Keys: only a registered pRuntime whose measurement is allowed now (NC1, NM3):
+    // not a stranger, not a gatekeeper, however allowed its own measurement is.
     let key = contract_key(id, Epoch(0));
-    assert_eq!(
-        rule(r.publish_contract_key(&stranger, &key).await),
-        RuleError::NotAllowedWorker
+    let wrong_role = |e: RuleError, want_have: &str| match e {
+        RuleError::WrongRole {
+            tx: "publish-contract-key",
+            need: Role::Runtime,
+            have,
+            ..
+        } => assert_eq!(have, want_have),
+        other => panic!("expected WrongRole, got {other:?}"),
+    };
+    wrong_role(rule(r.publish_contract_key(&stranger, &key).await), "none");
+    wrong_role(
+        rule(r.publish_contract_key(&gatekeeper, &key).await),
+        "none",
     );
-    assert_eq!(
-        rule(r.publish_contract_key(&worker, &key).await),
-        RuleError::NotAllowedWorker
+    r.add_measurement(governance, &m(), Role::Gatekeeper)
+        .await
+        .unwrap();
+    wrong_role(
+        rule(r.publish_contract_key(&gatekeeper, &key).await),
+        "gatekeeper",
     );
-    r.add_measurement(governance, &M).await.unwrap();
+    r.add_measurement(governance, &mr(), Role::Runtime)
+        .await
+        .unwrap();
+    r.register_worker(&runner, &worker(f, &runner_key, 5, &runtime_enclave()))
+        .await
+        .unwrap();
+    // A pRuntime cannot join the gatekeeper set either.
+    let runner_id = chain::types::public_key(runner_key.verifying_key());
+    assert!(matches!(
+        rule(r.set_gatekeepers(governance, &[gk(1, &runner_id)], 1).await),
+        RuleError::WrongRole {
+            need: Role::Gatekeeper,
+            have: "pruntime",
+            ..
+        }
+    ));
+    let worker = runner;
     assert_eq!(
         rule(
             r.publish_contract_key(&worker, &contract_key(id, Epoch(7)))
@@ -612,13 +738,38 @@ pub async fn contracts<F: Fixture>(
         RuleError::NoContract { .. }
     ));
 
+    // Retirement is governance's, and never of the epoch in use.
+    assert_eq!(
+        rule(r.retire_epoch(&stranger, Epoch(0)).await),
+        RuleError::NotGovernance("retire-epoch")
+    );
+    assert_eq!(
+        rule(r.retire_epoch(governance, Epoch(0)).await),
+        RuleError::CannotRetire {
+            epoch: Epoch(0),
+            why: "is the newest epoch"
+        }
+    );
+    assert_eq!(
+        rule(r.retire_epoch(governance, Epoch(9)).await),
+        RuleError::CannotRetire {
+            epoch: Epoch(9),
+            why: "is not published"
+        }
+    );
+
     let events: Vec<Event> = r
         .events(h_deploy)
         .await
         .unwrap()
         .into_iter()
         .map(|(_, e)| e)
-        .filter(|e| !matches!(e, Event::MeasurementAdded(_)))
+        .filter(|e| {
+            !matches!(
+                e,
+                Event::MeasurementAdded { .. } | Event::WorkerRegistered { .. }
+            )
+        })
         .collect();
     assert_eq!(
         events,

@@ -27,4 +27,5 @@ pub mod client;
 pub mod envelope;
 pub mod gatekeeper;
 pub mod release;
-pub mod tenant;
+/// Tenant ids (defined in [`phalanx_ear::tenant`], where the registry reads them too).
+pub use phalanx_ear::tenant;

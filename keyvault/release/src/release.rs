@@ -34,10 +34,9 @@
 //! the chain quote → token → runtime data → HPKE key holds without the gatekeeper
 //! seeing the quote.
 
-use crate::tenant::TeeIdentity;
-use phalanx_ear::{Appraisal, EarError, Evidence, EvidenceMeasurements};
+use phalanx_ear::{Appraisal, EarError};
 use phalanx_threshold::derive::KeyId;
-use phalanx_threshold::wire::{Codec, DecodeError, Reader, Writer};
+use phalanx_threshold::wire::DecodeError;
 use phalanx_types::{Epoch, TenantId};
 use serde::Deserialize;
 
@@ -219,65 +218,9 @@ impl Default for ReleasePolicy {
     }
 }
 
-/// The runtime data a worker binds into its quote: its identity key and the HPKE key
-/// key releases are sealed to. Encoding: [`phalanx_threshold::tag::WORKER_RUNTIME_DATA`] ‖ u16
-/// length ‖ identity key (SEC1) ‖ u16 length ‖ HPKE key (SEC1 uncompressed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerRuntimeData {
-    /// The worker's identity (output-signing) key, SEC1.
-    pub identity_key: Vec<u8>,
-    /// The worker's HPKE public key, SEC1 uncompressed.
-    pub hpke_public_key: Vec<u8>,
-}
-
-impl Codec for WorkerRuntimeData {
-    const NAME: &'static str = "worker runtime data";
-    type Error = DecodeError;
-
-    fn encode(&self, w: &mut Writer) {
-        w.raw(phalanx_threshold::tag::WORKER_RUNTIME_DATA);
-        for part in [&self.identity_key, &self.hpke_public_key] {
-            w.u16(part.len() as u16);
-            w.raw(part);
-        }
-    }
-
-    /// Strict: the tag, two length-prefixed keys of at most 133 bytes each.
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let tag = phalanx_threshold::tag::WORKER_RUNTIME_DATA;
-        if r.take(tag.len(), "tag")? != tag {
-            return Err(r.invalid("tag"));
-        }
-        let mut key = |field| -> Result<Vec<u8>, DecodeError> {
-            let len = usize::from(r.u16(field)?);
-            if len > 133 {
-                return Err(DecodeError::TooLong {
-                    what: Self::NAME,
-                    field,
-                    len,
-                    max: 133,
-                });
-            }
-            Ok(r.take(len, field)?.to_vec())
-        };
-        Ok(Self {
-            identity_key: key("identity key")?,
-            hpke_public_key: key("HPKE public key")?,
-        })
-    }
-}
-
-impl WorkerRuntimeData {
-    /// The canonical encoding ([`Codec`]).
-    pub fn encode(&self) -> Vec<u8> {
-        self.to_bytes()
-    }
-
-    /// Strict decoding of exactly one [`WorkerRuntimeData`].
-    pub fn decode(bytes: &[u8]) -> Result<Self, ReleaseError> {
-        Self::from_bytes(bytes).map_err(ReleaseError::RuntimeData)
-    }
-}
+/// The runtime data a worker binds into its quote (defined in [`phalanx_ear::runtime`],
+/// where the registry reads it too).
+pub use phalanx_ear::runtime::WorkerRuntimeData;
 
 /// What the gatekeeper learnt about an authorized worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,39 +240,8 @@ pub struct Authorized {
     pub contract: Option<[u8; 32]>,
 }
 
-/// The TEE identity the tenant is derived from, and the bare measurement (MRENCLAVE
-/// or MRTD, lower-case hex) for logs.
-pub fn identity_of(evidence: &Evidence) -> (TeeIdentity, String) {
-    match &evidence.measurements {
-        EvidenceMeasurements::Sgx {
-            mr_enclave,
-            attributes,
-            config_id,
-            config_svn,
-            ..
-        } => (
-            TeeIdentity::sgx(mr_enclave.0, &attributes.0, config_id.0, *config_svn),
-            mr_enclave.to_string(),
-        ),
-        EvidenceMeasurements::Tdx {
-            mr_td,
-            rtmr,
-            mr_config_id,
-            mr_owner,
-            mr_owner_config,
-            ..
-        } => (
-            TeeIdentity::Tdx {
-                mr_td: mr_td.0,
-                rtmr: rtmr.map(|r| r.0),
-                mr_config_id: mr_config_id.0,
-                mr_owner: mr_owner.0,
-                mr_owner_config: mr_owner_config.0,
-            },
-            mr_td.to_string(),
-        ),
-    }
-}
+/// The TEE identity and bare measurement of verified evidence ([`phalanx_ear::tenant`]).
+pub use phalanx_ear::tenant::identity_of;
 
 /// Step 2: the expected issuer, `iat` not in the future (with skew), not expired, not
 /// older than the policy allows.
@@ -432,7 +344,7 @@ pub fn authorize(
 
     // 4. Runtime data and the HPKE key.
     let sub = bound_submodule(&claims, runtime_data)?;
-    let worker = WorkerRuntimeData::decode(runtime_data)?;
+    let worker = WorkerRuntimeData::decode(runtime_data).map_err(ReleaseError::RuntimeData)?;
     if worker.hpke_public_key != hpke_public_key {
         return Err(ReleaseError::HpkeKeyNotBound);
     }
@@ -483,12 +395,14 @@ pub struct Registered<'a> {
     pub measurement: &'a [u8],
     /// SHA-256 of the attestation token it registered with.
     pub attestation_hash: &'a [u8; 32],
+    /// The registry's chain id, which its runtime data names.
+    pub registry: &'a [u8; 32],
 }
 
 /// Checks that a registration is backed by evidence: `token` is the one whose hash the
 /// registry holds, it verifies under `jwks`, its appraisal and trust root are accepted by
 /// `policy` (as for a release), it carries one TEE submodule whose runtime data hash is
-/// that of [`WorkerRuntimeData`] `{identity key, HPKE key}` as registered, the TEE is
+/// that of [`WorkerRuntimeData`] `{identity key, HPKE key, registry}` as registered, the TEE is
 /// neither debug nor bound to a service TD, and its identity hashes to the registered
 /// measurement.
 ///
@@ -512,6 +426,7 @@ pub fn check_registration(
     let runtime_data = WorkerRuntimeData {
         identity_key: registered.identity_key.to_vec(),
         hpke_public_key: registered.hpke_key.to_vec(),
+        registry: *registered.registry,
     }
     .encode();
     let sub = bound_submodule(&claims, &runtime_data)?;

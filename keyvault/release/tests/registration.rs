@@ -22,6 +22,7 @@ struct Record {
     hpke_key: Vec<u8>,
     measurement: Vec<u8>,
     attestation_hash: [u8; 32],
+    registry: [u8; 32],
 }
 
 impl Record {
@@ -37,6 +38,7 @@ impl Record {
             .digest()
             .to_vec(),
             attestation_hash: sha2::Sha256::digest(w.token.as_bytes()).into(),
+            registry: rd.registry,
         }
     }
     fn view(&self) -> Registered<'_> {
@@ -45,6 +47,7 @@ impl Record {
             hpke_key: &self.hpke_key,
             measurement: &self.measurement,
             attestation_hash: &self.attestation_hash,
+            registry: &self.registry,
         }
     }
 }

@@ -15,9 +15,7 @@ use common::*;
 use phalanx_dcap_sim::{SgxEnclave, TdxTd};
 use phalanx_ear::EarError;
 use phalanx_release::envelope::RecipientKey;
-use phalanx_release::release::{
-    Grant, Jwks, ReleaseError, ReleasePolicy, WorkerRuntimeData, authorize,
-};
+use phalanx_release::release::{Grant, Jwks, ReleaseError, ReleasePolicy, authorize};
 use phalanx_release::tenant::TeeIdentity;
 
 struct World {
@@ -191,43 +189,6 @@ fn world_ref(w: &World) -> World {
         hpke: w.hpke.clone(),
         policy: w.policy.clone(),
     }
-}
-
-#[test]
-fn worker_runtime_data_decoding_is_strict() {
-    let rd = WorkerRuntimeData {
-        identity_key: vec![2; 33],
-        hpke_public_key: vec![4; 65],
-    };
-    let bytes = rd.encode();
-    assert_eq!(WorkerRuntimeData::decode(&bytes).unwrap(), rd);
-    for cut in 0..bytes.len() {
-        assert!(
-            WorkerRuntimeData::decode(&bytes[..cut]).is_err(),
-            "cut {cut}"
-        );
-    }
-    let mut longer = bytes.clone();
-    longer.push(0);
-    assert!(WorkerRuntimeData::decode(&longer).is_err());
-    let mut retagged = bytes.clone();
-    retagged[0] ^= 1;
-    assert!(WorkerRuntimeData::decode(&retagged).is_err());
-    // A key longer than any SEC1 encoding is refused by its length, before its bytes.
-    let oversized = WorkerRuntimeData {
-        identity_key: vec![2; 134],
-        hpke_public_key: vec![4; 65],
-    };
-    assert!(matches!(
-        WorkerRuntimeData::decode(&oversized.encode()),
-        Err(ReleaseError::RuntimeData(
-            phalanx_threshold::wire::DecodeError::TooLong {
-                len: 134,
-                max: 133,
-                ..
-            }
-        ))
-    ));
 }
 
 /// A TD with firmware `mr_td` and RTMR0 `rtmr0`, appraised under a policy that pins

@@ -17,12 +17,18 @@
 //! `state root` is the contract's state after that block.
 //!
 //! ```text
-//! query hash  = SHA-256(ANSWER_HASH ‖ 0x01 ‖ u32 len ‖ caller key ‖ nonce (16) ‖ query)
-//! answer hash = SHA-256(ANSWER_HASH ‖ 0x02 ‖ answer)
+//! query hash  = SHA-256(ANSWER_HASH ‖ 0x01 ‖ u32 len ‖ caller key ‖ nonce (16)
+//!                       ‖ query salt (32) ‖ query)
+//! answer hash = SHA-256(ANSWER_HASH ‖ 0x02 ‖ answer salt (32) ‖ answer)
 //! ```
 //!
 //! The caller key is the user's P-256 key that signed the query (the contract saw its
-//! [`crate::contract::caller_id`]), the nonce the user's.
+//! [`crate::contract::caller_id`]), the nonce the user's. The hashes are salted
+//! commitments: the statement travels in clear, and an unsalted hash of a low-entropy
+//! query or answer (a bid, a balance) would let anyone who sees it try every value. The
+//! query salt is chosen by the user and travels sealed inside the query; the answer salt
+//! is chosen by the worker and travels sealed inside the answer; both are revealed only
+//! with the plaintext, in a verification bundle.
 
 use crate::codec::{Codec, DecodeError, Reader, Writer};
 use crate::hex::Hex;
@@ -124,24 +130,34 @@ impl Codec for Statement {
     }
 }
 
-/// The hash of a query as a statement names it.
-pub fn query_hash(caller_key: &[u8], nonce: &[u8; 16], query: &[u8]) -> [u8; 32] {
+/// Length of a query's or an answer's salt.
+pub const SALT_LEN: usize = 32;
+
+/// The salted commitment to a query as a statement names it.
+pub fn query_hash(
+    caller_key: &[u8],
+    nonce: &[u8; 16],
+    salt: &[u8; SALT_LEN],
+    query: &[u8],
+) -> [u8; 32] {
     Sha256::new()
         .chain_update(tag::ANSWER_HASH)
         .chain_update([1])
         .chain_update((caller_key.len() as u32).to_be_bytes())
         .chain_update(caller_key)
         .chain_update(nonce)
+        .chain_update(salt)
         .chain_update(query)
         .finalize()
         .into()
 }
 
-/// The hash of an answer as a statement names it.
-pub fn answer_hash(answer: &[u8]) -> [u8; 32] {
+/// The salted commitment to an answer as a statement names it.
+pub fn answer_hash(salt: &[u8; SALT_LEN], answer: &[u8]) -> [u8; 32] {
     Sha256::new()
         .chain_update(tag::ANSWER_HASH)
         .chain_update([2])
+        .chain_update(salt)
         .chain_update(answer)
         .finalize()
         .into()
@@ -160,8 +176,8 @@ mod tests {
             height: 7,
             block_hash: Hex([3; 32]),
             state_root: Hex([4; 32]),
-            query_hash: Hex(query_hash(b"key", &[0; 16], b"q")),
-            answer_hash: Hex(answer_hash(b"a")),
+            query_hash: Hex(query_hash(b"key", &[0; 16], &[1; 32], b"q")),
+            answer_hash: Hex(answer_hash(&[2; 32], b"a")),
         }
     }
 
@@ -182,18 +198,25 @@ mod tests {
     fn query_and_answer_hashes_never_collide() {
         // The same bytes as query and as answer hash differently; the caller and nonce
         // are bound.
-        assert_ne!(query_hash(b"", &[0; 16], b"x"), answer_hash(b"x"));
+        let z = [0; 32];
+        assert_ne!(query_hash(b"", &[0; 16], &z, b"x"), answer_hash(&z, b"x"));
         assert_ne!(
-            query_hash(b"a", &[0; 16], b"x"),
-            query_hash(b"b", &[0; 16], b"x")
+            query_hash(b"a", &[0; 16], &z, b"x"),
+            query_hash(b"b", &[0; 16], &z, b"x")
         );
         assert_ne!(
-            query_hash(b"a", &[0; 16], b"x"),
-            query_hash(b"a", &[1; 16], b"x")
+            query_hash(b"a", &[0; 16], &z, b"x"),
+            query_hash(b"a", &[1; 16], &z, b"x")
         );
         assert_ne!(
-            query_hash(b"ab", &[0; 16], b""),
-            query_hash(b"a", &[0; 16], b"b")
+            query_hash(b"ab", &[0; 16], &z, b""),
+            query_hash(b"a", &[0; 16], &z, b"b")
         );
+        // The salt is bound: the same plaintext under another salt is another commitment.
+        assert_ne!(
+            query_hash(b"a", &[0; 16], &z, b"x"),
+            query_hash(b"a", &[0; 16], &[1; 32], b"x")
+        );
+        assert_ne!(answer_hash(&z, b"x"), answer_hash(&[1; 32], b"x"));
     }
 }

@@ -35,6 +35,8 @@ pub const ATTESTATION_NONCE: &[u8] = b"phalanx/v1/attestation-nonce";
 pub const REPORT_DATA: &[u8] = b"phalanx/v1/report-data";
 /// The digest of a collateral set (the verifier's cache key).
 pub const COLLATERAL_DIGEST: &[u8] = b"phalanx/v1/collateral-digest";
+/// The hash of a quote the registry records for a worker.
+pub const QUOTE_HASH: &[u8] = b"phalanx/v1/quote-hash";
 /// The id of a round between gatekeepers.
 pub const ROUND_ID: &[u8] = b"phalanx/v1/round-id";
 /// The digest of a round's outcome.
@@ -106,6 +108,7 @@ pub const ALL: &[&[u8]] = &[
     ATTESTATION_NONCE,
     REPORT_DATA,
     COLLATERAL_DIGEST,
+    QUOTE_HASH,
     ROUND_ID,
     ROUND_DIGEST,
     PEER_MESSAGE,

@@ -37,7 +37,7 @@
 //! queries), both `() -> ()`. The guest SDK (`pruntime/sdk`) wraps all of this.
 
 use phalanx_types::tag;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmi::{
@@ -150,8 +150,10 @@ pub enum ContractError {
     /// The module's memory would exceed [`Limits::memory`] (or its tables their bound).
     #[error("memory limit exceeded")]
     MemoryLimit,
-    /// The contract called `abort` with this message.
-    #[error("contract aborted: {0}")]
+    /// The contract called `abort` with this message. The message is the contract's
+    /// and may carry state, input or output: it is never displayed (logs and error
+    /// bodies show only that the contract aborted); whoever may see it reads the field.
+    #[error("the contract aborted (its message is withheld)")]
     Aborted(String),
     /// The contract broke a host bound or rule (named).
     #[error("contract broke a host rule: {0}")]
@@ -231,18 +233,25 @@ impl State {
         }
     }
 
-    /// The state root: `SHA-256(tag ‖ (len(k) ‖ k ‖ len(v) ‖ v) for each entry in key
-    /// order)`, lengths as u32 big-endian. Two workers at the same height agree on it.
-    pub fn root(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
+    /// The state root, a keyed commitment: `HMAC-SHA256(key, tag ‖ (len(k) ‖ k ‖
+    /// len(v) ‖ v) for each entry in key order)`, lengths as u32 big-endian. `key` is
+    /// derived from the contract's secret, so two workers at the same height agree on
+    /// it while nobody without the secret can test a guess of the state against it (a
+    /// bid, a counter) — an unkeyed hash of low-entropy state would give it away.
+    pub fn root(&self, key: &[u8; 32]) -> [u8; 32] {
+        use hmac::{KeyInit as _, Mac as _};
+        // HMAC takes a key of any length: a 32-byte key never fails.
+        let Ok(mut h) = hmac::Hmac::<Sha256>::new_from_slice(key) else {
+            return [0; 32];
+        };
         h.update(tag::CONTRACT_STATE);
         for (k, v) in self.iter() {
-            h.update((k.len() as u32).to_be_bytes());
+            h.update(&(k.len() as u32).to_be_bytes());
             h.update(k);
-            h.update((v.len() as u32).to_be_bytes());
+            h.update(&(v.len() as u32).to_be_bytes());
             h.update(v);
         }
-        h.finalize().into()
+        h.finalize().into_bytes().into()
     }
 }
 

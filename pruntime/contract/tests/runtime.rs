@@ -75,8 +75,11 @@ fn commands_change_state_queries_read_it_and_workers_agree_on_the_root() {
         }
     }
     assert_eq!(a, b);
-    assert_eq!(a.root(), b.root());
-    assert_ne!(a.root(), State::default().root());
+    let key = [7; 32];
+    assert_eq!(a.root(&key), b.root(&key));
+    assert_ne!(a.root(&key), State::default().root(&key));
+    // Keyed: another key (another contract's secret) commits differently.
+    assert_ne!(a.root(&key), a.root(&[8; 32]));
     let q = rt.call(&c, &a, call(Entry::Query, b"")).unwrap();
     assert_eq!(q.output, 3u64.to_le_bytes());
     assert!(q.changes.0.is_empty());
@@ -137,6 +140,12 @@ fn failures_change_nothing_and_say_why() {
         run("(call $abort (i32.const 8) (i32.const 8))"),
         Err(ContractError::Aborted("a-reason".into()))
     );
+    // NL1: the contract's message (which may carry state or input) is never displayed,
+    // so neither logs nor error bodies carry it.
+    let shown = run("(call $abort (i32.const 8) (i32.const 8))")
+        .unwrap_err()
+        .to_string();
+    assert!(!shown.contains("a-reason"), "{shown}");
     assert!(matches!(
         run("(drop (i32.load (i32.const 70000)))"),
         Err(ContractError::Trap(_))

@@ -64,6 +64,7 @@ pub async fn check_gatekeepers(
     timeout: Duration,
 ) -> Vec<Refused> {
     let mut refused = Vec::new();
+    let chain_id = state.chain_id();
     let mut set = tokio::task::JoinSet::new();
     for g in gatekeepers {
         let Some(w) = state.worker(&g.identity_key) else {
@@ -99,6 +100,7 @@ pub async fn check_gatekeepers(
                     hpke_key: &w.hpke_key,
                     measurement: &w.measurement,
                     attestation_hash: &w.attestation_hash,
+                    registry: &chain_id,
                 },
                 policy,
             )

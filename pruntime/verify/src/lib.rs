@@ -25,16 +25,17 @@
 //! |---|---|---|
 //! | `registry` | blocks replay from the pinned genesis; the statement's block hash is the block at its height | the genesis hash |
 //! | `statement_signature` | ECDSA P-256 by the statement's worker key over its signed bytes | the worker's key |
-//! | `query_hash`, `answer_hash` | the statement's hashes of the revealed query and answer | the plaintext |
-//! | `worker_registered` | at that height the registry lists the worker's identity key | the registry |
+//! | `query_hash`, `answer_hash` | the statement's salted commitments to the revealed query and answer (salts revealed with them) | the plaintext |
+//! | `worker_registered` | at that height the registry lists the worker's identity key (the registry verified its quote itself when it listed it) | the registry |
+//! | `worker_role` | its measurement is allowed as a pRuntime at that height (and is one of `runtimes`, when pinned): not a gatekeeper, not an application | the registry |
 //! | `code_hash` | at that height the contract exists with the statement's code hash | the registry |
-//! | `quote` | the quote and its collateral verify to the trust root at the statement's block time (or `at`) | the trust root |
+//! | `quote` | the quote is the one the registry recorded for the worker, and it and its collateral verify to the trust root at the statement's block time (or `at`) | the trust root |
 //! | `report_data` | the quote's report data binds (nonce, runtime data); the runtime data names the statement's worker key and the registered HPKE key | the quote |
 //! | `measurement` | the quote's TEE identity hashes to the registered measurement | the quote and the registry |
 //! | `measurement_allowed` | that measurement was allowed at the height | the registry |
 //! | `debug` | neither a debug enclave / TD nor a bound service TD | the quote |
 //! | `tcb_status` | a status the policy accepts (default `UpToDate`, and `SWHardeningNeeded` whose advisories are all listed) | the collateral |
-//! | `evidence_age` | the worker registered this evidence at most `max_evidence_age` before the statement | the registry |
+//! | `evidence_age` | the registry verified this very quote at most `max_evidence_age` before the statement | the registry |
 
 use base64::Engine as _;
 use chain::state::State;
@@ -104,8 +105,12 @@ pub struct AnswerProof {
     pub caller_key: String,
     /// The query's nonce.
     pub nonce: Hex<16>,
+    /// The query's salt (sealed inside the query; revealed here).
+    pub query_salt: Hex<32>,
     /// The plaintext query (base64).
     pub query: String,
+    /// The answer's salt (sealed inside the answer; revealed here).
+    pub answer_salt: Hex<32>,
     /// The plaintext answer (base64).
     pub answer: String,
 }
@@ -124,6 +129,20 @@ pub struct WorkerEvidence {
     pub runtime_data: String,
     /// The collateral the quote was verified with (the JSON bundle format).
     pub collateral: String,
+}
+
+impl WorkerEvidence {
+    /// The evidence as a registration carries it to the registry (which verifies it
+    /// itself): the decoded quote, collateral, nonce and runtime data.
+    pub fn registry_evidence(&self) -> Result<chain::types::Evidence, Refusal> {
+        const CHECK: &str = "evidence";
+        Ok(chain::types::Evidence {
+            quote: b64(CHECK, "quote", &self.quote)?,
+            collateral: self.collateral.as_bytes().to_vec(),
+            nonce: b64(CHECK, "nonce", &self.nonce)?,
+            runtime_data: b64(CHECK, "runtime_data", &self.runtime_data)?,
+        })
+    }
 }
 
 /// The registry's blocks from genesis to the statement's height.
@@ -167,6 +186,9 @@ pub struct Options {
     pub tcb: TcbPolicy,
     /// Largest age of the worker's evidence at the statement, seconds.
     pub max_evidence_age: i64,
+    /// When not empty, the only pRuntime tenants (measurements) accepted, whatever the
+    /// registry allows.
+    pub runtimes: Vec<[u8; 32]>,
 }
 
 impl Options {
@@ -179,6 +201,7 @@ impl Options {
             at: None,
             tcb: TcbPolicy::default(),
             max_evidence_age: DEFAULT_MAX_EVIDENCE_AGE,
+            runtimes: Vec::new(),
         }
     }
 }
@@ -208,6 +231,10 @@ pub struct OptionsSpec {
     /// Largest evidence age, seconds (default [`DEFAULT_MAX_EVIDENCE_AGE`]).
     #[serde(default)]
     pub max_evidence_age: Option<i64>,
+    /// The only pRuntime measurements (tenant ids, hex) accepted; empty: any the
+    /// registry allows as a pRuntime.
+    #[serde(default)]
+    pub runtimes: Vec<String>,
 }
 
 impl OptionsSpec {
@@ -234,6 +261,16 @@ impl OptionsSpec {
         o.tcb.advisories = self.advisories.clone();
         if let Some(age) = self.max_evidence_age {
             o.max_evidence_age = age;
+        }
+        for r in &self.runtimes {
+            let mut m = [0u8; 32];
+            hex::decode_to_slice(r.trim().trim_start_matches("0x"), &mut m).map_err(|_| {
+                malformed(
+                    "options",
+                    "a pRuntime measurement must be 64 hex characters",
+                )
+            })?;
+            o.runtimes.push(m);
         }
         Ok(o)
     }
@@ -477,7 +514,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     // query_hash, answer_hash
     let caller = b64("query_hash", "caller_key", &a.caller_key)?;
     let query = b64("query_hash", "query", &a.query)?;
-    if query_hash(&caller, &a.nonce.0, &query) != st.query_hash.0 {
+    if query_hash(&caller, &a.nonce.0, &a.query_salt.0, &query) != st.query_hash.0 {
         return Err(refuse(
             "query_hash",
             "query_mismatch",
@@ -486,7 +523,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     }
     pass("query_hash", "the revealed query".into());
     let answer = b64("answer_hash", "answer", &a.answer)?;
-    if answer_hash(&answer) != st.answer_hash.0 {
+    if answer_hash(&a.answer_salt.0, &answer) != st.answer_hash.0 {
         return Err(refuse(
             "answer_hash",
             "answer_mismatch",
@@ -507,6 +544,39 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
         )
     })?;
     pass("worker_registered", at_height.clone());
+
+    // worker_role
+    match state.role_of(&worker) {
+        Some(chain::types::Role::Runtime) => {}
+        other => {
+            return Err(refuse(
+                "worker_role",
+                "not_a_runtime",
+                format!(
+                    "worker {} is registered as {} at height {}, not as a pRuntime",
+                    st.worker,
+                    other.map_or("nothing allowed", chain::types::Role::name),
+                    st.height
+                ),
+            ));
+        }
+    }
+    if !o.runtimes.is_empty()
+        && !o
+            .runtimes
+            .iter()
+            .any(|m| m.as_slice() == registered.measurement.as_slice())
+    {
+        return Err(refuse(
+            "worker_role",
+            "runtime_not_pinned",
+            format!(
+                "the worker's measurement {} is not one of the pinned pRuntimes",
+                hex::encode(&registered.measurement)
+            ),
+        ));
+    }
+    pass("worker_role", at_height.clone());
 
     // code_hash
     let contract = state.contract(&st.contract.0).ok_or_else(|| {
@@ -532,6 +602,13 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     // quote
     let e = &bundle.evidence;
     let quote = b64("quote", "quote", &e.quote)?;
+    if chain::types::Evidence::quote_hash(&quote) != registered.quote_hash {
+        return Err(refuse(
+            "quote",
+            "quote_not_registered",
+            "the bundle's quote is not the one the registry verified for this worker",
+        ));
+    }
     let collateral = Collateral::from_bundle_json(e.collateral.as_bytes())
         .map_err(|err| malformed("quote", format!("collateral: {err}")))?;
     let at = o.at.unwrap_or(state.last_time());

@@ -48,6 +48,7 @@ fn a_genuine_answer_is_accepted_with_every_check_named() {
             "query_hash",
             "answer_hash",
             "worker_registered",
+            "worker_role",
             "code_hash",
             "quote",
             "report_data",
@@ -159,6 +160,16 @@ fn every_field_flipped_or_swapped_is_refused_by_the_check_that_guards_it() {
             "answer_hash",
         ),
         (
+            "query salt",
+            Box::new(|b| flip_hex(&mut b.answer.query_salt)),
+            "query_hash",
+        ),
+        (
+            "answer salt",
+            Box::new(|b| flip_hex(&mut b.answer.answer_salt)),
+            "answer_hash",
+        ),
+        (
             "quote header",
             Box::new(|b| flip_b64(&mut b.evidence.quote, 20)),
             "quote",
@@ -259,16 +270,19 @@ fn every_field_flipped_or_swapped_is_refused_by_the_check_that_guards_it() {
 
 #[test]
 fn policies_refuse_by_name() {
+    // A debug enclave never gets onto the registry: the registry checks the quote
+    // itself, so the bundle's blocks do not replay.
     let w = world(Shape {
         debug: true,
         ..Shape::default()
     });
-    assert_eq!(refused(&w.bundle, &w.options), "debug");
+    assert_eq!(refused(&w.bundle, &w.options), "registry");
+    // A measurement removed before the height leaves the worker without a role.
     let w = world(Shape {
         removed: true,
         ..Shape::default()
     });
-    assert_eq!(refused(&w.bundle, &w.options), "measurement_allowed");
+    assert_eq!(refused(&w.bundle, &w.options), "worker_role");
     let w = world(Shape {
         other_code: true,
         ..Shape::default()
@@ -344,4 +358,45 @@ fn options_from_text_refuse_bad_input_by_name() {
     // Unknown fields and unknown statuses do not parse.
     assert!(spec(serde_json::json!({"genesis": genesis, "colour": 1})).is_err());
     assert!(spec(serde_json::json!({"genesis": genesis, "tcb_statuses": ["Fine"]})).is_err());
+}
+
+/// NM3 (role confusion): a genuine, registered, allowed worker whose measurement is an
+/// application's (or a gatekeeper's) signs a statement; users accept answers from
+/// pRuntimes only. And a user who pins the pRuntime measurements accepts no other.
+#[test]
+fn attack_nm3_only_a_pruntime_answers() {
+    let w = world(Shape {
+        app_role: true,
+        ..Shape::default()
+    });
+    let v = verify(&w.bundle, &w.options);
+    let e = v.error.unwrap();
+    assert_eq!(
+        (e.check.as_str(), e.code.as_str()),
+        ("worker_role", "not_a_runtime")
+    );
+
+    let w = world(Shape::default());
+    let mut o = w.options.clone();
+    o.runtimes = vec![[0x11; 32]];
+    let e = verify(&w.bundle, &o).error.unwrap();
+    assert_eq!(e.code, "runtime_not_pinned");
+    o.runtimes
+        .push(chain::sim::tenant(&chain::sim::enclave(MR)));
+    assert!(verify(&w.bundle, &o).ok);
+}
+
+/// NM1: the evidence a bundle shows must be the evidence the registry verified (and
+/// whose time is the evidence age), not another quote of the same keys.
+#[test]
+fn attack_nm1_the_bundle_quote_is_the_registered_one() {
+    let w = world(Shape::default());
+    let other = world(Shape::default());
+    let mut b = w.bundle.clone();
+    b.evidence.quote = other.bundle.evidence.quote.clone();
+    let e = verify(&b, &w.options).error.unwrap();
+    assert_eq!(
+        (e.check.as_str(), e.code.as_str()),
+        ("quote", "quote_not_registered")
+    );
 }

@@ -115,6 +115,7 @@ pub fn attested_by(
             .to_sec1_bytes()
             .to_vec(),
         hpke_public_key: recipient.public_bytes(),
+        registry: [0; 32],
     };
     let runtime_data = rd.encode();
     let nonce = b"a service nonce";

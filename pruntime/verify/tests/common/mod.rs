@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use base64::Engine as _;
-use chain::types::{Block, Genesis, SignedTx, Tx, Worker, public_key};
+use chain::types::{Block, Evidence, Genesis, Registration, Role, SignedTx, Tx, public_key};
 use p256::ecdsa::SigningKey;
 use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee};
 use phalanx_release::release::WorkerRuntimeData;
@@ -36,6 +36,8 @@ pub struct Shape {
     pub removed: bool,
     /// The statement names another code hash than the deployed contract's.
     pub other_code: bool,
+    /// Governance allowed the worker's measurement as an application, not a pRuntime.
+    pub app_role: bool,
 }
 
 pub struct World {
@@ -48,9 +50,26 @@ pub fn world(shape: Shape) -> World {
     let sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
     let (authority, governance, worker, user) = (key(), key(), key(), key());
     let hpke = phalanx_release::envelope::RecipientKey::generate(&mut rand::rng()).public_bytes();
+    // The registry's genesis trusts the simulated root.
+    let genesis = Block {
+        height: 0,
+        prev: [0; 32],
+        timestamp: T0 + 1000,
+        genesis: Some(Genesis {
+            authority: public_key(authority.verifying_key()),
+            governance: public_key(governance.verifying_key()),
+            timestamp: T0 + 1000,
+            evidence: chain::sim::evidence_rule(&sim),
+        }),
+        txs: Vec::new(),
+        signature: Vec::new(),
+    }
+    .seal(&authority);
+    let chain_id = genesis.genesis.as_ref().unwrap().chain_id();
     let runtime_data = WorkerRuntimeData {
         identity_key: public_key(worker.verifying_key()),
         hpke_public_key: hpke.clone(),
+        registry: chain_id,
     }
     .encode();
     let nonce = b"an attestation nonce".to_vec();
@@ -65,44 +84,38 @@ pub fn world(shape: Shape) -> World {
         )
         .unwrap();
     let collateral = sim.collateral(phalanx_dcap::TeeType::Sgx).unwrap();
-    let tenant = phalanx_release::tenant::TeeIdentity::Sgx {
-        mr_enclave: MR,
-        kss: None,
-    }
-    .digest();
+    let tenant = chain::sim::tenant(&chain::sim::enclave(MR));
+    let role = if shape.app_role {
+        Role::App
+    } else {
+        Role::Runtime
+    };
 
-    // The registry: genesis, then one transaction per block, ten seconds apart.
-    let genesis = Block {
-        height: 0,
-        prev: [0; 32],
-        timestamp: T0 + 1000,
-        genesis: Some(Genesis {
-            authority: public_key(authority.verifying_key()),
-            governance: public_key(governance.verifying_key()),
-            timestamp: T0 + 1000,
-        }),
-        txs: Vec::new(),
-        signature: Vec::new(),
-    }
-    .seal(&authority);
-    let chain_id = genesis.genesis.as_ref().unwrap().chain_id();
     let mut txs = vec![
         SignedTx::sign(
             &governance,
             &chain_id,
             0,
-            Tx::AddMeasurement(tenant.to_vec()),
+            Tx::AddMeasurement {
+                measurement: tenant.to_vec(),
+                role,
+            },
         ),
         SignedTx::sign(
             &worker,
             &chain_id,
             0,
-            Tx::RegisterWorker(Worker {
+            Tx::RegisterWorker(Registration {
                 identity_key: public_key(worker.verifying_key()),
                 hpke_key: hpke,
                 measurement: tenant.to_vec(),
                 attestation_hash: [9; 32],
-                registered_at: 0,
+                evidence: Evidence {
+                    quote: quote.clone(),
+                    collateral: collateral.to_bundle_json().into_bytes(),
+                    nonce: nonce.clone(),
+                    runtime_data: runtime_data.clone(),
+                },
             }),
         ),
         SignedTx::sign(
@@ -159,8 +172,8 @@ pub fn world(shape: Shape) -> World {
         height: last.height,
         block_hash: Hex(last.hash()),
         state_root: Hex([7; 32]),
-        query_hash: Hex(query_hash(&caller, &query_nonce, &query)),
-        answer_hash: Hex(answer_hash(&answer)),
+        query_hash: Hex(query_hash(&caller, &query_nonce, &[0x51; 32], &query)),
+        answer_hash: Hex(answer_hash(&[0xa5; 32], &answer)),
     };
     let signature: p256::ecdsa::Signature =
         p256::ecdsa::signature::Signer::sign(&worker, &statement.signed_bytes().unwrap());
@@ -170,7 +183,9 @@ pub fn world(shape: Shape) -> World {
             signature: b64(&signature.to_bytes()),
             caller_key: b64(&caller),
             nonce: Hex(query_nonce),
+            query_salt: Hex([0x51; 32]),
             query: b64(&query),
+            answer_salt: Hex([0xa5; 32]),
             answer: b64(&answer),
         },
         WorkerEvidence {

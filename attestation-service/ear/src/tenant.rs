@@ -1,5 +1,5 @@
 //! Tenant ids: the one derivation that turns a TEE's whole identity into the name its
-//! keys are derived under (the `tenant` of a [`phalanx_threshold::derive::KeyId`]).
+//! keys are derived under (the `tenant` of a `phalanx_threshold::derive::KeyId`).
 //!
 //! A tenant must be everything that decides what code runs with the key, and nothing
 //! that another workload can share by accident:
@@ -23,12 +23,47 @@
 //! prints it for a quote (`phalanx quote verify`); the registry lists it as the
 //! worker's measurement. Nothing else computes a tenant.
 
+use crate::{Evidence, EvidenceMeasurements};
 use phalanx_types::TenantId;
 use sha2::{Digest, Sha256};
 
 /// The SGX ATTRIBUTES.FLAGS bit for Key Separation and Sharing (bit 7 of the first,
 /// little-endian byte).
 pub const SGX_FLAGS_KSS: u8 = 0x80;
+
+/// The TEE identity the tenant is derived from, and the bare measurement (MRENCLAVE
+/// or MRTD, lower-case hex) for logs.
+pub fn identity_of(evidence: &Evidence) -> (TeeIdentity, String) {
+    match &evidence.measurements {
+        EvidenceMeasurements::Sgx {
+            mr_enclave,
+            attributes,
+            config_id,
+            config_svn,
+            ..
+        } => (
+            TeeIdentity::sgx(mr_enclave.0, &attributes.0, config_id.0, *config_svn),
+            mr_enclave.to_string(),
+        ),
+        EvidenceMeasurements::Tdx {
+            mr_td,
+            rtmr,
+            mr_config_id,
+            mr_owner,
+            mr_owner_config,
+            ..
+        } => (
+            TeeIdentity::Tdx {
+                mr_td: mr_td.0,
+                rtmr: rtmr.map(|r| r.0),
+                mr_config_id: mr_config_id.0,
+                mr_owner: mr_owner.0,
+                mr_owner_config: mr_owner_config.0,
+            },
+            mr_td.to_string(),
+        ),
+    }
+}
 
 /// The fields of a TEE identity that name its tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +111,7 @@ impl TeeIdentity {
     /// The 32-byte tenant digest (see the module doc for the encoding).
     pub fn digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
-        h.update(phalanx_threshold::tag::TENANT);
+        h.update(phalanx_types::tag::TENANT);
         match self {
             Self::Sgx { mr_enclave, kss } => {
                 h.update([1u8]);
