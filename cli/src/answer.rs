@@ -18,10 +18,19 @@ pub struct AnswerArgs {
     /// A DCAP trust root (PEM) instead of Intel's (the devnet's simulated root).
     #[arg(long)]
     pub trust_root: Option<PathBuf>,
-    /// Verify the quote at this instant (unix seconds) instead of the answer's block
-    /// time.
-    #[arg(long)]
+    /// Verify the quote at this instant (unix seconds). Default: now, so a key leaked
+    /// after a TCB recovery cannot sign answers for old heights with collateral that
+    /// was valid then.
+    #[arg(long, conflicts_with = "at_statement")]
     pub at: Option<i64>,
+    /// Verify the quote at the answer's block time instead of now (an archive's check
+    /// of an old answer).
+    #[arg(long)]
+    pub at_statement: bool,
+    /// The lowest `tcbEvaluationDataNumber` the collateral may have (Intel raises it
+    /// with every TCB recovery).
+    #[arg(long)]
+    pub min_tcb_evaluation_data_number: Option<u32>,
     /// An accepted TCB status (repeat; default `UpToDate`).
     #[arg(long = "tcb-status")]
     pub tcb_statuses: Vec<String>,
@@ -64,11 +73,16 @@ fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
         genesis: args.genesis.clone(),
         trust_root_pem,
         root_name: args.trust_root.as_ref().map(|p| p.display().to_string()),
-        at: args.at,
+        at: if args.at_statement {
+            None
+        } else {
+            Some(args.at.unwrap_or_else(phalanx_types::unix_now))
+        },
         tcb_statuses,
         advisories: args.advisories.clone(),
         max_evidence_age: Some(args.max_evidence_age),
         runtimes: args.runtimes.clone(),
+        min_tcb_evaluation_data_number: args.min_tcb_evaluation_data_number,
     }
     .options()
 }

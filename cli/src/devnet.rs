@@ -149,12 +149,29 @@ pub const COUNTER_WASM: &[u8] = include_bytes!("../../pruntime/guest/wasm/counte
 /// against a configfs-tsm that answers with the devnet's simulated TDX quotes).
 pub const PRUNTIME_MR_TD: [u8; 48] = [0x7d; 48];
 
-/// The TEE identity of a simulated TD with MRTD `mr_td` (everything else zero).
-pub fn pruntime_td(mr_td: [u8; 48]) -> keyvault::tenant::TeeIdentity {
+/// The MRCONFIGID of the devnet's TD pRuntime: the trust digest of a worker following
+/// the registry `genesis`, appraised under the `devnet` policy, accepting gatekeepers
+/// on the simulated root (`phalanx pruntime … --policy devnet --gatekeeper-trust-root
+/// sim --print-config-id`). Another configuration is another tenant.
+pub fn pruntime_td_config_id(genesis: [u8; 32]) -> [u8; 48] {
+    let mut config = pruntime::worker::WorkerConfig::new(
+        std::path::PathBuf::new(),
+        String::new(),
+        String::new(),
+        genesis,
+    );
+    config.attestation_policy = "devnet".into();
+    config.gatekeeper_trust_roots = vec!["sim".into()];
+    config.mr_config_id()
+}
+
+/// The TEE identity of a simulated TD with MRTD `mr_td`, launched with `mr_config_id`
+/// (everything else zero).
+pub fn pruntime_td(mr_td: [u8; 48], mr_config_id: [u8; 48]) -> keyvault::tenant::TeeIdentity {
     keyvault::tenant::TeeIdentity::Tdx {
         mr_td,
         rtmr: [[0; 48]; 4],
-        mr_config_id: [0; 48],
+        mr_config_id,
         mr_owner: [0; 48],
         mr_owner_config: [0; 48],
     }
@@ -234,10 +251,8 @@ pub async fn attestation(
             issuer: Some(format!("http://{rest_addr}")),
             trust_roots: vec!["sim".into()],
             attestation_policies: vec!["devnet".into()],
-            contract_runtimes: vec![
-                pruntime_tenant(pruntime_mr_enclave()?).tenant_id(),
-                pruntime_td(PRUNTIME_MR_TD).tenant_id(),
-            ],
+            // (and the TD's, once the registry's genesis fixes its configuration)
+            contract_runtimes: vec![pruntime_tenant(pruntime_mr_enclave()?).tenant_id()],
             ..ReleasePolicy::default()
         },
         sim,
@@ -302,7 +317,10 @@ async fn start_registry(dir: &Path, sim: &SimTee, stop: &Stop) -> anyhow::Result
             pruntime_tenant(pruntime_mr_enclave()?).digest(),
             Role::Runtime,
         ),
-        (pruntime_td(PRUNTIME_MR_TD).digest(), Role::Runtime),
+        (
+            pruntime_td(PRUNTIME_MR_TD, pruntime_td_config_id(genesis)).digest(),
+            Role::Runtime,
+        ),
     ] {
         if !ledger
             .allowed_measurements()
@@ -728,9 +746,12 @@ impl Devnet {
 pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     // 1. The attestation service.
-    let att = attestation(dir, stopped(&stop)).await?;
+    let mut att = attestation(dir, stopped(&stop)).await?;
     // 2. The registry.
     let registry = start_registry(dir, &att.sim, &stop).await?;
+    att.release_policy
+        .contract_runtimes
+        .push(pruntime_td(PRUNTIME_MR_TD, pruntime_td_config_id(registry.genesis)).tenant_id());
     // 3. The gatekeepers.
     let committee = start_gatekeepers(dir, &registry, &att, &stop).await?;
     // 4. Genesis, or resume.

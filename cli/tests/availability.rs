@@ -540,22 +540,43 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
         &std::fs::read_to_string(root.path().join("devnet/attestation/sim/sim.json")).unwrap(),
     )
     .unwrap();
-    let tsm = root.path().join("tsm");
-    let _kernel = pruntime::tee::fake::configfs_tsm(&tsm, "tdx_guest", move |rd| {
-        sim.tdx_quote(
-            &phalanx_dcap_sim::TdxTd {
-                mr_td: phalanx_cli::devnet::PRUNTIME_MR_TD,
-                ..Default::default()
-            },
-            rd,
-        )
-        .unwrap()
-    })
-    .unwrap();
     let mut contract = [0u8; 32];
     hex::decode_to_slice(summary["contract"].as_str().unwrap(), &mut contract).unwrap();
     let mut genesis = [0u8; 32];
     hex::decode_to_slice(summary["chain_genesis"].as_str().unwrap(), &mut genesis).unwrap();
+    // The host launches the TD with MRCONFIGID = the digest of the configuration it
+    // will pass (the devnet's registry, policy and gatekeeper root).
+    let config_id = phalanx_cli::devnet::pruntime_td_config_id(genesis);
+    let td = |mr_config_id| phalanx_dcap_sim::TdxTd {
+        mr_td: phalanx_cli::devnet::PRUNTIME_MR_TD,
+        mr_config_id,
+        ..Default::default()
+    };
+    let tsm = root.path().join("tsm");
+    let (bound, unbound) = (td(config_id), td([0; 48]));
+    let sim2 = phalanx_dcap_sim::SimTee::from_json(&sim.to_json()).unwrap();
+    let _kernel = pruntime::tee::fake::configfs_tsm(&tsm, "tdx_guest", move |rd| {
+        sim.tdx_quote(&bound, rd).unwrap()
+    })
+    .unwrap();
+
+    // NC2: a TD launched without its configuration bound (MRCONFIGID zero) refuses to
+    // start whatever it is told on the command line: the host cannot hand it another
+    // registry, policy or gatekeeper root.
+    let loose = root.path().join("tsm-unbound");
+    let _loose_kernel = pruntime::tee::fake::configfs_tsm(&loose, "tdx_guest", move |rd| {
+        sim2.tdx_quote(&unbound, rd).unwrap()
+    })
+    .unwrap();
+    let refused = worker_with(
+        root.path(),
+        "unbound",
+        &summary,
+        &["--tee", "tdx", "--tee-root", loose.to_str().unwrap()],
+    );
+    assert!(refused.url.is_empty(), "an unbound TD served");
+    let log = std::fs::read_to_string(&refused.log).unwrap();
+    assert!(log.contains("MRCONFIGID"), "{log}");
     let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
     let tee = ["--tee", "tdx", "--tee-root", tsm.to_str().unwrap()];
 
@@ -582,7 +603,7 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
         .clone();
     assert_eq!(
         listed.measurement,
-        phalanx_cli::devnet::pruntime_td(phalanx_cli::devnet::PRUNTIME_MR_TD)
+        phalanx_cli::devnet::pruntime_td(phalanx_cli::devnet::PRUNTIME_MR_TD, config_id)
             .digest()
             .to_vec()
     );

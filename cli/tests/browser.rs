@@ -1,6 +1,7 @@
 //! The verification page in a real browser: `pruntime/verify/web/www/index.html` loads the
-//! verifier as WebAssembly and checks the devnet's answer bundle (accepted) and the same
-//! bundle with its answer changed (refused, naming `answer_hash`), read back from the
+//! verifier as WebAssembly and checks the devnet's answer bundle (every check passes, but
+//! with its genesis and simulated root taken from the link it is never called genuine)
+//! and the same bundle with its answer changed (refused, naming `answer_hash`), read back from the
 //! page's DOM through the DevTools protocol (`pruntime/verify/web/check-page.mjs`, Node
 //! with no packages); a screenshot of each goes to `<target tmp>/browser/`.
 //!
@@ -71,9 +72,18 @@ fn serve(dir: PathBuf) -> String {
     url
 }
 
-/// The page's verdict for `url` (`data-ok`, `data-check`), read through the DevTools
-/// protocol once the page shows one (`check-page.mjs`), and a screenshot.
-fn page(chromium: &Path, url: &str, shot: &Path) -> (String, String) {
+/// What the page shows: `data-ok`, `data-genuine`, `data-check` and the headline.
+#[derive(Debug)]
+struct Shown {
+    ok: String,
+    genuine: String,
+    check: String,
+    headline: String,
+}
+
+/// The page's verdict for `url`, read through the DevTools protocol once the page shows
+/// one (`check-page.mjs`), and a screenshot.
+fn page(chromium: &Path, url: &str, shot: &Path) -> Shown {
     let out = Command::new("node")
         .arg("--experimental-websocket")
         .arg(www().join("../check-page.mjs"))
@@ -89,10 +99,13 @@ fn page(chromium: &Path, url: &str, shot: &Path) -> (String, String) {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(shot.is_file(), "no screenshot");
-    (
-        v["ok"].as_str().unwrap().to_owned(),
-        v["check"].as_str().unwrap().to_owned(),
-    )
+    let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    Shown {
+        ok: field("ok"),
+        genuine: field("genuine"),
+        check: field("check"),
+        headline: field("headline"),
+    }
 }
 
 #[test]
@@ -141,9 +154,24 @@ fn the_page_verifies_the_devnet_answer_and_refuses_a_tampered_one() {
     std::fs::create_dir_all(&shots).unwrap();
     let genesis = summary["chain_genesis"].as_str().unwrap();
     let url = |b: &str| format!("{base}/index.html?bundle={b}&genesis={genesis}&root=root.pem");
-    let accepted = page(&chromium, &url("bundle.json"), &shots.join("accepted.png"));
-    assert_eq!(accepted, ("true".to_owned(), String::new()));
+    // NH3: pins from a link (a genesis and a simulated root, exactly what a phishing
+    // link would carry with a forged bundle) never make the page say "genuine": every
+    // check passes, and the headline says what was not verified.
+    let linked = page(&chromium, &url("bundle.json"), &shots.join("accepted.png"));
+    assert_eq!((linked.ok.as_str(), linked.check.as_str()), ("true", ""));
+    assert_eq!(linked.genuine, "false", "{linked:?}");
+    assert!(
+        linked.headline.contains("NOT") && !linked.headline.contains("genuine pRuntime produced"),
+        "{linked:?}"
+    );
     let refused = page(&chromium, &url("tampered.json"), &shots.join("refused.png"));
-    assert_eq!(refused, ("false".to_owned(), "answer_hash".to_owned()));
+    assert_eq!(
+        (
+            refused.ok.as_str(),
+            refused.check.as_str(),
+            refused.genuine.as_str()
+        ),
+        ("false", "answer_hash", "false")
+    );
     eprintln!("screenshots: {}", shots.display());
 }

@@ -401,5 +401,33 @@ mod tests {
             crate::dleq::point_bytes(&public.master_public_key())
         );
         assert_eq!(ledger.rotation().await.unwrap(), Rotation::Idle);
+
+        // NH2: whoever holds the admin secret starts rounds, but a reshare of the live
+        // epoch to t = 1 is refused by every node before it joins (and by the registry
+        // if a certificate were made): the threshold is governance's.
+        let dealers = vec![NodeIndex::new(1).unwrap(), NodeIndex::new(2).unwrap()];
+        let lower = |t| {
+            RoundSpec::new(
+                [7; 16],
+                RoundKind::Reshare {
+                    epoch: Epoch(0),
+                    dealers: dealers.clone(),
+                    new_threshold: t,
+                },
+                participants.clone(),
+            )
+            .unwrap()
+        };
+        let refused = hooks.check(&lower(1)).await.unwrap_err();
+        assert!(refused.contains("governance"), "{refused}");
+        hooks.check(&lower(2)).await.unwrap();
+        // Governance lowers it on the registry: then the same reshare is admitted.
+        ledger.set_gatekeepers(&governance, &set, 1).await.unwrap();
+        hooks.check(&lower(1)).await.unwrap();
+        // And no node erases an epoch the registry has not retired (here the newest,
+        // which the registry refuses to retire at all).
+        let refused = hooks.admit_retirement(Epoch(0)).await.unwrap_err();
+        assert!(refused.contains("has not retired"), "{refused}");
+        assert!(ledger.retire_epoch(&governance, Epoch(0)).await.is_err());
     }
 }

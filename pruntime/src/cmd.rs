@@ -72,9 +72,14 @@ pub struct Args {
     /// development); repeat for more.
     #[arg(long = "gatekeeper-trust-root", default_value = "intel")]
     pub gatekeeper_trust_roots: Vec<String>,
-    /// Ask gatekeepers for keys without checking that they run in a TEE: dangerous.
+    /// Ask gatekeepers for keys without checking that they run in a TEE: dangerous,
+    /// refused outside the simulated TEE.
     #[arg(long)]
     pub dangerous_unattested_gatekeepers: bool,
+    /// Print the MRCONFIGID a TD must be launched with to run this configuration (its
+    /// trust digest, `WorkerConfig::trust_digest`) as JSON, and exit.
+    #[arg(long)]
+    pub print_config_id: bool,
 }
 
 fn hex32(s: &str, what: &str) -> anyhow::Result<[u8; 32]> {
@@ -84,33 +89,49 @@ fn hex32(s: &str, what: &str) -> anyhow::Result<[u8; 32]> {
     Ok(out)
 }
 
-/// Runs the worker until Ctrl-C or SIGTERM.
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let settings = crate::tee::Settings {
-        backend: match args.tee {
-            Backend::Sim => crate::tee::Backend::Sim,
-            Backend::Tdx => crate::tee::Backend::Tdx,
-            Backend::SgxGramine => crate::tee::Backend::SgxGramine,
-        },
-        root: args.tee_root,
-        sim_pki: args.sim_pki,
-        mr_enclave: args.mr_enclave,
-    };
-    let tee = settings.open(&args.data_dir.join("sim-sealing.key"))?;
+/// The configuration the arguments give (nothing opened yet).
+fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
     let mut config = WorkerConfig::new(
-        args.data_dir,
-        args.attestation_url,
-        args.registry_url,
+        args.data_dir.clone(),
+        args.attestation_url.clone(),
+        args.registry_url.clone(),
         hex32(&args.genesis, "--genesis")?,
     );
-    config.attestation_policy = args.policy;
-    config.gatekeeper_trust_roots = args.gatekeeper_trust_roots;
+    config.attestation_policy = args.policy.clone();
+    config.gatekeeper_trust_roots = args.gatekeeper_trust_roots.clone();
     config.dangerous_unattested_gatekeepers = args.dangerous_unattested_gatekeepers;
     config.contracts = args
         .contracts
         .iter()
         .map(|c| hex32(c, "--contract"))
         .collect::<anyhow::Result<_>>()?;
+    Ok(config)
+}
+
+/// Runs the worker until Ctrl-C or SIGTERM.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let config = config(&args)?;
+    if args.print_config_id {
+        println!(
+            "{}",
+            serde_json::json!({
+                "mr_config_id": hex::encode(config.mr_config_id()),
+                "trust_digest": hex::encode(config.trust_digest()),
+            })
+        );
+        return Ok(());
+    }
+    let settings = crate::tee::Settings {
+        backend: match args.tee {
+            Backend::Sim => crate::tee::Backend::Sim,
+            Backend::Tdx => crate::tee::Backend::Tdx,
+            Backend::SgxGramine => crate::tee::Backend::SgxGramine,
+        },
+        root: args.tee_root.clone(),
+        sim_pki: args.sim_pki.clone(),
+        mr_enclave: args.mr_enclave.clone(),
+    };
+    let tee = settings.open(&args.data_dir.join("sim-sealing.key"))?;
     let worker = Worker::boot(config, tee).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, identity = %hex::encode(worker.identity_key()), "serving queries");

@@ -69,6 +69,50 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// The digest of everything this worker's trust rests on — the registry it follows
+    /// (pinned genesis: the registry itself verifies every registration's quote, so the
+    /// gatekeepers and keys it lists follow from it), the attestation policy it asks to
+    /// be appraised under, the roots it accepts for gatekeepers' evidence, and whether
+    /// it skips that check:
+    ///
+    /// ```text
+    /// SHA-256("phalanx/v1/worker-config" ‖ genesis (32) ‖ u32 len ‖ policy
+    ///          ‖ u32 count ‖ (u32 len ‖ root)… ‖ dangerous (1))
+    /// ```
+    ///
+    /// On TDX the host binds it as MRCONFIGID (`digest ‖ 16 zero bytes`, see
+    /// [`Self::mr_config_id`]) when it launches the TD, so it is part of the TD's tenant:
+    /// a TD started with another registry or policy is another tenant, which no
+    /// gatekeeper serves, and the worker refuses to start when its configuration is not
+    /// the bound one. Addresses (URLs, ports, the data directory) are not trust: a host
+    /// that moves them can only deny service.
+    pub fn trust_digest(&self) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(phalanx_types::tag::WORKER_CONFIG);
+        h.update(self.genesis);
+        let part = |h: &mut sha2::Sha256, b: &[u8]| {
+            h.update((b.len() as u32).to_be_bytes());
+            h.update(b);
+        };
+        part(&mut h, self.attestation_policy.as_bytes());
+        h.update((self.gatekeeper_trust_roots.len() as u32).to_be_bytes());
+        for r in &self.gatekeeper_trust_roots {
+            part(&mut h, r.as_bytes());
+        }
+        h.update([u8::from(self.dangerous_unattested_gatekeepers)]);
+        h.finalize().into()
+    }
+
+    /// The MRCONFIGID a TD running this configuration must have been launched with.
+    pub fn mr_config_id(&self) -> [u8; 48] {
+        let mut id = [0u8; 48];
+        if let Some(head) = id.first_chunk_mut::<32>() {
+            *head = self.trust_digest();
+        }
+        id
+    }
+
     /// A config with the defaults for everything but the addresses.
     pub fn new(
         data_dir: PathBuf,
@@ -130,6 +174,19 @@ pub enum WorkerError {
         /// The epoch.
         epoch: Epoch,
     },
+    /// A TD launched with another configuration than the one it was given (NC2).
+    #[error(
+        "this TD's MRCONFIGID is {bound}, but its configuration's digest is {expected}: the host must launch the TD with MRCONFIGID = the digest of the configuration it passes (`phalanx pruntime --print-config-id`)"
+    )]
+    ConfigNotBound {
+        /// MRCONFIGID as the TD reports it (hex).
+        bound: String,
+        /// What this configuration needs (hex).
+        expected: String,
+    },
+    /// A `dangerous_*` option on a real TEE.
+    #[error("{0} is refused outside the simulated TEE")]
+    DangerousOnHardware(&'static str),
     /// Anything else, named.
     #[error("{0}")]
     Other(&'static str),
@@ -285,10 +342,16 @@ impl Worker {
             );
         }
         if config.dangerous_unattested_gatekeepers {
+            if !tee.simulated() {
+                return Err(WorkerError::DangerousOnHardware(
+                    "--dangerous-unattested-gatekeepers",
+                ));
+            }
             tracing::warn!(
                 "dangerous_unattested_gatekeepers: asking gatekeepers for keys WITHOUT checking that they run in a TEE"
             );
         }
+        check_config_bound(&config, tee.as_ref())?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| SealError::Io {
             path: config.data_dir.clone(),
             source: e,
@@ -752,6 +815,31 @@ impl Worker {
             &outcome.output,
         )?)
     }
+}
+
+/// On TDX: the configuration must be the one the host bound in MRCONFIGID at launch
+/// (read from the TD's own report), so whatever the host passes on the command line,
+/// the TD is the tenant of exactly this configuration. SGX binds its configuration in
+/// the Gramine manifest (MRENCLAVE) instead; the simulated TEE binds nothing.
+fn check_config_bound(config: &WorkerConfig, tee: &dyn Tee) -> Result<(), WorkerError> {
+    if tee.kind() != crate::tee::TeeKind::Tdx {
+        return Ok(());
+    }
+    let quote = tee.quote(&[0; 64])?;
+    let parsed = phalanx_dcap::quote::Quote::parse(&quote)
+        .map_err(|_| WorkerError::Other("the TD's own quote does not parse"))?;
+    let td = parsed
+        .body
+        .td10()
+        .ok_or(WorkerError::Other("the TD's quote has no TD report"))?;
+    let expected = config.mr_config_id();
+    if td.mr_config_id != expected {
+        return Err(WorkerError::ConfigNotBound {
+            bound: hex::encode(td.mr_config_id),
+            expected: hex::encode(expected),
+        });
+    }
+    Ok(())
 }
 
 /// Whether evidence registered at `registered_at` is past half the registry's limit (by

@@ -222,6 +222,8 @@ pub struct TdxTd {
     pub rtmr: [[u8; 48]; 4],
     /// Debug TD.
     pub debug: bool,
+    /// MRCONFIGID: what the host bound at launch (a digest of the TD's configuration).
+    pub mr_config_id: [u8; 48],
 }
 
 impl Default for TdxTd {
@@ -230,6 +232,7 @@ impl Default for TdxTd {
             mr_td: [0; 48],
             rtmr: [[0; 48]; 4],
             debug: false,
+            mr_config_id: [0; 48],
         }
     }
 }
@@ -785,7 +788,8 @@ impl SimTee {
         q.extend_from_slice(&td_attributes);
         q.extend_from_slice(&0x0000_0000_0006_1be7u64.to_le_bytes()); // XFAM
         q.extend_from_slice(&td.mr_td);
-        q.extend_from_slice(&[0u8; 48 * 3]); // MRCONFIGID, MROWNER, MROWNERCONFIG
+        q.extend_from_slice(&td.mr_config_id);
+        q.extend_from_slice(&[0u8; 48 * 2]); // MROWNER, MROWNERCONFIG
         for r in &td.rtmr {
             q.extend_from_slice(r);
         }

@@ -35,6 +35,8 @@ pub const ATTESTATION_NONCE: &[u8] = b"phalanx/v1/attestation-nonce";
 pub const REPORT_DATA: &[u8] = b"phalanx/v1/report-data";
 /// The digest of a collateral set (the verifier's cache key).
 pub const COLLATERAL_DIGEST: &[u8] = b"phalanx/v1/collateral-digest";
+/// The digest of a worker's trust configuration, bound in a TD's MRCONFIGID.
+pub const WORKER_CONFIG: &[u8] = b"phalanx/v1/worker-config";
 /// The hash of a quote the registry records for a worker.
 pub const QUOTE_HASH: &[u8] = b"phalanx/v1/quote-hash";
 /// The id of a round between gatekeepers.
@@ -109,6 +111,7 @@ pub const ALL: &[&[u8]] = &[
     REPORT_DATA,
     COLLATERAL_DIGEST,
     QUOTE_HASH,
+    WORKER_CONFIG,
     ROUND_ID,
     ROUND_DIGEST,
     PEER_MESSAGE,

@@ -34,7 +34,7 @@
 //! | `measurement` | the quote's TEE identity hashes to the registered measurement | the quote and the registry |
 //! | `measurement_allowed` | that measurement was allowed at the height | the registry |
 //! | `debug` | neither a debug enclave / TD nor a bound service TD | the quote |
-//! | `tcb_status` | a status the policy accepts (default `UpToDate`, and `SWHardeningNeeded` whose advisories are all listed) | the collateral |
+//! | `tcb_status` | a status the policy accepts (default `UpToDate`, and `SWHardeningNeeded` that names advisories, all listed), from collateral at least as new as `min_tcb_evaluation_data_number` | the collateral |
 //! | `evidence_age` | the registry verified this very quote at most `max_evidence_age` before the statement | the registry |
 
 use base64::Engine as _;
@@ -158,8 +158,12 @@ pub struct RegistryProof {
 pub struct TcbPolicy {
     /// Accepted outright.
     pub statuses: Vec<TcbStatus>,
-    /// `SWHardeningNeeded` is accepted when each of its advisories is listed here.
+    /// `SWHardeningNeeded` is accepted when it names advisories and each is listed here
+    /// (with none named, only when listed in `statuses`).
     pub advisories: Vec<String>,
+    /// The lowest `tcbEvaluationDataNumber` of the collateral accepted: collateral from
+    /// before a TCB recovery (an older number) proves nothing about today.
+    pub min_tcb_evaluation_data_number: u32,
 }
 
 impl Default for TcbPolicy {
@@ -167,6 +171,7 @@ impl Default for TcbPolicy {
         Self {
             statuses: vec![TcbStatus::UpToDate],
             advisories: Vec::new(),
+            min_tcb_evaluation_data_number: 0,
         }
     }
 }
@@ -231,6 +236,9 @@ pub struct OptionsSpec {
     /// Largest evidence age, seconds (default [`DEFAULT_MAX_EVIDENCE_AGE`]).
     #[serde(default)]
     pub max_evidence_age: Option<i64>,
+    /// The lowest `tcbEvaluationDataNumber` of the collateral accepted (default 0).
+    #[serde(default)]
+    pub min_tcb_evaluation_data_number: Option<u32>,
     /// The only pRuntime measurements (tenant ids, hex) accepted; empty: any the
     /// registry allows as a pRuntime.
     #[serde(default)]
@@ -259,6 +267,9 @@ impl OptionsSpec {
             o.tcb.statuses = self.tcb_statuses.clone();
         }
         o.tcb.advisories = self.advisories.clone();
+        if let Some(n) = self.min_tcb_evaluation_data_number {
+            o.tcb.min_tcb_evaluation_data_number = n;
+        }
         if let Some(age) = self.max_evidence_age {
             o.max_evidence_age = age;
         }
@@ -703,7 +714,10 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
 
     // tcb_status
     let status = verified.status;
+    // SWHardeningNeeded names what to harden against: with no advisory named there is
+    // nothing to check the allow-list against, so it passes only if listed outright.
     let hardening_ok = status == TcbStatus::SWHardeningNeeded
+        && !verified.advisory_ids.is_empty()
         && verified
             .advisory_ids
             .iter()
@@ -715,6 +729,16 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             format!(
                 "TCB status {status:?} (advisories {:?}) is not accepted",
                 verified.advisory_ids
+            ),
+        ));
+    }
+    if verified.tcb_evaluation_data_number < o.tcb.min_tcb_evaluation_data_number {
+        return Err(refuse(
+            "tcb_status",
+            "collateral_too_old",
+            format!(
+                "the collateral's TCB evaluation data number is {}, at least {} is required",
+                verified.tcb_evaluation_data_number, o.tcb.min_tcb_evaluation_data_number
             ),
         ));
     }

@@ -15,6 +15,7 @@ mod common;
 
 use common::*;
 use phalanx_types::hex::Hex;
+use phalanx_verify::TcbStatus;
 use phalanx_verify::{Bundle, Options, verify};
 
 /// The check a refused bundle names.
@@ -398,5 +399,48 @@ fn attack_nm1_the_bundle_quote_is_the_registered_one() {
     assert_eq!(
         (e.check.as_str(), e.code.as_str()),
         ("quote", "quote_not_registered")
+    );
+}
+
+/// NL3: `SWHardeningNeeded` that names no advisory gives the allow-list nothing to
+/// check: refused unless the status itself is accepted. With advisories, only listed
+/// ones pass.
+#[test]
+fn attack_nl3_sw_hardening_without_advisories_is_refused_unless_allowed() {
+    let w = world(Shape {
+        status: Some(TcbStatus::SWHardeningNeeded),
+        no_advisories: true,
+        ..Shape::default()
+    });
+    assert_eq!(refused(&w.bundle, &w.options), "tcb_status");
+    let mut o = w.options.clone();
+    o.tcb.advisories = vec!["INTEL-SA-00999".into()];
+    assert_eq!(refused(&w.bundle, &o), "tcb_status");
+    o.tcb.statuses.push(TcbStatus::SWHardeningNeeded);
+    assert!(verify(&w.bundle, &o).ok);
+
+    let w = world(Shape {
+        status: Some(TcbStatus::SWHardeningNeeded),
+        ..Shape::default()
+    });
+    assert_eq!(refused(&w.bundle, &w.options), "tcb_status");
+    let mut o = w.options.clone();
+    o.tcb.advisories = vec!["INTEL-SA-00999".into()];
+    assert!(verify(&w.bundle, &o).ok);
+}
+
+/// NM2: collateral older than the TCB evaluation data number the user requires (from
+/// before a TCB recovery) is refused, whatever it said then.
+#[test]
+fn attack_nm2_collateral_before_a_tcb_recovery_is_refused() {
+    let w = world(Shape::default());
+    let mut o = w.options.clone();
+    o.tcb.min_tcb_evaluation_data_number = 1;
+    assert!(verify(&w.bundle, &o).ok);
+    o.tcb.min_tcb_evaluation_data_number = 2;
+    let e = verify(&w.bundle, &o).error.unwrap();
+    assert_eq!(
+        (e.check.as_str(), e.code.as_str()),
+        ("tcb_status", "collateral_too_old")
     );
 }

@@ -1,6 +1,7 @@
 // Loads the verification page in headless Chromium through the DevTools protocol,
 // waits (up to 60 s) until it shows a verdict, saves a screenshot and prints
-// {"ok": "true"|"false", "check": "..."} as read from the page's DOM.
+// {"ok": "true"|"false", "genuine": "true"|"false", "check": "...", "headline": "..."}
+// as read from the page's DOM.
 //
 //   node --experimental-websocket check-page.mjs CHROMIUM URL SCREENSHOT.png
 //
@@ -57,7 +58,9 @@ try {
   await call("Page.enable");
   await call("Page.navigate", { url });
   const read = `(() => { const v = document.getElementById("verdict");
-    return v && v.dataset.ok ? JSON.stringify({ ok: v.dataset.ok, check: v.dataset.check }) : ""; })()`;
+    const h = v && v.querySelector("h2");
+    return v && v.dataset.ok ? JSON.stringify({ ok: v.dataset.ok, genuine: v.dataset.genuine,
+      check: v.dataset.check, headline: h ? h.textContent : "" }) : ""; })()`;
   let verdict = "";
   while (!verdict) {
     if (Date.now() > deadline) done(1, "the page showed no verdict within 60 s");

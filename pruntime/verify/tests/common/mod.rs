@@ -10,7 +10,7 @@ use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee};
 use phalanx_release::release::WorkerRuntimeData;
 use phalanx_types::hex::Hex;
 use phalanx_types::statement::{Statement, answer_hash, query_hash};
-use phalanx_verify::{AnswerProof, Bundle, Options, TrustAnchors, WorkerEvidence};
+use phalanx_verify::{AnswerProof, Bundle, Options, TcbStatus, TrustAnchors, WorkerEvidence};
 
 pub const T0: i64 = 1_760_000_000;
 pub const MR: [u8; 32] = [0x42; 32];
@@ -38,6 +38,10 @@ pub struct Shape {
     pub other_code: bool,
     /// Governance allowed the worker's measurement as an application, not a pRuntime.
     pub app_role: bool,
+    /// The platform's TCB status (default `UpToDate`), which the registry then accepts.
+    pub status: Option<TcbStatus>,
+    /// With `status`: the matched level names no advisory.
+    pub no_advisories: bool,
 }
 
 pub struct World {
@@ -47,7 +51,18 @@ pub struct World {
 
 /// Long on purpose: one world, built in the order things happen.
 pub fn world(shape: Shape) -> World {
-    let sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
+    let mut config = match shape.status {
+        Some(status) => SimConfig::with_status(T0, status),
+        None => SimConfig::up_to_date(T0),
+    };
+    if shape.no_advisories {
+        for l in &mut config.tcb_levels {
+            l.advisory_ids.clear();
+        }
+    }
+    let sim = SimTee::generate(config).unwrap();
+    let mut rule = chain::sim::evidence_rule(&sim);
+    rule.tcb_statuses.extend(shape.status);
     let (authority, governance, worker, user) = (key(), key(), key(), key());
     let hpke = phalanx_release::envelope::RecipientKey::generate(&mut rand::rng()).public_bytes();
     // The registry's genesis trusts the simulated root.
@@ -59,7 +74,7 @@ pub fn world(shape: Shape) -> World {
             authority: public_key(authority.verifying_key()),
             governance: public_key(governance.verifying_key()),
             timestamp: T0 + 1000,
-            evidence: chain::sim::evidence_rule(&sim),
+            evidence: rule,
         }),
         txs: Vec::new(),
         signature: Vec::new(),
