@@ -110,8 +110,7 @@ pub fn check(
         return Err(EvidenceError::Claim("HPKE key"));
     }
     // 6. the tenant
-    let (identity, _) = phalanx_ear::tenant::identity_of(&phalanx_ear::Evidence::from(&verified));
-    let tenant = identity.digest();
+    let tenant = phalanx_ear::tenant::TeeIdentity::of(&verified.measurements).digest();
     if reg.measurement != tenant {
         return Err(EvidenceError::Claim("measurement"));
     }

@@ -1,17 +1,25 @@
 //! # chain
 //!
 //! The registry, where identities become public facts: which workers are genuine
-//! (identity key, HPKE key, measurement, hash of the attestation result, registered-at),
-//! which measurements are allowed, who the gatekeepers are, the master public key of
-//! each epoch, and whether a rotation is under way. Evidence is verified off chain (by
-//! the attestation service); the chain records the result.
+//! (identity key, HPKE key, tenant, TCB status, quote hash, evidence time), which
+//! measurements are allowed and in which role, who the gatekeepers are and their
+//! threshold, the master public key of each epoch, which epochs are retired, and whether
+//! a rotation is under way. **The registry holds only verified identities**: a
+//! registration carries its quote and collateral, and the rules verify them themselves
+//! ([`evidence`]) against the DCAP roots the genesis names — not the attestation
+//! service's word, not the worker's.
 //!
 //! - [`types`]: records, signed transactions, blocks, events, and their strict
 //!   encodings. Every signature is ECDSA P-256 over a domain tag and the chain id (the
 //!   hash of the genesis parameters).
+//! - [`evidence`]: the registry's own check of a registration (quote to the genesis's
+//!   roots at the block's time, TCB status, report data binding the keys and this chain).
 //! - [`state`]: the rules, sans-IO. A worker registers itself (signed by its identity
-//!   key) with an allowed measurement; only governance changes the allow-list and the
-//!   gatekeeper set; a gatekeeper must be a registered worker; only governance locks a
+//!   key, with evidence) with an allowed measurement; every measurement has a role
+//!   (pRuntime, gatekeeper, app): only a pRuntime with current evidence publishes
+//!   contract keys, only a gatekeeper joins the set; only governance changes the
+//!   allow-list, the gatekeeper set and its threshold (every DKG and reshare must produce
+//!   it) and retires epochs; only governance locks a
 //!   rotation, one at a time and to the next epoch only; an epoch's keys are published
 //!   only with the committee's certificate ([`types::EpochCertificate`]: every
 //!   member's confirmation of the round's public key set, checked against the
@@ -34,7 +42,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let (authority, governance) = (chain::random_key(), chain::random_key());
 //! let ledger = chain::ledger::Ledger::open(dir.path(), authority, chain::types::public_key(governance.verifying_key()), chain::types::EvidenceRule::intel(), now)?;
-//! ledger.add_measurement(&governance, &[0xd3; 32], chain::types::Role::App).await?;
+//! ledger.add_measurement(&governance, &[0xd3; 32], chain::types::Role::Runtime).await?;
 //! assert_eq!(ledger.allowed_measurements().await?.len(), 1);
 //! # Ok(()) }
 //! # }

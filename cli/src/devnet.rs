@@ -174,6 +174,8 @@ pub fn pruntime_td(mr_td: [u8; 48], mr_config_id: [u8; 48]) -> keyvault::tenant:
         mr_config_id,
         mr_owner: [0; 48],
         mr_owner_config: [0; 48],
+        td_attributes: phalanx_dcap_sim::SIM_TD_ATTRIBUTES,
+        xfam: phalanx_dcap_sim::SIM_XFAM,
     }
 }
 

@@ -787,35 +787,11 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The TEE identity of verified measurements, from which the tenant id its keys are
-/// derived under follows ([`keyvault::tenant`]).
+/// derived under follows ([`keyvault::tenant`]; the one conversion, in `phalanx-ear`).
 pub fn tee_identity(
     m: &attestation_service::verify::Measurements,
 ) -> keyvault::tenant::TeeIdentity {
-    use attestation_service::verify::Measurements;
-    use keyvault::tenant::TeeIdentity;
-    match m {
-        Measurements::Sgx {
-            mr_enclave,
-            attributes,
-            config_id,
-            config_svn,
-            ..
-        } => TeeIdentity::sgx(*mr_enclave, attributes, *config_id, *config_svn),
-        Measurements::Tdx {
-            mr_td,
-            rtmr,
-            mr_config_id,
-            mr_owner,
-            mr_owner_config,
-            ..
-        } => TeeIdentity::Tdx {
-            mr_td: *mr_td,
-            rtmr: *rtmr,
-            mr_config_id: *mr_config_id,
-            mr_owner: *mr_owner,
-            mr_owner_config: *mr_owner_config,
-        },
-    }
+    keyvault::tenant::TeeIdentity::of(m)
 }
 
 /// The JSON object and exit code for a verification outcome.

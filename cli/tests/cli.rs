@@ -88,6 +88,14 @@ fn verifies_a_hex_tdx_quote_and_reports_rejections() {
         mr_config_id: h48(&json["mr_config_id"]),
         mr_owner: h48(&json["mr_owner"]),
         mr_owner_config: h48(&json["mr_owner_config"]),
+        td_attributes: hex::decode(json["td_attributes"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+        xfam: hex::decode(json["xfam"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
     };
     assert_eq!(json["tenant"], identity.tenant_id().to_string());
 

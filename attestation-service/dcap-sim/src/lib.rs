@@ -224,7 +224,15 @@ pub struct TdxTd {
     pub debug: bool,
     /// MRCONFIGID: what the host bound at launch (a digest of the TD's configuration).
     pub mr_config_id: [u8; 48],
+    /// TDATTRIBUTES as launched (the DEBUG bit is set from `debug`); by default
+    /// [`SIM_TD_ATTRIBUTES`].
+    pub td_attributes: [u8; 8],
 }
+
+/// The simulated TD's default TDATTRIBUTES: `SEPT_VE_DISABLE` (bit 28) only.
+pub const SIM_TD_ATTRIBUTES: [u8; 8] = [0, 0, 0, 0x10, 0, 0, 0, 0];
+/// The simulated TD's XFAM.
+pub const SIM_XFAM: [u8; 8] = 0x0000_0000_0006_1be7u64.to_le_bytes();
 
 impl Default for TdxTd {
     fn default() -> Self {
@@ -233,6 +241,7 @@ impl Default for TdxTd {
             rtmr: [[0; 48]; 4],
             debug: false,
             mr_config_id: [0; 48],
+            td_attributes: SIM_TD_ATTRIBUTES,
         }
     }
 }
@@ -782,11 +791,10 @@ impl SimTee {
         q.extend_from_slice(&[0x33; 48]); // MRSEAM
         q.extend_from_slice(&[0u8; 48]); // MRSIGNERSEAM (Intel's module: zero)
         q.extend_from_slice(&[0u8; 8]); // SEAMATTRIBUTES
-        let mut td_attributes = [0u8; 8];
-        td_attributes[0] = u8::from(td.debug);
-        td_attributes[3] = 0x10; // SEPT_VE_DISABLE
+        let mut td_attributes = td.td_attributes;
+        td_attributes[0] |= u8::from(td.debug);
         q.extend_from_slice(&td_attributes);
-        q.extend_from_slice(&0x0000_0000_0006_1be7u64.to_le_bytes()); // XFAM
+        q.extend_from_slice(&SIM_XFAM);
         q.extend_from_slice(&td.mr_td);
         q.extend_from_slice(&td.mr_config_id);
         q.extend_from_slice(&[0u8; 48 * 2]); // MROWNER, MROWNERCONFIG

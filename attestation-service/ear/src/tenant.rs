@@ -6,8 +6,12 @@
 //!
 //! - **TDX**: MRTD (the TD's initial image: firmware), RTMR0–3 (kernel, initrd, command
 //!   line, application, as extended at boot), MRCONFIGID, MROWNER and MROWNERCONFIG
-//!   (the host-provided configuration and owner identity). MRTD alone would let every TD
-//!   booted from the same firmware derive every other TD's keys.
+//!   (the host-provided configuration and owner identity), TDATTRIBUTES and XFAM (how
+//!   the TD was launched: `SEPT_VE_DISABLE`, `MIGRATABLE`, `PERFMON`, the extended
+//!   features it may use). MRTD alone would let every TD booted from the same firmware
+//!   derive every other TD's keys; without the attributes the same image launched
+//!   migratable, or with EPT violations left to the guest, would share keys with the
+//!   hardened launch.
 //! - **SGX**: MRENCLAVE; with Key Separation and Sharing (ATTRIBUTES.KSS set) also
 //!   CONFIGID and CONFIGSVN, which the enclave's loader chooses at launch.
 //!
@@ -15,7 +19,7 @@
 //! tenant = lower-hex SHA-256( "phalanx/v1/tenant" ‖ kind ‖ fields )
 //!   SGX:  kind = 0x01 ‖ MRENCLAVE(32) ‖ kss(1: 0 or 1) ‖ [CONFIGID(64) ‖ CONFIGSVN(2, BE)]
 //!   TDX:  kind = 0x02 ‖ MRTD(48) ‖ RTMR0..3(4×48) ‖ MRCONFIGID(48) ‖ MROWNER(48)
-//!         ‖ MROWNERCONFIG(48)
+//!         ‖ MROWNERCONFIG(48) ‖ TDATTRIBUTES(8) ‖ XFAM(8)
 //! ```
 //!
 //! Every field has a fixed length, so the encoding is injective. The gatekeeper applies
@@ -51,6 +55,8 @@ pub fn identity_of(evidence: &Evidence) -> (TeeIdentity, String) {
             mr_config_id,
             mr_owner,
             mr_owner_config,
+            td_attributes,
+            xfam,
             ..
         } => (
             TeeIdentity::Tdx {
@@ -59,9 +65,46 @@ pub fn identity_of(evidence: &Evidence) -> (TeeIdentity, String) {
                 mr_config_id: mr_config_id.0,
                 mr_owner: mr_owner.0,
                 mr_owner_config: mr_owner_config.0,
+                td_attributes: td_attributes.0,
+                xfam: xfam.0,
             },
             mr_td.to_string(),
         ),
+    }
+}
+
+impl TeeIdentity {
+    /// The identity of a verified quote's measurements (the same as [`identity_of`]
+    /// its evidence claims).
+    pub fn of(m: &phalanx_dcap::verify::Measurements) -> Self {
+        use phalanx_dcap::verify::Measurements;
+        match m {
+            Measurements::Sgx {
+                mr_enclave,
+                attributes,
+                config_id,
+                config_svn,
+                ..
+            } => Self::sgx(*mr_enclave, attributes, *config_id, *config_svn),
+            Measurements::Tdx {
+                mr_td,
+                rtmr,
+                mr_config_id,
+                mr_owner,
+                mr_owner_config,
+                td_attributes,
+                xfam,
+                ..
+            } => Self::Tdx {
+                mr_td: *mr_td,
+                rtmr: *rtmr,
+                mr_config_id: *mr_config_id,
+                mr_owner: *mr_owner,
+                mr_owner_config: *mr_owner_config,
+                td_attributes: *td_attributes,
+                xfam: *xfam,
+            },
+        }
     }
 }
 
@@ -89,6 +132,10 @@ pub enum TeeIdentity {
         mr_owner: [u8; 48],
         /// MROWNERCONFIG.
         mr_owner_config: [u8; 48],
+        /// TDATTRIBUTES.
+        td_attributes: [u8; 8],
+        /// XFAM.
+        xfam: [u8; 8],
     },
 }
 
@@ -131,6 +178,8 @@ impl TeeIdentity {
                 mr_config_id,
                 mr_owner,
                 mr_owner_config,
+                td_attributes,
+                xfam,
             } => {
                 h.update([2u8]);
                 h.update(mr_td);
@@ -140,6 +189,8 @@ impl TeeIdentity {
                 h.update(mr_config_id);
                 h.update(mr_owner);
                 h.update(mr_owner_config);
+                h.update(td_attributes);
+                h.update(xfam);
             }
         }
         h.finalize().into()
@@ -163,6 +214,8 @@ mod tests {
             mr_config_id: [3; 48],
             mr_owner: [4; 48],
             mr_owner_config: [5; 48],
+            td_attributes: [6; 8],
+            xfam: [7; 8],
         }
     }
 
@@ -171,7 +224,7 @@ mod tests {
         let base = td().tenant_id();
         assert_eq!(base.to_string().len(), 64);
         let mut variants = Vec::new();
-        for i in 0..8 {
+        for i in 0..10 {
             let mut t = td();
             if let TeeIdentity::Tdx {
                 mr_td,
@@ -179,6 +232,8 @@ mod tests {
                 mr_config_id,
                 mr_owner,
                 mr_owner_config,
+                td_attributes,
+                xfam,
             } = &mut t
             {
                 match i {
@@ -186,7 +241,10 @@ mod tests {
                     1..=4 => rtmr[i - 1][0] ^= 1,
                     5 => mr_config_id[0] ^= 1,
                     6 => mr_owner[0] ^= 1,
-                    _ => mr_owner_config[0] ^= 1,
+                    7 => mr_owner_config[0] ^= 1,
+                    // SEPT_VE_DISABLE is bit 28 of TDATTRIBUTES (byte 3, bit 4).
+                    8 => td_attributes[3] ^= 0x10,
+                    _ => xfam[0] ^= 1,
                 }
             }
             variants.push(t.tenant_id());
@@ -196,7 +254,7 @@ mod tests {
         }
         variants.sort();
         variants.dedup();
-        assert_eq!(variants.len(), 8);
+        assert_eq!(variants.len(), 10);
     }
 
     #[test]

@@ -194,11 +194,17 @@ fn world_ref(w: &World) -> World {
 /// A TD with firmware `mr_td` and RTMR0 `rtmr0`, appraised under a policy that pins
 /// only MRTD (as the shipped `sim-demo` policy does).
 fn td_world(mr_td: [u8; 48], rtmr0: u8) -> (World, TdxTd) {
+    td_world_with(mr_td, rtmr0, phalanx_dcap_sim::SIM_TD_ATTRIBUTES)
+}
+
+/// [`td_world`] launched with `td_attributes`.
+fn td_world_with(mr_td: [u8; 48], rtmr0: u8, td_attributes: [u8; 8]) -> (World, TdxTd) {
     let mut rtmr = [[0u8; 48]; 4];
     rtmr[0] = [rtmr0; 48];
     let td = TdxTd {
         mr_td,
         rtmr,
+        td_attributes,
         ..TdxTd::default()
     };
     let w = attested(
@@ -223,9 +229,11 @@ fn td_tenant(td: &TdxTd) -> String {
     TeeIdentity::Tdx {
         mr_td: td.mr_td,
         rtmr: td.rtmr,
-        mr_config_id: [0; 48],
+        mr_config_id: td.mr_config_id,
         mr_owner: [0; 48],
         mr_owner_config: [0; 48],
+        td_attributes: td.td_attributes,
+        xfam: phalanx_dcap_sim::SIM_XFAM,
     }
     .tenant_id()
     .to_string()
@@ -261,6 +269,30 @@ fn attack_c2_tds_sharing_firmware_cannot_take_each_others_keys() {
     assert_eq!(
         check(&b, &tenant_b, NOW).unwrap().tenant.to_string(),
         tenant_b
+    );
+}
+
+/// NM7: the same TD image launched without `SEPT_VE_DISABLE` (EPT violations handed
+/// to the guest, a known attack surface) is another tenant: it cannot derive the
+/// hardened launch's keys.
+#[test]
+fn attack_nm7_td_attributes_are_part_of_the_tenant() {
+    let firmware = [0x78; 48];
+    let (hardened, td_h) = td_world(firmware, 1);
+    let (loose, td_l) = td_world_with(firmware, 1, [0; 8]);
+    let (tenant_h, tenant_l) = (td_tenant(&td_h), td_tenant(&td_l));
+    assert_ne!(tenant_h, tenant_l);
+    assert!(matches!(
+        check(&loose, &tenant_h, NOW),
+        Err(ReleaseError::KeyIdNotAllowed { .. })
+    ));
+    assert_eq!(
+        check(&loose, &tenant_l, NOW).unwrap().tenant.to_string(),
+        tenant_l
+    );
+    assert_eq!(
+        check(&hardened, &tenant_h, NOW).unwrap().tenant.to_string(),
+        tenant_h
     );
 }
 
