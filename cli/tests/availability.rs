@@ -524,6 +524,14 @@ async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u
     .0;
     let (got, text) = post(json(&q)).await;
     assert_eq!(got, 403, "{text}");
+    // A query is single use: the same signed query again (a captured one replayed as
+    // an oracle) is refused.
+    let once = make(contract, Bounds::default());
+    let (got, text) = post(json(&once)).await;
+    assert_eq!(got, 200, "{text}");
+    let (got, text) = post(json(&once)).await;
+    assert_eq!(got, 409, "{text}");
+    assert!(text.contains("replayed"), "{text}");
     // The worker still answers.
     assert!(info(&w.url).await.is_some());
 }

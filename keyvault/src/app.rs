@@ -254,6 +254,15 @@ impl NodeConfig {
                 "[tee] needs [attestation] service_url (where the node attests)",
             ));
         }
+        let real_tee = c
+            .tee
+            .as_ref()
+            .is_some_and(|t| t.backend != phalanx_tee::Backend::Sim);
+        if real_tee && c.policy.dangerous_unattested_gatekeepers {
+            return Err(AppError::Config(
+                "[policy] dangerous_unattested_gatekeepers is refused outside the simulated TEE",
+            ));
+        }
         if c.tee.as_ref().map(|t| t.backend) == Some(phalanx_tee::Backend::Tdx) {
             return Err(AppError::Config(
                 "[tee] backend tdx: TDX has no sealing key, and a gatekeeper cannot derive one from its own committee; run gatekeepers under sgx-gramine (or sim for development)",
@@ -596,6 +605,13 @@ mod tests {
         let tdx = NodeConfig::from_toml(&format!("{base}{att_svc}[tee]\nbackend = \"tdx\"\n"));
         assert!(matches!(tdx, Err(AppError::Config(m)) if m.contains("no sealing key")));
         assert!(with("sev", "").is_err());
+        // A dangerous_ option is refused on a real TEE (allowed, loudly, on the sim).
+        let dangerous = format!(
+            "{base}{att_svc}[policy]\ndangerous_unattested_gatekeepers = true\n[tee]\nbackend = \"sgx-gramine\"\n"
+        );
+        assert!(
+            matches!(NodeConfig::from_toml(&dangerous), Err(AppError::Config(m)) if m.contains("simulated TEE"))
+        );
     }
 
     /// Item 12: under SGX (Gramine) the store is sealed with the enclave's sealing key,

@@ -159,6 +159,21 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
         app = app.with_hooks(std::sync::Arc::new(hooks));
         tracing::info!(url = %r.url, "following the registry: committee and master keys");
     } else {
+        // Without a registry to order round outcomes, rounds tolerate crashes only: one
+        // participant that confirms to some members and aborts to others splits the
+        // committee (review H2). A gatekeeper in a real TEE must follow a registry.
+        if config
+            .tee
+            .as_ref()
+            .is_some_and(|t| t.backend != phalanx_tee::Backend::Sim)
+        {
+            anyhow::bail!(
+                "a gatekeeper in a TEE needs [registry] (url, genesis): without it one participant can split a round's outcome"
+            );
+        }
+        tracing::warn!(
+            "NO REGISTRY: round outcomes are decided by the members alone (crash-tolerant only; one equivocating participant can split the committee), and no governance bounds thresholds or retirements; for development only"
+        );
         app.attest_and_register::<chain::grpc::LightClient>(None)
             .await?;
     }

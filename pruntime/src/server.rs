@@ -2,7 +2,8 @@
 //! [`crate::protocol::Answer`]), `GET /v1/info`, `GET /healthz`. Bodies are bounded,
 //! requests time out, concurrency is limited; contract calls run off the async threads.
 //! Errors are `{"error": {"code", "message"}}`: 400 malformed, 403 bad signature or
-//! envelope, 404 unknown contract, 413 too large, 409 the worker is behind the query's height, 422 the
+//! envelope, 404 unknown contract, 413 too large, 409 the worker is behind the query's
+//! height or the query (caller, nonce) was answered already, 422 the
 //! contract refused or failed, 503 busy.
 
 use crate::protocol::{MAX_QUERY_BYTES, ProtocolError, Query};
@@ -29,6 +30,7 @@ fn query_error(e: QueryError) -> Response {
         QueryError::UnknownContract(_) => (StatusCode::NOT_FOUND, "unknown_contract"),
         QueryError::TooMuchFuel { .. } => (StatusCode::BAD_REQUEST, "too_much_fuel"),
         QueryError::TooOld { .. } => (StatusCode::CONFLICT, "height_not_reached"),
+        QueryError::Replayed => (StatusCode::CONFLICT, "replayed"),
         QueryError::Protocol(ProtocolError::Malformed(_)) => (StatusCode::BAD_REQUEST, "malformed"),
         QueryError::Protocol(ProtocolError::BadSignature) => {
             (StatusCode::FORBIDDEN, "bad_signature")

@@ -207,6 +207,10 @@ pub enum QueryError {
         /// The limit.
         limit: u64,
     },
+    /// This (caller, nonce) was answered already: a query is single use (a captured one
+    /// replayed is no oracle).
+    #[error("this query (caller and nonce) was already answered")]
+    Replayed,
     /// The worker has not reached the height the caller requires.
     #[error("this worker is at height {at}; the query requires at least {required}")]
     TooOld {
@@ -294,6 +298,43 @@ pub struct Worker {
     http: reqwest::Client,
     /// Gatekeeper registrations whose evidence was checked.
     checked: Checked,
+    /// The (caller, nonce) of queries answered, newest last.
+    answered: Mutex<Answered>,
+}
+
+/// Most (caller, nonce) pairs remembered; beyond it the oldest are forgotten (a query
+/// older than this many others could be answered twice: it learns nothing new, as the
+/// state moved on or the answer is the same).
+const MAX_ANSWERED: usize = 1 << 16;
+
+/// The queries answered so far (bounded, first in first out).
+#[derive(Default)]
+struct Answered {
+    seen: std::collections::HashSet<[u8; 32]>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+impl Answered {
+    /// Records `(caller, nonce)`; false if it was recorded already.
+    fn first_time(&mut self, caller: &[u8], nonce: &[u8; 16]) -> bool {
+        use sha2::Digest as _;
+        let id: [u8; 32] = sha2::Sha256::new()
+            .chain_update((caller.len() as u32).to_be_bytes())
+            .chain_update(caller)
+            .chain_update(nonce)
+            .finalize()
+            .into();
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > MAX_ANSWERED
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        true
+    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -392,6 +433,7 @@ impl Worker {
             unverified: Mutex::new(BTreeMap::new()),
             http,
             checked: Checked::default(),
+            answered: Mutex::new(Answered::default()),
         });
         worker.register().await?;
         for id in worker.config.contracts.clone() {
@@ -774,6 +816,14 @@ impl Worker {
         let me = self.identity_key();
         // The signature first: no field of the query is acted on before it verifies.
         let opened = q.open(&me, &self.identity.hpke)?;
+        let fresh = self
+            .answered
+            .lock()
+            .map_err(|_| QueryError::Internal)?
+            .first_time(&opened.caller, &q.nonce.0);
+        if !fresh {
+            return Err(QueryError::Replayed);
+        }
         let limit = self.config.limits.fuel;
         let fuel = q.max_fuel.unwrap_or(limit);
         if fuel > limit {
