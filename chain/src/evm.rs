@@ -414,6 +414,11 @@ impl Registry for EvmRegistry {
         Ok(h.finalize().into())
     }
 
+    /// The contract does not check evidence, so nothing expires.
+    async fn max_evidence_age(&self) -> Result<u64, RegistryError> {
+        Ok(u64::MAX)
+    }
+
     async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {
         let r = self
             .reader()

@@ -120,6 +120,9 @@ pub trait Registry: Send + Sync {
     /// ledger's chain id (the hash of its genesis); for EVM, a hash of the chain id and
     /// the contract's address.
     fn chain_id(&self) -> impl Future<Output = Result<[u8; 32], RegistryError>> + Send;
+    /// How long a registration's evidence counts, seconds (the embedded ledger's
+    /// genesis rule; `u64::MAX` where the backend does not check evidence).
+    fn max_evidence_age(&self) -> impl Future<Output = Result<u64, RegistryError>> + Send;
     /// A registered worker by identity key.
     fn worker(
         &self,
@@ -252,6 +255,14 @@ impl<L: SignedLedger> Registry for L {
 
     async fn chain_id(&self) -> Result<[u8; 32], RegistryError> {
         Ok(self.verified_state().await?.chain_id())
+    }
+    async fn max_evidence_age(&self) -> Result<u64, RegistryError> {
+        Ok(self
+            .verified_state()
+            .await?
+            .genesis()
+            .evidence
+            .max_evidence_age)
     }
     async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {
         Ok(self.verified_state().await?.worker(identity_key).cloned())

@@ -332,6 +332,110 @@ impl std::fmt::Debug for dyn crate::peer::RoundHooks {
     }
 }
 
+/// What a node needs to attest and register itself, apart from the node's servers: a
+/// renewal task keeps one ([`NodeApp::registrar`]) and calls
+/// [`Registrar::attest_and_register`] again before its registration expires.
+#[derive(Clone)]
+pub struct Registrar {
+    node: Arc<Node>,
+    config: NodeConfig,
+    tee: Option<Arc<dyn phalanx_tee::Tee>>,
+}
+
+impl std::fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrar").finish_non_exhaustive()
+    }
+}
+
+impl Registrar {
+    /// Attests the node in its TEE and registers it with that evidence: the quote binds
+    /// its identity key (runtime data `{identity key, no HPKE key}`), the token is kept in
+    /// `<data_dir>/evidence.token` and served on `Status`, and the registry (if given)
+    /// lists the node with measurement = its tenant and attestation hash = SHA-256 of the
+    /// token. A restart whose kept token is the one the registry lists, for the same
+    /// measurement, reuses it and does not register again while that registration is
+    /// younger than half the registry's evidence lifetime; past it the node attests and
+    /// registers again (the registry refuses expired evidence). Outside any TEE: nothing
+    /// (the node serves no evidence).
+    pub async fn attest_and_register<
+        R: chain::registry::Registry<Account = p256::ecdsa::SigningKey> + ?Sized,
+    >(
+        &self,
+        registry: Option<&R>,
+    ) -> Result<(), AppError> {
+        use sha2::Digest as _;
+        let Some(tee) = &self.tee else {
+            return Ok(());
+        };
+        let c = &self.config;
+        let identity = self.node.identity();
+        let me = chain::types::public_key(&identity.verifying_key());
+        let kept_path = c.data_dir.join("evidence.token");
+        let listed = match registry {
+            Some(r) => r.worker(&me).await?,
+            None => None,
+        };
+        let half_life = match registry {
+            Some(r) => i64::try_from(r.max_evidence_age().await? / 2).unwrap_or(i64::MAX),
+            None => i64::MAX,
+        };
+        if let (Some(w), Ok(kept)) = (&listed, std::fs::read_to_string(&kept_path))
+            && w.attestation_hash == <[u8; 32]>::from(sha2::Sha256::digest(kept.as_bytes()))
+            && phalanx_types::unix_now().saturating_sub(w.registered_at) < half_life
+        {
+            tracing::info!("already registered with this evidence");
+            self.node.set_evidence(kept);
+            return Ok(());
+        }
+        let registry_id = match registry {
+            Some(r) => r.chain_id().await?,
+            None => [0; 32],
+        };
+        let runtime_data = crate::release::WorkerRuntimeData {
+            identity_key: me.clone(),
+            hpke_public_key: Vec::new(),
+            registry: registry_id,
+        }
+        .encode();
+        let service = phalanx_tee::attest::Service {
+            url: c.attestation.service_url.clone().unwrap_or_default(),
+            policy: c
+                .attestation
+                .policy
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|_| AppError::Config("no HTTP client"))?;
+        let attested =
+            phalanx_tee::attest::attest(&http, &service, tee.as_ref(), &runtime_data).await?;
+        phalanx_tee::seal::write_atomic(&kept_path, attested.token.as_bytes())?;
+        if let Some(r) = registry {
+            let registration = chain::types::Registration {
+                identity_key: me,
+                hpke_key: Vec::new(),
+                measurement: attested.tenant.as_bytes().to_vec(),
+                attestation_hash: sha2::Sha256::digest(attested.token.as_bytes()).into(),
+                evidence: attested
+                    .evidence
+                    .registry_evidence()
+                    .map_err(|_| AppError::Config("the attestation's evidence does not decode"))?,
+            };
+            let height = r
+                .register_worker(identity.signing_key(), &registration)
+                .await?;
+            tracing::info!(height, tenant = %attested.tenant, "attested and registered on the registry");
+        } else {
+            tracing::info!(tenant = %attested.tenant, "attested (no registry to register on)");
+        }
+        self.node.set_evidence(attested.token);
+        Ok(())
+    }
+}
+
 impl NodeApp {
     /// Opens the node's store (creating data dir, sealing key and identity on first
     /// start) with `jwks` as the attestation service's keys.
@@ -392,83 +496,23 @@ impl NodeApp {
         self.tee.as_ref()
     }
 
-    /// Attests the node in its TEE and registers it with that evidence: the quote binds
-    /// its identity key (runtime data `{identity key, no HPKE key}`), the token is kept in
-    /// `<data_dir>/evidence.token` and served on `Status`, and the registry (if given)
-    /// lists the node with measurement = its tenant and attestation hash = SHA-256 of the
-    /// token. A restart whose kept token is the one the registry lists, for the same
-    /// measurement, reuses it and does not register again. Outside any TEE: nothing
-    /// (the node serves no evidence).
+    /// What attests and registers this node (for a renewal task).
+    pub fn registrar(&self) -> Registrar {
+        Registrar {
+            node: self.node.clone(),
+            config: self.config.clone(),
+            tee: self.tee.clone(),
+        }
+    }
+
+    /// [`Registrar::attest_and_register`] for this node.
     pub async fn attest_and_register<
         R: chain::registry::Registry<Account = p256::ecdsa::SigningKey> + ?Sized,
     >(
         &self,
         registry: Option<&R>,
     ) -> Result<(), AppError> {
-        use sha2::Digest as _;
-        let Some(tee) = &self.tee else {
-            return Ok(());
-        };
-        let c = &self.config;
-        let identity = self.node.identity();
-        let me = chain::types::public_key(&identity.verifying_key());
-        let kept_path = c.data_dir.join("evidence.token");
-        let listed = match registry {
-            Some(r) => r.worker(&me).await?,
-            None => None,
-        };
-        if let (Some(w), Ok(kept)) = (&listed, std::fs::read_to_string(&kept_path))
-            && w.attestation_hash == <[u8; 32]>::from(sha2::Sha256::digest(kept.as_bytes()))
-        {
-            tracing::info!("already registered with this evidence");
-            self.node.set_evidence(kept);
-            return Ok(());
-        }
-        let registry_id = match registry {
-            Some(r) => r.chain_id().await?,
-            None => [0; 32],
-        };
-        let runtime_data = crate::release::WorkerRuntimeData {
-            identity_key: me.clone(),
-            hpke_public_key: Vec::new(),
-            registry: registry_id,
-        }
-        .encode();
-        let service = phalanx_tee::attest::Service {
-            url: c.attestation.service_url.clone().unwrap_or_default(),
-            policy: c
-                .attestation
-                .policy
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-        };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|_| AppError::Config("no HTTP client"))?;
-        let attested =
-            phalanx_tee::attest::attest(&http, &service, tee.as_ref(), &runtime_data).await?;
-        phalanx_tee::seal::write_atomic(&kept_path, attested.token.as_bytes())?;
-        if let Some(r) = registry {
-            let registration = chain::types::Registration {
-                identity_key: me,
-                hpke_key: Vec::new(),
-                measurement: attested.tenant.as_bytes().to_vec(),
-                attestation_hash: sha2::Sha256::digest(attested.token.as_bytes()).into(),
-                evidence: attested
-                    .evidence
-                    .registry_evidence()
-                    .map_err(|_| AppError::Config("the attestation's evidence does not decode"))?,
-            };
-            let height = r
-                .register_worker(identity.signing_key(), &registration)
-                .await?;
-            tracing::info!(height, tenant = %attested.tenant, "attested and registered on the registry");
-        } else {
-            tracing::info!(tenant = %attested.tenant, "attested (no registry to register on)");
-        }
-        self.node.set_evidence(attested.token);
-        Ok(())
+        self.registrar().attest_and_register(registry).await
     }
 
     /// The config it was opened with.

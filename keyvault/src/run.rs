@@ -157,6 +157,18 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
         .with_checkpoint(&config.data_dir.join("registry-head"));
         app.attest_and_register(Some(hooks.client())).await?;
         app = app.with_hooks(std::sync::Arc::new(hooks));
+        // Registrations expire: attest and register again in time (a no-op while the
+        // registered evidence is younger than half the registry's limit).
+        let (registrar, url) = (app.registrar(), r.url.clone());
+        tokio::spawn(async move {
+            let client = chain::grpc::LightClient::pinned(&url, genesis);
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                if let Err(e) = registrar.attest_and_register(Some(&client)).await {
+                    tracing::warn!(error = %e, "renewing the registration failed; retrying in an hour");
+                }
+            }
+        });
         tracing::info!(url = %r.url, "following the registry: committee and master keys");
     } else {
         // Without a registry to order round outcomes, rounds tolerate crashes only: one

@@ -2,7 +2,9 @@
 //! registered with (its `Status`), and the checker accepts a gatekeeper only when
 //! [`check_registration`] holds for that token against the registry's entry — its
 //! hash, the identity key bound in the quote, the measurement, an accepted trust root,
-//! no debug TEE. Peers run this before joining a round, workers before asking for keys.
+//! no debug TEE — and only while the registry lists it as a gatekeeper whose evidence
+//! (which the registry verified itself) is younger than the registry's limit. Peers run
+//! this before joining a round, workers before asking for keys.
 //!
 //! A gatekeeper's evidence does not change while its registration stands, so a verified
 //! (identity key, token hash) pair is remembered ([`Checked`]) and not fetched again.
@@ -66,6 +68,7 @@ pub async fn check_gatekeepers(
     let mut refused = Vec::new();
     let chain_id = state.chain_id();
     let mut set = tokio::task::JoinSet::new();
+    let now = phalanx_types::unix_now();
     for g in gatekeepers {
         let Some(w) = state.worker(&g.identity_key) else {
             refused.push(Refused {
@@ -74,6 +77,20 @@ pub async fn check_gatekeepers(
             });
             continue;
         };
+        // The registry verified its quote; that evidence must still count, in the
+        // gatekeeper role (the registry's own expiry: review NM4).
+        if let Err(e) = state.standing(
+            "release",
+            &g.identity_key,
+            chain::types::Role::Gatekeeper,
+            now,
+        ) {
+            refused.push(Refused {
+                index: g.index,
+                reason: e.to_string(),
+            });
+            continue;
+        }
         let key = (g.identity_key.clone(), w.attestation_hash);
         if checked.contains(&key) {
             continue;
