@@ -122,6 +122,7 @@ contract Registry {
     mapping(bytes32 => uint8) private roleOf; // 1 pRuntime, 2 gatekeeper, 3 application
     Gatekeeper[] private gatekeeperSet;
     uint16 private committeeThreshold; // governance's t for every DKG and reshare
+    uint64 private firstEpoch; // the first published epoch (valid once anyEpoch)
     mapping(uint64 => bool) private retiredEpochs;
     mapping(uint64 => EpochKey) private epochKeys;
     bool private anyEpoch;
@@ -470,6 +471,7 @@ contract Registry {
         epochKeys[p.epoch] = EpochKey(mpk, t, set, roundId, now_(), true);
         publishedRounds[roundId] = true;
         if (dkg) {
+            if (!anyEpoch) firstEpoch = p.epoch;
             anyEpoch = true;
             latestEpoch = p.epoch;
             locked = false;
@@ -479,14 +481,15 @@ contract Registry {
         }
     }
 
-    // Governance retires a published epoch other than the newest. (The embedded ledger
-    // also refuses an epoch holding a contract's newest keys; contracts are not
-    // enumerable here.)
+    // Governance retires a published epoch other than the newest and the first (workers
+    // seal under it). (The embedded ledger also refuses an epoch a contract has keys
+    // of; contracts are not enumerable here.)
     function retireEpoch(uint64 epoch) external {
         onlyGovernance();
         if (!epochKeys[epoch].published) revert CannotRetire(epoch, "is not published");
         if (retiredEpochs[epoch]) revert CannotRetire(epoch, "is already retired");
         if (epoch == latestEpoch) revert CannotRetire(epoch, "is the newest epoch");
+        if (epoch == firstEpoch) revert CannotRetire(epoch, "is the first epoch (workers' sealed identities use it)");
         retiredEpochs[epoch] = true;
         emit EpochRetired(epoch);
     }

@@ -114,6 +114,9 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
             why: match c.why.as_str() {
                 "is not published" => "is not published",
                 "is already retired" => "is already retired",
+                "is the first epoch (workers' sealed identities use it)" => {
+                    "is the first epoch (workers' sealed identities use it)"
+                }
                 _ => "is the newest epoch",
             },
         },

@@ -871,9 +871,11 @@ impl State {
         })
     }
 
-    /// Governance retires a published epoch that nothing needs any more: not the newest
-    /// one, and not one whose keys are a contract's newest (its commands are sealed to
-    /// them); once.
+    /// Governance retires a published epoch that nothing needs any more, once: not the
+    /// newest one; not the first one (TDX workers seal their identity under it); and
+    /// none a contract has keys of (its commands are sealed to them, its state root is
+    /// keyed by its first epoch's, and a new worker replays from genesis). Lifting the
+    /// last two needs checkpoints committed under a newer epoch.
     fn retire_epoch(&mut self, epoch: Epoch) -> Result<Event, RuleError> {
         let refuse = |why| Err(RuleError::CannotRetire { epoch, why });
         if !self.epochs.contains_key(&epoch) {
@@ -885,14 +887,11 @@ impl State {
         if self.epochs.keys().next_back() == Some(&epoch) {
             return refuse("is the newest epoch");
         }
-        let needed = self
-            .contracts
-            .values()
-            .any(|c| c.keys.keys().next_back() == Some(&epoch));
-        if needed {
-            return refuse(
-                "holds a contract's newest keys (publish its keys under a newer epoch first)",
-            );
+        if self.epochs.keys().next() == Some(&epoch) {
+            return refuse("is the first epoch (workers' sealed identities use it)");
+        }
+        if self.contracts.values().any(|c| c.keys.contains_key(&epoch)) {
+            return refuse("holds a contract's keys (its commands and state need them)");
         }
         self.retired.insert(epoch);
         Ok(Event::EpochRetired(epoch))

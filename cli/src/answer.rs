@@ -37,7 +37,7 @@ pub struct AnswerArgs {
     /// An advisory accepted with `SWHardeningNeeded` (repeat; e.g. INTEL-SA-00334).
     #[arg(long = "advisory")]
     pub advisories: Vec<String>,
-    /// Largest age of the worker's evidence at the answer, seconds (default 30 days).
+    /// Largest age of the worker's evidence at the answer, seconds (default 7 days, the registry's own lifetime).
     #[arg(long, default_value_t = phalanx_verify::DEFAULT_MAX_EVIDENCE_AGE)]
     pub max_evidence_age: i64,
     /// Accept answers only from a pRuntime with this measurement (tenant id, hex;

@@ -572,6 +572,7 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     // start whatever it is told on the command line: the host cannot hand it another
     // registry, policy or gatekeeper root.
     let loose = root.path().join("tsm-unbound");
+    let sim_pki_path = root.path().join("devnet/attestation/sim/sim.json");
     let _loose_kernel = pruntime::tee::fake::configfs_tsm(&loose, "tdx_guest", move |rd| {
         sim2.tdx_quote(&unbound, rd).unwrap()
     })
@@ -580,13 +581,31 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
         root.path(),
         "unbound",
         &summary,
-        &["--tee", "tdx", "--tee-root", loose.to_str().unwrap()],
+        &[
+            "--tee",
+            "tdx",
+            "--tee-root",
+            loose.to_str().unwrap(),
+            "--sim-pki",
+            sim_pki_path.to_str().unwrap(),
+        ],
     );
     assert!(refused.url.is_empty(), "an unbound TD served");
     let log = std::fs::read_to_string(&refused.log).unwrap();
     assert!(log.contains("MRCONFIGID"), "{log}");
     let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
-    let tee = ["--tee", "tdx", "--tee-root", tsm.to_str().unwrap()];
+    // (--sim-pki: the devnet accepts the simulated root, so the TD verifies its own
+    // quotes to that root too.)
+    let sim_pki = root.path().join("devnet/attestation/sim/sim.json");
+    let sim_pki = sim_pki.to_str().unwrap();
+    let tee = [
+        "--tee",
+        "tdx",
+        "--tee-root",
+        tsm.to_str().unwrap(),
+        "--sim-pki",
+        sim_pki,
+    ];
 
     let t = worker_with(root.path(), "t", &summary, &tee);
     let first = at_height(&t, 0).await;

@@ -27,9 +27,9 @@ pub enum ClientError {
     Worker(String),
 }
 
-/// Seals `input` to contract `contract`'s newest published key whose publisher the
-/// registry lists as a pRuntime with current evidence (the registry verified that
-/// worker's quote itself; keys published by anyone else are never used), and submits it as
+/// Seals `input` to contract `contract`'s newest published key of an epoch not retired
+/// (the registry took it only from a pRuntime whose quote it verified itself and whose
+/// evidence was current), and submits it as
 /// `user`; the height that orders it. The envelope binds the user's account and the
 /// sequence number this transaction carries, read from the registry just before
 /// signing: an account that submits two transactions at once can have one refused by
@@ -45,18 +45,13 @@ pub async fn send_command(
     let c = state
         .contract(&contract)
         .ok_or(ClientError::NotListed("contract"))?;
-    let now = phalanx_types::unix_now();
     let (&epoch, key) = c
         .keys
         .iter()
         .rev()
-        .find(|(_, k)| {
-            state
-                .standing("command", &k.published_by, chain::types::Role::Runtime, now)
-                .is_ok()
-        })
+        .find(|(e, _)| !state.is_retired(**e))
         .ok_or(ClientError::NotListed(
-            "contract keys published by an attested pRuntime",
+            "contract keys of an epoch not retired",
         ))?;
     let me = public_key(user.verifying_key());
     let nonce = state.nonce(&me);

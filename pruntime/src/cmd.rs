@@ -100,6 +100,19 @@ fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
     config.attestation_policy = args.policy.clone();
     config.gatekeeper_trust_roots = args.gatekeeper_trust_roots.clone();
     config.dangerous_unattested_gatekeepers = args.dangerous_unattested_gatekeepers;
+    // A development run that accepts the simulated root also verifies its own quotes to
+    // it (the simulated PKI's root, from --sim-pki); nothing else widens Intel's.
+    if args.gatekeeper_trust_roots.iter().any(|r| r == "sim")
+        && let Some(path) = &args.sim_pki
+    {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--sim-pki {}", path.display()))?;
+        let sim = phalanx_dcap_sim::SimTee::from_json(&text)?;
+        let mut roots = phalanx_dcap::pki::split_chain(sim.root_pem().as_bytes(), "sim root")?;
+        roots.push(phalanx_dcap::pki::INTEL_SGX_ROOT_CA_DER.to_vec());
+        let refs: Vec<&[u8]> = roots.iter().map(Vec::as_slice).collect();
+        config.quote_anchors = phalanx_dcap::TrustAnchors::from_der_certs(&refs)?;
+    }
     config.contracts = args
         .contracts
         .iter()

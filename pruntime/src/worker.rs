@@ -66,6 +66,10 @@ pub struct WorkerConfig {
     /// Ask gatekeepers for keys without checking that they run in a TEE (a cluster
     /// outside any TEE): dangerous, logged loudly.
     pub dangerous_unattested_gatekeepers: bool,
+    /// The roots the worker verifies its own quotes to (its MRCONFIGID check on TDX):
+    /// Intel's; a development run that accepts the simulated root (`sim` among
+    /// `gatekeeper_trust_roots`, which the trust digest covers) adds that root.
+    pub quote_anchors: phalanx_dcap::TrustAnchors,
 }
 
 impl WorkerConfig {
@@ -132,6 +136,7 @@ impl WorkerConfig {
             limits: Limits::default(),
             gatekeeper_trust_roots: vec!["intel".into()],
             dangerous_unattested_gatekeepers: false,
+            quote_anchors: phalanx_dcap::TrustAnchors::intel(),
         }
     }
 }
@@ -392,7 +397,6 @@ impl Worker {
                 "dangerous_unattested_gatekeepers: asking gatekeepers for keys WITHOUT checking that they run in a TEE"
             );
         }
-        check_config_bound(&config, tee.as_ref())?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| SealError::Io {
             path: config.data_dir.clone(),
             source: e,
@@ -401,7 +405,11 @@ impl Worker {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|_| WorkerError::Other("HTTP client"))?;
-        let registry = LightClient::pinned(&config.registry_url, config.genesis);
+        // Both clients keep the head they verified last: a restarted worker refuses a
+        // registry that forked or rolled back since (review M2).
+        let head = config.data_dir.join("registry-head");
+        let registry =
+            LightClient::pinned(&config.registry_url, config.genesis).with_checkpoint(&head);
         // The registry's chain id, which every quote of this worker names (so its
         // registration counts on this registry only).
         let chain_id = registry.sync().await?.chain_id();
@@ -417,9 +425,15 @@ impl Worker {
         let identity =
             Identity::load_or_create(&sealing, &config.data_dir.join("identity.sealed"), chain_id)?;
         let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
+        check_config_bound(
+            &config,
+            tee.as_ref(),
+            &attested,
+            &identity.runtime_data().encode(),
+        )?;
         let worker = Arc::new(Self {
             follower: tokio::sync::Mutex::new((
-                LightClient::pinned(&config.registry_url, config.genesis),
+                LightClient::pinned(&config.registry_url, config.genesis).with_checkpoint(&head),
                 std::collections::VecDeque::new(),
             )),
             runtime: Runtime::new(config.limits),
@@ -658,7 +672,12 @@ impl Worker {
         let mut follower = self.follower.lock().await;
         let (client, pending) = &mut *follower;
         let state = client.sync_blocks(|b| pending.push_back(b.clone())).await?;
-        self.renew_registration(&state).await?;
+        // A failed renewal (the attestation service down, a TCB level the registry no
+        // longer accepts) must not stop the worker following the chain: it is retried
+        // at the next step, and the registry says when the evidence expires.
+        if let Err(e) = self.renew_registration(&state).await {
+            tracing::warn!(error = %e, "renewing the registration failed; retrying");
+        }
         let mut applied = 0;
         while let Some(block) = pending.front() {
             // Applying twice is harmless: executors ignore blocks they have.
@@ -867,25 +886,47 @@ impl Worker {
     }
 }
 
-/// On TDX: the configuration must be the one the host bound in MRCONFIGID at launch
-/// (read from the TD's own report), so whatever the host passes on the command line,
-/// the TD is the tenant of exactly this configuration. SGX binds its configuration in
-/// the Gramine manifest (MRENCLAVE) instead; the simulated TEE binds nothing.
-fn check_config_bound(config: &WorkerConfig, tee: &dyn Tee) -> Result<(), WorkerError> {
+/// On TDX: the configuration must be the one the host bound in MRCONFIGID at launch,
+/// so whatever the host passes on the command line, the TD is the tenant of exactly
+/// this configuration. MRCONFIGID is read from a quote the worker verifies itself — to
+/// `config.quote_anchors` (Intel's root; compiled in, so no host input) with the
+/// collateral that came back with it, binding this attestation's nonce and the worker's
+/// own fresh runtime data — never from quote bytes taken on faith: on TDX the host's
+/// quoting service writes them, and could otherwise show a made-up MRCONFIGID or replay
+/// another TD's quote. SGX binds its configuration in the Gramine manifest (MRENCLAVE)
+/// instead; the simulated TEE binds nothing.
+fn check_config_bound(
+    config: &WorkerConfig,
+    tee: &dyn Tee,
+    attested: &Attested,
+    runtime_data: &[u8],
+) -> Result<(), WorkerError> {
     if tee.kind() != crate::tee::TeeKind::Tdx {
         return Ok(());
     }
-    let quote = tee.quote(&[0; 64])?;
-    let parsed = phalanx_dcap::quote::Quote::parse(&quote)
-        .map_err(|_| WorkerError::Other("the TD's own quote does not parse"))?;
-    let td = parsed
-        .body
-        .td10()
-        .ok_or(WorkerError::Other("the TD's quote has no TD report"))?;
+    let e = attested
+        .evidence
+        .registry_evidence()
+        .map_err(|_| WorkerError::Other("the TD's evidence does not decode"))?;
+    let collateral = phalanx_dcap::collateral::Collateral::from_bundle_json(&e.collateral)
+        .map_err(|_| WorkerError::Other("the TD's collateral does not parse"))?;
+    let verified = phalanx_dcap::Verifier::new(config.quote_anchors.clone())
+        .verify(&e.quote, &collateral, phalanx_types::unix_now())
+        .map_err(|_| WorkerError::Other("the TD's own quote does not verify to its trust roots"))?;
+    if e.runtime_data != runtime_data
+        || verified.report_data != phalanx_ear::report_data(&e.nonce, runtime_data)
+    {
+        return Err(WorkerError::Other(
+            "the TD's own quote does not bind this attestation (a replayed quote)",
+        ));
+    }
+    let phalanx_dcap::verify::Measurements::Tdx { mr_config_id, .. } = verified.measurements else {
+        return Err(WorkerError::Other("the TD's quote is not a TD's"));
+    };
     let expected = config.mr_config_id();
-    if td.mr_config_id != expected {
+    if mr_config_id != expected {
         return Err(WorkerError::ConfigNotBound {
-            bound: hex::encode(td.mr_config_id),
+            bound: hex::encode(mr_config_id),
             expected: hex::encode(expected),
         });
     }
@@ -1009,6 +1050,8 @@ async fn sealing_from_gatekeepers(
         registry: chain_id,
     };
     let attested = attest(config, tee, &ephemeral, http).await?;
+    // Before any secret is asked for: the TD runs the configuration it was launched for.
+    check_config_bound(config, tee, &attested, &ephemeral.runtime_data().encode())?;
     let state = registry.sync().await?;
     let epoch = state
         .epochs()

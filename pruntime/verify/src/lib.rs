@@ -53,8 +53,9 @@ use serde::{Deserialize, Serialize};
 pub const VERSION: u32 = 1;
 /// Largest bundle accepted (bytes of JSON).
 pub const MAX_BUNDLE: usize = 64 * 1024 * 1024;
-/// Default largest age of the worker's evidence at the statement: 30 days.
-pub const DEFAULT_MAX_EVIDENCE_AGE: i64 = 30 * 24 * 3600;
+/// Default largest age of the worker's evidence at the statement: 7 days, the
+/// registry's own default lifetime of a registration.
+pub const DEFAULT_MAX_EVIDENCE_AGE: i64 = 7 * 24 * 3600;
 
 /// Everything needed to check one answer offline (see the crate doc).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
