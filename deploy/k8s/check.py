@@ -108,6 +108,12 @@ def check_common(objs, overlay):
                 assert sources == {"gatekeeper"}, f"{name}: the peer port from {sources}"
             assert ports <= {7101, 7201}, f"{name}: {ports}"
             assert sources <= {"gatekeeper", "pruntime"}, f"{name}: from {sources}"
+    # Users reach what they use: the pRuntime's queries and the public registry (and
+    # nothing else: every other pod stays behind default deny).
+    for name, app, port in (("pruntime-users", "pruntime", 7400), ("ledger-users", "ledger", 7300)):
+        spec = policies[name]["spec"]
+        assert spec["podSelector"]["matchLabels"]["app"] == app, name
+        assert [p["port"] for r in spec["ingress"] for p in r["ports"]] == [port], name
     peers = policies["gatekeeper-peers"]["spec"]["ingress"][0]
     assert [p["port"] for p in peers["ports"]] == [7201]
     release = policies["gatekeeper-release"]["spec"]["ingress"][0]
@@ -135,10 +141,21 @@ def check_production(objs):
     limits = gk["containers"][0]["resources"]["limits"]
     assert limits.get("sgx.intel.com/enclave") and limits.get("sgx.intel.com/provision")
     assert any(v.get("hostPath", {}).get("path") == "/var/run/aesmd" for v in gk["volumes"])
-    pr = pod(find(objs, "Deployment", "pruntime"))
-    assert any(
-        v.get("hostPath", {}).get("path") == "/sys/kernel/config/tsm/report" for v in pr["volumes"]
-    ), "configfs-tsm for the TDX worker"
+    # NC3: the TDX pRuntime is a confidential pod (its own TD), not a container on a TD
+    # node: a confidential runtime class, and no host path at all (configfs-tsm is the
+    # pod VM's own); its state on a volume; the app policy pins a TD, and gatekeepers
+    # name the pRuntime tenant that may fetch contract keys.
+    pr_obj = find(objs, "Deployment", "pruntime")
+    pr = pod(pr_obj)
+    assert "tdx" in pr.get("runtimeClassName", ""), "the pRuntime in a confidential (TDX) pod"
+    assert not [v for v in pr["volumes"] if "hostPath" in v], "a host path in the pRuntime pod"
+    assert any("persistentVolumeClaim" in v for v in pr["volumes"]), "pRuntime state on a volume"
+    args = pr["containers"][0]["args"]
+    assert args[args.index("--tee") + 1] == "tdx"
+    assert "[[tdx]]" in config(objs, "attestation-config", "app.toml"), "the app policy pins a TD"
+    for i in range(MEMBERS):
+        g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))
+        assert g["policy"].get("contract_runtimes"), f"gatekeeper {i} names no pRuntime tenant"
 
 
 def check_dev(objs):
