@@ -143,11 +143,17 @@ contract Registry {
     bytes private constant ROUND_ID = "phalanx/v1/round-id";
     bytes private constant CONTRACT_CODE = "phalanx/v1/contract-code";
     bytes private constant CONTRACT_ID = "phalanx/v1/contract-id";
+    bytes private constant CHAIN_GENESIS = "phalanx/v1/chain-genesis";
     uint256 private constant MAX_CODE = 512 * 1024;
     uint256 private constant MAX_COMMAND = 64 * 1024;
 
     constructor(address governance_) {
         governance = governance_;
+    }
+
+    // This registry's id (chain::evm's Registry::chain_id): contract ids carry it.
+    function registryId() private view returns (bytes32) {
+        return sha256(abi.encodePacked(CHAIN_GENESIS, "evm", uint64(block.chainid), address(this)));
     }
 
     function now_() private view returns (int64) {
@@ -570,7 +576,7 @@ contract Registry {
     function deployContract(bytes calldata code, bytes32 salt) external returns (bytes32 id) {
         if (code.length == 0 || code.length > MAX_CODE) revert Malformed("code");
         bytes32 codeHash = sha256(abi.encodePacked(CONTRACT_CODE, code));
-        id = sha256(abi.encodePacked(CONTRACT_ID, uint32(20), msg.sender, codeHash, salt));
+        id = sha256(abi.encodePacked(CONTRACT_ID, registryId(), uint32(20), msg.sender, codeHash, salt));
         if (contracts[id].exists) revert ContractExists(id);
         contracts[id] = ContractRec(msg.sender, codeHash, salt, uint64(block.number), 0, true);
         emit ContractDeployed(id, codeHash, code);

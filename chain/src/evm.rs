@@ -567,6 +567,7 @@ impl ContractRegistry for EvmRegistry {
             c.deployContract(Bytes::copy_from_slice(code), FixedBytes(salt))
         )?;
         let id = phalanx_types::contract::contract_id(
+            &self.chain_id().await?,
             by.signer.address().as_slice(),
             &phalanx_types::contract::code_hash(code),
             &salt,

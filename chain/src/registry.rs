@@ -293,6 +293,7 @@ impl<L: SignedLedger> ContractRegistry for L {
     ) -> Result<(u64, [u8; 32]), RegistryError> {
         let deployer = public_key(by.verifying_key());
         let id = phalanx_types::contract::contract_id(
+            &self.verified_state().await?.chain_id(),
             &deployer,
             &phalanx_types::contract::code_hash(code),
             &salt,

@@ -932,7 +932,7 @@ impl State {
             });
         }
         let code_hash = phalanx_types::contract::code_hash(code);
-        let id = phalanx_types::contract::contract_id(deployer, &code_hash, salt);
+        let id = phalanx_types::contract::contract_id(&self.chain_id, deployer, &code_hash, salt);
         if self.contracts.contains_key(&id) {
             return Err(RuleError::ContractExists(hexs(&id)));
         }

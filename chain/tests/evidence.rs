@@ -217,6 +217,7 @@ fn attack_nc1_an_unattested_key_cannot_register_or_publish() {
     )
     .unwrap();
     let contract = phalanx_types::contract::contract_id(
+        &w.state.chain_id(),
         &public_key(deployer.verifying_key()),
         &phalanx_types::contract::code_hash(b"\0asm\x01\0\0\0"),
         &[0; 32],
@@ -324,6 +325,7 @@ fn evidence_expires_and_a_fresh_registration_renews_it() {
     )
     .unwrap();
     let contract = phalanx_types::contract::contract_id(
+        &w.state.chain_id(),
         &public_key(deployer.verifying_key()),
         &phalanx_types::contract::code_hash(b"\0asm\x01\0\0\0"),
         &[0; 32],
@@ -433,6 +435,7 @@ fn an_epoch_retires_only_when_nothing_needs_it() {
     )
     .unwrap();
     let contract = phalanx_types::contract::contract_id(
+        &w.state.chain_id(),
         &public_key(deployer.verifying_key()),
         &phalanx_types::contract::code_hash(b"\0asm\x01\0\0\0"),
         &[0; 32],

@@ -58,6 +58,7 @@ struct Evm {
     registry: EvmRegistry,
     governance: EvmAccount,
     sim: phalanx_dcap_sim::SimTee,
+    registry_id: [u8; 32],
 }
 
 /// A fresh account with 10 ETH from anvil's first (unlocked) account.
@@ -100,9 +101,9 @@ impl suite::Fixture for Evm {
     fn sim(&self) -> &phalanx_dcap_sim::SimTee {
         &self.sim
     }
-    /// The contract does not read the evidence (see `chain::evm`): any id.
+    /// The registry's id (contract ids carry it; the contract reads no evidence).
     fn chain_id(&self) -> [u8; 32] {
-        [0; 32]
+        self.registry_id
     }
 }
 
@@ -114,11 +115,15 @@ async fn solidity_registry_on_anvil() {
     let registry = EvmRegistry::deploy(&url, &deployer, governance.address())
         .await
         .unwrap();
+    let registry_id = chain::registry::Registry::chain_id(&registry)
+        .await
+        .unwrap();
     let mut f = Evm {
         url: url.clone(),
         registry,
         governance: EvmAccount::plain(governance),
         sim: suite::sim(),
+        registry_id,
     };
     let (worker, stranger) = suite::suite(&mut f).await;
     suite::contracts(&mut f, worker, stranger).await;

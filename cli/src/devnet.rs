@@ -549,6 +549,7 @@ async fn start_pruntime(
     let user = keyvault::registry::key_file(&dir.join("chain/user.key"))?;
     let salt = [0u8; 32];
     let id = phalanx_types::contract::contract_id(
+        &registry.ledger.state()?.chain_id(),
         &public_key(user.verifying_key()),
         &phalanx_types::contract::code_hash(COUNTER_WASM),
         &salt,

@@ -589,7 +589,7 @@ pub async fn contracts<F: Fixture>(
     assert_eq!(c.code_hash, phalanx_types::contract::code_hash(&code));
     assert_eq!(
         c.id,
-        phalanx_types::contract::contract_id(&c.deployer, &c.code_hash, &[1; 32])
+        phalanx_types::contract::contract_id(&f.chain_id(), &c.deployer, &c.code_hash, &[1; 32])
     );
     assert_eq!(*c.code, code);
     assert_eq!((c.deployed_at, c.commands), (h_deploy, 0));

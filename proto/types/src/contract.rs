@@ -15,12 +15,21 @@ pub fn code_hash(wasm: &[u8]) -> [u8; 32] {
         .into()
 }
 
-/// `SHA-256(CONTRACT_ID ‖ len ‖ deployer ‖ code hash ‖ salt)`: a contract's id. The
-/// deployer is an account key (SEC1), length-prefixed; the id ties every key derived
-/// for the contract to its code.
-pub fn contract_id(deployer: &[u8], code_hash: &[u8; 32], salt: &[u8; 32]) -> [u8; 32] {
+/// `SHA-256(CONTRACT_ID ‖ registry ‖ len ‖ deployer ‖ code hash ‖ salt)`: a contract's
+/// id. `registry` is the chain id of the registry it is deployed on (a committee that
+/// serves two registries derives different keys for the "same" contract on each, and a
+/// checkpoint of one never opens as the other's); the deployer is an account key (SEC1)
+/// or address, length-prefixed; the id ties every key derived for the contract to its
+/// registry and its code.
+pub fn contract_id(
+    registry: &[u8; 32],
+    deployer: &[u8],
+    code_hash: &[u8; 32],
+    salt: &[u8; 32],
+) -> [u8; 32] {
     Sha256::new()
         .chain_update(tag::CONTRACT_ID)
+        .chain_update(registry)
         .chain_update((deployer.len() as u32).to_be_bytes())
         .chain_update(deployer)
         .chain_update(code_hash)
@@ -56,14 +65,17 @@ mod tests {
 
     #[test]
     fn every_input_changes_the_id() {
-        let base = contract_id(b"deployer", &[1; 32], &[2; 32]);
-        assert_ne!(base, contract_id(b"deployes", &[1; 32], &[2; 32]));
-        assert_ne!(base, contract_id(b"deployer", &[3; 32], &[2; 32]));
-        assert_ne!(base, contract_id(b"deployer", &[1; 32], &[3; 32]));
+        let r = [9; 32];
+        let base = contract_id(&r, b"deployer", &[1; 32], &[2; 32]);
+        assert_ne!(base, contract_id(&r, b"deployes", &[1; 32], &[2; 32]));
+        assert_ne!(base, contract_id(&r, b"deployer", &[3; 32], &[2; 32]));
+        assert_ne!(base, contract_id(&r, b"deployer", &[1; 32], &[3; 32]));
+        // The same deployment on another registry is another contract.
+        assert_ne!(base, contract_id(&[8; 32], b"deployer", &[1; 32], &[2; 32]));
         // The length prefix keeps deployer and code hash apart.
         assert_ne!(
-            contract_id(b"ab", &[1; 32], &[2; 32]),
-            contract_id(b"a", &[1; 32], &[2; 32])
+            contract_id(&r, b"ab", &[1; 32], &[2; 32]),
+            contract_id(&r, b"a", &[1; 32], &[2; 32])
         );
         assert_ne!(contract_tenant(&base).as_bytes(), &base);
         assert_ne!(code_hash(b"x"), code_hash(b"y"));

@@ -179,6 +179,7 @@ pub fn world(shape: Shape) -> World {
     let statement = Statement {
         worker: hex::encode(public_key(worker.verifying_key())),
         contract: Hex(phalanx_types::contract::contract_id(
+            &chain_id,
             &caller,
             &phalanx_types::contract::code_hash(CODE),
             &[0; 32],
