@@ -10,7 +10,8 @@
 //!    genesis's trust roots at the block's time (`phalanx_dcap`: PCK chain, CRLs, TCB
 //!    Info, QE Identity, QE report, quote signature, TCB level);
 //! 2. the enclave or TD is not in debug mode and binds no service TD;
-//! 3. the TCB status is one the genesis accepts;
+//! 3. the TCB status is one the registry accepts, from collateral no older than its
+//!    floor (`tcbEvaluationDataNumber`; governance raises it after a TCB recovery);
 //! 4. REPORTDATA = [`phalanx_ear::report_data`]`(nonce, runtime data)`;
 //! 5. the runtime data ([`WorkerRuntimeData`]) names this registry's chain id, and the
 //!    identity and HPKE keys the registration claims;
@@ -39,6 +40,14 @@ pub enum EvidenceError {
     /// A TCB status the registry does not accept.
     #[error("TCB status {0:?} is not accepted by this registry")]
     TcbStatus(TcbStatus),
+    /// Collateral older than the registry's floor (from before a TCB recovery).
+    #[error("the collateral's TCB evaluation data number {have} is below this registry's {need}")]
+    CollateralTooOld {
+        /// The collateral's.
+        have: u32,
+        /// The registry's floor.
+        need: u32,
+    },
     /// REPORTDATA does not bind the nonce and runtime data.
     #[error("the quote's report data does not bind the nonce and runtime data")]
     ReportData,
@@ -93,6 +102,12 @@ pub fn check(
     // 3. a TCB status the registry accepts
     if !rule.tcb_statuses.contains(&verified.status) {
         return Err(EvidenceError::TcbStatus(verified.status));
+    }
+    if verified.tcb_evaluation_data_number < rule.min_tcb_evaluation_data_number {
+        return Err(EvidenceError::CollateralTooOld {
+            have: verified.tcb_evaluation_data_number,
+            need: rule.min_tcb_evaluation_data_number,
+        });
     }
     // 4. the binding
     if verified.report_data != phalanx_ear::report_data(&e.nonce, &e.runtime_data) {

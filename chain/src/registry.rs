@@ -186,7 +186,10 @@ pub trait SignedLedger: Send + Sync {
     fn verified_state(&self) -> impl Future<Output = Result<State, RegistryError>> + Send;
 }
 
-async fn signed<L: SignedLedger>(l: &L, by: &SigningKey, tx: Tx) -> Result<u64, RegistryError> {
+/// Signs `tx` as `by` with its next sequence number on `l`'s verified state and submits
+/// it; the height that includes it. (Every [`Registry`] call of these backends goes
+/// through it; transactions with no trait method, such as [`Tx::SetTcbRule`], too.)
+pub async fn signed<L: SignedLedger>(l: &L, by: &SigningKey, tx: Tx) -> Result<u64, RegistryError> {
     let state = l.verified_state().await?;
     let nonce = state.nonce(&public_key(by.verifying_key()));
     l.submit_tx(SignedTx::sign(by, &state.chain_id(), nonce, tx))
@@ -260,8 +263,7 @@ impl<L: SignedLedger> Registry for L {
         Ok(self
             .verified_state()
             .await?
-            .genesis()
-            .evidence
+            .evidence_rule()
             .max_evidence_age)
     }
     async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {

@@ -192,6 +192,8 @@ pub enum RuleError {
 pub struct State {
     genesis: Genesis,
     chain_id: [u8; 32],
+    /// The evidence rule in force: the genesis's roots, governance's TCB part.
+    rule: crate::types::EvidenceRule,
     /// Quotes verified to the genesis's roots, with caches shared by every copy.
     verifier: std::sync::Arc<phalanx_dcap::Verifier>,
     /// Next block height.
@@ -306,6 +308,7 @@ impl State {
             _ => return Err(bad("genesis trust roots are missing or not certificates")),
         };
         Ok(Self {
+            rule: g.evidence.clone(),
             chain_id: g.chain_id(),
             verifier: std::sync::Arc::new(phalanx_dcap::Verifier::new(anchors)),
             height: 1,
@@ -362,6 +365,11 @@ impl State {
         self.workers.get(identity_key)
     }
 
+    /// Every registered worker.
+    pub fn workers(&self) -> impl Iterator<Item = &Worker> {
+        self.workers.values()
+    }
+
     /// A registered worker's role now: its measurement's, while that is allowed.
     pub fn role_of(&self, identity_key: &[u8]) -> Option<Role> {
         let w = self.workers.get(identity_key)?;
@@ -390,7 +398,7 @@ impl State {
             }
         };
         let age = now.saturating_sub(w.registered_at);
-        let max = self.genesis.evidence.max_evidence_age;
+        let max = self.rule.max_evidence_age;
         if age > i64::try_from(max).unwrap_or(i64::MAX) {
             return Err(RuleError::EvidenceExpired {
                 tx,
@@ -416,6 +424,12 @@ impl State {
     /// reshare the registry accepts produces exactly this threshold.
     pub fn committee_threshold(&self) -> u16 {
         self.threshold
+    }
+
+    /// The evidence rule in force (the genesis's roots; the TCB part as governance last
+    /// set it).
+    pub fn evidence_rule(&self) -> &crate::types::EvidenceRule {
+        &self.rule
     }
 
     /// Whether governance retired `epoch`.
@@ -676,6 +690,22 @@ impl State {
                 need_governance()?;
                 self.retire_epoch(*epoch)?
             }
+            Tx::SetTcbRule(tcb) => {
+                need_governance()?;
+                if tcb.tcb_statuses.is_empty()
+                    || tcb
+                        .tcb_statuses
+                        .contains(&phalanx_dcap::tcb::TcbStatus::Revoked)
+                    || tcb.max_evidence_age == 0
+                {
+                    return Err(RuleError::Malformed {
+                        tx: name,
+                        what: "TCB rule",
+                    });
+                }
+                self.rule = self.rule.with_tcb(tcb);
+                Event::TcbRuleChanged
+            }
             Tx::LockRotation(epoch) => {
                 need_governance()?;
                 self.lock_rotation(name, *epoch)?
@@ -728,14 +758,8 @@ impl State {
         if !self.allowed.contains_key(&r.measurement) {
             return Err(RuleError::MeasurementNotAllowed(hexs(&r.measurement)));
         }
-        let proven = crate::evidence::check(
-            &self.verifier,
-            &self.genesis.evidence,
-            &self.chain_id,
-            r,
-            now,
-        )
-        .map_err(RuleError::Evidence)?;
+        let proven = crate::evidence::check(&self.verifier, &self.rule, &self.chain_id, r, now)
+            .map_err(RuleError::Evidence)?;
         let w = Worker {
             identity_key: r.identity_key.clone(),
             hpke_key: r.hpke_key.clone(),

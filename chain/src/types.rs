@@ -363,6 +363,9 @@ pub enum Tx {
     /// Governance: retire an epoch (the gatekeepers then forget its shares). Refused for
     /// the newest epoch and for an epoch a contract's newest keys still use.
     RetireEpoch(Epoch),
+    /// Governance: the TCB statuses, evidence lifetime and collateral floor new
+    /// registrations (and standing) are judged by; the genesis's roots stay.
+    SetTcbRule(TcbRule),
     /// Governance: start creating `epoch` (the next one: 0, or the latest + 1).
     LockRotation(Epoch),
     /// Governance or a gatekeeper, with the whole committee's certificate: publish the
@@ -407,6 +410,7 @@ impl Tx {
             Self::RemoveMeasurement(_) => "remove-measurement",
             Self::SetGatekeepers { .. } => "set-gatekeepers",
             Self::RetireEpoch(_) => "retire-epoch",
+            Self::SetTcbRule(_) => "set-tcb-rule",
             Self::LockRotation(_) => "lock-rotation",
             Self::PublishMasterKey { .. } => "publish-master-key",
             Self::AbortRotation(_) => "abort-rotation",
@@ -449,6 +453,10 @@ impl Tx {
             Self::RetireEpoch(e) => {
                 w.u8(12);
                 w.u64((*e).into());
+            }
+            Self::SetTcbRule(t) => {
+                w.u8(13);
+                EvidenceRule::with_roots(Vec::new()).with_tcb(t).put_tcb(w);
             }
             Self::LockRotation(e) => {
                 w.u8(5);
@@ -519,6 +527,7 @@ impl Tx {
                 threshold: r.u16("threshold")?,
             },
             12 => Self::RetireEpoch(Epoch(r.u64("epoch")?)),
+            13 => Self::SetTcbRule(EvidenceRule::get_tcb(r)?),
             5 => Self::LockRotation(Epoch(r.u64("epoch")?)),
             6 => Self::PublishMasterKey(EpochCertificate {
                 spec: r.bytes("round spec", MAX_CERTIFICATE_FIELD)?.to_vec(),
@@ -646,6 +655,10 @@ pub struct EvidenceRule {
     pub tcb_statuses: Vec<phalanx_dcap::tcb::TcbStatus>,
     /// Seconds a registration's evidence counts.
     pub max_evidence_age: u64,
+    /// The lowest `tcbEvaluationDataNumber` a registration's collateral may have (Intel
+    /// raises it with every TCB recovery; collateral from before one says nothing about
+    /// the platform today).
+    pub min_tcb_evaluation_data_number: u32,
 }
 
 /// Default evidence lifetime: 7 days.
@@ -663,6 +676,7 @@ impl EvidenceRule {
             trust_roots,
             tcb_statuses: vec![phalanx_dcap::tcb::TcbStatus::UpToDate],
             max_evidence_age: DEFAULT_MAX_EVIDENCE_AGE,
+            min_tcb_evaluation_data_number: 0,
         }
     }
 
@@ -681,22 +695,54 @@ impl EvidenceRule {
 
     fn put(&self, w: &mut Writer) {
         w.list(&self.trust_roots, |w, r| w.bytes(r));
-        w.list(&self.tcb_statuses, |w, s| w.u8(status_code(*s)));
-        w.u64(self.max_evidence_age);
+        self.put_tcb(w);
     }
 
-    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            trust_roots: r.list("trust roots", MAX_TRUST_ROOTS, |r| {
-                Ok::<_, DecodeError>(r.bytes("trust root", MAX_ROOT_CERT)?.to_vec())
-            })?,
+    /// The part governance may change ([`Tx::SetTcbRule`]): statuses, lifetime, floor.
+    fn put_tcb(&self, w: &mut Writer) {
+        w.list(&self.tcb_statuses, |w, s| w.u8(status_code(*s)));
+        w.u64(self.max_evidence_age);
+        w.u32(self.min_tcb_evaluation_data_number);
+    }
+
+    fn get_tcb(r: &mut Reader<'_>) -> Result<TcbRule, DecodeError> {
+        Ok(TcbRule {
             tcb_statuses: r.list("TCB statuses", STATUSES.len(), |r| {
                 let c = r.u8("TCB status")?;
                 status_from_code(c).ok_or_else(|| r.invalid("TCB status"))
             })?,
             max_evidence_age: r.u64("max evidence age")?,
+            min_tcb_evaluation_data_number: r.u32("min TCB evaluation data number")?,
         })
     }
+
+    /// This rule with governance's TCB part.
+    pub fn with_tcb(&self, tcb: &TcbRule) -> Self {
+        Self {
+            trust_roots: self.trust_roots.clone(),
+            tcb_statuses: tcb.tcb_statuses.clone(),
+            max_evidence_age: tcb.max_evidence_age,
+            min_tcb_evaluation_data_number: tcb.min_tcb_evaluation_data_number,
+        }
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let trust_roots = r.list("trust roots", MAX_TRUST_ROOTS, |r| {
+            Ok::<_, DecodeError>(r.bytes("trust root", MAX_ROOT_CERT)?.to_vec())
+        })?;
+        Ok(Self::with_roots(trust_roots).with_tcb(&Self::get_tcb(r)?))
+    }
+}
+
+/// What governance may change of the evidence rule (the roots stay the genesis's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcbRule {
+    /// The TCB statuses a registration may have (not empty, never `Revoked`).
+    pub tcb_statuses: Vec<phalanx_dcap::tcb::TcbStatus>,
+    /// Seconds a registration's evidence counts (not zero).
+    pub max_evidence_age: u64,
+    /// The lowest `tcbEvaluationDataNumber` of a registration's collateral.
+    pub min_tcb_evaluation_data_number: u32,
 }
 
 /// The TCB statuses in their wire order (code = index + 1).
@@ -895,6 +941,8 @@ pub enum Event {
     RoundAborted([u8; 32]),
     /// Governance retired an epoch.
     EpochRetired(Epoch),
+    /// Governance changed the TCB rule.
+    TcbRuleChanged,
     /// A contract was deployed.
     ContractDeployed {
         /// Its id.

@@ -330,7 +330,7 @@ fn evidence_expires_and_a_fresh_registration_renews_it() {
         &phalanx_types::contract::code_hash(b"\0asm\x01\0\0\0"),
         &[0; 32],
     );
-    let max = w.state.genesis().evidence.max_evidence_age;
+    let max = w.state.evidence_rule().max_evidence_age;
     w.now += i64::try_from(max).unwrap() + 1;
     assert!(matches!(
         w.apply(&worker, Tx::PublishContractKey(contract_key(contract))),
@@ -472,4 +472,61 @@ fn an_epoch_retires_only_when_nothing_needs_it() {
         w.apply(&worker, Tx::PublishContractKey(late)),
         Err(RuleError::NoEpoch { .. })
     ));
+}
+
+/// Review NM2 on the registry: governance raises the collateral floor after a TCB
+/// recovery and registrations with older collateral are refused; it may also accept
+/// another TCB status. Only governance, and never `Revoked` or an empty rule.
+#[test]
+fn governance_sets_the_tcb_rule_and_the_collateral_floor() {
+    use chain::types::TcbRule;
+    let stale = SimTee::generate(SimConfig::with_status(T0 - 1000, TcbStatus::OutOfDate)).unwrap();
+    let mut w = World::new(sim(), &[&stale]);
+    let g = w.governance.clone();
+    let k = chain::random_key();
+    let rule = |statuses: Vec<TcbStatus>, floor| TcbRule {
+        tcb_statuses: statuses,
+        max_evidence_age: 7 * 24 * 3600,
+        min_tcb_evaluation_data_number: floor,
+    };
+    assert!(matches!(
+        w.apply(&k, Tx::SetTcbRule(rule(vec![TcbStatus::OutOfDate], 0))),
+        Err(RuleError::NotGovernance(_))
+    ));
+    for bad in [rule(Vec::new(), 0), rule(vec![TcbStatus::Revoked], 0)] {
+        assert!(matches!(
+            w.apply(&g, Tx::SetTcbRule(bad)),
+            Err(RuleError::Malformed { .. })
+        ));
+    }
+    // The simulated collateral's evaluation number is 1: a floor of 2 refuses it.
+    w.apply(&g, Tx::SetTcbRule(rule(vec![TcbStatus::UpToDate], 2)))
+        .unwrap();
+    let r = w.registration(&k, [0x5e; 32]);
+    assert_eq!(
+        evidence_error(w.register(&k, r).unwrap_err()),
+        EvidenceError::CollateralTooOld { have: 1, need: 2 }
+    );
+    // Governance accepts OutOfDate platforms (with the floor back at 1).
+    w.apply(
+        &g,
+        Tx::SetTcbRule(rule(vec![TcbStatus::UpToDate, TcbStatus::OutOfDate], 1)),
+    )
+    .unwrap();
+    let r = chain::sim::registration(
+        &stale,
+        &chain::sim::enclave([0x5e; 32]),
+        &k,
+        hpke(),
+        w.state.chain_id(),
+    )
+    .unwrap();
+    w.register(&k, r).unwrap();
+    assert_eq!(
+        w.state
+            .worker(&public_key(k.verifying_key()))
+            .unwrap()
+            .tcb_status,
+        Some(TcbStatus::OutOfDate)
+    );
 }

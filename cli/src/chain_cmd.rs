@@ -100,6 +100,25 @@ pub async fn tx(
         C::LockRotation { epoch } => client.lock_rotation(&key, epoch).await?,
         C::AbortRotation { epoch } => client.abort_rotation(&key, epoch).await?,
         C::RetireEpoch { epoch } => client.retire_epoch(&key, epoch).await?,
+        C::SetTcbRule {
+            tcb_statuses,
+            max_evidence_age,
+            min_tcb_evaluation_data_number,
+        } => {
+            let tcb_statuses = tcb_statuses
+                .iter()
+                .map(|s| {
+                    serde_json::from_value(serde_json::Value::from(s.as_str()))
+                        .with_context(|| format!("unknown TCB status {s:?}"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let rule = chain::types::TcbRule {
+                tcb_statuses,
+                max_evidence_age,
+                min_tcb_evaluation_data_number,
+            };
+            chain::registry::signed(&client, &key, chain::types::Tx::SetTcbRule(rule)).await?
+        }
         C::SetGatekeepers { nodes, threshold } => {
             let mut set = Vec::new();
             for n in keyvault::admin::cluster_status(&nodes).await {
@@ -169,6 +188,21 @@ pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
             "epoch": e.epoch, "master_public_key": hex::encode(&e.master_public_key), "published_at": e.published_at,
         })).collect::<Vec<_>>(),
         "rotation": format!("{:?}", s.rotation()),
+        "committee_threshold": s.committee_threshold(),
+        "evidence_rule": {
+            "intel_root_only": s.evidence_rule().is_intel(),
+            "trust_roots": s.evidence_rule().trust_roots.len(),
+            "tcb_statuses": s.evidence_rule().tcb_statuses,
+            "max_evidence_age": s.evidence_rule().max_evidence_age,
+            "min_tcb_evaluation_data_number": s.evidence_rule().min_tcb_evaluation_data_number,
+        },
+        "workers": s.workers().map(|w| serde_json::json!({
+            "identity_key": hex::encode(&w.identity_key),
+            "measurement": hex::encode(&w.measurement),
+            "role": s.role_of(&w.identity_key).map(chain::types::Role::name),
+            "tcb_status": w.tcb_status,
+            "registered_at": w.registered_at,
+        })).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

@@ -265,6 +265,19 @@ pub enum ChainChange {
         #[arg(long)]
         threshold: u16,
     },
+    /// The TCB rule registrations are judged by (the genesis's roots stay): accepted
+    /// statuses, the evidence lifetime, the collateral floor.
+    SetTcbRule {
+        /// An accepted TCB status (repeat), e.g. UpToDate.
+        #[arg(long = "tcb-status", required = true)]
+        tcb_statuses: Vec<String>,
+        /// Seconds a registration's evidence counts.
+        #[arg(long, default_value_t = chain::types::DEFAULT_MAX_EVIDENCE_AGE)]
+        max_evidence_age: u64,
+        /// The lowest tcbEvaluationDataNumber a registration's collateral may have.
+        #[arg(long, default_value_t = 0)]
+        min_tcb_evaluation_data_number: u32,
+    },
     /// Retire EPOCH (not the newest, none a contract's newest keys use); the
     /// gatekeepers then erase its shares (`phalanx keyvault retire-epoch`).
     RetireEpoch {

@@ -109,6 +109,24 @@ async fn a_ledger_process_and_light_clients_in_others() {
     ] {
         assert!(!tx(&bad).status.success(), "{bad:?}");
     }
+    // The TCB rule is governance's: a floor after a TCB recovery.
+    let out = tx(&[
+        "set-tcb-rule",
+        "--tcb-status",
+        "UpToDate",
+        "--min-tcb-evaluation-data-number",
+        "17",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !tx(&["set-tcb-rule", "--tcb-status", "Revoked"])
+            .status
+            .success()
+    );
     assert!(tx(&["lock-rotation", "0"]).status.success());
     assert!(tx(&["abort-rotation", "0"]).status.success());
 
@@ -119,7 +137,12 @@ async fn a_ledger_process_and_light_clients_in_others() {
         String::from_utf8_lossy(&out.stderr)
     );
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status["height"], 5);
+    assert_eq!(status["height"], 6);
+    assert_eq!(
+        status["evidence_rule"]["min_tcb_evaluation_data_number"],
+        17
+    );
+    assert_eq!(status["evidence_rule"]["intel_root_only"], true);
     assert_eq!(
         status["allowed_measurements"][0],
         serde_json::json!({"measurement": hex::encode([0xd3; 32]), "role": "app"})

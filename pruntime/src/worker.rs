@@ -936,7 +936,7 @@ fn check_config_bound(
 /// Whether evidence registered at `registered_at` is past half the registry's limit (by
 /// the wall clock).
 fn renew_due(state: &State, registered_at: i64) -> bool {
-    let half = i64::try_from(state.genesis().evidence.max_evidence_age / 2).unwrap_or(i64::MAX);
+    let half = i64::try_from(state.evidence_rule().max_evidence_age / 2).unwrap_or(i64::MAX);
     phalanx_types::unix_now().saturating_sub(registered_at) >= half
 }
 
