@@ -91,5 +91,87 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// What a registration costs the registry: the block carrying one worker's evidence,
+/// decoded and applied with the quote and its collateral verified to the genesis's root
+/// — cold (a fresh state: PCK chain, CRLs, TCB Info and QE Identity all verified) and
+/// warm (a state whose verifier saw this collateral: a replaying light client after
+/// the first registration of a platform) — against the plain governance block above.
+fn registration(c: &mut Criterion) {
+    let sim = chain::sim::platform(1_759_000_000).unwrap();
+    let (authority, governance) = (chain::random_key(), chain::random_key());
+    let genesis = Block {
+        height: 0,
+        prev: [0; 32],
+        timestamp: 1_760_000_000,
+        genesis: Some(Genesis {
+            authority: public_key(authority.verifying_key()),
+            governance: public_key(governance.verifying_key()),
+            timestamp: 1_760_000_000,
+            evidence: chain::sim::evidence_rule(&sim),
+        }),
+        txs: Vec::new(),
+        signature: Vec::new(),
+    }
+    .seal(&authority);
+    let mut state = State::from_genesis(&genesis).unwrap();
+    let enclave = chain::sim::enclave([0x5e; 32]);
+    let allow = Block {
+        height: 1,
+        prev: state.last_hash(),
+        timestamp: 1_760_000_001,
+        genesis: None,
+        txs: vec![SignedTx::sign(
+            &governance,
+            &state.chain_id(),
+            0,
+            Tx::AddMeasurement {
+                measurement: chain::sim::tenant(&enclave).to_vec(),
+                role: chain::types::Role::Runtime,
+            },
+        )],
+        signature: Vec::new(),
+    }
+    .seal(&authority);
+    state.apply_block(&allow).unwrap();
+    let worker = chain::random_key();
+    let registration =
+        chain::sim::registration(&sim, &enclave, &worker, vec![4; 65], state.chain_id()).unwrap();
+    let block = Block {
+        height: 2,
+        prev: state.last_hash(),
+        timestamp: 1_760_000_002,
+        genesis: None,
+        txs: vec![SignedTx::sign(
+            &worker,
+            &state.chain_id(),
+            0,
+            Tx::RegisterWorker(registration),
+        )],
+        signature: Vec::new(),
+    }
+    .seal(&authority);
+    let bytes = block.encode();
+    eprintln!("registration block: {} bytes", bytes.len());
+    let mut g = c.benchmark_group("registration");
+    g.bench_function("cold", |b| {
+        b.iter(|| {
+            let mut s = State::from_genesis(&genesis).unwrap();
+            s.apply_block(&allow).unwrap();
+            s.apply_block(&Block::decode(&bytes).unwrap()).unwrap();
+            s
+        })
+    });
+    // The verifier's caches are shared by copies of a state: warm them once.
+    state.clone().apply_block(&block).unwrap();
+    g.bench_function("warm", |b| {
+        b.iter(|| {
+            let mut s = state.clone();
+            s.apply_block(&Block::decode(&bytes).unwrap()).unwrap();
+            s
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, registration);
 criterion_main!(benches);
