@@ -446,7 +446,8 @@ impl Service {
             Some(c) => {
                 // Caller-supplied collateral may not be older than the cache's (M1).
                 self.collateral
-                    .check_not_older(&quote, &c)
+                    .check_not_older(&quote, &c, now)
+                    .await
                     .map_err(ApiError::Evidence)?;
                 let c = Arc::new(c);
                 let used = c.clone();

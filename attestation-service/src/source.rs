@@ -380,15 +380,31 @@ impl CollateralCache {
     }
 
     /// Refuses caller-supplied `collateral` older than what the cache holds for the
-    /// platform of `quote` (nothing held: accepted; the signatures are checked by the
-    /// verifier).
-    pub fn check_not_older(&self, quote: &[u8], collateral: &Collateral) -> Result<(), Error> {
+    /// platform of `quote`. With nothing held (a fresh replica, an `emptyDir` cache),
+    /// the source is asked first and the caller's collateral compared with what it
+    /// serves (review NM5): an empty cache is no longer a window for rolled-back
+    /// collateral. Only when there is no source, or it fails, is the caller's taken as
+    /// is (its signatures are checked by the verifier, and policies may set a floor).
+    pub async fn check_not_older(
+        &self,
+        quote: &[u8],
+        collateral: &Collateral,
+        now: i64,
+    ) -> Result<(), Error> {
         let key = self.key_of(quote)?;
-        let Ok(Some(held)) = self.hot(&key) else {
-            return Ok(());
+        let held = match self.hot(&key) {
+            Ok(Some(h)) => h.verified,
+            _ if self.source.is_some() => match self.get(key, now).await {
+                Ok(r) => r.verified,
+                Err(e) => {
+                    tracing::warn!(collateral = %describe(&key), error = %e, "no collateral to compare the caller's with");
+                    return Ok(());
+                }
+            },
+            _ => return Ok(()),
         };
         let v = self.verifier.verified_collateral(collateral)?;
-        match v.older_than(&held.verified) {
+        match v.older_than(&held) {
             Some(what) => Err(Error::CollateralRollback { what }),
             None => Ok(()),
         }

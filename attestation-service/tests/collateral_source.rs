@@ -400,8 +400,43 @@ async fn attack_m1_older_collateral_never_replaces_or_overrides_newer() {
     let held = c.get(key, T0 + day + 30).await.unwrap();
     assert_eq!(*held.collateral, new);
     // Caller-supplied collateral: the older one is refused, the held one accepted.
-    assert!(c.check_not_older(&quote, &old).is_err());
-    c.check_not_older(&quote, &new).unwrap();
+    assert!(
+        c.check_not_older(&quote, &old, T0 + day + 30)
+            .await
+            .is_err()
+    );
+    c.check_not_older(&quote, &new, T0 + day + 30)
+        .await
+        .unwrap();
+}
+
+/// NM5: a fresh replica (nothing cached: a restart, a new HPA replica on `emptyDir`)
+/// asks its source before it takes caller collateral, and refuses collateral older than
+/// what the source serves; only without a source is the caller's taken as is.
+#[tokio::test]
+async fn attack_nm5_an_empty_cache_asks_the_source_before_taking_caller_collateral() {
+    const T0: i64 = 1_760_000_000;
+    let day = 86_400;
+    let sim = SimTee::generate(SimConfig::up_to_date(T0)).unwrap();
+    let anchors = sim.trust_anchors();
+    let quote = sim.sgx_quote(&SgxEnclave::default(), &[0; 64]).unwrap();
+    let old = sim.collateral(TeeType::Sgx).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let source: Arc<dyn CollateralSource> = Arc::new(SimSource(Mutex::new(sim)));
+    let c = cache(
+        dir.path(),
+        anchors.clone(),
+        Some(source),
+        CollateralConfig::default(),
+    );
+    let err = c.check_not_older(&quote, &old, T0 + day).await.unwrap_err();
+    assert!(
+        matches!(err, attestation_service::Error::CollateralRollback { .. }),
+        "{err:?}"
+    );
+    let offline = tempfile::tempdir().unwrap();
+    let c = cache(offline.path(), anchors, None, CollateralConfig::default());
+    c.check_not_older(&quote, &old, T0 + day).await.unwrap();
 }
 
 /// L1: a quote whose PCK chain does not verify to the trust anchors names no
