@@ -14,7 +14,8 @@
 //! instruction and for every byte the host copies.
 //!
 //! **Bounds.** Code size, fuel, linear memory, input, output, keys, values, events and
-//! the number of writes per call are all capped ([`Limits`]). A call that traps, runs out
+//! the number of writes and the bytes written per call are all capped, and so is a
+//! contract's whole state ([`Limits`]). A call that traps, runs out
 //! of fuel, exceeds a bound or calls `abort` changes nothing: its writes live in an
 //! overlay that is only returned on success.
 //!
@@ -90,6 +91,10 @@ pub struct Limits {
     pub max_events: usize,
     /// Largest event.
     pub max_event: usize,
+    /// Most bytes (keys and values) one call writes.
+    pub max_write_bytes: usize,
+    /// Largest state of one contract (keys and values), after a call.
+    pub max_state_bytes: usize,
 }
 
 impl Default for Limits {
@@ -105,6 +110,8 @@ impl Default for Limits {
             max_writes: 1024,
             max_events: 64,
             max_event: 4096,
+            max_write_bytes: 1024 * 1024,
+            max_state_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -199,32 +206,56 @@ pub struct Call<'a> {
 
 /// A contract's key-value state. Cloning is cheap (shared until written).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct State(Arc<BTreeMap<Vec<u8>, Vec<u8>>>);
+pub struct State {
+    map: Arc<BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// Bytes of keys and values, kept as changes apply (bounded per contract).
+    bytes: usize,
+}
 
 impl State {
     /// A value.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.0.get(key).map(Vec::as_slice)
+        self.map.get(key).map(Vec::as_slice)
     }
 
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.0.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
+        self.map.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
     /// How many entries.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.map.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.map.is_empty()
+    }
+
+    /// Bytes of keys and values.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// What [`Self::bytes`] would be after `changes`.
+    pub fn bytes_after(&self, changes: &Changes) -> usize {
+        let mut bytes = self.bytes;
+        for (k, v) in &changes.0 {
+            if let Some(old) = self.map.get(k) {
+                bytes = bytes.saturating_sub(k.len() + old.len());
+            }
+            if let Some(v) = v {
+                bytes = bytes.saturating_add(k.len() + v.len());
+            }
+        }
+        bytes
     }
 
     /// Applies a successful call's changes.
     pub fn apply(&mut self, changes: &Changes) {
-        let map = Arc::make_mut(&mut self.0);
+        self.bytes = self.bytes_after(changes);
+        let map = Arc::make_mut(&mut self.map);
         for (k, v) in &changes.0 {
             match v {
                 Some(v) => map.insert(k.clone(), v.clone()),
@@ -319,6 +350,8 @@ struct Host {
     failure: Option<ContractError>,
     limits: Limits,
     store_limits: StoreLimits,
+    /// Bytes this call wrote so far (keys and values).
+    written: usize,
 }
 
 impl Runtime {
@@ -413,6 +446,7 @@ impl Runtime {
             output: None,
             events: Vec::new(),
             failure: None,
+            written: 0,
             limits,
             store_limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory)
@@ -439,6 +473,9 @@ impl Runtime {
             .map_err(|e| classify(e, &mut store))?;
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let host = store.into_data();
+        if state.bytes_after(&host.changes) > limits.max_state_bytes {
+            return Err(ContractError::HostRule("contract state limit"));
+        }
         Ok(Outcome {
             output: host.output.unwrap_or_default(),
             events: host.events,
@@ -562,6 +599,15 @@ fn record_write(
     let h = caller.data_mut();
     if !h.changes.0.contains_key(&key) && h.changes.0.len() >= h.limits.max_writes {
         return Err(fail(caller, ContractError::HostRule("too many writes")));
+    }
+    h.written = h
+        .written
+        .saturating_add(key.len() + value.as_ref().map_or(0, Vec::len));
+    if h.written > h.limits.max_write_bytes {
+        return Err(fail(
+            caller,
+            ContractError::HostRule("too many bytes written"),
+        ));
     }
     h.changes.0.insert(key, value);
     Ok(())

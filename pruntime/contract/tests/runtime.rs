@@ -326,3 +326,46 @@ fn a_contract_that_spins_runs_out_of_its_full_fuel_not_the_hosts_stack() {
         Err(ContractError::OutOfFuel)
     );
 }
+
+/// NL4: one call writes at most `max_write_bytes` (the review's 1024 × 64 KiB in one
+/// command is refused), and a contract's state never grows past `max_state_bytes`;
+/// either way nothing changes.
+#[test]
+fn attack_nl4_writes_and_state_are_bounded() {
+    // 32 writes of 64 KiB values (2 MiB): past the default 1 MiB per call.
+    let big = r#"(module
+      (import "phalanx" "storage_set" (func $set (param i32 i32 i32 i32)))
+      (memory (export "memory") 2)
+      (func (export "execute") (local $i i32)
+        (loop $l
+          (i32.store (i32.const 0) (local.get $i))
+          (call $set (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 65536))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 32))))))"#;
+    let rt = Runtime::default();
+    let c = rt.compile(&wasm(big)).unwrap();
+    assert_eq!(
+        rt.call(&c, &State::default(), call(Entry::Execute, b"")),
+        Err(ContractError::HostRule("too many bytes written"))
+    );
+    // Within the per-call bound, but past a contract's state cap.
+    let roomy = Runtime::new(Limits {
+        max_write_bytes: 4 * 1024 * 1024,
+        max_state_bytes: 16 * 65536,
+        ..Limits::default()
+    });
+    let c = roomy.compile(&wasm(big)).unwrap();
+    assert_eq!(
+        roomy.call(&c, &State::default(), call(Entry::Execute, b"")),
+        Err(ContractError::HostRule("contract state limit"))
+    );
+    // The state's size follows what is applied.
+    let mut s = State::default();
+    let mut ch = phalanx_contract::Changes::default();
+    ch.0.insert(b"k".to_vec(), Some(vec![0; 10]));
+    s.apply(&ch);
+    assert_eq!(s.bytes(), 11);
+    ch.0.insert(b"k".to_vec(), None);
+    s.apply(&ch);
+    assert_eq!(s.bytes(), 0);
+}
