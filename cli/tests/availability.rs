@@ -660,6 +660,27 @@ async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
     hex::decode_to_slice(summary["chain_genesis"].as_str().unwrap(), &mut genesis).unwrap();
     let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
     let governance = keyvault::registry::key_file(&dir.join("chain/governance.key")).unwrap();
+
+    // A worker whose enclave the attestation policy does not allow gets a contraindicated
+    // result: it stops there, registers nothing and asks nobody for keys.
+    let before = client.sync().await.unwrap().workers().count();
+    let sim = dir.join("attestation/sim/sim.json");
+    let stranger = worker_with(
+        root.path(),
+        "contraindicated",
+        &summary,
+        &[
+            "--sim-pki",
+            sim.to_str().unwrap(),
+            "--mr-enclave",
+            &"11".repeat(32),
+        ],
+    );
+    assert!(stranger.url.is_empty(), "a contraindicated worker served");
+    let log = std::fs::read_to_string(&stranger.log).unwrap();
+    assert!(log.contains("contraindicated"), "{log}");
+    assert_eq!(client.sync().await.unwrap().workers().count(), before);
+
     let urls: Vec<String> = summary["gatekeepers"]
         .as_array()
         .unwrap()

@@ -26,6 +26,10 @@ pub enum AttestError {
     /// does not verify under its own keys.
     #[error("attestation: {0}")]
     Service(String),
+    /// The service verified the quote and contraindicated it under the policy asked for:
+    /// nothing is registered with (or released for) such evidence.
+    #[error("attestation: the service contraindicated this TEE under policy {0:?}")]
+    Contraindicated(String),
 }
 
 /// Where to attest, and under which of the service's policies.
@@ -133,6 +137,9 @@ pub async fn attest(
     let (_, sub) = claims
         .only_submodule()
         .ok_or_else(|| AttestError::Service("the token has no single TEE submodule".into()))?;
+    if sub.status == phalanx_ear::Appraisal::Contraindicated {
+        return Err(AttestError::Contraindicated(service.policy.clone()));
+    }
     let (identity, _) = phalanx_release::release::identity_of(&sub.evidence);
     Ok(Attested {
         token,
