@@ -140,6 +140,10 @@ pub enum ReplayError {
     /// Already redeemed (here or at another replica).
     #[error("nonce was already used")]
     Replayed,
+    /// Expired by the store's clock (the one clock every replica's redemption is judged
+    /// by: a replica whose own clock lags cannot redeem a nonce the store forgot).
+    #[error("nonce expired at {0} by the replay store's clock")]
+    Expired(i64),
     /// The store did not answer in time or failed (the cause, for the log only).
     #[error("replay store unavailable: {0}")]
     Unavailable(String),
@@ -207,10 +211,23 @@ impl SharedReplay {
         Ok(conn.clone())
     }
 
-    /// Redeems `nonce`: `Ok` for the first redemption anywhere in the cluster.
+    /// Redeems `nonce`: `Ok` for the first redemption anywhere in the cluster, before
+    /// its expiry by the store's clock. The store remembers it until [`SKEW_SECS`] past
+    /// that expiry (on the same clock), so no replica's clock skew opens a window in
+    /// which it is both unexpired for a replica and forgotten by the store (review NL7).
     pub async fn consume(&self, nonce: &CheckedNonce) -> Result<(), ReplayError> {
         let key = format!("{KEY_PREFIX}{}", hex::encode(nonce.id()));
         let mut conn = self.connection().await?;
+        let time_cmd = redis::cmd("TIME");
+        let time = time_cmd.query_async::<(i64, i64)>(&mut conn);
+        let store_now = match tokio::time::timeout(self.timeout, time).await {
+            Err(_) => return Err(ReplayError::Unavailable("timed out".into())),
+            Ok(Err(e)) => return Err(ReplayError::Unavailable(e.to_string())),
+            Ok(Ok((secs, _micros))) => secs,
+        };
+        if store_now >= nonce.expires {
+            return Err(ReplayError::Expired(nonce.expires));
+        }
         let mut cmd = redis::cmd("SET");
         cmd.arg(&key)
             .arg(1)

@@ -305,6 +305,7 @@ impl Replay {
                 .map_err(ApiError::Nonce),
             Replay::Shared(store) => store.consume(nonce).await.map_err(|e| match e {
                 ReplayError::Replayed => ApiError::Nonce(NonceError::Replayed),
+                ReplayError::Expired(at) => ApiError::Nonce(NonceError::Expired(at)),
                 ReplayError::Unavailable(cause) => {
                     tracing::error!(error = %cause, "the shared nonce store failed");
                     ApiError::ReplayStore

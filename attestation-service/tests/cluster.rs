@@ -370,3 +370,37 @@ fn a_shared_secret_without_a_shared_store_does_not_start() {
     assert!(with(Some("short.secret"), Some("redis://127.0.0.1:1/0")).contains("32"));
     assert!(with(Some("cluster.secret"), Some("http://x")).contains("replay store URL"));
 }
+
+/// NL7: redemption is judged by the store's clock. A replica whose own clock lags (here
+/// by about a year: it checked the nonce "then") cannot redeem a nonce that has expired
+/// by the store's clock, so there is no window in which it is unexpired for the
+/// replica and already forgotten by the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_nl7_a_lagging_replica_cannot_redeem_an_expired_nonce() {
+    use attestation_service::cluster::{ReplayError, SharedReplay};
+    use attestation_service::nonce::NonceKey;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(redis) = redis(dir.path()) else {
+        return;
+    };
+    let store = SharedReplay::new(&redis.url, None, Duration::from_secs(5)).unwrap();
+    let key = NonceKey::new(&[7; 32]);
+    let lagging_now = 1_760_000_000;
+    let old = key.issue(lagging_now, 300, [1; 16]);
+    let checked = key.check(&old, lagging_now + 10).unwrap();
+    assert!(matches!(
+        store.consume(&checked).await,
+        Err(ReplayError::Expired(_))
+    ));
+    // A nonce live by the store's clock is redeemed once.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let fresh = key.check(&key.issue(now, 300, [2; 16]), now).unwrap();
+    store.consume(&fresh).await.unwrap();
+    assert!(matches!(
+        store.consume(&fresh).await,
+        Err(ReplayError::Replayed)
+    ));
+}
