@@ -696,7 +696,7 @@ impl State {
                     || tcb
                         .tcb_statuses
                         .contains(&phalanx_dcap::tcb::TcbStatus::Revoked)
-                    || tcb.max_evidence_age == 0
+                    || tcb.max_evidence_age < crate::types::MIN_EVIDENCE_AGE
                 {
                     return Err(RuleError::Malformed {
                         tx: name,

@@ -361,10 +361,12 @@ pub enum Tx {
         threshold: u16,
     },
     /// Governance: retire an epoch (the gatekeepers then forget its shares). Refused for
-    /// the newest epoch and for an epoch a contract's newest keys still use.
+    /// the newest epoch, the first (TDX identities seal under it) and any epoch a
+    /// contract has keys of.
     RetireEpoch(Epoch),
-    /// Governance: the TCB statuses, evidence lifetime and collateral floor new
-    /// registrations (and standing) are judged by; the genesis's roots stay.
+    /// Governance: the TCB statuses and collateral floor new registrations are judged
+    /// by, and the evidence lifetime (which also bounds every registration's standing);
+    /// the genesis's roots stay.
     SetTcbRule(TcbRule),
     /// Governance: start creating `epoch` (the next one: 0, or the latest + 1).
     LockRotation(Epoch),
@@ -661,6 +663,10 @@ pub struct EvidenceRule {
     pub min_tcb_evaluation_data_number: u32,
 }
 
+/// Shortest evidence lifetime governance may set: a day (gatekeepers renew hourly,
+/// workers at half the lifetime).
+pub const MIN_EVIDENCE_AGE: u64 = 24 * 3600;
+
 /// Default evidence lifetime: 7 days.
 pub const DEFAULT_MAX_EVIDENCE_AGE: u64 = 7 * 24 * 3600;
 
@@ -739,7 +745,7 @@ impl EvidenceRule {
 pub struct TcbRule {
     /// The TCB statuses a registration may have (not empty, never `Revoked`).
     pub tcb_statuses: Vec<phalanx_dcap::tcb::TcbStatus>,
-    /// Seconds a registration's evidence counts (not zero).
+    /// Seconds a registration's evidence counts (at least [`MIN_EVIDENCE_AGE`]).
     pub max_evidence_age: u64,
     /// The lowest `tcbEvaluationDataNumber` of a registration's collateral.
     pub min_tcb_evaluation_data_number: u32,

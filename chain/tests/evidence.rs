@@ -493,7 +493,14 @@ fn governance_sets_the_tcb_rule_and_the_collateral_floor() {
         w.apply(&k, Tx::SetTcbRule(rule(vec![TcbStatus::OutOfDate], 0))),
         Err(RuleError::NotGovernance(_))
     ));
-    for bad in [rule(Vec::new(), 0), rule(vec![TcbStatus::Revoked], 0)] {
+    let mut hourly = rule(vec![TcbStatus::UpToDate], 0);
+    hourly.max_evidence_age = 3600;
+    for bad in [
+        rule(Vec::new(), 0),
+        rule(vec![TcbStatus::Revoked], 0),
+        // Shorter than gatekeepers' hourly renewal can keep up with.
+        hourly,
+    ] {
         assert!(matches!(
             w.apply(&g, Tx::SetTcbRule(bad)),
             Err(RuleError::Malformed { .. })

@@ -278,7 +278,7 @@ pub enum ChainChange {
         #[arg(long, default_value_t = 0)]
         min_tcb_evaluation_data_number: u32,
     },
-    /// Retire EPOCH (not the newest, none a contract's newest keys use); the
+    /// Retire EPOCH (not the newest, not the first, none a contract has keys of); the
     /// gatekeepers then erase its shares (`phalanx keyvault retire-epoch`).
     RetireEpoch {
         /// The epoch.

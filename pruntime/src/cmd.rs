@@ -101,10 +101,20 @@ fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
     config.gatekeeper_trust_roots = args.gatekeeper_trust_roots.clone();
     config.dangerous_unattested_gatekeepers = args.dangerous_unattested_gatekeepers;
     // A development run that accepts the simulated root also verifies its own quotes to
-    // it (the simulated PKI's root, from --sim-pki); nothing else widens Intel's.
+    // it (the simulated PKI's root, from --sim-pki). Both are host arguments, so on real
+    // hardware this would let the host choose the root its MRCONFIGID check trusts: a
+    // release build (what a TD measures) never widens Intel's root except on the
+    // simulated backend; debug builds (tests with a faked TDX kernel) may, loudly.
+    let dev_build = cfg!(debug_assertions);
     if args.gatekeeper_trust_roots.iter().any(|r| r == "sim")
         && let Some(path) = &args.sim_pki
+        && (dev_build || matches!(args.tee, Backend::Sim))
     {
+        if !matches!(args.tee, Backend::Sim) {
+            tracing::warn!(
+                "DEBUG BUILD: this TD verifies its own quotes to the simulated root given by --sim-pki; a release build trusts Intel's root only"
+            );
+        }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--sim-pki {}", path.display()))?;
         let sim = phalanx_dcap_sim::SimTee::from_json(&text)?;

@@ -305,7 +305,12 @@ pub struct Worker {
     checked: Checked,
     /// The (caller, nonce) of queries answered, newest last.
     answered: Mutex<Answered>,
+    /// When a registration renewal was last attempted (renewals back off).
+    renewal_tried: Mutex<Option<std::time::Instant>>,
 }
+
+/// Least time between two attempts to renew the registration.
+const RENEWAL_BACKOFF: Duration = Duration::from_secs(600);
 
 /// Most (caller, nonce) pairs remembered; beyond it the oldest are forgotten (a query
 /// older than this many others could be answered twice: it learns nothing new, as the
@@ -405,11 +410,10 @@ impl Worker {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|_| WorkerError::Other("HTTP client"))?;
-        // Both clients keep the head they verified last: a restarted worker refuses a
-        // registry that forked or rolled back since (review M2).
-        let head = config.data_dir.join("registry-head");
-        let registry =
-            LightClient::pinned(&config.registry_url, config.genesis).with_checkpoint(&head);
+        // Both clients keep the head they verified last (each in its own file): a
+        // restarted worker refuses a registry that forked or rolled back since (M2).
+        let registry = LightClient::pinned(&config.registry_url, config.genesis)
+            .with_checkpoint(&config.data_dir.join("registry-head"));
         // The registry's chain id, which every quote of this worker names (so its
         // registration counts on this registry only).
         let chain_id = registry.sync().await?.chain_id();
@@ -433,7 +437,8 @@ impl Worker {
         )?;
         let worker = Arc::new(Self {
             follower: tokio::sync::Mutex::new((
-                LightClient::pinned(&config.registry_url, config.genesis).with_checkpoint(&head),
+                LightClient::pinned(&config.registry_url, config.genesis)
+                    .with_checkpoint(&config.data_dir.join("follower-head")),
                 std::collections::VecDeque::new(),
             )),
             runtime: Runtime::new(config.limits),
@@ -448,6 +453,7 @@ impl Worker {
             http,
             checked: Checked::default(),
             answered: Mutex::new(Answered::default()),
+            renewal_tried: Mutex::new(None),
         });
         worker.register().await?;
         for id in worker.config.contracts.clone() {
@@ -536,6 +542,16 @@ impl Worker {
         };
         if !renew_due(state, w.registered_at) {
             return Ok(());
+        }
+        {
+            let mut tried = self
+                .renewal_tried
+                .lock()
+                .map_err(|_| WorkerError::Other("poisoned lock"))?;
+            if tried.is_some_and(|t| t.elapsed() < RENEWAL_BACKOFF) {
+                return Ok(());
+            }
+            *tried = Some(std::time::Instant::now());
         }
         let renewed = attest(&self.config, self.tee.as_ref(), &self.identity, &self.http).await?;
         if let Ok(mut a) = self.attested.lock() {
@@ -835,14 +851,6 @@ impl Worker {
         let me = self.identity_key();
         // The signature first: no field of the query is acted on before it verifies.
         let opened = q.open(&me, &self.identity.hpke)?;
-        let fresh = self
-            .answered
-            .lock()
-            .map_err(|_| QueryError::Internal)?
-            .first_time(&opened.caller, &q.nonce.0);
-        if !fresh {
-            return Err(QueryError::Replayed);
-        }
         let limit = self.config.limits.fuel;
         let fuel = q.max_fuel.unwrap_or(limit);
         if fuel > limit {
@@ -867,6 +875,16 @@ impl Worker {
             .ok()
             .filter(|k| k.len() == 65 && p256::PublicKey::from_sec1_bytes(k).is_ok())
             .ok_or(ProtocolError::Malformed("reply key"))?;
+        // Single use, recorded only once the query is sure to run: a refusal above
+        // (too old, too much fuel, a bad reply key) can be retried as it was.
+        let fresh = self
+            .answered
+            .lock()
+            .map_err(|_| QueryError::Internal)?
+            .first_time(&opened.caller, &q.nonce.0);
+        if !fresh {
+            return Err(QueryError::Replayed);
+        }
         let outcome = executor.query(&self.runtime, &opened.caller, &opened.input, fuel)?;
         let answer_salt: [u8; 32] = rand::random();
         let statement = executor.statement(
@@ -889,12 +907,13 @@ impl Worker {
 /// On TDX: the configuration must be the one the host bound in MRCONFIGID at launch,
 /// so whatever the host passes on the command line, the TD is the tenant of exactly
 /// this configuration. MRCONFIGID is read from a quote the worker verifies itself — to
-/// `config.quote_anchors` (Intel's root; compiled in, so no host input) with the
-/// collateral that came back with it, binding this attestation's nonce and the worker's
-/// own fresh runtime data — never from quote bytes taken on faith: on TDX the host's
-/// quoting service writes them, and could otherwise show a made-up MRCONFIGID or replay
-/// another TD's quote. SGX binds its configuration in the Gramine manifest (MRENCLAVE)
-/// instead; the simulated TEE binds nothing.
+/// `config.quote_anchors` (Intel's root, compiled in; a release build widens it only on
+/// the simulated backend) with the collateral that came back with it, and binding this
+/// attestation's runtime data, i.e. keys the worker holds (at the first check, the
+/// ephemeral keys made for this boot) — never from quote bytes taken on faith: on TDX
+/// the host's quoting service writes them, and could otherwise show a made-up
+/// MRCONFIGID. SGX binds its configuration in the Gramine manifest (MRENCLAVE) instead;
+/// the simulated TEE binds nothing.
 fn check_config_bound(
     config: &WorkerConfig,
     tee: &dyn Tee,
