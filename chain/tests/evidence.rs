@@ -207,21 +207,7 @@ fn attack_nc1_an_unattested_key_cannot_register_or_publish() {
     );
     let g = w.governance.clone();
     let _ = publish_epoch(&mut w, &g);
-    let deployer = chain::random_key();
-    w.apply(
-        &deployer,
-        Tx::DeployContract {
-            code: b"\0asm\x01\0\0\0".to_vec(),
-            salt: [0; 32],
-        },
-    )
-    .unwrap();
-    let contract = phalanx_types::contract::contract_id(
-        &w.state.chain_id(),
-        &public_key(deployer.verifying_key()),
-        &phalanx_types::contract::code_hash(b"\0asm\x01\0\0\0"),
-        &[0; 32],
-    );
+    let contract = deploy(&mut w);
     let key = contract_key(contract);
     assert!(matches!(
         w.apply(&attacker, Tx::PublishContractKey(key.clone())),
@@ -315,21 +301,7 @@ fn evidence_expires_and_a_fresh_registration_renews_it() {
     let worker = chain::random_key();
     let r = w.registration(&worker, [0x5e; 32]);
     w.register(&worker, r).unwrap();
-    let deployer = chain::random_key();
-    w.apply(
-        &deployer,
-        Tx::DeployContract {
-            code: b"\0asm\x01\0\0\0".to_vec(),
-            salt: [0; 32],
-        },
-    )
-    .unwrap();
-    let contract = phalanx_types::contract::contract_id(
-        &w.state.chain_id(),
-        &public_key(deployer.verifying_key()),
-        &phalanx_types::contract::code_hash(b"\0asm\x01\0\0\0"),
-        &[0; 32],
-    );
+    let contract = deploy(&mut w);
     let max = w.state.evidence_rule().max_evidence_age;
     w.now += i64::try_from(max).unwrap() + 1;
     assert!(matches!(
@@ -402,6 +374,26 @@ fn dkg(w: &mut World, governance: &SigningKey, gk: &SigningKey, epoch: Epoch) {
     w.apply(gk, Tx::PublishMasterKey(cert)).unwrap();
 }
 
+/// A stranger deploys a module; its contract id.
+fn deploy(w: &mut World) -> [u8; 32] {
+    const CODE: &[u8] = b"\0asm\x01\0\0\0";
+    let deployer = chain::random_key();
+    w.apply(
+        &deployer,
+        Tx::DeployContract {
+            code: CODE.to_vec(),
+            salt: [0; 32],
+        },
+    )
+    .unwrap();
+    phalanx_types::contract::contract_id(
+        &w.state.chain_id(),
+        &public_key(deployer.verifying_key()),
+        &phalanx_types::contract::code_hash(CODE),
+        &[0; 32],
+    )
+}
+
 fn contract_key(contract: [u8; 32]) -> ContractKey {
     ContractKey {
         contract,
@@ -425,21 +417,7 @@ fn an_epoch_retires_only_when_nothing_needs_it() {
     let worker = chain::random_key();
     let r = w.registration(&worker, [0x5e; 32]);
     w.register(&worker, r).unwrap();
-    let deployer = chain::random_key();
-    w.apply(
-        &deployer,
-        Tx::DeployContract {
-            code: b"\0asm\x01\0\0\0".to_vec(),
-            salt: [0; 32],
-        },
-    )
-    .unwrap();
-    let contract = phalanx_types::contract::contract_id(
-        &w.state.chain_id(),
-        &public_key(deployer.verifying_key()),
-        &phalanx_types::contract::code_hash(b"\0asm\x01\0\0\0"),
-        &[0; 32],
-    );
+    let contract = deploy(&mut w);
     dkg(&mut w, &g, &gk, Epoch(1));
     dkg(&mut w, &g, &gk, Epoch(2));
     let why = |w: &mut World, e: u64| match w.apply(&g, Tx::RetireEpoch(Epoch(e))) {
