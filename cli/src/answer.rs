@@ -37,9 +37,10 @@ pub struct AnswerArgs {
     /// An advisory accepted with `SWHardeningNeeded` (repeat; e.g. INTEL-SA-00334).
     #[arg(long = "advisory")]
     pub advisories: Vec<String>,
-    /// Largest age of the worker's evidence at the answer, seconds (default 7 days, the registry's own lifetime).
-    #[arg(long, default_value_t = phalanx_verify::DEFAULT_MAX_EVIDENCE_AGE)]
-    pub max_evidence_age: i64,
+    /// Largest age of the worker's evidence at the answer, seconds (default: the
+    /// registry's own evidence lifetime, as governance set it).
+    #[arg(long)]
+    pub max_evidence_age: Option<i64>,
     /// Accept answers only from a pRuntime with this measurement (tenant id, hex;
     /// repeat). Without it, any measurement the registry allows as a pRuntime.
     #[arg(long = "runtime")]
@@ -80,7 +81,7 @@ fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
         },
         tcb_statuses,
         advisories: args.advisories.clone(),
-        max_evidence_age: Some(args.max_evidence_age),
+        max_evidence_age: args.max_evidence_age,
         runtimes: args.runtimes.clone(),
         min_tcb_evaluation_data_number: args.min_tcb_evaluation_data_number,
     }

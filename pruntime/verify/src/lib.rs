@@ -35,7 +35,7 @@
 //! | `measurement_allowed` | that measurement was allowed at the height | the registry |
 //! | `debug` | neither a debug enclave / TD nor a bound service TD | the quote |
 //! | `tcb_status` | a status the policy accepts (default `UpToDate`, and `SWHardeningNeeded` that names advisories, all listed), from collateral at least as new as `min_tcb_evaluation_data_number` | the collateral |
-//! | `evidence_age` | the registry verified this very quote at most `max_evidence_age` before the statement | the registry |
+//! | `evidence_age` | the registry verified this very quote at most `max_evidence_age` (default: the registry's own lifetime at that height) before the statement | the registry |
 
 use base64::Engine as _;
 use chain::state::State;
@@ -53,9 +53,6 @@ use serde::{Deserialize, Serialize};
 pub const VERSION: u32 = 1;
 /// Largest bundle accepted (bytes of JSON).
 pub const MAX_BUNDLE: usize = 64 * 1024 * 1024;
-/// Default largest age of the worker's evidence at the statement: 7 days, the
-/// registry's own default lifetime of a registration.
-pub const DEFAULT_MAX_EVIDENCE_AGE: i64 = 7 * 24 * 3600;
 
 /// Everything needed to check one answer offline (see the crate doc).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,8 +187,9 @@ pub struct Options {
     pub at: Option<i64>,
     /// Accepted TCB statuses.
     pub tcb: TcbPolicy,
-    /// Largest age of the worker's evidence at the statement, seconds.
-    pub max_evidence_age: i64,
+    /// Largest age of the worker's evidence at the statement, seconds; `None`: the
+    /// registry's own evidence lifetime at that height (what governance set).
+    pub max_evidence_age: Option<i64>,
     /// When not empty, the only pRuntime tenants (measurements) accepted, whatever the
     /// registry allows.
     pub runtimes: Vec<[u8; 32]>,
@@ -206,7 +204,7 @@ impl Options {
             root_name: "intel".into(),
             at: None,
             tcb: TcbPolicy::default(),
-            max_evidence_age: DEFAULT_MAX_EVIDENCE_AGE,
+            max_evidence_age: None,
             runtimes: Vec::new(),
         }
     }
@@ -234,7 +232,7 @@ pub struct OptionsSpec {
     /// Advisories accepted with `SWHardeningNeeded`.
     #[serde(default)]
     pub advisories: Vec<String>,
-    /// Largest evidence age, seconds (default [`DEFAULT_MAX_EVIDENCE_AGE`]).
+    /// Largest evidence age, seconds (default: the registry's own evidence lifetime).
     #[serde(default)]
     pub max_evidence_age: Option<i64>,
     /// The lowest `tcbEvaluationDataNumber` of the collateral accepted (default 0).
@@ -271,9 +269,7 @@ impl OptionsSpec {
         if let Some(n) = self.min_tcb_evaluation_data_number {
             o.tcb.min_tcb_evaluation_data_number = n;
         }
-        if let Some(age) = self.max_evidence_age {
-            o.max_evidence_age = age;
-        }
+        o.max_evidence_age = self.max_evidence_age;
         for r in &self.runtimes {
             let mut m = [0u8; 32];
             hex::decode_to_slice(r.trim().trim_start_matches("0x"), &mut m).map_err(|_| {
@@ -747,13 +743,15 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
 
     // evidence_age
     let age = state.last_time().saturating_sub(registered.registered_at);
-    if age > o.max_evidence_age {
+    let max = o.max_evidence_age.unwrap_or_else(|| {
+        i64::try_from(state.evidence_rule().max_evidence_age).unwrap_or(i64::MAX)
+    });
+    if age > max {
         return Err(refuse(
             "evidence_age",
             "evidence_too_old",
             format!(
-                "the worker registered this evidence {age} s before the statement (at most {})",
-                o.max_evidence_age
+                "the worker registered this evidence {age} s before the statement (at most {max})"
             ),
         ));
     }

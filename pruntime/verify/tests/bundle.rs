@@ -295,8 +295,18 @@ fn policies_refuse_by_name() {
     o.tcb.statuses.clear();
     assert_eq!(refused(&w.bundle, &o), "tcb_status");
     let mut o = w.options.clone();
-    o.max_evidence_age = 5;
+    o.max_evidence_age = Some(5);
     assert_eq!(refused(&w.bundle, &o), "evidence_age");
+    // By default the registry's own lifetime (as its rule says at that height) bounds
+    // the evidence's age: here 5 s, and the answer comes 10 s after the registration.
+    let short = world(Shape {
+        lifetime: Some(5),
+        ..Shape::default()
+    });
+    assert_eq!(refused(&short.bundle, &short.options), "evidence_age");
+    let mut o = short.options.clone();
+    o.max_evidence_age = Some(3600);
+    assert!(verify(&short.bundle, &o).ok);
     // Verified at an instant the collateral does not cover.
     let mut o = w.options.clone();
     o.at = Some(T0 + 365 * 24 * 3600);

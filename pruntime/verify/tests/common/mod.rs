@@ -42,6 +42,8 @@ pub struct Shape {
     pub status: Option<TcbStatus>,
     /// With `status`: the matched level names no advisory.
     pub no_advisories: bool,
+    /// The registry's evidence lifetime, seconds (default: the genesis default).
+    pub lifetime: Option<u64>,
 }
 
 pub struct World {
@@ -63,6 +65,9 @@ pub fn world(shape: Shape) -> World {
     let sim = SimTee::generate(config).unwrap();
     let mut rule = chain::sim::evidence_rule(&sim);
     rule.tcb_statuses.extend(shape.status);
+    if let Some(l) = shape.lifetime {
+        rule.max_evidence_age = l;
+    }
     let (authority, governance, worker, user) = (key(), key(), key(), key());
     let hpke = phalanx_release::envelope::RecipientKey::generate(&mut rand::rng()).public_bytes();
     // The registry's genesis trusts the simulated root.
