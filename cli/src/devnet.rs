@@ -301,7 +301,14 @@ async fn start_registry(dir: &Path, sim: &SimTee, stop: &Stop) -> anyhow::Result
         public_key(governance.verifying_key()),
         chain::sim::evidence_rule(sim),
         now,
-    )?);
+    )
+    .with_context(|| {
+        format!(
+            "the devnet's ledger in {} does not open (made by an older Phalanx, whose blocks this one no longer reads?): remove {} to start a fresh devnet",
+            chain_dir.display(),
+            dir.display()
+        )
+    })?);
     let genesis = ledger
         .blocks(0, 1)?
         .first()
