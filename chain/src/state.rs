@@ -692,19 +692,7 @@ impl State {
             }
             Tx::SetTcbRule(tcb) => {
                 need_governance()?;
-                if tcb.tcb_statuses.is_empty()
-                    || tcb
-                        .tcb_statuses
-                        .contains(&phalanx_dcap::tcb::TcbStatus::Revoked)
-                    || tcb.max_evidence_age < crate::types::MIN_EVIDENCE_AGE
-                {
-                    return Err(RuleError::Malformed {
-                        tx: name,
-                        what: "TCB rule",
-                    });
-                }
-                self.rule = self.rule.with_tcb(tcb);
-                Event::TcbRuleChanged
+                self.set_tcb_rule(name, tcb)?
             }
             Tx::LockRotation(epoch) => {
                 need_governance()?;
@@ -919,6 +907,29 @@ impl State {
         }
         self.retired.insert(epoch);
         Ok(Event::EpochRetired(epoch))
+    }
+
+    /// Governance's TCB part of the evidence rule: some status other than `Revoked`, and
+    /// a lifetime renewals can keep up with ([`crate::types::MIN_EVIDENCE_AGE`]).
+    fn set_tcb_rule(
+        &mut self,
+        name: &'static str,
+        tcb: &crate::types::TcbRule,
+    ) -> Result<Event, RuleError> {
+        let revoked = tcb
+            .tcb_statuses
+            .contains(&phalanx_dcap::tcb::TcbStatus::Revoked);
+        if tcb.tcb_statuses.is_empty()
+            || revoked
+            || tcb.max_evidence_age < crate::types::MIN_EVIDENCE_AGE
+        {
+            return Err(RuleError::Malformed {
+                tx: name,
+                what: "TCB rule",
+            });
+        }
+        self.rule = self.rule.with_tcb(tcb);
+        Ok(Event::TcbRuleChanged)
     }
 
     fn abort_rotation(&mut self, name: &'static str, epoch: Epoch) -> Result<Event, RuleError> {

@@ -667,6 +667,14 @@ pub struct EvidenceRule {
 /// workers at half the lifetime).
 pub const MIN_EVIDENCE_AGE: u64 = 24 * 3600;
 
+/// Whether a registration made at `registered_at` should be renewed at `now`: past half
+/// of the registry's evidence lifetime `max_evidence_age` (workers and gatekeepers both
+/// renew then, so a failed attempt has the other half to succeed).
+pub fn renewal_due(max_evidence_age: u64, registered_at: i64, now: i64) -> bool {
+    let half = i64::try_from(max_evidence_age / 2).unwrap_or(i64::MAX);
+    now.saturating_sub(registered_at) >= half
+}
+
 /// Default evidence lifetime: 7 days.
 pub const DEFAULT_MAX_EVIDENCE_AGE: u64 = 7 * 24 * 3600;
 

@@ -376,13 +376,13 @@ impl Registrar {
             Some(r) => r.worker(&me).await?,
             None => None,
         };
-        let half_life = match registry {
-            Some(r) => i64::try_from(r.max_evidence_age().await? / 2).unwrap_or(i64::MAX),
-            None => i64::MAX,
+        let lifetime = match registry {
+            Some(r) => r.max_evidence_age().await?,
+            None => u64::MAX,
         };
         if let (Some(w), Ok(kept)) = (&listed, std::fs::read_to_string(&kept_path))
             && w.attestation_hash == <[u8; 32]>::from(sha2::Sha256::digest(kept.as_bytes()))
-            && phalanx_types::unix_now().saturating_sub(w.registered_at) < half_life
+            && !chain::types::renewal_due(lifetime, w.registered_at, phalanx_types::unix_now())
         {
             tracing::info!("already registered with this evidence");
             self.node.set_evidence(kept);

@@ -417,24 +417,36 @@ impl Worker {
         // The registry's chain id, which every quote of this worker names (so its
         // registration counts on this registry only).
         let chain_id = registry.sync().await?.chain_id();
-        let sealing = match tee.sealing_key()? {
-            Some(k) => SealingKey::derive(&k[..], phalanx_types::tag::WORKER_SEALED, b"identity")?,
+        // The configuration check (TDX) runs once, on the first attestation: in the
+        // sealing path, before any secret is asked for, when there is one.
+        let (sealing, bound) = match tee.sealing_key()? {
+            Some(k) => (
+                SealingKey::derive(&k[..], phalanx_types::tag::WORKER_SEALED, b"identity")?,
+                false,
+            ),
             None => {
                 let secret =
                     sealing_from_gatekeepers(&config, tee.as_ref(), &registry, chain_id, &http)
                         .await?;
-                SealingKey::derive(&secret[..], phalanx_types::tag::WORKER_SEALED, b"identity")?
+                let key = SealingKey::derive(
+                    &secret[..],
+                    phalanx_types::tag::WORKER_SEALED,
+                    b"identity",
+                )?;
+                (key, true)
             }
         };
         let identity =
             Identity::load_or_create(&sealing, &config.data_dir.join("identity.sealed"), chain_id)?;
         let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
-        check_config_bound(
-            &config,
-            tee.as_ref(),
-            &attested,
-            &identity.runtime_data().encode(),
-        )?;
+        if !bound {
+            check_config_bound(
+                &config,
+                tee.as_ref(),
+                &attested,
+                &identity.runtime_data().encode(),
+            )?;
+        }
         let worker = Arc::new(Self {
             follower: tokio::sync::Mutex::new((
                 LightClient::pinned(&config.registry_url, config.genesis)
@@ -952,11 +964,14 @@ fn check_config_bound(
     Ok(())
 }
 
-/// Whether evidence registered at `registered_at` is past half the registry's limit (by
-/// the wall clock).
+/// Whether evidence registered at `registered_at` is due for renewal now (the rule is
+/// [`chain::types::renewal_due`], against the registry's lifetime in force).
 fn renew_due(state: &State, registered_at: i64) -> bool {
-    let half = i64::try_from(state.evidence_rule().max_evidence_age / 2).unwrap_or(i64::MAX);
-    phalanx_types::unix_now().saturating_sub(registered_at) >= half
+    chain::types::renewal_due(
+        state.evidence_rule().max_evidence_age,
+        registered_at,
+        phalanx_types::unix_now(),
+    )
 }
 
 /// Refuses keys derived for `contract` in `epoch` that differ from the published ones.
