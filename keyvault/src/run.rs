@@ -128,6 +128,66 @@ pub async fn init(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Attests and registers the node on the registry `r`, makes its rounds follow it, and
+/// keeps the registration from expiring (a renewal task, hourly: a no-op while the
+/// registered evidence is younger than half the registry's limit).
+async fn follow_registry(
+    app: NodeApp,
+    config: &NodeConfig,
+    r: &crate::app::RegistryConfig,
+) -> anyhow::Result<NodeApp> {
+    let genesis: [u8; 32] = hex::decode(&r.genesis)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
+    let evidence = if config.policy.dangerous_unattested_gatekeepers {
+        crate::registry::Evidence::DangerousSkip
+    } else {
+        crate::registry::Evidence::Check(app.node.clone())
+    };
+    let hooks = crate::registry::RegistryHooks::new(
+        &r.url,
+        genesis,
+        app.node.identity().signing_key().clone(),
+        evidence,
+    )
+    .with_checkpoint(&config.data_dir.join("registry-head"));
+    app.attest_and_register(Some(hooks.client())).await?;
+    let app = app.with_hooks(std::sync::Arc::new(hooks));
+    let (registrar, url) = (app.registrar(), r.url.clone());
+    tokio::spawn(async move {
+        let client = chain::grpc::LightClient::pinned(&url, genesis);
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            if let Err(e) = registrar.attest_and_register(Some(&client)).await {
+                tracing::warn!(error = %e, "renewing the registration failed; retrying in an hour");
+            }
+        }
+    });
+    tracing::info!(url = %r.url, "following the registry: committee and master keys");
+    Ok(app)
+}
+
+/// A node with no registry: refused in a real TEE (rounds would tolerate crashes only:
+/// one participant that confirms to some members and aborts to others splits the
+/// committee, review H2), loudly allowed on the simulated one.
+async fn without_registry(app: NodeApp, config: &NodeConfig) -> anyhow::Result<NodeApp> {
+    if config
+        .tee
+        .as_ref()
+        .is_some_and(|t| t.backend != phalanx_tee::Backend::Sim)
+    {
+        anyhow::bail!(
+            "a gatekeeper in a TEE needs [registry] (url, genesis): without it one participant can split a round's outcome"
+        );
+    }
+    tracing::warn!(
+        "NO REGISTRY: round outcomes are decided by the members alone (crash-tolerant only; one equivocating participant can split the committee), and no governance bounds thresholds or retirements; for development only"
+    );
+    app.attest_and_register::<chain::grpc::LightClient>(None)
+        .await?;
+    Ok(app)
+}
+
 /// `keyvault serve`.
 pub async fn serve(path: &Path) -> anyhow::Result<()> {
     let config = load(path)?;
@@ -138,57 +198,11 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
     let peer = tokio::net::TcpListener::bind(&config.listen.peer)
         .await
         .with_context(|| format!("binding {}", config.listen.peer))?;
-    let mut app = NodeApp::open(config.clone(), jwks)?;
-    if let Some(r) = &config.registry {
-        let genesis: [u8; 32] = hex::decode(&r.genesis)?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
-        let evidence = if config.policy.dangerous_unattested_gatekeepers {
-            crate::registry::Evidence::DangerousSkip
-        } else {
-            crate::registry::Evidence::Check(app.node.clone())
-        };
-        let hooks = crate::registry::RegistryHooks::new(
-            &r.url,
-            genesis,
-            app.node.identity().signing_key().clone(),
-            evidence,
-        )
-        .with_checkpoint(&config.data_dir.join("registry-head"));
-        app.attest_and_register(Some(hooks.client())).await?;
-        app = app.with_hooks(std::sync::Arc::new(hooks));
-        // Registrations expire: attest and register again in time (a no-op while the
-        // registered evidence is younger than half the registry's limit).
-        let (registrar, url) = (app.registrar(), r.url.clone());
-        tokio::spawn(async move {
-            let client = chain::grpc::LightClient::pinned(&url, genesis);
-            loop {
-                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-                if let Err(e) = registrar.attest_and_register(Some(&client)).await {
-                    tracing::warn!(error = %e, "renewing the registration failed; retrying in an hour");
-                }
-            }
-        });
-        tracing::info!(url = %r.url, "following the registry: committee and master keys");
-    } else {
-        // Without a registry to order round outcomes, rounds tolerate crashes only: one
-        // participant that confirms to some members and aborts to others splits the
-        // committee (review H2). A gatekeeper in a real TEE must follow a registry.
-        if config
-            .tee
-            .as_ref()
-            .is_some_and(|t| t.backend != phalanx_tee::Backend::Sim)
-        {
-            anyhow::bail!(
-                "a gatekeeper in a TEE needs [registry] (url, genesis): without it one participant can split a round's outcome"
-            );
-        }
-        tracing::warn!(
-            "NO REGISTRY: round outcomes are decided by the members alone (crash-tolerant only; one equivocating participant can split the committee), and no governance bounds thresholds or retirements; for development only"
-        );
-        app.attest_and_register::<chain::grpc::LightClient>(None)
-            .await?;
-    }
+    let app = NodeApp::open(config.clone(), jwks)?;
+    let app = match &config.registry {
+        Some(r) => follow_registry(app, &config, r).await?,
+        None => without_registry(app, &config).await?,
+    };
     tracing::info!(
         index = config.index,
         client = %client.local_addr()?,
