@@ -92,3 +92,40 @@ fn write_certificate_seed() {
     std::fs::create_dir_all(dir()).unwrap();
     std::fs::write(dir().join("tx_publish_master_key"), tx.encode()).unwrap();
 }
+
+/// Writes seeds for the governance transactions a ledger seed run does not make: a
+/// gatekeeper set with its threshold, a retirement and a TCB rule.
+#[test]
+#[ignore]
+fn write_governance_seeds() {
+    use chain::types::{Gatekeeper, SignedTx, TcbRule, Tx};
+    let key = chain::random_key();
+    let seeds = [
+        (
+            "tx_set_gatekeepers",
+            Tx::SetGatekeepers {
+                set: vec![Gatekeeper {
+                    index: 1,
+                    identity_key: vec![2; 33],
+                    url: "http://g1".into(),
+                    peer_url: "https://g1".into(),
+                }],
+                threshold: 1,
+            },
+        ),
+        ("tx_retire_epoch", Tx::RetireEpoch(Epoch(1))),
+        (
+            "tx_set_tcb_rule",
+            Tx::SetTcbRule(TcbRule {
+                tcb_statuses: vec![phalanx_dcap::tcb::TcbStatus::UpToDate],
+                max_evidence_age: 86_400,
+                min_tcb_evaluation_data_number: 17,
+            }),
+        ),
+    ];
+    std::fs::create_dir_all(dir()).unwrap();
+    for (name, tx) in seeds {
+        let tx = SignedTx::sign(&key, &[7; 32], 0, tx);
+        std::fs::write(dir().join(name), tx.encode()).unwrap();
+    }
+}
