@@ -14,9 +14,21 @@
 //
 // Every allowed measurement carries a role (1 pRuntime, 2 gatekeeper, 3 application):
 // only a registered pRuntime publishes contract keys, only a registered gatekeeper joins
-// the gatekeeper set. Unlike the embedded ledger, this contract does not verify a
-// registration's DCAP evidence (about 4-5 M gas in Solidity): a registration here is
-// the worker's claim, with proof of possession of its identity key only.
+// the gatekeeper set.
+//
+// Evidence. Unlike the embedded ledger, this contract does not verify DCAP quotes itself
+// (about 4-5 M gas in Solidity). A registration enters only with *endorsements*: P-256
+// signatures of the current gatekeeper set over the record (registry id, identity key,
+// HPKE key, tenant, token hash, quote hash, TCB status, evidence time), at least the
+// committee's threshold of distinct members in standing. Each gatekeeper checks the
+// quote itself (chain::endorse: the same steps as the ledger's chain::evidence, to its
+// own measured DCAP roots, under this contract's TCB rule) before it signs. So a forged
+// registration needs t gatekeepers, the same t that could release every key anyway.
+// Before any gatekeeper set exists (bootstrap: the first gatekeepers themselves),
+// governance approves each registration's digest instead, having checked the evidence
+// the same way; approvals are refused once a set exists. The contract still checks what
+// it can: the TCB status is one its rule accepts and the evidence is younger than its
+// lifetime; a worker's standing lapses with its evidence.
 pragma solidity 0.8.30;
 
 contract Registry {
@@ -25,8 +37,31 @@ contract Registry {
         bytes hpkeKey;
         bytes measurement;
         bytes32 attestationHash;
-        int64 registeredAt;
+        int64 registeredAt; // the evidence time
         address account;
+        bytes32 quoteHash;
+        uint8 tcbStatus;
+    }
+
+    // A registration: the worker's keys and tenant, and what its evidence proved as the
+    // endorsers found it.
+    struct Registration {
+        bytes identityKey;
+        bytes hpkeKey;
+        bytes measurement;
+        bytes32 attestationHash;
+        bytes32 quoteHash;
+        uint8 tcbStatus; // chain::types::status_code
+        int64 evidenceTime;
+    }
+
+    // A gatekeeper's signature over a registration (its identity key as the point x, y).
+    struct Endorsement {
+        uint16 index;
+        bytes32 x;
+        bytes32 y;
+        bytes32 r;
+        bytes32 s;
     }
 
     struct Gatekeeper {
@@ -77,6 +112,11 @@ contract Registry {
     error NoEpoch(uint64 epoch);
     error ContractKeyPublished(uint64 epoch);
     error NoContractKey(uint64 epoch);
+    error NotEndorsed(uint16 have, uint16 need);
+    error BadEndorsement(uint16 index);
+    error BootstrapOver();
+    error TcbNotAccepted(uint8 status);
+    error EvidenceExpired(int64 age, uint64 max);
 
     event WorkerRegistered(bytes identityKey, bytes measurement);
     event MeasurementAdded(bytes measurement, uint8 role);
@@ -88,6 +128,8 @@ contract Registry {
     event RotationAborted(uint64 epoch);
     event RoundAbortedEvent(bytes32 roundId);
     event EpochRetired(uint64 epoch);
+    event TcbRuleSet(uint16 statusMask, uint64 maxEvidenceAge, uint32 minTcbEvaluationDataNumber);
+    event BootstrapApproved(bytes32 digest);
     // The module travels in the event only (logs are cheap, storage is not); the
     // contract keeps its hash. Readers check the code against it.
     event ContractDeployed(bytes32 indexed contractId, bytes32 codeHash, bytes code);
@@ -135,6 +177,11 @@ contract Registry {
     mapping(bytes32 => ContractRec) private contracts;
     mapping(bytes32 => mapping(uint64 => ContractKeyRec)) private contractKeys;
     mapping(bytes32 => uint64[]) private contractEpochs;
+    mapping(bytes32 => bool) private bootstrapApproved;
+    // The TCB rule (the ledger's TcbRule): bit c of the mask allows status code c.
+    uint16 private tcbStatusMask = 2; // UpToDate
+    uint64 private maxEvidenceAge = 7 days;
+    uint32 private minTcbEvaluationDataNumber;
 
     address private constant P256VERIFY = address(0x100);
     bytes private constant ACCOUNT_TAG = "phalanx/v1/evm-account";
@@ -144,6 +191,8 @@ contract Registry {
     bytes private constant CONTRACT_CODE = "phalanx/v1/contract-code";
     bytes private constant CONTRACT_ID = "phalanx/v1/contract-id";
     bytes private constant CHAIN_GENESIS = "phalanx/v1/chain-genesis";
+    bytes private constant ENDORSEMENT = "phalanx/v1/evm-endorsement";
+    int64 private constant MAX_SKEW = 300; // seconds an evidence time may lead the block's
     uint256 private constant MAX_CODE = 512 * 1024;
     uint256 private constant MAX_COMMAND = 64 * 1024;
 
@@ -214,29 +263,111 @@ contract Registry {
         if (!p256Verify(h, bytes32(proof[0:32]), bytes32(proof[32:64]), x, y)) revert NotSelf();
     }
 
+    // What endorsers sign (chain::endorse::digest, byte for byte).
+    function endorsementDigest(Registration calldata r) private view returns (bytes32) {
+        return sha256(
+            abi.encodePacked(
+                ENDORSEMENT,
+                registryId(),
+                sha256(r.identityKey),
+                sha256(r.hpkeKey),
+                sha256(r.measurement),
+                r.attestationHash,
+                r.quoteHash,
+                r.tcbStatus,
+                r.evidenceTime
+            )
+        );
+    }
+
+    // At least the committee's threshold of distinct gatekeepers in standing signed
+    // `digest`; before any set exists, governance approved it (used once).
+    function checkEndorsed(bytes32 digest, Endorsement[] calldata ends) private {
+        if (gatekeeperSet.length == 0) {
+            if (!bootstrapApproved[digest]) revert NotEndorsed(0, 1);
+            delete bootstrapApproved[digest];
+            return;
+        }
+        uint16 have = 0;
+        for (uint256 k = 0; k < ends.length; k++) {
+            for (uint256 j = 0; j < k; j++) {
+                if (ends[j].index == ends[k].index) revert BadEndorsement(ends[k].index);
+            }
+            Gatekeeper storage g = memberAt(ends[k].index);
+            if (
+                workerRole(workers[keccak256(g.identityKey)]) != 2 || !samePoint(g.identityKey, ends[k].x, ends[k].y)
+                    || !p256Verify(digest, ends[k].r, ends[k].s, ends[k].x, ends[k].y)
+            ) revert BadEndorsement(ends[k].index);
+            have++;
+        }
+        if (have < committeeThreshold) revert NotEndorsed(have, committeeThreshold);
+    }
+
+    function memberAt(uint16 index) private view returns (Gatekeeper storage) {
+        for (uint256 i = 0; i < gatekeeperSet.length; i++) {
+            if (gatekeeperSet[i].index == index) return gatekeeperSet[i];
+        }
+        revert BadEndorsement(index);
+    }
+
+    // The evidence is of a status the rule accepts and younger than its lifetime.
+    function checkEvidence(Registration calldata r) private view {
+        if ((tcbStatusMask >> r.tcbStatus) & 1 == 0) revert TcbNotAccepted(r.tcbStatus);
+        if (r.evidenceTime > now_() + MAX_SKEW) revert Malformed("evidence time");
+        int64 age = now_() - r.evidenceTime;
+        if (age > int64(maxEvidenceAge)) revert EvidenceExpired(age, maxEvidenceAge);
+    }
+
     function registerWorker(
-        bytes calldata identityKey,
+        Registration calldata r,
         bytes calldata identityPoint,
         bytes calldata proof,
-        bytes calldata hpkeKey,
-        bytes calldata measurement,
-        bytes32 attestationHash
+        Endorsement[] calldata ends
     ) external {
-        bytes32 id = keccak256(identityKey);
+        bytes32 id = keccak256(r.identityKey);
         Worker storage w = workers[id];
         if (w.account != address(0) && w.account != msg.sender) revert NotSelf();
-        if (!compressedKey(identityKey) || hpkeKey.length > 512) revert Malformed("key");
-        checkPossession(identityKey, identityPoint, proof);
-        checkMeasurement(measurement);
-        if (allowedAt[keccak256(measurement)] == 0) revert MeasurementNotAllowed(measurement);
-        w.identityKey = identityKey;
-        w.hpkeKey = hpkeKey;
-        w.measurement = measurement;
-        w.attestationHash = attestationHash;
-        w.registeredAt = now_();
+        if (!compressedKey(r.identityKey) || r.hpkeKey.length > 512) revert Malformed("key");
+        checkPossession(r.identityKey, identityPoint, proof);
+        checkMeasurement(r.measurement);
+        if (allowedAt[keccak256(r.measurement)] == 0) revert MeasurementNotAllowed(r.measurement);
+        checkEvidence(r);
+        checkEndorsed(endorsementDigest(r), ends);
+        w.identityKey = r.identityKey;
+        w.hpkeKey = r.hpkeKey;
+        w.measurement = r.measurement;
+        w.attestationHash = r.attestationHash;
+        w.registeredAt = r.evidenceTime;
         w.account = msg.sender;
+        w.quoteHash = r.quoteHash;
+        w.tcbStatus = r.tcbStatus;
         workerOf[msg.sender] = id;
-        emit WorkerRegistered(identityKey, measurement);
+        emit WorkerRegistered(r.identityKey, r.measurement);
+    }
+
+    // Governance vouches for one registration while no gatekeeper set exists.
+    function approveBootstrap(bytes32 digest) external {
+        onlyGovernance();
+        if (gatekeeperSet.length != 0) revert BootstrapOver();
+        bootstrapApproved[digest] = true;
+        emit BootstrapApproved(digest);
+    }
+
+    function setTcbRule(uint16 statusMask, uint64 maxAge, uint32 minEvaluationDataNumber) external {
+        onlyGovernance();
+        // codes 1..=9 (chain::types::STATUSES); 7 is Revoked, never accepted
+        if (statusMask == 0 || statusMask & ~uint16(0x3fe) != 0 || statusMask & (1 << 7) != 0) {
+            revert Malformed("TCB rule");
+        }
+        if (maxAge < 1 days) revert Malformed("TCB rule");
+        tcbStatusMask = statusMask;
+        maxEvidenceAge = maxAge;
+        minTcbEvaluationDataNumber = minEvaluationDataNumber;
+        emit TcbRuleSet(statusMask, maxAge, minEvaluationDataNumber);
+    }
+
+    function tcbRule() external view returns (uint16 statusMask, uint64 maxAge, uint32 minEvaluationDataNumber) {
+        return (tcbStatusMask, maxEvidenceAge, minTcbEvaluationDataNumber);
     }
 
     function addMeasurement(bytes calldata m, uint8 role) external {
@@ -251,9 +382,11 @@ contract Registry {
         emit MeasurementAdded(m, role);
     }
 
-    // The role of a registered worker's measurement while it is allowed (0: none).
+    // The role of a registered worker's measurement while it is allowed and its evidence
+    // is younger than the rule's lifetime (0: none).
     function workerRole(Worker storage w) private view returns (uint8) {
         if (w.account == address(0)) return 0;
+        if (now_() - w.registeredAt > int64(maxEvidenceAge)) return 0;
         bytes32 h = keccak256(w.measurement);
         return allowedAt[h] == 0 ? 0 : roleOf[h];
     }
@@ -274,17 +407,21 @@ contract Registry {
         emit MeasurementRemoved(m);
     }
 
+    // `set` comes sorted by index (chain::evm sorts it), so a repeated index shows as
+    // one not above its predecessor.
     function setGatekeepers(Gatekeeper[] calldata set, uint16 threshold) external {
         onlyGovernance();
         if (set.length == 0) revert BadGatekeeperSet("no members");
         uint16[] memory indices = new uint16[](set.length);
         for (uint256 i = 0; i < set.length; i++) {
+            if (set[i].index == 0) revert BadGatekeeperSet("index 0");
+            if (i > 0 && set[i].index <= set[i - 1].index) revert BadGatekeeperSet("a repeated index or key");
             for (uint256 j = 0; j < i; j++) {
-                if (set[i].index == set[j].index || keccak256(set[i].identityKey) == keccak256(set[j].identityKey)) {
+                if (keccak256(set[i].identityKey) == keccak256(set[j].identityKey)) {
                     revert BadGatekeeperSet("a repeated index or key");
                 }
             }
-            if (set[i].index == 0) revert BadGatekeeperSet("index 0");
+            indices[i] = set[i].index;
         }
         if (threshold == 0 || threshold > set.length) revert BadGatekeeperSet("a threshold outside 1..=n");
         for (uint256 i = 0; i < set.length; i++) {
@@ -298,19 +435,8 @@ contract Registry {
         }
         delete gatekeeperSet;
         committeeThreshold = threshold;
-        // Stored sorted by index (insertion sort; committees are small).
         for (uint256 i = 0; i < set.length; i++) {
             gatekeeperSet.push(set[i]);
-            uint256 k = gatekeeperSet.length - 1;
-            while (k > 0 && gatekeeperSet[k - 1].index > gatekeeperSet[k].index) {
-                Gatekeeper memory t = gatekeeperSet[k - 1];
-                gatekeeperSet[k - 1] = gatekeeperSet[k];
-                gatekeeperSet[k] = t;
-                k--;
-            }
-        }
-        for (uint256 i = 0; i < gatekeeperSet.length; i++) {
-            indices[i] = gatekeeperSet[i].index;
         }
         emit GatekeepersChanged(indices);
     }
@@ -527,10 +653,26 @@ contract Registry {
     function worker(bytes calldata identityKey)
         external
         view
-        returns (bool found, bytes memory hpkeKey, bytes memory measurement, bytes32 attestationHash, int64 registeredAt)
+        returns (
+            bool found,
+            bytes memory hpkeKey,
+            bytes memory measurement,
+            bytes32 attestationHash,
+            int64 registeredAt,
+            bytes32 quoteHash,
+            uint8 tcbStatus
+        )
     {
         Worker storage w = workers[keccak256(identityKey)];
-        return (w.account != address(0), w.hpkeKey, w.measurement, w.attestationHash, w.registeredAt);
+        return (
+            w.account != address(0),
+            w.hpkeKey,
+            w.measurement,
+            w.attestationHash,
+            w.registeredAt,
+            w.quoteHash,
+            w.tcbStatus
+        );
     }
 
     function allowedMeasurements()

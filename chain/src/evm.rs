@@ -16,23 +16,34 @@
 //! The node must offer P256VERIFY (anvil does; so do chains with Osaka or RIP-7212).
 //!
 //! Roles are the ledger's (an allowed measurement's role decides who publishes contract
-//! keys and who joins the gatekeeper set). What this backend does **not** do yet is the
-//! ledger's own check of a registration's evidence ([`crate::evidence`]): the contract
-//! records the claimed tenant and keys with a proof of possession only, so its registry
-//! holds assertions, not verified identities (no quote hash, no TCB status, no expiry).
+//! keys and who joins the gatekeeper set). Evidence: the contract cannot afford DCAP
+//! (4–5 M gas a quote), so a registration carries **endorsements** ([`crate::endorse`]):
+//! at least the committee's threshold of gatekeepers in standing each checked the quote
+//! themselves and signed the record it proves (tenant, keys, quote hash, TCB status,
+//! evidence time); before any set exists, governance approves each registration
+//! (`approveBootstrap`). The contract checks the signatures with P256VERIFY, the TCB
+//! status against its rule ([`EvmRegistry::set_tcb_rule`]) and the evidence's age; a
+//! worker's standing lapses with its evidence, as on the ledger. Who collects the
+//! endorsements is an [`Endorser`] the registry is built with ([`KeyEndorser`]: keys
+//! held in this process).
 //! Nothing in Phalanx uses this backend for workers yet.
 
+use crate::endorse::{Endorsement, Record};
 use crate::registry::{ContractRegistry, Registry, RegistryError};
 use crate::state::RuleError;
 use crate::types::{
     Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
     Registration, Role, Rotation, RoundDecision, Worker,
 };
+use crate::types::{EvidenceRule, TcbRule};
 use alloy::primitives::{Address, Bytes, FixedBytes};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEventInterface;
 use phalanx_types::Epoch;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 pub use alloy::signers::local::PrivateKeySigner;
 
@@ -78,6 +89,30 @@ use abi::RegistryContract::{RegistryContractErrors as E, RegistryContractEvents 
 pub struct EvmRegistry {
     url: alloy::transports::http::reqwest::Url,
     address: Address,
+    endorser: Option<Arc<dyn Endorser>>,
+}
+
+/// A registration's endorsements as the contract takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endorsed {
+    /// What the evidence proved.
+    pub record: Record,
+    /// The gatekeepers' signatures (none at bootstrap, where governance approved).
+    pub endorsements: Vec<Endorsement>,
+}
+
+/// What [`Endorser::endorse`] returns.
+pub type EndorseFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Endorsed, RegistryError>> + Send + 'a>>;
+
+/// Collects the endorsements a registration needs on `registry`.
+pub trait Endorser: Send + Sync + std::fmt::Debug {
+    /// Endorses `registration` (each endorser checks its evidence first).
+    fn endorse<'a>(
+        &'a self,
+        registry: &'a EvmRegistry,
+        registration: &'a Registration,
+    ) -> EndorseFuture<'a>;
 }
 
 fn backend(e: impl std::fmt::Display) -> RegistryError {
@@ -151,6 +186,8 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
                 "code" => "code",
                 "ciphertext" => "ciphertext",
                 "role" => "role",
+                "TCB rule" => "TCB rule",
+                "evidence time" => "evidence time",
                 _ => "key",
             },
         },
@@ -171,6 +208,22 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         },
         E::ContractKeyPublished(e) => RuleError::ContractKeyPublished(Epoch(e.epoch)),
         E::NoContractKey(e) => RuleError::NoContractKey(Epoch(e.epoch)),
+        E::NotEndorsed(n) => RuleError::NotEndorsed {
+            have: n.have,
+            need: n.need,
+        },
+        E::BadEndorsement(b) => RuleError::BadEndorsement(b.index),
+        E::BootstrapOver(_) => RuleError::BootstrapOver,
+        E::TcbNotAccepted(t) => RuleError::Evidence(crate::evidence::EvidenceError::TcbStatus(
+            crate::types::status_from_code(t.status)
+                .unwrap_or(phalanx_dcap::tcb::TcbStatus::Revoked),
+        )),
+        E::EvidenceExpired(x) => RuleError::EvidenceExpired {
+            tx,
+            worker: String::new(),
+            age: x.age,
+            max: x.max,
+        },
         E::MeasurementState(m) => RuleError::Measurement {
             tx,
             measurement: hexs(&m.measurement),
@@ -181,59 +234,6 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
             },
         },
     })
-}
-
-impl EvmRegistry {
-    /// Deploys a new registry governed by `governance`, paid by `deployer`.
-    pub async fn deploy(
-        url: &str,
-        deployer: &PrivateKeySigner,
-        governance: Address,
-    ) -> Result<Self, RegistryError> {
-        let url: alloy::transports::http::reqwest::Url = url.parse().map_err(backend)?;
-        let provider = ProviderBuilder::new()
-            .wallet(deployer.clone())
-            .connect_http(url.clone());
-        let c = RegistryContract::deploy(provider, governance)
-            .await
-            .map_err(backend)?;
-        Ok(Self {
-            url,
-            address: *c.address(),
-        })
-    }
-
-    /// The registry already deployed at `address`.
-    pub fn at(url: &str, address: Address) -> Result<Self, RegistryError> {
-        Ok(Self {
-            url: url.parse().map_err(backend)?,
-            address,
-        })
-    }
-
-    /// The contract's address.
-    pub fn address(&self) -> Address {
-        self.address
-    }
-
-    fn reader(&self) -> RegistryContract::RegistryContractInstance<impl Provider + use<>> {
-        RegistryContract::new(
-            self.address,
-            ProviderBuilder::new().connect_http(self.url.clone()),
-        )
-    }
-
-    fn writer(
-        &self,
-        by: &PrivateKeySigner,
-    ) -> RegistryContract::RegistryContractInstance<impl Provider + use<>> {
-        RegistryContract::new(
-            self.address,
-            ProviderBuilder::new()
-                .wallet(by.clone())
-                .connect_http(self.url.clone()),
-        )
-    }
 }
 
 /// Sends a contract call and waits for its receipt; a revert becomes its rule. The
@@ -264,21 +264,106 @@ macro_rules! transact {
     }};
 }
 
-/// The uncompressed point (x ‖ y) of a compressed SEC1 key, if it is one.
-fn point_xy(key: &[u8]) -> Option<Vec<u8>> {
-    let point = p256::PublicKey::from_sec1_bytes(key).ok()?;
-    let bytes = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&point, false);
-    bytes.as_bytes().get(1..65).map(<[u8]>::to_vec)
-}
+impl EvmRegistry {
+    /// Deploys a new registry governed by `governance`, paid by `deployer`.
+    pub async fn deploy(
+        url: &str,
+        deployer: &PrivateKeySigner,
+        governance: Address,
+    ) -> Result<Self, RegistryError> {
+        let url: alloy::transports::http::reqwest::Url = url.parse().map_err(backend)?;
+        let provider = ProviderBuilder::new()
+            .wallet(deployer.clone())
+            .connect_http(url.clone());
+        let c = RegistryContract::deploy(provider, governance)
+            .await
+            .map_err(backend)?;
+        Ok(Self {
+            url,
+            address: *c.address(),
+            endorser: None,
+        })
+    }
 
-impl Registry for EvmRegistry {
-    type Account = EvmAccount;
+    /// The registry already deployed at `address`.
+    pub fn at(url: &str, address: Address) -> Result<Self, RegistryError> {
+        Ok(Self {
+            url: url.parse().map_err(backend)?,
+            address,
+            endorser: None,
+        })
+    }
 
-    async fn register_worker(
+    /// This registry, collecting registrations' endorsements with `endorser` (without
+    /// one, [`Registry::register_worker`] refuses).
+    #[must_use]
+    pub fn with_endorser(mut self, endorser: Arc<dyn Endorser>) -> Self {
+        self.endorser = Some(endorser);
+        self
+    }
+
+    /// Governance: sets the TCB rule (statuses, evidence lifetime, collateral floor),
+    /// as the ledger's `set-tcb-rule`.
+    pub async fn set_tcb_rule(&self, by: &EvmAccount, tcb: &TcbRule) -> Result<u64, RegistryError> {
+        let mask = tcb
+            .tcb_statuses
+            .iter()
+            .fold(0u16, |m, s| m | (1 << crate::types::status_code(*s)));
+        let c = self.writer(&by.signer);
+        transact!(
+            "set-tcb-rule",
+            c.setTcbRule(
+                mask,
+                tcb.max_evidence_age,
+                tcb.min_tcb_evaluation_data_number
+            )
+        )
+    }
+
+    /// The TCB rule in force.
+    pub async fn tcb_rule(&self) -> Result<TcbRule, RegistryError> {
+        let r = self.reader().tcbRule().call().await.map_err(backend)?;
+        Ok(TcbRule {
+            tcb_statuses: (1..16u8)
+                .filter(|c| r.statusMask >> c & 1 == 1)
+                .filter_map(crate::types::status_from_code)
+                .collect(),
+            max_evidence_age: r.maxAge,
+            min_tcb_evaluation_data_number: r.minEvaluationDataNumber,
+        })
+    }
+
+    /// Governance: approves one registration (its [`crate::endorse::digest`]) while no
+    /// gatekeeper set exists — the first gatekeepers' own. Governance checks the
+    /// evidence first, as a gatekeeper would ([`KeyEndorser`] does).
+    pub async fn approve_bootstrap(
         &self,
         by: &EvmAccount,
-        w: &Registration,
+        digest: [u8; 32],
     ) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
+        transact!("approve-bootstrap", c.approveBootstrap(FixedBytes(digest)))
+    }
+
+    /// The latest block's timestamp: the contract's clock.
+    pub async fn now(&self) -> Result<i64, RegistryError> {
+        let block = ProviderBuilder::new()
+            .connect_http(self.url.clone())
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| RegistryError::Backend("no latest block".into()))?;
+        i64::try_from(block.header.timestamp).map_err(backend)
+    }
+
+    /// Registers `w` as `by` with `endorsed` (what [`Registry::register_worker`] does
+    /// after its [`Endorser`]).
+    pub async fn register_endorsed(
+        &self,
+        by: &EvmAccount,
+        endorsed: &Endorsed,
+    ) -> Result<u64, RegistryError> {
+        let w = &endorsed.record;
         // The proof of possession, when `by` holds the key it registers (without it
         // the contract refuses: NotSelf).
         let xy = point_xy(&w.identity_key).unwrap_or_default();
@@ -298,18 +383,94 @@ impl Registry for EvmRegistry {
             }
             _ => vec![0; 64],
         };
+        let registration = abi::Registry::Registration {
+            identityKey: Bytes::copy_from_slice(&w.identity_key),
+            hpkeKey: Bytes::copy_from_slice(&w.hpke_key),
+            measurement: Bytes::copy_from_slice(&w.measurement),
+            attestationHash: FixedBytes(w.attestation_hash),
+            quoteHash: FixedBytes(w.quote_hash),
+            tcbStatus: crate::types::status_code(w.tcb_status),
+            evidenceTime: w.evidence_time,
+        };
+        // The contract takes each endorser's key as a point (checked against the set).
+        let set = if endorsed.endorsements.is_empty() {
+            Vec::new()
+        } else {
+            self.gatekeepers().await?
+        };
+        let ends = endorsed
+            .endorsements
+            .iter()
+            .map(|e| {
+                let xy: [u8; 64] = set
+                    .iter()
+                    .find(|g| g.index == e.index)
+                    .and_then(|g| point_xy(&g.identity_key)?.try_into().ok())
+                    .unwrap_or([0; 64]);
+                let word = |b: &[u8]| FixedBytes::<32>::from_slice(b);
+                abi::Registry::Endorsement {
+                    index: e.index,
+                    x: word(&xy[..32]),
+                    y: word(&xy[32..]),
+                    r: word(&e.signature[..32]),
+                    s: word(&e.signature[32..]),
+                }
+            })
+            .collect::<Vec<_>>();
         let c = self.writer(&by.signer);
         transact!(
             "register-worker",
-            c.registerWorker(
-                Bytes::copy_from_slice(&w.identity_key),
-                Bytes::from(xy),
-                Bytes::from(proof),
-                Bytes::copy_from_slice(&w.hpke_key),
-                Bytes::copy_from_slice(&w.measurement),
-                FixedBytes(w.attestation_hash),
-            )
+            c.registerWorker(registration, Bytes::from(xy), Bytes::from(proof), ends)
         )
+    }
+
+    /// The contract's address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    fn reader(&self) -> RegistryContract::RegistryContractInstance<impl Provider + use<>> {
+        RegistryContract::new(
+            self.address,
+            ProviderBuilder::new().connect_http(self.url.clone()),
+        )
+    }
+
+    fn writer(
+        &self,
+        by: &PrivateKeySigner,
+    ) -> RegistryContract::RegistryContractInstance<impl Provider + use<>> {
+        RegistryContract::new(
+            self.address,
+            ProviderBuilder::new()
+                .wallet(by.clone())
+                .connect_http(self.url.clone()),
+        )
+    }
+}
+
+/// The uncompressed point (x ‖ y) of a compressed SEC1 key, if it is one.
+fn point_xy(key: &[u8]) -> Option<Vec<u8>> {
+    let point = p256::PublicKey::from_sec1_bytes(key).ok()?;
+    let bytes = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&point, false);
+    bytes.as_bytes().get(1..65).map(<[u8]>::to_vec)
+}
+
+impl Registry for EvmRegistry {
+    type Account = EvmAccount;
+
+    async fn register_worker(
+        &self,
+        by: &EvmAccount,
+        w: &Registration,
+    ) -> Result<u64, RegistryError> {
+        let endorser = self.endorser.as_ref().ok_or_else(|| {
+            RegistryError::Backend(
+                "register-worker: this EVM registry has no endorser (registrations need gatekeepers' endorsements)".into(),
+            )
+        })?;
+        let endorsed = endorser.endorse(self, w).await?;
+        self.register_endorsed(by, &endorsed).await
     }
 
     async fn add_measurement(
@@ -340,8 +501,11 @@ impl Registry for EvmRegistry {
         threshold: u16,
     ) -> Result<u64, RegistryError> {
         let c = self.writer(&by.signer);
-        let set: Vec<abi::Registry::Gatekeeper> = set
-            .iter()
+        // The contract takes the set sorted by index (it stores it so).
+        let mut sorted: Vec<&Gatekeeper> = set.iter().collect();
+        sorted.sort_by_key(|g| g.index);
+        let set: Vec<abi::Registry::Gatekeeper> = sorted
+            .into_iter()
             .map(|g| abi::Registry::Gatekeeper {
                 index: g.index,
                 identityKey: Bytes::copy_from_slice(&g.identity_key),
@@ -417,9 +581,8 @@ impl Registry for EvmRegistry {
         Ok(h.finalize().into())
     }
 
-    /// The contract does not check evidence, so nothing expires.
     async fn max_evidence_age(&self) -> Result<u64, RegistryError> {
-        Ok(u64::MAX)
+        Ok(self.tcb_rule().await?.max_evidence_age)
     }
 
     async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {
@@ -435,8 +598,8 @@ impl Registry for EvmRegistry {
             measurement: r.measurement.to_vec(),
             attestation_hash: r.attestationHash.0,
             registered_at: r.registeredAt,
-            quote_hash: [0; 32],
-            tcb_status: None,
+            quote_hash: r.quoteHash.0,
+            tcb_status: crate::types::status_from_code(r.tcbStatus),
         }))
     }
 
@@ -543,6 +706,10 @@ impl Registry for EvmRegistry {
                         contract: e.contractId.0,
                         sequence: e.sequence,
                     },
+                    Ev::TcbRuleSet(_) => Event::TcbRuleChanged,
+                    // An approval is no fact of the registry until the registration
+                    // that uses it (WorkerRegistered).
+                    Ev::BootstrapApproved(_) => continue,
                 },
             ));
         }
@@ -680,5 +847,97 @@ impl ContractRegistry for EvmRegistry {
                 .collect(),
             commands: info.commands,
         }))
+    }
+}
+
+/// Endorses with gatekeeper identity keys held in this process, each checking the
+/// evidence itself ([`crate::endorse::check`]) to `roots` under the registry's TCB rule
+/// at the chain's clock. Before any gatekeeper set exists it has `governance` (if given)
+/// approve the registration instead. A key not in the set signs nothing.
+pub struct KeyEndorser {
+    rule: EvidenceRule,
+    verifier: phalanx_dcap::Verifier,
+    keys: Vec<p256::ecdsa::SigningKey>,
+    governance: Option<EvmAccount>,
+}
+
+impl std::fmt::Debug for KeyEndorser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEndorser")
+            .field("roots", &self.rule.trust_roots.len())
+            .field("keys", &self.keys.len())
+            .field("governance", &self.governance.is_some())
+            .finish()
+    }
+}
+
+impl KeyEndorser {
+    /// Endorses with `keys`, trusting the DCAP roots of `roots` (its TCB part is the
+    /// registry's, read at each endorsement).
+    pub fn new(
+        roots: EvidenceRule,
+        keys: Vec<p256::ecdsa::SigningKey>,
+        governance: Option<EvmAccount>,
+    ) -> Result<Self, phalanx_dcap::Error> {
+        let verifier = phalanx_dcap::Verifier::new(crate::evidence::anchors(&roots)?);
+        Ok(Self {
+            rule: roots,
+            verifier,
+            keys,
+            governance,
+        })
+    }
+
+    async fn endorse_now(
+        &self,
+        registry: &EvmRegistry,
+        reg: &Registration,
+    ) -> Result<Endorsed, RegistryError> {
+        let id = registry.chain_id().await?;
+        let rule = self.rule.with_tcb(&registry.tcb_rule().await?);
+        let now = registry.now().await?;
+        let record = crate::endorse::check(&self.verifier, &rule, &id, reg, now)
+            .map_err(|e| RegistryError::Rule(RuleError::Evidence(e)))?;
+        let set = registry.gatekeepers().await?;
+        if set.is_empty() {
+            let governance =
+                self.governance
+                    .as_ref()
+                    .ok_or(RegistryError::Rule(RuleError::NotEndorsed {
+                        have: 0,
+                        need: 1,
+                    }))?;
+            registry
+                .approve_bootstrap(governance, crate::endorse::digest(&id, &record))
+                .await?;
+            return Ok(Endorsed {
+                record,
+                endorsements: Vec::new(),
+            });
+        }
+        let endorsements = set
+            .iter()
+            .filter_map(|g| {
+                let key = self
+                    .keys
+                    .iter()
+                    .find(|k| crate::types::public_key(k.verifying_key()) == g.identity_key)?;
+                Some(crate::endorse::sign(key, g.index, &id, &record))
+            })
+            .collect();
+        Ok(Endorsed {
+            record,
+            endorsements,
+        })
+    }
+}
+
+impl Endorser for KeyEndorser {
+    fn endorse<'a>(
+        &'a self,
+        registry: &'a EvmRegistry,
+        registration: &'a Registration,
+    ) -> EndorseFuture<'a> {
+        Box::pin(self.endorse_now(registry, registration))
     }
 }

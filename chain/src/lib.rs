@@ -14,6 +14,8 @@
 //!   hash of the genesis parameters).
 //! - [`evidence`]: the registry's own check of a registration (quote to the genesis's
 //!   roots at the block's time, TCB status, report data binding the keys and this chain).
+//! - [`endorse`]: the same check made by each gatekeeper for a registry that cannot
+//!   afford DCAP itself (the Solidity registry), and the endorsement it signs.
 //! - [`state`]: the rules, sans-IO. A worker registers itself (signed by its identity
 //!   key, with evidence) with an allowed measurement; every measurement has a role
 //!   (pRuntime, gatekeeper, app): only a pRuntime with current evidence publishes
@@ -48,6 +50,7 @@
 //! # }
 //! ```
 
+pub mod endorse;
 pub mod evidence;
 #[cfg(feature = "evm")]
 pub mod evm;

@@ -47,6 +47,23 @@ pub enum RuleError {
     /// A registration whose evidence the registry refused.
     #[error("register-worker: evidence refused: {0}")]
     Evidence(EvidenceError),
+    /// A registration without enough endorsements (EVM registry: fewer distinct
+    /// gatekeepers in standing signed it than the committee's threshold; before any set
+    /// exists, governance did not approve it).
+    #[error("register-worker: endorsed by {have} gatekeepers, {need} needed")]
+    NotEndorsed {
+        /// Valid endorsements.
+        have: u16,
+        /// The threshold (1 at bootstrap: governance's approval).
+        need: u16,
+    },
+    /// An endorsement that is not a valid signature of a gatekeeper in standing, or a
+    /// gatekeeper's second.
+    #[error("register-worker: the endorsement of gatekeeper {0} is invalid")]
+    BadEndorsement(u16),
+    /// Governance approves registrations only before a gatekeeper set exists.
+    #[error("approve-bootstrap: a gatekeeper set exists; registrations need its endorsements")]
+    BootstrapOver,
     /// A worker whose measurement is not allowed (now) in the role the transaction needs.
     #[error("{tx}: worker {worker} is not a registered {need} (its role: {have})")]
     WrongRole {

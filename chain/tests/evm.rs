@@ -16,8 +16,13 @@ use alloy::network::TransactionBuilder;
 use alloy::primitives::U256;
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
-use chain::evm::{EvmAccount, EvmRegistry, PrivateKeySigner};
+use chain::endorse::Record;
+use chain::evm::{Endorsed, EvmAccount, EvmRegistry, KeyEndorser, PrivateKeySigner};
+use chain::registry::Registry;
+use chain::state::RuleError;
+use chain::types::{Gatekeeper, Role};
 use p256::ecdsa::SigningKey;
+use phalanx_dcap::tcb::TcbStatus;
 use std::process::{Child, Command, Stdio};
 
 struct Anvil(Child);
@@ -37,7 +42,8 @@ async fn anvil() -> (Anvil, String) {
         .unwrap()
         .port();
     let child = Anvil(Command::new(&bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"])
+        // The chain's clock starts where the simulated collateral is valid.
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--timestamp", "1759000100"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -59,6 +65,9 @@ struct Evm {
     governance: EvmAccount,
     sim: phalanx_dcap_sim::SimTee,
     registry_id: [u8; 32],
+    /// Identity keys for the accounts to come (the endorser holds them all: whichever
+    /// of them the suite makes gatekeepers endorse later registrations).
+    keys: Vec<SigningKey>,
 }
 
 /// A fresh account with 10 ETH from anvil's first (unlocked) account.
@@ -89,7 +98,7 @@ impl suite::Fixture for Evm {
         &self.governance
     }
     async fn account(&mut self) -> (EvmAccount, SigningKey) {
-        let identity = chain::random_key();
+        let identity = self.keys.pop().unwrap();
         (
             EvmAccount {
                 signer: funded(&self.url).await,
@@ -101,7 +110,7 @@ impl suite::Fixture for Evm {
     fn sim(&self) -> &phalanx_dcap_sim::SimTee {
         &self.sim
     }
-    /// The registry's id (contract ids carry it; the contract reads no evidence).
+    /// The registry's id (contract ids and quotes carry it).
     fn chain_id(&self) -> [u8; 32] {
         self.registry_id
     }
@@ -112,19 +121,273 @@ async fn solidity_registry_on_anvil() {
     let (_anvil, url) = anvil().await;
     let governance = funded(&url).await;
     let deployer = funded(&url).await;
-    let registry = EvmRegistry::deploy(&url, &deployer, governance.address())
+    let sim = suite::sim();
+    let keys: Vec<SigningKey> = (0..8).map(|_| chain::random_key()).collect();
+    let governance = EvmAccount::plain(governance);
+    let endorser = KeyEndorser::new(
+        chain::sim::evidence_rule(&sim),
+        keys.clone(),
+        Some(governance.clone()),
+    )
+    .unwrap();
+    let registry = EvmRegistry::deploy(&url, &deployer, governance.signer.address())
         .await
-        .unwrap();
+        .unwrap()
+        .with_endorser(std::sync::Arc::new(endorser));
     let registry_id = chain::registry::Registry::chain_id(&registry)
         .await
         .unwrap();
     let mut f = Evm {
         url: url.clone(),
         registry,
-        governance: EvmAccount::plain(governance),
-        sim: suite::sim(),
+        governance,
+        sim,
         registry_id,
+        keys,
     };
     let (worker, stranger) = suite::suite(&mut f).await;
     suite::contracts(&mut f, worker, stranger).await;
+}
+
+/// Gas used by the block at `height` (anvil mines one transaction per block).
+async fn gas_at(url: &str, height: u64) -> u64 {
+    let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    provider
+        .get_block_by_number(height.into())
+        .await
+        .unwrap()
+        .unwrap()
+        .header
+        .gas_used
+}
+
+async fn rpc(url: &str, method: &str, params: serde_json::Value) {
+    let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let _: serde_json::Value = provider
+        .raw_request(method.to_owned().into(), params)
+        .await
+        .unwrap();
+}
+
+fn refused(r: Result<u64, chain::registry::RegistryError>) -> RuleError {
+    match r {
+        Err(chain::registry::RegistryError::Rule(e)) => e,
+        other => panic!("expected a rule error, got {other:?}"),
+    }
+}
+
+/// NC1 on the Solidity registry: the contract cannot verify DCAP, so a registration
+/// enters only with the endorsements of t gatekeepers in standing, each of which checked
+/// the quote itself (before any set exists: governance's approval). Every shortcut an
+/// outsider could take is refused by name, and what enters is what was endorsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_nc1_evm_registrations_need_t_gatekeepers_endorsements() {
+    let (_anvil, url) = anvil().await;
+    let gov = EvmAccount::plain(funded(&url).await);
+    let deployer = funded(&url).await;
+    let sim = suite::sim();
+    let roots = chain::sim::evidence_rule(&sim);
+    let bare = EvmRegistry::deploy(&url, &deployer, gov.signer.address())
+        .await
+        .unwrap();
+    let id = Registry::chain_id(&bare).await.unwrap();
+    let endorsing = |keys: Vec<SigningKey>, governance: Option<EvmAccount>| {
+        bare.clone().with_endorser(std::sync::Arc::new(
+            KeyEndorser::new(roots.clone(), keys, governance).unwrap(),
+        ))
+    };
+    let boot = endorsing(Vec::new(), Some(gov.clone()));
+    let (gm, rm) = (suite::m(), suite::mr());
+    bare.add_measurement(&gov, &gm, Role::Gatekeeper)
+        .await
+        .unwrap();
+    bare.add_measurement(&gov, &rm, Role::Runtime)
+        .await
+        .unwrap();
+    let verifier = phalanx_dcap::Verifier::new(chain::evidence::anchors(&roots).unwrap());
+    let account = |key: &SigningKey| {
+        let (url, key) = (url.clone(), key.clone());
+        async move {
+            EvmAccount {
+                signer: funded(&url).await,
+                identity: Some(key),
+            }
+        }
+    };
+    let record = |reg: &chain::types::Registration, now: i64| {
+        chain::endorse::check(&verifier, &roots, &id, reg, now).unwrap()
+    };
+
+    // Bootstrap: without governance's approval nothing enters, not even a genuine quote.
+    let gks: Vec<SigningKey> = (0..3).map(|_| chain::random_key()).collect();
+    let mut gk_accounts = Vec::new();
+    for k in &gks {
+        gk_accounts.push(account(k).await);
+    }
+    let reg =
+        chain::sim::registration(&sim, &suite::gatekeeper_enclave(), &gks[0], vec![1; 65], id)
+            .unwrap();
+    let bare_record = Endorsed {
+        record: record(&reg, bare.now().await.unwrap()),
+        endorsements: Vec::new(),
+    };
+    assert_eq!(
+        refused(bare.register_endorsed(&gk_accounts[0], &bare_record).await),
+        RuleError::NotEndorsed { have: 0, need: 1 }
+    );
+    let mut bootstrap_gas = 0;
+    for (k, a) in gks.iter().zip(&gk_accounts) {
+        let reg = chain::sim::registration(&sim, &suite::gatekeeper_enclave(), k, vec![1; 65], id)
+            .unwrap();
+        let h = boot.register_worker(a, &reg).await.unwrap();
+        bootstrap_gas = gas_at(&url, h).await;
+    }
+    let set: Vec<Gatekeeper> = gks
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Gatekeeper {
+            index: i as u16 + 1,
+            identity_key: chain::types::public_key(k.verifying_key()),
+            url: format!("http://127.0.0.1:{}", 7101 + i),
+            peer_url: format!("https://127.0.0.1:{}", 7201 + i),
+        })
+        .collect();
+    bare.set_gatekeepers(&gov, &set, 2).await.unwrap();
+    // Once a set exists, governance vouches for nobody.
+    assert_eq!(
+        refused(boot.approve_bootstrap(&gov, [7; 32]).await),
+        RuleError::BootstrapOver
+    );
+
+    // A pRuntime's registration, as its endorsers found it.
+    let rk = chain::random_key();
+    let runner = account(&rk).await;
+    let reg =
+        chain::sim::registration(&sim, &suite::runtime_enclave(), &rk, vec![5; 65], id).unwrap();
+    let now = bare.now().await.unwrap();
+    let good = record(&reg, now);
+    let by = |k: usize, rec: &Record| chain::endorse::sign(&gks[k], k as u16 + 1, &id, rec);
+    let submit = |rec: &Record, endorsements: Vec<chain::endorse::Endorsement>| {
+        let endorsed = Endorsed {
+            record: rec.clone(),
+            endorsements,
+        };
+        let (bare, runner) = (bare.clone(), runner.clone());
+        async move { refused(bare.register_endorsed(&runner, &endorsed).await) }
+    };
+    // No endorsement; t − 1; one gatekeeper twice; a stranger's key in a member's
+    // place; an index outside the set.
+    assert_eq!(
+        submit(&good, vec![]).await,
+        RuleError::NotEndorsed { have: 0, need: 2 }
+    );
+    assert_eq!(
+        submit(&good, vec![by(0, &good)]).await,
+        RuleError::NotEndorsed { have: 1, need: 2 }
+    );
+    assert_eq!(
+        submit(&good, vec![by(0, &good), by(0, &good)]).await,
+        RuleError::BadEndorsement(1)
+    );
+    let forged = chain::endorse::sign(&chain::random_key(), 2, &id, &good);
+    assert_eq!(
+        submit(&good, vec![by(0, &good), forged]).await,
+        RuleError::BadEndorsement(2)
+    );
+    let outside = chain::endorse::sign(&gks[1], 9, &id, &good);
+    assert_eq!(
+        submit(&good, vec![by(0, &good), outside]).await,
+        RuleError::BadEndorsement(9)
+    );
+    // Endorsements of the genuine record do not carry another HPKE key (or tenant).
+    let mut swapped = good.clone();
+    swapped.hpke_key = vec![6; 65];
+    assert_eq!(
+        submit(&swapped, vec![by(0, &good), by(1, &good)]).await,
+        RuleError::BadEndorsement(1)
+    );
+    // Even t endorsers cannot enter a status the rule refuses, stale evidence, or
+    // evidence from the future.
+    let mut out_of_date = good.clone();
+    out_of_date.tcb_status = TcbStatus::OutOfDate;
+    assert_eq!(
+        submit(&out_of_date, vec![by(0, &out_of_date), by(1, &out_of_date)]).await,
+        RuleError::Evidence(chain::evidence::EvidenceError::TcbStatus(
+            TcbStatus::OutOfDate
+        ))
+    );
+    let mut stale = good.clone();
+    stale.evidence_time = now - 8 * 24 * 3600;
+    assert!(matches!(
+        submit(&stale, vec![by(0, &stale), by(1, &stale)]).await,
+        RuleError::EvidenceExpired { .. }
+    ));
+    let mut future = good.clone();
+    future.evidence_time = now + 3600;
+    assert!(matches!(
+        submit(&future, vec![by(0, &future), by(1, &future)]).await,
+        RuleError::Malformed {
+            what: "evidence time",
+            ..
+        }
+    ));
+
+    // t endorsements: registered, as endorsed.
+    let endorsed = Endorsed {
+        record: good.clone(),
+        endorsements: vec![by(2, &good), by(0, &good)],
+    };
+    let h = bare.register_endorsed(&runner, &endorsed).await.unwrap();
+    let endorsed_gas = gas_at(&url, h).await;
+    let w = bare.worker(&good.identity_key).await.unwrap().unwrap();
+    assert_eq!(w.quote_hash, good.quote_hash);
+    assert_eq!(w.tcb_status, Some(TcbStatus::UpToDate));
+    assert_eq!(w.registered_at, good.evidence_time);
+    assert_eq!(w.measurement, rm);
+
+    // The endorsers check the quote first: one made for another registry, or to a
+    // root they do not trust, gets no endorsement at all.
+    let full = endorsing(gks.clone(), None);
+    let rk2 = chain::random_key();
+    let runner2 = account(&rk2).await;
+    let elsewhere =
+        chain::sim::registration(&sim, &suite::runtime_enclave(), &rk2, vec![6; 65], [9; 32])
+            .unwrap();
+    assert_eq!(
+        refused(full.register_worker(&runner2, &elsewhere).await),
+        RuleError::Evidence(chain::evidence::EvidenceError::OtherRegistry)
+    );
+    let rogue = suite::sim();
+    let untrusted =
+        chain::sim::registration(&rogue, &suite::runtime_enclave(), &rk2, vec![6; 65], id).unwrap();
+    assert!(matches!(
+        refused(full.register_worker(&runner2, &untrusted).await),
+        RuleError::Evidence(chain::evidence::EvidenceError::Quote(_))
+    ));
+    let fine =
+        chain::sim::registration(&sim, &suite::runtime_enclave(), &rk2, vec![6; 65], id).unwrap();
+    full.register_worker(&runner2, &fine).await.unwrap();
+
+    // Standing lapses with the evidence: gatekeepers whose evidence is older than the
+    // rule's lifetime endorse nothing and cannot be set again.
+    rpc(&url, "evm_increaseTime", serde_json::json!([8 * 24 * 3600])).await;
+    rpc(&url, "evm_mine", serde_json::json!([])).await;
+    let rk3 = chain::random_key();
+    let late =
+        chain::sim::registration(&sim, &suite::runtime_enclave(), &rk3, vec![7; 65], id).unwrap();
+    assert_eq!(
+        refused(full.register_worker(&account(&rk3).await, &late).await),
+        RuleError::BadEndorsement(1)
+    );
+    assert!(matches!(
+        refused(bare.set_gatekeepers(&gov, &set, 2).await),
+        RuleError::WrongRole {
+            need: Role::Gatekeeper,
+            have: "none",
+            ..
+        }
+    ));
+    println!(
+        "gas: register-worker with governance's approval {bootstrap_gas}, with 2 endorsements {endorsed_gas}"
+    );
 }

@@ -55,6 +55,9 @@ pub const CHAIN_BLOCK: &[u8] = b"phalanx/v1/chain-block";
 pub const CHAIN_GENESIS: &[u8] = b"phalanx/v1/chain-genesis";
 /// An EVM account's proof of possession of its P-256 identity.
 pub const EVM_ACCOUNT: &[u8] = b"phalanx/v1/evm-account";
+/// A gatekeeper's endorsement of a registration on the EVM registry (it checked the
+/// evidence).
+pub const EVM_ENDORSEMENT: &[u8] = b"phalanx/v1/evm-endorsement";
 /// A contract's code hash: `SHA-256(tag ‖ wasm)`.
 pub const CONTRACT_CODE: &[u8] = b"phalanx/v1/contract-code";
 /// A contract's state root: `SHA-256(tag ‖ every (key, value) in key order)`.
@@ -120,6 +123,7 @@ pub const ALL: &[&[u8]] = &[
     CHAIN_BLOCK,
     CHAIN_GENESIS,
     EVM_ACCOUNT,
+    EVM_ENDORSEMENT,
     CONTRACT_CODE,
     CONTRACT_STATE,
     CONTRACT_ID,
