@@ -52,11 +52,11 @@ pub struct Worker {
     /// When its evidence was checked: the block's timestamp (the registry verified the
     /// quote at that time). Evidence ages from here.
     pub registered_at: i64,
-    /// SHA-256 of the registered quote ([`Evidence::quote_hash`]); zeros where the
-    /// backend does not check evidence (EVM).
+    /// SHA-256 of the registered quote ([`Evidence::quote_hash`]; on EVM, as the
+    /// endorsers found it).
     pub quote_hash: [u8; 32],
-    /// The TCB status the registry found (`None` where the backend does not check
-    /// evidence).
+    /// The TCB status the registry (on EVM: its endorsers) found (`None` for a record
+    /// with no known status).
     pub tcb_status: Option<phalanx_dcap::tcb::TcbStatus>,
 }
 
