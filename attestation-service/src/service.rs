@@ -449,7 +449,10 @@ impl Service {
                 self.collateral
                     .check_not_older(&quote, &c, now)
                     .await
-                    .map_err(ApiError::Evidence)?;
+                    .map_err(|e| match e {
+                        crate::source::NotOlder::Evidence(e) => ApiError::Evidence(e),
+                        crate::source::NotOlder::Source(e) => ApiError::Collateral(e),
+                    })?;
                 let c = Arc::new(c);
                 let used = c.clone();
                 (

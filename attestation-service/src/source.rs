@@ -29,6 +29,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::RwLock;
 
+/// Why [`CollateralCache::check_not_older`] refused caller-supplied collateral.
+#[derive(Debug, thiserror::Error)]
+pub enum NotOlder {
+    /// The evidence: older than the held collateral (rollback), or unverifiable.
+    #[error(transparent)]
+    Evidence(#[from] Error),
+    /// Nothing held and the source failed: nothing to compare with, so refused.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
 impl From<StoreError> for SourceError {
     fn from(e: StoreError) -> Self {
         Self::Store(e.to_string())
@@ -383,29 +394,25 @@ impl CollateralCache {
     /// platform of `quote`. With nothing held (a fresh replica, an `emptyDir` cache),
     /// the source is asked first and the caller's collateral compared with what it
     /// serves (review NM5): an empty cache is no longer a window for rolled-back
-    /// collateral. Only when there is no source, or it fails, is the caller's taken as
-    /// is (its signatures are checked by the verifier, and policies may set a floor).
+    /// collateral. When the source fails then, the request is refused
+    /// ([`NotOlder::Source`], `collateral_unavailable`): it fails closed. Only a service
+    /// configured with no source at all takes the caller's as is (its signatures are
+    /// checked by the verifier, and policies may set a floor).
     pub async fn check_not_older(
         &self,
         quote: &[u8],
         collateral: &Collateral,
         now: i64,
-    ) -> Result<(), Error> {
+    ) -> Result<(), NotOlder> {
         let key = self.key_of(quote)?;
         let held = match self.hot(&key) {
             Ok(Some(h)) => h.verified,
-            _ if self.source.is_some() => match self.get(key, now).await {
-                Ok(r) => r.verified,
-                Err(e) => {
-                    tracing::warn!(collateral = %describe(&key), error = %e, "no collateral to compare the caller's with");
-                    return Ok(());
-                }
-            },
+            _ if self.source.is_some() => self.get(key, now).await?.verified,
             _ => return Ok(()),
         };
         let v = self.verifier.verified_collateral(collateral)?;
         match v.older_than(&held) {
-            Some(what) => Err(Error::CollateralRollback { what }),
+            Some(what) => Err(Error::CollateralRollback { what }.into()),
             None => Ok(()),
         }
     }

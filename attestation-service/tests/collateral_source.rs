@@ -14,8 +14,8 @@ mod common;
 
 use attestation_service::config::{CollateralConfig, OnRefreshFailure};
 use attestation_service::source::{
-    CollateralCache, CollateralKey, CollateralSource, PckCa, PcsClient, SimSource, SourceError,
-    SourceFuture,
+    CollateralCache, CollateralKey, CollateralSource, NotOlder, PckCa, PcsClient, SimSource,
+    SourceError, SourceFuture,
 };
 use attestation_service::store::Store;
 use attestation_service::{Collateral, TeeType, TrustAnchors, Verifier};
@@ -431,9 +431,29 @@ async fn attack_nm5_an_empty_cache_asks_the_source_before_taking_caller_collater
     );
     let err = c.check_not_older(&quote, &old, T0 + day).await.unwrap_err();
     assert!(
-        matches!(err, attestation_service::Error::CollateralRollback { .. }),
+        matches!(
+            err,
+            NotOlder::Evidence(attestation_service::Error::CollateralRollback { .. })
+        ),
         "{err:?}"
     );
+    // A source that fails leaves nothing to compare with: refused, not waved through.
+    let down = tempfile::tempdir().unwrap();
+    let flaky = Arc::new(Flaky {
+        sim: SimSource(Mutex::new(
+            SimTee::generate(SimConfig::up_to_date(T0)).unwrap(),
+        )),
+        up: AtomicBool::new(false),
+        fetches: AtomicUsize::new(0),
+    });
+    let c = cache(
+        down.path(),
+        anchors.clone(),
+        Some(flaky),
+        CollateralConfig::default(),
+    );
+    let err = c.check_not_older(&quote, &old, T0 + day).await.unwrap_err();
+    assert!(matches!(err, NotOlder::Source(_)), "{err:?}");
     let offline = tempfile::tempdir().unwrap();
     let c = cache(offline.path(), anchors, None, CollateralConfig::default());
     c.check_not_older(&quote, &old, T0 + day).await.unwrap();
