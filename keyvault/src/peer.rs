@@ -16,7 +16,11 @@
 //! ([`round::CommitCertificate`]). Before preparing, a member may give the round up
 //! (timeout, bad message): it records the abort durably, then serves a signed abort, so
 //! it will never confirm. A member restarted without any record of a round it is asked
-//! to confirm has lost its state before preparing, so it aborts the round.
+//! to confirm has lost its state before preparing, so it answers with a signed abort —
+//! without recording anything: whoever shows a spec listing itself and this node could
+//! ask that of rounds it made up, and a record per spec would grow the log without
+//! bound (review NL5). Not recording is safe: this node cannot confirm a round it has no
+//! state of, and no member installs a round without every confirmation.
 //!
 //! How a prepared member decides:
 //! - **With a decider** ([`RoundHooks::orders_outcomes`]: the registry, in production)
@@ -748,10 +752,10 @@ impl Rounds {
             {
                 // Asked, by a participant that showed the round's spec, to confirm a
                 // round this node takes part in and has no record of: it lost its state
-                // before preparing (a restart), so it can never confirm.
+                // before preparing (a restart), or the round is made up. Either way it
+                // can never confirm: a signed abort, and nothing stored (NL5).
                 let reason = "no record of the round here (restarted before preparing)";
-                self.node.abort_round(&id, reason, (self.now)())?;
-                tracing::warn!(round = %hex(&id), "aborting a round this node lost in a restart");
+                tracing::debug!(round = %hex(&id), "asked to confirm a round with no record here");
                 Ok(abort_msg(reason))
             }
             (None, _) => Err(FetchError::NotStarted),

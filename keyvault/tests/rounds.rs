@@ -241,6 +241,58 @@ async fn rounds_over_the_network() {
         );
     }
     assert_eq!(infos(&urls[..1]).await[0].log_size, log_before);
+    // NL5: a spec that lists the stranger and node 1 makes node 1 answer an abort (it
+    // has no record of such a round), but a thousand of them store nothing there: the
+    // log does not grow.
+    {
+        let tls = PeerTls::new(
+            ca_pem.clone(),
+            ca.issue(idx(2), &stranger.verifying_key()).unwrap(),
+            &stranger,
+        )
+        .unwrap();
+        let ch = tonic::transport::Endpoint::from_shared(peer_url.clone())
+            .unwrap()
+            .tls_config(tls.client(idx(1)))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = pb::peer_client::PeerClient::new(ch);
+        let one = infos(&urls[..1]).await[0].clone();
+        for n in 0u32..1000 {
+            let mut nonce = [0u8; 16];
+            nonce[..4].copy_from_slice(&n.to_be_bytes());
+            let crafted = keyvault::round::RoundSpec::new(
+                nonce,
+                RoundKind::Refresh { epoch: Epoch(0) },
+                vec![
+                    keyvault::round::Participant {
+                        index: idx(1),
+                        identity: one.identity,
+                        url: one.peer_url.clone(),
+                    },
+                    keyvault::round::Participant {
+                        index: idx(2),
+                        identity: stranger.verifying_key(),
+                        url: "https://127.0.0.1:1".into(),
+                    },
+                ],
+            )
+            .unwrap();
+            let m = client
+                .fetch(pb::PeerFetchRequest {
+                    round_id: crafted.id().to_vec(),
+                    phase: u32::from(keyvault::peer::CONFIRM),
+                    spec: crafted.encode(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(m.aborted);
+        }
+        assert_eq!(infos(&urls[..1]).await[0].log_size, log_before);
+    }
     // M3: the peer listener speaks TLS 1.3 only: a TLS 1.2 client gets no handshake
     // (so no ServerKeyExchange signed with the identity key).
     {
