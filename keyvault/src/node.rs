@@ -17,7 +17,7 @@ use crate::round::{RoundId, RoundResult, RoundSpec};
 use crate::share::NodeIndex;
 use crate::store::{EpochState, NodeStore, RoundRecord, StoreError};
 use crate::translog::{Hash, SignedTreeHead};
-use phalanx_types::Epoch;
+use phalanx_types::{Epoch, TenantId};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -56,8 +56,8 @@ pub struct Node {
     gatekeeper: Mutex<Gatekeeper>,
     store: NodeStore,
     identity: IdentityKey,
-    /// Releases per token (by SHA-256), until the token expires.
-    uses: Mutex<HashMap<[u8; 32], (u32, i64)>>,
+    /// Releases per token, until the token expires.
+    uses: Mutex<TokenUses>,
     /// Set when a token names a signing key the JWKS lacks (a refresh may help).
     unknown_kid: std::sync::atomic::AtomicBool,
     /// The attestation token this node registered with (served on `Status`).
@@ -67,8 +67,68 @@ pub struct Node {
 /// Most releases one attestation token may obtain from one node: a worker needs a few
 /// key ids per attestation, a replaying attacker many.
 pub const MAX_RELEASES_PER_TOKEN: u32 = 256;
-/// Most distinct live tokens tracked at once.
-pub const MAX_TRACKED_TOKENS: usize = 65_536;
+/// Most distinct live tokens tracked per tenant.
+pub const MAX_TRACKED_TOKENS: usize = 16_384;
+/// Most tenants tracked at once (a release policy allows a handful).
+pub const MAX_TRACKED_TENANTS: usize = 256;
+
+/// How many releases each live token obtained, per tenant, bounded (sans-IO). A full
+/// table of live tokens refuses new tokens of *that tenant* only: a tenant that mints
+/// tokens by the thousand (a misbehaving allowed worker, or its attestation service)
+/// fills its own share, never locks others out (review NL6). Expired entries are
+/// dropped when a table is full.
+#[derive(Debug)]
+pub struct TokenUses {
+    per_tenant: usize,
+    tenants: usize,
+    table: HashMap<TenantId, HashMap<[u8; 32], (u32, i64)>>,
+}
+
+impl TokenUses {
+    /// At most `per_tenant` live tokens for each of at most `tenants` tenants.
+    pub fn new(per_tenant: usize, tenants: usize) -> Self {
+        Self {
+            per_tenant,
+            tenants,
+            table: HashMap::new(),
+        }
+    }
+
+    /// Counts one release of `token` (valid until `expires`) for `tenant` at `now`,
+    /// refusing past [`MAX_RELEASES_PER_TOKEN`], and `Busy` when the tenant's share (or
+    /// the tenant table) is full of live tokens.
+    pub fn count(
+        &mut self,
+        tenant: TenantId,
+        token: &str,
+        expires: i64,
+        now: i64,
+    ) -> Result<(), GatekeeperError> {
+        if !self.table.contains_key(&tenant) && self.table.len() >= self.tenants {
+            self.table.retain(|_, t| {
+                t.retain(|_, (_, until)| *until > now);
+                !t.is_empty()
+            });
+            if self.table.len() >= self.tenants {
+                return Err(GatekeeperError::Busy);
+            }
+        }
+        let tokens = self.table.entry(tenant).or_default();
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if !tokens.contains_key(&key) && tokens.len() >= self.per_tenant {
+            tokens.retain(|_, (_, until)| *until > now);
+            if tokens.len() >= self.per_tenant {
+                return Err(GatekeeperError::Busy);
+            }
+        }
+        let entry = tokens.entry(key).or_insert((0, expires));
+        if entry.0 >= MAX_RELEASES_PER_TOKEN {
+            return Err(GatekeeperError::TokenOverused(MAX_RELEASES_PER_TOKEN));
+        }
+        entry.0 += 1;
+        Ok(())
+    }
+}
 
 impl Node {
     /// Loads the node at `index` from `store` (generating its identity on first start).
@@ -102,7 +162,7 @@ impl Node {
             )),
             store,
             identity,
-            uses: Mutex::new(HashMap::new()),
+            uses: Mutex::new(TokenUses::new(MAX_TRACKED_TOKENS, MAX_TRACKED_TENANTS)),
             unknown_kid: std::sync::atomic::AtomicBool::new(false),
             evidence: std::sync::RwLock::new(String::new()),
         })
@@ -285,7 +345,10 @@ impl Node {
                 }
             })
             .map_err(GatekeeperError::Refused)?;
-        self.count_use(&req.token, authorized.token_expires, now)?;
+        self.uses
+            .lock()
+            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?
+            .count(authorized.tenant, &req.token, authorized.token_expires, now)?;
         let mut gk = self.gk()?;
         let resp = gk.release_authorized(req, now, rng)?;
         let leaf = gk
@@ -297,29 +360,6 @@ impl Node {
             return Err(e.into());
         }
         Ok(resp)
-    }
-
-    /// Counts one release for `token` (valid until `expires`), refusing past
-    /// [`MAX_RELEASES_PER_TOKEN`]. The table is bounded: expired tokens are dropped when
-    /// it is full, and a full table of live tokens refuses new ones.
-    fn count_use(&self, token: &str, expires: i64, now: i64) -> Result<(), NodeError> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut uses = self
-            .uses
-            .lock()
-            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?;
-        if !uses.contains_key(&key) && uses.len() >= MAX_TRACKED_TOKENS {
-            uses.retain(|_, (_, until)| *until > now);
-            if uses.len() >= MAX_TRACKED_TOKENS {
-                return Err(GatekeeperError::Busy.into());
-            }
-        }
-        let entry = uses.entry(key).or_insert((0, expires));
-        if entry.0 >= MAX_RELEASES_PER_TOKEN {
-            return Err(GatekeeperError::TokenOverused(MAX_RELEASES_PER_TOKEN).into());
-        }
-        entry.0 += 1;
-        Ok(())
     }
 
     /// Replaces the attestation service's keys (a JWKS refresh).
@@ -384,5 +424,47 @@ impl Node {
             .log()
             .consistency_proof(old, new)
             .map_err(|e| NodeError::Release(GatekeeperError::Crypto(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// NL6: one tenant filling its share of the token table refuses its own new tokens,
+    /// never another tenant's; expired tokens make room.
+    #[test]
+    fn attack_nl6_a_full_token_table_refuses_only_the_flooding_tenant() {
+        let (flood, other) = (TenantId::new([1; 32]), TenantId::new([2; 32]));
+        let mut uses = TokenUses::new(100, 2);
+        for i in 0..100 {
+            uses.count(flood, &format!("t{i}"), 1_000, 10).unwrap();
+        }
+        assert!(matches!(
+            uses.count(flood, "one more", 1_000, 10),
+            Err(GatekeeperError::Busy)
+        ));
+        // A token already counted still counts; another tenant is served.
+        uses.count(flood, "t7", 1_000, 10).unwrap();
+        uses.count(other, "mine", 1_000, 10).unwrap();
+        // The tenant table is bounded too, and live tenants keep their place ...
+        assert!(matches!(
+            uses.count(TenantId::new([3; 32]), "x", 1_000, 10),
+            Err(GatekeeperError::Busy)
+        ));
+        // ... until their tokens expire.
+        uses.count(flood, "after", 2_000, 1_001).unwrap();
+        uses.count(TenantId::new([3; 32]), "x", 2_000, 1_001)
+            .unwrap();
+        // The per-token limit stands.
+        for _ in 1..MAX_RELEASES_PER_TOKEN {
+            uses.count(TenantId::new([3; 32]), "x", 2_000, 1_001)
+                .unwrap();
+        }
+        assert!(matches!(
+            uses.count(TenantId::new([3; 32]), "x", 2_000, 1_001),
+            Err(GatekeeperError::TokenOverused(_))
+        ));
     }
 }
