@@ -391,6 +391,7 @@ async fn start_gatekeepers(
             listen: Listen {
                 client: client.local_addr()?.to_string(),
                 peer: peer.local_addr()?.to_string(),
+                admin: None,
             },
             peer_url: None,
             tls: TlsFiles {

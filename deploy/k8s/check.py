@@ -103,7 +103,12 @@ def check_common(objs, overlay):
             continue
         for rule in spec.get("ingress", []):
             ports = {port["port"] for port in rule["ports"]}
-            sources = {f["podSelector"]["matchLabels"]["app"] for f in rule["from"]}
+            labels = [f["podSelector"]["matchLabels"] for f in rule["from"]]
+            if ports == {7301}:
+                # The admin port: operator pods only, never workers or other gatekeepers.
+                assert labels == [{"phalanx.dev/operator": "true"}], f"{name}: admin from {labels}"
+                continue
+            sources = {l.get("app") for l in labels}
             if 7201 in ports:
                 assert sources == {"gatekeeper"}, f"{name}: the peer port from {sources}"
             assert ports <= {7101, 7201}, f"{name}: {ports}"
@@ -118,6 +123,11 @@ def check_common(objs, overlay):
     assert [p["port"] for p in peers["ports"]] == [7201]
     release = policies["gatekeeper-release"]["spec"]["ingress"][0]
     assert [p["port"] for p in release["ports"]] == [7101]
+    # The admin service listens apart from the client port in every gatekeeper.
+    for i in range(MEMBERS):
+        g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))
+        assert g["listen"].get("admin") == "0.0.0.0:7301", f"gatekeeper {i}: admin on the client port"
+    assert policies["gatekeeper-admin"]["spec"]["ingress"][0]["ports"] == [{"port": 7301}]
 
 
 def config(objs, name, key):

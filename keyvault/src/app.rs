@@ -77,10 +77,15 @@ pub struct RegistryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listen {
-    /// Key release, status and admin.
+    /// Key release and status (and admin, unless `admin` is set).
     pub client: String,
     /// Rounds between gatekeepers (mutual TLS).
     pub peer: String,
+    /// When set, the admin service listens here only (with the node's status, so
+    /// `phalanx keyvault` commands take these URLs), and the client port serves no
+    /// admin: a network policy can keep this port to the operators' hosts.
+    #[serde(default)]
+    pub admin: Option<String>,
 }
 
 impl Default for Listen {
@@ -88,6 +93,7 @@ impl Default for Listen {
         Self {
             client: "127.0.0.1:7101".into(),
             peer: "127.0.0.1:7201".into(),
+            admin: None,
         }
     }
 }
@@ -324,6 +330,7 @@ pub struct NodeApp {
     config: NodeConfig,
     hooks: Option<Arc<dyn crate::peer::RoundHooks>>,
     tee: Option<Arc<dyn phalanx_tee::Tee>>,
+    admin: Option<tokio::net::TcpListener>,
 }
 
 impl std::fmt::Debug for dyn crate::peer::RoundHooks {
@@ -482,7 +489,14 @@ impl NodeApp {
             config,
             hooks: None,
             tee,
+            admin: None,
         })
+    }
+
+    /// Serves the admin service on `admin` alone (with status), not on the client port.
+    pub fn with_admin_listener(mut self, admin: tokio::net::TcpListener) -> Self {
+        self.admin = Some(admin);
+        self
     }
 
     /// Consults `hooks` (the registry) before joining rounds and after committing.
@@ -567,28 +581,50 @@ impl NodeApp {
         );
         rounds.resume()?;
         let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-        let (mut a, mut b) = (stop_tx.subscribe(), stop_tx.subscribe());
-        let client_task = tokio::spawn(crate::grpc::serve_client(
-            client,
-            GatekeeperGrpc::new(self.node.clone(), now)
-                .with_rounds(rounds.clone())
-                .with_hooks(self.hooks.clone()),
-            Some(AdminGrpc::new(rounds.clone(), auth)),
-            async move {
-                let _ = a.recv().await;
-            },
+        let stopped = |mut rx: tokio::sync::broadcast::Receiver<()>| async move {
+            let _ = rx.recv().await;
+        };
+        let gatekeeper = GatekeeperGrpc::new(self.node.clone(), now)
+            .with_rounds(rounds.clone())
+            .with_hooks(self.hooks.clone());
+        let admin = AdminGrpc::new(rounds.clone(), auth);
+        let mut tasks = Vec::new();
+        let client_admin = match self.admin {
+            Some(listener) => {
+                tasks.push((
+                    "admin",
+                    tokio::spawn(crate::grpc::serve_client(
+                        listener,
+                        gatekeeper.clone(),
+                        Some(admin),
+                        stopped(stop_tx.subscribe()),
+                    )),
+                ));
+                None
+            }
+            None => Some(admin),
+        };
+        tasks.push((
+            "client",
+            tokio::spawn(crate::grpc::serve_client(
+                client,
+                gatekeeper,
+                client_admin,
+                stopped(stop_tx.subscribe()),
+            )),
         ));
-        let peer_task = tokio::spawn(crate::peer::serve_peers(
-            peer,
-            rounds,
-            peer_tls,
-            async move {
-                let _ = b.recv().await;
-            },
+        tasks.push((
+            "peer",
+            tokio::spawn(crate::peer::serve_peers(
+                peer,
+                rounds,
+                peer_tls,
+                stopped(stop_tx.subscribe()),
+            )),
         ));
         shutdown.await;
         let _ = stop_tx.send(());
-        for (name, t) in [("client", client_task), ("peer", peer_task)] {
+        for (name, t) in tasks {
             t.await
                 .map_err(|_| AppError::Task(name))?
                 .map_err(|source| AppError::Serve {

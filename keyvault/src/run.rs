@@ -198,7 +198,14 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
     let peer = tokio::net::TcpListener::bind(&config.listen.peer)
         .await
         .with_context(|| format!("binding {}", config.listen.peer))?;
-    let app = NodeApp::open(config.clone(), jwks)?;
+    let mut app = NodeApp::open(config.clone(), jwks)?;
+    if let Some(admin) = &config.listen.admin {
+        let listener = tokio::net::TcpListener::bind(admin)
+            .await
+            .with_context(|| format!("binding {admin}"))?;
+        tracing::info!(admin = %listener.local_addr()?, "admin service on its own port");
+        app = app.with_admin_listener(listener);
+    }
     let app = match &config.registry {
         Some(r) => follow_registry(app, &config, r).await?,
         None => without_registry(app, &config).await?,

@@ -37,11 +37,23 @@ const SECRET: &str = "correct horse battery staple";
 
 struct Member {
     url: String,
+    /// The admin service's URL (the client URL unless it listens apart).
+    admin_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 async fn start_member(root: &std::path::Path, ca: &ClusterCa, i: u16, w: &Worker) -> Member {
+    start(root, ca, i, w, false).await
+}
+
+async fn start(
+    root: &std::path::Path,
+    ca: &ClusterCa,
+    i: u16,
+    w: &Worker,
+    admin_apart: bool,
+) -> Member {
     let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dir = root.join(format!("node-{i}"));
@@ -59,12 +71,18 @@ async fn start_member(root: &std::path::Path, ca: &ClusterCa, i: u16, w: &Worker
         p = peer.local_addr().unwrap(),
     ))
     .unwrap();
-    let app = NodeApp::open(config, w.jwks.clone()).unwrap();
+    let mut app = NodeApp::open(config, w.jwks.clone()).unwrap();
+    let url = format!("http://{}", client.local_addr().unwrap());
+    let mut admin_url = url.clone();
+    if admin_apart {
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        admin_url = format!("http://{}", admin.local_addr().unwrap());
+        app = app.with_admin_listener(admin);
+    }
     let cert = ca
         .issue(idx(i), &app.node.identity().verifying_key())
         .unwrap();
     std::fs::write(dir.join("cert.pem"), cert).unwrap();
-    let url = format!("http://{}", client.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         app.serve(client, peer, clock, async {
@@ -75,6 +93,7 @@ async fn start_member(root: &std::path::Path, ca: &ClusterCa, i: u16, w: &Worker
     });
     Member {
         url,
+        admin_url,
         stop: Some(stop),
         task: Some(task),
     }
@@ -400,4 +419,48 @@ async fn rounds_over_the_network() {
     for m in members.iter_mut().filter(|m| m.stop.is_some()) {
         stop_member(m).await;
     }
+}
+
+/// With `listen.admin` set, the admin service answers on its own port only (with the
+/// node's status, so the same commands work there), and the client port has no admin:
+/// a network policy can keep the admin port to the operators' hosts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_service_can_listen_apart() {
+    let w = worker(MR, MR, "sim");
+    let root = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate().unwrap();
+    let mut m = start(root.path(), &ca, 1, &w, true).await;
+    assert_ne!(m.admin_url, m.url);
+    let e = admin::retire_epoch(&m.url, SECRET, Epoch(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            admin::AdminError::Refused {
+                code: tonic::Code::Unimplemented,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = admin::retire_epoch(&m.admin_url, "wrong", Epoch(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            admin::AdminError::Refused {
+                code: tonic::Code::PermissionDenied,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        admin::node_status(&m.admin_url).await.unwrap().index,
+        idx(1)
+    );
+    assert_eq!(admin::node_status(&m.url).await.unwrap().index, idx(1));
+    stop_member(&mut m).await;
 }
