@@ -123,6 +123,25 @@ def check_common(objs, overlay):
     assert [p["port"] for p in peers["ports"]] == [7201]
     release = policies["gatekeeper-release"]["spec"]["ingress"][0]
     assert [p["port"] for p in release["ports"]] == [7101]
+    # Egress: denied by default (DNS only); each component reaches exactly the services
+    # it uses; the ledger and the replay store reach nothing.
+    out = policies["default-deny-egress"]["spec"]
+    assert out["podSelector"] == {} and out["policyTypes"] == ["Egress"], "default deny egress"
+    assert {p["port"] for r in out["egress"] for p in r["ports"]} == {53}, "only DNS by default"
+    def egress(app):
+        allowed = set()
+        for p in policies.values():
+            spec = p["spec"]
+            if "Egress" in spec["policyTypes"] and spec["podSelector"].get("matchLabels", {}).get("app") == app:
+                for r in spec.get("egress", []):
+                    for to in r["to"]:
+                        dest = to.get("podSelector", {}).get("matchLabels", {}).get("app") or to.get("ipBlock", {}).get("cidr")
+                        allowed |= {(dest, port["port"]) for port in r["ports"]}
+        return allowed
+    assert egress("pruntime") == {("attestation", 8080), ("gatekeeper", 7101), ("ledger", 7300)}
+    assert egress("gatekeeper") == {("gatekeeper", 7101), ("gatekeeper", 7201), ("attestation", 8080), ("ledger", 7300)}
+    assert egress("attestation") == {("attestation-replay", 6379), ("0.0.0.0/0", 8081)}
+    assert egress("ledger") == set() and egress("attestation-replay") == set()
     # The admin service listens apart from the client port in every gatekeeper.
     for i in range(MEMBERS):
         g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))
