@@ -680,7 +680,8 @@ async fn pruntime_demo(
     let root = demo.join("sim-root.pem");
     std::fs::write(&root, att.sim.root_pem())?;
     let verify_command = format!(
-        "phalanx verify answer {} --genesis {} --trust-root {}",
+        "{} verify answer {} --genesis {} --trust-root {}",
+        program(),
         bundle_file.display(),
         hex::encode(registry.genesis),
         root.display()
@@ -691,6 +692,29 @@ async fn pruntime_demo(
         bundle_file,
         verify_command,
     })
+}
+
+/// How to run this very `phalanx` from the current directory: `phalanx` when that is
+/// what the `PATH` finds, else its path (`target/debug/phalanx` after `make devnet`), so
+/// a printed command runs as printed.
+fn program() -> String {
+    let Ok(me) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return "phalanx".into();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .filter_map(|d| std::fs::canonicalize(d.join("phalanx")).ok())
+            .next()
+            .is_some_and(|found| found == me)
+    });
+    if on_path {
+        return "phalanx".into();
+    }
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| me.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf))
+        .unwrap_or_else(|| me.clone());
+    shown.display().to_string()
 }
 
 /// What the pRuntime demo wrote.

@@ -302,7 +302,13 @@ fn devnet_starts_and_resumes_the_same_cluster() {
 fn verify_answer_runs_as_the_devnet_prints_it(summary: &serde_json::Value) {
     let command = summary["verify_command"].as_str().unwrap();
     let argv: Vec<&str> = command.split_whitespace().collect();
-    assert_eq!(argv[..3], ["phalanx", "verify", "answer"]);
+    assert_eq!(argv[1..3], ["verify", "answer"]);
+    // The program as printed runs from here (`phalanx` on the PATH, or its path).
+    let run = std::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("`{command}` does not run as printed: {e}"));
+    assert_eq!(run.status.code(), Some(0), "{command}");
     let (code, v, err) = phalanx(&argv[1..]);
     assert_eq!(code, 0, "{v} {err}");
     assert_eq!(v["ok"], true);

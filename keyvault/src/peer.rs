@@ -16,11 +16,12 @@
 //! ([`round::CommitCertificate`]). Before preparing, a member may give the round up
 //! (timeout, bad message): it records the abort durably, then serves a signed abort, so
 //! it will never confirm. A member restarted without any record of a round it is asked
-//! to confirm has lost its state before preparing, so it answers with a signed abort —
-//! without recording anything: whoever shows a spec listing itself and this node could
-//! ask that of rounds it made up, and a record per spec would grow the log without
-//! bound (review NL5). Not recording is safe: this node cannot confirm a round it has no
-//! state of, and no member installs a round without every confirmation.
+//! to confirm has lost its state before preparing, so it aborts the round — durably, so
+//! that it never confirms a rerun of it — but only a round it would have joined: with a
+//! registry, one whose committee is the registry's gatekeeper set ([`RoundHooks::admit`]),
+//! so a peer showing specs it made up (itself and this node) stores nothing here and
+//! grows no log (review NL5). Without a registry every holder of a cluster-CA
+//! certificate is a member, and such an abort is recorded.
 //!
 //! How a prepared member decides:
 //! - **With a decider** ([`RoundHooks::orders_outcomes`]: the registry, in production)
@@ -752,14 +753,45 @@ impl Rounds {
             {
                 // Asked, by a participant that showed the round's spec, to confirm a
                 // round this node takes part in and has no record of: it lost its state
-                // before preparing (a restart), or the round is made up. Either way it
-                // can never confirm: a signed abort, and nothing stored (NL5).
-                let reason = "no record of the round here (restarted before preparing)";
-                tracing::debug!(round = %hex(&id), "asked to confirm a round with no record here");
-                Ok(abort_msg(reason))
+                // before preparing (a restart), or the round is made up. The caller
+                // admits it first ([`Self::abort_unrecorded`]).
+                Err(FetchError::Unrecorded(Box::new(
+                    spec.clone().ok_or(FetchError::NotStarted)?,
+                )))
             }
             (None, _) => Err(FetchError::NotStarted),
         }
+    }
+}
+
+impl Rounds {
+    /// A confirmation asked of a round this node has no record of ([`FetchError::
+    /// Unrecorded`]): it lost its state before preparing, so it can never confirm. The
+    /// abort is recorded (so it never confirms a rerun either) and served, but only for a
+    /// round this node would have joined ([`RoundHooks::admit`]); a made-up one gets
+    /// [`FetchError::NotStarted`] and leaves nothing behind.
+    pub async fn abort_unrecorded(
+        self: &Arc<Self>,
+        spec: RoundSpec,
+        phase: u8,
+        caller: Option<VerifyingKey>,
+    ) -> Result<pb::PeerMessage, FetchError> {
+        if let Some(hooks) = &self.hooks {
+            if let Err(why) = hooks.admit(&spec).await {
+                tracing::debug!(round = %hex(&spec.id()), %why, "asked to confirm a round this node would not join");
+                return Err(FetchError::NotStarted);
+            }
+        }
+        let rounds = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let id = spec.id();
+            let reason = "no record of the round here (restarted before preparing)";
+            rounds.node.abort_round(&id, reason, (rounds.now)())?;
+            tracing::warn!(round = %hex(&id), "aborting a round this node lost in a restart");
+            rounds.fetch(id, phase, caller, &spec.encode())
+        })
+        .await
+        .map_err(|_| FetchError::Poisoned)?
     }
 }
 
@@ -767,6 +799,10 @@ impl Rounds {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
+    /// Asked to confirm a round (this spec) that lists this node but has no record
+    /// here: abort it if this node would have joined it ([`Rounds::abort_unrecorded`]).
+    #[error("round not started here")]
+    Unrecorded(Box<RoundSpec>),
     /// The caller's certificate names no participant of the round.
     #[error("caller is not a participant of this round")]
     NotParticipant,
@@ -799,9 +835,10 @@ fn fetch_status(e: FetchError) -> Status {
     match e {
         FetchError::NotParticipant => Status::permission_denied(e.to_string()),
         FetchError::NoClientCertificate => Status::unauthenticated(e.to_string()),
-        FetchError::NotStarted | FetchError::NotPrepared | FetchError::PhaseNotReached => {
-            Status::unavailable(e.to_string())
-        }
+        FetchError::NotStarted
+        | FetchError::Unrecorded(_)
+        | FetchError::NotPrepared
+        | FetchError::PhaseNotReached => Status::unavailable(e.to_string()),
         FetchError::Over => Status::failed_precondition(e.to_string()),
         FetchError::Node(n) => crate::grpc::status(n),
         FetchError::Poisoned => Status::internal("internal error"),
@@ -893,11 +930,17 @@ impl pb::peer_server::Peer for PeerGrpc {
             .map_err(|_| Status::invalid_argument("round id must be 32 bytes"))?;
         let phase = u8::try_from(r.phase).map_err(|_| Status::invalid_argument("phase"))?;
         let rounds = self.0.clone();
-        tokio::task::spawn_blocking(move || rounds.fetch(id, phase, caller, &r.spec))
+        let fetched = tokio::task::spawn_blocking(move || rounds.fetch(id, phase, caller, &r.spec))
             .await
-            .map_err(|_| Status::internal("internal error"))?
-            .map(Response::new)
-            .map_err(fetch_status)
+            .map_err(|_| Status::internal("internal error"))?;
+        match fetched {
+            Err(FetchError::Unrecorded(spec)) => {
+                self.0.abort_unrecorded(*spec, phase, caller).await
+            }
+            other => other,
+        }
+        .map(Response::new)
+        .map_err(fetch_status)
     }
 }
 

@@ -18,7 +18,10 @@ use keyvault::admin::{self, NodeInfo, Outcome};
 use keyvault::app::{NodeApp, NodeConfig};
 use keyvault::gatekeeper::ReleaseRequest;
 use keyvault::grpc::{Endpoint, fetch_key};
+use keyvault::identity::IdentityKey;
+use keyvault::peer::RoundHooks;
 use keyvault::round::RoundKind;
+use keyvault::round::{Participant, RoundSpec};
 use keyvault::share::{NodeIndex, PublicKeySet};
 use keyvault::tls::{ClusterCa, PeerTls};
 use phalanx_proto::keyvault::v1 as pb;
@@ -44,7 +47,7 @@ struct Member {
 }
 
 async fn start_member(root: &std::path::Path, ca: &ClusterCa, i: u16, w: &Worker) -> Member {
-    start(root, ca, i, w, false).await
+    start(root, ca, i, w, false, None).await
 }
 
 async fn start(
@@ -53,6 +56,7 @@ async fn start(
     i: u16,
     w: &Worker,
     admin_apart: bool,
+    hooks: Option<std::sync::Arc<dyn RoundHooks>>,
 ) -> Member {
     let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -78,6 +82,9 @@ async fn start(
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         admin_url = format!("http://{}", admin.local_addr().unwrap());
         app = app.with_admin_listener(admin);
+    }
+    if let Some(hooks) = hooks {
+        app = app.with_hooks(hooks);
     }
     let cert = ca
         .issue(idx(i), &app.node.identity().verifying_key())
@@ -260,57 +267,27 @@ async fn rounds_over_the_network() {
         );
     }
     assert_eq!(infos(&urls[..1]).await[0].log_size, log_before);
-    // NL5: a spec that lists the stranger and node 1 makes node 1 answer an abort (it
-    // has no record of such a round), but a thousand of them store nothing there: the
-    // log does not grow.
+    // Without a registry, every holder of a cluster-CA certificate is a member: a spec
+    // listing it and node 1 that node 1 has no record of is aborted there, durably, so
+    // node 1 never confirms a rerun of it (restarts into agreement). With a registry, a
+    // made-up spec stores nothing (`attack_nl5_…` below).
     {
-        let tls = PeerTls::new(
-            ca_pem.clone(),
+        let crafted = crafted_spec(&infos(&urls[..1]).await[0], &stranger, [1; 16]);
+        let m = confirm_fetch(
+            &peer_url,
+            &ca_pem,
             ca.issue(idx(2), &stranger.verifying_key()).unwrap(),
             &stranger,
+            &crafted,
         )
+        .await
         .unwrap();
-        let ch = tonic::transport::Endpoint::from_shared(peer_url.clone())
-            .unwrap()
-            .tls_config(tls.client(idx(1)))
-            .unwrap()
-            .connect()
+        assert!(m.aborted);
+        assert_eq!(infos(&urls[..1]).await[0].log_size, log_before + 1);
+        let e = admin::start_round(&urls[..1], SECRET, &crafted)
             .await
-            .unwrap();
-        let mut client = pb::peer_client::PeerClient::new(ch);
-        let one = infos(&urls[..1]).await[0].clone();
-        for n in 0u32..1000 {
-            let mut nonce = [0u8; 16];
-            nonce[..4].copy_from_slice(&n.to_be_bytes());
-            let crafted = keyvault::round::RoundSpec::new(
-                nonce,
-                RoundKind::Refresh { epoch: Epoch(0) },
-                vec![
-                    keyvault::round::Participant {
-                        index: idx(1),
-                        identity: one.identity,
-                        url: one.peer_url.clone(),
-                    },
-                    keyvault::round::Participant {
-                        index: idx(2),
-                        identity: stranger.verifying_key(),
-                        url: "https://127.0.0.1:1".into(),
-                    },
-                ],
-            )
-            .unwrap();
-            let m = client
-                .fetch(pb::PeerFetchRequest {
-                    round_id: crafted.id().to_vec(),
-                    phase: u32::from(keyvault::peer::CONFIRM),
-                    spec: crafted.encode(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            assert!(m.aborted);
-        }
-        assert_eq!(infos(&urls[..1]).await[0].log_size, log_before);
+            .unwrap_err();
+        assert!(e.to_string().contains("already"), "{e}");
     }
     // M3: the peer listener speaks TLS 1.3 only: a TLS 1.2 client gets no handshake
     // (so no ServerKeyExchange signed with the identity key).
@@ -429,7 +406,7 @@ async fn the_admin_service_can_listen_apart() {
     let w = worker(MR, MR, "sim");
     let root = tempfile::tempdir().unwrap();
     let ca = ClusterCa::generate().unwrap();
-    let mut m = start(root.path(), &ca, 1, &w, true).await;
+    let mut m = start(root.path(), &ca, 1, &w, true, None).await;
     assert_ne!(m.admin_url, m.url);
     let e = admin::retire_epoch(&m.url, SECRET, Epoch(0))
         .await
@@ -462,5 +439,137 @@ async fn the_admin_service_can_listen_apart() {
         idx(1)
     );
     assert_eq!(admin::node_status(&m.url).await.unwrap().index, idx(1));
+    stop_member(&mut m).await;
+}
+
+/// A refresh among node `one` and `other` (a made-up round unless they are a committee).
+fn crafted_spec(one: &NodeInfo, other: &IdentityKey, nonce: [u8; 16]) -> RoundSpec {
+    RoundSpec::new(
+        nonce,
+        RoundKind::Refresh { epoch: Epoch(0) },
+        vec![
+            Participant {
+                index: idx(1),
+                identity: one.identity,
+                url: one.peer_url.clone(),
+            },
+            Participant {
+                index: idx(2),
+                identity: other.verifying_key(),
+                url: "https://127.0.0.1:1".into(),
+            },
+        ],
+    )
+    .unwrap()
+}
+
+/// Node 1's confirmation of `spec`, asked over mutual TLS as `key` (certified `cert`).
+async fn confirm_fetch(
+    peer_url: &str,
+    ca_pem: &str,
+    cert: String,
+    key: &IdentityKey,
+    spec: &RoundSpec,
+) -> Result<pb::PeerMessage, tonic::Status> {
+    let tls = PeerTls::new(ca_pem.to_owned(), cert, key).unwrap();
+    let ch = tonic::transport::Endpoint::from_shared(peer_url.to_owned())
+        .unwrap()
+        .tls_config(tls.client(idx(1)))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    pb::peer_client::PeerClient::new(ch)
+        .fetch(pb::PeerFetchRequest {
+            round_id: spec.id().to_vec(),
+            phase: u32::from(keyvault::peer::CONFIRM),
+            spec: spec.encode(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Admits only rounds among exactly `committee` (what the registry's hooks check
+/// against its gatekeeper set; `keyvault::registry` tests that check itself).
+#[derive(Default)]
+struct Committee(std::sync::RwLock<Vec<p256::ecdsa::VerifyingKey>>);
+
+impl RoundHooks for Committee {
+    fn admit<'a>(
+        &'a self,
+        spec: &'a RoundSpec,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        let ok = {
+            let committee = self.0.read().unwrap();
+            spec.participants.len() == committee.len()
+                && spec
+                    .participants
+                    .iter()
+                    .all(|p| committee.contains(&p.identity))
+        };
+        Box::pin(async move {
+            if ok {
+                Ok(())
+            } else {
+                Err("the round's committee is not the registry's gatekeeper set".into())
+            }
+        })
+    }
+    fn committed<'a>(
+        &'a self,
+        _spec: &'a RoundSpec,
+        _public: &'a PublicKeySet,
+        _certificate: &'a keyvault::round::CommitCertificate,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async {})
+    }
+}
+
+/// NL5: on a registry-following node, a CA-certified peer that is not in the committee
+/// shows a thousand made-up specs listing itself and the node: each is refused, and
+/// the node's log and rounds table do not grow. A member's confirmation request for a
+/// round of the real committee that the node lost is still aborted, durably.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_nl5_made_up_rounds_store_nothing_on_a_registry_following_node() {
+    let w = worker(MR, MR, "sim");
+    let root = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate().unwrap();
+    let committee = std::sync::Arc::new(Committee::default());
+    let mut m = start(root.path(), &ca, 1, &w, false, Some(committee.clone())).await;
+    let one = admin::node_status(&m.url).await.unwrap();
+    let member = IdentityKey::generate(&mut rand::rng());
+    *committee.0.write().unwrap() = vec![one.identity, member.verifying_key()];
+    let ca_pem = std::fs::read_to_string(root.path().join("ca.pem")).unwrap();
+    let stranger = IdentityKey::generate(&mut rand::rng());
+    let cert = ca.issue(idx(2), &stranger.verifying_key()).unwrap();
+    let log_before = one.log_size;
+    for n in 0u32..1000 {
+        let mut nonce = [0u8; 16];
+        nonce[..4].copy_from_slice(&n.to_be_bytes());
+        let spec = crafted_spec(&one, &stranger, nonce);
+        let e = confirm_fetch(&one.peer_url, &ca_pem, cert.clone(), &stranger, &spec)
+            .await
+            .unwrap_err();
+        assert!(e.message().contains("not started"), "{e}");
+    }
+    assert_eq!(
+        admin::node_status(&m.url).await.unwrap().log_size,
+        log_before
+    );
+    // The committee's own round, lost here: aborted and recorded, never rerun.
+    let real = crafted_spec(&one, &member, [9; 16]);
+    let cert = ca.issue(idx(2), &member.verifying_key()).unwrap();
+    let msg = confirm_fetch(&one.peer_url, &ca_pem, cert, &member, &real)
+        .await
+        .unwrap();
+    assert!(msg.aborted);
+    assert_eq!(
+        admin::node_status(&m.url).await.unwrap().log_size,
+        log_before + 1
+    );
+    let e = admin::start_round(&[m.url.clone()], SECRET, &real)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already"), "{e}");
     stop_member(&mut m).await;
 }
