@@ -776,11 +776,11 @@ impl Rounds {
         phase: u8,
         caller: Option<VerifyingKey>,
     ) -> Result<pb::PeerMessage, FetchError> {
-        if let Some(hooks) = &self.hooks {
-            if let Err(why) = hooks.admit(&spec).await {
-                tracing::debug!(round = %hex(&spec.id()), %why, "asked to confirm a round this node would not join");
-                return Err(FetchError::NotStarted);
-            }
+        if let Some(hooks) = &self.hooks
+            && let Err(why) = hooks.admit(&spec).await
+        {
+            tracing::debug!(round = %hex(&spec.id()), %why, "asked to confirm a round this node would not join");
+            return Err(FetchError::NotStarted);
         }
         let rounds = self.clone();
         tokio::task::spawn_blocking(move || {
