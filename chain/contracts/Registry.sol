@@ -24,9 +24,12 @@
 // quote itself (chain::endorse: the same steps as the ledger's chain::evidence, to its
 // own measured DCAP roots, under this contract's TCB rule) before it signs. So a forged
 // registration needs t gatekeepers, the same t that could release every key anyway.
-// Before any gatekeeper set exists (bootstrap: the first gatekeepers themselves),
-// governance approves each registration's digest instead, having checked the evidence
-// the same way; approvals are refused once a set exists. The contract still checks what
+// Before any gatekeeper set exists (bootstrap: the first gatekeepers themselves), and
+// while fewer than t members are in standing (recovery after an outage longer than the
+// evidence lifetime), governance approves each registration's digest instead, having
+// checked the evidence the same way; otherwise approvals are refused. The collateral
+// floor (minTcbEvaluationDataNumber) is the endorsers' to enforce: the contract sees
+// no collateral. The contract still checks what
 // it can: the TCB status is one its rule accepts and the evidence is younger than its
 // lifetime; a worker's standing lapses with its evidence.
 pragma solidity 0.8.30;
@@ -163,7 +166,7 @@ contract Registry {
     mapping(bytes32 => int64) private allowedAt; // 0: not allowed
     mapping(bytes32 => uint8) private roleOf; // 1 pRuntime, 2 gatekeeper, 3 application
     Gatekeeper[] private gatekeeperSet;
-    uint16 private committeeThreshold; // governance's t for every DKG and reshare
+    uint16 public committeeThreshold; // governance's t for every DKG and reshare
     uint64 private firstEpoch; // the first published epoch (valid once anyEpoch)
     mapping(uint64 => bool) private retiredEpochs;
     mapping(uint64 => EpochKey) private epochKeys;
@@ -280,10 +283,21 @@ contract Registry {
         );
     }
 
+    // Whether governance approves registrations: before any set exists (bootstrap), and
+    // while fewer than the threshold of members are in standing (recovery: otherwise a
+    // long outage would leave nobody able to endorse, for good).
+    function approvalsOpen() private view returns (bool) {
+        uint256 standing = 0;
+        for (uint256 i = 0; i < gatekeeperSet.length; i++) {
+            if (workerRole(workers[keccak256(gatekeeperSet[i].identityKey)]) == 2) standing++;
+        }
+        return gatekeeperSet.length == 0 || standing < committeeThreshold;
+    }
+
     // At least the committee's threshold of distinct gatekeepers in standing signed
-    // `digest`; before any set exists, governance approved it (used once).
+    // `digest`; while approvals are open, governance approved it (used once).
     function checkEndorsed(bytes32 digest, Endorsement[] calldata ends) private {
-        if (gatekeeperSet.length == 0) {
+        if (approvalsOpen()) {
             if (!bootstrapApproved[digest]) revert NotEndorsed(0, 1);
             delete bootstrapApproved[digest];
             return;
@@ -345,10 +359,11 @@ contract Registry {
         emit WorkerRegistered(r.identityKey, r.measurement);
     }
 
-    // Governance vouches for one registration while no gatekeeper set exists.
+    // Governance vouches for one registration while approvals are open (bootstrap or
+    // recovery, see approvalsOpen).
     function approveBootstrap(bytes32 digest) external {
         onlyGovernance();
-        if (gatekeeperSet.length != 0) revert BootstrapOver();
+        if (!approvalsOpen()) revert BootstrapOver();
         bootstrapApproved[digest] = true;
         emit BootstrapApproved(digest);
     }
@@ -359,7 +374,7 @@ contract Registry {
         if (statusMask == 0 || statusMask & ~uint16(0x3fe) != 0 || statusMask & (1 << 7) != 0) {
             revert Malformed("TCB rule");
         }
-        if (maxAge < 1 days) revert Malformed("TCB rule");
+        if (maxAge < 1 days || maxAge > 365 days) revert Malformed("TCB rule");
         tcbStatusMask = statusMask;
         maxEvidenceAge = maxAge;
         minTcbEvaluationDataNumber = minEvaluationDataNumber;

@@ -3,7 +3,9 @@
 //!
 //! Each gatekeeper checks a registration's evidence itself — [`crate::evidence::check`],
 //! the embedded ledger's own steps, to the DCAP roots of *its* measured configuration,
-//! under the registry's TCB rule, at its clock — and signs the record the evidence
+//! under the registry's TCB rule (its collateral floor included, which the contract
+//! cannot see), at its clock, with the evidence time the registrant proposes within
+//! [`MAX_SKEW`] of that clock — and signs the record the evidence
 //! proved ([`Record`]: keys, tenant, token hash, quote hash, TCB status, evidence time)
 //! under [`tag::EVM_ENDORSEMENT`] and the registry's id. The registry accepts a
 //! registration with at least the committee's threshold of distinct endorsements by
@@ -53,15 +55,28 @@ pub struct Endorsement {
     pub signature: [u8; 64],
 }
 
+/// How far (seconds) a proposed evidence time may be from an endorser's clock:
+/// endorsers sign the *same* record, so the registrant proposes the time and each
+/// endorser checks it against its own.
+pub const MAX_SKEW: i64 = 300;
+
 /// Checks `reg`'s evidence for the registry `registry_id` under `rule` (roots: the
-/// endorser's own) at `now`; the record it proves.
+/// endorser's own) at the endorser's clock `now`, with the proposed `evidence_time`
+/// (within [`MAX_SKEW`] of `now`); the record it proves.
 pub fn check(
     verifier: &phalanx_dcap::Verifier,
     rule: &EvidenceRule,
     registry_id: &[u8; 32],
     reg: &Registration,
+    evidence_time: i64,
     now: i64,
 ) -> Result<Record, EvidenceError> {
+    if evidence_time.abs_diff(now) > MAX_SKEW.unsigned_abs() {
+        return Err(EvidenceError::Skew {
+            proposed: evidence_time,
+            now,
+        });
+    }
     let proven = crate::evidence::check(verifier, rule, registry_id, reg, now)?;
     Ok(Record {
         identity_key: reg.identity_key.clone(),
@@ -70,7 +85,7 @@ pub fn check(
         attestation_hash: reg.attestation_hash,
         quote_hash: proven.quote_hash,
         tcb_status: proven.tcb_status,
-        evidence_time: now,
+        evidence_time,
     })
 }
 

@@ -60,6 +60,15 @@ pub enum EvidenceError {
     /// The claims are not what the quote proves.
     #[error("the registration's {0} is not the one the quote proves")]
     Claim(&'static str),
+    /// An endorser's clock disagrees with the proposed evidence time
+    /// ([`crate::endorse::MAX_SKEW`]).
+    #[error("the proposed evidence time {proposed} is too far from this endorser's clock {now}")]
+    Skew {
+        /// The proposed time.
+        proposed: i64,
+        /// The endorser's.
+        now: i64,
+    },
 }
 
 /// What a verified registration proves.

@@ -20,8 +20,8 @@
 //! (4–5 M gas a quote), so a registration carries **endorsements** ([`crate::endorse`]):
 //! at least the committee's threshold of gatekeepers in standing each checked the quote
 //! themselves and signed the record it proves (tenant, keys, quote hash, TCB status,
-//! evidence time); before any set exists, governance approves each registration
-//! (`approveBootstrap`). The contract checks the signatures with P256VERIFY, the TCB
+//! evidence time); before any set exists, and while fewer than t members are in
+//! standing (recovery), governance approves each registration (`approveBootstrap`). The contract checks the signatures with P256VERIFY, the TCB
 //! status against its rule ([`EvmRegistry::set_tcb_rule`]) and the evidence's age; a
 //! worker's standing lapses with its evidence, as on the ledger. Who collects the
 //! endorsements is an [`Endorser`] the registry is built with ([`KeyEndorser`]: keys
@@ -334,8 +334,9 @@ impl EvmRegistry {
     }
 
     /// Governance: approves one registration (its [`crate::endorse::digest`]) while no
-    /// gatekeeper set exists — the first gatekeepers' own. Governance checks the
-    /// evidence first, as a gatekeeper would ([`KeyEndorser`] does).
+    /// gatekeeper set exists — the first gatekeepers' own — or while fewer than the
+    /// threshold of members are in standing (recovery). Governance checks the evidence
+    /// first, as a gatekeeper would ([`KeyEndorser`] does).
     pub async fn approve_bootstrap(
         &self,
         by: &EvmAccount,
@@ -852,8 +853,9 @@ impl ContractRegistry for EvmRegistry {
 
 /// Endorses with gatekeeper identity keys held in this process, each checking the
 /// evidence itself ([`crate::endorse::check`]) to `roots` under the registry's TCB rule
-/// at the chain's clock. Before any gatekeeper set exists it has `governance` (if given)
-/// approve the registration instead. A key not in the set signs nothing.
+/// at the chain's clock. While approvals are open (no set yet, or fewer than t members
+/// in standing) it has `governance` (if given) approve the registration instead. A key
+/// not in the set, or of a member not in standing, signs nothing.
 pub struct KeyEndorser {
     rule: EvidenceRule,
     verifier: phalanx_dcap::Verifier,
@@ -895,11 +897,34 @@ impl KeyEndorser {
     ) -> Result<Endorsed, RegistryError> {
         let id = registry.chain_id().await?;
         let rule = self.rule.with_tcb(&registry.tcb_rule().await?);
+        // The chain's clock: the proposal and every check here.
         let now = registry.now().await?;
-        let record = crate::endorse::check(&self.verifier, &rule, &id, reg, now)
+        let record = crate::endorse::check(&self.verifier, &rule, &id, reg, now, now)
             .map_err(|e| RegistryError::Rule(RuleError::Evidence(e)))?;
-        let set = registry.gatekeepers().await?;
-        if set.is_empty() {
+        // Members in standing (registered as a gatekeeper, evidence within the
+        // lifetime): the contract refuses the whole registration for any other's
+        // endorsement.
+        let allowed = registry.allowed_measurements().await?;
+        let mut set = Vec::new();
+        for g in registry.gatekeepers().await? {
+            let standing = registry.worker(&g.identity_key).await?.is_some_and(|w| {
+                let age = now.saturating_sub(w.registered_at);
+                allowed
+                    .iter()
+                    .any(|a| a.measurement == w.measurement && a.role == Role::Gatekeeper)
+                    && u64::try_from(age).is_ok_and(|age| age <= rule.max_evidence_age)
+            });
+            if standing {
+                set.push(g);
+            }
+        }
+        let threshold = registry
+            .reader()
+            .committeeThreshold()
+            .call()
+            .await
+            .map_err(backend)?;
+        if set.len() < usize::from(threshold.max(1)) {
             let governance =
                 self.governance
                     .as_ref()

@@ -939,6 +939,7 @@ impl State {
         if tcb.tcb_statuses.is_empty()
             || revoked
             || tcb.max_evidence_age < crate::types::MIN_EVIDENCE_AGE
+            || tcb.max_evidence_age > crate::types::MAX_EVIDENCE_AGE
         {
             return Err(RuleError::Malformed {
                 tx: name,

@@ -49,8 +49,9 @@ pub struct Worker {
     pub measurement: Vec<u8>,
     /// SHA-256 of its attestation result (the token the attestation service issued).
     pub attestation_hash: [u8; 32],
-    /// When its evidence was checked: the block's timestamp (the registry verified the
-    /// quote at that time). Evidence ages from here.
+    /// When its evidence was checked: the block's timestamp (the ledger verified the
+    /// quote at that time; on EVM, the time its endorsers checked it). Evidence ages
+    /// from here.
     pub registered_at: i64,
     /// SHA-256 of the registered quote ([`Evidence::quote_hash`]; on EVM, as the
     /// endorsers found it).
@@ -666,6 +667,9 @@ pub struct EvidenceRule {
 /// Shortest evidence lifetime governance may set: a day (gatekeepers renew hourly,
 /// workers at half the lifetime).
 pub const MIN_EVIDENCE_AGE: u64 = 24 * 3600;
+/// Longest evidence lifetime governance may set: a year (evidence older than that says
+/// little about a platform today; and the EVM registry computes ages in `int64`).
+pub const MAX_EVIDENCE_AGE: u64 = 365 * 24 * 3600;
 
 /// Whether a registration made at `registered_at` should be renewed at `now`: past half
 /// of the registry's evidence lifetime `max_evidence_age` (workers and gatekeepers both
@@ -753,7 +757,8 @@ impl EvidenceRule {
 pub struct TcbRule {
     /// The TCB statuses a registration may have (not empty, never `Revoked`).
     pub tcb_statuses: Vec<phalanx_dcap::tcb::TcbStatus>,
-    /// Seconds a registration's evidence counts (at least [`MIN_EVIDENCE_AGE`]).
+    /// Seconds a registration's evidence counts ([`MIN_EVIDENCE_AGE`] to
+    /// [`MAX_EVIDENCE_AGE`]).
     pub max_evidence_age: u64,
     /// The lowest `tcbEvaluationDataNumber` of a registration's collateral.
     pub min_tcb_evaluation_data_number: u32,

@@ -473,11 +473,15 @@ fn governance_sets_the_tcb_rule_and_the_collateral_floor() {
     ));
     let mut hourly = rule(vec![TcbStatus::UpToDate], 0);
     hourly.max_evidence_age = 3600;
+    let mut forever = rule(vec![TcbStatus::UpToDate], 0);
+    forever.max_evidence_age = u64::MAX;
     for bad in [
         rule(Vec::new(), 0),
         rule(vec![TcbStatus::Revoked], 0),
         // Shorter than gatekeepers' hourly renewal can keep up with.
         hourly,
+        // Longer than a year (and than the EVM registry's int64 ages).
+        forever,
     ] {
         assert!(matches!(
             w.apply(&g, Tx::SetTcbRule(bad)),

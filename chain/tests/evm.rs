@@ -215,7 +215,7 @@ async fn attack_nc1_evm_registrations_need_t_gatekeepers_endorsements() {
         }
     };
     let record = |reg: &chain::types::Registration, now: i64| {
-        chain::endorse::check(&verifier, &roots, &id, reg, now).unwrap()
+        chain::endorse::check(&verifier, &roots, &id, reg, now, now).unwrap()
     };
 
     // Bootstrap: without governance's approval nothing enters, not even a genuine quote.
@@ -242,6 +242,21 @@ async fn attack_nc1_evm_registrations_need_t_gatekeepers_endorsements() {
         let h = boot.register_worker(a, &reg).await.unwrap();
         bootstrap_gas = gas_at(&url, h).await;
     }
+    // An approval is used once.
+    let again = Endorsed {
+        record: record(&reg, bare.now().await.unwrap()),
+        endorsements: Vec::new(),
+    };
+    bare.approve_bootstrap(&gov, chain::endorse::digest(&id, &again.record))
+        .await
+        .unwrap();
+    bare.register_endorsed(&gk_accounts[0], &again)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(bare.register_endorsed(&gk_accounts[0], &again).await),
+        RuleError::NotEndorsed { have: 0, need: 1 }
+    );
     let set: Vec<Gatekeeper> = gks
         .iter()
         .enumerate()
@@ -368,17 +383,42 @@ async fn attack_nc1_evm_registrations_need_t_gatekeepers_endorsements() {
         chain::sim::registration(&sim, &suite::runtime_enclave(), &rk2, vec![6; 65], id).unwrap();
     full.register_worker(&runner2, &fine).await.unwrap();
 
+    // An endorser signs only a time within its clock's skew.
+    let skewed = chain::endorse::check(&verifier, &roots, &id, &fine, now - 3600, now);
+    assert!(matches!(
+        skewed,
+        Err(chain::evidence::EvidenceError::Skew { .. })
+    ));
+    // A lifetime beyond a year is refused (ages are int64 on chain).
+    let mut rule = bare.tcb_rule().await.unwrap();
+    assert_eq!(rule.max_evidence_age, 7 * 24 * 3600);
+    rule.max_evidence_age = u64::MAX;
+    assert!(matches!(
+        refused(bare.set_tcb_rule(&gov, &rule).await),
+        RuleError::Malformed {
+            what: "TCB rule",
+            ..
+        }
+    ));
+
     // Standing lapses with the evidence: gatekeepers whose evidence is older than the
-    // rule's lifetime endorse nothing and cannot be set again.
+    // rule's lifetime endorse nothing and cannot be set again ...
     rpc(&url, "evm_increaseTime", serde_json::json!([8 * 24 * 3600])).await;
     rpc(&url, "evm_mine", serde_json::json!([])).await;
     let rk3 = chain::random_key();
     let late =
         chain::sim::registration(&sim, &suite::runtime_enclave(), &rk3, vec![7; 65], id).unwrap();
-    assert_eq!(
-        refused(full.register_worker(&account(&rk3).await, &late).await),
-        RuleError::BadEndorsement(1)
-    );
+    let runner3 = account(&rk3).await;
+    let stale_ends = Endorsed {
+        record: record(&late, bare.now().await.unwrap()),
+        endorsements: Vec::new(),
+    };
+    let mut stale_ends = stale_ends;
+    stale_ends.endorsements = vec![by(0, &stale_ends.record), by(1, &stale_ends.record)];
+    assert!(matches!(
+        refused(bare.register_endorsed(&runner3, &stale_ends).await),
+        RuleError::NotEndorsed { .. }
+    ));
     assert!(matches!(
         refused(bare.set_gatekeepers(&gov, &set, 2).await),
         RuleError::WrongRole {
@@ -387,6 +427,26 @@ async fn attack_nc1_evm_registrations_need_t_gatekeepers_endorsements() {
             ..
         }
     ));
+    // ... so approvals reopen (recovery), and without governance nobody registers.
+    assert_eq!(
+        refused(full.register_worker(&runner3, &late).await),
+        RuleError::NotEndorsed { have: 0, need: 1 }
+    );
+    // Governance re-admits two gatekeepers (each approval used once); with t members
+    // in standing again, endorsements count and approvals close.
+    let recover = endorsing(gks.clone(), Some(gov.clone()));
+    for (k, a) in gks.iter().zip(&gk_accounts).take(2) {
+        let reg = chain::sim::registration(&sim, &suite::gatekeeper_enclave(), k, vec![1; 65], id)
+            .unwrap();
+        recover.register_worker(a, &reg).await.unwrap();
+    }
+    assert_eq!(
+        refused(boot.approve_bootstrap(&gov, [8; 32]).await),
+        RuleError::BootstrapOver
+    );
+    // Gatekeeper 3 is still out of standing: the endorser leaves it out, and the two
+    // in standing suffice.
+    full.register_worker(&runner3, &late).await.unwrap();
     println!(
         "gas: register-worker with governance's approval {bootstrap_gas}, with 2 endorsements {endorsed_gas}"
     );

@@ -142,6 +142,10 @@ def check_common(objs, overlay):
     assert egress("gatekeeper") == {("gatekeeper", 7101), ("gatekeeper", 7201), ("attestation", 8080), ("ledger", 7300)}
     assert egress("attestation") == {("attestation-replay", 6379), ("0.0.0.0/0", 8081)}
     assert egress("ledger") == set() and egress("attestation-replay") == set()
+    op = policies["operator-egress"]["spec"]
+    assert op["podSelector"] == {"matchLabels": {"phalanx.dev/operator": "true"}}
+    assert {(t["podSelector"]["matchLabels"]["app"], p["port"]) for r in op["egress"] for t in r["to"] for p in r["ports"]} == {
+        ("gatekeeper", 7301), ("ledger", 7300)}, "operators reach the admin port and the ledger"
     # The admin service listens apart from the client port in every gatekeeper.
     for i in range(MEMBERS):
         g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))

@@ -81,9 +81,10 @@ pub struct Listen {
     pub client: String,
     /// Rounds between gatekeepers (mutual TLS).
     pub peer: String,
-    /// When set, the admin service listens here only (with the node's status, so
-    /// `phalanx keyvault` commands take these URLs), and the client port serves no
-    /// admin: a network policy can keep this port to the operators' hosts.
+    /// When set, the admin service listens here only (with the whole client API —
+    /// status, release — so `phalanx keyvault` commands take these URLs), and the
+    /// client port serves no admin: a network policy can keep this port to the
+    /// operators' hosts.
     #[serde(default)]
     pub admin: Option<String>,
 }
@@ -493,7 +494,8 @@ impl NodeApp {
         })
     }
 
-    /// Serves the admin service on `admin` alone (with status), not on the client port.
+    /// Serves the admin service on `admin` alone (with the client API), not on the
+    /// client port.
     pub fn with_admin_listener(mut self, admin: tokio::net::TcpListener) -> Self {
         self.admin = Some(admin);
         self
