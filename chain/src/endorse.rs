@@ -10,8 +10,10 @@
 //! under [`tag::EVM_ENDORSEMENT`] and the registry's id. The registry accepts a
 //! registration with at least the committee's threshold of distinct endorsements by
 //! gatekeepers in standing. Whom that trusts: any t gatekeepers — the same t that could
-//! release every key anyway. Before any gatekeeper set exists, governance approves each
-//! registration's [`digest`] instead (the first gatekeepers' own registrations).
+//! release every key anyway. Before any gatekeeper set exists (the first gatekeepers'
+//! own registrations), and while fewer than t members are in standing (recovery after
+//! an outage longer than the evidence lifetime), governance approves each
+//! registration's [`digest`] instead: then governance is trusted to have checked it.
 //!
 //! The digest is the Solidity registry's `endorsementDigest`, byte for byte:
 //! `SHA-256(tag ‖ registry id ‖ SHA-256(identity key) ‖ SHA-256(HPKE key) ‖
