@@ -75,23 +75,42 @@ pub const MAX_TRACKED_TENANTS: usize = 256;
 /// How many releases each live token obtained, per tenant, bounded (sans-IO). A full
 /// table of live tokens refuses new tokens of *that tenant* only: a tenant that mints
 /// tokens by the thousand (a misbehaving allowed worker, or its attestation service)
-/// fills its own share, never locks others out (review NL6). Expired entries are
-/// dropped when a table is full.
+/// fills its own share, never locks others out (review NL6). The tenants the release
+/// policy names (grants, contract runtimes) always have a share; the others — any TEE
+/// may fetch its own tenant's keys, and tenants are cheap to make — compete for at most
+/// `tenants` shares. Expired entries are dropped when a table is full. (Within one
+/// tenant, a worker of that very code that floods it locks out its peers: allowed code
+/// that misbehaves is out of this bound's reach.)
 #[derive(Debug)]
 pub struct TokenUses {
     per_tenant: usize,
     tenants: usize,
+    reserved: std::collections::HashSet<TenantId>,
     table: HashMap<TenantId, HashMap<[u8; 32], (u32, i64)>>,
 }
 
 impl TokenUses {
-    /// At most `per_tenant` live tokens for each of at most `tenants` tenants.
-    pub fn new(per_tenant: usize, tenants: usize) -> Self {
+    /// At most `per_tenant` live tokens for each of the `reserved` tenants and of at
+    /// most `tenants` others.
+    pub fn new(
+        per_tenant: usize,
+        tenants: usize,
+        reserved: std::collections::HashSet<TenantId>,
+    ) -> Self {
         Self {
             per_tenant,
             tenants,
+            reserved,
             table: HashMap::new(),
         }
+    }
+
+    /// Tenants with a table now, reserved ones aside.
+    fn others(&self) -> usize {
+        self.table
+            .keys()
+            .filter(|t| !self.reserved.contains(t))
+            .count()
     }
 
     /// Counts one release of `token` (valid until `expires`) for `tenant` at `now`,
@@ -104,12 +123,15 @@ impl TokenUses {
         expires: i64,
         now: i64,
     ) -> Result<(), GatekeeperError> {
-        if !self.table.contains_key(&tenant) && self.table.len() >= self.tenants {
+        if !self.table.contains_key(&tenant)
+            && !self.reserved.contains(&tenant)
+            && self.others() >= self.tenants
+        {
             self.table.retain(|_, t| {
                 t.retain(|_, (_, until)| *until > now);
                 !t.is_empty()
             });
-            if self.table.len() >= self.tenants {
+            if self.others() >= self.tenants {
                 return Err(GatekeeperError::Busy);
             }
         }
@@ -151,6 +173,13 @@ impl Node {
             shares.insert(epoch, st.share);
         }
         let log = store.log()?;
+        // The tenants the policy names keep a table of their own whatever others do.
+        let reserved = policy
+            .grants
+            .iter()
+            .map(|g| g.tenant)
+            .chain(policy.contract_runtimes.iter().copied())
+            .collect();
         Ok(Self {
             gatekeeper: Mutex::new(Gatekeeper::new(
                 identity.clone(),
@@ -162,7 +191,11 @@ impl Node {
             )),
             store,
             identity,
-            uses: Mutex::new(TokenUses::new(MAX_TRACKED_TOKENS, MAX_TRACKED_TENANTS)),
+            uses: Mutex::new(TokenUses::new(
+                MAX_TRACKED_TOKENS,
+                MAX_TRACKED_TENANTS,
+                reserved,
+            )),
             unknown_kid: std::sync::atomic::AtomicBool::new(false),
             evidence: std::sync::RwLock::new(String::new()),
         })
@@ -437,7 +470,8 @@ mod tests {
     #[test]
     fn attack_nl6_a_full_token_table_refuses_only_the_flooding_tenant() {
         let (flood, other) = (TenantId::new([1; 32]), TenantId::new([2; 32]));
-        let mut uses = TokenUses::new(100, 2);
+        let runtime = TenantId::new([9; 32]);
+        let mut uses = TokenUses::new(100, 2, [runtime].into_iter().collect());
         for i in 0..100 {
             uses.count(flood, &format!("t{i}"), 1_000, 10).unwrap();
         }
@@ -453,6 +487,8 @@ mod tests {
             uses.count(TenantId::new([3; 32]), "x", 1_000, 10),
             Err(GatekeeperError::Busy)
         ));
+        // ... but a tenant the policy names is always served.
+        uses.count(runtime, "worker", 1_000, 10).unwrap();
         // ... until their tokens expire.
         uses.count(flood, "after", 2_000, 1_001).unwrap();
         uses.count(TenantId::new([3; 32]), "x", 2_000, 1_001)
