@@ -220,9 +220,12 @@ fn cluster(
 ) -> Result<Option<(crate::cluster::ClusterKeys, crate::cluster::SharedReplay)>, StartError> {
     use crate::cluster::{ClusterKeys, ClusterSecret, MIN_SECRET, SharedReplay};
     if !c.enabled() {
-        if c.previous_secret_file.is_some() || c.replay_store_password_file.is_some() {
+        if c.previous_secret_file.is_some()
+            || c.replay_store_password_file.is_some()
+            || c.replay_store_ca_file.is_some()
+        {
             return Err(StartError::Config(
-                "cluster.previous_secret_file and cluster.replay_store_password_file need cluster.secret_file and cluster.replay_store",
+                "cluster.previous_secret_file, cluster.replay_store_password_file and cluster.replay_store_ca_file need cluster.secret_file and cluster.replay_store",
             ));
         }
         return Ok(None);
@@ -248,9 +251,16 @@ fn cluster(
         .as_deref()
         .map(|p| secret_file::read_text(p, 1))
         .transpose()?;
+    let ca = c
+        .replay_store_ca_file
+        .as_deref()
+        .map(|p| std::fs::read(p).map_err(io("replay store CA certificate", p)))
+        .transpose()?;
     let replay = SharedReplay::new(
         url,
         password,
+        ca,
+        c.dangerous_plaintext_replay_store,
         Duration::from_millis(c.replay_store_timeout_ms.max(1)),
     )?;
     Ok(Some((keys, replay)))

@@ -167,12 +167,17 @@ impl std::fmt::Debug for SharedReplay {
 }
 
 impl SharedReplay {
-    /// The store at `url` (`redis://host:port/db`), authenticating with `password` when
-    /// given (kept out of the URL so the URL can be logged); each operation is bounded by
-    /// `timeout`.
+    /// The store at `url`, authenticating with `password` when given (kept out of the
+    /// URL so the URL can be logged); each operation is bounded by `timeout`.
+    /// `rediss://` speaks TLS to a certificate chaining to `ca` (PEM; without it, the
+    /// system's roots). `redis://` is refused beyond a loopback address unless
+    /// `plaintext_allowed`: whoever answers for the store decides whether a nonce was
+    /// redeemed.
     pub fn new(
         url: &str,
         password: Option<Zeroizing<String>>,
+        ca: Option<Vec<u8>>,
+        plaintext_allowed: bool,
         timeout: Duration,
     ) -> Result<Self, ClusterError> {
         use redis::IntoConnectionInfo as _;
@@ -183,7 +188,39 @@ impl SharedReplay {
             let redis = info.redis_settings().clone().set_password(p.as_str());
             info = info.set_redis_settings(redis);
         }
-        let client = redis::Client::open(info).map_err(|e| ClusterError::Url(e.to_string()))?;
+        let client = match info.addr() {
+            redis::ConnectionAddr::TcpTls { .. } => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: ca,
+                },
+            ),
+            redis::ConnectionAddr::Tcp(host, _) => {
+                let loopback = host == "localhost"
+                    || host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                if !loopback && !plaintext_allowed {
+                    return Err(ClusterError::Url(format!(
+                        "{host}: a replay store beyond loopback needs TLS (rediss://) or cluster.dangerous_plaintext_replay_store"
+                    )));
+                }
+                if ca.is_some() {
+                    return Err(ClusterError::Url(
+                        "cluster.replay_store_ca_file needs a rediss:// URL".into(),
+                    ));
+                }
+                if !loopback {
+                    tracing::warn!(%host, "DANGEROUS: the replay store is reached in clear beyond loopback; whoever answers for it decides which nonces were redeemed");
+                }
+                redis::Client::open(info)
+            }
+            _ => redis::Client::open(info),
+        }
+        .map_err(|e| ClusterError::Url(e.to_string()))?;
         Ok(Self {
             client,
             conn: tokio::sync::OnceCell::new(),

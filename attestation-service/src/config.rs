@@ -101,10 +101,18 @@ pub struct Cluster {
     pub secret_file: Option<PathBuf>,
     /// The secret being rotated out (checks nonces, keeps its key in the JWKS).
     pub previous_secret_file: Option<PathBuf>,
-    /// The shared store of redeemed nonces, `redis://host:port/db`.
+    /// The shared store of redeemed nonces: `rediss://host:port/db` (TLS), or
+    /// `redis://` on a loopback address only (anywhere else a network attacker could
+    /// answer for the store and let a redeemed nonce through again), unless
+    /// `dangerous_plaintext_replay_store`.
     pub replay_store: Option<String>,
     /// The store's password, read from a file (never in the URL).
     pub replay_store_password_file: Option<PathBuf>,
+    /// The CA certificate (PEM) the store's TLS certificate chains to (`rediss://`;
+    /// without it, the system's roots).
+    pub replay_store_ca_file: Option<PathBuf>,
+    /// Lets `redis://` reach a store beyond loopback, in clear: development only.
+    pub dangerous_plaintext_replay_store: bool,
     /// Longest a store operation may take; beyond it, attestations fail closed (503).
     pub replay_store_timeout_ms: u64,
 }
@@ -113,6 +121,8 @@ impl Default for Cluster {
     fn default() -> Self {
         Self {
             secret_file: None,
+            replay_store_ca_file: None,
+            dangerous_plaintext_replay_store: false,
             previous_secret_file: None,
             replay_store: None,
             replay_store_password_file: None,

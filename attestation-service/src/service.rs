@@ -291,8 +291,8 @@ impl std::fmt::Debug for Service {
 enum Replay {
     /// In this process (one replica).
     Local(Mutex<ReplayGuard>),
-    /// In the cluster's shared store.
-    Shared(SharedReplay),
+    /// In the cluster's shared store (boxed: its client carries the TLS settings).
+    Shared(Box<SharedReplay>),
 }
 
 impl Replay {
@@ -377,7 +377,7 @@ impl Service {
         Self {
             nonce_key: keys.nonce,
             previous_nonce_key: keys.previous_nonce,
-            replay: Replay::Shared(replay),
+            replay: Replay::Shared(Box::new(replay)),
             signer: RwLock::new(keys.signer),
             ..self
         }

@@ -383,7 +383,7 @@ async fn attack_nl7_a_lagging_replica_cannot_redeem_an_expired_nonce() {
     let Some(redis) = redis(dir.path()) else {
         return;
     };
-    let store = SharedReplay::new(&redis.url, None, Duration::from_secs(5)).unwrap();
+    let store = SharedReplay::new(&redis.url, None, None, false, Duration::from_secs(5)).unwrap();
     let key = NonceKey::new(&[7; 32]);
     let lagging_now = 1_760_000_000;
     let old = key.issue(lagging_now, 300, [1; 16]);
@@ -403,4 +403,125 @@ async fn attack_nl7_a_lagging_replica_cannot_redeem_an_expired_nonce() {
         store.consume(&fresh).await,
         Err(ReplayError::Replayed)
     ));
+}
+
+/// A `redis-server` speaking TLS only, with a certificate for 127.0.0.1 from a fresh CA;
+/// its `rediss://` URL and the CA (PEM).
+fn tls_redis(dir: &Path) -> Option<(Redis, String)> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let bin = which("redis-server").ok()?;
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("redis.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("redis.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(bin)
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+        ])
+        .arg("--tls-cert-file")
+        .arg(dir.join("redis.crt"))
+        .arg("--tls-key-file")
+        .arg(dir.join("redis.key"))
+        .arg("--tls-ca-cert-file")
+        .arg(dir.join("ca.crt"))
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+        ])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some((
+        Redis {
+            child,
+            url: format!("rediss://127.0.0.1:{port}/0"),
+        },
+        ca_cert.pem(),
+    ))
+}
+
+/// The replay store over TLS (review: traffic to Redis in clear let a network attacker
+/// answer for it): `rediss://` to a certificate from the configured CA redeems once;
+/// another CA's certificate gets no connection (fail closed); `redis://` beyond loopback
+/// is refused unless dangerous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_store_speaks_tls() {
+    use attestation_service::cluster::SharedReplay;
+    use attestation_service::nonce::NonceKey;
+    let dir = tempfile::tempdir().unwrap();
+    let Some((redis, ca)) = tls_redis(dir.path()) else {
+        assert!(
+            std::env::var_os("PHALANX_REQUIRE_REDIS").is_none(),
+            "PHALANX_REQUIRE_REDIS is set but redis-server is not installed"
+        );
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let key = NonceKey::new(&[7; 32]);
+    let nonce = key.check(&key.issue(now, 300, [3; 16]), now).unwrap();
+    let store = SharedReplay::new(
+        &redis.url,
+        None,
+        Some(ca.into_bytes()),
+        false,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    store.consume(&nonce).await.unwrap();
+    assert!(store.consume(&nonce).await.is_err());
+    // A store whose certificate this CA did not sign: nothing is redeemed.
+    let (_, other_ca) = {
+        let other = tempfile::tempdir().unwrap();
+        let (r, c) = tls_redis(other.path()).unwrap();
+        drop(r);
+        ((), c)
+    };
+    let impostor = SharedReplay::new(
+        &redis.url,
+        None,
+        Some(other_ca.into_bytes()),
+        false,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let fresh = key.check(&key.issue(now, 300, [4; 16]), now).unwrap();
+    assert!(impostor.consume(&fresh).await.is_err());
+    // In clear beyond loopback: refused, unless dangerous.
+    let far = "redis://10.0.0.1:6379/0";
+    let e = SharedReplay::new(far, None, None, false, Duration::from_secs(1)).unwrap_err();
+    assert!(e.to_string().contains("TLS"), "{e}");
+    SharedReplay::new(far, None, None, true, Duration::from_secs(1)).unwrap();
 }

@@ -159,6 +159,11 @@ def config(objs, name, key):
 
 def check_production(objs):
     att = config(objs, "attestation-config", "attestation.toml")
+    # The replay store speaks TLS only, and the service checks its certificate.
+    cluster = tomllib.loads(att)["cluster"]
+    assert cluster["replay_store"].startswith("rediss://") and cluster.get("replay_store_ca_file"), "replay store over TLS"
+    redis = pod(find(objs, "StatefulSet", "attestation-replay"))["containers"][0]["args"]
+    assert redis[redis.index("--port") + 1] == "0" and "--tls-port" in redis, "Redis: TLS only"
     assert 'root = "intel"' in att, "production trusts Intel's root"
     hpa = find(objs, "HorizontalPodAutoscaler", "attestation")
     assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["maxReplicas"] > 2, "scales out"
