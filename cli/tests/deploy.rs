@@ -146,12 +146,34 @@ fn the_attestation_unit_and_its_config() {
 #[test]
 fn the_gatekeeper_unit_and_its_config() {
     let (argv, credentials) = hardened("phalanx-gatekeeper.service");
-    // gramine-sgx loads the keyvault manifest and passes it the rest.
-    assert_eq!(argv[0], "/usr/bin/gramine-sgx");
-    keyvault::run::Cli::try_parse_from(&argv[1..]).unwrap();
-    let c =
-        keyvault::app::NodeConfig::from_toml(&std::fs::read_to_string(config_arg(&argv)).unwrap())
-            .unwrap();
+    // gramine-sgx loads the signed manifest; the arguments are the manifest's (fixed,
+    // NM6), the unit's POD_INDEX picks this node's measured config.
+    assert_eq!(argv, ["/usr/bin/gramine-sgx", "keyvault"]);
+    let u = unit("phalanx-gatekeeper.service");
+    assert_eq!(one(&u, "WorkingDirectory"), "/usr/lib/phalanx");
+    let pod = one(&u, "Environment")
+        .strip_prefix("POD_INDEX=")
+        .unwrap()
+        .to_owned();
+    let manifest =
+        std::fs::read_to_string(deploy().join("gramine/keyvault.manifest.template")).unwrap();
+    let line = manifest
+        .lines()
+        .find(|l| l.starts_with("loader.argv = "))
+        .unwrap();
+    let fixed: Vec<String> =
+        serde_json::from_str(line.trim_start_matches("loader.argv = ")).unwrap();
+    let cli = keyvault::run::Cli::try_parse_from(&fixed).unwrap();
+    let path = keyvault::run::config_path(&cli.config, Some(&pod)).unwrap();
+    assert_eq!(
+        path,
+        Path::new(&format!("/etc/phalanx/gatekeeper/gatekeeper-{pod}.toml"))
+    );
+    // deploy/config/gatekeeper.toml is what is installed there.
+    let c = keyvault::app::NodeConfig::from_toml(
+        &std::fs::read_to_string(deploy().join("config/gatekeeper.toml")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(c.data_dir, Path::new("/var/lib/phalanx-gatekeeper"));
     assert_eq!(
         c.admin_secret_file.as_deref().and_then(Path::to_str),
@@ -164,9 +186,9 @@ fn the_gatekeeper_unit_and_its_config() {
     assert_eq!(c.policy.trust_roots, ["intel"]);
     assert!(!c.policy.dangerous_unattested_gatekeepers);
     assert!(c.registry.is_some(), "gatekeepers follow the registry");
-    for f in [&c.tls.ca_cert, &c.tls.cert] {
-        assert!(f.starts_with("/etc/phalanx/tls/"), "{}", f.display());
-    }
+    // The CA is measured (a trusted file); the node's own certificate is public.
+    assert!(c.tls.ca_cert.starts_with("/etc/phalanx/trusted/"));
+    assert!(c.tls.cert.starts_with("/etc/phalanx/tls/"));
 }
 
 #[test]

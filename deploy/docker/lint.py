@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNTIME_STAGES = {"attestation-service", "gatekeeper", "pruntime", "dev"}
+RUNTIME_STAGES = {"attestation-service", "gatekeeper", "gatekeeper-sgx", "pruntime", "dev"}
 SECRETISH = re.compile(r"(SECRET|PASSWORD|TOKEN|PRIVATE|_KEY$)", re.I)
 
 
@@ -107,9 +107,46 @@ def lint(path):
     return errors
 
 
+def lint_gatekeeper_enclave():
+    """NM6: the production gatekeeper runs under gramine-sgx, and its manifest measures
+    everything its trust rests on, with fixed arguments and no debug enclave."""
+    errors = []
+    manifest = ROOT / "deploy/gramine/keyvault.manifest.template"
+    text = manifest.read_text() if manifest.exists() else ""
+    lines = [l.split("#", 1)[0].strip() for l in text.splitlines()]
+    body = "\n".join(lines)
+    trusted = re.search(r"sgx\.trusted_files\s*=\s*\[(.*?)\]", body, re.S)
+    trusted = re.findall(r'"file:([^"]+)"', trusted.group(1)) if trusted else []
+    for must in ("/etc/phalanx/gatekeeper/", "/etc/phalanx/trusted/jwks.json", "/etc/phalanx/trusted/ca.pem", "/usr/local/bin/keyvault"):
+        if must not in trusted:
+            errors.append(f"{manifest.name}: {must} is not a trusted file")
+    allowed = re.search(r"sgx\.allowed_files\s*=\s*\[(.*?)\]", body, re.S)
+    allowed = re.findall(r'"file:([^"]+)"', allowed.group(1)) if allowed else []
+    for a in allowed:
+        if a.startswith(("/etc/phalanx/gatekeeper", "/etc/phalanx/trusted", "/usr")):
+            errors.append(f"{manifest.name}: {a} is allowed (unmeasured) but holds trust")
+    if 'loader.argv = ["keyvault", "--config", "/etc/phalanx/gatekeeper/gatekeeper-{pod}.toml", "serve"]' not in body:
+        errors.append(f"{manifest.name}: the arguments are not fixed to the measured configs")
+    for bad in ("insecure__", "sgx.debug = true", "use_host_env"):
+        if bad in body:
+            errors.append(f"{manifest.name}: {bad}")
+    if "sgx.debug = false" not in body:
+        errors.append(f"{manifest.name}: sgx.debug = false is not said")
+    passed = re.findall(r"loader\.env\.(\w+)\s*=\s*\{\s*passthrough", body)
+    if passed != ["POD_INDEX"]:
+        errors.append(f"{manifest.name}: host environment passed through: {passed}")
+    dockerfile = (ROOT / "deploy/docker/Dockerfile").read_text()
+    stage = dockerfile.split("AS gatekeeper-sgx", 1)[-1].split("\nFROM ", 1)[0]
+    if 'ENTRYPOINT ["gramine-sgx", "keyvault"]' not in stage:
+        errors.append("Dockerfile: the gatekeeper-sgx stage does not run under gramine-sgx")
+    if "keyvault.manifest.template" not in stage or "gramine-sgx-sign" not in stage:
+        errors.append("Dockerfile: the gatekeeper-sgx stage does not build and sign the manifest")
+    return errors
+
+
 def main():
     files = sorted(ROOT.joinpath("deploy").rglob("Dockerfile*"))
-    errors = [e for f in files for e in lint(f)]
+    errors = [e for f in files for e in lint(f)] + lint_gatekeeper_enclave()
     ignore = ROOT.joinpath(".dockerignore")
     patterns = ignore.read_text().split() if ignore.exists() else []
     for must in ("target", ".git", "deploy/compose/state", "phalanx-data"):

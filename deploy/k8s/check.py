@@ -176,6 +176,18 @@ def check_production(objs):
         assert 'backend = "sgx-gramine"' in g and 'trust_roots = ["intel"]' in g, i
     gk = pod(find(objs, "StatefulSet", "gatekeeper"))
     assert gk["nodeSelector"] == {"phalanx.dev/tee": "sgx"}
+    # NM6: the enclave image, its configuration measured: nothing of what its trust
+    # rests on is mounted from the host, and its arguments are its manifest's.
+    c = gk["containers"][0]
+    assert "gatekeeper-sgx" in c["image"] and "args" not in c and "command" not in c, "the enclave image, as built"
+    mounted = {v["name"]: v for v in gk["volumes"]}
+    for v in mounted.values():
+        assert v.get("configMap", {}).get("name") not in ("gatekeeper-config", "attestation-jwks"), f"{v['name']}: trust mounted from the host"
+    for i in range(MEMBERS):
+        g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))
+        for path in (g["tls"]["ca_cert"], g["attestation"]["jwks_file"]):
+            assert path.startswith("/etc/phalanx/trusted/"), f"gatekeeper {i}: {path} is not a measured file"
+    assert any(e["name"] == "POD_INDEX" for e in c["env"]), "POD_INDEX picks the node's measured config"
     limits = gk["containers"][0]["resources"]["limits"]
     assert limits.get("sgx.intel.com/enclave") and limits.get("sgx.intel.com/provision")
     assert any(v.get("hostPath", {}).get("path") == "/var/run/aesmd" for v in gk["volumes"])

@@ -242,9 +242,25 @@ impl NodeConfig {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, AppError> {
         let mut table: toml::Table = toml::from_str(text)?;
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        let overridden = !env.is_empty();
         phalanx_types::env_config::apply(&mut table, ENV_PREFIX, env)
             .map_err(|e| AppError::Env(e.to_string()))?;
         let c = Self::deserialize(table)?;
+        // In an enclave the config is measured (the Gramine manifest's trusted files):
+        // an override from the host's environment would change it unmeasured (NM6).
+        if overridden
+            && c.tee
+                .as_ref()
+                .is_some_and(|t| t.backend != phalanx_tee::Backend::Sim)
+        {
+            return Err(AppError::Config(
+                "environment overrides (PHALANX_GK__…) are refused in a TEE: the configuration is measured; change the file and the measurement",
+            ));
+        }
         NodeIndex::new(c.index).map_err(|_| AppError::Config("index must be 1 or more"))?;
         if c.attestation.jwks_url.is_some() == c.attestation.jwks_file.is_some() {
             return Err(AppError::Config(
@@ -694,6 +710,24 @@ mod tests {
         assert!(
             matches!(NodeConfig::from_toml(&dangerous), Err(AppError::Config(m)) if m.contains("simulated TEE"))
         );
+        // NM6: in an enclave the config is measured; the host's environment cannot
+        // override it (a development node on the sim may be overridden).
+        let issuer = || {
+            [(
+                "PHALANX_GK__policy__issuer".to_owned(),
+                "https://evil".to_owned(),
+            )]
+        };
+        let gramine = format!("{base}{att_svc}[tee]\nbackend = \"sgx-gramine\"\n");
+        assert!(matches!(
+            NodeConfig::from_toml_with_env(&gramine, issuer()),
+            Err(AppError::Config(m)) if m.contains("measured")
+        ));
+        let sim = format!("{base}{att_svc}[tee]\nbackend = \"sim\"\nsim_pki = \"p\"\n");
+        let c = NodeConfig::from_toml_with_env(&sim, issuer()).unwrap();
+        assert_eq!(c.policy.issuer.as_deref(), Some("https://evil"));
+        // Variables without the prefix are no overrides.
+        NodeConfig::from_toml_with_env(&gramine, [("HOME".to_owned(), "/".to_owned())]).unwrap();
     }
 
     /// Item 12: under SGX (Gramine) the store is sealed with the enclave's sealing key,

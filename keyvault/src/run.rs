@@ -12,7 +12,9 @@ use std::time::Duration;
 #[derive(Debug, clap::Parser)]
 #[command(name = "keyvault", version)]
 pub struct Cli {
-    /// The node's TOML config.
+    /// The node's TOML config. `{pod}` in it stands for `$POD_INDEX` (digits), so an
+    /// enclave whose arguments are fixed in its manifest picks its own node's config
+    /// among the measured ones.
     #[arg(long)]
     pub config: std::path::PathBuf,
     /// What to do.
@@ -42,9 +44,25 @@ pub fn init_tracing() {
 }
 
 fn load(path: &Path) -> anyhow::Result<NodeConfig> {
+    let path = config_path(path, std::env::var("POD_INDEX").ok().as_deref())?;
     let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(NodeConfig::from_toml_with_env(&text, std::env::vars())?)
+}
+
+/// `path` with `{pod}` replaced by `pod` (which must be digits: it only picks among
+/// files, never names another directory).
+pub fn config_path(path: &Path, pod: Option<&str>) -> anyhow::Result<std::path::PathBuf> {
+    let text = path.to_string_lossy();
+    if !text.contains("{pod}") {
+        return Ok(path.to_path_buf());
+    }
+    let pod = pod
+        .filter(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            anyhow::anyhow!("--config {text} needs POD_INDEX (digits) in the environment")
+        })?;
+    Ok(text.replace("{pod}", pod).into())
 }
 
 /// Fetches or reads the JWKS the config names.
@@ -259,5 +277,26 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
             eprintln!("keyvault: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// `{pod}` picks a node's config by `$POD_INDEX`, digits only.
+    #[test]
+    fn the_config_path_takes_the_pod_index() {
+        let p = Path::new("/etc/phalanx/gatekeeper/gatekeeper-{pod}.toml");
+        assert_eq!(
+            config_path(p, Some("3")).unwrap(),
+            Path::new("/etc/phalanx/gatekeeper/gatekeeper-3.toml")
+        );
+        for bad in [None, Some(""), Some("../x"), Some("1/2"), Some("12345")] {
+            assert!(config_path(p, bad).is_err(), "{bad:?}");
+        }
+        let plain = Path::new("gatekeeper.toml");
+        assert_eq!(config_path(plain, None).unwrap(), plain);
     }
 }
