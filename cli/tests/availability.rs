@@ -593,6 +593,39 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     assert!(refused.url.is_empty(), "an unbound TD served");
     let log = std::fs::read_to_string(&refused.log).unwrap();
     assert!(log.contains("MRCONFIGID"), "{log}");
+    // NC3 with Confidential Containers: the same configuration in an initdata document
+    // (whose digest Kata binds as MRCONFIGID) is refused too by a TD launched without
+    // that document.
+    let initdata = root.path().join("initdata.toml");
+    std::fs::write(
+        &initdata,
+        format!(
+            "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"phalanx.toml\" = '''\ngenesis = \"{}\"\npolicy = \"devnet\"\ngatekeeper_trust_roots = [\"sim\"]\n'''\n",
+            summary["chain_genesis"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let refused = worker_with(
+        root.path(),
+        "unbound-initdata",
+        &summary,
+        &[
+            "--tee",
+            "tdx",
+            "--tee-root",
+            loose.to_str().unwrap(),
+            "--sim-pki",
+            sim_pki_path.to_str().unwrap(),
+            "--initdata",
+            initdata.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        refused.url.is_empty(),
+        "a TD launched without its initdata served"
+    );
+    let log = std::fs::read_to_string(&refused.log).unwrap();
+    assert!(log.contains("MRCONFIGID"), "{log}");
     let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
     // (--sim-pki: the devnet accepts the simulated root, so the TD verifies its own
     // quotes to that root too.)

@@ -495,3 +495,18 @@ fn every_named_attestation_policy_is_loaded_in_its_shape() {
         }
     }
 }
+
+/// The production pRuntime pod's initdata document is one the worker reads: its trust
+/// configuration trusts Intel's root, and the MRCONFIGID it expects is the document's
+/// SHA-384 (what Kata binds; `deploy/k8s/initdata.py` prints the same).
+#[test]
+fn the_pruntime_initdata_document_is_the_workers() {
+    let doc = std::fs::read(deploy().join("k8s/base/config/pruntime-initdata.toml")).unwrap();
+    let i = pruntime::initdata::InitData::parse(&doc).unwrap();
+    assert_eq!(i.gatekeeper_trust_roots, ["intel"]);
+    assert_eq!(i.policy, "app");
+    assert_eq!(
+        i.mr_config_id.as_slice(),
+        <sha2::Sha384 as sha2::Digest>::digest(&doc).as_slice()
+    );
+}

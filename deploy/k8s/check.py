@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import initdata  # noqa: E402  (deploy/k8s/initdata.py: the annotation's encoding)
 THRESHOLD = 3
 MEMBERS = 5
 
@@ -202,6 +204,22 @@ def check_production(objs):
     assert any("persistentVolumeClaim" in v for v in pr["volumes"]), "pRuntime state on a volume"
     args = pr["containers"][0]["args"]
     assert args[args.index("--tee") + 1] == "tdx"
+    # Its configuration comes measured: the initdata annotation (whose SHA-384 Kata binds
+    # as MRCONFIGID) is the very document the worker reads, and no trust flag is passed
+    # beside it; the Kata agent refuses exec, writes to its processes and policy changes.
+    doc = config(objs, "pruntime-initdata", "pruntime-initdata.toml").encode()
+    ann = pr_obj["spec"]["template"]["metadata"]["annotations"][initdata.ANNOTATION]
+    assert initdata.decode(ann) == doc, "the initdata annotation is not the mounted document: run deploy/k8s/initdata.py"
+    assert args[args.index("--initdata") + 1] == "/etc/phalanx/initdata/pruntime-initdata.toml"
+    for flag in ("--genesis", "--policy", "--gatekeeper-trust-root", "--dangerous-unattested-gatekeepers"):
+        assert flag not in args, f"{flag} beside --initdata"
+    init = tomllib.loads(doc.decode())
+    assert init["version"] == "0.1.0" and init["algorithm"] == "sha384"
+    trust = tomllib.loads(init["data"]["phalanx.toml"])
+    assert trust["gatekeeper_trust_roots"] == ["intel"], "production trusts Intel's root"
+    rego = init["data"]["policy.rego"]
+    for refused in ("ExecProcessRequest", "SetPolicyRequest", "WriteStreamRequest"):
+        assert f"default {refused} := false" in rego, f"the agent policy allows {refused}"
     assert "[[tdx]]" in config(objs, "attestation-config", "app.toml"), "the app policy pins a TD"
     for i in range(MEMBERS):
         g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))

@@ -45,9 +45,16 @@ pub struct Args {
     /// The registry node's gRPC URL.
     #[arg(long)]
     pub registry_url: String,
-    /// The registry's genesis block hash (hex): the only chain accepted.
+    /// The registry's genesis block hash (hex): the only chain accepted (from the
+    /// initdata document with `--initdata`).
+    #[arg(long, required_unless_present = "initdata")]
+    pub genesis: Option<String>,
+    /// A Confidential Containers initdata document (TOML) whose digest the TD was
+    /// launched with as MRCONFIGID: the worker's trust configuration (genesis, policy,
+    /// gatekeeper roots) comes from its entry `phalanx.toml` (`pruntime::initdata`).
+    /// Flags given as well must agree with it.
     #[arg(long)]
-    pub genesis: String,
+    pub initdata: Option<PathBuf>,
     /// A contract to serve (hex id); repeat for more.
     #[arg(long = "contract")]
     pub contracts: Vec<String>,
@@ -89,16 +96,77 @@ fn hex32(s: &str, what: &str) -> anyhow::Result<[u8; 32]> {
     Ok(out)
 }
 
+/// What a worker's trust rests on: from the flags, or from an initdata document.
+struct Trust {
+    genesis: [u8; 32],
+    policy: String,
+    roots: Vec<String>,
+    initdata_config_id: Option<[u8; 48]>,
+}
+
+/// The trust configuration: the flags, or the initdata document (flags given as well
+/// must agree with it: a host cannot pass one configuration and bind another).
+fn trust(args: &Args) -> anyhow::Result<Trust> {
+    let flags_genesis = args
+        .genesis
+        .as_deref()
+        .map(|g| hex32(g, "--genesis"))
+        .transpose()?;
+    let Some(path) = &args.initdata else {
+        return Ok(Trust {
+            genesis: flags_genesis.context("--genesis is required without --initdata")?,
+            policy: args.policy.clone(),
+            roots: args.gatekeeper_trust_roots.clone(),
+            initdata_config_id: None,
+        });
+    };
+    let mut doc = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).with_context(|| format!("--initdata {}", path.display()))?,
+            crate::initdata::MAX_INITDATA as u64 + 1,
+        ),
+        &mut doc,
+    )
+    .with_context(|| format!("--initdata {}", path.display()))?;
+    let i = crate::initdata::InitData::parse(&doc)?;
+    let disagree = |flag: &str| anyhow::anyhow!("{flag} disagrees with the initdata document");
+    if flags_genesis.is_some_and(|g| g != i.genesis) {
+        return Err(disagree("--genesis"));
+    }
+    if args.policy != "default" && args.policy != i.policy {
+        return Err(disagree("--policy"));
+    }
+    if args.gatekeeper_trust_roots != ["intel"]
+        && args.gatekeeper_trust_roots != i.gatekeeper_trust_roots
+    {
+        return Err(disagree("--gatekeeper-trust-root"));
+    }
+    if args.dangerous_unattested_gatekeepers {
+        return Err(anyhow::anyhow!(
+            "--dangerous-unattested-gatekeepers with --initdata: a measured configuration has no dangerous options"
+        ));
+    }
+    Ok(Trust {
+        genesis: i.genesis,
+        policy: i.policy,
+        roots: i.gatekeeper_trust_roots,
+        initdata_config_id: Some(i.mr_config_id),
+    })
+}
+
 /// The configuration the arguments give (nothing opened yet).
 fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
+    let trust = trust(args)?;
     let mut config = WorkerConfig::new(
         args.data_dir.clone(),
         args.attestation_url.clone(),
         args.registry_url.clone(),
-        hex32(&args.genesis, "--genesis")?,
+        trust.genesis,
     );
-    config.attestation_policy = args.policy.clone();
-    config.gatekeeper_trust_roots = args.gatekeeper_trust_roots.clone();
+    config.attestation_policy = trust.policy;
+    config.gatekeeper_trust_roots = trust.roots;
+    config.initdata_config_id = trust.initdata_config_id;
     config.dangerous_unattested_gatekeepers = args.dangerous_unattested_gatekeepers;
     // A development run that accepts the simulated root also verifies its own quotes to
     // it (the simulated PKI's root, from --sim-pki). Both are host arguments, so on real
@@ -106,7 +174,7 @@ fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
     // release build (what a TD measures) never widens Intel's root except on the
     // simulated backend; debug builds (tests with a faked TDX kernel) may, loudly.
     let dev_build = cfg!(debug_assertions);
-    if args.gatekeeper_trust_roots.iter().any(|r| r == "sim")
+    if config.gatekeeper_trust_roots.iter().any(|r| r == "sim")
         && let Some(path) = &args.sim_pki
         && (dev_build || matches!(args.tee, Backend::Sim))
     {
@@ -172,4 +240,76 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     follow.await?;
     server.await??;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::Parser as _;
+
+    /// NC3 with Confidential Containers: the trust configuration comes from the initdata
+    /// document the TD was launched with, its digest is the MRCONFIGID the worker
+    /// demands, and host flags that disagree with it are refused.
+    #[test]
+    fn the_trust_configuration_comes_from_initdata() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = "ab".repeat(32);
+        let doc = format!(
+            "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"phalanx.toml\" = '''\ngenesis = \"{genesis}\"\npolicy = \"app\"\ngatekeeper_trust_roots = [\"intel\"]\n'''\n"
+        );
+        let path = dir.path().join("initdata.toml");
+        std::fs::write(&path, &doc).unwrap();
+        let args = |extra: &[&str]| {
+            let mut argv = vec![
+                "pruntime",
+                "--data-dir",
+                "d",
+                "--attestation-url",
+                "http://a",
+                "--registry-url",
+                "http://r",
+                "--tee",
+                "tdx",
+                "--initdata",
+                path.to_str().unwrap(),
+            ];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).unwrap().args
+        };
+        let c = config(&args(&[])).unwrap();
+        assert_eq!(c.genesis, [0xab; 32]);
+        assert_eq!(c.attestation_policy, "app");
+        assert_eq!(
+            c.mr_config_id().as_slice(),
+            <sha2::Sha384 as sha2::Digest>::digest(doc.as_bytes()).as_slice()
+        );
+        // Agreeing flags are fine; disagreeing ones are refused by name.
+        config(&args(&["--genesis", &genesis, "--policy", "app"])).unwrap();
+        for (flags, named) in [
+            (vec!["--genesis", &"cd".repeat(32)], "--genesis"),
+            (vec!["--policy", "other"], "--policy"),
+            (
+                vec!["--gatekeeper-trust-root", "sim"],
+                "--gatekeeper-trust-root",
+            ),
+            (vec!["--dangerous-unattested-gatekeepers"], "dangerous"),
+        ] {
+            let e = config(&args(&flags)).unwrap_err().to_string();
+            assert!(e.contains(named), "{e}");
+        }
+        // Without --initdata, --genesis is required.
+        assert!(
+            Cli::try_parse_from([
+                "pruntime",
+                "--data-dir",
+                "d",
+                "--attestation-url",
+                "a",
+                "--registry-url",
+                "r"
+            ])
+            .is_err()
+        );
+    }
 }

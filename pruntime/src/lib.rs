@@ -16,6 +16,8 @@
 //!   light client, answering queries.
 //! - [`server`]: the HTTP API (`POST /v1/query`, `GET /v1/info`).
 //! - [`cmd`]: the worker's command line (the `pruntime` binary and `phalanx pruntime`).
+//! - [`initdata`]: a TD's trust configuration from a Confidential Containers initdata
+//!   document, whose digest is the MRCONFIGID the worker then demands of itself.
 //! - [`client`]: the user's side (send a command, query a worker by its registry keys).
 //!
 //! Contracts themselves run in [`phalanx_contract`] (wasmi, fuel, no floats).
@@ -28,6 +30,7 @@
 pub mod client;
 pub mod cmd;
 pub mod executor;
+pub mod initdata;
 pub mod protocol;
 pub mod server;
 pub mod worker;

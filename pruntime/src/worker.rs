@@ -70,6 +70,10 @@ pub struct WorkerConfig {
     /// Intel's; a development run that accepts the simulated root (`sim` among
     /// `gatekeeper_trust_roots`, which the trust digest covers) adds that root.
     pub quote_anchors: phalanx_dcap::TrustAnchors,
+    /// The MRCONFIGID the TD was launched with when its configuration came in a
+    /// Confidential Containers initdata document ([`crate::initdata`]: the document's
+    /// digest); otherwise the trust digest's ([`Self::mr_config_id`]).
+    pub initdata_config_id: Option<[u8; 48]>,
 }
 
 impl WorkerConfig {
@@ -108,8 +112,13 @@ impl WorkerConfig {
         h.finalize().into()
     }
 
-    /// The MRCONFIGID a TD running this configuration must have been launched with.
+    /// The MRCONFIGID a TD running this configuration must have been launched with: the
+    /// initdata document's digest when the configuration came in one, else the trust
+    /// digest followed by 16 zero bytes.
     pub fn mr_config_id(&self) -> [u8; 48] {
+        if let Some(id) = self.initdata_config_id {
+            return id;
+        }
         let mut id = [0u8; 48];
         if let Some(head) = id.first_chunk_mut::<32>() {
             *head = self.trust_digest();
@@ -137,6 +146,7 @@ impl WorkerConfig {
             gatekeeper_trust_roots: vec!["intel".into()],
             dangerous_unattested_gatekeepers: false,
             quote_anchors: phalanx_dcap::TrustAnchors::intel(),
+            initdata_config_id: None,
         }
     }
 }

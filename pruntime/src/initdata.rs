@@ -1,0 +1,176 @@
+//! A TD's configuration from Confidential Containers' *initdata* (the CoCo "Init-Data"
+//! document: `version = "0.1.0"`, `algorithm = "sha256" | "sha384"`, and a `[data]`
+//! table of files). Kata binds the document's digest into the TD at launch as MRCONFIGID
+//! (a SHA-256 digest padded with zeros to 48 bytes, a SHA-384 digest as is), so the pod's
+//! configuration is part of its measured identity; the worker reads the same document
+//! (the pod mounts it) and takes its trust configuration from the entry `phalanx.toml`:
+//!
+//! ```toml
+//! genesis = "<64 hex: the registry's genesis>"
+//! policy = "app"                       # the attestation policy
+//! gatekeeper_trust_roots = ["intel"]
+//! ```
+//!
+//! The worker then checks its own quote's MRCONFIGID against the document's digest
+//! (`WorkerConfig::mr_config_id`), exactly as for a configuration bound directly: a host
+//! that hands the worker another document than the one the TD was launched with is
+//! refused (`ConfigNotBound`). The document's other entries (the Kata agent's policy,
+//! attestation-agent configs) are covered by the same digest and ignored here.
+
+use sha2::Digest as _;
+
+/// Largest initdata document read (CoCo's are a few KiB).
+pub const MAX_INITDATA: usize = 256 * 1024;
+
+/// The trust configuration an initdata document carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitData {
+    /// The registry's genesis.
+    pub genesis: [u8; 32],
+    /// The attestation policy.
+    pub policy: String,
+    /// The roots gatekeepers' evidence may chain to.
+    pub gatekeeper_trust_roots: Vec<String>,
+    /// The MRCONFIGID a TD launched with this document has.
+    pub mr_config_id: [u8; 48],
+}
+
+/// Why a document is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitDataError {
+    /// Not a document this worker reads (named).
+    #[error("initdata: {0}")]
+    Malformed(String),
+}
+
+fn bad(what: impl Into<String>) -> InitDataError {
+    InitDataError::Malformed(what.into())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Phalanx {
+    genesis: String,
+    policy: String,
+    gatekeeper_trust_roots: Vec<String>,
+}
+
+impl InitData {
+    /// Parses `doc` (the document's bytes exactly as the TD was launched with them).
+    pub fn parse(doc: &[u8]) -> Result<Self, InitDataError> {
+        if doc.len() > MAX_INITDATA {
+            return Err(bad(format!("larger than {MAX_INITDATA} bytes")));
+        }
+        let text = std::str::from_utf8(doc).map_err(|_| bad("not UTF-8"))?;
+        let table: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let field = |k: &str| table.get(k).and_then(toml::Value::as_str);
+        if field("version") != Some("0.1.0") {
+            return Err(bad("version must be \"0.1.0\""));
+        }
+        let mut mr_config_id = [0u8; 48];
+        match field("algorithm") {
+            Some("sha256") => {
+                mr_config_id[..32].copy_from_slice(&sha2::Sha256::digest(doc));
+            }
+            Some("sha384") => mr_config_id.copy_from_slice(&sha2::Sha384::digest(doc)),
+            other => {
+                return Err(bad(format!(
+                    "algorithm {other:?}: sha256 or sha384 (a TD's MRCONFIGID holds 48 bytes)"
+                )));
+            }
+        }
+        let entry = table
+            .get("data")
+            .and_then(toml::Value::as_table)
+            .and_then(|d| d.get("phalanx.toml"))
+            .and_then(toml::Value::as_str)
+            .ok_or_else(|| bad("no [data] entry \"phalanx.toml\""))?;
+        let p: Phalanx = toml::from_str(entry).map_err(|e| bad(format!("phalanx.toml: {e}")))?;
+        let mut genesis = [0u8; 32];
+        hex::decode_to_slice(&p.genesis, &mut genesis)
+            .map_err(|_| bad("phalanx.toml: genesis must be 64 hex characters"))?;
+        if p.gatekeeper_trust_roots.is_empty() {
+            return Err(bad("phalanx.toml: gatekeeper_trust_roots is empty"));
+        }
+        Ok(Self {
+            genesis,
+            policy: p.policy,
+            gatekeeper_trust_roots: p.gatekeeper_trust_roots,
+            mr_config_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn doc(algorithm: &str, entry: &str) -> String {
+        format!(
+            "version = \"0.1.0\"\nalgorithm = \"{algorithm}\"\n[data]\n\"policy.rego\" = '''\npackage agent_policy\n'''\n\"phalanx.toml\" = '''\n{entry}'''\n"
+        )
+    }
+
+    const ENTRY: &str = "genesis = \"7777777777777777777777777777777777777777777777777777777777777777\"\npolicy = \"app\"\ngatekeeper_trust_roots = [\"intel\"]\n";
+
+    #[test]
+    fn the_digest_is_the_documents_and_the_entry_is_the_configuration() {
+        let d = doc("sha384", ENTRY);
+        let i = InitData::parse(d.as_bytes()).unwrap();
+        assert_eq!(i.genesis, [0x77; 32]);
+        assert_eq!(i.policy, "app");
+        assert_eq!(i.gatekeeper_trust_roots, ["intel"]);
+        assert_eq!(
+            i.mr_config_id.as_slice(),
+            sha2::Sha384::digest(d.as_bytes()).as_slice()
+        );
+        let d = doc("sha256", ENTRY);
+        let i = InitData::parse(d.as_bytes()).unwrap();
+        assert_eq!(
+            &i.mr_config_id[..32],
+            sha2::Sha256::digest(d.as_bytes()).as_slice()
+        );
+        assert_eq!(i.mr_config_id[32..], [0; 16]);
+        // One byte more anywhere (another agent policy too) is another MRCONFIGID.
+        let other = doc("sha384", ENTRY).replace("agent_policy", "agent_policx");
+        assert_ne!(
+            InitData::parse(other.as_bytes()).unwrap().mr_config_id,
+            InitData::parse(doc("sha384", ENTRY).as_bytes())
+                .unwrap()
+                .mr_config_id
+        );
+    }
+
+    #[test]
+    fn malformed_documents_are_refused_by_name() {
+        for (d, why) in [
+            (doc("sha512", ENTRY), "algorithm"),
+            (doc("md5", ENTRY), "algorithm"),
+            (doc("sha384", ENTRY).replace("0.1.0", "0.2.0"), "version"),
+            (
+                doc(
+                    "sha384",
+                    "genesis = \"77\"\npolicy = \"app\"\ngatekeeper_trust_roots = [\"intel\"]\n",
+                ),
+                "genesis",
+            ),
+            (doc("sha384", "policy = \"app\"\n"), "phalanx.toml"),
+            (
+                doc("sha384", &format!("{ENTRY}dangerous = true\n")),
+                "phalanx.toml",
+            ),
+            (
+                doc("sha384", ENTRY).replace("\"phalanx.toml\"", "\"other.toml\""),
+                "phalanx.toml",
+            ),
+            ("not toml = = =".to_owned(), "initdata"),
+        ] {
+            let e = InitData::parse(d.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
+        assert!(InitData::parse(&vec![b' '; MAX_INITDATA + 1]).is_err());
+        assert!(InitData::parse(&[0xff, 0xfe]).is_err());
+    }
+}
