@@ -218,6 +218,11 @@ impl SharedReplay {
                 }
                 redis::Client::open(info)
             }
+            _ if ca.is_some() => {
+                return Err(ClusterError::Url(
+                    "cluster.replay_store_ca_file needs a rediss:// URL".into(),
+                ));
+            }
             _ => redis::Client::open(info),
         }
         .map_err(|e| ClusterError::Url(e.to_string()))?;

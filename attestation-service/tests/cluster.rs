@@ -519,9 +519,37 @@ async fn the_replay_store_speaks_tls() {
     .unwrap();
     let fresh = key.check(&key.issue(now, 300, [4; 16]), now).unwrap();
     assert!(impostor.consume(&fresh).await.is_err());
-    // In clear beyond loopback: refused, unless dangerous.
-    let far = "redis://10.0.0.1:6379/0";
-    let e = SharedReplay::new(far, None, None, false, Duration::from_secs(1)).unwrap_err();
-    assert!(e.to_string().contains("TLS"), "{e}");
-    SharedReplay::new(far, None, None, true, Duration::from_secs(1)).unwrap();
+    // In clear beyond loopback: refused, unless dangerous. Only a literal loopback
+    // address or `localhost` counts as loopback.
+    for far in [
+        "redis://10.0.0.1:6379/0",
+        "redis://attestation-replay:6379/0",
+        "redis://127.0.0.1.evil.example:6379/0",
+        "redis://localhost.:6379/0",
+        "redis://[::ffff:10.0.0.1]:6379/0",
+    ] {
+        let e = SharedReplay::new(far, None, None, false, Duration::from_secs(1)).unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{far}: {e}");
+        SharedReplay::new(far, None, None, true, Duration::from_secs(1)).unwrap();
+    }
+    for near in [
+        "redis://127.0.0.1:6379/0",
+        "redis://127.3.2.1:6379/0",
+        "redis://[::1]:6379/0",
+        "redis://localhost:6379/0",
+    ] {
+        SharedReplay::new(near, None, None, false, Duration::from_secs(1)).unwrap();
+    }
+    // A CA file for a store not reached over TLS is a mistake, said so.
+    for plain in ["redis://127.0.0.1:6379/0", "redis+unix:///tmp/redis.sock"] {
+        let e = SharedReplay::new(
+            plain,
+            None,
+            Some(b"x".to_vec()),
+            false,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("rediss://"), "{plain}: {e}");
+    }
 }

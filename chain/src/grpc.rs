@@ -111,6 +111,9 @@ pub struct LightClient {
     url: String,
     genesis_hash: Option<[u8; 32]>,
     checkpoint: Option<std::path::PathBuf>,
+    /// Authenticates the checkpoint (a key only this process has), and whether one must
+    /// exist: see [`LightClient::with_sealed_checkpoint`].
+    checkpoint_key: Option<(ring::hmac::Key, bool)>,
     state: tokio::sync::Mutex<Option<State>>,
     /// SHA-256 of recently included transactions, with their block heights (bounded).
     included: std::sync::Mutex<std::collections::VecDeque<([u8; 32], u64)>>,
@@ -132,6 +135,7 @@ impl LightClient {
             url: url.to_owned(),
             genesis_hash: None,
             checkpoint: None,
+            checkpoint_key: None,
             state: tokio::sync::Mutex::new(None),
             included: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
@@ -152,18 +156,73 @@ impl LightClient {
         self
     }
 
+    /// As [`Self::with_checkpoint`], the file authenticated with `key` (HMAC-SHA256 under
+    /// [`phalanx_types::tag::REGISTRY_CHECKPOINT`]; the key only this process has, e.g.
+    /// derived from its sealed identity): a host that writes the file cannot forge a
+    /// head. With `required`, a missing file is refused too (a process that has followed
+    /// the registry before must not trust the first history shown because its host
+    /// deleted the checkpoint). A host can still put back an older file this process
+    /// wrote (no monotonic counter here).
+    pub fn with_sealed_checkpoint(
+        mut self,
+        path: &std::path::Path,
+        key: &[u8; 32],
+        required: bool,
+    ) -> Self {
+        self.checkpoint = Some(path.to_owned());
+        self.checkpoint_key = Some((ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), required));
+        self
+    }
+
+    fn checkpoint_tag(key: &ring::hmac::Key, body: &[u8]) -> ring::hmac::Tag {
+        let mut ctx = ring::hmac::Context::with_key(key);
+        ctx.update(phalanx_types::tag::REGISTRY_CHECKPOINT);
+        ctx.update(body);
+        ctx.sign()
+    }
+
     fn read_checkpoint(&self) -> Result<Option<(u64, [u8; 32])>, RegistryError> {
         let Some(path) = &self.checkpoint else {
             return Ok(None);
         };
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if self
+                    .checkpoint_key
+                    .as_ref()
+                    .is_some_and(|(_, required)| *required)
+                {
+                    return Err(RegistryError::Unverified(format!(
+                        "{}: the registry checkpoint is missing; this node followed the registry before and will not trust the first history it is shown",
+                        path.display()
+                    )));
+                }
+                return Ok(None);
+            }
             Err(e) => return Err(RegistryError::Backend(format!("{}: {e}", path.display()))),
         };
-        // Next height (u64 BE) ‖ hash of the last verified block.
-        let bad = || RegistryError::Backend(format!("{}: not a checkpoint", path.display()));
-        let (h, hash) = bytes.split_first_chunk::<8>().ok_or_else(bad)?;
+        // Next height (u64 BE) ‖ hash of the last verified block (‖ HMAC when sealed).
+        let bad = || {
+            RegistryError::Unverified(format!(
+                "{}: not a checkpoint of this process",
+                path.display()
+            ))
+        };
+        let body = match &self.checkpoint_key {
+            Some((key, _)) => {
+                let (body, tag) = bytes.split_at_checked(40).ok_or_else(bad)?;
+                ring::hmac::verify(
+                    key,
+                    &[phalanx_types::tag::REGISTRY_CHECKPOINT, body].concat(),
+                    tag,
+                )
+                .map_err(|_| bad())?;
+                body
+            }
+            None => bytes.as_slice(),
+        };
+        let (h, hash) = body.split_first_chunk::<8>().ok_or_else(bad)?;
         let hash: [u8; 32] = hash.try_into().map_err(|_| bad())?;
         Ok(Some((u64::from_be_bytes(*h), hash)))
     }
@@ -176,6 +235,10 @@ impl LightClient {
         let tmp = path.with_extension("tmp");
         let mut bytes = state.height().to_be_bytes().to_vec();
         bytes.extend_from_slice(&state.last_hash());
+        if let Some((key, _)) = &self.checkpoint_key {
+            let tag = Self::checkpoint_tag(key, &bytes);
+            bytes.extend_from_slice(tag.as_ref());
+        }
         {
             use std::io::Write as _;
             let mut f = std::fs::File::create(&tmp).map_err(io)?;

@@ -408,6 +408,55 @@ async fn a_corrupt_checkpoint_is_refused() {
     }
 }
 
+/// A sealed checkpoint (a gatekeeper's, keyed by its identity): its host can neither
+/// forge a head (a file written without the key, or the unsealed format, is refused),
+/// nor delete it once the process has followed the registry, nor feed it another
+/// process's file; the process's own file is taken back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_checkpoint_cannot_be_forged_or_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path()).await;
+    let blocks: Vec<Vec<u8>> = {
+        let db = raw(dir.path());
+        let cf = db.cf_handle("blocks").unwrap();
+        (0..5u64)
+            .map(|h| db.get_cf(cf, h.to_be_bytes()).unwrap().unwrap())
+            .collect()
+    };
+    let url = serve_fake(blocks).await;
+    let state = tempfile::tempdir().unwrap();
+    let checkpoint = state.path().join("head");
+    let sealed = |key: [u8; 32], required| {
+        LightClient::new(&url).with_sealed_checkpoint(&checkpoint, &key, required)
+    };
+    // First run: nothing to require yet.
+    sealed([1; 32], false).sync().await.unwrap();
+    let good = std::fs::read(&checkpoint).unwrap();
+    assert_eq!(good.len(), 72);
+    sealed([1; 32], true).sync().await.unwrap();
+    // Another key's (another node's) file, the head without its MAC, a flipped bit.
+    let mut flipped = good.clone();
+    flipped[3] ^= 1;
+    for bad in [good[..40].to_vec(), flipped] {
+        std::fs::write(&checkpoint, &bad).unwrap();
+        let e = sealed([1; 32], true).sync().await.unwrap_err();
+        assert!(
+            e.to_string().contains("not a checkpoint of this process"),
+            "{e}"
+        );
+    }
+    std::fs::write(&checkpoint, &good).unwrap();
+    let e = sealed([2; 32], true).sync().await.unwrap_err();
+    assert!(
+        e.to_string().contains("not a checkpoint of this process"),
+        "{e}"
+    );
+    // Deleted: refused once required.
+    std::fs::remove_file(&checkpoint).unwrap();
+    let e = sealed([1; 32], true).sync().await.unwrap_err();
+    assert!(e.to_string().contains("missing"), "{e}");
+}
+
 /// The contract transactions' bytes: each round-trips; every truncation, a module or
 /// command one byte over its bound, and trailing bytes are refused by the decoder; a
 /// flipped bit in the signed body fails the signature.

@@ -151,8 +151,8 @@ pub const PRUNTIME_MR_TD: [u8; 48] = [0x7d; 48];
 
 /// The MRCONFIGID of the devnet's TD pRuntime: the trust digest of a worker following
 /// the registry `genesis`, appraised under the `devnet` policy, accepting gatekeepers
-/// on the simulated root (`phalanx pruntime … --policy devnet --gatekeeper-trust-root
-/// sim --print-config-id`). Another configuration is another tenant.
+/// on the simulated root under the `devnet` policy (`phalanx pruntime … --policy devnet
+/// --gatekeeper-trust-root sim --gatekeeper-policy devnet --print-config-id`). Another configuration is another tenant.
 pub fn pruntime_td_config_id(genesis: [u8; 32]) -> [u8; 48] {
     let mut config = pruntime::worker::WorkerConfig::new(
         std::path::PathBuf::new(),
@@ -162,6 +162,7 @@ pub fn pruntime_td_config_id(genesis: [u8; 32]) -> [u8; 48] {
     );
     config.attestation_policy = "devnet".into();
     config.gatekeeper_trust_roots = vec!["sim".into()];
+    config.gatekeeper_policies = vec!["devnet".into()];
     config.mr_config_id()
 }
 
@@ -253,6 +254,8 @@ pub async fn attestation(
             issuer: Some(format!("http://{rest_addr}")),
             trust_roots: vec!["sim".into()],
             attestation_policies: vec!["devnet".into()],
+            // The devnet's gatekeepers are appraised under its one policy too.
+            gatekeeper_policies: vec!["devnet".into()],
             // (and the TD's, once the registry's genesis fixes its configuration)
             contract_runtimes: vec![pruntime_tenant(pruntime_mr_enclave()?).tenant_id()],
             ..ReleasePolicy::default()
@@ -439,7 +442,10 @@ async fn start_gatekeepers(
             identity.signing_key().clone(),
             keyvault::registry::Evidence::Check(app.node.clone()),
         )
-        .with_checkpoint(&gdir.join("registry-head"));
+        .with_checkpoint(
+            &gdir.join("registry-head"),
+            !app.node.status()?.epochs.is_empty(),
+        );
         apps.push((app.with_hooks(Arc::new(hooks)), client, peer));
     }
     // The committee, with this run's addresses, and its threshold (governance's: no
@@ -583,6 +589,7 @@ async fn start_pruntime(
     config.attestation_policy = "devnet".into();
     // The devnet's gatekeepers attest on the simulated TEE too.
     config.gatekeeper_trust_roots = vec!["sim".into()];
+    config.gatekeeper_policies = vec!["devnet".into()];
     config.contracts = vec![id];
     config.poll = Duration::from_millis(50);
     let worker = pruntime::worker::Worker::boot(config, Arc::new(tee)).await?;

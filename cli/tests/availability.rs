@@ -105,6 +105,8 @@ fn worker_with(root: &Path, name: &str, summary: &serde_json::Value, tee: &[&str
             "127.0.0.1:0",
             "--gatekeeper-trust-root",
             "sim",
+            "--gatekeeper-policy",
+            "devnet",
         ])
         .args(tee)
         .env("RUST_LOG", "info")
@@ -383,6 +385,79 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
         .deploy_contract(&impostor, phalanx_cli::devnet::COUNTER_WASM, [7; 32])
         .await
         .unwrap();
+
+    // NM6: a token the attestation service signed for the pRuntime tenant — what
+    // whoever holds its signing key could mint — obtains no contract key by itself: the
+    // worker must be a pRuntime the registry verified, asking for its registered HPKE
+    // key. Neither an unregistered worker nor a registered one with another HPKE key
+    // gets one.
+    {
+        let mut contract = [0u8; 32];
+        hex::decode_to_slice(summary["contract"].as_str().unwrap(), &mut contract).unwrap();
+        let tee = pruntime::tee::Settings {
+            backend: pruntime::tee::Backend::Sim,
+            root: None,
+            sim_pki: Some(root.path().join("devnet/attestation/sim/sim.json")),
+            mr_enclave: Some(hex::encode(mr)),
+        }
+        .open(&root.path().join("nm6-sim.key"))
+        .unwrap();
+        let chain_id = client.sync().await.unwrap().chain_id();
+        let gatekeeper = summary["gatekeepers"][0].as_str().unwrap().to_owned();
+        let ask = |identity: Vec<u8>| {
+            let (tee, gatekeeper) = (tee.clone(), gatekeeper.clone());
+            let attestation = format!("http://{}", summary["attestation_rest"].as_str().unwrap());
+            async move {
+                let recipient = keyvault::envelope::RecipientKey::generate(&mut rand::rng());
+                let rd = keyvault::release::WorkerRuntimeData {
+                    identity_key: identity,
+                    hpke_public_key: recipient.public_bytes(),
+                    registry: chain_id,
+                }
+                .encode();
+                let attested = pruntime::tee::attest::attest(
+                    &reqwest::Client::new(),
+                    &pruntime::tee::attest::Service {
+                        url: attestation,
+                        policy: "devnet".into(),
+                    },
+                    tee.as_ref(),
+                    &rd,
+                )
+                .await
+                .unwrap();
+                let req = keyvault::gatekeeper::ReleaseRequest {
+                    token: attested.token,
+                    runtime_data: rd,
+                    key_id: keyvault::release::contract_key_id(phalanx_types::Epoch(0), &contract),
+                    hpke_public_key: recipient.public_bytes(),
+                };
+                phalanx_proto::keyvault::v1::gatekeeper_client::GatekeeperClient::connect(
+                    gatekeeper,
+                )
+                .await
+                .unwrap()
+                .release(phalanx_release::client::request_to_pb(&req))
+                .await
+                .unwrap_err()
+            }
+        };
+        let outsider = ask(chain::types::public_key(
+            chain::random_key().verifying_key(),
+        ))
+        .await;
+        assert_eq!(
+            outsider.code(),
+            tonic::Code::PermissionDenied,
+            "{outsider:?}"
+        );
+        assert!(
+            outsider.message().contains("registry verified"),
+            "{outsider:?}"
+        );
+        let other_hpke = ask(chain::types::public_key(impostor.verifying_key())).await;
+        assert!(other_hpke.message().contains("HPKE key"), "{other_hpke:?}");
+    }
     let bogus = pruntime::protocol::ContractKeys::derive(&[1; 32])
         .unwrap()
         .published(other, phalanx_types::Epoch(0));
@@ -600,7 +675,7 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     std::fs::write(
         &initdata,
         format!(
-            "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"phalanx.toml\" = '''\ngenesis = \"{}\"\npolicy = \"devnet\"\ngatekeeper_trust_roots = [\"sim\"]\n'''\n",
+            "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"phalanx.toml\" = '''\ngenesis = \"{}\"\npolicy = \"devnet\"\ngatekeeper_trust_roots = [\"sim\"]\ngatekeeper_policies = [\"devnet\"]\n'''\n",
             summary["chain_genesis"].as_str().unwrap()
         ),
     )

@@ -123,11 +123,12 @@ def lint_gatekeeper_enclave():
     allowed = re.search(r"sgx\.allowed_files\s*=\s*\[(.*?)\]", body, re.S)
     allowed = re.findall(r'"file:([^"]+)"', allowed.group(1)) if allowed else []
     for a in allowed:
-        if a.startswith(("/etc/phalanx/gatekeeper", "/etc/phalanx/trusted", "/usr")):
-            errors.append(f"{manifest.name}: {a} is allowed (unmeasured) but holds trust")
+        # An allowed path that holds, contains or lies in a trusted one: unmeasured trust.
+        if any(t.startswith(a) or a.startswith(t) for t in trusted) or a.startswith("/usr"):
+            errors.append(f"{manifest.name}: {a} is allowed (unmeasured) but overlaps what is trusted")
     if 'loader.argv = ["keyvault", "--config", "/etc/phalanx/gatekeeper/gatekeeper-{pod}.toml", "serve"]' not in body:
         errors.append(f"{manifest.name}: the arguments are not fixed to the measured configs")
-    for bad in ("insecure__", "sgx.debug = true", "use_host_env"):
+    for bad in ("insecure__", "sgx.debug = true", "use_host_env", "env_src_file", "argv_src_file", "[loader.env]"):
         if bad in body:
             errors.append(f"{manifest.name}: {bad}")
     if "sgx.debug = false" not in body:

@@ -182,9 +182,11 @@ def check_production(objs):
     # rests on is mounted from the host, and its arguments are its manifest's.
     c = gk["containers"][0]
     assert "gatekeeper-sgx" in c["image"] and "args" not in c and "command" not in c, "the enclave image, as built"
-    mounted = {v["name"]: v for v in gk["volumes"]}
-    for v in mounted.values():
-        assert v.get("configMap", {}).get("name") not in ("gatekeeper-config", "attestation-jwks"), f"{v['name']}: trust mounted from the host"
+    for v in gk["volumes"]:
+        name = v.get("configMap", {}).get("name", "")
+        assert not name.startswith(("gatekeeper-config", "attestation-jwks")), f"{v['name']}: trust mounted from the host"
+    for m in c["volumeMounts"]:
+        assert not m["mountPath"].startswith(("/etc/phalanx/gatekeeper", "/etc/phalanx/trusted")), f"{m['mountPath']}: over the measured files"
     for i in range(MEMBERS):
         g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))
         for path in (g["tls"]["ca_cert"], g["attestation"]["jwks_file"]):
@@ -211,7 +213,7 @@ def check_production(objs):
     ann = pr_obj["spec"]["template"]["metadata"]["annotations"][initdata.ANNOTATION]
     assert initdata.decode(ann) == doc, "the initdata annotation is not the mounted document: run deploy/k8s/initdata.py"
     assert args[args.index("--initdata") + 1] == "/etc/phalanx/initdata/pruntime-initdata.toml"
-    for flag in ("--genesis", "--policy", "--gatekeeper-trust-root", "--dangerous-unattested-gatekeepers"):
+    for flag in ("--genesis", "--policy", "--gatekeeper-trust-root", "--gatekeeper-policy", "--dangerous-unattested-gatekeepers"):
         assert flag not in args, f"{flag} beside --initdata"
     init = tomllib.loads(doc.decode())
     assert init["version"] == "0.1.0" and init["algorithm"] == "sha384"
@@ -220,6 +222,10 @@ def check_production(objs):
     rego = init["data"]["policy.rego"]
     for refused in ("ExecProcessRequest", "SetPolicyRequest", "WriteStreamRequest"):
         assert f"default {refused} := false" in rego, f"the agent policy allows {refused}"
+    # The container is not in the TD's measurement: only a policy that pins it (genpolicy)
+    # may let the host create one; never unconditionally.
+    for pinned in ("CreateContainerRequest", "CopyFileRequest", "PullImageRequest"):
+        assert f"default {pinned} := true" not in rego, f"the agent policy allows any {pinned}"
     assert "[[tdx]]" in config(objs, "attestation-config", "app.toml"), "the app policy pins a TD"
     for i in range(MEMBERS):
         g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))

@@ -242,6 +242,13 @@ impl NodeConfig {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, AppError> {
         let mut table: toml::Table = toml::from_str(text)?;
+        // Whether the file itself puts the node in a TEE: decided before any override,
+        // so an override cannot switch this check off.
+        let file_in_tee = table
+            .get("tee")
+            .and_then(|t| t.get("backend"))
+            .and_then(toml::Value::as_str)
+            .is_some_and(|b| b != "sim");
         let env: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
@@ -252,11 +259,16 @@ impl NodeConfig {
         let c = Self::deserialize(table)?;
         // In an enclave the config is measured (the Gramine manifest's trusted files):
         // an override from the host's environment would change it unmeasured (NM6).
-        if overridden
-            && c.tee
-                .as_ref()
-                .is_some_and(|t| t.backend != phalanx_tee::Backend::Sim)
-        {
+        let in_tee = c
+            .tee
+            .as_ref()
+            .is_some_and(|t| t.backend != phalanx_tee::Backend::Sim);
+        if in_tee && c.attestation.jwks_url.is_some() {
+            return Err(AppError::Config(
+                "[attestation] jwks_url is refused in a TEE: the attestation service's keys are part of the measured configuration (jwks_file, a trusted file)",
+            ));
+        }
+        if overridden && (file_in_tee || in_tee) {
             return Err(AppError::Config(
                 "environment overrides (PHALANX_GK__…) are refused in a TEE: the configuration is measured; change the file and the measurement",
             ));
@@ -726,6 +738,20 @@ mod tests {
         let sim = format!("{base}{att_svc}[tee]\nbackend = \"sim\"\nsim_pki = \"p\"\n");
         let c = NodeConfig::from_toml_with_env(&sim, issuer()).unwrap();
         assert_eq!(c.policy.issuer.as_deref(), Some("https://evil"));
+        // Nor can an override take the node out of the TEE to get past that.
+        let out = [("PHALANX_GK__tee__backend".to_owned(), "sim".to_owned())];
+        assert!(matches!(
+            NodeConfig::from_toml_with_env(&gramine, out),
+            Err(AppError::Config(m)) if m.contains("measured")
+        ));
+        // In a TEE the JWKS is a (measured) file, never a URL.
+        let by_url = format!(
+            "{base}[attestation]\njwks_url = \"https://a/.well-known/jwks.json\"\nservice_url = \"http://s\"\n[tee]\nbackend = \"sgx-gramine\"\n"
+        );
+        assert!(matches!(
+            NodeConfig::from_toml(&by_url),
+            Err(AppError::Config(m)) if m.contains("jwks_url")
+        ));
         // Variables without the prefix are no overrides.
         NodeConfig::from_toml_with_env(&gramine, [("HOME".to_owned(), "/".to_owned())]).unwrap();
     }

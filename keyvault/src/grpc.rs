@@ -8,7 +8,7 @@
 //! Messages are bounded ([`MAX_MESSAGE`]) and requests time out.
 
 use crate::error::Error;
-use crate::gatekeeper::GatekeeperError;
+use crate::gatekeeper::{GatekeeperError, ReleaseRequest};
 use crate::node::{Node, NodeError};
 use phalanx_proto::keyvault::v1 as pb;
 use std::sync::Arc;
@@ -49,8 +49,13 @@ impl GatekeeperGrpc {
     }
 
     /// A contract key is released only for a contract the registry lists (the policy's
-    /// `contract_runtimes` decides who may ask; this decides for what).
-    async fn check_contract(&self, key_id: &crate::derive::KeyId) -> Result<(), Status> {
+    /// `contract_runtimes` decides which tenants may ask; this decides for what), and
+    /// only to a pRuntime the registry itself verified: the worker the runtime data names
+    /// is registered in standing as a pRuntime with the very HPKE key the release is
+    /// sealed to. So the attestation service's token alone — which whoever holds its
+    /// signing key could mint — never obtains a contract key (review NM6).
+    async fn check_contract(&self, req: &ReleaseRequest) -> Result<(), Status> {
+        let key_id = &req.key_id;
         let Some(id) = phalanx_release::release::contract_of(key_id) else {
             return Ok(());
         };
@@ -59,16 +64,27 @@ impl GatekeeperGrpc {
                 "contract keys are released only by a gatekeeper that follows a registry",
             ));
         };
-        match hooks.contract_exists(id).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Status::permission_denied(format!(
+        let unreadable = |e: String| {
+            tracing::warn!(error = %e, "the registry could not be read");
+            Status::unavailable("the registry could not be read")
+        };
+        if !hooks.contract_exists(id).await.map_err(unreadable)? {
+            return Err(Status::permission_denied(format!(
                 "no contract {} on the registry",
                 hex::encode(id)
+            )));
+        }
+        let worker = phalanx_release::release::WorkerRuntimeData::decode(&req.runtime_data)
+            .map_err(|_| Status::invalid_argument("runtime data does not decode"))?;
+        match hooks
+            .runtime_refused(&worker.identity_key, &req.hpke_public_key, (self.now)())
+            .await
+            .map_err(unreadable)?
+        {
+            None => Ok(()),
+            Some(why) => Err(Status::permission_denied(format!(
+                "contract keys go only to a pRuntime the registry verified: {why}"
             ))),
-            Err(e) => {
-                tracing::warn!(error = %e, "the registry could not be read");
-                Err(Status::unavailable("the registry could not be read"))
-            }
         }
     }
 
@@ -112,7 +128,7 @@ impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
         request: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::ReleaseResponse>, Status> {
         let req = request_from_pb(request.into_inner())?;
-        self.check_contract(&req.key_id).await?;
+        self.check_contract(&req).await?;
         let (node, now) = (self.node.clone(), (self.now)());
         let resp = tokio::task::spawn_blocking(move || node.release(&req, now, &mut rand::rng()))
             .await

@@ -149,6 +149,19 @@ pub trait RoundHooks: Send + Sync + 'static {
         let _ = id;
         Box::pin(async { Err("this gatekeeper follows no registry".to_owned()) })
     }
+    /// Why the worker `identity_key` may not fetch contract keys for the HPKE key
+    /// `hpke_key`, if it may not: it must be a pRuntime the registry lists in standing
+    /// (its quote verified by the registry itself, its evidence current) with exactly
+    /// that HPKE key. Without a registry: refused.
+    fn runtime_refused<'a>(
+        &'a self,
+        identity_key: &'a [u8],
+        hpke_key: &'a [u8],
+        now: i64,
+    ) -> Boxed<'a, Result<Option<String>, String>> {
+        let _ = (identity_key, hpke_key, now);
+        Box::pin(async { Err("this gatekeeper follows no registry".to_owned()) })
+    }
 }
 
 /// A prepared member's view of a round's outcome, proposed to the decider.

@@ -70,9 +70,16 @@ impl RegistryHooks {
     }
 
     /// The same, remembering the last verified head in `checkpoint` so a restarted
-    /// node refuses a registry that forked or rolled back (see [`LightClient`]).
-    pub fn with_checkpoint(mut self, checkpoint: &Path) -> Self {
-        self.client = self.client.with_checkpoint(checkpoint);
+    /// node refuses a registry that forked or rolled back (see [`LightClient`]). The file
+    /// is authenticated with a key derived from the node's identity (which only its
+    /// sealed store holds), so its host cannot forge a head; once the node `holds_shares`
+    /// a missing file is refused (its host deleting it would make the node trust the
+    /// first history shown).
+    pub fn with_checkpoint(mut self, checkpoint: &Path, holds_shares: bool) -> Self {
+        let key = checkpoint_key(&self.identity);
+        self.client = self
+            .client
+            .with_sealed_checkpoint(checkpoint, &key, holds_shares);
         self
     }
 
@@ -274,6 +281,36 @@ impl RoundHooks for RegistryHooks {
             Ok(state.contract(&id).is_some())
         })
     }
+    fn runtime_refused<'a>(
+        &'a self,
+        identity_key: &'a [u8],
+        hpke_key: &'a [u8],
+        now: i64,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let state = self.client.sync().await.map_err(|e| e.to_string())?;
+            Ok(
+                match state.standing("release", identity_key, chain::types::Role::Runtime, now) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(w) if w.hpke_key != hpke_key => Some(
+                        "the HPKE key is not the one the registry lists for this worker".into(),
+                    ),
+                    Ok(_) => None,
+                },
+            )
+        })
+    }
+}
+
+/// The key that authenticates a node's registry checkpoint: HKDF-SHA256 of its identity
+/// secret under [`phalanx_types::tag::REGISTRY_CHECKPOINT`].
+fn checkpoint_key(identity: &SigningKey) -> zeroize::Zeroizing<[u8; 32]> {
+    let secret = zeroize::Zeroizing::new(identity.to_bytes());
+    let mut out = zeroize::Zeroizing::new([0u8; 32]);
+    // 32 bytes is well within HKDF-SHA256's output bound.
+    let _ = hkdf::Hkdf::<sha2::Sha256>::new(None, secret.as_slice())
+        .expand(phalanx_types::tag::REGISTRY_CHECKPOINT, out.as_mut_slice());
+    out
 }
 
 /// Loads a P-256 key file (32 secret bytes, hex), creating it (0600) if absent.

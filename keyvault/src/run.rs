@@ -168,7 +168,10 @@ async fn follow_registry(
         app.node.identity().signing_key().clone(),
         evidence,
     )
-    .with_checkpoint(&config.data_dir.join("registry-head"));
+    .with_checkpoint(
+        &config.data_dir.join("registry-head"),
+        !app.node.status()?.epochs.is_empty(),
+    );
     app.attest_and_register(Some(hooks.client())).await?;
     let app = app.with_hooks(std::sync::Arc::new(hooks));
     let (registrar, url) = (app.registrar(), r.url.clone());

@@ -79,6 +79,10 @@ pub struct Args {
     /// development); repeat for more.
     #[arg(long = "gatekeeper-trust-root", default_value = "intel")]
     pub gatekeeper_trust_roots: Vec<String>,
+    /// An attestation policy the gatekeepers' own tokens may have been appraised under
+    /// (the one that pins the gatekeepers' enclave); repeat for more.
+    #[arg(long = "gatekeeper-policy", default_value = "gatekeeper")]
+    pub gatekeeper_policies: Vec<String>,
     /// Ask gatekeepers for keys without checking that they run in a TEE: dangerous,
     /// refused outside the simulated TEE.
     #[arg(long)]
@@ -101,6 +105,7 @@ struct Trust {
     genesis: [u8; 32],
     policy: String,
     roots: Vec<String>,
+    gatekeeper_policies: Vec<String>,
     initdata_config_id: Option<[u8; 48]>,
 }
 
@@ -117,6 +122,7 @@ fn trust(args: &Args) -> anyhow::Result<Trust> {
             genesis: flags_genesis.context("--genesis is required without --initdata")?,
             policy: args.policy.clone(),
             roots: args.gatekeeper_trust_roots.clone(),
+            gatekeeper_policies: args.gatekeeper_policies.clone(),
             initdata_config_id: None,
         });
     };
@@ -142,6 +148,11 @@ fn trust(args: &Args) -> anyhow::Result<Trust> {
     {
         return Err(disagree("--gatekeeper-trust-root"));
     }
+    if args.gatekeeper_policies != ["gatekeeper"]
+        && args.gatekeeper_policies != i.gatekeeper_policies
+    {
+        return Err(disagree("--gatekeeper-policy"));
+    }
     if args.dangerous_unattested_gatekeepers {
         return Err(anyhow::anyhow!(
             "--dangerous-unattested-gatekeepers with --initdata: a measured configuration has no dangerous options"
@@ -151,6 +162,7 @@ fn trust(args: &Args) -> anyhow::Result<Trust> {
         genesis: i.genesis,
         policy: i.policy,
         roots: i.gatekeeper_trust_roots,
+        gatekeeper_policies: i.gatekeeper_policies,
         initdata_config_id: Some(i.mr_config_id),
     })
 }
@@ -166,6 +178,7 @@ fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
     );
     config.attestation_policy = trust.policy;
     config.gatekeeper_trust_roots = trust.roots;
+    config.gatekeeper_policies = trust.gatekeeper_policies;
     config.initdata_config_id = trust.initdata_config_id;
     config.dangerous_unattested_gatekeepers = args.dangerous_unattested_gatekeepers;
     // A development run that accepts the simulated root also verifies its own quotes to

@@ -9,6 +9,7 @@
 //! genesis = "<64 hex: the registry's genesis>"
 //! policy = "app"                       # the attestation policy
 //! gatekeeper_trust_roots = ["intel"]
+//! gatekeeper_policies = ["gatekeeper"] # optional; this is the default
 //! ```
 //!
 //! The worker then checks its own quote's MRCONFIGID against the document's digest
@@ -31,6 +32,8 @@ pub struct InitData {
     pub policy: String,
     /// The roots gatekeepers' evidence may chain to.
     pub gatekeeper_trust_roots: Vec<String>,
+    /// The attestation policies gatekeepers' tokens may name.
+    pub gatekeeper_policies: Vec<String>,
     /// The MRCONFIGID a TD launched with this document has.
     pub mr_config_id: [u8; 48],
 }
@@ -54,6 +57,12 @@ struct Phalanx {
     genesis: String,
     policy: String,
     gatekeeper_trust_roots: Vec<String>,
+    #[serde(default = "gatekeeper_policy")]
+    gatekeeper_policies: Vec<String>,
+}
+
+fn gatekeeper_policy() -> Vec<String> {
+    vec!["gatekeeper".into()]
 }
 
 impl InitData {
@@ -90,13 +99,16 @@ impl InitData {
         let mut genesis = [0u8; 32];
         hex::decode_to_slice(&p.genesis, &mut genesis)
             .map_err(|_| bad("phalanx.toml: genesis must be 64 hex characters"))?;
-        if p.gatekeeper_trust_roots.is_empty() {
-            return Err(bad("phalanx.toml: gatekeeper_trust_roots is empty"));
+        if p.gatekeeper_trust_roots.is_empty() || p.gatekeeper_policies.is_empty() {
+            return Err(bad(
+                "phalanx.toml: gatekeeper_trust_roots and gatekeeper_policies may not be empty",
+            ));
         }
         Ok(Self {
             genesis,
             policy: p.policy,
             gatekeeper_trust_roots: p.gatekeeper_trust_roots,
+            gatekeeper_policies: p.gatekeeper_policies,
             mr_config_id,
         })
     }

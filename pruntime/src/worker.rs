@@ -63,6 +63,9 @@ pub struct WorkerConfig {
     pub limits: Limits,
     /// The trust roots a gatekeeper's evidence may chain to (`intel` by default).
     pub gatekeeper_trust_roots: Vec<String>,
+    /// The attestation policies the gatekeepers' own tokens must have been appraised
+    /// under (`gatekeeper` by default).
+    pub gatekeeper_policies: Vec<String>,
     /// Ask gatekeepers for keys without checking that they run in a TEE (a cluster
     /// outside any TEE): dangerous, logged loudly.
     pub dangerous_unattested_gatekeepers: bool,
@@ -81,11 +84,12 @@ impl WorkerConfig {
     /// (pinned genesis: the registry itself verifies every registration's quote, so the
     /// gatekeepers and keys it lists follow from it), the attestation policy it asks to
     /// be appraised under, the roots it accepts for gatekeepers' evidence, and whether
-    /// it skips that check:
+    /// it skips that check, and the attestation policies their tokens must name:
     ///
     /// ```text
     /// SHA-256("phalanx/v1/worker-config" ‖ genesis (32) ‖ u32 len ‖ policy
-    ///          ‖ u32 count ‖ (u32 len ‖ root)… ‖ dangerous (1))
+    ///          ‖ u32 count ‖ (u32 len ‖ root)… ‖ u32 count ‖ (u32 len ‖ gatekeeper policy)…
+    ///          ‖ dangerous (1))
     /// ```
     ///
     /// On TDX the host binds it as MRCONFIGID (`digest ‖ 16 zero bytes`, see
@@ -104,9 +108,11 @@ impl WorkerConfig {
             h.update(b);
         };
         part(&mut h, self.attestation_policy.as_bytes());
-        h.update((self.gatekeeper_trust_roots.len() as u32).to_be_bytes());
-        for r in &self.gatekeeper_trust_roots {
-            part(&mut h, r.as_bytes());
+        for list in [&self.gatekeeper_trust_roots, &self.gatekeeper_policies] {
+            h.update((list.len() as u32).to_be_bytes());
+            for r in list {
+                part(&mut h, r.as_bytes());
+            }
         }
         h.update([u8::from(self.dangerous_unattested_gatekeepers)]);
         h.finalize().into()
@@ -144,6 +150,7 @@ impl WorkerConfig {
             checkpoint_every: 64,
             limits: Limits::default(),
             gatekeeper_trust_roots: vec!["intel".into()],
+            gatekeeper_policies: vec!["gatekeeper".into()],
             dangerous_unattested_gatekeepers: false,
             quote_anchors: phalanx_dcap::TrustAnchors::intel(),
             initdata_config_id: None,
@@ -1023,6 +1030,7 @@ async fn fetch_secret(
     } else {
         let policy = phalanx_release::release::ReleasePolicy {
             trust_roots: config.gatekeeper_trust_roots.clone(),
+            gatekeeper_policies: config.gatekeeper_policies.clone(),
             ..Default::default()
         };
         check_gatekeepers(

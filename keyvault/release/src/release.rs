@@ -143,6 +143,10 @@ fn default_roots() -> Vec<String> {
     vec!["intel".into()]
 }
 
+fn default_gatekeeper_policies() -> Vec<String> {
+    vec!["gatekeeper".into()]
+}
+
 /// What a gatekeeper releases to whom. Secure defaults: Intel's root only, `affirming`
 /// only, tokens younger than an hour, own measurement only.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -165,6 +169,12 @@ pub struct ReleasePolicy {
     /// refused until the operator names the policies that pin its workers.
     #[serde(default)]
     pub attestation_policies: Vec<String>,
+    /// The attestation-service policy ids under which a gatekeeper's own token must
+    /// have been appraised for its registration to count as attested
+    /// ([`check_registration`]): the policy that pins the gatekeepers' enclave.
+    /// Default: `["gatekeeper"]`.
+    #[serde(default = "default_gatekeeper_policies")]
+    pub gatekeeper_policies: Vec<String>,
     /// Extra tenants per tenant.
     #[serde(default)]
     pub grants: Vec<Grant>,
@@ -211,6 +221,7 @@ impl Default for ReleasePolicy {
             allow_warning: false,
             trust_roots: default_roots(),
             attestation_policies: Vec::new(),
+            gatekeeper_policies: default_gatekeeper_policies(),
             grants: Vec::new(),
             contract_runtimes: Vec::new(),
             dangerous_unattested_gatekeepers: false,
@@ -402,14 +413,15 @@ pub struct Registered<'a> {
 /// Checks that a registration is backed by evidence: `token` is the one whose hash the
 /// registry holds, it verifies under `jwks`, its appraisal and trust root are accepted by
 /// `policy` (as for a release), it carries one TEE submodule whose runtime data hash is
-/// that of [`WorkerRuntimeData`] `{identity key, HPKE key, registry}` as registered, the TEE is
-/// neither debug nor bound to a service TD, and its identity hashes to the registered
-/// measurement.
+/// that of [`WorkerRuntimeData`] `{identity key, HPKE key, registry}` as registered, it was
+/// appraised under one of `policy.gatekeeper_policies`, the TEE is neither debug nor
+/// bound to a service TD, and its identity hashes to the registered measurement.
 ///
 /// This proves that the registered identity key was made inside a TEE with that
-/// measurement (only such a TEE puts that key in its report data). Expiry and age are
-/// not checked: the token is evidence of how the key was made, fixed when the registry
-/// took its hash; a gatekeeper re-registers when its evidence changes.
+/// measurement (only such a TEE puts that key in its report data). The token's own age
+/// is not checked here: its registration's is, by the registry's standing rule (the
+/// registry verified the quote itself and lets it count for its evidence lifetime;
+/// callers check standing first), and a gatekeeper re-registers before that runs out.
 pub fn check_registration(
     token: &str,
     jwks: &Jwks,
@@ -430,6 +442,13 @@ pub fn check_registration(
     }
     .encode();
     let sub = bound_submodule(&claims, &runtime_data)?;
+    // Appraised under a policy that pins gatekeepers (review NM4), not any policy the
+    // attestation service happens to have.
+    if !policy.gatekeeper_policies.contains(&sub.policy.policy_id) {
+        return Err(ReleaseError::PolicyNotAccepted(
+            sub.policy.policy_id.chars().take(64).collect(),
+        ));
+    }
     not_open_to_host(sub)?;
     let (identity, measurement) = identity_of(&sub.evidence);
     let tenant = identity.tenant_id();

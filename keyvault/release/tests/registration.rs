@@ -66,6 +66,25 @@ fn a_registration_with_its_own_evidence_is_accepted() {
     );
 }
 
+/// NM4: a gatekeeper's registration counts only if its token was appraised under a
+/// policy that pins gatekeepers, not under whatever policy (`app`, here, which
+/// accepts other code) the attestation service also runs.
+#[test]
+fn attack_nm4_a_registration_appraised_under_another_policy_is_refused() {
+    let w = worker(MR, MR, "sim");
+    let r = Record::of(&w, MR);
+    let policy = ReleasePolicy {
+        gatekeeper_policies: vec!["gatekeeper".into()],
+        ..sim_policy()
+    };
+    assert!(matches!(
+        check(&w, &r, &policy),
+        Err(ReleaseError::PolicyNotAccepted(p)) if p == "app"
+    ));
+    // By default only `gatekeeper` counts.
+    assert_eq!(ReleasePolicy::default().gatekeeper_policies, ["gatekeeper"]);
+}
+
 #[test]
 fn every_gap_in_the_evidence_is_named() {
     let w = worker(MR, MR, "sim");

@@ -58,6 +58,8 @@ pub const EVM_ACCOUNT: &[u8] = b"phalanx/v1/evm-account";
 /// A gatekeeper's endorsement of a registration on the EVM registry (it checked the
 /// evidence).
 pub const EVM_ENDORSEMENT: &[u8] = b"phalanx/v1/evm-endorsement";
+/// The MAC of a light client's checkpoint (its last verified registry head).
+pub const REGISTRY_CHECKPOINT: &[u8] = b"phalanx/v1/registry-checkpoint";
 /// A contract's code hash: `SHA-256(tag ‖ wasm)`.
 pub const CONTRACT_CODE: &[u8] = b"phalanx/v1/contract-code";
 /// A contract's state root: `SHA-256(tag ‖ every (key, value) in key order)`.
@@ -124,6 +126,7 @@ pub const ALL: &[&[u8]] = &[
     CHAIN_GENESIS,
     EVM_ACCOUNT,
     EVM_ENDORSEMENT,
+    REGISTRY_CHECKPOINT,
     CONTRACT_CODE,
     CONTRACT_STATE,
     CONTRACT_ID,

@@ -162,6 +162,8 @@ pub fn sim_policy() -> ReleasePolicy {
         issuer: Some(ISSUER.into()),
         trust_roots: vec!["sim".into()],
         attestation_policies: vec!["app".into()],
+        // The test workers are appraised under `app`; registrations checked here too.
+        gatekeeper_policies: vec!["app".into()],
         ..ReleasePolicy::default()
     }
 }
