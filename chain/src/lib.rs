@@ -14,6 +14,9 @@
 //!   hash of the genesis parameters).
 //! - [`evidence`]: the registry's own check of a registration (quote to the genesis's
 //!   roots at the block's time, TCB status, report data binding the keys and this chain).
+//! - `commit` (feature `commit`, default): state commitments — the registry's facts in a
+//!   Jellyfish Merkle tree, with inclusion and absence proofs against a root (what block
+//!   headers will carry, so a bundle can be a header and proofs).
 //! - [`endorse`]: the same check made by each gatekeeper for a registry that cannot
 //!   afford DCAP itself (the Solidity registry), and the endorsement it signs.
 //! - [`state`]: the rules, sans-IO. A worker registers itself (signed by its identity
@@ -50,6 +53,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "commit")]
+pub mod commit;
 pub mod endorse;
 pub mod evidence;
 #[cfg(feature = "evm")]

@@ -6,6 +6,9 @@
 mod chain_codec {
     include!("../../fuzz/checks/chain_codec.rs");
 }
+mod commit_proof {
+    include!("../../fuzz/checks/commit_proof.rs");
+}
 
 use phalanx_types::Epoch;
 use std::path::PathBuf;
@@ -26,6 +29,46 @@ fn chain_codec_corpus_replays() {
         n += 1;
     }
     assert!(n > 0);
+}
+
+/// The state-commitment proof target's corpus (`fuzz/corpus/commit_proof/`: proofs of
+/// the check's tree, of another tree, and their truncations), every prefix replayed.
+#[test]
+fn commit_proof_corpus_replays() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/commit_proof");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        for cut in 0..=data.len() {
+            commit_proof::check(data.get(..cut).unwrap());
+        }
+        n += 1;
+    }
+    assert!(n >= 3);
+}
+
+/// Writes the commit proof seeds: inclusion and absence proofs of the check's own tree
+/// and a proof from a larger tree.
+#[test]
+#[ignore]
+fn write_commit_proof_seeds() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/commit_proof");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut tree = chain::commit::Commitment::new();
+    tree.update((0u8..16).map(|i| (vec![b'k', i], Some(vec![i; 8]))))
+        .unwrap();
+    for (name, key) in [("inclusion", vec![b'k', 3]), ("absence", vec![b'k', 17])] {
+        std::fs::write(dir.join(name), tree.prove(&key).unwrap().1).unwrap();
+    }
+    let mut big = chain::commit::Commitment::new();
+    big.update((0u32..5000).map(|i| (i.to_be_bytes().to_vec(), Some(vec![1; 40]))))
+        .unwrap();
+    std::fs::write(dir.join("deep"), big.prove(&7u32.to_be_bytes()).unwrap().1).unwrap();
+    std::fs::write(
+        dir.join("empty"),
+        chain::commit::Commitment::new().prove(b"k").unwrap().1,
+    )
+    .unwrap();
 }
 
 /// Writes the seed inputs: a transaction of each kind in blocks of a real ledger (a

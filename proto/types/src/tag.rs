@@ -60,6 +60,8 @@ pub const EVM_ACCOUNT: &[u8] = b"phalanx/v1/evm-account";
 pub const EVM_ENDORSEMENT: &[u8] = b"phalanx/v1/evm-endorsement";
 /// The MAC of a light client's checkpoint (its last verified registry head).
 pub const REGISTRY_CHECKPOINT: &[u8] = b"phalanx/v1/registry-checkpoint";
+/// A registry fact's key in the state commitment: `SHA-256(tag ‖ fact key)`.
+pub const STATE_FACT: &[u8] = b"phalanx/v1/state-fact";
 /// A contract's code hash: `SHA-256(tag ‖ wasm)`.
 pub const CONTRACT_CODE: &[u8] = b"phalanx/v1/contract-code";
 /// A contract's state root: `SHA-256(tag ‖ every (key, value) in key order)`.
@@ -127,6 +129,7 @@ pub const ALL: &[&[u8]] = &[
     EVM_ACCOUNT,
     EVM_ENDORSEMENT,
     REGISTRY_CHECKPOINT,
+    STATE_FACT,
     CONTRACT_CODE,
     CONTRACT_STATE,
     CONTRACT_ID,

@@ -1,0 +1,324 @@
+//! State commitments (feature `commit`), sans-IO: the registry's facts — key → value,
+//! e.g. a worker's record under its identity key — in a Jellyfish Merkle tree (`jmt`,
+//! Penumbra's fork of Diem's: a 256-bit sparse Merkle tree whose subtrees of zero or one
+//! leaf collapse, so a proof carries about log₂(n) sibling hashes). One root per update;
+//! a proof shows a fact's value, or its absence, against a root.
+//!
+//! This is the commitment a block header will carry (issue: answers verified from a
+//! header and proofs). Nothing in the ledger uses it yet; [`Commitment`] and [`verify`]
+//! are the interface, measured by `benches/commit.rs`.
+//!
+//! - Keys are domain-separated: the tree's key is `SHA-256(tag ‖ fact key)`
+//!   ([`phalanx_types::tag::STATE_FACT`]), so a fact key can never collide with another
+//!   use of SHA-256. Values are stored as given (the tree hashes them itself, under its
+//!   own leaf and node prefixes).
+//! - Versions are a dense counter of updates, so a block that changes no fact adds no
+//!   version. The node store is shared by every clone ([`Commitment`] is cheap to
+//!   clone, as the registry's state is cloned per block); a version, once written, never
+//!   changes, so a clone keeps proving what it committed to.
+//! - A proof travels as bytes ([`Commitment::prove`]); [`verify`] decodes it strictly
+//!   (at most [`MAX_PROOF`] bytes, no trailing bytes, at most 256 siblings) before it
+//!   checks anything. The decoder is fuzzed (`fuzz/checks/commit_proof.rs`).
+
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::{KeyHash, OwnedValue, RootHash, Version};
+use sha2::Digest as _;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+type Hasher = sha2_jmt::Sha256;
+type Tree<'a> = jmt::JellyfishMerkleTree<'a, Store, Hasher>;
+type SparseProof = jmt::proof::SparseMerkleProof<Hasher>;
+
+/// Largest encoded proof [`verify`] reads: 256 siblings and a leaf, with room to spare.
+pub const MAX_PROOF: usize = 9 * 1024;
+
+/// Why a commitment could not be updated, proven or verified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// The proof's bytes do not decode (or exceed [`MAX_PROOF`]).
+    #[error("the proof does not decode: {0}")]
+    Malformed(String),
+    /// The proof does not show this value (or absence) for this key under this root.
+    #[error("the proof does not hold: {0}")]
+    Invalid(String),
+    /// The tree failed (a node missing from the store: a bug, or a poisoned lock).
+    #[error("state commitment: {0}")]
+    Tree(String),
+}
+
+/// The nodes and values of every version, in memory.
+#[derive(Default)]
+struct Store {
+    nodes: HashMap<NodeKey, Node>,
+    values: HashMap<KeyHash, BTreeMap<Version, Option<OwnedValue>>>,
+}
+
+impl TreeReader for Store {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        Ok(self.nodes.get(node_key).cloned())
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self
+            .values
+            .get(&key_hash)
+            .and_then(|v| v.range(..=max_version).next_back())
+            .and_then(|(_, value)| value.clone()))
+    }
+
+    /// Used only to restore a tree from a snapshot, which this store never does.
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
+    }
+}
+
+/// A commitment to a set of facts; clones share the node store and each keeps its own
+/// version.
+#[derive(Clone, Default)]
+pub struct Commitment {
+    store: Arc<RwLock<Store>>,
+    /// The latest version this commitment stands at (none: empty).
+    version: Option<Version>,
+}
+
+impl std::fmt::Debug for Commitment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Commitment")
+            .field("version", &self.version)
+            .field("root", &hex_root(&self.root()))
+            .finish()
+    }
+}
+
+fn hex_root(r: &[u8; 32]) -> String {
+    r.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The tree's key for the fact `key`.
+pub fn key_hash(key: &[u8]) -> KeyHash {
+    let mut h = sha2::Sha256::new();
+    h.update(phalanx_types::tag::STATE_FACT);
+    h.update(key);
+    KeyHash(h.finalize().into())
+}
+
+/// The root of a commitment to nothing.
+pub fn empty_root() -> [u8; 32] {
+    Tree::EMPTY_ROOT.0
+}
+
+fn tree_err(e: impl std::fmt::Display) -> CommitError {
+    CommitError::Tree(e.to_string())
+}
+
+impl Commitment {
+    /// A commitment to nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current root.
+    pub fn root(&self) -> [u8; 32] {
+        let Some(version) = self.version else {
+            return empty_root();
+        };
+        let Ok(store) = self.store.read() else {
+            return empty_root();
+        };
+        Tree::new(&*store)
+            .get_root_hash(version)
+            .map_or_else(|_| empty_root(), |r| r.0)
+    }
+
+    /// Sets each `(key, value)` (`None`: removes the fact) and returns the new root.
+    /// Applying the same facts in any order or batching gives the same root.
+    pub fn update(
+        &mut self,
+        changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<[u8; 32], CommitError> {
+        // The last write of a key in one batch wins (the tree wants each key once).
+        let set: BTreeMap<KeyHash, Option<OwnedValue>> = changes
+            .into_iter()
+            .map(|(k, v)| (key_hash(&k), v))
+            .collect();
+        if set.is_empty() {
+            return Ok(self.root());
+        }
+        let version = self.version.map_or(0, |v| v + 1);
+        let mut store = self.store.write().map_err(tree_err)?;
+        // A clone that fell behind writes a version another clone may have written
+        // already: versions are immutable, so it must not overwrite them.
+        if Tree::new(&*store).get_root_hash(version).is_ok() {
+            return Err(CommitError::Tree(format!(
+                "version {version} was written by another copy of this commitment"
+            )));
+        }
+        let (root, batch) = Tree::new(&*store)
+            .put_value_set(set, version)
+            .map_err(tree_err)?;
+        let node_batch = batch.node_batch;
+        for (k, n) in node_batch.nodes() {
+            store.nodes.insert(k.clone(), n.clone());
+        }
+        for ((v, k), value) in node_batch.values() {
+            store
+                .values
+                .entry(*k)
+                .or_default()
+                .insert(*v, value.clone());
+        }
+        self.version = Some(version);
+        Ok(root.0)
+    }
+
+    /// The value of fact `key` (or its absence) and a proof of it against [`Self::root`].
+    pub fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), CommitError> {
+        let Some(version) = self.version else {
+            // Nothing committed: the empty tree's proof (no leaf, no siblings).
+            let proof = borsh::to_vec(&EMPTY_PROOF).map_err(tree_err)?;
+            return Ok((None, proof));
+        };
+        let store = self.store.read().map_err(tree_err)?;
+        let (value, proof) = Tree::new(&*store)
+            .get_with_proof(key_hash(key), version)
+            .map_err(tree_err)?;
+        let bytes = borsh::to_vec(&proof).map_err(tree_err)?;
+        Ok((value, bytes))
+    }
+}
+
+/// The encoding of the empty tree's proof: no leaf (`0`), no siblings (`u32` 0).
+const EMPTY_PROOF: (u8, u32) = (0, 0);
+
+/// Checks that `proof` shows fact `key` with `value` (`None`: absent) under `root`.
+pub fn verify(
+    root: &[u8; 32],
+    key: &[u8],
+    value: Option<&[u8]>,
+    proof: &[u8],
+) -> Result<(), CommitError> {
+    if proof.len() > MAX_PROOF {
+        return Err(CommitError::Malformed(format!(
+            "{} bytes, at most {MAX_PROOF}",
+            proof.len()
+        )));
+    }
+    let decoded: SparseProof =
+        borsh::from_slice(proof).map_err(|e| CommitError::Malformed(e.to_string()))?;
+    decoded
+        .verify(RootHash(*root), key_hash(key), value)
+        .map_err(|e| CommitError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn fact(i: u32) -> (Vec<u8>, Option<Vec<u8>>) {
+        (
+            format!("worker/{i}").into_bytes(),
+            Some(format!("record {i}").into_bytes()),
+        )
+    }
+
+    #[test]
+    fn proofs_show_values_and_absences_and_nothing_else() {
+        let mut c = Commitment::new();
+        assert_eq!(c.root(), empty_root());
+        let (none, p) = c.prove(b"worker/1").unwrap();
+        assert!(none.is_none());
+        verify(&c.root(), b"worker/1", None, &p).unwrap();
+        let root = c.update((0..100).map(fact)).unwrap();
+        assert_eq!(root, c.root());
+        let (v, p) = c.prove(b"worker/7").unwrap();
+        assert_eq!(v.as_deref(), Some(&b"record 7"[..]));
+        verify(&root, b"worker/7", Some(b"record 7"), &p).unwrap();
+        // Another value, another key, absence claimed where the fact exists.
+        assert!(verify(&root, b"worker/7", Some(b"record 8"), &p).is_err());
+        assert!(verify(&root, b"worker/8", Some(b"record 7"), &p).is_err());
+        assert!(verify(&root, b"worker/7", None, &p).is_err());
+        // Absence, proven, and not mistaken for a value.
+        let (none, p) = c.prove(b"worker/1000").unwrap();
+        assert!(none.is_none());
+        verify(&root, b"worker/1000", None, &p).unwrap();
+        assert!(verify(&root, b"worker/1000", Some(b"x"), &p).is_err());
+        // Another root: refused.
+        let mut other = Commitment::new();
+        other.update([fact(7)]).unwrap();
+        let (_, p) = c.prove(b"worker/7").unwrap();
+        assert!(verify(&other.root(), b"worker/7", Some(b"record 7"), &p).is_err());
+    }
+
+    #[test]
+    fn tampered_proofs_are_refused_without_panicking() {
+        let mut c = Commitment::new();
+        let root = c.update((0..1000).map(fact)).unwrap();
+        let (_, p) = c.prove(b"worker/42").unwrap();
+        for i in 0..p.len() {
+            let mut bad = p.clone();
+            bad[i] ^= 0x01;
+            assert!(
+                verify(&root, b"worker/42", Some(b"record 42"), &bad).is_err(),
+                "byte {i} flipped"
+            );
+        }
+        for cut in 0..p.len() {
+            assert!(verify(&root, b"worker/42", Some(b"record 42"), &p[..cut]).is_err());
+        }
+        let long = [p.clone(), vec![0]].concat();
+        assert!(matches!(
+            verify(&root, b"worker/42", Some(b"record 42"), &long),
+            Err(CommitError::Malformed(_))
+        ));
+        assert!(matches!(
+            verify(&root, b"k", None, &vec![0; MAX_PROOF + 1]),
+            Err(CommitError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn the_root_depends_on_the_facts_only() {
+        let mut one = Commitment::new();
+        one.update((0..50).map(fact)).unwrap();
+        let mut batches = Commitment::new();
+        batches.update((25..50).rev().map(fact)).unwrap();
+        batches.update((0..25).map(fact)).unwrap();
+        assert_eq!(one.root(), batches.root());
+        // Removing a fact is proven absent and restores the earlier root.
+        let before = one.root();
+        one.update([fact(999)]).unwrap();
+        assert_ne!(one.root(), before);
+        one.update([(b"worker/999".to_vec(), None)]).unwrap();
+        assert_eq!(one.root(), before);
+        let (v, p) = one.prove(b"worker/999").unwrap();
+        assert!(v.is_none());
+        verify(&before, b"worker/999", None, &p).unwrap();
+    }
+
+    #[test]
+    fn a_clone_keeps_proving_what_it_committed_to() {
+        let mut a = Commitment::new();
+        a.update((0..10).map(fact)).unwrap();
+        let old = a.clone();
+        let old_root = old.root();
+        a.update([(b"worker/3".to_vec(), Some(b"changed".to_vec()))])
+            .unwrap();
+        assert_ne!(a.root(), old_root);
+        let (v, p) = old.prove(b"worker/3").unwrap();
+        assert_eq!(v.as_deref(), Some(&b"record 3"[..]));
+        verify(&old_root, b"worker/3", Some(b"record 3"), &p).unwrap();
+        // The stale clone cannot write over the version the other one wrote.
+        let mut stale = old;
+        assert!(matches!(
+            stale.update([fact(11)]),
+            Err(CommitError::Tree(_))
+        ));
+    }
+}
