@@ -17,20 +17,15 @@ use p256::ecdsa::signature::{Signer, Verifier};
 
 fn bench(c: &mut Criterion) {
     let (authority, governance) = (chain::random_key(), chain::random_key());
-    let genesis = Block {
-        height: 0,
-        prev: [0; 32],
-        timestamp: 1,
-        genesis: Some(Genesis {
+    let genesis = State::genesis_block(
+        Genesis {
             authority: public_key(authority.verifying_key()),
             governance: public_key(governance.verifying_key()),
             timestamp: 1,
             evidence: chain::types::EvidenceRule::intel(),
-        }),
-        txs: Vec::new(),
-        signature: Vec::new(),
-    }
-    .seal(&authority);
+        },
+        &authority,
+    );
     let state = State::from_genesis(&genesis).unwrap();
     let tx = SignedTx::sign(
         &governance,
@@ -41,15 +36,7 @@ fn bench(c: &mut Criterion) {
             role: chain::types::Role::App,
         },
     );
-    let block = Block {
-        height: 1,
-        prev: state.last_hash(),
-        timestamp: 2,
-        genesis: None,
-        txs: vec![tx],
-        signature: Vec::new(),
-    }
-    .seal(&authority);
+    let block = state.seal_next(vec![tx], 2, &authority).unwrap();
     let bytes = block.encode();
     let mut g = c.benchmark_group("light_client");
     g.bench_function("decode_verify_apply_block", |b| {
@@ -99,57 +86,48 @@ fn bench(c: &mut Criterion) {
 fn registration(c: &mut Criterion) {
     let sim = chain::sim::platform(1_759_000_000).unwrap();
     let (authority, governance) = (chain::random_key(), chain::random_key());
-    let genesis = Block {
-        height: 0,
-        prev: [0; 32],
-        timestamp: 1_760_000_000,
-        genesis: Some(Genesis {
+    let genesis = State::genesis_block(
+        Genesis {
             authority: public_key(authority.verifying_key()),
             governance: public_key(governance.verifying_key()),
             timestamp: 1_760_000_000,
             evidence: chain::sim::evidence_rule(&sim),
-        }),
-        txs: Vec::new(),
-        signature: Vec::new(),
-    }
-    .seal(&authority);
+        },
+        &authority,
+    );
     let mut state = State::from_genesis(&genesis).unwrap();
     let enclave = chain::sim::enclave([0x5e; 32]);
-    let allow = Block {
-        height: 1,
-        prev: state.last_hash(),
-        timestamp: 1_760_000_001,
-        genesis: None,
-        txs: vec![SignedTx::sign(
-            &governance,
-            &state.chain_id(),
-            0,
-            Tx::AddMeasurement {
-                measurement: chain::sim::tenant(&enclave).to_vec(),
-                role: chain::types::Role::Runtime,
-            },
-        )],
-        signature: Vec::new(),
-    }
-    .seal(&authority);
+    let allow = state
+        .seal_next(
+            vec![SignedTx::sign(
+                &governance,
+                &state.chain_id(),
+                0,
+                Tx::AddMeasurement {
+                    measurement: chain::sim::tenant(&enclave).to_vec(),
+                    role: chain::types::Role::Runtime,
+                },
+            )],
+            1_760_000_001,
+            &authority,
+        )
+        .unwrap();
     state.apply_block(&allow).unwrap();
     let worker = chain::random_key();
     let registration =
         chain::sim::registration(&sim, &enclave, &worker, vec![4; 65], state.chain_id()).unwrap();
-    let block = Block {
-        height: 2,
-        prev: state.last_hash(),
-        timestamp: 1_760_000_002,
-        genesis: None,
-        txs: vec![SignedTx::sign(
-            &worker,
-            &state.chain_id(),
-            0,
-            Tx::RegisterWorker(registration),
-        )],
-        signature: Vec::new(),
-    }
-    .seal(&authority);
+    let block = state
+        .seal_next(
+            vec![SignedTx::sign(
+                &worker,
+                &state.chain_id(),
+                0,
+                Tx::RegisterWorker(registration),
+            )],
+            1_760_000_002,
+            &authority,
+        )
+        .unwrap();
     let bytes = block.encode();
     eprintln!("registration block: {} bytes", bytes.len());
     let mut g = c.benchmark_group("registration");

@@ -4,9 +4,10 @@
 //! leaf collapse, so a proof carries about log₂(n) sibling hashes). One root per update;
 //! a proof shows a fact's value, or its absence, against a root.
 //!
-//! This is the commitment a block header will carry (issue: answers verified from a
-//! header and proofs). Nothing in the ledger uses it yet; [`Commitment`] and [`verify`]
-//! are the interface, measured by `benches/commit.rs`.
+//! Every block header carries the root after its transactions
+//! ([`crate::types::Block::state_root`]; the facts: [`crate::state::State`]'s
+//! `facts`), so one header proves any fact at its height. Measured by
+//! `benches/commit.rs`.
 //!
 //! - Keys are domain-separated: the tree's key is `SHA-256(tag ‖ fact key)`
 //!   ([`phalanx_types::tag::STATE_FACT`]), so a fact key can never collide with another
@@ -14,8 +15,9 @@
 //!   own leaf and node prefixes).
 //! - Versions are a dense counter of updates, so a block that changes no fact adds no
 //!   version. The node store is shared by every clone ([`Commitment`] is cheap to
-//!   clone, as the registry's state is cloned per block); a version, once written, never
-//!   changes, so a clone keeps proving what it committed to.
+//!   clone, as the registry's state is cloned per block); a clone keeps proving what it
+//!   committed to, as long as only one successor of a version is kept (the registry's
+//!   one chain: [`Commitment::apply`]).
 //! - A proof travels as bytes ([`Commitment::prove`]); [`verify`] decodes it strictly
 //!   (at most [`MAX_PROOF`] bytes, no trailing bytes, at most 256 siblings) before it
 //!   checks anything. The decoder is fuzzed (`fuzz/checks/commit_proof.rs`).
@@ -142,39 +144,61 @@ impl Commitment {
         &mut self,
         changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<[u8; 32], CommitError> {
+        let pending = self.preview(changes)?;
+        let root = pending.root;
+        self.apply(pending)?;
+        Ok(root)
+    }
+
+    /// What [`Self::update`] would make the root, written nowhere yet: a block's root is
+    /// checked (or, by its producer, computed) before the block is accepted.
+    pub fn preview(
+        &self,
+        changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<Pending, CommitError> {
         // The last write of a key in one batch wins (the tree wants each key once).
         let set: BTreeMap<KeyHash, Option<OwnedValue>> = changes
             .into_iter()
             .map(|(k, v)| (key_hash(&k), v))
             .collect();
         if set.is_empty() {
-            return Ok(self.root());
+            return Ok(Pending {
+                root: self.root(),
+                version: self.version,
+                batch: None,
+            });
         }
         let version = self.version.map_or(0, |v| v + 1);
-        let mut store = self.store.write().map_err(tree_err)?;
-        // A clone that fell behind writes a version another clone may have written
-        // already: versions are immutable, so it must not overwrite them.
-        if Tree::new(&*store).get_root_hash(version).is_ok() {
-            return Err(CommitError::Tree(format!(
-                "version {version} was written by another copy of this commitment"
-            )));
-        }
+        let store = self.store.read().map_err(tree_err)?;
         let (root, batch) = Tree::new(&*store)
             .put_value_set(set, version)
             .map_err(tree_err)?;
-        let node_batch = batch.node_batch;
-        for (k, n) in node_batch.nodes() {
-            store.nodes.insert(k.clone(), n.clone());
+        Ok(Pending {
+            root: root.0,
+            version: Some(version),
+            batch: Some(batch.node_batch),
+        })
+    }
+
+    /// Writes what [`Self::preview`] computed. A version is written by the latest copy
+    /// that applies it: the registry keeps one chain, so of the copies of a state only
+    /// one successor survives (a discarded one's writes of that version are replaced).
+    pub fn apply(&mut self, pending: Pending) -> Result<(), CommitError> {
+        if let Some(batch) = pending.batch {
+            let mut store = self.store.write().map_err(tree_err)?;
+            for (k, n) in batch.nodes() {
+                store.nodes.insert(k.clone(), n.clone());
+            }
+            for ((v, k), value) in batch.values() {
+                store
+                    .values
+                    .entry(*k)
+                    .or_default()
+                    .insert(*v, value.clone());
+            }
         }
-        for ((v, k), value) in node_batch.values() {
-            store
-                .values
-                .entry(*k)
-                .or_default()
-                .insert(*v, value.clone());
-        }
-        self.version = Some(version);
-        Ok(root.0)
+        self.version = pending.version;
+        Ok(())
     }
 
     /// The value of fact `key` (or its absence) and a proof of it against [`Self::root`].
@@ -191,6 +215,15 @@ impl Commitment {
         let bytes = borsh::to_vec(&proof).map_err(tree_err)?;
         Ok((value, bytes))
     }
+}
+
+/// An update computed by [`Commitment::preview`], not yet written.
+#[derive(Debug)]
+pub struct Pending {
+    /// The root it leads to.
+    pub root: [u8; 32],
+    version: Option<Version>,
+    batch: Option<jmt::storage::NodeBatch>,
 }
 
 /// The encoding of the empty tree's proof: no leaf (`0`), no siblings (`u32` 0).
@@ -314,11 +347,13 @@ mod tests {
         let (v, p) = old.prove(b"worker/3").unwrap();
         assert_eq!(v.as_deref(), Some(&b"record 3"[..]));
         verify(&old_root, b"worker/3", Some(b"record 3"), &p).unwrap();
-        // The stale clone cannot write over the version the other one wrote.
-        let mut stale = old;
-        assert!(matches!(
-            stale.update([fact(11)]),
-            Err(CommitError::Tree(_))
-        ));
+        // A preview writes nothing.
+        let before = a.root();
+        let pending = a.preview([fact(12)]).unwrap();
+        assert_ne!(pending.root, before);
+        assert_eq!(a.root(), before);
+        a.apply(pending).unwrap();
+        let (v, p) = a.prove(b"worker/12").unwrap();
+        verify(&a.root(), b"worker/12", v.as_deref(), &p).unwrap();
     }
 }

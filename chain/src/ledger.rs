@@ -133,20 +133,13 @@ impl Ledger {
         let state = match load(&db)? {
             Some(s) => s,
             None => {
-                let genesis = Block {
-                    height: 0,
-                    prev: [0; 32],
+                let params = Genesis {
+                    authority: public_key(authority.verifying_key()),
+                    governance,
                     timestamp: now(),
-                    genesis: Some(Genesis {
-                        authority: public_key(authority.verifying_key()),
-                        governance,
-                        timestamp: now(),
-                        evidence,
-                    }),
-                    txs: Vec::new(),
-                    signature: Vec::new(),
-                }
-                .seal(&authority);
+                    evidence,
+                };
+                let genesis = State::genesis_block(params, &authority);
                 let state = State::from_genesis(&genesis)?;
                 put_block(&db, &genesis)?;
                 state
@@ -188,16 +181,7 @@ impl Ledger {
     pub fn submit(&self, tx: SignedTx) -> Result<u64, LedgerError> {
         let mut state = self.locked()?;
         let (height, timestamp) = (state.height(), (self.now)().max(state.last_time()));
-        state.clone().apply(&tx, height, timestamp)?;
-        let block = Block {
-            height,
-            prev: state.last_hash(),
-            timestamp,
-            genesis: None,
-            txs: vec![tx],
-            signature: Vec::new(),
-        }
-        .seal(&self.authority);
+        let block = state.seal_next(vec![tx], timestamp, &self.authority)?;
         let mut next = state.clone();
         next.apply_block(&block)?;
         put_block(&self.db, &block)?;

@@ -59,6 +59,7 @@ pub mod endorse;
 pub mod evidence;
 #[cfg(feature = "evm")]
 pub mod evm;
+pub mod facts;
 #[cfg(feature = "client")]
 pub mod grpc;
 #[cfg(feature = "ledger")]

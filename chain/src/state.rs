@@ -4,6 +4,7 @@
 //! [`State::apply_block`], trusting nothing it did not check.
 
 use crate::evidence::EvidenceError;
+use crate::facts::{self, Fact};
 use crate::types::{
     Allowed, Block, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
     Genesis, MAX_CODE, MAX_MEASUREMENT, PublicKey, Registration, Role, Rotation, SignedTx, Tx,
@@ -230,6 +231,9 @@ pub struct State {
     rotation: Rotation,
     contracts: BTreeMap<[u8; 32], Contract>,
     events: EventLog,
+    /// The commitment to the facts ([`crate::facts`]) as of this state.
+    #[cfg(feature = "commit")]
+    commit: crate::commit::Commitment,
 }
 
 /// The events so far, append-only, in chunks shared between copies of the state: the
@@ -324,6 +328,18 @@ impl State {
             Ok(a) if !g.evidence.trust_roots.is_empty() => a,
             _ => return Err(bad("genesis trust roots are missing or not certificates")),
         };
+        #[cfg(feature = "commit")]
+        let commit = {
+            let mut c = crate::commit::Commitment::new();
+            let pending = c
+                .preview(Self::genesis_facts(&g))
+                .map_err(|e| bad(&e.to_string()))?;
+            if pending.root != block.state_root {
+                return Err(bad("the genesis state root is not its facts'"));
+            }
+            c.apply(pending).map_err(|e| bad(&e.to_string()))?;
+            c
+        };
         Ok(Self {
             rule: g.evidence.clone(),
             chain_id: g.chain_id(),
@@ -344,7 +360,144 @@ impl State {
             rotation: Rotation::Idle,
             contracts: BTreeMap::new(),
             events: EventLog::default(),
+            #[cfg(feature = "commit")]
+            commit,
         })
+    }
+
+    /// The facts a genesis starts with: the evidence rule.
+    #[cfg(feature = "commit")]
+    fn genesis_facts(g: &Genesis) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        vec![(Fact::Rule.key(), Some(facts::rule(&g.evidence)))]
+    }
+
+    /// The state root a genesis block with parameters `g` carries (zeros in builds
+    /// without the `commit` feature).
+    pub fn genesis_root(g: &Genesis) -> [u8; 32] {
+        #[cfg(feature = "commit")]
+        {
+            crate::commit::Commitment::new()
+                .preview(Self::genesis_facts(g))
+                .map_or([0; 32], |p| p.root)
+        }
+        #[cfg(not(feature = "commit"))]
+        {
+            let _ = g;
+            [0; 32]
+        }
+    }
+
+    /// The value of `fact` now (`None`: absent).
+    pub fn fact(&self, fact: &Fact) -> Option<Vec<u8>> {
+        match fact {
+            Fact::Rule => Some(facts::rule(&self.rule)),
+            Fact::Worker(k) => self.workers.get(k).map(facts::worker),
+            Fact::Allowed(m) => self.allowed.get(m).map(facts::allowed),
+            Fact::Gatekeepers => Some(facts::gatekeepers(self.threshold, &self.gatekeepers)),
+            Fact::Rotation => Some(facts::rotation(&self.rotation)),
+            Fact::Epoch(e) => self.epochs.get(e).map(facts::epoch),
+            Fact::Retired(e) => self.retired.contains(e).then(|| vec![1]),
+            Fact::Contract(id) => self.contracts.get(id).map(facts::contract),
+            Fact::ContractKey(id, e) => self
+                .contracts
+                .get(id)
+                .and_then(|c| c.keys.get(e))
+                .map(facts::contract_key),
+        }
+    }
+
+    /// The root of the commitment to this state's facts: the last block's `state_root`.
+    #[cfg(feature = "commit")]
+    pub fn state_root(&self) -> [u8; 32] {
+        self.commit.root()
+    }
+
+    /// `fact`'s value (or absence) and its proof against [`Self::state_root`].
+    #[cfg(feature = "commit")]
+    pub fn prove(
+        &self,
+        fact: &Fact,
+    ) -> Result<(Option<Vec<u8>>, Vec<u8>), crate::commit::CommitError> {
+        self.commit.prove(&fact.key())
+    }
+
+    /// The state root a block carrying `txs` at `height` and `timestamp` must name (what
+    /// a block producer seals; zeros in builds without `commit`). Refused as the block
+    /// itself would be.
+    pub fn next_state_root(
+        &self,
+        txs: &[SignedTx],
+        height: u64,
+        timestamp: i64,
+    ) -> Result<[u8; 32], RuleError> {
+        let mut next = self.clone();
+        let mut events = Vec::new();
+        for tx in txs {
+            events.extend(next.apply(tx, height, timestamp)?);
+        }
+        #[cfg(feature = "commit")]
+        {
+            next.commit
+                .preview(next.changes(&events))
+                .map(|p| p.root)
+                .map_err(|e| RuleError::Block {
+                    height,
+                    what: e.to_string(),
+                })
+        }
+        #[cfg(not(feature = "commit"))]
+        {
+            let _ = events;
+            Ok([0; 32])
+        }
+    }
+
+    /// The next block: `txs` at `timestamp`, its state root computed, sealed by
+    /// `authority` (what a block producer — the ledger, a test — makes).
+    pub fn seal_next(
+        &self,
+        txs: Vec<SignedTx>,
+        timestamp: i64,
+        authority: &p256::ecdsa::SigningKey,
+    ) -> Result<Block, RuleError> {
+        let timestamp = timestamp.max(self.last_time);
+        let state_root = self.next_state_root(&txs, self.height, timestamp)?;
+        Ok(Block {
+            height: self.height,
+            prev: self.last_hash,
+            timestamp,
+            genesis: None,
+            state_root,
+            txs,
+            signature: Vec::new(),
+        }
+        .seal(authority))
+    }
+
+    /// The genesis block with parameters `g`, sealed by `authority` (the ledger's first
+    /// block).
+    pub fn genesis_block(g: Genesis, authority: &p256::ecdsa::SigningKey) -> Block {
+        Block {
+            height: 0,
+            prev: [0; 32],
+            timestamp: g.timestamp,
+            state_root: Self::genesis_root(&g),
+            genesis: Some(g),
+            txs: Vec::new(),
+            signature: Vec::new(),
+        }
+        .seal(authority)
+    }
+
+    /// The facts `events` changed, with their values now.
+    #[cfg(feature = "commit")]
+    fn changes(&self, events: &[Event]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let touched: std::collections::BTreeSet<Fact> =
+            events.iter().flat_map(Fact::of_event).collect();
+        touched
+            .into_iter()
+            .map(|f| (f.key(), self.fact(&f)))
+            .collect()
     }
 
     /// The chain id every signature is bound to.
@@ -651,10 +804,27 @@ impl State {
             return Err(bad("bad authority signature".into()));
         }
         let mut next = self.clone();
+        let mut events = Vec::new();
         for (i, tx) in block.txs.iter().enumerate() {
-            next.apply(tx, block.height, block.timestamp)
-                .map_err(|e| bad(format!("transaction {i}: {e}")))?;
+            events.extend(
+                next.apply(tx, block.height, block.timestamp)
+                    .map_err(|e| bad(format!("transaction {i}: {e}")))?,
+            );
         }
+        // The header's commitment is to exactly the facts these transactions left.
+        #[cfg(feature = "commit")]
+        {
+            let pending = next
+                .commit
+                .preview(next.changes(&events))
+                .map_err(|e| bad(e.to_string()))?;
+            if pending.root != block.state_root {
+                return Err(bad("its state root is not its transactions' outcome".into()));
+            }
+            next.commit.apply(pending).map_err(|e| bad(e.to_string()))?;
+        }
+        #[cfg(not(feature = "commit"))]
+        let _ = events;
         next.height += 1;
         next.last_hash = block.hash();
         next.last_time = block.timestamp;

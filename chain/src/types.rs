@@ -711,7 +711,7 @@ impl EvidenceRule {
         self.trust_roots == [phalanx_dcap::pki::INTEL_SGX_ROOT_CA_DER.to_vec()]
     }
 
-    fn put(&self, w: &mut Writer) {
+    pub(crate) fn put(&self, w: &mut Writer) {
         w.list(&self.trust_roots, |w, r| w.bytes(r));
         self.put_tcb(w);
     }
@@ -844,6 +844,11 @@ pub struct Block {
     pub timestamp: i64,
     /// The genesis parameters (height 0 only).
     pub genesis: Option<Genesis>,
+    /// The root of the registry's state commitment after this block's transactions
+    /// (`chain::commit`; the facts: [`crate::facts`]): one header proves
+    /// any fact at its height. Zeros only in builds without the `commit` feature, which
+    /// neither compute nor check it.
+    pub state_root: [u8; 32],
     /// The transactions, applied in order.
     pub txs: Vec<SignedTx>,
     /// ECDSA P-256 by the authority over the block hash.
@@ -862,6 +867,7 @@ impl Block {
             }
             None => w.u8(0),
         }
+        w.raw(&self.state_root);
         w.list(&self.txs, |w, t| Codec::encode(t, w));
     }
 
@@ -914,6 +920,7 @@ impl Codec for Block {
             1 => Some(Genesis::get(r)?),
             _ => return Err(r.invalid("genesis flag")),
         };
+        let state_root = r.array("state root")?;
         let txs = r.list("transactions", MAX_TXS, SignedTx::read)?;
         let signature = r.bytes("signature", MAX_FIELD)?.to_vec();
         Ok(Self {
@@ -921,6 +928,7 @@ impl Codec for Block {
             prev,
             timestamp,
             genesis,
+            state_root,
             txs,
             signature,
         })

@@ -12,7 +12,7 @@
 use chain::evidence::EvidenceError;
 use chain::state::{RuleError, State};
 use chain::types::{
-    Block, ContractKey, EvidenceRule, Genesis, Registration, Role, SignedTx, Tx, public_key,
+    ContractKey, EvidenceRule, Genesis, Registration, Role, SignedTx, Tx, public_key,
 };
 use p256::ecdsa::SigningKey;
 use phalanx_dcap::tcb::TcbStatus;
@@ -42,20 +42,15 @@ impl World {
 
     fn with_rule(sim: SimTee, rule: EvidenceRule) -> Self {
         let (authority, governance) = (chain::random_key(), chain::random_key());
-        let genesis = Block {
-            height: 0,
-            prev: [0; 32],
-            timestamp: T0,
-            genesis: Some(Genesis {
+        let genesis = State::genesis_block(
+            Genesis {
                 authority: public_key(authority.verifying_key()),
                 governance: public_key(governance.verifying_key()),
                 timestamp: T0,
                 evidence: rule,
-            }),
-            txs: Vec::new(),
-            signature: Vec::new(),
-        }
-        .seal(&authority);
+            },
+            &authority,
+        );
         let mut w = Self {
             state: State::from_genesis(&genesis).unwrap(),
             governance,
@@ -273,20 +268,15 @@ fn debug_enclaves_and_unaccepted_tcb_levels_are_refused() {
 fn a_genesis_without_usable_roots_is_refused() {
     for roots in [Vec::new(), vec![b"not a certificate".to_vec()]] {
         let authority = chain::random_key();
-        let block = Block {
-            height: 0,
-            prev: [0; 32],
-            timestamp: T0,
-            genesis: Some(Genesis {
+        let block = State::genesis_block(
+            Genesis {
                 authority: public_key(authority.verifying_key()),
                 governance: public_key(chain::random_key().verifying_key()),
                 timestamp: T0,
                 evidence: EvidenceRule::with_roots(roots),
-            }),
-            txs: Vec::new(),
-            signature: Vec::new(),
-        }
-        .seal(&authority);
+            },
+            &authority,
+        );
         assert!(State::from_genesis(&block).is_err());
     }
 }

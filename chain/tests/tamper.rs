@@ -144,23 +144,21 @@ async fn a_light_client_refuses_forged_blocks() {
             .collect()
     };
     let state = Ledger::verify_dir(dir.path()).unwrap();
-    let forged = Block {
-        height: 5,
-        prev: genuine[4].hash(),
-        timestamp: now(),
-        genesis: None,
-        txs: vec![SignedTx::sign(
-            &governance,
-            &state.chain_id(),
-            state.nonce(&public_key(governance.verifying_key())),
-            Tx::AddMeasurement {
-                measurement: vec![9; 32],
-                role: chain::types::Role::App,
-            },
-        )],
-        signature: Vec::new(),
-    }
-    .seal(&chain::random_key());
+    let forged = state
+        .seal_next(
+            vec![SignedTx::sign(
+                &governance,
+                &state.chain_id(),
+                state.nonce(&public_key(governance.verifying_key())),
+                Tx::AddMeasurement {
+                    measurement: vec![9; 32],
+                    role: chain::types::Role::App,
+                },
+            )],
+            now(),
+            &chain::random_key(),
+        )
+        .unwrap();
     let mut served: Vec<Vec<u8>> = genuine.iter().map(Block::encode).collect();
     served.push(forged.encode());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -531,20 +529,15 @@ fn pinned_genesis_is_taken_by_its_hash_alone() {
     let authority = chain::random_key();
     let governance = chain::random_key();
     let genesis = |timestamp| {
-        Block {
-            height: 0,
-            prev: [0; 32],
-            timestamp,
-            genesis: Some(Genesis {
+        State::genesis_block(
+            Genesis {
                 authority: public_key(authority.verifying_key()),
                 governance: public_key(governance.verifying_key()),
                 timestamp,
                 evidence: chain::types::EvidenceRule::intel(),
-            }),
-            txs: Vec::new(),
-            signature: Vec::new(),
-        }
-        .seal(&authority)
+            },
+            &authority,
+        )
     };
     let pinned = genesis(1);
     let pin = pinned.hash();
@@ -563,4 +556,74 @@ fn pinned_genesis_is_taken_by_its_hash_alone() {
         State::from_pinned_genesis(&other, &pin),
         Err(RuleError::Block { height: 0, .. })
     ));
+}
+
+/// Every header commits to the registry's facts after its transactions: a block whose
+/// state root is not that — even one the authority signed — is refused by every replaying
+/// client, and so is a genesis whose root is not its rule's. What a header commits to is
+/// proven fact by fact against its root, values and absences alike.
+#[test]
+fn a_header_commits_to_the_state_and_proves_its_facts() {
+    use chain::facts::Fact;
+    use chain::state::State;
+    use chain::types::Genesis;
+    let (authority, governance) = (chain::random_key(), chain::random_key());
+    let params = Genesis {
+        authority: public_key(authority.verifying_key()),
+        governance: public_key(governance.verifying_key()),
+        timestamp: 1,
+        evidence: chain::types::EvidenceRule::intel(),
+    };
+    let genesis = State::genesis_block(params.clone(), &authority);
+    let mut state = State::from_genesis(&genesis).unwrap();
+    assert_eq!(state.state_root(), genesis.state_root);
+    let mut lying = genesis.clone();
+    lying.state_root = [7; 32];
+    let lying = lying.seal(&authority);
+    assert!(matches!(
+        State::from_genesis(&lying),
+        Err(RuleError::Block { height: 0, .. })
+    ));
+    let tx = SignedTx::sign(
+        &governance,
+        &state.chain_id(),
+        0,
+        Tx::AddMeasurement {
+            measurement: vec![9; 32],
+            role: chain::types::Role::Runtime,
+        },
+    );
+    let block = state.seal_next(vec![tx], 2, &authority).unwrap();
+    let mut wrong = block.clone();
+    wrong.state_root = genesis.state_root;
+    let wrong = wrong.seal(&authority);
+    let e = state.clone().apply_block(&wrong).unwrap_err();
+    assert!(e.to_string().contains("state root"), "{e}");
+    state.apply_block(&block).unwrap();
+    assert_eq!(state.state_root(), block.state_root);
+    // The new measurement is proven in its role against the header; another is proven
+    // absent; neither proof serves the other claim.
+    let allowed = Fact::Allowed(vec![9; 32]);
+    let (value, proof) = state.prove(&allowed).unwrap();
+    let value = value.unwrap();
+    assert_eq!(value[0], chain::types::Role::Runtime.code());
+    chain::commit::verify(&block.state_root, &allowed.key(), Some(&value), &proof).unwrap();
+    assert!(
+        chain::commit::verify(&genesis.state_root, &allowed.key(), Some(&value), &proof).is_err()
+    );
+    let other = Fact::Allowed(vec![8; 32]);
+    let (none, absent) = state.prove(&other).unwrap();
+    assert!(none.is_none());
+    chain::commit::verify(&block.state_root, &other.key(), None, &absent).unwrap();
+    assert!(chain::commit::verify(&block.state_root, &allowed.key(), None, &absent).is_err());
+    // The rule is a fact from genesis on.
+    let (rule, proof) = state.prove(&Fact::Rule).unwrap();
+    assert_eq!(rule, state.fact(&Fact::Rule));
+    chain::commit::verify(
+        &block.state_root,
+        &Fact::Rule.key(),
+        rule.as_deref(),
+        &proof,
+    )
+    .unwrap();
 }

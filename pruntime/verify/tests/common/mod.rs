@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use base64::Engine as _;
-use chain::types::{Block, Evidence, Genesis, Registration, Role, SignedTx, Tx, public_key};
+use chain::types::{Evidence, Genesis, Registration, Role, SignedTx, Tx, public_key};
 use p256::ecdsa::SigningKey;
 use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee};
 use phalanx_release::release::WorkerRuntimeData;
@@ -71,20 +71,15 @@ pub fn world(shape: Shape) -> World {
     let (authority, governance, worker, user) = (key(), key(), key(), key());
     let hpke = phalanx_release::envelope::RecipientKey::generate(&mut rand::rng()).public_bytes();
     // The registry's genesis trusts the simulated root.
-    let genesis = Block {
-        height: 0,
-        prev: [0; 32],
-        timestamp: T0 + 1000,
-        genesis: Some(Genesis {
+    let genesis = chain::state::State::genesis_block(
+        Genesis {
             authority: public_key(authority.verifying_key()),
             governance: public_key(governance.verifying_key()),
             timestamp: T0 + 1000,
             evidence: rule,
-        }),
-        txs: Vec::new(),
-        signature: Vec::new(),
-    }
-    .seal(&authority);
+        },
+        &authority,
+    );
     let chain_id = genesis.genesis.as_ref().unwrap().chain_id();
     let runtime_data = WorkerRuntimeData {
         identity_key: public_key(worker.verifying_key()),
@@ -156,18 +151,14 @@ pub fn world(shape: Shape) -> World {
             Tx::RemoveMeasurement(tenant.to_vec()),
         ));
     }
+    let mut state = chain::state::State::from_genesis(&genesis).unwrap();
     let mut blocks = vec![genesis];
     for tx in txs {
         let prev = blocks.last().unwrap();
-        let block = Block {
-            height: prev.height + 1,
-            prev: prev.hash(),
-            timestamp: prev.timestamp + 10,
-            genesis: None,
-            txs: vec![tx],
-            signature: Vec::new(),
-        }
-        .seal(&authority);
+        let block = state
+            .seal_next(vec![tx], prev.timestamp + 10, &authority)
+            .unwrap();
+        state.apply_block(&block).unwrap();
         blocks.push(block);
     }
     let last = blocks.last().unwrap();
