@@ -58,15 +58,20 @@ fn redis(dir: &Path) -> Option<Redis> {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    wait_for(port);
+    Some(Redis {
+        child,
+        url: format!("redis://127.0.0.1:{port}/0"),
+    })
+}
+
+/// Waits until something listens on `port` (a redis-server starting).
+fn wait_for(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Some(Redis {
-        child,
-        url: format!("redis://127.0.0.1:{port}/0"),
-    })
 }
 
 fn which(name: &str) -> Result<PathBuf, ()> {
@@ -456,11 +461,7 @@ fn tls_redis(dir: &Path) -> Option<(Redis, String)> {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(port);
     Some((
         Redis {
             child,

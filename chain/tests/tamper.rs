@@ -368,10 +368,9 @@ async fn attack_m2_a_submission_the_server_did_not_include_is_refused() {
     assert!(e.to_string().contains("does not"), "{e}");
 }
 
-/// A checkpoint file that is not one (truncated, oversized, garbage) is an error, never
-/// silently ignored or taken as a head.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupt_checkpoint_is_refused() {
+/// A real ledger's first five blocks, served by a fake node; its directory (kept alive
+/// by the caller) and URL.
+async fn served_ledger() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path()).await;
     let blocks: Vec<Vec<u8>> = {
@@ -382,6 +381,14 @@ async fn a_corrupt_checkpoint_is_refused() {
             .collect()
     };
     let url = serve_fake(blocks).await;
+    (dir, url)
+}
+
+/// A checkpoint file that is not one (truncated, oversized, garbage) is an error, never
+/// silently ignored or taken as a head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_checkpoint_is_refused() {
+    let (_dir, url) = served_ledger().await;
     let state = tempfile::tempdir().unwrap();
     let checkpoint = state.path().join("head");
     LightClient::new(&url)
@@ -412,16 +419,7 @@ async fn a_corrupt_checkpoint_is_refused() {
 /// process's file; the process's own file is taken back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sealed_checkpoint_cannot_be_forged_or_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    build(dir.path()).await;
-    let blocks: Vec<Vec<u8>> = {
-        let db = raw(dir.path());
-        let cf = db.cf_handle("blocks").unwrap();
-        (0..5u64)
-            .map(|h| db.get_cf(cf, h.to_be_bytes()).unwrap().unwrap())
-            .collect()
-    };
-    let url = serve_fake(blocks).await;
+    let (_dir, url) = served_ledger().await;
     let state = tempfile::tempdir().unwrap();
     let checkpoint = state.path().join("head");
     let sealed = |key: [u8; 32], required| {
