@@ -58,8 +58,8 @@ pub struct Args {
     /// A contract to serve (hex id); repeat for more.
     #[arg(long = "contract")]
     pub contracts: Vec<String>,
-    /// Where to answer queries.
-    #[arg(long, default_value = "127.0.0.1:7300")]
+    /// Where to answer queries (7400, as in the deploy files; 7300 is the ledger's).
+    #[arg(long, default_value = "127.0.0.1:7400")]
     pub listen: String,
     /// The TEE backend (the environment's `PHALANX_PRUNTIME_TEE`, which the container
     /// image's build argument sets, when the flag is absent).

@@ -4,10 +4,14 @@ use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs on stderr (stdout stays for what a command prints), coloured only on a
+    // terminal: a log redirected to a file carries no escape codes.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     pruntime::cmd::run(pruntime::cmd::Cli::parse().args).await
 }
