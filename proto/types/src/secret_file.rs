@@ -12,14 +12,14 @@ pub const MIN_ADMIN_SECRET: usize = 16;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecretFileError {
-    /// The file system refused (exists already, missing, permissions).
-    #[error("{}: {source}", path.display())]
+    /// The file system refused (exists already, missing, permissions). The reason is
+    /// in the message, not also a source, so a printed error chain says it once.
+    #[error("{}: {reason}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// What the file system said.
-        #[source]
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// A secret shorter than its minimum (an empty or truncated file must not open
     /// anything).
@@ -39,9 +39,9 @@ pub enum SecretFileError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SecretFileError + '_ {
-    |source| SecretFileError::Io {
+    |reason| SecretFileError::Io {
         path: path.to_owned(),
-        source,
+        reason,
     }
 }
 
@@ -116,6 +116,14 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(matches!(create(&p, b"x"), Err(SecretFileError::Io { .. })));
+        // A missing file is named once, with its reason once (newcomer review: the
+        // reason was printed twice by an error chain).
+        let missing = dir.join("nope.secret");
+        let e = read_text(&missing, 1).unwrap_err();
+        assert!(std::error::Error::source(&e).is_none());
+        let text = e.to_string();
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+        assert!(text.contains("nope.secret"), "{text}");
         assert_eq!(read_text(&p, 16).unwrap().as_str(), "0123456789abcdef");
         assert!(matches!(
             read_text(&p, 17),
