@@ -76,10 +76,15 @@ pub async fn jwks(config: &NodeConfig) -> anyhow::Result<Jwks> {
         bail!("no JWKS source configured");
     };
     let mut last = String::new();
-    for _ in 0..30 {
+    for attempt in 0..30 {
         match fetch_jwks(url).await {
             Ok(j) => return Ok(j),
             Err(e) => last = e.to_string(),
+        }
+        // Say what the node waits for (it listens only once it has the keys), at the
+        // first failure and every ten seconds after.
+        if attempt % 10 == 0 {
+            tracing::warn!(%url, error = %last, "waiting for the attestation service's JWKS before serving (retrying for 30 s)");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
