@@ -127,6 +127,16 @@ impl RegistryHooks {
         if let RoundKind::Dkg { epoch, .. } = spec.kind
             && state.rotation() != Rotation::Locked(epoch)
         {
+            // Name the real cause: an epoch that exists already (a genesis run twice),
+            // or a rotation nobody locked.
+            if state.master_key(epoch).is_some() {
+                let next = state.next_epoch();
+                return Err(format!(
+                    "epoch {epoch} is already published on the registry: a new epoch is \
+                     epoch {next} (`phalanx chain tx ... lock-rotation {next}`, then \
+                     `phalanx keyvault rotate`)"
+                ));
+            }
             return Err(format!(
                 "the registry has not locked a rotation to epoch {epoch} \
                  (`phalanx chain tx ... lock-rotation {epoch}`)"
@@ -438,6 +448,13 @@ mod tests {
             crate::dleq::point_bytes(&public.master_public_key())
         );
         assert_eq!(ledger.rotation().await.unwrap(), Rotation::Idle);
+        // A second genesis DKG is told that epoch 0 exists and which epoch comes next
+        // (newcomer review: it was told to lock epoch 0, which the registry refuses).
+        let again = hooks.check(&dkg).await.unwrap_err();
+        assert!(
+            again.contains("already published") && again.contains("lock-rotation 1"),
+            "{again}"
+        );
 
         // NH2: whoever holds the admin secret starts rounds, but a reshare of the live
         // epoch to t = 1 is refused by every node before it joins (and by the registry
