@@ -14,7 +14,7 @@
 //!   hash of the genesis parameters).
 //! - [`evidence`]: the registry's own check of a registration (quote to the genesis's
 //!   roots at the block's time, TCB status, report data binding the keys and this chain).
-//! - `commit` (feature `commit`, default): state commitments — the registry's facts in a
+//! - `commit` (feature `commit`, implied by `client` and `ledger`): state commitments — the registry's facts in a
 //!   Jellyfish Merkle tree, with inclusion and absence proofs against a root (what block
 //!   headers will carry, so a bundle can be a header and proofs).
 //! - [`endorse`]: the same check made by each gatekeeper for a registry that cannot

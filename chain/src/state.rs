@@ -767,6 +767,11 @@ impl State {
         self.contracts.get(id)
     }
 
+    /// The deployed contracts, by id.
+    pub fn contracts(&self) -> impl Iterator<Item = &Contract> {
+        self.contracts.values()
+    }
+
     /// The rotation lock.
     pub fn rotation(&self) -> Rotation {
         self.rotation

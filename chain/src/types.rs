@@ -846,8 +846,9 @@ pub struct Block {
     pub genesis: Option<Genesis>,
     /// The root of the registry's state commitment after this block's transactions
     /// (`chain::commit`; the facts: [`crate::facts`]): one header proves
-    /// any fact at its height. Zeros only in builds without the `commit` feature, which
-    /// neither compute nor check it.
+    /// any fact at its height. Every ledger and light client has the `commit` feature;
+    /// a build without it (the answer verifier, which replays the rules itself) does not
+    /// check it.
     pub state_root: [u8; 32],
     /// The transactions, applied in order.
     pub txs: Vec<SignedTx>,

@@ -176,6 +176,8 @@ pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
     let out = serde_json::json!({
         "height": s.height(),
         "chain_id": hex::encode(s.chain_id()),
+        // The last header's commitment to every fact below (`chain::facts`).
+        "state_root": hex::encode(s.state_root()),
         "governance": hex::encode(&s.genesis().governance),
         "allowed_measurements": s.allowed().iter().map(|a| serde_json::json!({
             "measurement": hex::encode(&a.measurement),
@@ -202,6 +204,18 @@ pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
             "role": s.role_of(&w.identity_key).map(chain::types::Role::name),
             "tcb_status": w.tcb_status,
             "registered_at": w.registered_at,
+        })).collect::<Vec<_>>(),
+        "contracts": s.contracts().map(|c| serde_json::json!({
+            "id": hex::encode(c.id),
+            "code_hash": hex::encode(c.code_hash),
+            "deployer": hex::encode(&c.deployer),
+            "deployed_at": c.deployed_at,
+            "commands": c.commands,
+            "keys": c.keys.values().map(|k| serde_json::json!({
+                "epoch": k.epoch,
+                "published_by": hex::encode(&k.published_by),
+                "published_at": k.published_at,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);

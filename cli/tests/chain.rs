@@ -152,6 +152,9 @@ async fn a_ledger_process_and_light_clients_in_others() {
         serde_json::json!({"measurement": d5, "role": "pruntime"})
     );
     assert_eq!(status["governance"], pubkey);
+    // The state root is the last header's, and the (empty) contract list is shown.
+    assert_eq!(status["state_root"].as_str().unwrap().len(), 64);
+    assert_eq!(status["contracts"], serde_json::json!([]));
     // Pinned to another genesis: refused.
     let out = phalanx(&[
         "chain",
