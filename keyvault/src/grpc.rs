@@ -64,27 +64,18 @@ impl GatekeeperGrpc {
                 "contract keys are released only by a gatekeeper that follows a registry",
             ));
         };
-        let unreadable = |e: String| {
-            tracing::warn!(error = %e, "the registry could not be read");
-            Status::unavailable("the registry could not be read")
-        };
-        if !hooks.contract_exists(id).await.map_err(unreadable)? {
-            return Err(Status::permission_denied(format!(
-                "no contract {} on the registry",
-                hex::encode(id)
-            )));
-        }
         let worker = phalanx_release::release::WorkerRuntimeData::decode(&req.runtime_data)
             .map_err(|_| Status::invalid_argument("runtime data does not decode"))?;
         match hooks
-            .runtime_refused(&worker.identity_key, &req.hpke_public_key, (self.now)())
+            .contract_release_refused(id, &worker.identity_key, &req.hpke_public_key, (self.now)())
             .await
-            .map_err(unreadable)?
         {
-            None => Ok(()),
-            Some(why) => Err(Status::permission_denied(format!(
-                "contract keys go only to a pRuntime the registry verified: {why}"
-            ))),
+            Ok(None) => Ok(()),
+            Ok(Some(why)) => Err(Status::permission_denied(why)),
+            Err(e) => {
+                tracing::warn!(error = %e, "the registry could not be read");
+                Err(Status::unavailable("the registry could not be read"))
+            }
         }
     }
 

@@ -142,24 +142,19 @@ pub trait RoundHooks: Send + Sync + 'static {
         let _ = (spec, proposal);
         Box::pin(async { Ok(None) })
     }
-    /// Whether contract `id` is deployed on the registry (a contract key is released
-    /// only for a contract that exists). Without a registry: an error, and no contract
-    /// key is released.
-    fn contract_exists(&self, id: [u8; 32]) -> Boxed<'_, Result<bool, String>> {
-        let _ = id;
-        Box::pin(async { Err("this gatekeeper follows no registry".to_owned()) })
-    }
-    /// Why the worker `identity_key` may not fetch contract keys for the HPKE key
-    /// `hpke_key`, if it may not: it must be a pRuntime the registry lists in standing
-    /// (its quote verified by the registry itself, its evidence current) with exactly
-    /// that HPKE key. Without a registry: refused.
-    fn runtime_refused<'a>(
+    /// Why contract `id`'s key may not go to the worker `identity_key` sealed to
+    /// `hpke_key`, if it may not, read from one view of the registry: the contract must be
+    /// deployed, and the worker a pRuntime the registry lists in standing (its quote
+    /// verified by the registry itself, its evidence current) with exactly that HPKE key.
+    /// Without a registry: an error, and no contract key is released.
+    fn contract_release_refused<'a>(
         &'a self,
+        id: [u8; 32],
         identity_key: &'a [u8],
         hpke_key: &'a [u8],
         now: i64,
     ) -> Boxed<'a, Result<Option<String>, String>> {
-        let _ = (identity_key, hpke_key, now);
+        let _ = (id, identity_key, hpke_key, now);
         Box::pin(async { Err("this gatekeeper follows no registry".to_owned()) })
     }
 }

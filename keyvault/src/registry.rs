@@ -282,29 +282,28 @@ impl RoundHooks for RegistryHooks {
     ) -> Pin<Box<dyn Future<Output = Result<Option<Decision>, String>> + Send + 'a>> {
         Box::pin(self.decide_on(spec, proposal))
     }
-    fn contract_exists(
-        &self,
-        id: [u8; 32],
-    ) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send + '_>> {
-        Box::pin(async move {
-            let state = self.client.sync().await.map_err(|e| e.to_string())?;
-            Ok(state.contract(&id).is_some())
-        })
-    }
-    fn runtime_refused<'a>(
+    fn contract_release_refused<'a>(
         &'a self,
+        id: [u8; 32],
         identity_key: &'a [u8],
         hpke_key: &'a [u8],
         now: i64,
     ) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>> {
         Box::pin(async move {
             let state = self.client.sync().await.map_err(|e| e.to_string())?;
+            if state.contract(&id).is_none() {
+                return Ok(Some(format!(
+                    "no contract {} on the registry",
+                    hex::encode(id)
+                )));
+            }
+            let verified = "contract keys go only to a pRuntime the registry verified";
             Ok(
                 match state.standing("release", identity_key, chain::types::Role::Runtime, now) {
-                    Err(e) => Some(e.to_string()),
-                    Ok(w) if w.hpke_key != hpke_key => Some(
-                        "the HPKE key is not the one the registry lists for this worker".into(),
-                    ),
+                    Err(e) => Some(format!("{verified}: {e}")),
+                    Ok(w) if w.hpke_key != hpke_key => Some(format!(
+                        "{verified}: the HPKE key is not the one the registry lists for this worker"
+                    )),
                     Ok(_) => None,
                 },
             )
