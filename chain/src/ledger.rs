@@ -181,9 +181,7 @@ impl Ledger {
     pub fn submit(&self, tx: SignedTx) -> Result<u64, LedgerError> {
         let mut state = self.locked()?;
         let (height, timestamp) = (state.height(), (self.now)().max(state.last_time()));
-        let block = state.seal_next(vec![tx], timestamp, &self.authority)?;
-        let mut next = state.clone();
-        next.apply_block(&block)?;
+        let (block, next) = state.seal_and_advance(vec![tx], timestamp, &self.authority)?;
         put_block(&self.db, &block)?;
         *state = next;
         Ok(height)

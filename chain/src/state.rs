@@ -205,6 +205,12 @@ pub enum RuleError {
     },
 }
 
+/// A commitment update not yet written (nothing without the `commit` feature).
+#[cfg(feature = "commit")]
+type Pending = crate::commit::Pending;
+#[cfg(not(feature = "commit"))]
+type Pending = ();
+
 /// The registry as of some block.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -430,6 +436,17 @@ impl State {
         height: u64,
         timestamp: i64,
     ) -> Result<[u8; 32], RuleError> {
+        Ok(self.after(txs, height, timestamp)?.1)
+    }
+
+    /// This state with `txs` applied (the commitment not yet advanced), the root they
+    /// lead to, and the commitment's update to it.
+    fn after(
+        &self,
+        txs: &[SignedTx],
+        height: u64,
+        timestamp: i64,
+    ) -> Result<(State, [u8; 32], Option<Pending>), RuleError> {
         let mut next = self.clone();
         let mut events = Vec::new();
         for tx in txs {
@@ -437,18 +454,20 @@ impl State {
         }
         #[cfg(feature = "commit")]
         {
-            next.commit
-                .preview(next.changes(&events))
-                .map(|p| p.root)
-                .map_err(|e| RuleError::Block {
-                    height,
-                    what: e.to_string(),
-                })
+            let pending =
+                next.commit
+                    .preview(next.changes(&events))
+                    .map_err(|e| RuleError::Block {
+                        height,
+                        what: e.to_string(),
+                    })?;
+            let root = pending.root;
+            Ok((next, root, Some(pending)))
         }
         #[cfg(not(feature = "commit"))]
         {
             let _ = events;
-            Ok([0; 32])
+            Ok((next, [0; 32], None))
         }
     }
 
@@ -462,7 +481,37 @@ impl State {
     ) -> Result<Block, RuleError> {
         let timestamp = timestamp.max(self.last_time);
         let state_root = self.next_state_root(&txs, self.height, timestamp)?;
-        Ok(Block {
+        Ok(self.block(txs, timestamp, state_root).seal(authority))
+    }
+
+    /// [`Self::seal_next`] and the state after that block, from one application of its
+    /// transactions (the ledger's path: a block it made itself needs no second check).
+    pub fn seal_and_advance(
+        &self,
+        txs: Vec<SignedTx>,
+        timestamp: i64,
+        authority: &p256::ecdsa::SigningKey,
+    ) -> Result<(Block, State), RuleError> {
+        let timestamp = timestamp.max(self.last_time);
+        #[allow(unused_variables)]
+        let (mut next, state_root, pending) = self.after(&txs, self.height, timestamp)?;
+        let block = self.block(txs, timestamp, state_root).seal(authority);
+        #[cfg(feature = "commit")]
+        if let Some(p) = pending {
+            next.commit.apply(p).map_err(|e| RuleError::Block {
+                height: block.height,
+                what: e.to_string(),
+            })?;
+        }
+        next.height += 1;
+        next.last_hash = block.hash();
+        next.last_time = block.timestamp;
+        Ok((block, next))
+    }
+
+    /// The unsealed next block.
+    fn block(&self, txs: Vec<SignedTx>, timestamp: i64, state_root: [u8; 32]) -> Block {
+        Block {
             height: self.height,
             prev: self.last_hash,
             timestamp,
@@ -471,7 +520,6 @@ impl State {
             txs,
             signature: Vec::new(),
         }
-        .seal(authority))
     }
 
     /// The genesis block with parameters `g`, sealed by `authority` (the ledger's first
