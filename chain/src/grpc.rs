@@ -174,11 +174,9 @@ impl LightClient {
         self
     }
 
-    fn checkpoint_tag(key: &ring::hmac::Key, body: &[u8]) -> ring::hmac::Tag {
-        let mut ctx = ring::hmac::Context::with_key(key);
-        ctx.update(phalanx_types::tag::REGISTRY_CHECKPOINT);
-        ctx.update(body);
-        ctx.sign()
+    /// What a sealed checkpoint's MAC covers: the tag, then the head.
+    fn checkpoint_mac_input(body: &[u8]) -> Vec<u8> {
+        [phalanx_types::tag::REGISTRY_CHECKPOINT, body].concat()
     }
 
     fn read_checkpoint(&self) -> Result<Option<(u64, [u8; 32])>, RegistryError> {
@@ -212,12 +210,8 @@ impl LightClient {
         let body = match &self.checkpoint_key {
             Some((key, _)) => {
                 let (body, tag) = bytes.split_at_checked(40).ok_or_else(bad)?;
-                ring::hmac::verify(
-                    key,
-                    &[phalanx_types::tag::REGISTRY_CHECKPOINT, body].concat(),
-                    tag,
-                )
-                .map_err(|_| bad())?;
+                ring::hmac::verify(key, &Self::checkpoint_mac_input(body), tag)
+                    .map_err(|_| bad())?;
                 body
             }
             None => bytes.as_slice(),
@@ -236,7 +230,7 @@ impl LightClient {
         let mut bytes = state.height().to_be_bytes().to_vec();
         bytes.extend_from_slice(&state.last_hash());
         if let Some((key, _)) = &self.checkpoint_key {
-            let tag = Self::checkpoint_tag(key, &bytes);
+            let tag = ring::hmac::sign(key, &Self::checkpoint_mac_input(&bytes));
             bytes.extend_from_slice(tag.as_ref());
         }
         {
