@@ -583,33 +583,7 @@ impl NodeApp {
         now: fn() -> i64,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
-        let c = &self.config;
-        let read = |p: &Path| std::fs::read_to_string(p).map_err(io(p));
-        let tls = PeerTls::new(
-            read(&c.tls.ca_cert)?,
-            read(&c.tls.cert)?,
-            self.node.identity(),
-        )?;
-        let peer_tls = tls.server_tls13()?;
-        let secret_path = c
-            .admin_secret_file
-            .clone()
-            .unwrap_or_else(|| c.data_dir.join("admin.secret"));
-        let auth =
-            AdminAuth::new(&admin_secret(&secret_path)?).map_err(|_| AppError::NoRandomness)?;
-        let timing = RoundTiming {
-            phase_timeout: Duration::from_millis(c.rounds.phase_timeout_ms),
-            poll_interval: Duration::from_millis(c.rounds.poll_interval_ms.max(10)),
-        };
-        let rounds = Rounds::new(
-            self.node.clone(),
-            c.peer_url(),
-            tls,
-            timing,
-            now,
-            self.hooks.clone(),
-        );
-        rounds.resume()?;
+        let (rounds, peer_tls, auth) = self.rounds(now)?;
         let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let stopped = |mut rx: tokio::sync::broadcast::Receiver<()>| async move {
             let _ = rx.recv().await;
@@ -663,6 +637,42 @@ impl NodeApp {
                 })?;
         }
         Ok(())
+    }
+
+    /// The node's rounds (resumed), its peer listener's TLS 1.3 and its admin secret:
+    /// what [`Self::serve`] serves.
+    fn rounds(
+        &self,
+        now: fn() -> i64,
+    ) -> Result<(Arc<Rounds>, Arc<rustls::ServerConfig>, AdminAuth), AppError> {
+        let c = &self.config;
+        let read = |p: &Path| std::fs::read_to_string(p).map_err(io(p));
+        let tls = PeerTls::new(
+            read(&c.tls.ca_cert)?,
+            read(&c.tls.cert)?,
+            self.node.identity(),
+        )?;
+        let peer_tls = tls.server_tls13()?;
+        let secret_path = c
+            .admin_secret_file
+            .clone()
+            .unwrap_or_else(|| c.data_dir.join("admin.secret"));
+        let auth =
+            AdminAuth::new(&admin_secret(&secret_path)?).map_err(|_| AppError::NoRandomness)?;
+        let timing = RoundTiming {
+            phase_timeout: Duration::from_millis(c.rounds.phase_timeout_ms),
+            poll_interval: Duration::from_millis(c.rounds.poll_interval_ms.max(10)),
+        };
+        let rounds = Rounds::new(
+            self.node.clone(),
+            c.peer_url(),
+            tls,
+            timing,
+            now,
+            self.hooks.clone(),
+        );
+        rounds.resume()?;
+        Ok((rounds, peer_tls, auth))
     }
 }
 
