@@ -123,7 +123,8 @@ fn hexs(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The rule behind a revert, named as the embedded ledger names it.
+/// The rule behind a revert, named as the embedded ledger names it. Long on purpose: one
+/// arm per contract error, the one place they map onto the ledger's rule errors.
 fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
     let Some(err) = e.as_decoded_interface_error::<E>() else {
         return backend(e);
