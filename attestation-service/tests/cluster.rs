@@ -493,31 +493,24 @@ async fn the_replay_store_speaks_tls() {
         .as_secs() as i64;
     let key = NonceKey::new(&[7; 32]);
     let nonce = key.check(&key.issue(now, 300, [3; 16]), now).unwrap();
-    let store = SharedReplay::new(
-        &redis.url,
-        None,
-        Some(ca.into_bytes()),
-        false,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let over_tls = |ca: String| {
+        SharedReplay::new(
+            &redis.url,
+            None,
+            Some(ca.into_bytes()),
+            false,
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    };
+    let store = over_tls(ca);
     store.consume(&nonce).await.unwrap();
     assert!(store.consume(&nonce).await.is_err());
     // A store whose certificate this CA did not sign: nothing is redeemed.
-    let (_, other_ca) = {
-        let other = tempfile::tempdir().unwrap();
-        let (r, c) = tls_redis(other.path()).unwrap();
-        drop(r);
-        ((), c)
-    };
-    let impostor = SharedReplay::new(
-        &redis.url,
-        None,
-        Some(other_ca.into_bytes()),
-        false,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let (other_redis, other_ca) = tls_redis(other.path()).unwrap();
+    drop(other_redis);
+    let impostor = over_tls(other_ca);
     let fresh = key.check(&key.issue(now, 300, [4; 16]), now).unwrap();
     assert!(impostor.consume(&fresh).await.is_err());
     // In clear beyond loopback: refused, unless dangerous. Only a literal loopback

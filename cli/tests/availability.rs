@@ -652,22 +652,6 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
         sim2.tdx_quote(&unbound, rd).unwrap()
     })
     .unwrap();
-    let refused = worker_with(
-        root.path(),
-        "unbound",
-        &summary,
-        &[
-            "--tee",
-            "tdx",
-            "--tee-root",
-            loose.to_str().unwrap(),
-            "--sim-pki",
-            sim_pki_path.to_str().unwrap(),
-        ],
-    );
-    assert!(refused.url.is_empty(), "an unbound TD served");
-    let log = std::fs::read_to_string(&refused.log).unwrap();
-    assert!(log.contains("MRCONFIGID"), "{log}");
     // NC3 with Confidential Containers: the same configuration in an initdata document
     // (whose digest Kata binds as MRCONFIGID) is refused too by a TD launched without
     // that document.
@@ -680,27 +664,28 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
         ),
     )
     .unwrap();
-    let refused = worker_with(
-        root.path(),
-        "unbound-initdata",
-        &summary,
-        &[
-            "--tee",
-            "tdx",
-            "--tee-root",
-            loose.to_str().unwrap(),
-            "--sim-pki",
-            sim_pki_path.to_str().unwrap(),
-            "--initdata",
-            initdata.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        refused.url.is_empty(),
-        "a TD launched without its initdata served"
-    );
-    let log = std::fs::read_to_string(&refused.log).unwrap();
-    assert!(log.contains("MRCONFIGID"), "{log}");
+    let (loose, sim_pki_path) = (loose.to_str().unwrap(), sim_pki_path.to_str().unwrap());
+    let tee_args = [
+        "--tee",
+        "tdx",
+        "--tee-root",
+        loose,
+        "--sim-pki",
+        sim_pki_path,
+    ];
+    for (name, extra) in [
+        ("unbound", vec![]),
+        (
+            "unbound-initdata",
+            vec!["--initdata", initdata.to_str().unwrap()],
+        ),
+    ] {
+        let args: Vec<&str> = tee_args.iter().copied().chain(extra).collect();
+        let refused = worker_with(root.path(), name, &summary, &args);
+        assert!(refused.url.is_empty(), "{name}: an unbound TD served");
+        let log = std::fs::read_to_string(&refused.log).unwrap();
+        assert!(log.contains("MRCONFIGID"), "{name}: {log}");
+    }
     let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
     // (--sim-pki: the devnet accepts the simulated root, so the TD verifies its own
     // quotes to that root too.)
