@@ -2,7 +2,7 @@
 //! facts (a worker's record is ~250 bytes), the size of one fact's proof, the time to
 //! verify it — against one bare ECDSA P-256 verification with `ring`, a bundle's other
 //! unit of work, measured in the same run — and the time to change one fact.
-//! `cargo bench -p chain --no-default-features --features commit --bench commit`.
+//! `cargo bench -p chain --no-default-features --bench commit`.
 #![allow(
     missing_docs,
     clippy::unwrap_used,

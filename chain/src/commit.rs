@@ -1,4 +1,4 @@
-//! State commitments (feature `commit`), sans-IO: the registry's facts — key → value,
+//! State commitments, sans-IO: the registry's facts — key → value,
 //! e.g. a worker's record under its identity key — in a Jellyfish Merkle tree (`jmt`,
 //! Penumbra's fork of Diem's: a 256-bit sparse Merkle tree whose subtrees of zero or one
 //! leaf collapse, so a proof carries about log₂(n) sibling hashes). One root per update;
@@ -203,7 +203,38 @@ impl Commitment {
 
     /// The value of fact `key` (or its absence) and a proof of it against [`Self::root`].
     pub fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), CommitError> {
-        let Some(version) = self.version else {
+        self.prove_at(key, self.version)
+    }
+
+    /// The current value of fact `key` (`None`: absent).
+    pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let version = self.version?;
+        let store = self.store.read().ok()?;
+        store
+            .get_value_option(version, key_hash(key))
+            .ok()
+            .flatten()
+    }
+
+    /// The version this commitment stands at (none: empty).
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// [`Self::prove`] as of an earlier `version` of this commitment (the store keeps
+    /// every version its one chain wrote; none: the empty tree).
+    pub fn prove_at(
+        &self,
+        key: &[u8],
+        version: Option<Version>,
+    ) -> Result<(Option<Vec<u8>>, Vec<u8>), CommitError> {
+        if version > self.version {
+            return Err(CommitError::Tree(format!(
+                "version {version:?} is after this commitment's {:?}",
+                self.version
+            )));
+        }
+        let Some(version) = version else {
             // Nothing committed: the empty tree's proof (no leaf, no siblings).
             let proof = borsh::to_vec(&EMPTY_PROOF).map_err(tree_err)?;
             return Ok((None, proof));
@@ -215,6 +246,39 @@ impl Commitment {
         let bytes = borsh::to_vec(&proof).map_err(tree_err)?;
         Ok((value, bytes))
     }
+}
+
+/// The root of a block's transactions: the commitment whose fact `tx/` ‖ index
+/// (`u32`, big-endian) is the transaction's encoding, so [`prove_tx`]'s proof shows one
+/// transaction of a block against its header.
+pub fn tx_root<'a>(txs: impl IntoIterator<Item = &'a [u8]>) -> Result<[u8; 32], CommitError> {
+    Ok(Commitment::new()
+        .preview(
+            txs.into_iter()
+                .enumerate()
+                .map(|(i, tx)| (tx_key(i), Some(tx.to_vec()))),
+        )?
+        .root)
+}
+
+/// The fact key of a block's `index`th transaction.
+pub fn tx_key(index: usize) -> Vec<u8> {
+    [b"tx/".as_slice(), &(index as u32).to_be_bytes()].concat()
+}
+
+/// A proof that `txs[index]` is that transaction of the block whose [`tx_root`] is
+/// built from `txs` (check it with [`verify`] and [`tx_key`]).
+pub fn prove_tx<'a>(
+    txs: impl IntoIterator<Item = &'a [u8]>,
+    index: usize,
+) -> Result<Vec<u8>, CommitError> {
+    let mut c = Commitment::new();
+    c.update(
+        txs.into_iter()
+            .enumerate()
+            .map(|(i, tx)| (tx_key(i), Some(tx.to_vec()))),
+    )?;
+    Ok(c.prove(&tx_key(index))?.1)
 }
 
 /// An update computed by [`Commitment::preview`], not yet written.

@@ -16,13 +16,19 @@
 //! | `retired/` ‖ epoch | (present when retired) |
 //! | `contract/` ‖ id | deployer, code hash, salt, deploying block |
 //! | `contract-key/` ‖ id ‖ epoch | encryption key, signing key, publisher, publishing block |
+//! | `header/` ‖ height | that block's hash (written by the next block: the history) |
+//!
+//! The verifier reads the facts it checks back with the strict decoders here
+//! ([`read_worker`], [`read_allowed`], [`read_contract`], [`read_rule`]): a value that
+//! does not decode exactly is refused, never guessed at.
 
 use crate::types::{
     Allowed, Contract, ContractKey, EpochKey, Event, EvidenceRule, Gatekeeper, PublicKey, Rotation,
     Worker, status_code,
 };
+use crate::types::{DecodeError, Role, status_from_code};
 use phalanx_types::Epoch;
-use phalanx_types::codec::Writer;
+use phalanx_types::codec::{Reader, Writer};
 
 /// A fact's name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +51,8 @@ pub enum Fact {
     Contract([u8; 32]),
     /// A contract's keys for an epoch.
     ContractKey([u8; 32], Epoch),
+    /// The hash of the block at a height (a fact from the next block on).
+    Header(u64),
 }
 
 impl Fact {
@@ -63,6 +71,7 @@ impl Fact {
             Self::ContractKey(id, e) => {
                 [b"contract-key/".as_slice(), id, &e.0.to_be_bytes()].concat()
             }
+            Self::Header(h) => with(b"header/", &h.to_be_bytes()),
         }
     }
 
@@ -174,4 +183,130 @@ pub fn contract_key(k: &ContractKey) -> Vec<u8> {
         w.bytes(&k.published_by);
         w.u64(k.published_at);
     })
+}
+
+/// Runs `f` over all of `value` (named `what` in errors): nothing may remain.
+fn read<T>(
+    value: &[u8],
+    what: &'static str,
+    f: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    let mut r = Reader::new(value, what);
+    let out = f(&mut r)?;
+    r.finish()?;
+    Ok(out)
+}
+
+/// Largest key or measurement field in a fact value.
+const MAX_FACT_FIELD: usize = 512;
+
+/// [`Fact::Worker`]'s value as its record (`identity_key` is the fact's key).
+pub fn read_worker(identity_key: &[u8], value: &[u8]) -> Result<Worker, DecodeError> {
+    read(value, "worker fact", |r| {
+        Ok(Worker {
+            identity_key: identity_key.to_vec(),
+            hpke_key: r.bytes("HPKE key", MAX_FACT_FIELD)?.to_vec(),
+            measurement: r.bytes("measurement", MAX_FACT_FIELD)?.to_vec(),
+            attestation_hash: r.array("attestation hash")?,
+            registered_at: i64::try_from(r.u64("registration time")?)
+                .map_err(|_| r.invalid("registration time"))?,
+            quote_hash: r.array("quote hash")?,
+            tcb_status: match r.u8("TCB status")? {
+                0 => None,
+                c => Some(status_from_code(c).ok_or_else(|| r.invalid("TCB status"))?),
+            },
+        })
+    })
+}
+
+/// [`Fact::Allowed`]'s value as its entry (`measurement` is the fact's key).
+pub fn read_allowed(measurement: &[u8], value: &[u8]) -> Result<Allowed, DecodeError> {
+    read(value, "allowed fact", |r| {
+        let role = Role::from_code(r.u8("role")?).ok_or_else(|| r.invalid("role"))?;
+        let added_at = i64::try_from(r.u64("added at")?).map_err(|_| r.invalid("added at"))?;
+        Ok(Allowed {
+            measurement: measurement.to_vec(),
+            role,
+            added_at,
+        })
+    })
+}
+
+/// What [`Fact::Contract`] records of a contract (its code and keys are other facts or
+/// none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractFact {
+    /// The deploying account.
+    pub deployer: PublicKey,
+    /// The module's code hash.
+    pub code_hash: [u8; 32],
+    /// The deployer's salt.
+    pub salt: [u8; 32],
+    /// The block that deployed it.
+    pub deployed_at: u64,
+}
+
+/// [`Fact::Contract`]'s value.
+pub fn read_contract(value: &[u8]) -> Result<ContractFact, DecodeError> {
+    read(value, "contract fact", |r| {
+        Ok(ContractFact {
+            deployer: r.bytes("deployer", MAX_FACT_FIELD)?.to_vec(),
+            code_hash: r.array("code hash")?,
+            salt: r.array("salt")?,
+            deployed_at: r.u64("deploying block")?,
+        })
+    })
+}
+
+/// [`Fact::Rule`]'s value.
+pub fn read_rule(value: &[u8]) -> Result<EvidenceRule, DecodeError> {
+    read(value, "rule fact", EvidenceRule::get)
+}
+
+/// [`Fact::Header`]'s value: a block hash.
+pub fn read_header_hash(value: &[u8]) -> Result<[u8; 32], DecodeError> {
+    read(value, "header fact", |r| r.array("block hash"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn values_read_back_exactly_and_nothing_else() {
+        let w = Worker {
+            identity_key: vec![2; 33],
+            hpke_key: vec![4; 65],
+            measurement: vec![9; 32],
+            attestation_hash: [1; 32],
+            registered_at: 1_760_000_000,
+            quote_hash: [3; 32],
+            tcb_status: Some(phalanx_dcap::tcb::TcbStatus::UpToDate),
+        };
+        let v = worker(&w);
+        assert_eq!(read_worker(&w.identity_key, &v).unwrap(), w);
+        let a = Allowed {
+            measurement: vec![9; 32],
+            role: Role::Runtime,
+            added_at: 5,
+        };
+        assert_eq!(read_allowed(&a.measurement, &allowed(&a)).unwrap(), a);
+        let rule = EvidenceRule::intel();
+        assert_eq!(read_rule(&super::rule(&rule)).unwrap(), rule);
+        // Every truncation and any trailing byte is refused.
+        type Check = Box<dyn Fn(&[u8]) -> bool>;
+        let (k, m) = (w.identity_key.clone(), a.measurement.clone());
+        let checks: [(Vec<u8>, Check); 3] = [
+            (v.clone(), Box::new(move |b| read_worker(&k, b).is_ok())),
+            (allowed(&a), Box::new(move |b| read_allowed(&m, b).is_ok())),
+            (super::rule(&rule), Box::new(|b| read_rule(b).is_ok())),
+        ];
+        for (value, ok) in &checks {
+            assert!(ok(value));
+            assert!((0..value.len()).all(|cut| !ok(&value[..cut])));
+            assert!(!ok(&[value.as_slice(), &[0]].concat()));
+        }
+        assert!(read_allowed(&a.measurement, &[9, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
 }

@@ -67,6 +67,27 @@ impl pb::chain_server::Chain for ChainGrpc {
             blocks: blocks.iter().map(Block::encode).collect(),
         }))
     }
+
+    async fn prove(
+        &self,
+        request: Request<pb::ProveRequest>,
+    ) -> Result<Response<pb::ProveResponse>, Status> {
+        let r = request.into_inner();
+        if r.keys.len() > crate::proof::MAX_FACTS {
+            return Err(Status::invalid_argument(format!(
+                "at most {} facts",
+                crate::proof::MAX_FACTS
+            )));
+        }
+        let ledger = self.0.clone();
+        let proof = tokio::task::spawn_blocking(move || ledger.prove(r.height, &r.keys))
+            .await
+            .map_err(|_| Status::internal("internal error"))?
+            .map_err(status)?;
+        Ok(Response::new(pb::ProveResponse {
+            proof: phalanx_types::codec::Codec::to_bytes(&proof),
+        }))
+    }
 }
 
 /// Serves `ledger` on `listener` until `shutdown` resolves.
@@ -255,38 +276,43 @@ impl LightClient {
         Ok(pb::chain_client::ChainClient::new(ch).max_decoding_message_size(MAX_MESSAGE))
     }
 
-    /// The blocks at heights `0..=through` as the node serves them, unverified (for a
-    /// verifier that replays them itself, e.g. an answer bundle that left them out).
-    pub async fn raw_blocks(&self, through: u64) -> Result<Vec<Block>, RegistryError> {
-        let mut client = self.client().await?;
-        let mut blocks: Vec<Block> = Vec::new();
-        while (blocks.len() as u64) <= through {
-            let resp = client
-                .get_blocks(pb::GetBlocksRequest {
-                    from: blocks.len() as u64,
-                    limit: MAX_BLOCKS as u32,
-                })
-                .await
-                .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
-                .into_inner();
-            if resp.blocks.is_empty() {
-                return Err(RegistryError::Backend(format!(
-                    "the node has no block {}",
-                    blocks.len()
-                )));
-            }
-            for bytes in &resp.blocks {
-                blocks.push(
-                    Block::decode(bytes).map_err(|e| RegistryError::Unverified(e.to_string()))?,
-                );
-            }
-        }
-        blocks.truncate(
-            usize::try_from(through)
-                .unwrap_or(usize::MAX)
-                .saturating_add(1),
-        );
-        Ok(blocks)
+    /// The genesis block as the node serves it, unverified (a probe: is this a ledger
+    /// node, and which chain).
+    pub async fn raw_genesis(&self) -> Result<Block, RegistryError> {
+        let resp = self
+            .client()
+            .await?
+            .get_blocks(pb::GetBlocksRequest { from: 0, limit: 1 })
+            .await
+            .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+            .into_inner();
+        let bytes = resp
+            .blocks
+            .first()
+            .ok_or_else(|| RegistryError::Backend("the node has no genesis".into()))?;
+        Block::decode(bytes).map_err(|e| RegistryError::Unverified(e.to_string()))
+    }
+
+    /// The node's proofs of the facts `keys` at `height`
+    /// ([`crate::proof::HeaderProof`]), decoded but unverified: the caller checks them
+    /// against its pinned genesis ([`crate::proof::HeaderProof::verify`]).
+    pub async fn prove(
+        &self,
+        height: u64,
+        keys: &[Vec<u8>],
+    ) -> Result<crate::proof::HeaderProof, RegistryError> {
+        let resp = self
+            .client()
+            .await?
+            .prove(pb::ProveRequest {
+                height,
+                keys: keys.to_vec(),
+            })
+            .await
+            .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+            .into_inner();
+        <crate::proof::HeaderProof as phalanx_types::codec::Codec>::from_bytes(&resp.proof)
+            .map_err(|e| RegistryError::Unverified(e.to_string()))
     }
 
     /// Fetches and verifies every new block; returns the verified state.

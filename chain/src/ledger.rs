@@ -1,6 +1,8 @@
 //! The embedded ledger: an append-only chain of signed blocks in rocksdb (table
 //! `blocks`, key = height big-endian, value = the block's encoding), one synced write
-//! per block.
+//! per block. Table `meta` names the data's format ([`FORMAT`]): a ledger written by
+//! an older Phalanx (format 1, before headers committed to the state, the transactions
+//! and the history) is refused by name, never misread.
 //!
 //! Opening re-verifies the whole chain from genesis with [`State::apply_block`]: every
 //! key must equal its block's height (no gaps, no reordering), every block must link to
@@ -45,7 +47,23 @@ pub enum LedgerError {
     /// The state lock was poisoned by a panic elsewhere.
     #[error("ledger state lock poisoned")]
     Poisoned,
+    /// The data was written in another format.
+    #[error(
+        "this ledger's data is in format {found}, this node reads format {FORMAT} \
+         (format 1: blocks before headers committed to the registry's state); \
+         start a new chain in an empty directory, or run the Phalanx that wrote it"
+    )]
+    Format {
+        /// The format found.
+        found: u32,
+    },
 }
+
+/// The format of the data this ledger writes (2: headers with chain id, transaction
+/// root and a state root that includes the history).
+pub const FORMAT: u32 = 2;
+const META: &str = "meta";
+const FORMAT_KEY: &[u8] = b"format";
 
 /// The ledger, with its authority key. Share as `Arc<Ledger>`.
 pub struct Ledger {
@@ -70,7 +88,34 @@ fn open_db(dir: &Path) -> Result<rocksdb::DB, LedgerError> {
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    Ok(rocksdb::DB::open_cf(&opts, dir, [BLOCKS])?)
+    Ok(rocksdb::DB::open_cf(&opts, dir, [BLOCKS, META])?)
+}
+
+/// Refuses data of another format: blocks with no format named are format 1.
+fn check_format(db: &rocksdb::DB) -> Result<(), LedgerError> {
+    let meta = db.cf_handle(META).ok_or(LedgerError::MissingTable)?;
+    let found = match db.get_cf(meta, FORMAT_KEY)? {
+        Some(v) => v
+            .as_slice()
+            .try_into()
+            .map(u32::from_be_bytes)
+            .unwrap_or(u32::MAX),
+        None => {
+            let empty = db
+                .iterator_cf(cf(db)?, rocksdb::IteratorMode::Start)
+                .next()
+                .is_none();
+            if empty {
+                return Ok(());
+            }
+            1
+        }
+    };
+    if found == FORMAT {
+        Ok(())
+    } else {
+        Err(LedgerError::Format { found })
+    }
 }
 
 fn cf(db: &rocksdb::DB) -> Result<&rocksdb::ColumnFamily, LedgerError> {
@@ -79,6 +124,11 @@ fn cf(db: &rocksdb::DB) -> Result<&rocksdb::ColumnFamily, LedgerError> {
 
 fn put_block(db: &rocksdb::DB, block: &Block) -> Result<(), LedgerError> {
     let mut batch = rocksdb::WriteBatch::default();
+    if block.height == 0 {
+        // With the genesis, in one write: a ledger's blocks are never without a format.
+        let meta = db.cf_handle(META).ok_or(LedgerError::MissingTable)?;
+        batch.put_cf(meta, FORMAT_KEY, FORMAT.to_be_bytes());
+    }
     batch.put_cf(cf(db)?, block.height.to_be_bytes(), block.encode());
     let mut o = rocksdb::WriteOptions::default();
     o.set_sync(true);
@@ -87,6 +137,7 @@ fn put_block(db: &rocksdb::DB, block: &Block) -> Result<(), LedgerError> {
 
 /// Every stored block, verified from genesis; the state they build.
 fn load(db: &rocksdb::DB) -> Result<Option<State>, LedgerError> {
+    check_format(db)?;
     let mut state: Option<State> = None;
     for (expected, item) in (0u64..).zip(db.iterator_cf(cf(db)?, rocksdb::IteratorMode::Start)) {
         let (k, v) = item?;
@@ -185,6 +236,35 @@ impl Ledger {
         put_block(&self.db, &block)?;
         *state = next;
         Ok(height)
+    }
+
+    /// The genesis, the header at `height` and proofs of the facts `keys` at it
+    /// ([`crate::proof::HeaderProof`]).
+    pub fn prove(
+        &self,
+        height: u64,
+        keys: &[Vec<u8>],
+    ) -> Result<crate::proof::HeaderProof, LedgerError> {
+        let state = self.state()?;
+        let block = |h: u64| -> Result<Block, LedgerError> {
+            self.blocks(h, 1)?
+                .into_iter()
+                .next()
+                .filter(|b| b.height == h)
+                .ok_or_else(|| {
+                    LedgerError::Rule(RuleError::Block {
+                        height: h,
+                        what: "no such block yet".into(),
+                    })
+                })
+        };
+        let (genesis, at) = (block(0)?, block(height)?);
+        crate::proof::HeaderProof::at(&state, &genesis, &at, keys).map_err(|e| {
+            LedgerError::Rule(RuleError::Block {
+                height,
+                what: e.to_string(),
+            })
+        })
     }
 
     /// Up to `limit` blocks from `from` on, and no more than [`MAX_SERVED_BYTES`] of

@@ -14,9 +14,13 @@
 //!   hash of the genesis parameters).
 //! - [`evidence`]: the registry's own check of a registration (quote to the genesis's
 //!   roots at the block's time, TCB status, report data binding the keys and this chain).
-//! - `commit` (feature `commit`, implied by `client` and `ledger`): state commitments — the registry's facts in a
-//!   Jellyfish Merkle tree, with inclusion and absence proofs against a root (what block
-//!   headers will carry, so a bundle can be a header and proofs).
+//! - [`commit`]: state commitments — the registry's facts in a Jellyfish Merkle tree,
+//!   with inclusion and absence proofs against a root. Every block header carries the
+//!   root of the state after it (every earlier header's hash included) and of its
+//!   transactions, so a header and a few proofs stand for the whole chain.
+//! - [`facts`]: what the state commitment holds, each fact's key and value encoding.
+//! - [`proof`]: a header and proofs of facts, checked against a pinned genesis: what an
+//!   answer's verification bundle carries instead of blocks.
 //! - [`endorse`]: the same check made by each gatekeeper for a registry that cannot
 //!   afford DCAP itself (the Solidity registry), and the endorsement it signs.
 //! - [`state`]: the rules, sans-IO. A worker registers itself (signed by its identity
@@ -53,7 +57,6 @@
 //! # }
 //! ```
 
-#[cfg(feature = "commit")]
 pub mod commit;
 pub mod endorse;
 pub mod evidence;
@@ -64,6 +67,7 @@ pub mod facts;
 pub mod grpc;
 #[cfg(feature = "ledger")]
 pub mod ledger;
+pub mod proof;
 pub mod registry;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -205,11 +205,7 @@ pub enum RuleError {
     },
 }
 
-/// A commitment update not yet written (nothing without the `commit` feature).
-#[cfg(feature = "commit")]
 type Pending = crate::commit::Pending;
-#[cfg(not(feature = "commit"))]
-type Pending = ();
 
 /// The registry as of some block.
 #[derive(Debug, Clone)]
@@ -238,7 +234,6 @@ pub struct State {
     contracts: BTreeMap<[u8; 32], Contract>,
     events: EventLog,
     /// The commitment to the facts ([`crate::facts`]) as of this state.
-    #[cfg(feature = "commit")]
     commit: crate::commit::Commitment,
 }
 
@@ -324,6 +319,12 @@ impl State {
         if block.height != 0 || block.prev != [0; 32] || !block.txs.is_empty() {
             return Err(bad("not a genesis block"));
         }
+        if block.chain_id != g.chain_id() {
+            return Err(bad("its chain id is not its parameters' hash"));
+        }
+        if block.tx_root != crate::commit::empty_root() {
+            return Err(bad("its transaction root is not the empty tree's"));
+        }
         if !key_ok(&g.authority) || !key_ok(&g.governance) {
             return Err(bad("genesis keys are not compressed P-256 keys"));
         }
@@ -334,7 +335,6 @@ impl State {
             Ok(a) if !g.evidence.trust_roots.is_empty() => a,
             _ => return Err(bad("genesis trust roots are missing or not certificates")),
         };
-        #[cfg(feature = "commit")]
         let commit = {
             let mut c = crate::commit::Commitment::new();
             let pending = c
@@ -366,31 +366,20 @@ impl State {
             rotation: Rotation::Idle,
             contracts: BTreeMap::new(),
             events: EventLog::default(),
-            #[cfg(feature = "commit")]
             commit,
         })
     }
 
     /// The facts a genesis starts with: the evidence rule.
-    #[cfg(feature = "commit")]
     fn genesis_facts(g: &Genesis) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         vec![(Fact::Rule.key(), Some(facts::rule(&g.evidence)))]
     }
 
-    /// The state root a genesis block with parameters `g` carries (zeros in builds
-    /// without the `commit` feature).
+    /// The state root a genesis block with parameters `g` carries.
     pub fn genesis_root(g: &Genesis) -> [u8; 32] {
-        #[cfg(feature = "commit")]
-        {
-            crate::commit::Commitment::new()
-                .preview(Self::genesis_facts(g))
-                .map_or([0; 32], |p| p.root)
-        }
-        #[cfg(not(feature = "commit"))]
-        {
-            let _ = g;
-            [0; 32]
-        }
+        crate::commit::Commitment::new()
+            .preview(Self::genesis_facts(g))
+            .map_or([0; 32], |p| p.root)
     }
 
     /// The value of `fact` now (`None`: absent).
@@ -409,17 +398,16 @@ impl State {
                 .get(id)
                 .and_then(|c| c.keys.get(e))
                 .map(facts::contract_key),
+            Fact::Header(_) => self.commit.get(&fact.key()),
         }
     }
 
     /// The root of the commitment to this state's facts: the last block's `state_root`.
-    #[cfg(feature = "commit")]
     pub fn state_root(&self) -> [u8; 32] {
         self.commit.root()
     }
 
     /// `fact`'s value (or absence) and its proof against [`Self::state_root`].
-    #[cfg(feature = "commit")]
     pub fn prove(
         &self,
         fact: &Fact,
@@ -427,9 +415,25 @@ impl State {
         self.commit.prove(&fact.key())
     }
 
+    /// Fact `key`'s value and proof as of the block at `height` (at most the last block's): against
+    /// that block's `state_root`. Every block writes one version of the commitment (its
+    /// parent's hash at least), so block `h`'s is version `h`.
+    pub fn prove_at(
+        &self,
+        key: &[u8],
+        height: u64,
+    ) -> Result<(Option<Vec<u8>>, Vec<u8>), crate::commit::CommitError> {
+        if height >= self.height {
+            return Err(crate::commit::CommitError::Tree(format!(
+                "no block {height} yet (the last is {})",
+                self.height.saturating_sub(1)
+            )));
+        }
+        self.commit.prove_at(key, Some(height))
+    }
+
     /// The state root a block carrying `txs` at `height` and `timestamp` must name (what
-    /// a block producer seals; zeros in builds without `commit`). Refused as the block
-    /// itself would be.
+    /// a block producer seals). Refused as the block itself would be.
     pub fn next_state_root(
         &self,
         txs: &[SignedTx],
@@ -446,42 +450,31 @@ impl State {
         txs: &[SignedTx],
         height: u64,
         timestamp: i64,
-    ) -> Result<(State, [u8; 32], Option<Pending>), RuleError> {
+    ) -> Result<(State, [u8; 32], Pending), RuleError> {
         let mut next = self.clone();
         let mut events = Vec::new();
         for tx in txs {
             events.extend(next.apply(tx, height, timestamp)?);
         }
-        #[cfg(feature = "commit")]
-        {
-            let pending =
-                next.commit
-                    .preview(next.changes(&events))
-                    .map_err(|e| RuleError::Block {
-                        height,
-                        what: e.to_string(),
-                    })?;
-            let root = pending.root;
-            Ok((next, root, Some(pending)))
-        }
-        #[cfg(not(feature = "commit"))]
-        {
-            let _ = events;
-            Ok((next, [0; 32], None))
-        }
+        let pending = next
+            .commit
+            .preview(next.changes(&events))
+            .map_err(|e| RuleError::Block {
+                height,
+                what: e.to_string(),
+            })?;
+        Ok((next, pending.root, pending))
     }
 
-    /// The next block: `txs` at `timestamp`, its state root computed, sealed by
-    /// `authority` (what a block producer — the ledger, a test — makes).
+    /// The next block: `txs` at `timestamp`, its roots computed, sealed by `authority`
+    /// (what a block producer — the ledger, a test — makes).
     pub fn seal_next(
         &self,
         txs: Vec<SignedTx>,
         timestamp: i64,
         authority: &p256::ecdsa::SigningKey,
     ) -> Result<Block, RuleError> {
-        let timestamp = timestamp.max(self.last_time);
-        let state_root = self.next_state_root(&txs, self.height, timestamp)?;
-        Ok(self.block(txs, timestamp, state_root).seal(authority))
+        Ok(self.seal_and_advance(txs, timestamp, authority)?.0)
     }
 
     /// [`Self::seal_next`] and the state after that block, from one application of its
@@ -493,16 +486,12 @@ impl State {
         authority: &p256::ecdsa::SigningKey,
     ) -> Result<(Block, State), RuleError> {
         let timestamp = timestamp.max(self.last_time);
-        #[allow(unused_variables)]
         let (mut next, state_root, pending) = self.after(&txs, self.height, timestamp)?;
-        let block = self.block(txs, timestamp, state_root).seal(authority);
-        #[cfg(feature = "commit")]
-        if let Some(p) = pending {
-            next.commit.apply(p).map_err(|e| RuleError::Block {
-                height: block.height,
-                what: e.to_string(),
-            })?;
-        }
+        let block = self.block(txs, timestamp, state_root)?.seal(authority);
+        next.commit.apply(pending).map_err(|e| RuleError::Block {
+            height: block.height,
+            what: e.to_string(),
+        })?;
         next.height += 1;
         next.last_hash = block.hash();
         next.last_time = block.timestamp;
@@ -510,41 +499,58 @@ impl State {
     }
 
     /// The unsealed next block.
-    fn block(&self, txs: Vec<SignedTx>, timestamp: i64, state_root: [u8; 32]) -> Block {
-        Block {
+    fn block(
+        &self,
+        txs: Vec<SignedTx>,
+        timestamp: i64,
+        state_root: [u8; 32],
+    ) -> Result<Block, RuleError> {
+        let mut block = Block {
+            chain_id: self.chain_id,
             height: self.height,
             prev: self.last_hash,
             timestamp,
             genesis: None,
+            tx_root: [0; 32],
             state_root,
             txs,
             signature: Vec::new(),
-        }
+        };
+        block.tx_root = block.computed_tx_root().map_err(|e| RuleError::Block {
+            height: self.height,
+            what: e.to_string(),
+        })?;
+        Ok(block)
     }
 
     /// The genesis block with parameters `g`, sealed by `authority` (the ledger's first
     /// block).
     pub fn genesis_block(g: Genesis, authority: &p256::ecdsa::SigningKey) -> Block {
         Block {
+            chain_id: g.chain_id(),
             height: 0,
             prev: [0; 32],
             timestamp: g.timestamp,
             state_root: Self::genesis_root(&g),
             genesis: Some(g),
+            tx_root: crate::commit::empty_root(),
             txs: Vec::new(),
             signature: Vec::new(),
         }
         .seal(authority)
     }
 
-    /// The facts `events` changed, with their values now.
-    #[cfg(feature = "commit")]
+    /// The facts a block at this state's next height changes, given its transactions'
+    /// `events`: those the events name, with their values now, and the parent's header
+    /// hash (the history: every block adds one, so block `h` writes version `h`).
     fn changes(&self, events: &[Event]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let touched: std::collections::BTreeSet<Fact> =
             events.iter().flat_map(Fact::of_event).collect();
+        let parent = self.height.saturating_sub(1);
         touched
             .into_iter()
             .map(|f| (f.key(), self.fact(&f)))
+            .chain([(Fact::Header(parent).key(), Some(self.last_hash.to_vec()))])
             .collect()
     }
 
@@ -834,13 +840,16 @@ impl State {
             .collect()
     }
 
-    /// Checks `block` against the chain so far (height, link, time, authority
-    /// signature, every transaction) and applies it.
+    /// Checks `block` against the chain so far (chain id, height, link, time, authority
+    /// signature, every transaction, both roots) and applies it.
     pub fn apply_block(&mut self, block: &Block) -> Result<(), RuleError> {
         let bad = |what: String| RuleError::Block {
             height: block.height,
             what,
         };
+        if block.chain_id != self.chain_id {
+            return Err(bad("belongs to another chain".into()));
+        }
         if block.height != self.height {
             return Err(bad(format!("expected height {}", self.height)));
         }
@@ -856,6 +865,9 @@ impl State {
         if !block.verify_signature(&self.genesis.authority) {
             return Err(bad("bad authority signature".into()));
         }
+        if block.computed_tx_root().map_err(|e| bad(e.to_string()))? != block.tx_root {
+            return Err(bad("its transaction root is not its transactions'".into()));
+        }
         let mut next = self.clone();
         let mut events = Vec::new();
         for (i, tx) in block.txs.iter().enumerate() {
@@ -865,19 +877,14 @@ impl State {
             );
         }
         // The header's commitment is to exactly the facts these transactions left.
-        #[cfg(feature = "commit")]
-        {
-            let pending = next
-                .commit
-                .preview(next.changes(&events))
-                .map_err(|e| bad(e.to_string()))?;
-            if pending.root != block.state_root {
-                return Err(bad("its state root is not its transactions' outcome".into()));
-            }
-            next.commit.apply(pending).map_err(|e| bad(e.to_string()))?;
+        let pending = next
+            .commit
+            .preview(next.changes(&events))
+            .map_err(|e| bad(e.to_string()))?;
+        if pending.root != block.state_root {
+            return Err(bad("its state root is not its transactions' outcome".into()));
         }
-        #[cfg(not(feature = "commit"))]
-        let _ = events;
+        next.commit.apply(pending).map_err(|e| bad(e.to_string()))?;
         next.height += 1;
         next.last_hash = block.hash();
         next.last_time = block.timestamp;

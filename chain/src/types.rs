@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 
 /// Domain tag of signed transactions.
 pub const TX_TAG: &[u8] = phalanx_types::tag::CHAIN_TX;
-/// Domain tag of block hashes.
-pub const BLOCK_TAG: &[u8] = phalanx_types::tag::CHAIN_BLOCK;
+/// Domain tag of block (header) hashes.
+pub const HEADER_TAG: &[u8] = phalanx_types::tag::CHAIN_HEADER;
 /// Largest measurement (MRENCLAVE is 32 bytes, MRTD 48).
 pub const MAX_MEASUREMENT: usize = 64;
 /// Largest key or URL field.
@@ -744,7 +744,7 @@ impl EvidenceRule {
         }
     }
 
-    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    pub(crate) fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let trust_roots = r.list("trust roots", MAX_TRUST_ROOTS, |r| {
             Ok::<_, DecodeError>(r.bytes("trust root", MAX_ROOT_CERT)?.to_vec())
         })?;
@@ -833,51 +833,152 @@ impl Genesis {
     }
 }
 
-/// A block: height, link to its parent, time, transactions, the authority's signature.
+/// A block's header: what its hash names and the authority signs. The transactions and
+/// (at genesis) the parameters are bound through it — `tx_root` commits to the
+/// transactions, `chain_id` is the hash of the genesis parameters — so a header alone,
+/// with its signature, proves the block's place in one chain, and proofs against its
+/// roots prove the rest ([`crate::proof`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Block {
+pub struct Header {
+    /// The chain's id: the hash of its genesis parameters ([`Genesis::chain_id`]).
+    pub chain_id: [u8; 32],
     /// 0 for genesis.
     pub height: u64,
     /// The parent's hash (zeros for genesis).
     pub prev: [u8; 32],
     /// Unix seconds; never decreases.
     pub timestamp: i64,
-    /// The genesis parameters (height 0 only).
-    pub genesis: Option<Genesis>,
+    /// The root of the block's transactions ([`crate::commit::tx_root`]).
+    pub tx_root: [u8; 32],
     /// The root of the registry's state commitment after this block's transactions
-    /// (`chain::commit`; the facts: [`crate::facts`]): one header proves
-    /// any fact at its height. Every ledger and light client has the `commit` feature;
-    /// a build without it (the answer verifier, which replays the rules itself) does not
-    /// check it.
+    /// ([`crate::commit`]; the facts: [`crate::facts`], the hashes of every earlier
+    /// header included), so one header proves any fact and any earlier header at its
+    /// height.
+    pub state_root: [u8; 32],
+}
+
+impl Header {
+    /// `SHA-256(HEADER_TAG ‖ encoding)`: the block's hash.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut w = Writer::default();
+        w.raw(HEADER_TAG);
+        Codec::encode(self, &mut w);
+        Sha256::digest(&w.0).into()
+    }
+
+    /// Checks `signature`, the authority's over this header's hash.
+    pub fn verify_signature(&self, authority: &[u8], signature: &[u8]) -> bool {
+        verify_p256(authority, &self.hash(), signature)
+    }
+}
+
+impl Codec for Header {
+    const NAME: &'static str = "header";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        w.raw(&self.chain_id);
+        w.u64(self.height);
+        w.raw(&self.prev);
+        w.u64(self.timestamp as u64);
+        w.raw(&self.tx_root);
+        w.raw(&self.state_root);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            chain_id: r.array("chain id")?,
+            height: r.u64("height")?,
+            prev: r.array("parent hash")?,
+            timestamp: r.u64("timestamp")? as i64,
+            tx_root: r.array("transaction root")?,
+            state_root: r.array("state root")?,
+        })
+    }
+}
+
+/// A header and the authority's signature over its hash: a block without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedHeader {
+    /// The header.
+    pub header: Header,
+    /// ECDSA P-256 by the authority over [`Header::hash`].
+    pub signature: Vec<u8>,
+}
+
+impl Codec for SignedHeader {
+    const NAME: &'static str = "signed header";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        Codec::encode(&self.header, w);
+        w.bytes(&self.signature);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            header: Header::read(r)?,
+            signature: r.bytes("signature", MAX_FIELD)?.to_vec(),
+        })
+    }
+}
+
+/// A block: its header's fields, the genesis parameters (height 0 only), the
+/// transactions, and the authority's signature over the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The chain's id ([`Header::chain_id`]).
+    pub chain_id: [u8; 32],
+    /// 0 for genesis.
+    pub height: u64,
+    /// The parent's hash (zeros for genesis).
+    pub prev: [u8; 32],
+    /// Unix seconds; never decreases.
+    pub timestamp: i64,
+    /// The genesis parameters (height 0 only; bound by `chain_id`).
+    pub genesis: Option<Genesis>,
+    /// The root of `txs` ([`crate::commit::tx_root`]; checked when the block is
+    /// applied).
+    pub tx_root: [u8; 32],
+    /// The root of the registry's state commitment after this block
+    /// ([`Header::state_root`]).
     pub state_root: [u8; 32],
     /// The transactions, applied in order.
     pub txs: Vec<SignedTx>,
-    /// ECDSA P-256 by the authority over the block hash.
+    /// ECDSA P-256 by the authority over the block hash ([`Header::hash`]).
     pub signature: Vec<u8>,
 }
 
 impl Block {
-    fn put_unsigned(&self, w: &mut Writer) {
-        w.u64(self.height);
-        w.raw(&self.prev);
-        w.u64(self.timestamp as u64);
-        match &self.genesis {
-            Some(g) => {
-                w.u8(1);
-                g.put(w);
-            }
-            None => w.u8(0),
+    /// The header.
+    pub fn header(&self) -> Header {
+        Header {
+            chain_id: self.chain_id,
+            height: self.height,
+            prev: self.prev,
+            timestamp: self.timestamp,
+            tx_root: self.tx_root,
+            state_root: self.state_root,
         }
-        w.raw(&self.state_root);
-        w.list(&self.txs, |w, t| Codec::encode(t, w));
     }
 
-    /// `SHA-256(BLOCK_TAG ‖ everything but the signature)`.
+    /// The header and the authority's signature.
+    pub fn signed_header(&self) -> SignedHeader {
+        SignedHeader {
+            header: self.header(),
+            signature: self.signature.clone(),
+        }
+    }
+
+    /// The block's hash: its header's.
     pub fn hash(&self) -> [u8; 32] {
-        let mut w = Writer::default();
-        w.raw(BLOCK_TAG);
-        self.put_unsigned(&mut w);
-        Sha256::digest(&w.0).into()
+        self.header().hash()
+    }
+
+    /// The root its transactions make (what `tx_root` must be).
+    pub fn computed_tx_root(&self) -> Result<[u8; 32], crate::commit::CommitError> {
+        let encoded: Vec<Vec<u8>> = self.txs.iter().map(Codec::to_bytes).collect();
+        crate::commit::tx_root(encoded.iter().map(Vec::as_slice))
     }
 
     /// Signs the block as the authority.
@@ -908,28 +1009,35 @@ impl Codec for Block {
     type Error = DecodeError;
 
     fn encode(&self, w: &mut Writer) {
-        self.put_unsigned(w);
+        Codec::encode(&self.header(), w);
+        match &self.genesis {
+            Some(g) => {
+                w.u8(1);
+                g.put(w);
+            }
+            None => w.u8(0),
+        }
+        w.list(&self.txs, |w, t| Codec::encode(t, w));
         w.bytes(&self.signature);
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let height = r.u64("height")?;
-        let prev = r.array("parent hash")?;
-        let timestamp = r.u64("timestamp")? as i64;
+        let h = Header::read(r)?;
         let genesis = match r.u8("genesis flag")? {
             0 => None,
             1 => Some(Genesis::get(r)?),
             _ => return Err(r.invalid("genesis flag")),
         };
-        let state_root = r.array("state root")?;
         let txs = r.list("transactions", MAX_TXS, SignedTx::read)?;
         let signature = r.bytes("signature", MAX_FIELD)?.to_vec();
         Ok(Self {
-            height,
-            prev,
-            timestamp,
+            chain_id: h.chain_id,
+            height: h.height,
+            prev: h.prev,
+            timestamp: h.timestamp,
             genesis,
-            state_root,
+            tx_root: h.tx_root,
+            state_root: h.state_root,
             txs,
             signature,
         })

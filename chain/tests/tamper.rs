@@ -42,7 +42,49 @@ async fn build(dir: &Path) -> p256::ecdsa::SigningKey {
 }
 
 fn raw(dir: &Path) -> rocksdb::DB {
-    rocksdb::DB::open_cf(&rocksdb::Options::default(), dir, ["blocks"]).unwrap()
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), dir, ["blocks", "meta"]).unwrap()
+}
+
+/// A ledger written by an older Phalanx (blocks and no format), or one naming a newer
+/// format, is refused by name before any block is read; its data stays as it was.
+#[tokio::test]
+async fn a_ledger_of_another_format_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut o = rocksdb::Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&o, dir.path(), ["blocks"]).unwrap();
+        let cf = db.cf_handle("blocks").unwrap();
+        db.put_cf(cf, 0u64.to_be_bytes(), b"a format-1 genesis")
+            .unwrap();
+    }
+    let open = || {
+        Ledger::open(
+            dir.path(),
+            chain::random_key(),
+            vec![2; 33],
+            chain::types::EvidenceRule::intel(),
+            now,
+        )
+    };
+    let e = open().unwrap_err();
+    assert!(matches!(e, LedgerError::Format { found: 1 }), "{e:?}");
+    assert!(e.to_string().contains("format 1"), "{e}");
+    {
+        let db = raw(dir.path());
+        let cf = db.cf_handle("blocks").unwrap();
+        assert_eq!(
+            db.get_cf(cf, 0u64.to_be_bytes()).unwrap().unwrap(),
+            b"a format-1 genesis"
+        );
+        db.put_cf(db.cf_handle("meta").unwrap(), b"format", 3u32.to_be_bytes())
+            .unwrap();
+    }
+    assert!(matches!(
+        open().unwrap_err(),
+        LedgerError::Format { found: 3 }
+    ));
 }
 
 fn corrupt_at(dir: &Path) -> (u64, String) {
@@ -127,6 +169,12 @@ impl pb::chain_server::Chain for Fake {
         Ok(tonic::Response::new(pb::GetBlocksResponse {
             blocks: self.0.iter().skip(from).cloned().collect(),
         }))
+    }
+    async fn prove(
+        &self,
+        _: tonic::Request<pb::ProveRequest>,
+    ) -> Result<tonic::Response<pb::ProveResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("fake"))
     }
 }
 
@@ -338,6 +386,12 @@ impl pb::chain_server::Chain for Liar {
         r: tonic::Request<pb::GetBlocksRequest>,
     ) -> Result<tonic::Response<pb::GetBlocksResponse>, tonic::Status> {
         Fake(self.0.clone()).get_blocks(r).await
+    }
+    async fn prove(
+        &self,
+        r: tonic::Request<pb::ProveRequest>,
+    ) -> Result<tonic::Response<pb::ProveResponse>, tonic::Status> {
+        Fake(self.0.clone()).prove(r).await
     }
 }
 

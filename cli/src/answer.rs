@@ -48,8 +48,9 @@ pub struct AnswerArgs {
     /// One line of JSON instead of pretty-printed.
     #[arg(long)]
     pub json: bool,
-    /// Online: fetch the registry's blocks from this ledger node (gRPC) when the bundle
-    /// leaves them out; they are verified from the pinned genesis all the same.
+    /// Online: fetch the registry's header and proofs from this ledger node (gRPC) when
+    /// the bundle leaves them out; they are verified from the pinned genesis all the
+    /// same.
     #[arg(long)]
     pub chain: Option<String>,
 }
@@ -105,14 +106,17 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
         let bytes = std::fs::read(&args.bundle).map_err(unreadable)?;
         let mut bundle = phalanx_verify::parse(&bytes)?;
         if let Some(url) = &args.chain
-            && bundle.registry.blocks.is_empty()
+            && bundle.registry.is_empty()
         {
-            let through = bundle.answer.statement.height;
-            let blocks = tokio::runtime::Runtime::new()
-                .map_err(|e| malformed("registry", e.to_string()))?
-                .block_on(chain::grpc::LightClient::pinned(url, o.genesis).raw_blocks(through))
-                .map_err(|e| malformed("registry", format!("fetching blocks from {url}: {e}")))?;
-            bundle.registry = phalanx_verify::RegistryProof::of(&blocks);
+            // The node's proofs are checked like any bundle's: it is not trusted.
+            let st = &bundle.answer.statement;
+            let rt =
+                tokio::runtime::Runtime::new().map_err(|e| malformed("registry", e.to_string()))?;
+            let client = chain::grpc::LightClient::pinned(url, o.genesis);
+            bundle.registry = phalanx_verify::registry_proof(st, |keys| {
+                rt.block_on(client.prove(st.height, keys))
+            })
+            .map_err(|e| malformed("registry", format!("fetching proofs from {url}: {e}")))?;
         }
         Ok::<_, Refusal>(phalanx_verify::verify(&bundle, &o))
     })()

@@ -664,23 +664,17 @@ async fn pruntime_demo(
     std::fs::write(&file, serde_json::to_string_pretty(&doc)?)?;
 
     // The verification bundle: what the user reveals, the worker's evidence, and the
-    // registry's blocks through the answer's height.
+    // registry's header at the answer's height with proofs of the facts it rests on.
     let height = asked.answer.statement.height;
-    let mut blocks = Vec::new();
-    while blocks.len() as u64 <= height {
-        let more = registry.ledger.blocks(blocks.len() as u64, 1024)?;
-        if more.is_empty() {
-            bail!("the ledger has no block {}", blocks.len());
-        }
-        blocks.extend(more);
-    }
-    blocks.truncate(usize::try_from(height)? + 1);
+    let registry_proof = phalanx_verify::registry_proof(&asked.answer.statement, |keys| {
+        registry.ledger.prove(height, keys)
+    })?;
     let bundle = phalanx_verify::Bundle::new(
         pruntime::client::answer_proof(&asked, input),
         dev.worker
             .evidence()
             .context("the worker holds no attestation evidence")?,
-        &blocks,
+        registry_proof,
     );
     let bundle_file = demo.join("bundle.json");
     std::fs::write(&bundle_file, serde_json::to_string_pretty(&bundle)?)?;

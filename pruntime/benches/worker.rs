@@ -55,7 +55,9 @@ fn block(height: u64, n: u64) -> Block {
         prev: [0; 32],
         timestamp: 0,
         genesis: None,
-        // The executor reads transactions; it does not check the registry's commitment.
+        // The executor reads transactions; it does not check the registry's commitments.
+        chain_id: [0; 32],
+        tx_root: [0; 32],
         state_root: [0; 32],
         txs,
         signature: Vec::new(),

@@ -53,7 +53,9 @@ fn block(height: u64, txs: Vec<SignedTx>) -> Block {
         prev: [height as u8; 32],
         timestamp: 1_700_000_000,
         genesis: None,
-        // The executor reads transactions; it does not check the registry's commitment.
+        // The executor reads transactions; it does not check the registry's commitments.
+        chain_id: [0; 32],
+        tx_root: [0; 32],
         state_root: [0; 32],
         txs,
         signature: Vec::new(),

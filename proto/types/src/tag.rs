@@ -49,8 +49,8 @@ pub const PEER_MESSAGE: &[u8] = b"phalanx/v1/peer-message";
 pub const ROUND_MESSAGE: &[u8] = b"phalanx/v1/round-message";
 /// A signed registry transaction.
 pub const CHAIN_TX: &[u8] = b"phalanx/v1/chain-tx";
-/// A signed registry block.
-pub const CHAIN_BLOCK: &[u8] = b"phalanx/v1/chain-block";
+/// A registry block's header (what its hash names and the authority signs).
+pub const CHAIN_HEADER: &[u8] = b"phalanx/v1/chain-header";
 /// The registry's genesis parameters (hashed into the chain id).
 pub const CHAIN_GENESIS: &[u8] = b"phalanx/v1/chain-genesis";
 /// An EVM account's proof of possession of its P-256 identity.
@@ -124,7 +124,7 @@ pub const ALL: &[&[u8]] = &[
     PEER_MESSAGE,
     ROUND_MESSAGE,
     CHAIN_TX,
-    CHAIN_BLOCK,
+    CHAIN_HEADER,
     CHAIN_GENESIS,
     EVM_ACCOUNT,
     EVM_ENDORSEMENT,

@@ -14,16 +14,12 @@ use std::hint::black_box;
 fn bench(c: &mut Criterion) {
     let w = common::world(common::Shape::default());
     let json = serde_json::to_vec(&w.bundle).unwrap();
+    let registry = serde_json::to_vec(&w.bundle.registry).unwrap();
     eprintln!(
-        "bundle: {} bytes of JSON ({} blocks: {} bytes base64; quote {} bytes base64; collateral {} bytes)",
+        "bundle: {} bytes of JSON (registry header and {} proofs: {} bytes; quote {} bytes base64; collateral {} bytes)",
         json.len(),
-        w.bundle.registry.blocks.len(),
-        w.bundle
-            .registry
-            .blocks
-            .iter()
-            .map(String::len)
-            .sum::<usize>(),
+        w.bundle.registry.facts.len(),
+        registry.len(),
         w.bundle.evidence.quote.len(),
         w.bundle.evidence.collateral.len(),
     );

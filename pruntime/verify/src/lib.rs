@@ -5,25 +5,29 @@
 //! attestation service, not the worker's endpoint. Sans-IO: no async runtime, no
 //! storage, no server; [`verify`] is a pure function of the bundle and the [`Options`].
 //!
-//! ## The bundle (JSON, `version` 1)
+//! ## The bundle (JSON, `version` 2)
 //!
 //! - `answer`: the worker's [`Statement`] and its signature, and what the user reveals:
 //!   the caller key and nonce of the query, the plaintext query and answer;
 //! - `evidence`: the worker's attestation as it happened — the TEE, the quote, the
 //!   attestation nonce and runtime data whose hash the quote's report data binds, and the
 //!   collateral the quote was verified with (JSON bundle format);
-//! - `registry`: every block of the registry from genesis up to the statement's height
-//!   (each `chain::types::Block` encoding, base64). The verifier replays them through the
-//!   registry's own rules: each block's authority signature, link and transactions, from
-//!   a genesis whose hash is pinned. Its cost is the chain itself (a fresh devnet: tens of
-//!   kilobytes, mostly the contract's module); headers with inclusion proofs would be
-//!   smaller and are a later format version.
+//! - `registry` ([`RegistryProof`]): the registry's genesis block, the header of the
+//!   statement's block with the authority's signature, and proofs of exactly the facts
+//!   the checks read, against that header's state root (`chain::proof`): the worker's
+//!   registration, its measurement's allow-list entry and role, the contract, and the
+//!   evidence rule. No block bodies: its size and cost do not grow with the chain (about
+//!   5 KB, a few hundred bytes per proof).
 //!
+//! Version 1 bundles carried every block from genesis; this verifier refuses them by
+//! name (`phalanx verify answer --chain URL` fetches the proofs for a bundle whose
+//! `registry` is empty).
+
 //! ## The checks ([`verify`]), in order; the first failure is the verdict
 //!
 //! | check | what | anchor |
 //! |---|---|---|
-//! | `registry` | blocks replay from the pinned genesis; the statement's block hash is the block at its height | the genesis hash |
+//! | `registry` | the genesis hashes to the pin; the header is of that chain, signed by its authority, and is the statement's block (height and hash); every fact's proof holds under its state root | the genesis hash |
 //! | `statement_signature` | ECDSA P-256 by the statement's worker key over its signed bytes | the worker's key |
 //! | `query_hash`, `answer_hash` | the statement's salted commitments to the revealed query and answer (salts revealed with them) | the plaintext |
 //! | `worker_registered` | at that height the registry lists the worker's identity key (the registry verified its quote itself when it listed it) | the registry |
@@ -38,21 +42,23 @@
 //! | `evidence_age` | the registry verified this very quote at most `max_evidence_age` (default: the registry's own lifetime at that height) before the statement | the registry |
 
 use base64::Engine as _;
-use chain::state::State;
-use chain::types::Block;
+use chain::facts::Fact;
+use chain::proof::{HeaderProof, ProofError, Verified};
+use chain::types::SignedHeader;
 use phalanx_dcap::collateral::Collateral;
 /// The DCAP trust anchors and TCB statuses the options name.
 pub use phalanx_dcap::pki::TrustAnchors;
 pub use phalanx_dcap::tcb::TcbStatus;
 use phalanx_dcap::verify::VerifiedQuote;
+use phalanx_types::codec::Codec as _;
 use phalanx_types::hex::Hex;
 use phalanx_types::statement::{Statement, answer_hash, query_hash};
 use serde::{Deserialize, Serialize};
 
 /// The bundle format's version.
-pub const VERSION: u32 = 1;
-/// Largest bundle accepted (bytes of JSON).
-pub const MAX_BUNDLE: usize = 64 * 1024 * 1024;
+pub const VERSION: u32 = 2;
+/// Largest bundle accepted (bytes of JSON): quote, collateral and a few proofs.
+pub const MAX_BUNDLE: usize = 1024 * 1024;
 
 /// Everything needed to check one answer offline (see the crate doc).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,31 +70,149 @@ pub struct Bundle {
     pub answer: AnswerProof,
     /// The worker's attestation evidence.
     pub evidence: WorkerEvidence,
-    /// The registry's blocks.
+    /// The registry's header and proofs.
     pub registry: RegistryProof,
 }
 
 impl Bundle {
-    /// A bundle from its parts; `blocks` are the registry's blocks from genesis through
-    /// the statement's height (none: a verifier online fetches them).
-    pub fn new(answer: AnswerProof, evidence: WorkerEvidence, blocks: &[Block]) -> Self {
+    /// A bundle from its parts (`registry`: [`RegistryProof::default`] for a verifier
+    /// online to fetch).
+    pub fn new(answer: AnswerProof, evidence: WorkerEvidence, registry: RegistryProof) -> Self {
         Self {
             version: VERSION,
             answer,
             evidence,
-            registry: RegistryProof::of(blocks),
+            registry,
         }
     }
 }
 
+/// The registry's part of a bundle: a [`HeaderProof`] as JSON, each part base64 of its
+/// canonical encoding. Empty (the default): to be fetched (`--chain`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryProof {
+    /// The genesis block (`chain::types::Block`, base64).
+    pub genesis: String,
+    /// The statement's block header and the authority's signature
+    /// (`chain::types::SignedHeader`, base64).
+    pub header: String,
+    /// Each fact's key, value (absent: `null`) and proof.
+    pub facts: Vec<FactJson>,
+}
+
+/// One fact of a [`RegistryProof`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactJson {
+    /// The fact's key (`chain::facts::Fact::key`, base64).
+    pub key: String,
+    /// Its value (base64), or `null` where the proof shows it absent.
+    pub value: Option<String>,
+    /// The proof (`chain::commit`, base64).
+    pub proof: String,
+}
+
 impl RegistryProof {
-    /// The proof made of `blocks` (genesis first).
-    pub fn of(blocks: &[Block]) -> Self {
+    /// The JSON form of `proof`.
+    pub fn of(proof: &HeaderProof) -> Self {
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         Self {
-            blocks: blocks.iter().map(|b| b64(&b.encode())).collect(),
+            genesis: b64(&proof.genesis.encode()),
+            header: b64(&proof.header.to_bytes()),
+            facts: proof
+                .facts
+                .iter()
+                .map(|f| FactJson {
+                    key: b64(&f.key),
+                    value: f.value.as_deref().map(b64),
+                    proof: b64(&f.proof),
+                })
+                .collect(),
         }
     }
+
+    /// Whether it is empty (to be fetched).
+    pub fn is_empty(&self) -> bool {
+        self.genesis.is_empty() && self.header.is_empty() && self.facts.is_empty()
+    }
+
+    /// The proof it carries, decoded (not yet checked); unusable input is `malformed`.
+    pub fn decode(&self) -> Result<HeaderProof, Refusal> {
+        const CHECK: &str = "registry";
+        if self.is_empty() {
+            return Err(refuse(
+                CHECK,
+                "registry_incomplete",
+                "the bundle carries no registry proof (fetch it: --chain URL)",
+            ));
+        }
+        if self.facts.len() > chain::proof::MAX_FACTS {
+            return Err(malformed(CHECK, "too many facts"));
+        }
+        let genesis = chain::types::Block::decode(&b64(CHECK, "genesis", &self.genesis)?)
+            .map_err(|e| malformed(CHECK, format!("genesis: {e}")))?;
+        let header = SignedHeader::from_bytes(&b64(CHECK, "header", &self.header)?)
+            .map_err(|e| malformed(CHECK, format!("header: {e}")))?;
+        let facts = self
+            .facts
+            .iter()
+            .map(|f| {
+                Ok(chain::proof::FactProof {
+                    key: b64(CHECK, "a fact's key", &f.key)?,
+                    value: f
+                        .value
+                        .as_deref()
+                        .map(|v| b64(CHECK, "a fact's value", v))
+                        .transpose()?,
+                    proof: b64(CHECK, "a fact's proof", &f.proof)?,
+                })
+            })
+            .collect::<Result<Vec<_>, Refusal>>()?;
+        Ok(HeaderProof {
+            genesis,
+            header,
+            facts,
+        })
+    }
+}
+
+/// The keys of the facts the checks read for `statement`: the evidence rule, the
+/// worker, the contract, and — once known, from a first proof — the worker's
+/// measurement's allow-list entry.
+pub fn fact_keys(statement: &Statement, measurement: Option<&[u8]>) -> Vec<Vec<u8>> {
+    let worker = statement.worker_key().unwrap_or_default();
+    let mut facts = vec![
+        Fact::Rule,
+        Fact::Worker(worker),
+        Fact::Contract(statement.contract.0),
+    ];
+    facts.extend(measurement.map(|m| Fact::Allowed(m.to_vec())));
+    facts.iter().map(Fact::key).collect()
+}
+
+/// The registry part of a bundle for `statement`, from `prove` (the facts' keys → a
+/// proof at the statement's height: a ledger node's `Prove`, or a state at hand): one
+/// call for the worker's record, a second with its measurement's entry. Nothing here is
+/// trusted — the verifier checks what `prove` returns.
+pub fn registry_proof<E>(
+    statement: &Statement,
+    mut prove: impl FnMut(&[Vec<u8>]) -> Result<HeaderProof, E>,
+) -> Result<RegistryProof, E> {
+    let first = prove(&fact_keys(statement, None))?;
+    let worker = Fact::Worker(statement.worker_key().unwrap_or_default()).key();
+    let measurement = first
+        .facts
+        .iter()
+        .find(|f| f.key == worker)
+        .and_then(|f| f.value.as_deref())
+        .and_then(|v| chain::facts::read_worker(&[], v).ok())
+        .map(|w| w.measurement);
+    let proof = match measurement {
+        Some(m) => prove(&fact_keys(statement, Some(&m)))?,
+        None => first,
+    };
+    Ok(RegistryProof::of(&proof))
 }
 
 /// The signed statement and the revealed query and answer.
@@ -141,14 +265,6 @@ impl WorkerEvidence {
             runtime_data: b64(CHECK, "runtime_data", &self.runtime_data)?,
         })
     }
-}
-
-/// The registry's blocks from genesis to the statement's height.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryProof {
-    /// Each block's encoding (base64), heights 0, 1, ….
-    pub blocks: Vec<String>,
 }
 
 /// Which TCB statuses are accepted.
@@ -380,15 +496,31 @@ pub fn parse(json: &[u8]) -> Result<Bundle, Refusal> {
     if json.len() > MAX_BUNDLE {
         return Err(malformed("bundle", format!("over {MAX_BUNDLE} bytes")));
     }
-    let bundle: Bundle = serde_json::from_slice(json)
-        .map_err(|e| malformed("bundle", format!("not a bundle: {e}")))?;
-    if bundle.version != VERSION {
+    // The version first, so an old bundle is named as such, not as a bad shape.
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    let version = serde_json::from_slice::<Versioned>(json)
+        .map_err(|e| malformed("bundle", format!("not a bundle: {e}")))?
+        .version;
+    if version == 1 {
         return Err(malformed(
             "bundle",
-            format!("version {} (this verifier reads {VERSION})", bundle.version),
+            format!(
+                "version 1 (every registry block from genesis) is no longer read: this \
+                 verifier reads version {VERSION} (a header and proofs); make the bundle \
+                 again with this release"
+            ),
         ));
     }
-    Ok(bundle)
+    if version != VERSION {
+        return Err(malformed(
+            "bundle",
+            format!("version {version} (this verifier reads {VERSION})"),
+        ));
+    }
+    serde_json::from_slice(json).map_err(|e| malformed("bundle", format!("not a bundle: {e}")))
 }
 
 /// Checks `bundle` under `options` (see the crate doc for the checks), cold: every
@@ -426,51 +558,46 @@ impl Checker {
     }
 }
 
-/// Replays the blocks from the pinned genesis up to `height`.
-fn replay(proof: &RegistryProof, genesis: &[u8; 32], height: u64) -> Result<State, Refusal> {
+/// The registry's part checked against the pinned genesis, at the statement's block.
+fn registry(
+    proof: &RegistryProof,
+    genesis: &[u8; 32],
+    st: &Statement,
+) -> Result<Verified, Refusal> {
     const CHECK: &str = "registry";
-    let wanted = height
-        .checked_add(1)
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| malformed(CHECK, "height out of range"))?;
-    if proof.blocks.len() != wanted {
+    let verified = proof.decode()?.verify(genesis).map_err(|e| {
+        let code = match &e {
+            ProofError::Genesis(_) => "wrong_genesis",
+            ProofError::OtherChain { .. } => "other_chain",
+            ProofError::BadSignature(_) => "bad_header_signature",
+            _ => "bad_fact_proof",
+        };
+        refuse(CHECK, code, e.to_string())
+    })?;
+    let h = &verified.header;
+    if h.height != st.height || h.hash() != st.block_hash.0 {
         return Err(refuse(
             CHECK,
-            "registry_incomplete",
+            "block_hash_mismatch",
             format!(
-                "{} blocks for a statement at height {height} (expected {wanted})",
-                proof.blocks.len()
+                "the header is block {} at height {}, the statement names {} at height {}",
+                hex::encode(h.hash()),
+                h.height,
+                st.block_hash,
+                st.height
             ),
         ));
     }
-    let mut state: Option<State> = None;
-    for (i, text) in proof.blocks.iter().enumerate() {
-        let block = Block::decode(&b64(CHECK, "a block", text)?)
-            .map_err(|e| malformed(CHECK, format!("block {i}: {e}")))?;
-        match state.as_mut() {
-            None => {
-                if block.hash() != *genesis {
-                    return Err(refuse(
-                        CHECK,
-                        "wrong_genesis",
-                        format!(
-                            "block 0 hashes to {}, not the pinned genesis {}",
-                            hex::encode(block.hash()),
-                            hex::encode(genesis)
-                        ),
-                    ));
-                }
-                state = Some(
-                    State::from_pinned_genesis(&block, genesis)
-                        .map_err(|e| refuse(CHECK, "bad_block", e.to_string()))?,
-                );
-            }
-            Some(s) => s
-                .apply_block(&block)
-                .map_err(|e| refuse(CHECK, "bad_block", e.to_string()))?,
-        }
-    }
-    state.ok_or_else(|| malformed(CHECK, "no blocks"))
+    Ok(verified)
+}
+
+/// A fact the check reads: a missing proof is the bundle's gap (`registry_incomplete`),
+/// an undecodable value is unusable input.
+fn fact<T>(check: &str, read: Result<T, ProofError>) -> Result<T, Refusal> {
+    read.map_err(|e| match e {
+        ProofError::Missing(_) => refuse(check, "registry_incomplete", e.to_string()),
+        other => malformed(check, other.to_string()),
+    })
 }
 
 /// Long on purpose: the checks read top to bottom in the order of the crate doc's table.
@@ -486,19 +613,8 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     };
 
     // registry
-    let state = replay(&bundle.registry, &o.genesis, st.height)?;
-    if state.last_hash() != st.block_hash.0 {
-        return Err(refuse(
-            "registry",
-            "block_hash_mismatch",
-            format!(
-                "the block at height {} is {}, the statement names {}",
-                st.height,
-                hex::encode(state.last_hash()),
-                st.block_hash
-            ),
-        ));
-    }
+    let reg = registry(&bundle.registry, &o.genesis, st)?;
+    let time = reg.header.timestamp;
     let at_height = format!("registry at height {}", st.height);
     pass("registry", format!("genesis {}", hex::encode(o.genesis)));
 
@@ -541,7 +657,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     pass("answer_hash", "the revealed answer".into());
 
     // worker_registered
-    let registered = state.worker(&worker).ok_or_else(|| {
+    let registered = fact("worker_registered", reg.worker(&worker))?.ok_or_else(|| {
         refuse(
             "worker_registered",
             "worker_not_registered",
@@ -554,7 +670,8 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     pass("worker_registered", at_height.clone());
 
     // worker_role
-    match state.role_of(&worker) {
+    let allowed = fact("worker_role", reg.allowed(&registered.measurement))?;
+    match allowed.as_ref().map(|a| a.role) {
         Some(chain::types::Role::Runtime) => {}
         other => {
             return Err(refuse(
@@ -587,7 +704,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     pass("worker_role", at_height.clone());
 
     // code_hash
-    let contract = state.contract(&st.contract.0).ok_or_else(|| {
+    let contract = fact("code_hash", reg.contract(&st.contract.0))?.ok_or_else(|| {
         refuse(
             "code_hash",
             "no_contract",
@@ -619,7 +736,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     }
     let collateral = Collateral::from_bundle_json(e.collateral.as_bytes())
         .map_err(|err| malformed("quote", format!("collateral: {err}")))?;
-    let at = o.at.unwrap_or(state.last_time());
+    let at = o.at.unwrap_or(time);
     let verified: VerifiedQuote = quotes
         .verify(&quote, &collateral, at)
         .map_err(|err| refuse("quote", "quote_invalid", err.to_string()))?;
@@ -681,8 +798,9 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     }
     pass("measurement", "the quote and the registry".into());
 
-    // measurement_allowed
-    if !state.allowed().iter().any(|m| m.measurement == tenant) {
+    // measurement_allowed (the entry worker_role read: the registered measurement's,
+    // which is now the quote's)
+    if allowed.is_none() {
         return Err(refuse(
             "measurement_allowed",
             "measurement_not_allowed",
@@ -742,10 +860,13 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     pass("tcb_status", "the collateral".into());
 
     // evidence_age
-    let age = state.last_time().saturating_sub(registered.registered_at);
-    let max = o.max_evidence_age.unwrap_or_else(|| {
-        i64::try_from(state.evidence_rule().max_evidence_age).unwrap_or(i64::MAX)
-    });
+    let age = time.saturating_sub(registered.registered_at);
+    let max = match o.max_evidence_age {
+        Some(max) => max,
+        None => {
+            i64::try_from(fact("evidence_age", reg.rule())?.max_evidence_age).unwrap_or(i64::MAX)
+        }
+    };
     if age > max {
         return Err(refuse(
             "evidence_age",

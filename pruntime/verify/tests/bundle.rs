@@ -205,13 +205,19 @@ fn every_field_flipped_or_swapped_is_refused_by_the_check_that_guards_it() {
             "report_data",
         ),
         (
-            "a block dropped",
-            Box::new(|b| drop(b.registry.blocks.pop())),
+            "the header of another block",
+            {
+                let h = other.bundle.registry.header.clone();
+                Box::new(move |b: &mut Bundle| b.registry.header = h.clone())
+            },
             "registry",
         ),
         (
-            "blocks swapped",
-            Box::new(|b| b.registry.blocks.swap(1, 2)),
+            "another chain's genesis and header",
+            {
+                let r = other.bundle.registry.clone();
+                Box::new(move |b: &mut Bundle| b.registry = r.clone())
+            },
             "registry",
         ),
     ];
@@ -220,12 +226,73 @@ fn every_field_flipped_or_swapped_is_refused_by_the_check_that_guards_it() {
         edit(&mut b);
         assert_eq!(refused(&b, &w.options), *check, "{what}");
     }
-    // Each block, one bit flipped in the middle.
-    for i in 0..w.bundle.registry.blocks.len() {
+    // The genesis, the header, each fact's key, value and proof: one bit flipped.
+    type Place = Box<dyn Fn(&mut Bundle) -> &mut String>;
+    let mut places: Vec<(String, Place)> = vec![
+        ("genesis".into(), Box::new(|b| &mut b.registry.genesis)),
+        ("header".into(), Box::new(|b| &mut b.registry.header)),
+    ];
+    for i in 0..w.bundle.registry.facts.len() {
+        places.push((
+            format!("fact {i} key"),
+            Box::new(move |b| &mut b.registry.facts[i].key),
+        ));
+        places.push((
+            format!("fact {i} proof"),
+            Box::new(move |b| &mut b.registry.facts[i].proof),
+        ));
+        places.push((
+            format!("fact {i} value"),
+            Box::new(move |b| b.registry.facts[i].value.as_mut().unwrap()),
+        ));
+    }
+    for (what, place) in &places {
+        let len = unb64(place(&mut w.bundle.clone())).len();
+        // The genesis's own signature is not read: the pinned hash covers every other
+        // byte of it (`State::from_pinned_genesis`).
+        let last = if what == "genesis" { len - 80 } else { len - 1 };
+        for at in [0, len / 2, last] {
+            let mut b = w.bundle.clone();
+            flip_b64(place(&mut b), at);
+            assert_eq!(refused(&b, &w.options), "registry", "{what} at {at}");
+        }
+    }
+    // A fact proven absent where it exists; another fact's proof in its place.
+    for i in 0..w.bundle.registry.facts.len() {
         let mut b = w.bundle.clone();
-        let mid = unb64(&b.registry.blocks[i]).len() / 2;
-        flip_b64(&mut b.registry.blocks[i], mid);
-        assert_eq!(refused(&b, &w.options), "registry", "block {i}");
+        b.registry.facts[i].value = None;
+        let e = verify(&b, &w.options).error.unwrap();
+        assert_eq!(
+            (e.check.as_str(), e.code.as_str()),
+            ("registry", "bad_fact_proof")
+        );
+        let mut b = w.bundle.clone();
+        let j = (i + 1) % b.registry.facts.len();
+        b.registry.facts[i].proof = b.registry.facts[j].proof.clone();
+        assert_eq!(
+            refused(&b, &w.options),
+            "registry",
+            "fact {i} with {j}'s proof"
+        );
+    }
+    // A fact left out: the check that reads it names the gap.
+    for (i, check) in [
+        "evidence_age",
+        "worker_registered",
+        "code_hash",
+        "worker_role",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut b = w.bundle.clone();
+        b.registry.facts.remove(i);
+        let e = verify(&b, &w.options).error.unwrap();
+        assert_eq!(
+            (e.check.as_str(), e.code.as_str()),
+            (*check, "registry_incomplete"),
+            "fact {i} left out"
+        );
     }
     // Each collateral piece, one character changed in the middle of its value.
     let collateral: serde_json::Map<String, serde_json::Value> =
@@ -271,13 +338,13 @@ fn every_field_flipped_or_swapped_is_refused_by_the_check_that_guards_it() {
 
 #[test]
 fn policies_refuse_by_name() {
-    // A debug enclave never gets onto the registry: the registry checks the quote
-    // itself, so the bundle's blocks do not replay.
+    // A debug enclave never gets onto an honest registry (it checks the quote itself);
+    // an authority that lists one anyway is caught by the verifier's own check.
     let w = world(Shape {
         debug: true,
         ..Shape::default()
     });
-    assert_eq!(refused(&w.bundle, &w.options), "registry");
+    assert_eq!(refused(&w.bundle, &w.options), "debug");
     // A measurement removed before the height leaves the worker without a role.
     let w = world(Shape {
         removed: true,
@@ -321,10 +388,17 @@ fn unusable_input_is_named_not_refused() {
     }
     let w = world(Shape::default());
     let mut v = serde_json::to_value(&w.bundle).unwrap();
-    v["version"] = 2.into();
+    v["version"] = 3.into();
     let e = phalanx_verify::parse(v.to_string().as_bytes()).unwrap_err();
-    assert!(e.message.contains("version 2"), "{e:?}");
-    v["version"] = 1.into();
+    assert!(e.message.contains("version 3"), "{e:?}");
+    // A version-1 bundle (every block from genesis) is refused by name.
+    let old = serde_json::json!({"version": 1, "answer": v["answer"], "evidence": v["evidence"], "registry": {"blocks": []}});
+    let e = phalanx_verify::parse(old.to_string().as_bytes()).unwrap_err();
+    assert!(
+        e.message.contains("version 1") && e.message.contains("no longer"),
+        "{e:?}"
+    );
+    v["version"] = phalanx_verify::VERSION.into();
     v["extra"] = 1.into();
     assert!(phalanx_verify::parse(v.to_string().as_bytes()).is_err());
     // A field that is not base64 is unusable, and the verdict says so.

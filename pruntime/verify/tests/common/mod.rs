@@ -4,13 +4,17 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use base64::Engine as _;
+use chain::facts::{self, Fact};
+use chain::proof::{FactProof, HeaderProof};
 use chain::types::{Evidence, Genesis, Registration, Role, SignedTx, Tx, public_key};
 use p256::ecdsa::SigningKey;
 use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee};
 use phalanx_release::release::WorkerRuntimeData;
 use phalanx_types::hex::Hex;
 use phalanx_types::statement::{Statement, answer_hash, query_hash};
-use phalanx_verify::{AnswerProof, Bundle, Options, TcbStatus, TrustAnchors, WorkerEvidence};
+use phalanx_verify::{
+    AnswerProof, Bundle, Options, RegistryProof, TcbStatus, TrustAnchors, WorkerEvidence,
+};
 
 pub const T0: i64 = 1_760_000_000;
 pub const MR: [u8; 32] = [0x42; 32];
@@ -76,7 +80,7 @@ pub fn world(shape: Shape) -> World {
             authority: public_key(authority.verifying_key()),
             governance: public_key(governance.verifying_key()),
             timestamp: T0 + 1000,
-            evidence: rule,
+            evidence: rule.clone(),
         },
         &authority,
     );
@@ -122,7 +126,7 @@ pub fn world(shape: Shape) -> World {
             0,
             Tx::RegisterWorker(Registration {
                 identity_key: public_key(worker.verifying_key()),
-                hpke_key: hpke,
+                hpke_key: hpke.clone(),
                 measurement: tenant.to_vec(),
                 attestation_hash: [9; 32],
                 evidence: Evidence {
@@ -151,32 +155,84 @@ pub fn world(shape: Shape) -> World {
             Tx::RemoveMeasurement(tenant.to_vec()),
         ));
     }
+    // The registry: the transactions in blocks of one, as a ledger makes them. A shape
+    // the rules refuse (a debug enclave, a worker under an application's measurement)
+    // gets a lying authority instead, which signs a header over whatever facts it likes:
+    // the verifier must refuse those by its own checks.
+    let height = txs.len() as u64;
+    let timestamp = T0 + 1000 + 10 * height as i64;
     let mut state = chain::state::State::from_genesis(&genesis).unwrap();
-    let mut blocks = vec![genesis];
-    for tx in txs {
-        let prev = blocks.last().unwrap();
-        let timestamp = prev.timestamp + 10;
-        let block = match state.seal_next(vec![tx.clone()], timestamp, &authority) {
-            Ok(block) => {
-                state.apply_block(&block).unwrap();
-                block
+    let mut blocks = vec![genesis.clone()];
+    for tx in &txs {
+        let last = blocks.last().unwrap().timestamp + 10;
+        match state.seal_and_advance(vec![tx.clone()], last, &authority) {
+            Ok((block, next)) => {
+                blocks.push(block);
+                state = next;
             }
-            // A transaction the rules refuse (the shapes that test the verifier's own
-            // refusals): the authority signs it anyway, with no state root to follow.
-            Err(_) => chain::types::Block {
-                height: prev.height + 1,
-                prev: prev.hash(),
-                timestamp,
-                genesis: None,
-                state_root: [0; 32],
-                txs: vec![tx],
-                signature: Vec::new(),
-            }
-            .seal(&authority),
-        };
-        blocks.push(block);
+            Err(_) => break,
+        }
     }
-    let last = blocks.last().unwrap();
+    let honest = blocks.len() as u64 == height + 1;
+    let contract_id = phalanx_types::contract::contract_id(
+        &chain_id,
+        &public_key(user.verifying_key()),
+        &phalanx_types::contract::code_hash(CODE),
+        &[0; 32],
+    );
+    let worker_key = public_key(worker.verifying_key());
+    let keys: Vec<Vec<u8>> = [
+        Fact::Rule,
+        Fact::Worker(worker_key.clone()),
+        Fact::Contract(contract_id),
+        Fact::Allowed(tenant.to_vec()),
+    ]
+    .iter()
+    .map(Fact::key)
+    .collect();
+    let (header, proof) = if honest {
+        let last = blocks.last().unwrap();
+        let p = HeaderProof::at(&state, &genesis, last, &keys).unwrap();
+        (last.header(), p)
+    } else {
+        lying_registry(
+            &genesis,
+            &authority,
+            &keys,
+            |f| match f {
+                Fact::Rule => Some(facts::rule(&rule)),
+                Fact::Worker(_) => Some(facts::worker(&chain::types::Worker {
+                    identity_key: worker_key.clone(),
+                    hpke_key: hpke.clone(),
+                    measurement: tenant.to_vec(),
+                    attestation_hash: [9; 32],
+                    registered_at: T0 + 1020,
+                    quote_hash: Evidence::quote_hash(&quote),
+                    tcb_status: Some(shape.status.unwrap_or(TcbStatus::UpToDate)),
+                })),
+                Fact::Contract(_) => Some(facts::contract(&chain::types::Contract {
+                    id: contract_id,
+                    deployer: public_key(user.verifying_key()),
+                    code_hash: phalanx_types::contract::code_hash(CODE),
+                    code: Default::default(),
+                    salt: [0; 32],
+                    deployed_at: 3,
+                    keys: Default::default(),
+                    commands: 0,
+                })),
+                Fact::Allowed(_) => (!shape.removed).then(|| {
+                    facts::allowed(&chain::types::Allowed {
+                        measurement: tenant.to_vec(),
+                        role,
+                        added_at: T0 + 1010,
+                    })
+                }),
+                _ => None,
+            },
+            height,
+            timestamp,
+        )
+    };
 
     // The answer.
     let caller = public_key(user.verifying_key());
@@ -196,8 +252,8 @@ pub fn world(shape: Shape) -> World {
             &[0; 32],
         )),
         code_hash: Hex(code_hash),
-        height: last.height,
-        block_hash: Hex(last.hash()),
+        height: header.height,
+        block_hash: Hex(header.hash()),
         state_root: Hex([7; 32]),
         query_hash: Hex(query_hash(&caller, &query_nonce, &[0x51; 32], &query)),
         answer_hash: Hex(answer_hash(&[0xa5; 32], &answer)),
@@ -222,10 +278,64 @@ pub fn world(shape: Shape) -> World {
             runtime_data: b64(&runtime_data),
             collateral: collateral.to_bundle_json(),
         },
-        &blocks,
+        RegistryProof::of(&proof),
     );
-    let mut options = Options::intel(blocks[0].hash());
+    let mut options = Options::intel(genesis.hash());
     options.anchors = TrustAnchors::from_pem(sim.root_pem().as_bytes()).unwrap();
     options.root_name = "sim".into();
     World { bundle, options }
+}
+
+/// A header at `height` that `authority` signs over the facts `value` names (a lying
+/// registry's), with proofs of `keys`.
+fn lying_registry(
+    genesis: &chain::types::Block,
+    authority: &SigningKey,
+    keys: &[Vec<u8>],
+    value: impl Fn(&Fact) -> Option<Vec<u8>>,
+    height: u64,
+    timestamp: i64,
+) -> (chain::types::Header, HeaderProof) {
+    let facts = [
+        Fact::Rule,
+        Fact::Worker(Vec::new()),
+        Fact::Contract([0; 32]),
+        Fact::Allowed(Vec::new()),
+    ];
+    let mut tree = chain::commit::Commitment::new();
+    let changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = keys
+        .iter()
+        .zip(&facts)
+        .map(|(k, f)| (k.clone(), value(f)))
+        .collect();
+    tree.update(changes).unwrap();
+    let header = chain::types::Header {
+        chain_id: genesis.chain_id,
+        height,
+        prev: [0; 32],
+        timestamp,
+        tx_root: chain::commit::empty_root(),
+        state_root: tree.root(),
+    };
+    let signature: p256::ecdsa::Signature =
+        p256::ecdsa::signature::Signer::sign(authority, &header.hash());
+    let proof = HeaderProof {
+        genesis: genesis.clone(),
+        header: chain::types::SignedHeader {
+            header: header.clone(),
+            signature: signature.to_bytes().to_vec(),
+        },
+        facts: keys
+            .iter()
+            .map(|k| {
+                let (value, proof) = tree.prove(k).unwrap();
+                FactProof {
+                    key: k.clone(),
+                    value,
+                    proof,
+                }
+            })
+            .collect(),
+    };
+    (header, proof)
 }

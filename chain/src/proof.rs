@@ -1,0 +1,286 @@
+//! A header and proofs: what stands for the whole registry in an answer's verification
+//! bundle. Sans-IO.
+//!
+//! A [`HeaderProof`] carries the genesis block (its parameters; no transactions), one
+//! later block's header with the authority's signature, and proofs of a few facts
+//! ([`crate::facts`]) against that header's state root. [`HeaderProof::verify`] checks,
+//! in order, and trusting only a pinned genesis hash:
+//!
+//! 1. the genesis block hashes to the pin (its parameters are bound by its chain id)
+//!    and is a well-formed genesis ([`State::from_pinned_genesis`]): this names the
+//!    authority key;
+//! 2. the header belongs to that chain (its chain id), and the authority signed it;
+//! 3. each fact's proof shows its value — or its absence — under the header's state
+//!    root, for exactly the key it names.
+//!
+//! What it proves is a [`Verified`]: the facts at that height, read back through the
+//! strict decoders of [`crate::facts`]; asking for a fact the proof did not carry is an
+//! error ([`ProofError::Missing`]), never an absence. Its cost does not grow with the
+//! chain: one signature and a few proofs of about log₂(facts) hashes each, whatever the
+//! height (`pruntime/verify/benches/registry.rs` measures it).
+
+use crate::commit::{self, CommitError};
+use crate::facts::{self, ContractFact, Fact};
+use crate::state::State;
+use crate::types::{Allowed, Block, EvidenceRule, Genesis, Header, SignedHeader, Worker};
+use phalanx_types::codec::{Codec, DecodeError, Reader, Writer};
+use std::collections::BTreeMap;
+
+/// Most facts one proof carries.
+pub const MAX_FACTS: usize = 64;
+/// Largest fact key or value carried.
+const MAX_FACT_BYTES: usize = 64 * 1024;
+/// Largest genesis block carried (its trust roots are a few certificates).
+const MAX_GENESIS: usize = 64 * 1024;
+
+/// Why a header proof was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// The genesis block is not the pinned one, or not a genesis.
+    #[error("genesis: {0}")]
+    Genesis(String),
+    /// The header names another chain.
+    #[error("the header belongs to chain {header}, not to the pinned genesis's {pinned}")]
+    OtherChain {
+        /// The header's chain id (hex).
+        header: String,
+        /// The pinned chain's (hex).
+        pinned: String,
+    },
+    /// The authority did not sign the header.
+    #[error("the header at height {0} does not carry the chain authority's signature")]
+    BadSignature(u64),
+    /// A fact's proof does not hold under the header's state root.
+    #[error("the proof of fact {fact} does not hold: {why}")]
+    BadFact {
+        /// The fact's key (printable).
+        fact: String,
+        /// Why.
+        why: CommitError,
+    },
+    /// A fact the check needs is not proven here.
+    #[error("no proof of fact {0} in the bundle")]
+    Missing(String),
+    /// A proven fact's value does not decode.
+    #[error("fact {fact} does not decode: {why}")]
+    BadValue {
+        /// The fact's key (printable).
+        fact: String,
+        /// Why.
+        why: DecodeError,
+    },
+}
+
+/// A fact key as people read it: its ASCII prefix, then hex.
+pub fn printable(key: &[u8]) -> String {
+    let split = key
+        .iter()
+        .position(|b| *b == b'/')
+        .map_or(key.len(), |i| i + 1);
+    let (name, rest) = key.split_at(split);
+    format!("{}{}", String::from_utf8_lossy(name), hex_of(rest))
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// One fact's value (`None`: absent) and its proof against a state root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactProof {
+    /// The fact's key ([`Fact::key`]).
+    pub key: Vec<u8>,
+    /// Its value, or `None` for a proof of absence.
+    pub value: Option<Vec<u8>>,
+    /// The proof ([`commit::verify`]).
+    pub proof: Vec<u8>,
+}
+
+impl Codec for FactProof {
+    const NAME: &'static str = "fact proof";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        w.bytes(&self.key);
+        match &self.value {
+            Some(v) => {
+                w.u8(1);
+                w.bytes(v);
+            }
+            None => w.u8(0),
+        }
+        w.bytes(&self.proof);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let key = r.bytes("fact key", MAX_FACT_BYTES)?.to_vec();
+        let value = match r.u8("fact presence")? {
+            0 => None,
+            1 => Some(r.bytes("fact value", MAX_FACT_BYTES)?.to_vec()),
+            _ => return Err(r.invalid("fact presence")),
+        };
+        let proof = r.bytes("fact proof", commit::MAX_PROOF)?.to_vec();
+        Ok(Self { key, value, proof })
+    }
+}
+
+/// The genesis, one signed header, and proofs of facts at it (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderProof {
+    /// The genesis block (parameters, no transactions).
+    pub genesis: Block,
+    /// The header the facts are proven at, signed by the authority.
+    pub header: SignedHeader,
+    /// The facts.
+    pub facts: Vec<FactProof>,
+}
+
+impl Codec for HeaderProof {
+    const NAME: &'static str = "header proof";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        w.bytes(&self.genesis.encode());
+        Codec::encode(&self.header, w);
+        w.list(&self.facts, |w, f| Codec::encode(f, w));
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let genesis = Block::decode(r.bytes("genesis block", MAX_GENESIS)?)?;
+        let header = SignedHeader::read(r)?;
+        let facts = r.list("facts", MAX_FACTS, FactProof::read)?;
+        Ok(Self {
+            genesis,
+            header,
+            facts,
+        })
+    }
+}
+
+impl HeaderProof {
+    /// Proofs of the facts `keys` ([`Fact::key`]) at `block` (a block of `state`'s
+    /// chain, at most its height), with the chain's `genesis` block: what a bundle's
+    /// producer — the ledger's node, the devnet — makes.
+    pub fn at(
+        state: &State,
+        genesis: &Block,
+        block: &Block,
+        keys: &[Vec<u8>],
+    ) -> Result<Self, CommitError> {
+        if keys.len() > MAX_FACTS {
+            return Err(CommitError::Tree(format!(
+                "{} facts asked, at most {MAX_FACTS}",
+                keys.len()
+            )));
+        }
+        let facts = keys
+            .iter()
+            .map(|key| {
+                let (value, proof) = state.prove_at(key, block.height)?;
+                Ok(FactProof {
+                    key: key.clone(),
+                    value,
+                    proof,
+                })
+            })
+            .collect::<Result<Vec<_>, CommitError>>()?;
+        Ok(Self {
+            genesis: genesis.clone(),
+            header: block.signed_header(),
+            facts,
+        })
+    }
+
+    /// Checks the proof against the pinned genesis hash (see the module doc).
+    pub fn verify(&self, pinned: &[u8; 32]) -> Result<Verified, ProofError> {
+        let genesis = State::from_pinned_genesis(&self.genesis, pinned)
+            .map_err(|e| ProofError::Genesis(e.to_string()))?;
+        let h = &self.header.header;
+        if h.chain_id != genesis.chain_id() {
+            return Err(ProofError::OtherChain {
+                header: hex_of(&h.chain_id),
+                pinned: hex_of(&genesis.chain_id()),
+            });
+        }
+        if !h.verify_signature(&genesis.genesis().authority, &self.header.signature) {
+            return Err(ProofError::BadSignature(h.height));
+        }
+        let mut proven = BTreeMap::new();
+        for f in &self.facts {
+            commit::verify(&h.state_root, &f.key, f.value.as_deref(), &f.proof).map_err(|why| {
+                ProofError::BadFact {
+                    fact: printable(&f.key),
+                    why,
+                }
+            })?;
+            proven.insert(f.key.clone(), f.value.clone());
+        }
+        Ok(Verified {
+            genesis: genesis.genesis().clone(),
+            header: h.clone(),
+            facts: proven,
+        })
+    }
+}
+
+/// What a checked [`HeaderProof`] proves: a header of the pinned chain and facts at it.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The chain's genesis parameters.
+    pub genesis: Genesis,
+    /// The header the facts hold at.
+    pub header: Header,
+    facts: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Verified {
+    /// `fact`'s proven value (`Ok(None)`: proven absent).
+    pub fn fact(&self, fact: &Fact) -> Result<Option<&[u8]>, ProofError> {
+        let key = fact.key();
+        self.facts
+            .get(&key)
+            .map(Option::as_deref)
+            .ok_or_else(|| ProofError::Missing(printable(&key)))
+    }
+
+    fn read<T>(
+        &self,
+        fact: &Fact,
+        decode: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<Option<T>, ProofError> {
+        self.fact(fact)?
+            .map(|v| {
+                decode(v).map_err(|why| ProofError::BadValue {
+                    fact: printable(&fact.key()),
+                    why,
+                })
+            })
+            .transpose()
+    }
+
+    /// The worker registered under `identity_key`, if any.
+    pub fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, ProofError> {
+        self.read(&Fact::Worker(identity_key.to_vec()), |v| {
+            facts::read_worker(identity_key, v)
+        })
+    }
+
+    /// The allow-list entry of `measurement`, if allowed.
+    pub fn allowed(&self, measurement: &[u8]) -> Result<Option<Allowed>, ProofError> {
+        self.read(&Fact::Allowed(measurement.to_vec()), |v| {
+            facts::read_allowed(measurement, v)
+        })
+    }
+
+    /// The contract `id`, if deployed.
+    pub fn contract(&self, id: &[u8; 32]) -> Result<Option<ContractFact>, ProofError> {
+        self.read(&Fact::Contract(*id), facts::read_contract)
+    }
+
+    /// The evidence rule in force (always present).
+    pub fn rule(&self) -> Result<EvidenceRule, ProofError> {
+        self.read(&Fact::Rule, facts::read_rule)?
+            .ok_or_else(|| ProofError::Missing("rule (proven absent)".into()))
+    }
+}
