@@ -9,6 +9,9 @@ mod chain_codec {
 mod commit_proof {
     include!("../../fuzz/checks/commit_proof.rs");
 }
+mod header_proof {
+    include!("../../fuzz/checks/header_proof.rs");
+}
 
 use phalanx_types::Epoch;
 use std::path::PathBuf;
@@ -45,6 +48,80 @@ fn commit_proof_corpus_replays() {
         n += 1;
     }
     assert!(n >= 3);
+}
+
+/// The header proof target's corpus (`fuzz/corpus/header_proof/`: a real chain's
+/// proofs of present and absent facts, fact values), every prefix replayed.
+#[test]
+fn header_proof_corpus_replays() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/header_proof");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        for cut in 0..=data.len() {
+            header_proof::check(data.get(..cut).unwrap());
+        }
+        n += 1;
+    }
+    assert!(n >= 3);
+}
+
+/// Writes the header proof seeds from a ledger: a worker's registration, an allowed
+/// measurement, an absent contract, the rule and the history, and fact values alone.
+#[tokio::test]
+#[ignore]
+async fn write_header_proof_seeds() {
+    use chain::facts::Fact;
+    use chain::registry::Registry;
+    use phalanx_types::codec::Codec;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/header_proof");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let governance = chain::random_key();
+    let sim = chain::sim::platform(1_759_000_000).unwrap();
+    let ledger = chain::ledger::Ledger::open(
+        d.path(),
+        chain::random_key(),
+        chain::types::public_key(governance.verifying_key()),
+        chain::sim::evidence_rule(&sim),
+        || 1_760_000_000,
+    )
+    .unwrap();
+    let enclave = chain::sim::enclave([1; 32]);
+    let tenant = chain::sim::tenant(&enclave);
+    ledger
+        .add_measurement(&governance, &tenant, chain::types::Role::Runtime)
+        .await
+        .unwrap();
+    let worker = chain::random_key();
+    let worker_key = chain::types::public_key(worker.verifying_key());
+    let chain_id = ledger.state().unwrap().chain_id();
+    let registration =
+        chain::sim::registration(&sim, &enclave, &worker, vec![4; 65], chain_id).unwrap();
+    ledger
+        .register_worker(&worker, &registration)
+        .await
+        .unwrap();
+    let facts = [
+        Fact::Rule,
+        Fact::Worker(worker_key),
+        Fact::Allowed(tenant.to_vec()),
+        Fact::Contract([9; 32]),
+        Fact::Header(0),
+    ];
+    let keys: Vec<Vec<u8>> = facts.iter().map(Fact::key).collect();
+    let proof = ledger.prove(2, &keys).unwrap();
+    std::fs::write(dir.join("answer_facts"), proof.to_bytes()).unwrap();
+    std::fs::write(
+        dir.join("at_genesis"),
+        ledger.prove(0, &keys[..1]).unwrap().to_bytes(),
+    )
+    .unwrap();
+    for (i, f) in proof.facts.iter().enumerate() {
+        if let Some(v) = &f.value {
+            std::fs::write(dir.join(format!("value_{i}")), v).unwrap();
+        }
+    }
 }
 
 /// Writes the commit proof seeds: inclusion and absence proofs of the check's own tree
