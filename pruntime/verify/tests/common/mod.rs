@@ -48,6 +48,9 @@ pub struct Shape {
     pub no_advisories: bool,
     /// The registry's evidence lifetime, seconds (default: the genesis default).
     pub lifetime: Option<u64>,
+    /// A synthetic registry this large — (other workers, blocks) — whose authority signs
+    /// a header over the answer's facts among all of theirs (the benchmark's registries).
+    pub synthetic: Option<(u64, u64)>,
 }
 
 pub struct World {
@@ -173,7 +176,8 @@ pub fn world(shape: Shape) -> World {
             Err(_) => break,
         }
     }
-    let honest = blocks.len() as u64 == height + 1;
+    let honest = blocks.len() as u64 == height + 1 && shape.synthetic.is_none();
+    let (others, height) = shape.synthetic.unwrap_or((0, height));
     let contract_id = phalanx_types::contract::contract_id(
         &chain_id,
         &public_key(user.verifying_key()),
@@ -229,7 +233,7 @@ pub fn world(shape: Shape) -> World {
                 }),
                 _ => None,
             },
-            height,
+            (others, height),
             timestamp,
         )
     };
@@ -287,13 +291,14 @@ pub fn world(shape: Shape) -> World {
 }
 
 /// A header at `height` that `authority` signs over the facts `value` names (a lying
-/// registry's), with proofs of `keys`.
+/// registry's, or a synthetic one's) among `others` more workers and the hashes of
+/// `height` earlier headers, with proofs of `keys`.
 fn lying_registry(
     genesis: &chain::types::Block,
     authority: &SigningKey,
     keys: &[Vec<u8>],
     value: impl Fn(&Fact) -> Option<Vec<u8>>,
-    height: u64,
+    (others, height): (u64, u64),
     timestamp: i64,
 ) -> (chain::types::Header, HeaderProof) {
     let facts = [
@@ -309,6 +314,25 @@ fn lying_registry(
         .map(|(k, f)| (k.clone(), value(f)))
         .collect();
     tree.update(changes).unwrap();
+    // As a registry grows: a block's worth of facts at a time.
+    let other_worker = |i: u64| {
+        let mut key = vec![2u8; 33];
+        key[1..9].copy_from_slice(&i.to_be_bytes());
+        let record = value(&Fact::Worker(Vec::new())).unwrap_or_default();
+        (Fact::Worker(key).key(), Some(record))
+    };
+    let history = |h: u64| (Fact::Header(h).key(), Some([h as u8; 32].to_vec()));
+    let all = (0..others)
+        .map(other_worker)
+        .chain((0..height.saturating_sub(1)).map(history));
+    let mut batch = Vec::with_capacity(10_000);
+    for change in all {
+        batch.push(change);
+        if batch.len() == 10_000 {
+            tree.update(std::mem::take(&mut batch)).unwrap();
+        }
+    }
+    tree.update(batch).unwrap();
     let header = chain::types::Header {
         chain_id: genesis.chain_id,
         height,
