@@ -1,6 +1,7 @@
 // Loads the verification page in headless Chromium through the DevTools protocol,
 // waits (up to 60 s) until it shows a verdict, saves a screenshot and prints
-// {"ok": "true"|"false", "genuine": "true"|"false", "check": "...", "headline": "..."}
+// {"ok": "true"|"false", "genuine": "true"|"false", "check": "...", "headline": "...",
+// "median_ms": "..."} (the median time of one verification, `?bench=N` for N runs)
 // as read from the page's DOM.
 //
 //   node --experimental-websocket check-page.mjs CHROMIUM URL SCREENSHOT.png
@@ -60,7 +61,8 @@ try {
   const read = `(() => { const v = document.getElementById("verdict");
     const h = v && v.querySelector("h2");
     return v && v.dataset.ok ? JSON.stringify({ ok: v.dataset.ok, genuine: v.dataset.genuine,
-      check: v.dataset.check, headline: h ? h.textContent : "" }) : ""; })()`;
+      check: v.dataset.check, headline: h ? h.textContent : "",
+      median_ms: v.dataset.medianMs || "" }) : ""; })()`;
   let verdict = "";
   while (!verdict) {
     if (Date.now() > deadline) done(1, "the page showed no verdict within 60 s");
