@@ -10,9 +10,13 @@
 //! block edited, removed or reordered on disk makes opening fail with its height.
 //!
 //! [`Ledger::submit`] checks a transaction against the current state, seals it into the
-//! next block (one transaction per block, time never going back), persists the block,
-//! and only then updates the state, so a crash leaves either the old chain or the new
-//! one.
+//! next block (time never going back), persists the block, and only then updates the
+//! state, so a crash leaves either the old chain or the new one. Concurrent submissions
+//! share blocks (group commit): whoever finds no block being written seals everything
+//! waiting — up to [`MAX_BATCH_BYTES`] and `MAX_TXS` transactions, each checked on its
+//! own, a refused one left out with its error — in one block and one synced write, and
+//! hands every submitter its outcome. One submitter alone still gets a block of one
+//! at once; under load, blocks grow instead of queues (`benches/ledger.rs`).
 
 use crate::state::{RuleError, State};
 use crate::types::{Block, Genesis, PublicKey, SignedTx, public_key};
@@ -47,6 +51,9 @@ pub enum LedgerError {
     /// The state lock was poisoned by a panic elsewhere.
     #[error("ledger state lock poisoned")]
     Poisoned,
+    /// A block could not be written; the transaction may be submitted again.
+    #[error("storage: the block was not written: {0}")]
+    Write(String),
     /// The data was written in another format.
     #[error(
         "this ledger's data is in format {found}, this node reads format {FORMAT} \
@@ -71,6 +78,25 @@ pub struct Ledger {
     authority: SigningKey,
     state: Mutex<State>,
     now: fn() -> i64,
+    /// Submissions waiting for a block, and outcomes not yet collected.
+    queue: Mutex<Queue>,
+    /// Signalled when a block's outcomes are posted.
+    posted: std::sync::Condvar,
+}
+
+/// Most encoded transaction bytes one block takes from the queue (below the gRPC
+/// message bound, so any block can be served alone; a single larger transaction still
+/// gets a block of its own).
+pub const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
+
+/// The group commit's queue.
+#[derive(Default)]
+struct Queue {
+    next_id: u64,
+    waiting: std::collections::VecDeque<(u64, SignedTx)>,
+    outcomes: std::collections::HashMap<u64, Result<u64, LedgerError>>,
+    /// Whether a submitter is sealing a block now.
+    sealing: bool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -133,6 +159,24 @@ fn put_block(db: &rocksdb::DB, block: &Block) -> Result<(), LedgerError> {
     let mut o = rocksdb::WriteOptions::default();
     o.set_sync(true);
     Ok(db.write_opt(batch, &o)?)
+}
+
+/// The next block's worth of `waiting`: in order, at most `MAX_TXS` transactions and
+/// [`MAX_BATCH_BYTES`] of them (the first always).
+fn take_batch(waiting: &mut std::collections::VecDeque<(u64, SignedTx)>) -> Vec<(u64, SignedTx)> {
+    let mut bytes = 0usize;
+    let mut batch = Vec::new();
+    while let Some((_, tx)) = waiting.front() {
+        let size = phalanx_types::codec::Codec::to_bytes(tx).len();
+        if !batch.is_empty()
+            && (batch.len() >= crate::types::MAX_TXS || bytes + size > MAX_BATCH_BYTES)
+        {
+            break;
+        }
+        bytes += size;
+        batch.extend(waiting.pop_front());
+    }
+    batch
 }
 
 /// Every stored block, verified from genesis; the state they build.
@@ -207,6 +251,8 @@ impl Ledger {
             authority,
             state: Mutex::new(state),
             now,
+            queue: Mutex::new(Queue::default()),
+            posted: std::sync::Condvar::new(),
         })
     }
 
@@ -229,13 +275,58 @@ impl Ledger {
     }
 
     /// Checks `tx`, seals it into the next block and persists it; returns the height.
+    /// Concurrent calls share blocks (see the module doc).
     pub fn submit(&self, tx: SignedTx) -> Result<u64, LedgerError> {
-        let mut state = self.locked()?;
+        let mut q = self.queue.lock().map_err(|_| LedgerError::Poisoned)?;
+        let id = q.next_id;
+        q.next_id += 1;
+        q.waiting.push_back((id, tx));
+        loop {
+            if let Some(outcome) = q.outcomes.remove(&id) {
+                return outcome;
+            }
+            if q.sealing {
+                q = self.posted.wait(q).map_err(|_| LedgerError::Poisoned)?;
+                continue;
+            }
+            // Nobody is sealing: this submitter seals what waits (its own included).
+            q.sealing = true;
+            let batch = take_batch(&mut q.waiting);
+            drop(q);
+            let outcomes = self.seal(batch);
+            q = self.queue.lock().map_err(|_| LedgerError::Poisoned)?;
+            q.sealing = false;
+            q.outcomes.extend(outcomes);
+            self.posted.notify_all();
+        }
+    }
+
+    /// Seals `batch` into one block and writes it: each submission's outcome.
+    fn seal(&self, batch: Vec<(u64, SignedTx)>) -> Vec<(u64, Result<u64, LedgerError>)> {
+        let (ids, txs): (Vec<u64>, Vec<SignedTx>) = batch.into_iter().unzip();
+        let all = |e: &dyn std::fmt::Display| {
+            ids.iter()
+                .map(|id| (*id, Err(LedgerError::Write(e.to_string()))))
+                .collect::<Vec<_>>()
+        };
+        let Ok(mut state) = self.state.lock() else {
+            return all(&"ledger state lock poisoned");
+        };
         let (height, timestamp) = (state.height(), (self.now)().max(state.last_time()));
-        let (block, next) = state.seal_and_advance(vec![tx], timestamp, &self.authority)?;
-        put_block(&self.db, &block)?;
-        *state = next;
-        Ok(height)
+        let batch = match state.seal_batch(txs, timestamp, &self.authority) {
+            Ok(b) => b,
+            Err(e) => return all(&e),
+        };
+        if let Some((block, next)) = batch.sealed {
+            if let Err(e) = put_block(&self.db, &block) {
+                return all(&e);
+            }
+            *state = next;
+        }
+        ids.into_iter()
+            .zip(batch.outcomes)
+            .map(|(id, o)| (id, o.map(|()| height).map_err(LedgerError::Rule)))
+            .collect()
     }
 
     /// The genesis, the header at `height` and proofs of the facts `keys` at it

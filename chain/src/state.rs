@@ -10,6 +10,7 @@ use crate::types::{
     Genesis, MAX_CODE, MAX_MEASUREMENT, PublicKey, Registration, Role, Rotation, SignedTx, Tx,
     Worker,
 };
+use imbl::OrdMap;
 use phalanx_types::Epoch;
 use std::collections::BTreeMap;
 
@@ -207,6 +208,15 @@ pub enum RuleError {
 
 type Pending = crate::commit::Pending;
 
+/// What [`State::seal_batch`] made of a batch of transactions.
+#[derive(Debug)]
+pub struct Batch {
+    /// The block of the accepted ones and the state after it (none accepted: none).
+    pub sealed: Option<(Block, State)>,
+    /// Each transaction's outcome, in order.
+    pub outcomes: Vec<Result<(), RuleError>>,
+}
+
 /// The registry as of some block.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -220,18 +230,20 @@ pub struct State {
     height: u64,
     last_hash: [u8; 32],
     last_time: i64,
-    nonces: BTreeMap<PublicKey, u64>,
-    workers: BTreeMap<PublicKey, Worker>,
-    allowed: BTreeMap<Vec<u8>, Allowed>,
+    // The maps that grow with the chain are persistent (`imbl`): the state is cloned for
+    // every block, and a clone shares them, copying only the paths a block changes.
+    nonces: OrdMap<PublicKey, u64>,
+    workers: OrdMap<PublicKey, Worker>,
+    allowed: OrdMap<Vec<u8>, Allowed>,
     gatekeepers: Vec<Gatekeeper>,
     /// The committee's threshold as governance set it (0: no committee yet).
     threshold: u16,
     epochs: BTreeMap<Epoch, EpochKey>,
     retired: std::collections::BTreeSet<Epoch>,
-    published_rounds: std::collections::BTreeSet<[u8; 32]>,
-    aborted_rounds: std::collections::BTreeSet<[u8; 32]>,
+    published_rounds: imbl::OrdSet<[u8; 32]>,
+    aborted_rounds: imbl::OrdSet<[u8; 32]>,
     rotation: Rotation,
-    contracts: BTreeMap<[u8; 32], Contract>,
+    contracts: OrdMap<[u8; 32], Contract>,
     events: EventLog,
     /// The commitment to the facts ([`crate::facts`]) as of this state.
     commit: crate::commit::Commitment,
@@ -354,9 +366,9 @@ impl State {
             last_hash: block.hash(),
             last_time: block.timestamp,
             genesis: g,
-            nonces: BTreeMap::new(),
-            workers: BTreeMap::new(),
-            allowed: BTreeMap::new(),
+            nonces: OrdMap::new(),
+            workers: OrdMap::new(),
+            allowed: OrdMap::new(),
             gatekeepers: Vec::new(),
             threshold: 0,
             epochs: BTreeMap::new(),
@@ -364,7 +376,7 @@ impl State {
             published_rounds: Default::default(),
             aborted_rounds: Default::default(),
             rotation: Rotation::Idle,
-            contracts: BTreeMap::new(),
+            contracts: OrdMap::new(),
             events: EventLog::default(),
             commit,
         })
@@ -496,6 +508,56 @@ impl State {
         next.last_hash = block.hash();
         next.last_time = block.timestamp;
         Ok((block, next))
+    }
+
+    /// The next block made of those of `txs` the rules accept, in order, at
+    /// `timestamp`, sealed by `authority`, and the state after it; with each
+    /// transaction's outcome (a refused one is left out of the block and changes
+    /// nothing). No block when none is accepted. What a ledger seals from a batch of
+    /// concurrent submissions, applying each transaction once.
+    pub fn seal_batch(
+        &self,
+        txs: Vec<SignedTx>,
+        timestamp: i64,
+        authority: &p256::ecdsa::SigningKey,
+    ) -> Result<Batch, RuleError> {
+        let timestamp = timestamp.max(self.last_time);
+        let mut next = self.clone();
+        let mut events = Vec::new();
+        let mut outcomes = Vec::with_capacity(txs.len());
+        let mut accepted = Vec::with_capacity(txs.len());
+        for tx in txs {
+            match next.apply(&tx, self.height, timestamp) {
+                Ok(e) => {
+                    events.extend(e);
+                    accepted.push(tx);
+                    outcomes.push(Ok(()));
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(Batch {
+                sealed: None,
+                outcomes,
+            });
+        }
+        let bad = |e: crate::commit::CommitError| RuleError::Block {
+            height: self.height,
+            what: e.to_string(),
+        };
+        let pending = next.commit.preview(next.changes(&events)).map_err(bad)?;
+        let block = self
+            .block(accepted, timestamp, pending.root)?
+            .seal(authority);
+        next.commit.apply(pending).map_err(bad)?;
+        next.height += 1;
+        next.last_hash = block.hash();
+        next.last_time = block.timestamp;
+        Ok(Batch {
+            sealed: Some((block, next)),
+            outcomes,
+        })
     }
 
     /// The unsealed next block.
@@ -1193,7 +1255,7 @@ impl State {
         if self.published_rounds.contains(id) {
             return Err(RuleError::RoundAlreadyPublished);
         }
-        if !self.aborted_rounds.insert(*id) {
+        if self.aborted_rounds.insert(*id).is_some() {
             return Err(RuleError::RoundAborted);
         }
         Ok(Event::RoundAborted(*id))

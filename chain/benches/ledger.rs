@@ -1,0 +1,90 @@
+//! A load generator for the embedded ledger (rocksdb, synced writes): how many
+//! transactions a second it seals with the state tree, from one submitter (a block and a
+//! synced write each) and from 64 concurrent ones (group commit: one block and one write
+//! per batch). Each transaction is a contract deployment from its own account: the
+//! registry's per-transaction work (signature, nonce, rules) plus a change to the state
+//! tree — at least what a command costs. Signing happens before the clock starts.
+//! `cargo bench -p chain --bench ledger` (prints the rates).
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use chain::ledger::Ledger;
+use chain::types::{SignedTx, Tx, public_key};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn now() -> i64 {
+    1_760_000_000
+}
+
+fn deploys(chain_id: [u8; 32], n: usize) -> Vec<SignedTx> {
+    (0..n)
+        .map(|i| {
+            let key = chain::random_key();
+            let mut salt = [0u8; 32];
+            salt[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            SignedTx::sign(
+                &key,
+                &chain_id,
+                0,
+                Tx::DeployContract {
+                    code: b"\0asm\x01\0\0\0".to_vec(),
+                    salt,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Transactions a second sealed from `submitters` threads.
+fn rate(submitters: usize, n: usize) -> (f64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(
+        Ledger::open(
+            dir.path(),
+            chain::random_key(),
+            public_key(chain::random_key().verifying_key()),
+            chain::types::EvidenceRule::intel(),
+            now,
+        )
+        .unwrap(),
+    );
+    let txs = deploys(ledger.state().unwrap().chain_id(), n);
+    let mut shares: Vec<Vec<SignedTx>> = (0..submitters).map(|_| Vec::new()).collect();
+    for (i, tx) in txs.into_iter().enumerate() {
+        shares[i % submitters].push(tx);
+    }
+    let start = Instant::now();
+    let threads: Vec<_> = shares
+        .into_iter()
+        .map(|share| {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                for tx in share {
+                    ledger.submit(tx).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let state = ledger.state().unwrap();
+    assert_eq!(state.contracts().count(), n);
+    (n as f64 / secs, state.height() - 1)
+}
+
+fn main() {
+    // `cargo test --benches` runs this with --bench absent: a quick pass only.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let (one, many) = if quick { (50, 500) } else { (1_000, 20_000) };
+    let (r1, b1) = rate(1, one);
+    println!("ledger: 1 submitter: {r1:.0} transactions/s ({one} in {b1} blocks)");
+    let (r64, b64) = rate(64, many);
+    println!("ledger: 64 submitters: {r64:.0} transactions/s ({many} in {b64} blocks)");
+}
