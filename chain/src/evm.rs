@@ -848,6 +848,7 @@ impl ContractRegistry for EvmRegistry {
                 })
                 .collect(),
             commands: info.commands,
+            command_log: [0; 32],
         }))
     }
 }

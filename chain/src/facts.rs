@@ -1,8 +1,8 @@
 //! The registry's facts: what its state commitment ([`crate::commit`]) holds, each a key
 //! and a canonical encoding of its value, so a header's root proves any of them. A block
-//! changes exactly the facts its events name ([`Fact::of_event`]); nonces, round
-//! decisions, command counts and events themselves are not facts (they prove nothing a
-//! verifier checks). Every encoding is [`phalanx_types::codec::Writer`]'s: fixed-width
+//! changes exactly the facts its events name ([`Fact::of_event`]) and the history;
+//! nonces, round decisions and events themselves are not facts (they prove nothing a
+//! verifier or a worker checks). Every encoding is [`phalanx_types::codec::Writer`]'s: fixed-width
 //! integers big-endian, byte strings with a `u32` length.
 //!
 //! | key | value |
@@ -17,6 +17,7 @@
 //! | `contract/` ‖ id | deployer, code hash, salt, deploying block |
 //! | `contract-key/` ‖ id ‖ epoch | encryption key, signing key, publisher, publishing block |
 //! | `header/` ‖ height | that block's hash (written by the next block: the history) |
+//! | `commands/` ‖ id | the contract's command count and command log head ([`crate::types::command_log`]) |
 //!
 //! The verifier reads the facts it checks back with the strict decoders here
 //! ([`read_worker`], [`read_allowed`], [`read_contract`], [`read_rule`]): a value that
@@ -53,6 +54,8 @@ pub enum Fact {
     ContractKey([u8; 32], Epoch),
     /// The hash of the block at a height (a fact from the next block on).
     Header(u64),
+    /// A contract's command count and log head.
+    Commands([u8; 32]),
 }
 
 impl Fact {
@@ -72,6 +75,7 @@ impl Fact {
                 [b"contract-key/".as_slice(), id, &e.0.to_be_bytes()].concat()
             }
             Self::Header(h) => with(b"header/", &h.to_be_bytes()),
+            Self::Commands(id) => with(b"commands/", id),
         }
     }
 
@@ -94,7 +98,8 @@ impl Fact {
             Event::ContractKeyPublished { contract, epoch } => {
                 vec![Self::ContractKey(*contract, *epoch)]
             }
-            Event::RoundAborted(_) | Event::CommandSubmitted { .. } => Vec::new(),
+            Event::CommandSubmitted { contract, .. } => vec![Self::Commands(*contract)],
+            Event::RoundAborted(_) => Vec::new(),
         }
     }
 }
@@ -172,6 +177,21 @@ pub fn contract(c: &Contract) -> Vec<u8> {
         w.raw(&c.code_hash);
         w.raw(&c.salt);
         w.u64(c.deployed_at);
+    })
+}
+
+/// The value of [`Fact::Commands`].
+pub fn commands(c: &Contract) -> Vec<u8> {
+    done(|w| {
+        w.u64(c.commands);
+        w.raw(&c.command_log);
+    })
+}
+
+/// [`Fact::Commands`]'s value: the command count and the log head.
+pub fn read_commands(value: &[u8]) -> Result<(u64, [u8; 32]), DecodeError> {
+    read(value, "commands fact", |r| {
+        Ok((r.u64("command count")?, r.array("command log head")?))
     })
 }
 

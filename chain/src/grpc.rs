@@ -88,6 +88,27 @@ impl pb::chain_server::Chain for ChainGrpc {
             proof: phalanx_types::codec::Codec::to_bytes(&proof),
         }))
     }
+
+    async fn get_commands(
+        &self,
+        request: Request<pb::GetCommandsRequest>,
+    ) -> Result<Response<pb::GetCommandsResponse>, Status> {
+        let r = request.into_inner();
+        let contract: [u8; 32] = r
+            .contract
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument("a contract id is 32 bytes"))?;
+        let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
+        let ledger = self.0.clone();
+        let page = tokio::task::spawn_blocking(move || ledger.commands(&contract, r.from, limit))
+            .await
+            .map_err(|_| Status::internal("internal error"))?
+            .map_err(status)?;
+        Ok(Response::new(pb::GetCommandsResponse {
+            page: phalanx_types::codec::Codec::to_bytes(&page),
+        }))
+    }
 }
 
 /// Serves `ledger` on `listener` until `shutdown` resolves.
@@ -291,6 +312,41 @@ impl LightClient {
             .first()
             .ok_or_else(|| RegistryError::Backend("the node has no genesis".into()))?;
         Block::decode(bytes).map_err(|e| RegistryError::Unverified(e.to_string()))
+    }
+
+    /// `contract`'s commands from sequence `from` (whose command log head is `head`:
+    /// zeros at 0), at least `limit` when there are that many, checked against the pinned
+    /// genesis ([`crate::proof::CommandPage::verify`]): the node cannot leave one out,
+    /// add one, or reorder them. A worker serving one contract follows it with this
+    /// instead of every block.
+    pub async fn commands(
+        &self,
+        contract: &[u8; 32],
+        from: u64,
+        head: &[u8; 32],
+        limit: u32,
+    ) -> Result<(Vec<crate::proof::CommandAt>, crate::proof::VerifiedPage), RegistryError> {
+        let pinned = self.genesis_hash.ok_or_else(|| {
+            RegistryError::Unverified("a command feed needs a pinned genesis".into())
+        })?;
+        let resp = self
+            .client()
+            .await?
+            .get_commands(pb::GetCommandsRequest {
+                contract: contract.to_vec(),
+                from,
+                limit,
+            })
+            .await
+            .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+            .into_inner();
+        let page =
+            <crate::proof::CommandPage as phalanx_types::codec::Codec>::from_bytes(&resp.page)
+                .map_err(|e| RegistryError::Unverified(e.to_string()))?;
+        let verified = page
+            .verify(&pinned, contract, from, head)
+            .map_err(|e| RegistryError::Unverified(e.to_string()))?;
+        Ok((page.commands, verified))
     }
 
     /// The node's proofs of the facts `keys` at `height`

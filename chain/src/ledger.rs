@@ -1,6 +1,8 @@
 //! The embedded ledger: an append-only chain of signed blocks in rocksdb (table
 //! `blocks`, key = height big-endian, value = the block's encoding), one synced write
-//! per block. Table `meta` names the data's format ([`FORMAT`]): a ledger written by
+//! per block. Table `commands` indexes each contract's commands (key = contract id ‖
+//! sequence, value = height ‖ position in the block), written in the same batch as their
+//! block, for [`Ledger::commands`]. Table `meta` names the data's format ([`FORMAT`]): a ledger written by
 //! an older Phalanx (format 1, before headers committed to the state, the transactions
 //! and the history) is refused by name, never misread.
 //!
@@ -70,6 +72,7 @@ pub enum LedgerError {
 /// root and a state root that includes the history).
 pub const FORMAT: u32 = 2;
 const META: &str = "meta";
+const COMMANDS: &str = "commands";
 const FORMAT_KEY: &[u8] = b"format";
 
 /// The ledger, with its authority key. Share as `Arc<Ledger>`.
@@ -114,7 +117,7 @@ fn open_db(dir: &Path) -> Result<rocksdb::DB, LedgerError> {
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    Ok(rocksdb::DB::open_cf(&opts, dir, [BLOCKS, META])?)
+    Ok(rocksdb::DB::open_cf(&opts, dir, [BLOCKS, META, COMMANDS])?)
 }
 
 /// Refuses data of another format: blocks with no format named are format 1.
@@ -148,8 +151,39 @@ fn cf(db: &rocksdb::DB) -> Result<&rocksdb::ColumnFamily, LedgerError> {
     db.cf_handle(BLOCKS).ok_or(LedgerError::MissingTable)
 }
 
-fn put_block(db: &rocksdb::DB, block: &Block) -> Result<(), LedgerError> {
+/// The command index's entries of `block`, applied to `before` (the state it extends).
+fn command_entries(before: &State, block: &Block) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut next: std::collections::BTreeMap<[u8; 32], u64> = Default::default();
+    let mut out = Vec::new();
+    for (i, tx) in block.txs.iter().enumerate() {
+        if let crate::types::Tx::Command(c) = &tx.tx {
+            let seq = next
+                .entry(c.contract)
+                .or_insert_with(|| before.contract(&c.contract).map_or(0, |k| k.commands));
+            out.push((
+                [c.contract.as_slice(), &seq.to_be_bytes()].concat(),
+                [
+                    block.height.to_be_bytes().as_slice(),
+                    &(i as u32).to_be_bytes(),
+                ]
+                .concat(),
+            ));
+            *seq += 1;
+        }
+    }
+    out
+}
+
+fn put_block(
+    db: &rocksdb::DB,
+    block: &Block,
+    commands: &[(Vec<u8>, Vec<u8>)],
+) -> Result<(), LedgerError> {
     let mut batch = rocksdb::WriteBatch::default();
+    let index = db.cf_handle(COMMANDS).ok_or(LedgerError::MissingTable)?;
+    for (k, v) in commands {
+        batch.put_cf(index, k, v);
+    }
     if block.height == 0 {
         // With the genesis, in one write: a ledger's blocks are never without a format.
         let meta = db.cf_handle(META).ok_or(LedgerError::MissingTable)?;
@@ -236,7 +270,7 @@ impl Ledger {
                 };
                 let genesis = State::genesis_block(params, &authority);
                 let state = State::from_genesis(&genesis)?;
-                put_block(&db, &genesis)?;
+                put_block(&db, &genesis, &[])?;
                 state
             }
         };
@@ -318,7 +352,7 @@ impl Ledger {
             Err(e) => return all(&e),
         };
         if let Some((block, next)) = batch.sealed {
-            if let Err(e) = put_block(&self.db, &block) {
+            if let Err(e) = put_block(&self.db, &block, &command_entries(&state, &block)) {
                 return all(&e);
             }
             *state = next;
@@ -356,6 +390,77 @@ impl Ledger {
                 what: e.to_string(),
             })
         })
+    }
+
+    /// `contract`'s commands from sequence `from` on — at least `limit` when there are
+    /// that many, then to the end of the last one's block, and at most
+    /// [`MAX_SERVED_BYTES`] of them (and [`crate::proof::MAX_PAGE_COMMANDS`]) — with the
+    /// proof of its command log at that block (none: at the latest block).
+    pub fn commands(
+        &self,
+        contract: &[u8; 32],
+        from: u64,
+        limit: usize,
+    ) -> Result<crate::proof::CommandPage, LedgerError> {
+        let state = self.state()?;
+        let index = self
+            .db
+            .cf_handle(COMMANDS)
+            .ok_or(LedgerError::MissingTable)?;
+        let start = [contract.as_slice(), &from.to_be_bytes()].concat();
+        let mut commands: Vec<crate::proof::CommandAt> = Vec::new();
+        let mut block: Option<Block> = None;
+        let mut bytes = 0usize;
+        let corrupt = |what: &str| LedgerError::Corrupt {
+            height: state.height(),
+            what: format!(
+                "command index of {}: {what}",
+                crate::proof::printable(contract)
+            ),
+        };
+        for item in self.db.iterator_cf(
+            index,
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            let (k, v) = item?;
+            if !k.starts_with(contract) {
+                break;
+            }
+            let (height, position) = match (v.get(..8), v.get(8..12)) {
+                (Some(h), Some(p)) => (
+                    u64::from_be_bytes(h.try_into().map_err(|_| corrupt("bad entry"))?),
+                    u32::from_be_bytes(p.try_into().map_err(|_| corrupt("bad entry"))?) as usize,
+                ),
+                _ => return Err(corrupt("bad entry")),
+            };
+            let last = commands.last().map(|c| c.height);
+            let full = commands.len() >= limit.max(1)
+                || commands.len() >= crate::proof::MAX_PAGE_COMMANDS
+                || bytes > MAX_SERVED_BYTES;
+            if full && last != Some(height) {
+                break;
+            }
+            if block.as_ref().map(|b| b.height) != Some(height) {
+                block = self.blocks(height, 1)?.into_iter().next();
+            }
+            let b = block
+                .as_ref()
+                .filter(|b| b.height == height)
+                .ok_or_else(|| corrupt("no block"))?;
+            let tx = b
+                .txs
+                .get(position)
+                .ok_or_else(|| corrupt("no transaction"))?;
+            bytes = bytes.saturating_add(tx.encode().len());
+            commands.push(crate::proof::CommandAt {
+                height,
+                timestamp: b.timestamp,
+                tx: tx.clone(),
+            });
+        }
+        let at = commands.last().map_or(state.height() - 1, |c| c.height);
+        let proof = self.prove(at, &[crate::facts::Fact::Commands(*contract).key()])?;
+        Ok(crate::proof::CommandPage { commands, proof })
     }
 
     /// Up to `limit` blocks from `from` on, and no more than [`MAX_SERVED_BYTES`] of

@@ -21,7 +21,7 @@
 use crate::commit::{self, CommitError};
 use crate::facts::{self, ContractFact, Fact};
 use crate::state::State;
-use crate::types::{Allowed, Block, EvidenceRule, Genesis, Header, SignedHeader, Worker};
+use crate::types::{Allowed, Block, EvidenceRule, Genesis, Header, SignedHeader, SignedTx, Worker};
 use phalanx_types::codec::{Codec, DecodeError, Reader, Writer};
 use std::collections::BTreeMap;
 
@@ -61,6 +61,9 @@ pub enum ProofError {
     /// A fact the check needs is not proven here.
     #[error("no proof of fact {0} in the bundle")]
     Missing(String),
+    /// A command feed does not make the proven command log.
+    #[error("command feed: {0}")]
+    Feed(String),
     /// A proven fact's value does not decode.
     #[error("fact {fact} does not decode: {why}")]
     BadValue {
@@ -256,7 +259,8 @@ impl Verified {
             .ok_or_else(|| ProofError::Missing(printable(&key)))
     }
 
-    fn read<T>(
+    /// `fact`'s proven value read by `decode` (`Ok(None)`: proven absent).
+    pub fn read<T>(
         &self,
         fact: &Fact,
         decode: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
@@ -294,5 +298,120 @@ impl Verified {
     pub fn rule(&self) -> Result<EvidenceRule, ProofError> {
         self.read(&Fact::Rule, facts::read_rule)?
             .ok_or_else(|| ProofError::Missing("rule (proven absent)".into()))
+    }
+}
+
+/// Most commands one [`CommandPage`] carries.
+pub const MAX_PAGE_COMMANDS: usize = 4096;
+
+/// A command as the registry ordered it: its block's height and time, and the signed
+/// transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandAt {
+    /// The block that ordered it.
+    pub height: u64,
+    /// That block's time.
+    pub timestamp: i64,
+    /// The signed transaction (a `Tx::Command`).
+    pub tx: SignedTx,
+}
+
+/// One contract's commands from some sequence number on, ending at a block boundary,
+/// with a proof of the contract's command count and log head
+/// ([`crate::types::command_log`]) at the block of the last one (or, when there are
+/// none, at the latest block): what a worker serving one contract fetches instead of
+/// every block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandPage {
+    /// The commands, in order.
+    pub commands: Vec<CommandAt>,
+    /// The proof of [`Fact::Commands`] at the header it ends at.
+    pub proof: HeaderProof,
+}
+
+impl Codec for CommandPage {
+    const NAME: &'static str = "command page";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        w.list(&self.commands, |w, c| {
+            w.u64(c.height);
+            w.u64(c.timestamp as u64);
+            Codec::encode(&c.tx, w);
+        });
+        Codec::encode(&self.proof, w);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let commands = r.list("commands", MAX_PAGE_COMMANDS, |r| {
+            Ok(CommandAt {
+                height: r.u64("height")?,
+                timestamp: r.u64("timestamp")? as i64,
+                tx: SignedTx::read(r)?,
+            })
+        })?;
+        Ok(Self {
+            commands,
+            proof: HeaderProof::read(r)?,
+        })
+    }
+}
+
+/// What a checked [`CommandPage`] proves.
+#[derive(Debug, Clone)]
+pub struct VerifiedPage {
+    /// The contract's command count after the page (the next page starts here).
+    pub count: u64,
+    /// Its command log head after the page.
+    pub head: [u8; 32],
+    /// The header the count and head are proven at.
+    pub header: Header,
+}
+
+impl CommandPage {
+    /// Checks the page against the pinned genesis, for `contract`'s commands from
+    /// sequence `from`, whose log head there is `head` (zeros at 0): the proof holds, every
+    /// command is one of `contract`'s, in order of blocks no later than the proof's, and
+    /// the log they extend `head` into is exactly the proven one, with the proven count
+    /// — so nothing was left out, added, changed or reordered.
+    pub fn verify(
+        &self,
+        pinned: &[u8; 32],
+        contract: &[u8; 32],
+        from: u64,
+        head: &[u8; 32],
+    ) -> Result<VerifiedPage, ProofError> {
+        let proven = self.proof.verify(pinned)?;
+        let fact = Fact::Commands(*contract);
+        let (count, log) = proven
+            .read(&fact, facts::read_commands)?
+            .ok_or_else(|| ProofError::Feed("the contract has no command log".into()))?;
+        let feed = |what: String| ProofError::Feed(what);
+        let mut at = 0u64;
+        let mut next = *head;
+        for (i, c) in self.commands.iter().enumerate() {
+            match &c.tx.tx {
+                crate::types::Tx::Command(cmd) if cmd.contract == *contract => {}
+                _ => return Err(feed(format!("item {i} is not a command of the contract"))),
+            }
+            if c.height < at || c.height > proven.header.height {
+                return Err(feed(format!("item {i} is out of block order")));
+            }
+            at = c.height;
+            next = crate::types::command_log(&next, c.height, c.timestamp, &c.tx.encode());
+        }
+        let n = self.commands.len() as u64;
+        if from.checked_add(n) != Some(count) || next != log {
+            return Err(feed(format!(
+                "{n} commands from {from} do not make the proven log of {count} commands at \
+                 height {}",
+                proven.header.height
+            )));
+        }
+        Ok(VerifiedPage {
+            count,
+            head: log,
+            header: proven.header,
+        })
     }
 }

@@ -411,6 +411,7 @@ impl State {
                 .and_then(|c| c.keys.get(e))
                 .map(facts::contract_key),
             Fact::Header(_) => self.commit.get(&fact.key()),
+            Fact::Commands(id) => self.contracts.get(id).map(facts::commands),
         }
     }
 
@@ -1025,7 +1026,7 @@ impl State {
             Tx::PublishContractKey(key) => {
                 self.publish_contract_key(&t.signer, key, height, now)?
             }
-            Tx::Command(c) => self.command(c)?,
+            Tx::Command(c) => self.command(c, t, height, now)?,
         };
         self.nonces.insert(t.signer.clone(), expected + 1);
         self.events.push((height, event.clone()));
@@ -1292,6 +1293,7 @@ impl State {
                 deployed_at: height,
                 keys: BTreeMap::new(),
                 commands: 0,
+                command_log: [0; 32],
             },
         );
         Ok(Event::ContractDeployed {
@@ -1349,7 +1351,15 @@ impl State {
 
     /// Anyone sends a command to a contract, sealed to a published key; the registry
     /// only orders it (it cannot read it).
-    fn command(&mut self, c: &Command) -> Result<Event, RuleError> {
+    /// A command `c` (carried by `t`) for a contract with keys for its epoch: the next in
+    /// the contract's sequence and its command log.
+    fn command(
+        &mut self,
+        c: &Command,
+        t: &SignedTx,
+        height: u64,
+        now: i64,
+    ) -> Result<Event, RuleError> {
         if c.ciphertext.is_empty() {
             return Err(RuleError::Malformed {
                 tx: "command",
@@ -1368,6 +1378,8 @@ impl State {
         }
         let sequence = contract.commands;
         contract.commands += 1;
+        contract.command_log =
+            crate::types::command_log(&contract.command_log, height, now, &t.encode());
         Ok(Event::CommandSubmitted {
             contract: c.contract,
             sequence,

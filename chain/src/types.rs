@@ -295,6 +295,23 @@ pub struct Contract {
     pub keys: std::collections::BTreeMap<Epoch, ContractKey>,
     /// Commands submitted so far.
     pub commands: u64,
+    /// The head of its command log ([`command_log`]; zeros before the first command,
+    /// and on EVM, which does not keep one).
+    pub command_log: [u8; 32],
+}
+
+/// The command log's next head: `SHA-256(COMMAND_LOG ‖ head ‖ height ‖ time ‖
+/// SHA-256(the command's signed transaction))`. A worker that holds a contract's log
+/// head at some sequence checks a feed of its later commands against the head a header
+/// proves ([`crate::facts::Fact::Commands`]): none left out, none added, none reordered.
+pub fn command_log(head: &[u8; 32], height: u64, time: i64, tx: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(phalanx_types::tag::COMMAND_LOG);
+    h.update(head);
+    h.update(height.to_be_bytes());
+    h.update(time.to_be_bytes());
+    h.update(Sha256::digest(tx));
+    h.finalize().into()
 }
 
 /// A contract's public keys for one epoch, published by the first worker that derived

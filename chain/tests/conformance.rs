@@ -107,7 +107,8 @@ async fn embedded_ledger_through_a_light_client() {
         chain_id,
     };
     let (worker, stranger) = suite::suite(&mut f).await;
-    suite::contracts(&mut f, worker, stranger).await;
+    let (id, command) = suite::contracts(&mut f, worker, stranger).await;
+    command_feed(&f.registry, &ledger, id, command).await;
     // A second client, starting from nothing, rebuilds the same state.
     let fresh = LightClient::new(&url).sync().await.unwrap();
     let local = ledger.state().unwrap();
@@ -116,4 +117,89 @@ async fn embedded_ledger_through_a_light_client() {
     // A client pinned to another chain refuses this one.
     let e = LightClient::pinned(&url, [9; 32]).sync().await.unwrap_err();
     assert!(e.to_string().contains("pinned"), "{e}");
+}
+
+/// A worker serving one contract follows its commands alone: every page verified against
+/// the pinned genesis; a page with a command left out, added, changed or reordered, or
+/// read from the wrong place, is refused.
+async fn command_feed(
+    client: &LightClient,
+    ledger: &chain::ledger::Ledger,
+    id: [u8; 32],
+    command: chain::types::Command,
+) {
+    use chain::proof::ProofError;
+    use chain::types::{SignedTx, Tx};
+    // Five more commands, from accounts of their own, some sharing blocks.
+    let chain_id = ledger.state().unwrap().chain_id();
+    for _ in 0..5 {
+        let tx = SignedTx::sign(
+            &chain::random_key(),
+            &chain_id,
+            0,
+            Tx::Command(command.clone()),
+        );
+        ledger.submit(tx).unwrap();
+    }
+    let want = ledger.state().unwrap().contract(&id).unwrap().clone();
+    assert_eq!(want.commands, 7);
+    // All at once, then page by page: the same log.
+    let (all, page) = client.commands(&id, 0, &[0; 32], 100).await.unwrap();
+    assert_eq!((all.len(), page.count, page.head), (7, 7, want.command_log));
+    let (mut from, mut head, mut pages) = (0, [0u8; 32], 0);
+    while from < 7 {
+        let (got, page) = client.commands(&id, from, &head, 2).await.unwrap();
+        assert!(!got.is_empty());
+        assert_eq!(got[..], all[from as usize..from as usize + got.len()]);
+        (from, head, pages) = (page.count, page.head, pages + 1);
+    }
+    assert!(pages >= 3, "{pages} pages");
+    // Nothing new: an empty page proven at the latest block.
+    let (none, page) = client.commands(&id, 7, &head, 10).await.unwrap();
+    assert!(none.is_empty());
+    assert_eq!(page.count, 7);
+    // A head that is not the log's at `from` is refused, as is another contract's feed.
+    assert!(client.commands(&id, 0, &[1; 32], 100).await.is_err());
+    assert!(client.commands(&id, 3, &[0; 32], 100).await.is_err());
+    assert!(
+        client
+            .commands(&[0xee; 32], 0, &[0; 32], 100)
+            .await
+            .is_err()
+    );
+    // A lying node: each edit of a genuine page is refused by the log.
+    let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
+    let good = ledger.commands(&id, 0, 100).unwrap();
+    good.verify(&genesis, &id, 0, &[0; 32]).unwrap();
+    type Edit = Box<dyn Fn(&mut chain::proof::CommandPage)>;
+    let edits: Vec<(&str, Edit)> = vec![
+        ("one left out", Box::new(|p| drop(p.commands.remove(3)))),
+        ("the last left out", Box::new(|p| drop(p.commands.pop()))),
+        (
+            "one added",
+            Box::new(|p| p.commands.push(p.commands[0].clone())),
+        ),
+        ("two swapped", Box::new(|p| p.commands.swap(1, 2))),
+        ("a time changed", Box::new(|p| p.commands[4].timestamp += 1)),
+        ("a height changed", Box::new(|p| p.commands[0].height -= 1)),
+        (
+            "a ciphertext changed",
+            Box::new(|p| {
+                if let Tx::Command(c) = &mut p.commands[2].tx.tx {
+                    c.ciphertext[0] ^= 1;
+                }
+            }),
+        ),
+    ];
+    for (what, edit) in edits {
+        let mut bad = good.clone();
+        edit(&mut bad);
+        assert!(
+            matches!(
+                bad.verify(&genesis, &id, 0, &[0; 32]),
+                Err(ProofError::Feed(_))
+            ),
+            "{what}"
+        );
+    }
 }

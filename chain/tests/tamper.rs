@@ -176,6 +176,12 @@ impl pb::chain_server::Chain for Fake {
     ) -> Result<tonic::Response<pb::ProveResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("fake"))
     }
+    async fn get_commands(
+        &self,
+        _: tonic::Request<pb::GetCommandsRequest>,
+    ) -> Result<tonic::Response<pb::GetCommandsResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("fake"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,6 +398,12 @@ impl pb::chain_server::Chain for Liar {
         r: tonic::Request<pb::ProveRequest>,
     ) -> Result<tonic::Response<pb::ProveResponse>, tonic::Status> {
         Fake(self.0.clone()).prove(r).await
+    }
+    async fn get_commands(
+        &self,
+        r: tonic::Request<pb::GetCommandsRequest>,
+    ) -> Result<tonic::Response<pb::GetCommandsResponse>, tonic::Status> {
+        Fake(self.0.clone()).get_commands(r).await
     }
 }
 

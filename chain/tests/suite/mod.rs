@@ -571,12 +571,14 @@ fn contract_key(contract: [u8; 32], epoch: Epoch) -> ContractKey {
 }
 
 /// The contract rules, after [`suite`] (epoch 0 published, `gatekeeper` registered
-/// with the gatekeepers' measurement, which is no longer allowed).
+/// with the gatekeepers' measurement, which is no longer allowed). Returns a contract
+/// with keys for epoch 0 and two commands, and one of its commands.
 pub async fn contracts<F: Fixture>(
     f: &mut F,
     gatekeeper: <F::R as Registry>::Account,
     stranger: <F::R as Registry>::Account,
-) where
+) -> ([u8; 32], Command)
+where
     F::R: ContractRegistry,
 {
     let (runner, runner_key) = f.account().await;
@@ -796,4 +798,5 @@ pub async fn contracts<F: Fixture>(
             },
         ]
     );
+    (id, command)
 }

@@ -51,6 +51,8 @@ pub const ROUND_MESSAGE: &[u8] = b"phalanx/v1/round-message";
 pub const CHAIN_TX: &[u8] = b"phalanx/v1/chain-tx";
 /// A registry block's header (what its hash names and the authority signs).
 pub const CHAIN_HEADER: &[u8] = b"phalanx/v1/chain-header";
+/// A contract's command log: the hash chain of its ordered commands.
+pub const COMMAND_LOG: &[u8] = b"phalanx/v1/command-log";
 /// The registry's genesis parameters (hashed into the chain id).
 pub const CHAIN_GENESIS: &[u8] = b"phalanx/v1/chain-genesis";
 /// An EVM account's proof of possession of its P-256 identity.
@@ -125,6 +127,7 @@ pub const ALL: &[&[u8]] = &[
     ROUND_MESSAGE,
     CHAIN_TX,
     CHAIN_HEADER,
+    COMMAND_LOG,
     CHAIN_GENESIS,
     EVM_ACCOUNT,
     EVM_ENDORSEMENT,

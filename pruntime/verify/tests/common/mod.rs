@@ -223,6 +223,7 @@ pub fn world(shape: Shape) -> World {
                     deployed_at: 3,
                     keys: Default::default(),
                     commands: 0,
+                    command_log: [0; 32],
                 })),
                 Fact::Allowed(_) => (!shape.removed).then(|| {
                     facts::allowed(&chain::types::Allowed {
