@@ -173,3 +173,110 @@ async fn a_ledger_process_and_light_clients_in_others() {
 fn chain_key(path: &std::path::Path) -> p256::ecdsa::SigningKey {
     keyvault::registry::key_file(path).unwrap()
 }
+
+/// Starts `phalanx chain serve` on `dir`; its URL and genesis (hex).
+fn serve(dir: &std::path::Path) -> (std::process::Child, String, String) {
+    let governance = chain::types::public_key(chain::random_key().verifying_key());
+    let mut server = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args(["chain", "serve", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir)
+        .args(["--governance", &hex::encode(governance)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let hello: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let url = hello["url"].as_str().unwrap().to_owned();
+    let genesis = hello["genesis"].as_str().unwrap().to_owned();
+    (server, url, genesis)
+}
+
+/// Killed with SIGKILL under a load of concurrent submissions, the ledger loses nothing
+/// it acknowledged: on restart every block re-verifies (the state root with it), and
+/// every transaction it answered with a height is in that block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_transactions_survive_kill_9() {
+    use phalanx_proto::chain::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("chain");
+    let (mut server, url, genesis) = serve(&data);
+    let state = LightClient::pinned(&url, hex::decode(&genesis).unwrap().try_into().unwrap())
+        .sync()
+        .await
+        .unwrap();
+    let chain_id = state.chain_id();
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let submitters: Vec<_> = (0..8u8)
+        .map(|t| {
+            let (url, acknowledged, stop) = (url.clone(), acknowledged.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut client = pb::chain_client::ChainClient::connect(url).await.unwrap();
+                for i in 0u16.. {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let mut salt = [t; 32];
+                    salt[1..3].copy_from_slice(&i.to_be_bytes());
+                    let tx = chain::types::SignedTx::sign(
+                        &chain::random_key(),
+                        &chain_id,
+                        0,
+                        chain::types::Tx::DeployContract {
+                            code: b"\0asm\x01\0\0\0".to_vec(),
+                            salt,
+                        },
+                    );
+                    match client.submit(pb::SubmitRequest { tx: tx.encode() }).await {
+                        Ok(r) => acknowledged
+                            .lock()
+                            .unwrap()
+                            .push((tx, r.into_inner().height)),
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for s in submitters {
+        s.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 20,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+    // Every block re-verifies from genesis; every acknowledged transaction is where the
+    // node said.
+    let state = chain::ledger::Ledger::verify_dir(&data.join("ledger")).unwrap();
+    for (tx, height) in &acknowledged {
+        assert!(*height < state.height(), "block {height} lost");
+        let chain::types::Tx::DeployContract { code, salt } = &tx.tx else {
+            unreachable!()
+        };
+        let id = phalanx_types::contract::contract_id(
+            &chain_id,
+            &tx.signer,
+            &phalanx_types::contract::code_hash(code),
+            salt,
+        );
+        assert!(
+            state.contract(&id).is_some(),
+            "an acknowledged deployment is lost"
+        );
+    }
+    // And the node starts again on the same chain.
+    let (mut again, _, genesis_again) = serve(&data);
+    assert_eq!(genesis_again, genesis);
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
