@@ -42,7 +42,12 @@ async fn build(dir: &Path) -> p256::ecdsa::SigningKey {
 }
 
 fn raw(dir: &Path) -> rocksdb::DB {
-    rocksdb::DB::open_cf(&rocksdb::Options::default(), dir, ["blocks", "meta"]).unwrap()
+    rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        dir,
+        ["blocks", "meta", "commands"],
+    )
+    .unwrap()
 }
 
 /// A ledger written by an older Phalanx (blocks and no format), or one naming a newer
