@@ -9,15 +9,17 @@
 //! `facts`), so one header proves any fact at its height. Measured by
 //! `benches/commit.rs`.
 //!
-//! - Keys are domain-separated: the tree's key is `SHA-256(tag ‖ fact key)`
-//!   ([`phalanx_types::tag::STATE_FACT`]), so a fact key can never collide with another
-//!   use of SHA-256. Values are stored as given (the tree hashes them itself, under its
+//! - Keys are domain-separated: the tree's key is `SHA-256(tag ‖ fact key)`, the tag
+//!   [`phalanx_types::tag::STATE_FACT`] for the registry's state and
+//!   [`phalanx_types::tag::BLOCK_TX`] for a block's transactions ([`tx_root`]), so a key
+//!   of one tree never collides with one of the other, or with another use of SHA-256. Values are stored as given (the tree hashes them itself, under its
 //!   own leaf and node prefixes).
-//! - Versions are a dense counter of updates, so a block that changes no fact adds no
-//!   version. The node store is shared by every clone ([`Commitment`] is cheap to
-//!   clone, as the registry's state is cloned per block); a clone keeps proving what it
-//!   committed to, as long as only one successor of a version is kept (the registry's
-//!   one chain: [`Commitment::apply`]).
+//! - Versions are a dense counter of updates (the registry writes one per block: every
+//!   block records its parent's hash). The node store is shared by every clone
+//!   ([`Commitment`] is cheap to clone, as the registry's state is cloned per block); a
+//!   clone keeps proving what it committed to, as long as only one successor of a
+//!   version is kept (the registry's one chain): writing a version drops whatever a
+//!   discarded copy wrote at it or after ([`Commitment::apply`]).
 //! - A proof travels as bytes ([`Commitment::prove`]); [`verify`] decodes it strictly
 //!   (at most [`MAX_PROOF`] bytes, no trailing bytes, at most 256 siblings) before it
 //!   checks anything. The decoder is fuzzed (`fuzz/checks/commit_proof.rs`).
@@ -55,6 +57,8 @@ pub enum CommitError {
 struct Store {
     nodes: HashMap<NodeKey, Node>,
     values: HashMap<KeyHash, BTreeMap<Version, Option<OwnedValue>>>,
+    /// The keys each version wrote a value for (to drop a discarded version's values).
+    written: BTreeMap<Version, Vec<KeyHash>>,
 }
 
 impl TreeReader for Store {
@@ -82,11 +86,23 @@ impl TreeReader for Store {
 
 /// A commitment to a set of facts; clones share the node store and each keeps its own
 /// version.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Commitment {
     store: Arc<RwLock<Store>>,
     /// The latest version this commitment stands at (none: empty).
     version: Option<Version>,
+    /// The domain tag of its keys.
+    tag: &'static [u8],
+}
+
+impl Default for Commitment {
+    fn default() -> Self {
+        Self {
+            store: Default::default(),
+            version: None,
+            tag: phalanx_types::tag::STATE_FACT,
+        }
+    }
 }
 
 impl std::fmt::Debug for Commitment {
@@ -102,10 +118,14 @@ fn hex_root(r: &[u8; 32]) -> String {
     r.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The tree's key for the fact `key`.
+/// The state tree's key for the fact `key`.
 pub fn key_hash(key: &[u8]) -> KeyHash {
+    tagged_key(phalanx_types::tag::STATE_FACT, key)
+}
+
+fn tagged_key(tag: &[u8], key: &[u8]) -> KeyHash {
     let mut h = sha2::Sha256::new();
-    h.update(phalanx_types::tag::STATE_FACT);
+    h.update(tag);
     h.update(key);
     KeyHash(h.finalize().into())
 }
@@ -159,7 +179,7 @@ impl Commitment {
         // The last write of a key in one batch wins (the tree wants each key once).
         let set: BTreeMap<KeyHash, Option<OwnedValue>> = changes
             .into_iter()
-            .map(|(k, v)| (key_hash(&k), v))
+            .map(|(k, v)| (tagged_key(self.tag, &k), v))
             .collect();
         if set.is_empty() {
             return Ok(Pending {
@@ -182,20 +202,35 @@ impl Commitment {
 
     /// Writes what [`Self::preview`] computed. A version is written by the latest copy
     /// that applies it: the registry keeps one chain, so of the copies of a state only
-    /// one successor survives (a discarded one's writes of that version are replaced).
+    /// one successor survives (what a discarded one wrote at that version or after is
+    /// dropped).
     pub fn apply(&mut self, pending: Pending) -> Result<(), CommitError> {
-        if let Some(batch) = pending.batch {
+        if let (Some(batch), Some(version)) = (pending.batch, pending.version) {
             let mut store = self.store.write().map_err(tree_err)?;
+            // A copy discarded after writing this version (or later) leaves values that
+            // would shadow this one's: drop them. Its nodes are unreachable from any root
+            // kept, and this batch's replace its nodes at this version.
+            let stale: Vec<Version> = store.written.range(version..).map(|(v, _)| *v).collect();
+            for v in stale {
+                for k in store.written.remove(&v).unwrap_or_default() {
+                    if let Some(by_version) = store.values.get_mut(&k) {
+                        by_version.remove(&v);
+                    }
+                }
+            }
             for (k, n) in batch.nodes() {
                 store.nodes.insert(k.clone(), n.clone());
             }
+            let mut keys = Vec::new();
             for ((v, k), value) in batch.values() {
                 store
                     .values
                     .entry(*k)
                     .or_default()
                     .insert(*v, value.clone());
+                keys.push(*k);
             }
+            store.written.insert(version, keys);
         }
         self.version = pending.version;
         Ok(())
@@ -211,7 +246,7 @@ impl Commitment {
         let version = self.version?;
         let store = self.store.read().ok()?;
         store
-            .get_value_option(version, key_hash(key))
+            .get_value_option(version, tagged_key(self.tag, key))
             .ok()
             .flatten()
     }
@@ -241,44 +276,66 @@ impl Commitment {
         };
         let store = self.store.read().map_err(tree_err)?;
         let (value, proof) = Tree::new(&*store)
-            .get_with_proof(key_hash(key), version)
+            .get_with_proof(tagged_key(self.tag, key), version)
             .map_err(tree_err)?;
         let bytes = borsh::to_vec(&proof).map_err(tree_err)?;
         Ok((value, bytes))
     }
 }
 
-/// The root of a block's transactions: the commitment whose fact `tx/` ‖ index
-/// (`u32`, big-endian) is the transaction's encoding, so [`prove_tx`]'s proof shows one
-/// transaction of a block against its header.
+/// The root of a block's transactions: the tree (keys tagged
+/// [`phalanx_types::tag::BLOCK_TX`]) whose key `tx/` ‖ index (`u32`, big-endian) holds
+/// the transaction's encoding, so [`prove_tx`]'s proof shows one transaction of a block
+/// against its header ([`verify_tx`]).
 pub fn tx_root<'a>(txs: impl IntoIterator<Item = &'a [u8]>) -> Result<[u8; 32], CommitError> {
-    Ok(Commitment::new()
-        .preview(
-            txs.into_iter()
-                .enumerate()
-                .map(|(i, tx)| (tx_key(i), Some(tx.to_vec()))),
-        )?
-        .root)
+    Ok(tx_tree().preview(tx_facts(txs))?.root)
 }
 
-/// The fact key of a block's `index`th transaction.
+fn tx_tree() -> Commitment {
+    Commitment {
+        tag: phalanx_types::tag::BLOCK_TX,
+        ..Commitment::default()
+    }
+}
+
+fn tx_facts<'a>(
+    txs: impl IntoIterator<Item = &'a [u8]>,
+) -> impl Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> {
+    txs.into_iter()
+        .enumerate()
+        .map(|(i, tx)| (tx_key(i), Some(tx.to_vec())))
+}
+
+/// The key of a block's `index`th transaction.
 pub fn tx_key(index: usize) -> Vec<u8> {
     [b"tx/".as_slice(), &(index as u32).to_be_bytes()].concat()
 }
 
 /// A proof that `txs[index]` is that transaction of the block whose [`tx_root`] is
-/// built from `txs` (check it with [`verify`] and [`tx_key`]).
+/// built from `txs`.
 pub fn prove_tx<'a>(
     txs: impl IntoIterator<Item = &'a [u8]>,
     index: usize,
 ) -> Result<Vec<u8>, CommitError> {
-    let mut c = Commitment::new();
-    c.update(
-        txs.into_iter()
-            .enumerate()
-            .map(|(i, tx)| (tx_key(i), Some(tx.to_vec()))),
-    )?;
+    let mut c = tx_tree();
+    c.update(tx_facts(txs))?;
     Ok(c.prove(&tx_key(index))?.1)
+}
+
+/// Checks that `proof` shows `tx` as the `index`th transaction under `tx_root`.
+pub fn verify_tx(
+    tx_root: &[u8; 32],
+    index: usize,
+    tx: &[u8],
+    proof: &[u8],
+) -> Result<(), CommitError> {
+    verify_tagged(
+        phalanx_types::tag::BLOCK_TX,
+        tx_root,
+        &tx_key(index),
+        Some(tx),
+        proof,
+    )
 }
 
 /// An update computed by [`Commitment::preview`], not yet written.
@@ -293,8 +350,19 @@ pub struct Pending {
 /// The encoding of the empty tree's proof: no leaf (`0`), no siblings (`u32` 0).
 const EMPTY_PROOF: (u8, u32) = (0, 0);
 
-/// Checks that `proof` shows fact `key` with `value` (`None`: absent) under `root`.
+/// Checks that `proof` shows fact `key` with `value` (`None`: absent) under the state
+/// root `root`.
 pub fn verify(
+    root: &[u8; 32],
+    key: &[u8],
+    value: Option<&[u8]>,
+    proof: &[u8],
+) -> Result<(), CommitError> {
+    verify_tagged(phalanx_types::tag::STATE_FACT, root, key, value, proof)
+}
+
+fn verify_tagged(
+    tag: &[u8],
     root: &[u8; 32],
     key: &[u8],
     value: Option<&[u8]>,
@@ -309,7 +377,7 @@ pub fn verify(
     let decoded: SparseProof =
         borsh::from_slice(proof).map_err(|e| CommitError::Malformed(e.to_string()))?;
     decoded
-        .verify(RootHash(*root), key_hash(key), value)
+        .verify(RootHash(*root), tagged_key(tag, key), value)
         .map_err(|e| CommitError::Invalid(e.to_string()))
 }
 
@@ -397,6 +465,36 @@ mod tests {
         let (v, p) = one.prove(b"worker/999").unwrap();
         assert!(v.is_none());
         verify(&before, b"worker/999", None, &p).unwrap();
+    }
+
+    #[test]
+    fn a_discarded_successor_leaves_nothing_behind() {
+        let mut kept = Commitment::new();
+        kept.update((0..10).map(fact)).unwrap();
+        // A copy writes version 1 (a block sealed, then not written), then is dropped.
+        let mut discarded = kept.clone();
+        discarded
+            .update([(b"worker/77".to_vec(), Some(b"ghost".to_vec()))])
+            .unwrap();
+        drop(discarded);
+        kept.update([fact(11)]).unwrap();
+        let (v, p) = kept.prove(b"worker/77").unwrap();
+        assert!(v.is_none(), "a discarded version's value shows through");
+        verify(&kept.root(), b"worker/77", None, &p).unwrap();
+        let (v, p) = kept.prove(b"worker/11").unwrap();
+        verify(&kept.root(), b"worker/11", v.as_deref(), &p).unwrap();
+    }
+
+    #[test]
+    fn a_transaction_is_proven_in_its_block_and_nowhere_else() {
+        let txs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 40]).collect();
+        let root = tx_root(txs.iter().map(Vec::as_slice)).unwrap();
+        let p = prove_tx(txs.iter().map(Vec::as_slice), 3).unwrap();
+        verify_tx(&root, 3, &txs[3], &p).unwrap();
+        assert!(verify_tx(&root, 2, &txs[3], &p).is_err());
+        assert!(verify_tx(&root, 3, &txs[2], &p).is_err());
+        // The state tree's keys are tagged apart: the same proof is no state proof.
+        assert!(verify(&root, &tx_key(3), Some(&txs[3]), &p).is_err());
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //!
 //! [`Ledger::submit`] checks a transaction against the current state, seals it into the
 //! next block (time never going back), persists the block, and only then updates the
-//! state, so a crash leaves either the old chain or the new one. Concurrent submissions
+//! state, so a crash leaves either the old chain or the new one (the state commitment's
+//! shared store may hold the unwritten block's version until the next block replaces it:
+//! `chain::commit` drops what a discarded version wrote). Concurrent submissions
 //! share blocks (group commit): whoever finds no block being written seals everything
 //! waiting — up to [`MAX_BATCH_BYTES`] and `MAX_TXS` transactions, each checked on its
 //! own, a refused one left out with its error — in one block and one synced write, and
@@ -59,7 +61,8 @@ pub enum LedgerError {
     /// The data was written in another format.
     #[error(
         "this ledger's data is in format {found}, this node reads format {FORMAT} \
-         (format 1: blocks before headers committed to the registry's state); \
+         (1: blocks before headers committed to the registry's state; 2: before the \
+         command logs); \
          start a new chain in an empty directory, or run the Phalanx that wrote it"
     )]
     Format {
@@ -68,9 +71,10 @@ pub enum LedgerError {
     },
 }
 
-/// The format of the data this ledger writes (2: headers with chain id, transaction
-/// root and a state root that includes the history).
-pub const FORMAT: u32 = 2;
+/// The format of the data this ledger writes (3: headers with chain id, transaction
+/// root and a state root that includes the history and the contracts' command logs; a
+/// per-contract command index).
+pub const FORMAT: u32 = 3;
 const META: &str = "meta";
 const COMMANDS: &str = "commands";
 const FORMAT_KEY: &[u8] = b"format";
@@ -92,6 +96,46 @@ pub struct Ledger {
 /// gets a block of its own).
 pub const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
 
+/// One submitter's turn at sealing: on drop (done, or unwinding from a panic) posts the
+/// batch's outcomes — an error for any missing — and ends the turn.
+struct Turn<'a> {
+    ledger: &'a Ledger,
+    ids: Vec<u64>,
+    outcomes: Vec<(u64, Result<u64, LedgerError>)>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut q = self
+            .ledger
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let posted = std::mem::take(&mut self.outcomes);
+        for id in &self.ids {
+            if !posted.iter().any(|(p, _)| p == id) {
+                q.outcomes.insert(
+                    *id,
+                    Err(LedgerError::Write("sealing the block failed".into())),
+                );
+            }
+        }
+        q.outcomes.extend(posted);
+        q.sealing = false;
+        self.ledger.posted.notify_all();
+    }
+}
+
+/// Most commands a page takes before finishing the block it is in (which may add up
+/// to `MAX_TXS` more: the page stays within [`crate::proof::MAX_PAGE_COMMANDS`]).
+pub const MAX_PAGE_START: usize = crate::proof::MAX_PAGE_COMMANDS - crate::types::MAX_TXS;
+/// Command bytes after which a page finishes its block (which adds at most
+/// [`MAX_BATCH_BYTES`]: the page stays within one gRPC message).
+const MAX_PAGE_BYTES: usize = 1024 * 1024;
+/// Block bytes one page may read before it finishes its block (a contract with one
+/// command in each of many large blocks costs the node this much per request, not more).
+const MAX_READ_BYTES: usize = 16 * 1024 * 1024;
+
 /// The group commit's queue.
 #[derive(Default)]
 struct Queue {
@@ -112,8 +156,25 @@ impl std::fmt::Debug for Ledger {
 
 const BLOCKS: &str = "blocks";
 
-fn open_db(dir: &Path) -> Result<rocksdb::DB, LedgerError> {
+/// Opens (`write`: or creates) the database in `dir`. Data of format 1 (blocks and no
+/// format table) is refused before anything is created in it, so the Phalanx that wrote
+/// it still opens it.
+fn open_db(dir: &Path, write: bool) -> Result<rocksdb::DB, LedgerError> {
     let mut opts = rocksdb::Options::default();
+    if let Ok(tables) = rocksdb::DB::list_cf(&opts, dir)
+        && tables.iter().any(|t| t == BLOCKS)
+        && !tables.iter().any(|t| t == META)
+    {
+        return Err(LedgerError::Format { found: 1 });
+    }
+    if !write {
+        return Ok(rocksdb::DB::open_cf_for_read_only(
+            &opts,
+            dir,
+            [BLOCKS, META, COMMANDS],
+            false,
+        )?);
+    }
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
@@ -258,7 +319,7 @@ impl Ledger {
         evidence: crate::types::EvidenceRule,
         now: fn() -> i64,
     ) -> Result<Self, LedgerError> {
-        let db = open_db(dir)?;
+        let db = open_db(dir, true)?;
         let state = match load(&db)? {
             Some(s) => s,
             None => {
@@ -292,7 +353,7 @@ impl Ledger {
 
     /// Verifies the chain stored in `dir` without writing (an auditor's check).
     pub fn verify_dir(dir: &Path) -> Result<State, LedgerError> {
-        let db = open_db(dir)?;
+        let db = open_db(dir, false)?;
         load(&db)?.ok_or(LedgerError::Corrupt {
             height: 0,
             what: "no genesis".into(),
@@ -311,7 +372,13 @@ impl Ledger {
     /// Checks `tx`, seals it into the next block and persists it; returns the height.
     /// Concurrent calls share blocks (see the module doc).
     pub fn submit(&self, tx: SignedTx) -> Result<u64, LedgerError> {
-        let mut q = self.queue.lock().map_err(|_| LedgerError::Poisoned)?;
+        // The queue's contents stay consistent whatever panicked while it was held.
+        let lock = || {
+            self.queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let mut q = lock();
         let id = q.next_id;
         q.next_id += 1;
         q.waiting.push_back((id, tx));
@@ -320,18 +387,26 @@ impl Ledger {
                 return outcome;
             }
             if q.sealing {
-                q = self.posted.wait(q).map_err(|_| LedgerError::Poisoned)?;
+                q = self
+                    .posted
+                    .wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 continue;
             }
-            // Nobody is sealing: this submitter seals what waits (its own included).
+            // Nobody is sealing: this submitter seals what waits (its own included). If
+            // sealing panics, the guard still posts an outcome for the batch and hands
+            // the turn on, so no submitter waits forever.
             q.sealing = true;
             let batch = take_batch(&mut q.waiting);
             drop(q);
-            let outcomes = self.seal(batch);
-            q = self.queue.lock().map_err(|_| LedgerError::Poisoned)?;
-            q.sealing = false;
-            q.outcomes.extend(outcomes);
-            self.posted.notify_all();
+            let mut turn = Turn {
+                ledger: self,
+                ids: batch.iter().map(|(id, _)| *id).collect(),
+                outcomes: Vec::new(),
+            };
+            turn.outcomes = self.seal(batch);
+            drop(turn);
+            q = lock();
         }
     }
 
@@ -392,10 +467,12 @@ impl Ledger {
         })
     }
 
-    /// `contract`'s commands from sequence `from` on — at least `limit` when there are
-    /// that many, then to the end of the last one's block, and at most
-    /// [`MAX_SERVED_BYTES`] of them (and [`crate::proof::MAX_PAGE_COMMANDS`]) — with the
-    /// proof of its command log at that block (none: at the latest block).
+    /// `contract`'s commands from sequence `from` on — `limit` of them when there are
+    /// that many (at most [`MAX_PAGE_START`]), then to the end of the last one's block,
+    /// and fewer when their bytes, or the bytes of the blocks read for them, pass their
+    /// bounds — with the proof of its command log at that block (none: at the latest
+    /// block). A page always fits what a client decodes
+    /// ([`crate::proof::MAX_PAGE_COMMANDS`], one gRPC message).
     pub fn commands(
         &self,
         contract: &[u8; 32],
@@ -410,7 +487,7 @@ impl Ledger {
         let start = [contract.as_slice(), &from.to_be_bytes()].concat();
         let mut commands: Vec<crate::proof::CommandAt> = Vec::new();
         let mut block: Option<Block> = None;
-        let mut bytes = 0usize;
+        let (mut bytes, mut read) = (0usize, 0usize);
         let corrupt = |what: &str| LedgerError::Corrupt {
             height: state.height(),
             what: format!(
@@ -433,15 +510,23 @@ impl Ledger {
                 ),
                 _ => return Err(corrupt("bad entry")),
             };
+            // A page ends at a block: once full, only the rest of the last block's
+            // commands join it, so the bounds leave room for one block's worth (at most
+            // MAX_TXS commands and MAX_BATCH_BYTES) within what a client decodes.
             let last = commands.last().map(|c| c.height);
-            let full = commands.len() >= limit.max(1)
-                || commands.len() >= crate::proof::MAX_PAGE_COMMANDS
-                || bytes > MAX_SERVED_BYTES;
+            let full = commands.len() >= limit.clamp(1, MAX_PAGE_START)
+                || bytes > MAX_PAGE_BYTES
+                || read > MAX_READ_BYTES;
             if full && last != Some(height) {
                 break;
             }
             if block.as_ref().map(|b| b.height) != Some(height) {
-                block = self.blocks(height, 1)?.into_iter().next();
+                let raw = self
+                    .db
+                    .get_cf(cf(&self.db)?, height.to_be_bytes())?
+                    .ok_or_else(|| corrupt("no block"))?;
+                read = read.saturating_add(raw.len());
+                block = Some(Block::decode(&raw)?);
             }
             let b = block
                 .as_ref()

@@ -27,8 +27,8 @@ use std::collections::BTreeMap;
 
 /// Most facts one proof carries.
 pub const MAX_FACTS: usize = 64;
-/// Largest fact key or value carried.
-const MAX_FACT_BYTES: usize = 64 * 1024;
+/// Largest fact key or value carried (a gatekeeper set of the most members fits).
+const MAX_FACT_BYTES: usize = 2 * 1024 * 1024;
 /// Largest genesis block carried (its trust roots are a few certificates).
 const MAX_GENESIS: usize = 64 * 1024;
 
@@ -201,7 +201,14 @@ impl HeaderProof {
         // registry's business: the facts read below are proven at the later header).
         let g = &self.genesis;
         let params = match &g.genesis {
-            Some(p) if g.hash() == *pinned && g.height == 0 && g.chain_id == p.chain_id() => p,
+            Some(p)
+                if g.hash() == *pinned
+                    && g.height == 0
+                    && g.txs.is_empty()
+                    && g.chain_id == p.chain_id() =>
+            {
+                p
+            }
             Some(_) if g.hash() != *pinned => {
                 return Err(ProofError::Genesis(format!(
                     "block {} is not the pinned genesis {}",
@@ -366,6 +373,8 @@ pub struct VerifiedPage {
     pub head: [u8; 32],
     /// The header the count and head are proven at.
     pub header: Header,
+    /// Each sender's last nonce in the page.
+    pub nonces: BTreeMap<Vec<u8>, u64>,
 }
 
 impl CommandPage {
@@ -389,11 +398,21 @@ impl CommandPage {
         let feed = |what: String| ProofError::Feed(what);
         let mut at = 0u64;
         let mut next = *head;
+        // Each sender's commands in this page, by nonce: signed, and never replayed (a
+        // follower carries `VerifiedPage::nonces` on to the next page).
+        let mut nonces: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         for (i, c) in self.commands.iter().enumerate() {
             match &c.tx.tx {
                 crate::types::Tx::Command(cmd) if cmd.contract == *contract => {}
                 _ => return Err(feed(format!("item {i} is not a command of the contract"))),
             }
+            if !c.tx.verify(&proven.header.chain_id) {
+                return Err(feed(format!("item {i} is not signed by its sender")));
+            }
+            if nonces.get(&c.tx.signer).is_some_and(|n| c.tx.nonce <= *n) {
+                return Err(feed(format!("item {i} replays its sender's nonce")));
+            }
+            nonces.insert(c.tx.signer.clone(), c.tx.nonce);
             if c.height < at || c.height > proven.header.height {
                 return Err(feed(format!("item {i} is out of block order")));
             }
@@ -412,6 +431,7 @@ impl CommandPage {
             count,
             head: log,
             header: proven.header,
+            nonces,
         })
     }
 }

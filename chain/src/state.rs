@@ -1349,10 +1349,9 @@ impl State {
         })
     }
 
-    /// Anyone sends a command to a contract, sealed to a published key; the registry
-    /// only orders it (it cannot read it).
-    /// A command `c` (carried by `t`) for a contract with keys for its epoch: the next in
-    /// the contract's sequence and its command log.
+    /// Anyone sends a command `c` (carried by `t`) to a contract, sealed to a key
+    /// published for its epoch; the registry only orders it (it cannot read it): the next
+    /// in the contract's sequence and its command log.
     fn command(
         &mut self,
         c: &Command,

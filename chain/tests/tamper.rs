@@ -76,19 +76,30 @@ async fn a_ledger_of_another_format_is_refused_by_name() {
     let e = open().unwrap_err();
     assert!(matches!(e, LedgerError::Format { found: 1 }), "{e:?}");
     assert!(e.to_string().contains("format 1"), "{e}");
+    assert!(matches!(
+        Ledger::verify_dir(dir.path()),
+        Err(LedgerError::Format { found: 1 })
+    ));
     {
-        let db = raw(dir.path());
+        // Untouched: it opens as the Phalanx that wrote it opens it (its one table).
+        let db =
+            rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), ["blocks"]).unwrap();
         let cf = db.cf_handle("blocks").unwrap();
         assert_eq!(
             db.get_cf(cf, 0u64.to_be_bytes()).unwrap().unwrap(),
             b"a format-1 genesis"
         );
-        db.put_cf(db.cf_handle("meta").unwrap(), b"format", 3u32.to_be_bytes())
+        // A newer Phalanx's data names its format: refused too.
+        drop(db);
+        let mut o = rocksdb::Options::default();
+        o.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&o, dir.path(), ["blocks", "meta", "commands"]).unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"format", 4u32.to_be_bytes())
             .unwrap();
     }
     assert!(matches!(
         open().unwrap_err(),
-        LedgerError::Format { found: 3 }
+        LedgerError::Format { found: 4 }
     ));
 }
 

@@ -97,10 +97,10 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
             |e: std::io::Error| malformed("bundle", format!("{}: {e}", args.bundle.display()));
         // Bounded before reading: a bundle is never larger than the parser takes.
         let size = std::fs::metadata(&args.bundle).map_err(unreadable)?.len();
-        if size > phalanx_verify::MAX_BUNDLE as u64 {
+        if size > phalanx_verify::MAX_INPUT as u64 {
             return Err(malformed(
                 "bundle",
-                format!("over {} bytes", phalanx_verify::MAX_BUNDLE),
+                format!("over {} bytes", phalanx_verify::MAX_INPUT),
             ));
         }
         let bytes = std::fs::read(&args.bundle).map_err(unreadable)?;

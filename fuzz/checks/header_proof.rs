@@ -1,10 +1,11 @@
-// A bundle's registry part as a verifier reads it: a header proof (genesis, signed
-// header, facts with proofs) and the fact values inside it. Any bytes decode or give a
+// A bundle's registry part as a verifier reads it — a header proof (genesis, signed
+// header, facts with proofs) and the fact values inside it — and a command page as a
+// worker reads it. Any bytes decode or give a
 // typed error; what decodes re-encodes to the same bytes; checking it against a pin
 // refuses or proves, never panics; each fact decoder reads a value exactly or refuses.
 // Shared by the fuzz target and the test that replays its corpus.
 use chain::facts::{read_allowed, read_contract, read_header_hash, read_rule, read_worker};
-use chain::proof::HeaderProof;
+use chain::proof::{CommandPage, HeaderProof};
 use phalanx_types::codec::Codec;
 
 /// Panics only on a bug.
@@ -23,6 +24,12 @@ pub fn check(data: &[u8]) {
             }
         }
     }
+    if let Ok(page) = CommandPage::from_bytes(data) {
+        assert_eq!(page.to_bytes(), data);
+        let pin = page.proof.genesis.hash();
+        let _ = page.verify(&pin, &[0; 32], 0, &[0; 32]);
+    }
+    let _ = chain::facts::read_commands(data);
     let _ = read_worker(b"k", data);
     let _ = read_allowed(b"m", data);
     let _ = read_contract(data);

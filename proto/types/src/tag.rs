@@ -64,6 +64,8 @@ pub const EVM_ENDORSEMENT: &[u8] = b"phalanx/v1/evm-endorsement";
 pub const REGISTRY_CHECKPOINT: &[u8] = b"phalanx/v1/registry-checkpoint";
 /// A registry fact's key in the state commitment: `SHA-256(tag ‖ fact key)`.
 pub const STATE_FACT: &[u8] = b"phalanx/v1/state-fact";
+/// A key of a block's transaction tree (its `tx_root`).
+pub const BLOCK_TX: &[u8] = b"phalanx/v1/block-tx";
 /// A contract's code hash: `SHA-256(tag ‖ wasm)`.
 pub const CONTRACT_CODE: &[u8] = b"phalanx/v1/contract-code";
 /// A contract's state root: `SHA-256(tag ‖ every (key, value) in key order)`.
@@ -133,6 +135,7 @@ pub const ALL: &[&[u8]] = &[
     EVM_ENDORSEMENT,
     REGISTRY_CHECKPOINT,
     STATE_FACT,
+    BLOCK_TX,
     CONTRACT_CODE,
     CONTRACT_STATE,
     CONTRACT_ID,

@@ -59,6 +59,9 @@ use serde::{Deserialize, Serialize};
 pub const VERSION: u32 = 2;
 /// Largest bundle accepted (bytes of JSON): quote, collateral and a few proofs.
 pub const MAX_BUNDLE: usize = 1024 * 1024;
+/// Largest input [`parse`] reads: enough to name an old (version 1, every block)
+/// bundle's version rather than only its size.
+pub const MAX_INPUT: usize = 64 * 1024 * 1024;
 
 /// Everything needed to check one answer offline (see the crate doc).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -493,10 +496,10 @@ fn b64(check: &str, field: &str, s: &str) -> Result<Vec<u8>, Refusal> {
 /// Parses a bundle (bounded by [`MAX_BUNDLE`]); a failure is an unusable-input refusal
 /// (code `malformed`, check `bundle`).
 pub fn parse(json: &[u8]) -> Result<Bundle, Refusal> {
-    if json.len() > MAX_BUNDLE {
+    if json.len() > MAX_INPUT {
         return Err(malformed("bundle", format!("over {MAX_BUNDLE} bytes")));
     }
-    // The version first, so an old bundle is named as such, not as a bad shape.
+    // The version first, so an old bundle is named as such, not as a bad shape or size.
     #[derive(Deserialize)]
     struct Versioned {
         version: u32,
@@ -519,6 +522,9 @@ pub fn parse(json: &[u8]) -> Result<Bundle, Refusal> {
             "bundle",
             format!("version {version} (this verifier reads {VERSION})"),
         ));
+    }
+    if json.len() > MAX_BUNDLE {
+        return Err(malformed("bundle", format!("over {MAX_BUNDLE} bytes")));
     }
     serde_json::from_slice(json).map_err(|e| malformed("bundle", format!("not a bundle: {e}")))
 }

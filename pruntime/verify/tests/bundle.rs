@@ -248,8 +248,8 @@ fn every_field_flipped_or_swapped_is_refused_by_the_check_that_guards_it() {
     }
     for (what, place) in &places {
         let len = unb64(place(&mut w.bundle.clone())).len();
-        // The genesis's own signature is not read: the pinned hash covers every other
-        // byte of it (`State::from_pinned_genesis`).
+        // The genesis's own signature is not read: the pinned hash covers its header,
+        // whose chain id covers its parameters (and it must carry no transactions).
         let last = if what == "genesis" { len - 80 } else { len - 1 };
         for at in [0, len / 2, last] {
             let mut b = w.bundle.clone();
@@ -398,7 +398,16 @@ fn unusable_input_is_named_not_refused() {
         e.message.contains("version 1") && e.message.contains("no longer"),
         "{e:?}"
     );
+    // Named so even when it is larger than any version-2 bundle (it carried every block).
+    let mut big = old.clone();
+    big["registry"]["blocks"] = serde_json::json!(["A".repeat(2 * phalanx_verify::MAX_BUNDLE)]);
+    let e = phalanx_verify::parse(big.to_string().as_bytes()).unwrap_err();
+    assert!(e.message.contains("version 1"), "{e:?}");
     v["version"] = phalanx_verify::VERSION.into();
+    let mut v2 = v.clone();
+    v2["answer"]["query"] = "A".repeat(2 * phalanx_verify::MAX_BUNDLE).into();
+    let e = phalanx_verify::parse(v2.to_string().as_bytes()).unwrap_err();
+    assert!(e.message.contains("over"), "{e:?}");
     v["extra"] = 1.into();
     assert!(phalanx_verify::parse(v.to_string().as_bytes()).is_err());
     // A field that is not base64 is unusable, and the verdict says so.
