@@ -619,6 +619,7 @@ impl Registry for EvmRegistry {
                 role: Role::from_code(*role)
                     .ok_or_else(|| RegistryError::Unverified(format!("role {role}")))?,
                 added_at: *at,
+                added_in: 0,
             });
         }
         out.sort_by(|a, b| a.measurement.cmp(&b.measurement));

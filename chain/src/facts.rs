@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `rule` | the evidence rule: DCAP roots, TCB statuses, evidence lifetime, collateral floor |
 //! | `worker/` ‖ identity key | HPKE key, tenant, token hash, evidence time, quote hash, TCB status |
-//! | `allowed/` ‖ tenant | role, when allowed |
+//! | `allowed/` ‖ tenant | role, when allowed, the block that allowed it |
 //! | `gatekeepers` | threshold, then each member's index, identity key, URLs |
 //! | `rotation` | idle, or the locked epoch |
 //! | `epoch/` ‖ epoch | master public key, threshold, public key set, round, publication time |
@@ -132,6 +132,7 @@ pub fn allowed(a: &Allowed) -> Vec<u8> {
     done(|w| {
         w.u8(a.role.code());
         w.u64(a.added_at as u64);
+        w.u64(a.added_in);
     })
 }
 
@@ -248,6 +249,7 @@ pub fn read_allowed(measurement: &[u8], value: &[u8]) -> Result<Allowed, DecodeE
             measurement: measurement.to_vec(),
             role,
             added_at,
+            added_in: r.u64("added in")?,
         })
     })
 }
@@ -310,6 +312,7 @@ mod tests {
             measurement: vec![9; 32],
             role: Role::Runtime,
             added_at: 5,
+            added_in: 2,
         };
         assert_eq!(read_allowed(&a.measurement, &allowed(&a)).unwrap(), a);
         let rule = EvidenceRule::intel();

@@ -297,21 +297,24 @@ impl LightClient {
         Ok(pb::chain_client::ChainClient::new(ch).max_decoding_message_size(MAX_MESSAGE))
     }
 
-    /// The genesis block as the node serves it, unverified (a probe: is this a ledger
-    /// node, and which chain).
-    pub async fn raw_genesis(&self) -> Result<Block, RegistryError> {
+    /// The block at `height` as the node serves it, unverified (a probe: is this a
+    /// ledger node, and which chain; or a block whose parts a proof checks).
+    pub async fn raw_block(&self, height: u64) -> Result<Block, RegistryError> {
         let resp = self
             .client()
             .await?
-            .get_blocks(pb::GetBlocksRequest { from: 0, limit: 1 })
+            .get_blocks(pb::GetBlocksRequest {
+                from: height,
+                limit: 1,
+            })
             .await
             .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
             .into_inner();
-        let bytes = resp
+        let block = resp
             .blocks
             .first()
-            .ok_or_else(|| RegistryError::Backend("the node has no genesis".into()))?;
-        Block::decode(bytes).map_err(|e| RegistryError::Unverified(e.to_string()))
+            .ok_or_else(|| RegistryError::Backend(format!("the node has no block {height}")))?;
+        Block::decode(block).map_err(|e| RegistryError::Unverified(e.to_string()))
     }
 
     /// `contract`'s commands from sequence `from` (whose command log head is `head`:

@@ -986,7 +986,7 @@ impl State {
             Tx::RegisterWorker(w) => self.register_worker(name, &t.signer, w, now)?,
             Tx::AddMeasurement { measurement, role } => {
                 need_governance()?;
-                self.add_measurement(name, measurement, *role, now)?
+                self.add_measurement(name, measurement, *role, now, height)?
             }
             Tx::RemoveMeasurement(m) => {
                 need_governance()?;
@@ -1081,6 +1081,7 @@ impl State {
         m: &[u8],
         role: Role,
         now: i64,
+        height: u64,
     ) -> Result<Event, RuleError> {
         check_measurement(name, m)?;
         if self.allowed.contains_key(m) {
@@ -1096,6 +1097,7 @@ impl State {
                 measurement: m.to_vec(),
                 role,
                 added_at: now,
+                added_in: height,
             },
         );
         Ok(Event::MeasurementAdded {

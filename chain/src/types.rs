@@ -128,6 +128,10 @@ pub struct Allowed {
     pub role: Role,
     /// When governance added it.
     pub added_at: i64,
+    /// The block whose governance transaction added it (so a verifier can check that
+    /// transaction's signature, not only the authority's word; 0 on EVM, which keeps
+    /// its own log).
+    pub added_in: u64,
 }
 
 /// Largest quote in a registration (a TDX quote with its PCK chain is about 5 KB).

@@ -113,9 +113,11 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
             let rt =
                 tokio::runtime::Runtime::new().map_err(|e| malformed("registry", e.to_string()))?;
             let client = chain::grpc::LightClient::pinned(url, o.genesis);
-            bundle.registry = phalanx_verify::registry_proof(st, |keys| {
-                rt.block_on(client.prove(st.height, keys))
-            })
+            bundle.registry = phalanx_verify::registry_proof(
+                st,
+                |keys| rt.block_on(client.prove(st.height, keys)),
+                |height| rt.block_on(client.raw_block(height)),
+            )
             .map_err(|e| malformed("registry", format!("fetching proofs from {url}: {e}")))?;
         }
         Ok::<_, Refusal>(phalanx_verify::verify(&bundle, &o))

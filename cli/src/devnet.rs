@@ -666,9 +666,18 @@ async fn pruntime_demo(
     // The verification bundle: what the user reveals, the worker's evidence, and the
     // registry's header at the answer's height with proofs of the facts it rests on.
     let height = asked.answer.statement.height;
-    let registry_proof = phalanx_verify::registry_proof(&asked.answer.statement, |keys| {
-        registry.ledger.prove(height, keys)
-    })?;
+    let registry_proof = phalanx_verify::registry_proof(
+        &asked.answer.statement,
+        |keys| registry.ledger.prove(height, keys),
+        |at| {
+            registry.ledger.blocks(at, 1)?.into_iter().next().ok_or(
+                chain::ledger::LedgerError::Corrupt {
+                    height: at,
+                    what: "missing".into(),
+                },
+            )
+        },
+    )?;
     let bundle = phalanx_verify::Bundle::new(
         pruntime::client::answer_proof(&asked, input),
         dev.worker

@@ -39,7 +39,7 @@ async fn check(p: &Probe) -> anyhow::Result<()> {
             keyvault::admin::node_status(url).await?;
         }
         Probe::Ledger { url } => {
-            chain::grpc::LightClient::new(url).raw_genesis().await?;
+            chain::grpc::LightClient::new(url).raw_block(0).await?;
         }
     }
     Ok(())

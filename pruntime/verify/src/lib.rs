@@ -31,10 +31,10 @@
 //! | `statement_signature` | ECDSA P-256 by the statement's worker key over its signed bytes | the worker's key |
 //! | `query_hash`, `answer_hash` | the statement's salted commitments to the revealed query and answer (salts revealed with them) | the plaintext |
 //! | `worker_registered` | at that height the registry lists the worker's identity key (the registry verified its quote itself when it listed it) | the registry |
-//! | `worker_role` | its measurement is allowed as a pRuntime at that height (and is one of `runtimes`, when pinned): not a gatekeeper, not an application | the registry |
-//! | `code_hash` | at that height the contract exists with the statement's code hash | the registry |
+//! | `worker_role` | its measurement is allowed as a pRuntime at that height (and is one of `runtimes`, when pinned): not a gatekeeper, not an application; governance's own signed `AddMeasurement` (in the bundle, proven in the block the entry names) says so, not the authority alone | the registry and the governance key |
+//! | `code_hash` | at that height the contract exists with the statement's code hash, and its record (deployer, code hash, salt) hashes to the contract's id | the registry and the id |
 //! | `quote` | the quote is the one the registry recorded for the worker, and it and its collateral verify to the trust root at the statement's block time (or `at`) | the trust root |
-//! | `report_data` | the quote's report data binds (nonce, runtime data); the runtime data names the statement's worker key and the registered HPKE key | the quote |
+//! | `report_data` | the quote's report data binds (nonce, runtime data); the runtime data names the statement's worker key, this registry and the registered HPKE key | the quote |
 //! | `measurement` | the quote's TEE identity hashes to the registered measurement | the quote and the registry |
 //! | `measurement_allowed` | that measurement was allowed at the height | the registry |
 //! | `debug` | neither a debug enclave / TD nor a bound service TD | the quote |
@@ -102,6 +102,42 @@ pub struct RegistryProof {
     pub header: String,
     /// Each fact's key, value (absent: `null`) and proof.
     pub facts: Vec<FactJson>,
+    /// The governance transaction that allowed the worker's measurement (the evidence
+    /// of its role beyond the authority's word).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_by: Option<TxJson>,
+}
+
+/// A transaction of an earlier block: that block's header (its hash is a fact of the
+/// statement's header, `header/` ‖ height, or the statement's own), the transaction's
+/// position and encoding, and its proof against the header's `tx_root`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxJson {
+    /// The block's header (`chain::types::Header`, base64).
+    pub header: String,
+    /// The transaction's position in the block.
+    pub index: u32,
+    /// The signed transaction (`chain::types::SignedTx`, base64).
+    pub tx: String,
+    /// Its proof against the header's transaction root (base64).
+    pub proof: String,
+}
+
+impl TxJson {
+    /// `block`'s `index`th transaction with its proof.
+    pub fn of(block: &chain::types::Block, index: usize) -> Option<Self> {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let tx = block.txs.get(index)?;
+        let encoded: Vec<Vec<u8>> = block.txs.iter().map(|t| t.encode()).collect();
+        let proof = chain::commit::prove_tx(encoded.iter().map(Vec::as_slice), index).ok()?;
+        Some(Self {
+            header: b64(&block.header().to_bytes()),
+            index: u32::try_from(index).ok()?,
+            tx: b64(&tx.encode()),
+            proof: b64(&proof),
+        })
+    }
 }
 
 /// One fact of a [`RegistryProof`].
@@ -132,6 +168,7 @@ impl RegistryProof {
                     proof: b64(&f.proof),
                 })
                 .collect(),
+            allowed_by: None,
         }
     }
 
@@ -195,27 +232,117 @@ pub fn fact_keys(statement: &Statement, measurement: Option<&[u8]>) -> Vec<Vec<u
 }
 
 /// The registry part of a bundle for `statement`, from `prove` (the facts' keys → a
-/// proof at the statement's height: a ledger node's `Prove`, or a state at hand): one
-/// call for the worker's record, a second with its measurement's entry. Nothing here is
-/// trusted — the verifier checks what `prove` returns.
+/// proof at the statement's height: a ledger node's `Prove`, or a state at hand) and
+/// `block` (a block by height): a first proof for the worker's record, a second with
+/// its measurement's allow-list entry, then that entry's block and the proof of its
+/// header, with the governance transaction that allowed it. Nothing here is trusted —
+/// the verifier checks what `prove` and `block` return.
 pub fn registry_proof<E>(
     statement: &Statement,
     mut prove: impl FnMut(&[Vec<u8>]) -> Result<HeaderProof, E>,
+    mut block: impl FnMut(u64) -> Result<chain::types::Block, E>,
 ) -> Result<RegistryProof, E> {
-    let first = prove(&fact_keys(statement, None))?;
-    let worker = Fact::Worker(statement.worker_key().unwrap_or_default()).key();
-    let measurement = first
-        .facts
-        .iter()
-        .find(|f| f.key == worker)
-        .and_then(|f| f.value.as_deref())
-        .and_then(|v| chain::facts::read_worker(&[], v).ok())
-        .map(|w| w.measurement);
-    let proof = match measurement {
-        Some(m) => prove(&fact_keys(statement, Some(&m)))?,
-        None => first,
+    let value = |p: &HeaderProof, f: &Fact| {
+        let key = f.key();
+        p.facts
+            .iter()
+            .find(|x| x.key == key)
+            .and_then(|x| x.value.clone())
     };
-    Ok(RegistryProof::of(&proof))
+    let first = prove(&fact_keys(statement, None))?;
+    let worker = Fact::Worker(statement.worker_key().unwrap_or_default());
+    let Some(m) = value(&first, &worker)
+        .and_then(|v| chain::facts::read_worker(&[], &v).ok())
+        .map(|w| w.measurement)
+    else {
+        return Ok(RegistryProof::of(&first));
+    };
+    let mut keys = fact_keys(statement, Some(&m));
+    let second = prove(&keys)?;
+    let Some(allowed) = value(&second, &Fact::Allowed(m.clone()))
+        .and_then(|v| chain::facts::read_allowed(&m, &v).ok())
+    else {
+        return Ok(RegistryProof::of(&second));
+    };
+    let proof = if allowed.added_in < statement.height {
+        keys.push(Fact::Header(allowed.added_in).key());
+        prove(&keys)?
+    } else {
+        second
+    };
+    let added = block(allowed.added_in)?;
+    let index = added.txs.iter().position(|t| {
+        matches!(&t.tx, chain::types::Tx::AddMeasurement { measurement, .. } if *measurement == m)
+    });
+    let mut out = RegistryProof::of(&proof);
+    out.allowed_by = index.and_then(|i| TxJson::of(&added, i));
+    Ok(out)
+}
+
+/// The governance transaction `by` allowed `allowed` as a pRuntime: it is the
+/// `AddMeasurement` of that measurement in that role, signed by the genesis's governance
+/// key for this chain, in the block the entry names, whose header is the statement's
+/// chain's (its hash proven at the statement's header).
+fn allowed_by_governance(
+    reg: &Verified,
+    allowed: &chain::types::Allowed,
+    by: Option<&TxJson>,
+) -> Result<(), Refusal> {
+    const CHECK: &str = "worker_role";
+    let by = by.ok_or_else(|| {
+        refuse(
+            CHECK,
+            "registry_incomplete",
+            "the bundle does not carry the governance transaction that allowed the measurement",
+        )
+    })?;
+    let header = chain::types::Header::from_bytes(&b64(CHECK, "allowed_by.header", &by.header)?)
+        .map_err(|e| malformed(CHECK, format!("allowed_by.header: {e}")))?;
+    let tx_bytes = b64(CHECK, "allowed_by.tx", &by.tx)?;
+    let tx = chain::types::SignedTx::from_bytes(&tx_bytes)
+        .map_err(|e| malformed(CHECK, format!("allowed_by.tx: {e}")))?;
+    let proof = b64(CHECK, "allowed_by.proof", &by.proof)?;
+    let not = |why: String| refuse(CHECK, "allowed_not_by_governance", why);
+    if header.height != allowed.added_in {
+        return Err(not(format!(
+            "the transaction's block is {}, the entry names block {}",
+            header.height, allowed.added_in
+        )));
+    }
+    let in_chain = if header.height == reg.header.height {
+        header == reg.header
+    } else {
+        fact(CHECK, reg.fact(&Fact::Header(header.height)))?
+            .is_some_and(|h| h == header.hash().as_slice())
+    };
+    if !in_chain {
+        return Err(not(format!(
+            "block {} is not the statement's chain's",
+            header.height
+        )));
+    }
+    chain::commit::verify_tx(&header.tx_root, by.index as usize, &tx_bytes, &proof).map_err(
+        |e| {
+            not(format!(
+                "the transaction is not in block {}: {e}",
+                header.height
+            ))
+        },
+    )?;
+    let genesis = &reg.genesis;
+    if tx.signer != genesis.governance || !tx.verify(&genesis.chain_id()) {
+        return Err(not("the transaction is not signed by governance".into()));
+    }
+    match &tx.tx {
+        chain::types::Tx::AddMeasurement { measurement, role }
+            if *measurement == allowed.measurement && *role == chain::types::Role::Runtime =>
+        {
+            Ok(())
+        }
+        _ => Err(not(
+            "governance's transaction does not allow this measurement as a pRuntime".into(),
+        )),
+    }
 }
 
 /// The signed statement and the revealed query and answer.
@@ -692,6 +819,9 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             ));
         }
     }
+    if let Some(entry) = &allowed {
+        allowed_by_governance(&reg, entry, bundle.registry.allowed_by.as_ref())?;
+    }
     if !o.runtimes.is_empty()
         && !o
             .runtimes
@@ -707,7 +837,10 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             ),
         ));
     }
-    pass("worker_role", at_height.clone());
+    pass(
+        "worker_role",
+        format!("{at_height} and governance's allow-list transaction"),
+    );
 
     // code_hash
     let contract = fact("code_hash", reg.contract(&st.contract.0))?.ok_or_else(|| {
@@ -717,6 +850,21 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             format!("no contract {} at height {}", st.contract, st.height),
         )
     })?;
+    // The id the user addressed is the hash of deployer, code hash and salt: the
+    // registry's record of the contract cannot pair it with other code.
+    let id = phalanx_types::contract::contract_id(
+        &reg.header.chain_id,
+        &contract.deployer,
+        &contract.code_hash,
+        &contract.salt,
+    );
+    if id != st.contract.0 {
+        return Err(refuse(
+            "code_hash",
+            "contract_id_mismatch",
+            "the registry's record of the contract does not hash to its id",
+        ));
+    }
     if contract.code_hash != st.code_hash.0 {
         return Err(refuse(
             "code_hash",
@@ -776,6 +924,13 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             "report_data",
             "worker_key_not_attested",
             "the attested identity key is not the statement's worker key",
+        ));
+    }
+    if rd.registry != reg.header.chain_id {
+        return Err(refuse(
+            "report_data",
+            "registry_not_attested",
+            "the quote binds the worker to another registry",
         ));
     }
     if rd.hpke_public_key != registered.hpke_key {

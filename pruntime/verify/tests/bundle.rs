@@ -344,7 +344,12 @@ fn policies_refuse_by_name() {
         debug: true,
         ..Shape::default()
     });
-    assert_eq!(refused(&w.bundle, &w.options), "debug");
+    assert_eq!(
+        refused(&w.bundle, &w.options),
+        "debug",
+        "{:?}",
+        verify(&w.bundle, &w.options).error
+    );
     // A measurement removed before the height leaves the worker without a role.
     let w = world(Shape {
         removed: true,
@@ -536,4 +541,47 @@ fn attack_nm2_collateral_before_a_tcb_recovery_is_refused() {
         (e.check.as_str(), e.code.as_str()),
         ("tcb_status", "collateral_too_old")
     );
+}
+
+/// Review of issue 26: a bundle carries the authority's signed header, and the authority
+/// alone must not make a measurement a pRuntime. The allow-list entry is shown with
+/// governance's own signed transaction, in the block the entry names; an authority that
+/// signs the transaction itself, or a bundle that leaves it out or alters it, is refused.
+#[test]
+fn attack_the_authority_alone_cannot_allow_a_runtime() {
+    let w = world(Shape {
+        forged_allow: true,
+        ..Shape::default()
+    });
+    let e = verify(&w.bundle, &w.options).error.unwrap();
+    assert_eq!(
+        (e.check.as_str(), e.code.as_str()),
+        ("worker_role", "allowed_not_by_governance"),
+        "{e:?}"
+    );
+
+    let w = world(Shape::default());
+    let mut b = w.bundle.clone();
+    b.registry.allowed_by = None;
+    let e = verify(&b, &w.options).error.unwrap();
+    assert_eq!(
+        (e.check.as_str(), e.code.as_str()),
+        ("worker_role", "registry_incomplete")
+    );
+    let by = w.bundle.registry.allowed_by.clone().unwrap();
+    type Edit = Box<dyn Fn(&mut phalanx_verify::TxJson)>;
+    let edits: Vec<(&str, Edit)> = vec![
+        ("header", Box::new(|t| flip_b64(&mut t.header, 50))),
+        ("index", Box::new(|t| t.index += 1)),
+        ("transaction", Box::new(|t| flip_b64(&mut t.tx, 40))),
+        ("proof", Box::new(|t| flip_b64(&mut t.proof, 30))),
+    ];
+    for (what, edit) in edits {
+        let mut b = w.bundle.clone();
+        let mut t = by.clone();
+        edit(&mut t);
+        b.registry.allowed_by = Some(t);
+        assert_eq!(refused(&b, &w.options), "worker_role", "{what}");
+    }
+    assert!(verify(&w.bundle, &w.options).ok);
 }

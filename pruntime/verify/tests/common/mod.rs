@@ -51,6 +51,9 @@ pub struct Shape {
     /// A synthetic registry this large — (other workers, blocks) — whose authority signs
     /// a header over the answer's facts among all of theirs (the benchmark's registries).
     pub synthetic: Option<(u64, u64)>,
+    /// The authority lists the measurement as a pRuntime on its own word: the
+    /// allow-list transaction is its own, not governance's.
+    pub forged_allow: bool,
 }
 
 pub struct World {
@@ -176,7 +179,8 @@ pub fn world(shape: Shape) -> World {
             Err(_) => break,
         }
     }
-    let honest = blocks.len() as u64 == height + 1 && shape.synthetic.is_none();
+    let honest =
+        blocks.len() as u64 == height + 1 && shape.synthetic.is_none() && !shape.forged_allow;
     let (others, height) = shape.synthetic.unwrap_or((0, height));
     let contract_id = phalanx_types::contract::contract_id(
         &chain_id,
@@ -194,11 +198,46 @@ pub fn world(shape: Shape) -> World {
     .iter()
     .map(Fact::key)
     .collect();
+    // Governance's allow-list transaction, the evidence of the measurement's role: block
+    // 1's first on the honest chain; in a block of its own for a lying authority.
+    let forged = shape.forged_allow.then(|| {
+        SignedTx::sign(
+            &authority,
+            &chain_id,
+            0,
+            Tx::AddMeasurement {
+                measurement: tenant.to_vec(),
+                role,
+            },
+        )
+    });
+    let allowing = blocks
+        .get(1)
+        .filter(|_| forged.is_none())
+        .cloned()
+        .unwrap_or_else(|| {
+            let mut b = chain::types::Block {
+                chain_id,
+                height: 1,
+                prev: genesis.hash(),
+                timestamp: T0 + 1010,
+                genesis: None,
+                tx_root: [0; 32],
+                state_root: [0; 32],
+                txs: vec![forged.clone().unwrap_or_else(|| txs[0].clone())],
+                signature: Vec::new(),
+            };
+            b.tx_root = b.computed_tx_root().unwrap();
+            b
+        });
+    let mut keys = keys;
+    keys.push(Fact::Header(1).key());
     let (header, proof) = if honest {
         let last = blocks.last().unwrap();
         let p = HeaderProof::at(&state, &genesis, last, &keys).unwrap();
         (last.header(), p)
     } else {
+        let allowing_hash = allowing.hash();
         lying_registry(
             &genesis,
             &authority,
@@ -230,8 +269,10 @@ pub fn world(shape: Shape) -> World {
                         measurement: tenant.to_vec(),
                         role,
                         added_at: T0 + 1010,
+                        added_in: 1,
                     })
                 }),
+                Fact::Header(1) => Some(allowing_hash.to_vec()),
                 _ => None,
             },
             (others, height),
@@ -283,7 +324,10 @@ pub fn world(shape: Shape) -> World {
             runtime_data: b64(&runtime_data),
             collateral: collateral.to_bundle_json(),
         },
-        RegistryProof::of(&proof),
+        RegistryProof {
+            allowed_by: phalanx_verify::TxJson::of(&allowing, 0),
+            ..RegistryProof::of(&proof)
+        },
     );
     let mut options = Options::intel(genesis.hash());
     options.anchors = TrustAnchors::from_pem(sim.root_pem().as_bytes()).unwrap();
@@ -307,6 +351,7 @@ fn lying_registry(
         Fact::Worker(Vec::new()),
         Fact::Contract([0; 32]),
         Fact::Allowed(Vec::new()),
+        Fact::Header(1),
     ];
     let mut tree = chain::commit::Commitment::new();
     let changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = keys
@@ -314,8 +359,8 @@ fn lying_registry(
         .zip(&facts)
         .map(|(k, f)| (k.clone(), value(f)))
         .collect();
-    tree.update(changes).unwrap();
-    // As a registry grows: a block's worth of facts at a time.
+    // As a registry grows: a block's worth of facts at a time (then the answer's own
+    // facts, which the filler must not overwrite).
     let other_worker = |i: u64| {
         let mut key = vec![2u8; 33];
         key[1..9].copy_from_slice(&i.to_be_bytes());
@@ -334,6 +379,7 @@ fn lying_registry(
         }
     }
     tree.update(batch).unwrap();
+    tree.update(changes).unwrap();
     let header = chain::types::Header {
         chain_id: genesis.chain_id,
         height,
