@@ -28,16 +28,24 @@ function done(code, message) {
   process.exit(code);
 }
 try {
+  // Chromium writes the port file, then listens: wait for a whole port number, then
+  // for the endpoint to answer (a refused or reset connection is retried, not fatal).
   const portFile = join(profile, "DevToolsActivePort");
-  while (!existsSync(portFile)) {
+  let port = "";
+  while (!/^\d+$/.test(port)) {
     if (Date.now() > deadline) done(1, "chromium did not open its DevTools port");
-    await sleep(50);
+    if (existsSync(portFile)) port = readFileSync(portFile, "utf8").split("\n")[0].trim();
+    if (!/^\d+$/.test(port)) await sleep(50);
   }
-  const port = readFileSync(portFile, "utf8").split("\n")[0];
   let target;
   while (!target) {
-    const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-    target = list.find((t) => t.type === "page");
+    if (Date.now() > deadline) done(1, "chromium's DevTools endpoint did not answer");
+    try {
+      const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+      target = list.find((t) => t.type === "page");
+    } catch {
+      target = undefined;
+    }
     if (!target) await sleep(50);
   }
   const ws = new WebSocket(target.webSocketDebuggerUrl);
