@@ -340,7 +340,7 @@ fn verify_answer_runs_as_the_devnet_prints_it(summary: &serde_json::Value) {
     // Oversized (a sparse file one byte over the bound): refused before it is read.
     std::fs::File::create(&tampered)
         .unwrap()
-        .set_len(phalanx_verify::MAX_BUNDLE as u64 + 1)
+        .set_len(phalanx_verify::MAX_INPUT as u64 + 1)
         .unwrap();
     let (code, v, _) = phalanx(&args);
     assert_eq!(code, 2, "{v}");
