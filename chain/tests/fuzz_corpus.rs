@@ -20,50 +20,40 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/chain_codec")
 }
 
-#[test]
-fn chain_codec_corpus_replays() {
+/// Replays every prefix of every input in `fuzz/corpus/<target>/` through `check`; the
+/// number of inputs.
+fn replay(target: &str, check: fn(&[u8])) -> usize {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut n = 0;
-    for e in std::fs::read_dir(dir()).unwrap() {
+    for e in std::fs::read_dir(dir).unwrap() {
         let data = std::fs::read(e.unwrap().path()).unwrap();
-        chain_codec::check(&data);
-        for cut in 0..data.len() {
-            chain_codec::check(data.get(..cut).unwrap());
+        for cut in 0..=data.len() {
+            check(data.get(..cut).unwrap());
         }
         n += 1;
     }
-    assert!(n > 0);
+    n
+}
+
+#[test]
+fn chain_codec_corpus_replays() {
+    assert!(replay("chain_codec", chain_codec::check) > 0);
 }
 
 /// The state-commitment proof target's corpus (`fuzz/corpus/commit_proof/`: proofs of
 /// the check's tree, of another tree, and their truncations), every prefix replayed.
 #[test]
 fn commit_proof_corpus_replays() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/commit_proof");
-    let mut n = 0;
-    for e in std::fs::read_dir(dir).unwrap() {
-        let data = std::fs::read(e.unwrap().path()).unwrap();
-        for cut in 0..=data.len() {
-            commit_proof::check(data.get(..cut).unwrap());
-        }
-        n += 1;
-    }
-    assert!(n >= 3);
+    assert!(replay("commit_proof", commit_proof::check) >= 3);
 }
 
 /// The header proof target's corpus (`fuzz/corpus/header_proof/`: a real chain's
 /// proofs of present and absent facts, fact values), every prefix replayed.
 #[test]
 fn header_proof_corpus_replays() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/header_proof");
-    let mut n = 0;
-    for e in std::fs::read_dir(dir).unwrap() {
-        let data = std::fs::read(e.unwrap().path()).unwrap();
-        for cut in 0..=data.len() {
-            header_proof::check(data.get(..cut).unwrap());
-        }
-        n += 1;
-    }
-    assert!(n >= 3);
+    assert!(replay("header_proof", header_proof::check) >= 3);
 }
 
 /// Writes the header proof seeds from a ledger: a worker's registration, an allowed

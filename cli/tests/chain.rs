@@ -36,30 +36,7 @@ async fn a_ledger_process_and_light_clients_in_others() {
             .status
             .success()
     );
-    let mut server = Command::new(env!("CARGO_BIN_EXE_phalanx"))
-        .args([
-            "chain",
-            "serve",
-            "--dir",
-            dir.path().join("chain").to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--governance",
-            &pubkey,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let hello: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let (url, genesis) = (
-        hello["url"].as_str().unwrap().to_owned(),
-        hello["genesis"].as_str().unwrap().to_owned(),
-    );
+    let (mut server, url, genesis) = serve(&dir.path().join("chain"), &pubkey);
 
     let governance = chain_key(&key);
     let client = LightClient::pinned(&url, hex::decode(&genesis).unwrap().try_into().unwrap());
@@ -174,13 +151,13 @@ fn chain_key(path: &std::path::Path) -> p256::ecdsa::SigningKey {
     keyvault::registry::key_file(path).unwrap()
 }
 
-/// Starts `phalanx chain serve` on `dir`; its URL and genesis (hex).
-fn serve(dir: &std::path::Path) -> (std::process::Child, String, String) {
-    let governance = chain::types::public_key(chain::random_key().verifying_key());
+/// Starts `phalanx chain serve` on `dir`, governed by `governance` (hex); its URL and
+/// genesis (hex).
+fn serve(dir: &std::path::Path, governance: &str) -> (std::process::Child, String, String) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_phalanx"))
         .args(["chain", "serve", "--listen", "127.0.0.1:0", "--dir"])
         .arg(dir)
-        .args(["--governance", &hex::encode(governance)])
+        .args(["--governance", governance])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -203,7 +180,10 @@ async fn acknowledged_transactions_survive_kill_9() {
     use phalanx_proto::chain::v1 as pb;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("chain");
-    let (mut server, url, genesis) = serve(&data);
+    let governance = hex::encode(chain::types::public_key(
+        chain::random_key().verifying_key(),
+    ));
+    let (mut server, url, genesis) = serve(&data, &governance);
     let state = LightClient::pinned(&url, hex::decode(&genesis).unwrap().try_into().unwrap())
         .sync()
         .await
@@ -275,7 +255,7 @@ async fn acknowledged_transactions_survive_kill_9() {
         );
     }
     // And the node starts again on the same chain.
-    let (mut again, _, genesis_again) = serve(&data);
+    let (mut again, _, genesis_again) = serve(&data, &governance);
     assert_eq!(genesis_again, genesis);
     again.kill().unwrap();
     again.wait().unwrap();
