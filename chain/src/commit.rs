@@ -59,6 +59,33 @@ struct Store {
     values: HashMap<KeyHash, BTreeMap<Version, Option<OwnedValue>>>,
     /// The keys each version wrote a value for (to drop a discarded version's values).
     written: BTreeMap<Version, Vec<KeyHash>>,
+    /// The nodes each version made stale (to forget old versions).
+    stale: BTreeMap<Version, Vec<NodeKey>>,
+    /// How many versions back stay provable (none: all).
+    keep: Option<u64>,
+}
+
+impl Store {
+    /// Forgets what only versions before `oldest` need: the nodes they made stale by
+    /// `oldest`, and each key's values superseded by `oldest`.
+    fn forget_before(&mut self, oldest: Version) {
+        let old: Vec<Version> = self.stale.range(..=oldest).map(|(v, _)| *v).collect();
+        for v in old {
+            for node in self.stale.remove(&v).unwrap_or_default() {
+                self.nodes.remove(&node);
+            }
+        }
+        let old: Vec<Version> = self.written.range(..oldest).map(|(v, _)| *v).collect();
+        for v in old {
+            for k in self.written.remove(&v).unwrap_or_default() {
+                if let Some(by_version) = self.values.get_mut(&k)
+                    && by_version.range(v + 1..=oldest).next().is_some()
+                {
+                    by_version.remove(&v);
+                }
+            }
+        }
+    }
 }
 
 impl TreeReader for Store {
@@ -186,6 +213,7 @@ impl Commitment {
                 root: self.root(),
                 version: self.version,
                 batch: None,
+                stale: Vec::new(),
             });
         }
         let version = self.version.map_or(0, |v| v + 1);
@@ -196,6 +224,11 @@ impl Commitment {
         Ok(Pending {
             root: root.0,
             version: Some(version),
+            stale: batch
+                .stale_node_index_batch
+                .into_iter()
+                .map(|s| s.node_key)
+                .collect(),
             batch: Some(batch.node_batch),
         })
     }
@@ -217,6 +250,7 @@ impl Commitment {
                         by_version.remove(&v);
                     }
                 }
+                store.stale.remove(&v);
             }
             for (k, n) in batch.nodes() {
                 store.nodes.insert(k.clone(), n.clone());
@@ -231,6 +265,10 @@ impl Commitment {
                 keys.push(*k);
             }
             store.written.insert(version, keys);
+            store.stale.insert(version, pending.stale);
+            if let Some(keep) = store.keep {
+                store.forget_before(version.saturating_sub(keep));
+            }
         }
         self.version = pending.version;
         Ok(())
@@ -239,6 +277,20 @@ impl Commitment {
     /// The value of fact `key` (or its absence) and a proof of it against [`Self::root`].
     pub fn prove(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), CommitError> {
         self.prove_at(key, self.version)
+    }
+
+    /// From now on keep only the last `versions` versions provable (at least 1): what a
+    /// light client, which never proves an old version, keeps. Memory then follows the
+    /// number of facts, not the length of the chain.
+    pub fn keep_only(&mut self, versions: u64) {
+        if let Ok(mut store) = self.store.write() {
+            store.keep = Some(versions.max(1));
+        }
+    }
+
+    /// How many tree nodes the store holds (all versions kept).
+    pub fn stored_nodes(&self) -> usize {
+        self.store.read().map_or(0, |s| s.nodes.len())
     }
 
     /// The current value of fact `key` (`None`: absent).
@@ -345,6 +397,8 @@ pub struct Pending {
     pub root: [u8; 32],
     version: Option<Version>,
     batch: Option<jmt::storage::NodeBatch>,
+    /// The nodes this version makes stale.
+    stale: Vec<NodeKey>,
 }
 
 /// The encoding of the empty tree's proof: no leaf (`0`), no siblings (`u32` 0).
@@ -483,6 +537,46 @@ mod tests {
         verify(&kept.root(), b"worker/77", None, &p).unwrap();
         let (v, p) = kept.prove(b"worker/11").unwrap();
         verify(&kept.root(), b"worker/11", v.as_deref(), &p).unwrap();
+    }
+
+    #[test]
+    fn a_commitment_keeping_few_versions_stays_small_and_proves_them() {
+        let (mut all, mut few) = (Commitment::new(), Commitment::new());
+        few.keep_only(4);
+        for round in 0..300u32 {
+            // The same 50 facts changed over and over, as a chain's state is.
+            let changes: Vec<_> = (0..5)
+                .map(|i| {
+                    let k = format!("worker/{}", (round * 5 + i) % 50).into_bytes();
+                    (k, Some(round.to_be_bytes().to_vec()))
+                })
+                .collect();
+            all.update(changes.clone()).unwrap();
+            few.update(changes).unwrap();
+        }
+        assert_eq!(all.root(), few.root());
+        assert!(
+            few.stored_nodes() * 10 < all.stored_nodes(),
+            "{} nodes kept of {}",
+            few.stored_nodes(),
+            all.stored_nodes()
+        );
+        // The kept versions still prove every fact.
+        let newest = few.version().unwrap();
+        for v in newest - 3..=newest {
+            for i in 0..50 {
+                let key = format!("worker/{i}").into_bytes();
+                let (value, proof) = few.prove_at(&key, Some(v)).unwrap();
+                let (want, _) = all.prove_at(&key, Some(v)).unwrap();
+                assert_eq!(value, want);
+                let root = {
+                    let mut at = all.clone();
+                    at.version = Some(v);
+                    at.root()
+                };
+                verify(&root, &key, value.as_deref(), &proof).unwrap();
+            }
+        }
     }
 
     #[test]

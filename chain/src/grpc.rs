@@ -161,6 +161,10 @@ pub struct LightClient {
     included: std::sync::Mutex<std::collections::VecDeque<([u8; 32], u64)>>,
 }
 
+/// How many recent blocks' facts a light client keeps provable (it proves none; a
+/// margin for copies of its state still in use).
+const LIGHT_CLIENT_VERSIONS: u64 = 64;
+
 /// Most included transactions a light client remembers for inclusion checks.
 const MAX_REMEMBERED_TXS: usize = 4096;
 
@@ -415,10 +419,11 @@ impl LightClient {
                                 "the server's genesis is not the pinned one".into(),
                             ));
                         }
-                        *guard = Some(
-                            State::from_genesis(&block)
-                                .map_err(|e| RegistryError::Unverified(e.to_string()))?,
-                        );
+                        let mut state = State::from_genesis(&block)
+                            .map_err(|e| RegistryError::Unverified(e.to_string()))?;
+                        // It never proves old facts: memory follows the registry.
+                        state.keep_only(LIGHT_CLIENT_VERSIONS);
+                        *guard = Some(state);
                     }
                     Some(s) => {
                         s.apply_block(&block)

@@ -415,6 +415,13 @@ impl State {
         }
     }
 
+    /// From now on keep only the last `blocks` blocks' facts provable (a light client:
+    /// it checks each block's root and never proves an old one), so its memory follows
+    /// the registry's size, not the chain's length. Shared with every copy.
+    pub fn keep_only(&mut self, blocks: u64) {
+        self.commit.keep_only(blocks);
+    }
+
     /// The root of the commitment to this state's facts: the last block's `state_root`.
     pub fn state_root(&self) -> [u8; 32] {
         self.commit.root()
