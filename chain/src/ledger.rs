@@ -510,6 +510,11 @@ impl Ledger {
                 ),
                 _ => return Err(corrupt("bad entry")),
             };
+            // Only blocks the state (taken above) has applied: one written since is for
+            // the next page.
+            if height >= state.height() {
+                break;
+            }
             // A page ends at a block: once full, only the rest of the last block's
             // commands join it, so the bounds leave room for one block's worth (at most
             // MAX_TXS commands and MAX_BATCH_BYTES) within what a client decodes.
