@@ -135,7 +135,7 @@ pub struct Summary {
     /// The height the answer was computed at.
     pub answer_height: u64,
     /// The answer's verification bundle (statement, revealed query and answer, the
-    /// worker's quote and collateral, the registry's blocks through its height).
+    /// worker's quote and collateral, the registry's signed header and fact proofs at its height).
     pub bundle_file: String,
     /// The command that checks it offline, against the devnet's genesis and its
     /// simulated root (`phalanx verify answer`).
