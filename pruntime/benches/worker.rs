@@ -2,7 +2,9 @@
 //!
 //! - `replay/100 commands`: one verified block of 100 sealed counter commands applied by
 //!   an executor (HPKE open, one contract call, state write each): commands per second
-//!   of a worker replaying the chain.
+//!   of a worker replaying the chain. `feed/100 commands`: the same commands as a page
+//!   of the contract's own feed (`Executor::apply_commands`, the page verified before:
+//!   `chain/benches/feed.rs` measures that part).
 //! - `query/answer`: one query end to end inside the worker (signature check, HPKE
 //!   open, read-only call, statement signature, HPKE seal of the answer), and
 //!   `query/user side` (sealing and signing a query, opening and checking the answer).
@@ -73,6 +75,35 @@ fn bench(c: &mut Criterion) {
             || executor(&rt),
             |mut e| {
                 let skipped = e.apply_block(&rt, &b);
+                assert!(skipped.is_empty());
+                e
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+
+    let commands: Vec<chain::proof::CommandAt> = b
+        .txs
+        .iter()
+        .map(|t| chain::proof::CommandAt {
+            height: b.height,
+            timestamp: b.timestamp,
+            tx: t.clone(),
+        })
+        .collect();
+    let page = chain::proof::VerifiedPage {
+        count: commands.len() as u64,
+        head: commands.iter().fold([0; 32], |h, c| {
+            chain::types::command_log(&h, c.height, c.timestamp, &c.tx.encode())
+        }),
+        header: b.header(),
+        nonces: Default::default(),
+    };
+    c.bench_function("feed/100 commands", |bench| {
+        bench.iter_batched(
+            || executor(&rt),
+            |mut e| {
+                let skipped = e.apply_commands(&rt, &commands, &page).unwrap();
                 assert!(skipped.is_empty());
                 e
             },

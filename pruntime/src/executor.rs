@@ -1,13 +1,17 @@
 //! One served contract, sans-IO: its compiled code, keys, state and chain position.
 //! [`Executor::apply_block`] runs the block's commands for this contract in chain order
 //! (a command that does not open, traps, runs out of fuel or breaks a bound is skipped
-//! with its reason and changes nothing); [`Executor::query`] answers read-only calls at
-//! the current position; checkpoints seal the state with a key derived from the
-//! contract's secret.
+//! with its reason and changes nothing); [`Executor::apply_commands`] does the same from
+//! a verified page of the contract's own command feed (`chain::proof::CommandPage`),
+//! without the other contracts' blocks. Either way the executor keeps the contract's
+//! command log position (count and head, `chain::types::command_log`), which the next
+//! feed page is checked from. [`Executor::query`] answers read-only calls at the current
+//! position; checkpoints seal the state with a key derived from the contract's secret.
 
 use crate::protocol::{ContractKeys, ProtocolError, open_command};
 use crate::seal::{SealError, SealingKey};
-use chain::types::{Block, Tx};
+use chain::proof::{CommandAt, VerifiedPage};
+use chain::types::{Block, SignedTx, Tx};
 use phalanx_contract::{Call, Changes, Contract, ContractError, Entry, Outcome, Runtime, State};
 use phalanx_types::Epoch;
 use phalanx_types::codec::{DecodeError, Reader, Writer};
@@ -45,6 +49,8 @@ pub struct Executor {
     height: u64,
     block_hash: [u8; 32],
     executed: u64,
+    /// The contract's command log position: commands ordered so far, and the log head.
+    log: (u64, [u8; 32]),
     root_key: zeroize::Zeroizing<[u8; 32]>,
     root: [u8; 32],
 }
@@ -71,6 +77,7 @@ impl Executor {
             height: 0,
             block_hash: [0; 32],
             executed: 0,
+            log: (0, [0; 32]),
             root_key: zeroize::Zeroizing::new(*root_key),
             root: State::default().root(root_key),
         }
@@ -89,6 +96,12 @@ impl Executor {
     /// The last block applied and its hash.
     pub fn position(&self) -> (u64, [u8; 32]) {
         (self.height, self.block_hash)
+    }
+
+    /// The contract's command log position: commands the chain ordered so far (run or
+    /// skipped) and the log's head — where the next feed page starts.
+    pub fn log(&self) -> (u64, [u8; 32]) {
+        self.log
     }
 
     /// The state.
@@ -124,9 +137,16 @@ impl Executor {
     /// The epochs of this contract's commands in `block` whose keys are not held: the
     /// caller fetches them before [`Self::apply_block`].
     pub fn missing_keys(&self, block: &Block) -> Vec<Epoch> {
-        let mut out: Vec<Epoch> = block
-            .txs
-            .iter()
+        self.missing(block.txs.iter())
+    }
+
+    /// [`Self::missing_keys`] for a feed page's commands.
+    pub fn missing_keys_of(&self, commands: &[CommandAt]) -> Vec<Epoch> {
+        self.missing(commands.iter().map(|c| &c.tx))
+    }
+
+    fn missing<'a>(&self, txs: impl Iterator<Item = &'a SignedTx>) -> Vec<Epoch> {
+        let mut out: Vec<Epoch> = txs
             .filter_map(|t| match &t.tx {
                 Tx::Command(c) if c.contract == self.id && !self.keys.contains_key(&c.epoch) => {
                     Some(c.epoch)
@@ -134,6 +154,7 @@ impl Executor {
                 _ => None,
             })
             .collect();
+        out.sort();
         out.dedup();
         out
     }
@@ -148,38 +169,15 @@ impl Executor {
         }
         let before = self.executed;
         for (index, t) in block.txs.iter().enumerate() {
-            let Tx::Command(c) = &t.tx else { continue };
-            if c.contract != self.id {
-                continue;
-            }
-            let run = || -> Result<Changes, Skip> {
-                let keys = self
-                    .keys
-                    .get(&c.epoch)
-                    .ok_or(ProtocolError::Sealed("command (no key for its epoch)"))?;
-                let input = open_command(keys, &self.id, &t.signer, t.nonce, &c.ciphertext)?;
-                let out = runtime.call(
-                    &self.contract,
-                    &self.state,
-                    Call {
-                        entry: Entry::Execute,
-                        input: &input,
-                        caller: phalanx_types::contract::caller_id(&t.signer),
-                        height: block.height,
-                    },
-                )?;
-                Ok(out.changes)
-            };
-            match run() {
-                Ok(changes) => {
-                    self.state.apply(&changes);
-                    self.executed += 1;
-                }
-                Err(reason) => skipped.push(Skipped {
-                    height: block.height,
+            if matches!(&t.tx, Tx::Command(c) if c.contract == self.id) {
+                self.run(
+                    runtime,
+                    t,
+                    block.height,
+                    block.timestamp,
                     index,
-                    reason,
-                }),
+                    &mut skipped,
+                );
             }
         }
         self.height = block.height;
@@ -188,6 +186,94 @@ impl Executor {
             self.root = self.state.root(&self.root_key);
         }
         skipped
+    }
+
+    /// Applies a page of this contract's command feed that the caller verified from
+    /// [`Self::log`] (`chain::proof::CommandPage::verify`, giving `page`): every command
+    /// runs in order, and the position moves to the page's header. A page that does not
+    /// continue this log is refused whole (an error naming both positions), so nothing
+    /// runs twice or out of order.
+    pub fn apply_commands(
+        &mut self,
+        runtime: &Runtime,
+        commands: &[CommandAt],
+        page: &VerifiedPage,
+    ) -> Result<Vec<Skipped>, String> {
+        if page.count != self.log.0 + commands.len() as u64 || page.header.height < self.height {
+            return Err(format!(
+                "a page of {} commands ending at {} (height {}) does not continue this log at {} \
+                 (height {})",
+                commands.len(),
+                page.count,
+                page.header.height,
+                self.log.0,
+                self.height
+            ));
+        }
+        let head = commands.iter().fold(self.log.1, |head, c| {
+            chain::types::command_log(&head, c.height, c.timestamp, &c.tx.encode())
+        });
+        if head != page.head {
+            return Err("the page's commands do not continue this log to its proven head".into());
+        }
+        let mut skipped = Vec::new();
+        let before = self.executed;
+        for (index, c) in commands.iter().enumerate() {
+            self.run(runtime, &c.tx, c.height, c.timestamp, index, &mut skipped);
+        }
+        self.height = page.header.height;
+        self.block_hash = page.header.hash();
+        if self.executed != before {
+            self.root = self.state.root(&self.root_key);
+        }
+        Ok(skipped)
+    }
+
+    /// Runs one command of this contract (in block `height`, at `time`; `index` names it
+    /// in a skip), advancing the command log whether it runs or is skipped.
+    fn run(
+        &mut self,
+        runtime: &Runtime,
+        t: &SignedTx,
+        height: u64,
+        time: i64,
+        index: usize,
+        skipped: &mut Vec<Skipped>,
+    ) {
+        let Tx::Command(c) = &t.tx else { return };
+        self.log = (
+            self.log.0 + 1,
+            chain::types::command_log(&self.log.1, height, time, &t.encode()),
+        );
+        let run = || -> Result<Changes, Skip> {
+            let keys = self
+                .keys
+                .get(&c.epoch)
+                .ok_or(ProtocolError::Sealed("command (no key for its epoch)"))?;
+            let input = open_command(keys, &self.id, &t.signer, t.nonce, &c.ciphertext)?;
+            let out = runtime.call(
+                &self.contract,
+                &self.state,
+                Call {
+                    entry: Entry::Execute,
+                    input: &input,
+                    caller: phalanx_types::contract::caller_id(&t.signer),
+                    height,
+                },
+            )?;
+            Ok(out.changes)
+        };
+        match run() {
+            Ok(changes) => {
+                self.state.apply(&changes);
+                self.executed += 1;
+            }
+            Err(reason) => skipped.push(Skipped {
+                height,
+                index,
+                reason,
+            }),
+        }
     }
 
     /// A read-only call at the current position by the holder of `caller_key`, with at
@@ -250,12 +336,15 @@ impl Executor {
     }
 
     /// The sealed checkpoint: `u64 epoch ‖ AES-256-GCM(height ‖ block hash ‖ executed ‖
-    /// entries)` under the key of `epoch` (one of the held epochs).
+    /// command count ‖ log head ‖ entries)` under the key of `epoch` (one of the held
+    /// epochs).
     pub fn checkpoint(&self, epoch: Epoch) -> Result<Vec<u8>, SealError> {
         let mut w = Writer::default();
         w.u64(self.height);
         w.raw(&self.block_hash);
         w.u64(self.executed);
+        w.u64(self.log.0);
+        w.raw(&self.log.1);
         w.u32(self.state.len() as u32);
         for (k, v) in self.state.iter() {
             w.bytes(k);
@@ -283,6 +372,7 @@ impl Executor {
         let height = r.u64("height")?;
         let block_hash = r.array("block hash")?;
         let executed = r.u64("executed")?;
+        let log = (r.u64("command count")?, r.array("command log head")?);
         let n = r.u32("entries")?;
         let mut changes = Changes::default();
         for _ in 0..n {
@@ -294,8 +384,13 @@ impl Executor {
         let mut state = State::default();
         state.apply(&changes);
         self.root = state.root(&self.root_key);
-        (self.state, self.height, self.block_hash, self.executed) =
-            (state, height, block_hash, executed);
+        (
+            self.state,
+            self.height,
+            self.block_hash,
+            self.executed,
+            self.log,
+        ) = (state, height, block_hash, executed, log);
         Ok(())
     }
 }

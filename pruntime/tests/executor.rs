@@ -145,6 +145,7 @@ fn checkpoints_restore_exactly_and_refuse_edits() {
     let mut restored = executor(&rt);
     restored.restore(&sealed).unwrap();
     assert_eq!(restored.position(), e.position());
+    assert_eq!(restored.log(), e.log());
     assert_eq!(restored.root(), e.root());
     assert_eq!(restored.state(), e.state());
     assert_eq!(count(&restored, &rt, &alice), (2, 2));
@@ -252,4 +253,83 @@ fn attack_nh1_state_root_and_answer_hash_do_not_reveal_a_bid() {
         answer_hash(&answer_salt, &4242u64.to_le_bytes()),
         statement.answer_hash.0
     );
+}
+
+/// The feed path: the contract's commands alone, from a verified page, reach exactly
+/// the state, root and command log the blocks do; a page that does not continue the
+/// executor's log is refused whole.
+#[test]
+fn a_feed_page_reaches_what_the_blocks_reach() {
+    let rt = Runtime::new(Limits::default());
+    let (alice, bob) = (chain::random_key(), chain::random_key());
+    let (a, b) = (
+        public_key(alice.verifying_key()),
+        public_key(bob.verifying_key()),
+    );
+    let other = SignedTx::sign(
+        &bob,
+        &CHAIN,
+        9,
+        Tx::Command(Command {
+            contract: [0xee; 32],
+            epoch: Epoch(0),
+            ciphertext: vec![1; 40],
+        }),
+    );
+    let blocks = [
+        block(1, vec![command(&alice, 0, &a, 0), other.clone()]),
+        block(
+            2,
+            vec![other, command(&bob, 0, &b, 0), command(&alice, 1, &a, 1)],
+        ),
+        // Sealed for another sender: ordered (in the log), skipped (no state change).
+        block(3, vec![command(&bob, 1, &a, 5)]),
+    ];
+    let mut by_blocks = executor(&rt);
+    for bl in &blocks {
+        by_blocks.apply_block(&rt, bl);
+    }
+    let commands: Vec<chain::proof::CommandAt> = blocks
+        .iter()
+        .flat_map(|bl| {
+            bl.txs
+                .iter()
+                .filter(|t| matches!(&t.tx, Tx::Command(c) if c.contract == ID))
+                .map(|t| chain::proof::CommandAt {
+                    height: bl.height,
+                    timestamp: bl.timestamp,
+                    tx: t.clone(),
+                })
+        })
+        .collect();
+    assert_eq!(by_blocks.log().0, 4);
+    let header = blocks[2].header();
+    let page = |count, head| chain::proof::VerifiedPage {
+        count,
+        head,
+        header: header.clone(),
+        nonces: Default::default(),
+    };
+    let mut by_feed = executor(&rt);
+    // Not from this log's position: refused, nothing run.
+    assert!(
+        by_feed
+            .apply_commands(&rt, &commands[1..], &page(4, by_blocks.log().1))
+            .is_err()
+    );
+    assert!(
+        by_feed
+            .apply_commands(&rt, &commands, &page(4, [9; 32]))
+            .is_err()
+    );
+    assert_eq!((by_feed.log().0, by_feed.executed()), (0, 0));
+    let skipped = by_feed
+        .apply_commands(&rt, &commands, &page(4, by_blocks.log().1))
+        .unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(by_feed.log(), by_blocks.log());
+    assert_eq!(by_feed.position(), by_blocks.position());
+    assert_eq!(by_feed.root(), by_blocks.root());
+    assert_eq!(by_feed.state(), by_blocks.state());
+    assert_eq!(count(&by_feed, &rt, &alice), count(&by_blocks, &rt, &alice));
 }
