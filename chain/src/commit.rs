@@ -61,13 +61,16 @@ struct Store {
     written: BTreeMap<Version, Vec<KeyHash>>,
     /// The nodes each version made stale (to forget old versions).
     stale: BTreeMap<Version, Vec<NodeKey>>,
+    /// The values each version superseded: key and the version of its previous value.
+    superseded: BTreeMap<Version, Vec<(KeyHash, Version)>>,
     /// How many versions back stay provable (none: all).
     keep: Option<u64>,
 }
 
 impl Store {
     /// Forgets what only versions before `oldest` need: the nodes they made stale by
-    /// `oldest`, and each key's values superseded by `oldest`.
+    /// `oldest`, each key's values superseded by `oldest`, and a removed key's marker
+    /// once nothing older is kept.
     fn forget_before(&mut self, oldest: Version) {
         let old: Vec<Version> = self.stale.range(..=oldest).map(|(v, _)| *v).collect();
         for v in old {
@@ -75,16 +78,29 @@ impl Store {
                 self.nodes.remove(&node);
             }
         }
-        let old: Vec<Version> = self.written.range(..oldest).map(|(v, _)| *v).collect();
+        let old: Vec<Version> = self.superseded.range(..=oldest).map(|(v, _)| *v).collect();
         for v in old {
-            for k in self.written.remove(&v).unwrap_or_default() {
-                if let Some(by_version) = self.values.get_mut(&k)
-                    && by_version.range(v + 1..=oldest).next().is_some()
-                {
-                    by_version.remove(&v);
+            for (k, previous) in self.superseded.remove(&v).unwrap_or_default() {
+                let Some(by_version) = self.values.get_mut(&k) else {
+                    continue;
+                };
+                by_version.remove(&previous);
+                // A removal that is all that is left of a key reads as the key's absence.
+                if by_version.len() == 1 && by_version.get(&v).is_some_and(Option::is_none) {
+                    self.values.remove(&k);
                 }
             }
         }
+        // Only versions still kept can be discarded and written again.
+        let old: Vec<Version> = self.written.range(..oldest).map(|(v, _)| *v).collect();
+        for v in old {
+            self.written.remove(&v);
+        }
+    }
+
+    /// How many values the store holds (all versions kept).
+    fn value_count(&self) -> usize {
+        self.values.values().map(BTreeMap::len).sum()
     }
 }
 
@@ -251,20 +267,22 @@ impl Commitment {
                     }
                 }
                 store.stale.remove(&v);
+                store.superseded.remove(&v);
             }
             for (k, n) in batch.nodes() {
                 store.nodes.insert(k.clone(), n.clone());
             }
-            let mut keys = Vec::new();
+            let (mut keys, mut superseded) = (Vec::new(), Vec::new());
             for ((v, k), value) in batch.values() {
-                store
-                    .values
-                    .entry(*k)
-                    .or_default()
-                    .insert(*v, value.clone());
+                let by_version = store.values.entry(*k).or_default();
+                if let Some((previous, _)) = by_version.range(..*v).next_back() {
+                    superseded.push((*k, *previous));
+                }
+                by_version.insert(*v, value.clone());
                 keys.push(*k);
             }
             store.written.insert(version, keys);
+            store.superseded.insert(version, superseded);
             store.stale.insert(version, pending.stale);
             if let Some(keep) = store.keep {
                 store.forget_before(version.saturating_sub(keep));
@@ -281,16 +299,19 @@ impl Commitment {
 
     /// From now on keep only the last `versions` versions provable (at least 1): what a
     /// light client, which never proves an old version, keeps. Memory then follows the
-    /// number of facts, not the length of the chain.
+    /// number of facts, not the number of times they changed. (A copy of this
+    /// commitment more than `versions` behind reads an empty root and proves nothing.)
     pub fn keep_only(&mut self, versions: u64) {
         if let Ok(mut store) = self.store.write() {
             store.keep = Some(versions.max(1));
         }
     }
 
-    /// How many tree nodes the store holds (all versions kept).
-    pub fn stored_nodes(&self) -> usize {
-        self.store.read().map_or(0, |s| s.nodes.len())
+    /// How many tree nodes and values the store holds (all versions kept).
+    pub fn stored(&self) -> (usize, usize) {
+        self.store
+            .read()
+            .map_or((0, 0), |s| (s.nodes.len(), s.value_count()))
     }
 
     /// The current value of fact `key` (`None`: absent).
@@ -555,12 +576,13 @@ mod tests {
             few.update(changes).unwrap();
         }
         assert_eq!(all.root(), few.root());
+        let ((few_nodes, few_values), (all_nodes, all_values)) = (few.stored(), all.stored());
         assert!(
-            few.stored_nodes() * 10 < all.stored_nodes(),
-            "{} nodes kept of {}",
-            few.stored_nodes(),
-            all.stored_nodes()
+            few_nodes * 10 < all_nodes && few_values * 10 < all_values,
+            "{few_nodes} nodes and {few_values} values kept of {all_nodes} and {all_values}"
         );
+        // Values: the 50 facts' latest and those of the 4 kept versions, no more.
+        assert!(few_values <= 50 + 4 * 5, "{few_values} values");
         // The kept versions still prove every fact.
         let newest = few.version().unwrap();
         for v in newest - 3..=newest {

@@ -421,7 +421,7 @@ impl LightClient {
                         }
                         let mut state = State::from_genesis(&block)
                             .map_err(|e| RegistryError::Unverified(e.to_string()))?;
-                        // It never proves old facts: memory follows the registry.
+                        // It never proves old facts: keep each fact once, not every version.
                         state.keep_only(LIGHT_CLIENT_VERSIONS);
                         *guard = Some(state);
                     }

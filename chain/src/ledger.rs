@@ -163,9 +163,13 @@ fn open_db(dir: &Path, write: bool) -> Result<rocksdb::DB, LedgerError> {
     let mut opts = rocksdb::Options::default();
     if let Ok(tables) = rocksdb::DB::list_cf(&opts, dir)
         && tables.iter().any(|t| t == BLOCKS)
-        && !tables.iter().any(|t| t == META)
     {
-        return Err(LedgerError::Format { found: 1 });
+        if !tables.iter().any(|t| t == META) {
+            return Err(LedgerError::Format { found: 1 });
+        }
+        // Read the format with the tables as they are, before adding any.
+        let existing = rocksdb::DB::open_cf_for_read_only(&opts, dir, &tables, false)?;
+        check_format(&existing)?;
     }
     if !write {
         return Ok(rocksdb::DB::open_cf_for_read_only(
@@ -418,9 +422,11 @@ impl Ledger {
                 .map(|id| (*id, Err(LedgerError::Write(e.to_string()))))
                 .collect::<Vec<_>>()
         };
-        let Ok(mut state) = self.state.lock() else {
-            return all(&"ledger state lock poisoned");
-        };
+        // A panic while sealing leaves the state as it was (sealing works on a copy).
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (height, timestamp) = (state.height(), (self.now)().max(state.last_time()));
         let batch = match state.seal_batch(txs, timestamp, &self.authority) {
             Ok(b) => b,

@@ -417,7 +417,8 @@ impl State {
 
     /// From now on keep only the last `blocks` blocks' facts provable (a light client:
     /// it checks each block's root and never proves an old one), so its memory follows
-    /// the registry's size, not the chain's length. Shared with every copy.
+    /// the registry's facts — each fact once, not once per change; the history adds one
+    /// small leaf per block — not every version of them. Shared with every copy.
     pub fn keep_only(&mut self, blocks: u64) {
         self.commit.keep_only(blocks);
     }

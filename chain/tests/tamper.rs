@@ -101,6 +101,42 @@ async fn a_ledger_of_another_format_is_refused_by_name() {
         open().unwrap_err(),
         LedgerError::Format { found: 4 }
     ));
+
+    // Format 2 (before the command index): refused, and still opens with its own tables.
+    let dir2 = tempfile::tempdir().unwrap();
+    {
+        let mut o = rocksdb::Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&o, dir2.path(), ["blocks", "meta"]).unwrap();
+        db.put_cf(
+            db.cf_handle("blocks").unwrap(),
+            0u64.to_be_bytes(),
+            b"a format-2 genesis",
+        )
+        .unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"format", 2u32.to_be_bytes())
+            .unwrap();
+    }
+    let e = Ledger::open(
+        dir2.path(),
+        chain::random_key(),
+        vec![2; 33],
+        chain::types::EvidenceRule::intel(),
+        now,
+    )
+    .unwrap_err();
+    assert!(matches!(e, LedgerError::Format { found: 2 }), "{e:?}");
+    assert!(matches!(
+        Ledger::verify_dir(dir2.path()),
+        Err(LedgerError::Format { found: 2 })
+    ));
+    rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        dir2.path(),
+        ["blocks", "meta"],
+    )
+    .unwrap();
 }
 
 fn corrupt_at(dir: &Path) -> (u64, String) {

@@ -51,6 +51,8 @@ pub struct Executor {
     executed: u64,
     /// The contract's command log position: commands ordered so far, and the log head.
     log: (u64, [u8; 32]),
+    /// Each sender's last command nonce seen: a feed page cannot replay one.
+    nonces: BTreeMap<Vec<u8>, u64>,
     root_key: zeroize::Zeroizing<[u8; 32]>,
     root: [u8; 32],
 }
@@ -78,6 +80,7 @@ impl Executor {
             block_hash: [0; 32],
             executed: 0,
             log: (0, [0; 32]),
+            nonces: BTreeMap::new(),
             root_key: zeroize::Zeroizing::new(*root_key),
             root: State::default().root(root_key),
         }
@@ -210,6 +213,24 @@ impl Executor {
                 self.height
             ));
         }
+        // Every item a command of this contract, each sender's nonces only rising (the
+        // registry's rule; an authority that signs the log must not replay one).
+        let mut nonces = BTreeMap::new();
+        for (i, c) in commands.iter().enumerate() {
+            if !matches!(&c.tx.tx, Tx::Command(cmd) if cmd.contract == self.id) {
+                return Err(format!("item {i} is not a command of this contract"));
+            }
+            let last = nonces
+                .get(&c.tx.signer)
+                .or_else(|| self.nonces.get(&c.tx.signer));
+            if last.is_some_and(|n| c.tx.nonce <= *n) {
+                return Err(format!(
+                    "item {i} replays its sender's nonce {}",
+                    c.tx.nonce
+                ));
+            }
+            nonces.insert(c.tx.signer.clone(), c.tx.nonce);
+        }
         let head = commands.iter().fold(self.log.1, |head, c| {
             chain::types::command_log(&head, c.height, c.timestamp, &c.tx.encode())
         });
@@ -241,6 +262,7 @@ impl Executor {
         skipped: &mut Vec<Skipped>,
     ) {
         let Tx::Command(c) = &t.tx else { return };
+        self.nonces.insert(t.signer.clone(), t.nonce);
         self.log = (
             self.log.0 + 1,
             chain::types::command_log(&self.log.1, height, time, &t.encode()),
@@ -336,8 +358,8 @@ impl Executor {
     }
 
     /// The sealed checkpoint: `u64 epoch ‖ AES-256-GCM(height ‖ block hash ‖ executed ‖
-    /// command count ‖ log head ‖ entries)` under the key of `epoch` (one of the held
-    /// epochs).
+    /// command count ‖ log head ‖ senders' last nonces ‖ entries)` under the key of
+    /// `epoch` (one of the held epochs).
     pub fn checkpoint(&self, epoch: Epoch) -> Result<Vec<u8>, SealError> {
         let mut w = Writer::default();
         w.u64(self.height);
@@ -345,6 +367,11 @@ impl Executor {
         w.u64(self.executed);
         w.u64(self.log.0);
         w.raw(&self.log.1);
+        w.u32(self.nonces.len() as u32);
+        for (sender, nonce) in &self.nonces {
+            w.bytes(sender);
+            w.u64(*nonce);
+        }
         w.u32(self.state.len() as u32);
         for (k, v) in self.state.iter() {
             w.bytes(k);
@@ -373,6 +400,11 @@ impl Executor {
         let block_hash = r.array("block hash")?;
         let executed = r.u64("executed")?;
         let log = (r.u64("command count")?, r.array("command log head")?);
+        let mut nonces = BTreeMap::new();
+        for _ in 0..r.u32("senders")? {
+            let sender = r.bytes("sender", 512)?.to_vec();
+            nonces.insert(sender, r.u64("nonce")?);
+        }
         let n = r.u32("entries")?;
         let mut changes = Changes::default();
         for _ in 0..n {

@@ -323,9 +323,31 @@ fn a_feed_page_reaches_what_the_blocks_reach() {
             .is_err()
     );
     assert_eq!((by_feed.log().0, by_feed.executed()), (0, 0));
+    // A command replayed (its sender's nonce again), or another contract's: refused.
+    let mut replayed = commands.clone();
+    replayed.push(commands[0].clone());
+    assert!(
+        by_feed
+            .apply_commands(&rt, &replayed, &page(5, by_blocks.log().1))
+            .unwrap_err()
+            .contains("replays")
+    );
     let skipped = by_feed
         .apply_commands(&rt, &commands, &page(4, by_blocks.log().1))
         .unwrap();
+    // Nor in a later page: the executor remembers each sender's nonce.
+    let again = chain::types::command_log(
+        &by_feed.log().1,
+        commands[0].height,
+        commands[0].timestamp,
+        &commands[0].tx.encode(),
+    );
+    assert!(
+        by_feed
+            .apply_commands(&rt, &commands[..1], &page(5, again))
+            .unwrap_err()
+            .contains("replays")
+    );
     assert_eq!(skipped.len(), 1);
     assert_eq!(by_feed.log(), by_blocks.log());
     assert_eq!(by_feed.position(), by_blocks.position());

@@ -271,8 +271,11 @@ pub fn registry_proof<E>(
         second
     };
     let added = block(allowed.added_in)?;
-    let index = added.txs.iter().position(|t| {
-        matches!(&t.tx, chain::types::Tx::AddMeasurement { measurement, .. } if *measurement == m)
+    // The last one of the block that allows it as a pRuntime (one block may add, remove
+    // and add again).
+    let index = added.txs.iter().rposition(|t| {
+        matches!(&t.tx, chain::types::Tx::AddMeasurement { measurement, role }
+            if *measurement == m && *role == chain::types::Role::Runtime)
     });
     let mut out = RegistryProof::of(&proof);
     out.allowed_by = index.and_then(|i| TxJson::of(&added, i));
