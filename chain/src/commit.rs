@@ -152,13 +152,9 @@ impl std::fmt::Debug for Commitment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Commitment")
             .field("version", &self.version)
-            .field("root", &hex_root(&self.root()))
+            .field("root", &crate::hex(&self.root()))
             .finish()
     }
-}
-
-fn hex_root(r: &[u8; 32]) -> String {
-    r.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The state tree's key for the fact `key`.

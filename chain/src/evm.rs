@@ -119,10 +119,6 @@ fn backend(e: impl std::fmt::Display) -> RegistryError {
     RegistryError::Backend(e.to_string())
 }
 
-fn hexs(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// The rule behind a revert, named as the embedded ledger names it. Long on purpose: one
 /// arm per contract error, the one place they map onto the ledger's rule errors.
 fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
@@ -133,8 +129,8 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         E::NotGovernance(_) => RuleError::NotGovernance(tx),
         E::NotGovernanceOrGatekeeper(_) => RuleError::NotGovernanceOrGatekeeper(tx),
         E::NotSelf(_) => RuleError::NotSelf,
-        E::MeasurementNotAllowed(m) => RuleError::MeasurementNotAllowed(hexs(&m.measurement)),
-        E::GatekeeperNotWorker(g) => RuleError::GatekeeperNotWorker(hexs(&g.identityKey)),
+        E::MeasurementNotAllowed(m) => RuleError::MeasurementNotAllowed(crate::hex(&m.measurement)),
+        E::GatekeeperNotWorker(g) => RuleError::GatekeeperNotWorker(crate::hex(&g.identityKey)),
         E::BadGatekeeperSet(b) => RuleError::BadGatekeeperSet(match b.what.as_str() {
             "no members" => "no members",
             "index 0" => "index 0",
@@ -192,14 +188,14 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
                 _ => "key",
             },
         },
-        E::ContractExists(c) => RuleError::ContractExists(hexs(&c.contractId.0)),
+        E::ContractExists(c) => RuleError::ContractExists(crate::hex(&c.contractId.0)),
         E::NoContract(c) => RuleError::NoContract {
             tx,
-            contract: hexs(&c.contractId.0),
+            contract: crate::hex(&c.contractId.0),
         },
         E::WrongRole(w) => RuleError::WrongRole {
             tx,
-            worker: hexs(&w.identityKey),
+            worker: crate::hex(&w.identityKey),
             need: Role::from_code(w.need).unwrap_or(Role::App),
             have: Role::from_code(w.have).map_or("none", Role::name),
         },
@@ -227,7 +223,7 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         },
         E::MeasurementState(m) => RuleError::Measurement {
             tx,
-            measurement: hexs(&m.measurement),
+            measurement: crate::hex(&m.measurement),
             what: if m.what == "is already allowed" {
                 "is already allowed"
             } else {

@@ -74,6 +74,11 @@ pub mod sim;
 pub mod state;
 pub mod types;
 
+/// Lower-case hex of `b`, for messages and debug output.
+pub(crate) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// A fresh P-256 signing key (an account, or the authority's key).
 pub fn random_key() -> p256::ecdsa::SigningKey {
     use p256::elliptic_curve::Generate;

@@ -81,11 +81,7 @@ pub fn printable(key: &[u8]) -> String {
         .position(|b| *b == b'/')
         .map_or(key.len(), |i| i + 1);
     let (name, rest) = key.split_at(split);
-    format!("{}{}", String::from_utf8_lossy(name), hex_of(rest))
-}
-
-fn hex_of(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    format!("{}{}", String::from_utf8_lossy(name), crate::hex(rest))
 }
 
 /// One fact's value (`None`: absent) and its proof against a state root.
@@ -200,29 +196,23 @@ impl HeaderProof {
         // of the genesis is read here (its own state root and trust roots are the
         // registry's business: the facts read below are proven at the later header).
         let g = &self.genesis;
+        let hash = g.hash();
+        if hash != *pinned {
+            return Err(ProofError::Genesis(format!(
+                "block {} is not the pinned genesis {}",
+                crate::hex(&hash),
+                crate::hex(pinned)
+            )));
+        }
         let params = match &g.genesis {
-            Some(p)
-                if g.hash() == *pinned
-                    && g.height == 0
-                    && g.txs.is_empty()
-                    && g.chain_id == p.chain_id() =>
-            {
-                p
-            }
-            Some(_) if g.hash() != *pinned => {
-                return Err(ProofError::Genesis(format!(
-                    "block {} is not the pinned genesis {}",
-                    hex_of(&g.hash()),
-                    hex_of(pinned)
-                )));
-            }
+            Some(p) if g.height == 0 && g.txs.is_empty() && g.chain_id == p.chain_id() => p,
             _ => return Err(ProofError::Genesis("not a genesis block".into())),
         };
         let h = &self.header.header;
         if h.chain_id != g.chain_id {
             return Err(ProofError::OtherChain {
-                header: hex_of(&h.chain_id),
-                pinned: hex_of(&g.chain_id),
+                header: crate::hex(&h.chain_id),
+                pinned: crate::hex(&g.chain_id),
             });
         }
         if !h.verify_signature(&params.authority, &self.header.signature) {

@@ -274,10 +274,6 @@ impl EventLog {
     }
 }
 
-fn hexs(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// A compressed SEC1 P-256 point (tag 2 or 3; p256 also accepts the "compact" tag 5,
 /// which would give one key two encodings).
 /// A measurement (tenant id) of a sane size.
@@ -686,7 +682,7 @@ impl State {
             _ => {
                 return Err(RuleError::WrongRole {
                     tx,
-                    worker: hexs(identity_key),
+                    worker: crate::hex(identity_key),
                     need: role,
                     have: have.map_or("none", Role::name),
                 });
@@ -697,7 +693,7 @@ impl State {
         if age > i64::try_from(max).unwrap_or(i64::MAX) {
             return Err(RuleError::EvidenceExpired {
                 tx,
-                worker: hexs(identity_key),
+                worker: crate::hex(identity_key),
                 age,
                 max,
             });
@@ -1062,7 +1058,7 @@ impl State {
         }
         check_measurement(name, &r.measurement)?;
         if !self.allowed.contains_key(&r.measurement) {
-            return Err(RuleError::MeasurementNotAllowed(hexs(&r.measurement)));
+            return Err(RuleError::MeasurementNotAllowed(crate::hex(&r.measurement)));
         }
         let proven = crate::evidence::check(&self.verifier, &self.rule, &self.chain_id, r, now)
             .map_err(RuleError::Evidence)?;
@@ -1095,7 +1091,7 @@ impl State {
         if self.allowed.contains_key(m) {
             return Err(RuleError::Measurement {
                 tx: name,
-                measurement: hexs(m),
+                measurement: crate::hex(m),
                 what: "is already allowed",
             });
         }
@@ -1118,7 +1114,7 @@ impl State {
         if self.allowed.remove(m).is_none() {
             return Err(RuleError::Measurement {
                 tx: name,
-                measurement: hexs(m),
+                measurement: crate::hex(m),
                 what: "is not allowed",
             });
         }
@@ -1156,7 +1152,7 @@ impl State {
             .iter()
             .find(|g| !self.workers.contains_key(&g.identity_key))
         {
-            return Err(RuleError::GatekeeperNotWorker(hexs(&g.identity_key)));
+            return Err(RuleError::GatekeeperNotWorker(crate::hex(&g.identity_key)));
         }
         for g in set {
             self.standing("set-gatekeepers", &g.identity_key, Role::Gatekeeper, now)?;
@@ -1290,7 +1286,7 @@ impl State {
         let code_hash = phalanx_types::contract::code_hash(code);
         let id = phalanx_types::contract::contract_id(&self.chain_id, deployer, &code_hash, salt);
         if self.contracts.contains_key(&id) {
-            return Err(RuleError::ContractExists(hexs(&id)));
+            return Err(RuleError::ContractExists(crate::hex(&id)));
         }
         self.contracts.insert(
             id,
@@ -1344,7 +1340,7 @@ impl State {
                 .get_mut(&key.contract)
                 .ok_or_else(|| RuleError::NoContract {
                     tx: TX,
-                    contract: hexs(&key.contract),
+                    contract: crate::hex(&key.contract),
                 })?;
         if contract.keys.contains_key(&key.epoch) {
             return Err(RuleError::ContractKeyPublished(key.epoch));
@@ -1380,7 +1376,7 @@ impl State {
                 .get_mut(&c.contract)
                 .ok_or_else(|| RuleError::NoContract {
                     tx: "command",
-                    contract: hexs(&c.contract),
+                    contract: crate::hex(&c.contract),
                 })?;
         if !contract.keys.contains_key(&c.epoch) {
             return Err(RuleError::NoContractKey(c.epoch));
