@@ -56,21 +56,20 @@ fn header_proof_corpus_replays() {
     assert!(replay("header_proof", header_proof::check) >= 3);
 }
 
-/// Writes the header proof seeds from a ledger: a worker's registration, an allowed
-/// measurement, an absent contract, the rule and the history, and fact values alone.
-#[tokio::test]
-#[ignore]
-async fn write_header_proof_seeds() {
-    use chain::facts::Fact;
+/// A ledger on the simulated PKI (in `d`) with one pRuntime measurement allowed and one
+/// worker registered under it: the ledger, governance's key and the worker's.
+async fn registered(
+    d: &std::path::Path,
+) -> (
+    chain::ledger::Ledger,
+    p256::ecdsa::SigningKey,
+    p256::ecdsa::SigningKey,
+) {
     use chain::registry::Registry;
-    use phalanx_types::codec::Codec;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/header_proof");
-    std::fs::create_dir_all(&dir).unwrap();
-    let d = tempfile::tempdir().unwrap();
     let governance = chain::random_key();
     let sim = chain::sim::platform(1_759_000_000).unwrap();
     let ledger = chain::ledger::Ledger::open(
-        d.path(),
+        d,
         chain::random_key(),
         chain::types::public_key(governance.verifying_key()),
         chain::sim::evidence_rule(&sim),
@@ -78,13 +77,15 @@ async fn write_header_proof_seeds() {
     )
     .unwrap();
     let enclave = chain::sim::enclave([1; 32]);
-    let tenant = chain::sim::tenant(&enclave);
     ledger
-        .add_measurement(&governance, &tenant, chain::types::Role::Runtime)
+        .add_measurement(
+            &governance,
+            &chain::sim::tenant(&enclave),
+            chain::types::Role::Runtime,
+        )
         .await
         .unwrap();
     let worker = chain::random_key();
-    let worker_key = chain::types::public_key(worker.verifying_key());
     let chain_id = ledger.state().unwrap().chain_id();
     let registration =
         chain::sim::registration(&sim, &enclave, &worker, vec![4; 65], chain_id).unwrap();
@@ -92,6 +93,22 @@ async fn write_header_proof_seeds() {
         .register_worker(&worker, &registration)
         .await
         .unwrap();
+    (ledger, governance, worker)
+}
+
+/// Writes the header proof seeds from a ledger: a worker's registration, an allowed
+/// measurement, an absent contract, the rule and the history, and fact values alone.
+#[tokio::test]
+#[ignore]
+async fn write_header_proof_seeds() {
+    use chain::facts::Fact;
+    use phalanx_types::codec::Codec;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/header_proof");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let (ledger, _, worker) = registered(d.path()).await;
+    let worker_key = chain::types::public_key(worker.verifying_key());
+    let tenant = chain::sim::tenant(&chain::sim::enclave([1; 32]));
     let facts = [
         Fact::Rule,
         Fact::Worker(worker_key),
@@ -145,33 +162,7 @@ fn write_commit_proof_seeds() {
 async fn write_seeds() {
     use chain::registry::Registry;
     let d = tempfile::tempdir().unwrap();
-    let governance = chain::random_key();
-    let sim = chain::sim::platform(1_759_000_000).unwrap();
-    let ledger = chain::ledger::Ledger::open(
-        d.path(),
-        chain::random_key(),
-        chain::types::public_key(governance.verifying_key()),
-        chain::sim::evidence_rule(&sim),
-        || 1_760_000_000,
-    )
-    .unwrap();
-    let enclave = chain::sim::enclave([1; 32]);
-    ledger
-        .add_measurement(
-            &governance,
-            &chain::sim::tenant(&enclave),
-            chain::types::Role::Runtime,
-        )
-        .await
-        .unwrap();
-    let worker = chain::random_key();
-    let chain_id = ledger.state().unwrap().chain_id();
-    let registration =
-        chain::sim::registration(&sim, &enclave, &worker, vec![4; 65], chain_id).unwrap();
-    ledger
-        .register_worker(&worker, &registration)
-        .await
-        .unwrap();
+    let (ledger, governance, _) = registered(d.path()).await;
     ledger.lock_rotation(&governance, Epoch(0)).await.unwrap();
     ledger.abort_round(&governance, [5; 32]).await.unwrap();
     std::fs::create_dir_all(dir()).unwrap();
