@@ -9,7 +9,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use base64::Engine as _;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -61,13 +60,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| phalanx_verify::parse(black_box(&json)).unwrap())
             });
             quote_measured = true;
-            let quote = base64::engine::general_purpose::STANDARD
-                .decode(&w.bundle.evidence.quote)
-                .unwrap();
-            let collateral =
-                phalanx_dcap::Collateral::from_bundle_json(w.bundle.evidence.collateral.as_bytes())
-                    .unwrap();
-            let at = common::T0 + 1030;
+            let (quote, collateral, at) = common::quote_and_collateral(&w.bundle);
             g.bench_function("quote_alone_cold", |b| {
                 b.iter(|| {
                     phalanx_dcap::verify(black_box(&quote), &collateral, at, &w.options.anchors)

@@ -7,7 +7,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -23,13 +22,7 @@ fn bench(c: &mut Criterion) {
         w.bundle.evidence.quote.len(),
         w.bundle.evidence.collateral.len(),
     );
-    let quote = base64::engine::general_purpose::STANDARD
-        .decode(&w.bundle.evidence.quote)
-        .unwrap();
-    let collateral =
-        phalanx_dcap::Collateral::from_bundle_json(w.bundle.evidence.collateral.as_bytes())
-            .unwrap();
-    let at = common::T0 + 1030;
+    let (quote, collateral, at) = common::quote_and_collateral(&w.bundle);
     let mut g = c.benchmark_group("verify_answer");
     g.bench_function("whole_check_cold", |b| {
         b.iter(|| {

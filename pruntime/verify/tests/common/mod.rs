@@ -56,6 +56,15 @@ pub struct Shape {
     pub forged_allow: bool,
 }
 
+/// The quote and the parsed collateral `bundle` carries, and the instant the world's
+/// statement is at (what the benchmarks verify the quote alone with).
+pub fn quote_and_collateral(bundle: &Bundle) -> (Vec<u8>, phalanx_dcap::Collateral, i64) {
+    let quote = bundle.evidence.registry_evidence().unwrap().quote;
+    let collateral =
+        phalanx_dcap::Collateral::from_bundle_json(bundle.evidence.collateral.as_bytes()).unwrap();
+    (quote, collateral, T0 + 1030)
+}
+
 pub struct World {
     pub bundle: Bundle,
     pub options: Options,
