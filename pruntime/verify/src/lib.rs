@@ -736,24 +736,67 @@ fn fact<T>(check: &str, read: Result<T, ProofError>) -> Result<T, Refusal> {
     })
 }
 
-/// Long on purpose: the checks read top to bottom in the order of the crate doc's table.
+/// The checks top to bottom, in the order of the crate doc's table: each step below
+/// runs one group of them and notes each check it passes.
 fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<Accepted, Refusal> {
-    let a = &bundle.answer;
-    let st = &a.statement;
+    let st = &bundle.answer.statement;
     let mut checks = Vec::new();
-    let mut pass = |check: &str, anchor: String| {
-        checks.push(Passed {
-            check: check.into(),
-            anchor,
-        })
-    };
-
-    // registry
     let reg = registry(&bundle.registry, &o.genesis, st)?;
-    let time = reg.header.timestamp;
-    let at_height = format!("registry at height {}", st.height);
-    pass("registry", format!("genesis {}", hex::encode(o.genesis)));
+    pass(
+        &mut checks,
+        "registry",
+        format!("genesis {}", hex::encode(o.genesis)),
+    );
+    let worker = answer_checks(&bundle.answer, &mut checks)?;
+    let (registered, allowed) = worker_checks(bundle, &reg, &worker, o, &mut checks)?;
+    contract_checks(&reg, st, &mut checks)?;
+    let (verified, tee) = quote_checks(
+        &bundle.evidence,
+        &registered,
+        o,
+        reg.header.timestamp,
+        quotes,
+        &mut checks,
+    )?;
+    binding_checks(
+        &bundle.evidence,
+        &verified,
+        &worker,
+        &reg,
+        &registered,
+        &mut checks,
+    )?;
+    let measurement =
+        measurement_checks(&verified, &registered, allowed.is_some(), st, &mut checks)?;
+    tcb_checks(&verified, o, &mut checks)?;
+    age_check(&reg, &registered, o, &mut checks)?;
+    Ok(Accepted {
+        contract: st.contract.to_string(),
+        code_hash: st.code_hash.to_string(),
+        worker: st.worker.clone(),
+        tee: tee.into(),
+        measurement,
+        tcb_status: format!("{:?}", verified.status),
+        height: st.height,
+        checks,
+    })
+}
 
+/// Notes a passed check and what it rests on.
+fn pass(checks: &mut Vec<Passed>, check: &str, anchor: impl Into<String>) {
+    checks.push(Passed {
+        check: check.into(),
+        anchor: anchor.into(),
+    });
+}
+
+fn at_height(st: &Statement) -> String {
+    format!("registry at height {}", st.height)
+}
+
+/// `statement_signature`, `query_hash`, `answer_hash`; the worker's key.
+fn answer_checks(a: &AnswerProof, checks: &mut Vec<Passed>) -> Result<Vec<u8>, Refusal> {
+    let st = &a.statement;
     // statement_signature
     let worker = st
         .worker_key()
@@ -769,7 +812,11 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             "the statement's signature does not verify under its worker key",
         ));
     }
-    pass("statement_signature", format!("worker key {}", st.worker));
+    pass(
+        checks,
+        "statement_signature",
+        format!("worker key {}", st.worker),
+    );
 
     // query_hash, answer_hash
     let caller = b64("query_hash", "caller_key", &a.caller_key)?;
@@ -781,7 +828,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             "the revealed query (with its caller key and nonce) is not the one the statement names",
         ));
     }
-    pass("query_hash", "the revealed query".into());
+    pass(checks, "query_hash", "the revealed query");
     let answer = b64("answer_hash", "answer", &a.answer)?;
     if answer_hash(&a.answer_salt.0, &answer) != st.answer_hash.0 {
         return Err(refuse(
@@ -790,10 +837,23 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             "the revealed answer is not the one the statement names",
         ));
     }
-    pass("answer_hash", "the revealed answer".into());
+    pass(checks, "answer_hash", "the revealed answer");
 
+    Ok(worker)
+}
+
+/// `worker_registered`, `worker_role`: the worker's record and its measurement's entry.
+fn worker_checks(
+    bundle: &Bundle,
+    reg: &Verified,
+    worker: &[u8],
+    o: &Options,
+    checks: &mut Vec<Passed>,
+) -> Result<(chain::types::Worker, Option<chain::types::Allowed>), Refusal> {
+    let st = &bundle.answer.statement;
+    let at_height = at_height(st);
     // worker_registered
-    let registered = fact("worker_registered", reg.worker(&worker))?.ok_or_else(|| {
+    let registered = fact("worker_registered", reg.worker(worker))?.ok_or_else(|| {
         refuse(
             "worker_registered",
             "worker_not_registered",
@@ -803,7 +863,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             ),
         )
     })?;
-    pass("worker_registered", at_height.clone());
+    pass(checks, "worker_registered", at_height.clone());
 
     // worker_role
     let allowed = fact("worker_role", reg.allowed(&registered.measurement))?;
@@ -823,7 +883,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
         }
     }
     if let Some(entry) = &allowed {
-        allowed_by_governance(&reg, entry, bundle.registry.allowed_by.as_ref())?;
+        allowed_by_governance(reg, entry, bundle.registry.allowed_by.as_ref())?;
     }
     if !o.runtimes.is_empty()
         && !o
@@ -841,10 +901,20 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
         ));
     }
     pass(
+        checks,
         "worker_role",
         format!("{at_height} and governance's allow-list transaction"),
     );
 
+    Ok((registered, allowed))
+}
+
+/// `code_hash`.
+fn contract_checks(
+    reg: &Verified,
+    st: &Statement,
+    checks: &mut Vec<Passed>,
+) -> Result<(), Refusal> {
     // code_hash
     let contract = fact("code_hash", reg.contract(&st.contract.0))?.ok_or_else(|| {
         refuse(
@@ -879,10 +949,21 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             ),
         ));
     }
-    pass("code_hash", at_height.clone());
+    pass(checks, "code_hash", at_height(st));
 
+    Ok(())
+}
+
+/// `quote`: the registered quote, verified to the trust root; it and its TEE.
+fn quote_checks(
+    e: &WorkerEvidence,
+    registered: &chain::types::Worker,
+    o: &Options,
+    time: i64,
+    quotes: &phalanx_dcap::Verifier,
+    checks: &mut Vec<Passed>,
+) -> Result<(VerifiedQuote, &'static str), Refusal> {
     // quote
-    let e = &bundle.evidence;
     let quote = b64("quote", "quote", &e.quote)?;
     if chain::types::Evidence::quote_hash(&quote) != registered.quote_hash {
         return Err(refuse(
@@ -908,8 +989,24 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             format!("the bundle says {}, the quote is {tee}", e.tee),
         ));
     }
-    pass("quote", format!("trust root {} at {at}", o.root_name));
+    pass(
+        checks,
+        "quote",
+        format!("trust root {} at {at}", o.root_name),
+    );
 
+    Ok((verified, tee))
+}
+
+/// `report_data`: the quote binds the worker's keys and this registry.
+fn binding_checks(
+    e: &WorkerEvidence,
+    verified: &VerifiedQuote,
+    worker: &[u8],
+    reg: &Verified,
+    registered: &chain::types::Worker,
+    checks: &mut Vec<Passed>,
+) -> Result<(), Refusal> {
     // report_data
     let nonce = b64("report_data", "evidence nonce", &e.nonce)?;
     let runtime_data = b64("report_data", "runtime_data", &e.runtime_data)?;
@@ -943,10 +1040,22 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             "the attested HPKE key is not the registered one",
         ));
     }
-    pass("report_data", "the quote".into());
+    pass(checks, "report_data", "the quote");
 
+    Ok(())
+}
+
+/// `measurement`, `measurement_allowed`: the quote's TEE identity is the registered,
+/// allowed one; its measurement (hex).
+fn measurement_checks(
+    verified: &VerifiedQuote,
+    registered: &chain::types::Worker,
+    allowed: bool,
+    st: &Statement,
+    checks: &mut Vec<Passed>,
+) -> Result<String, Refusal> {
     // measurement
-    let evidence = phalanx_ear::Evidence::from(&verified);
+    let evidence = phalanx_ear::Evidence::from(verified);
     let (identity, measurement) = phalanx_release::release::identity_of(&evidence);
     let tenant = identity.digest();
     if registered.measurement != tenant {
@@ -960,11 +1069,11 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             ),
         ));
     }
-    pass("measurement", "the quote and the registry".into());
+    pass(checks, "measurement", "the quote and the registry");
 
     // measurement_allowed (the entry worker_role read: the registered measurement's,
     // which is now the quote's)
-    if allowed.is_none() {
+    if !allowed {
         return Err(refuse(
             "measurement_allowed",
             "measurement_not_allowed",
@@ -975,8 +1084,17 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             ),
         ));
     }
-    pass("measurement_allowed", at_height.clone());
+    pass(checks, "measurement_allowed", at_height(st));
 
+    Ok(measurement)
+}
+
+/// `debug`, `tcb_status`.
+fn tcb_checks(
+    verified: &VerifiedQuote,
+    o: &Options,
+    checks: &mut Vec<Passed>,
+) -> Result<(), Refusal> {
     // debug
     if verified.debug || verified.service_td {
         return Err(refuse(
@@ -989,7 +1107,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             "the worker's memory is open to the host or a service TD",
         ));
     }
-    pass("debug", "the quote".into());
+    pass(checks, "debug", "the quote");
 
     // tcb_status
     let status = verified.status;
@@ -1021,8 +1139,19 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             ),
         ));
     }
-    pass("tcb_status", "the collateral".into());
+    pass(checks, "tcb_status", "the collateral");
 
+    Ok(())
+}
+
+/// `evidence_age`.
+fn age_check(
+    reg: &Verified,
+    registered: &chain::types::Worker,
+    o: &Options,
+    checks: &mut Vec<Passed>,
+) -> Result<(), Refusal> {
+    let time = reg.header.timestamp;
     // evidence_age
     let age = time.saturating_sub(registered.registered_at);
     let max = match o.max_evidence_age {
@@ -1040,16 +1169,11 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
             ),
         ));
     }
-    pass("evidence_age", at_height);
-
-    Ok(Accepted {
-        contract: st.contract.to_string(),
-        code_hash: st.code_hash.to_string(),
-        worker: st.worker.clone(),
-        tee: tee.into(),
-        measurement,
-        tcb_status: format!("{status:?}"),
-        height: st.height,
+    pass(
         checks,
-    })
+        "evidence_age",
+        format!("registry at height {}", reg.header.height),
+    );
+
+    Ok(())
 }
