@@ -109,6 +109,7 @@ async fn embedded_ledger_through_a_light_client() {
     let (worker, stranger) = suite::suite(&mut f).await;
     let (id, command) = suite::contracts(&mut f, worker, stranger).await;
     command_feed(&f.registry, &ledger, id, command).await;
+    bad_requests(&url, id).await;
     // A second client, starting from nothing, rebuilds the same state.
     let fresh = LightClient::new(&url).sync().await.unwrap();
     let local = ledger.state().unwrap();
@@ -202,4 +203,64 @@ async fn command_feed(
             "{what}"
         );
     }
+}
+
+/// The node's proof and feed endpoints refuse bad requests by name, and a client refuses
+/// what does not decode.
+async fn bad_requests(url: &str, id: [u8; 32]) {
+    use phalanx_proto::chain::v1 as pb;
+    let mut c = pb::chain_client::ChainClient::connect(url.to_owned())
+        .await
+        .unwrap();
+    fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
+        r.map(|_| ()).unwrap_err().code()
+    }
+    let too_many = vec![b"rule".to_vec(); chain::proof::MAX_FACTS + 1];
+    assert_eq!(
+        code(
+            c.prove(pb::ProveRequest {
+                height: 1,
+                keys: too_many
+            })
+            .await
+        ),
+        tonic::Code::InvalidArgument
+    );
+    assert_eq!(
+        code(
+            c.prove(pb::ProveRequest {
+                height: u64::MAX,
+                keys: vec![b"rule".to_vec()],
+            })
+            .await
+        ),
+        tonic::Code::FailedPrecondition
+    );
+    for contract in [Vec::new(), vec![7; 31], vec![7; 33]] {
+        assert_eq!(
+            code(
+                c.get_commands(pb::GetCommandsRequest {
+                    contract,
+                    from: 0,
+                    limit: 10,
+                })
+                .await
+            ),
+            tonic::Code::InvalidArgument
+        );
+    }
+    // A page from far beyond the log is empty, and proven so.
+    let page = c
+        .get_commands(pb::GetCommandsRequest {
+            contract: id.to_vec(),
+            from: u64::MAX,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .page;
+    let page =
+        <chain::proof::CommandPage as phalanx_types::codec::Codec>::from_bytes(&page).unwrap();
+    assert!(page.commands.is_empty());
 }
