@@ -120,6 +120,16 @@ fn bench(c: &mut Criterion) {
         pages.len(),
         downloaded as f64 / own as f64
     );
+    // Following live instead: a page per block of the contract's 10 commands, each with
+    // its own proof (what a worker polling the node receives as blocks come).
+    let proof_bytes = pages[0].proof.to_bytes().len();
+    let per_block: usize = commands[..10].iter().map(|c| c.tx.encode().len()).sum();
+    eprintln!(
+        "feed: live, a page per block of 10 commands ({per_block} bytes) costs one proof of \
+         {proof_bytes} bytes (genesis {} bytes): {:.3}x",
+        genesis.encode().len(),
+        (per_block + proof_bytes + 8) as f64 / per_block as f64
+    );
     // Every page checks, in order.
     let pin = genesis.hash();
     let (mut from, mut at) = (0u64, [0u8; 32]);

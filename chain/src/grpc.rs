@@ -109,6 +109,33 @@ impl pb::chain_server::Chain for ChainGrpc {
             page: phalanx_types::codec::Codec::to_bytes(&page),
         }))
     }
+
+    async fn head(
+        &self,
+        request: Request<pb::HeadRequest>,
+    ) -> Result<Response<pb::HeadResponse>, Status> {
+        let contracts = request.into_inner().contracts;
+        if contracts.len() > MAX_HEAD_CONTRACTS {
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_HEAD_CONTRACTS} contracts"
+            )));
+        }
+        let state = self.0.state().map_err(status)?;
+        let commands = contracts
+            .iter()
+            .map(|id| {
+                let id: [u8; 32] = id
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Status::invalid_argument("a contract id is 32 bytes"))?;
+                Ok(state.contract(&id).map_or(0, |c| c.commands))
+            })
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(pb::HeadResponse {
+            height: state.height().saturating_sub(1),
+            commands,
+        }))
+    }
 }
 
 /// Serves `ledger` on `listener` until `shutdown` resolves.
@@ -164,6 +191,9 @@ pub struct LightClient {
 /// How many recent blocks' facts a light client keeps provable (it proves none; a
 /// margin for copies of its state still in use).
 const LIGHT_CLIENT_VERSIONS: u64 = 64;
+
+/// Most contracts one `Head` request names.
+pub const MAX_HEAD_CONTRACTS: usize = 1024;
 
 /// Most included transactions a light client remembers for inclusion checks.
 const MAX_REMEMBERED_TXS: usize = 4096;
@@ -375,6 +405,46 @@ impl LightClient {
             .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
             .into_inner();
         <crate::proof::HeaderProof as phalanx_types::codec::Codec>::from_bytes(&resp.proof)
+            .map_err(|e| RegistryError::Unverified(e.to_string()))
+    }
+
+    /// The node's newest height and the command counts of `contracts`, as it says:
+    /// unproven hints, a follower's cue to fetch what it then checks.
+    pub async fn head(&self, contracts: &[[u8; 32]]) -> Result<(u64, Vec<u64>), RegistryError> {
+        let r = self
+            .client()
+            .await?
+            .head(pb::HeadRequest {
+                contracts: contracts.iter().map(|c| c.to_vec()).collect(),
+            })
+            .await
+            .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+            .into_inner();
+        if r.commands.len() != contracts.len() {
+            return Err(RegistryError::Unverified(format!(
+                "{} command counts for {} contracts",
+                r.commands.len(),
+                contracts.len()
+            )));
+        }
+        Ok((r.height, r.commands))
+    }
+
+    /// The facts `keys` at the node's newest block, checked against the pinned genesis
+    /// ([`crate::proof::HeaderProof::verify`]): a few kilobytes however long the chain,
+    /// where [`Self::sync`] downloads every block. The node chooses which of its blocks
+    /// is newest (it can show an older one: see the type's doc), never the facts at it.
+    pub async fn facts(
+        &self,
+        keys: &[crate::facts::Fact],
+    ) -> Result<crate::proof::Verified, RegistryError> {
+        let pinned = self.genesis_hash.ok_or_else(|| {
+            RegistryError::Unverified("proven facts need a pinned genesis".into())
+        })?;
+        let keys: Vec<Vec<u8>> = keys.iter().map(crate::facts::Fact::key).collect();
+        self.prove(crate::proof::LATEST, &keys)
+            .await?
+            .verify(&pinned)
             .map_err(|e| RegistryError::Unverified(e.to_string()))
     }
 

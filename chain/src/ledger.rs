@@ -444,14 +444,18 @@ impl Ledger {
             .collect()
     }
 
-    /// The genesis, the header at `height` and proofs of the facts `keys` at it
-    /// ([`crate::proof::HeaderProof`]).
+    /// The genesis, the header at `height` ([`crate::proof::LATEST`]: the newest block)
+    /// and proofs of the facts `keys` at it ([`crate::proof::HeaderProof`]).
     pub fn prove(
         &self,
         height: u64,
         keys: &[Vec<u8>],
     ) -> Result<crate::proof::HeaderProof, LedgerError> {
         let state = self.state()?;
+        let height = match height {
+            crate::proof::LATEST => state.height().saturating_sub(1),
+            h => h,
+        };
         let block = |h: u64| -> Result<Block, LedgerError> {
             self.blocks(h, 1)?
                 .into_iter()

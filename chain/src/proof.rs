@@ -27,6 +27,9 @@ use std::collections::BTreeMap;
 
 /// Most facts one proof carries.
 pub const MAX_FACTS: usize = 64;
+
+/// The height that asks a node for proofs at its newest block.
+pub const LATEST: u64 = u64::MAX;
 /// Largest fact key or value carried (a gatekeeper set of the most members fits).
 const MAX_FACT_BYTES: usize = 2 * 1024 * 1024;
 /// Largest genesis block carried (its trust roots are a few certificates).

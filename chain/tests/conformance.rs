@@ -226,16 +226,50 @@ async fn bad_requests(url: &str, id: [u8; 32]) {
         ),
         tonic::Code::InvalidArgument
     );
+    // A height not reached is refused; the largest one names the newest block.
+    let newest = c
+        .head(pb::HeadRequest {
+            contracts: vec![id.to_vec(), vec![0x77; 32]],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // The contract's command count as the hint says it, and none for one that does not
+    // exist.
+    assert_eq!(newest.commands.len(), 2);
+    assert!(newest.commands[0] > 0);
+    assert_eq!(newest.commands[1], 0);
     assert_eq!(
         code(
             c.prove(pb::ProveRequest {
-                height: u64::MAX,
+                height: newest.height + 1,
                 keys: vec![b"rule".to_vec()],
             })
             .await
         ),
         tonic::Code::FailedPrecondition
     );
+    let latest = c
+        .prove(pb::ProveRequest {
+            height: chain::proof::LATEST,
+            keys: vec![b"rule".to_vec()],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .proof;
+    let latest =
+        <chain::proof::HeaderProof as phalanx_types::codec::Codec>::from_bytes(&latest).unwrap();
+    assert_eq!(latest.header.header.height, newest.height);
+    for contracts in [
+        vec![vec![7; 31]],
+        vec![vec![7; 32]; chain::grpc::MAX_HEAD_CONTRACTS + 1],
+    ] {
+        assert_eq!(
+            code(c.head(pb::HeadRequest { contracts }).await),
+            tonic::Code::InvalidArgument
+        );
+    }
     for contract in [Vec::new(), vec![7; 31], vec![7; 33]] {
         assert_eq!(
             code(

@@ -234,6 +234,12 @@ impl pb::chain_server::Chain for Fake {
     ) -> Result<tonic::Response<pb::GetCommandsResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("fake"))
     }
+    async fn head(
+        &self,
+        _: tonic::Request<pb::HeadRequest>,
+    ) -> Result<tonic::Response<pb::HeadResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("fake"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,6 +462,12 @@ impl pb::chain_server::Chain for Liar {
         r: tonic::Request<pb::GetCommandsRequest>,
     ) -> Result<tonic::Response<pb::GetCommandsResponse>, tonic::Status> {
         Fake(self.0.clone()).get_commands(r).await
+    }
+    async fn head(
+        &self,
+        r: tonic::Request<pb::HeadRequest>,
+    ) -> Result<tonic::Response<pb::HeadResponse>, tonic::Status> {
+        Fake(self.0.clone()).head(r).await
     }
 }
 

@@ -1,17 +1,16 @@
 //! One served contract, sans-IO: its compiled code, keys, state and chain position.
-//! [`Executor::apply_block`] runs the block's commands for this contract in chain order
-//! (a command that does not open, traps, runs out of fuel or breaks a bound is skipped
-//! with its reason and changes nothing); [`Executor::apply_commands`] does the same from
-//! a verified page of the contract's own command feed (`chain::proof::CommandPage`),
-//! without the other contracts' blocks. Either way the executor keeps the contract's
-//! command log position (count and head, `chain::types::command_log`), which the next
-//! feed page is checked from. [`Executor::query`] answers read-only calls at the current
+//! [`Executor::apply_commands`] runs a verified page of the contract's own command feed
+//! (`chain::proof::CommandPage`: its commands in chain order, without the other
+//! contracts' blocks); a command that does not open, traps, runs out of fuel or breaks
+//! a bound is skipped with its reason and changes nothing. The executor keeps the
+//! contract's command log position (count and head, `chain::types::command_log`), which
+//! the next page must continue. [`Executor::query`] answers read-only calls at the current
 //! position; checkpoints seal the state with a key derived from the contract's secret.
 
 use crate::protocol::{ContractKeys, ProtocolError, open_command};
 use crate::seal::{SealError, SealingKey};
 use chain::proof::{CommandAt, VerifiedPage};
-use chain::types::{Block, SignedTx, Tx};
+use chain::types::{SignedTx, Tx};
 use phalanx_contract::{Call, Changes, Contract, ContractError, Entry, Outcome, Runtime, State};
 use phalanx_types::Epoch;
 use phalanx_types::codec::{DecodeError, Reader, Writer};
@@ -32,10 +31,10 @@ pub enum Skip {
 /// A skipped command: where, and why.
 #[derive(Debug)]
 pub struct Skipped {
-    /// The block.
+    /// The block that ordered it.
     pub height: u64,
-    /// The transaction's index in it.
-    pub index: usize,
+    /// Its place in the contract's command log (0 for the first command ever).
+    pub sequence: u64,
     /// Why.
     pub reason: Skip,
 }
@@ -137,20 +136,12 @@ impl Executor {
         self.keys.get(&epoch)
     }
 
-    /// The epochs of this contract's commands in `block` whose keys are not held: the
-    /// caller fetches them before [`Self::apply_block`].
-    pub fn missing_keys(&self, block: &Block) -> Vec<Epoch> {
-        self.missing(block.txs.iter())
-    }
-
-    /// [`Self::missing_keys`] for a feed page's commands.
+    /// The epochs of a feed page's commands whose keys are not held: the caller fetches
+    /// them before [`Self::apply_commands`].
     pub fn missing_keys_of(&self, commands: &[CommandAt]) -> Vec<Epoch> {
-        self.missing(commands.iter().map(|c| &c.tx))
-    }
-
-    fn missing<'a>(&self, txs: impl Iterator<Item = &'a SignedTx>) -> Vec<Epoch> {
-        let mut out: Vec<Epoch> = txs
-            .filter_map(|t| match &t.tx {
+        let mut out: Vec<Epoch> = commands
+            .iter()
+            .filter_map(|c| match &c.tx.tx {
                 Tx::Command(c) if c.contract == self.id && !self.keys.contains_key(&c.epoch) => {
                     Some(c.epoch)
                 }
@@ -160,35 +151,6 @@ impl Executor {
         out.sort();
         out.dedup();
         out
-    }
-
-    /// Applies a verified block (the next one: blocks at or below the current height
-    /// are ignored, so replays after a checkpoint are harmless). Every command for this
-    /// contract runs in order; skipped ones are returned with their reasons.
-    pub fn apply_block(&mut self, runtime: &Runtime, block: &Block) -> Vec<Skipped> {
-        let mut skipped = Vec::new();
-        if block.height <= self.height && self.height != 0 {
-            return skipped;
-        }
-        let before = self.executed;
-        for (index, t) in block.txs.iter().enumerate() {
-            if matches!(&t.tx, Tx::Command(c) if c.contract == self.id) {
-                self.run(
-                    runtime,
-                    t,
-                    block.height,
-                    block.timestamp,
-                    index,
-                    &mut skipped,
-                );
-            }
-        }
-        self.height = block.height;
-        self.block_hash = block.hash();
-        if self.executed != before {
-            self.root = self.state.root(&self.root_key);
-        }
-        skipped
     }
 
     /// Applies a page of this contract's command feed that the caller verified from
@@ -239,8 +201,8 @@ impl Executor {
         }
         let mut skipped = Vec::new();
         let before = self.executed;
-        for (index, c) in commands.iter().enumerate() {
-            self.run(runtime, &c.tx, c.height, c.timestamp, index, &mut skipped);
+        for c in commands {
+            self.run(runtime, &c.tx, c.height, c.timestamp, &mut skipped);
         }
         self.height = page.header.height;
         self.block_hash = page.header.hash();
@@ -250,18 +212,18 @@ impl Executor {
         Ok(skipped)
     }
 
-    /// Runs one command of this contract (in block `height`, at `time`; `index` names it
-    /// in a skip), advancing the command log whether it runs or is skipped.
+    /// Runs one command of this contract (in block `height`, at `time`), advancing the
+    /// command log whether it runs or is skipped.
     fn run(
         &mut self,
         runtime: &Runtime,
         t: &SignedTx,
         height: u64,
         time: i64,
-        index: usize,
         skipped: &mut Vec<Skipped>,
     ) {
         let Tx::Command(c) = &t.tx else { return };
+        let sequence = self.log.0;
         self.nonces.insert(t.signer.clone(), t.nonce);
         self.log = (
             self.log.0 + 1,
@@ -292,7 +254,7 @@ impl Executor {
             }
             Err(reason) => skipped.push(Skipped {
                 height,
-                index,
+                sequence,
                 reason,
             }),
         }
@@ -385,7 +347,7 @@ impl Executor {
 
     /// Restores a checkpoint sealed by [`Self::checkpoint`] (any worker holding the
     /// contract's keys opens it). An edited, truncated or foreign one is refused and
-    /// nothing changes. The caller checks the block hash against the chain.
+    /// nothing changes. The next feed page checks its command log against the chain.
     pub fn restore(&mut self, sealed: &[u8]) -> Result<(), CheckpointError> {
         let (epoch, rest) = sealed
             .split_first_chunk::<8>()
@@ -422,7 +384,8 @@ impl Executor {
             self.block_hash,
             self.executed,
             self.log,
-        ) = (state, height, block_hash, executed, log);
+            self.nonces,
+        ) = (state, height, block_hash, executed, log, nonces);
         Ok(())
     }
 }
@@ -440,7 +403,4 @@ pub enum CheckpointError {
     /// It opened but does not decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// Its block is not the chain's block at that height.
-    #[error("its block {0} is not on the chain")]
-    NotOnChain(u64),
 }

@@ -1,6 +1,7 @@
 //! The worker: boot (sealed identity, attestation, registration), contract keys from the
-//! gatekeepers, following the registry through the verifying light client, and answering
-//! queries with signed statements.
+//! gatekeepers, following each served contract's command feed (verified pages of its
+//! commands with proofs against signed headers: [`Worker::step`]), and answering queries
+//! with signed statements.
 //!
 //! Boot, in order: the sealing key (the TEE's, or on TDX one derived from the
 //! gatekeepers under the worker's own tenant); the identity (a P-256 signing key and an
@@ -12,16 +13,17 @@
 //! keys published on the registry, or compared with the published ones: a worker that
 //! derives other keys than the registry lists refuses to serve and says so.
 
-use crate::executor::{CheckpointError, Executor};
+use crate::executor::Executor;
 use crate::protocol::{Answer, ContractKeys, ProtocolError, Query, unb64};
 use crate::seal::{SealError, SealingKey, read_optional, write_atomic};
 use crate::tee::attest::{AttestError, Attested, Service};
 use crate::tee::evidence::{Checked, check_gatekeepers};
 use crate::tee::{Tee, TeeError};
+use chain::facts::Fact;
 use chain::grpc::LightClient;
 use chain::registry::{ContractRegistry as _, Registry as _, RegistryError};
 use chain::state::State;
-use chain::types::{Block, public_key};
+use chain::types::public_key;
 use p256::ecdsa::SigningKey;
 use phalanx_contract::{ContractError, Limits, Runtime};
 use phalanx_release::client::{Endpoint, FetchError, fetch_key};
@@ -36,9 +38,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use zeroize::Zeroizing;
-
-/// A chain position: a block's height and hash.
-type Position = (u64, [u8; 32]);
 
 /// What a worker needs to know.
 #[derive(Debug, Clone)]
@@ -55,9 +54,9 @@ pub struct WorkerConfig {
     pub genesis: [u8; 32],
     /// The contracts to serve.
     pub contracts: Vec<[u8; 32]>,
-    /// How often to look for new blocks.
+    /// How often to ask the registry whether there are new commands.
     pub poll: Duration,
-    /// Seal a checkpoint every this many blocks with commands (and at shutdown).
+    /// Seal a checkpoint every this many commands run (and at shutdown).
     pub checkpoint_every: u64,
     /// Contract limits.
     pub limits: Limits,
@@ -209,6 +208,9 @@ pub enum WorkerError {
     /// A `dangerous_*` option on a real TEE.
     #[error("{0} is refused outside the simulated TEE")]
     DangerousOnHardware(&'static str),
+    /// A verified page of a contract's feed that does not continue the executor's log.
+    #[error("command feed: {0}")]
+    Feed(String),
     /// Anything else, named.
     #[error("{0}")]
     Other(&'static str),
@@ -311,12 +313,9 @@ pub struct Worker {
     registered: Mutex<Option<phalanx_verify::WorkerEvidence>>,
     runtime: Runtime,
     registry: LightClient,
-    /// The worker's own light client and the verified blocks not yet applied.
-    follower: tokio::sync::Mutex<(LightClient, std::collections::VecDeque<Block>)>,
+    /// One step at a time; per served contract, when its position was last proven.
+    following: tokio::sync::Mutex<BTreeMap<[u8; 32], std::time::Instant>>,
     executors: RwLock<BTreeMap<[u8; 32], Executor>>,
-    /// Per contract: the checkpoint's (height, block hash) still to be checked against
-    /// the chain.
-    unverified: Mutex<BTreeMap<[u8; 32], Position>>,
     http: reqwest::Client,
     /// Gatekeeper registrations whose evidence was checked.
     checked: Checked,
@@ -324,7 +323,17 @@ pub struct Worker {
     answered: Mutex<Answered>,
     /// When a registration renewal was last attempted (renewals back off).
     renewal_tried: Mutex<Option<std::time::Instant>>,
+    /// When the registration was last looked at.
+    renewal_checked: Mutex<Option<std::time::Instant>>,
 }
+
+/// How often a served contract's position is proven at the newest header even when
+/// the node's hint names no new command: what bounds how old the height an answer
+/// names can be, at one proof (about a kilobyte) per contract per period.
+const PROVEN_REFRESH: Duration = Duration::from_secs(5);
+
+/// Least time between two looks at whether the registration is due for renewal.
+const RENEWAL_CHECK: Duration = Duration::from_secs(60);
 
 /// Least time between two attempts to renew the registration.
 const RENEWAL_BACKOFF: Duration = Duration::from_secs(600);
@@ -465,11 +474,7 @@ impl Worker {
             )?;
         }
         let worker = Arc::new(Self {
-            follower: tokio::sync::Mutex::new((
-                LightClient::pinned(&config.registry_url, config.genesis)
-                    .with_checkpoint(&config.data_dir.join("follower-head")),
-                std::collections::VecDeque::new(),
-            )),
+            following: tokio::sync::Mutex::new(BTreeMap::new()),
             runtime: Runtime::new(config.limits),
             config,
             tee,
@@ -478,11 +483,11 @@ impl Worker {
             registered: Mutex::new(None),
             registry,
             executors: RwLock::new(BTreeMap::new()),
-            unverified: Mutex::new(BTreeMap::new()),
             http,
             checked: Checked::default(),
             answered: Mutex::new(Answered::default()),
             renewal_tried: Mutex::new(None),
+            renewal_checked: Mutex::new(None),
         });
         worker.register().await?;
         for id in worker.config.contracts.clone() {
@@ -516,19 +521,19 @@ impl Worker {
     /// and users refuse its answers; [`Self::step`] renews it in time.
     async fn register(&self) -> Result<(), WorkerError> {
         let me = self.identity_key();
-        let state = self.registry.sync().await?;
+        let (listed, rule) = self.registration().await?;
         let kept_path = self.config.data_dir.join("evidence.json");
         let kept: Option<phalanx_verify::WorkerEvidence> =
             read_optional(&kept_path)?.and_then(|b| serde_json::from_slice(&b).ok());
         let measurement = self.attested()?.tenant.as_bytes().to_vec();
         if let Some(kept) = kept
-            && let Some(w) = state.worker(&me)
+            && let Some(w) = listed
             && w.hpke_key == self.hpke_key()
             && w.measurement == measurement
             && kept
                 .registry_evidence()
                 .is_ok_and(|e| chain::types::Evidence::quote_hash(&e.quote) == w.quote_hash)
-            && !renew_due(&state, w.registered_at)
+            && !renew_due(&rule, w.registered_at)
         {
             tracing::info!("already registered with this identity and current evidence");
             *self
@@ -565,11 +570,40 @@ impl Worker {
 
     /// Re-attests and registers again when the registered evidence is past half the
     /// registry's limit.
-    async fn renew_registration(&self, state: &State) -> Result<(), WorkerError> {
-        let Some(w) = state.worker(&self.identity_key()) else {
+    /// The registry's record of this worker and the evidence rule in force, proven at
+    /// its newest header (one small proof, not the chain).
+    async fn registration(
+        &self,
+    ) -> Result<(Option<chain::types::Worker>, chain::types::EvidenceRule), WorkerError> {
+        let proven = self
+            .registry
+            .facts(&[Fact::Worker(self.identity_key()), Fact::Rule])
+            .await?;
+        let bad = |e: chain::proof::ProofError| RegistryError::Unverified(e.to_string());
+        Ok((
+            proven.worker(&self.identity_key()).map_err(bad)?,
+            proven.rule().map_err(bad)?,
+        ))
+    }
+
+    /// Re-attests and registers again when the registered evidence is past half the
+    /// registry's limit. Looks at most every [`RENEWAL_CHECK`], and tries at most every
+    /// [`RENEWAL_BACKOFF`].
+    async fn renew_registration(&self) -> Result<(), WorkerError> {
+        {
+            let mut checked = self
+                .renewal_checked
+                .lock()
+                .map_err(|_| WorkerError::Other("poisoned lock"))?;
+            if checked.is_some_and(|t| t.elapsed() < RENEWAL_CHECK) {
+                return Ok(());
+            }
+            *checked = Some(std::time::Instant::now());
+        }
+        let (Some(w), rule) = self.registration().await? else {
             return Ok(());
         };
-        if !renew_due(state, w.registered_at) {
+        if !renew_due(&rule, w.registered_at) {
             return Ok(());
         }
         {
@@ -683,12 +717,12 @@ impl Worker {
         let path = self.checkpoint_path(&id);
         if let Some(sealed) = read_optional(&path)? {
             match executor.restore(&sealed) {
+                // Its command log is checked by the first feed page, which must
+                // continue it (`Self::follow`): a checkpoint from another chain stops
+                // the worker there.
                 Ok(()) => {
-                    let pos = executor.position();
-                    tracing::info!(contract = %hex::encode(id), height = pos.0, "restored the sealed checkpoint");
-                    if let Ok(mut u) = self.unverified.lock() {
-                        u.insert(id, pos);
-                    }
+                    let (count, _) = executor.log();
+                    tracing::info!(contract = %hex::encode(id), height = executor.position().0, commands = count, "restored the sealed checkpoint");
                 }
                 Err(e) => {
                     tracing::error!(contract = %hex::encode(id), error = %e, "refusing the checkpoint: replaying from the chain");
@@ -708,32 +742,20 @@ impl Worker {
             .join(format!("checkpoint-{}.sealed", hex::encode(id)))
     }
 
-    /// Follows the chain once: fetches and verifies new blocks, fetches keys commands
-    /// need, applies the blocks to every served contract. Returns the blocks applied.
-    /// Verified blocks wait in a queue until every served contract has applied them:
-    /// a block whose commands need keys the gatekeepers do not give now stays queued
-    /// and is retried, never skipped (the follower will not serve it again).
+    /// Follows the registry once. The node's unproven hint (`Head`: its newest height
+    /// and each served contract's command count, a few bytes) says which contracts have
+    /// new commands; for those, and for any whose proven position is older than
+    /// [`PROVEN_REFRESH`], the worker fetches verified pages of the contract's feed
+    /// (`chain::proof::CommandPage`: the commands and a proof of the contract's command
+    /// log at a signed header, so the node can leave none out, add none and reorder
+    /// none) and runs them. A node that lies in the hint only delays its own commands
+    /// (which it could withhold anyway). Only the served contracts' commands travel,
+    /// never other contracts' or whole blocks. Then the registration is renewed when
+    /// due. Returns the commands applied (run or skipped). A page whose commands need
+    /// keys the gatekeepers do not give now is not applied and is fetched again at the
+    /// next step, never skipped.
     pub async fn step(&self) -> Result<usize, WorkerError> {
-        let mut follower = self.follower.lock().await;
-        let (client, pending) = &mut *follower;
-        let state = client.sync_blocks(|b| pending.push_back(b.clone())).await?;
-        // A failed renewal (the attestation service down, a TCB level the registry no
-        // longer accepts) must not stop the worker following the chain: it is retried
-        // at the next step, and the registry says when the evidence expires.
-        if let Err(e) = self.renew_registration(&state).await {
-            tracing::warn!(error = %e, "renewing the registration failed; retrying");
-        }
-        let mut applied = 0;
-        while let Some(block) = pending.front() {
-            // Applying twice is harmless: executors ignore blocks they have.
-            self.apply(&state, block).await?;
-            pending.pop_front();
-            applied += 1;
-        }
-        Ok(applied)
-    }
-
-    async fn apply(&self, state: &State, block: &Block) -> Result<(), WorkerError> {
+        let mut proven = self.following.lock().await;
         let ids: Vec<[u8; 32]> = self
             .executors
             .read()
@@ -741,67 +763,92 @@ impl Worker {
             .keys()
             .copied()
             .collect();
-        for id in ids {
-            // A restored checkpoint must sit on this chain.
-            let check = self
-                .unverified
-                .lock()
-                .ok()
-                .and_then(|u| u.get(&id).copied());
-            if let Some((height, hash)) = check
-                && block.height == height
-            {
-                if let Ok(mut u) = self.unverified.lock() {
-                    u.remove(&id);
-                }
-                if block.hash() != hash {
-                    tracing::error!(contract = %hex::encode(id), height, "{}", CheckpointError::NotOnChain(height));
-                    return Err(WorkerError::Other(
-                        "a checkpoint is not on the registry's chain; remove it and restart",
-                    ));
-                }
-            }
-            let missing = self
-                .executors
-                .read()
-                .map_err(|_| WorkerError::Other("poisoned lock"))?
+        let (height, counts) = self.registry.head(&ids).await?;
+        let mut applied = 0;
+        for (id, count) in ids.into_iter().zip(counts) {
+            let ((have, _), (at, _)) = self.executor(&id, |e| (e.log(), e.position()))?;
+            let stale = proven
                 .get(&id)
-                .map(|e| e.missing_keys(block))
-                .unwrap_or_default();
-            for epoch in missing {
-                let keys = self.contract_keys(state, id, epoch).await?;
-                // Every epoch's keys, not only the one checked at boot: a command is
-                // opened only with keys equal to the published ones.
-                if let Some(listed) = state.contract(&id).and_then(|c| c.keys.get(&epoch)) {
-                    same_keys(id, epoch, listed, &keys.published(id, epoch))?;
-                }
-                if let Some(e) = self
-                    .executors
-                    .write()
-                    .map_err(|_| WorkerError::Other("poisoned lock"))?
-                    .get_mut(&id)
-                {
-                    e.add_keys(epoch, keys);
-                }
-            }
-            let mut executors = self
-                .executors
-                .write()
-                .map_err(|_| WorkerError::Other("poisoned lock"))?;
-            let Some(executor) = executors.get_mut(&id) else {
-                continue;
-            };
-            let before = executor.executed();
-            for s in executor.apply_block(&self.runtime, block) {
-                tracing::warn!(contract = %hex::encode(id), height = s.height, tx = s.index, reason = %s.reason, "command skipped");
-            }
-            if executor.executed() != before
-                && executor.executed() % self.config.checkpoint_every.max(1) == 0
-            {
-                self.write_checkpoint(executor);
+                .is_none_or(|t| t.elapsed() >= PROVEN_REFRESH);
+            if count > have || (height > at && stale) {
+                applied += self.follow(id).await?;
+                proven.insert(id, std::time::Instant::now());
             }
         }
-        Ok(())
+        drop(proven);
+        // A failed renewal (the attestation service down, a TCB level the registry no
+        // longer accepts) must not stop the worker following the chain: it is retried
+        // at the next step, and the registry says when the evidence expires.
+        if let Err(e) = self.renew_registration().await {
+            tracing::warn!(error = %e, "renewing the registration failed; retrying");
+        }
+        Ok(applied)
+    }
+
+    /// Applies contract `id`'s feed pages until one is empty; returns the commands
+    /// applied.
+    async fn follow(&self, id: [u8; 32]) -> Result<usize, WorkerError> {
+        let mut applied = 0;
+        loop {
+            let (from, head) = self.executor(&id, |e| e.log())?;
+            let (commands, page) = self
+                .registry
+                .commands(&id, from, &head, chain::proof::MAX_PAGE_COMMANDS as u32)
+                .await
+                .map_err(|e| {
+                    tracing::error!(contract = %hex::encode(id), from, error = %e, "the registry's command feed does not continue this worker's log (a checkpoint not on this chain, or a node that lies)");
+                    e
+                })?;
+            let missing = self.executor(&id, |e| e.missing_keys_of(&commands))?;
+            if !missing.is_empty() {
+                // Rare (a command sealed to an epoch not yet held): the gatekeepers and
+                // the epoch's keys come from the registry's state.
+                let state = self.registry.sync().await?;
+                for epoch in missing {
+                    let keys = self.contract_keys(&state, id, epoch).await?;
+                    // Every epoch's keys, not only the one checked at boot: a command is
+                    // opened only with keys equal to the published ones.
+                    if let Some(listed) = state.contract(&id).and_then(|c| c.keys.get(&epoch)) {
+                        same_keys(id, epoch, listed, &keys.published(id, epoch))?;
+                    }
+                    self.executor(&id, |e| e.add_keys(epoch, keys))?;
+                }
+            }
+            let every = self.config.checkpoint_every.max(1);
+            let skipped = self
+                .executor(&id, |e| {
+                    let before = e.executed();
+                    let skipped = e.apply_commands(&self.runtime, &commands, &page)?;
+                    if e.executed() / every != before / every {
+                        self.write_checkpoint(e);
+                    }
+                    Ok(skipped)
+                })?
+                .map_err(WorkerError::Feed)?;
+            for s in skipped {
+                tracing::warn!(contract = %hex::encode(id), height = s.height, sequence = s.sequence, reason = %s.reason, "command skipped");
+            }
+            if commands.is_empty() {
+                return Ok(applied);
+            }
+            applied += commands.len();
+        }
+    }
+
+    /// Runs `f` on the executor of contract `id`.
+    fn executor<T>(
+        &self,
+        id: &[u8; 32],
+        f: impl FnOnce(&mut Executor) -> T,
+    ) -> Result<T, WorkerError> {
+        let mut executors = self
+            .executors
+            .write()
+            .map_err(|_| WorkerError::Other("poisoned lock"))?;
+        let e = executors
+            .get_mut(id)
+            .ok_or_else(|| WorkerError::NoContract(hex::encode(id)))?;
+        Ok(f(e))
     }
 
     fn write_checkpoint(&self, executor: &Executor) {
@@ -983,9 +1030,9 @@ fn check_config_bound(
 
 /// Whether evidence registered at `registered_at` is due for renewal now (the rule is
 /// [`chain::types::renewal_due`], against the registry's lifetime in force).
-fn renew_due(state: &State, registered_at: i64) -> bool {
+fn renew_due(rule: &chain::types::EvidenceRule, registered_at: i64) -> bool {
     chain::types::renewal_due(
-        state.evidence_rule().max_evidence_age,
+        rule.max_evidence_age,
         registered_at,
         phalanx_types::unix_now(),
     )

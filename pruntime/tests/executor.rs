@@ -1,4 +1,4 @@
-//! A served contract replays commands from verified blocks: two executors reach the
+//! A served contract runs its command feed's verified pages: two executors reach the
 //! same state and root; commands that do not open (another sender, another nonce, bad
 //! bytes, no key) or that the contract refuses are skipped and change nothing; queries
 //! see the caller; sealed checkpoints restore exactly and refuse any edit.
@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+use chain::proof::{CommandAt, VerifiedPage};
 use chain::types::{Block, Command, SignedTx, Tx, public_key};
 use p256::ecdsa::SigningKey;
 use phalanx_contract::{Limits, Runtime};
@@ -63,6 +64,41 @@ fn block(height: u64, txs: Vec<SignedTx>) -> Block {
     .seal(&chain::random_key())
 }
 
+/// The page of `e`'s contract feed that `b` makes: its commands of this contract,
+/// proven (as `chain::proof::CommandPage::verify` finds) to continue `e`'s log.
+fn page(e: &Executor, b: &Block) -> (Vec<CommandAt>, VerifiedPage) {
+    let commands: Vec<CommandAt> = b
+        .txs
+        .iter()
+        .filter(|t| matches!(&t.tx, Tx::Command(c) if c.contract == ID))
+        .map(|t| CommandAt {
+            height: b.height,
+            timestamp: b.timestamp,
+            tx: t.clone(),
+        })
+        .collect();
+    let (count, head) = e.log();
+    let page = VerifiedPage {
+        count: count + commands.len() as u64,
+        head: commands.iter().fold(head, |h, c| {
+            chain::types::command_log(&h, c.height, c.timestamp, &c.tx.encode())
+        }),
+        header: b.header(),
+        nonces: Default::default(),
+    };
+    (commands, page)
+}
+
+/// Applies `b`'s page of the feed; the skipped commands' places in the log.
+fn apply(e: &mut Executor, rt: &Runtime, b: &Block) -> Vec<(u64, u64)> {
+    let (commands, page) = page(e, b);
+    e.apply_commands(rt, &commands, &page)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.height, s.sequence))
+        .collect()
+}
+
 fn count(e: &Executor, rt: &Runtime, user: &SigningKey) -> (u64, u64) {
     let out = e
         .query(rt, &public_key(user.verifying_key()), b"", 1_000_000)
@@ -111,24 +147,24 @@ fn commands_replay_to_the_same_state_and_bad_ones_change_nothing() {
     let (mut one, mut two) = (executor(&rt), executor(&rt));
     let mut skipped = Vec::new();
     for b in &blocks {
-        skipped.extend(
-            one.apply_block(&rt, b)
-                .into_iter()
-                .map(|s| (s.height, s.index)),
-        );
-        two.apply_block(&rt, b);
+        skipped.extend(apply(&mut one, &rt, b));
+        apply(&mut two, &rt, b);
     }
-    // Block 2: both copies skipped; block 3: garbage, another epoch's key.
-    assert_eq!(skipped, vec![(2, 0), (2, 1), (3, 0), (3, 2)]);
+    // Block 2: both copies skipped (commands 2 and 3 of the log); block 3: garbage and
+    // another epoch's key (4 and 5; the other contract's command is not in this log).
+    assert_eq!(skipped, vec![(2, 2), (2, 3), (3, 4), (3, 5)]);
+    assert_eq!(one.log().0, 7);
     assert_eq!(one.executed(), 3);
     assert_eq!(one.root(), two.root());
     assert_eq!(one.root(), one.state().root(keys().state_root_key()));
     assert_eq!(one.position(), (3, blocks[2].hash()));
     assert_eq!(count(&one, &rt, &alice), (2, 3));
     assert_eq!(count(&one, &rt, &bob), (1, 3));
-    // An old block again changes nothing.
+    // An old page again is refused whole and changes nothing.
     let root = one.root();
-    assert!(one.apply_block(&rt, &blocks[0]).is_empty());
+    let (old, _) = page(&executor(&rt), &blocks[0]);
+    let (_, here) = page(&one, &blocks[2]);
+    assert!(one.apply_commands(&rt, &old, &here).is_err());
     assert_eq!(one.root(), root);
 }
 
@@ -138,8 +174,8 @@ fn checkpoints_restore_exactly_and_refuse_edits() {
     let alice = chain::random_key();
     let a = public_key(alice.verifying_key());
     let mut e = executor(&rt);
-    e.apply_block(&rt, &block(1, vec![command(&alice, 0, &a, 0)]));
-    e.apply_block(&rt, &block(2, vec![command(&alice, 1, &a, 1)]));
+    apply(&mut e, &rt, &block(1, vec![command(&alice, 0, &a, 0)]));
+    apply(&mut e, &rt, &block(2, vec![command(&alice, 1, &a, 1)]));
     let sealed = e.checkpoint(Epoch(0)).unwrap();
 
     let mut restored = executor(&rt);
@@ -149,6 +185,14 @@ fn checkpoints_restore_exactly_and_refuse_edits() {
     assert_eq!(restored.root(), e.root());
     assert_eq!(restored.state(), e.state());
     assert_eq!(count(&restored, &rt, &alice), (2, 2));
+    // It remembers each sender's nonce: a page replaying alice's last one is refused.
+    let (replay, at) = page(&restored, &block(3, vec![command(&alice, 1, &a, 1)]));
+    assert!(
+        restored
+            .apply_commands(&rt, &replay, &at)
+            .unwrap_err()
+            .contains("replays")
+    );
 
     // Any edited byte, a cut, or another contract's keys: refused, nothing changes.
     for i in (0..sealed.len()).step_by(7) {
@@ -197,14 +241,8 @@ fn attack_nh1_state_root_and_answer_hash_do_not_reveal_a_bid() {
     };
     let open = [&[1u8][..], &100u64.to_le_bytes()].concat();
     let bid = [&[2u8][..], &4242u64.to_le_bytes()].concat();
-    assert!(
-        e.apply_block(&rt, &block(1, vec![sealed(&seller, &open)]))
-            .is_empty()
-    );
-    assert!(
-        e.apply_block(&rt, &block(2, vec![sealed(&bidder, &bid)]))
-            .is_empty()
-    );
+    assert!(apply(&mut e, &rt, &block(1, vec![sealed(&seller, &open)])).is_empty());
+    assert!(apply(&mut e, &rt, &block(2, vec![sealed(&bidder, &bid)])).is_empty());
     let root = e.root();
 
     // The attacker's guess of the whole state for a bid of `a`: the real state with
@@ -255,11 +293,11 @@ fn attack_nh1_state_root_and_answer_hash_do_not_reveal_a_bid() {
     );
 }
 
-/// The feed path: the contract's commands alone, from a verified page, reach exactly
-/// the state, root and command log the blocks do; a page that does not continue the
-/// executor's log is refused whole.
+/// One page of the contract's commands across three blocks reaches exactly the state,
+/// root, command log and position that a page per block does; a page that does not
+/// continue the executor's log is refused whole.
 #[test]
-fn a_feed_page_reaches_what_the_blocks_reach() {
+fn one_page_reaches_what_a_page_per_block_reaches() {
     let rt = Runtime::new(Limits::default());
     let (alice, bob) = (chain::random_key(), chain::random_key());
     let (a, b) = (
@@ -287,7 +325,7 @@ fn a_feed_page_reaches_what_the_blocks_reach() {
     ];
     let mut by_blocks = executor(&rt);
     for bl in &blocks {
-        by_blocks.apply_block(&rt, bl);
+        apply(&mut by_blocks, &rt, bl);
     }
     let commands: Vec<chain::proof::CommandAt> = blocks
         .iter()
