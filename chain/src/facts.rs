@@ -285,6 +285,65 @@ pub fn read_rule(value: &[u8]) -> Result<EvidenceRule, DecodeError> {
     read(value, "rule fact", EvidenceRule::get)
 }
 
+/// Most gatekeepers a [`Fact::Gatekeepers`] value lists.
+const MAX_GATEKEEPERS: usize = 1024;
+
+/// Largest URL in a [`Fact::Gatekeepers`] value.
+const MAX_URL: usize = 2048;
+
+/// [`Fact::Gatekeepers`]'s value: the threshold and the members.
+pub fn read_gatekeepers(value: &[u8]) -> Result<(u16, Vec<Gatekeeper>), DecodeError> {
+    read(value, "gatekeepers fact", |r| {
+        let threshold = r.u16("threshold")?;
+        let url = |r: &mut Reader<'_>, what: &'static str| {
+            String::from_utf8(r.bytes(what, MAX_URL)?.to_vec()).map_err(|_| r.invalid(what))
+        };
+        let set = r.list("gatekeepers", MAX_GATEKEEPERS, |r| {
+            Ok(Gatekeeper {
+                index: r.u16("index")?,
+                identity_key: r.bytes("identity key", MAX_FACT_FIELD)?.to_vec(),
+                url: url(r, "URL")?,
+                peer_url: url(r, "peer URL")?,
+            })
+        })?;
+        Ok((threshold, set))
+    })
+}
+
+/// [`Fact::Epoch`]'s value as the epoch's keys (`epoch` is the fact's key).
+pub fn read_epoch(epoch: Epoch, value: &[u8]) -> Result<EpochKey, DecodeError> {
+    read(value, "epoch fact", |r| {
+        Ok(EpochKey {
+            epoch,
+            master_public_key: r.bytes("master public key", MAX_FACT_FIELD)?.to_vec(),
+            threshold: r.u16("threshold")?,
+            public_key_set: r.bytes("public key set", 1 << 20)?.to_vec(),
+            round_id: r.array("round id")?,
+            published_at: i64::try_from(r.u64("publication time")?)
+                .map_err(|_| r.invalid("publication time"))?,
+        })
+    })
+}
+
+/// [`Fact::ContractKey`]'s value as the keys (`contract` and `epoch` are the fact's
+/// key).
+pub fn read_contract_key(
+    contract: [u8; 32],
+    epoch: Epoch,
+    value: &[u8],
+) -> Result<ContractKey, DecodeError> {
+    read(value, "contract key fact", |r| {
+        Ok(ContractKey {
+            contract,
+            epoch,
+            encryption_key: r.bytes("encryption key", MAX_FACT_FIELD)?.to_vec(),
+            signing_key: r.bytes("signing key", MAX_FACT_FIELD)?.to_vec(),
+            published_by: r.bytes("publisher", MAX_FACT_FIELD)?.to_vec(),
+            published_at: r.u64("publishing block")?,
+        })
+    })
+}
+
 /// [`Fact::Header`]'s value: a block hash.
 pub fn read_header_hash(value: &[u8]) -> Result<[u8; 32], DecodeError> {
     read(value, "header fact", |r| r.array("block hash"))
@@ -331,5 +390,72 @@ mod tests {
             assert!(!ok(&[value.as_slice(), &[0]].concat()));
         }
         assert!(read_allowed(&a.measurement, &[9, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn gatekeepers_epochs_and_contract_keys_read_back_exactly_and_nothing_else() {
+        let set = vec![
+            Gatekeeper {
+                index: 1,
+                identity_key: vec![2; 33],
+                url: "http://a:1".into(),
+                peer_url: "https://a:2".into(),
+            },
+            Gatekeeper {
+                index: 2,
+                identity_key: vec![3; 33],
+                url: "http://b:1".into(),
+                peer_url: "https://b:2".into(),
+            },
+        ];
+        let k = EpochKey {
+            epoch: Epoch(3),
+            master_public_key: vec![2; 33],
+            threshold: 2,
+            public_key_set: vec![7; 100],
+            round_id: [5; 32],
+            published_at: 1_760_000_000,
+        };
+        let c = ContractKey {
+            contract: [8; 32],
+            epoch: Epoch(3),
+            encryption_key: vec![4; 65],
+            signing_key: vec![2; 33],
+            published_by: vec![3; 33],
+            published_at: 12,
+        };
+        assert_eq!(
+            read_gatekeepers(&gatekeepers(2, &set)).unwrap(),
+            (2, set.clone())
+        );
+        assert_eq!(read_epoch(Epoch(3), &epoch(&k)).unwrap(), k);
+        assert_eq!(
+            read_contract_key([8; 32], Epoch(3), &contract_key(&c)).unwrap(),
+            c
+        );
+        type Check = Box<dyn Fn(&[u8]) -> bool>;
+        let checks: [(Vec<u8>, Check); 3] = [
+            (
+                gatekeepers(2, &set),
+                Box::new(|b| read_gatekeepers(b).is_ok()),
+            ),
+            (epoch(&k), Box::new(|b| read_epoch(Epoch(3), b).is_ok())),
+            (
+                contract_key(&c),
+                Box::new(|b| read_contract_key([8; 32], Epoch(3), b).is_ok()),
+            ),
+        ];
+        for (value, ok) in &checks {
+            assert!(ok(value));
+            assert!((0..value.len()).all(|cut| !ok(&value[..cut])));
+            assert!(!ok(&[value.as_slice(), &[0]].concat()));
+        }
+        // A URL that is not UTF-8 is refused.
+        let mut bad = set.clone();
+        bad[0].url = "x".into();
+        let mut v = gatekeepers(2, &bad);
+        let at = v.iter().position(|b| *b == b'x').unwrap();
+        v[at] = 0xff;
+        assert!(read_gatekeepers(&v).is_err());
     }
 }

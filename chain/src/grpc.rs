@@ -4,12 +4,20 @@
 //! server cannot forge state, only withhold, reorder or fork it (see [`LightClient`]
 //! for exactly what the ledger's authority can still do). Pin the chain by its genesis
 //! hash ([`LightClient::pinned`]) so a server cannot swap in another chain, and give
-//! long-lived clients a checkpoint ([`LightClient::with_checkpoint`]).
+//! long-lived clients a checkpoint ([`LightClient::with_checkpoint`]). A client that
+//! needs a few facts rather than the whole state — a pRuntime worker — reads them as
+//! proofs at a signed header instead ([`LightClient::facts`],
+//! [`LightClient::gatekeeper_set`], [`LightClient::contract_code`], and one contract's
+//! commands: [`LightClient::commands`]) and never downloads the chain.
 
+use crate::facts::Fact;
+use crate::proof::Verified;
 use crate::registry::{RegistryError, SignedLedger};
 use crate::state::State;
-use crate::types::{Block, SignedTx};
+use crate::types::{Block, EpochKey, SignedTx};
+use crate::view::GatekeeperSet;
 use phalanx_proto::chain::v1 as pb;
+use phalanx_types::Epoch;
 #[cfg(feature = "ledger")]
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,7 +122,7 @@ impl pb::chain_server::Chain for ChainGrpc {
         &self,
         request: Request<pb::HeadRequest>,
     ) -> Result<Response<pb::HeadResponse>, Status> {
-        let contracts = request.into_inner().contracts;
+        let pb::HeadRequest { contracts, account } = request.into_inner();
         if contracts.len() > MAX_HEAD_CONTRACTS {
             return Err(Status::invalid_argument(format!(
                 "at most {MAX_HEAD_CONTRACTS} contracts"
@@ -134,6 +142,7 @@ impl pb::chain_server::Chain for ChainGrpc {
         Ok(Response::new(pb::HeadResponse {
             height: state.height().saturating_sub(1),
             commands,
+            nonce: state.nonce(&account),
         }))
     }
 }
@@ -184,6 +193,8 @@ pub struct LightClient {
     /// exist: see [`LightClient::with_sealed_checkpoint`].
     checkpoint_key: Option<(ring::hmac::Key, bool)>,
     state: tokio::sync::Mutex<Option<State>>,
+    /// The last header verified through proofs ([`Self::facts_at`]): next height, hash.
+    proven_head: tokio::sync::Mutex<Option<(u64, [u8; 32])>>,
     /// SHA-256 of recently included transactions, with their block heights (bounded).
     included: std::sync::Mutex<std::collections::VecDeque<([u8; 32], u64)>>,
 }
@@ -213,6 +224,7 @@ impl LightClient {
             checkpoint: None,
             checkpoint_key: None,
             state: tokio::sync::Mutex::new(None),
+            proven_head: tokio::sync::Mutex::new(None),
             included: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
     }
@@ -298,13 +310,18 @@ impl LightClient {
     }
 
     fn write_checkpoint(&self, state: &State) -> Result<(), RegistryError> {
+        self.write_head((state.height(), state.last_hash()))
+    }
+
+    /// Persists the next height and the hash of the last verified block.
+    fn write_head(&self, (next, hash): (u64, [u8; 32])) -> Result<(), RegistryError> {
         let Some(path) = &self.checkpoint else {
             return Ok(());
         };
         let io = |e: std::io::Error| RegistryError::Backend(format!("{}: {e}", path.display()));
         let tmp = path.with_extension("tmp");
-        let mut bytes = state.height().to_be_bytes().to_vec();
-        bytes.extend_from_slice(&state.last_hash());
+        let mut bytes = next.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&hash);
         if let Some((key, _)) = &self.checkpoint_key {
             let tag = ring::hmac::sign(key, &Self::checkpoint_mac_input(&bytes));
             bytes.extend_from_slice(tag.as_ref());
@@ -411,11 +428,21 @@ impl LightClient {
     /// The node's newest height and the command counts of `contracts`, as it says:
     /// unproven hints, a follower's cue to fetch what it then checks.
     pub async fn head(&self, contracts: &[[u8; 32]]) -> Result<(u64, Vec<u64>), RegistryError> {
+        let r = self.head_request(contracts, &[]).await?;
+        Ok((r.height, r.commands))
+    }
+
+    async fn head_request(
+        &self,
+        contracts: &[[u8; 32]],
+        account: &[u8],
+    ) -> Result<pb::HeadResponse, RegistryError> {
         let r = self
             .client()
             .await?
             .head(pb::HeadRequest {
                 contracts: contracts.iter().map(|c| c.to_vec()).collect(),
+                account: account.to_vec(),
             })
             .await
             .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
@@ -427,25 +454,230 @@ impl LightClient {
                 contracts.len()
             )));
         }
-        Ok((r.height, r.commands))
+        Ok(r)
+    }
+
+    /// Signs `tx` as `by` and submits it without the chain, then returns the facts
+    /// `effect` proven at a header at or after the block the node says includes it: the
+    /// caller reads there whether the transaction did what it should (the node's word
+    /// that it included it is not taken). The sequence number is the node's hint; the
+    /// rules are the node's to apply (a refusal comes back as
+    /// [`RegistryError::Backend`] with the rule in its message). A client that keeps the
+    /// whole state submits through [`SignedLedger`] instead.
+    pub async fn submit_proven(
+        &self,
+        by: &p256::ecdsa::SigningKey,
+        tx: crate::types::Tx,
+        effect: &[Fact],
+    ) -> Result<(u64, Verified), RegistryError> {
+        let account = crate::types::public_key(by.verifying_key());
+        let nonce = self.head_request(&[], &account).await?.nonce;
+        let chain_id = self.facts(&[]).await?.header.chain_id;
+        let height = self
+            .client()
+            .await?
+            .submit(pb::SubmitRequest {
+                tx: SignedTx::sign(by, &chain_id, nonce, tx).encode(),
+            })
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::FailedPrecondition => {
+                    RegistryError::Backend(format!("refused: {}", s.message()))
+                }
+                _ => RegistryError::Backend(s.message().to_owned()),
+            })?
+            .into_inner()
+            .height;
+        let proven = self.facts(effect).await?;
+        if proven.header.height < height {
+            return Err(RegistryError::Unverified(format!(
+                "block {height} was not served"
+            )));
+        }
+        Ok((height, proven))
     }
 
     /// The facts `keys` at the node's newest block, checked against the pinned genesis
     /// ([`crate::proof::HeaderProof::verify`]): a few kilobytes however long the chain,
     /// where [`Self::sync`] downloads every block. The node chooses which of its blocks
     /// is newest (it can show an older one: see the type's doc), never the facts at it.
-    pub async fn facts(
-        &self,
-        keys: &[crate::facts::Fact],
-    ) -> Result<crate::proof::Verified, RegistryError> {
+    pub async fn facts(&self, keys: &[Fact]) -> Result<Verified, RegistryError> {
+        self.facts_at(crate::proof::LATEST, keys).await
+    }
+
+    /// [`Self::facts`] at `height`, in as many requests as [`crate::proof::MAX_FACTS`]
+    /// needs, all at that one header. With a checkpoint ([`Self::with_checkpoint`]) the
+    /// header must extend the last one this client verified, proven by the history fact
+    /// of that one ([`Fact::Header`]) at the new header: a fork or a rollback is refused
+    /// as [`Self::sync`] refuses it, without the blocks in between.
+    pub async fn facts_at(&self, height: u64, keys: &[Fact]) -> Result<Verified, RegistryError> {
         let pinned = self.genesis_hash.ok_or_else(|| {
             RegistryError::Unverified("proven facts need a pinned genesis".into())
         })?;
-        let keys: Vec<Vec<u8>> = keys.iter().map(crate::facts::Fact::key).collect();
-        self.prove(crate::proof::LATEST, &keys)
+        let unverified = |e: crate::proof::ProofError| RegistryError::Unverified(e.to_string());
+        let mut head = self.proven_head.lock().await;
+        if head.is_none() {
+            *head = self.read_checkpoint()?;
+        }
+        let known = *head;
+        // The last verified block, when it is not the genesis: its hash at the new header.
+        let history: Vec<Fact> = known
+            .filter(|(next, _)| *next > 1)
+            .map(|(next, _)| Fact::Header(next - 1))
+            .into_iter()
+            .collect();
+        let mut chunks = keys.chunks(crate::proof::MAX_FACTS - history.len());
+        let first: Vec<Vec<u8>> = history
+            .iter()
+            .chain(chunks.next().unwrap_or_default())
+            .map(Fact::key)
+            .collect();
+        let mut proven = self
+            .prove(height, &first)
             .await?
             .verify(&pinned)
-            .map_err(|e| RegistryError::Unverified(e.to_string()))
+            .map_err(unverified)?;
+        let at = proven.header.height;
+        if let Some((next, hash)) = known {
+            let fork = || {
+                RegistryError::Unverified(format!(
+                    "the server's header at height {at} does not extend block {}, which this client verified earlier",
+                    next - 1
+                ))
+            };
+            match (at + 1).cmp(&next) {
+                std::cmp::Ordering::Less => return Err(fork()),
+                std::cmp::Ordering::Equal if proven.header.hash() != hash => return Err(fork()),
+                std::cmp::Ordering::Greater if next > 1 => {
+                    let then = proven
+                        .read(&Fact::Header(next - 1), crate::facts::read_header_hash)
+                        .map_err(unverified)?;
+                    if then != Some(hash) {
+                        return Err(fork());
+                    }
+                }
+                _ => {}
+            }
+        }
+        for chunk in chunks {
+            let keys: Vec<Vec<u8>> = chunk.iter().map(Fact::key).collect();
+            let more = self
+                .prove(at, &keys)
+                .await?
+                .verify(&pinned)
+                .map_err(unverified)?;
+            proven.merge(more).map_err(unverified)?;
+        }
+        let now = (at + 1, proven.header.hash());
+        if known != Some(now) {
+            self.write_head(now)?;
+            *head = Some(now);
+        }
+        Ok(proven)
+    }
+
+    /// The gatekeeper set at the newest header with each member's standing at `now`
+    /// ([`GatekeeperSet::from_proofs`]), and `extra` facts proven at the same header:
+    /// what a worker reads before it asks gatekeepers for a key, without the chain.
+    pub async fn gatekeeper_set(
+        &self,
+        extra: &[Fact],
+        now: i64,
+    ) -> Result<(GatekeeperSet, Verified), RegistryError> {
+        let unverified = |e: crate::proof::ProofError| RegistryError::Unverified(e.to_string());
+        let first = [&[Fact::Gatekeepers, Fact::Rule][..], extra].concat();
+        let mut proven = self.facts(&first).await?;
+        let at = proven.header.height;
+        let set = proven.gatekeepers().map_err(unverified)?;
+        let workers = self
+            .facts_at(at, &GatekeeperSet::worker_facts(&set))
+            .await?;
+        proven.merge(workers).map_err(unverified)?;
+        let mut measurements: Vec<Fact> = Vec::new();
+        for g in &set {
+            if let Some(w) = proven.worker(&g.identity_key).map_err(unverified)? {
+                let fact = Fact::Allowed(w.measurement);
+                if !measurements.contains(&fact) {
+                    measurements.push(fact);
+                }
+            }
+        }
+        let allowed = self.facts_at(at, &measurements).await?;
+        proven.merge(allowed).map_err(unverified)?;
+        let set = GatekeeperSet::from_proofs(&proven, now).map_err(unverified)?;
+        Ok((set, proven))
+    }
+
+    /// Every published epoch's keys at `proven`'s header, oldest first (epochs are
+    /// numbered from 0 without gaps; probed a batch at a time).
+    pub async fn epochs(&self, proven: &Verified) -> Result<Vec<EpochKey>, RegistryError> {
+        const BATCH: u64 = 8;
+        let unverified = |e: crate::proof::ProofError| RegistryError::Unverified(e.to_string());
+        let mut out = Vec::new();
+        loop {
+            let next = out.len() as u64;
+            let batch: Vec<Fact> = (next..next + BATCH)
+                .map(|e| Fact::Epoch(Epoch(e)))
+                .collect();
+            let v = self.facts_at(proven.header.height, &batch).await?;
+            for e in next..next + BATCH {
+                match v.epoch(Epoch(e)).map_err(unverified)? {
+                    Some(k) => out.push(k),
+                    None => return Ok(out),
+                }
+            }
+        }
+    }
+
+    /// Contract `id`'s code, as deployed, checked against what `proven` says of it: the
+    /// deploying block (its hash proven by a later header's history, or the header
+    /// itself), its transaction root recomputed, and the module's hash. Downloads that
+    /// one block.
+    pub async fn contract_code(
+        &self,
+        proven: &Verified,
+        id: &[u8; 32],
+    ) -> Result<Vec<u8>, RegistryError> {
+        let unverified = |e: String| RegistryError::Unverified(e);
+        let contract = proven
+            .contract(id)
+            .map_err(|e| unverified(e.to_string()))?
+            .ok_or_else(|| unverified(format!("contract {} is not deployed", crate::hex(id))))?;
+        let at = contract.deployed_at;
+        let expected = if at == proven.header.height {
+            proven.header.hash()
+        } else {
+            let v = self
+                .facts_at(proven.header.height, &[Fact::Header(at)])
+                .await?;
+            v.read(&Fact::Header(at), crate::facts::read_header_hash)
+                .map_err(|e| unverified(e.to_string()))?
+                .ok_or_else(|| unverified(format!("no proven block at height {at}")))?
+        };
+        let block = self.raw_block(at).await?;
+        if block.hash() != expected || block.computed_tx_root().ok() != Some(block.tx_root) {
+            return Err(unverified(format!(
+                "block {at}, which deployed contract {}, is not the chain's",
+                crate::hex(id)
+            )));
+        }
+        block
+            .txs
+            .iter()
+            .find_map(|t| match &t.tx {
+                crate::types::Tx::DeployContract { code, .. }
+                    if phalanx_types::contract::code_hash(code) == contract.code_hash =>
+                {
+                    Some(code.clone())
+                }
+                _ => None,
+            })
+            .ok_or_else(|| {
+                unverified(format!(
+                    "block {at} holds no module of contract {}'s code hash",
+                    crate::hex(id)
+                ))
+            })
     }
 
     /// Fetches and verifies every new block; returns the verified state.

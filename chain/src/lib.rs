@@ -73,6 +73,7 @@ pub mod registry;
 pub mod sim;
 pub mod state;
 pub mod types;
+pub mod view;
 
 /// Lower-case hex of `b`, for messages and debug output.
 pub(crate) fn hex(b: &[u8]) -> String {

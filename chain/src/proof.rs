@@ -21,7 +21,11 @@
 use crate::commit::{self, CommitError};
 use crate::facts::{self, ContractFact, Fact};
 use crate::state::State;
-use crate::types::{Allowed, Block, EvidenceRule, Genesis, Header, SignedHeader, SignedTx, Worker};
+use crate::types::{
+    Allowed, Block, ContractKey, EpochKey, EvidenceRule, Gatekeeper, Genesis, Header, SignedHeader,
+    SignedTx, Worker,
+};
+use phalanx_types::Epoch;
 use phalanx_types::codec::{Codec, DecodeError, Reader, Writer};
 use std::collections::BTreeMap;
 
@@ -64,6 +68,9 @@ pub enum ProofError {
     /// A fact the check needs is not proven here.
     #[error("no proof of fact {0} in the bundle")]
     Missing(String),
+    /// Proofs at two headers read as one.
+    #[error("proofs at two headers (heights {0} and {1}) cannot be read as one")]
+    TwoHeaders(u64, u64),
     /// A command feed does not make the proven command log.
     #[error("command feed: {0}")]
     Feed(String),
@@ -292,6 +299,42 @@ impl Verified {
     /// The contract `id`, if deployed.
     pub fn contract(&self, id: &[u8; 32]) -> Result<Option<ContractFact>, ProofError> {
         self.read(&Fact::Contract(*id), facts::read_contract)
+    }
+
+    /// The gatekeeper set (proven absent before governance names one: empty).
+    pub fn gatekeepers(&self) -> Result<Vec<Gatekeeper>, ProofError> {
+        Ok(self
+            .read(&Fact::Gatekeepers, facts::read_gatekeepers)?
+            .map(|(_, set)| set)
+            .unwrap_or_default())
+    }
+
+    /// The keys of `epoch`, if published.
+    pub fn epoch(&self, epoch: Epoch) -> Result<Option<EpochKey>, ProofError> {
+        self.read(&Fact::Epoch(epoch), |v| facts::read_epoch(epoch, v))
+    }
+
+    /// Contract `id`'s keys of `epoch`, if published.
+    pub fn contract_key(
+        &self,
+        id: &[u8; 32],
+        epoch: Epoch,
+    ) -> Result<Option<ContractKey>, ProofError> {
+        self.read(&Fact::ContractKey(*id, epoch), |v| {
+            facts::read_contract_key(*id, epoch, v)
+        })
+    }
+
+    /// The facts of `other` added to these: both must be proven at the same header.
+    pub fn merge(&mut self, other: Verified) -> Result<(), ProofError> {
+        if other.header != self.header {
+            return Err(ProofError::TwoHeaders(
+                self.header.height,
+                other.header.height,
+            ));
+        }
+        self.facts.extend(other.facts);
+        Ok(())
     }
 
     /// The evidence rule in force (always present).

@@ -217,6 +217,41 @@ pub struct Batch {
     pub outcomes: Vec<Result<(), RuleError>>,
 }
 
+/// The rule of [`State::standing`], on what it reads: the worker registered under
+/// `identity_key` with the role its measurement is allowed in, if any. A client that
+/// read these from proofs ([`crate::view`]) applies the same rule.
+pub fn standing(
+    tx: &'static str,
+    identity_key: &[u8],
+    registered: Option<(&Worker, Option<Role>)>,
+    need: Role,
+    max_evidence_age: u64,
+    now: i64,
+) -> Result<(), RuleError> {
+    let have = registered.and_then(|(_, role)| role);
+    let w = match registered {
+        Some((w, Some(role))) if role == need => w,
+        _ => {
+            return Err(RuleError::WrongRole {
+                tx,
+                worker: crate::hex(identity_key),
+                need,
+                have: have.map_or("none", Role::name),
+            });
+        }
+    };
+    let age = now.saturating_sub(w.registered_at);
+    if age > i64::try_from(max_evidence_age).unwrap_or(i64::MAX) {
+        return Err(RuleError::EvidenceExpired {
+            tx,
+            worker: crate::hex(identity_key),
+            age,
+            max: max_evidence_age,
+        });
+    }
+    Ok(())
+}
+
 /// The registry as of some block.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -676,29 +711,21 @@ impl State {
         role: Role,
         now: i64,
     ) -> Result<&Worker, RuleError> {
-        let have = self.role_of(identity_key);
-        let w = match self.workers.get(identity_key) {
-            Some(w) if have == Some(role) => w,
-            _ => {
-                return Err(RuleError::WrongRole {
-                    tx,
-                    worker: crate::hex(identity_key),
-                    need: role,
-                    have: have.map_or("none", Role::name),
-                });
-            }
-        };
-        let age = now.saturating_sub(w.registered_at);
-        let max = self.rule.max_evidence_age;
-        if age > i64::try_from(max).unwrap_or(i64::MAX) {
-            return Err(RuleError::EvidenceExpired {
-                tx,
-                worker: crate::hex(identity_key),
-                age,
-                max,
-            });
-        }
-        Ok(w)
+        let w = self.workers.get(identity_key);
+        standing(
+            tx,
+            identity_key,
+            w.map(|w| (w, self.allowed.get(&w.measurement).map(|a| a.role))),
+            role,
+            self.rule.max_evidence_age,
+            now,
+        )?;
+        w.ok_or(RuleError::WrongRole {
+            tx,
+            worker: crate::hex(identity_key),
+            need: role,
+            have: "none",
+        })
     }
 
     /// The allowed measurements.

@@ -110,6 +110,7 @@ async fn embedded_ledger_through_a_light_client() {
     let (id, command) = suite::contracts(&mut f, worker, stranger).await;
     command_feed(&f.registry, &ledger, id, command).await;
     bad_requests(&url, id).await;
+    light_reads(&url, &ledger, id, &f.governance).await;
     // A second client, starting from nothing, rebuilds the same state.
     let fresh = LightClient::new(&url).sync().await.unwrap();
     let local = ledger.state().unwrap();
@@ -205,6 +206,93 @@ async fn command_feed(
     }
 }
 
+/// What a worker reads without the chain — the gatekeeper set with each member's
+/// standing, the epochs, a contract's code, the effect of its own transactions — is what
+/// the full state says; a checkpointed client refuses a header that does not extend the
+/// last one it verified.
+async fn light_reads(
+    url: &str,
+    ledger: &chain::ledger::Ledger,
+    id: [u8; 32],
+    governance: &SigningKey,
+) {
+    use chain::facts::Fact;
+    use chain::view::GatekeeperSet;
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("head");
+    let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
+    let client = LightClient::pinned(url, genesis).with_checkpoint(&head);
+    let state = ledger.state().unwrap();
+    for at in [now(), now() + 30 * 86_400] {
+        let (set, _) = client.gatekeeper_set(&[], at).await.unwrap();
+        assert_eq!(set, GatekeeperSet::of_state(&state, at));
+        assert!(!set.members.is_empty());
+    }
+    let proven = client.facts(&[Fact::Contract(id)]).await.unwrap();
+    assert_eq!(proven.header.height + 1, state.height());
+    assert_eq!(client.epochs(&proven).await.unwrap(), state.epochs());
+    assert_eq!(
+        client.contract_code(&proven, &id).await.unwrap(),
+        *state.contract(&id).unwrap().code
+    );
+    assert!(client.contract_code(&proven, &[0xee; 32]).await.is_err());
+    // A transaction's effect, proven; a refused one names its rule.
+    let m = vec![0x42; 32];
+    let tx = chain::types::Tx::AddMeasurement {
+        measurement: m.clone(),
+        role: chain::types::Role::App,
+    };
+    let (height, proven) = client
+        .submit_proven(governance, tx.clone(), &[Fact::Allowed(m.clone())])
+        .await
+        .unwrap();
+    let allowed = proven.allowed(&m).unwrap().unwrap();
+    assert_eq!(allowed.added_in, height);
+    let e = client
+        .submit_proven(&chain::random_key(), tx, &[])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("refused"), "{e}");
+    // The checkpoint names the last verified head: a client that saw another block at
+    // that height, or a later one, refuses this node's header.
+    let saved = std::fs::read(&head).unwrap();
+    let mut forked = saved.clone();
+    forked[8] ^= 1;
+    std::fs::write(&head, &forked).unwrap();
+    let e = LightClient::pinned(url, genesis)
+        .with_checkpoint(&head)
+        .facts(&[])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("does not extend"), "{e}");
+    let mut ahead = saved.clone();
+    ahead[..8]
+        .copy_from_slice(&(u64::from_be_bytes(saved[..8].try_into().unwrap()) + 5).to_be_bytes());
+    std::fs::write(&head, &ahead).unwrap();
+    assert!(
+        LightClient::pinned(url, genesis)
+            .with_checkpoint(&head)
+            .facts(&[])
+            .await
+            .is_err()
+    );
+    // An older head of this chain is extended (proven by the history fact).
+    let mut older = saved.clone();
+    let old = 3u64;
+    older[..8].copy_from_slice(&(old + 1).to_be_bytes());
+    older[8..40].copy_from_slice(&ledger.blocks(old, 1).unwrap()[0].hash());
+    std::fs::write(&head, &older).unwrap();
+    LightClient::pinned(url, genesis)
+        .with_checkpoint(&head)
+        .facts(&[])
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&head).unwrap()[..8],
+        (ledger.state().unwrap().height()).to_be_bytes()
+    );
+}
+
 /// The node's proof and feed endpoints refuse bad requests by name, and a client refuses
 /// what does not decode.
 async fn bad_requests(url: &str, id: [u8; 32]) {
@@ -230,6 +318,7 @@ async fn bad_requests(url: &str, id: [u8; 32]) {
     let newest = c
         .head(pb::HeadRequest {
             contracts: vec![id.to_vec(), vec![0x77; 32]],
+            account: Vec::new(),
         })
         .await
         .unwrap()
@@ -266,7 +355,13 @@ async fn bad_requests(url: &str, id: [u8; 32]) {
         vec![vec![7; 32]; chain::grpc::MAX_HEAD_CONTRACTS + 1],
     ] {
         assert_eq!(
-            code(c.head(pb::HeadRequest { contracts }).await),
+            code(
+                c.head(pb::HeadRequest {
+                    contracts,
+                    account: Vec::new()
+                })
+                .await
+            ),
             tonic::Code::InvalidArgument
         );
     }

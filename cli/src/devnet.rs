@@ -813,8 +813,7 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
         .sync()
         .await?;
     let refused = pruntime::tee::evidence::check_gatekeepers(
-        &state,
-        state.gatekeepers(),
+        &chain::view::GatekeeperSet::of_state(&state, phalanx_types::unix_now()),
         &att.jwks,
         &att.release_policy,
         &pruntime::tee::evidence::Checked::default(),

@@ -101,14 +101,9 @@ impl RegistryHooks {
         if let Evidence::Check(node) = &self.evidence {
             let trust = node.trust().map_err(|e| e.to_string())?;
             let me = public_key(self.identity.verifying_key());
-            let others: Vec<_> = state
-                .gatekeepers()
-                .iter()
-                .filter(|g| g.identity_key != me)
-                .cloned()
-                .collect();
+            let others = chain::view::GatekeeperSet::of_state(&state, phalanx_types::unix_now())
+                .without(&me);
             let refused = phalanx_tee::evidence::check_gatekeepers(
-                &state,
                 &others,
                 &trust.jwks,
                 &trust.policy,

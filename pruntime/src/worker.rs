@@ -21,9 +21,9 @@ use crate::tee::evidence::{Checked, check_gatekeepers};
 use crate::tee::{Tee, TeeError};
 use chain::facts::Fact;
 use chain::grpc::LightClient;
-use chain::registry::{ContractRegistry as _, Registry as _, RegistryError};
-use chain::state::State;
+use chain::registry::RegistryError;
 use chain::types::public_key;
+use chain::view::GatekeeperSet;
 use p256::ecdsa::SigningKey;
 use phalanx_contract::{ContractError, Limits, Runtime};
 use phalanx_release::client::{Endpoint, FetchError, fetch_key};
@@ -442,7 +442,7 @@ impl Worker {
             .with_checkpoint(&config.data_dir.join("registry-head"));
         // The registry's chain id, which every quote of this worker names (so its
         // registration counts on this registry only).
-        let chain_id = registry.sync().await?.chain_id();
+        let chain_id = registry.facts(&[]).await?.header.chain_id;
         // The configuration check (TDX) runs once, on the first attestation: in the
         // sealing path, before any secret is asked for, when there is one.
         let (sealing, bound) = match tee.sealing_key()? {
@@ -544,7 +544,7 @@ impl Worker {
         }
         let attested = self.attested()?;
         let registration = chain::types::Registration {
-            identity_key: me,
+            identity_key: me.clone(),
             hpke_key: self.hpke_key(),
             measurement,
             attestation_hash: sha2::Sha256::digest(attested.token.as_bytes()).into(),
@@ -553,10 +553,26 @@ impl Worker {
                 .registry_evidence()
                 .map_err(|_| WorkerError::Other("the evidence kept does not decode"))?,
         };
-        let height = self
+        let (height, proven) = self
             .registry
-            .register_worker(&self.identity.signing, &registration)
+            .submit_proven(
+                &self.identity.signing,
+                chain::types::Tx::RegisterWorker(registration.clone()),
+                &[Fact::Worker(me.clone())],
+            )
             .await?;
+        // The registry's record is what the registration carried (the node's word that
+        // it included it is not taken).
+        let quote_hash = chain::types::Evidence::quote_hash(&registration.evidence.quote);
+        if !proven.worker(&me).map_err(unproven)?.is_some_and(|w| {
+            w.hpke_key == registration.hpke_key
+                && w.attestation_hash == registration.attestation_hash
+                && w.quote_hash == quote_hash
+        }) {
+            return Err(WorkerError::Other(
+                "the registry does not list the registration it says it included",
+            ));
+        }
         let json = serde_json::to_vec(&attested.evidence)
             .map_err(|_| WorkerError::Other("evidence does not encode"))?;
         write_atomic(&kept_path, &json)?;
@@ -637,79 +653,124 @@ impl Worker {
     }
 
     /// Fetches the contract's secret of `epoch` from the gatekeepers the registry lists
-    /// and derives its key pairs.
+    /// (proven at its newest header, with each one's standing) and derives its key
+    /// pairs; returns them with the keys the registry lists for that epoch at that
+    /// header, if published — which they must equal ([`WorkerError::KeyMismatch`]).
     async fn contract_keys(
         &self,
-        state: &State,
         id: [u8; 32],
         epoch: Epoch,
-    ) -> Result<ContractKeys, WorkerError> {
+    ) -> Result<(ContractKeys, Option<chain::types::ContractKey>), WorkerError> {
         let attested = self.fresh_token().await?;
+        let (set, proven) = self
+            .registry
+            .gatekeeper_set(
+                &[Fact::Epoch(epoch), Fact::ContractKey(id, epoch)],
+                phalanx_types::unix_now(),
+            )
+            .await?;
+        let epoch_key = proven
+            .epoch(epoch)
+            .map_err(unproven)?
+            .ok_or(WorkerError::NoEpoch)?;
+        let listed = proven.contract_key(&id, epoch).map_err(unproven)?;
         let secret = fetch_secret(
             &self.config,
             &self.checked,
-            state,
-            epoch,
+            &set,
+            &epoch_key,
             contract_key_id(epoch, &id),
             &attested,
             &self.identity,
         )
         .await?;
-        ContractKeys::derive(&secret).map_err(|_| WorkerError::Other("contract key derivation"))
+        let keys = ContractKeys::derive(&secret)
+            .map_err(|_| WorkerError::Other("contract key derivation"))?;
+        if let Some(listed) = &listed {
+            same_keys(id, epoch, listed, &keys.published(id, epoch))?;
+        }
+        Ok((keys, listed))
     }
 
-    /// Starts serving contract `id`: code, keys (published or compared), checkpoint.
-    async fn serve(&self, id: [u8; 32]) -> Result<(), WorkerError> {
-        let state = self.registry.sync().await?;
-        let contract = state
-            .contract(&id)
-            .ok_or_else(|| WorkerError::NoContract(hex::encode(id)))?
-            .clone();
-        let epoch = state
-            .epochs()
-            .last()
-            .map(|k| k.epoch)
-            .ok_or(WorkerError::NoEpoch)?;
-        let compiled = self.runtime.compile(&contract.code)?;
-        let keys = self.contract_keys(&state, id, epoch).await?;
+    /// Publishes this worker's keys of contract `id` for `epoch`, unless another worker
+    /// was first: either way the keys the registry then lists must equal `keys`.
+    async fn publish_keys(
+        &self,
+        id: [u8; 32],
+        epoch: Epoch,
+        keys: &ContractKeys,
+    ) -> Result<(), WorkerError> {
         let mine = keys.published(id, epoch);
-        let listed = match contract.keys.get(&epoch) {
-            Some(k) => k.clone(),
-            None => match self
-                .registry
-                .publish_contract_key(&self.identity.signing, &mine)
-                .await
-            {
-                Ok(height) => {
-                    tracing::info!(contract = %hex::encode(id), %epoch, height, "published the contract's keys");
-                    mine.clone()
-                }
-                // Another worker was first: compare with theirs.
-                Err(RegistryError::Rule(chain::state::RuleError::ContractKeyPublished(_))) => self
-                    .registry
-                    .contract(id)
-                    .await?
-                    .and_then(|c| c.keys.get(&epoch).cloned())
-                    .ok_or(WorkerError::Other("published keys vanished"))?,
-                Err(e) => return Err(e.into()),
-            },
+        let fact = Fact::ContractKey(id, epoch);
+        let proven = match self
+            .registry
+            .submit_proven(
+                &self.identity.signing,
+                chain::types::Tx::PublishContractKey(mine.clone()),
+                std::slice::from_ref(&fact),
+            )
+            .await
+        {
+            Ok((height, proven)) => {
+                tracing::info!(contract = %hex::encode(id), %epoch, height, "published the contract's keys");
+                proven
+            }
+            // Another worker may have been first: what stands is what the registry lists.
+            Err(e) => {
+                tracing::info!(contract = %hex::encode(id), %epoch, error = %e, "publishing the contract's keys failed; reading the registry's");
+                self.registry.facts(std::slice::from_ref(&fact)).await?
+            }
         };
-        same_keys(id, epoch, &listed, &mine)?;
+        let listed =
+            proven
+                .contract_key(&id, epoch)
+                .map_err(unproven)?
+                .ok_or(WorkerError::Other(
+                    "the registry lists no keys of the contract for the epoch",
+                ))?;
+        same_keys(id, epoch, &listed, &mine)
+    }
+
+    /// Starts serving contract `id`: code, keys (published or compared), checkpoint —
+    /// each read as proofs at the registry's newest header, never the chain.
+    async fn serve(&self, id: [u8; 32]) -> Result<(), WorkerError> {
+        let proven = self.registry.facts(&[Fact::Contract(id)]).await?;
+        if proven.contract(&id).map_err(unproven)?.is_none() {
+            return Err(WorkerError::NoContract(hex::encode(id)));
+        }
+        let code = self.registry.contract_code(&proven, &id).await?;
+        let epochs = self.registry.epochs(&proven).await?;
+        let epoch = epochs.last().map(|k| k.epoch).ok_or(WorkerError::NoEpoch)?;
+        let compiled = self.runtime.compile(&code)?;
+        let (keys, listed) = self.contract_keys(id, epoch).await?;
+        if listed.is_none() {
+            self.publish_keys(id, epoch, &keys).await?;
+        }
         // The state root is keyed by the contract's first published epoch's secret, so
         // every worker of the contract computes the same root whenever it joined.
-        let state = self.registry.sync().await?;
-        let first = state
-            .contract(&id)
-            .and_then(|c| c.keys.iter().next().map(|(e, k)| (*e, k.clone())))
-            .ok_or(WorkerError::Other("published keys vanished"))?;
-        let mut executor = if first.0 == epoch {
+        let published: Vec<Fact> = epochs
+            .iter()
+            .map(|k| Fact::ContractKey(id, k.epoch))
+            .collect();
+        let proven = self.registry.facts(&published).await?;
+        let mut first = None;
+        for k in &epochs {
+            if proven
+                .contract_key(&id, k.epoch)
+                .map_err(unproven)?
+                .is_some()
+            {
+                first = Some(k.epoch);
+                break;
+            }
+        }
+        let first = first.ok_or(WorkerError::Other("published keys vanished"))?;
+        let mut executor = if first == epoch {
             Executor::new(id, compiled, keys.state_root_key())
         } else {
-            let first_keys = self.contract_keys(&state, id, first.0).await?;
-            same_keys(id, first.0, &first.1, &first_keys.published(id, first.0))?;
-            let e = Executor::new(id, compiled, first_keys.state_root_key());
-            let mut e = e;
-            e.add_keys(first.0, first_keys);
+            let (first_keys, _) = self.contract_keys(id, first).await?;
+            let mut e = Executor::new(id, compiled, first_keys.state_root_key());
+            e.add_keys(first, first_keys);
             e
         };
         executor.add_keys(epoch, keys);
@@ -800,19 +861,11 @@ impl Worker {
                     e
                 })?;
             let missing = self.executor(&id, |e| e.missing_keys_of(&commands))?;
-            if !missing.is_empty() {
-                // Rare (a command sealed to an epoch not yet held): the gatekeepers and
-                // the epoch's keys come from the registry's state.
-                let state = self.registry.sync().await?;
-                for epoch in missing {
-                    let keys = self.contract_keys(&state, id, epoch).await?;
-                    // Every epoch's keys, not only the one checked at boot: a command is
-                    // opened only with keys equal to the published ones.
-                    if let Some(listed) = state.contract(&id).and_then(|c| c.keys.get(&epoch)) {
-                        same_keys(id, epoch, listed, &keys.published(id, epoch))?;
-                    }
-                    self.executor(&id, |e| e.add_keys(epoch, keys))?;
-                }
+            // Rare: a command sealed to an epoch whose keys are not held yet. They are
+            // compared with the published ones: a command is opened only with those.
+            for epoch in missing {
+                let (keys, _) = self.contract_keys(id, epoch).await?;
+                self.executor(&id, |e| e.add_keys(epoch, keys))?;
             }
             let every = self.config.checkpoint_every.max(1);
             let skipped = self
@@ -1028,6 +1081,11 @@ fn check_config_bound(
     Ok(())
 }
 
+/// A proof that does not read as its facts should.
+fn unproven(e: chain::proof::ProofError) -> WorkerError {
+    RegistryError::Unverified(e.to_string()).into()
+}
+
 /// Whether evidence registered at `registered_at` is due for renewal now (the rule is
 /// [`chain::types::renewal_due`], against the registry's lifetime in force).
 fn renew_due(rule: &chain::types::EvidenceRule, registered_at: i64) -> bool {
@@ -1062,16 +1120,14 @@ fn same_keys(
 async fn fetch_secret(
     config: &WorkerConfig,
     checked: &Checked,
-    state: &State,
-    epoch: Epoch,
+    set: &GatekeeperSet,
+    epoch_key: &chain::types::EpochKey,
     key_id: KeyId,
     attested: &Attested,
     identity: &Identity,
 ) -> Result<Zeroizing<[u8; 32]>, WorkerError> {
-    let epoch_key = state.master_key(epoch).ok_or(WorkerError::NoEpoch)?;
     let public = phalanx_threshold::wire::public_set_from_bytes(&epoch_key.public_key_set)
         .map_err(|_| WorkerError::Other("the registry's public key set does not decode"))?;
-    let gatekeepers = state.gatekeepers();
     let refused = if config.dangerous_unattested_gatekeepers {
         Vec::new()
     } else {
@@ -1080,21 +1136,15 @@ async fn fetch_secret(
             gatekeeper_policies: config.gatekeeper_policies.clone(),
             ..Default::default()
         };
-        check_gatekeepers(
-            state,
-            gatekeepers,
-            &attested.jwks,
-            &policy,
-            checked,
-            FETCH_TIMEOUT,
-        )
-        .await
+        check_gatekeepers(set, &attested.jwks, &policy, checked, FETCH_TIMEOUT).await
     };
     for r in &refused {
         tracing::warn!(gatekeeper = r.index, reason = %r.reason, "not asking a gatekeeper without valid TEE evidence");
     }
-    let endpoints: Vec<Endpoint> = gatekeepers
+    let endpoints: Vec<Endpoint> = set
+        .members
         .iter()
+        .map(|m| &m.gatekeeper)
         .filter(|g| !refused.iter().any(|r| r.index == g.index))
         .filter_map(|g| {
             Some(Endpoint {
@@ -1151,12 +1201,18 @@ async fn sealing_from_gatekeepers(
     let attested = attest(config, tee, &ephemeral, http).await?;
     // Before any secret is asked for: the TD runs the configuration it was launched for.
     check_config_bound(config, tee, &attested, &ephemeral.runtime_data().encode())?;
-    let state = registry.sync().await?;
-    let epoch = state
-        .epochs()
-        .first()
-        .map(|k| k.epoch)
+    // The first epoch's (identities seal under it; it is never retired), and the
+    // gatekeepers, proven at the registry's newest header.
+    let (set, proven) = registry
+        .gatekeeper_set(&[], phalanx_types::unix_now())
+        .await?;
+    let first = registry
+        .epochs(&proven)
+        .await?
+        .into_iter()
+        .next()
         .ok_or(WorkerError::NoEpoch)?;
+    let epoch = first.epoch;
     // A salt of this worker's own (public, kept beside the sealed identity): every TD of
     // a tenant seals under its own key, so one leaked sealing key opens no other
     // worker's identity (review NC2). Anyone who could ask under the tenant could ask
@@ -1182,8 +1238,8 @@ async fn sealing_from_gatekeepers(
     fetch_secret(
         config,
         &Checked::default(),
-        &state,
-        epoch,
+        &set,
+        &first,
         key_id,
         &attested,
         &ephemeral,

@@ -9,8 +9,7 @@
 //! A gatekeeper's evidence does not change while its registration stands, so a verified
 //! (identity key, token hash) pair is remembered ([`Checked`]) and not fetched again.
 
-use chain::state::State;
-use chain::types::Gatekeeper;
+use chain::view::GatekeeperSet;
 use phalanx_ear::Jwks;
 use phalanx_release::release::{Registered, ReleasePolicy, check_registration};
 use std::collections::HashSet;
@@ -54,54 +53,45 @@ impl std::fmt::Display for Refused {
     }
 }
 
-/// Checks each of `gatekeepers` (as listed in `state`) in parallel; returns the refused
-/// ones. `policy` supplies the accepted trust roots and appraisals, `jwks` the
-/// attestation service's keys.
+/// Checks each member of `set` in parallel; returns the refused ones. `policy` supplies
+/// the accepted trust roots and appraisals, `jwks` the attestation service's keys. The
+/// set comes from the registry's state or from proofs (`chain::view::GatekeeperSet`);
+/// a member without standing there is refused without asking it.
 pub async fn check_gatekeepers(
-    state: &State,
-    gatekeepers: &[Gatekeeper],
+    set: &GatekeeperSet,
     jwks: &Jwks,
     policy: &ReleasePolicy,
     checked: &Checked,
     timeout: Duration,
 ) -> Vec<Refused> {
     let mut refused = Vec::new();
-    let chain_id = state.chain_id();
-    let mut set = tokio::task::JoinSet::new();
-    let now = phalanx_types::unix_now();
-    for g in gatekeepers {
-        let Some(w) = state.worker(&g.identity_key) else {
-            refused.push(Refused {
-                index: g.index,
-                reason: "not registered on the registry".into(),
-            });
-            continue;
-        };
+    let chain_id = set.chain_id;
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in &set.members {
+        let g = &m.gatekeeper;
         // The registry verified its quote; that evidence must still count, in the
         // gatekeeper role (the registry's own expiry: review NM4).
-        if let Err(e) = state.standing(
-            "release",
-            &g.identity_key,
-            chain::types::Role::Gatekeeper,
-            now,
-        ) {
-            refused.push(Refused {
-                index: g.index,
-                reason: e.to_string(),
-            });
-            continue;
-        }
+        let w = match &m.standing {
+            Ok(w) => w,
+            Err(e) => {
+                refused.push(Refused {
+                    index: g.index,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
         let key = (g.identity_key.clone(), w.attestation_hash);
         if checked.contains(&key) {
             continue;
         }
         let (g, w) = (g.clone(), w.clone());
-        set.spawn(async move {
+        tasks.spawn(async move {
             let token = phalanx_release::client::registered_token(&g.url, timeout).await;
             (g, w, token)
         });
     }
-    while let Some(joined) = set.join_next().await {
+    while let Some(joined) = tasks.join_next().await {
         let Ok((g, w, token)) = joined else {
             continue;
         };
