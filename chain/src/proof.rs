@@ -149,13 +149,34 @@ impl Codec for HeaderProof {
     type Error = DecodeError;
 
     fn encode(&self, w: &mut Writer) {
-        w.bytes(&self.genesis.encode());
+        self.put(w, true);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::take(r, None)
+    }
+}
+
+impl HeaderProof {
+    /// Encodes it, the genesis block as empty bytes unless `with_genesis` (the lean form,
+    /// for a client that has the genesis: about a kilobyte less per proof).
+    fn put(&self, w: &mut Writer, with_genesis: bool) {
+        match with_genesis {
+            true => w.bytes(&self.genesis.encode()),
+            false => w.bytes(&[]),
+        }
         Codec::encode(&self.header, w);
         w.list(&self.facts, |w, f| Codec::encode(f, w));
     }
 
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let genesis = Block::decode(r.bytes("genesis block", MAX_GENESIS)?)?;
+    /// Decodes either form; the lean one takes `genesis` (the client's copy: the check
+    /// still compares it with the pin).
+    fn take(r: &mut Reader<'_>, genesis: Option<&Block>) -> Result<Self, DecodeError> {
+        let bytes = r.bytes("genesis block", MAX_GENESIS)?;
+        let genesis = match (bytes.is_empty(), genesis) {
+            (true, Some(g)) => g.clone(),
+            _ => Block::decode(bytes)?,
+        };
         let header = SignedHeader::read(r)?;
         let facts = r.list("facts", MAX_FACTS, FactProof::read)?;
         Ok(Self {
@@ -163,6 +184,21 @@ impl Codec for HeaderProof {
             header,
             facts,
         })
+    }
+
+    /// The lean encoding (no genesis block).
+    pub fn to_lean_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.put(&mut w, false);
+        w.0
+    }
+
+    /// Decodes the lean encoding (or the full one), with the client's `genesis`.
+    pub fn from_lean_bytes(bytes: &[u8], genesis: &Block) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, Self::NAME);
+        let out = Self::take(&mut r, Some(genesis))?;
+        r.finish()?;
+        Ok(out)
     }
 }
 
@@ -377,15 +413,25 @@ impl Codec for CommandPage {
     type Error = DecodeError;
 
     fn encode(&self, w: &mut Writer) {
+        self.put(w, true);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::take(r, None)
+    }
+}
+
+impl CommandPage {
+    fn put(&self, w: &mut Writer, with_genesis: bool) {
         w.list(&self.commands, |w, c| {
             w.u64(c.height);
             w.u64(c.timestamp as u64);
             Codec::encode(&c.tx, w);
         });
-        Codec::encode(&self.proof, w);
+        self.proof.put(w, with_genesis);
     }
 
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn take(r: &mut Reader<'_>, genesis: Option<&Block>) -> Result<Self, DecodeError> {
         let commands = r.list("commands", MAX_PAGE_COMMANDS, |r| {
             Ok(CommandAt {
                 height: r.u64("height")?,
@@ -395,8 +441,23 @@ impl Codec for CommandPage {
         })?;
         Ok(Self {
             commands,
-            proof: HeaderProof::read(r)?,
+            proof: HeaderProof::take(r, genesis)?,
         })
+    }
+
+    /// The lean encoding (its proof without the genesis block: [`HeaderProof::to_lean_bytes`]).
+    pub fn to_lean_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.put(&mut w, false);
+        w.0
+    }
+
+    /// Decodes the lean encoding (or the full one), with the client's `genesis`.
+    pub fn from_lean_bytes(bytes: &[u8], genesis: &Block) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, Self::NAME);
+        let out = Self::take(&mut r, Some(genesis))?;
+        r.finish()?;
+        Ok(out)
     }
 }
 

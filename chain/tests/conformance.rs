@@ -308,7 +308,8 @@ async fn bad_requests(url: &str, id: [u8; 32]) {
         code(
             c.prove(pb::ProveRequest {
                 height: 1,
-                keys: too_many
+                keys: too_many,
+                ..Default::default()
             })
             .await
         ),
@@ -333,6 +334,7 @@ async fn bad_requests(url: &str, id: [u8; 32]) {
             c.prove(pb::ProveRequest {
                 height: newest.height + 1,
                 keys: vec![b"rule".to_vec()],
+                ..Default::default()
             })
             .await
         ),
@@ -342,6 +344,7 @@ async fn bad_requests(url: &str, id: [u8; 32]) {
         .prove(pb::ProveRequest {
             height: chain::proof::LATEST,
             keys: vec![b"rule".to_vec()],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -372,6 +375,7 @@ async fn bad_requests(url: &str, id: [u8; 32]) {
                     contract,
                     from: 0,
                     limit: 10,
+                    ..Default::default()
                 })
                 .await
             ),
@@ -384,6 +388,7 @@ async fn bad_requests(url: &str, id: [u8; 32]) {
             contract: id.to_vec(),
             from: u64::MAX,
             limit: 10,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -2,7 +2,7 @@
 //!
 //! - `feed/100 commands`: a page of 100 sealed counter commands from the contract's own
 //!   feed applied by an executor (`Executor::apply_commands`: HPKE open, one contract
-//!   call, state write each; the page verified before: `chain/benches/feed.rs`
+//!   call, state write each; the page verified before: `benches/feed.rs`
 //!   measures that part): commands per second of a worker catching up.
 //! - `query/answer`: one query end to end inside the worker (signature check, HPKE
 //!   open, read-only call, statement signature, HPKE seal of the answer), and
@@ -68,7 +68,7 @@ fn block(height: u64, n: u64) -> Block {
 }
 
 /// The page of the contract's feed that `b` makes after `e`'s log (the executor takes
-/// it as verified: `chain/benches/feed.rs` measures the verification).
+/// it as verified: `benches/feed.rs` measures the verification).
 fn page_of(e: &Executor, b: &Block) -> (Vec<CommandAt>, VerifiedPage) {
     let commands: Vec<CommandAt> = b
         .txs
