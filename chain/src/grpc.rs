@@ -112,10 +112,11 @@ impl pb::chain_server::Chain for ChainGrpc {
             .map_err(|_| Status::invalid_argument("a contract id is 32 bytes"))?;
         let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
         let ledger = self.0.clone();
-        let page = tokio::task::spawn_blocking(move || ledger.commands(&contract, r.from, limit))
-            .await
-            .map_err(|_| Status::internal("internal error"))?
-            .map_err(status)?;
+        let page =
+            tokio::task::spawn_blocking(move || ledger.commands(&contract, r.from, limit, r.since))
+                .await
+                .map_err(|_| Status::internal("internal error"))?
+                .map_err(status)?;
         Ok(Response::new(pb::GetCommandsResponse {
             page: match r.lean {
                 true => page.to_lean_bytes(),
@@ -176,11 +177,23 @@ pub async fn serve(
         .await
 }
 
-/// A client that verifies everything it is told.
+/// A client that verifies everything it is told, in one of two ways.
 ///
-/// What it does not need to trust the server for: every block's link, authority
-/// signature, transactions and rules are checked here, so the server cannot forge a
-/// registration, a governance change or an epoch certificate, nor break a rule. What
+/// Replaying ([`LightClient::sync`]): every block's link, authority signature,
+/// transactions and rules are checked here, so the server cannot forge a registration,
+/// a governance change or an epoch certificate, nor break a rule.
+///
+/// Reading proofs ([`LightClient::facts`], [`LightClient::commands`] and what builds on
+/// them): each fact is proven against a header the authority signed, so the server
+/// cannot change a fact the authority did not sign — but a state root is the
+/// authority's word that the rules were followed, as a light client of any chain takes
+/// its consensus's word. Readers of proofs tie what matters to evidence of its own: a
+/// gatekeeper must still show an attested token matching its registration, derived
+/// keys must equal the published ones, a contract's code must hash to the id it is
+/// served under, and an answer's verifier checks governance's own signature on the
+/// measurement it rests on.
+///
+/// Either way, what
 /// the ledger's authority key (held by the server) can still do: choose which valid
 /// transactions enter blocks and in what order (censor or delay, decide which of two
 /// racing proposals lands first), withhold recent blocks (a client sees a prefix of the
@@ -251,6 +264,29 @@ impl LightClient {
     pub fn with_checkpoint(mut self, path: &std::path::Path) -> Self {
         self.checkpoint = Some(path.to_owned());
         self
+    }
+
+    /// [`Self::with_sealed_checkpoint`] under a key derived from `identity` (a process's
+    /// own signing key, which only its sealed store holds), tagged
+    /// [`phalanx_types::tag::REGISTRY_CHECKPOINT`].
+    pub fn with_identity_checkpoint(
+        self,
+        path: &std::path::Path,
+        identity: &p256::ecdsa::SigningKey,
+        required: bool,
+    ) -> Self {
+        let secret = zeroize::Zeroizing::new(identity.to_bytes());
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        // HKDF-SHA256 with no salt; 32 bytes is HKDF_SHA256's own length, so expanding
+        // cannot fail.
+        let info = [phalanx_types::tag::REGISTRY_CHECKPOINT];
+        if let Ok(okm) = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[])
+            .extract(secret.as_slice())
+            .expand(&info, ring::hkdf::HKDF_SHA256)
+        {
+            let _ = okm.fill(key.as_mut_slice());
+        }
+        self.with_sealed_checkpoint(path, &key, required)
     }
 
     /// As [`Self::with_checkpoint`], the file authenticated with `key` (HMAC-SHA256 under
@@ -392,6 +428,10 @@ impl LightClient {
         let pinned = self.genesis_hash.ok_or_else(|| {
             RegistryError::Unverified("a command feed needs a pinned genesis".into())
         })?;
+        let mut known = self.proven_head.lock().await;
+        if known.is_none() {
+            *known = self.read_checkpoint()?;
+        }
         let genesis = self.known_genesis();
         let resp = self
             .client()
@@ -401,6 +441,7 @@ impl LightClient {
                 from,
                 limit,
                 lean: genesis.is_some(),
+                since: known.map_or(0, |(next, _)| next),
             })
             .await
             .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
@@ -412,11 +453,55 @@ impl LightClient {
             }
         }
         .map_err(|e| RegistryError::Unverified(e.to_string()))?;
-        let verified = page
-            .verify(&pinned, contract, from, head)
-            .map_err(|e| RegistryError::Unverified(e.to_string()))?;
+        let proven = page.proof.verify(&pinned)?;
         self.remember_genesis(&page.proof.genesis);
+        let verified = page.check(&proven, contract, from, head)?;
+        // A page proven at a header at or after the last verified one must extend it;
+        // an older one (catching up) is tied to it by the command log, which the
+        // newest page proves at a header that does.
+        if known.is_none_or(|(next, _)| proven.header.height + 1 >= next) {
+            self.advance(&mut known, &proven)?;
+        }
         Ok((page.commands, verified))
+    }
+
+    /// Requires `proven`'s header to extend the last verified head `known` (the same
+    /// block, or a later one whose history proves it: [`Fact::Header`]), then makes it
+    /// the head, persisted when there is a checkpoint. A header older than `known` is a
+    /// rollback and refused.
+    fn advance(
+        &self,
+        known: &mut Option<(u64, [u8; 32])>,
+        proven: &Verified,
+    ) -> Result<(), RegistryError> {
+        let at = proven.header.height;
+        if let Some((next, hash)) = *known {
+            let fork = || {
+                RegistryError::Unverified(format!(
+                    "the server's header at height {at} does not extend block {}, which this \
+                     client verified earlier",
+                    next.saturating_sub(1)
+                ))
+            };
+            let extends = match (at + 1).cmp(&next) {
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => proven.header.hash() == hash,
+                std::cmp::Ordering::Greater => {
+                    next <= 1
+                        || proven.read(&Fact::Header(next - 1), crate::facts::read_header_hash)?
+                            == Some(hash)
+                }
+            };
+            if !extends {
+                return Err(fork());
+            }
+        }
+        let now = (at + 1, proven.header.hash());
+        if *known != Some(now) {
+            self.write_head(now)?;
+            *known = Some(now);
+        }
+        Ok(())
     }
 
     /// The node's proofs of the facts `keys` at `height`
@@ -467,8 +552,16 @@ impl LightClient {
     /// The node's newest height and the command counts of `contracts`, as it says:
     /// unproven hints, a follower's cue to fetch what it then checks.
     pub async fn head(&self, contracts: &[[u8; 32]]) -> Result<(u64, Vec<u64>), RegistryError> {
-        let r = self.head_request(contracts, &[]).await?;
-        Ok((r.height, r.commands))
+        let (mut height, mut counts) = (0, Vec::with_capacity(contracts.len()));
+        for chunk in contracts.chunks(MAX_HEAD_CONTRACTS) {
+            let r = self.head_request(chunk, &[]).await?;
+            height = height.max(r.height);
+            counts.extend(r.commands);
+        }
+        if contracts.is_empty() {
+            height = self.head_request(&[], &[]).await?.height;
+        }
+        Ok((height, counts))
     }
 
     async fn head_request(
@@ -545,20 +638,20 @@ impl LightClient {
     }
 
     /// [`Self::facts`] at `height`, in as many requests as [`crate::proof::MAX_FACTS`]
-    /// needs, all at that one header. With a checkpoint ([`Self::with_checkpoint`]) the
-    /// header must extend the last one this client verified, proven by the history fact
-    /// of that one ([`Fact::Header`]) at the new header: a fork or a rollback is refused
-    /// as [`Self::sync`] refuses it, without the blocks in between.
+    /// needs, all at that one header. The header must extend the last one this client
+    /// verified (kept across restarts with a checkpoint: [`Self::with_checkpoint`]),
+    /// proven by the history fact of that one ([`Fact::Header`]) at the new header: a
+    /// fork or a rollback is refused as [`Self::sync`] refuses it, without the blocks in
+    /// between. So a caller that reads at an older height than another caller has
+    /// verified since is refused too: one reader at a time (a worker's steps are).
     pub async fn facts_at(&self, height: u64, keys: &[Fact]) -> Result<Verified, RegistryError> {
         let pinned = self.genesis_hash.ok_or_else(|| {
             RegistryError::Unverified("proven facts need a pinned genesis".into())
         })?;
-        let unverified = |e: crate::proof::ProofError| RegistryError::Unverified(e.to_string());
-        let mut head = self.proven_head.lock().await;
-        if head.is_none() {
-            *head = self.read_checkpoint()?;
+        let mut known = self.proven_head.lock().await;
+        if known.is_none() {
+            *known = self.read_checkpoint()?;
         }
-        let known = *head;
         // The last verified block, when it is not the genesis: its hash at the new header.
         let history: Vec<Fact> = known
             .filter(|(next, _)| *next > 1)
@@ -571,46 +664,14 @@ impl LightClient {
             .chain(chunks.next().unwrap_or_default())
             .map(Fact::key)
             .collect();
-        let mut proven = self
-            .prove(height, &first)
-            .await?
-            .verify(&pinned)
-            .map_err(unverified)?;
+        let proof = self.prove(height, &first).await?;
+        let mut proven = proof.verify(&pinned)?;
+        self.remember_genesis(&proof.genesis);
+        self.advance(&mut known, &proven)?;
         let at = proven.header.height;
-        if let Some((next, hash)) = known {
-            let fork = || {
-                RegistryError::Unverified(format!(
-                    "the server's header at height {at} does not extend block {}, which this client verified earlier",
-                    next - 1
-                ))
-            };
-            match (at + 1).cmp(&next) {
-                std::cmp::Ordering::Less => return Err(fork()),
-                std::cmp::Ordering::Equal if proven.header.hash() != hash => return Err(fork()),
-                std::cmp::Ordering::Greater if next > 1 => {
-                    let then = proven
-                        .read(&Fact::Header(next - 1), crate::facts::read_header_hash)
-                        .map_err(unverified)?;
-                    if then != Some(hash) {
-                        return Err(fork());
-                    }
-                }
-                _ => {}
-            }
-        }
         for chunk in chunks {
             let keys: Vec<Vec<u8>> = chunk.iter().map(Fact::key).collect();
-            let more = self
-                .prove(at, &keys)
-                .await?
-                .verify(&pinned)
-                .map_err(unverified)?;
-            proven.merge(more).map_err(unverified)?;
-        }
-        let now = (at + 1, proven.header.hash());
-        if known != Some(now) {
-            self.write_head(now)?;
-            *head = Some(now);
+            proven.merge(self.prove(at, &keys).await?.verify(&pinned)?)?;
         }
         Ok(proven)
     }
@@ -623,18 +684,17 @@ impl LightClient {
         extra: &[Fact],
         now: i64,
     ) -> Result<(GatekeeperSet, Verified), RegistryError> {
-        let unverified = |e: crate::proof::ProofError| RegistryError::Unverified(e.to_string());
         let first = [&[Fact::Gatekeepers, Fact::Rule][..], extra].concat();
         let mut proven = self.facts(&first).await?;
         let at = proven.header.height;
-        let set = proven.gatekeepers().map_err(unverified)?;
+        let set = proven.gatekeepers()?;
         let workers = self
             .facts_at(at, &GatekeeperSet::worker_facts(&set))
             .await?;
-        proven.merge(workers).map_err(unverified)?;
+        proven.merge(workers)?;
         let mut measurements: Vec<Fact> = Vec::new();
         for g in &set {
-            if let Some(w) = proven.worker(&g.identity_key).map_err(unverified)? {
+            if let Some(w) = proven.worker(&g.identity_key)? {
                 let fact = Fact::Allowed(w.measurement);
                 if !measurements.contains(&fact) {
                     measurements.push(fact);
@@ -642,8 +702,8 @@ impl LightClient {
             }
         }
         let allowed = self.facts_at(at, &measurements).await?;
-        proven.merge(allowed).map_err(unverified)?;
-        let set = GatekeeperSet::from_proofs(&proven, now).map_err(unverified)?;
+        proven.merge(allowed)?;
+        let set = GatekeeperSet::from_proofs(&proven, now)?;
         Ok((set, proven))
     }
 
@@ -651,7 +711,6 @@ impl LightClient {
     /// numbered from 0 without gaps; probed a batch at a time).
     pub async fn epochs(&self, proven: &Verified) -> Result<Vec<EpochKey>, RegistryError> {
         const BATCH: u64 = 8;
-        let unverified = |e: crate::proof::ProofError| RegistryError::Unverified(e.to_string());
         let mut out = Vec::new();
         loop {
             let next = out.len() as u64;
@@ -660,7 +719,7 @@ impl LightClient {
                 .collect();
             let v = self.facts_at(proven.header.height, &batch).await?;
             for e in next..next + BATCH {
-                match v.epoch(Epoch(e)).map_err(unverified)? {
+                match v.epoch(Epoch(e))? {
                     Some(k) => out.push(k),
                     None => return Ok(out),
                 }
@@ -677,11 +736,24 @@ impl LightClient {
         proven: &Verified,
         id: &[u8; 32],
     ) -> Result<Vec<u8>, RegistryError> {
-        let unverified = |e: String| RegistryError::Unverified(e);
+        let unverified = RegistryError::Unverified;
         let contract = proven
-            .contract(id)
-            .map_err(|e| unverified(e.to_string()))?
+            .contract(id)?
             .ok_or_else(|| unverified(format!("contract {} is not deployed", crate::hex(id))))?;
+        // What the fact names must make the id (a signed root that maps an id to other
+        // code is refused).
+        let named = phalanx_types::contract::contract_id(
+            &proven.header.chain_id,
+            &contract.deployer,
+            &contract.code_hash,
+            &contract.salt,
+        );
+        if named != *id {
+            return Err(unverified(format!(
+                "the registry's record of contract {} names another contract",
+                crate::hex(id)
+            )));
+        }
         let at = contract.deployed_at;
         let expected = if at == proven.header.height {
             proven.header.hash()
@@ -721,16 +793,6 @@ impl LightClient {
 
     /// Fetches and verifies every new block; returns the verified state.
     pub async fn sync(&self) -> Result<State, RegistryError> {
-        self.sync_blocks(|_| {}).await
-    }
-
-    /// [`Self::sync`], handing each newly verified block to `on_block` in chain order
-    /// (after it was checked and applied). A worker follows the chain this way, with a
-    /// client of its own so that no other caller's sync consumes its blocks.
-    pub async fn sync_blocks(
-        &self,
-        mut on_block: impl FnMut(&Block) + Send,
-    ) -> Result<State, RegistryError> {
         let mut guard = self.state.lock().await;
         let checkpoint = match guard.as_ref() {
             None => self.read_checkpoint()?,
@@ -769,7 +831,6 @@ impl LightClient {
                     Some(s) => {
                         s.apply_block(&block)
                             .map_err(|e| RegistryError::Unverified(e.to_string()))?;
-                        on_block(&block);
                         if let Ok(mut seen) = self.included.lock() {
                             for tx in &block.txs {
                                 if seen.len() == MAX_REMEMBERED_TXS {

@@ -482,12 +482,17 @@ impl Ledger {
     /// and fewer when their bytes, or the bytes of the blocks read for them, pass their
     /// bounds — with the proof of its command log at that block (none: at the latest
     /// block). A page always fits what a client decodes
-    /// ([`crate::proof::MAX_PAGE_COMMANDS`], one gRPC message).
+    /// ([`crate::proof::MAX_PAGE_COMMANDS`], one gRPC message). A client that verified
+    /// blocks up to `since` (exclusive; 0 for none) gets with it the proof of block
+    /// `since - 1`'s hash at the page's header when that header is later, so it can tell
+    /// that the page's header extends what it verified
+    /// (`grpc::LightClient::commands`).
     pub fn commands(
         &self,
         contract: &[u8; 32],
         from: u64,
         limit: usize,
+        since: u64,
     ) -> Result<crate::proof::CommandPage, LedgerError> {
         let state = self.state()?;
         let index = self
@@ -559,7 +564,11 @@ impl Ledger {
             });
         }
         let at = commands.last().map_or(state.height() - 1, |c| c.height);
-        let proof = self.prove(at, &[crate::facts::Fact::Commands(*contract).key()])?;
+        let mut keys = vec![crate::facts::Fact::Commands(*contract).key()];
+        if since > 1 && at >= since {
+            keys.push(crate::facts::Fact::Header(since - 1).key());
+        }
+        let proof = self.prove(at, &keys)?;
         Ok(crate::proof::CommandPage { commands, proof })
     }
 

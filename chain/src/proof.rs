@@ -487,7 +487,18 @@ impl CommandPage {
         from: u64,
         head: &[u8; 32],
     ) -> Result<VerifiedPage, ProofError> {
-        let proven = self.proof.verify(pinned)?;
+        self.check(&self.proof.verify(pinned)?, contract, from, head)
+    }
+
+    /// [`Self::verify`] with the page's proof already checked (`proven`: what
+    /// [`HeaderProof::verify`] made of [`Self::proof`]).
+    pub fn check(
+        &self,
+        proven: &Verified,
+        contract: &[u8; 32],
+        from: u64,
+        head: &[u8; 32],
+    ) -> Result<VerifiedPage, ProofError> {
         let fact = Fact::Commands(*contract);
         let (count, log) = proven
             .read(&fact, facts::read_commands)?
@@ -527,7 +538,7 @@ impl CommandPage {
         Ok(VerifiedPage {
             count,
             head: log,
-            header: proven.header,
+            header: proven.header.clone(),
             nonces,
         })
     }

@@ -31,6 +31,12 @@ pub enum RegistryError {
     Backend(String),
 }
 
+impl From<crate::proof::ProofError> for RegistryError {
+    fn from(e: crate::proof::ProofError) -> Self {
+        Self::Unverified(e.to_string())
+    }
+}
+
 #[cfg(feature = "ledger")]
 impl From<crate::ledger::LedgerError> for RegistryError {
     fn from(e: crate::ledger::LedgerError) -> Self {

@@ -171,7 +171,7 @@ async fn command_feed(
     );
     // A lying node: each edit of a genuine page is refused by the log.
     let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
-    let good = ledger.commands(&id, 0, 100).unwrap();
+    let good = ledger.commands(&id, 0, 100, 0).unwrap();
     good.verify(&genesis, &id, 0, &[0; 32]).unwrap();
     type Edit = Box<dyn Fn(&mut chain::proof::CommandPage)>;
     let edits: Vec<(&str, Edit)> = vec![
@@ -265,6 +265,15 @@ async fn light_reads(
         .await
         .unwrap_err();
     assert!(e.to_string().contains("does not extend"), "{e}");
+    // The command feed too, when the page's header is the newest.
+    let count = ledger.state().unwrap().contract(&id).unwrap().commands;
+    let log = ledger.state().unwrap().contract(&id).unwrap().command_log;
+    let e = LightClient::pinned(url, genesis)
+        .with_checkpoint(&head)
+        .commands(&id, count, &log, 10)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("does not extend"), "{e}");
     let mut ahead = saved.clone();
     ahead[..8]
         .copy_from_slice(&(u64::from_be_bytes(saved[..8].try_into().unwrap()) + 5).to_be_bytes());
@@ -276,7 +285,22 @@ async fn light_reads(
             .await
             .is_err()
     );
-    // An older head of this chain is extended (proven by the history fact).
+    // An older head of this chain is extended (proven by the history fact), by the
+    // feed's newest page as by a proof of facts.
+    let mut older = saved.clone();
+    let old = 2u64;
+    older[..8].copy_from_slice(&(old + 1).to_be_bytes());
+    older[8..40].copy_from_slice(&ledger.blocks(old, 1).unwrap()[0].hash());
+    std::fs::write(&head, &older).unwrap();
+    LightClient::pinned(url, genesis)
+        .with_checkpoint(&head)
+        .commands(&id, count, &log, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&head).unwrap()[..8],
+        (ledger.state().unwrap().height()).to_be_bytes()
+    );
     let mut older = saved.clone();
     let old = 3u64;
     older[..8].copy_from_slice(&(old + 1).to_be_bytes());

@@ -76,10 +76,9 @@ impl RegistryHooks {
     /// a missing file is refused (its host deleting it would make the node trust the
     /// first history shown).
     pub fn with_checkpoint(mut self, checkpoint: &Path, holds_shares: bool) -> Self {
-        let key = checkpoint_key(&self.identity);
-        self.client = self
-            .client
-            .with_sealed_checkpoint(checkpoint, &key, holds_shares);
+        self.client =
+            self.client
+                .with_identity_checkpoint(checkpoint, &self.identity, holds_shares);
         self
     }
 
@@ -304,17 +303,6 @@ impl RoundHooks for RegistryHooks {
             )
         })
     }
-}
-
-/// The key that authenticates a node's registry checkpoint: HKDF-SHA256 of its identity
-/// secret under [`phalanx_types::tag::REGISTRY_CHECKPOINT`].
-fn checkpoint_key(identity: &SigningKey) -> zeroize::Zeroizing<[u8; 32]> {
-    let secret = zeroize::Zeroizing::new(identity.to_bytes());
-    let mut out = zeroize::Zeroizing::new([0u8; 32]);
-    // 32 bytes is well within HKDF-SHA256's output bound.
-    let _ = hkdf::Hkdf::<sha2::Sha256>::new(None, secret.as_slice())
-        .expand(phalanx_types::tag::REGISTRY_CHECKPOINT, out.as_mut_slice());
-    out
 }
 
 /// Loads a P-256 key file (32 secret bytes, hex), creating it (0600) if absent.

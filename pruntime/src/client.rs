@@ -66,6 +66,9 @@ pub async fn send_command(
         .await?)
 }
 
+/// How often [`query`] asks a worker that is catching up (250 ms apart).
+const CATCHING_UP_TRIES: u32 = 40;
+
 /// Queries the worker at `url` (identity key `worker`, as listed on the registry) for
 /// `contract`: the query is sealed to the worker's HPKE key **as the registry lists
 /// it**; the answer's statement is checked against that identity and opened.
@@ -87,22 +90,33 @@ pub async fn query(
             phalanx_types::unix_now(),
         )
         .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
-    let reply = RecipientKey::generate(&mut rand::rng());
-    let (q, salt) = Query::new(
-        user,
-        &reply,
-        worker,
-        &listed.hpke_key,
-        contract,
-        input,
-        crate::protocol::Bounds::default(),
-    )?;
-    let resp = http
-        .post(format!("{}/v1/query", url.trim_end_matches('/')))
-        .json(&q)
-        .send()
-        .await
-        .map_err(|e| ClientError::Worker(e.to_string()))?;
+    // A worker that has just started is catching up (503 `catching_up`) for a moment:
+    // a fresh query (its nonce is not spent) is sent again a few times.
+    let mut tries = 0;
+    let (q, salt, reply, resp) = loop {
+        let reply = RecipientKey::generate(&mut rand::rng());
+        let (q, salt) = Query::new(
+            user,
+            &reply,
+            worker,
+            &listed.hpke_key,
+            contract,
+            input,
+            crate::protocol::Bounds::default(),
+        )?;
+        let resp = http
+            .post(format!("{}/v1/query", url.trim_end_matches('/')))
+            .json(&q)
+            .send()
+            .await
+            .map_err(|e| ClientError::Worker(e.to_string()))?;
+        tries += 1;
+        if resp.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE && tries < CATCHING_UP_TRIES {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        }
+        break (q, salt, reply, resp);
+    };
     if !resp.status().is_success() {
         let body = resp.text().await.unwrap_or_default();
         return Err(ClientError::Worker(body.chars().take(512).collect()));

@@ -95,7 +95,7 @@ impl Executor {
         self.contract.code_hash()
     }
 
-    /// The last block applied and its hash.
+    /// The header its command log was last proven at: height and hash.
     pub fn position(&self) -> (u64, [u8; 32]) {
         (self.height, self.block_hash)
     }

@@ -9,11 +9,11 @@
 //! - [`seal`]: AES-256-GCM sealing at rest (identity, checkpoints), atomic files.
 //! - [`protocol`]: contract keys, sealed commands, signed sealed queries, sealed answers
 //!   with the worker's signed [`phalanx_types::statement::Statement`].
-//! - [`executor`]: one served contract, sans-IO: commands from verified blocks in chain
-//!   order, read-only queries, sealed checkpoints.
+//! - [`executor`]: one served contract, sans-IO: commands from verified pages of its
+//!   command feed in chain order, read-only queries, sealed checkpoints.
 //! - [`worker`]: boot (sealed identity → quote → token → registration), contract keys
-//!   from the gatekeepers the registry lists, following the chain through the verifying
-//!   light client, answering queries.
+//!   from the gatekeepers the registry lists, following its contracts' command feeds,
+//!   answering queries.
 //! - [`server`]: the HTTP API (`POST /v1/query`, `GET /v1/info`).
 //! - [`cmd`]: the worker's command line (the `pruntime` binary and `phalanx pruntime`).
 //! - [`initdata`]: a TD's trust configuration from a Confidential Containers initdata
@@ -22,10 +22,11 @@
 //!
 //! Contracts themselves run in [`phalanx_contract`] (wasmi, fuel, no floats).
 //!
-//! Trust: a worker takes gatekeepers, epoch public key sets, contracts and keys only from
-//! the registry through [`chain::grpc::LightClient`] (every block verified from a pinned
-//! genesis), never from an endpoint's say-so; users take a worker's keys from the
-//! registry too.
+//! Trust: a worker takes gatekeepers, epoch public key sets, contracts, keys and commands
+//! only from the registry through [`chain::grpc::LightClient`] (proofs against headers
+//! signed by the chain's authority, from a pinned genesis, each header extending the
+//! last one verified), never from an endpoint's say-so; users take a worker's keys from
+//! the registry too.
 
 pub mod client;
 pub mod cmd;

@@ -31,6 +31,7 @@ fn query_error(e: QueryError) -> Response {
         QueryError::TooMuchFuel { .. } => (StatusCode::BAD_REQUEST, "too_much_fuel"),
         QueryError::TooOld { .. } => (StatusCode::CONFLICT, "height_not_reached"),
         QueryError::Replayed => (StatusCode::CONFLICT, "replayed"),
+        QueryError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "catching_up"),
         QueryError::Protocol(ProtocolError::Malformed(_)) => (StatusCode::BAD_REQUEST, "malformed"),
         QueryError::Protocol(ProtocolError::BadSignature) => {
             (StatusCode::FORBIDDEN, "bad_signature")

@@ -235,6 +235,10 @@ pub enum QueryError {
     /// replayed is no oracle).
     #[error("this query (caller and nonce) was already answered")]
     Replayed,
+    /// The contract's position is not yet proven on the registry since the worker
+    /// started (it is catching up): ask again shortly.
+    #[error("this worker is catching up with the contract; ask again shortly")]
+    NotReady,
     /// The worker has not reached the height the caller requires.
     #[error("this worker is at height {at}; the query requires at least {required}")]
     TooOld {
@@ -313,8 +317,11 @@ pub struct Worker {
     registered: Mutex<Option<phalanx_verify::WorkerEvidence>>,
     runtime: Runtime,
     registry: LightClient,
-    /// One step at a time; per served contract, when its position was last proven.
-    following: tokio::sync::Mutex<BTreeMap<[u8; 32], std::time::Instant>>,
+    /// One step at a time; per served contract, how following it goes.
+    following: tokio::sync::Mutex<BTreeMap<[u8; 32], Following>>,
+    /// The contracts whose position a feed page has proven since boot: only those answer
+    /// queries (a restored checkpoint is not yet shown to be on the registry's chain).
+    ready: Mutex<std::collections::BTreeSet<[u8; 32]>>,
     executors: RwLock<BTreeMap<[u8; 32], Executor>>,
     http: reqwest::Client,
     /// Gatekeeper registrations whose evidence was checked.
@@ -327,10 +334,25 @@ pub struct Worker {
     renewal_checked: Mutex<Option<std::time::Instant>>,
 }
 
-/// How often a served contract's position is proven at the newest header even when
-/// the node's hint names no new command: what bounds how old the height an answer
-/// names can be, at one proof (about a kilobyte) per contract per period.
+/// How often a served contract's position is proven at the newest header when the
+/// node's hint names a newer height but no new command (one lean proof, about a
+/// kilobyte, per contract per period): how far behind that height an answer's may be.
+/// A node that under-reports its height delays this, as it could withhold blocks.
 const PROVEN_REFRESH: Duration = Duration::from_secs(5);
+
+/// How following one contract goes.
+#[derive(Debug, Default)]
+struct Following {
+    /// When a page last proved its position at the newest header.
+    proven: Option<std::time::Instant>,
+    /// After a failure: not before then.
+    retry_at: Option<std::time::Instant>,
+    /// The wait after the last failure (doubling, at most 64 × [`FEED_BACKOFF`]).
+    backoff: Duration,
+}
+
+/// The first wait after a contract's feed failed.
+const FEED_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Least time between two looks at whether the registration is due for renewal.
 const RENEWAL_CHECK: Duration = Duration::from_secs(60);
@@ -405,9 +427,14 @@ pub struct ContractInfo {
     pub id: String,
     /// Its code hash (hex).
     pub code_hash: String,
-    /// The last block applied. (No state root: even keyed, it would show anyone when
-    /// the state changed; answers carry it, signed, to the caller.)
+    /// The height of the header its command log was last proven at. (No state root:
+    /// even keyed, it would show anyone when the state changed; answers carry it,
+    /// signed, to the caller.)
     pub height: u64,
+    /// Whether it answers queries: a feed page has shown its position to be on the
+    /// registry's chain since the worker started.
+    #[serde(default)]
+    pub ready: bool,
 }
 
 impl Worker {
@@ -436,13 +463,11 @@ impl Worker {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|_| WorkerError::Other("HTTP client"))?;
-        // Both clients keep the head they verified last (each in its own file): a
-        // restarted worker refuses a registry that forked or rolled back since (M2).
-        let registry = LightClient::pinned(&config.registry_url, config.genesis)
-            .with_checkpoint(&config.data_dir.join("registry-head"));
-        // The registry's chain id, which every quote of this worker names (so its
-        // registration counts on this registry only).
-        let chain_id = registry.facts(&[]).await?.header.chain_id;
+        // Until the identity is unsealed, a client without a checkpoint: the chain id,
+        // which every quote of this worker names (so its registration counts on this
+        // registry only), and on TDX the sealing key's gatekeepers.
+        let probe = LightClient::pinned(&config.registry_url, config.genesis);
+        let chain_id = probe.facts(&[]).await?.header.chain_id;
         // The configuration check (TDX) runs once, on the first attestation: in the
         // sealing path, before any secret is asked for, when there is one.
         let (sealing, bound) = match tee.sealing_key()? {
@@ -452,7 +477,7 @@ impl Worker {
             ),
             None => {
                 let secret =
-                    sealing_from_gatekeepers(&config, tee.as_ref(), &registry, chain_id, &http)
+                    sealing_from_gatekeepers(&config, tee.as_ref(), &probe, chain_id, &http)
                         .await?;
                 let key = SealingKey::derive(
                     &secret[..],
@@ -462,8 +487,18 @@ impl Worker {
                 (key, true)
             }
         };
-        let identity =
-            Identity::load_or_create(&sealing, &config.data_dir.join("identity.sealed"), chain_id)?;
+        let identity_path = config.data_dir.join("identity.sealed");
+        let followed_before = identity_path.exists();
+        let identity = Identity::load_or_create(&sealing, &identity_path, chain_id)?;
+        // The client keeps the head it verified last, in a file only this identity can
+        // write: a restarted worker refuses a registry that forked or rolled back since
+        // (M2), and one that followed before refuses to start over when the file is gone.
+        let registry = LightClient::pinned(&config.registry_url, config.genesis)
+            .with_identity_checkpoint(
+                &config.data_dir.join("registry-head.sealed"),
+                &identity.signing,
+                followed_before,
+            );
         let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
         if !bound {
             check_config_bound(
@@ -475,6 +510,7 @@ impl Worker {
         }
         let worker = Arc::new(Self {
             following: tokio::sync::Mutex::new(BTreeMap::new()),
+            ready: Mutex::new(Default::default()),
             runtime: Runtime::new(config.limits),
             config,
             tee,
@@ -584,8 +620,6 @@ impl Worker {
         Ok(())
     }
 
-    /// Re-attests and registers again when the registered evidence is past half the
-    /// registry's limit.
     /// The registry's record of this worker and the evidence rule in force, proven at
     /// its newest header (one small proof, not the chain).
     async fn registration(
@@ -692,6 +726,16 @@ impl Worker {
         Ok((keys, listed))
     }
 
+    /// [`Self::contract_keys`] for an epoch whose keys the registry must list.
+    async fn listed_keys(&self, id: [u8; 32], epoch: Epoch) -> Result<ContractKeys, WorkerError> {
+        match self.contract_keys(id, epoch).await? {
+            (keys, Some(_)) => Ok(keys),
+            (_, None) => Err(WorkerError::Other(
+                "the registry lists no keys of the contract for an epoch that has them",
+            )),
+        }
+    }
+
     /// Publishes this worker's keys of contract `id` for `epoch`, unless another worker
     /// was first: either way the keys the registry then lists must equal `keys`.
     async fn publish_keys(
@@ -768,7 +812,7 @@ impl Worker {
         let mut executor = if first == epoch {
             Executor::new(id, compiled, keys.state_root_key())
         } else {
-            let (first_keys, _) = self.contract_keys(id, first).await?;
+            let first_keys = self.listed_keys(id, first).await?;
             let mut e = Executor::new(id, compiled, first_keys.state_root_key());
             e.add_keys(first, first_keys);
             e
@@ -816,7 +860,15 @@ impl Worker {
     /// keys the gatekeepers do not give now is not applied and is fetched again at the
     /// next step, never skipped.
     pub async fn step(&self) -> Result<usize, WorkerError> {
-        let mut proven = self.following.lock().await;
+        // Renewal first, whatever the feeds do: a contract whose feed keeps failing must
+        // not let the registration expire (gatekeepers then refuse every key). A failed
+        // renewal (the attestation service down, a TCB level the registry no longer
+        // accepts) does not stop the worker either: it is retried, and the registry says
+        // when the evidence expires.
+        if let Err(e) = self.renew_registration().await {
+            tracing::warn!(error = %e, "renewing the registration failed; retrying");
+        }
+        let mut following = self.following.lock().await;
         let ids: Vec<[u8; 32]> = self
             .executors
             .read()
@@ -825,25 +877,42 @@ impl Worker {
             .copied()
             .collect();
         let (height, counts) = self.registry.head(&ids).await?;
-        let mut applied = 0;
+        let (mut applied, mut failed) = (0, None);
         for (id, count) in ids.into_iter().zip(counts) {
             let ((have, _), (at, _)) = self.executor(&id, |e| (e.log(), e.position()))?;
-            let stale = proven
-                .get(&id)
-                .is_none_or(|t| t.elapsed() >= PROVEN_REFRESH);
-            if count > have || (height > at && stale) {
-                applied += self.follow(id).await?;
-                proven.insert(id, std::time::Instant::now());
+            let f = following.entry(id).or_default();
+            if f.retry_at.is_some_and(|t| t > std::time::Instant::now()) {
+                continue;
+            }
+            // Every contract's position is proven once after boot (a restored checkpoint
+            // may already sit at the node's height); then when there are new commands,
+            // or a newer height and the last proof is old.
+            let stale = f.proven.is_none_or(|t| t.elapsed() >= PROVEN_REFRESH);
+            if f.proven.is_some() && count <= have && (height <= at || !stale) {
+                continue;
+            }
+            // Each contract on its own: one whose feed fails waits (longer each time)
+            // and the others go on.
+            match self.follow(id).await {
+                Ok(n) => {
+                    applied += n;
+                    *f = Following {
+                        proven: Some(std::time::Instant::now()),
+                        ..Following::default()
+                    };
+                }
+                Err(e) => {
+                    f.backoff = (f.backoff * 2).clamp(FEED_BACKOFF, FEED_BACKOFF * 64);
+                    f.retry_at = Some(std::time::Instant::now() + f.backoff);
+                    tracing::warn!(contract = %hex::encode(id), error = %e, retry_in = ?f.backoff, "following the contract failed");
+                    failed.get_or_insert(e);
+                }
             }
         }
-        drop(proven);
-        // A failed renewal (the attestation service down, a TCB level the registry no
-        // longer accepts) must not stop the worker following the chain: it is retried
-        // at the next step, and the registry says when the evidence expires.
-        if let Err(e) = self.renew_registration().await {
-            tracing::warn!(error = %e, "renewing the registration failed; retrying");
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(applied),
         }
-        Ok(applied)
     }
 
     /// Applies contract `id`'s feed pages until one is empty; returns the commands
@@ -855,16 +924,13 @@ impl Worker {
             let (commands, page) = self
                 .registry
                 .commands(&id, from, &head, chain::proof::MAX_PAGE_COMMANDS as u32)
-                .await
-                .map_err(|e| {
-                    tracing::error!(contract = %hex::encode(id), from, error = %e, "the registry's command feed does not continue this worker's log (a checkpoint not on this chain, or a node that lies)");
-                    e
-                })?;
+                .await?;
             let missing = self.executor(&id, |e| e.missing_keys_of(&commands))?;
-            // Rare: a command sealed to an epoch whose keys are not held yet. They are
-            // compared with the published ones: a command is opened only with those.
+            // Rare: a command sealed to an epoch whose keys are not held yet. The registry
+            // orders such a command only once the epoch's keys are published, so they
+            // must be listed, and equal: a command is opened only with those.
             for epoch in missing {
-                let (keys, _) = self.contract_keys(id, epoch).await?;
+                let keys = self.listed_keys(id, epoch).await?;
                 self.executor(&id, |e| e.add_keys(epoch, keys))?;
             }
             let every = self.config.checkpoint_every.max(1);
@@ -872,6 +938,12 @@ impl Worker {
                 .executor(&id, |e| {
                     let before = e.executed();
                     let skipped = e.apply_commands(&self.runtime, &commands, &page)?;
+                    // The page continued this worker's log on the registry's chain: the
+                    // contract answers queries from here on (marked while the executor
+                    // is held, so a query that sees the new position sees this too).
+                    if let Ok(mut ready) = self.ready.lock() {
+                        ready.insert(id);
+                    }
                     if e.executed() / every != before / every {
                         self.write_checkpoint(e);
                     }
@@ -927,7 +999,7 @@ impl Worker {
         }
     }
 
-    /// Follows the chain until `shutdown`, then seals checkpoints.
+    /// Follows the registry ([`Self::step`]) until `shutdown`, then seals checkpoints.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
@@ -952,6 +1024,7 @@ impl Worker {
 
     /// What `GET /v1/info` shows.
     pub fn info(&self) -> Info {
+        let ready = self.ready.lock().map(|r| r.clone()).unwrap_or_default();
         let contracts = self
             .executors
             .read()
@@ -961,6 +1034,7 @@ impl Worker {
                         id: hex::encode(e.id()),
                         code_hash: hex::encode(e.code_hash()),
                         height: e.position().0,
+                        ready: ready.contains(&e.id()),
                     })
                     .collect()
             })
@@ -989,6 +1063,14 @@ impl Worker {
         let executor = executors
             .get(&q.contract.0)
             .ok_or_else(|| QueryError::UnknownContract(q.contract.to_string()))?;
+        if !self
+            .ready
+            .lock()
+            .map_err(|_| QueryError::Internal)?
+            .contains(&q.contract.0)
+        {
+            return Err(QueryError::NotReady);
+        }
         let (height, _) = executor.position();
         if let Some(required) = q.min_height
             && height < required
@@ -1203,16 +1285,14 @@ async fn sealing_from_gatekeepers(
     check_config_bound(config, tee, &attested, &ephemeral.runtime_data().encode())?;
     // The first epoch's (identities seal under it; it is never retired), and the
     // gatekeepers, proven at the registry's newest header.
+    let epoch = Epoch::GENESIS;
     let (set, proven) = registry
-        .gatekeeper_set(&[], phalanx_types::unix_now())
+        .gatekeeper_set(&[Fact::Epoch(epoch)], phalanx_types::unix_now())
         .await?;
-    let first = registry
-        .epochs(&proven)
-        .await?
-        .into_iter()
-        .next()
+    let first = proven
+        .epoch(epoch)
+        .map_err(unproven)?
         .ok_or(WorkerError::NoEpoch)?;
-    let epoch = first.epoch;
     // A salt of this worker's own (public, kept beside the sealed identity): every TD of
     // a tenant seals under its own key, so one leaked sealing key opens no other
     // worker's identity (review NC2). Anyone who could ask under the tenant could ask
