@@ -49,8 +49,8 @@ pub struct AnswerArgs {
     #[arg(long)]
     pub json: bool,
     /// Online: fetch the registry's header and proofs from this ledger node (gRPC) when
-    /// the bundle leaves them out; they are verified from the pinned genesis all the
-    /// same.
+    /// the bundle leaves them out or lacks one the check needs; they are verified from
+    /// the pinned genesis all the same.
     #[arg(long)]
     pub chain: Option<String>,
 }
@@ -105,10 +105,21 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
         }
         let bytes = std::fs::read(&args.bundle).map_err(unreadable)?;
         let mut bundle = phalanx_verify::parse(&bytes)?;
-        if let Some(url) = &args.chain
-            && bundle.registry.is_empty()
-        {
-            // The node's proofs are checked like any bundle's: it is not trusted.
+        // Offline first. With `--chain`, a registry part that is missing, or lacks a
+        // proof the check needs (`registry_incomplete`), is fetched whole from the
+        // node at the statement's height — a few kilobytes of proofs, never blocks — and
+        // checked like any bundle's: the node is not trusted.
+        if !bundle.registry.is_empty() || args.chain.is_none() {
+            let verdict = phalanx_verify::verify(&bundle, &o);
+            let incomplete = verdict
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == "registry_incomplete");
+            if args.chain.is_none() || !incomplete {
+                return Ok(verdict);
+            }
+        }
+        if let Some(url) = &args.chain {
             let st = &bundle.answer.statement;
             let rt =
                 tokio::runtime::Runtime::new().map_err(|e| malformed("registry", e.to_string()))?;

@@ -812,6 +812,24 @@ async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
     );
     let (code, v) = verify(true);
     assert_eq!((code, v["ok"].as_bool()), (Some(0), Some(true)), "{v}");
+    // A registry part with a proof left out, and without the governance transaction:
+    // refused offline as incomplete, completed from the node online.
+    let mut partial: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle).unwrap()).unwrap();
+    partial["registry"]["facts"].as_array_mut().unwrap().pop();
+    partial["registry"]
+        .as_object_mut()
+        .unwrap()
+        .remove("allowed_by");
+    std::fs::write(&stripped_file, partial.to_string()).unwrap();
+    let (code, v) = verify(false);
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (Some(1), Some("registry_incomplete")),
+        "{v}"
+    );
+    let (code, v) = verify(true);
+    assert_eq!((code, v["ok"].as_bool()), (Some(0), Some(true)), "{v}");
 
     let impostor = chain::random_key();
     let identity_key = chain::types::public_key(impostor.verifying_key());

@@ -850,7 +850,7 @@ impl Worker {
     /// Follows the registry once. The node's unproven hint (`Head`: its newest height
     /// and each served contract's command count, a few bytes) says which contracts have
     /// new commands; for those, and for any whose proven position is older than
-    /// [`PROVEN_REFRESH`], the worker fetches verified pages of the contract's feed
+    /// five seconds (`PROVEN_REFRESH`), the worker fetches verified pages of the contract's feed
     /// (`chain::proof::CommandPage`: the commands and a proof of the contract's command
     /// log at a signed header, so the node can leave none out, add none and reorder
     /// none) and runs them. A node that lies in the hint only delays its own commands
