@@ -3,7 +3,8 @@
 //! commands go through the registry; both answer identically (same height, state root,
 //! output); one is SIGKILLed and the other still answers; a third joins later, catches up
 //! from the chain and answers identically; a checkpoint edited on disk is refused (the
-//! worker replays from the chain instead) and an intact one is restored.
+//! worker replays from the chain instead) and an intact one is restored; a rotation
+//! reaches a running worker, which takes up the new epoch's contract keys.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -905,4 +906,124 @@ async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
         err.contains("members without valid TEE evidence") && err.contains("gatekeeper 6"),
         "{err}"
     );
+}
+
+/// Issue 28, item 1: a rotation reaches a running contract. Governance locks epoch 1 and
+/// the gatekeepers run its DKG while a worker serves the counter; the worker derives the
+/// contract's keys of epoch 1 without a restart, publishes them (the registry takes them
+/// from a pRuntime with current evidence), and runs the commands clients then seal to
+/// epoch 1 — the newest with published keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_epoch_reaches_a_running_contract() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("devnet");
+    let (_devnet, summary) = devnet(&dir);
+    let s = |k: &str| summary[k].as_str().unwrap().to_owned();
+    let mut contract = [0u8; 32];
+    hex::decode_to_slice(s("contract"), &mut contract).unwrap();
+    let mut genesis = [0u8; 32];
+    hex::decode_to_slice(s("chain_genesis"), &mut genesis).unwrap();
+    let client = chain::grpc::LightClient::pinned(&s("chain"), genesis);
+    let a = worker(root.path(), "a", &summary);
+    at_height(&a, 0).await;
+    let phalanx = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "phalanx {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    phalanx(&[
+        "chain",
+        "tx",
+        "--url",
+        &s("chain"),
+        "--genesis",
+        &s("chain_genesis"),
+        "--key",
+        &s("governance_key_file"),
+        "lock-rotation",
+        "1",
+    ]);
+    let nodes: Vec<String> = summary["gatekeepers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_owned())
+        .collect();
+    phalanx(&[
+        "keyvault",
+        "rotate",
+        "--nodes",
+        &nodes.join(","),
+        "--admin-secret-file",
+        &s("admin_secret_file"),
+    ]);
+    // The worker, still running, publishes the contract's keys of epoch 1.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let published = loop {
+        let state = client.sync().await.unwrap();
+        assert!(
+            state.master_key(phalanx_types::Epoch(1)).is_some(),
+            "the rotation did not publish epoch 1"
+        );
+        if let Some(k) = state
+            .contract(&contract)
+            .and_then(|c| c.keys.get(&phalanx_types::Epoch(1)).cloned())
+        {
+            break k;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the running worker did not take up epoch 1: {}",
+            std::fs::read_to_string(&a.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Published by a running worker: this one or the devnet's own; this one holds them
+    // (equal to the published ones, or it would have refused).
+    let i = info(&a.url).await.unwrap();
+    let publishers = [
+        hex::decode(&i.identity_key).unwrap(),
+        hex::decode(s("pruntime_identity")).unwrap(),
+    ];
+    assert!(publishers.contains(&published.published_by));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&a.log)
+        .unwrap_or_default()
+        .contains("holding the contract's keys of the newest epoch")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "worker a did not take up epoch 1"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A client now seals to epoch 1, and the worker runs the command.
+    let user = chain::random_key();
+    let h = pruntime::client::send_command(&client, &user, contract, b"bump")
+        .await
+        .unwrap();
+    let sealed_to: Vec<phalanx_types::Epoch> = client
+        .raw_block(h)
+        .await
+        .unwrap()
+        .txs
+        .iter()
+        .filter_map(|t| match &t.tx {
+            chain::types::Tx::Command(c) if c.contract == contract => Some(c.epoch),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sealed_to, [phalanx_types::Epoch(1)]);
+    at_height(&a, h).await;
+    let (_, _, out) = read(&client, &a, &user, contract).await;
+    assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(!log.contains("command skipped"), "{log}");
 }

@@ -332,6 +332,8 @@ pub struct Worker {
     renewal_tried: Mutex<Option<std::time::Instant>>,
     /// When the registration was last looked at.
     renewal_checked: Mutex<Option<std::time::Instant>>,
+    /// When the newest epoch was last looked at.
+    epoch_checked: Mutex<Option<std::time::Instant>>,
 }
 
 /// How often a served contract's position is proven at the newest header when the
@@ -353,6 +355,9 @@ struct Following {
 
 /// The first wait after a contract's feed failed.
 const FEED_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Least time between two looks at the newest epoch (one small proof each).
+const EPOCH_CHECK: Duration = Duration::from_secs(5);
 
 /// Least time between two looks at whether the registration is due for renewal.
 const RENEWAL_CHECK: Duration = Duration::from_secs(60);
@@ -524,6 +529,7 @@ impl Worker {
             answered: Mutex::new(Answered::default()),
             renewal_tried: Mutex::new(None),
             renewal_checked: Mutex::new(None),
+            epoch_checked: Mutex::new(None),
         });
         worker.register().await?;
         for id in worker.config.contracts.clone() {
@@ -909,10 +915,54 @@ impl Worker {
                 }
             }
         }
+        drop(following);
+        // A new epoch reaches the running contracts: its keys are derived, published (or
+        // compared with the published ones) and held, so commands sealed to it open.
+        if let Err(e) = self.adopt_new_epoch().await {
+            tracing::warn!(error = %e, "taking up the newest epoch failed; retrying");
+        }
         match failed {
             Some(e) => Err(e),
             None => Ok(applied),
         }
+    }
+
+    /// At most every [`EPOCH_CHECK`]: the newest published epoch, and for each served
+    /// contract whose keys of it this worker does not hold, the keys from the
+    /// gatekeepers, published when no worker has yet (the registry takes them only from
+    /// a pRuntime with current evidence) and equal to the published ones otherwise.
+    async fn adopt_new_epoch(&self) -> Result<(), WorkerError> {
+        {
+            let mut checked = self
+                .epoch_checked
+                .lock()
+                .map_err(|_| WorkerError::Other("poisoned lock"))?;
+            if checked.is_some_and(|t| t.elapsed() < EPOCH_CHECK) {
+                return Ok(());
+            }
+            *checked = Some(std::time::Instant::now());
+        }
+        let proven = self.registry.facts(&[]).await?;
+        let Some(newest) = self.registry.epochs(&proven).await?.last().map(|k| k.epoch) else {
+            return Ok(());
+        };
+        let behind: Vec<[u8; 32]> = self
+            .executors
+            .read()
+            .map_err(|_| WorkerError::Other("poisoned lock"))?
+            .iter()
+            .filter(|(_, e)| e.keys(newest).is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in behind {
+            let (keys, listed) = self.contract_keys(id, newest).await?;
+            if listed.is_none() {
+                self.publish_keys(id, newest, &keys).await?;
+            }
+            tracing::info!(contract = %hex::encode(id), epoch = %newest, "holding the contract's keys of the newest epoch");
+            self.executor(&id, |e| e.add_keys(newest, keys))?;
+        }
+        Ok(())
     }
 
     /// Applies contract `id`'s feed pages until one is empty; returns the commands
