@@ -52,10 +52,36 @@ pub enum CommitError {
     Tree(String),
 }
 
-/// The nodes and values of every version, in memory.
+/// Where a commitment's versions live once persisted (the ledger's rocksdb: written in
+/// the same batch as their block): read when memory no longer holds them.
+pub trait Backing: Send + Sync {
+    /// The node under `key`, if stored.
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>, String>;
+    /// The latest value of `key` written at or before `max_version`: `Some(None)` when
+    /// that was a removal, `None` when it was never written.
+    fn value(
+        &self,
+        max_version: Version,
+        key: &KeyHash,
+    ) -> Result<Option<Option<OwnedValue>>, String>;
+}
+
+/// What one version wrote: its new nodes and its values (`None`: removed), what a
+/// [`Backing`] stores.
+pub type Written = (Vec<(NodeKey, Node)>, Vec<(KeyHash, Option<OwnedValue>)>);
+
+/// Versions a persisted commitment keeps in memory besides its backing.
+const CACHED_VERSIONS: Version = 64;
+
+/// The nodes and values of every version in memory, and below them, when persisted, a
+/// backing holding the older ones.
 #[derive(Default)]
 struct Store {
     nodes: HashMap<NodeKey, Node>,
+    /// The nodes each version made (to hand a version to the backing, and forget it).
+    made: BTreeMap<Version, Vec<NodeKey>>,
+    /// Versions persisted and older ones: read through here once forgotten in memory.
+    backing: Option<Arc<dyn Backing>>,
     values: HashMap<KeyHash, BTreeMap<Version, Option<OwnedValue>>>,
     /// The keys each version wrote a value for (to drop a discarded version's values).
     written: BTreeMap<Version, Vec<KeyHash>>,
@@ -91,10 +117,15 @@ impl Store {
                 }
             }
         }
-        // Only versions still kept can be discarded and written again.
+        // Only versions still kept can be discarded and written again (the nodes they
+        // made that are still live stay; only the bookkeeping goes).
         let old: Vec<Version> = self.written.range(..oldest).map(|(v, _)| *v).collect();
         for v in old {
             self.written.remove(&v);
+        }
+        let old: Vec<Version> = self.made.range(..oldest).map(|(v, _)| *v).collect();
+        for v in old {
+            self.made.remove(&v);
         }
     }
 
@@ -106,7 +137,13 @@ impl Store {
 
 impl TreeReader for Store {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.nodes.get(node_key).cloned())
+        if let Some(n) = self.nodes.get(node_key) {
+            return Ok(Some(n.clone()));
+        }
+        match &self.backing {
+            Some(b) => b.node(node_key).map_err(anyhow::Error::msg),
+            None => Ok(None),
+        }
     }
 
     fn get_value_option(
@@ -114,11 +151,22 @@ impl TreeReader for Store {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self
+        // Memory holds every version after those it forgot, so its latest at or before
+        // `max_version`, when it has one, is the latest there is.
+        if let Some((_, value)) = self
             .values
             .get(&key_hash)
             .and_then(|v| v.range(..=max_version).next_back())
-            .and_then(|(_, value)| value.clone()))
+        {
+            return Ok(value.clone());
+        }
+        match &self.backing {
+            Some(b) => Ok(b
+                .value(max_version, &key_hash)
+                .map_err(anyhow::Error::msg)?
+                .flatten()),
+            None => Ok(None),
+        }
     }
 
     /// Used only to restore a tree from a snapshot, which this store never does.
@@ -134,6 +182,9 @@ pub struct Commitment {
     store: Arc<RwLock<Store>>,
     /// The latest version this commitment stands at (none: empty).
     version: Option<Version>,
+    /// Its root (kept: a copy reads it without the store, whose older versions may be
+    /// gone with the ledger that kept them).
+    root: [u8; 32],
     /// The domain tag of its keys.
     tag: &'static [u8],
 }
@@ -143,6 +194,7 @@ impl Default for Commitment {
         Self {
             store: Default::default(),
             version: None,
+            root: empty_root(),
             tag: phalanx_types::tag::STATE_FACT,
         }
     }
@@ -186,15 +238,7 @@ impl Commitment {
 
     /// The current root.
     pub fn root(&self) -> [u8; 32] {
-        let Some(version) = self.version else {
-            return empty_root();
-        };
-        let Ok(store) = self.store.read() else {
-            return empty_root();
-        };
-        Tree::new(&*store)
-            .get_root_hash(version)
-            .map_or_else(|_| empty_root(), |r| r.0)
+        self.root
     }
 
     /// Sets each `(key, value)` (`None`: removes the fact) and returns the new root.
@@ -262,12 +306,18 @@ impl Commitment {
                         by_version.remove(&v);
                     }
                 }
+                for k in store.made.remove(&v).unwrap_or_default() {
+                    store.nodes.remove(&k);
+                }
                 store.stale.remove(&v);
                 store.superseded.remove(&v);
             }
+            let mut made = Vec::new();
             for (k, n) in batch.nodes() {
                 store.nodes.insert(k.clone(), n.clone());
+                made.push(k.clone());
             }
+            store.made.insert(version, made);
             let (mut keys, mut superseded) = (Vec::new(), Vec::new());
             for ((v, k), value) in batch.values() {
                 let by_version = store.values.entry(*k).or_default();
@@ -285,6 +335,7 @@ impl Commitment {
             }
         }
         self.version = pending.version;
+        self.root = pending.root;
         Ok(())
     }
 
@@ -300,6 +351,88 @@ impl Commitment {
     pub fn keep_only(&mut self, versions: u64) {
         if let Ok(mut store) = self.store.write() {
             store.keep = Some(versions.max(1));
+        }
+    }
+
+    /// A commitment at `version` whose nodes and values are all in `backing` (a ledger
+    /// reopened: nothing is recomputed).
+    pub fn persisted_at(
+        backing: Arc<dyn Backing>,
+        version: Option<Version>,
+    ) -> Result<Self, CommitError> {
+        let store = Store {
+            backing: Some(backing),
+            ..Store::default()
+        };
+        let root = match version {
+            Some(v) => Tree::new(&store).get_root_hash(v).map_err(tree_err)?.0,
+            None => empty_root(),
+        };
+        Ok(Self {
+            store: Arc::new(RwLock::new(store)),
+            version,
+            root,
+            tag: phalanx_types::tag::STATE_FACT,
+        })
+    }
+
+    /// From now on read what memory forgot from `backing` (see [`Self::persisted`]).
+    pub fn set_backing(&mut self, backing: Arc<dyn Backing>) {
+        if let Ok(mut store) = self.store.write() {
+            store.backing = Some(backing);
+        }
+    }
+
+    /// What `version` wrote, for its [`Backing`] (none when it wrote nothing, or memory
+    /// has forgotten it).
+    pub fn written(&self, version: Version) -> Result<Written, CommitError> {
+        let store = self.store.read().map_err(tree_err)?;
+        let nodes = store
+            .made
+            .get(&version)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| store.nodes.get(k).map(|n| (k.clone(), n.clone())))
+            .collect();
+        let values = store
+            .written
+            .get(&version)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| {
+                let v = store.values.get(k)?.get(&version)?;
+                Some((*k, v.clone()))
+            })
+            .collect();
+        Ok((nodes, values))
+    }
+
+    /// Says that the backing now holds every version up to `version`: memory forgets
+    /// all but the last 64 of them (reads go to the backing), so it
+    /// follows the recent changes, not the chain. Without a backing, nothing happens.
+    pub fn persisted(&self, version: Version) {
+        let Ok(mut store) = self.store.write() else {
+            return;
+        };
+        if store.backing.is_none() || version < CACHED_VERSIONS {
+            return;
+        }
+        let before = version - CACHED_VERSIONS;
+        let old: Vec<Version> = store.made.range(..before).map(|(v, _)| *v).collect();
+        for v in old {
+            for k in store.made.remove(&v).unwrap_or_default() {
+                store.nodes.remove(&k);
+            }
+            for k in store.written.remove(&v).unwrap_or_default() {
+                if let Some(by_version) = store.values.get_mut(&k) {
+                    by_version.remove(&v);
+                    if by_version.is_empty() {
+                        store.values.remove(&k);
+                    }
+                }
+            }
+            store.stale.remove(&v);
+            store.superseded.remove(&v);
         }
     }
 
@@ -587,11 +720,10 @@ mod tests {
                 let (value, proof) = few.prove_at(&key, Some(v)).unwrap();
                 let (want, _) = all.prove_at(&key, Some(v)).unwrap();
                 assert_eq!(value, want);
-                let root = {
-                    let mut at = all.clone();
-                    at.version = Some(v);
-                    at.root()
-                };
+                let root = Tree::new(&*all.store.read().unwrap())
+                    .get_root_hash(v)
+                    .unwrap()
+                    .0;
                 verify(&root, &key, value.as_deref(), &proof).unwrap();
             }
         }

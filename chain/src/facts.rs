@@ -79,6 +79,39 @@ impl Fact {
         }
     }
 
+    /// The fact a key names ([`Self::key`] read back); `None` for any other bytes.
+    pub fn from_key(key: &[u8]) -> Option<Fact> {
+        let epoch = |b: &[u8]| Some(Epoch(u64::from_be_bytes(b.try_into().ok()?)));
+        let id = |b: &[u8]| <[u8; 32]>::try_from(b).ok();
+        Some(match key {
+            b"rule" => Self::Rule,
+            b"gatekeepers" => Self::Gatekeepers,
+            b"rotation" => Self::Rotation,
+            _ => {
+                if let Some(k) = key.strip_prefix(b"worker/") {
+                    Self::Worker(k.to_vec())
+                } else if let Some(m) = key.strip_prefix(b"allowed/") {
+                    Self::Allowed(m.to_vec())
+                } else if let Some(e) = key.strip_prefix(b"epoch/") {
+                    Self::Epoch(epoch(e)?)
+                } else if let Some(e) = key.strip_prefix(b"retired/") {
+                    Self::Retired(epoch(e)?)
+                } else if let Some(c) = key.strip_prefix(b"contract/") {
+                    Self::Contract(id(c)?)
+                } else if let Some(k) = key.strip_prefix(b"contract-key/") {
+                    let (c, e) = k.split_at_checked(32)?;
+                    Self::ContractKey(id(c)?, epoch(e)?)
+                } else if let Some(h) = key.strip_prefix(b"header/") {
+                    Self::Header(u64::from_be_bytes(h.try_into().ok()?))
+                } else if let Some(c) = key.strip_prefix(b"commands/") {
+                    Self::Commands(id(c)?)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+
     /// The facts an event changes.
     pub fn of_event(e: &Event) -> Vec<Fact> {
         match e {
@@ -157,6 +190,15 @@ pub fn rotation(r: &Rotation) -> Vec<u8> {
             w.u8(1);
             w.u64(e.0);
         }
+    })
+}
+
+/// [`Fact::Rotation`]'s value.
+pub fn read_rotation(value: &[u8]) -> Result<Rotation, DecodeError> {
+    read(value, "rotation fact", |r| match r.u8("rotation")? {
+        0 => Ok(Rotation::Idle),
+        1 => Ok(Rotation::Locked(Epoch(r.u64("locked epoch")?))),
+        _ => Err(r.invalid("rotation")),
     })
 }
 

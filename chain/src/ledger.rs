@@ -1,21 +1,28 @@
 //! The embedded ledger: an append-only chain of signed blocks in rocksdb (table
 //! `blocks`, key = height big-endian, value = the block's encoding), one synced write
-//! per block. Table `commands` indexes each contract's commands (key = contract id ‖
-//! sequence, value = height ‖ position in the block), written in the same batch as their
-//! block, for [`Ledger::commands`]. Table `meta` names the data's format ([`FORMAT`]): a ledger written by
-//! an older Phalanx (format 1, before headers committed to the state, the transactions
-//! and the history) is refused by name, never misread.
+//! per block. In the same write as its block go: the contracts' command index (table
+//! `commands`, key = contract id ‖ sequence, value = height ‖ position in the block, for
+//! [`Ledger::commands`]), the state tree's new version (tables `tree-nodes` and
+//! `tree-values`: the Jellyfish Merkle tree's nodes and values, so a proof at any height
+//! is read from disk and memory keeps only recent versions) and the registry's records
+//! that block changed (table `records`, [`State::block_records`]). A crash at any point
+//! leaves the old chain and its state, or the new ones. Table `meta` names the data's
+//! format ([`FORMAT`]): format 3 (before the stored state) is migrated on opening —
+//! replayed once, then stored; older ones are refused by name, never misread.
 //!
-//! Opening re-verifies the whole chain from genesis with [`State::apply_block`]: every
-//! key must equal its block's height (no gaps, no reordering), every block must link to
-//! its parent, carry the authority's signature and contain only valid transactions. A
-//! block edited, removed or reordered on disk makes opening fail with its height.
+//! Opening reads the stored state ([`State::restore`]): nothing is replayed, and what is
+//! read is checked — the tree's root is the last block's state root, signed by the
+//! authority, and every recorded fact is the tree's. [`Ledger::verify_dir`] is the
+//! auditor's check: it re-verifies the whole chain from genesis with
+//! [`State::apply_block`] (every key its block's height, no gaps or reordering, every
+//! block linked to its parent, signed by the authority, with only valid transactions),
+//! and a block edited, removed or reordered on disk fails it with its height.
 //!
 //! [`Ledger::submit`] checks a transaction against the current state, seals it into the
 //! next block (time never going back), persists the block, and only then updates the
-//! state, so a crash leaves either the old chain or the new one (the state commitment's
-//! shared store may hold the unwritten block's version until the next block replaces it:
-//! `chain::commit` drops what a discarded version wrote). Concurrent submissions
+//! state (the state commitment's shared store may hold the unwritten block's version
+//! until the next block replaces it: `chain::commit` drops what a discarded version
+//! wrote). Concurrent submissions
 //! share blocks (group commit): whoever finds no block being written seals everything
 //! waiting — up to [`MAX_BATCH_BYTES`] and `MAX_TXS` transactions, each checked on its
 //! own, a refused one left out with its error — in one block and one synced write, and
@@ -61,8 +68,8 @@ pub enum LedgerError {
     /// The data was written in another format.
     #[error(
         "this ledger's data is in format {found}, this node reads format {FORMAT} \
-         (1: blocks before headers committed to the registry's state; 2: before the \
-         command logs); \
+         and migrates 3 (1: blocks before headers committed to the registry's state; 2: \
+         before the command logs); \
          start a new chain in an empty directory, or run the Phalanx that wrote it"
     )]
     Format {
@@ -73,15 +80,23 @@ pub enum LedgerError {
 
 /// The format of the data this ledger writes (3: headers with chain id, transaction
 /// root and a state root that includes the history and the contracts' command logs; a
-/// per-contract command index).
-pub const FORMAT: u32 = 3;
+/// per-contract command index. 4: the state tree and the registry's records stored with
+/// each block, so opening replays nothing). Format 3 is migrated on opening.
+pub const FORMAT: u32 = 4;
 const META: &str = "meta";
 const COMMANDS: &str = "commands";
+/// The state tree's nodes (borsh of the node key → borsh of the node).
+const TREE_NODES: &str = "tree-nodes";
+/// The state tree's values (key hash ‖ version, big-endian → 0, or 1 ‖ value).
+const TREE_VALUES: &str = "tree-values";
+/// The registry's records ([`State::block_records`]).
+const RECORDS: &str = "records";
+const TABLES: [&str; 6] = [BLOCKS, META, COMMANDS, TREE_NODES, TREE_VALUES, RECORDS];
 const FORMAT_KEY: &[u8] = b"format";
 
 /// The ledger, with its authority key. Share as `Arc<Ledger>`.
 pub struct Ledger {
-    db: rocksdb::DB,
+    db: std::sync::Arc<rocksdb::DB>,
     authority: SigningKey,
     state: Mutex<State>,
     now: fn() -> i64,
@@ -172,17 +187,15 @@ fn open_db(dir: &Path, write: bool) -> Result<rocksdb::DB, LedgerError> {
         check_format(&existing)?;
     }
     if !write {
+        let tables: Vec<String> = rocksdb::DB::list_cf(&opts, dir)?;
         return Ok(rocksdb::DB::open_cf_for_read_only(
-            &opts,
-            dir,
-            [BLOCKS, META, COMMANDS],
-            false,
+            &opts, dir, &tables, false,
         )?);
     }
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    Ok(rocksdb::DB::open_cf(&opts, dir, [BLOCKS, META, COMMANDS])?)
+    Ok(rocksdb::DB::open_cf(&opts, dir, TABLES)?)
 }
 
 /// Refuses data of another format: blocks with no format named are format 1.
@@ -205,11 +218,112 @@ fn check_format(db: &rocksdb::DB) -> Result<(), LedgerError> {
             1
         }
     };
-    if found == FORMAT {
+    // Format 3 is this one without the stored state: opening migrates it.
+    if found == FORMAT || found == 3 {
         Ok(())
     } else {
         Err(LedgerError::Format { found })
     }
+}
+
+/// The format the data names (none: a new ledger).
+fn format(db: &rocksdb::DB) -> Result<Option<u32>, LedgerError> {
+    let meta = db.cf_handle(META).ok_or(LedgerError::MissingTable)?;
+    Ok(db
+        .get_cf(meta, FORMAT_KEY)?
+        .and_then(|v| v.as_slice().try_into().ok().map(u32::from_be_bytes)))
+}
+
+fn table<'a>(db: &'a rocksdb::DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, LedgerError> {
+    db.cf_handle(name).ok_or(LedgerError::MissingTable)
+}
+
+/// The state tree's versions as stored in the ledger's tables. Weak: copies of the state
+/// handed out do not keep the database open once the ledger is dropped (they then read
+/// only what memory holds).
+struct StoredTree(std::sync::Weak<rocksdb::DB>);
+
+impl StoredTree {
+    fn of(db: &std::sync::Arc<rocksdb::DB>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::Arc::downgrade(db)))
+    }
+
+    fn db(&self) -> Result<std::sync::Arc<rocksdb::DB>, String> {
+        self.0
+            .upgrade()
+            .ok_or_else(|| "the ledger is closed".into())
+    }
+}
+
+impl crate::commit::Backing for StoredTree {
+    fn node(&self, key: &jmt::storage::NodeKey) -> Result<Option<jmt::storage::Node>, String> {
+        let db = self.db()?;
+        let cf = table(&db, TREE_NODES).map_err(|e| e.to_string())?;
+        let k = borsh::to_vec(key).map_err(|e| e.to_string())?;
+        match db.get_cf(cf, k).map_err(|e| e.to_string())? {
+            Some(v) => borsh::from_slice(&v).map(Some).map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
+
+    fn value(
+        &self,
+        max_version: jmt::Version,
+        key: &jmt::KeyHash,
+    ) -> Result<Option<Option<jmt::OwnedValue>>, String> {
+        let db = self.db()?;
+        let cf = table(&db, TREE_VALUES).map_err(|e| e.to_string())?;
+        let from = [key.0.as_slice(), &max_version.to_be_bytes()].concat();
+        let mut it = db.iterator_cf(
+            cf,
+            rocksdb::IteratorMode::From(&from, rocksdb::Direction::Reverse),
+        );
+        match it.next() {
+            Some(Ok((k, v))) if k.starts_with(&key.0) => match v.split_first() {
+                Some((0, [])) => Ok(Some(None)),
+                Some((1, value)) => Ok(Some(Some(value.to_vec()))),
+                _ => Err("a malformed tree value".into()),
+            },
+            Some(Err(e)) => Err(e.to_string()),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Adds to `batch` what `written` (a version of the state tree) and `records` (the
+/// registry's, [`State::block_records`]) store.
+fn put_state(
+    db: &rocksdb::DB,
+    batch: &mut rocksdb::WriteBatch,
+    (nodes, values): &crate::commit::Written,
+    version: jmt::Version,
+    records: &[(Vec<u8>, Option<Vec<u8>>)],
+) -> Result<(), LedgerError> {
+    let bad = |e: std::io::Error| LedgerError::Write(e.to_string());
+    let cf = table(db, TREE_NODES)?;
+    for (k, n) in nodes {
+        batch.put_cf(
+            cf,
+            borsh::to_vec(k).map_err(bad)?,
+            borsh::to_vec(n).map_err(bad)?,
+        );
+    }
+    let cf = table(db, TREE_VALUES)?;
+    for (k, v) in values {
+        let key = [k.0.as_slice(), &version.to_be_bytes()].concat();
+        match v {
+            Some(v) => batch.put_cf(cf, key, [&[1u8][..], v].concat()),
+            None => batch.put_cf(cf, key, [0u8]),
+        }
+    }
+    let cf = table(db, RECORDS)?;
+    for (k, v) in records {
+        match v {
+            Some(v) => batch.put_cf(cf, k, v),
+            None => batch.delete_cf(cf, k),
+        }
+    }
+    Ok(())
 }
 
 fn cf(db: &rocksdb::DB) -> Result<&rocksdb::ColumnFamily, LedgerError> {
@@ -239,14 +353,23 @@ fn command_entries(before: &State, block: &Block) -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
+/// Writes `block` with its command index entries and the state it leaves (`after`,
+/// which follows `before`), in one synced write.
 fn put_block(
     db: &rocksdb::DB,
     block: &Block,
-    commands: &[(Vec<u8>, Vec<u8>)],
+    before: Option<&State>,
+    after: &State,
 ) -> Result<(), LedgerError> {
     let mut batch = rocksdb::WriteBatch::default();
+    let commands = before.map_or_else(Vec::new, |b| command_entries(b, block));
+    let records = before.map_or_else(Vec::new, |b| after.block_records(b, block));
+    let written = after
+        .tree_written()
+        .map_err(|e| LedgerError::Write(e.to_string()))?;
+    put_state(db, &mut batch, &written, block.height, &records)?;
     let index = db.cf_handle(COMMANDS).ok_or(LedgerError::MissingTable)?;
-    for (k, v) in commands {
+    for (k, v) in &commands {
         batch.put_cf(index, k, v);
     }
     if block.height == 0 {
@@ -278,10 +401,15 @@ fn take_batch(waiting: &mut std::collections::VecDeque<(u64, SignedTx)>) -> Vec<
     batch
 }
 
-/// Every stored block, verified from genesis; the state they build.
-fn load(db: &rocksdb::DB) -> Result<Option<State>, LedgerError> {
+/// Each record's last value (`None`: deleted), by key.
+type Records = std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Every stored block, verified from genesis; the state they build, and the records
+/// each block left ([`State::block_records`], each key's last).
+fn replay(db: &rocksdb::DB) -> Result<Option<(State, Records)>, LedgerError> {
     check_format(db)?;
     let mut state: Option<State> = None;
+    let mut records = std::collections::BTreeMap::new();
     for (expected, item) in (0u64..).zip(db.iterator_cf(cf(db)?, rocksdb::IteratorMode::Start)) {
         let (k, v) = item?;
         let corrupt = |what: String| LedgerError::Corrupt {
@@ -301,10 +429,80 @@ fn load(db: &rocksdb::DB) -> Result<Option<State>, LedgerError> {
         }
         match &mut state {
             None => state = Some(State::from_genesis(&block).map_err(|e| corrupt(e.to_string()))?),
-            Some(s) => s.apply_block(&block).map_err(|e| corrupt(e.to_string()))?,
+            Some(s) => {
+                let before = s.clone();
+                s.apply_block(&block).map_err(|e| corrupt(e.to_string()))?;
+                records.extend(s.block_records(&before, &block));
+            }
         }
     }
-    Ok(state)
+    Ok(state.map(|s| (s, records)))
+}
+
+/// The state stored with the last block (format 4), without replaying: `None` when there
+/// is no block.
+fn restore(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerError> {
+    let blocks = cf(db)?;
+    let read = |mode: rocksdb::IteratorMode<'_>| -> Result<Option<Block>, LedgerError> {
+        match db.iterator_cf(blocks, mode).next() {
+            Some(item) => Ok(Some(Block::decode(&item?.1)?)),
+            None => Ok(None),
+        }
+    };
+    let (Some(genesis), Some(tip)) = (
+        read(rocksdb::IteratorMode::Start)?,
+        read(rocksdb::IteratorMode::End)?,
+    ) else {
+        return Ok(None);
+    };
+    let records = db
+        .iterator_cf(table(db, RECORDS)?, rocksdb::IteratorMode::Start)
+        .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tree = crate::commit::Commitment::persisted_at(StoredTree::of(db), Some(tip.height))
+        .map_err(|e| LedgerError::Corrupt {
+            height: tip.height,
+            what: format!("stored state tree: {e}"),
+        })?;
+    State::restore(&genesis, &tip, records, tree)
+        .map(Some)
+        .map_err(|e| LedgerError::Corrupt {
+            height: tip.height,
+            what: e.to_string(),
+        })
+}
+
+/// The ledger's state: stored (format 4), or replayed from its blocks (format 3, then
+/// migrated: every version of the tree and the records stored, in one write).
+fn load(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerError> {
+    check_format(db)?;
+    if format(db)? == Some(FORMAT) {
+        return restore(db);
+    }
+    let Some((state, records)) = replay(db)? else {
+        return Ok(None);
+    };
+    let mut batch = rocksdb::WriteBatch::default();
+    let records: Vec<_> = records.into_iter().collect();
+    let tip = state.height() - 1;
+    for version in 0..=tip {
+        let written = state
+            .tree_at(version)
+            .map_err(|e| LedgerError::Write(e.to_string()))?;
+        let none: &[(Vec<u8>, Option<Vec<u8>>)] = &[];
+        put_state(
+            db,
+            &mut batch,
+            &written,
+            version,
+            if version == tip { &records } else { none },
+        )?;
+    }
+    batch.put_cf(table(db, META)?, FORMAT_KEY, FORMAT.to_be_bytes());
+    let mut o = rocksdb::WriteOptions::default();
+    o.set_sync(true);
+    db.write_opt(batch, &o)?;
+    Ok(Some(state))
 }
 
 /// Most encoded block bytes in one [`Ledger::blocks`] answer (below the gRPC message
@@ -313,7 +511,8 @@ fn load(db: &rocksdb::DB) -> Result<Option<State>, LedgerError> {
 pub const MAX_SERVED_BYTES: usize = 3 * 1024 * 1024;
 
 impl Ledger {
-    /// Opens the ledger in `dir`, verifying every block; on first use writes a genesis
+    /// Opens the ledger in `dir` from its stored state (see the module doc; format 3 is
+    /// migrated, replayed once); on first use writes a genesis
     /// block naming `authority` (which signs blocks), `governance`, and the evidence
     /// registrations need (`evidence`; on reopening, the genesis's own rule stands).
     pub fn open(
@@ -323,8 +522,8 @@ impl Ledger {
         evidence: crate::types::EvidenceRule,
         now: fn() -> i64,
     ) -> Result<Self, LedgerError> {
-        let db = open_db(dir, true)?;
-        let state = match load(&db)? {
+        let db = std::sync::Arc::new(open_db(dir, true)?);
+        let mut state = match load(&db)? {
             Some(s) => s,
             None => {
                 let params = Genesis {
@@ -335,10 +534,13 @@ impl Ledger {
                 };
                 let genesis = State::genesis_block(params, &authority);
                 let state = State::from_genesis(&genesis)?;
-                put_block(&db, &genesis, &[])?;
+                put_block(&db, &genesis, None, &state)?;
                 state
             }
         };
+        // From here on the tree's older versions are read from the store.
+        state.set_tree_backing(StoredTree::of(&db));
+        state.tree_persisted();
         if state.genesis().authority != public_key(authority.verifying_key()) {
             return Err(LedgerError::Corrupt {
                 height: 0,
@@ -358,7 +560,7 @@ impl Ledger {
     /// Verifies the chain stored in `dir` without writing (an auditor's check).
     pub fn verify_dir(dir: &Path) -> Result<State, LedgerError> {
         let db = open_db(dir, false)?;
-        load(&db)?.ok_or(LedgerError::Corrupt {
+        replay(&db)?.map(|(s, _)| s).ok_or(LedgerError::Corrupt {
             height: 0,
             what: "no genesis".into(),
         })
@@ -433,9 +635,10 @@ impl Ledger {
             Err(e) => return all(&e),
         };
         if let Some((block, next)) = batch.sealed {
-            if let Err(e) = put_block(&self.db, &block, &command_entries(&state, &block)) {
+            if let Err(e) = put_block(&self.db, &block, Some(&state), &next) {
                 return all(&e);
             }
+            next.tree_persisted();
             *state = next;
         }
         ids.into_iter()

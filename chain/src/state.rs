@@ -307,6 +307,26 @@ impl EventLog {
     fn iter(&self) -> impl Iterator<Item = &(u64, Event)> {
         self.chunks.iter().flat_map(|c| c.iter())
     }
+
+    /// The events of block `height`, the newest: read from the end.
+    fn of_last(&self, height: u64) -> Vec<Event> {
+        let mut out: Vec<Event> = self
+            .chunks
+            .iter()
+            .rev()
+            .flat_map(|c| c.iter().rev())
+            .take_while(|(h, _)| *h >= height)
+            .filter(|(h, _)| *h == height)
+            .map(|(_, e)| e.clone())
+            .collect();
+        out.reverse();
+        out
+    }
+}
+
+/// A persisted record's key: its kind, then its own key.
+fn record(kind: u8, key: &[u8]) -> Vec<u8> {
+    [&[kind][..], key].concat()
 }
 
 /// A compressed SEC1 P-256 point (tag 2 or 3; p256 also accepts the "compact" tag 5,
@@ -423,6 +443,221 @@ impl State {
         crate::commit::Commitment::new()
             .preview(Self::genesis_facts(g))
             .map_or([0; 32], |p| p.root)
+    }
+
+    /// What a ledger stores beside `block` so that it reopens without replaying the
+    /// chain ([`Self::restore`]), as `(key, value)` (`None`: delete): each fact the
+    /// block changed but the history (`f` ‖ fact key), each signer's next sequence
+    /// number (`n` ‖ account), rounds newly published or aborted (`p` / `a` ‖ round id),
+    /// deployed modules (`c` ‖ contract id) and the block's events (`e` ‖ height ‖
+    /// index). `self` is the state after `block`, `parent` the one before it.
+    pub fn block_records(&self, parent: &State, block: &Block) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let events = self.events.of_last(block.height);
+        let touched: std::collections::BTreeSet<Fact> =
+            events.iter().flat_map(Fact::of_event).collect();
+        let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = touched
+            .into_iter()
+            .map(|f| (record(b'f', &f.key()), self.fact(&f)))
+            .collect();
+        for t in &block.txs {
+            let next = self.nonce(&t.signer).to_be_bytes().to_vec();
+            out.push((record(b'n', &t.signer), Some(next)));
+        }
+        for (kind, now, before) in [
+            (b'p', &self.published_rounds, &parent.published_rounds),
+            (b'a', &self.aborted_rounds, &parent.aborted_rounds),
+        ] {
+            for id in now.iter().filter(|id| !before.contains(*id)) {
+                out.push((record(kind, id), Some(Vec::new())));
+            }
+        }
+        for (i, e) in events.iter().enumerate() {
+            if let Event::ContractDeployed { contract, .. } = e
+                && let Some(c) = self.contracts.get(contract)
+            {
+                out.push((record(b'c', contract), Some(c.code.to_vec())));
+            }
+            let mut key = block.height.to_be_bytes().to_vec();
+            key.extend_from_slice(&(i as u32).to_be_bytes());
+            out.push((record(b'e', &key), Some(e.encode())));
+        }
+        out
+    }
+
+    /// The state after `tip`, from what [`Self::block_records`] stored for every block
+    /// up to it (`records`: each key's latest value, in key order) and the commitment
+    /// `commit` at `tip` (its nodes in the ledger's store): no block is replayed. The
+    /// tree must be the records': its root is `tip`'s state root, and every fact recorded
+    /// is in it with that value; a module must hash to its contract's code hash.
+    pub fn restore(
+        genesis: &Block,
+        tip: &Block,
+        records: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+        commit: crate::commit::Commitment,
+    ) -> Result<Self, RuleError> {
+        let mut s = Self::genesis_state(genesis, true)?;
+        let bad = |what: String| RuleError::Block {
+            height: tip.height,
+            what: format!("stored state: {what}"),
+        };
+        if tip.chain_id != s.chain_id || !tip.verify_signature(&s.genesis.authority) {
+            return Err(bad("the last block is not the chain's".into()));
+        }
+        let mut deployed: BTreeMap<[u8; 32], facts::ContractFact> = BTreeMap::new();
+        let mut codes: BTreeMap<[u8; 32], Vec<u8>> = BTreeMap::new();
+        let mut keys: BTreeMap<[u8; 32], BTreeMap<Epoch, crate::types::ContractKey>> =
+            BTreeMap::new();
+        let mut logs: BTreeMap<[u8; 32], (u64, [u8; 32])> = BTreeMap::new();
+        let mut recorded = Vec::new();
+        let id32 = |b: &[u8]| <[u8; 32]>::try_from(b).map_err(|_| bad("a malformed key".into()));
+        for (k, v) in records {
+            let (kind, key) = k.split_first().ok_or_else(|| bad("an empty key".into()))?;
+            match kind {
+                b'f' => {
+                    let fact = Fact::from_key(key)
+                        .ok_or_else(|| bad(format!("fact {}", crate::proof::printable(key))))?;
+                    let dec = |e: crate::types::DecodeError| {
+                        bad(format!("fact {}: {e}", crate::proof::printable(key)))
+                    };
+                    match &fact {
+                        Fact::Rule => s.rule = facts::read_rule(&v).map_err(dec)?,
+                        Fact::Worker(id) => {
+                            s.workers
+                                .insert(id.clone(), facts::read_worker(id, &v).map_err(dec)?);
+                        }
+                        Fact::Allowed(m) => {
+                            s.allowed
+                                .insert(m.clone(), facts::read_allowed(m, &v).map_err(dec)?);
+                        }
+                        Fact::Gatekeepers => {
+                            (s.threshold, s.gatekeepers) =
+                                facts::read_gatekeepers(&v).map_err(dec)?;
+                        }
+                        Fact::Rotation => s.rotation = facts::read_rotation(&v).map_err(dec)?,
+                        Fact::Epoch(e) => {
+                            s.epochs.insert(*e, facts::read_epoch(*e, &v).map_err(dec)?);
+                        }
+                        Fact::Retired(e) => {
+                            s.retired.insert(*e);
+                        }
+                        Fact::Contract(id) => {
+                            deployed.insert(*id, facts::read_contract(&v).map_err(dec)?);
+                        }
+                        Fact::ContractKey(id, e) => {
+                            let k = facts::read_contract_key(*id, *e, &v).map_err(dec)?;
+                            keys.entry(*id).or_default().insert(*e, k);
+                        }
+                        Fact::Commands(id) => {
+                            logs.insert(*id, facts::read_commands(&v).map_err(dec)?);
+                        }
+                        Fact::Header(_) => return Err(bad("a history record".into())),
+                    }
+                    recorded.push((key.to_vec(), v));
+                }
+                b'n' => {
+                    let n = <[u8; 8]>::try_from(v.as_slice())
+                        .map_err(|_| bad("a malformed sequence number".into()))?;
+                    s.nonces.insert(key.to_vec(), u64::from_be_bytes(n));
+                }
+                b'p' => {
+                    s.published_rounds.insert(id32(key)?);
+                }
+                b'a' => {
+                    s.aborted_rounds.insert(id32(key)?);
+                }
+                b'c' => {
+                    codes.insert(id32(key)?, v);
+                }
+                b'e' => {
+                    let height = key
+                        .first_chunk::<8>()
+                        .map(|h| u64::from_be_bytes(*h))
+                        .ok_or_else(|| bad("a malformed event key".into()))?;
+                    let e = Event::decode(&v).map_err(|e| bad(format!("event: {e}")))?;
+                    s.events.push((height, e));
+                }
+                _ => return Err(bad(format!("a record of unknown kind {kind}"))),
+            }
+        }
+        for (id, f) in deployed {
+            let code = codes
+                .remove(&id)
+                .ok_or_else(|| bad(format!("contract {} has no module", crate::hex(&id))))?;
+            if phalanx_types::contract::code_hash(&code) != f.code_hash {
+                return Err(bad(format!(
+                    "contract {}'s module is not its code",
+                    crate::hex(&id)
+                )));
+            }
+            let (commands, command_log) = logs.remove(&id).unwrap_or((0, [0; 32]));
+            s.contracts.insert(
+                id,
+                Contract {
+                    id,
+                    deployer: f.deployer,
+                    code_hash: f.code_hash,
+                    code: std::sync::Arc::new(code),
+                    salt: f.salt,
+                    deployed_at: f.deployed_at,
+                    keys: keys.remove(&id).unwrap_or_default(),
+                    commands,
+                    command_log,
+                },
+            );
+        }
+        if !codes.is_empty() || !keys.is_empty() || !logs.is_empty() {
+            return Err(bad("records of a contract that is not deployed".into()));
+        }
+        (s.height, s.last_hash, s.last_time, s.commit) =
+            (tip.height + 1, tip.hash(), tip.timestamp, commit);
+        if s.commit.root() != tip.state_root {
+            return Err(bad("the stored tree's root is not the last block's".into()));
+        }
+        for (key, value) in recorded {
+            if s.commit.get(&key).as_ref() != Some(&value) {
+                return Err(bad(format!(
+                    "fact {} is not the tree's",
+                    crate::proof::printable(&key)
+                )));
+            }
+        }
+        Ok(s)
+    }
+
+    /// What the state tree's current version wrote: a ledger stores it with the block
+    /// ([`crate::commit::Commitment::written`]).
+    pub fn tree_written(&self) -> Result<crate::commit::Written, crate::commit::CommitError> {
+        match self.commit.version() {
+            Some(v) => self.commit.written(v),
+            None => Ok(Default::default()),
+        }
+    }
+
+    /// What the state tree's `version` wrote, while memory holds it (a ledger migrating
+    /// to stored state writes every version).
+    pub fn tree_at(
+        &self,
+        version: u64,
+    ) -> Result<crate::commit::Written, crate::commit::CommitError> {
+        self.commit.written(version)
+    }
+
+    /// The tree's versions up to this state's are stored in the backing: memory keeps
+    /// only recent ones ([`crate::commit::Commitment::persisted`]).
+    pub fn tree_persisted(&self) {
+        if let Some(v) = self.commit.version() {
+            self.commit.persisted(v);
+        }
+    }
+
+    /// How many tree nodes and values memory holds ([`crate::commit::Commitment::stored`]).
+    pub fn tree_stored(&self) -> (usize, usize) {
+        self.commit.stored()
+    }
+
+    /// Reads the tree's forgotten versions from `backing` (shared with every copy).
+    pub fn set_tree_backing(&mut self, backing: std::sync::Arc<dyn crate::commit::Backing>) {
+        self.commit.set_backing(backing);
     }
 
     /// The value of `fact` now (`None`: absent).

@@ -1122,3 +1122,106 @@ pub enum Event {
         sequence: u64,
     },
 }
+
+impl Event {
+    /// Its encoding (what a ledger stores with its block).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        let epoch = |w: &mut Writer, tag: u8, e: &Epoch| {
+            w.u8(tag);
+            w.u64(e.0);
+        };
+        match self {
+            Self::WorkerRegistered {
+                identity_key,
+                measurement,
+            } => {
+                w.u8(0);
+                w.bytes(identity_key);
+                w.bytes(measurement);
+            }
+            Self::MeasurementAdded { measurement, role } => {
+                w.u8(1);
+                w.bytes(measurement);
+                w.u8(role.code());
+            }
+            Self::MeasurementRemoved(m) => {
+                w.u8(2);
+                w.bytes(m);
+            }
+            Self::GatekeepersChanged(set) => {
+                w.u8(3);
+                w.list(set, |w, i| w.u16(*i));
+            }
+            Self::RotationLocked(e) => epoch(&mut w, 4, e),
+            Self::MasterKeyPublished(e) => epoch(&mut w, 5, e),
+            Self::PublicKeySetUpdated(e) => epoch(&mut w, 6, e),
+            Self::RotationAborted(e) => epoch(&mut w, 7, e),
+            Self::RoundAborted(id) => {
+                w.u8(8);
+                w.raw(id);
+            }
+            Self::EpochRetired(e) => epoch(&mut w, 9, e),
+            Self::TcbRuleChanged => w.u8(10),
+            Self::ContractDeployed {
+                contract,
+                code_hash,
+            } => {
+                w.u8(11);
+                w.raw(contract);
+                w.raw(code_hash);
+            }
+            Self::ContractKeyPublished { contract, epoch } => {
+                w.u8(12);
+                w.raw(contract);
+                w.u64(epoch.0);
+            }
+            Self::CommandSubmitted { contract, sequence } => {
+                w.u8(13);
+                w.raw(contract);
+                w.u64(*sequence);
+            }
+        }
+        w.0
+    }
+
+    /// Reads [`Self::encode`] back, exactly.
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b, "event");
+        let epoch = |r: &mut Reader<'_>| Ok::<_, DecodeError>(Epoch(r.u64("epoch")?));
+        let e = match r.u8("event")? {
+            0 => Self::WorkerRegistered {
+                identity_key: r.bytes("identity key", 512)?.to_vec(),
+                measurement: r.bytes("measurement", 512)?.to_vec(),
+            },
+            1 => Self::MeasurementAdded {
+                measurement: r.bytes("measurement", 512)?.to_vec(),
+                role: Role::from_code(r.u8("role")?).ok_or_else(|| r.invalid("role"))?,
+            },
+            2 => Self::MeasurementRemoved(r.bytes("measurement", 512)?.to_vec()),
+            3 => Self::GatekeepersChanged(r.list("gatekeepers", 1024, |r| r.u16("index"))?),
+            4 => Self::RotationLocked(epoch(&mut r)?),
+            5 => Self::MasterKeyPublished(epoch(&mut r)?),
+            6 => Self::PublicKeySetUpdated(epoch(&mut r)?),
+            7 => Self::RotationAborted(epoch(&mut r)?),
+            8 => Self::RoundAborted(r.array("round id")?),
+            9 => Self::EpochRetired(epoch(&mut r)?),
+            10 => Self::TcbRuleChanged,
+            11 => Self::ContractDeployed {
+                contract: r.array("contract")?,
+                code_hash: r.array("code hash")?,
+            },
+            12 => Self::ContractKeyPublished {
+                contract: r.array("contract")?,
+                epoch: epoch(&mut r)?,
+            },
+            13 => Self::CommandSubmitted {
+                contract: r.array("contract")?,
+                sequence: r.u64("sequence")?,
+            },
+            _ => return Err(r.invalid("event")),
+        };
+        r.finish()?;
+        Ok(e)
+    }
+}

@@ -84,6 +84,144 @@ async fn embedded_ledger_in_process() {
     suite::contracts(&mut f, worker, stranger).await;
 }
 
+/// Issue 26, item 5: the ledger stores its state tree and records with every block, so a
+/// reopened ledger replays nothing and is exactly the replayed one (every fact, event,
+/// sequence number and contract), proves facts at old heights from storage, goes on
+/// identically, keeps only recent tree versions in memory; format-3 data is migrated,
+/// and an edited record is refused by name.
+#[tokio::test]
+async fn a_reopened_ledger_is_the_replayed_one() {
+    use chain::facts::Fact;
+    let dir = tempfile::tempdir().unwrap();
+    let (governance, authority) = (chain::random_key(), chain::random_key());
+    let sim = suite::sim();
+    let rule = chain::sim::evidence_rule(&sim);
+    let open = |dir: &std::path::Path| {
+        Ledger::open(
+            dir,
+            authority.clone(),
+            public_key(governance.verifying_key()),
+            rule.clone(),
+            now,
+        )
+    };
+    let ledger = open(dir.path()).unwrap();
+    let chain_id = ledger.state().unwrap().chain_id();
+    let mut f = Signed {
+        registry: ledger,
+        governance: governance.clone(),
+        sim,
+        chain_id,
+    };
+    let (worker, stranger) = suite::suite(&mut f).await;
+    let (id, _) = suite::contracts(&mut f, worker, stranger).await;
+    drop(f);
+    let same = |a: &chain::state::State, b: &chain::state::State| {
+        assert_eq!(
+            (a.height(), a.last_hash(), a.state_root()),
+            (b.height(), b.last_hash(), b.state_root())
+        );
+        assert_eq!(a.events_from(0), b.events_from(0));
+        assert_eq!(
+            a.workers().collect::<Vec<_>>(),
+            b.workers().collect::<Vec<_>>()
+        );
+        assert_eq!(a.allowed(), b.allowed());
+        assert_eq!(a.gatekeepers(), b.gatekeepers());
+        assert_eq!(a.epochs(), b.epochs());
+        assert_eq!(a.rotation(), b.rotation());
+        assert_eq!(a.evidence_rule(), b.evidence_rule());
+        assert_eq!(
+            a.contracts().collect::<Vec<_>>(),
+            b.contracts().collect::<Vec<_>>()
+        );
+        let g = public_key(governance.verifying_key());
+        assert_eq!(a.nonce(&g), b.nonce(&g));
+        for w in a.workers() {
+            assert_eq!(a.nonce(&w.identity_key), b.nonce(&w.identity_key));
+            let fact = Fact::Worker(w.identity_key.clone());
+            assert_eq!(a.fact(&fact), b.fact(&fact));
+        }
+    };
+    let replayed = Ledger::verify_dir(dir.path()).unwrap();
+    let reopened = open(dir.path()).unwrap();
+    same(&reopened.state().unwrap(), &replayed);
+    assert!(reopened.state().unwrap().contract(&id).is_some());
+    // Old heights still prove, from storage.
+    let genesis = reopened.blocks(0, 1).unwrap()[0].hash();
+    for h in [1, 5, replayed.height() - 1] {
+        let p = reopened
+            .prove(h, &[Fact::Rule.key(), Fact::Contract(id).key()])
+            .unwrap();
+        assert_eq!(p.verify(&genesis).unwrap().header.height, h);
+    }
+    // It goes on as the replayed chain would, and memory keeps recent versions only.
+    let add = |ledger: &Ledger, i: u32| {
+        let st = ledger.state().unwrap();
+        let tx = chain::types::SignedTx::sign(
+            &governance,
+            &st.chain_id(),
+            st.nonce(&public_key(governance.verifying_key())),
+            chain::types::Tx::AddMeasurement {
+                measurement: [i.to_be_bytes().as_slice(), &[7; 28]].concat(),
+                role: chain::types::Role::App,
+            },
+        );
+        ledger.submit(tx).unwrap();
+    };
+    for i in 0..150 {
+        add(&reopened, i);
+    }
+    let (nodes_at_150, _) = reopened.state().unwrap().tree_stored();
+    for i in 150..450 {
+        add(&reopened, i);
+    }
+    let (nodes_at_450, _) = reopened.state().unwrap().tree_stored();
+    assert!(
+        nodes_at_450 < nodes_at_150 * 3 / 2,
+        "memory grows with the chain: {nodes_at_150} nodes, then {nodes_at_450}"
+    );
+    let state = reopened.state().unwrap();
+    drop(reopened);
+    same(&state, &Ledger::verify_dir(dir.path()).unwrap());
+    same(&state, &open(dir.path()).unwrap().state().unwrap());
+
+    // Format 3 (blocks and the command index, no stored state): migrated on opening.
+    {
+        let o = rocksdb::Options::default();
+        let tables = rocksdb::DB::list_cf(&o, dir.path()).unwrap();
+        let mut db = rocksdb::DB::open_cf(&o, dir.path(), &tables).unwrap();
+        for t in ["tree-nodes", "tree-values", "records"] {
+            db.drop_cf(t).unwrap();
+        }
+        db.put_cf(db.cf_handle("meta").unwrap(), b"format", 3u32.to_be_bytes())
+            .unwrap();
+    }
+    same(&state, &open(dir.path()).unwrap().state().unwrap());
+    same(&state, &open(dir.path()).unwrap().state().unwrap());
+
+    // An edited record is refused by name: the command log against the tree, the
+    // contract's code hash against its module.
+    let flip = |key: &[u8], at: usize| {
+        let o = rocksdb::Options::default();
+        let tables = rocksdb::DB::list_cf(&o, dir.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&o, dir.path(), &tables).unwrap();
+        let records = db.cf_handle("records").unwrap();
+        let mut v = db.get_cf(records, key).unwrap().unwrap();
+        v[at] ^= 1;
+        db.put_cf(records, key, v).unwrap();
+    };
+    for (fact, at) in [(Fact::Commands(id), 39), (Fact::Contract(id), 40)] {
+        let key = [b"f".as_slice(), &fact.key()].concat();
+        flip(&key, at);
+        let e = open(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("stored state"), "{e}");
+        flip(&key, at);
+    }
+    // Put back, it opens again.
+    same(&state, &open(dir.path()).unwrap().state().unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_ledger_through_a_light_client() {
     let dir = tempfile::tempdir().unwrap();

@@ -173,8 +173,9 @@ fn serve(dir: &std::path::Path, governance: &str) -> (std::process::Child, Strin
 }
 
 /// Killed with SIGKILL under a load of concurrent submissions, the ledger loses nothing
-/// it acknowledged: on restart every block re-verifies (the state root with it), and
-/// every transaction it answered with a height is in that block.
+/// it acknowledged: every block re-verifies from genesis, every transaction it answered
+/// with a height is in that block, and the restarted node, which reads the state it
+/// stored with its blocks instead of replaying, stands at the replay's state root.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_transactions_survive_kill_9() {
     use phalanx_proto::chain::v1 as pb;
@@ -254,9 +255,21 @@ async fn acknowledged_transactions_survive_kill_9() {
             "an acknowledged deployment is lost"
         );
     }
-    // And the node starts again on the same chain.
-    let (mut again, _, genesis_again) = serve(&data, &governance);
+    // And the node starts again on the same chain, from the state it stored with the
+    // last block (nothing replayed): the state root a replay from genesis gives.
+    let (mut again, url_again, genesis_again) = serve(&data, &governance);
     assert_eq!(genesis_again, genesis);
+    let mut pin = [0u8; 32];
+    hex::decode_to_slice(&genesis, &mut pin).unwrap();
+    let head = chain::grpc::LightClient::pinned(&url_again, pin)
+        .facts(&[])
+        .await
+        .unwrap()
+        .header;
+    assert_eq!(
+        (head.height + 1, head.state_root),
+        (state.height(), state.state_root())
+    );
     again.kill().unwrap();
     again.wait().unwrap();
 }
