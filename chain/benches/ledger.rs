@@ -75,14 +75,38 @@ fn rate(
 }
 
 fn open(dir: &std::path::Path, authority: &p256::ecdsa::SigningKey) -> Ledger {
+    open_governed(dir, authority, &chain::random_key())
+}
+
+fn open_governed(
+    dir: &std::path::Path,
+    authority: &p256::ecdsa::SigningKey,
+    governance: &p256::ecdsa::SigningKey,
+) -> Ledger {
     Ledger::open(
         dir,
         authority.clone(),
-        public_key(chain::random_key().verifying_key()),
+        public_key(governance.verifying_key()),
         chain::types::EvidenceRule::intel(),
         now,
     )
     .unwrap()
+}
+
+/// Reopening `dir` from its stored state, against replaying it from genesis.
+fn reopen(dir: &std::path::Path, authority: &p256::ecdsa::SigningKey, what: &str) {
+    let start = Instant::now();
+    let reopened = open(dir, authority).state().unwrap();
+    let read = start.elapsed();
+    let start = Instant::now();
+    let replayed = Ledger::verify_dir(dir).unwrap();
+    let replay = start.elapsed();
+    assert_eq!(reopened.state_root(), replayed.state_root());
+    println!(
+        "ledger: reopening {} blocks ({what}): {read:.2?} from the stored state, {replay:.2?} \
+         replayed from genesis",
+        replayed.height() - 1
+    );
 }
 
 fn main() {
@@ -97,15 +121,31 @@ fn main() {
     let (r64, b64) = rate(dir.path(), &authority, 64, many);
     println!("ledger: 64 submitters: {r64:.0} transactions/s ({many} in {b64} blocks)");
     // Reopening that ledger reads its stored state; the auditor's check replays it.
-    let start = Instant::now();
-    let reopened = open(dir.path(), &authority).state().unwrap();
-    let read = start.elapsed();
-    let start = Instant::now();
-    let replayed = Ledger::verify_dir(dir.path()).unwrap();
-    let replay = start.elapsed();
-    assert_eq!(reopened.state_root(), replayed.state_root());
-    println!(
-        "ledger: reopening {b64} blocks ({many} transactions): {read:.2?} from the stored \
-         state, {replay:.2?} replayed from genesis"
+    reopen(
+        dir.path(),
+        &authority,
+        &format!("{many} deployments: state as large as the chain"),
     );
+    // A long chain over a small state: governance allows and removes one measurement,
+    // a block each.
+    let dir = tempfile::tempdir().unwrap();
+    let governance = chain::random_key();
+    {
+        let ledger = open_governed(dir.path(), &authority, &governance);
+        let chain_id = ledger.state().unwrap().chain_id();
+        for i in 0..(if quick { 100 } else { 4_000 }) {
+            let tx = if i % 2 == 0 {
+                Tx::AddMeasurement {
+                    measurement: vec![7; 32],
+                    role: chain::types::Role::App,
+                }
+            } else {
+                Tx::RemoveMeasurement(vec![7; 32])
+            };
+            ledger
+                .submit(SignedTx::sign(&governance, &chain_id, i, tx))
+                .unwrap();
+        }
+    }
+    reopen(dir.path(), &authority, "a long chain over a small state");
 }

@@ -82,6 +82,9 @@ struct Store {
     made: BTreeMap<Version, Vec<NodeKey>>,
     /// Versions persisted and older ones: read through here once forgotten in memory.
     backing: Option<Arc<dyn Backing>>,
+    /// The newest version the backing holds: no copy may write it or an older one again
+    /// (its nodes would shadow the stored ones).
+    stored_up_to: Option<Version>,
     values: HashMap<KeyHash, BTreeMap<Version, Option<OwnedValue>>>,
     /// The keys each version wrote a value for (to drop a discarded version's values).
     written: BTreeMap<Version, Vec<KeyHash>>,
@@ -296,6 +299,12 @@ impl Commitment {
     pub fn apply(&mut self, pending: Pending) -> Result<(), CommitError> {
         if let (Some(batch), Some(version)) = (pending.batch, pending.version) {
             let mut store = self.store.write().map_err(tree_err)?;
+            if store.stored_up_to.is_some_and(|s| version <= s) {
+                return Err(CommitError::Tree(format!(
+                    "version {version} is stored already: a copy of an older state cannot \
+                     write it again"
+                )));
+            }
             // A copy discarded after writing this version (or later) leaves values that
             // would shadow this one's: drop them. Its nodes are unreachable from any root
             // kept, and this batch's replace its nodes at this version.
@@ -362,6 +371,7 @@ impl Commitment {
     ) -> Result<Self, CommitError> {
         let store = Store {
             backing: Some(backing),
+            stored_up_to: version,
             ..Store::default()
         };
         let root = match version {
@@ -414,7 +424,11 @@ impl Commitment {
         let Ok(mut store) = self.store.write() else {
             return;
         };
-        if store.backing.is_none() || version < CACHED_VERSIONS {
+        if store.backing.is_none() {
+            return;
+        }
+        store.stored_up_to = store.stored_up_to.max(Some(version));
+        if version < CACHED_VERSIONS {
             return;
         }
         let before = version - CACHED_VERSIONS;
@@ -453,6 +467,15 @@ impl Commitment {
             .flatten()
     }
 
+    /// How many facts the tree holds at its current version (its root node's count).
+    pub fn leaf_count(&self) -> Result<usize, CommitError> {
+        let Some(version) = self.version else {
+            return Ok(0);
+        };
+        let store = self.store.read().map_err(tree_err)?;
+        Tree::new(&*store).get_leaf_count(version).map_err(tree_err)
+    }
+
     /// The version this commitment stands at (none: empty).
     pub fn version(&self) -> Option<Version> {
         self.version
@@ -477,9 +500,13 @@ impl Commitment {
             return Ok((None, proof));
         };
         let store = self.store.read().map_err(tree_err)?;
-        let (value, proof) = Tree::new(&*store)
-            .get_with_proof(tagged_key(self.tag, key), version)
-            .map_err(tree_err)?;
+        // jmt unwraps a node read while it builds a proof: a backing that fails (a disk
+        // error, a ledger closed under a copy of its state) must not take the caller down.
+        let (value, proof) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Tree::new(&*store).get_with_proof(tagged_key(self.tag, key), version)
+        }))
+        .map_err(|_| CommitError::Tree("the tree's store failed while proving".into()))?
+        .map_err(tree_err)?;
         let bytes = borsh::to_vec(&proof).map_err(tree_err)?;
         Ok((value, bytes))
     }

@@ -361,6 +361,13 @@ fn put_block(
     before: Option<&State>,
     after: &State,
 ) -> Result<(), LedgerError> {
+    if after.tree_version() != Some(block.height) {
+        return Err(LedgerError::Write(format!(
+            "the state tree stands at version {:?}, not at block {}",
+            after.tree_version(),
+            block.height
+        )));
+    }
     let mut batch = rocksdb::WriteBatch::default();
     let commands = before.map_or_else(Vec::new, |b| command_entries(b, block));
     let records = before.map_or_else(Vec::new, |b| after.block_records(b, block));
@@ -404,9 +411,9 @@ fn take_batch(waiting: &mut std::collections::VecDeque<(u64, SignedTx)>) -> Vec<
 /// Each record's last value (`None`: deleted), by key.
 type Records = std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// Every stored block, verified from genesis; the state they build, and the records
-/// each block left ([`State::block_records`], each key's last).
-fn replay(db: &rocksdb::DB) -> Result<Option<(State, Records)>, LedgerError> {
+/// Every stored block, verified from genesis; the state they build, and (`collect`: to
+/// migrate) the records each block left ([`State::block_records`], each key's last).
+fn replay(db: &rocksdb::DB, collect: bool) -> Result<Option<(State, Records)>, LedgerError> {
     check_format(db)?;
     let mut state: Option<State> = None;
     let mut records = std::collections::BTreeMap::new();
@@ -429,11 +436,12 @@ fn replay(db: &rocksdb::DB) -> Result<Option<(State, Records)>, LedgerError> {
         }
         match &mut state {
             None => state = Some(State::from_genesis(&block).map_err(|e| corrupt(e.to_string()))?),
-            Some(s) => {
+            Some(s) if collect => {
                 let before = s.clone();
                 s.apply_block(&block).map_err(|e| corrupt(e.to_string()))?;
                 records.extend(s.block_records(&before, &block));
             }
+            Some(s) => s.apply_block(&block).map_err(|e| corrupt(e.to_string()))?,
         }
     }
     Ok(state.map(|s| (s, records)))
@@ -455,8 +463,18 @@ fn restore(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerErro
     ) else {
         return Ok(None);
     };
-    let records = db
-        .iterator_cf(table(db, RECORDS)?, rocksdb::IteratorMode::Start)
+    // Every record but the events (`e`…), which stay on disk: what restoring reads
+    // follows the state, not the chain.
+    let cf = table(db, RECORDS)?;
+    let before_events = db
+        .iterator_cf(cf, rocksdb::IteratorMode::Start)
+        .take_while(|item| item.as_ref().map_or(true, |(k, _)| k.first() < Some(&b'e')));
+    let after_events = db.iterator_cf(
+        cf,
+        rocksdb::IteratorMode::From(b"f", rocksdb::Direction::Forward),
+    );
+    let records = before_events
+        .chain(after_events)
         .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
         .collect::<Result<Vec<_>, _>>()?;
     let tree = crate::commit::Commitment::persisted_at(StoredTree::of(db), Some(tip.height))
@@ -473,13 +491,16 @@ fn restore(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerErro
 }
 
 /// The ledger's state: stored (format 4), or replayed from its blocks (format 3, then
-/// migrated: every version of the tree and the records stored, in one write).
+/// migrated: every version of the tree and the records stored, in one write — memory
+/// holds the replayed tree's every version meanwhile, fine for the format-3 chains that
+/// exist; the new tables are created before, so the Phalanx that wrote format 3 no longer
+/// opens the directory read-write).
 fn load(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerError> {
     check_format(db)?;
     if format(db)? == Some(FORMAT) {
         return restore(db);
     }
-    let Some((state, records)) = replay(db)? else {
+    let Some((state, records)) = replay(db, true)? else {
         return Ok(None);
     };
     let mut batch = rocksdb::WriteBatch::default();
@@ -541,6 +562,7 @@ impl Ledger {
         // From here on the tree's older versions are read from the store.
         state.set_tree_backing(StoredTree::of(&db));
         state.tree_persisted();
+        state.forget_events_before(state.height().saturating_sub(1));
         if state.genesis().authority != public_key(authority.verifying_key()) {
             return Err(LedgerError::Corrupt {
                 height: 0,
@@ -560,10 +582,12 @@ impl Ledger {
     /// Verifies the chain stored in `dir` without writing (an auditor's check).
     pub fn verify_dir(dir: &Path) -> Result<State, LedgerError> {
         let db = open_db(dir, false)?;
-        replay(&db)?.map(|(s, _)| s).ok_or(LedgerError::Corrupt {
-            height: 0,
-            what: "no genesis".into(),
-        })
+        replay(&db, false)?
+            .map(|(s, _)| s)
+            .ok_or(LedgerError::Corrupt {
+                height: 0,
+                what: "no genesis".into(),
+            })
     }
 
     fn locked(&self) -> Result<std::sync::MutexGuard<'_, State>, LedgerError> {
@@ -634,17 +658,40 @@ impl Ledger {
             Ok(b) => b,
             Err(e) => return all(&e),
         };
-        if let Some((block, next)) = batch.sealed {
+        if let Some((block, mut next)) = batch.sealed {
             if let Err(e) = put_block(&self.db, &block, Some(&state), &next) {
                 return all(&e);
             }
             next.tree_persisted();
+            next.forget_events_before(block.height);
             *state = next;
         }
         ids.into_iter()
             .zip(batch.outcomes)
             .map(|(id, o)| (id, o.map(|()| height).map_err(LedgerError::Rule)))
             .collect()
+    }
+
+    /// The events of the blocks from `from` on, in chain order, as stored with them
+    /// ([`State::block_records`]; the state in memory keeps only the newest block's).
+    pub fn events(&self, from: u64) -> Result<Vec<(u64, crate::types::Event)>, LedgerError> {
+        let start = [b"e".as_slice(), &from.to_be_bytes()].concat();
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            table(&self.db, RECORDS)?,
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            let (k, v) = item?;
+            let Some(height) = k
+                .strip_prefix(b"e")
+                .and_then(|k| k.first_chunk::<8>())
+                .map(|h| u64::from_be_bytes(*h))
+            else {
+                break;
+            };
+            out.push((height, crate::types::Event::decode(&v)?));
+        }
+        Ok(out)
     }
 
     /// The genesis, the header at `height` ([`crate::proof::LATEST`]: the newest block)

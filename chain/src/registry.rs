@@ -190,6 +190,14 @@ pub trait SignedLedger: Send + Sync {
     fn submit_tx(&self, tx: SignedTx) -> impl Future<Output = Result<u64, RegistryError>> + Send;
     /// The verified state, at least as new as every earlier submission's block.
     fn verified_state(&self) -> impl Future<Output = Result<State, RegistryError>> + Send;
+    /// The events from block `from` on: the verified state's (a ledger reads its stored
+    /// ones: its state keeps only the newest block's).
+    fn events_from(
+        &self,
+        from: u64,
+    ) -> impl Future<Output = Result<Vec<(u64, Event)>, RegistryError>> + Send {
+        async move { Ok(self.verified_state().await?.events_from(from)) }
+    }
 }
 
 /// Signs `tx` as `by` with its next sequence number on `l`'s verified state and submits
@@ -288,7 +296,7 @@ impl<L: SignedLedger> Registry for L {
         Ok(self.verified_state().await?.rotation())
     }
     async fn events(&self, from: u64) -> Result<Vec<(u64, Event)>, RegistryError> {
-        Ok(self.verified_state().await?.events_from(from))
+        self.events_from(from).await
     }
 }
 
@@ -339,6 +347,9 @@ impl SignedLedger for crate::ledger::Ledger {
     async fn verified_state(&self) -> Result<State, RegistryError> {
         Ok(self.state()?)
     }
+    async fn events_from(&self, from: u64) -> Result<Vec<(u64, Event)>, RegistryError> {
+        Ok(self.events(from)?)
+    }
 }
 
 impl<L: SignedLedger> SignedLedger for std::sync::Arc<L> {
@@ -347,5 +358,8 @@ impl<L: SignedLedger> SignedLedger for std::sync::Arc<L> {
     }
     async fn verified_state(&self) -> Result<State, RegistryError> {
         (**self).verified_state().await
+    }
+    async fn events_from(&self, from: u64) -> Result<Vec<(u64, Event)>, RegistryError> {
+        (**self).events_from(from).await
     }
 }

@@ -308,6 +308,13 @@ impl EventLog {
         self.chunks.iter().flat_map(|c| c.iter())
     }
 
+    /// Forgets the events of blocks before `height` (whole chunks: some older ones may
+    /// stay).
+    fn forget_before(&mut self, height: u64) {
+        self.chunks
+            .retain(|c| c.last().is_some_and(|(h, _)| *h >= height));
+    }
+
     /// The events of block `height`, the newest: read from the end.
     fn of_last(&self, height: u64) -> Vec<Event> {
         let mut out: Vec<Event> = self
@@ -467,6 +474,10 @@ impl State {
             (b'p', &self.published_rounds, &parent.published_rounds),
             (b'a', &self.aborted_rounds, &parent.aborted_rounds),
         ] {
+            // The sets only grow: a block that added nothing costs nothing here.
+            if now.len() == before.len() {
+                continue;
+            }
             for id in now.iter().filter(|id| !before.contains(*id)) {
                 out.push((record(kind, id), Some(Vec::new())));
             }
@@ -487,8 +498,12 @@ impl State {
     /// The state after `tip`, from what [`Self::block_records`] stored for every block
     /// up to it (`records`: each key's latest value, in key order) and the commitment
     /// `commit` at `tip` (its nodes in the ledger's store): no block is replayed. The
-    /// tree must be the records': its root is `tip`'s state root, and every fact recorded
-    /// is in it with that value; a module must hash to its contract's code hash.
+    /// facts must be the signed chain's: the tree's root is `tip`'s state root (`tip`
+    /// signed by the genesis's authority), every fact recorded is proven under it with
+    /// that value, the tree holds no fact beyond them and the history, and a module must
+    /// hash to its contract's code hash. Sequence numbers, round decisions and events
+    /// are not in the commitment: they are the node's own records, as its blocks are
+    /// (the auditor's full check is a replay: `ledger::Ledger::verify_dir`).
     pub fn restore(
         genesis: &Block,
         tip: &Block,
@@ -568,14 +583,8 @@ impl State {
                 b'c' => {
                     codes.insert(id32(key)?, v);
                 }
-                b'e' => {
-                    let height = key
-                        .first_chunk::<8>()
-                        .map(|h| u64::from_be_bytes(*h))
-                        .ok_or_else(|| bad("a malformed event key".into()))?;
-                    let e = Event::decode(&v).map_err(|e| bad(format!("event: {e}")))?;
-                    s.events.push((height, e));
-                }
+                // Events stay on disk (the ledger serves them from there).
+                b'e' => {}
                 _ => return Err(bad(format!("a record of unknown kind {kind}"))),
             }
         }
@@ -613,8 +622,24 @@ impl State {
         if s.commit.root() != tip.state_root {
             return Err(bad("the stored tree's root is not the last block's".into()));
         }
+        // Each recorded fact is proven under the signed root, and the tree holds no
+        // other: the recorded ones, the history (a leaf per block) and the rule when it
+        // never changed.
+        let rule_leaf = usize::from(!recorded.iter().any(|(k, _)| k == &Fact::Rule.key()));
+        let leaves = s.commit.leaf_count().map_err(|e| bad(e.to_string()))?;
+        if leaves != recorded.len() + tip.height as usize + rule_leaf {
+            return Err(bad(format!(
+                "{} facts recorded, the tree holds {}",
+                recorded.len() + tip.height as usize + rule_leaf,
+                leaves
+            )));
+        }
         for (key, value) in recorded {
-            if s.commit.get(&key).as_ref() != Some(&value) {
+            let proven = s.commit.prove(&key).ok().filter(|(v, p)| {
+                v.as_ref() == Some(&value)
+                    && crate::commit::verify(&tip.state_root, &key, Some(&value), p).is_ok()
+            });
+            if proven.is_none() {
                 return Err(bad(format!(
                     "fact {} is not the tree's",
                     crate::proof::printable(&key)
@@ -648,6 +673,18 @@ impl State {
         if let Some(v) = self.commit.version() {
             self.commit.persisted(v);
         }
+    }
+
+    /// Forgets the events of blocks before `height` (a ledger, which stores them with
+    /// their blocks and serves them from there: `ledger::Ledger::events`), so memory
+    /// does not grow with the chain's events. [`Self::events_from`] then starts there.
+    pub fn forget_events_before(&mut self, height: u64) {
+        self.events.forget_before(height);
+    }
+
+    /// The state tree's version (a block's height: genesis writes 0).
+    pub fn tree_version(&self) -> Option<u64> {
+        self.commit.version()
     }
 
     /// How many tree nodes and values memory holds ([`crate::commit::Commitment::stored`]).

@@ -121,7 +121,6 @@ async fn a_reopened_ledger_is_the_replayed_one() {
             (a.height(), a.last_hash(), a.state_root()),
             (b.height(), b.last_hash(), b.state_root())
         );
-        assert_eq!(a.events_from(0), b.events_from(0));
         assert_eq!(
             a.workers().collect::<Vec<_>>(),
             b.workers().collect::<Vec<_>>()
@@ -137,6 +136,14 @@ async fn a_reopened_ledger_is_the_replayed_one() {
         );
         let g = public_key(governance.verifying_key());
         assert_eq!(a.nonce(&g), b.nonce(&g));
+        assert_eq!(a.committee_threshold(), b.committee_threshold());
+        for e in 0..4 {
+            let e = phalanx_types::Epoch(e);
+            assert_eq!(a.is_retired(e), b.is_retired(e));
+        }
+        for c in a.contracts() {
+            assert_eq!(a.nonce(&c.deployer), b.nonce(&c.deployer));
+        }
         for w in a.workers() {
             assert_eq!(a.nonce(&w.identity_key), b.nonce(&w.identity_key));
             let fact = Fact::Worker(w.identity_key.clone());
@@ -146,6 +153,13 @@ async fn a_reopened_ledger_is_the_replayed_one() {
     let replayed = Ledger::verify_dir(dir.path()).unwrap();
     let reopened = open(dir.path()).unwrap();
     same(&reopened.state().unwrap(), &replayed);
+    // Events come from storage; the state in memory keeps only the newest block's.
+    assert_eq!(reopened.events(0).unwrap(), replayed.events_from(0));
+    assert_eq!(
+        reopened.events(replayed.height() - 3).unwrap(),
+        replayed.events_from(replayed.height() - 3)
+    );
+    assert!(reopened.state().unwrap().events_from(0).len() < replayed.events_from(0).len());
     assert!(reopened.state().unwrap().contract(&id).is_some());
     // Old heights still prove, from storage.
     let genesis = reopened.blocks(0, 1).unwrap()[0].hash();
@@ -217,6 +231,22 @@ async fn a_reopened_ledger_is_the_replayed_one() {
         let e = open(dir.path()).unwrap_err();
         assert!(e.to_string().contains("stored state"), "{e}");
         flip(&key, at);
+    }
+    // A record deleted: the tree holds a fact the records lack.
+    {
+        let o = rocksdb::Options::default();
+        let tables = rocksdb::DB::list_cf(&o, dir.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&o, dir.path(), &tables).unwrap();
+        let key = [b"f".as_slice(), &Fact::Commands(id).key()].concat();
+        let records = db.cf_handle("records").unwrap();
+        let kept = db.get_cf(records, &key).unwrap().unwrap();
+        db.delete_cf(records, &key).unwrap();
+        drop(db);
+        let e = open(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("facts recorded"), "{e}");
+        let db = rocksdb::DB::open_cf(&o, dir.path(), &tables).unwrap();
+        db.put_cf(db.cf_handle("records").unwrap(), &key, kept)
+            .unwrap();
     }
     // Put back, it opens again.
     same(&state, &open(dir.path()).unwrap().state().unwrap());
