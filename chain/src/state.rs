@@ -331,6 +331,18 @@ impl EventLog {
     }
 }
 
+/// Records read back into a state ([`State::restore`]): a contract's parts wait here
+/// until all are in.
+#[derive(Default)]
+struct Restoring {
+    deployed: BTreeMap<[u8; 32], facts::ContractFact>,
+    codes: BTreeMap<[u8; 32], Vec<u8>>,
+    keys: BTreeMap<[u8; 32], BTreeMap<Epoch, crate::types::ContractKey>>,
+    logs: BTreeMap<[u8; 32], (u64, [u8; 32])>,
+    /// The facts recorded (key, value), checked against the tree at the end.
+    recorded: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 /// A persisted record's key: its kind, then its own key.
 fn record(kind: u8, key: &[u8]) -> Vec<u8> {
     [&[kind][..], key].concat()
@@ -518,135 +530,152 @@ impl State {
         if tip.chain_id != s.chain_id || !tip.verify_signature(&s.genesis.authority) {
             return Err(bad("the last block is not the chain's".into()));
         }
-        let mut deployed: BTreeMap<[u8; 32], facts::ContractFact> = BTreeMap::new();
-        let mut codes: BTreeMap<[u8; 32], Vec<u8>> = BTreeMap::new();
-        let mut keys: BTreeMap<[u8; 32], BTreeMap<Epoch, crate::types::ContractKey>> =
-            BTreeMap::new();
-        let mut logs: BTreeMap<[u8; 32], (u64, [u8; 32])> = BTreeMap::new();
-        let mut recorded = Vec::new();
-        let id32 = |b: &[u8]| <[u8; 32]>::try_from(b).map_err(|_| bad("a malformed key".into()));
+        let mut r = Restoring::default();
         for (k, v) in records {
-            let (kind, key) = k.split_first().ok_or_else(|| bad("an empty key".into()))?;
-            match kind {
-                b'f' => {
-                    let fact = Fact::from_key(key)
-                        .ok_or_else(|| bad(format!("fact {}", crate::proof::printable(key))))?;
-                    let dec = |e: crate::types::DecodeError| {
-                        bad(format!("fact {}: {e}", crate::proof::printable(key)))
-                    };
-                    match &fact {
-                        Fact::Rule => s.rule = facts::read_rule(&v).map_err(dec)?,
-                        Fact::Worker(id) => {
-                            s.workers
-                                .insert(id.clone(), facts::read_worker(id, &v).map_err(dec)?);
-                        }
-                        Fact::Allowed(m) => {
-                            s.allowed
-                                .insert(m.clone(), facts::read_allowed(m, &v).map_err(dec)?);
-                        }
-                        Fact::Gatekeepers => {
-                            (s.threshold, s.gatekeepers) =
-                                facts::read_gatekeepers(&v).map_err(dec)?;
-                        }
-                        Fact::Rotation => s.rotation = facts::read_rotation(&v).map_err(dec)?,
-                        Fact::Epoch(e) => {
-                            s.epochs.insert(*e, facts::read_epoch(*e, &v).map_err(dec)?);
-                        }
-                        Fact::Retired(e) => {
-                            s.retired.insert(*e);
-                        }
-                        Fact::Contract(id) => {
-                            deployed.insert(*id, facts::read_contract(&v).map_err(dec)?);
-                        }
-                        Fact::ContractKey(id, e) => {
-                            let k = facts::read_contract_key(*id, *e, &v).map_err(dec)?;
-                            keys.entry(*id).or_default().insert(*e, k);
-                        }
-                        Fact::Commands(id) => {
-                            logs.insert(*id, facts::read_commands(&v).map_err(dec)?);
-                        }
-                        Fact::Header(_) => return Err(bad("a history record".into())),
-                    }
-                    recorded.push((key.to_vec(), v));
-                }
-                b'n' => {
-                    let n = <[u8; 8]>::try_from(v.as_slice())
-                        .map_err(|_| bad("a malformed sequence number".into()))?;
-                    s.nonces.insert(key.to_vec(), u64::from_be_bytes(n));
-                }
-                b'p' => {
-                    s.published_rounds.insert(id32(key)?);
-                }
-                b'a' => {
-                    s.aborted_rounds.insert(id32(key)?);
-                }
-                b'c' => {
-                    codes.insert(id32(key)?, v);
-                }
-                // Events stay on disk (the ledger serves them from there).
-                b'e' => {}
-                _ => return Err(bad(format!("a record of unknown kind {kind}"))),
-            }
+            s.take_record(&mut r, &k, v).map_err(bad)?;
         }
-        for (id, f) in deployed {
-            let code = codes
-                .remove(&id)
-                .ok_or_else(|| bad(format!("contract {} has no module", crate::hex(&id))))?;
-            if phalanx_types::contract::code_hash(&code) != f.code_hash {
-                return Err(bad(format!(
-                    "contract {}'s module is not its code",
-                    crate::hex(&id)
-                )));
-            }
-            let (commands, command_log) = logs.remove(&id).unwrap_or((0, [0; 32]));
-            s.contracts.insert(
-                id,
-                Contract {
-                    id,
-                    deployer: f.deployer,
-                    code_hash: f.code_hash,
-                    code: std::sync::Arc::new(code),
-                    salt: f.salt,
-                    deployed_at: f.deployed_at,
-                    keys: keys.remove(&id).unwrap_or_default(),
-                    commands,
-                    command_log,
-                },
-            );
-        }
-        if !codes.is_empty() || !keys.is_empty() || !logs.is_empty() {
-            return Err(bad("records of a contract that is not deployed".into()));
-        }
+        s.take_contracts(&mut r).map_err(bad)?;
         (s.height, s.last_hash, s.last_time, s.commit) =
             (tip.height + 1, tip.hash(), tip.timestamp, commit);
-        if s.commit.root() != tip.state_root {
-            return Err(bad("the stored tree's root is not the last block's".into()));
+        s.check_tree(tip, &r.recorded).map_err(bad)?;
+        Ok(s)
+    }
+
+    /// One stored record into this state (a contract's parts wait in `r`).
+    fn take_record(&mut self, r: &mut Restoring, k: &[u8], v: Vec<u8>) -> Result<(), String> {
+        let (kind, key) = k.split_first().ok_or("an empty key")?;
+        let id32 = |b: &[u8]| <[u8; 32]>::try_from(b).map_err(|_| "a malformed key".to_owned());
+        match kind {
+            b'f' => {
+                let fact = Fact::from_key(key)
+                    .filter(|f| !matches!(f, Fact::Header(_)))
+                    .ok_or_else(|| format!("fact {}", crate::proof::printable(key)))?;
+                self.take_fact(r, &fact, &v)
+                    .map_err(|e| format!("fact {}: {e}", crate::proof::printable(key)))?;
+                r.recorded.push((key.to_vec(), v));
+            }
+            b'n' => {
+                let n =
+                    <[u8; 8]>::try_from(v.as_slice()).map_err(|_| "a malformed sequence number")?;
+                self.nonces.insert(key.to_vec(), u64::from_be_bytes(n));
+            }
+            b'p' => {
+                self.published_rounds.insert(id32(key)?);
+            }
+            b'a' => {
+                self.aborted_rounds.insert(id32(key)?);
+            }
+            b'c' => {
+                r.codes.insert(id32(key)?, v);
+            }
+            // Events stay on disk (the ledger serves them from there).
+            b'e' => {}
+            _ => return Err(format!("a record of unknown kind {kind}")),
         }
-        // Each recorded fact is proven under the signed root, and the tree holds no
-        // other: the recorded ones, the history (a leaf per block) and the rule when it
-        // never changed.
-        let rule_leaf = usize::from(!recorded.iter().any(|(k, _)| k == &Fact::Rule.key()));
-        let leaves = s.commit.leaf_count().map_err(|e| bad(e.to_string()))?;
-        if leaves != recorded.len() + tip.height as usize + rule_leaf {
-            return Err(bad(format!(
-                "{} facts recorded, the tree holds {}",
-                recorded.len() + tip.height as usize + rule_leaf,
-                leaves
-            )));
+        Ok(())
+    }
+
+    /// One recorded fact into this state.
+    fn take_fact(
+        &mut self,
+        r: &mut Restoring,
+        fact: &Fact,
+        v: &[u8],
+    ) -> Result<(), crate::types::DecodeError> {
+        match fact {
+            Fact::Rule => self.rule = facts::read_rule(v)?,
+            Fact::Worker(id) => {
+                self.workers.insert(id.clone(), facts::read_worker(id, v)?);
+            }
+            Fact::Allowed(m) => {
+                self.allowed.insert(m.clone(), facts::read_allowed(m, v)?);
+            }
+            Fact::Gatekeepers => (self.threshold, self.gatekeepers) = facts::read_gatekeepers(v)?,
+            Fact::Rotation => self.rotation = facts::read_rotation(v)?,
+            Fact::Epoch(e) => {
+                self.epochs.insert(*e, facts::read_epoch(*e, v)?);
+            }
+            Fact::Retired(e) => {
+                self.retired.insert(*e);
+            }
+            Fact::Contract(id) => {
+                r.deployed.insert(*id, facts::read_contract(v)?);
+            }
+            Fact::ContractKey(id, e) => {
+                let k = facts::read_contract_key(*id, *e, v)?;
+                r.keys.entry(*id).or_default().insert(*e, k);
+            }
+            Fact::Commands(id) => {
+                r.logs.insert(*id, facts::read_commands(v)?);
+            }
+            // The history is the tree's alone: never recorded (refused by the caller).
+            Fact::Header(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The contracts from their parts: each deployed one with its module (which must
+    /// hash to its code hash), keys and command log; no part without its contract.
+    fn take_contracts(&mut self, r: &mut Restoring) -> Result<(), String> {
+        for (id, f) in std::mem::take(&mut r.deployed) {
+            let code = r
+                .codes
+                .remove(&id)
+                .ok_or_else(|| format!("contract {} has no module", crate::hex(&id)))?;
+            if phalanx_types::contract::code_hash(&code) != f.code_hash {
+                return Err(format!(
+                    "contract {}'s module is not its code",
+                    crate::hex(&id)
+                ));
+            }
+            let (commands, command_log) = r.logs.remove(&id).unwrap_or((0, [0; 32]));
+            let contract = Contract {
+                id,
+                deployer: f.deployer,
+                code_hash: f.code_hash,
+                code: std::sync::Arc::new(code),
+                salt: f.salt,
+                deployed_at: f.deployed_at,
+                keys: r.keys.remove(&id).unwrap_or_default(),
+                commands,
+                command_log,
+            };
+            self.contracts.insert(id, contract);
+        }
+        if !r.codes.is_empty() || !r.keys.is_empty() || !r.logs.is_empty() {
+            return Err("records of a contract that is not deployed".into());
+        }
+        Ok(())
+    }
+
+    /// The tree is the signed chain's and the records': its root is `tip`'s, each
+    /// recorded fact is proven under it, and it holds no other fact than those, the
+    /// history (a leaf per block) and the rule when it never changed.
+    fn check_tree(&self, tip: &Block, recorded: &[(Vec<u8>, Vec<u8>)]) -> Result<(), String> {
+        if self.commit.root() != tip.state_root {
+            return Err("the stored tree's root is not the last block's".into());
+        }
+        let rule_leaf = usize::from(!recorded.iter().any(|(k, _)| *k == Fact::Rule.key()));
+        let expected = recorded.len() + tip.height as usize + rule_leaf;
+        let leaves = self.commit.leaf_count().map_err(|e| e.to_string())?;
+        if leaves != expected {
+            return Err(format!(
+                "{expected} facts recorded, the tree holds {leaves}"
+            ));
         }
         for (key, value) in recorded {
-            let proven = s.commit.prove(&key).ok().filter(|(v, p)| {
-                v.as_ref() == Some(&value)
-                    && crate::commit::verify(&tip.state_root, &key, Some(&value), p).is_ok()
+            let proven = self.commit.prove(key).ok().filter(|(v, p)| {
+                v.as_ref() == Some(value)
+                    && crate::commit::verify(&tip.state_root, key, Some(value), p).is_ok()
             });
             if proven.is_none() {
-                return Err(bad(format!(
+                return Err(format!(
                     "fact {} is not the tree's",
-                    crate::proof::printable(&key)
-                )));
+                    crate::proof::printable(key)
+                ));
             }
         }
-        Ok(s)
+        Ok(())
     }
 
     /// What the state tree's current version wrote: a ledger stores it with the block
