@@ -11,7 +11,7 @@
 //! commands: [`LightClient::commands`]) and never downloads the chain.
 
 use crate::facts::Fact;
-use crate::proof::Verified;
+use crate::proof::{Lean as _, Verified};
 use crate::registry::{RegistryError, SignedLedger};
 use crate::state::State;
 use crate::types::{Block, EpochKey, SignedTx};

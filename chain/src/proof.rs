@@ -157,9 +157,34 @@ impl Codec for HeaderProof {
     }
 }
 
-impl HeaderProof {
-    /// Encodes it, the genesis block as empty bytes unless `with_genesis` (the lean form,
-    /// for a client that has the genesis: about a kilobyte less per proof).
+/// The lean encoding of what carries a [`HeaderProof`]: the same bytes with the genesis
+/// block left empty, for a client that holds the pinned genesis (about a kilobyte less a
+/// proof). Decoding fills in the client's copy, which the check still compares with the
+/// pin.
+pub trait Lean: Codec<Error = DecodeError> {
+    /// Encodes it, the genesis block as empty bytes unless `with_genesis`.
+    fn put(&self, w: &mut Writer, with_genesis: bool);
+
+    /// Decodes either form; the lean one takes `genesis`.
+    fn take(r: &mut Reader<'_>, genesis: Option<&Block>) -> Result<Self, DecodeError>;
+
+    /// The lean encoding.
+    fn to_lean_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.put(&mut w, false);
+        w.0
+    }
+
+    /// Decodes the lean encoding (or the full one), with the client's `genesis`.
+    fn from_lean_bytes(bytes: &[u8], genesis: &Block) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, Self::NAME);
+        let out = Self::take(&mut r, Some(genesis))?;
+        r.finish()?;
+        Ok(out)
+    }
+}
+
+impl Lean for HeaderProof {
     fn put(&self, w: &mut Writer, with_genesis: bool) {
         match with_genesis {
             true => w.bytes(&self.genesis.encode()),
@@ -169,8 +194,6 @@ impl HeaderProof {
         w.list(&self.facts, |w, f| Codec::encode(f, w));
     }
 
-    /// Decodes either form; the lean one takes `genesis` (the client's copy: the check
-    /// still compares it with the pin).
     fn take(r: &mut Reader<'_>, genesis: Option<&Block>) -> Result<Self, DecodeError> {
         let bytes = r.bytes("genesis block", MAX_GENESIS)?;
         let genesis = match (bytes.is_empty(), genesis) {
@@ -184,21 +207,6 @@ impl HeaderProof {
             header,
             facts,
         })
-    }
-
-    /// The lean encoding (no genesis block).
-    pub fn to_lean_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        self.put(&mut w, false);
-        w.0
-    }
-
-    /// Decodes the lean encoding (or the full one), with the client's `genesis`.
-    pub fn from_lean_bytes(bytes: &[u8], genesis: &Block) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes, Self::NAME);
-        let out = Self::take(&mut r, Some(genesis))?;
-        r.finish()?;
-        Ok(out)
     }
 }
 
@@ -421,7 +429,7 @@ impl Codec for CommandPage {
     }
 }
 
-impl CommandPage {
+impl Lean for CommandPage {
     fn put(&self, w: &mut Writer, with_genesis: bool) {
         w.list(&self.commands, |w, c| {
             w.u64(c.height);
@@ -443,21 +451,6 @@ impl CommandPage {
             commands,
             proof: HeaderProof::take(r, genesis)?,
         })
-    }
-
-    /// The lean encoding (its proof without the genesis block: [`HeaderProof::to_lean_bytes`]).
-    pub fn to_lean_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        self.put(&mut w, false);
-        w.0
-    }
-
-    /// Decodes the lean encoding (or the full one), with the client's `genesis`.
-    pub fn from_lean_bytes(bytes: &[u8], genesis: &Block) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes, Self::NAME);
-        let out = Self::take(&mut r, Some(genesis))?;
-        r.finish()?;
-        Ok(out)
     }
 }
 

@@ -19,7 +19,7 @@
 
 use chain::commit::Commitment;
 use chain::facts::Fact;
-use chain::proof::{CommandAt, CommandPage, FactProof, HeaderProof, MAX_PAGE_COMMANDS};
+use chain::proof::{CommandAt, CommandPage, FactProof, HeaderProof, Lean as _, MAX_PAGE_COMMANDS};
 use chain::state::State;
 use chain::types::{Command, Genesis, Header, SignedHeader, SignedTx, Tx, public_key};
 use criterion::{Criterion, criterion_group, criterion_main};

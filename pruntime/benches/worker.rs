@@ -10,7 +10,9 @@
 //! - `checkpoint/seal` and `checkpoint/restore` of a 1000-entry state.
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
-use chain::proof::{CommandAt, VerifiedPage};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use chain::types::{Block, Command, SignedTx, Tx, public_key};
 use criterion::{Criterion, criterion_group, criterion_main};
 use phalanx_contract::{Limits, Runtime};
@@ -67,34 +69,10 @@ fn block(height: u64, n: u64) -> Block {
     .seal(&chain::random_key())
 }
 
-/// The page of the contract's feed that `b` makes after `e`'s log (the executor takes
-/// it as verified: `benches/feed.rs` measures the verification).
-fn page_of(e: &Executor, b: &Block) -> (Vec<CommandAt>, VerifiedPage) {
-    let commands: Vec<CommandAt> = b
-        .txs
-        .iter()
-        .map(|t| CommandAt {
-            height: b.height,
-            timestamp: b.timestamp,
-            tx: t.clone(),
-        })
-        .collect();
-    let (count, head) = e.log();
-    let page = VerifiedPage {
-        count: count + commands.len() as u64,
-        head: commands.iter().fold(head, |h, c| {
-            chain::types::command_log(&h, c.height, c.timestamp, &c.tx.encode())
-        }),
-        header: b.header(),
-        nonces: Default::default(),
-    };
-    (commands, page)
-}
-
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new(Limits::default());
     let b = block(1, 100);
-    let (commands, page) = page_of(&executor(&rt), &b);
+    let (commands, page) = common::page(&executor(&rt), &b);
     c.bench_function("feed/100 commands", |bench| {
         bench.iter_batched(
             || executor(&rt),
@@ -160,7 +138,7 @@ fn bench(c: &mut Criterion) {
     // A state of 1000 entries: 1000 users' counters.
     let mut big = executor(&rt);
     for h in 1..=10 {
-        let (commands, page) = page_of(&big, &block(h, 100));
+        let (commands, page) = common::page(&big, &block(h, 100));
         big.apply_commands(&rt, &commands, &page).unwrap();
     }
     c.bench_function("checkpoint/seal 1000 entries", |bench| {

@@ -9,8 +9,10 @@
     clippy::indexing_slicing
 )]
 
-use chain::proof::{CommandAt, VerifiedPage};
+mod common;
+
 use chain::types::{Block, Command, SignedTx, Tx, public_key};
+use common::page;
 use p256::ecdsa::SigningKey;
 use phalanx_contract::{Limits, Runtime};
 use phalanx_types::Epoch;
@@ -62,31 +64,6 @@ fn block(height: u64, txs: Vec<SignedTx>) -> Block {
         signature: Vec::new(),
     }
     .seal(&chain::random_key())
-}
-
-/// The page of `e`'s contract feed that `b` makes: its commands of this contract,
-/// proven (as `chain::proof::CommandPage::verify` finds) to continue `e`'s log.
-fn page(e: &Executor, b: &Block) -> (Vec<CommandAt>, VerifiedPage) {
-    let commands: Vec<CommandAt> = b
-        .txs
-        .iter()
-        .filter(|t| matches!(&t.tx, Tx::Command(c) if c.contract == ID))
-        .map(|t| CommandAt {
-            height: b.height,
-            timestamp: b.timestamp,
-            tx: t.clone(),
-        })
-        .collect();
-    let (count, head) = e.log();
-    let page = VerifiedPage {
-        count: count + commands.len() as u64,
-        head: commands.iter().fold(head, |h, c| {
-            chain::types::command_log(&h, c.height, c.timestamp, &c.tx.encode())
-        }),
-        header: b.header(),
-        nonces: Default::default(),
-    };
-    (commands, page)
 }
 
 /// Applies `b`'s page of the feed; the skipped commands' places in the log.
