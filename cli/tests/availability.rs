@@ -1027,3 +1027,36 @@ async fn a_new_epoch_reaches_a_running_contract() {
     let log = std::fs::read_to_string(&a.log).unwrap();
     assert!(!log.contains("command skipped"), "{log}");
 }
+
+/// The worker's registry head is sealed under its identity and required once it has
+/// one: deleted by its host, the worker refuses to start over on the first history it
+/// is shown; left by an older Phalanx (unsealed), it is replaced by a sealed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_requires_its_sealed_head_and_upgrades_an_old_one() {
+    let root = tempfile::tempdir().unwrap();
+    let (_devnet, summary) = devnet(&root.path().join("devnet"));
+    let a = worker(root.path(), "a", &summary);
+    at_height(&a, 0).await;
+    a.proc.terminate();
+    let data = root.path().join("a");
+    let sealed = data.join("registry-head.sealed");
+    assert!(sealed.exists());
+    std::fs::remove_file(&sealed).unwrap();
+    let refused = worker(root.path(), "a", &summary);
+    assert!(
+        refused.url.is_empty(),
+        "a worker started over without its head"
+    );
+    let log = std::fs::read_to_string(&refused.log).unwrap();
+    assert!(log.contains("the registry checkpoint is missing"), "{log}");
+    drop(refused);
+    // An older Phalanx's unsealed head: replaced.
+    std::fs::write(data.join("registry-head"), [0u8; 40]).unwrap();
+    let upgraded = worker(root.path(), "a", &summary);
+    assert!(
+        !upgraded.url.is_empty(),
+        "the upgraded worker did not start"
+    );
+    at_height(&upgraded, 0).await;
+    assert!(sealed.exists() && !data.join("registry-head").exists());
+}

@@ -498,12 +498,26 @@ impl Worker {
         // The client keeps the head it verified last, in a file only this identity can
         // write: a restarted worker refuses a registry that forked or rolled back since
         // (M2), and one that followed before refuses to start over when the file is gone.
+        // A worker that an older Phalanx ran (its heads unsealed) starts its sealed one
+        // now, trusting the registry's newest header once as that version did; the old
+        // files go once the new one is written.
+        let legacy = ["registry-head", "follower-head"].map(|f| config.data_dir.join(f));
+        let upgrading = legacy.iter().any(|f| f.exists());
         let registry = LightClient::pinned(&config.registry_url, config.genesis)
             .with_identity_checkpoint(
                 &config.data_dir.join("registry-head.sealed"),
                 &identity.signing,
-                followed_before,
+                followed_before && !upgrading,
             );
+        if upgrading {
+            tracing::warn!(
+                "this worker's registry head was written by an older Phalanx: starting a sealed one"
+            );
+            registry.facts(&[]).await?;
+            for f in &legacy {
+                let _ = std::fs::remove_file(f);
+            }
+        }
         let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
         if !bound {
             check_config_bound(
