@@ -294,8 +294,8 @@ pub enum ChainChange {
         /// The locked epoch.
         epoch: Epoch,
     },
-    /// Deploy a contract (a WebAssembly module); prints its id, which pRuntime serves
-    /// with `--contract`.
+    /// Deploy a contract (a WebAssembly module, checked first as pRuntime would load
+    /// it); prints its id, which pRuntime serves with `--contract`.
     Deploy {
         /// The module file.
         #[arg(long)]

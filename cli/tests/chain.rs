@@ -106,6 +106,21 @@ async fn a_ledger_process_and_light_clients_in_others() {
     );
     assert!(tx(&["lock-rotation", "0"]).status.success());
     assert!(tx(&["abort-rotation", "0"]).status.success());
+    // A file pRuntime would not load is refused before anything is sent (the height
+    // below counts no deployment).
+    let pem = dir.path().join("not-a-module.pem");
+    std::fs::write(
+        &pem,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let out = tx(&["deploy", "--module", pem.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("not a contract module pRuntime accepts"),
+        "{said}"
+    );
 
     let out = phalanx(&["chain", "status", "--url", &url, "--genesis", &genesis]);
     assert!(
