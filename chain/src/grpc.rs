@@ -93,10 +93,7 @@ impl pb::chain_server::Chain for ChainGrpc {
             .map_err(|_| Status::internal("internal error"))?
             .map_err(status)?;
         Ok(Response::new(pb::ProveResponse {
-            proof: match r.lean {
-                true => proof.to_lean_bytes(),
-                false => phalanx_types::codec::Codec::to_bytes(&proof),
-            },
+            proof: proof.to_wire(r.lean),
         }))
     }
 
@@ -118,10 +115,7 @@ impl pb::chain_server::Chain for ChainGrpc {
                 .map_err(|_| Status::internal("internal error"))?
                 .map_err(status)?;
         Ok(Response::new(pb::GetCommandsResponse {
-            page: match r.lean {
-                true => page.to_lean_bytes(),
-                false => phalanx_types::codec::Codec::to_bytes(&page),
-            },
+            page: page.to_wire(r.lean),
         }))
     }
 
@@ -446,13 +440,8 @@ impl LightClient {
             .await
             .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
             .into_inner();
-        let page = match &genesis {
-            Some(g) => crate::proof::CommandPage::from_lean_bytes(&resp.page, g),
-            None => {
-                <crate::proof::CommandPage as phalanx_types::codec::Codec>::from_bytes(&resp.page)
-            }
-        }
-        .map_err(|e| RegistryError::Unverified(e.to_string()))?;
+        let page = crate::proof::CommandPage::from_wire(&resp.page, genesis.as_ref())
+            .map_err(|e| RegistryError::Unverified(e.to_string()))?;
         let proven = page.proof.verify(&pinned)?;
         self.remember_genesis(&page.proof.genesis);
         let verified = page.check(&proven, contract, from, head)?;
@@ -524,13 +513,8 @@ impl LightClient {
             .await
             .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
             .into_inner();
-        match &genesis {
-            Some(g) => crate::proof::HeaderProof::from_lean_bytes(&resp.proof, g),
-            None => {
-                <crate::proof::HeaderProof as phalanx_types::codec::Codec>::from_bytes(&resp.proof)
-            }
-        }
-        .map_err(|e| RegistryError::Unverified(e.to_string()))
+        crate::proof::HeaderProof::from_wire(&resp.proof, genesis.as_ref())
+            .map_err(|e| RegistryError::Unverified(e.to_string()))
     }
 
     /// The pinned genesis block, once a proof carrying it verified: later proofs are

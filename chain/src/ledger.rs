@@ -198,8 +198,9 @@ fn open_db(dir: &Path, write: bool) -> Result<rocksdb::DB, LedgerError> {
     Ok(rocksdb::DB::open_cf(&opts, dir, TABLES)?)
 }
 
-/// Refuses data of another format: blocks with no format named are format 1.
-fn check_format(db: &rocksdb::DB) -> Result<(), LedgerError> {
+/// The format the data is in (none: a new, empty ledger), refusing any other than this
+/// one and format 3 (which opening migrates): blocks with no format named are format 1.
+fn check_format(db: &rocksdb::DB) -> Result<Option<u32>, LedgerError> {
     let meta = db.cf_handle(META).ok_or(LedgerError::MissingTable)?;
     let found = match db.get_cf(meta, FORMAT_KEY)? {
         Some(v) => v
@@ -213,25 +214,16 @@ fn check_format(db: &rocksdb::DB) -> Result<(), LedgerError> {
                 .next()
                 .is_none();
             if empty {
-                return Ok(());
+                return Ok(None);
             }
             1
         }
     };
-    // Format 3 is this one without the stored state: opening migrates it.
     if found == FORMAT || found == 3 {
-        Ok(())
+        Ok(Some(found))
     } else {
         Err(LedgerError::Format { found })
     }
-}
-
-/// The format the data names (none: a new ledger).
-fn format(db: &rocksdb::DB) -> Result<Option<u32>, LedgerError> {
-    let meta = db.cf_handle(META).ok_or(LedgerError::MissingTable)?;
-    Ok(db
-        .get_cf(meta, FORMAT_KEY)?
-        .and_then(|v| v.as_slice().try_into().ok().map(u32::from_be_bytes)))
 }
 
 fn table<'a>(db: &'a rocksdb::DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, LedgerError> {
@@ -496,8 +488,7 @@ fn restore(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerErro
 /// exist; the new tables are created before, so the Phalanx that wrote format 3 no longer
 /// opens the directory read-write).
 fn load(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerError> {
-    check_format(db)?;
-    if format(db)? == Some(FORMAT) {
+    if check_format(db)? == Some(FORMAT) {
         return restore(db);
     }
     let Some((state, records)) = replay(db, true)? else {

@@ -168,19 +168,29 @@ pub trait Lean: Codec<Error = DecodeError> {
     /// Decodes either form; the lean one takes `genesis`.
     fn take(r: &mut Reader<'_>, genesis: Option<&Block>) -> Result<Self, DecodeError>;
 
+    /// The lean encoding when `lean`, else the full one.
+    fn to_wire(&self, lean: bool) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.put(&mut w, !lean);
+        w.0
+    }
+
+    /// Decodes either encoding; the lean one needs the client's `genesis`.
+    fn from_wire(bytes: &[u8], genesis: Option<&Block>) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, Self::NAME);
+        let out = Self::take(&mut r, genesis)?;
+        r.finish()?;
+        Ok(out)
+    }
+
     /// The lean encoding.
     fn to_lean_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        self.put(&mut w, false);
-        w.0
+        self.to_wire(true)
     }
 
     /// Decodes the lean encoding (or the full one), with the client's `genesis`.
     fn from_lean_bytes(bytes: &[u8], genesis: &Block) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes, Self::NAME);
-        let out = Self::take(&mut r, Some(genesis))?;
-        r.finish()?;
-        Ok(out)
+        Self::from_wire(bytes, Some(genesis))
     }
 }
 

@@ -1229,7 +1229,7 @@ fn check_config_bound(
 
 /// A proof that does not read as its facts should.
 fn unproven(e: chain::proof::ProofError) -> WorkerError {
-    RegistryError::Unverified(e.to_string()).into()
+    RegistryError::from(e).into()
 }
 
 /// Whether evidence registered at `registered_at` is due for renewal now (the rule is
