@@ -132,33 +132,41 @@ pub async fn tx(
             }
             client.set_gatekeepers(&key, &set, threshold).await?
         }
-        C::Deploy { module, salt } => {
-            use chain::registry::ContractRegistry as _;
-            let code =
-                std::fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
-            // Checked before anything is sent: a file pRuntime would refuse (not
-            // WebAssembly, imports the host does not give, floats, too large) never
-            // lands on the registry.
-            phalanx_contract::Runtime::new(phalanx_contract::Limits::default())
-                .compile(&code)
-                .with_context(|| {
-                    format!(
-                        "{} is not a contract module pRuntime accepts; nothing was submitted",
-                        module.display()
-                    )
-                })?;
-            let salt: [u8; 32] = hex::decode(salt)?
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("--salt is 32 bytes of hex"))?;
-            let (height, id) = client.deploy_contract(&key, &code, salt).await?;
-            println!(
-                "{}",
-                serde_json::json!({"height": height, "contract": hex::encode(id)})
-            );
-            return Ok(());
-        }
+        C::Deploy { module, salt } => return deploy(&client, &key, &module, &salt).await,
     };
     println!("{}", serde_json::json!({"height": height}));
+    Ok(())
+}
+
+/// `chain tx deploy`: the module checked as pRuntime would load it, then deployed; prints
+/// the height and the contract id.
+async fn deploy(
+    client: &LightClient,
+    key: &SigningKey,
+    module: &Path,
+    salt: &str,
+) -> anyhow::Result<()> {
+    use chain::registry::ContractRegistry as _;
+    let code = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
+    // Checked before anything is sent: a file pRuntime would refuse (not
+    // WebAssembly, imports the host does not give, floats, too large) never
+    // lands on the registry.
+    phalanx_contract::Runtime::new(phalanx_contract::Limits::default())
+        .compile(&code)
+        .with_context(|| {
+            format!(
+                "{} is not a contract module pRuntime accepts; nothing was submitted",
+                module.display()
+            )
+        })?;
+    let salt: [u8; 32] = hex::decode(salt)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--salt is 32 bytes of hex"))?;
+    let (height, id) = client.deploy_contract(key, &code, salt).await?;
+    println!(
+        "{}",
+        serde_json::json!({"height": height, "contract": hex::encode(id)})
+    );
     Ok(())
 }
 

@@ -445,21 +445,7 @@ pub struct ContractInfo {
 impl Worker {
     /// Boots a worker (see the module doc).
     pub async fn boot(config: WorkerConfig, tee: Arc<dyn Tee>) -> Result<Arc<Self>, WorkerError> {
-        if tee.simulated() {
-            tracing::warn!(
-                "pRuntime runs on the SIMULATED TEE: its quotes chain to a test root, not Intel's; for development only"
-            );
-        }
-        if config.dangerous_unattested_gatekeepers {
-            if !tee.simulated() {
-                return Err(WorkerError::DangerousOnHardware(
-                    "--dangerous-unattested-gatekeepers",
-                ));
-            }
-            tracing::warn!(
-                "dangerous_unattested_gatekeepers: asking gatekeepers for keys WITHOUT checking that they run in a TEE"
-            );
-        }
+        refuse_dangerous(&config, tee.as_ref())?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| SealError::Io {
             path: config.data_dir.clone(),
             source: e,
@@ -475,49 +461,11 @@ impl Worker {
         let chain_id = probe.facts(&[]).await?.header.chain_id;
         // The configuration check (TDX) runs once, on the first attestation: in the
         // sealing path, before any secret is asked for, when there is one.
-        let (sealing, bound) = match tee.sealing_key()? {
-            Some(k) => (
-                SealingKey::derive(&k[..], phalanx_types::tag::WORKER_SEALED, b"identity")?,
-                false,
-            ),
-            None => {
-                let secret =
-                    sealing_from_gatekeepers(&config, tee.as_ref(), &probe, chain_id, &http)
-                        .await?;
-                let key = SealingKey::derive(
-                    &secret[..],
-                    phalanx_types::tag::WORKER_SEALED,
-                    b"identity",
-                )?;
-                (key, true)
-            }
-        };
+        let (sealing, bound) = sealing_key(&config, tee.as_ref(), &probe, chain_id, &http).await?;
         let identity_path = config.data_dir.join("identity.sealed");
         let followed_before = identity_path.exists();
         let identity = Identity::load_or_create(&sealing, &identity_path, chain_id)?;
-        // The client keeps the head it verified last, in a file only this identity can
-        // write: a restarted worker refuses a registry that forked or rolled back since
-        // (M2), and one that followed before refuses to start over when the file is gone.
-        // A worker that an older Phalanx ran (its heads unsealed) starts its sealed one
-        // now, trusting the registry's newest header once as that version did; the old
-        // files go once the new one is written.
-        let legacy = ["registry-head", "follower-head"].map(|f| config.data_dir.join(f));
-        let upgrading = legacy.iter().any(|f| f.exists());
-        let registry = LightClient::pinned(&config.registry_url, config.genesis)
-            .with_identity_checkpoint(
-                &config.data_dir.join("registry-head.sealed"),
-                &identity.signing,
-                followed_before && !upgrading,
-            );
-        if upgrading {
-            tracing::warn!(
-                "this worker's registry head was written by an older Phalanx: starting a sealed one"
-            );
-            registry.facts(&[]).await?;
-            for f in &legacy {
-                let _ = std::fs::remove_file(f);
-            }
-        }
+        let registry = registry_client(&config, &identity, followed_before).await?;
         let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
         if !bound {
             check_config_bound(
@@ -1225,6 +1173,78 @@ fn check_config_bound(
         });
     }
     Ok(())
+}
+
+/// Says loudly that the TEE is simulated; refuses `dangerous_*` options on a real one.
+fn refuse_dangerous(config: &WorkerConfig, tee: &dyn Tee) -> Result<(), WorkerError> {
+    if tee.simulated() {
+        tracing::warn!(
+            "pRuntime runs on the SIMULATED TEE: its quotes chain to a test root, not Intel's; for development only"
+        );
+    }
+    if config.dangerous_unattested_gatekeepers {
+        if !tee.simulated() {
+            return Err(WorkerError::DangerousOnHardware(
+                "--dangerous-unattested-gatekeepers",
+            ));
+        }
+        tracing::warn!(
+            "dangerous_unattested_gatekeepers: asking gatekeepers for keys WITHOUT checking that they run in a TEE"
+        );
+    }
+    Ok(())
+}
+
+/// The key the identity is sealed under: the TEE's own, or on TDX one from the
+/// gatekeepers under the worker's tenant (then also whether the configuration was
+/// checked bound on the way).
+async fn sealing_key(
+    config: &WorkerConfig,
+    tee: &dyn Tee,
+    registry: &LightClient,
+    chain_id: [u8; 32],
+    http: &reqwest::Client,
+) -> Result<(SealingKey, bool), WorkerError> {
+    let (secret, bound) = match tee.sealing_key()? {
+        Some(k) => (k, false),
+        None => (
+            sealing_from_gatekeepers(config, tee, registry, chain_id, http).await?,
+            true,
+        ),
+    };
+    let key = SealingKey::derive(&secret[..], phalanx_types::tag::WORKER_SEALED, b"identity")?;
+    Ok((key, bound))
+}
+
+/// The worker's registry client. It keeps the head it verified last, in a file only
+/// `identity` can write: a restarted worker refuses a registry that forked or rolled back
+/// since (M2), and one that `followed_before` refuses to start over when the file is
+/// gone. A worker that an older Phalanx ran (its heads unsealed) starts its sealed one
+/// now, trusting the registry's newest header once as that version did; the old files go
+/// once the new one is written.
+async fn registry_client(
+    config: &WorkerConfig,
+    identity: &Identity,
+    followed_before: bool,
+) -> Result<LightClient, WorkerError> {
+    let legacy = ["registry-head", "follower-head"].map(|f| config.data_dir.join(f));
+    let upgrading = legacy.iter().any(|f| f.exists());
+    let registry = LightClient::pinned(&config.registry_url, config.genesis)
+        .with_identity_checkpoint(
+            &config.data_dir.join("registry-head.sealed"),
+            &identity.signing,
+            followed_before && !upgrading,
+        );
+    if upgrading {
+        tracing::warn!(
+            "this worker's registry head was written by an older Phalanx: starting a sealed one"
+        );
+        registry.facts(&[]).await?;
+        for f in &legacy {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    Ok(registry)
 }
 
 /// A proof that does not read as its facts should.
