@@ -500,4 +500,95 @@ mod tests {
         v[at] = 0xff;
         assert!(read_gatekeepers(&v).is_err());
     }
+
+    #[test]
+    fn fact_keys_rotations_and_events_read_back_exactly_and_nothing_else() {
+        let id = [9u8; 32];
+        let all = [
+            Fact::Rule,
+            Fact::Worker(vec![2; 33]),
+            Fact::Allowed(vec![7; 32]),
+            Fact::Gatekeepers,
+            Fact::Rotation,
+            Fact::Epoch(Epoch(3)),
+            Fact::Retired(Epoch(1)),
+            Fact::Contract(id),
+            Fact::ContractKey(id, Epoch(2)),
+            Fact::Header(41),
+            Fact::Commands(id),
+        ];
+        for f in &all {
+            assert_eq!(Fact::from_key(&f.key()).as_ref(), Some(f));
+        }
+        // A fixed-width key cut or lengthened, or an unknown prefix: no fact.
+        for f in &all[5..] {
+            let k = f.key();
+            assert_eq!(Fact::from_key(&k[..k.len() - 1]), None, "{f:?}");
+            assert_eq!(
+                Fact::from_key(&[k.as_slice(), &[0]].concat()),
+                None,
+                "{f:?}"
+            );
+        }
+        for bad in [&b""[..], b"rul", b"rules", b"nothing/1", b"contract-key/"] {
+            assert_eq!(Fact::from_key(bad), None);
+        }
+
+        for r in [Rotation::Idle, Rotation::Locked(Epoch(4))] {
+            let v = rotation(&r);
+            assert_eq!(read_rotation(&v).unwrap(), r);
+            assert!((0..v.len()).all(|cut| read_rotation(&v[..cut]).is_err()));
+            assert!(read_rotation(&[v.as_slice(), &[0]].concat()).is_err());
+        }
+        assert!(read_rotation(&[2]).is_err());
+
+        let events = [
+            Event::WorkerRegistered {
+                identity_key: vec![2; 33],
+                measurement: vec![7; 32],
+            },
+            Event::MeasurementAdded {
+                measurement: vec![7; 32],
+                role: Role::Gatekeeper,
+            },
+            Event::MeasurementRemoved(vec![7; 32]),
+            Event::GatekeepersChanged(vec![1, 2, 3]),
+            Event::RotationLocked(Epoch(1)),
+            Event::MasterKeyPublished(Epoch(1)),
+            Event::PublicKeySetUpdated(Epoch(1)),
+            Event::RotationAborted(Epoch(1)),
+            Event::RoundAborted([5; 32]),
+            Event::EpochRetired(Epoch(0)),
+            Event::TcbRuleChanged,
+            Event::ContractDeployed {
+                contract: id,
+                code_hash: [6; 32],
+            },
+            Event::ContractKeyPublished {
+                contract: id,
+                epoch: Epoch(2),
+            },
+            Event::CommandSubmitted {
+                contract: id,
+                sequence: 77,
+            },
+        ];
+        for e in &events {
+            let b = e.encode();
+            assert_eq!(&Event::decode(&b).unwrap(), e);
+            assert!(
+                (0..b.len()).all(|cut| Event::decode(&b[..cut]).is_err()),
+                "{e:?}"
+            );
+            assert!(
+                Event::decode(&[b.as_slice(), &[0]].concat()).is_err(),
+                "{e:?}"
+            );
+        }
+        assert!(Event::decode(&[14]).is_err());
+        // A role code that names no role.
+        let mut b = events[1].encode();
+        *b.last_mut().unwrap() = 0xee;
+        assert!(Event::decode(&b).is_err());
+    }
 }
