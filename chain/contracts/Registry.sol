@@ -32,6 +32,16 @@
 // no collateral. The contract still checks what
 // it can: the TCB status is one its rule accepts and the evidence is younger than its
 // lifetime; a worker's standing lapses with its evidence.
+//
+// Facts. Every fact of the embedded ledger's state commitment (chain/src/facts.rs) but
+// its evidence rule and its block history is kept here too, key for key and byte for
+// byte in the ledger's codec (big-endian integers, byte strings with a u32 length,
+// lists with a u16 count), as a hash in its own storage slot: keccak256(FACT_SLOT ‖ key)
+// holds keccak256(FACT_VALUE ‖ value), zero when absent. So a block's state root proves
+// any fact through eth_getProof, and a verifier reads it with the ledger's decoders
+// (chain::evm_proof). A contract's commands are hash-chained into its command log as on
+// the ledger (chain::types::command_log over chain::evm_proof::command_record), so a
+// worker that reads them from logs checks that none is missing, added or reordered.
 pragma solidity 0.8.30;
 
 contract Registry {
@@ -139,7 +149,7 @@ contract Registry {
     event ContractKeyPublishedEvent(bytes32 contractId, uint64 epoch);
     // A command as ordered: the sender's account and its transaction nonce are what the
     // envelope binds on this backend.
-    event CommandSubmitted(bytes32 contractId, uint64 sequence, address sender, bytes ciphertext);
+    event CommandSubmitted(bytes32 indexed contractId, uint64 sequence, uint64 epoch, address sender, bytes ciphertext);
 
     // A confidential contract (see chain/src/types.rs, Contract).
     struct ContractRec {
@@ -149,6 +159,7 @@ contract Registry {
         uint64 deployedAt;
         uint64 commands;
         bool exists;
+        bytes32 commandLog; // chain::types::command_log's head
     }
 
     struct ContractKeyRec {
@@ -165,6 +176,7 @@ contract Registry {
     bytes[] private allowedList;
     mapping(bytes32 => int64) private allowedAt; // 0: not allowed
     mapping(bytes32 => uint8) private roleOf; // 1 pRuntime, 2 gatekeeper, 3 application
+    mapping(bytes32 => uint64) private allowedIn; // the block that allowed it
     Gatekeeper[] private gatekeeperSet;
     uint16 public committeeThreshold; // governance's t for every DKG and reshare
     uint64 private firstEpoch; // the first published epoch (valid once anyEpoch)
@@ -195,12 +207,62 @@ contract Registry {
     bytes private constant CONTRACT_ID = "phalanx/v1/contract-id";
     bytes private constant CHAIN_GENESIS = "phalanx/v1/chain-genesis";
     bytes private constant ENDORSEMENT = "phalanx/v1/evm-endorsement";
+    bytes private constant FACT_SLOT = "phalanx/v1/evm-fact-slot";
+    bytes private constant FACT_VALUE = "phalanx/v1/evm-fact-value";
+    bytes private constant COMMAND_LOG = "phalanx/v1/command-log";
+    bytes private constant EVM_COMMAND = "phalanx/v1/evm-command";
     int64 private constant MAX_SKEW = 300; // seconds an evidence time may lead the block's
     uint256 private constant MAX_CODE = 512 * 1024;
     uint256 private constant MAX_COMMAND = 64 * 1024;
 
     constructor(address governance_) {
         governance = governance_;
+        setFact("gatekeepers", abi.encodePacked(uint16(0), uint16(0)));
+        rotationFact();
+    }
+
+    // Sets a fact's value (see Facts above).
+    function setFact(bytes memory key, bytes memory value) private {
+        bytes32 slot = keccak256(abi.encodePacked(FACT_SLOT, key));
+        bytes32 h = keccak256(abi.encodePacked(FACT_VALUE, value));
+        assembly {
+            sstore(slot, h)
+        }
+    }
+
+    function clearFact(bytes memory key) private {
+        bytes32 slot = keccak256(abi.encodePacked(FACT_SLOT, key));
+        assembly {
+            sstore(slot, 0)
+        }
+    }
+
+    // A byte string as the codec writes it: u32 length ‖ bytes.
+    function lp(bytes memory b) private pure returns (bytes memory) {
+        return abi.encodePacked(uint32(b.length), b);
+    }
+
+    function rotationFact() private {
+        setFact("rotation", locked ? abi.encodePacked(uint8(1), lockedEpoch) : abi.encodePacked(uint8(0)));
+    }
+
+    function workerFact(Registration calldata r) private {
+        setFact(
+            abi.encodePacked("worker/", r.identityKey),
+            abi.encodePacked(
+                lp(r.hpkeKey), lp(r.measurement), r.attestationHash, uint64(r.evidenceTime), r.quoteHash, r.tcbStatus
+            )
+        );
+    }
+
+    function epochFact(uint64 epoch) private {
+        EpochKey storage k = epochKeys[epoch];
+        setFact(
+            abi.encodePacked("epoch/", epoch),
+            abi.encodePacked(
+                lp(k.masterPublicKey), k.threshold, lp(k.publicKeySet), k.roundId, uint64(k.publishedAt)
+            )
+        );
     }
 
     // This registry's id (chain::evm's Registry::chain_id): contract ids carry it.
@@ -356,6 +418,7 @@ contract Registry {
         w.quoteHash = r.quoteHash;
         w.tcbStatus = r.tcbStatus;
         workerOf[msg.sender] = id;
+        workerFact(r);
         emit WorkerRegistered(r.identityKey, r.measurement);
     }
 
@@ -393,7 +456,9 @@ contract Registry {
         if (allowedAt[h] != 0) revert MeasurementState(m, "is already allowed");
         allowedAt[h] = now_();
         roleOf[h] = role;
+        allowedIn[h] = uint64(block.number);
         allowedList.push(m);
+        setFact(abi.encodePacked("allowed/", m), abi.encodePacked(role, uint64(now_()), uint64(block.number)));
         emit MeasurementAdded(m, role);
     }
 
@@ -412,6 +477,8 @@ contract Registry {
         if (allowedAt[h] == 0) revert MeasurementState(m, "is not allowed");
         allowedAt[h] = 0;
         roleOf[h] = 0;
+        allowedIn[h] = 0;
+        clearFact(abi.encodePacked("allowed/", m));
         for (uint256 i = 0; i < allowedList.length; i++) {
             if (keccak256(allowedList[i]) == h) {
                 allowedList[i] = allowedList[allowedList.length - 1];
@@ -450,9 +517,14 @@ contract Registry {
         }
         delete gatekeeperSet;
         committeeThreshold = threshold;
+        bytes memory fact = abi.encodePacked(threshold, uint16(set.length));
         for (uint256 i = 0; i < set.length; i++) {
             gatekeeperSet.push(set[i]);
+            fact = bytes.concat(
+                fact, abi.encodePacked(set[i].index), lp(set[i].identityKey), lp(bytes(set[i].url)), lp(bytes(set[i].peerUrl))
+            );
         }
+        setFact("gatekeepers", fact);
         emit GatekeepersChanged(indices);
     }
 
@@ -466,6 +538,7 @@ contract Registry {
         if (epoch != nextEpoch()) revert EpochNotNext(epoch, nextEpoch());
         locked = true;
         lockedEpoch = epoch;
+        rotationFact();
         emit RotationLockedEvent(epoch);
     }
 
@@ -617,11 +690,13 @@ contract Registry {
         bool dkg = !epochKeys[p.epoch].published;
         epochKeys[p.epoch] = EpochKey(mpk, t, set, roundId, now_(), true);
         publishedRounds[roundId] = true;
+        epochFact(p.epoch);
         if (dkg) {
             if (!anyEpoch) firstEpoch = p.epoch;
             anyEpoch = true;
             latestEpoch = p.epoch;
             locked = false;
+            rotationFact();
             emit MasterKeyPublished(p.epoch);
         } else {
             emit PublicKeySetUpdated(p.epoch);
@@ -638,6 +713,7 @@ contract Registry {
         if (epoch == latestEpoch) revert CannotRetire(epoch, "is the newest epoch");
         if (epoch == firstEpoch) revert CannotRetire(epoch, "is the first epoch (workers' sealed identities use it)");
         retiredEpochs[epoch] = true;
+        setFact(abi.encodePacked("retired/", epoch), hex"01");
         emit EpochRetired(epoch);
     }
 
@@ -662,6 +738,7 @@ contract Registry {
         onlyGovernance();
         if (!locked || lockedEpoch != epoch) revert NotLocked(epoch);
         locked = false;
+        rotationFact();
         emit RotationAborted(epoch);
     }
 
@@ -693,15 +770,18 @@ contract Registry {
     function allowedMeasurements()
         external
         view
-        returns (bytes[] memory measurements, int64[] memory addedAt, uint8[] memory roles)
+        returns (bytes[] memory measurements, int64[] memory addedAt, uint8[] memory roles, uint64[] memory addedIn)
     {
         addedAt = new int64[](allowedList.length);
         roles = new uint8[](allowedList.length);
+        addedIn = new uint64[](allowedList.length);
         for (uint256 i = 0; i < allowedList.length; i++) {
-            addedAt[i] = allowedAt[keccak256(allowedList[i])];
-            roles[i] = roleOf[keccak256(allowedList[i])];
+            bytes32 h = keccak256(allowedList[i]);
+            addedAt[i] = allowedAt[h];
+            roles[i] = roleOf[h];
+            addedIn[i] = allowedIn[h];
         }
-        return (allowedList, addedAt, roles);
+        return (allowedList, addedAt, roles, addedIn);
     }
 
     function gatekeepers() external view returns (Gatekeeper[] memory) {
@@ -735,7 +815,12 @@ contract Registry {
         bytes32 codeHash = sha256(abi.encodePacked(CONTRACT_CODE, code));
         id = sha256(abi.encodePacked(CONTRACT_ID, registryId(), uint32(20), msg.sender, codeHash, salt));
         if (contracts[id].exists) revert ContractExists(id);
-        contracts[id] = ContractRec(msg.sender, codeHash, salt, uint64(block.number), 0, true);
+        contracts[id] = ContractRec(msg.sender, codeHash, salt, uint64(block.number), 0, true, bytes32(0));
+        setFact(
+            abi.encodePacked("contract/", id),
+            abi.encodePacked(uint32(20), msg.sender, codeHash, salt, uint64(block.number))
+        );
+        setFact(abi.encodePacked("commands/", id), abi.encodePacked(uint64(0), bytes32(0)));
         emit ContractDeployed(id, codeHash, code);
     }
 
@@ -754,6 +839,10 @@ contract Registry {
         contractKeys[contractId][epoch] =
             ContractKeyRec(encryptionKey, signingKey, w.identityKey, uint64(block.number), true);
         contractEpochs[contractId].push(epoch);
+        setFact(
+            abi.encodePacked("contract-key/", contractId, epoch),
+            abi.encodePacked(lp(encryptionKey), lp(signingKey), lp(w.identityKey), uint64(block.number))
+        );
         emit ContractKeyPublishedEvent(contractId, epoch);
     }
 
@@ -762,17 +851,29 @@ contract Registry {
         ContractRec storage c = contracts[contractId];
         if (!c.exists) revert NoContract(contractId);
         if (!contractKeys[contractId][epoch].published) revert NoContractKey(epoch);
-        emit CommandSubmitted(contractId, c.commands, msg.sender, ciphertext);
-        c.commands += 1;
+        uint64 sequence = c.commands;
+        bytes32 entry = sha256(abi.encodePacked(EVM_COMMAND, contractId, epoch, msg.sender, sequence, ciphertext));
+        c.commandLog = sha256(abi.encodePacked(COMMAND_LOG, c.commandLog, uint64(block.number), now_(), entry));
+        c.commands = sequence + 1;
+        setFact(abi.encodePacked("commands/", contractId), abi.encodePacked(c.commands, c.commandLog));
+        emit CommandSubmitted(contractId, sequence, epoch, msg.sender, ciphertext);
     }
 
     function contractInfo(bytes32 contractId)
         external
         view
-        returns (bool found, address deployer, bytes32 codeHash, bytes32 salt, uint64 deployedAt, uint64 commands)
+        returns (
+            bool found,
+            address deployer,
+            bytes32 codeHash,
+            bytes32 salt,
+            uint64 deployedAt,
+            uint64 commands,
+            bytes32 commandLog
+        )
     {
         ContractRec storage c = contracts[contractId];
-        return (c.exists, c.deployer, c.codeHash, c.salt, c.deployedAt, c.commands);
+        return (c.exists, c.deployer, c.codeHash, c.salt, c.deployedAt, c.commands, c.commandLog);
     }
 
     function contractKeyList(bytes32 contractId)

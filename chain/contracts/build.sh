@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
-# Compiles Registry.sol with solcjs into Registry.json ({"abi", "bytecode"}), the
-# artifact the `evm` feature embeds. Usage: build.sh SOLCJS [OUT]
+# Compiles Registry.sol with solc-js into Registry.json ({"abi", "bytecode"}), the
+# artifact the `evm` feature embeds. Usage: build.sh SOLCJS [OUT], where SOLCJS is the
+# npm package's `solcjs` (its module beside it does the compiling).
 # CI runs it into a temporary file and compares with the committed Registry.json.
+#
+# Through the IR pipeline (`viaIR`), optimized for 200 runs: the runtime code must stay
+# under EIP-170's 24,576 bytes, which the legacy pipeline no longer meets (27.6 KB).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-solcjs="$1"
+solc_module="$(dirname "$(readlink -f "$1")")"
 out="${2:-$here/Registry.json}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-(cd "$here" && "$solcjs" --bin --abi --optimize --optimize-runs 200 -o "$tmp" Registry.sol >/dev/null)
 node -e '
+const [module, source, out] = process.argv.slice(1);
+const solc = require(module);
 const fs = require("fs");
-const [abi, bin, out] = process.argv.slice(1);
-const artifact = { abi: JSON.parse(fs.readFileSync(abi, "utf8")), bytecode: "0x" + fs.readFileSync(bin, "utf8").trim() };
+const input = {
+  language: "Solidity",
+  sources: { "Registry.sol": { content: fs.readFileSync(source, "utf8") } },
+  settings: {
+    optimizer: { enabled: true, runs: 200 },
+    viaIR: true,
+    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+  },
+};
+const result = JSON.parse(solc.compile(JSON.stringify(input)));
+const errors = (result.errors || []).filter((e) => e.severity === "error");
+if (errors.length) {
+  for (const e of errors) console.error(e.formattedMessage);
+  process.exit(1);
+}
+const c = result.contracts["Registry.sol"].Registry;
+const runtime = c.evm.deployedBytecode.object.length / 2;
+if (runtime > 24576) {
+  console.error(`the runtime code is ${runtime} bytes, over the EIP-170 limit of 24576`);
+  process.exit(1);
+}
+const artifact = { abi: c.abi, bytecode: "0x" + c.evm.bytecode.object };
 fs.writeFileSync(out, JSON.stringify(artifact, null, 1) + "\n");
-' "$tmp/Registry_sol_Registry.abi" "$tmp/Registry_sol_Registry.bin" "$out"
+' "$solc_module" "$here/Registry.sol" "$out"

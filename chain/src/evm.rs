@@ -26,6 +26,8 @@
 //! worker's standing lapses with its evidence, as on the ledger. Who collects the
 //! endorsements is an [`Endorser`] the registry is built with ([`KeyEndorser`]: keys
 //! held in this process).
+//! [`EvmRegistry::prove`] fetches proofs of the registry's facts at a block, which
+//! [`crate::evm_proof`] checks against the block's header.
 //! Nothing in Phalanx uses this backend for workers yet.
 
 use crate::endorse::{Endorsement, Record};
@@ -36,6 +38,7 @@ use crate::types::{
     Registration, Role, Rotation, RoundDecision, Worker,
 };
 use crate::types::{EvidenceRule, TcbRule};
+use alloy::eips::BlockId;
 use alloy::primitives::{Address, Bytes, FixedBytes};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
@@ -69,6 +72,8 @@ impl EvmAccount {
         }
     }
 }
+
+mod prove;
 
 /// The contract's bindings, generated from the committed artifact.
 #[allow(missing_docs, clippy::too_many_arguments)]
@@ -427,6 +432,115 @@ impl EvmRegistry {
         self.address
     }
 
+    /// The worker registered under `identity_key` at block `at`.
+    async fn worker_at(
+        &self,
+        identity_key: &[u8],
+        at: BlockId,
+    ) -> Result<Option<Worker>, RegistryError> {
+        let r = self
+            .reader()
+            .worker(Bytes::copy_from_slice(identity_key))
+            .block(at)
+            .call()
+            .await
+            .map_err(backend)?;
+        Ok(r.found.then(|| Worker {
+            identity_key: identity_key.to_vec(),
+            hpke_key: r.hpkeKey.to_vec(),
+            measurement: r.measurement.to_vec(),
+            attestation_hash: r.attestationHash.0,
+            registered_at: r.registeredAt,
+            quote_hash: r.quoteHash.0,
+            tcb_status: crate::types::status_from_code(r.tcbStatus),
+        }))
+    }
+
+    /// The allow-list at block `at`.
+    async fn allowed_at(&self, at: BlockId) -> Result<Vec<Allowed>, RegistryError> {
+        let r = self
+            .reader()
+            .allowedMeasurements()
+            .block(at)
+            .call()
+            .await
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        let entries = r.measurements.iter().zip(&r.addedAt).zip(&r.roles);
+        for (((m, at), role), in_block) in entries.zip(&r.addedIn) {
+            out.push(Allowed {
+                measurement: m.to_vec(),
+                role: Role::from_code(*role)
+                    .ok_or_else(|| RegistryError::Unverified(format!("role {role}")))?,
+                added_at: *at,
+                added_in: *in_block,
+            });
+        }
+        out.sort_by(|a, b| a.measurement.cmp(&b.measurement));
+        Ok(out)
+    }
+
+    /// The committee's threshold and the gatekeeper set at block `at`.
+    async fn gatekeepers_at(&self, at: BlockId) -> Result<(u16, Vec<Gatekeeper>), RegistryError> {
+        let c = self.reader();
+        let threshold = c
+            .committeeThreshold()
+            .block(at)
+            .call()
+            .await
+            .map_err(backend)?;
+        let r = c.gatekeepers().block(at).call().await.map_err(backend)?;
+        let set = r
+            .into_iter()
+            .map(|g| Gatekeeper {
+                index: g.index,
+                identity_key: g.identityKey.to_vec(),
+                url: g.url,
+                peer_url: g.peerUrl,
+            })
+            .collect();
+        Ok((threshold, set))
+    }
+
+    /// The keys of `epoch` at block `at`.
+    async fn master_key_at(
+        &self,
+        epoch: Epoch,
+        at: BlockId,
+    ) -> Result<Option<EpochKey>, RegistryError> {
+        let r = self
+            .reader()
+            .masterKey(epoch.0)
+            .block(at)
+            .call()
+            .await
+            .map_err(backend)?;
+        Ok(r.found.then(|| EpochKey {
+            epoch,
+            master_public_key: r.masterPublicKey.to_vec(),
+            threshold: r.threshold,
+            public_key_set: r.publicKeySet.to_vec(),
+            round_id: r.roundId.0,
+            published_at: r.publishedAt,
+        }))
+    }
+
+    /// The rotation lock at block `at`.
+    async fn rotation_at(&self, at: BlockId) -> Result<Rotation, RegistryError> {
+        let r = self
+            .reader()
+            .rotation()
+            .block(at)
+            .call()
+            .await
+            .map_err(backend)?;
+        Ok(if r.isLocked {
+            Rotation::Locked(Epoch(r.epoch))
+        } else {
+            Rotation::Idle
+        })
+    }
+
     fn reader(&self) -> RegistryContract::RegistryContractInstance<impl Provider + use<>> {
         RegistryContract::new(
             self.address,
@@ -565,18 +679,12 @@ impl Registry for EvmRegistry {
     }
 
     async fn chain_id(&self) -> Result<[u8; 32], RegistryError> {
-        use sha2::Digest as _;
         let chain = ProviderBuilder::new()
             .connect_http(self.url.clone())
             .get_chain_id()
             .await
             .map_err(backend)?;
-        let mut h = sha2::Sha256::new();
-        h.update(phalanx_types::tag::CHAIN_GENESIS);
-        h.update(b"evm");
-        h.update(chain.to_be_bytes());
-        h.update(self.address.as_slice());
-        Ok(h.finalize().into())
+        Ok(crate::evm_proof::registry_id(chain, &self.address.0.0))
     }
 
     async fn max_evidence_age(&self) -> Result<u64, RegistryError> {
@@ -584,82 +692,24 @@ impl Registry for EvmRegistry {
     }
 
     async fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, RegistryError> {
-        let r = self
-            .reader()
-            .worker(Bytes::copy_from_slice(identity_key))
-            .call()
-            .await
-            .map_err(backend)?;
-        Ok(r.found.then(|| Worker {
-            identity_key: identity_key.to_vec(),
-            hpke_key: r.hpkeKey.to_vec(),
-            measurement: r.measurement.to_vec(),
-            attestation_hash: r.attestationHash.0,
-            registered_at: r.registeredAt,
-            quote_hash: r.quoteHash.0,
-            tcb_status: crate::types::status_from_code(r.tcbStatus),
-        }))
+        self.worker_at(identity_key, BlockId::latest()).await
     }
 
     async fn allowed_measurements(&self) -> Result<Vec<Allowed>, RegistryError> {
-        let r = self
-            .reader()
-            .allowedMeasurements()
-            .call()
-            .await
-            .map_err(backend)?;
-        let mut out = Vec::new();
-        for ((m, at), role) in r.measurements.iter().zip(&r.addedAt).zip(&r.roles) {
-            out.push(Allowed {
-                measurement: m.to_vec(),
-                role: Role::from_code(*role)
-                    .ok_or_else(|| RegistryError::Unverified(format!("role {role}")))?,
-                added_at: *at,
-                added_in: 0,
-            });
-        }
-        out.sort_by(|a, b| a.measurement.cmp(&b.measurement));
-        Ok(out)
+        self.allowed_at(BlockId::latest()).await
     }
 
     async fn gatekeepers(&self) -> Result<Vec<Gatekeeper>, RegistryError> {
-        let r = self.reader().gatekeepers().call().await.map_err(backend)?;
-        Ok(r.into_iter()
-            .map(|g| Gatekeeper {
-                index: g.index,
-                identity_key: g.identityKey.to_vec(),
-                url: g.url,
-                peer_url: g.peerUrl,
-            })
-            .collect())
+        Ok(self.gatekeepers_at(BlockId::latest()).await?.1)
     }
 
     async fn master_key(&self, epoch: Epoch) -> Result<Option<EpochKey>, RegistryError> {
-        let r = self
-            .reader()
-            .masterKey(epoch.0)
-            .call()
-            .await
-            .map_err(backend)?;
-        Ok(r.found.then(|| EpochKey {
-            epoch,
-            master_public_key: r.masterPublicKey.to_vec(),
-            threshold: r.threshold,
-            public_key_set: r.publicKeySet.to_vec(),
-            round_id: r.roundId.0,
-            published_at: r.publishedAt,
-        }))
+        self.master_key_at(epoch, BlockId::latest()).await
     }
 
     async fn rotation(&self) -> Result<Rotation, RegistryError> {
-        let r = self.reader().rotation().call().await.map_err(backend)?;
-        Ok(if r.isLocked {
-            Rotation::Locked(Epoch(r.epoch))
-        } else {
-            Rotation::Idle
-        })
+        self.rotation_at(BlockId::latest()).await
     }
-
     async fn events(&self, from: u64) -> Result<Vec<(u64, Event)>, RegistryError> {
         let provider = ProviderBuilder::new().connect_http(self.url.clone());
         let logs = provider
@@ -845,7 +895,7 @@ impl ContractRegistry for EvmRegistry {
                 })
                 .collect(),
             commands: info.commands,
-            command_log: [0; 32],
+            command_log: info.commandLog.0,
         }))
     }
 }

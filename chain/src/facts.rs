@@ -215,6 +215,16 @@ pub fn epoch(k: &EpochKey) -> Vec<u8> {
 
 /// The value of [`Fact::Contract`].
 pub fn contract(c: &Contract) -> Vec<u8> {
+    contract_fact(&ContractFact {
+        deployer: c.deployer.clone(),
+        code_hash: c.code_hash,
+        salt: c.salt,
+        deployed_at: c.deployed_at,
+    })
+}
+
+/// The value of [`Fact::Contract`] from what it records.
+pub fn contract_fact(c: &ContractFact) -> Vec<u8> {
     done(|w| {
         w.bytes(&c.deployer);
         w.raw(&c.code_hash);
@@ -225,9 +235,14 @@ pub fn contract(c: &Contract) -> Vec<u8> {
 
 /// The value of [`Fact::Commands`].
 pub fn commands(c: &Contract) -> Vec<u8> {
+    command_count(c.commands, &c.command_log)
+}
+
+/// The value of [`Fact::Commands`]: `count` commands, the log's `head`.
+pub fn command_count(count: u64, head: &[u8; 32]) -> Vec<u8> {
     done(|w| {
-        w.u64(c.commands);
-        w.raw(&c.command_log);
+        w.u64(count);
+        w.raw(head);
     })
 }
 

@@ -21,6 +21,8 @@
 //! - [`facts`]: what the state commitment holds, each fact's key and value encoding.
 //! - [`proof`]: a header and proofs of facts, checked against a pinned genesis: what an
 //!   answer's verification bundle carries instead of blocks.
+//! - [`evm_proof`]: the same facts on an EVM chain, proven by `eth_getProof` against a
+//!   block header the caller trusts (sans-IO; the `evm` backend fetches them).
 //! - [`endorse`]: the same check made by each gatekeeper for a registry that cannot
 //!   afford DCAP itself (the Solidity registry), and the endorsement it signs.
 //! - [`state`]: the rules, sans-IO. A worker registers itself (signed by its identity
@@ -62,6 +64,7 @@ pub mod endorse;
 pub mod evidence;
 #[cfg(feature = "evm")]
 pub mod evm;
+pub mod evm_proof;
 pub mod facts;
 #[cfg(feature = "client")]
 pub mod grpc;

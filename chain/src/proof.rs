@@ -74,6 +74,30 @@ pub enum ProofError {
     /// A command feed does not make the proven command log.
     #[error("command feed: {0}")]
     Feed(String),
+    /// An EVM block header does not read.
+    #[error("EVM block header: {0}")]
+    EvmHeader(String),
+    /// The EVM block is not the one the caller trusts.
+    #[error("EVM block {number} is {hash}, not the trusted {trusted}")]
+    UntrustedBlock {
+        /// The header's number.
+        number: u64,
+        /// Its hash (hex).
+        hash: String,
+        /// The trusted hash (hex).
+        trusted: String,
+    },
+    /// The registry account's proof does not hold under the EVM block's state root.
+    #[error("the registry account's proof does not hold: {0}")]
+    EvmAccount(String),
+    /// A fact's storage proof does not hold under the registry's storage root.
+    #[error("the storage proof of fact {fact} does not hold: {why}")]
+    BadEvmFact {
+        /// The fact's key (printable).
+        fact: String,
+        /// Why.
+        why: String,
+    },
     /// A proven fact's value does not decode.
     #[error("fact {fact} does not decode: {why}")]
     BadValue {
@@ -295,26 +319,55 @@ impl HeaderProof {
         Ok(Verified {
             genesis: params.clone(),
             header: h.clone(),
-            facts: proven,
+            facts: ProvenFacts(proven),
         })
     }
 }
 
-/// What a checked [`HeaderProof`] proves: a header of the pinned chain and facts at it.
+/// What a checked [`HeaderProof`] proves: a header of the pinned chain and facts at it
+/// (read through [`ProvenFacts`], which it dereferences to).
 #[derive(Debug, Clone)]
 pub struct Verified {
     /// The chain's genesis parameters.
     pub genesis: Genesis,
     /// The header the facts hold at.
     pub header: Header,
-    facts: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    facts: ProvenFacts,
+}
+
+impl std::ops::Deref for Verified {
+    type Target = ProvenFacts;
+
+    fn deref(&self) -> &ProvenFacts {
+        &self.facts
+    }
 }
 
 impl Verified {
+    /// The facts of `other` added to these: both must be proven at the same header.
+    pub fn merge(&mut self, other: Verified) -> Result<(), ProofError> {
+        if other.header != self.header {
+            return Err(ProofError::TwoHeaders(
+                self.header.height,
+                other.header.height,
+            ));
+        }
+        self.facts.0.extend(other.facts.0);
+        Ok(())
+    }
+}
+
+/// Facts proven at one header, whatever the backend ([`Verified`] on the embedded
+/// ledger, [`crate::evm_proof::EvmVerified`] on an EVM chain), read back through the
+/// strict decoders of [`crate::facts`].
+#[derive(Debug, Clone, Default)]
+pub struct ProvenFacts(pub(crate) BTreeMap<Vec<u8>, Option<Vec<u8>>>);
+
+impl ProvenFacts {
     /// `fact`'s proven value (`Ok(None)`: proven absent).
     pub fn fact(&self, fact: &Fact) -> Result<Option<&[u8]>, ProofError> {
         let key = fact.key();
-        self.facts
+        self.0
             .get(&key)
             .map(Option::as_deref)
             .ok_or_else(|| ProofError::Missing(printable(&key)))
@@ -377,18 +430,6 @@ impl Verified {
         self.read(&Fact::ContractKey(*id, epoch), |v| {
             facts::read_contract_key(*id, epoch, v)
         })
-    }
-
-    /// The facts of `other` added to these: both must be proven at the same header.
-    pub fn merge(&mut self, other: Verified) -> Result<(), ProofError> {
-        if other.header != self.header {
-            return Err(ProofError::TwoHeaders(
-                self.header.height,
-                other.header.height,
-            ));
-        }
-        self.facts.extend(other.facts);
-        Ok(())
     }
 
     /// The evidence rule in force (always present).

@@ -18,6 +18,7 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use chain::endorse::Record;
 use chain::evm::{Endorsed, EvmAccount, EvmRegistry, KeyEndorser, PrivateKeySigner};
+use chain::evm_proof::EvmProof;
 use chain::registry::Registry;
 use chain::state::RuleError;
 use chain::types::{Gatekeeper, Role};
@@ -147,6 +148,198 @@ async fn solidity_registry_on_anvil() {
     };
     let (worker, stranger) = suite::suite(&mut f).await;
     suite::contracts(&mut f, worker, stranger).await;
+    let proof = every_fact_is_proven(&f).await;
+    tampered_proofs_are_refused(&f, proof).await;
+}
+
+/// The hash the node at `url` — the user's own — gives block `number`.
+async fn node_hash(url: &str, number: u64) -> [u8; 32] {
+    let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let block = provider
+        .get_block_by_number(number.into())
+        .await
+        .unwrap()
+        .unwrap();
+    block.header.hash.0
+}
+
+/// Every fact the suite's events touched (and two that never were) is proven at the
+/// newest block against the node's hash of it, reads back through the ledger's strict
+/// decoders, and says what the contract's views say: the contract commits each fact in
+/// the ledger's bytes. Returns one proof for the tamper checks.
+async fn every_fact_is_proven(f: &Evm) -> EvmProof {
+    use chain::facts::Fact;
+    use chain::registry::ContractRegistry;
+    let r = &f.registry;
+    let mut all: std::collections::BTreeSet<Fact> = r
+        .events(0)
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|(_, e)| Fact::of_event(e))
+        .collect();
+    all.extend([Fact::Gatekeepers, Fact::Rotation]);
+    let (stranger, nowhere) = (Fact::Worker(vec![2; 33]), Fact::Contract([7; 32]));
+    all.extend([stranger.clone(), nowhere.clone()]);
+    let all: Vec<Fact> = all.into_iter().collect();
+    let mut present = std::collections::BTreeMap::<&str, usize>::new();
+    let mut sample = None;
+    for chunk in all.chunks(chain::evm_proof::MAX_FACTS) {
+        let proof = r.prove(chunk, None).await.unwrap();
+        let block = proof.block().unwrap();
+        let v = proof
+            .verify(&node_hash(&f.url, block.number).await)
+            .unwrap();
+        assert_eq!(v.registry_id, f.registry_id);
+        for fact in chunk {
+            let name = match fact {
+                Fact::Worker(k) => {
+                    assert_eq!(v.worker(k).unwrap(), r.worker(k).await.unwrap());
+                    v.worker(k).unwrap().map(|_| "worker")
+                }
+                Fact::Allowed(m) => {
+                    let listed = r.allowed_measurements().await.unwrap();
+                    let entry = listed.into_iter().find(|a| a.measurement == *m);
+                    assert_eq!(v.allowed(m).unwrap(), entry);
+                    v.allowed(m).unwrap().map(|_| "allowed")
+                }
+                Fact::Gatekeepers => {
+                    assert_eq!(v.gatekeepers().unwrap(), r.gatekeepers().await.unwrap());
+                    Some("gatekeepers")
+                }
+                Fact::Rotation => {
+                    let read = v.read(fact, chain::facts::read_rotation).unwrap();
+                    assert_eq!(read, Some(r.rotation().await.unwrap()));
+                    Some("rotation")
+                }
+                Fact::Epoch(e) => {
+                    assert_eq!(v.epoch(*e).unwrap(), r.master_key(*e).await.unwrap());
+                    v.epoch(*e).unwrap().map(|_| "epoch")
+                }
+                Fact::Retired(_) => v.fact(fact).unwrap().map(|_| "retired"),
+                Fact::Contract(id) => {
+                    let c = r.contract(*id).await.unwrap();
+                    let proven = v.contract(id).unwrap();
+                    assert_eq!(
+                        proven.as_ref().map(|p| p.code_hash),
+                        c.as_ref().map(|c| c.code_hash)
+                    );
+                    assert_eq!(
+                        proven.as_ref().map(|p| p.deployed_at),
+                        c.map(|c| c.deployed_at)
+                    );
+                    proven.map(|_| "contract")
+                }
+                Fact::ContractKey(id, e) => {
+                    let c = r.contract(*id).await.unwrap().unwrap();
+                    assert_eq!(v.contract_key(id, *e).unwrap().as_ref(), c.keys.get(e));
+                    Some("contract key")
+                }
+                Fact::Commands(id) => {
+                    let c = r.contract(*id).await.unwrap().unwrap();
+                    let (count, head) = v.read(fact, chain::facts::read_commands).unwrap().unwrap();
+                    assert_eq!((count, head), (c.commands, c.command_log));
+                    assert!(count > 0 && head != [0; 32], "the suite sent commands");
+                    Some("commands")
+                }
+                Fact::Rule | Fact::Header(_) => unreachable!("not kept on EVM"),
+            };
+            if let Some(name) = name {
+                *present.entry(name).or_default() += 1;
+            }
+        }
+        sample.get_or_insert(proof);
+    }
+    // (The suite publishes one epoch, so none is retired here.)
+    for kind in [
+        "worker",
+        "allowed",
+        "gatekeepers",
+        "rotation",
+        "epoch",
+        "contract",
+        "contract key",
+        "commands",
+    ] {
+        assert!(
+            present.contains_key(kind),
+            "no {kind} fact proven: {present:?}"
+        );
+    }
+    println!("proven facts: {present:?}");
+    sample.unwrap()
+}
+
+/// Each way of lying about a proof is refused by name; the wire form reads back exactly
+/// and refuses every cut.
+async fn tampered_proofs_are_refused(f: &Evm, proof: EvmProof) {
+    use chain::proof::ProofError;
+    use phalanx_types::codec::Codec;
+    let trusted = node_hash(&f.url, proof.block().unwrap().number).await;
+    proof.verify(&trusted).unwrap();
+    let present = proof.facts.iter().position(|s| s.value.is_some()).unwrap();
+    let absent = proof.facts.iter().position(|s| s.value.is_none()).unwrap();
+    let refused = |p: &EvmProof| p.verify(&trusted).unwrap_err();
+
+    assert!(matches!(
+        proof.verify(&[9; 32]),
+        Err(ProofError::UntrustedBlock { .. })
+    ));
+    let mut p = proof.clone();
+    let last = p.header.len() - 1;
+    p.header[last] ^= 1;
+    assert!(matches!(
+        refused(&p),
+        ProofError::UntrustedBlock { .. } | ProofError::EvmHeader(_)
+    ));
+    let mut p = proof.clone();
+    p.registry[0] ^= 1;
+    assert!(matches!(refused(&p), ProofError::EvmAccount(_)));
+    let mut p = proof.clone();
+    p.account.storage_root[0] ^= 1;
+    assert!(matches!(refused(&p), ProofError::EvmAccount(_)));
+    let mut p = proof.clone();
+    p.account.nodes.pop();
+    assert!(matches!(refused(&p), ProofError::EvmAccount(_)));
+    let mut p = proof.clone();
+    p.facts[present].value.as_mut().unwrap().push(0);
+    assert!(matches!(refused(&p), ProofError::BadEvmFact { .. }));
+    let mut p = proof.clone();
+    p.facts[present].value = None;
+    assert!(matches!(refused(&p), ProofError::BadEvmFact { .. }));
+    let mut p = proof.clone();
+    p.facts[absent].value = Some(vec![1]);
+    assert!(matches!(refused(&p), ProofError::BadEvmFact { .. }));
+    let mut p = proof.clone();
+    p.facts[present].nodes.remove(0);
+    assert!(matches!(refused(&p), ProofError::BadEvmFact { .. }));
+    let mut p = proof.clone();
+    let key = p.facts[present].key.clone();
+    p.facts[present].key = p.facts[absent].key.clone();
+    p.facts[absent].key = key;
+    assert!(matches!(refused(&p), ProofError::BadEvmFact { .. }));
+    // Another chain id verifies, but names another registry than the pinned one.
+    let mut p = proof.clone();
+    p.chain_id += 1;
+    assert_ne!(p.verify(&trusted).unwrap().registry_id, f.registry_id);
+
+    let bytes = proof.to_bytes();
+    assert_eq!(EvmProof::from_bytes(&bytes).unwrap(), proof);
+    for cut in 0..bytes.len() {
+        assert!(EvmProof::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    assert!(EvmProof::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_err());
+    // Flipped bits anywhere: refused, never a panic, never a different fact accepted.
+    for i in (0..bytes.len()).step_by(7) {
+        let mut b = bytes.clone();
+        b[i] ^= 0x10;
+        if let Ok(p) = EvmProof::from_bytes(&b)
+            && let Ok(v) = p.verify(&trusted)
+        {
+            assert!(p.chain_id != proof.chain_id || v.registry_id == f.registry_id);
+            assert_eq!(p.facts, proof.facts, "byte {i} changed a proven fact");
+        }
+    }
 }
 
 /// Gas used by the block at `height` (anvil mines one transaction per block).

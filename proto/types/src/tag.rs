@@ -60,6 +60,13 @@ pub const EVM_ACCOUNT: &[u8] = b"phalanx/v1/evm-account";
 /// A gatekeeper's endorsement of a registration on the EVM registry (it checked the
 /// evidence).
 pub const EVM_ENDORSEMENT: &[u8] = b"phalanx/v1/evm-endorsement";
+/// Where the EVM registry keeps a fact's value hash: storage slot
+/// `Keccak-256(tag ‖ fact key)`.
+pub const EVM_FACT_SLOT: &[u8] = b"phalanx/v1/evm-fact-slot";
+/// What that slot holds: `Keccak-256(tag ‖ fact value)` (zero: absent).
+pub const EVM_FACT_VALUE: &[u8] = b"phalanx/v1/evm-fact-value";
+/// A command as the EVM registry logs it (hashed into its command log).
+pub const EVM_COMMAND: &[u8] = b"phalanx/v1/evm-command";
 /// The MAC of a light client's checkpoint (its last verified registry head).
 pub const REGISTRY_CHECKPOINT: &[u8] = b"phalanx/v1/registry-checkpoint";
 /// A registry fact's key in the state commitment: `SHA-256(tag ‖ fact key)`.
@@ -133,6 +140,9 @@ pub const ALL: &[&[u8]] = &[
     CHAIN_GENESIS,
     EVM_ACCOUNT,
     EVM_ENDORSEMENT,
+    EVM_FACT_SLOT,
+    EVM_FACT_VALUE,
+    EVM_COMMAND,
     REGISTRY_CHECKPOINT,
     STATE_FACT,
     BLOCK_TX,

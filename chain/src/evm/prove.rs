@@ -1,0 +1,160 @@
+//! Proofs of the registry's facts at a block ([`EvmRegistry::prove`]): `eth_getProof`
+//! for the slots ([`crate::evm_proof`]), and the contract's views at the same block for
+//! the values, encoded by [`crate::facts`] — so a value the contract commits in any other
+//! form fails the proof instead of passing unnoticed.
+
+use super::{EvmRegistry, backend};
+use crate::evm_proof::{AccountProof, EvmProof, MAX_FACTS, SlotProof, fact_slot};
+use crate::facts::{self, ContractFact, Fact};
+use crate::proof::printable;
+use crate::registry::RegistryError;
+use alloy::eips::BlockId;
+use alloy::primitives::{B256, FixedBytes, keccak256};
+use alloy::providers::{Provider, ProviderBuilder};
+
+impl EvmRegistry {
+    /// Proofs of `facts` at block `at` (`None`: the node's newest block), as the node
+    /// answers; nothing here is checked but that the header hashes to the node's hash of
+    /// it ([`EvmProof::verify`] is the check).
+    pub async fn prove(&self, facts: &[Fact], at: Option<u64>) -> Result<EvmProof, RegistryError> {
+        if facts.len() > MAX_FACTS {
+            return Err(RegistryError::Backend(format!(
+                "{} facts asked, at most {MAX_FACTS}",
+                facts.len()
+            )));
+        }
+        let provider = ProviderBuilder::new().connect_http(self.url.clone());
+        let number = match at {
+            Some(n) => n,
+            None => provider.get_block_number().await.map_err(backend)?,
+        };
+        let block = provider
+            .get_block_by_number(number.into())
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| RegistryError::Backend(format!("the node has no block {number}")))?;
+        let header = alloy_rlp::encode(&block.header.inner);
+        if keccak256(&header) != block.header.hash {
+            return Err(RegistryError::Unverified(format!(
+                "block {number}'s header does not hash to the node's hash of it"
+            )));
+        }
+        let keys: Vec<Vec<u8>> = facts.iter().map(Fact::key).collect();
+        let slots: Vec<B256> = keys.iter().map(|k| B256::from(fact_slot(k))).collect();
+        let at = BlockId::number(number);
+        let proof = provider
+            .get_proof(self.address, slots.clone())
+            .block_id(at)
+            .await
+            .map_err(backend)?;
+        if proof.storage_proof.len() != slots.len()
+            || proof
+                .storage_proof
+                .iter()
+                .zip(&slots)
+                .any(|(p, s)| p.key.as_b256() != *s)
+        {
+            return Err(RegistryError::Unverified(
+                "the node proved other slots than asked".into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(facts.len());
+        for ((fact, key), slot) in facts.iter().zip(keys).zip(proof.storage_proof) {
+            let value = match slot.value.is_zero() {
+                true => None,
+                false => Some(self.fact_value(fact, at).await?),
+            };
+            out.push(SlotProof {
+                key,
+                value,
+                nodes: slot.proof.iter().map(|n| n.to_vec()).collect(),
+            });
+        }
+        Ok(EvmProof {
+            chain_id: provider.get_chain_id().await.map_err(backend)?,
+            registry: self.address.0.0,
+            header,
+            account: AccountProof {
+                nonce: proof.nonce,
+                balance: proof.balance.to_be_bytes(),
+                storage_root: proof.storage_hash.0,
+                code_hash: proof.code_hash.0,
+                nodes: proof.account_proof.iter().map(|n| n.to_vec()).collect(),
+            },
+            facts: out,
+        })
+    }
+
+    /// The value of `fact`, present at block `at`, read from the contract's views.
+    async fn fact_value(&self, fact: &Fact, at: BlockId) -> Result<Vec<u8>, RegistryError> {
+        let gone = || {
+            RegistryError::Unverified(format!(
+                "fact {} has a value but the contract shows no record of it",
+                printable(&fact.key())
+            ))
+        };
+        let c = self.reader();
+        Ok(match fact {
+            Fact::Worker(k) => facts::worker(&self.worker_at(k, at).await?.ok_or_else(gone)?),
+            Fact::Allowed(m) => facts::allowed(
+                self.allowed_at(at)
+                    .await?
+                    .iter()
+                    .find(|a| a.measurement == *m)
+                    .ok_or_else(gone)?,
+            ),
+            Fact::Gatekeepers => {
+                let (threshold, set) = self.gatekeepers_at(at).await?;
+                facts::gatekeepers(threshold, &set)
+            }
+            Fact::Rotation => facts::rotation(&self.rotation_at(at).await?),
+            Fact::Epoch(e) => facts::epoch(&self.master_key_at(*e, at).await?.ok_or_else(gone)?),
+            Fact::Retired(_) => vec![1],
+            Fact::Contract(id) | Fact::Commands(id) => {
+                let info = c
+                    .contractInfo(FixedBytes(*id))
+                    .block(at)
+                    .call()
+                    .await
+                    .map_err(backend)?;
+                if !info.found {
+                    return Err(gone());
+                }
+                match fact {
+                    Fact::Contract(_) => facts::contract_fact(&ContractFact {
+                        deployer: info.deployer.as_slice().to_vec(),
+                        code_hash: info.codeHash.0,
+                        salt: info.salt.0,
+                        deployed_at: info.deployedAt,
+                    }),
+                    _ => facts::command_count(info.commands, &info.commandLog.0),
+                }
+            }
+            Fact::ContractKey(id, e) => {
+                let keys = c
+                    .contractKeyList(FixedBytes(*id))
+                    .block(at)
+                    .call()
+                    .await
+                    .map_err(backend)?;
+                let (_, k) = keys
+                    .epochs
+                    .iter()
+                    .zip(keys.keys.iter())
+                    .find(|(epoch, _)| **epoch == e.0)
+                    .ok_or_else(gone)?;
+                facts::contract_key(&crate::types::ContractKey {
+                    contract: *id,
+                    epoch: *e,
+                    encryption_key: k.encryptionKey.to_vec(),
+                    signing_key: k.signingKey.to_vec(),
+                    published_by: k.publishedBy.to_vec(),
+                    published_at: k.publishedAt,
+                })
+            }
+            // Not kept on this backend (its evidence rule is the TCB rule; its history,
+            // the chain's own).
+            Fact::Rule | Fact::Header(_) => return Err(gone()),
+        })
+    }
+}

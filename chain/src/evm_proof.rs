@@ -1,0 +1,436 @@
+//! The EVM registry's facts proven against an Ethereum block: sans-IO, so the answer
+//! verifier (and its WebAssembly build) checks them as it checks the embedded ledger's
+//! [`crate::proof`], and reads them through the same [`ProvenFacts`].
+//!
+//! The Solidity registry (`contracts/Registry.sol`) keeps every fact of
+//! [`crate::facts`] but the evidence rule and the block history — the same key, the
+//! same value bytes — as a hash in a storage slot of its own: slot [`fact_slot`]`(key)`
+//! holds [`fact_value_hash`]`(value)`, zero when absent. An [`EvmProof`] carries one
+//! block's header (RLP), the registry account's proof against that header's state root
+//! and each fact's storage proof against the account's storage root: what
+//! `eth_getProof` answers, with the fact values beside it. [`EvmProof::verify`] checks,
+//! in order, trusting only a block hash the caller trusts (one it pinned, or its own
+//! node's hash of that block number, read with [`EvmProof::block`] first):
+//!
+//! 1. the header hashes to that block hash, and is well-formed RLP;
+//! 2. the registry's account (nonce, balance, storage root, code hash) is in the
+//!    header's state trie under the registry's address;
+//! 3. each fact's value — or its absence — is in the account's storage trie at its slot.
+//!
+//! What the proof cannot show is the chain id (no header carries it): the proof names
+//! it, and [`EvmVerified::registry_id`] — what workers bind their evidence to — is
+//! derived from it and the address, so a wrong one fails the caller's comparison with
+//! the registry it expects.
+//!
+//! The Merkle-Patricia proofs are checked by `alloy-trie`, the RLP read by `alloy-rlp`.
+//! Commands are hash-chained on this backend too ([`command_record`] is what the
+//! contract logs and hashes into [`crate::types::command_log`]).
+
+use crate::facts::Fact;
+use crate::proof::{ProofError, ProvenFacts, printable};
+use alloy_primitives::{B256, Bytes, U256, keccak256};
+use alloy_trie::proof::verify_proof;
+use alloy_trie::{Nibbles, TrieAccount};
+use phalanx_types::Epoch;
+use phalanx_types::codec::{Codec, DecodeError, Reader, Writer};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Most facts one proof carries (as [`crate::proof::MAX_FACTS`]).
+pub const MAX_FACTS: usize = crate::proof::MAX_FACTS;
+/// Most nodes in one trie proof (a path of 64 nibbles, with room for extensions).
+const MAX_NODES: usize = 80;
+/// Largest trie node (a full branch node is 532 bytes).
+const MAX_NODE: usize = 1024;
+/// Largest block header (about 600 bytes on Ethereum today).
+const MAX_HEADER: usize = 4096;
+/// Largest fact key or value carried.
+const MAX_FACT_BYTES: usize = 2 * 1024 * 1024;
+
+/// The storage slot of the fact `key`: `Keccak-256(EVM_FACT_SLOT ‖ key)`.
+pub fn fact_slot(key: &[u8]) -> [u8; 32] {
+    keccak256([phalanx_types::tag::EVM_FACT_SLOT, key].concat()).0
+}
+
+/// What the slot of a fact with `value` holds: `Keccak-256(EVM_FACT_VALUE ‖ value)`.
+pub fn fact_value_hash(value: &[u8]) -> [u8; 32] {
+    keccak256([phalanx_types::tag::EVM_FACT_VALUE, value].concat()).0
+}
+
+/// The registry id of the contract at `address` on chain `chain_id`: what contract ids
+/// and workers' evidence carry, as the embedded ledger's chain id does.
+pub fn registry_id(chain_id: u64, address: &[u8; 20]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(phalanx_types::tag::CHAIN_GENESIS);
+    h.update(b"evm");
+    h.update(chain_id.to_be_bytes());
+    h.update(address);
+    h.finalize().into()
+}
+
+/// A command as the EVM registry orders it, the bytes its command log hashes
+/// ([`crate::types::command_log`]'s `tx`): `EVM_COMMAND ‖ contract ‖ epoch ‖ sender ‖
+/// sequence ‖ ciphertext`.
+pub fn command_record(
+    contract: &[u8; 32],
+    epoch: Epoch,
+    sender: &[u8; 20],
+    sequence: u64,
+    ciphertext: &[u8],
+) -> Vec<u8> {
+    [
+        phalanx_types::tag::EVM_COMMAND,
+        contract,
+        &epoch.0.to_be_bytes(),
+        sender,
+        &sequence.to_be_bytes(),
+        ciphertext,
+    ]
+    .concat()
+}
+
+/// What a verifier reads of an Ethereum block header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmBlock {
+    /// Keccak-256 of the header's RLP.
+    pub hash: [u8; 32],
+    /// The parent block's hash.
+    pub parent_hash: [u8; 32],
+    /// The root of the state trie after the block.
+    pub state_root: [u8; 32],
+    /// The block number.
+    pub number: u64,
+    /// The block's time (Unix seconds).
+    pub timestamp: u64,
+}
+
+impl EvmBlock {
+    /// Reads a header's RLP: a list whose items 0, 3, 8 and 11 are the parent hash, the
+    /// state root, the number and the time (every fork's header starts so); the rest
+    /// must be well-formed items and nothing may follow the list.
+    pub fn decode(rlp: &[u8]) -> Result<Self, ProofError> {
+        let bad = |why: &str| ProofError::EvmHeader(why.to_owned());
+        if rlp.len() > MAX_HEADER {
+            return Err(bad("longer than any block header"));
+        }
+        let mut buf = rlp;
+        let list = alloy_rlp::Header::decode(&mut buf).map_err(|e| bad(&e.to_string()))?;
+        if !list.list || list.payload_length != buf.len() {
+            return Err(bad("not one RLP list"));
+        }
+        let mut items = Vec::new();
+        while !buf.is_empty() {
+            let start = buf;
+            let h = alloy_rlp::Header::decode(&mut buf).map_err(|e| bad(&e.to_string()))?;
+            let taken = start.len() - buf.len() + h.payload_length;
+            let item = start.get(..taken).ok_or_else(|| bad("an item overruns"))?;
+            buf = start.get(taken..).ok_or_else(|| bad("an item overruns"))?;
+            items.push(item);
+        }
+        if items.len() < 15 {
+            return Err(bad("fewer than 15 fields"));
+        }
+        let hash32 = |i: usize, what: &str| -> Result<[u8; 32], ProofError> {
+            let mut item = items.get(i).copied().unwrap_or_default();
+            let v = <B256 as alloy_rlp::Decodable>::decode(&mut item)
+                .map_err(|e| bad(&format!("{what}: {e}")))?;
+            Ok(v.0)
+        };
+        let int = |i: usize, what: &str| -> Result<u64, ProofError> {
+            let mut item = items.get(i).copied().unwrap_or_default();
+            <u64 as alloy_rlp::Decodable>::decode(&mut item)
+                .map_err(|e| bad(&format!("{what}: {e}")))
+        };
+        Ok(Self {
+            hash: keccak256(rlp).0,
+            parent_hash: hash32(0, "parent hash")?,
+            state_root: hash32(3, "state root")?,
+            number: int(8, "number")?,
+            timestamp: int(11, "timestamp")?,
+        })
+    }
+}
+
+/// The registry account as the state trie holds it, and its proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountProof {
+    /// The account's nonce.
+    pub nonce: u64,
+    /// Its balance (big-endian).
+    pub balance: [u8; 32],
+    /// The root of its storage trie.
+    pub storage_root: [u8; 32],
+    /// The hash of its code.
+    pub code_hash: [u8; 32],
+    /// The trie nodes from the state root to the account.
+    pub nodes: Vec<Vec<u8>>,
+}
+
+/// One fact's value (`None`: absent) and its storage proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotProof {
+    /// The fact's key ([`Fact::key`]).
+    pub key: Vec<u8>,
+    /// Its value, or `None` for a proof of absence.
+    pub value: Option<Vec<u8>>,
+    /// The trie nodes from the storage root to the slot.
+    pub nodes: Vec<Vec<u8>>,
+}
+
+/// A block header and proofs of the registry's facts at it (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmProof {
+    /// The chain id the proof claims (see the module doc).
+    pub chain_id: u64,
+    /// The registry contract's address.
+    pub registry: [u8; 20],
+    /// The block header, RLP.
+    pub header: Vec<u8>,
+    /// The registry account at that block.
+    pub account: AccountProof,
+    /// The facts.
+    pub facts: Vec<SlotProof>,
+}
+
+/// What a checked [`EvmProof`] proves: facts of the registry at a block (read through
+/// [`ProvenFacts`], which it dereferences to).
+#[derive(Debug, Clone)]
+pub struct EvmVerified {
+    /// The block the facts hold at.
+    pub block: EvmBlock,
+    /// The registry's id ([`registry_id`] of the proof's chain id and address).
+    pub registry_id: [u8; 32],
+    /// The registry contract's code hash.
+    pub code_hash: [u8; 32],
+    facts: ProvenFacts,
+}
+
+impl std::ops::Deref for EvmVerified {
+    type Target = ProvenFacts;
+
+    fn deref(&self) -> &ProvenFacts {
+        &self.facts
+    }
+}
+
+fn nodes(ns: &[Vec<u8>]) -> Vec<Bytes> {
+    ns.iter().map(|n| Bytes::copy_from_slice(n)).collect()
+}
+
+impl EvmProof {
+    /// The block the proof claims to be at, unverified: a caller that trusts its own node
+    /// asks it for this number's hash, then [`Self::verify`]s with that.
+    pub fn block(&self) -> Result<EvmBlock, ProofError> {
+        EvmBlock::decode(&self.header)
+    }
+
+    /// Checks the proof against `trusted`, the hash of a block the caller trusts (see the
+    /// module doc).
+    pub fn verify(&self, trusted: &[u8; 32]) -> Result<EvmVerified, ProofError> {
+        let block = self.block()?;
+        if block.hash != *trusted {
+            return Err(ProofError::UntrustedBlock {
+                number: block.number,
+                hash: crate::hex(&block.hash),
+                trusted: crate::hex(trusted),
+            });
+        }
+        let a = &self.account;
+        let account = TrieAccount::new(
+            a.nonce,
+            U256::from_be_bytes(a.balance),
+            B256::from(a.storage_root),
+            B256::from(a.code_hash),
+        );
+        verify_proof(
+            B256::from(block.state_root),
+            Nibbles::unpack(keccak256(self.registry)),
+            Some(alloy_rlp::encode(account)),
+            &nodes(&a.nodes),
+        )
+        .map_err(|e| ProofError::EvmAccount(format!("0x{}: {e}", crate::hex(&self.registry))))?;
+        let mut proven = BTreeMap::new();
+        for f in &self.facts {
+            let slot = fact_slot(&f.key);
+            let expected = f
+                .value
+                .as_deref()
+                .map(|v| alloy_rlp::encode(U256::from_be_bytes(fact_value_hash(v))));
+            verify_proof(
+                B256::from(a.storage_root),
+                Nibbles::unpack(keccak256(slot)),
+                expected,
+                &nodes(&f.nodes),
+            )
+            .map_err(|e| ProofError::BadEvmFact {
+                fact: printable(&f.key),
+                why: e.to_string(),
+            })?;
+            proven.insert(f.key.clone(), f.value.clone());
+        }
+        Ok(EvmVerified {
+            block,
+            registry_id: registry_id(self.chain_id, &self.registry),
+            code_hash: a.code_hash,
+            facts: ProvenFacts(proven),
+        })
+    }
+
+    /// The facts this proof carries, by name (keys that name no fact are skipped).
+    pub fn fact_names(&self) -> Vec<Fact> {
+        self.facts
+            .iter()
+            .filter_map(|f| Fact::from_key(&f.key))
+            .collect()
+    }
+}
+
+fn put_nodes(w: &mut Writer, ns: &[Vec<u8>]) {
+    w.list(ns, |w, n| w.bytes(n));
+}
+
+fn take_nodes(r: &mut Reader<'_>) -> Result<Vec<Vec<u8>>, DecodeError> {
+    r.list("trie nodes", MAX_NODES, |r| {
+        Ok::<_, DecodeError>(r.bytes("trie node", MAX_NODE)?.to_vec())
+    })
+}
+
+impl Codec for EvmProof {
+    const NAME: &'static str = "EVM proof";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.chain_id);
+        w.raw(&self.registry);
+        w.bytes(&self.header);
+        let a = &self.account;
+        w.u64(a.nonce);
+        w.raw(&a.balance);
+        w.raw(&a.storage_root);
+        w.raw(&a.code_hash);
+        put_nodes(w, &a.nodes);
+        w.list(&self.facts, |w, f| {
+            w.bytes(&f.key);
+            match &f.value {
+                Some(v) => {
+                    w.u8(1);
+                    w.bytes(v);
+                }
+                None => w.u8(0),
+            }
+            put_nodes(w, &f.nodes);
+        });
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let chain_id = r.u64("chain id")?;
+        let registry = r.array("registry address")?;
+        let header = r.bytes("block header", MAX_HEADER)?.to_vec();
+        let account = AccountProof {
+            nonce: r.u64("account nonce")?,
+            balance: r.array("account balance")?,
+            storage_root: r.array("storage root")?,
+            code_hash: r.array("code hash")?,
+            nodes: take_nodes(r)?,
+        };
+        let facts = r.list("facts", MAX_FACTS, |r| {
+            let key = r.bytes("fact key", MAX_FACT_BYTES)?.to_vec();
+            let value = match r.u8("fact presence")? {
+                0 => None,
+                1 => Some(r.bytes("fact value", MAX_FACT_BYTES)?.to_vec()),
+                _ => return Err(r.invalid("fact presence")),
+            };
+            Ok(SlotProof {
+                key,
+                value,
+                nodes: take_nodes(r)?,
+            })
+        })?;
+        Ok(Self {
+            chain_id,
+            registry,
+            header,
+            account,
+            facts,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use alloy_rlp::Encodable;
+
+    /// A header's RLP with `fields` items: the parent hash, three hashes, the number 7 at
+    /// item 8 and the time 1,700,000,000 at item 11, empty strings elsewhere.
+    fn header(fields: usize) -> Vec<u8> {
+        let mut payload = Vec::new();
+        for i in 0..fields {
+            match i {
+                0 => B256::repeat_byte(1).encode(&mut payload),
+                3 => B256::repeat_byte(3).encode(&mut payload),
+                8 => 7u64.encode(&mut payload),
+                11 => 1_700_000_000u64.encode(&mut payload),
+                _ => Bytes::new().encode(&mut payload),
+            }
+        }
+        let mut out = Vec::new();
+        alloy_rlp::Header {
+            list: true,
+            payload_length: payload.len(),
+        }
+        .encode(&mut out);
+        out.extend(payload);
+        out
+    }
+
+    #[test]
+    fn a_header_reads_its_fields_and_hash() {
+        let rlp = header(20);
+        let b = EvmBlock::decode(&rlp).unwrap();
+        assert_eq!(b.parent_hash, [1; 32]);
+        assert_eq!(b.state_root, [3; 32]);
+        assert_eq!((b.number, b.timestamp), (7, 1_700_000_000));
+        assert_eq!(b.hash, keccak256(&rlp).0);
+    }
+
+    #[test]
+    fn malformed_headers_are_refused_without_panicking() {
+        let rlp = header(16);
+        for cut in 0..rlp.len() {
+            assert!(EvmBlock::decode(&rlp[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(EvmBlock::decode(&[rlp.as_slice(), &[0x80]].concat()).is_err());
+        assert!(EvmBlock::decode(&header(14)).is_err(), "too few fields");
+        assert!(EvmBlock::decode(&header(5000)).is_err(), "too long");
+        // A string, not a list; a state root of 31 bytes.
+        assert!(EvmBlock::decode(&alloy_rlp::encode(Bytes::from(vec![0; 40]))).is_err());
+        let mut short = rlp.clone();
+        let at = short
+            .windows(33)
+            .position(|w| w == [[0xa0].as_slice(), &[3; 32]].concat())
+            .unwrap();
+        short[at] = 0x9f;
+        short.remove(at + 1);
+        assert!(EvmBlock::decode(&short).is_err());
+        for i in 0..rlp.len() {
+            let mut b = rlp.clone();
+            b[i] ^= 0xff;
+            let _ = EvmBlock::decode(&b);
+        }
+    }
+
+    #[test]
+    fn slots_and_records_are_domain_separated() {
+        assert_ne!(fact_slot(b"rule"), fact_value_hash(b"rule"));
+        assert_ne!(fact_slot(b"worker/a"), fact_slot(b"worker/b"));
+        let r = command_record(&[1; 32], Epoch(2), &[3; 20], 4, b"sealed");
+        assert!(r.starts_with(phalanx_types::tag::EVM_COMMAND));
+        assert_eq!(
+            r.len(),
+            phalanx_types::tag::EVM_COMMAND.len() + 32 + 8 + 20 + 8 + 6
+        );
+        assert_ne!(registry_id(1, &[0; 20]), registry_id(2, &[0; 20]));
+    }
+}
