@@ -73,6 +73,7 @@ impl EvmAccount {
     }
 }
 
+mod feed;
 mod prove;
 
 /// The contract's bindings, generated from the committed artifact.

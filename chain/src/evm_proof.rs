@@ -285,6 +285,168 @@ impl EvmProof {
     }
 }
 
+/// Most blocks one [`EvmPage`] spans.
+pub const MAX_PAGE_BLOCKS: u64 = 256;
+
+/// The last block a follower applied: its number and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvmCheckpoint {
+    /// The block number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: [u8; 32],
+}
+
+/// A command as the EVM registry logged it (its `CommandSubmitted` log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmCommand {
+    /// The block that ordered it.
+    pub block: u64,
+    /// That block's hash, as the log names it.
+    pub block_hash: [u8; 32],
+    /// The log's index in the block.
+    pub log_index: u64,
+    /// Whose contract key it is sealed to.
+    pub epoch: Epoch,
+    /// The sending account.
+    pub sender: [u8; 20],
+    /// Its sequence number in the contract's log.
+    pub sequence: u64,
+    /// HPKE encapsulated key ‖ AES-256-GCM ciphertext.
+    pub ciphertext: Vec<u8>,
+}
+
+/// One contract's commands in the blocks after a checkpoint: the headers of those blocks
+/// (each the parent of the next), the commands their logs hold, and a proof of the
+/// contract's command count and log head at the last block. What a worker following an
+/// EVM registry fetches, only as far as its confirmation depth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmPage {
+    /// The blocks after the checkpoint, RLP, in order.
+    pub headers: Vec<Vec<u8>>,
+    /// The contract's commands in them, in (block, log index) order.
+    pub commands: Vec<EvmCommand>,
+    /// [`Fact::Commands`] at the last block.
+    pub proof: EvmProof,
+}
+
+/// What a checked [`EvmPage`] proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEvmPage {
+    /// The page's last block: the next page starts after it.
+    pub checkpoint: EvmCheckpoint,
+    /// Its time.
+    pub timestamp: u64,
+    /// The contract's command count after the page.
+    pub count: u64,
+    /// Its command log head after the page.
+    pub head: [u8; 32],
+}
+
+impl EvmPage {
+    /// Checks the page for `contract`'s commands on the registry `registry_id`, after
+    /// `from`, where the contract's count was `count` and its log head `head`:
+    ///
+    /// 1. the first header is the child of `from` — else the block `from` names is no
+    ///    longer in the node's chain, a reorganisation deeper than the follower's
+    ///    confirmation depth ([`ProofError::Reorg`]), which it must not paper over —
+    ///    and each next header the child of the one before;
+    /// 2. the proof holds at the last header, for this registry;
+    /// 3. every command lies in one of these blocks (the log's block hash is the
+    ///    header's), in (block, log index) order, with the next sequence number, and the
+    ///    log they extend `head` into ([`crate::types::command_log`] over
+    ///    [`command_record`]) is exactly the proven one — so a node that leaves a log
+    ///    out, adds one, alters or reorders one is caught.
+    pub fn verify(
+        &self,
+        from: &EvmCheckpoint,
+        registry_id: &[u8; 32],
+        contract: &[u8; 32],
+        count: u64,
+        head: &[u8; 32],
+    ) -> Result<VerifiedEvmPage, ProofError> {
+        let feed = |what: String| ProofError::Feed(what);
+        if self.headers.is_empty() || self.headers.len() as u64 > MAX_PAGE_BLOCKS {
+            return Err(feed(format!(
+                "a page spans 1 to {MAX_PAGE_BLOCKS} blocks, not {}",
+                self.headers.len()
+            )));
+        }
+        let mut blocks: Vec<EvmBlock> = Vec::with_capacity(self.headers.len());
+        for rlp in &self.headers {
+            let b = EvmBlock::decode(rlp)?;
+            let parent = blocks.last().map_or(*from, |p| EvmCheckpoint {
+                number: p.number,
+                hash: p.hash,
+            });
+            if b.parent_hash != parent.hash || Some(b.number) != parent.number.checked_add(1) {
+                return Err(match blocks.is_empty() {
+                    true => ProofError::Reorg {
+                        number: from.number,
+                        hash: crate::hex(&from.hash),
+                    },
+                    false => feed(format!(
+                        "block {} is not the child of the one before",
+                        b.number
+                    )),
+                });
+            }
+            blocks.push(b);
+        }
+        let Some(last) = blocks.last() else {
+            return Err(feed("an empty page".into()));
+        };
+        let proven = self.proof.verify(&last.hash)?;
+        if proven.registry_id != *registry_id {
+            return Err(feed(format!(
+                "the proof is of registry {}, not {}",
+                crate::hex(&proven.registry_id),
+                crate::hex(registry_id)
+            )));
+        }
+        let (proven_count, proven_head) = proven
+            .read(&Fact::Commands(*contract), crate::facts::read_commands)?
+            .ok_or_else(|| feed("the contract has no command log".into()))?;
+        let mut next = (count, *head);
+        let mut at = (from.number, 0u64);
+        for (i, c) in self.commands.iter().enumerate() {
+            let block = c
+                .block
+                .checked_sub(from.number + 1)
+                .and_then(|k| blocks.get(usize::try_from(k).ok()?))
+                .filter(|b| b.hash == c.block_hash)
+                .ok_or_else(|| feed(format!("command {i} is not in the page's blocks")))?;
+            if (c.block, c.log_index) <= at || c.sequence != next.0 {
+                return Err(feed(format!("command {i} is out of order")));
+            }
+            at = (c.block, c.log_index);
+            let record = command_record(contract, c.epoch, &c.sender, c.sequence, &c.ciphertext);
+            let time = i64::try_from(block.timestamp).map_err(|_| feed("a block time".into()))?;
+            next = (
+                next.0 + 1,
+                crate::types::command_log(&next.1, block.number, time, &record),
+            );
+        }
+        if next != (proven_count, proven_head) {
+            return Err(feed(format!(
+                "{} commands from {count} do not make the proven log of {proven_count} \
+                 commands at block {}",
+                self.commands.len(),
+                last.number
+            )));
+        }
+        Ok(VerifiedEvmPage {
+            checkpoint: EvmCheckpoint {
+                number: last.number,
+                hash: last.hash,
+            },
+            timestamp: last.timestamp,
+            count: proven_count,
+            head: proven_head,
+        })
+    }
+}
+
 fn put_nodes(w: &mut Writer, ns: &[Vec<u8>]) {
     w.list(ns, |w, n| w.bytes(n));
 }

@@ -98,6 +98,17 @@ pub enum ProofError {
         /// Why.
         why: String,
     },
+    /// The block a follower applied is no longer in the node's chain.
+    #[error(
+        "EVM block {number} ({hash}), already applied, is no longer in the node's chain: a \
+         reorganisation deeper than the confirmation depth (stopped rather than diverge)"
+    )]
+    Reorg {
+        /// The applied block's number.
+        number: u64,
+        /// Its hash (hex).
+        hash: String,
+    },
     /// A proven fact's value does not decode.
     #[error("fact {fact} does not decode: {why}")]
     BadValue {

@@ -18,7 +18,7 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use chain::endorse::Record;
 use chain::evm::{Endorsed, EvmAccount, EvmRegistry, KeyEndorser, PrivateKeySigner};
-use chain::evm_proof::EvmProof;
+use chain::evm_proof::{EvmCheckpoint, EvmCommand, EvmProof};
 use chain::registry::Registry;
 use chain::state::RuleError;
 use chain::types::{Gatekeeper, Role};
@@ -147,9 +147,207 @@ async fn solidity_registry_on_anvil() {
         keys,
     };
     let (worker, stranger) = suite::suite(&mut f).await;
-    suite::contracts(&mut f, worker, stranger).await;
+    let (contract, _) = suite::contracts(&mut f, worker, stranger).await;
     let proof = every_fact_is_proven(&f).await;
     tampered_proofs_are_refused(&f, proof).await;
+    the_feed_follows_confirmed_commands_and_catches_lies(&mut f, contract).await;
+}
+
+/// A follower's position in one contract's feed.
+#[derive(Debug, Clone, Copy)]
+struct Follower {
+    at: EvmCheckpoint,
+    count: u64,
+    head: [u8; 32],
+}
+
+impl Follower {
+    /// Follows from just before the contract's deployment.
+    async fn start(f: &Evm, contract: [u8; 32]) -> Self {
+        use chain::registry::ContractRegistry;
+        let deployed = f
+            .registry
+            .contract(contract)
+            .await
+            .unwrap()
+            .unwrap()
+            .deployed_at;
+        let number = deployed - 1;
+        Self {
+            at: EvmCheckpoint {
+                number,
+                hash: node_hash(&f.url, number).await,
+            },
+            count: 0,
+            head: [0; 32],
+        }
+    }
+
+    /// Follows pages until none is confirmed; returns the commands applied.
+    async fn follow(
+        &mut self,
+        f: &Evm,
+        contract: [u8; 32],
+        depth: u64,
+    ) -> Result<Vec<EvmCommand>, chain::proof::ProofError> {
+        let mut applied = Vec::new();
+        while let Some(page) = f
+            .registry
+            .command_page(&contract, &self.at, depth)
+            .await
+            .unwrap()
+        {
+            let v = page.verify(&self.at, &f.registry_id, &contract, self.count, &self.head)?;
+            (self.at, self.count, self.head) = (v.checkpoint, v.count, v.head);
+            applied.extend(page.commands);
+        }
+        Ok(applied)
+    }
+}
+
+async fn rpc_value(url: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    provider
+        .raw_request(method.to_owned().into(), params)
+        .await
+        .unwrap()
+}
+
+/// Issue 27's feed over EVM logs: a follower applies only blocks its confirmation depth
+/// below the head; a reorganisation shallower than the depth changes nothing it applied,
+/// a deeper one stops it by name; a node that leaves out, adds, alters or reorders a
+/// command, or whose headers do not link, is caught.
+async fn the_feed_follows_confirmed_commands_and_catches_lies(f: &mut Evm, contract: [u8; 32]) {
+    use chain::proof::ProofError;
+    use chain::registry::ContractRegistry;
+    use chain::types::Command;
+    let (sender, _) = suite::Fixture::account(f).await;
+    let send = |n: u8| Command {
+        contract,
+        epoch: phalanx_types::Epoch(0),
+        ciphertext: vec![n; 40 + usize::from(n)],
+    };
+    for n in 0..4 {
+        f.registry.submit_command(&sender, &send(n)).await.unwrap();
+    }
+    let total = f
+        .registry
+        .contract(contract)
+        .await
+        .unwrap()
+        .unwrap()
+        .commands;
+
+    // Three blocks deep: the last three commands (one a block) wait.
+    let mut deep = Follower::start(f, contract).await;
+    let applied = deep.follow(f, contract, 3).await.unwrap();
+    assert_eq!(deep.count, total - 3);
+    assert_eq!(applied.len() as u64, total - 3);
+    assert!(
+        applied
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.sequence == i as u64)
+    );
+    // At depth 0 it catches up with the contract.
+    let mut live = Follower::start(f, contract).await;
+    live.follow(f, contract, 0).await.unwrap();
+    assert_eq!(live.count, total);
+
+    // Lies about one page.
+    let from = Follower::start(f, contract).await;
+    let page = f
+        .registry
+        .command_page(&contract, &from.at, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let check =
+        |p: &chain::evm_proof::EvmPage| p.verify(&from.at, &f.registry_id, &contract, 0, &[0; 32]);
+    check(&page).unwrap();
+    let feed = |p: &chain::evm_proof::EvmPage| matches!(check(p), Err(ProofError::Feed(_)));
+    let mut p = page.clone();
+    p.commands.remove(1);
+    assert!(feed(&p), "a command left out");
+    let mut p = page.clone();
+    p.commands.insert(1, p.commands[1].clone());
+    assert!(feed(&p), "a command added");
+    let mut p = page.clone();
+    p.commands[0].ciphertext[0] ^= 1;
+    assert!(feed(&p), "a command altered");
+    let mut p = page.clone();
+    p.commands.swap(0, 1);
+    assert!(feed(&p), "commands reordered");
+    let mut p = page.clone();
+    p.commands[0].block_hash[0] ^= 1;
+    assert!(feed(&p), "a log of another block");
+    let mut p = page.clone();
+    p.headers.remove(1);
+    assert!(feed(&p), "headers that do not link");
+    let mut p = page.clone();
+    p.proof = f
+        .registry
+        .prove(&[chain::facts::Fact::Commands(contract)], None)
+        .await
+        .unwrap();
+    f.registry.submit_command(&sender, &send(9)).await.unwrap();
+    let later = f
+        .registry
+        .prove(&[chain::facts::Fact::Commands(contract)], None)
+        .await
+        .unwrap();
+    p.proof = later;
+    assert!(
+        matches!(check(&p), Err(ProofError::UntrustedBlock { .. })),
+        "a proof at another block"
+    );
+    let mut wrong = from;
+    wrong.at.hash[0] ^= 1;
+    assert!(matches!(
+        page.verify(&wrong.at, &f.registry_id, &contract, 0, &[0; 32]),
+        Err(ProofError::Reorg { .. })
+    ));
+    assert!(feed(&chain::evm_proof::EvmPage {
+        headers: Vec::new(),
+        ..page.clone()
+    }));
+
+    // Reorganisations. Both followers are level with the chain; the chain then grows by
+    // three blocks of commands (branch A), which are reverted and replaced by four others
+    // (branch B).
+    let mut shallow = Follower::start(f, contract).await;
+    shallow.follow(f, contract, 3).await.unwrap();
+    let mut exposed = Follower::start(f, contract).await;
+    exposed.follow(f, contract, 0).await.unwrap();
+    let snapshot = rpc_value(&f.url, "evm_snapshot", serde_json::json!([])).await;
+    for n in 20..23 {
+        f.registry.submit_command(&sender, &send(n)).await.unwrap();
+    }
+    // The shallow follower (depth 3) applies nothing of branch A; the exposed one
+    // (depth 0) applies all of it.
+    let branch_a = |c: &EvmCommand| (20..23).contains(&c.ciphertext[0]);
+    let applied = shallow.follow(f, contract, 3).await.unwrap();
+    assert!(!applied.iter().any(branch_a));
+    let applied = exposed.follow(f, contract, 0).await.unwrap();
+    assert_eq!(applied.iter().filter(|c| branch_a(c)).count(), 3);
+    assert!(
+        rpc_value(&f.url, "evm_revert", serde_json::json!([snapshot]))
+            .await
+            .as_bool()
+            .unwrap()
+    );
+    for n in 30..34 {
+        f.registry.submit_command(&sender, &send(n)).await.unwrap();
+    }
+    let applied = shallow.follow(f, contract, 3).await.unwrap();
+    assert!(!applied.iter().any(branch_a));
+    let mut fresh = Follower::start(f, contract).await;
+    fresh.follow(f, contract, 3).await.unwrap();
+    assert_eq!((shallow.count, shallow.head), (fresh.count, fresh.head));
+    match exposed.follow(f, contract, 0).await {
+        Err(ProofError::Reorg { number, .. }) => assert_eq!(number, exposed.at.number),
+        other => panic!("expected a deep reorganisation, got {other:?}"),
+    }
 }
 
 /// The hash the node at `url` — the user's own — gives block `number`.
@@ -329,7 +527,14 @@ async fn tampered_proofs_are_refused(f: &Evm, proof: EvmProof) {
         assert!(EvmProof::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
     }
     assert!(EvmProof::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_err());
-    // Flipped bits anywhere: refused, never a panic, never a different fact accepted.
+    // Flipped bits anywhere: never a panic, never a false fact. (A flip in an absent
+    // fact's key may still verify: the same nodes prove that other key absent too, and
+    // it is.)
+    let original: std::collections::BTreeMap<_, _> = proof
+        .facts
+        .iter()
+        .map(|f| (f.key.clone(), f.value.clone()))
+        .collect();
     for i in (0..bytes.len()).step_by(7) {
         let mut b = bytes.clone();
         b[i] ^= 0x10;
@@ -337,7 +542,12 @@ async fn tampered_proofs_are_refused(f: &Evm, proof: EvmProof) {
             && let Ok(v) = p.verify(&trusted)
         {
             assert!(p.chain_id != proof.chain_id || v.registry_id == f.registry_id);
-            assert_eq!(p.facts, proof.facts, "byte {i} changed a proven fact");
+            for fact in &p.facts {
+                match original.get(&fact.key) {
+                    Some(value) => assert_eq!(*value, fact.value, "byte {i} changed a fact"),
+                    None => assert!(fact.value.is_none(), "byte {i} proved a fact present"),
+                }
+            }
         }
     }
 }
