@@ -34,7 +34,8 @@
 // lifetime; a worker's standing lapses with its evidence.
 //
 // Facts. Every fact of the embedded ledger's state commitment (chain/src/facts.rs) but
-// its evidence rule and its block history is kept here too, key for key and byte for
+// its evidence rule and its block history is kept here too (and one of this registry's
+// own: its TCB rule), key for key and byte for
 // byte in the ledger's codec (big-endian integers, byte strings with a u32 length,
 // lists with a u16 count), as a hash in its own storage slot: keccak256(FACT_SLOT ‖ key)
 // holds keccak256(FACT_VALUE ‖ value), zero when absent. So a block's state root proves
@@ -219,6 +220,11 @@ contract Registry {
         governance = governance_;
         setFact("gatekeepers", abi.encodePacked(uint16(0), uint16(0)));
         rotationFact();
+        tcbRuleFact();
+    }
+
+    function tcbRuleFact() private {
+        setFact("tcb-rule", abi.encodePacked(tcbStatusMask, maxEvidenceAge, minTcbEvaluationDataNumber));
     }
 
     // Sets a fact's value (see Facts above).
@@ -441,6 +447,7 @@ contract Registry {
         tcbStatusMask = statusMask;
         maxEvidenceAge = maxAge;
         minTcbEvaluationDataNumber = minEvaluationDataNumber;
+        tcbRuleFact();
         emit TcbRuleSet(statusMask, maxAge, minEvaluationDataNumber);
     }
 

@@ -325,7 +325,18 @@ impl EvmRegistry {
 
     /// The TCB rule in force.
     pub async fn tcb_rule(&self) -> Result<TcbRule, RegistryError> {
-        let r = self.reader().tcbRule().call().await.map_err(backend)?;
+        self.tcb_rule_at(BlockId::latest()).await
+    }
+
+    /// The TCB rule at block `at`.
+    async fn tcb_rule_at(&self, at: BlockId) -> Result<TcbRule, RegistryError> {
+        let r = self
+            .reader()
+            .tcbRule()
+            .block(at)
+            .call()
+            .await
+            .map_err(backend)?;
         Ok(TcbRule {
             tcb_statuses: (1..16u8)
                 .filter(|c| r.statusMask >> c & 1 == 1)

@@ -18,6 +18,7 @@
 //! | `contract-key/` ‖ id ‖ epoch | encryption key, signing key, publisher, publishing block |
 //! | `header/` ‖ height | that block's hash (written by the next block: the history) |
 //! | `commands/` ‖ id | the contract's command count and command log head ([`crate::types::command_log`]) |
+//! | `tcb-rule` | the EVM registry only (the ledger's is part of `rule`): TCB status mask, evidence lifetime, collateral floor |
 //!
 //! The verifier reads the facts it checks back with the strict decoders here
 //! ([`read_worker`], [`read_allowed`], [`read_contract`], [`read_rule`]): a value that
@@ -56,6 +57,9 @@ pub enum Fact {
     Header(u64),
     /// A contract's command count and log head.
     Commands([u8; 32]),
+    /// The EVM registry's TCB rule (its evidence rule without roots: the endorsers hold
+    /// those).
+    TcbRule,
 }
 
 impl Fact {
@@ -76,6 +80,7 @@ impl Fact {
             }
             Self::Header(h) => with(b"header/", &h.to_be_bytes()),
             Self::Commands(id) => with(b"commands/", id),
+            Self::TcbRule => b"tcb-rule".to_vec(),
         }
     }
 
@@ -87,6 +92,7 @@ impl Fact {
             b"rule" => Self::Rule,
             b"gatekeepers" => Self::Gatekeepers,
             b"rotation" => Self::Rotation,
+            b"tcb-rule" => Self::TcbRule,
             _ => {
                 if let Some(k) = key.strip_prefix(b"worker/") {
                     Self::Worker(k.to_vec())
@@ -157,6 +163,38 @@ pub fn worker(x: &Worker) -> Vec<u8> {
         w.u64(x.registered_at as u64);
         w.raw(&x.quote_hash);
         w.u8(x.tcb_status.map_or(0, status_code));
+    })
+}
+
+/// The value of [`Fact::TcbRule`]: the accepted statuses as a mask (bit c: status code
+/// c), the evidence lifetime, the collateral floor.
+pub fn tcb_rule(r: &crate::types::TcbRule) -> Vec<u8> {
+    let mask = r
+        .tcb_statuses
+        .iter()
+        .fold(0u16, |m, s| m | (1 << status_code(*s)));
+    done(|w| {
+        w.u16(mask);
+        w.u64(r.max_evidence_age);
+        w.u32(r.min_tcb_evaluation_data_number);
+    })
+}
+
+/// [`Fact::TcbRule`]'s value.
+pub fn read_tcb_rule(value: &[u8]) -> Result<crate::types::TcbRule, DecodeError> {
+    read(value, "TCB rule fact", |r| {
+        let mask = r.u16("status mask")?;
+        if mask & 1 != 0 || mask >> 10 != 0 {
+            return Err(r.invalid("status mask"));
+        }
+        Ok(crate::types::TcbRule {
+            tcb_statuses: (1..10u8)
+                .filter(|c| mask >> c & 1 == 1)
+                .filter_map(status_from_code)
+                .collect(),
+            max_evidence_age: r.u64("evidence lifetime")?,
+            min_tcb_evaluation_data_number: r.u32("collateral floor")?,
+        })
     })
 }
 
@@ -531,6 +569,7 @@ mod tests {
             Fact::ContractKey(id, Epoch(2)),
             Fact::Header(41),
             Fact::Commands(id),
+            Fact::TcbRule,
         ];
         for f in &all {
             assert_eq!(Fact::from_key(&f.key()).as_ref(), Some(f));

@@ -548,7 +548,7 @@ impl State {
         match kind {
             b'f' => {
                 let fact = Fact::from_key(key)
-                    .filter(|f| !matches!(f, Fact::Header(_)))
+                    .filter(|f| !matches!(f, Fact::Header(_) | Fact::TcbRule))
                     .ok_or_else(|| format!("fact {}", crate::proof::printable(key)))?;
                 self.take_fact(r, &fact, &v)
                     .map_err(|e| format!("fact {}: {e}", crate::proof::printable(key)))?;
@@ -608,8 +608,9 @@ impl State {
             Fact::Commands(id) => {
                 r.logs.insert(*id, facts::read_commands(v)?);
             }
-            // The history is the tree's alone: never recorded (refused by the caller).
-            Fact::Header(_) => {}
+            // The history is the tree's alone, the TCB rule the EVM registry's: never
+            // recorded (refused by the caller).
+            Fact::Header(_) | Fact::TcbRule => {}
         }
         Ok(())
     }
@@ -743,6 +744,7 @@ impl State {
                 .and_then(|c| c.keys.get(e))
                 .map(facts::contract_key),
             Fact::Header(_) => self.commit.get(&fact.key()),
+            Fact::TcbRule => None,
             Fact::Commands(id) => self.contracts.get(id).map(facts::commands),
         }
     }

@@ -376,7 +376,7 @@ async fn every_fact_is_proven(f: &Evm) -> EvmProof {
         .iter()
         .flat_map(|(_, e)| Fact::of_event(e))
         .collect();
-    all.extend([Fact::Gatekeepers, Fact::Rotation]);
+    all.extend([Fact::Gatekeepers, Fact::Rotation, Fact::TcbRule]);
     let (stranger, nowhere) = (Fact::Worker(vec![2; 33]), Fact::Contract([7; 32]));
     all.extend([stranger.clone(), nowhere.clone()]);
     let all: Vec<Fact> = all.into_iter().collect();
@@ -415,6 +415,11 @@ async fn every_fact_is_proven(f: &Evm) -> EvmProof {
                     v.epoch(*e).unwrap().map(|_| "epoch")
                 }
                 Fact::Retired(_) => v.fact(fact).unwrap().map(|_| "retired"),
+                Fact::TcbRule => {
+                    let read = v.read(fact, chain::facts::read_tcb_rule).unwrap();
+                    assert_eq!(read, Some(r.tcb_rule().await.unwrap()));
+                    Some("tcb rule")
+                }
                 Fact::Contract(id) => {
                     let c = r.contract(*id).await.unwrap();
                     let proven = v.contract(id).unwrap();
@@ -458,6 +463,7 @@ async fn every_fact_is_proven(f: &Evm) -> EvmProof {
         "contract",
         "contract key",
         "commands",
+        "tcb rule",
     ] {
         assert!(
             present.contains_key(kind),

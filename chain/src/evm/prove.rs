@@ -110,6 +110,7 @@ impl EvmRegistry {
             Fact::Rotation => facts::rotation(&self.rotation_at(at).await?),
             Fact::Epoch(e) => facts::epoch(&self.master_key_at(*e, at).await?.ok_or_else(gone)?),
             Fact::Retired(_) => vec![1],
+            Fact::TcbRule => facts::tcb_rule(&self.tcb_rule_at(at).await?),
             Fact::Contract(id) | Fact::Commands(id) => {
                 let info = c
                     .contractInfo(FixedBytes(*id))
