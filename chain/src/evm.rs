@@ -73,8 +73,11 @@ impl EvmAccount {
     }
 }
 
+mod anvil;
 mod feed;
 mod prove;
+
+pub use anvil::{Anvil, funded};
 
 /// The contract's bindings, generated from the committed artifact.
 #[allow(missing_docs, clippy::too_many_arguments)]
@@ -442,6 +445,25 @@ impl EvmRegistry {
     /// The contract's address.
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// The node's chain id.
+    pub async fn evm_chain_id(&self) -> Result<u64, RegistryError> {
+        ProviderBuilder::new()
+            .connect_http(self.url.clone())
+            .get_chain_id()
+            .await
+            .map_err(backend)
+    }
+
+    /// The hash the node gives block `number` (`None`: it has no such block).
+    pub async fn block_hash(&self, number: u64) -> Result<Option<[u8; 32]>, RegistryError> {
+        Ok(ProviderBuilder::new()
+            .connect_http(self.url.clone())
+            .get_block_by_number(number.into())
+            .await
+            .map_err(backend)?
+            .map(|b| b.header.hash.0))
     }
 
     /// The worker registered under `identity_key` at block `at`.

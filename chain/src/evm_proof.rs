@@ -68,6 +68,28 @@ pub fn registry_id(chain_id: u64, address: &[u8; 20]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Reads an EVM registry as people pin it: `CHAIN_ID:0xADDRESS` (decimal chain id, 20
+/// bytes of hex).
+pub fn parse_registry_pin(s: &str) -> Result<(u64, [u8; 20]), String> {
+    let bad = || format!("an EVM registry is CHAIN_ID:0xADDRESS, not {s:?}");
+    let (chain, address) = s.trim().split_once(':').ok_or_else(bad)?;
+    let chain_id = chain.parse::<u64>().map_err(|_| bad())?;
+    Ok((chain_id, parse_address(address).ok_or_else(bad)?))
+}
+
+/// An address as 40 hex digits, `0x` optional.
+pub fn parse_address(s: &str) -> Option<[u8; 20]> {
+    let hex = s.trim().strip_prefix("0x").unwrap_or(s.trim());
+    if hex.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// A command as the EVM registry orders it, the bytes its command log hashes
 /// ([`crate::types::command_log`]'s `tx`): `EVM_COMMAND ‖ contract ‖ epoch ‖ sender ‖
 /// sequence ‖ ciphertext`.
@@ -256,16 +278,22 @@ impl EvmProof {
                 .value
                 .as_deref()
                 .map(|v| alloy_rlp::encode(U256::from_be_bytes(fact_value_hash(v))));
-            verify_proof(
-                B256::from(a.storage_root),
-                Nibbles::unpack(keccak256(slot)),
-                expected,
-                &nodes(&f.nodes),
-            )
-            .map_err(|e| ProofError::BadEvmFact {
-                fact: printable(&f.key),
-                why: e.to_string(),
-            })?;
+            let path = Nibbles::unpack(keccak256(slot));
+            let root = B256::from(a.storage_root);
+            verify_proof(root, path, expected, &nodes(&f.nodes))
+                .or_else(|e| match f.value {
+                    // A slot set to zero is absent to the EVM either way: some nodes
+                    // (anvil) keep it in the trie as a zero leaf (RLP 0x80) rather than
+                    // removing it.
+                    None => {
+                        verify_proof(root, path, Some(vec![0x80]), &nodes(&f.nodes)).map_err(|_| e)
+                    }
+                    Some(_) => Err(e),
+                })
+                .map_err(|e| ProofError::BadEvmFact {
+                    fact: printable(&f.key),
+                    why: e.to_string(),
+                })?;
             proven.insert(f.key.clone(), f.value.clone());
         }
         Ok(EvmVerified {
@@ -580,6 +608,25 @@ mod tests {
             let mut b = rlp.clone();
             b[i] ^= 0xff;
             let _ = EvmBlock::decode(&b);
+        }
+    }
+
+    #[test]
+    fn registry_pins_read_exactly() {
+        let addr = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+        let (chain, a) = parse_registry_pin(&format!("31337:{addr}")).unwrap();
+        assert_eq!((chain, a[0], a[19]), (31337, 0x5f, 0xa3));
+        for bad in [
+            "",
+            "31337",
+            "x:0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "31337:0x5FbDB2315678afecb367f032d93F642f64180a",
+            "31337:0x5FbDB2315678afecb367f032d93F642f64180aa3aa",
+            "31337:0xzFbDB2315678afecb367f032d93F642f64180aa3",
+            "-1:0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "31337:0x5FbDB2315678afecb367f032d93F642f64180aé",
+        ] {
+            assert!(parse_registry_pin(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -1,7 +1,9 @@
 //! `phalanx verify answer`: checks a pRuntime answer's verification bundle offline
-//! ([`phalanx_verify`]) against a pinned registry genesis and a DCAP trust root (Intel's
-//! unless `--trust-root`), and prints one verdict JSON. Exit 0: accepted; 1: refused;
-//! 2: the input is unusable (unreadable, not a bundle, a bad option).
+//! ([`phalanx_verify`]) against a pinned registry — a ledger's genesis, or an EVM
+//! registry's chain and address with the answer's block as the user trusts it — and a
+//! DCAP trust root (Intel's unless `--trust-root`), and prints one verdict JSON. Exit 0:
+//! accepted; 1: refused; 2: the input is unusable (unreadable, not a bundle, a bad
+//! option).
 
 use phalanx_verify::{OptionsSpec, Refusal, TcbStatus, Verdict, malformed};
 use std::path::PathBuf;
@@ -12,9 +14,20 @@ use std::process::ExitCode;
 pub struct AnswerArgs {
     /// The bundle (JSON; `phalanx devnet` writes `<dir>/demo/bundle.json`).
     pub bundle: PathBuf,
-    /// The registry's genesis block hash (hex): the only chain accepted.
+    /// The ledger's genesis block hash (hex): the only ledger accepted.
+    #[arg(
+        long,
+        required_unless_present = "evm_registry",
+        conflicts_with = "evm_registry"
+    )]
+    pub genesis: Option<String>,
+    /// An EVM registry instead: `CHAIN_ID:0xADDRESS` of the Solidity registry.
     #[arg(long)]
-    pub genesis: String,
+    pub evm_registry: Option<String>,
+    /// With `--evm-registry`: the hash of the answer's block as you trust it (hex).
+    /// Without it, `--chain` asks your own node.
+    #[arg(long, requires = "evm_registry")]
+    pub evm_block: Option<String>,
     /// A DCAP trust root (PEM) instead of Intel's (the devnet's simulated root).
     #[arg(long)]
     pub trust_root: Option<PathBuf>,
@@ -50,7 +63,9 @@ pub struct AnswerArgs {
     pub json: bool,
     /// Online: fetch the registry's header and proofs from this ledger node (gRPC) when
     /// the bundle leaves them out or lacks one the check needs; they are verified from
-    /// the pinned genesis all the same.
+    /// the pinned genesis all the same. With `--evm-registry`: your own EVM node
+    /// (JSON-RPC), which also says which block the answer's height is, unless
+    /// `--evm-block` does.
     #[arg(long)]
     pub chain: Option<String>,
 }
@@ -72,7 +87,9 @@ fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
         })
         .collect::<Result<_, _>>()?;
     OptionsSpec {
-        genesis: args.genesis.clone(),
+        genesis: args.genesis.clone().unwrap_or_default(),
+        evm_registry: args.evm_registry.clone(),
+        evm_block: args.evm_block.clone(),
         trust_root_pem,
         root_name: args.trust_root.as_ref().map(|p| p.display().to_string()),
         at: if args.at_statement {
@@ -89,10 +106,69 @@ fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
     .options()
 }
 
+/// With an EVM registry pinned and no block hash given: the hash the user's own node at
+/// `url` gives the statement's block, on the pinned chain.
+async fn trust_evm_block(
+    o: &mut phalanx_verify::Options,
+    url: &str,
+    st: &phalanx_types::statement::Statement,
+) -> Result<(), Refusal> {
+    let phalanx_verify::Pin::Evm {
+        chain_id,
+        registry,
+        block: block @ None,
+    } = &mut o.pin
+    else {
+        return Ok(());
+    };
+    let node = |e: chain::registry::RegistryError| malformed("registry", format!("{url}: {e}"));
+    let evm = chain::evm::EvmRegistry::at(url, (*registry).into()).map_err(node)?;
+    let theirs = evm.evm_chain_id().await.map_err(node)?;
+    if theirs != *chain_id {
+        return Err(malformed(
+            "registry",
+            format!("{url} is a node of chain {theirs}, the registry is on chain {chain_id}"),
+        ));
+    }
+    *block = Some(
+        evm.block_hash(st.height)
+            .await
+            .map_err(node)?
+            .ok_or_else(|| malformed("registry", format!("{url} has no block {}", st.height)))?,
+    );
+    Ok(())
+}
+
+/// The registry part for `st` from the node at `url`: a ledger's (gRPC) or an EVM
+/// node's (JSON-RPC), as `pin` says. Nothing fetched is trusted: the check verifies it.
+fn fetch(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    pin: &phalanx_verify::Pin,
+    st: &phalanx_types::statement::Statement,
+) -> anyhow::Result<phalanx_verify::RegistryProof> {
+    Ok(match pin {
+        phalanx_verify::Pin::Ledger { genesis } => {
+            let client = chain::grpc::LightClient::pinned(url, *genesis);
+            phalanx_verify::registry_proof(
+                st,
+                |keys| rt.block_on(client.prove(st.height, keys)),
+                |height| rt.block_on(client.raw_block(height)),
+            )?
+        }
+        phalanx_verify::Pin::Evm { registry, .. } => {
+            let evm = chain::evm::EvmRegistry::at(url, (*registry).into())?;
+            phalanx_verify::evm_registry_proof(st, |facts| {
+                rt.block_on(evm.prove(facts, Some(st.height)))
+            })?
+        }
+    })
+}
+
 /// Runs the check and prints the verdict.
 pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
     let verdict = (|| {
-        let o = options(args)?;
+        let mut o = options(args)?;
         let unreadable =
             |e: std::io::Error| malformed("bundle", format!("{}: {e}", args.bundle.display()));
         // Bounded before reading: a bundle is never larger than the parser takes.
@@ -105,6 +181,11 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
         }
         let bytes = std::fs::read(&args.bundle).map_err(unreadable)?;
         let mut bundle = phalanx_verify::parse(&bytes)?;
+        let rt =
+            tokio::runtime::Runtime::new().map_err(|e| malformed("registry", e.to_string()))?;
+        if let Some(url) = &args.chain {
+            rt.block_on(trust_evm_block(&mut o, url, &bundle.answer.statement))?;
+        }
         // Offline first. With `--chain`, a registry part that is missing, or lacks a
         // proof the check needs (`registry_incomplete`), is fetched whole from the
         // node at the statement's height — a few kilobytes of proofs, never blocks — and
@@ -120,16 +201,8 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if let Some(url) = &args.chain {
-            let st = &bundle.answer.statement;
-            let rt =
-                tokio::runtime::Runtime::new().map_err(|e| malformed("registry", e.to_string()))?;
-            let client = chain::grpc::LightClient::pinned(url, o.genesis);
-            bundle.registry = phalanx_verify::registry_proof(
-                st,
-                |keys| rt.block_on(client.prove(st.height, keys)),
-                |height| rt.block_on(client.raw_block(height)),
-            )
-            .map_err(|e| malformed("registry", format!("fetching proofs from {url}: {e}")))?;
+            bundle.registry = fetch(&rt, url, &o.pin, &bundle.answer.statement)
+                .map_err(|e| malformed("registry", format!("fetching proofs from {url}: {e}")))?;
         }
         Ok::<_, Refusal>(phalanx_verify::verify(&bundle, &o))
     })()

@@ -49,7 +49,9 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
-        let pin = w.options.genesis;
+        let phalanx_verify::Pin::Ledger { genesis: pin } = w.options.pin else {
+            unreachable!("the benchmark's registries are ledgers")
+        };
         g.bench_with_input(
             BenchmarkId::new("registry_part", blocks),
             &w.bundle.registry,

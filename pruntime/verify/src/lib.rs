@@ -22,6 +22,15 @@
 //! Version 1 bundles carried every block from genesis; this verifier refuses them by
 //! name (`phalanx verify answer --chain URL` fetches the proofs for a bundle whose
 //! `registry` is empty).
+//!
+//! On a Solidity registry (an EVM chain) the `registry` part is instead `evm`
+//! (`chain::evm_proof`): the statement's block header and `eth_getProof`'s proofs of the
+//! same facts (the TCB rule in place of the evidence rule) against its state root. What
+//! anchors it is the registry's chain id and address and the hash of that block as the
+//! user trusts it — pinned, or their own node's ([`Pin::Evm`]); no header carries a
+//! signature to check instead. Governance's allow-list transaction is the contract's
+//! own rule there (only its governance account may add a measurement), so no
+//! transaction travels with it.
 
 //! ## The checks ([`verify`]), in order; the first failure is the verdict
 //!
@@ -42,8 +51,9 @@
 //! | `evidence_age` | the registry verified this very quote at most `max_evidence_age` (default: the registry's own lifetime at that height) before the statement | the registry |
 
 use base64::Engine as _;
+use chain::evm_proof::{EvmProof, EvmVerified};
 use chain::facts::Fact;
-use chain::proof::{HeaderProof, ProofError, Verified};
+use chain::proof::{HeaderProof, ProofError, ProvenFacts, Verified};
 use chain::types::SignedHeader;
 use phalanx_dcap::collateral::Collateral;
 /// The DCAP trust anchors and TCB statuses the options name.
@@ -106,6 +116,10 @@ pub struct RegistryProof {
     /// of its role beyond the authority's word).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_by: Option<TxJson>,
+    /// On an EVM registry, instead of all the above: the statement's block header and
+    /// the proofs of the facts (`chain::evm_proof::EvmProof`, base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evm: Option<String>,
 }
 
 /// A transaction of an earlier block: that block's header (its hash is a fact of the
@@ -169,12 +183,24 @@ impl RegistryProof {
                 })
                 .collect(),
             allowed_by: None,
+            evm: None,
+        }
+    }
+
+    /// The JSON form of an EVM registry's `proof`.
+    pub fn of_evm(proof: &EvmProof) -> Self {
+        Self {
+            evm: Some(base64::engine::general_purpose::STANDARD.encode(proof.to_bytes())),
+            ..Self::default()
         }
     }
 
     /// Whether it is empty (to be fetched).
     pub fn is_empty(&self) -> bool {
-        self.genesis.is_empty() && self.header.is_empty() && self.facts.is_empty()
+        self.genesis.is_empty()
+            && self.header.is_empty()
+            && self.facts.is_empty()
+            && self.evm.is_none()
     }
 
     /// The proof it carries, decoded (not yet checked); unusable input is `malformed`.
@@ -217,18 +243,50 @@ impl RegistryProof {
     }
 }
 
-/// The keys of the facts the checks read for `statement`: the evidence rule, the
+/// The facts the checks read for `statement` on a registry whose evidence rule is
+/// `rule` ([`Fact::Rule`] on the ledger, [`Fact::TcbRule`] on EVM): the rule, the
 /// worker, the contract, and — once known, from a first proof — the worker's
 /// measurement's allow-list entry.
-pub fn fact_keys(statement: &Statement, measurement: Option<&[u8]>) -> Vec<Vec<u8>> {
+pub fn answer_facts(statement: &Statement, rule: Fact, measurement: Option<&[u8]>) -> Vec<Fact> {
     let worker = statement.worker_key().unwrap_or_default();
     let mut facts = vec![
-        Fact::Rule,
+        rule,
         Fact::Worker(worker),
         Fact::Contract(statement.contract.0),
     ];
     facts.extend(measurement.map(|m| Fact::Allowed(m.to_vec())));
-    facts.iter().map(Fact::key).collect()
+    facts
+}
+
+/// The keys of [`answer_facts`] on the embedded ledger.
+pub fn fact_keys(statement: &Statement, measurement: Option<&[u8]>) -> Vec<Vec<u8>> {
+    answer_facts(statement, Fact::Rule, measurement)
+        .iter()
+        .map(Fact::key)
+        .collect()
+}
+
+/// The registry part of a bundle for `statement` on an EVM registry, from `prove` (facts
+/// → an `eth_getProof` proof at the statement's block): a first proof for the worker's
+/// record, then one with its measurement's allow-list entry. Nothing here is trusted.
+pub fn evm_registry_proof<E>(
+    statement: &Statement,
+    mut prove: impl FnMut(&[Fact]) -> Result<EvmProof, E>,
+) -> Result<RegistryProof, E> {
+    let first = prove(&answer_facts(statement, Fact::TcbRule, None))?;
+    let key = Fact::Worker(statement.worker_key().unwrap_or_default()).key();
+    let measurement = first
+        .facts
+        .iter()
+        .find(|f| f.key == key)
+        .and_then(|f| f.value.as_deref())
+        .and_then(|v| chain::facts::read_worker(&[], v).ok())
+        .map(|w| w.measurement);
+    let proof = match measurement {
+        Some(m) => prove(&answer_facts(statement, Fact::TcbRule, Some(&m)))?,
+        None => first,
+    };
+    Ok(RegistryProof::of_evm(&proof))
 }
 
 /// The registry part of a bundle for `statement`, from `prove` (the facts' keys → a
@@ -423,11 +481,49 @@ impl Default for TcbPolicy {
     }
 }
 
+/// What names the registry an answer must come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// The embedded ledger: its genesis block hash.
+    Ledger {
+        /// The genesis block's hash.
+        genesis: [u8; 32],
+    },
+    /// A Solidity registry on an EVM chain.
+    Evm {
+        /// The chain's id.
+        chain_id: u64,
+        /// The registry contract's address.
+        registry: [u8; 20],
+        /// The hash of the statement's block as the user trusts it (pinned, or their
+        /// own node's); without it an EVM bundle is refused (`evm_block_untrusted`).
+        block: Option<[u8; 32]>,
+    },
+}
+
+impl Pin {
+    /// What the verdict names as the registry's anchor.
+    fn anchor(&self) -> String {
+        match self {
+            Self::Ledger { genesis } => format!("genesis {}", hex::encode(genesis)),
+            Self::Evm {
+                chain_id,
+                registry,
+                block,
+            } => format!(
+                "registry 0x{} on chain {chain_id} at trusted block {}",
+                hex::encode(registry),
+                block.map(hex::encode).unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// What the verifier trusts and accepts.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The registry's genesis block hash.
-    pub genesis: [u8; 32],
+    /// The registry.
+    pub pin: Pin,
     /// The DCAP trust root(s).
     pub anchors: TrustAnchors,
     /// A name for the trust root in the verdict (`intel`, or the PEM file's).
@@ -445,10 +541,16 @@ pub struct Options {
 }
 
 impl Options {
-    /// Intel's root, the default TCB policy and evidence age, pinned to `genesis`.
+    /// Intel's root, the default TCB policy and evidence age, pinned to the ledger
+    /// whose genesis block hashes to `genesis`.
     pub fn intel(genesis: [u8; 32]) -> Self {
+        Self::intel_at(Pin::Ledger { genesis })
+    }
+
+    /// Intel's root, the default TCB policy and evidence age, pinned to `pin`.
+    pub fn intel_at(pin: Pin) -> Self {
         Self {
-            genesis,
+            pin,
             anchors: TrustAnchors::intel(),
             root_name: "intel".into(),
             at: None,
@@ -464,8 +566,17 @@ impl Options {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptionsSpec {
-    /// The registry's genesis hash (hex, `0x` allowed).
+    /// The embedded ledger's genesis hash (hex, `0x` allowed); or empty, with
+    /// `evm_registry`.
+    #[serde(default)]
     pub genesis: String,
+    /// An EVM registry instead: `CHAIN_ID:0xADDRESS`.
+    #[serde(default)]
+    pub evm_registry: Option<String>,
+    /// With `evm_registry`: the hash of the statement's block as the user trusts it
+    /// (hex).
+    #[serde(default)]
+    pub evm_block: Option<String>,
     /// A DCAP root (PEM) instead of Intel's; empty means Intel's.
     #[serde(default)]
     pub trust_root_pem: Option<String>,
@@ -496,10 +607,38 @@ pub struct OptionsSpec {
 impl OptionsSpec {
     /// The options; a bad genesis or root is an unusable-input refusal (check `options`).
     pub fn options(&self) -> Result<Options, Refusal> {
-        let mut genesis = [0u8; 32];
-        hex::decode_to_slice(self.genesis.trim().trim_start_matches("0x"), &mut genesis)
-            .map_err(|_| malformed("options", "genesis must be 64 hex characters"))?;
-        let mut o = Options::intel(genesis);
+        let hash = |s: &str, what: &str| {
+            let mut h = [0u8; 32];
+            hex::decode_to_slice(s.trim().trim_start_matches("0x"), &mut h)
+                .map_err(|_| malformed("options", format!("{what} must be 64 hex characters")))?;
+            Ok::<_, Refusal>(h)
+        };
+        let pin = match (self.genesis.trim().is_empty(), &self.evm_registry) {
+            (false, None) => Pin::Ledger {
+                genesis: hash(&self.genesis, "genesis")?,
+            },
+            (true, Some(r)) => {
+                let (chain_id, registry) =
+                    chain::evm_proof::parse_registry_pin(r).map_err(|e| malformed("options", e))?;
+                let block = self
+                    .evm_block
+                    .as_deref()
+                    .map(|b| hash(b, "the EVM block hash"))
+                    .transpose()?;
+                Pin::Evm {
+                    chain_id,
+                    registry,
+                    block,
+                }
+            }
+            _ => {
+                return Err(malformed(
+                    "options",
+                    "name the registry once: a ledger genesis or an EVM registry",
+                ));
+            }
+        };
+        let mut o = Options::intel_at(pin);
         if let Some(pem) = self
             .trust_root_pem
             .as_deref()
@@ -694,8 +833,141 @@ impl Checker {
     }
 }
 
-/// The registry's part checked against the pinned genesis, at the statement's block.
-fn registry(
+/// The registry's facts at the statement's block, from either backend.
+enum Reg {
+    Ledger(Verified),
+    Evm(EvmVerified),
+}
+
+impl std::ops::Deref for Reg {
+    type Target = ProvenFacts;
+
+    fn deref(&self) -> &ProvenFacts {
+        match self {
+            Self::Ledger(v) => v,
+            Self::Evm(v) => v,
+        }
+    }
+}
+
+impl Reg {
+    /// The registry's id: what contract ids and workers' evidence bind.
+    fn registry_id(&self) -> [u8; 32] {
+        match self {
+            Self::Ledger(v) => v.header.chain_id,
+            Self::Evm(v) => v.registry_id,
+        }
+    }
+
+    /// The block's time.
+    fn time(&self) -> i64 {
+        match self {
+            Self::Ledger(v) => v.header.timestamp,
+            Self::Evm(v) => i64::try_from(v.block.timestamp).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The registry's evidence lifetime at the block, seconds.
+    fn max_evidence_age(&self) -> Result<u64, ProofError> {
+        match self {
+            Self::Ledger(v) => Ok(v.rule()?.max_evidence_age),
+            Self::Evm(v) => v
+                .read(&Fact::TcbRule, chain::facts::read_tcb_rule)?
+                .map(|r| r.max_evidence_age)
+                .ok_or_else(|| ProofError::Missing("tcb-rule (proven absent)".into())),
+        }
+    }
+}
+
+/// The registry's part checked against the pin, at the statement's block.
+fn registry(proof: &RegistryProof, pin: &Pin, st: &Statement) -> Result<Reg, Refusal> {
+    const CHECK: &str = "registry";
+    let other = |why: &str| refuse(CHECK, "other_chain", why);
+    match (pin, &proof.evm) {
+        (Pin::Ledger { genesis }, None) => ledger_registry(proof, genesis, st).map(Reg::Ledger),
+        (
+            Pin::Evm {
+                chain_id,
+                registry,
+                block,
+            },
+            Some(evm),
+        ) => evm_registry(evm, (*chain_id, registry), block.as_ref(), st).map(Reg::Evm),
+        (Pin::Ledger { .. }, Some(_)) => Err(other(
+            "the bundle is of an EVM registry, the pin names a ledger's genesis",
+        )),
+        (Pin::Evm { .. }, None) if proof.is_empty() => Err(refuse(
+            CHECK,
+            "registry_incomplete",
+            "the bundle carries no registry proof (fetch it: --chain URL)",
+        )),
+        (Pin::Evm { .. }, None) => Err(other(
+            "the bundle is of the embedded ledger, the pin names an EVM registry",
+        )),
+    }
+}
+
+/// An EVM registry's proof: of the pinned registry, at the statement's block, whose hash
+/// is the trusted one.
+fn evm_registry(
+    evm: &str,
+    (chain_id, registry): (u64, &[u8; 20]),
+    trusted: Option<&[u8; 32]>,
+    st: &Statement,
+) -> Result<EvmVerified, Refusal> {
+    const CHECK: &str = "registry";
+    let proof = EvmProof::from_bytes(&b64(CHECK, "evm", evm)?)
+        .map_err(|e| malformed(CHECK, format!("evm: {e}")))?;
+    if proof.chain_id != chain_id || proof.registry != *registry {
+        return Err(refuse(
+            CHECK,
+            "other_chain",
+            format!(
+                "the proof is of registry 0x{} on chain {}, the pin names 0x{} on chain \
+                 {chain_id}",
+                hex::encode(proof.registry),
+                proof.chain_id,
+                hex::encode(registry)
+            ),
+        ));
+    }
+    let block = proof.block().map_err(|e| malformed(CHECK, e.to_string()))?;
+    if block.number != st.height || block.hash != st.block_hash.0 {
+        return Err(refuse(
+            CHECK,
+            "block_hash_mismatch",
+            format!(
+                "the header is block {} at height {}, the statement names {} at height {}",
+                hex::encode(block.hash),
+                block.number,
+                st.block_hash,
+                st.height
+            ),
+        ));
+    }
+    let trusted = trusted.ok_or_else(|| {
+        refuse(
+            CHECK,
+            "evm_block_untrusted",
+            format!(
+                "nothing says EVM block {} is {}: pin its hash (--evm-block) or ask your own \
+                 node (--chain)",
+                block.number,
+                hex::encode(block.hash)
+            ),
+        )
+    })?;
+    proof.verify(trusted).map_err(|e| {
+        let code = match &e {
+            ProofError::UntrustedBlock { .. } => "evm_block_untrusted",
+            _ => "bad_fact_proof",
+        };
+        refuse(CHECK, code, e.to_string())
+    })
+}
+
+/// The ledger's part checked against the pinned genesis, at the statement's block.
+fn ledger_registry(
     proof: &RegistryProof,
     genesis: &[u8; 32],
     st: &Statement,
@@ -741,12 +1013,8 @@ fn fact<T>(check: &str, read: Result<T, ProofError>) -> Result<T, Refusal> {
 fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<Accepted, Refusal> {
     let st = &bundle.answer.statement;
     let mut checks = Vec::new();
-    let reg = registry(&bundle.registry, &o.genesis, st)?;
-    pass(
-        &mut checks,
-        "registry",
-        format!("genesis {}", hex::encode(o.genesis)),
-    );
+    let reg = registry(&bundle.registry, &o.pin, st)?;
+    pass(&mut checks, "registry", o.pin.anchor());
     let worker = answer_checks(&bundle.answer, &mut checks)?;
     let (registered, allowed) = worker_checks(bundle, &reg, &worker, o, &mut checks)?;
     contract_checks(&reg, st, &mut checks)?;
@@ -754,7 +1022,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
         &bundle.evidence,
         &registered,
         o,
-        reg.header.timestamp,
+        reg.time(),
         quotes,
         &mut checks,
     )?;
@@ -769,7 +1037,7 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     let measurement =
         measurement_checks(&verified, &registered, allowed.is_some(), st, &mut checks)?;
     tcb_checks(&verified, o, &mut checks)?;
-    age_check(&reg, &registered, o, &mut checks)?;
+    age_check(&reg, &registered, o, st, &mut checks)?;
     Ok(Accepted {
         contract: st.contract.to_string(),
         code_hash: st.code_hash.to_string(),
@@ -845,7 +1113,7 @@ fn answer_checks(a: &AnswerProof, checks: &mut Vec<Passed>) -> Result<Vec<u8>, R
 /// `worker_registered`, `worker_role`: the worker's record and its measurement's entry.
 fn worker_checks(
     bundle: &Bundle,
-    reg: &Verified,
+    reg: &Reg,
     worker: &[u8],
     o: &Options,
     checks: &mut Vec<Passed>,
@@ -882,8 +1150,9 @@ fn worker_checks(
             ));
         }
     }
-    if let Some(entry) = &allowed {
-        allowed_by_governance(reg, entry, bundle.registry.allowed_by.as_ref())?;
+    // On EVM only the contract's governance account adds a measurement: its rule.
+    if let (Some(entry), Reg::Ledger(ledger)) = (&allowed, reg) {
+        allowed_by_governance(ledger, entry, bundle.registry.allowed_by.as_ref())?;
     }
     if !o.runtimes.is_empty()
         && !o
@@ -900,21 +1169,17 @@ fn worker_checks(
             ),
         ));
     }
-    pass(
-        checks,
-        "worker_role",
-        format!("{at_height} and governance's allow-list transaction"),
-    );
+    let by = match reg {
+        Reg::Ledger(_) => "governance's allow-list transaction",
+        Reg::Evm(_) => "the registry contract's governance rule",
+    };
+    pass(checks, "worker_role", format!("{at_height} and {by}"));
 
     Ok((registered, allowed))
 }
 
 /// `code_hash`.
-fn contract_checks(
-    reg: &Verified,
-    st: &Statement,
-    checks: &mut Vec<Passed>,
-) -> Result<(), Refusal> {
+fn contract_checks(reg: &Reg, st: &Statement, checks: &mut Vec<Passed>) -> Result<(), Refusal> {
     // code_hash
     let contract = fact("code_hash", reg.contract(&st.contract.0))?.ok_or_else(|| {
         refuse(
@@ -926,7 +1191,7 @@ fn contract_checks(
     // The id the user addressed is the hash of deployer, code hash and salt: the
     // registry's record of the contract cannot pair it with other code.
     let id = phalanx_types::contract::contract_id(
-        &reg.header.chain_id,
+        &reg.registry_id(),
         &contract.deployer,
         &contract.code_hash,
         &contract.salt,
@@ -1003,7 +1268,7 @@ fn binding_checks(
     e: &WorkerEvidence,
     verified: &VerifiedQuote,
     worker: &[u8],
-    reg: &Verified,
+    reg: &Reg,
     registered: &chain::types::Worker,
     checks: &mut Vec<Passed>,
 ) -> Result<(), Refusal> {
@@ -1026,7 +1291,7 @@ fn binding_checks(
             "the attested identity key is not the statement's worker key",
         ));
     }
-    if rd.registry != reg.header.chain_id {
+    if rd.registry != reg.registry_id() {
         return Err(refuse(
             "report_data",
             "registry_not_attested",
@@ -1146,19 +1411,18 @@ fn tcb_checks(
 
 /// `evidence_age`.
 fn age_check(
-    reg: &Verified,
+    reg: &Reg,
     registered: &chain::types::Worker,
     o: &Options,
+    st: &Statement,
     checks: &mut Vec<Passed>,
 ) -> Result<(), Refusal> {
-    let time = reg.header.timestamp;
+    let time = reg.time();
     // evidence_age
     let age = time.saturating_sub(registered.registered_at);
     let max = match o.max_evidence_age {
         Some(max) => max,
-        None => {
-            i64::try_from(fact("evidence_age", reg.rule())?.max_evidence_age).unwrap_or(i64::MAX)
-        }
+        None => i64::try_from(fact("evidence_age", reg.max_evidence_age())?).unwrap_or(i64::MAX),
     };
     if age > max {
         return Err(refuse(
@@ -1169,11 +1433,7 @@ fn age_check(
             ),
         ));
     }
-    pass(
-        checks,
-        "evidence_age",
-        format!("registry at height {}", reg.header.height),
-    );
+    pass(checks, "evidence_age", at_height(st));
 
     Ok(())
 }

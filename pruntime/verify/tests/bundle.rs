@@ -16,7 +16,7 @@ mod common;
 use common::*;
 use phalanx_types::hex::Hex;
 use phalanx_verify::TcbStatus;
-use phalanx_verify::{Bundle, Options, verify};
+use phalanx_verify::{Bundle, Options, Pin, verify};
 
 /// The check a refused bundle names.
 fn refused(bundle: &Bundle, options: &Options) -> String {
@@ -329,7 +329,10 @@ fn every_field_flipped_or_swapped_is_refused_by_the_check_that_guards_it() {
     }
     // Another genesis pinned; another trust root.
     let mut o = w.options.clone();
-    o.genesis[0] ^= 1;
+    let Pin::Ledger { genesis } = &mut o.pin else {
+        unreachable!()
+    };
+    genesis[0] ^= 1;
     assert_eq!(refused(&w.bundle, &o), "registry");
     let mut o = w.options.clone();
     o.anchors = other.options.anchors.clone();
@@ -427,7 +430,10 @@ fn unusable_input_is_named_not_refused() {
 #[test]
 fn options_from_text_refuse_bad_input_by_name() {
     let w = world(Shape::default());
-    let genesis = hex::encode(w.options.genesis);
+    let Pin::Ledger { genesis } = w.options.pin else {
+        unreachable!()
+    };
+    let genesis = hex::encode(genesis);
     let spec = |json: serde_json::Value| {
         serde_json::from_value::<phalanx_verify::OptionsSpec>(json).map_err(|e| e.to_string())
     };
@@ -436,10 +442,7 @@ fn options_from_text_refuse_bad_input_by_name() {
         .unwrap()
         .options()
         .unwrap();
-    assert_eq!(
-        (o.genesis, o.root_name.as_str()),
-        (w.options.genesis, "intel")
-    );
+    assert_eq!((&o.pin, o.root_name.as_str()), (&w.options.pin, "intel"));
     // A genesis truncated, one character over, not hex; a PEM that is no certificate.
     for bad in [
         serde_json::json!({"genesis": &genesis[..63]}),

@@ -1,0 +1,103 @@
+//! A local anvil node (Foundry's EVM) on a free loopback port, stopped when dropped:
+//! the chain of the devnet on EVM and of the tests. The binary is `$ANVIL`, else
+//! `anvil` on the `PATH` (`.ci/run` installs the pinned npm package
+//! `@foundry-rs/anvil-linux-amd64`).
+
+use super::{PrivateKeySigner, backend};
+use crate::registry::RegistryError;
+use alloy::network::TransactionBuilder;
+use alloy::primitives::U256;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionRequest;
+use std::process::{Child, Command, Stdio};
+
+/// A running anvil (see the module doc).
+#[derive(Debug)]
+pub struct Anvil {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Anvil {
+    /// Starts anvil with its clock at `timestamp` (Unix seconds; `None`: now) and waits
+    /// until it answers. `Ok(None)`: no anvil is installed.
+    pub async fn start(timestamp: Option<u64>) -> Result<Option<Self>, RegistryError> {
+        let bin = std::env::var("ANVIL").unwrap_or_else(|_| "anvil".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(backend)?
+            .port();
+        let mut args = vec![
+            "--host".to_owned(),
+            "127.0.0.1".to_owned(),
+            "--port".to_owned(),
+            port.to_string(),
+            "--silent".to_owned(),
+        ];
+        if let Some(t) = timestamp {
+            args.extend(["--timestamp".to_owned(), t.to_string()]);
+        }
+        let child = match Command::new(&bin)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RegistryError::Backend(format!("cannot start {bin}: {e}"))),
+        };
+        let anvil = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let provider = ProviderBuilder::new().connect_http(anvil.url.parse().map_err(backend)?);
+        for _ in 0..100 {
+            if provider.get_chain_id().await.is_ok() {
+                return Ok(Some(anvil));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(RegistryError::Backend(format!(
+            "anvil did not come up on {}",
+            anvil.url
+        )))
+    }
+
+    /// Its RPC endpoint.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// A fresh account holding 10 ETH from the first unlocked account of the node at `url`
+/// (anvil unlocks ten).
+pub async fn funded(url: &str) -> Result<PrivateKeySigner, RegistryError> {
+    let signer = PrivateKeySigner::random();
+    let provider = ProviderBuilder::new().connect_http(url.parse().map_err(backend)?);
+    let rich = *provider
+        .get_accounts()
+        .await
+        .map_err(backend)?
+        .first()
+        .ok_or_else(|| RegistryError::Backend("the node has no unlocked account".into()))?;
+    let tx = TransactionRequest::default()
+        .with_from(rich)
+        .with_to(signer.address())
+        .with_value(U256::from(10u128.pow(19)));
+    provider
+        .send_transaction(tx)
+        .await
+        .map_err(backend)?
+        .get_receipt()
+        .await
+        .map_err(backend)?;
+    Ok(signer)
+}
