@@ -13,4 +13,4 @@ devnet: deps
 	cargo run -p phalanx-cli -- devnet $(ARGS)
 
 test: deps
-	cargo test --workspace --locked
+	ANVIL="$$(scripts/ensure-evm.sh)" cargo test --workspace --locked

@@ -111,20 +111,46 @@ fn page(chromium: &Path, url: &str, shot: &Path) -> Shown {
     }
 }
 
-#[test]
-fn the_page_verifies_the_devnet_answer_and_refuses_a_tampered_one() {
+/// Chromium, if it and the page's module are there (else the test skips, saying what is
+/// missing, unless `PHALANX_REQUIRE_BROWSER=1`).
+fn browser() -> Option<PathBuf> {
     let required = std::env::var("PHALANX_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
     let wasm = www().join("phalanx_verify.wasm");
     let Some(chromium) = chromium() else {
         assert!(!required, "chromium is not installed");
         eprintln!("skipping: chromium is not installed (apt-get install chromium)");
-        return;
+        return None;
     };
     if !wasm.is_file() {
         assert!(!required, "{} is missing", wasm.display());
         eprintln!("skipping: run pruntime/verify/web/build.sh to build the page's module");
-        return;
+        return None;
     }
+    Some(chromium)
+}
+
+/// A directory with the page, its module and `files` (name, contents), served.
+fn site(root: &Path, files: &[(&str, &[u8])]) -> String {
+    let site = root.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    for f in ["index.html", "phalanx_verify.wasm"] {
+        std::fs::copy(www().join(f), site.join(f)).unwrap();
+    }
+    for (name, bytes) in files {
+        std::fs::write(site.join(name), bytes).unwrap();
+    }
+    serve(site)
+}
+
+fn shots() -> PathBuf {
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
+#[test]
+fn the_page_verifies_the_devnet_answer_and_refuses_a_tampered_one() {
+    let Some(chromium) = browser() else { return };
 
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("devnet");
@@ -140,21 +166,19 @@ fn the_page_verifies_the_devnet_answer_and_refuses_a_tampered_one() {
     );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
-    let site = root.path().join("site");
-    std::fs::create_dir_all(&site).unwrap();
-    for f in ["index.html", "phalanx_verify.wasm"] {
-        std::fs::copy(www().join(f), site.join(f)).unwrap();
-    }
     let bundle = std::fs::read_to_string(summary["bundle_file"].as_str().unwrap()).unwrap();
-    std::fs::write(site.join("bundle.json"), &bundle).unwrap();
     let mut tampered: serde_json::Value = serde_json::from_str(&bundle).unwrap();
     tampered["answer"]["answer"] = "AAAA".into();
-    std::fs::write(site.join("tampered.json"), tampered.to_string()).unwrap();
-    std::fs::copy(dir.join("demo/sim-root.pem"), site.join("root.pem")).unwrap();
-    let base = serve(site);
-
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
-    std::fs::create_dir_all(&shots).unwrap();
+    let root_pem = std::fs::read(dir.join("demo/sim-root.pem")).unwrap();
+    let base = site(
+        root.path(),
+        &[
+            ("bundle.json", bundle.as_bytes()),
+            ("tampered.json", tampered.to_string().as_bytes()),
+            ("root.pem", &root_pem),
+        ],
+    );
+    let shots = shots();
     let genesis = summary["chain_genesis"].as_str().unwrap();
     let url = |b: &str| format!("{base}/index.html?bundle={b}&genesis={genesis}&root=root.pem");
     // NH3: pins from a link (a genesis and a simulated root, exactly what a phishing
@@ -189,4 +213,54 @@ fn the_page_verifies_the_devnet_answer_and_refuses_a_tampered_one() {
         ("false", "answer_hash", "false")
     );
     eprintln!("screenshots: {}", shots.display());
+}
+
+#[path = "../../pruntime/verify/tests/evm_world/mod.rs"]
+mod evm_world;
+
+/// An answer from a worker on the Solidity registry (anvil): the page checks its EVM
+/// proofs against the block pinned with the registry (`CHAIN_ID:0xADDRESS@BLOCK`), and
+/// refuses another block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_verifies_an_answer_from_an_evm_registry_at_its_pinned_block() {
+    let Some(chromium) = browser() else { return };
+    let Some(w) = evm_world::world().await else {
+        return;
+    };
+    let phalanx_verify::Pin::Evm {
+        chain_id,
+        registry,
+        block,
+    } = w.options.pin
+    else {
+        unreachable!()
+    };
+    let root = tempfile::tempdir().unwrap();
+    let bundle = serde_json::to_vec(&w.bundle).unwrap();
+    let base = site(
+        root.path(),
+        &[("evm.json", &bundle), ("root.pem", w.root_pem.as_bytes())],
+    );
+    let pin = |block: &[u8; 32]| {
+        format!(
+            "{base}/index.html?bundle=evm.json&root=root.pem&genesis={chain_id}:0x{}@{}",
+            hex::encode(registry),
+            hex::encode(block)
+        )
+    };
+    let block = block.unwrap();
+    let accepted = page(&chromium, &pin(&block), &shots().join("evm-accepted.png"));
+    assert_eq!(
+        (accepted.ok.as_str(), accepted.genuine.as_str()),
+        ("true", "false"),
+        "{accepted:?}"
+    );
+    let mut other = block;
+    other[0] ^= 1;
+    let refused = page(&chromium, &pin(&other), &shots().join("evm-refused.png"));
+    assert_eq!(
+        (refused.ok.as_str(), refused.check.as_str()),
+        ("false", "registry"),
+        "{refused:?}"
+    );
 }

@@ -29,7 +29,10 @@ impl Anvil {
     /// Starts anvil with its clock at `timestamp` (Unix seconds; `None`: now) and waits
     /// until it answers. `Ok(None)`: no anvil is installed.
     pub async fn start(timestamp: Option<u64>) -> Result<Option<Self>, RegistryError> {
-        let bin = std::env::var("ANVIL").unwrap_or_else(|_| "anvil".into());
+        let bin = std::env::var("ANVIL")
+            .ok()
+            .filter(|b| !b.trim().is_empty())
+            .unwrap_or_else(|| "anvil".into());
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(backend)?

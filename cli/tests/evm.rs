@@ -1,0 +1,114 @@
+//! `phalanx verify answer` on an answer from a worker on the Solidity registry (issue 27,
+//! item 3): offline with the block pinned, and online against the user's own node,
+//! which vouches for the answer's block and supplies the proofs a bundle leaves out.
+//! On anvil; skips without one unless `PHALANX_REQUIRE_ANVIL` is set.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../../pruntime/verify/tests/evm_world/mod.rs"]
+mod evm_world;
+
+use std::process::Command;
+
+fn verify(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args(["verify", "answer", "--json", "--at-statement"])
+        .args(args)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap(), json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_answer_pins_an_evm_registry_and_asks_the_users_node() {
+    let Some(w) = evm_world::world().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sim-root.pem");
+    std::fs::write(&root, &w.root_pem).unwrap();
+    let write = |name: &str, b: &phalanx_verify::Bundle| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, serde_json::to_vec(b).unwrap()).unwrap();
+        p.display().to_string()
+    };
+    let full = write("bundle.json", &w.bundle);
+    let mut bare = w.bundle.clone();
+    bare.registry = phalanx_verify::RegistryProof::default();
+    let bare = write("bare.json", &bare);
+    let phalanx_verify::Pin::Evm {
+        chain_id,
+        registry,
+        block,
+    } = w.options.pin
+    else {
+        unreachable!()
+    };
+    let pin = format!("{chain_id}:0x{}", hex::encode(registry));
+    let block = hex::encode(block.unwrap());
+    let root = root.display().to_string();
+    let node = w.registry_url.clone();
+    let base = [
+        "--evm-registry",
+        pin.as_str(),
+        "--trust-root",
+        root.as_str(),
+    ];
+
+    // Offline, the block pinned.
+    let (code, v) = verify(&[&[full.as_str()], &base[..], &["--evm-block", &block]].concat());
+    assert_eq!((code, &v["ok"]), (0, &serde_json::json!(true)), "{v}");
+    assert!(v["checks"][0]["anchor"].as_str().unwrap().contains(&block));
+    // Offline, nothing vouching for the block: refused, saying how to fix it.
+    let (code, v) = verify(&[&[full.as_str()], &base[..]].concat());
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (1, Some("evm_block_untrusted")),
+        "{v}"
+    );
+    // Online: the user's node names the block, and fills in a bundle without proofs.
+    let (code, v) = verify(&[&[bare.as_str()], &base[..], &["--chain", &node]].concat());
+    assert_eq!((code, &v["ok"]), (0, &serde_json::json!(true)), "{v}");
+    // A pinned block the node's proofs are not at; another chain's node; a bad pin.
+    let (code, v) = verify(
+        &[
+            &[bare.as_str()],
+            &base[..],
+            &["--chain", &node, "--evm-block", &"ab".repeat(32)],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (1, Some("evm_block_untrusted")),
+        "{v}"
+    );
+    let other = format!("{}:0x{}", chain_id + 1, hex::encode(registry));
+    let (code, v) = verify(&[full.as_str(), "--evm-registry", &other, "--chain", &node]);
+    assert_eq!(
+        (code, v["error"]["check"].as_str()),
+        (2, Some("registry")),
+        "{v}"
+    );
+    let (code, _) = verify(&[full.as_str(), "--evm-registry", "0x12"]);
+    assert_eq!(code, 2);
+    // A ledger's genesis and an EVM registry at once: refused by the argument parser.
+    let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args([
+            "verify",
+            "answer",
+            &full,
+            "--evm-registry",
+            &pin,
+            "--genesis",
+            &"00".repeat(32),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
