@@ -121,6 +121,107 @@ async fn solidity_registry_on_anvil() {
     let proof = every_fact_is_proven(&f).await;
     tampered_proofs_are_refused(&f, proof).await;
     the_feed_follows_confirmed_commands_and_catches_lies(&mut f, contract).await;
+    gas_table(&url).await;
+}
+
+/// P256VERIFY's price on L1 (EIP-7951, Osaka) and on the L2s of RIP-7212.
+const P256_L1: u64 = 6_900;
+const P256_L2: u64 = 3_450;
+
+/// The P256VERIFY calls (count, gas) in a `callTracer` frame and below.
+fn p256_calls(frame: &serde_json::Value) -> (u64, u64) {
+    let gas = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+            .unwrap_or(0)
+    };
+    let here = frame["to"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("0x0000000000000000000000000000000000000100"));
+    let mut out = if here {
+        (1, gas(&frame["gasUsed"]))
+    } else {
+        (0, 0)
+    };
+    for c in frame["calls"].as_array().into_iter().flatten() {
+        let (n, g) = p256_calls(c);
+        out = (out.0 + n, out.1 + g);
+    }
+    out
+}
+
+/// Issue 27, item 5: the gas of every kind of transaction the suite sent (each block on
+/// anvil holds one), its P256VERIFY calls (from `debug_traceTransaction`), and what it
+/// costs where that precompile is priced as on L1 or on an L2. Printed as a table.
+async fn gas_table(url: &str) {
+    use chain::evm::abi::RegistryContract::RegistryContractCalls as Calls;
+    let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let head = provider.get_block_number().await.unwrap();
+    let mut rows = std::collections::BTreeMap::<&str, Vec<(u64, u64, u64)>>::new();
+    for n in 1..=head {
+        let block = provider
+            .get_block_by_number(n.into())
+            .await
+            .unwrap()
+            .unwrap();
+        for hash in block.transactions.hashes() {
+            let receipt = provider
+                .get_transaction_receipt(hash)
+                .await
+                .unwrap()
+                .unwrap();
+            let tx = provider
+                .get_transaction_by_hash(hash)
+                .await
+                .unwrap()
+                .unwrap();
+            let input = alloy::consensus::Transaction::input(&tx);
+            let Some(name) = input
+                .get(..4)
+                .and_then(|s| Calls::name_by_selector(s.try_into().unwrap()))
+            else {
+                continue; // a transfer (funding) or the deployment
+            };
+            if !receipt.status() {
+                continue; // refused by a rule: the suite's negative cases
+            }
+            let trace: serde_json::Value = provider
+                .raw_request(
+                    "debug_traceTransaction".into(),
+                    serde_json::json!([hash, {"tracer": "callTracer"}]),
+                )
+                .await
+                .unwrap();
+            let (calls, p256_gas) = p256_calls(&trace);
+            rows.entry(name)
+                .or_default()
+                .push((receipt.gas_used, calls, p256_gas));
+        }
+    }
+    println!(
+        "| transaction | sent | gas on anvil (median) | P256VERIFY calls | at L1 price ({P256_L1}) | at L2 price ({P256_L2}) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, mut v) in rows.clone() {
+        v.sort();
+        let (gas, calls, p256_gas) = v[v.len() / 2];
+        let at = |price: u64| gas - p256_gas + calls * price;
+        println!(
+            "| {name} | {} | {gas} | {calls} | {} | {} |",
+            v.len(),
+            at(P256_L1),
+            at(P256_L2)
+        );
+    }
+    for kind in [
+        "registerWorker",
+        "publishMasterKey",
+        "command",
+        "deployContract",
+        "publishContractKey",
+    ] {
+        assert!(rows.contains_key(kind), "no {kind} sent: {:?}", rows.keys());
+    }
 }
 
 /// A follower's position in one contract's feed.
