@@ -53,6 +53,30 @@ pub use alloy::signers::local::PrivateKeySigner;
 /// Domain tag of the proof that an Ethereum account holds a P-256 identity key.
 pub const ACCOUNT_TAG: &[u8] = phalanx_types::tag::EVM_ACCOUNT;
 
+/// Loads an Ethereum account's key file — 32 secret bytes as hex, mode 0600, like every
+/// key file here — creating it with a fresh key if `create` and it is absent.
+pub fn signer_file(path: &std::path::Path, create: bool) -> anyhow::Result<PrivateKeySigner> {
+    if create && !path.exists() {
+        let key = PrivateKeySigner::random();
+        let hex = zeroize::Zeroizing::new(crate::hex(key.to_bytes().as_slice()));
+        phalanx_types::secret_file::create(path, hex.as_bytes())?;
+    }
+    let text = phalanx_types::secret_file::read_text(path, 64)?;
+    let text = zeroize::Zeroizing::new(text.trim().trim_start_matches("0x").to_owned());
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    if text.len() != 64 {
+        anyhow::bail!("{} is not 32 bytes of hex", path.display());
+    }
+    for (i, b) in raw.iter_mut().enumerate() {
+        *b = text
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .ok_or_else(|| anyhow::anyhow!("{} is not hex", path.display()))?;
+    }
+    PrivateKeySigner::from_slice(raw.as_slice())
+        .map_err(|_| anyhow::anyhow!("{} is not a secp256k1 key", path.display()))
+}
+
 /// An Ethereum account, with the P-256 identity key it registers as a worker (none
 /// for governance).
 #[derive(Debug, Clone)]

@@ -39,6 +39,8 @@
 //! - [`ledger`]: the embedded ledger (the default backend): an append-only chain of
 //!   blocks in rocksdb, each hash-linked and signed by the ledger's authority key, the
 //!   whole chain re-verified on open.
+//! - [`registry_url`]: how configs and commands name a registry (`ledger+http://…`,
+//!   `evm+http://…#0xADDRESS`).
 //! - [`registry`]: the [`registry::Registry`] trait every backend implements, and its
 //!   implementation for backends that take this crate's signed transactions.
 //! - [`grpc`]: the ledger's node (`phalanx chain serve`) and the [`grpc::LightClient`],
@@ -72,6 +74,7 @@ pub mod grpc;
 pub mod ledger;
 pub mod proof;
 pub mod registry;
+pub mod registry_url;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;

@@ -5,6 +5,7 @@
 //! accepted; 1: refused; 2: the input is unusable (unreadable, not a bundle, a bad
 //! option).
 
+use chain::registry_url::RegistryUrl;
 use phalanx_verify::{OptionsSpec, Refusal, TcbStatus, Verdict, malformed};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ pub struct AnswerArgs {
     /// The ledger's genesis block hash (hex): the only ledger accepted.
     #[arg(
         long,
-        required_unless_present = "evm_registry",
+        required_unless_present_any = ["evm_registry", "chain"],
         conflicts_with = "evm_registry"
     )]
     pub genesis: Option<String>,
@@ -65,12 +66,17 @@ pub struct AnswerArgs {
     /// the bundle leaves them out or lacks one the check needs; they are verified from
     /// the pinned genesis all the same. With `--evm-registry`: your own EVM node
     /// (JSON-RPC), which also says which block the answer's height is, unless
-    /// `--evm-block` does.
+    /// `--evm-block` does. `evm+http://NODE#0xADDRESS` (a registry URL) names both your
+    /// node and the registry: the chain is your node's.
     #[arg(long)]
     pub chain: Option<String>,
 }
 
-fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
+/// The options; `evm_registry` stands in for `--evm-registry` (from `--chain`'s URL).
+fn options(
+    args: &AnswerArgs,
+    evm_registry: Option<String>,
+) -> Result<phalanx_verify::Options, Refusal> {
     let trust_root_pem = match &args.trust_root {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -88,7 +94,7 @@ fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
         .collect::<Result<_, _>>()?;
     OptionsSpec {
         genesis: args.genesis.clone().unwrap_or_default(),
-        evm_registry: args.evm_registry.clone(),
+        evm_registry: evm_registry.or_else(|| args.evm_registry.clone()),
         evm_block: args.evm_block.clone(),
         trust_root_pem,
         root_name: args.trust_root.as_ref().map(|p| p.display().to_string()),
@@ -106,11 +112,33 @@ fn options(args: &AnswerArgs) -> Result<phalanx_verify::Options, Refusal> {
     .options()
 }
 
-/// With an EVM registry pinned and no block hash given: the hash the user's own node at
-/// `url` gives the statement's block, on the pinned chain.
+/// The pin `CHAIN_ID:0xADDRESS` of the registry at `address` on the chain of the user's
+/// own node at `rpc`.
+async fn pin_of(rpc: &str, address: &[u8; 20]) -> Result<String, Refusal> {
+    let node = |e: chain::registry::RegistryError| malformed("registry", format!("{rpc}: {e}"));
+    let evm = chain::evm::EvmRegistry::at(rpc, (*address).into()).map_err(node)?;
+    let chain_id = evm.evm_chain_id().await.map_err(node)?;
+    Ok(format!("{chain_id}:0x{}", hex::encode(address)))
+}
+
+/// The JSON-RPC endpoint of `node` for the EVM registry at `registry`: a registry URL
+/// names its contract, which must be the pinned one; a plain URL is the node alone.
+fn evm_rpc<'a>(node: &'a RegistryUrl, registry: &[u8; 20]) -> Result<&'a str, Refusal> {
+    match node {
+        RegistryUrl::Evm { rpc, address } if address == registry => Ok(rpc),
+        RegistryUrl::Evm { .. } => Err(malformed(
+            "options",
+            format!("{node} names another registry than the pinned one"),
+        )),
+        RegistryUrl::Ledger { url } => Ok(url),
+    }
+}
+
+/// With an EVM registry pinned and no block hash given: the hash the user's own `node`
+/// gives the statement's block, on the pinned chain.
 async fn trust_evm_block(
     o: &mut phalanx_verify::Options,
-    url: &str,
+    node: &RegistryUrl,
     st: &phalanx_types::statement::Statement,
 ) -> Result<(), Refusal> {
     let phalanx_verify::Pin::Evm {
@@ -121,6 +149,7 @@ async fn trust_evm_block(
     else {
         return Ok(());
     };
+    let url = evm_rpc(node, registry)?;
     let node = |e: chain::registry::RegistryError| malformed("registry", format!("{url}: {e}"));
     let evm = chain::evm::EvmRegistry::at(url, (*registry).into()).map_err(node)?;
     let theirs = evm.evm_chain_id().await.map_err(node)?;
@@ -139,16 +168,16 @@ async fn trust_evm_block(
     Ok(())
 }
 
-/// The registry part for `st` from the node at `url`: a ledger's (gRPC) or an EVM
-/// node's (JSON-RPC), as `pin` says. Nothing fetched is trusted: the check verifies it.
+/// The registry part for `st` from `node`: a ledger's (gRPC) or an EVM node's
+/// (JSON-RPC), as `pin` says. Nothing fetched is trusted: the check verifies it.
 fn fetch(
     rt: &tokio::runtime::Runtime,
-    url: &str,
+    node: &RegistryUrl,
     pin: &phalanx_verify::Pin,
     st: &phalanx_types::statement::Statement,
 ) -> anyhow::Result<phalanx_verify::RegistryProof> {
-    Ok(match pin {
-        phalanx_verify::Pin::Ledger { genesis } => {
+    Ok(match (pin, node) {
+        (phalanx_verify::Pin::Ledger { genesis }, RegistryUrl::Ledger { url }) => {
             let client = chain::grpc::LightClient::pinned(url, *genesis);
             phalanx_verify::registry_proof(
                 st,
@@ -156,8 +185,12 @@ fn fetch(
                 |height| rt.block_on(client.raw_block(height)),
             )?
         }
-        phalanx_verify::Pin::Evm { registry, .. } => {
-            let evm = chain::evm::EvmRegistry::at(url, (*registry).into())?;
+        (phalanx_verify::Pin::Ledger { .. }, RegistryUrl::Evm { .. }) => {
+            anyhow::bail!("a ledger's genesis is pinned, {node} is an EVM registry")
+        }
+        (phalanx_verify::Pin::Evm { registry, .. }, _) => {
+            let rpc = evm_rpc(node, registry).map_err(|e| anyhow::anyhow!(e.message))?;
+            let evm = chain::evm::EvmRegistry::at(rpc, (*registry).into())?;
             phalanx_verify::evm_registry_proof(st, |facts| {
                 rt.block_on(evm.prove(facts, Some(st.height)))
             })?
@@ -168,7 +201,21 @@ fn fetch(
 /// Runs the check and prints the verdict.
 pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
     let verdict = (|| {
-        let mut o = options(args)?;
+        let rt =
+            tokio::runtime::Runtime::new().map_err(|e| malformed("registry", e.to_string()))?;
+        let node = args
+            .chain
+            .as_deref()
+            .map(str::parse::<RegistryUrl>)
+            .transpose()
+            .map_err(|e| malformed("options", e.to_string()))?;
+        let from_url = match (&node, &args.evm_registry) {
+            (Some(RegistryUrl::Evm { rpc, address }), None) if args.genesis.is_none() => {
+                Some(rt.block_on(pin_of(rpc, address))?)
+            }
+            _ => None,
+        };
+        let mut o = options(args, from_url)?;
         let unreadable =
             |e: std::io::Error| malformed("bundle", format!("{}: {e}", args.bundle.display()));
         // Bounded before reading: a bundle is never larger than the parser takes.
@@ -181,10 +228,8 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
         }
         let bytes = std::fs::read(&args.bundle).map_err(unreadable)?;
         let mut bundle = phalanx_verify::parse(&bytes)?;
-        let rt =
-            tokio::runtime::Runtime::new().map_err(|e| malformed("registry", e.to_string()))?;
-        if let Some(url) = &args.chain {
-            rt.block_on(trust_evm_block(&mut o, url, &bundle.answer.statement))?;
+        if let Some(node) = &node {
+            rt.block_on(trust_evm_block(&mut o, node, &bundle.answer.statement))?;
         }
         // Offline first. With `--chain`, a registry part that is missing, or lacks a
         // proof the check needs (`registry_incomplete`), is fetched whole from the
@@ -200,9 +245,9 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
                 return Ok(verdict);
             }
         }
-        if let Some(url) = &args.chain {
-            bundle.registry = fetch(&rt, url, &o.pin, &bundle.answer.statement)
-                .map_err(|e| malformed("registry", format!("fetching proofs from {url}: {e}")))?;
+        if let Some(node) = &node {
+            bundle.registry = fetch(&rt, node, &o.pin, &bundle.answer.statement)
+                .map_err(|e| malformed("registry", format!("fetching proofs from {node}: {e}")))?;
         }
         Ok::<_, Refusal>(phalanx_verify::verify(&bundle, &o))
     })()

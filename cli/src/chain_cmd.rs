@@ -22,6 +22,42 @@ pub fn keygen(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `phalanx chain evm-keygen`: an Ethereum account's key file and its address.
+pub fn evm_keygen(out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        anyhow::bail!("{} exists; not overwriting a key", out.display());
+    }
+    let signer = chain::evm::signer_file(out, true)?;
+    println!(
+        "{}",
+        serde_json::json!({"address": signer.address().to_string()})
+    );
+    Ok(())
+}
+
+/// `phalanx chain evm-deploy`: the Solidity registry on the chain at `rpc`.
+pub async fn evm_deploy(rpc: &str, key: &Path, governance: &str) -> anyhow::Result<()> {
+    let governance = chain::evm_proof::parse_address(governance)
+        .ok_or_else(|| anyhow::anyhow!("--governance is an address: 0x and 40 hex digits"))?;
+    let payer = chain::evm::signer_file(key, false)?;
+    let registry = chain::evm::EvmRegistry::deploy(rpc, &payer, governance.into()).await?;
+    let url = chain::registry_url::RegistryUrl::Evm {
+        rpc: rpc.to_owned(),
+        address: registry.address().0.0,
+    };
+    let chain_id = registry.evm_chain_id().await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "registry": url.to_string(),
+            "address": registry.address().to_string(),
+            "chain_id": chain_id,
+            "pin": format!("{chain_id}:{}", registry.address()),
+        })
+    );
+    Ok(())
+}
+
 /// `phalanx chain serve`: the ledger in `dir` (authority key `dir/authority.key`,
 /// created on first run), governed by `governance` (public key, hex), on `listen`.
 pub async fn serve(

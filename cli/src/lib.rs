@@ -225,6 +225,29 @@ enum ChainCommand {
         #[command(subcommand)]
         change: ChainChange,
     },
+    /// Create an Ethereum account's key file (0600) and print its address (fund it before
+    /// it sends transactions).
+    EvmKeygen {
+        /// The key file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Deploy the Solidity registry (`chain/contracts/Registry.sol`) on an EVM chain,
+    /// governed by GOVERNANCE, paid by the account in KEY; prints the registry's URL
+    /// (`evm+RPC#0xADDRESS`, what configs name), its address and chain id, and the pin
+    /// verifiers give (`CHAIN_ID:0xADDRESS`).
+    EvmDeploy {
+        /// The chain's JSON-RPC endpoint.
+        #[arg(long)]
+        rpc: String,
+        /// The paying account's key file (`phalanx chain evm-keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The governance account's address (0x…): it alone allows measurements, names
+        /// the gatekeepers, locks rotations and approves the first registrations.
+        #[arg(long)]
+        governance: String,
+    },
     /// Rebuild the registry from the node's blocks, verifying each, and print it.
     Status {
         /// The ledger node.
@@ -572,6 +595,12 @@ fn run_chain(command: ChainCommand) -> anyhow::Result<()> {
             key,
             change,
         } => rt()?.block_on(chain_cmd::tx(&url, &genesis, &key, change)),
+        ChainCommand::EvmKeygen { out } => chain_cmd::evm_keygen(&out),
+        ChainCommand::EvmDeploy {
+            rpc,
+            key,
+            governance,
+        } => rt()?.block_on(chain_cmd::evm_deploy(&rpc, &key, &governance)),
         ChainCommand::Status { url, genesis } => {
             rt()?.block_on(chain_cmd::status(&url, genesis.as_deref()))
         }

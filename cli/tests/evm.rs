@@ -97,6 +97,20 @@ async fn verify_answer_pins_an_evm_registry_and_asks_the_users_node() {
     );
     let (code, _) = verify(&[full.as_str(), "--evm-registry", "0x12"]);
     assert_eq!(code, 2);
+    // A registry URL names the user's node and the registry at once; the chain is the
+    // node's. Naming another contract than the pinned one is refused.
+    let url = format!("evm+{node}#0x{}", hex::encode(registry));
+    let (code, v) = verify(&[bare.as_str(), "--trust-root", &root, "--chain", &url]);
+    assert_eq!((code, &v["ok"]), (0, &serde_json::json!(true)), "{v}");
+    let elsewhere = format!("evm+{node}#0x{}", "11".repeat(20));
+    let (code, v) = verify(&[&[full.as_str()], &base[..], &["--chain", &elsewhere]].concat());
+    assert_eq!(
+        (code, v["error"]["check"].as_str()),
+        (2, Some("options")),
+        "{v}"
+    );
+    let (code, _) = verify(&[full.as_str(), "--chain", "evm+http://127.0.0.1:1"]);
+    assert_eq!(code, 2, "a registry URL without its contract");
     // A ledger's genesis and an EVM registry at once: refused by the argument parser.
     let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
         .args([
@@ -111,4 +125,98 @@ async fn verify_answer_pins_an_evm_registry_and_asks_the_users_node() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `phalanx chain evm-keygen` and `evm-deploy`: an account key file (0600, refused when
+/// it exists), then the registry deployed with it, printed as the URL configs name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evm_keygen_and_deploy_make_a_registry_configs_can_name() {
+    let Some(anvil) = chain::evm::Anvil::start(None).await.unwrap() else {
+        assert!(
+            std::env::var_os("PHALANX_REQUIRE_ANVIL").is_none(),
+            "no anvil"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("deployer.key");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+            .args(args)
+            .output()
+            .unwrap();
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (
+            out.status.code().unwrap(),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, made, _) = run(&["chain", "evm-keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let address = made["address"].as_str().unwrap().to_owned();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (code, _, err) = run(&["chain", "evm-keygen", "--out", key.to_str().unwrap()]);
+    assert!(code != 0 && err.contains("exists"), "{err}");
+    let signer = chain::evm::signer_file(&key, false).unwrap();
+    assert_eq!(signer.address().to_string(), address);
+    // A funded account's key file deploys; governance is another account.
+    let payer = chain::evm::funded(anvil.url()).await.unwrap();
+    let key = dir.path().join("payer.key");
+    phalanx_types::secret_file::create(&key, hex::encode(payer.to_bytes()).as_bytes()).unwrap();
+    let governance = format!("0x{}", "22".repeat(20));
+    let (code, deployed, err) = run(&[
+        "chain",
+        "evm-deploy",
+        "--rpc",
+        anvil.url(),
+        "--key",
+        key.to_str().unwrap(),
+        "--governance",
+        &governance,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let url: chain::registry_url::RegistryUrl =
+        deployed["registry"].as_str().unwrap().parse().unwrap();
+    let chain::registry_url::RegistryUrl::Evm { rpc, address } = url else {
+        panic!("{deployed}")
+    };
+    assert_eq!(rpc, anvil.url());
+    assert_eq!(
+        deployed["pin"],
+        format!("31337:{}", deployed["address"].as_str().unwrap())
+    );
+    let registry = chain::evm::EvmRegistry::at(&rpc, address.into()).unwrap();
+    use chain::registry::Registry as _;
+    assert_eq!(
+        registry.rotation().await.unwrap(),
+        chain::types::Rotation::Idle
+    );
+    // A bad governance address, a missing key file: refused before anything is sent.
+    let (code, _, err) = run(&[
+        "chain",
+        "evm-deploy",
+        "--rpc",
+        anvil.url(),
+        "--key",
+        key.to_str().unwrap(),
+        "--governance",
+        "0x1234",
+    ]);
+    assert!(code != 0 && err.contains("--governance"), "{err}");
+    let (code, _, _) = run(&[
+        "chain",
+        "evm-deploy",
+        "--rpc",
+        anvil.url(),
+        "--key",
+        "/nonexistent.key",
+        "--governance",
+        &governance,
+    ]);
+    assert_ne!(code, 0);
 }

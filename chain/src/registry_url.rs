@@ -1,0 +1,162 @@
+//! How every config and command names a registry: one syntax, one parser.
+//!
+//! | form | registry |
+//! |---|---|
+//! | `ledger+http://HOST:PORT` (or plain `http(s)://HOST:PORT`) | the embedded ledger's node (gRPC) |
+//! | `evm+http(s)://HOST:PORT/PATH#0xADDRESS` | the Solidity registry at `ADDRESS`, through that JSON-RPC node |
+//!
+//! The address is 40 hex digits (checksummed or not); nothing else may follow it. The
+//! URL names where to ask, never what to trust: a ledger's client still pins its
+//! genesis, an EVM verifier its chain, address and block.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A registry (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryUrl {
+    /// The embedded ledger's node.
+    Ledger {
+        /// Its gRPC endpoint (`http(s)://…`).
+        url: String,
+    },
+    /// A Solidity registry on an EVM chain.
+    Evm {
+        /// The chain node's JSON-RPC endpoint (`http(s)://…`).
+        rpc: String,
+        /// The registry contract's address.
+        address: [u8; 20],
+    },
+}
+
+/// Why a registry URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("registry {given:?}: {why} (ledger+http://HOST:PORT, or evm+http://HOST:PORT#0xADDRESS)")]
+pub struct RegistryUrlError {
+    given: String,
+    why: &'static str,
+}
+
+impl FromStr for RegistryUrl {
+    type Err = RegistryUrlError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why| RegistryUrlError {
+            given: s.to_owned(),
+            why,
+        };
+        let s = s.trim();
+        let http = |u: &str| {
+            let rest = u
+                .strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"))
+                .ok_or_else(|| bad("not an http(s) URL"))?;
+            let host = rest.split(['/', '?']).next().unwrap_or_default();
+            if host.is_empty() || host.contains(char::is_whitespace) {
+                return Err(bad("no host"));
+            }
+            Ok(u.to_owned())
+        };
+        if let Some(rest) = s.strip_prefix("evm+") {
+            let (rpc, address) = rest
+                .split_once('#')
+                .ok_or_else(|| bad("an EVM registry names its contract: #0xADDRESS"))?;
+            let address = crate::evm_proof::parse_address(address)
+                .ok_or_else(|| bad("the contract address is not 40 hex digits"))?;
+            return Ok(Self::Evm {
+                rpc: http(rpc)?,
+                address,
+            });
+        }
+        let url = s.strip_prefix("ledger+").unwrap_or(s);
+        if url.contains('#') {
+            return Err(bad("a ledger's URL names no contract"));
+        }
+        if url.contains('+') && url.split("://").next().is_some_and(|p| p.contains('+')) {
+            return Err(bad("unknown kind of registry"));
+        }
+        Ok(Self::Ledger { url: http(url)? })
+    }
+}
+
+impl fmt::Display for RegistryUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ledger { url } => write!(f, "ledger+{url}"),
+            Self::Evm { rpc, address } => write!(f, "evm+{rpc}#0x{}", crate::hex(address)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn both_kinds_read_and_print_back() {
+        let a = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+        for (given, want) in [
+            (
+                "http://127.0.0.1:7300",
+                RegistryUrl::Ledger {
+                    url: "http://127.0.0.1:7300".into(),
+                },
+            ),
+            (
+                "ledger+https://ledger.example:443",
+                RegistryUrl::Ledger {
+                    url: "https://ledger.example:443".into(),
+                },
+            ),
+            (
+                &format!(
+                    "evm+http://127.0.0.1:8545#{}",
+                    a.to_uppercase().replace("0X", "0x")
+                ),
+                RegistryUrl::Evm {
+                    rpc: "http://127.0.0.1:8545".into(),
+                    address: crate::evm_proof::parse_address(a).unwrap(),
+                },
+            ),
+        ] {
+            let read: RegistryUrl = given.parse().unwrap();
+            assert_eq!(read, want, "{given}");
+            assert_eq!(read.to_string().parse::<RegistryUrl>().unwrap(), read);
+        }
+        assert_eq!(
+            "evm+https://rpc.example/v1/key#5fbdb2315678afecb367f032d93f642f64180aa3"
+                .parse::<RegistryUrl>()
+                .unwrap()
+                .to_string(),
+            format!("evm+https://rpc.example/v1/key#{a}")
+        );
+    }
+
+    #[test]
+    fn anything_else_is_refused_by_name() {
+        for (given, why) in [
+            ("", "not an http(s) URL"),
+            ("127.0.0.1:7300", "not an http(s) URL"),
+            ("http://", "no host"),
+            ("evm+http://127.0.0.1:8545", "names its contract"),
+            ("evm+http://127.0.0.1:8545#0x12", "40 hex digits"),
+            (
+                "evm+http://127.0.0.1:8545#0x5fbdb2315678afecb367f032d93f642f64180aa3/x",
+                "40 hex digits",
+            ),
+            (
+                "evm+ftp://h#0x5fbdb2315678afecb367f032d93f642f64180aa3",
+                "not an http(s) URL",
+            ),
+            (
+                "ledger+http://h:1#0x5fbdb2315678afecb367f032d93f642f64180aa3",
+                "names no contract",
+            ),
+            ("solana+http://h:1", "unknown kind"),
+        ] {
+            let e = given.parse::<RegistryUrl>().unwrap_err().to_string();
+            assert!(e.contains(why), "{given:?}: {e}");
+        }
+    }
+}
