@@ -395,6 +395,8 @@ contract Registry {
     // The evidence is of a status the rule accepts and younger than its lifetime.
     function checkEvidence(Registration calldata r) private view {
         if ((tcbStatusMask >> r.tcbStatus) & 1 == 0) revert TcbNotAccepted(r.tcbStatus);
+        // A time before 1970 reads as no time (chain::facts::read_worker).
+        if (r.evidenceTime <= 0) revert Malformed("evidence time");
         if (r.evidenceTime > now_() + MAX_SKEW) revert Malformed("evidence time");
         int64 age = now_() - r.evidenceTime;
         if (age > int64(maxEvidenceAge)) revert EvidenceExpired(age, maxEvidenceAge);
@@ -513,6 +515,11 @@ contract Registry {
             indices[i] = set[i].index;
         }
         if (threshold == 0 || threshold > set.length) revert BadGatekeeperSet("a threshold outside 1..=n");
+        for (uint256 i = 0; i < set.length; i++) {
+            if (bytes(set[i].url).length > 2048 || bytes(set[i].peerUrl).length > 2048) {
+                revert BadGatekeeperSet("a URL over 2048 bytes");
+            }
+        }
         for (uint256 i = 0; i < set.length; i++) {
             if (workers[keccak256(set[i].identityKey)].account == address(0)) {
                 revert GatekeeperNotWorker(set[i].identityKey);

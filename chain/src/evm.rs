@@ -168,6 +168,7 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
             "no members" => "no members",
             "index 0" => "index 0",
             "a threshold outside 1..=n" => "a threshold outside 1..=n",
+            "a URL over 2048 bytes" => "a URL over 2048 bytes",
             _ => "a repeated index or key",
         }),
         E::ThresholdNotGoverned(t) => RuleError::ThresholdNotGoverned {

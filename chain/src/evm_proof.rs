@@ -264,13 +264,23 @@ impl EvmProof {
             B256::from(a.storage_root),
             B256::from(a.code_hash),
         );
+        let path = Nibbles::unpack(keccak256(self.registry));
+        let state_root = B256::from(block.state_root);
         verify_proof(
-            B256::from(block.state_root),
-            Nibbles::unpack(keccak256(self.registry)),
+            state_root,
+            path,
             Some(alloy_rlp::encode(account)),
             &nodes(&a.nodes),
         )
-        .map_err(|e| ProofError::EvmAccount(format!("0x{}: {e}", crate::hex(&self.registry))))?;
+        .map_err(|e| {
+            let address = crate::hex(&self.registry);
+            ProofError::EvmAccount(
+                match verify_proof(state_root, path, None, &nodes(&a.nodes)) {
+                    Ok(()) => format!("there is no account 0x{address} at block {}", block.number),
+                    Err(_) => format!("0x{address}: {e}"),
+                },
+            )
+        })?;
         let mut proven = BTreeMap::new();
         for f in &self.facts {
             let slot = fact_slot(&f.key);
@@ -348,6 +358,16 @@ pub struct EvmCommand {
 /// (each the parent of the next), the commands their logs hold, and a proof of the
 /// contract's command count and log head at the last block. What a worker following an
 /// EVM registry fetches, only as far as its confirmation depth.
+///
+/// What it does not prove: that these headers are the chain's. An Ethereum header
+/// carries no signature a client could check without following consensus (a beacon
+/// light client, not here), so a follower believes its node about which blocks exist —
+/// and about how deep they are. Against an honest node the depth keeps shallow
+/// reorganisations out and the checkpoint catches deep ones; against a lying node it
+/// does not. Its logs, though, are checked: the commands of the blocks it names must be
+/// exactly the proven log. A worker fed an invented chain answers at blocks that no
+/// user's own node knows, and verifiers, which check the answer's block against their
+/// own node or pin ([`EvmProof::verify`]), refuse those answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvmPage {
     /// The blocks after the checkpoint, RLP, in order.
@@ -451,7 +471,9 @@ impl EvmPage {
             let record = command_record(contract, c.epoch, &c.sender, c.sequence, &c.ciphertext);
             let time = i64::try_from(block.timestamp).map_err(|_| feed("a block time".into()))?;
             next = (
-                next.0 + 1,
+                next.0
+                    .checked_add(1)
+                    .ok_or_else(|| feed("the command count overflows".into()))?,
                 crate::types::command_log(&next.1, block.number, time, &record),
             );
         }

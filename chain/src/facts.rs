@@ -184,7 +184,8 @@ pub fn tcb_rule(r: &crate::types::TcbRule) -> Vec<u8> {
 pub fn read_tcb_rule(value: &[u8]) -> Result<crate::types::TcbRule, DecodeError> {
     read(value, "TCB rule fact", |r| {
         let mask = r.u16("status mask")?;
-        if mask & 1 != 0 || mask >> 10 != 0 {
+        // As the contract's setTcbRule: codes 1..=9, at least one, never Revoked (7).
+        if mask == 0 || mask & 1 != 0 || mask >> 10 != 0 || mask & (1 << 7) != 0 {
             return Err(r.invalid("status mask"));
         }
         Ok(crate::types::TcbRule {
@@ -384,7 +385,7 @@ pub fn read_rule(value: &[u8]) -> Result<EvidenceRule, DecodeError> {
 const MAX_GATEKEEPERS: usize = 1024;
 
 /// Largest URL in a [`Fact::Gatekeepers`] value.
-const MAX_URL: usize = 2048;
+pub const MAX_URL: usize = 2048;
 
 /// [`Fact::Gatekeepers`]'s value: the threshold and the members.
 pub fn read_gatekeepers(value: &[u8]) -> Result<(u16, Vec<Gatekeeper>), DecodeError> {

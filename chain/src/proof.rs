@@ -101,7 +101,8 @@ pub enum ProofError {
     /// The block a follower applied is no longer in the node's chain.
     #[error(
         "EVM block {number} ({hash}), already applied, is no longer in the node's chain: a \
-         reorganisation deeper than the confirmation depth (stopped rather than diverge)"
+         reorganisation deeper than the confirmation depth, or a node lying or out of sync \
+         (stopped rather than diverge)"
     )]
     Reorg {
         /// The applied block's number.

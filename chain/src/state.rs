@@ -1478,6 +1478,13 @@ impl State {
         if threshold == 0 || usize::from(threshold) > set.len() {
             return Err(RuleError::BadGatekeeperSet("a threshold outside 1..=n"));
         }
+        // What a reader of the set's fact takes (facts::read_gatekeepers).
+        if set
+            .iter()
+            .any(|g| g.url.len() > facts::MAX_URL || g.peer_url.len() > facts::MAX_URL)
+        {
+            return Err(RuleError::BadGatekeeperSet("a URL over 2048 bytes"));
+        }
         if let Some(g) = set
             .iter()
             .find(|g| !self.workers.contains_key(&g.identity_key))

@@ -112,6 +112,41 @@ fn options(
     .options()
 }
 
+/// `url` as a verdict shows it: scheme, host and port only (a node's path or query often
+/// carries an API key, its user part a password).
+fn shown(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
+/// The verdict with every spelling of the node's URL in its message shown as [`shown`].
+fn scrubbed(mut verdict: Verdict, node: Option<&str>) -> Verdict {
+    if let (Some(e), Some(raw)) = (verdict.error.as_mut(), node) {
+        let url = raw.parse::<RegistryUrl>().ok();
+        let spellings = match &url {
+            Some(RegistryUrl::Evm { rpc, .. }) => vec![
+                raw.to_owned(),
+                url.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+                rpc.clone(),
+            ],
+            Some(RegistryUrl::Ledger { url: u }) => {
+                vec![raw.to_owned(), format!("ledger+{u}"), u.clone()]
+            }
+            None => vec![raw.to_owned()],
+        };
+        for s in spellings.iter().filter(|s| !s.is_empty()) {
+            let inner = s
+                .strip_prefix("evm+")
+                .or_else(|| s.strip_prefix("ledger+"))
+                .unwrap_or(s);
+            e.message = e.message.replace(s.as_str(), &shown(inner));
+        }
+    }
+    verdict
+}
+
 /// The pin `CHAIN_ID:0xADDRESS` of the registry at `address` on the chain of the user's
 /// own node at `rpc`.
 async fn pin_of(rpc: &str, address: &[u8; 20]) -> Result<String, Refusal> {
@@ -252,6 +287,7 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
         Ok::<_, Refusal>(phalanx_verify::verify(&bundle, &o))
     })()
     .unwrap_or_else(Verdict::refused);
+    let verdict = scrubbed(verdict, args.chain.as_deref());
     let text = if args.json {
         serde_json::to_string(&verdict)
     } else {
@@ -265,4 +301,32 @@ pub fn run(args: &AnswerArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_verdict_never_shows_a_nodes_path_query_or_password() {
+        assert_eq!(
+            shown("https://user:pw@rpc.example:8545/v3/KEY?x=1"),
+            "https://rpc.example:8545"
+        );
+        for node in [
+            "https://rpc.example/v3/SECRET",
+            "evm+https://rpc.example/v3/SECRET#0x5fbdb2315678afecb367f032d93f642f64180aa3",
+        ] {
+            let v = Verdict::refused(malformed(
+                "registry",
+                format!(
+                    "fetching proofs from {node}: error sending request for url (https://rpc.example/v3/SECRET)"
+                ),
+            ));
+            let message = scrubbed(v, Some(node)).error.unwrap().message;
+            assert!(!message.contains("SECRET"), "{message}");
+            assert!(message.contains("https://rpc.example"), "{message}");
+        }
+    }
 }

@@ -41,7 +41,9 @@ impl EvmRegistry {
         }
         let keys: Vec<Vec<u8>> = facts.iter().map(Fact::key).collect();
         let slots: Vec<B256> = keys.iter().map(|k| B256::from(fact_slot(k))).collect();
-        let at = BlockId::number(number);
+        // By hash (EIP-1898): the proof and the values are of that very block, even if
+        // the number names another one by the next call.
+        let at = BlockId::hash(block.header.hash);
         let proof = provider
             .get_proof(self.address, slots.clone())
             .block_id(at)

@@ -230,6 +230,13 @@ pub async fn suite<F: Fixture>(
         rule(r.set_gatekeepers(governance, &[], 1).await),
         RuleError::BadGatekeeperSet(_)
     ));
+    // A URL no reader of the set's fact would take.
+    let mut long = gk(1, &k1);
+    long.url = format!("http://{}", "a".repeat(2048));
+    assert_eq!(
+        rule(r.set_gatekeepers(governance, &[long, gk(2, &k2)], 1).await),
+        RuleError::BadGatekeeperSet("a URL over 2048 bytes")
+    );
     // The threshold is governance's, within 1..=n.
     for t in [0, 3] {
         assert_eq!(

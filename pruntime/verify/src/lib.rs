@@ -867,14 +867,14 @@ impl Reg {
         }
     }
 
-    /// The registry's evidence lifetime at the block, seconds.
-    fn max_evidence_age(&self) -> Result<u64, ProofError> {
+    /// The registry's evidence lifetime at the block, seconds (`None`: proven to keep
+    /// none, which no Phalanx registry does).
+    fn max_evidence_age(&self) -> Result<Option<u64>, ProofError> {
         match self {
-            Self::Ledger(v) => Ok(v.rule()?.max_evidence_age),
-            Self::Evm(v) => v
+            Self::Ledger(v) => Ok(Some(v.rule()?.max_evidence_age)),
+            Self::Evm(v) => Ok(v
                 .read(&Fact::TcbRule, chain::facts::read_tcb_rule)?
-                .map(|r| r.max_evidence_age)
-                .ok_or_else(|| ProofError::Missing("tcb-rule (proven absent)".into())),
+                .map(|r| r.max_evidence_age)),
         }
     }
 }
@@ -1422,7 +1422,17 @@ fn age_check(
     let age = time.saturating_sub(registered.registered_at);
     let max = match o.max_evidence_age {
         Some(max) => max,
-        None => i64::try_from(fact("evidence_age", reg.max_evidence_age())?).unwrap_or(i64::MAX),
+        None => {
+            let lifetime = fact("evidence_age", reg.max_evidence_age())?.ok_or_else(|| {
+                refuse(
+                    "evidence_age",
+                    "not_a_registry",
+                    "the contract at the pinned address keeps no TCB rule: it is no Phalanx \
+                     registry",
+                )
+            })?;
+            i64::try_from(lifetime).unwrap_or(i64::MAX)
+        }
     };
     if age > max {
         return Err(refuse(
