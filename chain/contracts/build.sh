@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Compiles Registry.sol with solc-js into Registry.json ({"abi", "bytecode"}), the
-# artifact the `evm` feature embeds. Usage: build.sh SOLCJS [OUT], where SOLCJS is the
-# npm package's `solcjs` (its module beside it does the compiling).
-# CI runs it into a temporary file and compares with the committed Registry.json.
+# Compiles Registry.sol with solc-js into the artifacts the crate embeds: Registry.json
+# ({"abi", "bytecode"}, for the `evm` feature's bindings) and Registry.runtime (the
+# deployed code, for verifiers to check what runs at a registry's address: the byte
+# offsets of the `governance` immutable, comma-separated, on the first line; the runtime
+# code with zeros there, hex, on the second). Usage: build.sh SOLCJS [OUT_DIR], where
+# SOLCJS is the npm package's `solcjs` (its module beside it does the compiling).
+# CI runs it into a temporary directory and compares with the committed files.
 #
 # Through the IR pipeline (`viaIR`), optimized for 200 runs: the runtime code must stay
 # under EIP-170's 24,576 bytes, which the legacy pipeline no longer meets (27.6 KB).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 solc_module="$(dirname "$(readlink -f "$1")")"
-out="${2:-$here/Registry.json}"
+out="${2:-$here}"
 node -e '
 const [module, source, out] = process.argv.slice(1);
 const solc = require(module);
@@ -20,7 +23,9 @@ const input = {
   settings: {
     optimizer: { enabled: true, runs: 200 },
     viaIR: true,
-    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+    outputSelection: {
+      "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.deployedBytecode.immutableReferences"] },
+    },
   },
 };
 const result = JSON.parse(solc.compile(JSON.stringify(input)));
@@ -36,5 +41,13 @@ if (runtime > 24576) {
   process.exit(1);
 }
 const artifact = { abi: c.abi, bytecode: "0x" + c.evm.bytecode.object };
-fs.writeFileSync(out, JSON.stringify(artifact, null, 1) + "\n");
+fs.writeFileSync(out + "/Registry.json", JSON.stringify(artifact, null, 1) + "\n");
+// The only immutable is `governance` (an address in a 32-byte word).
+const refs = Object.values(c.evm.deployedBytecode.immutableReferences);
+if (refs.length !== 1 || refs[0].some((r) => r.length !== 32)) {
+  console.error("expected one immutable (governance) of 32 bytes");
+  process.exit(1);
+}
+const offsets = refs[0].map((r) => r.start).join(",");
+fs.writeFileSync(out + "/Registry.runtime", offsets + "\n" + c.evm.deployedBytecode.object + "\n");
 ' "$solc_module" "$here/Registry.sol" "$out"

@@ -14,7 +14,9 @@
 //!
 //! 1. the header hashes to that block hash, and is well-formed RLP;
 //! 2. the registry's account (nonce, balance, storage root, code hash) is in the
-//!    header's state trie under the registry's address;
+//!    header's state trie under the registry's address, and its code is this release's
+//!    registry contract governed by the account the proof names
+//!    ([`registry_code_hash`]) — not a look-alike that writes the same slots;
 //! 3. each fact's value — or its absence — is in the account's storage trie at its slot.
 //!
 //! What the proof cannot show is the chain id (no header carries it): the proof names
@@ -55,6 +57,36 @@ pub fn fact_slot(key: &[u8]) -> [u8; 32] {
 /// What the slot of a fact with `value` holds: `Keccak-256(EVM_FACT_VALUE ‖ value)`.
 pub fn fact_value_hash(value: &[u8]) -> [u8; 32] {
     keccak256([phalanx_types::tag::EVM_FACT_VALUE, value].concat()).0
+}
+
+/// This release's registry contract as deployed: the offsets of its `governance`
+/// immutable, then its runtime code with zeros there (`contracts/build.sh` writes it).
+const RUNTIME: &str = include_str!("../contracts/Registry.runtime");
+
+/// The code hash of this release's registry contract deployed with `governance`: what
+/// the account at a registry's address holds.
+pub fn registry_code_hash(governance: &[u8; 20]) -> [u8; 32] {
+    static CODE: std::sync::OnceLock<(Vec<usize>, Vec<u8>)> = std::sync::OnceLock::new();
+    let (offsets, code) = CODE.get_or_init(|| {
+        let mut lines = RUNTIME.lines();
+        let offsets = lines
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|o| o.trim().parse().ok())
+            .collect();
+        let code = alloy_primitives::hex::decode(lines.next().unwrap_or_default().trim())
+            .unwrap_or_default();
+        (offsets, code)
+    });
+    let mut code = code.clone();
+    for &at in offsets {
+        // An address in a 32-byte word: twelve zeros, then its twenty bytes.
+        if let Some(word) = code.get_mut(at + 12..at + 32) {
+            word.copy_from_slice(governance);
+        }
+    }
+    keccak256(&code).0
 }
 
 /// The registry id of the contract at `address` on chain `chain_id`: what contract ids
@@ -206,6 +238,8 @@ pub struct EvmProof {
     pub chain_id: u64,
     /// The registry contract's address.
     pub registry: [u8; 20],
+    /// Its governance account (an immutable of its code, which the proof checks).
+    pub governance: [u8; 20],
     /// The block header, RLP.
     pub header: Vec<u8>,
     /// The registry account at that block.
@@ -222,8 +256,8 @@ pub struct EvmVerified {
     pub block: EvmBlock,
     /// The registry's id ([`registry_id`] of the proof's chain id and address).
     pub registry_id: [u8; 32],
-    /// The registry contract's code hash.
-    pub code_hash: [u8; 32],
+    /// Its governance account.
+    pub governance: [u8; 20],
     facts: ProvenFacts,
 }
 
@@ -281,6 +315,12 @@ impl EvmProof {
                 },
             )
         })?;
+        if a.code_hash != registry_code_hash(&self.governance) {
+            return Err(ProofError::NotTheRegistry {
+                address: crate::hex(&self.registry),
+                governance: crate::hex(&self.governance),
+            });
+        }
         let mut proven = BTreeMap::new();
         for f in &self.facts {
             let slot = fact_slot(&f.key);
@@ -309,7 +349,7 @@ impl EvmProof {
         Ok(EvmVerified {
             block,
             registry_id: registry_id(self.chain_id, &self.registry),
-            code_hash: a.code_hash,
+            governance: self.governance,
             facts: ProvenFacts(proven),
         })
     }
@@ -514,6 +554,7 @@ impl Codec for EvmProof {
     fn encode(&self, w: &mut Writer) {
         w.u64(self.chain_id);
         w.raw(&self.registry);
+        w.raw(&self.governance);
         w.bytes(&self.header);
         let a = &self.account;
         w.u64(a.nonce);
@@ -537,6 +578,7 @@ impl Codec for EvmProof {
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let chain_id = r.u64("chain id")?;
         let registry = r.array("registry address")?;
+        let governance = r.array("governance address")?;
         let header = r.bytes("block header", MAX_HEADER)?.to_vec();
         let account = AccountProof {
             nonce: r.u64("account nonce")?,
@@ -561,6 +603,7 @@ impl Codec for EvmProof {
         Ok(Self {
             chain_id,
             registry,
+            governance,
             header,
             account,
             facts,

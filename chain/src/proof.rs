@@ -90,6 +90,18 @@ pub enum ProofError {
     /// The registry account's proof does not hold under the EVM block's state root.
     #[error("the registry account's proof does not hold: {0}")]
     EvmAccount(String),
+    /// The account at the registry's address runs other code than this release's
+    /// registry contract with that governance.
+    #[error(
+        "the contract at 0x{address} is not this release's registry governed by 0x{governance} \
+         (its code differs)"
+    )]
+    NotTheRegistry {
+        /// The address (hex).
+        address: String,
+        /// The governance the proof names (hex).
+        governance: String,
+    },
     /// A fact's storage proof does not hold under the registry's storage root.
     #[error("the storage proof of fact {fact} does not hold: {why}")]
     BadEvmFact {

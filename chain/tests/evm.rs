@@ -122,6 +122,39 @@ async fn solidity_registry_on_anvil() {
     tampered_proofs_are_refused(&f, proof).await;
     the_feed_follows_confirmed_commands_and_catches_lies(&mut f, contract).await;
     gas_table(&url).await;
+    a_look_alike_contract_is_refused(&f).await;
+}
+
+/// A contract at the registry's address whose code is not this release's registry — here
+/// the same storage under code one byte different (`anvil_setCode`), so every slot still
+/// proves — is refused: the proven code hash is checked, not only the slots.
+async fn a_look_alike_contract_is_refused(f: &Evm) {
+    use chain::facts::Fact;
+    let proof = f.registry.prove(&[Fact::Rotation], None).await.unwrap();
+    let trusted = node_hash(&f.url, proof.block().unwrap().number).await;
+    let v = proof.verify(&trusted).unwrap();
+    assert_eq!(v.governance, f.governance.signer.address().0.0);
+    let provider = ProviderBuilder::new().connect_http(f.url.parse().unwrap());
+    let mut code = provider
+        .get_code_at(f.registry.address())
+        .await
+        .unwrap()
+        .to_vec();
+    let last = code.len() - 1;
+    code[last] ^= 1;
+    rpc(
+        &f.url,
+        "anvil_setCode",
+        serde_json::json!([f.registry.address(), alloy::primitives::Bytes::from(code)]),
+    )
+    .await;
+    rpc(&f.url, "evm_mine", serde_json::json!([])).await;
+    let proof = f.registry.prove(&[Fact::Rotation], None).await.unwrap();
+    let trusted = node_hash(&f.url, proof.block().unwrap().number).await;
+    assert!(matches!(
+        proof.verify(&trusted),
+        Err(chain::proof::ProofError::NotTheRegistry { .. })
+    ));
 }
 
 /// P256VERIFY's price on L1 (EIP-7951, Osaka) and on the L2s of RIP-7212.
@@ -573,6 +606,10 @@ async fn tampered_proofs_are_refused(f: &Evm, proof: EvmProof) {
     let mut p = proof.clone();
     p.account.storage_root[0] ^= 1;
     assert!(matches!(refused(&p), ProofError::EvmAccount(_)));
+    // Another governance than the contract's own: its code would differ.
+    let mut p = proof.clone();
+    p.governance[0] ^= 1;
+    assert!(matches!(refused(&p), ProofError::NotTheRegistry { .. }));
     let mut p = proof.clone();
     p.account.nodes.pop();
     assert!(matches!(refused(&p), ProofError::EvmAccount(_)));

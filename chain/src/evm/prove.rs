@@ -72,9 +72,17 @@ impl EvmRegistry {
                 nodes: slot.proof.iter().map(|n| n.to_vec()).collect(),
             });
         }
+        let governance = self
+            .reader()
+            .governance()
+            .block(at)
+            .call()
+            .await
+            .map_err(backend)?;
         Ok(EvmProof {
             chain_id: provider.get_chain_id().await.map_err(backend)?,
             registry: self.address.0.0,
+            governance: governance.0.0,
             header,
             account: AccountProof {
                 nonce: proof.nonce,

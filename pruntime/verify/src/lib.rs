@@ -960,6 +960,7 @@ fn evm_registry(
     proof.verify(trusted).map_err(|e| {
         let code = match &e {
             ProofError::UntrustedBlock { .. } => "evm_block_untrusted",
+            ProofError::NotTheRegistry { .. } => "not_the_registry",
             _ => "bad_fact_proof",
         };
         refuse(CHECK, code, e.to_string())
@@ -1014,7 +1015,15 @@ fn run(bundle: &Bundle, o: &Options, quotes: &phalanx_dcap::Verifier) -> Result<
     let st = &bundle.answer.statement;
     let mut checks = Vec::new();
     let reg = registry(&bundle.registry, &o.pin, st)?;
-    pass(&mut checks, "registry", o.pin.anchor());
+    let anchor = match &reg {
+        Reg::Ledger(_) => o.pin.anchor(),
+        Reg::Evm(v) => format!(
+            "{}, this release's registry contract governed by 0x{}",
+            o.pin.anchor(),
+            hex::encode(v.governance)
+        ),
+    };
+    pass(&mut checks, "registry", anchor);
     let worker = answer_checks(&bundle.answer, &mut checks)?;
     let (registered, allowed) = worker_checks(bundle, &reg, &worker, o, &mut checks)?;
     contract_checks(&reg, st, &mut checks)?;
