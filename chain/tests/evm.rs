@@ -13,109 +13,24 @@
 
 mod suite;
 
+use suite::evm::{Evm, Follower, funded, node_hash};
+
 use alloy::providers::{Provider, ProviderBuilder};
 use chain::endorse::Record;
-use chain::evm::{Anvil, Endorsed, EvmAccount, EvmRegistry, KeyEndorser, PrivateKeySigner};
-use chain::evm_proof::{EvmCheckpoint, EvmCommand, EvmProof};
+use chain::evm::{Endorsed, EvmAccount, EvmRegistry, KeyEndorser};
+use chain::evm_proof::{EvmCommand, EvmProof};
 use chain::registry::Registry;
 use chain::state::RuleError;
 use chain::types::{Gatekeeper, Role};
 use p256::ecdsa::SigningKey;
 use phalanx_dcap::tcb::TcbStatus;
 
-/// anvil, or `None` (the test skips) when none is installed and `PHALANX_REQUIRE_ANVIL`
-/// is unset (`.ci/run` sets it: there its absence fails).
-async fn anvil() -> Option<(Anvil, String)> {
-    // The chain's clock starts where the simulated collateral is valid.
-    match Anvil::start(Some(1_759_000_100)).await.unwrap() {
-        Some(a) => {
-            let url = a.url().to_owned();
-            Some((a, url))
-        }
-        None => {
-            assert!(
-                std::env::var_os("PHALANX_REQUIRE_ANVIL").is_none(),
-                "PHALANX_REQUIRE_ANVIL is set but no anvil is installed (set ANVIL)"
-            );
-            eprintln!("skipping: no anvil (set ANVIL, or install @foundry-rs/anvil-linux-amd64)");
-            None
-        }
-    }
-}
-
-struct Evm {
-    url: String,
-    registry: EvmRegistry,
-    governance: EvmAccount,
-    sim: phalanx_dcap_sim::SimTee,
-    registry_id: [u8; 32],
-    /// Identity keys for the accounts to come (the endorser holds them all: whichever
-    /// of them the suite makes gatekeepers endorse later registrations).
-    keys: Vec<SigningKey>,
-}
-
-async fn funded(url: &str) -> PrivateKeySigner {
-    chain::evm::funded(url).await.unwrap()
-}
-
-impl suite::Fixture for Evm {
-    type R = EvmRegistry;
-    fn registry(&self) -> &EvmRegistry {
-        &self.registry
-    }
-    fn governance(&self) -> &EvmAccount {
-        &self.governance
-    }
-    async fn account(&mut self) -> (EvmAccount, SigningKey) {
-        let identity = self.keys.pop().unwrap();
-        (
-            EvmAccount {
-                signer: funded(&self.url).await,
-                identity: Some(identity.clone()),
-            },
-            identity,
-        )
-    }
-    fn sim(&self) -> &phalanx_dcap_sim::SimTee {
-        &self.sim
-    }
-    /// The registry's id (contract ids and quotes carry it).
-    fn chain_id(&self) -> [u8; 32] {
-        self.registry_id
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn solidity_registry_on_anvil() {
-    let Some((_anvil, url)) = anvil().await else {
+    let Some((_anvil, mut f)) = suite::evm::fixture().await else {
         return;
     };
-    let governance = funded(&url).await;
-    let deployer = funded(&url).await;
-    let sim = suite::sim();
-    let keys: Vec<SigningKey> = (0..8).map(|_| chain::random_key()).collect();
-    let governance = EvmAccount::plain(governance);
-    let endorser = KeyEndorser::new(
-        chain::sim::evidence_rule(&sim),
-        keys.clone(),
-        Some(governance.clone()),
-    )
-    .unwrap();
-    let registry = EvmRegistry::deploy(&url, &deployer, governance.signer.address())
-        .await
-        .unwrap()
-        .with_endorser(std::sync::Arc::new(endorser));
-    let registry_id = chain::registry::Registry::chain_id(&registry)
-        .await
-        .unwrap();
-    let mut f = Evm {
-        url: url.clone(),
-        registry,
-        governance,
-        sim,
-        registry_id,
-        keys,
-    };
+    let url = f.url.clone();
     let (worker, stranger) = suite::suite(&mut f).await;
     let (contract, _) = suite::contracts(&mut f, worker, stranger).await;
     let proof = every_fact_is_proven(&f).await;
@@ -254,58 +169,6 @@ async fn gas_table(url: &str) {
         "publishContractKey",
     ] {
         assert!(rows.contains_key(kind), "no {kind} sent: {:?}", rows.keys());
-    }
-}
-
-/// A follower's position in one contract's feed.
-#[derive(Debug, Clone, Copy)]
-struct Follower {
-    at: EvmCheckpoint,
-    count: u64,
-    head: [u8; 32],
-}
-
-impl Follower {
-    /// Follows from just before the contract's deployment.
-    async fn start(f: &Evm, contract: [u8; 32]) -> Self {
-        use chain::registry::ContractRegistry;
-        let deployed = f
-            .registry
-            .contract(contract)
-            .await
-            .unwrap()
-            .unwrap()
-            .deployed_at;
-        let number = deployed - 1;
-        Self {
-            at: EvmCheckpoint {
-                number,
-                hash: node_hash(&f.url, number).await,
-            },
-            count: 0,
-            head: [0; 32],
-        }
-    }
-
-    /// Follows pages until none is confirmed; returns the commands applied.
-    async fn follow(
-        &mut self,
-        f: &Evm,
-        contract: [u8; 32],
-        depth: u64,
-    ) -> Result<Vec<EvmCommand>, chain::proof::ProofError> {
-        let mut applied = Vec::new();
-        while let Some(page) = f
-            .registry
-            .command_page(&contract, &self.at, depth)
-            .await
-            .unwrap()
-        {
-            let v = page.verify(&self.at, &f.registry_id, &contract, self.count, &self.head)?;
-            (self.at, self.count, self.head) = (v.checkpoint, v.count, v.head);
-            applied.extend(page.commands);
-        }
-        Ok(applied)
     }
 }
 
@@ -452,17 +315,6 @@ async fn the_feed_follows_confirmed_commands_and_catches_lies(f: &mut Evm, contr
         Err(ProofError::Reorg { number, .. }) => assert_eq!(number, exposed.at.number),
         other => panic!("expected a deep reorganisation, got {other:?}"),
     }
-}
-
-/// The hash the node at `url` — the user's own — gives block `number`.
-async fn node_hash(url: &str, number: u64) -> [u8; 32] {
-    let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
-    let block = provider
-        .get_block_by_number(number.into())
-        .await
-        .unwrap()
-        .unwrap();
-    block.header.hash.0
 }
 
 /// Every fact the suite's events touched (and two that never were) is proven at the
@@ -699,7 +551,7 @@ fn refused(r: Result<u64, chain::registry::RegistryError>) -> RuleError {
 /// outsider could take is refused by name, and what enters is what was endorsed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_nc1_evm_registrations_need_t_gatekeepers_endorsements() {
-    let Some((_anvil, url)) = anvil().await else {
+    let Some((_anvil, url)) = suite::evm::anvil().await else {
         return;
     };
     let gov = EvmAccount::plain(funded(&url).await);

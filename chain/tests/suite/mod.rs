@@ -3,6 +3,9 @@
 //! in-process and through a light client) and `evm.rs` (the contract on anvil).
 #![allow(dead_code)]
 
+#[cfg(feature = "evm")]
+pub mod evm;
+
 use chain::registry::{ContractRegistry, Registry, RegistryError};
 use chain::state::RuleError;
 use chain::types::{
