@@ -18,6 +18,10 @@ def median_ns(root, bench_id):
     if not f.exists():
         # An id outside a group keeps its slashes as underscores on disk.
         f = Path(root) / bench_id.replace("/", "_") / "new" / "estimates.json"
+    if not f.exists() and "/" in bench_id:
+        # In a group: the group's directory, then the function's id with its slashes so.
+        group, rest = bench_id.split("/", 1)
+        f = Path(root) / group / rest.replace("/", "_") / "new" / "estimates.json"
     if not f.exists():
         return None
     return json.loads(f.read_text())["median"]["point_estimate"]
@@ -118,6 +122,16 @@ def main():
     r = ratio(va, q)
     row("verify an answer bundle, cold", t(va), f"its quote alone {t(q)}", r, "< 2× the quote",
         None if r is None else r < 2)
+
+    # Catching up with one contract: over the Solidity registry's logs (anvil, one command a
+    # block: fetched and verified) against the ledger's pages (verified and run).
+    evm, ledger = m("evm_feed/catch_up/1000 commands in as many blocks"), m("catch_up/4096 commands")
+    evm_rate = None if evm is None else 1000 / (evm / 1e9)
+    ledger_rate = None if ledger is None else 4096 / (ledger / 1e9)
+    row("worker catch-up over EVM logs (fetched + verified, 1 command a block)",
+        "—" if evm_rate is None else f"{evm_rate:,.0f} commands/s",
+        "ledger, verified + run " + ("—" if ledger_rate is None else f"{ledger_rate:,.0f} commands/s"),
+        ratio(evm_rate, ledger_rate), "—", None)
 
     print("# Phalanx benchmark report\n")
     print("Medians (criterion) and load-generator results, all measured in this run on this")

@@ -35,6 +35,10 @@ bench -p phalanx-release --bench release
 # The registry's rules and light client without the ledger (and its rocksdb).
 bench -p chain --no-default-features --bench chain
 bench -p phalanx-verify --bench verify
+# A worker catching up: on the ledger (pages verified and run), and over the Solidity
+# registry's logs on anvil (fetched and verified; without rocksdb).
+bench -p phalanx-pruntime --bench feed
+ANVIL="$(scripts/ensure-evm.sh)" bench -p chain --no-default-features --features evm --bench evm_feed
 
 echo "bench-report: the attestation service's load ($secs s per level)" >&2
 scripts/loadbench.sh "$secs" 1,4,16,64 >"$work/load.txt"
