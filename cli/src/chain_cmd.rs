@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 use chain::grpc::LightClient;
-use chain::registry::Registry;
+use chain::registry::{ContractRegistry, Registry};
+use chain::registry_url::RegistryUrl;
 use chain::types::public_key;
 use keyvault::registry::key_file;
 use p256::ecdsa::SigningKey;
@@ -106,36 +107,84 @@ pub async fn serve(
     Ok(())
 }
 
-/// `phalanx chain tx`: one signed change, submitted after the light client checked it
-/// against the rules; prints the block height.
+/// `phalanx chain tx`: one signed change to the registry `url` names — on the ledger
+/// submitted after the light client checked it against the rules, on EVM sent as the
+/// contract call from the key file's account; prints the block height.
 pub async fn tx(
     url: &str,
-    genesis: &str,
+    genesis: Option<&str>,
     key: &Path,
     change: crate::ChainChange,
 ) -> anyhow::Result<()> {
+    match url.parse::<RegistryUrl>()? {
+        RegistryUrl::Ledger { url } => {
+            let genesis = genesis.context("--genesis names the ledger's chain (hex)")?;
+            let genesis: [u8; 32] = hex::decode(genesis)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("--genesis is 32 bytes of hex"))?;
+            let client = LightClient::pinned(&url, genesis);
+            apply(&client, &key_file_existing(key)?, change).await
+        }
+        RegistryUrl::Evm { rpc, address } => {
+            if genesis.is_some() {
+                anyhow::bail!("--genesis names a ledger; {url} is a registry on an EVM chain");
+            }
+            let registry = chain::evm::EvmRegistry::at(&rpc, address.into())?;
+            let account = chain::evm::EvmAccount::plain(chain::evm::signer_file(key, false)?);
+            apply(&registry, &account, change).await
+        }
+    }
+}
+
+/// Setting the TCB rule: a signed transaction on the ledger, a contract call on EVM.
+trait SetsTcbRule: Registry {
+    fn set_tcb(
+        &self,
+        by: &Self::Account,
+        rule: chain::types::TcbRule,
+    ) -> impl std::future::Future<Output = Result<u64, chain::registry::RegistryError>> + Send;
+}
+
+impl SetsTcbRule for LightClient {
+    async fn set_tcb(
+        &self,
+        by: &SigningKey,
+        rule: chain::types::TcbRule,
+    ) -> Result<u64, chain::registry::RegistryError> {
+        chain::registry::signed(self, by, chain::types::Tx::SetTcbRule(rule)).await
+    }
+}
+
+impl SetsTcbRule for chain::evm::EvmRegistry {
+    async fn set_tcb(
+        &self,
+        by: &chain::evm::EvmAccount,
+        rule: chain::types::TcbRule,
+    ) -> Result<u64, chain::registry::RegistryError> {
+        self.set_tcb_rule(by, &rule).await
+    }
+}
+
+/// One change to `r`, signed by `by`.
+async fn apply<R>(r: &R, by: &R::Account, change: crate::ChainChange) -> anyhow::Result<()>
+where
+    R: SetsTcbRule + ContractRegistry,
+{
     use crate::ChainChange as C;
-    let genesis: [u8; 32] = hex::decode(genesis)?
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("--genesis is 32 bytes of hex"))?;
-    let client = LightClient::pinned(url, genesis);
-    let key = key_file_existing(key)?;
     let height = match change {
         C::AddMeasurement { measurement, role } => {
             let mut tenant = [0u8; 32];
             hex::decode_to_slice(measurement.trim_start_matches("0x"), &mut tenant).context(
                 "the measurement is a tenant id: 64 hex characters (`phalanx quote verify` prints it)",
             )?;
-            client.add_measurement(&key, &tenant, role).await?
+            r.add_measurement(by, &tenant, role).await?
         }
         C::RemoveMeasurement { measurement } => {
-            client
-                .remove_measurement(&key, &hex::decode(measurement)?)
-                .await?
+            r.remove_measurement(by, &hex::decode(measurement)?).await?
         }
-        C::LockRotation { epoch } => client.lock_rotation(&key, epoch).await?,
-        C::AbortRotation { epoch } => client.abort_rotation(&key, epoch).await?,
-        C::RetireEpoch { epoch } => client.retire_epoch(&key, epoch).await?,
+        C::LockRotation { epoch } => r.lock_rotation(by, epoch).await?,
+        C::AbortRotation { epoch } => r.abort_rotation(by, epoch).await?,
+        C::RetireEpoch { epoch } => r.retire_epoch(by, epoch).await?,
         C::SetTcbRule {
             tcb_statuses,
             max_evidence_age,
@@ -153,7 +202,7 @@ pub async fn tx(
                 max_evidence_age,
                 min_tcb_evaluation_data_number,
             };
-            chain::registry::signed(&client, &key, chain::types::Tx::SetTcbRule(rule)).await?
+            r.set_tcb(by, rule).await?
         }
         C::SetGatekeepers { nodes, threshold } => {
             let mut set = Vec::new();
@@ -166,9 +215,9 @@ pub async fn tx(
                     peer_url: n.peer_url,
                 });
             }
-            client.set_gatekeepers(&key, &set, threshold).await?
+            r.set_gatekeepers(by, &set, threshold).await?
         }
-        C::Deploy { module, salt } => return deploy(&client, &key, &module, &salt).await,
+        C::Deploy { module, salt } => return deploy(r, by, &module, &salt).await,
     };
     println!("{}", serde_json::json!({"height": height}));
     Ok(())
@@ -176,13 +225,12 @@ pub async fn tx(
 
 /// `chain tx deploy`: the module checked as pRuntime would load it, then deployed; prints
 /// the height and the contract id.
-async fn deploy(
-    client: &LightClient,
-    key: &SigningKey,
+async fn deploy<R: ContractRegistry>(
+    client: &R,
+    key: &R::Account,
     module: &Path,
     salt: &str,
 ) -> anyhow::Result<()> {
-    use chain::registry::ContractRegistry as _;
     let code = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
     // Checked before anything is sent: a file pRuntime would refuse (not
     // WebAssembly, imports the host does not give, floats, too large) never

@@ -213,13 +213,16 @@ enum ChainCommand {
     },
     /// Submit one signed registry change through a verifying light client.
     Tx {
-        /// The ledger node.
+        /// The registry: a ledger node (`http://…` or `ledger+http://…`), or the
+        /// Solidity registry `evm+http://NODE#0xADDRESS`.
         #[arg(long)]
         url: String,
-        /// The chain's genesis hash (hex); only that chain is accepted.
+        /// A ledger's genesis hash (hex); only that chain is accepted.
         #[arg(long)]
-        genesis: String,
-        /// The signing account's key file (governance, or a gatekeeper's).
+        genesis: Option<String>,
+        /// The signing account's key file (governance, or a gatekeeper's): P-256 on the
+        /// ledger (`phalanx chain keygen`), an Ethereum account on EVM
+        /// (`phalanx chain evm-keygen`).
         #[arg(long)]
         key: PathBuf,
         #[command(subcommand)]
@@ -594,7 +597,7 @@ fn run_chain(command: ChainCommand) -> anyhow::Result<()> {
             genesis,
             key,
             change,
-        } => rt()?.block_on(chain_cmd::tx(&url, &genesis, &key, change)),
+        } => rt()?.block_on(chain_cmd::tx(&url, genesis.as_deref(), &key, change)),
         ChainCommand::EvmKeygen { out } => chain_cmd::evm_keygen(&out),
         ChainCommand::EvmDeploy {
             rpc,

@@ -168,7 +168,10 @@ async fn evm_keygen_and_deploy_make_a_registry_configs_can_name() {
     let payer = chain::evm::funded(anvil.url()).await.unwrap();
     let key = dir.path().join("payer.key");
     phalanx_types::secret_file::create(&key, hex::encode(payer.to_bytes()).as_bytes()).unwrap();
-    let governance = format!("0x{}", "22".repeat(20));
+    let gov = chain::evm::funded(anvil.url()).await.unwrap();
+    let gov_key = dir.path().join("governance.key");
+    phalanx_types::secret_file::create(&gov_key, hex::encode(gov.to_bytes()).as_bytes()).unwrap();
+    let governance = gov.address().to_string();
     let (code, deployed, err) = run(&[
         "chain",
         "evm-deploy",
@@ -196,6 +199,76 @@ async fn evm_keygen_and_deploy_make_a_registry_configs_can_name() {
         registry.rotation().await.unwrap(),
         chain::types::Rotation::Idle
     );
+    // Governance's changes through `phalanx chain tx`, the same command as on the ledger.
+    let reg = deployed["registry"].as_str().unwrap().to_owned();
+    let tx = |key: &std::path::Path, change: &[&str]| {
+        run(&[
+            &[
+                "chain",
+                "tx",
+                "--url",
+                reg.as_str(),
+                "--key",
+                key.to_str().unwrap(),
+            ],
+            change,
+        ]
+        .concat())
+    };
+    let tenant = "ab".repeat(32);
+    let (code, out, err) = tx(
+        &gov_key,
+        &["add-measurement", &tenant, "--role", "pruntime"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out["height"].as_u64().unwrap() > 0);
+    let allowed = registry.allowed_measurements().await.unwrap();
+    assert_eq!(allowed[0].measurement, hex::decode(&tenant).unwrap());
+    assert_eq!(allowed[0].role, chain::types::Role::Runtime);
+    let (code, _, err) = tx(
+        &gov_key,
+        &[
+            "set-tcb-rule",
+            "--tcb-status",
+            "UpToDate",
+            "--tcb-status",
+            "SWHardeningNeeded",
+            "--max-evidence-age",
+            "86400",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(registry.tcb_rule().await.unwrap().max_evidence_age, 86400);
+    // Anyone deploys a contract (checked as pRuntime would load it first).
+    let counter = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pruntime/guest/wasm/counter.wasm");
+    let (code, out, err) = tx(&key, &["deploy", "--module", counter.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let id: [u8; 32] = hex::decode(out["contract"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    use chain::registry::ContractRegistry as _;
+    assert!(registry.contract(id).await.unwrap().is_some());
+    // Not governance: refused, by the rule's name; a ledger's genesis for an EVM registry.
+    let (code, _, err) = tx(
+        &key,
+        &["add-measurement", &"cd".repeat(32), "--role", "pruntime"],
+    );
+    assert!(code != 0 && err.contains("governance"), "{err}");
+    let (code, _, err) = run(&[
+        "chain",
+        "tx",
+        "--url",
+        &reg,
+        "--genesis",
+        &"00".repeat(32),
+        "--key",
+        key.to_str().unwrap(),
+        "lock-rotation",
+        "0",
+    ]);
+    assert!(code != 0 && err.contains("--genesis"), "{err}");
     // A bad governance address, a missing key file: refused before anything is sent.
     let (code, _, err) = run(&[
         "chain",
