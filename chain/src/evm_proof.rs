@@ -261,6 +261,20 @@ pub struct EvmVerified {
     facts: ProvenFacts,
 }
 
+impl EvmVerified {
+    /// The facts of `other` added to these: both must be proven at the same block.
+    pub fn merge(&mut self, other: EvmVerified) -> Result<(), ProofError> {
+        if other.block != self.block || other.registry_id != self.registry_id {
+            return Err(ProofError::TwoHeaders(
+                self.block.number,
+                other.block.number,
+            ));
+        }
+        self.facts.0.extend(other.facts.0);
+        Ok(())
+    }
+}
+
 impl std::ops::Deref for EvmVerified {
     type Target = ProvenFacts;
 

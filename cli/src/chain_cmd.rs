@@ -264,8 +264,115 @@ fn key_file_existing(path: &Path) -> anyhow::Result<SigningKey> {
     key_file(path)
 }
 
+/// `phalanx chain status` of a Solidity registry: every fact its events name (and the
+/// set, the rotation lock, the TCB rule), proven at the node's newest block against that
+/// block's header — the node is trusted for which block that is and for the list of
+/// events, never for a value.
+async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
+    use chain::facts::Fact;
+    let r = chain::evm::EvmRegistry::at(rpc, address.into())?;
+    let mut facts: std::collections::BTreeSet<Fact> = r
+        .events(0)
+        .await?
+        .iter()
+        .flat_map(|(_, e)| Fact::of_event(e))
+        .filter(|f| !matches!(f, Fact::Rule))
+        .collect();
+    facts.extend([Fact::Gatekeepers, Fact::Rotation, Fact::TcbRule]);
+    let commands: Vec<Fact> = facts
+        .iter()
+        .filter_map(|f| match f {
+            Fact::Contract(id) => Some(Fact::Commands(*id)),
+            _ => None,
+        })
+        .collect();
+    facts.extend(commands);
+    let facts: Vec<Fact> = facts.into_iter().collect();
+    let v = r.proven(&facts, None).await?;
+    let value = |f: &Fact| v.fact(f).ok().flatten().map(<[u8]>::to_vec);
+    let (threshold, gatekeepers) = value(&Fact::Gatekeepers)
+        .map(|g| chain::facts::read_gatekeepers(&g))
+        .transpose()?
+        .unwrap_or_default();
+    let tcb = value(&Fact::TcbRule)
+        .map(|t| chain::facts::read_tcb_rule(&t))
+        .transpose()?;
+    let mut out = serde_json::json!({
+        "height": v.block.number,
+        "block_hash": hex::encode(v.block.hash),
+        "chain_id": hex::encode(v.registry_id),
+        "governance": format!("0x{}", hex::encode(v.governance)),
+        "rotation": v.read(&Fact::Rotation, chain::facts::read_rotation)?.map(|r| format!("{r:?}")),
+        "committee_threshold": threshold,
+        "gatekeepers": gatekeepers.iter().map(|g| serde_json::json!({
+            "index": g.index, "identity_key": hex::encode(&g.identity_key), "url": g.url, "peer_url": g.peer_url,
+        })).collect::<Vec<_>>(),
+        "tcb_rule": tcb.map(|t| serde_json::json!({
+            "tcb_statuses": t.tcb_statuses,
+            "max_evidence_age": t.max_evidence_age,
+            "min_tcb_evaluation_data_number": t.min_tcb_evaluation_data_number,
+        })),
+    });
+    let (mut allowed, mut workers, mut epochs, mut contracts) = (vec![], vec![], vec![], vec![]);
+    for f in &facts {
+        match f {
+            Fact::Allowed(m) => allowed.extend(v.allowed(m)?.map(|a| serde_json::json!({
+                "measurement": hex::encode(&a.measurement), "role": a.role.name(),
+            }))),
+            Fact::Worker(k) => workers.extend(v.worker(k)?.map(|w| serde_json::json!({
+                "identity_key": hex::encode(&w.identity_key),
+                "measurement": hex::encode(&w.measurement),
+                "tcb_status": w.tcb_status,
+                "registered_at": w.registered_at,
+            }))),
+            Fact::Epoch(e) => epochs.extend(v.epoch(*e)?.map(|k| serde_json::json!({
+                "epoch": e, "master_public_key": hex::encode(&k.master_public_key), "published_at": k.published_at,
+            }))),
+            Fact::Contract(id) => {
+                let Some(c) = v.contract(id)? else { continue };
+                let commands = v.read(&Fact::Commands(*id), chain::facts::read_commands)?;
+                let keys: Vec<_> = facts
+                    .iter()
+                    .filter_map(|f| match f {
+                        Fact::ContractKey(cid, e) if cid == id => v.contract_key(id, *e).ok().flatten(),
+                        _ => None,
+                    })
+                    .map(|k| serde_json::json!({
+                        "epoch": k.epoch, "published_by": hex::encode(&k.published_by), "published_at": k.published_at,
+                    }))
+                    .collect();
+                contracts.push(serde_json::json!({
+                    "id": hex::encode(id),
+                    "code_hash": hex::encode(c.code_hash),
+                    "deployer": hex::encode(&c.deployer),
+                    "deployed_at": c.deployed_at,
+                    "commands": commands.map(|(n, _)| n),
+                    "keys": keys,
+                }));
+            }
+            _ => {}
+        }
+    }
+    out["allowed_measurements"] = allowed.into();
+    out["workers"] = workers.into();
+    out["epochs"] = epochs.into();
+    out["contracts"] = contracts.into();
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
 /// `phalanx chain status`: the registry as a light client rebuilds it.
 pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
+    let url = match url.parse::<RegistryUrl>()? {
+        RegistryUrl::Ledger { url } => url,
+        RegistryUrl::Evm { rpc, address } => {
+            if genesis.is_some() {
+                anyhow::bail!("--genesis names a ledger; {url} is a registry on an EVM chain");
+            }
+            return evm_status(&rpc, address).await;
+        }
+    };
+    let url = url.as_str();
     let client = match genesis {
         Some(g) => LightClient::pinned(
             url,

@@ -253,7 +253,8 @@ enum ChainCommand {
     },
     /// Rebuild the registry from the node's blocks, verifying each, and print it.
     Status {
-        /// The ledger node.
+        /// The registry: a ledger node (`http://…`), or `evm+http://NODE#0xADDRESS`
+        /// (its facts proven at the node's newest block).
         #[arg(long)]
         url: String,
         /// Accept only the chain with this genesis hash (hex).

@@ -250,6 +250,16 @@ async fn evm_keygen_and_deploy_make_a_registry_configs_can_name() {
         .unwrap();
     use chain::registry::ContractRegistry as _;
     assert!(registry.contract(id).await.unwrap().is_some());
+    // The registry as proven at the node's newest block.
+    let (code, status, err) = run(&["chain", "status", "--url", &reg]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(status["allowed_measurements"][0]["measurement"], tenant);
+    assert_eq!(status["allowed_measurements"][0]["role"], "pruntime");
+    assert_eq!(status["contracts"][0]["id"], hex::encode(id));
+    assert_eq!(status["contracts"][0]["commands"], 0);
+    assert_eq!(status["tcb_rule"]["max_evidence_age"], 86400);
+    assert_eq!(status["rotation"], "Idle");
+    assert_eq!(status["governance"], governance.to_lowercase());
     // Not governance: refused, by the rule's name; a ledger's genesis for an EVM registry.
     let (code, _, err) = tx(
         &key,

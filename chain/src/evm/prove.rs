@@ -4,7 +4,7 @@
 //! form fails the proof instead of passing unnoticed.
 
 use super::{EvmRegistry, backend};
-use crate::evm_proof::{AccountProof, EvmProof, MAX_FACTS, SlotProof, fact_slot};
+use crate::evm_proof::{AccountProof, EvmProof, EvmVerified, MAX_FACTS, SlotProof, fact_slot};
 use crate::facts::{self, ContractFact, Fact};
 use crate::proof::printable;
 use crate::registry::RegistryError;
@@ -93,6 +93,37 @@ impl EvmRegistry {
             },
             facts: out,
         })
+    }
+
+    /// `facts` (any number) proven at block `at` (`None`: the newest) and checked
+    /// against the hash this node gives that block: what the node's chain says, every
+    /// fact and the contract's code proven against its header — trusting the node only
+    /// for which block that is (a user's own node, or a follower's, which links headers
+    /// from its checkpoint instead).
+    pub async fn proven(
+        &self,
+        facts: &[Fact],
+        at: Option<u64>,
+    ) -> Result<EvmVerified, RegistryError> {
+        let mut out: Option<EvmVerified> = None;
+        let mut at = at;
+        for chunk in facts
+            .chunks(MAX_FACTS)
+            .chain(facts.is_empty().then_some(&[][..]))
+        {
+            let proof = self.prove(chunk, at).await?;
+            let block = proof.block()?;
+            let trusted = self.block_hash(block.number).await?.ok_or_else(|| {
+                RegistryError::Backend(format!("the node has no block {}", block.number))
+            })?;
+            let verified = proof.verify(&trusted)?;
+            at = Some(block.number);
+            match out.as_mut() {
+                Some(o) => o.merge(verified)?,
+                None => out = Some(verified),
+            }
+        }
+        out.ok_or_else(|| RegistryError::Backend("nothing proven".into()))
     }
 
     /// The value of `fact`, present at block `at`, read from the contract's views.
