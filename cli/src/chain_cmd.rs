@@ -297,22 +297,6 @@ async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
     let tcb = value(&Fact::TcbRule)
         .map(|t| chain::facts::read_tcb_rule(&t))
         .transpose()?;
-    let mut out = serde_json::json!({
-        "height": v.block.number,
-        "block_hash": hex::encode(v.block.hash),
-        "chain_id": hex::encode(v.registry_id),
-        "governance": format!("0x{}", hex::encode(v.governance)),
-        "rotation": v.read(&Fact::Rotation, chain::facts::read_rotation)?.map(|r| format!("{r:?}")),
-        "committee_threshold": threshold,
-        "gatekeepers": gatekeepers.iter().map(|g| serde_json::json!({
-            "index": g.index, "identity_key": hex::encode(&g.identity_key), "url": g.url, "peer_url": g.peer_url,
-        })).collect::<Vec<_>>(),
-        "tcb_rule": tcb.map(|t| serde_json::json!({
-            "tcb_statuses": t.tcb_statuses,
-            "max_evidence_age": t.max_evidence_age,
-            "min_tcb_evaluation_data_number": t.min_tcb_evaluation_data_number,
-        })),
-    });
     let (mut allowed, mut workers, mut epochs, mut contracts) = (vec![], vec![], vec![], vec![]);
     for f in &facts {
         match f {
@@ -328,37 +312,64 @@ async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
             Fact::Epoch(e) => epochs.extend(v.epoch(*e)?.map(|k| serde_json::json!({
                 "epoch": e, "master_public_key": hex::encode(&k.master_public_key), "published_at": k.published_at,
             }))),
-            Fact::Contract(id) => {
-                let Some(c) = v.contract(id)? else { continue };
-                let commands = v.read(&Fact::Commands(*id), chain::facts::read_commands)?;
-                let keys: Vec<_> = facts
-                    .iter()
-                    .filter_map(|f| match f {
-                        Fact::ContractKey(cid, e) if cid == id => v.contract_key(id, *e).ok().flatten(),
-                        _ => None,
-                    })
-                    .map(|k| serde_json::json!({
-                        "epoch": k.epoch, "published_by": hex::encode(&k.published_by), "published_at": k.published_at,
-                    }))
-                    .collect();
-                contracts.push(serde_json::json!({
-                    "id": hex::encode(id),
-                    "code_hash": hex::encode(c.code_hash),
-                    "deployer": hex::encode(&c.deployer),
-                    "deployed_at": c.deployed_at,
-                    "commands": commands.map(|(n, _)| n),
-                    "keys": keys,
-                }));
-            }
+            Fact::Contract(id) => contracts.extend(contract_json(&v, &facts, id)?),
             _ => {}
         }
     }
-    out["allowed_measurements"] = allowed.into();
-    out["workers"] = workers.into();
-    out["epochs"] = epochs.into();
-    out["contracts"] = contracts.into();
+    let out = serde_json::json!({
+        "height": v.block.number,
+        "block_hash": hex::encode(v.block.hash),
+        "chain_id": hex::encode(v.registry_id),
+        "governance": format!("0x{}", hex::encode(v.governance)),
+        "rotation": v.read(&Fact::Rotation, chain::facts::read_rotation)?.map(|r| format!("{r:?}")),
+        "committee_threshold": threshold,
+        "gatekeepers": gatekeepers.iter().map(|g| serde_json::json!({
+            "index": g.index, "identity_key": hex::encode(&g.identity_key), "url": g.url, "peer_url": g.peer_url,
+        })).collect::<Vec<_>>(),
+        "tcb_rule": tcb.map(|t| serde_json::json!({
+            "tcb_statuses": t.tcb_statuses,
+            "max_evidence_age": t.max_evidence_age,
+            "min_tcb_evaluation_data_number": t.min_tcb_evaluation_data_number,
+        })),
+        "allowed_measurements": allowed,
+        "workers": workers,
+        "epochs": epochs,
+        "contracts": contracts,
+    });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// A contract as `v` proves it (`None`: not deployed), with its command count and the
+/// keys among `facts`.
+fn contract_json(
+    v: &chain::evm_proof::EvmVerified,
+    facts: &[chain::facts::Fact],
+    id: &[u8; 32],
+) -> anyhow::Result<Option<serde_json::Value>> {
+    use chain::facts::Fact;
+    let Some(c) = v.contract(id)? else {
+        return Ok(None);
+    };
+    let commands = v.read(&Fact::Commands(*id), chain::facts::read_commands)?;
+    let keys: Vec<_> = facts
+        .iter()
+        .filter_map(|f| match f {
+            Fact::ContractKey(cid, e) if cid == id => v.contract_key(id, *e).ok().flatten(),
+            _ => None,
+        })
+        .map(|k| serde_json::json!({
+            "epoch": k.epoch, "published_by": hex::encode(&k.published_by), "published_at": k.published_at,
+        }))
+        .collect();
+    Ok(Some(serde_json::json!({
+        "id": hex::encode(id),
+        "code_hash": hex::encode(c.code_hash),
+        "deployer": hex::encode(&c.deployer),
+        "deployed_at": c.deployed_at,
+        "commands": commands.map(|(n, _)| n),
+        "keys": keys,
+    })))
 }
 
 /// `phalanx chain status`: the registry as a light client rebuilds it.
