@@ -227,14 +227,7 @@ async fn the_page_verifies_an_answer_from_an_evm_registry_at_its_pinned_block() 
     let Some(w) = evm_world::world().await else {
         return;
     };
-    let phalanx_verify::Pin::Evm {
-        chain_id,
-        registry,
-        block,
-    } = w.options.pin
-    else {
-        unreachable!()
-    };
+    let (chain_id, registry, block) = w.pin();
     let root = tempfile::tempdir().unwrap();
     let bundle = serde_json::to_vec(&w.bundle).unwrap();
     let base = site(
@@ -248,7 +241,6 @@ async fn the_page_verifies_an_answer_from_an_evm_registry_at_its_pinned_block() 
             hex::encode(block)
         )
     };
-    let block = block.unwrap();
     let accepted = page(&chromium, &pin(&block), &shots().join("evm-accepted.png"));
     assert_eq!(
         (accepted.ok.as_str(), accepted.genuine.as_str()),

@@ -41,16 +41,9 @@ async fn verify_answer_pins_an_evm_registry_and_asks_the_users_node() {
     let mut bare = w.bundle.clone();
     bare.registry = phalanx_verify::RegistryProof::default();
     let bare = write("bare.json", &bare);
-    let phalanx_verify::Pin::Evm {
-        chain_id,
-        registry,
-        block,
-    } = w.options.pin
-    else {
-        unreachable!()
-    };
+    let (chain_id, registry, block) = w.pin();
     let pin = format!("{chain_id}:0x{}", hex::encode(registry));
-    let block = hex::encode(block.unwrap());
+    let block = hex::encode(block);
     let root = root.display().to_string();
     let node = w.registry_url.clone();
     let base = [

@@ -46,17 +46,10 @@ async fn an_answer_verifies_from_an_evm_block_and_its_proofs() {
     // The bundle reads back from its JSON, and the options from their text form.
     let json = serde_json::to_vec(&w.bundle).unwrap();
     assert!(verify(&phalanx_verify::parse(&json).unwrap(), &w.options).ok);
-    let Pin::Evm {
-        chain_id,
-        registry,
-        block,
-    } = w.options.pin
-    else {
-        unreachable!()
-    };
+    let (chain_id, registry, block) = w.pin();
     let spec: phalanx_verify::OptionsSpec = serde_json::from_value(serde_json::json!({
         "evm_registry": format!("{chain_id}:0x{}", hex::encode(registry)),
-        "evm_block": hex::encode(block.unwrap()),
+        "evm_block": hex::encode(block),
     }))
     .unwrap();
     assert_eq!(spec.options().unwrap().pin, w.options.pin);

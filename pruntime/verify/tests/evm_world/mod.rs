@@ -17,6 +17,20 @@ use phalanx_verify::{
 /// The contract's module (the registry does not run it).
 pub const CODE: &[u8] = b"\0asm\x01\0\0\0";
 
+impl EvmWorld {
+    /// The pin: chain id, registry address, and the answer's block hash.
+    pub fn pin(&self) -> (u64, [u8; 20], [u8; 32]) {
+        match self.options.pin {
+            Pin::Evm {
+                chain_id,
+                registry,
+                block: Some(block),
+            } => (chain_id, registry, block),
+            _ => unreachable!("the world pins an EVM registry and its block"),
+        }
+    }
+}
+
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
