@@ -4,11 +4,13 @@
 //! limit). The same whether the client holds the whole state (a gatekeeper, the devnet:
 //! [`GatekeeperSet::of_state`]) or proofs of a few facts at one signed header (a pRuntime
 //! worker, which never downloads the chain: [`GatekeeperSet::from_proofs`], fetched by
-//! `grpc::LightClient::gatekeeper_set`), and judged by the one rule
-//! ([`crate::state::standing`]).
+//! `grpc::LightClient::gatekeeper_set`; on the Solidity registry
+//! [`GatekeeperSet::from_evm`], fetched by `evm::EvmRegistry::gatekeeper_set`), and
+//! judged by the one rule ([`crate::state::standing`]).
 
+use crate::evm_proof::EvmVerified;
 use crate::facts::Fact;
-use crate::proof::{ProofError, Verified};
+use crate::proof::{ProofError, ProvenFacts, Verified};
 use crate::state::{RuleError, State, standing};
 use crate::types::{Gatekeeper, Role, Worker};
 
@@ -64,8 +66,28 @@ impl GatekeeperSet {
     /// measurement, all at one header, judged at `now`. A fact it needs and `proven` does
     /// not carry is an error, never an absence.
     pub fn from_proofs(proven: &Verified, now: i64) -> Result<Self, ProofError> {
-        let set = proven.gatekeepers()?;
         let rule = proven.rule()?;
+        Self::from_facts(proven, proven.header.chain_id, rule.max_evidence_age, now)
+    }
+
+    /// The same on the Solidity registry: [`Fact::TcbRule`] gives the evidence lifetime
+    /// in place of [`Fact::Rule`].
+    pub fn from_evm(proven: &EvmVerified, now: i64) -> Result<Self, ProofError> {
+        let rule = proven
+            .read(&Fact::TcbRule, crate::facts::read_tcb_rule)?
+            .ok_or_else(|| ProofError::Missing("tcb-rule (proven absent)".into()))?;
+        Self::from_facts(proven, proven.registry_id, rule.max_evidence_age, now)
+    }
+
+    /// The set `proven` shows, on the registry `chain_id` whose registrations count for
+    /// `max_evidence_age` seconds, judged at `now`.
+    fn from_facts(
+        proven: &ProvenFacts,
+        chain_id: [u8; 32],
+        max_evidence_age: u64,
+        now: i64,
+    ) -> Result<Self, ProofError> {
+        let set = proven.gatekeepers()?;
         let mut members = Vec::with_capacity(set.len());
         for g in set {
             let worker = proven.worker(&g.identity_key)?;
@@ -78,7 +100,7 @@ impl GatekeeperSet {
                 &g.identity_key,
                 worker.as_ref().map(|w| (w, role)),
                 Role::Gatekeeper,
-                rule.max_evidence_age,
+                max_evidence_age,
                 now,
             )
             .and_then(|()| {
@@ -94,10 +116,7 @@ impl GatekeeperSet {
                 standing,
             });
         }
-        Ok(Self {
-            chain_id: proven.header.chain_id,
-            members,
-        })
+        Ok(Self { chain_id, members })
     }
 
     /// The members whose identity key is not `key` (a gatekeeper checks its peers).

@@ -33,6 +33,7 @@ async fn solidity_registry_on_anvil() {
     let url = f.url.clone();
     let (worker, stranger) = suite::suite(&mut f).await;
     let (contract, _) = suite::contracts(&mut f, worker, stranger).await;
+    the_gatekeeper_set_is_proven_with_each_members_standing(&f).await;
     let proof = every_fact_is_proven(&f).await;
     tampered_proofs_are_refused(&f, proof).await;
     the_feed_follows_confirmed_commands_and_catches_lies(&mut f, contract).await;
@@ -315,6 +316,40 @@ async fn the_feed_follows_confirmed_commands_and_catches_lies(f: &mut Evm, contr
         Err(ProofError::Reorg { number, .. }) => assert_eq!(number, exposed.at.number),
         other => panic!("expected a deep reorganisation, got {other:?}"),
     }
+}
+
+/// The set as a worker or a key-fetch client reads it on EVM: every member listed,
+/// each standing as the contract would judge it (the suite leaves the gatekeepers'
+/// measurement allowed, their evidence fresh), proven at one block.
+async fn the_gatekeeper_set_is_proven_with_each_members_standing(f: &Evm) {
+    let now = f.registry.now().await.unwrap();
+    let set = f.registry.gatekeeper_set(now, None).await.unwrap();
+    assert_eq!(set.chain_id, f.registry_id);
+    let listed = f.registry.gatekeepers().await.unwrap();
+    assert!(!listed.is_empty());
+    assert_eq!(
+        set.members
+            .iter()
+            .map(|m| m.gatekeeper.clone())
+            .collect::<Vec<_>>(),
+        listed
+    );
+    for m in &set.members {
+        let w = m.standing.as_ref().unwrap();
+        assert_eq!(w.identity_key, m.gatekeeper.identity_key);
+    }
+    // A year on, every member's evidence has lapsed: none stands.
+    let later = f
+        .registry
+        .gatekeeper_set(now + 366 * 86_400, None)
+        .await
+        .unwrap();
+    assert!(
+        later
+            .members
+            .iter()
+            .all(|m| matches!(m.standing, Err(RuleError::EvidenceExpired { .. })))
+    );
 }
 
 /// Every fact the suite's events touched (and two that never were) is proven at the

@@ -126,6 +126,32 @@ impl EvmRegistry {
         out.ok_or_else(|| RegistryError::Backend("nothing proven".into()))
     }
 
+    /// The gatekeeper set at block `at` (`None`: the newest), each member with its
+    /// standing at `now`, proven as [`EvmRegistry::proven`] proves (three rounds: the
+    /// set and the TCB rule, the members' registrations, their measurements' entries).
+    pub async fn gatekeeper_set(
+        &self,
+        now: i64,
+        at: Option<u64>,
+    ) -> Result<crate::view::GatekeeperSet, RegistryError> {
+        let mut facts = vec![Fact::Gatekeepers, Fact::TcbRule];
+        let first = self.proven(&facts, at).await?;
+        let at = Some(first.block.number);
+        facts.extend(crate::view::GatekeeperSet::worker_facts(
+            &first.gatekeepers()?,
+        ));
+        let second = self.proven(&facts, at).await?;
+        for f in crate::view::GatekeeperSet::worker_facts(&first.gatekeepers()?) {
+            if let Fact::Worker(k) = f
+                && let Some(w) = second.worker(&k)?
+            {
+                facts.push(Fact::Allowed(w.measurement));
+            }
+        }
+        let all = self.proven(&facts, at).await?;
+        Ok(crate::view::GatekeeperSet::from_evm(&all, now)?)
+    }
+
     /// The value of `fact`, present at block `at`, read from the contract's views.
     async fn fact_value(&self, fact: &Fact, at: BlockId) -> Result<Vec<u8>, RegistryError> {
         let gone = || {
