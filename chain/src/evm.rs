@@ -1010,22 +1010,16 @@ impl KeyEndorser {
         let record = crate::endorse::check(&self.verifier, &rule, &id, reg, now, now)
             .map_err(|e| RegistryError::Rule(RuleError::Evidence(e)))?;
         // Members in standing (registered as a gatekeeper, evidence within the
-        // lifetime): the contract refuses the whole registration for any other's
-        // endorsement.
-        let allowed = registry.allowed_measurements().await?;
-        let mut set = Vec::new();
-        for g in registry.gatekeepers().await? {
-            let standing = registry.worker(&g.identity_key).await?.is_some_and(|w| {
-                let age = now.saturating_sub(w.registered_at);
-                allowed
-                    .iter()
-                    .any(|a| a.measurement == w.measurement && a.role == Role::Gatekeeper)
-                    && u64::try_from(age).is_ok_and(|age| age <= rule.max_evidence_age)
-            });
-            if standing {
-                set.push(g);
-            }
-        }
+        // lifetime), by the one rule, as proven: the contract refuses the whole
+        // registration for any other's endorsement.
+        let set: Vec<Gatekeeper> = registry
+            .gatekeeper_set(now, None)
+            .await?
+            .members
+            .into_iter()
+            .filter(|m| m.standing.is_ok())
+            .map(|m| m.gatekeeper)
+            .collect();
         let threshold = registry
             .reader()
             .committeeThreshold()
