@@ -13,4 +13,4 @@ devnet: deps
 	cargo run -p phalanx-cli -- devnet $(ARGS)
 
 test: deps
-	ANVIL="$$(scripts/ensure-evm.sh)" cargo test --workspace --locked
+	anvil="$$(scripts/ensure-evm.sh)" && ANVIL="$${ANVIL:-$$anvil}" cargo test --workspace --locked

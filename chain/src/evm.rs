@@ -61,18 +61,7 @@ pub fn signer_file(path: &std::path::Path, create: bool) -> anyhow::Result<Priva
         let hex = zeroize::Zeroizing::new(crate::hex(key.to_bytes().as_slice()));
         phalanx_types::secret_file::create(path, hex.as_bytes())?;
     }
-    let text = phalanx_types::secret_file::read_text(path, 64)?;
-    let text = zeroize::Zeroizing::new(text.trim().trim_start_matches("0x").to_owned());
-    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
-    if text.len() != 64 {
-        anyhow::bail!("{} is not 32 bytes of hex", path.display());
-    }
-    for (i, b) in raw.iter_mut().enumerate() {
-        *b = text
-            .get(2 * i..2 * i + 2)
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .ok_or_else(|| anyhow::anyhow!("{} is not hex", path.display()))?;
-    }
+    let raw = phalanx_types::secret_file::read_key32(path)?;
     PrivateKeySigner::from_slice(raw.as_slice())
         .map_err(|_| anyhow::anyhow!("{} is not a secp256k1 key", path.display()))
 }
@@ -331,24 +320,6 @@ impl EvmRegistry {
     pub fn with_endorser(mut self, endorser: Arc<dyn Endorser>) -> Self {
         self.endorser = Some(endorser);
         self
-    }
-
-    /// Governance: sets the TCB rule (statuses, evidence lifetime, collateral floor),
-    /// as the ledger's `set-tcb-rule`.
-    pub async fn set_tcb_rule(&self, by: &EvmAccount, tcb: &TcbRule) -> Result<u64, RegistryError> {
-        let mask = tcb
-            .tcb_statuses
-            .iter()
-            .fold(0u16, |m, s| m | (1 << crate::types::status_code(*s)));
-        let c = self.writer(&by.signer);
-        transact!(
-            "set-tcb-rule",
-            c.setTcbRule(
-                mask,
-                tcb.max_evidence_age,
-                tcb.min_tcb_evaluation_data_number
-            )
-        )
     }
 
     /// The TCB rule in force.
@@ -730,6 +701,22 @@ impl Registry for EvmRegistry {
             2 => Some(RoundDecision::Aborted),
             _ => None,
         })
+    }
+
+    async fn set_tcb_rule(&self, by: &EvmAccount, tcb: &TcbRule) -> Result<u64, RegistryError> {
+        let mask = tcb
+            .tcb_statuses
+            .iter()
+            .fold(0u16, |m, s| m | (1 << crate::types::status_code(*s)));
+        let c = self.writer(&by.signer);
+        transact!(
+            "set-tcb-rule",
+            c.setTcbRule(
+                mask,
+                tcb.max_evidence_age,
+                tcb.min_tcb_evaluation_data_number
+            )
+        )
     }
 
     async fn abort_rotation(&self, by: &EvmAccount, epoch: Epoch) -> Result<u64, RegistryError> {

@@ -63,30 +63,42 @@ pub fn fact_value_hash(value: &[u8]) -> [u8; 32] {
 /// immutable, then its runtime code with zeros there (`contracts/build.sh` writes it).
 const RUNTIME: &str = include_str!("../contracts/Registry.runtime");
 
-/// The code hash of this release's registry contract deployed with `governance`: what
-/// the account at a registry's address holds.
-pub fn registry_code_hash(governance: &[u8; 20]) -> [u8; 32] {
-    static CODE: std::sync::OnceLock<(Vec<usize>, Vec<u8>)> = std::sync::OnceLock::new();
-    let (offsets, code) = CODE.get_or_init(|| {
+/// [`RUNTIME`] read: the immutable's offsets and the code. Strict: the build writes it,
+/// and a broken artifact must fail every check rather than match empty code.
+fn runtime() -> Result<&'static (Vec<usize>, Vec<u8>), ProofError> {
+    static CODE: std::sync::OnceLock<Option<(Vec<usize>, Vec<u8>)>> = std::sync::OnceLock::new();
+    CODE.get_or_init(|| {
         let mut lines = RUNTIME.lines();
         let offsets = lines
-            .next()
-            .unwrap_or_default()
+            .next()?
             .split(',')
-            .filter_map(|o| o.trim().parse().ok())
-            .collect();
-        let code = alloy_primitives::hex::decode(lines.next().unwrap_or_default().trim())
-            .unwrap_or_default();
-        (offsets, code)
-    });
+            .map(|o| o.trim().parse().ok())
+            .collect::<Option<Vec<usize>>>()?;
+        let code = alloy_primitives::hex::decode(lines.next()?.trim()).ok()?;
+        let placeholders = offsets.iter().all(|&at| {
+            code.get(at..at + 32)
+                .is_some_and(|w| w.iter().all(|b| *b == 0))
+        });
+        (!offsets.is_empty() && !code.is_empty() && placeholders && lines.next().is_none())
+            .then_some((offsets, code))
+    })
+    .as_ref()
+    .ok_or_else(|| ProofError::EvmAccount("this build's registry artifact does not read".into()))
+}
+
+/// The code hash of this release's registry contract deployed with `governance`: what
+/// the account at a registry's address holds.
+pub fn registry_code_hash(governance: &[u8; 20]) -> Result<[u8; 32], ProofError> {
+    let (offsets, code) = runtime()?;
     let mut code = code.clone();
     for &at in offsets {
-        // An address in a 32-byte word: twelve zeros, then its twenty bytes.
+        // An address in a 32-byte word: twelve zeros, then its twenty bytes (in range:
+        // `runtime` checked every placeholder).
         if let Some(word) = code.get_mut(at + 12..at + 32) {
             word.copy_from_slice(governance);
         }
     }
-    keccak256(&code).0
+    Ok(keccak256(&code).0)
 }
 
 /// The registry id of the contract at `address` on chain `chain_id`: what contract ids
@@ -329,7 +341,7 @@ impl EvmProof {
                 },
             )
         })?;
-        if a.code_hash != registry_code_hash(&self.governance) {
+        if a.code_hash != registry_code_hash(&self.governance)? {
             return Err(ProofError::NotTheRegistry {
                 address: crate::hex(&self.registry),
                 governance: crate::hex(&self.governance),
@@ -688,6 +700,23 @@ mod tests {
             b[i] ^= 0xff;
             let _ = EvmBlock::decode(&b);
         }
+    }
+
+    #[test]
+    fn the_registry_artifact_reads_and_governance_changes_the_code() {
+        let (offsets, code) = runtime().unwrap();
+        assert_eq!(offsets.len(), 3);
+        assert!(
+            code.len() > 20_000 && code.len() <= 24_576,
+            "{}",
+            code.len()
+        );
+        let (a, b) = (
+            registry_code_hash(&[1; 20]).unwrap(),
+            registry_code_hash(&[2; 20]).unwrap(),
+        );
+        assert_ne!(a, b);
+        assert_eq!(a, registry_code_hash(&[1; 20]).unwrap());
     }
 
     #[test]

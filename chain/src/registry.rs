@@ -77,6 +77,13 @@ pub trait Registry: Send + Sync {
         by: &Self::Account,
         m: &[u8],
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// Governance: sets the TCB part of the evidence rule (accepted statuses, evidence
+    /// lifetime, collateral floor); the roots stay the genesis's (on EVM, the endorsers').
+    fn set_tcb_rule(
+        &self,
+        by: &Self::Account,
+        rule: &crate::types::TcbRule,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
     /// Governance: replaces the gatekeeper set and sets the committee's threshold.
     fn set_gatekeepers(
         &self,
@@ -234,6 +241,13 @@ impl<L: SignedLedger> Registry for L {
     }
     async fn remove_measurement(&self, by: &SigningKey, m: &[u8]) -> Result<u64, RegistryError> {
         signed(self, by, Tx::RemoveMeasurement(m.to_vec())).await
+    }
+    async fn set_tcb_rule(
+        &self,
+        by: &SigningKey,
+        rule: &crate::types::TcbRule,
+    ) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::SetTcbRule(rule.clone())).await
     }
     async fn set_gatekeepers(
         &self,

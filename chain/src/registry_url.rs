@@ -33,8 +33,49 @@ pub enum RegistryUrl {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("registry {given:?}: {why} (ledger+http://HOST:PORT, or evm+http://HOST:PORT#0xADDRESS)")]
 pub struct RegistryUrlError {
+    /// The URL as [`redacted`] shows it.
     given: String,
     why: &'static str,
+}
+
+/// `url` as errors show it: its kind, scheme, host and port (a path or query often
+/// carries an API key, a user part a password).
+pub fn redacted(url: &str) -> String {
+    let url = url.trim();
+    let (kind, url) = match url.split_once('+') {
+        Some((k, rest)) if !k.contains(['/', ':']) => (format!("{k}+"), rest),
+        _ => (String::new(), url),
+    };
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    format!("{kind}{scheme}://{host}")
+}
+
+/// `message` with every spelling of `url` (as given, and as its parts) shown as
+/// [`redacted`] shows it: for errors of a client that may quote the URL it was given.
+pub fn scrub(message: &str, url: &str) -> String {
+    // As given, without its kind, without its contract; and as it reads back.
+    let given = url.trim();
+    let bare = given
+        .strip_prefix("evm+")
+        .or_else(|| given.strip_prefix("ledger+"))
+        .unwrap_or(given);
+    let node = bare.split('#').next().unwrap_or(bare);
+    let mut spellings = vec![given.to_owned(), bare.to_owned(), node.to_owned()];
+    if let Ok(u) = url.parse::<RegistryUrl>() {
+        spellings.push(u.to_string());
+    }
+    spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = message.to_owned();
+    for s in spellings.iter().filter(|s| !s.is_empty()) {
+        let inner = s
+            .strip_prefix("evm+")
+            .or_else(|| s.strip_prefix("ledger+"))
+            .unwrap_or(s);
+        out = out.replace(s.as_str(), &redacted(inner));
+    }
+    out
 }
 
 impl FromStr for RegistryUrl {
@@ -42,7 +83,7 @@ impl FromStr for RegistryUrl {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = |why| RegistryUrlError {
-            given: s.to_owned(),
+            given: redacted(s),
             why,
         };
         let s = s.trim();
@@ -63,6 +104,11 @@ impl FromStr for RegistryUrl {
                 .ok_or_else(|| bad("an EVM registry names its contract: #0xADDRESS"))?;
             let address = crate::evm_proof::parse_address(address)
                 .ok_or_else(|| bad("the contract address is not 40 hex digits"))?;
+            if rpc.starts_with("https://") {
+                return Err(bad(
+                    "no TLS in the EVM client yet: use http:// on a private network",
+                ));
+            }
             return Ok(Self::Evm {
                 rpc: http(rpc)?,
                 address,
@@ -125,11 +171,11 @@ mod tests {
             assert_eq!(read.to_string().parse::<RegistryUrl>().unwrap(), read);
         }
         assert_eq!(
-            "evm+https://rpc.example/v1/key#5fbdb2315678afecb367f032d93f642f64180aa3"
+            "evm+http://rpc.example/v1/key#5fbdb2315678afecb367f032d93f642f64180aa3"
                 .parse::<RegistryUrl>()
                 .unwrap()
                 .to_string(),
-            format!("evm+https://rpc.example/v1/key#{a}")
+            format!("evm+http://rpc.example/v1/key#{a}")
         );
     }
 
@@ -154,9 +200,44 @@ mod tests {
                 "names no contract",
             ),
             ("solana+http://h:1", "unknown kind"),
+            (
+                "evm+https://h/#0x5fbdb2315678afecb367f032d93f642f64180aa3",
+                "no TLS",
+            ),
         ] {
             let e = given.parse::<RegistryUrl>().unwrap_err().to_string();
             assert!(e.contains(why), "{given:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn urls_in_errors_show_no_path_query_or_password() {
+        assert_eq!(
+            redacted("https://user:pw@rpc.example:8545/v3/KEY?x=1"),
+            "https://rpc.example:8545"
+        );
+        assert_eq!(
+            redacted("evm+http://rpc.example/v3/KEY#0xab"),
+            "evm+http://rpc.example"
+        );
+        let e = "evm+http://rpc.example/v3/SECRET"
+            .parse::<RegistryUrl>()
+            .unwrap_err();
+        assert!(!e.to_string().contains("SECRET"), "{e}");
+        for node in [
+            "http://rpc.example/v3/SECRET",
+            "evm+http://rpc.example/v3/SECRET#0x5fbdb2315678afecb367f032d93f642f64180aa3",
+        ] {
+            let m = scrub(
+                &format!(
+                    "from {node}: error sending request for url (http://rpc.example/v3/SECRET)"
+                ),
+                node,
+            );
+            assert!(
+                !m.contains("SECRET") && m.contains("http://rpc.example"),
+                "{m}"
+            );
         }
     }
 }

@@ -112,37 +112,11 @@ fn options(
     .options()
 }
 
-/// `url` as a verdict shows it: scheme, host and port only (a node's path or query often
-/// carries an API key, its user part a password).
-fn shown(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    format!("{scheme}://{host}")
-}
-
-/// The verdict with every spelling of the node's URL in its message shown as [`shown`].
+/// The verdict with the node's URL in its message shown only as far as its host
+/// ([`chain::registry_url::scrub`]): a path or query often carries an API key.
 fn scrubbed(mut verdict: Verdict, node: Option<&str>) -> Verdict {
-    if let (Some(e), Some(raw)) = (verdict.error.as_mut(), node) {
-        let url = raw.parse::<RegistryUrl>().ok();
-        let spellings = match &url {
-            Some(RegistryUrl::Evm { rpc, .. }) => vec![
-                raw.to_owned(),
-                url.as_ref().map(|u| u.to_string()).unwrap_or_default(),
-                rpc.clone(),
-            ],
-            Some(RegistryUrl::Ledger { url: u }) => {
-                vec![raw.to_owned(), format!("ledger+{u}"), u.clone()]
-            }
-            None => vec![raw.to_owned()],
-        };
-        for s in spellings.iter().filter(|s| !s.is_empty()) {
-            let inner = s
-                .strip_prefix("evm+")
-                .or_else(|| s.strip_prefix("ledger+"))
-                .unwrap_or(s);
-            e.message = e.message.replace(s.as_str(), &shown(inner));
-        }
+    if let (Some(e), Some(url)) = (verdict.error.as_mut(), node) {
+        e.message = chain::registry_url::scrub(&e.message, url);
     }
     verdict
 }
@@ -310,10 +284,6 @@ mod tests {
 
     #[test]
     fn a_verdict_never_shows_a_nodes_path_query_or_password() {
-        assert_eq!(
-            shown("https://user:pw@rpc.example:8545/v3/KEY?x=1"),
-            "https://rpc.example:8545"
-        );
         for node in [
             "https://rpc.example/v3/SECRET",
             "evm+https://rpc.example/v3/SECRET#0x5fbdb2315678afecb367f032d93f642f64180aa3",

@@ -116,6 +116,32 @@ pub async fn tx(
     key: &Path,
     change: crate::ChainChange,
 ) -> anyhow::Result<()> {
+    shown_as(url, tx_on(url, genesis, key, change).await)
+}
+
+/// A command's error with `url` shown only as far as its host (a node's path or query
+/// often carries an API key, and clients quote the URL they were given).
+fn shown_as<T>(url: &str, r: anyhow::Result<T>) -> anyhow::Result<T> {
+    r.map_err(|e| anyhow::anyhow!(chain::registry_url::scrub(&format!("{e:#}"), url)))
+}
+
+/// `genesis` must not be given for the EVM registry `url`.
+fn no_genesis(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
+    if genesis.is_some() {
+        anyhow::bail!(
+            "--genesis names a ledger; {} is a registry on an EVM chain",
+            chain::registry_url::redacted(url)
+        );
+    }
+    Ok(())
+}
+
+async fn tx_on(
+    url: &str,
+    genesis: Option<&str>,
+    key: &Path,
+    change: crate::ChainChange,
+) -> anyhow::Result<()> {
     match url.parse::<RegistryUrl>()? {
         RegistryUrl::Ledger { url } => {
             let genesis = genesis.context("--genesis names the ledger's chain (hex)")?;
@@ -126,9 +152,7 @@ pub async fn tx(
             apply(&client, &key_file_existing(key)?, change).await
         }
         RegistryUrl::Evm { rpc, address } => {
-            if genesis.is_some() {
-                anyhow::bail!("--genesis names a ledger; {url} is a registry on an EVM chain");
-            }
+            no_genesis(url, genesis)?;
             let registry = chain::evm::EvmRegistry::at(&rpc, address.into())?;
             let account = chain::evm::EvmAccount::plain(chain::evm::signer_file(key, false)?);
             apply(&registry, &account, change).await
@@ -136,39 +160,10 @@ pub async fn tx(
     }
 }
 
-/// Setting the TCB rule: a signed transaction on the ledger, a contract call on EVM.
-trait SetsTcbRule: Registry {
-    fn set_tcb(
-        &self,
-        by: &Self::Account,
-        rule: chain::types::TcbRule,
-    ) -> impl std::future::Future<Output = Result<u64, chain::registry::RegistryError>> + Send;
-}
-
-impl SetsTcbRule for LightClient {
-    async fn set_tcb(
-        &self,
-        by: &SigningKey,
-        rule: chain::types::TcbRule,
-    ) -> Result<u64, chain::registry::RegistryError> {
-        chain::registry::signed(self, by, chain::types::Tx::SetTcbRule(rule)).await
-    }
-}
-
-impl SetsTcbRule for chain::evm::EvmRegistry {
-    async fn set_tcb(
-        &self,
-        by: &chain::evm::EvmAccount,
-        rule: chain::types::TcbRule,
-    ) -> Result<u64, chain::registry::RegistryError> {
-        self.set_tcb_rule(by, &rule).await
-    }
-}
-
 /// One change to `r`, signed by `by`.
 async fn apply<R>(r: &R, by: &R::Account, change: crate::ChainChange) -> anyhow::Result<()>
 where
-    R: SetsTcbRule + ContractRegistry,
+    R: ContractRegistry,
 {
     use crate::ChainChange as C;
     let height = match change {
@@ -202,7 +197,7 @@ where
                 max_evidence_age,
                 min_tcb_evaluation_data_number,
             };
-            r.set_tcb(by, rule).await?
+            r.set_tcb_rule(by, &rule).await?
         }
         C::SetGatekeepers { nodes, threshold } => {
             let mut set = Vec::new();
@@ -265,9 +260,9 @@ fn key_file_existing(path: &Path) -> anyhow::Result<SigningKey> {
 }
 
 /// `phalanx chain status` of a Solidity registry: every fact its events name (and the
-/// set, the rotation lock, the TCB rule), proven at the node's newest block against that
-/// block's header — the node is trusted for which block that is and for the list of
-/// events, never for a value.
+/// set, the rotation lock, the TCB rule), each value proven against the header of the
+/// node's newest block. The node names that block and lists the events: the output is
+/// as true as the node's chain (use your own node), and as complete as its logs.
 async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
     use chain::facts::Fact;
     let r = chain::evm::EvmRegistry::at(rpc, address.into())?;
@@ -289,14 +284,10 @@ async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
     facts.extend(commands);
     let facts: Vec<Fact> = facts.into_iter().collect();
     let v = r.proven(&facts, None).await?;
-    let value = |f: &Fact| v.fact(f).ok().flatten().map(<[u8]>::to_vec);
-    let (threshold, gatekeepers) = value(&Fact::Gatekeepers)
-        .map(|g| chain::facts::read_gatekeepers(&g))
-        .transpose()?
+    let (threshold, gatekeepers) = v
+        .read(&Fact::Gatekeepers, chain::facts::read_gatekeepers)?
         .unwrap_or_default();
-    let tcb = value(&Fact::TcbRule)
-        .map(|t| chain::facts::read_tcb_rule(&t))
-        .transpose()?;
+    let tcb = v.read(&Fact::TcbRule, chain::facts::read_tcb_rule)?;
     let (mut allowed, mut workers, mut epochs, mut contracts) = (vec![], vec![], vec![], vec![]);
     for f in &facts {
         match f {
@@ -319,7 +310,13 @@ async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
     let out = serde_json::json!({
         "height": v.block.number,
         "block_hash": hex::encode(v.block.hash),
-        "chain_id": hex::encode(v.registry_id),
+        "registry_id": hex::encode(v.registry_id),
+        "evm_chain_id": r.evm_chain_id().await?,
+        "trust": format!(
+            "every value is proven at block {} of {}'s chain (use your own node); the lists are as complete as its logs",
+            v.block.number,
+            chain::registry_url::redacted(rpc)
+        ),
         "governance": format!("0x{}", hex::encode(v.governance)),
         "rotation": v.read(&Fact::Rotation, chain::facts::read_rotation)?.map(|r| format!("{r:?}")),
         "committee_threshold": threshold,
@@ -374,16 +371,14 @@ fn contract_json(
 
 /// `phalanx chain status`: the registry as a light client rebuilds it.
 pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
-    let url = match url.parse::<RegistryUrl>()? {
+    let ledger = match url.parse::<RegistryUrl>()? {
         RegistryUrl::Ledger { url } => url,
         RegistryUrl::Evm { rpc, address } => {
-            if genesis.is_some() {
-                anyhow::bail!("--genesis names a ledger; {url} is a registry on an EVM chain");
-            }
-            return evm_status(&rpc, address).await;
+            no_genesis(url, genesis)?;
+            return shown_as(url, evm_status(&rpc, address).await);
         }
     };
-    let url = url.as_str();
+    let url = ledger.as_str();
     let client = match genesis {
         Some(g) => LightClient::pinned(
             url,

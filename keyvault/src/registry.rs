@@ -12,7 +12,6 @@ use crate::peer::RoundHooks;
 use crate::peer::{Decision, Proposal};
 use crate::round::{CommitCertificate, RoundKind, RoundSpec};
 use crate::share::PublicKeySet;
-use anyhow::Context;
 use chain::grpc::LightClient;
 use chain::registry::Registry;
 use chain::registry::RegistryError;
@@ -312,9 +311,8 @@ pub fn key_file(path: &Path) -> anyhow::Result<SigningKey> {
         let hex = zeroize::Zeroizing::new(hex::encode(key.to_bytes()));
         phalanx_types::secret_file::create(path, hex.as_bytes())?;
     }
-    let text = phalanx_types::secret_file::read_text(path, 64)?;
-    let raw = zeroize::Zeroizing::new(hex::decode(text.trim()).context("key file is not hex")?);
-    SigningKey::from_slice(&raw)
+    let raw = phalanx_types::secret_file::read_key32(path)?;
+    SigningKey::from_slice(raw.as_slice())
         .map_err(|_| anyhow::anyhow!("{} is not a P-256 key", path.display()))
 }
 

@@ -96,10 +96,10 @@ impl EvmRegistry {
     }
 
     /// `facts` (any number) proven at block `at` (`None`: the newest) and checked
-    /// against the hash this node gives that block: what the node's chain says, every
-    /// fact and the contract's code proven against its header — trusting the node only
-    /// for which block that is (a user's own node, or a follower's, which links headers
-    /// from its checkpoint instead).
+    /// against the hash this node gives that block: every value and the contract's code
+    /// proven against that header. The node names the block, so this is what the node's
+    /// chain says — as good as the user's own node (a follower links headers from its
+    /// checkpoint instead: [`crate::evm_proof::EvmPage`]).
     pub async fn proven(
         &self,
         facts: &[Fact],
@@ -134,22 +134,25 @@ impl EvmRegistry {
         now: i64,
         at: Option<u64>,
     ) -> Result<crate::view::GatekeeperSet, RegistryError> {
-        let mut facts = vec![Fact::Gatekeepers, Fact::TcbRule];
-        let first = self.proven(&facts, at).await?;
-        let at = Some(first.block.number);
-        facts.extend(crate::view::GatekeeperSet::worker_facts(
-            &first.gatekeepers()?,
-        ));
-        let second = self.proven(&facts, at).await?;
-        for f in crate::view::GatekeeperSet::worker_facts(&first.gatekeepers()?) {
-            if let Fact::Worker(k) = f
-                && let Some(w) = second.worker(&k)?
-            {
-                facts.push(Fact::Allowed(w.measurement));
+        use crate::view::GatekeeperSet;
+        let mut all = self.proven(&[Fact::Gatekeepers, Fact::TcbRule], at).await?;
+        let at = Some(all.block.number);
+        let set = all.gatekeepers()?;
+        if !set.is_empty() {
+            all.merge(self.proven(&GatekeeperSet::worker_facts(&set), at).await?)?;
+        }
+        // Each measurement once: members usually share one.
+        let mut allowed = std::collections::BTreeSet::new();
+        for g in &set {
+            if let Some(w) = all.worker(&g.identity_key)? {
+                allowed.insert(Fact::Allowed(w.measurement));
             }
         }
-        let all = self.proven(&facts, at).await?;
-        Ok(crate::view::GatekeeperSet::from_evm(&all, now)?)
+        if !allowed.is_empty() {
+            let allowed: Vec<Fact> = allowed.into_iter().collect();
+            all.merge(self.proven(&allowed, at).await?)?;
+        }
+        Ok(GatekeeperSet::from_evm(&all, now)?)
     }
 
     /// The value of `fact`, present at block `at`, read from the contract's views.

@@ -30,6 +30,12 @@ pub enum SecretFileError {
         /// The minimum.
         min: usize,
     },
+    /// Not the 32 bytes of hex a key file holds (the message names no byte of it).
+    #[error("{} is not a key file: 64 hex characters", path.display())]
+    NotAKey {
+        /// The file.
+        path: PathBuf,
+    },
     /// The system has no randomness to make a new secret from.
     #[error("no randomness for a new secret in {}", path.display())]
     NoRandomness {
@@ -79,6 +85,18 @@ pub fn read_text(path: &Path, min: usize) -> Result<Zeroizing<String>, SecretFil
     Ok(secret)
 }
 
+/// Reads a key file: 32 secret bytes as 64 hex characters (`0x` allowed), nothing else.
+/// The ledger's P-256 keys and the EVM registry's account keys are both such files.
+pub fn read_key32(path: &Path) -> Result<Zeroizing<[u8; 32]>, SecretFileError> {
+    let text = read_text(path, 64)?;
+    let hex = text.strip_prefix("0x").unwrap_or(&text);
+    let mut key = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(hex, key.as_mut_slice()).map_err(|_| SecretFileError::NotAKey {
+        path: path.to_owned(),
+    })?;
+    Ok(key)
+}
+
 /// Reads the admin secret at `path`, first creating one (32 random bytes as hex, from
 /// `fill`) if the file does not exist. Refuses a secret under [`MIN_ADMIN_SECRET`].
 pub fn admin_secret(
@@ -101,6 +119,33 @@ pub fn admin_secret(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn key_files_are_exactly_32_bytes_of_hex() {
+        let dir = std::env::temp_dir().join(format!("phalanx-key32-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = "ab".repeat(32);
+        for (i, (text, ok)) in [
+            (key.clone(), true),
+            (format!("0x{key}\n"), true),
+            (format!("+{}", &key[1..]), false),
+            (key[..62].to_owned(), false),
+            (format!("{key}00"), false),
+            (format!("{}zz", &key[..62]), false),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = dir.join(format!("k{i}"));
+            create(&p, text.as_bytes()).unwrap();
+            match read_key32(&p) {
+                Ok(k) => assert!(ok && *k == [0xab; 32], "{text:?}"),
+                Err(e) => assert!(!ok && !e.to_string().contains("abab"), "{text:?}: {e}"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn created_private_never_overwritten_and_short_secrets_refused() {
