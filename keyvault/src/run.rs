@@ -177,7 +177,7 @@ async fn follow_registry(
         &config.data_dir.join("registry-head"),
         !app.node.status()?.epochs.is_empty(),
     );
-    app.attest_and_register(Some(hooks.client())).await?;
+    app.attest_and_register(hooks.client()).await?;
     let app = app.with_hooks(std::sync::Arc::new(hooks));
     let (registrar, url) = (app.registrar(), r.url.clone());
     tokio::spawn(async move {
