@@ -28,7 +28,8 @@
 //! held in this process).
 //! [`EvmRegistry::prove`] fetches proofs of the registry's facts at a block, which
 //! [`crate::evm_proof`] checks against the block's header.
-//! Nothing in Phalanx uses this backend for workers yet.
+//! The CLI (`phalanx chain …`, `phalanx verify answer`) and the gatekeepers' round hooks
+//! (`keyvault::registry::RegistryHooks::evm`) use this backend; pRuntime does not yet.
 
 use crate::endorse::{Endorsement, Record};
 use crate::registry::{ContractRegistry, Registry, RegistryError};
