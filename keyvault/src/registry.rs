@@ -101,16 +101,17 @@ impl Follow {
                 })
             }
             Self::Evm(evm) => {
-                let registry = &evm.registry;
                 use chain::facts::{self, Fact};
-                let standing = registry
-                    .gatekeeper_set(now, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let registry = &evm.registry;
                 let mut asked = vec![Fact::Gatekeepers, Fact::Rotation];
                 asked.extend(dkg.map(Fact::Epoch));
                 let v = registry
                     .proven(&asked, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // The members' standing at that same block.
+                let standing = registry
+                    .gatekeeper_set(now, Some(v.block.number))
                     .await
                     .map_err(|e| e.to_string())?;
                 let read = |e: chain::proof::ProofError| e.to_string();
@@ -172,8 +173,8 @@ impl Follow {
                 Ok((state.contract(&id).is_some(), standing))
             }
             Self::Evm(evm) => {
-                let registry = &evm.registry;
                 use chain::facts::Fact;
+                let registry = &evm.registry;
                 let read = |e: chain::proof::ProofError| e.to_string();
                 let first = [
                     Fact::Contract(id),
