@@ -33,10 +33,22 @@ impl EvmRegistry {
         else {
             return Ok(None);
         };
-        let mut headers = Vec::new();
-        for number in from.number + 1..=end {
-            let block = provider
-                .get_block_by_number(number.into())
+        // The page's headers in one JSON-RPC batch: a round trip per page, not per block.
+        let client = alloy::rpc::client::RpcClient::new_http(self.url.clone());
+        let mut batch = client.new_batch();
+        let waiters = (from.number + 1..=end)
+            .map(|n| {
+                batch.add_call::<_, Option<alloy::rpc::types::Block>>(
+                    "eth_getBlockByNumber",
+                    &(alloy::eips::BlockNumberOrTag::Number(n), false),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        batch.send().await.map_err(backend)?;
+        let mut headers = Vec::with_capacity(waiters.len());
+        for (number, waiter) in (from.number + 1..).zip(waiters) {
+            let block = waiter
                 .await
                 .map_err(backend)?
                 .ok_or_else(|| RegistryError::Backend(format!("the node has no block {number}")))?;
