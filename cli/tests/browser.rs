@@ -247,6 +247,15 @@ async fn the_page_verifies_an_answer_from_an_evm_registry_at_its_pinned_block() 
         ("true", "false"),
         "{accepted:?}"
     );
+    // The user's own node names the block (a node that answers the page: anvil allows
+    // any origin).
+    let node = format!(
+        "{base}/index.html?bundle=evm.json&root=root.pem&genesis={chain_id}:0x{}@{}",
+        hex::encode(registry),
+        w.registry_url
+    );
+    let asked = page(&chromium, &node, &shots().join("evm-node.png"));
+    assert_eq!(asked.ok, "true", "{asked:?}");
     let mut other = block;
     other[0] ^= 1;
     let refused = page(&chromium, &pin(&other), &shots().join("evm-refused.png"));
