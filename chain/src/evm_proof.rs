@@ -379,14 +379,6 @@ impl EvmProof {
             facts: ProvenFacts(proven),
         })
     }
-
-    /// The facts this proof carries, by name (keys that name no fact are skipped).
-    pub fn fact_names(&self) -> Vec<Fact> {
-        self.facts
-            .iter()
-            .filter_map(|f| Fact::from_key(&f.key))
-            .collect()
-    }
 }
 
 /// Most blocks one [`EvmPage`] spans.
