@@ -594,17 +594,9 @@ mod tests {
         for (i, k) in (1u16..).zip(&keys) {
             let w = chain::sim::registration(&sim, &enclave, k, Vec::new(), chain_id).unwrap();
             ledger.register_worker(k, &w).await.unwrap();
-            set.push(Gatekeeper {
-                index: i,
-                identity_key: w.identity_key,
-                url: format!("http://g{i}"),
-                peer_url: format!("https://g{i}"),
-            });
-            participants.push(Participant {
-                index: NodeIndex::new(i).unwrap(),
-                identity: *k.verifying_key(),
-                url: format!("https://g{i}"),
-            });
+            let (g, p) = member(i, k);
+            set.push(g);
+            participants.push(p);
         }
         ledger.set_gatekeepers(&governance, &set, 2).await.unwrap();
         let hooks = RegistryHooks::new(&url, genesis, keys[0].clone(), Evidence::DangerousSkip);
@@ -669,17 +661,9 @@ mod tests {
             };
             registry.register_worker(&account, &w).await.unwrap();
             accounts.push(account);
-            set.push(Gatekeeper {
-                index: i,
-                identity_key: w.identity_key,
-                url: format!("http://g{i}"),
-                peer_url: format!("https://g{i}"),
-            });
-            participants.push(Participant {
-                index: NodeIndex::new(i).unwrap(),
-                identity: *k.verifying_key(),
-                url: format!("https://g{i}"),
-            });
+            let (g, p) = member(i, k);
+            set.push(g);
+            participants.push(p);
         }
         registry
             .set_gatekeepers(&governance, &set, 2)
@@ -720,6 +704,24 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(missing.contains("no contract"), "{missing}");
+    }
+
+    /// Gatekeeper `i` with identity key `k`: as the registry lists it, and as a round
+    /// names it.
+    fn member(i: u16, k: &SigningKey) -> (Gatekeeper, Participant) {
+        (
+            Gatekeeper {
+                index: i,
+                identity_key: public_key(k.verifying_key()),
+                url: format!("http://g{i}"),
+                peer_url: format!("https://g{i}"),
+            },
+            Participant {
+                index: NodeIndex::new(i).unwrap(),
+                identity: *k.verifying_key(),
+                url: format!("https://g{i}"),
+            },
+        )
     }
 
     /// The checks every node makes before it joins a round, against registry `r`
