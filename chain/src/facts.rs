@@ -556,6 +556,28 @@ mod tests {
     }
 
     #[test]
+    fn tcb_rules_read_back_exactly_and_refuse_what_set_tcb_rule_refuses() {
+        use phalanx_dcap::tcb::TcbStatus;
+        let rule = crate::types::TcbRule {
+            tcb_statuses: vec![TcbStatus::UpToDate, TcbStatus::SWHardeningNeeded],
+            max_evidence_age: 86_400,
+            min_tcb_evaluation_data_number: 17,
+        };
+        let v = tcb_rule(&rule);
+        assert_eq!(read_tcb_rule(&v).unwrap(), rule);
+        for cut in 0..v.len() {
+            assert!(read_tcb_rule(&v[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(read_tcb_rule(&[v.as_slice(), &[0]].concat()).is_err());
+        // No status; status code 0; Revoked (7); codes past 9.
+        for mask in [0u16, 1 | 2, (1 << 7) | 2, 1 << 10] {
+            let mut bad = v.clone();
+            bad[..2].copy_from_slice(&mask.to_be_bytes());
+            assert!(read_tcb_rule(&bad).is_err(), "mask {mask:#x}");
+        }
+    }
+
+    #[test]
     fn fact_keys_rotations_and_events_read_back_exactly_and_nothing_else() {
         let id = [9u8; 32];
         let all = [
