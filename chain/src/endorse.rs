@@ -121,3 +121,19 @@ pub fn sign(key: &SigningKey, index: u16, registry_id: &[u8; 32], record: &Recor
         signature: sig.to_bytes().into(),
     }
 }
+
+/// Whether `endorsement` is the gatekeeper with `identity_key`'s signature over
+/// `record` on the registry `registry_id` (a registrant checks each endorsement it
+/// collects: the registry refuses the whole registration for one bad signature).
+pub fn verify(
+    identity_key: &[u8],
+    registry_id: &[u8; 32],
+    record: &Record,
+    endorsement: &Endorsement,
+) -> bool {
+    crate::types::verify_p256(
+        identity_key,
+        &preimage(registry_id, record),
+        &endorsement.signature,
+    )
+}

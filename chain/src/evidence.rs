@@ -82,6 +82,42 @@ pub struct Proven {
     pub quote_hash: [u8; 32],
 }
 
+/// A checker's DCAP roots with a verifier over them (whose caches make checking the
+/// same collateral again cheap): what an endorser holds. The TCB part of its rule is
+/// the registry's, applied at each check ([`EvidenceRule::with_tcb`]).
+pub struct Roots {
+    /// The roots (and a TCB rule the registry's replaces).
+    pub rule: EvidenceRule,
+    /// A verifier over them.
+    pub verifier: phalanx_dcap::Verifier,
+}
+
+impl std::fmt::Debug for Roots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Roots")
+            .field("roots", &self.rule.trust_roots.len())
+            .field("intel_only", &self.rule.is_intel())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Roots {
+    /// A verifier over `rule`'s roots.
+    pub fn new(rule: EvidenceRule) -> Result<Self, phalanx_dcap::Error> {
+        let verifier = phalanx_dcap::Verifier::new(anchors(&rule)?);
+        Ok(Self { rule, verifier })
+    }
+
+    /// The roots in these PEM texts (each one or more certificates).
+    pub fn from_pems(pems: &[Vec<u8>]) -> Result<Self, phalanx_dcap::Error> {
+        let mut ders = Vec::new();
+        for pem in pems {
+            ders.extend(phalanx_dcap::pki::split_chain(pem, "evidence root")?);
+        }
+        Self::new(EvidenceRule::with_roots(ders))
+    }
+}
+
 /// The trust roots of `rule` as DCAP anchors.
 pub fn anchors(rule: &EvidenceRule) -> Result<phalanx_dcap::TrustAnchors, phalanx_dcap::Error> {
     let roots: Vec<&[u8]> = rule.trust_roots.iter().map(Vec::as_slice).collect();

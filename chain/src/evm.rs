@@ -24,8 +24,10 @@
 //! standing (recovery), governance approves each registration (`approveBootstrap`). The contract checks the signatures with P256VERIFY, the TCB
 //! status against its rule ([`EvmRegistry::set_tcb_rule`]) and the evidence's age; a
 //! worker's standing lapses with its evidence, as on the ledger. Who collects the
-//! endorsements is an [`Endorser`] the registry is built with ([`KeyEndorser`]: keys
-//! held in this process).
+//! endorsements is an [`Endorser`] the registry is built with: [`RemoteEndorser`] asks
+//! the gatekeepers at the URLs the registry lists (their `Endorse` RPC, which
+//! [`endorse_as`] serves); [`KeyEndorser`] holds keys in this process (tests, and
+//! governance's approvals in the devnet).
 //! [`EvmRegistry::prove`] fetches proofs of the registry's facts at a block, which
 //! [`crate::evm_proof`] checks against the block's header.
 //! The CLI (`phalanx chain …`, `phalanx verify answer`) and the gatekeepers' round hooks
@@ -34,11 +36,11 @@
 use crate::endorse::{Endorsement, Record};
 use crate::registry::{ContractRegistry, Registry, RegistryError};
 use crate::state::RuleError;
+use crate::types::TcbRule;
 use crate::types::{
     Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
     Registration, Role, Rotation, RoundDecision, Worker,
 };
-use crate::types::{EvidenceRule, TcbRule};
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, Bytes, FixedBytes};
 use alloy::providers::{Provider, ProviderBuilder};
@@ -88,10 +90,15 @@ impl EvmAccount {
 }
 
 mod anvil;
+mod endorsing;
 mod feed;
 mod prove;
 
 pub use anvil::{Anvil, funded};
+pub use endorsing::{
+    ENDORSE_TIMEOUT, EndorseError, Endorsing, KeyEndorser, MAX_ENDORSE_MESSAGE, RemoteEndorser,
+    endorse_as,
+};
 
 /// The contract's bindings, generated from the committed artifact.
 #[allow(missing_docs, clippy::too_many_arguments)]
@@ -944,115 +951,5 @@ impl ContractRegistry for EvmRegistry {
             commands: info.commands,
             command_log: info.commandLog.0,
         }))
-    }
-}
-
-/// Endorses with gatekeeper identity keys held in this process, each checking the
-/// evidence itself ([`crate::endorse::check`]) to `roots` under the registry's TCB rule
-/// at the chain's clock. While approvals are open (no set yet, or fewer than t members
-/// in standing) it has `governance` (if given) approve the registration instead. A key
-/// not in the set, or of a member not in standing, signs nothing.
-pub struct KeyEndorser {
-    rule: EvidenceRule,
-    verifier: phalanx_dcap::Verifier,
-    keys: Vec<p256::ecdsa::SigningKey>,
-    governance: Option<EvmAccount>,
-}
-
-impl std::fmt::Debug for KeyEndorser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyEndorser")
-            .field("roots", &self.rule.trust_roots.len())
-            .field("keys", &self.keys.len())
-            .field("governance", &self.governance.is_some())
-            .finish()
-    }
-}
-
-impl KeyEndorser {
-    /// Endorses with `keys`, trusting the DCAP roots of `roots` (its TCB part is the
-    /// registry's, read at each endorsement).
-    pub fn new(
-        roots: EvidenceRule,
-        keys: Vec<p256::ecdsa::SigningKey>,
-        governance: Option<EvmAccount>,
-    ) -> Result<Self, phalanx_dcap::Error> {
-        let verifier = phalanx_dcap::Verifier::new(crate::evidence::anchors(&roots)?);
-        Ok(Self {
-            rule: roots,
-            verifier,
-            keys,
-            governance,
-        })
-    }
-
-    async fn endorse_now(
-        &self,
-        registry: &EvmRegistry,
-        reg: &Registration,
-    ) -> Result<Endorsed, RegistryError> {
-        let id = registry.chain_id().await?;
-        let rule = self.rule.with_tcb(&registry.tcb_rule().await?);
-        // The chain's clock: the proposal and every check here.
-        let now = registry.now().await?;
-        let record = crate::endorse::check(&self.verifier, &rule, &id, reg, now, now)
-            .map_err(|e| RegistryError::Rule(RuleError::Evidence(e)))?;
-        // Members in standing (registered as a gatekeeper, evidence within the
-        // lifetime), by the one rule, as proven: the contract refuses the whole
-        // registration for any other's endorsement.
-        let set: Vec<Gatekeeper> = registry
-            .gatekeeper_set(now, None)
-            .await?
-            .members
-            .into_iter()
-            .filter(|m| m.standing.is_ok())
-            .map(|m| m.gatekeeper)
-            .collect();
-        let threshold = registry
-            .reader()
-            .committeeThreshold()
-            .call()
-            .await
-            .map_err(backend)?;
-        if set.len() < usize::from(threshold.max(1)) {
-            let governance =
-                self.governance
-                    .as_ref()
-                    .ok_or(RegistryError::Rule(RuleError::NotEndorsed {
-                        have: 0,
-                        need: 1,
-                    }))?;
-            registry
-                .approve_bootstrap(governance, crate::endorse::digest(&id, &record))
-                .await?;
-            return Ok(Endorsed {
-                record,
-                endorsements: Vec::new(),
-            });
-        }
-        let endorsements = set
-            .iter()
-            .filter_map(|g| {
-                let key = self
-                    .keys
-                    .iter()
-                    .find(|k| crate::types::public_key(k.verifying_key()) == g.identity_key)?;
-                Some(crate::endorse::sign(key, g.index, &id, &record))
-            })
-            .collect();
-        Ok(Endorsed {
-            record,
-            endorsements,
-        })
-    }
-}
-
-impl Endorser for KeyEndorser {
-    fn endorse<'a>(
-        &'a self,
-        registry: &'a EvmRegistry,
-        registration: &'a Registration,
-    ) -> EndorseFuture<'a> {
-        Box::pin(self.endorse_now(registry, registration))
     }
 }

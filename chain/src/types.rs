@@ -200,6 +200,31 @@ pub struct Registration {
     pub evidence: Evidence,
 }
 
+/// The encoding a registration-worker transaction carries (and a gatekeeper's
+/// endorsement request).
+impl Codec for Registration {
+    const NAME: &'static str = "registration";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        w.bytes(&self.identity_key);
+        w.bytes(&self.hpke_key);
+        w.bytes(&self.measurement);
+        w.raw(&self.attestation_hash);
+        self.evidence.put(w);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            identity_key: r.bytes("identity key", MAX_FIELD)?.to_vec(),
+            hpke_key: r.bytes("HPKE key", MAX_FIELD)?.to_vec(),
+            measurement: r.bytes("measurement", MAX_MEASUREMENT)?.to_vec(),
+            attestation_hash: r.array("attestation hash")?,
+            evidence: Evidence::get(r)?,
+        })
+    }
+}
+
 /// A gatekeeper: a registered worker with its index and addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gatekeeper {
@@ -449,11 +474,7 @@ impl Tx {
         match self {
             Self::RegisterWorker(r) => {
                 w.u8(1);
-                w.bytes(&r.identity_key);
-                w.bytes(&r.hpke_key);
-                w.bytes(&r.measurement);
-                w.raw(&r.attestation_hash);
-                r.evidence.put(w);
+                r.encode(w);
             }
             Self::AddMeasurement { measurement, role } => {
                 w.u8(2);
@@ -527,13 +548,7 @@ impl Tx {
             String::from_utf8(b.to_vec()).map_err(|_| r.invalid(field))
         }
         Ok(match r.u8("transaction kind")? {
-            1 => Self::RegisterWorker(Registration {
-                identity_key: r.bytes("identity key", MAX_FIELD)?.to_vec(),
-                hpke_key: r.bytes("HPKE key", MAX_FIELD)?.to_vec(),
-                measurement: r.bytes("measurement", MAX_MEASUREMENT)?.to_vec(),
-                attestation_hash: r.array("attestation hash")?,
-                evidence: Evidence::get(r)?,
-            }),
+            1 => Self::RegisterWorker(Registration::read(r)?),
             2 => Self::AddMeasurement {
                 measurement: r.bytes("measurement", MAX_MEASUREMENT)?.to_vec(),
                 role: Role::from_code(r.u8("role")?).ok_or_else(|| r.invalid("role"))?,

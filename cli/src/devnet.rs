@@ -412,7 +412,9 @@ async fn start_gatekeepers(
             admin_secret_file: Some(admin_file.clone()),
             registry: Some(RegistryConfig {
                 url: registry.url.clone(),
-                genesis: hex::encode(registry.genesis),
+                genesis: Some(hex::encode(registry.genesis)),
+                account_key: None,
+                evidence_roots: Vec::new(),
             }),
             tee: Some(phalanx_tee::Settings {
                 backend: phalanx_tee::Backend::Sim,
@@ -429,7 +431,8 @@ async fn start_gatekeepers(
         )?;
         // Attested on the simulated TEE and registered with that evidence (once: a
         // restart reuses it), then listed as a gatekeeper below.
-        app.attest_and_register(Some(ledger.as_ref())).await?;
+        app.attest_and_register(Some((ledger.as_ref(), identity.signing_key())))
+            .await?;
         gatekeepers.push(Gatekeeper {
             index: i,
             identity_key: public_key(&identity.verifying_key()),

@@ -404,7 +404,10 @@ fn the_compose_topology_and_its_configs() {
         .unwrap();
         assert_eq!(g.index, i);
         assert_eq!(g.peer_url(), format!("https://gatekeeper-{i}:7201"));
-        assert_eq!(g.registry.as_ref().unwrap().genesis, genesis);
+        assert_eq!(
+            g.registry.as_ref().unwrap().genesis.as_ref(),
+            Some(&genesis)
+        );
         let tee = g.tee.as_ref().unwrap();
         assert_eq!(tee.backend, phalanx_tee::Backend::Sim);
         assert_eq!(

@@ -63,14 +63,54 @@ pub struct NodeConfig {
     pub tee: Option<phalanx_tee::Settings>,
 }
 
-/// Where the registry is (the `keyvault` binary connects a light client to it).
+/// Where the registry is: the embedded ledger (a light client pinned to its genesis) or
+/// the Solidity registry (facts proven at its node's blocks, transactions from the
+/// node's Ethereum account).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
-    /// The ledger node's gRPC URL.
+    /// `ledger+http://HOST:PORT` (or plain `http://…`: the ledger node's gRPC URL), or
+    /// `evm+http://HOST:PORT#0xADDRESS` (a JSON-RPC node and the registry contract):
+    /// [`chain::registry_url`].
     pub url: String,
-    /// The chain's genesis block hash (hex): the only chain accepted.
-    pub genesis: String,
+    /// The ledger: its genesis block hash (hex), the only chain accepted. Required for
+    /// a ledger, refused for an EVM registry.
+    #[serde(default)]
+    pub genesis: Option<String>,
+    /// An EVM registry: the node's Ethereum account key file (32 bytes hex, 0600),
+    /// created on first start if absent; its address must hold gas money. Required for
+    /// an EVM registry.
+    #[serde(default)]
+    pub account_key: Option<PathBuf>,
+    /// An EVM registry: the DCAP root certificates (PEM files) this node checks other
+    /// registrations' quotes against when it endorses them (the contract holds no
+    /// roots). Default: Intel's SGX root, built in; any other root is logged loudly.
+    #[serde(default)]
+    pub evidence_roots: Vec<PathBuf>,
+}
+
+impl RegistryConfig {
+    /// The DCAP roots [`Self::evidence_roots`] names (Intel's when none).
+    pub fn roots(&self) -> Result<chain::evidence::Roots, AppError> {
+        let roots = if self.evidence_roots.is_empty() {
+            chain::evidence::Roots::new(chain::types::EvidenceRule::intel())
+        } else {
+            let pems = self
+                .evidence_roots
+                .iter()
+                .map(|p| std::fs::read(p).map_err(io(p)))
+                .collect::<Result<Vec<_>, _>>()?;
+            chain::evidence::Roots::from_pems(&pems)
+        }
+        .map_err(|_| AppError::Config("registry.evidence_roots: not PEM root certificates"))?;
+        if !roots.rule.is_intel() {
+            tracing::warn!(
+                roots = ?self.evidence_roots,
+                "endorsing registrations whose quotes chain to a NON-INTEL root: for development only"
+            );
+        }
+        Ok(roots)
+    }
 }
 
 /// Listen addresses.
@@ -385,6 +425,11 @@ impl std::fmt::Debug for Registrar {
 }
 
 impl Registrar {
+    /// The node's identity key: its account on the embedded ledger.
+    pub fn identity(&self) -> p256::ecdsa::SigningKey {
+        self.node.identity().signing_key().clone()
+    }
+
     /// Attests the node in its TEE and registers it with that evidence: the quote binds
     /// its identity key (runtime data `{identity key, no HPKE key}`), the token is kept in
     /// `<data_dir>/evidence.token` and served on `Status`, and the registry (if given)
@@ -394,11 +439,9 @@ impl Registrar {
     /// younger than half the registry's evidence lifetime; past it the node attests and
     /// registers again (the registry refuses expired evidence). Outside any TEE: nothing
     /// (the node serves no evidence).
-    pub async fn attest_and_register<
-        R: chain::registry::Registry<Account = p256::ecdsa::SigningKey> + ?Sized,
-    >(
+    pub async fn attest_and_register<R: chain::registry::Registry + ?Sized>(
         &self,
-        registry: Option<&R>,
+        registry: Option<(&R, &R::Account)>,
     ) -> Result<(), AppError> {
         use sha2::Digest as _;
         let Some(tee) = &self.tee else {
@@ -409,11 +452,11 @@ impl Registrar {
         let me = chain::types::public_key(&identity.verifying_key());
         let kept_path = c.data_dir.join("evidence.token");
         let listed = match registry {
-            Some(r) => r.worker(&me).await?,
+            Some((r, _)) => r.worker(&me).await?,
             None => None,
         };
         let lifetime = match registry {
-            Some(r) => r.max_evidence_age().await?,
+            Some((r, _)) => r.max_evidence_age().await?,
             None => u64::MAX,
         };
         if let (Some(w), Ok(kept)) = (&listed, std::fs::read_to_string(&kept_path))
@@ -425,7 +468,7 @@ impl Registrar {
             return Ok(());
         }
         let registry_id = match registry {
-            Some(r) => r.chain_id().await?,
+            Some((r, _)) => r.chain_id().await?,
             None => [0; 32],
         };
         let runtime_data = crate::release::WorkerRuntimeData {
@@ -449,7 +492,7 @@ impl Registrar {
         let attested =
             phalanx_tee::attest::attest(&http, &service, tee.as_ref(), &runtime_data).await?;
         phalanx_tee::seal::write_atomic(&kept_path, attested.token.as_bytes())?;
-        if let Some(r) = registry {
+        if let Some((r, account)) = registry {
             let registration = chain::types::Registration {
                 identity_key: me,
                 hpke_key: Vec::new(),
@@ -460,9 +503,7 @@ impl Registrar {
                     .registry_evidence()
                     .map_err(|_| AppError::Config("the attestation's evidence does not decode"))?,
             };
-            let height = r
-                .register_worker(identity.signing_key(), &registration)
-                .await?;
+            let height = r.register_worker(account, &registration).await?;
             tracing::info!(height, tenant = %attested.tenant, "attested and registered on the registry");
         } else {
             tracing::info!(tenant = %attested.tenant, "attested (no registry to register on)");
@@ -550,11 +591,9 @@ impl NodeApp {
     }
 
     /// [`Registrar::attest_and_register`] for this node.
-    pub async fn attest_and_register<
-        R: chain::registry::Registry<Account = p256::ecdsa::SigningKey> + ?Sized,
-    >(
+    pub async fn attest_and_register<R: chain::registry::Registry + ?Sized>(
         &self,
-        registry: Option<&R>,
+        registry: Option<(&R, &R::Account)>,
     ) -> Result<(), AppError> {
         self.registrar().attest_and_register(registry).await
     }
@@ -814,6 +853,39 @@ mod tests {
                 .jwks_url
                 .as_deref()
                 .is_some_and(|u| u.ends_with("/.well-known/jwks.json"))
+        );
+    }
+
+    /// The example's commented EVM registry parses; its roots default to Intel's, and a
+    /// file that holds no certificate is refused by name.
+    #[test]
+    fn an_evm_registry_config_parses_with_intel_roots_by_default() {
+        let example = include_str!("../config/node.toml");
+        let evm: String = example
+            .lines()
+            .skip_while(|l| !l.contains("Or the Solidity registry"))
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with('[') || l.contains(" = "))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("<40 hex: the contract's address>", &"ab".repeat(20));
+        let c = NodeConfig::from_toml(&format!("{example}\n{evm}\n")).unwrap();
+        let r = c.registry.unwrap();
+        assert!(r.url.parse::<chain::registry_url::RegistryUrl>().is_ok());
+        assert!(r.genesis.is_none() && r.account_key.is_some());
+        assert!(r.roots().unwrap().rule.is_intel());
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("root.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let bad = RegistryConfig {
+            evidence_roots: vec![junk],
+            ..r
+        };
+        assert!(
+            bad.roots()
+                .unwrap_err()
+                .to_string()
+                .contains("evidence_roots")
         );
     }
 

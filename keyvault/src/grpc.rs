@@ -172,6 +172,40 @@ impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
         Ok(Response::new(head_to_pb(&h)))
     }
 
+    async fn endorse(
+        &self,
+        request: Request<pb::EndorseRequest>,
+    ) -> Result<Response<pb::EndorseResponse>, Status> {
+        use chain::evm::EndorseError;
+        use phalanx_types::codec::Codec as _;
+        let r = request.into_inner();
+        let registration = chain::types::Registration::from_bytes(&r.registration)
+            .map_err(|e| Status::invalid_argument(format!("the registration: {e}")))?;
+        let Some(hooks) = &self.hooks else {
+            return Err(Status::failed_precondition(
+                EndorseError::NoRegistry.to_string(),
+            ));
+        };
+        let (record, e) = hooks
+            .endorse(&registration, r.evidence_time, (self.now)())
+            .await
+            .map_err(|e| match e {
+                EndorseError::Evidence(_) => Status::permission_denied(e.to_string()),
+                EndorseError::Registry(_) => {
+                    tracing::warn!(error = %e, "the registry could not be read");
+                    Status::unavailable("the registry could not be read")
+                }
+                other => Status::failed_precondition(other.to_string()),
+            })?;
+        Ok(Response::new(pb::EndorseResponse {
+            index: u32::from(e.index),
+            signature: e.signature.to_vec(),
+            measurement: record.measurement,
+            quote_hash: record.quote_hash.to_vec(),
+            tcb_status: u32::from(chain::types::status_code(record.tcb_status)),
+        }))
+    }
+
     async fn get_consistency_proof(
         &self,
         request: Request<pb::ConsistencyRequest>,

@@ -157,6 +157,21 @@ pub trait RoundHooks: Send + Sync + 'static {
         let _ = (id, identity_key, hpke_key, now);
         Box::pin(async { Err("this gatekeeper follows no registry".to_owned()) })
     }
+    /// Endorses `registration` with the proposed `evidence_time` on the Solidity registry
+    /// this node follows ([`chain::evm::endorse_as`], at `now`): the record its evidence
+    /// proves and this node's signature. Without one: [`chain::evm::EndorseError::NoRegistry`].
+    fn endorse<'a>(
+        &'a self,
+        registration: &'a chain::types::Registration,
+        evidence_time: i64,
+        now: i64,
+    ) -> Boxed<
+        'a,
+        Result<(chain::endorse::Record, chain::endorse::Endorsement), chain::evm::EndorseError>,
+    > {
+        let _ = (registration, evidence_time, now);
+        Box::pin(async { Err(chain::evm::EndorseError::NoRegistry) })
+    }
 }
 
 /// A prepared member's view of a round's outcome, proposed to the decider.
@@ -184,7 +199,7 @@ pub enum Decision {
     Abort,
 }
 
-type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub(crate) type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// This node's side of all rounds. Share as `Arc<Rounds>`.
 pub struct Rounds {

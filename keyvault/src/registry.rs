@@ -10,6 +10,7 @@
 //! the registry checks against its gatekeeper set before it publishes the epoch's keys
 //! (and, for a DKG, releases the rotation lock).
 
+use crate::peer::Boxed;
 use crate::peer::RoundHooks;
 use crate::peer::{Decision, Proposal};
 use crate::round::{CommitCertificate, RoundKind, RoundSpec};
@@ -64,6 +65,8 @@ enum Follow {
 struct EvmFollow {
     registry: chain::evm::EvmRegistry,
     account: chain::evm::EvmAccount,
+    /// The DCAP roots it checks registrations' evidence against when it endorses them.
+    roots: chain::evidence::Roots,
 }
 
 /// What a round's check reads of the registry.
@@ -265,15 +268,22 @@ impl RegistryHooks {
 
     /// Hooks for a node with `identity` on the Solidity `registry`, whose transactions
     /// (certificates, aborts) it sends from `account` (its registered worker account).
-    /// Every read is a fact proven at the registry node's newest block.
+    /// Every read is a fact proven at the registry node's newest block. It endorses
+    /// registrations ([`RoundHooks::endorse`]) whose quotes chain to `roots`' DCAP roots
+    /// (its own configuration's: the registry holds none).
     pub fn evm(
         registry: chain::evm::EvmRegistry,
         account: chain::evm::EvmAccount,
         identity: SigningKey,
         evidence: Evidence,
+        roots: chain::evidence::Roots,
     ) -> Self {
         Self {
-            follow: Follow::Evm(Box::new(EvmFollow { registry, account })),
+            follow: Follow::Evm(Box::new(EvmFollow {
+                registry,
+                account,
+                roots,
+            })),
             identity,
             evidence,
             checked: Default::default(),
@@ -507,6 +517,30 @@ impl RoundHooks for RegistryHooks {
     ) -> Pin<Box<dyn Future<Output = Result<Option<Decision>, String>> + Send + 'a>> {
         Box::pin(self.decide_on(spec, proposal))
     }
+    fn endorse<'a>(
+        &'a self,
+        registration: &'a chain::types::Registration,
+        evidence_time: i64,
+        now: i64,
+    ) -> Boxed<
+        'a,
+        Result<(chain::endorse::Record, chain::endorse::Endorsement), chain::evm::EndorseError>,
+    > {
+        Box::pin(async move {
+            let Follow::Evm(evm) = &self.follow else {
+                return Err(chain::evm::EndorseError::NoRegistry);
+            };
+            chain::evm::endorse_as(
+                &evm.registry,
+                &evm.roots,
+                &self.identity,
+                registration,
+                evidence_time,
+                now,
+            )
+            .await
+        })
+    }
     fn contract_release_refused<'a>(
         &'a self,
         id: [u8; 32],
@@ -674,6 +708,7 @@ mod tests {
             accounts[0].clone(),
             keys[0].clone(),
             Evidence::DangerousSkip,
+            chain::evidence::Roots::new(chain::sim::evidence_rule(&sim)).unwrap(),
         );
         assert!(hooks.client().is_none());
         hooks_follow_the_registry(

@@ -159,38 +159,85 @@ async fn follow_registry(
     config: &NodeConfig,
     r: &crate::app::RegistryConfig,
 ) -> anyhow::Result<NodeApp> {
-    let genesis: [u8; 32] = hex::decode(&r.genesis)?
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
+    use chain::registry_url::RegistryUrl;
     let evidence = if config.policy.dangerous_unattested_gatekeepers {
         crate::registry::Evidence::DangerousSkip
     } else {
         crate::registry::Evidence::Check(app.node.clone())
     };
-    let hooks = crate::registry::RegistryHooks::new(
-        &r.url,
-        genesis,
-        app.node.identity().signing_key().clone(),
-        evidence,
-    )
-    .with_checkpoint(
-        &config.data_dir.join("registry-head"),
-        !app.node.status()?.epochs.is_empty(),
-    );
-    app.attest_and_register(hooks.client()).await?;
-    let app = app.with_hooks(std::sync::Arc::new(hooks));
-    let (registrar, url) = (app.registrar(), r.url.clone());
-    tokio::spawn(async move {
-        let client = chain::grpc::LightClient::pinned(&url, genesis);
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-            if let Err(e) = registrar.attest_and_register(Some(&client)).await {
-                tracing::warn!(error = %e, "renewing the registration failed; retrying in an hour");
-            }
+    let identity = app.node.identity().signing_key().clone();
+    let app = match r.url.parse::<RegistryUrl>()? {
+        RegistryUrl::Ledger { url } => {
+            let genesis: [u8; 32] = hex::decode(r.genesis.as_deref().unwrap_or_default())?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
+            let hooks = crate::registry::RegistryHooks::new(&url, genesis, identity, evidence)
+                .with_checkpoint(
+                    &config.data_dir.join("registry-head"),
+                    !app.node.status()?.epochs.is_empty(),
+                );
+            let client = hooks.client().context("a ledger's hooks hold its client")?;
+            app.attest_and_register(Some((client, app.node.identity().signing_key())))
+                .await?;
+            let app = app.with_hooks(std::sync::Arc::new(hooks));
+            let registrar = app.registrar();
+            let client = chain::grpc::LightClient::pinned(&url, genesis);
+            tokio::spawn(async move {
+                let account = registrar.identity();
+                renew(&registrar, &client, &account).await;
+            });
+            app
         }
-    });
-    tracing::info!(url = %r.url, "following the registry: committee and master keys");
+        RegistryUrl::Evm { rpc, address } => {
+            anyhow::ensure!(
+                r.genesis.is_none(),
+                "registry.genesis names a ledger's genesis: an EVM registry has none"
+            );
+            let key = r.account_key.as_ref().context(
+                "registry.account_key: an EVM registry needs the node's Ethereum account key file",
+            )?;
+            let signer = chain::evm::signer_file(key, true)?;
+            tracing::info!(account = %signer.address(), "the node's Ethereum account (it pays for certificates and aborts: fund it)");
+            let account = chain::evm::EvmAccount {
+                signer,
+                identity: Some(identity.clone()),
+            };
+            let registry = chain::evm::EvmRegistry::at(&rpc, address.into())?
+                .with_endorser(std::sync::Arc::new(chain::evm::RemoteEndorser::new(None)));
+            app.attest_and_register(Some((&registry, &account))).await?;
+            let hooks = crate::registry::RegistryHooks::evm(
+                registry.clone(),
+                account.clone(),
+                identity,
+                evidence,
+                r.roots()?,
+            );
+            let app = app.with_hooks(std::sync::Arc::new(hooks));
+            let registrar = app.registrar();
+            tokio::spawn(async move { renew(&registrar, &registry, &account).await });
+            app
+        }
+    };
+    tracing::info!(url = %chain::registry_url::redacted(&r.url), "following the registry: committee and master keys");
     Ok(app)
+}
+
+/// Renews the node's registration on `registry` as `account` before it expires (hourly
+/// checks: a no-op while the registered evidence is younger than half its lifetime).
+async fn renew<R: chain::registry::Registry>(
+    registrar: &crate::app::Registrar,
+    registry: &R,
+    account: &R::Account,
+) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        if let Err(e) = registrar
+            .attest_and_register(Some((registry, account)))
+            .await
+        {
+            tracing::warn!(error = %e, "renewing the registration failed; retrying in an hour");
+        }
+    }
 }
 
 /// A node with no registry: refused in a real TEE (rounds would tolerate crashes only:

@@ -134,6 +134,16 @@ impl EvmRegistry {
         now: i64,
         at: Option<u64>,
     ) -> Result<crate::view::GatekeeperSet, RegistryError> {
+        Ok(self.proven_gatekeeper_set(now, at).await?.1)
+    }
+
+    /// The same, with the facts it was judged from (the set's and the TCB rule's
+    /// among them).
+    pub(super) async fn proven_gatekeeper_set(
+        &self,
+        now: i64,
+        at: Option<u64>,
+    ) -> Result<(crate::evm_proof::EvmVerified, crate::view::GatekeeperSet), RegistryError> {
         use crate::view::GatekeeperSet;
         let mut all = self.proven(&[Fact::Gatekeepers, Fact::TcbRule], at).await?;
         let at = Some(all.block.number);
@@ -152,7 +162,8 @@ impl EvmRegistry {
             let allowed: Vec<Fact> = allowed.into_iter().collect();
             all.merge(self.proven(&allowed, at).await?)?;
         }
-        Ok(GatekeeperSet::from_evm(&all, now)?)
+        let set = GatekeeperSet::from_evm(&all, now)?;
+        Ok((all, set))
     }
 
     /// The value of `fact`, present at block `at`, read from the contract's views.
