@@ -24,6 +24,7 @@ use crate::evidence::EvidenceError;
 use crate::types::{EvidenceRule, Registration, status_code};
 use p256::ecdsa::SigningKey;
 use phalanx_dcap::tcb::TcbStatus;
+use phalanx_types::codec::{Codec, DecodeError, Reader, Writer};
 use phalanx_types::tag;
 use sha2::{Digest as _, Sha256};
 
@@ -136,4 +137,128 @@ pub fn verify(
         &preimage(registry_id, record),
         &endorsement.signature,
     )
+}
+
+/// A registration waiting for governance's approval (while approvals are open): what a
+/// registrant writes for governance to check and approve
+/// (`phalanx chain tx … approve-registration FILE`). Its evidence time is fixed here, as
+/// the approved digest covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The registration, evidence included.
+    pub registration: Registration,
+    /// The evidence time the registrant proposes (unix seconds).
+    pub evidence_time: i64,
+}
+
+impl Codec for Pending {
+    const NAME: &'static str = "pending registration";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        w.bytes(tag::EVM_PENDING);
+        self.registration.encode(w);
+        w.u64(self.evidence_time.cast_unsigned());
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, Self::Error> {
+        if r.bytes("tag", 64)? != tag::EVM_PENDING {
+            return Err(r.invalid("tag"));
+        }
+        Ok(Self {
+            registration: Registration::read(r)?,
+            evidence_time: r.u64("evidence time")?.cast_signed(),
+        })
+    }
+}
+
+impl Pending {
+    /// Checks the pending registration's evidence to `roots` under the registry's TCB
+    /// rule `tcb`, at its own evidence time (the collateral must have been valid then;
+    /// the registry counts its age from it): the record governance approves.
+    pub fn check(
+        &self,
+        roots: &crate::evidence::Roots,
+        tcb: &crate::types::TcbRule,
+        registry_id: &[u8; 32],
+    ) -> Result<Record, EvidenceError> {
+        let t = self.evidence_time;
+        check(
+            &roots.verifier,
+            &roots.rule.with_tcb(tcb),
+            registry_id,
+            &self.registration,
+            t,
+            t,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::types::Evidence;
+
+    fn pending() -> Pending {
+        Pending {
+            registration: Registration {
+                identity_key: vec![2; 33],
+                hpke_key: vec![4; 65],
+                measurement: vec![7; 32],
+                attestation_hash: [9; 32],
+                evidence: Evidence {
+                    quote: vec![1; 600],
+                    collateral: b"{}".to_vec(),
+                    nonce: vec![3; 32],
+                    runtime_data: vec![5; 40],
+                },
+            },
+            evidence_time: -5,
+        }
+    }
+
+    /// A pending registration reads back exactly; a cut, a trailing byte or another
+    /// file's tag is refused.
+    #[test]
+    fn a_pending_registration_round_trips_and_refuses_damage() {
+        let p = pending();
+        let bytes = p.to_bytes();
+        assert_eq!(Pending::from_bytes(&bytes).unwrap(), p);
+        for cut in [0, 1, 10, bytes.len() - 1] {
+            assert!(Pending::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(Pending::from_bytes(&long).is_err());
+        let mut other = bytes;
+        other[3] ^= 1;
+        assert!(Pending::from_bytes(&other).is_err());
+    }
+
+    /// An endorsement verifies under its signer's key for its record and registry only.
+    #[test]
+    fn an_endorsement_verifies_for_its_record_registry_and_key_only() {
+        let key = crate::random_key();
+        let me = crate::types::public_key(key.verifying_key());
+        let record = Record {
+            identity_key: vec![2; 33],
+            hpke_key: Vec::new(),
+            measurement: vec![7; 32],
+            attestation_hash: [1; 32],
+            quote_hash: [2; 32],
+            tcb_status: TcbStatus::UpToDate,
+            evidence_time: 1_700_000_000,
+        };
+        let e = sign(&key, 3, &[8; 32], &record);
+        assert!(verify(&me, &[8; 32], &record, &e));
+        assert!(!verify(&me, &[9; 32], &record, &e));
+        let later = Record {
+            evidence_time: record.evidence_time + 1,
+            ..record.clone()
+        };
+        assert!(!verify(&me, &[8; 32], &later, &e));
+        let other = crate::types::public_key(crate::random_key().verifying_key());
+        assert!(!verify(&other, &[8; 32], &record, &e));
+    }
 }

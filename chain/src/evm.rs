@@ -96,8 +96,8 @@ mod prove;
 
 pub use anvil::{Anvil, funded};
 pub use endorsing::{
-    ENDORSE_TIMEOUT, EndorseError, Endorsing, KeyEndorser, MAX_ENDORSE_MESSAGE, RemoteEndorser,
-    endorse_as,
+    ENDORSE_TIMEOUT, EndorseError, Endorsing, GovernanceApproval, KeyEndorser, MAX_ENDORSE_MESSAGE,
+    RemoteEndorser, endorse_as,
 };
 
 /// The contract's bindings, generated from the committed artifact.

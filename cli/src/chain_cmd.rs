@@ -143,6 +143,13 @@ async fn tx_on(
     change: crate::ChainChange,
 ) -> anyhow::Result<()> {
     match url.parse::<RegistryUrl>()? {
+        RegistryUrl::Ledger { .. }
+            if matches!(change, crate::ChainChange::ApproveRegistration { .. }) =>
+        {
+            anyhow::bail!(
+                "the ledger checks every registration's evidence itself: there is nothing to approve"
+            )
+        }
         RegistryUrl::Ledger { url } => {
             let genesis = genesis.context("--genesis names the ledger's chain (hex)")?;
             let genesis: [u8; 32] = hex::decode(genesis)?
@@ -155,9 +162,50 @@ async fn tx_on(
             no_genesis(url, genesis)?;
             let registry = chain::evm::EvmRegistry::at(&rpc, address.into())?;
             let account = chain::evm::EvmAccount::plain(chain::evm::signer_file(key, false)?);
+            if let crate::ChainChange::ApproveRegistration { file, trust_root } = change {
+                return approve(&registry, &account, &file, trust_root.as_deref()).await;
+            }
             apply(&registry, &account, change).await
         }
     }
+}
+
+/// `chain tx approve-registration`: governance checks the pending registration in
+/// `file` to `trust_root` (Intel's by default) and approves it.
+async fn approve(
+    registry: &chain::evm::EvmRegistry,
+    governance: &chain::evm::EvmAccount,
+    file: &Path,
+    trust_root: Option<&Path>,
+) -> anyhow::Result<()> {
+    use phalanx_types::codec::Codec as _;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let pending = chain::endorse::Pending::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a pending registration", file.display()))?;
+    let rule = match trust_root {
+        None => chain::types::EvidenceRule::intel(),
+        Some(path) => {
+            let pem =
+                std::fs::read(path).with_context(|| format!("--trust-root {}", path.display()))?;
+            chain::types::EvidenceRule::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("--trust-root {}: {e}", path.display()))?
+        }
+    };
+    let roots = chain::evidence::Roots::new(rule)?;
+    let (record, height) = registry
+        .approve_pending(governance, &roots, &pending)
+        .await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "height": height,
+            "identity_key": hex::encode(&record.identity_key),
+            "tenant": hex::encode(&record.measurement),
+            "tcb_status": record.tcb_status,
+            "evidence_time": record.evidence_time,
+        })
+    );
+    Ok(())
 }
 
 /// One change to `r`, signed by `by`.
@@ -213,6 +261,9 @@ where
             r.set_gatekeepers(by, &set, threshold).await?
         }
         C::Deploy { module, salt } => return deploy(r, by, &module, &salt).await,
+        C::ApproveRegistration { .. } => {
+            anyhow::bail!("approve-registration is for an EVM registry")
+        }
     };
     println!("{}", serde_json::json!({"height": height}));
     Ok(())

@@ -321,6 +321,16 @@ pub enum ChainChange {
         /// The locked epoch.
         epoch: Epoch,
     },
+    /// On an EVM registry while approvals are open (before the gatekeeper set is in
+    /// standing): check a pending registration's evidence (the file a gatekeeper or
+    /// worker wrote and logged) and approve it as governance; prints what it proved.
+    ApproveRegistration {
+        /// The pending registration file.
+        file: PathBuf,
+        /// The DCAP root certificate (PEM) its quote must chain to; default Intel's.
+        #[arg(long)]
+        trust_root: Option<PathBuf>,
+    },
     /// Deploy a contract (a WebAssembly module, checked first as pRuntime would load
     /// it); prints its id, which pRuntime serves with `--contract`.
     Deploy {

@@ -202,8 +202,16 @@ async fn follow_registry(
                 signer,
                 identity: Some(identity.clone()),
             };
+            // Endorsed by the set in standing; while approvals are open, by governance
+            // (the node writes the registration for it to check, and waits an hour).
+            let approval = chain::evm::GovernanceApproval::new(
+                r.roots()?,
+                config.data_dir.join("registration.pending"),
+                std::time::Duration::from_secs(3600),
+            );
+            let endorser = chain::evm::RemoteEndorser::new(Some(std::sync::Arc::new(approval)));
             let registry = chain::evm::EvmRegistry::at(&rpc, address.into())?
-                .with_endorser(std::sync::Arc::new(chain::evm::RemoteEndorser::new(None)));
+                .with_endorser(std::sync::Arc::new(endorser));
             app.attest_and_register(Some((&registry, &account))).await?;
             let hooks = crate::registry::RegistryHooks::evm(
                 registry.clone(),

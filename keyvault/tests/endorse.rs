@@ -139,6 +139,21 @@ async fn gatekeepers_endorse_registrations_over_the_network() {
         if i == 1 {
             let open = remote.register_worker(&account, &reg).await.unwrap_err();
             assert!(open.to_string().contains("approvals are open"), "{open}");
+            // The node's path: it writes its registration for governance and waits;
+            // governance checks the file and approves it (`phalanx chain tx ...
+            // approve-registration`); then the registration lands.
+            governs_the_first_registration(
+                url,
+                &registry,
+                &governance,
+                &sim,
+                &account,
+                &reg,
+                dir.path(),
+            )
+            .await;
+            nodes.push(node);
+            continue;
         }
         let bootstrap = KeyEndorser::new(
             chain::sim::evidence_rule(&sim),
@@ -269,5 +284,65 @@ async fn gatekeepers_endorse_registrations_over_the_network() {
             RegistryError::Rule(RuleError::NotEndorsed { have: 1, need: 2 })
         ),
         "{refused}"
+    );
+}
+
+/// The first registration on a fresh registry, as a node and governance do it: the node
+/// waits on [`GovernanceApproval`]; governance runs `phalanx chain tx ...
+/// approve-registration FILE --trust-root ROOT` on the file it wrote. A file that was
+/// altered is refused by the evidence check.
+async fn governs_the_first_registration(
+    rpc: &str,
+    registry: &EvmRegistry,
+    governance: &EvmAccount,
+    sim: &phalanx_dcap_sim::SimTee,
+    account: &EvmAccount,
+    reg: &chain::types::Registration,
+    dir: &std::path::Path,
+) {
+    use chain::evm::GovernanceApproval;
+    let pending = dir.join("registration.pending");
+    let approval = GovernanceApproval::new(
+        chain::evidence::Roots::new(chain::sim::evidence_rule(sim)).unwrap(),
+        pending.clone(),
+        std::time::Duration::from_secs(60),
+    );
+    let waiting = registry
+        .clone()
+        .with_endorser(Arc::new(RemoteEndorser::new(Some(Arc::new(approval)))));
+    let (account, reg) = (account.clone(), reg.clone());
+    let node = tokio::spawn(async move { waiting.register_worker(&account, &reg).await });
+    while !pending.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let root = dir.join("sim-root.pem");
+    std::fs::write(&root, sim.root_pem()).unwrap();
+    let key = dir.join("governance.key");
+    phalanx_types::secret_file::create(&key, hex::encode(governance.signer.to_bytes()).as_bytes())
+        .unwrap();
+    let url = format!("evm+{rpc}#{}", registry.address());
+    let approve = |file: std::path::PathBuf| {
+        phalanx_cli::chain_cmd::tx(
+            &url,
+            None,
+            &key,
+            phalanx_cli::ChainChange::ApproveRegistration {
+                file,
+                trust_root: Some(root.clone()),
+            },
+        )
+    };
+    // Altered: refused, nothing approved.
+    let mut altered =
+        chain::endorse::Pending::from_bytes(&std::fs::read(&pending).unwrap()).unwrap();
+    altered.registration.evidence.quote[100] ^= 1;
+    let bad = dir.join("altered.pending");
+    std::fs::write(&bad, altered.to_bytes()).unwrap();
+    assert!(approve(bad).await.is_err());
+    approve(pending.clone()).await.unwrap();
+    node.await.unwrap().unwrap();
+    assert!(
+        !pending.exists(),
+        "the pending file is removed once approved"
     );
 }

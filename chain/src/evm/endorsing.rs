@@ -286,6 +286,122 @@ async fn ask(
     Ok((record, endorsement))
 }
 
+/// While approvals are open, has governance approve the registration: it writes the
+/// registration with its proposed evidence time to `pending`
+/// ([`crate::endorse::Pending`]), logs the command that approves it, and waits (at most
+/// `wait`) until the registry logs governance's approval of its digest. Governance
+/// checks the file with [`EvmRegistry::approve_pending`]
+/// (`phalanx chain tx … approve-registration FILE`). A registrant that restarts attests
+/// again and needs a new approval.
+#[derive(Debug)]
+pub struct GovernanceApproval {
+    roots: Roots,
+    pending: std::path::PathBuf,
+    wait: Duration,
+}
+
+/// How often a registrant waiting for governance's approval looks for it.
+const APPROVAL_POLL: Duration = Duration::from_secs(2);
+
+impl GovernanceApproval {
+    /// Writes pending registrations to `pending`, computing their record with `roots`
+    /// (the registrant's own check: governance's approval covers the TCB status it
+    /// finds), and waits up to `wait` for the approval.
+    pub fn new(roots: Roots, pending: std::path::PathBuf, wait: Duration) -> Self {
+        Self {
+            roots,
+            pending,
+            wait,
+        }
+    }
+
+    async fn approved(
+        &self,
+        registry: &EvmRegistry,
+        reg: &Registration,
+    ) -> Result<Endorsed, RegistryError> {
+        use alloy::providers::Provider as _;
+        use alloy::sol_types::SolEvent as _;
+        let now = registry.now().await?;
+        let view = registry.endorsing(now).await?;
+        let pending = crate::endorse::Pending {
+            registration: reg.clone(),
+            evidence_time: now,
+        };
+        let record = pending
+            .check(&self.roots, &view.rule, &view.registry_id)
+            .map_err(|e| RegistryError::Rule(RuleError::Evidence(e)))?;
+        let digest = crate::endorse::digest(&view.registry_id, &record);
+        let tmp = self.pending.with_extension("tmp");
+        std::fs::write(&tmp, pending.to_bytes())
+            .and_then(|()| std::fs::rename(&tmp, &self.pending))
+            .map_err(|e| RegistryError::Backend(format!("{}: {e}", self.pending.display())))?;
+        tracing::warn!(
+            digest = %crate::hex(&digest),
+            file = %self.pending.display(),
+            "approvals are open on the registry: governance checks and approves this registration with `phalanx chain tx --url <registry> --key <governance key> approve-registration {}`; waiting",
+            self.pending.display()
+        );
+        let provider = alloy::providers::ProviderBuilder::new().connect_http(registry.url.clone());
+        let from = provider.get_block_number().await.map_err(super::backend)?;
+        let filter = alloy::rpc::types::Filter::new()
+            .address(registry.address)
+            .event_signature(super::abi::RegistryContract::BootstrapApproved::SIGNATURE_HASH)
+            .from_block(from);
+        let deadline = tokio::time::Instant::now() + self.wait;
+        while tokio::time::Instant::now() < deadline {
+            // A hint only: the registry itself decides when the registration is sent.
+            let logs = provider.get_logs(&filter).await.map_err(super::backend)?;
+            if logs.iter().any(|l| l.data().data.as_ref() == digest) {
+                let _ = std::fs::remove_file(&self.pending);
+                return Ok(Endorsed {
+                    record,
+                    endorsements: Vec::new(),
+                });
+            }
+            tokio::time::sleep(APPROVAL_POLL).await;
+        }
+        Err(RegistryError::Rule(RuleError::NotEndorsed {
+            have: 0,
+            need: 1,
+        }))
+    }
+}
+
+impl Endorser for GovernanceApproval {
+    fn endorse<'a>(
+        &'a self,
+        registry: &'a EvmRegistry,
+        registration: &'a Registration,
+    ) -> EndorseFuture<'a> {
+        Box::pin(self.approved(registry, registration))
+    }
+}
+
+impl EvmRegistry {
+    /// Governance approves the pending registration `pending` (while approvals are
+    /// open) after checking its evidence to `roots` under the registry's TCB rule, at
+    /// its evidence time; the record it approved.
+    pub async fn approve_pending(
+        &self,
+        governance: &EvmAccount,
+        roots: &Roots,
+        pending: &crate::endorse::Pending,
+    ) -> Result<(Record, u64), RegistryError> {
+        let view = self.endorsing(self.now().await?).await?;
+        let record = pending
+            .check(roots, &view.rule, &view.registry_id)
+            .map_err(|e| RegistryError::Rule(RuleError::Evidence(e)))?;
+        let height = self
+            .approve_bootstrap(
+                governance,
+                crate::endorse::digest(&view.registry_id, &record),
+            )
+            .await?;
+        Ok((record, height))
+    }
+}
+
 /// The largest endorsement request or response (a registration carries its quote and
 /// collateral).
 pub const MAX_ENDORSE_MESSAGE: usize = 256 * 1024;

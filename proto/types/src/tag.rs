@@ -60,6 +60,9 @@ pub const EVM_ACCOUNT: &[u8] = b"phalanx/v1/evm-account";
 /// A gatekeeper's endorsement of a registration on the EVM registry (it checked the
 /// evidence).
 pub const EVM_ENDORSEMENT: &[u8] = b"phalanx/v1/evm-endorsement";
+/// A registration waiting for governance's approval on the EVM registry (the file a
+/// registrant writes).
+pub const EVM_PENDING: &[u8] = b"phalanx/v1/evm-pending-registration";
 /// Where the EVM registry keeps a fact's value hash: storage slot
 /// `Keccak-256(tag ‖ fact key)`.
 pub const EVM_FACT_SLOT: &[u8] = b"phalanx/v1/evm-fact-slot";
@@ -140,6 +143,7 @@ pub const ALL: &[&[u8]] = &[
     CHAIN_GENESIS,
     EVM_ACCOUNT,
     EVM_ENDORSEMENT,
+    EVM_PENDING,
     EVM_FACT_SLOT,
     EVM_FACT_VALUE,
     EVM_COMMAND,
