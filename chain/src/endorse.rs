@@ -74,12 +74,38 @@ pub fn check(
     evidence_time: i64,
     now: i64,
 ) -> Result<Record, EvidenceError> {
-    if evidence_time.abs_diff(now) > MAX_SKEW.unsigned_abs() {
+    within(evidence_time, now, MAX_SKEW)?;
+    record_at(verifier, rule, registry_id, reg, evidence_time, now)
+}
+
+/// Whether a proposed `evidence_time` is within [`MAX_SKEW`] of the endorser's clock
+/// `now` ([`check`]'s first step, cheap: an endorser makes it before anything else).
+pub fn check_time(evidence_time: i64, now: i64) -> Result<(), EvidenceError> {
+    within(evidence_time, now, MAX_SKEW)
+}
+
+/// `evidence_time` no later than `now + MAX_SKEW` and no earlier than `now - past`.
+fn within(evidence_time: i64, now: i64, past: i64) -> Result<(), EvidenceError> {
+    let early = now.saturating_sub(past);
+    let late = now.saturating_add(MAX_SKEW);
+    if evidence_time < early || evidence_time > late {
         return Err(EvidenceError::Skew {
             proposed: evidence_time,
             now,
         });
     }
+    Ok(())
+}
+
+/// The record `reg`'s evidence proves when checked at `now`, with `evidence_time`.
+fn record_at(
+    verifier: &phalanx_dcap::Verifier,
+    rule: &EvidenceRule,
+    registry_id: &[u8; 32],
+    reg: &Registration,
+    evidence_time: i64,
+    now: i64,
+) -> Result<Record, EvidenceError> {
     let proven = crate::evidence::check(verifier, rule, registry_id, reg, now)?;
     Ok(Record {
         identity_key: reg.identity_key.clone(),
@@ -172,24 +198,31 @@ impl Codec for Pending {
     }
 }
 
+/// How old a pending registration may be when governance approves it (seconds): a
+/// registrant waits an hour for the approval.
+pub const MAX_PENDING_AGE: i64 = 3600;
+
 impl Pending {
     /// Checks the pending registration's evidence to `roots` under the registry's TCB
-    /// rule `tcb`, at its own evidence time (the collateral must have been valid then;
-    /// the registry counts its age from it): the record governance approves.
+    /// rule `tcb` at the checker's clock `now` — the collateral valid now, so nothing
+    /// revoked or superseded since the registrant wrote it passes — with an evidence
+    /// time no older than [`MAX_PENDING_AGE`] and no later than [`MAX_SKEW`] ahead: the
+    /// record governance approves (and the registrant proposes, at its own clock).
     pub fn check(
         &self,
         roots: &crate::evidence::Roots,
         tcb: &crate::types::TcbRule,
         registry_id: &[u8; 32],
+        now: i64,
     ) -> Result<Record, EvidenceError> {
-        let t = self.evidence_time;
-        check(
+        within(self.evidence_time, now, MAX_PENDING_AGE + MAX_SKEW)?;
+        record_at(
             &roots.verifier,
             &roots.rule.with_tcb(tcb),
             registry_id,
             &self.registration,
-            t,
-            t,
+            self.evidence_time,
+            now,
         )
     }
 }
@@ -232,7 +265,7 @@ mod tests {
         long.push(0);
         assert!(Pending::from_bytes(&long).is_err());
         let mut other = bytes;
-        other[3] ^= 1;
+        other[8] ^= 1; // in the tag itself (after its length)
         assert!(Pending::from_bytes(&other).is_err());
     }
 

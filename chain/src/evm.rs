@@ -42,7 +42,7 @@ use crate::types::{
     Registration, Role, Rotation, RoundDecision, Worker,
 };
 use alloy::eips::BlockId;
-use alloy::primitives::{Address, Bytes, FixedBytes};
+use alloy::primitives::{Bytes, FixedBytes};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEventInterface;
@@ -51,6 +51,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use alloy::primitives::Address;
 pub use alloy::signers::local::PrivateKeySigner;
 
 /// Domain tag of the proof that an Ethereum account holds a P-256 identity key.
@@ -67,6 +68,20 @@ pub fn signer_file(path: &std::path::Path, create: bool) -> anyhow::Result<Priva
     let raw = phalanx_types::secret_file::read_key32(path)?;
     PrivateKeySigner::from_slice(raw.as_slice())
         .map_err(|_| anyhow::anyhow!("{} is not a secp256k1 key", path.display()))
+}
+
+/// The Ethereum account of the process whose identity key is `identity`: its key is
+/// derived from the identity ([`crate::derive_from_identity`] under
+/// [`phalanx_types::tag::EVM_ACCOUNT_KEY`]), so it lives wherever the identity lives —
+/// sealed in a TEE — and never in a file its host could read. Fund its address.
+pub fn identity_account(identity: &p256::ecdsa::SigningKey) -> anyhow::Result<EvmAccount> {
+    let secret = crate::derive_from_identity(identity, phalanx_types::tag::EVM_ACCOUNT_KEY);
+    let signer = PrivateKeySigner::from_slice(secret.as_slice())
+        .map_err(|_| anyhow::anyhow!("the identity derives no secp256k1 key"))?;
+    Ok(EvmAccount {
+        signer,
+        identity: Some(identity.clone()),
+    })
 }
 
 /// An Ethereum account, with the P-256 identity key it registers as a worker (none
@@ -94,7 +109,7 @@ mod endorsing;
 mod feed;
 mod prove;
 
-pub use anvil::{Anvil, funded};
+pub use anvil::{Anvil, fund, funded};
 pub use endorsing::{
     ENDORSE_TIMEOUT, EndorseError, Endorsing, GovernanceApproval, KeyEndorser, MAX_ENDORSE_MESSAGE,
     RemoteEndorser, endorse_as,

@@ -269,17 +269,7 @@ impl LightClient {
         identity: &p256::ecdsa::SigningKey,
         required: bool,
     ) -> Self {
-        let secret = zeroize::Zeroizing::new(identity.to_bytes());
-        let mut key = zeroize::Zeroizing::new([0u8; 32]);
-        // HKDF-SHA256 with no salt; 32 bytes is HKDF_SHA256's own length, so expanding
-        // cannot fail.
-        let info = [phalanx_types::tag::REGISTRY_CHECKPOINT];
-        if let Ok(okm) = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[])
-            .extract(secret.as_slice())
-            .expand(&info, ring::hkdf::HKDF_SHA256)
-        {
-            let _ = okm.fill(key.as_mut_slice());
-        }
+        let key = crate::derive_from_identity(identity, phalanx_types::tag::REGISTRY_CHECKPOINT);
         self.with_sealed_checkpoint(path, &key, required)
     }
 

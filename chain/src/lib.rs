@@ -91,3 +91,22 @@ pub fn random_key() -> p256::ecdsa::SigningKey {
     use p256::elliptic_curve::Generate;
     p256::ecdsa::SigningKey::generate_from_rng(&mut rand::rng())
 }
+
+/// A 32-byte secret derived from a process's identity key (which only its sealed store
+/// holds) for one purpose, named by the domain tag `info`: HKDF-SHA256, no salt.
+pub fn derive_from_identity(
+    identity: &p256::ecdsa::SigningKey,
+    info: &[u8],
+) -> zeroize::Zeroizing<[u8; 32]> {
+    let secret = zeroize::Zeroizing::new(identity.to_bytes());
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    // 32 bytes is HKDF-SHA256's own length, so expanding cannot fail.
+    let info = [info];
+    if let Ok(okm) = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[])
+        .extract(secret.as_slice())
+        .expand(&info, ring::hkdf::HKDF_SHA256)
+    {
+        let _ = okm.fill(key.as_mut_slice());
+    }
+    key
+}

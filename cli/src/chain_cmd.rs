@@ -182,16 +182,15 @@ async fn approve(
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let pending = chain::endorse::Pending::from_bytes(&bytes)
         .with_context(|| format!("{} is not a pending registration", file.display()))?;
-    let rule = match trust_root {
-        None => chain::types::EvidenceRule::intel(),
+    let roots = match trust_root {
+        None => chain::evidence::Roots::new(chain::types::EvidenceRule::intel())?,
         Some(path) => {
             let pem =
                 std::fs::read(path).with_context(|| format!("--trust-root {}", path.display()))?;
-            chain::types::EvidenceRule::from_pem(&pem)
+            chain::evidence::Roots::from_pems(&[pem])
                 .map_err(|e| anyhow::anyhow!("--trust-root {}: {e}", path.display()))?
         }
     };
-    let roots = chain::evidence::Roots::new(rule)?;
     let (record, height) = registry
         .approve_pending(governance, &roots, &pending)
         .await?;

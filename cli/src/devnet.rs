@@ -413,7 +413,6 @@ async fn start_gatekeepers(
             registry: Some(RegistryConfig {
                 url: registry.url.clone(),
                 genesis: Some(hex::encode(registry.genesis)),
-                account_key: None,
                 evidence_roots: Vec::new(),
             }),
             tee: Some(phalanx_tee::Settings {

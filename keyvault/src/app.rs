@@ -65,7 +65,8 @@ pub struct NodeConfig {
 
 /// Where the registry is: the embedded ledger (a light client pinned to its genesis) or
 /// the Solidity registry (facts proven at its node's blocks, transactions from the
-/// node's Ethereum account).
+/// node's Ethereum account, whose key is derived from its sealed identity:
+/// [`chain::evm::identity_account`]; `keyvault init` prints its address to fund).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
@@ -77,11 +78,6 @@ pub struct RegistryConfig {
     /// a ledger, refused for an EVM registry.
     #[serde(default)]
     pub genesis: Option<String>,
-    /// An EVM registry: the node's Ethereum account key file (32 bytes hex, 0600),
-    /// created on first start if absent; its address must hold gas money. Required for
-    /// an EVM registry.
-    #[serde(default)]
-    pub account_key: Option<PathBuf>,
     /// An EVM registry: the DCAP root certificates (PEM files) this node checks other
     /// registrations' quotes against when it endorses them (the contract holds no
     /// roots). Default: Intel's SGX root, built in; any other root is logged loudly.
@@ -91,7 +87,7 @@ pub struct RegistryConfig {
 
 impl RegistryConfig {
     /// The DCAP roots [`Self::evidence_roots`] names (Intel's when none).
-    pub fn roots(&self) -> Result<chain::evidence::Roots, AppError> {
+    pub fn roots(&self) -> Result<std::sync::Arc<chain::evidence::Roots>, AppError> {
         let roots = if self.evidence_roots.is_empty() {
             chain::evidence::Roots::new(chain::types::EvidenceRule::intel())
         } else {
@@ -109,7 +105,7 @@ impl RegistryConfig {
                 "endorsing registrations whose quotes chain to a NON-INTEL root: for development only"
             );
         }
-        Ok(roots)
+        Ok(std::sync::Arc::new(roots))
     }
 }
 
@@ -872,7 +868,7 @@ mod tests {
         let c = NodeConfig::from_toml(&format!("{example}\n{evm}\n")).unwrap();
         let r = c.registry.unwrap();
         assert!(r.url.parse::<chain::registry_url::RegistryUrl>().is_ok());
-        assert!(r.genesis.is_none() && r.account_key.is_some());
+        assert!(r.genesis.is_none());
         assert!(r.roots().unwrap().rule.is_intel());
         let dir = tempfile::tempdir().unwrap();
         let junk = dir.path().join("root.pem");

@@ -28,7 +28,14 @@ pub struct GatekeeperGrpc {
     now: fn() -> i64,
     rounds: Option<Arc<crate::peer::Rounds>>,
     hooks: Option<Arc<dyn crate::peer::RoundHooks>>,
+    /// Endorsements in progress: each verifies a quote and reads the registry (tens of
+    /// JSON-RPC calls), so anyone's requests are bounded here, beyond which they are
+    /// refused as `RESOURCE_EXHAUSTED`.
+    endorsing: Arc<tokio::sync::Semaphore>,
 }
+
+/// Most endorsements a gatekeeper works on at once.
+pub const MAX_ENDORSING: usize = 4;
 
 impl GatekeeperGrpc {
     /// Serves `node` with clock `now`.
@@ -38,6 +45,7 @@ impl GatekeeperGrpc {
             now,
             rounds: None,
             hooks: None,
+            endorsing: Arc::new(tokio::sync::Semaphore::new(MAX_ENDORSING)),
         }
     }
 
@@ -186,6 +194,9 @@ impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
                 EndorseError::NoRegistry.to_string(),
             ));
         };
+        let _slot = self.endorsing.try_acquire().map_err(|_| {
+            Status::resource_exhausted("this gatekeeper is endorsing other registrations")
+        })?;
         let (record, e) = hooks
             .endorse(&registration, r.evidence_time, (self.now)())
             .await

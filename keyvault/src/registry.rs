@@ -66,7 +66,7 @@ struct EvmFollow {
     registry: chain::evm::EvmRegistry,
     account: chain::evm::EvmAccount,
     /// The DCAP roots it checks registrations' evidence against when it endorses them.
-    roots: chain::evidence::Roots,
+    roots: std::sync::Arc<chain::evidence::Roots>,
 }
 
 /// What a round's check reads of the registry.
@@ -276,7 +276,7 @@ impl RegistryHooks {
         account: chain::evm::EvmAccount,
         identity: SigningKey,
         evidence: Evidence,
-        roots: chain::evidence::Roots,
+        roots: std::sync::Arc<chain::evidence::Roots>,
     ) -> Self {
         Self {
             follow: Follow::Evm(Box::new(EvmFollow {
@@ -708,7 +708,9 @@ mod tests {
             accounts[0].clone(),
             keys[0].clone(),
             Evidence::DangerousSkip,
-            chain::evidence::Roots::new(chain::sim::evidence_rule(&sim)).unwrap(),
+            std::sync::Arc::new(
+                chain::evidence::Roots::new(chain::sim::evidence_rule(&sim)).unwrap(),
+            ),
         );
         assert!(hooks.client().is_none());
         hooks_follow_the_registry(

@@ -144,9 +144,14 @@ pub async fn init(path: &Path) -> anyhow::Result<()> {
     let config = load(path)?;
     let index = config.index;
     let app = NodeApp::open(config, Jwks::default())?;
+    let account = chain::evm::identity_account(app.node.identity().signing_key())?;
     println!(
         "{}",
-        serde_json::json!({"index": index, "identity_key": app.identity_hex()})
+        serde_json::json!({
+            "index": index,
+            "identity_key": app.identity_hex(),
+            "evm_account": account.signer.address().to_string(),
+        })
     );
     Ok(())
 }
@@ -168,7 +173,15 @@ async fn follow_registry(
     let identity = app.node.identity().signing_key().clone();
     let app = match r.url.parse::<RegistryUrl>()? {
         RegistryUrl::Ledger { url } => {
-            let genesis: [u8; 32] = hex::decode(r.genesis.as_deref().unwrap_or_default())?
+            anyhow::ensure!(
+                r.evidence_roots.is_empty(),
+                "registry.evidence_roots are for an EVM registry: the ledger's genesis names its roots"
+            );
+            let genesis = r
+                .genesis
+                .as_deref()
+                .context("registry.genesis: a ledger is pinned to its genesis hash (hex)")?;
+            let genesis: [u8; 32] = hex::decode(genesis)?
                 .try_into()
                 .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
             let hooks = crate::registry::RegistryHooks::new(&url, genesis, identity, evidence)
@@ -193,19 +206,13 @@ async fn follow_registry(
                 r.genesis.is_none(),
                 "registry.genesis names a ledger's genesis: an EVM registry has none"
             );
-            let key = r.account_key.as_ref().context(
-                "registry.account_key: an EVM registry needs the node's Ethereum account key file",
-            )?;
-            let signer = chain::evm::signer_file(key, true)?;
-            tracing::info!(account = %signer.address(), "the node's Ethereum account (it pays for certificates and aborts: fund it)");
-            let account = chain::evm::EvmAccount {
-                signer,
-                identity: Some(identity.clone()),
-            };
+            let account = chain::evm::identity_account(&identity)?;
+            tracing::info!(account = %account.signer.address(), "the node's Ethereum account (it pays for registrations, certificates and aborts: fund it)");
+            let roots = r.roots()?;
             // Endorsed by the set in standing; while approvals are open, by governance
             // (the node writes the registration for it to check, and waits an hour).
             let approval = chain::evm::GovernanceApproval::new(
-                r.roots()?,
+                roots.clone(),
                 config.data_dir.join("registration.pending"),
                 std::time::Duration::from_secs(3600),
             );
@@ -218,7 +225,7 @@ async fn follow_registry(
                 account.clone(),
                 identity,
                 evidence,
-                r.roots()?,
+                roots,
             );
             let app = app.with_hooks(std::sync::Arc::new(hooks));
             let registrar = app.registrar();

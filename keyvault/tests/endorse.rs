@@ -36,7 +36,7 @@ async fn serve_node(
     dir: &std::path::Path,
     index: u16,
     registry: &EvmRegistry,
-    account: &EvmAccount,
+    rpc: &str,
     sim: &phalanx_dcap_sim::SimTee,
 ) -> Served {
     std::fs::create_dir_all(dir).unwrap();
@@ -56,15 +56,16 @@ async fn serve_node(
         .unwrap(),
     );
     let identity = node.identity().signing_key().clone();
+    let account = chain::evm::identity_account(&identity).unwrap();
+    chain::evm::fund(rpc, account.signer.address())
+        .await
+        .unwrap();
     let hooks = RegistryHooks::evm(
         registry.clone(),
-        EvmAccount {
-            signer: account.signer.clone(),
-            identity: Some(identity.clone()),
-        },
+        account,
         identity.clone(),
         Evidence::DangerousSkip,
-        chain::evidence::Roots::new(chain::sim::evidence_rule(sim)).unwrap(),
+        Arc::new(chain::evidence::Roots::new(chain::sim::evidence_rule(sim)).unwrap()),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -120,19 +121,8 @@ async fn gatekeepers_endorse_registrations_over_the_network() {
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = Vec::new();
     for i in 1..=3u16 {
-        let account = EvmAccount::plain(funded(url).await.unwrap());
-        let node = serve_node(
-            &dir.path().join(format!("g{i}")),
-            i,
-            &registry,
-            &account,
-            &sim,
-        )
-        .await;
-        let account = EvmAccount {
-            identity: Some(node.identity.clone()),
-            ..account
-        };
+        let node = serve_node(&dir.path().join(format!("g{i}")), i, &registry, url, &sim).await;
+        let account = chain::evm::identity_account(&node.identity).unwrap();
         let reg =
             chain::sim::registration(&sim, &gatekeeper_enclave, &node.identity, Vec::new(), id)
                 .unwrap();
@@ -236,6 +226,7 @@ async fn gatekeepers_endorse_registrations_over_the_network() {
         .await
         .unwrap_err();
     assert_eq!(skewed.code(), tonic::Code::PermissionDenied, "{skewed:?}");
+    assert!(skewed.message().contains("evidence time"), "{skewed:?}");
     let garbage = client
         .endorse(pb::EndorseRequest {
             registration: vec![1, 2, 3],
@@ -246,14 +237,7 @@ async fn gatekeepers_endorse_registrations_over_the_network() {
     assert_eq!(garbage.code(), tonic::Code::InvalidArgument, "{garbage:?}");
 
     // A node outside the set signs nothing.
-    let stranger = serve_node(
-        &dir.path().join("stranger"),
-        4,
-        &registry,
-        &EvmAccount::plain(funded(url).await.unwrap()),
-        &sim,
-    )
-    .await;
+    let stranger = serve_node(&dir.path().join("stranger"), 4, &registry, url, &sim).await;
     let outside = pb::gatekeeper_client::GatekeeperClient::connect(stranger.url.clone())
         .await
         .unwrap()
@@ -303,7 +287,7 @@ async fn governs_the_first_registration(
     use chain::evm::GovernanceApproval;
     let pending = dir.join("registration.pending");
     let approval = GovernanceApproval::new(
-        chain::evidence::Roots::new(chain::sim::evidence_rule(sim)).unwrap(),
+        Arc::new(chain::evidence::Roots::new(chain::sim::evidence_rule(sim)).unwrap()),
         pending.clone(),
         std::time::Duration::from_secs(60),
     );
@@ -339,6 +323,17 @@ async fn governs_the_first_registration(
     let bad = dir.join("altered.pending");
     std::fs::write(&bad, altered.to_bytes()).unwrap();
     assert!(approve(bad).await.is_err());
+    // Written two hours ago, or an hour ahead: refused (collateral is checked now, and
+    // a pending registration is approved within the hour its node waits).
+    for shift in [-7200, 3600] {
+        let mut moved =
+            chain::endorse::Pending::from_bytes(&std::fs::read(&pending).unwrap()).unwrap();
+        moved.evidence_time += shift;
+        let file = dir.join(format!("moved{shift}.pending"));
+        std::fs::write(&file, moved.to_bytes()).unwrap();
+        let refused = format!("{:#}", approve(file).await.unwrap_err());
+        assert!(refused.contains("evidence time"), "{refused}");
+    }
     approve(pending.clone()).await.unwrap();
     node.await.unwrap().unwrap();
     assert!(

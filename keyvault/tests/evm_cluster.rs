@@ -112,7 +112,7 @@ async fn a_committee_on_the_solidity_registry_from_first_approval_to_genesis() {
                  [policy]\nissuer = \"http://{rest}\"\ntrust_roots = [\"sim\"]\n\
                  attestation_policies = [\"devnet\"]\ngatekeeper_policies = [\"devnet\"]\n\
                  [rounds]\nphase_timeout_ms = 8000\npoll_interval_ms = 50\n\
-                 [registry]\nurl = \"{url}\"\naccount_key = \"{d}/evm-account.key\"\n\
+                 [registry]\nurl = \"{url}\"\n\
                  evidence_roots = [\"{r}/sim-root.pem\"]\n\
                  [tee]\nbackend = \"sim\"\nsim_pki = \"{pki}\"\nmr_enclave = \"{mr}\"\n",
                 d = dir.display(),
@@ -142,13 +142,9 @@ async fn a_committee_on_the_solidity_registry_from_first_approval_to_genesis() {
             ca.issue(NodeIndex::new(i).unwrap(), &key).unwrap(),
         )
         .unwrap();
-        // Its Ethereum account, funded.
-        let account = funded(rpc).await.unwrap();
-        phalanx_types::secret_file::create(
-            &dir.join("evm-account.key"),
-            hex::encode(account.to_bytes()).as_bytes(),
-        )
-        .unwrap();
+        // Its Ethereum account (derived from its sealed identity), funded.
+        let account: chain::evm::Address = v["evm_account"].as_str().unwrap().parse().unwrap();
+        chain::evm::fund(rpc, account).await.unwrap();
         let log = std::fs::File::create(root.join(format!("node-{i}.log"))).unwrap();
         children.0.push(
             Command::new(env!("CARGO_BIN_EXE_keyvault"))

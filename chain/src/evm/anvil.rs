@@ -84,6 +84,12 @@ impl Anvil {
 /// (anvil unlocks ten).
 pub async fn funded(url: &str) -> Result<PrivateKeySigner, RegistryError> {
     let signer = PrivateKeySigner::random();
+    fund(url, signer.address()).await?;
+    Ok(signer)
+}
+
+/// Sends 10 ETH to `to` from the first unlocked account of the node at `url`.
+pub async fn fund(url: &str, to: alloy::primitives::Address) -> Result<(), RegistryError> {
     let provider = ProviderBuilder::new().connect_http(url.parse().map_err(backend)?);
     let rich = *provider
         .get_accounts()
@@ -93,7 +99,7 @@ pub async fn funded(url: &str) -> Result<PrivateKeySigner, RegistryError> {
         .ok_or_else(|| RegistryError::Backend("the node has no unlocked account".into()))?;
     let tx = TransactionRequest::default()
         .with_from(rich)
-        .with_to(signer.address())
+        .with_to(to)
         .with_value(U256::from(10u128.pow(19)));
     provider
         .send_transaction(tx)
@@ -102,5 +108,5 @@ pub async fn funded(url: &str) -> Result<PrivateKeySigner, RegistryError> {
         .get_receipt()
         .await
         .map_err(backend)?;
-    Ok(signer)
+    Ok(())
 }

@@ -110,6 +110,7 @@ pub async fn endorse_as(
     evidence_time: i64,
     now: i64,
 ) -> Result<(Record, Endorsement), EndorseError> {
+    crate::endorse::check_time(evidence_time, now).map_err(EndorseError::Evidence)?;
     let view = registry.endorsing(now).await?;
     let me = crate::types::public_key(key.verifying_key());
     let member = view
@@ -146,8 +147,8 @@ pub struct RemoteEndorser {
 }
 
 /// How long one gatekeeper may take to endorse (it verifies a quote and reads the
-/// registry).
-pub const ENDORSE_TIMEOUT: Duration = Duration::from_secs(20);
+/// registry): the gatekeeper's own server bound.
+pub const ENDORSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl RemoteEndorser {
     /// Asks the registry's gatekeepers; while approvals are open, `bootstrap` endorses.
@@ -160,8 +161,10 @@ impl RemoteEndorser {
         registry: &EvmRegistry,
         reg: &Registration,
     ) -> Result<Endorsed, RegistryError> {
-        // The chain's clock proposes the evidence time: the contract counts ages by it.
-        let now = registry.now().await?;
+        // The registrant's clock proposes the evidence time (the latest block's may lag
+        // on a chain that mines on demand); endorsers and the contract each allow
+        // `MAX_SKEW` from theirs.
+        let now = phalanx_types::unix_now();
         let view = registry.endorsing(now).await?;
         if view.approvals_open() {
             return match &self.bootstrap {
@@ -209,7 +212,20 @@ impl RemoteEndorser {
         let best = groups.into_iter().max_by_key(|(_, es)| es.len());
         let need = view.threshold.max(1);
         match best {
-            Some((record, endorsements)) if endorsements.len() >= usize::from(need) => {
+            Some((record, mut endorsements)) if endorsements.len() >= usize::from(need) => {
+                // Exactly the threshold, the members with the newest evidence first: the
+                // contract refuses the whole registration if one signer's standing
+                // lapses before it is included.
+                let registered = |index: u16| {
+                    view.set
+                        .members
+                        .iter()
+                        .find(|m| m.gatekeeper.index == index)
+                        .and_then(|m| m.standing.as_ref().ok())
+                        .map_or(i64::MIN, |w| w.registered_at)
+                };
+                endorsements.sort_by_key(|e| std::cmp::Reverse(registered(e.index)));
+                endorsements.truncate(usize::from(need));
                 Ok(Endorsed {
                     record,
                     endorsements,
@@ -295,7 +311,7 @@ async fn ask(
 /// again and needs a new approval.
 #[derive(Debug)]
 pub struct GovernanceApproval {
-    roots: Roots,
+    roots: std::sync::Arc<Roots>,
     pending: std::path::PathBuf,
     wait: Duration,
 }
@@ -307,7 +323,7 @@ impl GovernanceApproval {
     /// Writes pending registrations to `pending`, computing their record with `roots`
     /// (the registrant's own check: governance's approval covers the TCB status it
     /// finds), and waits up to `wait` for the approval.
-    pub fn new(roots: Roots, pending: std::path::PathBuf, wait: Duration) -> Self {
+    pub fn new(roots: std::sync::Arc<Roots>, pending: std::path::PathBuf, wait: Duration) -> Self {
         Self {
             roots,
             pending,
@@ -322,16 +338,19 @@ impl GovernanceApproval {
     ) -> Result<Endorsed, RegistryError> {
         use alloy::providers::Provider as _;
         use alloy::sol_types::SolEvent as _;
-        let now = registry.now().await?;
+        let now = phalanx_types::unix_now();
         let view = registry.endorsing(now).await?;
         let pending = crate::endorse::Pending {
             registration: reg.clone(),
             evidence_time: now,
         };
         let record = pending
-            .check(&self.roots, &view.rule, &view.registry_id)
+            .check(&self.roots, &view.rule, &view.registry_id, now)
             .map_err(|e| RegistryError::Rule(RuleError::Evidence(e)))?;
         let digest = crate::endorse::digest(&view.registry_id, &record);
+        // Approvals are looked for from before the file exists: none can be missed.
+        let provider = alloy::providers::ProviderBuilder::new().connect_http(registry.url.clone());
+        let from = provider.get_block_number().await.map_err(super::backend)?;
         let tmp = self.pending.with_extension("tmp");
         std::fs::write(&tmp, pending.to_bytes())
             .and_then(|()| std::fs::rename(&tmp, &self.pending))
@@ -342,29 +361,35 @@ impl GovernanceApproval {
             "approvals are open on the registry: governance checks and approves this registration with `phalanx chain tx --url <registry> --key <governance key> approve-registration {}`; waiting",
             self.pending.display()
         );
-        let provider = alloy::providers::ProviderBuilder::new().connect_http(registry.url.clone());
-        let from = provider.get_block_number().await.map_err(super::backend)?;
         let filter = alloy::rpc::types::Filter::new()
             .address(registry.address)
             .event_signature(super::abi::RegistryContract::BootstrapApproved::SIGNATURE_HASH)
             .from_block(from);
         let deadline = tokio::time::Instant::now() + self.wait;
         while tokio::time::Instant::now() < deadline {
-            // A hint only: the registry itself decides when the registration is sent.
-            let logs = provider.get_logs(&filter).await.map_err(super::backend)?;
-            if logs.iter().any(|l| l.data().data.as_ref() == digest) {
-                let _ = std::fs::remove_file(&self.pending);
-                return Ok(Endorsed {
-                    record,
-                    endorsements: Vec::new(),
-                });
+            // A hint only: the registry itself decides when the registration is sent. A
+            // node that fails to answer is asked again.
+            match provider.get_logs(&filter).await {
+                Ok(logs) if logs.iter().any(|l| l.data().data.as_ref() == digest) => {
+                    let _ = std::fs::remove_file(&self.pending);
+                    return Ok(Endorsed {
+                        record,
+                        endorsements: Vec::new(),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "looking for governance's approval failed; retrying")
+                }
             }
             tokio::time::sleep(APPROVAL_POLL).await;
         }
-        Err(RegistryError::Rule(RuleError::NotEndorsed {
-            have: 0,
-            need: 1,
-        }))
+        Err(RegistryError::Backend(format!(
+            "register-worker: governance did not approve the registration in {} (digest {}) within {:?}",
+            self.pending.display(),
+            crate::hex(&digest),
+            self.wait
+        )))
     }
 }
 
@@ -379,19 +404,36 @@ impl Endorser for GovernanceApproval {
 }
 
 impl EvmRegistry {
+    /// The record `pending` proves, checked to `roots` under the registry's TCB rule at
+    /// this clock ([`crate::endorse::Pending::check`]): what governance would approve.
+    pub async fn pending_record(
+        &self,
+        roots: &Roots,
+        pending: &crate::endorse::Pending,
+    ) -> Result<Record, RegistryError> {
+        let now = phalanx_types::unix_now();
+        let view = self.endorsing(now).await?;
+        pending
+            .check(roots, &view.rule, &view.registry_id, now)
+            .map_err(|e| RegistryError::Rule(RuleError::Evidence(e)))
+    }
+
     /// Governance approves the pending registration `pending` (while approvals are
-    /// open) after checking its evidence to `roots` under the registry's TCB rule, at
-    /// its evidence time; the record it approved.
+    /// open) after checking it ([`Self::pending_record`]); the record it approved.
     pub async fn approve_pending(
         &self,
         governance: &EvmAccount,
         roots: &Roots,
         pending: &crate::endorse::Pending,
     ) -> Result<(Record, u64), RegistryError> {
-        let view = self.endorsing(self.now().await?).await?;
-        let record = pending
-            .check(roots, &view.rule, &view.registry_id)
-            .map_err(|e| RegistryError::Rule(RuleError::Evidence(e)))?;
+        let record = self.pending_record(roots, pending).await?;
+        let view = self.endorsing(phalanx_types::unix_now()).await?;
+        if !view.approvals_open() {
+            return Err(RegistryError::Backend(
+                "approvals are closed: the gatekeepers in standing endorse registrations now"
+                    .into(),
+            ));
+        }
         let height = self
             .approve_bootstrap(
                 governance,

@@ -60,6 +60,8 @@ pub const EVM_ACCOUNT: &[u8] = b"phalanx/v1/evm-account";
 /// A gatekeeper's endorsement of a registration on the EVM registry (it checked the
 /// evidence).
 pub const EVM_ENDORSEMENT: &[u8] = b"phalanx/v1/evm-endorsement";
+/// A process's Ethereum account key, derived from its identity key (never in a file).
+pub const EVM_ACCOUNT_KEY: &[u8] = b"phalanx/v1/evm-account-key";
 /// A registration waiting for governance's approval on the EVM registry (the file a
 /// registrant writes).
 pub const EVM_PENDING: &[u8] = b"phalanx/v1/evm-pending-registration";
@@ -143,6 +145,7 @@ pub const ALL: &[&[u8]] = &[
     CHAIN_GENESIS,
     EVM_ACCOUNT,
     EVM_ENDORSEMENT,
+    EVM_ACCOUNT_KEY,
     EVM_PENDING,
     EVM_FACT_SLOT,
     EVM_FACT_VALUE,
