@@ -466,6 +466,39 @@ impl EvmRegistry {
         self.address
     }
 
+    /// Waits (at most `wait`) until `account` holds some ether to pay for gas, saying
+    /// once which address to fund: a process whose account is derived from its sealed
+    /// identity ([`identity_account`]) learns its address only when it starts.
+    pub async fn wait_for_funds(
+        &self,
+        account: alloy::primitives::Address,
+        wait: std::time::Duration,
+    ) -> Result<(), RegistryError> {
+        let provider = ProviderBuilder::new().connect_http(self.url.clone());
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut said = false;
+        loop {
+            if !provider
+                .get_balance(account)
+                .await
+                .map_err(backend)?
+                .is_zero()
+            {
+                return Ok(());
+            }
+            if !said {
+                tracing::warn!(%account, "the account holds no ether for gas: fund it (waiting)");
+                said = true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RegistryError::Backend(format!(
+                    "the account {account} holds no ether for gas: fund it"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
     /// The node's chain id.
     pub async fn evm_chain_id(&self) -> Result<u64, RegistryError> {
         ProviderBuilder::new()

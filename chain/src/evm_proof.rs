@@ -447,6 +447,8 @@ pub struct VerifiedEvmPage {
     pub count: u64,
     /// Its command log head after the page.
     pub head: [u8; 32],
+    /// Each command's block time, in order (the log hashes it in).
+    pub times: Vec<i64>,
 }
 
 impl EvmPage {
@@ -515,6 +517,7 @@ impl EvmPage {
             .ok_or_else(|| feed("the contract has no command log".into()))?;
         let mut next = (count, *head);
         let mut at = (from.number, 0u64);
+        let mut times = Vec::with_capacity(self.commands.len());
         for (i, c) in self.commands.iter().enumerate() {
             let block = c
                 .block
@@ -528,6 +531,7 @@ impl EvmPage {
             at = (c.block, c.log_index);
             let record = command_record(contract, c.epoch, &c.sender, c.sequence, &c.ciphertext);
             let time = i64::try_from(block.timestamp).map_err(|_| feed("a block time".into()))?;
+            times.push(time);
             next = (
                 next.0
                     .checked_add(1)
@@ -551,6 +555,7 @@ impl EvmPage {
             timestamp: last.timestamp,
             count: proven_count,
             head: proven_head,
+            times,
         })
     }
 }

@@ -176,49 +176,20 @@ impl Follow {
                 Ok((state.contract(&id).is_some(), standing))
             }
             Self::Evm(evm) => {
-                use chain::facts::Fact;
-                let registry = &evm.registry;
-                let read = |e: chain::proof::ProofError| e.to_string();
-                let first = [
-                    Fact::Contract(id),
-                    Fact::Worker(identity_key.to_vec()),
-                    Fact::TcbRule,
-                ];
-                let v = registry
-                    .proven(&first, None)
+                let contract = chain::facts::Fact::Contract(id);
+                let (v, standing) = evm
+                    .registry
+                    .standing(
+                        "release",
+                        identity_key,
+                        chain::types::Role::Runtime,
+                        now,
+                        std::slice::from_ref(&contract),
+                    )
                     .await
                     .map_err(|e| e.to_string())?;
-                let worker = v.worker(identity_key).map_err(read)?;
-                let role = match &worker {
-                    Some(w) => {
-                        let at = Some(v.block.number);
-                        let m = Fact::Allowed(w.measurement.clone());
-                        let a = registry.proven(&[m], at).await.map_err(|e| e.to_string())?;
-                        a.allowed(&w.measurement).map_err(read)?.map(|a| a.role)
-                    }
-                    None => None,
-                };
-                let lifetime = v
-                    .read(&Fact::TcbRule, chain::facts::read_tcb_rule)
-                    .map_err(read)?
-                    .map_or(0, |r| r.max_evidence_age);
-                let standing = chain::state::standing(
-                    "release",
-                    identity_key,
-                    worker.as_ref().map(|w| (w, role)),
-                    chain::types::Role::Runtime,
-                    lifetime,
-                    now,
-                )
-                .and_then(|()| {
-                    worker.ok_or_else(|| RuleError::WrongRole {
-                        tx: "release",
-                        worker: hex::encode(identity_key),
-                        need: chain::types::Role::Runtime,
-                        have: "none",
-                    })
-                });
-                Ok((v.contract(&id).map_err(read)?.is_some(), standing))
+                let deployed = v.contract(&id).map_err(|e| e.to_string())?.is_some();
+                Ok((deployed, standing))
             }
         }
     }

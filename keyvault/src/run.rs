@@ -207,7 +207,7 @@ async fn follow_registry(
                 "registry.genesis names a ledger's genesis: an EVM registry has none"
             );
             let account = chain::evm::identity_account(&identity)?;
-            tracing::info!(account = %account.signer.address(), "the node's Ethereum account (it pays for registrations, certificates and aborts: fund it)");
+            tracing::info!(account = %account.signer.address(), "the node's Ethereum account (it pays for registrations, certificates and aborts)");
             let roots = r.roots()?;
             // Endorsed by the set in standing; while approvals are open, by governance
             // (the node writes the registration for it to check, and waits an hour).
@@ -219,6 +219,12 @@ async fn follow_registry(
             let endorser = chain::evm::RemoteEndorser::new(Some(std::sync::Arc::new(approval)));
             let registry = chain::evm::EvmRegistry::at(&rpc, address.into())?
                 .with_endorser(std::sync::Arc::new(endorser));
+            registry
+                .wait_for_funds(
+                    account.signer.address(),
+                    std::time::Duration::from_secs(600),
+                )
+                .await?;
             app.attest_and_register(Some((&registry, &account))).await?;
             let hooks = crate::registry::RegistryHooks::evm(
                 registry.clone(),

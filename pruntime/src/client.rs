@@ -66,6 +66,66 @@ pub async fn send_command(
         .await?)
 }
 
+/// Seals `input` to contract `contract`'s newest published key of an epoch not retired
+/// on a Solidity registry (facts proven at its node's newest block), and sends it from
+/// `user`'s account; the block that orders it. On this backend the envelope binds the
+/// sending account's address (and nonce 0): the chain authenticates and orders the
+/// account's transactions, and the contract sees the address as its caller.
+pub async fn send_command_evm(
+    registry: &chain::evm::EvmRegistry,
+    user: &chain::evm::EvmAccount,
+    contract: [u8; 32],
+    input: &[u8],
+) -> Result<u64, ClientError> {
+    use chain::facts::Fact;
+    use chain::registry::ContractRegistry as _;
+    use phalanx_types::Epoch;
+    let unproven = |e: chain::proof::ProofError| RegistryError::Unverified(e.to_string());
+    // Epochs in batches of eight, all at one block: the newest whose keys the contract
+    // has and that is not retired.
+    let mut newest = None;
+    let mut at = None;
+    'epochs: for first in (0u64..).step_by(8) {
+        let facts: Vec<Fact> = (first..first + 8)
+            .flat_map(|e| {
+                [
+                    Fact::Epoch(Epoch(e)),
+                    Fact::ContractKey(contract, Epoch(e)),
+                    Fact::Retired(Epoch(e)),
+                ]
+            })
+            .collect();
+        let v = registry.proven(&facts, at).await?;
+        at = Some(v.block.number);
+        for e in (first..first + 8).map(Epoch) {
+            if v.epoch(e).map_err(unproven)?.is_none() {
+                break 'epochs;
+            }
+            let retired = v.fact(&Fact::Retired(e)).map_err(unproven)?.is_some();
+            if let Some(key) = v.contract_key(&contract, e).map_err(unproven)?
+                && !retired
+            {
+                newest = Some((e, key));
+            }
+        }
+    }
+    let (epoch, key) = newest.ok_or(ClientError::NotListed(
+        "contract keys of an epoch not retired",
+    ))?;
+    let sender = user.signer.address();
+    let ciphertext = seal_command(&key.encryption_key, &contract, sender.as_slice(), 0, input)?;
+    Ok(registry
+        .submit_command(
+            user,
+            &Command {
+                contract,
+                epoch,
+                ciphertext,
+            },
+        )
+        .await?)
+}
+
 /// How often [`query`] asks a worker that is catching up (250 ms apart).
 const CATCHING_UP_TRIES: u32 = 40;
 
@@ -90,6 +150,45 @@ pub async fn query(
             phalanx_types::unix_now(),
         )
         .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
+    query_listed(http, url, worker, &listed.hpke_key, user, contract, input).await
+}
+
+/// [`query`] on a Solidity registry: the worker's HPKE key and standing are facts
+/// proven at the registry node's newest block.
+pub async fn query_evm(
+    registry: &chain::evm::EvmRegistry,
+    http: &reqwest::Client,
+    url: &str,
+    worker: &[u8],
+    user: &SigningKey,
+    contract: [u8; 32],
+    input: &[u8],
+) -> Result<Asked, ClientError> {
+    let (_, standing) = registry
+        .standing(
+            "query",
+            worker,
+            chain::types::Role::Runtime,
+            phalanx_types::unix_now(),
+            &[],
+        )
+        .await?;
+    let listed = standing
+        .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
+    query_listed(http, url, worker, &listed.hpke_key, user, contract, input).await
+}
+
+/// Queries the worker at `url` whose identity key `worker` the registry lists with
+/// `hpke_key` (the caller read both from the registry).
+async fn query_listed(
+    http: &reqwest::Client,
+    url: &str,
+    worker: &[u8],
+    hpke_key: &[u8],
+    user: &SigningKey,
+    contract: [u8; 32],
+    input: &[u8],
+) -> Result<Asked, ClientError> {
     // A worker that has just started is catching up (503 `catching_up`) for a moment:
     // a fresh query (its nonce is not spent) is sent again a few times.
     let mut tries = 0;
@@ -99,7 +198,7 @@ pub async fn query(
             user,
             &reply,
             worker,
-            &listed.hpke_key,
+            hpke_key,
             contract,
             input,
             crate::protocol::Bounds::default(),

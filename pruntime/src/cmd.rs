@@ -42,13 +42,22 @@ pub struct Args {
     /// The attestation policy to be appraised under.
     #[arg(long, default_value = "default")]
     pub policy: String,
-    /// The registry node's gRPC URL.
+    /// The registry: the ledger node's gRPC URL (`http://…`), or a Solidity registry
+    /// (`evm+http://NODE:8545#0xADDRESS`, with `--evm-chain-id` and `--confirmations`).
     #[arg(long)]
     pub registry_url: String,
-    /// The registry's genesis block hash (hex): the only chain accepted (from the
+    /// The ledger's genesis block hash (hex): the only chain accepted (from the
     /// initdata document with `--initdata`).
-    #[arg(long, required_unless_present = "initdata")]
+    #[arg(long, required_unless_present_any = ["initdata", "evm_chain_id"])]
     pub genesis: Option<String>,
+    /// A Solidity registry: its chain's id, pinned with the URL's address (the registry
+    /// id every quote of this worker names).
+    #[arg(long)]
+    pub evm_chain_id: Option<u64>,
+    /// A Solidity registry: blocks a command's block must be below the node's newest
+    /// before it runs; choose it from the chain's finality.
+    #[arg(long)]
+    pub confirmations: Option<u64>,
     /// A Confidential Containers initdata document (TOML) whose digest the TD was
     /// launched with as MRCONFIGID: the worker's trust configuration (genesis, policy,
     /// gatekeeper roots) comes from its entry `phalanx.toml` (`pruntime::initdata`).
@@ -112,6 +121,30 @@ struct Trust {
 /// The trust configuration: the flags, or the initdata document (flags given as well
 /// must agree with it: a host cannot pass one configuration and bind another).
 fn trust(args: &Args) -> anyhow::Result<Trust> {
+    if let chain::registry_url::RegistryUrl::Evm { address, .. } = args.registry_url.parse()? {
+        anyhow::ensure!(
+            args.initdata.is_none() && args.genesis.is_none(),
+            "a Solidity registry is pinned with --evm-chain-id (no --genesis; --initdata names a ledger's genesis)"
+        );
+        let chain_id = args
+            .evm_chain_id
+            .context("a Solidity registry needs --evm-chain-id")?;
+        anyhow::ensure!(
+            args.confirmations.is_some(),
+            "a Solidity registry needs --confirmations (from the chain's finality)"
+        );
+        return Ok(Trust {
+            genesis: chain::evm_proof::registry_id(chain_id, &address),
+            policy: args.policy.clone(),
+            roots: args.gatekeeper_trust_roots.clone(),
+            gatekeeper_policies: args.gatekeeper_policies.clone(),
+            initdata_config_id: None,
+        });
+    }
+    anyhow::ensure!(
+        args.evm_chain_id.is_none() && args.confirmations.is_none(),
+        "--evm-chain-id and --confirmations are for a Solidity registry (evm+http://…#0xADDRESS)"
+    );
     let flags_genesis = args
         .genesis
         .as_deref()
@@ -180,6 +213,7 @@ fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
     config.gatekeeper_trust_roots = trust.roots;
     config.gatekeeper_policies = trust.gatekeeper_policies;
     config.initdata_config_id = trust.initdata_config_id;
+    config.confirmations = args.confirmations;
     config.dangerous_unattested_gatekeepers = args.dangerous_unattested_gatekeepers;
     // A development run that accepts the simulated root also verifies its own quotes to
     // it (the simulated PKI's root, from --sim-pki). Both are host arguments, so on real

@@ -9,8 +9,9 @@
 
 use crate::protocol::{ContractKeys, ProtocolError, open_command};
 use crate::seal::{SealError, SealingKey};
+use chain::evm_proof::{EvmCommand, VerifiedEvmPage};
 use chain::proof::{CommandAt, VerifiedPage};
-use chain::types::{SignedTx, Tx};
+use chain::types::Tx;
 use phalanx_contract::{Call, Changes, Contract, ContractError, Entry, Outcome, Runtime, State};
 use phalanx_types::Epoch;
 use phalanx_types::codec::{DecodeError, Reader, Writer};
@@ -37,6 +38,60 @@ pub struct Skipped {
     pub sequence: u64,
     /// Why.
     pub reason: Skip,
+}
+
+/// A command as either registry ordered it: what the executor runs and hashes into the
+/// contract's command log.
+struct Ordered<'a> {
+    /// The block that ordered it, and its time.
+    height: u64,
+    time: i64,
+    /// Who sent it: a P-256 key on the ledger (its transaction's signer), an Ethereum
+    /// account's 20-byte address on EVM. The contract sees its caller id.
+    sender: &'a [u8],
+    /// The ledger: its transaction's nonce (each sender's only rise; the envelope binds
+    /// it). EVM: none — the chain authenticates and orders the sender's transactions,
+    /// and the envelope binds the sender (with nonce 0).
+    nonce: Option<u64>,
+    epoch: Epoch,
+    ciphertext: &'a [u8],
+    /// The bytes its log entry hashes ([`chain::types::command_log`]).
+    record: Vec<u8>,
+}
+
+impl<'a> Ordered<'a> {
+    fn ledger(c: &'a CommandAt) -> Option<Self> {
+        let Tx::Command(cmd) = &c.tx.tx else {
+            return None;
+        };
+        Some(Self {
+            height: c.height,
+            time: c.timestamp,
+            sender: &c.tx.signer,
+            nonce: Some(c.tx.nonce),
+            epoch: cmd.epoch,
+            ciphertext: &cmd.ciphertext,
+            record: c.tx.encode(),
+        })
+    }
+
+    fn evm(contract: &[u8; 32], c: &'a EvmCommand, time: i64) -> Self {
+        Self {
+            height: c.block,
+            time,
+            sender: &c.sender,
+            nonce: None,
+            epoch: c.epoch,
+            ciphertext: &c.ciphertext,
+            record: chain::evm_proof::command_record(
+                contract,
+                c.epoch,
+                &c.sender,
+                c.sequence,
+                &c.ciphertext,
+            ),
+        }
+    }
 }
 
 /// A contract this worker serves.
@@ -82,6 +137,14 @@ impl Executor {
             nonces: BTreeMap::new(),
             root_key: zeroize::Zeroizing::new(*root_key),
             root: State::default().root(root_key),
+        }
+    }
+
+    /// Starts the feed after block `height` with hash `hash` (a Solidity registry's:
+    /// the block before the contract's deployment). Only before any page applied.
+    pub fn start_at(&mut self, height: u64, hash: [u8; 32]) {
+        if self.log.0 == 0 && self.height == 0 {
+            (self.height, self.block_hash) = (height, hash);
         }
     }
 
@@ -139,15 +202,19 @@ impl Executor {
     /// The epochs of a feed page's commands whose keys are not held: the caller fetches
     /// them before [`Self::apply_commands`].
     pub fn missing_keys_of(&self, commands: &[CommandAt]) -> Vec<Epoch> {
-        let mut out: Vec<Epoch> = commands
-            .iter()
-            .filter_map(|c| match &c.tx.tx {
-                Tx::Command(c) if c.contract == self.id && !self.keys.contains_key(&c.epoch) => {
-                    Some(c.epoch)
-                }
-                _ => None,
-            })
-            .collect();
+        self.missing(commands.iter().filter_map(|c| match &c.tx.tx {
+            Tx::Command(c) if c.contract == self.id => Some(c.epoch),
+            _ => None,
+        }))
+    }
+
+    /// [`Self::missing_keys_of`] for a page from a Solidity registry.
+    pub fn missing_keys_of_evm(&self, commands: &[EvmCommand]) -> Vec<Epoch> {
+        self.missing(commands.iter().map(|c| c.epoch))
+    }
+
+    fn missing(&self, epochs: impl Iterator<Item = Epoch>) -> Vec<Epoch> {
+        let mut out: Vec<Epoch> = epochs.filter(|e| !self.keys.contains_key(e)).collect();
         out.sort();
         out.dedup();
         out
@@ -164,48 +231,88 @@ impl Executor {
         commands: &[CommandAt],
         page: &VerifiedPage,
     ) -> Result<Vec<Skipped>, String> {
-        if page.count != self.log.0 + commands.len() as u64 || page.header.height < self.height {
+        // Every item a command of this contract, each sender's nonces only rising (the
+        // registry's rule; an authority that signs the log must not replay one).
+        let mut ordered = Vec::with_capacity(commands.len());
+        let mut nonces = BTreeMap::new();
+        for (i, c) in commands.iter().enumerate() {
+            let o = Ordered::ledger(c)
+                .filter(|_| matches!(&c.tx.tx, Tx::Command(cmd) if cmd.contract == self.id))
+                .ok_or_else(|| format!("item {i} is not a command of this contract"))?;
+            let nonce = c.tx.nonce;
+            let last = nonces.get(o.sender).or_else(|| self.nonces.get(o.sender));
+            if last.is_some_and(|n| nonce <= *n) {
+                return Err(format!("item {i} replays its sender's nonce {nonce}"));
+            }
+            nonces.insert(o.sender.to_vec(), nonce);
+            ordered.push(o);
+        }
+        let to = (
+            page.count,
+            page.head,
+            page.header.height,
+            page.header.hash(),
+        );
+        self.apply(runtime, &ordered, to)
+    }
+
+    /// Applies a page of the contract's feed from a Solidity registry that the caller
+    /// verified from [`Self::log`] and [`Self::position`]
+    /// (`chain::evm_proof::EvmPage::verify`, giving `page`), as
+    /// [`Self::apply_commands`] does: a command's caller is its sending account.
+    pub fn apply_evm_commands(
+        &mut self,
+        runtime: &Runtime,
+        commands: &[EvmCommand],
+        page: &VerifiedEvmPage,
+    ) -> Result<Vec<Skipped>, String> {
+        if page.times.len() != commands.len() {
+            return Err("a page whose commands' block times are not all known".into());
+        }
+        let ordered: Vec<Ordered<'_>> = commands
+            .iter()
+            .zip(&page.times)
+            .map(|(c, t)| Ordered::evm(&self.id, c, *t))
+            .collect();
+        let to = (
+            page.count,
+            page.head,
+            page.checkpoint.number,
+            page.checkpoint.hash,
+        );
+        self.apply(runtime, &ordered, to)
+    }
+
+    /// Runs `commands`, which must take this log to `(count, head)`, and moves to block
+    /// `(height, hash)`.
+    fn apply(
+        &mut self,
+        runtime: &Runtime,
+        commands: &[Ordered<'_>],
+        (count, head, height, hash): (u64, [u8; 32], u64, [u8; 32]),
+    ) -> Result<Vec<Skipped>, String> {
+        if count != self.log.0 + commands.len() as u64 || height < self.height {
             return Err(format!(
-                "a page of {} commands ending at {} (height {}) does not continue this log at {} \
-                 (height {})",
+                "a page of {} commands ending at {count} (height {height}) does not continue \
+                 this log at {} (height {})",
                 commands.len(),
-                page.count,
-                page.header.height,
                 self.log.0,
                 self.height
             ));
         }
-        // Every item a command of this contract, each sender's nonces only rising (the
-        // registry's rule; an authority that signs the log must not replay one).
-        let mut nonces = BTreeMap::new();
-        for (i, c) in commands.iter().enumerate() {
-            if !matches!(&c.tx.tx, Tx::Command(cmd) if cmd.contract == self.id) {
-                return Err(format!("item {i} is not a command of this contract"));
-            }
-            let last = nonces
-                .get(&c.tx.signer)
-                .or_else(|| self.nonces.get(&c.tx.signer));
-            if last.is_some_and(|n| c.tx.nonce <= *n) {
-                return Err(format!(
-                    "item {i} replays its sender's nonce {}",
-                    c.tx.nonce
-                ));
-            }
-            nonces.insert(c.tx.signer.clone(), c.tx.nonce);
-        }
-        let head = commands.iter().fold(self.log.1, |head, c| {
-            chain::types::command_log(&head, c.height, c.timestamp, &c.tx.encode())
+        let extended = commands.iter().fold(self.log.1, |h, c| {
+            chain::types::command_log(&h, c.height, c.time, &c.record)
         });
-        if head != page.head {
+        if extended != head {
             return Err("the page's commands do not continue this log to its proven head".into());
         }
         let mut skipped = Vec::new();
         let before = self.executed;
         for c in commands {
-            self.run(runtime, &c.tx, c.height, c.timestamp, &mut skipped);
+            self.run(runtime, c, &mut skipped);
         }
-        self.height = page.header.height;
-        self.block_hash = page.header.hash();
+        self.height = height;
+        self.block_hash = hash;
         if self.executed != before {
             self.root = self.state.root(&self.root_key);
         }
@@ -214,34 +321,29 @@ impl Executor {
 
     /// Runs one command of this contract (in block `height`, at `time`), advancing the
     /// command log whether it runs or is skipped.
-    fn run(
-        &mut self,
-        runtime: &Runtime,
-        t: &SignedTx,
-        height: u64,
-        time: i64,
-        skipped: &mut Vec<Skipped>,
-    ) {
-        let Tx::Command(c) = &t.tx else { return };
-        let sequence = self.log.0;
-        self.nonces.insert(t.signer.clone(), t.nonce);
+    fn run(&mut self, runtime: &Runtime, c: &Ordered<'_>, skipped: &mut Vec<Skipped>) {
+        let (sequence, height) = (self.log.0, c.height);
+        if let Some(nonce) = c.nonce {
+            self.nonces.insert(c.sender.to_vec(), nonce);
+        }
         self.log = (
             self.log.0 + 1,
-            chain::types::command_log(&self.log.1, height, time, &t.encode()),
+            chain::types::command_log(&self.log.1, height, c.time, &c.record),
         );
         let run = || -> Result<Changes, Skip> {
             let keys = self
                 .keys
                 .get(&c.epoch)
                 .ok_or(ProtocolError::Sealed("command (no key for its epoch)"))?;
-            let input = open_command(keys, &self.id, &t.signer, t.nonce, &c.ciphertext)?;
+            let nonce = c.nonce.unwrap_or(0);
+            let input = open_command(keys, &self.id, c.sender, nonce, c.ciphertext)?;
             let out = runtime.call(
                 &self.contract,
                 &self.state,
                 Call {
                     entry: Entry::Execute,
                     input: &input,
-                    caller: phalanx_types::contract::caller_id(&t.signer),
+                    caller: phalanx_types::contract::caller_id(c.sender),
                     height,
                 },
             )?;

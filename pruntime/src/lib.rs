@@ -14,6 +14,8 @@
 //! - [`worker`]: boot (sealed identity → quote → token → registration), contract keys
 //!   from the gatekeepers the registry lists, following its contracts' command feeds,
 //!   answering queries.
+//! - [`registry`]: the registry a worker follows — the embedded ledger or a Solidity
+//!   registry on an EVM chain — as facts proven at one block, and its writes.
 //! - [`server`]: the HTTP API (`POST /v1/query`, `GET /v1/info`).
 //! - [`cmd`]: the worker's command line (the `pruntime` binary and `phalanx pruntime`).
 //! - [`initdata`]: a TD's trust configuration from a Confidential Containers initdata
@@ -33,6 +35,7 @@ pub mod cmd;
 pub mod executor;
 pub mod initdata;
 pub mod protocol;
+pub mod registry;
 pub mod server;
 pub mod worker;
 

@@ -15,6 +15,7 @@
 
 use crate::executor::Executor;
 use crate::protocol::{Answer, ContractKeys, ProtocolError, Query, unb64};
+use crate::registry::{EvmFollow, WorkerRegistry};
 use crate::seal::{SealError, SealingKey, read_optional, write_atomic};
 use crate::tee::attest::{AttestError, Attested, Service};
 use crate::tee::evidence::{Checked, check_gatekeepers};
@@ -48,10 +49,16 @@ pub struct WorkerConfig {
     pub attestation_url: String,
     /// The attestation policy to be appraised under.
     pub attestation_policy: String,
-    /// The registry node's gRPC URL.
+    /// The registry ([`chain::registry_url`]): the ledger node's gRPC URL
+    /// (`ledger+http://…` or plain `http://…`), or `evm+http://NODE#0xADDRESS`.
     pub registry_url: String,
-    /// The registry's genesis block hash (pinned).
+    /// The registry's pin: the ledger's genesis block hash, or the Solidity registry's
+    /// id ([`chain::evm_proof::registry_id`] of its chain id and address).
     pub genesis: [u8; 32],
+    /// On a Solidity registry: blocks a command's block must be below the node's newest
+    /// before it runs (a reorganisation shallower than this changes nothing applied; a
+    /// deeper one stops the worker). Covered by the trust digest.
+    pub confirmations: Option<u64>,
     /// The contracts to serve.
     pub contracts: Vec<[u8; 32]>,
     /// How often to ask the registry whether there are new commands.
@@ -114,6 +121,10 @@ impl WorkerConfig {
             }
         }
         h.update([u8::from(self.dangerous_unattested_gatekeepers)]);
+        // A Solidity registry's depth (absent on the ledger: its digests are unchanged).
+        if let Some(depth) = self.confirmations {
+            h.update(depth.to_be_bytes());
+        }
         h.finalize().into()
     }
 
@@ -144,6 +155,7 @@ impl WorkerConfig {
             attestation_policy: "default".into(),
             registry_url,
             genesis,
+            confirmations: None,
             contracts: Vec::new(),
             poll: Duration::from_millis(200),
             checkpoint_every: 64,
@@ -316,7 +328,7 @@ pub struct Worker {
     /// the registered one): what `GET /v1/evidence` serves and users' bundles carry.
     registered: Mutex<Option<phalanx_verify::WorkerEvidence>>,
     runtime: Runtime,
-    registry: LightClient,
+    registry: WorkerRegistry,
     /// One step at a time; per served contract, how following it goes.
     following: tokio::sync::Mutex<BTreeMap<[u8; 32], Following>>,
     /// The contracts whose position a feed page has proven since boot: only those answer
@@ -454,18 +466,18 @@ impl Worker {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|_| WorkerError::Other("HTTP client"))?;
-        // Until the identity is unsealed, a client without a checkpoint: the chain id,
-        // which every quote of this worker names (so its registration counts on this
+        // Until the identity is unsealed, a client without a checkpoint: the registry's
+        // id, which every quote of this worker names (so its registration counts on this
         // registry only), and on TDX the sealing key's gatekeepers.
-        let probe = LightClient::pinned(&config.registry_url, config.genesis);
-        let chain_id = probe.facts(&[]).await?.header.chain_id;
+        let probe = open_registry(&config, None, false).await?;
+        let chain_id = probe.id().await?;
         // The configuration check (TDX) runs once, on the first attestation: in the
         // sealing path, before any secret is asked for, when there is one.
         let (sealing, bound) = sealing_key(&config, tee.as_ref(), &probe, chain_id, &http).await?;
         let identity_path = config.data_dir.join("identity.sealed");
         let followed_before = identity_path.exists();
         let identity = Identity::load_or_create(&sealing, &identity_path, chain_id)?;
-        let registry = registry_client(&config, &identity, followed_before).await?;
+        let registry = open_registry(&config, Some(&identity), followed_before).await?;
         let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
         if !bound {
             check_config_bound(
@@ -525,7 +537,7 @@ impl Worker {
     /// and users refuse its answers; [`Self::step`] renews it in time.
     async fn register(&self) -> Result<(), WorkerError> {
         let me = self.identity_key();
-        let (listed, rule) = self.registration().await?;
+        let (listed, lifetime) = self.registration().await?;
         let kept_path = self.config.data_dir.join("evidence.json");
         let kept: Option<phalanx_verify::WorkerEvidence> =
             read_optional(&kept_path)?.and_then(|b| serde_json::from_slice(&b).ok());
@@ -537,7 +549,7 @@ impl Worker {
             && kept
                 .registry_evidence()
                 .is_ok_and(|e| chain::types::Evidence::quote_hash(&e.quote) == w.quote_hash)
-            && !renew_due(&rule, w.registered_at)
+            && !renew_due(lifetime, w.registered_at)
         {
             tracing::info!("already registered with this identity and current evidence");
             *self
@@ -559,11 +571,7 @@ impl Worker {
         };
         let (height, proven) = self
             .registry
-            .submit_proven(
-                &self.identity.signing,
-                chain::types::Tx::RegisterWorker(registration.clone()),
-                &[Fact::Worker(me.clone())],
-            )
+            .register(&self.identity.signing, &registration)
             .await?;
         // The registry's record is what the registration carried (the node's word that
         // it included it is not taken).
@@ -588,20 +596,15 @@ impl Worker {
         Ok(())
     }
 
-    /// The registry's record of this worker and the evidence rule in force, proven at
-    /// its newest header (one small proof, not the chain).
-    async fn registration(
-        &self,
-    ) -> Result<(Option<chain::types::Worker>, chain::types::EvidenceRule), WorkerError> {
-        let proven = self
+    /// The registry's record of this worker and how long evidence counts, proven at its
+    /// newest block (one small proof, not the chain).
+    async fn registration(&self) -> Result<(Option<chain::types::Worker>, u64), WorkerError> {
+        let me = self.identity_key();
+        let (lifetime, proven) = self
             .registry
-            .facts(&[Fact::Worker(self.identity_key()), Fact::Rule])
+            .lifetime_with(&[Fact::Worker(me.clone())])
             .await?;
-        let bad = |e: chain::proof::ProofError| RegistryError::Unverified(e.to_string());
-        Ok((
-            proven.worker(&self.identity_key()).map_err(bad)?,
-            proven.rule().map_err(bad)?,
-        ))
+        Ok((proven.worker(&me).map_err(unproven)?, lifetime))
     }
 
     /// Re-attests and registers again when the registered evidence is past half the
@@ -618,10 +621,10 @@ impl Worker {
             }
             *checked = Some(std::time::Instant::now());
         }
-        let (Some(w), rule) = self.registration().await? else {
+        let (Some(w), lifetime) = self.registration().await? else {
             return Ok(());
         };
-        if !renew_due(&rule, w.registered_at) {
+        if !renew_due(lifetime, w.registered_at) {
             return Ok(());
         }
         {
@@ -716,11 +719,7 @@ impl Worker {
         let fact = Fact::ContractKey(id, epoch);
         let proven = match self
             .registry
-            .submit_proven(
-                &self.identity.signing,
-                chain::types::Tx::PublishContractKey(mine.clone()),
-                std::slice::from_ref(&fact),
-            )
+            .publish_contract_key(&self.identity.signing, &mine)
             .await
         {
             Ok((height, proven)) => {
@@ -747,9 +746,11 @@ impl Worker {
     /// each read as proofs at the registry's newest header, never the chain.
     async fn serve(&self, id: [u8; 32]) -> Result<(), WorkerError> {
         let proven = self.registry.facts(&[Fact::Contract(id)]).await?;
-        if proven.contract(&id).map_err(unproven)?.is_none() {
-            return Err(WorkerError::NoContract(hex::encode(id)));
-        }
+        let deployed_at = proven
+            .contract(&id)
+            .map_err(unproven)?
+            .ok_or_else(|| WorkerError::NoContract(hex::encode(id)))?
+            .deployed_at;
         let code = self.registry.contract_code(&proven, &id).await?;
         let epochs = self.registry.epochs(&proven).await?;
         let epoch = epochs.last().map(|k| k.epoch).ok_or(WorkerError::NoEpoch)?;
@@ -786,6 +787,19 @@ impl Worker {
             e
         };
         executor.add_keys(epoch, keys);
+        // On a Solidity registry the contract's feed starts after the block before its
+        // deployment (a checkpoint restored below moves it on).
+        if let WorkerRegistry::Evm(e) = &self.registry {
+            let deployed = deployed_at.saturating_sub(1);
+            let hash = e
+                .registry
+                .block_hash(deployed)
+                .await?
+                .ok_or(WorkerError::Other(
+                    "the node has no block before the contract's deployment",
+                ))?;
+            executor.start_at(deployed, hash);
+        }
         // Other epochs' keys are fetched when a command needs them.
         let path = self.checkpoint_path(&id);
         if let Some(sealed) = read_optional(&path)? {
@@ -844,7 +858,12 @@ impl Worker {
             .keys()
             .copied()
             .collect();
-        let (height, counts) = self.registry.head(&ids).await?;
+        let (height, counts) = match &self.registry {
+            WorkerRegistry::Ledger(c) => c.head(&ids).await?,
+            // No hint on EVM: each contract's feed is asked (one block-number call when
+            // nothing new is past the confirmation depth).
+            WorkerRegistry::Evm(_) => (u64::MAX, vec![u64::MAX; ids.len()]),
+        };
         let (mut applied, mut failed) = (0, None);
         for (id, count) in ids.into_iter().zip(counts) {
             let ((have, _), (at, _)) = self.executor(&id, |e| (e.log(), e.position()))?;
@@ -930,46 +949,143 @@ impl Worker {
     /// Applies contract `id`'s feed pages until one is empty; returns the commands
     /// applied.
     async fn follow(&self, id: [u8; 32]) -> Result<usize, WorkerError> {
+        match &self.registry {
+            WorkerRegistry::Ledger(c) => self.follow_ledger(c, id).await,
+            WorkerRegistry::Evm(e) => self.follow_evm(e, id).await,
+        }
+    }
+
+    /// [`Self::follow`] on the ledger: pages of the contract's commands from its log's
+    /// position, each proven at a signed header.
+    async fn follow_ledger(
+        &self,
+        client: &LightClient,
+        id: [u8; 32],
+    ) -> Result<usize, WorkerError> {
         let mut applied = 0;
         loop {
             let (from, head) = self.executor(&id, |e| e.log())?;
-            let (commands, page) = self
-                .registry
+            let (commands, page) = client
                 .commands(&id, from, &head, chain::proof::MAX_PAGE_COMMANDS as u32)
                 .await?;
             let missing = self.executor(&id, |e| e.missing_keys_of(&commands))?;
-            // Rare: a command sealed to an epoch whose keys are not held yet. The registry
-            // orders such a command only once the epoch's keys are published, so they
-            // must be listed, and equal: a command is opened only with those.
-            for epoch in missing {
-                let keys = self.listed_keys(id, epoch).await?;
-                self.executor(&id, |e| e.add_keys(epoch, keys))?;
-            }
-            let every = self.config.checkpoint_every.max(1);
-            let skipped = self
-                .executor(&id, |e| {
-                    let before = e.executed();
-                    let skipped = e.apply_commands(&self.runtime, &commands, &page)?;
-                    // The page continued this worker's log on the registry's chain: the
-                    // contract answers queries from here on (marked while the executor
-                    // is held, so a query that sees the new position sees this too).
-                    if let Ok(mut ready) = self.ready.lock() {
-                        ready.insert(id);
-                    }
-                    if e.executed() / every != before / every {
-                        self.write_checkpoint(e);
-                    }
-                    Ok(skipped)
-                })?
-                .map_err(WorkerError::Feed)?;
-            for s in skipped {
-                tracing::warn!(contract = %hex::encode(id), height = s.height, sequence = s.sequence, reason = %s.reason, "command skipped");
-            }
+            self.hold_keys(id, missing).await?;
+            self.apply_page(id, |e| e.apply_commands(&self.runtime, &commands, &page))?;
             if commands.is_empty() {
                 return Ok(applied);
             }
             applied += commands.len();
         }
+    }
+
+    /// [`Self::follow`] on a Solidity registry: pages of the blocks after the executor's
+    /// position, as far as the confirmation depth, each linked to the one before and
+    /// its commands checked against the contract's command log proven at its last block
+    /// (`chain::evm_proof::EvmPage::verify`); a block the position names that the node
+    /// no longer has — a reorganisation deeper than the depth — stops the contract by
+    /// name. With nothing new, a position not yet shown since boot is proven where it
+    /// stands.
+    async fn follow_evm(&self, e: &EvmFollow, id: [u8; 32]) -> Result<usize, WorkerError> {
+        use chain::evm_proof::EvmCheckpoint;
+        let mut applied = 0;
+        loop {
+            let ((count, head), (number, hash)) =
+                self.executor(&id, |x| (x.log(), x.position()))?;
+            let from = EvmCheckpoint { number, hash };
+            let Some(page) = e.registry.command_page(&id, &from, e.confirmations).await? else {
+                if !self.is_ready(&id) {
+                    self.prove_evm_position(e, id, from, (count, head)).await?;
+                }
+                return Ok(applied);
+            };
+            let verified = page
+                .verify(&from, &self.config.genesis, &id, count, &head)
+                .map_err(unproven)?;
+            let missing = self.executor(&id, |x| x.missing_keys_of_evm(&page.commands))?;
+            self.hold_keys(id, missing).await?;
+            self.apply_page(id, |x| {
+                x.apply_evm_commands(&self.runtime, &page.commands, &verified)
+            })?;
+            applied += page.commands.len();
+        }
+    }
+
+    /// Shows contract `id`'s position `at` on the registry: its command log proven at
+    /// that block (absent before the contract's deployment: no commands) is `log`.
+    async fn prove_evm_position(
+        &self,
+        e: &EvmFollow,
+        id: [u8; 32],
+        at: chain::evm_proof::EvmCheckpoint,
+        log: (u64, [u8; 32]),
+    ) -> Result<(), WorkerError> {
+        let fact = Fact::Commands(id);
+        let proven = e
+            .registry
+            .proven(std::slice::from_ref(&fact), Some(at.number))
+            .await?;
+        let proven_log = proven
+            .read(&fact, chain::facts::read_commands)
+            .map_err(unproven)?
+            .unwrap_or((0, [0; 32]));
+        if proven.block.hash != at.hash || proven_log != log {
+            return Err(WorkerError::Feed(format!(
+                "the contract's position (block {}, {} commands) is not on the node's chain",
+                at.number, log.0
+            )));
+        }
+        if let Ok(mut ready) = self.ready.lock() {
+            ready.insert(id);
+        }
+        Ok(())
+    }
+
+    /// Whether contract `id`'s position was shown on the registry since boot.
+    fn is_ready(&self, id: &[u8; 32]) -> bool {
+        self.ready.lock().is_ok_and(|r| r.contains(id))
+    }
+
+    /// Fetches and holds contract `id`'s keys of `epochs` (a page's commands need
+    /// them). Rare: the registry orders a command sealed to an epoch only once the
+    /// epoch's keys are published, so they must be listed, and equal: a command is
+    /// opened only with those.
+    async fn hold_keys(&self, id: [u8; 32], epochs: Vec<Epoch>) -> Result<(), WorkerError> {
+        for epoch in epochs {
+            let keys = self.listed_keys(id, epoch).await?;
+            self.executor(&id, |e| e.add_keys(epoch, keys))?;
+        }
+        Ok(())
+    }
+
+    /// Applies one verified page to contract `id` (`apply`), marks the contract ready,
+    /// seals a checkpoint every [`WorkerConfig::checkpoint_every`] commands run, and logs
+    /// the commands skipped.
+    fn apply_page(
+        &self,
+        id: [u8; 32],
+        apply: impl FnOnce(&mut Executor) -> Result<Vec<crate::executor::Skipped>, String>,
+    ) -> Result<(), WorkerError> {
+        let every = self.config.checkpoint_every.max(1);
+        let skipped = self
+            .executor(&id, |e| {
+                let before = e.executed();
+                let skipped = apply(e)?;
+                // The page continued this worker's log on the registry's chain: the
+                // contract answers queries from here on (marked while the executor
+                // is held, so a query that sees the new position sees this too).
+                if let Ok(mut ready) = self.ready.lock() {
+                    ready.insert(id);
+                }
+                if e.executed() / every != before / every {
+                    self.write_checkpoint(e);
+                }
+                Ok(skipped)
+            })?
+            .map_err(WorkerError::Feed)?;
+        for s in skipped {
+            tracing::warn!(contract = %hex::encode(id), height = s.height, sequence = s.sequence, reason = %s.reason, "command skipped");
+        }
+        Ok(())
     }
 
     /// Runs `f` on the executor of contract `id`.
@@ -1201,7 +1317,7 @@ fn refuse_dangerous(config: &WorkerConfig, tee: &dyn Tee) -> Result<(), WorkerEr
 async fn sealing_key(
     config: &WorkerConfig,
     tee: &dyn Tee,
-    registry: &LightClient,
+    registry: &WorkerRegistry,
     chain_id: [u8; 32],
     http: &reqwest::Client,
 ) -> Result<(SealingKey, bool), WorkerError> {
@@ -1216,35 +1332,87 @@ async fn sealing_key(
     Ok((key, bound))
 }
 
-/// The worker's registry client. It keeps the head it verified last, in a file only
+/// The worker's registry (`identity`: the unsealed one; `None` for a probe before it).
+///
+/// On the ledger, a light client that keeps the head it verified last in a file only
 /// `identity` can write: a restarted worker refuses a registry that forked or rolled back
 /// since (M2), and one that `followed_before` refuses to start over when the file is
 /// gone. A worker that an older Phalanx ran (its heads unsealed) starts its sealed one
 /// now, trusting the registry's newest header once as that version did; the old files go
 /// once the new one is written.
-async fn registry_client(
+///
+/// On a Solidity registry, the contract at the URL's address, whose id (chain id and
+/// address) must be the pinned one; registrations are endorsed by the gatekeepers in
+/// standing, and transactions sent from the account derived from `identity`. Each
+/// contract's position is its executor's (block number and hash, sealed in its
+/// checkpoint), which every page must extend.
+async fn open_registry(
     config: &WorkerConfig,
-    identity: &Identity,
+    identity: Option<&Identity>,
     followed_before: bool,
-) -> Result<LightClient, WorkerError> {
-    let legacy = ["registry-head", "follower-head"].map(|f| config.data_dir.join(f));
-    let upgrading = legacy.iter().any(|f| f.exists());
-    let registry = LightClient::pinned(&config.registry_url, config.genesis)
-        .with_identity_checkpoint(
-            &config.data_dir.join("registry-head.sealed"),
-            &identity.signing,
-            followed_before && !upgrading,
-        );
-    if upgrading {
-        tracing::warn!(
-            "this worker's registry head was written by an older Phalanx: starting a sealed one"
-        );
-        registry.facts(&[]).await?;
-        for f in &legacy {
-            let _ = std::fs::remove_file(f);
+) -> Result<WorkerRegistry, WorkerError> {
+    use chain::registry_url::RegistryUrl;
+    let url: RegistryUrl =
+        config
+            .registry_url
+            .parse()
+            .map_err(|e: chain::registry_url::RegistryUrlError| {
+                RegistryError::Backend(e.to_string())
+            })?;
+    match url {
+        RegistryUrl::Ledger { url } => {
+            let Some(identity) = identity else {
+                return Ok(WorkerRegistry::Ledger(Box::new(LightClient::pinned(
+                    &url,
+                    config.genesis,
+                ))));
+            };
+            let legacy = ["registry-head", "follower-head"].map(|f| config.data_dir.join(f));
+            let upgrading = legacy.iter().any(|f| f.exists());
+            let registry = LightClient::pinned(&url, config.genesis).with_identity_checkpoint(
+                &config.data_dir.join("registry-head.sealed"),
+                &identity.signing,
+                followed_before && !upgrading,
+            );
+            if upgrading {
+                tracing::warn!(
+                    "this worker's registry head was written by an older Phalanx: starting a sealed one"
+                );
+                registry.facts(&[]).await?;
+                for f in &legacy {
+                    let _ = std::fs::remove_file(f);
+                }
+            }
+            Ok(WorkerRegistry::Ledger(Box::new(registry)))
+        }
+        RegistryUrl::Evm { rpc, address } => {
+            let confirmations = config.confirmations.ok_or(WorkerError::Other(
+                "a Solidity registry needs a confirmation depth",
+            ))?;
+            let registry = chain::evm::EvmRegistry::at(&rpc, address.into())?
+                .with_endorser(Arc::new(chain::evm::RemoteEndorser::new(None)));
+            let account = match identity {
+                Some(i) => chain::evm::identity_account(&i.signing)
+                    .map_err(|_| WorkerError::Other("the identity derives no Ethereum key"))?,
+                // A probe sends nothing.
+                None => chain::evm::EvmAccount::plain(chain::evm::PrivateKeySigner::random()),
+            };
+            let id = chain::registry::Registry::chain_id(&registry).await?;
+            if id != config.genesis {
+                return Err(RegistryError::Unverified(format!(
+                    "the node's registry is {}, not the pinned {}",
+                    hex::encode(id),
+                    hex::encode(config.genesis)
+                ))
+                .into());
+            }
+            Ok(WorkerRegistry::Evm(Box::new(EvmFollow {
+                registry,
+                account,
+                confirmations,
+            })))
         }
     }
-    Ok(registry)
 }
 
 /// A proof that does not read as its facts should.
@@ -1253,13 +1421,9 @@ fn unproven(e: chain::proof::ProofError) -> WorkerError {
 }
 
 /// Whether evidence registered at `registered_at` is due for renewal now (the rule is
-/// [`chain::types::renewal_due`], against the registry's lifetime in force).
-fn renew_due(rule: &chain::types::EvidenceRule, registered_at: i64) -> bool {
-    chain::types::renewal_due(
-        rule.max_evidence_age,
-        registered_at,
-        phalanx_types::unix_now(),
-    )
+/// [`chain::types::renewal_due`], against the registry's evidence `lifetime` in force).
+fn renew_due(lifetime: u64, registered_at: i64) -> bool {
+    chain::types::renewal_due(lifetime, registered_at, phalanx_types::unix_now())
 }
 
 /// Refuses keys derived for `contract` in `epoch` that differ from the published ones.
@@ -1355,7 +1519,7 @@ async fn attest(
 async fn sealing_from_gatekeepers(
     config: &WorkerConfig,
     tee: &dyn Tee,
-    registry: &LightClient,
+    registry: &WorkerRegistry,
     chain_id: [u8; 32],
     http: &reqwest::Client,
 ) -> Result<Zeroizing<[u8; 32]>, WorkerError> {

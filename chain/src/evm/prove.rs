@@ -126,6 +126,61 @@ impl EvmRegistry {
         out.ok_or_else(|| RegistryError::Backend("nothing proven".into()))
     }
 
+    /// The standing of the worker `identity_key` in `role` at `now` by the ledger's one
+    /// rule ([`crate::state::standing`], named for `tx`), with `extra` facts, all proven
+    /// at the newest block (two rounds: the worker, the TCB rule and `extra`; then its
+    /// measurement's entry).
+    pub async fn standing(
+        &self,
+        tx: &'static str,
+        identity_key: &[u8],
+        role: crate::types::Role,
+        now: i64,
+        extra: &[Fact],
+    ) -> Result<
+        (
+            crate::evm_proof::EvmVerified,
+            Result<crate::types::Worker, crate::state::RuleError>,
+        ),
+        RegistryError,
+    > {
+        let first = [
+            &[Fact::Worker(identity_key.to_vec()), Fact::TcbRule][..],
+            extra,
+        ]
+        .concat();
+        let mut v = self.proven(&first, None).await?;
+        let worker = v.worker(identity_key)?;
+        let role_held = match &worker {
+            Some(w) => {
+                let m = Fact::Allowed(w.measurement.clone());
+                v.merge(self.proven(&[m], Some(v.block.number)).await?)?;
+                v.allowed(&w.measurement)?.map(|a| a.role)
+            }
+            None => None,
+        };
+        let lifetime = v
+            .read(&Fact::TcbRule, crate::facts::read_tcb_rule)?
+            .map_or(0, |r| r.max_evidence_age);
+        let standing = crate::state::standing(
+            tx,
+            identity_key,
+            worker.as_ref().map(|w| (w, role_held)),
+            role,
+            lifetime,
+            now,
+        )
+        .and_then(|()| {
+            worker.ok_or_else(|| crate::state::RuleError::WrongRole {
+                tx,
+                worker: crate::hex(identity_key),
+                need: role,
+                have: "none",
+            })
+        });
+        Ok((v, standing))
+    }
+
     /// The gatekeeper set at block `at` (`None`: the newest), each member with its
     /// standing at `now`, proven as [`EvmRegistry::proven`] proves (three rounds: the
     /// set and the TCB rule, the members' registrations, their measurements' entries).
