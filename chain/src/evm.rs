@@ -30,8 +30,9 @@
 //! governance's approvals in the devnet).
 //! [`EvmRegistry::prove`] fetches proofs of the registry's facts at a block, which
 //! [`crate::evm_proof`] checks against the block's header.
-//! The CLI (`phalanx chain …`, `phalanx verify answer`) and the gatekeepers' round hooks
-//! (`keyvault::registry::RegistryHooks::evm`) use this backend; pRuntime does not yet.
+//! The CLI (`phalanx chain …`, `phalanx verify answer`), the gatekeepers (config,
+//! registration, round hooks: `keyvault::registry::RegistryHooks::evm`) and pRuntime
+//! (`pruntime::registry::WorkerRegistry`) use this backend.
 
 use crate::endorse::{Endorsement, Record};
 use crate::registry::{ContractRegistry, Registry, RegistryError};

@@ -25,9 +25,11 @@
 //! Contracts themselves run in [`phalanx_contract`] (wasmi, fuel, no floats).
 //!
 //! Trust: a worker takes gatekeepers, epoch public key sets, contracts, keys and commands
-//! only from the registry through [`chain::grpc::LightClient`] (proofs against headers
-//! signed by the chain's authority, from a pinned genesis, each header extending the
-//! last one verified), never from an endpoint's say-so; users take a worker's keys from
+//! only from the registry ([`registry`]: the ledger through [`chain::grpc::LightClient`],
+//! proofs against headers signed by the chain's authority from a pinned genesis, each
+//! header extending the last one verified; or a Solidity registry, proofs against its
+//! node's headers, each page linked to the contract's last position), never from an
+//! endpoint's say-so; users take a worker's keys from
 //! the registry too.
 
 pub mod client;
