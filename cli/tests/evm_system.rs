@@ -296,38 +296,55 @@ async fn the_whole_system_on_the_solidity_registry() {
     let contract = deployed["contract"].as_str().unwrap().to_owned();
     let chain_id = registry.evm_chain_id().await.unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
+    let worker_args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "pruntime",
+            "--data-dir",
+            root.join("pruntime").to_str().unwrap(),
+            "--attestation-url",
+            &format!("http://{}", att.rest),
+            "--policy",
+            "devnet",
+            "--registry-url",
+            &url,
+            "--evm-chain-id",
+            &chain_id.to_string(),
+            "--confirmations",
+            "0",
+            "--contract",
+            &contract,
+            "--listen",
+            &listen,
+            "--tee",
+            "sim",
+            "--sim-pki",
+            att.sim_pki.to_str().unwrap(),
+            "--mr-enclave",
+            &hex::encode(runtime_mr),
+            "--gatekeeper-trust-root",
+            "sim",
+            "--gatekeeper-policy",
+            "devnet",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    // Its account derives from its sealed identity: the operator asks for it and funds it.
+    let args = worker_args(&["--print-account"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let account: chain::evm::Address = phalanx(&args)["evm_account"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    chain::evm::fund(rpc, account).await.unwrap();
     let worker_log = std::fs::File::create(root.join("pruntime.log")).unwrap();
     children.0.push(
         Command::new(env!("CARGO_BIN_EXE_phalanx"))
-            .args([
-                "pruntime",
-                "--data-dir",
-                root.join("pruntime").to_str().unwrap(),
-                "--attestation-url",
-                &format!("http://{}", att.rest),
-                "--policy",
-                "devnet",
-                "--registry-url",
-                &url,
-                "--evm-chain-id",
-                &chain_id.to_string(),
-                "--confirmations",
-                "0",
-                "--contract",
-                &contract,
-                "--listen",
-                &listen,
-                "--tee",
-                "sim",
-                "--sim-pki",
-                att.sim_pki.to_str().unwrap(),
-                "--mr-enclave",
-                &hex::encode(runtime_mr),
-                "--gatekeeper-trust-root",
-                "sim",
-                "--gatekeeper-policy",
-                "devnet",
-            ])
+            .args(worker_args(&[]))
             .stdout(Stdio::null())
             .stderr(worker_log)
             .spawn()
@@ -338,21 +355,6 @@ async fn the_whole_system_on_the_solidity_registry() {
         all.push_str(&std::fs::read_to_string(root.join("pruntime.log")).unwrap_or_default());
         all
     };
-    // Its account derives from its sealed identity: it says which address to fund.
-    let address = async {
-        loop {
-            let log = std::fs::read_to_string(root.join("pruntime.log")).unwrap_or_default();
-            if let Some(line) = log.lines().find(|l| l.contains("fund it")) {
-                let at = line.find("account=").unwrap() + "account=".len();
-                return line[at..at + 42].parse::<chain::evm::Address>().unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let address = tokio::time::timeout(Duration::from_secs(60), address)
-        .await
-        .unwrap_or_else(|_| panic!("pRuntime named no account to fund:\n{}", logs()));
-    chain::evm::fund(rpc, address).await.unwrap();
     let worker_url = format!("http://{listen}");
     let http = reqwest::Client::new();
     let info = || async {

@@ -100,6 +100,10 @@ pub struct Args {
     /// trust digest, `WorkerConfig::trust_digest`) as JSON, and exit.
     #[arg(long)]
     pub print_config_id: bool,
+    /// On a Solidity registry: print the worker's Ethereum account (derived from its
+    /// sealed identity, created if absent) as JSON, to fund before it starts, and exit.
+    #[arg(long)]
+    pub print_account: bool,
 }
 
 fn hex32(s: &str, what: &str) -> anyhow::Result<[u8; 32]> {
@@ -270,6 +274,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         mr_enclave: args.mr_enclave.clone(),
     };
     let tee = settings.open(&args.data_dir.join("sim-sealing.key"))?;
+    if args.print_account {
+        let account = Worker::evm_account(&config, tee.as_ref()).await?;
+        println!(
+            "{}",
+            serde_json::json!({ "evm_account": account.to_string() })
+        );
+        return Ok(());
+    }
     let worker = Worker::boot(config, tee).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, identity = %hex::encode(worker.identity_key()), "serving queries");

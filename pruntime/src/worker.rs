@@ -512,6 +512,38 @@ impl Worker {
         Ok(worker)
     }
 
+    /// The Ethereum account a worker with `config` on `tee` sends its transactions from
+    /// on a Solidity registry (derived from its sealed identity, which this unseals or
+    /// creates as [`Self::boot`] would): fund it before the worker registers.
+    pub async fn evm_account(
+        config: &WorkerConfig,
+        tee: &dyn Tee,
+    ) -> Result<chain::evm::Address, WorkerError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| SealError::Io {
+            path: config.data_dir.clone(),
+            source: e,
+        })?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|_| WorkerError::Other("HTTP client"))?;
+        let probe = open_registry(config, None, false).await?;
+        if matches!(probe, WorkerRegistry::Ledger(_)) {
+            // (Making the identity here would also make a ledger worker's first boot
+            // look like a restart that lost its registry head.)
+            return Err(WorkerError::Other(
+                "a worker on the ledger has no Ethereum account",
+            ));
+        }
+        let chain_id = probe.id().await?;
+        let (sealing, _) = sealing_key(config, tee, &probe, chain_id, &http).await?;
+        let identity =
+            Identity::load_or_create(&sealing, &config.data_dir.join("identity.sealed"), chain_id)?;
+        let account = chain::evm::identity_account(&identity.signing)
+            .map_err(|_| WorkerError::Other("the identity derives no Ethereum key"))?;
+        Ok(account.signer.address())
+    }
+
     /// The identity key (SEC1 compressed).
     pub fn identity_key(&self) -> Vec<u8> {
         public_key(self.identity.signing.verifying_key())
