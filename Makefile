@@ -1,7 +1,8 @@
 # The README's two commands. Each installs what a fresh Debian machine lacks first
 # (scripts/ensure-deps.sh says what and why), then runs plain cargo.
 #
-#   make devnet            the whole system on loopback until Ctrl-C (ARGS=--once: stop after the demo)
+#   make devnet            the whole system on loopback until Ctrl-C (ARGS=--once: stop after the demo;
+#                          ARGS=--chain=anvil: on the Solidity registry, installing anvil first)
 #   make test              every test of the workspace (what .ci/run calls)
 
 .PHONY: devnet test deps
@@ -10,6 +11,7 @@ deps:
 	@scripts/ensure-deps.sh
 
 devnet: deps
+	@case "$(ARGS)" in *anvil*) anvil="$$(scripts/ensure-evm.sh)" && export ANVIL="$${ANVIL:-$$anvil}";; esac; \
 	cargo run -p phalanx-cli -- devnet $(ARGS)
 
 test: deps

@@ -30,24 +30,24 @@
 //! Then it prints every address and serves until Ctrl-C (or returns at once with
 //! `--once`, which tests use).
 
+mod registry;
+
+pub use registry::DevChain;
+use registry::DevRegistry;
+
 use anyhow::{Context, bail};
 use attestation_service::app::App;
 use attestation_service::config::Config;
 use attestation_service::nonce::report_data;
 use base64::Engine as _;
-use chain::ledger::Ledger;
-use chain::registry::Registry;
-use chain::types::{Gatekeeper, Registration, Rotation, public_key};
+use chain::types::{Gatekeeper, Registration, public_key};
 use keyvault::admin::{self, NodeInfo, Outcome};
-use keyvault::app::{
-    AttestationTrust, Listen, NodeApp, NodeConfig, RegistryConfig, RoundsConfig, TlsFiles,
-};
+use keyvault::app::{AttestationTrust, Listen, NodeApp, NodeConfig, RoundsConfig, TlsFiles};
 use keyvault::derive::KeyId;
 use keyvault::envelope::RecipientKey;
 use keyvault::gatekeeper::ReleaseRequest;
 use keyvault::grpc::{Endpoint, fetch_key};
 use keyvault::identity::IdentityKey;
-use keyvault::registry::RegistryHooks;
 use keyvault::release::{Jwks, ReleasePolicy, WorkerRuntimeData};
 use keyvault::round::RoundKind;
 use keyvault::share::NodeIndex;
@@ -102,9 +102,10 @@ pub struct Summary {
     pub gatekeeper_peers: Vec<String>,
     /// The admin secret's file (for `phalanx keyvault ... --admin-secret-file`).
     pub admin_secret_file: String,
-    /// The registry's ledger node (gRPC).
+    /// The registry: the ledger node (gRPC), or `evm+http://ANVIL#0xADDRESS`.
     pub chain: String,
-    /// Its genesis hash (pin it with `phalanx chain status --genesis`).
+    /// The ledger's genesis hash (pin it with `phalanx chain status --genesis`), or
+    /// the Solidity registry's id.
     pub chain_genesis: String,
     /// The governance key's file (`phalanx chain tx … --key`): thresholds, committees,
     /// rotations and retirements are registry transactions it signs.
@@ -153,13 +154,14 @@ pub const PRUNTIME_MR_TD: [u8; 48] = [0x7d; 48];
 /// the registry `genesis`, appraised under the `devnet` policy, accepting gatekeepers
 /// on the simulated root under the `devnet` policy (`phalanx pruntime … --policy devnet
 /// --gatekeeper-trust-root sim --gatekeeper-policy devnet --print-config-id`). Another configuration is another tenant.
-pub fn pruntime_td_config_id(genesis: [u8; 32]) -> [u8; 48] {
+pub fn pruntime_td_config_id(genesis: [u8; 32], confirmations: Option<u64>) -> [u8; 48] {
     let mut config = pruntime::worker::WorkerConfig::new(
         std::path::PathBuf::new(),
         String::new(),
         String::new(),
         genesis,
     );
+    config.confirmations = confirmations;
     config.attestation_policy = "devnet".into();
     config.gatekeeper_trust_roots = vec!["sim".into()];
     config.gatekeeper_policies = vec!["devnet".into()];
@@ -280,78 +282,6 @@ fn stopped(stop: &Stop) -> impl std::future::Future<Output = ()> + Send + 'stati
     }
 }
 
-/// The devnet's registry: the embedded ledger, served on loopback.
-struct DevRegistry {
-    ledger: Arc<Ledger>,
-    /// The devnet holds the governance key itself (development only).
-    governance: p256::ecdsa::SigningKey,
-    genesis: [u8; 32],
-    url: String,
-    task: Task,
-}
-
-/// Step 2: the ledger in `<dir>/chain` (governance and authority keys beside it), its
-/// genesis trusting the devnet's simulated root (registrations carry quotes the ledger
-/// verifies itself), its node on loopback, and the allowed measurements with their
-/// roles: the demo worker an application, the gatekeepers, pRuntime on SGX and TDX.
-async fn start_registry(dir: &Path, sim: &SimTee, stop: &Stop) -> anyhow::Result<DevRegistry> {
-    let chain_dir = dir.join("chain");
-    std::fs::create_dir_all(&chain_dir)?;
-    let governance = keyvault::registry::key_file(&chain_dir.join("governance.key"))?;
-    let ledger = Arc::new(Ledger::open(
-        &chain_dir.join("ledger"),
-        keyvault::registry::key_file(&chain_dir.join("authority.key"))?,
-        public_key(governance.verifying_key()),
-        chain::sim::evidence_rule(sim),
-        now,
-    )
-    .with_context(|| {
-        format!(
-            "the devnet's ledger in {} does not open (made by an older Phalanx, whose blocks this one no longer reads?): remove {} to start a fresh devnet",
-            chain_dir.display(),
-            dir.display()
-        )
-    })?);
-    let genesis = ledger
-        .blocks(0, 1)?
-        .first()
-        .map(|b| b.hash())
-        .context("ledger without genesis")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let serve = chain::grpc::serve(listener, ledger.clone(), stopped(stop));
-    let task = tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) });
-    use chain::types::Role;
-    for (m, role) in [
-        (demo_tenant().digest(), Role::App),
-        (gatekeeper_tenant().digest(), Role::Gatekeeper),
-        (
-            pruntime_tenant(pruntime_mr_enclave()?).digest(),
-            Role::Runtime,
-        ),
-        (
-            pruntime_td(PRUNTIME_MR_TD, pruntime_td_config_id(genesis)).digest(),
-            Role::Runtime,
-        ),
-    ] {
-        if !ledger
-            .allowed_measurements()
-            .await?
-            .iter()
-            .any(|a| a.measurement == m)
-        {
-            ledger.add_measurement(&governance, &m, role).await?;
-        }
-    }
-    Ok(DevRegistry {
-        ledger,
-        governance,
-        genesis,
-        url,
-        task,
-    })
-}
-
 /// The running committee.
 struct Committee {
     urls: Vec<String>,
@@ -378,7 +308,6 @@ async fn start_gatekeepers(
     let ca = ClusterCa::load_or_create(&ca_dir)?;
     let admin_file = dir.join("admin.secret");
     let admin_secret = keyvault::app::admin_secret(&admin_file)?;
-    let ledger = &registry.ledger;
     tracing::warn!(
         "devnet gatekeepers run on the SIMULATED TEE (quotes from a test root; peers and workers accept that root only because the devnet says so): development only"
     );
@@ -410,11 +339,7 @@ async fn start_gatekeepers(
             policy: att.release_policy.clone(),
             rounds: RoundsConfig::default(),
             admin_secret_file: Some(admin_file.clone()),
-            registry: Some(RegistryConfig {
-                url: registry.url.clone(),
-                genesis: Some(hex::encode(registry.genesis)),
-                evidence_roots: Vec::new(),
-            }),
+            registry: Some(registry.config()),
             tee: Some(phalanx_tee::Settings {
                 backend: phalanx_tee::Backend::Sim,
                 root: None,
@@ -430,35 +355,19 @@ async fn start_gatekeepers(
         )?;
         // Attested on the simulated TEE and registered with that evidence (once: a
         // restart reuses it), then listed as a gatekeeper below.
-        app.attest_and_register(Some((ledger.as_ref(), identity.signing_key())))
-            .await?;
+        registry.register_gatekeeper(&app).await?;
         gatekeepers.push(Gatekeeper {
             index: i,
             identity_key: public_key(&identity.verifying_key()),
             url: format!("http://{}", client.local_addr()?),
             peer_url: app.config().peer_url(),
         });
-        let hooks = RegistryHooks::new(
-            &registry.url,
-            registry.genesis,
-            identity.signing_key().clone(),
-            keyvault::registry::Evidence::Check(app.node.clone()),
-        )
-        .with_checkpoint(
-            &gdir.join("registry-head"),
-            !app.node.status()?.epochs.is_empty(),
-        );
+        let hooks = registry.hooks(&app, &gdir)?;
         apps.push((app.with_hooks(Arc::new(hooks)), client, peer));
     }
     // The committee, with this run's addresses, and its threshold (governance's: no
     // round can publish another).
-    if ledger.gatekeepers().await? != gatekeepers
-        || ledger.state()?.committee_threshold() != THRESHOLD
-    {
-        ledger
-            .set_gatekeepers(&registry.governance, &gatekeepers, THRESHOLD)
-            .await?;
-    }
+    registry.set_gatekeepers(&gatekeepers, THRESHOLD).await?;
     let tasks = apps
         .into_iter()
         .map(|(app, client, peer)| {
@@ -503,12 +412,7 @@ async fn genesis_or_resume(
     eprintln!(
         "phalanx devnet: genesis: GJKR DKG among {MEMBERS} gatekeepers (threshold {THRESHOLD}) over their peer listeners (mutual TLS)"
     );
-    if registry.ledger.rotation().await? != Rotation::Locked(Epoch(0)) {
-        registry
-            .ledger
-            .lock_rotation(&registry.governance, Epoch(0))
-            .await?;
-    }
+    registry.lock_genesis().await?;
     let spec = admin::spec(
         RoundKind::Dkg {
             epoch: Epoch(0),
@@ -526,10 +430,12 @@ async fn genesis_or_resume(
 /// Epoch 0's public key set as the registry has it (the members publish its
 /// certificate after committing): workers take it from there, where only the whole
 /// committee's certificate puts it — never from the gatekeepers' own status.
-async fn published_key_set(ledger: &Ledger) -> anyhow::Result<keyvault::share::PublicKeySet> {
+async fn published_key_set(
+    registry: &DevRegistry,
+) -> anyhow::Result<keyvault::share::PublicKeySet> {
     let mut on_chain = None;
     for _ in 0..100 {
-        on_chain = ledger.master_key(Epoch(0)).await?;
+        on_chain = registry.genesis_key().await?;
         if on_chain.is_some() {
             break;
         }
@@ -561,21 +467,7 @@ async fn start_pruntime(
     att: &Attestation,
     stop: &Stop,
 ) -> anyhow::Result<(DevWorker, [u8; 32])> {
-    use chain::registry::ContractRegistry as _;
-    let user = keyvault::registry::key_file(&dir.join("chain/user.key"))?;
-    let salt = [0u8; 32];
-    let id = phalanx_types::contract::contract_id(
-        &registry.ledger.state()?.chain_id(),
-        &public_key(user.verifying_key()),
-        &phalanx_types::contract::code_hash(COUNTER_WASM),
-        &salt,
-    );
-    if registry.ledger.contract(id).await?.is_none() {
-        registry
-            .ledger
-            .deploy_contract(&user, COUNTER_WASM, salt)
-            .await?;
-    }
+    let id = registry.deploy(dir, COUNTER_WASM).await?;
     let wdir = dir.join("pruntime");
     let tee = pruntime::tee::SimTee::new(
         SimTee::from_json(&att.sim.to_json())?,
@@ -594,6 +486,8 @@ async fn start_pruntime(
     config.gatekeeper_policies = vec!["devnet".into()];
     config.contracts = vec![id];
     config.poll = Duration::from_millis(50);
+    config.confirmations = registry.confirmations();
+    registry.fund_worker(&config, &tee).await?;
     let worker = pruntime::worker::Worker::boot(config, Arc::new(tee)).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -620,9 +514,7 @@ async fn pruntime_demo(
     dev: &DevWorker,
     contract: [u8; 32],
 ) -> anyhow::Result<DemoAnswer> {
-    let user = keyvault::registry::key_file(&dir.join("chain/user.key"))?;
-    let client = chain::grpc::LightClient::pinned(&registry.url, registry.genesis);
-    let height = pruntime::client::send_command(&client, &user, contract, b"bump").await?;
+    let height = registry.send(dir, contract, b"bump").await?;
     for _ in 0..200 {
         let at = dev
             .worker
@@ -637,16 +529,9 @@ async fn pruntime_demo(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let input = b"read";
-    let asked = pruntime::client::query(
-        &client,
-        &reqwest::Client::new(),
-        &dev.url,
-        &dev.worker.identity_key(),
-        &user,
-        contract,
-        input,
-    )
-    .await?;
+    let asked = registry
+        .query(dir, &dev.url, &dev.worker.identity_key(), contract, input)
+        .await?;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let demo = dir.join("demo");
     std::fs::create_dir_all(&demo)?;
@@ -668,18 +553,7 @@ async fn pruntime_demo(
     // The verification bundle: what the user reveals, the worker's evidence, and the
     // registry's header at the answer's height with proofs of the facts it rests on.
     let height = asked.answer.statement.height;
-    let registry_proof = phalanx_verify::registry_proof(
-        &asked.answer.statement,
-        |keys| registry.ledger.prove(height, keys),
-        |at| {
-            registry.ledger.blocks(at, 1)?.into_iter().next().ok_or(
-                chain::ledger::LedgerError::Corrupt {
-                    height: at,
-                    what: "missing".into(),
-                },
-            )
-        },
-    )?;
+    let registry_proof = registry.answer_proof(&asked.answer.statement).await?;
     let bundle = phalanx_verify::Bundle::new(
         pruntime::client::answer_proof(&asked, input),
         dev.worker
@@ -692,10 +566,12 @@ async fn pruntime_demo(
     let root = demo.join("sim-root.pem");
     std::fs::write(&root, att.sim.root_pem())?;
     let verify_command = format!(
-        "{} verify answer {} --genesis {} --trust-root {}",
+        "{} verify answer {} {} --trust-root {}",
         program(),
         bundle_file.display(),
-        hex::encode(registry.genesis),
+        registry
+            .pin_args(&asked.answer.statement.block_hash.0)
+            .await?,
         root.display()
     );
     Ok(DemoAnswer {
@@ -738,15 +614,15 @@ struct DemoAnswer {
 }
 
 /// Runs the devnet in `dir`; with `once`, returns after the demo instead of serving.
-pub async fn run(dir: &Path, once: bool) -> anyhow::Result<Summary> {
-    let devnet = start(dir).await?;
+pub async fn run(dir: &Path, once: bool, on: DevChain) -> anyhow::Result<Summary> {
+    let devnet = start_on(dir, on).await?;
     println!("{}", serde_json::to_string_pretty(&devnet.summary)?);
     eprintln!(
         "phalanx devnet: the pRuntime's signed answer is in {}: its statement is signed by the worker's identity key ({}, registered on the registry with the quote the registry verified) and names salted SHA-256 commitments to plaintext_query and plaintext_answer (the salts, which only the user holds, are beside them); the exact bytes are in docs/ARCHITECTURE.md, \"The answer statement\"",
         devnet.summary.answer_file, devnet.summary.pruntime_identity
     );
     eprintln!(
-        "phalanx devnet: verify that answer offline (trusting only the genesis and the simulated root):\n  {}",
+        "phalanx devnet: verify that answer offline (trusting only the registry's pin and the simulated root):\n  {}",
         devnet.summary.verify_command
     );
     if !once {
@@ -765,6 +641,8 @@ pub struct Devnet {
     stop: Stop,
     tasks: Vec<Task>,
     att_task: tokio::task::JoinHandle<Result<(), attestation_service::app::StartError>>,
+    /// The registry (on anvil, the chain's process lives as long as this).
+    _registry: DevRegistry,
 }
 
 impl std::fmt::Debug for Devnet {
@@ -787,23 +665,46 @@ impl Devnet {
     }
 }
 
-/// Starts the devnet in `dir` and runs its demos; it serves until [`Devnet::stop`].
+/// Starts the devnet in `dir` on the embedded ledger and runs its demos; it serves
+/// until [`Devnet::stop`].
+pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
+    start_on(dir, DevChain::Ledger).await
+}
+
+/// [`start`] with the registry on `on`. On anvil the devnet runs in `<dir>/anvil`,
+/// emptied first (anvil's chain lives in memory: nothing there could resume).
 ///
 /// Long on purpose: the devnet's steps read top to bottom as they run.
-pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
+pub async fn start_on(dir: &Path, on: DevChain) -> anyhow::Result<Devnet> {
+    let anvil_dir;
+    let dir = match on {
+        DevChain::Ledger => dir,
+        DevChain::Anvil => {
+            anvil_dir = dir.join("anvil");
+            if anvil_dir.exists() {
+                std::fs::remove_dir_all(&anvil_dir)
+                    .with_context(|| format!("emptying {}", anvil_dir.display()))?;
+            }
+            &anvil_dir
+        }
+    };
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     // 1. The attestation service.
     let mut att = attestation(dir, stopped(&stop)).await?;
     // 2. The registry.
-    let registry = start_registry(dir, &att.sim, &stop).await?;
-    att.release_policy
-        .contract_runtimes
-        .push(pruntime_td(PRUNTIME_MR_TD, pruntime_td_config_id(registry.genesis)).tenant_id());
+    let mut registry = DevRegistry::start(dir, &att.sim, &stop, on).await?;
+    att.release_policy.contract_runtimes.push(
+        pruntime_td(
+            PRUNTIME_MR_TD,
+            pruntime_td_config_id(registry.genesis, registry.confirmations()),
+        )
+        .tenant_id(),
+    );
     // 3. The gatekeepers.
     let committee = start_gatekeepers(dir, &registry, &att, &stop).await?;
     // 4. Genesis, or resume.
     let genesis = genesis_or_resume(dir, &registry, &committee).await?;
-    let public = published_key_set(&registry.ledger).await?;
+    let public = published_key_set(&registry).await?;
     let infos: Vec<NodeInfo> = admin::cluster_status(&committee.urls)
         .await
         .into_iter()
@@ -811,11 +712,8 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
     let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
     // Every gatekeeper the registry lists shows valid TEE evidence (here: rooted in the
     // simulated PKI, which the devnet's policy accepts), as workers check before asking.
-    let state = chain::grpc::LightClient::pinned(&registry.url, registry.genesis)
-        .sync()
-        .await?;
     let refused = pruntime::tee::evidence::check_gatekeepers(
-        &chain::view::GatekeeperSet::of_state(&state, phalanx_types::unix_now()),
+        &registry.gatekeeper_set().await?,
         &att.jwks,
         &att.release_policy,
         &pruntime::tee::evidence::Checked::default(),
@@ -829,7 +727,7 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
 
     // 5. The demo worker: attests, registers itself, fetches its key (from gatekeepers
     //    whose evidence was just checked).
-    let chain_id = registry.ledger.state()?.chain_id();
+    let chain_id = registry.chain_id()?;
     let demo = demo_worker(
         &att.sim,
         &att.rest.to_string(),
@@ -839,8 +737,7 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
     )
     .await?;
     let registered_at = registry
-        .ledger
-        .register_worker(
+        .register_demo(
             demo.identity.signing_key(),
             &Registration {
                 identity_key: public_key(&demo.identity.verifying_key()),
@@ -864,11 +761,7 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
         admin_secret_file: committee.admin_file.display().to_string(),
         chain: registry.url.clone(),
         chain_genesis: hex::encode(registry.genesis),
-        governance_key_file: dir
-            .join("chain")
-            .join("governance.key")
-            .display()
-            .to_string(),
+        governance_key_file: registry.governance_file.display().to_string(),
         demo_worker_registered_at_height: registered_at,
         genesis,
         master_public_key: hex::encode(keyvault::dleq::point_bytes(&public.master_public_key())),
@@ -889,13 +782,14 @@ pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
     };
     let mut tasks = dev.tasks;
     tasks.extend(committee.tasks);
-    tasks.push(registry.task);
+    tasks.extend(registry.task.take());
     Ok(Devnet {
         summary,
         worker: dev.worker,
         stop,
         tasks,
         att_task: att.task,
+        _registry: registry,
     })
 }
 

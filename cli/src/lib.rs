@@ -53,6 +53,10 @@ enum Command {
         /// Run the demo and stop instead of serving until Ctrl-C.
         #[arg(long)]
         once: bool,
+        /// The registry's chain: the embedded ledger, or the Solidity registry on a
+        /// fresh local anvil (`make devnet ARGS=--chain=anvil` installs anvil first).
+        #[arg(long, value_enum, default_value = "ledger")]
+        chain: devnet::DevChain,
     },
     /// Gatekeepers.
     #[command(subcommand)]
@@ -480,9 +484,9 @@ fn round_command(admin: Admin, action: cluster::Action) -> anyhow::Result<ExitCo
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Devnet { dir, once } => {
+        Command::Devnet { dir, once, chain } => {
             keyvault::run::init_tracing();
-            tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once))?;
+            tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once, chain))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Pruntime(args) => {

@@ -630,7 +630,7 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     hex::decode_to_slice(summary["chain_genesis"].as_str().unwrap(), &mut genesis).unwrap();
     // The host launches the TD with MRCONFIGID = the digest of the configuration it
     // will pass (the devnet's registry, policy and gatekeeper root).
-    let config_id = phalanx_cli::devnet::pruntime_td_config_id(genesis);
+    let config_id = phalanx_cli::devnet::pruntime_td_config_id(genesis, None);
     let td = |mr_config_id| phalanx_dcap_sim::TdxTd {
         mr_td: phalanx_cli::devnet::PRUNTIME_MR_TD,
         mr_config_id,

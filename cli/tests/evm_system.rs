@@ -479,3 +479,40 @@ async fn wait_for(ready: impl Fn() -> bool, logs: &impl Fn() -> String, what: &s
     }
     panic!("no {what} within a minute:\n{}", logs());
 }
+
+/// `phalanx devnet --chain anvil --once` (what `make devnet ARGS=--chain=anvil` runs):
+/// the same demo on the Solidity registry, and the verify command it prints checks the
+/// answer as printed, offline (the registry pinned by chain id, address and block).
+#[test]
+fn the_devnet_runs_on_anvil() {
+    if std::env::var_os("ANVIL").is_none()
+        && Command::new("anvil").arg("--version").output().is_err()
+    {
+        assert!(
+            std::env::var_os("PHALANX_REQUIRE_ANVIL").is_none(),
+            "PHALANX_REQUIRE_ANVIL is set but no anvil is installed (set ANVIL)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let summary = phalanx(&[
+        "devnet",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--once",
+        "--chain",
+        "anvil",
+    ]);
+    assert!(
+        summary["chain"]
+            .as_str()
+            .unwrap()
+            .starts_with("evm+http://")
+    );
+    let command = summary["verify_command"].as_str().unwrap();
+    assert!(command.contains("--evm-registry") && command.contains("--evm-block"));
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let verdict = phalanx(&[&args[..], &["--json"]].concat());
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["height"], summary["answer_height"]);
+}
