@@ -381,9 +381,16 @@ async fn the_whole_system_on_the_solidity_registry() {
     let mut id = [0u8; 32];
     hex::decode_to_slice(&contract, &mut id).unwrap();
     let sender = EvmAccount::plain(funded(rpc).await.unwrap());
-    let height = pruntime::client::send_command_evm(&registry, &sender, id, b"bump")
-        .await
-        .unwrap();
+    let asker = chain::random_key();
+    let send = |input: &'static [u8]| {
+        let (registry, sender, asker) = (&registry, &sender, &asker);
+        async move {
+            pruntime::client::send_command_evm(registry, sender, asker, id, input)
+                .await
+                .unwrap()
+        }
+    };
+    let height = send(b"bump").await;
     let applied = async {
         loop {
             if let Some(i) = info().await
@@ -403,7 +410,6 @@ async fn the_whole_system_on_the_solidity_registry() {
 
     // The query, sealed to the worker's key as the registry lists it; the answer checks
     // out against the user's own node.
-    let asker = chain::random_key();
     let asked = pruntime::client::query_evm(
         &registry,
         &http,
@@ -415,8 +421,8 @@ async fn the_whole_system_on_the_solidity_registry() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", logs()));
-    // The asker's own count (none) and the total after one bump.
-    let expected = [[0u8; 8], 1u64.to_le_bytes()].concat();
+    // The same caller in its command and its query: its own count and the total.
+    let expected = [1u64.to_le_bytes(), 1u64.to_le_bytes()].concat();
     assert_eq!(
         asked.output.as_slice(),
         expected,

@@ -67,13 +67,15 @@ pub async fn send_command(
 }
 
 /// Seals `input` to contract `contract`'s newest published key of an epoch not retired
-/// on a Solidity registry (facts proven at its node's newest block), and sends it from
-/// `user`'s account; the block that orders it. On this backend the envelope binds the
-/// sending account's address (and nonce 0): the chain authenticates and orders the
-/// account's transactions, and the contract sees the address as its caller.
+/// on a Solidity registry (facts proven at its node's newest block), signed by `caller`
+/// ([`crate::protocol::seal_evm_command`]: the contract sees the same caller as in
+/// `caller`'s queries), and sends it from the account `user`; the block that orders it.
+/// The nonce is the clock in microseconds: each command of a caller must carry a
+/// higher one than the last that ran.
 pub async fn send_command_evm(
     registry: &chain::evm::EvmRegistry,
     user: &chain::evm::EvmAccount,
+    caller: &SigningKey,
     contract: [u8; 32],
     input: &[u8],
 ) -> Result<u64, ClientError> {
@@ -113,7 +115,17 @@ pub async fn send_command_evm(
         "contract keys of an epoch not retired",
     ))?;
     let sender = user.signer.address();
-    let ciphertext = seal_command(&key.encryption_key, &contract, sender.as_slice(), 0, input)?;
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let ciphertext = crate::protocol::seal_evm_command(
+        &key.encryption_key,
+        &contract,
+        &sender.0.0,
+        caller,
+        nonce,
+        input,
+    )?;
     Ok(registry
         .submit_command(
             user,

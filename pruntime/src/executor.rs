@@ -7,7 +7,7 @@
 //! the next page must continue. [`Executor::query`] answers read-only calls at the current
 //! position; checkpoints seal the state with a key derived from the contract's secret.
 
-use crate::protocol::{ContractKeys, ProtocolError, open_command};
+use crate::protocol::{ContractKeys, ProtocolError, open_command, open_evm_command};
 use crate::seal::{SealError, SealingKey};
 use chain::evm_proof::{EvmCommand, VerifiedEvmPage};
 use chain::proof::{CommandAt, VerifiedPage};
@@ -259,7 +259,8 @@ impl Executor {
     /// Applies a page of the contract's feed from a Solidity registry that the caller
     /// verified from [`Self::log`] and [`Self::position`]
     /// (`chain::evm_proof::EvmPage::verify`, giving `page`), as
-    /// [`Self::apply_commands`] does: a command's caller is its sending account.
+    /// [`Self::apply_commands`] does: a command's caller is the P-256 key that signed its
+    /// sealed body ([`crate::protocol::seal_evm_command`]), whose nonce must rise.
     pub fn apply_evm_commands(
         &mut self,
         runtime: &Runtime,
@@ -330,20 +331,40 @@ impl Executor {
             self.log.0 + 1,
             chain::types::command_log(&self.log.1, height, c.time, &c.record),
         );
-        let run = || -> Result<Changes, Skip> {
+        let mut run = || -> Result<Changes, Skip> {
             let keys = self
                 .keys
                 .get(&c.epoch)
                 .ok_or(ProtocolError::Sealed("command (no key for its epoch)"))?;
-            let nonce = c.nonce.unwrap_or(0);
-            let input = open_command(keys, &self.id, c.sender, nonce, c.ciphertext)?;
+            // The caller: on the ledger the transaction's signer; on EVM the P-256 key
+            // that signed the sealed body, whose nonce must rise (a ciphertext sent
+            // again, by its account or through a forwarder, runs once).
+            let (input, caller) = match (c.nonce, <&[u8; 20]>::try_from(c.sender)) {
+                (None, Ok(account)) => {
+                    let call = open_evm_command(keys, &self.id, account, c.ciphertext)?;
+                    if self
+                        .nonces
+                        .get(&call.caller)
+                        .is_some_and(|n| call.nonce <= *n)
+                    {
+                        return Err(ProtocolError::Replayed.into());
+                    }
+                    self.nonces.insert(call.caller.clone(), call.nonce);
+                    (call.input, call.caller)
+                }
+                _ => {
+                    let nonce = c.nonce.unwrap_or(0);
+                    let input = open_command(keys, &self.id, c.sender, nonce, c.ciphertext)?;
+                    (input, c.sender.to_vec())
+                }
+            };
             let out = runtime.call(
                 &self.contract,
                 &self.state,
                 Call {
                     entry: Entry::Execute,
                     input: &input,
-                    caller: phalanx_types::contract::caller_id(c.sender),
+                    caller: phalanx_types::contract::caller_id(&caller),
                     height,
                 },
             )?;

@@ -33,7 +33,7 @@ pub enum ProtocolError {
     #[error("malformed {0}")]
     Malformed(&'static str),
     /// The user's signature does not verify.
-    #[error("the query's signature does not verify")]
+    #[error("a signature does not verify")]
     BadSignature,
     /// An envelope does not open (wrong key, or sealed for something else).
     #[error("the {0} does not open")]
@@ -41,6 +41,9 @@ pub enum ProtocolError {
     /// Sealing failed.
     #[error("sealing failed")]
     Seal,
+    /// A command's nonce is not above the last one run from its caller (sent again).
+    #[error("the command's nonce is not above its caller's last: sent again")]
+    Replayed,
 }
 
 /// Standard base64, the encoding of binary fields in the JSON messages.
@@ -166,6 +169,81 @@ pub fn open_command(
         &sealed,
     )
     .map_err(|_| ProtocolError::Sealed("command"))
+}
+
+/// A command on the Solidity registry, opened: who calls, with which nonce, what.
+#[derive(Debug)]
+pub struct EvmCall {
+    /// The caller's P-256 key (SEC1 compressed): the contract sees its caller id, as a
+    /// query by the same key does.
+    pub caller: Vec<u8>,
+    /// The caller's nonce: each command's must exceed the last one run from that caller
+    /// (the executor's rule), so a ciphertext sent again runs once.
+    pub nonce: u64,
+    /// The input.
+    pub input: Zeroizing<Vec<u8>>,
+}
+
+/// The bytes an EVM command's caller signs: the tag, the contract, the sending
+/// account, the nonce and the input.
+fn evm_call_signed(contract: &[u8; 32], sender: &[u8; 20], nonce: u64, input: &[u8]) -> Vec<u8> {
+    [
+        tag::EVM_COMMAND_CALLER,
+        contract,
+        sender,
+        &nonce.to_be_bytes(),
+        input,
+    ]
+    .concat()
+}
+
+/// Seals a command for the Solidity registry, sent by the account `sender`: `caller`
+/// signs it (the contract, the account, `nonce`, `input`), and the sealed body is
+/// `caller key (33) ‖ nonce (u64) ‖ signature (64) ‖ input`, the envelope binding the
+/// contract and the account (with nonce 0: the chain orders the account's
+/// transactions). Another account cannot send the ciphertext as its own, and the caller
+/// is the same P-256 identity its queries name.
+pub fn seal_evm_command(
+    encryption_key: &[u8],
+    contract: &[u8; 32],
+    sender: &[u8; 20],
+    caller: &p256::ecdsa::SigningKey,
+    nonce: u64,
+    input: &[u8],
+) -> Result<Vec<u8>, ProtocolError> {
+    let key = chain::types::public_key(caller.verifying_key());
+    let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(
+        caller,
+        &evm_call_signed(contract, sender, nonce, input),
+    );
+    let body = Zeroizing::new([&key[..], &nonce.to_be_bytes(), &sig.to_bytes(), input].concat());
+    seal_command(encryption_key, contract, sender, 0, &body)
+}
+
+/// Opens a command of the account `sender` on the Solidity registry
+/// ([`seal_evm_command`]) and checks its caller's signature.
+pub fn open_evm_command(
+    keys: &ContractKeys,
+    contract: &[u8; 32],
+    sender: &[u8; 20],
+    ciphertext: &[u8],
+) -> Result<EvmCall, ProtocolError> {
+    let body = open_command(keys, contract, sender, 0, ciphertext)?;
+    let malformed = || ProtocolError::Malformed("command body");
+    let (caller, rest) = body.split_at_checked(33).ok_or_else(malformed)?;
+    let (nonce, rest) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
+    let (signature, input) = rest.split_at_checked(64).ok_or_else(malformed)?;
+    let nonce = u64::from_be_bytes(*nonce);
+    verify_p256(
+        caller,
+        &evm_call_signed(contract, sender, nonce, input),
+        signature,
+    )?;
+    Ok(EvmCall {
+        caller: caller.to_vec(),
+        nonce,
+        input: Zeroizing::new(input.to_vec()),
+    })
 }
 
 /// A query as sent to a worker (JSON; binary fields in standard base64, ids in hex).

@@ -23,10 +23,6 @@ use chain::types::{ContractKey, EpochKey, Registration};
 use chain::view::GatekeeperSet;
 use phalanx_types::Epoch;
 
-/// How long a worker on a Solidity registry waits for its account to be funded before
-/// it registers.
-const FUNDING_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// The registry a worker follows.
 #[derive(Debug)]
 pub enum WorkerRegistry {
@@ -193,7 +189,12 @@ impl WorkerRegistry {
                     .contract(*id)
                     .await?
                     .map(|c| c.code.to_vec())
-                    .unwrap_or_default();
+                    .ok_or_else(|| {
+                        unverified(format!(
+                            "the node shows no deployment of contract {}",
+                            hex::encode(id)
+                        ))
+                    })?;
                 if named != *id || phalanx_types::contract::code_hash(&code) != fact.code_hash {
                     return Err(unverified(format!(
                         "the module the node gives for contract {} is not the deployed one",
@@ -222,9 +223,6 @@ impl WorkerRegistry {
                 Ok((h, Proven::Ledger(v)))
             }
             Self::Evm(e) => {
-                e.registry
-                    .wait_for_funds(e.account.signer.address(), FUNDING_WAIT)
-                    .await?;
                 let h = e.registry.register_worker(&e.account, registration).await?;
                 Ok((h, self.facts_after(h, &effect).await?))
             }

@@ -1,7 +1,8 @@
 //! The worker: boot (sealed identity, attestation, registration), contract keys from the
 //! gatekeepers, following each served contract's command feed (verified pages of its
-//! commands with proofs against signed headers: [`Worker::step`]), and answering queries
-//! with signed statements.
+//! commands with proofs against the registry's headers — the ledger's signed ones, or an
+//! EVM chain's linked from the contract's last position: [`Worker::step`]), and
+//! answering queries with signed statements.
 //!
 //! Boot, in order: the sealing key (the TEE's, or on TDX one derived from the
 //! gatekeepers under the worker's own tenant); the identity (a P-256 signing key and an
@@ -95,7 +96,7 @@ impl WorkerConfig {
     /// ```text
     /// SHA-256("phalanx/v1/worker-config" ‖ genesis (32) ‖ u32 len ‖ policy
     ///          ‖ u32 count ‖ (u32 len ‖ root)… ‖ u32 count ‖ (u32 len ‖ gatekeeper policy)…
-    ///          ‖ dangerous (1))
+    ///          ‖ dangerous (1) [‖ confirmations (u64), on a Solidity registry])
     /// ```
     ///
     /// On TDX the host binds it as MRCONFIGID (`digest ‖ 16 zero bytes`, see
@@ -311,6 +312,10 @@ impl Identity {
     }
 }
 
+/// How long a worker on a Solidity registry waits for its account to be funded before
+/// it registers.
+const FUNDING_WAIT: Duration = Duration::from_secs(600);
+
 /// Tokens older than this are renewed before a key fetch (gatekeepers take tokens up
 /// to an hour old by default).
 const TOKEN_RENEW: Duration = Duration::from_secs(30 * 60);
@@ -505,6 +510,13 @@ impl Worker {
             renewal_checked: Mutex::new(None),
             epoch_checked: Mutex::new(None),
         });
+        // On a Solidity registry its account (derived from the identity) pays for its
+        // transactions: wait for it to be funded, naming it, before the first.
+        if let WorkerRegistry::Evm(e) = &worker.registry {
+            e.registry
+                .wait_for_funds(e.account.signer.address(), FUNDING_WAIT)
+                .await?;
+        }
         worker.register().await?;
         for id in worker.config.contracts.clone() {
             worker.serve(id).await?;
@@ -761,7 +773,12 @@ impl Worker {
             // Another worker may have been first: what stands is what the registry lists.
             Err(e) => {
                 tracing::info!(contract = %hex::encode(id), %epoch, error = %e, "publishing the contract's keys failed; reading the registry's");
-                self.registry.facts(std::slice::from_ref(&fact)).await?
+                let proven = self.registry.facts(std::slice::from_ref(&fact)).await?;
+                if proven.contract_key(&id, epoch).map_err(unproven)?.is_none() {
+                    // Nobody's keys stand: the refusal is the reason.
+                    return Err(e.into());
+                }
+                proven
             }
         };
         let listed =
@@ -872,7 +889,9 @@ impl Worker {
     /// never other contracts' or whole blocks. Then the registration is renewed when
     /// due. Returns the commands applied (run or skipped). A page whose commands need
     /// keys the gatekeepers do not give now is not applied and is fetched again at the
-    /// next step, never skipped.
+    /// next step, never skipped. On a Solidity registry there is no hint: every contract's
+    /// feed is asked each step (one block-number call when nothing new is past the
+    /// confirmation depth).
     pub async fn step(&self) -> Result<usize, WorkerError> {
         // Renewal first, whatever the feeds do: a contract whose feed keeps failing must
         // not let the registration expire (gatekeepers then refuse every key). A failed
@@ -1030,9 +1049,19 @@ impl Worker {
                 }
                 return Ok(applied);
             };
-            let verified = page
-                .verify(&from, &self.config.genesis, &id, count, &head)
-                .map_err(unproven)?;
+            let verified = match page.verify(&from, &self.config.genesis, &id, count, &head) {
+                Ok(v) => v,
+                Err(err @ chain::proof::ProofError::Reorg { .. }) => {
+                    // The block this contract's state stands on is gone: nothing here
+                    // answers from it again.
+                    if let Ok(mut ready) = self.ready.lock() {
+                        ready.remove(&id);
+                    }
+                    tracing::error!(contract = %hex::encode(id), error = %err, confirmations = e.confirmations, "a reorganisation deeper than the confirmation depth: this contract no longer answers; check the node, then restart the worker from a checkpoint before the fork (or a fresh data directory)");
+                    return Err(WorkerError::Feed(err.to_string()));
+                }
+                Err(err) => return Err(unproven(err)),
+            };
             let missing = self.executor(&id, |x| x.missing_keys_of_evm(&page.commands))?;
             self.hold_keys(id, missing).await?;
             self.apply_page(id, |x| {
@@ -1432,11 +1461,16 @@ async fn open_registry(
             let id = chain::registry::Registry::chain_id(&registry).await?;
             if id != config.genesis {
                 return Err(RegistryError::Unverified(format!(
-                    "the node's registry is {}, not the pinned {}",
-                    hex::encode(id),
-                    hex::encode(config.genesis)
+                    "the node serves chain {}, where the registry {} is not the pinned one (check --evm-chain-id)",
+                    registry.evm_chain_id().await?,
+                    registry.address()
                 ))
                 .into());
+            }
+            if confirmations == 0 {
+                tracing::warn!(
+                    "--confirmations 0: a command runs as soon as its block exists, and any reorganisation stops the worker; for development chains only"
+                );
             }
             Ok(WorkerRegistry::Evm(Box::new(EvmFollow {
                 registry,

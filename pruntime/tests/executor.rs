@@ -370,3 +370,91 @@ fn one_page_reaches_what_a_page_per_block_reaches() {
     assert_eq!(by_feed.state(), by_blocks.state());
     assert_eq!(count(&by_feed, &rt, &alice), count(&by_blocks, &rt, &alice));
 }
+
+/// A page of EVM commands (`(sender, ciphertext)` in one block after `e`'s position),
+/// as `chain::evm_proof::EvmPage::verify` would make it.
+fn evm_page(
+    e: &Executor,
+    commands: &[([u8; 20], Vec<u8>)],
+) -> (
+    Vec<chain::evm_proof::EvmCommand>,
+    chain::evm_proof::VerifiedEvmPage,
+) {
+    let ((count, mut head), (at, _)) = (e.log(), e.position());
+    let (block, time) = (at + 1, 1_700_000_000i64);
+    let hash = [block as u8; 32];
+    let mut out = Vec::new();
+    for (i, (sender, ciphertext)) in commands.iter().enumerate() {
+        let c = chain::evm_proof::EvmCommand {
+            block,
+            block_hash: hash,
+            log_index: i as u64,
+            epoch: Epoch(0),
+            sender: *sender,
+            sequence: count + i as u64,
+            ciphertext: ciphertext.clone(),
+        };
+        let record =
+            chain::evm_proof::command_record(&ID, c.epoch, &c.sender, c.sequence, &c.ciphertext);
+        head = chain::types::command_log(&head, block, time, &record);
+        out.push(c);
+    }
+    let page = chain::evm_proof::VerifiedEvmPage {
+        checkpoint: chain::evm_proof::EvmCheckpoint {
+            number: block,
+            hash,
+        },
+        timestamp: time as u64,
+        count: count + commands.len() as u64,
+        head,
+        times: vec![time; commands.len()],
+    };
+    (out, page)
+}
+
+/// On a Solidity registry a command's caller is the P-256 key that signed its sealed
+/// body — the one its queries name — whatever account sent it; a ciphertext sent again
+/// (by its account, or by another) runs once; a nonce that does not rise, a body signed
+/// for another account, and a page that does not continue the log are refused.
+#[test]
+fn evm_commands_run_as_their_signer_once() {
+    use pruntime::protocol::seal_evm_command;
+    let rt = Runtime::new(Limits::default());
+    let mut e = executor(&rt);
+    e.start_at(41, [41; 32]);
+    let alice = chain::random_key();
+    let (account, forwarder) = ([0xa1; 20], [0xf0; 20]);
+    let k = keys().published(ID, Epoch(0));
+    let seal = |sender: &[u8; 20], nonce: u64| {
+        seal_evm_command(&k.encryption_key, &ID, sender, &alice, nonce, b"bump").unwrap()
+    };
+    let first = seal(&account, 10);
+    let (cmds, page) = evm_page(
+        &e,
+        &[
+            (account, first.clone()),
+            // The same ciphertext again: by its account, then by another.
+            (account, first.clone()),
+            (forwarder, first),
+            // Alice's next command, sent through another account.
+            (forwarder, seal(&forwarder, 11)),
+            // A nonce that does not rise.
+            (account, seal(&account, 11)),
+        ],
+    );
+    let skipped: Vec<u64> = e
+        .apply_evm_commands(&rt, &cmds, &page)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sequence)
+        .collect();
+    assert_eq!(skipped, vec![1, 2, 4]);
+    // Alice's queries see her two commands.
+    assert_eq!(count(&e, &rt, &alice), (2, 2));
+    assert_eq!(e.position(), (42, [42; 32]));
+    // A page that does not continue the log changes nothing.
+    let (cmds, mut page) = evm_page(&e, &[(account, seal(&account, 12))]);
+    page.head[0] ^= 1;
+    assert!(e.apply_evm_commands(&rt, &cmds, &page).is_err());
+    assert_eq!(count(&e, &rt, &alice), (2, 2));
+}

@@ -417,7 +417,9 @@ impl DevRegistry {
                 pruntime::client::send_command(&client, &user, contract, input).await?
             }
             Backend::Evm(e) => {
-                pruntime::client::send_command_evm(&e.registry, &e.user, contract, input).await?
+                let caller = keyvault::registry::key_file(&dir.join("chain/user.key"))?;
+                pruntime::client::send_command_evm(&e.registry, &e.user, &caller, contract, input)
+                    .await?
             }
         })
     }

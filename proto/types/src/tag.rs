@@ -91,6 +91,9 @@ pub const CONTRACT_TENANT: &[u8] = b"phalanx/v1/contract-tenant";
 pub const CONTRACT_KEYS: &[u8] = b"phalanx/v1/contract-keys";
 /// HPKE `info` prefix of a command sealed to a contract.
 pub const COMMAND_ENVELOPE: &[u8] = b"phalanx/v1/command-envelope";
+/// A command's caller on the EVM registry: its P-256 signature over the command (the
+/// sending account, its nonce and input), inside the sealed envelope.
+pub const EVM_COMMAND_CALLER: &[u8] = b"phalanx/v1/evm-command-caller";
 /// A contract caller's id: `SHA-256(tag ‖ the caller's public key)`.
 pub const CALLER: &[u8] = b"phalanx/v1/caller";
 /// A user's signature over a query.
@@ -159,6 +162,7 @@ pub const ALL: &[&[u8]] = &[
     CONTRACT_TENANT,
     CONTRACT_KEYS,
     COMMAND_ENVELOPE,
+    EVM_COMMAND_CALLER,
     CALLER,
     QUERY_SIGNATURE,
     QUERY_ENVELOPE,
