@@ -61,7 +61,7 @@ pub const EVM_ACCOUNT: &[u8] = b"phalanx/v1/evm-account";
 /// evidence).
 pub const EVM_ENDORSEMENT: &[u8] = b"phalanx/v1/evm-endorsement";
 /// A process's Ethereum account key, derived from its identity key (never in a file).
-pub const EVM_ACCOUNT_KEY: &[u8] = b"phalanx/v1/evm-account-key";
+pub const EVM_ACCOUNT_KEY: &[u8] = b"phalanx/v1/evm-derived-account";
 /// A registration waiting for governance's approval on the EVM registry (the file a
 /// registrant writes).
 pub const EVM_PENDING: &[u8] = b"phalanx/v1/evm-pending-registration";
@@ -93,7 +93,7 @@ pub const CONTRACT_KEYS: &[u8] = b"phalanx/v1/contract-keys";
 pub const COMMAND_ENVELOPE: &[u8] = b"phalanx/v1/command-envelope";
 /// A command's caller on the EVM registry: its P-256 signature over the command (the
 /// sending account, its nonce and input), inside the sealed envelope.
-pub const EVM_COMMAND_CALLER: &[u8] = b"phalanx/v1/evm-command-caller";
+pub const EVM_COMMAND_CALLER: &[u8] = b"phalanx/v1/evm-caller-signature";
 /// A contract caller's id: `SHA-256(tag ‖ the caller's public key)`.
 pub const CALLER: &[u8] = b"phalanx/v1/caller";
 /// A user's signature over a query.
