@@ -17,7 +17,6 @@ use crate::state::State;
 use crate::types::{Block, EpochKey, SignedTx};
 use crate::view::GatekeeperSet;
 use phalanx_proto::chain::v1 as pb;
-use phalanx_types::Epoch;
 #[cfg(feature = "ledger")]
 use std::sync::Arc;
 use std::time::Duration;
@@ -684,21 +683,9 @@ impl LightClient {
     /// Every published epoch's keys at `proven`'s header, oldest first (epochs are
     /// numbered from 0 without gaps; probed a batch at a time).
     pub async fn epochs(&self, proven: &Verified) -> Result<Vec<EpochKey>, RegistryError> {
-        const BATCH: u64 = 8;
-        let mut out = Vec::new();
-        loop {
-            let next = out.len() as u64;
-            let batch: Vec<Fact> = (next..next + BATCH)
-                .map(|e| Fact::Epoch(Epoch(e)))
-                .collect();
-            let v = self.facts_at(proven.header.height, &batch).await?;
-            for e in next..next + BATCH {
-                match v.epoch(Epoch(e))? {
-                    Some(k) => out.push(k),
-                    None => return Ok(out),
-                }
-            }
-        }
+        let at = proven.header.height;
+        crate::registry::published_epochs(|batch| async move { self.facts_at(at, &batch).await })
+            .await
     }
 
     /// Contract `id`'s code, as deployed, checked against what `proven` says of it: the

@@ -49,6 +49,33 @@ impl From<crate::ledger::LedgerError> for RegistryError {
     }
 }
 
+/// Every published epoch's keys, in order: the epochs from 0 until the first one proven
+/// absent, read eight at a time by `read` (which proves the facts it is given, all at
+/// one block, so the list is one block's).
+pub async fn published_epochs<P, Fut>(
+    mut read: impl FnMut(Vec<crate::facts::Fact>) -> Fut,
+) -> Result<Vec<EpochKey>, RegistryError>
+where
+    Fut: Future<Output = Result<P, RegistryError>>,
+    P: std::ops::Deref<Target = crate::proof::ProvenFacts>,
+{
+    const BATCH: u64 = 8;
+    let mut out = Vec::new();
+    loop {
+        let next = out.len() as u64;
+        let batch = (next..next + BATCH)
+            .map(|e| crate::facts::Fact::Epoch(Epoch(e)))
+            .collect();
+        let v = read(batch).await?;
+        for e in next..next + BATCH {
+            match v.epoch(Epoch(e))? {
+                Some(k) => out.push(k),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
 /// The registry: workers, allowed measurements, gatekeepers, master keys per epoch,
 /// the rotation lock, and the events. Mutations return the height (block number) that
 /// includes them.

@@ -21,7 +21,6 @@ use chain::proof::{ProvenFacts, Verified};
 use chain::registry::{ContractRegistry as _, Registry as _, RegistryError};
 use chain::types::{ContractKey, EpochKey, Registration};
 use chain::view::GatekeeperSet;
-use phalanx_types::Epoch;
 
 /// The registry a worker follows.
 #[derive(Debug)]
@@ -146,21 +145,10 @@ impl WorkerRegistry {
         if let (Self::Ledger(c), Proven::Ledger(v)) = (self, proven) {
             return c.epochs(v).await;
         }
-        const BATCH: u64 = 8;
-        let mut out = Vec::new();
-        loop {
-            let next = out.len() as u64;
-            let batch: Vec<Fact> = (next..next + BATCH)
-                .map(|e| Fact::Epoch(Epoch(e)))
-                .collect();
-            let v = self.facts_at(proven, &batch).await?;
-            for e in next..next + BATCH {
-                match v.epoch(Epoch(e))? {
-                    Some(k) => out.push(k),
-                    None => return Ok(out),
-                }
-            }
-        }
+        chain::registry::published_epochs(
+            |batch| async move { self.facts_at(proven, &batch).await },
+        )
+        .await
     }
 
     /// Contract `id`'s module, checked against what `proven` says of it: on the ledger
