@@ -509,6 +509,15 @@ impl EvmRegistry {
             .map_err(backend)
     }
 
+    /// The node's newest block number.
+    pub async fn newest_block(&self) -> Result<u64, RegistryError> {
+        ProviderBuilder::new()
+            .connect_http(self.url.clone())
+            .get_block_number()
+            .await
+            .map_err(backend)
+    }
+
     /// The hash the node gives block `number` (`None`: it has no such block).
     pub async fn block_hash(&self, number: u64) -> Result<Option<[u8; 32]>, RegistryError> {
         Ok(ProviderBuilder::new()

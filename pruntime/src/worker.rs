@@ -889,9 +889,9 @@ impl Worker {
     /// never other contracts' or whole blocks. Then the registration is renewed when
     /// due. Returns the commands applied (run or skipped). A page whose commands need
     /// keys the gatekeepers do not give now is not applied and is fetched again at the
-    /// next step, never skipped. On a Solidity registry there is no hint: every contract's
-    /// feed is asked each step (one block-number call when nothing new is past the
-    /// confirmation depth).
+    /// next step, never skipped. On a Solidity registry the hint is the node's newest
+    /// block (one call per step): a contract's feed is asked only when a block past its
+    /// position is past the confirmation depth.
     pub async fn step(&self) -> Result<usize, WorkerError> {
         // Renewal first, whatever the feeds do: a contract whose feed keeps failing must
         // not let the registration expire (gatekeepers then refuse every key). A failed
@@ -909,24 +909,34 @@ impl Worker {
             .keys()
             .copied()
             .collect();
+        // The node's hint: on the ledger its height and each contract's command count; on
+        // EVM the newest block past the confirmation depth (one call for all contracts).
         let (height, counts) = match &self.registry {
             WorkerRegistry::Ledger(c) => c.head(&ids).await?,
-            // No hint on EVM: each contract's feed is asked (one block-number call when
-            // nothing new is past the confirmation depth).
-            WorkerRegistry::Evm(_) => (u64::MAX, vec![u64::MAX; ids.len()]),
+            WorkerRegistry::Evm(e) => {
+                let tip = e.registry.newest_block().await?;
+                (tip.saturating_sub(e.confirmations), Vec::new())
+            }
         };
+        let evm = matches!(self.registry, WorkerRegistry::Evm(_));
         let (mut applied, mut failed) = (0, None);
-        for (id, count) in ids.into_iter().zip(counts) {
+        for (i, id) in ids.into_iter().enumerate() {
             let ((have, _), (at, _)) = self.executor(&id, |e| (e.log(), e.position()))?;
             let f = following.entry(id).or_default();
             if f.retry_at.is_some_and(|t| t > std::time::Instant::now()) {
                 continue;
             }
             // Every contract's position is proven once after boot (a restored checkpoint
-            // may already sit at the node's height); then when there are new commands,
-            // or a newer height and the last proof is old.
+            // may already sit at the node's height); then on the ledger when there are new
+            // commands, or a newer height and the last proof is old; on EVM when a block
+            // past its position is confirmed (its commands are in the contract's logs).
             let stale = f.proven.is_none_or(|t| t.elapsed() >= PROVEN_REFRESH);
-            if f.proven.is_some() && count <= have && (height <= at || !stale) {
+            let count = counts.get(i).copied().unwrap_or_default();
+            let idle = match evm {
+                true => height <= at,
+                false => count <= have && (height <= at || !stale),
+            };
+            if f.proven.is_some() && idle {
                 continue;
             }
             // Each contract on its own: one whose feed fails waits (longer each time)
