@@ -116,6 +116,8 @@ fn hex32(s: &str, what: &str) -> anyhow::Result<[u8; 32]> {
 /// What a worker's trust rests on: from the flags, or from an initdata document.
 struct Trust {
     genesis: [u8; 32],
+    /// A Solidity registry's confirmation depth.
+    confirmations: Option<u64>,
     policy: String,
     roots: Vec<String>,
     gatekeeper_policies: Vec<String>,
@@ -125,10 +127,12 @@ struct Trust {
 /// The trust configuration: the flags, or the initdata document (flags given as well
 /// must agree with it: a host cannot pass one configuration and bind another).
 fn trust(args: &Args) -> anyhow::Result<Trust> {
-    if let chain::registry_url::RegistryUrl::Evm { address, .. } = args.registry_url.parse()? {
+    if let chain::registry_url::RegistryUrl::Evm { address, .. } = args.registry_url.parse()?
+        && args.initdata.is_none()
+    {
         anyhow::ensure!(
-            args.initdata.is_none() && args.genesis.is_none(),
-            "a Solidity registry is pinned with --evm-chain-id (no --genesis; --initdata names a ledger's genesis)"
+            args.genesis.is_none(),
+            "a Solidity registry is pinned with --evm-chain-id (--genesis names a ledger's)"
         );
         let chain_id = args
             .evm_chain_id
@@ -139,6 +143,7 @@ fn trust(args: &Args) -> anyhow::Result<Trust> {
         );
         return Ok(Trust {
             genesis: chain::evm_proof::registry_id(chain_id, &address),
+            confirmations: args.confirmations,
             policy: args.policy.clone(),
             roots: args.gatekeeper_trust_roots.clone(),
             gatekeeper_policies: args.gatekeeper_policies.clone(),
@@ -146,7 +151,7 @@ fn trust(args: &Args) -> anyhow::Result<Trust> {
         });
     }
     anyhow::ensure!(
-        args.evm_chain_id.is_none() && args.confirmations.is_none(),
+        args.initdata.is_some() || (args.evm_chain_id.is_none() && args.confirmations.is_none()),
         "--evm-chain-id and --confirmations are for a Solidity registry (evm+http://…#0xADDRESS)"
     );
     let flags_genesis = args
@@ -157,6 +162,7 @@ fn trust(args: &Args) -> anyhow::Result<Trust> {
     let Some(path) = &args.initdata else {
         return Ok(Trust {
             genesis: flags_genesis.context("--genesis is required without --initdata")?,
+            confirmations: None,
             policy: args.policy.clone(),
             roots: args.gatekeeper_trust_roots.clone(),
             gatekeeper_policies: args.gatekeeper_policies.clone(),
@@ -174,6 +180,26 @@ fn trust(args: &Args) -> anyhow::Result<Trust> {
     .with_context(|| format!("--initdata {}", path.display()))?;
     let i = crate::initdata::InitData::parse(&doc)?;
     let disagree = |flag: &str| anyhow::anyhow!("{flag} disagrees with the initdata document");
+    // The registry the URL names must be the one the document pins.
+    let evm_address = match args.registry_url.parse()? {
+        chain::registry_url::RegistryUrl::Evm { address, .. } => Some(address),
+        chain::registry_url::RegistryUrl::Ledger { .. } => None,
+    };
+    if evm_address != i.evm.map(|e| e.address) {
+        return Err(disagree("--registry-url"));
+    }
+    if args
+        .evm_chain_id
+        .is_some_and(|c| Some(c) != i.evm.map(|e| e.chain_id))
+    {
+        return Err(disagree("--evm-chain-id"));
+    }
+    if args
+        .confirmations
+        .is_some_and(|d| Some(d) != i.evm.map(|e| e.confirmations))
+    {
+        return Err(disagree("--confirmations"));
+    }
     if flags_genesis.is_some_and(|g| g != i.genesis) {
         return Err(disagree("--genesis"));
     }
@@ -197,6 +223,7 @@ fn trust(args: &Args) -> anyhow::Result<Trust> {
     }
     Ok(Trust {
         genesis: i.genesis,
+        confirmations: i.evm.map(|e| e.confirmations),
         policy: i.policy,
         roots: i.gatekeeper_trust_roots,
         gatekeeper_policies: i.gatekeeper_policies,
@@ -217,7 +244,7 @@ fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
     config.gatekeeper_trust_roots = trust.roots;
     config.gatekeeper_policies = trust.gatekeeper_policies;
     config.initdata_config_id = trust.initdata_config_id;
-    config.confirmations = args.confirmations;
+    config.confirmations = trust.confirmations;
     config.dangerous_unattested_gatekeepers = args.dangerous_unattested_gatekeepers;
     // A development run that accepts the simulated root also verifies its own quotes to
     // it (the simulated PKI's root, from --sim-pki). Both are host arguments, so on real
@@ -355,6 +382,49 @@ mod tests {
             (vec!["--dangerous-unattested-gatekeepers"], "dangerous"),
         ] {
             let e = config(&args(&flags)).unwrap_err().to_string();
+            assert!(e.contains(named), "{e}");
+        }
+        // A document pinning a Solidity registry: the URL must name its address, and
+        // the depth is the document's.
+        let evm_doc = format!(
+            "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"phalanx.toml\" = '''\nevm_registry = \"7:0x{}\"\nconfirmations = 9\npolicy = \"app\"\ngatekeeper_trust_roots = [\"intel\"]\n'''\n",
+            "cd".repeat(20)
+        );
+        let evm_path = dir.path().join("evm.toml");
+        std::fs::write(&evm_path, &evm_doc).unwrap();
+        let evm_args = |url: &str, extra: &[&str]| {
+            let mut argv = vec![
+                "pruntime",
+                "--data-dir",
+                "d",
+                "--attestation-url",
+                "http://a",
+                "--registry-url",
+                url,
+                "--tee",
+                "tdx",
+                "--initdata",
+                evm_path.to_str().unwrap(),
+            ];
+            argv.extend_from_slice(extra);
+            config(&Cli::try_parse_from(argv).unwrap().args)
+        };
+        let good = format!("evm+http://node:8545#0x{}", "cd".repeat(20));
+        let c = evm_args(&good, &[]).unwrap();
+        assert_eq!(c.confirmations, Some(9));
+        assert_eq!(c.genesis, chain::evm_proof::registry_id(7, &[0xcd; 20]));
+        let other = format!("evm+http://node:8545#0x{}", "ef".repeat(20));
+        for (url, extra, named) in [
+            (other.as_str(), vec![], "--registry-url"),
+            ("http://ledger:7300", vec![], "--registry-url"),
+            (
+                good.as_str(),
+                vec!["--confirmations", "1"],
+                "--confirmations",
+            ),
+            (good.as_str(), vec!["--evm-chain-id", "8"], "--evm-chain-id"),
+        ] {
+            let e = evm_args(url, &extra).unwrap_err().to_string();
             assert!(e.contains(named), "{e}");
         }
         // Without --initdata, --genesis is required.

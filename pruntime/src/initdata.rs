@@ -12,6 +12,15 @@
 //! gatekeeper_policies = ["gatekeeper"] # optional; this is the default
 //! ```
 //!
+//! or, for a Solidity registry on an EVM chain, instead of `genesis`, the registry as
+//! verifiers pin it and the confirmation depth (the registry URL's address must be the
+//! pinned one):
+//!
+//! ```toml
+//! evm_registry = "1:0x<40 hex: the contract's address>"
+//! confirmations = 64
+//! ```
+//!
 //! The worker then checks its own quote's MRCONFIGID against the document's digest
 //! (`WorkerConfig::mr_config_id`), exactly as for a configuration bound directly: a host
 //! that hands the worker another document than the one the TD was launched with is
@@ -26,8 +35,10 @@ pub const MAX_INITDATA: usize = 256 * 1024;
 /// The trust configuration an initdata document carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitData {
-    /// The registry's genesis.
+    /// The registry's pin: the ledger's genesis, or the Solidity registry's id.
     pub genesis: [u8; 32],
+    /// A Solidity registry: its chain id and address, and the confirmation depth.
+    pub evm: Option<EvmPin>,
     /// The attestation policy.
     pub policy: String,
     /// The roots gatekeepers' evidence may chain to.
@@ -36,6 +47,17 @@ pub struct InitData {
     pub gatekeeper_policies: Vec<String>,
     /// The MRCONFIGID a TD launched with this document has.
     pub mr_config_id: [u8; 48],
+}
+
+/// A Solidity registry as an initdata document pins it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvmPin {
+    /// The chain's id.
+    pub chain_id: u64,
+    /// The registry contract's address.
+    pub address: [u8; 20],
+    /// The worker's confirmation depth.
+    pub confirmations: u64,
 }
 
 /// Why a document is refused.
@@ -54,7 +76,12 @@ fn bad(what: impl Into<String>) -> InitDataError {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Phalanx {
-    genesis: String,
+    #[serde(default)]
+    genesis: Option<String>,
+    #[serde(default)]
+    evm_registry: Option<String>,
+    #[serde(default)]
+    confirmations: Option<u64>,
     policy: String,
     gatekeeper_trust_roots: Vec<String>,
     #[serde(default = "gatekeeper_policy")]
@@ -96,9 +123,30 @@ impl InitData {
             .and_then(toml::Value::as_str)
             .ok_or_else(|| bad("no [data] entry \"phalanx.toml\""))?;
         let p: Phalanx = toml::from_str(entry).map_err(|e| bad(format!("phalanx.toml: {e}")))?;
-        let mut genesis = [0u8; 32];
-        hex::decode_to_slice(&p.genesis, &mut genesis)
-            .map_err(|_| bad("phalanx.toml: genesis must be 64 hex characters"))?;
+        let (genesis, evm) = match (&p.genesis, &p.evm_registry, p.confirmations) {
+            (Some(g), None, None) => {
+                let mut genesis = [0u8; 32];
+                hex::decode_to_slice(g, &mut genesis)
+                    .map_err(|_| bad("phalanx.toml: genesis must be 64 hex characters"))?;
+                (genesis, None)
+            }
+            (None, Some(pin), Some(confirmations)) => {
+                let (chain_id, address) = chain::evm_proof::parse_registry_pin(pin)
+                    .map_err(|e| bad(format!("phalanx.toml: evm_registry: {e}")))?;
+                let id = chain::evm_proof::registry_id(chain_id, &address);
+                let pin = EvmPin {
+                    chain_id,
+                    address,
+                    confirmations,
+                };
+                (id, Some(pin))
+            }
+            _ => {
+                return Err(bad(
+                    "phalanx.toml: either genesis (a ledger) or evm_registry and confirmations (a Solidity registry)",
+                ));
+            }
+        };
         if p.gatekeeper_trust_roots.is_empty() || p.gatekeeper_policies.is_empty() {
             return Err(bad(
                 "phalanx.toml: gatekeeper_trust_roots and gatekeeper_policies may not be empty",
@@ -106,6 +154,7 @@ impl InitData {
         }
         Ok(Self {
             genesis,
+            evm,
             policy: p.policy,
             gatekeeper_trust_roots: p.gatekeeper_trust_roots,
             gatekeeper_policies: p.gatekeeper_policies,
@@ -153,6 +202,35 @@ mod tests {
                 .unwrap()
                 .mr_config_id
         );
+    }
+
+    /// A Solidity registry is pinned by chain id and address, with its depth; mixing it
+    /// with a genesis, or leaving out the depth, is refused.
+    #[test]
+    fn an_evm_registry_is_pinned_with_its_depth() {
+        let pin = format!(
+            "evm_registry = \"5:0x{}\"\nconfirmations = 12\n",
+            "ab".repeat(20)
+        );
+        let entry = format!("{pin}policy = \"app\"\ngatekeeper_trust_roots = [\"intel\"]\n");
+        let i = InitData::parse(doc("sha384", &entry).as_bytes()).unwrap();
+        let evm = i.evm.unwrap();
+        assert_eq!(
+            (evm.chain_id, evm.address, evm.confirmations),
+            (5, [0xab; 20], 12)
+        );
+        assert_eq!(i.genesis, chain::evm_proof::registry_id(5, &[0xab; 20]));
+        for bad in [
+            format!("{ENTRY}{pin}"),
+            entry.replace("confirmations = 12\n", ""),
+            entry.replace("5:0x", "5:0x12"),
+            entry.replace("5:0x", "x:0x"),
+        ] {
+            assert!(
+                InitData::parse(doc("sha384", &bad).as_bytes()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
