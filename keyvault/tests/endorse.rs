@@ -341,3 +341,231 @@ async fn governs_the_first_registration(
         "the pending file is removed once approved"
     );
 }
+
+/// How a lying gatekeeper answers `Endorse`.
+#[derive(Clone, Copy, Debug)]
+enum Lie {
+    /// Its own valid signature, under another member's index.
+    OtherIndex,
+    /// The true record's fields, signed over something else.
+    BadSignature,
+    /// A record of its own (another TCB status), validly signed.
+    OtherRecord,
+}
+
+/// A gatekeeper whose `Endorse` lies as `lie` says (the rest of its API is absent).
+struct Liar {
+    lie: Lie,
+    index: u16,
+    key: p256::ecdsa::SigningKey,
+    registry_id: [u8; 32],
+    roots: Arc<chain::evidence::Roots>,
+}
+
+#[tonic::async_trait]
+impl pb::gatekeeper_server::Gatekeeper for Liar {
+    async fn release(
+        &self,
+        _: tonic::Request<pb::ReleaseRequest>,
+    ) -> Result<tonic::Response<pb::ReleaseResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("liar"))
+    }
+    async fn status(
+        &self,
+        _: tonic::Request<pb::StatusRequest>,
+    ) -> Result<tonic::Response<pb::StatusResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("liar"))
+    }
+    async fn get_tree_head(
+        &self,
+        _: tonic::Request<pb::TreeHeadRequest>,
+    ) -> Result<tonic::Response<pb::TreeHead>, tonic::Status> {
+        Err(tonic::Status::unimplemented("liar"))
+    }
+    async fn get_consistency_proof(
+        &self,
+        _: tonic::Request<pb::ConsistencyRequest>,
+    ) -> Result<tonic::Response<pb::ConsistencyResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("liar"))
+    }
+    async fn endorse(
+        &self,
+        request: tonic::Request<pb::EndorseRequest>,
+    ) -> Result<tonic::Response<pb::EndorseResponse>, tonic::Status> {
+        let r = request.into_inner();
+        let reg = chain::types::Registration::from_bytes(&r.registration).unwrap();
+        let rule = self.roots.rule.clone();
+        let now = phalanx_types::unix_now();
+        let honest = chain::endorse::check(
+            &self.roots.verifier,
+            &rule,
+            &self.registry_id,
+            &reg,
+            r.evidence_time,
+            now,
+        )
+        .unwrap();
+        let sign = |record: &chain::endorse::Record| {
+            chain::endorse::sign(&self.key, self.index, &self.registry_id, record)
+        };
+        let (record, mut e) = match self.lie {
+            Lie::OtherIndex => (honest.clone(), sign(&honest)),
+            Lie::BadSignature => {
+                let other = chain::endorse::Record {
+                    evidence_time: honest.evidence_time + 1,
+                    ..honest.clone()
+                };
+                (honest, sign(&other))
+            }
+            Lie::OtherRecord => {
+                let other = chain::endorse::Record {
+                    tcb_status: (1..16)
+                        .filter_map(chain::types::status_from_code)
+                        .find(|t| *t != honest.tcb_status)
+                        .unwrap(),
+                    ..honest
+                };
+                let e = sign(&other);
+                (other, e)
+            }
+        };
+        if let Lie::OtherIndex = self.lie {
+            e.index = 1;
+        }
+        Ok(tonic::Response::new(pb::EndorseResponse {
+            index: u32::from(e.index),
+            signature: e.signature.to_vec(),
+            measurement: record.measurement,
+            quote_hash: record.quote_hash.to_vec(),
+            tcb_status: u32::from(chain::types::status_code(record.tcb_status)),
+        }))
+    }
+}
+
+/// Three members in standing lie (another member's index, a signature over something
+/// else, a record of their own) and two are honest: with threshold 2 the registrant
+/// sends the honest pair's endorsements; with threshold 3 it is refused, counting the
+/// largest honest group, and nothing is registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_gatekeepers_endorse_nothing() {
+    let Some(anvil) = Anvil::start(None).await.unwrap() else {
+        assert!(
+            std::env::var_os("PHALANX_REQUIRE_ANVIL").is_none(),
+            "PHALANX_REQUIRE_ANVIL is set but no anvil is installed (set ANVIL)"
+        );
+        return;
+    };
+    let url = anvil.url();
+    let sim = chain::sim::platform(phalanx_types::unix_now() - 60).unwrap();
+    let gatekeeper_enclave = chain::sim::enclave([1; 32]);
+    let worker_enclave = chain::sim::enclave([2; 32]);
+    let governance = EvmAccount::plain(funded(url).await.unwrap());
+    let registry = EvmRegistry::deploy(
+        url,
+        &funded(url).await.unwrap(),
+        governance.signer.address(),
+    )
+    .await
+    .unwrap();
+    for (m, role) in [
+        (chain::sim::tenant(&gatekeeper_enclave), Role::Gatekeeper),
+        (chain::sim::tenant(&worker_enclave), Role::Runtime),
+    ] {
+        registry
+            .add_measurement(&governance, &m, role)
+            .await
+            .unwrap();
+    }
+    let id = registry.chain_id().await.unwrap();
+    let roots = Arc::new(chain::evidence::Roots::new(chain::sim::evidence_rule(&sim)).unwrap());
+    let bootstrap = registry.clone().with_endorser(Arc::new(
+        KeyEndorser::new(
+            chain::sim::evidence_rule(&sim),
+            Vec::new(),
+            Some(governance.clone()),
+        )
+        .unwrap(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut set = Vec::new();
+    for i in 1..=5u16 {
+        let (url_i, key) = if i <= 2 {
+            let node = serve_node(&dir.path().join(format!("g{i}")), i, &registry, url, &sim).await;
+            std::mem::forget(node.stop);
+            (node.url, node.identity)
+        } else {
+            let key = chain::random_key();
+            let lie = [Lie::OtherIndex, Lie::BadSignature, Lie::OtherRecord][usize::from(i - 3)];
+            let liar = Liar {
+                lie,
+                index: i,
+                key: key.clone(),
+                registry_id: id,
+                roots: roots.clone(),
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let at = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(pb::gatekeeper_server::GatekeeperServer::new(liar))
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+            );
+            (at, key)
+        };
+        let account = chain::evm::identity_account(&key).unwrap();
+        chain::evm::fund(url, account.signer.address())
+            .await
+            .unwrap();
+        let reg =
+            chain::sim::registration(&sim, &gatekeeper_enclave, &key, Vec::new(), id).unwrap();
+        bootstrap.register_worker(&account, &reg).await.unwrap();
+        set.push(Gatekeeper {
+            index: i,
+            identity_key: public_key(key.verifying_key()),
+            url: url_i,
+            peer_url: format!("https://g{i}"),
+        });
+    }
+    let remote = registry
+        .clone()
+        .with_endorser(Arc::new(RemoteEndorser::new(None)));
+    let register = |threshold: u16| {
+        let (registry, governance, remote, set) = (&registry, &governance, &remote, &set);
+        let sim = &sim;
+        let worker_enclave = &worker_enclave;
+        async move {
+            registry
+                .set_gatekeepers(governance, set, threshold)
+                .await
+                .unwrap();
+            let key = chain::random_key();
+            let reg = chain::sim::registration(sim, worker_enclave, &key, vec![4; 65], id).unwrap();
+            let account = EvmAccount {
+                signer: funded(url).await.unwrap(),
+                identity: Some(key.clone()),
+            };
+            let result = remote.register_worker(&account, &reg).await;
+            let listed = registry
+                .worker(&public_key(key.verifying_key()))
+                .await
+                .unwrap()
+                .is_some();
+            (result, listed)
+        }
+    };
+    let (ok, listed) = register(2).await;
+    ok.unwrap();
+    assert!(listed);
+    let (refused, listed) = register(3).await;
+    assert!(
+        matches!(
+            refused,
+            Err(RegistryError::Rule(RuleError::NotEndorsed {
+                have: 2,
+                need: 3
+            }))
+        ),
+        "{refused:?}"
+    );
+    assert!(!listed);
+}
