@@ -52,7 +52,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use alloy::primitives::Address;
+pub use alloy::primitives::{Address, U256};
 pub use alloy::signers::local::PrivateKeySigner;
 
 /// Domain tag of the proof that an Ethereum account holds a P-256 identity key.
@@ -110,7 +110,7 @@ mod endorsing;
 mod feed;
 mod prove;
 
-pub use anvil::{Anvil, fund, funded};
+pub use anvil::{Anvil, fund, funded, transfer};
 pub use endorsing::{
     ENDORSE_TIMEOUT, EndorseError, Endorsing, GovernanceApproval, KeyEndorser, MAX_ENDORSE_MESSAGE,
     RemoteEndorser, endorse_as,

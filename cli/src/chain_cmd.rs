@@ -36,6 +36,25 @@ pub fn evm_keygen(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `phalanx chain evm-fund`: `milli` thousandths of an ether from `key`'s account to
+/// `to`; prints the block.
+pub async fn evm_fund(rpc: &str, key: &Path, to: &str, milli: u64) -> anyhow::Result<()> {
+    let to = chain::evm_proof::parse_address(to)
+        .ok_or_else(|| anyhow::anyhow!("--to is an address: 0x and 40 hex digits"))?;
+    let from = chain::evm::signer_file(key, false)?;
+    let wei = wei_of_milli_ether(milli);
+    let block = chain::evm::transfer(rpc, &from, to.into(), wei)
+        .await
+        .map_err(|e| anyhow::anyhow!(chain::registry_url::scrub(&e.to_string(), rpc)))?;
+    println!("{}", serde_json::json!({"block": block}));
+    Ok(())
+}
+
+/// `milli` thousandths of an ether, in wei.
+fn wei_of_milli_ether(milli: u64) -> chain::evm::U256 {
+    chain::evm::U256::from(milli) * chain::evm::U256::from(10u64.pow(15))
+}
+
 /// `phalanx chain evm-deploy`: the Solidity registry on the chain at `rpc`.
 pub async fn evm_deploy(rpc: &str, key: &Path, governance: &str) -> anyhow::Result<()> {
     let governance = chain::evm_proof::parse_address(governance)

@@ -255,6 +255,22 @@ enum ChainCommand {
         #[arg(long)]
         governance: String,
     },
+    /// Send ether from the account in KEY to ADDRESS (to fund a gatekeeper's or a
+    /// pRuntime's account: `keyvault init` and `pruntime --print-account` print them).
+    EvmFund {
+        /// The chain's JSON-RPC endpoint.
+        #[arg(long)]
+        rpc: String,
+        /// The paying account's key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The address to fund (0x…).
+        #[arg(long)]
+        to: String,
+        /// How much, in milli-ether.
+        #[arg(long, default_value_t = 1000)]
+        milli_ether: u64,
+    },
     /// Rebuild the registry from the node's blocks, verifying each, and print it.
     Status {
         /// The registry: a ledger node (`http://…`), or `evm+http://NODE#0xADDRESS`
@@ -619,6 +635,12 @@ fn run_chain(command: ChainCommand) -> anyhow::Result<()> {
             key,
             governance,
         } => rt()?.block_on(chain_cmd::evm_deploy(&rpc, &key, &governance)),
+        ChainCommand::EvmFund {
+            rpc,
+            key,
+            to,
+            milli_ether,
+        } => rt()?.block_on(chain_cmd::evm_fund(&rpc, &key, &to, milli_ether)),
         ChainCommand::Status { url, genesis } => {
             rt()?.block_on(chain_cmd::status(&url, genesis.as_deref()))
         }

@@ -168,6 +168,19 @@ impl Net {
         self.procs.borrow_mut().push((name.to_owned(), child));
     }
 
+    /// Starts `program` (not `phalanx`) on `host`, logging to `logs/<name>.log`.
+    fn spawn_program(&self, name: &str, host: &str, program: &str, args: &[&str]) {
+        let log = std::fs::File::create(self.log(name)).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns(host), program])
+            .args(args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.procs.borrow_mut().push((name.to_owned(), child));
+    }
+
     fn log(&self, name: &str) -> PathBuf {
         self.dir.join("logs").join(format!("{name}.log"))
     }
@@ -277,22 +290,11 @@ fn available() -> bool {
     false
 }
 
-#[test]
-fn the_compose_topology_across_hosts_survives_cut_links() {
-    if !available() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let net = Net::new(dir);
-    let gatekeepers: Vec<String> = (1..=5).map(|i| format!("gatekeeper-{i}")).collect();
-    let clients: Vec<String> = gatekeepers
-        .iter()
-        .map(|g| format!("http://{g}:7101"))
-        .collect();
-    let all_nodes = clients.join(",");
+/// The netns tests share the namespace prefix: one at a time.
+static NETNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    // Bootstrap (deploy/README.md, compose): the shared simulated PKI and the secrets.
+/// Bootstrap (deploy/README.md, compose): the shared simulated PKI and the secrets.
+fn bootstrap(net: &Net, dir: &Path) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -320,17 +322,10 @@ fn the_compose_topology_across_hosts_survives_cut_links() {
     for p in ["gatekeeper.toml", "app.toml"] {
         std::fs::copy(policies.join(p), dir.join("policies").join(p)).unwrap();
     }
-    let governance = json(&net.must(
-        "admin",
-        &["chain", "keygen", "--out", &d("governance.key")],
-        &[],
-    ))["public_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    net.must("admin", &["chain", "keygen", "--out", &d("user.key")], &[]);
+}
 
-    // The attestation service and the ledger, each on its host.
+/// The attestation service on its host, serving; its JWKS in `dir/jwks.json`.
+fn start_attestation(net: &Net, dir: &Path) {
     let att = mapped(dir, "attestation.toml", "attestation");
     net.spawn(
         "attestation",
@@ -343,6 +338,88 @@ fn the_compose_topology_across_hosts_survives_cut_links() {
         ],
         &[],
     );
+    net.wait(
+        &["http", "http://attestation:8080/readyz"],
+        Duration::from_secs(30),
+    );
+    let jwks = net.must(
+        "admin",
+        &[
+            "probe",
+            "http",
+            "http://attestation:8080/.well-known/jwks.json",
+        ],
+        &[],
+    );
+    std::fs::write(dir.join("jwks.json"), jwks).unwrap();
+}
+
+/// Gatekeeper `i`'s config (compose's, mapped), `init` on its host with `env`, and its
+/// certificate from the cluster CA: the config's path and what `init` printed.
+fn init_gatekeeper(
+    net: &Net,
+    dir: &Path,
+    i: usize,
+    env: &[(&str, &str)],
+) -> (String, serde_json::Value) {
+    let g = format!("gatekeeper-{i}");
+    let d = |p: &str| dir.join(p).to_str().unwrap().to_owned();
+    std::fs::create_dir_all(dir.join("tls")).unwrap();
+    let conf = mapped(dir, &format!("{g}.toml"), &g);
+    let conf = conf.to_str().unwrap().to_owned();
+    let id = json(&net.must(&g, &["gatekeeper", "--config", &conf, "init"], env));
+    net.must(
+        "admin",
+        &[
+            "keyvault",
+            "certify",
+            "--ca-dir",
+            &d("ca"),
+            "--index",
+            &i.to_string(),
+            "--identity-key",
+            id["identity_key"].as_str().unwrap(),
+            "--out",
+            &d(&format!("tls/{g}.pem")),
+        ],
+        &[],
+    );
+    std::fs::copy(dir.join("ca/ca.pem"), dir.join("tls/ca.pem")).unwrap();
+    (conf, id)
+}
+
+#[test]
+fn the_compose_topology_across_hosts_survives_cut_links() {
+    if !available() {
+        return;
+    }
+    let _one_at_a_time = NETNS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let net = Net::new(dir);
+    let gatekeepers: Vec<String> = (1..=5).map(|i| format!("gatekeeper-{i}")).collect();
+    let clients: Vec<String> = gatekeepers
+        .iter()
+        .map(|g| format!("http://{g}:7101"))
+        .collect();
+    let all_nodes = clients.join(",");
+
+    bootstrap(&net, dir);
+    let d = |p: &str| dir.join(p).to_str().unwrap().to_owned();
+    let governance = json(&net.must(
+        "admin",
+        &["chain", "keygen", "--out", &d("governance.key")],
+        &[],
+    ))["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    net.must("admin", &["chain", "keygen", "--out", &d("user.key")], &[]);
+
+    // The attestation service and the ledger, each on its host.
+    start_attestation(&net, dir);
     net.spawn(
         "ledger",
         "ledger",
@@ -360,21 +437,7 @@ fn the_compose_topology_across_hosts_survives_cut_links() {
         ],
         &[],
     );
-    net.wait(
-        &["http", "http://attestation:8080/readyz"],
-        Duration::from_secs(30),
-    );
     net.wait(&["ledger", "http://ledger:7300"], Duration::from_secs(30));
-    let jwks = net.must(
-        "admin",
-        &[
-            "probe",
-            "http",
-            "http://attestation:8080/.well-known/jwks.json",
-        ],
-        &[],
-    );
-    std::fs::write(dir.join("jwks.json"), jwks).unwrap();
     let ledger_log = std::fs::read_to_string(net.log("ledger")).unwrap();
     let genesis = ledger_log
         .lines()
@@ -407,30 +470,10 @@ fn the_compose_topology_across_hosts_survives_cut_links() {
 
     // The gatekeepers: init, certified by the cluster CA, then serving on their hosts
     // (each attests and registers itself with its evidence).
-    std::fs::create_dir_all(dir.join("tls")).unwrap();
     let env = [("PHALANX_GK__registry__genesis", genesis.as_str())];
     for (i, g) in gatekeepers.iter().enumerate() {
-        let conf = mapped(dir, &format!("gatekeeper-{}.toml", i + 1), g);
-        let conf = conf.to_str().unwrap();
-        let id = json(&net.must(g, &["gatekeeper", "--config", conf, "init"], &env));
-        net.must(
-            "admin",
-            &[
-                "keyvault",
-                "certify",
-                "--ca-dir",
-                &d("ca"),
-                "--index",
-                &(i + 1).to_string(),
-                "--identity-key",
-                id["identity_key"].as_str().unwrap(),
-                "--out",
-                &d(&format!("tls/{g}.pem")),
-            ],
-            &[],
-        );
-        std::fs::copy(dir.join("ca/ca.pem"), dir.join("tls/ca.pem")).unwrap();
-        net.spawn(g, g, &["gatekeeper", "--config", conf, "serve"], &env);
+        let (conf, _) = init_gatekeeper(&net, dir, i + 1, &env);
+        net.spawn(g, g, &["gatekeeper", "--config", &conf, "serve"], &env);
     }
     for c in &clients {
         net.wait(&["gatekeeper", c], Duration::from_secs(60));
@@ -662,4 +705,268 @@ fn the_compose_topology_across_hosts_survives_cut_links() {
         Duration::from_secs(5),
     );
     net.restore("attestation");
+}
+
+/// anvil's first development account (the public test mnemonic's): the chain's funder.
+const ANVIL_FUNDER: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// The same topology on the Solidity registry (issue 27): anvil on the registry's host
+/// instead of the ledger, the registry deployed and governed from the admin host, and
+/// the gatekeepers' compose configs switched to it by the environment
+/// (`PHALANX_GK__registry__url`, an empty genesis, the simulated root to endorse to).
+/// Each gatekeeper waits for governance, which approves the registration file it wrote;
+/// genesis; a pRuntime (its account funded from `--print-account`) registers with the
+/// gatekeepers' endorsements over the network and serves its contract; gatekeeper 5's
+/// host cut off, a second worker still registers (four endorsers, threshold 3) and
+/// serves.
+#[test]
+fn the_compose_topology_across_hosts_on_anvil() {
+    if !available() {
+        return;
+    }
+    let anvil = std::env::var("ANVIL")
+        .ok()
+        .filter(|a| !a.trim().is_empty() && Path::new(a).is_file());
+    let Some(anvil) = anvil else {
+        assert!(
+            std::env::var_os("PHALANX_REQUIRE_ANVIL").is_none(),
+            "PHALANX_REQUIRE_ANVIL is set but ANVIL names no anvil"
+        );
+        eprintln!("SKIPPED: no anvil (set ANVIL)");
+        return;
+    };
+    let _one_at_a_time = NETNS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let net = Net::new(dir);
+    let d = |p: &str| dir.join(p).to_str().unwrap().to_owned();
+    let clients: Vec<String> = (1..=5)
+        .map(|i| format!("http://gatekeeper-{i}:7101"))
+        .collect();
+    bootstrap(&net, dir);
+    start_attestation(&net, dir);
+
+    // The chain on the registry's host; the registry deployed from the admin host.
+    net.spawn_program(
+        "chain",
+        "ledger",
+        &anvil,
+        &["--host", "0.0.0.0", "--port", "8545", "--silent"],
+    );
+    let rpc = "http://ledger:8545";
+    std::fs::write(dir.join("funder.key"), ANVIL_FUNDER).unwrap();
+    let address = |file: &str| {
+        json(&net.must("admin", &["chain", "evm-keygen", "--out", &d(file)], &[]))["address"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let fund = |to: &str| {
+        net.must(
+            "admin",
+            &[
+                "chain",
+                "evm-fund",
+                "--rpc",
+                rpc,
+                "--key",
+                &d("funder.key"),
+                "--to",
+                to,
+            ],
+            &[],
+        );
+    };
+    let governance = address("governance-eth.key");
+    let user = address("user-eth.key");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let deployed = loop {
+        let out = net.run(
+            "admin",
+            &[
+                "chain",
+                "evm-deploy",
+                "--rpc",
+                rpc,
+                "--key",
+                &d("funder.key"),
+                "--governance",
+                &governance,
+            ],
+            &[],
+        );
+        if out.status.success() {
+            break json(&String::from_utf8_lossy(&out.stdout));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "anvil never answered\n{}",
+            net.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let url = deployed["registry"].as_str().unwrap().to_owned();
+    let chain_id = deployed["chain_id"].as_u64().unwrap().to_string();
+    fund(&governance);
+    fund(&user);
+    let tx = |key: &str, args: &[&str]| -> serde_json::Value {
+        let key = d(key);
+        let mut a = vec!["chain", "tx", "--url", url.as_str(), "--key", key.as_str()];
+        a.extend_from_slice(args);
+        json(&net.must("admin", &a, &[]))
+    };
+    let gk_tenant = hex::encode(phalanx_cli::devnet::gatekeeper_tenant().digest());
+    let worker_tenant = hex::encode(phalanx_cli::devnet::pruntime_tenant([0x5e; 32]).digest());
+    tx(
+        "governance-eth.key",
+        &["add-measurement", &gk_tenant, "--role", "gatekeeper"],
+    );
+    tx(
+        "governance-eth.key",
+        &["add-measurement", &worker_tenant, "--role", "pruntime"],
+    );
+
+    // The gatekeepers, switched to the registry by the environment, each account funded;
+    // each waits for governance, which checks and approves the file it wrote.
+    let roots = format!("[\"{}\"]", d("sim/root.pem"));
+    let env = [
+        ("PHALANX_GK__registry__url", url.as_str()),
+        ("PHALANX_GK__registry__genesis", ""),
+        ("PHALANX_GK__registry__evidence_roots", roots.as_str()),
+    ];
+    for i in 1..=5 {
+        let g = format!("gatekeeper-{i}");
+        let (conf, id) = init_gatekeeper(&net, dir, i, &env);
+        fund(id["evm_account"].as_str().unwrap());
+        net.spawn(&g, &g, &["gatekeeper", "--config", &conf, "serve"], &env);
+    }
+    for i in 1..=5 {
+        let pending = dir.join(format!("gatekeeper-{i}/registration.pending"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !pending.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "gatekeeper-{i} wrote no pending registration\n{}",
+                net.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        tx(
+            "governance-eth.key",
+            &[
+                "approve-registration",
+                pending.to_str().unwrap(),
+                "--trust-root",
+                &d("sim/root.pem"),
+            ],
+        );
+    }
+    for c in &clients {
+        net.wait(&["gatekeeper", c], Duration::from_secs(60));
+    }
+    let all_nodes = clients.join(",");
+    tx(
+        "governance-eth.key",
+        &["set-gatekeepers", "--nodes", &all_nodes, "--threshold", "3"],
+    );
+    tx("governance-eth.key", &["lock-rotation", "0"]);
+    let admin_secret = d("secrets/gatekeeper-admin");
+    net.must(
+        "admin",
+        &[
+            "keyvault",
+            "genesis",
+            "--nodes",
+            &all_nodes,
+            "--admin-secret-file",
+            &admin_secret,
+            "--timeout",
+            "120",
+            "--threshold",
+            "3",
+        ],
+        &[],
+    );
+
+    // The contract, and workers registering with the gatekeepers' endorsements.
+    let counter =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pruntime/guest/wasm/counter.wasm");
+    let contract = tx(
+        "user-eth.key",
+        &["deploy", "--module", counter.to_str().unwrap()],
+    )["contract"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let worker = |name: &str, port: u16| {
+        let data = d(name);
+        let listen = format!("0.0.0.0:{port}");
+        let sim = d("secrets/sim.json");
+        let args = |extra: &[&'static str]| -> Vec<String> {
+            [
+                "pruntime",
+                "--tee",
+                "sim",
+                "--sim-pki",
+                &sim,
+                "--mr-enclave",
+                PRUNTIME_MR_ENCLAVE,
+                "--data-dir",
+                &data,
+                "--attestation-url",
+                "http://attestation:8080",
+                "--policy",
+                "app",
+                "--registry-url",
+                &url,
+                "--evm-chain-id",
+                &chain_id,
+                "--confirmations",
+                "0",
+                "--contract",
+                &contract,
+                "--gatekeeper-trust-root",
+                "sim",
+                "--listen",
+                &listen,
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(extra.iter().map(|s| (*s).to_owned()))
+            .collect()
+        };
+        let print = args(&["--print-account"]);
+        let print: Vec<&str> = print.iter().map(String::as_str).collect();
+        let account = json(&net.must("worker", &print, &[]));
+        fund(account["evm_account"].as_str().unwrap());
+        let serve = args(&[]);
+        let serve: Vec<&str> = serve.iter().map(String::as_str).collect();
+        net.spawn(name, "worker", &serve, &[]);
+    };
+    let start = Instant::now();
+    worker("worker-1", 7400);
+    net.wait(
+        &["http", "http://worker:7400/healthz"],
+        Duration::from_secs(90),
+    );
+    eprintln!(
+        "worker-1 on anvil served its contract after {:?}",
+        start.elapsed()
+    );
+
+    // Gatekeeper 5's host cut off: a second worker is endorsed by the four others.
+    net.cut("gatekeeper-5");
+    let start = Instant::now();
+    worker("worker-2", 7401);
+    net.wait(
+        &["http", "http://worker:7401/healthz"],
+        Duration::from_secs(90),
+    );
+    eprintln!(
+        "worker-2 on anvil (gatekeeper 5 cut off) served after {:?}",
+        start.elapsed()
+    );
+    net.restore("gatekeeper-5");
 }

@@ -75,7 +75,8 @@ pub struct RegistryConfig {
     /// [`chain::registry_url`].
     pub url: String,
     /// The ledger: its genesis block hash (hex), the only chain accepted. Required for
-    /// a ledger, refused for an EVM registry.
+    /// a ledger, refused for an EVM registry; empty is absent (so the environment can
+    /// switch a ledger's config file to an EVM registry: `PHALANX_GK__registry__genesis=""`).
     #[serde(default)]
     pub genesis: Option<String>,
     /// An EVM registry: the DCAP root certificates (PEM files) this node checks other
@@ -86,6 +87,11 @@ pub struct RegistryConfig {
 }
 
 impl RegistryConfig {
+    /// [`Self::genesis`], when not empty.
+    pub fn genesis(&self) -> Option<&str> {
+        self.genesis.as_deref().filter(|g| !g.trim().is_empty())
+    }
+
     /// The DCAP roots [`Self::evidence_roots`] names (Intel's when none).
     pub fn roots(&self) -> Result<std::sync::Arc<chain::evidence::Roots>, AppError> {
         let roots = if self.evidence_roots.is_empty() {

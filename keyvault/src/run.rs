@@ -178,8 +178,7 @@ async fn follow_registry(
                 "registry.evidence_roots are for an EVM registry: the ledger's genesis names its roots"
             );
             let genesis = r
-                .genesis
-                .as_deref()
+                .genesis()
                 .context("registry.genesis: a ledger is pinned to its genesis hash (hex)")?;
             let genesis: [u8; 32] = hex::decode(genesis)?
                 .try_into()
@@ -203,7 +202,7 @@ async fn follow_registry(
         }
         RegistryUrl::Evm { rpc, address } => {
             anyhow::ensure!(
-                r.genesis.is_none(),
+                r.genesis().is_none(),
                 "registry.genesis names a ledger's genesis: an EVM registry has none"
             );
             let account = chain::evm::identity_account(&identity)?;

@@ -88,6 +88,29 @@ pub async fn funded(url: &str) -> Result<PrivateKeySigner, RegistryError> {
     Ok(signer)
 }
 
+/// Sends `wei` to `to` from `from`'s account on the chain at `url` (an operator funding
+/// a process's derived account); the block that included it.
+pub async fn transfer(
+    url: &str,
+    from: &PrivateKeySigner,
+    to: alloy::primitives::Address,
+    wei: U256,
+) -> Result<u64, RegistryError> {
+    let provider = ProviderBuilder::new()
+        .wallet(from.clone())
+        .connect_http(url.parse().map_err(backend)?);
+    let tx = TransactionRequest::default().with_to(to).with_value(wei);
+    provider
+        .send_transaction(tx)
+        .await
+        .map_err(backend)?
+        .get_receipt()
+        .await
+        .map_err(backend)?
+        .block_number
+        .ok_or_else(|| RegistryError::Backend("a receipt without its block".into()))
+}
+
 /// Sends 10 ETH to `to` from the first unlocked account of the node at `url`.
 pub async fn fund(url: &str, to: alloy::primitives::Address) -> Result<(), RegistryError> {
     let provider = ProviderBuilder::new().connect_http(url.parse().map_err(backend)?);
