@@ -32,8 +32,8 @@
 
 mod registry;
 
-pub use registry::DevChain;
 use registry::DevRegistry;
+pub use registry::{DevChain, Joining};
 
 use anyhow::{Context, bail};
 use attestation_service::app::App;
@@ -614,8 +614,13 @@ struct DemoAnswer {
 }
 
 /// Runs the devnet in `dir`; with `once`, returns after the demo instead of serving.
-pub async fn run(dir: &Path, once: bool, on: DevChain) -> anyhow::Result<Summary> {
-    let devnet = start_on(dir, on).await?;
+pub async fn run(
+    dir: &Path,
+    once: bool,
+    on: &DevChain,
+    joining: &Joining,
+) -> anyhow::Result<Summary> {
+    let devnet = start_on(dir, on, joining).await?;
     println!("{}", serde_json::to_string_pretty(&devnet.summary)?);
     eprintln!(
         "phalanx devnet: the pRuntime's signed answer is in {}: its statement is signed by the worker's identity key ({}, registered on the registry with the quote the registry verified) and names salted SHA-256 commitments to plaintext_query and plaintext_answer (the salts, which only the user holds, are beside them); the exact bytes are in docs/ARCHITECTURE.md, \"The answer statement\"",
@@ -668,31 +673,37 @@ impl Devnet {
 /// Starts the devnet in `dir` on the embedded ledger and runs its demos; it serves
 /// until [`Devnet::stop`].
 pub async fn start(dir: &Path) -> anyhow::Result<Devnet> {
-    start_on(dir, DevChain::Ledger).await
+    start_on(dir, &DevChain::Ledger, &Joining::default()).await
 }
 
-/// [`start`] with the registry on `on`. On anvil the devnet runs in `<dir>/anvil`,
-/// emptied first (anvil's chain lives in memory: nothing there could resume).
+/// [`start`] with the registry on `on` (`joining`: the account and registry on an EVM
+/// node). On anvil the devnet runs in `<dir>/anvil`, emptied first (anvil's chain lives
+/// in memory: nothing there could resume); on an EVM node in `<dir>/evm`, which a run
+/// joining the registry a devnet deployed there resumes (a new registry empties it).
 ///
 /// Long on purpose: the devnet's steps read top to bottom as they run.
-pub async fn start_on(dir: &Path, on: DevChain) -> anyhow::Result<Devnet> {
-    let anvil_dir;
+pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::Result<Devnet> {
+    let evm_dir;
     let dir = match on {
         DevChain::Ledger => dir,
-        DevChain::Anvil => {
-            anvil_dir = dir.join("anvil");
-            if anvil_dir.exists() {
-                std::fs::remove_dir_all(&anvil_dir)
-                    .with_context(|| format!("emptying {}", anvil_dir.display()))?;
+        DevChain::Anvil | DevChain::Node(_) => {
+            let fresh = matches!(on, DevChain::Anvil) || joining.registry.is_none();
+            evm_dir = dir.join(match on {
+                DevChain::Anvil => "anvil",
+                _ => "evm",
+            });
+            if fresh && evm_dir.exists() {
+                std::fs::remove_dir_all(&evm_dir)
+                    .with_context(|| format!("emptying {}", evm_dir.display()))?;
             }
-            &anvil_dir
+            &evm_dir
         }
     };
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     // 1. The attestation service.
     let mut att = attestation(dir, stopped(&stop)).await?;
     // 2. The registry.
-    let mut registry = DevRegistry::start(dir, &att.sim, &stop, on).await?;
+    let mut registry = DevRegistry::start(dir, &att.sim, &stop, on, joining).await?;
     att.release_policy.contract_runtimes.push(
         pruntime_td(
             PRUNTIME_MR_TD,

@@ -53,10 +53,19 @@ enum Command {
         /// Run the demo and stop instead of serving until Ctrl-C.
         #[arg(long)]
         once: bool,
-        /// The registry's chain: the embedded ledger, or the Solidity registry on a
-        /// fresh local anvil (`make devnet ARGS=--chain=anvil` installs anvil first).
-        #[arg(long, value_enum, default_value = "ledger")]
+        /// The registry's chain: `ledger` (embedded), `anvil` (the Solidity registry on
+        /// a fresh local anvil; `make devnet ARGS=--chain=anvil` installs anvil first),
+        /// or an EVM node's `http://` JSON-RPC URL (with `--evm-key`).
+        #[arg(long, default_value = "ledger")]
         chain: devnet::DevChain,
+        /// On an EVM node: the key file of the account that pays for the devnet and
+        /// governs its registry.
+        #[arg(long)]
+        evm_key: Option<PathBuf>,
+        /// On an EVM node: the registry a devnet deployed there before (0x…), resumed
+        /// from the devnet's directory; without it a new registry is deployed.
+        #[arg(long)]
+        registry: Option<String>,
     },
     /// Gatekeepers.
     #[command(subcommand)]
@@ -500,9 +509,25 @@ fn round_command(admin: Admin, action: cluster::Action) -> anyhow::Result<ExitCo
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Devnet { dir, once, chain } => {
+        Command::Devnet {
+            dir,
+            once,
+            chain,
+            evm_key,
+            registry,
+        } => {
             keyvault::run::init_tracing();
-            tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once, chain))?;
+            let registry = registry
+                .map(|r| {
+                    chain::evm_proof::parse_address(&r)
+                        .context("--registry is an address: 0x and 40 hex digits")
+                })
+                .transpose()?;
+            let joining = devnet::Joining {
+                key: evm_key,
+                registry,
+            };
+            tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once, &chain, &joining))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Pruntime(args) => {

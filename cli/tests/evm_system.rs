@@ -522,3 +522,58 @@ fn the_devnet_runs_on_anvil() {
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["height"], summary["answer_height"]);
 }
+
+/// `phalanx devnet --chain http://NODE --evm-key FILE` on a chain that outlives it (here
+/// an anvil the test runs, paid by its first development account): a new registry; then
+/// `--registry 0x…` joins it again from the same directory — no second genesis, the same
+/// master key — and its answer verifies as printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_devnet_joins_an_evm_node_and_resumes() {
+    let Some(anvil) = Anvil::start(None).await.unwrap() else {
+        assert!(
+            std::env::var_os("PHALANX_REQUIRE_ANVIL").is_none(),
+            "PHALANX_REQUIRE_ANVIL is set but no anvil is installed (set ANVIL)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("funder.key");
+    // anvil's first development account (the public test mnemonic's).
+    phalanx_types::secret_file::create(
+        &key,
+        b"ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    )
+    .unwrap();
+    let data = dir.path().join("devnet");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "devnet",
+            "--dir",
+            data.to_str().unwrap(),
+            "--once",
+            "--chain",
+            anvil.url(),
+            "--evm-key",
+            key.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        phalanx(&args)
+    };
+    let first = tokio::task::block_in_place(|| run(&[]));
+    assert_eq!(first["genesis"], true);
+    let registry = first["chain"]
+        .as_str()
+        .unwrap()
+        .rsplit('#')
+        .next()
+        .unwrap()
+        .to_owned();
+    let again = tokio::task::block_in_place(|| run(&["--registry", &registry]));
+    assert_eq!(again["genesis"], false, "{again}");
+    assert_eq!(again["chain"], first["chain"]);
+    assert_eq!(again["master_public_key"], first["master_public_key"]);
+    let command = again["verify_command"].as_str().unwrap();
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let verdict = phalanx(&[&args[..], &["--json"]].concat());
+    assert_eq!(verdict["ok"], true, "{verdict}");
+}

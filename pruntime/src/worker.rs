@@ -1364,6 +1364,11 @@ fn check_config_bound(
 
 /// Says loudly that the TEE is simulated; refuses `dangerous_*` options on a real one.
 fn refuse_dangerous(config: &WorkerConfig, tee: &dyn Tee) -> Result<(), WorkerError> {
+    if config.confirmations == Some(0) {
+        tracing::warn!(
+            "--confirmations 0: a command runs as soon as its block exists, and any reorganisation stops the worker; for development chains only"
+        );
+    }
     if tee.simulated() {
         tracing::warn!(
             "pRuntime runs on the SIMULATED TEE: its quotes chain to a test root, not Intel's; for development only"
@@ -1476,11 +1481,6 @@ async fn open_registry(
                     registry.address()
                 ))
                 .into());
-            }
-            if confirmations == 0 {
-                tracing::warn!(
-                    "--confirmations 0: a command runs as soon as its block exists, and any reorganisation stops the worker; for development chains only"
-                );
             }
             Ok(WorkerRegistry::Evm(Box::new(EvmFollow {
                 registry,

@@ -10,6 +10,10 @@
 //!   registrations approved by governance, later ones endorsed by the gatekeepers; every
 //!   process's Ethereum account funded from anvil's. anvil keeps its chain in memory, so
 //!   such a devnet starts afresh on each run.
+//! - **an EVM node** (`--chain http://NODE:8545 --evm-key FILE`): the same on a chain
+//!   that outlives the devnet, paid for and governed by the account in `FILE`: a new
+//!   registry, or with `--registry 0xADDRESS` the one a devnet deployed there before
+//!   (whose governance that account is), resumed from the directory it left.
 
 use super::{Stop, Task, now, stopped};
 use anyhow::Context as _;
@@ -24,14 +28,40 @@ use phalanx_types::Epoch;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Which chain the devnet's registry runs on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+/// Which chain the devnet's registry runs on (`--chain ledger | anvil | http://NODE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum DevChain {
     /// The embedded ledger (no setup).
     #[default]
     Ledger,
     /// The Solidity registry on a local anvil (fresh on each run).
     Anvil,
+    /// The Solidity registry on the EVM node at this JSON-RPC URL.
+    Node(String),
+}
+
+impl std::str::FromStr for DevChain {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ledger" => Ok(Self::Ledger),
+            "anvil" => Ok(Self::Anvil),
+            url if url.starts_with("http://") => Ok(Self::Node(url.to_owned())),
+            other => Err(format!(
+                "{other:?}: ledger, anvil, or an EVM node's http:// JSON-RPC URL"
+            )),
+        }
+    }
+}
+
+/// On an EVM node: the devnet's account and the registry to join.
+#[derive(Debug, Clone, Default)]
+pub struct Joining {
+    /// The key file of the account that pays and governs (`--evm-key`).
+    pub key: Option<PathBuf>,
+    /// A registry deployed before (`--registry`), else a new one.
+    pub registry: Option<[u8; 20]>,
 }
 
 /// The devnet's registry (see the module doc).
@@ -57,8 +87,10 @@ enum Backend {
 }
 
 struct Evm {
-    /// Kept running while the devnet runs.
-    _anvil: chain::evm::Anvil,
+    /// Kept running while the devnet runs (on anvil).
+    _anvil: Option<chain::evm::Anvil>,
+    /// Pays for every process's gas (anvil's unlocked account when none).
+    funder: Option<chain::evm::PrivateKeySigner>,
     rpc: String,
     registry: EvmRegistry,
     governance: EvmAccount,
@@ -82,13 +114,15 @@ impl DevRegistry {
         dir: &Path,
         sim: &SimTee,
         stop: &Stop,
-        on: DevChain,
+        on: &DevChain,
+        joining: &Joining,
     ) -> anyhow::Result<Self> {
         let chain_dir = dir.join("chain");
         std::fs::create_dir_all(&chain_dir)?;
         let r = match on {
             DevChain::Ledger => Self::start_ledger(dir, &chain_dir, sim, stop).await?,
-            DevChain::Anvil => Self::start_anvil(&chain_dir, sim).await?,
+            DevChain::Anvil => Self::start_evm(&chain_dir, sim, None, &Joining::default()).await?,
+            DevChain::Node(rpc) => Self::start_evm(&chain_dir, sim, Some(rpc), joining).await?,
         };
         let td = super::pruntime_td(
             super::PRUNTIME_MR_TD,
@@ -150,33 +184,61 @@ impl DevRegistry {
         })
     }
 
-    async fn start_anvil(chain_dir: &Path, sim: &SimTee) -> anyhow::Result<Self> {
-        let anvil = chain::evm::Anvil::start(None).await?.context(
-            "anvil is not installed: `make devnet ARGS=--chain=anvil` installs the pinned npm package (scripts/ensure-evm.sh), or set ANVIL",
-        )?;
-        let rpc = anvil.url().to_owned();
-        tracing::warn!(%rpc, "devnet on anvil: a fresh chain in memory, forgotten when the devnet stops");
-        let governance = EvmAccount::plain(chain::evm::funded(&rpc).await?);
-        let governance_file = chain_dir.join("governance-eth.key");
-        let _ = std::fs::remove_file(&governance_file);
-        phalanx_types::secret_file::create(
-            &governance_file,
-            zeroize::Zeroizing::new(hex::encode(governance.signer.to_bytes())).as_bytes(),
-        )?;
-        let registry = EvmRegistry::deploy(
-            &rpc,
-            &chain::evm::funded(&rpc).await?,
-            governance.signer.address(),
-        )
-        .await?;
-        let user = EvmAccount::plain(chain::evm::funded(&rpc).await?);
+    /// The Solidity registry on anvil (`rpc` none: started here) or on the node at
+    /// `rpc` (paid for and governed by `joining.key`'s account; `joining.registry`, or a
+    /// new one).
+    async fn start_evm(
+        chain_dir: &Path,
+        sim: &SimTee,
+        rpc: Option<&str>,
+        joining: &Joining,
+    ) -> anyhow::Result<Self> {
+        let mut governance_file = chain_dir.join("governance-eth.key");
+        let (anvil, rpc, governance, funder) = match rpc {
+            None => {
+                let anvil = chain::evm::Anvil::start(None).await?.context(
+                    "anvil is not installed: `make devnet ARGS=--chain=anvil` installs the pinned npm package (scripts/ensure-evm.sh), or set ANVIL",
+                )?;
+                let rpc = anvil.url().to_owned();
+                tracing::warn!(%rpc, "devnet on anvil: a fresh chain in memory, forgotten when the devnet stops");
+                let governance = chain::evm::funded(&rpc).await?;
+                (Some(anvil), rpc, governance, None)
+            }
+            Some(rpc) => {
+                let key = joining.key.as_ref().context(
+                    "--chain http://… needs --evm-key: the account that pays for the devnet and governs its registry",
+                )?;
+                let signer = chain::evm::signer_file(key, false)?;
+                // Named, not copied: the operator's key stays where it is.
+                governance_file = key.clone();
+                (None, rpc.to_owned(), signer.clone(), Some(signer))
+            }
+        };
+        let governance = EvmAccount::plain(governance);
+        if !governance_file.exists() {
+            phalanx_types::secret_file::create(
+                &governance_file,
+                zeroize::Zeroizing::new(hex::encode(governance.signer.to_bytes())).as_bytes(),
+            )?;
+        }
+        let registry = match joining.registry {
+            Some(address) => EvmRegistry::at(&rpc, address.into())?,
+            None => {
+                EvmRegistry::deploy(&rpc, &governance.signer, governance.signer.address()).await?
+            }
+        };
+        let user = EvmAccount::plain(chain::evm::signer_file(
+            &chain_dir.join("user-eth.key"),
+            true,
+        )?);
         let sim_root = chain_dir.join("sim-root.pem");
         std::fs::write(&sim_root, sim.root_pem())?;
         let genesis = registry.chain_id().await?;
         let url = format!("evm+{rpc}#{}", registry.address());
-        Ok(Self {
+        let r = Self {
             backend: Backend::Evm(Box::new(Evm {
                 _anvil: anvil,
+                funder,
                 rpc,
                 registry,
                 governance,
@@ -188,7 +250,25 @@ impl DevRegistry {
             url,
             governance_file,
             task: None,
-        })
+        };
+        if let Backend::Evm(e) = &r.backend {
+            r.fund(e.user.signer.address()).await?;
+        }
+        Ok(r)
+    }
+
+    /// Funds `to` (on an EVM chain; nothing on the ledger).
+    async fn fund(&self, to: chain::evm::Address) -> anyhow::Result<()> {
+        if let Backend::Evm(e) = &self.backend {
+            match &e.funder {
+                None => chain::evm::fund(&e.rpc, to).await?,
+                Some(funder) => {
+                    let ether = chain::evm::U256::from(10u64.pow(18));
+                    chain::evm::transfer(&e.rpc, funder, to, ether).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The pRuntime's confirmation depth (none on the ledger).
@@ -213,7 +293,15 @@ impl DevRegistry {
                 }
             }
             Backend::Evm(e) => {
-                e.registry.add_measurement(&e.governance, m, role).await?;
+                if !e
+                    .registry
+                    .allowed_measurements()
+                    .await?
+                    .iter()
+                    .any(|a| a.measurement == m)
+                {
+                    e.registry.add_measurement(&e.governance, m, role).await?;
+                }
             }
         }
         Ok(())
@@ -255,7 +343,7 @@ impl DevRegistry {
             }
             Backend::Evm(e) => {
                 let account = chain::evm::identity_account(identity)?;
-                chain::evm::fund(&e.rpc, account.signer.address()).await?;
+                self.fund(account.signer.address()).await?;
                 let approving = chain::evm::KeyEndorser::new(
                     e.sim.clone(),
                     Vec::new(),
@@ -300,9 +388,17 @@ impl DevRegistry {
                 }
             }
             Backend::Evm(e) => {
-                e.registry
-                    .set_gatekeepers(&e.governance, set, threshold)
-                    .await?;
+                let same = e.registry.gatekeepers().await? == set
+                    && e.registry
+                        .endorsing(phalanx_types::unix_now())
+                        .await?
+                        .threshold
+                        == threshold;
+                if !same {
+                    e.registry
+                        .set_gatekeepers(&e.governance, set, threshold)
+                        .await?;
+                }
             }
         }
         Ok(())
@@ -361,9 +457,10 @@ impl DevRegistry {
             }
             Backend::Evm(e) => {
                 let account = EvmAccount {
-                    signer: chain::evm::funded(&e.rpc).await?,
+                    signer: chain::evm::PrivateKeySigner::random(),
                     identity: Some(identity.clone()),
                 };
+                self.fund(account.signer.address()).await?;
                 e.registry
                     .clone()
                     .with_endorser(Arc::new(chain::evm::RemoteEndorser::new(None)))
@@ -391,7 +488,18 @@ impl DevRegistry {
                 }
                 Ok(id)
             }
-            Backend::Evm(e) => Ok(e.registry.deploy_contract(&e.user, code, salt).await?.1),
+            Backend::Evm(e) => {
+                let id = phalanx_types::contract::contract_id(
+                    &self.genesis,
+                    e.user.signer.address().as_slice(),
+                    &phalanx_types::contract::code_hash(code),
+                    &salt,
+                );
+                if e.registry.contract(id).await?.is_some() {
+                    return Ok(id);
+                }
+                Ok(e.registry.deploy_contract(&e.user, code, salt).await?.1)
+            }
         }
     }
 
@@ -401,9 +509,9 @@ impl DevRegistry {
         config: &pruntime::worker::WorkerConfig,
         tee: &dyn pruntime::tee::Tee,
     ) -> anyhow::Result<()> {
-        if let Backend::Evm(e) = &self.backend {
+        if let Backend::Evm(_) = &self.backend {
             let account = pruntime::worker::Worker::evm_account(config, tee).await?;
-            chain::evm::fund(&e.rpc, account).await?;
+            self.fund(account).await?;
         }
         Ok(())
     }
