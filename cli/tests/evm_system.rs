@@ -459,6 +459,66 @@ async fn the_whole_system_on_the_solidity_registry() {
     let verdict: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(verdict["ok"], true, "{verdict}");
+
+    // A reorganisation deeper than the depth (0 here): the chain goes back past a
+    // command the worker applied and grows another way. The worker stops serving the
+    // contract and says why, instead of answering from a block that is gone.
+    let snapshot = rpc_call(&http, rpc, "evm_snapshot", serde_json::json!([])).await;
+    let height = send(b"bump").await;
+    let applied = async {
+        loop {
+            if let Some(i) = info().await
+                && i["contracts"][0]["height"].as_u64().unwrap_or(0) >= height
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), applied)
+        .await
+        .unwrap_or_else(|_| panic!("the second command was never applied:\n{}", logs()));
+    rpc_call(&http, rpc, "evm_revert", serde_json::json!([snapshot])).await;
+    rpc_call(&http, rpc, "anvil_mine", serde_json::json!([5])).await;
+    let stopped = async {
+        loop {
+            if let Some(i) = info().await
+                && i["contracts"][0]["ready"] == false
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), stopped)
+        .await
+        .unwrap_or_else(|_| panic!("the worker kept serving past a reorganisation:\n{}", logs()));
+    assert!(
+        logs().contains("a reorganisation deeper than the confirmation depth"),
+        "{}",
+        logs()
+    );
+}
+
+/// A JSON-RPC call to the node at `rpc` (anvil's test methods); its result.
+async fn rpc_call(
+    http: &reqwest::Client,
+    rpc: &str,
+    method: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let r: serde_json::Value = http
+        .post(rpc)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r.get("error").is_none(), "{method}: {r}");
+    r["result"].clone()
 }
 
 /// `phalanx ARGS`, which must succeed; its output as JSON.
