@@ -113,7 +113,7 @@ mod prove;
 pub use anvil::{Anvil, fund, funded, transfer};
 pub use endorsing::{
     ENDORSE_TIMEOUT, EndorseError, Endorsing, GovernanceApproval, KeyEndorser, MAX_ENDORSE_MESSAGE,
-    RemoteEndorser, endorse_as,
+    RemoteEndorser, endorse_as, endorse_with,
 };
 
 /// The contract's bindings, generated from the committed artifact.
@@ -161,8 +161,10 @@ pub trait Endorser: Send + Sync + std::fmt::Debug {
     ) -> EndorseFuture<'a>;
 }
 
+/// A node or transport failure, its text free of the node's URL beyond its host (the
+/// client quotes the URL it failed on, whose path or query may carry an API key).
 fn backend(e: impl std::fmt::Display) -> RegistryError {
-    RegistryError::Backend(e.to_string())
+    RegistryError::Backend(crate::registry_url::scrub_urls(&e.to_string()))
 }
 
 /// The rule behind a revert, named as the embedded ledger names it. Long on purpose: one
@@ -505,6 +507,18 @@ impl EvmRegistry {
         ProviderBuilder::new()
             .connect_http(self.url.clone())
             .get_chain_id()
+            .await
+            .map_err(backend)
+    }
+
+    /// `account`'s balance (wei), as the node says.
+    pub async fn balance(
+        &self,
+        account: alloy::primitives::Address,
+    ) -> Result<alloy::primitives::U256, RegistryError> {
+        ProviderBuilder::new()
+            .connect_http(self.url.clone())
+            .get_balance(account)
             .await
             .map_err(backend)
     }

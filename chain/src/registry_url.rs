@@ -78,6 +78,29 @@ pub fn scrub(message: &str, url: &str) -> String {
     out
 }
 
+/// `message` with every `http(s)://…` URL in it shown as [`redacted`] shows it: for a
+/// client library's errors, which quote the URL they failed on (a node's URL often
+/// carries an API key in its path or query).
+pub fn scrub_urls(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = ["http://", "https://"]
+        .iter()
+        .filter_map(|p| rest.find(p))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | ',' | '>'))
+            .unwrap_or(tail.len());
+        out.push_str(&redacted(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl FromStr for RegistryUrl {
     type Err = RegistryUrlError;
 
@@ -131,6 +154,25 @@ impl fmt::Display for RegistryUrl {
             Self::Ledger { url } => write!(f, "ledger+{url}"),
             Self::Evm { rpc, address } => write!(f, "evm+{rpc}#0x{}", crate::hex(address)),
         }
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use super::scrub_urls;
+
+    /// A client error quoting a node's URL with a key in its path and query keeps only
+    /// the scheme, host and port.
+    #[test]
+    fn urls_in_messages_lose_paths_queries_and_users() {
+        let m = "error sending request for url (https://user:pw@rpc.example:8545/v2/SECRETKEY?k=SECRET): timed out, then http://h/x";
+        let s = scrub_urls(m);
+        assert!(!s.contains("SECRET") && !s.contains("pw"), "{s}");
+        assert!(
+            s.contains("https://rpc.example:8545") && s.contains("http://h"),
+            "{s}"
+        );
+        assert_eq!(scrub_urls("no url here"), "no url here");
     }
 }
 

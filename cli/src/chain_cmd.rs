@@ -181,8 +181,14 @@ async fn tx_on(
             no_genesis(url, genesis)?;
             let registry = chain::evm::EvmRegistry::at(&rpc, address.into())?;
             let account = chain::evm::EvmAccount::plain(chain::evm::signer_file(key, false)?);
-            if let crate::ChainChange::ApproveRegistration { file, trust_root } = change {
-                return approve(&registry, &account, &file, trust_root.as_deref()).await;
+            if let crate::ChainChange::ApproveRegistration {
+                file,
+                trust_root,
+                dry_run,
+            } = change
+            {
+                let governance = (!dry_run).then_some(&account);
+                return approve(&registry, governance, &file, trust_root.as_deref()).await;
             }
             apply(&registry, &account, change).await
         }
@@ -190,10 +196,11 @@ async fn tx_on(
 }
 
 /// `chain tx approve-registration`: governance checks the pending registration in
-/// `file` to `trust_root` (Intel's by default) and approves it.
+/// `file` to `trust_root` (Intel's by default) and approves it (`governance` none: a dry
+/// run, which only prints what it proves).
 async fn approve(
     registry: &chain::evm::EvmRegistry,
-    governance: &chain::evm::EvmAccount,
+    governance: Option<&chain::evm::EvmAccount>,
     file: &Path,
     trust_root: Option<&Path>,
 ) -> anyhow::Result<()> {
@@ -210,12 +217,17 @@ async fn approve(
                 .map_err(|e| anyhow::anyhow!("--trust-root {}: {e}", path.display()))?
         }
     };
-    let (record, height) = registry
-        .approve_pending(governance, &roots, &pending)
-        .await?;
+    let (record, height) = match governance {
+        Some(g) => {
+            let (record, height) = registry.approve_pending(g, &roots, &pending).await?;
+            (record, Some(height))
+        }
+        None => (registry.pending_record(&roots, &pending).await?, None),
+    };
     println!(
         "{}",
         serde_json::json!({
+            "approved": height.is_some(),
             "height": height,
             "identity_key": hex::encode(&record.identity_key),
             "tenant": hex::encode(&record.measurement),

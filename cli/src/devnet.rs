@@ -29,6 +29,11 @@
 //!
 //! Then it prints every address and serves until Ctrl-C (or returns at once with
 //! `--once`, which tests use).
+//!
+//! The registry is the embedded ledger unless `--chain` names anvil or an EVM node
+//! ([`DevChain`]; `registry` is the one place where the steps differ): then the
+//! devnet runs in `<dir>/anvil` (afresh each run: anvil keeps its chain in memory) or
+//! `<dir>/evm` (resumed when `--registry` names the registry it deployed before).
 
 mod registry;
 

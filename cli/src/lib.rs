@@ -359,6 +359,10 @@ pub enum ChainChange {
         /// The DCAP root certificate (PEM) its quote must chain to; default Intel's.
         #[arg(long)]
         trust_root: Option<PathBuf>,
+        /// Check and print what it proves (identity key, tenant, TCB status) without
+        /// approving.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Deploy a contract (a WebAssembly module, checked first as pRuntime would load
     /// it); prints its id, which pRuntime serves with `--contract`.

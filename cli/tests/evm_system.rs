@@ -196,6 +196,7 @@ async fn the_whole_system_on_the_solidity_registry() {
             ChainChange::ApproveRegistration {
                 file: pending,
                 trust_root: Some(root.join("sim-root.pem")),
+                dry_run: false,
             },
         )
         .await;

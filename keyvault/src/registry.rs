@@ -67,6 +67,28 @@ struct EvmFollow {
     account: chain::evm::EvmAccount,
     /// The DCAP roots it checks registrations' evidence against when it endorses them.
     roots: std::sync::Arc<chain::evidence::Roots>,
+    /// The registry as endorsing reads it, and when: kept [`ENDORSING_VIEW`] so that
+    /// endorsement requests (anyone may send them) cost no registry reads each; one
+    /// read at a time, shared by the requests waiting on it.
+    view: tokio::sync::Mutex<Option<(std::time::Instant, chain::evm::Endorsing)>>,
+}
+
+/// How long an endorser keeps its view of the registry (the set, standing, TCB rule).
+const ENDORSING_VIEW: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl EvmFollow {
+    /// The registry as endorsing reads it, at most [`ENDORSING_VIEW`] old.
+    async fn endorsing(&self, now: i64) -> Result<chain::evm::Endorsing, RegistryError> {
+        let mut view = self.view.lock().await;
+        if let Some((at, v)) = view.as_ref()
+            && at.elapsed() < ENDORSING_VIEW
+        {
+            return Ok(v.clone());
+        }
+        let v = self.registry.endorsing(now).await?;
+        *view = Some((std::time::Instant::now(), v.clone()));
+        Ok(v)
+    }
 }
 
 /// What a round's check reads of the registry.
@@ -254,6 +276,7 @@ impl RegistryHooks {
                 registry,
                 account,
                 roots,
+                view: Default::default(),
             })),
             identity,
             evidence,
@@ -501,15 +524,17 @@ impl RoundHooks for RegistryHooks {
             let Follow::Evm(evm) = &self.follow else {
                 return Err(chain::evm::EndorseError::NoRegistry);
             };
-            chain::evm::endorse_as(
-                &evm.registry,
+            chain::endorse::check_time(evidence_time, now)
+                .map_err(chain::evm::EndorseError::Evidence)?;
+            let view = evm.endorsing(now).await?;
+            chain::evm::endorse_with(
+                &view,
                 &evm.roots,
                 &self.identity,
                 registration,
                 evidence_time,
                 now,
             )
-            .await
         })
     }
     fn contract_release_refused<'a>(

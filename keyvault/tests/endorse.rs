@@ -313,6 +313,7 @@ async fn governs_the_first_registration(
             phalanx_cli::ChainChange::ApproveRegistration {
                 file,
                 trust_root: Some(root.clone()),
+                dry_run: false,
             },
         )
     };
@@ -334,6 +335,20 @@ async fn governs_the_first_registration(
         let refused = format!("{:#}", approve(file).await.unwrap_err());
         assert!(refused.contains("evidence time"), "{refused}");
     }
+    // A dry run checks and approves nothing: the node still waits.
+    phalanx_cli::chain_cmd::tx(
+        &url,
+        None,
+        &key,
+        phalanx_cli::ChainChange::ApproveRegistration {
+            file: pending.clone(),
+            trust_root: Some(root.clone()),
+            dry_run: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!node.is_finished());
     approve(pending.clone()).await.unwrap();
     node.await.unwrap().unwrap();
     assert!(

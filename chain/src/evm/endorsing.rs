@@ -112,6 +112,20 @@ pub async fn endorse_as(
 ) -> Result<(Record, Endorsement), EndorseError> {
     crate::endorse::check_time(evidence_time, now).map_err(EndorseError::Evidence)?;
     let view = registry.endorsing(now).await?;
+    endorse_with(&view, roots, key, reg, evidence_time, now)
+}
+
+/// [`endorse_as`] with the registry already read (`view`: an endorser may keep one for
+/// a few seconds, so that requests cost it no registry reads each). Sans-IO.
+pub fn endorse_with(
+    view: &Endorsing,
+    roots: &Roots,
+    key: &p256::ecdsa::SigningKey,
+    reg: &Registration,
+    evidence_time: i64,
+    now: i64,
+) -> Result<(Record, Endorsement), EndorseError> {
+    crate::endorse::check_time(evidence_time, now).map_err(EndorseError::Evidence)?;
     let me = crate::types::public_key(key.verifying_key());
     let member = view
         .standing()
@@ -268,7 +282,8 @@ async fn ask(
         .await
         .map_err(|e| format!("{}: {e}", g.url))?;
     let mut client = pb::gatekeeper_client::GatekeeperClient::new(channel)
-        .max_encoding_message_size(MAX_ENDORSE_MESSAGE);
+        .max_encoding_message_size(MAX_ENDORSE_MESSAGE)
+        .max_decoding_message_size(MAX_ENDORSE_MESSAGE);
     let resp = client
         .endorse(pb::EndorseRequest {
             registration: reg.to_bytes(),

@@ -257,15 +257,22 @@ impl DevRegistry {
         Ok(r)
     }
 
-    /// Funds `to` (on an EVM chain; nothing on the ledger).
+    /// Funds `to` when it holds less than a tenth of an ether (on an EVM chain; nothing
+    /// on the ledger): a resumed devnet's accounts, derived from identities it keeps,
+    /// are funded once.
     async fn fund(&self, to: chain::evm::Address) -> anyhow::Result<()> {
-        if let Backend::Evm(e) = &self.backend {
-            match &e.funder {
-                None => chain::evm::fund(&e.rpc, to).await?,
-                Some(funder) => {
-                    let ether = chain::evm::U256::from(10u64.pow(18));
-                    chain::evm::transfer(&e.rpc, funder, to, ether).await?;
-                }
+        let Backend::Evm(e) = &self.backend else {
+            return Ok(());
+        };
+        let tenth = chain::evm::U256::from(10u64.pow(17));
+        if e.registry.balance(to).await? >= tenth {
+            return Ok(());
+        }
+        match &e.funder {
+            None => chain::evm::fund(&e.rpc, to).await?,
+            Some(funder) => {
+                chain::evm::transfer(&e.rpc, funder, to, tenth * chain::evm::U256::from(5u64))
+                    .await?;
             }
         }
         Ok(())
@@ -456,10 +463,7 @@ impl DevRegistry {
                 ledger.register_worker(identity, registration).await?
             }
             Backend::Evm(e) => {
-                let account = EvmAccount {
-                    signer: chain::evm::PrivateKeySigner::random(),
-                    identity: Some(identity.clone()),
-                };
+                let account = chain::evm::identity_account(identity)?;
                 self.fund(account.signer.address()).await?;
                 e.registry
                     .clone()
