@@ -327,7 +327,7 @@ fn the_kubernetes_overlays_hold_their_invariants() {
         String::from_utf8_lossy(&out.stderr)
     );
     let said = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(said.matches(": ok").count(), 2, "{said}");
+    assert_eq!(said.matches(": ok").count(), 3, "{said}");
 }
 
 fn python(script: &str, args: &[&str]) -> String {
@@ -512,4 +512,66 @@ fn the_pruntime_initdata_document_is_the_workers() {
         i.mr_config_id.as_slice(),
         <sha2::Sha384 as sha2::Digest>::digest(&doc).as_slice()
     );
+}
+
+/// The EVM overlay's documents are the binaries' own: pRuntime's initdata pins a
+/// Solidity registry with a depth (and its `--registry-url` must name that address), and
+/// each gatekeeper's config names the same registry and no genesis.
+#[test]
+fn the_evm_overlay_names_one_registry() {
+    let dir = deploy().join("k8s/overlays/evm/config");
+    let doc = std::fs::read(dir.join("pruntime-initdata.toml")).unwrap();
+    let i = pruntime::initdata::InitData::parse(&doc).unwrap();
+    let pin = i.evm.expect("the initdata pins a Solidity registry");
+    assert!(pin.confirmations >= 1);
+    assert_eq!(
+        i.genesis,
+        chain::evm_proof::registry_id(pin.chain_id, &pin.address)
+    );
+    for n in 0..5u16 {
+        let text = std::fs::read_to_string(dir.join(format!("gatekeeper-{n}.toml"))).unwrap();
+        let g = keyvault::app::NodeConfig::from_toml(&text).unwrap();
+        let r = g.registry.unwrap();
+        assert!(r.genesis().is_none());
+        match r.url.parse::<chain::registry_url::RegistryUrl>().unwrap() {
+            chain::registry_url::RegistryUrl::Evm { address, .. } => {
+                assert_eq!(address, pin.address)
+            }
+            other => panic!("gatekeeper {n}: {other:?}"),
+        }
+    }
+}
+
+/// The systemd drop-in that moves pRuntime to a Solidity registry resets `ExecStart`
+/// and gives one the worker's own parser takes as an EVM configuration.
+#[test]
+fn the_pruntime_unit_moves_to_an_evm_registry_by_a_drop_in() {
+    let path = deploy().join("systemd/evm/phalanx-pruntime.service.d/registry.conf");
+    let text = std::fs::read_to_string(path).unwrap();
+    let starts: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("ExecStart="))
+        .collect();
+    assert_eq!(
+        starts.first(),
+        Some(&""),
+        "the drop-in resets ExecStart first"
+    );
+    let argv: Vec<String> = starts[1]
+        .split_whitespace()
+        .map(|a| match a {
+            "${PHALANX_REGISTRY}" => format!("evm+http://node:8545#0x{}", "ab".repeat(20)),
+            "${PHALANX_EVM_CHAIN_ID}" => "1".to_owned(),
+            "${PHALANX_CONFIRMATIONS}" => "64".to_owned(),
+            "${PHALANX_CONTRACT}" => "cd".repeat(32),
+            other => other.to_owned(),
+        })
+        .collect();
+    let cli = pruntime::cmd::Cli::try_parse_from(&argv).unwrap();
+    assert!(cli.args.registry_url.starts_with("evm+http://"));
+    assert_eq!(
+        (cli.args.evm_chain_id, cli.args.confirmations),
+        (Some(1), Some(64))
+    );
+    assert!(cli.args.genesis.is_none());
 }

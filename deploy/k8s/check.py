@@ -14,6 +14,8 @@ sys.path.insert(0, str(HERE))
 import initdata  # noqa: E402  (deploy/k8s/initdata.py: the annotation's encoding)
 THRESHOLD = 3
 MEMBERS = 5
+# The EVM overlay's chain node, outside the cluster.
+RPC_CIDR = "192.0.2.10/32"
 
 
 def render(overlay):
@@ -91,8 +93,14 @@ def check_common(objs, overlay):
             ["attestation"]
         ], "the replay store only from the attestation replicas"
         assert [p["port"] for r in replay for p in r["ports"]] == [6379]
-    led = find(objs, "StatefulSet", "ledger")
-    assert led["spec"]["volumeClaimTemplates"], "the ledger's blocks on a volume"
+    evm = overlay == "evm"
+    # The registry: the ledger in the cluster, or an EVM chain's node outside it.
+    registry = (RPC_CIDR, 8545) if evm else ("ledger", 7300)
+    if evm:
+        assert not [o for o in objs if o["metadata"]["name"] == "ledger"], "a ledger beside an EVM registry"
+    else:
+        led = find(objs, "StatefulSet", "ledger")
+        assert led["spec"]["volumeClaimTemplates"], "the ledger's blocks on a volume"
 
     # Network: default deny; the peer port only between gatekeepers; release and
     # status from workers and gatekeepers; nothing else reaches a gatekeeper.
@@ -117,7 +125,8 @@ def check_common(objs, overlay):
             assert sources <= {"gatekeeper", "pruntime"}, f"{name}: from {sources}"
     # Users reach what they use: the pRuntime's queries and the public registry (and
     # nothing else: every other pod stays behind default deny).
-    for name, app, port in (("pruntime-users", "pruntime", 7400), ("ledger-users", "ledger", 7300)):
+    users = [("pruntime-users", "pruntime", 7400)] + ([] if evm else [("ledger-users", "ledger", 7300)])
+    for name, app, port in users:
         spec = policies[name]["spec"]
         assert spec["podSelector"]["matchLabels"]["app"] == app, name
         assert [p["port"] for r in spec["ingress"] for p in r["ports"]] == [port], name
@@ -140,14 +149,14 @@ def check_common(objs, overlay):
                         dest = to.get("podSelector", {}).get("matchLabels", {}).get("app") or to.get("ipBlock", {}).get("cidr")
                         allowed |= {(dest, port["port"]) for port in r["ports"]}
         return allowed
-    assert egress("pruntime") == {("attestation", 8080), ("gatekeeper", 7101), ("ledger", 7300)}
-    assert egress("gatekeeper") == {("gatekeeper", 7101), ("gatekeeper", 7201), ("attestation", 8080), ("ledger", 7300)}
+    assert egress("pruntime") == {("attestation", 8080), ("gatekeeper", 7101), registry}
+    assert egress("gatekeeper") == {("gatekeeper", 7101), ("gatekeeper", 7201), ("attestation", 8080), registry}
     assert egress("attestation") == {("attestation-replay", 6379), ("0.0.0.0/0", 8081)}
     assert egress("ledger") == set() and egress("attestation-replay") == set()
     op = policies["operator-egress"]["spec"]
     assert op["podSelector"] == {"matchLabels": {"phalanx.dev/operator": "true"}}
-    assert {(t["podSelector"]["matchLabels"]["app"], p["port"]) for r in op["egress"] for t in r["to"] for p in r["ports"]} == {
-        ("gatekeeper", 7301), ("ledger", 7300)}, "operators reach the admin port and the ledger"
+    assert {(t.get("podSelector", {}).get("matchLabels", {}).get("app") or t["ipBlock"]["cidr"], p["port"]) for r in op["egress"] for t in r["to"] for p in r["ports"]} == {
+        ("gatekeeper", 7301), registry}, "operators reach the admin port and the registry"
     # The admin service listens apart from the client port in every gatekeeper.
     for i in range(MEMBERS):
         g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))
@@ -232,6 +241,25 @@ def check_production(objs):
         assert g["policy"].get("contract_runtimes"), f"gatekeeper {i} names no pRuntime tenant"
 
 
+def check_evm(objs):
+    """Production on a Solidity registry: pRuntime's measured initdata pins the registry
+    its --registry-url names, with a confirmation depth; the gatekeepers' configs name
+    it and no genesis."""
+    check_production(objs)
+    pr = find(objs, "Deployment", "pruntime")
+    args = pod(pr)["containers"][0]["args"]
+    url = args[args.index("--registry-url") + 1]
+    assert url.startswith("evm+http://") and "#0x" in url, f"pRuntime's registry {url}"
+    doc = config(objs, "pruntime-initdata", "pruntime-initdata.toml")
+    trust = tomllib.loads(tomllib.loads(doc)["data"]["phalanx.toml"])
+    assert "genesis" not in trust and trust["confirmations"] >= 1, "initdata pins a ledger, or no depth"
+    chain, address = trust["evm_registry"].split(":")
+    assert chain.isdigit() and url.endswith("#" + address), "initdata and --registry-url name other registries"
+    for i in range(MEMBERS):
+        g = tomllib.loads(config(objs, "gatekeeper-config", f"gatekeeper-{i}.toml"))
+        assert g["registry"]["url"] == url and "genesis" not in g["registry"], f"gatekeeper {i}'s registry"
+
+
 def check_dev(objs):
     att = config(objs, "attestation-config", "attestation.toml")
     assert 'root = "sim"' in att, "dev trusts the simulated root"
@@ -249,7 +277,7 @@ def check_dev(objs):
 
 
 def main():
-    for overlay, extra in (("production", check_production), ("dev", check_dev)):
+    for overlay, extra in (("production", check_production), ("dev", check_dev), ("evm", check_evm)):
         objs = render(overlay)
         try:
             check_common(objs, overlay)
