@@ -380,7 +380,50 @@ fn the_compose_topology_and_its_configs() {
         phalanx_cli::Cli::try_parse_from(std::iter::once("phalanx".to_owned()).chain(argv))
             .unwrap_or_else(|e| panic!("{service}: {e}"));
     }
+    // With compose.evm.yaml: pRuntime's command names the Solidity registry and its
+    // depth, and each gatekeeper's shipped config, switched by its environment, names
+    // the registry, no genesis, and the root it endorses to.
+    let evm: BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&python("compose/check.py", &["--commands", "--evm"])).unwrap();
+    let registry = format!("evm+http://chain:8545#0x{}", "ab".repeat(20));
+    let argv: Vec<String> = evm["pruntime"]
+        .iter()
+        .map(|a| {
+            if a.starts_with("${PHALANX_REGISTRY") {
+                registry.clone()
+            } else if a.starts_with("${PHALANX_EVM_CHAIN_ID") {
+                "1".to_owned()
+            } else if a.starts_with("${PHALANX_CONFIRMATIONS") {
+                "64".to_owned()
+            } else if a.starts_with("${PHALANX_CONTRACT") {
+                genesis.clone()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let cli = pruntime::cmd::Cli::try_parse_from(&argv).unwrap();
+    assert_eq!(
+        (cli.args.evm_chain_id, cli.args.confirmations),
+        (Some(1), Some(64))
+    );
     let dir = deploy().join("compose/config");
+    for i in 1..=5u16 {
+        let text = std::fs::read_to_string(dir.join(format!("gatekeeper-{i}.toml"))).unwrap();
+        let env = [
+            ("PHALANX_GK__registry__url", registry.as_str()),
+            ("PHALANX_GK__registry__genesis", ""),
+            (
+                "PHALANX_GK__registry__evidence_roots",
+                "[\"/etc/phalanx/sim-root.pem\"]",
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let g = keyvault::app::NodeConfig::from_toml_with_env(&text, env).unwrap();
+        let r = g.registry.unwrap();
+        assert_eq!((r.url.as_str(), r.genesis()), (registry.as_str(), None));
+        assert_eq!(r.evidence_roots, [Path::new("/etc/phalanx/sim-root.pem")]);
+    }
     let att = std::fs::read_to_string(dir.join("attestation.toml")).unwrap();
     let c = attestation_service::config::Config::from_toml_with_env(&att, []).unwrap();
     assert_eq!(c.trust.root, attestation_service::config::RootKind::Sim);

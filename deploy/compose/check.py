@@ -58,19 +58,67 @@ def check(doc):
     assert "state/" in (HERE / ".gitignore").read_text().split(), "state/ is not ignored"
 
 
+def merged(base, override):
+    """Compose's merge of an override file into `base`, for the fields the EVM override
+    sets: mappings merge by key (environment, depends_on), `configs` merge by target,
+    `command` and `profiles` are replaced."""
+    import copy
+    out = copy.deepcopy(base)
+    for name, o in override.get("services", {}).items():
+        s = out["services"][name]
+        for key, value in o.items():
+            if key in ("environment", "depends_on"):
+                s.setdefault(key, {}).update(copy.deepcopy(value))
+            elif key == "configs":
+                by_target = {c["target"]: c for c in s.get("configs", [])}
+                by_target.update({c["target"]: c for c in value})
+                s["configs"] = list(by_target.values())
+            elif key in ("command", "profiles"):
+                s[key] = copy.deepcopy(value)
+            else:
+                raise AssertionError(f"{name}: the override sets {key}, which check.py does not merge")
+    return out
+
+
+def check_evm(doc):
+    """The topology on a Solidity registry: the ledger only under its profile, nothing
+    needing it; every gatekeeper switched to the registry by its environment, with the
+    root it endorses to; pRuntime naming the registry and its depth."""
+    services = doc["services"]
+    assert services["ledger"].get("profiles") == ["ledger"], "the ledger starts by default"
+    for g in GATEKEEPERS:
+        s = services[g]
+        env = s["environment"]
+        assert env["PHALANX_GK__registry__url"].startswith("${PHALANX_REGISTRY"), g
+        assert env["PHALANX_GK__registry__genesis"] == "", f"{g}: a genesis on an EVM registry"
+        roots = env["PHALANX_GK__registry__evidence_roots"]
+        targets = {c["target"] for c in s["configs"]}
+        assert all(r in targets for r in yaml.safe_load(roots)), f"{g}: an evidence root not mounted"
+        assert s["depends_on"]["ledger"].get("required") is False, f"{g} needs the ledger"
+    cmd = services["pruntime"]["command"]
+    for flag in ("--evm-chain-id", "--confirmations"):
+        assert flag in cmd, f"pRuntime without {flag}"
+    assert "--genesis" not in cmd and cmd[cmd.index("--registry-url") + 1].startswith("${PHALANX_REGISTRY")
+
+
 def main():
     doc = yaml.safe_load((HERE / "compose.yaml").read_text())
-    if sys.argv[1:] == ["--commands"]:
+    evm = merged(doc, yaml.safe_load((HERE / "compose.evm.yaml").read_text()))
+    if sys.argv[1:2] == ["--commands"]:
         # Each service's command line (for the binaries' own parsers, in the Rust test).
         import json
-        print(json.dumps({n: s["command"] for n, s in doc["services"].items()}))
+        chosen = evm if sys.argv[2:] == ["--evm"] else doc
+        print(json.dumps({n: s["command"] for n, s in chosen["services"].items()}))
         return
-    try:
-        check(doc)
-    except AssertionError as e:
-        print(f"deploy/compose/compose.yaml: {e}", file=sys.stderr)
-        sys.exit(1)
-    print(f"deploy/compose/compose.yaml: {len(doc['services'])} services: ok")
+    for name, d, extra in (("compose.yaml", doc, None), ("compose.yaml + compose.evm.yaml", evm, check_evm)):
+        try:
+            check(d)
+            if extra:
+                extra(d)
+        except AssertionError as e:
+            print(f"deploy/compose/{name}: {e}", file=sys.stderr)
+            sys.exit(1)
+        print(f"deploy/compose/{name}: {len(d['services'])} services: ok")
 
 
 if __name__ == "__main__":
