@@ -84,15 +84,20 @@ pub fn scrub(message: &str, url: &str) -> String {
 pub fn scrub_urls(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
-    while let Some(at) = ["http://", "https://"]
-        .iter()
-        .filter_map(|p| rest.find(p))
-        .min()
-    {
+    // Schemes in any case (ASCII lowering keeps every byte offset).
+    while let Some(at) = {
+        let lower = rest.to_ascii_lowercase();
+        ["http://", "https://"]
+            .iter()
+            .filter_map(|p| lower.find(p))
+            .min()
+    } {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
+        // Up to what ends a URL quoted in text: a space, a closing quote, parenthesis
+        // or angle bracket (a comma may sit inside a query).
         let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | ',' | '>'))
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>'))
             .unwrap_or(tail.len());
         out.push_str(&redacted(&tail[..end]));
         rest = &tail[end..];
@@ -165,11 +170,11 @@ mod scrub_tests {
     /// the scheme, host and port.
     #[test]
     fn urls_in_messages_lose_paths_queries_and_users() {
-        let m = "error sending request for url (https://user:pw@rpc.example:8545/v2/SECRETKEY?k=SECRET): timed out, then http://h/x";
+        let m = "error sending request for url (https://user:pw@rpc.example:8545/v2/SECRETKEY?k=SECRET,SECRET): timed out, then HTTP://h/SECRET";
         let s = scrub_urls(m);
         assert!(!s.contains("SECRET") && !s.contains("pw"), "{s}");
         assert!(
-            s.contains("https://rpc.example:8545") && s.contains("http://h"),
+            s.contains("https://rpc.example:8545") && s.contains("HTTP://h"),
             "{s}"
         );
         assert_eq!(scrub_urls("no url here"), "no url here");

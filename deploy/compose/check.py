@@ -61,7 +61,7 @@ def check(doc):
 def merged(base, override):
     """Compose's merge of an override file into `base`, for the fields the EVM override
     sets: mappings merge by key (environment, depends_on), `configs` merge by target,
-    `command` and `profiles` are replaced."""
+    `command` is replaced, `profiles` combined."""
     import copy
     out = copy.deepcopy(base)
     for name, o in override.get("services", {}).items():
@@ -73,11 +73,21 @@ def merged(base, override):
                 by_target = {c["target"]: c for c in s.get("configs", [])}
                 by_target.update({c["target"]: c for c in value})
                 s["configs"] = list(by_target.values())
-            elif key in ("command", "profiles"):
+            elif key == "command":
                 s[key] = copy.deepcopy(value)
+            elif key == "profiles":
+                s[key] = s.get(key, []) + [p for p in value if p not in s.get(key, [])]
             else:
                 raise AssertionError(f"{name}: the override sets {key}, which check.py does not merge")
     return out
+
+
+def check_filled_in(path, names):
+    """Compose fills each file in before it merges: every `${NAME:?…}` the EVM setup
+    sets to a placeholder or a value must be among `names`."""
+    import re
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", path.read_text()))
+    assert required <= names, f"{path.name} requires {sorted(required - names)}, which the EVM setup leaves unset"
 
 
 def check_evm(doc):
@@ -110,6 +120,14 @@ def main():
         chosen = evm if sys.argv[2:] == ["--evm"] else doc
         print(json.dumps({n: s["command"] for n, s in chosen["services"].items()}))
         return
+    evm_env = {"PHALANX_REGISTRY", "PHALANX_EVM_CHAIN_ID", "PHALANX_CONFIRMATIONS", "PHALANX_CONTRACT",
+               "PHALANX_GENESIS", "PHALANX_GOVERNANCE"}
+    try:
+        for f in ("compose.yaml", "compose.evm.yaml"):
+            check_filled_in(HERE / f, evm_env)
+    except AssertionError as e:
+        print(f"deploy/compose: {e}", file=sys.stderr)
+        sys.exit(1)
     for name, d, extra in (("compose.yaml", doc, None), ("compose.yaml + compose.evm.yaml", evm, check_evm)):
         try:
             check(d)
