@@ -968,5 +968,57 @@ fn the_compose_topology_across_hosts_on_anvil() {
         "worker-2 on anvil (gatekeeper 5 cut off) served after {:?}",
         start.elapsed()
     );
+
+    // Rounds decided on the contract: a refresh among all five with gatekeeper 5 away
+    // ends within its timeout (committed without it or aborted) and the four agree;
+    // once it is back, a refresh of all five commits and all five agree.
+    let refresh = || {
+        net.run(
+            "admin",
+            &[
+                "keyvault",
+                "refresh",
+                "--nodes",
+                &all_nodes,
+                "--admin-secret-file",
+                &admin_secret,
+                "--timeout",
+                "60",
+            ],
+            &[],
+        )
+    };
+    let start = Instant::now();
+    let out = refresh();
+    eprintln!(
+        "refresh on anvil with gatekeeper 5 cut off: {} after {:?}",
+        out.status,
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(90),
+        "the refresh hung"
+    );
+    let status =
+        |nodes: &str| json(&net.must("admin", &["keyvault", "status", "--nodes", nodes], &[]));
+    let four = clients[..4].join(",");
+    assert_eq!(
+        status(&four)["epochs"]["0"]["members_agreeing"],
+        serde_json::json!([1, 2, 3, 4])
+    );
     net.restore("gatekeeper-5");
+    net.wait(&["gatekeeper", &clients[4]], Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !refresh().status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "no refresh commits on anvil after the cut\n{}",
+            net.logs()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert_eq!(
+        status(&all_nodes)["epochs"]["0"]["members_agreeing"],
+        serde_json::json!([1, 2, 3, 4, 5])
+    );
 }
