@@ -170,75 +170,98 @@ async fn follow_registry(
     } else {
         crate::registry::Evidence::Check(app.node.clone())
     };
-    let identity = app.node.identity().signing_key().clone();
     let app = match r.url.parse::<RegistryUrl>()? {
-        RegistryUrl::Ledger { url } => {
-            anyhow::ensure!(
-                r.evidence_roots.is_empty(),
-                "registry.evidence_roots are for an EVM registry: the ledger's genesis names its roots"
-            );
-            let genesis = r
-                .genesis()
-                .context("registry.genesis: a ledger is pinned to its genesis hash (hex)")?;
-            let genesis: [u8; 32] = hex::decode(genesis)?
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
-            let hooks = crate::registry::RegistryHooks::new(&url, genesis, identity, evidence)
-                .with_checkpoint(
-                    &config.data_dir.join("registry-head"),
-                    !app.node.status()?.epochs.is_empty(),
-                );
-            let client = hooks.client().context("a ledger's hooks hold its client")?;
-            app.attest_and_register(Some((client, app.node.identity().signing_key())))
-                .await?;
-            let app = app.with_hooks(std::sync::Arc::new(hooks));
-            let registrar = app.registrar();
-            let client = chain::grpc::LightClient::pinned(&url, genesis);
-            tokio::spawn(async move {
-                let account = registrar.identity();
-                renew(&registrar, &client, &account).await;
-            });
-            app
-        }
+        RegistryUrl::Ledger { url } => follow_ledger(app, config, r, &url, evidence).await?,
         RegistryUrl::Evm { rpc, address } => {
-            anyhow::ensure!(
-                r.genesis().is_none(),
-                "registry.genesis names a ledger's genesis: an EVM registry has none"
-            );
-            let account = chain::evm::identity_account(&identity)?;
-            tracing::info!(account = %account.signer.address(), "the node's Ethereum account (it pays for registrations, certificates and aborts)");
-            let roots = r.roots()?;
-            // Endorsed by the set in standing; while approvals are open, by governance
-            // (the node writes the registration for it to check, and waits an hour).
-            let approval = chain::evm::GovernanceApproval::new(
-                roots.clone(),
-                config.data_dir.join("registration.pending"),
-                std::time::Duration::from_secs(3600),
-            );
-            let endorser = chain::evm::RemoteEndorser::new(Some(std::sync::Arc::new(approval)));
-            let registry = chain::evm::EvmRegistry::at(&rpc, address.into())?
-                .with_endorser(std::sync::Arc::new(endorser));
-            registry
-                .wait_for_funds(
-                    account.signer.address(),
-                    std::time::Duration::from_secs(600),
-                )
-                .await?;
-            app.attest_and_register(Some((&registry, &account))).await?;
-            let hooks = crate::registry::RegistryHooks::evm(
-                registry.clone(),
-                account.clone(),
-                identity,
-                evidence,
-                roots,
-            );
-            let app = app.with_hooks(std::sync::Arc::new(hooks));
-            let registrar = app.registrar();
-            tokio::spawn(async move { renew(&registrar, &registry, &account).await });
-            app
+            follow_evm(app, config, r, &rpc, address, evidence).await?
         }
     };
     tracing::info!(url = %chain::registry_url::redacted(&r.url), "following the registry: committee and master keys");
+    Ok(app)
+}
+
+/// [`follow_registry`] on the embedded ledger at `url`, pinned to `r`'s genesis.
+async fn follow_ledger(
+    app: NodeApp,
+    config: &NodeConfig,
+    r: &crate::app::RegistryConfig,
+    url: &str,
+    evidence: crate::registry::Evidence,
+) -> anyhow::Result<NodeApp> {
+    anyhow::ensure!(
+        r.evidence_roots.is_empty(),
+        "registry.evidence_roots are for an EVM registry: the ledger's genesis names its roots"
+    );
+    let genesis = r
+        .genesis()
+        .context("registry.genesis: a ledger is pinned to its genesis hash (hex)")?;
+    let genesis: [u8; 32] = hex::decode(genesis)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("registry.genesis must be 32 bytes of hex"))?;
+    let identity = app.node.identity().signing_key().clone();
+    let hooks = crate::registry::RegistryHooks::new(url, genesis, identity, evidence)
+        .with_checkpoint(
+            &config.data_dir.join("registry-head"),
+            !app.node.status()?.epochs.is_empty(),
+        );
+    let client = hooks.client().context("a ledger's hooks hold its client")?;
+    app.attest_and_register(Some((client, app.node.identity().signing_key())))
+        .await?;
+    let app = app.with_hooks(std::sync::Arc::new(hooks));
+    let registrar = app.registrar();
+    let client = chain::grpc::LightClient::pinned(url, genesis);
+    tokio::spawn(async move {
+        let account = registrar.identity();
+        renew(&registrar, &client, &account).await;
+    });
+    Ok(app)
+}
+
+/// [`follow_registry`] on the Solidity registry at `address` through the node at `rpc`,
+/// from the node's derived account: registered with the endorsements of the set in
+/// standing, or while approvals are open with governance's (the node writes its
+/// registration for governance to check, and waits an hour).
+async fn follow_evm(
+    app: NodeApp,
+    config: &NodeConfig,
+    r: &crate::app::RegistryConfig,
+    rpc: &str,
+    address: [u8; 20],
+    evidence: crate::registry::Evidence,
+) -> anyhow::Result<NodeApp> {
+    anyhow::ensure!(
+        r.genesis().is_none(),
+        "registry.genesis names a ledger's genesis: an EVM registry has none"
+    );
+    let identity = app.node.identity().signing_key().clone();
+    let account = chain::evm::identity_account(&identity)?;
+    tracing::info!(account = %account.signer.address(), "the node's Ethereum account (it pays for registrations, certificates and aborts)");
+    let roots = r.roots()?;
+    let approval = chain::evm::GovernanceApproval::new(
+        roots.clone(),
+        config.data_dir.join("registration.pending"),
+        std::time::Duration::from_secs(3600),
+    );
+    let endorser = chain::evm::RemoteEndorser::new(Some(std::sync::Arc::new(approval)));
+    let registry = chain::evm::EvmRegistry::at(rpc, address.into())?
+        .with_endorser(std::sync::Arc::new(endorser));
+    registry
+        .wait_for_funds(
+            account.signer.address(),
+            std::time::Duration::from_secs(600),
+        )
+        .await?;
+    app.attest_and_register(Some((&registry, &account))).await?;
+    let hooks = crate::registry::RegistryHooks::evm(
+        registry.clone(),
+        account.clone(),
+        identity,
+        evidence,
+        roots,
+    );
+    let app = app.with_hooks(std::sync::Arc::new(hooks));
+    let registrar = app.registrar();
+    tokio::spawn(async move { renew(&registrar, &registry, &account).await });
     Ok(app)
 }
 

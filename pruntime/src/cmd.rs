@@ -127,48 +127,56 @@ struct Trust {
 /// The trust configuration: the flags, or the initdata document (flags given as well
 /// must agree with it: a host cannot pass one configuration and bind another).
 fn trust(args: &Args) -> anyhow::Result<Trust> {
-    if let chain::registry_url::RegistryUrl::Evm { address, .. } = args.registry_url.parse()?
-        && args.initdata.is_none()
-    {
-        anyhow::ensure!(
-            args.genesis.is_none(),
-            "a Solidity registry is pinned with --evm-chain-id (--genesis names a ledger's)"
-        );
-        let chain_id = args
-            .evm_chain_id
-            .context("a Solidity registry needs --evm-chain-id")?;
-        anyhow::ensure!(
-            args.confirmations.is_some(),
-            "a Solidity registry needs --confirmations (from the chain's finality)"
-        );
-        return Ok(Trust {
-            genesis: chain::evm_proof::registry_id(chain_id, &address),
-            confirmations: args.confirmations,
-            policy: args.policy.clone(),
-            roots: args.gatekeeper_trust_roots.clone(),
-            gatekeeper_policies: args.gatekeeper_policies.clone(),
-            initdata_config_id: None,
-        });
-    }
-    anyhow::ensure!(
-        args.initdata.is_some() || (args.evm_chain_id.is_none() && args.confirmations.is_none()),
-        "--evm-chain-id and --confirmations are for a Solidity registry (evm+http://…#0xADDRESS)"
-    );
     let flags_genesis = args
         .genesis
         .as_deref()
         .map(|g| hex32(g, "--genesis"))
         .transpose()?;
-    let Some(path) = &args.initdata else {
-        return Ok(Trust {
-            genesis: flags_genesis.context("--genesis is required without --initdata")?,
-            confirmations: None,
-            policy: args.policy.clone(),
-            roots: args.gatekeeper_trust_roots.clone(),
-            gatekeeper_policies: args.gatekeeper_policies.clone(),
-            initdata_config_id: None,
-        });
+    if let Some(path) = &args.initdata {
+        return trust_initdata(args, path, flags_genesis);
+    }
+    let from_flags = |genesis, confirmations| Trust {
+        genesis,
+        confirmations,
+        policy: args.policy.clone(),
+        roots: args.gatekeeper_trust_roots.clone(),
+        gatekeeper_policies: args.gatekeeper_policies.clone(),
+        initdata_config_id: None,
     };
+    match args.registry_url.parse()? {
+        chain::registry_url::RegistryUrl::Evm { address, .. } => {
+            anyhow::ensure!(
+                flags_genesis.is_none(),
+                "a Solidity registry is pinned with --evm-chain-id (--genesis names a ledger's)"
+            );
+            let chain_id = args
+                .evm_chain_id
+                .context("a Solidity registry needs --evm-chain-id")?;
+            anyhow::ensure!(
+                args.confirmations.is_some(),
+                "a Solidity registry needs --confirmations (from the chain's finality)"
+            );
+            let pin = chain::evm_proof::registry_id(chain_id, &address);
+            Ok(from_flags(pin, args.confirmations))
+        }
+        chain::registry_url::RegistryUrl::Ledger { .. } => {
+            anyhow::ensure!(
+                args.evm_chain_id.is_none() && args.confirmations.is_none(),
+                "--evm-chain-id and --confirmations are for a Solidity registry (evm+http://…#0xADDRESS)"
+            );
+            let genesis = flags_genesis.context("--genesis is required without --initdata")?;
+            Ok(from_flags(genesis, None))
+        }
+    }
+}
+
+/// The trust configuration of the initdata document at `path`, which every trust flag
+/// given as well (and the registry URL's address) must agree with.
+fn trust_initdata(
+    args: &Args,
+    path: &std::path::Path,
+    flags_genesis: Option<[u8; 32]>,
+) -> anyhow::Result<Trust> {
     let mut doc = Vec::new();
     std::io::Read::read_to_end(
         &mut std::io::Read::take(
@@ -179,48 +187,46 @@ fn trust(args: &Args) -> anyhow::Result<Trust> {
     )
     .with_context(|| format!("--initdata {}", path.display()))?;
     let i = crate::initdata::InitData::parse(&doc)?;
-    let disagree = |flag: &str| anyhow::anyhow!("{flag} disagrees with the initdata document");
-    // The registry the URL names must be the one the document pins.
     let evm_address = match args.registry_url.parse()? {
         chain::registry_url::RegistryUrl::Evm { address, .. } => Some(address),
         chain::registry_url::RegistryUrl::Ledger { .. } => None,
     };
-    if evm_address != i.evm.map(|e| e.address) {
-        return Err(disagree("--registry-url"));
+    let evm = |f: fn(&crate::initdata::EvmPin) -> u64| i.evm.as_ref().map(f);
+    let disagreeing = [
+        ("--registry-url", evm_address != i.evm.map(|e| e.address)),
+        (
+            "--evm-chain-id",
+            args.evm_chain_id
+                .is_some_and(|c| Some(c) != evm(|e| e.chain_id)),
+        ),
+        (
+            "--confirmations",
+            args.confirmations
+                .is_some_and(|d| Some(d) != evm(|e| e.confirmations)),
+        ),
+        ("--genesis", flags_genesis.is_some_and(|g| g != i.genesis)),
+        (
+            "--policy",
+            args.policy != "default" && args.policy != i.policy,
+        ),
+        (
+            "--gatekeeper-trust-root",
+            args.gatekeeper_trust_roots != ["intel"]
+                && args.gatekeeper_trust_roots != i.gatekeeper_trust_roots,
+        ),
+        (
+            "--gatekeeper-policy",
+            args.gatekeeper_policies != ["gatekeeper"]
+                && args.gatekeeper_policies != i.gatekeeper_policies,
+        ),
+    ];
+    if let Some((flag, _)) = disagreeing.iter().find(|(_, d)| *d) {
+        anyhow::bail!("{flag} disagrees with the initdata document");
     }
-    if args
-        .evm_chain_id
-        .is_some_and(|c| Some(c) != i.evm.map(|e| e.chain_id))
-    {
-        return Err(disagree("--evm-chain-id"));
-    }
-    if args
-        .confirmations
-        .is_some_and(|d| Some(d) != i.evm.map(|e| e.confirmations))
-    {
-        return Err(disagree("--confirmations"));
-    }
-    if flags_genesis.is_some_and(|g| g != i.genesis) {
-        return Err(disagree("--genesis"));
-    }
-    if args.policy != "default" && args.policy != i.policy {
-        return Err(disagree("--policy"));
-    }
-    if args.gatekeeper_trust_roots != ["intel"]
-        && args.gatekeeper_trust_roots != i.gatekeeper_trust_roots
-    {
-        return Err(disagree("--gatekeeper-trust-root"));
-    }
-    if args.gatekeeper_policies != ["gatekeeper"]
-        && args.gatekeeper_policies != i.gatekeeper_policies
-    {
-        return Err(disagree("--gatekeeper-policy"));
-    }
-    if args.dangerous_unattested_gatekeepers {
-        return Err(anyhow::anyhow!(
-            "--dangerous-unattested-gatekeepers with --initdata: a measured configuration has no dangerous options"
-        ));
-    }
+    anyhow::ensure!(
+        !args.dangerous_unattested_gatekeepers,
+        "--dangerous-unattested-gatekeepers with --initdata: a measured configuration has no dangerous options"
+    );
     Ok(Trust {
         genesis: i.genesis,
         confirmations: i.evm.map(|e| e.confirmations),

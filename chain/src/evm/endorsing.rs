@@ -199,60 +199,69 @@ impl RemoteEndorser {
         }
         let mut answers: Vec<_> = asked.join_all().await;
         answers.sort_by_key(|(i, _)| *i);
-        let mut groups: Vec<(Record, Vec<Endorsement>)> = Vec::new();
-        let mut refusals = Vec::new();
-        for (g, (_, answer)) in members.iter().zip(answers) {
-            let (record, e) = match answer {
-                Ok(r) => r,
-                Err(why) => {
-                    refusals.push(format!("gatekeeper {}: {why}", g.index));
-                    continue;
-                }
-            };
-            if e.index != g.index
-                || !crate::endorse::verify(&g.identity_key, &view.registry_id, &record, &e)
-            {
-                refusals.push(format!(
-                    "gatekeeper {}: a signature that does not verify",
-                    g.index
-                ));
+        let answers = answers.into_iter().map(|(_, a)| a);
+        chosen(&view, members.iter().zip(answers))
+    }
+}
+
+/// Of the members' `answers`, the largest group that validly signed one record, cut to
+/// the threshold — the members with the newest evidence first: the contract refuses the
+/// whole registration if one signer's standing lapses before it is included. Too few:
+/// [`RuleError::NotEndorsed`], the refusals logged.
+fn chosen<'a>(
+    view: &Endorsing,
+    answers: impl Iterator<Item = (&'a Gatekeeper, Result<(Record, Endorsement), String>)>,
+) -> Result<Endorsed, RegistryError> {
+    let mut groups: Vec<(Record, Vec<Endorsement>)> = Vec::new();
+    let mut refusals = Vec::new();
+    for (g, answer) in answers {
+        let (record, e) = match answer {
+            Ok(r) => r,
+            Err(why) => {
+                refusals.push(format!("gatekeeper {}: {why}", g.index));
                 continue;
             }
-            match groups.iter_mut().find(|(r, _)| *r == record) {
-                Some((_, es)) => es.push(e),
-                None => groups.push((record, vec![e])),
-            }
+        };
+        if e.index != g.index
+            || !crate::endorse::verify(&g.identity_key, &view.registry_id, &record, &e)
+        {
+            refusals.push(format!(
+                "gatekeeper {}: a signature that does not verify",
+                g.index
+            ));
+            continue;
         }
-        let best = groups.into_iter().max_by_key(|(_, es)| es.len());
-        let need = view.threshold.max(1);
-        match best {
-            Some((record, mut endorsements)) if endorsements.len() >= usize::from(need) => {
-                // Exactly the threshold, the members with the newest evidence first: the
-                // contract refuses the whole registration if one signer's standing
-                // lapses before it is included.
-                let registered = |index: u16| {
-                    view.set
-                        .members
-                        .iter()
-                        .find(|m| m.gatekeeper.index == index)
-                        .and_then(|m| m.standing.as_ref().ok())
-                        .map_or(i64::MIN, |w| w.registered_at)
-                };
-                endorsements.sort_by_key(|e| std::cmp::Reverse(registered(e.index)));
-                endorsements.truncate(usize::from(need));
-                Ok(Endorsed {
-                    record,
-                    endorsements,
-                })
-            }
-            best => {
-                let have = best.map_or(0, |(_, es)| es.len());
-                tracing::warn!(have, need, refusals = ?refusals, "too few gatekeepers endorsed the registration");
-                Err(RegistryError::Rule(RuleError::NotEndorsed {
-                    have: u16::try_from(have).unwrap_or(u16::MAX),
-                    need,
-                }))
-            }
+        match groups.iter_mut().find(|(r, _)| *r == record) {
+            Some((_, es)) => es.push(e),
+            None => groups.push((record, vec![e])),
+        }
+    }
+    let best = groups.into_iter().max_by_key(|(_, es)| es.len());
+    let need = view.threshold.max(1);
+    match best {
+        Some((record, mut endorsements)) if endorsements.len() >= usize::from(need) => {
+            let registered = |index: u16| {
+                view.set
+                    .members
+                    .iter()
+                    .find(|m| m.gatekeeper.index == index)
+                    .and_then(|m| m.standing.as_ref().ok())
+                    .map_or(i64::MIN, |w| w.registered_at)
+            };
+            endorsements.sort_by_key(|e| std::cmp::Reverse(registered(e.index)));
+            endorsements.truncate(usize::from(need));
+            Ok(Endorsed {
+                record,
+                endorsements,
+            })
+        }
+        best => {
+            let have = best.map_or(0, |(_, es)| es.len());
+            tracing::warn!(have, need, refusals = ?refusals, "too few gatekeepers endorsed the registration");
+            Err(RegistryError::Rule(RuleError::NotEndorsed {
+                have: u16::try_from(have).unwrap_or(u16::MAX),
+                need,
+            }))
         }
     }
 }
