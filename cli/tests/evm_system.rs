@@ -392,16 +392,11 @@ async fn the_whole_system_on_the_solidity_registry() {
         }
     };
     let height = send(b"bump").await;
-    let applied = async {
-        loop {
-            if let Some(i) = info().await
-                && i["contracts"][0]["height"].as_u64().unwrap_or(0) >= height
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let applied = until(|| async {
+        info()
+            .await
+            .is_some_and(|i| i["contracts"][0]["height"].as_u64().unwrap_or(0) >= height)
+    });
     if tokio::time::timeout(Duration::from_secs(60), applied)
         .await
         .is_err()
@@ -466,31 +461,21 @@ async fn the_whole_system_on_the_solidity_registry() {
     // contract and says why, instead of answering from a block that is gone.
     let snapshot = rpc_call(&http, rpc, "evm_snapshot", serde_json::json!([])).await;
     let height = send(b"bump").await;
-    let applied = async {
-        loop {
-            if let Some(i) = info().await
-                && i["contracts"][0]["height"].as_u64().unwrap_or(0) >= height
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let applied = until(|| async {
+        info()
+            .await
+            .is_some_and(|i| i["contracts"][0]["height"].as_u64().unwrap_or(0) >= height)
+    });
     tokio::time::timeout(Duration::from_secs(60), applied)
         .await
         .unwrap_or_else(|_| panic!("the second command was never applied:\n{}", logs()));
     rpc_call(&http, rpc, "evm_revert", serde_json::json!([snapshot])).await;
     rpc_call(&http, rpc, "anvil_mine", serde_json::json!([5])).await;
-    let stopped = async {
-        loop {
-            if let Some(i) = info().await
-                && i["contracts"][0]["ready"] == false
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let stopped = until(|| async {
+        info()
+            .await
+            .is_some_and(|i| i["contracts"][0]["ready"] == false)
+    });
     tokio::time::timeout(Duration::from_secs(60), stopped)
         .await
         .unwrap_or_else(|_| panic!("the worker kept serving past a reorganisation:\n{}", logs()));
@@ -499,6 +484,13 @@ async fn the_whole_system_on_the_solidity_registry() {
         "{}",
         logs()
     );
+}
+
+/// Resolves once `ready` (polled every 100 ms) says so.
+async fn until<F: std::future::Future<Output = bool>>(ready: impl Fn() -> F) {
+    while !ready().await {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A JSON-RPC call to the node at `rpc` (anvil's test methods); its result.

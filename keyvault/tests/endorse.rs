@@ -81,14 +81,26 @@ async fn serve_node(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gatekeepers_endorse_registrations_over_the_network() {
+/// anvil, the registry deployed on it, and the gatekeepers' and workers' simulated
+/// enclaves allowed in their roles.
+struct World {
+    anvil: Anvil,
+    sim: phalanx_dcap_sim::SimTee,
+    gatekeeper_enclave: phalanx_dcap_sim::SgxEnclave,
+    worker_enclave: phalanx_dcap_sim::SgxEnclave,
+    governance: EvmAccount,
+    registry: EvmRegistry,
+    id: [u8; 32],
+}
+
+/// The [`World`]; none without anvil (unless `PHALANX_REQUIRE_ANVIL`: then a failure).
+async fn world() -> Option<World> {
     let Some(anvil) = Anvil::start(None).await.unwrap() else {
         assert!(
             std::env::var_os("PHALANX_REQUIRE_ANVIL").is_none(),
             "PHALANX_REQUIRE_ANVIL is set but no anvil is installed (set ANVIL)"
         );
-        return;
+        return None;
     };
     let url = anvil.url();
     let sim = chain::sim::platform(phalanx_types::unix_now() - 60).unwrap();
@@ -112,6 +124,32 @@ async fn gatekeepers_endorse_registrations_over_the_network() {
             .unwrap();
     }
     let id = registry.chain_id().await.unwrap();
+    Some(World {
+        anvil,
+        sim,
+        gatekeeper_enclave,
+        worker_enclave,
+        governance,
+        registry,
+        id,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gatekeepers_endorse_registrations_over_the_network() {
+    let Some(World {
+        anvil,
+        sim,
+        gatekeeper_enclave,
+        worker_enclave,
+        governance,
+        registry,
+        id,
+    }) = world().await
+    else {
+        return;
+    };
+    let url = anvil.url();
     let remote = registry
         .clone()
         .with_endorser(Arc::new(RemoteEndorser::new(None)));
@@ -463,35 +501,19 @@ impl pb::gatekeeper_server::Gatekeeper for Liar {
 /// largest honest group, and nothing is registered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lying_gatekeepers_endorse_nothing() {
-    let Some(anvil) = Anvil::start(None).await.unwrap() else {
-        assert!(
-            std::env::var_os("PHALANX_REQUIRE_ANVIL").is_none(),
-            "PHALANX_REQUIRE_ANVIL is set but no anvil is installed (set ANVIL)"
-        );
+    let Some(World {
+        anvil,
+        sim,
+        gatekeeper_enclave,
+        worker_enclave,
+        governance,
+        registry,
+        id,
+    }) = world().await
+    else {
         return;
     };
     let url = anvil.url();
-    let sim = chain::sim::platform(phalanx_types::unix_now() - 60).unwrap();
-    let gatekeeper_enclave = chain::sim::enclave([1; 32]);
-    let worker_enclave = chain::sim::enclave([2; 32]);
-    let governance = EvmAccount::plain(funded(url).await.unwrap());
-    let registry = EvmRegistry::deploy(
-        url,
-        &funded(url).await.unwrap(),
-        governance.signer.address(),
-    )
-    .await
-    .unwrap();
-    for (m, role) in [
-        (chain::sim::tenant(&gatekeeper_enclave), Role::Gatekeeper),
-        (chain::sim::tenant(&worker_enclave), Role::Runtime),
-    ] {
-        registry
-            .add_measurement(&governance, &m, role)
-            .await
-            .unwrap();
-    }
-    let id = registry.chain_id().await.unwrap();
     let roots = Arc::new(chain::evidence::Roots::new(chain::sim::evidence_rule(&sim)).unwrap());
     let bootstrap = registry.clone().with_endorser(Arc::new(
         KeyEndorser::new(
