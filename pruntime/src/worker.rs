@@ -463,25 +463,12 @@ impl Worker {
     /// Boots a worker (see the module doc).
     pub async fn boot(config: WorkerConfig, tee: Arc<dyn Tee>) -> Result<Arc<Self>, WorkerError> {
         refuse_dangerous(&config, tee.as_ref())?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| SealError::Io {
-            path: config.data_dir.clone(),
-            source: e,
-        })?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|_| WorkerError::Other("HTTP client"))?;
-        // Until the identity is unsealed, a client without a checkpoint: the registry's
-        // id, which every quote of this worker names (so its registration counts on this
-        // registry only), and on TDX the sealing key's gatekeepers.
-        let probe = open_registry(&config, None, false).await?;
-        let chain_id = probe.id().await?;
-        // The configuration check (TDX) runs once, on the first attestation: in the
-        // sealing path, before any secret is asked for, when there is one.
-        let (sealing, bound) = sealing_key(&config, tee.as_ref(), &probe, chain_id, &http).await?;
-        let identity_path = config.data_dir.join("identity.sealed");
-        let followed_before = identity_path.exists();
-        let identity = Identity::load_or_create(&sealing, &identity_path, chain_id)?;
+        let Unsealed {
+            http,
+            identity,
+            followed_before,
+            bound,
+        } = unseal(&config, tee.as_ref()).await?;
         let registry = open_registry(&config, Some(&identity), followed_before).await?;
         let attested = attest(&config, tee.as_ref(), &identity, &http).await?;
         if !bound {
@@ -531,26 +518,17 @@ impl Worker {
         config: &WorkerConfig,
         tee: &dyn Tee,
     ) -> Result<chain::evm::Address, WorkerError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| SealError::Io {
-            path: config.data_dir.clone(),
-            source: e,
-        })?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|_| WorkerError::Other("HTTP client"))?;
-        let probe = open_registry(config, None, false).await?;
-        if matches!(probe, WorkerRegistry::Ledger(_)) {
-            // (Making the identity here would also make a ledger worker's first boot
-            // look like a restart that lost its registry head.)
+        // (Making the identity of a ledger worker here would also make its first boot
+        // look like a restart that lost its registry head.)
+        if matches!(
+            config.registry_url.parse(),
+            Ok(chain::registry_url::RegistryUrl::Ledger { .. })
+        ) {
             return Err(WorkerError::Other(
                 "a worker on the ledger has no Ethereum account",
             ));
         }
-        let chain_id = probe.id().await?;
-        let (sealing, _) = sealing_key(config, tee, &probe, chain_id, &http).await?;
-        let identity =
-            Identity::load_or_create(&sealing, &config.data_dir.join("identity.sealed"), chain_id)?;
+        let identity = unseal(config, tee).await?.identity;
         let account = chain::evm::identity_account(&identity.signing)
             .map_err(|_| WorkerError::Other("the identity derives no Ethereum key"))?;
         Ok(account.signer.address())
@@ -1406,6 +1384,46 @@ async fn sealing_key(
     };
     let key = SealingKey::derive(&secret[..], phalanx_types::tag::WORKER_SEALED, b"identity")?;
     Ok((key, bound))
+}
+
+/// A worker's identity, unsealed (made and sealed on first start), with what unsealing
+/// it learnt.
+struct Unsealed {
+    http: reqwest::Client,
+    identity: Identity,
+    /// Whether the identity existed before: the worker followed the registry before.
+    followed_before: bool,
+    /// Whether its configuration was checked bound on the way (TDX).
+    bound: bool,
+}
+
+/// Unseals (or makes and seals) the identity of the worker `config` configures on `tee`:
+/// until then a registry client without a checkpoint gives the registry's id, which
+/// every quote of this worker names (so its registration counts on this registry only),
+/// and on TDX the sealing key's gatekeepers. The configuration check (TDX) runs once, on
+/// the first attestation: in the sealing path, before any secret is asked for, when
+/// there is one.
+async fn unseal(config: &WorkerConfig, tee: &dyn Tee) -> Result<Unsealed, WorkerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| SealError::Io {
+        path: config.data_dir.clone(),
+        source: e,
+    })?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|_| WorkerError::Other("HTTP client"))?;
+    let probe = open_registry(config, None, false).await?;
+    let chain_id = probe.id().await?;
+    let (sealing, bound) = sealing_key(config, tee, &probe, chain_id, &http).await?;
+    let identity_path = config.data_dir.join("identity.sealed");
+    let followed_before = identity_path.exists();
+    let identity = Identity::load_or_create(&sealing, &identity_path, chain_id)?;
+    Ok(Unsealed {
+        http,
+        identity,
+        followed_before,
+        bound,
+    })
 }
 
 /// The worker's registry (`identity`: the unsealed one; `None` for a probe before it).
