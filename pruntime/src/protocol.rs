@@ -542,3 +542,45 @@ fn verify_p256(key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), Proto
         Err(ProtocolError::BadSignature)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// An EVM command opens only whole and as sealed: its caller, nonce and input come
+    /// back; a truncated body, a flipped byte of the ciphertext, another sending account
+    /// or a signature over other bytes is refused.
+    #[test]
+    fn evm_commands_open_whole_or_not_at_all() {
+        let keys = ContractKeys::derive(&[0x5e; 32]).unwrap();
+        let k = keys.published([1; 32], phalanx_types::Epoch(0));
+        let caller = chain::random_key();
+        let (contract, sender) = ([1; 32], [0xa1; 20]);
+        let sealed =
+            seal_evm_command(&k.encryption_key, &contract, &sender, &caller, 7, b"bump").unwrap();
+        let call = open_evm_command(&keys, &contract, &sender, &sealed).unwrap();
+        assert_eq!(
+            call.caller,
+            chain::types::public_key(caller.verifying_key())
+        );
+        assert_eq!((call.nonce, call.input.as_slice()), (7, &b"bump"[..]));
+        let mut flipped = sealed.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(open_evm_command(&keys, &contract, &sender, &flipped).is_err());
+        assert!(open_evm_command(&keys, &contract, &[0xa2; 20], &sealed).is_err());
+        assert!(open_evm_command(&keys, &contract, &sender, &sealed[..sealed.len() / 2]).is_err());
+        // A body too short to carry a caller, nonce and signature.
+        let short = seal_command(&k.encryption_key, &contract, &sender, 0, &[2; 90]).unwrap();
+        assert_eq!(
+            open_evm_command(&keys, &contract, &sender, &short).unwrap_err(),
+            ProtocolError::Malformed("command body")
+        );
+        // A well-formed body whose signature is over other bytes.
+        let key = chain::types::public_key(caller.verifying_key());
+        let body = [&key[..], &7u64.to_be_bytes(), &[0u8; 64], b"bump"].concat();
+        let forged = seal_command(&k.encryption_key, &contract, &sender, 0, &body).unwrap();
+        assert!(open_evm_command(&keys, &contract, &sender, &forged).is_err());
+    }
+}
