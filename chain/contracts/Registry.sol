@@ -131,6 +131,8 @@ contract Registry {
     error BootstrapOver();
     error TcbNotAccepted(uint8 status);
     error EvidenceExpired(int64 age, uint64 max);
+    error SupersededKey(uint64 epoch, uint64 newest);
+    error StateRefused(uint8 why); // 1 past the commands, 2 off the command log, 3 not newer
 
     event WorkerRegistered(bytes identityKey, bytes measurement);
     event MeasurementAdded(bytes measurement, uint8 role);
@@ -151,6 +153,7 @@ contract Registry {
     // A command as ordered: the sender's account and its transaction nonce are what the
     // envelope binds on this backend.
     event CommandSubmitted(bytes32 indexed contractId, uint64 sequence, uint64 epoch, address sender, bytes ciphertext);
+    event StateCommitted(bytes32 indexed contractId, uint64 count, bytes32 logHead, bytes32 stateRoot, uint64 epoch);
 
     // A confidential contract (see chain/src/types.rs, Contract).
     struct ContractRec {
@@ -168,8 +171,10 @@ contract Registry {
         bytes signingKey;
         bytes publishedBy;
         uint64 publishedAt;
+        uint64 commandsBefore; // the contract's command count when they were published
         bool published;
     }
+
 
     address public immutable governance;
 
@@ -192,7 +197,14 @@ contract Registry {
     mapping(address => bytes32) private workerOf; // account -> keccak(identity key)
     mapping(bytes32 => ContractRec) private contracts;
     mapping(bytes32 => mapping(uint64 => ContractKeyRec)) private contractKeys;
-    mapping(bytes32 => uint64[]) private contractEpochs;
+    mapping(bytes32 => uint64[]) private contractEpochs; // ascending: keys are published in epoch order
+    // 1 + the command count of the newest commitment to a contract's state (0: none); the
+    // commitment itself is its StateCommitted log and its fact.
+    mapping(bytes32 => uint64) private committedAfter;
+    // Per epoch, the contracts whose state still needs its keys (chain/src/state.rs
+    // checkpointed_past, kept as a count: contracts are not enumerable here).
+    mapping(uint64 => uint256) private needing;
+    mapping(bytes32 => mapping(uint64 => bool)) private pastEpoch;
     mapping(bytes32 => bool) private bootstrapApproved;
     // The TCB rule (the ledger's TcbRule): bit c of the mask allows status code c.
     uint16 private tcbStatusMask = 2; // UpToDate
@@ -718,14 +730,14 @@ contract Registry {
     }
 
     // Governance retires a published epoch other than the newest and the first (workers
-    // seal under it). (The embedded ledger also refuses an epoch a contract has keys
-    // of; contracts are not enumerable here.)
+    // seal under it), once no contract's state needs it.
     function retireEpoch(uint64 epoch) external {
         onlyGovernance();
         if (!epochKeys[epoch].published) revert CannotRetire(epoch, "is not published");
         if (retiredEpochs[epoch]) revert CannotRetire(epoch, "is already retired");
         if (epoch == latestEpoch) revert CannotRetire(epoch, "is the newest epoch");
         if (epoch == firstEpoch) revert CannotRetire(epoch, "is the first epoch (workers' sealed identities use it)");
+        if (needing[epoch] != 0) revert CannotRetire(epoch, "is still needed by a contract's state");
         retiredEpochs[epoch] = true;
         setFact(abi.encodePacked("retired/", epoch), hex"01");
         emit EpochRetired(epoch);
@@ -841,21 +853,23 @@ contract Registry {
     function publishContractKey(bytes32 contractId, uint64 epoch, bytes calldata encryptionKey, bytes calldata signingKey)
         external
     {
-        Worker storage w = workers[workerOf[msg.sender]];
-        uint8 have = w.account == msg.sender ? workerRole(w) : 0;
-        if (have != 1) revert WrongRole(w.identityKey, 1, have);
+        Worker storage w = onlyRuntime();
         if (!epochKeys[epoch].published || retiredEpochs[epoch]) revert NoEpoch(epoch);
         if (encryptionKey.length != 65 || encryptionKey[0] != 0x04 || !compressedKey(signingKey)) {
             revert Malformed("key");
         }
-        if (!contracts[contractId].exists) revert NoContract(contractId);
+        ContractRec storage c = contracts[contractId];
+        if (!c.exists) revert NoContract(contractId);
         if (contractKeys[contractId][epoch].published) revert ContractKeyPublished(epoch);
+        uint64[] storage es = contractEpochs[contractId];
+        if (es.length > 0 && epoch < es[es.length - 1]) revert SupersededKey(epoch, es[es.length - 1]);
         contractKeys[contractId][epoch] =
-            ContractKeyRec(encryptionKey, signingKey, w.identityKey, uint64(block.number), true);
-        contractEpochs[contractId].push(epoch);
+            ContractKeyRec(encryptionKey, signingKey, w.identityKey, uint64(block.number), c.commands, true);
+        es.push(epoch);
+        needing[epoch] += 1;
         setFact(
             abi.encodePacked("contract-key/", contractId, epoch),
-            abi.encodePacked(lp(encryptionKey), lp(signingKey), lp(w.identityKey), uint64(block.number))
+            abi.encodePacked(lp(encryptionKey), lp(signingKey), lp(w.identityKey), uint64(block.number), c.commands)
         );
         emit ContractKeyPublishedEvent(contractId, epoch);
     }
@@ -864,13 +878,58 @@ contract Registry {
         if (ciphertext.length == 0 || ciphertext.length > MAX_COMMAND) revert Malformed("ciphertext");
         ContractRec storage c = contracts[contractId];
         if (!c.exists) revert NoContract(contractId);
-        if (!contractKeys[contractId][epoch].published) revert NoContractKey(epoch);
+        newestKeys(contractId, epoch);
         uint64 sequence = c.commands;
         bytes32 entry = sha256(abi.encodePacked(EVM_COMMAND, contractId, epoch, msg.sender, sequence, ciphertext));
         c.commandLog = sha256(abi.encodePacked(COMMAND_LOG, c.commandLog, uint64(block.number), now_(), entry));
         c.commands = sequence + 1;
         setFact(abi.encodePacked("commands/", contractId), abi.encodePacked(c.commands, c.commandLog));
         emit CommandSubmitted(contractId, sequence, epoch, msg.sender, ciphertext);
+    }
+
+    // The sender's registration, which must be a pRuntime's in standing.
+    function onlyRuntime() private view returns (Worker storage w) {
+        w = workers[workerOf[msg.sender]];
+        uint8 have = w.account == msg.sender ? workerRole(w) : 0;
+        if (have != 1) revert WrongRole(w.identityKey, 1, have);
+    }
+
+    // The contract's newest keys are of `epoch` (commands are sealed to them, checkpoints
+    // under them).
+    function newestKeys(bytes32 contractId, uint64 epoch) private view {
+        if (!contractKeys[contractId][epoch].published) revert NoContractKey(epoch);
+        uint64[] storage es = contractEpochs[contractId];
+        uint64 newest = es[es.length - 1];
+        if (epoch != newest) revert SupersededKey(epoch, newest);
+    }
+
+    // A registered pRuntime commits to a contract's state after `count` commands, sealed
+    // under its newest keys; each commitment newer than the last. The epochs it takes the
+    // contract past no longer need to be kept for it.
+    function commitState(bytes32 contractId, uint64 count, bytes32 logHead, bytes32 stateRoot, uint64 epoch)
+        external
+    {
+        onlyRuntime();
+        ContractRec storage c = contracts[contractId];
+        if (!c.exists) revert NoContract(contractId);
+        newestKeys(contractId, epoch);
+        if (count > c.commands) revert StateRefused(1);
+        if (count == c.commands && logHead != c.commandLog) revert StateRefused(2);
+        if (committedAfter[contractId] > count) revert StateRefused(3);
+        committedAfter[contractId] = count + 1;
+        uint64[] storage es = contractEpochs[contractId];
+        for (uint256 i = 0; i + 1 < es.length; i++) {
+            uint64 e = es[i];
+            if (!pastEpoch[contractId][e] && count >= contractKeys[contractId][es[i + 1]].commandsBefore) {
+                pastEpoch[contractId][e] = true;
+                needing[e] -= 1;
+            }
+        }
+        setFact(
+            abi.encodePacked("state/", contractId),
+            abi.encodePacked(count, logHead, stateRoot, epoch, uint64(block.number))
+        );
+        emit StateCommitted(contractId, count, logHead, stateRoot, epoch);
     }
 
     function contractInfo(bytes32 contractId)
@@ -890,15 +949,11 @@ contract Registry {
         return (c.exists, c.deployer, c.codeHash, c.salt, c.deployedAt, c.commands, c.commandLog);
     }
 
-    function contractKeyList(bytes32 contractId)
-        external
-        view
-        returns (uint64[] memory epochs, ContractKeyRec[] memory keys)
-    {
-        epochs = contractEpochs[contractId];
-        keys = new ContractKeyRec[](epochs.length);
-        for (uint256 i = 0; i < epochs.length; i++) {
-            keys[i] = contractKeys[contractId][epochs[i]];
-        }
+    function contractKeyEpochs(bytes32 contractId) external view returns (uint64[] memory) {
+        return contractEpochs[contractId];
+    }
+
+    function contractKey(bytes32 contractId, uint64 epoch) external view returns (ContractKeyRec memory) {
+        return contractKeys[contractId][epoch];
     }
 }

@@ -40,7 +40,7 @@ use crate::state::RuleError;
 use crate::types::TcbRule;
 use crate::types::{
     Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
-    Registration, Role, Rotation, RoundDecision, Worker,
+    Registration, Role, Rotation, RoundDecision, StateCommitment, Worker,
 };
 use alloy::eips::BlockId;
 use alloy::primitives::{Bytes, FixedBytes};
@@ -198,6 +198,7 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
                 "is the first epoch (workers' sealed identities use it)" => {
                     "is the first epoch (workers' sealed identities use it)"
                 }
+                "is still needed by a contract's state" => "is still needed by a contract's state",
                 _ => "is the newest epoch",
             },
         },
@@ -254,6 +255,16 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         },
         E::ContractKeyPublished(e) => RuleError::ContractKeyPublished(Epoch(e.epoch)),
         E::NoContractKey(e) => RuleError::NoContractKey(Epoch(e.epoch)),
+        E::SupersededKey(e) => RuleError::SupersededKey {
+            tx,
+            epoch: Epoch(e.epoch),
+            newest: Epoch(e.newest),
+        },
+        E::StateRefused(s) => RuleError::StateCommitment(match s.why {
+            1 => "names more commands than the contract has",
+            2 => "is not on the contract's command log",
+            _ => "is not newer than the one standing",
+        }),
         E::NotEndorsed(n) => RuleError::NotEndorsed {
             have: n.have,
             need: n.need,
@@ -635,6 +646,74 @@ impl EvmRegistry {
         }))
     }
 
+    /// Contract `id`'s keys of `epoch` at block `at`.
+    async fn contract_key_at(
+        &self,
+        id: [u8; 32],
+        epoch: Epoch,
+        at: BlockId,
+    ) -> Result<Option<ContractKey>, RegistryError> {
+        let k = self
+            .reader()
+            .contractKey(FixedBytes(id), epoch.0)
+            .block(at)
+            .call()
+            .await
+            .map_err(backend)?;
+        Ok(k.published.then(|| ContractKey {
+            contract: id,
+            epoch,
+            encryption_key: k.encryptionKey.to_vec(),
+            signing_key: k.signingKey.to_vec(),
+            published_by: k.publishedBy.to_vec(),
+            published_at: k.publishedAt,
+            commands_before: k.commandsBefore,
+        }))
+    }
+
+    /// The newest commitment to contract `id`'s state as of block `number`: its last
+    /// `StateCommitted` log from its deploying block on (the contract keeps only the
+    /// count, and the fact's hash, which a proof checks this against).
+    async fn state_at(
+        &self,
+        id: [u8; 32],
+        deployed: u64,
+        number: u64,
+    ) -> Result<Option<StateCommitment>, RegistryError> {
+        let logs = ProviderBuilder::new()
+            .connect_http(self.url.clone())
+            .get_logs(
+                &Filter::new()
+                    .address(self.address)
+                    .event_signature(
+                        <abi::RegistryContract::StateCommitted as alloy::sol_types::SolEvent>::SIGNATURE_HASH,
+                    )
+                    .topic1(FixedBytes(id))
+                    .from_block(deployed)
+                    .to_block(number),
+            )
+            .await
+            .map_err(backend)?;
+        let Some(log) = logs.last() else {
+            return Ok(None);
+        };
+        let Ok(Ev::StateCommitted(e)) = Ev::decode_raw_log(log.topics(), &log.data().data) else {
+            return Err(RegistryError::Unverified(
+                "a state commitment's log does not decode".into(),
+            ));
+        };
+        Ok(Some(StateCommitment {
+            contract: id,
+            count: e.count,
+            log_head: e.logHead.0,
+            state_root: e.stateRoot.0,
+            epoch: Epoch(e.epoch),
+            committed_at: log
+                .block_number
+                .ok_or_else(|| RegistryError::Backend("log without a block".into()))?,
+        }))
+    }
+
     /// The rotation lock at block `at`.
     async fn rotation_at(&self, at: BlockId) -> Result<Rotation, RegistryError> {
         let r = self
@@ -881,6 +960,10 @@ impl Registry for EvmRegistry {
                         contract: e.contractId.0,
                         sequence: e.sequence,
                     },
+                    Ev::StateCommitted(e) => Event::StateCommitted {
+                        contract: e.contractId.0,
+                        count: e.count,
+                    },
                     Ev::TcbRuleSet(_) => Event::TcbRuleChanged,
                     // An approval is no fact of the registry until the registration
                     // that uses it (WorkerRegistered).
@@ -950,10 +1033,31 @@ impl ContractRegistry for EvmRegistry {
         )
     }
 
+    async fn commit_state(
+        &self,
+        by: &EvmAccount,
+        s: &StateCommitment,
+    ) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
+        transact!(
+            "commit-state",
+            c.commitState(
+                FixedBytes(s.contract),
+                s.count,
+                FixedBytes(s.log_head),
+                FixedBytes(s.state_root),
+                s.epoch.0,
+            )
+        )
+    }
+
     async fn contract(&self, id: [u8; 32]) -> Result<Option<Contract>, RegistryError> {
         let reader = self.reader();
+        // Everything read at one block.
+        let number = self.newest_block().await?;
         let info = reader
             .contractInfo(FixedBytes(id))
+            .block(BlockId::number(number))
             .call()
             .await
             .map_err(backend)?;
@@ -990,11 +1094,24 @@ impl ContractRegistry for EvmRegistry {
                 "the deployment log's code does not match the stored hash".into(),
             ));
         }
-        let keys = reader
-            .contractKeyList(FixedBytes(id))
+        let at = BlockId::number(number);
+        let mut keys = std::collections::BTreeMap::new();
+        for e in reader
+            .contractKeyEpochs(FixedBytes(id))
+            .block(at)
             .call()
             .await
-            .map_err(backend)?;
+            .map_err(backend)?
+        {
+            let key = self
+                .contract_key_at(id, Epoch(e), at)
+                .await?
+                .ok_or_else(|| {
+                    RegistryError::Unverified("the contract lists keys it has not".into())
+                })?;
+            keys.insert(Epoch(e), key);
+        }
+        let state = self.state_at(id, info.deployedAt, number).await?;
         Ok(Some(Contract {
             id,
             deployer: info.deployer.as_slice().to_vec(),
@@ -1002,26 +1119,10 @@ impl ContractRegistry for EvmRegistry {
             code: std::sync::Arc::new(code),
             salt: info.salt.0,
             deployed_at: info.deployedAt,
-            keys: keys
-                .epochs
-                .iter()
-                .zip(keys.keys.iter())
-                .map(|(&e, k)| {
-                    (
-                        Epoch(e),
-                        ContractKey {
-                            contract: id,
-                            epoch: Epoch(e),
-                            encryption_key: k.encryptionKey.to_vec(),
-                            signing_key: k.signingKey.to_vec(),
-                            published_by: k.publishedBy.to_vec(),
-                            published_at: k.publishedAt,
-                        },
-                    )
-                })
-                .collect(),
+            keys,
             commands: info.commands,
             command_log: info.commandLog.0,
+            state,
         }))
     }
 }

@@ -15,9 +15,10 @@
 //! | `epoch/` ‖ epoch | master public key, threshold, public key set, round, publication time |
 //! | `retired/` ‖ epoch | (present when retired) |
 //! | `contract/` ‖ id | deployer, code hash, salt, deploying block |
-//! | `contract-key/` ‖ id ‖ epoch | encryption key, signing key, publisher, publishing block |
+//! | `contract-key/` ‖ id ‖ epoch | encryption key, signing key, publisher, publishing block, the contract's command count then |
 //! | `header/` ‖ height | that block's hash (written by the next block: the history) |
 //! | `commands/` ‖ id | the contract's command count and command log head ([`crate::types::command_log`]) |
+//! | `state/` ‖ id | the newest commitment to the contract's state: command count, log head, keyed state root, sealing epoch, committing block |
 //! | `tcb-rule` | the EVM registry only (the ledger's is part of `rule`): TCB status mask, evidence lifetime, collateral floor |
 //!
 //! The verifier reads the facts it checks back with the strict decoders here
@@ -26,7 +27,7 @@
 
 use crate::types::{
     Allowed, Contract, ContractKey, EpochKey, Event, EvidenceRule, Gatekeeper, PublicKey, Rotation,
-    Worker, status_code,
+    StateCommitment, Worker, status_code,
 };
 use crate::types::{DecodeError, Role, status_from_code};
 use phalanx_types::Epoch;
@@ -57,6 +58,8 @@ pub enum Fact {
     Header(u64),
     /// A contract's command count and log head.
     Commands([u8; 32]),
+    /// The newest commitment to a contract's state.
+    State([u8; 32]),
     /// The EVM registry's TCB rule (its evidence rule without roots: the endorsers hold
     /// those).
     TcbRule,
@@ -80,6 +83,7 @@ impl Fact {
             }
             Self::Header(h) => with(b"header/", &h.to_be_bytes()),
             Self::Commands(id) => with(b"commands/", id),
+            Self::State(id) => with(b"state/", id),
             Self::TcbRule => b"tcb-rule".to_vec(),
         }
     }
@@ -111,6 +115,8 @@ impl Fact {
                     Self::Header(u64::from_be_bytes(h.try_into().ok()?))
                 } else if let Some(c) = key.strip_prefix(b"commands/") {
                     Self::Commands(id(c)?)
+                } else if let Some(c) = key.strip_prefix(b"state/") {
+                    Self::State(id(c)?)
                 } else {
                     return None;
                 }
@@ -138,6 +144,7 @@ impl Fact {
                 vec![Self::ContractKey(*contract, *epoch)]
             }
             Event::CommandSubmitted { contract, .. } => vec![Self::Commands(*contract)],
+            Event::StateCommitted { contract, .. } => vec![Self::State(*contract)],
             Event::RoundAborted(_) => Vec::new(),
         }
     }
@@ -299,6 +306,32 @@ pub fn contract_key(k: &ContractKey) -> Vec<u8> {
         w.bytes(&k.signing_key);
         w.bytes(&k.published_by);
         w.u64(k.published_at);
+        w.u64(k.commands_before);
+    })
+}
+
+/// The value of [`Fact::State`].
+pub fn state(c: &StateCommitment) -> Vec<u8> {
+    done(|w| {
+        w.u64(c.count);
+        w.raw(&c.log_head);
+        w.raw(&c.state_root);
+        w.u64(c.epoch.0);
+        w.u64(c.committed_at);
+    })
+}
+
+/// [`Fact::State`]'s value as the commitment (`contract` is the fact's key).
+pub fn read_state(contract: [u8; 32], value: &[u8]) -> Result<StateCommitment, DecodeError> {
+    read(value, "state fact", |r| {
+        Ok(StateCommitment {
+            contract,
+            count: r.u64("command count")?,
+            log_head: r.array("command log head")?,
+            state_root: r.array("state root")?,
+            epoch: Epoch(r.u64("epoch")?),
+            committed_at: r.u64("committing block")?,
+        })
     })
 }
 
@@ -436,6 +469,7 @@ pub fn read_contract_key(
             signing_key: r.bytes("signing key", MAX_FACT_FIELD)?.to_vec(),
             published_by: r.bytes("publisher", MAX_FACT_FIELD)?.to_vec(),
             published_at: r.u64("publishing block")?,
+            commands_before: r.u64("command count")?,
         })
     })
 }
@@ -519,7 +553,17 @@ mod tests {
             signing_key: vec![2; 33],
             published_by: vec![3; 33],
             published_at: 12,
+            commands_before: 40,
         };
+        let st = StateCommitment {
+            contract: [8; 32],
+            count: 41,
+            log_head: [1; 32],
+            state_root: [2; 32],
+            epoch: Epoch(3),
+            committed_at: 14,
+        };
+        assert_eq!(read_state([8; 32], &state(&st)).unwrap(), st);
         assert_eq!(
             read_gatekeepers(&gatekeepers(2, &set)).unwrap(),
             (2, set.clone())
@@ -530,7 +574,7 @@ mod tests {
             c
         );
         type Check = Box<dyn Fn(&[u8]) -> bool>;
-        let checks: [(Vec<u8>, Check); 3] = [
+        let checks: [(Vec<u8>, Check); 4] = [
             (
                 gatekeepers(2, &set),
                 Box::new(|b| read_gatekeepers(b).is_ok()),
@@ -540,6 +584,7 @@ mod tests {
                 contract_key(&c),
                 Box::new(|b| read_contract_key([8; 32], Epoch(3), b).is_ok()),
             ),
+            (state(&st), Box::new(|b| read_state([8; 32], b).is_ok())),
         ];
         for (value, ok) in &checks {
             assert!(ok(value));
@@ -592,6 +637,7 @@ mod tests {
             Fact::ContractKey(id, Epoch(2)),
             Fact::Header(41),
             Fact::Commands(id),
+            Fact::State(id),
             Fact::TcbRule,
         ];
         for f in &all {
@@ -649,6 +695,10 @@ mod tests {
                 contract: id,
                 sequence: 77,
             },
+            Event::StateCommitted {
+                contract: id,
+                count: 78,
+            },
         ];
         for e in &events {
             let b = e.encode();
@@ -662,7 +712,7 @@ mod tests {
                 "{e:?}"
             );
         }
-        assert!(Event::decode(&[14]).is_err());
+        assert!(Event::decode(&[15]).is_err());
         // A role code that names no role.
         let mut b = events[1].encode();
         *b.last_mut().unwrap() = 0xee;

@@ -10,7 +10,7 @@
 use crate::state::{RuleError, State};
 use crate::types::{
     Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
-    Registration, Role, Rotation, RoundDecision, SignedTx, Tx, Worker, public_key,
+    Registration, Role, Rotation, RoundDecision, SignedTx, StateCommitment, Tx, Worker, public_key,
 };
 use p256::ecdsa::SigningKey;
 use phalanx_types::Epoch;
@@ -211,6 +211,13 @@ pub trait ContractRegistry: Registry {
         by: &Self::Account,
         command: &Command,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// A worker commits to a contract's state ([`StateCommitment`]: each newer than the
+    /// last, sealed under the contract's newest keys).
+    fn commit_state(
+        &self,
+        by: &Self::Account,
+        commitment: &StateCommitment,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
     /// A deployed contract, with its published keys.
     fn contract(
         &self,
@@ -374,6 +381,13 @@ impl<L: SignedLedger> ContractRegistry for L {
         command: &Command,
     ) -> Result<u64, RegistryError> {
         signed(self, by, Tx::Command(command.clone())).await
+    }
+    async fn commit_state(
+        &self,
+        by: &SigningKey,
+        commitment: &StateCommitment,
+    ) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::CommitState(commitment.clone())).await
     }
     async fn contract(&self, id: [u8; 32]) -> Result<Option<Contract>, RegistryError> {
         Ok(self.verified_state().await?.contract(&id).cloned())

@@ -7,8 +7,8 @@ use crate::evidence::EvidenceError;
 use crate::facts::{self, Fact};
 use crate::types::{
     Allowed, Block, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
-    Genesis, MAX_CODE, MAX_MEASUREMENT, PublicKey, Registration, Role, Rotation, SignedTx, Tx,
-    Worker,
+    Genesis, MAX_CODE, MAX_MEASUREMENT, PublicKey, Registration, Role, Rotation, SignedTx,
+    StateCommitment, Tx, Worker,
 };
 use imbl::OrdMap;
 use phalanx_types::Epoch;
@@ -196,6 +196,21 @@ pub enum RuleError {
     /// A command sealed to an epoch whose contract keys are not published.
     #[error("command: the contract has no key for epoch {0}")]
     NoContractKey(Epoch),
+    /// Keys of, a command sealed to, or a state commitment sealed under an epoch older
+    /// than the contract's newest keys (seal to those: `newest`).
+    #[error("{tx}: epoch {epoch} is not the contract's newest keys (epoch {newest})")]
+    SupersededKey {
+        /// The transaction.
+        tx: &'static str,
+        /// The epoch named.
+        epoch: Epoch,
+        /// The contract's newest keys' epoch.
+        newest: Epoch,
+    },
+    /// A state commitment past the contract's commands, off its command log, or not
+    /// newer than the one standing.
+    #[error("commit-state: the commitment {0}")]
+    StateCommitment(&'static str),
     /// A block that does not extend the chain: height, link, time, signature, genesis.
     #[error("block {height}: {what}")]
     Block {
@@ -339,6 +354,7 @@ struct Restoring {
     codes: BTreeMap<[u8; 32], Vec<u8>>,
     keys: BTreeMap<[u8; 32], BTreeMap<Epoch, crate::types::ContractKey>>,
     logs: BTreeMap<[u8; 32], (u64, [u8; 32])>,
+    states: BTreeMap<[u8; 32], StateCommitment>,
     /// The facts recorded (key, value), checked against the tree at the end.
     recorded: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -608,6 +624,9 @@ impl State {
             Fact::Commands(id) => {
                 r.logs.insert(*id, facts::read_commands(v)?);
             }
+            Fact::State(id) => {
+                r.states.insert(*id, facts::read_state(*id, v)?);
+            }
             // The history is the tree's alone, the TCB rule the EVM registry's: never
             // recorded (refused by the caller).
             Fact::Header(_) | Fact::TcbRule => {}
@@ -640,10 +659,11 @@ impl State {
                 keys: r.keys.remove(&id).unwrap_or_default(),
                 commands,
                 command_log,
+                state: r.states.remove(&id),
             };
             self.contracts.insert(id, contract);
         }
-        if !r.codes.is_empty() || !r.keys.is_empty() || !r.logs.is_empty() {
+        if !r.codes.is_empty() || !r.keys.is_empty() || !r.logs.is_empty() || !r.states.is_empty() {
             return Err("records of a contract that is not deployed".into());
         }
         Ok(())
@@ -746,6 +766,11 @@ impl State {
             Fact::Header(_) => self.commit.get(&fact.key()),
             Fact::TcbRule => None,
             Fact::Commands(id) => self.contracts.get(id).map(facts::commands),
+            Fact::State(id) => self
+                .contracts
+                .get(id)
+                .and_then(|c| c.state.as_ref())
+                .map(facts::state),
         }
     }
 
@@ -1361,6 +1386,7 @@ impl State {
                 self.publish_contract_key(&t.signer, key, height, now)?
             }
             Tx::Command(c) => self.command(c, t, height, now)?,
+            Tx::CommitState(c) => self.commit_state(&t.signer, c, height, now)?,
         };
         self.nonces.insert(t.signer.clone(), expected + 1);
         self.events.push((height, event.clone()));
@@ -1538,9 +1564,9 @@ impl State {
 
     /// Governance retires a published epoch that nothing needs any more, once: not the
     /// newest one; not the first one (TDX workers seal their identity under it); and
-    /// none a contract has keys of (its commands are sealed to them, its state root is
-    /// keyed by its first epoch's, and a new worker replays from genesis). Lifting the
-    /// last two needs checkpoints committed under a newer epoch.
+    /// none a contract's state still needs ([`checkpointed_past`]: its commands sealed
+    /// to it are all behind a state commitment sealed under a newer epoch, from which a
+    /// new worker starts — the gatekeepers forget the retired epoch's shares).
     fn retire_epoch(&mut self, epoch: Epoch) -> Result<Event, RuleError> {
         let refuse = |why| Err(RuleError::CannotRetire { epoch, why });
         if !self.epochs.contains_key(&epoch) {
@@ -1555,8 +1581,8 @@ impl State {
         if self.epochs.keys().next() == Some(&epoch) {
             return refuse("is the first epoch (workers' sealed identities use it)");
         }
-        if self.contracts.values().any(|c| c.keys.contains_key(&epoch)) {
-            return refuse("holds a contract's keys (its commands and state need them)");
+        if !self.contracts.values().all(|c| checkpointed_past(c, epoch)) {
+            return refuse("is still needed by a contract's state");
         }
         self.retired.insert(epoch);
         Ok(Event::EpochRetired(epoch))
@@ -1637,6 +1663,7 @@ impl State {
                 keys: BTreeMap::new(),
                 commands: 0,
                 command_log: [0; 32],
+                state: None,
             },
         );
         Ok(Event::ContractDeployed {
@@ -1682,9 +1709,19 @@ impl State {
         if contract.keys.contains_key(&key.epoch) {
             return Err(RuleError::ContractKeyPublished(key.epoch));
         }
+        if let Some(&newest) = contract.keys.keys().next_back()
+            && key.epoch < newest
+        {
+            return Err(RuleError::SupersededKey {
+                tx: TX,
+                epoch: key.epoch,
+                newest,
+            });
+        }
         let mut key = key.clone();
         key.published_by = signer.clone();
         key.published_at = height;
+        key.commands_before = contract.commands;
         contract.keys.insert(key.epoch, key.clone());
         Ok(Event::ContractKeyPublished {
             contract: key.contract,
@@ -1718,6 +1755,7 @@ impl State {
         if !contract.keys.contains_key(&c.epoch) {
             return Err(RuleError::NoContractKey(c.epoch));
         }
+        newest_keys("command", contract, c.epoch)?;
         let sequence = contract.commands;
         contract.commands += 1;
         contract.command_log =
@@ -1726,6 +1764,85 @@ impl State {
             contract: c.contract,
             sequence,
         })
+    }
+
+    /// A registered pRuntime (as for [`Self::publish_contract_key`]) commits to contract
+    /// `c.contract`'s state after `c.count` of its commands, sealed under its newest
+    /// keys: at most its command count (at that count, on its command log's head), and
+    /// newer than the commitment standing. The registry cannot read the state: the
+    /// worker's attestation is what vouches for the root; a worker that restores a
+    /// checkpoint checks it against this, and the contract's feed from there against the
+    /// command log.
+    fn commit_state(
+        &mut self,
+        signer: &PublicKey,
+        c: &StateCommitment,
+        height: u64,
+        now: i64,
+    ) -> Result<Event, RuleError> {
+        const TX: &str = "commit-state";
+        self.standing(TX, signer, Role::Runtime, now)?;
+        let contract =
+            self.contracts
+                .get_mut(&c.contract)
+                .ok_or_else(|| RuleError::NoContract {
+                    tx: TX,
+                    contract: crate::hex(&c.contract),
+                })?;
+        newest_keys(TX, contract, c.epoch)?;
+        if c.count > contract.commands {
+            return Err(RuleError::StateCommitment(
+                "names more commands than the contract has",
+            ));
+        }
+        if c.count == contract.commands && c.log_head != contract.command_log {
+            return Err(RuleError::StateCommitment(
+                "is not on the contract's command log",
+            ));
+        }
+        if contract.state.as_ref().is_some_and(|s| s.count >= c.count) {
+            return Err(RuleError::StateCommitment(
+                "is not newer than the one standing",
+            ));
+        }
+        let mut c = c.clone();
+        c.committed_at = height;
+        let count = c.count;
+        contract.state = Some(c);
+        Ok(Event::StateCommitted {
+            contract: contract.id,
+            count,
+        })
+    }
+}
+
+/// `epoch` is `contract`'s newest keys' (commands are sealed to them, checkpoints sealed
+/// under them), or `tx` is refused.
+fn newest_keys(tx: &'static str, contract: &Contract, epoch: Epoch) -> Result<(), RuleError> {
+    match contract.keys.keys().next_back() {
+        Some(&newest) if newest == epoch => Ok(()),
+        Some(&newest) if contract.keys.contains_key(&epoch) => {
+            Err(RuleError::SupersededKey { tx, epoch, newest })
+        }
+        _ => Err(RuleError::NoContractKey(epoch)),
+    }
+}
+
+/// Whether `contract`'s state no longer needs its keys of `epoch`: keys of a newer epoch
+/// are published (every command since is sealed to those or newer) and a state
+/// commitment sealed under a newer epoch covers every command before them. A contract
+/// without keys of `epoch` never needed them.
+pub fn checkpointed_past(contract: &Contract, epoch: Epoch) -> bool {
+    if !contract.keys.contains_key(&epoch) {
+        return true;
+    }
+    let next = contract
+        .keys
+        .range(Epoch(epoch.0.saturating_add(1))..)
+        .next();
+    match (next, &contract.state) {
+        (Some((_, k)), Some(s)) => s.epoch > epoch && s.count >= k.commands_before,
+        _ => false,
     }
 }
 

@@ -327,6 +327,8 @@ pub struct Contract {
     /// The head of its command log ([`command_log`]; zeros before the first command,
     /// and on EVM, which does not keep one).
     pub command_log: [u8; 32],
+    /// The newest commitment to its state, if any.
+    pub state: Option<StateCommitment>,
 }
 
 /// The command log's next head: `SHA-256(COMMAND_LOG ‖ head ‖ height ‖ time ‖
@@ -359,6 +361,31 @@ pub struct ContractKey {
     pub published_by: PublicKey,
     /// The block that published them; set by the registry.
     pub published_at: u64,
+    /// The contract's command count when they were published; set by the registry.
+    /// Every command before it is sealed to an older epoch, every one after to this or a
+    /// newer one (a command must be sealed to the contract's newest keys).
+    pub commands_before: u64,
+}
+
+/// A worker's commitment to a contract's state at a point of its command log: what a
+/// sealed checkpoint holds, so a new worker can start from one (fetched from anyone)
+/// and check it against this, and an epoch can be retired once every contract's state
+/// is committed under a newer one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateCommitment {
+    /// The contract.
+    pub contract: [u8; 32],
+    /// Commands applied (run or skipped): the checkpoint's place in the command log.
+    pub count: u64,
+    /// The command log's head after them.
+    pub log_head: [u8; 32],
+    /// The keyed state root there (keyed: it shows nothing of the state to anyone
+    /// without the contract's secret).
+    pub state_root: [u8; 32],
+    /// The epoch whose contract keys seal the checkpoint: the contract's newest.
+    pub epoch: Epoch,
+    /// The block that committed it; set by the registry.
+    pub committed_at: u64,
 }
 
 /// A command as the chain orders it: sealed to the contract's key of `epoch`.
@@ -409,7 +436,7 @@ pub enum Tx {
     },
     /// Governance: retire an epoch (the gatekeepers then forget its shares). Refused for
     /// the newest epoch, the first (TDX identities seal under it) and any epoch a
-    /// contract has keys of.
+    /// contract's state still needs (`state::checkpointed_past`).
     RetireEpoch(Epoch),
     /// Governance: the TCB statuses and collateral floor new registrations are judged
     /// by, and the evidence lifetime (which also bounds every registration's standing);
@@ -437,8 +464,12 @@ pub enum Tx {
     /// A registered worker with an allowed measurement: publish the public keys it
     /// derived for a contract and epoch. The first publication stands.
     PublishContractKey(ContractKey),
-    /// Anyone: a command for a contract, sealed to its published key.
+    /// Anyone: a command for a contract, sealed to its newest published key.
     Command(Command),
+    /// A registered pRuntime: commit to a contract's state at a point of its command
+    /// log, sealed under the contract's newest keys; each commitment is newer than the
+    /// last.
+    CommitState(StateCommitment),
 }
 
 /// What the registry decided for a round.
@@ -467,6 +498,7 @@ impl Tx {
             Self::DeployContract { .. } => "deploy-contract",
             Self::PublishContractKey(_) => "publish-contract-key",
             Self::Command(_) => "command",
+            Self::CommitState(_) => "commit-state",
         }
     }
 
@@ -539,6 +571,14 @@ impl Tx {
                 w.u64(c.epoch.into());
                 w.bytes(&c.ciphertext);
             }
+            Self::CommitState(c) => {
+                w.u8(14);
+                w.raw(&c.contract);
+                w.u64(c.count);
+                w.raw(&c.log_head);
+                w.raw(&c.state_root);
+                w.u64(c.epoch.into());
+            }
         }
     }
 
@@ -588,11 +628,20 @@ impl Tx {
                 signing_key: r.bytes("signing key", MAX_FIELD)?.to_vec(),
                 published_by: Vec::new(),
                 published_at: 0,
+                commands_before: 0,
             }),
             11 => Self::Command(Command {
                 contract: r.array("contract id")?,
                 epoch: Epoch(r.u64("epoch")?),
                 ciphertext: r.bytes("command", MAX_COMMAND)?.to_vec(),
+            }),
+            14 => Self::CommitState(StateCommitment {
+                contract: r.array("contract id")?,
+                count: r.u64("command count")?,
+                log_head: r.array("command log head")?,
+                state_root: r.array("state root")?,
+                epoch: Epoch(r.u64("epoch")?),
+                committed_at: 0,
             }),
             _ => return Err(r.invalid("transaction kind")),
         })
@@ -1136,6 +1185,13 @@ pub enum Event {
         /// Its position among the contract's commands.
         sequence: u64,
     },
+    /// A worker committed to a contract's state after `count` commands.
+    StateCommitted {
+        /// The contract.
+        contract: [u8; 32],
+        /// The commitment's place in the command log.
+        count: u64,
+    },
 }
 
 impl Event {
@@ -1196,6 +1252,11 @@ impl Event {
                 w.raw(contract);
                 w.u64(*sequence);
             }
+            Self::StateCommitted { contract, count } => {
+                w.u8(14);
+                w.raw(contract);
+                w.u64(*count);
+            }
         }
         w.0
     }
@@ -1233,6 +1294,10 @@ impl Event {
             13 => Self::CommandSubmitted {
                 contract: r.array("contract")?,
                 sequence: r.u64("sequence")?,
+            },
+            14 => Self::StateCommitted {
+                contract: r.array("contract")?,
+                count: r.u64("command count")?,
             },
             _ => return Err(r.invalid("event")),
         };

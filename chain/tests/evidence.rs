@@ -392,13 +392,15 @@ fn contract_key(contract: [u8; 32]) -> ContractKey {
         signing_key: public_key(chain::random_key().verifying_key()),
         published_by: Vec::new(),
         published_at: 0,
+        commands_before: 0,
     }
 }
 
 /// NH2: retiring an epoch is governance's, on the registry, and refused while anything
-/// needs it: the newest, the first (TDX workers seal under it), one a contract has keys
-/// of; a middle epoch no contract used retires, once, and nothing is published under it
-/// again.
+/// needs it: the newest, the first (TDX workers seal under it), one a contract's state
+/// still needs; a middle epoch no contract used retires, once, and nothing is published
+/// under it again. One a contract used retires once its keys are superseded and a state
+/// commitment sealed under the newer ones covers every command sealed to it.
 #[test]
 fn an_epoch_retires_only_when_nothing_needs_it() {
     let mut w = World::new(sim(), &[]);
@@ -422,10 +424,7 @@ fn an_epoch_retires_only_when_nothing_needs_it() {
     let mut used = contract_key(contract);
     used.epoch = Epoch(1);
     w.apply(&worker, Tx::PublishContractKey(used)).unwrap();
-    assert_eq!(
-        why(&mut w, 1),
-        "holds a contract's keys (its commands and state need them)"
-    );
+    assert_eq!(why(&mut w, 1), "is still needed by a contract's state");
     dkg(&mut w, &g, &gk, Epoch(3));
     assert!(matches!(
         w.apply(&worker, Tx::RetireEpoch(Epoch(2))),
@@ -440,6 +439,94 @@ fn an_epoch_retires_only_when_nothing_needs_it() {
         w.apply(&worker, Tx::PublishContractKey(late)),
         Err(RuleError::NoEpoch { .. })
     ));
+
+    // Epoch 1 still holds the contract's only keys, and one command sealed to them.
+    let command = |epoch| {
+        Tx::Command(chain::types::Command {
+            contract,
+            epoch: Epoch(epoch),
+            ciphertext: vec![1; 40],
+        })
+    };
+    let sender = chain::random_key();
+    w.apply(&sender, command(1)).unwrap();
+    let commit = |w: &World, count, epoch| {
+        let c = w.state.contract(&contract).unwrap();
+        Tx::CommitState(chain::types::StateCommitment {
+            contract,
+            count,
+            log_head: if count == c.commands {
+                c.command_log
+            } else {
+                [9; 32]
+            },
+            state_root: [7; 32],
+            epoch: Epoch(epoch),
+            committed_at: 0,
+        })
+    };
+    // Committed under epoch 1 itself: the contract still needs it.
+    w.apply(&worker, commit(&w, 1, 1)).unwrap();
+    assert_eq!(why(&mut w, 1), "is still needed by a contract's state");
+    // Keys of epoch 3: commands and commitments under epoch 1 are refused from now on.
+    let mut newer = contract_key(contract);
+    newer.epoch = Epoch(3);
+    w.apply(&worker, Tx::PublishContractKey(newer)).unwrap();
+    assert_eq!(
+        w.state.contract(&contract).unwrap().keys[&Epoch(3)].commands_before,
+        1
+    );
+    let mut older = contract_key(contract);
+    older.epoch = Epoch(0);
+    for (tx, signer) in [
+        (command(1), &sender),
+        (commit(&w, 1, 1), &worker),
+        (Tx::PublishContractKey(older), &worker),
+    ] {
+        assert!(
+            matches!(
+                w.apply(signer, tx),
+                Err(RuleError::SupersededKey {
+                    newest: Epoch(3),
+                    ..
+                })
+            ),
+            "a superseded epoch is refused"
+        );
+    }
+    w.apply(&sender, command(3)).unwrap();
+    assert_eq!(why(&mut w, 1), "is still needed by a contract's state");
+    // Bad commitments: past the commands, off the log, not newer, not a pRuntime's.
+    let mut off = commit(&w, 2, 3);
+    if let Tx::CommitState(c) = &mut off {
+        c.log_head = [9; 32];
+    }
+    for (tx, what) in [
+        (
+            commit(&w, 3, 3),
+            "names more commands than the contract has",
+        ),
+        (off, "is not on the contract's command log"),
+        (commit(&w, 1, 3), "is not newer than the one standing"),
+    ] {
+        match w.apply(&worker, tx) {
+            Err(RuleError::StateCommitment(why)) => assert_eq!(why, what),
+            other => panic!("expected {what}, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        w.apply(&sender, commit(&w, 2, 3)),
+        Err(RuleError::WrongRole { .. })
+    ));
+    // A commitment under epoch 3 covering the command sealed to epoch 1 frees epoch 1;
+    // no command may be sealed to it again.
+    w.apply(&worker, commit(&w, 2, 3)).unwrap();
+    w.apply(&g, Tx::RetireEpoch(Epoch(1))).unwrap();
+    assert!(matches!(
+        w.apply(&sender, command(1)),
+        Err(RuleError::SupersededKey { .. })
+    ));
+    assert_eq!(why(&mut w, 3), "is the newest epoch");
 }
 
 /// Review NM2 on the registry: governance raises the collateral floor after a TCB

@@ -436,6 +436,12 @@ async fn every_fact_is_proven(f: &Evm) -> EvmProof {
                     assert!(count > 0 && head != [0; 32], "the suite sent commands");
                     Some("commands")
                 }
+                Fact::State(id) => {
+                    let c = r.contract(*id).await.unwrap().unwrap();
+                    let proven = v.read(fact, |b| chain::facts::read_state(*id, b)).unwrap();
+                    assert_eq!(proven, c.state);
+                    proven.map(|_| "state")
+                }
                 Fact::Rule | Fact::Header(_) => unreachable!("not kept on EVM"),
             };
             if let Some(name) = name {
@@ -454,6 +460,7 @@ async fn every_fact_is_proven(f: &Evm) -> EvmProof {
         "contract",
         "contract key",
         "commands",
+        "state",
         "tcb rule",
     ] {
         assert!(

@@ -602,6 +602,7 @@ fn contract_transactions_decode_strictly() {
             signing_key: vec![2; 33],
             published_by: Vec::new(),
             published_at: 0,
+            commands_before: 0,
         }),
         Tx::Command(Command {
             contract: [2; 32],

@@ -123,6 +123,7 @@ impl ContractKeys {
             signing_key: chain::types::public_key(self.signing.verifying_key()),
             published_by: Vec::new(),
             published_at: 0,
+            commands_before: 0,
         }
     }
 }

@@ -64,7 +64,7 @@ impl EvmRegistry {
         for ((fact, key), slot) in facts.iter().zip(keys).zip(proof.storage_proof) {
             let value = match slot.value.is_zero() {
                 true => None,
-                false => Some(self.fact_value(fact, at).await?),
+                false => Some(self.fact_value(fact, at, number).await?),
             };
             out.push(SlotProof {
                 key,
@@ -222,7 +222,12 @@ impl EvmRegistry {
     }
 
     /// The value of `fact`, present at block `at`, read from the contract's views.
-    async fn fact_value(&self, fact: &Fact, at: BlockId) -> Result<Vec<u8>, RegistryError> {
+    async fn fact_value(
+        &self,
+        fact: &Fact,
+        at: BlockId,
+        number: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
         let gone = || {
             RegistryError::Unverified(format!(
                 "fact {} has a value but the contract shows no record of it",
@@ -268,26 +273,22 @@ impl EvmRegistry {
                 }
             }
             Fact::ContractKey(id, e) => {
-                let keys = c
-                    .contractKeyList(FixedBytes(*id))
+                facts::contract_key(&self.contract_key_at(*id, *e, at).await?.ok_or_else(gone)?)
+            }
+            Fact::State(id) => {
+                let deployed = c
+                    .contractInfo(FixedBytes(*id))
                     .block(at)
                     .call()
                     .await
-                    .map_err(backend)?;
-                let (_, k) = keys
-                    .epochs
-                    .iter()
-                    .zip(keys.keys.iter())
-                    .find(|(epoch, _)| **epoch == e.0)
-                    .ok_or_else(gone)?;
-                facts::contract_key(&crate::types::ContractKey {
-                    contract: *id,
-                    epoch: *e,
-                    encryption_key: k.encryptionKey.to_vec(),
-                    signing_key: k.signingKey.to_vec(),
-                    published_by: k.publishedBy.to_vec(),
-                    published_at: k.publishedAt,
-                })
+                    .map_err(backend)?
+                    .deployedAt;
+                facts::state(
+                    &self
+                        .state_at(*id, deployed, number)
+                        .await?
+                        .ok_or_else(gone)?,
+                )
             }
             // Not kept on this backend (its evidence rule is the TCB rule; its history,
             // the chain's own).

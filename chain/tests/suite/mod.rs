@@ -577,6 +577,7 @@ fn contract_key(contract: [u8; 32], epoch: Epoch) -> ContractKey {
         signing_key: chain::types::public_key(signing.verifying_key()),
         published_by: Vec::new(),
         published_at: 0,
+        commands_before: 0,
     }
 }
 
@@ -750,6 +751,65 @@ where
         RuleError::NoContract { .. }
     ));
 
+    // State commitments: a pRuntime's, sealed under the contract's newest keys, within
+    // its commands (on its log's head at its count), each newer than the last.
+    let c = r.contract(id).await.unwrap().unwrap();
+    let commit = |count, log_head, epoch| chain::types::StateCommitment {
+        contract: id,
+        count,
+        log_head,
+        state_root: [5; 32],
+        epoch: Epoch(epoch),
+        committed_at: 0,
+    };
+    assert!(matches!(
+        rule(
+            r.commit_state(&stranger, &commit(2, c.command_log, 0))
+                .await
+        ),
+        RuleError::WrongRole {
+            tx: "commit-state",
+            ..
+        }
+    ));
+    for (bad, why) in [
+        (
+            commit(3, c.command_log, 0),
+            "names more commands than the contract has",
+        ),
+        (
+            commit(2, [9; 32], 0),
+            "is not on the contract's command log",
+        ),
+    ] {
+        assert_eq!(
+            rule(r.commit_state(&worker, &bad).await),
+            RuleError::StateCommitment(why)
+        );
+    }
+    assert_eq!(
+        rule(r.commit_state(&worker, &commit(2, c.command_log, 7)).await),
+        RuleError::NoContractKey(Epoch(7))
+    );
+    r.commit_state(&worker, &commit(1, [9; 32], 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        rule(r.commit_state(&worker, &commit(1, [9; 32], 0)).await),
+        RuleError::StateCommitment("is not newer than the one standing")
+    );
+    let h_state = r
+        .commit_state(&worker, &commit(2, c.command_log, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.contract(id).await.unwrap().unwrap().state,
+        Some(chain::types::StateCommitment {
+            committed_at: h_state,
+            ..commit(2, c.command_log, 0)
+        })
+    );
+
     // Retirement is governance's, and never of the epoch in use.
     assert_eq!(
         rule(r.retire_epoch(&stranger, Epoch(0)).await),
@@ -805,6 +865,14 @@ where
             Event::CommandSubmitted {
                 contract: id,
                 sequence: 1
+            },
+            Event::StateCommitted {
+                contract: id,
+                count: 1
+            },
+            Event::StateCommitted {
+                contract: id,
+                count: 2
             },
         ]
     );

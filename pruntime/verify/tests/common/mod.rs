@@ -272,6 +272,7 @@ pub fn world(shape: Shape) -> World {
                     keys: Default::default(),
                     commands: 0,
                     command_log: [0; 32],
+                    state: None,
                 })),
                 Fact::Allowed(_) => (!shape.removed).then(|| {
                     facts::allowed(&chain::types::Allowed {
