@@ -198,9 +198,10 @@ contract Registry {
     mapping(bytes32 => ContractRec) private contracts;
     mapping(bytes32 => mapping(uint64 => ContractKeyRec)) private contractKeys;
     mapping(bytes32 => uint64[]) private contractEpochs; // ascending: keys are published in epoch order
-    // 1 + the command count of the newest commitment to a contract's state (0: none); the
-    // commitment itself is its StateCommitted log and its fact.
-    mapping(bytes32 => uint64) private committedAfter;
+    // 1 + (count << 64 | epoch) of the newest commitment to a contract's state (0: none):
+    // a newer one is past more commands, or as far under newer keys. The commitment
+    // itself is its StateCommitted log and its fact.
+    mapping(bytes32 => uint256) private committedAfter;
     // Per epoch, the contracts whose state still needs its keys (chain/src/state.rs
     // checkpointed_past, kept as a count: contracts are not enumerable here).
     mapping(uint64 => uint256) private needing;
@@ -915,8 +916,9 @@ contract Registry {
         newestKeys(contractId, epoch);
         if (count > c.commands) revert StateRefused(1);
         if (count == c.commands && logHead != c.commandLog) revert StateRefused(2);
-        if (committedAfter[contractId] > count) revert StateRefused(3);
-        committedAfter[contractId] = count + 1;
+        uint256 order = (uint256(count) << 64 | epoch) + 1;
+        if (committedAfter[contractId] >= order) revert StateRefused(3);
+        committedAfter[contractId] = order;
         uint64[] storage es = contractEpochs[contractId];
         for (uint256 i = 0; i + 1 < es.length; i++) {
             uint64 e = es[i];

@@ -413,6 +413,14 @@ impl ProvenFacts {
             .transpose()
     }
 
+    /// The newest commitment to contract `id`'s state, if any.
+    pub fn state(
+        &self,
+        id: &[u8; 32],
+    ) -> Result<Option<crate::types::StateCommitment>, ProofError> {
+        self.read(&Fact::State(*id), |v| facts::read_state(*id, v))
+    }
+
     /// The worker registered under `identity_key`, if any.
     pub fn worker(&self, identity_key: &[u8]) -> Result<Option<Worker>, ProofError> {
         self.read(&Fact::Worker(identity_key.to_vec()), |v| {

@@ -1800,7 +1800,13 @@ impl State {
                 "is not on the contract's command log",
             ));
         }
-        if contract.state.as_ref().is_some_and(|s| s.count >= c.count) {
+        // Newer: past more commands, or as far sealed under newer keys (an idle contract
+        // is committed again under a new epoch, so the old one can retire).
+        if contract
+            .state
+            .as_ref()
+            .is_some_and(|s| (s.count, s.epoch) >= (c.count, c.epoch))
+        {
             return Err(RuleError::StateCommitment(
                 "is not newer than the one standing",
             ));

@@ -908,13 +908,18 @@ async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
     );
 }
 
-/// Issue 28, item 1: a rotation reaches a running contract. Governance locks epoch 1 and
-/// the gatekeepers run its DKG while a worker serves the counter; the worker derives the
-/// contract's keys of epoch 1 without a restart, publishes them (the registry takes them
-/// from a pRuntime with current evidence), and runs the commands clients then seal to
-/// epoch 1 — the newest with published keys.
+/// Issue 28, items 1 and 2: a rotation reaches a running contract, an epoch retires
+/// once the state is committed past it, and state moves between workers. Governance
+/// locks epoch 1 and the gatekeepers run its DKG while a worker serves the counter; the
+/// worker derives the contract's keys of epoch 1 without a restart, publishes them (the
+/// registry takes them from a pRuntime with current evidence), and runs the commands
+/// clients then seal to epoch 1 — the newest with published keys. It commits its state
+/// under each new epoch; after a second rotation epoch 1 retires on the registry and
+/// the gatekeepers forget it. A new worker then starts from the committed checkpoint
+/// fetched from the first (a tampered copy is refused by name) and answers the same;
+/// one without a checkpoint refuses to start, saying where to get one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_epoch_reaches_a_running_contract() {
+async fn epochs_reach_running_contracts_and_retire_past_committed_state() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("devnet");
     let (_devnet, summary) = devnet(&dir);
@@ -924,7 +929,17 @@ async fn a_new_epoch_reaches_a_running_contract() {
     let mut genesis = [0u8; 32];
     hex::decode_to_slice(s("chain_genesis"), &mut genesis).unwrap();
     let client = chain::grpc::LightClient::pinned(&s("chain"), genesis);
-    let a = worker(root.path(), "a", &summary);
+    let sim = root.path().join("devnet/attestation/sim/sim.json");
+    let sim = sim.to_str().unwrap();
+    let committing = [
+        "--sim-pki",
+        sim,
+        "--checkpoint-every",
+        "1",
+        "--commit-every-secs",
+        "0",
+    ];
+    let a = worker_with(root.path(), "a", &summary, &committing);
     at_height(&a, 0).await;
     let phalanx = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
@@ -938,32 +953,40 @@ async fn a_new_epoch_reaches_a_running_contract() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    phalanx(&[
-        "chain",
-        "tx",
-        "--url",
-        &s("chain"),
-        "--genesis",
-        &s("chain_genesis"),
-        "--key",
-        &s("governance_key_file"),
-        "lock-rotation",
-        "1",
-    ]);
+    let governance = |tx: &[&str]| {
+        let mut args = vec![
+            "chain".to_owned(),
+            "tx".into(),
+            "--url".into(),
+            s("chain"),
+            "--genesis".into(),
+            s("chain_genesis"),
+            "--key".into(),
+            s("governance_key_file"),
+        ];
+        args.extend(tx.iter().map(|a| a.to_string()));
+        phalanx(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    };
     let nodes: Vec<String> = summary["gatekeepers"]
         .as_array()
         .unwrap()
         .iter()
         .map(|u| u.as_str().unwrap().to_owned())
         .collect();
-    phalanx(&[
-        "keyvault",
-        "rotate",
-        "--nodes",
-        &nodes.join(","),
-        "--admin-secret-file",
-        &s("admin_secret_file"),
-    ]);
+    let nodes = nodes.join(",");
+    let admin = s("admin_secret_file");
+    let rotate = |epoch: &str| {
+        governance(&["lock-rotation", epoch]);
+        phalanx(&[
+            "keyvault",
+            "rotate",
+            "--nodes",
+            &nodes,
+            "--admin-secret-file",
+            &admin,
+        ]);
+    };
+    rotate("1");
     // The worker, still running, publishes the contract's keys of epoch 1.
     let deadline = Instant::now() + Duration::from_secs(60);
     let published = loop {
@@ -1026,6 +1049,93 @@ async fn a_new_epoch_reaches_a_running_contract() {
     assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
     let log = std::fs::read_to_string(&a.log).unwrap();
     assert!(!log.contains("command skipped"), "{log}");
+
+    // Epoch 1 cannot retire while it is the newest; after a second rotation worker a
+    // commits its state under epoch 2, and epoch 1 retires on the registry and on the
+    // gatekeepers.
+    let committed_under = |epoch: u64| {
+        let client = &client;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let state = client.sync().await.unwrap();
+                let c = state.contract(&contract).unwrap();
+                if let Some(s) = &c.state
+                    && s.epoch == phalanx_types::Epoch(epoch)
+                    && s.count == c.commands
+                {
+                    return s.clone();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no state committed under epoch {epoch}: {:?}",
+                    c.state
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    committed_under(1).await;
+    rotate("2");
+    let committed = committed_under(2).await;
+    governance(&["retire-epoch", "1"]);
+    phalanx(&[
+        "keyvault",
+        "retire-epoch",
+        "--nodes",
+        &nodes,
+        "--admin-secret-file",
+        &admin,
+        "--epoch",
+        "1",
+    ]);
+    let before = read(&client, &a, &user, contract).await;
+
+    // Worker b starts from a's committed checkpoint; a copy with one byte changed, tried
+    // first, is refused.
+    let sealed = reqwest::get(format!("{}/v1/checkpoint/{}", a.url, s("contract")))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let mut tampered = sealed.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    let bad = root.path().join("tampered.sealed");
+    std::fs::write(&bad, &tampered).unwrap();
+    let mut from_a = committing.to_vec();
+    from_a.extend(["--checkpoint-from", bad.to_str().unwrap()]);
+    from_a.extend(["--checkpoint-from", &a.url]);
+    let b = worker_with(root.path(), "b", &summary, &from_a);
+    assert!(
+        !b.url.is_empty(),
+        "worker b did not start: {}",
+        std::fs::read_to_string(&b.log).unwrap()
+    );
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    assert!(log.contains("refusing the checkpoint"), "{log}");
+    assert!(
+        log.contains("started from the committed checkpoint"),
+        "{log}"
+    );
+    let after = read(&client, &b, &user, contract).await;
+    assert_eq!(state(&after), state(&before));
+    assert_eq!(
+        after.1,
+        hex::encode(committed.state_root),
+        "b answers from the committed state"
+    );
+
+    // Worker c, with no checkpoint to start from, cannot replay past the retired epoch:
+    // it says so and where to get one.
+    let c = worker_with(root.path(), "c", &summary, &["--sim-pki", sim]);
+    assert!(
+        c.url.is_empty(),
+        "worker c started without the retired epoch"
+    );
+    let log = std::fs::read_to_string(&c.log).unwrap();
+    assert!(log.contains("--checkpoint-from"), "{log}");
 }
 
 /// The worker's registry head is sealed under its identity and required once it has

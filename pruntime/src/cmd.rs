@@ -67,6 +67,19 @@ pub struct Args {
     /// A contract to serve (hex id); repeat for more.
     #[arg(long = "contract")]
     pub contracts: Vec<String>,
+    /// Where to fetch a contract's committed checkpoint when the registry holds a state
+    /// commitment newer than the local checkpoint (a new worker, or one behind a
+    /// retired epoch): a peer worker's URL (`http://host:7400`) or a file or directory;
+    /// repeat for more, tried in order. Untrusted: only the committed checkpoint is taken.
+    #[arg(long = "checkpoint-from")]
+    pub checkpoint_sources: Vec<String>,
+    /// Seal a checkpoint every this many commands.
+    #[arg(long, default_value_t = 64)]
+    pub checkpoint_every: u64,
+    /// Least seconds between two of this worker's state commitments to the registry
+    /// for one contract (each is a transaction).
+    #[arg(long, default_value_t = 60)]
+    pub commit_every_secs: u64,
     /// Where to answer queries (7400, as in the deploy files; 7300 is the ledger's).
     #[arg(long, default_value = "127.0.0.1:7400")]
     pub listen: String,
@@ -280,6 +293,9 @@ fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
         .iter()
         .map(|c| hex32(c, "--contract"))
         .collect::<anyhow::Result<_>>()?;
+    config.checkpoint_sources = args.checkpoint_sources.clone();
+    config.checkpoint_every = args.checkpoint_every.max(1);
+    config.commit_every = std::time::Duration::from_secs(args.commit_every_secs);
     Ok(config)
 }
 

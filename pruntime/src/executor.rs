@@ -429,22 +429,11 @@ impl Executor {
         }
     }
 
-    fn checkpoint_key(&self, epoch: Epoch) -> Result<SealingKey, SealError> {
-        let keys = self.keys.get(&epoch).ok_or(SealError::Seal)?;
-        SealingKey::derive(
-            keys.checkpoint_secret(),
-            phalanx_types::tag::CHECKPOINT,
-            &self.id,
-        )
-    }
-
-    fn checkpoint_aad(&self) -> Vec<u8> {
-        [phalanx_types::tag::CHECKPOINT, &self.id].concat()
-    }
-
     /// The sealed checkpoint: `u64 epoch ‖ AES-256-GCM(height ‖ block hash ‖ executed ‖
-    /// command count ‖ log head ‖ senders' last nonces ‖ entries)` under the key of
-    /// `epoch` (one of the held epochs).
+    /// command count ‖ log head ‖ state root key ‖ senders' last nonces ‖ entries)` under
+    /// the key of `epoch` (one of the held epochs). It carries the key its state root is
+    /// keyed with, so a worker that starts from it needs no older epoch's keys: the
+    /// epochs before can retire.
     pub fn checkpoint(&self, epoch: Epoch) -> Result<Vec<u8>, SealError> {
         let mut w = Writer::default();
         w.u64(self.height);
@@ -452,6 +441,7 @@ impl Executor {
         w.u64(self.executed);
         w.u64(self.log.0);
         w.raw(&self.log.1);
+        w.raw(self.root_key.as_slice());
         w.u32(self.nonces.len() as u32);
         for (sender, nonce) in &self.nonces {
             w.bytes(sender);
@@ -462,45 +452,52 @@ impl Executor {
             w.bytes(k);
             w.bytes(v);
         }
-        let sealed = self
-            .checkpoint_key(epoch)?
-            .seal(&self.checkpoint_aad(), &w.0)?;
+        let w = zeroize::Zeroizing::new(w.0);
+        let keys = self.keys.get(&epoch).ok_or(SealError::Seal)?;
+        let sealed = checkpoint_key(keys, &self.id)?.seal(&checkpoint_aad(&self.id), &w)?;
         Ok([epoch.0.to_be_bytes().as_slice(), &sealed].concat())
     }
 
+    /// The epoch whose keys sealed `sealed` (its clear prefix), if it has one.
+    pub fn checkpoint_epoch(sealed: &[u8]) -> Option<Epoch> {
+        sealed
+            .first_chunk::<8>()
+            .map(|e| Epoch(u64::from_be_bytes(*e)))
+    }
+
+    /// A contract started from a checkpoint sealed by [`Self::checkpoint`] (by any worker
+    /// holding the contract's keys), keyed by the root key it carries; `sealing` are the
+    /// keys of the epoch it is sealed under ([`Self::checkpoint_epoch`]), which it does
+    /// not hold yet ([`Self::add_keys`]). The next feed page checks its command log
+    /// against the chain.
+    pub fn from_checkpoint(
+        id: [u8; 32],
+        contract: Contract,
+        sealing: &ContractKeys,
+        sealed: &[u8],
+    ) -> Result<Self, CheckpointError> {
+        let epoch = Self::checkpoint_epoch(sealed).ok_or(CheckpointError::Seal(SealError::Open))?;
+        let opened = open_checkpoint(|e| (e == epoch).then_some(sealing), &id, sealed)?;
+        let mut e = Self::new(id, contract, &opened.root_key);
+        e.take(opened);
+        Ok(e)
+    }
+
     /// Restores a checkpoint sealed by [`Self::checkpoint`] (any worker holding the
-    /// contract's keys opens it). An edited, truncated or foreign one is refused and
-    /// nothing changes. The next feed page checks its command log against the chain.
+    /// contract's keys opens it). An edited, truncated or foreign one, or one keyed
+    /// otherwise than this contract's state, is refused and nothing changes. The next
+    /// feed page checks its command log against the chain.
     pub fn restore(&mut self, sealed: &[u8]) -> Result<(), CheckpointError> {
-        let (epoch, rest) = sealed
-            .split_first_chunk::<8>()
-            .ok_or(CheckpointError::Seal(SealError::Open))?;
-        let epoch = Epoch(u64::from_be_bytes(*epoch));
-        let plain = self
-            .checkpoint_key(epoch)
-            .map_err(|_| CheckpointError::NoKeys(epoch))?
-            .open(&self.checkpoint_aad(), rest)?;
-        let mut r = Reader::new(&plain, "checkpoint");
-        let height = r.u64("height")?;
-        let block_hash = r.array("block hash")?;
-        let executed = r.u64("executed")?;
-        let log = (r.u64("command count")?, r.array("command log head")?);
-        let mut nonces = BTreeMap::new();
-        for _ in 0..r.u32("senders")? {
-            let sender = r.bytes("sender", 512)?.to_vec();
-            nonces.insert(sender, r.u64("nonce")?);
+        let opened = open_checkpoint(|e| self.keys.get(&e), &self.id, sealed)?;
+        if opened.root_key != self.root_key {
+            return Err(CheckpointError::OtherRootKey);
         }
-        let n = r.u32("entries")?;
-        let mut changes = Changes::default();
-        for _ in 0..n {
-            let k = r.bytes("key", 1 << 20)?.to_vec();
-            let v = r.bytes("value", 1 << 24)?.to_vec();
-            changes.0.insert(k, Some(v));
-        }
-        r.finish()?;
-        let mut state = State::default();
-        state.apply(&changes);
-        self.root = state.root(&self.root_key);
+        self.take(opened);
+        Ok(())
+    }
+
+    fn take(&mut self, o: Opened) {
+        self.root = o.state.root(&o.root_key);
         (
             self.state,
             self.height,
@@ -508,9 +505,81 @@ impl Executor {
             self.executed,
             self.log,
             self.nonces,
-        ) = (state, height, block_hash, executed, log, nonces);
-        Ok(())
+            self.root_key,
+        ) = (
+            o.state,
+            o.height,
+            o.block_hash,
+            o.executed,
+            o.log,
+            o.nonces,
+            o.root_key,
+        );
     }
+}
+
+/// What a checkpoint holds, opened.
+struct Opened {
+    height: u64,
+    block_hash: [u8; 32],
+    executed: u64,
+    log: (u64, [u8; 32]),
+    root_key: zeroize::Zeroizing<[u8; 32]>,
+    nonces: BTreeMap<Vec<u8>, u64>,
+    state: State,
+}
+
+fn checkpoint_key(keys: &ContractKeys, id: &[u8; 32]) -> Result<SealingKey, SealError> {
+    SealingKey::derive(keys.checkpoint_secret(), phalanx_types::tag::CHECKPOINT, id)
+}
+
+fn checkpoint_aad(id: &[u8; 32]) -> Vec<u8> {
+    [phalanx_types::tag::CHECKPOINT, id].concat()
+}
+
+/// Opens and decodes a sealed checkpoint of contract `id` with the keys `keys` gives
+/// for its epoch.
+fn open_checkpoint<'k>(
+    keys: impl FnOnce(Epoch) -> Option<&'k ContractKeys>,
+    id: &[u8; 32],
+    sealed: &[u8],
+) -> Result<Opened, CheckpointError> {
+    let (epoch, rest) = sealed
+        .split_first_chunk::<8>()
+        .ok_or(CheckpointError::Seal(SealError::Open))?;
+    let epoch = Epoch(u64::from_be_bytes(*epoch));
+    let keys = keys(epoch).ok_or(CheckpointError::NoKeys(epoch))?;
+    let plain = zeroize::Zeroizing::new(checkpoint_key(keys, id)?.open(&checkpoint_aad(id), rest)?);
+    let mut r = Reader::new(&plain, "checkpoint");
+    let height = r.u64("height")?;
+    let block_hash = r.array("block hash")?;
+    let executed = r.u64("executed")?;
+    let log = (r.u64("command count")?, r.array("command log head")?);
+    let root_key = zeroize::Zeroizing::new(r.array("state root key")?);
+    let mut nonces = BTreeMap::new();
+    for _ in 0..r.u32("senders")? {
+        let sender = r.bytes("sender", 512)?.to_vec();
+        nonces.insert(sender, r.u64("nonce")?);
+    }
+    let n = r.u32("entries")?;
+    let mut changes = Changes::default();
+    for _ in 0..n {
+        let k = r.bytes("key", 1 << 20)?.to_vec();
+        let v = r.bytes("value", 1 << 24)?.to_vec();
+        changes.0.insert(k, Some(v));
+    }
+    r.finish()?;
+    let mut state = State::default();
+    state.apply(&changes);
+    Ok(Opened {
+        height,
+        block_hash,
+        executed,
+        log,
+        root_key,
+        nonces,
+        state,
+    })
 }
 
 /// Why a checkpoint was refused.
@@ -526,4 +595,8 @@ pub enum CheckpointError {
     /// It opened but does not decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// Its state root is keyed otherwise than this contract's (another contract's
+    /// state under the same keys cannot be, so it was not made by a genuine worker).
+    #[error("its state root key is not this contract's")]
+    OtherRootKey,
 }

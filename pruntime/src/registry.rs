@@ -238,6 +238,27 @@ impl WorkerRegistry {
         }
     }
 
+    /// Commits to a contract's state (as on [`Self::register`]); the height and the
+    /// contract's state fact.
+    pub async fn commit_state(
+        &self,
+        identity: &p256::ecdsa::SigningKey,
+        commitment: &chain::types::StateCommitment,
+    ) -> Result<(u64, Proven), RegistryError> {
+        let effect = [Fact::State(commitment.contract)];
+        match self {
+            Self::Ledger(c) => {
+                let tx = chain::types::Tx::CommitState(commitment.clone());
+                let (h, v) = c.submit_proven(identity, tx, &effect).await?;
+                Ok((h, Proven::Ledger(v)))
+            }
+            Self::Evm(e) => {
+                let h = e.registry.commit_state(&e.account, commitment).await?;
+                Ok((h, self.facts_after(h, &effect).await?))
+            }
+        }
+    }
+
     /// `facts` proven at the newest block, which must be at least `height` (a node that
     /// says it included a transaction must show its effect).
     async fn facts_after(&self, height: u64, facts: &[Fact]) -> Result<Proven, RegistryError> {

@@ -1,5 +1,6 @@
 //! The worker's HTTP API (axum): `POST /v1/query` (a [`Query`], answered with an
-//! [`crate::protocol::Answer`]), `GET /v1/info`, `GET /healthz`. Bodies are bounded,
+//! [`crate::protocol::Answer`]), `GET /v1/info`, `GET /v1/evidence`, `GET
+//! /v1/checkpoint/{contract}` (the committed checkpoint, sealed), `GET /healthz`. Bodies are bounded,
 //! requests time out, concurrency is limited; contract calls run off the async threads.
 //! Errors are `{"error": {"code", "message"}}`: 400 malformed, 403 bad signature or
 //! envelope, 404 unknown contract, 413 too large, 409 the worker is behind the query's
@@ -61,6 +62,34 @@ async fn query(
     }
 }
 
+/// The contract's committed checkpoint (sealed under its keys: only its workers open
+/// it), for a new worker to start from.
+async fn checkpoint(
+    State(worker): State<Arc<Worker>>,
+    axum::extract::Path(contract): axum::extract::Path<String>,
+) -> Response {
+    let mut id = [0u8; 32];
+    if hex::decode_to_slice(&contract, &mut id).is_err() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "a contract id is 64 hex characters".into(),
+        );
+    }
+    match tokio::task::spawn_blocking(move || worker.committed_checkpoint(&id)).await {
+        Ok(Some(sealed)) => (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            sealed,
+        )
+            .into_response(),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "no_checkpoint",
+            "no committed checkpoint of this contract here".into(),
+        ),
+    }
+}
+
 /// The router over `worker`.
 pub fn router(worker: Arc<Worker>) -> Router {
     Router::new()
@@ -78,6 +107,7 @@ pub fn router(worker: Arc<Worker>) -> Router {
                 }
             }),
         )
+        .route("/v1/checkpoint/{contract}", get(checkpoint))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(2 * MAX_QUERY_BYTES))
         .layer(

@@ -64,8 +64,18 @@ pub struct WorkerConfig {
     pub contracts: Vec<[u8; 32]>,
     /// How often to ask the registry whether there are new commands.
     pub poll: Duration,
-    /// Seal a checkpoint every this many commands run (and at shutdown).
+    /// Seal a checkpoint every this many commands run (and at shutdown, and when a new
+    /// epoch's keys arrive).
     pub checkpoint_every: u64,
+    /// Least time between two of this worker's commitments to a contract's state on
+    /// the registry (each is a transaction; one per checkpoint at most).
+    pub commit_every: Duration,
+    /// Where a contract's committed checkpoint may be fetched when the registry holds a
+    /// commitment newer than the local checkpoint: peer workers' base URLs
+    /// (`http://host:port`, their `GET /v1/checkpoint/{id}`) or files and directories
+    /// (any storage). Not trusted: a checkpoint is taken only when it opens under the
+    /// contract's keys and is the one committed on the registry.
+    pub checkpoint_sources: Vec<String>,
     /// Contract limits.
     pub limits: Limits,
     /// The trust roots a gatekeeper's evidence may chain to (`intel` by default).
@@ -160,6 +170,8 @@ impl WorkerConfig {
             contracts: Vec::new(),
             poll: Duration::from_millis(200),
             checkpoint_every: 64,
+            commit_every: Duration::from_secs(60),
+            checkpoint_sources: Vec::new(),
             limits: Limits::default(),
             gatekeeper_trust_roots: vec!["intel".into()],
             gatekeeper_policies: vec!["gatekeeper".into()],
@@ -351,7 +363,21 @@ pub struct Worker {
     renewal_checked: Mutex<Option<std::time::Instant>>,
     /// When the newest epoch was last looked at.
     epoch_checked: Mutex<Option<std::time::Instant>>,
+    /// Per served contract, the checkpoint waiting to be committed on the registry.
+    commits: Mutex<BTreeMap<[u8; 32], Commit>>,
 }
+
+/// A contract's state commitments from this worker.
+#[derive(Default)]
+struct Commit {
+    /// The newest checkpoint sealed and not yet committed: what it commits to, and it.
+    pending: Option<(chain::types::StateCommitment, Vec<u8>)>,
+    /// When the last commitment was sent.
+    sent: Option<std::time::Instant>,
+}
+
+/// Largest checkpoint fetched from a source.
+const MAX_CHECKPOINT: u64 = 1 << 30;
 
 /// How often a served contract's position is proven at the newest header when the
 /// node's hint names a newer height but no new command (one lean proof, about a
@@ -496,6 +522,7 @@ impl Worker {
             renewal_tried: Mutex::new(None),
             renewal_checked: Mutex::new(None),
             epoch_checked: Mutex::new(None),
+            commits: Mutex::new(BTreeMap::new()),
         });
         // On a Solidity registry its account (derived from the identity) pays for its
         // transactions: wait for it to be funded, naming it, before the first.
@@ -769,53 +796,42 @@ impl Worker {
         same_keys(id, epoch, &listed, &mine)
     }
 
-    /// Starts serving contract `id`: code, keys (published or compared), checkpoint —
-    /// each read as proofs at the registry's newest header, never the chain.
+    /// Starts serving contract `id`: code, keys (published or compared), then its state:
+    /// a checkpoint at least as far as the registry's newest state commitment (the local
+    /// one, or one fetched from [`WorkerConfig::checkpoint_sources`] that is exactly the
+    /// committed one), else the local checkpoint, else the empty state — each read as
+    /// proofs at the registry's newest header, never the chain.
     async fn serve(&self, id: [u8; 32]) -> Result<(), WorkerError> {
-        let proven = self.registry.facts(&[Fact::Contract(id)]).await?;
+        let proven = self
+            .registry
+            .facts(&[Fact::Contract(id), Fact::State(id)])
+            .await?;
         let deployed_at = proven
             .contract(&id)
             .map_err(unproven)?
             .ok_or_else(|| WorkerError::NoContract(hex::encode(id)))?
             .deployed_at;
+        let committed = proven.state(&id).map_err(unproven)?;
         let code = self.registry.contract_code(&proven, &id).await?;
         let epochs = self.registry.epochs(&proven).await?;
         let epoch = epochs.last().map(|k| k.epoch).ok_or(WorkerError::NoEpoch)?;
-        let compiled = self.runtime.compile(&code)?;
         let (keys, listed) = self.contract_keys(id, epoch).await?;
         if listed.is_none() {
             self.publish_keys(id, epoch, &keys).await?;
         }
-        // The state root is keyed by the contract's first published epoch's secret, so
-        // every worker of the contract computes the same root whenever it joined.
-        let published: Vec<Fact> = epochs
-            .iter()
-            .map(|k| Fact::ContractKey(id, k.epoch))
-            .collect();
-        let proven = self.registry.facts(&published).await?;
-        let mut first = None;
-        for k in &epochs {
-            if proven
-                .contract_key(&id, k.epoch)
-                .map_err(unproven)?
-                .is_some()
-            {
-                first = Some(k.epoch);
-                break;
-            }
-        }
-        let first = first.ok_or(WorkerError::Other("published keys vanished"))?;
-        let mut executor = if first == epoch {
-            Executor::new(id, compiled, keys.state_root_key())
-        } else {
-            let first_keys = self.listed_keys(id, first).await?;
-            let mut e = Executor::new(id, compiled, first_keys.state_root_key());
-            e.add_keys(first, first_keys);
-            e
+        let held = BTreeMap::from([(epoch, keys)]);
+        let mut executor = match self
+            .start_from_checkpoint(id, &code, &held, committed.as_ref())
+            .await?
+        {
+            Some(e) => e,
+            None => self.start_from_genesis(id, &code, &epochs, &held).await?,
         };
-        executor.add_keys(epoch, keys);
+        for (epoch, keys) in held {
+            executor.add_keys(epoch, keys);
+        }
         // On a Solidity registry the contract's feed starts after the block before its
-        // deployment (a checkpoint restored below moves it on).
+        // deployment (unless a checkpoint moved it on).
         if let WorkerRegistry::Evm(e) = &self.registry {
             let deployed = deployed_at.saturating_sub(1);
             let hash = e
@@ -827,27 +843,194 @@ impl Worker {
                 ))?;
             executor.start_at(deployed, hash);
         }
-        // Other epochs' keys are fetched when a command needs them.
-        let path = self.checkpoint_path(&id);
-        if let Some(sealed) = read_optional(&path)? {
-            match executor.restore(&sealed) {
-                // Its command log is checked by the first feed page, which must
-                // continue it (`Self::follow`): a checkpoint from another chain stops
-                // the worker there.
-                Ok(()) => {
-                    let (count, _) = executor.log();
-                    tracing::info!(contract = %hex::encode(id), height = executor.position().0, commands = count, "restored the sealed checkpoint");
-                }
-                Err(e) => {
-                    tracing::error!(contract = %hex::encode(id), error = %e, "refusing the checkpoint: replaying from the chain");
-                }
-            }
-        }
         self.executors
             .write()
             .map_err(|_| WorkerError::Other("poisoned lock"))?
             .insert(id, executor);
         Ok(())
+    }
+
+    /// Contract `id` at its empty state, its root keyed by its first published epoch's
+    /// keys (every worker of the contract computes the same root whenever it joined;
+    /// from `held` if there). Other epochs' keys are fetched when a command needs them. When
+    /// that epoch is retired its keys are gone: such a contract starts from a checkpoint.
+    async fn start_from_genesis(
+        &self,
+        id: [u8; 32],
+        code: &[u8],
+        epochs: &[chain::types::EpochKey],
+        held: &BTreeMap<Epoch, ContractKeys>,
+    ) -> Result<Executor, WorkerError> {
+        let published: Vec<Fact> = epochs
+            .iter()
+            .flat_map(|k| [Fact::ContractKey(id, k.epoch), Fact::Retired(k.epoch)])
+            .collect();
+        let proven = self.registry.facts(&published).await?;
+        let mut first = None;
+        for k in epochs {
+            if proven
+                .contract_key(&id, k.epoch)
+                .map_err(unproven)?
+                .is_some()
+            {
+                first = Some(k.epoch);
+                break;
+            }
+        }
+        let first = first.ok_or(WorkerError::Other("published keys vanished"))?;
+        // Replaying needs every epoch the contract had keys of: a retired one's are gone.
+        for k in epochs {
+            let had = proven
+                .contract_key(&id, k.epoch)
+                .map_err(unproven)?
+                .is_some();
+            if had
+                && proven
+                    .fact(&Fact::Retired(k.epoch))
+                    .map_err(unproven)?
+                    .is_some()
+            {
+                tracing::error!(contract = %hex::encode(id), epoch = %k.epoch, "an epoch the contract's commands were sealed to is retired: its state is only in checkpoints now; start this worker with --checkpoint-from a peer worker or a copy of a committed checkpoint");
+                return Err(WorkerError::Other(
+                    "an epoch the contract used is retired and no committed checkpoint was found",
+                ));
+            }
+        }
+        let compiled = self.runtime.compile(code)?;
+        Ok(match held.get(&first) {
+            Some(keys) => Executor::new(id, compiled, keys.state_root_key()),
+            None => {
+                let first_keys = self.listed_keys(id, first).await?;
+                let mut e = Executor::new(id, compiled, first_keys.state_root_key());
+                e.add_keys(first, first_keys);
+                e
+            }
+        })
+    }
+
+    /// Contract `id` from a checkpoint: the local one when it is at least as far as
+    /// `committed`; else the first source's that is exactly `committed` (count, log
+    /// head, state root: another is refused by name); else the local one, behind;
+    /// `None` without any. Its command log is checked by the first feed page, which must
+    /// continue it ([`Self::follow`]): a checkpoint from another chain stops the worker
+    /// there.
+    async fn start_from_checkpoint(
+        &self,
+        id: [u8; 32],
+        code: &[u8],
+        held: &BTreeMap<Epoch, ContractKeys>,
+        committed: Option<&chain::types::StateCommitment>,
+    ) -> Result<Option<Executor>, WorkerError> {
+        let local = match read_optional(&self.checkpoint_path(&id))? {
+            Some(sealed) => match self.open_checkpoint(id, code, held, &sealed).await {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::error!(contract = %hex::encode(id), error = %e, "refusing the local checkpoint");
+                    None
+                }
+            },
+            None => None,
+        };
+        let behind = |e: &Executor| committed.is_some_and(|c| e.log().0 < c.count);
+        if let Some(e) = local.as_ref().filter(|e| !behind(e)) {
+            tracing::info!(contract = %hex::encode(id), commands = e.log().0, "restored the local checkpoint");
+            return Ok(local);
+        }
+        if let Some(c) = committed {
+            for source in &self.config.checkpoint_sources {
+                let fetched = match self.fetch_checkpoint(source, &id).await {
+                    Ok(sealed) => sealed,
+                    Err(e) => {
+                        tracing::warn!(contract = %hex::encode(id), %source, error = %e, "no checkpoint from this source");
+                        continue;
+                    }
+                };
+                match self.open_checkpoint(id, code, held, &fetched).await {
+                    Ok(e) if e.log() == (c.count, c.log_head) && e.root() == c.state_root => {
+                        tracing::info!(contract = %hex::encode(id), %source, commands = c.count, "started from the committed checkpoint");
+                        write_atomic(&self.checkpoint_path(&id), &fetched)?;
+                        return Ok(Some(e));
+                    }
+                    Ok(e) => {
+                        tracing::error!(contract = %hex::encode(id), %source, commands = e.log().0, committed = c.count, "refusing the checkpoint: it is not the one committed on the registry")
+                    }
+                    Err(e) => {
+                        tracing::error!(contract = %hex::encode(id), %source, error = %e, "refusing the checkpoint")
+                    }
+                }
+            }
+        }
+        if let Some(e) = &local {
+            tracing::info!(contract = %hex::encode(id), commands = e.log().0, "restored the local checkpoint, behind the registry's newest commitment");
+        }
+        Ok(local)
+    }
+
+    /// An executor from `sealed`, with the keys of the epoch it is sealed under (from
+    /// `held`, or the gatekeepers: then held by it).
+    async fn open_checkpoint(
+        &self,
+        id: [u8; 32],
+        code: &[u8],
+        held: &BTreeMap<Epoch, ContractKeys>,
+        sealed: &[u8],
+    ) -> Result<Executor, WorkerError> {
+        let epoch = Executor::checkpoint_epoch(sealed)
+            .ok_or(WorkerError::Other("a checkpoint without its epoch"))?;
+        let compiled = self.runtime.compile(code)?;
+        let refused = |e| WorkerError::Feed(format!("the checkpoint does not open: {e}"));
+        if let Some(keys) = held.get(&epoch) {
+            return Executor::from_checkpoint(id, compiled, keys, sealed).map_err(refused);
+        }
+        let keys = self.listed_keys(id, epoch).await?;
+        let mut e = Executor::from_checkpoint(id, compiled, &keys, sealed).map_err(refused)?;
+        e.add_keys(epoch, keys);
+        Ok(e)
+    }
+
+    /// The sealed checkpoint of contract `id` at `source`: a peer worker's base URL
+    /// (`GET /v1/checkpoint/{id}`), or a file (a directory: its committed checkpoint of
+    /// the contract). At most [`MAX_CHECKPOINT`] bytes.
+    async fn fetch_checkpoint(&self, source: &str, id: &[u8; 32]) -> Result<Vec<u8>, String> {
+        if source.starts_with("http://") || source.starts_with("https://") {
+            let url = format!(
+                "{}/v1/checkpoint/{}",
+                source.trim_end_matches('/'),
+                hex::encode(id)
+            );
+            let mut response = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("HTTP {}", response.status()));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+                body.extend_from_slice(&chunk);
+                if body.len() as u64 > MAX_CHECKPOINT {
+                    return Err(format!("larger than {MAX_CHECKPOINT} bytes"));
+                }
+            }
+            return Ok(body);
+        }
+        let mut path = PathBuf::from(source);
+        if path.is_dir() {
+            path = path.join(committed_name(id));
+        }
+        let size = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+        if size > MAX_CHECKPOINT {
+            return Err(format!("larger than {MAX_CHECKPOINT} bytes"));
+        }
+        std::fs::read(&path).map_err(|e| e.to_string())
+    }
+
+    /// The checkpoint of contract `id` whose commitment is on the registry (what
+    /// `GET /v1/checkpoint/{id}` serves), if this worker has one.
+    pub fn committed_checkpoint(&self, id: &[u8; 32]) -> Option<Vec<u8>> {
+        std::fs::read(self.config.data_dir.join(committed_name(id))).ok()
     }
 
     fn checkpoint_path(&self, id: &[u8; 32]) -> PathBuf {
@@ -941,6 +1124,7 @@ impl Worker {
         if let Err(e) = self.adopt_new_epoch().await {
             tracing::warn!(error = %e, "taking up the newest epoch failed; retrying");
         }
+        self.commit_states().await;
         match failed {
             Some(e) => Err(e),
             None => Ok(applied),
@@ -980,7 +1164,11 @@ impl Worker {
                 self.publish_keys(id, newest, &keys).await?;
             }
             tracing::info!(contract = %hex::encode(id), epoch = %newest, "holding the contract's keys of the newest epoch");
-            self.executor(&id, |e| e.add_keys(newest, keys))?;
+            // Sealed and committed under the new keys: the older epochs can retire.
+            self.executor(&id, |e| {
+                e.add_keys(newest, keys);
+                self.write_checkpoint(e);
+            })?;
         }
         Ok(())
     }
@@ -1153,17 +1341,88 @@ impl Worker {
         Ok(f(e))
     }
 
+    /// Seals a checkpoint of `executor` under its newest keys, writes it, and queues its
+    /// commitment for the registry ([`Self::commit_states`]).
     fn write_checkpoint(&self, executor: &Executor) {
         let Some(epoch) = executor.newest_epoch() else {
             return;
         };
-        match executor.checkpoint(epoch) {
-            Ok(sealed) => {
-                if let Err(e) = write_atomic(&self.checkpoint_path(&executor.id()), &sealed) {
-                    tracing::error!(error = %e, "writing a checkpoint failed");
+        let sealed = match executor.checkpoint(epoch) {
+            Ok(sealed) => sealed,
+            Err(e) => return tracing::error!(error = %e, "sealing a checkpoint failed"),
+        };
+        if let Err(e) = write_atomic(&self.checkpoint_path(&executor.id()), &sealed) {
+            return tracing::error!(error = %e, "writing a checkpoint failed");
+        }
+        let (count, log_head) = executor.log();
+        let commitment = chain::types::StateCommitment {
+            contract: executor.id(),
+            count,
+            log_head,
+            state_root: executor.root(),
+            epoch,
+            committed_at: 0,
+        };
+        if let Ok(mut commits) = self.commits.lock() {
+            commits.entry(executor.id()).or_default().pending = Some((commitment, sealed));
+        }
+    }
+
+    /// Commits the checkpoints queued by [`Self::write_checkpoint`] on the registry, at
+    /// most one per contract per [`WorkerConfig::commit_every`]; a committed one is kept
+    /// as the contract's committed checkpoint, which peers may fetch. When another worker
+    /// committed the same state first, this worker's copy is as good and kept too.
+    async fn commit_states(&self) {
+        let due: Vec<(chain::types::StateCommitment, Vec<u8>)> = match self.commits.lock() {
+            Ok(mut commits) => commits
+                .values_mut()
+                .filter(|c| {
+                    c.sent
+                        .is_none_or(|t| t.elapsed() >= self.config.commit_every)
+                })
+                .filter_map(|c| {
+                    let due = c.pending.take()?;
+                    c.sent = Some(std::time::Instant::now());
+                    Some(due)
+                })
+                .collect(),
+            Err(_) => return,
+        };
+        for (commitment, sealed) in due {
+            let id = commitment.contract;
+            let stands = match self
+                .registry
+                .commit_state(&self.identity.signing, &commitment)
+                .await
+            {
+                Ok((height, proven)) => {
+                    tracing::info!(contract = %hex::encode(id), commands = commitment.count, epoch = %commitment.epoch, height, "committed the contract's state");
+                    proven.state(&id).ok().flatten()
                 }
+                Err(e) => {
+                    tracing::info!(contract = %hex::encode(id), commands = commitment.count, error = %e, "committing the contract's state failed");
+                    let fact = [Fact::State(id)];
+                    match self.registry.facts(&fact).await {
+                        Ok(proven) => proven.state(&id).ok().flatten(),
+                        Err(_) => None,
+                    }
+                }
+            };
+            let same = stands.is_some_and(|s| {
+                (s.count, s.log_head, s.state_root, s.epoch)
+                    == (
+                        commitment.count,
+                        commitment.log_head,
+                        commitment.state_root,
+                        commitment.epoch,
+                    )
+            });
+            if same
+                && let Err(e) =
+                    write_atomic(&self.config.data_dir.join(committed_name(&id)), &sealed)
+            {
+                tracing::error!(error = %e, "writing the committed checkpoint failed");
             }
-            Err(e) => tracing::error!(error = %e, "sealing a checkpoint failed"),
         }
     }
 
@@ -1507,6 +1766,11 @@ async fn open_registry(
             })))
         }
     }
+}
+
+/// The file name of contract `id`'s committed checkpoint.
+fn committed_name(id: &[u8; 32]) -> String {
+    format!("committed-{}.sealed", hex::encode(id))
 }
 
 /// A proof that does not read as its facts should.
