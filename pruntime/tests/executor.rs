@@ -183,6 +183,25 @@ fn checkpoints_restore_exactly_and_refuse_edits() {
     let mut stranger = Executor::new(ID, rt.compile(COUNTER).unwrap(), &[1; 32]);
     stranger.add_keys(Epoch(0), ContractKeys::derive(&[1; 32]).unwrap());
     assert!(stranger.restore(&sealed).is_err());
+    // Under the right keys but another root key: refused by name.
+    let mut rekeyed = Executor::new(ID, rt.compile(COUNTER).unwrap(), &[1; 32]);
+    rekeyed.add_keys(Epoch(0), keys());
+    assert!(matches!(
+        rekeyed.restore(&sealed),
+        Err(pruntime::executor::CheckpointError::OtherRootKey)
+    ));
+
+    // A worker that holds only the sealing epoch's keys (the older ones retired) starts
+    // from it: the root key travels inside, so the root and the state are the same.
+    assert_eq!(Executor::checkpoint_epoch(&sealed), Some(Epoch(0)));
+    let joined =
+        Executor::from_checkpoint(ID, rt.compile(COUNTER).unwrap(), &keys(), &sealed).unwrap();
+    assert_eq!(
+        (joined.log(), joined.root(), joined.state()),
+        (e.log(), e.root(), e.state())
+    );
+    let other = ContractKeys::derive(&[1; 32]).unwrap();
+    assert!(Executor::from_checkpoint(ID, rt.compile(COUNTER).unwrap(), &other, &sealed).is_err());
 }
 
 const AUCTION: &[u8] = include_bytes!("../guest/wasm/auction.wasm");
