@@ -324,8 +324,8 @@ pub struct Contract {
     pub keys: std::collections::BTreeMap<Epoch, ContractKey>,
     /// Commands submitted so far.
     pub commands: u64,
-    /// The head of its command log ([`command_log`]; zeros before the first command,
-    /// and on EVM, which does not keep one).
+    /// The head of its command log ([`command_log`] on the ledger, the contract's own
+    /// hash chain on EVM; zeros before the first command).
     pub command_log: [u8; 32],
     /// The newest commitment to its state, if any.
     pub state: Option<StateCommitment>,

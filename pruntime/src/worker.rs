@@ -73,8 +73,9 @@ pub struct WorkerConfig {
     /// Where a contract's committed checkpoint may be fetched when the registry holds a
     /// commitment newer than the local checkpoint: peer workers' base URLs
     /// (`http://host:port`, their `GET /v1/checkpoint/{id}`) or files and directories
-    /// (any storage). Not trusted: a checkpoint is taken only when it opens under the
-    /// contract's keys and is the one committed on the registry.
+    /// (any storage). Not trusted: a fetched checkpoint is taken only when it opens under
+    /// the contract's keys and is the one committed on the registry (the local one,
+    /// sealed by this worker, is taken when it opens).
     pub checkpoint_sources: Vec<String>,
     /// Contract limits.
     pub limits: Limits,
@@ -925,7 +926,7 @@ impl Worker {
             Some(sealed) => match self.open_checkpoint(id, code, held, &sealed).await {
                 Ok(e) => Some(e),
                 Err(e) => {
-                    tracing::error!(contract = %hex::encode(id), error = %e, "refusing the local checkpoint");
+                    tracing::error!(contract = %hex::encode(id), error = %e, "refusing the checkpoint kept here");
                     None
                 }
             },
@@ -933,7 +934,7 @@ impl Worker {
         };
         let behind = |e: &Executor| committed.is_some_and(|c| e.log().0 < c.count);
         if let Some(e) = local.as_ref().filter(|e| !behind(e)) {
-            tracing::info!(contract = %hex::encode(id), commands = e.log().0, "restored the local checkpoint");
+            tracing::info!(contract = %hex::encode(id), commands = e.log().0, "restored the sealed checkpoint kept here");
             return Ok(local);
         }
         if let Some(c) = committed {
@@ -961,7 +962,7 @@ impl Worker {
             }
         }
         if let Some(e) = &local {
-            tracing::info!(contract = %hex::encode(id), commands = e.log().0, "restored the local checkpoint, behind the registry's newest commitment");
+            tracing::info!(contract = %hex::encode(id), commands = e.log().0, "restored the sealed checkpoint kept here, behind the registry's newest commitment");
         }
         Ok(local)
     }
@@ -1342,7 +1343,9 @@ impl Worker {
     }
 
     /// Seals a checkpoint of `executor` under its newest keys, writes it, and queues its
-    /// commitment for the registry ([`Self::commit_states`]).
+    /// commitment for the registry ([`Self::commit_states`]) when a feed page has shown
+    /// its position on the registry's chain since boot (a restored checkpoint from
+    /// another chain, or one a deep reorganisation left, is never committed).
     fn write_checkpoint(&self, executor: &Executor) {
         let Some(epoch) = executor.newest_epoch() else {
             return;
@@ -1363,7 +1366,9 @@ impl Worker {
             epoch,
             committed_at: 0,
         };
-        if let Ok(mut commits) = self.commits.lock() {
+        if self.is_ready(&executor.id())
+            && let Ok(mut commits) = self.commits.lock()
+        {
             commits.entry(executor.id()).or_default().pending = Some((commitment, sealed));
         }
     }
@@ -1401,6 +1406,18 @@ impl Worker {
                 }
                 Err(e) => {
                     tracing::info!(contract = %hex::encode(id), commands = commitment.count, error = %e, "committing the contract's state failed");
+                    // Not refused by a rule (the node, the network): sent again at the
+                    // next step unless a newer one is queued, so an idle contract's
+                    // commitment under a new epoch is not lost.
+                    if !matches!(e, RegistryError::Rule(_))
+                        && let Ok(mut commits) = self.commits.lock()
+                    {
+                        let c = commits.entry(id).or_default();
+                        if c.pending.is_none() {
+                            c.pending = Some((commitment.clone(), sealed.clone()));
+                            c.sent = None;
+                        }
+                    }
                     let fact = [Fact::State(id)];
                     match self.registry.facts(&fact).await {
                         Ok(proven) => proven.state(&id).ok().flatten(),
