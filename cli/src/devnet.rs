@@ -265,6 +265,8 @@ pub async fn attestation(
             gatekeeper_policies: vec!["devnet".into()],
             // (and the TD's, once the registry's genesis fixes its configuration)
             contract_runtimes: vec![pruntime_tenant(pruntime_mr_enclave()?).tenant_id()],
+            // Governance upgrades pRuntime on the registry: any pRuntime in standing.
+            contract_runtimes_from_registry: true,
             ..ReleasePolicy::default()
         },
         sim,

@@ -200,6 +200,37 @@ async fn at_height(w: &Worker, height: u64) -> pruntime::worker::Info {
     }
 }
 
+/// `phalanx ARGS`, which must succeed.
+fn phalanx(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "phalanx {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `phalanx chain tx … TX` signed by the devnet's governance key.
+fn governance(summary: &serde_json::Value, tx: &[&str]) {
+    let s = |k: &str| summary[k].as_str().unwrap().to_owned();
+    let mut args = vec![
+        "chain".to_owned(),
+        "tx".into(),
+        "--url".into(),
+        s("chain"),
+        "--genesis".into(),
+        s("chain_genesis"),
+        "--key".into(),
+        s("governance_key_file"),
+    ];
+    args.extend(tx.iter().map(|a| a.to_string()));
+    phalanx(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
 /// The user's query of the counter on worker `w`: (height, state root, output).
 async fn read(
     client: &chain::grpc::LightClient,
@@ -941,32 +972,6 @@ async fn epochs_reach_running_contracts_and_retire_past_committed_state() {
     ];
     let a = worker_with(root.path(), "a", &summary, &committing);
     at_height(&a, 0).await;
-    let phalanx = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "phalanx {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let governance = |tx: &[&str]| {
-        let mut args = vec![
-            "chain".to_owned(),
-            "tx".into(),
-            "--url".into(),
-            s("chain"),
-            "--genesis".into(),
-            s("chain_genesis"),
-            "--key".into(),
-            s("governance_key_file"),
-        ];
-        args.extend(tx.iter().map(|a| a.to_string()));
-        phalanx(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    };
     let nodes: Vec<String> = summary["gatekeepers"]
         .as_array()
         .unwrap()
@@ -975,6 +980,7 @@ async fn epochs_reach_running_contracts_and_retire_past_committed_state() {
         .collect();
     let nodes = nodes.join(",");
     let admin = s("admin_secret_file");
+    let governance = |tx: &[&str]| governance(&summary, tx);
     let rotate = |epoch: &str| {
         governance(&["lock-rotation", epoch]);
         phalanx(&[
@@ -1169,4 +1175,219 @@ async fn a_worker_requires_its_sealed_head_and_upgrades_an_old_one() {
     );
     at_height(&upgraded, 0).await;
     assert!(sealed.exists() && !data.join("registry-head").exists());
+}
+
+/// The user's query of the counter at `url` (worker identity from its info), or `None`
+/// when it does not answer.
+async fn try_read(
+    client: &chain::grpc::LightClient,
+    url: &str,
+    user: &p256::ecdsa::SigningKey,
+    contract: [u8; 32],
+) -> Option<u64> {
+    let i = info(url).await?;
+    let identity = hex::decode(&i.identity_key).ok()?;
+    let asked = pruntime::client::query(
+        client,
+        &reqwest::Client::new(),
+        url,
+        &identity,
+        user,
+        contract,
+        b"read",
+    )
+    .await
+    .ok()?;
+    Some(u64::from_le_bytes(asked.output.get(..8)?.try_into().ok()?))
+}
+
+/// Issue 28, item 3: a rolling upgrade of pRuntime under continuous commands and
+/// queries. The operator lets the attestation service appraise the new build, and
+/// governance allows its measurement on the registry (the gatekeepers take pRuntime
+/// standing from the registry: no new gatekeeper configuration). The new worker starts
+/// from the old one's committed checkpoint and takes over queries; governance removes
+/// the old measurement and the old worker stops. Every command the registry accepted is
+/// applied exactly once by the new worker, queries are never unanswered for more than
+/// five seconds, and a worker of the old build can no longer register.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_upgrade_loses_no_command_and_keeps_answering() {
+    use std::sync::{Arc, Mutex};
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("devnet");
+    let (_devnet, summary) = devnet(&dir);
+    let s = |k: &str| summary[k].as_str().unwrap().to_owned();
+    let mut contract = [0u8; 32];
+    hex::decode_to_slice(s("contract"), &mut contract).unwrap();
+    let mut genesis = [0u8; 32];
+    hex::decode_to_slice(s("chain_genesis"), &mut genesis).unwrap();
+    let client = Arc::new(chain::grpc::LightClient::pinned(&s("chain"), genesis));
+    let sim = dir.join("attestation/sim/sim.json");
+    let sim = sim.to_str().unwrap().to_owned();
+    let committing = |mr: Option<&str>| {
+        let mut args = vec![
+            "--sim-pki".to_owned(),
+            sim.clone(),
+            "--checkpoint-every".into(),
+            "1".into(),
+            "--commit-every-secs".into(),
+            "0".into(),
+        ];
+        if let Some(mr) = mr {
+            args.extend(["--mr-enclave".into(), mr.to_owned()]);
+        }
+        args
+    };
+    let old = worker_with(root.path(), "old", &summary, &strs(&committing(None)));
+    at_height(&old, 0).await;
+
+    // Continuous load: one user's commands (its counter counts those the registry
+    // accepted) and queries to whichever worker serves.
+    let user = chain::random_key();
+    let serving = Arc::new(Mutex::new(old.url.clone()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = tokio::spawn({
+        let (client, user, stop) = (client.clone(), user.clone(), stop.clone());
+        async move {
+            let (mut accepted, mut last) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(h) =
+                    pruntime::client::send_command(&client, &user, contract, b"bump").await
+                {
+                    (accepted, last) = (accepted + 1, h);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (accepted, last)
+        }
+    });
+    let asker = tokio::spawn({
+        let (client, user, stop, serving) =
+            (client.clone(), user.clone(), stop.clone(), serving.clone());
+        async move {
+            let (mut answered, mut longest, mut since) = (0u32, Duration::ZERO, Instant::now());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let url = serving.lock().unwrap().clone();
+                if try_read(&client, &url, &user, contract).await.is_some() {
+                    answered += 1;
+                    longest = longest.max(since.elapsed());
+                    since = Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (answered, longest.max(since.elapsed()))
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The new build: its MRENCLAVE appraised by the attestation service (the operator's
+    // policy) and allowed as a pRuntime by governance.
+    let new_mr = hex::encode([0x42u8; 32]);
+    let new_tenant = phalanx_cli::devnet::pruntime_tenant([0x42; 32])
+        .tenant_id()
+        .to_string();
+    let old_tenant = {
+        let mut mr = [0u8; 32];
+        hex::decode_to_slice(s("pruntime_mr_enclave"), &mut mr).unwrap();
+        phalanx_cli::devnet::pruntime_tenant(mr)
+            .tenant_id()
+            .to_string()
+    };
+    let token_file = walk(&dir, "admin.token").expect("the attestation service's admin token");
+    let token = std::fs::read_to_string(token_file).unwrap();
+    let http = reqwest::Client::new();
+    let policies = format!("http://{}/v1/policies/devnet", s("attestation_rest"));
+    let mut policy: serde_json::Value = http
+        .get(&policies)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut rule = policy["sgx"][0].clone();
+    rule["mr_enclave"] = serde_json::Value::String(new_mr.clone());
+    policy["sgx"].as_array_mut().unwrap().push(rule);
+    policy["version"] = (policy["version"].as_u64().unwrap() + 1).into();
+    let put = http
+        .put(&policies)
+        .bearer_auth(token.trim())
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{:?}", put.text().await);
+    governance(
+        &summary,
+        &["add-measurement", &new_tenant, "--role", "pruntime"],
+    );
+
+    let mut from_old = committing(Some(&new_mr));
+    from_old.extend(["--checkpoint-from".into(), old.url.clone()]);
+    let new = worker_with(root.path(), "new", &summary, &strs(&from_old));
+    assert!(
+        !new.url.is_empty(),
+        "the new build did not start: {}",
+        std::fs::read_to_string(&new.log).unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while try_read(&client, &new.url, &user, contract).await.is_none() {
+        assert!(Instant::now() < deadline, "the new build does not answer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    *serving.lock().unwrap() = new.url.clone();
+    governance(&summary, &["remove-measurement", &old_tenant]);
+    old.proc.terminate();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (accepted, last) = sender.await.unwrap();
+    let (answered, longest) = asker.await.unwrap();
+    at_height(&new, last).await;
+    let count = try_read(&client, &new.url, &user, contract).await.unwrap();
+    println!(
+        "rolling upgrade: {accepted} commands accepted, {count} applied by the new build; {answered} queries answered, longest gap {longest:?}"
+    );
+    assert!(accepted > 10, "too little load: {accepted}");
+    assert_eq!(
+        count, accepted,
+        "every accepted command applied exactly once"
+    );
+    assert!(
+        longest < Duration::from_secs(5),
+        "a query gap of {longest:?}"
+    );
+    let log = std::fs::read_to_string(&new.log).unwrap();
+    assert!(
+        log.contains("started from the committed checkpoint"),
+        "{log}"
+    );
+    assert!(!log.contains("command skipped"), "{log}");
+
+    // The old build can no longer register (nor, so, get keys).
+    let again = worker_with(root.path(), "old-again", &summary, &strs(&committing(None)));
+    assert!(
+        again.url.is_empty(),
+        "a removed measurement started serving"
+    );
+}
+
+/// `args` as the `&str`s [`worker_with`] takes.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// The first file named `name` under `dir`.
+fn walk(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = walk(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
 }

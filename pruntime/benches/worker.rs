@@ -7,7 +7,8 @@
 //! - `query/answer`: one query end to end inside the worker (signature check, HPKE
 //!   open, read-only call, statement signature, HPKE seal of the answer), and
 //!   `query/user side` (sealing and signing a query, opening and checking the answer).
-//! - `checkpoint/seal` and `checkpoint/restore` of a 1000-entry state.
+//! - `checkpoint/seal` and `checkpoint/restore` of a 1000-entry state, and
+//!   `checkpoint/join after 100000 commands` (see [`join`]).
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 #[path = "../tests/common/mod.rs"]
@@ -155,6 +156,40 @@ fn bench(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         )
     });
+    join(c, &rt);
+}
+
+/// Issue 28, item 2: a worker joins a contract after 10⁵ commands from as many users
+/// (10⁵ entries) from its committed checkpoint: compiles the module, opens the sealed
+/// checkpoint (AES-256-GCM over all of it), decodes it, recomputes the keyed state root
+/// and compares count, log head and root with the commitment. The transfer is the
+/// checkpoint's size, printed. Building the state takes about a minute.
+fn join(c: &mut Criterion, rt: &Runtime) {
+    let mut state = executor(rt);
+    for h in 1..=25 {
+        let (commands, page) = common::page(&state, &block(100 + h, 4000));
+        state.apply_commands(rt, &commands, &page).unwrap();
+    }
+    let sealed = state.checkpoint(Epoch(0)).unwrap();
+    let committed = (state.log(), state.root());
+    println!(
+        "join: {} commands applied, {} entries, checkpoint {} bytes",
+        state.log().0,
+        state.state().len(),
+        sealed.len()
+    );
+    let keys = ContractKeys::derive(&[0x5e; 32]).unwrap();
+    let mut group = c.benchmark_group("checkpoint");
+    group.sample_size(10);
+    group.bench_function("join after 100000 commands", |bench| {
+        bench.iter(|| {
+            let e = Executor::from_checkpoint(ID, rt.compile(COUNTER).unwrap(), &keys, &sealed)
+                .unwrap();
+            assert_eq!((e.log(), e.root()), committed);
+            e
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -380,6 +380,9 @@ struct Commit {
 /// Largest checkpoint fetched from a source.
 const MAX_CHECKPOINT: u64 = 1 << 30;
 
+/// Longest a checkpoint's fetch from a peer may take.
+const CHECKPOINT_FETCH: Duration = Duration::from_secs(300);
+
 /// How often a served contract's position is proven at the newest header when the
 /// node's hint names a newer height but no new command (one lean proof, about a
 /// kilobyte, per contract per period): how far behind that height an answer's may be.
@@ -999,12 +1002,13 @@ impl Worker {
                 source.trim_end_matches('/'),
                 hex::encode(id)
             );
-            let mut response = self
-                .http
-                .get(&url)
-                .send()
-                .await
+            // Its own client: a checkpoint may take longer than an API call.
+            let client = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(CHECKPOINT_FETCH)
+                .build()
                 .map_err(|e| e.to_string())?;
+            let mut response = client.get(&url).send().await.map_err(|e| e.to_string())?;
             if !response.status().is_success() {
                 return Err(format!("HTTP {}", response.status()));
             }
@@ -1021,11 +1025,15 @@ impl Worker {
         if path.is_dir() {
             path = path.join(committed_name(id));
         }
-        let size = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
-        if size > MAX_CHECKPOINT {
-            return Err(format!("larger than {MAX_CHECKPOINT} bytes"));
-        }
-        std::fs::read(&path).map_err(|e| e.to_string())
+        tokio::task::spawn_blocking(move || {
+            let size = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+            if size > MAX_CHECKPOINT {
+                return Err(format!("larger than {MAX_CHECKPOINT} bytes"));
+            }
+            std::fs::read(&path).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// The checkpoint of contract `id` whose commitment is on the registry (what
@@ -1394,21 +1402,37 @@ impl Worker {
             Err(_) => return,
         };
         for (commitment, sealed) in due {
-            let id = commitment.contract;
-            let stands = match self
+            self.commit_state(commitment, sealed).await;
+        }
+    }
+
+    /// Sends one state commitment unless the registry's is as new already (workers of a
+    /// contract seal the same states); keeps `sealed` as the committed checkpoint when the
+    /// registry then holds its state, whoever committed it. Sent again at the next step
+    /// after a failure no rule decided (the node, the network), unless a newer one is
+    /// queued: an idle contract's commitment under a new epoch is not lost.
+    async fn commit_state(&self, commitment: chain::types::StateCommitment, sealed: Vec<u8>) {
+        let id = commitment.contract;
+        let standing = async || {
+            let proven = self.registry.facts(&[Fact::State(id)]).await.ok()?;
+            proven.state(&id).ok().flatten()
+        };
+        let mut stands = standing().await;
+        let ahead = |s: &chain::types::StateCommitment| {
+            (s.count, s.epoch) >= (commitment.count, commitment.epoch)
+        };
+        if !stands.as_ref().is_some_and(ahead) {
+            match self
                 .registry
                 .commit_state(&self.identity.signing, &commitment)
                 .await
             {
                 Ok((height, proven)) => {
                     tracing::info!(contract = %hex::encode(id), commands = commitment.count, epoch = %commitment.epoch, height, "committed the contract's state");
-                    proven.state(&id).ok().flatten()
+                    stands = proven.state(&id).ok().flatten();
                 }
                 Err(e) => {
                     tracing::info!(contract = %hex::encode(id), commands = commitment.count, error = %e, "committing the contract's state failed");
-                    // Not refused by a rule (the node, the network): sent again at the
-                    // next step unless a newer one is queued, so an idle contract's
-                    // commitment under a new epoch is not lost.
                     if !matches!(e, RegistryError::Rule(_))
                         && let Ok(mut commits) = self.commits.lock()
                     {
@@ -1418,28 +1442,23 @@ impl Worker {
                             c.sent = None;
                         }
                     }
-                    let fact = [Fact::State(id)];
-                    match self.registry.facts(&fact).await {
-                        Ok(proven) => proven.state(&id).ok().flatten(),
-                        Err(_) => None,
-                    }
+                    stands = standing().await;
                 }
-            };
-            let same = stands.is_some_and(|s| {
-                (s.count, s.log_head, s.state_root, s.epoch)
-                    == (
-                        commitment.count,
-                        commitment.log_head,
-                        commitment.state_root,
-                        commitment.epoch,
-                    )
-            });
-            if same
-                && let Err(e) =
-                    write_atomic(&self.config.data_dir.join(committed_name(&id)), &sealed)
-            {
-                tracing::error!(error = %e, "writing the committed checkpoint failed");
             }
+        }
+        let same = stands.is_some_and(|s| {
+            (s.count, s.log_head, s.state_root, s.epoch)
+                == (
+                    commitment.count,
+                    commitment.log_head,
+                    commitment.state_root,
+                    commitment.epoch,
+                )
+        });
+        if same
+            && let Err(e) = write_atomic(&self.config.data_dir.join(committed_name(&id)), &sealed)
+        {
+            tracing::error!(error = %e, "writing the committed checkpoint failed");
         }
     }
 

@@ -183,6 +183,14 @@ pub struct ReleasePolicy {
     /// gatekeeper's server also checks that the contract exists on the registry.
     #[serde(default)]
     pub contract_runtimes: Vec<TenantId>,
+    /// Any pRuntime the registry holds in standing may derive contract keys, whatever
+    /// `contract_runtimes` lists: governance allows a new pRuntime version (and removes
+    /// the old) on the registry, with no new gatekeeper configuration (a rolling
+    /// upgrade). The gatekeeper's server checks that standing on every contract key
+    /// (`keyvault`'s `check_contract`); this layer then lets any tenant ask. Off by
+    /// default (only the listed tenants).
+    #[serde(default)]
+    pub contract_runtimes_from_registry: bool,
     /// Join rounds with gatekeepers whose registry entry is not backed by evidence
     /// ([`check_registration`]). Off by default; for clusters run outside any TEE, and
     /// logged loudly.
@@ -224,6 +232,7 @@ impl Default for ReleasePolicy {
             gatekeeper_policies: default_gatekeeper_policies(),
             grants: Vec::new(),
             contract_runtimes: Vec::new(),
+            contract_runtimes_from_registry: false,
             dangerous_unattested_gatekeepers: false,
         }
     }
@@ -378,7 +387,9 @@ pub fn authorize(
             .grants
             .iter()
             .any(|g| g.tenant == tenant && g.tenants.contains(&key_id.tenant))
-        || (contract.is_some() && policy.contract_runtimes.contains(&tenant));
+        || (contract.is_some()
+            && (policy.contract_runtimes_from_registry
+                || policy.contract_runtimes.contains(&tenant)));
     if !granted {
         return Err(ReleaseError::KeyIdNotAllowed {
             tenant_of_worker: tenant,

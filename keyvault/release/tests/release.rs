@@ -397,6 +397,10 @@ fn contract_keys_go_only_to_listed_runtimes_and_only_under_exact_contract_key_id
         ask(&w, &id),
         Err(ReleaseError::KeyIdNotAllowed { .. })
     ));
+    // Any tenant when the registry decides (the server checks the worker's standing).
+    w.policy.contract_runtimes_from_registry = true;
+    assert_eq!(ask(&w, &id).unwrap().contract, Some(contract));
+    w.policy.contract_runtimes_from_registry = false;
     w.policy
         .contract_runtimes
         .push(sgx_tenant(MR).parse().unwrap());
