@@ -185,7 +185,6 @@ contract Registry {
     mapping(bytes32 => uint64) private allowedIn; // the block that allowed it
     Gatekeeper[] private gatekeeperSet;
     uint16 public committeeThreshold; // governance's t for every DKG and reshare
-    uint64 private firstEpoch; // the first published epoch (valid once anyEpoch)
     mapping(uint64 => bool) private retiredEpochs;
     mapping(uint64 => EpochKey) private epochKeys;
     bool private anyEpoch;
@@ -719,7 +718,6 @@ contract Registry {
         publishedRounds[roundId] = true;
         epochFact(p.epoch);
         if (dkg) {
-            if (!anyEpoch) firstEpoch = p.epoch;
             anyEpoch = true;
             latestEpoch = p.epoch;
             locked = false;
@@ -730,14 +728,13 @@ contract Registry {
         }
     }
 
-    // Governance retires a published epoch other than the newest and the first (workers
-    // seal under it), once no contract's state needs it.
+    // Governance retires a published epoch other than the newest (TDX workers seal their
+    // identities under the newest), once no contract's state needs it.
     function retireEpoch(uint64 epoch) external {
         onlyGovernance();
         if (!epochKeys[epoch].published) revert CannotRetire(epoch, "is not published");
         if (retiredEpochs[epoch]) revert CannotRetire(epoch, "is already retired");
         if (epoch == latestEpoch) revert CannotRetire(epoch, "is the newest epoch");
-        if (epoch == firstEpoch) revert CannotRetire(epoch, "is the first epoch (workers' sealed identities use it)");
         if (needing[epoch] != 0) revert CannotRetire(epoch, "is still needed by a contract's state");
         retiredEpochs[epoch] = true;
         setFact(abi.encodePacked("retired/", epoch), hex"01");

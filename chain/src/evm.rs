@@ -195,9 +195,6 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
             why: match c.why.as_str() {
                 "is not published" => "is not published",
                 "is already retired" => "is already retired",
-                "is the first epoch (workers' sealed identities use it)" => {
-                    "is the first epoch (workers' sealed identities use it)"
-                }
                 "is still needed by a contract's state" => "is still needed by a contract's state",
                 _ => "is the newest epoch",
             },

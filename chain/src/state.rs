@@ -1563,8 +1563,8 @@ impl State {
     }
 
     /// Governance retires a published epoch that nothing needs any more, once: not the
-    /// newest one; not the first one (TDX workers seal their identity under it); and
-    /// none a contract's state still needs ([`checkpointed_past`]: its commands sealed
+    /// newest one (TDX workers seal their identity under the newest, again at each new
+    /// one), and none a contract's state still needs ([`checkpointed_past`]: its commands sealed
     /// to it are all behind a state commitment sealed under a newer epoch, from which a
     /// new worker starts — the gatekeepers forget the retired epoch's shares).
     fn retire_epoch(&mut self, epoch: Epoch) -> Result<Event, RuleError> {
@@ -1577,9 +1577,6 @@ impl State {
         }
         if self.epochs.keys().next_back() == Some(&epoch) {
             return refuse("is the newest epoch");
-        }
-        if self.epochs.keys().next() == Some(&epoch) {
-            return refuse("is the first epoch (workers' sealed identities use it)");
         }
         if !self.contracts.values().all(|c| checkpointed_past(c, epoch)) {
             return refuse("is still needed by a contract's state");

@@ -435,8 +435,8 @@ pub enum Tx {
         threshold: u16,
     },
     /// Governance: retire an epoch (the gatekeepers then forget its shares). Refused for
-    /// the newest epoch, the first (TDX identities seal under it) and any epoch a
-    /// contract's state still needs (`state::checkpointed_past`).
+    /// the newest epoch and any epoch a contract's state still needs
+    /// (`state::checkpointed_past`).
     RetireEpoch(Epoch),
     /// Governance: the TCB statuses and collateral floor new registrations are judged
     /// by, and the evidence lifetime (which also bounds every registration's standing);

@@ -334,7 +334,7 @@ pub enum ChainChange {
         #[arg(long, default_value_t = 0)]
         min_tcb_evaluation_data_number: u32,
     },
-    /// Retire EPOCH (not the newest, not the first, none a contract's state still needs:
+    /// Retire EPOCH (not the newest, none a contract's state still needs:
     /// its keys superseded and its state committed under newer ones); the
     /// gatekeepers then erase its shares (`phalanx keyvault retire-epoch`).
     RetireEpoch {

@@ -768,6 +768,59 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     assert!(log.contains("already registered"), "{log}");
     let (_, _, out) = read(&client, &t2, &user, contract).await;
     assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
+
+    // Issue 28, item 1: no identity is pinned to an epoch. A rotation: the running TD
+    // seals its identity again under epoch 1 (and commits the contract's state under
+    // it); epoch 0 then retires on the registry and on the gatekeepers, and the TD,
+    // restarted, unseals the same identity.
+    let s = |k: &str| summary[k].as_str().unwrap().to_owned();
+    let nodes: Vec<String> = summary["gatekeepers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_owned())
+        .collect();
+    let (nodes, admin) = (nodes.join(","), s("admin_secret_file"));
+    governance(&summary, &["lock-rotation", "1"]);
+    phalanx(&[
+        "keyvault",
+        "rotate",
+        "--nodes",
+        &nodes,
+        "--admin-secret-file",
+        &admin,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(&t2.log).unwrap();
+        let state = client.sync().await.unwrap();
+        let committed = state
+            .contract(&contract)
+            .and_then(|c| c.state.clone())
+            .is_some_and(|s| s.epoch == phalanx_types::Epoch(1));
+        if log.contains("sealed the identity again under the newest epoch") && committed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reseal under epoch 1: {log}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    governance(&summary, &["retire-epoch", "0"]);
+    phalanx(&[
+        "keyvault",
+        "retire-epoch",
+        "--nodes",
+        &nodes,
+        "--admin-secret-file",
+        &admin,
+        "--epoch",
+        "0",
+    ]);
+    t2.proc.terminate();
+    let t3 = worker_with(root.path(), "t", &summary, &tee);
+    let after = at_height(&t3, h).await;
+    assert_eq!(after.identity_key, first.identity_key);
+    let (_, _, out) = read(&client, &t3, &user, contract).await;
+    assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
 }
 
 /// Item 12: a gatekeeper listed on the registry without TEE evidence of its own (here an

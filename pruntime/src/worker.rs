@@ -290,21 +290,52 @@ struct Identity {
     hpke: RecipientKey,
     /// The chain id of the registry its quotes name.
     registry: [u8; 32],
+    /// What both keys derive from (kept to seal it again under a newer epoch).
+    seed: Zeroizing<Vec<u8>>,
+    /// On TDX, the epoch whose gatekeeper-derived key seals the identity file (0 where
+    /// the TEE seals).
+    sealed_under: Mutex<Epoch>,
+}
+
+/// The identity file: `IDENTITY_FILE ‖ u64 epoch ‖ sealed seed`, the sealing bound to the
+/// epoch; a file without the prefix is an older Phalanx's (the sealed seed, epoch 0).
+const IDENTITY_FILE: &[u8; 8] = b"phxid\x00\x00\x01";
+
+/// The epoch an identity file is sealed under and its sealed part, and whether it is
+/// an older Phalanx's.
+fn identity_file(bytes: &[u8]) -> (Epoch, &[u8], bool) {
+    match bytes
+        .strip_prefix(IDENTITY_FILE.as_slice())
+        .and_then(|rest| rest.split_first_chunk::<8>())
+    {
+        Some((epoch, sealed)) => (Epoch(u64::from_be_bytes(*epoch)), sealed, false),
+        None => (Epoch::GENESIS, bytes, true),
+    }
 }
 
 impl Identity {
+    /// Opens the identity file's contents `file` (sealed under `epoch`), or makes a new
+    /// identity and seals it at `path` under `epoch`.
     fn load_or_create(
         sealing: &SealingKey,
         path: &std::path::Path,
+        file: Option<&[u8]>,
+        epoch: Epoch,
         registry: [u8; 32],
     ) -> Result<Self, WorkerError> {
-        let aad = phalanx_types::tag::WORKER_SEALED;
-        let seed: Zeroizing<Vec<u8>> = match read_optional(path)? {
-            Some(sealed) => sealing.open(aad, &sealed)?,
+        let seed: Zeroizing<Vec<u8>> = match file {
+            Some(bytes) => {
+                let (_, sealed, older) = identity_file(bytes);
+                let aad = match older {
+                    true => phalanx_types::tag::WORKER_SEALED.to_vec(),
+                    false => identity_aad(epoch),
+                };
+                sealing.open(&aad, sealed)?
+            }
             None => {
                 let mut seed = Zeroizing::new(vec![0u8; 64]);
                 rand::fill(&mut seed[..]);
-                write_atomic(path, &sealing.seal(aad, &seed)?)?;
+                write_identity(path, sealing, epoch, &seed)?;
                 seed
             }
         };
@@ -313,6 +344,8 @@ impl Identity {
             signing: SigningKey::from_slice(sk).map_err(|_| SealError::Open)?,
             hpke: RecipientKey::derive(ikm),
             registry,
+            seed,
+            sealed_under: Mutex::new(epoch),
         })
     }
 
@@ -323,6 +356,23 @@ impl Identity {
             registry: self.registry,
         }
     }
+}
+
+/// The additional data an identity sealed under `epoch` is bound to.
+fn identity_aad(epoch: Epoch) -> Vec<u8> {
+    [phalanx_types::tag::WORKER_SEALED, &epoch.0.to_be_bytes()].concat()
+}
+
+/// Seals `seed` under `sealing` (of `epoch`) into the identity file at `path`, at once.
+fn write_identity(
+    path: &std::path::Path,
+    sealing: &SealingKey,
+    epoch: Epoch,
+    seed: &[u8],
+) -> Result<(), WorkerError> {
+    let sealed = sealing.seal(&identity_aad(epoch), seed)?;
+    let file = [IDENTITY_FILE.as_slice(), &epoch.0.to_be_bytes(), &sealed].concat();
+    Ok(write_atomic(path, &file)?)
 }
 
 /// How long a worker on a Solidity registry waits for its account to be funded before
@@ -366,6 +416,9 @@ pub struct Worker {
     epoch_checked: Mutex<Option<std::time::Instant>>,
     /// Per served contract, the checkpoint waiting to be committed on the registry.
     commits: Mutex<BTreeMap<[u8; 32], Commit>>,
+    /// Whether the identity is sealed with a key from the gatekeepers (TDX): it is then
+    /// sealed again under each new epoch, so no epoch stays needed for it.
+    sealed_by_gatekeepers: bool,
 }
 
 /// A contract's state commitments from this worker.
@@ -527,6 +580,7 @@ impl Worker {
             renewal_checked: Mutex::new(None),
             epoch_checked: Mutex::new(None),
             commits: Mutex::new(BTreeMap::new()),
+            sealed_by_gatekeepers: bound,
         });
         // On a Solidity registry its account (derived from the identity) pays for its
         // transactions: wait for it to be funded, naming it, before the first.
@@ -1159,6 +1213,9 @@ impl Worker {
         let Some(newest) = self.registry.epochs(&proven).await?.last().map(|k| k.epoch) else {
             return Ok(());
         };
+        if let Err(e) = self.reseal_identity(newest).await {
+            tracing::warn!(error = %e, %newest, "sealing the identity under the newest epoch failed; retrying");
+        }
         let behind: Vec<[u8; 32]> = self
             .executors
             .read()
@@ -1179,6 +1236,40 @@ impl Worker {
                 self.write_checkpoint(e);
             })?;
         }
+        Ok(())
+    }
+
+    /// On TDX, seals the identity again under `newest` when it is sealed under an older
+    /// epoch (an identity sealed under a retired epoch would be lost: the gatekeepers no
+    /// longer derive its key), with the same salt and tenant; one write replaces the file.
+    async fn reseal_identity(&self, newest: Epoch) -> Result<(), WorkerError> {
+        let current = *self
+            .identity
+            .sealed_under
+            .lock()
+            .map_err(|_| WorkerError::Other("poisoned lock"))?;
+        if !self.sealed_by_gatekeepers || current >= newest {
+            return Ok(());
+        }
+        let (secret, epoch) = sealing_from_gatekeepers(
+            &self.config,
+            self.tee.as_ref(),
+            &self.registry,
+            self.identity.registry,
+            &self.http,
+            Some(newest),
+        )
+        .await?;
+        write_identity(
+            &self.config.data_dir.join("identity.sealed"),
+            &identity_sealing(&secret)?,
+            epoch,
+            &self.identity.seed,
+        )?;
+        if let Ok(mut under) = self.identity.sealed_under.lock() {
+            *under = epoch;
+        }
+        tracing::info!(%epoch, "sealed the identity again under the newest epoch");
         Ok(())
     }
 
@@ -1661,24 +1752,36 @@ fn refuse_dangerous(config: &WorkerConfig, tee: &dyn Tee) -> Result<(), WorkerEr
 }
 
 /// The key the identity is sealed under: the TEE's own, or on TDX one from the
-/// gatekeepers under the worker's tenant (then also whether the configuration was
-/// checked bound on the way).
+/// gatekeepers under the worker's tenant and `epoch` (the identity file's; a new one's:
+/// the newest) — then also whether the configuration was checked bound on the way —
+/// and the epoch.
 async fn sealing_key(
     config: &WorkerConfig,
     tee: &dyn Tee,
     registry: &WorkerRegistry,
     chain_id: [u8; 32],
     http: &reqwest::Client,
-) -> Result<(SealingKey, bool), WorkerError> {
-    let (secret, bound) = match tee.sealing_key()? {
-        Some(k) => (k, false),
-        None => (
-            sealing_from_gatekeepers(config, tee, registry, chain_id, http).await?,
-            true,
-        ),
+    epoch: Option<Epoch>,
+) -> Result<(SealingKey, bool, Epoch), WorkerError> {
+    let (secret, bound, epoch) = match tee.sealing_key()? {
+        // The TEE's own key: the file's epoch is only a name (0 for a new one).
+        Some(k) => (k, false, epoch.unwrap_or(Epoch::GENESIS)),
+        None => {
+            let (k, epoch) =
+                sealing_from_gatekeepers(config, tee, registry, chain_id, http, epoch).await?;
+            (k, true, epoch)
+        }
     };
-    let key = SealingKey::derive(&secret[..], phalanx_types::tag::WORKER_SEALED, b"identity")?;
-    Ok((key, bound))
+    Ok((identity_sealing(&secret)?, bound, epoch))
+}
+
+/// The key an identity is sealed with, from the sealing secret.
+fn identity_sealing(secret: &[u8; 32]) -> Result<SealingKey, WorkerError> {
+    Ok(SealingKey::derive(
+        &secret[..],
+        phalanx_types::tag::WORKER_SEALED,
+        b"identity",
+    )?)
 }
 
 /// A worker's identity, unsealed (made and sealed on first start), with what unsealing
@@ -1709,10 +1812,13 @@ async fn unseal(config: &WorkerConfig, tee: &dyn Tee) -> Result<Unsealed, Worker
         .map_err(|_| WorkerError::Other("HTTP client"))?;
     let probe = open_registry(config, None, false).await?;
     let chain_id = probe.id().await?;
-    let (sealing, bound) = sealing_key(config, tee, &probe, chain_id, &http).await?;
     let identity_path = config.data_dir.join("identity.sealed");
-    let followed_before = identity_path.exists();
-    let identity = Identity::load_or_create(&sealing, &identity_path, chain_id)?;
+    let file = read_optional(&identity_path)?;
+    let followed_before = file.is_some();
+    let epoch = file.as_deref().map(|f| identity_file(f).0);
+    let (sealing, bound, epoch) = sealing_key(config, tee, &probe, chain_id, &http, epoch).await?;
+    let identity =
+        Identity::load_or_create(&sealing, &identity_path, file.as_deref(), epoch, chain_id)?;
     Ok(Unsealed {
         http,
         identity,
@@ -1916,21 +2022,44 @@ async fn sealing_from_gatekeepers(
     registry: &WorkerRegistry,
     chain_id: [u8; 32],
     http: &reqwest::Client,
-) -> Result<Zeroizing<[u8; 32]>, WorkerError> {
+    epoch: Option<Epoch>,
+) -> Result<(Zeroizing<[u8; 32]>, Epoch), WorkerError> {
     let ephemeral = Identity {
         signing: chain::random_key(),
         hpke: RecipientKey::generate(&mut rand::rng()),
         registry: chain_id,
+        seed: Zeroizing::new(Vec::new()),
+        sealed_under: Mutex::new(Epoch::GENESIS),
     };
     let attested = attest(config, tee, &ephemeral, http).await?;
     // Before any secret is asked for: the TD runs the configuration it was launched for.
     check_config_bound(config, tee, &attested, &ephemeral.runtime_data().encode())?;
-    // The first epoch's (identities seal under it; it is never retired), and the
+    // The epoch the identity is sealed under (a new one: the newest), and the
     // gatekeepers, proven at the registry's newest header.
-    let epoch = Epoch::GENESIS;
+    let epoch = match epoch {
+        Some(e) => e,
+        None => {
+            let proven = registry.facts(&[]).await?;
+            let epochs = registry.epochs(&proven).await?;
+            epochs.last().map(|k| k.epoch).ok_or(WorkerError::NoEpoch)?
+        }
+    };
     let (set, proven) = registry
-        .gatekeeper_set(&[Fact::Epoch(epoch)], phalanx_types::unix_now())
+        .gatekeeper_set(
+            &[Fact::Epoch(epoch), Fact::Retired(epoch)],
+            phalanx_types::unix_now(),
+        )
         .await?;
+    if proven
+        .fact(&Fact::Retired(epoch))
+        .map_err(unproven)?
+        .is_some()
+    {
+        tracing::error!(%epoch, "this worker's identity is sealed under a retired epoch, whose key the gatekeepers no longer derive: it is lost. Start the worker with an empty data directory: it registers anew and takes its contracts' state from --checkpoint-from");
+        return Err(WorkerError::Other(
+            "the identity is sealed under a retired epoch",
+        ));
+    }
     let first = proven
         .epoch(epoch)
         .map_err(unproven)?
@@ -1957,7 +2086,7 @@ async fn sealing_from_gatekeepers(
         path: format!("pruntime/sealing/{salt}"),
         purpose: "sealing".into(),
     };
-    fetch_secret(
+    let secret = fetch_secret(
         config,
         &Checked::default(),
         &set,
@@ -1966,5 +2095,6 @@ async fn sealing_from_gatekeepers(
         &attested,
         &ephemeral,
     )
-    .await
+    .await?;
+    Ok((secret, epoch))
 }
