@@ -649,6 +649,43 @@ impl LightClient {
         Ok(proven)
     }
 
+    /// The facts `keys` at an earlier `height`, without moving this client's verified
+    /// head back: the block's hash is proven as history ([`Fact::Header`]) at the newest
+    /// header, and the facts at a header with that hash (verified from the pinned
+    /// genesis). At or past the newest height, [`Self::facts_at`].
+    pub async fn facts_in_history(
+        &self,
+        height: u64,
+        keys: &[Fact],
+    ) -> Result<Verified, RegistryError> {
+        let pinned = self.genesis_hash.ok_or_else(|| {
+            RegistryError::Unverified("proven facts need a pinned genesis".into())
+        })?;
+        let now = self.facts(&[Fact::Header(height)]).await?;
+        if now.header.height <= height {
+            return self.facts_at(height, keys).await;
+        }
+        let hash = now
+            .read(&Fact::Header(height), crate::facts::read_header_hash)?
+            .ok_or_else(|| {
+                RegistryError::Unverified(format!("no block {height} in the history"))
+            })?;
+        let keys: Vec<Vec<u8>> = keys.iter().map(Fact::key).collect();
+        let mut chunks = keys.chunks(crate::proof::MAX_FACTS);
+        let at = |v: Verified| match v.header.hash() == hash {
+            true => Ok(v),
+            false => Err(RegistryError::Unverified(format!(
+                "the node's block {height} is not the one this chain's history names"
+            ))),
+        };
+        let first = chunks.next().unwrap_or_default();
+        let mut proven = at(self.prove(height, first).await?.verify(&pinned)?)?;
+        for chunk in chunks {
+            proven.merge(at(self.prove(height, chunk).await?.verify(&pinned)?)?)?;
+        }
+        Ok(proven)
+    }
+
     /// The gatekeeper set at the newest header with each member's standing at `now`
     /// ([`GatekeeperSet::from_proofs`]), and `extra` facts proven at the same header:
     /// what a worker reads before it asks gatekeepers for a key, without the chain.

@@ -1345,31 +1345,7 @@ async fn a_rolling_upgrade_loses_no_command_and_keeps_answering() {
             .tenant_id()
             .to_string()
     };
-    let token_file = walk(&dir, "admin.token").expect("the attestation service's admin token");
-    let token = std::fs::read_to_string(token_file).unwrap();
-    let http = reqwest::Client::new();
-    let policies = format!("http://{}/v1/policies/devnet", s("attestation_rest"));
-    let mut policy: serde_json::Value = http
-        .get(&policies)
-        .bearer_auth(token.trim())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut rule = policy["sgx"][0].clone();
-    rule["mr_enclave"] = serde_json::Value::String(new_mr.clone());
-    policy["sgx"].as_array_mut().unwrap().push(rule);
-    policy["version"] = (policy["version"].as_u64().unwrap() + 1).into();
-    let put = http
-        .put(&policies)
-        .bearer_auth(token.trim())
-        .json(&policy)
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success(), "{:?}", put.text().await);
+    admit_build(&dir, &summary, &new_mr).await;
     governance(
         &summary,
         &["add-measurement", &new_tenant, "--role", "pruntime"],
@@ -1443,4 +1419,441 @@ fn walk(dir: &Path, name: &str) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// The soak's load and what it saw.
+#[derive(Default)]
+struct Seen {
+    /// Commands the registry accepted, and the height of the last.
+    accepted: u64,
+    last: u64,
+    /// Query attempts, those answered within a second, the longest time without any
+    /// answer, answers verified with `phalanx verify answer` and those refused.
+    asked: u64,
+    fast: u64,
+    longest: Duration,
+    verified: u64,
+    refused: Vec<String>,
+}
+
+/// A worker of the soak: its process and which build it runs.
+struct SoakWorker {
+    worker: Worker,
+    name: String,
+    build: Option<String>,
+}
+
+/// Issue 28, item 5: a soak that loses nothing. Continuous commands and queries (to
+/// whichever workers serve) run against the devnet's five gatekeepers and two workers
+/// while, in turn: a worker is stopped and restarted from its checkpoint; an epoch is
+/// rotated and the one before retired (on the registry and the gatekeepers); pRuntime
+/// is upgraded (a new build admitted, each worker replaced by one of it from a peer's
+/// committed checkpoint, the old build removed). Every tenth answer is verified with
+/// `phalanx verify answer`. At the end every worker has applied every accepted command
+/// exactly once (the counter equals the accepted count and all state roots agree), no
+/// answer was refused, and a worker of a removed build cannot start. It prints the
+/// fraction of queries answered within a second and the longest gap.
+///
+/// `PHALANX_SOAK_SECS` sets how long it runs (default 40 s, one round of each event;
+/// `scripts/soak.sh` runs the long form).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::{Arc, Mutex};
+    let secs: u64 = std::env::var("PHALANX_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("devnet");
+    let (_devnet, summary) = devnet(&dir);
+    let s = |k: &str| summary[k].as_str().unwrap().to_owned();
+    let mut contract = [0u8; 32];
+    hex::decode_to_slice(s("contract"), &mut contract).unwrap();
+    let mut genesis = [0u8; 32];
+    hex::decode_to_slice(s("chain_genesis"), &mut genesis).unwrap();
+    let client = Arc::new(chain::grpc::LightClient::pinned(&s("chain"), genesis));
+    let sim = dir
+        .join("attestation/sim/sim.json")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let nodes: Vec<String> = summary["gatekeepers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_owned())
+        .collect();
+    let (nodes, admin) = (nodes.join(","), s("admin_secret_file"));
+    let args = |build: Option<&str>, from: &[String]| {
+        let mut a = vec![
+            "--sim-pki".to_owned(),
+            sim.clone(),
+            "--checkpoint-every".into(),
+            "4".into(),
+            "--commit-every-secs".into(),
+            "1".into(),
+        ];
+        if let Some(mr) = build {
+            a.extend(["--mr-enclave".into(), mr.to_owned()]);
+        }
+        for url in from {
+            a.extend(["--checkpoint-from".into(), url.clone()]);
+        }
+        a
+    };
+    let start = |name: &str, build: Option<String>, from: &[String]| {
+        let w = worker_with(
+            root.path(),
+            name,
+            &summary,
+            &strs(&args(build.as_deref(), from)),
+        );
+        assert!(
+            !w.url.is_empty(),
+            "worker {name} did not start: {}",
+            std::fs::read_to_string(&w.log).unwrap_or_default()
+        );
+        SoakWorker {
+            worker: w,
+            name: name.to_owned(),
+            build,
+        }
+    };
+    let mut workers = vec![start("soak-1", None, &[])];
+    at_height(&workers[0].worker, 0).await;
+    workers.push(start("soak-2", None, &[workers[0].worker.url.clone()]));
+    let serving = Arc::new(Mutex::new(
+        workers
+            .iter()
+            .map(|w| w.worker.url.clone())
+            .collect::<Vec<_>>(),
+    ));
+
+    // The load.
+    let user = chain::random_key();
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let sender = tokio::spawn({
+        let (client, user, stop, seen) = (client.clone(), user.clone(), stop.clone(), seen.clone());
+        async move {
+            while !stop.load(Relaxed) {
+                if let Ok(h) =
+                    pruntime::client::send_command(&client, &user, contract, b"bump").await
+                {
+                    let mut s = seen.lock().unwrap();
+                    (s.accepted, s.last) = (s.accepted + 1, h);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let verify_dir = root.path().join("bundles");
+    std::fs::create_dir_all(&verify_dir).unwrap();
+    let trust_root = dir.join("demo/sim-root.pem");
+    let asker = tokio::spawn({
+        let (client, user, stop, seen, serving) = (
+            client.clone(),
+            user.clone(),
+            stop.clone(),
+            seen.clone(),
+            serving.clone(),
+        );
+        let (chain_url, genesis_hex) = (s("chain"), s("chain_genesis"));
+        async move {
+            let http = reqwest::Client::new();
+            let (mut turn, mut since) = (0usize, Instant::now());
+            let mut checks = Vec::new();
+            while !stop.load(Relaxed) {
+                let urls = serving.lock().unwrap().clone();
+                turn += 1;
+                let Some(url) = urls.get(turn % urls.len().max(1)).cloned() else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let asked_at = Instant::now();
+                let answer = async {
+                    let i = info(&url).await?;
+                    let identity = hex::decode(&i.identity_key).ok()?;
+                    pruntime::client::query(
+                        &client, &http, &url, &identity, &user, contract, b"read",
+                    )
+                    .await
+                    .ok()
+                };
+                let answer = answer.await;
+                let took = asked_at.elapsed();
+                let n = {
+                    let mut s = seen.lock().unwrap();
+                    s.asked += 1;
+                    if answer.is_some() {
+                        s.fast += u64::from(took <= Duration::from_secs(1));
+                        s.longest = s.longest.max(since.elapsed());
+                        since = Instant::now();
+                    }
+                    s.asked
+                };
+                // Every tenth answer: a bundle for `phalanx verify answer --chain`.
+                if let Some(asked) = answer.filter(|_| n % 10 == 0) {
+                    let evidence: Option<phalanx_verify::WorkerEvidence> = async {
+                        http.get(format!("{url}/v1/evidence"))
+                            .send()
+                            .await
+                            .ok()?
+                            .json()
+                            .await
+                            .ok()
+                    }
+                    .await;
+                    if let Some(evidence) = evidence {
+                        let bundle = phalanx_verify::Bundle::new(
+                            pruntime::client::answer_proof(&asked, b"read"),
+                            evidence,
+                            Default::default(),
+                        );
+                        let file = verify_dir.join(format!("bundle-{n}.json"));
+                        std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
+                        let (g, c, r) =
+                            (genesis_hex.clone(), chain_url.clone(), trust_root.clone());
+                        let seen = seen.clone();
+                        checks.push(tokio::task::spawn_blocking(move || {
+                            let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+                                .args([
+                                    "verify",
+                                    "answer",
+                                    "--json",
+                                    "--genesis",
+                                    &g,
+                                    "--chain",
+                                    &c,
+                                ])
+                                .arg("--trust-root")
+                                .arg(&r)
+                                .arg(&file)
+                                .output()
+                                .unwrap();
+                            let mut s = seen.lock().unwrap();
+                            match out.status.success() {
+                                true => s.verified += 1,
+                                false => s
+                                    .refused
+                                    .push(String::from_utf8_lossy(&out.stdout).into_owned()),
+                            }
+                        }));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let last = since.elapsed();
+            for c in checks {
+                c.await.unwrap();
+            }
+            let mut s = seen.lock().unwrap();
+            s.longest = s.longest.max(last);
+        }
+    });
+
+    // The events, in turn, until the time is up (each at least once).
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let (mut round, mut epoch, mut builds) = (0u32, 0u64, 0u8);
+    let mut events = Vec::new();
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        match round % 3 {
+            // A worker stops (drained from the load first, as a balancer would) and
+            // restarts from its own checkpoint.
+            0 => {
+                let w = workers.remove(0);
+                serving.lock().unwrap().retain(|u| *u != w.worker.url);
+                w.worker.proc.terminate();
+                let back = start(&w.name, w.build.clone(), &[]);
+                at_height(&back.worker, 0).await;
+                serving.lock().unwrap().push(back.worker.url.clone());
+                workers.push(back);
+                events.push("restart");
+            }
+            // A new epoch, and the one before retired once the workers committed the
+            // state under the new one.
+            1 => {
+                epoch += 1;
+                governance(&summary, &["lock-rotation", &epoch.to_string()]);
+                phalanx(&[
+                    "keyvault",
+                    "rotate",
+                    "--nodes",
+                    &nodes,
+                    "--admin-secret-file",
+                    &admin,
+                ]);
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let old = (epoch - 1).to_string();
+                loop {
+                    let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+                        .args([
+                            "chain",
+                            "tx",
+                            "--url",
+                            &s("chain"),
+                            "--genesis",
+                            &s("chain_genesis"),
+                        ])
+                        .args(["--key", &s("governance_key_file"), "retire-epoch", &old])
+                        .output()
+                        .unwrap();
+                    if out.status.success() {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "epoch {old} never retired: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                phalanx(&[
+                    "keyvault",
+                    "retire-epoch",
+                    "--nodes",
+                    &nodes,
+                    "--admin-secret-file",
+                    &admin,
+                    "--epoch",
+                    &old,
+                ]);
+                events.push("rotate and retire");
+            }
+            // An upgrade: the new build admitted (the attestation service's policy and
+            // governance), each worker replaced by one of it, the old build removed.
+            _ => {
+                builds += 1;
+                let mr = [0x40 + builds; 32];
+                let new_mr = hex::encode(mr);
+                admit_build(&dir, &summary, &new_mr).await;
+                governance(
+                    &summary,
+                    &[
+                        "add-measurement",
+                        &phalanx_cli::devnet::pruntime_tenant(mr)
+                            .tenant_id()
+                            .to_string(),
+                        "--role",
+                        "pruntime",
+                    ],
+                );
+                let old_build = workers[0].build.clone();
+                for i in 0..workers.len() {
+                    let peer = workers[(i + 1) % workers.len()].worker.url.clone();
+                    let name = format!("soak-{}-v{builds}", i + 1);
+                    let new = start(&name, Some(new_mr.clone()), &[peer]);
+                    at_height(&new.worker, 0).await;
+                    serving.lock().unwrap().push(new.worker.url.clone());
+                    let old = std::mem::replace(&mut workers[i], new);
+                    serving.lock().unwrap().retain(|u| *u != old.worker.url);
+                    old.worker.proc.terminate();
+                }
+                let old_tenant = match &old_build {
+                    Some(mr) => {
+                        let mut b = [0u8; 32];
+                        hex::decode_to_slice(mr, &mut b).unwrap();
+                        b
+                    }
+                    None => {
+                        let mut b = [0u8; 32];
+                        hex::decode_to_slice(s("pruntime_mr_enclave"), &mut b).unwrap();
+                        b
+                    }
+                };
+                governance(
+                    &summary,
+                    &[
+                        "remove-measurement",
+                        &phalanx_cli::devnet::pruntime_tenant(old_tenant)
+                            .tenant_id()
+                            .to_string(),
+                    ],
+                );
+                events.push("upgrade");
+            }
+        }
+        round += 1;
+        if round >= 3 && Instant::now() >= deadline {
+            break;
+        }
+    }
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Relaxed);
+    sender.await.unwrap();
+    asker.await.unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    // Every worker: every accepted command once, one state.
+    let mut roots = Vec::new();
+    for w in &workers {
+        at_height(&w.worker, seen.last).await;
+        let (_, root, out) = read(&client, &w.worker, &user, contract).await;
+        assert_eq!(
+            u64::from_le_bytes(out[..8].try_into().unwrap()),
+            seen.accepted,
+            "{}: every accepted command applied exactly once",
+            w.name
+        );
+        roots.push(root);
+    }
+    assert!(roots.windows(2).all(|r| r[0] == r[1]), "{roots:?}");
+    assert!(
+        seen.refused.is_empty(),
+        "answers refused: {:?}",
+        seen.refused
+    );
+    assert!(seen.verified > 0, "no answer verified");
+    // Nothing for a removed build: the devnet's first build cannot start a worker.
+    let removed = worker_with(
+        root.path(),
+        "soak-removed",
+        &summary,
+        &strs(&args(None, &[])),
+    );
+    assert!(removed.url.is_empty(), "a removed build started serving");
+    println!(
+        "soak: {secs} s, events {events:?}; {} commands accepted and applied by each of {} workers; {} queries, {:.3} answered within 1 s, longest gap {:?}; {} answers verified",
+        seen.accepted,
+        workers.len(),
+        seen.asked,
+        seen.fast as f64 / seen.asked.max(1) as f64,
+        seen.longest,
+        seen.verified,
+    );
+}
+
+/// The operator's part of admitting a new pRuntime build `mr_enclave` (hex): the
+/// devnet attestation service's policy appraises it too (a new version of the policy).
+async fn admit_build(dir: &Path, summary: &serde_json::Value, mr_enclave: &str) {
+    let token_file = walk(dir, "admin.token").expect("the attestation service's admin token");
+    let token = std::fs::read_to_string(token_file).unwrap();
+    let http = reqwest::Client::new();
+    let url = format!(
+        "http://{}/v1/policies/devnet",
+        summary["attestation_rest"].as_str().unwrap()
+    );
+    let mut policy: serde_json::Value = http
+        .get(&url)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut rule = policy["sgx"][0].clone();
+    rule["mr_enclave"] = serde_json::Value::String(mr_enclave.to_owned());
+    policy["sgx"].as_array_mut().unwrap().push(rule);
+    policy["version"] = (policy["version"].as_u64().unwrap() + 1).into();
+    let put = http
+        .put(&url)
+        .bearer_auth(token.trim())
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{:?}", put.text().await);
 }

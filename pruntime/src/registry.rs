@@ -90,6 +90,18 @@ impl WorkerRegistry {
         }
     }
 
+    /// `facts` proven at the block at `height` (on EVM its node must keep that state).
+    pub async fn facts_at_height(
+        &self,
+        height: u64,
+        facts: &[Fact],
+    ) -> Result<Proven, RegistryError> {
+        match self {
+            Self::Ledger(c) => Ok(Proven::Ledger(c.facts_in_history(height, facts).await?)),
+            Self::Evm(e) => Ok(Proven::Evm(e.registry.proven(facts, Some(height)).await?)),
+        }
+    }
+
     /// `facts` at the block `at` holds at.
     async fn facts_at(&self, at: &Proven, facts: &[Fact]) -> Result<Proven, RegistryError> {
         match self {

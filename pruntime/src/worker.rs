@@ -994,23 +994,13 @@ impl Worker {
             tracing::info!(contract = %hex::encode(id), commands = e.log().0, "restored the sealed checkpoint kept here");
             return Ok(local);
         }
-        if let Some(c) = committed {
+        if committed.is_some() {
             for source in &self.config.checkpoint_sources {
-                let fetched = match self.fetch_checkpoint(source, &id).await {
-                    Ok(sealed) => sealed,
-                    Err(e) => {
-                        tracing::warn!(contract = %hex::encode(id), %source, error = %e, "no checkpoint from this source");
-                        continue;
-                    }
-                };
-                match self.open_checkpoint(id, code, held, &fetched).await {
-                    Ok(e) if e.log() == (c.count, c.log_head) && e.root() == c.state_root => {
-                        tracing::info!(contract = %hex::encode(id), %source, commands = c.count, "started from the committed checkpoint");
-                        write_atomic(&self.checkpoint_path(&id), &fetched)?;
+                match self.committed_from(id, code, held, source).await {
+                    Ok((e, sealed)) => {
+                        tracing::info!(contract = %hex::encode(id), %source, commands = e.log().0, "started from the committed checkpoint");
+                        write_atomic(&self.checkpoint_path(&id), &sealed)?;
                         return Ok(Some(e));
-                    }
-                    Ok(e) => {
-                        tracing::error!(contract = %hex::encode(id), %source, commands = e.log().0, committed = c.count, "refusing the checkpoint: it is not the one committed on the registry")
                     }
                     Err(e) => {
                         tracing::error!(contract = %hex::encode(id), %source, error = %e, "refusing the checkpoint")
@@ -1022,6 +1012,46 @@ impl Worker {
             tracing::info!(contract = %hex::encode(id), commands = e.log().0, "restored the sealed checkpoint kept here, behind the registry's newest commitment");
         }
         Ok(local)
+    }
+
+    /// Contract `id` from the committed checkpoint at `source` ([`Self::fetch_checkpoint`]:
+    /// the registry height its commitment stood at, then the sealed checkpoint), and that
+    /// checkpoint: it must be exactly the commitment the registry held at that height
+    /// (proven there), which may since have been followed by newer ones — the feed from
+    /// it is checked against the command log as any.
+    async fn committed_from(
+        &self,
+        id: [u8; 32],
+        code: &[u8],
+        held: &BTreeMap<Epoch, ContractKeys>,
+        source: &str,
+    ) -> Result<(Executor, Vec<u8>), WorkerError> {
+        let fetched = self
+            .fetch_checkpoint(source, &id)
+            .await
+            .map_err(|e| WorkerError::Feed(format!("no checkpoint from this source: {e}")))?;
+        let (height, sealed) = fetched.split_first_chunk::<8>().ok_or(WorkerError::Other(
+            "a committed checkpoint without its height",
+        ))?;
+        let height = u64::from_be_bytes(*height);
+        let proven = self
+            .registry
+            .facts_at_height(height, &[Fact::State(id)])
+            .await?;
+        let c = proven.state(&id).map_err(unproven)?.ok_or_else(|| {
+            WorkerError::Feed(format!(
+                "the registry held no commitment at height {height}"
+            ))
+        })?;
+        let e = self.open_checkpoint(id, code, held, sealed).await?;
+        if e.log() != (c.count, c.log_head) || e.root() != c.state_root {
+            return Err(WorkerError::Feed(format!(
+                "it is not the one committed on the registry at height {height} ({} commands; it has {})",
+                c.count,
+                e.log().0
+            )));
+        }
+        Ok((e, sealed.to_vec()))
     }
 
     /// An executor from `sealed`, with the keys of the epoch it is sealed under (from
@@ -1046,9 +1076,10 @@ impl Worker {
         Ok(e)
     }
 
-    /// The sealed checkpoint of contract `id` at `source`: a peer worker's base URL
-    /// (`GET /v1/checkpoint/{id}`), or a file (a directory: its committed checkpoint of
-    /// the contract). At most [`MAX_CHECKPOINT`] bytes.
+    /// The committed checkpoint of contract `id` at `source` (`u64` registry height its
+    /// commitment stood at ‖ the sealed checkpoint): a peer worker's base URL (`GET
+    /// /v1/checkpoint/{id}`), or a file (a directory: its committed checkpoint of the
+    /// contract). At most [`MAX_CHECKPOINT`] bytes.
     async fn fetch_checkpoint(&self, source: &str, id: &[u8; 32]) -> Result<Vec<u8>, String> {
         if source.starts_with("http://") || source.starts_with("https://") {
             let url = format!(
@@ -1090,8 +1121,9 @@ impl Worker {
         .map_err(|e| e.to_string())?
     }
 
-    /// The checkpoint of contract `id` whose commitment is on the registry (what
-    /// `GET /v1/checkpoint/{id}` serves), if this worker has one.
+    /// The checkpoint of contract `id` whose commitment this worker saw on the registry
+    /// (what `GET /v1/checkpoint/{id}` serves: the height it stood at, then the sealed
+    /// checkpoint), if it has one.
     pub fn committed_checkpoint(&self, id: &[u8; 32]) -> Option<Vec<u8>> {
         std::fs::read(self.config.data_dir.join(committed_name(id))).ok()
     }
@@ -1537,7 +1569,7 @@ impl Worker {
                 }
             }
         }
-        let same = stands.is_some_and(|s| {
+        let same = stands.filter(|s| {
             (s.count, s.log_head, s.state_root, s.epoch)
                 == (
                     commitment.count,
@@ -1546,10 +1578,12 @@ impl Worker {
                     commitment.epoch,
                 )
         });
-        if same
-            && let Err(e) = write_atomic(&self.config.data_dir.join(committed_name(&id)), &sealed)
-        {
-            tracing::error!(error = %e, "writing the committed checkpoint failed");
+        // Kept with the height its commitment stood at, where a peer proves it.
+        if let Some(s) = same {
+            let file = [s.committed_at.to_be_bytes().as_slice(), &sealed].concat();
+            if let Err(e) = write_atomic(&self.config.data_dir.join(committed_name(&id)), &file) {
+                tracing::error!(error = %e, "writing the committed checkpoint failed");
+            }
         }
     }
 
