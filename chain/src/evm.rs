@@ -670,29 +670,39 @@ impl EvmRegistry {
 
     /// The newest commitment to contract `id`'s state as of block `number`: its last
     /// `StateCommitted` log from its deploying block on (the contract keeps only the
-    /// count, and the fact's hash, which a proof checks this against).
+    /// count, and the fact's hash, which a proof checks this against), looked for
+    /// backwards [`LOG_WINDOW`] blocks at a time (nodes bound a log query's range; a
+    /// served contract's newest commitment is usually recent).
     async fn state_at(
         &self,
         id: [u8; 32],
         deployed: u64,
         number: u64,
     ) -> Result<Option<StateCommitment>, RegistryError> {
-        let logs = ProviderBuilder::new()
-            .connect_http(self.url.clone())
-            .get_logs(
-                &Filter::new()
-                    .address(self.address)
-                    .event_signature(
-                        <abi::RegistryContract::StateCommitted as alloy::sol_types::SolEvent>::SIGNATURE_HASH,
-                    )
-                    .topic1(FixedBytes(id))
-                    .from_block(deployed)
-                    .to_block(number),
-            )
-            .await
-            .map_err(backend)?;
-        let Some(log) = logs.last() else {
-            return Ok(None);
+        let provider = ProviderBuilder::new().connect_http(self.url.clone());
+        let mut to = number;
+        let log = loop {
+            let from = to.saturating_sub(LOG_WINDOW - 1).max(deployed);
+            let logs = provider
+                .get_logs(
+                    &Filter::new()
+                        .address(self.address)
+                        .event_signature(
+                            <abi::RegistryContract::StateCommitted as alloy::sol_types::SolEvent>::SIGNATURE_HASH,
+                        )
+                        .topic1(FixedBytes(id))
+                        .from_block(from)
+                        .to_block(to),
+                )
+                .await
+                .map_err(backend)?;
+            if let Some(log) = logs.into_iter().last() {
+                break log;
+            }
+            if from <= deployed {
+                return Ok(None);
+            }
+            to = from - 1;
         };
         let Ok(Ev::StateCommitted(e)) = Ev::decode_raw_log(log.topics(), &log.data().data) else {
             return Err(RegistryError::Unverified(
@@ -746,6 +756,9 @@ impl EvmRegistry {
         )
     }
 }
+
+/// Blocks one log query spans at most.
+const LOG_WINDOW: u64 = 5_000;
 
 /// The uncompressed point (x ‖ y) of a compressed SEC1 key, if it is one.
 fn point_xy(key: &[u8]) -> Option<Vec<u8>> {
@@ -1071,7 +1084,8 @@ impl ContractRegistry for EvmRegistry {
                         <abi::RegistryContract::ContractDeployed as alloy::sol_types::SolEvent>::SIGNATURE_HASH,
                     )
                     .topic1(FixedBytes(id))
-                    .from_block(info.deployedAt),
+                    .from_block(info.deployedAt)
+                    .to_block(info.deployedAt),
             )
             .await
             .map_err(backend)?;

@@ -119,7 +119,7 @@ pub struct Summary {
     pub demo_worker_registered_at_height: u64,
     /// Whether this run performed genesis.
     pub genesis: bool,
-    /// The master public key of epoch 0 (SEC1 compressed, hex).
+    /// The master public key of the newest epoch (SEC1 compressed, hex).
     pub master_public_key: String,
     /// The demo worker's key id.
     pub demo_key_id: String,
@@ -390,7 +390,7 @@ async fn start_gatekeepers(
     })
 }
 
-/// Step 4: genesis over the network when no gatekeeper holds epoch 0 (the registry
+/// Step 4: genesis over the network when no gatekeeper holds an epoch (the registry
 /// locks the rotation first; the members publish the certificate), or resume. Returns
 /// whether genesis ran.
 async fn genesis_or_resume(
@@ -403,16 +403,14 @@ async fn genesis_or_resume(
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let holding = infos
-        .iter()
-        .filter(|i| i.epochs.contains_key(&Epoch::GENESIS))
-        .count();
+    // Holding any epoch: the devnet ran before (epoch 0 may be retired since).
+    let holding = infos.iter().filter(|i| !i.epochs.is_empty()).count();
     if holding == infos.len() {
         return Ok(false);
     }
     if holding > 0 {
         bail!(
-            "some gatekeepers in {} hold epoch 0 and some do not",
+            "some gatekeepers in {} hold epochs and some do not",
             dir.display()
         );
     }
@@ -434,24 +432,25 @@ async fn genesis_or_resume(
     }
 }
 
-/// Epoch 0's public key set as the registry has it (the members publish its
-/// certificate after committing): workers take it from there, where only the whole
-/// committee's certificate puts it — never from the gatekeepers' own status.
+/// The newest epoch and its public key set as the registry has them (the members
+/// publish its certificate after committing): workers take it from there, where only
+/// the whole committee's certificate puts it — never from the gatekeepers' own status.
 async fn published_key_set(
     registry: &DevRegistry,
-) -> anyhow::Result<keyvault::share::PublicKeySet> {
+) -> anyhow::Result<(Epoch, keyvault::share::PublicKeySet)> {
     let mut on_chain = None;
     for _ in 0..100 {
-        on_chain = registry.genesis_key().await?;
+        on_chain = registry.newest_key().await?;
         if on_chain.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let on_chain = on_chain.context("the registry has no master key for epoch 0")?;
-    Ok(keyvault::wire::public_set_from_bytes(
-        &on_chain.public_key_set,
-    )?)
+    let on_chain = on_chain.context("the registry has no master key")?;
+    Ok((
+        on_chain.epoch,
+        keyvault::wire::public_set_from_bytes(&on_chain.public_key_set)?,
+    ))
 }
 
 /// The devnet pRuntime's MRENCLAVE: the SHA-256 of this binary (it runs in-process).
@@ -722,7 +721,7 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
     let committee = start_gatekeepers(dir, &registry, &att, &stop).await?;
     // 4. Genesis, or resume.
     let genesis = genesis_or_resume(dir, &registry, &committee).await?;
-    let public = published_key_set(&registry).await?;
+    let (epoch, public) = published_key_set(&registry).await?;
     let infos: Vec<NodeInfo> = admin::cluster_status(&committee.urls)
         .await
         .into_iter()
@@ -750,7 +749,7 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         &att.sim,
         &att.rest.to_string(),
         &endpoints,
-        &public,
+        (epoch, &public),
         chain_id,
     )
     .await?;
@@ -835,7 +834,7 @@ pub async fn demo_worker(
     sim: &SimTee,
     rest: &str,
     endpoints: &[Endpoint],
-    public: &keyvault::share::PublicKeySet,
+    (epoch, public): (Epoch, &keyvault::share::PublicKeySet),
     registry: [u8; 32],
 ) -> anyhow::Result<Demo> {
     let mut rng = rand::rng();
@@ -899,7 +898,7 @@ pub async fn demo_worker(
         runtime_data: rd.clone(),
     };
     let key_id = KeyId {
-        epoch: Epoch(0),
+        epoch,
         tenant: demo_tenant().tenant_id().to_string(),
         path: "demo".into(),
         purpose: "aes-256-gcm".into(),

@@ -140,7 +140,7 @@ async fn fetch(att: &phalanx_cli::devnet::Attestation, infos: &[NodeInfo]) -> [u
         &att.sim,
         &att.rest.to_string(),
         &endpoints,
-        &public,
+        (Epoch(0), &public),
         [0; 32],
     )
     .await

@@ -994,12 +994,16 @@ impl Worker {
             tracing::info!(contract = %hex::encode(id), commands = e.log().0, "restored the sealed checkpoint kept here");
             return Ok(local);
         }
-        if committed.is_some() {
+        if let Some(c) = committed {
             for source in &self.config.checkpoint_sources {
-                match self.committed_from(id, code, held, source).await {
-                    Ok((e, sealed)) => {
+                match self.committed_from(id, code, held, source, c).await {
+                    Ok((e, fetched)) => {
                         tracing::info!(contract = %hex::encode(id), %source, commands = e.log().0, "started from the committed checkpoint");
-                        write_atomic(&self.checkpoint_path(&id), &sealed)?;
+                        // Kept as this worker's checkpoint, and served as committed
+                        // (with its height) until it commits one of its own.
+                        let sealed = fetched.get(8..).unwrap_or_default();
+                        write_atomic(&self.checkpoint_path(&id), sealed)?;
+                        write_atomic(&self.config.data_dir.join(committed_name(&id)), &fetched)?;
                         return Ok(Some(e));
                     }
                     Err(e) => {
@@ -1016,15 +1020,17 @@ impl Worker {
 
     /// Contract `id` from the committed checkpoint at `source` ([`Self::fetch_checkpoint`]:
     /// the registry height its commitment stood at, then the sealed checkpoint), and that
-    /// checkpoint: it must be exactly the commitment the registry held at that height
-    /// (proven there), which may since have been followed by newer ones — the feed from
-    /// it is checked against the command log as any.
+    /// checkpoint: it must be exactly the registry's newest commitment `newest`, or the
+    /// one the registry held at that height (proven there: on EVM the node must keep
+    /// that block's state) — the feed from it is checked against the command log as
+    /// any. Returns what the source gave.
     async fn committed_from(
         &self,
         id: [u8; 32],
         code: &[u8],
         held: &BTreeMap<Epoch, ContractKeys>,
         source: &str,
+        newest: &chain::types::StateCommitment,
     ) -> Result<(Executor, Vec<u8>), WorkerError> {
         let fetched = self
             .fetch_checkpoint(source, &id)
@@ -1034,6 +1040,13 @@ impl Worker {
             "a committed checkpoint without its height",
         ))?;
         let height = u64::from_be_bytes(*height);
+        let e = self.open_checkpoint(id, code, held, sealed).await?;
+        let is = |c: &chain::types::StateCommitment| {
+            e.log() == (c.count, c.log_head) && e.root() == c.state_root
+        };
+        if is(newest) {
+            return Ok((e, fetched));
+        }
         let proven = self
             .registry
             .facts_at_height(height, &[Fact::State(id)])
@@ -1043,15 +1056,14 @@ impl Worker {
                 "the registry held no commitment at height {height}"
             ))
         })?;
-        let e = self.open_checkpoint(id, code, held, sealed).await?;
-        if e.log() != (c.count, c.log_head) || e.root() != c.state_root {
+        if !is(&c) {
             return Err(WorkerError::Feed(format!(
                 "it is not the one committed on the registry at height {height} ({} commands; it has {})",
                 c.count,
                 e.log().0
             )));
         }
-        Ok((e, sealed.to_vec()))
+        Ok((e, fetched))
     }
 
     /// An executor from `sealed`, with the keys of the epoch it is sealed under (from
@@ -1559,10 +1571,11 @@ impl Worker {
                     if !matches!(e, RegistryError::Rule(_))
                         && let Ok(mut commits) = self.commits.lock()
                     {
+                        // (Again after `commit_every`: a refusal the node reports as a
+                        // failure is not retried at every step.)
                         let c = commits.entry(id).or_default();
                         if c.pending.is_none() {
                             c.pending = Some((commitment.clone(), sealed.clone()));
-                            c.sent = None;
                         }
                     }
                     stands = standing().await;

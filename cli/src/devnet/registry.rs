@@ -429,12 +429,20 @@ impl DevRegistry {
         Ok(())
     }
 
-    /// Epoch 0's keys, if published.
-    pub async fn genesis_key(&self) -> anyhow::Result<Option<chain::types::EpochKey>> {
-        Ok(match &self.backend {
-            Backend::Ledger { ledger, .. } => ledger.master_key(Epoch(0)).await?,
-            Backend::Evm(e) => e.registry.master_key(Epoch(0)).await?,
-        })
+    /// The newest published epoch's keys, if any (epochs before may be retired).
+    pub async fn newest_key(&self) -> anyhow::Result<Option<chain::types::EpochKey>> {
+        let mut newest = None;
+        for e in 0.. {
+            let key = match &self.backend {
+                Backend::Ledger { ledger, .. } => ledger.master_key(Epoch(e)).await?,
+                Backend::Evm(x) => x.registry.master_key(Epoch(e)).await?,
+            };
+            match key {
+                Some(k) => newest = Some(k),
+                None => break,
+            }
+        }
+        Ok(newest)
     }
 
     /// The gatekeeper set with each member's standing now, as workers read it.
