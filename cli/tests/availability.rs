@@ -530,7 +530,12 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
 /// to another key 403.
 async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u8; 32]) {
     use pruntime::protocol::{Bounds, Query};
-    let http = reqwest::Client::new();
+    // A connection per request: the server closes one after refusing an oversized body,
+    // and a pooled connection it closed would fail the next request.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let i = info(&w.url).await.unwrap();
     let me = hex::decode(&i.identity_key).unwrap();
     let listed = client.sync().await.unwrap().worker(&me).unwrap().clone();
@@ -659,7 +664,7 @@ async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     let root = tempfile::tempdir().unwrap();
-    let (_devnet, summary) = devnet(&root.path().join("devnet"));
+    let (devnet_proc, summary) = devnet(&root.path().join("devnet"));
     let sim = phalanx_dcap_sim::SimTee::from_json(
         &std::fs::read_to_string(root.path().join("devnet/attestation/sim/sim.json")).unwrap(),
     )
@@ -830,6 +835,11 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     assert_eq!(after.identity_key, first.identity_key);
     let (_, _, out) = read(&client, &t3, &user, contract).await;
     assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
+
+    // The devnet, killed, resumes with epoch 0 retired (its demo key from the newest).
+    drop(devnet_proc);
+    let (_devnet, resumed) = devnet(&root.path().join("devnet"));
+    assert_eq!(resumed["genesis"], false, "{resumed}");
 }
 
 /// Item 12: a gatekeeper listed on the registry without TEE evidence of its own (here an
