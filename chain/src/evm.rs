@@ -303,7 +303,13 @@ macro_rules! transact {
             .send()
             .await
             .map_err(|e| rule($tx, &e))?;
-        let receipt = pending.get_receipt().await.map_err(backend)?;
+        // A transaction the chain dropped (a reorganisation, a node restart) is not
+        // waited for forever.
+        let receipt = pending
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .map_err(backend)?;
         if !receipt.status() {
             return Err(RegistryError::Backend(format!(
                 "{}: transaction reverted (gas used {} of {})",
@@ -756,6 +762,9 @@ impl EvmRegistry {
         )
     }
 }
+
+/// Longest wait for a sent transaction's receipt.
+const TX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Blocks one log query spans at most.
 const LOG_WINDOW: u64 = 5_000;

@@ -345,7 +345,12 @@ async fn the_whole_system_on_the_solidity_registry() {
     let worker_log = std::fs::File::create(root.join("pruntime.log")).unwrap();
     children.0.push(
         Command::new(env!("CARGO_BIN_EXE_phalanx"))
-            .args(worker_args(&[]))
+            .args(worker_args(&[
+                "--checkpoint-every",
+                "1",
+                "--commit-every-secs",
+                "0",
+            ]))
             .stdout(Stdio::null())
             .stderr(worker_log)
             .spawn()
@@ -455,6 +460,77 @@ async fn the_whole_system_on_the_solidity_registry() {
     let verdict: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(verdict["ok"], true, "{verdict}");
+
+    // Issue 28 on the Solidity registry: the worker commits the contract's state (the
+    // fact proven at a block says what the contract's log says); a rotation to epoch 1
+    // reaches it and it commits under epoch 1; then epoch 0 retires, which the contract
+    // refused while it was the newest.
+    use chain::registry::ContractRegistry as _;
+    let committed_under = |epoch: u64| {
+        let registry = &registry;
+        async move {
+            for _ in 0..600 {
+                let c = registry.contract(id).await.unwrap().unwrap();
+                if let Some(s) = c
+                    .state
+                    .filter(|s| s.epoch == Epoch(epoch) && s.count == c.commands)
+                {
+                    return s;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("no state committed under epoch {epoch}");
+        }
+    };
+    let first = committed_under(0).await;
+    let proven = registry
+        .proven(&[chain::facts::Fact::State(id)], None)
+        .await
+        .unwrap();
+    assert_eq!(proven.state(&id).unwrap(), Some(first));
+    let retire = |epoch| {
+        let (url, gov_key) = (&url, &gov_key);
+        async move {
+            phalanx_cli::chain_cmd::tx(url, None, gov_key, ChainChange::RetireEpoch { epoch }).await
+        }
+    };
+    let refused = retire(Epoch(0)).await.unwrap_err().to_string();
+    assert!(refused.contains("is the newest epoch"), "{refused}");
+    tx(
+        &url,
+        &gov_key,
+        ChainChange::LockRotation { epoch: Epoch(1) },
+    )
+    .await;
+    let infos: Vec<_> = admin::cluster_status(&urls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let spec = admin::spec(
+        RoundKind::Dkg {
+            epoch: Epoch(1),
+            threshold: 2,
+        },
+        &infos,
+    )
+    .unwrap();
+    let round = admin::start_round(&urls, &secret, &spec).await.unwrap();
+    let outcome = admin::wait_round(&urls, &round, Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Committed, "{}", logs());
+    committed_under(1).await;
+    retire(Epoch(0)).await.unwrap();
+    let height = send(b"bump").await;
+    let applied = until(|| async {
+        info()
+            .await
+            .is_some_and(|i| i["contracts"][0]["height"].as_u64().unwrap_or(0) >= height)
+    });
+    tokio::time::timeout(Duration::from_secs(60), applied)
+        .await
+        .unwrap_or_else(|_| panic!("a command under epoch 1 was never applied:\n{}", logs()));
 
     // A reorganisation deeper than the depth (0 here): the chain goes back past a
     // command the worker applied and grows another way. The worker stops serving the

@@ -433,6 +433,9 @@ struct Commit {
 /// Largest checkpoint fetched from a source.
 const MAX_CHECKPOINT: u64 = 1 << 30;
 
+/// Longest a state commitment's transaction is waited for.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Longest a checkpoint's fetch from a peer may take.
 const CHECKPOINT_FETCH: Duration = Duration::from_secs(300);
 
@@ -1557,11 +1560,20 @@ impl Worker {
             (s.count, s.epoch) >= (commitment.count, commitment.epoch)
         };
         if !stands.as_ref().is_some_and(ahead) {
-            match self
-                .registry
-                .commit_state(&self.identity.signing, &commitment)
-                .await
-            {
+            // Bounded: a step that waits on a transaction the chain dropped would stop
+            // following (and seeing a reorganisation) meanwhile.
+            let sent = tokio::time::timeout(
+                COMMIT_TIMEOUT,
+                self.registry
+                    .commit_state(&self.identity.signing, &commitment),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(RegistryError::Backend(
+                    "the commitment was not included in time".into(),
+                ))
+            });
+            match sent {
                 Ok((height, proven)) => {
                     tracing::info!(contract = %hex::encode(id), commands = commitment.count, epoch = %commitment.epoch, height, "committed the contract's state");
                     stands = proven.state(&id).ok().flatten();

@@ -105,6 +105,26 @@ impl EvmRegistry {
         facts: &[Fact],
         at: Option<u64>,
     ) -> Result<EvmVerified, RegistryError> {
+        // At the newest block, a node that mines while it answers may pair a proof with
+        // another block's state (anvil does, now and then): asked again at its newest
+        // block, at most twice more. A proof that does not hold is never taken.
+        let mut tries = if at.is_none() { 3 } else { 1 };
+        loop {
+            match self.proven_once(facts, at).await {
+                Err(RegistryError::Unverified(why)) if tries > 1 => {
+                    tries -= 1;
+                    tracing::warn!(%why, "the node's proof did not hold; asking again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn proven_once(
+        &self,
+        facts: &[Fact],
+        at: Option<u64>,
+    ) -> Result<EvmVerified, RegistryError> {
         let mut out: Option<EvmVerified> = None;
         let mut at = at;
         for chunk in facts
