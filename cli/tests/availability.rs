@@ -68,6 +68,20 @@ fn devnet(dir: &Path) -> (Proc, serde_json::Value) {
     }
 }
 
+/// The devnet in `root/devnet`, serving: its process, its summary, its contract and a
+/// light client of its registry.
+fn served_devnet(root: &Path) -> (Proc, serde_json::Value, [u8; 32], chain::grpc::LightClient) {
+    let (proc, summary) = devnet(&root.join("devnet"));
+    let hex32 = |k: &str| {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(summary[k].as_str().unwrap(), &mut b).unwrap();
+        b
+    };
+    let (contract, genesis) = (hex32("contract"), hex32("chain_genesis"));
+    let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
+    (proc, summary, contract, client)
+}
+
 struct Worker {
     proc: Proc,
     url: String,
@@ -1024,14 +1038,8 @@ async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epochs_reach_running_contracts_and_retire_past_committed_state() {
     let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("devnet");
-    let (_devnet, summary) = devnet(&dir);
+    let (_devnet, summary, contract, client) = served_devnet(root.path());
     let s = |k: &str| summary[k].as_str().unwrap().to_owned();
-    let mut contract = [0u8; 32];
-    hex::decode_to_slice(s("contract"), &mut contract).unwrap();
-    let mut genesis = [0u8; 32];
-    hex::decode_to_slice(s("chain_genesis"), &mut genesis).unwrap();
-    let client = chain::grpc::LightClient::pinned(&s("chain"), genesis);
     let sim = root.path().join("devnet/attestation/sim/sim.json");
     let sim = sim.to_str().unwrap();
     let committing = [
@@ -1286,13 +1294,9 @@ async fn a_rolling_upgrade_loses_no_command_and_keeps_answering() {
     use std::sync::{Arc, Mutex};
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("devnet");
-    let (_devnet, summary) = devnet(&dir);
+    let (_devnet, summary, contract, client) = served_devnet(root.path());
+    let client = Arc::new(client);
     let s = |k: &str| summary[k].as_str().unwrap().to_owned();
-    let mut contract = [0u8; 32];
-    hex::decode_to_slice(s("contract"), &mut contract).unwrap();
-    let mut genesis = [0u8; 32];
-    hex::decode_to_slice(s("chain_genesis"), &mut genesis).unwrap();
-    let client = Arc::new(chain::grpc::LightClient::pinned(&s("chain"), genesis));
     let sim = dir.join("attestation/sim/sim.json");
     let sim = sim.to_str().unwrap().to_owned();
     let committing = |mr: Option<&str>| {
@@ -1489,13 +1493,9 @@ async fn soak_loses_nothing() {
         .unwrap_or(40);
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("devnet");
-    let (_devnet, summary) = devnet(&dir);
+    let (_devnet, summary, contract, client) = served_devnet(root.path());
+    let client = Arc::new(client);
     let s = |k: &str| summary[k].as_str().unwrap().to_owned();
-    let mut contract = [0u8; 32];
-    hex::decode_to_slice(s("contract"), &mut contract).unwrap();
-    let mut genesis = [0u8; 32];
-    hex::decode_to_slice(s("chain_genesis"), &mut genesis).unwrap();
-    let client = Arc::new(chain::grpc::LightClient::pinned(&s("chain"), genesis));
     let sim = dir
         .join("attestation/sim/sim.json")
         .to_str()

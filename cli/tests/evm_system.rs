@@ -232,24 +232,12 @@ async fn the_whole_system_on_the_solidity_registry() {
         ChainChange::LockRotation { epoch: Epoch(0) },
     )
     .await;
-    let infos: Vec<_> = admin::cluster_status(&urls)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    let spec = admin::spec(
-        RoundKind::Dkg {
-            epoch: Epoch(0),
-            threshold: 2,
-        },
-        &infos,
-    )
-    .unwrap();
-    let id = admin::start_round(&urls, &secret, &spec).await.unwrap();
-    let outcome = admin::wait_round(&urls, &id, Duration::from_secs(90))
-        .await
-        .unwrap();
-    assert_eq!(outcome, Outcome::Committed, "{}", logs());
+    assert_eq!(
+        dkg(&urls, &secret, Epoch(0)).await,
+        Outcome::Committed,
+        "{}",
+        logs()
+    );
     let published = async {
         loop {
             if let Some(k) = registry.master_key(Epoch(0)).await.unwrap() {
@@ -502,24 +490,12 @@ async fn the_whole_system_on_the_solidity_registry() {
         ChainChange::LockRotation { epoch: Epoch(1) },
     )
     .await;
-    let infos: Vec<_> = admin::cluster_status(&urls)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    let spec = admin::spec(
-        RoundKind::Dkg {
-            epoch: Epoch(1),
-            threshold: 2,
-        },
-        &infos,
-    )
-    .unwrap();
-    let round = admin::start_round(&urls, &secret, &spec).await.unwrap();
-    let outcome = admin::wait_round(&urls, &round, Duration::from_secs(90))
-        .await
-        .unwrap();
-    assert_eq!(outcome, Outcome::Committed, "{}", logs());
+    assert_eq!(
+        dkg(&urls, &secret, Epoch(1)).await,
+        Outcome::Committed,
+        "{}",
+        logs()
+    );
     committed_under(1).await;
     retire(Epoch(0)).await.unwrap();
     let height = send(b"bump").await;
@@ -560,6 +536,27 @@ async fn the_whole_system_on_the_solidity_registry() {
         "{}",
         logs()
     );
+}
+
+/// A DKG creating `epoch` (threshold 2) among the nodes at `urls`, to its outcome.
+async fn dkg(urls: &[String], secret: &str, epoch: Epoch) -> Outcome {
+    let infos: Vec<_> = admin::cluster_status(urls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let spec = admin::spec(
+        RoundKind::Dkg {
+            epoch,
+            threshold: 2,
+        },
+        &infos,
+    )
+    .unwrap();
+    let id = admin::start_round(urls, secret, &spec).await.unwrap();
+    admin::wait_round(urls, &id, Duration::from_secs(90))
+        .await
+        .unwrap()
 }
 
 /// Resolves once `ready` (polled every 100 ms) says so.

@@ -2157,3 +2157,51 @@ async fn sealing_from_gatekeepers(
     .await?;
     Ok((secret, epoch))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// The identity file: written under an epoch, it reads back the same identity only
+    /// under that epoch's key and with its own epoch; an older Phalanx's file (no
+    /// prefix, epoch 0) still opens; a changed epoch, another key or a cut file does not.
+    #[test]
+    fn identity_files_open_only_as_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity.sealed");
+        let key = |secret: u8| identity_sealing(&[secret; 32]).unwrap();
+        let made = Identity::load_or_create(&key(1), &path, None, Epoch(3), [9; 32]).unwrap();
+        let file = std::fs::read(&path).unwrap();
+        let (epoch, _, older) = identity_file(&file);
+        assert_eq!((epoch, older), (Epoch(3), false));
+        let again = Identity::load_or_create(&key(1), &path, Some(&file), epoch, [9; 32]).unwrap();
+        assert_eq!(again.signing.to_bytes(), made.signing.to_bytes());
+        assert!(Identity::load_or_create(&key(2), &path, Some(&file), epoch, [9; 32]).is_err());
+        // A host that rewrites the epoch gets nothing: the epoch is bound to the sealing.
+        let mut moved = file.clone();
+        moved[IDENTITY_FILE.len() + 7] ^= 1;
+        let (moved_epoch, _, _) = identity_file(&moved);
+        assert!(
+            Identity::load_or_create(&key(1), &path, Some(&moved), moved_epoch, [9; 32]).is_err()
+        );
+        assert!(
+            Identity::load_or_create(
+                &key(1),
+                &path,
+                Some(&file[..file.len() - 1]),
+                epoch,
+                [9; 32]
+            )
+            .is_err()
+        );
+        // An older Phalanx's file: the sealed seed alone, under the tag alone.
+        let older = key(1)
+            .seal(phalanx_types::tag::WORKER_SEALED, &made.seed)
+            .unwrap();
+        let (epoch, _, is_older) = identity_file(&older);
+        assert_eq!((epoch, is_older), (Epoch::GENESIS, true));
+        let read = Identity::load_or_create(&key(1), &path, Some(&older), epoch, [9; 32]).unwrap();
+        assert_eq!(read.signing.to_bytes(), made.signing.to_bytes());
+    }
+}
