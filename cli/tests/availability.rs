@@ -1678,7 +1678,7 @@ async fn soak_loses_nothing() {
 
     // The events, in turn, until the time is up (each at least once).
     let deadline = Instant::now() + Duration::from_secs(secs);
-    let (mut round, mut epoch, mut builds) = (0u32, 0u64, 0u8);
+    let (mut round, mut epoch, mut builds) = (0u32, 0u64, 0u32);
     let mut events = Vec::new();
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -1749,7 +1749,9 @@ async fn soak_loses_nothing() {
             // governance), each worker replaced by one of it, the old build removed.
             _ => {
                 builds += 1;
-                let mr = [0x40 + builds; 32];
+                // A build's MRENCLAVE: its number, then 0x40s (any number of upgrades).
+                let mut mr = [0x40u8; 32];
+                mr[..4].copy_from_slice(&builds.to_be_bytes());
                 let new_mr = hex::encode(mr);
                 admit_build(&dir, &summary, &new_mr).await;
                 governance(
