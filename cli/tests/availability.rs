@@ -1037,6 +1037,7 @@ async fn gatekeepers_without_evidence_are_refused_by_workers_and_peers() {
 /// one without a checkpoint refuses to start, saying where to get one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epochs_reach_running_contracts_and_retire_past_committed_state() {
+    // Long on purpose: one scenario, read top to bottom as it runs.
     let root = tempfile::tempdir().unwrap();
     let (_devnet, summary, contract, client) = served_devnet(root.path());
     let s = |k: &str| summary[k].as_str().unwrap().to_owned();
@@ -1291,6 +1292,7 @@ async fn try_read(
 /// five seconds, and a worker of the old build can no longer register.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_upgrade_loses_no_command_and_keeps_answering() {
+    // Long on purpose: one scenario, read top to bottom as it runs.
     use std::sync::{Arc, Mutex};
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("devnet");
@@ -1485,6 +1487,7 @@ struct SoakWorker {
 /// `scripts/soak.sh` runs the long form).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_loses_nothing() {
+    // Long on purpose: one scenario, read top to bottom as it runs.
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     use std::sync::{Arc, Mutex};
     let secs: u64 = std::env::var("PHALANX_SOAK_SECS")
