@@ -45,6 +45,44 @@
 // worker that reads them from logs checks that none is missing, added or reordered.
 pragma solidity 0.8.30;
 
+// P-256 helpers both contracts use (internal: compiled into each).
+library P256 {
+    address private constant P256VERIFY = address(0x100);
+
+    function compressedKey(bytes calldata k) internal pure returns (bool) {
+        return k.length == 33 && (k[0] == 0x02 || k[0] == 0x03);
+    }
+
+    // ECDSA P-256 over SHA-256 with the precompile: true only for a valid signature.
+    function p256Verify(bytes32 h, bytes32 r, bytes32 sv, bytes32 x, bytes32 y) internal view returns (bool) {
+        (bool ok, bytes memory out) = P256VERIFY.staticcall(abi.encodePacked(h, r, sv, x, y));
+        return ok && out.length == 32 && uint256(bytes32(out)) == 1;
+    }
+
+    // Whether the compressed key `k` is the point (x, y).
+    function samePoint(bytes memory k, bytes32 x, bytes32 y) internal pure returns (bool) {
+        if (k.length != 33) return false;
+        bytes32 kx;
+        assembly {
+            kx := mload(add(k, 33))
+        }
+        uint8 parity = uint8(uint256(y) & 1);
+        return kx == x && uint8(k[0]) == 2 + parity;
+    }
+}
+
+// A round's confirmation as both contracts check it.
+library Round {
+    bytes private constant PEER_MESSAGE = "phalanx/v1/peer-message";
+
+    // What a member signs to confirm a round's outcome (keyvault::round::confirmation_bytes).
+    function confirmationHash(bytes32 roundId, uint16 index, bytes32 digest) internal pure returns (bytes32) {
+        return sha256(
+            abi.encodePacked(PEER_MESSAGE, roundId, uint8(255), index, uint16(0), uint8(0), uint32(32), digest, uint32(0))
+        );
+    }
+}
+
 contract Registry {
     struct Worker {
         bytes identityKey;
@@ -107,22 +145,22 @@ contract Registry {
     error NotSelf();
     error MeasurementNotAllowed(bytes measurement);
     error GatekeeperNotWorker(bytes identityKey);
-    error BadGatekeeperSet(string what);
+    error BadGatekeeperSet(uint8 what); // chain::evm::BAD_SET, from 1
     error RotationLocked(uint64 locked);
     error NotLocked(uint64 epoch);
     error EpochNotNext(uint64 epoch, uint64 next);
     error CommitteeMismatch();
     error MissingConfirmation(uint16 index);
-    error EpochMismatch(string what);
+    error EpochMismatch(uint8 what); // chain::evm::EPOCH_MISMATCH, from 1
     error RoundAlreadyPublished();
     error RoundAborted();
-    error Malformed(string what);
-    error MeasurementState(bytes measurement, string what);
+    error Malformed(uint8 what); // chain::evm::MALFORMED, from 1
+    error MeasurementState(bytes measurement, uint8 what); // 1 already allowed, 2 not allowed
     error ContractExists(bytes32 contractId);
     error NoContract(bytes32 contractId);
     error WrongRole(bytes identityKey, uint8 need, uint8 have);
     error ThresholdNotGoverned(uint16 got, uint16 governed);
-    error CannotRetire(uint64 epoch, string why);
+    error CannotRetire(uint64 epoch, uint8 why); // chain::evm::CANNOT_RETIRE, from 1
     error NoEpoch(uint64 epoch);
     error ContractKeyPublished(uint64 epoch);
     error NoContractKey(uint64 epoch);
@@ -133,6 +171,7 @@ contract Registry {
     error EvidenceExpired(int64 age, uint64 max);
     error SupersededKey(uint64 epoch, uint64 newest);
     error StateRefused(uint8 why); // 1 past the commands, 2 off the command log, 3 not newer
+    error Faulty();
 
     event WorkerRegistered(bytes identityKey, bytes measurement);
     event MeasurementAdded(bytes measurement, uint8 role);
@@ -153,6 +192,7 @@ contract Registry {
     // A command as ordered: the sender's account and its transaction nonce are what the
     // envelope binds on this backend.
     event CommandSubmitted(bytes32 indexed contractId, uint64 sequence, uint64 epoch, address sender, bytes ciphertext);
+    event Misbehaved(bytes identityKey, uint8 fault);
     event StateCommitted(bytes32 indexed contractId, uint64 count, bytes32 logHead, bytes32 stateRoot, uint64 epoch);
 
     // A confidential contract (see chain/src/types.rs, Contract).
@@ -191,7 +231,7 @@ contract Registry {
     uint64 private latestEpoch;
     bool private locked;
     uint64 private lockedEpoch;
-    mapping(bytes32 => bool) private publishedRounds;
+    mapping(bytes32 => bytes32) public publishedRounds; // the outcome members confirmed
     mapping(bytes32 => bool) private abortedRounds;
     mapping(address => bytes32) private workerOf; // account -> keccak(identity key)
     mapping(bytes32 => ContractRec) private contracts;
@@ -206,14 +246,18 @@ contract Registry {
     mapping(uint64 => uint256) private needing;
     mapping(bytes32 => mapping(uint64 => bool)) private pastEpoch;
     mapping(bytes32 => bool) private bootstrapApproved;
+    // Per keccak(identity key) of a gatekeeper proven to have broken the protocol:
+    // fault << 64 | the reporting block (0: none).
+    mapping(bytes32 => uint256) public faultOf;
+    // The contract that checks evidence of misbehaviour (Judge, below), created with
+    // this one: only it may take a registration away (fault).
+    address public judge;
     // The TCB rule (the ledger's TcbRule): bit c of the mask allows status code c.
     uint16 private tcbStatusMask = 2; // UpToDate
     uint64 private maxEvidenceAge = 7 days;
     uint32 private minTcbEvaluationDataNumber;
 
-    address private constant P256VERIFY = address(0x100);
     bytes private constant ACCOUNT_TAG = "phalanx/v1/evm-account";
-    bytes private constant PEER_MESSAGE = "phalanx/v1/peer-message";
     bytes private constant ROUND_DIGEST = "phalanx/v1/round-digest";
     bytes private constant ROUND_ID = "phalanx/v1/round-id";
     bytes private constant CONTRACT_CODE = "phalanx/v1/contract-code";
@@ -230,6 +274,7 @@ contract Registry {
 
     constructor(address governance_) {
         governance = governance_;
+        judge = address(new Judge());
         setFact("gatekeepers", abi.encodePacked(uint16(0), uint16(0)));
         rotationFact();
         tcbRuleFact();
@@ -293,7 +338,7 @@ contract Registry {
     }
 
     function checkMeasurement(bytes calldata m) private pure {
-        if (m.length == 0 || m.length > 64) revert Malformed("measurement");
+        if (m.length == 0 || m.length > 64) revert Malformed(1);
     }
 
     function isGatekeeper(address a) private view returns (bool) {
@@ -311,27 +356,6 @@ contract Registry {
         if (msg.sender != governance && !isGatekeeper(msg.sender)) revert NotGovernanceOrGatekeeper();
     }
 
-    function compressedKey(bytes calldata k) private pure returns (bool) {
-        return k.length == 33 && (k[0] == 0x02 || k[0] == 0x03);
-    }
-
-    // ECDSA P-256 over SHA-256 with the precompile: true only for a valid signature.
-    function p256Verify(bytes32 h, bytes32 r, bytes32 sv, bytes32 x, bytes32 y) private view returns (bool) {
-        (bool ok, bytes memory out) = P256VERIFY.staticcall(abi.encodePacked(h, r, sv, x, y));
-        return ok && out.length == 32 && uint256(bytes32(out)) == 1;
-    }
-
-    // Whether the compressed key `k` is the point (x, y).
-    function samePoint(bytes memory k, bytes32 x, bytes32 y) private pure returns (bool) {
-        if (k.length != 33) return false;
-        bytes32 kx;
-        assembly {
-            kx := mload(add(k, 33))
-        }
-        uint8 parity = uint8(uint256(y) & 1);
-        return kx == x && uint8(k[0]) == 2 + parity;
-    }
-
     // Proof of possession: the identity key signed the sender's account on this
     // contract and chain.
     function checkPossession(bytes calldata identityKey, bytes calldata identityPoint, bytes calldata proof)
@@ -341,9 +365,9 @@ contract Registry {
         if (identityPoint.length != 64 || proof.length != 64) revert NotSelf();
         bytes32 x = bytes32(identityPoint[0:32]);
         bytes32 y = bytes32(identityPoint[32:64]);
-        if (!samePoint(identityKey, x, y)) revert NotSelf();
+        if (!P256.samePoint(identityKey, x, y)) revert NotSelf();
         bytes32 h = sha256(abi.encodePacked(ACCOUNT_TAG, block.chainid, address(this), msg.sender));
-        if (!p256Verify(h, bytes32(proof[0:32]), bytes32(proof[32:64]), x, y)) revert NotSelf();
+        if (!P256.p256Verify(h, bytes32(proof[0:32]), bytes32(proof[32:64]), x, y)) revert NotSelf();
     }
 
     // What endorsers sign (chain::endorse::digest, byte for byte).
@@ -389,8 +413,8 @@ contract Registry {
             }
             Gatekeeper storage g = memberAt(ends[k].index);
             if (
-                workerRole(workers[keccak256(g.identityKey)]) != 2 || !samePoint(g.identityKey, ends[k].x, ends[k].y)
-                    || !p256Verify(digest, ends[k].r, ends[k].s, ends[k].x, ends[k].y)
+                workerRole(workers[keccak256(g.identityKey)]) != 2 || !P256.samePoint(g.identityKey, ends[k].x, ends[k].y)
+                    || !P256.p256Verify(digest, ends[k].r, ends[k].s, ends[k].x, ends[k].y)
             ) revert BadEndorsement(ends[k].index);
             have++;
         }
@@ -408,8 +432,8 @@ contract Registry {
     function checkEvidence(Registration calldata r) private view {
         if ((tcbStatusMask >> r.tcbStatus) & 1 == 0) revert TcbNotAccepted(r.tcbStatus);
         // A time before 1970 reads as no time (chain::facts::read_worker).
-        if (r.evidenceTime <= 0) revert Malformed("evidence time");
-        if (r.evidenceTime > now_() + MAX_SKEW) revert Malformed("evidence time");
+        if (r.evidenceTime <= 0) revert Malformed(9);
+        if (r.evidenceTime > now_() + MAX_SKEW) revert Malformed(9);
         int64 age = now_() - r.evidenceTime;
         if (age > int64(maxEvidenceAge)) revert EvidenceExpired(age, maxEvidenceAge);
     }
@@ -423,7 +447,8 @@ contract Registry {
         bytes32 id = keccak256(r.identityKey);
         Worker storage w = workers[id];
         if (w.account != address(0) && w.account != msg.sender) revert NotSelf();
-        if (!compressedKey(r.identityKey) || r.hpkeKey.length > 512) revert Malformed("key");
+        if (faultOf[id] != 0) revert Faulty();
+        if (!P256.compressedKey(r.identityKey) || r.hpkeKey.length > 512) revert Malformed(10);
         checkPossession(r.identityKey, identityPoint, proof);
         checkMeasurement(r.measurement);
         if (allowedAt[keccak256(r.measurement)] == 0) revert MeasurementNotAllowed(r.measurement);
@@ -455,9 +480,9 @@ contract Registry {
         onlyGovernance();
         // codes 1..=9 (chain::types::STATUSES); 7 is Revoked, never accepted
         if (statusMask == 0 || statusMask & ~uint16(0x3fe) != 0 || statusMask & (1 << 7) != 0) {
-            revert Malformed("TCB rule");
+            revert Malformed(8);
         }
-        if (maxAge < 1 days || maxAge > 365 days) revert Malformed("TCB rule");
+        if (maxAge < 1 days || maxAge > 365 days) revert Malformed(8);
         tcbStatusMask = statusMask;
         maxEvidenceAge = maxAge;
         minTcbEvaluationDataNumber = minEvaluationDataNumber;
@@ -472,9 +497,9 @@ contract Registry {
     function addMeasurement(bytes calldata m, uint8 role) external {
         onlyGovernance();
         checkMeasurement(m);
-        if (role == 0 || role > 3) revert Malformed("role");
+        if (role == 0 || role > 3) revert Malformed(7);
         bytes32 h = keccak256(m);
-        if (allowedAt[h] != 0) revert MeasurementState(m, "is already allowed");
+        if (allowedAt[h] != 0) revert MeasurementState(m, 1);
         allowedAt[h] = now_();
         roleOf[h] = role;
         allowedIn[h] = uint64(block.number);
@@ -495,7 +520,7 @@ contract Registry {
     function removeMeasurement(bytes calldata m) external {
         onlyGovernance();
         bytes32 h = keccak256(m);
-        if (allowedAt[h] == 0) revert MeasurementState(m, "is not allowed");
+        if (allowedAt[h] == 0) revert MeasurementState(m, 2);
         allowedAt[h] = 0;
         roleOf[h] = 0;
         allowedIn[h] = 0;
@@ -514,22 +539,22 @@ contract Registry {
     // one not above its predecessor.
     function setGatekeepers(Gatekeeper[] calldata set, uint16 threshold) external {
         onlyGovernance();
-        if (set.length == 0) revert BadGatekeeperSet("no members");
+        if (set.length == 0) revert BadGatekeeperSet(1);
         uint16[] memory indices = new uint16[](set.length);
         for (uint256 i = 0; i < set.length; i++) {
-            if (set[i].index == 0) revert BadGatekeeperSet("index 0");
-            if (i > 0 && set[i].index <= set[i - 1].index) revert BadGatekeeperSet("a repeated index or key");
+            if (set[i].index == 0) revert BadGatekeeperSet(2);
+            if (i > 0 && set[i].index <= set[i - 1].index) revert BadGatekeeperSet(3);
             for (uint256 j = 0; j < i; j++) {
                 if (keccak256(set[i].identityKey) == keccak256(set[j].identityKey)) {
-                    revert BadGatekeeperSet("a repeated index or key");
+                    revert BadGatekeeperSet(3);
                 }
             }
             indices[i] = set[i].index;
         }
-        if (threshold == 0 || threshold > set.length) revert BadGatekeeperSet("a threshold outside 1..=n");
+        if (threshold == 0 || threshold > set.length) revert BadGatekeeperSet(4);
         for (uint256 i = 0; i < set.length; i++) {
             if (bytes(set[i].url).length > 2048 || bytes(set[i].peerUrl).length > 2048) {
-                revert BadGatekeeperSet("a URL over 2048 bytes");
+                revert BadGatekeeperSet(5);
             }
         }
         for (uint256 i = 0; i < set.length; i++) {
@@ -569,7 +594,7 @@ contract Registry {
     }
 
     // Big-endian unsigned integer of `n` bytes at `at`, or Malformed(what).
-    function readUint(bytes calldata b, uint256 at, uint256 n, string memory what)
+    function readUint(bytes calldata b, uint256 at, uint256 n, uint8 what)
         private
         pure
         returns (uint256 v)
@@ -582,7 +607,7 @@ contract Registry {
 
     // keyvault::round::RoundSpec::encode: nonce(16) ‖ kind ‖ ... ‖ participants.
     function parseSpec(bytes calldata spec) private pure returns (Spec memory p) {
-        string memory what = "round spec";
+        uint8 what = 2; // round spec
         p.kind = uint8(readUint(spec, 16, 1, what));
         p.epoch = uint64(readUint(spec, 17, 8, what));
         if (p.kind == 1) {
@@ -607,7 +632,7 @@ contract Registry {
         view
         returns (bytes32[] memory xs, bytes32[] memory ys)
     {
-        string memory what = "round spec";
+        uint8 what = 2; // round spec
         uint256 n = readUint(spec, at, 2, what);
         at += 2;
         if (n != gatekeeperSet.length) revert CommitteeMismatch();
@@ -621,7 +646,7 @@ contract Registry {
             if (keyLen != 65 || readUint(spec, at, 1, what) != 4 || at + 65 > spec.length) revert Malformed(what);
             xs[i] = bytes32(spec[at + 1:at + 33]);
             ys[i] = bytes32(spec[at + 33:at + 65]);
-            if (!samePoint(g.identityKey, xs[i], ys[i])) revert CommitteeMismatch();
+            if (!P256.samePoint(g.identityKey, xs[i], ys[i])) revert CommitteeMismatch();
             at += 65;
             uint256 urlLen = readUint(spec, at, 4, what);
             at += 4;
@@ -635,7 +660,7 @@ contract Registry {
     // keyvault::wire::public_set_bytes: t ‖ t × (len ‖ point) ‖ n ‖ n × index.
     // Returns t, the master public key and where the member list starts.
     function parseSet(bytes calldata set) private pure returns (uint16 t, bytes memory mpk, uint256 membersAt) {
-        string memory what = "public key set";
+        uint8 what = 3; // public key set
         t = uint16(readUint(set, 0, 2, what));
         uint256 at = 2;
         for (uint256 i = 0; i < t; i++) {
@@ -654,7 +679,7 @@ contract Registry {
 
     // The set's members are the gatekeeper indices, in order.
     function checkMembers(bytes calldata set, uint256 at) private view {
-        string memory what = "public key set";
+        uint8 what = 3; // public key set
         if (readUint(set, at, 2, what) != gatekeeperSet.length) revert Malformed(what);
         for (uint256 i = 0; i < gatekeeperSet.length; i++) {
             if (readUint(set, at + 2 + 2 * i, 2, what) != gatekeeperSet[i].index) revert Malformed(what);
@@ -669,20 +694,31 @@ contract Registry {
         bytes calldata signatures,
         bytes32[] memory xs,
         bytes32[] memory ys
-    ) private view {
-        if (signatures.length != 64 * xs.length) revert Malformed("confirmations");
-        bytes32 digest = sha256(abi.encodePacked(ROUND_DIGEST, roundId, set));
+    ) private view returns (bytes32 digest) {
+        if (signatures.length != 64 * xs.length) revert Malformed(4);
+        digest = sha256(abi.encodePacked(ROUND_DIGEST, roundId, set));
         for (uint256 i = 0; i < xs.length; i++) {
             uint16 index = gatekeeperSet[i].index;
-            bytes32 h = sha256(
-                abi.encodePacked(
-                    PEER_MESSAGE, roundId, uint8(255), index, uint16(0), uint8(0), uint32(32), digest, uint32(0)
-                )
-            );
             bytes32 r = bytes32(signatures[64 * i:64 * i + 32]);
             bytes32 sv = bytes32(signatures[64 * i + 32:64 * i + 64]);
-            if (!p256Verify(h, r, sv, xs[i], ys[i])) revert MissingConfirmation(index);
+            if (!P256.p256Verify(Round.confirmationHash(roundId, index, digest), r, sv, xs[i], ys[i])) {
+                revert MissingConfirmation(index);
+            }
         }
+    }
+
+    // The accused loses its registration for good; its fact records the fault.
+    function fault(bytes calldata key, uint8 code) external {
+        if (msg.sender != judge) revert NotSelf();
+        bytes32 k = keccak256(key);
+        faultOf[k] = (uint256(code) << 64) | block.number;
+        // Its record goes out of sight (no account: not found, no standing); clearing its
+        // byte strings would cost more code than the contract has room for.
+        delete workerOf[workers[k].account];
+        workers[k].account = address(0);
+        clearFact(abi.encodePacked("worker/", key));
+        setFact(abi.encodePacked("fault/", key), abi.encodePacked(code, uint64(block.number)));
+        emit Misbehaved(key, code);
     }
 
     // The same checks as chain/src/state.rs (State::check_certificate), in the same
@@ -692,15 +728,15 @@ contract Registry {
         Spec memory p = parseSpec(spec);
         (uint16 t, bytes memory mpk, uint256 membersAt) = parseSet(set);
         bytes32 roundId = sha256(abi.encodePacked(ROUND_ID, spec));
-        if (publishedRounds[roundId]) revert RoundAlreadyPublished();
+        if (publishedRounds[roundId] != 0) revert RoundAlreadyPublished();
         if (abortedRounds[roundId]) revert RoundAborted();
         if (p.kind == 1) {
             if (!locked || lockedEpoch != p.epoch) revert NotLocked(p.epoch);
         } else {
             EpochKey storage current = epochKeys[p.epoch];
-            if (!current.published) revert EpochMismatch("the epoch is not published");
+            if (!current.published) revert EpochMismatch(1);
             if (keccak256(current.masterPublicKey) != keccak256(mpk)) {
-                revert EpochMismatch("the new set changes the epoch's master public key");
+                revert EpochMismatch(2);
             }
             if (p.kind == 2) p.threshold = current.threshold; // a refresh keeps t
         }
@@ -708,14 +744,14 @@ contract Registry {
         if (p.kind != 2 && p.threshold != committeeThreshold) {
             revert ThresholdNotGoverned(p.threshold, committeeThreshold);
         }
-        if (retiredEpochs[p.epoch]) revert EpochMismatch("the epoch is retired");
+        if (retiredEpochs[p.epoch]) revert EpochMismatch(3);
         (bytes32[] memory xs, bytes32[] memory ys) = checkCommittee(spec, p.participantsAt);
         checkMembers(set, membersAt);
-        if (t != p.threshold) revert Malformed("public key set");
-        checkConfirmations(roundId, set, signatures, xs, ys);
+        if (t != p.threshold) revert Malformed(3);
+        bytes32 digest = checkConfirmations(roundId, set, signatures, xs, ys);
         bool dkg = !epochKeys[p.epoch].published;
         epochKeys[p.epoch] = EpochKey(mpk, t, set, roundId, now_(), true);
-        publishedRounds[roundId] = true;
+        publishedRounds[roundId] = digest;
         epochFact(p.epoch);
         if (dkg) {
             anyEpoch = true;
@@ -732,10 +768,10 @@ contract Registry {
     // identities under the newest), once no contract's state needs it.
     function retireEpoch(uint64 epoch) external {
         onlyGovernance();
-        if (!epochKeys[epoch].published) revert CannotRetire(epoch, "is not published");
-        if (retiredEpochs[epoch]) revert CannotRetire(epoch, "is already retired");
-        if (epoch == latestEpoch) revert CannotRetire(epoch, "is the newest epoch");
-        if (needing[epoch] != 0) revert CannotRetire(epoch, "is still needed by a contract's state");
+        if (!epochKeys[epoch].published) revert CannotRetire(epoch, 1);
+        if (retiredEpochs[epoch]) revert CannotRetire(epoch, 2);
+        if (epoch == latestEpoch) revert CannotRetire(epoch, 3);
+        if (needing[epoch] != 0) revert CannotRetire(epoch, 4);
         retiredEpochs[epoch] = true;
         setFact(abi.encodePacked("retired/", epoch), hex"01");
         emit EpochRetired(epoch);
@@ -745,7 +781,7 @@ contract Registry {
     // lands first.
     function abortRound(bytes32 roundId) external {
         onlyGovernanceOrGatekeeper();
-        if (publishedRounds[roundId]) revert RoundAlreadyPublished();
+        if (publishedRounds[roundId] != 0) revert RoundAlreadyPublished();
         if (abortedRounds[roundId]) revert RoundAborted();
         abortedRounds[roundId] = true;
         emit RoundAbortedEvent(roundId);
@@ -753,7 +789,7 @@ contract Registry {
 
     // 0: undecided, 1: committed, 2: aborted.
     function roundDecision(bytes32 roundId) external view returns (uint8) {
-        if (publishedRounds[roundId]) return 1;
+        if (publishedRounds[roundId] != 0) return 1;
         if (abortedRounds[roundId]) return 2;
         return 0;
     }
@@ -835,7 +871,7 @@ contract Registry {
     // Confidential contracts: the same rules as chain/src/state.rs, in the same order.
     // The deployer in the id is the 20-byte account.
     function deployContract(bytes calldata code, bytes32 salt) external returns (bytes32 id) {
-        if (code.length == 0 || code.length > MAX_CODE) revert Malformed("code");
+        if (code.length == 0 || code.length > MAX_CODE) revert Malformed(5);
         bytes32 codeHash = sha256(abi.encodePacked(CONTRACT_CODE, code));
         id = sha256(abi.encodePacked(CONTRACT_ID, registryId(), uint32(20), msg.sender, codeHash, salt));
         if (contracts[id].exists) revert ContractExists(id);
@@ -853,8 +889,8 @@ contract Registry {
     {
         Worker storage w = onlyRuntime();
         if (!epochKeys[epoch].published || retiredEpochs[epoch]) revert NoEpoch(epoch);
-        if (encryptionKey.length != 65 || encryptionKey[0] != 0x04 || !compressedKey(signingKey)) {
-            revert Malformed("key");
+        if (encryptionKey.length != 65 || encryptionKey[0] != 0x04 || !P256.compressedKey(signingKey)) {
+            revert Malformed(10);
         }
         ContractRec storage c = contracts[contractId];
         if (!c.exists) revert NoContract(contractId);
@@ -873,7 +909,7 @@ contract Registry {
     }
 
     function command(bytes32 contractId, uint64 epoch, bytes calldata ciphertext) external {
-        if (ciphertext.length == 0 || ciphertext.length > MAX_COMMAND) revert Malformed("ciphertext");
+        if (ciphertext.length == 0 || ciphertext.length > MAX_COMMAND) revert Malformed(6);
         ContractRec storage c = contracts[contractId];
         if (!c.exists) revert NoContract(contractId);
         newestKeys(contractId, epoch);
@@ -955,4 +991,71 @@ contract Registry {
     function contractKey(bytes32 contractId, uint64 epoch) external view returns (ContractKeyRec memory) {
         return contractKeys[contractId][epoch];
     }
+}
+
+// Checks evidence of misbehaviour for the Registry that created it, as
+// chain/src/state.rs check_misbehaviour does, in the same order, and has the registry
+// take the accused's registration away. Anyone may report. A contract of its own: the
+// registry has no room left under EIP-170, and new kinds of evidence land here.
+contract Judge {
+    Registry private immutable registry;
+
+    error NotMisbehaviour(uint8 why); // chain/src/state.rs NOT_MISBEHAVIOUR, from 1
+
+    bytes private constant TREE_HEAD = "phalanx/v1/tree-head";
+
+    constructor() {
+        registry = Registry(msg.sender);
+    }
+
+    // The accused, named by its key and point.
+    function accused(bytes calldata key, bytes calldata point) private view returns (bytes32 x, bytes32 y) {
+        if (registry.faultOf(keccak256(key)) != 0) revert NotMisbehaviour(1);
+        if (point.length != 64 || !P256.compressedKey(key)) revert NotMisbehaviour(2);
+        x = bytes32(point[0:32]);
+        y = bytes32(point[32:64]);
+        if (!P256.samePoint(key, x, y)) revert NotMisbehaviour(2);
+    }
+
+    // Fault 1: a confirmation of an outcome other than the one published for the round
+    // (whose certificate holds the accused's confirmation of that one).
+    function reportConfirmation(
+        bytes calldata key,
+        bytes calldata point,
+        bytes32 roundId,
+        uint16 index,
+        bytes32 digest,
+        bytes32 r,
+        bytes32 sv
+    ) external {
+        (bytes32 x, bytes32 y) = accused(key, point);
+        bytes32 outcome = registry.publishedRounds(roundId);
+        if (outcome == 0) revert NotMisbehaviour(3);
+        if (outcome == digest) revert NotMisbehaviour(4);
+        if (index == 0 || !P256.p256Verify(Round.confirmationHash(roundId, index, digest), r, sv, x, y)) {
+            revert NotMisbehaviour(5);
+        }
+        registry.fault(key, 1);
+    }
+
+    // Fault 2: two heads of the accused's release log (keyvault::translog::TreeHead) of
+    // one size with different roots; sigs are r ‖ s of each.
+    function reportForkedLog(
+        bytes calldata key,
+        bytes calldata point,
+        uint64 size,
+        bytes32[2] calldata roots,
+        int64[2] calldata times,
+        bytes32[4] calldata sigs
+    ) external {
+        (bytes32 x, bytes32 y) = accused(key, point);
+        if (roots[0] == roots[1]) revert NotMisbehaviour(6);
+        bytes32 logId = sha256(abi.encodePacked(uint8(4), x, y));
+        for (uint256 i = 0; i < 2; i++) {
+            bytes32 h = sha256(abi.encodePacked(TREE_HEAD, logId, size, roots[i], times[i]));
+            if (!P256.p256Verify(h, sigs[2 * i], sigs[2 * i + 1], x, y)) revert NotMisbehaviour(5);
+        }
+        registry.fault(key, 2);
+    }
+
 }

@@ -37,10 +37,11 @@
 use crate::endorse::{Endorsement, Record};
 use crate::registry::{ContractRegistry, Registry, RegistryError};
 use crate::state::RuleError;
+use crate::state::not_misbehaviour;
 use crate::types::TcbRule;
 use crate::types::{
-    Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
-    Registration, Role, Rotation, RoundDecision, StateCommitment, Worker,
+    Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Fault, Gatekeeper,
+    Misbehaviour, Registration, Role, Rotation, RoundDecision, StateCommitment, Worker,
 };
 use alloy::eips::BlockId;
 use alloy::primitives::{Bytes, FixedBytes};
@@ -127,6 +128,27 @@ pub mod abi {
     );
 }
 
+/// The registry's evidence checker (`contracts/Registry.sol`'s `Judge`, created with
+/// each registry at the address its `judge()` names), as far as this crate calls it.
+#[allow(clippy::too_many_arguments)]
+pub mod judge_abi {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        JudgeContract,
+        r#"[
+            {"type":"error","name":"NotMisbehaviour","inputs":[{"name":"why","type":"uint8"}]},
+            {"type":"function","name":"reportConfirmation","stateMutability":"nonpayable","outputs":[],"inputs":[
+                {"name":"key","type":"bytes"},{"name":"point","type":"bytes"},{"name":"roundId","type":"bytes32"},
+                {"name":"index","type":"uint16"},{"name":"digest","type":"bytes32"},{"name":"r","type":"bytes32"},
+                {"name":"sv","type":"bytes32"}]},
+            {"type":"function","name":"reportForkedLog","stateMutability":"nonpayable","outputs":[],"inputs":[
+                {"name":"key","type":"bytes"},{"name":"point","type":"bytes"},{"name":"size","type":"uint64"},
+                {"name":"roots","type":"bytes32[2]"},{"name":"times","type":"int64[2]"},{"name":"sigs","type":"bytes32[4]"}]}
+        ]"#
+    );
+}
+
 use abi::RegistryContract;
 use abi::RegistryContract::{RegistryContractErrors as E, RegistryContractEvents as Ev};
 
@@ -167,6 +189,55 @@ fn backend(e: impl std::fmt::Display) -> RegistryError {
     RegistryError::Backend(crate::registry_url::scrub_urls(&e.to_string()))
 }
 
+/// What the contract's `Malformed(code)` names, from code 1 (its revert strings are
+/// codes: text costs code size the contract no longer has).
+pub const MALFORMED: [&str; 10] = [
+    "measurement",
+    "round spec",
+    "public key set",
+    "confirmations",
+    "code",
+    "ciphertext",
+    "role",
+    "TCB rule",
+    "evidence time",
+    "key",
+];
+/// `BadGatekeeperSet(code)`, from 1.
+pub const BAD_SET: [&str; 5] = [
+    "no members",
+    "index 0",
+    "a repeated index or key",
+    "a threshold outside 1..=n",
+    "a URL over 2048 bytes",
+];
+/// `EpochMismatch(code)`, from 1.
+pub const EPOCH_MISMATCH: [&str; 3] = [
+    "the epoch is not published",
+    "the new set changes the epoch's master public key",
+    "the epoch is retired",
+];
+/// `CannotRetire(epoch, code)`, from 1.
+pub const CANNOT_RETIRE: [&str; 4] = [
+    "is not published",
+    "is already retired",
+    "is the newest epoch",
+    "is still needed by a contract's state",
+];
+/// `MeasurementState(measurement, code)`, from 1.
+pub const MEASUREMENT_STATE: [&str; 2] = ["is already allowed", "is not allowed"];
+
+/// Entry `code - 1` of `table`; a code outside it (a contract this crate does not know)
+/// reads as its last entry.
+fn coded<const N: usize>(table: &[&'static str; N], code: u8) -> &'static str {
+    usize::from(code)
+        .checked_sub(1)
+        .and_then(|i| table.get(i))
+        .or(table.last())
+        .copied()
+        .unwrap_or("")
+}
+
 /// The rule behind a revert, named as the embedded ledger names it. Long on purpose: one
 /// arm per contract error, the one place they map onto the ledger's rule errors.
 fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
@@ -179,25 +250,14 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         E::NotSelf(_) => RuleError::NotSelf,
         E::MeasurementNotAllowed(m) => RuleError::MeasurementNotAllowed(crate::hex(&m.measurement)),
         E::GatekeeperNotWorker(g) => RuleError::GatekeeperNotWorker(crate::hex(&g.identityKey)),
-        E::BadGatekeeperSet(b) => RuleError::BadGatekeeperSet(match b.what.as_str() {
-            "no members" => "no members",
-            "index 0" => "index 0",
-            "a threshold outside 1..=n" => "a threshold outside 1..=n",
-            "a URL over 2048 bytes" => "a URL over 2048 bytes",
-            _ => "a repeated index or key",
-        }),
+        E::BadGatekeeperSet(b) => RuleError::BadGatekeeperSet(coded(&BAD_SET, b.what)),
         E::ThresholdNotGoverned(t) => RuleError::ThresholdNotGoverned {
             got: t.got,
             governed: t.governed,
         },
         E::CannotRetire(c) => RuleError::CannotRetire {
             epoch: Epoch(c.epoch),
-            why: match c.why.as_str() {
-                "is not published" => "is not published",
-                "is already retired" => "is already retired",
-                "is still needed by a contract's state" => "is still needed by a contract's state",
-                _ => "is the newest epoch",
-            },
+            why: coded(&CANNOT_RETIRE, c.why),
         },
         E::RotationLocked(l) => RuleError::RotationLocked {
             tx,
@@ -213,27 +273,12 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         },
         E::CommitteeMismatch(_) => RuleError::CommitteeMismatch,
         E::MissingConfirmation(m) => RuleError::MissingConfirmation(m.index),
-        E::EpochMismatch(m) => RuleError::EpochMismatch(match m.what.as_str() {
-            "the epoch is not published" => "the epoch is not published",
-            "the epoch is retired" => "the epoch is retired",
-            _ => "the new set changes the epoch's master public key",
-        }),
+        E::EpochMismatch(m) => RuleError::EpochMismatch(coded(&EPOCH_MISMATCH, m.what)),
         E::RoundAlreadyPublished(_) => RuleError::RoundAlreadyPublished,
         E::RoundAborted(_) => RuleError::RoundAborted,
         E::Malformed(m) => RuleError::Malformed {
             tx,
-            what: match m.what.as_str() {
-                "measurement" => "measurement",
-                "round spec" => "round spec",
-                "public key set" => "public key set",
-                "confirmations" => "confirmations",
-                "code" => "code",
-                "ciphertext" => "ciphertext",
-                "role" => "role",
-                "TCB rule" => "TCB rule",
-                "evidence time" => "evidence time",
-                _ => "key",
-            },
+            what: coded(&MALFORMED, m.what),
         },
         E::ContractExists(c) => RuleError::ContractExists(crate::hex(&c.contractId.0)),
         E::NoContract(c) => RuleError::NoContract {
@@ -281,12 +326,9 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
         E::MeasurementState(m) => RuleError::Measurement {
             tx,
             measurement: crate::hex(&m.measurement),
-            what: if m.what == "is already allowed" {
-                "is already allowed"
-            } else {
-                "is not allowed"
-            },
+            what: coded(&MEASUREMENT_STATE, m.what),
         },
+        E::Faulty(_) => RuleError::Faulty,
     })
 }
 
@@ -294,15 +336,21 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
 /// gas limit is the node's estimate plus a fifth: an exact estimate leaves the P256VERIFY
 /// precompile call (given 63/64 of what remains) no margin, and a transaction that
 /// passed estimation could still run out in the block.
+/// `transact!(tx, call)` maps reverts with [`rule`]; `transact!(tx, call, map)` with
+/// `map` (a contract with other errors).
 macro_rules! transact {
-    ($tx:expr, $call:expr) => {{
+    ($tx:expr, $call:expr) => {
+        transact!($tx, $call, |e: &alloy::contract::Error| rule($tx, e))
+    };
+    ($tx:expr, $call:expr, $map:expr) => {{
         let call = $call;
-        let gas = call.estimate_gas().await.map_err(|e| rule($tx, &e))?;
+        let map = $map;
+        let gas = call.estimate_gas().await.map_err(|e| map(&e))?;
         let pending = call
             .gas(gas.saturating_add(gas / 5))
             .send()
             .await
-            .map_err(|e| rule($tx, &e))?;
+            .map_err(|e| map(&e))?;
         // A transaction the chain dropped (a reorganisation, a node restart) is not
         // waited for forever.
         let receipt = pending
@@ -897,6 +945,87 @@ impl Registry for EvmRegistry {
         )
     }
 
+    async fn report_misbehaviour(
+        &self,
+        by: &EvmAccount,
+        m: &Misbehaviour,
+    ) -> Result<u64, RegistryError> {
+        const TX: &str = "report-misbehaviour";
+        let point = p256::ecdsa::VerifyingKey::from_sec1_bytes(&m.accused)
+            .ok()
+            .filter(|_| m.accused.len() == 33)
+            .and_then(|k| {
+                let p =
+                    p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(k.as_affine(), false);
+                p.as_bytes().get(1..).map(Bytes::copy_from_slice)
+            })
+            .ok_or_else(|| RegistryError::Rule(not_misbehaviour(2)))?;
+        let address = self.reader().judge().call().await.map_err(backend)?;
+        let judge = judge_abi::JudgeContract::new(
+            address,
+            ProviderBuilder::new()
+                .wallet(by.signer.clone())
+                .connect_http(self.url.clone()),
+        );
+        let key = Bytes::copy_from_slice(&m.accused);
+        let half = |s: &[u8; 64], i: usize| {
+            FixedBytes(
+                <[u8; 32]>::try_from(s.get(32 * i..32 * (i + 1)).unwrap_or_default())
+                    .unwrap_or_default(),
+            )
+        };
+        let judged =
+            |e: &alloy::contract::Error| match e
+                .as_decoded_interface_error::<judge_abi::JudgeContract::JudgeContractErrors>()
+            {
+                Some(judge_abi::JudgeContract::JudgeContractErrors::NotMisbehaviour(n)) => {
+                    RegistryError::Rule(not_misbehaviour(n.why))
+                }
+                None => rule(TX, e),
+            };
+        match &m.fault {
+            Fault::Confirmation {
+                round,
+                index,
+                digest,
+                signature,
+            } => transact!(
+                TX,
+                judge.reportConfirmation(
+                    key,
+                    point,
+                    FixedBytes(*round),
+                    *index,
+                    FixedBytes(*digest),
+                    half(signature, 0),
+                    half(signature, 1),
+                ),
+                judged
+            ),
+            Fault::ForkedLog {
+                size,
+                first,
+                second,
+            } => transact!(
+                TX,
+                judge.reportForkedLog(
+                    key,
+                    point,
+                    *size,
+                    [FixedBytes(first.root), FixedBytes(second.root)],
+                    [first.timestamp, second.timestamp],
+                    [
+                        half(&first.signature, 0),
+                        half(&first.signature, 1),
+                        half(&second.signature, 0),
+                        half(&second.signature, 1),
+                    ],
+                ),
+                judged
+            ),
+        }
+    }
+
     async fn abort_rotation(&self, by: &EvmAccount, epoch: Epoch) -> Result<u64, RegistryError> {
         let c = self.writer(&by.signer);
         transact!("abort-rotation", c.abortRotation(epoch.0))
@@ -982,6 +1111,10 @@ impl Registry for EvmRegistry {
                     Ev::StateCommitted(e) => Event::StateCommitted {
                         contract: e.contractId.0,
                         count: e.count,
+                    },
+                    Ev::Misbehaved(e) => Event::Misbehaved {
+                        identity_key: e.identityKey.to_vec(),
+                        fault: e.fault,
                     },
                     Ev::TcbRuleSet(_) => Event::TcbRuleChanged,
                     // An approval is no fact of the registry until the registration

@@ -63,6 +63,8 @@ pub enum Fact {
     /// The EVM registry's TCB rule (its evidence rule without roots: the endorsers hold
     /// those).
     TcbRule,
+    /// A gatekeeper proven to have broken the protocol ([`crate::types::Misbehaviour`]).
+    Fault(PublicKey),
 }
 
 impl Fact {
@@ -85,6 +87,7 @@ impl Fact {
             Self::Commands(id) => with(b"commands/", id),
             Self::State(id) => with(b"state/", id),
             Self::TcbRule => b"tcb-rule".to_vec(),
+            Self::Fault(k) => with(b"fault/", k),
         }
     }
 
@@ -117,6 +120,8 @@ impl Fact {
                     Self::Commands(id(c)?)
                 } else if let Some(c) = key.strip_prefix(b"state/") {
                     Self::State(id(c)?)
+                } else if let Some(k) = key.strip_prefix(b"fault/") {
+                    Self::Fault(k.to_vec())
                 } else {
                     return None;
                 }
@@ -146,6 +151,10 @@ impl Fact {
             Event::CommandSubmitted { contract, .. } => vec![Self::Commands(*contract)],
             Event::StateCommitted { contract, .. } => vec![Self::State(*contract)],
             Event::RoundAborted(_) => Vec::new(),
+            Event::Misbehaved { identity_key, .. } => vec![
+                Self::Worker(identity_key.clone()),
+                Self::Fault(identity_key.clone()),
+            ],
         }
     }
 }
@@ -331,6 +340,38 @@ pub fn read_state(contract: [u8; 32], value: &[u8]) -> Result<StateCommitment, D
             state_root: r.array("state root")?,
             epoch: Epoch(r.u64("epoch")?),
             committed_at: r.u64("committing block")?,
+        })
+    })
+}
+
+/// A proven fault as the registry keeps it: its code ([`crate::types::Fault::code`])
+/// and the block that took it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultRecord {
+    /// The fault's code.
+    pub fault: u8,
+    /// The block that took the evidence in.
+    pub reported_at: u64,
+}
+
+/// The value of [`Fact::Fault`].
+pub fn fault(f: &FaultRecord) -> Vec<u8> {
+    done(|w| {
+        w.u8(f.fault);
+        w.u64(f.reported_at);
+    })
+}
+
+/// [`Fact::Fault`]'s value.
+pub fn read_fault(value: &[u8]) -> Result<FaultRecord, DecodeError> {
+    read(value, "fault fact", |r| {
+        let fault = r.u8("fault")?;
+        if !(1..=2).contains(&fault) {
+            return Err(r.invalid("fault"));
+        }
+        Ok(FaultRecord {
+            fault,
+            reported_at: r.u64("reporting block")?,
         })
     })
 }
@@ -699,6 +740,10 @@ mod tests {
                 contract: id,
                 count: 78,
             },
+            Event::Misbehaved {
+                identity_key: vec![3; 33],
+                fault: 2,
+            },
         ];
         for e in &events {
             let b = e.encode();
@@ -712,7 +757,15 @@ mod tests {
                 "{e:?}"
             );
         }
-        assert!(Event::decode(&[15]).is_err());
+        assert!(Event::decode(&[16]).is_err());
+        let f = FaultRecord {
+            fault: 1,
+            reported_at: 9,
+        };
+        let v = fault(&f);
+        assert_eq!(read_fault(&v).unwrap(), f);
+        assert!((0..v.len()).all(|cut| read_fault(&v[..cut]).is_err()));
+        assert!(read_fault(&[3, 0, 0, 0, 0, 0, 0, 0, 9]).is_err());
         // A role code that names no role.
         let mut b = events[1].encode();
         *b.last_mut().unwrap() = 0xee;

@@ -10,7 +10,8 @@
 use crate::state::{RuleError, State};
 use crate::types::{
     Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
-    Registration, Role, Rotation, RoundDecision, SignedTx, StateCommitment, Tx, Worker, public_key,
+    Misbehaviour, Registration, Role, Rotation, RoundDecision, SignedTx, StateCommitment, Tx,
+    Worker, public_key,
 };
 use p256::ecdsa::SigningKey;
 use phalanx_types::Epoch;
@@ -149,6 +150,13 @@ pub trait Registry: Send + Sync {
         &self,
         id: [u8; 32],
     ) -> impl Future<Output = Result<Option<RoundDecision>, RegistryError>> + Send;
+    /// Anyone reports a gatekeeper's misbehaviour with its evidence ([`Misbehaviour`]);
+    /// the registry checks it and takes the accused's registration away.
+    fn report_misbehaviour(
+        &self,
+        by: &Self::Account,
+        evidence: &Misbehaviour,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
     /// Governance: aborts the locked rotation.
     fn abort_rotation(
         &self,
@@ -308,6 +316,14 @@ impl<L: SignedLedger> Registry for L {
     ) -> Result<u64, RegistryError> {
         signed(self, by, Tx::PublishMasterKey(certificate.clone())).await
     }
+    async fn report_misbehaviour(
+        &self,
+        by: &SigningKey,
+        evidence: &Misbehaviour,
+    ) -> Result<u64, RegistryError> {
+        signed(self, by, Tx::ReportMisbehaviour(evidence.clone())).await
+    }
+
     async fn abort_rotation(&self, by: &SigningKey, epoch: Epoch) -> Result<u64, RegistryError> {
         signed(self, by, Tx::AbortRotation(epoch)).await
     }

@@ -211,6 +211,12 @@ pub enum RuleError {
     /// newer than the one standing.
     #[error("commit-state: the commitment {0}")]
     StateCommitment(&'static str),
+    /// Evidence of misbehaviour that proves nothing ([`NOT_MISBEHAVIOUR`] names why).
+    #[error("report-misbehaviour: {0}")]
+    NotMisbehaviour(&'static str),
+    /// A gatekeeper proven to have broken the protocol may not register again.
+    #[error("register-worker: this identity key was proven to have broken the protocol")]
+    Faulty,
     /// A block that does not extend the chain: height, link, time, signature, genesis.
     #[error("block {height}: {what}")]
     Block {
@@ -290,8 +296,12 @@ pub struct State {
     threshold: u16,
     epochs: BTreeMap<Epoch, EpochKey>,
     retired: std::collections::BTreeSet<Epoch>,
-    published_rounds: imbl::OrdSet<[u8; 32]>,
+    /// Each published round's outcome (the digest its members confirmed; zeros when a
+    /// store from before outcomes were kept did not record it).
+    published_rounds: imbl::OrdMap<[u8; 32], [u8; 32]>,
     aborted_rounds: imbl::OrdSet<[u8; 32]>,
+    /// Gatekeepers proven to have broken the protocol.
+    faulty: OrdMap<PublicKey, facts::FaultRecord>,
     rotation: Rotation,
     contracts: OrdMap<[u8; 32], Contract>,
     events: EventLog,
@@ -461,6 +471,7 @@ impl State {
             retired: Default::default(),
             published_rounds: Default::default(),
             aborted_rounds: Default::default(),
+            faulty: Default::default(),
             rotation: Rotation::Idle,
             contracts: OrdMap::new(),
             events: EventLog::default(),
@@ -498,16 +509,23 @@ impl State {
             let next = self.nonce(&t.signer).to_be_bytes().to_vec();
             out.push((record(b'n', &t.signer), Some(next)));
         }
-        for (kind, now, before) in [
-            (b'p', &self.published_rounds, &parent.published_rounds),
-            (b'a', &self.aborted_rounds, &parent.aborted_rounds),
-        ] {
-            // The sets only grow: a block that added nothing costs nothing here.
-            if now.len() == before.len() {
-                continue;
+        // The sets only grow: a block that added nothing costs nothing here.
+        if self.published_rounds.len() != parent.published_rounds.len() {
+            for (id, digest) in self
+                .published_rounds
+                .iter()
+                .filter(|(id, _)| !parent.published_rounds.contains_key(*id))
+            {
+                out.push((record(b'p', id), Some(digest.to_vec())));
             }
-            for id in now.iter().filter(|id| !before.contains(*id)) {
-                out.push((record(kind, id), Some(Vec::new())));
+        }
+        if self.aborted_rounds.len() != parent.aborted_rounds.len() {
+            for id in self
+                .aborted_rounds
+                .iter()
+                .filter(|id| !parent.aborted_rounds.contains(*id))
+            {
+                out.push((record(b'a', id), Some(Vec::new())));
             }
         }
         for (i, e) in events.iter().enumerate() {
@@ -576,7 +594,12 @@ impl State {
                 self.nonces.insert(key.to_vec(), u64::from_be_bytes(n));
             }
             b'p' => {
-                self.published_rounds.insert(id32(key)?);
+                // Empty in a store written before outcomes were kept.
+                let digest = match v.len() {
+                    0 => [0; 32],
+                    _ => id32(&v)?,
+                };
+                self.published_rounds.insert(id32(key)?, digest);
             }
             b'a' => {
                 self.aborted_rounds.insert(id32(key)?);
@@ -626,6 +649,9 @@ impl State {
             }
             Fact::State(id) => {
                 r.states.insert(*id, facts::read_state(*id, v)?);
+            }
+            Fact::Fault(k) => {
+                self.faulty.insert(k.clone(), facts::read_fault(v)?);
             }
             // The history is the tree's alone, the TCB rule the EVM registry's: never
             // recorded (refused by the caller).
@@ -771,6 +797,7 @@ impl State {
                 .get(id)
                 .and_then(|c| c.state.as_ref())
                 .map(facts::state),
+            Fact::Fault(k) => self.faulty.get(k).map(facts::fault),
         }
     }
 
@@ -1123,7 +1150,7 @@ impl State {
         let public = phalanx_threshold::wire::public_set_from_bytes(&cert.public_key_set)
             .map_err(|_| malformed("public key set"))?;
         let id = spec.id();
-        if self.published_rounds.contains(&id) {
+        if self.published_rounds.contains_key(&id) {
             return Err(RuleError::RoundAlreadyPublished);
         }
         if self.aborted_rounds.contains(&id) {
@@ -1229,7 +1256,7 @@ impl State {
 
     /// What was decided for round `id`, if anything.
     pub fn round_decision(&self, id: &[u8; 32]) -> Option<crate::types::RoundDecision> {
-        if self.published_rounds.contains(id) {
+        if self.published_rounds.contains_key(id) {
             Some(crate::types::RoundDecision::Committed)
         } else if self.aborted_rounds.contains(id) {
             Some(crate::types::RoundDecision::Aborted)
@@ -1330,7 +1357,10 @@ impl State {
             });
         }
         let governance = t.signer == self.genesis.governance;
-        let gatekeeper = self.gatekeepers.iter().any(|g| g.identity_key == t.signer);
+        // A member proven faulty no longer speaks for the committee (it could otherwise
+        // abort every round that reshares the committee without it).
+        let gatekeeper = self.gatekeepers.iter().any(|g| g.identity_key == t.signer)
+            && !self.faulty.contains_key(&t.signer);
         let need_governance = || match governance {
             true => Ok(()),
             false => Err(RuleError::NotGovernance(name)),
@@ -1387,6 +1417,7 @@ impl State {
             }
             Tx::Command(c) => self.command(c, t, height, now)?,
             Tx::CommitState(c) => self.commit_state(&t.signer, c, height, now)?,
+            Tx::ReportMisbehaviour(m) => self.report_misbehaviour(m, height)?,
         };
         self.nonces.insert(t.signer.clone(), expected + 1);
         self.events.push((height, event.clone()));
@@ -1405,6 +1436,9 @@ impl State {
     ) -> Result<Event, RuleError> {
         if &r.identity_key != signer {
             return Err(RuleError::NotSelf);
+        }
+        if self.faulty.contains_key(&r.identity_key) {
+            return Err(RuleError::Faulty);
         }
         if !key_ok(&r.identity_key) {
             return Err(RuleError::Malformed {
@@ -1553,7 +1587,15 @@ impl State {
         if dkg {
             self.rotation = Rotation::Idle;
         }
-        self.published_rounds.insert(key.round_id);
+        let public =
+            phalanx_threshold::wire::public_set_from_bytes(&key.public_key_set).map_err(|_| {
+                RuleError::Malformed {
+                    tx: "publish-master-key",
+                    what: "public key set",
+                }
+            })?;
+        let digest = phalanx_threshold::round::digest(&key.round_id, &public);
+        self.published_rounds.insert(key.round_id, digest);
         self.epochs.insert(epoch, key);
         Ok(if dkg {
             Event::MasterKeyPublished(epoch)
@@ -1619,7 +1661,7 @@ impl State {
 
     /// A round's abort decision: only for a round not published, and only once.
     fn abort_round(&mut self, id: &[u8; 32]) -> Result<Event, RuleError> {
-        if self.published_rounds.contains(id) {
+        if self.published_rounds.contains_key(id) {
             return Err(RuleError::RoundAlreadyPublished);
         }
         if self.aborted_rounds.insert(*id).is_some() {
@@ -1770,6 +1812,29 @@ impl State {
     /// worker's attestation is what vouches for the root; a worker that restores a
     /// checkpoint checks it against this, and the contract's feed from there against the
     /// command log.
+    /// Anyone's evidence ([`check_misbehaviour`]): the accused loses its registration
+    /// and may not register again; its fact records the fault.
+    fn report_misbehaviour(
+        &mut self,
+        m: &crate::types::Misbehaviour,
+        height: u64,
+    ) -> Result<Event, RuleError> {
+        if self.faulty.contains_key(&m.accused) {
+            return Err(not_misbehaviour(1));
+        }
+        check_misbehaviour(m, |round| self.published_rounds.get(round).copied())?;
+        let record = facts::FaultRecord {
+            fault: m.fault.code(),
+            reported_at: height,
+        };
+        self.faulty.insert(m.accused.clone(), record);
+        self.workers.remove(&m.accused);
+        Ok(Event::Misbehaved {
+            identity_key: m.accused.clone(),
+            fault: record.fault,
+        })
+    }
+
     fn commit_state(
         &mut self,
         signer: &PublicKey,
@@ -1821,6 +1886,95 @@ impl State {
 
 /// `epoch` is `contract`'s newest keys' (commands are sealed to them, checkpoints sealed
 /// under them), or `tx` is refused.
+/// Why evidence of misbehaviour proves nothing, by the EVM registry's code (1-based:
+/// `NotMisbehaviour(code)`), so both backends refuse with the same words.
+pub const NOT_MISBEHAVIOUR: [&str; 6] = [
+    "the accused is already reported",
+    "the key is not a P-256 point",
+    "the round was not published, or its outcome is not kept",
+    "the outcome is the one the registry published",
+    "a signature does not verify under the accused's key",
+    // Equal roots are one log, signed twice.
+    "the two heads have the same root",
+];
+
+/// The refusal of evidence of code `code` (from 1, as the EVM registry's
+/// `NotMisbehaviour(code)`).
+pub fn not_misbehaviour(code: u8) -> RuleError {
+    RuleError::NotMisbehaviour(
+        usize::from(code)
+            .checked_sub(1)
+            .and_then(|i| NOT_MISBEHAVIOUR.get(i))
+            .copied()
+            .unwrap_or("the evidence proves nothing"),
+    )
+}
+
+/// Checks evidence of misbehaviour (sans-IO, on what the registry keeps): `Ok` only if
+/// the accused's key signed what `fault` says. `published` is the outcome the registry
+/// published for a round.
+pub fn check_misbehaviour(
+    m: &crate::types::Misbehaviour,
+    published: impl FnOnce(&[u8; 32]) -> Option<[u8; 32]>,
+) -> Result<(), RuleError> {
+    use crate::types::Fault;
+    let refuse = |i: u8| not_misbehaviour(i + 1);
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&m.accused)
+        .ok()
+        .filter(|_| key_ok(&m.accused))
+        .ok_or(refuse(1))?;
+    let signed = |bytes: &[u8], signature: &[u8; 64]| {
+        let point: [u8; 65] =
+            p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(key.as_affine(), false)
+                .as_bytes()
+                .try_into()
+                .map_err(|_| refuse(1))?;
+        match phalanx_types::ecdsa::verify_p256_point(&point, bytes, signature) {
+            true => Ok(()),
+            false => Err(refuse(4)),
+        }
+    };
+    match &m.fault {
+        Fault::Confirmation {
+            round,
+            index,
+            digest,
+            signature,
+        } => {
+            let outcome = published(round)
+                .filter(|d| d != &[0; 32])
+                .ok_or(refuse(2))?;
+            if &outcome == digest {
+                return Err(refuse(3));
+            }
+            let index = phalanx_threshold::share::NodeIndex::new(*index).map_err(|_| refuse(4))?;
+            signed(
+                &phalanx_threshold::round::confirmation_bytes(round, index, digest),
+                signature,
+            )
+        }
+        Fault::ForkedLog {
+            size,
+            first,
+            second,
+        } => {
+            if first.root == second.root {
+                return Err(refuse(5));
+            }
+            for h in [first, second] {
+                let head = phalanx_threshold::translog::TreeHead {
+                    log_id: phalanx_threshold::translog::log_id(&key),
+                    size: *size,
+                    root: h.root,
+                    timestamp: h.timestamp,
+                };
+                signed(&head.signed_bytes(), &h.signature)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 fn newest_keys(tx: &'static str, contract: &Contract, epoch: Epoch) -> Result<(), RuleError> {
     match contract.keys.keys().next_back() {
         Some(&newest) if newest == epoch => Ok(()),

@@ -388,6 +388,177 @@ pub struct StateCommitment {
     pub committed_at: u64,
 }
 
+/// Evidence that a gatekeeper broke the protocol: statements it signed that no honest
+/// gatekeeper signs together. Anyone may submit it (`Tx::ReportMisbehaviour`): the
+/// registry checks the signatures itself, then takes the accused's registration away
+/// for good (it no longer stands as a gatekeeper, endorses, joins a set or decides a
+/// round). Governance then sets the committee without it and the members reshare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misbehaviour {
+    /// The accused gatekeeper's identity key (compressed SEC1, as registered).
+    pub accused: PublicKey,
+    /// What it signed.
+    pub fault: Fault,
+}
+
+/// A provable fault (see [`Misbehaviour`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// A confirmation of round `round` (`keyvault::round::confirmation_bytes`) with an
+    /// outcome other than the one the registry published for it. The published
+    /// certificate holds every participant's confirmation of the published outcome, and
+    /// an honest member confirms only the one outcome it prepared, so the accused
+    /// confirmed two.
+    Confirmation {
+        /// The round.
+        round: [u8; 32],
+        /// The participant index the confirmation names.
+        index: u16,
+        /// The outcome it confirmed.
+        digest: [u8; 32],
+        /// Its signature (r ‖ s).
+        signature: [u8; 64],
+    },
+    /// Two heads of the accused's release log (`keyvault::translog::TreeHead`) of the
+    /// same size with different roots: it showed two different logs.
+    ForkedLog {
+        /// The size both heads state.
+        size: u64,
+        /// One head.
+        first: LogHead,
+        /// The other.
+        second: LogHead,
+    },
+}
+
+impl Fault {
+    /// Its code: 1 a confirmation of another outcome, 2 a forked log (also the EVM
+    /// registry's).
+    pub fn code(&self) -> u8 {
+        match self {
+            Self::Confirmation { .. } => 1,
+            Self::ForkedLog { .. } => 2,
+        }
+    }
+}
+
+/// A signed tree head of a gatekeeper's release log, without the parts a
+/// [`Fault::ForkedLog`] shares (the log, named by its key, and the size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogHead {
+    /// The root.
+    pub root: [u8; 32],
+    /// When it was signed (unix seconds).
+    pub timestamp: i64,
+    /// The signature (r ‖ s).
+    pub signature: [u8; 64],
+}
+
+impl Misbehaviour {
+    fn put(&self, w: &mut Writer) {
+        w.bytes(&self.accused);
+        w.u8(self.fault.code());
+        match &self.fault {
+            Fault::Confirmation {
+                round,
+                index,
+                digest,
+                signature,
+            } => {
+                w.raw(round);
+                w.u16(*index);
+                w.raw(digest);
+                w.raw(signature);
+            }
+            Fault::ForkedLog {
+                size,
+                first,
+                second,
+            } => {
+                w.u64(*size);
+                for h in [first, second] {
+                    w.raw(&h.root);
+                    w.u64(h.timestamp as u64);
+                    w.raw(&h.signature);
+                }
+            }
+        }
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let accused = r.bytes("accused key", MAX_FIELD)?.to_vec();
+        let head = |r: &mut Reader<'_>| {
+            Ok::<_, DecodeError>(LogHead {
+                root: r.array("log root")?,
+                timestamp: r.u64("head time")? as i64,
+                signature: r.array("head signature")?,
+            })
+        };
+        let fault = match r.u8("fault kind")? {
+            1 => Fault::Confirmation {
+                round: r.array("round id")?,
+                index: r.u16("participant index")?,
+                digest: r.array("confirmed outcome")?,
+                signature: r.array("confirmation signature")?,
+            },
+            2 => Fault::ForkedLog {
+                size: r.u64("log size")?,
+                first: head(r)?,
+                second: head(r)?,
+            },
+            _ => return Err(r.invalid("fault kind")),
+        };
+        Ok(Self { accused, fault })
+    }
+
+    /// Its encoding (what `phalanx chain tx report-misbehaviour` reads from a file).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.put(&mut w);
+        w.0
+    }
+
+    /// Largest evidence file: far more than any evidence takes.
+    pub const MAX_FILE: u64 = 4096;
+
+    /// Writes the evidence to `path` (created new: evidence is never overwritten).
+    pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        f.write_all(&self.encode())?;
+        f.sync_all()
+    }
+
+    /// Reads evidence [`Self::write_file`] wrote; an over-long or malformed file is
+    /// refused by name.
+    pub fn read_file(path: &std::path::Path) -> Result<Self, std::io::Error> {
+        use std::io::Read as _;
+        let mut b = Vec::new();
+        std::fs::File::open(path)?
+            .take(Self::MAX_FILE + 1)
+            .read_to_end(&mut b)?;
+        if b.len() as u64 > Self::MAX_FILE {
+            return Err(std::io::Error::other(format!(
+                "{}: over {} bytes: no evidence file",
+                path.display(),
+                Self::MAX_FILE
+            )));
+        }
+        Self::decode(&b).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
+    }
+
+    /// Reads [`Self::encode`] back, exactly.
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b, "misbehaviour");
+        let m = Self::get(&mut r)?;
+        r.finish()?;
+        Ok(m)
+    }
+}
+
 /// A command as the chain orders it: sealed to the contract's key of `epoch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
@@ -470,6 +641,8 @@ pub enum Tx {
     /// log, sealed under the contract's newest keys; each commitment is newer than the
     /// last.
     CommitState(StateCommitment),
+    /// Anyone: evidence that a gatekeeper broke the protocol ([`Misbehaviour`]).
+    ReportMisbehaviour(Misbehaviour),
 }
 
 /// What the registry decided for a round.
@@ -499,6 +672,7 @@ impl Tx {
             Self::PublishContractKey(_) => "publish-contract-key",
             Self::Command(_) => "command",
             Self::CommitState(_) => "commit-state",
+            Self::ReportMisbehaviour(_) => "report-misbehaviour",
         }
     }
 
@@ -579,6 +753,10 @@ impl Tx {
                 w.raw(&c.state_root);
                 w.u64(c.epoch.into());
             }
+            Self::ReportMisbehaviour(m) => {
+                w.u8(15);
+                m.put(w);
+            }
         }
     }
 
@@ -643,6 +821,7 @@ impl Tx {
                 epoch: Epoch(r.u64("epoch")?),
                 committed_at: 0,
             }),
+            15 => Self::ReportMisbehaviour(Misbehaviour::get(r)?),
             _ => return Err(r.invalid("transaction kind")),
         })
     }
@@ -1192,6 +1371,13 @@ pub enum Event {
         /// The commitment's place in the command log.
         count: u64,
     },
+    /// A gatekeeper was proven to have broken the protocol and lost its registration.
+    Misbehaved {
+        /// Its identity key.
+        identity_key: PublicKey,
+        /// The fault's code ([`Fault::code`]).
+        fault: u8,
+    },
 }
 
 impl Event {
@@ -1257,6 +1443,14 @@ impl Event {
                 w.raw(contract);
                 w.u64(*count);
             }
+            Self::Misbehaved {
+                identity_key,
+                fault,
+            } => {
+                w.u8(15);
+                w.bytes(identity_key);
+                w.u8(*fault);
+            }
         }
         w.0
     }
@@ -1298,6 +1492,10 @@ impl Event {
             14 => Self::StateCommitted {
                 contract: r.array("contract")?,
                 count: r.u64("command count")?,
+            },
+            15 => Self::Misbehaved {
+                identity_key: r.bytes("identity key", 512)?.to_vec(),
+                fault: r.u8("fault")?,
             },
             _ => return Err(r.invalid("event")),
         };

@@ -230,3 +230,48 @@ fn write_governance_seeds() {
         std::fs::write(dir().join(name), tx.encode()).unwrap();
     }
 }
+
+/// Writes seeds for the evidence of misbehaviour (issue 28, item 4), both faults.
+#[test]
+#[ignore]
+fn write_misbehaviour_seeds() {
+    use chain::types::{Fault, LogHead, Misbehaviour, SignedTx, Tx};
+    let head = |root| LogHead {
+        root,
+        timestamp: 1_760_000_000,
+        signature: [3; 64],
+    };
+    let seeds = [
+        (
+            "tx_report_confirmation",
+            Fault::Confirmation {
+                round: [1; 32],
+                index: 2,
+                digest: [4; 32],
+                signature: [5; 64],
+            },
+        ),
+        (
+            "tx_report_forked_log",
+            Fault::ForkedLog {
+                size: 9,
+                first: head([1; 32]),
+                second: head([2; 32]),
+            },
+        ),
+    ];
+    std::fs::create_dir_all(dir()).unwrap();
+    for (name, fault) in seeds {
+        let evidence = Misbehaviour {
+            accused: vec![2; 33],
+            fault,
+        };
+        let tx = SignedTx::sign(
+            &chain::random_key(),
+            &[7; 32],
+            0,
+            Tx::ReportMisbehaviour(evidence),
+        );
+        std::fs::write(dir().join(name), tx.encode()).unwrap();
+    }
+}

@@ -290,6 +290,10 @@ where
             }
             r.set_gatekeepers(by, &set, threshold).await?
         }
+        C::ReportMisbehaviour { file } => {
+            let evidence = chain::types::Misbehaviour::read_file(&file)?;
+            r.report_misbehaviour(by, &evidence).await?
+        }
         C::Deploy { module, salt } => return deploy(r, by, &module, &salt).await,
         C::ApproveRegistration { .. } => {
             anyhow::bail!("approve-registration is for an EVM registry")

@@ -365,6 +365,13 @@ pub enum ChainChange {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Anyone: report a gatekeeper's misbehaviour with its evidence file (what a
+    /// gatekeeper or worker wrote when it caught one: `*.misbehaviour`). The registry
+    /// checks the signatures itself and takes the accused's registration away.
+    ReportMisbehaviour {
+        /// The evidence file.
+        file: PathBuf,
+    },
     /// Deploy a contract (a WebAssembly module, checked first as pRuntime would load
     /// it); prints its id, which pRuntime serves with `--contract`.
     Deploy {

@@ -310,6 +310,24 @@ impl EvmRegistry {
                         .ok_or_else(gone)?,
                 )
             }
+            Fact::Fault(k) => {
+                let packed = c
+                    .faultOf(alloy::primitives::keccak256(k))
+                    .block(at)
+                    .call()
+                    .await
+                    .map_err(backend)?;
+                // fault << 64 | the reporting block.
+                let fault = u8::try_from(packed >> 64).map_err(|_| gone())?;
+                if fault == 0 {
+                    return Err(gone());
+                }
+                facts::fault(&facts::FaultRecord {
+                    fault,
+                    reported_at: u64::try_from(packed & alloy::primitives::U256::from(u64::MAX))
+                        .map_err(|_| gone())?,
+                })
+            }
             // Not kept on this backend (its evidence rule is the TCB rule; its history,
             // the chain's own).
             Fact::Rule | Fact::Header(_) => return Err(gone()),

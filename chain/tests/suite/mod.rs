@@ -506,6 +506,8 @@ pub async fn suite<F: Fixture>(
     );
     assert!(r.master_key(Epoch(1)).await.unwrap().is_none());
 
+    let faulted = misbehaviour(f, &s2, &good, &contested, &w2, &stranger).await;
+
     // Removing a measurement stops new registrations with it.
     assert_eq!(
         rule(r.remove_measurement(&w1, &m).await),
@@ -555,6 +557,14 @@ pub async fn suite<F: Fixture>(
             Event::RoundAborted(id_of(&contested)),
             Event::RotationLocked(Epoch(1)),
             Event::RotationAborted(Epoch(1)),
+            Event::Misbehaved {
+                identity_key: faulted.clone(),
+                fault: 2
+            },
+            Event::Misbehaved {
+                identity_key: k2.clone(),
+                fault: 1
+            },
             Event::MeasurementRemoved(m.clone()),
         ]
     );
@@ -562,6 +572,155 @@ pub async fn suite<F: Fixture>(
     assert_eq!(tail.len(), events.len() - 1);
     assert!(tail.iter().all(|(h, _)| *h > h_added));
     (w1, stranger)
+}
+
+/// Evidence of misbehaviour (issue 28, item 4): each fault is taken from anyone, each
+/// refusal has its words, and the accused loses its standing for good. `s2` is a
+/// gatekeeper (account `w2`) that confirmed `published`; `aborted` was never
+/// published. Returns the key accused of a forked log.
+async fn misbehaviour<F: Fixture>(
+    f: &F,
+    s2: &SigningKey,
+    published: &EpochCertificate,
+    aborted: &EpochCertificate,
+    w2: &<F::R as Registry>::Account,
+    stranger: &<F::R as Registry>::Account,
+) -> Vec<u8> {
+    use chain::state::NOT_MISBEHAVIOUR as NOT;
+    use chain::types::{Fault, LogHead, Misbehaviour};
+    let r = f.registry();
+    let k2 = chain::types::public_key(s2.verifying_key());
+    let not = |i: usize| RuleError::NotMisbehaviour(NOT[i]);
+
+    // Two heads of one log and size with different roots, by a key nobody registered:
+    // evidence stands on its signatures alone.
+    let forker = chain::random_key();
+    let head = |k: &SigningKey, root: [u8; 32], timestamp: i64| {
+        let h = phalanx_threshold::translog::TreeHead {
+            log_id: phalanx_threshold::translog::log_id(forker.verifying_key()),
+            size: 9,
+            root,
+            timestamp,
+        };
+        let sig: p256::ecdsa::Signature = k.sign(&h.signed_bytes());
+        LogHead {
+            root,
+            timestamp,
+            signature: sig.to_bytes().into(),
+        }
+    };
+    let fork = |first: LogHead, second: LogHead| Misbehaviour {
+        accused: chain::types::public_key(forker.verifying_key()),
+        fault: Fault::ForkedLog {
+            size: 9,
+            first,
+            second,
+        },
+    };
+    let (a, b) = (head(&forker, [1; 32], 100), head(&forker, [2; 32], 101));
+    let cases = [
+        // One log signed twice is no fork.
+        (fork(a, head(&forker, [1; 32], 200)), not(5)),
+        // A head someone else signed.
+        (fork(a, head(s2, [2; 32], 101)), not(4)),
+        // A head of another size.
+        (
+            Misbehaviour {
+                fault: Fault::ForkedLog {
+                    size: 10,
+                    first: a,
+                    second: b,
+                },
+                ..fork(a, b)
+            },
+            not(4),
+        ),
+        // Not a key at all.
+        (
+            Misbehaviour {
+                accused: [vec![2], vec![0xff; 32]].concat(),
+                ..fork(a, b)
+            },
+            not(1),
+        ),
+    ];
+    for (evidence, refusal) in cases {
+        assert_eq!(
+            rule(r.report_misbehaviour(stranger, &evidence).await),
+            refusal
+        );
+    }
+    r.report_misbehaviour(stranger, &fork(a, b)).await.unwrap();
+    assert_eq!(
+        rule(r.report_misbehaviour(stranger, &fork(a, b)).await),
+        not(0)
+    );
+
+    // A confirmation of another outcome than the one published for the round.
+    let round = |c: &EpochCertificate| RoundSpec::decode(&c.spec).unwrap().id();
+    let confirm = |k: &SigningKey, round: [u8; 32], index: u16, digest: [u8; 32]| {
+        let bytes = phalanx_threshold::round::confirmation_bytes(
+            &round,
+            NodeIndex::new(index.max(1)).unwrap(),
+            &digest,
+        );
+        let bytes = match index {
+            // Index 0 names no participant: its bytes by hand (u16 0 where the index goes).
+            0 => {
+                let mut b = bytes;
+                let at = phalanx_threshold::round::PEER_MESSAGE.len() + 32 + 1;
+                b[at..at + 2].copy_from_slice(&[0, 0]);
+                b
+            }
+            _ => bytes,
+        };
+        let sig: p256::ecdsa::Signature = k.sign(&bytes);
+        Misbehaviour {
+            accused: k2.clone(),
+            fault: Fault::Confirmation {
+                round,
+                index,
+                digest,
+                signature: sig.to_bytes().into(),
+            },
+        }
+    };
+    let public = phalanx_threshold::wire::public_set_from_bytes(&published.public_key_set).unwrap();
+    let outcome = phalanx_threshold::round::digest(&round(published), &public);
+    let cases = [
+        // What every member confirmed: the published outcome.
+        (confirm(s2, round(published), 2, outcome), not(3)),
+        // A round the registry never published.
+        (confirm(s2, round(aborted), 2, [7; 32]), not(2)),
+        // Another key's signature.
+        (confirm(&forker, round(published), 2, [7; 32]), not(4)),
+        (confirm(s2, round(published), 0, [7; 32]), not(4)),
+    ];
+    for (evidence, refusal) in cases {
+        assert_eq!(
+            rule(r.report_misbehaviour(stranger, &evidence).await),
+            refusal
+        );
+    }
+    assert!(r.worker(&k2).await.unwrap().is_some());
+    r.report_misbehaviour(stranger, &confirm(s2, round(published), 2, [7; 32]))
+        .await
+        .unwrap();
+    // Its registration is gone: it no longer speaks for the committee, and never
+    // registers again.
+    assert!(r.worker(&k2).await.unwrap().is_none());
+    assert_eq!(
+        rule(r.abort_round(w2, [9; 32]).await),
+        RuleError::NotGovernanceOrGatekeeper("abort-round")
+    );
+    assert_eq!(
+        rule(
+            r.register_worker(w2, &worker(f, s2, 5, &gatekeeper_enclave()))
+                .await
+        ),
+        RuleError::Faulty
+    );
+    chain::types::public_key(forker.verifying_key())
 }
 
 /// A valid contract key publication for `contract` and `epoch`.
