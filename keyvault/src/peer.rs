@@ -157,6 +157,13 @@ pub trait RoundHooks: Send + Sync + 'static {
         let _ = (id, identity_key, hpke_key, now);
         Box::pin(async { Err("this gatekeeper follows no registry".to_owned()) })
     }
+    /// Reports a participant's misbehaviour this member caught, with its evidence, to
+    /// the registry, which checks it (the accused then loses its registration). Without
+    /// a registry: an error (there is nobody to judge it).
+    fn report(&self, evidence: chain::types::Misbehaviour) -> Boxed<'_, Result<(), String>> {
+        let _ = evidence;
+        Box::pin(async { Err("this gatekeeper follows no registry".to_owned()) })
+    }
     /// Endorses `registration` with the proposed `evidence_time` on the Solidity registry
     /// this node follows ([`chain::evm::endorse_as`], at `now`): the record its evidence
     /// proves and this node's signature. Without one: [`chain::evm::EndorseError::NoRegistry`].
@@ -171,6 +178,48 @@ pub trait RoundHooks: Send + Sync + 'static {
     > {
         let _ = (registration, evidence_time, now);
         Box::pin(async { Err(chain::evm::EndorseError::NoRegistry) })
+    }
+}
+
+/// The confirmations in `confirms` (signed: `signatures`) of another outcome than
+/// `digest`, each as evidence against its signer ([`chain::types::Fault::Confirmation`]).
+fn other_confirmations(
+    spec: &RoundSpec,
+    id: &RoundId,
+    digest: &[u8; 32],
+    confirms: &BTreeMap<NodeIndex, Incoming>,
+    signatures: &BTreeMap<NodeIndex, [u8; 64]>,
+) -> Vec<chain::types::Misbehaviour> {
+    confirms
+        .iter()
+        .filter(|(_, m)| m.public.as_slice() != digest.as_slice())
+        .filter_map(|(index, m)| {
+            let p = spec.participants.iter().find(|p| p.index == *index)?;
+            Some(chain::types::Misbehaviour {
+                accused: chain::types::public_key(&p.identity),
+                fault: chain::types::Fault::Confirmation {
+                    round: *id,
+                    index: index.get(),
+                    digest: <[u8; 32]>::try_from(m.public.as_slice()).ok()?,
+                    signature: *signatures.get(index)?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Reports `evidence` caught in round `id` through `hooks`, logging the outcome: the
+/// registry is the judge (it refuses what proves nothing, e.g. when this member's own
+/// outcome was the odd one).
+async fn report(hooks: &dyn RoundHooks, id: &RoundId, evidence: chain::types::Misbehaviour) {
+    let accused = hex(&evidence.accused);
+    match hooks.report(evidence).await {
+        Ok(()) => {
+            tracing::warn!(round = %hex(id), %accused, "a participant confirmed two outcomes; reported to the registry")
+        }
+        Err(e) => {
+            tracing::warn!(round = %hex(id), %accused, error = %e, "a participant confirmed another outcome; the registry did not take the report")
+        }
     }
 }
 
@@ -461,12 +510,26 @@ impl Rounds {
                 tokio::time::sleep(self.timing.poll_interval.max(Duration::from_millis(500))).await;
             }
         };
+        // Confirmations of another outcome than this member's: evidence against their
+        // signers if the registry publishes the round (with their confirmation of the
+        // published outcome in its certificate).
+        let mut others = None;
         let propose = async {
             let certificate = match self.collect(spec, id, CONFIRM, false).await {
                 Ok((confirms, signatures)) if confirms.values().all(|m| m.public == digest) => {
                     Some(self.certificate(id, digest, signatures))
                 }
-                Ok(_) | Err(_) => None,
+                Ok((confirms, signatures)) => {
+                    others = Some(other_confirmations(
+                        spec,
+                        &id,
+                        &digest,
+                        &confirms,
+                        &signatures,
+                    ));
+                    None
+                }
+                Err(_) => None,
             };
             let prepared = match self.node.round(&id) {
                 Ok(Some(RoundRecord::Prepared { state, .. })) => Some(state.public),
@@ -499,15 +562,38 @@ impl Rounds {
             d = propose => d,
         };
         match decision {
-            Decision::Commit => match self.node.commit_round(&id, (self.now)()) {
-                Ok(()) => {
-                    tracing::info!(round = %hex(&id), epoch = %spec.kind.epoch(), "round committed (decided)");
-                    self.with_current(&id, |c| c.stage = Stage::Committed(digest));
+            Decision::Commit => {
+                match self.node.commit_round(&id, (self.now)()) {
+                    Ok(()) => {
+                        tracing::info!(round = %hex(&id), epoch = %spec.kind.epoch(), "round committed (decided)");
+                        self.with_current(&id, |c| c.stage = Stage::Committed(digest));
+                    }
+                    Err(e) => {
+                        tracing::error!(round = %hex(&id), error = %e, "commit failed; will retry on restart")
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(round = %hex(&id), error = %e, "commit failed; will retry on restart")
-                }
-            },
+                // The decision may come before this member held every confirmation
+                // (another member published first): it still looks, for a while, in
+                // the background.
+                let (me, spec) = (self.clone(), spec.clone());
+                tokio::spawn(async move {
+                    let others = match others {
+                        Some(o) => o,
+                        None => match tokio::time::timeout(
+                            me.timing.phase_timeout,
+                            me.collect(&spec, id, CONFIRM, false),
+                        )
+                        .await
+                        {
+                            Ok(Ok((c, s))) => other_confirmations(&spec, &id, &digest, &c, &s),
+                            _ => Vec::new(),
+                        },
+                    };
+                    for evidence in others {
+                        report(hooks.as_ref(), &id, evidence).await;
+                    }
+                });
+            }
             Decision::Abort => self.abort(&id, "the decider aborted the round"),
         }
     }

@@ -240,6 +240,21 @@ impl Follow {
             Self::Evm(evm) => evm.registry.round_decision(id).await,
         }
     }
+
+    async fn report_misbehaviour(
+        &self,
+        identity: &SigningKey,
+        evidence: &chain::types::Misbehaviour,
+    ) -> Result<u64, RegistryError> {
+        match self {
+            Self::Ledger(client) => client.report_misbehaviour(identity, evidence).await,
+            Self::Evm(evm) => {
+                evm.registry
+                    .report_misbehaviour(&evm.account, evidence)
+                    .await
+            }
+        }
+    }
 }
 
 impl RegistryHooks {
@@ -510,6 +525,17 @@ impl RoundHooks for RegistryHooks {
         proposal: Proposal<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<Option<Decision>, String>> + Send + 'a>> {
         Box::pin(self.decide_on(spec, proposal))
+    }
+    fn report(&self, evidence: chain::types::Misbehaviour) -> Boxed<'_, Result<(), String>> {
+        Box::pin(async move {
+            let height = self
+                .follow
+                .report_misbehaviour(&self.identity, &evidence)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(height, "the registry took the evidence");
+            Ok(())
+        })
     }
     fn endorse<'a>(
         &'a self,

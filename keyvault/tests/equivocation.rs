@@ -4,6 +4,11 @@
 //! after node 1 could already hold every confirmation — a signed abort to node 2. With
 //! a decider that orders outcomes (the registry in production, an in-memory one here),
 //! nodes 1 and 2 end in the same state.
+//!
+//! And misbehaviour has consequences (issue 28, item 4): a member that confirms two
+//! outcomes is reported to a real ledger by the member it lied to, loses its
+//! registration, and is reshared out while a worker keeps getting its key; a member
+//! merely cut off is never reported.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -32,9 +37,9 @@ use phalanx_types::Epoch;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tonic::{Request, Response, Status};
 
 const SECRET: &str = "correct horse battery staple";
@@ -93,52 +98,116 @@ impl RoundHooks for Decider {
     }
 }
 
-/// Node 3's peer service: honest, except that once `on`, it answers node 2's
-/// confirmation fetches with a signed abort (after a delay).
-struct Equivocator {
+/// How a faulty node's peer service behaves ([`Faulty`]).
+const HONEST: u8 = 0;
+/// Answers the victim's confirmation fetches with a signed abort, after a delay (H2).
+const ABORT_TO_VICTIM: u8 = 1;
+/// Answers the victim's confirmation fetches, after a delay, with a signed confirmation
+/// of another outcome: it confirms two (evidence once the round is published).
+const OTHER_OUTCOME_TO_VICTIM: u8 = 2;
+/// Answers nobody (cut off from its peers).
+const CUT_OFF: u8 = 3;
+
+/// A node's peer service: honest until its `mode` says otherwise.
+struct Faulty {
     inner: PeerGrpc,
     victim: VerifyingKey,
     key: IdentityKey,
     index: NodeIndex,
-    on: Arc<AtomicBool>,
+    mode: Arc<AtomicU8>,
 }
 
+/// Another outcome than any real one.
+const OTHER_OUTCOME: [u8; 32] = [0xbd; 32];
+
 #[tonic::async_trait]
-impl pb::peer_server::Peer for Equivocator {
+impl pb::peer_server::Peer for Faulty {
     async fn fetch(
         &self,
         request: Request<pb::PeerFetchRequest>,
     ) -> Result<Response<pb::PeerMessage>, Status> {
         let caller = keyvault::tls::peer_identity(&request);
         let r = request.get_ref().clone();
-        if self.on.load(Ordering::SeqCst)
-            && r.phase == u32::from(CONFIRM)
-            && caller == Some(self.victim)
-        {
+        let mode = self.mode.load(Ordering::SeqCst);
+        if mode == CUT_OFF {
+            return Err(Status::unavailable("cut off"));
+        }
+        if mode != HONEST && r.phase == u32::from(CONFIRM) && caller == Some(self.victim) {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let id: RoundId = r.round_id.as_slice().try_into().unwrap();
-            let reason = b"I abort (to you)".to_vec();
+            let (aborted, public) = match mode {
+                ABORT_TO_VICTIM => (true, b"I abort (to you)".to_vec()),
+                _ => (false, OTHER_OUTCOME.to_vec()),
+            };
             let bytes = keyvault::round::peer_message_bytes(
                 &id,
                 CONFIRM,
                 self.index,
                 0,
-                true,
-                &reason,
+                aborted,
+                &public,
                 &[],
             );
             let sig: p256::ecdsa::Signature = self.key.signing_key().sign(&bytes);
             return Ok(Response::new(pb::PeerMessage {
                 sender: u32::from(self.index.get()),
                 phase: u32::from(CONFIRM),
-                public: reason,
+                public,
                 private: Vec::new(),
-                aborted: true,
+                aborted,
                 signature: sig.to_bytes().to_vec(),
             }));
         }
         self.inner.fetch(request).await
     }
+}
+
+/// Serves node `index` of `app` on its listeners (with its TLS certificate) by hand,
+/// with the [`Faulty`] peer service in `mode` (`victim`: whom it lies to) and `hooks`
+/// as its decider.
+async fn serve_faulty(
+    app: NodeApp,
+    index: u16,
+    (client, peer, cert): (tokio::net::TcpListener, tokio::net::TcpListener, String),
+    ca: &ClusterCa,
+    hooks: Arc<dyn RoundHooks>,
+    (victim, mode): (VerifyingKey, Arc<AtomicU8>),
+) {
+    let node = app.node.clone();
+    let tls = PeerTls::new(ca.cert_pem().into(), cert, node.identity()).unwrap();
+    let rounds = Rounds::new(
+        node.clone(),
+        app.config().peer_url(),
+        tls.clone(),
+        RoundTiming {
+            phase_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(50),
+        },
+        clock,
+        Some(hooks),
+    );
+    tokio::spawn(keyvault::grpc::serve_client(
+        client,
+        GatekeeperGrpc::new(node.clone(), clock).with_rounds(rounds.clone()),
+        Some(AdminGrpc::new(
+            rounds.clone(),
+            AdminAuth::new(SECRET).unwrap(),
+        )),
+        std::future::pending(),
+    ));
+    let service = Faulty {
+        inner: PeerGrpc(rounds),
+        victim,
+        key: node.identity().clone(),
+        index: NodeIndex::new(index).unwrap(),
+        mode,
+    };
+    tokio::spawn(keyvault::peer::serve_peer_service(
+        peer,
+        tls.server_tls13().unwrap(),
+        pb::peer_server::PeerServer::new(service),
+        std::future::pending(),
+    ));
 }
 
 fn config(root: &std::path::Path, i: u16, peer: &tokio::net::TcpListener) -> NodeConfig {
@@ -172,7 +241,7 @@ async fn attack_h2_an_equivocating_participant_cannot_split_the_committee() {
     let ca = ClusterCa::generate().unwrap();
     std::fs::write(root.path().join("ca.pem"), ca.cert_pem()).unwrap();
     let decider = Arc::new(Decider::default());
-    let on = Arc::new(AtomicBool::new(false));
+    let mode = Arc::new(AtomicU8::new(HONEST));
     let mut urls = Vec::new();
     let mut identities = Vec::new();
     let mut apps = Vec::new();
@@ -199,41 +268,15 @@ async fn attack_h2_an_equivocating_participant_cannot_split_the_committee() {
             continue;
         }
         // Node 3, served by hand with the equivocating peer service.
-        let node = app.node.clone();
-        let tls = PeerTls::new(ca.cert_pem().into(), cert, node.identity()).unwrap();
-        let rounds = Rounds::new(
-            node.clone(),
-            app.config().peer_url(),
-            tls.clone(),
-            RoundTiming {
-                phase_timeout: Duration::from_secs(5),
-                poll_interval: Duration::from_millis(50),
-            },
-            clock,
-            Some(decider.clone()),
-        );
-        tokio::spawn(keyvault::grpc::serve_client(
-            client,
-            GatekeeperGrpc::new(node.clone(), clock).with_rounds(rounds.clone()),
-            Some(AdminGrpc::new(
-                rounds.clone(),
-                AdminAuth::new(SECRET).unwrap(),
-            )),
-            std::future::pending(),
-        ));
-        let service = Equivocator {
-            inner: PeerGrpc(rounds),
-            victim,
-            key: node.identity().clone(),
-            index: NodeIndex::new(3).unwrap(),
-            on: on.clone(),
-        };
-        tokio::spawn(keyvault::peer::serve_peer_service(
-            peer,
-            tls.server_tls13().unwrap(),
-            pb::peer_server::PeerServer::new(service),
-            std::future::pending(),
-        ));
+        serve_faulty(
+            app,
+            3,
+            (client, peer, cert),
+            &ca,
+            decider.clone(),
+            (victim, mode.clone()),
+        )
+        .await;
     }
 
     // Genesis, with everyone honest.
@@ -258,7 +301,7 @@ async fn attack_h2_an_equivocating_participant_cannot_split_the_committee() {
     let before = infos(&urls[..1]).await[0].epochs[&Epoch(0)].clone();
 
     // A refresh during which node 3 equivocates.
-    on.store(true, Ordering::SeqCst);
+    mode.store(ABORT_TO_VICTIM, Ordering::SeqCst);
     let outcome = run(RoundKind::Refresh { epoch: Epoch(0) }).await;
     let after = infos(&urls[..2]).await;
     let (one, two) = (&after[0].epochs[&Epoch(0)], &after[1].epochs[&Epoch(0)]);
@@ -270,4 +313,241 @@ async fn attack_h2_an_equivocating_participant_cannot_split_the_committee() {
     // committed, for both.
     assert_eq!(outcome, admin::Outcome::Committed);
     assert_ne!(one, &before);
+}
+
+/// Issue 28, item 4: misbehaviour has consequences. Four nodes following a real ledger
+/// (threshold 2). A member cut off from its peers makes a refresh abort, and nobody is
+/// reported for it. Then node 3 confirms another outcome to node 2 than to the others:
+/// the round still commits (node 1 published it first), node 2 reports node 3 with the
+/// signed confirmation it holds, and the registry takes node 3's registration away.
+/// Governance sets the committee without it and the rest reshare it out. A worker
+/// keeps getting the same key from before the fault to after the reshare, and the
+/// registry never names an honest member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_confirms_two_outcomes_is_reported_and_reshared_out() {
+    use chain::registry::Registry as _;
+    use chain::types::{Event, Gatekeeper, Role};
+    use keyvault::registry::{Evidence, RegistryHooks};
+    let w = Arc::new(worker(MR, MR, "sim"));
+    let root = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate().unwrap();
+    std::fs::write(root.path().join("ca.pem"), ca.cert_pem()).unwrap();
+
+    // The registry: a ledger served over gRPC; the gatekeepers' measurement allowed.
+    let governance = chain::random_key();
+    let sim = chain::sim::platform(phalanx_types::unix_now() - 60).unwrap();
+    let enclave = chain::sim::enclave([1; 32]);
+    let ledger = Arc::new(
+        chain::ledger::Ledger::open(
+            &root.path().join("ledger"),
+            chain::random_key(),
+            chain::types::public_key(governance.verifying_key()),
+            chain::sim::evidence_rule(&sim),
+            phalanx_types::unix_now,
+        )
+        .unwrap(),
+    );
+    let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let registry_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(chain::grpc::serve(
+        listener,
+        ledger.clone(),
+        std::future::pending(),
+    ));
+    ledger
+        .add_measurement(&governance, &chain::sim::tenant(&enclave), Role::Gatekeeper)
+        .await
+        .unwrap();
+    let chain_id = ledger.state().unwrap().chain_id();
+
+    // Four nodes, each registered, each deciding through the registry.
+    let modes: Vec<Arc<AtomicU8>> = (0..4).map(|_| Arc::new(AtomicU8::new(HONEST))).collect();
+    let mut urls = Vec::new();
+    let mut set = Vec::new();
+    let mut started = Vec::new();
+    for i in 1..=4u16 {
+        let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = config(root.path(), i, &peer);
+        let app = NodeApp::open(c.clone(), w.jwks.clone()).unwrap();
+        let identity = app.node.identity().clone();
+        let key = identity.signing_key().clone();
+        let registration =
+            chain::sim::registration(&sim, &enclave, &key, Vec::new(), chain_id).unwrap();
+        ledger.register_worker(&key, &registration).await.unwrap();
+        let url = format!("http://{}", client.local_addr().unwrap());
+        set.push(Gatekeeper {
+            index: i,
+            identity_key: chain::types::public_key(&identity.verifying_key()),
+            url: url.clone(),
+            peer_url: format!("https://{}", peer.local_addr().unwrap()),
+        });
+        let hooks: Arc<dyn RoundHooks> = Arc::new(RegistryHooks::new(
+            &registry_url,
+            genesis,
+            key,
+            Evidence::DangerousSkip,
+        ));
+        let cert = ca
+            .issue(NodeIndex::new(i).unwrap(), &identity.verifying_key())
+            .unwrap();
+        std::fs::write(&c.tls.cert, &cert).unwrap();
+        urls.push(url);
+        started.push((app, client, peer, cert, hooks, identity));
+    }
+    let victim = started[1].5.verifying_key();
+    for (i, (app, client, peer, cert, hooks, _)) in (1u16..).zip(started) {
+        let mode = modes[usize::from(i - 1)].clone();
+        serve_faulty(app, i, (client, peer, cert), &ca, hooks, (victim, mode)).await;
+    }
+    ledger.set_gatekeepers(&governance, &set, 2).await.unwrap();
+    ledger.lock_rotation(&governance, Epoch(0)).await.unwrap();
+    let run = |kind, urls: Vec<String>| async move {
+        let spec = admin::spec(kind, &infos(&urls).await).unwrap();
+        let id = admin::start_round(&urls, SECRET, &spec).await.unwrap();
+        admin::wait_round(&urls, &id, Duration::from_secs(60))
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        run(
+            RoundKind::Dkg {
+                epoch: Epoch(0),
+                threshold: 2
+            },
+            urls.clone()
+        )
+        .await,
+        admin::Outcome::Committed
+    );
+
+    // A worker fetches its key from the members that stay (1, 2 and 4) all along.
+    let stay: Vec<String> = [0, 1, 3].iter().map(|&i| urls[i].clone()).collect();
+    let key0 = fetch(&stay, &w).await.unwrap().0;
+    let stop = Arc::new(AtomicU8::new(0));
+    let fetcher = tokio::spawn({
+        let (stay, w, stop) = (stay.clone(), w.clone(), stop.clone());
+        async move {
+            let (mut longest, mut last, mut got) = (Duration::ZERO, Instant::now(), 0u32);
+            while stop.load(Ordering::SeqCst) == 0 {
+                if let Some((k, _)) = fetch(&stay, &w).await {
+                    assert_eq!(k, key0, "another key");
+                    longest = longest.max(last.elapsed());
+                    last = Instant::now();
+                    got += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (got, longest.max(last.elapsed()))
+        }
+    });
+
+    // Node 4 cut off: a refresh aborts, and nobody is reported for it.
+    modes[3].store(CUT_OFF, Ordering::SeqCst);
+    assert!(matches!(
+        run(RoundKind::Refresh { epoch: Epoch(0) }, urls.clone()).await,
+        admin::Outcome::Aborted(_)
+    ));
+    modes[3].store(HONEST, Ordering::SeqCst);
+
+    // Node 3 confirms another outcome to node 2.
+    modes[2].store(OTHER_OUTCOME_TO_VICTIM, Ordering::SeqCst);
+    assert_eq!(
+        run(RoundKind::Refresh { epoch: Epoch(0) }, urls.clone()).await,
+        admin::Outcome::Committed
+    );
+    let accused = set[2].identity_key.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ledger.state().unwrap().worker(&accused).is_some() {
+        assert!(Instant::now() < deadline, "node 3 was not reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state = ledger.state().unwrap();
+    assert!(
+        state
+            .fact(&chain::facts::Fact::Fault(accused.clone()))
+            .is_some()
+    );
+    modes[2].store(HONEST, Ordering::SeqCst);
+
+    // Governance cannot keep it in the committee; it sets the committee without it, and
+    // the members that stay reshare the epoch to themselves.
+    assert!(matches!(
+        ledger.set_gatekeepers(&governance, &set, 2).await,
+        Err(chain::registry::RegistryError::Rule(
+            chain::state::RuleError::GatekeeperNotWorker(_)
+        ))
+    ));
+    let rest: Vec<Gatekeeper> = [0, 1, 3].iter().map(|&i| set[i].clone()).collect();
+    ledger.set_gatekeepers(&governance, &rest, 2).await.unwrap();
+    assert_eq!(
+        run(
+            RoundKind::Reshare {
+                epoch: Epoch(0),
+                dealers: [1, 2, 4].map(|i| NodeIndex::new(i).unwrap()).to_vec(),
+                new_threshold: 2,
+            },
+            stay.clone()
+        )
+        .await,
+        admin::Outcome::Committed
+    );
+    assert_eq!(fetch(&stay, &w).await.unwrap(), (key0, 0));
+    stop.store(1, Ordering::SeqCst);
+    let (got, longest) = fetcher.await.unwrap();
+    eprintln!("key fetches: {got}, the longest gap without one {longest:?}");
+    assert!(got > 10, "{got} fetches");
+    assert!(
+        longest < Duration::from_secs(5),
+        "{longest:?} without a key"
+    );
+
+    // The registry named node 3, and nobody else.
+    let named: Vec<(Vec<u8>, u8)> = ledger
+        .events(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            Event::Misbehaved {
+                identity_key,
+                fault,
+            } => Some((identity_key, fault)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(named, vec![(accused, 1)]);
+}
+
+/// The key of epoch 0 from the members at `urls`, if they agree on its public key set
+/// and answer (`None` while they do not, e.g. between a reshare's commits), and how
+/// many partials failed their proof against the set read (a member whose share
+/// changed between the worker's read and its answer, during a round).
+async fn fetch(urls: &[String], w: &Worker) -> Option<([u8; 32], usize)> {
+    use keyvault::gatekeeper::ReleaseRequest;
+    use keyvault::grpc::{Endpoint, fetch_key};
+    let all: Vec<NodeInfo> = admin::cluster_status(urls)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let public = admin::agreed_public_key_set(&all, Epoch(0), None).ok()?;
+    let endpoints: Vec<Endpoint> = all.iter().map(NodeInfo::endpoint).collect();
+    let request = ReleaseRequest {
+        token: w.token.clone(),
+        runtime_data: w.runtime_data.clone(),
+        key_id: key_id(0, &sgx_tenant(MR)),
+        hpke_public_key: w.hpke.clone(),
+    };
+    let f = fetch_key(
+        &endpoints,
+        &request,
+        &w.recipient,
+        &public,
+        Duration::from_secs(5),
+    )
+    .await
+    .ok()?;
+    Some((*f.key.expose(), f.faulty.len()))
 }
