@@ -1,7 +1,10 @@
 //! `phalanx keyvault audit`: an auditor's check of one gatekeeper's transparency log
 //! between visits. The gatekeeper's identity key is pinned in the state file on first
 //! use; each run checks the signed tree head under it and, from the second run on, the
-//! consistency proof from the head seen last time (then saves the new head).
+//! consistency proof from the head seen last time (then saves the new head). A log that
+//! does not extend the head seen is asked for its head of that size: one with another
+//! root is evidence that the gatekeeper showed two logs, written beside the state file
+//! (`STATE.misbehaviour`) for `phalanx chain tx … report-misbehaviour`.
 
 use anyhow::Context;
 use std::path::Path;
@@ -71,6 +74,38 @@ pub async fn audit(url: &str, state_path: &Path) -> anyhow::Result<std::process:
                     "previous_size": previous.map(|p| p.size) })
             );
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Err(keyvault::grpc::AuditError::Forked { earlier, now }) => {
+            let head = |h: &SignedTreeHead| chain::types::LogHead {
+                root: h.head.root,
+                timestamp: h.head.timestamp,
+                signature: h.signature.to_bytes().into(),
+            };
+            let evidence = chain::types::Misbehaviour {
+                accused: chain::types::public_key(&identity),
+                fault: chain::types::Fault::ForkedLog {
+                    size: earlier.head.size,
+                    first: head(&earlier),
+                    second: head(&now),
+                },
+            };
+            let mut path = state_path.as_os_str().to_owned();
+            path.push(".misbehaviour");
+            let path = std::path::PathBuf::from(path);
+            match evidence.write_file(&path) {
+                Ok(()) => {}
+                // The same fork found again: the file already holds evidence of it.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).context("writing the evidence"),
+            }
+            println!(
+                "{}",
+                serde_json::json!({ "ok": false, "error": format!(
+                    "the gatekeeper signed two different logs of {} entries", earlier.head.size),
+                    "evidence": path.display().to_string(),
+                    "report": format!("phalanx chain tx --url REGISTRY --key KEY report-misbehaviour {}", path.display()) })
+            );
+            Ok(std::process::ExitCode::from(crate::EXIT_REJECTED))
         }
         Err(e) => {
             println!(

@@ -113,6 +113,10 @@ pub fn status(e: NodeError) -> Status {
         NodeError::Release(GatekeeperError::Crypto(
             e @ (Error::Decode(_) | Error::KeyIdTooLong(_) | Error::InvalidKey(_)),
         )) => Status::invalid_argument(e.to_string()),
+        // A head or proof of a size the log never had.
+        NodeError::Release(GatekeeperError::Crypto(e @ Error::OutOfRange { .. })) => {
+            Status::out_of_range(e.to_string())
+        }
         other => {
             tracing::error!(error = %other, "gatekeeper failure");
             Status::internal("internal error")
@@ -174,9 +178,10 @@ impl pb::gatekeeper_server::Gatekeeper for GatekeeperGrpc {
 
     async fn get_tree_head(
         &self,
-        _: Request<pb::TreeHeadRequest>,
+        request: Request<pb::TreeHeadRequest>,
     ) -> Result<Response<pb::TreeHead>, Status> {
-        let h = self.node.tree_head((self.now)()).map_err(status)?;
+        let size = request.get_ref().size;
+        let h = self.node.tree_head(size, (self.now)()).map_err(status)?;
         Ok(Response::new(head_to_pb(&h)))
     }
 

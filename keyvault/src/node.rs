@@ -446,9 +446,16 @@ impl Node {
         })
     }
 
-    /// A signed head of the current log.
-    pub fn tree_head(&self, now: i64) -> Result<SignedTreeHead, NodeError> {
-        Ok(self.gk()?.tree_head(now))
+    /// A signed head of the current log, or (`size` > 0) of the log as it stood at
+    /// `size` entries.
+    pub fn tree_head(&self, size: u64, now: i64) -> Result<SignedTreeHead, NodeError> {
+        let gk = self.gk()?;
+        match size {
+            0 => Ok(gk.tree_head(now)),
+            n => gk
+                .tree_head_at(n, now)
+                .map_err(|e| NodeError::Release(GatekeeperError::Crypto(e))),
+        }
     }
 
     /// A consistency proof between two sizes of the log.

@@ -209,7 +209,8 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     let _ = fetch_key(&endpoints(&running), &request, &w.recipient, &public, t).await;
     let later = audit(&n1.url, &n1.identity, Some(&seen)).await.unwrap();
     assert!(later.head.size > seen.head.size);
-    // Node 1 restarted on a rewritten history (one leaf edited on disk): caught.
+    // Node 1 restarted on a rewritten history (one leaf edited on disk): caught, with
+    // evidence the registry takes (its head of the earlier size now has another root).
     stop(running[0].take().unwrap()).await;
     {
         let store = NodeStore::open(
@@ -225,7 +226,26 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     let err = audit(&rewritten.endpoint.url, &n1.identity, Some(&later))
         .await
         .unwrap_err();
-    assert!(matches!(err, AuditError::Inconsistent { .. }), "{err}");
+    let AuditError::Forked { earlier, now } = err else {
+        panic!("expected a fork, got {err}");
+    };
+    let (first, second) = (earlier.head, now.head);
+    assert_eq!((first.size, first.root), (later.head.size, later.head.root));
+    assert_eq!(second.size, first.size);
+    let head = |h: &keyvault::translog::SignedTreeHead| chain::types::LogHead {
+        root: h.head.root,
+        timestamp: h.head.timestamp,
+        signature: h.signature.to_bytes().into(),
+    };
+    let evidence = chain::types::Misbehaviour {
+        accused: chain::types::public_key(&n1.identity),
+        fault: chain::types::Fault::ForkedLog {
+            size: first.size,
+            first: head(&earlier),
+            second: head(&now),
+        },
+    };
+    chain::state::check_misbehaviour(&evidence, |_| None).unwrap();
     // A head signed by another key is refused.
     let other = VerifyingKey::from_sec1_bytes(
         &running[2]

@@ -164,11 +164,23 @@ pub enum AuditError {
         /// The new size.
         new: u64,
     },
+    /// The gatekeeper signed two heads of one size with different roots: the earlier
+    /// head and the one it signs for that size now. Evidence anyone can check
+    /// (`chain::types::Fault::ForkedLog`): report it to the registry.
+    #[error("the gatekeeper signed two different logs of {} entries", earlier.head.size)]
+    Forked {
+        /// The head seen before.
+        earlier: Box<SignedTreeHead>,
+        /// Its head of the same size now.
+        now: Box<SignedTreeHead>,
+    },
 }
 
 /// Audits a gatekeeper's log: fetches its signed tree head, checks the signature under
 /// `identity`, and — given an earlier head — that the new one extends it (consistency
-/// proof). Returns the new head, to keep for the next audit.
+/// proof). Returns the new head, to keep for the next audit. When it does not extend
+/// it, asks for the head of the earlier size: a signed one with another root is
+/// [`AuditError::Forked`], evidence.
 pub async fn audit(
     url: &str,
     identity: &VerifyingKey,
@@ -181,18 +193,26 @@ pub async fn audit(
         .await
         .map_err(|e| unavailable(e.to_string()))?;
     let mut client = pb::gatekeeper_client::GatekeeperClient::new(channel);
-    let head = client
-        .get_tree_head(pb::TreeHeadRequest {})
-        .await
-        .map_err(|s| unavailable(s.message().to_owned()))?;
-    let head = head_from_pb(head.get_ref()).map_err(|_| AuditError::BadHead)?;
-    head.verify(identity).map_err(|_| AuditError::BadHead)?;
+    let head = signed_head(&mut client, identity, 0).await?;
     if let Some(prev) = previous {
         let (old, new) = (prev.head.size, head.head.size);
         if new < old {
             return Err(AuditError::Shrunk { old, new });
         }
         if old > 0 {
+            let forked = async |client: &mut pb::gatekeeper_client::GatekeeperClient<_>| {
+                let then = signed_head(client, identity, old).await?;
+                match then.head.root == prev.head.root {
+                    true => Ok(AuditError::Inconsistent { old, new }),
+                    false => Ok(AuditError::Forked {
+                        earlier: Box::new(*prev),
+                        now: Box::new(then),
+                    }),
+                }
+            };
+            if new == old && head.head.root != prev.head.root {
+                return Err(forked(&mut client).await?);
+            }
             let proof = client
                 .get_consistency_proof(pb::ConsistencyRequest {
                     old_size: old,
@@ -207,15 +227,37 @@ pub async fn audit(
                 .map(|h| hash(h, "consistency proof"))
                 .collect::<Result<_, _>>()
                 .map_err(|_| AuditError::Inconsistent { old, new })?;
-            phalanx_threshold::translog::verify_consistency(
+            if phalanx_threshold::translog::verify_consistency(
                 old,
                 new,
                 &prev.head.root,
                 &head.head.root,
                 &proof,
             )
-            .map_err(|_| AuditError::Inconsistent { old, new })?;
+            .is_err()
+            {
+                return Err(forked(&mut client).await?);
+            }
         }
+    }
+    Ok(head)
+}
+
+/// The gatekeeper's signed head (`size` 0: now; else of that size), checked under
+/// `identity`.
+async fn signed_head(
+    client: &mut pb::gatekeeper_client::GatekeeperClient<tonic::transport::Channel>,
+    identity: &VerifyingKey,
+    size: u64,
+) -> Result<SignedTreeHead, AuditError> {
+    let head = client
+        .get_tree_head(pb::TreeHeadRequest { size })
+        .await
+        .map_err(|s| AuditError::Unavailable(s.message().to_owned()))?;
+    let head = head_from_pb(head.get_ref()).map_err(|_| AuditError::BadHead)?;
+    head.verify(identity).map_err(|_| AuditError::BadHead)?;
+    if size != 0 && head.head.size != size {
+        return Err(AuditError::BadHead);
     }
     Ok(head)
 }

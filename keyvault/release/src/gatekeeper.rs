@@ -244,6 +244,22 @@ impl Gatekeeper {
         .sign(&self.identity)
     }
 
+    /// A signed head of the log as it stood at `size` entries (an auditor's check that
+    /// an earlier head it holds is still this log's); refused past the log's size.
+    pub fn tree_head_at(
+        &self,
+        size: u64,
+        now: i64,
+    ) -> Result<SignedTreeHead, phalanx_threshold::Error> {
+        Ok(TreeHead {
+            log_id: self.log_id,
+            size,
+            root: self.log.root_at(size)?,
+            timestamp: now,
+        }
+        .sign(&self.identity))
+    }
+
     /// Handles one release request at `now` (see the module doc). On success the log
     /// has grown by one record, which the caller persists before answering.
     pub fn release<R: rand_core::CryptoRng + ?Sized>(

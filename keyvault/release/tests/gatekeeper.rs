@@ -215,4 +215,10 @@ fn every_release_is_logged_and_heads_stay_consistent() {
     assert_eq!((old.size, new.size), (1, 7));
     let proof = g.log().consistency_proof(old.size, new.size).unwrap();
     verify_consistency(old.size, new.size, &old.root, &new.root, &proof).unwrap();
+    // A head of an earlier size, signed now, commits to the same root as the head of
+    // that size signed then; a size the log never had is refused.
+    let then = g.tree_head_at(1, NOW + 3).unwrap();
+    let then = then.verify(key).unwrap();
+    assert_eq!((then.size, then.root, then.timestamp), (1, old.root, NOW + 3));
+    assert!(g.tree_head_at(8, NOW + 3).is_err());
 }
