@@ -103,7 +103,7 @@ pub async fn audit(url: &str, state_path: &Path) -> anyhow::Result<std::process:
                 serde_json::json!({ "ok": false, "error": format!(
                     "the gatekeeper signed two different logs of {} entries", earlier.head.size),
                     "evidence": path.display().to_string(),
-                    "report": format!("phalanx chain tx --url REGISTRY --key KEY report-misbehaviour {}", path.display()) })
+                    "report": format!("phalanx chain tx --url REGISTRY [--genesis GENESIS] --key KEY report-misbehaviour {}", path.display()) })
             );
             Ok(std::process::ExitCode::from(crate::EXIT_REJECTED))
         }

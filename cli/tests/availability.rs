@@ -1477,7 +1477,11 @@ struct SoakWorker {
 /// while, in turn: a worker is stopped and restarted from its checkpoint; an epoch is
 /// rotated and the one before retired (on the registry and the gatekeepers); pRuntime
 /// is upgraded (a new build admitted, each worker replaced by one of it from a peer's
-/// committed checkpoint, the old build removed). Every tenth answer is verified with
+/// committed checkpoint, the old build removed); and, once, a sixth gatekeeper (its own
+/// process) is elected by governance and reshared in, cut off (frozen) while a worker
+/// restarts, rolled back to a backup of its store so that its release log forks, caught
+/// by `phalanx keyvault audit`, reported with the evidence that writes, and removed by
+/// governance and a reshare. Every tenth answer is verified with
 /// `phalanx verify answer`. At the end every worker has applied every accepted command
 /// exactly once (the counter equals the accepted count and all state roots agree), no
 /// answer was refused, and a worker of a removed build cannot start. It prints the
@@ -1679,23 +1683,30 @@ async fn soak_loses_nothing() {
         }
     });
 
+    // A worker stops (drained from the load first, as a balancer would) and restarts
+    // from its own checkpoint (getting its keys from the gatekeepers again).
+    macro_rules! restart_one {
+        () => {{
+            let w = workers.remove(0);
+            serving.lock().unwrap().retain(|u| *u != w.worker.url);
+            w.worker.proc.terminate();
+            let back = start(&w.name, w.build.clone(), &[]);
+            at_height(&back.worker, 0).await;
+            serving.lock().unwrap().push(back.worker.url.clone());
+            workers.push(back);
+        }};
+    }
+
     // The events, in turn, until the time is up (each at least once).
     let deadline = Instant::now() + Duration::from_secs(secs);
     let (mut round, mut epoch, mut builds) = (0u32, 0u64, 0u32);
     let mut events = Vec::new();
+    let mut removed_member = None;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        match round % 3 {
-            // A worker stops (drained from the load first, as a balancer would) and
-            // restarts from its own checkpoint.
+        match round % 4 {
             0 => {
-                let w = workers.remove(0);
-                serving.lock().unwrap().retain(|u| *u != w.worker.url);
-                w.worker.proc.terminate();
-                let back = start(&w.name, w.build.clone(), &[]);
-                at_height(&back.worker, 0).await;
-                serving.lock().unwrap().push(back.worker.url.clone());
-                workers.push(back);
+                restart_one!();
                 events.push("restart");
             }
             // A new epoch, and the one before retired once the workers committed the
@@ -1747,6 +1758,130 @@ async fn soak_loses_nothing() {
                     &old,
                 ]);
                 events.push("rotate and retire");
+            }
+            // A sixth gatekeeper (once): elected, cut off, caught forking its log,
+            // reported and reshared out (see `faulty_member`).
+            3 => {
+                if removed_member.is_none() {
+                    let five = nodes.clone();
+                    let mut g = ExtraGatekeeper::new(root.path(), &dir, &summary, 6);
+                    g.spawn().await;
+                    let six = format!("{five},{}", g.url);
+                    // Elected: governance lists it (once it registered itself with its
+                    // evidence), the committee reshares the epoch to it.
+                    retry_governance(
+                        &summary,
+                        &["set-gatekeepers", "--nodes", &six, "--threshold", "3"],
+                    )
+                    .await;
+                    phalanx(&[
+                        "keyvault",
+                        "reshare",
+                        "--nodes",
+                        &five,
+                        "--add",
+                        &g.url,
+                        "--threshold",
+                        "3",
+                        "--admin-secret-file",
+                        &admin,
+                    ]);
+                    assert!(!g.status().await.unwrap().epochs.is_empty());
+                    // Cut off (frozen) while a worker restarts: its keys come from the
+                    // five others.
+                    g.freeze(true);
+                    restart_one!();
+                    g.freeze(false);
+                    // Misbehaves: its store rolled back to an earlier copy (an
+                    // operator restoring a backup), so it signs a second history.
+                    g.stop();
+                    let backup = root.path().join("gatekeeper-6.backup");
+                    copy_dir(&g.data, &backup);
+                    g.spawn().await;
+                    // Releases (each restarted worker asks every gatekeeper for its
+                    // keys; each release is logged) until its log is past `size`.
+                    macro_rules! grow_log {
+                        ($size:expr) => {{
+                            let until = Instant::now() + Duration::from_secs(120);
+                            loop {
+                                let now = g.status().await.map_or(0, |i| i.log_size);
+                                if now > $size {
+                                    break now;
+                                }
+                                assert!(Instant::now() < until, "no release logged");
+                                restart_one!();
+                            }
+                        }};
+                    }
+                    let backed_up = g.status().await.unwrap().log_size;
+                    let audited = grow_log!(backed_up);
+                    let state = root.path().join("audit-6.json");
+                    let url = g.url.clone();
+                    let audit = || {
+                        Command::new(env!("CARGO_BIN_EXE_phalanx"))
+                            .args(["keyvault", "audit", "--url", &url, "--state"])
+                            .arg(&state)
+                            .output()
+                            .unwrap()
+                    };
+                    assert!(audit().status.success());
+                    g.stop();
+                    std::fs::remove_dir_all(&g.data).unwrap();
+                    copy_dir(&backup, &g.data);
+                    g.spawn().await;
+                    grow_log!(audited - 1);
+                    let caught = audit();
+                    assert!(!caught.status.success(), "the audit missed the fork");
+                    let evidence = state.with_extension("json.misbehaviour");
+                    assert!(
+                        evidence.exists(),
+                        "{}",
+                        String::from_utf8_lossy(&caught.stdout)
+                    );
+                    eprintln!(
+                        "soak: gatekeeper 6 backed up at {backed_up} releases, audited at {audited}, rolled back: {}",
+                        String::from_utf8_lossy(&caught.stdout).trim()
+                    );
+                    // Reported by anyone: the registry checks the two heads itself and
+                    // takes the member's registration away.
+                    let reporter = root.path().join("reporter.key");
+                    phalanx(&["chain", "keygen", "--out", reporter.to_str().unwrap()]);
+                    phalanx(&[
+                        "chain",
+                        "tx",
+                        "--url",
+                        &s("chain"),
+                        "--genesis",
+                        &s("chain_genesis"),
+                        "--key",
+                        reporter.to_str().unwrap(),
+                        "report-misbehaviour",
+                        evidence.to_str().unwrap(),
+                    ]);
+                    let accused = chain::types::public_key(&g.status().await.unwrap().identity);
+                    let state = client.sync().await.unwrap();
+                    assert!(state.worker(&accused).is_none());
+                    assert!(state.fact(&chain::facts::Fact::Fault(accused)).is_some());
+                    // Removed: governance lists the five, who reshare the epoch among
+                    // themselves.
+                    governance(
+                        &summary,
+                        &["set-gatekeepers", "--nodes", &five, "--threshold", "3"],
+                    );
+                    phalanx(&[
+                        "keyvault",
+                        "reshare",
+                        "--nodes",
+                        &five,
+                        "--threshold",
+                        "3",
+                        "--admin-secret-file",
+                        &admin,
+                    ]);
+                    g.stop();
+                    removed_member = Some(g);
+                }
+                events.push("a gatekeeper elected, cut off, reported, removed");
             }
             // An upgrade: the new build admitted (the attestation service's policy and
             // governance), each worker replaced by one of it, the old build removed.
@@ -1805,7 +1940,7 @@ async fn soak_loses_nothing() {
             }
         }
         round += 1;
-        if round >= 3 && Instant::now() >= deadline {
+        if round >= 4 && Instant::now() >= deadline {
             break;
         }
     }
@@ -1865,6 +2000,192 @@ async fn soak_loses_nothing() {
         seen.longest,
         seen.verified,
     );
+}
+
+/// A gatekeeper the soak runs as its own process (`phalanx gatekeeper`), beside the
+/// devnet's five (which share the devnet's process): one that can be elected, frozen,
+/// rolled back and removed on its own.
+struct ExtraGatekeeper {
+    config: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    url: String,
+    proc: Option<Proc>,
+}
+
+impl ExtraGatekeeper {
+    /// Member `index` for the devnet in `devnet` (`summary`): its config (the devnet
+    /// gatekeepers' settings: simulated TEE, the devnet's attestation service, CA,
+    /// admin secret and registry), its identity (`init`) and its certificate.
+    fn new(root: &Path, devnet: &Path, summary: &serde_json::Value, index: u16) -> Self {
+        let s = |k: &str| summary[k].as_str().unwrap().to_owned();
+        let data = root.join(format!("gatekeeper-{index}"));
+        std::fs::create_dir_all(&data).unwrap();
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (client, peer) = (port(), port());
+        let rest = s("attestation_rest");
+        let config = data.with_extension("toml");
+        std::fs::write(
+            &config,
+            format!(
+                "index = {index}\ndata_dir = {data:?}\nadmin_secret_file = {admin:?}\n\
+                 [listen]\nclient = \"127.0.0.1:{client}\"\npeer = \"127.0.0.1:{peer}\"\n\
+                 [tls]\nca_cert = {ca:?}\ncert = {cert:?}\n\
+                 [attestation]\njwks_url = \"http://{rest}/.well-known/jwks.json\"\n\
+                 service_url = \"http://{rest}\"\npolicy = \"devnet\"\n\
+                 [tee]\nbackend = \"sim\"\nsim_pki = {sim:?}\nmr_enclave = \"{mr}\"\n\
+                 [registry]\nurl = \"{chain}\"\ngenesis = \"{genesis}\"\n\
+                 [policy]\nissuer = \"http://{rest}\"\ntrust_roots = [\"sim\"]\n\
+                 attestation_policies = [\"devnet\"]\ngatekeeper_policies = [\"devnet\"]\n\
+                 contract_runtimes_from_registry = true\n",
+                data = data.to_str().unwrap(),
+                admin = s("admin_secret_file"),
+                ca = devnet.join("ca/ca.pem").to_str().unwrap(),
+                cert = data.join("cert.pem").to_str().unwrap(),
+                sim = devnet.join("attestation/sim/sim.json").to_str().unwrap(),
+                mr = hex::encode(phalanx_cli::devnet::GATEKEEPER_MR_ENCLAVE),
+                chain = s("chain"),
+                genesis = s("chain_genesis"),
+            ),
+        )
+        .unwrap();
+        let init = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+            .args(["gatekeeper", "--config", config.to_str().unwrap(), "init"])
+            .output()
+            .unwrap();
+        assert!(init.status.success(), "{init:?}");
+        let id: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
+        phalanx(&[
+            "keyvault",
+            "certify",
+            "--ca-dir",
+            devnet.join("ca").to_str().unwrap(),
+            "--index",
+            &index.to_string(),
+            "--identity-key",
+            id["identity_key"].as_str().unwrap(),
+            "--out",
+            data.join("cert.pem").to_str().unwrap(),
+        ]);
+        Self {
+            log: data.with_extension("log"),
+            config,
+            data,
+            url: format!("http://127.0.0.1:{client}"),
+            proc: None,
+        }
+    }
+
+    /// Serves (it attests and registers itself), until it answers its status.
+    async fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+            .args([
+                "gatekeeper",
+                "--config",
+                self.config.to_str().unwrap(),
+                "serve",
+            ])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap();
+        self.proc = Some(Proc(child));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.status().await.is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "gatekeeper {} did not come up: {}",
+                self.url,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn status(&self) -> Option<keyvault::admin::NodeInfo> {
+        keyvault::admin::cluster_status(std::slice::from_ref(&self.url))
+            .await
+            .pop()?
+            .ok()
+    }
+
+    /// SIGTERM, and waits for it.
+    fn stop(&mut self) {
+        if let Some(p) = self.proc.take() {
+            p.terminate();
+        }
+    }
+
+    /// Frozen (SIGSTOP: its sockets still take connections, nothing answers: cut off
+    /// from workers and peers), or running again (SIGCONT).
+    fn freeze(&self, frozen: bool) {
+        let pid = self.proc.as_ref().unwrap().0.id().to_string();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+/// [`governance`], tried again for a while while the registry refuses it (a
+/// gatekeeper that has not registered itself yet).
+async fn retry_governance(summary: &serde_json::Value, tx: &[&str]) {
+    let s = |k: &str| summary[k].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+            .args([
+                "chain",
+                "tx",
+                "--url",
+                &s("chain"),
+                "--genesis",
+                &s("chain_genesis"),
+            ])
+            .args(["--key", &s("governance_key_file")])
+            .args(tx)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{tx:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Copies directory `from` to `to` (which must not exist), files and subdirectories.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 /// The operator's part of admitting a new pRuntime build `mr_enclave` (hex): the

@@ -219,6 +219,9 @@ fn every_release_is_logged_and_heads_stay_consistent() {
     // that size signed then; a size the log never had is refused.
     let then = g.tree_head_at(1, NOW + 3).unwrap();
     let then = then.verify(key).unwrap();
-    assert_eq!((then.size, then.root, then.timestamp), (1, old.root, NOW + 3));
+    assert_eq!(
+        (then.size, then.root, then.timestamp),
+        (1, old.root, NOW + 3)
+    );
     assert!(g.tree_head_at(8, NOW + 3).is_err());
 }
