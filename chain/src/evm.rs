@@ -1002,6 +1002,8 @@ impl Registry for EvmRegistry {
                 ),
                 judged
             ),
+            // No P-256 arithmetic on EVM: the Judge cannot check a DLEQ proof.
+            Fault::Partial { .. } => Err(RegistryError::Rule(not_misbehaviour(9))),
             Fault::ForkedLog {
                 size,
                 first,

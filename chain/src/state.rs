@@ -1888,7 +1888,7 @@ impl State {
 /// under them), or `tx` is refused.
 /// Why evidence of misbehaviour proves nothing, by the EVM registry's code (1-based:
 /// `NotMisbehaviour(code)`), so both backends refuse with the same words.
-pub const NOT_MISBEHAVIOUR: [&str; 6] = [
+pub const NOT_MISBEHAVIOUR: [&str; 9] = [
     "the accused is already reported",
     "the key is not a P-256 point",
     "the round was not published, or its outcome is not kept",
@@ -1896,6 +1896,10 @@ pub const NOT_MISBEHAVIOUR: [&str; 6] = [
     "a signature does not verify under the accused's key",
     // Equal roots are one log, signed twice.
     "the two heads have the same root",
+    "the release is not in the accused's signed log",
+    "the partial's proof holds: an honest gatekeeper's",
+    // The Solidity registry has no P-256 arithmetic to check a DLEQ proof with.
+    "this registry cannot check a partial's proof: report it on a ledger or to governance",
 ];
 
 /// The refusal of evidence of code `code` (from 1, as the EVM registry's
@@ -1971,6 +1975,26 @@ pub fn check_misbehaviour(
                 signed(&head.signed_bytes(), &h.signature)?;
             }
             Ok(())
+        }
+        Fault::Partial {
+            size,
+            head,
+            release,
+        } => {
+            let signed_head = phalanx_threshold::translog::TreeHead {
+                log_id: phalanx_threshold::translog::log_id(&key),
+                size: *size,
+                root: head.root,
+                timestamp: head.timestamp,
+            };
+            signed(&signed_head.signed_bytes(), &head.signature)?;
+            release.included(*size, &head.root).map_err(|_| refuse(6))?;
+            match phalanx_threshold::release_log::committed_partial_fails(release) {
+                Ok(true) => Ok(()),
+                // A key id that hashes to no point is no honest release's either, but it
+                // proves nothing about the partial: refused like an honest one.
+                Ok(false) | Err(_) => Err(refuse(7)),
+            }
         }
     }
 }

@@ -429,15 +429,28 @@ pub enum Fault {
         /// The other.
         second: LogHead,
     },
+    /// A release its own signed log holds whose partial no honest gatekeeper sends: its
+    /// DLEQ proof fails against the public share committed with it
+    /// (`phalanx_threshold::release_log::committed_partial_fails`). The worker it was
+    /// sealed to reveals it; a failed partial is worth nothing to anyone.
+    Partial {
+        /// The size of the log the head states.
+        size: u64,
+        /// The accused's signed head holding the release.
+        head: LogHead,
+        /// The release as the log committed it.
+        release: phalanx_threshold::release_log::CommittedRelease,
+    },
 }
 
 impl Fault {
-    /// Its code: 1 a confirmation of another outcome, 2 a forked log (also the EVM
-    /// registry's).
+    /// Its code: 1 a confirmation of another outcome, 2 a forked log, 3 a bad partial
+    /// (also the EVM registry's).
     pub fn code(&self) -> u8 {
         match self {
             Self::Confirmation { .. } => 1,
             Self::ForkedLog { .. } => 2,
+            Self::Partial { .. } => 3,
         }
     }
 }
@@ -454,7 +467,34 @@ pub struct LogHead {
     pub signature: [u8; 64],
 }
 
+fn put_head(w: &mut Writer, h: &LogHead) {
+    w.raw(&h.root);
+    w.u64(h.timestamp as u64);
+    w.raw(&h.signature);
+}
+
 impl Misbehaviour {
+    /// Evidence of a bad partial ([`Fault::Partial`]) from what a worker holds: the
+    /// gatekeeper's identity key, its signed head and the release its log committed.
+    pub fn partial(
+        identity: &VerifyingKey,
+        head: &phalanx_threshold::translog::SignedTreeHead,
+        release: phalanx_threshold::release_log::CommittedRelease,
+    ) -> Self {
+        Self {
+            accused: public_key(identity),
+            fault: Fault::Partial {
+                size: head.head.size,
+                head: LogHead {
+                    root: head.head.root,
+                    timestamp: head.head.timestamp,
+                    signature: head.signature.to_bytes().into(),
+                },
+                release,
+            },
+        }
+    }
+
     fn put(&self, w: &mut Writer) {
         w.bytes(&self.accused);
         w.u8(self.fault.code());
@@ -477,10 +517,24 @@ impl Misbehaviour {
             } => {
                 w.u64(*size);
                 for h in [first, second] {
-                    w.raw(&h.root);
-                    w.u64(h.timestamp as u64);
-                    w.raw(&h.signature);
+                    put_head(w, h);
                 }
+            }
+            Fault::Partial {
+                size,
+                head,
+                release: c,
+            } => {
+                w.u64(*size);
+                put_head(w, head);
+                w.u16(c.node.get());
+                w.u64(c.logged_at as u64);
+                w.raw(&c.transcript);
+                w.bytes(&c.point_input);
+                w.raw(&c.public_share);
+                w.bytes(&c.partial);
+                w.u64(c.log_index);
+                w.list(&c.inclusion_proof, |w, h| w.raw(h));
             }
         }
     }
@@ -506,6 +560,27 @@ impl Misbehaviour {
                 first: head(r)?,
                 second: head(r)?,
             },
+            3 => Fault::Partial {
+                size: r.u64("log size")?,
+                head: head(r)?,
+                release: phalanx_threshold::release_log::CommittedRelease {
+                    node: phalanx_threshold::share::NodeIndex::new(r.u16("node")?)
+                        .map_err(|_| r.invalid("node"))?,
+                    logged_at: r.u64("logged at")? as i64,
+                    transcript: r.array("request transcript")?,
+                    point_input: r
+                        .bytes("key id", phalanx_threshold::derive::MAX_KEY_ID)?
+                        .to_vec(),
+                    public_share: r.array("public share")?,
+                    partial: r.bytes("partial", MAX_FIELD)?.to_vec(),
+                    log_index: r.u64("log index")?,
+                    inclusion_proof: r.list(
+                        "inclusion proof",
+                        phalanx_threshold::translog::MAX_PROOF_LEN,
+                        |r| r.array("proof hash"),
+                    )?,
+                },
+            },
             _ => return Err(r.invalid("fault kind")),
         };
         Ok(Self { accused, fault })
@@ -518,8 +593,9 @@ impl Misbehaviour {
         w.0
     }
 
-    /// Largest evidence file: far more than any evidence takes.
-    pub const MAX_FILE: u64 = 4096;
+    /// Largest evidence file: more than any evidence takes (a partial's carries its
+    /// key id, up to 4 KiB, and an inclusion proof).
+    pub const MAX_FILE: u64 = 16 * 1024;
 
     /// Writes the evidence to `path` (created new: evidence is never overwritten).
     pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {

@@ -259,6 +259,23 @@ fn write_misbehaviour_seeds() {
                 second: head([2; 32]),
             },
         ),
+        (
+            "tx_report_partial",
+            Fault::Partial {
+                size: 9,
+                head: head([1; 32]),
+                release: phalanx_threshold::release_log::CommittedRelease {
+                    node: phalanx_threshold::share::NodeIndex::new(2).unwrap(),
+                    logged_at: 1_760_000_000,
+                    transcript: [6; 32],
+                    point_input: b"key id".to_vec(),
+                    public_share: [4; 65],
+                    partial: vec![7; 229],
+                    log_index: 3,
+                    inclusion_proof: vec![[8; 32]; 4],
+                },
+            },
+        ),
     ];
     std::fs::create_dir_all(dir()).unwrap();
     for (name, fault) in seeds {

@@ -271,6 +271,20 @@ impl WorkerRegistry {
         }
     }
 
+    /// Reports a gatekeeper's misbehaviour with its evidence (signed by the worker's
+    /// identity on a ledger, its account on EVM); the height that took it.
+    pub async fn report_misbehaviour(
+        &self,
+        identity: &p256::ecdsa::SigningKey,
+        evidence: &chain::types::Misbehaviour,
+    ) -> Result<u64, RegistryError> {
+        use chain::registry::Registry as _;
+        match self {
+            Self::Ledger(c) => c.report_misbehaviour(identity, evidence).await,
+            Self::Evm(e) => e.registry.report_misbehaviour(&e.account, evidence).await,
+        }
+    }
+
     /// `facts` proven at the newest block, which must be at least `height` (a node that
     /// says it included a transaction must show its effect).
     async fn facts_after(&self, height: u64, facts: &[Fact]) -> Result<Proven, RegistryError> {

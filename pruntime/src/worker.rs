@@ -789,7 +789,7 @@ impl Worker {
             .map_err(unproven)?
             .ok_or(WorkerError::NoEpoch)?;
         let listed = proven.contract_key(&id, epoch).map_err(unproven)?;
-        let secret = fetch_secret(
+        let (secret, evidence) = fetch_secret(
             &self.config,
             &self.checked,
             &set,
@@ -799,6 +799,23 @@ impl Worker {
             &self.identity,
         )
         .await?;
+        // A gatekeeper whose own log commits to a bad partial: reported (bounded in
+        // time: the key was fetched from the others).
+        for e in evidence {
+            let accused = hex::encode(&e.accused);
+            let report = self
+                .registry
+                .report_misbehaviour(&self.identity.signing, &e);
+            match tokio::time::timeout(COMMIT_TIMEOUT, report).await {
+                Ok(Ok(height)) => {
+                    tracing::warn!(%accused, height, "reported a gatekeeper's bad partial to the registry")
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(%accused, error = %err, "the registry did not take the report")
+                }
+                Err(_) => tracing::warn!(%accused, "reporting timed out; the evidence file stays"),
+            }
+        }
         let keys = ContractKeys::derive(&secret)
             .map_err(|_| WorkerError::Other("contract key derivation"))?;
         if let Some(listed) = &listed {
@@ -2005,7 +2022,9 @@ fn same_keys(
 /// Asks the gatekeepers the registry lists for `key_id`, checked against the epoch's
 /// public key set on the registry — only those whose registration is backed by valid
 /// TEE evidence (unless `dangerous_unattested_gatekeepers`); the others are named in the
-/// log and not asked, so fewer than `t` attested gatekeepers means no key.
+/// log and not asked, so fewer than `t` attested gatekeepers means no key. A gatekeeper
+/// whose own signed log commits to a bad partial leaves evidence, written to the data
+/// directory (`misbehaviour-*.evidence`) and returned for reporting.
 async fn fetch_secret(
     config: &WorkerConfig,
     checked: &Checked,
@@ -2014,7 +2033,7 @@ async fn fetch_secret(
     key_id: KeyId,
     attested: &Attested,
     identity: &Identity,
-) -> Result<Zeroizing<[u8; 32]>, WorkerError> {
+) -> Result<(Zeroizing<[u8; 32]>, Vec<chain::types::Misbehaviour>), WorkerError> {
     let public = phalanx_threshold::wire::public_set_from_bytes(&epoch_key.public_key_set)
         .map_err(|_| WorkerError::Other("the registry's public key set does not decode"))?;
     let refused = if config.dangerous_unattested_gatekeepers {
@@ -2054,7 +2073,25 @@ async fn fetch_secret(
     if !fetched.faulty.is_empty() {
         tracing::warn!(faulty = ?fetched.faulty, "gatekeepers answered with invalid partials");
     }
-    Ok(Zeroizing::new(*fetched.key.expose()))
+    let evidence: Vec<chain::types::Misbehaviour> = fetched
+        .evidence
+        .iter()
+        .map(|f| chain::types::Misbehaviour::partial(&f.identity, &f.head, f.release.clone()))
+        .collect();
+    for (f, e) in fetched.evidence.iter().zip(&evidence) {
+        let file = config.data_dir.join(format!(
+            "misbehaviour-{}-{}.evidence",
+            f.release.node, f.release.log_index
+        ));
+        match e.write_file(&file) {
+            Ok(()) => {
+                tracing::warn!(gatekeeper = %f.release.node, file = %file.display(), "a gatekeeper's own log commits to a bad partial: evidence written")
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => tracing::warn!(error = %err, "cannot write the evidence"),
+        }
+    }
+    Ok((Zeroizing::new(*fetched.key.expose()), evidence))
 }
 
 /// Attests `identity` (its runtime data bound in the quote).
@@ -2145,7 +2182,9 @@ async fn sealing_from_gatekeepers(
         path: format!("pruntime/sealing/{salt}"),
         purpose: "sealing".into(),
     };
-    let secret = fetch_secret(
+    // Evidence is written beside the identity by `fetch_secret`; nothing here reports it
+    // (no registration of this identity yet).
+    let (secret, _) = fetch_secret(
         config,
         &Checked::default(),
         &set,

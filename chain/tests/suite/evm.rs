@@ -85,6 +85,9 @@ pub async fn fixture() -> Option<(Anvil, Evm)> {
 
 impl super::Fixture for Evm {
     type R = EvmRegistry;
+    fn checks_partials(&self) -> bool {
+        false
+    }
     fn registry(&self) -> &EvmRegistry {
         &self.registry
     }

@@ -128,6 +128,11 @@ pub trait Fixture {
     fn sim(&self) -> &SimTee;
     /// The registry's chain id, which the quotes bind.
     fn chain_id(&self) -> [u8; 32];
+    /// Whether the registry has P-256 arithmetic to check a partial's DLEQ proof with
+    /// (the Solidity registry has not).
+    fn checks_partials(&self) -> bool {
+        true
+    }
 }
 
 /// The suite. Returns two accounts for [`contracts`]: a worker registered with `M`
@@ -557,16 +562,11 @@ pub async fn suite<F: Fixture>(
             Event::RoundAborted(id_of(&contested)),
             Event::RotationLocked(Epoch(1)),
             Event::RotationAborted(Epoch(1)),
-            Event::Misbehaved {
-                identity_key: faulted.clone(),
-                fault: 2
-            },
-            Event::Misbehaved {
-                identity_key: k2.clone(),
-                fault: 1
-            },
-            Event::MeasurementRemoved(m.clone()),
         ]
+        .into_iter()
+        .chain(faulted)
+        .chain([Event::MeasurementRemoved(m.clone())])
+        .collect::<Vec<_>>()
     );
     let tail = r.events(h_added + 1).await.unwrap();
     assert_eq!(tail.len(), events.len() - 1);
@@ -577,7 +577,7 @@ pub async fn suite<F: Fixture>(
 /// Evidence of misbehaviour (issue 28, item 4): each fault is taken from anyone, each
 /// refusal has its words, and the accused loses its standing for good. `s2` is a
 /// gatekeeper (account `w2`) that confirmed `published`; `aborted` was never
-/// published. Returns the key accused of a forked log.
+/// published. Returns the events it caused, in order.
 async fn misbehaviour<F: Fixture>(
     f: &F,
     s2: &SigningKey,
@@ -585,7 +585,7 @@ async fn misbehaviour<F: Fixture>(
     aborted: &EpochCertificate,
     w2: &<F::R as Registry>::Account,
     stranger: &<F::R as Registry>::Account,
-) -> Vec<u8> {
+) -> Vec<Event> {
     use chain::state::NOT_MISBEHAVIOUR as NOT;
     use chain::types::{Fault, LogHead, Misbehaviour};
     let r = f.registry();
@@ -720,7 +720,117 @@ async fn misbehaviour<F: Fixture>(
         ),
         RuleError::Faulty
     );
-    chain::types::public_key(forker.verifying_key())
+    let mut events = vec![
+        Event::Misbehaved {
+            identity_key: chain::types::public_key(forker.verifying_key()),
+            fault: 2,
+        },
+        Event::Misbehaved {
+            identity_key: k2,
+            fault: 1,
+        },
+    ];
+    events.extend(bad_partial(f, stranger).await);
+    events
+}
+
+/// A gatekeeper whose own signed log commits to a partial with a broken proof (issue 28,
+/// item 4): on a ledger the evidence takes its registration; the refusals (a release
+/// its log does not hold, an honest partial, a head someone else signed) are the same
+/// on both backends' rules; the Solidity registry refuses it by name.
+async fn bad_partial<F: Fixture>(f: &F, stranger: &<F::R as Registry>::Account) -> Option<Event> {
+    use chain::state::NOT_MISBEHAVIOUR as NOT;
+    use chain::types::{Fault, LogHead, Misbehaviour};
+    use phalanx_threshold::release_log::{self, CommittedRelease};
+    let r = f.registry();
+    let not = |i: usize| RuleError::NotMisbehaviour(NOT[i]);
+    let liar = chain::random_key();
+    let index = NodeIndex::new(2).unwrap();
+    let share = phalanx_threshold::share::KeyShare {
+        index,
+        secret: phalanx_threshold::share::SecretScalar::new(p256::Scalar::from(11u64)),
+    };
+    let key_id = phalanx_threshold::derive::KeyId {
+        epoch: Epoch(0),
+        tenant: "tenant".into(),
+        path: "app".into(),
+        purpose: "storage".into(),
+    };
+    let honest = phalanx_threshold::derive::evaluate(&share, &key_id, &mut rand::rng()).unwrap();
+    let mut broken = honest;
+    broken.proof.s += p256::Scalar::ONE;
+    let public_share =
+        release_log::share_bytes(&phalanx_threshold::share::mul_g(share.secret.expose()));
+    // The liar's log: an earlier record, then the release; its head signed by `by`.
+    let evidence = |partial: &phalanx_threshold::derive::PartialEvaluation, by: &SigningKey| {
+        let mut release = CommittedRelease {
+            node: index,
+            logged_at: 1_760_000_000,
+            transcript: [3; 32],
+            point_input: key_id.encode_point_input().unwrap(),
+            public_share,
+            partial: partial.to_bytes(),
+            log_index: 1,
+            inclusion_proof: Vec::new(),
+        };
+        let mut log = phalanx_threshold::translog::MerkleLog::new();
+        log.append(b"an earlier record");
+        log.append(&release_log::release_record(
+            index,
+            release.logged_at,
+            &release.transcript,
+            &release_log::evaluation(&release.point_input, &public_share, &release.partial),
+        ));
+        release.inclusion_proof = log.inclusion_proof(1, 2).unwrap();
+        let head = phalanx_threshold::translog::TreeHead {
+            log_id: phalanx_threshold::translog::log_id(liar.verifying_key()),
+            size: 2,
+            root: log.root(),
+            timestamp: 1_760_000_001,
+        };
+        let sig: p256::ecdsa::Signature = by.sign(&head.signed_bytes());
+        Misbehaviour {
+            accused: chain::types::public_key(liar.verifying_key()),
+            fault: Fault::Partial {
+                size: 2,
+                head: LogHead {
+                    root: head.root,
+                    timestamp: head.timestamp,
+                    signature: sig.to_bytes().into(),
+                },
+                release,
+            },
+        }
+    };
+    let mut elsewhere = evidence(&broken, &liar);
+    if let Fault::Partial { release, .. } = &mut elsewhere.fault {
+        release.log_index = 0;
+    }
+    let cases = [
+        (evidence(&honest, &liar), not(7)),
+        (evidence(&broken, &chain::random_key()), not(4)),
+        (elsewhere, not(6)),
+    ];
+    for (e, refusal) in cases {
+        let refusal = if f.checks_partials() { refusal } else { not(8) };
+        assert_eq!(rule(r.report_misbehaviour(stranger, &e).await), refusal);
+    }
+    let taken = r
+        .report_misbehaviour(stranger, &evidence(&broken, &liar))
+        .await;
+    match f.checks_partials() {
+        true => {
+            taken.unwrap();
+            Some(Event::Misbehaved {
+                identity_key: chain::types::public_key(liar.verifying_key()),
+                fault: 3,
+            })
+        }
+        false => {
+            assert_eq!(rule(taken), not(8));
+            None
+        }
+    }
 }
 
 /// A valid contract key publication for `contract` and `epoch`.

@@ -100,6 +100,7 @@ pub fn response_to_pb(r: &ReleaseResponse) -> pb::ReleaseResponse {
         node: u32::from(r.node.get()),
         enc: r.sealed.enc.clone(),
         ciphertext: r.sealed.ciphertext.clone(),
+        public_share: r.public_share.to_vec(),
         logged_at: r.logged_at,
         log_index: r.log_index,
         inclusion_proof: r.inclusion_proof.iter().map(|h| h.to_vec()).collect(),
@@ -127,6 +128,11 @@ pub fn response_from_pb(r: &pb::ReleaseResponse) -> Result<ReleaseResponse, Erro
             enc: r.enc.clone(),
             ciphertext: r.ciphertext.clone(),
         },
+        public_share: r
+            .public_share
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad(WHAT, "public share"))?,
         logged_at: r.logged_at,
         log_index: r.log_index,
         inclusion_proof: r
@@ -280,6 +286,9 @@ pub struct Fetched {
     pub key: DerivedKey,
     /// Gatekeepers whose answers failed verification (liars).
     pub faulty: Vec<NodeIndex>,
+    /// Of those, the ones whose own signed log commits to a partial no honest
+    /// gatekeeper sends: evidence to report to the registry.
+    pub evidence: Vec<crate::gatekeeper::PartialFault>,
     /// Gatekeepers that did not answer in time or refused, with the reason.
     pub unavailable: Vec<(NodeIndex, String)>,
 }
@@ -404,6 +413,7 @@ pub async fn fetch_key(
             return Ok(Fetched {
                 key: a.key,
                 faulty,
+                evidence: a.evidence,
                 unavailable,
             });
         }
@@ -444,6 +454,7 @@ mod tests {
             node: 1,
             enc: vec![4; 65],
             ciphertext: vec![5; 115],
+            public_share: vec![4; 65],
             logged_at: 3,
             log_index: 1,
             inclusion_proof: vec![vec![6; 32]],
@@ -455,8 +466,9 @@ mod tests {
     fn responses_decode_strictly() {
         let g = good();
         assert_eq!(response_to_pb(&response_from_pb(&g).unwrap()), g);
-        let bad: [fn(&mut pb::ReleaseResponse); 7] = [
+        let bad: [fn(&mut pb::ReleaseResponse); 8] = [
             |r| r.node = 0,
+            |r| r.public_share.truncate(64),
             |r| r.node = 70_000,
             |r| r.inclusion_proof[0].truncate(31),
             |r| {

@@ -2,19 +2,23 @@
 //!
 //! **Gatekeeper** ([`Gatekeeper::release`]): [`authorize`] the request (attestation
 //! token, runtime data, HPKE key, tenant), evaluate its share of the key id's epoch at
-//! `H2C(key id)` with a DLEQ proof, seal the 99-byte partial to the worker's HPKE key
+//! `H2C(key id)` with a DLEQ proof, seal the partial to the worker's HPKE key
 //! with the request transcript as HPKE `info`, append a release record to its
-//! [`MerkleLog`], and answer with the sealed partial, the record's inclusion proof and a
-//! freshly signed tree head. The record is `LOG_ENTRY ‖ 1 ‖ node ‖ logged_at ‖
-//! transcript`: everything in it the worker already knows, so it can recompute the
-//! leaf.
+//! [`MerkleLog`], and answer with the sealed partial, its public share `S_i`, the
+//! record's inclusion proof and a freshly signed tree head. The record is `LOG_ENTRY ‖
+//! 1 ‖ node ‖ logged_at ‖ transcript ‖ evaluation`, the evaluation a hash of the key
+//! id, `S_i` and the partial ([`phalanx_threshold::release_log`]): everything in it the
+//! worker knows once it opened the envelope, so it can recompute the leaf, and a
+//! partial whose proof fails against the `S_i` the log commits to is evidence
+//! ([`PartialFault`]).
 //!
 //! **Worker** ([`assemble`]): for each answer, check the tree head's signature under
-//! the gatekeeper's identity key, recompute the record and check its inclusion, open
-//! the envelope, decode the partial and check it comes from that gatekeeper; then
+//! the gatekeeper's identity key, open the envelope, recompute the record and check its
+//! inclusion, decode the partial and check it comes from that gatekeeper; then
 //! [`combine`] verifies every DLEQ proof and combines `t` valid partials. Every
 //! gatekeeper whose answer failed any step is named in [`Assembled::faulty`]; `n − t`
-//! silent or lying gatekeepers are tolerated.
+//! silent or lying gatekeepers are tolerated. One whose logged partial fails its proof
+//! against the `S_i` it committed to leaves evidence ([`Assembled::evidence`]).
 //!
 //! The request transcript is `SHA-256(RELEASE_REQUEST ‖ len ‖ token ‖ len ‖ runtime
 //! data ‖ key id encoding ‖ len ‖ purpose ‖ len ‖ HPKE key)`: a sealed partial opens
@@ -28,9 +32,7 @@ use phalanx_threshold::derive::{KeyId, PartialEvaluation, combine, evaluate_for}
 use phalanx_threshold::error::Error;
 use phalanx_threshold::identity::IdentityKey;
 use phalanx_threshold::share::{KeyShare, NodeIndex, PublicKeySet};
-use phalanx_threshold::translog::{
-    Hash, MerkleLog, SignedTreeHead, TreeHead, leaf_hash, verify_inclusion,
-};
+use phalanx_threshold::translog::{Hash, MerkleLog, SignedTreeHead, TreeHead};
 use phalanx_types::Epoch;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -68,37 +70,17 @@ impl ReleaseRequest {
     }
 }
 
-/// What a transparency-log record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum RecordKind {
-    /// A key release; the detail is the request transcript.
-    Release = 1,
-    /// A share of an epoch installed (genesis, rotation, refresh, reshare); the detail is
-    /// `SHA-256(epoch ‖ MPK ‖ commitments)`.
-    EpochInstalled = 2,
-    /// An epoch retired; the detail is `SHA-256(epoch)`.
-    EpochRetired = 3,
-    /// A network round committed; the detail is the digest every participant confirmed
-    /// (round id and new public key set).
-    RoundCommitted = 4,
-    /// A network round aborted; the detail is the round id.
-    RoundAborted = 5,
-}
+pub use phalanx_threshold::release_log::{RecordKind, record};
 
-/// A transparency-log record: `LOG_ENTRY ‖ kind ‖ node ‖ logged_at ‖ detail hash`.
-pub fn record(kind: RecordKind, node: NodeIndex, logged_at: i64, detail: &Hash) -> Vec<u8> {
-    let mut out = phalanx_threshold::tag::LOG_ENTRY.to_vec();
-    out.push(kind as u8);
-    out.extend_from_slice(&node.get().to_be_bytes());
-    out.extend_from_slice(&logged_at.to_be_bytes());
-    out.extend_from_slice(detail);
-    out
-}
-
-/// The transparency-log record of one release.
-pub fn release_record(node: NodeIndex, logged_at: i64, transcript: &Hash) -> Vec<u8> {
-    record(RecordKind::Release, node, logged_at, transcript)
+/// The transparency-log record of one release (`release_log::release_record`): its
+/// request transcript and what it evaluated.
+pub fn release_record(
+    node: NodeIndex,
+    logged_at: i64,
+    transcript: &Hash,
+    evaluation: &Hash,
+) -> Vec<u8> {
+    phalanx_threshold::release_log::release_record(node, logged_at, transcript, evaluation)
 }
 
 /// A gatekeeper's answer.
@@ -108,6 +90,9 @@ pub struct ReleaseResponse {
     pub node: NodeIndex,
     /// The partial evaluation, sealed to the request's HPKE key.
     pub sealed: Sealed,
+    /// The public share `S_i` it evaluated under (SEC1 uncompressed), as its log
+    /// record commits to it.
+    pub public_share: [u8; 65],
     /// When the release was logged.
     pub logged_at: i64,
     /// The record's position in the log.
@@ -144,17 +129,20 @@ pub enum GatekeeperError {
 pub struct Gatekeeper {
     index: NodeIndex,
     identity: IdentityKey,
-    /// Each share with its public share `s_i·G`, computed once when the share arrives.
-    shares: BTreeMap<Epoch, (KeyShare, ProjectivePoint)>,
+    /// Each share with its public share `s_i·G` (and its encoding), computed once when
+    /// the share arrives.
+    shares: BTreeMap<Epoch, (KeyShare, ProjectivePoint, [u8; 65])>,
     log: MerkleLog,
     log_id: Hash,
     trust: Arc<ReleaseTrust>,
 }
 
-/// A share with its public share, `s_i·G` (constant time: the table of `G`).
-fn with_public(share: KeyShare) -> (KeyShare, ProjectivePoint) {
+/// A share with its public share, `s_i·G` (constant time: the table of `G`), and its
+/// encoding.
+fn with_public(share: KeyShare) -> (KeyShare, ProjectivePoint, [u8; 65]) {
     let public = phalanx_threshold::share::mul_g(share.secret.expose());
-    (share, public)
+    let bytes = phalanx_threshold::release_log::share_bytes(&public);
+    (share, public, bytes)
 }
 
 /// What release authorization reads: the attestation service's keys and the release
@@ -229,7 +217,7 @@ impl Gatekeeper {
     }
 
     /// Appends an event record to the log; returns its index and leaf hash.
-    pub fn log_event(&mut self, kind: RecordKind, at: i64, detail: &Hash) -> (u64, Hash) {
+    pub fn log_event(&mut self, kind: RecordKind, at: i64, detail: &[u8]) -> (u64, Hash) {
         self.log.append(&record(kind, self.index, at, detail))
     }
 
@@ -281,21 +269,28 @@ impl Gatekeeper {
         now: i64,
         rng: &mut R,
     ) -> Result<ReleaseResponse, GatekeeperError> {
-        let (share, public_share) = self
+        let (share, public_share, share_bytes) = self
             .shares
             .get(&req.key_id.epoch)
             .ok_or(GatekeeperError::UnknownEpoch(req.key_id.epoch))?;
-        let partial = evaluate_for(share, public_share, &req.key_id, rng)?;
+        let partial = evaluate_for(share, public_share, &req.key_id, rng)?.to_bytes();
         let transcript = req.transcript()?;
-        let sealed = seal(&req.hpke_public_key, &transcript, &partial.to_bytes())?;
-        let (log_index, _) = self
-            .log
-            .append(&release_record(self.index, now, &transcript));
+        let sealed = seal(&req.hpke_public_key, &transcript, &partial)?;
+        let evaluation = phalanx_threshold::release_log::evaluation(
+            &req.key_id.encode_point_input()?,
+            share_bytes,
+            &partial,
+        );
+        let public_share = *share_bytes;
+        let (log_index, _) =
+            self.log
+                .append(&release_record(self.index, now, &transcript, &evaluation));
         let size = self.log.size();
         let inclusion_proof = self.log.inclusion_proof(log_index, size)?;
         Ok(ReleaseResponse {
             node: self.index,
             sealed,
+            public_share,
             logged_at: now,
             log_index,
             inclusion_proof,
@@ -339,33 +334,80 @@ pub struct Assembled {
     pub key: phalanx_threshold::derive::DerivedKey,
     /// Gatekeepers whose answer failed a check (log proof, envelope, or partial proof).
     pub faulty: Vec<NodeIndex>,
+    /// Of those, the ones whose own log commits to a partial no honest gatekeeper
+    /// sends: evidence for the registry.
+    pub evidence: Vec<PartialFault>,
 }
 
-/// Checks one answer's log proof and opens its partial.
+/// Evidence that a gatekeeper sent a partial no honest one sends: its signed head, and
+/// the release its log holds under it, whose partial fails its proof against the
+/// public share committed with it (`release_log::committed_partial_fails`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialFault {
+    /// The gatekeeper's identity key.
+    pub identity: VerifyingKey,
+    /// Its signed tree head that holds the release.
+    pub head: SignedTreeHead,
+    /// The release as its log committed it.
+    pub release: phalanx_threshold::release_log::CommittedRelease,
+}
+
+/// One answer with its log proof checked and its envelope opened: what its log
+/// commits to, and the partial (if it decodes as this gatekeeper's).
+struct Opened {
+    committed: phalanx_threshold::release_log::CommittedRelease,
+    head: SignedTreeHead,
+    partial: Result<PartialEvaluation, Error>,
+}
+
+impl Opened {
+    /// Evidence, if the log commits to a partial no honest gatekeeper sends.
+    fn evidence(&self, identity: &VerifyingKey) -> Option<PartialFault> {
+        phalanx_threshold::release_log::committed_partial_fails(&self.committed)
+            .ok()
+            .filter(|fails| *fails)
+            .map(|_| PartialFault {
+                identity: *identity,
+                head: self.head,
+                release: self.committed.clone(),
+            })
+    }
+}
+
+/// Checks one answer's head, opens its envelope and checks that the log holds what it
+/// opened (a partial committed by the log is the gatekeeper's word, for better or worse).
 fn open_one(
     transcript: &Hash,
+    point_input: &[u8],
     recipient: &RecipientKey,
     identity: &VerifyingKey,
     r: &ReleaseResponse,
-) -> Result<PartialEvaluation, Error> {
+) -> Result<Opened, Error> {
     let head = r.tree_head.verify(identity)?;
-    let leaf = leaf_hash(&release_record(r.node, r.logged_at, transcript));
-    verify_inclusion(
-        &leaf,
-        r.log_index,
-        head.size,
-        &r.inclusion_proof,
-        &head.root,
-    )?;
     let plain = open(recipient, transcript, &r.sealed)?;
-    let partial = PartialEvaluation::from_bytes(&plain)?;
-    if partial.index != r.node {
-        return Err(Error::MisattributedPartial {
+    let committed = phalanx_threshold::release_log::CommittedRelease {
+        node: r.node,
+        logged_at: r.logged_at,
+        transcript: *transcript,
+        point_input: point_input.to_vec(),
+        public_share: r.public_share,
+        partial: plain.to_vec(),
+        log_index: r.log_index,
+        inclusion_proof: r.inclusion_proof.clone(),
+    };
+    committed.included(head.size, &head.root)?;
+    let partial = PartialEvaluation::from_bytes(&plain).and_then(|p| match p.index == r.node {
+        true => Ok(p),
+        false => Err(Error::MisattributedPartial {
             node: r.node,
-            claims: partial.index,
-        });
-    }
-    Ok(partial)
+            claims: p.index,
+        }),
+    });
+    Ok(Opened {
+        committed,
+        head: r.tree_head,
+        partial,
+    })
 }
 
 /// Worker side, one answer: its log proof, envelope and DLEQ proof (to name a liar
@@ -381,7 +423,8 @@ pub fn check_answer(
     let id = identities
         .get(&response.node)
         .ok_or(Error::UnknownNode(response.node))?;
-    let partial = open_one(&transcript, recipient, id, response)?;
+    let input = request.key_id.encode_point_input()?;
+    let partial = open_one(&transcript, &input, recipient, id, response)?.partial?;
     phalanx_threshold::derive::verify_partial(public, &request.key_id, &partial)?;
     Ok(partial)
 }
@@ -397,15 +440,16 @@ pub fn assemble(
     responses: &[ReleaseResponse],
 ) -> Result<Assembled, Error> {
     let transcript = request.transcript()?;
+    let input = request.key_id.encode_point_input()?;
     let open = |r: &ReleaseResponse| {
         identities
             .get(&r.node)
             .ok_or(Error::UnknownNode(r.node))
-            .and_then(|id| open_one(&transcript, recipient, id, r))
+            .and_then(|id| open_one(&transcript, &input, recipient, id, r))
     };
     // Each envelope is opened on a thread of its own: an HPKE open (a P-256 DH) and the
     // signed head's check are most of a fetch's work after the proofs.
-    let opened: Vec<(NodeIndex, Result<PartialEvaluation, Error>)> = match responses {
+    let opened: Vec<(NodeIndex, Result<Opened, Error>)> = match responses {
         [] | [_] => responses.iter().map(|r| (r.node, open(r))).collect(),
         [first, rest @ ..] => std::thread::scope(|scope| {
             let others: Vec<_> = rest
@@ -425,9 +469,17 @@ pub fn assemble(
     };
     let mut faulty = Vec::new();
     let mut partials = Vec::new();
+    let mut logged = BTreeMap::new();
     for (node, o) in opened {
         match o {
-            Ok(p) => partials.push(p),
+            Ok(o) => {
+                if let Ok(p) = &o.partial {
+                    partials.push(*p);
+                } else {
+                    faulty.push(node);
+                }
+                logged.insert(node, o);
+            }
             Err(_) => faulty.push(node),
         }
     }
@@ -435,8 +487,14 @@ pub fn assemble(
     faulty.extend(combined.faulty);
     faulty.sort();
     faulty.dedup();
+    // Only for the liars (the honest path never pays for it): is the lie provable?
+    let evidence = faulty
+        .iter()
+        .filter_map(|node| logged.get(node)?.evidence(identities.get(node)?))
+        .collect();
     Ok(Assembled {
         key: combined.key,
         faulty,
+        evidence,
     })
 }

@@ -27,6 +27,8 @@ struct Committee {
     gatekeepers: Vec<Gatekeeper>,
     public: PublicKeySet,
     identities: BTreeMap<NodeIndex, VerifyingKey>,
+    /// Each member's share (for tests that play a member by hand).
+    shares: BTreeMap<NodeIndex, KeyShare>,
 }
 
 fn committee(jwks: &phalanx_release::release::Jwks) -> Committee {
@@ -35,6 +37,10 @@ fn committee(jwks: &phalanx_release::release::Jwks) -> Committee {
     let outputs = run_in_memory(&DkgParams::new(Epoch(0), 3, &members).unwrap(), &mut rng).unwrap();
     let public = outputs[0].public.clone();
     let mut identities = BTreeMap::new();
+    let shares = outputs
+        .iter()
+        .map(|o| (o.share.index, o.share.clone()))
+        .collect();
     let gatekeepers = outputs
         .into_iter()
         .map(|o| {
@@ -54,6 +60,7 @@ fn committee(jwks: &phalanx_release::release::Jwks) -> Committee {
         gatekeepers,
         public,
         identities,
+        shares,
     }
 }
 
@@ -144,6 +151,10 @@ fn lying_gatekeepers_are_named_and_outvoted() {
         assert_eq!(a.key, honest.key);
         let named: Vec<u16> = a.faulty.iter().map(|i| i.get()).collect();
         assert_eq!(named, expected);
+        // Named, but nothing provable: the liar's proof holds for the public share
+        // its log commits to (its own wrong one), and the tampered answers are not
+        // what the logs hold.
+        assert!(a.evidence.is_empty(), "{:?}", a.evidence);
     }
     // An answer from a gatekeeper the worker does not know counts as faulty, and a
     // forged tree head signature too.
@@ -224,4 +235,83 @@ fn every_release_is_logged_and_heads_stay_consistent() {
         (1, old.root, NOW + 3)
     );
     assert!(g.tree_head_at(8, NOW + 3).is_err());
+}
+
+/// Issue 28, item 4: a gatekeeper whose own signed log commits to a partial with a
+/// broken proof is named, outvoted and leaves evidence the worker can show anyone:
+/// the record, its inclusion proof and the signed head, whose partial fails against
+/// the public share committed with it. Honest answers leave none.
+#[test]
+fn a_gatekeeper_whose_log_commits_a_bad_partial_leaves_evidence() {
+    use phalanx_threshold::release_log;
+    let w = worker(MR, MR, "sim");
+    let mut c = committee(&w.jwks);
+    let req = request(&w, &sgx_tenant(MR));
+    let mut all = answers(&mut c, &req, &[0, 1, 2, 3]);
+    let honest = assemble(&req, &w.recipient, &c.public, &c.identities, &all).unwrap();
+    assert!(honest.faulty.is_empty() && honest.evidence.is_empty());
+
+    // Gatekeeper 2, played by hand: it evaluates its real share, breaks the proof, and
+    // seals, logs and signs that as a release.
+    let liar = NodeIndex::new(2).unwrap();
+    let share = &c.shares[&liar];
+    let mut partial =
+        phalanx_threshold::derive::evaluate(share, &req.key_id, &mut rand::rng()).unwrap();
+    partial.proof.s += p256::Scalar::ONE;
+    let bytes = partial.to_bytes();
+    let transcript = req.transcript().unwrap();
+    let public_share =
+        release_log::share_bytes(&phalanx_threshold::share::mul_g(share.secret.expose()));
+    let evaluation = release_log::evaluation(
+        &req.key_id.encode_point_input().unwrap(),
+        &public_share,
+        &bytes,
+    );
+    let mut log = MerkleLog::new();
+    log.append(b"an earlier record");
+    let (log_index, _) = log.append(&phalanx_release::gatekeeper::release_record(
+        liar,
+        NOW + 5,
+        &transcript,
+        &evaluation,
+    ));
+    let id = IdentityKey::generate(&mut rand::rng());
+    c.identities.insert(liar, id.verifying_key());
+    let head = phalanx_threshold::translog::TreeHead {
+        log_id: phalanx_threshold::translog::log_id(&id.verifying_key()),
+        size: log.size(),
+        root: log.root(),
+        timestamp: NOW + 5,
+    }
+    .sign(&id);
+    all[1] = ReleaseResponse {
+        node: liar,
+        sealed: phalanx_release::envelope::seal(&req.hpke_public_key, &transcript, &bytes).unwrap(),
+        public_share,
+        logged_at: NOW + 5,
+        log_index,
+        inclusion_proof: log.inclusion_proof(log_index, log.size()).unwrap(),
+        tree_head: head,
+    };
+    let a = assemble(&req, &w.recipient, &c.public, &c.identities, &all).unwrap();
+    assert_eq!(a.key, honest.key);
+    assert_eq!(a.faulty, vec![liar]);
+    let [evidence] = a.evidence.as_slice() else {
+        panic!("{:?}", a.evidence);
+    };
+    assert_eq!(evidence.identity, id.verifying_key());
+    assert_eq!(evidence.release.node, liar);
+    // What anyone checks: the head is the liar's, its log holds the release, and the
+    // committed partial fails against the committed share.
+    evidence.head.verify(&id.verifying_key()).unwrap();
+    evidence
+        .release
+        .included(evidence.head.head.size, &evidence.head.head.root)
+        .unwrap();
+    assert!(release_log::committed_partial_fails(&evidence.release).unwrap());
+    // The same release with the honest proof is no fault.
+    let mut fixed = evidence.release.clone();
+    partial.proof.s -= p256::Scalar::ONE;
+    fixed.partial = partial.to_bytes();
+    assert!(!release_log::committed_partial_fails(&fixed).unwrap());
 }

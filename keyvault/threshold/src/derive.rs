@@ -53,10 +53,17 @@ impl KeyId {
 
     /// `P = H2C(epoch ‖ tenant ‖ path)`.
     pub fn point(&self) -> Result<ProjectivePoint, Error> {
-        let input = self.encode_point_input()?;
-        NistP256::hash_from_bytes(&[&input], &[crate::tag::KEY_ID_TO_CURVE])
-            .map_err(|_| Error::Internal("hash to curve of the key id"))
+        point_of_input(&self.encode_point_input()?)
     }
+}
+
+/// `H2C` of a key id's point input ([`KeyId::encode_point_input`]).
+pub fn point_of_input(input: &[u8]) -> Result<ProjectivePoint, Error> {
+    if input.len() > MAX_KEY_ID {
+        return Err(Error::KeyIdTooLong(input.len()));
+    }
+    NistP256::hash_from_bytes(&[input], &[crate::tag::KEY_ID_TO_CURVE])
+        .map_err(|_| Error::Internal("hash to curve of the key id"))
 }
 
 /// A member's partial evaluation with its proof.
@@ -141,17 +148,28 @@ fn check_partial(
     partial: &PartialEvaluation,
 ) -> Result<(), Error> {
     let s_i = public.public_share(partial.index)?;
-    if partial.proof.verify(
-        &context(input, partial.index),
-        &ProjectivePoint::GENERATOR,
-        &s_i,
-        p,
-        &partial.value,
-    ) {
+    if proof_holds(input, p, &s_i, partial) {
         Ok(())
     } else {
         Err(Error::InvalidPartial(partial.index))
     }
+}
+
+/// Whether `partial`'s DLEQ proof shows `log_G S_i = log_P Y_i` for the public share
+/// `s_i` (`input`: the key id's point input, `p` its point).
+pub fn proof_holds(
+    input: &[u8],
+    p: &ProjectivePoint,
+    s_i: &ProjectivePoint,
+    partial: &PartialEvaluation,
+) -> bool {
+    partial.proof.verify(
+        &context(input, partial.index),
+        &ProjectivePoint::GENERATOR,
+        s_i,
+        p,
+        &partial.value,
+    )
 }
 
 /// Whether every partial's proof holds, checked as one batch (false also when a member

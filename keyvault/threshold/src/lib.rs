@@ -24,7 +24,9 @@
 //!   member's signed confirmation) that the registry checks before it publishes an
 //!   epoch's keys; [`wire`]: the strict codec they and the sealed state use.
 //! - [`translog`]: the transparency log of releases and rounds, an RFC 9162 Merkle tree
-//!   with inclusion and consistency proofs and signed tree heads.
+//!   with inclusion and consistency proofs and signed tree heads; [`release_log`]: what
+//!   a gatekeeper records in it, and the check that makes a committed bad partial
+//!   evidence.
 //!
 //! **Security model.** With threshold `t`, any `t − 1` members learn nothing about the
 //! master secret or any derived key; `t` honest members can always derive, refresh and
@@ -59,6 +61,7 @@ pub mod dleq;
 pub mod error;
 pub mod identity;
 pub mod lifecycle;
+pub mod release_log;
 pub mod round;
 pub mod share;
 pub mod tag;

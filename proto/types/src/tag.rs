@@ -118,6 +118,10 @@ pub const AS_CLUSTER_NONCE_KEY: &[u8] = b"phalanx/v1/as-cluster-nonce-key";
 /// HKDF `info` of a cluster's result-signing key.
 pub const AS_CLUSTER_SIGNING_KEY: &[u8] = b"phalanx/v1/as-cluster-signing-key";
 
+/// What a release record commits to besides the request: the key id, the public share
+/// and the sealed partial (`phalanx_threshold::release_log::evaluation`).
+pub const RELEASE_EVALUATION: &[u8] = b"phalanx/v1/release-evaluation";
+
 /// Every tag, for the uniqueness test and for audits.
 pub const ALL: &[&[u8]] = &[
     KEY_ID_TO_CURVE,
@@ -131,6 +135,7 @@ pub const ALL: &[&[u8]] = &[
     TREE_HEAD,
     WORKER_RUNTIME_DATA,
     RELEASE_REQUEST,
+    RELEASE_EVALUATION,
     SEALED_RECORD,
     TENANT,
     ATTESTATION_NONCE,
