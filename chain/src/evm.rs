@@ -1002,8 +1002,11 @@ impl Registry for EvmRegistry {
                 ),
                 judged
             ),
-            // No P-256 arithmetic on EVM: the Judge cannot check a DLEQ proof.
-            Fault::Partial { .. } => Err(RegistryError::Rule(not_misbehaviour(9))),
+            // No P-256 arithmetic on EVM: the Judge cannot check a DLEQ proof or a
+            // Pedersen commitment.
+            Fault::Partial { .. } | Fault::Dealing { .. } => {
+                Err(RegistryError::Rule(not_misbehaviour(9)))
+            }
             Fault::ForkedLog {
                 size,
                 first,

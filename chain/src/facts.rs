@@ -366,7 +366,7 @@ pub fn fault(f: &FaultRecord) -> Vec<u8> {
 pub fn read_fault(value: &[u8]) -> Result<FaultRecord, DecodeError> {
     read(value, "fault fact", |r| {
         let fault = r.u8("fault")?;
-        if !(1..=3).contains(&fault) {
+        if !(1..=4).contains(&fault) {
             return Err(r.invalid("fault"));
         }
         Ok(FaultRecord {

@@ -1888,7 +1888,7 @@ impl State {
 /// under them), or `tx` is refused.
 /// Why evidence of misbehaviour proves nothing, by the EVM registry's code (1-based:
 /// `NotMisbehaviour(code)`), so both backends refuse with the same words.
-pub const NOT_MISBEHAVIOUR: [&str; 9] = [
+pub const NOT_MISBEHAVIOUR: [&str; 12] = [
     "the accused is already reported",
     "the key is not a P-256 point",
     "the round was not published, or its outcome is not kept",
@@ -1899,7 +1899,10 @@ pub const NOT_MISBEHAVIOUR: [&str; 9] = [
     "the release is not in the accused's signed log",
     "the partial's proof holds: an honest gatekeeper's",
     // The Solidity registry has no P-256 arithmetic to check a DLEQ proof with.
-    "this registry cannot check a partial's proof: report it on a ledger or to governance",
+    "this registry cannot check a partial's proof or a dealing: report it on a ledger or to governance",
+    "the round is no DKG, or a party is not in it",
+    "the accused is not that round's dealer",
+    "the dealing is consistent: an honest dealer's",
 ];
 
 /// The refusal of evidence of code `code` (from 1, as the EVM registry's
@@ -1994,6 +1997,45 @@ pub fn check_misbehaviour(
                 // A key id that hashes to no point is no honest release's either, but it
                 // proves nothing about the partial: refused like an honest one.
                 Ok(false) | Err(_) => Err(refuse(7)),
+            }
+        }
+        Fault::Dealing {
+            spec,
+            sender,
+            recipient,
+            public,
+            private,
+            signature,
+        } => {
+            use phalanx_threshold::round::{self, RoundSpec};
+            use phalanx_threshold::share::NodeIndex;
+            let spec = RoundSpec::decode(spec).map_err(|_| refuse(9))?;
+            let (sender, recipient) = (
+                NodeIndex::new(*sender).map_err(|_| refuse(9))?,
+                NodeIndex::new(*recipient).map_err(|_| refuse(9))?,
+            );
+            let dealer = spec
+                .participants
+                .iter()
+                .find(|p| p.index == sender)
+                .ok_or(refuse(9))?;
+            if dealer.identity != key {
+                return Err(refuse(10));
+            }
+            let bytes = round::peer_message_bytes(
+                &spec.id(),
+                1,
+                sender,
+                recipient.get(),
+                false,
+                public,
+                private,
+            );
+            signed(&bytes, signature)?;
+            match round::dealing_fails(&spec, sender, recipient, public, private) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(refuse(11)),
+                Err(_) => Err(refuse(9)),
             }
         }
     }

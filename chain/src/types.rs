@@ -441,16 +441,35 @@ pub enum Fault {
         /// The release as the log committed it.
         release: phalanx_threshold::release_log::CommittedRelease,
     },
+    /// A DKG dealing no honest dealer sends (`keyvault::round::dealing_fails`): the
+    /// accused's signed phase-1 message to `recipient`, whose share does not match its
+    /// commitments (or which does not decode as a dealing). The recipient reveals it; a
+    /// dealer complained about reveals the share anyway.
+    Dealing {
+        /// The round's spec (its id is the hash of it; it names the dealer's key).
+        spec: Vec<u8>,
+        /// The dealer's index.
+        sender: u16,
+        /// The recipient's index.
+        recipient: u16,
+        /// The message's public part (the commitments).
+        public: Vec<u8>,
+        /// Its private part (the recipient's share).
+        private: Vec<u8>,
+        /// The dealer's signature over the message (`round::peer_message_bytes`).
+        signature: [u8; 64],
+    },
 }
 
 impl Fault {
-    /// Its code: 1 a confirmation of another outcome, 2 a forked log, 3 a bad partial
-    /// (also the EVM registry's).
+    /// Its code: 1 a confirmation of another outcome, 2 a forked log, 3 a bad partial,
+    /// 4 a bad dealing (also the EVM registry's).
     pub fn code(&self) -> u8 {
         match self {
             Self::Confirmation { .. } => 1,
             Self::ForkedLog { .. } => 2,
             Self::Partial { .. } => 3,
+            Self::Dealing { .. } => 4,
         }
     }
 }
@@ -536,6 +555,21 @@ impl Misbehaviour {
                 w.u64(c.log_index);
                 w.list(&c.inclusion_proof, |w, h| w.raw(h));
             }
+            Fault::Dealing {
+                spec,
+                sender,
+                recipient,
+                public,
+                private,
+                signature,
+            } => {
+                w.bytes(spec);
+                w.u16(*sender);
+                w.u16(*recipient);
+                w.bytes(public);
+                w.bytes(private);
+                w.raw(signature);
+            }
         }
     }
 
@@ -581,6 +615,14 @@ impl Misbehaviour {
                     )?,
                 },
             },
+            4 => Fault::Dealing {
+                spec: r.bytes("round spec", MAX_CERTIFICATE_FIELD)?.to_vec(),
+                sender: r.u16("dealer")?,
+                recipient: r.u16("recipient")?,
+                public: r.bytes("commitments", MAX_CERTIFICATE_FIELD)?.to_vec(),
+                private: r.bytes("share", MAX_FIELD)?.to_vec(),
+                signature: r.array("dealer signature")?,
+            },
             _ => return Err(r.invalid("fault kind")),
         };
         Ok(Self { accused, fault })
@@ -593,9 +635,9 @@ impl Misbehaviour {
         w.0
     }
 
-    /// Largest evidence file: more than any evidence takes (a partial's carries its
-    /// key id, up to 4 KiB, and an inclusion proof).
-    pub const MAX_FILE: u64 = 16 * 1024;
+    /// Largest evidence file: more than any evidence takes (a dealing's carries a round
+    /// spec and commitments, each up to 64 KiB).
+    pub const MAX_FILE: u64 = 160 * 1024;
 
     /// Writes the evidence to `path` (created new: evidence is never overwritten).
     pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {

@@ -276,6 +276,17 @@ fn write_misbehaviour_seeds() {
                 },
             },
         ),
+        (
+            "tx_report_dealing",
+            Fault::Dealing {
+                spec: vec![1; 80],
+                sender: 1,
+                recipient: 2,
+                public: vec![2; 70],
+                private: vec![3; 68],
+                signature: [9; 64],
+            },
+        ),
     ];
     std::fs::create_dir_all(dir()).unwrap();
     for (name, fault) in seeds {

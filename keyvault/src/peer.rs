@@ -213,12 +213,13 @@ fn other_confirmations(
 /// outcome was the odd one).
 async fn report(hooks: &dyn RoundHooks, id: &RoundId, evidence: chain::types::Misbehaviour) {
     let accused = hex(&evidence.accused);
+    let fault = evidence.fault.code();
     match hooks.report(evidence).await {
         Ok(()) => {
-            tracing::warn!(round = %hex(id), %accused, "a participant confirmed two outcomes; reported to the registry")
+            tracing::warn!(round = %hex(id), %accused, fault, "a participant misbehaved; reported to the registry")
         }
         Err(e) => {
-            tracing::warn!(round = %hex(id), %accused, error = %e, "a participant confirmed another outcome; the registry did not take the report")
+            tracing::warn!(round = %hex(id), %accused, fault, error = %e, "a participant looked faulty; the registry did not take the report")
         }
     }
 }
@@ -445,7 +446,12 @@ impl Rounds {
         let result = loop {
             let phase = engine.phase();
             let incoming = match self.collect(&spec, id, phase, true).await {
-                Ok((m, _)) => m,
+                Ok((m, signatures)) => {
+                    if phase == 1 {
+                        self.report_dealings(&spec, &id, &m, &signatures);
+                    }
+                    m
+                }
                 Err(reason) => return self.abort(&id, &reason),
             };
             match engine.advance(&incoming) {
@@ -626,6 +632,43 @@ impl Rounds {
                 }
             }
             Err(reason) => self.abort(&id, &reason),
+        }
+    }
+
+    /// A DKG's deals addressed to this member that no honest dealer sends
+    /// ([`round::dealing_fails`]), each with its dealer's signature, reported in the
+    /// background (the round goes on: the protocol's complaints handle the dealer).
+    fn report_dealings(
+        &self,
+        spec: &RoundSpec,
+        id: &RoundId,
+        incoming: &BTreeMap<NodeIndex, Incoming>,
+        signatures: &BTreeMap<NodeIndex, [u8; 64]>,
+    ) {
+        let (Some(hooks), Ok(me)) = (self.hooks.clone(), self.node.index()) else {
+            return;
+        };
+        for (from, m) in incoming.iter().filter(|(from, _)| **from != me) {
+            let (Ok(true), Some(signature), Some(dealer)) = (
+                round::dealing_fails(spec, *from, me, &m.public, &m.private),
+                signatures.get(from),
+                spec.participants.iter().find(|p| p.index == *from),
+            ) else {
+                continue;
+            };
+            let evidence = chain::types::Misbehaviour {
+                accused: chain::types::public_key(&dealer.identity),
+                fault: chain::types::Fault::Dealing {
+                    spec: spec.encode(),
+                    sender: from.get(),
+                    recipient: me.get(),
+                    public: m.public.clone(),
+                    private: m.private.to_vec(),
+                    signature: *signature,
+                },
+            };
+            let (hooks, id) = (hooks.clone(), *id);
+            tokio::spawn(async move { report(hooks.as_ref(), &id, evidence).await });
         }
     }
 

@@ -107,6 +107,9 @@ const ABORT_TO_VICTIM: u8 = 1;
 const OTHER_OUTCOME_TO_VICTIM: u8 = 2;
 /// Answers nobody (cut off from its peers).
 const CUT_OFF: u8 = 3;
+/// Deals to the victim a share that does not match its commitments (DKG phase 1),
+/// signed as its own.
+const BAD_DEAL_TO_VICTIM: u8 = 4;
 
 /// A node's peer service: honest until its `mode` says otherwise.
 struct Faulty {
@@ -132,7 +135,23 @@ impl pb::peer_server::Peer for Faulty {
         if mode == CUT_OFF {
             return Err(Status::unavailable("cut off"));
         }
-        if mode != HONEST && r.phase == u32::from(CONFIRM) && caller == Some(self.victim) {
+        if mode == BAD_DEAL_TO_VICTIM && r.phase == 1 && caller == Some(self.victim) {
+            let mut m = self.inner.fetch(request).await?.into_inner();
+            if let Some(last) = m.private.last_mut() {
+                *last ^= 1;
+            }
+            let id: RoundId = r.round_id.as_slice().try_into().unwrap();
+            let bytes = keyvault::round::peer_message_bytes(
+                &id, 1, self.index, 2, false, &m.public, &m.private,
+            );
+            let sig: p256::ecdsa::Signature = self.key.signing_key().sign(&bytes);
+            m.signature = sig.to_bytes().to_vec();
+            return Ok(Response::new(m));
+        }
+        if matches!(mode, ABORT_TO_VICTIM | OTHER_OUTCOME_TO_VICTIM)
+            && r.phase == u32::from(CONFIRM)
+            && caller == Some(self.victim)
+        {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let id: RoundId = r.round_id.as_slice().try_into().unwrap();
             let (aborted, public) = match mode {
@@ -326,90 +345,16 @@ async fn attack_h2_an_equivocating_participant_cannot_split_the_committee() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_confirms_two_outcomes_is_reported_and_reshared_out() {
     use chain::registry::Registry as _;
-    use chain::types::{Event, Gatekeeper, Role};
-    use keyvault::registry::{Evidence, RegistryHooks};
+    use chain::types::{Event, Gatekeeper};
     let w = Arc::new(worker(MR, MR, "sim"));
     let root = tempfile::tempdir().unwrap();
-    let ca = ClusterCa::generate().unwrap();
-    std::fs::write(root.path().join("ca.pem"), ca.cert_pem()).unwrap();
-
-    // The registry: a ledger served over gRPC; the gatekeepers' measurement allowed.
-    let governance = chain::random_key();
-    let sim = chain::sim::platform(phalanx_types::unix_now() - 60).unwrap();
-    let enclave = chain::sim::enclave([1; 32]);
-    let ledger = Arc::new(
-        chain::ledger::Ledger::open(
-            &root.path().join("ledger"),
-            chain::random_key(),
-            chain::types::public_key(governance.verifying_key()),
-            chain::sim::evidence_rule(&sim),
-            phalanx_types::unix_now,
-        )
-        .unwrap(),
-    );
-    let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let registry_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(chain::grpc::serve(
-        listener,
-        ledger.clone(),
-        std::future::pending(),
-    ));
-    ledger
-        .add_measurement(&governance, &chain::sim::tenant(&enclave), Role::Gatekeeper)
-        .await
-        .unwrap();
-    let chain_id = ledger.state().unwrap().chain_id();
-
-    // Four nodes, each registered, each deciding through the registry.
-    let modes: Vec<Arc<AtomicU8>> = (0..4).map(|_| Arc::new(AtomicU8::new(HONEST))).collect();
-    let mut urls = Vec::new();
-    let mut set = Vec::new();
-    let mut started = Vec::new();
-    for i in 1..=4u16 {
-        let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let c = config(root.path(), i, &peer);
-        let app = NodeApp::open(c.clone(), w.jwks.clone()).unwrap();
-        let identity = app.node.identity().clone();
-        let key = identity.signing_key().clone();
-        let registration =
-            chain::sim::registration(&sim, &enclave, &key, Vec::new(), chain_id).unwrap();
-        ledger.register_worker(&key, &registration).await.unwrap();
-        let url = format!("http://{}", client.local_addr().unwrap());
-        set.push(Gatekeeper {
-            index: i,
-            identity_key: chain::types::public_key(&identity.verifying_key()),
-            url: url.clone(),
-            peer_url: format!("https://{}", peer.local_addr().unwrap()),
-        });
-        let hooks: Arc<dyn RoundHooks> = Arc::new(RegistryHooks::new(
-            &registry_url,
-            genesis,
-            key,
-            Evidence::DangerousSkip,
-        ));
-        let cert = ca
-            .issue(NodeIndex::new(i).unwrap(), &identity.verifying_key())
-            .unwrap();
-        std::fs::write(&c.tls.cert, &cert).unwrap();
-        urls.push(url);
-        started.push((app, client, peer, cert, hooks, identity));
-    }
-    let victim = started[1].5.verifying_key();
-    for (i, (app, client, peer, cert, hooks, _)) in (1u16..).zip(started) {
-        let mode = modes[usize::from(i - 1)].clone();
-        serve_faulty(app, i, (client, peer, cert), &ca, hooks, (victim, mode)).await;
-    }
-    ledger.set_gatekeepers(&governance, &set, 2).await.unwrap();
-    ledger.lock_rotation(&governance, Epoch(0)).await.unwrap();
-    let run = |kind, urls: Vec<String>| async move {
-        let spec = admin::spec(kind, &infos(&urls).await).unwrap();
-        let id = admin::start_round(&urls, SECRET, &spec).await.unwrap();
-        admin::wait_round(&urls, &id, Duration::from_secs(60))
-            .await
-            .unwrap()
-    };
+    let RegistryCluster {
+        ledger,
+        governance,
+        urls,
+        set,
+        modes,
+    } = registry_cluster(root.path(), &w).await;
     assert_eq!(
         run(
             RoundKind::Dkg {
@@ -518,6 +463,155 @@ async fn a_member_that_confirms_two_outcomes_is_reported_and_reshared_out() {
         })
         .collect();
     assert_eq!(named, vec![(accused, 1)]);
+}
+
+/// Runs a round of `kind` among the nodes at `urls` to its end.
+async fn run(kind: RoundKind, urls: Vec<String>) -> admin::Outcome {
+    let spec = admin::spec(kind, &infos(&urls).await).unwrap();
+    let id = admin::start_round(&urls, SECRET, &spec).await.unwrap();
+    admin::wait_round(&urls, &id, Duration::from_secs(60))
+        .await
+        .unwrap()
+}
+
+/// Four nodes following a real ledger: each registered with simulated evidence, each
+/// deciding its rounds through the registry, each with its [`Faulty`] peer service
+/// (lying, when its mode says so, to node 2); the ledger's gatekeeper set is theirs
+/// (threshold 2) and epoch 0 is locked for genesis.
+struct RegistryCluster {
+    ledger: Arc<chain::ledger::Ledger>,
+    governance: p256::ecdsa::SigningKey,
+    urls: Vec<String>,
+    set: Vec<chain::types::Gatekeeper>,
+    modes: Vec<Arc<AtomicU8>>,
+}
+
+async fn registry_cluster(root: &std::path::Path, w: &Worker) -> RegistryCluster {
+    use chain::registry::Registry as _;
+    use chain::types::{Gatekeeper, Role};
+    use keyvault::registry::{Evidence, RegistryHooks};
+    let ca = ClusterCa::generate().unwrap();
+    std::fs::write(root.join("ca.pem"), ca.cert_pem()).unwrap();
+    let governance = chain::random_key();
+    let sim = chain::sim::platform(phalanx_types::unix_now() - 60).unwrap();
+    let enclave = chain::sim::enclave([1; 32]);
+    let ledger = Arc::new(
+        chain::ledger::Ledger::open(
+            &root.join("ledger"),
+            chain::random_key(),
+            chain::types::public_key(governance.verifying_key()),
+            chain::sim::evidence_rule(&sim),
+            phalanx_types::unix_now,
+        )
+        .unwrap(),
+    );
+    let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let registry_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(chain::grpc::serve(
+        listener,
+        ledger.clone(),
+        std::future::pending(),
+    ));
+    ledger
+        .add_measurement(&governance, &chain::sim::tenant(&enclave), Role::Gatekeeper)
+        .await
+        .unwrap();
+    let chain_id = ledger.state().unwrap().chain_id();
+    let modes: Vec<Arc<AtomicU8>> = (0..4).map(|_| Arc::new(AtomicU8::new(HONEST))).collect();
+    let mut urls = Vec::new();
+    let mut set = Vec::new();
+    let mut started = Vec::new();
+    for i in 1..=4u16 {
+        let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = config(root, i, &peer);
+        let app = NodeApp::open(c.clone(), w.jwks.clone()).unwrap();
+        let identity = app.node.identity().clone();
+        let key = identity.signing_key().clone();
+        let registration =
+            chain::sim::registration(&sim, &enclave, &key, Vec::new(), chain_id).unwrap();
+        ledger.register_worker(&key, &registration).await.unwrap();
+        let url = format!("http://{}", client.local_addr().unwrap());
+        set.push(Gatekeeper {
+            index: i,
+            identity_key: chain::types::public_key(&identity.verifying_key()),
+            url: url.clone(),
+            peer_url: format!("https://{}", peer.local_addr().unwrap()),
+        });
+        let hooks: Arc<dyn RoundHooks> = Arc::new(RegistryHooks::new(
+            &registry_url,
+            genesis,
+            key,
+            Evidence::DangerousSkip,
+        ));
+        let cert = ca
+            .issue(NodeIndex::new(i).unwrap(), &identity.verifying_key())
+            .unwrap();
+        std::fs::write(&c.tls.cert, &cert).unwrap();
+        urls.push(url);
+        started.push((app, client, peer, cert, hooks, identity));
+    }
+    let victim = started[1].5.verifying_key();
+    for (i, (app, client, peer, cert, hooks, _)) in (1u16..).zip(started) {
+        let mode = modes[usize::from(i - 1)].clone();
+        serve_faulty(app, i, (client, peer, cert), &ca, hooks, (victim, mode)).await;
+    }
+    ledger.set_gatekeepers(&governance, &set, 2).await.unwrap();
+    ledger.lock_rotation(&governance, Epoch(0)).await.unwrap();
+    RegistryCluster {
+        ledger,
+        governance,
+        urls,
+        set,
+        modes,
+    }
+}
+
+/// Issue 28, item 4: a dealer whose DKG deal to node 2 carries a share that does not
+/// match its commitments is reported by node 2 with the signed deal, and loses its
+/// registration; the genesis still completes (the dealer answered the complaint in
+/// public), and nobody else is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dealer_whose_share_does_not_match_its_commitments_is_reported() {
+    use chain::registry::Registry as _;
+    use chain::types::Event;
+    let w = worker(MR, MR, "sim");
+    let root = tempfile::tempdir().unwrap();
+    let c = registry_cluster(root.path(), &w).await;
+    c.modes[2].store(BAD_DEAL_TO_VICTIM, Ordering::SeqCst);
+    assert_eq!(
+        run(
+            RoundKind::Dkg {
+                epoch: Epoch(0),
+                threshold: 2
+            },
+            c.urls.clone()
+        )
+        .await,
+        admin::Outcome::Committed
+    );
+    let accused = c.set[2].identity_key.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.ledger.state().unwrap().worker(&accused).is_some() {
+        assert!(Instant::now() < deadline, "node 3 was not reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let named: Vec<(Vec<u8>, u8)> = c
+        .ledger
+        .events(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            Event::Misbehaved {
+                identity_key,
+                fault,
+            } => Some((identity_key, fault)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(named, vec![(accused, 4)]);
 }
 
 /// The key of epoch 0 from the members at `urls`, if they agree on its public key set

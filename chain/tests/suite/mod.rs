@@ -731,7 +731,97 @@ async fn misbehaviour<F: Fixture>(
         },
     ];
     events.extend(bad_partial(f, stranger).await);
+    events.extend(bad_dealing(f, stranger).await);
     events
+}
+
+/// A dealer's signed DKG deal whose share to a recipient does not match its
+/// commitments (issue 28, item 4): taken on a ledger, refused by name on the Solidity
+/// registry, and the refusals the same words on both.
+async fn bad_dealing<F: Fixture>(f: &F, stranger: &<F::R as Registry>::Account) -> Option<Event> {
+    use chain::state::NOT_MISBEHAVIOUR as NOT;
+    use chain::types::{Fault, Misbehaviour};
+    use phalanx_threshold::round::{Engine, peer_message_bytes};
+    let r = f.registry();
+    let not = |i: usize| RuleError::NotMisbehaviour(NOT[if f.checks_partials() { i } else { 8 }]);
+    let keys: Vec<SigningKey> = (0..3).map(|_| chain::random_key()).collect();
+    let participants = (1u16..)
+        .zip(&keys)
+        .map(|(i, k)| Participant {
+            index: NodeIndex::new(i).unwrap(),
+            identity: *k.verifying_key(),
+            url: format!("https://127.0.0.1:{}", 7300 + i),
+        })
+        .collect();
+    let spec = RoundSpec::new(
+        [4; 16],
+        RoundKind::Dkg {
+            epoch: Epoch(0),
+            threshold: 2,
+        },
+        participants,
+    )
+    .unwrap();
+    let (one, two) = (NodeIndex::new(1).unwrap(), NodeIndex::new(2).unwrap());
+    let (_, out) = Engine::start(spec.clone(), one, None, &mut rand::rng()).unwrap();
+    let honest = out.private[&two].to_vec();
+    let mut changed = honest.clone();
+    *changed.last_mut().unwrap() ^= 1;
+    let spec_id = |b: &[u8]| RoundSpec::decode(b).map(|s| s.id()).unwrap_or([0; 32]);
+    let dealing = |private: &[u8], by: &SigningKey, accused: &SigningKey, spec: Vec<u8>| {
+        let bytes = peer_message_bytes(
+            &spec_id(&spec),
+            1,
+            one,
+            two.get(),
+            false,
+            &out.public,
+            private,
+        );
+        let sig: p256::ecdsa::Signature = by.sign(&bytes);
+        Misbehaviour {
+            accused: chain::types::public_key(accused.verifying_key()),
+            fault: Fault::Dealing {
+                spec,
+                sender: 1,
+                recipient: 2,
+                public: out.public.clone(),
+                private: private.to_vec(),
+                signature: sig.to_bytes().into(),
+            },
+        }
+    };
+    let cases = [
+        (dealing(&honest, &keys[0], &keys[0], spec.encode()), not(11)),
+        (dealing(&changed, &keys[1], &keys[0], spec.encode()), not(4)),
+        (
+            dealing(&changed, &keys[1], &keys[1], spec.encode()),
+            not(10),
+        ),
+        (dealing(&changed, &keys[0], &keys[0], vec![1, 2, 3]), not(9)),
+    ];
+    for (e, refusal) in cases {
+        assert_eq!(rule(r.report_misbehaviour(stranger, &e).await), refusal);
+    }
+    let taken = r
+        .report_misbehaviour(
+            stranger,
+            &dealing(&changed, &keys[0], &keys[0], spec.encode()),
+        )
+        .await;
+    match f.checks_partials() {
+        true => {
+            taken.unwrap();
+            Some(Event::Misbehaved {
+                identity_key: chain::types::public_key(keys[0].verifying_key()),
+                fault: 4,
+            })
+        }
+        false => {
+            assert_eq!(rule(taken), not(8));
+            None
+        }
+    }
 }
 
 /// A gatekeeper whose own signed log commits to a partial with a broken proof (issue 28,

@@ -178,7 +178,9 @@ pub struct DkgOutput {
     pub transcript: [u8; 32],
 }
 
-fn pedersen_ok(deal: &Deal, share: &PrivateShare, h: &ProjectivePoint) -> bool {
+/// Whether `share` is consistent with its dealer's Pedersen commitments in `deal`:
+/// `s·G + s'·H = Σ recipientᵏ·Cₖ`.
+pub fn pedersen_ok(deal: &Deal, share: &PrivateShare, h: &ProjectivePoint) -> bool {
     crate::share::mul_g(share.s.expose()) + *h * share.s_prime.expose()
         == crate::share::evaluate_points(&deal.commitments, share.recipient)
 }

@@ -694,6 +694,62 @@ fn sub_answer(
 }
 
 /// Parses one sender's part with `f`, dropping it (an empty result) if it is malformed.
+/// A DKG deal message's public part: the dealer's commitments.
+pub fn dkg_deal_public(deal: &dkg::Deal) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.list(&deal.commitments, |w, p| w.point(p));
+    w.0
+}
+
+/// A DKG deal message's private part for `share`'s recipient.
+pub fn dkg_deal_private(share: &dkg::PrivateShare) -> Zeroizing<Vec<u8>> {
+    let mut w = Writer::default();
+    put_dkg_share(&mut w, share);
+    Zeroizing::new(w.0)
+}
+
+/// Whether a DKG dealing is no honest dealer's (`Ok(true)`): the deal message `sender`
+/// addressed to `recipient` in phase 1 of the DKG `spec` (its commitments `public`,
+/// the recipient's share `private`) does not decode as one, has other than `t`
+/// commitments, names other parties, or its share does not match its commitments.
+/// `Err`: `spec` is no DKG, or either party is not a participant. No honest dealer
+/// signs a message this returns `Ok(true)` for, so with the dealer's signature it is
+/// evidence (the share revealed is worth nothing: a dealer complained about must reveal
+/// the share anyway, and one that does not is disqualified).
+pub fn dealing_fails(
+    spec: &RoundSpec,
+    sender: NodeIndex,
+    recipient: NodeIndex,
+    public: &[u8],
+    private: &[u8],
+) -> Result<bool, Error> {
+    let RoundKind::Dkg { threshold, .. } = spec.kind else {
+        return Err(Error::Internal("not a DKG round"));
+    };
+    for who in [sender, recipient] {
+        if !spec.participants.iter().any(|p| p.index == who) {
+            return Err(Error::UnknownNode(who));
+        }
+    }
+    let Some(commitments) = parse(public, "deal", |r| get_points(r, "commitments")) else {
+        return Ok(true);
+    };
+    let Some(share) = parse(private, "private share", get_dkg_share) else {
+        return Ok(true);
+    };
+    if commitments.len() != usize::from(threshold)
+        || share.dealer != sender
+        || share.recipient != recipient
+    {
+        return Ok(true);
+    }
+    let deal = dkg::Deal {
+        dealer: sender,
+        commitments,
+    };
+    Ok(!dkg::pedersen_ok(&deal, &share, &dkg::pedersen_h()))
+}
+
 fn parse<T>(
     bytes: &[u8],
     what: &'static str,
@@ -726,13 +782,9 @@ impl Engine {
             RoundKind::Dkg { epoch, threshold } => {
                 let params = DkgParams::new(*epoch, usize::from(*threshold), &members)?;
                 let (dealt, deal, shares) = dkg::deal(&params, me, rng)?;
-                let mut w = Writer::default();
-                w.list(&deal.commitments, |w, p| w.point(p));
-                out.public = w.0;
+                out.public = dkg_deal_public(&deal);
                 for s in &shares {
-                    let mut w = Writer::default();
-                    put_dkg_share(&mut w, s);
-                    out.private.insert(s.recipient, Zeroizing::new(w.0));
+                    out.private.insert(s.recipient, dkg_deal_private(s));
                 }
                 State::Dkg1(dealt)
             }

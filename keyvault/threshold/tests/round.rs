@@ -248,3 +248,34 @@ fn specs_are_canonical_and_checked() {
     // A refresh needs this member's current share.
     assert!(Engine::start(s.clone(), idx(1), None, &mut rand::rng()).is_err());
 }
+
+/// Issue 28, item 4: which DKG dealings are evidence. Every honest deal message is
+/// consistent; one whose share to a recipient was changed, or that does not decode as
+/// a dealing, is not; a spec that is no DKG, or a party outside it, proves nothing.
+#[test]
+fn only_a_dealing_no_honest_dealer_sends_fails() {
+    use phalanx_threshold::round::dealing_fails;
+    let dkg = spec(
+        RoundKind::Dkg {
+            epoch: Epoch(0),
+            threshold: 2,
+        },
+        &[1, 2, 3],
+    );
+    let (_, out) = Engine::start(dkg.clone(), idx(1), None, &mut rand::rng()).unwrap();
+    for to in [2, 3] {
+        let private = &out.private[&idx(to)];
+        assert!(!dealing_fails(&dkg, idx(1), idx(to), &out.public, private).unwrap());
+        // The share to 2 presented as the share to 3: names another recipient.
+        assert!(dealing_fails(&dkg, idx(1), idx(5 - to), &out.public, private).unwrap());
+        let mut changed = private.to_vec();
+        let last = changed.len() - 1;
+        changed[last] ^= 1;
+        assert!(dealing_fails(&dkg, idx(1), idx(to), &out.public, &changed).unwrap());
+        assert!(dealing_fails(&dkg, idx(1), idx(to), &out.public[..5], private).unwrap());
+        assert!(dealing_fails(&dkg, idx(1), idx(to), &out.public, &[]).unwrap());
+    }
+    assert!(dealing_fails(&dkg, idx(1), idx(9), &out.public, &out.private[&idx(2)]).is_err());
+    let refresh = spec(RoundKind::Refresh { epoch: Epoch(0) }, &[1, 2, 3]);
+    assert!(dealing_fails(&refresh, idx(1), idx(2), &out.public, &out.private[&idx(2)]).is_err());
+}
