@@ -43,6 +43,15 @@
 // (chain::evm_proof). A contract's commands are hash-chained into its command log as on
 // the ledger (chain::types::command_log over chain::evm_proof::command_record), so a
 // worker that reads them from logs checks that none is missing, added or reordered.
+//
+// Misbehaviour. A Judge contract, created with the registry (its address is judge()),
+// checks evidence that a gatekeeper signed statements no honest one signs together (a
+// round confirmation of another outcome than the published one; two heads of its
+// release log of one size with different roots) and has the registry take the
+// accused's registration away for good (fault: faultOf and the fact fault/<key>). The
+// ledger also takes a bad partial and a bad dealing; they need P-256 arithmetic the EVM
+// lacks. Revert reasons are codes (chain::evm's tables name them): text costs code size
+// this contract, near EIP-170's limit, does not have.
 pragma solidity 0.8.30;
 
 // P-256 helpers both contracts use (internal: compiled into each).

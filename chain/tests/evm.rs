@@ -103,7 +103,9 @@ fn p256_calls(frame: &serde_json::Value) -> (u64, u64) {
 /// anvil holds one), its P256VERIFY calls (from `debug_traceTransaction`), and what it
 /// costs where that precompile is priced as on L1 or on an L2. Printed as a table.
 async fn gas_table(url: &str) {
+    use alloy::sol_types::SolInterface as _;
     use chain::evm::abi::RegistryContract::RegistryContractCalls as Calls;
+    use chain::evm::judge_abi::JudgeContract::JudgeContractCalls as Judged;
     let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
     let head = provider.get_block_number().await.unwrap();
     let mut rows = std::collections::BTreeMap::<&str, Vec<(u64, u64, u64)>>::new();
@@ -125,10 +127,11 @@ async fn gas_table(url: &str) {
                 .unwrap()
                 .unwrap();
             let input = alloy::consensus::Transaction::input(&tx);
-            let Some(name) = input
-                .get(..4)
-                .and_then(|s| Calls::name_by_selector(s.try_into().unwrap()))
-            else {
+            // The registry's calls, or its Judge's (the evidence of misbehaviour).
+            let Some(name) = input.get(..4).and_then(|s| {
+                let s: [u8; 4] = s.try_into().unwrap();
+                Calls::name_by_selector(s).or_else(|| Judged::name_by_selector(s))
+            }) else {
                 continue; // a transfer (funding) or the deployment
             };
             if !receipt.status() {

@@ -1701,7 +1701,7 @@ async fn soak_loses_nothing() {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let (mut round, mut epoch, mut builds) = (0u32, 0u64, 0u32);
     let mut events = Vec::new();
-    let mut removed_member = None;
+    let (mut removed_member, mut reported) = (None, None);
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         match round % 4 {
@@ -1861,7 +1861,12 @@ async fn soak_loses_nothing() {
                     let accused = chain::types::public_key(&g.status().await.unwrap().identity);
                     let state = client.sync().await.unwrap();
                     assert!(state.worker(&accused).is_none());
-                    assert!(state.fact(&chain::facts::Fact::Fault(accused)).is_some());
+                    assert!(
+                        state
+                            .fact(&chain::facts::Fact::Fault(accused.clone()))
+                            .is_some()
+                    );
+                    reported = Some(accused);
                     // Removed: governance lists the five, who reshare the epoch among
                     // themselves.
                     governance(
@@ -1954,6 +1959,22 @@ async fn soak_loses_nothing() {
     // the registry counts them, including any whose submission timed out here) applied
     // exactly once, one state.
     let synced = client.sync().await.unwrap();
+    // No false evidence: the registry named the member caught forking its log and
+    // nobody else, through every restart, rotation, upgrade and the cut.
+    let named: Vec<Vec<u8>> = {
+        use chain::registry::Registry as _;
+        client
+            .events(0)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, e)| match e {
+                chain::types::Event::Misbehaved { identity_key, .. } => Some(identity_key),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(named, reported.into_iter().collect::<Vec<_>>());
     let included = synced.nonce(&chain::types::public_key(user.verifying_key()));
     assert!(
         seen.accepted <= included && included > 10,
