@@ -103,7 +103,6 @@ fn p256_calls(frame: &serde_json::Value) -> (u64, u64) {
 /// anvil holds one), its P256VERIFY calls (from `debug_traceTransaction`), and what it
 /// costs where that precompile is priced as on L1 or on an L2. Printed as a table.
 async fn gas_table(url: &str) {
-    use alloy::sol_types::SolInterface as _;
     use chain::evm::abi::RegistryContract::RegistryContractCalls as Calls;
     use chain::evm::judge_abi::JudgeContract::JudgeContractCalls as Judged;
     let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
