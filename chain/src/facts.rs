@@ -765,7 +765,8 @@ mod tests {
         let v = fault(&f);
         assert_eq!(read_fault(&v).unwrap(), f);
         assert!((0..v.len()).all(|cut| read_fault(&v[..cut]).is_err()));
-        assert!(read_fault(&[3, 0, 0, 0, 0, 0, 0, 0, 9]).is_err());
+        assert!(read_fault(&[5, 0, 0, 0, 0, 0, 0, 0, 9]).is_err());
+        assert!(read_fault(&[0, 0, 0, 0, 0, 0, 0, 0, 9]).is_err());
         // A role code that names no role.
         let mut b = events[1].encode();
         *b.last_mut().unwrap() = 0xee;
