@@ -723,7 +723,8 @@ contract Registry {
         faultOf[k] = (uint256(code) << 64) | block.number;
         // Its record goes out of sight (no account: not found, no standing); clearing its
         // byte strings would cost more code than the contract has room for.
-        delete workerOf[workers[k].account];
+        address account = workers[k].account;
+        if (workerOf[account] == k) delete workerOf[account]; // (not if it moved on to another key)
         workers[k].account = address(0);
         clearFact(abi.encodePacked("worker/", key));
         setFact(abi.encodePacked("fault/", key), abi.encodePacked(code, uint64(block.number)));

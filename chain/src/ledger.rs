@@ -30,7 +30,7 @@
 //! at once; under load, blocks grow instead of queues (`benches/ledger.rs`).
 
 use crate::state::{RuleError, State};
-use crate::types::{Block, Genesis, PublicKey, SignedTx, public_key};
+use crate::types::{Block, Genesis, PublicKey, SignedTx, Tx, public_key};
 use p256::ecdsa::SigningKey;
 use std::path::Path;
 use std::sync::Mutex;
@@ -81,8 +81,11 @@ pub enum LedgerError {
 /// The format of the data this ledger writes (3: headers with chain id, transaction
 /// root and a state root that includes the history and the contracts' command logs; a
 /// per-contract command index. 4: the state tree and the registry's records stored with
-/// each block, so opening replays nothing). Format 3 is migrated on opening.
-pub const FORMAT: u32 = 4;
+/// each block, so opening replays nothing. 5: each published round's record holds its
+/// outcome, the digest its members confirmed, which evidence of misbehaviour is checked
+/// against). Formats 3 and 4 are migrated on opening: every node then holds the same
+/// outcomes, whether it replayed its chain or reopened its store.
+pub const FORMAT: u32 = 5;
 const META: &str = "meta";
 const COMMANDS: &str = "commands";
 /// The state tree's nodes (borsh of the node key → borsh of the node).
@@ -219,7 +222,7 @@ fn check_format(db: &rocksdb::DB) -> Result<Option<u32>, LedgerError> {
             1
         }
     };
-    if found == FORMAT || found == 3 {
+    if found == FORMAT || found == 3 || found == 4 {
         Ok(Some(found))
     } else {
         Err(LedgerError::Format { found })
@@ -488,8 +491,13 @@ fn restore(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerErro
 /// exist; the new tables are created before, so the Phalanx that wrote format 3 no longer
 /// opens the directory read-write).
 fn load(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerError> {
-    if check_format(db)? == Some(FORMAT) {
-        return restore(db);
+    match check_format(db)? {
+        Some(FORMAT) => return restore(db),
+        Some(4) => {
+            migrate_round_outcomes(db)?;
+            return restore(db);
+        }
+        _ => {}
     }
     let Some((state, records)) = replay(db, true)? else {
         return Ok(None);
@@ -515,6 +523,49 @@ fn load(db: &std::sync::Arc<rocksdb::DB>) -> Result<Option<State>, LedgerError> 
     o.set_sync(true);
     db.write_opt(batch, &o)?;
     Ok(Some(state))
+}
+
+/// Format 4 → 5: each published round's record gains its outcome, from the certificate
+/// its block holds (blocks hold only accepted transactions), in one synced write.
+fn migrate_round_outcomes(db: &rocksdb::DB) -> Result<(), LedgerError> {
+    use phalanx_threshold::round::{RoundSpec, digest};
+    let records = table(db, RECORDS)?;
+    let mut batch = rocksdb::WriteBatch::default();
+    for item in db.iterator_cf(cf(db)?, rocksdb::IteratorMode::Start) {
+        let (height, bytes) = item?;
+        let corrupt = |what: String| LedgerError::Corrupt {
+            height: height
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(u64::MAX),
+            what,
+        };
+        let block = Block::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        for t in &block.txs {
+            let Tx::PublishMasterKey(cert) = &t.tx else {
+                continue;
+            };
+            let (Ok(spec), Ok(public)) = (
+                RoundSpec::decode(&cert.spec),
+                phalanx_threshold::wire::public_set_from_bytes(&cert.public_key_set),
+            ) else {
+                return Err(corrupt(
+                    "an accepted certificate that does not decode".into(),
+                ));
+            };
+            let id = spec.id();
+            let key = crate::state::record(b'p', &id);
+            if db.get_cf(records, &key)?.is_some() {
+                batch.put_cf(records, key, digest(&id, &public));
+            }
+        }
+    }
+    batch.put_cf(table(db, META)?, FORMAT_KEY, FORMAT.to_be_bytes());
+    let mut o = rocksdb::WriteOptions::default();
+    o.set_sync(true);
+    db.write_opt(batch, &o)?;
+    Ok(())
 }
 
 /// Most encoded block bytes in one [`Ledger::blocks`] answer (below the gRPC message

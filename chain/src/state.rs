@@ -296,8 +296,7 @@ pub struct State {
     threshold: u16,
     epochs: BTreeMap<Epoch, EpochKey>,
     retired: std::collections::BTreeSet<Epoch>,
-    /// Each published round's outcome (the digest its members confirmed; zeros when a
-    /// store from before outcomes were kept did not record it).
+    /// Each published round's outcome (the digest its members confirmed).
     published_rounds: imbl::OrdMap<[u8; 32], [u8; 32]>,
     aborted_rounds: imbl::OrdSet<[u8; 32]>,
     /// Gatekeepers proven to have broken the protocol.
@@ -370,7 +369,7 @@ struct Restoring {
 }
 
 /// A persisted record's key: its kind, then its own key.
-fn record(kind: u8, key: &[u8]) -> Vec<u8> {
+pub(crate) fn record(kind: u8, key: &[u8]) -> Vec<u8> {
     [&[kind][..], key].concat()
 }
 
@@ -594,12 +593,8 @@ impl State {
                 self.nonces.insert(key.to_vec(), u64::from_be_bytes(n));
             }
             b'p' => {
-                // Empty in a store written before outcomes were kept.
-                let digest = match v.len() {
-                    0 => [0; 32],
-                    _ => id32(&v)?,
-                };
-                self.published_rounds.insert(id32(key)?, digest);
+                // (A store from before outcomes were kept is migrated on opening.)
+                self.published_rounds.insert(id32(key)?, id32(&v)?);
             }
             b'a' => {
                 self.aborted_rounds.insert(id32(key)?);
@@ -1254,6 +1249,15 @@ impl State {
         })
     }
 
+    /// Every published round's outcome (round id, the digest its members confirmed), in
+    /// id order.
+    pub fn round_outcomes(&self) -> Vec<([u8; 32], [u8; 32])> {
+        self.published_rounds
+            .iter()
+            .map(|(id, d)| (*id, *d))
+            .collect()
+    }
+
     /// What was decided for round `id`, if anything.
     pub fn round_decision(&self, id: &[u8; 32]) -> Option<crate::types::RoundDecision> {
         if self.published_rounds.contains_key(id) {
@@ -1805,13 +1809,6 @@ impl State {
         })
     }
 
-    /// A registered pRuntime (as for [`Self::publish_contract_key`]) commits to contract
-    /// `c.contract`'s state after `c.count` of its commands, sealed under its newest
-    /// keys: at most its command count (at that count, on its command log's head), and
-    /// newer than the commitment standing. The registry cannot read the state: the
-    /// worker's attestation is what vouches for the root; a worker that restores a
-    /// checkpoint checks it against this, and the contract's feed from there against the
-    /// command log.
     /// Anyone's evidence ([`check_misbehaviour`]): the accused loses its registration
     /// and may not register again; its fact records the fault.
     fn report_misbehaviour(
@@ -1835,6 +1832,13 @@ impl State {
         })
     }
 
+    /// A registered pRuntime (as for [`Self::publish_contract_key`]) commits to contract
+    /// `c.contract`'s state after `c.count` of its commands, sealed under its newest
+    /// keys: at most its command count (at that count, on its command log's head), and
+    /// newer than the commitment standing. The registry cannot read the state: the
+    /// worker's attestation is what vouches for the root; a worker that restores a
+    /// checkpoint checks it against this, and the contract's feed from there against the
+    /// command log.
     fn commit_state(
         &mut self,
         signer: &PublicKey,
@@ -1884,14 +1888,12 @@ impl State {
     }
 }
 
-/// `epoch` is `contract`'s newest keys' (commands are sealed to them, checkpoints sealed
-/// under them), or `tx` is refused.
 /// Why evidence of misbehaviour proves nothing, by the EVM registry's code (1-based:
 /// `NotMisbehaviour(code)`), so both backends refuse with the same words.
 pub const NOT_MISBEHAVIOUR: [&str; 12] = [
     "the accused is already reported",
     "the key is not a P-256 point",
-    "the round was not published, or its outcome is not kept",
+    "the round was not published",
     "the outcome is the one the registry published",
     "a signature does not verify under the accused's key",
     // Equal roots are one log, signed twice.
@@ -1948,9 +1950,7 @@ pub fn check_misbehaviour(
             digest,
             signature,
         } => {
-            let outcome = published(round)
-                .filter(|d| d != &[0; 32])
-                .ok_or(refuse(2))?;
+            let outcome = published(round).ok_or(refuse(2))?;
             if &outcome == digest {
                 return Err(refuse(3));
             }
@@ -2041,6 +2041,8 @@ pub fn check_misbehaviour(
     }
 }
 
+/// `epoch` is `contract`'s newest keys' (commands are sealed to them, checkpoints sealed
+/// under them), or `tx` is refused.
 fn newest_keys(tx: &'static str, contract: &Contract, epoch: Epoch) -> Result<(), RuleError> {
     match contract.keys.keys().next_back() {
         Some(&newest) if newest == epoch => Ok(()),

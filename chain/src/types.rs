@@ -606,7 +606,7 @@ impl Misbehaviour {
                         .bytes("key id", phalanx_threshold::derive::MAX_KEY_ID)?
                         .to_vec(),
                     public_share: r.array("public share")?,
-                    partial: r.bytes("partial", MAX_FIELD)?.to_vec(),
+                    partial: r.bytes("partial", MAX_EVIDENCE_PART)?.to_vec(),
                     log_index: r.u64("log index")?,
                     inclusion_proof: r.list(
                         "inclusion proof",
@@ -619,8 +619,12 @@ impl Misbehaviour {
                 spec: r.bytes("round spec", MAX_CERTIFICATE_FIELD)?.to_vec(),
                 sender: r.u16("dealer")?,
                 recipient: r.u16("recipient")?,
-                public: r.bytes("commitments", MAX_CERTIFICATE_FIELD)?.to_vec(),
-                private: r.bytes("share", MAX_FIELD)?.to_vec(),
+                public: r
+                    .bytes("commitments", phalanx_threshold::round::MAX_PUBLIC_PART)?
+                    .to_vec(),
+                private: r
+                    .bytes("share", phalanx_threshold::round::MAX_PRIVATE_PART)?
+                    .to_vec(),
                 signature: r.array("dealer signature")?,
             },
             _ => return Err(r.invalid("fault kind")),
@@ -636,8 +640,8 @@ impl Misbehaviour {
     }
 
     /// Largest evidence file: more than any evidence takes (a dealing's carries a round
-    /// spec and commitments, each up to 64 KiB).
-    pub const MAX_FILE: u64 = 160 * 1024;
+    /// spec, up to 64 KiB, and a public part, up to 256 KiB; a partial's, up to 256 KiB).
+    pub const MAX_FILE: u64 = 1024 * 1024;
 
     /// Writes the evidence to `path` (created new: evidence is never overwritten).
     pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {
@@ -676,6 +680,10 @@ impl Misbehaviour {
         Ok(m)
     }
 }
+
+/// Largest partial in evidence: whatever a worker accepts in a gatekeeper's answer
+/// (`phalanx_release::client::MAX_MESSAGE`), so no partial too large escapes evidence.
+pub const MAX_EVIDENCE_PART: usize = 256 * 1024;
 
 /// A command as the chain orders it: sealed to the contract's key of `epoch`.
 #[derive(Debug, Clone, PartialEq, Eq)]

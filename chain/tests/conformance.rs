@@ -87,7 +87,8 @@ async fn embedded_ledger_in_process() {
 /// Issue 26, item 5: the ledger stores its state tree and records with every block, so a
 /// reopened ledger replays nothing and is exactly the replayed one (every fact, event,
 /// sequence number and contract), proves facts at old heights from storage, goes on
-/// identically, keeps only recent tree versions in memory; format-3 data is migrated,
+/// identically, keeps only recent tree versions in memory; format-3 and format-4 data
+/// are migrated (format 4 to the round outcomes a replay computes),
 /// and an edited record is refused by name.
 #[tokio::test]
 async fn a_reopened_ledger_is_the_replayed_one() {
@@ -137,6 +138,9 @@ async fn a_reopened_ledger_is_the_replayed_one() {
         let g = public_key(governance.verifying_key());
         assert_eq!(a.nonce(&g), b.nonce(&g));
         assert_eq!(a.committee_threshold(), b.committee_threshold());
+        // The outcomes evidence of misbehaviour is checked against, and the faults.
+        assert_eq!(a.round_outcomes(), b.round_outcomes());
+        assert!(!a.round_outcomes().is_empty());
         for e in 0..4 {
             let e = phalanx_types::Epoch(e);
             assert_eq!(a.is_retired(e), b.is_retired(e));
@@ -250,6 +254,31 @@ async fn a_reopened_ledger_is_the_replayed_one() {
     }
     // Put back, it opens again.
     same(&state, &open(dir.path()).unwrap().state().unwrap());
+    // A store from before round outcomes were kept (format 4: its round records empty)
+    // is migrated on opening, to the outcomes a replay computes: every node then judges
+    // evidence against the same outcomes.
+    {
+        let o = rocksdb::Options::default();
+        let tables = rocksdb::DB::list_cf(&o, dir.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&o, dir.path(), &tables).unwrap();
+        let records = db.cf_handle("records").unwrap();
+        let rounds: Vec<Vec<u8>> = db
+            .prefix_iterator_cf(records, b"p")
+            .map(|item| item.unwrap().0.to_vec())
+            .take_while(|k| k.first() == Some(&b'p'))
+            .collect();
+        assert!(!rounds.is_empty());
+        for k in rounds {
+            db.put_cf(records, k, b"").unwrap();
+        }
+        db.put_cf(db.cf_handle("meta").unwrap(), b"format", 4u32.to_be_bytes())
+            .unwrap();
+    }
+    let migrated = open(dir.path()).unwrap();
+    same(
+        &migrated.state().unwrap(),
+        &Ledger::verify_dir(dir.path()).unwrap(),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,12 +91,12 @@ async fn a_ledger_of_another_format_is_refused_by_name() {
         let mut o = rocksdb::Options::default();
         o.create_missing_column_families(true);
         let db = rocksdb::DB::open_cf(&o, dir.path(), ["blocks", "meta", "commands"]).unwrap();
-        db.put_cf(db.cf_handle("meta").unwrap(), b"format", 5u32.to_be_bytes())
+        db.put_cf(db.cf_handle("meta").unwrap(), b"format", 6u32.to_be_bytes())
             .unwrap();
     }
     assert!(matches!(
         open().unwrap_err(),
-        LedgerError::Format { found: 5 }
+        LedgerError::Format { found: 6 }
     ));
 
     // Format 2 (before the command index): refused, and still opens with its own tables.

@@ -252,7 +252,7 @@ impl Node {
     ) -> Result<(), NodeError> {
         let (index, leaf) = gk.log_event(kind, now, detail);
         if let Err(e) = self.store.append_log(index, &leaf) {
-            gk.set_log(self.store.log()?);
+            gk.truncate_log(index);
             return Err(e.into());
         }
         Ok(())
@@ -326,7 +326,7 @@ impl Node {
             .store
             .finish_round(id, &record, Some((epoch, &state)), index, &leaf)
         {
-            gk.set_log(self.store.log()?);
+            gk.truncate_log(index);
             return Err(e.into());
         }
         gk.insert_share(epoch, state.share);
@@ -348,7 +348,7 @@ impl Node {
             reason: reason.to_owned(),
         };
         if let Err(e) = self.store.finish_round(id, &record, None, index, &leaf) {
-            gk.set_log(self.store.log()?);
+            gk.truncate_log(index);
             return Err(e.into());
         }
         Ok(())
@@ -389,7 +389,7 @@ impl Node {
             .leaf(resp.log_index)
             .ok_or_else(|| NodeError::Inconsistent("log entry vanished".into()))?;
         if let Err(e) = self.store.append_log(resp.log_index, &leaf) {
-            gk.set_log(self.store.log()?);
+            gk.truncate_log(resp.log_index);
             return Err(e.into());
         }
         Ok(resp)

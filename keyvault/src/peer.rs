@@ -1050,6 +1050,10 @@ fn verify(
     if phase == CONFIRM && m.public.len() != 32 {
         return Err(format!("node {} sent a malformed confirmation", from.index));
     }
+    // Nothing larger than evidence against its sender can carry.
+    if m.public.len() > round::MAX_PUBLIC_PART || m.private.len() > round::MAX_PRIVATE_PART {
+        return Err(format!("node {} sent an oversized message", from.index));
+    }
     Ok(Some(Incoming {
         public: m.public.clone(),
         private: Zeroizing::new(m.private.clone()),

@@ -528,13 +528,26 @@ impl RoundHooks for RegistryHooks {
     }
     fn report(&self, evidence: chain::types::Misbehaviour) -> Boxed<'_, Result<(), String>> {
         Box::pin(async move {
-            let height = self
-                .follow
-                .report_misbehaviour(&self.identity, &evidence)
-                .await
-                .map_err(|e| e.to_string())?;
-            tracing::info!(height, "the registry took the evidence");
-            Ok(())
+            // Tried again while another of this node's transactions took its sequence
+            // number (two reports at once, or one beside a round's proposal).
+            let mut tries = 0;
+            loop {
+                match self
+                    .follow
+                    .report_misbehaviour(&self.identity, &evidence)
+                    .await
+                {
+                    Ok(height) => {
+                        tracing::info!(height, "the registry took the evidence");
+                        return Ok(());
+                    }
+                    Err(RegistryError::Rule(RuleError::Nonce { .. })) if tries < 5 => {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
         })
     }
     fn endorse<'a>(

@@ -2019,6 +2019,10 @@ fn same_keys(
     Ok(())
 }
 
+// Evidence of a bad partial carries the partial whole: whatever a gatekeeper's answer
+// can hold fits.
+const _: () = assert!(chain::types::MAX_EVIDENCE_PART >= phalanx_release::client::MAX_MESSAGE);
+
 /// Asks the gatekeepers the registry lists for `key_id`, checked against the epoch's
 /// public key set on the registry — only those whose registration is backed by valid
 /// TEE evidence (unless `dangerous_unattested_gatekeepers`); the others are named in the

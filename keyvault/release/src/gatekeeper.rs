@@ -186,9 +186,10 @@ impl Gatekeeper {
         &self.log
     }
 
-    /// Replaces the log (after a failed persist, with the log as stored).
-    pub fn set_log(&mut self, log: MerkleLog) {
-        self.log = log;
+    /// Drops every record from `size` on: the caller could not persist them (no head is
+    /// signed over a record the store lacks, so a restart never forks the log).
+    pub fn truncate_log(&mut self, size: u64) {
+        self.log.truncate(size);
     }
 
     /// This gatekeeper's index.

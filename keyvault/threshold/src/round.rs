@@ -320,6 +320,13 @@ pub fn digest(id: &RoundId, public: &PublicKeySet) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Largest public part of a peer message a member accepts (a reshare's deal with the
+/// old public key set, or the answers of a DKG with a thousand members, fit easily):
+/// anything a member accepts also fits in evidence against its sender.
+pub const MAX_PUBLIC_PART: usize = 256 * 1024;
+/// Largest private part of a peer message (a share is under 100 bytes).
+pub const MAX_PRIVATE_PART: usize = 4096;
+
 /// Domain tag of signed peer messages (protocol messages, aborts, confirmations).
 pub const PEER_MESSAGE: &[u8] = crate::tag::PEER_MESSAGE;
 /// The confirmation's phase number.
@@ -693,7 +700,6 @@ fn sub_answer(
     complaints
 }
 
-/// Parses one sender's part with `f`, dropping it (an empty result) if it is malformed.
 /// A DKG deal message's public part: the dealer's commitments.
 pub fn dkg_deal_public(deal: &dkg::Deal) -> Vec<u8> {
     let mut w = Writer::default();
@@ -750,6 +756,7 @@ pub fn dealing_fails(
     Ok(!dkg::pedersen_ok(&deal, &share, &dkg::pedersen_h()))
 }
 
+/// Parses one sender's part with `f`, dropping it (an empty result) if it is malformed.
 fn parse<T>(
     bytes: &[u8],
     what: &'static str,

@@ -79,6 +79,17 @@ impl MerkleLog {
         log
     }
 
+    /// Keeps the first `size` entries (a record whose write failed is dropped, so no
+    /// head is ever signed over it).
+    pub fn truncate(&mut self, size: u64) {
+        if size < self.size()
+            && let Some(leaves) = self.levels.first()
+        {
+            let keep = usize::try_from(size).unwrap_or(usize::MAX);
+            *self = Self::from_leaf_hashes(leaves.iter().take(keep).copied().collect::<Vec<_>>());
+        }
+    }
+
     /// Number of entries.
     pub fn size(&self) -> u64 {
         self.levels.first().map_or(0, |l| l.len() as u64)

@@ -210,3 +210,25 @@ fn roots_match_the_certificate_transparency_vectors() {
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     );
 }
+
+/// A log cut back to a size is the log of its first entries (a gatekeeper drops a
+/// record it could not persist, so it never signs a head over it).
+#[test]
+fn a_truncated_log_is_the_log_of_its_first_entries() {
+    use phalanx_threshold::translog::MerkleLog;
+    let mut log = MerkleLog::new();
+    let mut earlier = Vec::new();
+    for i in 0..13u8 {
+        earlier.push(log.clone());
+        log.append(&[i]);
+    }
+    for size in [12u64, 8, 5, 1, 0] {
+        let mut cut = log.clone();
+        cut.truncate(size);
+        assert_eq!(cut, earlier[size as usize]);
+        assert_eq!(cut.root(), log.root_at(size).unwrap());
+    }
+    let mut same = log.clone();
+    same.truncate(20);
+    assert_eq!(same, log);
+}
