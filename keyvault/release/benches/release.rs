@@ -91,6 +91,20 @@ fn exchange(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    // What committing to the partial adds to a release (issue 28, item 4): the key id's
+    // input and one hash over it, the public share and the partial, to set against the
+    // whole release above.
+    let partial = vec![7u8; 229];
+    let share = [4u8; 65];
+    c.bench_function("exchange/release_evaluation_commitment", |b| {
+        b.iter(|| {
+            phalanx_threshold::release_log::evaluation(
+                &black_box(&req).key_id.encode_point_input().unwrap(),
+                &share,
+                &partial,
+            )
+        })
+    });
     let answers: Vec<_> = gks
         .iter_mut()
         .take(3)
