@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The soak (issue 28, item 5): continuous commands and queries against a devnet (five
 # gatekeepers, two workers) while, in turn, a worker restarts from its checkpoint, an
-# epoch is rotated and the one before retired, and pRuntime is upgraded to a new build
-# (each worker replaced from a peer's committed checkpoint, the old build removed). It
-# fails unless every accepted command is applied exactly once by every worker, every
-# sampled answer verifies with `phalanx verify answer`, and a removed build cannot
-# start; it prints the fraction of queries answered within a second and the longest gap.
+# epoch is rotated and the one before retired, pRuntime is upgraded to a new build
+# (each worker replaced from a peer's committed checkpoint, the old build removed), and,
+# once, a sixth gatekeeper (its own process) is elected, cut off, rolled back until its
+# log forks, caught by the audit, reported and reshared out. It fails unless every
+# accepted command is applied exactly once by every worker, every sampled answer
+# verifies with `phalanx verify answer`, nobody but the forked gatekeeper is named and a
+# removed build cannot start; it prints the fraction of queries answered within a second
+# and the longest gap.
 #
 #   scripts/soak.sh [SECONDS]    # default 1800 (the long form, by hand)
 #
