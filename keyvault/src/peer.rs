@@ -523,6 +523,7 @@ impl Rounds {
         let propose = async {
             let certificate = match self.collect(spec, id, CONFIRM, false).await {
                 Ok((confirms, signatures)) if confirms.values().all(|m| m.public == digest) => {
+                    others = Some(Vec::new());
                     Some(self.certificate(id, digest, signatures))
                 }
                 Ok((confirms, signatures)) => {

@@ -345,7 +345,7 @@ async fn attack_h2_an_equivocating_participant_cannot_split_the_committee() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_confirms_two_outcomes_is_reported_and_reshared_out() {
     use chain::registry::Registry as _;
-    use chain::types::{Event, Gatekeeper};
+    use chain::types::Gatekeeper;
     let w = Arc::new(worker(MR, MR, "sim"));
     let root = tempfile::tempdir().unwrap();
     let RegistryCluster {
@@ -449,20 +449,7 @@ async fn a_member_that_confirms_two_outcomes_is_reported_and_reshared_out() {
     );
 
     // The registry named node 3, and nobody else.
-    let named: Vec<(Vec<u8>, u8)> = ledger
-        .events(0)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|(_, e)| match e {
-            Event::Misbehaved {
-                identity_key,
-                fault,
-            } => Some((identity_key, fault)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(named, vec![(accused, 1)]);
+    assert_eq!(named(&ledger), vec![(accused, 1)]);
 }
 
 /// Runs a round of `kind` among the nodes at `urls` to its end.
@@ -574,8 +561,6 @@ async fn registry_cluster(root: &std::path::Path, w: &Worker) -> RegistryCluster
 /// public), and nobody else is named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dealer_whose_share_does_not_match_its_commitments_is_reported() {
-    use chain::registry::Registry as _;
-    use chain::types::Event;
     let w = worker(MR, MR, "sim");
     let root = tempfile::tempdir().unwrap();
     let c = registry_cluster(root.path(), &w).await;
@@ -597,21 +582,23 @@ async fn a_dealer_whose_share_does_not_match_its_commitments_is_reported() {
         assert!(Instant::now() < deadline, "node 3 was not reported");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let named: Vec<(Vec<u8>, u8)> = c
-        .ledger
+    assert_eq!(named(&c.ledger), vec![(accused, 4)]);
+}
+
+/// Whom the registry named faulty, with each fault's code, in order.
+fn named(ledger: &chain::ledger::Ledger) -> Vec<(Vec<u8>, u8)> {
+    ledger
         .events(0)
-        .await
         .unwrap()
         .into_iter()
         .filter_map(|(_, e)| match e {
-            Event::Misbehaved {
+            chain::types::Event::Misbehaved {
                 identity_key,
                 fault,
             } => Some((identity_key, fault)),
             _ => None,
         })
-        .collect();
-    assert_eq!(named, vec![(accused, 4)]);
+        .collect()
 }
 
 /// The key of epoch 0 from the members at `urls`, if they agree on its public key set

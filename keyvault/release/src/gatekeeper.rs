@@ -70,18 +70,7 @@ impl ReleaseRequest {
     }
 }
 
-pub use phalanx_threshold::release_log::{RecordKind, record};
-
-/// The transparency-log record of one release (`release_log::release_record`): its
-/// request transcript and what it evaluated.
-pub fn release_record(
-    node: NodeIndex,
-    logged_at: i64,
-    transcript: &Hash,
-    evaluation: &Hash,
-) -> Vec<u8> {
-    phalanx_threshold::release_log::release_record(node, logged_at, transcript, evaluation)
-}
+pub use phalanx_threshold::release_log::{RecordKind, record, release_record};
 
 /// A gatekeeper's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
