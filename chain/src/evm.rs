@@ -336,6 +336,23 @@ fn rule(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
 /// gas limit is the node's estimate plus a fifth: an exact estimate leaves the P256VERIFY
 /// precompile call (given 63/64 of what remains) no margin, and a transaction that
 /// passed estimation could still run out in the block.
+/// The rule behind a revert of the registry's `Judge`: its own refusal, or the
+/// registry's (a call the Judge made to it).
+fn judged(tx: &'static str, e: &alloy::contract::Error) -> RegistryError {
+    use judge_abi::JudgeContract::JudgeContractErrors as J;
+    match e.as_decoded_interface_error::<J>() {
+        Some(J::NotMisbehaviour(n)) => RegistryError::Rule(not_misbehaviour(n.why)),
+        None => rule(tx, e),
+    }
+}
+
+/// Half `i` of a signature (0: r, 1: s) as the contract takes it.
+fn signature_half(s: &[u8; 64], i: usize) -> FixedBytes<32> {
+    FixedBytes(
+        <[u8; 32]>::try_from(s.get(32 * i..32 * (i + 1)).unwrap_or_default()).unwrap_or_default(),
+    )
+}
+
 /// `transact!(tx, call)` maps reverts with [`rule`]; `transact!(tx, call, map)` with
 /// `map` (a contract with other errors).
 macro_rules! transact {
@@ -968,21 +985,7 @@ impl Registry for EvmRegistry {
                 .connect_http(self.url.clone()),
         );
         let key = Bytes::copy_from_slice(&m.accused);
-        let half = |s: &[u8; 64], i: usize| {
-            FixedBytes(
-                <[u8; 32]>::try_from(s.get(32 * i..32 * (i + 1)).unwrap_or_default())
-                    .unwrap_or_default(),
-            )
-        };
-        let judged =
-            |e: &alloy::contract::Error| match e
-                .as_decoded_interface_error::<judge_abi::JudgeContract::JudgeContractErrors>()
-            {
-                Some(judge_abi::JudgeContract::JudgeContractErrors::NotMisbehaviour(n)) => {
-                    RegistryError::Rule(not_misbehaviour(n.why))
-                }
-                None => rule(TX, e),
-            };
+        let (half, judged) = (signature_half, |e: &alloy::contract::Error| judged(TX, e));
         match &m.fault {
             Fault::Confirmation {
                 round,

@@ -1921,84 +1921,30 @@ pub fn not_misbehaviour(code: u8) -> RuleError {
 
 /// Checks evidence of misbehaviour (sans-IO, on what the registry keeps): `Ok` only if
 /// the accused's key signed what `fault` says. `published` is the outcome the registry
-/// published for a round.
+/// published for a round. One function per fault below.
 pub fn check_misbehaviour(
     m: &crate::types::Misbehaviour,
     published: impl FnOnce(&[u8; 32]) -> Option<[u8; 32]>,
 ) -> Result<(), RuleError> {
     use crate::types::Fault;
-    let refuse = |i: u8| not_misbehaviour(i + 1);
-    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&m.accused)
-        .ok()
-        .filter(|_| key_ok(&m.accused))
-        .ok_or(refuse(1))?;
-    let signed = |bytes: &[u8], signature: &[u8; 64]| {
-        let point: [u8; 65] =
-            p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(key.as_affine(), false)
-                .as_bytes()
-                .try_into()
-                .map_err(|_| refuse(1))?;
-        match phalanx_types::ecdsa::verify_p256_point(&point, bytes, signature) {
-            true => Ok(()),
-            false => Err(refuse(4)),
-        }
-    };
+    let key = Accused::new(&m.accused)?;
     match &m.fault {
         Fault::Confirmation {
             round,
             index,
             digest,
             signature,
-        } => {
-            let outcome = published(round).ok_or(refuse(2))?;
-            if &outcome == digest {
-                return Err(refuse(3));
-            }
-            let index = phalanx_threshold::share::NodeIndex::new(*index).map_err(|_| refuse(4))?;
-            signed(
-                &phalanx_threshold::round::confirmation_bytes(round, index, digest),
-                signature,
-            )
-        }
+        } => key.confirmed_another_outcome(published(round), round, *index, digest, signature),
         Fault::ForkedLog {
             size,
             first,
             second,
-        } => {
-            if first.root == second.root {
-                return Err(refuse(5));
-            }
-            for h in [first, second] {
-                let head = phalanx_threshold::translog::TreeHead {
-                    log_id: phalanx_threshold::translog::log_id(&key),
-                    size: *size,
-                    root: h.root,
-                    timestamp: h.timestamp,
-                };
-                signed(&head.signed_bytes(), &h.signature)?;
-            }
-            Ok(())
-        }
+        } => key.forked_its_log(*size, first, second),
         Fault::Partial {
             size,
             head,
             release,
-        } => {
-            let signed_head = phalanx_threshold::translog::TreeHead {
-                log_id: phalanx_threshold::translog::log_id(&key),
-                size: *size,
-                root: head.root,
-                timestamp: head.timestamp,
-            };
-            signed(&signed_head.signed_bytes(), &head.signature)?;
-            release.included(*size, &head.root).map_err(|_| refuse(6))?;
-            match phalanx_threshold::release_log::committed_partial_fails(release) {
-                Ok(true) => Ok(()),
-                // A key id that hashes to no point is no honest release's either, but it
-                // proves nothing about the partial: refused like an honest one.
-                Ok(false) | Err(_) => Err(refuse(7)),
-            }
-        }
+        } => key.logged_a_bad_partial(*size, head, release),
         Fault::Dealing {
             spec,
             sender,
@@ -2006,37 +1952,145 @@ pub fn check_misbehaviour(
             public,
             private,
             signature,
-        } => {
-            use phalanx_threshold::round::{self, RoundSpec};
-            use phalanx_threshold::share::NodeIndex;
-            let spec = RoundSpec::decode(spec).map_err(|_| refuse(9))?;
-            let (sender, recipient) = (
-                NodeIndex::new(*sender).map_err(|_| refuse(9))?,
-                NodeIndex::new(*recipient).map_err(|_| refuse(9))?,
-            );
-            let dealer = spec
-                .participants
-                .iter()
-                .find(|p| p.index == sender)
-                .ok_or(refuse(9))?;
-            if dealer.identity != key {
-                return Err(refuse(10));
-            }
-            let bytes = round::peer_message_bytes(
-                &spec.id(),
-                1,
-                sender,
-                recipient.get(),
-                false,
-                public,
-                private,
-            );
-            signed(&bytes, signature)?;
-            match round::dealing_fails(&spec, sender, recipient, public, private) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(refuse(11)),
-                Err(_) => Err(refuse(9)),
-            }
+        } => key.dealt_badly(spec, (*sender, *recipient), (public, private), signature),
+    }
+}
+
+/// Refusal `i` (0-based) of [`NOT_MISBEHAVIOUR`].
+fn not_evidence(i: u8) -> RuleError {
+    not_misbehaviour(i + 1)
+}
+
+/// The accused's key, as the checks of [`check_misbehaviour`] use it.
+struct Accused {
+    key: p256::ecdsa::VerifyingKey,
+    point: [u8; 65],
+}
+
+impl Accused {
+    /// A registered identity key's encoding (compressed SEC1, on the curve).
+    fn new(accused: &[u8]) -> Result<Self, RuleError> {
+        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(accused)
+            .ok()
+            .filter(|_| key_ok(accused))
+            .ok_or(not_evidence(1))?;
+        let point = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(key.as_affine(), false)
+            .as_bytes()
+            .try_into()
+            .map_err(|_| not_evidence(1))?;
+        Ok(Self { key, point })
+    }
+
+    /// Whether it signed `bytes` (`signature`: r ‖ s).
+    fn signed(&self, bytes: &[u8], signature: &[u8; 64]) -> Result<(), RuleError> {
+        match phalanx_types::ecdsa::verify_p256_point(&self.point, bytes, signature) {
+            true => Ok(()),
+            false => Err(not_evidence(4)),
+        }
+    }
+
+    /// Whether it signed a head of its own log of `size` with `head`'s root and time.
+    fn signed_head(&self, size: u64, head: &crate::types::LogHead) -> Result<(), RuleError> {
+        let signed = phalanx_threshold::translog::TreeHead {
+            log_id: phalanx_threshold::translog::log_id(&self.key),
+            size,
+            root: head.root,
+            timestamp: head.timestamp,
+        };
+        self.signed(&signed.signed_bytes(), &head.signature)
+    }
+
+    /// Fault 1: a confirmation of round `round` with an outcome other than `outcome`,
+    /// the one the registry published.
+    fn confirmed_another_outcome(
+        &self,
+        outcome: Option<[u8; 32]>,
+        round: &[u8; 32],
+        index: u16,
+        digest: &[u8; 32],
+        signature: &[u8; 64],
+    ) -> Result<(), RuleError> {
+        let outcome = outcome.ok_or(not_evidence(2))?;
+        if &outcome == digest {
+            return Err(not_evidence(3));
+        }
+        let index = phalanx_threshold::share::NodeIndex::new(index).map_err(|_| not_evidence(4))?;
+        self.signed(
+            &phalanx_threshold::round::confirmation_bytes(round, index, digest),
+            signature,
+        )
+    }
+
+    /// Fault 2: two heads of one size with different roots.
+    fn forked_its_log(
+        &self,
+        size: u64,
+        first: &crate::types::LogHead,
+        second: &crate::types::LogHead,
+    ) -> Result<(), RuleError> {
+        if first.root == second.root {
+            return Err(not_evidence(5));
+        }
+        self.signed_head(size, first)?;
+        self.signed_head(size, second)
+    }
+
+    /// Fault 3: a release its signed log holds whose partial is no honest one.
+    fn logged_a_bad_partial(
+        &self,
+        size: u64,
+        head: &crate::types::LogHead,
+        release: &phalanx_threshold::release_log::CommittedRelease,
+    ) -> Result<(), RuleError> {
+        self.signed_head(size, head)?;
+        release
+            .included(size, &head.root)
+            .map_err(|_| not_evidence(6))?;
+        match phalanx_threshold::release_log::committed_partial_fails(release) {
+            Ok(true) => Ok(()),
+            // A key id that hashes to no point is no honest release's either, but it
+            // proves nothing about the partial: refused like an honest one.
+            Ok(false) | Err(_) => Err(not_evidence(7)),
+        }
+    }
+
+    /// Fault 4: a signed DKG deal (from `sender` to `recipient`) no honest dealer sends.
+    fn dealt_badly(
+        &self,
+        spec: &[u8],
+        (sender, recipient): (u16, u16),
+        (public, private): (&[u8], &[u8]),
+        signature: &[u8; 64],
+    ) -> Result<(), RuleError> {
+        use phalanx_threshold::round::{self, RoundSpec};
+        use phalanx_threshold::share::NodeIndex;
+        let spec = RoundSpec::decode(spec).map_err(|_| not_evidence(9))?;
+        let (sender, recipient) = (
+            NodeIndex::new(sender).map_err(|_| not_evidence(9))?,
+            NodeIndex::new(recipient).map_err(|_| not_evidence(9))?,
+        );
+        let dealer = spec
+            .participants
+            .iter()
+            .find(|p| p.index == sender)
+            .ok_or(not_evidence(9))?;
+        if dealer.identity != self.key {
+            return Err(not_evidence(10));
+        }
+        let bytes = round::peer_message_bytes(
+            &spec.id(),
+            1,
+            sender,
+            recipient.get(),
+            false,
+            public,
+            private,
+        );
+        self.signed(&bytes, signature)?;
+        match round::dealing_fails(&spec, sender, recipient, public, private) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_evidence(11)),
+            Err(_) => Err(not_evidence(9)),
         }
     }
 }

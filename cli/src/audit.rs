@@ -76,28 +76,7 @@ pub async fn audit(url: &str, state_path: &Path) -> anyhow::Result<std::process:
             Ok(std::process::ExitCode::SUCCESS)
         }
         Err(keyvault::grpc::AuditError::Forked { earlier, now }) => {
-            let head = |h: &SignedTreeHead| chain::types::LogHead {
-                root: h.head.root,
-                timestamp: h.head.timestamp,
-                signature: h.signature.to_bytes().into(),
-            };
-            let evidence = chain::types::Misbehaviour {
-                accused: chain::types::public_key(&identity),
-                fault: chain::types::Fault::ForkedLog {
-                    size: earlier.head.size,
-                    first: head(&earlier),
-                    second: head(&now),
-                },
-            };
-            let mut path = state_path.as_os_str().to_owned();
-            path.push(".misbehaviour");
-            let path = std::path::PathBuf::from(path);
-            match evidence.write_file(&path) {
-                Ok(()) => {}
-                // The same fork found again: the file already holds evidence of it.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e).context("writing the evidence"),
-            }
+            let path = write_fork(state_path, &identity, &earlier, &now)?;
             println!(
                 "{}",
                 serde_json::json!({ "ok": false, "error": format!(
@@ -115,4 +94,37 @@ pub async fn audit(url: &str, state_path: &Path) -> anyhow::Result<std::process:
             Ok(std::process::ExitCode::from(crate::EXIT_REJECTED))
         }
     }
+}
+
+/// Writes the evidence of a fork (two heads of one size, `earlier` and `now`, under
+/// `identity`) beside the state file, as `STATE.misbehaviour`; found again, the file
+/// already holds it. Returns its path.
+fn write_fork(
+    state_path: &Path,
+    identity: &p256::ecdsa::VerifyingKey,
+    earlier: &keyvault::translog::SignedTreeHead,
+    now: &keyvault::translog::SignedTreeHead,
+) -> anyhow::Result<std::path::PathBuf> {
+    let head = |h: &keyvault::translog::SignedTreeHead| chain::types::LogHead {
+        root: h.head.root,
+        timestamp: h.head.timestamp,
+        signature: h.signature.to_bytes().into(),
+    };
+    let evidence = chain::types::Misbehaviour {
+        accused: chain::types::public_key(identity),
+        fault: chain::types::Fault::ForkedLog {
+            size: earlier.head.size,
+            first: head(earlier),
+            second: head(now),
+        },
+    };
+    let mut path = state_path.as_os_str().to_owned();
+    path.push(".misbehaviour");
+    let path = std::path::PathBuf::from(path);
+    match evidence.write_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).context("writing the evidence"),
+    }
+    Ok(path)
 }

@@ -579,27 +579,12 @@ impl Rounds {
                         tracing::error!(round = %hex(&id), error = %e, "commit failed; will retry on restart")
                     }
                 }
-                // The decision may come before this member held every confirmation
-                // (another member published first): it still looks, for a while, in
-                // the background.
-                let (me, spec) = (self.clone(), spec.clone());
-                tokio::spawn(async move {
-                    let others = match others {
-                        Some(o) => o,
-                        None => match tokio::time::timeout(
-                            me.timing.phase_timeout,
-                            me.collect(&spec, id, CONFIRM, false),
-                        )
-                        .await
-                        {
-                            Ok(Ok((c, s))) => other_confirmations(&spec, &id, &digest, &c, &s),
-                            _ => Vec::new(),
-                        },
-                    };
-                    for evidence in others {
-                        report(hooks.as_ref(), &id, evidence).await;
-                    }
-                });
+                tokio::spawn(self.clone().report_confirmations(
+                    hooks,
+                    spec.clone(),
+                    digest,
+                    others,
+                ));
             }
             Decision::Abort => self.abort(&id, "the decider aborted the round"),
         }
@@ -633,6 +618,35 @@ impl Rounds {
                 }
             }
             Err(reason) => self.abort(&id, &reason),
+        }
+    }
+
+    /// After a round committed with `digest`: reports the confirmations of another
+    /// outcome this member holds (`others`), or — when the decision came before it held
+    /// every confirmation (another member published first) — looks for them for a
+    /// phase's time.
+    async fn report_confirmations(
+        self: Arc<Self>,
+        hooks: Arc<dyn RoundHooks>,
+        spec: RoundSpec,
+        digest: [u8; 32],
+        others: Option<Vec<chain::types::Misbehaviour>>,
+    ) {
+        let id = spec.id();
+        let others = match others {
+            Some(o) => o,
+            None => match tokio::time::timeout(
+                self.timing.phase_timeout,
+                self.collect(&spec, id, CONFIRM, false),
+            )
+            .await
+            {
+                Ok(Ok((c, s))) => other_confirmations(&spec, &id, &digest, &c, &s),
+                _ => Vec::new(),
+            },
+        };
+        for evidence in others {
+            report(hooks.as_ref(), &id, evidence).await;
         }
     }
 

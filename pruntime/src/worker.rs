@@ -2186,8 +2186,7 @@ async fn sealing_from_gatekeepers(
         path: format!("pruntime/sealing/{salt}"),
         purpose: "sealing".into(),
     };
-    // Evidence is written beside the identity by `fetch_secret`; nothing here reports it
-    // (no registration of this identity yet).
+    // (Evidence is written by `fetch_secret`: no registration yet to report it with.)
     let (secret, _) = fetch_secret(
         config,
         &Checked::default(),

@@ -242,6 +242,8 @@ impl EvmRegistry {
     }
 
     /// The value of `fact`, present at block `at`, read from the contract's views.
+    ///
+    /// Long on purpose: one arm per kind of fact, the one place each is read back.
     async fn fact_value(
         &self,
         fact: &Fact,
