@@ -667,6 +667,22 @@ async fn bad_queries(client: &chain::grpc::LightClient, w: &Worker, contract: [u
     let (got, text) = post(json(&once)).await;
     assert_eq!(got, 409, "{text}");
     assert!(text.contains("replayed"), "{text}");
+    // A checkpoint asked for by no contract id, or of a contract this worker holds no
+    // committed checkpoint of: refused by name.
+    for (id, status, code) in [
+        ("zz".repeat(32), 400, "malformed"),
+        (hex::encode([7u8; 31]), 400, "malformed"),
+        (format!("{}00", hex::encode(contract)), 400, "malformed"),
+        (hex::encode([7u8; 32]), 404, "no_checkpoint"),
+    ] {
+        let r = http
+            .get(format!("{}/v1/checkpoint/{id}", w.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{id}");
+        assert!(r.text().await.unwrap().contains(code), "{id}");
+    }
     // The worker still answers.
     assert!(info(&w.url).await.is_some());
 }
