@@ -303,3 +303,26 @@ fn write_misbehaviour_seeds() {
         std::fs::write(dir().join(name), tx.encode()).unwrap();
     }
 }
+
+/// Writes a seed for the state commitment transaction (issue 28: every prefix of it is
+/// refused, the whole re-encodes exactly).
+#[test]
+#[ignore]
+fn write_state_commitment_seed() {
+    use chain::types::{SignedTx, StateCommitment, Tx};
+    let tx = SignedTx::sign(
+        &chain::random_key(),
+        &[7; 32],
+        4,
+        Tx::CommitState(StateCommitment {
+            contract: [1; 32],
+            count: 64,
+            log_head: [2; 32],
+            state_root: [3; 32],
+            epoch: Epoch(2),
+            committed_at: 0,
+        }),
+    );
+    std::fs::create_dir_all(dir()).unwrap();
+    std::fs::write(dir().join("tx_commit_state"), tx.encode()).unwrap();
+}
