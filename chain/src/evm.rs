@@ -1073,10 +1073,29 @@ impl Registry for EvmRegistry {
     }
     async fn events(&self, from: u64) -> Result<Vec<(u64, Event)>, RegistryError> {
         let provider = ProviderBuilder::new().connect_http(self.url.clone());
-        let logs = provider
-            .get_logs(&Filter::new().address(self.address).from_block(from))
-            .await
-            .map_err(backend)?;
+        // In windows of [`LOG_WINDOW`] blocks up to the newest (nodes bound a log
+        // query's range).
+        let newest = self.newest_block().await?;
+        let mut logs = Vec::new();
+        let mut start = from;
+        while start <= newest {
+            let end = start.saturating_add(LOG_WINDOW - 1).min(newest);
+            logs.extend(
+                provider
+                    .get_logs(
+                        &Filter::new()
+                            .address(self.address)
+                            .from_block(start)
+                            .to_block(end),
+                    )
+                    .await
+                    .map_err(backend)?,
+            );
+            if end == newest {
+                break;
+            }
+            start = end + 1;
+        }
         let mut out = Vec::new();
         for log in logs {
             let height = log

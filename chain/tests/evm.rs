@@ -39,6 +39,28 @@ async fn solidity_registry_on_anvil() {
     the_feed_follows_confirmed_commands_and_catches_lies(&mut f, contract).await;
     gas_table(&url).await;
     a_look_alike_contract_is_refused(&f).await;
+    events_are_read_in_windows(&f).await;
+}
+
+/// The events are read in windows of blocks (nodes bound a log query's range): after
+/// 6,000 empty blocks, a new event comes with every earlier one, in order.
+async fn events_are_read_in_windows(f: &Evm) {
+    use chain::registry::Registry as _;
+    let before = f.registry.events(0).await.unwrap();
+    rpc_value(&f.url, "anvil_mine", serde_json::json!(["0x1770"])).await;
+    let m = [9u8; 32];
+    f.registry
+        .add_measurement(&f.governance, &m, chain::types::Role::App)
+        .await
+        .unwrap();
+    let after = f.registry.events(0).await.unwrap();
+    assert_eq!(after[..before.len()], before[..]);
+    assert_eq!(after.len(), before.len() + 1);
+    assert!(after.last().unwrap().0 > before.last().unwrap().0 + 6_000);
+    assert_eq!(
+        f.registry.events(after.last().unwrap().0).await.unwrap(),
+        after[before.len()..]
+    );
 }
 
 /// A contract at the registry's address whose code is not this release's registry — here
