@@ -111,6 +111,7 @@ fn bench(c: &mut Criterion) {
         let out = e.query(&rt, &o.caller, &o.input, 1_000_000).unwrap();
         let answer_salt = [7; 32];
         let statement = e.statement(
+            pruntime::protocol::Purpose::Query,
             &me,
             &o.caller,
             &q.nonce.0,

@@ -1,7 +1,7 @@
 //! The user's side: send a sealed command through the registry, and query a worker
 //! whose keys are taken from the registry (never from the worker's own endpoint).
 
-use crate::protocol::{Answer, ProtocolError, Query, seal_command};
+use crate::protocol::{Answer, ProtocolError, Purpose, Query, seal_command};
 use chain::grpc::LightClient;
 use chain::registry::{RegistryError, SignedLedger as _};
 use chain::types::{Command, SignedTx, Tx, public_key};
@@ -41,6 +41,27 @@ pub async fn send_command(
     contract: [u8; 32],
     input: &[u8],
 ) -> Result<u64, ClientError> {
+    Ok(submit_command(registry, user, contract, input)
+        .await?
+        .height)
+}
+
+/// A command the registry ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The height (block) that ordered it.
+    pub height: u64,
+    /// Its nonce, which names it in a receipt request ([`receipt`]).
+    pub nonce: u64,
+}
+
+/// [`send_command`], telling the command's nonce too.
+pub async fn submit_command(
+    registry: &LightClient,
+    user: &SigningKey,
+    contract: [u8; 32],
+    input: &[u8],
+) -> Result<Sent, ClientError> {
     let state = registry.sync().await?;
     let c = state
         .contract(&contract)
@@ -61,9 +82,10 @@ pub async fn send_command(
         epoch,
         ciphertext,
     });
-    Ok(registry
+    let height = registry
         .submit_tx(SignedTx::sign(user, &state.chain_id(), nonce, tx))
-        .await?)
+        .await?;
+    Ok(Sent { height, nonce })
 }
 
 /// Seals `input` to contract `contract`'s newest published key of an epoch not retired
@@ -162,7 +184,37 @@ pub async fn query(
             phalanx_types::unix_now(),
         )
         .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
-    query_listed(http, url, worker, &listed.hpke_key, user, contract, input).await
+    let to = (url, worker, listed.hpke_key.as_slice());
+    ask_listed(http, Purpose::Query, to, user, contract, input).await
+}
+
+/// Asks the worker at `url` (identity key `worker`, as listed on the registry) for the
+/// receipt of the command `user` sent to `contract` with `command_nonce`, as [`query`]
+/// asks a query: sealed to the worker's HPKE key as the registry lists it, the
+/// statement checked against that identity. `Asked::output` is the encoded
+/// [`phalanx_types::receipt::Receipt`]. A worker that has not run the command yet
+/// answers `no_receipt` (a [`ClientError::Worker`]).
+pub async fn receipt(
+    registry: &LightClient,
+    http: &reqwest::Client,
+    url: &str,
+    worker: &[u8],
+    user: &SigningKey,
+    contract: [u8; 32],
+    command_nonce: u64,
+) -> Result<Asked, ClientError> {
+    let state = registry.sync().await?;
+    let listed = state
+        .standing(
+            "receipt",
+            worker,
+            chain::types::Role::Runtime,
+            phalanx_types::unix_now(),
+        )
+        .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
+    let to = (url, worker, listed.hpke_key.as_slice());
+    let request = phalanx_types::receipt::request(command_nonce);
+    ask_listed(http, Purpose::Receipt, to, user, contract, &request).await
 }
 
 /// [`query`] on a Solidity registry: the worker's HPKE key and standing are facts
@@ -187,16 +239,16 @@ pub async fn query_evm(
         .await?;
     let listed = standing
         .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
-    query_listed(http, url, worker, &listed.hpke_key, user, contract, input).await
+    let to = (url, worker, listed.hpke_key.as_slice());
+    ask_listed(http, Purpose::Query, to, user, contract, input).await
 }
 
-/// Queries the worker at `url` whose identity key `worker` the registry lists with
-/// `hpke_key` (the caller read both from the registry).
-async fn query_listed(
+/// Asks the worker at `url` whose identity key `worker` the registry lists with
+/// `hpke_key` (the caller read both from the registry) a request of `purpose`.
+async fn ask_listed(
     http: &reqwest::Client,
-    url: &str,
-    worker: &[u8],
-    hpke_key: &[u8],
+    purpose: Purpose,
+    (url, worker, hpke_key): (&str, &[u8], &[u8]),
     user: &SigningKey,
     contract: [u8; 32],
     input: &[u8],
@@ -204,19 +256,30 @@ async fn query_listed(
     // A worker that has just started is catching up (503 `catching_up`) for a moment:
     // a fresh query (its nonce is not spent) is sent again a few times.
     let mut tries = 0;
+    let path = match purpose {
+        Purpose::Query => "query",
+        Purpose::Receipt => "receipt",
+    };
     let (q, salt, reply, resp) = loop {
         let reply = RecipientKey::generate(&mut rand::rng());
-        let (q, salt) = Query::new(
-            user,
-            &reply,
-            worker,
-            hpke_key,
-            contract,
-            input,
-            crate::protocol::Bounds::default(),
-        )?;
+        let (q, salt) = match purpose {
+            Purpose::Query => Query::new(
+                user,
+                &reply,
+                worker,
+                hpke_key,
+                contract,
+                input,
+                crate::protocol::Bounds::default(),
+            )?,
+            Purpose::Receipt => {
+                let nonce = phalanx_types::receipt::parse_request(input)
+                    .ok_or(ProtocolError::Malformed("receipt request"))?;
+                Query::receipt_request(user, &reply, (worker, hpke_key), contract, nonce)?
+            }
+        };
         let resp = http
-            .post(format!("{}/v1/query", url.trim_end_matches('/')))
+            .post(format!("{}/v1/{path}", url.trim_end_matches('/')))
             .json(&q)
             .send()
             .await
@@ -236,8 +299,9 @@ async fn query_listed(
         .json()
         .await
         .map_err(|e| ClientError::Worker(e.to_string()))?;
-    let opening = answer.open(worker, &reply, &q, &salt, input)?;
+    let opening = answer.open_as(purpose, worker, &reply, &q, (&salt, input))?;
     Ok(Asked {
+        purpose,
         query: q,
         query_salt: salt,
         answer,
@@ -249,6 +313,8 @@ async fn query_listed(
 /// A query asked and its answer opened: everything a user keeps to reveal both in a
 /// verification bundle ([`answer_proof`]).
 pub struct Asked {
+    /// A query or a receipt request.
+    pub purpose: Purpose,
     /// The query as sent.
     pub query: Query,
     /// The query's salt (sealed inside it).
@@ -269,6 +335,10 @@ pub fn answer_proof(asked: &Asked, input: &[u8]) -> phalanx_verify::AnswerProof 
     use base64::Engine as _;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     phalanx_verify::AnswerProof {
+        kind: match asked.purpose {
+            crate::protocol::Purpose::Query => phalanx_verify::AnswerKind::Query,
+            crate::protocol::Purpose::Receipt => phalanx_verify::AnswerKind::Receipt,
+        },
         statement: asked.answer.statement.clone(),
         signature: asked.answer.signature.clone(),
         caller_key: asked.query.caller_key.clone(),

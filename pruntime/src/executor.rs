@@ -7,7 +7,7 @@
 //! the next page must continue. [`Executor::query`] answers read-only calls at the current
 //! position; checkpoints seal the state with a key derived from the contract's secret.
 
-use crate::protocol::{ContractKeys, ProtocolError, open_command, open_evm_command};
+use crate::protocol::{ContractKeys, ProtocolError, Purpose, open_command, open_evm_command};
 use crate::seal::{SealError, SealingKey};
 use chain::evm_proof::{EvmCommand, VerifiedEvmPage};
 use chain::proof::{CommandAt, VerifiedPage};
@@ -15,6 +15,7 @@ use chain::types::Tx;
 use phalanx_contract::{Call, Changes, Contract, ContractError, Entry, Outcome, Runtime, State};
 use phalanx_types::Epoch;
 use phalanx_types::codec::{DecodeError, Reader, Writer};
+use phalanx_types::receipt::{Receipt, Status};
 use std::collections::BTreeMap;
 
 /// Why a command was skipped (logged; the chain goes on).
@@ -109,6 +110,8 @@ pub struct Executor {
     nonces: BTreeMap<Vec<u8>, u64>,
     root_key: zeroize::Zeroizing<[u8; 32]>,
     root: [u8; 32],
+    /// What became of each command, for its caller (kept in memory only).
+    receipts: Receipts,
 }
 
 impl std::fmt::Debug for Executor {
@@ -137,6 +140,7 @@ impl Executor {
             nonces: BTreeMap::new(),
             root_key: zeroize::Zeroizing::new(*root_key),
             root: State::default().root(root_key),
+            receipts: Receipts::default(),
         }
     }
 
@@ -331,7 +335,12 @@ impl Executor {
             self.log.0 + 1,
             chain::types::command_log(&self.log.1, height, c.time, &c.record),
         );
-        let mut run = || -> Result<Changes, Skip> {
+        // Who the receipt is for: on the ledger the transaction's signer and nonce,
+        // known even if the command does not open; on EVM the key that signed the
+        // sealed body, known only once it opens.
+        let mut receipt_for = c.nonce.map(|n| (c.sender.to_vec(), n));
+        let mut fuel_used = 0;
+        let mut run = || -> Result<Outcome, Skip> {
             let keys = self
                 .keys
                 .get(&c.epoch)
@@ -347,9 +356,11 @@ impl Executor {
                         .get(&call.caller)
                         .is_some_and(|n| call.nonce <= *n)
                     {
+                        // The first command under this nonce keeps its receipt.
                         return Err(ProtocolError::Replayed.into());
                     }
                     self.nonces.insert(call.caller.clone(), call.nonce);
+                    receipt_for = Some((call.caller.clone(), call.nonce));
                     (call.input, call.caller)
                 }
                 _ => {
@@ -358,7 +369,7 @@ impl Executor {
                     (input, c.sender.to_vec())
                 }
             };
-            let out = runtime.call(
+            let metered = runtime.metered(
                 &self.contract,
                 &self.state,
                 Call {
@@ -367,12 +378,16 @@ impl Executor {
                     caller: phalanx_types::contract::caller_id(&caller),
                     height,
                 },
-            )?;
-            Ok(out.changes)
+                runtime.limits().fuel,
+            );
+            fuel_used = metered.fuel_used;
+            Ok(metered.result?)
         };
-        match run() {
-            Ok(changes) => {
-                self.state.apply(&changes);
+        let result = run();
+        let receipt = receipt(sequence, height, fuel_used, &result);
+        match result {
+            Ok(outcome) => {
+                self.state.apply(&outcome.changes);
                 self.executed += 1;
             }
             Err(reason) => skipped.push(Skipped {
@@ -381,6 +396,15 @@ impl Executor {
                 reason,
             }),
         }
+        if let Some(key) = receipt_for {
+            self.receipts.keep(key, receipt);
+        }
+    }
+
+    /// The receipt of the command `caller_key` sent with `nonce`, if this worker ran it
+    /// and still holds it ([`MAX_RECEIPTS`] per contract, oldest forgotten first).
+    pub fn receipt(&self, caller_key: &[u8], nonce: u64) -> Option<&Receipt> {
+        self.receipts.map.get(&(caller_key.to_vec(), nonce))
     }
 
     /// A read-only call at the current position by the holder of `caller_key`, with at
@@ -405,18 +429,20 @@ impl Executor {
         )
     }
 
-    /// The statement of a query answered at the current position: by the worker with
-    /// identity key `worker`, for the caller `caller_key` with `nonce`, of `input`
-    /// (salted with the query's salt) answered with `output` (salted with the answer's).
+    /// The statement of a request of `purpose` (a query, or a receipt request) answered
+    /// at the current position: by the worker with identity key `worker`, for the caller
+    /// `caller_key` with `nonce`, of `input` (salted with the request's salt) answered
+    /// with `output` (salted with the answer's).
     pub fn statement(
         &self,
+        purpose: Purpose,
         worker: &[u8],
         caller_key: &[u8],
         nonce: &[u8; 16],
         (query_salt, input): (&[u8; 32], &[u8]),
         (answer_salt, output): (&[u8; 32], &[u8]),
     ) -> phalanx_types::statement::Statement {
-        use phalanx_types::statement::{Statement, answer_hash, query_hash};
+        use phalanx_types::statement::{Statement, answer_hash};
         Statement {
             worker: hex::encode(worker),
             contract: self.id.into(),
@@ -424,7 +450,9 @@ impl Executor {
             height: self.height,
             block_hash: self.block_hash.into(),
             state_root: self.root.into(),
-            query_hash: query_hash(caller_key, nonce, query_salt, input).into(),
+            query_hash: purpose
+                .request_hash(caller_key, nonce, query_salt, input)
+                .into(),
             answer_hash: answer_hash(answer_salt, output).into(),
         }
     }
@@ -515,6 +543,73 @@ impl Executor {
             o.nonces,
             o.root_key,
         );
+    }
+}
+
+/// The receipt of a command run (or skipped) at `sequence`, in block `height`.
+fn receipt(sequence: u64, height: u64, fuel_used: u64, result: &Result<Outcome, Skip>) -> Receipt {
+    let (status, message) = match result {
+        Ok(_) => (Status::Applied, String::new()),
+        Err(Skip::Envelope(e)) => (Status::Unopened, e.to_string()),
+        Err(Skip::Contract(ContractError::Aborted(m))) => (Status::Refused, m.clone()),
+        Err(Skip::Contract(ContractError::OutOfFuel)) => (Status::OutOfFuel, String::new()),
+        Err(Skip::Contract(e)) => (Status::Failed, e.to_string()),
+    };
+    let (output, events) = match result {
+        Ok(o) => (o.output.clone(), o.events.clone()),
+        Err(_) => (Vec::new(), Vec::new()),
+    };
+    Receipt {
+        sequence,
+        height,
+        status,
+        fuel_used,
+        output,
+        events,
+        message: message
+            .chars()
+            .take(phalanx_types::receipt::MAX_MESSAGE / 4)
+            .collect(),
+    }
+}
+
+/// Most receipts a worker keeps per contract; beyond it, or beyond
+/// [`MAX_RECEIPT_BYTES`], the oldest are forgotten (the caller asks another worker, or
+/// too late).
+pub const MAX_RECEIPTS: usize = 1 << 16;
+/// Most bytes of receipts (outputs, events, messages) kept per contract.
+pub const MAX_RECEIPT_BYTES: usize = 64 << 20;
+
+/// The receipts of one contract, by (caller key, command nonce), oldest first out.
+#[derive(Default)]
+struct Receipts {
+    map: std::collections::HashMap<(Vec<u8>, u64), Receipt>,
+    order: std::collections::VecDeque<(Vec<u8>, u64)>,
+    bytes: usize,
+}
+
+impl Receipts {
+    fn size(r: &Receipt) -> usize {
+        r.output.len() + r.events.iter().map(Vec::len).sum::<usize>() + r.message.len() + 64
+    }
+
+    /// Keeps `receipt` unless one is kept under `key` already (the first command under
+    /// a nonce keeps its receipt).
+    fn keep(&mut self, key: (Vec<u8>, u64), receipt: Receipt) {
+        if self.map.contains_key(&key) {
+            return;
+        }
+        self.bytes += Self::size(&receipt);
+        self.order.push_back(key.clone());
+        self.map.insert(key, receipt);
+        while self.order.len() > MAX_RECEIPTS || self.bytes > MAX_RECEIPT_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(r) = self.map.remove(&old) {
+                self.bytes = self.bytes.saturating_sub(Self::size(&r));
+            }
+        }
     }
 }
 

@@ -285,12 +285,63 @@ pub struct Bounds {
 /// Largest query input, sealed answer or field a worker reads.
 pub const MAX_QUERY_BYTES: usize = 96 * 1024;
 
+/// What a signed request to a worker asks for: a query of the contract, or the receipt
+/// of one of the caller's commands. The two are signed and sealed under different tags,
+/// so neither can be sent as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `POST /v1/query`: the input runs as a read-only call.
+    Query,
+    /// `POST /v1/receipt`: the input names a command by its nonce
+    /// ([`phalanx_types::receipt::request`]).
+    Receipt,
+}
+
+impl Purpose {
+    fn signature_tag(self) -> &'static [u8] {
+        match self {
+            Self::Query => tag::QUERY_SIGNATURE,
+            Self::Receipt => tag::RECEIPT_SIGNATURE,
+        }
+    }
+
+    fn envelope_tag(self) -> &'static [u8] {
+        match self {
+            Self::Query => tag::QUERY_ENVELOPE,
+            Self::Receipt => tag::RECEIPT_ENVELOPE,
+        }
+    }
+
+    /// The statement's commitment to the request (domain-separated by purpose).
+    pub fn request_hash(
+        self,
+        caller_key: &[u8],
+        nonce: &[u8; 16],
+        salt: &[u8; SALT_LEN],
+        input: &[u8],
+    ) -> [u8; 32] {
+        match self {
+            Self::Query => phalanx_types::statement::query_hash(caller_key, nonce, salt, input),
+            Self::Receipt => phalanx_types::receipt::request_hash(caller_key, nonce, salt, input),
+        }
+    }
+}
+
 impl Query {
     /// What the user signs: the worker it is for, the contract, the reply key, the
     /// nonce, the fuel and height bounds (each with a presence flag) and the hash of the
     /// sealed input.
     pub fn signed_bytes(&self, worker: &[u8]) -> Result<Vec<u8>, ProtocolError> {
-        let mut out = tag::QUERY_SIGNATURE.to_vec();
+        self.signed_bytes_as(worker, Purpose::Query)
+    }
+
+    /// [`Self::signed_bytes`] for a request of `purpose`.
+    pub fn signed_bytes_as(
+        &self,
+        worker: &[u8],
+        purpose: Purpose,
+    ) -> Result<Vec<u8>, ProtocolError> {
+        let mut out = purpose.signature_tag().to_vec();
         for part in [
             worker,
             &unb64(&self.caller_key, "caller key")?,
@@ -315,8 +366,14 @@ impl Query {
         Ok(out)
     }
 
-    fn info(worker: &[u8], contract: &[u8; 32], caller: &[u8], nonce: &[u8; 16]) -> Vec<u8> {
-        let mut info = tag::QUERY_ENVELOPE.to_vec();
+    fn info(
+        purpose: Purpose,
+        worker: &[u8],
+        contract: &[u8; 32],
+        caller: &[u8],
+        nonce: &[u8; 16],
+    ) -> Vec<u8> {
+        let mut info = purpose.envelope_tag().to_vec();
         for part in [worker, caller] {
             info.extend_from_slice(&(part.len() as u32).to_be_bytes());
             info.extend_from_slice(part);
@@ -340,13 +397,54 @@ impl Query {
         input: &[u8],
         bounds: Bounds,
     ) -> Result<(Self, [u8; SALT_LEN]), ProtocolError> {
+        Self::new_as(
+            Purpose::Query,
+            user,
+            reply,
+            (worker, worker_hpke),
+            contract,
+            input,
+            bounds,
+        )
+    }
+
+    /// A signed request for the receipt of the command `user` sent to `contract` with
+    /// `command_nonce` (its registry sequence number on the ledger, its signed nonce on
+    /// a Solidity registry), as [`Self::new`] makes a query.
+    pub fn receipt_request(
+        user: &SigningKey,
+        reply: &RecipientKey,
+        (worker, worker_hpke): (&[u8], &[u8]),
+        contract: [u8; 32],
+        command_nonce: u64,
+    ) -> Result<(Self, [u8; SALT_LEN]), ProtocolError> {
+        Self::new_as(
+            Purpose::Receipt,
+            user,
+            reply,
+            (worker, worker_hpke),
+            contract,
+            &phalanx_types::receipt::request(command_nonce),
+            Bounds::default(),
+        )
+    }
+
+    fn new_as(
+        purpose: Purpose,
+        user: &SigningKey,
+        reply: &RecipientKey,
+        (worker, worker_hpke): (&[u8], &[u8]),
+        contract: [u8; 32],
+        input: &[u8],
+        bounds: Bounds,
+    ) -> Result<(Self, [u8; SALT_LEN]), ProtocolError> {
         let caller = chain::types::public_key(user.verifying_key());
         let nonce: [u8; 16] = rand::random();
         let salt: [u8; SALT_LEN] = rand::random();
         let plain = Zeroizing::new([salt.as_slice(), input].concat());
         let sealed = envelope::seal_with_info(
             worker_hpke,
-            &Self::info(worker, &contract, &caller, &nonce),
+            &Self::info(purpose, worker, &contract, &caller, &nonce),
             &plain,
         )
         .map_err(|_| ProtocolError::Seal)?;
@@ -360,7 +458,7 @@ impl Query {
             min_height: bounds.min_height,
             signature: String::new(),
         };
-        let sig: Signature = user.sign(&q.signed_bytes(worker)?);
+        let sig: Signature = user.sign(&q.signed_bytes_as(worker, purpose)?);
         q.signature = b64(&sig.to_bytes());
         Ok((q, salt))
     }
@@ -369,17 +467,27 @@ impl Query {
     /// envelope under `worker_hpke` (this worker's key, identity `worker`). Returns the
     /// caller's key, the query's salt and the input.
     pub fn open(&self, worker: &[u8], worker_hpke: &RecipientKey) -> Result<Opened, ProtocolError> {
+        self.open_as(Purpose::Query, worker, worker_hpke)
+    }
+
+    /// [`Self::open`] for a request of `purpose`.
+    pub fn open_as(
+        &self,
+        purpose: Purpose,
+        worker: &[u8],
+        worker_hpke: &RecipientKey,
+    ) -> Result<Opened, ProtocolError> {
         let caller = unb64(&self.caller_key, "caller key")?;
         verify_p256(
             &caller,
-            &self.signed_bytes(worker)?,
+            &self.signed_bytes_as(worker, purpose)?,
             &unb64(&self.signature, "signature")?,
         )?;
         let sealed = Sealed::from_bytes(&unb64(&self.sealed_input, "sealed input")?)
             .ok_or(ProtocolError::Malformed("sealed input"))?;
         let plain = envelope::open_with_info(
             worker_hpke,
-            &Self::info(worker, &self.contract.0, &caller, &self.nonce.0),
+            &Self::info(purpose, worker, &self.contract.0, &caller, &self.nonce.0),
             &sealed,
         )
         .map_err(|_| ProtocolError::Sealed("query"))?;
@@ -486,6 +594,19 @@ impl Answer {
         query_salt: &[u8; SALT_LEN],
         input: &[u8],
     ) -> Result<Opening, ProtocolError> {
+        self.open_as(Purpose::Query, worker, reply, query, (query_salt, input))
+    }
+
+    /// [`Self::open`] for the answer to a request of `purpose` (a receipt's output is
+    /// the encoded [`phalanx_types::receipt::Receipt`]).
+    pub fn open_as(
+        &self,
+        purpose: Purpose,
+        worker: &[u8],
+        reply: &RecipientKey,
+        query: &Query,
+        (query_salt, input): (&[u8; SALT_LEN], &[u8]),
+    ) -> Result<Opening, ProtocolError> {
         let bytes = self
             .statement
             .signed_bytes()
@@ -497,7 +618,7 @@ impl Answer {
             .map_err(|_| ProtocolError::Sealed("answer"))?;
         let (salt, output) = split_salt(&plain).ok_or(ProtocolError::Malformed("answer salt"))?;
         let caller = unb64(&query.caller_key, "caller key")?;
-        let q = phalanx_types::statement::query_hash(&caller, &query.nonce.0, query_salt, input);
+        let q = purpose.request_hash(&caller, &query.nonce.0, query_salt, input);
         let a = phalanx_types::statement::answer_hash(&salt, output);
         if self.statement.query_hash.0 != q
             || self.statement.answer_hash.0 != a

@@ -1,13 +1,16 @@
 //! The worker's HTTP API (axum): `POST /v1/query` (a [`Query`], answered with an
-//! [`crate::protocol::Answer`]), `GET /v1/info`, `GET /v1/evidence`, `GET
+//! [`crate::protocol::Answer`]), `POST /v1/receipt` (a receipt request signed by the
+//! command's caller, [`Query::receipt_request`], answered the same way with the encoded
+//! `phalanx_types::receipt::Receipt`), `GET /v1/info`, `GET /v1/evidence`, `GET
 //! /v1/checkpoint/{contract}` (the committed checkpoint, sealed), `GET /healthz`. Bodies are bounded,
 //! requests time out, concurrency is limited; contract calls run off the async threads.
 //! Errors are `{"error": {"code", "message"}}`: 400 malformed, 403 bad signature or
 //! envelope, 404 unknown contract, 413 too large, 409 the worker is behind the query's
-//! height or the query (caller, nonce) was answered already, 422 the
+//! height or the query (caller, nonce) was answered already, 404 also no receipt (yet)
+//! for the command named, 422 the
 //! contract refused or failed, 503 busy.
 
-use crate::protocol::{MAX_QUERY_BYTES, ProtocolError, Query};
+use crate::protocol::{MAX_QUERY_BYTES, ProtocolError, Purpose, Query};
 use crate::worker::{QueryError, Worker};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -39,6 +42,7 @@ fn query_error(e: QueryError) -> Response {
         }
         QueryError::Protocol(_) => (StatusCode::FORBIDDEN, "sealed_for_another"),
         QueryError::Contract(_) => (StatusCode::UNPROCESSABLE_ENTITY, "contract_failed"),
+        QueryError::NoReceipt => (StatusCode::NOT_FOUND, "no_receipt"),
         QueryError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     error(status, code, e.to_string())
@@ -48,6 +52,21 @@ async fn query(
     State(worker): State<Arc<Worker>>,
     body: Result<Json<Query>, JsonRejection>,
 ) -> Response {
+    answer(worker, body, Purpose::Query).await
+}
+
+async fn receipt(
+    State(worker): State<Arc<Worker>>,
+    body: Result<Json<Query>, JsonRejection>,
+) -> Response {
+    answer(worker, body, Purpose::Receipt).await
+}
+
+async fn answer(
+    worker: Arc<Worker>,
+    body: Result<Json<Query>, JsonRejection>,
+    purpose: Purpose,
+) -> Response {
     let q = match body {
         Ok(Json(q)) => q,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -55,7 +74,11 @@ async fn query(
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, "malformed", e.body_text()),
     };
-    match tokio::task::spawn_blocking(move || worker.query(&q)).await {
+    let run = move || match purpose {
+        Purpose::Query => worker.query(&q),
+        Purpose::Receipt => worker.receipt(&q),
+    };
+    match tokio::task::spawn_blocking(run).await {
         Ok(Ok(answer)) => Json(answer).into_response(),
         Ok(Err(e)) => query_error(e),
         Err(_) => query_error(QueryError::Internal),
@@ -94,6 +117,7 @@ async fn checkpoint(
 pub fn router(worker: Arc<Worker>) -> Router {
     Router::new()
         .route("/v1/query", post(query))
+        .route("/v1/receipt", post(receipt))
         .route(
             "/v1/info",
             get(|State(w): State<Arc<Worker>>| async move { Json(w.info()) }),

@@ -15,7 +15,7 @@
 //! derives other keys than the registry lists refuses to serve and says so.
 
 use crate::executor::Executor;
-use crate::protocol::{Answer, ContractKeys, ProtocolError, Query, unb64};
+use crate::protocol::{Answer, ContractKeys, ProtocolError, Purpose, Query, unb64};
 use crate::registry::{EvmFollow, WorkerRegistry};
 use crate::seal::{SealError, SealingKey, read_optional, write_atomic};
 use crate::tee::attest::{AttestError, Attested, Service};
@@ -34,6 +34,7 @@ use phalanx_release::gatekeeper::ReleaseRequest;
 use phalanx_release::release::{WorkerRuntimeData, contract_key_id};
 use phalanx_threshold::derive::KeyId;
 use phalanx_types::Epoch;
+use phalanx_types::codec::Codec as _;
 use sha2::Digest as _;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -279,6 +280,10 @@ pub enum QueryError {
     /// The contract refused or failed.
     #[error(transparent)]
     Contract(#[from] ContractError),
+    /// This worker holds no receipt for that command: it has not run it yet, ran it
+    /// before it started (or from an older checkpoint), or forgot it.
+    #[error("this worker holds no receipt for that command (not run here yet, or forgotten)")]
+    NoReceipt,
     /// The worker failed.
     #[error("internal error")]
     Internal,
@@ -1690,9 +1695,21 @@ impl Worker {
     /// Answers a query (see [`crate::protocol`]): checks, decrypts, runs read-only at
     /// the current position, signs the statement, seals the output.
     pub fn query(&self, q: &Query) -> Result<Answer, QueryError> {
+        self.answer(Purpose::Query, q)
+    }
+
+    /// Answers a receipt request ([`Query::receipt_request`]): the receipt of the
+    /// command its caller sent with the nonce it names, sealed to the caller, under a
+    /// statement at the current position. Only the command's caller can ask: the
+    /// request is signed by the key that sent it.
+    pub fn receipt(&self, q: &Query) -> Result<Answer, QueryError> {
+        self.answer(Purpose::Receipt, q)
+    }
+
+    fn answer(&self, purpose: Purpose, q: &Query) -> Result<Answer, QueryError> {
         let me = self.identity_key();
         // The signature first: no field of the query is acted on before it verifies.
-        let opened = q.open(&me, &self.identity.hpke)?;
+        let opened = q.open_as(purpose, &me, &self.identity.hpke)?;
         let limit = self.config.limits.fuel;
         let fuel = q.max_fuel.unwrap_or(limit);
         if fuel > limit {
@@ -1725,6 +1742,19 @@ impl Worker {
             .ok()
             .filter(|k| k.len() == 65 && p256::PublicKey::from_sec1_bytes(k).is_ok())
             .ok_or(ProtocolError::Malformed("reply key"))?;
+        // A receipt is looked up before the request is spent: asking again until the
+        // command has run costs nothing.
+        let receipt = match purpose {
+            Purpose::Query => None,
+            Purpose::Receipt => {
+                let nonce = phalanx_types::receipt::parse_request(&opened.input)
+                    .ok_or(ProtocolError::Malformed("receipt request"))?;
+                let r = executor
+                    .receipt(&opened.caller, nonce)
+                    .ok_or(QueryError::NoReceipt)?;
+                Some(Zeroizing::new(r.to_bytes()))
+            }
+        };
         // Single use, recorded only once the query is sure to run: a refusal above
         // (too old, too much fuel, a bad reply key) can be retried as it was.
         let fresh = self
@@ -1735,21 +1765,29 @@ impl Worker {
         if !fresh {
             return Err(QueryError::Replayed);
         }
-        let outcome = executor.query(&self.runtime, &opened.caller, &opened.input, fuel)?;
+        let output = match receipt {
+            Some(r) => r,
+            None => Zeroizing::new(
+                executor
+                    .query(&self.runtime, &opened.caller, &opened.input, fuel)?
+                    .output,
+            ),
+        };
         let answer_salt: [u8; 32] = rand::random();
         let statement = executor.statement(
+            purpose,
             &me,
             &opened.caller,
             &q.nonce.0,
             (&opened.salt, &opened.input),
-            (&answer_salt, &outcome.output),
+            (&answer_salt, &output),
         );
         Ok(Answer::new(
             statement,
             &self.identity.signing,
             &reply,
             &answer_salt,
-            &outcome.output,
+            &output,
         )?)
     }
 }

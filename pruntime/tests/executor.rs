@@ -273,6 +273,7 @@ fn attack_nh1_state_root_and_answer_hash_do_not_reveal_a_bid() {
     assert_eq!(out, 4242u64.to_le_bytes());
     let answer_salt: [u8; 32] = rand::random();
     let statement = e.statement(
+        pruntime::protocol::Purpose::Query,
         &public_key(chain::random_key().verifying_key()),
         &me,
         &[9; 16],
@@ -476,4 +477,72 @@ fn evm_commands_run_as_their_signer_once() {
     page.head[0] ^= 1;
     assert!(e.apply_evm_commands(&rt, &cmds, &page).is_err());
     assert_eq!(count(&e, &rt, &alice), (2, 2));
+}
+
+/// Every command leaves a receipt for its caller, under its (caller, nonce): applied
+/// with the output, events and fuel; refused by the contract with its message; out of
+/// fuel with all its fuel; sealed for another nonce as unopened. A second command
+/// under a nonce (a copy) does not replace the first one's receipt, and nobody else's
+/// key finds it.
+#[test]
+fn every_command_leaves_a_receipt_for_its_caller() {
+    use phalanx_types::receipt::Status;
+    let rt = Runtime::new(Limits::default());
+    let (alice, bob) = (chain::random_key(), chain::random_key());
+    let (a, b) = (
+        public_key(alice.verifying_key()),
+        public_key(bob.verifying_key()),
+    );
+    let mut e = executor(&rt);
+    apply(
+        &mut e,
+        &rt,
+        &block(
+            1,
+            vec![
+                command(&alice, 0, &a, 0),
+                command(&alice, 1, &a, 1),
+                command(&bob, 0, &a, 0),
+            ],
+        ),
+    );
+    let first = e.receipt(&a, 0).unwrap();
+    assert_eq!(first.status, Status::Applied);
+    assert_eq!((first.sequence, first.height), (0, 1));
+    assert_eq!(first.output, 1u64.to_le_bytes());
+    assert_eq!(first.events, vec![1u64.to_le_bytes().to_vec()]);
+    assert!(first.fuel_used > 0 && first.message.is_empty());
+    assert_eq!(e.receipt(&a, 1).unwrap().output, 2u64.to_le_bytes());
+    let copy = e.receipt(&b, 0).unwrap();
+    assert_eq!(copy.status, Status::Unopened);
+    assert!(copy.output.is_empty() && copy.events.is_empty());
+    assert!(e.receipt(&b, 1).is_none());
+    assert!(e.receipt(&a, 2).is_none());
+
+    // The auction refuses "bump" by name; the counter with too little fuel runs out.
+    let auction: &[u8] = include_bytes!("../guest/wasm/auction.wasm");
+    let mut refusing = Executor::new(ID, rt.compile(auction).unwrap(), keys().state_root_key());
+    refusing.add_keys(Epoch(0), keys());
+    apply(
+        &mut refusing,
+        &rt,
+        &block(1, vec![command(&alice, 0, &a, 0)]),
+    );
+    let refused = refusing.receipt(&a, 0).unwrap();
+    assert_eq!(refused.status, Status::Refused);
+    assert_eq!(refused.message, "unknown command");
+    assert!(refused.fuel_used > 0 && refused.output.is_empty());
+    let poor = Runtime::new(Limits {
+        fuel: 50,
+        ..Limits::default()
+    });
+    let mut starved = executor(&poor);
+    apply(
+        &mut starved,
+        &poor,
+        &block(1, vec![command(&alice, 0, &a, 0)]),
+    );
+    let starved = starved.receipt(&a, 0).unwrap();
+    assert_eq!(starved.status, Status::OutOfFuel);
+    assert_eq!(starved.fuel_used, 50);
 }

@@ -18,6 +18,8 @@
 //!
 //! - [`statement`]: what a pRuntime worker signs for each query answer, and the hashes
 //!   of query and answer it names (the format users verify).
+//! - [`receipt`]: what became of a command (status, fuel, output, events), as its
+//!   caller fetches it under a statement.
 //! - [`secret_file`]: the one way secret files are created (0600, never overwritten,
 //!   synced) and read (zeroized, minimum lengths), admin secrets included.
 //! - `shutdown` (feature `signal`): the one shutdown signal (Ctrl-C or SIGTERM) of every
@@ -35,6 +37,7 @@ pub mod epoch;
 pub use epoch::Epoch;
 pub mod hex;
 pub mod process;
+pub mod receipt;
 pub mod secret_file;
 pub mod statement;
 

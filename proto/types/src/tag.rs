@@ -122,6 +122,13 @@ pub const AS_CLUSTER_SIGNING_KEY: &[u8] = b"phalanx/v1/as-cluster-signing-key";
 /// and the sealed partial (`phalanx_threshold::release_log::evaluation`).
 pub const RELEASE_EVALUATION: &[u8] = b"phalanx/v1/release-evaluation";
 
+/// What a caller signs to ask a worker for a command's receipt (as a query is signed,
+/// under another purpose).
+pub const RECEIPT_SIGNATURE: &[u8] = b"phalanx/v1/receipt-request-signature";
+
+/// HPKE `info` prefix of a receipt request sealed to a worker.
+pub const RECEIPT_ENVELOPE: &[u8] = b"phalanx/v1/receipt-request-envelope";
+
 /// Every tag, for the uniqueness test and for audits.
 pub const ALL: &[&[u8]] = &[
     KEY_ID_TO_CURVE,
@@ -170,6 +177,8 @@ pub const ALL: &[&[u8]] = &[
     EVM_COMMAND_CALLER,
     CALLER,
     QUERY_SIGNATURE,
+    RECEIPT_SIGNATURE,
+    RECEIPT_ENVELOPE,
     QUERY_ENVELOPE,
     ANSWER_ENVELOPE,
     ANSWER_STATEMENT,

@@ -428,13 +428,28 @@ impl Runtime {
         call: Call<'_>,
         fuel: u64,
     ) -> Result<Outcome, ContractError> {
+        self.metered(contract, state, call, fuel).result
+    }
+
+    /// [`Runtime::call_with_fuel`], with the fuel the call used whether it succeeded or
+    /// not (a receipt shows it for a refused command too).
+    pub fn metered(
+        &self,
+        contract: &Contract,
+        state: &State,
+        call: Call<'_>,
+        fuel: u64,
+    ) -> Metered {
         let mut limits = self.limits;
         limits.fuel = fuel.min(limits.fuel);
         if call.input.len() > limits.max_input {
-            return Err(ContractError::InputTooLarge {
-                size: call.input.len(),
-                max: limits.max_input,
-            });
+            return Metered {
+                result: Err(ContractError::InputTooLarge {
+                    size: call.input.len(),
+                    max: limits.max_input,
+                }),
+                fuel_used: 0,
+            };
         }
         let host = Host {
             input: call.input.to_vec(),
@@ -458,31 +473,56 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.store_limits);
-        store
-            .set_fuel(limits.fuel)
-            .map_err(|_| ContractError::HostRule("fuel"))?;
-        let instance = self
-            .linker
-            .instantiate_and_start(&mut store, &contract.module)
-            .map_err(|e| classify(e, &mut store))?;
-        let entry = instance
-            .get_typed_func::<(), ()>(&store, call.entry.export())
-            .map_err(|_| ContractError::MissingExport(call.entry.export()))?;
-        entry
-            .call(&mut store, ())
-            .map_err(|e| classify(e, &mut store))?;
-        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let host = store.into_data();
-        if state.bytes_after(&host.changes) > limits.max_state_bytes {
-            return Err(ContractError::HostRule("contract state limit"));
-        }
-        Ok(Outcome {
-            output: host.output.unwrap_or_default(),
-            events: host.events,
-            changes: host.changes,
-            fuel_used,
-        })
+        let ran = run_entry(&self.linker, &mut store, contract, call.entry, limits.fuel);
+        // Out of fuel used it all (wasmi traps before charging a block it cannot pay
+        // for); any other failure leaves what it did not use.
+        let fuel_used = match ran {
+            Err(ContractError::OutOfFuel) => limits.fuel,
+            _ => limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+        };
+        let result = ran.and_then(|()| {
+            let host = store.into_data();
+            if state.bytes_after(&host.changes) > limits.max_state_bytes {
+                return Err(ContractError::HostRule("contract state limit"));
+            }
+            Ok(Outcome {
+                output: host.output.unwrap_or_default(),
+                events: host.events,
+                changes: host.changes,
+                fuel_used,
+            })
+        });
+        Metered { result, fuel_used }
     }
+}
+
+/// A call's result and the fuel it used, success or not.
+#[derive(Debug)]
+pub struct Metered {
+    /// What the call produced, or why it failed.
+    pub result: Result<Outcome, ContractError>,
+    /// Fuel used (all of it when the call ran out).
+    pub fuel_used: u64,
+}
+
+/// Instantiates `contract` in `store` with `fuel` and runs `entry`.
+fn run_entry(
+    linker: &Linker<Host>,
+    store: &mut Store<Host>,
+    contract: &Contract,
+    entry: Entry,
+    fuel: u64,
+) -> Result<(), ContractError> {
+    store
+        .set_fuel(fuel)
+        .map_err(|_| ContractError::HostRule("fuel"))?;
+    let instance = linker
+        .instantiate_and_start(&mut *store, &contract.module)
+        .map_err(|e| classify(e, store))?;
+    let func = instance
+        .get_typed_func::<(), ()>(&*store, entry.export())
+        .map_err(|_| ContractError::MissingExport(entry.export()))?;
+    func.call(&mut *store, ()).map_err(|e| classify(e, store))
 }
 
 impl Default for Runtime {

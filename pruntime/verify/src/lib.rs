@@ -38,7 +38,7 @@
 //! |---|---|---|
 //! | `registry` | the genesis hashes to the pin; the header is of that chain, signed by its authority, and is the statement's block (height and hash); every fact's proof holds under its state root | the genesis hash |
 //! | `statement_signature` | ECDSA P-256 by the statement's worker key over its signed bytes | the worker's key |
-//! | `query_hash`, `answer_hash` | the statement's salted commitments to the revealed query and answer (salts revealed with them) | the plaintext |
+//! | `query_hash`, `answer_hash` | the statement's salted commitments to the revealed query and answer (salts revealed with them); for a receipt (`kind: "receipt"`), to the receipt request (the command's nonce) and the encoded receipt, under the receipt's own domain | the plaintext |
 //! | `worker_registered` | at that height the registry lists the worker's identity key (the registry verified its quote itself when it listed it) | the registry |
 //! | `worker_role` | its measurement is allowed as a pRuntime at that height (and is one of `runtimes`, when pinned): not a gatekeeper, not an application; governance's own signed `AddMeasurement` (in the bundle, proven in the block the entry names) says so, not the authority alone | the registry and the governance key |
 //! | `code_hash` | at that height the contract exists with the statement's code hash, and its record (deployer, code hash, salt) hashes to the contract's id | the registry and the id |
@@ -410,6 +410,11 @@ fn allowed_by_governance(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerProof {
+    /// What was answered: a query (the default, and what older bundles hold) or a
+    /// command's receipt (its query is the receipt request, its answer the encoded
+    /// `phalanx_types::receipt::Receipt`).
+    #[serde(default, skip_serializing_if = "AnswerKind::is_query")]
+    pub kind: AnswerKind,
     /// What the worker states.
     pub statement: Statement,
     /// Its signature (r ‖ s, base64).
@@ -426,6 +431,23 @@ pub struct AnswerProof {
     pub answer_salt: Hex<32>,
     /// The plaintext answer (base64).
     pub answer: String,
+}
+
+/// What a statement answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerKind {
+    /// A contract query.
+    #[default]
+    Query,
+    /// A command's receipt.
+    Receipt,
+}
+
+impl AnswerKind {
+    fn is_query(&self) -> bool {
+        *self == Self::Query
+    }
 }
 
 /// A worker's attestation evidence, kept by the worker as it attested.
@@ -1098,14 +1120,24 @@ fn answer_checks(a: &AnswerProof, checks: &mut Vec<Passed>) -> Result<Vec<u8>, R
     // query_hash, answer_hash
     let caller = b64("query_hash", "caller_key", &a.caller_key)?;
     let query = b64("query_hash", "query", &a.query)?;
-    if query_hash(&caller, &a.nonce.0, &a.query_salt.0, &query) != st.query_hash.0 {
+    let hash = match a.kind {
+        AnswerKind::Query => query_hash(&caller, &a.nonce.0, &a.query_salt.0, &query),
+        AnswerKind::Receipt => {
+            phalanx_types::receipt::request_hash(&caller, &a.nonce.0, &a.query_salt.0, &query)
+        }
+    };
+    if hash != st.query_hash.0 {
         return Err(refuse(
             "query_hash",
             "query_mismatch",
             "the revealed query (with its caller key and nonce) is not the one the statement names",
         ));
     }
-    pass(checks, "query_hash", "the revealed query");
+    let what = match a.kind {
+        AnswerKind::Query => "the revealed query",
+        AnswerKind::Receipt => "the revealed receipt request (a command's receipt)",
+    };
+    pass(checks, "query_hash", what);
     let answer = b64("answer_hash", "answer", &a.answer)?;
     if answer_hash(&a.answer_salt.0, &answer) != st.answer_hash.0 {
         return Err(refuse(

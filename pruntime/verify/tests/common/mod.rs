@@ -318,6 +318,7 @@ pub fn world(shape: Shape) -> World {
         p256::ecdsa::signature::Signer::sign(&worker, &statement.signed_bytes().unwrap());
     let bundle = Bundle::new(
         AnswerProof {
+            kind: phalanx_verify::AnswerKind::Query,
             statement,
             signature: b64(&signature.to_bytes()),
             caller_key: b64(&caller),

@@ -131,6 +131,7 @@ pub async fn world() -> Option<EvmWorld> {
     let e = &registration.evidence;
     let bundle = Bundle::new(
         AnswerProof {
+            kind: phalanx_verify::AnswerKind::Query,
             statement,
             signature: b64(&signature.to_bytes()),
             caller_key: b64(&caller),
