@@ -14,6 +14,7 @@ pub mod answer;
 pub mod audit;
 pub mod chain_cmd;
 pub mod cluster;
+pub mod contract;
 pub mod devnet;
 pub mod probe;
 
@@ -73,6 +74,10 @@ enum Command {
     /// The registry's embedded ledger.
     #[command(subcommand)]
     Chain(ChainCommand),
+    /// Use confidential contracts: deploy one, send it commands, query it, fetch your
+    /// commands' receipts.
+    #[command(subcommand)]
+    Contract(contract::ContractCommand),
     /// DCAP quotes.
     #[command(subcommand)]
     Quote(QuoteCommand),
@@ -557,6 +562,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(VerifyCommand::Answer(args)) => answer::run(&args),
         Command::Keyvault(c) => run_keyvault(c),
         Command::Chain(c) => run_chain(c).map(|()| ExitCode::SUCCESS),
+        Command::Contract(c) => tokio::runtime::Runtime::new()?
+            .block_on(contract::run(c))
+            .map(|()| ExitCode::SUCCESS),
         Command::Quote(QuoteCommand::Verify(args)) => verify(&args),
         Command::Sim(SimCommand::Demo) => demo(),
         Command::Sim(SimCommand::Init { dir, valid_from }) => {

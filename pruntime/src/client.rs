@@ -25,6 +25,9 @@ pub enum ClientError {
     /// The worker could not be reached or refused (its error body).
     #[error("worker: {0}")]
     Worker(String),
+    /// The worker holds no receipt for the command (yet): ask again, or another worker.
+    #[error("the worker holds no receipt for that command (not run there yet)")]
+    NoReceipt,
 }
 
 /// Seals `input` to contract `contract`'s newest published key of an epoch not retired
@@ -101,6 +104,20 @@ pub async fn send_command_evm(
     contract: [u8; 32],
     input: &[u8],
 ) -> Result<u64, ClientError> {
+    Ok(submit_command_evm(registry, user, caller, contract, input)
+        .await?
+        .height)
+}
+
+/// [`send_command_evm`], telling the command's nonce too (the caller's, which names it
+/// in a receipt request).
+pub async fn submit_command_evm(
+    registry: &chain::evm::EvmRegistry,
+    user: &chain::evm::EvmAccount,
+    caller: &SigningKey,
+    contract: [u8; 32],
+    input: &[u8],
+) -> Result<Sent, ClientError> {
     use chain::facts::Fact;
     use chain::registry::ContractRegistry as _;
     use phalanx_types::Epoch;
@@ -148,7 +165,7 @@ pub async fn send_command_evm(
         nonce,
         input,
     )?;
-    Ok(registry
+    let height = registry
         .submit_command(
             user,
             &Command {
@@ -157,7 +174,8 @@ pub async fn send_command_evm(
                 ciphertext,
             },
         )
-        .await?)
+        .await?;
+    Ok(Sent { height, nonce })
 }
 
 /// How often [`query`] asks a worker that is catching up (250 ms apart).
@@ -228,6 +246,40 @@ pub async fn query_evm(
     contract: [u8; 32],
     input: &[u8],
 ) -> Result<Asked, ClientError> {
+    let hpke = listed_evm(registry, worker).await?;
+    ask_listed(
+        http,
+        Purpose::Query,
+        (url, worker, &hpke),
+        user,
+        contract,
+        input,
+    )
+    .await
+}
+
+/// [`receipt`] on a Solidity registry.
+pub async fn receipt_evm(
+    registry: &chain::evm::EvmRegistry,
+    http: &reqwest::Client,
+    url: &str,
+    worker: &[u8],
+    user: &SigningKey,
+    contract: [u8; 32],
+    command_nonce: u64,
+) -> Result<Asked, ClientError> {
+    let hpke = listed_evm(registry, worker).await?;
+    let request = phalanx_types::receipt::request(command_nonce);
+    let to = (url, worker, hpke.as_slice());
+    ask_listed(http, Purpose::Receipt, to, user, contract, &request).await
+}
+
+/// The HPKE key a Solidity registry lists for the pRuntime `worker` in standing
+/// (proven at the registry node's newest block).
+async fn listed_evm(
+    registry: &chain::evm::EvmRegistry,
+    worker: &[u8],
+) -> Result<Vec<u8>, ClientError> {
     let (_, standing) = registry
         .standing(
             "query",
@@ -239,8 +291,7 @@ pub async fn query_evm(
         .await?;
     let listed = standing
         .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
-    let to = (url, worker, listed.hpke_key.as_slice());
-    ask_listed(http, Purpose::Query, to, user, contract, input).await
+    Ok(listed.hpke_key)
 }
 
 /// Asks the worker at `url` whose identity key `worker` the registry lists with
@@ -292,7 +343,18 @@ async fn ask_listed(
         break (q, salt, reply, resp);
     };
     if !resp.status().is_success() {
+        let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
+        let code = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/error/code")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            });
+        if status == reqwest::StatusCode::NOT_FOUND && code.as_deref() == Some("no_receipt") {
+            return Err(ClientError::NoReceipt);
+        }
         return Err(ClientError::Worker(body.chars().take(512).collect()));
     }
     let answer: Answer = resp

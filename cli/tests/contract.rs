@@ -1,0 +1,206 @@
+//! A user's commands against a running devnet, as a new user types them: `phalanx
+//! contract send | query | receipt | deploy`. A command's receipt comes back applied with
+//! its output and event, and only to its sender; a query's answer and a receipt each
+//! write a bundle that `phalanx verify answer` accepts, and refuses once its kind is
+//! changed; a module pRuntime would refuse is never deployed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+/// `phalanx ARGS`: exit code, stdout, stderr.
+fn phalanx(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// `phalanx contract ARGS --json` as `key`, against the devnet of `summary`.
+fn contract(
+    summary: &serde_json::Value,
+    key: &Path,
+    args: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut argv = vec![
+        "contract",
+        args[0],
+        "--registry",
+        summary["chain"].as_str().unwrap(),
+        "--genesis",
+        summary["chain_genesis"].as_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--json",
+    ];
+    argv.extend_from_slice(&args[1..]);
+    let (code, out, err) = phalanx(&argv);
+    (code, serde_json::from_str(&out).unwrap_or_default(), err)
+}
+
+#[test]
+fn a_user_sends_queries_and_fetches_receipts_from_the_command_line() {
+    let root = tempfile::tempdir().unwrap();
+    let (_devnet, summary) = common::devnet(&root.path().join("devnet"));
+    let worker = summary["pruntime"].as_str().unwrap();
+    let id = summary["contract"].as_str().unwrap();
+    let (alice, bob) = (root.path().join("alice.key"), root.path().join("bob.key"));
+    for k in [&alice, &bob] {
+        assert_eq!(
+            phalanx(&["chain", "keygen", "--out", k.to_str().unwrap()]).0,
+            0
+        );
+    }
+
+    // Send: the counter's receipt names Alice's first bump, its output and its event.
+    let receipt_bundle = root.path().join("receipt.json");
+    let (code, sent, err) = contract(
+        &summary,
+        &alice,
+        &[
+            "send",
+            "--contract",
+            id,
+            "--input",
+            "bump",
+            "--worker",
+            worker,
+            "--bundle",
+            receipt_bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r = &sent["receipt"];
+    assert_eq!(r["status"], "applied", "{sent}");
+    assert_eq!(r["output"]["hex"], hex::encode(1u64.to_le_bytes()));
+    assert_eq!(r["events"][0]["hex"], hex::encode(1u64.to_le_bytes()));
+    assert!(r["fuel_used"].as_u64().unwrap() > 0);
+    assert_eq!(r["height"], sent["height"]);
+
+    // Without waiting: the nonce, then the receipt by it — Alice's only.
+    let (code, sent, err) = contract(
+        &summary,
+        &alice,
+        &["send", "--contract", id, "--input-hex", "00", "--wait", "0"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let nonce = sent["nonce"].as_u64().unwrap().to_string();
+    let ask = |key: &Path| {
+        let args = [
+            "receipt",
+            "--contract",
+            id,
+            "--nonce",
+            &nonce,
+            "--worker",
+            worker,
+        ];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let got = contract(&summary, key, &args);
+            if got.0 == 0 || std::time::Instant::now() > deadline || key == bob.as_path() {
+                return got;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let (code, got, err) = ask(&alice);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        got["receipt"]["output"]["hex"],
+        hex::encode(2u64.to_le_bytes())
+    );
+    let (code, _, err) = ask(&bob);
+    assert_eq!(code, 2);
+    assert!(err.contains("no receipt"), "{err}");
+
+    // Query: Alice's count and the total, with a bundle.
+    let query_bundle = root.path().join("query.json");
+    let (code, answer, err) = contract(
+        &summary,
+        &alice,
+        &[
+            "query",
+            "--contract",
+            id,
+            "--input",
+            "",
+            "--worker",
+            worker,
+            "--bundle",
+            query_bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let out = hex::decode(answer["output"]["hex"].as_str().unwrap()).unwrap();
+    assert_eq!(out[..8], 2u64.to_le_bytes());
+
+    // Both bundles verify; a receipt's bundle passed off as a query's does not.
+    let root_pem =
+        Path::new(summary["bundle_file"].as_str().unwrap()).with_file_name("sim-root.pem");
+    let verify = |bundle: &Path| {
+        phalanx(&[
+            "verify",
+            "answer",
+            bundle.to_str().unwrap(),
+            "--genesis",
+            summary["chain_genesis"].as_str().unwrap(),
+            "--trust-root",
+            root_pem.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    for b in [&receipt_bundle, &query_bundle] {
+        let (code, out, _) = verify(b);
+        assert_eq!(code, 0, "{out}");
+    }
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&receipt_bundle).unwrap()).unwrap();
+    assert_eq!(doc["answer"]["kind"], "receipt");
+    doc["answer"].as_object_mut().unwrap().remove("kind");
+    std::fs::write(&receipt_bundle, doc.to_string()).unwrap();
+    let (code, out, _) = verify(&receipt_bundle);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("query_hash"), "{out}");
+
+    // Deploy: a PEM file is refused before anything is sent; the auction deploys.
+    let pem = root_pem.to_str().unwrap();
+    let (code, _, err) = contract(&summary, &alice, &["deploy", "--module", pem]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nothing was submitted"), "{err}");
+    let auction = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../pruntime/guest/wasm/auction.wasm"
+    );
+    let (code, deployed, err) = contract(&summary, &alice, &["deploy", "--module", auction]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(deployed["contract"].as_str().unwrap().len(), 64);
+    // Not served by the devnet's worker: named as such.
+    let (code, _, err) = contract(
+        &summary,
+        &alice,
+        &[
+            "query",
+            "--contract",
+            deployed["contract"].as_str().unwrap(),
+            "--input-hex",
+            "01",
+            "--worker",
+            worker,
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("does not serve contract"), "{err}");
+}
