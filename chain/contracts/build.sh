@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compiles Registry.sol with solc-js into the artifacts the crate embeds: Registry.json
+# Compiles Registry.sol with solc-js into the artifacts the crate embeds (and the
+# example AuctionSettlement.sol into AuctionSettlement.json, which its test deploys): Registry.json
 # ({"abi", "bytecode"}, for the `evm` feature's bindings) and Registry.runtime (the
 # deployed code, for verifiers to check what runs at a registry's address: the byte
 # offsets of the `governance` immutable, comma-separated, on the first line; the runtime
@@ -55,3 +56,29 @@ if (refs.length !== 1 || refs[0].some((r) => r.length !== 32)) {
 const offsets = refs[0].map((r) => r.start).join(",");
 fs.writeFileSync(out + "/Registry.runtime", offsets + "\n" + c.evm.deployedBytecode.object + "\n");
 ' "$solc_module" "$here/Registry.sol" "$out"
+
+# The example that settles a confidential auction on an EVM chain (its tests deploy it
+# on anvil): the same compiler and settings, ABI and creation code only.
+node -e '
+const [module, source, out] = process.argv.slice(1);
+const solc = require(module);
+const fs = require("fs");
+const input = {
+  language: "Solidity",
+  sources: { "AuctionSettlement.sol": { content: fs.readFileSync(source, "utf8") } },
+  settings: {
+    optimizer: { enabled: true, runs: 200 },
+    metadata: { appendCBOR: false, bytecodeHash: "none" },
+    outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
+  },
+};
+const result = JSON.parse(solc.compile(JSON.stringify(input)));
+const errors = (result.errors || []).filter((e) => e.severity === "error");
+if (errors.length) {
+  for (const e of errors) console.error(e.formattedMessage);
+  process.exit(1);
+}
+const c = result.contracts["AuctionSettlement.sol"].AuctionSettlement;
+const artifact = { abi: c.abi, bytecode: "0x" + c.evm.bytecode.object };
+fs.writeFileSync(out + "/AuctionSettlement.json", JSON.stringify(artifact, null, 1) + "\n");
+' "$solc_module" "$here/AuctionSettlement.sol" "$out"

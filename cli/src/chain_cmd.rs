@@ -422,6 +422,18 @@ async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A contract's published keys: commands are sealed to the encryption key; the
+/// contract signs with the signing key (what another chain checks its outputs against).
+fn key_json(k: &chain::types::ContractKey) -> serde_json::Value {
+    serde_json::json!({
+        "epoch": k.epoch,
+        "encryption_key": hex::encode(&k.encryption_key),
+        "signing_key": hex::encode(&k.signing_key),
+        "published_by": hex::encode(&k.published_by),
+        "published_at": k.published_at,
+    })
+}
+
 /// A contract as `v` proves it (`None`: not deployed), with its command count and the
 /// keys among `facts`.
 fn contract_json(
@@ -440,9 +452,7 @@ fn contract_json(
             Fact::ContractKey(cid, e) if cid == id => v.contract_key(id, *e).ok().flatten(),
             _ => None,
         })
-        .map(|k| serde_json::json!({
-            "epoch": k.epoch, "published_by": hex::encode(&k.published_by), "published_at": k.published_at,
-        }))
+        .map(|k| key_json(&k))
         .collect();
     Ok(Some(serde_json::json!({
         "id": hex::encode(id),
@@ -512,11 +522,7 @@ pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
             "deployer": hex::encode(&c.deployer),
             "deployed_at": c.deployed_at,
             "commands": c.commands,
-            "keys": c.keys.values().map(|k| serde_json::json!({
-                "epoch": k.epoch,
-                "published_by": hex::encode(&k.published_by),
-                "published_at": k.published_at,
-            })).collect::<Vec<_>>(),
+            "keys": c.keys.values().map(key_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -7,16 +7,19 @@
 //! the next page must continue. [`Executor::query`] answers read-only calls at the current
 //! position; checkpoints seal the state with a key derived from the contract's secret.
 
+use crate::env::CallEnv;
 use crate::protocol::{ContractKeys, ProtocolError, Purpose, open_command, open_evm_command};
 use crate::seal::{SealError, SealingKey};
 use chain::evm_proof::{EvmCommand, VerifiedEvmPage};
 use chain::proof::{CommandAt, VerifiedPage};
 use chain::types::Tx;
+use phalanx_contract::Env;
 use phalanx_contract::{Call, Changes, Contract, ContractError, Entry, Outcome, Runtime, State};
 use phalanx_types::Epoch;
 use phalanx_types::codec::{DecodeError, Reader, Writer};
 use phalanx_types::receipt::{Receipt, Status};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Why a command was skipped (logged; the chain goes on).
 #[derive(Debug, thiserror::Error)]
@@ -327,7 +330,7 @@ impl Executor {
     /// Runs one command of this contract (in block `height`, at `time`), advancing the
     /// command log whether it runs or is skipped.
     fn run(&mut self, runtime: &Runtime, c: &Ordered<'_>, skipped: &mut Vec<Skipped>) {
-        let (sequence, height) = (self.log.0, c.height);
+        let (sequence, height, before) = (self.log.0, c.height, self.log.1);
         if let Some(nonce) = c.nonce {
             self.nonces.insert(c.sender.to_vec(), nonce);
         }
@@ -369,10 +372,17 @@ impl Executor {
                     (input, c.sender.to_vec())
                 }
             };
+            let env: Arc<dyn Env> = Arc::new(CallEnv::new(
+                self.id,
+                Some((c.epoch, keys.signing.clone())),
+                &self.root_key,
+                Some(before),
+            ));
             let metered = runtime.metered(
                 &self.contract,
                 &self.state,
                 Call {
+                    env: Some(&env),
                     entry: Entry::Execute,
                     input: &input,
                     caller: phalanx_types::contract::caller_id(&caller),
@@ -416,10 +426,17 @@ impl Executor {
         input: &[u8],
         fuel: u64,
     ) -> Result<Outcome, ContractError> {
+        let signing = self
+            .keys
+            .iter()
+            .next_back()
+            .map(|(e, k)| (*e, k.signing.clone()));
+        let env: Arc<dyn Env> = Arc::new(CallEnv::new(self.id, signing, &self.root_key, None));
         runtime.call_with_fuel(
             &self.contract,
             &self.state,
             Call {
+                env: Some(&env),
                 entry: Entry::Query,
                 input,
                 caller: phalanx_types::contract::caller_id(caller_key),

@@ -10,13 +10,17 @@
 //! - [`protocol`]: contract keys, sealed commands, signed sealed queries, sealed answers
 //!   with the worker's signed [`phalanx_types::statement::Statement`].
 //! - [`executor`]: one served contract, sans-IO: commands from verified pages of its
-//!   command feed in chain order, read-only queries, sealed checkpoints.
+//!   command feed in chain order, each leaving a receipt for its caller, read-only
+//!   queries, sealed checkpoints.
+//! - [`env`]: what a contract call may ask of the worker's keys: the contract's
+//!   signature, keys derived per purpose (P-256, secp256k1), randomness every worker
+//!   agrees on.
 //! - [`worker`]: boot (sealed identity → quote → token → registration), contract keys
 //!   from the gatekeepers the registry lists, following its contracts' command feeds,
 //!   answering queries.
 //! - [`registry`]: the registry a worker follows — the embedded ledger or a Solidity
 //!   registry on an EVM chain — as facts proven at one block, and its writes.
-//! - [`server`]: the HTTP API (`POST /v1/query`, `GET /v1/info`).
+//! - [`server`]: the HTTP API (`POST /v1/query`, `POST /v1/receipt`, `GET /v1/info`).
 //! - [`cmd`]: the worker's command line (the `pruntime` binary and `phalanx pruntime`).
 //! - [`initdata`]: a TD's trust configuration from a Confidential Containers initdata
 //!   document, whose digest is the MRCONFIGID the worker then demands of itself.
@@ -34,6 +38,7 @@
 
 pub mod client;
 pub mod cmd;
+pub mod env;
 pub mod executor;
 pub mod initdata;
 pub mod protocol;

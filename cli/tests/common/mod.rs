@@ -41,11 +41,17 @@ impl Proc {
 }
 
 /// `phalanx devnet --dir D`, serving; its summary (printed once it is up).
+pub fn devnet(dir: &Path) -> (Proc, serde_json::Value) {
+    devnet_with(dir, &[])
+}
+
+/// [`devnet`] with more arguments (`--chain …`).
 // The child is waited for by `Proc`'s drop, also when the devnet exits early.
 #[allow(clippy::zombie_processes)]
-pub fn devnet(dir: &Path) -> (Proc, serde_json::Value) {
+pub fn devnet_with(dir: &Path, args: &[&str]) -> (Proc, serde_json::Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_phalanx"))
         .args(["devnet", "--dir", dir.to_str().unwrap()])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -129,6 +129,17 @@ pub const RECEIPT_SIGNATURE: &[u8] = b"phalanx/v1/receipt-request-signature";
 /// HPKE `info` prefix of a receipt request sealed to a worker.
 pub const RECEIPT_ENVELOPE: &[u8] = b"phalanx/v1/receipt-request-envelope";
 
+/// What a contract's signature (host function `sign`) is over: this tag, the contract
+/// id, the message, hashed with SHA-256 — so no other use of the contract's key signs
+/// the same digest.
+pub const CONTRACT_SIGNATURE: &[u8] = b"phalanx/v1/contract-signature";
+
+/// HKDF salt of a contract's keys derived per purpose (host function `derived_key`).
+pub const CONTRACT_PURPOSE_KEY: &[u8] = b"phalanx/v1/contract-purpose-key";
+
+/// HKDF salt of a command's random bytes (host function `random`).
+pub const CONTRACT_RANDOMNESS: &[u8] = b"phalanx/v1/contract-randomness";
+
 /// Every tag, for the uniqueness test and for audits.
 pub const ALL: &[&[u8]] = &[
     KEY_ID_TO_CURVE,
@@ -179,6 +190,9 @@ pub const ALL: &[&[u8]] = &[
     QUERY_SIGNATURE,
     RECEIPT_SIGNATURE,
     RECEIPT_ENVELOPE,
+    CONTRACT_SIGNATURE,
+    CONTRACT_PURPOSE_KEY,
+    CONTRACT_RANDOMNESS,
     QUERY_ENVELOPE,
     ANSWER_ENVELOPE,
     ANSWER_STATEMENT,

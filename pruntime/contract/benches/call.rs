@@ -29,6 +29,7 @@ fn bench(c: &mut Criterion) {
     let counter = rt.compile(COUNTER).unwrap();
     let mut state = State::default();
     let call = Call {
+        env: None,
         entry: Entry::Execute,
         input: b"",
         caller: [1; 32],

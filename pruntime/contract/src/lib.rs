@@ -1,14 +1,15 @@
 //! # phalanx-contract
 //!
 //! Confidential contracts are WebAssembly modules. This crate runs them, and nothing
-//! else: no I/O, no clock, no randomness, no keys. The pRuntime worker decrypts a
+//! else: no I/O, no clock, no randomness and no keys of its own (signatures and random
+//! bytes come from the worker through the call's [`Env`]). The pRuntime worker decrypts a
 //! command or a query, hands the plaintext to [`Runtime::call`] with the contract's
 //! [`State`], and gets back an [`Outcome`] (output, events, state changes) or a
 //! [`ContractError`] that names what went wrong.
 //!
 //! **Determinism.** Every worker serving a contract replays the same commands and must
 //! reach the same state root, so execution is a pure function of (code, state, input,
-//! caller, height, fuel): `wasmi` (an interpreter: no JIT, no executable memory), modules
+//! caller, height, fuel, and the [`Env`]'s keys): `wasmi` (an interpreter: no JIT, no executable memory), modules
 //! with floating-point instructions refused at compile time (as CosmWasm does), no SIMD,
 //! eager compilation (translation never charges fuel mid-call), fuel charged for every
 //! instruction and for every byte the host copies.
@@ -33,6 +34,13 @@
 //! | `block_height` | `() -> i64` | the chain height the call runs at |
 //! | `emit_event` | `(ptr, len)` | records an event (commands only) |
 //! | `abort` | `(ptr, len)` | stops the call with a UTF-8 message |
+//! | `sign` | `(msg_ptr, msg_len, out_ptr) -> i64` | writes the contract's signature over the message (64 bytes, `r ‖ s`, by its key the registry publishes), returns that key's epoch |
+//! | `derived_key` | `(curve, purpose_ptr, purpose_len, out_ptr) -> i32` | writes the public key derived for the purpose (65 bytes, SEC1 uncompressed; curve 1 P-256, 2 secp256k1), returns 65 |
+//! | `derived_sign` | `(curve, purpose_ptr, purpose_len, digest_ptr, out_ptr) -> i32` | writes that key's signature over a 32-byte digest (P-256 `r ‖ s`, secp256k1 `r ‖ s ‖ v`), returns its length |
+//! | `random` | `(out_ptr)` | writes 32 random bytes every worker agrees on (commands only) |
+//!
+//! The last four reach the worker's keys through the [`Env`] the call carries; the
+//! runtime itself holds no key, and each signature costs [`SIGN_FUEL`].
 //!
 //! A module exports its `memory` and `execute` (commands) and/or `query` (read-only
 //! queries), both `() -> ()`. The guest SDK (`pruntime/sdk`) wraps all of this.
@@ -50,7 +58,11 @@ use wasmi::{
 pub const HOST_MODULE: &str = "phalanx";
 
 /// Every import the host provides (name, for the compile-time check).
-const HOST_FUNCTIONS: [&str; 10] = [
+const HOST_FUNCTIONS: [&str; 14] = [
+    "sign",
+    "derived_key",
+    "derived_sign",
+    "random",
     "input_len",
     "input_read",
     "output",
@@ -65,6 +77,50 @@ const HOST_FUNCTIONS: [&str; 10] = [
 
 /// Fuel charged for each host call, before its bytes.
 pub const HOST_CALL_FUEL: u64 = 100;
+/// Fuel charged for a signature (about the interpreter's cost of the same time).
+pub const SIGN_FUEL: u64 = 200_000;
+/// Largest purpose of a derived key.
+pub const MAX_PURPOSE: usize = 64;
+
+/// The curve of a key derived for a purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    /// NIST P-256 (signatures `r ‖ s`, 64 bytes).
+    P256,
+    /// secp256k1, as Ethereum uses it (signatures `r ‖ s ‖ v`, 65 bytes, `v` 0 or 1).
+    Secp256k1,
+}
+
+impl Curve {
+    fn from_code(c: i32) -> Option<Self> {
+        match c {
+            1 => Some(Self::P256),
+            2 => Some(Self::Secp256k1),
+            _ => None,
+        }
+    }
+}
+
+/// What a call may ask of the worker's keys. The runtime holds no key and draws no
+/// randomness itself: the worker passes an `Env` with each call (a test harness a fake
+/// one), and a call without one that asks for a signature or randomness fails.
+///
+/// Every answer must be a function of the contract's secret and the call's position
+/// alone, so all workers serving the contract compute the same thing (deterministic
+/// ECDSA, RFC 6979).
+pub trait Env: Send + Sync {
+    /// A signature by the contract's key the registry publishes, over `message` (the
+    /// implementation fixes the domain-separated digest), and that key's epoch.
+    fn sign(&self, message: &[u8]) -> Option<(u64, [u8; 64])>;
+    /// The public key (SEC1 uncompressed, 65 bytes) derived for `purpose` on `curve`:
+    /// the contract's own, stable across epochs.
+    fn derived_public(&self, curve: Curve, purpose: &[u8]) -> Option<[u8; 65]>;
+    /// A signature by that key over a 32-byte digest the contract computed.
+    fn derived_sign(&self, curve: Curve, purpose: &[u8], digest: &[u8; 32]) -> Option<Vec<u8>>;
+    /// The call's `draw`-th 32 random bytes: the same on every worker, unpredictable
+    /// without the contract's secret. `None` where there is none (queries).
+    fn random(&self, draw: u64) -> Option<[u8; 32]>;
+}
 /// Bytes copied by the host per unit of fuel.
 pub const BYTES_PER_FUEL: u64 = 8;
 
@@ -191,9 +247,12 @@ impl Entry {
     }
 }
 
-/// One call: which entry, with what input, from whom, at which height.
-#[derive(Debug, Clone, Copy)]
+/// One call: which entry, with what input, from whom, at which height, with which keys.
+#[derive(Clone, Copy)]
 pub struct Call<'a> {
+    /// The worker's keys and randomness for this call (none: the call cannot sign or
+    /// draw).
+    pub env: Option<&'a Arc<dyn Env>>,
     /// The entry point.
     pub entry: Entry,
     /// The decrypted command or query.
@@ -202,6 +261,16 @@ pub struct Call<'a> {
     pub caller: [u8; 32],
     /// The chain height the call runs at.
     pub height: u64,
+}
+
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("entry", &self.entry)
+            .field("height", &self.height)
+            .field("env", &self.env.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A contract's key-value state. Cloning is cheap (shared until written).
@@ -352,6 +421,9 @@ struct Host {
     store_limits: StoreLimits,
     /// Bytes this call wrote so far (keys and values).
     written: usize,
+    env: Option<Arc<dyn Env>>,
+    /// Random draws so far.
+    draws: u64,
 }
 
 impl Runtime {
@@ -462,6 +534,8 @@ impl Runtime {
             events: Vec::new(),
             failure: None,
             written: 0,
+            env: call.env.cloned(),
+            draws: 0,
             limits,
             store_limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory)
@@ -569,12 +643,10 @@ fn fail(caller: &mut Caller<'_, Host>, e: ContractError) -> wasmi::Error {
 /// Charges the host's work: [`HOST_CALL_FUEL`] plus one unit per [`BYTES_PER_FUEL`]
 /// bytes.
 fn charge(caller: &mut Caller<'_, Host>, bytes: usize) -> Result<(), wasmi::Error> {
-    let cost = HOST_CALL_FUEL + (bytes as u64).div_ceil(BYTES_PER_FUEL);
-    let left = caller.get_fuel().unwrap_or(0);
-    match left.checked_sub(cost) {
-        Some(rest) => caller.set_fuel(rest),
-        None => Err(fail(caller, ContractError::OutOfFuel)),
-    }
+    consume(
+        caller,
+        HOST_CALL_FUEL + (bytes as u64).div_ceil(BYTES_PER_FUEL),
+    )
 }
 
 fn memory(caller: &mut Caller<'_, Host>) -> Result<wasmi::Memory, wasmi::Error> {
@@ -653,10 +725,126 @@ fn record_write(
     Ok(())
 }
 
-/// Long on purpose: the ten host functions of the ABI, each a few lines, side by side
-/// so the table in the crate docs can be checked against one place.
+/// The worker's keys for this call, or the call fails naming what it asked for.
+fn env(caller: &mut Caller<'_, Host>, what: &'static str) -> Result<Arc<dyn Env>, wasmi::Error> {
+    match caller.data().env.clone() {
+        Some(e) => Ok(e),
+        None => Err(fail(caller, ContractError::HostRule(what))),
+    }
+}
+
+/// A purpose (at most [`MAX_PURPOSE`] bytes) and a curve code, read and checked.
+fn purpose(
+    c: &mut Caller<'_, Host>,
+    curve: i32,
+    (ptr, len): (i32, i32),
+) -> Result<(Curve, Vec<u8>), wasmi::Error> {
+    let Some(curve) = Curve::from_code(curve) else {
+        return Err(fail(c, ContractError::HostRule("unknown curve")));
+    };
+    let purpose = read(c, ptr, len, MAX_PURPOSE, "purpose too long")?;
+    Ok((curve, purpose))
+}
+
+/// The four host functions over the worker's keys: `sign`, `derived_key`,
+/// `derived_sign`, `random`.
+fn key_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerError>; 4] {
+    [
+        l.func_wrap(
+            HOST_MODULE,
+            "sign",
+            |mut c: Caller<'_, Host>, ptr: i32, len: i32, out: i32| -> Result<i64, wasmi::Error> {
+                let max = c.data().limits.max_input;
+                let message = read(&mut c, ptr, len, max, "message too large")?;
+                charge(&mut c, 0)?;
+                consume(&mut c, SIGN_FUEL)?;
+                let e = env(&mut c, "no contract key to sign with")?;
+                let Some((epoch, sig)) = e.sign(&message) else {
+                    return Err(fail(&mut c, ContractError::HostRule("signing failed")));
+                };
+                write(&mut c, out, &sig)?;
+                Ok(i64::try_from(epoch).unwrap_or(i64::MAX))
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "derived_key",
+            |mut c: Caller<'_, Host>,
+             curve: i32,
+             pptr: i32,
+             plen: i32,
+             out: i32|
+             -> Result<i32, wasmi::Error> {
+                let (curve, purpose) = purpose(&mut c, curve, (pptr, plen))?;
+                consume(&mut c, SIGN_FUEL / 4)?;
+                let e = env(&mut c, "no contract key to derive from")?;
+                let Some(key) = e.derived_public(curve, &purpose) else {
+                    return Err(fail(&mut c, ContractError::HostRule("derivation failed")));
+                };
+                write(&mut c, out, &key)?;
+                Ok(65)
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "derived_sign",
+            |mut c: Caller<'_, Host>,
+             curve: i32,
+             pptr: i32,
+             plen: i32,
+             dptr: i32,
+             out: i32|
+             -> Result<i32, wasmi::Error> {
+                let (curve, purpose) = purpose(&mut c, curve, (pptr, plen))?;
+                let digest = read(&mut c, dptr, 32, 32, "digest")?;
+                let digest: [u8; 32] = digest.try_into().unwrap_or([0; 32]);
+                consume(&mut c, SIGN_FUEL)?;
+                let e = env(&mut c, "no contract key to sign with")?;
+                let Some(sig) = e.derived_sign(curve, &purpose, &digest) else {
+                    return Err(fail(&mut c, ContractError::HostRule("signing failed")));
+                };
+                write(&mut c, out, &sig)?;
+                Ok(i32::try_from(sig.len()).unwrap_or(0))
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "random",
+            |mut c: Caller<'_, Host>, out: i32| -> Result<(), wasmi::Error> {
+                let e = env(&mut c, "no randomness here")?;
+                let draw = c.data().draws;
+                let Some(bytes) = e.random(draw) else {
+                    return Err(fail(
+                        &mut c,
+                        ContractError::HostRule("randomness in a query"),
+                    ));
+                };
+                c.data_mut().draws = draw + 1;
+                write(&mut c, out, &bytes)
+            },
+        )
+        .map(|_| ()),
+    ]
+}
+
+/// Charges `fuel` more (the host's own work beyond copying bytes).
+fn consume(caller: &mut Caller<'_, Host>, fuel: u64) -> Result<(), wasmi::Error> {
+    let left = caller.get_fuel().unwrap_or(0);
+    match left.checked_sub(fuel) {
+        Some(rest) => caller.set_fuel(rest),
+        None => Err(fail(caller, ContractError::OutOfFuel)),
+    }
+}
+
+/// Long on purpose: the ten host functions of the ABI over the call's input, output,
+/// state and events, each a few lines, side by side so the table in the crate docs can
+/// be checked against one place (the key functions are [`key_functions`]).
 fn host_abi(engine: &Engine) -> Linker<Host> {
     let mut l = Linker::<Host>::new(engine);
+    let keys = key_functions(&mut l);
     let results = [
         l.func_wrap(HOST_MODULE, "input_len", |c: Caller<'_, Host>| {
             i32::try_from(c.data().input.len()).unwrap_or(i32::MAX)
@@ -779,7 +967,7 @@ fn host_abi(engine: &Engine) -> Linker<Host> {
         .map(|_| ()),
     ];
     // `func_wrap` fails only on a name defined twice; the ten names are distinct.
-    for r in results {
+    for r in results.into_iter().chain(keys) {
         if let Err(e) = r {
             unreachable!("host ABI: {e}");
         }

@@ -32,6 +32,7 @@ impl World {
             &self.contract,
             &self.state,
             Call {
+                env: None,
                 entry: Entry::Execute,
                 input,
                 caller: [who; 32],
@@ -48,6 +49,7 @@ impl World {
                 &self.contract,
                 &self.state,
                 Call {
+                    env: None,
                     entry: Entry::Query,
                     input,
                     caller: [who; 32],
@@ -78,6 +80,7 @@ fn the_counter_counts_per_caller_and_in_total() {
         &w.contract,
         &w.state,
         Call {
+            env: None,
             entry: Entry::Query,
             input: b"",
             caller: [1; 32],

@@ -51,6 +51,7 @@ fn wasm(text: &str) -> Vec<u8> {
 
 fn call(entry: Entry, input: &[u8]) -> Call<'_> {
     Call {
+        env: None,
         entry,
         input,
         caller: [7; 32],

@@ -40,6 +40,16 @@ mod host {
         pub fn block_height() -> i64;
         pub fn emit_event(ptr: *const u8, len: i32);
         pub fn abort(ptr: *const u8, len: i32) -> !;
+        pub fn sign(ptr: *const u8, len: i32, out: *mut u8) -> i64;
+        pub fn derived_key(curve: i32, pptr: *const u8, plen: i32, out: *mut u8) -> i32;
+        pub fn derived_sign(
+            curve: i32,
+            pptr: *const u8,
+            plen: i32,
+            digest: *const u8,
+            out: *mut u8,
+        ) -> i32;
+        pub fn random(out: *mut u8);
     }
 }
 
@@ -89,6 +99,76 @@ pub fn emit(event: &[u8]) {
 pub fn abort(message: &str) -> ! {
     // SAFETY: a valid slice; the host never returns.
     unsafe { host::abort(message.as_ptr(), len_i32(message.len())) }
+}
+
+/// The contract's signature over `message`, by its key the registry publishes (ECDSA
+/// P-256 over `SHA-256("phalanx/v1/contract-signature" ‖ contract id ‖ message)`), and
+/// that key's epoch: anyone checks it against the registry's key of that epoch — an
+/// EVM contract with P256VERIFY — with no oracle in between. Every worker computes the
+/// same signature.
+pub fn sign(message: &[u8]) -> (u64, [u8; 64]) {
+    let mut sig = [0u8; 64];
+    // SAFETY: a valid slice in; the host writes exactly 64 bytes out.
+    let epoch = unsafe { host::sign(message.as_ptr(), len_i32(message.len()), sig.as_mut_ptr()) };
+    (u64::try_from(epoch).unwrap_or(0), sig)
+}
+
+/// 32 random bytes (commands only): the same on every worker, unpredictable to anyone
+/// without the contract's secret, the sender included. Each call draws new bytes.
+pub fn random() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // SAFETY: the host writes exactly 32 bytes.
+    unsafe { host::random(out.as_mut_ptr()) };
+    out
+}
+
+/// Keys the contract derives for a purpose: its own, stable across key epochs, never
+/// leaving the workers.
+pub mod keys {
+    use super::{host, len_i32};
+    use alloc::vec::Vec;
+
+    /// A derived key's curve.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Curve {
+        /// NIST P-256: signatures `r ‖ s` (64 bytes).
+        P256 = 1,
+        /// secp256k1 (Ethereum): signatures `r ‖ s ‖ v` (65 bytes, `v` 0 or 1).
+        Secp256k1 = 2,
+    }
+
+    /// The public key for `purpose` (at most 64 bytes) on `curve`, SEC1 uncompressed.
+    pub fn public(curve: Curve, purpose: &[u8]) -> [u8; 65] {
+        let mut out = [0u8; 65];
+        // SAFETY: a valid slice in; the host writes exactly 65 bytes out.
+        unsafe {
+            host::derived_key(
+                curve as i32,
+                purpose.as_ptr(),
+                len_i32(purpose.len()),
+                out.as_mut_ptr(),
+            )
+        };
+        out
+    }
+
+    /// That key's signature over a 32-byte digest the contract computed.
+    pub fn sign(curve: Curve, purpose: &[u8], digest: &[u8; 32]) -> Vec<u8> {
+        let mut out = [0u8; 65];
+        // SAFETY: valid slices in; the host writes at most 65 bytes and says how many.
+        let n = unsafe {
+            host::derived_sign(
+                curve as i32,
+                purpose.as_ptr(),
+                len_i32(purpose.len()),
+                digest.as_ptr(),
+                out.as_mut_ptr(),
+            )
+        };
+        out.get(..usize::try_from(n).unwrap_or(0))
+            .unwrap_or_default()
+            .to_vec()
+    }
 }
 
 /// The contract's key-value state.

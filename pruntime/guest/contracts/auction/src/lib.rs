@@ -14,7 +14,12 @@
 //! Queries (`query`):
 //! - `1`: status: `closed (1 byte) ‖ end ‖ number of bids`;
 //! - `2`: the caller's own bid (0 if none);
-//! - `3`: the result `winner ‖ price`, only once closed.
+//! - `3`: the result `winner ‖ price`, only once closed;
+//! - `4`: the signed result, only once closed: `winner (32) ‖ price (u64 BE) ‖ epoch (u64
+//!   BE) ‖ signature (64)`, the contract's signature over `"auction-result" ‖ winner ‖
+//!   price (u64 BE)` by its key of that epoch on the registry. Another chain settles
+//!   the auction on it (`chain/contracts/AuctionSettlement.sol`): no oracle, no relayer
+//!   to trust.
 #![no_std]
 
 extern crate alloc;
@@ -135,6 +140,17 @@ fn ask() {
                 sdk::abort("auction not closed");
             }
             sdk::output(&sdk::storage::get(BEST).unwrap_or_else(|| [0u8; 40].to_vec()));
+        }
+        Some(4) => {
+            if !is_closed() {
+                sdk::abort("auction not closed");
+            }
+            let best = sdk::storage::get(BEST).unwrap_or_else(|| [0u8; 40].to_vec());
+            let (winner, price) = best.split_at(32.min(best.len()));
+            let price = sdk::take_u64(price).map_or(0, |(p, _)| p).to_be_bytes();
+            let (epoch, signature) =
+                sdk::sign(&[b"auction-result".as_slice(), winner, &price].concat());
+            sdk::output(&[winner, &price, &epoch.to_be_bytes(), &signature].concat());
         }
         _ => sdk::abort("unknown query"),
     }
