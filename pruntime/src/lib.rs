@@ -12,7 +12,7 @@
 //! - [`executor`]: one served contract, sans-IO: commands from verified pages of its
 //!   command feed in chain order, each leaving a receipt for its caller, read-only
 //!   queries, sealed checkpoints.
-//! - [`env`]: what a contract call may ask of the worker's keys: the contract's
+//! - [`env`](mod@env): what a contract call may ask of the worker's keys: the contract's
 //!   signature, keys derived per purpose (P-256, secp256k1), randomness every worker
 //!   agrees on.
 //! - [`worker`]: boot (sealed identity → quote → token → registration), contract keys
