@@ -856,7 +856,12 @@ impl Ledger {
             });
         }
         let at = commands.last().map_or(state.height() - 1, |c| c.height);
-        let mut keys = vec![crate::facts::Fact::Commands(*contract).key()];
+        // The contract's record too: a contract without commands yet has no log fact,
+        // and its record shows that its log is empty rather than that it does not exist.
+        let mut keys = vec![
+            crate::facts::Fact::Commands(*contract).key(),
+            crate::facts::Fact::Contract(*contract).key(),
+        ];
         if since > 1 && at >= since {
             keys.push(crate::facts::Fact::Header(since - 1).key());
         }

@@ -576,9 +576,16 @@ impl CommandPage {
         head: &[u8; 32],
     ) -> Result<VerifiedPage, ProofError> {
         let fact = Fact::Commands(*contract);
-        let (count, log) = proven
-            .read(&fact, facts::read_commands)?
-            .ok_or_else(|| ProofError::Feed("the contract has no command log".into()))?;
+        // Proven absent: no command yet. The log is empty (its head zeros) if the
+        // contract is deployed (its record proven present), so a page from 0 with no
+        // commands holds and any other does not; no contract, no feed.
+        let (count, log) = match proven.read(&fact, facts::read_commands)? {
+            Some(log) => log,
+            None if proven.fact(&Fact::Contract(*contract))?.is_some() => (0, [0; 32]),
+            None => {
+                return Err(ProofError::Feed("the contract has no command log".into()));
+            }
+        };
         let feed = |what: String| ProofError::Feed(what);
         let mut at = 0u64;
         let mut next = *head;

@@ -366,6 +366,35 @@ async fn command_feed(
             .await
             .is_err()
     );
+    // A contract deployed without a command yet: an empty page holds (its log is
+    // empty), a page from elsewhere does not.
+    let deployer = chain::random_key();
+    let code = ledger
+        .state()
+        .unwrap()
+        .contract(&id)
+        .map(|c| c.code.clone())
+        .unwrap();
+    ledger
+        .submit(SignedTx::sign(
+            &deployer,
+            &chain_id,
+            0,
+            Tx::DeployContract {
+                code: code.to_vec(),
+                salt: [7; 32],
+            },
+        ))
+        .unwrap();
+    let idle = phalanx_types::contract::contract_id(
+        &chain_id,
+        &chain::types::public_key(deployer.verifying_key()),
+        &phalanx_types::contract::code_hash(&code),
+        &[7; 32],
+    );
+    let (none, page) = client.commands(&idle, 0, &[0; 32], 10).await.unwrap();
+    assert_eq!((none.len(), page.count, page.head), (0, 0, [0; 32]));
+    assert!(client.commands(&idle, 1, &[0; 32], 10).await.is_err());
     // A lying node: each edit of a genuine page is refused by the log.
     let genesis = ledger.blocks(0, 1).unwrap()[0].hash();
     let good = ledger.commands(&id, 0, 100, 0).unwrap();

@@ -431,8 +431,18 @@ pub struct Worker {
 struct Commit {
     /// The newest checkpoint sealed and not yet committed: what it commits to, and it.
     pending: Option<(chain::types::StateCommitment, Vec<u8>)>,
-    /// When the last commitment was sent.
-    sent: Option<std::time::Instant>,
+    /// When the last commitment was sent, and its epoch.
+    sent: Option<(std::time::Instant, Epoch)>,
+}
+
+impl Commit {
+    /// Whether the pending commitment goes out now: at most one per `every`, except the
+    /// first under a newer epoch, which is what lets the epochs before retire.
+    fn due(&self, every: Duration) -> bool {
+        let newer = |epoch: Epoch| self.pending.as_ref().is_some_and(|(c, _)| c.epoch > epoch);
+        self.sent
+            .is_none_or(|(t, epoch)| t.elapsed() >= every || newer(epoch))
+    }
 }
 
 /// Largest checkpoint fetched from a source.
@@ -1542,20 +1552,18 @@ impl Worker {
     }
 
     /// Commits the checkpoints queued by [`Self::write_checkpoint`] on the registry, at
-    /// most one per contract per [`WorkerConfig::commit_every`]; a committed one is kept
+    /// most one per contract per [`WorkerConfig::commit_every`] (the first under a newer
+    /// epoch at once); a committed one is kept
     /// as the contract's committed checkpoint, which peers may fetch. When another worker
     /// committed the same state first, this worker's copy is as good and kept too.
     async fn commit_states(&self) {
         let due: Vec<(chain::types::StateCommitment, Vec<u8>)> = match self.commits.lock() {
             Ok(mut commits) => commits
                 .values_mut()
-                .filter(|c| {
-                    c.sent
-                        .is_none_or(|t| t.elapsed() >= self.config.commit_every)
-                })
+                .filter(|c| c.due(self.config.commit_every))
                 .filter_map(|c| {
                     let due = c.pending.take()?;
-                    c.sent = Some(std::time::Instant::now());
+                    c.sent = Some((std::time::Instant::now(), due.0.epoch));
                     Some(due)
                 })
                 .collect(),
