@@ -3,7 +3,8 @@
 #
 #   make devnet            the whole system on loopback until Ctrl-C (ARGS=--once: stop after the demo;
 #                          ARGS=--chain=anvil: on the Solidity registry, installing anvil first)
-#   make test              every test of the workspace (what .ci/run calls)
+#   make test              every test of the workspace (what .ci/run calls), then the example
+#                          contracts' own tests in the off-chain harness (pruntime/guest)
 
 .PHONY: devnet test deps
 
@@ -16,3 +17,4 @@ devnet: deps
 
 test: deps
 	anvil="$$(scripts/ensure-evm.sh)" && ANVIL="$${ANVIL:-$$anvil}" cargo test --workspace --locked
+	cd pruntime/guest && CARGO_TARGET_DIR="$${CARGO_TARGET_DIR:-$(CURDIR)/target}/guest-native" cargo test --locked

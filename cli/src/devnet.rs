@@ -134,11 +134,12 @@ pub struct Summary {
     /// Its (simulated) MRENCLAVE, which the devnet allows (hex): give it to other
     /// workers with `--mr-enclave`.
     pub pruntime_mr_enclave: String,
-    /// The example contract it serves (hex id): the counter.
+    /// The example contract the demo uses (hex id): the counter.
     pub contract: String,
-    /// The other example it serves (hex id): the sealed-bid auction, whose signed result
-    /// an EVM contract settles (`chain/contracts/AuctionSettlement.sol`).
-    pub auction: String,
+    /// Every example contract it serves, by name (hex ids): `counter`, `auction` (whose
+    /// signed result an EVM contract settles, `chain/contracts/AuctionSettlement.sol`),
+    /// `vote` and `vault` (typed, `pruntime/guest/contracts`).
+    pub examples: std::collections::BTreeMap<String, String>,
     /// The demo's signed answer, with its plaintext query and answer.
     pub answer_file: String,
     /// The height the answer was computed at.
@@ -151,10 +152,25 @@ pub struct Summary {
     pub verify_command: String,
 }
 
-/// The example contracts the devnet deploys (the guest crate's committed builds).
+/// The example contract of the demo (the guest crate's committed build).
 pub const COUNTER_WASM: &[u8] = include_bytes!("../../pruntime/guest/wasm/counter.wasm");
-/// The sealed-bid auction.
-pub const AUCTION_WASM: &[u8] = include_bytes!("../../pruntime/guest/wasm/auction.wasm");
+/// The examples the devnet deploys and serves, by name (the guest crate's committed
+/// builds): the demo's counter first.
+pub const EXAMPLES: [(&str, &[u8]); 4] = [
+    ("counter", COUNTER_WASM),
+    (
+        "auction",
+        include_bytes!("../../pruntime/guest/wasm/auction.wasm"),
+    ),
+    (
+        "vote",
+        include_bytes!("../../pruntime/guest/wasm/vote.wasm"),
+    ),
+    (
+        "vault",
+        include_bytes!("../../pruntime/guest/wasm/vault.wasm"),
+    ),
+];
 
 /// MRTD of the devnet's simulated TDX pRuntime (a worker started with `--tee tdx`
 /// against a configfs-tsm that answers with the devnet's simulated TDX quotes).
@@ -470,16 +486,18 @@ struct DevWorker {
     tasks: Vec<Task>,
 }
 
-/// Step 6: deploys the counter and the auction (once), boots a worker serving both, and
-/// starts its chain-following loop and its HTTP server.
+/// Step 6: deploys the example contracts (once), boots a worker serving them, and starts
+/// its chain-following loop and its HTTP server; the examples' ids, the counter's first.
 async fn start_pruntime(
     dir: &Path,
     registry: &DevRegistry,
     att: &Attestation,
     stop: &Stop,
-) -> anyhow::Result<(DevWorker, [u8; 32], [u8; 32])> {
-    let id = registry.deploy(dir, COUNTER_WASM).await?;
-    let auction = registry.deploy(dir, AUCTION_WASM).await?;
+) -> anyhow::Result<(DevWorker, Vec<[u8; 32]>)> {
+    let mut ids = Vec::new();
+    for (_, code) in EXAMPLES {
+        ids.push(registry.deploy(dir, code).await?);
+    }
     let wdir = dir.join("pruntime");
     let tee = pruntime::tee::SimTee::new(
         SimTee::from_json(&att.sim.to_json())?,
@@ -496,7 +514,7 @@ async fn start_pruntime(
     // The devnet's gatekeepers attest on the simulated TEE too.
     config.gatekeeper_trust_roots = vec!["sim".into()];
     config.gatekeeper_policies = vec!["devnet".into()];
-    config.contracts = vec![id, auction];
+    config.contracts = ids.clone();
     config.poll = Duration::from_millis(50);
     config.confirmations = registry.confirmations();
     registry.fund_worker(&config, &tee).await?;
@@ -512,7 +530,7 @@ async fn start_pruntime(
             Ok(())
         }),
     ];
-    Ok((DevWorker { worker, url, tasks }, id, auction))
+    Ok((DevWorker { worker, url, tasks }, ids))
 }
 
 /// The demo's command and query: the devnet's user bumps the counter through the
@@ -774,7 +792,8 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
     let (key_id, fetched) = (demo.key_id, demo.fetched);
 
     // 6. The pRuntime worker, the contract, a command and a query.
-    let (dev, contract, auction) = start_pruntime(dir, &registry, &att, &stop).await?;
+    let (dev, ids) = start_pruntime(dir, &registry, &att, &stop).await?;
+    let contract = ids.first().copied().context("no example deployed")?;
     let answered = pruntime_demo(dir, &registry, &att, &dev, contract).await?;
     let summary = Summary {
         attestation_rest: att.rest.to_string(),
@@ -798,7 +817,11 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         pruntime_identity: hex::encode(dev.worker.identity_key()),
         pruntime_mr_enclave: hex::encode(pruntime_mr_enclave()?),
         contract: hex::encode(contract),
-        auction: hex::encode(auction),
+        examples: EXAMPLES
+            .iter()
+            .zip(&ids)
+            .map(|((name, _), id)| ((*name).to_owned(), hex::encode(id)))
+            .collect(),
         answer_file: answered.file.display().to_string(),
         answer_height: answered.height,
         bundle_file: answered.bundle_file.display().to_string(),

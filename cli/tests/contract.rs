@@ -175,6 +175,8 @@ fn a_user_sends_queries_and_fetches_receipts_from_the_command_line() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("query_hash"), "{out}");
 
+    typed_examples_through_the_devnet(&summary, &alice, &bob, sent["height"].as_u64().unwrap());
+
     // Deploy: a PEM file is refused before anything is sent; the auction deploys.
     let pem = root_pem.to_str().unwrap();
     let (code, _, err) = contract(&summary, &alice, &["deploy", "--module", pem]);
@@ -203,4 +205,121 @@ fn a_user_sends_queries_and_fetches_receipts_from_the_command_line() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("does not serve contract"), "{err}");
+}
+
+/// The caller id the contract sees for the holder of `key`.
+fn caller_id(key: &Path) -> [u8; 32] {
+    let k = keyvault::registry::key_file(key).unwrap();
+    phalanx_types::contract::caller_id(&chain::types::public_key(k.verifying_key()))
+}
+
+/// `name` as borsh encodes a string.
+fn borsh_str(name: &str) -> Vec<u8> {
+    [&(name.len() as u32).to_le_bytes()[..], name.as_bytes()].concat()
+}
+
+/// The typed examples the devnet serves, through chain and worker: a vote of Alice and
+/// Bob whose tally opens only after the close, and a vault secret Bob reads only once
+/// Alice grants it. `height`: the registry's height a moment ago.
+fn typed_examples_through_the_devnet(
+    summary: &serde_json::Value,
+    alice: &Path,
+    bob: &Path,
+    height: u64,
+) {
+    let worker = summary["pruntime"].as_str().unwrap();
+    let send = |key: &Path, id: &str, input: &[u8]| {
+        let args = [
+            "send",
+            "--contract",
+            id,
+            "--input-hex",
+            &hex::encode(input),
+            "--worker",
+            worker,
+        ];
+        let (code, sent, err) = contract(summary, key, &args);
+        assert_eq!(code, 0, "{err}");
+        sent
+    };
+    let query = |key: &Path, id: &str, input: &[u8]| {
+        let args = [
+            "query",
+            "--contract",
+            id,
+            "--input-hex",
+            &hex::encode(input),
+            "--worker",
+            worker,
+        ];
+        let (code, answer, err) = contract(summary, key, &args);
+        (
+            code,
+            hex::decode(answer["output"]["hex"].as_str().unwrap_or_default()).unwrap(),
+            err,
+        )
+    };
+
+    let vote = summary["examples"]["vote"].as_str().unwrap();
+    // Room for the four commands below and the blocks others add meanwhile.
+    let end = height + 12;
+    let open = [
+        &[0u8, 2][..],
+        &2u32.to_le_bytes(),
+        &caller_id(alice),
+        &caller_id(bob),
+        &end.to_le_bytes(),
+    ]
+    .concat();
+    assert_eq!(send(alice, vote, &open)["receipt"]["status"], "applied");
+    send(alice, vote, &[1, 1]);
+    send(bob, vote, &[1, 1]);
+    let refused = send(bob, vote, &[1, 0]);
+    assert_eq!(refused["receipt"]["status"], "refused");
+    assert_eq!(refused["receipt"]["message"], "already voted");
+    assert_eq!(
+        query(alice, vote, &[2]).0,
+        2,
+        "the tally is sealed before the close"
+    );
+    // Each command is a block: the close is refused until the end height is reached.
+    let mut closed = send(alice, vote, &[2]);
+    for _ in 0..24 {
+        if closed["receipt"]["status"] != "refused" {
+            break;
+        }
+        assert_eq!(closed["receipt"]["message"], "voting has not ended");
+        closed = send(alice, vote, &[2]);
+    }
+    assert_eq!(closed["receipt"]["status"], "applied", "{closed}");
+    let tally = [
+        &[2u8][..],
+        &2u32.to_le_bytes(),
+        &0u64.to_le_bytes(),
+        &2u64.to_le_bytes(),
+    ]
+    .concat();
+    assert_eq!(query(bob, vote, &[2]).1, tally);
+
+    let vault = summary["examples"]["vault"].as_str().unwrap();
+    send(
+        alice,
+        vault,
+        &[&[0u8][..], &borsh_str("api"), &3u32.to_le_bytes(), b"key"].concat(),
+    );
+    let get = [&[0u8][..], &caller_id(alice), &borsh_str("api")].concat();
+    assert_eq!(
+        query(alice, vault, &get).1,
+        [&3u32.to_le_bytes()[..], b"key"].concat()
+    );
+    assert_eq!(query(bob, vault, &get).0, 2, "not granted");
+    send(
+        alice,
+        vault,
+        &[&[1u8][..], &borsh_str("api"), &caller_id(bob)].concat(),
+    );
+    assert_eq!(
+        query(bob, vault, &get).1,
+        [&3u32.to_le_bytes()[..], b"key"].concat()
+    );
 }

@@ -110,7 +110,10 @@ impl User<'_> {
                 "--worker",
                 self.summary["pruntime"].as_str().unwrap(),
             ])
-            .args(["--contract", self.summary["auction"].as_str().unwrap()])
+            .args([
+                "--contract",
+                self.summary["examples"]["auction"].as_str().unwrap(),
+            ])
             .args(&args[1..])
             .output()
             .unwrap();
@@ -222,7 +225,7 @@ fn settle_on(url: &str) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["id"] == summary["auction"])
+        .find(|c| c["id"] == summary["examples"]["auction"])
         .unwrap_or_else(|| panic!("{status}"));
     let epoch_n = u64::from_be_bytes(epoch.try_into().unwrap());
     let key = auction["keys"]
@@ -255,7 +258,7 @@ fn settle_on(url: &str) {
     create.extend(word(
         &hex::decode(registry.trim_start_matches("0x")).unwrap(),
     ));
-    create.extend(hex::decode(summary["auction"].as_str().unwrap()).unwrap());
+    create.extend(hex::decode(summary["examples"]["auction"].as_str().unwrap()).unwrap());
     let deployed = transact(url, None, &create).unwrap();
     let settlement = deployed["contractAddress"].as_str().unwrap().to_owned();
     let settle = |price: u64| {

@@ -11,7 +11,8 @@ export CARGO_TARGET_DIR="${GUEST_TARGET_DIR:-${CARGO_TARGET_DIR:-$HOME/.cache/ph
 # zeroing unused memory was most of a small call's cost.
 export RUSTFLAGS="--remap-path-prefix=$PWD=/guest --remap-path-prefix=$HOME=/home -C link-arg=-zstack-size=65536"
 cargo build --locked --release --target wasm32-unknown-unknown \
-  -p phalanx-example-counter -p phalanx-example-auction
-for c in counter auction; do
+  -p phalanx-example-counter -p phalanx-example-auction \
+  -p phalanx-example-vote -p phalanx-example-vault
+for c in counter auction vote vault; do
   cp "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/phalanx_example_$c.wasm" "$out/$c.wasm"
 done

@@ -159,3 +159,61 @@ fn the_examples_obey_the_runtimes_rules() {
         Err(ContractError::Aborted("empty command".into()))
     );
 }
+
+const VOTE: &[u8] = include_bytes!("../../guest/wasm/vote.wasm");
+const VAULT: &[u8] = include_bytes!("../../guest/wasm/vault.wasm");
+
+/// The typed examples (borsh messages, `dlmalloc`) run under the runtime's rules as
+/// their own harness tests say: the vote's tally is sealed until the close, then
+/// public; the vault answers its owner and refuses a stranger in the same words as an
+/// absent secret. (Messages are borsh: a variant's index, then its fields, lengths u32
+/// little-endian.)
+#[test]
+fn the_typed_examples_run_under_the_runtime() {
+    let mut w = World::new(VOTE);
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    let open = [
+        &[0u8, 3][..],
+        &2u32.to_le_bytes(),
+        &a,
+        &b,
+        &20u64.to_le_bytes(),
+    ]
+    .concat();
+    w.command(1, 10, &open).unwrap();
+    w.command(1, 11, &[1, 2]).unwrap();
+    w.command(2, 12, &[1, 2]).unwrap();
+    assert_eq!(
+        w.command(2, 12, &[1, 0]),
+        Err(ContractError::Aborted("already voted".into()))
+    );
+    assert_eq!(
+        w.query(9, 13, &[2]),
+        Err(ContractError::Aborted(
+            "the tally is sealed until the close".into()
+        ))
+    );
+    w.command(9, 20, &[2]).unwrap();
+    let tally = [
+        &[2u8][..],
+        &3u32.to_le_bytes(),
+        &[0u8; 16],
+        &2u64.to_le_bytes(),
+    ]
+    .concat();
+    assert_eq!(w.query(9, 21, &[2]).unwrap(), tally);
+
+    let mut v = World::new(VAULT);
+    let name = |n: &str| [&(n.len() as u32).to_le_bytes()[..], n.as_bytes()].concat();
+    let put = [&[0u8][..], &name("api"), &3u32.to_le_bytes(), b"key"].concat();
+    v.command(1, 1, &put).unwrap();
+    let get = [&[0u8][..], &[1u8; 32], &name("api")].concat();
+    assert_eq!(
+        v.query(1, 2, &get).unwrap(),
+        [&3u32.to_le_bytes()[..], b"key"].concat()
+    );
+    let denied = Err(ContractError::Aborted(
+        "no such secret, or no access".into(),
+    ));
+    assert_eq!(v.query(2, 2, &get), denied);
+}

@@ -7,19 +7,42 @@
 //! host or the allocator, with the reason beside it.
 //!
 //! A contract exports `execute` (commands, in chain order; may write state and emit
-//! events) and/or `query` (read-only) with the [`entry!`] macro:
+//! events) and/or `query` (read-only). Typed, with [`contract!`]: messages are enums
+//! in `borsh`, state is [`Map`]s and [`Item`]s, a handler's `Err` aborts the call (and
+//! nothing it wrote stands):
 //!
 //! ```ignore
-//! #![no_std]
-//! use phalanx_contract_sdk as sdk;
-//! sdk::entry!(execute = run, query = look);
-//! fn run() { sdk::storage::set(b"greeting", &sdk::input()); }
-//! fn look() { sdk::output(&sdk::storage::get(b"greeting").unwrap_or_default()); }
+//! #![cfg_attr(not(test), no_std)]
+//! use phalanx_contract_sdk::{self as sdk, borsh::{BorshDeserialize, BorshSerialize}, Item};
+//!
+//! #[derive(BorshSerialize, BorshDeserialize)]
+//! #[borsh(crate = "sdk::borsh")]
+//! pub enum Command { Greet(alloc::string::String) }
+//!
+//! const GREETING: Item<alloc::string::String> = Item::new(b"greeting");
+//! sdk::contract!(execute = run, query = look);
+//!
+//! fn run(c: Command) -> Result<(), &'static str> {
+//!     let Command::Greet(text) = c;
+//!     GREETING.set(&text);
+//!     Ok(())
+//! }
+//! fn look(_: ()) -> Result<alloc::string::String, &'static str> {
+//!     GREETING.get().ok_or("nobody greeted yet")
+//! }
 //! ```
 //!
+//! Over raw bytes, [`entry!`] exports plain functions that use [`input`] and
+//! [`output`] themselves (the counter and the auction do).
+//!
+//! **Testing.** Built for any target but `wasm32`, the host functions are a fake host
+//! ([`testing`]): `cargo test` in a contract's crate runs its code natively against a
+//! fake chain and caller ([`testing::Harness`]), aborts rolled back as on a worker.
+//!
 //! Floating point is refused by the host (every worker must compute the same thing):
-//! do not use `f32`/`f64`. Memory comes from a bump allocator that never frees: each
-//! call runs in a fresh instance, and the host caps its memory.
+//! do not use `f32`/`f64`. Memory comes from `dlmalloc` (the allocator of Rust's own
+//! wasm32 std), which frees; each call runs in a fresh instance, and the host caps its
+//! memory.
 #![no_std]
 
 extern crate alloc;
@@ -27,31 +50,14 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-mod host {
-    #[link(wasm_import_module = "phalanx")]
-    unsafe extern "C" {
-        pub fn input_len() -> i32;
-        pub fn input_read(ptr: *mut u8);
-        pub fn output(ptr: *const u8, len: i32);
-        pub fn storage_get(kptr: *const u8, klen: i32, vptr: *mut u8, vcap: i32) -> i32;
-        pub fn storage_set(kptr: *const u8, klen: i32, vptr: *const u8, vlen: i32);
-        pub fn storage_remove(kptr: *const u8, klen: i32);
-        pub fn caller(ptr: *mut u8);
-        pub fn block_height() -> i64;
-        pub fn emit_event(ptr: *const u8, len: i32);
-        pub fn abort(ptr: *const u8, len: i32) -> !;
-        pub fn sign(ptr: *const u8, len: i32, out: *mut u8) -> i64;
-        pub fn derived_key(curve: i32, pptr: *const u8, plen: i32, out: *mut u8) -> i32;
-        pub fn derived_sign(
-            curve: i32,
-            pptr: *const u8,
-            plen: i32,
-            digest: *const u8,
-            out: *mut u8,
-        ) -> i32;
-        pub fn random(out: *mut u8);
-    }
-}
+mod host;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+mod typed;
+/// The encoding of typed messages, events and storage values (re-exported: derive
+/// `BorshSerialize` and `BorshDeserialize` through `phalanx_contract_sdk::borsh`).
+pub use borsh;
+pub use typed::{Item, Map, dispatch, emit_typed};
 
 fn len_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -237,8 +243,46 @@ pub fn take_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
     Some((u64::from_le_bytes(*head), rest))
 }
 
-/// Exports the contract's entry points: `entry!(execute = f)`, `entry!(query = g)` or
-/// both, `entry!(execute = f, query = g)`.
+/// Exports a typed contract's entry points: `contract!(execute = f, query = g)` (or
+/// one of them), where `f` and `g` are `fn(Message) -> Result<Output, E>` with
+/// `Message: BorshDeserialize`, `Output: BorshSerialize` and `E: AsRef<str>`: the input
+/// is decoded, the `Ok` encoded as the output, an `Err` aborts with its text
+/// ([`dispatch`]).
+#[macro_export]
+macro_rules! contract {
+    (execute = $e:path, query = $q:path) => {
+        $crate::contract!(execute = $e);
+        $crate::contract!(query = $q);
+    };
+    (execute = $e:path) => {
+        $crate::export!(execute, $crate::dispatch($e));
+    };
+    (query = $q:path) => {
+        $crate::export!(query, $crate::dispatch($q));
+    };
+}
+
+/// Exports `fn $name()` running `$body`: `extern "C"` for the host on wasm32,
+/// `extern "C-unwind"` elsewhere, so the test harness sees an abort (a panic there).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! export {
+    ($name:ident, $body:expr) => {
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $name() {
+            $body
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        #[unsafe(no_mangle)]
+        pub extern "C-unwind" fn $name() {
+            $body
+        }
+    };
+}
+
+/// Exports the contract's entry points over raw bytes: `entry!(execute = f)`,
+/// `entry!(query = g)` or both, `entry!(execute = f, query = g)`.
 #[macro_export]
 macro_rules! entry {
     (execute = $e:path, query = $q:path) => {
@@ -246,73 +290,17 @@ macro_rules! entry {
         $crate::entry!(query = $q);
     };
     (execute = $e:path) => {
-        #[unsafe(no_mangle)]
-        pub extern "C" fn execute() {
-            $e()
-        }
+        $crate::export!(execute, $e());
     };
     (query = $q:path) => {
-        #[unsafe(no_mangle)]
-        pub extern "C" fn query() {
-            $q()
-        }
+        $crate::export!(query, $q());
     };
 }
 
 #[cfg(target_arch = "wasm32")]
 mod runtime {
-    use core::alloc::{GlobalAlloc, Layout};
-    use core::cell::UnsafeCell;
-
-    /// A bump allocator over memory grown from the host: one call, one fresh
-    /// instance, so nothing needs freeing. Single-threaded (wasm32 without threads).
-    struct Bump {
-        next: UnsafeCell<usize>,
-        end: UnsafeCell<usize>,
-    }
-
-    // SAFETY: wasm32-unknown-unknown without the threads feature runs one thread.
-    unsafe impl Sync for Bump {}
-
-    const PAGE: usize = 65536;
-
-    // SAFETY: every returned block is aligned, inside memory obtained from
-    // `memory_grow`, and never handed out twice.
-    unsafe impl GlobalAlloc for Bump {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            // SAFETY: single-threaded; no other reference to these cells is alive.
-            let (next, end) = unsafe { (&mut *self.next.get(), &mut *self.end.get()) };
-            let start = (*next + layout.align() - 1) & !(layout.align() - 1);
-            let Some(stop) = start.checked_add(layout.size()) else {
-                return core::ptr::null_mut();
-            };
-            if stop > *end {
-                let pages = (stop - *end).div_ceil(PAGE);
-                let old = core::arch::wasm32::memory_grow(0, pages);
-                if old == usize::MAX {
-                    return core::ptr::null_mut();
-                }
-                if *end == 0 {
-                    // First use: start at the memory that was just added.
-                    *next = old * PAGE;
-                    *end = (old + pages) * PAGE;
-                    // SAFETY: recursion once, now that the arena exists.
-                    return unsafe { self.alloc(layout) };
-                }
-                *end += pages * PAGE;
-            }
-            *next = stop;
-            start as *mut u8
-        }
-
-        unsafe fn dealloc(&self, _: *mut u8, _: Layout) {}
-    }
-
     #[global_allocator]
-    static ALLOC: Bump = Bump {
-        next: UnsafeCell::new(0),
-        end: UnsafeCell::new(0),
-    };
+    static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
     #[panic_handler]
     fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
