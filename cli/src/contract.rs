@@ -10,6 +10,7 @@
 //!   it; the answer's statement is checked against the worker's identity on the
 //!   registry.
 //! - `receipt`: the receipt of a command you sent, by its nonce.
+//! - `events`: a page of the contract's events, for a reader the contract admits.
 //!
 //! Workers are named with `--worker URL` (repeatable, tried in order). A URL is only
 //! where to knock: the worker's identity, standing and HPKE key come from the registry,
@@ -25,6 +26,7 @@ use p256::ecdsa::SigningKey;
 use phalanx_types::codec::Codec as _;
 use phalanx_types::receipt::Receipt;
 use pruntime::client::{Asked, ClientError, Sent};
+use pruntime::protocol::Purpose;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -156,6 +158,22 @@ pub enum ContractCommand {
         #[command(flatten)]
         ask: Ask,
     },
+    /// Read the contract's events from a command sequence on, if the contract lets
+    /// you (its `may_read_events`).
+    Events {
+        /// Where and as whom.
+        #[command(flatten)]
+        at: At,
+        /// The contract id (hex).
+        #[arg(long)]
+        contract: String,
+        /// The first command sequence wanted (a page says where the next starts).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Which workers to ask.
+        #[command(flatten)]
+        ask: Ask,
+    },
     /// Fetch the receipt of a command you sent, by its nonce (`send` prints it).
     Receipt {
         /// Where and as whom.
@@ -242,33 +260,26 @@ impl Registry {
         })
     }
 
-    /// Asks the worker at `url` a query (`nonce` none) or for a receipt.
+    /// Asks the worker at `url` a request of `purpose` with plaintext `input`.
     async fn ask(
         &self,
         url: &str,
         user: &SigningKey,
         contract: [u8; 32],
-        what: Asking<'_>,
+        (purpose, input): (Purpose, &[u8]),
     ) -> Result<Asked, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| ClientError::Worker(e.to_string()))?;
         let worker = identity_of(&http, url, contract).await?;
-        match (self, what) {
-            (Self::Ledger(c), Asking::Query(input)) => {
-                pruntime::client::query(c, &http, url, &worker, user, contract, input).await
+        let to = (url, worker.as_slice());
+        match self {
+            Self::Ledger(c) => {
+                pruntime::client::ask(c, &http, to, purpose, user, contract, input).await
             }
-            (Self::Ledger(c), Asking::Receipt(n)) => {
-                pruntime::client::receipt(c, &http, url, &worker, user, contract, n).await
-            }
-            (Self::Evm { registry, .. }, Asking::Query(input)) => {
-                pruntime::client::query_evm(registry, &http, url, &worker, user, contract, input)
-                    .await
-            }
-            (Self::Evm { registry, .. }, Asking::Receipt(n)) => {
-                pruntime::client::receipt_evm(registry, &http, url, &worker, user, contract, n)
-                    .await
+            Self::Evm { registry, .. } => {
+                pruntime::client::ask_evm(registry, &http, to, purpose, user, contract, input).await
             }
         }
     }
@@ -291,12 +302,6 @@ impl Registry {
             }),
         })?)
     }
-}
-
-#[derive(Clone, Copy)]
-enum Asking<'a> {
-    Query(&'a [u8]),
-    Receipt(u64),
 }
 
 /// The identity key the worker at `url` says it has (`GET /v1/info`), if it serves
@@ -386,7 +391,7 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
             let (registry, user, id) = setup(&at, &contract)?;
             let input = input.bytes()?;
             let answered = first_answer(&ask.workers, |url| {
-                registry.ask(url, &user, id, Asking::Query(&input))
+                registry.ask(url, &user, id, (Purpose::Query, &input))
             })
             .await?;
             write_bundle(&registry, &ask, &answered, &input).await?;
@@ -399,13 +404,60 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
             ask,
         } => {
             let (registry, user, id) = setup(&at, &contract)?;
+            let request = phalanx_types::receipt::request(nonce);
             let answered = first_answer(&ask.workers, |url| {
-                registry.ask(url, &user, id, Asking::Receipt(nonce))
+                registry.ask(url, &user, id, (Purpose::Receipt, &request))
             })
             .await?;
             show_receipt(&registry, &at, &ask, &answered, (nonce, None)).await
         }
+        ContractCommand::Events {
+            at,
+            contract,
+            from,
+            ask,
+        } => {
+            let (registry, user, id) = setup(&at, &contract)?;
+            let request = phalanx_types::receipt::events_request(from);
+            let answered = first_answer(&ask.workers, |url| {
+                registry.ask(url, &user, id, (Purpose::Events, &request))
+            })
+            .await?;
+            write_bundle(&registry, &ask, &answered, &request).await?;
+            show_events(&at, &answered.1)
+        }
     }
+}
+
+fn show_events(at: &At, asked: &Asked) -> anyhow::Result<()> {
+    let page = phalanx_types::receipt::EventPage::from_bytes(&asked.output)
+        .context("the worker's events page does not decode")?;
+    if at.json {
+        let events: Vec<_> = page
+            .events
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "sequence": e.sequence, "height": e.height, "data": bytes_json(&e.data),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"events": events, "next": page.next, "oldest": page.oldest})
+        );
+        return Ok(());
+    }
+    for e in &page.events {
+        println!(
+            "command {} (block {}): {}",
+            e.sequence,
+            e.height,
+            shown(&e.data)
+        );
+    }
+    println!("next: --from {}", page.next);
+    Ok(())
 }
 
 fn setup(at: &At, contract: &str) -> anyhow::Result<(Registry, SigningKey, [u8; 32])> {
@@ -446,11 +498,12 @@ async fn wait_for_receipt(
     wait: u64,
 ) -> anyhow::Result<Answered> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    let request = phalanx_types::receipt::request(nonce);
     loop {
         let mut last = None;
         for url in workers {
             match registry
-                .ask(url, user, contract, Asking::Receipt(nonce))
+                .ask(url, user, contract, (Purpose::Receipt, &request))
                 .await
             {
                 Ok(a) => return Ok((url.clone(), a)),

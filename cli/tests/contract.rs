@@ -300,6 +300,33 @@ fn typed_examples_through_the_devnet(
     ]
     .concat();
     assert_eq!(query(bob, vote, &[2]).1, tally);
+    // The vote lets anyone read its events: two casts (who and what stay sealed) and
+    // the tally at the close; the counter lets nobody.
+    let events = |key: &Path, id: &str| {
+        let args = [
+            "events",
+            "--contract",
+            id,
+            "--from",
+            "0",
+            "--worker",
+            worker,
+        ];
+        contract(summary, key, &args)
+    };
+    let (code, page, err) = events(bob, vote);
+    assert_eq!(code, 0, "{err}");
+    let data: Vec<String> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["hex"].as_str().unwrap().to_owned())
+        .collect();
+    let closed = [&[1u8][..], &tally[1..]].concat();
+    assert_eq!(data, ["00", "00", &hex::encode(closed)]);
+    let (code, _, err) = events(bob, summary["contract"].as_str().unwrap());
+    assert_eq!(code, 2);
+    assert!(err.contains("not_a_reader"), "{err}");
 
     let vault = summary["examples"]["vault"].as_str().unwrap();
     send(

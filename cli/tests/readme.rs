@@ -132,6 +132,9 @@ fn crate_dir(name: &str) -> PathBuf {
         "pruntime/contract",
         "pruntime/tee",
         "pruntime/verify",
+        // The guest workspace (`--manifest-path pruntime/guest/Cargo.toml`).
+        "pruntime/guest/sdk",
+        "pruntime/guest/contracts/template",
     ] {
         let manifest = std::fs::read_to_string(root().join(dir).join("Cargo.toml")).unwrap();
         if manifest.contains(&format!("name = \"{name}\"")) {

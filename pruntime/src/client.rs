@@ -221,18 +221,44 @@ pub async fn receipt(
     contract: [u8; 32],
     command_nonce: u64,
 ) -> Result<Asked, ClientError> {
+    let request = phalanx_types::receipt::request(command_nonce);
+    let to = (url, worker);
+    ask(
+        registry,
+        http,
+        to,
+        Purpose::Receipt,
+        user,
+        contract,
+        &request,
+    )
+    .await
+}
+
+/// A request of `purpose` with plaintext `input` to the worker at `url` (identity key
+/// `worker`), sealed to its HPKE key as the registry lists it, the statement checked
+/// against that identity ([`query`] and [`receipt`] are two of these; an events page
+/// is [`Purpose::Events`] from a sequence, `phalanx_types::receipt::events_request`).
+pub async fn ask(
+    registry: &LightClient,
+    http: &reqwest::Client,
+    (url, worker): (&str, &[u8]),
+    purpose: Purpose,
+    user: &SigningKey,
+    contract: [u8; 32],
+    input: &[u8],
+) -> Result<Asked, ClientError> {
     let state = registry.sync().await?;
     let listed = state
         .standing(
-            "receipt",
+            "ask",
             worker,
             chain::types::Role::Runtime,
             phalanx_types::unix_now(),
         )
         .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
     let to = (url, worker, listed.hpke_key.as_slice());
-    let request = phalanx_types::receipt::request(command_nonce);
-    ask_listed(http, Purpose::Receipt, to, user, contract, &request).await
+    ask_listed(http, purpose, to, user, contract, input).await
 }
 
 /// [`query`] on a Solidity registry: the worker's HPKE key and standing are facts
@@ -258,20 +284,19 @@ pub async fn query_evm(
     .await
 }
 
-/// [`receipt`] on a Solidity registry.
-pub async fn receipt_evm(
+/// [`ask`] on a Solidity registry.
+pub async fn ask_evm(
     registry: &chain::evm::EvmRegistry,
     http: &reqwest::Client,
-    url: &str,
-    worker: &[u8],
+    (url, worker): (&str, &[u8]),
+    purpose: Purpose,
     user: &SigningKey,
     contract: [u8; 32],
-    command_nonce: u64,
+    input: &[u8],
 ) -> Result<Asked, ClientError> {
     let hpke = listed_evm(registry, worker).await?;
-    let request = phalanx_types::receipt::request(command_nonce);
     let to = (url, worker, hpke.as_slice());
-    ask_listed(http, Purpose::Receipt, to, user, contract, &request).await
+    ask_listed(http, purpose, to, user, contract, input).await
 }
 
 /// The HPKE key a Solidity registry lists for the pRuntime `worker` in standing
@@ -310,6 +335,7 @@ async fn ask_listed(
     let path = match purpose {
         Purpose::Query => "query",
         Purpose::Receipt => "receipt",
+        Purpose::Events => "events",
     };
     let (q, salt, reply, resp) = loop {
         let reply = RecipientKey::generate(&mut rand::rng());
@@ -323,11 +349,15 @@ async fn ask_listed(
                 input,
                 crate::protocol::Bounds::default(),
             )?,
-            Purpose::Receipt => {
-                let nonce = phalanx_types::receipt::parse_request(input)
-                    .ok_or(ProtocolError::Malformed("receipt request"))?;
-                Query::receipt_request(user, &reply, (worker, hpke_key), contract, nonce)?
-            }
+            purpose => Query::new_as(
+                purpose,
+                user,
+                &reply,
+                (worker, hpke_key),
+                contract,
+                input,
+                crate::protocol::Bounds::default(),
+            )?,
         };
         let resp = http
             .post(format!("{}/v1/{path}", url.trim_end_matches('/')))
@@ -398,8 +428,9 @@ pub fn answer_proof(asked: &Asked, input: &[u8]) -> phalanx_verify::AnswerProof 
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     phalanx_verify::AnswerProof {
         kind: match asked.purpose {
-            crate::protocol::Purpose::Query => phalanx_verify::AnswerKind::Query,
-            crate::protocol::Purpose::Receipt => phalanx_verify::AnswerKind::Receipt,
+            Purpose::Query => phalanx_verify::AnswerKind::Query,
+            Purpose::Receipt => phalanx_verify::AnswerKind::Receipt,
+            Purpose::Events => phalanx_verify::AnswerKind::Events,
         },
         statement: asked.answer.statement.clone(),
         signature: asked.answer.signature.clone(),

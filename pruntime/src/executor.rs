@@ -17,7 +17,7 @@ use phalanx_contract::Env;
 use phalanx_contract::{Call, Changes, Contract, ContractError, Entry, Outcome, Runtime, State};
 use phalanx_types::Epoch;
 use phalanx_types::codec::{DecodeError, Reader, Writer};
-use phalanx_types::receipt::{Receipt, Status};
+use phalanx_types::receipt::{Event, EventPage, Receipt, Status};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -115,6 +115,8 @@ pub struct Executor {
     root: [u8; 32],
     /// What became of each command, for its caller (kept in memory only).
     receipts: Receipts,
+    /// The events of the commands run, for the readers the contract admits.
+    events: Events,
 }
 
 impl std::fmt::Debug for Executor {
@@ -144,6 +146,7 @@ impl Executor {
             root_key: zeroize::Zeroizing::new(*root_key),
             root: State::default().root(root_key),
             receipts: Receipts::default(),
+            events: Events::default(),
         }
     }
 
@@ -399,6 +402,13 @@ impl Executor {
             Ok(outcome) => {
                 self.state.apply(&outcome.changes);
                 self.executed += 1;
+                for data in outcome.events {
+                    self.events.keep(Event {
+                        sequence,
+                        height,
+                        data,
+                    });
+                }
             }
             Err(reason) => skipped.push(Skipped {
                 height,
@@ -409,6 +419,57 @@ impl Executor {
         if let Some(key) = receipt_for {
             self.receipts.keep(key, receipt);
         }
+    }
+
+    /// The contract's events of commands from `from` on, at most
+    /// [`phalanx_types::receipt::MAX_PAGE_EVENTS`] and whole commands (a command's
+    /// events are never split between pages), with where to ask next. Events older
+    /// than the log's bound ([`MAX_LOGGED_EVENTS`]) are forgotten; `oldest` says from
+    /// where the worker holds them.
+    pub fn events_from(&self, from: u64) -> EventPage {
+        let max = phalanx_types::receipt::MAX_PAGE_EVENTS;
+        let held = &self.events.log;
+        let mut at = held.partition_point(|e| e.sequence < from);
+        let mut events: Vec<Event> = Vec::new();
+        let mut next = from.max(self.events.oldest);
+        while let Some(first) = held.get(at) {
+            // One command's events together (at most the runtime's 64 per command).
+            let n = held
+                .iter()
+                .skip(at)
+                .take_while(|e| e.sequence == first.sequence)
+                .count();
+            if events.len() + n > max {
+                break;
+            }
+            events.extend(held.iter().skip(at).take(n).cloned());
+            next = first.sequence + 1;
+            at += n;
+        }
+        if at >= held.len() {
+            // Every event held was given: the next page starts after the log.
+            next = next.max(self.log.0);
+        }
+        EventPage {
+            events,
+            next,
+            oldest: self.events.oldest,
+        }
+    }
+
+    /// Whether the holder of `caller_key` may read the contract's events: the
+    /// contract's own `may_read_events` says so (output `[1]`); without it, nobody.
+    pub fn may_read_events(&self, runtime: &Runtime, caller_key: &[u8]) -> bool {
+        let call = Call {
+            env: None,
+            entry: Entry::ReadEvents,
+            input: &[],
+            caller: phalanx_types::contract::caller_id(caller_key),
+            height: self.height,
+        };
+        runtime
+            .call(&self.contract, &self.state, call)
+            .is_ok_and(|o| o.output == [1])
     }
 
     /// The receipt of the command `caller_key` sent with `nonce`, if this worker ran it
@@ -543,6 +604,11 @@ impl Executor {
 
     fn take(&mut self, o: Opened) {
         self.root = o.state.root(&o.root_key);
+        // Events of the commands before the checkpoint are not in it.
+        self.events = Events {
+            oldest: o.log.0,
+            ..Events::default()
+        };
         (
             self.state,
             self.height,
@@ -626,6 +692,35 @@ impl Receipts {
             if let Some(r) = self.map.remove(&old) {
                 self.bytes = self.bytes.saturating_sub(Self::size(&r));
             }
+        }
+    }
+}
+
+/// Most events a worker keeps per contract (beyond it, or beyond [`MAX_EVENT_BYTES`],
+/// the oldest are forgotten).
+pub const MAX_LOGGED_EVENTS: usize = 1 << 16;
+/// Most bytes of events kept per contract.
+pub const MAX_EVENT_BYTES: usize = 32 << 20;
+
+/// The contract's events, oldest first (in memory only).
+#[derive(Default)]
+struct Events {
+    log: std::collections::VecDeque<Event>,
+    bytes: usize,
+    /// The first sequence whose events are all still held.
+    oldest: u64,
+}
+
+impl Events {
+    fn keep(&mut self, e: Event) {
+        self.bytes += e.data.len() + 16;
+        self.log.push_back(e);
+        while self.log.len() > MAX_LOGGED_EVENTS || self.bytes > MAX_EVENT_BYTES {
+            let Some(old) = self.log.pop_front() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(old.data.len() + 16);
+            self.oldest = self.oldest.max(old.sequence + 1);
         }
     }
 }

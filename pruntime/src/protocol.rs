@@ -295,6 +295,9 @@ pub enum Purpose {
     /// `POST /v1/receipt`: the input names a command by its nonce
     /// ([`phalanx_types::receipt::request`]).
     Receipt,
+    /// `POST /v1/events`: the input names the first command sequence wanted
+    /// ([`phalanx_types::receipt::events_request`]).
+    Events,
 }
 
 impl Purpose {
@@ -302,6 +305,7 @@ impl Purpose {
         match self {
             Self::Query => tag::QUERY_SIGNATURE,
             Self::Receipt => tag::RECEIPT_SIGNATURE,
+            Self::Events => tag::EVENTS_SIGNATURE,
         }
     }
 
@@ -309,6 +313,7 @@ impl Purpose {
         match self {
             Self::Query => tag::QUERY_ENVELOPE,
             Self::Receipt => tag::RECEIPT_ENVELOPE,
+            Self::Events => tag::EVENTS_ENVELOPE,
         }
     }
 
@@ -323,6 +328,9 @@ impl Purpose {
         match self {
             Self::Query => phalanx_types::statement::query_hash(caller_key, nonce, salt, input),
             Self::Receipt => phalanx_types::receipt::request_hash(caller_key, nonce, salt, input),
+            Self::Events => {
+                phalanx_types::receipt::events_request_hash(caller_key, nonce, salt, input)
+            }
         }
     }
 }
@@ -429,7 +437,9 @@ impl Query {
         )
     }
 
-    fn new_as(
+    /// A signed request of `purpose` with plaintext `input`, as [`Self::new`] makes a
+    /// query.
+    pub fn new_as(
         purpose: Purpose,
         user: &SigningKey,
         reply: &RecipientKey,

@@ -1,7 +1,9 @@
 //! The worker's HTTP API (axum): `POST /v1/query` (a [`Query`], answered with an
 //! [`crate::protocol::Answer`]), `POST /v1/receipt` (a receipt request signed by the
 //! command's caller, [`Query::receipt_request`], answered the same way with the encoded
-//! `phalanx_types::receipt::Receipt`), `GET /v1/info`, `GET /v1/evidence`, `GET
+//! `phalanx_types::receipt::Receipt`), `POST /v1/events` (a page of the contract's
+//! events from a sequence on, for a reader the contract's `may_read_events` admits;
+//! 403 `not_a_reader` otherwise), `GET /v1/info`, `GET /v1/evidence`, `GET
 //! /v1/checkpoint/{contract}` (the committed checkpoint, sealed), `GET /healthz`. Bodies are bounded,
 //! requests time out, concurrency is limited; contract calls run off the async threads.
 //! Errors are `{"error": {"code", "message"}}`: 400 malformed, 403 bad signature or
@@ -43,6 +45,7 @@ fn query_error(e: QueryError) -> Response {
         QueryError::Protocol(_) => (StatusCode::FORBIDDEN, "sealed_for_another"),
         QueryError::Contract(_) => (StatusCode::UNPROCESSABLE_ENTITY, "contract_failed"),
         QueryError::NoReceipt => (StatusCode::NOT_FOUND, "no_receipt"),
+        QueryError::NotAReader => (StatusCode::FORBIDDEN, "not_a_reader"),
         QueryError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     error(status, code, e.to_string())
@@ -62,6 +65,13 @@ async fn receipt(
     answer(worker, body, Purpose::Receipt).await
 }
 
+async fn events(
+    State(worker): State<Arc<Worker>>,
+    body: Result<Json<Query>, JsonRejection>,
+) -> Response {
+    answer(worker, body, Purpose::Events).await
+}
+
 async fn answer(
     worker: Arc<Worker>,
     body: Result<Json<Query>, JsonRejection>,
@@ -77,6 +87,7 @@ async fn answer(
     let run = move || match purpose {
         Purpose::Query => worker.query(&q),
         Purpose::Receipt => worker.receipt(&q),
+        Purpose::Events => worker.events(&q),
     };
     match tokio::task::spawn_blocking(run).await {
         Ok(Ok(answer)) => Json(answer).into_response(),
@@ -118,6 +129,7 @@ pub fn router(worker: Arc<Worker>) -> Router {
     Router::new()
         .route("/v1/query", post(query))
         .route("/v1/receipt", post(receipt))
+        .route("/v1/events", post(events))
         .route(
             "/v1/info",
             get(|State(w): State<Arc<Worker>>| async move { Json(w.info()) }),

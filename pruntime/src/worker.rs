@@ -280,6 +280,9 @@ pub enum QueryError {
     /// The contract refused or failed.
     #[error(transparent)]
     Contract(#[from] ContractError),
+    /// The contract does not let this caller read its events.
+    #[error("the contract does not let this caller read its events")]
+    NotAReader,
     /// This worker holds no receipt for that command: it has not run it yet, ran it
     /// before it started (or from an older checkpoint), or forgot it.
     #[error("this worker holds no receipt for that command (not run here yet, or forgotten)")]
@@ -1706,6 +1709,14 @@ impl Worker {
         self.answer(Purpose::Query, q)
     }
 
+    /// Answers an events request (a [`Query`] of [`Purpose::Events`]): a page of the
+    /// contract's events from the sequence it names, sealed to the reader, under a
+    /// statement at the current position — if the contract's `may_read_events` admits
+    /// the reader.
+    pub fn events(&self, q: &Query) -> Result<Answer, QueryError> {
+        self.answer(Purpose::Events, q)
+    }
+
     /// Answers a receipt request ([`Query::receipt_request`]): the receipt of the
     /// command its caller sent with the nonce it names, sealed to the caller, under a
     /// statement at the current position. Only the command's caller can ask: the
@@ -1750,8 +1761,8 @@ impl Worker {
             .ok()
             .filter(|k| k.len() == 65 && p256::PublicKey::from_sec1_bytes(k).is_ok())
             .ok_or(ProtocolError::Malformed("reply key"))?;
-        // A receipt is looked up before the request is spent: asking again until the
-        // command has run costs nothing.
+        // A receipt or an events page is made before the request is spent: asking
+        // again until the command has run, or once admitted, costs nothing.
         let receipt = match purpose {
             Purpose::Query => None,
             Purpose::Receipt => {
@@ -1761,6 +1772,14 @@ impl Worker {
                     .receipt(&opened.caller, nonce)
                     .ok_or(QueryError::NoReceipt)?;
                 Some(Zeroizing::new(r.to_bytes()))
+            }
+            Purpose::Events => {
+                let from = phalanx_types::receipt::parse_request(&opened.input)
+                    .ok_or(ProtocolError::Malformed("events request"))?;
+                if !executor.may_read_events(&self.runtime, &opened.caller) {
+                    return Err(QueryError::NotAReader);
+                }
+                Some(Zeroizing::new(executor.events_from(from).to_bytes()))
             }
         };
         // Single use, recorded only once the query is sure to run: a refusal above

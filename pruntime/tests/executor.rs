@@ -546,3 +546,55 @@ fn every_command_leaves_a_receipt_for_its_caller() {
     assert_eq!(starved.status, Status::OutOfFuel);
     assert_eq!(starved.fuel_used, 50);
 }
+
+/// A contract's events are kept in order with the command that emitted them, paged from
+/// any sequence, and shown only to readers the contract admits: the counter has no
+/// `may_read_events`, so nobody; the vote admits anyone.
+#[test]
+fn events_page_from_any_sequence_for_admitted_readers() {
+    let rt = Runtime::new(Limits::default());
+    let (alice, bob) = (chain::random_key(), chain::random_key());
+    let (a, b) = (
+        public_key(alice.verifying_key()),
+        public_key(bob.verifying_key()),
+    );
+    let mut e = executor(&rt);
+    apply(
+        &mut e,
+        &rt,
+        &block(
+            1,
+            vec![
+                command(&alice, 0, &a, 0),
+                command(&bob, 0, &a, 0),
+                command(&bob, 1, &b, 1),
+            ],
+        ),
+    );
+    apply(&mut e, &rt, &block(2, vec![command(&alice, 1, &a, 1)]));
+    let all = e.events_from(0);
+    // Bob's first command did not open: no event of sequence 1.
+    let seen: Vec<(u64, u64, Vec<u8>)> = all
+        .events
+        .iter()
+        .map(|x| (x.sequence, x.height, x.data.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (0, 1, 1u64.to_le_bytes().to_vec()),
+            (2, 1, 1u64.to_le_bytes().to_vec()),
+            (3, 2, 2u64.to_le_bytes().to_vec()),
+        ]
+    );
+    assert_eq!((all.next, all.oldest), (4, 0));
+    let later = e.events_from(3);
+    assert_eq!(later.events.len(), 1);
+    assert_eq!(e.events_from(4).events.len(), 0);
+    assert_eq!(e.events_from(99).next, 99);
+    assert!(!e.may_read_events(&rt, &a));
+
+    let vote: &[u8] = include_bytes!("../guest/wasm/vote.wasm");
+    let v = Executor::new(ID, rt.compile(vote).unwrap(), keys().state_root_key());
+    assert!(v.may_read_events(&rt, &b));
+}

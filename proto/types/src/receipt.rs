@@ -1,5 +1,6 @@
 //! What became of a command: the receipt a pRuntime worker keeps for each command it ran
-//! or skipped, and hands only to the command's caller, sealed to the caller's reply key
+//! or skipped, and hands only to the command's caller (and the pages of a contract's
+//! events, [`EventPage`], for the readers the contract admits), sealed to the caller's reply key
 //! under a signed [`crate::statement::Statement`] (so `phalanx verify answer` checks it as
 //! it checks a query's answer).
 //!
@@ -149,9 +150,90 @@ pub fn request_hash(
     salt: &[u8; SALT_LEN],
     request: &[u8],
 ) -> [u8; 32] {
+    kind_hash(3, caller_key, nonce, salt, request)
+}
+
+/// The salted commitment to an events request ([`events_request`]): kind byte 4.
+pub fn events_request_hash(
+    caller_key: &[u8],
+    nonce: &[u8; 16],
+    salt: &[u8; SALT_LEN],
+    request: &[u8],
+) -> [u8; 32] {
+    kind_hash(4, caller_key, nonce, salt, request)
+}
+
+/// The plaintext of an events request: the first command sequence wanted (u64
+/// big-endian).
+pub fn events_request(from: u64) -> [u8; 8] {
+    from.to_be_bytes()
+}
+
+/// Most events in one page.
+pub const MAX_PAGE_EVENTS: usize = 256;
+
+/// One event of a contract: which command emitted it, where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The command's place in the contract's command log.
+    pub sequence: u64,
+    /// The block that ordered the command.
+    pub height: u64,
+    /// The event's bytes.
+    pub data: Vec<u8>,
+}
+
+/// A page of a contract's events, for a reader the contract lets read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    /// The events, in order, of commands from the request's sequence on.
+    pub events: Vec<Event>,
+    /// The sequence to ask from next (past the last command this page covers).
+    pub next: u64,
+    /// The first sequence the worker still holds events of (older ones are forgotten).
+    pub oldest: u64,
+}
+
+impl Codec for EventPage {
+    const NAME: &'static str = "event page";
+    type Error = DecodeError;
+
+    fn encode(&self, w: &mut Writer) {
+        w.list(&self.events, |w, e| {
+            w.u64(e.sequence);
+            w.u64(e.height);
+            w.bytes(&e.data);
+        });
+        w.u64(self.next);
+        w.u64(self.oldest);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let events = r.list("events", MAX_PAGE_EVENTS, |r| {
+            Ok::<_, DecodeError>(Event {
+                sequence: r.u64("sequence")?,
+                height: r.u64("height")?,
+                data: r.bytes("event", MAX_EVENT)?.to_vec(),
+            })
+        })?;
+        Ok(Self {
+            events,
+            next: r.u64("next")?,
+            oldest: r.u64("oldest")?,
+        })
+    }
+}
+
+fn kind_hash(
+    kind: u8,
+    caller_key: &[u8],
+    nonce: &[u8; 16],
+    salt: &[u8; SALT_LEN],
+    request: &[u8],
+) -> [u8; 32] {
     Sha256::new()
         .chain_update(tag::ANSWER_HASH)
-        .chain_update([3])
+        .chain_update([kind])
         .chain_update((caller_key.len() as u32).to_be_bytes())
         .chain_update(caller_key)
         .chain_update(nonce)
@@ -212,13 +294,37 @@ mod tests {
         ));
     }
 
-    /// A receipt request's commitment differs from a query's over the same bytes.
+    /// An event page decodes to itself; every truncation is refused.
+    #[test]
+    fn event_pages_decode_exactly() {
+        let page = EventPage {
+            events: vec![Event {
+                sequence: 3,
+                height: 9,
+                data: b"cast".to_vec(),
+            }],
+            next: 4,
+            oldest: 0,
+        };
+        let b = page.to_bytes();
+        assert_eq!(EventPage::from_bytes(&b).unwrap(), page);
+        for n in 0..b.len() {
+            assert!(EventPage::from_bytes(&b[..n]).is_err());
+        }
+    }
+
+    /// A receipt request's commitment differs from a query's and an events request's
+    /// over the same bytes.
     #[test]
     fn a_receipt_request_never_hashes_as_a_query() {
         let (k, n, s, q) = (b"key", [1; 16], [2; 32], request(5));
         assert_ne!(
             request_hash(k, &n, &s, &q),
             crate::statement::query_hash(k, &n, &s, &q)
+        );
+        assert_ne!(
+            request_hash(k, &n, &s, &q),
+            events_request_hash(k, &n, &s, &q)
         );
         assert_eq!(parse_request(&q), Some(5));
         assert_eq!(parse_request(&q[..7]), None);

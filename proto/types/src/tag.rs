@@ -129,6 +129,12 @@ pub const RECEIPT_SIGNATURE: &[u8] = b"phalanx/v1/receipt-request-signature";
 /// HPKE `info` prefix of a receipt request sealed to a worker.
 pub const RECEIPT_ENVELOPE: &[u8] = b"phalanx/v1/receipt-request-envelope";
 
+/// What a reader signs to ask a worker for a contract's events.
+pub const EVENTS_SIGNATURE: &[u8] = b"phalanx/v1/events-request-signature";
+
+/// HPKE `info` prefix of an events request sealed to a worker.
+pub const EVENTS_ENVELOPE: &[u8] = b"phalanx/v1/events-request-envelope";
+
 /// What a contract's signature (host function `sign`) is over: this tag, the contract
 /// id, the message, hashed with SHA-256 — so no other use of the contract's key signs
 /// the same digest.
@@ -190,6 +196,8 @@ pub const ALL: &[&[u8]] = &[
     QUERY_SIGNATURE,
     RECEIPT_SIGNATURE,
     RECEIPT_ENVELOPE,
+    EVENTS_SIGNATURE,
+    EVENTS_ENVELOPE,
     CONTRACT_SIGNATURE,
     CONTRACT_PURPOSE_KEY,
     CONTRACT_RANDOMNESS,

@@ -43,7 +43,8 @@
 //! runtime itself holds no key, and each signature costs [`SIGN_FUEL`].
 //!
 //! A module exports its `memory` and `execute` (commands) and/or `query` (read-only
-//! queries), both `() -> ()`. The guest SDK (`pruntime/sdk`) wraps all of this.
+//! queries), both `() -> ()`, and optionally `may_read_events` (read-only: output `[1]`
+//! lets the caller read the contract's events). The guest SDK (`pruntime/sdk`) wraps all of this.
 
 use phalanx_types::tag;
 use sha2::Sha256;
@@ -236,6 +237,10 @@ pub enum Entry {
     Execute,
     /// `query`: a read-only query.
     Query,
+    /// `may_read_events` (optional): read-only; the contract decides whether the caller
+    /// may read its events, by setting the output `[1]`. A contract without it shows
+    /// its events to nobody but each command's sender (in the receipt).
+    ReadEvents,
 }
 
 impl Entry {
@@ -243,6 +248,7 @@ impl Entry {
         match self {
             Entry::Execute => "execute",
             Entry::Query => "query",
+            Entry::ReadEvents => "may_read_events",
         }
     }
 }
@@ -697,7 +703,7 @@ fn write(caller: &mut Caller<'_, Host>, ptr: i32, bytes: &[u8]) -> Result<(), wa
 }
 
 fn writable(caller: &mut Caller<'_, Host>) -> Result<(), wasmi::Error> {
-    if caller.data().entry == Entry::Query {
+    if caller.data().entry != Entry::Execute {
         return Err(fail(caller, ContractError::ReadOnly));
     }
     Ok(())

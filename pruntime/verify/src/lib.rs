@@ -442,6 +442,8 @@ pub enum AnswerKind {
     Query,
     /// A command's receipt.
     Receipt,
+    /// A page of a contract's events.
+    Events,
 }
 
 impl AnswerKind {
@@ -1125,6 +1127,12 @@ fn answer_checks(a: &AnswerProof, checks: &mut Vec<Passed>) -> Result<Vec<u8>, R
         AnswerKind::Receipt => {
             phalanx_types::receipt::request_hash(&caller, &a.nonce.0, &a.query_salt.0, &query)
         }
+        AnswerKind::Events => phalanx_types::receipt::events_request_hash(
+            &caller,
+            &a.nonce.0,
+            &a.query_salt.0,
+            &query,
+        ),
     };
     if hash != st.query_hash.0 {
         return Err(refuse(
@@ -1136,6 +1144,7 @@ fn answer_checks(a: &AnswerProof, checks: &mut Vec<Passed>) -> Result<Vec<u8>, R
     let what = match a.kind {
         AnswerKind::Query => "the revealed query",
         AnswerKind::Receipt => "the revealed receipt request (a command's receipt)",
+        AnswerKind::Events => "the revealed events request (a page of the contract's events)",
     };
     pass(checks, "query_hash", what);
     let answer = b64("answer_hash", "answer", &a.answer)?;

@@ -262,6 +262,20 @@ macro_rules! contract {
     };
 }
 
+/// Exports `may_read_events`: whether the caller may read the contract's events
+/// (`POST /v1/events`, `phalanx contract events`), decided by `f(&caller)`. Without it
+/// nobody reads them but each command's sender, in its receipt.
+#[macro_export]
+macro_rules! events_readable_by {
+    ($f:path) => {
+        $crate::export!(may_read_events, {
+            if $f(&$crate::caller()) {
+                $crate::output(&[1]);
+            }
+        });
+    };
+}
+
 /// Exports `fn $name()` running `$body`: `extern "C"` for the host on wasm32,
 /// `extern "C-unwind"` elsewhere, so the test harness sees an abort (a panic there).
 #[doc(hidden)]
