@@ -13,12 +13,15 @@ interface IContractKeys {
     }
 
     function contractKey(bytes32 contractId, uint64 epoch) external view returns (ContractKeyRec memory);
+
+    function retiredEpochs(uint64 epoch) external view returns (bool);
 }
 
 // Settles a sealed-bid auction that ran as a Phalanx confidential contract
 // (pruntime/guest/contracts/auction): the result counts only with the contract's own
-// signature, by its key of an epoch as the registry lists it — a key the registry took
-// only from an attested pRuntime. No oracle, no relayer to trust: anyone may submit.
+// signature, by its key of an epoch as the registry lists it (and has not retired) — a
+// key the registry took only from an attested pRuntime. No oracle, no relayer to trust:
+// anyone may submit.
 //
 // What the contract signs (its query 4): SHA-256("phalanx/v1/contract-signature" ‖
 // contract id ‖ "auction-result" ‖ winner ‖ price as u64 big-endian), ECDSA P-256,
@@ -50,7 +53,8 @@ contract AuctionSettlement {
     {
         if (settled) revert AlreadySettled();
         IContractKeys.ContractKeyRec memory k = registry.contractKey(auction, epoch);
-        if (!k.published) revert NoSuchKey(epoch);
+        // A retired epoch's keys are the old committee's to forget: none settles.
+        if (!k.published || registry.retiredEpochs(epoch)) revert NoSuchKey(epoch);
         if (!samePoint(k.signingKey, x, y)) revert NotTheKey();
         bytes32 h = sha256(abi.encodePacked("phalanx/v1/contract-signature", auction, "auction-result", winner_, price_));
         (bool ok, bytes memory out) = address(0x100).staticcall(abi.encodePacked(h, r, s, x, y));

@@ -234,7 +234,7 @@ contract Registry {
     mapping(bytes32 => uint64) private allowedIn; // the block that allowed it
     Gatekeeper[] private gatekeeperSet;
     uint16 public committeeThreshold; // governance's t for every DKG and reshare
-    mapping(uint64 => bool) private retiredEpochs;
+    mapping(uint64 => bool) public retiredEpochs;
     mapping(uint64 => EpochKey) private epochKeys;
     bool private anyEpoch;
     uint64 private latestEpoch;

@@ -1,8 +1,8 @@
 //! pRuntime load: the devnet in-process (attestation service, five gatekeepers, the
-//! registry, one worker serving the counter), then
+//! registry, one worker serving the examples), then
 //!
 //! 1. queries against the worker over loopback HTTP at each concurrency for a few
-//!    seconds: throughput and latency p50 / p99 (each query signed and sealed by the
+//!    seconds, on the counter and on the auction: throughput and latency p50 / p99 (each query signed and sealed by the
 //!    client beforehand, so the client's own crypto is not timed);
 //! 2. end-to-end latency of a command: from submitting it to the registry until the
 //!    worker has applied its block (its effect is queryable), p50 / p99 over 30 commands.
@@ -53,13 +53,69 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("{}/v1/query", s.pruntime);
 
     println!("queries against one worker (loopback HTTP, {seconds} s per level)");
-    println!("concurrency | queries/s | p50 | p99");
-    for &level in &levels {
+    let mut auction = [0u8; 32];
+    hex::decode_to_slice(&s.examples["auction"], &mut auction)?;
+    // The counter's query reads two entries; the auction's status query (`1`) three.
+    for (name, id, input) in [
+        ("counter", contract, &b"read"[..]),
+        ("auction", auction, &[1u8][..]),
+    ] {
+        println!("{name}: concurrency | queries/s | p50 | p99");
+        load(&http, &url, (&worker, &hpke), (id, input), &levels, seconds).await?;
+    }
+
+    println!("command end to end (submit to the registry → applied by the worker), 30 commands");
+    let user = chain::random_key();
+    let mut lat = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        let h = pruntime::client::send_command(&client, &user, contract, b"bump").await?;
+        loop {
+            let at = devnet
+                .worker
+                .info()
+                .contracts
+                .iter()
+                .find(|c| c.id == s.contract)
+                .map_or(0, |c| c.height);
+            if at >= h {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    println!(
+        "p50 {} | p99 {}",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+    devnet.stop().await?;
+    Ok(())
+}
+
+/// Queries `input` of contract `id` on the worker (identity and HPKE key `to`) at each
+/// concurrency for `seconds`: throughput, p50 and p99, one line per level.
+async fn load(
+    http: &reqwest::Client,
+    url: &str,
+    (worker, hpke): (&[u8], &[u8]),
+    (contract, input): ([u8; 32], &[u8]),
+    levels: &[usize],
+    seconds: u64,
+) -> anyhow::Result<()> {
+    for &level in levels {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..level {
-            let (http, url, worker, hpke) =
-                (http.clone(), url.clone(), worker.clone(), hpke.clone());
+            let (http, url, worker, hpke, input) = (
+                http.clone(),
+                url.to_owned(),
+                worker.to_vec(),
+                hpke.to_vec(),
+                input.to_vec(),
+            );
             set.spawn(async move {
                 let user = chain::random_key();
                 let reply = keyvault::envelope::RecipientKey::generate(&mut rand::rng());
@@ -71,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
                         &worker,
                         &hpke,
                         contract,
-                        b"read",
+                        &input,
                         Bounds::default(),
                     )
                     .unwrap()
@@ -105,32 +161,5 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    println!("command end to end (submit to the registry → applied by the worker), 30 commands");
-    let user = chain::random_key();
-    let mut lat = Vec::new();
-    for _ in 0..30 {
-        let t = Instant::now();
-        let h = pruntime::client::send_command(&client, &user, contract, b"bump").await?;
-        loop {
-            let at = devnet
-                .worker
-                .info()
-                .contracts
-                .first()
-                .map_or(0, |c| c.height);
-            if at >= h {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        lat.push(t.elapsed());
-    }
-    lat.sort();
-    println!(
-        "p50 {} | p99 {}",
-        ms(percentile(&lat, 0.5)),
-        ms(percentile(&lat, 0.99))
-    );
-    devnet.stop().await?;
     Ok(())
 }

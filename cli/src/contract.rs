@@ -497,23 +497,31 @@ async fn wait_for_receipt(
     nonce: u64,
     wait: u64,
 ) -> anyhow::Result<Answered> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    // At most a day: `--wait` is the user's, and an instant past the clock's range
+    // would panic.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(86_400));
     let request = phalanx_types::receipt::request(nonce);
     loop {
-        let mut last = None;
+        let mut failures = Vec::new();
         for url in workers {
             match registry
                 .ask(url, user, contract, (Purpose::Receipt, &request))
                 .await
             {
                 Ok(a) => return Ok((url.clone(), a)),
-                Err(e) => last = Some(format!("{url}: {e}")),
+                // Not run there yet: ask again. Anything else is the answer.
+                Err(ClientError::NoReceipt) => {}
+                Err(e) => failures.push(format!("{url}: {e}")),
             }
+        }
+        if failures.len() == workers.len() {
+            anyhow::bail!("no worker can give the receipt: {}", failures.join("; "));
         }
         if tokio::time::Instant::now() >= deadline {
             anyhow::bail!(
-                "no receipt for nonce {nonce} within {wait} s ({}); ask later with `phalanx contract receipt --nonce {nonce}`",
-                last.unwrap_or_default()
+                "no receipt for nonce {nonce} within {wait} s: ask later with `phalanx contract \
+                 receipt --nonce {nonce}` (on an EVM registry a command that does not open, or \
+                 is sent again, leaves none)"
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -261,7 +261,7 @@ fn settle_on(url: &str) {
     create.extend(hex::decode(summary["examples"]["auction"].as_str().unwrap()).unwrap());
     let deployed = transact(url, None, &create).unwrap();
     let settlement = deployed["contractAddress"].as_str().unwrap().to_owned();
-    let settle = |price: u64| {
+    let settle_as = |price: u64, epoch: &[u8], (x, y): (&[u8], &[u8])| {
         let mut data = keccak256(b"settle(bytes32,uint64,uint64,bytes32,bytes32,bytes32,bytes32)")
             [..4]
             .to_vec();
@@ -278,6 +278,7 @@ fn settle_on(url: &str) {
         }
         transact(url, Some(&settlement), &data)
     };
+    let settle = |price: u64| settle_as(price, epoch, (x, y));
     // Another price is not what the contract signed.
     let refused = |e: Result<serde_json::Value, String>, error: &str| {
         let selector = hex::encode(&keccak256(error.as_bytes())[..4]);
@@ -285,6 +286,12 @@ fn settle_on(url: &str) {
         assert!(e.contains(&selector), "{error}: {e}");
     };
     refused(settle(701), "BadSignature()");
+    // A key the registry does not list for that epoch, or an epoch without keys.
+    refused(settle_as(700, epoch, (y, x)), "NotTheKey()");
+    refused(
+        settle_as(700, &99u64.to_be_bytes(), (x, y)),
+        "NoSuchKey(uint64)",
+    );
     let receipt = settle(700).unwrap();
     let gas = u64::from_str_radix(
         receipt["gasUsed"]

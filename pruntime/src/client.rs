@@ -54,7 +54,7 @@ pub async fn send_command(
 pub struct Sent {
     /// The height (block) that ordered it.
     pub height: u64,
-    /// Its nonce, which names it in a receipt request ([`receipt`]).
+    /// Its nonce, which names it in a receipt request ([`ask`] with [`Purpose::Receipt`]).
     pub nonce: u64,
 }
 
@@ -193,52 +193,16 @@ pub async fn query(
     contract: [u8; 32],
     input: &[u8],
 ) -> Result<Asked, ClientError> {
-    let state = registry.sync().await?;
-    let listed = state
-        .standing(
-            "query",
-            worker,
-            chain::types::Role::Runtime,
-            phalanx_types::unix_now(),
-        )
-        .map_err(|_| ClientError::NotListed("worker (as a pRuntime with current evidence)"))?;
-    let to = (url, worker, listed.hpke_key.as_slice());
-    ask_listed(http, Purpose::Query, to, user, contract, input).await
-}
-
-/// Asks the worker at `url` (identity key `worker`, as listed on the registry) for the
-/// receipt of the command `user` sent to `contract` with `command_nonce`, as [`query`]
-/// asks a query: sealed to the worker's HPKE key as the registry lists it, the
-/// statement checked against that identity. `Asked::output` is the encoded
-/// [`phalanx_types::receipt::Receipt`]. A worker that has not run the command yet
-/// answers `no_receipt` (a [`ClientError::Worker`]).
-pub async fn receipt(
-    registry: &LightClient,
-    http: &reqwest::Client,
-    url: &str,
-    worker: &[u8],
-    user: &SigningKey,
-    contract: [u8; 32],
-    command_nonce: u64,
-) -> Result<Asked, ClientError> {
-    let request = phalanx_types::receipt::request(command_nonce);
     let to = (url, worker);
-    ask(
-        registry,
-        http,
-        to,
-        Purpose::Receipt,
-        user,
-        contract,
-        &request,
-    )
-    .await
+    ask(registry, http, to, Purpose::Query, user, contract, input).await
 }
 
 /// A request of `purpose` with plaintext `input` to the worker at `url` (identity key
 /// `worker`), sealed to its HPKE key as the registry lists it, the statement checked
-/// against that identity ([`query`] and [`receipt`] are two of these; an events page
-/// is [`Purpose::Events`] from a sequence, `phalanx_types::receipt::events_request`).
+/// against that identity: [`query`] is one of these; a receipt is [`Purpose::Receipt`]
+/// of a command's nonce (`phalanx_types::receipt::request`), an events page
+/// [`Purpose::Events`] from a sequence (`phalanx_types::receipt::events_request`). A
+/// worker that has not run the command yet answers [`ClientError::NoReceipt`].
 pub async fn ask(
     registry: &LightClient,
     http: &reqwest::Client,
@@ -339,26 +303,15 @@ async fn ask_listed(
     };
     let (q, salt, reply, resp) = loop {
         let reply = RecipientKey::generate(&mut rand::rng());
-        let (q, salt) = match purpose {
-            Purpose::Query => Query::new(
-                user,
-                &reply,
-                worker,
-                hpke_key,
-                contract,
-                input,
-                crate::protocol::Bounds::default(),
-            )?,
-            purpose => Query::new_as(
-                purpose,
-                user,
-                &reply,
-                (worker, hpke_key),
-                contract,
-                input,
-                crate::protocol::Bounds::default(),
-            )?,
-        };
+        let (q, salt) = Query::new_as(
+            purpose,
+            user,
+            &reply,
+            (worker, hpke_key),
+            contract,
+            input,
+            crate::protocol::Bounds::default(),
+        )?;
         let resp = http
             .post(format!("{}/v1/{path}", url.trim_end_matches('/')))
             .json(&q)

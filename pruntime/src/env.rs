@@ -3,11 +3,14 @@
 //! and randomness — each a function of the contract's secret and the call's position
 //! only, so every worker serving the contract computes the same bytes.
 //!
-//! - **`sign`**: ECDSA P-256 (RFC 6979) by the signing key of the command's epoch (a
-//!   query: the newest held), over `SHA-256(CONTRACT_SIGNATURE ‖ contract id ‖ message)`.
+//! - **`sign`**: ECDSA P-256 (RFC 6979) by the signing key of the command's epoch,
+//!   over `SHA-256(CONTRACT_SIGNATURE ‖ contract id ‖ message)`. Commands only: a
+//!   query runs at whatever position the host holds its worker at, and a signature of
+//!   stale state would be accepted elsewhere forever.
 //!   Anyone checks it against the key the registry lists for the contract and epoch — an
 //!   EVM contract with P256VERIFY — without trusting a relayer.
-//! - **`derived_key`, `derived_sign`**: a P-256 or secp256k1 key per purpose, from
+//! - **`derived_key`, `derived_sign`**: a P-256 or secp256k1 key per purpose (its
+//!   signatures in commands only, as `sign`), from
 //!   `HKDF-SHA256(salt = CONTRACT_PURPOSE_KEY, ikm = the contract's state-root key)`,
 //!   `info = curve ‖ purpose`. That key is the contract's for its whole life (carried in
 //!   checkpoints, the same under every epoch), so an address derived from it stays the
@@ -16,7 +19,8 @@
 //!   `info = the command log's head before this command ‖ draw`: fixed by the chain's
 //!   order, the same on every worker, unpredictable without the contract's secret (also
 //!   to the sender: the head is known only once the command is ordered). Queries draw
-//!   none.
+//!   none. Not forward-secure: both come from the first epoch's secret (through the
+//!   state-root key), so whoever learned that secret predicts them, rotations or not.
 
 use p256::ecdsa::SigningKey;
 use phalanx_contract::{Curve, Env};
@@ -100,6 +104,8 @@ impl Env for CallEnv {
     }
 
     fn derived_sign(&self, curve: Curve, purpose: &[u8], digest: &[u8; 32]) -> Option<Vec<u8>> {
+        // Commands only (see the module doc).
+        self.position?;
         let secret = self.secret(curve, purpose)?;
         match curve {
             Curve::P256 => {
@@ -148,6 +154,10 @@ mod tests {
         assert_ne!(a.random(0), a.random(1));
         assert_ne!(a.random(0), env(Some([3; 32])).random(0));
         assert_eq!(env(None).random(0), None);
+        assert_eq!(
+            env(None).derived_sign(Curve::P256, b"payout", &[0; 32]),
+            None
+        );
         let p = a.derived_public(Curve::P256, b"payout").unwrap();
         assert_eq!(Some(p), b.derived_public(Curve::P256, b"payout"));
         assert_ne!(Some(p), a.derived_public(Curve::P256, b"other"));

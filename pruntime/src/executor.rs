@@ -346,57 +346,14 @@ impl Executor {
         // sealed body, known only once it opens.
         let mut receipt_for = c.nonce.map(|n| (c.sender.to_vec(), n));
         let mut fuel_used = 0;
-        let mut run = || -> Result<Outcome, Skip> {
-            let keys = self
-                .keys
-                .get(&c.epoch)
-                .ok_or(ProtocolError::Sealed("command (no key for its epoch)"))?;
-            // The caller: on the ledger the transaction's signer; on EVM the P-256 key
-            // that signed the sealed body, whose nonce must rise (a ciphertext sent
-            // again, by its account or through a forwarder, runs once).
-            let (input, caller) = match (c.nonce, <&[u8; 20]>::try_from(c.sender)) {
-                (None, Ok(account)) => {
-                    let call = open_evm_command(keys, &self.id, account, c.ciphertext)?;
-                    if self
-                        .nonces
-                        .get(&call.caller)
-                        .is_some_and(|n| call.nonce <= *n)
-                    {
-                        // The first command under this nonce keeps its receipt.
-                        return Err(ProtocolError::Replayed.into());
-                    }
-                    self.nonces.insert(call.caller.clone(), call.nonce);
-                    receipt_for = Some((call.caller.clone(), call.nonce));
-                    (call.input, call.caller)
-                }
-                _ => {
-                    let nonce = c.nonce.unwrap_or(0);
-                    let input = open_command(keys, &self.id, c.sender, nonce, c.ciphertext)?;
-                    (input, c.sender.to_vec())
-                }
-            };
-            let env: Arc<dyn Env> = Arc::new(CallEnv::new(
-                self.id,
-                Some((c.epoch, keys.signing.clone())),
-                &self.root_key,
-                Some(before),
-            ));
-            let metered = runtime.metered(
-                &self.contract,
-                &self.state,
-                Call {
-                    env: Some(&env),
-                    entry: Entry::Execute,
-                    input: &input,
-                    caller: phalanx_types::contract::caller_id(&caller),
-                    height,
-                },
-                runtime.limits().fuel,
-            );
+        let result = self.open(c).and_then(|(input, caller, evm_nonce)| {
+            if let Some(n) = evm_nonce {
+                receipt_for = Some((caller.clone(), n));
+            }
+            let metered = self.execute(runtime, c, (&input, &caller), before);
             fuel_used = metered.fuel_used;
             Ok(metered.result?)
-        };
-        let result = run();
+        });
         let receipt = receipt(sequence, height, fuel_used, &result);
         match result {
             Ok(outcome) => {
@@ -419,6 +376,65 @@ impl Executor {
         if let Some(key) = receipt_for {
             self.receipts.keep(key, receipt);
         }
+    }
+
+    /// Opens command `c`: its input, its caller and (on EVM) the caller's signed nonce.
+    /// The caller: on the ledger the transaction's signer; on EVM the P-256 key that
+    /// signed the sealed body, whose nonce must rise (a ciphertext sent again, by its
+    /// account or through a forwarder, runs once; the first keeps its receipt).
+    fn open(&mut self, c: &Ordered<'_>) -> Result<Opening, Skip> {
+        let keys = self
+            .keys
+            .get(&c.epoch)
+            .ok_or(ProtocolError::Sealed("command (no key for its epoch)"))?;
+        match (c.nonce, <&[u8; 20]>::try_from(c.sender)) {
+            (None, Ok(account)) => {
+                let call = open_evm_command(keys, &self.id, account, c.ciphertext)?;
+                if self
+                    .nonces
+                    .get(&call.caller)
+                    .is_some_and(|n| call.nonce <= *n)
+                {
+                    return Err(ProtocolError::Replayed.into());
+                }
+                self.nonces.insert(call.caller.clone(), call.nonce);
+                Ok((call.input, call.caller, Some(call.nonce)))
+            }
+            _ => {
+                let nonce = c.nonce.unwrap_or(0);
+                let input = open_command(keys, &self.id, c.sender, nonce, c.ciphertext)?;
+                Ok((input, c.sender.to_vec(), None))
+            }
+        }
+    }
+
+    /// Runs an opened command of `caller` with the keys of its epoch; `before`: the
+    /// command log's head before it (its randomness's position).
+    fn execute(
+        &self,
+        runtime: &Runtime,
+        c: &Ordered<'_>,
+        (input, caller): (&[u8], &[u8]),
+        before: [u8; 32],
+    ) -> phalanx_contract::Metered {
+        let signing = self
+            .keys
+            .get(&c.epoch)
+            .map(|k| (c.epoch, k.signing.clone()));
+        let env: Arc<dyn Env> =
+            Arc::new(CallEnv::new(self.id, signing, &self.root_key, Some(before)));
+        runtime.metered(
+            &self.contract,
+            &self.state,
+            Call {
+                env: Some(&env),
+                entry: Entry::Execute,
+                input,
+                caller: phalanx_types::contract::caller_id(caller),
+                height: c.height,
+            },
+            runtime.limits().fuel,
+        )
     }
 
     /// The contract's events of commands from `from` on, at most
@@ -458,8 +474,9 @@ impl Executor {
     }
 
     /// Whether the holder of `caller_key` may read the contract's events: the
-    /// contract's own `may_read_events` says so (output `[1]`); without it, nobody.
-    pub fn may_read_events(&self, runtime: &Runtime, caller_key: &[u8]) -> bool {
+    /// contract's own `may_read_events` says so (output `[1]`, within `fuel`); without
+    /// it, nobody.
+    pub fn may_read_events(&self, runtime: &Runtime, caller_key: &[u8], fuel: u64) -> bool {
         let call = Call {
             env: None,
             entry: Entry::ReadEvents,
@@ -468,7 +485,7 @@ impl Executor {
             height: self.height,
         };
         runtime
-            .call(&self.contract, &self.state, call)
+            .call_with_fuel(&self.contract, &self.state, call, fuel)
             .is_ok_and(|o| o.output == [1])
     }
 
@@ -487,12 +504,10 @@ impl Executor {
         input: &[u8],
         fuel: u64,
     ) -> Result<Outcome, ContractError> {
-        let signing = self
-            .keys
-            .iter()
-            .next_back()
-            .map(|(e, k)| (*e, k.signing.clone()));
-        let env: Arc<dyn Env> = Arc::new(CallEnv::new(self.id, signing, &self.root_key, None));
+        // No signing key in a query: a signature must be of state the chain ordered
+        // (a command's, returned in its receipt or kept in the state), never of
+        // whatever position a host holds this worker at.
+        let env: Arc<dyn Env> = Arc::new(CallEnv::new(self.id, None, &self.root_key, None));
         runtime.call_with_fuel(
             &self.contract,
             &self.state,
@@ -629,6 +644,9 @@ impl Executor {
     }
 }
 
+/// An opened command: its input, its caller's key, and (on EVM) the caller's nonce.
+type Opening = (zeroize::Zeroizing<Vec<u8>>, Vec<u8>, Option<u64>);
+
 /// The receipt of a command run (or skipped) at `sequence`, in block `height`.
 fn receipt(sequence: u64, height: u64, fuel_used: u64, result: &Result<Outcome, Skip>) -> Receipt {
     let (status, message) = match result {
@@ -663,11 +681,17 @@ pub const MAX_RECEIPTS: usize = 1 << 16;
 /// Most bytes of receipts (outputs, events, messages) kept per contract.
 pub const MAX_RECEIPT_BYTES: usize = 64 << 20;
 
+/// Most receipts kept per caller: one sender's flood forgets its own receipts first
+/// (many senders can still flush them all: there are no fees).
+pub const MAX_RECEIPTS_PER_CALLER: usize = 4096;
+
 /// The receipts of one contract, by (caller key, command nonce), oldest first out.
 #[derive(Default)]
 struct Receipts {
     map: std::collections::HashMap<(Vec<u8>, u64), Receipt>,
     order: std::collections::VecDeque<(Vec<u8>, u64)>,
+    /// Each caller's nonces kept, oldest first.
+    callers: std::collections::HashMap<Vec<u8>, std::collections::VecDeque<u64>>,
     bytes: usize,
 }
 
@@ -684,14 +708,35 @@ impl Receipts {
         }
         self.bytes += Self::size(&receipt);
         self.order.push_back(key.clone());
+        let mine = self.callers.entry(key.0.clone()).or_default();
+        mine.push_back(key.1);
+        let own_oldest = (mine.len() > MAX_RECEIPTS_PER_CALLER)
+            .then(|| mine.pop_front())
+            .flatten();
+        let caller = key.0.clone();
         self.map.insert(key, receipt);
+        if let Some(nonce) = own_oldest {
+            self.forget(&(caller, nonce));
+        }
+        // The global order may name receipts forgotten already (their caller's own
+        // oldest): those pop without freeing anything.
         while self.order.len() > MAX_RECEIPTS || self.bytes > MAX_RECEIPT_BYTES {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
-            if let Some(r) = self.map.remove(&old) {
-                self.bytes = self.bytes.saturating_sub(Self::size(&r));
+            if let Some(mine) = self.callers.get_mut(&old.0) {
+                mine.retain(|n| *n != old.1);
+                if mine.is_empty() {
+                    self.callers.remove(&old.0);
+                }
             }
+            self.forget(&old);
+        }
+    }
+
+    fn forget(&mut self, key: &(Vec<u8>, u64)) {
+        if let Some(r) = self.map.remove(key) {
+            self.bytes = self.bytes.saturating_sub(Self::size(&r));
         }
     }
 }
@@ -721,6 +766,12 @@ impl Events {
             };
             self.bytes = self.bytes.saturating_sub(old.data.len() + 16);
             self.oldest = self.oldest.max(old.sequence + 1);
+            // A command's events go together: a page never holds part of one.
+            while self.log.front().is_some_and(|e| e.sequence == old.sequence) {
+                if let Some(e) = self.log.pop_front() {
+                    self.bytes = self.bytes.saturating_sub(e.data.len() + 16);
+                }
+            }
         }
     }
 }
@@ -806,4 +857,57 @@ pub enum CheckpointError {
     /// state under the same keys cannot be, so it was not made by a genuine worker).
     #[error("its state root key is not this contract's")]
     OtherRootKey,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn receipt(sequence: u64) -> Receipt {
+        Receipt {
+            sequence,
+            height: 1,
+            status: Status::Applied,
+            fuel_used: 1,
+            output: Vec::new(),
+            events: Vec::new(),
+            message: String::new(),
+        }
+    }
+
+    /// A caller past its cap forgets its own oldest receipt, not another's; a second
+    /// receipt under a kept nonce does not replace the first.
+    #[test]
+    fn a_flooding_caller_forgets_its_own_receipts_first() {
+        let mut r = Receipts::default();
+        r.keep((b"alice".to_vec(), 0), receipt(0));
+        for n in 0..=MAX_RECEIPTS_PER_CALLER as u64 {
+            r.keep((b"mallory".to_vec(), n), receipt(n + 1));
+        }
+        assert!(r.map.contains_key(&(b"alice".to_vec(), 0)));
+        assert!(!r.map.contains_key(&(b"mallory".to_vec(), 0)));
+        assert!(
+            r.map
+                .contains_key(&(b"mallory".to_vec(), MAX_RECEIPTS_PER_CALLER as u64))
+        );
+        r.keep((b"alice".to_vec(), 0), receipt(99));
+        assert_eq!(r.map[&(b"alice".to_vec(), 0)].sequence, 0);
+    }
+
+    /// Events are forgotten a whole command at a time, and `oldest` moves past it.
+    #[test]
+    fn events_are_forgotten_whole_commands_at_a_time() {
+        let mut e = Events::default();
+        for i in 0..=MAX_LOGGED_EVENTS as u64 {
+            // Command 0 has two events; every later one, one.
+            e.keep(Event {
+                sequence: i.saturating_sub(1),
+                height: 1,
+                data: vec![],
+            });
+        }
+        assert_eq!(e.oldest, 1);
+        assert!(e.log.iter().all(|x| x.sequence >= 1));
+    }
 }

@@ -1763,25 +1763,7 @@ impl Worker {
             .ok_or(ProtocolError::Malformed("reply key"))?;
         // A receipt or an events page is made before the request is spent: asking
         // again until the command has run, or once admitted, costs nothing.
-        let receipt = match purpose {
-            Purpose::Query => None,
-            Purpose::Receipt => {
-                let nonce = phalanx_types::receipt::parse_request(&opened.input)
-                    .ok_or(ProtocolError::Malformed("receipt request"))?;
-                let r = executor
-                    .receipt(&opened.caller, nonce)
-                    .ok_or(QueryError::NoReceipt)?;
-                Some(Zeroizing::new(r.to_bytes()))
-            }
-            Purpose::Events => {
-                let from = phalanx_types::receipt::parse_request(&opened.input)
-                    .ok_or(ProtocolError::Malformed("events request"))?;
-                if !executor.may_read_events(&self.runtime, &opened.caller) {
-                    return Err(QueryError::NotAReader);
-                }
-                Some(Zeroizing::new(executor.events_from(from).to_bytes()))
-            }
-        };
+        let prepared = self.prepared(purpose, executor, &opened, fuel)?;
         // Single use, recorded only once the query is sure to run: a refusal above
         // (too old, too much fuel, a bad reply key) can be retried as it was.
         let fresh = self
@@ -1792,7 +1774,7 @@ impl Worker {
         if !fresh {
             return Err(QueryError::Replayed);
         }
-        let output = match receipt {
+        let output = match prepared {
             Some(r) => r,
             None => Zeroizing::new(
                 executor
@@ -1816,6 +1798,40 @@ impl Worker {
             &answer_salt,
             &output,
         )?)
+    }
+}
+
+impl Worker {
+    /// What a receipt or events request answers (a query: `None`, it runs later): the
+    /// encoded receipt of the caller's command, or a page of the contract's events if
+    /// the contract admits the caller (its `may_read_events`, with at most `fuel`).
+    fn prepared(
+        &self,
+        purpose: Purpose,
+        executor: &Executor,
+        opened: &crate::protocol::Opened,
+        fuel: u64,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, QueryError> {
+        let from = || {
+            phalanx_types::receipt::parse_request(&opened.input)
+                .ok_or(ProtocolError::Malformed("receipt or events request"))
+        };
+        Ok(match purpose {
+            Purpose::Query => None,
+            Purpose::Receipt => {
+                let r = executor
+                    .receipt(&opened.caller, from()?)
+                    .ok_or(QueryError::NoReceipt)?;
+                Some(Zeroizing::new(r.to_bytes()))
+            }
+            Purpose::Events => {
+                let from = from()?;
+                if !executor.may_read_events(&self.runtime, &opened.caller, fuel) {
+                    return Err(QueryError::NotAReader);
+                }
+                Some(Zeroizing::new(executor.events_from(from).to_bytes()))
+            }
+        })
     }
 }
 

@@ -592,9 +592,9 @@ fn events_page_from_any_sequence_for_admitted_readers() {
     assert_eq!(later.events.len(), 1);
     assert_eq!(e.events_from(4).events.len(), 0);
     assert_eq!(e.events_from(99).next, 99);
-    assert!(!e.may_read_events(&rt, &a));
+    assert!(!e.may_read_events(&rt, &a, 1_000_000));
 
     let vote: &[u8] = include_bytes!("../guest/wasm/vote.wasm");
     let v = Executor::new(ID, rt.compile(vote).unwrap(), keys().state_root_key());
-    assert!(v.may_read_events(&rt, &b));
+    assert!(v.may_read_events(&rt, &b, 1_000_000));
 }

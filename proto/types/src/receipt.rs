@@ -24,8 +24,6 @@
 
 use crate::codec::{Codec, DecodeError, Reader, Writer};
 use crate::statement::SALT_LEN;
-use crate::tag;
-use sha2::{Digest, Sha256};
 
 /// Largest output a receipt carries (the runtime's default output bound).
 pub const MAX_OUTPUT: usize = 64 * 1024;
@@ -231,16 +229,7 @@ fn kind_hash(
     salt: &[u8; SALT_LEN],
     request: &[u8],
 ) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(tag::ANSWER_HASH)
-        .chain_update([kind])
-        .chain_update((caller_key.len() as u32).to_be_bytes())
-        .chain_update(caller_key)
-        .chain_update(nonce)
-        .chain_update(salt)
-        .chain_update(request)
-        .finalize()
-        .into()
+    crate::statement::request_hash(kind, caller_key, nonce, salt, request)
 }
 
 #[cfg(test)]

@@ -140,9 +140,21 @@ pub fn query_hash(
     salt: &[u8; SALT_LEN],
     query: &[u8],
 ) -> [u8; 32] {
+    request_hash(1, caller_key, nonce, salt, query)
+}
+
+/// The salted commitment to a signed request of `kind` (1 a query, 3 a receipt
+/// request, 4 an events request: `crate::receipt`): one layout, the kind byte apart.
+pub(crate) fn request_hash(
+    kind: u8,
+    caller_key: &[u8],
+    nonce: &[u8; 16],
+    salt: &[u8; SALT_LEN],
+    query: &[u8],
+) -> [u8; 32] {
     Sha256::new()
         .chain_update(tag::ANSWER_HASH)
-        .chain_update([1])
+        .chain_update([kind])
         .chain_update((caller_key.len() as u32).to_be_bytes())
         .chain_update(caller_key)
         .chain_update(nonce)

@@ -4,7 +4,8 @@
 //! that matters: before the close no query reveals another bidder's bid.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use phalanx_contract::{Call, Contract, ContractError, Entry, Runtime, State};
+use phalanx_contract::{Call, Contract, ContractError, Curve, Entry, Env, Runtime, State};
+use std::sync::Arc;
 
 const COUNTER: &[u8] = include_bytes!("../../guest/wasm/counter.wasm");
 const AUCTION: &[u8] = include_bytes!("../../guest/wasm/auction.wasm");
@@ -13,6 +14,26 @@ struct World {
     rt: Runtime,
     contract: Contract,
     state: State,
+    env: Arc<dyn Env>,
+}
+
+/// Stand-in keys: commands sign with a fixed pattern and draw counted bytes (the
+/// worker's real ones are `pruntime::env`'s, tested there).
+struct FakeKeys;
+
+impl Env for FakeKeys {
+    fn sign(&self, message: &[u8]) -> Option<(u64, [u8; 64])> {
+        Some((7, [message.len() as u8; 64]))
+    }
+    fn derived_public(&self, _: Curve, _: &[u8]) -> Option<[u8; 65]> {
+        Some([4; 65])
+    }
+    fn derived_sign(&self, _: Curve, _: &[u8], _: &[u8; 32]) -> Option<Vec<u8>> {
+        Some(vec![1; 64])
+    }
+    fn random(&self, draw: u64) -> Option<[u8; 32]> {
+        Some([draw as u8; 32])
+    }
 }
 
 impl World {
@@ -23,6 +44,7 @@ impl World {
             rt,
             contract,
             state: State::default(),
+            env: Arc::new(FakeKeys),
         }
     }
 
@@ -32,7 +54,7 @@ impl World {
             &self.contract,
             &self.state,
             Call {
-                env: None,
+                env: Some(&self.env),
                 entry: Entry::Execute,
                 input,
                 caller: [who; 32],
@@ -142,6 +164,20 @@ fn the_sealed_bid_auction_reveals_only_the_winner_and_only_after_the_close() {
     assert_eq!(w.query(4, 111, &[3]).unwrap(), result);
     assert_eq!(w.query(4, 111, &[1]).unwrap()[0], 1);
     refused(w.command(5, 111, &[3]), "auction already closed");
+    // The signed result the close made and kept: winner, price (BE), the key's epoch,
+    // the signature over "auction-result" ‖ winner ‖ price (here the stand-in's).
+    let signed = w.query(4, 111, &[4]).unwrap();
+    let message_len = (14 + 32 + 8) as u8;
+    assert_eq!(
+        signed,
+        [
+            &[2u8; 32][..],
+            &700u64.to_be_bytes(),
+            &7u64.to_be_bytes(),
+            &[message_len; 64]
+        ]
+        .concat()
+    );
 }
 
 #[test]

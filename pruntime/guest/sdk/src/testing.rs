@@ -10,7 +10,9 @@
 //! ```
 //!
 //! A command that aborts or panics changes nothing (its writes are dropped), as on a
-//! worker; a query cannot write or emit. `sign` and `derived_key` give deterministic
+//! worker; a query cannot write or emit. What the harness does not do: fuel and the
+//! runtime's bounds (sizes, writes, memory), and `may_read_events`; and a test build
+//! panics on integer overflow where the release wasm wraps (use checked arithmetic). `sign` and `derived_key` give deterministic
 //! stand-ins (SHA-256 of a fixed test secret and the message), not real signatures:
 //! test that the contract asks for them and passes them on; the runtime's own tests
 //! and a devnet run check the real keys.
@@ -308,7 +310,7 @@ impl Harness {
         O::try_from_slice(&out.output).map_err(|e| e.to_string())
     }
 
-    /// The events of the last successful command, decoded as `E`.
+    /// The events of the last call, decoded as `E` (none if it failed).
     pub fn events<E: BorshDeserialize>(&self) -> Vec<E> {
         with(|w| {
             w.events

@@ -17,9 +17,10 @@
 //! - `3`: the result `winner ‖ price`, only once closed;
 //! - `4`: the signed result, only once closed: `winner (32) ‖ price (u64 BE) ‖ epoch (u64
 //!   BE) ‖ signature (64)`, the contract's signature over `"auction-result" ‖ winner ‖
-//!   price (u64 BE)` by its key of that epoch on the registry. Another chain settles
-//!   the auction on it (`chain/contracts/AuctionSettlement.sol`): no oracle, no relayer
-//!   to trust.
+//!   price (u64 BE)` by its key of that epoch on the registry, made by the close (a
+//!   command: signatures are of state the chain ordered) and kept. Another chain
+//!   settles the auction on it (`chain/contracts/AuctionSettlement.sol`): no oracle, no
+//!   relayer to trust.
 #![no_std]
 
 extern crate alloc;
@@ -34,6 +35,7 @@ const END: &[u8] = b"end";
 const CLOSED: &[u8] = b"closed";
 const COUNT: &[u8] = b"bids";
 const BEST: &[u8] = b"best";
+const SIGNED: &[u8] = b"signed";
 
 fn bid_key(bidder: &[u8; 32]) -> Vec<u8> {
     [b"bid/".as_slice(), bidder].concat()
@@ -117,6 +119,14 @@ fn close() {
     }
     sdk::storage::set(CLOSED, &[1]);
     let result = sdk::storage::get(BEST).unwrap_or_else(|| [0u8; 40].to_vec());
+    // The signed result, for other chains: signed here, in the command that closes.
+    let (winner, price) = result.split_at(32.min(result.len()));
+    let price = sdk::take_u64(price).map_or(0, |(p, _)| p).to_be_bytes();
+    let (epoch, signature) = sdk::sign(&[b"auction-result".as_slice(), winner, &price].concat());
+    sdk::storage::set(
+        SIGNED,
+        &[winner, &price, &epoch.to_be_bytes(), &signature].concat(),
+    );
     sdk::emit(&result);
     sdk::output(&result);
 }
@@ -141,17 +151,10 @@ fn ask() {
             }
             sdk::output(&sdk::storage::get(BEST).unwrap_or_else(|| [0u8; 40].to_vec()));
         }
-        Some(4) => {
-            if !is_closed() {
-                sdk::abort("auction not closed");
-            }
-            let best = sdk::storage::get(BEST).unwrap_or_else(|| [0u8; 40].to_vec());
-            let (winner, price) = best.split_at(32.min(best.len()));
-            let price = sdk::take_u64(price).map_or(0, |(p, _)| p).to_be_bytes();
-            let (epoch, signature) =
-                sdk::sign(&[b"auction-result".as_slice(), winner, &price].concat());
-            sdk::output(&[winner, &price, &epoch.to_be_bytes(), &signature].concat());
-        }
+        Some(4) => match sdk::storage::get(SIGNED) {
+            Some(signed) => sdk::output(&signed),
+            None => sdk::abort("auction not closed"),
+        },
         _ => sdk::abort("unknown query"),
     }
 }
