@@ -311,21 +311,7 @@ async fn deploy<R: ContractRegistry>(
     module: &Path,
     salt: &str,
 ) -> anyhow::Result<()> {
-    let code = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
-    // Checked before anything is sent: a file pRuntime would refuse (not
-    // WebAssembly, imports the host does not give, floats, too large) never
-    // lands on the registry.
-    phalanx_contract::Runtime::new(phalanx_contract::Limits::default())
-        .compile(&code)
-        .with_context(|| {
-            format!(
-                "{} is not a contract module pRuntime accepts; nothing was submitted",
-                module.display()
-            )
-        })?;
-    let salt: [u8; 32] = hex::decode(salt)?
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("--salt is 32 bytes of hex"))?;
+    let (code, salt) = crate::contract::module_and_salt(module, salt)?;
     let (height, id) = client.deploy_contract(key, &code, salt).await?;
     println!(
         "{}",

@@ -528,21 +528,28 @@ async fn wait_for_receipt(
     }
 }
 
-async fn deploy(at: &At, module: &Path, salt: &str) -> anyhow::Result<()> {
-    let code = read_bounded(module, chain::types::MAX_CODE as u64)?;
-    // Checked before anything is sent: a file pRuntime would refuse never lands on the
-    // registry.
+/// The module at `path`, checked as pRuntime would load it (WebAssembly, only the
+/// host's imports, no floating point, within the size bound), and the salt: what a
+/// deployment sends. Checked before anything is sent: a file pRuntime would refuse never
+/// lands on the registry.
+pub fn module_and_salt(path: &Path, salt: &str) -> anyhow::Result<(Vec<u8>, [u8; 32])> {
+    let code = read_bounded(path, chain::types::MAX_CODE as u64)?;
     phalanx_contract::Runtime::new(phalanx_contract::Limits::default())
         .compile(&code)
         .with_context(|| {
             format!(
                 "{} is not a contract module pRuntime accepts; nothing was submitted",
-                module.display()
+                path.display()
             )
         })?;
     let salt: [u8; 32] = hex::decode(salt)?
         .try_into()
         .map_err(|_| anyhow::anyhow!("--salt is 32 bytes of hex"))?;
+    Ok((code, salt))
+}
+
+async fn deploy(at: &At, module: &Path, salt: &str) -> anyhow::Result<()> {
+    let (code, salt) = module_and_salt(module, salt)?;
     use chain::registry::ContractRegistry as _;
     let (height, id) = match Registry::open(at)? {
         Registry::Ledger(c) => c.deploy_contract(&user_key(&at.key)?, &code, salt).await?,
