@@ -1885,6 +1885,7 @@ fn check_config_bound(
 
 /// Says loudly that the TEE is simulated; refuses `dangerous_*` options on a real one.
 fn refuse_dangerous(config: &WorkerConfig, tee: &dyn Tee) -> Result<(), WorkerError> {
+    check_limits(&config.limits)?;
     if config.confirmations == Some(0) {
         tracing::warn!(
             "--confirmations 0: a command runs as soon as its block exists, and any reorganisation stops the worker; for development chains only"
@@ -1904,6 +1905,22 @@ fn refuse_dangerous(config: &WorkerConfig, tee: &dyn Tee) -> Result<(), WorkerEr
         tracing::warn!(
             "dangerous_unattested_gatekeepers: asking gatekeepers for keys WITHOUT checking that they run in a TEE"
         );
+    }
+    Ok(())
+}
+
+/// Limits whose outputs and events a receipt or an events page can carry
+/// (`phalanx_types::receipt`'s bounds): a worker allowing more would answer with
+/// receipts nobody can decode.
+fn check_limits(limits: &Limits) -> Result<(), WorkerError> {
+    use phalanx_types::receipt as r;
+    if limits.max_output > r::MAX_OUTPUT
+        || limits.max_events > r::MAX_EVENTS
+        || limits.max_event > r::MAX_EVENT
+    {
+        return Err(WorkerError::Other(
+            "the contract limits allow larger outputs or more or larger events than a receipt carries",
+        ));
     }
     Ok(())
 }
@@ -2285,6 +2302,28 @@ async fn sealing_from_gatekeepers(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    /// A worker whose contract limits exceed what a receipt carries does not boot.
+    #[test]
+    fn limits_beyond_what_a_receipt_carries_are_refused() {
+        assert!(check_limits(&Limits::default()).is_ok());
+        for l in [
+            Limits {
+                max_output: phalanx_types::receipt::MAX_OUTPUT + 1,
+                ..Limits::default()
+            },
+            Limits {
+                max_events: phalanx_types::receipt::MAX_EVENTS + 1,
+                ..Limits::default()
+            },
+            Limits {
+                max_event: phalanx_types::receipt::MAX_EVENT + 1,
+                ..Limits::default()
+            },
+        ] {
+            assert!(check_limits(&l).is_err());
+        }
+    }
 
     /// The identity file: written under an epoch, it reads back the same identity only
     /// under that epoch's key and with its own epoch; an older Phalanx's file (no
