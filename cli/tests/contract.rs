@@ -52,6 +52,7 @@ fn contract(
 
 #[test]
 fn a_user_sends_queries_and_fetches_receipts_from_the_command_line() {
+    // Long on purpose: one user's session, read top to bottom as it runs.
     let root = tempfile::tempdir().unwrap();
     let (_devnet, summary) = common::devnet(&root.path().join("devnet"));
     let worker = summary["pruntime"].as_str().unwrap();
@@ -227,6 +228,7 @@ fn typed_examples_through_the_devnet(
     bob: &Path,
     height: u64,
 ) {
+    // Long on purpose: two contracts' stories, each read top to bottom as it runs.
     let worker = summary["pruntime"].as_str().unwrap();
     let send = |key: &Path, id: &str, input: &[u8]| {
         let args = [

@@ -161,6 +161,7 @@ async fn a_confidential_auction_settles_on_an_evm_chain_by_its_contract_key() {
 }
 
 fn settle_on(url: &str) {
+    // Long on purpose: one auction from opening to settlement, read top to bottom.
     let root = tempfile::tempdir().unwrap();
     let funder = root.path().join("funder.key");
     phalanx_types::secret_file::create(&funder, DEV_KEY).unwrap();

@@ -753,7 +753,7 @@ fn purpose(
 }
 
 /// The four host functions over the worker's keys: `sign`, `derived_key`,
-/// `derived_sign`, `random`.
+/// `derived_sign`, `random`. Long on purpose: the four side by side, as in `host_abi`.
 fn key_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerError>; 4] {
     [
         l.func_wrap(
