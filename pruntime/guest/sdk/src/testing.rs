@@ -11,7 +11,7 @@
 //!
 //! A command that aborts or panics changes nothing (its writes are dropped), as on a
 //! worker; a query cannot write or emit. What the harness does not do: fuel and the
-//! runtime's bounds (sizes, writes, memory), and `may_read_events`; and a test build
+//! runtime's bounds (sizes, writes, memory); and a test build
 //! panics on integer overflow where the release wasm wraps (use checked arithmetic). `sign` and `derived_key` give deterministic
 //! stand-ins (SHA-256 of a fixed test secret and the message), not real signatures:
 //! test that the contract asks for them and passes them on; the runtime's own tests
@@ -245,6 +245,7 @@ pub type EntryFn = extern "C-unwind" fn();
 pub struct Harness {
     execute: Option<EntryFn>,
     query: Option<EntryFn>,
+    readers: Option<EntryFn>,
 }
 
 impl Harness {
@@ -259,7 +260,28 @@ impl Harness {
                 ..World::default()
             }
         });
-        Self { execute, query }
+        Self {
+            execute,
+            query,
+            readers: None,
+        }
+    }
+
+    /// The contract's `may_read_events` export (what [`crate::events_readable_by!`]
+    /// makes), for [`Self::may_read_events`].
+    pub fn with_events_readers(mut self, may_read_events: EntryFn) -> Self {
+        self.readers = Some(may_read_events);
+        self
+    }
+
+    /// Whether the current caller may read the contract's events, as a worker asks:
+    /// read-only, admitted by the output `[1]`; without the export, nobody.
+    pub fn may_read_events(&mut self) -> bool {
+        let Some(f) = self.readers else {
+            return false;
+        };
+        self.run(Entry::Query, f, &[])
+            .is_ok_and(|o| o.output == [1])
     }
 
     /// The height the next calls run at.

@@ -219,7 +219,8 @@ mod tests {
             send(&mut h, OWNER, big),
             Err("a value is at most 16 KiB".into())
         );
-        // A query cannot write.
+        // Garbage is no query; and the vault shows its events to nobody.
         assert_eq!(h.query_raw(&[9]), Err("malformed message".into()));
+        assert!(!h.caller(OWNER).may_read_events());
     }
 }

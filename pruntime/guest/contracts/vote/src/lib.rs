@@ -207,7 +207,7 @@ mod tests {
     const MALLORY: [u8; 32] = [9; 32];
 
     fn harness() -> Harness {
-        let mut h = Harness::new(Some(execute), Some(query));
+        let mut h = Harness::new(Some(execute), Some(query)).with_events_readers(may_read_events);
         h.at(10)
             .caller(ALICE)
             .command::<_, ()>(&Command::Open {
@@ -260,6 +260,14 @@ mod tests {
             h.query(&Query::Tally),
             Ok(Answer::Tally(alloc::vec![0, 2, 1]))
         );
+    }
+
+    /// The events are public: anyone, eligible or not, may read them.
+    #[test]
+    fn anyone_reads_the_events() {
+        let mut h = harness();
+        assert!(h.caller(MALLORY).may_read_events());
+        assert!(h.caller(ALICE).may_read_events());
     }
 
     #[test]
