@@ -170,6 +170,10 @@ pub enum ContractCommand {
         /// The first command sequence wanted (a page says where the next starts).
         #[arg(long, default_value_t = 0)]
         from: u64,
+        /// Keep following: ask again every second from where the last page ended, and
+        /// print new events as they come (until interrupted).
+        #[arg(long)]
+        follow: bool,
         /// Which workers to ask.
         #[command(flatten)]
         ask: Ask,
@@ -414,50 +418,58 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
         ContractCommand::Events {
             at,
             contract,
-            from,
+            mut from,
+            follow,
             ask,
         } => {
             let (registry, user, id) = setup(&at, &contract)?;
-            let request = phalanx_types::receipt::events_request(from);
-            let answered = first_answer(&ask.workers, |url| {
-                registry.ask(url, &user, id, (Purpose::Events, &request))
-            })
-            .await?;
-            write_bundle(&registry, &ask, &answered, &request).await?;
-            show_events(&at, &answered.1)
+            loop {
+                let request = phalanx_types::receipt::events_request(from);
+                let answered = first_answer(&ask.workers, |url| {
+                    registry.ask(url, &user, id, (Purpose::Events, &request))
+                })
+                .await?;
+                write_bundle(&registry, &ask, &answered, &request).await?;
+                from = show_events(&at, &answered.1, follow)?;
+                if !follow {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
 }
 
-fn show_events(at: &At, asked: &Asked) -> anyhow::Result<()> {
+/// Prints a page of events: one JSON object, or (following, or as text) one line per
+/// event; where the next page starts.
+fn show_events(at: &At, asked: &Asked, follow: bool) -> anyhow::Result<u64> {
     let page = phalanx_types::receipt::EventPage::from_bytes(&asked.output)
         .context("the worker's events page does not decode")?;
-    if at.json {
-        let events: Vec<_> = page
-            .events
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "sequence": e.sequence, "height": e.height, "data": bytes_json(&e.data),
-                })
-            })
-            .collect();
+    let json = |e: &phalanx_types::receipt::Event| serde_json::json!({"sequence": e.sequence, "height": e.height, "data": bytes_json(&e.data)});
+    if at.json && !follow {
+        let events: Vec<_> = page.events.iter().map(json).collect();
         println!(
             "{}",
             serde_json::json!({"events": events, "next": page.next, "oldest": page.oldest})
         );
-        return Ok(());
+        return Ok(page.next);
     }
     for e in &page.events {
-        println!(
-            "command {} (block {}): {}",
-            e.sequence,
-            e.height,
-            shown(&e.data)
-        );
+        if at.json {
+            println!("{}", json(e));
+        } else {
+            println!(
+                "command {} (block {}): {}",
+                e.sequence,
+                e.height,
+                shown(&e.data)
+            );
+        }
     }
-    println!("next: --from {}", page.next);
-    Ok(())
+    if !follow {
+        println!("next: --from {}", page.next);
+    }
+    Ok(page.next)
 }
 
 fn setup(at: &At, contract: &str) -> anyhow::Result<(Registry, SigningKey, [u8; 32])> {

@@ -178,6 +178,31 @@ fn a_user_sends_queries_and_fetches_receipts_from_the_command_line() {
 
     typed_examples_through_the_devnet(&summary, &alice, &bob, sent["height"].as_u64().unwrap());
 
+    // A command over the registry's bound (the largest input sealed) is refused
+    // before it is ordered; a file over the input bound is not even read.
+    let big = root.path().join("big.bin");
+    std::fs::write(&big, vec![0u8; 64 * 1024]).unwrap();
+    let send_file = |file: &Path| {
+        let file = file.to_str().unwrap();
+        let args = [
+            "send",
+            "--contract",
+            id,
+            "--input-file",
+            file,
+            "--wait",
+            "0",
+        ];
+        contract(&summary, &alice, &args)
+    };
+    let (code, _, err) = send_file(&big);
+    assert_eq!(code, 2);
+    assert!(err.contains("command"), "{err}");
+    std::fs::write(&big, vec![0u8; 64 * 1024 + 1]).unwrap();
+    let (code, _, err) = send_file(&big);
+    assert_eq!(code, 2);
+    assert!(err.contains("over 65536 bytes"), "{err}");
+
     // Deploy: a PEM file is refused before anything is sent; the auction deploys.
     let pem = root_pem.to_str().unwrap();
     let (code, _, err) = contract(&summary, &alice, &["deploy", "--module", pem]);
@@ -329,6 +354,31 @@ fn typed_examples_through_the_devnet(
     let (code, _, err) = events(bob, summary["contract"].as_str().unwrap());
     assert_eq!(code, 2);
     assert!(err.contains("not_a_reader"), "{err}");
+    // Following: the same events as they come, one JSON line each.
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_phalanx"))
+        .args([
+            "contract",
+            "events",
+            "--registry",
+            summary["chain"].as_str().unwrap(),
+        ])
+        .args(["--genesis", summary["chain_genesis"].as_str().unwrap()])
+        .args(["--key", bob.to_str().unwrap(), "--json", "--follow"])
+        .args(["--contract", vote, "--worker", worker])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    let followed: Vec<String> = (0..3)
+        .map(|_| {
+            let line: serde_json::Value =
+                serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            line["data"]["hex"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(followed, data);
 
     let vault = summary["examples"]["vault"].as_str().unwrap();
     send(
