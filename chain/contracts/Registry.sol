@@ -203,6 +203,7 @@ contract Registry {
     event CommandSubmitted(bytes32 indexed contractId, uint64 sequence, uint64 epoch, address sender, bytes ciphertext);
     event Misbehaved(bytes identityKey, uint8 fault);
     event StateCommitted(bytes32 indexed contractId, uint64 count, bytes32 logHead, bytes32 stateRoot, uint64 epoch);
+    event Served(bytes32 indexed contractId, bytes identityKey, string endpoint);
 
     // A confidential contract (see chain/src/types.rs, Contract).
     struct ContractRec {
@@ -916,6 +917,17 @@ contract Registry {
             abi.encodePacked(lp(encryptionKey), lp(signingKey), lp(w.identityKey), uint64(block.number), c.commands)
         );
         emit ContractKeyPublishedEvent(contractId, epoch);
+    }
+
+    // A pRuntime announces where it serves a contract (chain::types::Tx::Serve): only
+    // where users knock; they seal to the worker's keys as listed here. Kept in the log.
+    function serve(bytes32 contractId, string calldata endpoint) external {
+        Worker storage w = onlyRuntime();
+        if (!contracts[contractId].exists) revert NoContract(contractId);
+        bytes calldata e = bytes(endpoint);
+        bool web = (e.length > 7 && bytes7(e[:7]) == "http://") || (e.length > 8 && bytes8(e[:8]) == "https://");
+        if (!web || e.length > 256) revert Malformed(11);
+        emit Served(contractId, w.identityKey, endpoint);
     }
 
     function command(bytes32 contractId, uint64 epoch, bytes calldata ciphertext) external {

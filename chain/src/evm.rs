@@ -35,13 +35,13 @@
 //! (`pruntime::registry::WorkerRegistry`) use this backend.
 
 use crate::endorse::{Endorsement, Record};
-use crate::registry::{ContractRegistry, Registry, RegistryError};
+use crate::registry::{ContractRegistry, Registry, RegistryError, served};
 use crate::state::RuleError;
 use crate::state::not_misbehaviour;
 use crate::types::TcbRule;
 use crate::types::{
     Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Fault, Gatekeeper,
-    Misbehaviour, Registration, Role, Rotation, RoundDecision, StateCommitment, Worker,
+    Misbehaviour, PublicKey, Registration, Role, Rotation, RoundDecision, StateCommitment, Worker,
 };
 use alloy::eips::BlockId;
 use alloy::primitives::{Bytes, FixedBytes};
@@ -191,7 +191,7 @@ fn backend(e: impl std::fmt::Display) -> RegistryError {
 
 /// What the contract's `Malformed(code)` names, from code 1 (its revert strings are
 /// codes: text costs code size the contract no longer has).
-pub const MALFORMED: [&str; 10] = [
+pub const MALFORMED: [&str; 11] = [
     "measurement",
     "round spec",
     "public key set",
@@ -202,6 +202,7 @@ pub const MALFORMED: [&str; 10] = [
     "TCB rule",
     "evidence time",
     "key",
+    "endpoint",
 ];
 /// `BadGatekeeperSet(code)`, from 1.
 pub const BAD_SET: [&str; 5] = [
@@ -1143,6 +1144,11 @@ impl Registry for EvmRegistry {
                         identity_key: e.identityKey.to_vec(),
                         fault: e.fault,
                     },
+                    Ev::Served(e) => Event::Serving {
+                        contract: e.contractId.0,
+                        worker: e.identityKey.to_vec(),
+                        endpoint: e.endpoint,
+                    },
                     Ev::TcbRuleSet(_) => Event::TcbRuleChanged,
                     // An approval is no fact of the registry until the registration
                     // that uses it (WorkerRegistered).
@@ -1228,6 +1234,20 @@ impl ContractRegistry for EvmRegistry {
                 s.epoch.0,
             )
         )
+    }
+
+    async fn serve(
+        &self,
+        by: &EvmAccount,
+        contract: [u8; 32],
+        endpoint: &str,
+    ) -> Result<u64, RegistryError> {
+        let c = self.writer(&by.signer);
+        transact!("serve", c.serve(FixedBytes(contract), endpoint.to_owned()))
+    }
+
+    async fn serving(&self, contract: [u8; 32]) -> Result<Vec<(PublicKey, String)>, RegistryError> {
+        Ok(served(contract, self.events(0).await?))
     }
 
     async fn contract(&self, id: [u8; 32]) -> Result<Option<Contract>, RegistryError> {

@@ -150,7 +150,8 @@ impl Fact {
             }
             Event::CommandSubmitted { contract, .. } => vec![Self::Commands(*contract)],
             Event::StateCommitted { contract, .. } => vec![Self::State(*contract)],
-            Event::RoundAborted(_) => Vec::new(),
+            // Where a worker serves is only where to knock: no fact proves it.
+            Event::RoundAborted(_) | Event::Serving { .. } => Vec::new(),
             Event::Misbehaved { identity_key, .. } => vec![
                 Self::Worker(identity_key.clone()),
                 Self::Fault(identity_key.clone()),

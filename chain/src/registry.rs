@@ -10,8 +10,8 @@
 use crate::state::{RuleError, State};
 use crate::types::{
     Allowed, Command, Contract, ContractKey, EpochCertificate, EpochKey, Event, Gatekeeper,
-    Misbehaviour, Registration, Role, Rotation, RoundDecision, SignedTx, StateCommitment, Tx,
-    Worker, public_key,
+    Misbehaviour, PublicKey, Registration, Role, Rotation, RoundDecision, SignedTx,
+    StateCommitment, Tx, Worker, public_key,
 };
 use p256::ecdsa::SigningKey;
 use phalanx_types::Epoch;
@@ -231,6 +231,39 @@ pub trait ContractRegistry: Registry {
         &self,
         id: [u8; 32],
     ) -> impl Future<Output = Result<Option<Contract>, RegistryError>> + Send;
+    /// A pRuntime announces where it serves `contract` ([`Tx::Serve`]).
+    fn serve(
+        &self,
+        by: &Self::Account,
+        contract: [u8; 32],
+        endpoint: &str,
+    ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
+    /// The workers that announced serving `contract`, with their URLs (the newest
+    /// announcement of each; a URL is only where to knock, so each worker's standing
+    /// and keys are the caller's to check).
+    fn serving(
+        &self,
+        contract: [u8; 32],
+    ) -> impl Future<Output = Result<Vec<(PublicKey, String)>, RegistryError>> + Send;
+}
+
+/// The newest announced URL of each worker serving `contract`, from the registry's
+/// events in order; a URL the registry's rule would refuse is left out.
+pub fn served(contract: [u8; 32], events: Vec<(u64, Event)>) -> Vec<(PublicKey, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    for (_, e) in events {
+        if let Event::Serving {
+            contract: c,
+            worker,
+            endpoint,
+        } = e
+            && c == contract
+            && crate::state::endpoint_ok(&endpoint)
+        {
+            out.insert(worker, endpoint);
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// A backend that takes this crate's signed transactions and yields verified state.
@@ -407,6 +440,21 @@ impl<L: SignedLedger> ContractRegistry for L {
     }
     async fn contract(&self, id: [u8; 32]) -> Result<Option<Contract>, RegistryError> {
         Ok(self.verified_state().await?.contract(&id).cloned())
+    }
+    async fn serve(
+        &self,
+        by: &SigningKey,
+        contract: [u8; 32],
+        endpoint: &str,
+    ) -> Result<u64, RegistryError> {
+        let tx = Tx::Serve {
+            contract,
+            endpoint: endpoint.to_owned(),
+        };
+        signed(self, by, tx).await
+    }
+    async fn serving(&self, contract: [u8; 32]) -> Result<Vec<(PublicKey, String)>, RegistryError> {
+        Ok(self.verified_state().await?.serving(&contract))
     }
 }
 

@@ -299,6 +299,8 @@ pub struct State {
     /// Each published round's outcome (the digest its members confirmed).
     published_rounds: imbl::OrdMap<[u8; 32], [u8; 32]>,
     aborted_rounds: imbl::OrdSet<[u8; 32]>,
+    /// Where pRuntimes serve contracts (`Tx::Serve`): (contract, worker) → URL.
+    served: imbl::OrdMap<([u8; 32], PublicKey), String>,
     /// Gatekeepers proven to have broken the protocol.
     faulty: OrdMap<PublicKey, facts::FaultRecord>,
     rotation: Rotation,
@@ -470,6 +472,7 @@ impl State {
             retired: Default::default(),
             published_rounds: Default::default(),
             aborted_rounds: Default::default(),
+            served: Default::default(),
             faulty: Default::default(),
             rotation: Rotation::Idle,
             contracts: OrdMap::new(),
@@ -494,8 +497,8 @@ impl State {
     /// chain ([`Self::restore`]), as `(key, value)` (`None`: delete): each fact the
     /// block changed but the history (`f` ‖ fact key), each signer's next sequence
     /// number (`n` ‖ account), rounds newly published or aborted (`p` / `a` ‖ round id),
-    /// deployed modules (`c` ‖ contract id) and the block's events (`e` ‖ height ‖
-    /// index). `self` is the state after `block`, `parent` the one before it.
+    /// deployed modules (`c` ‖ contract id), where workers serve (`s` ‖ contract id ‖
+    /// worker key) and the block's events (`e` ‖ height ‖ index). `self` is the state after `block`, `parent` the one before it.
     pub fn block_records(&self, parent: &State, block: &Block) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let events = self.events.of_last(block.height);
         let touched: std::collections::BTreeSet<Fact> =
@@ -532,6 +535,15 @@ impl State {
                 && let Some(c) = self.contracts.get(contract)
             {
                 out.push((record(b'c', contract), Some(c.code.to_vec())));
+            }
+            if let Event::Serving {
+                contract,
+                worker,
+                endpoint,
+            } = e
+            {
+                let key = [contract.as_slice(), worker].concat();
+                out.push((record(b's', &key), Some(endpoint.as_bytes().to_vec())));
             }
             let mut key = block.height.to_be_bytes().to_vec();
             key.extend_from_slice(&(i as u32).to_be_bytes());
@@ -601,6 +613,12 @@ impl State {
             }
             b'c' => {
                 r.codes.insert(id32(key)?, v);
+            }
+            b's' => {
+                let (contract, worker) = key.split_at_checked(32).ok_or("a malformed key")?;
+                let endpoint = String::from_utf8(v).map_err(|_| "a malformed endpoint")?;
+                self.served
+                    .insert((id32(contract)?, worker.to_vec()), endpoint);
             }
             // Events stay on disk (the ledger serves them from there).
             b'e' => {}
@@ -1274,6 +1292,58 @@ impl State {
         self.contracts.get(id)
     }
 
+    /// The pRuntimes that announced serving contract `id`, with their URLs (in
+    /// identity-key order; the caller checks each one's standing).
+    pub fn serving(&self, id: &[u8; 32]) -> Vec<(PublicKey, String)> {
+        self.served
+            .range((*id, Vec::new())..)
+            .take_while(|((c, _), _)| c == id)
+            .map(|((_, w), url)| (w.clone(), url.clone()))
+            .collect()
+    }
+
+    /// A pRuntime in standing announces where it serves a deployed contract: an
+    /// `http://` or `https://` URL without spaces, at most [`crate::types::MAX_ENDPOINT`]
+    /// bytes; at most [`crate::types::MAX_SERVERS`] workers per contract (one listed
+    /// already may move).
+    fn serve(
+        &mut self,
+        signer: &PublicKey,
+        contract: [u8; 32],
+        endpoint: &str,
+        now: i64,
+    ) -> Result<Event, RuleError> {
+        const TX: &str = "serve";
+        self.standing(TX, signer, Role::Runtime, now)?;
+        if !self.contracts.contains_key(&contract) {
+            return Err(RuleError::NoContract {
+                tx: TX,
+                contract: crate::hex(&contract),
+            });
+        }
+        if !endpoint_ok(endpoint) {
+            return Err(RuleError::Malformed {
+                tx: TX,
+                what: "endpoint",
+            });
+        }
+        let key = (contract, signer.clone());
+        if !self.served.contains_key(&key)
+            && self.serving(&contract).len() >= crate::types::MAX_SERVERS
+        {
+            return Err(RuleError::Malformed {
+                tx: TX,
+                what: "endpoint (the contract lists as many workers as it may)",
+            });
+        }
+        self.served.insert(key, endpoint.to_owned());
+        Ok(Event::Serving {
+            contract,
+            worker: signer.clone(),
+            endpoint: endpoint.to_owned(),
+        })
+    }
+
     /// The deployed contracts, by id.
     pub fn contracts(&self) -> impl Iterator<Item = &Contract> {
         self.contracts.values()
@@ -1422,6 +1492,7 @@ impl State {
             Tx::Command(c) => self.command(c, t, height, now)?,
             Tx::CommitState(c) => self.commit_state(&t.signer, c, height, now)?,
             Tx::ReportMisbehaviour(m) => self.report_misbehaviour(m, height)?,
+            Tx::Serve { contract, endpoint } => self.serve(&t.signer, *contract, endpoint, now)?,
         };
         self.nonces.insert(t.signer.clone(), expected + 1);
         self.events.push((height, event.clone()));
@@ -2105,6 +2176,20 @@ fn newest_keys(tx: &'static str, contract: &Contract, epoch: Epoch) -> Result<()
         }
         _ => Err(RuleError::NoContractKey(epoch)),
     }
+}
+
+/// Whether `endpoint` is a worker's URL as a registry lists it: `http://` or `https://`,
+/// a host after it, no whitespace or control characters, at most
+/// [`crate::types::MAX_ENDPOINT`] bytes.
+pub fn endpoint_ok(endpoint: &str) -> bool {
+    let rest = endpoint
+        .strip_prefix("https://")
+        .or_else(|| endpoint.strip_prefix("http://"));
+    endpoint.len() <= crate::types::MAX_ENDPOINT
+        && rest.is_some_and(|r| !r.is_empty())
+        && !endpoint
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Whether `contract`'s state no longer needs its keys of `epoch`: keys of a newer epoch

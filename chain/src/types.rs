@@ -769,7 +769,22 @@ pub enum Tx {
     CommitState(StateCommitment),
     /// Anyone: evidence that a gatekeeper broke the protocol ([`Misbehaviour`]).
     ReportMisbehaviour(Misbehaviour),
+    /// A pRuntime in standing: where it serves a contract (an `http(s)://` URL, at most
+    /// [`MAX_ENDPOINT`] bytes), so users find the contract's workers on the registry.
+    /// Only where to knock: users seal to the worker's keys as the registry lists them.
+    Serve {
+        /// The contract.
+        contract: [u8; 32],
+        /// The worker's URL.
+        endpoint: String,
+    },
 }
+
+/// Longest endpoint a worker announces ([`Tx::Serve`]).
+pub const MAX_ENDPOINT: usize = 256;
+
+/// Most workers listed per contract ([`Tx::Serve`]; one already listed may move).
+pub const MAX_SERVERS: usize = 64;
 
 /// What the registry decided for a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -799,6 +814,7 @@ impl Tx {
             Self::Command(_) => "command",
             Self::CommitState(_) => "commit-state",
             Self::ReportMisbehaviour(_) => "report-misbehaviour",
+            Self::Serve { .. } => "serve",
         }
     }
 
@@ -883,6 +899,11 @@ impl Tx {
                 w.u8(15);
                 m.put(w);
             }
+            Self::Serve { contract, endpoint } => {
+                w.u8(16);
+                w.raw(contract);
+                w.bytes(endpoint.as_bytes());
+            }
         }
     }
 
@@ -948,6 +969,13 @@ impl Tx {
                 committed_at: 0,
             }),
             15 => Self::ReportMisbehaviour(Misbehaviour::get(r)?),
+            16 => Self::Serve {
+                contract: r.array("contract id")?,
+                endpoint: {
+                    let b = r.bytes("endpoint", MAX_ENDPOINT)?;
+                    String::from_utf8(b.to_vec()).map_err(|_| r.invalid("endpoint"))?
+                },
+            },
             _ => return Err(r.invalid("transaction kind")),
         })
     }
@@ -1490,6 +1518,15 @@ pub enum Event {
         /// Its position among the contract's commands.
         sequence: u64,
     },
+    /// A pRuntime announced where it serves a contract.
+    Serving {
+        /// The contract.
+        contract: [u8; 32],
+        /// The worker's identity key.
+        worker: PublicKey,
+        /// Its URL.
+        endpoint: String,
+    },
     /// A worker committed to a contract's state after `count` commands.
     StateCommitted {
         /// The contract.
@@ -1569,6 +1606,16 @@ impl Event {
                 w.raw(contract);
                 w.u64(*count);
             }
+            Self::Serving {
+                contract,
+                worker,
+                endpoint,
+            } => {
+                w.u8(16);
+                w.raw(contract);
+                w.bytes(worker);
+                w.bytes(endpoint.as_bytes());
+            }
             Self::Misbehaved {
                 identity_key,
                 fault,
@@ -1622,6 +1669,14 @@ impl Event {
             15 => Self::Misbehaved {
                 identity_key: r.bytes("identity key", 512)?.to_vec(),
                 fault: r.u8("fault")?,
+            },
+            16 => Self::Serving {
+                contract: r.array("contract")?,
+                worker: r.bytes("worker", 512)?.to_vec(),
+                endpoint: {
+                    let b = r.bytes("endpoint", MAX_ENDPOINT)?;
+                    String::from_utf8(b.to_vec()).map_err(|_| r.invalid("endpoint"))?
+                },
             },
             _ => return Err(r.invalid("event")),
         };

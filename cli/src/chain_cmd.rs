@@ -378,6 +378,16 @@ async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
             _ => {}
         }
     }
+    // Where workers serve is in the registry's log, not its facts.
+    {
+        use chain::registry::ContractRegistry as _;
+        for c in &mut contracts {
+            let id = c["id"].as_str().and_then(|h| hex::decode(h).ok());
+            if let Some(id) = id.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                c["served_by"] = served_json(r.serving(id).await?).into();
+            }
+        }
+    }
     let out = serde_json::json!({
         "height": v.block.number,
         "block_hash": hex::encode(v.block.hash),
@@ -406,6 +416,14 @@ async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// The workers that announced serving a contract, and where (only where to knock).
+fn served_json(served: Vec<(Vec<u8>, String)>) -> Vec<serde_json::Value> {
+    served
+        .into_iter()
+        .map(|(w, url)| serde_json::json!({"worker": hex::encode(w), "url": url}))
+        .collect()
 }
 
 /// A contract's published keys: commands are sealed to the encryption key; the
@@ -509,6 +527,7 @@ pub async fn status(url: &str, genesis: Option<&str>) -> anyhow::Result<()> {
             "deployed_at": c.deployed_at,
             "commands": c.commands,
             "keys": c.keys.values().map(key_json).collect::<Vec<_>>(),
+            "served_by": served_json(s.serving(&c.id)),
         })).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);

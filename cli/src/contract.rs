@@ -12,9 +12,10 @@
 //! - `receipt`: the receipt of a command you sent, by its nonce.
 //! - `events`: a page of the contract's events, for a reader the contract admits.
 //!
-//! Workers are named with `--worker URL` (repeatable, tried in order). A URL is only
-//! where to knock: the worker's identity, standing and HPKE key come from the registry,
-//! and an answer that does not verify under them is refused.
+//! Workers are those that announced serving the contract on the registry (`pruntime
+//! --public-url`), or the ones named with `--worker URL` (repeatable, tried in order). A
+//! URL is only where to knock: the worker's identity, standing and HPKE key come from the
+//! registry, and an answer that does not verify under them is refused.
 //!
 //! `--json` prints one JSON object; `--bundle FILE` writes the verification bundle of a
 //! query's answer or a receipt (`phalanx verify answer FILE --genesis …` checks it
@@ -102,6 +103,7 @@ fn read_bounded(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
 #[derive(Debug, clap::Args)]
 pub struct Ask {
     /// A worker serving the contract (its HTTP URL; repeat to try several in order).
+    /// Without it, the workers that announced serving the contract on the registry.
     #[arg(long = "worker")]
     pub workers: Vec<String>,
     /// Write the answer's verification bundle here.
@@ -288,6 +290,18 @@ impl Registry {
         }
     }
 
+    /// The URLs of the workers that announced serving `contract` on the registry (the
+    /// newest of each). Only where to knock: each answer is checked against the
+    /// worker's keys on the registry, and a worker not in standing is refused there.
+    async fn announced(&self, contract: [u8; 32]) -> anyhow::Result<Vec<String>> {
+        use chain::registry::ContractRegistry as _;
+        let listed = match self {
+            Self::Ledger(c) => c.serving(contract).await?,
+            Self::Evm { registry, .. } => registry.serving(contract).await?,
+        };
+        Ok(listed.into_iter().map(|(_, url)| url).collect())
+    }
+
     /// The registry's part of `statement`'s bundle: proofs at its block.
     async fn proof(
         &self,
@@ -362,10 +376,13 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
             at,
             contract,
             input,
-            ask,
+            mut ask,
             wait,
         } => {
             let (registry, user, id) = setup(&at, &contract)?;
+            if wait != 0 {
+                workers_for(&registry, &mut ask, id).await?;
+            }
             let input = input.bytes()?;
             let sent = registry.send(&user, id, &input).await?;
             if !at.json {
@@ -378,7 +395,9 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
                         serde_json::json!({"height": sent.height, "nonce": sent.nonce})
                     );
                 } else if wait != 0 {
-                    println!("name a worker (--worker URL) to wait for the receipt");
+                    println!(
+                        "no worker announced serving the contract: name one (--worker URL) to wait for the receipt"
+                    );
                 }
                 return Ok(());
             }
@@ -390,9 +409,10 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
             at,
             contract,
             input,
-            ask,
+            mut ask,
         } => {
             let (registry, user, id) = setup(&at, &contract)?;
+            workers_for(&registry, &mut ask, id).await?;
             let input = input.bytes()?;
             let answered = first_answer(&ask.workers, |url| {
                 registry.ask(url, &user, id, (Purpose::Query, &input))
@@ -405,9 +425,10 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
             at,
             contract,
             nonce,
-            ask,
+            mut ask,
         } => {
             let (registry, user, id) = setup(&at, &contract)?;
+            workers_for(&registry, &mut ask, id).await?;
             let request = phalanx_types::receipt::request(nonce);
             let answered = first_answer(&ask.workers, |url| {
                 registry.ask(url, &user, id, (Purpose::Receipt, &request))
@@ -420,9 +441,10 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
             contract,
             mut from,
             follow,
-            ask,
+            mut ask,
         } => {
             let (registry, user, id) = setup(&at, &contract)?;
+            workers_for(&registry, &mut ask, id).await?;
             loop {
                 let request = phalanx_types::receipt::events_request(from);
                 let answered = first_answer(&ask.workers, |url| {
@@ -480,6 +502,14 @@ fn setup(at: &At, contract: &str) -> anyhow::Result<(Registry, SigningKey, [u8; 
     ))
 }
 
+/// The workers to ask: those named, else those the registry lists for `contract`.
+async fn workers_for(registry: &Registry, ask: &mut Ask, contract: [u8; 32]) -> anyhow::Result<()> {
+    if ask.workers.is_empty() {
+        ask.workers = registry.announced(contract).await?;
+    }
+    Ok(())
+}
+
 /// The first worker's answer (its URL, the answer), trying each in order; every
 /// failure named.
 async fn first_answer<'a, F, Fut>(workers: &'a [String], mut ask: F) -> anyhow::Result<Answered>
@@ -488,7 +518,9 @@ where
     Fut: std::future::Future<Output = Result<Asked, ClientError>>,
 {
     if workers.is_empty() {
-        anyhow::bail!("name a worker serving the contract: --worker URL");
+        anyhow::bail!(
+            "no worker announced serving the contract on the registry: name one with --worker URL"
+        );
     }
     let mut failures = Vec::new();
     for url in workers {

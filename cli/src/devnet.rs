@@ -517,10 +517,12 @@ async fn start_pruntime(
     config.contracts = ids.clone();
     config.poll = Duration::from_millis(50);
     config.confirmations = registry.confirmations();
-    registry.fund_worker(&config, &tee).await?;
-    let worker = pruntime::worker::Worker::boot(config, Arc::new(tee)).await?;
+    // Bound first, so the worker announces where it serves on the registry.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
+    config.public_url = Some(url.clone());
+    registry.fund_worker(&config, &tee).await?;
+    let worker = pruntime::worker::Worker::boot(config, Arc::new(tee)).await?;
     let serve = pruntime::server::serve(listener, worker.clone(), stopped(stop));
     let follow = worker.clone().run(stopped(stop));
     let tasks: Vec<Task> = vec![

@@ -147,6 +147,15 @@ fn a_user_sends_queries_and_fetches_receipts_from_the_command_line() {
     assert_eq!(code, 0, "{err}");
     let out = hex::decode(answer["output"]["hex"].as_str().unwrap()).unwrap();
     assert_eq!(out[..8], 2u64.to_le_bytes());
+    // Without --worker: the worker the registry lists for the contract (the devnet's
+    // announced where it serves).
+    let (code, found, err) = contract(
+        &summary,
+        &alice,
+        &["query", "--contract", id, "--input", ""],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(found["output"], answer["output"]);
 
     // Both bundles verify; a receipt's bundle passed off as a query's does not.
     let root_pem =

@@ -228,6 +228,11 @@ fn settle_on(url: &str) {
         .iter()
         .find(|c| c["id"] == summary["examples"]["auction"])
         .unwrap_or_else(|| panic!("{status}"));
+    // The worker announced where it serves (an event of the registry's log on EVM).
+    assert_eq!(
+        auction["served_by"][0]["url"], summary["pruntime"],
+        "{auction}"
+    );
     let epoch_n = u64::from_be_bytes(epoch.try_into().unwrap());
     let key = auction["keys"]
         .as_array()

@@ -67,6 +67,12 @@ pub struct Args {
     /// A contract to serve (hex id); repeat for more.
     #[arg(long = "contract")]
     pub contracts: Vec<String>,
+    /// The URL users reach this worker at (`http://host:7400`): announced on the
+    /// registry for each contract served, so `phalanx contract` finds the worker
+    /// without `--worker`. Only where to knock: users seal to the keys the registry
+    /// lists for this worker.
+    #[arg(long)]
+    pub public_url: Option<String>,
     /// Where to fetch a contract's committed checkpoint when the registry holds a state
     /// commitment newer than the local checkpoint (a new worker, or one behind a
     /// retired epoch): a peer worker's URL (`http://host:7400`) or a file or directory;
@@ -293,6 +299,15 @@ fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
         .iter()
         .map(|c| hex32(c, "--contract"))
         .collect::<anyhow::Result<_>>()?;
+    if let Some(url) = &args.public_url
+        && !chain::state::endpoint_ok(url)
+    {
+        anyhow::bail!(
+            "--public-url is an http:// or https:// URL of at most {} bytes, without spaces",
+            chain::types::MAX_ENDPOINT
+        );
+    }
+    config.public_url = args.public_url.clone();
     config.checkpoint_sources = args.checkpoint_sources.clone();
     config.checkpoint_every = args.checkpoint_every.max(1);
     config.commit_every = std::time::Duration::from_secs(args.commit_every_secs);

@@ -250,6 +250,29 @@ impl WorkerRegistry {
         }
     }
 
+    /// Announces that this worker (`identity`) serves `contract` at `endpoint`, unless
+    /// the registry lists exactly that already; whether it sent the announcement.
+    pub async fn announce(
+        &self,
+        identity: &p256::ecdsa::SigningKey,
+        contract: [u8; 32],
+        endpoint: &str,
+    ) -> Result<bool, RegistryError> {
+        let me = chain::types::public_key(identity.verifying_key());
+        let listed = match self {
+            Self::Ledger(c) => c.serving(contract).await?,
+            Self::Evm(e) => e.registry.serving(contract).await?,
+        };
+        if listed.iter().any(|(w, url)| *w == me && url == endpoint) {
+            return Ok(false);
+        }
+        match self {
+            Self::Ledger(c) => c.serve(identity, contract, endpoint).await?,
+            Self::Evm(e) => e.registry.serve(&e.account, contract, endpoint).await?,
+        };
+        Ok(true)
+    }
+
     /// Commits to a contract's state (as on [`Self::register`]); the height and the
     /// contract's state fact.
     pub async fn commit_state(

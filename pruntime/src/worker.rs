@@ -63,6 +63,10 @@ pub struct WorkerConfig {
     pub confirmations: Option<u64>,
     /// The contracts to serve.
     pub contracts: Vec<[u8; 32]>,
+    /// The URL users reach this worker at, announced on the registry for each contract
+    /// served (`Tx::Serve`); none: not announced (users name the worker themselves).
+    /// Only where to knock, so not part of the trust digest.
+    pub public_url: Option<String>,
     /// How often to ask the registry whether there are new commands.
     pub poll: Duration,
     /// Seal a checkpoint every this many commands run (and at shutdown, and when a new
@@ -170,6 +174,7 @@ impl WorkerConfig {
             genesis,
             confirmations: None,
             contracts: Vec::new(),
+            public_url: None,
             poll: Duration::from_millis(200),
             checkpoint_every: 64,
             commit_every: Duration::from_secs(60),
@@ -943,7 +948,30 @@ impl Worker {
             .write()
             .map_err(|_| WorkerError::Other("poisoned lock"))?
             .insert(id, executor);
+        self.announce(id).await;
         Ok(())
+    }
+
+    /// Announces on the registry where this worker serves contract `id`
+    /// ([`WorkerConfig::public_url`]), unless it is listed so already. A failure is
+    /// logged, not fatal: users can still name the worker.
+    async fn announce(&self, id: [u8; 32]) {
+        let Some(url) = &self.config.public_url else {
+            return;
+        };
+        match self
+            .registry
+            .announce(&self.identity.signing, id, url)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(contract = %hex::encode(id), %url, "announced where this worker serves the contract")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(contract = %hex::encode(id), error = %e, "announcing where this worker serves the contract failed")
+            }
+        }
     }
 
     /// Contract `id` at its empty state, its root keyed by its first published epoch's

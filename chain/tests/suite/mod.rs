@@ -1027,6 +1027,7 @@ where
         }
     ));
     let worker = runner;
+    serving(r, &worker, &stranger, id, &runner_id).await;
     assert_eq!(
         rule(
             r.publish_contract_key(&worker, &contract_key(id, Epoch(7)))
@@ -1213,6 +1214,16 @@ where
                 contract: other,
                 code_hash: c.code_hash
             },
+            Event::Serving {
+                contract: id,
+                worker: runner_id.clone(),
+                endpoint: "http://127.0.0.1:7400".into(),
+            },
+            Event::Serving {
+                contract: id,
+                worker: runner_id.clone(),
+                endpoint: "https://worker.example:7401".into(),
+            },
             Event::ContractKeyPublished {
                 contract: id,
                 epoch: Epoch(0)
@@ -1236,4 +1247,46 @@ where
         ]
     );
     (id, command)
+}
+
+/// Where a pRuntime serves (`Tx::Serve`): only a registered pRuntime announces, only for
+/// a deployed contract, only an `http(s)://` URL; the registry lists each worker's newest.
+async fn serving<R: ContractRegistry>(
+    r: &R,
+    worker: &R::Account,
+    stranger: &R::Account,
+    id: [u8; 32],
+    worker_key: &[u8],
+) {
+    assert!(matches!(
+        rule(r.serve(stranger, id, "http://127.0.0.1:1").await),
+        RuleError::WrongRole { tx: "serve", .. }
+    ));
+    let long = format!("http://{}", "a".repeat(300));
+    for bad in ["ftp://127.0.0.1", "http://", long.as_str()] {
+        assert_eq!(
+            rule(r.serve(worker, id, bad).await),
+            RuleError::Malformed {
+                tx: "serve",
+                what: "endpoint"
+            },
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        rule(r.serve(worker, [0xee; 32], "http://127.0.0.1:1").await),
+        RuleError::NoContract { tx: "serve", .. }
+    ));
+    assert!(r.serving(id).await.unwrap().is_empty());
+    r.serve(worker, id, "http://127.0.0.1:7400").await.unwrap();
+    r.serve(worker, id, "https://worker.example:7401")
+        .await
+        .unwrap();
+    assert_eq!(
+        r.serving(id).await.unwrap(),
+        [(
+            worker_key.to_vec(),
+            "https://worker.example:7401".to_owned()
+        )]
+    );
 }
