@@ -1247,7 +1247,55 @@ impl ContractRegistry for EvmRegistry {
     }
 
     async fn serving(&self, contract: [u8; 32]) -> Result<Vec<(PublicKey, String)>, RegistryError> {
-        Ok(served(contract, self.events(0).await?))
+        // Only this contract's `Served` logs, from its deployment on, [`LOG_WINDOW`]
+        // blocks at a time (nodes bound a log query's range).
+        let number = self.newest_block().await?;
+        let info = self
+            .reader()
+            .contractInfo(FixedBytes(contract))
+            .block(BlockId::number(number))
+            .call()
+            .await
+            .map_err(backend)?;
+        if !info.found {
+            return Ok(Vec::new());
+        }
+        let provider = ProviderBuilder::new().connect_http(self.url.clone());
+        let mut events = Vec::new();
+        let mut from = info.deployedAt;
+        while from <= number {
+            let to = from.saturating_add(LOG_WINDOW - 1).min(number);
+            let logs = provider
+                .get_logs(
+                    &Filter::new()
+                        .address(self.address)
+                        .event_signature(
+                            <abi::RegistryContract::Served as alloy::sol_types::SolEvent>::SIGNATURE_HASH,
+                        )
+                        .topic1(FixedBytes(contract))
+                        .from_block(from)
+                        .to_block(to),
+                )
+                .await
+                .map_err(backend)?;
+            for log in logs {
+                let e = log
+                    .log_decode::<abi::RegistryContract::Served>()
+                    .map_err(backend)?
+                    .inner
+                    .data;
+                events.push((
+                    0,
+                    Event::Serving {
+                        contract,
+                        worker: e.identityKey.to_vec(),
+                        endpoint: e.endpoint,
+                    },
+                ));
+            }
+            from = to + 1;
+        }
+        Ok(served(contract, events))
     }
 
     async fn contract(&self, id: [u8; 32]) -> Result<Option<Contract>, RegistryError> {

@@ -1331,10 +1331,17 @@ impl State {
         if !self.served.contains_key(&key)
             && self.serving(&contract).len() >= crate::types::MAX_SERVERS
         {
-            return Err(RuleError::Malformed {
-                tx: TX,
-                what: "endpoint (the contract lists as many workers as it may)",
-            });
+            // Full: a worker no longer in standing gives its place up (decided at the
+            // block's time, so every node and light client agrees); none: refused.
+            let lapsed = self
+                .serving(&contract)
+                .into_iter()
+                .find(|(w, _)| self.standing(TX, w, Role::Runtime, now).is_err())
+                .ok_or(RuleError::Malformed {
+                    tx: TX,
+                    what: "endpoint (the contract lists as many workers in standing as it may)",
+                })?;
+            self.served.remove(&(contract, lapsed.0));
         }
         self.served.insert(key, endpoint.to_owned());
         Ok(Event::Serving {
@@ -2179,17 +2186,18 @@ fn newest_keys(tx: &'static str, contract: &Contract, epoch: Epoch) -> Result<()
 }
 
 /// Whether `endpoint` is a worker's URL as a registry lists it: `http://` or `https://`,
-/// a host after it, no whitespace or control characters, at most
-/// [`crate::types::MAX_ENDPOINT`] bytes.
+/// a host after it, printable ASCII only, at most [`crate::types::MAX_ENDPOINT`] bytes.
+/// (The Solidity registry checks only the scheme and the length; clients list only what
+/// passes this.)
 pub fn endpoint_ok(endpoint: &str) -> bool {
     let rest = endpoint
         .strip_prefix("https://")
         .or_else(|| endpoint.strip_prefix("http://"));
     endpoint.len() <= crate::types::MAX_ENDPOINT
         && rest.is_some_and(|r| !r.is_empty())
-        && !endpoint
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+        // Printable ASCII only: no spaces, controls or invisible formatting that would
+        // show a user one URL and mean another.
+        && endpoint.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// Whether `contract`'s state no longer needs its keys of `epoch`: keys of a newer epoch
@@ -2214,6 +2222,28 @@ pub fn checkpointed_past(contract: &Contract, epoch: Epoch) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    /// A worker's URL: http(s), a host, printable ASCII, bounded; nothing that would
+    /// show a user one URL and mean another.
+    #[test]
+    fn endpoints_are_printable_web_urls() {
+        for ok in ["http://127.0.0.1:7400", "https://w.example/x?y=1"] {
+            assert!(endpoint_ok(ok), "{ok}");
+        }
+        let long = format!("http://{}", "a".repeat(250));
+        for bad in [
+            "http://",
+            "https://",
+            "ftp://x",
+            "http://a b",
+            "http://a\nb",
+            "http://a\u{202e}b",
+            "http://\u{e9}",
+            long.as_str(),
+        ] {
+            assert!(!endpoint_ok(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_event_log_keeps_order_across_chunks_and_copies_stay_apart() {

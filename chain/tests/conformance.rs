@@ -135,6 +135,9 @@ async fn a_reopened_ledger_is_the_replayed_one() {
             a.contracts().collect::<Vec<_>>(),
             b.contracts().collect::<Vec<_>>()
         );
+        // Where workers serve is a node record, not a fact: reopened as replayed.
+        assert!(!a.serving(&id).is_empty());
+        assert_eq!(a.serving(&id), b.serving(&id));
         let g = public_key(governance.verifying_key());
         assert_eq!(a.nonce(&g), b.nonce(&g));
         assert_eq!(a.committee_threshold(), b.committee_threshold());

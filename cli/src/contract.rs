@@ -274,8 +274,13 @@ impl Registry {
         contract: [u8; 32],
         (purpose, input): (Purpose, &[u8]),
     ) -> Result<Asked, ClientError> {
+        // A worker's URL may come from the registry, where any worker in standing
+        // writes: no redirects (it could point this client anywhere), a short connect
+        // timeout (a dead entry costs seconds, not the whole wait).
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Worker(e.to_string()))?;
         let worker = identity_of(&http, url, contract).await?;
@@ -331,15 +336,23 @@ async fn identity_of(
     contract: [u8; 32],
 ) -> Result<Vec<u8>, ClientError> {
     let unreachable = |e: reqwest::Error| ClientError::Worker(format!("{url}: {e}"));
-    let info: pruntime::worker::Info = http
+    let body = http
         .get(format!("{}/v1/info", url.trim_end_matches('/')))
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
         .map_err(unreachable)?
-        .json()
+        .bytes()
         .await
         .map_err(unreachable)?;
+    // A worker's info is a few hundred bytes per contract: a larger answer is no info.
+    if body.len() > 1 << 20 {
+        return Err(ClientError::Worker(format!(
+            "{url}: its info is over 1 MiB"
+        )));
+    }
+    let info: pruntime::worker::Info = serde_json::from_slice(&body)
+        .map_err(|e| ClientError::Worker(format!("{url}: its info does not parse: {e}")))?;
     if !info.contracts.iter().any(|c| c.id == hex::encode(contract)) {
         return Err(ClientError::Worker(format!(
             "{url} does not serve contract {}",
