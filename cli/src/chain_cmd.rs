@@ -378,16 +378,7 @@ async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
             _ => {}
         }
     }
-    // Where workers serve is in the registry's log, not its facts.
-    {
-        use chain::registry::ContractRegistry as _;
-        for c in &mut contracts {
-            let id = c["id"].as_str().and_then(|h| hex::decode(h).ok());
-            if let Some(id) = id.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
-                c["served_by"] = served_json(r.serving(id).await?).into();
-            }
-        }
-    }
+    with_served_by(&r, &mut contracts).await?;
     let out = serde_json::json!({
         "height": v.block.number,
         "block_hash": hex::encode(v.block.hash),
@@ -415,6 +406,22 @@ async fn evm_status(rpc: &str, address: [u8; 20]) -> anyhow::Result<()> {
         "contracts": contracts,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// Adds to each contract of an EVM status where workers serve it (in the registry's
+/// log, not its facts).
+async fn with_served_by(
+    r: &chain::evm::EvmRegistry,
+    contracts: &mut [serde_json::Value],
+) -> anyhow::Result<()> {
+    use chain::registry::ContractRegistry as _;
+    for c in contracts {
+        let id = c["id"].as_str().and_then(|h| hex::decode(h).ok());
+        if let Some(id) = id.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+            c["served_by"] = served_json(r.serving(id).await?).into();
+        }
+    }
     Ok(())
 }
 

@@ -389,48 +389,18 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
             at,
             contract,
             input,
-            mut ask,
+            ask,
             wait,
-        } => {
-            let (registry, user, id) = setup(&at, &contract)?;
-            if wait != 0 {
-                workers_for(&registry, &mut ask, id).await?;
-            }
-            let input = input.bytes()?;
-            let sent = registry.send(&user, id, &input).await?;
-            if !at.json {
-                println!("sent: block {}, nonce {}", sent.height, sent.nonce);
-            }
-            if wait == 0 || ask.workers.is_empty() {
-                if at.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"height": sent.height, "nonce": sent.nonce})
-                    );
-                } else if wait != 0 {
-                    println!(
-                        "no worker announced serving the contract: name one (--worker URL) to wait for the receipt"
-                    );
-                }
-                return Ok(());
-            }
-            let answered =
-                wait_for_receipt(&registry, &ask.workers, &user, id, sent.nonce, wait).await?;
-            show_receipt(&registry, &at, &ask, &answered, (sent.nonce, Some(sent))).await
-        }
+        } => send(&at, &contract, &input, ask, wait).await,
         ContractCommand::Query {
             at,
             contract,
             input,
-            mut ask,
+            ask,
         } => {
-            let (registry, user, id) = setup(&at, &contract)?;
-            workers_for(&registry, &mut ask, id).await?;
             let input = input.bytes()?;
-            let answered = first_answer(&ask.workers, |url| {
-                registry.ask(url, &user, id, (Purpose::Query, &input))
-            })
-            .await?;
+            let (registry, ask, answered) =
+                asked(&at, &contract, ask, (Purpose::Query, &input)).await?;
             write_bundle(&registry, &ask, &answered, &input).await?;
             print_output(&at, &answered.1)
         }
@@ -438,40 +408,99 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
             at,
             contract,
             nonce,
-            mut ask,
+            ask,
         } => {
-            let (registry, user, id) = setup(&at, &contract)?;
-            workers_for(&registry, &mut ask, id).await?;
             let request = phalanx_types::receipt::request(nonce);
-            let answered = first_answer(&ask.workers, |url| {
-                registry.ask(url, &user, id, (Purpose::Receipt, &request))
-            })
-            .await?;
+            let (registry, ask, answered) =
+                asked(&at, &contract, ask, (Purpose::Receipt, &request)).await?;
             show_receipt(&registry, &at, &ask, &answered, (nonce, None)).await
         }
         ContractCommand::Events {
             at,
             contract,
-            mut from,
+            from,
             follow,
-            mut ask,
-        } => {
-            let (registry, user, id) = setup(&at, &contract)?;
-            workers_for(&registry, &mut ask, id).await?;
-            loop {
-                let request = phalanx_types::receipt::events_request(from);
-                let answered = first_answer(&ask.workers, |url| {
-                    registry.ask(url, &user, id, (Purpose::Events, &request))
-                })
-                .await?;
-                write_bundle(&registry, &ask, &answered, &request).await?;
-                from = show_events(&at, &answered.1, follow)?;
-                if !follow {
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            ask,
+        } => events(&at, &contract, from, follow, ask).await,
+    }
+}
+
+/// A request of `purpose` with plaintext `input` to the first worker that answers
+/// (those named, else those the registry lists): the registry, the workers asked and
+/// the answer.
+async fn asked(
+    at: &At,
+    contract: &str,
+    mut ask: Ask,
+    (purpose, input): (Purpose, &[u8]),
+) -> anyhow::Result<(Registry, Ask, Answered)> {
+    let (registry, user, id) = setup(at, contract)?;
+    workers_for(&registry, &mut ask, id).await?;
+    let answered = first_answer(&ask.workers, |url| {
+        registry.ask(url, &user, id, (purpose, input))
+    })
+    .await?;
+    Ok((registry, ask, answered))
+}
+
+/// `send`: submits the command, then (unless `wait` is 0 or no worker is known) waits
+/// for its receipt.
+async fn send(
+    at: &At,
+    contract: &str,
+    input: &Input,
+    mut ask: Ask,
+    wait: u64,
+) -> anyhow::Result<()> {
+    let (registry, user, id) = setup(at, contract)?;
+    if wait != 0 {
+        workers_for(&registry, &mut ask, id).await?;
+    }
+    let input = input.bytes()?;
+    let sent = registry.send(&user, id, &input).await?;
+    if !at.json {
+        println!("sent: block {}, nonce {}", sent.height, sent.nonce);
+    }
+    if wait == 0 || ask.workers.is_empty() {
+        if at.json {
+            println!(
+                "{}",
+                serde_json::json!({"height": sent.height, "nonce": sent.nonce})
+            );
+        } else if wait != 0 {
+            println!(
+                "no worker announced serving the contract: name one (--worker URL) to wait for the receipt"
+            );
         }
+        return Ok(());
+    }
+    let answered = wait_for_receipt(&registry, &ask.workers, &user, id, sent.nonce, wait).await?;
+    show_receipt(&registry, at, &ask, &answered, (sent.nonce, Some(sent))).await
+}
+
+/// `events`: one page from `from`, or (following) every page as it comes, through
+/// one registry client (its verified state carried from page to page).
+async fn events(
+    at: &At,
+    contract: &str,
+    mut from: u64,
+    follow: bool,
+    mut ask: Ask,
+) -> anyhow::Result<()> {
+    let (registry, user, id) = setup(at, contract)?;
+    workers_for(&registry, &mut ask, id).await?;
+    loop {
+        let request = phalanx_types::receipt::events_request(from);
+        let answered = first_answer(&ask.workers, |url| {
+            registry.ask(url, &user, id, (Purpose::Events, &request))
+        })
+        .await?;
+        write_bundle(&registry, &ask, &answered, &request).await?;
+        from = show_events(at, &answered.1, follow)?;
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
