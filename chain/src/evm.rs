@@ -1072,6 +1072,7 @@ impl Registry for EvmRegistry {
     async fn rotation(&self) -> Result<Rotation, RegistryError> {
         self.rotation_at(BlockId::latest()).await
     }
+    // Long on purpose: one arm per registry log, in 5,000-block windows.
     async fn events(&self, from: u64) -> Result<Vec<(u64, Event)>, RegistryError> {
         let provider = ProviderBuilder::new().connect_http(self.url.clone());
         // In windows of [`LOG_WINDOW`] blocks up to the newest (nodes bound a log

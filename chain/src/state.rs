@@ -1423,7 +1423,8 @@ impl State {
     }
 
     /// Checks one transaction against the rules and applies it (in a block at
-    /// `height`, time `now`). On error nothing changes.
+    /// `height`, time `now`). On error nothing changes. Long on purpose: one arm per
+    /// transaction kind, each a call to its rule.
     pub fn apply(&mut self, t: &SignedTx, height: u64, now: i64) -> Result<Vec<Event>, RuleError> {
         let name = t.tx.name();
         if !t.verify(&self.chain_id) {

@@ -818,6 +818,7 @@ impl Tx {
         }
     }
 
+    /// Long on purpose: one arm per transaction kind, its tag beside its fields.
     fn put(&self, w: &mut Writer) {
         match self {
             Self::RegisterWorker(r) => {
@@ -1544,7 +1545,8 @@ pub enum Event {
 }
 
 impl Event {
-    /// Its encoding (what a ledger stores with its block).
+    /// Its encoding (what a ledger stores with its block). Long on purpose: one arm per
+    /// event kind, its tag beside its fields.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         let epoch = |w: &mut Writer, tag: u8, e: &Epoch| {
