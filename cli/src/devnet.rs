@@ -755,11 +755,11 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
     let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
     // Every gatekeeper the registry lists shows valid TEE evidence (here: rooted in the
     // simulated PKI, which the devnet's policy accepts), as workers check before asking.
-    let refused = pruntime::tee::evidence::check_gatekeepers(
+    let refused = phalanx_attested::evidence::check_gatekeepers(
         &registry.gatekeeper_set().await?,
         &att.jwks,
         &att.release_policy,
-        &pruntime::tee::evidence::Checked::default(),
+        &phalanx_attested::evidence::Checked::default(),
         Duration::from_secs(10),
     )
     .await;

@@ -430,9 +430,9 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
                     registry: chain_id,
                 }
                 .encode();
-                let attested = pruntime::tee::attest::attest(
+                let attested = phalanx_attested::attest::attest(
                     &reqwest::Client::new(),
-                    &pruntime::tee::attest::Service {
+                    &phalanx_attested::attest::Service {
                         url: attestation,
                         policy: "devnet".into(),
                     },

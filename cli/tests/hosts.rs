@@ -168,12 +168,15 @@ impl Net {
         self.procs.borrow_mut().push((name.to_owned(), child));
     }
 
-    /// Starts `program` (not `phalanx`) on `host`, logging to `logs/<name>.log`.
+    /// Starts `program` (not `phalanx`) on `host`, logging to `logs/<name>.log`, with
+    /// the test's directory as its home (anvil leaves its evicted states under
+    /// `$HOME/.foundry` when killed: there they go with the directory).
     fn spawn_program(&self, name: &str, host: &str, program: &str, args: &[&str]) {
         let log = std::fs::File::create(self.log(name)).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &ns(host), program])
             .args(args)
+            .env("HOME", &self.dir)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

@@ -247,7 +247,7 @@ pub enum AppError {
     Tee(#[from] phalanx_tee::TeeError),
     /// The node could not attest itself.
     #[error(transparent)]
-    Attest(#[from] phalanx_tee::attest::AttestError),
+    Attest(#[from] phalanx_attested::attest::AttestError),
     /// The kept evidence could not be written.
     #[error(transparent)]
     Seal(#[from] phalanx_tee::seal::SealError),
@@ -479,7 +479,7 @@ impl Registrar {
             registry: registry_id,
         }
         .encode();
-        let service = phalanx_tee::attest::Service {
+        let service = phalanx_attested::attest::Service {
             url: c.attestation.service_url.clone().unwrap_or_default(),
             policy: c
                 .attestation
@@ -492,7 +492,7 @@ impl Registrar {
             .build()
             .map_err(|_| AppError::Config("no HTTP client"))?;
         let attested =
-            phalanx_tee::attest::attest(&http, &service, tee.as_ref(), &runtime_data).await?;
+            phalanx_attested::attest::attest(&http, &service, tee.as_ref(), &runtime_data).await?;
         phalanx_tee::seal::write_atomic(&kept_path, attested.token.as_bytes())?;
         if let Some((r, account)) = registry {
             let registration = chain::types::Registration {

@@ -46,7 +46,7 @@ pub struct RegistryHooks {
     follow: Follow,
     identity: SigningKey,
     evidence: Evidence,
-    checked: phalanx_tee::evidence::Checked,
+    checked: phalanx_attested::evidence::Checked,
 }
 
 /// The registry the hooks follow.
@@ -351,7 +351,7 @@ impl RegistryHooks {
             let trust = node.trust().map_err(|e| e.to_string())?;
             let me = public_key(self.identity.verifying_key());
             let others = committee.standing.clone().without(&me);
-            let refused = phalanx_tee::evidence::check_gatekeepers(
+            let refused = phalanx_attested::evidence::check_gatekeepers(
                 &others,
                 &trust.jwks,
                 &trust.policy,

@@ -6,10 +6,14 @@ use crate::worker::{Worker, WorkerConfig};
 use anyhow::Context as _;
 use std::path::PathBuf;
 
+/// The backend without `--tee`: the simulated one only where it is built in.
+const DEFAULT_TEE: &str = if cfg!(feature = "sim") { "sim" } else { "tdx" };
+
 /// Which TEE backend.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Backend {
-    /// Simulated SGX (quotes from a simulated Intel PKI): development only.
+    /// Simulated SGX (quotes from a simulated Intel PKI): development only, and absent
+    /// from production builds (built without the `sim` feature), which say so.
     Sim,
     /// Intel TDX through Linux configfs-tsm.
     Tdx,
@@ -91,7 +95,9 @@ pub struct Args {
     pub listen: String,
     /// The TEE backend (the environment's `PHALANX_PRUNTIME_TEE`, which the container
     /// image's build argument sets, when the flag is absent).
-    #[arg(long, value_enum, default_value = "sim", env = "PHALANX_PRUNTIME_TEE")]
+    /// Without one: `sim` in a build with the simulated TEE (the devnet's), `tdx` in a
+    /// production build.
+    #[arg(long, value_enum, default_value = DEFAULT_TEE, env = "PHALANX_PRUNTIME_TEE")]
     pub tee: Backend,
     /// The root of the TEE's interface (configfs-tsm's report dir, Gramine's
     /// /dev/attestation); the real path by default.
@@ -256,6 +262,43 @@ fn trust_initdata(
     })
 }
 
+/// A development run that accepts the simulated root also verifies its own quotes to it
+/// (the simulated PKI's root, from --sim-pki). Both are host arguments, so on real
+/// hardware this would let the host choose the root its MRCONFIGID check trusts: a
+/// release build (what a TD measures) never widens Intel's root except on the simulated
+/// backend; debug builds (tests with a faked TDX kernel) may, loudly.
+#[cfg(feature = "sim")]
+fn sim_anchors(args: &Args, config: &mut WorkerConfig) -> anyhow::Result<()> {
+    let dev_build = cfg!(debug_assertions);
+    let Some(path) = &args.sim_pki else {
+        return Ok(());
+    };
+    if !(dev_build || matches!(args.tee, Backend::Sim)) {
+        return Ok(());
+    }
+    if !matches!(args.tee, Backend::Sim) {
+        tracing::warn!(
+            "DEBUG BUILD: this TD verifies its own quotes to the simulated root given by --sim-pki; a release build trusts Intel's root only"
+        );
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--sim-pki {}", path.display()))?;
+    let sim = phalanx_dcap_sim::SimTee::from_json(&text)?;
+    let mut roots = phalanx_dcap::pki::split_chain(sim.root_pem().as_bytes(), "sim root")?;
+    roots.push(phalanx_dcap::pki::INTEL_SGX_ROOT_CA_DER.to_vec());
+    let refs: Vec<&[u8]> = roots.iter().map(Vec::as_slice).collect();
+    config.quote_anchors = phalanx_dcap::TrustAnchors::from_der_certs(&refs)?;
+    Ok(())
+}
+
+/// A production build has no simulated PKI: trusting the `sim` root is refused, named.
+#[cfg(not(feature = "sim"))]
+fn sim_anchors(_: &Args, _: &mut WorkerConfig) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "the gatekeeper trust root `sim` needs the simulated Intel PKI, which this build leaves out (production builds have no `sim` feature; the devnet and the dev image have it)"
+    )
+}
+
 /// The configuration the arguments give (nothing opened yet).
 fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
     let trust = trust(args)?;
@@ -271,28 +314,8 @@ fn config(args: &Args) -> anyhow::Result<WorkerConfig> {
     config.initdata_config_id = trust.initdata_config_id;
     config.confirmations = trust.confirmations;
     config.dangerous_unattested_gatekeepers = args.dangerous_unattested_gatekeepers;
-    // A development run that accepts the simulated root also verifies its own quotes to
-    // it (the simulated PKI's root, from --sim-pki). Both are host arguments, so on real
-    // hardware this would let the host choose the root its MRCONFIGID check trusts: a
-    // release build (what a TD measures) never widens Intel's root except on the
-    // simulated backend; debug builds (tests with a faked TDX kernel) may, loudly.
-    let dev_build = cfg!(debug_assertions);
-    if config.gatekeeper_trust_roots.iter().any(|r| r == "sim")
-        && let Some(path) = &args.sim_pki
-        && (dev_build || matches!(args.tee, Backend::Sim))
-    {
-        if !matches!(args.tee, Backend::Sim) {
-            tracing::warn!(
-                "DEBUG BUILD: this TD verifies its own quotes to the simulated root given by --sim-pki; a release build trusts Intel's root only"
-            );
-        }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--sim-pki {}", path.display()))?;
-        let sim = phalanx_dcap_sim::SimTee::from_json(&text)?;
-        let mut roots = phalanx_dcap::pki::split_chain(sim.root_pem().as_bytes(), "sim root")?;
-        roots.push(phalanx_dcap::pki::INTEL_SGX_ROOT_CA_DER.to_vec());
-        let refs: Vec<&[u8]> = roots.iter().map(Vec::as_slice).collect();
-        config.quote_anchors = phalanx_dcap::TrustAnchors::from_der_certs(&refs)?;
+    if config.gatekeeper_trust_roots.iter().any(|r| r == "sim") {
+        sim_anchors(args, &mut config)?;
     }
     config.contracts = args
         .contracts

@@ -46,7 +46,7 @@ pub mod registry;
 pub mod server;
 pub mod worker;
 
-/// The TEE backends, sealing and attestation, shared with the gatekeepers.
+/// The TEE layer (backends, sealing), shared with the gatekeepers.
 pub use phalanx_tee as tee;
 /// Sealing at rest (identity, checkpoints).
 pub use phalanx_tee::seal;

@@ -1,9 +1,10 @@
 //! `pruntime`: the worker binary, a thin shell over [`pruntime::cmd`].
 
 use clap::Parser as _;
+use std::process::ExitCode;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     // Logs on stderr (stdout stays for what a command prints), coloured only on a
     // terminal: a log redirected to a file carries no escape codes.
     tracing_subscriber::fmt()
@@ -13,5 +14,13 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    pruntime::cmd::run(pruntime::cmd::Cli::parse().args).await
+    match pruntime::cmd::run(pruntime::cmd::Cli::parse().args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        // The cause chain once, on one line: no backtrace (even with RUST_BACKTRACE set),
+        // as `phalanx` and `keyvault` print theirs.
+        Err(e) => {
+            eprintln!("pruntime: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -18,8 +18,6 @@ use crate::executor::Executor;
 use crate::protocol::{Answer, ContractKeys, ProtocolError, Purpose, Query, unb64};
 use crate::registry::{EvmFollow, WorkerRegistry};
 use crate::seal::{SealError, SealingKey, read_optional, write_atomic};
-use crate::tee::attest::{AttestError, Attested, Service};
-use crate::tee::evidence::{Checked, check_gatekeepers};
 use crate::tee::{Tee, TeeError};
 use chain::facts::Fact;
 use chain::grpc::LightClient;
@@ -27,6 +25,8 @@ use chain::registry::RegistryError;
 use chain::types::public_key;
 use chain::view::GatekeeperSet;
 use p256::ecdsa::SigningKey;
+use phalanx_attested::attest::{AttestError, Attested, Service};
+use phalanx_attested::evidence::{Checked, check_gatekeepers};
 use phalanx_contract::{ContractError, Limits, Runtime};
 use phalanx_release::client::{Endpoint, FetchError, fetch_key};
 use phalanx_release::envelope::RecipientKey;
@@ -2236,7 +2236,7 @@ async fn attest(
         policy: config.attestation_policy.clone(),
     };
     let rd = identity.runtime_data().encode();
-    Ok(crate::tee::attest::attest(http, &service, tee, &rd).await?)
+    Ok(phalanx_attested::attest::attest(http, &service, tee, &rd).await?)
 }
 
 /// TDX has no sealing key: one is derived by the gatekeepers under the worker's own

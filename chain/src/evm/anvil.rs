@@ -16,12 +16,17 @@ use std::process::{Child, Command, Stdio};
 pub struct Anvil {
     child: Child,
     url: String,
+    /// Its own home: anvil writes the states it evicts from memory under
+    /// `$HOME/.foundry/anvil/tmp` and leaves them there when killed (gigabytes per test
+    /// run), so each anvil gets a home that goes with it.
+    home: std::path::PathBuf,
 }
 
 impl Drop for Anvil {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.home);
     }
 }
 
@@ -47,19 +52,29 @@ impl Anvil {
         if let Some(t) = timestamp {
             args.extend(["--timestamp".to_owned(), t.to_string()]);
         }
+        let home =
+            std::env::temp_dir().join(format!("phalanx-anvil-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&home).map_err(backend)?;
         let child = match Command::new(&bin)
             .args(&args)
+            .env("HOME", &home)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
         {
             Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(RegistryError::Backend(format!("cannot start {bin}: {e}"))),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&home);
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    return Ok(None);
+                }
+                return Err(RegistryError::Backend(format!("cannot start {bin}: {e}")));
+            }
         };
         let anvil = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            home,
         };
         let provider = ProviderBuilder::new().connect_http(anvil.url.parse().map_err(backend)?);
         for _ in 0..100 {

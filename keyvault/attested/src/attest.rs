@@ -9,9 +9,9 @@
 //! [`phalanx_release::release::WorkerRuntimeData`] (identity key, HPKE key), so the token
 //! binds the keys that were made inside the TEE.
 
-use crate::{Tee, TeeError};
 use base64::Engine as _;
 use phalanx_ear::Jwks;
+use phalanx_tee::{Tee, TeeError};
 use phalanx_types::TenantId;
 use std::time::Instant;
 

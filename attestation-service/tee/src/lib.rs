@@ -1,14 +1,22 @@
 //! # phalanx-tee
 //!
-//! The TEE side of every attested Phalanx process — pRuntime workers and gatekeepers
+//! The TEE layer under every attested Phalanx process — pRuntime workers and gatekeepers
 //! alike: the backends behind one trait, [`Tee`] (a quote over 64 bytes of report data,
 //! the measurement the registry allow-lists, a sealing key where the hardware has one),
-//! sealing at rest ([`seal`]), attestation against the service ([`attest`]) and the
-//! check that the gatekeepers the registry lists are attested ([`evidence`]).
+//! and sealing at rest ([`seal`]). What a process does over the network with its TEE
+//! (attestation against the service, checking the registry's gatekeepers) is
+//! `phalanx-attested`, one layer up.
 //!
-//! - [`SimTee`] (the default; dev and tests): SGX quotes from the simulated Intel PKI
-//!   (`phalanx-dcap-sim`). MRENCLAVE is the SHA-256 of the running binary unless
-//!   configured; the sealing key is a 0600 key file next to the process's state.
+//! **It must never depend on** the verifier, the release or registry clients, or any
+//! server or store: it is the bottom of both the worker and the gatekeeper
+//! (`scripts/check-deps.sh` holds it to that).
+//!
+//! - `SimTee` (feature `sim`: the devnet, tests and the dev image only): SGX quotes from
+//!   the simulated Intel PKI (`phalanx-dcap-sim`). MRENCLAVE is the SHA-256 of the
+//!   running binary unless configured; the sealing key is a 0600 key file next to the
+//!   process's state. A build without the feature (every production binary) has no
+//!   simulated PKI in it, and asking it for the `sim` backend fails with
+//!   [`TeeError::SimAbsent`].
 //! - [`TdxTee`]: Linux configfs-tsm (`<root>/<entry>/{inblob,outblob,provider,generation}`,
 //!   root `/sys/kernel/config/tsm/report`). It checks that `provider` is `tdx_guest` and
 //!   that `generation` moved by exactly our one write, so a concurrent writer to the same
@@ -20,10 +28,9 @@
 //!   `keys/_sgx_mrenclave`, bound to the enclave's measurement).
 //!
 //! The roots are configurable, so the TDX and Gramine backends are tested against
-//! [`fake`] trees that behave like the kernel and Gramine (`tests/backends.rs`).
+//! `fake` trees (feature `sim`) that behave like the kernel and Gramine
+//! (`tests/backends.rs`).
 
-pub mod attest;
-pub mod evidence;
 pub mod seal;
 
 use std::io::Write as _;
@@ -64,8 +71,14 @@ pub enum TeeError {
     #[error(transparent)]
     Secret(#[from] phalanx_types::secret_file::SecretFileError),
     /// The simulated PKI failed.
+    #[cfg(feature = "sim")]
     #[error("simulated TEE: {0}")]
     Sim(#[from] phalanx_dcap_sim::SimError),
+    /// The simulated backend was asked for in a build without it.
+    #[error(
+        "this build has no simulated TEE: production builds leave the simulated Intel PKI out (it exists for the devnet, tests and the dev image, built with the `sim` feature); use tdx or sgx-gramine"
+    )]
+    SimAbsent,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TeeError + '_ {
@@ -141,7 +154,12 @@ pub struct Settings {
 impl Settings {
     /// Opens the backend; the simulated one seals with the key file `sim_key_file`.
     pub fn open(&self, sim_key_file: &Path) -> Result<std::sync::Arc<dyn Tee>, TeeError> {
+        #[cfg(not(feature = "sim"))]
+        let _ = sim_key_file;
         Ok(match self.backend {
+            #[cfg(not(feature = "sim"))]
+            Backend::Sim => return Err(TeeError::SimAbsent),
+            #[cfg(feature = "sim")]
             Backend::Sim => {
                 let path = self
                     .sim_pki
@@ -172,6 +190,7 @@ impl Settings {
 }
 
 /// The simulated TEE: SGX quotes from a simulated Intel PKI, a key file for sealing.
+#[cfg(feature = "sim")]
 #[derive(Debug)]
 pub struct SimTee {
     sim: phalanx_dcap_sim::SimTee,
@@ -179,6 +198,7 @@ pub struct SimTee {
     key_file: PathBuf,
 }
 
+#[cfg(feature = "sim")]
 impl SimTee {
     /// A simulated enclave with MRENCLAVE `mr_enclave` (see [`own_measurement`]) whose
     /// quotes chain to `sim`'s root, sealing with the key file `key_file` (created 0600
@@ -208,6 +228,7 @@ pub fn own_measurement() -> Result<[u8; 32], TeeError> {
     Ok(*MEASUREMENT.get_or_init(|| sha2::Sha256::digest(bytes).into()))
 }
 
+#[cfg(feature = "sim")]
 impl Tee for SimTee {
     fn kind(&self) -> TeeKind {
         TeeKind::Sgx
@@ -381,10 +402,12 @@ impl Tee for GramineTee {
     }
 }
 
+#[cfg(feature = "sim")]
 pub mod fake {
     //! Test doubles of the kernel's configfs-tsm and of Gramine's `/dev/attestation`:
     //! directories a background thread serves like the real interface, answering every
-    //! report data written with a simulated quote over it. Only for tests and dev.
+    //! report data written with a simulated quote over it. Only for tests and dev
+    //! (feature `sim`: never in a production build).
 
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
