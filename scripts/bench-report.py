@@ -123,6 +123,17 @@ def main():
     row("verify an answer bundle, cold", t(va), f"its quote alone {t(q)}", r, "< 2× the quote",
         None if r is None else r < 2)
 
+    # The state root moves in O(log n): one command on a contract of 10⁵ entries against
+    # the same command on an empty one (same run); the previous root for reference.
+    big, small = m("state_root/command on 100000 entries"), m("state_root/command on an empty contract")
+    full = m("state_root/previous root: one HMAC over 100000 entries")
+    r = ratio(big, small)
+    row("a command on a contract of 10⁵ entries (state root updated)" +
+        (f"; a full recomputation was {t(full)}" if full else ""),
+        t(big), f"the same command, empty contract {t(small)}", r, "≤ 1.5×", None if r is None else r <= 1.5)
+    join = m("checkpoint/join after 100000 commands")
+    row("a worker joins from a checkpoint of 10⁵ entries (open, decode, root rebuilt)", t(join), "—", None, "—", None)
+
     # Catching up with one contract: over the Solidity registry's logs (anvil, one command a
     # block: fetched and verified) against the ledger's pages (verified and run).
     evm, ledger = m("evm_feed/catch_up/1000 commands in as many blocks"), m("catch_up/4096 commands")

@@ -38,6 +38,9 @@ bench -p phalanx-verify --bench verify
 # A worker catching up: on the ledger (pages verified and run), and over the Solidity
 # registry's logs on anvil (fetched and verified; without rocksdb).
 bench -p phalanx-pruntime --bench feed
+# A worker's own costs: queries, checkpoints, and the state root against the contract's
+# size (its setup builds a 10⁵-entry contract: about a minute).
+bench -p phalanx-pruntime --bench worker
 ANVIL="$(scripts/ensure-evm.sh)" bench -p chain --no-default-features --features evm --bench evm_feed
 
 echo "bench-report: the attestation service's load ($secs s per level)" >&2

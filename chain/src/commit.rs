@@ -239,6 +239,16 @@ impl Commitment {
         Self::default()
     }
 
+    /// A commitment to nothing whose tree keys are `SHA-256(tag ‖ key)`: another tree
+    /// than the registry's facts (a block's transactions, a contract's state), whose
+    /// keys never collide with theirs.
+    pub fn tagged(tag: &'static [u8]) -> Self {
+        Self {
+            tag,
+            ..Self::default()
+        }
+    }
+
     /// The current root.
     pub fn root(&self) -> [u8; 32] {
         self.root
@@ -521,10 +531,7 @@ pub fn tx_root<'a>(txs: impl IntoIterator<Item = &'a [u8]>) -> Result<[u8; 32], 
 }
 
 fn tx_tree() -> Commitment {
-    Commitment {
-        tag: phalanx_types::tag::BLOCK_TX,
-        ..Commitment::default()
-    }
+    Commitment::tagged(phalanx_types::tag::BLOCK_TX)
 }
 
 fn tx_facts<'a>(

@@ -9,6 +9,8 @@
 //!   `query/user side` (sealing and signing a query, opening and checking the answer).
 //! - `checkpoint/seal` and `checkpoint/restore` of a 1000-entry state, and
 //!   `checkpoint/join after 100000 commands` (see [`join`]).
+//! - `state_root/command on 100000 entries` against `state_root/command on an empty
+//!   contract` (see [`state_root`]): the root's cost grows with log n, not n.
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 #[path = "../tests/common/mod.rs"]
@@ -70,6 +72,8 @@ fn block(height: u64, n: u64) -> Block {
     .seal(&chain::random_key())
 }
 
+/// Long on purpose: one worker's setup, then each measured call side by side, so the
+/// report's rows (and their ratios) share it.
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new(Limits::default());
     let b = block(1, 100);
@@ -190,6 +194,52 @@ fn join(c: &mut Criterion, rt: &Runtime) {
             e
         })
     });
+    group.finish();
+    state_root(c, rt, state);
+}
+
+/// Issue 30, item 5: a contract's state root moves in O(log n) of its entries. One
+/// command (a new user's counter: one new entry) applied as a page of its own, to a
+/// contract holding 10⁵ entries and to an empty one: page check, HPKE open, the call,
+/// the write, the root's tree updated, the root read. Only the apply is timed (the
+/// page is built for the executor's position before each).
+fn state_root(c: &mut Criterion, rt: &Runtime, mut large: Executor) {
+    let mut empty = executor(rt);
+    let mut group = c.benchmark_group("state_root");
+    // For reference, what every page that ran a command paid before the tree: one HMAC
+    // over every entry (the previous root).
+    group.bench_function("previous root: one HMAC over 100000 entries", |bench| {
+        use hmac::{KeyInit as _, Mac as _};
+        bench.iter(|| {
+            let mut h = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[7; 32]).unwrap();
+            for (k, v) in large.state().iter() {
+                h.update(&(k.len() as u32).to_be_bytes());
+                h.update(k);
+                h.update(&(v.len() as u32).to_be_bytes());
+                h.update(v);
+            }
+            h.finalize().into_bytes()
+        })
+    });
+    for (name, e) in [
+        ("command on 100000 entries", &mut large),
+        ("command on an empty contract", &mut empty),
+    ] {
+        let mut height = e.position().0;
+        group.bench_function(name, |bench| {
+            bench.iter_custom(|iters| {
+                let mut spent = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    height += 1;
+                    let (commands, page) = common::page(e, &block(height, 1));
+                    let start = std::time::Instant::now();
+                    e.apply_commands(rt, &commands, &page).unwrap();
+                    spent += start.elapsed();
+                }
+                spent
+            })
+        });
+    }
     group.finish();
 }
 

@@ -10,6 +10,7 @@
 use crate::env::CallEnv;
 use crate::protocol::{ContractKeys, ProtocolError, Purpose, open_command, open_evm_command};
 use crate::seal::{SealError, SealingKey};
+use crate::state_root::StateRoot;
 use chain::evm_proof::{EvmCommand, VerifiedEvmPage};
 use chain::proof::{CommandAt, VerifiedPage};
 use chain::types::Tx;
@@ -112,6 +113,9 @@ pub struct Executor {
     /// Each sender's last command nonce seen: a feed page cannot replay one.
     nonces: BTreeMap<Vec<u8>, u64>,
     root_key: zeroize::Zeroizing<[u8; 32]>,
+    /// The state's keyed root, updated with each command's writes (O(log n) each).
+    tree: StateRoot,
+    /// Its value after the last page (what the worker commits and signs).
     root: [u8; 32],
     /// What became of each command, for its caller (kept in memory only).
     receipts: Receipts,
@@ -144,7 +148,8 @@ impl Executor {
             log: (0, [0; 32]),
             nonces: BTreeMap::new(),
             root_key: zeroize::Zeroizing::new(*root_key),
-            root: State::default().root(root_key),
+            tree: StateRoot::new(root_key),
+            root: StateRoot::new(root_key).root(),
             receipts: Receipts::default(),
             events: Events::default(),
         }
@@ -184,7 +189,7 @@ impl Executor {
         &self.state
     }
 
-    /// The keyed state root (cached: recomputed when a command changes the state).
+    /// The keyed state root ([`crate::state_root`]) after the last page.
     pub fn root(&self) -> [u8; 32] {
         self.root
     }
@@ -325,7 +330,7 @@ impl Executor {
         self.height = height;
         self.block_hash = hash;
         if self.executed != before {
-            self.root = self.state.root(&self.root_key);
+            self.root = self.tree.root();
         }
         Ok(skipped)
     }
@@ -358,6 +363,7 @@ impl Executor {
         match result {
             Ok(outcome) => {
                 self.state.apply(&outcome.changes);
+                self.update_root(&outcome.changes);
                 self.executed += 1;
                 for data in outcome.events {
                     self.events.keep(Event {
@@ -375,6 +381,21 @@ impl Executor {
         }
         if let Some(key) = receipt_for {
             self.receipts.keep(key, receipt);
+        }
+    }
+
+    /// Moves the state root's tree with a command's changes. The tree is memory only and
+    /// fails only on a bug; then it is rebuilt from the state, so the root stays the
+    /// state's.
+    fn update_root(&mut self, changes: &Changes) {
+        if let Err(e) = self.tree.apply(changes) {
+            tracing::error!(contract = %hex::encode(self.id), error = %e, "state root update failed; rebuilding it from the state");
+            match StateRoot::of(&self.state, &self.root_key) {
+                Ok(t) => self.tree = t,
+                Err(e) => {
+                    tracing::error!(contract = %hex::encode(self.id), error = %e, "state root rebuild failed")
+                }
+            }
         }
     }
 
@@ -600,7 +621,7 @@ impl Executor {
         let epoch = Self::checkpoint_epoch(sealed).ok_or(CheckpointError::Seal(SealError::Open))?;
         let opened = open_checkpoint(|e| (e == epoch).then_some(sealing), &id, sealed)?;
         let mut e = Self::new(id, contract, &opened.root_key);
-        e.take(opened);
+        e.take(opened)?;
         Ok(e)
     }
 
@@ -613,12 +634,13 @@ impl Executor {
         if opened.root_key != self.root_key {
             return Err(CheckpointError::OtherRootKey);
         }
-        self.take(opened);
-        Ok(())
+        self.take(opened)
     }
 
-    fn take(&mut self, o: Opened) {
-        self.root = o.state.root(&o.root_key);
+    fn take(&mut self, o: Opened) -> Result<(), CheckpointError> {
+        self.tree = StateRoot::of(&o.state, &o.root_key)
+            .map_err(|e| CheckpointError::Root(e.to_string()))?;
+        self.root = self.tree.root();
         // Events of the commands before the checkpoint are not in it.
         self.events = Events {
             oldest: o.log.0,
@@ -641,6 +663,7 @@ impl Executor {
             o.nonces,
             o.root_key,
         );
+        Ok(())
     }
 }
 
@@ -857,6 +880,9 @@ pub enum CheckpointError {
     /// state under the same keys cannot be, so it was not made by a genuine worker).
     #[error("its state root key is not this contract's")]
     OtherRootKey,
+    /// Its state's root could not be computed (a bug of the tree; nothing changed).
+    #[error("its state root: {0}")]
+    Root(String),
 }
 
 #[cfg(test)]

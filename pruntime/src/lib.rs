@@ -35,6 +35,10 @@
 //! node's headers, each page linked to the contract's last position), never from an
 //! endpoint's say-so; users take a worker's keys from
 //! the registry too.
+//!
+//! **Must never depend on** a gatekeeper's store or server (`keyvault`), the
+//! attestation service, rocksdb or a gRPC server; and in its production build, the
+//! simulated TEE (feature `sim`).
 
 pub mod client;
 pub mod cmd;
@@ -44,6 +48,7 @@ pub mod initdata;
 pub mod protocol;
 pub mod registry;
 pub mod server;
+pub mod state_root;
 pub mod worker;
 
 /// The TEE layer (backends, sealing), shared with the gatekeepers.

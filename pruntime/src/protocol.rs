@@ -103,7 +103,7 @@ impl ContractKeys {
         &self.checkpoint
     }
 
-    /// The key of the contract's state root ([`phalanx_contract::State::root`]): every
+    /// The key of the contract's state root ([`crate::state_root`]): every
     /// worker holding the contract's secret computes the same root; nobody else can test
     /// a guess against it.
     pub fn state_root_key(&self) -> &[u8; 32] {

@@ -18,6 +18,7 @@ use phalanx_contract::{Limits, Runtime};
 use phalanx_types::Epoch;
 use pruntime::executor::Executor;
 use pruntime::protocol::{ContractKeys, seal_command};
+use pruntime::state_root::StateRoot;
 
 const COUNTER: &[u8] = include_bytes!("../guest/wasm/counter.wasm");
 const ID: [u8; 32] = [0xc0; 32];
@@ -133,7 +134,12 @@ fn commands_replay_to_the_same_state_and_bad_ones_change_nothing() {
     assert_eq!(one.log().0, 7);
     assert_eq!(one.executed(), 3);
     assert_eq!(one.root(), two.root());
-    assert_eq!(one.root(), one.state().root(keys().state_root_key()));
+    assert_eq!(
+        one.root(),
+        StateRoot::of(one.state(), keys().state_root_key())
+            .unwrap()
+            .root()
+    );
     assert_eq!(one.position(), (3, blocks[2].hash()));
     assert_eq!(count(&one, &rt, &alice), (2, 3));
     assert_eq!(count(&one, &rt, &bob), (1, 3));
@@ -260,11 +266,12 @@ fn attack_nh1_state_root_and_answer_hash_do_not_reveal_a_bid() {
         s
     };
     // The guess is exact: with the contract's secret, 4242 is found.
-    assert_eq!(guess(4242).root(keys().state_root_key()), root);
-    assert_ne!(guess(4241).root(keys().state_root_key()), root);
+    let root_of = |s: &State, key: &[u8; 32]| StateRoot::of(s, key).unwrap().root();
+    assert_eq!(root_of(&guess(4242), keys().state_root_key()), root);
+    assert_ne!(root_of(&guess(4241), keys().state_root_key()), root);
     // Without it (any key an outsider can try), no bid matches.
     for outsider_key in [[0u8; 32], keys().checkpoint_secret().map(|b| b ^ 1)] {
-        assert!((1..=10_000u64).all(|a| guess(a).root(&outsider_key) != root));
+        assert!((1..=10_000u64).all(|a| root_of(&guess(a), &outsider_key) != root));
     }
 
     // The bidder's own query of its bid, answered with a salted commitment.

@@ -45,9 +45,10 @@
 //! A module exports its `memory` and `execute` (commands) and/or `query` (read-only
 //! queries), both `() -> ()`, and optionally `may_read_events` (read-only: output `[1]`
 //! lets the caller read the contract's events). The guest SDK (`pruntime/sdk`) wraps all of this.
+//!
+//! **Must never depend on** anything with I/O, keys, clocks or randomness of its own,
+//! or any crate of the workspace but `phalanx-types`.
 
-use phalanx_types::tag;
-use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmi::{
@@ -337,27 +338,6 @@ impl State {
                 None => map.remove(k),
             };
         }
-    }
-
-    /// The state root, a keyed commitment: `HMAC-SHA256(key, tag ‖ (len(k) ‖ k ‖
-    /// len(v) ‖ v) for each entry in key order)`, lengths as u32 big-endian. `key` is
-    /// derived from the contract's secret, so two workers at the same height agree on
-    /// it while nobody without the secret can test a guess of the state against it (a
-    /// bid, a counter) — an unkeyed hash of low-entropy state would give it away.
-    pub fn root(&self, key: &[u8; 32]) -> [u8; 32] {
-        use hmac::{KeyInit as _, Mac as _};
-        // HMAC takes a key of any length: a 32-byte key never fails.
-        let Ok(mut h) = hmac::Hmac::<Sha256>::new_from_slice(key) else {
-            return [0; 32];
-        };
-        h.update(tag::CONTRACT_STATE);
-        for (k, v) in self.iter() {
-            h.update(&(k.len() as u32).to_be_bytes());
-            h.update(k);
-            h.update(&(v.len() as u32).to_be_bytes());
-            h.update(v);
-        }
-        h.finalize().into_bytes().into()
     }
 }
 
