@@ -296,6 +296,8 @@ fn report(name: &str, base: &str, work: &Work, levels: &[usize], secs: u64, floo
     }
 }
 
+/// Long on purpose: one load run read top to bottom (arguments, the service, the
+/// in-process floor, each concurrency), as its printed report is.
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let secs: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(5);

@@ -20,6 +20,10 @@
 //! re-exported as `sim`) so that `trust.root = "sim"` works: development builds and
 //! `phalanx devnet` turn it on; a production build of the binary does not contain it.
 //! Without a configuration the service trusts Intel's root.
+//!
+//! **Must never depend on** the gatekeeper, the registry, the TEE layer or the worker:
+//! it verifies evidence and signs results; its production build carries no simulated
+//! PKI (feature `sim`).
 
 #[cfg(feature = "server")]
 pub mod app;

@@ -810,13 +810,7 @@ impl Ledger {
             if !k.starts_with(contract) {
                 break;
             }
-            let (height, position) = match (v.get(..8), v.get(8..12)) {
-                (Some(h), Some(p)) => (
-                    u64::from_be_bytes(h.try_into().map_err(|_| corrupt("bad entry"))?),
-                    u32::from_be_bytes(p.try_into().map_err(|_| corrupt("bad entry"))?) as usize,
-                ),
-                _ => return Err(corrupt("bad entry")),
-            };
+            let (height, position) = command_entry(&v).ok_or_else(|| corrupt("bad entry"))?;
             // Only blocks the state (taken above) has applied: one written since is for
             // the next page.
             if height >= state.height() {
@@ -856,8 +850,20 @@ impl Ledger {
             });
         }
         let at = commands.last().map_or(state.height() - 1, |c| c.height);
-        // The contract's record too: a contract without commands yet has no log fact,
-        // and its record shows that its log is empty rather than that it does not exist.
+        let proof = self.command_page_proof(contract, at, since)?;
+        Ok(crate::proof::CommandPage { commands, proof })
+    }
+
+    /// The proof a command page carries at block `at`: the contract's command log, its
+    /// record (a contract without commands yet has no log fact, and its record shows
+    /// that its log is empty rather than that it does not exist), and block `since -
+    /// 1`'s hash when the client verified blocks up to `since` and `at` is later.
+    fn command_page_proof(
+        &self,
+        contract: &[u8; 32],
+        at: u64,
+        since: u64,
+    ) -> Result<crate::proof::HeaderProof, LedgerError> {
         let mut keys = vec![
             crate::facts::Fact::Commands(*contract).key(),
             crate::facts::Fact::Contract(*contract).key(),
@@ -865,8 +871,7 @@ impl Ledger {
         if since > 1 && at >= since {
             keys.push(crate::facts::Fact::Header(since - 1).key());
         }
-        let proof = self.prove(at, &keys)?;
-        Ok(crate::proof::CommandPage { commands, proof })
+        self.prove(at, &keys)
     }
 
     /// Up to `limit` blocks from `from` on, and no more than [`MAX_SERVED_BYTES`] of
@@ -892,4 +897,12 @@ impl Ledger {
         }
         Ok(out)
     }
+}
+
+/// A command index entry: the block's height (u64) and the transaction's position in it
+/// (u32), big-endian.
+fn command_entry(v: &[u8]) -> Option<(u64, usize)> {
+    let height = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+    let position = u32::from_be_bytes(v.get(8..12)?.try_into().ok()?);
+    Some((height, position as usize))
 }

@@ -60,6 +60,10 @@
 //! # Ok(()) }
 //! # }
 //! ```
+//!
+//! **Must never depend on** the gatekeeper, the worker, the key release, the TEE layer
+//! or the verifier: the registry sits below all of them; rocksdb only with feature
+//! `ledger`.
 
 pub mod commit;
 pub mod endorse;

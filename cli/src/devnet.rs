@@ -97,9 +97,9 @@ fn now() -> i64 {
 /// What a devnet run did (also printed).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
-    /// REST address of the attestation service.
+    /// The attestation service's REST URL (`--attestation-url` takes it as it is).
     pub attestation_rest: String,
-    /// gRPC address of the attestation service.
+    /// The attestation service's gRPC URL.
     pub attestation_grpc: String,
     /// Gatekeeper client gRPC URLs (release, status, admin) by index.
     pub gatekeepers: Vec<String>,
@@ -798,8 +798,8 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
     let contract = ids.first().copied().context("no example deployed")?;
     let answered = pruntime_demo(dir, &registry, &att, &dev, contract).await?;
     let summary = Summary {
-        attestation_rest: att.rest.to_string(),
-        attestation_grpc: att.grpc.to_string(),
+        attestation_rest: format!("http://{}", att.rest),
+        attestation_grpc: format!("http://{}", att.grpc),
         gatekeepers: endpoints.iter().map(|e| e.url.clone()).collect(),
         gatekeeper_peers: infos.iter().map(|i| i.peer_url.clone()).collect(),
         admin_secret_file: committee.admin_file.display().to_string(),

@@ -9,6 +9,10 @@
 //! with every measurement hex-encoded; on rejection:
 //! `{"ok": false, "error": {"code": "<stable_snake_case>", "step": "<step>", "message": "..."}}`.
 //! The codes are those of [`attestation_service::Error::code`], listed in the README.
+//!
+//! **Must never depend on** nothing: it is the top layer. Nothing depends on it either
+//! — it links the simulated TEE, so it is a development tool (the dev image), never
+//! part of a production binary.
 
 pub mod answer;
 pub mod audit;

@@ -60,7 +60,7 @@ fn worker_with(root: &Path, name: &str, summary: &serde_json::Value, tee: &[&str
             "--data-dir",
             data.to_str().unwrap(),
             "--attestation-url",
-            &format!("http://{}", s("attestation_rest")),
+            &s("attestation_rest"),
             "--policy",
             "devnet",
             "--registry-url",
@@ -421,7 +421,7 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
         let gatekeeper = summary["gatekeepers"][0].as_str().unwrap().to_owned();
         let ask = |identity: Vec<u8>| {
             let (tee, gatekeeper) = (tee.clone(), gatekeeper.clone());
-            let attestation = format!("http://{}", summary["attestation_rest"].as_str().unwrap());
+            let attestation = summary["attestation_rest"].as_str().unwrap().to_owned();
             async move {
                 let recipient = keyvault::envelope::RecipientKey::generate(&mut rand::rng());
                 let rd = keyvault::release::WorkerRuntimeData {
@@ -2022,11 +2022,11 @@ impl ExtraGatekeeper {
                 "index = {index}\ndata_dir = {data:?}\nadmin_secret_file = {admin:?}\n\
                  [listen]\nclient = \"127.0.0.1:{client}\"\npeer = \"127.0.0.1:{peer}\"\n\
                  [tls]\nca_cert = {ca:?}\ncert = {cert:?}\n\
-                 [attestation]\njwks_url = \"http://{rest}/.well-known/jwks.json\"\n\
-                 service_url = \"http://{rest}\"\npolicy = \"devnet\"\n\
+                 [attestation]\njwks_url = \"{rest}/.well-known/jwks.json\"\n\
+                 service_url = \"{rest}\"\npolicy = \"devnet\"\n\
                  [tee]\nbackend = \"sim\"\nsim_pki = {sim:?}\nmr_enclave = \"{mr}\"\n\
                  [registry]\nurl = \"{chain}\"\ngenesis = \"{genesis}\"\n\
-                 [policy]\nissuer = \"http://{rest}\"\ntrust_roots = [\"sim\"]\n\
+                 [policy]\nissuer = \"{rest}\"\ntrust_roots = [\"sim\"]\n\
                  attestation_policies = [\"devnet\"]\ngatekeeper_policies = [\"devnet\"]\n\
                  contract_runtimes_from_registry = true\n",
                 data = data.to_str().unwrap(),
@@ -2180,7 +2180,7 @@ async fn admit_build(dir: &Path, summary: &serde_json::Value, mr_enclave: &str) 
     let token = std::fs::read_to_string(token_file).unwrap();
     let http = reqwest::Client::new();
     let url = format!(
-        "http://{}/v1/policies/devnet",
+        "{}/v1/policies/devnet",
         summary["attestation_rest"].as_str().unwrap()
     );
     let mut policy: serde_json::Value = http

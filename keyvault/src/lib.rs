@@ -26,6 +26,9 @@
 //! **Security model.** With threshold `t`, any `t − 1` members learn nothing about the
 //! master secret or any derived key; `t` honest members can always derive, refresh and
 //! reshare (so `n ≥ 2t − 1`). See [`phalanx_threshold`] for the round assumptions.
+//!
+//! **Must never depend on** the worker (`phalanx-pruntime`), the attestation service or
+//! the CLI; and in its production build, the simulated TEE.
 
 pub use phalanx_release::{envelope, gatekeeper, release, tenant};
 pub use phalanx_threshold::{

@@ -506,16 +506,7 @@ impl Rounds {
         id: RoundId,
         digest: [u8; 32],
     ) {
-        let ask = async {
-            loop {
-                match hooks.decide(spec, Proposal::Query).await {
-                    Ok(Some(d)) => return d,
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(round = %hex(&id), error = %e, "asking the decider"),
-                }
-                tokio::time::sleep(self.timing.poll_interval.max(Duration::from_millis(500))).await;
-            }
-        };
+        let ask = self.decided(hooks.as_ref(), spec, &id);
         // Confirmations of another outcome than this member's: evidence against their
         // signers if the registry publishes the round (with their confirmation of the
         // published outcome in its certificate).
@@ -570,15 +561,7 @@ impl Rounds {
         };
         match decision {
             Decision::Commit => {
-                match self.node.commit_round(&id, (self.now)()) {
-                    Ok(()) => {
-                        tracing::info!(round = %hex(&id), epoch = %spec.kind.epoch(), "round committed (decided)");
-                        self.with_current(&id, |c| c.stage = Stage::Committed(digest));
-                    }
-                    Err(e) => {
-                        tracing::error!(round = %hex(&id), error = %e, "commit failed; will retry on restart")
-                    }
-                }
+                self.commit_decided(spec, &id, digest);
                 tokio::spawn(self.clone().report_confirmations(
                     hooks,
                     spec.clone(),
@@ -587,6 +570,32 @@ impl Rounds {
                 ));
             }
             Decision::Abort => self.abort(&id, "the decider aborted the round"),
+        }
+    }
+
+    /// The decider's decision on the round, asked until it has one (another member may
+    /// have settled the round already).
+    async fn decided(&self, hooks: &dyn RoundHooks, spec: &RoundSpec, id: &RoundId) -> Decision {
+        loop {
+            match hooks.decide(spec, Proposal::Query).await {
+                Ok(Some(d)) => return d,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(round = %hex(id), error = %e, "asking the decider"),
+            }
+            tokio::time::sleep(self.timing.poll_interval.max(Duration::from_millis(500))).await;
+        }
+    }
+
+    /// Commits a round the decider committed (a failure is retried on restart).
+    fn commit_decided(&self, spec: &RoundSpec, id: &RoundId, digest: [u8; 32]) {
+        match self.node.commit_round(id, (self.now)()) {
+            Ok(()) => {
+                tracing::info!(round = %hex(id), epoch = %spec.kind.epoch(), "round committed (decided)");
+                self.with_current(id, |c| c.stage = Stage::Committed(digest));
+            }
+            Err(e) => {
+                tracing::error!(round = %hex(id), error = %e, "commit failed; will retry on restart")
+            }
         }
     }
 

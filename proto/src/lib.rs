@@ -4,6 +4,10 @@
 //! generates from them. No logic lives here. Code generation needs no `protoc`: the
 //! build script compiles the `.proto` files with `protox` (pure Rust), so a fresh
 //! machine builds this crate with cargo alone.
+//!
+//! **Must never depend on** any other crate of the workspace: generated message types
+//! and tonic's client code only (the crates that serve enable tonic's server
+//! themselves).
 
 #![allow(missing_docs)]
 

@@ -51,6 +51,8 @@ fn executor(rt: &Runtime) -> Executor {
     e
 }
 
+/// Long on purpose: one chain built once, then each measured step of following it
+/// side by side, so the report's rows share one setup.
 fn bench(c: &mut Criterion) {
     let authority = chain::random_key();
     let genesis = State::genesis_block(

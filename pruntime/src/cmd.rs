@@ -369,8 +369,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // The address first: a worker that cannot serve must not register on the registry.
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("--listen {}", args.listen))?;
     let worker = Worker::boot(config, tee).await?;
-    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, identity = %hex::encode(worker.identity_key()), "serving queries");
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut rx = stop.subscribe();

@@ -2290,26 +2290,10 @@ async fn sealing_from_gatekeepers(
         .epoch(epoch)
         .map_err(unproven)?
         .ok_or(WorkerError::NoEpoch)?;
-    // A salt of this worker's own (public, kept beside the sealed identity): every TD of
-    // a tenant seals under its own key, so one leaked sealing key opens no other
-    // worker's identity (review NC2). Anyone who could ask under the tenant could ask
-    // for any salt; what the salt buys is that a key, once out, is one worker's.
-    let salt_path = config.data_dir.join("sealing-salt");
-    let salt = match read_optional(&salt_path)? {
-        Some(s) => String::from_utf8(s)
-            .ok()
-            .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or(WorkerError::Other("sealing-salt is not 32 hex characters"))?,
-        None => {
-            let salt = hex::encode(rand::random::<[u8; 16]>());
-            write_atomic(&salt_path, salt.as_bytes())?;
-            salt
-        }
-    };
     let key_id = KeyId {
         epoch,
         tenant: attested.tenant.to_string(),
-        path: format!("pruntime/sealing/{salt}"),
+        path: format!("pruntime/sealing/{}", sealing_salt(config)?),
         purpose: "sealing".into(),
     };
     // (Evidence is written by `fetch_secret`: no registration yet to report it with.)
@@ -2324,6 +2308,26 @@ async fn sealing_from_gatekeepers(
     )
     .await?;
     Ok((secret, epoch))
+}
+
+/// A salt of this worker's own (public, kept beside the sealed identity as
+/// `sealing-salt`, made on first use): every TD of a tenant seals under its own key, so
+/// one leaked sealing key opens no other worker's identity (review NC2). Anyone who
+/// could ask under the tenant could ask for any salt; what the salt buys is that a key,
+/// once out, is one worker's.
+fn sealing_salt(config: &WorkerConfig) -> Result<String, WorkerError> {
+    let salt_path = config.data_dir.join("sealing-salt");
+    Ok(match read_optional(&salt_path)? {
+        Some(s) => String::from_utf8(s)
+            .ok()
+            .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or(WorkerError::Other("sealing-salt is not 32 hex characters"))?,
+        None => {
+            let salt = hex::encode(rand::random::<[u8; 16]>());
+            write_atomic(&salt_path, salt.as_bytes())?;
+            salt
+        }
+    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@
 //! Keys come from the operating system's RNG (through `ring`); a [`SimTee`] can be saved
 //! to and loaded from JSON ([`SimTee::to_json`]) so command-line steps can share one PKI.
 //! The JSON holds private keys: it is a development artefact, never a production one.
+//!
+//! **Must never depend on** being a normal dependency of a production binary: it holds
+//! the private keys of a fake Intel PKI (the devnet, tests and the dev image only,
+//! behind `sim` features).
 
 use phalanx_dcap::collateral::Collateral;
 use phalanx_dcap::quote::{ATT_KEY_TYPE_ECDSA_P256, INTEL_QE_VENDOR_ID, TeeType};

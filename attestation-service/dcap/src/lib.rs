@@ -37,6 +37,10 @@
 //! simulated root is only trusted when passed explicitly. Sizes are bounded before
 //! parsing ([`quote::MAX_QUOTE_SIZE`], [`collateral::MAX_COLLATERAL_SIZE`]). ECDSA
 //! verification uses `ring`.
+//!
+//! **Must never depend on** a store, a server, or any crate of the workspace but
+//! `phalanx-types`: it is the sans-IO verifier everyone links (the `pccs` feature adds
+//! only an HTTP client).
 
 /// The one binary codec (`phalanx-types`), whose little-endian reads parse quotes.
 pub use phalanx_types::codec;

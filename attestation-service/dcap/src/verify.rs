@@ -668,9 +668,7 @@ fn check_qe_identity<'a>(qe: &EnclaveReport, qi: &'a QeIdentity) -> Result<&'a Q
 }
 
 /// Steps 1–10 given the signature-checked PCK chain and collateral; `qe_check` is
-/// step 6 ([`check_qe_report`], possibly cached).
-///
-/// Long on purpose: Intel's QVL order, step by step (the bulkier steps are helpers above);
+/// step 6 ([`check_qe_report`], possibly cached). Intel's QVL order, one call per step;
 /// the step numbers match the module doc.
 fn verify_parsed(
     quote: &Quote<'_>,
@@ -679,14 +677,28 @@ fn verify_parsed(
     col: &VerifiedCollateral,
     now: i64,
 ) -> Result<VerifiedQuote, Error> {
-    let tee = quote.tee_type();
     // Steps 1–2: the PCK chain at `now`, and the CRLs.
     let leaf = check_pck_chain(pck, col, now)?;
     // Steps 3–4: TCB Info and QE Identity for this TEE, valid at `now`.
-    check_collateral_documents(col, tee, now)?;
-    let (ti, qi) = (&col.tcb_info, &col.qe_identity);
+    check_collateral_documents(col, quote.tee_type(), now)?;
     // Step 5: the platform is the one the TCB Info describes.
-    let ext = &pck.extension;
+    check_platform(&pck.extension, &col.tcb_info)?;
+    // Step 6: the QE report, signed by the PCK key.
+    let sig = &quote.signature;
+    qe_check(&leaf.public_key, sig)?;
+    // Step 7: the QE is the one the QE Identity describes.
+    let qe_level = check_qe_identity(&sig.qe_report, &col.qe_identity)?;
+    // Step 8: the quote itself, signed by the attestation key the QE report binds.
+    if !verify_raw_signature(&sig.attestation_key, quote.signed, &sig.quote_signature) {
+        return Err(Error::QuoteSignatureInvalid);
+    }
+    // Steps 9–10: the TCB levels, converged.
+    let tcb = converge_tcb(quote, &col.tcb_info, &pck.extension, qe_level.tcb_status)?;
+    Ok(verified_quote(quote, pck, col, tcb))
+}
+
+/// Step 5: the PCK certificate's FMSPC and PCE ID are the TCB Info's.
+fn check_platform(ext: &PckExtension, ti: &TcbInfo) -> Result<(), Error> {
     if ext.fmspc != ti.fmspc {
         return Err(Error::FmspcMismatch {
             pck: hex::encode(ext.fmspc),
@@ -699,16 +711,29 @@ fn verify_parsed(
             tcb_info: hex::encode(ti.pce_id),
         });
     }
-    // Step 6: QE report.
-    let sig = &quote.signature;
-    qe_check(&leaf.public_key, sig)?;
-    // Step 7: QE identity.
-    let qe_level = check_qe_identity(&sig.qe_report, qi)?;
-    // Step 8: the quote itself.
-    if !verify_raw_signature(&sig.attestation_key, quote.signed, &sig.quote_signature) {
-        return Err(Error::QuoteSignatureInvalid);
-    }
-    // Step 9: TCB levels.
+    Ok(())
+}
+
+/// The TCB verdict of steps 9–10.
+struct Converged {
+    status: TcbStatus,
+    advisory_ids: Vec<String>,
+    platform_status: TcbStatus,
+    qe_status: TcbStatus,
+    tdx_module_status: Option<TcbStatus>,
+    tcb_date: i64,
+    superseded_at: Option<i64>,
+}
+
+/// Steps 9–10: the platform's TCB level (and the TDX module's), converged with the QE's
+/// status. Advisories come from the matched TCB Info level alone, as Intel's QvE reports
+/// them (module and QE levels' advisories are not merged).
+fn converge_tcb(
+    quote: &Quote<'_>,
+    ti: &TcbInfo,
+    ext: &PckExtension,
+    qe_status: TcbStatus,
+) -> Result<Converged, Error> {
     let td = quote.body.td10();
     let platform = PlatformTcb {
         sgx_components: &ext.sgx_components,
@@ -725,11 +750,7 @@ fn verify_parsed(
         Some(t) => match_tdx_module(ti, &t.tee_tcb_svn, &t.mr_signer_seam, &t.seam_attributes)?,
         None => None,
     };
-    // Step 10: converge.
-    // Advisories come from the matched TCB Info level alone, as Intel's QvE reports
-    // them (module and QE levels' advisories are not merged).
     let mut status = level.tcb_status;
-    let advisory_ids = level.advisory_ids.clone();
     let mut tcb_date = level.tcb_date;
     if let Some(m) = module {
         status = status.converge(m.tcb_status);
@@ -744,26 +765,43 @@ fn verify_parsed(
             sgx,
             status,
             module.map(|m| m.tcb_status),
-            qe_level.tcb_status,
+            qe_status,
             &td15.tee_tcb_svn2,
         )?;
     }
-    status = status.converge_qe(qe_level.tcb_status);
-
-    let (measurements, debug, service_td) = measurements(&quote.body);
-    Ok(VerifiedQuote {
-        quote_version: quote.header.version,
-        status,
-        advisory_ids,
+    Ok(Converged {
+        status: status.converge_qe(qe_status),
+        advisory_ids: level.advisory_ids.clone(),
         platform_status: level.tcb_status,
-        qe_status: qe_level.tcb_status,
+        qe_status,
         tdx_module_status: module.map(|m| m.tcb_status),
         tcb_date,
-        tcb_evaluation_data_number: ti.tcb_evaluation_data_number,
         superseded_at,
+    })
+}
+
+/// The verified quote: what the checks established, and the windows they hold in.
+fn verified_quote(
+    quote: &Quote<'_>,
+    pck: &VerifiedPck,
+    col: &VerifiedCollateral,
+    tcb: Converged,
+) -> VerifiedQuote {
+    let ti = &col.tcb_info;
+    let (measurements, debug, service_td) = measurements(&quote.body);
+    VerifiedQuote {
+        quote_version: quote.header.version,
+        status: tcb.status,
+        advisory_ids: tcb.advisory_ids,
+        platform_status: tcb.platform_status,
+        qe_status: tcb.qe_status,
+        tdx_module_status: tcb.tdx_module_status,
+        tcb_date: tcb.tcb_date,
+        tcb_evaluation_data_number: ti.tcb_evaluation_data_number,
+        superseded_at: tcb.superseded_at,
         tcb_info_issue_date: ti.issue_date,
-        fmspc: ext.fmspc,
-        pce_id: ext.pce_id,
+        fmspc: pck.extension.fmspc,
+        pce_id: pck.extension.pce_id,
         measurements,
         report_data: *quote.body.report_data(),
         debug,
@@ -771,7 +809,7 @@ fn verify_parsed(
         collateral_expiry: col.expiry().min(pck.chain.not_after()),
         collateral_valid_from: col.valid_from().max(pck.chain.not_before()),
         trailing_bytes: quote.trailing_len,
-    })
+    }
 }
 
 fn check_window(doc: Doc, issue_date: i64, next_update: i64, now: i64) -> Result<(), Error> {

@@ -20,6 +20,10 @@
 //!
 //! Signing stays in the attestation service (its keys never leave it); this crate only
 //! verifies, with `ring` (through `phalanx_types::ecdsa`). No I/O, no async runtime.
+//!
+//! **Must never depend on** a server, a store, the registry, the key release or the TEE
+//! layer: it is the one definition of the claims that the signer and every checker
+//! share.
 
 mod claims;
 mod jws;

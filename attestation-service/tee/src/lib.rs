@@ -7,9 +7,9 @@
 //! (attestation against the service, checking the registry's gatekeepers) is
 //! `phalanx-attested`, one layer up.
 //!
-//! **It must never depend on** the verifier, the release or registry clients, or any
-//! server or store: it is the bottom of both the worker and the gatekeeper
-//! (`scripts/check-deps.sh` holds it to that).
+//! **Must never depend on** the verifier, the release or registry clients, an HTTP
+//! stack, or any server or store: it is the bottom of both the worker and the
+//! gatekeeper (`scripts/check-deps.sh` holds it to that).
 //!
 //! - `SimTee` (feature `sim`: the devnet, tests and the dev image only): SGX quotes from
 //!   the simulated Intel PKI (`phalanx-dcap-sim`). MRENCLAVE is the SHA-256 of the

@@ -9,6 +9,9 @@
 //! It sits above the TEE layer and beside the clients it uses (the release client, the
 //! registry's light client, the verifier's evidence format); the TEE layer depends on
 //! none of them, and nothing here runs a server or opens a store.
+//!
+//! **Must never depend on** a server, a store, the gatekeeper or the worker: both stand
+//! on it (`scripts/check-deps.sh`).
 
 pub mod attest;
 pub mod evidence;

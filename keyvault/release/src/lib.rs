@@ -21,6 +21,9 @@
 //!   no gRPC server.
 //!
 //! The threshold mathematics underneath is [`phalanx_threshold`].
+//!
+//! **Must never depend on** a server, a store, the registry or the TEE layer: the
+//! exchange's two halves and (feature `client`) its gRPC client only.
 
 #[cfg(feature = "client")]
 pub mod client;

@@ -54,6 +54,9 @@
 //! assert_eq!(key.expose().len(), 32);
 //! # Ok(()) }
 //! ```
+//!
+//! **Must never depend on** any I/O, store, network or async crate: sans-IO
+//! cryptography over `phalanx-types` only.
 
 pub mod derive;
 pub mod dkg;

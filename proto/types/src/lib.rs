@@ -26,6 +26,9 @@
 //!   Phalanx process.
 //!
 //! No I/O, no async runtime, five dependencies (serde, hex, sha2, thiserror, zeroize) by default.
+//!
+//! **Must never depend on** any other crate of the workspace: everything stands on it
+//! (layer 0).
 
 pub mod codec;
 pub mod contract;

@@ -31,6 +31,9 @@
 //! signature to check instead. Governance's allow-list transaction is the contract's
 //! own rule there (only its governance account may add a measurement), so no
 //! transaction travels with it.
+//!
+//! **Must never depend on** rocksdb, a server, an async runtime, the worker or the
+//! gatekeeper: a pure function from a bundle to a verdict, also built to WebAssembly.
 
 //! ## The checks ([`verify`]), in order; the first failure is the verdict
 //!
