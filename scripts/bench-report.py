@@ -59,6 +59,14 @@ def main():
         row(f"DCAP verify {name}, cold", t(ours), f"dcap-qvl (ring) {t(theirs)}", r, "≤ 0.8×",
             None if r is None else r <= 0.8)
     for tee, name in (("sgx_v3", "SGX"), ("tdx_v4", "TDX")):
+        # The cold path against what it cannot skip: the nine P-256 verifications of a
+        # fresh quote and fresh collateral, with the same library (ring).
+        ours, floor = m(f"{tee}/ours_cold"), m(f"{tee}/floor_nine_p256_verifies_ring")
+        r = ratio(ours, floor)
+        row(f"DCAP verify {name}, cold, against its floor", t(ours),
+            f"nine ring P-256 verifies {t(floor)}", r, "≤ 1.05× the floor",
+            None if r is None else r <= 1.05)
+    for tee, name in (("sgx_v3", "SGX"), ("tdx_v4", "TDX")):
         # The service's warm path: collateral verified once and found by its key (FMSPC),
         # PCK chain and QE report cached; "by bytes" finds the collateral by hashing it.
         ours, floor = m(f"{tee}/ours_warm_prepared"), m(f"{tee}/floor_one_p256_verify_ring")
@@ -73,15 +81,20 @@ def main():
     text = Path(load_out).read_text() if Path(load_out).exists() else ""
     levels = []
     for line in text.splitlines():
-        g = re.match(r"verify/real\s+c=(\d+)\s+(\d+) ops/s\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms.*ratio ([\d.]+)", line)
+        g = re.match(r"verify/real\s+c=(\d+)\s+(\d+) ops/s\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms.*ratio ([\d.]+).*per server core ([\d.]+) of in-process", line)
         if g:
-            levels.append((int(g.group(1)), float(g.group(2)), float(g.group(3)), float(g.group(4)), float(g.group(5))))
+            levels.append((int(g.group(1)), float(g.group(2)), float(g.group(3)), float(g.group(4)), float(g.group(5)), float(g.group(6))))
     floor = re.search(r"in-process\s+verify/real\s+2 threads\s+(\d+) ops/s", text)
     if levels:
         best = max(levels, key=lambda l: l[4])
         row(f"attestation service over HTTP, verify throughput (best: c={best[0]})",
             f"{best[1]:.0f} ops/s", f"in-process {floor.group(1) if floor else '?'} ops/s",
             best[4], "≥ 0.7× in-process", best[4] >= 0.7)
+        # The server's own CPU time per request against the in-process verify's, at the
+        # level that uses it best (the server's CPU is read from its own process).
+        cpu = min((1 / l[5] for l in levels if l[5] > 0), default=None)
+        row("attestation service over HTTP, server CPU per verify request", "—",
+            "in-process verify CPU", cpu, "≤ 1.3×", None if cpu is None else cpu <= 1.3)
         # Latency at 80 % of peak: the least concurrency whose throughput reaches it.
         peak = max(l[1] for l in levels)
         at = min((l for l in levels if l[1] >= 0.8 * peak), key=lambda l: l[0])
@@ -99,14 +112,22 @@ def main():
         r = float(c1.group(2)) / path_ms
         row("key fetch latency, one worker alone (p50)", f"{float(c1.group(2)):.1f} ms",
             f"CPU critical path {path_ms:.1f} ms (5 releases / 2 cores + assemble)", r, "≤ 2×", r <= 2)
+    for c in (4, 16):
+        g = re.search(rf"c={c}\s+([\d.]+) fetches/s\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms\s+([\d.]+) of the floor", rtext)
+        if g:
+            row(f"key fetch under load, c = {c}", f"{float(g.group(1)):.1f} fetches/s",
+                "the CPU floor (5 releases / 2 cores + assemble)", float(g.group(4)),
+                "≥ 0.8× the floor", float(g.group(4)) >= 0.8)
     rrss = re.search(r"peak RSS ([\d.]+) MiB", rtext)
 
     rel, ev = m("exchange/gatekeeper_release"), m("gatekeeper/partial_eval_and_proof")
     row("gatekeeper release, whole exchange", t(rel), f"evaluation + proof {t(ev)}", ratio(rel, ev),
         "≤ 1 ms", None if rel is None else rel <= 1e6)
-    asm, comb = m("exchange/worker_assemble_t3"), m("worker/verify_and_combine_t3_n5")
-    row("worker assemble, t = 3, whole exchange", t(asm), f"verify + combine {t(comb)}", ratio(asm, comb),
-        "≤ 2 ms", None if asm is None else asm <= 2e6)
+    asm, afloor = m("exchange/worker_assemble_t3"), m("exchange/worker_assemble_floor_t3")
+    r = ratio(asm, afloor)
+    row("worker assemble, t = 3, whole exchange", t(asm),
+        f"3 static-key ECDH + batch DLEQ + combination {t(afloor)}", r, "≤ 1.2× the floor",
+        None if r is None else r <= 1.2)
     for n, target in ((20, 1.5e9), (10, 0.3e9)):
         d = m(f"rounds/dkg_n{n}")
         row(f"DKG n = {n}, all members' work", t(d), "—", None, f"≤ {t(target)}",

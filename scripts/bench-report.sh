@@ -46,7 +46,7 @@ ANVIL="$(scripts/ensure-evm.sh)" bench -p chain --no-default-features --features
 echo "bench-report: the attestation service's load ($secs s per level)" >&2
 scripts/loadbench.sh "$secs" 1,4,16,64 >"$work/load.txt"
 echo "bench-report: key release under load ($secs s per level)" >&2
-scripts/releaseload.sh "$secs" 1,4 >"$work/release.txt"
+scripts/releaseload.sh "$secs" 1,4,16 >"$work/release.txt"
 
 python3 scripts/bench-report.py "$CARGO_TARGET_DIR/criterion" "$work/load.txt" "$work/release.txt" >"$out"
 {

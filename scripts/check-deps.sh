@@ -51,6 +51,7 @@ check "$tee" "the verifier, the clients, an HTTP stack, the simulated PKI" "phal
 sim='^phalanx-dcap-sim |^phalanx-tee feature "sim"|^phalanx-pruntime feature "sim"|^attestation-service feature "sim"|^chain feature "sim"'
 check "$sim" "the simulated PKI or TEE" "attestation-service"
 check "$sim" "the simulated PKI or TEE" "keyvault -p phalanx-pruntime"
+check "$sim|^phalanx-cli feature \"sim\"|^keyvault feature \"sim\"" "the simulated PKI or TEE" "phalanx-cli --no-default-features"
 
 # Layers: each crate depends (normal dependencies, optional ones included) only on the
 # workspace crates listed for it, and each of those sits in a lower layer, so every
@@ -104,6 +105,9 @@ for p in m["packages"]:
         continue
     uses = {d["name"] for d in p["dependencies"] if d["kind"] is None and d["name"] in names}
     uses.discard(p["name"])
+    if p["name"] not in allowed:
+        bad.append(f"{p['name']} has no list of allowed dependencies")
+        continue
     bad += [f"{p['name']} depends on {d}, not among its allowed" for d in sorted(uses - set(allowed[p["name"]]))]
 for b in bad:
     print("check-deps: " + b, file=sys.stderr)

@@ -10,22 +10,28 @@
 //! `{"ok": false, "error": {"code": "<stable_snake_case>", "step": "<step>", "message": "..."}}`.
 //! The codes are those of [`attestation_service::Error::code`], listed in the README.
 //!
-//! **Must never depend on** nothing: it is the top layer. Nothing depends on it either
-//! — it links the simulated TEE, so it is a development tool (the dev image), never
-//! part of a production binary.
+//! It is the top layer: no crate's normal dependencies include it (keyvault's tests
+//! drive its devnet). Its default feature `sim` (the devnet, `phalanx sim`, the
+//! simulated TEE for `pruntime` and `gatekeeper`) is for development, tests and the dev
+//! image; the production ledger's `phalanx` is built with `--no-default-features`.
+//!
+//! **Must never**, without `sim`, **depend on** the simulated PKI or TEE
+//! (`scripts/check-deps.sh`).
 
 pub mod answer;
 pub mod audit;
 pub mod chain_cmd;
 pub mod cluster;
 pub mod contract;
+#[cfg(feature = "sim")]
 pub mod devnet;
 pub mod probe;
+#[cfg(feature = "sim")]
+mod sim;
 
 use anyhow::{Context, bail};
-use attestation_service::{Collateral, TeeType, TrustAnchors, Verifier};
+use attestation_service::{Collateral, TrustAnchors, Verifier};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use phalanx_dcap_sim::{SgxEnclave, SimConfig, SimTee, TdxTd};
 use phalanx_types::Epoch;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +55,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[cfg(feature = "sim")]
     /// Run the attestation service, five gatekeepers (threshold 3) and a demo worker on
     /// loopback, with data under DIR; resumes the same cluster when DIR exists.
     Devnet {
@@ -86,6 +93,7 @@ enum Command {
     #[command(subcommand)]
     Quote(QuoteCommand),
     /// The simulated TEE (a fake Intel PKI for development).
+    #[cfg(feature = "sim")]
     #[command(subcommand)]
     Sim(SimCommand),
     /// Run a pRuntime worker (the same as the `pruntime` binary).
@@ -472,6 +480,7 @@ enum Tee {
     Tdx,
 }
 
+#[cfg(feature = "sim")]
 #[derive(Debug, Subcommand)]
 enum SimCommand {
     /// Run the whole simulated attestation path in memory: a fresh fake Intel PKI, an
@@ -530,6 +539,7 @@ fn round_command(admin: Admin, action: cluster::Action) -> anyhow::Result<ExitCo
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        #[cfg(feature = "sim")]
         Command::Devnet {
             dir,
             once,
@@ -570,11 +580,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .block_on(contract::run(c))
             .map(|()| ExitCode::SUCCESS),
         Command::Quote(QuoteCommand::Verify(args)) => verify(&args),
-        Command::Sim(SimCommand::Demo) => demo(),
+        #[cfg(feature = "sim")]
+        Command::Sim(SimCommand::Demo) => sim::demo(),
+        #[cfg(feature = "sim")]
         Command::Sim(SimCommand::Init { dir, valid_from }) => {
-            sim_init(&dir, valid_from)?;
+            sim::sim_init(&dir, valid_from)?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sim")]
         Command::Sim(SimCommand::Quote {
             dir,
             tee,
@@ -586,11 +599,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
         }) => {
             let rd = match nonce {
-                Some(n) => sim_report_data(&n, &runtime_data)?,
-                None => fixed_hex::<64>(report_data.as_deref().unwrap_or(""), "--report-data")?,
+                Some(n) => sim::sim_report_data(&n, &runtime_data)?,
+                None => {
+                    sim::fixed_hex::<64>(report_data.as_deref().unwrap_or(""), "--report-data")?
+                }
             };
             let measurement = measurement.as_deref().unwrap_or("");
-            sim_quote(&dir, tee, measurement, debug, &rd, &out)?;
+            sim::sim_quote(&dir, tee, measurement, debug, &rd, &out)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -696,141 +711,6 @@ fn run_chain(command: ChainCommand) -> anyhow::Result<()> {
     }
 }
 
-/// REPORTDATA for a service nonce (base64url) and runtime data (base64).
-fn sim_report_data(nonce: &str, runtime_data: &str) -> anyhow::Result<[u8; 64]> {
-    use base64::Engine as _;
-    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(nonce.trim())
-        .context("--nonce is not a service nonce (base64url)")?;
-    let runtime = base64::engine::general_purpose::STANDARD
-        .decode(runtime_data.trim())
-        .context("--runtime-data is not base64")?;
-    Ok(phalanx_ear::report_data(&nonce, &runtime))
-}
-
-/// `phalanx sim quote`: a quote from the simulated PKI in `dir`, written to `out`.
-fn sim_quote(
-    dir: &Path,
-    tee: Tee,
-    measurement: &str,
-    debug: bool,
-    report_data: &[u8; 64],
-    out: &Path,
-) -> anyhow::Result<()> {
-    let sim = SimTee::from_json(&read_text(&dir.join("sim.json"))?)?;
-    let quote = match tee {
-        Tee::Sgx => sim.sgx_quote(
-            &SgxEnclave {
-                mr_enclave: fixed_hex(measurement, "--measurement")?,
-                debug,
-                ..SgxEnclave::default()
-            },
-            report_data,
-        )?,
-        Tee::Tdx => sim.tdx_quote(
-            &TdxTd {
-                mr_td: fixed_hex(measurement, "--measurement")?,
-                debug,
-                ..TdxTd::default()
-            },
-            report_data,
-        )?,
-    };
-    std::fs::write(out, quote).with_context(|| format!("writing {}", out.display()))
-}
-
-fn demo() -> anyhow::Result<ExitCode> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("clock before 1970")?
-        .as_secs();
-    let now = i64::try_from(now).context("clock")?;
-    let sim = SimTee::generate(SimConfig::up_to_date(now - 3600))?;
-    let verifier = Verifier::new(sim.trust_anchors());
-    let mut report_data = [0u8; 64];
-    report_data[..13].copy_from_slice(b"phalanx demo!");
-    let sgx = sim.sgx_quote(
-        &SgxEnclave {
-            mr_enclave: [0x5a; 32],
-            mr_signer: [0xa5; 32],
-            ..SgxEnclave::default()
-        },
-        &report_data,
-    )?;
-    let tdx = sim.tdx_quote(
-        &TdxTd {
-            mr_td: [0x7d; 48],
-            ..TdxTd::default()
-        },
-        &report_data,
-    )?;
-    let mut code = ExitCode::SUCCESS;
-    for (tee, quote) in [(TeeType::Sgx, sgx), (TeeType::Tdx, tdx)] {
-        let verdict = verifier.verify(&quote, &sim.collateral(tee)?, now);
-        let (json, c) = verdict_json(&verdict);
-        if verdict.is_err() {
-            code = c;
-        }
-        println!("{}", serde_json::to_string_pretty(&json)?);
-    }
-    // And the same quotes against Intel's real root: refused.
-    let refused = Verifier::new(TrustAnchors::intel()).verify(
-        &sim.sgx_quote(&SgxEnclave::default(), &report_data)?,
-        &sim.collateral(TeeType::Sgx)?,
-        now,
-    );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&verdict_json(&refused).0)?
-    );
-    Ok(code)
-}
-
-/// Creates a simulated PKI in `dir`.
-pub fn sim_init(dir: &Path, valid_from: i64) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let sim = SimTee::generate(SimConfig::up_to_date(valid_from))?;
-    let write = |name: &str, data: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, data).with_context(|| format!("writing {}", p.display()))
-    };
-    // Every private key of the simulated PKI: whoever reads it mints quotes that an
-    // attestation service trusting this root accepts. Owner-only, never overwritten.
-    let state = dir.join("sim.json");
-    if state.exists() {
-        anyhow::bail!(
-            "{} exists; not overwriting a simulated PKI",
-            state.display()
-        );
-    }
-    phalanx_types::secret_file::create(&state, zeroize::Zeroizing::new(sim.to_json()).as_bytes())
-        .with_context(|| format!("writing {}", state.display()))?;
-    write("root.pem", sim.root_pem())?;
-    write(
-        "collateral-sgx.json",
-        sim.collateral(TeeType::Sgx)?.to_bundle_json(),
-    )?;
-    write(
-        "collateral-tdx.json",
-        sim.collateral(TeeType::Tdx)?.to_bundle_json(),
-    )?;
-    Ok(())
-}
-
-/// Hex to a zero-padded fixed array; empty means all zero.
-fn fixed_hex<const N: usize>(s: &str, what: &str) -> anyhow::Result<[u8; N]> {
-    let bytes =
-        hex::decode(s.trim_start_matches("0x")).with_context(|| format!("{what} is not hex"))?;
-    if bytes.len() > N {
-        bail!("{what} has {} bytes, at most {N} allowed", bytes.len());
-    }
-    let mut out = [0u8; N];
-    out.get_mut(..bytes.len())
-        .context("length")?
-        .copy_from_slice(&bytes);
-    Ok(out)
-}
-
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     // Bound what we read: no collateral or quote is anywhere near this.
     const MAX: u64 = 8 * 1024 * 1024;
@@ -841,10 +721,6 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
         bail!("{} is {len} bytes, more than {MAX}", path.display());
     }
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn read_text(path: &Path) -> anyhow::Result<String> {
-    String::from_utf8(read(path)?).with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
 fn required<'a>(p: &'a Option<PathBuf>, flag: &str) -> anyhow::Result<&'a Path> {

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNTIME_STAGES = {"attestation-service", "gatekeeper", "gatekeeper-sgx", "pruntime", "dev"}
+RUNTIME_STAGES = {"attestation-service", "gatekeeper", "gatekeeper-sgx", "pruntime", "ledger", "dev"}
 SECRETISH = re.compile(r"(SECRET|PASSWORD|TOKEN|PRIVATE|_KEY$)", re.I)
 
 

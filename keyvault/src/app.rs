@@ -340,6 +340,12 @@ impl NodeConfig {
                 "[policy] dangerous_unattested_gatekeepers is refused outside the simulated TEE",
             ));
         }
+        #[cfg(not(feature = "sim"))]
+        if c.policy.trust_roots.iter().any(|r| r == "sim") {
+            return Err(AppError::Config(
+                "[policy] trust_roots \"sim\" needs a build with the simulated TEE (feature `sim`: the devnet, tests and the dev image); a production gatekeeper trusts no simulated root",
+            ));
+        }
         if c.tee.as_ref().map(|t| t.backend) == Some(phalanx_tee::Backend::Tdx) {
             return Err(AppError::Config(
                 "[tee] backend tdx: TDX has no sealing key, and a gatekeeper cannot derive one from its own committee; run gatekeepers under sgx-gramine (or sim for development)",

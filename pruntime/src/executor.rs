@@ -362,8 +362,8 @@ impl Executor {
         let receipt = receipt(sequence, height, fuel_used, &result);
         match result {
             Ok(outcome) => {
-                self.state.apply(&outcome.changes);
                 self.update_root(&outcome.changes);
+                self.state.apply(&outcome.changes);
                 self.executed += 1;
                 for data in outcome.events {
                     self.events.keep(Event {
@@ -384,17 +384,23 @@ impl Executor {
         }
     }
 
-    /// Moves the state root's tree with a command's changes. The tree is memory only and
-    /// fails only on a bug; then it is rebuilt from the state, so the root stays the
-    /// state's.
+    /// Moves the state root's tree with a command's changes, before the state takes
+    /// them. The tree is memory only and fails only on a bug: then it is rebuilt from
+    /// the state the changes make. Should that fail too, the process stops rather than
+    /// sign or commit a root that is not its state's (a restart restores the last
+    /// checkpoint and replays).
     fn update_root(&mut self, changes: &Changes) {
-        if let Err(e) = self.tree.apply(changes) {
-            tracing::error!(contract = %hex::encode(self.id), error = %e, "state root update failed; rebuilding it from the state");
-            match StateRoot::of(&self.state, &self.root_key) {
-                Ok(t) => self.tree = t,
-                Err(e) => {
-                    tracing::error!(contract = %hex::encode(self.id), error = %e, "state root rebuild failed")
-                }
+        let Err(e) = self.tree.apply(&self.state, changes) else {
+            return;
+        };
+        tracing::error!(contract = %hex::encode(self.id), error = %e, "state root update failed; rebuilding it from the state");
+        let mut after = self.state.clone();
+        after.apply(changes);
+        match StateRoot::of(&after, &self.root_key) {
+            Ok(t) => self.tree = t,
+            Err(e) => {
+                tracing::error!(contract = %hex::encode(self.id), error = %e, "state root rebuild failed: stopping rather than commit a root that is not the state's");
+                std::process::abort();
             }
         }
     }

@@ -3,15 +3,18 @@
 //! checkpoint against.
 //!
 //! The entries sit in a Jellyfish Merkle tree ([`chain::commit::Commitment`], tagged
-//! [`tag::CONTRACT_STATE`]) under keys and leaves keyed by the contract's state-root
+//! [`tag::CONTRACT_ENTRIES`]) under keys and leaves keyed by the contract's state-root
 //! key, so nobody without the contract's secret can test a guess of the state (a bid,
 //! a balance) against a root:
 //!
 //! ```text
-//! tree key   = HMAC(state key, "phalanx/v1/contract-state-key"  ‖ key)
-//! tree value = HMAC(state key, "phalanx/v1/contract-state-leaf" ‖ u32 len ‖ key ‖ u32 len ‖ value)
+//! entry key  = HMAC(state key, "phalanx/v1/contract-entry-key"  ‖ key)
+//! tree key   = SHA-256("phalanx/v1/contract-entries" ‖ entry key)
+//! tree value = HMAC(state key, "phalanx/v1/contract-entry-leaf" ‖ u32 len ‖ key ‖ u32 len ‖ value)
 //! state root = HMAC(state key, "phalanx/v1/contract-state" ‖ the tree's root)
 //! ```
+//!
+//! Removing an entry that does not exist changes nothing (the tree is not asked to).
 //!
 //! A command's writes update the tree in O(log n) of the contract's entries: the root of
 //! a large contract costs about what a small one's does (`benches/worker.rs`,
@@ -44,7 +47,7 @@ impl std::fmt::Debug for StateRoot {
 impl StateRoot {
     /// The root of an empty state under `key`.
     pub fn new(key: &[u8; 32]) -> Self {
-        let mut tree = Commitment::tagged(tag::CONTRACT_STATE);
+        let mut tree = Commitment::tagged(tag::CONTRACT_ENTRIES);
         // Only the newest version is ever read: the store keeps nothing older.
         tree.keep_only(1);
         Self {
@@ -61,11 +64,14 @@ impl StateRoot {
         Ok(root)
     }
 
-    /// Applies a command's changes (what [`State::apply`] applied to the entries).
-    pub fn apply(&mut self, changes: &Changes) -> Result<(), CommitError> {
+    /// Applies a command's changes to the root of `before`, the state they apply to
+    /// (call it before [`State::apply`]). A removal of an entry `before` does not hold
+    /// is no change: the tree is not asked to remember it.
+    pub fn apply(&mut self, before: &State, changes: &Changes) -> Result<(), CommitError> {
         let leaves: Vec<_> = changes
             .0
             .iter()
+            .filter(|(k, v)| v.is_some() || before.get(k).is_some())
             .map(|(k, v)| self.leaf(k, v.as_deref()))
             .collect();
         self.tree.update(leaves)?;
@@ -81,10 +87,10 @@ impl StateRoot {
 
     /// The tree's key and value for an entry (`None`: removed).
     fn leaf(&self, key: &[u8], value: Option<&[u8]>) -> (Vec<u8>, Option<Vec<u8>>) {
-        let mut k = self.hmac(tag::CONTRACT_STATE_KEY);
+        let mut k = self.hmac(tag::CONTRACT_ENTRY_KEY);
         k.update(key);
         let value = value.map(|v| {
-            let mut h = self.hmac(tag::CONTRACT_STATE_LEAF);
+            let mut h = self.hmac(tag::CONTRACT_ENTRY_LEAF);
             // Bounded by the runtime's limits (keys 256 bytes, values 64 KiB).
             h.update(&(key.len() as u32).to_be_bytes());
             h.update(key);
@@ -131,19 +137,26 @@ mod tests {
         ];
         let mut roots = vec![kept.root()];
         for c in &steps {
+            kept.apply(&state, c).unwrap();
             state.apply(c);
-            kept.apply(c).unwrap();
             assert_eq!(kept.root(), StateRoot::of(&state, &key).unwrap().root());
             roots.push(kept.root());
         }
         roots.dedup();
         assert_eq!(roots.len(), steps.len() + 1, "every change moved the root");
         // Undoing a write gives the earlier root back.
-        kept.apply(&changes(&[(b"d", None)])).unwrap();
+        kept.apply(&state, &changes(&[(b"d", None)])).unwrap();
         state.apply(&changes(&[(b"d", None)]));
         assert_eq!(kept.root(), StateRoot::of(&state, &key).unwrap().root());
         // An empty value is an entry, not an absence.
         assert_ne!(roots[3], kept.root());
+        // Removing what is not there changes nothing, and leaves nothing behind.
+        let (before, stored) = (kept.root(), kept.tree.stored());
+        for _ in 0..100 {
+            kept.apply(&state, &changes(&[(b"never", None), (b"d", None)]))
+                .unwrap();
+        }
+        assert_eq!((kept.root(), kept.tree.stored()), (before, stored));
     }
 
     /// Keyed: another contract's key commits the same entries differently, and the

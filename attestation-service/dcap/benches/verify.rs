@@ -2,7 +2,8 @@
 //! `dcap-qvl` (ring backend), ours cold (nothing cached), ours warm (collateral and
 //! PCK chain verified once, cached by their exact bytes), and the floor of the warm path:
 //! one ECDSA P-256 verification with ring (the quote's own signature, over as many bytes
-//! as the quote signs), which no verifier of a fresh quote can skip.
+//! as the quote signs), which no verifier of a fresh quote can skip; and the floor of
+//! the cold path: the nine verifications a fresh quote with fresh collateral needs.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -73,8 +74,50 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
             })
         });
+        // The cold path's floor: the nine P-256 verifications no verifier of a fresh quote
+        // and fresh collateral can skip, with ring, over messages as long as the real
+        // ones (each certificate and CRL whole, a little more than its signed part).
+        let floor: Vec<_> = nine_signed_lengths(&q, &col)
+            .into_iter()
+            .map(|len| one_signature(&vec![0x5a; len]))
+            .collect();
+        g.bench_function("floor_nine_p256_verifies_ring", |b| {
+            b.iter(|| {
+                for (message, public, signature) in &floor {
+                    ring::signature::UnparsedPublicKey::new(
+                        &ring::signature::ECDSA_P256_SHA256_FIXED,
+                        black_box(public),
+                    )
+                    .verify(message, signature)
+                    .unwrap()
+                }
+            })
+        });
         g.finish();
     }
+}
+
+/// The lengths of what the nine signatures of a cold verification cover: the quote
+/// (by the attestation key), the QE report (by the PCK key), the PCK certificate and
+/// its CA's (by the CA and the root), the TCB Info and the QE Identity (by the TCB
+/// signing key), the TCB signing certificate (by the root), and the two CRLs.
+fn nine_signed_lengths(q: &[u8], col: &Collateral) -> Vec<usize> {
+    let quote = phalanx_dcap::quote::Quote::parse(q).unwrap();
+    let pck = phalanx_dcap::pki::split_chain(quote.signature.pck_cert_chain, "pck").unwrap();
+    let tcb = phalanx_dcap::pki::split_chain(&col.tcb_info_issuer_chain, "tcb").unwrap();
+    let lengths = vec![
+        quote.signed.len(),
+        quote.signature.qe_report_raw.len(),
+        pck[0].len(),
+        pck[1].len(),
+        col.tcb_info.len(),
+        col.qe_identity.len(),
+        tcb[0].len(),
+        col.root_ca_crl.len(),
+        col.pck_crl.len(),
+    ];
+    assert_eq!(lengths.len(), 9);
+    lengths
 }
 
 /// A fresh P-256 key's signature over `message` (what the floor verifies).

@@ -54,6 +54,8 @@ fn release(c: &mut Criterion) {
     }
 }
 
+/// Long on purpose: one committee and one worker set up once, then each measured step of
+/// the exchange (and the assemble floor) side by side, so the report's rows share them.
 fn exchange(c: &mut Criterion) {
     use phalanx_release::gatekeeper::{Gatekeeper, ReleaseRequest, assemble};
     use std::collections::BTreeMap;
@@ -62,6 +64,7 @@ fn exchange(c: &mut Criterion) {
     let outputs =
         run_in_memory(&DkgParams::new(Epoch(0), 3, &members(5)).unwrap(), &mut rng).unwrap();
     let public = outputs[0].public.clone();
+    let shares: Vec<_> = outputs.iter().map(|o| o.share.clone()).collect();
     let mut identities = BTreeMap::new();
     let mut gks: Vec<Gatekeeper> = outputs
         .into_iter()
@@ -110,6 +113,29 @@ fn exchange(c: &mut Criterion) {
         .take(3)
         .map(|g| g.release(&req, common::NOW, &mut rng).unwrap().0)
         .collect();
+    // Assemble's floor (issue 30, item 5): what no worker can skip — one static-key ECDH
+    // per answer (to open its envelope), one batch DLEQ check and one Lagrange
+    // combination (`combine`) — measured alone.
+    let partials: Vec<_> = shares
+        .iter()
+        .take(3)
+        .map(|s| evaluate(s, &req.key_id, &mut rng).unwrap())
+        .collect();
+    let (secret, peer) = (
+        p256::SecretKey::from_slice(&[7; 32]).unwrap(),
+        p256::SecretKey::from_slice(&[9; 32]).unwrap().public_key(),
+    );
+    c.bench_function("exchange/worker_assemble_floor_t3", |b| {
+        b.iter(|| {
+            for _ in 0..3 {
+                black_box(p256::ecdh::diffie_hellman(
+                    secret.to_nonzero_scalar(),
+                    peer.as_affine(),
+                ));
+            }
+            combine(&public, &req.key_id, black_box(&partials)).unwrap()
+        })
+    });
     c.bench_function("exchange/worker_assemble_t3", |b| {
         b.iter(|| {
             assemble(

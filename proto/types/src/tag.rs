@@ -82,11 +82,13 @@ pub const BLOCK_TX: &[u8] = b"phalanx/v1/block-tx";
 pub const CONTRACT_CODE: &[u8] = b"phalanx/v1/contract-code";
 /// A contract's state root: `HMAC(state key, tag ‖ the root of its entries' tree)`.
 pub const CONTRACT_STATE: &[u8] = b"phalanx/v1/contract-state";
-/// Where a contract's entry sits in its state tree: `HMAC(state key, tag ‖ key)`.
-pub const CONTRACT_STATE_KEY: &[u8] = b"phalanx/v1/contract-state-key";
-/// What a contract's entry contributes to its state tree:
-/// `HMAC(state key, tag ‖ u32 len ‖ key ‖ u32 len ‖ value)`.
-pub const CONTRACT_STATE_LEAF: &[u8] = b"phalanx/v1/contract-state-leaf";
+/// The tree of a contract's entries: its keys are `SHA-256(tag ‖ entry key)`.
+pub const CONTRACT_ENTRIES: &[u8] = b"phalanx/v1/contract-entries";
+/// An entry's key in that tree: `HMAC(state key, tag ‖ key)`.
+pub const CONTRACT_ENTRY_KEY: &[u8] = b"phalanx/v1/contract-entry-key";
+/// An entry's value in that tree: `HMAC(state key, tag ‖ u32 len ‖ key ‖ u32 len ‖
+/// value)`.
+pub const CONTRACT_ENTRY_LEAF: &[u8] = b"phalanx/v1/contract-entry-leaf";
 
 /// A contract's id: `SHA-256(tag ‖ deployer ‖ code hash ‖ salt)`.
 pub const CONTRACT_ID: &[u8] = b"phalanx/v1/contract-id";
@@ -192,8 +194,9 @@ pub const ALL: &[&[u8]] = &[
     BLOCK_TX,
     CONTRACT_CODE,
     CONTRACT_STATE,
-    CONTRACT_STATE_KEY,
-    CONTRACT_STATE_LEAF,
+    CONTRACT_ENTRIES,
+    CONTRACT_ENTRY_KEY,
+    CONTRACT_ENTRY_LEAF,
     CONTRACT_ID,
     CONTRACT_TENANT,
     CONTRACT_KEYS,
