@@ -103,6 +103,8 @@ pub struct Summary {
     pub attestation_grpc: String,
     /// Gatekeeper client gRPC URLs (release, status, admin) by index.
     pub gatekeepers: Vec<String>,
+    /// The same, as `--nodes` takes them (comma-separated).
+    pub nodes: String,
     /// Gatekeeper peer URLs (mutual TLS, devnet CA in `<dir>/ca`) by index.
     pub gatekeeper_peers: Vec<String>,
     /// The admin secret's file (for `phalanx keyvault ... --admin-secret-file`).
@@ -801,6 +803,11 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         attestation_rest: format!("http://{}", att.rest),
         attestation_grpc: format!("http://{}", att.grpc),
         gatekeepers: endpoints.iter().map(|e| e.url.clone()).collect(),
+        nodes: endpoints
+            .iter()
+            .map(|e| e.url.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
         gatekeeper_peers: infos.iter().map(|i| i.peer_url.clone()).collect(),
         admin_secret_file: committee.admin_file.display().to_string(),
         chain: registry.url.clone(),

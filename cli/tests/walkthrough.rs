@@ -1,0 +1,192 @@
+//! The README, step by step, as a new user types it (issue 30, item 6): its commands
+//! are read from the README itself — not copied here — and run in the order written,
+//! against one devnet, from a fresh directory where the README's relative paths
+//! (`phalanx-data/devnet/…`, `pruntime/guest/…`) hold, with `phalanx` on the `PATH`.
+//! Placeholders are the devnet summary's values (`CHAIN`, `CHAIN_GENESIS`, `CONTRACT`,
+//! `PRUNTIME`, `VOTE`, `NODES`). A step that fails, or does not print what the text
+//! says it prints, fails the test with the step's README line.
+//!
+//! Steps: the verify command the devnet prints (as the README writes it), a contract
+//! user's commands (`### Using a contract`), the operator's rounds (`## Gatekeepers`),
+//! and a resumed devnet afterwards.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A README `sh` block's commands with their line numbers (continuations joined,
+/// comments dropped).
+struct Block {
+    commands: Vec<(usize, String)>,
+}
+
+fn blocks(text: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut current: Option<Block> = None;
+    let mut pending = String::new();
+    let mut start = 0;
+    for (i, l) in text.lines().enumerate() {
+        let n = i + 1;
+        if l.trim() == "```sh" {
+            current = Some(Block {
+                commands: Vec::new(),
+            });
+            continue;
+        }
+        let Some(b) = current.as_mut() else {
+            continue;
+        };
+        if l.trim() == "```" {
+            out.push(current.take().unwrap());
+            continue;
+        }
+        let code = l.split(" # ").next().unwrap_or("").trim_end();
+        if code.trim_start().starts_with('#') || code.trim().is_empty() {
+            continue;
+        }
+        if pending.is_empty() {
+            start = n;
+        }
+        if let Some(head) = code.strip_suffix('\\') {
+            pending.push_str(head);
+            pending.push(' ');
+        } else {
+            pending.push_str(code);
+            b.commands.push((start, std::mem::take(&mut pending)));
+        }
+    }
+    out
+}
+
+/// The block whose first command starts with `first`.
+fn block<'a>(all: &'a [Block], first: &str) -> &'a Block {
+    all.iter()
+        .find(|b| {
+            b.commands
+                .first()
+                .is_some_and(|(_, c)| c.starts_with(first))
+        })
+        .unwrap_or_else(|| panic!("the README has no block starting with {first:?}"))
+}
+
+/// `command` with each placeholder (a whole word) replaced by the summary's value.
+fn fill(command: &str, values: &[(&str, String)]) -> String {
+    command
+        .split(' ')
+        .map(|w| {
+            values
+                .iter()
+                .find(|(k, _)| *k == w)
+                .map_or_else(|| w.to_owned(), |(_, v)| v.clone())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs a README line in `cwd` as a shell would, `phalanx` on the PATH: its stdout.
+fn step(cwd: &Path, line: usize, command: &str) -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_phalanx")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    eprintln!("README.md:{line}: {command}");
+    let out = Command::new("bash")
+        .args(["-c", command])
+        .current_dir(cwd)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "README.md:{line}: `{command}` failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_readme_works_as_typed_in_order() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let all = blocks(&readme);
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = cwd.path().join("phalanx-data/devnet");
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    // The README's paths into the checkout (example modules) resolve from here too; the
+    // checkout itself is never written.
+    std::os::unix::fs::symlink(repo().join("pruntime"), cwd.path().join("pruntime")).unwrap();
+    let (devnet, summary) = common::devnet(&dir);
+    let s = |k: &str| summary[k].as_str().unwrap().to_owned();
+    let values = [
+        ("CHAIN_GENESIS", s("chain_genesis")),
+        ("CHAIN", s("chain")),
+        ("CONTRACT", s("contract")),
+        ("PRUNTIME", s("pruntime")),
+        (
+            "VOTE",
+            summary["examples"]["vote"].as_str().unwrap().to_owned(),
+        ),
+        ("NODES", s("nodes")),
+    ];
+
+    // `## The two commands`: the devnet's answer, verified as the README writes it.
+    let verify = block(
+        &all,
+        "phalanx verify answer phalanx-data/devnet/demo/bundle.json",
+    );
+    for (line, c) in &verify.commands {
+        let verdict: serde_json::Value =
+            serde_json::from_str(&step(cwd.path(), *line, &fill(c, &values))).unwrap();
+        assert_eq!(verdict["ok"], true, "README.md:{line}: {verdict}");
+    }
+
+    // `### Using a contract`: a user's commands, each as typed.
+    let user = block(&all, "phalanx chain keygen --out me.key");
+    for (line, c) in &user.commands {
+        let out = step(cwd.path(), *line, &fill(c, &values));
+        assert!(!out.trim().is_empty(), "README.md:{line}: printed nothing");
+    }
+    for written in ["me.key", "query.json", "receipt.json"] {
+        assert!(
+            cwd.path().join(written).exists(),
+            "{written} was not written"
+        );
+    }
+
+    // `## Gatekeepers`: the operator's rounds, in the order written.
+    let rounds = block(&all, "phalanx keyvault status --nodes NODES");
+    for (line, c) in &rounds.commands {
+        step(cwd.path(), *line, &fill(c, &values));
+    }
+    let status: serde_json::Value = serde_json::from_str(&step(
+        cwd.path(),
+        rounds.commands[0].0,
+        &fill(&rounds.commands[0].1, &values),
+    ))
+    .unwrap();
+    assert_eq!(
+        status["epochs"]["1"]["members_agreeing"],
+        serde_json::json!([1, 2, 3, 4, 5]),
+        "after the rotation every node holds epoch 1: {status}"
+    );
+
+    // And the devnet resumes afterwards, on the rotated keys.
+    devnet.terminate();
+    let (_again, resumed) = common::devnet(&dir);
+    assert_eq!(resumed["genesis"], false);
+    assert_ne!(resumed["master_public_key"], summary["master_public_key"]);
+}
