@@ -47,7 +47,8 @@ check "$tee" "the verifier, the clients, an HTTP stack, the simulated PKI" "phal
 
 # Production binaries carry no simulated PKI and no sim backend: each as its image and
 # its unit build it (deploy/docker/Dockerfile: the attestation service alone, then the
-# gatekeeper and the worker together; the CLI, a development tool, apart).
+# gatekeeper and the worker together, then the ledger's CLI without its `sim` feature;
+# the dev image's CLI, with it, apart).
 sim='^phalanx-dcap-sim |^phalanx-tee feature "sim"|^phalanx-pruntime feature "sim"|^attestation-service feature "sim"|^chain feature "sim"'
 check "$sim" "the simulated PKI or TEE" "attestation-service"
 check "$sim" "the simulated PKI or TEE" "keyvault -p phalanx-pruntime"

@@ -57,6 +57,11 @@ backend = "sim"
 issuer = "http://127.0.0.1:9"
 trust_roots = ["intel"]
 TOML
+# And one outside any TEE that would trust tokens of the simulated root.
+sed -e '/^\[tee\]$/d' -e '/^backend = "sim"$/d' -e 's/^trust_roots = .*/trust_roots = ["sim"]/' \
+  "$dir/gatekeeper.toml" >"$dir/trusting-sim.toml"
+expect "keyvault trusting the simulated root" timeout 60 "$target/debug/keyvault" \
+  --config "$dir/trusting-sim.toml" init
 expect "keyvault with [tee] backend = \"sim\"" timeout 60 "$target/debug/keyvault" \
   --config "$dir/gatekeeper.toml" init
 

@@ -6,9 +6,10 @@
 //! `PRUNTIME`, `VOTE`, `NODES`). A step that fails, or does not print what the text
 //! says it prints, fails the test with the step's README line.
 //!
-//! Steps: the verify command the devnet prints (as the README writes it), a contract
-//! user's commands (`### Using a contract`), the operator's rounds (`## Gatekeepers`),
-//! and a resumed devnet afterwards.
+//! Steps: the README's verify command for the devnet's answer (`## The two commands`),
+//! a contract user's commands and the verification of the bundles they write (`### Using
+//! a contract`), the operator's rounds (`## Gatekeepers`), and a resumed devnet
+//! afterwards.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -49,6 +50,7 @@ fn blocks(text: &str) -> Vec<Block> {
         };
         if l.trim() == "```" {
             out.push(current.take().unwrap());
+            pending.clear();
             continue;
         }
         let code = l.split(" # ").next().unwrap_or("").trim_end();
@@ -80,9 +82,10 @@ fn block<'a>(all: &'a [Block], first: &str) -> &'a Block {
         .unwrap_or_else(|| panic!("the README has no block starting with {first:?}"))
 }
 
-/// `command` with each placeholder (a whole word) replaced by the summary's value.
+/// `command` with each placeholder (a whole word) replaced by the summary's value; a
+/// placeholder left anywhere (inside another word) fails.
 fn fill(command: &str, values: &[(&str, String)]) -> String {
-    command
+    let filled = command
         .split(' ')
         .map(|w| {
             values
@@ -91,7 +94,11 @@ fn fill(command: &str, values: &[(&str, String)]) -> String {
                 .map_or_else(|| w.to_owned(), |(_, v)| v.clone())
         })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    for (k, _) in values {
+        assert!(!filled.contains(k), "{k} left in `{filled}`");
+    }
+    filled
 }
 
 /// Runs a README line in `cwd` as a shell would, `phalanx` on the PATH: its stdout.
@@ -155,10 +162,15 @@ fn the_readme_works_as_typed_in_order() {
     }
 
     // `### Using a contract`: a user's commands, each as typed.
+    // The receipt must say the command applied (the command exits 0 for a refused one
+    // too), and the bundles the README writes must verify (the last two steps).
     let user = block(&all, "phalanx chain keygen --out me.key");
     for (line, c) in &user.commands {
         let out = step(cwd.path(), *line, &fill(c, &values));
         assert!(!out.trim().is_empty(), "README.md:{line}: printed nothing");
+        if c.starts_with("phalanx contract receipt") {
+            assert!(out.contains("applied"), "README.md:{line}: {out}");
+        }
     }
     for written in ["me.key", "query.json", "receipt.json"] {
         assert!(

@@ -343,7 +343,7 @@ impl NodeConfig {
         #[cfg(not(feature = "sim"))]
         if c.policy.trust_roots.iter().any(|r| r == "sim") {
             return Err(AppError::Config(
-                "[policy] trust_roots \"sim\" needs a build with the simulated TEE (feature `sim`: the devnet, tests and the dev image); a production gatekeeper trusts no simulated root",
+                "[policy] trust_roots \"sim\": this build has no simulated TEE (production builds leave it out; the devnet, tests and the dev image have it), so it trusts no simulated root",
             ));
         }
         if c.tee.as_ref().map(|t| t.backend) == Some(phalanx_tee::Backend::Tdx) {

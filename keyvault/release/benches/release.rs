@@ -113,8 +113,9 @@ fn exchange(c: &mut Criterion) {
         .take(3)
         .map(|g| g.release(&req, common::NOW, &mut rng).unwrap().0)
         .collect();
-    // Assemble's floor (issue 30, item 5): what no worker can skip — one static-key ECDH
-    // per answer (to open its envelope), one batch DLEQ check and one Lagrange
+    // Assemble's floor (issue 30, item 5): what no worker can skip — per answer one
+    // static-key ECDH (to open its envelope) and the check of its log's signed head, on
+    // a thread each as `assemble` opens them; then one batch DLEQ check and one Lagrange
     // combination (`combine`) — measured alone.
     let partials: Vec<_> = shares
         .iter()
@@ -125,14 +126,25 @@ fn exchange(c: &mut Criterion) {
         p256::SecretKey::from_slice(&[7; 32]).unwrap(),
         p256::SecretKey::from_slice(&[9; 32]).unwrap().public_key(),
     );
+    let required = |a: &phalanx_release::gatekeeper::ReleaseResponse| {
+        black_box(p256::ecdh::diffie_hellman(
+            secret.to_nonzero_scalar(),
+            peer.as_affine(),
+        ));
+        a.tree_head.verify(&identities[&a.node]).unwrap();
+    };
     c.bench_function("exchange/worker_assemble_floor_t3", |b| {
         b.iter(|| {
-            for _ in 0..3 {
-                black_box(p256::ecdh::diffie_hellman(
-                    secret.to_nonzero_scalar(),
-                    peer.as_affine(),
-                ));
-            }
+            std::thread::scope(|scope| {
+                let others: Vec<_> = answers[1..]
+                    .iter()
+                    .map(|a| scope.spawn(|| required(a)))
+                    .collect();
+                required(&answers[0]);
+                for h in others {
+                    h.join().unwrap();
+                }
+            });
             combine(&public, &req.key_id, black_box(&partials)).unwrap()
         })
     });
