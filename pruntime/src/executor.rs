@@ -117,6 +117,10 @@ pub struct Executor {
     tree: StateRoot,
     /// Its value after the last page (what the worker commits and signs).
     root: [u8; 32],
+    /// Why this contract stopped (its state root could not be kept: a bug). A halted
+    /// contract runs no more commands, and the worker neither answers for it nor
+    /// commits it; the worker's other contracts go on.
+    halted: Option<String>,
     /// What became of each command, for its caller (kept in memory only).
     receipts: Receipts,
     /// The events of the commands run, for the readers the contract admits.
@@ -150,6 +154,7 @@ impl Executor {
             root_key: zeroize::Zeroizing::new(*root_key),
             tree: StateRoot::new(root_key),
             root: StateRoot::new(root_key).root(),
+            halted: None,
             receipts: Receipts::default(),
             events: Events::default(),
         }
@@ -192,6 +197,12 @@ impl Executor {
     /// The keyed state root ([`crate::state_root`]) after the last page.
     pub fn root(&self) -> [u8; 32] {
         self.root
+    }
+
+    /// Why the contract halted, if it did ([`Self::apply_commands`] refuses every page
+    /// after; the worker answers nothing for it and commits nothing).
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
     }
 
     /// The newest epoch whose keys are held (checkpoints are sealed under it).
@@ -307,6 +318,9 @@ impl Executor {
         commands: &[Ordered<'_>],
         (count, head, height, hash): (u64, [u8; 32], u64, [u8; 32]),
     ) -> Result<Vec<Skipped>, String> {
+        if let Some(why) = &self.halted {
+            return Err(format!("the contract halted: {why}"));
+        }
         if count != self.log.0 + commands.len() as u64 || height < self.height {
             return Err(format!(
                 "a page of {} commands ending at {count} (height {height}) does not continue \
@@ -352,6 +366,11 @@ impl Executor {
         let mut receipt_for = c.nonce.map(|n| (c.sender.to_vec(), n));
         let mut fuel_used = 0;
         let result = self.open(c).and_then(|(input, caller, evm_nonce)| {
+            if self.halted.is_some() {
+                return Err(Skip::Contract(ContractError::HostRule(
+                    "the contract halted",
+                )));
+            }
             if let Some(n) = evm_nonce {
                 receipt_for = Some((caller.clone(), n));
             }
@@ -359,10 +378,17 @@ impl Executor {
             fuel_used = metered.fuel_used;
             Ok(metered.result?)
         });
+        // The root's tree moves first: a contract whose root cannot be kept halts here,
+        // its state as it was.
+        let result = result.and_then(|outcome| match self.update_root(&outcome.changes) {
+            true => Ok(outcome),
+            false => Err(Skip::Contract(ContractError::HostRule(
+                "the contract halted",
+            ))),
+        });
         let receipt = receipt(sequence, height, fuel_used, &result);
         match result {
             Ok(outcome) => {
-                self.update_root(&outcome.changes);
                 self.state.apply(&outcome.changes);
                 self.executed += 1;
                 for data in outcome.events {
@@ -385,22 +411,26 @@ impl Executor {
     }
 
     /// Moves the state root's tree with a command's changes, before the state takes
-    /// them. The tree is memory only and fails only on a bug: then it is rebuilt from
-    /// the state the changes make. Should that fail too, the process stops rather than
-    /// sign or commit a root that is not its state's (a restart restores the last
-    /// checkpoint and replays).
-    fn update_root(&mut self, changes: &Changes) {
+    /// them; whether it did. The tree is memory only and fails only on a bug: then it is
+    /// rebuilt from the state the changes make. Should that fail too, the contract
+    /// halts with its state and root as they were, rather than sign or commit a root
+    /// that is not its state's; the worker's other contracts go on.
+    fn update_root(&mut self, changes: &Changes) -> bool {
         let Err(e) = self.tree.apply(&self.state, changes) else {
-            return;
+            return true;
         };
         tracing::error!(contract = %hex::encode(self.id), error = %e, "state root update failed; rebuilding it from the state");
         let mut after = self.state.clone();
         after.apply(changes);
         match StateRoot::of(&after, &self.root_key) {
-            Ok(t) => self.tree = t,
+            Ok(t) => {
+                self.tree = t;
+                true
+            }
             Err(e) => {
-                tracing::error!(contract = %hex::encode(self.id), error = %e, "state root rebuild failed: stopping rather than commit a root that is not the state's");
-                std::process::abort();
+                tracing::error!(contract = %hex::encode(self.id), error = %e, "state root rebuild failed: this contract halts");
+                self.halted = Some(format!("its state root could not be kept: {e}"));
+                false
             }
         }
     }

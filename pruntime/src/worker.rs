@@ -1559,6 +1559,11 @@ impl Worker {
         let Some(epoch) = executor.newest_epoch() else {
             return;
         };
+        // A halted contract's root is not sure to be its state's: never sealed or
+        // committed (the last good checkpoint stays).
+        if executor.halted().is_some() {
+            return;
+        }
         let sealed = match executor.checkpoint(epoch) {
             Ok(sealed) => sealed,
             Err(e) => return tracing::error!(error = %e, "sealing a checkpoint failed"),
@@ -1766,6 +1771,9 @@ impl Worker {
         let executor = executors
             .get(&q.contract.0)
             .ok_or_else(|| QueryError::UnknownContract(q.contract.to_string()))?;
+        if executor.halted().is_some() {
+            return Err(QueryError::Internal);
+        }
         if !self
             .ready
             .lock()
