@@ -2,7 +2,7 @@
 //! directory.
 //!
 //! 1. The attestation service (simulated trust root) from `<dir>/attestation`, with the
-//!    devnet policy allowing the demo worker's enclave.
+//!    devnet policy allowing the gatekeepers' and pRuntime's enclaves.
 //! 2. Five gatekeepers (threshold 3), each a `keyvault::app` node with its own sealed
 //!    rocksdb store in `<dir>/gatekeeper-<i>`, a client listener and a peer listener
 //!    (mutual TLS; the devnet CA in `<dir>/ca` certifies each node's identity key),
@@ -13,12 +13,7 @@
 //!    `phalanx keyvault genesis` does. On later runs the gatekeepers resume from disk
 //!    with the same master public key. (The five nodes share this process, so this is
 //!    a development network: a real cluster runs one `keyvault` process per machine.)
-//! 4. A demo worker: a fresh HPKE key and identity key in its runtime data, a nonce
-//!    from the service, a simulated SGX quote binding both, an attestation token over
-//!    REST, and its key fetched from all five gatekeepers over gRPC. The key itself is
-//!    never printed: its SHA-256 fingerprint is.
-//!
-//! 5. A pRuntime worker (`<dir>/pruntime`, simulated TEE, MRENCLAVE = SHA-256 of this
+//! 4. A pRuntime worker — the one worker path: the devnet keeps no second copy of it (`<dir>/pruntime`, simulated TEE, MRENCLAVE = SHA-256 of this
 //!    binary, allowed by the devnet's attestation policy, registry and gatekeepers for
 //!    contract keys; a simulated TD with MRTD [`PRUNTIME_MR_TD`] is allowed too, for
 //!    workers started with `--tee tdx`): it boots, registers, serves the example counter contract (deployed
@@ -43,23 +38,17 @@ pub use registry::{DevChain, Joining};
 use anyhow::{Context, bail};
 use attestation_service::app::App;
 use attestation_service::config::Config;
-use attestation_service::nonce::report_data;
 use base64::Engine as _;
-use chain::types::{Gatekeeper, Registration, public_key};
+use chain::types::{Gatekeeper, public_key};
 use keyvault::admin::{self, NodeInfo, Outcome};
 use keyvault::app::{AttestationTrust, Listen, NodeApp, NodeConfig, RoundsConfig, TlsFiles};
-use keyvault::derive::KeyId;
-use keyvault::envelope::RecipientKey;
-use keyvault::gatekeeper::ReleaseRequest;
-use keyvault::grpc::{Endpoint, fetch_key};
-use keyvault::identity::IdentityKey;
-use keyvault::release::{Jwks, ReleasePolicy, WorkerRuntimeData};
+use keyvault::grpc::Endpoint;
+use keyvault::release::{Jwks, ReleasePolicy};
 use keyvault::round::RoundKind;
 use keyvault::share::NodeIndex;
 use keyvault::tls::ClusterCa;
-use phalanx_dcap_sim::{SgxEnclave, SimTee};
+use phalanx_dcap_sim::SimTee;
 use phalanx_types::Epoch;
-use sha2::Digest as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,22 +59,12 @@ pub const MEMBERS: u16 = 5;
 pub const THRESHOLD: u16 = 3;
 /// MRENCLAVE of the devnet's gatekeepers (on the simulated TEE).
 pub const GATEKEEPER_MR_ENCLAVE: [u8; 32] = [0x6b; 32];
-/// MRENCLAVE of the demo worker.
-pub const DEMO_MR_ENCLAVE: [u8; 32] = [0xd3; 32];
 
 /// The devnet gatekeepers' TEE identity: its digest is the measurement they register
 /// with, from their own attestation.
 pub fn gatekeeper_tenant() -> keyvault::tenant::TeeIdentity {
     keyvault::tenant::TeeIdentity::Sgx {
         mr_enclave: GATEKEEPER_MR_ENCLAVE,
-        kss: None,
-    }
-}
-
-/// The demo worker's TEE identity: its tenant names its keys and its registry entry.
-pub fn demo_tenant() -> keyvault::tenant::TeeIdentity {
-    keyvault::tenant::TeeIdentity::Sgx {
-        mr_enclave: DEMO_MR_ENCLAVE,
         kss: None,
     }
 }
@@ -117,18 +96,10 @@ pub struct Summary {
     /// The governance key's file (`phalanx chain tx … --key`): thresholds, committees,
     /// rotations and retirements are registry transactions it signs.
     pub governance_key_file: String,
-    /// The block that registered the demo worker.
-    pub demo_worker_registered_at_height: u64,
     /// Whether this run performed genesis.
     pub genesis: bool,
     /// The master public key of the newest epoch (SEC1 compressed, hex).
     pub master_public_key: String,
-    /// The demo worker's key id.
-    pub demo_key_id: String,
-    /// SHA-256 of the demo worker's derived key (hex); the key is never printed.
-    pub demo_key_fingerprint: String,
-    /// Gatekeepers named faulty while fetching.
-    pub faulty: Vec<u16>,
     /// The pRuntime worker's query URL.
     pub pruntime: String,
     /// Its identity key (hex), as registered.
@@ -239,7 +210,7 @@ pub struct Attestation {
     pub task: tokio::task::JoinHandle<Result<(), attestation_service::app::StartError>>,
 }
 
-/// Starts the attestation service (simulated root, the demo worker's policy) with
+/// Starts the attestation service (simulated root, the devnet's policy) with
 /// data in `<dir>/attestation`, serving until `stop` resolves.
 pub async fn attestation(
     dir: &Path,
@@ -250,9 +221,8 @@ pub async fn attestation(
     std::fs::write(
         &policy,
         format!(
-            "# The devnet's attestation policy: the gatekeepers', the demo worker's and the pRuntime's enclaves, and the pRuntime's TD, UpToDate only.\nid = \"devnet\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n[[sgx]]\nmr_enclave = \"{}\"\n[[sgx]]\nmr_enclave = \"{}\"\n[[tdx]]\nmr_td = \"{}\"\n",
+            "# The devnet's attestation policy: the gatekeepers' and the pRuntime's enclaves, and the pRuntime's TD, UpToDate only.\nid = \"devnet\"\nversion = 1\n[[sgx]]\nmr_enclave = \"{}\"\n[[sgx]]\nmr_enclave = \"{}\"\n[[tdx]]\nmr_td = \"{}\"\n",
             hex::encode(GATEKEEPER_MR_ENCLAVE),
-            hex::encode(DEMO_MR_ENCLAVE),
             hex::encode(pruntime_mr_enclave()?),
             hex::encode(PRUNTIME_MR_TD),
         ),
@@ -749,7 +719,7 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
     let committee = start_gatekeepers(dir, &registry, &att, &stop).await?;
     // 4. Genesis, or resume.
     let genesis = genesis_or_resume(dir, &registry, &committee).await?;
-    let (epoch, public) = published_key_set(&registry).await?;
+    let (_, public) = published_key_set(&registry).await?;
     let infos: Vec<NodeInfo> = admin::cluster_status(&committee.urls)
         .await
         .into_iter()
@@ -770,32 +740,7 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         bail!("gatekeepers without valid TEE evidence: {}", why.join("; "));
     }
 
-    // 5. The demo worker: attests, registers itself, fetches its key (from gatekeepers
-    //    whose evidence was just checked).
-    let chain_id = registry.chain_id()?;
-    let demo = demo_worker(
-        &att.sim,
-        &att.rest.to_string(),
-        &endpoints,
-        (epoch, &public),
-        chain_id,
-    )
-    .await?;
-    let registered_at = registry
-        .register_demo(
-            demo.identity.signing_key(),
-            &Registration {
-                identity_key: public_key(&demo.identity.verifying_key()),
-                hpke_key: demo.hpke_public_key.clone(),
-                measurement: demo_tenant().digest().to_vec(),
-                attestation_hash: sha2::Sha256::digest(demo.token.as_bytes()).into(),
-                evidence: demo.evidence.clone(),
-            },
-        )
-        .await?;
-    let (key_id, fetched) = (demo.key_id, demo.fetched);
-
-    // 6. The pRuntime worker, the contract, a command and a query.
+    // 5. The pRuntime worker, the contract, a command and a query.
     let (dev, ids) = start_pruntime(dir, &registry, &att, &stop).await?;
     let contract = ids.first().copied().context("no example deployed")?;
     let answered = pruntime_demo(dir, &registry, &att, &dev, contract).await?;
@@ -813,15 +758,8 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         chain: registry.url.clone(),
         chain_genesis: hex::encode(registry.genesis),
         governance_key_file: registry.governance_file.display().to_string(),
-        demo_worker_registered_at_height: registered_at,
         genesis,
         master_public_key: hex::encode(keyvault::dleq::point_bytes(&public.master_public_key())),
-        demo_key_id: format!(
-            "epoch {} / tenant {} / path {} / purpose {}",
-            key_id.epoch, key_id.tenant, key_id.path, key_id.purpose
-        ),
-        demo_key_fingerprint: hex::encode(sha2::Sha256::digest(fetched.key.expose())),
-        faulty: fetched.faulty.iter().map(|i| i.get()).collect(),
         pruntime: dev.url.clone(),
         pruntime_identity: hex::encode(dev.worker.identity_key()),
         pruntime_mr_enclave: hex::encode(pruntime_mr_enclave()?),
@@ -846,122 +784,5 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         tasks,
         att_task: att.task,
         _registry: registry,
-    })
-}
-
-/// What the demo worker ended up with.
-#[derive(Debug)]
-pub struct Demo {
-    /// The key id it fetched.
-    pub key_id: KeyId,
-    /// The key and who failed.
-    pub fetched: keyvault::grpc::Fetched,
-    /// Its identity key (bound in its quote).
-    pub identity: IdentityKey,
-    /// Its HPKE public key (bound in its quote).
-    pub hpke_public_key: Vec<u8>,
-    /// Its attestation result.
-    pub token: String,
-    /// The evidence it attested with (quote, collateral, nonce, runtime data).
-    pub evidence: chain::types::Evidence,
-}
-
-/// A worker's whole path: runtime data → nonce → quote → token → key.
-///
-/// Long on purpose: the worker's path reads top to bottom as the protocol runs.
-pub async fn demo_worker(
-    sim: &SimTee,
-    rest: &str,
-    endpoints: &[Endpoint],
-    (epoch, public): (Epoch, &keyvault::share::PublicKeySet),
-    registry: [u8; 32],
-) -> anyhow::Result<Demo> {
-    let mut rng = rand::rng();
-    let recipient = RecipientKey::generate(&mut rng);
-    let identity = IdentityKey::generate(&mut rng);
-    let runtime_data = WorkerRuntimeData {
-        identity_key: public_key(&identity.verifying_key()),
-        hpke_public_key: recipient.public_bytes(),
-        registry,
-    };
-    let rd = runtime_data.encode();
-    let http = reqwest::Client::new();
-    let nonce: serde_json::Value = http
-        .post(format!("http://{rest}/v1/nonce"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let nonce = nonce
-        .get("nonce")
-        .and_then(|v| v.as_str())
-        .context("no nonce")?
-        .to_owned();
-    let nonce_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&nonce)?;
-    let quote = sim.sgx_quote(
-        &SgxEnclave {
-            mr_enclave: DEMO_MR_ENCLAVE,
-            ..SgxEnclave::default()
-        },
-        &report_data(&nonce_bytes, &rd),
-    )?;
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let resp = http
-        .post(format!("http://{rest}/v1/attest"))
-        .json(&serde_json::json!({
-            "tee": "sgx", "quote": b64(&quote), "runtime_data": b64(&rd),
-            "nonce": nonce, "policy": "devnet",
-        }))
-        .send()
-        .await?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await?;
-    if !status.is_success() {
-        bail!("attestation failed: {body}");
-    }
-    let token = body
-        .get("token")
-        .and_then(|v| v.as_str())
-        .context("no token")?
-        .to_owned();
-    let evidence = chain::types::Evidence {
-        quote: quote.clone(),
-        collateral: body
-            .get("collateral")
-            .and_then(|v| v.as_str())
-            .context("no collateral")?
-            .as_bytes()
-            .to_vec(),
-        nonce: nonce_bytes.clone(),
-        runtime_data: rd.clone(),
-    };
-    let key_id = KeyId {
-        epoch,
-        tenant: demo_tenant().tenant_id().to_string(),
-        path: "demo".into(),
-        purpose: "aes-256-gcm".into(),
-    };
-    let request = ReleaseRequest {
-        token,
-        runtime_data: rd,
-        key_id: key_id.clone(),
-        hpke_public_key: runtime_data.hpke_public_key,
-    };
-    let fetched = fetch_key(
-        endpoints,
-        &request,
-        &recipient,
-        public,
-        Duration::from_secs(10),
-    )
-    .await?;
-    Ok(Demo {
-        key_id,
-        fetched,
-        identity,
-        hpke_public_key: request.hpke_public_key,
-        token: request.token,
-        evidence,
     })
 }

@@ -56,7 +56,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     #[cfg(feature = "sim")]
-    /// Run the attestation service, five gatekeepers (threshold 3) and a demo worker on
+    /// Run the attestation service, five gatekeepers (threshold 3) and a pRuntime worker on
     /// loopback, with data under DIR; resumes the same cluster when DIR exists.
     Devnet {
         /// Data directory.

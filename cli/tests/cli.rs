@@ -261,7 +261,7 @@ fn demo_runs_the_simulated_path() {
 }
 
 /// `phalanx devnet --once` twice on one directory: genesis, then a resume with the same
-/// master public key, and the demo worker derives the same key both times.
+/// master public key, the same pRuntime (its sealed identity) and the same contracts.
 #[test]
 fn devnet_starts_and_resumes_the_same_cluster() {
     let dir = std::env::temp_dir().join(format!("phalanx-devnet-test-{}", std::process::id()));
@@ -286,12 +286,9 @@ fn devnet_starts_and_resumes_the_same_cluster() {
         (Some(true), Some(false))
     );
     assert_eq!(first["master_public_key"], second["master_public_key"]);
-    assert_eq!(
-        first["demo_key_fingerprint"],
-        second["demo_key_fingerprint"]
-    );
+    assert_eq!(first["pruntime_identity"], second["pruntime_identity"]);
+    assert_eq!(first["examples"], second["examples"]);
     assert_eq!(first["gatekeepers"].as_array().unwrap().len(), 5);
-    assert_eq!(first["faulty"], serde_json::json!([]));
     verify_answer_runs_as_the_devnet_prints_it(&second);
     let _ = std::fs::remove_dir_all(&dir);
 }

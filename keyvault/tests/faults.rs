@@ -133,19 +133,59 @@ fn agree(infos: &[NodeInfo]) {
     }
 }
 
-async fn fetch(att: &phalanx_cli::devnet::Attestation, infos: &[NodeInfo]) -> [u8; 32] {
+/// A worker's key of epoch 0, fetched as pRuntime fetches: attested through
+/// `phalanx_attested` from a simulated TEE (whose MRENCLAVE, this binary's hash, the
+/// devnet's policy allows), then asked of the gatekeepers through the release client.
+async fn fetch(
+    att: &phalanx_cli::devnet::Attestation,
+    root: &Path,
+    infos: &[NodeInfo],
+) -> [u8; 32] {
+    use keyvault::release::WorkerRuntimeData;
     let public = admin::agreed_public_key_set(infos, Epoch(0), None).unwrap();
     let endpoints: Vec<Endpoint> = infos.iter().map(NodeInfo::endpoint).collect();
-    let demo = phalanx_cli::devnet::demo_worker(
-        &att.sim,
-        &att.rest.to_string(),
+    let tee = phalanx_tee::SimTee::new(
+        phalanx_dcap_sim::SimTee::from_json(&att.sim.to_json()).unwrap(),
+        phalanx_tee::own_measurement().unwrap(),
+        &root.join("worker-sealing.key"),
+    );
+    let recipient = keyvault::envelope::RecipientKey::generate(&mut rand::rng());
+    let identity = keyvault::identity::IdentityKey::generate(&mut rand::rng());
+    let runtime_data = WorkerRuntimeData {
+        identity_key: chain::types::public_key(&identity.verifying_key()),
+        hpke_public_key: recipient.public_bytes(),
+        registry: [0; 32],
+    }
+    .encode();
+    let service = phalanx_attested::attest::Service {
+        url: format!("http://{}", att.rest),
+        policy: "devnet".into(),
+    };
+    let attested =
+        phalanx_attested::attest::attest(&reqwest::Client::new(), &service, &tee, &runtime_data)
+            .await
+            .unwrap();
+    let request = keyvault::gatekeeper::ReleaseRequest {
+        token: attested.token.clone(),
+        runtime_data,
+        key_id: keyvault::derive::KeyId {
+            epoch: Epoch(0),
+            tenant: attested.tenant.to_string(),
+            path: "faults".into(),
+            purpose: "aes-256-gcm".into(),
+        },
+        hpke_public_key: recipient.public_bytes(),
+    };
+    let fetched = keyvault::grpc::fetch_key(
         &endpoints,
-        (Epoch(0), &public),
-        [0; 32],
+        &request,
+        &recipient,
+        &public,
+        Duration::from_secs(10),
     )
     .await
     .unwrap();
-    *demo.fetched.key.expose()
+    *fetched.key.expose()
 }
 
 async fn start_round(c: &Cluster, kind: RoundKind) -> [u8; 32] {
@@ -232,13 +272,13 @@ async fn nodes_killed_at_any_time_come_back_in_agreement() {
     );
     let infos = c.infos().await;
     agree(&infos);
-    let k0 = fetch(&att, &infos).await;
+    let k0 = fetch(&att, &root, &infos).await;
 
     // Any two down: still the same key.
     for pair in [(1, 2), (4, 5), (2, 4)] {
         c.kill(pair.0);
         c.kill(pair.1);
-        assert_eq!(fetch(&att, &infos).await, k0, "with {pair:?} down");
+        assert_eq!(fetch(&att, &root, &infos).await, k0, "with {pair:?} down");
         c.spawn(pair.0);
         c.spawn(pair.1);
         c.wait_up().await;
@@ -288,7 +328,7 @@ async fn nodes_killed_at_any_time_come_back_in_agreement() {
         let infos = c.settle().await;
         agree(&infos);
         assert_eq!(
-            fetch(&att, &infos).await,
+            fetch(&att, &root, &infos).await,
             k0,
             "{name}: killed node {victim} at {seen:?}"
         );

@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use chain::evm::{EvmAccount, EvmRegistry};
 use chain::ledger::Ledger;
 use chain::registry::{ContractRegistry as _, Registry as _};
-use chain::types::{Gatekeeper, Registration, Role, Rotation, public_key};
+use chain::types::{Gatekeeper, Role, Rotation, public_key};
 use keyvault::app::{NodeApp, RegistryConfig};
 use keyvault::registry::RegistryHooks;
 use phalanx_dcap_sim::SimTee;
@@ -108,8 +108,8 @@ const ANVIL_CONFIRMATIONS: u64 = 0;
 
 impl DevRegistry {
     /// Step 2: the registry (its node on loopback), trusting the devnet's simulated
-    /// root, with the allowed measurements and their roles: the demo worker an
-    /// application, the gatekeepers, pRuntime on SGX and TDX.
+    /// root, with the allowed measurements and their roles: the gatekeepers, pRuntime
+    /// on SGX and TDX.
     pub async fn start(
         dir: &Path,
         sim: &SimTee,
@@ -129,7 +129,6 @@ impl DevRegistry {
             super::pruntime_td_config_id(r.genesis, r.confirmations()),
         );
         for (m, role) in [
-            (super::demo_tenant().digest(), Role::App),
             (super::gatekeeper_tenant().digest(), Role::Gatekeeper),
             (
                 super::pruntime_tenant(super::pruntime_mr_enclave()?).digest(),
@@ -314,14 +313,6 @@ impl DevRegistry {
         Ok(())
     }
 
-    /// The registry's id, which registrations name.
-    pub fn chain_id(&self) -> anyhow::Result<[u8; 32]> {
-        Ok(match &self.backend {
-            Backend::Ledger { ledger, .. } => ledger.state()?.chain_id(),
-            Backend::Evm(_) => self.genesis,
-        })
-    }
-
     /// A gatekeeper's `[registry]`.
     pub fn config(&self) -> RegistryConfig {
         match &self.backend {
@@ -456,29 +447,6 @@ impl DevRegistry {
                 chain::view::GatekeeperSet::of_state(&state, now)
             }
             Backend::Evm(e) => e.registry.gatekeeper_set(now, None).await?,
-        })
-    }
-
-    /// Registers the demo worker (`identity` its key); the block that did. On anvil the
-    /// running gatekeepers endorse it.
-    pub async fn register_demo(
-        &self,
-        identity: &p256::ecdsa::SigningKey,
-        registration: &Registration,
-    ) -> anyhow::Result<u64> {
-        Ok(match &self.backend {
-            Backend::Ledger { ledger, .. } => {
-                ledger.register_worker(identity, registration).await?
-            }
-            Backend::Evm(e) => {
-                let account = chain::evm::identity_account(identity)?;
-                self.fund(account.signer.address()).await?;
-                e.registry
-                    .clone()
-                    .with_endorser(Arc::new(chain::evm::RemoteEndorser::new(None)))
-                    .register_worker(&account, registration)
-                    .await?
-            }
         })
     }
 
