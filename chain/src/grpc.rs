@@ -33,6 +33,20 @@ pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ChainGrpc(pub Arc<crate::ledger::Ledger>);
 
+/// A node's refusal, by its message; a failure without one (the transport's) by its
+/// code and its cause, so the error never reads as an empty "registry backend: ".
+fn refused(s: tonic::Status) -> RegistryError {
+    if !s.message().is_empty() {
+        return RegistryError::Backend(s.message().to_owned());
+    }
+    match std::error::Error::source(&s).map(phalanx_types::causes) {
+        Some(cause) if !cause.is_empty() => {
+            RegistryError::Backend(format!("{:?}: {cause}", s.code()))
+        }
+        _ => RegistryError::Backend(format!("{:?}", s.code())),
+    }
+}
+
 #[cfg(feature = "ledger")]
 fn status(e: crate::ledger::LedgerError) -> Status {
     match e {
@@ -372,7 +386,9 @@ impl LightClient {
             .timeout(Duration::from_secs(10))
             .connect()
             .await
-            .map_err(|e| RegistryError::Backend(format!("{}: {e}", self.url)))?;
+            .map_err(|e| {
+                RegistryError::Backend(format!("{}: {}", self.url, phalanx_types::causes(&e)))
+            })?;
         Ok(pb::chain_client::ChainClient::new(ch).max_decoding_message_size(MAX_MESSAGE))
     }
 
@@ -387,7 +403,7 @@ impl LightClient {
                 limit: 1,
             })
             .await
-            .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+            .map_err(refused)?
             .into_inner();
         let block = resp
             .blocks
@@ -427,7 +443,7 @@ impl LightClient {
                 since: known.map_or(0, |(next, _)| next),
             })
             .await
-            .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+            .map_err(refused)?
             .into_inner();
         let page = crate::proof::CommandPage::from_wire(&resp.page, genesis.as_ref())
             .map_err(|e| RegistryError::Unverified(e.to_string()))?;
@@ -500,7 +516,7 @@ impl LightClient {
                 lean: genesis.is_some(),
             })
             .await
-            .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+            .map_err(refused)?
             .into_inner();
         crate::proof::HeaderProof::from_wire(&resp.proof, genesis.as_ref())
             .map_err(|e| RegistryError::Unverified(e.to_string()))
@@ -550,7 +566,7 @@ impl LightClient {
                 account: account.to_vec(),
             })
             .await
-            .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+            .map_err(refused)?
             .into_inner();
         if r.commands.len() != contracts.len() {
             return Err(RegistryError::Unverified(format!(
@@ -805,7 +821,7 @@ impl LightClient {
                     limit: MAX_BLOCKS as u32,
                 })
                 .await
-                .map_err(|s| RegistryError::Backend(s.message().to_owned()))?
+                .map_err(refused)?
                 .into_inner();
             if resp.blocks.is_empty() {
                 break;

@@ -79,7 +79,11 @@ pub async fn status(urls: &[String]) -> anyhow::Result<ExitCode> {
                 }));
                 infos.push(i);
             }
-            Err(e) => nodes.push(serde_json::json!({"url": url, "error": e.to_string()})),
+            // The whole cause ("…: transport error: tcp connect error: Connection
+            // refused"), not tonic's bare "transport error".
+            Err(e) => nodes.push(
+                serde_json::json!({"url": url, "error": crate::causes(&anyhow::Error::from(e))}),
+            ),
         }
     }
     let mut epochs = serde_json::Map::new();

@@ -536,6 +536,11 @@ fn round_command(admin: Admin, action: cluster::Action) -> anyhow::Result<ExitCo
     ))
 }
 
+/// An error and its causes on one line, each once ([`phalanx_types::causes`]).
+pub fn causes(e: &anyhow::Error) -> String {
+    phalanx_types::causes(e.as_ref())
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

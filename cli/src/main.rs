@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match phalanx_cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("phalanx: {e:#}");
+            eprintln!("phalanx: {}", phalanx_cli::causes(&e));
             ExitCode::from(phalanx_cli::EXIT_USAGE)
         }
     }

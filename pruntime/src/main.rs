@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
         // The cause chain once, on one line: no backtrace (even with RUST_BACKTRACE set),
         // as `phalanx` and `keyvault` print theirs.
         Err(e) => {
-            eprintln!("pruntime: {e:#}");
+            eprintln!("pruntime: {}", phalanx_types::causes(e.as_ref()));
             ExitCode::FAILURE
         }
     }

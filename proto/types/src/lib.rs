@@ -53,8 +53,65 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// An error and its causes on one line, each cause once: a cause whose text the line
+/// already ends with (a message that quotes its source; tonic's "transport error:
+/// transport error") is not repeated, and an empty one is skipped. What every binary
+/// prints, and what an error turned into text keeps of its causes.
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !line.ends_with(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        next = cause.source();
+    }
+    line
+}
+
 #[cfg(feature = "signal")]
 pub mod shutdown;
 pub mod tag;
 pub mod tenant;
 pub use tenant::TenantId;
+
+#[cfg(test)]
+mod tests {
+    /// An error with a message and an optional cause.
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    fn chain(texts: &[&'static str]) -> E {
+        texts
+            .iter()
+            .rev()
+            .fold(None, |cause, t| Some(E(t, cause.map(Box::new))))
+            .unwrap()
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        // tonic's own repetition, and a message that quotes its source.
+        let e = chain(&["url: transport error", "transport error", "", "refused"]);
+        assert_eq!(super::causes(&e), "url: transport error: refused");
+        let e = chain(&["nope.secret: not found", "not found"]);
+        assert_eq!(super::causes(&e), "nope.secret: not found");
+        assert_eq!(super::causes(&chain(&["a", "b"])), "a: b");
+    }
+}
