@@ -1157,14 +1157,30 @@ async fn epochs_reach_running_contracts_and_retire_past_committed_state() {
     let before = read(&client, &a, &user, contract).await;
 
     // Worker b starts from a's committed checkpoint; a copy with one byte changed, tried
-    // first, is refused.
-    let sealed = reqwest::get(format!("{}/v1/checkpoint/{}", a.url, s("contract")))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    // first, is refused. Worker a serves its checkpoint under epoch 2 once it has seen
+    // that commitment on the registry, which can be a step after the registry has it
+    // (served: the height it stood at, then the sealed checkpoint, its epoch first).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sealed = loop {
+        let served = reqwest::get(format!("{}/v1/checkpoint/{}", a.url, s("contract")))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        let epoch = served
+            .get(8..16)
+            .map(|e| u64::from_be_bytes(e.try_into().unwrap()));
+        if epoch == Some(2) {
+            break served;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "worker a serves no checkpoint under epoch 2 (epoch {epoch:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let mut tampered = sealed.clone();
     *tampered.last_mut().unwrap() ^= 1;
     let bad = root.path().join("tampered.sealed");
