@@ -115,8 +115,6 @@ pub struct Executor {
     root_key: zeroize::Zeroizing<[u8; 32]>,
     /// The state's keyed root, updated with each command's writes (O(log n) each).
     tree: StateRoot,
-    /// Its value after the last page (what the worker commits and signs).
-    root: [u8; 32],
     /// Why this contract stopped (its state root could not be kept: a bug). A halted
     /// contract runs no more commands, and the worker neither answers for it nor
     /// commits it; the worker's other contracts go on.
@@ -153,7 +151,6 @@ impl Executor {
             nonces: BTreeMap::new(),
             root_key: zeroize::Zeroizing::new(*root_key),
             tree: StateRoot::new(root_key),
-            root: StateRoot::new(root_key).root(),
             halted: None,
             receipts: Receipts::default(),
             events: Events::default(),
@@ -194,9 +191,9 @@ impl Executor {
         &self.state
     }
 
-    /// The keyed state root ([`crate::state_root`]) after the last page.
+    /// The keyed state root ([`crate::state_root`]) of the state it holds.
     pub fn root(&self) -> [u8; 32] {
-        self.root
+        self.tree.root()
     }
 
     /// Why the contract halted, if it did ([`Self::apply_commands`] refuses every page
@@ -337,15 +334,11 @@ impl Executor {
             return Err("the page's commands do not continue this log to its proven head".into());
         }
         let mut skipped = Vec::new();
-        let before = self.executed;
         for c in commands {
             self.run(runtime, c, &mut skipped);
         }
         self.height = height;
         self.block_hash = hash;
-        if self.executed != before {
-            self.root = self.tree.root();
-        }
         Ok(skipped)
     }
 
@@ -599,7 +592,7 @@ impl Executor {
             code_hash: self.code_hash().into(),
             height: self.height,
             block_hash: self.block_hash.into(),
-            state_root: self.root.into(),
+            state_root: self.tree.root().into(),
             query_hash: purpose
                 .request_hash(caller_key, nonce, query_salt, input)
                 .into(),
@@ -676,7 +669,6 @@ impl Executor {
     fn take(&mut self, o: Opened) -> Result<(), CheckpointError> {
         self.tree = StateRoot::of(&o.state, &o.root_key)
             .map_err(|e| CheckpointError::Root(e.to_string()))?;
-        self.root = self.tree.root();
         // Events of the commands before the checkpoint are not in it.
         self.events = Events {
             oldest: o.log.0,
