@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use clap::Parser;
 use std::path::{Path, PathBuf};
 
@@ -19,32 +21,11 @@ fn root() -> PathBuf {
 
 /// The shell lines of the README's ```sh blocks, continuation lines joined.
 fn shell_lines() -> Vec<String> {
-    let text = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let mut out = Vec::new();
-    let mut in_block = false;
-    let mut acc = String::new();
-    for line in text.lines() {
-        if line.starts_with("```") {
-            in_block = line.trim() == "```sh";
-            continue;
-        }
-        if !in_block {
-            continue;
-        }
-        let line = line.split(" # ").next().unwrap_or("").trim_end();
-        if let Some(head) = line.strip_suffix('\\') {
-            acc.push_str(head);
-            acc.push(' ');
-            continue;
-        }
-        acc.push_str(line);
-        let full = acc.trim().to_owned();
-        acc.clear();
-        if !full.is_empty() && !full.starts_with('#') {
-            out.push(full);
-        }
-    }
-    out
+    common::readme_blocks()
+        .into_iter()
+        .flatten()
+        .map(|(_, command)| command)
+        .collect()
 }
 
 /// Turns a documented line into concrete argv variants: the placeholders become sample

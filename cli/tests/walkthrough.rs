@@ -26,59 +26,13 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A README `sh` block's commands with their line numbers (continuations joined,
-/// comments dropped).
-struct Block {
-    commands: Vec<(usize, String)>,
-}
-
-fn blocks(text: &str) -> Vec<Block> {
-    let mut out = Vec::new();
-    let mut current: Option<Block> = None;
-    let mut pending = String::new();
-    let mut start = 0;
-    for (i, l) in text.lines().enumerate() {
-        let n = i + 1;
-        if l.trim() == "```sh" {
-            current = Some(Block {
-                commands: Vec::new(),
-            });
-            continue;
-        }
-        let Some(b) = current.as_mut() else {
-            continue;
-        };
-        if l.trim() == "```" {
-            out.push(current.take().unwrap());
-            pending.clear();
-            continue;
-        }
-        let code = l.split(" # ").next().unwrap_or("").trim_end();
-        if code.trim_start().starts_with('#') || code.trim().is_empty() {
-            continue;
-        }
-        if pending.is_empty() {
-            start = n;
-        }
-        if let Some(head) = code.strip_suffix('\\') {
-            pending.push_str(head);
-            pending.push(' ');
-        } else {
-            pending.push_str(code);
-            b.commands.push((start, std::mem::take(&mut pending)));
-        }
-    }
-    out
-}
+/// A README `sh` block: its commands with their line numbers.
+type Block = Vec<(usize, String)>;
 
 /// The block whose first command starts with `first`.
 fn block<'a>(all: &'a [Block], first: &str) -> &'a Block {
     all.iter()
-        .find(|b| {
-            b.commands
-                .first()
-                .is_some_and(|(_, c)| c.starts_with(first))
-        })
+        .find(|b| b.first().is_some_and(|(_, c)| c.starts_with(first)))
         .unwrap_or_else(|| panic!("the README has no block starting with {first:?}"))
 }
 
@@ -128,8 +82,7 @@ fn step(cwd: &Path, line: usize, command: &str) -> String {
 
 #[test]
 fn the_readme_works_as_typed_in_order() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let all = blocks(&readme);
+    let all = common::readme_blocks();
     let cwd = tempfile::tempdir().unwrap();
     let dir = cwd.path().join("phalanx-data/devnet");
     std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
@@ -155,7 +108,7 @@ fn the_readme_works_as_typed_in_order() {
         &all,
         "phalanx verify answer phalanx-data/devnet/demo/bundle.json",
     );
-    for (line, c) in &verify.commands {
+    for (line, c) in verify {
         let verdict: serde_json::Value =
             serde_json::from_str(&step(cwd.path(), *line, &fill(c, &values))).unwrap();
         assert_eq!(verdict["ok"], true, "README.md:{line}: {verdict}");
@@ -165,7 +118,7 @@ fn the_readme_works_as_typed_in_order() {
     // The receipt must say the command applied (the command exits 0 for a refused one
     // too), and the bundles the README writes must verify (the last two steps).
     let user = block(&all, "phalanx chain keygen --out me.key");
-    for (line, c) in &user.commands {
+    for (line, c) in user {
         let out = step(cwd.path(), *line, &fill(c, &values));
         assert!(!out.trim().is_empty(), "README.md:{line}: printed nothing");
         if c.starts_with("phalanx contract receipt") {
@@ -181,15 +134,11 @@ fn the_readme_works_as_typed_in_order() {
 
     // `## Gatekeepers`: the operator's rounds, in the order written.
     let rounds = block(&all, "phalanx keyvault status --nodes NODES");
-    for (line, c) in &rounds.commands {
+    for (line, c) in rounds {
         step(cwd.path(), *line, &fill(c, &values));
     }
-    let status: serde_json::Value = serde_json::from_str(&step(
-        cwd.path(),
-        rounds.commands[0].0,
-        &fill(&rounds.commands[0].1, &values),
-    ))
-    .unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&step(cwd.path(), rounds[0].0, &fill(&rounds[0].1, &values))).unwrap();
     assert_eq!(
         status["epochs"]["1"]["members_agreeing"],
         serde_json::json!([1, 2, 3, 4, 5]),

@@ -70,3 +70,46 @@ pub fn devnet_with(dir: &Path, args: &[&str]) -> (Proc, serde_json::Value) {
         }
     }
 }
+
+/// The README's ```sh blocks, each a list of its commands with their line numbers:
+/// continuation lines joined, trailing ` # …` comments and comment lines dropped. The
+/// one reading of the README that `readme.rs` (every command exists) and
+/// `walkthrough.rs` (the steps run in order) share.
+pub fn readme_blocks() -> Vec<Vec<(usize, String)>> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut block: Option<Vec<(usize, String)>> = None;
+    let (mut acc, mut start) = (String::new(), 0);
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("```") {
+            if let Some(b) = block.take() {
+                blocks.push(b);
+            }
+            if line.trim() == "```sh" {
+                block = Some(Vec::new());
+            }
+            acc.clear();
+            continue;
+        }
+        let Some(b) = block.as_mut() else {
+            continue;
+        };
+        if acc.is_empty() {
+            start = i + 1;
+        }
+        let line = line.split(" # ").next().unwrap_or("").trim_end();
+        if let Some(head) = line.strip_suffix('\\') {
+            acc.push_str(head);
+            acc.push(' ');
+            continue;
+        }
+        acc.push_str(line);
+        let full = acc.trim().to_owned();
+        acc.clear();
+        if !full.is_empty() && !full.starts_with('#') {
+            b.push((start, full));
+        }
+    }
+    blocks
+}
