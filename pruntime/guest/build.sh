@@ -12,7 +12,10 @@ export CARGO_TARGET_DIR="${GUEST_TARGET_DIR:-${CARGO_TARGET_DIR:-$HOME/.cache/ph
 export RUSTFLAGS="--remap-path-prefix=$PWD=/guest --remap-path-prefix=$HOME=/home -C link-arg=-zstack-size=65536"
 cargo build --locked --release --target wasm32-unknown-unknown \
   -p phalanx-example-counter -p phalanx-example-auction \
-  -p phalanx-example-vote -p phalanx-example-vault
-for c in counter auction vote vault; do
+  -p phalanx-example-vote -p phalanx-example-vault -p phalanx-example-token
+# The market alone: built beside the token, its dependency would take the token's
+# `entry` feature (features unify within one build) and export its entry points too.
+cargo build --locked --release --target wasm32-unknown-unknown -p phalanx-example-market
+for c in counter auction vote vault token market; do
   cp "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/phalanx_example_$c.wasm" "$out/$c.wasm"
 done

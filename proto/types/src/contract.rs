@@ -59,6 +59,17 @@ pub fn caller_id(public_key: &[u8]) -> [u8; 32] {
         .into()
 }
 
+/// The caller id a component sees when another module of the same contract calls it
+/// (`SHA-256(COMPONENT_CALLER ‖ code hash)` of the calling module): never a user's
+/// ([`caller_id`] hashes under another tag), and the same on every worker.
+pub fn component_caller_id(code_hash: &[u8; 32]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(tag::COMPONENT_CALLER)
+        .chain_update(code_hash)
+        .finalize()
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,9 @@ pub const COMMAND_ENVELOPE: &[u8] = b"phalanx/v1/command-envelope";
 pub const EVM_COMMAND_CALLER: &[u8] = b"phalanx/v1/evm-caller-signature";
 /// A contract caller's id: `SHA-256(tag ‖ the caller's public key)`.
 pub const CALLER: &[u8] = b"phalanx/v1/caller";
+/// The caller id a contract's component sees when another part of the same contract
+/// calls it: `SHA-256(tag ‖ the calling module's code hash)`.
+pub const COMPONENT_CALLER: &[u8] = b"phalanx/v1/component-caller";
 /// A user's signature over a query.
 pub const QUERY_SIGNATURE: &[u8] = b"phalanx/v1/query-signature";
 /// HPKE `info` prefix of a query sealed to a worker.
@@ -203,6 +206,7 @@ pub const ALL: &[&[u8]] = &[
     COMMAND_ENVELOPE,
     EVM_COMMAND_CALLER,
     CALLER,
+    COMPONENT_CALLER,
     QUERY_SIGNATURE,
     RECEIPT_SIGNATURE,
     RECEIPT_ENVELOPE,

@@ -38,9 +38,41 @@
 //! | `derived_key` | `(curve, purpose_ptr, purpose_len, out_ptr) -> i32` | writes the public key derived for the purpose (65 bytes, SEC1 uncompressed; curve 1 P-256, 2 secp256k1), returns 65 |
 //! | `derived_sign` | `(curve, purpose_ptr, purpose_len, digest_ptr, out_ptr) -> i32` | writes that key's signature over a 32-byte digest (P-256 `r ‖ s`, secp256k1 `r ‖ s ‖ v`), returns its length |
 //! | `random` | `(out_ptr)` | writes 32 random bytes every worker agrees on (commands only) |
+//! | `call` | `(name_ptr, name_len, in_ptr, in_len) -> i32` | calls the component of that name (see below): its output's length, or a negative [`CallStatus`] |
+//! | `forward` | `(name_ptr, name_len, offset) -> i32` | the same with this call's own input from `offset` on and its own caller |
+//! | `call_output` | `(ptr)` | copies the output of the last `call` or `forward` |
+//! | `self_id` | `(ptr)` | copies the 32-byte id the components this code calls see as their caller |
 //!
-//! The last four reach the worker's keys through the [`Env`] the call carries; the
-//! runtime itself holds no key, and each signature costs [`SIGN_FUEL`].
+//! `sign`, `derived_key`, `derived_sign` and `random` reach the worker's keys through the
+//! [`Env`] the call carries; the runtime itself holds no key, and each signature costs
+//! [`SIGN_FUEL`].
+//!
+//! ## Components: contracts calling contracts
+//!
+//! A contract's module may carry other modules, its *components*, each in a custom
+//! section [`COMPONENT_SECTION`] with a name ([`bundle`] makes one). They are part of the
+//! contract: its code hash covers them, so a name always means the same code (the
+//! callee's code is fixed by what the caller was deployed with, and
+//! [`Contract::components`] lists each one's code hash), its workers run them, its state
+//! holds theirs and its root commits to it. Calls between them are synchronous and run
+//! in the command's order on every worker, so they are as deterministic as the rest:
+//!
+//! - **caller**: a `call` passes the calling module's id ([`component_caller_id`] of its
+//!   code hash); a `forward` passes the caller it was itself called by (a user's command
+//!   reaching a component through the contract: the user's own bytes, as that user);
+//! - **state**: each component has its own, under [`COMPONENT_KEYS`] ‖ its code hash; no
+//!   module reads or writes another's (the contract's own keys may not start with that
+//!   prefix);
+//! - **fuel**: the callee spends the caller's (after [`CALL_FUEL`]); the bounds on
+//!   writes, bytes and events are the whole command's;
+//! - **failure**: a callee that aborts, traps, runs out of fuel or breaks a bound
+//!   returns [`CallStatus::Failed`] and changes nothing; the caller goes on (or
+//!   aborts, undoing everything);
+//! - **depth**: at most [`MAX_CALL_DEPTH`] nested calls, and no module twice on the
+//!   stack (no reentrancy);
+//! - **keys**: only the contract's own code signs or derives keys; a component may draw
+//!   randomness (from the same sequence);
+//! - **queries**: a query's calls run the callees' `query`, read-only.
 //!
 //! A module exports its `memory` and `execute` (commands) and/or `query` (read-only
 //! queries), both `() -> ()`, and optionally `may_read_events` (read-only: output `[1]`
@@ -60,7 +92,11 @@ use wasmi::{
 pub const HOST_MODULE: &str = "phalanx";
 
 /// Every import the host provides (name, for the compile-time check).
-const HOST_FUNCTIONS: [&str; 14] = [
+const HOST_FUNCTIONS: [&str; 18] = [
+    "call",
+    "forward",
+    "call_output",
+    "self_id",
     "sign",
     "derived_key",
     "derived_sign",
@@ -79,6 +115,36 @@ const HOST_FUNCTIONS: [&str; 14] = [
 
 /// Fuel charged for each host call, before its bytes.
 pub const HOST_CALL_FUEL: u64 = 100;
+/// Fuel charged for a call to a component, beyond its bytes and what the callee runs
+/// (instantiating the callee's module).
+pub const CALL_FUEL: u64 = 5_000;
+/// Most nested calls between components under one call.
+pub const MAX_CALL_DEPTH: usize = 4;
+/// Most components one contract carries.
+pub const MAX_COMPONENTS: usize = 16;
+/// Longest component name (`a`–`z`, `0`–`9`, `-`, `_`).
+pub const MAX_COMPONENT_NAME: usize = 32;
+/// The custom section that carries a component: `name length (1 byte) ‖ name ‖ module`.
+pub const COMPONENT_SECTION: &str = "phalanx.component";
+/// The prefix of the state keys of components (`COMPONENT_KEYS ‖ code hash ‖ key`); a
+/// contract's own keys may not start with it.
+pub const COMPONENT_KEYS: [u8; 2] = [0xFF, 0xC0];
+
+/// What `call` and `forward` return when the callee gives no output (a non-negative
+/// value is the output's length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum CallStatus {
+    /// The callee aborted, trapped, ran out of fuel or broke a bound: nothing it did
+    /// stands.
+    Failed = -1,
+    /// The contract has no component of that name.
+    NoComponent = -2,
+    /// The callee is already on the call stack.
+    Reentrant = -3,
+    /// [`MAX_CALL_DEPTH`] nested calls already.
+    TooDeep = -4,
+}
 /// Fuel charged for a signature (about the interpreter's cost of the same time).
 pub const SIGN_FUEL: u64 = 200_000;
 /// Largest purpose of a derived key.
@@ -363,12 +429,80 @@ pub struct Outcome {
 pub struct Contract {
     module: Module,
     code_hash: [u8; 32],
+    components: Arc<BTreeMap<String, Component>>,
+}
+
+/// A module a contract carries, called by name.
+#[derive(Debug, Clone)]
+struct Component {
+    module: Module,
+    code_hash: [u8; 32],
 }
 
 impl Contract {
     /// `SHA-256(tag ‖ wasm)`: the code hash the registry lists.
     pub fn code_hash(&self) -> [u8; 32] {
         self.code_hash
+    }
+
+    /// Its components by name, with their code hashes (that of their own module).
+    pub fn components(&self) -> Vec<(String, [u8; 32])> {
+        self.components
+            .iter()
+            .map(|(n, c)| (n.clone(), c.code_hash))
+            .collect()
+    }
+}
+
+/// The caller id a component sees when `code_hash`'s module calls it
+/// ([`phalanx_types::contract::component_caller_id`]).
+pub fn component_caller_id(code_hash: &[u8; 32]) -> [u8; 32] {
+    phalanx_types::contract::component_caller_id(code_hash)
+}
+
+/// `root` with `components` appended as [`COMPONENT_SECTION`] custom sections: one
+/// module to deploy. Names are checked here; the modules when the result compiles.
+pub fn bundle(root: &[u8], components: &[(&str, &[u8])]) -> Result<Vec<u8>, ContractError> {
+    let mut out = root.to_vec();
+    for (name, wasm) in components {
+        check_component_name(name.as_bytes())?;
+        let mut body = Vec::with_capacity(wasm.len() + 64);
+        leb128(&mut body, COMPONENT_SECTION.len());
+        body.extend_from_slice(COMPONENT_SECTION.as_bytes());
+        body.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(wasm);
+        out.push(0);
+        leb128(&mut out, body.len());
+        out.extend_from_slice(&body);
+    }
+    Ok(out)
+}
+
+fn leb128(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = u8::try_from(n & 0x7f).unwrap_or(0);
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn check_component_name(name: &[u8]) -> Result<(), ContractError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_COMPONENT_NAME
+        && name
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ContractError::InvalidCode(
+            "a component name is 1 to 32 of a-z, 0-9, - and _".into(),
+        ))
     }
 }
 
@@ -380,7 +514,7 @@ pub fn code_hash(wasm: &[u8]) -> [u8; 32] {
 /// The runtime: a wasmi engine configured for determinism, and the host ABI.
 pub struct Runtime {
     engine: Engine,
-    linker: Linker<Host>,
+    linker: Arc<Linker<Host>>,
     limits: Limits,
 }
 
@@ -410,6 +544,16 @@ struct Host {
     env: Option<Arc<dyn Env>>,
     /// Random draws so far.
     draws: u64,
+    /// Whose code runs: `None` the contract's own, else a component's code hash (its
+    /// state lives under [`COMPONENT_KEYS`] ‖ that hash).
+    component: Option<[u8; 32]>,
+    /// The code hashes on the call stack, the contract's own first.
+    stack: Vec<[u8; 32]>,
+    /// The contract's components and the host ABI, for nested calls.
+    components: Arc<BTreeMap<String, Component>>,
+    linker: Arc<Linker<Host>>,
+    /// The output of the last `call` or `forward`.
+    returned: Vec<u8>,
 }
 
 impl Runtime {
@@ -422,7 +566,7 @@ impl Runtime {
             .wasm_multi_memory(false)
             .compilation_mode(CompilationMode::Eager);
         let engine = Engine::new(&config);
-        let linker = host_abi(&engine);
+        let linker = Arc::new(host_abi(&engine));
         Self {
             engine,
             linker,
@@ -436,7 +580,8 @@ impl Runtime {
     }
 
     /// Validates and compiles a module: size bound, no floats, only the host's imports,
-    /// an exported memory.
+    /// an exported memory; and so each of its components (none of which carries
+    /// components of its own).
     pub fn compile(&self, wasm: &[u8]) -> Result<Contract, ContractError> {
         if wasm.len() > self.limits.max_code {
             return Err(ContractError::CodeTooLarge {
@@ -444,6 +589,46 @@ impl Runtime {
                 max: self.limits.max_code,
             });
         }
+        let module = self.compile_module(wasm)?;
+        let mut components = BTreeMap::new();
+        for section in module.custom_sections() {
+            if section.name() != COMPONENT_SECTION {
+                continue;
+            }
+            let invalid = |m: &str| ContractError::InvalidCode(m.into());
+            let (&len, rest) = section
+                .data()
+                .split_first()
+                .ok_or_else(|| invalid("an empty component section"))?;
+            let (name, code) = rest
+                .split_at_checked(usize::from(len))
+                .ok_or_else(|| invalid("a component section shorter than its name"))?;
+            check_component_name(name)?;
+            if components.len() == MAX_COMPONENTS {
+                return Err(invalid("more than 16 components"));
+            }
+            let m = self.compile_module(code)?;
+            if m.custom_sections().any(|s| s.name() == COMPONENT_SECTION) {
+                return Err(invalid("a component carries components of its own"));
+            }
+            let name = String::from_utf8_lossy(name).into_owned();
+            let component = Component {
+                module: m,
+                code_hash: code_hash(code),
+            };
+            if components.insert(name, component).is_some() {
+                return Err(invalid("two components of one name"));
+            }
+        }
+        Ok(Contract {
+            module,
+            code_hash: code_hash(wasm),
+            components: Arc::new(components),
+        })
+    }
+
+    /// One module's checks (see [`Self::compile`]).
+    fn compile_module(&self, wasm: &[u8]) -> Result<Module, ContractError> {
         let module = Module::new(&self.engine, wasm)
             .map_err(|e| ContractError::InvalidCode(truncate(&e.to_string())))?;
         for import in module.imports() {
@@ -460,10 +645,7 @@ impl Runtime {
         {
             return Err(ContractError::MissingExport("memory"));
         }
-        Ok(Contract {
-            module,
-            code_hash: code_hash(wasm),
-        })
+        Ok(module)
     }
 
     /// Runs one call against `state`. The state is not changed: apply
@@ -523,17 +705,22 @@ impl Runtime {
             env: call.env.cloned(),
             draws: 0,
             limits,
-            store_limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory)
-                .instances(1)
-                .memories(1)
-                .tables(1)
-                .table_elements(4096)
-                .build(),
+            store_limits: store_limits(&limits),
+            component: None,
+            stack: vec![contract.code_hash],
+            components: contract.components.clone(),
+            linker: self.linker.clone(),
+            returned: Vec::new(),
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.store_limits);
-        let ran = run_entry(&self.linker, &mut store, contract, call.entry, limits.fuel);
+        let ran = run_entry(
+            &self.linker,
+            &mut store,
+            &contract.module,
+            call.entry,
+            limits.fuel,
+        );
         // Out of fuel used it all (wasmi traps before charging a block it cannot pay
         // for); any other failure leaves what it did not use.
         let fuel_used = match ran {
@@ -565,11 +752,22 @@ pub struct Metered {
     pub fuel_used: u64,
 }
 
-/// Instantiates `contract` in `store` with `fuel` and runs `entry`.
+/// One module instance's bounds: one memory of at most [`Limits::memory`], one table.
+fn store_limits(limits: &Limits) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(limits.memory)
+        .instances(1)
+        .memories(1)
+        .tables(1)
+        .table_elements(4096)
+        .build()
+}
+
+/// Instantiates `module` in `store` with `fuel` and runs `entry`.
 fn run_entry(
     linker: &Linker<Host>,
     store: &mut Store<Host>,
-    contract: &Contract,
+    module: &Module,
     entry: Entry,
     fuel: u64,
 ) -> Result<(), ContractError> {
@@ -577,7 +775,7 @@ fn run_entry(
         .set_fuel(fuel)
         .map_err(|_| ContractError::HostRule("fuel"))?;
     let instance = linker
-        .instantiate_and_start(&mut *store, &contract.module)
+        .instantiate_and_start(&mut *store, module)
         .map_err(|e| classify(e, store))?;
     let func = instance
         .get_typed_func::<(), ()>(&*store, entry.export())
@@ -711,6 +909,38 @@ fn record_write(
     Ok(())
 }
 
+/// The state key `key` names for the code running: its own for the contract's, under
+/// [`COMPONENT_KEYS`] ‖ code hash for a component's. The contract's own keys may not
+/// start with that prefix, so no module reaches another's state.
+fn state_key(c: &mut Caller<'_, Host>, key: Vec<u8>) -> Result<Vec<u8>, wasmi::Error> {
+    match c.data().component {
+        Some(hash) => Ok([&COMPONENT_KEYS[..], &hash, &key].concat()),
+        None if key.starts_with(&COMPONENT_KEYS) => Err(fail(
+            c,
+            ContractError::HostRule("keys starting with 0xFF 0xC0 are the components'"),
+        )),
+        None => Ok(key),
+    }
+}
+
+/// The worker's keys for this call, or the call fails naming what it asked for. Only
+/// the contract's own code signs or derives: a component it carries does not speak
+/// with its key.
+fn own_keys(
+    caller: &mut Caller<'_, Host>,
+    what: &'static str,
+) -> Result<Arc<dyn Env>, wasmi::Error> {
+    if caller.data().component.is_some() {
+        return Err(fail(
+            caller,
+            ContractError::HostRule(
+                "only the contract's own code uses its keys, not its components",
+            ),
+        ));
+    }
+    env(caller, what)
+}
+
 /// The worker's keys for this call, or the call fails naming what it asked for.
 fn env(caller: &mut Caller<'_, Host>, what: &'static str) -> Result<Arc<dyn Env>, wasmi::Error> {
     match caller.data().env.clone() {
@@ -744,7 +974,7 @@ fn key_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerError
                 let message = read(&mut c, ptr, len, max, "message too large")?;
                 charge(&mut c, 0)?;
                 consume(&mut c, SIGN_FUEL)?;
-                let e = env(&mut c, "no contract key to sign with")?;
+                let e = own_keys(&mut c, "no contract key to sign with")?;
                 let Some((epoch, sig)) = e.sign(&message) else {
                     return Err(fail(&mut c, ContractError::HostRule("signing failed")));
                 };
@@ -764,7 +994,7 @@ fn key_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerError
              -> Result<i32, wasmi::Error> {
                 let (curve, purpose) = purpose(&mut c, curve, (pptr, plen))?;
                 consume(&mut c, SIGN_FUEL / 4)?;
-                let e = env(&mut c, "no contract key to derive from")?;
+                let e = own_keys(&mut c, "no contract key to derive from")?;
                 let Some(key) = e.derived_public(curve, &purpose) else {
                     return Err(fail(&mut c, ContractError::HostRule("derivation failed")));
                 };
@@ -787,7 +1017,7 @@ fn key_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerError
                 let digest = read(&mut c, dptr, 32, 32, "digest")?;
                 let digest: [u8; 32] = digest.try_into().unwrap_or([0; 32]);
                 consume(&mut c, SIGN_FUEL)?;
-                let e = env(&mut c, "no contract key to sign with")?;
+                let e = own_keys(&mut c, "no contract key to sign with")?;
                 let Some(sig) = e.derived_sign(curve, &purpose, &digest) else {
                     return Err(fail(&mut c, ContractError::HostRule("signing failed")));
                 };
@@ -816,6 +1046,163 @@ fn key_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerError
     ]
 }
 
+/// The four host functions of calls between a contract's modules: `call`, `forward`,
+/// `call_output`, `self_id`.
+fn call_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerError>; 4] {
+    [
+        l.func_wrap(
+            HOST_MODULE,
+            "call",
+            |mut c: Caller<'_, Host>,
+             nptr: i32,
+             nlen: i32,
+             iptr: i32,
+             ilen: i32|
+             -> Result<i32, wasmi::Error> {
+                let name = read(
+                    &mut c,
+                    nptr,
+                    nlen,
+                    MAX_COMPONENT_NAME,
+                    "component name too long",
+                )?;
+                let max = c.data().limits.max_input;
+                let input = read(&mut c, iptr, ilen, max, "call input too large")?;
+                let me = c.data().stack.last().copied().unwrap_or_default();
+                nested(&mut c, &name, input, component_caller_id(&me))
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "forward",
+            |mut c: Caller<'_, Host>,
+             nptr: i32,
+             nlen: i32,
+             offset: i32|
+             -> Result<i32, wasmi::Error> {
+                let name = read(
+                    &mut c,
+                    nptr,
+                    nlen,
+                    MAX_COMPONENT_NAME,
+                    "component name too long",
+                )?;
+                let input = usize::try_from(offset)
+                    .ok()
+                    .and_then(|o| c.data().input.get(o..))
+                    .map(<[u8]>::to_vec);
+                let Some(input) = input else {
+                    return Err(fail(
+                        &mut c,
+                        ContractError::HostRule("forward past the input's end"),
+                    ));
+                };
+                charge(&mut c, input.len())?;
+                let caller = c.data().caller;
+                nested(&mut c, &name, input, caller)
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "call_output",
+            |mut c: Caller<'_, Host>, ptr: i32| -> Result<(), wasmi::Error> {
+                let out = core::mem::take(&mut c.data_mut().returned);
+                let written = write(&mut c, ptr, &out);
+                c.data_mut().returned = out;
+                written
+            },
+        )
+        .map(|_| ()),
+        l.func_wrap(
+            HOST_MODULE,
+            "self_id",
+            |mut c: Caller<'_, Host>, ptr: i32| -> Result<(), wasmi::Error> {
+                let me = c.data().stack.last().copied().unwrap_or_default();
+                write(&mut c, ptr, &component_caller_id(&me))
+            },
+        )
+        .map(|_| ()),
+    ]
+}
+
+/// Runs component `name` on `input` for `caller`, inside the running call: the same
+/// state with the writes so far, the same bounds, the caller's fuel. Its writes and
+/// events stand only if it succeeds; its output is kept for `call_output`.
+fn nested(
+    c: &mut Caller<'_, Host>,
+    name: &[u8],
+    input: Vec<u8>,
+    caller: [u8; 32],
+) -> Result<i32, wasmi::Error> {
+    let callee = std::str::from_utf8(name)
+        .ok()
+        .and_then(|n| c.data().components.get(n))
+        .cloned();
+    let Some(callee) = callee else {
+        return Ok(CallStatus::NoComponent as i32);
+    };
+    if c.data().stack.contains(&callee.code_hash) {
+        return Ok(CallStatus::Reentrant as i32);
+    }
+    if c.data().stack.len() > MAX_CALL_DEPTH {
+        return Ok(CallStatus::TooDeep as i32);
+    }
+    consume(c, CALL_FUEL)?;
+    let fuel = c.get_fuel().unwrap_or(0);
+    let h = c.data();
+    let entry = match h.entry {
+        Entry::Execute => Entry::Execute,
+        Entry::Query | Entry::ReadEvents => Entry::Query,
+    };
+    let mut stack = h.stack.clone();
+    stack.push(callee.code_hash);
+    let frame = Host {
+        input,
+        caller,
+        height: h.height,
+        entry,
+        base: h.base.clone(),
+        changes: h.changes.clone(),
+        output: None,
+        events: h.events.clone(),
+        failure: None,
+        limits: h.limits,
+        store_limits: store_limits(&h.limits),
+        written: h.written,
+        env: h.env.clone(),
+        draws: h.draws,
+        component: Some(callee.code_hash),
+        stack,
+        components: h.components.clone(),
+        linker: h.linker.clone(),
+        returned: Vec::new(),
+    };
+    let linker = h.linker.clone();
+    let mut store = Store::new(c.engine(), frame);
+    store.limiter(|h| &mut h.store_limits);
+    let ran = run_entry(&linker, &mut store, &callee.module, entry, fuel);
+    // The callee's fuel is the caller's: what it left, the caller has left.
+    let left = match ran {
+        Err(ContractError::OutOfFuel) => 0,
+        _ => store.get_fuel().unwrap_or(0),
+    };
+    c.set_fuel(left)?;
+    let done = store.into_data();
+    let h = c.data_mut();
+    h.draws = done.draws;
+    if ran.is_err() {
+        h.returned.clear();
+        return Ok(CallStatus::Failed as i32);
+    }
+    h.changes = done.changes;
+    h.events = done.events;
+    h.written = done.written;
+    h.returned = done.output.unwrap_or_default();
+    Ok(i32::try_from(h.returned.len()).unwrap_or(i32::MAX))
+}
+
 /// Charges `fuel` more (the host's own work beyond copying bytes).
 fn consume(caller: &mut Caller<'_, Host>, fuel: u64) -> Result<(), wasmi::Error> {
     let left = caller.get_fuel().unwrap_or(0);
@@ -831,6 +1218,7 @@ fn consume(caller: &mut Caller<'_, Host>, fuel: u64) -> Result<(), wasmi::Error>
 fn host_abi(engine: &Engine) -> Linker<Host> {
     let mut l = Linker::<Host>::new(engine);
     let keys = key_functions(&mut l);
+    let calls = call_functions(&mut l);
     let results = [
         l.func_wrap(HOST_MODULE, "input_len", |c: Caller<'_, Host>| {
             i32::try_from(c.data().input.len()).unwrap_or(i32::MAX)
@@ -870,6 +1258,7 @@ fn host_abi(engine: &Engine) -> Linker<Host> {
              -> Result<i32, wasmi::Error> {
                 let max = c.data().limits.max_key;
                 let key = read(&mut c, kptr, klen, max, "key too large")?;
+                let key = state_key(&mut c, key)?;
                 let h = c.data();
                 let value = match h.changes.0.get(&key) {
                     Some(v) => v.clone(),
@@ -897,6 +1286,7 @@ fn host_abi(engine: &Engine) -> Linker<Host> {
                 writable(&mut c)?;
                 let (mk, mv) = (c.data().limits.max_key, c.data().limits.max_value);
                 let key = read(&mut c, kptr, klen, mk, "key too large")?;
+                let key = state_key(&mut c, key)?;
                 let value = read(&mut c, vptr, vlen, mv, "value too large")?;
                 record_write(&mut c, key, Some(value))
             },
@@ -909,6 +1299,7 @@ fn host_abi(engine: &Engine) -> Linker<Host> {
                 writable(&mut c)?;
                 let mk = c.data().limits.max_key;
                 let key = read(&mut c, kptr, klen, mk, "key too large")?;
+                let key = state_key(&mut c, key)?;
                 record_write(&mut c, key, None)
             },
         )
@@ -953,7 +1344,7 @@ fn host_abi(engine: &Engine) -> Linker<Host> {
         .map(|_| ()),
     ];
     // `func_wrap` fails only on a name defined twice; the ten names are distinct.
-    for r in results.into_iter().chain(keys) {
+    for r in results.into_iter().chain(keys).chain(calls) {
         if let Err(e) = r {
             unreachable!("host ABI: {e}");
         }

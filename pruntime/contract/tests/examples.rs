@@ -252,3 +252,75 @@ fn the_typed_examples_run_under_the_runtime() {
     ));
     assert_eq!(v.query(2, 2, &get), denied);
 }
+
+const TOKEN: &[u8] = include_bytes!("../../guest/wasm/token.wasm");
+const MARKET: &[u8] = include_bytes!("../../guest/wasm/market.wasm");
+
+/// The market's messages in borsh, by hand (variant index, then fields).
+mod market {
+    pub fn open(end: u64) -> Vec<u8> {
+        [&[0u8][..], &end.to_le_bytes()].concat()
+    }
+    pub fn bid(amount: u64) -> Vec<u8> {
+        [&[1u8][..], &amount.to_le_bytes()].concat()
+    }
+    pub const CLOSE: &[u8] = &[2];
+    pub const CLAIM: &[u8] = &[3, 0];
+    pub fn approve(spender: &[u8; 32], amount: u64) -> Vec<u8> {
+        [&[3u8, 2][..], spender, &amount.to_le_bytes()].concat()
+    }
+    pub const ID: &[u8] = &[1];
+    pub const ESCROW: &[u8] = &[2];
+    pub const BALANCE: &[u8] = &[3, 0];
+}
+
+#[test]
+fn the_market_pays_out_through_the_token_it_carries() {
+    let code = phalanx_contract::bundle(MARKET, &[("token", TOKEN)]).unwrap();
+    let mut w = World::new(&code);
+    assert_eq!(
+        w.contract.components(),
+        vec![("token".to_owned(), phalanx_contract::code_hash(TOKEN))]
+    );
+    let (seller, bob, carol) = (9, 1, 2);
+    w.command(seller, 100, &market::open(110)).unwrap();
+    // The market's id on the token is what its code's calls are made as.
+    let id = w.query(bob, 100, market::ID).unwrap();
+    let market_id = phalanx_contract::component_caller_id(&phalanx_contract::code_hash(&code));
+    assert_eq!(id, [&[1u8][..], &market_id].concat());
+    let tokens = |w: &World, who: u8| {
+        let a = w.query(who, 101, market::BALANCE).unwrap();
+        assert_eq!(a[0], 2, "Answer::Tokens");
+        u64s(&a[1..])[0]
+    };
+    for who in [bob, carol] {
+        assert_eq!(u64s(&w.command(who, 101, market::CLAIM).unwrap()), [1000]);
+        w.command(who, 101, &market::approve(&market_id, 400))
+            .unwrap();
+    }
+    // A bid beyond the approval: the token refuses, nothing stands.
+    let before = w.state.clone();
+    assert_eq!(
+        w.command(bob, 102, &market::bid(401)),
+        Err(ContractError::Aborted(
+            "the token refused: approve the market's id for the bid first".into()
+        ))
+    );
+    assert_eq!(w.state, before);
+    assert_eq!(
+        u64s(&w.command(bob, 102, &market::bid(300)).unwrap()),
+        [300]
+    );
+    assert_eq!(
+        u64s(&w.command(carol, 103, &market::bid(350)).unwrap()),
+        [350]
+    );
+    assert_eq!(tokens(&w, bob), 1000, "outbid: returned");
+    assert_eq!(
+        w.query(seller, 104, market::ESCROW).unwrap()[1..],
+        350u64.to_le_bytes()
+    );
+    assert_eq!(u64s(&w.command(bob, 110, market::CLOSE).unwrap()), [350]);
+    assert_eq!(tokens(&w, seller), 350);
+    assert_eq!(tokens(&w, carol), 650);
+}

@@ -29,6 +29,10 @@ mod imports {
             out: *mut u8,
         ) -> i32;
         pub fn random(out: *mut u8);
+        pub fn call(nptr: *const u8, nlen: i32, iptr: *const u8, ilen: i32) -> i32;
+        pub fn forward(nptr: *const u8, nlen: i32, offset: i32) -> i32;
+        pub fn call_output(ptr: *mut u8);
+        pub fn self_id(ptr: *mut u8);
     }
 }
 

@@ -35,6 +35,13 @@
 //! Over raw bytes, [`entry!`] exports plain functions that use [`input`] and
 //! [`output`] themselves (the counter and the auction do).
 //!
+//! **Calling other contracts.** A contract carries the contracts it calls as
+//! components (`phalanx contract bundle`) and calls them by name, synchronously:
+//! [`call`] / [`call_typed`] (the callee sees [`self_id`] as its caller) and
+//! [`forward`] / [`forward_typed`] (hands on the user's own input, as that user). A
+//! failed callee changes nothing and returns [`CallError::Failed`]. The market example
+//! carries the token.
+//!
 //! **Testing.** Built for any target but `wasm32`, the host functions are a fake host
 //! ([`testing`]): `cargo test` in a contract's crate runs its code natively against a
 //! fake chain and caller ([`testing::Harness`]), aborts rolled back as on a worker.
@@ -57,7 +64,7 @@ mod typed;
 /// The encoding of typed messages, events and storage values (re-exported: derive
 /// `BorshSerialize` and `BorshDeserialize` through `phalanx_contract_sdk::borsh`).
 pub use borsh;
-pub use typed::{Item, Map, dispatch, emit_typed};
+pub use typed::{Item, Map, call_typed, dispatch, emit_typed, forward_typed};
 
 fn len_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -130,6 +137,91 @@ pub fn random() -> [u8; 32] {
 
 /// Keys the contract derives for a purpose: its own, stable across key epochs, never
 /// leaving the workers.
+/// Why a call to a component gave no output (the host's negative statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallError {
+    /// The callee aborted, trapped, ran out of fuel or broke a bound: nothing it did
+    /// stands.
+    Failed,
+    /// This contract carries no component of that name.
+    NoComponent,
+    /// The callee is already on the call stack (no module runs twice at once).
+    Reentrant,
+    /// Four calls deep already.
+    TooDeep,
+    /// The callee's output does not decode as the type asked for ([`call_typed`]).
+    BadOutput,
+}
+
+impl CallError {
+    fn from_status(status: i32) -> Self {
+        match status {
+            -2 => Self::NoComponent,
+            -3 => Self::Reentrant,
+            -4 => Self::TooDeep,
+            _ => Self::Failed,
+        }
+    }
+}
+
+impl AsRef<str> for CallError {
+    fn as_ref(&self) -> &str {
+        match self {
+            Self::Failed => "the component refused",
+            Self::NoComponent => "no such component",
+            Self::Reentrant => "the component is already running",
+            Self::TooDeep => "calls nested too deep",
+            Self::BadOutput => "the component's output does not decode",
+        }
+    }
+}
+
+/// Calls this contract's component `name` with `input`, synchronously: its output. The
+/// component sees this code's [`self_id`] as its caller, spends this call's fuel, and
+/// keeps its own state; if it fails, nothing it did stands and this call goes on.
+pub fn call(name: &str, input: &[u8]) -> Result<Vec<u8>, CallError> {
+    // SAFETY: pointers and lengths of live slices.
+    let n = unsafe {
+        host::call(
+            name.as_ptr(),
+            len_i32(name.len()),
+            input.as_ptr(),
+            len_i32(input.len()),
+        )
+    };
+    returned(n)
+}
+
+/// Hands this call's own input from byte `offset` on to component `name`, as this
+/// call's own caller: a user's command reaching a component through the contract
+/// (with a `borsh` enum, `offset` 1 skips the variant that routes it).
+pub fn forward(name: &str, offset: usize) -> Result<Vec<u8>, CallError> {
+    // SAFETY: a live slice's pointer and length.
+    let n = unsafe { host::forward(name.as_ptr(), len_i32(name.len()), len_i32(offset)) };
+    returned(n)
+}
+
+fn returned(status: i32) -> Result<Vec<u8>, CallError> {
+    let Ok(len) = usize::try_from(status) else {
+        return Err(CallError::from_status(status));
+    };
+    let mut out = vec![0u8; len];
+    if len > 0 {
+        // SAFETY: the host writes exactly the `len` bytes it returned.
+        unsafe { host::call_output(out.as_mut_ptr()) };
+    }
+    Ok(out)
+}
+
+/// The id the components this code calls see as their caller (where a token, say,
+/// keeps this contract's balance).
+pub fn self_id() -> [u8; 32] {
+    let mut id = [0u8; 32];
+    // SAFETY: a 32-byte buffer.
+    unsafe { host::self_id(id.as_mut_ptr()) };
+    id
+}
+
 pub mod keys {
     use super::{host, len_i32};
     use alloc::vec::Vec;
@@ -278,6 +370,8 @@ macro_rules! events_readable_by {
 
 /// Exports `fn $name()` running `$body`: `extern "C"` for the host on wasm32,
 /// `extern "C-unwind"` elsewhere, so the test harness sees an abort (a panic there).
+/// Off wasm32 the symbol is not exported (the harness takes the function itself), so
+/// one test may link several contracts: a contract and its components.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! export {
@@ -288,7 +382,6 @@ macro_rules! export {
             $body
         }
         #[cfg(not(target_arch = "wasm32"))]
-        #[unsafe(no_mangle)]
         pub extern "C-unwind" fn $name() {
             $body
         }

@@ -16,6 +16,12 @@
 //! stand-ins (SHA-256 of a fixed test secret and the message), not real signatures:
 //! test that the contract asks for them and passes them on; the runtime's own tests
 //! and a devnet run check the real keys.
+//!
+//! Components ([`Harness::with_component`]): a contract's calls to its components run
+//! their native code as the runtime runs their modules: each on its own state, seeing
+//! the calling code's id (here [`component_id`] of its name, where the runtime hashes
+//! its code) or, through `forward`, the user; a failed callee undone; no reentrancy,
+//! at most four deep.
 
 extern crate std;
 
@@ -47,6 +53,14 @@ struct World {
     entry: Option<Entry>,
     draws: u64,
     commands: u64,
+    /// The component whose code runs (`None`: the contract's own).
+    component: Option<String>,
+    /// Names on the call stack, the contract's own (`""`) first.
+    stack: Vec<String>,
+    /// The components given: name → (execute, query).
+    components: BTreeMap<String, (Option<EntryFn>, Option<EntryFn>)>,
+    /// The output of the last call to a component.
+    returned: Vec<u8>,
 }
 
 std::thread_local! {
@@ -78,13 +92,103 @@ fn refuse(message: &str) -> ! {
     std::panic::panic_any(Aborted(message.to_string()))
 }
 
+/// The prefix of components' state keys (the runtime's `COMPONENT_KEYS`).
+const COMPONENT_KEYS: [u8; 2] = [0xFF, 0xC0];
+
+/// The id the harness gives the code of component `name` (`""`: the contract's own):
+/// what a component it calls sees as its caller, and its [`crate::self_id`].
+pub fn component_id(name: &str) -> [u8; 32] {
+    host::stand_in(&[b"component", name.as_bytes()])
+}
+
+/// The state key `raw` names for the code running (see the runtime's rule).
+fn state_key(raw: &[u8]) -> Vec<u8> {
+    let component = with(|w| w.component.clone());
+    match component {
+        Some(name) => [&COMPONENT_KEYS[..], &component_id(&name), raw].concat(),
+        None if raw.starts_with(&COMPONENT_KEYS) => {
+            refuse("keys starting with 0xFF 0xC0 are the components'")
+        }
+        None => raw.to_vec(),
+    }
+}
+
+/// What a call to a component sets aside of the caller's frame.
+struct Frame {
+    input: Vec<u8>,
+    output: Option<Vec<u8>>,
+    caller: [u8; 32],
+    component: Option<String>,
+    changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    events: Vec<Vec<u8>>,
+}
+
+/// Runs component `name` on `input` for `caller` as the runtime does: the host's
+/// status (output length, or -1 failed, -2 none, -3 reentrant, -4 too deep).
+fn nested(name: &[u8], input: Vec<u8>, caller: [u8; 32]) -> i32 {
+    let Ok(name) = core::str::from_utf8(name) else {
+        return -2;
+    };
+    let (found, entry, on_stack, depth) = with(|w| {
+        (
+            w.components.get(name).copied(),
+            w.entry,
+            w.stack.iter().any(|n| n == name),
+            w.stack.len(),
+        )
+    });
+    let Some((execute, query)) = found else {
+        return -2;
+    };
+    if on_stack {
+        return -3;
+    }
+    if depth > 4 {
+        return -4;
+    }
+    let Some(f) = (if entry == Some(Entry::Execute) {
+        execute
+    } else {
+        query
+    }) else {
+        return -1;
+    };
+    let saved = with(|w| {
+        w.stack.push(name.to_string());
+        Frame {
+            input: core::mem::replace(&mut w.input, input),
+            output: w.output.take(),
+            caller: core::mem::replace(&mut w.caller, caller),
+            component: w.component.replace(name.to_string()),
+            changes: w.changes.clone(),
+            events: w.events.clone(),
+        }
+    });
+    let ran = catch_unwind(AssertUnwindSafe(|| f()));
+    with(|w| {
+        w.stack.pop();
+        let out = core::mem::replace(&mut w.output, saved.output);
+        w.input = saved.input;
+        w.caller = saved.caller;
+        w.component = saved.component;
+        if ran.is_err() {
+            w.changes = saved.changes;
+            w.events = saved.events;
+            w.returned.clear();
+            return -1;
+        }
+        w.returned = out.unwrap_or_default();
+        i32::try_from(w.returned.len()).unwrap_or(i32::MAX)
+    })
+}
+
 /// The fake host functions, with the ABI's names and signatures.
 #[allow(
     clippy::missing_safety_doc,
     reason = "the same contract as the wasm imports: pointers valid for the lengths given"
 )]
 pub mod host {
-    use super::{Entry, Sha256, refuse, with};
+    use super::{Entry, Sha256, component_id, nested, refuse, state_key, with};
     use alloc::vec::Vec;
     use sha2::Digest as _;
 
@@ -125,10 +229,10 @@ pub mod host {
     }
     pub unsafe fn storage_get(kptr: *const u8, klen: i32, vptr: *mut u8, vcap: i32) -> i32 {
         // SAFETY: the SDK's slice.
-        let key = unsafe { slice(kptr, klen) };
-        let value = with(|w| match w.changes.get(key) {
+        let key = state_key(unsafe { slice(kptr, klen) });
+        let value = with(|w| match w.changes.get(&key) {
             Some(v) => v.clone(),
-            None => w.state.get(key).cloned(),
+            None => w.state.get(&key).cloned(),
         });
         let Some(value) = value else { return -1 };
         let n = value.len().min(usize::try_from(vcap).unwrap_or(0));
@@ -139,13 +243,13 @@ pub mod host {
     pub unsafe fn storage_set(kptr: *const u8, klen: i32, vptr: *const u8, vlen: i32) {
         writable();
         // SAFETY: the SDK's slices.
-        let (k, v) = unsafe { (slice(kptr, klen).to_vec(), slice(vptr, vlen).to_vec()) };
+        let (k, v) = unsafe { (state_key(slice(kptr, klen)), slice(vptr, vlen).to_vec()) };
         with(|w| w.changes.insert(k, Some(v)));
     }
     pub unsafe fn storage_remove(kptr: *const u8, klen: i32) {
         writable();
         // SAFETY: the SDK's slice.
-        let k = unsafe { slice(kptr, klen) }.to_vec();
+        let k = state_key(unsafe { slice(kptr, klen) });
         with(|w| w.changes.insert(k, None));
     }
     pub unsafe fn caller(ptr: *mut u8) {
@@ -167,7 +271,7 @@ pub mod host {
         let m = unsafe { slice(ptr, len) };
         refuse(core::str::from_utf8(m).unwrap_or("(not UTF-8)"))
     }
-    fn stand_in(parts: &[&[u8]]) -> [u8; 32] {
+    pub(super) fn stand_in(parts: &[&[u8]]) -> [u8; 32] {
         let mut h = Sha256::new_with_prefix(b"phalanx-sdk-test-harness");
         for p in parts {
             h.update((p.len() as u64).to_be_bytes());
@@ -175,7 +279,14 @@ pub mod host {
         }
         h.finalize().into()
     }
+    /// Only the contract's own code uses its keys (the runtime's rule).
+    fn own_keys() {
+        if with(|w| w.component.is_some()) {
+            refuse("only the contract's own code uses its keys, not its components");
+        }
+    }
     pub unsafe fn sign(ptr: *const u8, len: i32, out: *mut u8) -> i64 {
+        own_keys();
         // SAFETY: the SDK's slice.
         let m = unsafe { slice(ptr, len) };
         let sig = [stand_in(&[b"sign", m]), stand_in(&[b"sign2", m])].concat();
@@ -184,6 +295,7 @@ pub mod host {
         0
     }
     pub unsafe fn derived_key(curve: i32, pptr: *const u8, plen: i32, out: *mut u8) -> i32 {
+        own_keys();
         // SAFETY: the SDK's slice.
         let p = unsafe { slice(pptr, plen) };
         let c = curve.to_be_bytes();
@@ -204,6 +316,7 @@ pub mod host {
         digest: *const u8,
         out: *mut u8,
     ) -> i32 {
+        own_keys();
         // SAFETY: the SDK's slices.
         let (p, d) = unsafe { (slice(pptr, plen), slice(digest, 32)) };
         let c = curve.to_be_bytes();
@@ -226,6 +339,34 @@ pub mod host {
         let bytes = stand_in(&[b"random", &n.to_be_bytes(), &draw.to_be_bytes()]);
         // SAFETY: 32 bytes.
         unsafe { put(out, &bytes) }
+    }
+    pub unsafe fn call(nptr: *const u8, nlen: i32, iptr: *const u8, ilen: i32) -> i32 {
+        // SAFETY: the SDK's slices.
+        let (name, input) = unsafe { (slice(nptr, nlen).to_vec(), slice(iptr, ilen).to_vec()) };
+        let me = with(|w| w.component.clone().unwrap_or_default());
+        nested(&name, input, component_id(&me))
+    }
+    pub unsafe fn forward(nptr: *const u8, nlen: i32, offset: i32) -> i32 {
+        // SAFETY: the SDK's slice.
+        let name = unsafe { slice(nptr, nlen) }.to_vec();
+        let (input, caller) = with(|w| {
+            let at = usize::try_from(offset).unwrap_or(usize::MAX);
+            (w.input.get(at..).map(<[u8]>::to_vec), w.caller)
+        });
+        let Some(input) = input else {
+            refuse("forward past the input's end");
+        };
+        nested(&name, input, caller)
+    }
+    pub unsafe fn call_output(ptr: *mut u8) {
+        let out = with(|w| w.returned.clone());
+        // SAFETY: sized by the status `call` returned.
+        unsafe { put(ptr, &out) }
+    }
+    pub unsafe fn self_id(ptr: *mut u8) {
+        let me = with(|w| w.component.clone().unwrap_or_default());
+        // SAFETY: 32 bytes.
+        unsafe { put(ptr, &component_id(&me)) }
     }
 }
 
@@ -282,6 +423,24 @@ impl Harness {
         };
         self.run(Entry::Query, f, &[])
             .is_ok_and(|o| o.output == [1])
+    }
+
+    /// Gives the contract component `name` (the runtime's are carried in its module:
+    /// `phalanx contract bundle`), with the entry points its crate exports.
+    pub fn with_component(
+        self,
+        name: &str,
+        execute: Option<EntryFn>,
+        query: Option<EntryFn>,
+    ) -> Self {
+        with(|w| w.components.insert(name.to_string(), (execute, query)));
+        self
+    }
+
+    /// A component's raw state entry.
+    pub fn stored_in(&self, component: &str, key: &[u8]) -> Option<Vec<u8>> {
+        let key = [&COMPONENT_KEYS[..], &component_id(component), key].concat();
+        self.stored(&key)
     }
 
     /// The height the next calls run at.
@@ -355,6 +514,8 @@ impl Harness {
             w.events.clear();
             w.changes.clear();
             w.draws = 0;
+            w.component = None;
+            w.stack = alloc::vec![String::new()];
         });
         let ran = catch_unwind(AssertUnwindSafe(|| f()));
         with(|w| {

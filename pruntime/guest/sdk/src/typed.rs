@@ -27,6 +27,25 @@ where
     }
 }
 
+/// [`crate::call`] with a typed message, the output decoded as `O` (what the callee's
+/// [`dispatch`] wrote).
+pub fn call_typed<M: BorshSerialize, O: BorshDeserialize>(
+    name: &str,
+    message: &M,
+) -> Result<O, crate::CallError> {
+    let out = crate::call(name, &encode(message))?;
+    O::try_from_slice(&out).map_err(|_| crate::CallError::BadOutput)
+}
+
+/// [`crate::forward`], the output decoded as `O`.
+pub fn forward_typed<O: BorshDeserialize>(
+    name: &str,
+    offset: usize,
+) -> Result<O, crate::CallError> {
+    let out = crate::forward(name, offset)?;
+    O::try_from_slice(&out).map_err(|_| crate::CallError::BadOutput)
+}
+
 /// Records a typed event (commands only).
 pub fn emit_typed<T: BorshSerialize>(event: &T) {
     match borsh::to_vec(event) {
