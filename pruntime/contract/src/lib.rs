@@ -63,8 +63,8 @@
 //! - **state**: each component has its own, under [`COMPONENT_KEYS`] ‖ its code hash; no
 //!   module reads or writes another's (the contract's own keys may not start with that
 //!   prefix);
-//! - **fuel**: the callee spends the caller's (after [`CALL_FUEL`]); the bounds on
-//!   writes, bytes and events are the whole command's;
+//! - **fuel**: the callee spends the caller's (after [`CALL_FUEL`] and its module's
+//!   size); the bounds on writes, bytes and events are the whole command's;
 //! - **failure**: a callee that aborts, traps, runs out of fuel or breaks a bound
 //!   returns [`CallStatus::Failed`] and changes nothing; the caller goes on (or
 //!   aborts, undoing everything);
@@ -115,8 +115,9 @@ const HOST_FUNCTIONS: [&str; 18] = [
 
 /// Fuel charged for each host call, before its bytes.
 pub const HOST_CALL_FUEL: u64 = 100;
-/// Fuel charged for a call to a component, beyond its bytes and what the callee runs
-/// (instantiating the callee's module).
+/// Fuel charged for a call to a component, beyond the bytes copied, one unit per
+/// [`BYTES_PER_FUEL`] of the callee's module (instantiating it) and what the callee
+/// runs.
 pub const CALL_FUEL: u64 = 5_000;
 /// Most nested calls between components under one call.
 pub const MAX_CALL_DEPTH: usize = 4;
@@ -437,6 +438,8 @@ pub struct Contract {
 struct Component {
     module: Module,
     code_hash: [u8; 32],
+    /// Its bytes (each call pays for instantiating them).
+    size: usize,
 }
 
 impl Contract {
@@ -554,6 +557,11 @@ struct Host {
     linker: Arc<Linker<Host>>,
     /// The output of the last `call` or `forward`.
     returned: Vec<u8>,
+    /// In a component: each key this frame (or a callee that succeeded) wrote first, with
+    /// the overlay's entry before, to undo if the frame fails. Bounded by the distinct
+    /// keys written, whose bytes the call's write bound counts.
+    undo: Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>,
+    undo_keys: std::collections::BTreeSet<Vec<u8>>,
 }
 
 impl Runtime {
@@ -615,6 +623,7 @@ impl Runtime {
             let component = Component {
                 module: m,
                 code_hash: code_hash(code),
+                size: code.len(),
             };
             if components.insert(name, component).is_some() {
                 return Err(invalid("two components of one name"));
@@ -711,6 +720,8 @@ impl Runtime {
             components: contract.components.clone(),
             linker: self.linker.clone(),
             returned: Vec::new(),
+            undo: Vec::new(),
+            undo_keys: Default::default(),
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.store_limits);
@@ -904,6 +915,11 @@ fn record_write(
             caller,
             ContractError::HostRule("too many bytes written"),
         ));
+    }
+    if h.component.is_some() && !h.undo_keys.contains(&key) {
+        let before = h.changes.0.get(&key).cloned();
+        h.undo_keys.insert(key.clone());
+        h.undo.push((key.clone(), before));
     }
     h.changes.0.insert(key, value);
     Ok(())
@@ -1129,7 +1145,9 @@ fn call_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerErro
 
 /// Runs component `name` on `input` for `caller`, inside the running call: the same
 /// state with the writes so far, the same bounds, the caller's fuel. Its writes and
-/// events stand only if it succeeds; its output is kept for `call_output`.
+/// events stand only if it succeeds; its output is kept for `call_output`. The overlay
+/// and the events move to the callee and back (no copy per call): a failed callee's
+/// writes are undone from its log, its events cut off.
 fn nested(
     c: &mut Caller<'_, Host>,
     name: &[u8],
@@ -1149,24 +1167,26 @@ fn nested(
     if c.data().stack.len() > MAX_CALL_DEPTH {
         return Ok(CallStatus::TooDeep as i32);
     }
-    consume(c, CALL_FUEL)?;
+    // Instantiating the callee copies its data segments: paid by its size.
+    consume(c, CALL_FUEL + (callee.size as u64).div_ceil(BYTES_PER_FUEL))?;
     let fuel = c.get_fuel().unwrap_or(0);
-    let h = c.data();
+    let h = c.data_mut();
     let entry = match h.entry {
         Entry::Execute => Entry::Execute,
         Entry::Query | Entry::ReadEvents => Entry::Query,
     };
     let mut stack = h.stack.clone();
     stack.push(callee.code_hash);
+    let (events_before, written_before) = (h.events.len(), h.written);
     let frame = Host {
         input,
         caller,
         height: h.height,
         entry,
         base: h.base.clone(),
-        changes: h.changes.clone(),
+        changes: core::mem::take(&mut h.changes),
         output: None,
-        events: h.events.clone(),
+        events: core::mem::take(&mut h.events),
         failure: None,
         limits: h.limits,
         store_limits: store_limits(&h.limits),
@@ -1178,6 +1198,8 @@ fn nested(
         components: h.components.clone(),
         linker: h.linker.clone(),
         returned: Vec::new(),
+        undo: Vec::new(),
+        undo_keys: Default::default(),
     };
     let linker = h.linker.clone();
     let mut store = Store::new(c.engine(), frame);
@@ -1189,16 +1211,34 @@ fn nested(
         _ => store.get_fuel().unwrap_or(0),
     };
     c.set_fuel(left)?;
-    let done = store.into_data();
+    let mut done = store.into_data();
     let h = c.data_mut();
     h.draws = done.draws;
     if ran.is_err() {
+        for (key, before) in done.undo.into_iter().rev() {
+            match before {
+                Some(v) => done.changes.0.insert(key, v),
+                None => done.changes.0.remove(&key),
+            };
+        }
+        done.events.truncate(events_before);
+        h.changes = done.changes;
+        h.events = done.events;
+        h.written = written_before;
         h.returned.clear();
         return Ok(CallStatus::Failed as i32);
     }
     h.changes = done.changes;
     h.events = done.events;
     h.written = done.written;
+    // A component's undo covers what its callees wrote first too.
+    if h.component.is_some() {
+        for (key, before) in done.undo {
+            if h.undo_keys.insert(key.clone()) {
+                h.undo.push((key, before));
+            }
+        }
+    }
     h.returned = done.output.unwrap_or_default();
     Ok(i32::try_from(h.returned.len()).unwrap_or(i32::MAX))
 }

@@ -364,3 +364,59 @@ fn malformed_bundles_are_refused_at_compile_time() {
         Err(ContractError::UnknownImport { .. })
     ));
 }
+
+/// A component between the contract and INNER (as "deep"): writes its own "count" (5),
+/// calls "deep" with its input from byte 1 on, and outputs that call's status; an input
+/// starting with `a` aborts after the call.
+const MIDDLE: &str = r#"
+(module
+  (import "phalanx" "storage_set" (func $set (param i32 i32 i32 i32)))
+  (import "phalanx" "call" (func $call (param i32 i32 i32 i32) (result i32)))
+  (import "phalanx" "input_len" (func $len (result i32)))
+  (import "phalanx" "input_read" (func $read (param i32)))
+  (import "phalanx" "output" (func $out (param i32 i32)))
+  (import "phalanx" "abort" (func $abort (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "deep")
+  (data (i32.const 8) "count")
+  (func (export "execute")
+    (i64.store (i32.const 16) (i64.const 5))
+    (call $set (i32.const 8) (i32.const 5) (i32.const 16) (i32.const 8))
+    (call $read (i32.const 100))
+    (i32.store (i32.const 200) (call $call (i32.const 0) (i32.const 4) (i32.const 101)
+                                           (i32.sub (call $len) (i32.const 1))))
+    (if (i32.eq (i32.load8_u (i32.const 100)) (i32.const 97))
+      (then (call $abort (i32.const 0) (i32.const 4))))
+    (call $out (i32.const 200) (i32.const 4))))
+"#;
+
+#[test]
+fn failures_undo_exactly_what_the_failed_frame_and_its_callees_wrote() {
+    let rt = Runtime::default();
+    let (middle, inner) = (wasm(MIDDLE), wasm(INNER));
+    let c = rt
+        .compile(&bundle(&wasm(ROOT), &[("inner", &middle), ("deep", &inner)]).unwrap())
+        .unwrap();
+    let key = |code: &[u8]| [&COMPONENT_KEYS[..], &code_hash(code), b"count"].concat();
+    let run = |input: &[u8]| rt.call(&c, &State::default(), call(Entry::Execute, input)).unwrap();
+    let written = |o: &phalanx_contract::Outcome| {
+        (
+            o.changes.0.contains_key(&key(&middle)),
+            o.changes.0.contains_key(&key(&inner)),
+            o.events.len(),
+        )
+    };
+    // The innermost fails: only its writes and event go; the middle goes on.
+    let o = run(b"cnf");
+    assert_eq!(parsed(&o.output).1, (CallStatus::Failed as i32).to_le_bytes());
+    assert_eq!(written(&o), (true, false, 0));
+    // Both succeed: both stand.
+    let o = run(b"cnx");
+    assert_eq!(parsed(&o.output).1, 40i32.to_le_bytes());
+    assert_eq!(written(&o), (true, true, 1));
+    // The middle fails after the innermost succeeded: both are undone.
+    let o = run(b"cax");
+    assert_eq!(parsed(&o.output).0, CallStatus::Failed as i32);
+    assert_eq!(written(&o), (false, false, 0));
+    assert_eq!(o.changes.0.keys().collect::<Vec<_>>(), [&b"count".to_vec()]);
+}
