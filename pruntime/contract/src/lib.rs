@@ -60,11 +60,15 @@
 //! - **caller**: a `call` passes the calling module's id ([`component_caller_id`] of its
 //!   code hash); a `forward` passes the caller it was itself called by (a user's command
 //!   reaching a component through the contract: the user's own bytes, as that user);
-//! - **state**: each component has its own, under [`COMPONENT_KEYS`] ‖ its code hash; no
-//!   module reads or writes another's (the contract's own keys may not start with that
-//!   prefix);
-//! - **fuel**: the callee spends the caller's (after [`CALL_FUEL`] and its module's
-//!   size); the bounds on writes, bytes and events are the whole command's;
+//! - **state**: each module has its own: in a contract with components its own code's
+//!   keys live under [`OWN_KEYS`], a component's under [`COMPONENT_KEYS`] ‖ its code
+//!   hash (one code, one component: two names for the same code are refused), so no
+//!   module reads or writes another's; a contract without components keeps its keys as
+//!   written;
+//! - **fuel and bounds**: the callee spends the caller's (after [`CALL_FUEL`], a unit
+//!   per [`BYTES_PER_FUEL`] of its module and one per 64 bytes of its initial memory);
+//!   the bounds on memory, writes, bytes and events are the whole command's, shared by
+//!   every frame;
 //! - **failure**: a callee that aborts, traps, runs out of fuel or breaks a bound
 //!   returns [`CallStatus::Failed`] and changes nothing; the caller goes on (or
 //!   aborts, undoing everything);
@@ -72,7 +76,11 @@
 //!   stack (no reentrancy);
 //! - **keys**: only the contract's own code signs or derives keys; a component may draw
 //!   randomness (from the same sequence);
-//! - **queries**: a query's calls run the callees' `query`, read-only.
+//! - **queries**: a query's calls run the callees' `query`, read-only;
+//! - **trust inside one contract**: a component reached by `forward` sees the user as
+//!   its caller and bytes the user sealed, from an offset the calling code chose; its
+//!   events are the contract's, shown to whom the contract's `may_read_events` admits.
+//!   A component trusts the code that carries it, as that code is one deployment.
 //!
 //! A module exports its `memory` and `execute` (commands) and/or `query` (read-only
 //! queries), both `() -> ()`, and optionally `may_read_events` (read-only: output `[1]`
@@ -127,9 +135,12 @@ pub const MAX_COMPONENTS: usize = 16;
 pub const MAX_COMPONENT_NAME: usize = 32;
 /// The custom section that carries a component: `name length (1 byte) ‖ name ‖ module`.
 pub const COMPONENT_SECTION: &str = "phalanx.component";
-/// The prefix of the state keys of components (`COMPONENT_KEYS ‖ code hash ‖ key`); a
-/// contract's own keys may not start with it.
-pub const COMPONENT_KEYS: [u8; 2] = [0xFF, 0xC0];
+/// In a contract that carries components, the first byte of its own code's state keys
+/// (`OWN_KEYS ‖ key`)...
+pub const OWN_KEYS: u8 = 0x00;
+/// ...and of its components' (`COMPONENT_KEYS ‖ code hash ‖ key`): disjoint. A contract
+/// without components keeps its keys as written.
+pub const COMPONENT_KEYS: u8 = 0x01;
 
 /// What `call` and `forward` return when the callee gives no output (a non-negative
 /// value is the output's length).
@@ -438,8 +449,10 @@ pub struct Contract {
 struct Component {
     module: Module,
     code_hash: [u8; 32],
-    /// Its bytes (each call pays for instantiating them).
+    /// Its bytes, and its memory's initial size in bytes (each call pays for
+    /// instantiating both).
     size: usize,
+    memory: u64,
 }
 
 impl Contract {
@@ -562,6 +575,9 @@ struct Host {
     /// keys written, whose bytes the call's write bound counts.
     undo: Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>,
     undo_keys: std::collections::BTreeSet<Vec<u8>>,
+    /// Memory the frames below this one hold (a command's frames share
+    /// [`Limits::memory`]).
+    memory_above: usize,
 }
 
 impl Runtime {
@@ -620,11 +636,25 @@ impl Runtime {
                 return Err(invalid("a component carries components of its own"));
             }
             let name = String::from_utf8_lossy(name).into_owned();
+            let memory = m
+                .exports()
+                .find_map(|e| match e.ty() {
+                    ExternType::Memory(t) if e.name() == "memory" => Some(t.minimum()),
+                    _ => None,
+                })
+                .unwrap_or(0)
+                .saturating_mul(65_536);
             let component = Component {
                 module: m,
                 code_hash: code_hash(code),
                 size: code.len(),
+                memory,
             };
+            // State and the call stack are per code: two names for one code would share
+            // them.
+            if components.values().any(|c: &Component| c.code_hash == component.code_hash) {
+                return Err(invalid("two components of one code"));
+            }
             if components.insert(name, component).is_some() {
                 return Err(invalid("two components of one name"));
             }
@@ -714,7 +744,7 @@ impl Runtime {
             env: call.env.cloned(),
             draws: 0,
             limits,
-            store_limits: store_limits(&limits),
+            store_limits: store_limits(limits.memory),
             component: None,
             stack: vec![contract.code_hash],
             components: contract.components.clone(),
@@ -722,6 +752,7 @@ impl Runtime {
             returned: Vec::new(),
             undo: Vec::new(),
             undo_keys: Default::default(),
+            memory_above: 0,
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.store_limits);
@@ -763,10 +794,10 @@ pub struct Metered {
     pub fuel_used: u64,
 }
 
-/// One module instance's bounds: one memory of at most [`Limits::memory`], one table.
-fn store_limits(limits: &Limits) -> StoreLimits {
+/// One module instance's bounds: one memory of at most `memory` bytes, one table.
+fn store_limits(memory: usize) -> StoreLimits {
     StoreLimitsBuilder::new()
-        .memory_size(limits.memory)
+        .memory_size(memory)
         .instances(1)
         .memories(1)
         .tables(1)
@@ -925,17 +956,15 @@ fn record_write(
     Ok(())
 }
 
-/// The state key `key` names for the code running: its own for the contract's, under
-/// [`COMPONENT_KEYS`] ‖ code hash for a component's. The contract's own keys may not
-/// start with that prefix, so no module reaches another's state.
-fn state_key(c: &mut Caller<'_, Host>, key: Vec<u8>) -> Result<Vec<u8>, wasmi::Error> {
-    match c.data().component {
-        Some(hash) => Ok([&COMPONENT_KEYS[..], &hash, &key].concat()),
-        None if key.starts_with(&COMPONENT_KEYS) => Err(fail(
-            c,
-            ContractError::HostRule("keys starting with 0xFF 0xC0 are the components'"),
-        )),
-        None => Ok(key),
+/// The state key `key` names for the code running: as written in a contract without
+/// components; in one with, [`OWN_KEYS`] ‖ key for its own code and [`COMPONENT_KEYS`]
+/// ‖ code hash ‖ key for a component's, so no module reaches another's state.
+fn state_key(c: &Caller<'_, Host>, key: Vec<u8>) -> Vec<u8> {
+    let h = c.data();
+    match h.component {
+        Some(hash) => [&[COMPONENT_KEYS][..], &hash, &key].concat(),
+        None if h.components.is_empty() => key,
+        None => [&[OWN_KEYS][..], &key].concat(),
     }
 }
 
@@ -1158,6 +1187,7 @@ fn nested(
         .ok()
         .and_then(|n| c.data().components.get(n))
         .cloned();
+    c.data_mut().returned.clear();
     let Some(callee) = callee else {
         return Ok(CallStatus::NoComponent as i32);
     };
@@ -1167,8 +1197,18 @@ fn nested(
     if c.data().stack.len() > MAX_CALL_DEPTH {
         return Ok(CallStatus::TooDeep as i32);
     }
-    // Instantiating the callee copies its data segments: paid by its size.
-    consume(c, CALL_FUEL + (callee.size as u64).div_ceil(BYTES_PER_FUEL))?;
+    // Instantiating the callee copies its data segments and makes its memory: paid by
+    // its size and by its memory's (a unit per 64 bytes, above what the host spends).
+    consume(
+        c,
+        CALL_FUEL + (callee.size as u64).div_ceil(BYTES_PER_FUEL) + callee.memory / 64,
+    )?;
+    // The callers' memory and the callee's together stay within one call's bound.
+    let mine = memory(c)?.size(&*c).saturating_mul(65_536);
+    let held = c
+        .data()
+        .memory_above
+        .saturating_add(usize::try_from(mine).unwrap_or(usize::MAX));
     let fuel = c.get_fuel().unwrap_or(0);
     let h = c.data_mut();
     let entry = match h.entry {
@@ -1189,7 +1229,7 @@ fn nested(
         events: core::mem::take(&mut h.events),
         failure: None,
         limits: h.limits,
-        store_limits: store_limits(&h.limits),
+        store_limits: store_limits(h.limits.memory.saturating_sub(held)),
         written: h.written,
         env: h.env.clone(),
         draws: h.draws,
@@ -1200,6 +1240,7 @@ fn nested(
         returned: Vec::new(),
         undo: Vec::new(),
         undo_keys: Default::default(),
+        memory_above: held,
     };
     let linker = h.linker.clone();
     let mut store = Store::new(c.engine(), frame);
@@ -1298,7 +1339,7 @@ fn host_abi(engine: &Engine) -> Linker<Host> {
              -> Result<i32, wasmi::Error> {
                 let max = c.data().limits.max_key;
                 let key = read(&mut c, kptr, klen, max, "key too large")?;
-                let key = state_key(&mut c, key)?;
+                let key = state_key(&c, key);
                 let h = c.data();
                 let value = match h.changes.0.get(&key) {
                     Some(v) => v.clone(),
@@ -1326,7 +1367,7 @@ fn host_abi(engine: &Engine) -> Linker<Host> {
                 writable(&mut c)?;
                 let (mk, mv) = (c.data().limits.max_key, c.data().limits.max_value);
                 let key = read(&mut c, kptr, klen, mk, "key too large")?;
-                let key = state_key(&mut c, key)?;
+                let key = state_key(&c, key);
                 let value = read(&mut c, vptr, vlen, mv, "value too large")?;
                 record_write(&mut c, key, Some(value))
             },
@@ -1339,7 +1380,7 @@ fn host_abi(engine: &Engine) -> Linker<Host> {
                 writable(&mut c)?;
                 let mk = c.data().limits.max_key;
                 let key = read(&mut c, kptr, klen, mk, "key too large")?;
-                let key = state_key(&mut c, key)?;
+                let key = state_key(&c, key);
                 record_write(&mut c, key, None)
             },
         )
@@ -1383,7 +1424,7 @@ fn host_abi(engine: &Engine) -> Linker<Host> {
         )
         .map(|_| ()),
     ];
-    // `func_wrap` fails only on a name defined twice; the ten names are distinct.
+    // `func_wrap` fails only on a name defined twice; the names are distinct.
     for r in results.into_iter().chain(keys).chain(calls) {
         if let Err(e) = r {
             unreachable!("host ABI: {e}");

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use phalanx_contract::{
-    CALL_FUEL, COMPONENT_KEYS, Call, CallStatus, ContractError, Curve, Entry, Env, Runtime, State,
-    bundle, code_hash, component_caller_id,
+    CALL_FUEL, COMPONENT_KEYS, Call, CallStatus, ContractError, Curve, Entry, Env, OWN_KEYS,
+    Runtime, State, bundle, code_hash, component_caller_id,
 };
 use std::sync::Arc;
 
@@ -122,7 +122,7 @@ fn a_call_runs_the_component_on_its_own_state_as_the_calling_module() {
         vec![("inner".to_owned(), code_hash(&inner))]
     );
     let me = component_caller_id(&c.code_hash());
-    let inner_count = [&COMPONENT_KEYS[..], &code_hash(&inner), b"count"].concat();
+    let inner_count = [&[COMPONENT_KEYS][..], &code_hash(&inner), b"count"].concat();
 
     let mut state = State::default();
     for n in 1..=2u64 {
@@ -140,7 +140,7 @@ fn a_call_runs_the_component_on_its_own_state_as_the_calling_module() {
         state.apply(&o.changes);
     }
     // Two counts of one name, apart: the contract's own and the component's.
-    assert_eq!(state.get(b"count"), Some(&7u64.to_le_bytes()[..]));
+    assert_eq!(state.get(b"\x00count"), Some(&7u64.to_le_bytes()[..]));
     assert_eq!(state.get(&inner_count), Some(&2u64.to_le_bytes()[..]));
 
     // A forward: the contract's own input from offset 1, as the contract's caller.
@@ -172,7 +172,7 @@ fn a_failed_callee_changes_nothing_and_the_caller_goes_on() {
     assert!(o.events.is_empty(), "the callee's event is undone");
     assert_eq!(
         o.changes.0.keys().cloned().collect::<Vec<_>>(),
-        vec![b"count".to_vec()],
+        vec![b"\x00count".to_vec()],
         "only the contract's own write stands"
     );
     let o = rt
@@ -315,23 +315,60 @@ fn only_the_contracts_own_code_signs_and_no_module_reaches_anothers_state() {
     let o = rt.call(&c, &State::default(), with_keys(b"c")).unwrap();
     assert_eq!(parsed(&o.output).0, CallStatus::Failed as i32);
 
-    // The contract's own keys may not start with the components' prefix.
+    // The contract's own code writing a component's full key writes its own entry:
+    // the namespaces are disjoint, whatever the bytes.
+    let inner = wasm(INNER);
+    let full = [&[COMPONENT_KEYS][..], &code_hash(&inner), b"count"].concat();
     let sneaky = wasm(&format!(
         r#"(module
   (import "phalanx" "storage_set" (func $set (param i32 i32 i32 i32)))
   (memory (export "memory") 1)
-  (data (i32.const 0) "\{:02x}\{:02x}inner")
-  (func (export "execute") (call $set (i32.const 0) (i32.const 7) (i32.const 0) (i32.const 1))))"#,
-        COMPONENT_KEYS[0], COMPONENT_KEYS[1]
+  (data (i32.const 0) "{}")
+  (func (export "execute") (call $set (i32.const 0) (i32.const {}) (i32.const 0) (i32.const 1))))"#,
+        full.iter().map(|b| format!("\\{b:02x}")).collect::<String>(),
+        full.len()
     ));
-    let err = rt
-        .call(
-            &rt.compile(&sneaky).unwrap(),
-            &State::default(),
-            call(Entry::Execute, b""),
-        )
-        .unwrap_err();
-    assert!(matches!(err, ContractError::HostRule(m) if m.contains("components'")));
+    let c = rt
+        .compile(&bundle(&sneaky, &[("inner", &inner)]).unwrap())
+        .unwrap();
+    let o = rt.call(&c, &State::default(), call(Entry::Execute, b"")).unwrap();
+    let written: Vec<&Vec<u8>> = o.changes.0.keys().collect();
+    assert_eq!(written, [&[&[OWN_KEYS][..], &full].concat()]);
+    // Without components, keys stay as written (the contracts deployed before).
+    let alone = rt.compile(&sneaky).unwrap();
+    let o = rt.call(&alone, &State::default(), call(Entry::Execute, b"")).unwrap();
+    assert_eq!(o.changes.0.keys().collect::<Vec<_>>(), [&full]);
+}
+
+/// A component whose memory starts at `pages` pages, answering nothing.
+fn big(pages: u32) -> Vec<u8> {
+    wasm(&format!(
+        r#"(module (memory (export "memory") {pages}) (func (export "execute")))"#
+    ))
+}
+
+#[test]
+fn a_commands_frames_share_one_memory_bound_and_pay_for_their_memory() {
+    let rt = Runtime::default();
+    // 255 pages beside the contract's one: within 16 MiB; 256 are not.
+    let fits = rt.compile(&bundle(&wasm(ROOT), &[("inner", &big(255))]).unwrap()).unwrap();
+    let o = rt.call(&fits, &State::default(), call(Entry::Execute, b"cx")).unwrap();
+    assert_eq!(parsed(&o.output).0, 0, "an empty output");
+    let over = rt.compile(&bundle(&wasm(ROOT), &[("inner", &big(256))]).unwrap()).unwrap();
+    let o = rt.call(&over, &State::default(), call(Entry::Execute, b"cx")).unwrap();
+    assert_eq!(parsed(&o.output).0, CallStatus::Failed as i32);
+    // A callee's memory is paid for: a unit per 64 bytes.
+    let small = rt.compile(&bundle(&wasm(ROOT), &[("inner", &big(1))]).unwrap()).unwrap();
+    let cost = |c| rt.call(c, &State::default(), call(Entry::Execute, b"cx")).unwrap().fuel_used;
+    assert!(cost(&fits) >= cost(&small) + 254 * 65_536 / 64);
+}
+
+#[test]
+fn one_code_is_one_component() {
+    let rt = Runtime::default();
+    let inner = wasm(INNER);
+    let twice = bundle(&wasm(ROOT), &[("a", &inner), ("b", &inner)]).unwrap();
+    assert!(matches!(rt.compile(&twice), Err(ContractError::InvalidCode(m)) if m.contains("one code")));
 }
 
 #[test]
@@ -397,7 +434,7 @@ fn failures_undo_exactly_what_the_failed_frame_and_its_callees_wrote() {
     let c = rt
         .compile(&bundle(&wasm(ROOT), &[("inner", &middle), ("deep", &inner)]).unwrap())
         .unwrap();
-    let key = |code: &[u8]| [&COMPONENT_KEYS[..], &code_hash(code), b"count"].concat();
+    let key = |code: &[u8]| [&[COMPONENT_KEYS][..], &code_hash(code), b"count"].concat();
     let run = |input: &[u8]| rt.call(&c, &State::default(), call(Entry::Execute, input)).unwrap();
     let written = |o: &phalanx_contract::Outcome| {
         (
@@ -418,5 +455,5 @@ fn failures_undo_exactly_what_the_failed_frame_and_its_callees_wrote() {
     let o = run(b"cax");
     assert_eq!(parsed(&o.output).0, CallStatus::Failed as i32);
     assert_eq!(written(&o), (false, false, 0));
-    assert_eq!(o.changes.0.keys().collect::<Vec<_>>(), [&b"count".to_vec()]);
+    assert_eq!(o.changes.0.keys().collect::<Vec<_>>(), [&b"\x00count".to_vec()]);
 }

@@ -135,8 +135,6 @@ pub fn random() -> [u8; 32] {
     out
 }
 
-/// Keys the contract derives for a purpose: its own, stable across key epochs, never
-/// leaving the workers.
 /// Why a call to a component gave no output (the host's negative statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallError {
@@ -222,6 +220,8 @@ pub fn self_id() -> [u8; 32] {
     id
 }
 
+/// Keys the contract derives for a purpose: its own, stable across key epochs, never
+/// leaving the workers.
 pub mod keys {
     use super::{host, len_i32};
     use alloc::vec::Vec;

@@ -19,9 +19,11 @@
 //!
 //! Components ([`Harness::with_component`]): a contract's calls to its components run
 //! their native code as the runtime runs their modules: each on its own state, seeing
-//! the calling code's id (here [`component_id`] of its name, where the runtime hashes
-//! its code) or, through `forward`, the user; a failed callee undone; no reentrancy,
-//! at most four deep.
+//! the calling code's id or, through `forward`, the user; a failed callee undone; no
+//! reentrancy, at most four deep. The harness names a component's code by its name
+//! ([`component_id`]) where the runtime hashes its module, so ids and raw keys differ
+//! from a worker's (use [`crate::self_id`], never a constant); and it has no fuel or
+//! bounds, so a callee that would break one fails only on a worker.
 
 extern crate std;
 
@@ -92,8 +94,10 @@ fn refuse(message: &str) -> ! {
     std::panic::panic_any(Aborted(message.to_string()))
 }
 
-/// The prefix of components' state keys (the runtime's `COMPONENT_KEYS`).
-const COMPONENT_KEYS: [u8; 2] = [0xFF, 0xC0];
+/// With components, the first byte of the contract's own code's state keys and of its
+/// components' (the runtime's `OWN_KEYS` and `COMPONENT_KEYS`).
+const OWN_KEYS: u8 = 0x00;
+const COMPONENT_KEYS: u8 = 0x01;
 
 /// The id the harness gives the code of component `name` (`""`: the contract's own):
 /// what a component it calls sees as its caller, and its [`crate::self_id`].
@@ -101,16 +105,14 @@ pub fn component_id(name: &str) -> [u8; 32] {
     host::stand_in(&[b"component", name.as_bytes()])
 }
 
-/// The state key `raw` names for the code running (see the runtime's rule).
+/// The state key `raw` names for the code running (the runtime's rule: as written
+/// without components; with them, each module's keys apart).
 fn state_key(raw: &[u8]) -> Vec<u8> {
-    let component = with(|w| w.component.clone());
-    match component {
-        Some(name) => [&COMPONENT_KEYS[..], &component_id(&name), raw].concat(),
-        None if raw.starts_with(&COMPONENT_KEYS) => {
-            refuse("keys starting with 0xFF 0xC0 are the components'")
-        }
-        None => raw.to_vec(),
-    }
+    with(|w| match &w.component {
+        Some(name) => [&[COMPONENT_KEYS][..], &component_id(name), raw].concat(),
+        None if w.components.is_empty() => raw.to_vec(),
+        None => [&[OWN_KEYS][..], raw].concat(),
+    })
 }
 
 /// What a call to a component sets aside of the caller's frame.
@@ -126,6 +128,10 @@ struct Frame {
 /// Runs component `name` on `input` for `caller` as the runtime does: the host's
 /// status (output length, or -1 failed, -2 none, -3 reentrant, -4 too deep).
 fn nested(name: &[u8], input: Vec<u8>, caller: [u8; 32]) -> i32 {
+    if name.len() > 32 {
+        refuse("component name too long");
+    }
+    with(|w| w.returned.clear());
     let Ok(name) = core::str::from_utf8(name) else {
         return -2;
     };
@@ -439,8 +445,8 @@ impl Harness {
 
     /// A component's raw state entry.
     pub fn stored_in(&self, component: &str, key: &[u8]) -> Option<Vec<u8>> {
-        let key = [&COMPONENT_KEYS[..], &component_id(component), key].concat();
-        self.stored(&key)
+        let key = [&[COMPONENT_KEYS][..], &component_id(component), key].concat();
+        with(|w| w.state.get(&key).cloned())
     }
 
     /// The height the next calls run at.
@@ -501,9 +507,17 @@ impl Harness {
         })
     }
 
-    /// A raw state entry, to check what a contract keeps (the worker shows nobody).
+    /// A raw state entry of the contract's own code, to check what a contract keeps
+    /// (the worker shows nobody).
     pub fn stored(&self, key: &[u8]) -> Option<Vec<u8>> {
-        with(|w| w.state.get(key).cloned())
+        with(|w| {
+            let key = if w.components.is_empty() {
+                key.to_vec()
+            } else {
+                [&[OWN_KEYS][..], key].concat()
+            };
+            w.state.get(&key).cloned()
+        })
     }
 
     fn run(&mut self, entry: Entry, f: EntryFn, input: &[u8]) -> Result<Outcome, String> {
