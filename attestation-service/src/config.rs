@@ -2,7 +2,8 @@
 //! explicit default, unknown fields refused, and environment overrides.
 //!
 //! The defaults are secure: Intel's SGX Root CA as the only trust root, data under
-//! `./phalanx-data/attestation`. The simulated root is chosen explicitly
+//! `$PHALANX_HOME/attestation` (`~/.phalanx/attestation`; never the working
+//! directory). Paths in a file are relative to the file; `~/…` is the user's home. The simulated root is chosen explicitly
 //! (`[trust] root = "sim"`, as `config/dev.toml` and `phalanx devnet` do) and announced
 //! in the log. [`Config::load`] reads a file (or
 //! nothing, for the defaults), then applies every environment variable named
@@ -139,7 +140,7 @@ impl Cluster {
 }
 
 fn default_data_dir() -> PathBuf {
-    PathBuf::from("phalanx-data/attestation")
+    phalanx_types::home::data_dir("attestation")
 }
 
 /// Listening addresses.
@@ -375,10 +376,12 @@ impl Config {
             None => String::new(),
         };
         let mut c = Self::from_toml_with_env(&text, std::env::vars())?;
-        // Relative paths in a file are relative to the file.
+        // Relative paths in a file are relative to the file; `~/…` is the user's home.
         if let Some(base) = path.and_then(|p| p.parent()) {
             let rebase = |p: &mut PathBuf| {
-                if p.is_relative() {
+                if p.starts_with("~") {
+                    *p = phalanx_types::home::expand(p);
+                } else if p.is_relative() {
                     *p = base.join(&*p);
                 }
             };

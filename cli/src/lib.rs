@@ -32,7 +32,7 @@ mod sim;
 use anyhow::{Context, bail};
 use attestation_service::{Collateral, TrustAnchors, Verifier};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use phalanx_types::Epoch;
+use phalanx_types::{Epoch, home};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -59,9 +59,10 @@ enum Command {
     /// Run the attestation service, five gatekeepers (threshold 3) and a pRuntime worker on
     /// loopback, with data under DIR; resumes the same cluster when DIR exists.
     Devnet {
-        /// Data directory.
-        #[arg(long, default_value = "phalanx-data/devnet")]
-        dir: PathBuf,
+        /// Data directory [default: $PHALANX_HOME/devnet, where PHALANX_HOME defaults
+        /// to ~/.phalanx].
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// Run the demo and stop instead of serving until Ctrl-C.
         #[arg(long)]
         once: bool,
@@ -226,9 +227,10 @@ enum ChainCommand {
     /// Run the ledger node: blocks in DIR/ledger, signed with DIR/authority.key
     /// (created on first run), gRPC on LISTEN; prints its URL and genesis hash.
     Serve {
-        /// Data directory.
-        #[arg(long, default_value = "phalanx-data/chain")]
-        dir: PathBuf,
+        /// Data directory [default: $PHALANX_HOME/chain, where PHALANX_HOME defaults to
+        /// ~/.phalanx].
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:7300")]
         listen: String,
@@ -563,6 +565,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 key: evm_key,
                 registry,
             };
+            let dir = dir.map_or_else(|| home::data_dir("devnet"), |d| home::expand(&d));
             tokio::runtime::Runtime::new()?.block_on(devnet::run(&dir, once, &chain, &joining))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -687,7 +690,7 @@ fn run_chain(command: ChainCommand) -> anyhow::Result<()> {
             governance,
             trust_root,
         } => rt()?.block_on(chain_cmd::serve(
-            &dir,
+            &dir.map_or_else(|| home::data_dir("chain"), |d| home::expand(&d)),
             &listen,
             &governance,
             trust_root.as_deref(),

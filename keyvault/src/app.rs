@@ -271,6 +271,34 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AppError + '_ {
 pub const ENV_PREFIX: &str = "PHALANX_GK__";
 
 impl NodeConfig {
+    /// Reads `~/…` paths against the user's home ([`phalanx_types::home::expand`]).
+    /// Refused in a TEE: `$HOME` is the host's to set, and would move what the
+    /// measured configuration names.
+    fn expand_home(&mut self, in_tee: bool) -> Result<(), AppError> {
+        let mut paths: Vec<&mut PathBuf> = vec![
+            &mut self.data_dir,
+            &mut self.tls.ca_cert,
+            &mut self.tls.cert,
+        ];
+        paths.extend(self.attestation.jwks_file.as_mut());
+        paths.extend(self.admin_secret_file.as_mut());
+        if let Some(r) = self.registry.as_mut() {
+            paths.extend(r.evidence_roots.iter_mut());
+        }
+        if !paths.iter().any(|p| p.starts_with("~")) {
+            return Ok(());
+        }
+        if in_tee {
+            return Err(AppError::Config(
+                "a path under ~ is refused in a TEE: the home directory is the host's to choose; write it in full",
+            ));
+        }
+        for p in paths {
+            *p = phalanx_types::home::expand(p);
+        }
+        Ok(())
+    }
+
     /// Parses a TOML config.
     pub fn from_toml(text: &str) -> Result<Self, AppError> {
         Self::from_toml_with_env(text, [])
@@ -298,7 +326,7 @@ impl NodeConfig {
         let overridden = !env.is_empty();
         phalanx_types::env_config::apply(&mut table, ENV_PREFIX, env)
             .map_err(|e| AppError::Env(e.to_string()))?;
-        let c = Self::deserialize(table)?;
+        let mut c = Self::deserialize(table)?;
         // In an enclave the config is measured (the Gramine manifest's trusted files):
         // an override from the host's environment would change it unmeasured (NM6).
         let in_tee = c
@@ -315,6 +343,7 @@ impl NodeConfig {
                 "environment overrides (PHALANX_GK__…) are refused in a TEE: the configuration is measured; change the file and the measurement",
             ));
         }
+        c.expand_home(in_tee || file_in_tee)?;
         NodeIndex::new(c.index).map_err(|_| AppError::Config("index must be 1 or more"))?;
         if c.attestation.jwks_url.is_some() == c.attestation.jwks_file.is_some() {
             return Err(AppError::Config(
@@ -727,6 +756,24 @@ impl NodeApp {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn home_paths_expand_outside_a_tee_and_are_refused_in_one() {
+        let text = "index = 1\ndata_dir = \"~/.phalanx/gk\"\n[tls]\nca_cert = \"ca.pem\"\n\
+                    cert = \"~/c.pem\"\n[attestation]\njwks_file = \"j.json\"\n\
+                    service_url = \"http://127.0.0.1:8080\"\n";
+        let c = NodeConfig::from_toml(text).unwrap();
+        let home = std::env::var_os("HOME").unwrap();
+        assert_eq!(c.data_dir, Path::new(&home).join(".phalanx/gk"));
+        assert_eq!(c.tls.cert, Path::new(&home).join("c.pem"));
+        assert_eq!(
+            c.tls.ca_cert,
+            Path::new("ca.pem"),
+            "relative paths stay as written"
+        );
+        let in_tee = NodeConfig::from_toml(&format!("{text}[tee]\nbackend = \"sgx-gramine\"\n"));
+        assert!(matches!(in_tee, Err(AppError::Config(m)) if m.contains("under ~")));
+    }
 
     #[test]
     fn configs_parse_strictly() {

@@ -375,24 +375,26 @@ impl DevRegistry {
         })
     }
 
-    /// Makes `set` the gatekeeper set with `threshold` unless it is.
-    pub async fn set_gatekeepers(&self, set: &[Gatekeeper], threshold: u16) -> anyhow::Result<()> {
+    /// Makes `set` the gatekeeper set unless it is, keeping the threshold governance set
+    /// last (a resumed devnet stays as an operator's reshare left it); `fresh` on a
+    /// registry that has none yet.
+    pub async fn set_gatekeepers(&self, set: &[Gatekeeper], fresh: u16) -> anyhow::Result<()> {
+        let kept = |t: u16| if t == 0 { fresh } else { t };
         match &self.backend {
             Backend::Ledger { ledger, governance } => {
-                if ledger.gatekeepers().await? != set
-                    || ledger.state()?.committee_threshold() != threshold
-                {
-                    ledger.set_gatekeepers(governance, set, threshold).await?;
+                let now = ledger.state()?.committee_threshold();
+                if ledger.gatekeepers().await? != set || now == 0 {
+                    ledger.set_gatekeepers(governance, set, kept(now)).await?;
                 }
             }
             Backend::Evm(e) => {
-                let same = e.registry.gatekeepers().await? == set
-                    && e.registry
-                        .endorsing(phalanx_types::unix_now())
-                        .await?
-                        .threshold
-                        == threshold;
-                if !same {
+                let now = e
+                    .registry
+                    .endorsing(phalanx_types::unix_now())
+                    .await?
+                    .threshold;
+                let threshold = kept(now);
+                if e.registry.gatekeepers().await? != set || now == 0 {
                     e.registry
                         .set_gatekeepers(&e.governance, set, threshold)
                         .await?;

@@ -20,6 +20,8 @@
 //!   of query and answer it names (the format users verify).
 //! - [`receipt`]: what became of a command (status, fuel, output, events), as its
 //!   caller fetches it under a statement.
+//! - [`home`]: where data goes when no path is given (`$PHALANX_HOME`, else
+//!   `~/.phalanx`; never the working directory), and `~/` in configured paths.
 //! - [`secret_file`]: the one way secret files are created (0600, never overwritten,
 //!   synced) and read (zeroized, minimum lengths), admin secrets included.
 //! - `shutdown` (feature `signal`): the one shutdown signal (Ctrl-C or SIGTERM) of every
@@ -39,6 +41,7 @@ pub mod env_config;
 pub mod epoch;
 pub use epoch::Epoch;
 pub mod hex;
+pub mod home;
 pub mod process;
 pub mod receipt;
 pub mod secret_file;
