@@ -31,3 +31,5 @@ check cargo build --locked -p keyvault --bin keyvault
 check cargo build --locked -p attestation-service --bin attestation-service
 check cargo test --locked -p chain --no-run
 check cargo clippy --locked -p keyvault --all-targets
+# The load generators' build (no debug assertions in dependencies) keeps rocksdb's.
+scripts/lib/load-build.sh --check

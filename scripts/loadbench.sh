@@ -5,14 +5,9 @@
 #
 #   scripts/loadbench.sh [SECONDS] [CONCURRENCY,...]
 #
-# Built in the dev profile with the attestation-service crate optimised (opt-level 3;
-# dependencies are opt-level 2 in this workspace), so the rocksdb build is shared with
-# the tests instead of compiling it again for the release profile.
+# Built without debug assertions in its dependencies and without a second rocksdb
+# build (scripts/lib/load-build.sh says how).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phalanx-target}"
-exec cargo run --locked -q \
-  --config 'profile.dev.package.attestation-service.opt-level=3' \
-  --config 'profile.dev.package.attestation-service.debug-assertions=false' \
-  --config 'profile.dev.package.attestation-service.overflow-checks=false' \
-  -p attestation-service --example loadgen -- "${1:-5}" "${2:-1,4,16,64}"
+bin=$(scripts/lib/load-build.sh attestation-service loadgen)
+exec "$bin" "${1:-5}" "${2:-1,4,16,64}"

@@ -4,10 +4,9 @@
 #
 #   scripts/releaseload.sh [SECONDS] [CONCURRENCY,...]
 #
-# Built by the workspace's test build (which compiles examples), so it shares the
-# rocksdb build of `cargo test --workspace` instead of compiling rocksdb again.
+# Built without debug assertions in its dependencies and without a second rocksdb
+# build (scripts/lib/load-build.sh says how).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phalanx-target}"
-cargo test --workspace --locked --no-run -q
-exec "$CARGO_TARGET_DIR/debug/examples/releaseload" "${1:-5}" "${2:-1,4,16}"
+bin=$(scripts/lib/load-build.sh keyvault releaseload)
+exec "$bin" "${1:-5}" "${2:-1,4,16}"
