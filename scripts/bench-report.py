@@ -155,6 +155,15 @@ def main():
     join = m("checkpoint/join after 100000 commands")
     row("a worker joins from a checkpoint of 10⁵ entries (open, decode, root rebuilt)", t(join), "—", None, "—", None)
 
+    # A call between contracts, in one worker: the market answering through its token
+    # against the market answering alone; what remains beyond the token's own work
+    # (the token answering alone) is what the call itself adds.
+    both, alone, callee = m("cross_contract/market calling its token"), m("cross_contract/market alone"), m("cross_contract/token alone")
+    added = None if None in (both, alone, callee) else both - alone - callee
+    row("a call between contracts (market → token, a query): the call itself, beyond both contracts' own work",
+        t(added), f"the market alone {t(alone)}, the token alone {t(callee)}", None, "≤ 20 µs",
+        None if added is None else added <= 20e3)
+
     # Catching up with one contract: over the Solidity registry's logs (anvil, one command a
     # block: fetched and verified) against the ledger's pages (verified and run).
     evm, ledger = m("evm_feed/catch_up/1000 commands in as many blocks"), m("catch_up/4096 commands")

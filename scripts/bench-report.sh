@@ -35,6 +35,8 @@ bench -p phalanx-release --bench release
 # The registry's rules and light client without the ledger (and its rocksdb).
 bench -p chain --no-default-features --bench chain
 bench -p phalanx-verify --bench verify
+# A contract call against native Rust, and a call between contracts.
+bench -p phalanx-contract --bench call
 # A worker catching up: on the ledger (pages verified and run), and over the Solidity
 # registry's logs on anvil (fetched and verified; without rocksdb).
 bench -p phalanx-pruntime --bench feed

@@ -114,6 +114,20 @@ pub struct Ask {
 /// `phalanx contract …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum ContractCommand {
+    /// Make one module of a contract and the components it calls (each carried in a
+    /// custom section under its name; checked as pRuntime would load it); prints its
+    /// code hash and each component's. Nothing is sent.
+    Bundle {
+        /// The contract's own module.
+        #[arg(long)]
+        module: PathBuf,
+        /// A component, `NAME=FILE` (name: a-z, 0-9, - and _; repeat for more).
+        #[arg(long = "component", required = true)]
+        components: Vec<String>,
+        /// The module to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Deploy a contract module (checked first as pRuntime would load it); prints its id.
     Deploy {
         /// Where and as whom.
@@ -384,6 +398,11 @@ fn user_key(path: &Path) -> anyhow::Result<SigningKey> {
 /// Runs a `phalanx contract` command.
 pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
     match command {
+        ContractCommand::Bundle {
+            module,
+            components,
+            out,
+        } => bundle(&module, &components, &out),
         ContractCommand::Deploy { at, module, salt } => deploy(&at, &module, &salt).await,
         ContractCommand::Send {
             at,
@@ -632,6 +651,38 @@ pub fn module_and_salt(path: &Path, salt: &str) -> anyhow::Result<(Vec<u8>, [u8;
         .try_into()
         .map_err(|_| anyhow::anyhow!("--salt is 32 bytes of hex"))?;
     Ok((code, salt))
+}
+
+/// `phalanx contract bundle`.
+fn bundle(module: &Path, components: &[String], out: &Path) -> anyhow::Result<()> {
+    let max = chain::types::MAX_CODE as u64;
+    let root = read_bounded(module, max)?;
+    let mut parts = Vec::new();
+    for c in components {
+        let (name, file) = c
+            .split_once('=')
+            .with_context(|| format!("--component {c}: NAME=FILE"))?;
+        parts.push((name.to_owned(), read_bounded(Path::new(file), max)?));
+    }
+    let named: Vec<(&str, &[u8])> = parts
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_slice()))
+        .collect();
+    let code = phalanx_contract::bundle(&root, &named)?;
+    let contract = phalanx_contract::Runtime::new(phalanx_contract::Limits::default())
+        .compile(&code)
+        .context("the bundle is not a contract module pRuntime accepts; nothing was written")?;
+    std::fs::write(out, &code).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "{}: code hash {} ({} bytes)",
+        out.display(),
+        hex::encode(contract.code_hash()),
+        code.len()
+    );
+    for (name, hash) in contract.components() {
+        println!("  component {name}: code hash {}", hex::encode(hash));
+    }
+    Ok(())
 }
 
 async fn deploy(at: &At, module: &Path, salt: &str) -> anyhow::Result<()> {

@@ -144,6 +144,22 @@ pub const EXAMPLES: [(&str, &[u8]); 4] = [
         include_bytes!("../../pruntime/guest/wasm/vault.wasm"),
     ),
 ];
+/// The market's own module: an auction paid in tokens, carrying the token.
+pub const MARKET_WASM: &[u8] = include_bytes!("../../pruntime/guest/wasm/market.wasm");
+/// The token the market carries as its component `token`.
+pub const TOKEN_WASM: &[u8] = include_bytes!("../../pruntime/guest/wasm/token.wasm");
+
+/// Every example the devnet deploys, as deployed: [`EXAMPLES`], then `market` (the
+/// market with its token bundled: one contract whose code calls another's).
+pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
+    let mut all: Vec<(&'static str, Vec<u8>)> =
+        EXAMPLES.iter().map(|(n, c)| (*n, c.to_vec())).collect();
+    // The committed modules bundle under a valid name: no error to meet.
+    if let Ok(market) = phalanx_contract::bundle(MARKET_WASM, &[("token", TOKEN_WASM)]) {
+        all.push(("market", market));
+    }
+    all
+}
 
 /// MRTD of the devnet's simulated TDX pRuntime (a worker started with `--tee tdx`
 /// against a configfs-tsm that answers with the devnet's simulated TDX quotes).
@@ -287,7 +303,14 @@ struct Committee {
     urls: Vec<String>,
     admin_file: std::path::PathBuf,
     admin_secret: zeroize::Zeroizing<String>,
-    tasks: Vec<Task>,
+    /// Each gatekeeper's task and its own stop (index `i` at `i - 1`).
+    members: Vec<Member>,
+}
+
+/// One running gatekeeper of the devnet.
+struct Member {
+    task: Task,
+    stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Step 3: the gatekeepers, from disk: each with both listeners, its certificate from
@@ -368,18 +391,28 @@ async fn start_gatekeepers(
     // The committee, with this run's addresses, and its threshold (governance's: no
     // round can publish another).
     registry.set_gatekeepers(&gatekeepers, THRESHOLD).await?;
-    let tasks = apps
+    let members = apps
         .into_iter()
         .map(|(app, client, peer)| {
-            let serve = app.serve(client, peer, now, stopped(stop));
-            tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) })
+            let (own, own_rx) = tokio::sync::oneshot::channel::<()>();
+            let all = stopped(stop);
+            let serve = app.serve(client, peer, now, async move {
+                tokio::select! {
+                    () = all => {}
+                    _ = own_rx => {}
+                }
+            });
+            Member {
+                task: tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) }),
+                stop: own,
+            }
         })
         .collect();
     Ok(Committee {
         urls: gatekeepers.into_iter().map(|g| g.url).collect(),
         admin_file,
         admin_secret,
-        tasks,
+        members,
     })
 }
 
@@ -467,8 +500,8 @@ async fn start_pruntime(
     stop: &Stop,
 ) -> anyhow::Result<(DevWorker, Vec<[u8; 32]>)> {
     let mut ids = Vec::new();
-    for (_, code) in EXAMPLES {
-        ids.push(registry.deploy(dir, code).await?);
+    for (_, code) in examples() {
+        ids.push(registry.deploy(dir, &code).await?);
     }
     let wdir = dir.join("pruntime");
     let tee = pruntime::tee::SimTee::new(
@@ -650,6 +683,8 @@ pub struct Devnet {
     stop: Stop,
     tasks: Vec<Task>,
     att_task: tokio::task::JoinHandle<Result<(), attestation_service::app::StartError>>,
+    /// Its gatekeepers, each until stopped on its own ([`Devnet::stop_gatekeeper`]).
+    gatekeepers: Vec<Option<Member>>,
     /// The registry (on anvil, the chain's process lives as long as this).
     _registry: DevRegistry,
 }
@@ -663,10 +698,29 @@ impl std::fmt::Debug for Devnet {
 }
 
 impl Devnet {
+    /// Stops gatekeeper `index` (1..) alone and waits until it has stopped serving: its
+    /// listeners closed, its store closed (a fault, for tests of what the others and the
+    /// workers do without it). Stopping one already stopped does nothing.
+    pub async fn stop_gatekeeper(&mut self, index: u16) -> anyhow::Result<()> {
+        let slot = self
+            .gatekeepers
+            .get_mut(usize::from(index).saturating_sub(1))
+            .with_context(|| format!("the devnet has no gatekeeper {index}"))?;
+        if let Some(m) = slot.take() {
+            let _ = m.stop.send(());
+            m.task.await??;
+        }
+        Ok(())
+    }
+
     /// Stops every part and waits for it.
     pub async fn stop(self) -> anyhow::Result<Summary> {
         let _ = self.stop.send(());
-        for t in self.tasks {
+        for t in self
+            .tasks
+            .into_iter()
+            .chain(self.gatekeepers.into_iter().flatten().map(|m| m.task))
+        {
             t.await??;
         }
         self.att_task.await??;
@@ -764,7 +818,7 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         pruntime_identity: hex::encode(dev.worker.identity_key()),
         pruntime_mr_enclave: hex::encode(pruntime_mr_enclave()?),
         contract: hex::encode(contract),
-        examples: EXAMPLES
+        examples: examples()
             .iter()
             .zip(&ids)
             .map(|((name, _), id)| ((*name).to_owned(), hex::encode(id)))
@@ -775,13 +829,13 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         verify_command: answered.verify_command,
     };
     let mut tasks = dev.tasks;
-    tasks.extend(committee.tasks);
     tasks.extend(registry.task.take());
     Ok(Devnet {
         summary,
         worker: dev.worker,
         stop,
         tasks,
+        gatekeepers: committee.members.into_iter().map(Some).collect(),
         att_task: att.task,
         _registry: registry,
     })

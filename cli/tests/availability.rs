@@ -214,19 +214,19 @@ fn governance(summary: &serde_json::Value, tx: &[&str]) {
     phalanx(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
-/// The user's query of the counter on worker `w`: (height, state root, output).
+/// The user's query of the counter on the worker at `url`: (height, state root, output).
 async fn read(
     client: &chain::grpc::LightClient,
-    w: &Worker,
+    url: &str,
     user: &p256::ecdsa::SigningKey,
     contract: [u8; 32],
 ) -> (u64, String, Vec<u8>) {
-    let i = info(&w.url).await.unwrap();
+    let i = info(url).await.unwrap();
     let identity = hex::decode(&i.identity_key).unwrap();
     let asked = pruntime::client::query(
         client,
         &reqwest::Client::new(),
-        &w.url,
+        url,
         &identity,
         user,
         contract,
@@ -272,8 +272,8 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
     }
     at_height(&a, last).await;
     at_height(&b, last).await;
-    let from_a = read(&client, &a, &alice, contract).await;
-    let from_b = read(&client, &b, &alice, contract).await;
+    let from_a = read(&client, &a.url, &alice, contract).await;
+    let from_b = read(&client, &b.url, &alice, contract).await;
     assert_eq!(from_a, from_b, "two workers, one state");
     let from_b = (0, from_b.1, from_b.2);
     // Alice bumped three times; the devnet's own demo bumped once before.
@@ -299,7 +299,7 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
         let h = client.submit_tx(tx).await.unwrap();
         at_height(&a, h).await;
         at_height(&b, h).await;
-        let after = read(&client, &b, &alice, contract).await;
+        let after = read(&client, &b.url, &alice, contract).await;
         assert_eq!((after.1.as_str(), &after.2), (from_b.1.as_str(), &from_b.2));
         let log = std::fs::read_to_string(&b.log).unwrap();
         assert!(log.contains("command skipped"), "{log}");
@@ -310,7 +310,7 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
 
     // A dies without warning; B answers the same.
     drop(a.proc);
-    let again = read(&client, &b, &alice, contract).await;
+    let again = read(&client, &b.url, &alice, contract).await;
     assert_eq!((again.1, again.2), (from_b.1, from_b.2));
 
     // More commands; C joins late, catches up from the chain, answers like B.
@@ -320,10 +320,10 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
     let c = worker(root.path(), "c", &summary);
     at_height(&b, last).await;
     at_height(&c, last).await;
-    let now_b = read(&client, &b, &bob, contract).await;
+    let now_b = read(&client, &b.url, &bob, contract).await;
     // The same state and answer; the heights may differ by blocks that change no
     // contract state (C's own registration and key checks land on the chain too).
-    let now_c = read(&client, &c, &bob, contract).await;
+    let now_c = read(&client, &c.url, &bob, contract).await;
     assert!(now_c.0 >= last && now_b.0 >= last);
     assert_eq!(state(&now_c), state(&now_b));
     assert_eq!(u64::from_le_bytes(now_b.2[..8].try_into().unwrap()), 2);
@@ -351,7 +351,7 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
     let b2 = worker(root.path(), "b", &summary);
     at_height(&b2, last).await;
     assert_eq!(
-        state(&read(&client, &b2, &bob, contract).await),
+        state(&read(&client, &b2.url, &bob, contract).await),
         state(&now_b)
     );
     assert_eq!(info(&b2.url).await.unwrap().identity_key, identity_b);
@@ -364,7 +364,7 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
     let c2 = worker(root.path(), "c", &summary);
     at_height(&c2, last).await;
     assert_eq!(
-        state(&read(&client, &c2, &bob, contract).await),
+        state(&read(&client, &c2.url, &bob, contract).await),
         state(&now_b)
     );
     let log = std::fs::read_to_string(&c2.log).unwrap();
@@ -497,6 +497,84 @@ async fn workers_take_over_from_each_other_and_refuse_edited_checkpoints() {
     assert!(!status.success());
     let log = std::fs::read_to_string(&d.log).unwrap();
     assert!(log.contains("differ from the published ones"), "{log}");
+}
+
+/// Gatekeepers fail under running workers, with pRuntime itself (issue 30, item 4): the
+/// devnet in this process, its gatekeepers stopped one at a time, pRuntime workers as
+/// processes. With two of five down (t = 3) a new worker still gets its contract's keys,
+/// boots, catches up and answers as the devnet's own worker does; with a third down a
+/// new worker cannot, and says why, while the running ones go on answering.
+#[test]
+fn workers_boot_with_two_gatekeepers_down_and_not_with_three() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut devnet = rt
+        .block_on(phalanx_cli::devnet::start(&root.path().join("devnet")))
+        .unwrap();
+    let summary = serde_json::to_value(&devnet.summary).unwrap();
+    let hex32 = |k: &str| {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(summary[k].as_str().unwrap(), &mut b).unwrap();
+        b
+    };
+    let (contract, genesis) = (hex32("contract"), hex32("chain_genesis"));
+    let client = chain::grpc::LightClient::pinned(summary["chain"].as_str().unwrap(), genesis);
+    let own = summary["pruntime"].as_str().unwrap().to_owned();
+    let user = chain::random_key();
+    // A command, then both workers' answers once each has applied it: the same.
+    let agree = |a: &Worker| {
+        rt.block_on(async {
+            let h = pruntime::client::send_command(&client, &user, contract, b"bump")
+                .await
+                .unwrap();
+            at_height(a, h).await;
+            let theirs = read(&client, &a.url, &user, contract).await;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let ours = loop {
+                let r = read(&client, &own, &user, contract).await;
+                if r.0 >= h || Instant::now() > deadline {
+                    break r;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            assert_eq!(state(&theirs), state(&ours), "one state on both workers");
+        });
+    };
+
+    // The devnet admits its own build's measurement: in this process, the test's. The
+    // workers (the `phalanx` binary) claim it on the simulated TEE.
+    let sim = root.path().join("devnet/attestation/sim/sim.json");
+    let mr = summary["pruntime_mr_enclave"].as_str().unwrap().to_owned();
+    let tee = ["--sim-pki", sim.to_str().unwrap(), "--mr-enclave", &mr];
+    let worker = |name: &str| worker_with(root.path(), name, &summary, &tee);
+    rt.block_on(async {
+        devnet.stop_gatekeeper(2).await.unwrap();
+        devnet.stop_gatekeeper(5).await.unwrap();
+    });
+    let a = worker("a");
+    let log = |w: &Worker| std::fs::read_to_string(&w.log).unwrap_or_default();
+    assert!(
+        !a.url.is_empty(),
+        "3 of 5 gatekeepers serve keys: {}",
+        log(&a)
+    );
+    agree(&a);
+
+    rt.block_on(devnet.stop_gatekeeper(3)).unwrap();
+    let b = worker("b");
+    assert!(
+        b.url.is_empty(),
+        "2 of 5 gatekeepers serve no keys: {}",
+        log(&b)
+    );
+    assert!(
+        log(&b).contains("not enough gatekeepers: 2 valid answers, need 3"),
+        "the worker says why: {}",
+        log(&b)
+    );
+    agree(&a);
+    drop(a);
+    rt.block_on(devnet.stop()).unwrap();
 }
 
 /// Each bad query is refused with its code: bad signature 403, unknown contract 404,
@@ -748,7 +826,7 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
         .await
         .unwrap();
     at_height(&t, h).await;
-    let (_, _, out) = read(&client, &t, &user, contract).await;
+    let (_, _, out) = read(&client, &t.url, &user, contract).await;
     assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
     let listed = client
         .sync()
@@ -770,7 +848,7 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     assert_eq!(again.identity_key, first.identity_key);
     let log = std::fs::read_to_string(&t2.log).unwrap();
     assert!(log.contains("already registered"), "{log}");
-    let (_, _, out) = read(&client, &t2, &user, contract).await;
+    let (_, _, out) = read(&client, &t2.url, &user, contract).await;
     assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
 
     // Issue 28, item 1: no identity is pinned to an epoch. A rotation: the running TD
@@ -823,7 +901,7 @@ async fn a_tdx_worker_seals_with_a_key_from_the_gatekeepers() {
     let t3 = worker_with(root.path(), "t", &summary, &tee);
     let after = at_height(&t3, h).await;
     assert_eq!(after.identity_key, first.identity_key);
-    let (_, _, out) = read(&client, &t3, &user, contract).await;
+    let (_, _, out) = read(&client, &t3.url, &user, contract).await;
     assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
 
     // The devnet, killed, resumes with epoch 0 retired (its demo key from the newest).
@@ -1108,7 +1186,7 @@ async fn epochs_reach_running_contracts_and_retire_past_committed_state() {
         .collect();
     assert_eq!(sealed_to, [phalanx_types::Epoch(1)]);
     at_height(&a, h).await;
-    let (_, _, out) = read(&client, &a, &user, contract).await;
+    let (_, _, out) = read(&client, &a.url, &user, contract).await;
     assert_eq!(u64::from_le_bytes(out[..8].try_into().unwrap()), 1);
     let log = std::fs::read_to_string(&a.log).unwrap();
     assert!(!log.contains("command skipped"), "{log}");
@@ -1154,7 +1232,7 @@ async fn epochs_reach_running_contracts_and_retire_past_committed_state() {
         "--epoch",
         "1",
     ]);
-    let before = read(&client, &a, &user, contract).await;
+    let before = read(&client, &a.url, &user, contract).await;
 
     // Worker b starts from a's committed checkpoint; a copy with one byte changed, tried
     // first, is refused. Worker a serves its checkpoint under epoch 2 once it has seen
@@ -1200,7 +1278,7 @@ async fn epochs_reach_running_contracts_and_retire_past_committed_state() {
         log.contains("started from the committed checkpoint"),
         "{log}"
     );
-    let after = read(&client, &b, &user, contract).await;
+    let after = read(&client, &b.url, &user, contract).await;
     assert_eq!(state(&after), state(&before));
     assert_eq!(
         after.1,
@@ -1964,7 +2042,7 @@ async fn soak_loses_nothing() {
     let mut roots = Vec::new();
     for w in &workers {
         at_height(&w.worker, seen.last.max(synced.height().saturating_sub(1))).await;
-        let (_, root, out) = read(&client, &w.worker, &user, contract).await;
+        let (_, root, out) = read(&client, &w.worker.url, &user, contract).await;
         assert_eq!(
             u64::from_le_bytes(out[..8].try_into().unwrap()),
             included,

@@ -186,6 +186,7 @@ fn a_user_sends_queries_and_fetches_receipts_from_the_command_line() {
     assert!(out.contains("query_hash"), "{out}");
 
     typed_examples_through_the_devnet(&summary, &alice, &bob, sent["height"].as_u64().unwrap());
+    market_through_the_devnet(&summary, &alice, &bob);
 
     // A command over the registry's bound (the largest input sealed) is refused
     // before it is ordered; a file over the input bound is not even read.
@@ -253,6 +254,137 @@ fn borsh_str(name: &str) -> Vec<u8> {
     [&(name.len() as u32).to_le_bytes()[..], name.as_bytes()].concat()
 }
 
+/// `phalanx contract send` of `input` to contract `id` as `key`: its JSON (which must
+/// say it was sent).
+fn send_bytes(
+    summary: &serde_json::Value,
+    key: &Path,
+    id: &str,
+    input: &[u8],
+) -> serde_json::Value {
+    let worker = summary["pruntime"].as_str().unwrap();
+    let args = [
+        "send",
+        "--contract",
+        id,
+        "--input-hex",
+        &hex::encode(input),
+        "--worker",
+        worker,
+    ];
+    let (code, sent, err) = contract(summary, key, &args);
+    assert_eq!(code, 0, "{err}");
+    sent
+}
+
+/// `phalanx contract query`: exit code, output bytes, stderr.
+fn query_bytes(
+    summary: &serde_json::Value,
+    key: &Path,
+    id: &str,
+    input: &[u8],
+) -> (i32, Vec<u8>, String) {
+    let worker = summary["pruntime"].as_str().unwrap();
+    let args = [
+        "query",
+        "--contract",
+        id,
+        "--input-hex",
+        &hex::encode(input),
+        "--worker",
+        worker,
+    ];
+    let (code, answer, err) = contract(summary, key, &args);
+    (
+        code,
+        hex::decode(answer["output"]["hex"].as_str().unwrap_or_default()).unwrap(),
+        err,
+    )
+}
+
+/// The market through chain and worker: one contract whose code calls another's (the
+/// token it carries). Alice sells; Bob claims tokens, approves the market and bids
+/// through it; the close pays Alice through the token. And `phalanx contract bundle`
+/// makes that same module from the two.
+fn market_through_the_devnet(summary: &serde_json::Value, alice: &Path, bob: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pruntime/guest/wasm");
+    let out = dir.path().join("market.wasm");
+    let (code, printed, err) = phalanx(&[
+        "contract",
+        "bundle",
+        "--module",
+        guest.join("market.wasm").to_str().unwrap(),
+        "--component",
+        &format!("token={}", guest.join("token.wasm").display()),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let bundled = phalanx_cli::devnet::examples().pop().unwrap();
+    assert_eq!(bundled.0, "market");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        bundled.1,
+        "the devnet's market"
+    );
+    let hash = hex::encode(phalanx_contract::code_hash(&bundled.1));
+    assert!(printed.contains(&hash), "{printed}");
+
+    let market = summary["examples"]["market"].as_str().unwrap();
+    let send = |key: &Path, input: &[u8]| {
+        let sent = send_bytes(summary, key, market, input);
+        assert_eq!(sent["receipt"]["status"], "applied", "{sent}");
+        hex::decode(sent["receipt"]["output"]["hex"].as_str().unwrap()).unwrap()
+    };
+    let claimed = send_bytes(summary, bob, market, &[3, 0]);
+    assert_eq!(
+        claimed["receipt"]["output"]["hex"],
+        hex::encode(1000u64.to_le_bytes()),
+        "claimed through the market"
+    );
+    let end = claimed["height"].as_u64().unwrap() + 8;
+    send(alice, &[&[0u8][..], &end.to_le_bytes()].concat());
+    let (_, id, _) = query_bytes(summary, bob, market, &[1]);
+    assert_eq!(id[0], 1, "Answer::Id");
+    send(
+        bob,
+        &[&[3u8, 2][..], &id[1..], &400u64.to_le_bytes()].concat(),
+    );
+    assert_eq!(
+        send(bob, &[&[1u8][..], &300u64.to_le_bytes()].concat()),
+        300u64.to_le_bytes()
+    );
+    let balance = |key: &Path| query_bytes(summary, key, market, &[3, 0]).1;
+    assert_eq!(
+        balance(bob),
+        [&[2u8][..], &700u64.to_le_bytes()].concat(),
+        "in escrow"
+    );
+    // Each command is a block: the close is refused until the end height.
+    let close = || send_bytes(summary, alice, market, &[2]);
+    let mut closed = close();
+    for _ in 0..24 {
+        if closed["receipt"]["status"] == "applied" {
+            break;
+        }
+        assert_eq!(
+            closed["receipt"]["message"], "bidding has not ended",
+            "{closed}"
+        );
+        closed = close();
+    }
+    assert_eq!(
+        closed["receipt"]["output"]["hex"],
+        hex::encode(300u64.to_le_bytes())
+    );
+    assert_eq!(
+        balance(alice),
+        [&[2u8][..], &300u64.to_le_bytes()].concat(),
+        "paid"
+    );
+}
+
 /// The typed examples the devnet serves, through chain and worker: a vote of Alice and
 /// Bob whose tally opens only after the close, and a vault secret Bob reads only once
 /// Alice grants it. `height`: the registry's height a moment ago.
@@ -264,37 +396,8 @@ fn typed_examples_through_the_devnet(
 ) {
     // Long on purpose: two contracts' stories, each read top to bottom as it runs.
     let worker = summary["pruntime"].as_str().unwrap();
-    let send = |key: &Path, id: &str, input: &[u8]| {
-        let args = [
-            "send",
-            "--contract",
-            id,
-            "--input-hex",
-            &hex::encode(input),
-            "--worker",
-            worker,
-        ];
-        let (code, sent, err) = contract(summary, key, &args);
-        assert_eq!(code, 0, "{err}");
-        sent
-    };
-    let query = |key: &Path, id: &str, input: &[u8]| {
-        let args = [
-            "query",
-            "--contract",
-            id,
-            "--input-hex",
-            &hex::encode(input),
-            "--worker",
-            worker,
-        ];
-        let (code, answer, err) = contract(summary, key, &args);
-        (
-            code,
-            hex::decode(answer["output"]["hex"].as_str().unwrap_or_default()).unwrap(),
-            err,
-        )
-    };
+    let send = |key: &Path, id: &str, input: &[u8]| send_bytes(summary, key, id, input);
+    let query = |key: &Path, id: &str, input: &[u8]| query_bytes(summary, key, id, input);
 
     let vote = summary["examples"]["vote"].as_str().unwrap();
     // Room for the four commands below and the blocks others add meanwhile.

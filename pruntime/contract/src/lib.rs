@@ -542,6 +542,10 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// A key a frame wrote first, and the overlay's entry before (none: not in the
+/// overlay; `Some(None)`: removed).
+type Undo = (Vec<u8>, Option<Option<Vec<u8>>>);
+
 /// The host side of one call.
 struct Host {
     input: Vec<u8>,
@@ -573,7 +577,7 @@ struct Host {
     /// In a component: each key this frame (or a callee that succeeded) wrote first, with
     /// the overlay's entry before, to undo if the frame fails. Bounded by the distinct
     /// keys written, whose bytes the call's write bound counts.
-    undo: Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>,
+    undo: Vec<Undo>,
     undo_keys: std::collections::BTreeSet<Vec<u8>>,
     /// Memory the frames below this one hold (a command's frames share
     /// [`Limits::memory`]).
@@ -652,7 +656,10 @@ impl Runtime {
             };
             // State and the call stack are per code: two names for one code would share
             // them.
-            if components.values().any(|c: &Component| c.code_hash == component.code_hash) {
+            if components
+                .values()
+                .any(|c: &Component| c.code_hash == component.code_hash)
+            {
                 return Err(invalid("two components of one code"));
             }
             if components.insert(name, component).is_some() {

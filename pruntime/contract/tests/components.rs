@@ -325,18 +325,24 @@ fn only_the_contracts_own_code_signs_and_no_module_reaches_anothers_state() {
   (memory (export "memory") 1)
   (data (i32.const 0) "{}")
   (func (export "execute") (call $set (i32.const 0) (i32.const {}) (i32.const 0) (i32.const 1))))"#,
-        full.iter().map(|b| format!("\\{b:02x}")).collect::<String>(),
+        full.iter()
+            .map(|b| format!("\\{b:02x}"))
+            .collect::<String>(),
         full.len()
     ));
     let c = rt
         .compile(&bundle(&sneaky, &[("inner", &inner)]).unwrap())
         .unwrap();
-    let o = rt.call(&c, &State::default(), call(Entry::Execute, b"")).unwrap();
+    let o = rt
+        .call(&c, &State::default(), call(Entry::Execute, b""))
+        .unwrap();
     let written: Vec<&Vec<u8>> = o.changes.0.keys().collect();
     assert_eq!(written, [&[&[OWN_KEYS][..], &full].concat()]);
     // Without components, keys stay as written (the contracts deployed before).
     let alone = rt.compile(&sneaky).unwrap();
-    let o = rt.call(&alone, &State::default(), call(Entry::Execute, b"")).unwrap();
+    let o = rt
+        .call(&alone, &State::default(), call(Entry::Execute, b""))
+        .unwrap();
     assert_eq!(o.changes.0.keys().collect::<Vec<_>>(), [&full]);
 }
 
@@ -351,15 +357,29 @@ fn big(pages: u32) -> Vec<u8> {
 fn a_commands_frames_share_one_memory_bound_and_pay_for_their_memory() {
     let rt = Runtime::default();
     // 255 pages beside the contract's one: within 16 MiB; 256 are not.
-    let fits = rt.compile(&bundle(&wasm(ROOT), &[("inner", &big(255))]).unwrap()).unwrap();
-    let o = rt.call(&fits, &State::default(), call(Entry::Execute, b"cx")).unwrap();
+    let fits = rt
+        .compile(&bundle(&wasm(ROOT), &[("inner", &big(255))]).unwrap())
+        .unwrap();
+    let o = rt
+        .call(&fits, &State::default(), call(Entry::Execute, b"cx"))
+        .unwrap();
     assert_eq!(parsed(&o.output).0, 0, "an empty output");
-    let over = rt.compile(&bundle(&wasm(ROOT), &[("inner", &big(256))]).unwrap()).unwrap();
-    let o = rt.call(&over, &State::default(), call(Entry::Execute, b"cx")).unwrap();
+    let over = rt
+        .compile(&bundle(&wasm(ROOT), &[("inner", &big(256))]).unwrap())
+        .unwrap();
+    let o = rt
+        .call(&over, &State::default(), call(Entry::Execute, b"cx"))
+        .unwrap();
     assert_eq!(parsed(&o.output).0, CallStatus::Failed as i32);
     // A callee's memory is paid for: a unit per 64 bytes.
-    let small = rt.compile(&bundle(&wasm(ROOT), &[("inner", &big(1))]).unwrap()).unwrap();
-    let cost = |c| rt.call(c, &State::default(), call(Entry::Execute, b"cx")).unwrap().fuel_used;
+    let small = rt
+        .compile(&bundle(&wasm(ROOT), &[("inner", &big(1))]).unwrap())
+        .unwrap();
+    let cost = |c| {
+        rt.call(c, &State::default(), call(Entry::Execute, b"cx"))
+            .unwrap()
+            .fuel_used
+    };
     assert!(cost(&fits) >= cost(&small) + 254 * 65_536 / 64);
 }
 
@@ -368,7 +388,9 @@ fn one_code_is_one_component() {
     let rt = Runtime::default();
     let inner = wasm(INNER);
     let twice = bundle(&wasm(ROOT), &[("a", &inner), ("b", &inner)]).unwrap();
-    assert!(matches!(rt.compile(&twice), Err(ContractError::InvalidCode(m)) if m.contains("one code")));
+    assert!(
+        matches!(rt.compile(&twice), Err(ContractError::InvalidCode(m)) if m.contains("one code"))
+    );
 }
 
 #[test]
@@ -435,7 +457,10 @@ fn failures_undo_exactly_what_the_failed_frame_and_its_callees_wrote() {
         .compile(&bundle(&wasm(ROOT), &[("inner", &middle), ("deep", &inner)]).unwrap())
         .unwrap();
     let key = |code: &[u8]| [&[COMPONENT_KEYS][..], &code_hash(code), b"count"].concat();
-    let run = |input: &[u8]| rt.call(&c, &State::default(), call(Entry::Execute, input)).unwrap();
+    let run = |input: &[u8]| {
+        rt.call(&c, &State::default(), call(Entry::Execute, input))
+            .unwrap()
+    };
     let written = |o: &phalanx_contract::Outcome| {
         (
             o.changes.0.contains_key(&key(&middle)),
@@ -445,7 +470,10 @@ fn failures_undo_exactly_what_the_failed_frame_and_its_callees_wrote() {
     };
     // The innermost fails: only its writes and event go; the middle goes on.
     let o = run(b"cnf");
-    assert_eq!(parsed(&o.output).1, (CallStatus::Failed as i32).to_le_bytes());
+    assert_eq!(
+        parsed(&o.output).1,
+        (CallStatus::Failed as i32).to_le_bytes()
+    );
     assert_eq!(written(&o), (true, false, 0));
     // Both succeed: both stand.
     let o = run(b"cnx");
@@ -455,5 +483,8 @@ fn failures_undo_exactly_what_the_failed_frame_and_its_callees_wrote() {
     let o = run(b"cax");
     assert_eq!(parsed(&o.output).0, CallStatus::Failed as i32);
     assert_eq!(written(&o), (false, false, 0));
-    assert_eq!(o.changes.0.keys().collect::<Vec<_>>(), [&b"\x00count".to_vec()]);
+    assert_eq!(
+        o.changes.0.keys().collect::<Vec<_>>(),
+        [&b"\x00count".to_vec()]
+    );
 }
