@@ -10,11 +10,23 @@ use keyvault::registry::key_file;
 use p256::ecdsa::SigningKey;
 use std::path::Path;
 
+/// Creates the directory a new key file goes into (`~/.phalanx/me.key` on a machine
+/// that has none yet).
+fn parent_dir(out: &Path) -> anyhow::Result<()> {
+    match out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+        }
+        None => Ok(()),
+    }
+}
+
 /// `phalanx chain keygen`: a key file and its public key.
 pub fn keygen(out: &Path) -> anyhow::Result<()> {
     if out.exists() {
         anyhow::bail!("{} exists; not overwriting a key", out.display());
     }
+    parent_dir(out)?;
     let key = key_file(out)?;
     println!(
         "{}",
@@ -28,6 +40,7 @@ pub fn evm_keygen(out: &Path) -> anyhow::Result<()> {
     if out.exists() {
         anyhow::bail!("{} exists; not overwriting a key", out.display());
     }
+    parent_dir(out)?;
     let signer = chain::evm::signer_file(out, true)?;
     println!(
         "{}",

@@ -124,9 +124,12 @@ pub enum ContractCommand {
         /// A component, `NAME=FILE` (name: a-z, 0-9, - and _; repeat for more).
         #[arg(long = "component", required = true)]
         components: Vec<String>,
-        /// The module to write.
+        /// The module to write (not over an existing file unless `--force`).
         #[arg(long)]
         out: PathBuf,
+        /// Replace `--out` if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Deploy a contract module (checked first as pRuntime would load it); prints its id.
     Deploy {
@@ -402,7 +405,8 @@ pub async fn run(command: ContractCommand) -> anyhow::Result<()> {
             module,
             components,
             out,
-        } => bundle(&module, &components, &out),
+            force,
+        } => bundle(&module, &components, &out, force),
         ContractCommand::Deploy { at, module, salt } => deploy(&at, &module, &salt).await,
         ContractCommand::Send {
             at,
@@ -654,7 +658,10 @@ pub fn module_and_salt(path: &Path, salt: &str) -> anyhow::Result<(Vec<u8>, [u8;
 }
 
 /// `phalanx contract bundle`.
-fn bundle(module: &Path, components: &[String], out: &Path) -> anyhow::Result<()> {
+fn bundle(module: &Path, components: &[String], out: &Path, force: bool) -> anyhow::Result<()> {
+    if out.exists() && !force {
+        anyhow::bail!("{} exists (--force replaces it)", out.display());
+    }
     let max = chain::types::MAX_CODE as u64;
     let root = read_bounded(module, max)?;
     let mut parts = Vec::new();
@@ -668,11 +675,16 @@ fn bundle(module: &Path, components: &[String], out: &Path) -> anyhow::Result<()
         .iter()
         .map(|(n, c)| (n.as_str(), c.as_slice()))
         .collect();
-    let code = phalanx_contract::bundle(&root, &named)?;
+    let code = phalanx_contract::bundle(&root, &named)
+        .context("--component: a name is 1 to 32 of a-z, 0-9, - and _")?;
     let contract = phalanx_contract::Runtime::new(phalanx_contract::Limits::default())
         .compile(&code)
         .context("the bundle is not a contract module pRuntime accepts; nothing was written")?;
-    std::fs::write(out, &code).with_context(|| format!("writing {}", out.display()))?;
+    // Whole or not at all: a temporary file beside it, renamed over it.
+    let tmp = out.with_extension("wasm.partial");
+    std::fs::write(&tmp, &code)
+        .and_then(|()| std::fs::rename(&tmp, out))
+        .with_context(|| format!("writing {}", out.display()))?;
     println!(
         "{}: code hash {} ({} bytes)",
         out.display(),

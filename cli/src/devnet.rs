@@ -151,14 +151,13 @@ pub const TOKEN_WASM: &[u8] = include_bytes!("../../pruntime/guest/wasm/token.wa
 
 /// Every example the devnet deploys, as deployed: [`EXAMPLES`], then `market` (the
 /// market with its token bundled: one contract whose code calls another's).
-pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
+pub fn examples() -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
     let mut all: Vec<(&'static str, Vec<u8>)> =
         EXAMPLES.iter().map(|(n, c)| (*n, c.to_vec())).collect();
-    // The committed modules bundle under a valid name: no error to meet.
-    if let Ok(market) = phalanx_contract::bundle(MARKET_WASM, &[("token", TOKEN_WASM)]) {
-        all.push(("market", market));
-    }
-    all
+    let market = phalanx_contract::bundle(MARKET_WASM, &[("token", TOKEN_WASM)])
+        .context("bundling the market with its token")?;
+    all.push(("market", market));
+    Ok(all)
 }
 
 /// MRTD of the devnet's simulated TDX pRuntime (a worker started with `--tee tdx`
@@ -500,7 +499,7 @@ async fn start_pruntime(
     stop: &Stop,
 ) -> anyhow::Result<(DevWorker, Vec<[u8; 32]>)> {
     let mut ids = Vec::new();
-    for (_, code) in examples() {
+    for (_, code) in examples()? {
         ids.push(registry.deploy(dir, &code).await?);
     }
     let wdir = dir.join("pruntime");
@@ -702,9 +701,9 @@ impl Devnet {
     /// listeners closed, its store closed (a fault, for tests of what the others and the
     /// workers do without it). Stopping one already stopped does nothing.
     pub async fn stop_gatekeeper(&mut self, index: u16) -> anyhow::Result<()> {
-        let slot = self
-            .gatekeepers
-            .get_mut(usize::from(index).saturating_sub(1))
+        let slot = usize::from(index)
+            .checked_sub(1)
+            .and_then(|i| self.gatekeepers.get_mut(i))
             .with_context(|| format!("the devnet has no gatekeeper {index}"))?;
         if let Some(m) = slot.take() {
             let _ = m.stop.send(());
@@ -818,7 +817,7 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         pruntime_identity: hex::encode(dev.worker.identity_key()),
         pruntime_mr_enclave: hex::encode(pruntime_mr_enclave()?),
         contract: hex::encode(contract),
-        examples: examples()
+        examples: examples()?
             .iter()
             .zip(&ids)
             .map(|((name, _), id)| ((*name).to_owned(), hex::encode(id)))

@@ -321,7 +321,7 @@ fn market_through_the_devnet(summary: &serde_json::Value, alice: &Path, bob: &Pa
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    let bundled = phalanx_cli::devnet::examples().pop().unwrap();
+    let bundled = phalanx_cli::devnet::examples().unwrap().pop().unwrap();
     assert_eq!(bundled.0, "market");
     assert_eq!(
         std::fs::read(&out).unwrap(),

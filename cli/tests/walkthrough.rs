@@ -142,7 +142,7 @@ fn the_readme_works_as_typed_in_order() {
     // `### Using a contract`: a user's commands, each as typed.
     // The receipt must say the command applied (the command exits 0 for a refused one
     // too), and the bundles the README writes must verify (the last two steps).
-    let user = block(&all, "phalanx chain keygen --out me.key");
+    let user = block(&all, "phalanx chain keygen --out ~/.phalanx/me.key");
     for (line, c) in user {
         let out = step(cwd.path(), *line, &fill(c, &values));
         assert!(!out.trim().is_empty(), "README.md:{line}: printed nothing");
@@ -152,8 +152,8 @@ fn the_readme_works_as_typed_in_order() {
     }
     for written in ["me.key", "query.json", "receipt.json"] {
         assert!(
-            cwd.path().join(written).exists(),
-            "{written} was not written"
+            cwd.path().join(".phalanx").join(written).exists(),
+            "~/.phalanx/{written} was not written"
         );
     }
 
@@ -163,8 +163,8 @@ fn the_readme_works_as_typed_in_order() {
         assert!(out.contains("component token"), "README.md:{line}: {out}");
     }
     assert!(
-        cwd.path().join("market.wasm").exists(),
-        "market.wasm was not written"
+        cwd.path().join(".phalanx/market.wasm").exists(),
+        "~/.phalanx/market.wasm was not written"
     );
 
     // `## Gatekeepers`: the operator's rounds, in the order written.

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 /// The environment variable that moves every default data directory.
 pub const ENV: &str = "PHALANX_HOME";
 
-/// `$PHALANX_HOME` if set and not empty, else `$HOME/.phalanx`; without a home
-/// directory, `.phalanx` under the working directory.
+/// `$PHALANX_HOME` if set and not empty (made absolute), else `.phalanx` in the user's
+/// home; without any home, `phalanx` in the temporary directory. Never the working
+/// directory.
 pub fn data_home() -> PathBuf {
-    from(std::env::var_os(ENV), std::env::var_os("HOME"))
+    from(std::env::var_os(ENV), home(), std::env::current_dir().ok())
 }
 
 /// The default data directory of one part: `data_home()/<part>`.
@@ -19,29 +20,50 @@ pub fn data_dir(part: &str) -> PathBuf {
     data_home().join(part)
 }
 
-/// `~` and `~/x` read against `$HOME`; any other path unchanged (`~user` too: nothing
-/// here looks up other users).
+/// `~` and `~/x` read against the user's home; any other path unchanged (`~user` too:
+/// nothing here looks up other users).
 pub fn expand(path: &Path) -> PathBuf {
-    expand_with(path, std::env::var_os("HOME"))
+    expand_with(path, home())
 }
 
-fn from(phalanx_home: Option<std::ffi::OsString>, home: Option<std::ffi::OsString>) -> PathBuf {
-    let home = home.filter(|h| !h.is_empty());
+/// `$HOME`, else the system's record of the user's home.
+fn home() -> Option<PathBuf> {
+    #[allow(
+        deprecated,
+        reason = "the std function, whose HOME handling is what is wanted"
+    )]
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(std::env::home_dir)
+}
+
+fn from(
+    phalanx_home: Option<std::ffi::OsString>,
+    home: Option<PathBuf>,
+    cwd: Option<PathBuf>,
+) -> PathBuf {
     match phalanx_home.filter(|p| !p.is_empty()) {
-        Some(p) => expand_with(Path::new(&p), home),
+        Some(p) => {
+            let p = expand_with(Path::new(&p), home);
+            match cwd {
+                Some(cwd) if p.is_relative() => cwd.join(p),
+                _ => p,
+            }
+        }
         None => home.map_or_else(
-            || PathBuf::from(".phalanx"),
-            |h| PathBuf::from(h).join(".phalanx"),
+            || std::env::temp_dir().join("phalanx"),
+            |h| h.join(".phalanx"),
         ),
     }
 }
 
-fn expand_with(path: &Path, home: Option<std::ffi::OsString>) -> PathBuf {
-    let Some(home) = home.filter(|h| !h.is_empty()) else {
+fn expand_with(path: &Path, home: Option<PathBuf>) -> PathBuf {
+    let Some(home) = home else {
         return path.to_owned();
     };
     match path.strip_prefix("~") {
-        Ok(rest) => PathBuf::from(home).join(rest),
+        Ok(rest) => home.join(rest),
         Err(_) => path.to_owned(),
     }
 }
@@ -51,18 +73,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn phalanx_home_wins_then_home_then_the_working_directory() {
+    fn phalanx_home_wins_then_home_and_never_the_working_directory() {
         let s = |v: &str| Some(std::ffi::OsString::from(v));
-        assert_eq!(from(s("/srv/p"), s("/home/u")), PathBuf::from("/srv/p"));
-        assert_eq!(from(s("~/p"), s("/home/u")), PathBuf::from("/home/u/p"));
-        assert_eq!(from(s(""), s("/home/u")), PathBuf::from("/home/u/.phalanx"));
-        assert_eq!(from(None, s("/home/u")), PathBuf::from("/home/u/.phalanx"));
-        assert_eq!(from(None, None), PathBuf::from(".phalanx"));
+        let home = || Some(PathBuf::from("/home/u"));
+        let cwd = || Some(PathBuf::from("/work/checkout"));
+        assert_eq!(from(s("/srv/p"), home(), cwd()), PathBuf::from("/srv/p"));
+        assert_eq!(from(s("~/p"), home(), cwd()), PathBuf::from("/home/u/p"));
+        assert_eq!(
+            from(s("rel"), home(), cwd()),
+            PathBuf::from("/work/checkout/rel"),
+            "made absolute: a printed path works from anywhere"
+        );
+        assert_eq!(
+            from(s(""), home(), cwd()),
+            PathBuf::from("/home/u/.phalanx")
+        );
+        assert_eq!(from(None, home(), cwd()), PathBuf::from("/home/u/.phalanx"));
+        let nowhere = from(None, None, cwd());
+        assert!(nowhere.is_absolute() && !nowhere.starts_with("/work/checkout"));
     }
 
     #[test]
     fn only_a_leading_tilde_component_is_the_home() {
-        let home = || Some(std::ffi::OsString::from("/home/u"));
+        let home = || Some(PathBuf::from("/home/u"));
         let e = |p: &str| expand_with(Path::new(p), home());
         assert_eq!(e("~/.phalanx/ca"), PathBuf::from("/home/u/.phalanx/ca"));
         assert_eq!(e("~"), PathBuf::from("/home/u"));
@@ -72,7 +105,7 @@ mod tests {
         assert_eq!(
             expand_with(Path::new("~/x"), None),
             PathBuf::from("~/x"),
-            "no home: left as written"
+            "no home at all: left as written"
         );
     }
 }
