@@ -254,25 +254,37 @@ fn borsh_str(name: &str) -> Vec<u8> {
     [&(name.len() as u32).to_le_bytes()[..], name.as_bytes()].concat()
 }
 
-/// `phalanx contract send` of `input` to contract `id` as `key`: its JSON (which must
-/// say it was sent).
+/// `phalanx contract VERB --contract ID --input-hex INPUT` as `key`, asking the devnet's
+/// worker: exit code, JSON, stderr.
+fn with_input(
+    summary: &serde_json::Value,
+    key: &Path,
+    verb: &str,
+    id: &str,
+    input: &[u8],
+) -> (i32, serde_json::Value, String) {
+    let worker = summary["pruntime"].as_str().unwrap();
+    let input = hex::encode(input);
+    let args = [
+        verb,
+        "--contract",
+        id,
+        "--input-hex",
+        &input,
+        "--worker",
+        worker,
+    ];
+    contract(summary, key, &args)
+}
+
+/// `phalanx contract send`: its JSON (which must say it was sent).
 fn send_bytes(
     summary: &serde_json::Value,
     key: &Path,
     id: &str,
     input: &[u8],
 ) -> serde_json::Value {
-    let worker = summary["pruntime"].as_str().unwrap();
-    let args = [
-        "send",
-        "--contract",
-        id,
-        "--input-hex",
-        &hex::encode(input),
-        "--worker",
-        worker,
-    ];
-    let (code, sent, err) = contract(summary, key, &args);
+    let (code, sent, err) = with_input(summary, key, "send", id, input);
     assert_eq!(code, 0, "{err}");
     sent
 }
@@ -284,17 +296,7 @@ fn query_bytes(
     id: &str,
     input: &[u8],
 ) -> (i32, Vec<u8>, String) {
-    let worker = summary["pruntime"].as_str().unwrap();
-    let args = [
-        "query",
-        "--contract",
-        id,
-        "--input-hex",
-        &hex::encode(input),
-        "--worker",
-        worker,
-    ];
-    let (code, answer, err) = contract(summary, key, &args);
+    let (code, answer, err) = with_input(summary, key, "query", id, input);
     (
         code,
         hex::decode(answer["output"]["hex"].as_str().unwrap_or_default()).unwrap(),

@@ -1098,6 +1098,11 @@ fn key_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerError
     ]
 }
 
+/// A component's name from the guest's memory (at most [`MAX_COMPONENT_NAME`] bytes).
+fn component_name(c: &mut Caller<'_, Host>, ptr: i32, len: i32) -> Result<Vec<u8>, wasmi::Error> {
+    read(c, ptr, len, MAX_COMPONENT_NAME, "component name too long")
+}
+
 /// The four host functions of calls between a contract's modules: `call`, `forward`,
 /// `call_output`, `self_id`.
 fn call_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerError>; 4] {
@@ -1111,13 +1116,7 @@ fn call_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerErro
              iptr: i32,
              ilen: i32|
              -> Result<i32, wasmi::Error> {
-                let name = read(
-                    &mut c,
-                    nptr,
-                    nlen,
-                    MAX_COMPONENT_NAME,
-                    "component name too long",
-                )?;
+                let name = component_name(&mut c, nptr, nlen)?;
                 let max = c.data().limits.max_input;
                 let input = read(&mut c, iptr, ilen, max, "call input too large")?;
                 let me = c.data().stack.last().copied().unwrap_or_default();
@@ -1133,13 +1132,7 @@ fn call_functions(l: &mut Linker<Host>) -> [Result<(), wasmi::errors::LinkerErro
              nlen: i32,
              offset: i32|
              -> Result<i32, wasmi::Error> {
-                let name = read(
-                    &mut c,
-                    nptr,
-                    nlen,
-                    MAX_COMPONENT_NAME,
-                    "component name too long",
-                )?;
+                let name = component_name(&mut c, nptr, nlen)?;
                 let input = usize::try_from(offset)
                     .ok()
                     .and_then(|o| c.data().input.get(o..))
