@@ -5,9 +5,12 @@
 //! key, and that malformed bundles are refused at compile time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+
+use common::{call, wasm};
 use phalanx_contract::{
-    CALL_FUEL, COMPONENT_KEYS, Call, CallStatus, ContractError, Curve, Entry, Env, OWN_KEYS,
-    Runtime, State, bundle, code_hash, component_caller_id,
+    CALL_FUEL, COMPONENT_KEYS, Call, CallStatus, ContractError, Entry, Env, OWN_KEYS, Runtime,
+    State, bundle, code_hash, component_caller_id,
 };
 use std::sync::Arc;
 
@@ -84,20 +87,6 @@ const ROOT: &str = r#"
   (func (export "execute") (call $run (i32.const 1)))
   (func (export "query") (call $run (i32.const 0))))
 "#;
-
-fn wasm(text: &str) -> Vec<u8> {
-    wat::parse_str(text).unwrap()
-}
-
-fn call(entry: Entry, input: &[u8]) -> Call<'_> {
-    Call {
-        env: None,
-        entry,
-        input,
-        caller: [7; 32],
-        height: 42,
-    }
-}
 
 /// (status, the callee's output, the caller's self id) from ROOT's output.
 fn parsed(out: &[u8]) -> (i32, Vec<u8>, [u8; 32]) {
@@ -269,23 +258,6 @@ fn calls_go_at_most_four_deep_and_never_reenter() {
     assert_eq!(statuses(&o.output)[1], CallStatus::Reentrant as i32);
 }
 
-struct Keys;
-
-impl Env for Keys {
-    fn sign(&self, _: &[u8]) -> Option<(u64, [u8; 64])> {
-        Some((0, [1; 64]))
-    }
-    fn derived_public(&self, _: Curve, _: &[u8]) -> Option<[u8; 65]> {
-        Some([4; 65])
-    }
-    fn derived_sign(&self, _: Curve, _: &[u8], _: &[u8; 32]) -> Option<Vec<u8>> {
-        Some(vec![1; 64])
-    }
-    fn random(&self, draw: u64) -> Option<[u8; 32]> {
-        Some([draw as u8; 32])
-    }
-}
-
 #[test]
 fn only_the_contracts_own_code_signs_and_no_module_reaches_anothers_state() {
     let rt = Runtime::default();
@@ -295,7 +267,7 @@ fn only_the_contracts_own_code_signs_and_no_module_reaches_anothers_state() {
   (memory (export "memory") 1)
   (func (export "execute") (drop (call $sign (i32.const 0) (i32.const 4) (i32.const 64)))))"#,
     );
-    let env: Arc<dyn Env> = Arc::new(Keys);
+    let env: Arc<dyn Env> = Arc::new(common::FakeKeys);
     let with_keys = |input| Call {
         env: Some(&env),
         ..call(Entry::Execute, input)

@@ -4,7 +4,10 @@
 //! that matters: before the close no query reveals another bidder's bid.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use phalanx_contract::{Call, Contract, ContractError, Curve, Entry, Env, Runtime, State};
+mod common;
+
+use common::FakeKeys;
+use phalanx_contract::{Call, Contract, ContractError, Entry, Env, Runtime, State};
 use std::sync::Arc;
 
 const COUNTER: &[u8] = include_bytes!("../../guest/wasm/counter.wasm");
@@ -15,25 +18,6 @@ struct World {
     contract: Contract,
     state: State,
     env: Arc<dyn Env>,
-}
-
-/// Stand-in keys: commands sign with a fixed pattern and draw counted bytes (the
-/// worker's real ones are `pruntime::env`'s, tested there).
-struct FakeKeys;
-
-impl Env for FakeKeys {
-    fn sign(&self, message: &[u8]) -> Option<(u64, [u8; 64])> {
-        Some((7, [message.len() as u8; 64]))
-    }
-    fn derived_public(&self, _: Curve, _: &[u8]) -> Option<[u8; 65]> {
-        Some([4; 65])
-    }
-    fn derived_sign(&self, _: Curve, _: &[u8], _: &[u8; 32]) -> Option<Vec<u8>> {
-        Some(vec![1; 64])
-    }
-    fn random(&self, draw: u64) -> Option<[u8; 32]> {
-        Some([draw as u8; 32])
-    }
 }
 
 impl World {

@@ -3,9 +3,10 @@
 //! modules the host cannot run deterministically are refused at compile time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use phalanx_contract::{
-    Call, ContractError, Entry, HOST_CALL_FUEL, Limits, Runtime, State, code_hash,
-};
+mod common;
+
+use common::{call, wasm};
+use phalanx_contract::{ContractError, Entry, HOST_CALL_FUEL, Limits, Runtime, State, code_hash};
 
 /// A counter: `execute` adds one to the u64 under "count", emits and returns it;
 /// `query` returns it.
@@ -44,20 +45,6 @@ const ECHO: &str = r#"
     (call $read (i32.const 40))
     (call $out (i32.const 0) (i32.add (i32.const 40) (call $len)))))
 "#;
-
-fn wasm(text: &str) -> Vec<u8> {
-    wat::parse_str(text).unwrap()
-}
-
-fn call(entry: Entry, input: &[u8]) -> Call<'_> {
-    Call {
-        env: None,
-        entry,
-        input,
-        caller: [7; 32],
-        height: 42,
-    }
-}
 
 #[test]
 fn commands_change_state_queries_read_it_and_workers_agree_on_the_root() {
