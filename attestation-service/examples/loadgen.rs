@@ -71,25 +71,7 @@ enum Work {
 
 /// CPU seconds used so far by this process's threads named `as-server` (Linux).
 fn server_cpu() -> f64 {
-    let ticks = 100.0; // USER_HZ
-    let mut total = 0u64;
-    for t in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("as-server") {
-            continue;
-        }
-        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        total += num(11) + num(12);
-    }
-    total as f64 / ticks
+    phalanx_types::process::threads_cpu_seconds("as-server")
 }
 
 struct Run {

@@ -153,6 +153,7 @@ fn main() {
     });
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(1));
     for c in levels {
+        let cpu0 = phalanx_types::process::cpu_seconds().unwrap_or(f64::NAN);
         let (ops, lat) = rt.block_on(async {
             let deadline = Instant::now() + Duration::from_secs(secs);
             let start = Instant::now();
@@ -191,13 +192,19 @@ fn main() {
             all.sort();
             (all.len() as f64 / start.elapsed().as_secs_f64(), all)
         });
+        // CPU per fetch against the floor's tells extra work (transport, storage,
+        // threads) from cores left idle.
+        let cpu = phalanx_types::process::cpu_seconds().unwrap_or(f64::NAN) - cpu0;
         let pct =
             |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
         println!(
-            "c={c:<3} {ops:>6.1} fetches/s  p50 {:>7.1} ms  p99 {:>7.1} ms  {:.2} of the floor",
+            "c={c:<3} {ops:>6.1} fetches/s  p50 {:>7.1} ms  p99 {:>7.1} ms  {:.2} of the floor  \
+             CPU {:.2} ms per fetch ({:.2}× the floor's)",
             pct(0.5),
             pct(0.99),
-            ops / floor
+            ops / floor,
+            cpu * 1e3 / lat.len() as f64,
+            cpu / lat.len() as f64 / (5.0 * release + assemble_t),
         );
     }
     println!(
