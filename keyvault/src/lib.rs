@@ -7,7 +7,8 @@
 //!
 //! - [`store`]: the gatekeeper's rocksdb state, secrets sealed with AES-256-GCM, synced
 //!   batches, the transparency log, round records;
-//! - [`node`]: the durable node (release under a lock, the log before the answer);
+//! - [`node`]: the durable node (release under a lock, the log synced before the answer,
+//!   one sync shared by the releases that arrive together);
 //! - [`grpc`]: the release service (`phalanx.keyvault.v1.Gatekeeper`);
 //! - [`peer`]: rounds between processes over mutual TLS (prepared/commit/abort) and the
 //!   admin service;

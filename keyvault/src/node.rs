@@ -6,9 +6,13 @@
 //! every change of what the node can derive, not only releases.
 //!
 //! Ordering of a release: authorize and evaluate in memory, append the record to the
-//! in-memory log, persist the leaf (synced), then answer. If persisting fails the
-//! in-memory log is reloaded from the store and the request fails: an answer's
-//! inclusion proof always refers to a durable record.
+//! in-memory log and write its leaf to the store (in log order, under the gatekeeper's
+//! lock), then wait until the store is synced through that leaf, then answer. If the
+//! write fails the in-memory record is dropped and the request fails; if the sync fails
+//! the request fails. An answer's inclusion proof and signed head therefore always
+//! cover durable records only. The sync happens outside the lock and covers every
+//! record written before it, so releases that arrive together share one sync (group
+//! commit) instead of paying one each, one after the other.
 
 use crate::gatekeeper::{Gatekeeper, GatekeeperError, RecordKind, ReleaseRequest, ReleaseResponse};
 use crate::identity::IdentityKey;
@@ -62,6 +66,11 @@ pub struct Node {
     unknown_kid: std::sync::atomic::AtomicBool,
     /// The attestation token this node registered with (served on `Status`).
     evidence: std::sync::RwLock<String>,
+    /// Log size written to the store (advanced under the gatekeeper's lock).
+    log_written: std::sync::atomic::AtomicU64,
+    /// Log size known durable; held while syncing, so releases that wait for the same
+    /// sync share it (group commit).
+    log_synced: Mutex<u64>,
 }
 
 /// Most releases one attestation token may obtain from one node: a worker needs a few
@@ -173,6 +182,10 @@ impl Node {
             shares.insert(epoch, st.share);
         }
         let log = store.log()?;
+        // What a crashed process wrote may still be only in the page cache: make it
+        // durable before any head over it is signed again.
+        store.sync()?;
+        let size = log.size();
         // The tenants the policy names keep a table of their own whatever others do.
         let reserved = policy
             .grants
@@ -198,6 +211,8 @@ impl Node {
             )),
             unknown_kid: std::sync::atomic::AtomicBool::new(false),
             evidence: std::sync::RwLock::new(String::new()),
+            log_written: std::sync::atomic::AtomicU64::new(size),
+            log_synced: Mutex::new(size),
         })
     }
 
@@ -382,17 +397,42 @@ impl Node {
             .lock()
             .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?
             .count(authorized.tenant, &req.token, authorized.token_expires, now)?;
-        let mut gk = self.gk()?;
-        let resp = gk.release_authorized(req, now, rng)?;
-        let leaf = gk
-            .log()
-            .leaf(resp.log_index)
-            .ok_or_else(|| NodeError::Inconsistent("log entry vanished".into()))?;
-        if let Err(e) = self.store.append_log(resp.log_index, &leaf) {
-            gk.truncate_log(resp.log_index);
-            return Err(e.into());
-        }
+        let resp = {
+            let mut gk = self.gk()?;
+            let resp = gk.release_authorized(req, now, rng)?;
+            let leaf = gk
+                .log()
+                .leaf(resp.log_index)
+                .ok_or_else(|| NodeError::Inconsistent("log entry vanished".into()))?;
+            if let Err(e) = self.store.append_log_unsynced(resp.log_index, &leaf) {
+                gk.truncate_log(resp.log_index);
+                return Err(e.into());
+            }
+            self.log_written
+                .fetch_max(resp.log_index + 1, std::sync::atomic::Ordering::Release);
+            resp
+        };
+        self.sync_log(resp.log_index + 1)?;
         Ok(resp)
+    }
+
+    /// Returns once the log's first `size` records are durable: one sync covers every
+    /// record written before it, so concurrent releases share syncs (group commit)
+    /// instead of paying one each under the gatekeeper's lock. A release whose sync
+    /// fails is not answered; its record stays in the store, and a later answer covers
+    /// it only once a later sync has succeeded.
+    fn sync_log(&self, size: u64) -> Result<(), NodeError> {
+        let mut synced = self
+            .log_synced
+            .lock()
+            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?;
+        if *synced >= size {
+            return Ok(());
+        }
+        let written = self.log_written.load(std::sync::atomic::Ordering::Acquire);
+        self.store.sync()?;
+        *synced = written.max(size);
+        Ok(())
     }
 
     /// Replaces the attestation service's keys (a JWKS refresh).

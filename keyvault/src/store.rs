@@ -290,11 +290,23 @@ impl NodeStore {
     }
 
     fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.put_opt(table, key, value, true)
+    }
+
+    /// Writes one entry; synced (durable on return) if `sync`, else durable after the
+    /// next synced write or [`Self::sync`].
+    fn put_opt(&self, table: &str, key: &[u8], value: &[u8], sync: bool) -> Result<(), StoreError> {
         let mut batch = rocksdb::WriteBatch::default();
         batch.put_cf(self.cf(table)?, key, value);
         let mut opts = rocksdb::WriteOptions::default();
-        opts.set_sync(true);
+        opts.set_sync(sync);
         Ok(self.db.write_opt(batch, &opts)?)
+    }
+
+    /// Makes every write so far durable (syncs the write-ahead log): one sync for all
+    /// the [`Self::append_log_unsynced`] entries before it.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        Ok(self.db.flush_wal(true)?)
     }
 
     fn slot(table: &str, key: &[u8]) -> Vec<u8> {
@@ -345,6 +357,18 @@ impl NodeStore {
 
     /// Appends leaf `index` (which must be the next free one), synced.
     pub fn append_log(&self, index: u64, leaf: &Hash) -> Result<(), StoreError> {
+        self.append_log_opt(index, leaf, true)
+    }
+
+    /// [`Self::append_log`] without the sync: the entry is durable after the next
+    /// [`Self::sync`] (or synced write), and may be lost in a crash before it. Entries
+    /// are written in order, so a crash loses a suffix of the log, never a record in
+    /// its middle.
+    pub fn append_log_unsynced(&self, index: u64, leaf: &Hash) -> Result<(), StoreError> {
+        self.append_log_opt(index, leaf, false)
+    }
+
+    fn append_log_opt(&self, index: u64, leaf: &Hash, sync: bool) -> Result<(), StoreError> {
         let expected = self.log_len()?;
         if index != expected {
             return Err(StoreError::LogOrder {
@@ -352,7 +376,7 @@ impl NodeStore {
                 expected,
             });
         }
-        self.put("log", &index.to_be_bytes(), leaf)
+        self.put_opt("log", &index.to_be_bytes(), leaf, sync)
     }
 
     fn log_len(&self) -> Result<u64, StoreError> {

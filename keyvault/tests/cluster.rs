@@ -44,7 +44,11 @@ fn open_node(dir: &std::path::Path, index: NodeIndex, w: &Worker) -> Arc<Node> {
 }
 
 async fn start(node: Arc<Node>) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_at(node, "127.0.0.1:0").await
+}
+
+async fn start_at(node: Arc<Node>, addr: &str) -> Running {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let status = node.status().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -71,9 +75,8 @@ async fn stop(r: Running) {
     r.task.await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_of_five_over_grpc_with_faults_and_restarts() {
-    let w = worker(MR, MR, "sim");
+/// Five nodes of a fresh 3-of-5 genesis, each in its own directory, serving.
+async fn genesis(w: &Worker) -> (PublicKeySet, Vec<tempfile::TempDir>, Vec<Option<Running>>) {
     let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
     let outputs = run_in_memory(
         &DkgParams::new(Epoch(0), 3, &members).unwrap(),
@@ -84,7 +87,7 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut running = Vec::new();
     for (o, dir) in outputs.iter().zip(&dirs) {
-        let node = open_node(dir.path(), o.share.index, &w);
+        let node = open_node(dir.path(), o.share.index, w);
         node.install_epoch(
             Epoch(0),
             &EpochState {
@@ -96,6 +99,14 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
         .unwrap();
         running.push(Some(start(node).await));
     }
+    (public, dirs, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_of_five_over_grpc_with_faults_and_restarts() {
+    let w = worker(MR, MR, "sim");
+    let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
+    let (public, dirs, mut running) = genesis(&w).await;
     let endpoints = |running: &[Option<Running>]| -> Vec<Endpoint> {
         running
             .iter()
@@ -273,6 +284,48 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     }
 }
 
+/// A worker keeps its connections to the gatekeepers between fetches; one whose
+/// gatekeeper restarted at the same address is replaced at once, so the restarted
+/// gatekeeper counts again in the very next fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gatekeeper_restarted_at_its_address_answers_the_next_fetch() {
+    let w = worker(MR, MR, "sim");
+    let (public, dirs, mut running) = genesis(&w).await;
+    let endpoints: Vec<Endpoint> = running
+        .iter()
+        .flatten()
+        .map(|r| r.endpoint.clone())
+        .collect();
+    let request = ReleaseRequest {
+        token: w.token.clone(),
+        runtime_data: w.runtime_data.clone(),
+        key_id: key_id(0, &sgx_tenant(MR)),
+        hpke_public_key: w.hpke.clone(),
+    };
+    let t = Duration::from_secs(5);
+    let k = fetch_key(&endpoints, &request, &w.recipient, &public, t)
+        .await
+        .unwrap();
+    // Node 1 restarts where it was; nodes 4 and 5 stop: node 1 is needed.
+    let addr = endpoints[0].url.trim_start_matches("http://").to_owned();
+    stop(running[0].take().unwrap()).await;
+    let node1 = open_node(dirs[0].path(), endpoints[0].index, &w);
+    running[0] = Some(start_at(node1, &addr).await);
+    for i in [3, 4] {
+        stop(running[i].take().unwrap()).await;
+    }
+    let f = fetch_key(&endpoints, &request, &w.recipient, &public, t)
+        .await
+        .unwrap();
+    assert_eq!(f.key, k.key);
+    let mut down: Vec<u16> = f.unavailable.iter().map(|(i, _)| i.get()).collect();
+    down.sort();
+    assert_eq!(down, vec![4, 5]);
+    for r in running.into_iter().flatten() {
+        stop(r).await;
+    }
+}
+
 /// Member 1 of a 2-of-3 epoch 0, trusting `w`'s attestation service.
 fn one_member(dir: &std::path::Path, w: &Worker) -> Arc<Node> {
     let members: Vec<NodeIndex> = (1..=3).map(|i| NodeIndex::new(i).unwrap()).collect();
@@ -292,6 +345,57 @@ fn one_member(dir: &std::path::Path, w: &Worker) -> Arc<Node> {
     )
     .unwrap();
     node
+}
+
+/// Releases from many threads at once share the store's syncs (group commit): each
+/// answer is valid on its own (signed head, inclusion of its record), their records
+/// take distinct places one after another, and a reopened node has exactly the log
+/// they were answered from.
+#[test]
+fn concurrent_releases_are_each_logged_once_and_survive_a_reopen() {
+    let w = worker(MR, MR, "sim");
+    let dir = tempfile::tempdir().unwrap();
+    let node = one_member(dir.path(), &w);
+    let index = node.status().unwrap().index;
+    let public = node.public_key_set(Epoch(0)).unwrap().unwrap();
+    let identities = std::collections::BTreeMap::from([(index, node.identity().verifying_key())]);
+    let request = ReleaseRequest {
+        token: w.token.clone(),
+        runtime_data: w.runtime_data.clone(),
+        key_id: key_id(0, &sgx_tenant(MR)),
+        hpke_public_key: w.hpke.clone(),
+    };
+    let start = node.status().unwrap().log_size;
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..12)
+                        .map(|_| node.release(&request, NOW + 5, &mut rand::rng()).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    let mut places: Vec<u64> = answers.iter().map(|a| a.log_index).collect();
+    places.sort();
+    assert_eq!(places, (start..start + 48).collect::<Vec<_>>());
+    for a in &answers {
+        keyvault::gatekeeper::check_answer(&request, &w.recipient, &public, &identities, a)
+            .unwrap();
+    }
+    let last = answers.iter().max_by_key(|a| a.log_index).unwrap();
+    drop(node);
+    let reopened = open_node(dir.path(), index, &w);
+    assert_eq!(reopened.status().unwrap().log_size, start + 48);
+    assert_eq!(
+        reopened.tree_head(0, NOW + 6).unwrap().head.root,
+        last.tree_head.head.root
+    );
 }
 
 /// L3: a bearer token replayed past what a worker needs is refused by the node (it

@@ -8,6 +8,11 @@
 //! (bad log proof, envelope or DLEQ proof) are named in [`Fetched::faulty`], the others
 //! in [`Fetched::unavailable`].
 //!
+//! Connections are kept between fetches (one per gatekeeper URL, at most
+//! [`MAX_KEPT`]): a worker fetching a key per contract pays one handshake per
+//! gatekeeper, not one per key. A kept connection found unavailable is dropped and the
+//! call made once more on a new one.
+//!
 //! [`audit`] is the auditor's check of a gatekeeper's log between two visits.
 
 use crate::envelope::{RecipientKey, Sealed};
@@ -321,35 +326,84 @@ pub enum FetchError {
 /// host that is down only delays the answers of the others.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A client of the gatekeeper at `url` (its client listener).
-async fn connect(
-    url: &str,
-    timeout: Duration,
-) -> Result<pb::gatekeeper_client::GatekeeperClient<tonic::transport::Channel>, String> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+/// A new connection to the gatekeeper at `url` (its client listener).
+async fn open(url: &str, timeout: Duration) -> Result<tonic::transport::Channel, String> {
+    tonic::transport::Endpoint::from_shared(url.to_owned())
         .map_err(|e| e.to_string())?
         .connect_timeout(timeout.min(CONNECT_TIMEOUT))
         .connect()
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(
-        pb::gatekeeper_client::GatekeeperClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE),
-    )
+        .map_err(|e| e.to_string())
 }
 
+fn client_on(
+    channel: tonic::transport::Channel,
+) -> pb::gatekeeper_client::GatekeeperClient<tonic::transport::Channel> {
+    pb::gatekeeper_client::GatekeeperClient::new(channel).max_decoding_message_size(MAX_MESSAGE)
+}
+
+/// Most gatekeeper connections [`fetch_key`] keeps open (a worker knows one committee).
+pub const MAX_KEPT: usize = 64;
+
+/// The connections [`fetch_key`] keeps, by URL: a worker fetching several keys (one per
+/// contract, and again after each rotation) pays one TCP and HTTP/2 handshake per
+/// gatekeeper, not one per key and gatekeeper. Nothing here is trusted: every answer is
+/// checked whatever connection carried it.
+static KEPT: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, tonic::transport::Channel>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// A kept connection to `url`, if any.
+fn kept(url: &str) -> Option<tonic::transport::Channel> {
+    KEPT.lock().ok()?.get(url).cloned()
+}
+
+/// Keeps `channel` for `url` (all are dropped when the table is full), or forgets `url`'s.
+fn keep(url: &str, channel: Option<tonic::transport::Channel>) {
+    let Ok(mut kept) = KEPT.lock() else { return };
+    match channel {
+        Some(c) => {
+            if kept.len() >= MAX_KEPT && !kept.contains_key(url) {
+                kept.clear();
+            }
+            kept.insert(url.to_owned(), c);
+        }
+        None => {
+            kept.remove(url);
+        }
+    }
+}
+
+/// One `release` call on `channel`.
+async fn release_on(
+    channel: tonic::transport::Channel,
+    req: pb::ReleaseRequest,
+) -> Result<ReleaseResponse, Status> {
+    let resp = client_on(channel).release(req).await?;
+    response_from_pb(resp.get_ref()).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+/// Asks `ep` to release, on the connection kept for it if there is one. A kept
+/// connection found unavailable (the connection broke as the call went out) is
+/// forgotten and the call made once more on a new connection, which is kept when it
+/// answers.
 async fn ask(
     ep: Endpoint,
     req: pb::ReleaseRequest,
     timeout: Duration,
 ) -> Result<ReleaseResponse, String> {
+    let describe = |s: Status| format!("{:?}: {}", s.code(), s.message());
     let call = async {
-        let mut client = connect(&ep.url, timeout).await?;
-        let resp = client
-            .release(req)
-            .await
-            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
-        response_from_pb(resp.get_ref()).map_err(|e| e.to_string())
+        if let Some(channel) = kept(&ep.url) {
+            match release_on(channel, req.clone()).await {
+                Err(s) if s.code() == tonic::Code::Unavailable => keep(&ep.url, None),
+                other => return other.map_err(describe),
+            }
+        }
+        let channel = open(&ep.url, timeout).await?;
+        let answer = release_on(channel.clone(), req).await.map_err(describe)?;
+        keep(&ep.url, Some(channel));
+        Ok(answer)
     };
     tokio::time::timeout(timeout, call)
         .await
@@ -361,7 +415,7 @@ async fn ask(
 /// it ([`crate::release::check_registration`]): nothing here is trusted.
 pub async fn registered_token(url: &str, timeout: Duration) -> Result<String, String> {
     let call = async {
-        let mut client = connect(url, timeout).await?;
+        let mut client = client_on(open(url, timeout).await?);
         let status = client
             .status(pb::StatusRequest {})
             .await
