@@ -302,8 +302,9 @@ struct Committee {
     urls: Vec<String>,
     admin_file: std::path::PathBuf,
     admin_secret: zeroize::Zeroizing<String>,
-    /// Each gatekeeper's task and its own stop (index `i` at `i - 1`).
-    members: Vec<Member>,
+    /// Each gatekeeper's task and its own stop (index `i` at `i - 1`; `None` for one
+    /// not in the committee).
+    members: Vec<Option<Member>>,
 }
 
 /// One running gatekeeper of the devnet.
@@ -315,7 +316,10 @@ struct Member {
 /// Step 3: the gatekeepers, from disk: each with both listeners, its certificate from
 /// the devnet CA for its identity key, the devnet's admin secret, and the registry (it
 /// joins only rounds whose committee is the registry's gatekeeper set); each is
-/// registered as a worker and the set as the registry's gatekeepers.
+/// registered as a worker and the set as the registry's gatekeepers. A fresh devnet
+/// runs all [`MEMBERS`]; a resumed one the committee governance named last (a reshare
+/// may have removed members since), keeping the set's members it does not run (joined
+/// with `--add`) as listed.
 ///
 /// Long on purpose: one node's whole setup (listeners, config, certificate, registration,
 /// hooks) is one loop body.
@@ -333,9 +337,29 @@ async fn start_gatekeepers(
     tracing::warn!(
         "devnet gatekeepers run on the SIMULATED TEE (quotes from a test root; peers and workers accept that root only because the devnet says so): development only"
     );
+    let listed = registry.gatekeepers().await?;
+    let ours = |i: u16| (1..=MEMBERS).contains(&i) && dir.join(format!("gatekeeper-{i}")).is_dir();
+    let run: Vec<u16> = match listed.is_empty() {
+        true => (1..=MEMBERS).collect(),
+        false => listed
+            .iter()
+            .map(|g| g.index)
+            .filter(|&i| ours(i))
+            .collect(),
+    };
+    if run.is_empty() {
+        bail!(
+            "the registry's gatekeeper set names none of the gatekeepers in {}",
+            dir.display()
+        );
+    }
+    let others: Vec<Gatekeeper> = listed
+        .into_iter()
+        .filter(|g| !run.contains(&g.index))
+        .collect();
     let mut apps = Vec::new();
     let mut gatekeepers = Vec::new();
-    for i in 1..=MEMBERS {
+    for &i in &run {
         let gdir = dir.join(format!("gatekeeper-{i}"));
         let client = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -385,28 +409,32 @@ async fn start_gatekeepers(
             peer_url: app.config().peer_url(),
         });
         let hooks = registry.hooks(&app, &gdir)?;
-        apps.push((app.with_hooks(Arc::new(hooks)), client, peer));
+        apps.push((i, app.with_hooks(Arc::new(hooks)), client, peer));
     }
     // The committee, with this run's addresses, and its threshold (governance's: no
     // round can publish another).
+    gatekeepers.extend(others);
     registry.set_gatekeepers(&gatekeepers, THRESHOLD).await?;
-    let members = apps
-        .into_iter()
-        .map(|(app, client, peer)| {
-            let (own, own_rx) = tokio::sync::oneshot::channel::<()>();
-            let all = stopped(stop);
-            let serve = app.serve(client, peer, now, async move {
-                tokio::select! {
-                    () = all => {}
-                    _ = own_rx => {}
-                }
-            });
-            Member {
+    let mut members: Vec<Option<Member>> = (1..=MEMBERS).map(|_| None).collect();
+    for (i, app, client, peer) in apps {
+        let (own, own_rx) = tokio::sync::oneshot::channel::<()>();
+        let all = stopped(stop);
+        let serve = app.serve(client, peer, now, async move {
+            tokio::select! {
+                () = all => {}
+                _ = own_rx => {}
+            }
+        });
+        if let Some(slot) = usize::from(i)
+            .checked_sub(1)
+            .and_then(|k| members.get_mut(k))
+        {
+            *slot = Some(Member {
                 task: tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) }),
                 stop: own,
-            }
-        })
-        .collect();
+            });
+        }
+    }
     Ok(Committee {
         urls: gatekeepers.into_iter().map(|g| g.url).collect(),
         admin_file,
@@ -834,7 +862,7 @@ pub async fn start_on(dir: &Path, on: &DevChain, joining: &Joining) -> anyhow::R
         worker: dev.worker,
         stop,
         tasks,
-        gatekeepers: committee.members.into_iter().map(Some).collect(),
+        gatekeepers: committee.members,
         att_task: att.task,
         _registry: registry,
     })

@@ -126,6 +126,14 @@ fn the_readme_works_as_typed_in_order() {
             summary["examples"]["vote"].as_str().unwrap().to_owned(),
         ),
         ("NODES", s("nodes")),
+        ("NODES_1_4", {
+            let nodes = s("nodes");
+            nodes.rsplit_once(',').unwrap().0.to_owned()
+        }),
+        (
+            "GATEKEEPER",
+            summary["gatekeepers"][0].as_str().unwrap().to_owned(),
+        ),
     ];
 
     // `## The two commands`: the devnet's answer, verified as the README writes it.
@@ -189,9 +197,39 @@ fn the_readme_works_as_typed_in_order() {
         "epoch 0 erased: {status}"
     );
 
-    // And the devnet resumes afterwards, on the rotated keys.
+    // An auditor's two visits to gatekeeper 1, the rounds' events logged between.
+    let audit = block(&all, "phalanx keyvault audit");
+    for _ in 0..2 {
+        let (line, c) = &audit[0];
+        let out: serde_json::Value =
+            serde_json::from_str(&step(cwd.path(), *line, &fill(c, &values))).unwrap();
+        assert_eq!(out["ok"], true, "README.md:{line}: {out}");
+    }
+
+    // Gatekeeper 5 leaves.
+    for (line, c) in block(
+        &all,
+        "phalanx chain tx --url CHAIN --genesis CHAIN_GENESIS --key ~/.phalanx/devnet/chain/governance.key set-gatekeepers --nodes NODES_1_4",
+    ) {
+        step(cwd.path(), *line, &fill(c, &values));
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&step(cwd.path(), rounds[0].0, &fill(&rounds[0].1, &values))).unwrap();
+    assert_eq!(
+        status["epochs"]["1"]["members_agreeing"],
+        serde_json::json!([1, 2, 3, 4]),
+        "after the removal the four that stay hold epoch 1: {status}"
+    );
+    assert_eq!(status["epochs"]["1"]["threshold"], 3, "reshared: {status}");
+
+    // And the devnet resumes afterwards, on the rotated keys, with the four.
     devnet.terminate();
     let (_again, resumed) = common::devnet(&dir);
     assert_eq!(resumed["genesis"], false);
     assert_ne!(resumed["master_public_key"], summary["master_public_key"]);
+    assert_eq!(
+        resumed["gatekeepers"].as_array().map(Vec::len),
+        Some(4),
+        "gatekeeper 5 left: {resumed}"
+    );
 }

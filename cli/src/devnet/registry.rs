@@ -380,10 +380,11 @@ impl DevRegistry {
     /// registry that has none yet.
     pub async fn set_gatekeepers(&self, set: &[Gatekeeper], fresh: u16) -> anyhow::Result<()> {
         let kept = |t: u16| if t == 0 { fresh } else { t };
+        let listed = self.gatekeepers().await?;
         match &self.backend {
             Backend::Ledger { ledger, governance } => {
                 let now = ledger.state()?.committee_threshold();
-                if ledger.gatekeepers().await? != set || now == 0 {
+                if listed != set || now == 0 {
                     ledger.set_gatekeepers(governance, set, kept(now)).await?;
                 }
             }
@@ -394,7 +395,7 @@ impl DevRegistry {
                     .await?
                     .threshold;
                 let threshold = kept(now);
-                if e.registry.gatekeepers().await? != set || now == 0 {
+                if listed != set || now == 0 {
                     e.registry
                         .set_gatekeepers(&e.governance, set, threshold)
                         .await?;
@@ -402,6 +403,14 @@ impl DevRegistry {
             }
         }
         Ok(())
+    }
+
+    /// The gatekeeper set governance named last (empty on a fresh registry).
+    pub async fn gatekeepers(&self) -> anyhow::Result<Vec<Gatekeeper>> {
+        Ok(match &self.backend {
+            Backend::Ledger { ledger, .. } => ledger.gatekeepers().await?,
+            Backend::Evm(e) => e.registry.gatekeepers().await?,
+        })
     }
 
     /// Locks the rotation to epoch 0 unless it is.
