@@ -347,6 +347,95 @@ fn one_member(dir: &std::path::Path, w: &Worker) -> Arc<Node> {
     node
 }
 
+/// A gatekeeper that hangs (accepts, never answers) or dies mid-request (reads the
+/// request, drops the connection) costs a fetch only its answer: with three healthy
+/// gatekeepers the key comes without waiting for the hung one's timeout, and with two
+/// the fetch fails by its timeout, naming all three that did not answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_and_dying_gatekeepers_cost_a_fetch_only_their_answers() {
+    let w = worker(MR, MR, "sim");
+    let (public, _dirs, mut running) = genesis(&w).await;
+    let endpoints: Vec<Endpoint> = running
+        .iter()
+        .flatten()
+        .map(|r| r.endpoint.clone())
+        .collect();
+    let request = ReleaseRequest {
+        token: w.token.clone(),
+        runtime_data: w.runtime_data.clone(),
+        key_id: key_id(0, &sgx_tenant(MR)),
+        hpke_public_key: w.hpke.clone(),
+    };
+    let k = fetch_key(
+        &endpoints,
+        &request,
+        &w.recipient,
+        &public,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    // Nodes 4 and 5 are replaced, at their addresses, by a hung and a dying one.
+    let addr = |i: usize| endpoints[i].url.trim_start_matches("http://").to_owned();
+    for i in [3, 4] {
+        stop(running[i].take().unwrap()).await;
+    }
+    let hung = tokio::net::TcpListener::bind(addr(3)).await.unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hung.accept().await {
+            held.push(conn);
+        }
+    });
+    let dying = tokio::net::TcpListener::bind(addr(4)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = dying.accept().await {
+            let mut buf = [0u8; 64];
+            let _ = tokio::io::AsyncReadExt::read(&mut conn, &mut buf).await;
+        }
+    });
+    let patient = Duration::from_secs(60);
+    let started = std::time::Instant::now();
+    let f = fetch_key(&endpoints, &request, &w.recipient, &public, patient)
+        .await
+        .unwrap();
+    assert_eq!(f.key, k.key);
+    assert!(
+        started.elapsed() < patient / 3,
+        "waited {:?} for the hung gatekeeper",
+        started.elapsed()
+    );
+    // Node 3 stops too: two answers, and the fetch ends by its timeout with the reasons.
+    stop(running[2].take().unwrap()).await;
+    let short = Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    match fetch_key(&endpoints, &request, &w.recipient, &public, short).await {
+        Err(FetchError::NotEnough {
+            valid,
+            need,
+            unavailable,
+            faulty,
+        }) => {
+            assert_eq!((valid, need), (2, 3));
+            assert!(faulty.is_empty(), "{faulty:?}");
+            let mut down: Vec<u16> = unavailable.iter().map(|(i, _)| i.get()).collect();
+            down.sort();
+            assert_eq!(down, vec![3, 4, 5], "{unavailable:?}");
+            let why = |i: u16| &unavailable.iter().find(|(n, _)| n.get() == i).unwrap().1;
+            assert_eq!(why(4), "timed out");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() < short * 3,
+        "took {:?}",
+        started.elapsed()
+    );
+    for r in running.into_iter().flatten() {
+        stop(r).await;
+    }
+}
+
 /// Releases from many threads at once share the store's syncs (group commit): each
 /// answer is valid on its own (signed head, inclusion of its record), their records
 /// take distinct places one after another, and a reopened node has exactly the log
