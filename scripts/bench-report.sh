@@ -12,7 +12,8 @@
 # generators use the test build's examples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phalanx-target}"
+# The build `make devnet` and `make test` made (cargo's default) unless told otherwise.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 crit=()
 secs=5

@@ -6,7 +6,8 @@
 # "accepted" means), invalid ones refused, authentication enforced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phalanx-target}"
+# The build `make devnet` and `make test` made (cargo's default) unless told otherwise.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_TERM_COLOR=never
 
 venv="${PHALANX_VENV:-$HOME/.cache/phalanx-venv}"

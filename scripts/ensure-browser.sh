@@ -22,5 +22,5 @@ if [ ${#need[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phalanx-target}/verify-web" \
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/verify-web" \
   pruntime/verify/web/build.sh

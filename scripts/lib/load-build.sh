@@ -23,7 +23,8 @@ if [ "${1:-}" = --check ]; then
 fi
 package=$1
 example=$2
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/phalanx-target}"
+# The build `make devnet` and `make test` made (cargo's default) unless told otherwise.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 config=(
   --config 'profile.dev.package."*".debug-assertions=false'
   --config 'profile.dev.package."*".overflow-checks=false'
