@@ -317,9 +317,10 @@ struct Member {
 /// the devnet CA for its identity key, the devnet's admin secret, and the registry (it
 /// joins only rounds whose committee is the registry's gatekeeper set); each is
 /// registered as a worker and the set as the registry's gatekeepers. A fresh devnet
-/// runs all [`MEMBERS`]; a resumed one the committee governance named last (a reshare
-/// may have removed members since), keeping the set's members it does not run (joined
-/// with `--add`) as listed.
+/// runs all [`MEMBERS`]; a resumed one the members of the committee governance named
+/// last (a reshare may have removed some since) whose directory holds the listed
+/// identity key. The set's other members (joined with `--add`, say) stay listed as they
+/// are; the devnet neither starts nor asks them.
 ///
 /// Long on purpose: one node's whole setup (listeners, config, certificate, registration,
 /// hooks) is one loop body.
@@ -339,7 +340,7 @@ async fn start_gatekeepers(
     );
     let listed = registry.gatekeepers().await?;
     let ours = |i: u16| (1..=MEMBERS).contains(&i) && dir.join(format!("gatekeeper-{i}")).is_dir();
-    let run: Vec<u16> = match listed.is_empty() {
+    let candidates: Vec<u16> = match listed.is_empty() {
         true => (1..=MEMBERS).collect(),
         false => listed
             .iter()
@@ -347,19 +348,9 @@ async fn start_gatekeepers(
             .filter(|&i| ours(i))
             .collect(),
     };
-    if run.is_empty() {
-        bail!(
-            "the registry's gatekeeper set names none of the gatekeepers in {}",
-            dir.display()
-        );
-    }
-    let others: Vec<Gatekeeper> = listed
-        .into_iter()
-        .filter(|g| !run.contains(&g.index))
-        .collect();
     let mut apps = Vec::new();
     let mut gatekeepers = Vec::new();
-    for &i in &run {
+    for i in candidates {
         let gdir = dir.join(format!("gatekeeper-{i}"));
         let client = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -395,6 +386,14 @@ async fn start_gatekeepers(
         };
         let app = NodeApp::open(config, att.jwks.clone())?;
         let identity = app.node.identity().clone();
+        // A listed member is this directory's node only by its identity key (a node
+        // that joined later may hold a removed member's index).
+        if listed
+            .iter()
+            .any(|g| g.index == i && g.identity_key != public_key(&identity.verifying_key()))
+        {
+            continue;
+        }
         std::fs::write(
             gdir.join("cert.pem"),
             ca.issue(NodeIndex::new(i)?, &identity.verifying_key())?,
@@ -411,9 +410,17 @@ async fn start_gatekeepers(
         let hooks = registry.hooks(&app, &gdir)?;
         apps.push((i, app.with_hooks(Arc::new(hooks)), client, peer));
     }
+    if gatekeepers.is_empty() {
+        bail!(
+            "the registry's gatekeeper set names none of the gatekeepers in {}",
+            dir.display()
+        );
+    }
     // The committee, with this run's addresses, and its threshold (governance's: no
-    // round can publish another).
-    gatekeepers.extend(others);
+    // round can publish another). Listed members it does not run stay as listed.
+    let urls: Vec<String> = gatekeepers.iter().map(|g| g.url.clone()).collect();
+    let ran: Vec<u16> = gatekeepers.iter().map(|g| g.index).collect();
+    gatekeepers.extend(listed.into_iter().filter(|g| !ran.contains(&g.index)));
     registry.set_gatekeepers(&gatekeepers, THRESHOLD).await?;
     let mut members: Vec<Option<Member>> = (1..=MEMBERS).map(|_| None).collect();
     for (i, app, client, peer) in apps {
@@ -436,7 +443,7 @@ async fn start_gatekeepers(
         }
     }
     Ok(Committee {
-        urls: gatekeepers.into_iter().map(|g| g.url).collect(),
+        urls,
         admin_file,
         admin_secret,
         members,

@@ -197,7 +197,8 @@ fn the_readme_works_as_typed_in_order() {
         "epoch 0 erased: {status}"
     );
 
-    // An auditor's two visits to gatekeeper 1, the rounds' events logged between.
+    // An auditor's two visits to gatekeeper 1: the first pins its key and head, the
+    // second checks the head it gets now against that one.
     let audit = block(&all, "phalanx keyvault audit");
     for _ in 0..2 {
         let (line, c) = &audit[0];

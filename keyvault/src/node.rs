@@ -9,10 +9,11 @@
 //! in-memory log and write its leaf to the store (in log order, under the gatekeeper's
 //! lock), then wait until the store is synced through that leaf, then answer. If the
 //! write fails the in-memory record is dropped and the request fails; if the sync fails
-//! the request fails. An answer's inclusion proof and signed head therefore always
-//! cover durable records only. The sync happens outside the lock and covers every
-//! record written before it, so releases that arrive together share one sync (group
-//! commit) instead of paying one each, one after the other.
+//! the request fails. The sync happens outside the lock and covers every record
+//! written before it, so releases that arrive together share one sync (group commit)
+//! instead of paying one each, one after the other. An answer's inclusion proof and
+//! signed head cover durable records only, and so does every head or consistency
+//! proof the node serves otherwise ([`Node::tree_head`] syncs through its size first).
 
 use crate::gatekeeper::{Gatekeeper, GatekeeperError, RecordKind, ReleaseRequest, ReleaseResponse};
 use crate::identity::IdentityKey;
@@ -270,6 +271,20 @@ impl Node {
             gk.truncate_log(index);
             return Err(e.into());
         }
+        self.synced_through(index + 1)
+    }
+
+    /// Notes that a synced write made the log's first `size` records durable (the
+    /// write-ahead log is one sequence: a sync covers every record written before).
+    /// Called under the gatekeeper's lock, which is always taken before `log_synced`.
+    fn synced_through(&self, size: u64) -> Result<(), NodeError> {
+        self.log_written
+            .fetch_max(size, std::sync::atomic::Ordering::Release);
+        let mut synced = self
+            .log_synced
+            .lock()
+            .map_err(|_| NodeError::Inconsistent("lock poisoned".into()))?;
+        *synced = (*synced).max(size);
         Ok(())
     }
 
@@ -345,7 +360,7 @@ impl Node {
             return Err(e.into());
         }
         gk.insert_share(epoch, state.share);
-        Ok(())
+        self.synced_through(index + 1)
     }
 
     /// Gives round `id` up for good (a prepared state is dropped), logged.
@@ -366,7 +381,7 @@ impl Node {
             gk.truncate_log(index);
             return Err(e.into());
         }
-        Ok(())
+        self.synced_through(index + 1)
     }
 
     /// Releases (see the module doc for the ordering).
@@ -429,9 +444,11 @@ impl Node {
         if *synced >= size {
             return Ok(());
         }
+        // Only what was written before the sync becomes durable by it (a size asked for
+        // beyond the log is not: its head is refused after).
         let written = self.log_written.load(std::sync::atomic::Ordering::Acquire);
         self.store.sync()?;
-        *synced = written.max(size);
+        *synced = (*synced).max(written);
         Ok(())
     }
 
@@ -487,19 +504,24 @@ impl Node {
     }
 
     /// A signed head of the current log, or (`size` > 0) of the log as it stood at
-    /// `size` entries.
+    /// `size` entries. Signed only over durable records: the log is synced through the
+    /// head's size first (a release in flight may have written a record not yet
+    /// synced), so no head a crash could contradict ever leaves the node.
     pub fn tree_head(&self, size: u64, now: i64) -> Result<SignedTreeHead, NodeError> {
-        let gk = self.gk()?;
-        match size {
-            0 => Ok(gk.tree_head(now)),
-            n => gk
-                .tree_head_at(n, now)
-                .map_err(|e| NodeError::Release(GatekeeperError::Crypto(e))),
-        }
+        let size = match size {
+            0 => self.gk()?.log().size(),
+            n => n,
+        };
+        self.sync_log(size)?;
+        self.gk()?
+            .tree_head_at(size, now)
+            .map_err(|e| NodeError::Release(GatekeeperError::Crypto(e)))
     }
 
-    /// A consistency proof between two sizes of the log.
+    /// A consistency proof between two sizes of the log (synced through `new` first,
+    /// as for [`Self::tree_head`]).
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, NodeError> {
+        self.sync_log(new)?;
         self.gk()?
             .log()
             .consistency_proof(old, new)

@@ -277,6 +277,9 @@ impl NodeStore {
     pub fn open(dir: &Path, key: SealingKey) -> Result<Self, StoreError> {
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
+        // A crash loses at most a suffix of what was written unsynced (never a record
+        // in the middle): the log's group commit relies on it.
+        opts.set_wal_recovery_mode(rocksdb::DBRecoveryMode::PointInTime);
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let db = rocksdb::DB::open_cf(&opts, dir, TABLES)?;

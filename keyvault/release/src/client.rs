@@ -10,8 +10,9 @@
 //!
 //! Connections are kept between fetches (one per gatekeeper URL, at most
 //! [`MAX_KEPT`]): a worker fetching a key per contract pays one handshake per
-//! gatekeeper, not one per key. A kept connection found unavailable is dropped and the
-//! call made once more on a new one.
+//! gatekeeper, not one per key. A kept connection whose call fails as a connection
+//! does, or times out, is dropped (the call made once more on a new connection, but
+//! for a timeout).
 //!
 //! [`audit`] is the auditor's check of a gatekeeper's log between two visits.
 
@@ -383,10 +384,22 @@ async fn release_on(
     response_from_pb(resp.get_ref()).map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
+/// Whether a call's failure may be its connection's rather than the gatekeeper's
+/// answer: refused or broken (`Unavailable`), or the task that drove the connection is
+/// gone (`Unknown`, `Cancelled`: e.g. the runtime that opened it was dropped).
+fn connection_failed(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    )
+}
+
 /// Asks `ep` to release, on the connection kept for it if there is one. A kept
-/// connection found unavailable (the connection broke as the call went out) is
+/// connection whose call fails as a connection does ([`connection_failed`]) is
 /// forgotten and the call made once more on a new connection, which is kept when it
-/// answers.
+/// answers; one that times out is forgotten too. (A call retried so may have reached
+/// the gatekeeper the first time: it then logs two releases, and counts the token
+/// twice.)
 async fn ask(
     ep: Endpoint,
     req: pb::ReleaseRequest,
@@ -396,7 +409,7 @@ async fn ask(
     let call = async {
         if let Some(channel) = kept(&ep.url) {
             match release_on(channel, req.clone()).await {
-                Err(s) if s.code() == tonic::Code::Unavailable => keep(&ep.url, None),
+                Err(s) if connection_failed(&s) => keep(&ep.url, None),
                 other => return other.map_err(describe),
             }
         }
@@ -407,7 +420,10 @@ async fn ask(
     };
     tokio::time::timeout(timeout, call)
         .await
-        .map_err(|_| "timed out".to_owned())?
+        .unwrap_or_else(|_| {
+            keep(&ep.url, None);
+            Err("timed out".to_owned())
+        })
 }
 
 /// Asks the gatekeeper at `url` (its client listener) for the attestation token it
