@@ -25,6 +25,9 @@ package=$1
 example=$2
 # The build `make devnet` and `make test` made (cargo's default) unless told otherwise.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# Not incremental (cargo's default for dev, off in CI): the load generators are the same
+# code whoever builds them, and incremental codegen units are no part of what is measured.
+export CARGO_INCREMENTAL=0
 config=(
   --config 'profile.dev.package."*".debug-assertions=false'
   --config 'profile.dev.package."*".overflow-checks=false'
