@@ -85,22 +85,30 @@ fn main() {
             )
         })
         .collect();
-    let n = 30;
-    let t0 = Instant::now();
-    for _ in 0..n {
+    // Each the best of five batches: on a noisy machine one batch may be slowed by
+    // others, which would make the floor lenient; the best batch makes it strict.
+    let best_of = |f: &mut dyn FnMut()| -> f64 {
+        (0..5)
+            .map(|_| {
+                let t0 = Instant::now();
+                for _ in 0..20 {
+                    f();
+                }
+                t0.elapsed().as_secs_f64() / 20.0
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let release = best_of(&mut || {
         gks[0].release(&request, clock(), &mut rand::rng()).unwrap();
-    }
-    let release = t0.elapsed().as_secs_f64() / f64::from(n);
+    });
     let answers: Vec<_> = gks
         .iter_mut()
         .take(3)
         .map(|g| g.release(&request, clock(), &mut rand::rng()).unwrap().0)
         .collect();
-    let t0 = Instant::now();
-    for _ in 0..n {
+    let assemble_t = best_of(&mut || {
         assemble(&request, &w.recipient, &public, &identities, &answers).unwrap();
-    }
-    let assemble_t = t0.elapsed().as_secs_f64() / f64::from(n);
+    });
     let floor = 2.0 / (5.0 * release + assemble_t);
     println!(
         "floor: release {:.2} ms, assemble {:.2} ms -> at most {floor:.1} fetches/s on 2 cores",
