@@ -14,7 +14,7 @@ mod common;
 
 use common::*;
 use keyvault::dkg::{DkgParams, run_in_memory};
-use keyvault::gatekeeper::{GatekeeperError, ReleaseRequest};
+use keyvault::gatekeeper::GatekeeperError;
 use keyvault::grpc::{AuditError, Endpoint, FetchError, audit, fetch_key, serve};
 use keyvault::node::Node;
 use keyvault::share::{KeyShare, NodeIndex, PublicKeySet, SecretScalar};
@@ -75,6 +75,15 @@ async fn stop(r: Running) {
     r.task.await.unwrap();
 }
 
+/// The endpoints of the nodes still running.
+fn endpoints(running: &[Option<Running>]) -> Vec<Endpoint> {
+    running
+        .iter()
+        .flatten()
+        .map(|r| r.endpoint.clone())
+        .collect()
+}
+
 /// Five nodes of a fresh 3-of-5 genesis, each in its own directory, serving.
 async fn genesis(w: &Worker) -> (PublicKeySet, Vec<tempfile::TempDir>, Vec<Option<Running>>) {
     let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
@@ -107,20 +116,8 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
     let w = worker(MR, MR, "sim");
     let members: Vec<NodeIndex> = (1..=5).map(|i| NodeIndex::new(i).unwrap()).collect();
     let (public, dirs, mut running) = genesis(&w).await;
-    let endpoints = |running: &[Option<Running>]| -> Vec<Endpoint> {
-        running
-            .iter()
-            .flatten()
-            .map(|r| r.endpoint.clone())
-            .collect()
-    };
     let all_endpoints = endpoints(&running);
-    let request = ReleaseRequest {
-        token: w.token.clone(),
-        runtime_data: w.runtime_data.clone(),
-        key_id: key_id(0, &sgx_tenant(MR)),
-        hpke_public_key: w.hpke.clone(),
-    };
+    let request = w.request(0);
     let t = Duration::from_secs(5);
 
     // All up.
@@ -290,17 +287,8 @@ async fn three_of_five_over_grpc_with_faults_and_restarts() {
 async fn a_gatekeeper_restarted_at_its_address_answers_the_next_fetch() {
     let w = worker(MR, MR, "sim");
     let (public, dirs, mut running) = genesis(&w).await;
-    let endpoints: Vec<Endpoint> = running
-        .iter()
-        .flatten()
-        .map(|r| r.endpoint.clone())
-        .collect();
-    let request = ReleaseRequest {
-        token: w.token.clone(),
-        runtime_data: w.runtime_data.clone(),
-        key_id: key_id(0, &sgx_tenant(MR)),
-        hpke_public_key: w.hpke.clone(),
-    };
+    let endpoints = endpoints(&running);
+    let request = w.request(0);
     let t = Duration::from_secs(5);
     let k = fetch_key(&endpoints, &request, &w.recipient, &public, t)
         .await
@@ -359,22 +347,13 @@ fn a_connection_kept_by_a_dropped_runtime_is_replaced() {
         .build()
         .unwrap();
     let (public, _dirs, mut running) = servers.block_on(genesis(&w));
-    let endpoints: Vec<Endpoint> = running
-        .iter()
-        .flatten()
-        .map(|r| r.endpoint.clone())
-        .collect();
+    let endpoints = endpoints(&running);
     servers.block_on(async {
         for i in [3, 4] {
             stop(running[i].take().unwrap()).await;
         }
     });
-    let request = ReleaseRequest {
-        token: w.token.clone(),
-        runtime_data: w.runtime_data.clone(),
-        key_id: key_id(0, &sgx_tenant(MR)),
-        hpke_public_key: w.hpke.clone(),
-    };
+    let request = w.request(0);
     let fetch = || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -406,17 +385,8 @@ fn a_connection_kept_by_a_dropped_runtime_is_replaced() {
 async fn hung_and_dying_gatekeepers_cost_a_fetch_only_their_answers() {
     let w = worker(MR, MR, "sim");
     let (public, _dirs, mut running) = genesis(&w).await;
-    let endpoints: Vec<Endpoint> = running
-        .iter()
-        .flatten()
-        .map(|r| r.endpoint.clone())
-        .collect();
-    let request = ReleaseRequest {
-        token: w.token.clone(),
-        runtime_data: w.runtime_data.clone(),
-        key_id: key_id(0, &sgx_tenant(MR)),
-        hpke_public_key: w.hpke.clone(),
-    };
+    let endpoints = endpoints(&running);
+    let request = w.request(0);
     let k = fetch_key(
         &endpoints,
         &request,
@@ -500,12 +470,7 @@ fn concurrent_releases_are_each_logged_once_and_survive_a_reopen() {
     let index = node.status().unwrap().index;
     let public = node.public_key_set(Epoch(0)).unwrap().unwrap();
     let identities = std::collections::BTreeMap::from([(index, node.identity().verifying_key())]);
-    let request = ReleaseRequest {
-        token: w.token.clone(),
-        runtime_data: w.runtime_data.clone(),
-        key_id: key_id(0, &sgx_tenant(MR)),
-        hpke_public_key: w.hpke.clone(),
-    };
+    let request = w.request(0);
     let start = node.status().unwrap().log_size;
     let answers: Vec<_> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..4)
@@ -547,12 +512,7 @@ fn attack_l3_a_replayed_token_is_rate_limited() {
     let w = worker(MR, MR, "sim");
     let dir = tempfile::tempdir().unwrap();
     let node = one_member(dir.path(), &w);
-    let request = ReleaseRequest {
-        token: w.token.clone(),
-        runtime_data: w.runtime_data.clone(),
-        key_id: key_id(0, &sgx_tenant(MR)),
-        hpke_public_key: w.hpke.clone(),
-    };
+    let request = w.request(0);
     let mut rng = rand::rng();
     for _ in 0..keyvault::node::MAX_RELEASES_PER_TOKEN {
         node.release(&request, NOW + 5, &mut rng).unwrap();
@@ -582,12 +542,7 @@ fn attack_l4_a_rotated_attestation_key_is_picked_up() {
     let rotated = worker(MR, MR, "sim");
     let dir = tempfile::tempdir().unwrap();
     let node = one_member(dir.path(), &old);
-    let request = ReleaseRequest {
-        token: rotated.token.clone(),
-        runtime_data: rotated.runtime_data.clone(),
-        key_id: key_id(0, &sgx_tenant(MR)),
-        hpke_public_key: rotated.hpke.clone(),
-    };
+    let request = rotated.request(0);
     let mut rng = rand::rng();
     assert!(!node.take_unknown_kid());
     assert!(node.release(&request, NOW + 5, &mut rng).is_err());

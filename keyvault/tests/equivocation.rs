@@ -612,7 +612,6 @@ fn named(ledger: &chain::ledger::Ledger) -> Vec<(Vec<u8>, u8)> {
 /// many partials failed their proof against the set read (a member whose share
 /// changed between the worker's read and its answer, during a round).
 async fn fetch(urls: &[String], w: &Worker) -> Option<([u8; 32], usize)> {
-    use keyvault::gatekeeper::ReleaseRequest;
     use keyvault::grpc::{Endpoint, fetch_key};
     let all: Vec<NodeInfo> = admin::cluster_status(urls)
         .await
@@ -621,12 +620,7 @@ async fn fetch(urls: &[String], w: &Worker) -> Option<([u8; 32], usize)> {
         .ok()?;
     let public = admin::agreed_public_key_set(&all, Epoch(0), None).ok()?;
     let endpoints: Vec<Endpoint> = all.iter().map(NodeInfo::endpoint).collect();
-    let request = ReleaseRequest {
-        token: w.token.clone(),
-        runtime_data: w.runtime_data.clone(),
-        key_id: key_id(0, &sgx_tenant(MR)),
-        hpke_public_key: w.hpke.clone(),
-    };
+    let request = w.request(0);
     let f = fetch_key(
         &endpoints,
         &request,

@@ -16,7 +16,6 @@ mod common;
 use common::*;
 use keyvault::admin::{self, NodeInfo, Outcome};
 use keyvault::app::{NodeApp, NodeConfig};
-use keyvault::gatekeeper::ReleaseRequest;
 use keyvault::grpc::{Endpoint, fetch_key};
 use keyvault::identity::IdentityKey;
 use keyvault::peer::RoundHooks;
@@ -131,12 +130,7 @@ async fn fetch(urls: &[String], w: &Worker, epoch: u64) -> ([u8; 32], PublicKeyS
     let all = infos(urls).await;
     let public = admin::agreed_public_key_set(&all, Epoch(epoch), None).unwrap();
     let endpoints: Vec<Endpoint> = all.iter().map(NodeInfo::endpoint).collect();
-    let request = ReleaseRequest {
-        token: w.token.clone(),
-        runtime_data: w.runtime_data.clone(),
-        key_id: key_id(epoch, &sgx_tenant(MR)),
-        hpke_public_key: w.hpke.clone(),
-    };
+    let request = w.request(epoch);
     let f = fetch_key(
         &endpoints,
         &request,

@@ -35,6 +35,18 @@ pub struct Worker {
     pub hpke: Vec<u8>,
 }
 
+impl Worker {
+    /// Its request for its own tenant's key of `epoch` (enclave [`MR`]).
+    pub fn request(&self, epoch: u64) -> phalanx_release::gatekeeper::ReleaseRequest {
+        phalanx_release::gatekeeper::ReleaseRequest {
+            token: self.token.clone(),
+            runtime_data: self.runtime_data.clone(),
+            key_id: key_id(epoch, &sgx_tenant(MR)),
+            hpke_public_key: self.hpke.clone(),
+        }
+    }
+}
+
 /// A worker running enclave `mr`, attested under a policy allowing `allowed`.
 pub fn worker(mr: [u8; 32], allowed: [u8; 32], trust_root: &'static str) -> Worker {
     attested(
