@@ -322,8 +322,8 @@ struct Member {
 /// identity key. The set's other members (joined with `--add`, say) stay listed as they
 /// are; the devnet neither starts nor asks them.
 ///
-/// Long on purpose: one node's whole setup (listeners, config, certificate, registration,
-/// hooks) is one loop body.
+/// Long on purpose: choosing the members, then one node's whole setup (listeners,
+/// certificate, registration, hooks) in one loop body.
 async fn start_gatekeepers(
     dir: &Path,
     registry: &DevRegistry,
@@ -354,36 +354,15 @@ async fn start_gatekeepers(
         let gdir = dir.join(format!("gatekeeper-{i}"));
         let client = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let config = NodeConfig {
-            index: i,
-            data_dir: gdir.clone(),
-            listen: Listen {
-                client: client.local_addr()?.to_string(),
-                peer: peer.local_addr()?.to_string(),
-                admin: None,
-            },
-            peer_url: None,
-            tls: TlsFiles {
-                ca_cert: ca_dir.join("ca.pem"),
-                cert: gdir.join("cert.pem"),
-            },
-            attestation: AttestationTrust {
-                jwks_url: Some(format!("http://{}/.well-known/jwks.json", att.rest)),
-                jwks_file: None,
-                service_url: Some(format!("http://{}", att.rest)),
-                policy: Some("devnet".into()),
-            },
-            policy: att.release_policy.clone(),
-            rounds: RoundsConfig::default(),
-            admin_secret_file: Some(admin_file.clone()),
-            registry: Some(registry.config()),
-            tee: Some(phalanx_tee::Settings {
-                backend: phalanx_tee::Backend::Sim,
-                root: None,
-                sim_pki: Some(att.sim_pki.clone()),
-                mr_enclave: Some(hex::encode(GATEKEEPER_MR_ENCLAVE)),
-            }),
-        };
+        let config = node_config(
+            i,
+            &gdir,
+            (client.local_addr()?, peer.local_addr()?),
+            &ca_dir,
+            &admin_file,
+            registry,
+            att,
+        );
         let app = NodeApp::open(config, att.jwks.clone())?;
         let identity = app.node.identity().clone();
         // A listed member is this directory's node only by its identity key (a node
@@ -422,6 +401,69 @@ async fn start_gatekeepers(
     let ran: Vec<u16> = gatekeepers.iter().map(|g| g.index).collect();
     gatekeepers.extend(listed.into_iter().filter(|g| !ran.contains(&g.index)));
     registry.set_gatekeepers(&gatekeepers, THRESHOLD).await?;
+    let members = serve_members(apps, stop);
+    Ok(Committee {
+        urls,
+        admin_file,
+        admin_secret,
+        members,
+    })
+}
+
+/// Gatekeeper `i`'s config: its directory, listeners, the devnet CA, admin secret and
+/// registry, the attestation service's keys and policy, the simulated TEE.
+fn node_config(
+    i: u16,
+    gdir: &Path,
+    (client, peer): (std::net::SocketAddr, std::net::SocketAddr),
+    ca_dir: &Path,
+    admin_file: &Path,
+    registry: &DevRegistry,
+    att: &Attestation,
+) -> NodeConfig {
+    NodeConfig {
+        index: i,
+        data_dir: gdir.to_owned(),
+        listen: Listen {
+            client: client.to_string(),
+            peer: peer.to_string(),
+            admin: None,
+        },
+        peer_url: None,
+        tls: TlsFiles {
+            ca_cert: ca_dir.join("ca.pem"),
+            cert: gdir.join("cert.pem"),
+        },
+        attestation: AttestationTrust {
+            jwks_url: Some(format!("http://{}/.well-known/jwks.json", att.rest)),
+            jwks_file: None,
+            service_url: Some(format!("http://{}", att.rest)),
+            policy: Some("devnet".into()),
+        },
+        policy: att.release_policy.clone(),
+        rounds: RoundsConfig::default(),
+        admin_secret_file: Some(admin_file.to_owned()),
+        registry: Some(registry.config()),
+        tee: Some(phalanx_tee::Settings {
+            backend: phalanx_tee::Backend::Sim,
+            root: None,
+            sim_pki: Some(att.sim_pki.clone()),
+            mr_enclave: Some(hex::encode(GATEKEEPER_MR_ENCLAVE)),
+        }),
+    }
+}
+
+/// Serves each gatekeeper until the devnet stops or it is stopped alone; its task and
+/// stop at index `i - 1`.
+fn serve_members(
+    apps: Vec<(
+        u16,
+        NodeApp,
+        tokio::net::TcpListener,
+        tokio::net::TcpListener,
+    )>,
+    stop: &Stop,
+) -> Vec<Option<Member>> {
     let mut members: Vec<Option<Member>> = (1..=MEMBERS).map(|_| None).collect();
     for (i, app, client, peer) in apps {
         let (own, own_rx) = tokio::sync::oneshot::channel::<()>();
@@ -442,12 +484,7 @@ async fn start_gatekeepers(
             });
         }
     }
-    Ok(Committee {
-        urls,
-        admin_file,
-        admin_secret,
-        members,
-    })
+    members
 }
 
 /// Step 4: genesis over the network when no gatekeeper holds an epoch (the registry
